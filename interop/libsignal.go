@@ -370,3 +370,18 @@ func (d *Driver) BenchSetup(ctx context.Context, n, size int) (BenchResult, erro
 	err := d.Call(ctx, "benchSetup", map[string]any{"n": n, "size": size}, &r)
 	return r, err
 }
+
+// SPQRProbe is the outcome of libsignal receiving a message without SPQR
+// data on a session whose SPQR version is still open to negotiation.
+type SPQRProbe struct {
+	Accepted bool     `json:"accepted"`
+	Error    string   `json:"error"`
+	Logs     []string `json:"logs"` // libsignal's log lines during the attempt
+}
+
+// SPQRProbe checks whether libsignal refuses a peer that does not speak SPQR.
+func (d *Driver) SPQRProbe(ctx context.Context) (SPQRProbe, error) {
+	var p SPQRProbe
+	err := d.Call(ctx, "spqrProbe", nil, &p)
+	return p, err
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -219,4 +220,24 @@ func TestHarnessFingerprint(t *testing.T) {
 	if ok, err := d.FingerprintCompare(ctx, fa.Scannable, fb.Scannable); err != nil || !ok {
 		t.Fatalf("scannable compare: %v, %v", ok, err)
 	}
+}
+
+// TestHarnessSPQRRequired records the finding that libsignal 0.103 refuses a
+// session peer without SPQR: the message is rejected by the post-quantum
+// ratchet's minimum-version check, before the MAC is even looked at.
+func TestHarnessSPQRRequired(t *testing.T) {
+	interopCase(t)
+	d := harness(t)
+	p, err := d.SPQRProbe(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Accepted {
+		t.Fatal("libsignal accepted a forged message")
+	}
+	logs := strings.Join(p.Logs, "\n")
+	if !strings.Contains(logs, "post-quantum ratchet error: Minimum version") {
+		t.Fatalf("expected SPQR minimum-version refusal, got %q; logs:\n%s", p.Error, logs)
+	}
+	t.Log("libsignal 0.103 requires SPQR: a message without pq_ratchet fails with 'post-quantum ratchet error: Minimum version'")
 }

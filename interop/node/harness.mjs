@@ -193,6 +193,12 @@ class Party {
 
 const parties = new Map();
 
+// libsignal's log lines go nowhere unless an op collects them (logSink).
+let logSink = null;
+S.initLogger(S.LogLevel.Info, (level, target, _file, _line, message) => {
+  if (logSink && logSink.length < 200) logSink.push(`${level} ${target}: ${message}`);
+});
+
 function party(name) {
   const p = parties.get(name);
   if (!p) throw new Error(`unknown party ${JSON.stringify(name)}`);
@@ -340,6 +346,31 @@ const ops = {
   async establish(a) {
     await establish(party(a.a), party(a.b));
     return {};
+  },
+
+  // spqrProbe asks whether libsignal accepts a peer without SPQR. Alice
+  // processes Bob's bundle (her SPQR state may still negotiate its version);
+  // then a Whisper message "from Bob" with an empty pq_ratchet field arrives.
+  // SPQR runs before the MAC check, so the error tells which refused it: a
+  // post-quantum ratchet error means SPQR is required (min_version V1); a MAC
+  // failure means libsignal would have fallen back to no SPQR.
+  async spqrProbe() {
+    const alice = makeParty({});
+    const bob = makeParty({});
+    await S.processPreKeyBundle(toBundle(bob.bundle()), bob.address, alice.address, alice.sessions, alice.identities);
+    const forged = S.SignalMessage._new(
+      4, crypto.getRandomValues(new Uint8Array(32)), S.PrivateKey.generate().getPublicKey(),
+      0, 0, crypto.getRandomValues(new Uint8Array(32)),
+      bob.identity.publicKey, alice.identity.publicKey, new Uint8Array(0));
+    logSink = [];
+    try {
+      await S.signalDecrypt(forged, bob.address, alice.address, alice.sessions, alice.identities);
+      return { accepted: true, error: '', logs: logSink };
+    } catch (e) {
+      return { accepted: false, error: errorText(e), logs: logSink };
+    } finally {
+      logSink = null;
+    }
   },
 
   // --- sender keys ---
