@@ -39,6 +39,19 @@ type vectors struct {
 		AliceScannable hexBytes `json:"alice_scannable"`
 		BobScannable   hexBytes `json:"bob_scannable"`
 	} `json:"versions"`
+	Libsignal struct {
+		Cases []struct {
+			Version         uint32   `json:"version"`
+			Iterations      int      `json:"iterations"`
+			LocalID         hexBytes `json:"local_id"`
+			LocalKey        hexBytes `json:"local_key"`
+			RemoteID        hexBytes `json:"remote_id"`
+			RemoteKey       hexBytes `json:"remote_key"`
+			Displayable     string   `json:"displayable"`
+			LocalScannable  hexBytes `json:"local_scannable"`
+			RemoteScannable hexBytes `json:"remote_scannable"`
+		} `json:"cases"`
+	} `json:"libsignal_0_103"`
 	Encoding struct {
 		Version  uint32   `json:"version"`
 		Local    hexBytes `json:"local"`
@@ -109,6 +122,44 @@ func TestVectors(t *testing.T) {
 			}
 			if ok, err := a.Compare(b.Scannable()); !ok || err != nil {
 				t.Errorf("Compare: %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestLibsignalGenerated checks fingerprints that libsignal-client 0.103.0
+// computed for random keys, identifiers, versions and iteration counts.
+func TestLibsignalGenerated(t *testing.T) {
+	v, _, _ := loadVectors(t)
+	if len(v.Libsignal.Cases) == 0 {
+		t.Fatal("no vectors")
+	}
+	for i, c := range v.Libsignal.Cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			lk, err := curve.DecodePublicKey(c.LocalKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rk, err := curve.DecodePublicKey(c.RemoteKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := New(c.Version, c.Iterations, c.LocalID, lk, c.RemoteID, rk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := New(c.Version, c.Iterations, c.RemoteID, rk, c.LocalID, lk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Displayable() != c.Displayable || r.Displayable() != c.Displayable {
+				t.Errorf("displayable %s / %s, want %s", l.Displayable(), r.Displayable(), c.Displayable)
+			}
+			if !bytes.Equal(l.Scannable(), c.LocalScannable) || !bytes.Equal(r.Scannable(), c.RemoteScannable) {
+				t.Error("scannable differs")
+			}
+			if ok, err := CompareScannable(c.LocalScannable, c.RemoteScannable); !ok || err != nil {
+				t.Errorf("compare: %v, %v", ok, err)
 			}
 		})
 	}
@@ -267,5 +318,45 @@ func TestParseErrors(t *testing.T) {
 	emptyContent := cat(version1, field(2, nil), field(3, nil))
 	if ok, err := CompareScannable(ours, emptyContent); ok || err != nil {
 		t.Errorf("empty contents: %v, %v", ok, err)
+	}
+}
+
+// TestCompareConformance replays comparisons of malformed and unusual
+// scannable fingerprints whose outcome was recorded from libsignal.
+func TestCompareConformance(t *testing.T) {
+	b, err := os.ReadFile("testdata/compare.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Cases []struct {
+			Name   string   `json:"name"`
+			Ours   hexBytes `json:"ours"`
+			Theirs hexBytes `json:"theirs"`
+			Want   string   `json:"want"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Cases) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, c := range d.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			ok, err := CompareScannable(c.Ours, c.Theirs)
+			got := fmt.Sprint(ok)
+			switch {
+			case errors.Is(err, ErrVersionMismatch):
+				got = "version_mismatch"
+			case errors.Is(err, ErrParse):
+				got = "parse"
+			case err != nil:
+				got = "unexpected error: " + err.Error()
+			}
+			if got != c.Want {
+				t.Errorf("got %s, want %s", got, c.Want)
+			}
+		})
 	}
 }
