@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"filippo.io/edwards25519"
 )
 
 type vectors struct {
@@ -408,6 +410,70 @@ func TestPrivateKeyRedacted(t *testing.T) {
 			if strings.Contains(strings.ToLower(out), secret) || strings.Contains(out, fmt.Sprint(kp.Private.Bytes()[:4])) {
 				t.Errorf("Sprintf(%q) leaks the key: %s", f, out)
 			}
+		}
+	}
+}
+
+func TestIsCanonical(t *testing.T) {
+	// A point of order 8 (from the list of Ed25519 small-order points).
+	order8, _ := hex.DecodeString("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+	torsion, err := new(edwards25519.Point).SetBytes(order8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		kp, _ := GenerateKeyPair(rand.Reader)
+		if !kp.Public.IsCanonical() {
+			t.Fatal("honest key not canonical")
+		}
+		// Tweak the key with each non-trivial torsion point.
+		p := new(edwards25519.Point).ScalarBaseMult(kp.Private.scalar())
+		tw := new(edwards25519.Point).Set(torsion)
+		for i := 1; i < 8; i++ {
+			q := new(edwards25519.Point).Add(p, tw)
+			tweaked, _ := NewPublicKey(q.BytesMontgomery())
+			if tweaked.IsCanonical() {
+				t.Errorf("key plus %d·T is canonical", i)
+			}
+			tw.Add(tw, torsion)
+		}
+		high := kp.Public.Raw()
+		high[31] |= 0x80
+		if k, _ := NewPublicKey(high); k.IsCanonical() {
+			t.Error("key with the high bit set is canonical")
+		}
+	}
+
+	fromHex := func(s string) PublicKey {
+		b, _ := hex.DecodeString(s)
+		k, err := NewPublicKey(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	// 2^255 - 19 + i for i in 0..18 are non-reduced encodings of i.
+	for i := range 19 {
+		u := bytes.Repeat([]byte{0xFF}, 32)
+		u[31] = 0x7F
+		u[0] = byte(0xED + i)
+		k, _ := NewPublicKey(u)
+		if k.IsCanonical() {
+			t.Errorf("2^255-19+%d is canonical", i)
+		}
+	}
+	for _, tc := range []struct {
+		u    string
+		want bool
+	}{
+		{"0000000000000000000000000000000000000000000000000000000000000000", false}, // order 2
+		{"0100000000000000000000000000000000000000000000000000000000000000", false}, // order 4
+		{"0900000000000000000000000000000000000000000000000000000000000000", true},  // base point
+		{"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", false}, // u = -1
+		{"0000000000000000000000000000000000000000000000000000000000000080", false},
+	} {
+		if got := fromHex(tc.u).IsCanonical(); got != tc.want {
+			t.Errorf("IsCanonical(%s) = %v", tc.u, got)
 		}
 	}
 }

@@ -21,6 +21,7 @@ func FuzzDecodePublicKey(f *testing.F) {
 			t.Fatal("round trip failed")
 		}
 		k.VerifySignature(make([]byte, 64), b)
+		k.IsCanonical()
 	})
 }
 

@@ -145,3 +145,44 @@ func (k PublicKey) VerifySignature(sig []byte, msg ...[]byte) bool {
 	check := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(h, minusA, s).Bytes()
 	return subtle.ConstantTimeCompare(check, capR) == 1
 }
+
+// lMinus1 is the group order minus one, ℓ - 1, where
+// ℓ = 2^252 + 27742317777372353535851937790883648493.
+var lMinus1 = func() *edwards25519.Scalar {
+	b := [32]byte{
+		0xec, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+	}
+	s, err := new(edwards25519.Scalar).SetCanonicalBytes(b[:])
+	if err != nil {
+		panic("curve: bad constant: " + err.Error())
+	}
+	return s
+}()
+
+// IsCanonical reports whether k passes libsignal's check on a peer's PQXDH
+// base key: the u-coordinate is encoded below 2^255 - 19 (top bit clear, no
+// non-reduced encoding) and the point lies in the prime-order subgroup
+// (mapped to Edwards form with sign 0, ℓ·P is the identity).
+func (k PublicKey) IsCanonical() bool {
+	if k.u[31]&0x80 != 0 {
+		return false
+	}
+	if k.u[31] == 0x7F && k.u[0] >= 256-19 {
+		allOnes := true
+		for _, c := range k.u[1:31] {
+			allOnes = allOnes && c == 0xFF
+		}
+		if allOnes {
+			return false
+		}
+	}
+	p, ok := edwardsFromMontgomery(&k.u, 0)
+	if !ok {
+		return false
+	}
+	// ℓ·P = (ℓ-1)·P + P.
+	q := new(edwards25519.Point).ScalarMult(lMinus1, p)
+	q.Add(q, p)
+	return q.Equal(edwards25519.NewIdentityPoint()) == 1
+}
