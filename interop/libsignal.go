@@ -251,6 +251,20 @@ func (p *Party) SealedEncrypt(ctx context.Context, peer Peer, senderCert, plaint
 	return r.Body, err
 }
 
+// SealedEncryptGroup seals a sender-key message (p's chain for
+// distributionID) to peer with sealed sender v1; peer's identity must be known
+// to p (from a session).
+func (p *Party) SealedEncryptGroup(ctx context.Context, peer Peer, distributionID string, senderCert, groupID, plaintext []byte) ([]byte, error) {
+	var r struct {
+		Body []byte `json:"body"`
+	}
+	err := p.d.Call(ctx, "sealedEncrypt", map[string]any{
+		"party": p.Name, "peer": peer, "distributionId": distributionID,
+		"senderCertificate": senderCert, "groupId": groupID, "plaintext": plaintext,
+	}, &r)
+	return r.Body, err
+}
+
 // SealedResult is what sealed-sender decryption reveals.
 type SealedResult struct {
 	Plaintext  []byte  `json:"plaintext"`
@@ -384,4 +398,9 @@ func (d *Driver) SPQRProbe(ctx context.Context) (SPQRProbe, error) {
 	var p SPQRProbe
 	err := d.Call(ctx, "spqrProbe", nil, &p)
 	return p, err
+}
+
+// SaveIdentity records peer's identity key in p's identity store.
+func (p *Party) SaveIdentity(ctx context.Context, peer Peer, identityKey []byte) error {
+	return p.d.Call(ctx, "saveIdentity", map[string]any{"party": p.Name, "peer": peer, "identityKey": identityKey}, nil)
 }

@@ -64,7 +64,7 @@ func missing(t *testing.T, what string) {
 
 // harness returns the shared harness driver, skipping (or, with
 // SAMIZDAT_INTEROP_REQUIRED set, failing) when npm dependencies are absent.
-func harness(t *testing.T) *Driver {
+func harness(t testing.TB) *Driver {
 	t.Helper()
 	driverOnce.Do(func() {
 		const dir = "node"

@@ -292,6 +292,14 @@ const ops = {
     return party(a.party).bundle({ preKey: a.preKey ?? true, kyber: a.kyber ?? 'onetime', newSignedPreKey: !!a.newSignedPreKey });
   },
 
+  // saveIdentity records peer's identity key (as a session would), so that
+  // sealed sender can seal to a peer without a session.
+  async saveIdentity(a) {
+    const p = party(a.party);
+    const change = await p.identities.saveIdentity(peerAddr(a.peer), S.PublicKey.deserialize(unb64(a.identityKey)));
+    return { replaced: change === S.IdentityChange.ReplacedExisting };
+  },
+
   async processBundle(a) {
     const p = party(a.party);
     await S.processPreKeyBundle(toBundle(a.bundle), peerAddr(a.peer), p.address, p.sessions, p.identities);
@@ -362,14 +370,12 @@ const ops = {
       4, crypto.getRandomValues(new Uint8Array(32)), S.PrivateKey.generate().getPublicKey(),
       0, 0, crypto.getRandomValues(new Uint8Array(32)),
       bob.identity.publicKey, alice.identity.publicKey, new Uint8Array(0));
-    logSink = [];
+    logSink.length = 0;
     try {
       await S.signalDecrypt(forged, bob.address, alice.address, alice.sessions, alice.identities);
-      return { accepted: true, error: '', logs: logSink };
+      return { accepted: true, error: '', logs: [...logSink] };
     } catch (e) {
-      return { accepted: false, error: errorText(e), logs: logSink };
-    } finally {
-      logSink = null;
+      return { accepted: false, error: errorText(e), logs: [...logSink] };
     }
   },
 
@@ -435,7 +441,11 @@ const ops = {
   async sealedEncrypt(a) {
     const p = party(a.party);
     const addr = peerAddr(a.peer);
-    const ct = await encrypt(p, addr, unb64(a.plaintext));
+    // The inner message is a session message, or with distributionId a
+    // sender-key message.
+    const ct = a.distributionId
+      ? await S.groupEncrypt(p.address, a.distributionId, p.senderKeys, unb64(a.plaintext))
+      : await encrypt(p, addr, unb64(a.plaintext));
     const usmc = S.UnidentifiedSenderMessageContent.new(
       ct, S.SenderCertificate.deserialize(unb64(a.senderCertificate)),
       a.contentHint ?? 0, a.groupId ? unb64(a.groupId) : null);
@@ -578,10 +588,16 @@ rl.on('line', (line) => {
       out({ id: req.id, ok: false, error: `unknown op ${JSON.stringify(req.op)}` });
       return;
     }
+    // Collect libsignal's log lines during the op: the node bridge reports
+    // most protocol failures as a bare "decryption failed", the log says why.
+    logSink = [];
     try {
       out({ id: req.id, ok: true, result: (await fn(req.args ?? {})) ?? {} });
     } catch (e) {
-      out({ id: req.id, ok: false, error: errorText(e) });
+      const why = logSink.filter((l) => !l.startsWith('3 ')).map((l) => l.split('\n')[0]);
+      out({ id: req.id, ok: false, error: errorText(e) + (why.length ? ` (libsignal log: ${why.join(' | ')})` : '') });
+    } finally {
+      logSink = null;
     }
   });
 });
