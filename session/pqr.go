@@ -1,6 +1,12 @@
 package session
 
-import "io"
+import (
+	"errors"
+	"io"
+	"math"
+
+	"samizdat/session/spqr"
+)
 
 // pqRatchet is the post-quantum half of the triple ratchet as this package
 // uses it: the spqr crate's initial_state / send / recv over opaque state
@@ -16,11 +22,46 @@ type pqRatchet interface {
 	recv(state, msg []byte) (newState, key []byte, err error)
 }
 
-// pqr is the ratchet in use.
-var pqr pqRatchet = pqDisabled{}
+// pqr is the ratchet in use: SPQR V1, required of the peer, as libsignal
+// 0.103 does.
+var pqr pqRatchet = spqrV1{}
+
+// spqrV1 runs package spqr with version and minimum version V1.
+type spqrV1 struct{}
+
+func (spqrV1) initialState(authKey []byte, initiator, selfSession bool) ([]byte, error) {
+	dir := spqr.B2A
+	if initiator {
+		dir = spqr.A2B
+	}
+	chain := spqr.ChainParams{MaxJump: MaxForwardJumps, MaxOOOKeys: MaxMessageKeys}
+	if selfSession {
+		chain.MaxJump = math.MaxUint32
+	}
+	return spqr.InitialState(spqr.Params{
+		AuthKey:    authKey,
+		Version:    spqr.V1,
+		MinVersion: spqr.V1,
+		Direction:  dir,
+		Chain:      chain,
+	})
+}
+
+func (spqrV1) send(state []byte, rand io.Reader) ([]byte, []byte, []byte, error) {
+	return spqr.Send(state, rand)
+}
+
+func (spqrV1) recv(state, msg []byte) ([]byte, []byte, error) {
+	st, key, err := spqr.Recv(state, msg)
+	if errors.Is(err, spqr.ErrStateDecode) {
+		return nil, nil, errors.Join(errPQStateDecode, err)
+	}
+	return st, key, err
+}
 
 // pqDisabled behaves as SPQR version 0: an empty state, no messages, no
-// keys, and incoming SPQR messages ignored.
+// keys, and incoming SPQR messages ignored. Tests use it to check that the
+// Double Ratchet alone is sound.
 type pqDisabled struct{}
 
 func (pqDisabled) initialState([]byte, bool, bool) ([]byte, error) { return nil, nil }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
 
 	"samizdat/session/curve"
 	"samizdat/session/kem"
@@ -81,7 +82,7 @@ func TestPQXDHAgreement(t *testing.T) {
 
 func TestRecipientRejectsBadBaseKeys(t *testing.T) {
 	p, _ := recipientSetup(t)
-	if !isCanonical(p.theirBase) {
+	if !p.theirBase.IsCanonical() {
 		t.Fatal("honest base key rejected")
 	}
 	u := p.theirBase.Raw()
@@ -156,4 +157,16 @@ func TestPreKeyMessageWithTorsionedBaseKeyIsRejected(t *testing.T) {
 	if _, err := bob.decrypt(alice, forged); !errors.Is(err, ErrInvalidBaseKey) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// montgomeryToEdwardsY returns the encoded Edwards y = (u-1)/(u+1).
+func montgomeryToEdwardsY(u []byte) []byte {
+	fu, err := new(field.Element).SetBytes(u)
+	if err != nil {
+		return nil
+	}
+	one := new(field.Element).One()
+	den := new(field.Element).Add(fu, one)
+	y := new(field.Element).Multiply(new(field.Element).Subtract(fu, one), new(field.Element).Invert(den))
+	return y.Bytes()
 }
