@@ -112,22 +112,38 @@ func (k PublicKey) String() string {
 }
 
 // PrivateKey is a clamped Curve25519 scalar. It never prints its value and
-// cannot be compared with ==; use Equal.
+// cannot be compared with ==; use Equal. The zero value behaves as the
+// all-zero key, which no constructor returns.
 type PrivateKey struct {
-	_ [0]func() // incomparable
-	k [keySize]byte
+	// k returns the key bytes, which are never modified once set. They
+	// live in a closure rather than a field because fmt cannot call
+	// Format on a PrivateKey held in an unexported field and would print
+	// a field's contents (even through a pointer, for verbs it rejects),
+	// but always prints a func as an address. The func field also makes
+	// PrivateKey incomparable.
+	k func() *[keySize]byte
+}
+
+var zeroKey [keySize]byte
+
+// key returns the key bytes, all zeros for the zero value.
+func (k PrivateKey) key() *[keySize]byte {
+	if k.k == nil {
+		return &zeroKey
+	}
+	return k.k()
 }
 
 // NewPrivateKey returns the private key with the 32 bytes raw, clamped as
 // libsignal clamps on deserialization.
 func NewPrivateKey(raw []byte) (PrivateKey, error) {
-	var k PrivateKey
 	if len(raw) != keySize {
-		return k, fmt.Errorf("%w: %d bytes, want %d", ErrBadKeyLength, len(raw), keySize)
+		return PrivateKey{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadKeyLength, len(raw), keySize)
 	}
-	copy(k.k[:], raw)
-	clamp(&k.k)
-	return k, nil
+	k := new([keySize]byte)
+	copy(k[:], raw)
+	clamp(k)
+	return PrivateKey{k: func() *[keySize]byte { return k }}, nil
 }
 
 func clamp(k *[keySize]byte) {
@@ -139,18 +155,18 @@ func clamp(k *[keySize]byte) {
 // Bytes returns the 32-byte (clamped) private key.
 func (k PrivateKey) Bytes() []byte {
 	out := make([]byte, keySize)
-	copy(out, k.k[:])
+	copy(out, k.key()[:])
 	return out
 }
 
 // IsZero reports whether k is the zero value, which no constructor returns.
 func (k PrivateKey) IsZero() bool {
-	return subtle.ConstantTimeCompare(k.k[:], make([]byte, keySize)) == 1
+	return subtle.ConstantTimeCompare(k.key()[:], zeroKey[:]) == 1
 }
 
 // Equal reports whether k and o are the same key, in constant time.
 func (k PrivateKey) Equal(o PrivateKey) bool {
-	return subtle.ConstantTimeCompare(k.k[:], o.k[:]) == 1
+	return subtle.ConstantTimeCompare(k.key()[:], o.key()[:]) == 1
 }
 
 // PublicKey returns the public key of k: the Montgomery form of the
@@ -168,7 +184,7 @@ func (k PrivateKey) Agree(pub PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("curve: %w", err)
 	}
-	local, err := ecdh.X25519().NewPrivateKey(k.k[:])
+	local, err := ecdh.X25519().NewPrivateKey(k.key()[:])
 	if err != nil {
 		return nil, fmt.Errorf("curve: %w", err)
 	}

@@ -401,14 +401,48 @@ func TestAgreeRejectsLowOrder(t *testing.T) {
 	}
 }
 
+// leaks reports whether out shows key in hex (either case), as decimals or
+// as Go-syntax hex bytes.
+func leaks(out string, key []byte) bool {
+	dec := strings.Trim(fmt.Sprint(key[:8]), "[]")
+	goHex := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%#v", key[:8]), "[]byte{"), "}")
+	return strings.Contains(strings.ToLower(out), hex.EncodeToString(key[:8])) ||
+		strings.Contains(out, dec) || strings.Contains(out, goHex)
+}
+
+func TestLeaksDetector(t *testing.T) {
+	key := bytes.Repeat([]byte{0xA7, 0x13}, 16)
+	var arr [32]byte
+	copy(arr[:], key)
+	type raw struct{ k [32]byte }
+	for _, f := range []string{"%v", "%+v", "%#v", "%x", "%X", "%d"} {
+		if !leaks(fmt.Sprintf(f, raw{arr}), key) {
+			t.Errorf("detector misses %q", f)
+		}
+	}
+}
+
 func TestPrivateKeyRedacted(t *testing.T) {
 	kp, _ := GenerateKeyPair(rand.Reader)
-	secret := hex.EncodeToString(kp.Private.Bytes())
+	key := kp.Private.Bytes()
 	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
 		for _, v := range []any{kp.Private, &kp.Private, kp, &kp} {
-			out := fmt.Sprintf(f, v)
-			if strings.Contains(strings.ToLower(out), secret) || strings.Contains(out, fmt.Sprint(kp.Private.Bytes()[:4])) {
+			if out := fmt.Sprintf(f, v); leaks(out, key) {
 				t.Errorf("Sprintf(%q) leaks the key: %s", f, out)
+			}
+		}
+		// fmt cannot call Format on unexported fields; the key must still
+		// not show.
+		type holder struct {
+			priv  PrivateKey
+			pair  KeyPair
+			inner struct{ k PrivateKey }
+		}
+		h := holder{priv: kp.Private, pair: kp}
+		h.inner.k = kp.Private
+		for _, v := range []any{h, &h, []holder{h}, map[string]holder{"x": h}} {
+			if out := fmt.Sprintf(f, v); leaks(out, key) {
+				t.Errorf("Sprintf(%q) of a holder leaks the key: %s", f, out)
 			}
 		}
 	}

@@ -30,7 +30,7 @@ var hashPrefix = func() [32]byte {
 // scalar returns k reduced modulo the group order.
 func (k PrivateKey) scalar() *edwards25519.Scalar {
 	var wide [64]byte
-	copy(wide[:], k.k[:])
+	copy(wide[:], k.key()[:])
 	s, err := new(edwards25519.Scalar).SetUniformBytes(wide[:])
 	if err != nil {
 		panic("curve: unreachable: " + err.Error())
@@ -66,7 +66,7 @@ func (k PrivateKey) Sign(rand io.Reader, msg ...[]byte) ([]byte, error) {
 	signBit := capA[31] & 0x80
 
 	parts := make([][]byte, 0, len(msg)+3)
-	parts = append(parts, hashPrefix[:], k.k[:])
+	parts = append(parts, hashPrefix[:], k.key()[:])
 	parts = append(parts, msg...)
 	parts = append(parts, z[:])
 	r := hashToScalar(parts...)

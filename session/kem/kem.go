@@ -121,8 +121,24 @@ func (k PublicKey) Encapsulate(rand io.Reader) (ciphertext, sharedSecret []byte,
 // SecretKey is a Kyber-1024 secret key. It never prints and cannot be
 // compared with ==.
 type SecretKey struct {
-	_   [0]func() // incomparable
-	raw []byte    // serialized form with type byte; never modified
+	// raw returns the serialized key with its type byte, never modified
+	// once set. It lives in a closure rather than a field because fmt
+	// cannot call Format on a SecretKey held in an unexported field and
+	// would print a field's contents, but always prints a func as an
+	// address. The func field also makes SecretKey incomparable.
+	raw func() []byte
+}
+
+// bytes returns the serialized key, nil for the zero value.
+func (k SecretKey) bytes() []byte {
+	if k.raw == nil {
+		return nil
+	}
+	return k.raw()
+}
+
+func newSecretKey(b []byte) SecretKey {
+	return SecretKey{raw: func() []byte { return b }}
 }
 
 // DecodeSecretKey parses a secret key serialized with its type byte.
@@ -133,15 +149,15 @@ func DecodeSecretKey(b []byte) (SecretKey, error) {
 	if len(b) != SecretKeySize {
 		return SecretKey{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadKeyLength, len(b), SecretKeySize)
 	}
-	return SecretKey{raw: clone(b)}, nil
+	return newSecretKey(clone(b)), nil
 }
 
 // Bytes returns the serialized key with its type byte.
-func (k SecretKey) Bytes() []byte { return clone(k.raw) }
+func (k SecretKey) Bytes() []byte { return clone(k.bytes()) }
 
 // Equal reports whether k and o are the same key, in constant time.
 func (k SecretKey) Equal(o SecretKey) bool {
-	return subtle.ConstantTimeCompare(k.raw, o.raw) == 1
+	return subtle.ConstantTimeCompare(k.bytes(), o.bytes()) == 1
 }
 
 // IsZero reports whether k is the zero value.
@@ -151,7 +167,8 @@ func (k SecretKey) IsZero() bool { return k.raw == nil }
 // must carry the type byte. A well-formed but forged ciphertext is not an
 // error: it yields an unrelated secret (implicit rejection).
 func (k SecretKey) Decapsulate(ciphertext []byte) ([]byte, error) {
-	if len(k.raw) != SecretKeySize {
+	raw := k.bytes()
+	if len(raw) != SecretKeySize {
 		return nil, fmt.Errorf("%w: zero secret key", ErrBadKeyLength)
 	}
 	if len(ciphertext) == 0 {
@@ -164,7 +181,7 @@ func (k SecretKey) Decapsulate(ciphertext []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadCiphertext, len(ciphertext), CiphertextSize)
 	}
 	var sk kyber1024.PrivateKey
-	sk.Unpack(k.raw[1:])
+	sk.Unpack(raw[1:])
 	ss := make([]byte, SharedSecretSize)
 	sk.DecapsulateTo(ss, ciphertext[1:])
 	return ss, nil
@@ -199,7 +216,7 @@ func GenerateKeyPair(rand io.Reader) (KeyPair, error) {
 	sec := make([]byte, SecretKeySize)
 	sec[0] = KeyTypeKyber1024
 	sk.Pack(sec[1:])
-	return KeyPair{Public: PublicKey{raw: pub}, Secret: SecretKey{raw: sec}}, nil
+	return KeyPair{Public: PublicKey{raw: pub}, Secret: newSecretKey(sec)}, nil
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

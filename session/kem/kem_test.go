@@ -230,10 +230,24 @@ func TestDecapsulateErrors(t *testing.T) {
 func TestSecretKeyRedacted(t *testing.T) {
 	kp, _ := GenerateKeyPair(rand.Reader)
 	secret := fmt.Sprintf("%x", kp.Secret.Bytes()[1:17])
-	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+	dec := strings.Trim(fmt.Sprint(kp.Secret.Bytes()[1:17]), "[]")
+	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%d", "%q"} {
 		for _, v := range []any{kp.Secret, &kp.Secret, kp, &kp} {
 			if out := fmt.Sprintf(f, v); strings.Contains(out, secret) {
 				t.Errorf("Sprintf(%q) leaks the secret key", f)
+			}
+		}
+		// fmt cannot call Format on unexported fields; the key must still
+		// not show.
+		type holder struct {
+			sec  SecretKey
+			pair KeyPair
+		}
+		h := holder{sec: kp.Secret, pair: kp}
+		for _, v := range []any{h, &h, []holder{h}} {
+			out := fmt.Sprintf(f, v)
+			if strings.Contains(strings.ToLower(out), secret) || strings.Contains(out, dec) {
+				t.Errorf("Sprintf(%q) of a holder leaks the secret key", f)
 			}
 		}
 	}
