@@ -404,3 +404,44 @@ func (d *Driver) SPQRProbe(ctx context.Context) (SPQRProbe, error) {
 func (p *Party) SaveIdentity(ctx context.Context, peer Peer, identityKey []byte) error {
 	return p.d.Call(ctx, "saveIdentity", map[string]any{"party": p.Name, "peer": peer, "identityKey": identityKey}, nil)
 }
+
+// RecordRef names one of a party's stored records for ExportRecord.
+type RecordRef struct {
+	Kind           string `json:"kind"` // session, prekey, signedPrekey, kyberPrekey, senderKey
+	Peer           *Peer  `json:"peer,omitempty"`
+	ID             uint32 `json:"id,omitempty"`
+	Sender         *Peer  `json:"sender,omitempty"`
+	DistributionID string `json:"distributionId,omitempty"`
+}
+
+// ExportRecord returns a record as libsignal serialized it in p's store.
+func (p *Party) ExportRecord(ctx context.Context, ref RecordRef) ([]byte, error) {
+	args := struct {
+		Party string `json:"party"`
+		RecordRef
+	}{p.Name, ref}
+	var r struct {
+		Record []byte `json:"record"`
+	}
+	err := p.d.Call(ctx, "exportRecord", args, &r)
+	return r.Record, err
+}
+
+// RecordInfo is what libsignal reads from a serialized record.
+type RecordInfo struct {
+	ID                   uint32 `json:"id"`
+	PublicKey            []byte `json:"publicKey"`
+	Signature            []byte `json:"signature"`
+	Timestamp            int64  `json:"timestamp"`
+	PrivateMatches       bool   `json:"privateMatches"`
+	LocalRegistrationID  uint32 `json:"localRegistrationId"`
+	RemoteRegistrationID uint32 `json:"remoteRegistrationId"`
+	HasCurrent           bool   `json:"hasCurrent"`
+}
+
+// ParseRecord has libsignal deserialize a record of the given kind.
+func (d *Driver) ParseRecord(ctx context.Context, kind string, record []byte) (RecordInfo, error) {
+	var ri RecordInfo
+	err := d.Call(ctx, "parseRecord", map[string]any{"kind": kind, "record": record}, &ri)
+	return ri, err
+}

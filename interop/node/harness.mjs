@@ -379,6 +379,53 @@ const ops = {
     }
   },
 
+  // --- storage records (libsignal's serialized forms) ---
+  // exportRecord returns a stored record of p: kind session (by peer),
+  // prekey / signedPrekey / kyberPrekey (by id) or senderKey (by sender and
+  // distributionId).
+  async exportRecord(a) {
+    const p = party(a.party);
+    let b;
+    switch (a.kind) {
+      case 'session': b = p.sessions.m.get(keyOf(peerAddr(a.peer))); break;
+      case 'prekey': b = p.preKeys.m.get(a.id); break;
+      case 'signedPrekey': b = p.signed.m.get(a.id); break;
+      case 'kyberPrekey': b = p.kyber.m.get(a.id); break;
+      case 'senderKey': b = p.senderKeys.m.get(`${keyOf(peerAddr(a.sender))}/${a.distributionId}`); break;
+      default: throw new Error(`unknown record kind ${a.kind}`);
+    }
+    if (!b) throw new Error(`no ${a.kind} record`);
+    return { record: b64(b) };
+  },
+
+  // parseRecord has libsignal deserialize a record and report its public parts.
+  async parseRecord(a) {
+    const b = unb64(a.record);
+    switch (a.kind) {
+      case 'session': {
+        const r = S.SessionRecord.deserialize(b);
+        return { localRegistrationId: r.localRegistrationId(), remoteRegistrationId: r.remoteRegistrationId(), hasCurrent: r.hasCurrentState() };
+      }
+      case 'prekey': {
+        const r = S.PreKeyRecord.deserialize(b);
+        return { id: r.id(), publicKey: b64(r.publicKey().serialize()), privateMatches: r.privateKey().getPublicKey().equals(r.publicKey()) };
+      }
+      case 'signedPrekey': {
+        const r = S.SignedPreKeyRecord.deserialize(b);
+        return { id: r.id(), publicKey: b64(r.publicKey().serialize()), signature: b64(r.signature()), timestamp: r.timestamp(), privateMatches: r.privateKey().getPublicKey().equals(r.publicKey()) };
+      }
+      case 'kyberPrekey': {
+        const r = S.KyberPreKeyRecord.deserialize(b);
+        return { id: r.id(), publicKey: b64(r.publicKey().serialize()), signature: b64(r.signature()), timestamp: r.timestamp() };
+      }
+      case 'senderKey': {
+        S.SenderKeyRecord.deserialize(b);
+        return {};
+      }
+      default: throw new Error(`unknown record kind ${a.kind}`);
+    }
+  },
+
   // --- sender keys ---
   async senderKeyCreate(a) {
     const p = party(a.party);
