@@ -18,7 +18,8 @@ type pqRatchet interface {
 	// forward-jump limit as libsignal does for note-to-self.
 	initialState(authKey []byte, initiator, selfSession bool) ([]byte, error)
 	send(state []byte, rand io.Reader) (newState, msg, key []byte, err error)
-	// recv errors wrap errPQStateDecode when the state itself is corrupt.
+	// recv errors wrap errPQStateDecode when the state itself is corrupt
+	// and ErrDuplicateMessage when the message's key was used before.
 	recv(state, msg []byte) (newState, key []byte, err error)
 }
 
@@ -53,8 +54,13 @@ func (spqrV1) send(state []byte, rand io.Reader) ([]byte, []byte, []byte, error)
 
 func (spqrV1) recv(state, msg []byte) ([]byte, []byte, error) {
 	st, key, err := spqr.Recv(state, msg)
-	if errors.Is(err, spqr.ErrStateDecode) {
+	switch {
+	case errors.Is(err, spqr.ErrStateDecode):
 		return nil, nil, errors.Join(errPQStateDecode, err)
+	case errors.Is(err, spqr.ErrKeyAlreadyRequested):
+		// The SPQR key of this message was used before: the message is a
+		// duplicate whose Double Ratchet chain was already trimmed.
+		return nil, nil, errors.Join(ErrDuplicateMessage, err)
 	}
 	return st, key, err
 }

@@ -214,6 +214,9 @@ func decryptWithState(s *pb.SessionStructure, local, remote Address, msg *Signal
 		if errors.Is(err, errPQStateDecode) {
 			return nil, fmt.Errorf("%w: post-quantum ratchet state", ErrInvalidState)
 		}
+		if errors.Is(err, ErrDuplicateMessage) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %w", ErrPQRatchet, err)
 	}
 	keys, err := stored.derive(pqKey)
