@@ -20,6 +20,25 @@
 // truncated or replayed message leaves the store as it was. Keys and
 // plaintext never appear in errors.
 //
+// Use: ProcessPreKeyBundle opens a session from a remote device's
+// PreKeyBundle; Encrypt returns a CiphertextMessage (a *PreKeySignalMessage
+// until the remote answers, then *SignalMessage); on the other side
+// ParseCiphertextMessage and Decrypt (or DecryptPreKeyMessage and
+// DecryptSignalMessage) accept the session and decrypt. Every call takes
+// the Stores, our own Address and the remote Address; Encrypt and
+// ProcessPreKeyBundle take the time, and every call that may generate keys
+// takes the randomness, so tests are deterministic. MemoryStore implements
+// all stores in memory.
+//
+// The post-quantum ratchet is package spqr, run at version 1 with version 1
+// required of the peer, as libsignal 0.103 does; a peer without SPQR is
+// refused with ErrPQRatchet.
+//
+// Calls for the same remote address load, change and store its record, so
+// they must not run concurrently with each other; serialize them per
+// address (as libsignal's callers do). Calls for different addresses may
+// run in parallel when the stores are safe for concurrent use.
+//
 // The package does no I/O of its own; callers provide the stores, the
 // clock and the randomness.
 package session
