@@ -322,11 +322,19 @@ type SplitRecipient struct {
 // SealedMultiSplit runs libsignal's server-side parser over a sealed sender
 // v2 message and returns each recipient's copy, keyed by service id string.
 func (d *Driver) SealedMultiSplit(ctx context.Context, sent []byte) (map[string]SplitRecipient, error) {
+	r, _, err := d.SealedMultiSplitExcluded(ctx, sent)
+	return r, err
+}
+
+// SealedMultiSplitExcluded is SealedMultiSplit that also returns the
+// service ids the sender marked as excluded.
+func (d *Driver) SealedMultiSplitExcluded(ctx context.Context, sent []byte) (map[string]SplitRecipient, []string, error) {
 	var r struct {
 		Recipients map[string]SplitRecipient `json:"recipients"`
+		Excluded   []string                  `json:"excluded"`
 	}
 	err := d.Call(ctx, "sealedMultiSplit", map[string]any{"sent": sent}, &r)
-	return r.Recipients, err
+	return r.Recipients, r.Excluded, err
 }
 
 // Fingerprint is a safety number as libsignal computes it.
