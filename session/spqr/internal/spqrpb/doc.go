@@ -1,0 +1,8 @@
+// Package spqrpb holds the protobuf messages in which package spqr persists
+// its ratchet state. The state never leaves the device; its format is ours.
+//
+// Regenerate with `go generate ./session/spqr/internal/spqrpb` (needs protoc
+// and protoc-gen-go); the generated file is committed.
+package spqrpb
+
+//go:generate sh -c "protoc --go_out=. --go_opt=paths=source_relative *.proto"
