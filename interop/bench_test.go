@@ -73,6 +73,16 @@ func goEncryptDecrypt(tb testing.TB, n, size int) (time.Duration, bool) {
 // generation is outside the timing, as in the harness.
 func goSetup(tb testing.TB, n, size int) time.Duration {
 	tb.Helper()
+	run := prepareGoSetup(tb, n, size)
+	start := time.Now()
+	run()
+	return time.Since(start)
+}
+
+// prepareGoSetup generates the parties and bundles for n setups and returns
+// the function that performs them.
+func prepareGoSetup(tb testing.TB, n, size int) func() {
+	tb.Helper()
 	ctx := context.Background()
 	bob := newGoParty(tb, 1)
 	alices := make([]*goParty, n)
@@ -86,20 +96,20 @@ func goSetup(tb testing.TB, n, size int) time.Duration {
 		bundles[i] = sb
 	}
 	msg := bytes.Repeat([]byte{'a'}, size)
-	start := time.Now()
-	for i, a := range alices {
-		if err := session.ProcessPreKeyBundle(ctx, a.store.Stores(), a.addr, bob.addr, bundles[i], time.Now(), randReader); err != nil {
-			tb.Fatal(err)
-		}
-		ct, err := a.encrypt(ctx, bob.peer(), msg)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := bob.decrypt(ctx, a.peer(), ct); err != nil {
-			tb.Fatal(err)
+	return func() {
+		for i, a := range alices {
+			if err := session.ProcessPreKeyBundle(ctx, a.store.Stores(), a.addr, bob.addr, bundles[i], time.Now(), randReader); err != nil {
+				tb.Fatal(err)
+			}
+			ct, err := a.encrypt(ctx, bob.peer(), msg)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if _, err := bob.decrypt(ctx, a.peer(), ct); err != nil {
+				tb.Fatal(err)
+			}
 		}
 	}
-	return time.Since(start)
 }
 
 // TestBenchmarkRatios prints Go's and libsignal's times side by side with
@@ -156,20 +166,23 @@ func BenchmarkGoEncryptDecrypt1KiB(b *testing.B) {
 	}
 }
 
+// The libsignal benchmarks run b.N iterations inside the harness and report
+// the harness's own timing as ns/op, leaving out the pipe and the setup.
+
 func BenchmarkLibsignalEncryptDecrypt1KiB(b *testing.B) {
 	d := harness(b)
 	r, err := d.BenchEncrypt(context.Background(), b.N, benchMsgSize)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(benchMsgSize)
-	b.ReportMetric(float64(r.PerOp().Nanoseconds()), "ls-ns/op")
+	b.ReportMetric(float64(r.ElapsedNs)/float64(b.N), "ns/op")
 }
 
 func BenchmarkGoSessionSetup(b *testing.B) {
 	b.StopTimer()
-	d := goSetup(b, b.N, benchMsgSize)
-	b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "go-ns/op")
+	run := prepareGoSetup(b, b.N, benchMsgSize)
+	b.StartTimer()
+	run()
 }
 
 func BenchmarkLibsignalSessionSetup(b *testing.B) {
@@ -178,5 +191,5 @@ func BenchmarkLibsignalSessionSetup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(r.PerOp().Nanoseconds()), "ls-ns/op")
+	b.ReportMetric(float64(r.ElapsedNs)/float64(b.N), "ns/op")
 }
