@@ -25,7 +25,7 @@ type libsignalSealed struct {
 	GroupID, Inner                                  string
 	V1ToBob, V2Sent                                 string
 	V2Split                                         map[string]struct {
-		DeviceIDs       []uint8 `json:"deviceIds"`
+		DeviceIDs       []uint8  `json:"deviceIds"`
 		RegistrationIDs []uint16 `json:"registrationIds"`
 		Received        string
 	}
