@@ -584,3 +584,50 @@ func TestSelfSession(t *testing.T) {
 	advanceSender(t, other, me, MaxForwardJumps+10)
 	me.mustDecrypt(t, other, other.encrypt(t, me, "far but self"), "far but self")
 }
+
+func TestEncryptRefusesChangedIdentity(t *testing.T) {
+	alice, bob := establish(t, true)
+	other := newParty(t, bobACI, 33)
+	if _, err := alice.store.SaveIdentity(context.Background(), bob.addr, other.store.identity.Public); err != nil {
+		t.Fatal(err)
+	}
+	before := alice.sessionBytes(t, bob)
+	_, err := Encrypt(context.Background(), alice.stores(), alice.addr, bob.addr, []byte("x"), testNow, alice.rand)
+	if !errors.Is(err, ErrUntrustedIdentity) {
+		t.Fatalf("got %v", err)
+	}
+	if !bytes.Equal(before, alice.sessionBytes(t, bob)) {
+		t.Fatal("refused encrypt changed the stored session")
+	}
+}
+
+func TestX3DHPreKeyMessageRefused(t *testing.T) {
+	alice, bob := newParty(t, aliceACI, 1), newParty(t, bobACI, 2)
+	b := bob.bundle(t, true, false)
+	if err := ProcessPreKeyBundle(context.Background(), alice.stores(), alice.addr, bob.addr, b, testNow, alice.rand); err != nil {
+		t.Fatal(err)
+	}
+	ct := alice.encrypt(t, bob, "x").(*PreKeySignalMessage)
+	legacy, err := newPreKeySignalMessage(preKyberVersion, ct.registrationID, ct.preKeyID, ct.signedPreKeyID,
+		nil, nil, ct.baseKey, ct.identityKey, ct.message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParsePreKeySignalMessage(legacy.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = DecryptPreKeyMessage(context.Background(), bob.stores(), bob.addr, alice.addr, parsed, bob.rand)
+	if !errors.Is(err, ErrInvalidMessage) {
+		t.Fatalf("got %v", err)
+	}
+	// Version 4 without a Kyber part does not even parse.
+	noKyber, err := newPreKeySignalMessage(CurrentVersion, ct.registrationID, ct.preKeyID, ct.signedPreKeyID,
+		nil, nil, ct.baseKey, ct.identityKey, ct.message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParsePreKeySignalMessage(noKyber.Bytes()); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+}
