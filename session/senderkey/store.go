@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"samizdat/session"
 )
 
 // SenderAddress names a sender's device: the account name (a service id
-// string in Signal) and the device id.
-//
-// TODO: unify with session.Address once that exists.
-type SenderAddress struct {
-	Name     string
-	DeviceID uint32
-}
+// string in Signal) and the device id. It is session.Address.
+type SenderAddress = session.Address
 
 // Store persists sender key records, one per (sender, distribution) pair.
 type Store interface {
