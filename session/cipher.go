@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,15 @@ import (
 // This file is the public face of the package, libsignal's
 // process_prekey_bundle, message_encrypt and message_decrypt. Every
 // function loads the record for the remote address, works on a copy and
-// stores it back only when the whole operation succeeded.
+// stores it back only when the whole operation succeeded. A nil rand means
+// crypto/rand.
+
+func randOrDefault(r io.Reader) io.Reader {
+	if r == nil {
+		return cryptorand.Reader
+	}
+	return r
+}
 
 // ProcessPreKeyBundle opens a new session with remote from its prekey
 // bundle (PQXDH, initiator side). It verifies both bundle signatures,
@@ -24,6 +33,10 @@ import (
 // answers. local is our own address; it is bound into the first messages
 // when both addresses are Signal service IDs, as libsignal does.
 func ProcessPreKeyBundle(ctx context.Context, st Stores, local, remote Address, bundle *PreKeyBundle, now time.Time, rand io.Reader) error {
+	if bundle == nil {
+		return fmt.Errorf("%w: nil bundle", ErrMalformed)
+	}
+	rand = randOrDefault(rand)
 	theirIdentity := bundle.IdentityKey
 	trusted, err := st.Identity.IsTrustedIdentity(ctx, remote, theirIdentity, true)
 	if err != nil {
@@ -159,6 +172,7 @@ func initializeRecipient(p recipientParams, self bool) (*pb.SessionStructure, er
 // one is older than MaxUnacknowledgedSessionAge at now, and with an
 // *UntrustedIdentityError when remote's identity is no longer trusted.
 func Encrypt(ctx context.Context, st Stores, local, remote Address, plaintext []byte, now time.Time, rand io.Reader) (CiphertextMessage, error) {
+	rand = randOrDefault(rand)
 	rec, err := st.Sessions.LoadSession(ctx, remote)
 	if err != nil {
 		return nil, fmt.Errorf("session: load session: %w", err)
@@ -239,6 +253,8 @@ func Decrypt(ctx context.Context, st Stores, local, remote Address, msg Cipherte
 		return DecryptSignalMessage(ctx, st, local, remote, m, rand)
 	case *PreKeySignalMessage:
 		return DecryptPreKeyMessage(ctx, st, local, remote, m, rand)
+	case nil:
+		return nil, fmt.Errorf("%w: nil message", ErrMalformed)
 	default:
 		return nil, fmt.Errorf("%w: cannot decrypt message type %d here", ErrMalformed, msg.Type())
 	}
@@ -251,6 +267,10 @@ func Decrypt(ctx context.Context, st Stores, local, remote Address, msg Cipherte
 // ErrNoSession, ErrDuplicateMessage, ErrInvalidMessage (with ErrBadMAC,
 // ErrTooFarAhead, ... alongside when known) or ErrUntrustedIdentity.
 func DecryptSignalMessage(ctx context.Context, st Stores, local, remote Address, msg *SignalMessage, rand io.Reader) ([]byte, error) {
+	if msg == nil {
+		return nil, fmt.Errorf("%w: nil message", ErrMalformed)
+	}
+	rand = randOrDefault(rand)
 	rec, err := st.Sessions.LoadSession(ctx, remote)
 	if err != nil {
 		return nil, fmt.Errorf("session: load session: %w", err)
@@ -288,6 +308,10 @@ func DecryptSignalMessage(ctx context.Context, st Stores, local, remote Address,
 // the one-time prekey is removed and the Kyber prekey marked used (the
 // store removes it unless it is a last-resort key).
 func DecryptPreKeyMessage(ctx context.Context, st Stores, local, remote Address, msg *PreKeySignalMessage, rand io.Reader) ([]byte, error) {
+	if msg == nil {
+		return nil, fmt.Errorf("%w: nil message", ErrMalformed)
+	}
+	rand = randOrDefault(rand)
 	rec, err := st.Sessions.LoadSession(ctx, remote)
 	if err != nil {
 		return nil, fmt.Errorf("session: load session: %w", err)
