@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 
@@ -56,11 +57,11 @@ func (spqrV1) recv(state, msg []byte) ([]byte, []byte, error) {
 	st, key, err := spqr.Recv(state, msg)
 	switch {
 	case errors.Is(err, spqr.ErrStateDecode):
-		return nil, nil, errors.Join(errPQStateDecode, err)
+		return nil, nil, fmt.Errorf("%w: %w", errPQStateDecode, err)
 	case errors.Is(err, spqr.ErrKeyAlreadyRequested):
 		// The SPQR key of this message was used before: the message is a
 		// duplicate whose Double Ratchet chain was already trimmed.
-		return nil, nil, errors.Join(ErrDuplicateMessage, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrDuplicateMessage, err)
 	}
 	return st, key, err
 }
