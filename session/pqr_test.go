@@ -90,3 +90,33 @@ func TestDoubleRatchetWithoutSPQR(t *testing.T) {
 	t.Run("out of order", TestOutOfOrderDropsAndDuplicates)
 	t.Run("reset", TestSessionResetArchivedSessionStillDecrypts)
 }
+
+// TestDuplicateOnTrimmedChain: once the Double Ratchet has dropped the
+// receiving chain of an old message (MaxReceiverChains), a duplicate of it
+// is caught by SPQR instead: ErrDuplicateMessage when SPQR still knows the
+// key was used, otherwise ErrInvalidMessage (libsignal loses such a message
+// too). Either way nothing is stored.
+func TestDuplicateOnTrimmedChain(t *testing.T) {
+	alice, bob := establish(t, true)
+	old := alice.encrypt(t, bob, "old")
+	bob.mustDecrypt(t, alice, old, "old")
+	for turn := 0; turn < 2*(MaxReceiverChains+1); turn++ {
+		from, to := bob, alice
+		if turn%2 == 1 {
+			from, to = alice, bob
+		}
+		to.mustDecrypt(t, from, from.encrypt(t, to, "turn"), "turn")
+	}
+	rec, _ := bob.store.LoadSession(context.Background(), alice.addr)
+	if receiverChain(rec.current, old.(*SignalMessage).RatchetKey()) != nil {
+		t.Fatal("old chain not trimmed; test needs more turns")
+	}
+	before := bob.sessionBytes(t, alice)
+	_, err := bob.decrypt(alice, old)
+	if !errors.Is(err, ErrDuplicateMessage) && !errors.Is(err, ErrInvalidMessage) {
+		t.Fatalf("got %v", err)
+	}
+	if string(before) != string(bob.sessionBytes(t, alice)) {
+		t.Fatal("failed decrypt changed the stored session")
+	}
+}
