@@ -453,3 +453,9 @@ func (d *Driver) ParseRecord(ctx context.Context, kind string, record []byte) (R
 	err := d.Call(ctx, "parseRecord", map[string]any{"kind": kind, "record": record}, &ri)
 	return ri, err
 }
+
+// GroupSkip advances p's sender chain for distributionID by n discarded
+// messages.
+func (p *Party) GroupSkip(ctx context.Context, distributionID string, n int) error {
+	return p.d.Call(ctx, "groupSkip", map[string]any{"party": p.Name, "distributionId": distributionID, "n": n}, nil)
+}

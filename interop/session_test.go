@@ -405,3 +405,96 @@ func TestSessionRestartLibsignal(t *testing.T) {
 		return ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{NewSignedPreKey: true}))
 	})
 }
+
+// TestSessionSimultaneousInitiation: both sides open a session from the
+// other's bundle at the same time; their PreKey messages cross. Both must
+// decrypt the other's first message and go on talking both ways.
+func TestSessionSimultaneousInitiation(t *testing.T) {
+	interopCase(t)
+	d := harness(t)
+	ctx := ctxFor(t)
+	g := newGoParty(t, 1)
+	ls, err := d.NewParty(ctx, uniq("ls-race"), PartyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsBundle, err := ls.Bundle(ctx, BundleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.processBundle(ctx, ls.Peer(), lsBundle); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	goFirst, err := g.encrypt(ctx, ls.Peer(), []byte("hello from go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsFirst, err := ls.Encrypt(ctx, g.peer(), []byte("hello from libsignal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if goFirst.Type != session.TypePreKey || lsFirst.Type != session.TypePreKey {
+		t.Fatalf("first messages have types %d and %d, want PreKey", goFirst.Type, lsFirst.Type)
+	}
+	if pt, err := g.decrypt(ctx, ls.Peer(), lsFirst); err != nil || string(pt) != "hello from libsignal" {
+		t.Fatalf("Go decrypting the crossing PreKey message: %q, %v", pt, err)
+	}
+	if pt, err := ls.Decrypt(ctx, g.peer(), goFirst); err != nil || string(pt) != "hello from go" {
+		t.Fatalf("libsignal decrypting the crossing PreKey message: %q, %v", pt, err)
+	}
+	for i := range 8 {
+		var from, to endpoint = g, lsEndpoint{ls}
+		if i%2 == 1 {
+			from, to = to, from
+		}
+		msg := payload("after the race "+from.label(), i, 50)
+		ct, err := from.encrypt(ctx, to.peer(), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := to.decrypt(ctx, from.peer(), ct)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round %d after the race: %s -> %s: %v", i, from.label(), to.label(), err)
+		}
+	}
+}
+
+// TestSessionMessageSizes: empty, block-boundary and large messages, both
+// ways.
+func TestSessionMessageSizes(t *testing.T) {
+	interopCase(t)
+	d := harness(t)
+	ctx := ctxFor(t)
+	g := newGoParty(t, 1)
+	ls, err := d.NewParty(ctx, uniq("ls-sizes"), PartyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ls.Bundle(ctx, BundleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.processBundle(ctx, ls.Peer(), b); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, ctx, d, g, lsEndpoint{ls}, 2)
+	for _, size := range []int{0, 1, 15, 16, 17, 31, 32, 33, 4096, 65536, 256 << 10} {
+		for _, dir := range [][2]endpoint{{g, lsEndpoint{ls}}, {lsEndpoint{ls}, g}} {
+			msg := make([]byte, size)
+			for i := range msg {
+				msg[i] = byte(i*7 + size)
+			}
+			ct, err := dir[0].encrypt(ctx, dir[1].peer(), msg)
+			if err != nil {
+				t.Fatalf("%d bytes: %s encrypt: %v", size, dir[0].label(), err)
+			}
+			got, err := dir[1].decrypt(ctx, dir[0].peer(), ct)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("%d bytes: %s -> %s: %v", size, dir[0].label(), dir[1].label(), err)
+			}
+		}
+	}
+}
