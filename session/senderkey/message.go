@@ -93,6 +93,9 @@ func ParseDistributionMessage(b []byte) (*DistributionMessage, error) {
 	if err := proto.Unmarshal(b[1:], &m); err != nil {
 		return nil, fmt.Errorf("%w: distribution message: %v", ErrMalformed, err)
 	}
+	if err := strict(&m); err != nil {
+		return nil, err
+	}
 	if len(m.DistributionUuid) != 16 || m.ChainId == nil || m.Iteration == nil || m.ChainKey == nil || m.SigningKey == nil {
 		return nil, fmt.Errorf("%w: distribution message lacks a field", ErrMalformed)
 	}
@@ -197,6 +200,9 @@ func ParseMessage(b []byte) (*Message, error) {
 	var m pb.SenderKeyMessage
 	if err := proto.Unmarshal(b[1:len(b)-SignatureSize], &m); err != nil {
 		return nil, fmt.Errorf("%w: message: %v", ErrMalformed, err)
+	}
+	if err := strict(&m); err != nil {
+		return nil, err
 	}
 	if len(m.DistributionUuid) != 16 || m.ChainId == nil || m.Iteration == nil || m.Ciphertext == nil {
 		return nil, fmt.Errorf("%w: message lacks a field", ErrMalformed)

@@ -348,3 +348,22 @@ func TestDistributionMessageParse(t *testing.T) {
 		}
 	}
 }
+
+// Go's protobuf runtime files a known field with the wrong wire type under
+// unknown fields; libsignal's decoder refuses it, and so do we.
+func TestWrongWireType(t *testing.T) {
+	skdm, err := Create(context.Background(), &MemoryStore{}, alice, dist, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Append field 2 (chain_id) as a length-delimited field.
+	bad := append(bytes.Clone(skdm.Bytes()), 0x12, 0x01, 0x00)
+	if _, err := ParseDistributionMessage(bad); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
+	}
+	// Unknown field numbers are still fine.
+	ok := append(bytes.Clone(skdm.Bytes()), 0x62, 0x01, 0x00)
+	if _, err := ParseDistributionMessage(ok); err != nil {
+		t.Fatalf("unknown field: %v", err)
+	}
+}
