@@ -53,12 +53,18 @@ func ParseServerCertificate(b []byte) (*ServerCertificate, error) {
 	if err := proto.Unmarshal(b, &outer); err != nil {
 		return nil, fmt.Errorf("%w: server certificate: %v", ErrMalformed, err)
 	}
+	if err := strict(&outer); err != nil {
+		return nil, err
+	}
 	if outer.Certificate == nil || outer.Signature == nil {
 		return nil, fmt.Errorf("%w: server certificate lacks a field", ErrMalformed)
 	}
 	var inner pb.ServerCertificate_Certificate
 	if err := proto.Unmarshal(outer.Certificate, &inner); err != nil {
 		return nil, fmt.Errorf("%w: server certificate body: %v", ErrMalformed, err)
+	}
+	if err := strict(&inner); err != nil {
+		return nil, err
 	}
 	if inner.Key == nil || inner.Id == nil {
 		return nil, fmt.Errorf("%w: server certificate lacks a field", ErrMalformed)
@@ -203,12 +209,18 @@ func ParseSenderCertificate(b []byte) (*SenderCertificate, error) {
 	if err := proto.Unmarshal(b, &outer); err != nil {
 		return nil, fmt.Errorf("%w: sender certificate: %v", ErrMalformed, err)
 	}
+	if err := strict(&outer); err != nil {
+		return nil, err
+	}
 	if outer.Certificate == nil || outer.Signature == nil {
 		return nil, fmt.Errorf("%w: sender certificate lacks a field", ErrMalformed)
 	}
 	var inner pb.SenderCertificate_Certificate
 	if err := proto.Unmarshal(outer.Certificate, &inner); err != nil {
 		return nil, fmt.Errorf("%w: sender certificate body: %v", ErrMalformed, err)
+	}
+	if err := strict(&inner); err != nil {
+		return nil, err
 	}
 	if inner.SenderDevice == nil || *inner.SenderDevice < 1 || *inner.SenderDevice > 127 {
 		return nil, fmt.Errorf("%w: sender certificate device id", ErrMalformed)

@@ -110,6 +110,9 @@ func ParseContent(b []byte) (*Content, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: content: %v", ErrMalformed, err)
 	}
+	if err := strict(&m, 1, 4); err != nil {
+		return nil, err
+	}
 	if m.Type == nil {
 		return nil, fmt.Errorf("%w: content lacks a known type", ErrMalformed)
 	}

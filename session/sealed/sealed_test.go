@@ -353,3 +353,17 @@ func TestContentHintUnknown(t *testing.T) {
 		t.Error("unknown type accepted")
 	}
 }
+
+func TestWrongWireType(t *testing.T) {
+	f := newFixture(t)
+	c := f.content(t, TypeWhisper, []byte("x"), HintDefault, nil)
+	// Field 3 (content) as a varint.
+	if _, err := ParseContent(append(bytes.Clone(c.Bytes()), 0x18, 0x01)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
+	}
+	// An out-of-range content hint is kept, not refused.
+	p, err := ParseContent(append(bytes.Clone(c.Bytes()), 0x20, 0x09))
+	if err != nil || p.ContentHint() != 9 {
+		t.Fatalf("hint 9: %v, %v", p, err)
+	}
+}

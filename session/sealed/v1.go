@@ -143,6 +143,9 @@ func parseV1(body []byte) (*v1Message, error) {
 	if err := proto.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: sealed message: %v", ErrMalformed, err)
 	}
+	if err := strict(&m); err != nil {
+		return nil, err
+	}
 	if m.EphemeralPublic == nil || m.EncryptedStatic == nil || m.EncryptedMessage == nil {
 		return nil, fmt.Errorf("%w: sealed message lacks a field", ErrMalformed)
 	}
