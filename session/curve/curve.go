@@ -22,8 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"filippo.io/edwards25519"
+	"sync"
 )
 
 // KeyTypeDJB is the type byte that prefixes a serialized Curve25519 public key.
@@ -115,21 +114,46 @@ func (k PublicKey) String() string {
 // cannot be compared with ==; use Equal. The zero value behaves as the
 // all-zero key, which no constructor returns.
 type PrivateKey struct {
-	// k returns the key bytes, which are never modified once set. They
-	// live in a closure rather than a field because fmt cannot call
-	// Format on a PrivateKey held in an unexported field and would print
-	// a field's contents (even through a pointer, for verbs it rejects),
-	// but always prints a func as an address. The func field also makes
-	// PrivateKey incomparable.
-	k func() *[keySize]byte
+	// k returns the key, which is never modified once set. It lives in a
+	// closure rather than a field because fmt cannot call Format on a
+	// PrivateKey held in an unexported field and would print a field's
+	// contents (even through a pointer, for verbs it rejects), but always
+	// prints a func as an address. The func field also makes PrivateKey
+	// incomparable.
+	k func() *secret
 }
 
-var zeroKey [keySize]byte
+// secret is a private key's clamped bytes and, parsed on first use, its
+// crypto/ecdh form, so a long-lived key (identity, signed prekey, ratchet
+// key) pays for the base-point multiplication once rather than per use.
+type secret struct {
+	raw  [keySize]byte
+	once sync.Once
+	dh   *ecdh.PrivateKey
+}
+
+// ecdh returns the parsed X25519 key.
+func (s *secret) ecdh() *ecdh.PrivateKey {
+	s.once.Do(func() {
+		k, err := ecdh.X25519().NewPrivateKey(s.raw[:])
+		if err != nil {
+			panic("curve: unreachable: " + err.Error()) // 32 bytes always parse
+		}
+		s.dh = k
+	})
+	return s.dh
+}
+
+var zeroSecret = new(secret)
 
 // key returns the key bytes, all zeros for the zero value.
 func (k PrivateKey) key() *[keySize]byte {
+	return &k.secret().raw
+}
+
+func (k PrivateKey) secret() *secret {
 	if k.k == nil {
-		return &zeroKey
+		return zeroSecret
 	}
 	return k.k()
 }
@@ -140,10 +164,10 @@ func NewPrivateKey(raw []byte) (PrivateKey, error) {
 	if len(raw) != keySize {
 		return PrivateKey{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadKeyLength, len(raw), keySize)
 	}
-	k := new([keySize]byte)
-	copy(k[:], raw)
-	clamp(k)
-	return PrivateKey{k: func() *[keySize]byte { return k }}, nil
+	sec := new(secret)
+	copy(sec.raw[:], raw)
+	clamp(&sec.raw)
+	return PrivateKey{k: func() *secret { return sec }}, nil
 }
 
 func clamp(k *[keySize]byte) {
@@ -161,7 +185,7 @@ func (k PrivateKey) Bytes() []byte {
 
 // IsZero reports whether k is the zero value, which no constructor returns.
 func (k PrivateKey) IsZero() bool {
-	return subtle.ConstantTimeCompare(k.key()[:], zeroKey[:]) == 1
+	return subtle.ConstantTimeCompare(k.key()[:], zeroSecret.raw[:]) == 1
 }
 
 // Equal reports whether k and o are the same key, in constant time.
@@ -173,7 +197,7 @@ func (k PrivateKey) Equal(o PrivateKey) bool {
 // Edwards point k·B, which is the X25519 public key k·9.
 func (k PrivateKey) PublicKey() PublicKey {
 	var pub PublicKey
-	copy(pub.u[:], new(edwards25519.Point).ScalarBaseMult(k.scalar()).BytesMontgomery())
+	copy(pub.u[:], k.secret().ecdh().PublicKey().Bytes())
 	return pub
 }
 
@@ -184,11 +208,7 @@ func (k PrivateKey) Agree(pub PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("curve: %w", err)
 	}
-	local, err := ecdh.X25519().NewPrivateKey(k.key()[:])
-	if err != nil {
-		return nil, fmt.Errorf("curve: %w", err)
-	}
-	out, err := local.ECDH(remote)
+	out, err := k.secret().ecdh().ECDH(remote)
 	if err != nil {
 		return nil, ErrInvalidKeyAgreement
 	}
