@@ -33,7 +33,7 @@ type SignalMessage struct {
 	PreviousCounter *uint32                `protobuf:"varint,3,opt,name=previous_counter,json=previousCounter" json:"previous_counter,omitempty"` // length of the sender's previous chain
 	Ciphertext      []byte                 `protobuf:"bytes,4,opt,name=ciphertext" json:"ciphertext,omitempty"`                                   // AES-256-CBC, PKCS#7
 	PqRatchet       []byte                 `protobuf:"bytes,5,opt,name=pq_ratchet,json=pqRatchet" json:"pq_ratchet,omitempty"`                    // SPQR message, empty when SPQR is off
-	Addresses       []byte                 `protobuf:"bytes,6,opt,name=addresses" json:"addresses,omitempty"`                                     // reserved by libsignal; unused here
+	Addresses       []byte                 `protobuf:"bytes,6,opt,name=addresses" json:"addresses,omitempty"`                                     // sender and recipient service ids, bound under the MAC when both are known
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
