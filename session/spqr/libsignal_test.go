@@ -326,7 +326,6 @@ func TestLibsignalReplay(t *testing.T) {
 	t.Logf("replayed %d epochs", epochs)
 }
 
-
 func protoName(s string) protoreflect.Name { return protoreflect.Name(s) }
 
 // TestLibsignalReplaySendEK replays the other half of each epoch: the party
