@@ -422,3 +422,90 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestChaos delivers messages late, out of order and not at all, as the
+// crate's out-of-order orchestrator tests do. Every receipt must either
+// yield the sender's key or fail with an error meaning "too old".
+func TestChaos(t *testing.T) {
+	a, b := v1Pair(t, ChainParams{MaxOOOKeys: 50})
+	type inflight struct {
+		msg, key []byte
+	}
+	var toA, toB []inflight
+	rng := mrand.New(mrand.NewPCG(11, 12))
+	deliver := func(p *party, q *[]inflight) {
+		if len(*q) == 0 {
+			return
+		}
+		i := rng.IntN(min(len(*q), 8)) // mostly recent, sometimes reordered
+		if rng.IntN(4) == 0 {
+			i = rng.IntN(len(*q)) // anything, however old
+		}
+		m := (*q)[i]
+		*q = append((*q)[:i], (*q)[i+1:]...)
+		st, key, err := Recv(p.state, m.msg)
+		switch {
+		case err == nil:
+			if !bytes.Equal(key, m.key) {
+				t.Fatalf("%s: keys differ", p.name)
+			}
+			p.state = st
+		case errors.Is(err, ErrKeyTrimmed), errors.Is(err, ErrEpochOutOfRange):
+		default:
+			t.Fatalf("%s: %v", p.name, err)
+		}
+	}
+	for range 3000 {
+		switch rng.IntN(6) {
+		case 0:
+			m, k := a.send()
+			toB = append(toB, inflight{m, k})
+		case 1:
+			m, k := b.send()
+			toA = append(toA, inflight{m, k})
+		case 2, 3:
+			deliver(b, &toB)
+		case 4, 5:
+			deliver(a, &toA)
+		}
+		if rng.IntN(50) == 0 && len(toB) > 0 { // loss
+			toB = toB[1:]
+		}
+	}
+	if a.epoch() < 3 {
+		t.Errorf("epochs did not advance: %d %d", a.epoch(), b.epoch())
+	}
+	t.Log(DescribeState(a.state))
+	t.Log(DescribeState(b.state))
+}
+
+func TestSelfSessionMaxJump(t *testing.T) {
+	// libsignal allows any jump within a session with oneself.
+	c := newChain([]byte("1"), A2B, ChainParams{MaxJump: 1<<32 - 1, MaxOOOKeys: 2000})
+	if _, err := c.recvKey(0, 3000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.recvKey(0, 999); !errors.Is(err, ErrKeyTrimmed) { // 2001 behind
+		t.Fatalf("err = %v, want ErrKeyTrimmed", err)
+	}
+	if _, err := c.recvKey(0, 1000); err != nil { // exactly 2000 behind: kept
+		t.Fatal(err)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	a, b := v1Pair(t, ChainParams{})
+	m, _ := a.send()
+	b.recv(m)
+	for _, tc := range []struct{ got, want string }{
+		{DescribeMessage(m), "v1 epoch 1 index 1 hdr chunk 0"},
+		{DescribeMessage(nil), "v0 (empty)"},
+		{DescribeState(nil), "v0"},
+		{DescribeState(a.state), "v1 negotiating(min v1) keys_sampled epoch 1 chain(dir 0, epoch 0, send epoch 0, links [send 1 recv 0 kept 0])"},
+		{DescribeState(b.state), "v1 no_header_received epoch 1 chain(dir 1, epoch 0, send epoch 0, links [send 0 recv 1 kept 0])"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
