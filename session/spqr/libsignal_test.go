@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -402,4 +403,20 @@ func TestLibsignalReplaySendEK(t *testing.T) {
 		t.Fatalf("only %d epochs in the recording", len(seen))
 	}
 	t.Logf("replayed %d epochs", len(seen))
+}
+
+// TestLibsignalStatesDecodeSafely: libsignal's own state bytes are not our
+// format (its erasure coders differ); feeding them to Send and Recv must
+// fail cleanly with ErrStateDecode or work, never panic.
+func TestLibsignalStatesDecodeSafely(t *testing.T) {
+	x := loadExchange(t)
+	for i, e := range x.Events {
+		if _, _, _, err := Send(e.PQState, bytes.NewReader(make([]byte, 64))); err != nil && !errors.Is(err, ErrStateDecode) {
+			t.Fatalf("event %d: Send: %v", i, err)
+		}
+		if _, _, err := Recv(e.PQState, []byte{1, 1, 0, 0}); err != nil && !errors.Is(err, ErrStateDecode) &&
+			!errors.Is(err, ErrKeyAlreadyRequested) && !errors.Is(err, ErrKeyTrimmed) {
+			t.Fatalf("event %d: Recv: %v", i, err)
+		}
+	}
 }
