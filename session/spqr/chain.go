@@ -111,7 +111,7 @@ type chainDir struct {
 	prev keyHistory
 }
 
-// ChainNextKey advances a chain: with ctr' = ctr+1,
+// chainNextKey advances a chain: with ctr' = ctr+1,
 // HKDF(0^32, next, BE32(ctr') || "...Chain Next", 64) = next' || key.
 func chainNextKey(next []byte, ctr uint32) (newNext []byte, newCtr uint32, key []byte) {
 	newCtr = ctr + 1
