@@ -17,7 +17,7 @@ var (
 )
 
 // pair sets up alice's sending chain and bob's copy of it.
-func pair(t *testing.T) (ctx context.Context, a, b *MemoryStore) {
+func pair(t testing.TB) (ctx context.Context, a, b *MemoryStore) {
 	t.Helper()
 	ctx = context.Background()
 	a, b = &MemoryStore{}, &MemoryStore{}
