@@ -167,7 +167,7 @@ func TestServerCertificate(t *testing.T) {
 	}
 }
 
-func issue(t *testing.T, root, server, sender curve.KeyPair, serverID uint32, exp time.Time) *SenderCertificate {
+func issue(t testing.TB, root, server, sender curve.KeyPair, serverID uint32, exp time.Time) *SenderCertificate {
 	t.Helper()
 	sc, err := NewServerCertificate(serverID, server.Public, root.Private, rand.Reader)
 	if err != nil {

@@ -16,7 +16,7 @@ type fixture struct {
 	cert                     *SenderCertificate
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{root: keyPair(t), server: keyPair(t), alice: keyPair(t), bob: keyPair(t), exp: time.UnixMilli(1605722925)}
 	f.cert = issue(t, f.root, f.server, f.alice, 1, f.exp)
 	return f
