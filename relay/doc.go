@@ -1,0 +1,18 @@
+// Package relay is the samizdat relay: it stores and forwards ciphertext
+// between devices and learns as little as it can about who talks to whom.
+//
+// A relay authenticates each device by the static key of its Noise IK
+// channel; there are no passwords or bearer tokens. It keeps accounts and
+// their devices, the public prekeys other clients need to start a session,
+// and a mailbox per device holding end-to-end encrypted envelopes until the
+// device acknowledges them. It never holds a private key of a client and never
+// sees a plaintext: envelope contents are opaque Signal-protocol ciphertext,
+// and sealed-sender envelopes do not name their sender.
+//
+// Storage sits behind the narrow interfaces in store.go (Accounts, PreKeys,
+// Mailboxes, RateLimits, combined in Store). A message is acknowledged to its
+// sender only after Mailboxes.Append has made it durable, so a relay killed
+// with SIGKILL loses nothing it acknowledged. Implementations live in
+// samizdat/store/... and must pass the conformance suite in
+// samizdat/store/storetest.
+package relay

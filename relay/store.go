@@ -1,0 +1,197 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by storage implementations. Callers branch on them with
+// errors.Is; implementations wrap them with context that never includes SQL
+// text, key material or message contents, so an error may be summarized to a
+// peer by its kind.
+var (
+	// ErrNotFound: the account, device or record asked for does not exist.
+	ErrNotFound = errors.New("relay: not found")
+	// ErrConflict: a unique value (username, device noise key, account or
+	// device id) is already taken.
+	ErrConflict = errors.New("relay: conflict")
+	// ErrQuotaExceeded: storing the envelopes would take a device's mailbox
+	// over its message-count or byte quota.
+	ErrQuotaExceeded = errors.New("relay: mailbox quota exceeded")
+)
+
+// AccountID identifies an account. The relay chooses it at random when the
+// account registers.
+type AccountID [16]byte
+
+// Device is one device of an account. NoiseKey is the device's static Noise
+// key, which is how the relay authenticates it; it is unique across all
+// devices.
+type Device struct {
+	Account        AccountID
+	ID             uint32 // 1 for the primary device; chosen by the caller
+	RegistrationID uint32 // Signal registration id
+	NoiseKey       [32]byte
+	Created        time.Time
+}
+
+// Account is a registered user. Username is unique across accounts (compared
+// byte for byte; the caller normalizes it). IdentityKey is the serialized
+// Signal identity public key (33 bytes). UnidentifiedAccessKey and
+// UnrestrictedUnidentifiedAccess govern who may send sealed-sender envelopes
+// to the account.
+type Account struct {
+	ID                             AccountID
+	Username                       string
+	IdentityKey                    []byte
+	UnidentifiedAccessKey          []byte
+	UnrestrictedUnidentifiedAccess bool
+	Created                        time.Time
+}
+
+// SignedPreKey is a signed EC prekey or a signed Kyber prekey (one-time or
+// last-resort), as serialized by the session library.
+type SignedPreKey struct {
+	ID        uint32
+	PublicKey []byte
+	Signature []byte
+}
+
+// OneTimePreKey is a one-time EC prekey.
+type OneTimePreKey struct {
+	ID        uint32
+	PublicKey []byte
+}
+
+// Bundle is what a sender needs to start a session with one device.
+// KyberPreKey is a one-time Kyber prekey, or the device's last-resort Kyber
+// prekey when no one-time one is left. PreKey is nil when the device has no
+// one-time EC prekey left.
+type Bundle struct {
+	Device       Device
+	Identity     []byte // the account's identity key
+	SignedPreKey SignedPreKey
+	KyberPreKey  SignedPreKey
+	PreKey       *OneTimePreKey
+}
+
+// Envelope is one end-to-end encrypted message addressed to one device
+// (Account, Device). ID is chosen by the sender and unique per recipient
+// device; a second Append of the same (Account, Device, ID) is a no-op.
+// SourceAccount and SourceDevice are zero for sealed-sender envelopes.
+// Content is opaque ciphertext. Seq is assigned by Append and increases per
+// recipient device in the order envelopes were stored.
+type Envelope struct {
+	ID            [16]byte
+	Account       AccountID
+	Device        uint32
+	Type          uint32
+	SourceAccount AccountID
+	SourceDevice  uint32
+	Sealed        bool
+	Timestamp     uint64 // sender's timestamp, milliseconds since the epoch
+	ServerTime    time.Time
+	Content       []byte
+	Seq           uint64
+}
+
+// Accounts stores accounts and their devices.
+type Accounts interface {
+	// CreateAccount stores a new account with its first device, atomically.
+	// It returns ErrConflict if the account id, the username or the device's
+	// noise key is taken; then nothing is stored.
+	CreateAccount(ctx context.Context, a Account, d Device) error
+	// AddDevice stores another device of an existing account. The caller
+	// chooses the device id (max+1 of Devices). It returns ErrNotFound if the
+	// account does not exist and ErrConflict if the device id or noise key is
+	// taken.
+	AddDevice(ctx context.Context, d Device) error
+	// AccountByID returns the account, or ErrNotFound.
+	AccountByID(ctx context.Context, id AccountID) (Account, error)
+	// AccountByUsername returns the account with this exact username, or
+	// ErrNotFound.
+	AccountByUsername(ctx context.Context, name string) (Account, error)
+	// DeviceByNoiseKey returns the device authenticated by this static Noise
+	// key, or ErrNotFound.
+	DeviceByNoiseKey(ctx context.Context, key [32]byte) (Device, error)
+	// Devices returns the account's devices ordered by ID, or ErrNotFound if
+	// the account does not exist.
+	Devices(ctx context.Context, id AccountID) ([]Device, error)
+}
+
+// PreKeys stores the public prekeys of each device.
+type PreKeys interface {
+	// SetSignedPreKey sets (replaces) the device's signed EC prekey.
+	// ErrNotFound if the device does not exist.
+	SetSignedPreKey(ctx context.Context, acct AccountID, dev uint32, k SignedPreKey) error
+	// SetLastResortKyberPreKey sets (replaces) the device's last-resort Kyber
+	// prekey. ErrNotFound if the device does not exist.
+	SetLastResortKyberPreKey(ctx context.Context, acct AccountID, dev uint32, k SignedPreKey) error
+	// AddPreKeys adds one-time EC and Kyber prekeys to the device's pools. A
+	// key whose id the device already has in that pool replaces the old one.
+	// ErrNotFound if the device does not exist.
+	AddPreKeys(ctx context.Context, acct AccountID, dev uint32, ec []OneTimePreKey, kyber []SignedPreKey) error
+	// CountPreKeys returns how many one-time EC and one-time Kyber prekeys
+	// the device has left (the last-resort key is not counted). ErrNotFound
+	// if the device does not exist.
+	CountPreKeys(ctx context.Context, acct AccountID, dev uint32) (ec, kyber int, err error)
+	// TakeBundle returns the device's bundle, removing the one-time EC prekey and one-time Kyber
+	// prekey it hands out: each is handed to exactly one caller even under concurrency. When no
+	// one-time Kyber prekey is left it returns the last-resort one (not removed). When no
+	// one-time EC prekey is left, Bundle.PreKey is nil. One-time keys are handed out lowest id
+	// first. ErrNotFound if the device does not exist or has no signed prekey or no Kyber prekey
+	// at all (neither one-time nor last-resort).
+	TakeBundle(ctx context.Context, acct AccountID, dev uint32) (Bundle, error)
+}
+
+// Mailboxes stores envelopes until their recipient device acknowledges them
+// or they expire.
+type Mailboxes interface {
+	// Append stores envelopes (possibly for many devices) and returns only once they are durable
+	// (group commit: many concurrent Appends share one transaction and one fsync). Duplicate
+	// (account, device, ID) is a no-op success (sender retries). ErrQuotaExceeded if the device's
+	// mailbox would exceed its quota (count or bytes), in which case nothing of that call is stored.
+	//
+	// On success Append sets envs[i].Seq in the caller's slice to the stored envelope's Seq (for a
+	// duplicate, the Seq of the copy already stored). A zero ServerTime is replaced by the store's
+	// clock, also in the caller's slice. Append does not check that the device exists. If ctx is
+	// done before the envelopes are committed Append returns ctx.Err() and they may or may not have
+	// been stored; a retry with the same IDs is safe.
+	Append(ctx context.Context, envs []Envelope) error
+	// Fetch returns up to limit envelopes for the device with Seq > after, in Seq order, unexpired.
+	// An envelope is expired once its ServerTime is older than the store's retention period
+	// (30 days by default). An empty mailbox returns an empty slice and no error.
+	Fetch(ctx context.Context, acct AccountID, dev uint32, after uint64, limit int) ([]Envelope, error)
+	// Ack deletes the device's envelopes with these ids; unknown ids are ignored. It returns once
+	// the deletion is durable.
+	Ack(ctx context.Context, acct AccountID, dev uint32, ids [][16]byte) error
+	// Expire deletes envelopes older than before; returns how many.
+	// ("Older" compares ServerTime: envelopes with ServerTime < before are deleted.)
+	Expire(ctx context.Context, before time.Time) (int, error)
+}
+
+// RateLimits keeps token buckets keyed by strings the caller builds (for
+// example "send:" + sender + recipient). Buckets need not survive a restart.
+type RateLimits interface {
+	// Allow spends cost tokens from the bucket key (capacity burst, refilled at rate per second);
+	// if the bucket lacks them it returns false and how long until it would have them.
+	//
+	// A bucket seen for the first time is full. A refused call spends nothing. If cost exceeds
+	// burst or rate is zero the bucket can never hold cost tokens; then retryAfter is
+	// math.MaxInt64. now is supplied by the caller (so tests control time); a now earlier than
+	// the bucket's last update refills nothing.
+	Allow(ctx context.Context, key string, cost, burst float64, rate float64, now time.Time) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Store is everything the relay keeps. Implementations are safe for
+// concurrent use.
+type Store interface {
+	Accounts
+	PreKeys
+	Mailboxes
+	RateLimits
+	// Close releases the store and waits for its goroutines. It is safe to
+	// call more than once; calls after the first return nil.
+	Close() error
+}
