@@ -450,10 +450,11 @@ func (*Request_SenderCertificate) isRequest_Op() {}
 func (*Request_AddDevice) isRequest_Op() {}
 
 type Response struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Status Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=samizdat.relay.Status" json:"status,omitempty"`
-	Reason string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"` // short, for humans; never contains secrets
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status       Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=samizdat.relay.Status" json:"status,omitempty"`
+	Reason       string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`                                    // short, for humans; never contains secrets
+	RetryAfterMs uint64                 `protobuf:"varint,4,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // with RATE_LIMITED: when the request may succeed
 	// Types that are valid to be assigned to Result:
 	//
 	//	*Response_Registered
@@ -518,6 +519,13 @@ func (x *Response) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Response) GetRetryAfterMs() uint64 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
 }
 
 func (x *Response) GetResult() isResponse_Result {
@@ -2175,6 +2183,7 @@ type Push struct {
 	//	*Push_QueueEmpty
 	//	*Push_Manifest
 	//	*Push_Replaced
+	//	*Push_Closing
 	Body          isPush_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2253,6 +2262,15 @@ func (x *Push) GetReplaced() *Replaced {
 	return nil
 }
 
+func (x *Push) GetClosing() *Closing {
+	if x != nil {
+		if x, ok := x.Body.(*Push_Closing); ok {
+			return x.Closing
+		}
+	}
+	return nil
+}
+
 type isPush_Body interface {
 	isPush_Body()
 }
@@ -2273,6 +2291,10 @@ type Push_Replaced struct {
 	Replaced *Replaced `protobuf:"bytes,4,opt,name=replaced,proto3,oneof"` // this connection was replaced by a newer one for the device
 }
 
+type Push_Closing struct {
+	Closing *Closing `protobuf:"bytes,5,opt,name=closing,proto3,oneof"` // the relay is closing this connection, and why
+}
+
 func (*Push_Delivery) isPush_Body() {}
 
 func (*Push_QueueEmpty) isPush_Body() {}
@@ -2280,6 +2302,8 @@ func (*Push_QueueEmpty) isPush_Body() {}
 func (*Push_Manifest) isPush_Body() {}
 
 func (*Push_Replaced) isPush_Body() {}
+
+func (*Push_Closing) isPush_Body() {}
 
 type QueueEmpty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2353,6 +2377,52 @@ func (*Replaced) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
+// Closing is the relay's last frame on a connection it ends: a malformed or
+// unexpected frame, an idle timeout, or the relay shutting down.
+type Closing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Closing) Reset() {
+	*x = Closing{}
+	mi := &file_wire_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Closing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Closing) ProtoMessage() {}
+
+func (x *Closing) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Closing.ProtoReflect.Descriptor instead.
+func (*Closing) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Closing) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -2381,11 +2451,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x12sender_certificate\x18\x14 \x01(\v2$.samizdat.relay.GetSenderCertificateH\x00R\x11senderCertificate\x12:\n" +
 	"\n" +
 	"add_device\x18\x15 \x01(\v2\x19.samizdat.relay.AddDeviceH\x00R\taddDeviceB\x04\n" +
-	"\x02op\"\xc3\x04\n" +
+	"\x02op\"\xe9\x04\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12<\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12$\n" +
+	"\x0eretry_after_ms\x18\x04 \x01(\x04R\fretryAfterMs\x12<\n" +
 	"\n" +
 	"registered\x18\n" +
 	" \x01(\v2\x1a.samizdat.relay.RegisteredH\x00R\n" +
@@ -2509,18 +2580,21 @@ const file_wire_proto_rawDesc = "" +
 	"serverTime\"\x16\n" +
 	"\x14GetSenderCertificate\"5\n" +
 	"\x11SenderCertificate\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xdb\x01\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\x90\x02\n" +
 	"\x04Push\x126\n" +
 	"\bdelivery\x18\x01 \x01(\v2\x18.samizdat.relay.EnvelopeH\x00R\bdelivery\x12=\n" +
 	"\vqueue_empty\x18\x02 \x01(\v2\x1a.samizdat.relay.QueueEmptyH\x00R\n" +
 	"queueEmpty\x12\x1c\n" +
 	"\bmanifest\x18\x03 \x01(\fH\x00R\bmanifest\x126\n" +
-	"\breplaced\x18\x04 \x01(\v2\x18.samizdat.relay.ReplacedH\x00R\breplacedB\x06\n" +
+	"\breplaced\x18\x04 \x01(\v2\x18.samizdat.relay.ReplacedH\x00R\breplaced\x123\n" +
+	"\aclosing\x18\x05 \x01(\v2\x17.samizdat.relay.ClosingH\x00R\aclosingB\x06\n" +
 	"\x04body\"\f\n" +
 	"\n" +
 	"QueueEmpty\"\n" +
 	"\n" +
-	"\bReplaced*\xb1\x01\n" +
+	"\bReplaced\"!\n" +
+	"\aClosing\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason*\xb1\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -2546,7 +2620,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -2581,6 +2655,7 @@ var file_wire_proto_goTypes = []any{
 	(*Push)(nil),                 // 30: samizdat.relay.Push
 	(*QueueEmpty)(nil),           // 31: samizdat.relay.QueueEmpty
 	(*Replaced)(nil),             // 32: samizdat.relay.Replaced
+	(*Closing)(nil),              // 33: samizdat.relay.Closing
 }
 var file_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
@@ -2628,11 +2703,12 @@ var file_wire_proto_depIdxs = []int32{
 	24, // 42: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
 	31, // 43: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
 	32, // 44: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	33, // 45: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2674,6 +2750,7 @@ func file_wire_proto_init() {
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
 		(*Push_Replaced)(nil),
+		(*Push_Closing)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2681,7 +2758,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
