@@ -50,21 +50,15 @@ func NewServerCertificate(keyID uint32, key curve.PublicKey, trustRoot curve.Pri
 // validate it; see Validate.
 func ParseServerCertificate(b []byte) (*ServerCertificate, error) {
 	var outer pb.ServerCertificate
-	if err := proto.Unmarshal(b, &outer); err != nil {
+	if err := pb.UnmarshalStrict(b, &outer); err != nil {
 		return nil, fmt.Errorf("%w: server certificate: %v", ErrMalformed, err)
-	}
-	if err := strict(&outer); err != nil {
-		return nil, err
 	}
 	if outer.Certificate == nil || outer.Signature == nil {
 		return nil, fmt.Errorf("%w: server certificate lacks a field", ErrMalformed)
 	}
 	var inner pb.ServerCertificate_Certificate
-	if err := proto.Unmarshal(outer.Certificate, &inner); err != nil {
+	if err := pb.UnmarshalStrict(outer.Certificate, &inner); err != nil {
 		return nil, fmt.Errorf("%w: server certificate body: %v", ErrMalformed, err)
-	}
-	if err := strict(&inner); err != nil {
-		return nil, err
 	}
 	if inner.Key == nil || inner.Id == nil {
 		return nil, fmt.Errorf("%w: server certificate lacks a field", ErrMalformed)
@@ -206,21 +200,15 @@ func NewSenderCertificate(p SenderCertificateParams, signer *ServerCertificate, 
 // libsignal's rules. It does not validate it; see Validate.
 func ParseSenderCertificate(b []byte) (*SenderCertificate, error) {
 	var outer pb.SenderCertificate
-	if err := proto.Unmarshal(b, &outer); err != nil {
+	if err := pb.UnmarshalStrict(b, &outer); err != nil {
 		return nil, fmt.Errorf("%w: sender certificate: %v", ErrMalformed, err)
-	}
-	if err := strict(&outer); err != nil {
-		return nil, err
 	}
 	if outer.Certificate == nil || outer.Signature == nil {
 		return nil, fmt.Errorf("%w: sender certificate lacks a field", ErrMalformed)
 	}
 	var inner pb.SenderCertificate_Certificate
-	if err := proto.Unmarshal(outer.Certificate, &inner); err != nil {
+	if err := pb.UnmarshalStrict(outer.Certificate, &inner); err != nil {
 		return nil, fmt.Errorf("%w: sender certificate body: %v", ErrMalformed, err)
-	}
-	if err := strict(&inner); err != nil {
-		return nil, err
 	}
 	if inner.SenderDevice == nil || *inner.SenderDevice < 1 || *inner.SenderDevice > 127 {
 		return nil, fmt.Errorf("%w: sender certificate device id", ErrMalformed)

@@ -107,11 +107,8 @@ func NewContent(t MessageType, sender *SenderCertificate, contents []byte, hint 
 // libsignal's rules. The sender certificate is parsed but not validated.
 func ParseContent(b []byte) (*Content, error) {
 	var m pb.UnidentifiedSenderMessage_Message
-	if err := proto.Unmarshal(b, &m); err != nil {
+	if err := pb.UnmarshalStrict(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: content: %v", ErrMalformed, err)
-	}
-	if err := strict(&m, 1, 4); err != nil {
-		return nil, err
 	}
 	if m.Type == nil {
 		return nil, fmt.Errorf("%w: content lacks a known type", ErrMalformed)

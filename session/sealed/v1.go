@@ -140,11 +140,8 @@ type v1Message struct {
 // parseV1 parses the outer v1 message after the version byte.
 func parseV1(body []byte) (*v1Message, error) {
 	var m pb.UnidentifiedSenderMessage
-	if err := proto.Unmarshal(body, &m); err != nil {
+	if err := pb.UnmarshalStrict(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: sealed message: %v", ErrMalformed, err)
-	}
-	if err := strict(&m); err != nil {
-		return nil, err
 	}
 	if m.EphemeralPublic == nil || m.EncryptedStatic == nil || m.EncryptedMessage == nil {
 		return nil, fmt.Errorf("%w: sealed message lacks a field", ErrMalformed)

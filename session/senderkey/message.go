@@ -90,11 +90,8 @@ func ParseDistributionMessage(b []byte) (*DistributionMessage, error) {
 		return nil, err
 	}
 	var m pb.SenderKeyDistributionMessage
-	if err := proto.Unmarshal(b[1:], &m); err != nil {
+	if err := pb.UnmarshalStrict(b[1:], &m); err != nil {
 		return nil, fmt.Errorf("%w: distribution message: %v", ErrMalformed, err)
-	}
-	if err := strict(&m); err != nil {
-		return nil, err
 	}
 	if len(m.DistributionUuid) != 16 || m.ChainId == nil || m.Iteration == nil || m.ChainKey == nil || m.SigningKey == nil {
 		return nil, fmt.Errorf("%w: distribution message lacks a field", ErrMalformed)
@@ -198,11 +195,8 @@ func ParseMessage(b []byte) (*Message, error) {
 		return nil, err
 	}
 	var m pb.SenderKeyMessage
-	if err := proto.Unmarshal(b[1:len(b)-SignatureSize], &m); err != nil {
+	if err := pb.UnmarshalStrict(b[1:len(b)-SignatureSize], &m); err != nil {
 		return nil, fmt.Errorf("%w: message: %v", ErrMalformed, err)
-	}
-	if err := strict(&m); err != nil {
-		return nil, err
 	}
 	if len(m.DistributionUuid) != 16 || m.ChainId == nil || m.Iteration == nil || m.Ciphertext == nil {
 		return nil, fmt.Errorf("%w: message lacks a field", ErrMalformed)
