@@ -203,14 +203,12 @@ func CompareScannable(ours, theirs []byte) (bool, error) {
 	return same1&same2 == 1, nil
 }
 
-// parse decodes a CombinedFingerprints, first checking wire types as
-// strictly as libsignal's decoder does.
+// parse decodes a CombinedFingerprints, checking wire types as strictly as
+// libsignal's decoder does: a comparison must fail the same way on both
+// sides.
 func parse(b []byte) (scannable, error) {
-	if err := checkWireTypes(b); err != nil {
-		return scannable{}, err
-	}
 	var m pb.CombinedFingerprints
-	if err := proto.Unmarshal(b, &m); err != nil {
+	if err := pb.UnmarshalStrict(b, &m); err != nil {
 		return scannable{}, fmt.Errorf("%w: %v", ErrParse, err)
 	}
 	s := scannable{version: m.GetVersion(), hasVersion: m.Version != nil}
