@@ -154,7 +154,8 @@ func checkVersion(b byte) (uint8, error) {
 }
 
 // ParseSignalMessage parses a serialized SignalMessage. It checks the
-// structure, not the MAC (which needs the session's keys).
+// structure as strictly as libsignal does (a known field with the wrong
+// wire type is refused), not the MAC (which needs the session's keys).
 func ParseSignalMessage(b []byte) (*SignalMessage, error) {
 	if len(b) < macLength+1 {
 		return nil, fmt.Errorf("%w: signal message of %d bytes", ErrTruncated, len(b))
@@ -164,7 +165,7 @@ func ParseSignalMessage(b []byte) (*SignalMessage, error) {
 		return nil, err
 	}
 	var body pb.SignalMessage
-	if err := proto.Unmarshal(b[1:len(b)-macLength], &body); err != nil {
+	if err := pb.UnmarshalStrict(b[1:len(b)-macLength], &body); err != nil {
 		return nil, fmt.Errorf("%w: signal message protobuf", ErrMalformed)
 	}
 	if body.RatchetKey == nil || body.Counter == nil || body.Ciphertext == nil {
@@ -290,7 +291,7 @@ func ParsePreKeySignalMessage(b []byte) (*PreKeySignalMessage, error) {
 		return nil, err
 	}
 	var body pb.PreKeySignalMessage
-	if err := proto.Unmarshal(b[1:], &body); err != nil {
+	if err := pb.UnmarshalStrict(b[1:], &body); err != nil {
 		return nil, fmt.Errorf("%w: prekey message protobuf", ErrMalformed)
 	}
 	if body.BaseKey == nil || body.IdentityKey == nil || body.Message == nil || body.SignedPreKeyId == nil {
