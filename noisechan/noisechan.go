@@ -1,0 +1,542 @@
+// Package noisechan runs a Noise IK channel (Noise_IK_25519_ChaChaPoly_BLAKE2s)
+// over any stream, such as a TCP connection or a tunnel through a front, and
+// carries length-delimited application frames inside it.
+//
+// # Security properties
+//
+// The client (initiator) knows the relay's static X25519 key in advance,
+// from a signed manifest or an invite, and the handshake fails unless the
+// peer holds the matching private key: a proxy, CDN or censor in the path sees
+// only ciphertext and cannot impersonate the relay. The client's own static
+// key travels encrypted in the first message and is authenticated by the
+// handshake, so the relay learns which device connected (RemoteStatic)
+// without a password or token. Both sides mix a prologue that names the
+// protocol version ("samizdat/1") and any caller bytes into the handshake
+// hash, so peers that disagree about either fail the handshake. After the
+// handshake every message is encrypted and authenticated with ChaCha20-Poly1305
+// under a per-direction key and a counter nonce: a dropped, replayed,
+// reordered or modified message fails authentication, and the Conn then
+// closes the underlying stream and reports ErrDecrypt. Keys never appear in
+// errors or printed values.
+//
+// # Wire format
+//
+// Every Noise message travels as a 2-byte big-endian length L (1 ≤ L ≤ 65535)
+// followed by L bytes of Noise message.
+//
+// The handshake is the IK pattern's two messages, each with an empty payload:
+//
+//	-> e, es, s, ss     (client to relay, 96 bytes)
+//	<- e, ee, se        (relay to client, 48 bytes)
+//
+// The prologue is "samizdat/1" || 0x00 || the caller's prologue bytes. The
+// relay reads nothing beyond the first handshake message before it has
+// processed it, and the client sends nothing after it before the handshake
+// completes. A handshake message longer than 1024 bytes is rejected.
+//
+// An application frame of n bytes (0 ≤ n ≤ MaxFrame) is carried by one or
+// more transport messages. The plaintext of the first is the frame length n as
+// 4 bytes big-endian followed by the first bytes of the frame (at most 65515);
+// each following message's plaintext continues the frame (1 to 65519 bytes)
+// until n bytes have arrived. The receiver checks n against MaxFrame before it
+// allocates anything for the frame, and rejects a continuation that would
+// overrun n. Messages of different frames never interleave.
+package noisechan
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+)
+
+// ProtocolName is mixed into every handshake's prologue; peers speaking
+// another version of the channel fail the handshake.
+const ProtocolName = "samizdat/1"
+
+// MaxFrame is the largest application frame, in bytes, that ReadFrame
+// accepts and WriteFrame sends.
+const MaxFrame = 1 << 20
+
+const (
+	maxMsg          = noise.MaxMsgLen        // largest Noise message on the wire
+	tagSize         = 16                     // ChaCha20-Poly1305 tag
+	maxPlain        = maxMsg - tagSize       // largest plaintext in one message
+	frameHeader     = 4                      // frame length prefix in the first message
+	firstChunk      = maxPlain - frameHeader // frame bytes in the first message
+	maxHandshakeMsg = 1024                   // largest accepted handshake message
+	readBufferSize  = 4096                   // bufio size for the raw stream
+	writeBufferKeep = 64 << 10               // largest write buffer kept between frames
+)
+
+var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+
+// Errors callers may branch on. Returned errors wrap these with %w and
+// usually a cause.
+var (
+	// ErrHandshake means the handshake failed: the peer spoke garbage, holds
+	// a different static key than the one pinned, uses another protocol
+	// version or prologue, went away, or the context ended. The raw
+	// connection has been closed.
+	ErrHandshake = errors.New("noisechan: handshake failed")
+	// ErrFrameTooLarge means a frame exceeds MaxFrame. On the receive side
+	// the connection is unusable afterwards.
+	ErrFrameTooLarge = errors.New("noisechan: frame too large")
+	// ErrDecrypt means a message failed authentication (tampered, replayed,
+	// reordered or injected data). The raw connection has been closed.
+	ErrDecrypt = errors.New("noisechan: message authentication failed")
+	// ErrProtocol means the peer broke the framing rules above.
+	ErrProtocol = errors.New("noisechan: protocol violation")
+)
+
+// KeyPair is an X25519 static key pair.
+type KeyPair struct {
+	Private PrivateKey
+	Public  [32]byte
+}
+
+// PrivateKey is an X25519 private key. It is a [32]byte so that it converts
+// and assigns freely, but it never prints.
+type PrivateKey [32]byte
+
+// String returns a redacted placeholder.
+func (PrivateKey) String() string { return "noisechan.PrivateKey(REDACTED)" }
+
+// GoString returns a redacted placeholder.
+func (PrivateKey) GoString() string { return "noisechan.PrivateKey(REDACTED)" }
+
+// Format prints a redacted placeholder for every verb.
+func (k PrivateKey) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
+
+// String prints the public key only.
+func (kp KeyPair) String() string { return fmt.Sprintf("noisechan.KeyPair{Public: %x}", kp.Public[:]) }
+
+// GoString prints the public key only.
+func (kp KeyPair) GoString() string { return kp.String() }
+
+// Format prints the public key only, for every verb.
+func (kp KeyPair) Format(f fmt.State, _ rune) { io.WriteString(f, kp.String()) }
+
+// GenerateKeyPair returns a new static key pair drawn from rand (crypto/rand
+// when nil).
+func GenerateKeyPair(rnd io.Reader) (KeyPair, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	k, err := suite.GenerateKeypair(rnd)
+	if err != nil {
+		return KeyPair{}, fmt.Errorf("noisechan: generate key pair: %w", err)
+	}
+	var kp KeyPair
+	copy(kp.Private[:], k.Private)
+	copy(kp.Public[:], k.Public)
+	return kp, nil
+}
+
+// Conn is an established Noise channel. ReadFrame and WriteFrame may be
+// called concurrently with each other; concurrent WriteFrame calls are
+// serialized, and concurrent ReadFrame calls are serialized.
+type Conn struct {
+	raw    net.Conn
+	remote [32]byte
+
+	closeOnce sync.Once
+	closedMu  sync.Mutex
+	closed    bool // guarded by closedMu
+
+	rmu  sync.Mutex // guards the fields below it
+	br   *bufio.Reader
+	recv *noise.CipherState
+	rerr error // sticky read error
+	// Progress of the Noise message being read, kept across a read
+	// timeout so that a later ReadFrame resumes where it stopped.
+	hdr    [2]byte
+	hdrN   int
+	msg    []byte // ciphertext of the current message, len = its length
+	msgN   int
+	frame  []byte // frame being reassembled, nil when none
+	frameN int    // announced length of frame; valid when frame != nil
+
+	wmu  sync.Mutex // guards the fields below it
+	send *noise.CipherState
+	werr error // sticky write error
+	wbuf []byte
+}
+
+// Client performs the initiator side of the handshake over raw, pinning the
+// relay's static key. It closes raw on failure. ctx bounds the handshake
+// only: its deadline applies to the handshake's I/O and its cancellation
+// aborts it; once Client returns, ctx no longer matters.
+func Client(ctx context.Context, raw net.Conn, local KeyPair, relayStatic [32]byte, prologue []byte) (*Conn, error) {
+	return handshake(ctx, raw, local, &relayStatic, prologue)
+}
+
+// Server performs the responder side of the handshake over raw and learns
+// the client's static key (RemoteStatic); deciding whether that key is
+// welcome is up to the caller. It closes raw on failure. ctx bounds the
+// handshake as for Client.
+func Server(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte) (*Conn, error) {
+	return handshake(ctx, raw, local, nil, prologue)
+}
+
+func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[32]byte, prologue []byte) (c *Conn, err error) {
+	defer func() {
+		if err != nil {
+			c = nil
+			raw.Close()
+			if !errors.Is(err, ErrHandshake) {
+				err = fmt.Errorf("%w: %w", ErrHandshake, err)
+			}
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if err := raw.SetDeadline(dl); err != nil {
+			return nil, err
+		}
+	}
+	// Cancellation: push the deadline into the past so blocked I/O returns.
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if !stop() && err == nil {
+			// ctx ended while the handshake finished: honor it.
+			err = context.Cause(ctx)
+		}
+	}()
+	// Prefer the context's error over the I/O error it caused.
+	ioErr := func(err error) error {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("%w (%w)", cerr, err)
+		}
+		return err
+	}
+
+	pro := make([]byte, 0, len(ProtocolName)+1+len(prologue))
+	pro = append(pro, ProtocolName...)
+	pro = append(pro, 0)
+	pro = append(pro, prologue...)
+	cfg := noise.Config{
+		CipherSuite:   suite,
+		Random:        rand.Reader,
+		Pattern:       noise.HandshakeIK,
+		Initiator:     relayStatic != nil,
+		Prologue:      pro,
+		StaticKeypair: noise.DHKey{Private: local.Private[:], Public: local.Public[:]},
+	}
+	if relayStatic != nil {
+		cfg.PeerStatic = relayStatic[:]
+	}
+	hs, err := noise.NewHandshakeState(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	var send, recv *noise.CipherState
+	if relayStatic != nil {
+		out, _, _, err := hs.WriteMessage(make([]byte, 2, 2+96), nil)
+		if err != nil {
+			return nil, err
+		}
+		binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+		if _, err := raw.Write(out); err != nil {
+			return nil, ioErr(fmt.Errorf("write message 1: %w", err))
+		}
+		in, err := readHandshakeMsg(raw)
+		if err != nil {
+			return nil, ioErr(fmt.Errorf("read message 2: %w", err))
+		}
+		var cs1, cs2 *noise.CipherState
+		if _, cs1, cs2, err = hs.ReadMessage(nil, in); err != nil {
+			return nil, fmt.Errorf("message 2: %w", err)
+		}
+		send, recv = cs1, cs2
+	} else {
+		in, err := readHandshakeMsg(raw)
+		if err != nil {
+			return nil, ioErr(fmt.Errorf("read message 1: %w", err))
+		}
+		if _, _, _, err := hs.ReadMessage(nil, in); err != nil {
+			return nil, fmt.Errorf("message 1: %w", err)
+		}
+		out, cs1, cs2, err := hs.WriteMessage(make([]byte, 2, 2+48), nil)
+		if err != nil {
+			return nil, err
+		}
+		binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+		if _, err := raw.Write(out); err != nil {
+			return nil, ioErr(fmt.Errorf("write message 2: %w", err))
+		}
+		send, recv = cs2, cs1
+	}
+	if send == nil || recv == nil {
+		return nil, errors.New("handshake did not complete")
+	}
+
+	var remote [32]byte
+	copy(remote[:], hs.PeerStatic())
+	c = newConn(raw, send, recv, remote)
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readHandshakeMsg reads one length-prefixed handshake message, reading no
+// byte beyond it.
+func readHandshakeMsg(r io.Reader) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(hdr[:]))
+	if n == 0 || n > maxHandshakeMsg {
+		return nil, fmt.Errorf("%w: handshake message of %d bytes", ErrProtocol, n)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return msg, nil
+}
+
+func newConn(raw net.Conn, send, recv *noise.CipherState, remote [32]byte) *Conn {
+	return &Conn{
+		raw:    raw,
+		remote: remote,
+		br:     bufio.NewReaderSize(raw, readBufferSize),
+		send:   send,
+		recv:   recv,
+	}
+}
+
+// RemoteStatic returns the peer's static public key, authenticated by the
+// handshake.
+func (c *Conn) RemoteStatic() [32]byte { return c.remote }
+
+// LocalAddr returns the raw connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
+
+// RemoteAddr returns the raw connection's remote address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
+
+// SetReadDeadline sets the deadline for ReadFrame. A ReadFrame that times
+// out returns an error wrapping os.ErrDeadlineExceeded and may be called
+// again after the deadline is extended: it resumes the partly read frame.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline for WriteFrame. A write that times out
+// may have sent part of a frame, so the Conn refuses further writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error { return c.raw.SetDeadline(t) }
+
+// Close closes the raw connection, unblocking pending reads and writes. It
+// is safe to call more than once; later calls return nil.
+func (c *Conn) Close() (err error) {
+	c.closeOnce.Do(func() {
+		c.closedMu.Lock()
+		c.closed = true
+		c.closedMu.Unlock()
+		err = c.raw.Close()
+	})
+	return err
+}
+
+func (c *Conn) isClosed() bool {
+	c.closedMu.Lock()
+	defer c.closedMu.Unlock()
+	return c.closed
+}
+
+// WriteFrame encrypts b and sends it as one frame. It is safe for concurrent
+// use; frames from concurrent calls do not interleave. After an error other
+// than ErrFrameTooLarge the Conn refuses further writes.
+func (c *Conn) WriteFrame(b []byte) error {
+	if len(b) > MaxFrame {
+		return fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, len(b), MaxFrame)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	if c.isClosed() {
+		return fmt.Errorf("noisechan: write: %w", net.ErrClosed)
+	}
+
+	nmsg := 1
+	if len(b) > firstChunk {
+		nmsg += (len(b) - firstChunk + maxPlain - 1) / maxPlain
+	}
+	need := len(b) + frameHeader + nmsg*(2+tagSize)
+	buf := c.wbuf[:0]
+	if cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+
+	first := true
+	for first || len(b) > 0 {
+		var chunk []byte
+		start := len(buf)
+		buf = append(buf, 0, 0) // length, filled in below
+		if first {
+			n := min(len(b), firstChunk)
+			chunk, b = b[:n], b[n:]
+			buf = binary.BigEndian.AppendUint32(buf, uint32(n+len(b)))
+		} else {
+			n := min(len(b), maxPlain)
+			chunk, b = b[:n], b[n:]
+		}
+		first = false
+		buf = append(buf, chunk...)
+		// Encrypt in place: the plaintext starts exactly where the
+		// ciphertext is appended.
+		var err error
+		buf, err = c.send.Encrypt(buf[:start+2], nil, buf[start+2:])
+		if err != nil {
+			c.werr = fmt.Errorf("noisechan: encrypt: %w", err)
+			return c.werr
+		}
+		binary.BigEndian.PutUint16(buf[start:], uint16(len(buf)-start-2))
+	}
+	if cap(buf) <= writeBufferKeep {
+		c.wbuf = buf[:0]
+	}
+	if _, err := c.raw.Write(buf); err != nil {
+		c.werr = fmt.Errorf("noisechan: write: %w", err)
+		return c.werr
+	}
+	return nil
+}
+
+// ReadFrame returns the next whole frame. Concurrent calls are serialized.
+// At a clean end of stream between frames it returns io.EOF. After a read
+// deadline passes it returns an error wrapping os.ErrDeadlineExceeded and
+// may be called again; after any other error the Conn refuses further reads.
+// The returned slice is the caller's.
+func (c *Conn) ReadFrame() ([]byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rerr != nil {
+		return nil, c.rerr
+	}
+	if c.isClosed() {
+		return nil, fmt.Errorf("noisechan: read: %w", net.ErrClosed)
+	}
+	for {
+		atBoundary := c.frame == nil && c.hdrN == 0
+		plain, err := c.readMsg()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, fmt.Errorf("noisechan: read: %w", err)
+			}
+			switch {
+			case errors.Is(err, ErrDecrypt), errors.Is(err, ErrProtocol), errors.Is(err, ErrFrameTooLarge):
+				c.Close()
+			case err == io.EOF && atBoundary:
+				// clean end of stream
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("noisechan: read: %w", io.ErrUnexpectedEOF)
+			case c.isClosed():
+				err = fmt.Errorf("noisechan: read: %w", net.ErrClosed)
+			default:
+				err = fmt.Errorf("noisechan: read: %w", err)
+			}
+			c.rerr = err
+			return nil, err
+		}
+		if c.frame == nil {
+			if len(plain) < frameHeader {
+				return nil, c.fail(fmt.Errorf("%w: first message of a frame has %d bytes", ErrProtocol, len(plain)))
+			}
+			n := int(binary.BigEndian.Uint32(plain))
+			plain = plain[frameHeader:]
+			if n > MaxFrame {
+				return nil, c.fail(fmt.Errorf("%w: peer announced %d bytes (max %d)", ErrFrameTooLarge, n, MaxFrame))
+			}
+			if len(plain) > n {
+				return nil, c.fail(fmt.Errorf("%w: message overruns its frame", ErrProtocol))
+			}
+			if len(plain) == n {
+				// The whole frame in one message: hand out the
+				// decrypted buffer itself.
+				return plain, nil
+			}
+			c.frameN = n
+			// Grow with the data actually received, not the announced size.
+			c.frame = make([]byte, 0, min(n, 2*maxPlain))
+			c.frame = append(c.frame, plain...)
+			continue
+		}
+		if len(plain) == 0 || len(plain) > c.frameN-len(c.frame) {
+			return nil, c.fail(fmt.Errorf("%w: continuation of %d bytes with %d left", ErrProtocol, len(plain), c.frameN-len(c.frame)))
+		}
+		c.frame = append(c.frame, plain...)
+		if len(c.frame) == c.frameN {
+			f := c.frame
+			c.frame, c.frameN = nil, 0
+			return f, nil
+		}
+	}
+}
+
+func (c *Conn) fail(err error) error {
+	c.rerr = err
+	c.frame = nil
+	c.Close()
+	return err
+}
+
+// readMsg reads and decrypts one Noise message, keeping partial progress in
+// c across errors so that a timed-out read can resume.
+func (c *Conn) readMsg() ([]byte, error) {
+	for c.hdrN < 2 {
+		n, err := c.br.Read(c.hdr[c.hdrN:])
+		c.hdrN += n
+		if c.hdrN < 2 && err != nil {
+			if err == io.EOF && c.hdrN > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	if c.msg == nil {
+		l := int(binary.BigEndian.Uint16(c.hdr[:]))
+		if l < tagSize {
+			return nil, fmt.Errorf("%w: message of %d bytes", ErrProtocol, l)
+		}
+		c.msg, c.msgN = make([]byte, l), 0
+	}
+	for c.msgN < len(c.msg) {
+		n, err := c.br.Read(c.msg[c.msgN:])
+		c.msgN += n
+		if c.msgN < len(c.msg) && err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	msg := c.msg
+	c.msg, c.msgN, c.hdrN = nil, 0, 0
+	plain, err := c.recv.Decrypt(msg[:0], nil, msg)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return plain, nil
+}
