@@ -1,16 +1,11 @@
 package session
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 
 	"samizdat/session/curve"
+	"samizdat/session/internal/kdf"
 )
 
 // Limits from libsignal's consts.rs.
@@ -38,24 +33,6 @@ var (
 	chainKeySeed   = []byte{0x02}
 )
 
-func hmacSHA256(key []byte, parts ...[]byte) []byte {
-	m := hmac.New(sha256.New, key)
-	for _, p := range parts {
-		m.Write(p)
-	}
-	return m.Sum(nil)
-}
-
-// hkdfSHA256 is RFC 5869 HKDF; a nil salt means HashLen zero bytes.
-func hkdfSHA256(secret, salt []byte, info string, n int) []byte {
-	out, err := hkdf.Key(sha256.New, secret, salt, info, n)
-	if err != nil {
-		// Only possible for n > 255*32, which no caller asks for.
-		panic("session: hkdf: " + err.Error())
-	}
-	return out
-}
-
 // chainKey is one step of a sending or receiving chain.
 type chainKey struct {
 	key   []byte // 32 bytes
@@ -63,14 +40,14 @@ type chainKey struct {
 }
 
 func (c chainKey) next() chainKey {
-	return chainKey{key: hmacSHA256(c.key, chainKeySeed), index: c.index + 1}
+	return chainKey{key: kdf.HMAC(c.key, chainKeySeed), index: c.index + 1}
 }
 
 // messageSeed is the per-message input to the message-key KDF: the chain's
 // HMAC output. It is what libsignal stores for skipped messages, because
 // the final keys also depend on the SPQR key that arrives with the message.
 func (c chainKey) messageSeed() []byte {
-	return hmacSHA256(c.key, messageKeySeed)
+	return kdf.HMAC(c.key, messageKeySeed)
 }
 
 // messageKeys are the AES-256-CBC and HMAC keys of one message.
@@ -83,7 +60,7 @@ type messageKeys struct {
 // deriveMessageKeys expands a message seed, salted with the SPQR message
 // key when there is one (the triple ratchet's mixing step).
 func deriveMessageKeys(seed, pqKey []byte) messageKeys {
-	okm := hkdfSHA256(seed, pqKey, labelMessageKeys, 80)
+	okm := kdf.HKDF(seed, pqKey, labelMessageKeys, 80)
 	return messageKeys{cipherKey: okm[:32], macKey: okm[32:64], iv: okm[64:80]}
 }
 
@@ -94,49 +71,8 @@ func rootStep(root []byte, their curve.PublicKey, our curve.PrivateKey) (newRoot
 	if err != nil {
 		return nil, chainKey{}, fmt.Errorf("%w: ratchet key agreement: %w", ErrInvalidMessage, err)
 	}
-	okm := hkdfSHA256(shared, root, labelRatchet, 64)
+	okm := kdf.HKDF(shared, root, labelRatchet, 64)
 	return okm[:32], chainKey{key: okm[32:64], index: 0}, nil
-}
-
-var errBadPadding = errors.New("bad padding")
-
-func aesCBCEncrypt(key, iv, plaintext []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
-	buf := make([]byte, len(plaintext)+pad)
-	copy(buf, plaintext)
-	for i := len(plaintext); i < len(buf); i++ {
-		buf[i] = byte(pad)
-	}
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(buf, buf)
-	return buf, nil
-}
-
-func aesCBCDecrypt(key, iv, ciphertext []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
-		return nil, errBadPadding
-	}
-	buf := make([]byte, len(ciphertext))
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(buf, ciphertext)
-	pad := int(buf[len(buf)-1])
-	if pad == 0 || pad > aes.BlockSize {
-		return nil, errBadPadding
-	}
-	var bad byte
-	for _, b := range buf[len(buf)-pad:] {
-		bad |= b ^ byte(pad)
-	}
-	if bad != 0 {
-		return nil, errBadPadding
-	}
-	return buf[:len(buf)-pad], nil
 }
 
 func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

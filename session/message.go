@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"samizdat/session/curve"
+	"samizdat/session/internal/kdf"
 	"samizdat/session/internal/pb"
 )
 
@@ -124,7 +125,7 @@ func newSignalMessage(version uint8, macKey []byte, addresses []byte, ratchetKey
 }
 
 func signalMAC(sender, receiver curve.PublicKey, macKey, content []byte) []byte {
-	return hmacSHA256(macKey, sender.Bytes(), receiver.Bytes(), content)[:macLength]
+	return kdf.HMAC(macKey, sender.Bytes(), receiver.Bytes(), content)[:macLength]
 }
 
 // verifyMAC checks the MAC and, when the sender included addresses, that

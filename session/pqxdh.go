@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"samizdat/session/curve"
+	"samizdat/session/internal/kdf"
 	"samizdat/session/kem"
 )
 
@@ -19,7 +20,7 @@ type handshakeKeys struct {
 // deriveHandshake expands the concatenated secrets with label. PQXDH uses
 // 96 bytes (root, chain, SPQR auth key); X3DH used the first 64.
 func deriveHandshake(label string, secrets []byte) handshakeKeys {
-	okm := hkdfSHA256(secrets, nil, label, 96)
+	okm := kdf.HKDF(secrets, nil, label, 96)
 	return handshakeKeys{rootKey: okm[:32], chainKey: chainKey{key: okm[32:64]}, pqAuthKey: okm[64:96]}
 }
 

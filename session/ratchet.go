@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"samizdat/session/curve"
+	"samizdat/session/internal/cbc"
 	"samizdat/session/internal/pb"
 )
 
@@ -226,7 +227,7 @@ func decryptWithState(s *pb.SessionStructure, local, remote Address, msg *Signal
 	if !msg.verifyMAC(remote, local, theirIdentity, ourIdentity, keys.macKey) {
 		return nil, ErrBadMAC
 	}
-	plaintext, err := aesCBCDecrypt(keys.cipherKey, keys.iv, msg.ciphertext)
+	plaintext, err := cbc.Decrypt(keys.cipherKey, keys.iv, msg.ciphertext)
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to decrypt", ErrInvalidMessage)
 	}
@@ -264,7 +265,7 @@ func encryptWithState(s *pb.SessionStructure, plaintext, addresses []byte, rand 
 		return nil, fmt.Errorf("%w: send: %w", ErrPQRatchet, err)
 	}
 	keys := deriveMessageKeys(ck.messageSeed(), pqKey)
-	ctext, err := aesCBCEncrypt(keys.cipherKey, keys.iv, plaintext)
+	ctext, err := cbc.Encrypt(keys.cipherKey, keys.iv, plaintext)
 	if err != nil {
 		return nil, fmt.Errorf("%w: invalid sender chain message keys", ErrInvalidState)
 	}

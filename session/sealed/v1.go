@@ -3,9 +3,7 @@ package sealed
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"samizdat/session/curve"
+	"samizdat/session/internal/kdf"
 	"samizdat/session/internal/pb"
 )
 
@@ -31,7 +30,7 @@ type v1Keys struct {
 
 // v1EphemeralKeys derives the keys that protect the sender's identity key.
 // recipient and ephemeral are the public keys in wire form (33 bytes).
-func v1EphemeralKeys(shared, recipient, ephemeral []byte) (v1Keys, error) {
+func v1EphemeralKeys(shared, recipient, ephemeral []byte) v1Keys {
 	salt := make([]byte, 0, len(v1SaltPrefix)+len(recipient)+len(ephemeral))
 	salt = append(salt, v1SaltPrefix...)
 	salt = append(salt, recipient...)
@@ -41,17 +40,14 @@ func v1EphemeralKeys(shared, recipient, ephemeral []byte) (v1Keys, error) {
 
 // v1StaticKeys derives the keys that protect the content from the identity
 // agreement, salted with the ephemeral chain key and the encrypted static key.
-func v1StaticKeys(shared, chainKey, encryptedStatic []byte) (v1Keys, error) {
+func v1StaticKeys(shared, chainKey, encryptedStatic []byte) v1Keys {
 	salt := append(append([]byte(nil), chainKey...), encryptedStatic...)
 	return v1Derive(shared, salt)
 }
 
-func v1Derive(shared, salt []byte) (v1Keys, error) {
-	k, err := hkdf.Key(sha256.New, shared, salt, "", v1DerivedKeySize)
-	if err != nil {
-		return v1Keys{}, fmt.Errorf("sealed: derive keys: %w", err)
-	}
-	return v1Keys{chain: k[:32], cipher: k[32:64], mac: k[64:]}, nil
+func v1Derive(shared, salt []byte) v1Keys {
+	k := kdf.HKDF(shared, salt, "", v1DerivedKeySize)
+	return v1Keys{chain: k[:32], cipher: k[32:64], mac: k[64:]}
 }
 
 // ctrHMACSeal encrypts with AES-256-CTR (zero IV) and appends the first 10
@@ -63,9 +59,7 @@ func ctrHMACSeal(cipherKey, macKey, plaintext []byte) ([]byte, error) {
 	}
 	out := make([]byte, len(plaintext), len(plaintext)+v1MACSize)
 	cipher.NewCTR(block, make([]byte, aes.BlockSize)).XORKeyStream(out, plaintext)
-	m := hmac.New(sha256.New, macKey)
-	m.Write(out)
-	return append(out, m.Sum(nil)[:v1MACSize]...), nil
+	return append(out, kdf.HMAC(macKey, out)[:v1MACSize]...), nil
 }
 
 func ctrHMACOpen(cipherKey, macKey, sealed []byte) ([]byte, error) {
@@ -73,9 +67,7 @@ func ctrHMACOpen(cipherKey, macKey, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: truncated ciphertext", ErrInvalidMessage)
 	}
 	n := len(sealed) - v1MACSize
-	m := hmac.New(sha256.New, macKey)
-	m.Write(sealed[:n])
-	if subtle.ConstantTimeCompare(m.Sum(nil)[:v1MACSize], sealed[n:]) != 1 {
+	if !hmac.Equal(kdf.HMAC(macKey, sealed[:n])[:v1MACSize], sealed[n:]) {
 		return nil, fmt.Errorf("%w: mac verification failed", ErrInvalidMessage)
 	}
 	block, err := aes.NewCipher(cipherKey)
@@ -99,10 +91,7 @@ func EncryptV1(rand io.Reader, content *Content, sender curve.KeyPair, recipient
 	if err != nil {
 		return nil, fmt.Errorf("sealed: ephemeral agreement: %w", err)
 	}
-	ek, err := v1EphemeralKeys(shared, recipient.Bytes(), eph.Public.Bytes())
-	if err != nil {
-		return nil, err
-	}
+	ek := v1EphemeralKeys(shared, recipient.Bytes(), eph.Public.Bytes())
 	encStatic, err := ctrHMACSeal(ek.cipher, ek.mac, sender.Public.Bytes())
 	if err != nil {
 		return nil, err
@@ -111,10 +100,7 @@ func EncryptV1(rand io.Reader, content *Content, sender curve.KeyPair, recipient
 	if err != nil {
 		return nil, fmt.Errorf("sealed: identity agreement: %w", err)
 	}
-	sk, err := v1StaticKeys(shared2, ek.chain, encStatic)
-	if err != nil {
-		return nil, err
-	}
+	sk := v1StaticKeys(shared2, ek.chain, encStatic)
 	encMessage, err := ctrHMACSeal(sk.cipher, sk.mac, content.raw)
 	if err != nil {
 		return nil, err
@@ -158,10 +144,7 @@ func decryptV1(m *v1Message, us curve.KeyPair) (*Content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ephemeral agreement: %v", ErrInvalidMessage, err)
 	}
-	ek, err := v1EphemeralKeys(shared, us.Public.Bytes(), m.ephemeral.Bytes())
-	if err != nil {
-		return nil, err
-	}
+	ek := v1EphemeralKeys(shared, us.Public.Bytes(), m.ephemeral.Bytes())
 	staticBytes, err := ctrHMACOpen(ek.cipher, ek.mac, m.encryptedStatic)
 	if err != nil {
 		return nil, fmt.Errorf("message key: %w", err)
@@ -174,10 +157,7 @@ func decryptV1(m *v1Message, us curve.KeyPair) (*Content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: identity agreement: %v", ErrInvalidMessage, err)
 	}
-	sk, err := v1StaticKeys(shared2, ek.chain, m.encryptedStatic)
-	if err != nil {
-		return nil, err
-	}
+	sk := v1StaticKeys(shared2, ek.chain, m.encryptedStatic)
 	body, err := ctrHMACOpen(sk.cipher, sk.mac, m.encryptedMessage)
 	if err != nil {
 		return nil, fmt.Errorf("message contents: %w", err)

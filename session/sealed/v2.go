@@ -1,8 +1,7 @@
 package sealed
 
 import (
-	"crypto/hkdf"
-	"crypto/sha256"
+	"crypto/hmac"
 	"crypto/subtle"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"samizdat/session/curve"
+	"samizdat/session/internal/kdf"
 )
 
 const (
@@ -31,18 +31,8 @@ const (
 
 // v2Derived derives the ephemeral key pair and the AEAD key from M.
 func v2Derived(m []byte) (curve.KeyPair, []byte, error) {
-	prk, err := hkdf.Extract(sha256.New, m, nil)
-	if err != nil {
-		return curve.KeyPair{}, nil, err
-	}
-	r, err := hkdf.Expand(sha256.New, prk, v2LabelR, 32)
-	if err != nil {
-		return curve.KeyPair{}, nil, err
-	}
-	k, err := hkdf.Expand(sha256.New, prk, v2LabelK, 32)
-	if err != nil {
-		return curve.KeyPair{}, nil, err
-	}
+	r := kdf.HKDF(m, nil, v2LabelR, 32)
+	k := kdf.HKDF(m, nil, v2LabelK, 32)
 	priv, err := curve.NewPrivateKey(r)
 	if err != nil {
 		return curve.KeyPair{}, nil, err
@@ -52,24 +42,21 @@ func v2Derived(m []byte) (curve.KeyPair, []byte, error) {
 
 // v2XOR computes KDF(DH || sender-side public || recipient-side public) XOR
 // in. ePub is the ephemeral public key, rPub the recipient's identity key.
-func v2XOR(shared []byte, ePub, rPub curve.PublicKey, in []byte) ([]byte, error) {
+func v2XOR(shared []byte, ePub, rPub curve.PublicKey, in []byte) []byte {
 	ikm := append(append(append([]byte(nil), shared...), ePub.Bytes()...), rPub.Bytes()...)
-	out, err := hkdf.Key(sha256.New, ikm, nil, v2LabelDH, v2MessageKeySize)
-	if err != nil {
-		return nil, err
-	}
+	out := kdf.HKDF(ikm, nil, v2LabelDH, v2MessageKeySize)
 	subtle.XORBytes(out, out, in)
-	return out, nil
+	return out
 }
 
 // v2AuthTag computes the tag that binds C to the sender's identity.
-func v2AuthTag(shared []byte, ePub curve.PublicKey, c []byte, sPub, rPub curve.PublicKey) ([]byte, error) {
+func v2AuthTag(shared []byte, ePub curve.PublicKey, c []byte, sPub, rPub curve.PublicKey) []byte {
 	ikm := append([]byte(nil), shared...)
 	ikm = append(ikm, ePub.Bytes()...)
 	ikm = append(ikm, c...)
 	ikm = append(ikm, sPub.Bytes()...)
 	ikm = append(ikm, rPub.Bytes()...)
-	return hkdf.Key(sha256.New, ikm, nil, v2LabelDS, v2AuthTagSize)
+	return kdf.HKDF(ikm, nil, v2LabelDS, v2AuthTagSize)
 }
 
 // Destination is one recipient device of a v2 message.
@@ -131,18 +118,12 @@ func EncryptV2(rand io.Reader, dests []Destination, excluded []ServiceID, conten
 		if err != nil {
 			return nil, fmt.Errorf("%w: agreement with %s: %v", ErrInvalidRecipient, g[0].ServiceID, err)
 		}
-		c, err := v2XOR(shared, e.Public, their, m)
-		if err != nil {
-			return nil, err
-		}
+		c := v2XOR(shared, e.Public, their, m)
 		shared2, err := sender.Private.Agree(their)
 		if err != nil {
 			return nil, fmt.Errorf("%w: agreement with %s: %v", ErrInvalidRecipient, g[0].ServiceID, err)
 		}
-		at, err := v2AuthTag(shared2, e.Public, c, sender.Public, their)
-		if err != nil {
-			return nil, err
-		}
+		at := v2AuthTag(shared2, e.Public, c, sender.Public, their)
 		out = append(out, c...)
 		out = append(out, at...)
 	}
@@ -183,10 +164,7 @@ func decryptV2(r *v2Received, us curve.KeyPair) (*Content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ephemeral agreement: %v", ErrInvalidMessage, err)
 	}
-	m, err := v2XOR(shared, r.ephemeral, us.Public, r.c)
-	if err != nil {
-		return nil, err
-	}
+	m := v2XOR(shared, r.ephemeral, us.Public, r.c)
 	e, k, err := v2Derived(m)
 	if err != nil {
 		return nil, fmt.Errorf("sealed: derive keys: %w", err)
@@ -206,11 +184,7 @@ func decryptV2(r *v2Received, us curve.KeyPair) (*Content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: identity agreement: %v", ErrInvalidMessage, err)
 	}
-	at, err := v2AuthTag(shared2, r.ephemeral, r.c, c.sender.key, us.Public)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare(at, r.at) != 1 {
+	if !hmac.Equal(v2AuthTag(shared2, r.ephemeral, r.c, c.sender.key, us.Public), r.at) {
 		return nil, fmt.Errorf("%w: sender certificate key does not match authentication tag", ErrInvalidMessage)
 	}
 	return c, nil

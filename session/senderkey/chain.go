@@ -1,15 +1,11 @@
 package senderkey
 
 import (
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
+	"errors"
 	"fmt"
 
+	"samizdat/session/internal/cbc"
+	"samizdat/session/internal/kdf"
 	"samizdat/session/internal/pb"
 )
 
@@ -25,9 +21,7 @@ type chainKey struct {
 }
 
 func (c chainKey) derive(label byte) []byte {
-	m := hmac.New(sha256.New, c.seed)
-	m.Write([]byte{label})
-	return m.Sum(nil)
+	return kdf.HMAC(c.seed, []byte{label})
 }
 
 // next returns the following link; it fails at the end of the chain.
@@ -43,55 +37,35 @@ func (c chainKey) messageSeed() []byte { return c.derive(messageKeySeed) }
 
 // messageKey holds the IV and AES key derived from a message key seed.
 type messageKey struct {
-	iteration uint32
-	iv        []byte
-	key       []byte
+	iv, key []byte
 }
 
-func newMessageKey(iteration uint32, seed []byte) (messageKey, error) {
-	out, err := hkdf.Key(sha256.New, seed, nil, "WhisperGroup", 48)
+func newMessageKey(seed []byte) messageKey {
+	out := kdf.HKDF(seed, nil, "WhisperGroup", 48)
+	return messageKey{iv: out[:16], key: out[16:]}
+}
+
+// encrypt encrypts plaintext with AES-256-CBC and PKCS#7 padding.
+func (k messageKey) encrypt(plaintext []byte) ([]byte, error) {
+	ct, err := cbc.Encrypt(k.key, k.iv, plaintext)
 	if err != nil {
-		return messageKey{}, fmt.Errorf("senderkey: derive message key: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidState, err)
 	}
-	return messageKey{iteration: iteration, iv: out[:16], key: out[16:]}, nil
+	return ct, nil
 }
 
-// encryptCBC encrypts with AES-256-CBC and PKCS#7 padding.
-func encryptCBC(key, iv, plaintext []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidState, err)
-	}
-	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
-	buf := make([]byte, len(plaintext)+pad)
-	copy(buf, plaintext)
-	copy(buf[len(plaintext):], bytes.Repeat([]byte{byte(pad)}, pad))
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(buf, buf)
-	return buf, nil
-}
-
-// decryptCBC decrypts AES-256-CBC and removes PKCS#7 padding. The message
-// is signed before this is reached, so padding errors reveal nothing to an
+// decrypt decrypts AES-256-CBC and removes PKCS#7 padding. The message is
+// signed before this is reached, so padding errors reveal nothing to an
 // attacker who could not already forge messages.
-func decryptCBC(key, iv, ciphertext []byte) ([]byte, error) {
-	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
-		return nil, fmt.Errorf("%w: ciphertext length must be a non-zero multiple of 16", ErrDecrypt)
+func (k messageKey) decrypt(ciphertext []byte) ([]byte, error) {
+	pt, err := cbc.Decrypt(k.key, k.iv, ciphertext)
+	switch {
+	case errors.Is(err, cbc.ErrCiphertext):
+		return nil, fmt.Errorf("%w: bad ciphertext length or padding", ErrDecrypt)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrInvalidState, err)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidState, err)
-	}
-	buf := make([]byte, len(ciphertext))
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(buf, ciphertext)
-	pad := int(buf[len(buf)-1])
-	if pad == 0 || pad > aes.BlockSize {
-		return nil, fmt.Errorf("%w: bad padding", ErrDecrypt)
-	}
-	want := bytes.Repeat([]byte{byte(pad)}, pad)
-	if subtle.ConstantTimeCompare(buf[len(buf)-pad:], want) != 1 {
-		return nil, fmt.Errorf("%w: bad padding", ErrDecrypt)
-	}
-	return buf[:len(buf)-pad], nil
+	return pt, nil
 }
 
 // messageSeedFor returns the message key seed for iteration on state s,

@@ -131,11 +131,7 @@ func Encrypt(ctx context.Context, store Store, sender SenderAddress, distributio
 	if !ok {
 		return nil, fmt.Errorf("%w: missing chain key", ErrInvalidState)
 	}
-	mk, err := newMessageKey(ck.iteration, ck.messageSeed())
-	if err != nil {
-		return nil, err
-	}
-	ct, err := encryptCBC(mk.key, mk.iv, plaintext)
+	ct, err := newMessageKey(ck.messageSeed()).encrypt(plaintext)
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +187,7 @@ func Decrypt(ctx context.Context, store Store, sender SenderAddress, ciphertext 
 	if err != nil {
 		return nil, err
 	}
-	mk, err := newMessageKey(msg.iteration, seed)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := decryptCBC(mk.key, mk.iv, msg.ciphertext)
+	pt, err := newMessageKey(seed).decrypt(msg.ciphertext)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,9 @@ package spqr
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
+
+	"samizdat/session/internal/kdf"
 )
 
 // macSize is the size of header and ciphertext MACs.
@@ -27,17 +28,13 @@ func newAuthenticator(rootKey []byte, epoch uint64) authenticator {
 func (a *authenticator) update(epoch uint64, k []byte) {
 	ikm := append(append([]byte{}, a.rootKey...), k...)
 	info := binary.BigEndian.AppendUint64([]byte(authUpdateLabel), epoch)
-	out := hkdfSHA256(zeroSalt[:], ikm, string(info), 64)
+	out := kdf.HKDF(ikm, zeroSalt[:], string(info), 64)
 	a.rootKey = out[:32:32]
 	a.macKey = out[32:]
 }
 
 func (a *authenticator) mac(label string, epoch uint64, data []byte) []byte {
-	h := hmac.New(sha256.New, a.macKey)
-	h.Write([]byte(label))
-	h.Write(binary.BigEndian.AppendUint64(nil, epoch))
-	h.Write(data)
-	return h.Sum(nil)
+	return kdf.HMAC(a.macKey, []byte(label), binary.BigEndian.AppendUint64(nil, epoch), data)
 }
 
 // macCt is HMAC-SHA256(mac_key, "...ciphertext" || BE64(epoch) || ct).

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"samizdat/session/internal/kdf"
 )
 
 // Default chain parameters, as in the spqr crate.
@@ -117,7 +119,7 @@ func chainNextKey(next []byte, ctr uint32) (newNext []byte, newCtr uint32, key [
 	newCtr = ctr + 1
 	info := binary.BigEndian.AppendUint32(nil, newCtr)
 	info = append(info, chainNextLabel...)
-	out := hkdfSHA256(zeroSalt[:], next, string(info), 64)
+	out := kdf.HKDF(next, zeroSalt[:], string(info), 64)
 	return out[:32:32], newCtr, out[32:]
 }
 
@@ -188,12 +190,12 @@ func splitEpochKeys(g []byte, dir Direction) (root []byte, e chainEpoch) {
 
 // chainStart is HKDF(0^32, initialKey, "...Chain  Start", 96).
 func chainStart(initialKey []byte) []byte {
-	return hkdfSHA256(zeroSalt[:], initialKey, chainStartLabel, 96)
+	return kdf.HKDF(initialKey, zeroSalt[:], chainStartLabel, 96)
 }
 
 // chainAddEpoch is HKDF(nextRoot, secret, "...Chain Add Epoch", 96).
 func chainAddEpoch(nextRoot, secret []byte) []byte {
-	return hkdfSHA256(nextRoot, secret, chainAddEpochLabel, 96)
+	return kdf.HKDF(secret, nextRoot, chainAddEpochLabel, 96)
 }
 
 func newChain(initialKey []byte, dir Direction, p ChainParams) *chain {
