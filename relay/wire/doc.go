@@ -7,4 +7,4 @@
 // protoc-gen-go); the generated file is committed.
 package wire
 
-//go:generate sh -c "protoc --go_out=. --go_opt=paths=source_relative *.proto"
+//go:generate sh -c "cd ../.. && protoc --go_out=. --go_opt=paths=source_relative relay/wire/wire.proto"

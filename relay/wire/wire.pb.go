@@ -12,7 +12,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: wire.proto
+// source: relay/wire/wire.proto
 
 package wire
 
@@ -85,11 +85,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_wire_proto_enumTypes[0].Descriptor()
+	return file_relay_wire_wire_proto_enumTypes[0].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_wire_proto_enumTypes[0]
+	return &file_relay_wire_wire_proto_enumTypes[0]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -98,7 +98,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{0}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{0}
 }
 
 type Frame struct {
@@ -115,7 +115,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_wire_proto_msgTypes[0]
+	mi := &file_relay_wire_wire_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -127,7 +127,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[0]
+	mi := &file_relay_wire_wire_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -140,7 +140,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{0}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Frame) GetBody() isFrame_Body {
@@ -223,7 +223,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_relay_wire_wire_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +235,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_relay_wire_wire_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +248,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{1}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Request) GetId() uint64 {
@@ -472,7 +472,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_relay_wire_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +484,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_relay_wire_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +497,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{2}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Response) GetId() uint64 {
@@ -672,7 +672,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_relay_wire_wire_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +684,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_relay_wire_wire_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +697,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -732,7 +732,7 @@ type KyberPreKey struct {
 
 func (x *KyberPreKey) Reset() {
 	*x = KyberPreKey{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_relay_wire_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +744,7 @@ func (x *KyberPreKey) String() string {
 func (*KyberPreKey) ProtoMessage() {}
 
 func (x *KyberPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_relay_wire_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +757,7 @@ func (x *KyberPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KyberPreKey.ProtoReflect.Descriptor instead.
 func (*KyberPreKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *KyberPreKey) GetId() uint32 {
@@ -791,7 +791,7 @@ type OneTimePreKey struct {
 
 func (x *OneTimePreKey) Reset() {
 	*x = OneTimePreKey{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_relay_wire_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +803,7 @@ func (x *OneTimePreKey) String() string {
 func (*OneTimePreKey) ProtoMessage() {}
 
 func (x *OneTimePreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_relay_wire_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +816,7 @@ func (x *OneTimePreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneTimePreKey.ProtoReflect.Descriptor instead.
 func (*OneTimePreKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OneTimePreKey) GetId() uint32 {
@@ -851,7 +851,7 @@ type Register struct {
 
 func (x *Register) Reset() {
 	*x = Register{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_relay_wire_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +863,7 @@ func (x *Register) String() string {
 func (*Register) ProtoMessage() {}
 
 func (x *Register) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_relay_wire_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +876,7 @@ func (x *Register) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Register.ProtoReflect.Descriptor instead.
 func (*Register) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Register) GetUsername() string {
@@ -959,7 +959,7 @@ type Registered struct {
 
 func (x *Registered) Reset() {
 	*x = Registered{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_relay_wire_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +971,7 @@ func (x *Registered) String() string {
 func (*Registered) ProtoMessage() {}
 
 func (x *Registered) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_relay_wire_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +984,7 @@ func (x *Registered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Registered.ProtoReflect.Descriptor instead.
 func (*Registered) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Registered) GetAccountId() []byte {
@@ -1015,7 +1015,7 @@ type AddDevice struct {
 
 func (x *AddDevice) Reset() {
 	*x = AddDevice{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_relay_wire_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1027,7 @@ func (x *AddDevice) String() string {
 func (*AddDevice) ProtoMessage() {}
 
 func (x *AddDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_relay_wire_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1040,7 @@ func (x *AddDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDevice.ProtoReflect.Descriptor instead.
 func (*AddDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddDevice) GetRegistrationId() uint32 {
@@ -1097,7 +1097,7 @@ type UploadPreKeys struct {
 
 func (x *UploadPreKeys) Reset() {
 	*x = UploadPreKeys{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_relay_wire_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1109,7 @@ func (x *UploadPreKeys) String() string {
 func (*UploadPreKeys) ProtoMessage() {}
 
 func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_relay_wire_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1122,7 @@ func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPreKeys.ProtoReflect.Descriptor instead.
 func (*UploadPreKeys) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UploadPreKeys) GetSignedPreKey() *SignedPreKey {
@@ -1161,7 +1161,7 @@ type PreKeyCountRequest struct {
 
 func (x *PreKeyCountRequest) Reset() {
 	*x = PreKeyCountRequest{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_relay_wire_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1173,7 @@ func (x *PreKeyCountRequest) String() string {
 func (*PreKeyCountRequest) ProtoMessage() {}
 
 func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_relay_wire_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1186,7 @@ func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCountRequest.ProtoReflect.Descriptor instead.
 func (*PreKeyCountRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{10}
 }
 
 type PreKeyCount struct {
@@ -1199,7 +1199,7 @@ type PreKeyCount struct {
 
 func (x *PreKeyCount) Reset() {
 	*x = PreKeyCount{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_relay_wire_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1211,7 @@ func (x *PreKeyCount) String() string {
 func (*PreKeyCount) ProtoMessage() {}
 
 func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_relay_wire_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1224,7 @@ func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCount.ProtoReflect.Descriptor instead.
 func (*PreKeyCount) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PreKeyCount) GetEc() uint32 {
@@ -1251,7 +1251,7 @@ type FetchBundles struct {
 
 func (x *FetchBundles) Reset() {
 	*x = FetchBundles{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1263,7 @@ func (x *FetchBundles) String() string {
 func (*FetchBundles) ProtoMessage() {}
 
 func (x *FetchBundles) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1276,7 @@ func (x *FetchBundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBundles.ProtoReflect.Descriptor instead.
 func (*FetchBundles) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FetchBundles) GetAccountId() []byte {
@@ -1307,7 +1307,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1319,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1332,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Bundle) GetDeviceId() uint32 {
@@ -1386,7 +1386,7 @@ type Bundles struct {
 
 func (x *Bundles) Reset() {
 	*x = Bundles{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1398,7 @@ func (x *Bundles) String() string {
 func (*Bundles) ProtoMessage() {}
 
 func (x *Bundles) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1411,7 @@ func (x *Bundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundles.ProtoReflect.Descriptor instead.
 func (*Bundles) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Bundles) GetBundles() []*Bundle {
@@ -1430,7 +1430,7 @@ type LookupUsername struct {
 
 func (x *LookupUsername) Reset() {
 	*x = LookupUsername{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1442,7 @@ func (x *LookupUsername) String() string {
 func (*LookupUsername) ProtoMessage() {}
 
 func (x *LookupUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1455,7 @@ func (x *LookupUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsername.ProtoReflect.Descriptor instead.
 func (*LookupUsername) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LookupUsername) GetUsername() string {
@@ -1476,7 +1476,7 @@ type UsernameFound struct {
 
 func (x *UsernameFound) Reset() {
 	*x = UsernameFound{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1488,7 @@ func (x *UsernameFound) String() string {
 func (*UsernameFound) ProtoMessage() {}
 
 func (x *UsernameFound) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1501,7 @@ func (x *UsernameFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsernameFound.ProtoReflect.Descriptor instead.
 func (*UsernameFound) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UsernameFound) GetAccountId() []byte {
@@ -1538,7 +1538,7 @@ type OutgoingMessage struct {
 
 func (x *OutgoingMessage) Reset() {
 	*x = OutgoingMessage{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1550,7 @@ func (x *OutgoingMessage) String() string {
 func (*OutgoingMessage) ProtoMessage() {}
 
 func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1563,7 @@ func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingMessage.ProtoReflect.Descriptor instead.
 func (*OutgoingMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OutgoingMessage) GetDeviceId() uint32 {
@@ -1606,7 +1606,7 @@ type SendMessages struct {
 
 func (x *SendMessages) Reset() {
 	*x = SendMessages{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1618,7 @@ func (x *SendMessages) String() string {
 func (*SendMessages) ProtoMessage() {}
 
 func (x *SendMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1631,7 @@ func (x *SendMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessages.ProtoReflect.Descriptor instead.
 func (*SendMessages) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendMessages) GetRecipient() []byte {
@@ -1675,7 +1675,7 @@ type SendSealed struct {
 
 func (x *SendSealed) Reset() {
 	*x = SendSealed{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1687,7 @@ func (x *SendSealed) String() string {
 func (*SendSealed) ProtoMessage() {}
 
 func (x *SendSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1700,7 @@ func (x *SendSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendSealed.ProtoReflect.Descriptor instead.
 func (*SendSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendSealed) GetRecipient() []byte {
@@ -1747,7 +1747,7 @@ type Sent struct {
 
 func (x *Sent) Reset() {
 	*x = Sent{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1759,7 @@ func (x *Sent) String() string {
 func (*Sent) ProtoMessage() {}
 
 func (x *Sent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1772,7 @@ func (x *Sent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sent.ProtoReflect.Descriptor instead.
 func (*Sent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Sent) GetNeedsSync() bool {
@@ -1793,7 +1793,7 @@ type DeviceMismatch struct {
 
 func (x *DeviceMismatch) Reset() {
 	*x = DeviceMismatch{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1805,7 @@ func (x *DeviceMismatch) String() string {
 func (*DeviceMismatch) ProtoMessage() {}
 
 func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1818,7 @@ func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMismatch.ProtoReflect.Descriptor instead.
 func (*DeviceMismatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeviceMismatch) GetMissing() []uint32 {
@@ -1850,7 +1850,7 @@ type StartDelivery struct {
 
 func (x *StartDelivery) Reset() {
 	*x = StartDelivery{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1862,7 @@ func (x *StartDelivery) String() string {
 func (*StartDelivery) ProtoMessage() {}
 
 func (x *StartDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1875,7 @@ func (x *StartDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDelivery.ProtoReflect.Descriptor instead.
 func (*StartDelivery) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
 }
 
 // Envelope is one stored message as the recipient device receives it.
@@ -1894,7 +1894,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +1906,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +1919,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Envelope) GetId() []byte {
@@ -1980,7 +1980,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +1992,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2005,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Ack) GetEnvelopeIds() [][]byte {
@@ -2023,7 +2023,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2035,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2048,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
 }
 
 type Pong struct {
@@ -2060,7 +2060,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2072,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2085,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Pong) GetServerTime() uint64 {
@@ -2103,7 +2103,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2115,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2128,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
 }
 
 type SenderCertificate struct {
@@ -2140,7 +2140,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2152,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2165,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -2191,7 +2191,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2203,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2216,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Push) GetBody() isPush_Body {
@@ -2313,7 +2313,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2325,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2338,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
 }
 
 type Replaced struct {
@@ -2349,7 +2349,7 @@ type Replaced struct {
 
 func (x *Replaced) Reset() {
 	*x = Replaced{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2361,7 @@ func (x *Replaced) String() string {
 func (*Replaced) ProtoMessage() {}
 
 func (x *Replaced) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2374,7 @@ func (x *Replaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replaced.ProtoReflect.Descriptor instead.
 func (*Replaced) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
 }
 
 // Closing is the relay's last frame on a connection it ends: a malformed or
@@ -2388,7 +2388,7 @@ type Closing struct {
 
 func (x *Closing) Reset() {
 	*x = Closing{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2400,7 @@ func (x *Closing) String() string {
 func (*Closing) ProtoMessage() {}
 
 func (x *Closing) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2413,7 @@ func (x *Closing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closing.ProtoReflect.Descriptor instead.
 func (*Closing) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Closing) GetReason() string {
@@ -2423,12 +2423,11 @@ func (x *Closing) GetReason() string {
 	return ""
 }
 
-var File_wire_proto protoreflect.FileDescriptor
+var File_relay_wire_wire_proto protoreflect.FileDescriptor
 
-const file_wire_proto_rawDesc = "" +
+const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"wire.proto\x12\x0esamizdat.relay\"\xa8\x01\n" +
+	"\x15relay/wire/wire.proto\x12\x0esamizdat.relay\"\xa8\x01\n" +
 	"\x05Frame\x123\n" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
@@ -2608,20 +2607,20 @@ const file_wire_proto_rawDesc = "" +
 	"\bINTERNAL\x10\tB\x15Z\x13samizdat/relay/wireb\x06proto3"
 
 var (
-	file_wire_proto_rawDescOnce sync.Once
-	file_wire_proto_rawDescData []byte
+	file_relay_wire_wire_proto_rawDescOnce sync.Once
+	file_relay_wire_wire_proto_rawDescData []byte
 )
 
-func file_wire_proto_rawDescGZIP() []byte {
-	file_wire_proto_rawDescOnce.Do(func() {
-		file_wire_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)))
+func file_relay_wire_wire_proto_rawDescGZIP() []byte {
+	file_relay_wire_wire_proto_rawDescOnce.Do(func() {
+		file_relay_wire_wire_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)))
 	})
-	return file_wire_proto_rawDescData
+	return file_relay_wire_wire_proto_rawDescData
 }
 
-var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
-var file_wire_proto_goTypes = []any{
+var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
 	(*Request)(nil),              // 2: samizdat.relay.Request
@@ -2657,7 +2656,7 @@ var file_wire_proto_goTypes = []any{
 	(*Replaced)(nil),             // 32: samizdat.relay.Replaced
 	(*Closing)(nil),              // 33: samizdat.relay.Closing
 }
-var file_wire_proto_depIdxs = []int32{
+var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
 	3,  // 1: samizdat.relay.Frame.response:type_name -> samizdat.relay.Response
 	30, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
@@ -2711,17 +2710,17 @@ var file_wire_proto_depIdxs = []int32{
 	0,  // [0:46] is the sub-list for field type_name
 }
 
-func init() { file_wire_proto_init() }
-func file_wire_proto_init() {
-	if File_wire_proto != nil {
+func init() { file_relay_wire_wire_proto_init() }
+func file_relay_wire_wire_proto_init() {
+	if File_relay_wire_wire_proto != nil {
 		return
 	}
-	file_wire_proto_msgTypes[0].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[0].OneofWrappers = []any{
 		(*Frame_Request)(nil),
 		(*Frame_Response)(nil),
 		(*Frame_Push)(nil),
 	}
-	file_wire_proto_msgTypes[1].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[1].OneofWrappers = []any{
 		(*Request_Register)(nil),
 		(*Request_UploadPreKeys)(nil),
 		(*Request_PreKeyCount)(nil),
@@ -2735,7 +2734,7 @@ func file_wire_proto_init() {
 		(*Request_SenderCertificate)(nil),
 		(*Request_AddDevice)(nil),
 	}
-	file_wire_proto_msgTypes[2].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
 		(*Response_PreKeyCount)(nil),
 		(*Response_Bundles)(nil),
@@ -2745,7 +2744,7 @@ func file_wire_proto_init() {
 		(*Response_SenderCertificate)(nil),
 		(*Response_Pong)(nil),
 	}
-	file_wire_proto_msgTypes[29].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[29].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
@@ -2756,18 +2755,18 @@ func file_wire_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_wire_proto_goTypes,
-		DependencyIndexes: file_wire_proto_depIdxs,
-		EnumInfos:         file_wire_proto_enumTypes,
-		MessageInfos:      file_wire_proto_msgTypes,
+		GoTypes:           file_relay_wire_wire_proto_goTypes,
+		DependencyIndexes: file_relay_wire_wire_proto_depIdxs,
+		EnumInfos:         file_relay_wire_wire_proto_enumTypes,
+		MessageInfos:      file_relay_wire_wire_proto_msgTypes,
 	}.Build()
-	File_wire_proto = out.File
-	file_wire_proto_goTypes = nil
-	file_wire_proto_depIdxs = nil
+	File_relay_wire_wire_proto = out.File
+	file_relay_wire_wire_proto_goTypes = nil
+	file_relay_wire_wire_proto_depIdxs = nil
 }
