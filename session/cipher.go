@@ -229,20 +229,30 @@ func Encrypt(ctx context.Context, st Stores, local, remote Address, plaintext []
 		out = msg
 	}
 
-	trusted, err := st.Identity.IsTrustedIdentity(ctx, remote, theirIdentity, true)
-	if err != nil {
-		return nil, fmt.Errorf("session: identity store: %w", err)
-	}
-	if !trusted {
-		return nil, &UntrustedIdentityError{Address: remote}
-	}
-	if _, err := st.Identity.SaveIdentity(ctx, remote, theirIdentity); err != nil {
-		return nil, fmt.Errorf("session: identity store: %w", err)
-	}
-	if err := st.Sessions.StoreSession(ctx, remote, rec); err != nil {
-		return nil, fmt.Errorf("session: store session: %w", err)
+	if err := commit(ctx, st, remote, theirIdentity, true, rec); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// commit is the last step of Encrypt and DecryptSignalMessage, run once the
+// message is built or has authenticated: it checks that remote's identity
+// is still trusted in that direction, records it and stores rec.
+func commit(ctx context.Context, st Stores, remote Address, identity curve.PublicKey, sending bool, rec *SessionRecord) error {
+	trusted, err := st.Identity.IsTrustedIdentity(ctx, remote, identity, sending)
+	if err != nil {
+		return fmt.Errorf("session: identity store: %w", err)
+	}
+	if !trusted {
+		return &UntrustedIdentityError{Address: remote}
+	}
+	if _, err := st.Identity.SaveIdentity(ctx, remote, identity); err != nil {
+		return fmt.Errorf("session: identity store: %w", err)
+	}
+	if err := st.Sessions.StoreSession(ctx, remote, rec); err != nil {
+		return fmt.Errorf("session: store session: %w", err)
+	}
+	return nil
 }
 
 // Decrypt decrypts a *SignalMessage or *PreKeySignalMessage from remote
@@ -286,18 +296,8 @@ func DecryptSignalMessage(ctx context.Context, st Stores, local, remote Address,
 	if err != nil {
 		return nil, err
 	}
-	trusted, err := st.Identity.IsTrustedIdentity(ctx, remote, theirIdentity, false)
-	if err != nil {
-		return nil, fmt.Errorf("session: identity store: %w", err)
-	}
-	if !trusted {
-		return nil, &UntrustedIdentityError{Address: remote}
-	}
-	if _, err := st.Identity.SaveIdentity(ctx, remote, theirIdentity); err != nil {
-		return nil, fmt.Errorf("session: identity store: %w", err)
-	}
-	if err := st.Sessions.StoreSession(ctx, remote, rec); err != nil {
-		return nil, fmt.Errorf("session: store session: %w", err)
+	if err := commit(ctx, st, remote, theirIdentity, false, rec); err != nil {
+		return nil, err
 	}
 	return plaintext, nil
 }
