@@ -1,0 +1,398 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/noisechan"
+	"samizdat/session/curve"
+	"samizdat/session/sealed"
+)
+
+// ErrServerClosed is returned by Serve once Close has been called.
+var ErrServerClosed = errors.New("relay: server closed")
+
+// Config configures a Server. It must not be modified after New.
+type Config struct {
+	// Store keeps accounts, prekeys, mailboxes and rate-limit buckets.
+	// Required. The Server does not close it.
+	Store Store
+	// NoiseKey is the relay's static Noise key, pinned by clients. Required.
+	NoiseKey noisechan.KeyPair
+	// Prologue is extra bytes for the Noise prologue (noisechan already
+	// mixes in its protocol name); clients must use the same. Usually nil.
+	Prologue []byte
+	// ServerCertificate and ServerCertificateKey issue sealed-sender
+	// certificates to devices. Without them GetSenderCertificate answers
+	// INTERNAL.
+	ServerCertificate    *sealed.ServerCertificate
+	ServerCertificateKey curve.PrivateKey
+	// Hub carries mail wake-ups; nil means a new LocalHub.
+	Hub Hub
+	// Limits bounds what one peer may do; zero fields take defaults.
+	Limits Limits
+	// RateLimitSalt keys the hash that names rate-limit buckets, so the
+	// store never holds who sends to whom in the clear. Relays sharing a
+	// store should share it; nil means random per Server.
+	RateLimitSalt []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the randomness source; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives connection and error events (never keys, contents or
+	// usernames); nil discards them.
+	Logger *slog.Logger
+}
+
+// Rate is a token bucket: Burst tokens at most, refilled at PerSecond. The
+// zero Rate means "use the default"; a negative Burst means unlimited.
+type Rate struct {
+	Burst     float64
+	PerSecond float64
+}
+
+// Unlimited is a Rate that never refuses.
+var Unlimited = Rate{Burst: -1}
+
+func (r Rate) unlimited() bool { return r.Burst < 0 }
+
+// Limits bounds connections and protects users from each other. Zero fields
+// take the defaults of DefaultLimits.
+type Limits struct {
+	HandshakeTimeout time.Duration // the Noise handshake must finish within it
+	ReadTimeout      time.Duration // an idle connection (no frame) is closed after it
+	WriteTimeout     time.Duration // one frame must be written within it
+	MaxInFlight      int           // requests handled concurrently per connection
+
+	ConnFrames     Rate // frames read per connection (in memory; throttles reading)
+	Messages       Rate // SendMessages per sender account → recipient account
+	SealedMessages Rate // SendSealed per source (device, or address when anonymous) → recipient
+	RecipientBytes Rate // content bytes per recipient account
+	Registrations  Rate // Register attempts per source address
+	PreKeyUploads  Rate // UploadPreKeys and AddDevice per device
+	PreKeyFetches  Rate // bundles fetched per device
+	Lookups        Rate // username lookups per device
+
+	MaxDevices         int           // devices per account (at most 127)
+	MaxPreKeysPerCall  int           // one-time keys of each kind per request
+	MaxMessagesPerCall int           // recipient devices per send
+	MaxAcksPerCall     int           // envelope ids per Ack
+	DeliveryBatch      int           // envelopes fetched from the store at once
+	DeliveryPoll       time.Duration // a delivering connection re-reads its mailbox this often without wake-ups
+	CertificateTTL     time.Duration // lifetime of sender certificates
+	Retention          time.Duration // mailbox entries older than this are expired
+	ExpireEvery        time.Duration // how often Expire runs
+}
+
+// DefaultLimits returns the limits used for zero fields of Config.Limits.
+func DefaultLimits() Limits {
+	return Limits{
+		HandshakeTimeout: 10 * time.Second,
+		ReadTimeout:      60 * time.Second,
+		WriteTimeout:     30 * time.Second,
+		MaxInFlight:      64,
+
+		ConnFrames:     Rate{Burst: 4000, PerSecond: 2000},
+		Messages:       Rate{Burst: 600, PerSecond: 60},
+		SealedMessages: Rate{Burst: 600, PerSecond: 60},
+		RecipientBytes: Rate{Burst: 64 << 20, PerSecond: 1 << 20},
+		Registrations:  Rate{Burst: 20, PerSecond: 0.2},
+		PreKeyUploads:  Rate{Burst: 20, PerSecond: 0.1},
+		PreKeyFetches:  Rate{Burst: 1000, PerSecond: 20},
+		Lookups:        Rate{Burst: 200, PerSecond: 2},
+
+		MaxDevices:         6,
+		MaxPreKeysPerCall:  200,
+		MaxMessagesPerCall: 127,
+		MaxAcksPerCall:     1000,
+		DeliveryBatch:      256,
+		DeliveryPoll:       30 * time.Second,
+		CertificateTTL:     24 * time.Hour,
+		Retention:          30 * 24 * time.Hour,
+		ExpireEvery:        time.Hour,
+	}
+}
+
+// withDefaults fills zero fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	dur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	num := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	rate := func(v *Rate, def Rate) {
+		if *v == (Rate{}) {
+			*v = def
+		}
+	}
+	dur(&l.HandshakeTimeout, d.HandshakeTimeout)
+	dur(&l.ReadTimeout, d.ReadTimeout)
+	dur(&l.WriteTimeout, d.WriteTimeout)
+	num(&l.MaxInFlight, d.MaxInFlight)
+	rate(&l.ConnFrames, d.ConnFrames)
+	rate(&l.Messages, d.Messages)
+	rate(&l.SealedMessages, d.SealedMessages)
+	rate(&l.RecipientBytes, d.RecipientBytes)
+	rate(&l.Registrations, d.Registrations)
+	rate(&l.PreKeyUploads, d.PreKeyUploads)
+	rate(&l.PreKeyFetches, d.PreKeyFetches)
+	rate(&l.Lookups, d.Lookups)
+	num(&l.MaxDevices, d.MaxDevices)
+	if l.MaxDevices > maxDeviceID {
+		l.MaxDevices = maxDeviceID
+	}
+	num(&l.MaxPreKeysPerCall, d.MaxPreKeysPerCall)
+	num(&l.MaxMessagesPerCall, d.MaxMessagesPerCall)
+	num(&l.MaxAcksPerCall, d.MaxAcksPerCall)
+	num(&l.DeliveryBatch, d.DeliveryBatch)
+	dur(&l.DeliveryPoll, d.DeliveryPoll)
+	dur(&l.CertificateTTL, d.CertificateTTL)
+	dur(&l.Retention, d.Retention)
+	dur(&l.ExpireEvery, d.ExpireEvery)
+	return l
+}
+
+// maxDeviceID is the largest device id a sender certificate can carry.
+const maxDeviceID = 127
+
+// Server is a relay: it accepts Noise channels on any number of listeners,
+// authenticates devices by their static keys, stores envelopes and delivers
+// them. Its methods are safe for concurrent use.
+type Server struct {
+	cfg    Config // defaults filled in; read-only
+	lim    Limits
+	store  Store
+	hub    Hub
+	log    *slog.Logger
+	now    func() time.Time
+	rand   io.Reader
+	salt   []byte
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the server starts
+	nextID atomic.Uint64  // connection ids, for logs
+
+	mu        sync.Mutex
+	closed    bool                      // guarded by mu
+	listeners map[net.Listener]struct{} // guarded by mu
+	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
+	randMu    sync.Mutex                // serializes reads of rand
+}
+
+// New returns a Server for cfg. It starts the mailbox expiry loop; Close
+// stops it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("relay: config has no store")
+	}
+	if cfg.NoiseKey.Public == ([32]byte{}) {
+		return nil, errors.New("relay: config has no noise key")
+	}
+	if cfg.ServerCertificate != nil && !cfg.ServerCertificate.Key().Equal(cfg.ServerCertificateKey.PublicKey()) {
+		return nil, errors.New("relay: server certificate does not match its key")
+	}
+	s := &Server{
+		cfg:       cfg,
+		lim:       cfg.Limits.withDefaults(),
+		store:     cfg.Store,
+		hub:       cfg.Hub,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		rand:      cfg.Rand,
+		salt:      cfg.RateLimitSalt,
+		listeners: make(map[net.Listener]struct{}),
+		live:      make(map[deviceKey]*conn),
+	}
+	if s.hub == nil {
+		s.hub = NewLocalHub()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.salt == nil {
+		s.salt = make([]byte, 32)
+		if _, err := io.ReadFull(s.rand, s.salt); err != nil {
+			return nil, fmt.Errorf("relay: rate-limit salt: %w", err)
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.expireLoop()
+	return s, nil
+}
+
+// readRand fills b from the configured randomness source.
+func (s *Server) readRand(b []byte) error {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	_, err := io.ReadFull(s.rand, b)
+	return err
+}
+
+// randReader is s.rand behind randMu, for APIs that take an io.Reader.
+type randReader struct{ s *Server }
+
+func (r randReader) Read(b []byte) (int, error) {
+	if err := r.s.readRand(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// Serve accepts connections on l until ctx is done or the server is closed,
+// and serves each in its own goroutine: a Noise handshake, then the relay
+// protocol. Serve may run on several listeners at once; it closes l before
+// it returns. It returns nil when ctx is done, ErrServerClosed after Close,
+// or the listener's error.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	stop := make(chan struct{})
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		case <-stop:
+		}
+		l.Close()
+	}()
+	defer func() {
+		close(stop)
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	s.log.Info("relay listening", "addr", l.Addr().String())
+	var backoff time.Duration
+	for {
+		raw, err := l.Accept()
+		if err != nil {
+			switch {
+			case s.ctx.Err() != nil:
+				return ErrServerClosed
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, net.ErrClosed):
+				return fmt.Errorf("relay: accept: %w", err)
+			}
+			// Out of file descriptors and the like: wait and retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			case <-s.ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			raw.Close()
+			return ErrServerClosed
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(raw)
+		}()
+	}
+}
+
+// Close stops every listener and connection and waits for all goroutines
+// the server started. It does not close the store. It is safe to call more
+// than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	first := !s.closed
+	s.closed = true
+	var ls []net.Listener
+	for l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	if first {
+		s.cancel()
+		for _, l := range ls {
+			l.Close()
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// expireLoop deletes expired mailbox entries now and every ExpireEvery.
+func (s *Server) expireLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.lim.ExpireEvery)
+	defer t.Stop()
+	for {
+		n, err := s.store.Expire(s.ctx, s.now().Add(-s.lim.Retention))
+		switch {
+		case err != nil && s.ctx.Err() == nil:
+			s.log.Error("expiring mailboxes", "err", err)
+		case n > 0:
+			s.log.Info("expired envelopes", "count", n)
+		}
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// claim makes c the live connection of its device and returns the one it
+// replaces, if any.
+func (s *Server) claim(c *conn, k deviceKey) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.live[k]
+	s.live[k] = c
+	if old == c {
+		return nil
+	}
+	return old
+}
+
+// release forgets c as its device's live connection, unless a newer one
+// has replaced it already.
+func (s *Server) release(c *conn, k deviceKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live[k] == c {
+		delete(s.live, k)
+	}
+}
