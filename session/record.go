@@ -17,10 +17,17 @@ const MaxUnacknowledgedSessionAge = 30 * 24 * time.Hour
 // SessionRecord is everything stored for one remote device: the current
 // session and up to ArchivedStatesMaxLength previous ones (newest first),
 // kept so that late messages for an older session still decrypt. It is
-// serialized as libsignal's RecordStructure.
+// serialized as libsignal's RecordStructure. It holds secret keys and never
+// prints them.
 type SessionRecord struct {
 	current  *pb.SessionStructure
 	previous [][]byte // serialized SessionStructure, newest first
+}
+
+// Format prints only whether there is a current session and how many are
+// archived; the record's keys never print.
+func (r SessionRecord) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "session.SessionRecord{current:%t previous:%d}", r.current != nil, len(r.previous))
 }
 
 // NewSessionRecord returns an empty record.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"samizdat/session/internal/pb"
@@ -104,5 +106,27 @@ func TestPreKeyRecordsRoundTrip(t *testing.T) {
 		if err := f([]byte{0x0a, 0x03, 0x05}); !errors.Is(err, ErrMalformed) {
 			t.Errorf("garbage record: %v", err)
 		}
+	}
+}
+
+func TestSessionRecordDoesNotPrintKeys(t *testing.T) {
+	alice, bob := establish(t, false)
+	rec, err := alice.store.LoadSession(context.Background(), bob.addr)
+	if err != nil || rec == nil {
+		t.Fatalf("LoadSession: %v", err)
+	}
+	rec.ArchiveCurrentState()
+	rec2, err := alice.store.LoadSession(context.Background(), bob.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.promoteState(rec2.current)
+	got := fmt.Sprintf("%v %+v %#v %s %x %v", rec, rec, *rec, *rec, *rec, []*SessionRecord{rec})
+	if want := "session.SessionRecord{current:true previous:1}"; !strings.Contains(got, want) {
+		t.Errorf("printed %q, want %q", got, want)
+	}
+	root := rec.current.RootKey
+	if strings.Contains(got, fmt.Sprintf("%x", root)) || strings.Contains(got, fmt.Sprint(root)) || bytes.Contains([]byte(got), root) {
+		t.Error("record prints its root key")
 	}
 }

@@ -138,7 +138,7 @@ func (d *DistributionMessage) ChainKey() []byte { return append([]byte(nil), d.c
 func (d *DistributionMessage) SigningKey() curve.PublicKey { return d.signingKey }
 
 // Format prints the message's public fields only, never the chain key.
-func (d *DistributionMessage) Format(f fmt.State, _ rune) {
+func (d DistributionMessage) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "senderkey.DistributionMessage{distribution:%x chain:%d iteration:%d}", d.distributionID, d.chainID, d.iteration)
 }
 

@@ -74,7 +74,7 @@ func (r *Record) ChainIDs() []uint32 {
 }
 
 // Format prints the chain ids only, never keys.
-func (r *Record) Format(f fmt.State, _ rune) {
+func (r Record) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "senderkey.Record{chains:%v}", r.ChainIDs())
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"samizdat/session/curve"
@@ -69,7 +70,7 @@ func TestRoundTrip(t *testing.T) {
 	if skdm.Iteration() != 4 {
 		t.Errorf("iteration = %d, want 4", skdm.Iteration())
 	}
-	if got := fmt.Sprintf("%v %+v", skdm, skdm); bytes.Contains([]byte(got), []byte(fmt.Sprintf("%x", skdm.ChainKey()))) {
+	if got := fmt.Sprintf("%v %+v %#v %x", skdm, skdm, *skdm, *skdm); bytes.Contains([]byte(got), []byte(fmt.Sprintf("%x", skdm.ChainKey()))) {
 		t.Error("distribution message prints its chain key")
 	}
 }
@@ -311,7 +312,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	if _, err := ParseRecord([]byte{0xff}); !errors.Is(err, ErrMalformed) {
 		t.Errorf("err = %v", err)
 	}
-	if s := fmt.Sprintf("%v %+v %#v", r, r, r); bytes.Contains([]byte(s), r.states[0].SenderChainKey.Seed) {
+	if s := fmt.Sprintf("%v %+v %#v %s %x", r, r, *r, *r, *r); bytes.Contains([]byte(s), r.states[0].SenderChainKey.Seed) ||
+		strings.Contains(s, fmt.Sprintf("%x", r.states[0].SenderChainKey.Seed)) {
 		t.Error("record prints keys")
 	}
 }

@@ -80,6 +80,11 @@ type Keys struct {
 	EK, DK, Header []byte
 }
 
+// Format prints the sizes only: DK is secret.
+func (k Keys) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "incmlkem.Keys{ek:%d dk:%d header:%d bytes}", len(k.EK), len(k.DK), len(k.Header))
+}
+
 func randReader(r io.Reader) io.Reader {
 	if r == nil {
 		return rand.Reader
