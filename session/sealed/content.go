@@ -169,6 +169,13 @@ func unknownHint(b []byte) (ContentHint, bool) {
 	return hint, found
 }
 
+// Format prints the type, hint and sizes only: the contents of a
+// TypePlaintext message are not encrypted, and the others are nobody's
+// business in a log.
+func (c Content) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "sealed.Content{type:%d hint:%d contents:%d bytes group:%d bytes}", c.msgType, c.hint, len(c.contents), len(c.groupID))
+}
+
 // Type returns the inner message's type.
 func (c *Content) Type() MessageType { return c.msgType }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,5 +367,17 @@ func TestWrongWireType(t *testing.T) {
 	p, err := ParseContent(append(bytes.Clone(c.Bytes()), 0x20, 0x09))
 	if err != nil || p.ContentHint() != 9 {
 		t.Fatalf("hint 9: %v, %v", p, err)
+	}
+}
+
+func TestContentDoesNotPrintContents(t *testing.T) {
+	f := newFixture(t)
+	c := f.content(t, TypePlaintext, []byte("secret plaintext"), HintResendable, []byte("group"))
+	got := fmt.Sprintf("%v %+v %#v %s %x %q", c, c, *c, *c, *c, *c)
+	if strings.Contains(got, "secret") || strings.Contains(got, fmt.Sprintf("%x", "secret")) {
+		t.Fatalf("content prints its contents: %s", got)
+	}
+	if want := "sealed.Content{type:8 hint:1 contents:16 bytes group:5 bytes}"; !strings.Contains(got, want) {
+		t.Fatalf("printed %q, want %q", got, want)
 	}
 }
