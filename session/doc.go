@@ -17,8 +17,12 @@
 // on first use and a change is reported as ErrUntrustedIdentity). Session
 // state is changed only after a message authenticates: decryption works on
 // a copy of the record and commits it to the store on success, so a forged,
-// truncated or replayed message leaves the store as it was. Keys and
-// plaintext never appear in errors.
+// truncated or replayed message leaves the store as it was. MACs are
+// compared in constant time, and the AES-CBC body is decrypted only after
+// its MAC verifies. Keys and plaintext never appear in errors, and a
+// SessionRecord prints no keys. Parsers refuse what libsignal refuses,
+// including known protobuf fields with the wrong wire type, and never panic
+// on untrusted bytes.
 //
 // Use: ProcessPreKeyBundle opens a session from a remote device's
 // PreKeyBundle; Encrypt returns a CiphertextMessage (a *PreKeySignalMessage
@@ -31,8 +35,10 @@
 // all stores in memory.
 //
 // The post-quantum ratchet is package spqr, run at version 1 with version 1
-// required of the peer, as libsignal 0.103 does; a peer without SPQR is
-// refused with ErrPQRatchet.
+// required of the peer, as libsignal 0.103 does: SPQR is required, and a
+// peer without it is refused with ErrPQRatchet. X3DH (version 3) sessions
+// are no longer opened: PreKeySignalMessages without a Kyber prekey are
+// refused.
 //
 // Calls for the same remote address load, change and store its record, so
 // they must not run concurrently with each other; serialize them per

@@ -27,8 +27,10 @@
 // key agreements and bound to the certificate, which must be validated
 // (Decrypt does it; DecryptToContent leaves it to the caller). Sealed sender
 // adds no forward secrecy of its own beyond the ephemeral key: the inner
-// message carries the session's guarantees. The relay-side parser reads only
-// routing data and never touches key material.
+// message carries the session's guarantees. MACs and tags are compared in
+// constant time, and no content is returned before the sender's key has
+// been checked against its certificate; a Content prints no contents. The relay-side parser reads only routing data, never
+// touches key material and allocates only in proportion to its input.
 //
 // The package needs no session state; higher layers pass the already
 // encrypted inner message in and get it back out.

@@ -26,6 +26,11 @@
 // must call Rotate when the group's membership changes and send the new
 // distribution message only to the remaining members (see Rotate).
 //
+// Decrypt verifies a message's signature before it advances the chain, and
+// stores the record only when decryption succeeds, so a forged or
+// replayed message changes nothing. Records and distribution messages never
+// print their keys, and errors never contain keys or plaintext.
+//
 // The functions in this package do no I/O other than through the Store they
 // are given. They are not safe for concurrent use on the same (sender,
 // distribution) pair unless the Store serialises those calls.

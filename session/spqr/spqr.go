@@ -19,8 +19,12 @@
 // seeds per-direction symmetric chains (HKDF-SHA256) from which message keys
 // are drawn; a key is returned at most once, skipped keys are kept for at
 // most MaxOOOKeys indexes and a message may jump at most MaxJump indexes
-// ahead. States hold secret keys: store them as such. Errors never contain
-// key material.
+// ahead. Send and Recv never change the state they are given; they return
+// a new one, which the caller commits only once the message that carried
+// the SPQR message has authenticated (package session does so). States hold
+// secret keys: store them as such. MACs are compared in constant time,
+// parsing bounds every length it reads, and errors never contain key
+// material.
 //
 // The state format (protobuf, internal/spqrpb) is local to samizdat.
 package spqr

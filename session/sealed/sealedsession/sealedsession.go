@@ -7,6 +7,12 @@
 //
 // Package sealed itself needs no session state; use it directly for
 // sender-key (group) inner messages, which this package returns undecrypted.
+//
+// Security properties: those of the two packages it joins. The sender's
+// address passed to the session is the one in the validated certificate,
+// whose identity key the sealed layer has checked against the key
+// agreement; nothing is decrypted before the certificate validates. A
+// Result prints no plaintext.
 package sealedsession
 
 import (
@@ -109,6 +115,11 @@ type Result struct {
 	E164      string          // the sender's phone number, if the certificate has one
 	Plaintext []byte
 	Content   *sealed.Content
+}
+
+// Format prints the sender and the plaintext's size, never the plaintext.
+func (r Result) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "sealedsession.Result{sender:%s plaintext:%d bytes}", r.Sender, len(r.Plaintext))
 }
 
 // Decrypt opens a sealed v1 or v2 message addressed to local, validates the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +149,16 @@ func TestSealedSession(t *testing.T) {
 	res, err = Decrypt(ctx, bob.store.Stores(), bob.addr, "", env, root, now, rand.Reader)
 	if !errors.Is(err, ErrUnexpectedType) || res == nil || string(res.Content.Contents()) != "group" {
 		t.Errorf("sender-key inner: %v", err)
+	}
+}
+
+func TestResultDoesNotPrintPlaintext(t *testing.T) {
+	r := Result{Sender: session.Address{Name: "a", DeviceID: 2}, Plaintext: []byte("secret plaintext")}
+	got := fmt.Sprintf("%v %+v %#v %s %x", r, r, r, &r, &r)
+	if strings.Contains(got, "secret") || strings.Contains(got, fmt.Sprintf("%x", "secret")) {
+		t.Fatalf("result prints its plaintext: %s", got)
+	}
+	if want := "sealedsession.Result{sender:a.2 plaintext:16 bytes}"; !strings.Contains(got, want) {
+		t.Fatalf("printed %q, want %q", got, want)
 	}
 }
