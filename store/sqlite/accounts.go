@@ -1,0 +1,223 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"samizdat/relay"
+)
+
+// isDomain reports whether err is an outcome a caller branches on rather
+// than a storage failure.
+func isDomain(err error) bool {
+	return errors.Is(err, relay.ErrNotFound) || errors.Is(err, relay.ErrConflict) ||
+		errors.Is(err, relay.ErrQuotaExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// writeErr wraps an error from inside a write.
+func writeErr(op string, err error) error {
+	if isConstraint(err) {
+		return fmt.Errorf("sqlite: %s: %w", op, relay.ErrConflict)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+func conflict(what string) error { return fmt.Errorf("sqlite: %s: %w", what, relay.ErrConflict) }
+func notFound(what string) error { return fmt.Errorf("sqlite: %s: %w", what, relay.ErrNotFound) }
+
+// CreateAccount implements relay.Accounts.
+func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Device) error {
+	return s.submit(ctx, func(w *writer) error {
+		for _, c := range []struct {
+			what string
+			st   *sql.Stmt
+			args []any
+		}{
+			{"account id", w.accountExists, []any{a.ID[:]}},
+			{"username", w.usernameExists, []any{a.Username}},
+			{"noise key", w.noiseExists, []any{d.NoiseKey[:]}},
+		} {
+			taken, err := exists(c.st, c.args...)
+			if err != nil {
+				return writeErr("create account", err)
+			}
+			if taken {
+				return conflict(c.what)
+			}
+		}
+		if _, err := w.insAccount.Exec(a.ID[:], a.Username, nonNil(a.IdentityKey), a.UnidentifiedAccessKey,
+			a.UnrestrictedUnidentifiedAccess, nanos(a.Created)); err != nil {
+			return writeErr("create account", err)
+		}
+		if _, err := w.insDevice.Exec(a.ID[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created)); err != nil {
+			return writeErr("create account", err)
+		}
+		return nil
+	})
+}
+
+// nonNil turns a nil slice into an empty one, for NOT NULL columns.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// AddDevice implements relay.Accounts.
+func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
+	return s.submit(ctx, func(w *writer) error {
+		ok, err := exists(w.accountExists, d.Account[:])
+		if err != nil {
+			return writeErr("add device", err)
+		}
+		if !ok {
+			return notFound("account")
+		}
+		if taken, err := exists(w.deviceExists, d.Account[:], d.ID); err != nil {
+			return writeErr("add device", err)
+		} else if taken {
+			return conflict("device id")
+		}
+		if taken, err := exists(w.noiseExists, d.NoiseKey[:]); err != nil {
+			return writeErr("add device", err)
+		} else if taken {
+			return conflict("noise key")
+		}
+		if _, err := w.insDevice.Exec(d.Account[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created)); err != nil {
+			return writeErr("add device", err)
+		}
+		return nil
+	})
+}
+
+// scanAccount reads the columns of readStmts' account queries.
+func scanAccount(row *sql.Row) (relay.Account, error) {
+	var a relay.Account
+	var id []byte
+	var created int64
+	if err := row.Scan(&id, &a.Username, &a.IdentityKey, &a.UnidentifiedAccessKey, &a.UnrestrictedUnidentifiedAccess, &created); err != nil {
+		return relay.Account{}, err
+	}
+	if len(id) != len(a.ID) {
+		return relay.Account{}, errors.New("malformed account id")
+	}
+	copy(a.ID[:], id)
+	a.Created = fromNanos(created)
+	return a, nil
+}
+
+// AccountByID implements relay.Accounts.
+func (s *Store) AccountByID(ctx context.Context, id relay.AccountID) (relay.Account, error) {
+	a, err := scanAccount(s.rs.accountByID.QueryRowContext(ctx, id[:]))
+	if err != nil {
+		return relay.Account{}, readErr("account by id", err)
+	}
+	return a, nil
+}
+
+// AccountByUsername implements relay.Accounts.
+func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Account, error) {
+	a, err := scanAccount(s.rs.accountByName.QueryRowContext(ctx, name))
+	if err != nil {
+		return relay.Account{}, readErr("account by username", err)
+	}
+	return a, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+// scanDevice reads account, id, registration_id, noise_key, created.
+func scanDevice(row scanner) (relay.Device, error) {
+	var d relay.Device
+	var acct, key []byte
+	var created int64
+	if err := row.Scan(&acct, &d.ID, &d.RegistrationID, &key, &created); err != nil {
+		return relay.Device{}, err
+	}
+	if len(acct) != len(d.Account) || len(key) != len(d.NoiseKey) {
+		return relay.Device{}, errors.New("malformed device row")
+	}
+	copy(d.Account[:], acct)
+	copy(d.NoiseKey[:], key)
+	d.Created = fromNanos(created)
+	return d, nil
+}
+
+// DeviceByNoiseKey implements relay.Accounts.
+func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Device, error) {
+	d, err := scanDevice(s.rs.deviceByNoise.QueryRowContext(ctx, key[:]))
+	if err != nil {
+		return relay.Device{}, readErr("device by noise key", err)
+	}
+	return d, nil
+}
+
+// Devices implements relay.Accounts.
+func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device, error) {
+	rows, err := s.rs.devices.QueryContext(ctx, id[:])
+	if err != nil {
+		return nil, readErr("devices", err)
+	}
+	defer rows.Close()
+	var ds []relay.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, readErr("devices", err)
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr("devices", err)
+	}
+	if len(ds) == 0 {
+		// Every account has a device, so none means no account.
+		return nil, notFound("account")
+	}
+	return ds, nil
+}
+
+// readStmts are the read pool's prepared statements.
+type readStmts struct {
+	accountByID, accountByName, deviceByNoise, devices *sql.Stmt
+	deviceExists, countEC, countKyber, fetch           *sql.Stmt
+	all                                                []*sql.Stmt
+}
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	const accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
+	const deviceCols = "SELECT account, id, registration_id, noise_key, created FROM devices "
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&r.accountByID, accountCols + "WHERE id = ?"},
+		{&r.accountByName, accountCols + "WHERE username = ?"},
+		{&r.deviceByNoise, deviceCols + "WHERE noise_key = ?"},
+		{&r.devices, deviceCols + "WHERE account = ? ORDER BY id"},
+		{&r.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
+		{&r.countEC, "SELECT count(*) FROM ec_prekeys WHERE account = ? AND device = ?"},
+		{&r.countKyber, "SELECT count(*) FROM kyber_prekeys WHERE account = ? AND device = ?"},
+		{&r.fetch, "SELECT seq, id, type, source_account, source_device, sealed, timestamp, server_time, content " +
+			"FROM mailbox WHERE account = ? AND device = ? AND seq > ? AND server_time >= ? ORDER BY seq LIMIT ?"},
+	} {
+		st, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return err
+		}
+		*p.st = st
+		r.all = append(r.all, st)
+	}
+	return nil
+}
+
+func (r *readStmts) close() {
+	for _, st := range r.all {
+		st.Close()
+	}
+	r.all = nil
+}
