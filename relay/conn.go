@@ -3,9 +3,11 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -62,6 +64,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	raw.SetDeadline(time.Now().Add(s.lim.HandshakeTimeout))
 	nc, err := noisechan.Server(hctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
 	hcancel()
+	<-s.hs
 	if err != nil {
 		raw.Close()
 		log.Debug("handshake failed", "err", err)
@@ -90,12 +93,10 @@ func (s *Server) serveConn(raw net.Conn) {
 		log.Debug("connection closed")
 	}()
 
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		<-ctx.Done()
-		c.closeWith(reasonShutdown, closingPush(reasonShutdown))
-	}()
+	// When the server shuts down, say so. (When the connection ends for
+	// another reason, closeWith has already run and this does nothing.)
+	stop := context.AfterFunc(ctx, func() { c.closeWith(reasonShutdown, closingPush(reasonShutdown)) })
+	defer stop()
 
 	d, err := s.store.DeviceByNoiseKey(ctx, nc.RemoteStatic())
 	switch {
@@ -292,9 +293,9 @@ func (b *bucket) take(now time.Time) time.Duration {
 // dispatch handles req: requests that change the connection's state in
 // order, the rest concurrently (bounded by MaxInFlight).
 func (c *conn) dispatch(req *wire.Request) {
-	switch op := req.Op.(type) {
+	switch req.Op.(type) {
 	case *wire.Request_Register:
-		c.respond(req.Id, c.register(c.ctx, op.Register))
+		c.answer(req)
 		return
 	case *wire.Request_StartDelivery:
 		c.startDelivery(req.Id)
@@ -309,8 +310,27 @@ func (c *conn) dispatch(req *wire.Request) {
 	go func() {
 		defer c.wg.Done()
 		defer func() { <-c.sem }()
-		c.respond(req.Id, c.handle(c.ctx, req))
+		c.answer(req)
 	}()
+}
+
+// answer handles req and responds. A bug that panics ends only this
+// connection, not the relay.
+func (c *conn) answer(req *wire.Request) {
+	panicked := false
+	resp := func() (resp *wire.Response) {
+		defer func() {
+			if p := recover(); p != nil {
+				c.log.Error("panic handling a request", "op", fmt.Sprintf("%T", req.Op), "stack", string(debug.Stack()))
+				resp, panicked = fail(wire.Status_INTERNAL, "relay error"), true
+			}
+		}()
+		return c.handle(c.ctx, req)
+	}()
+	c.respond(req.Id, resp)
+	if panicked {
+		c.closeWith(reasonInternal, closingPush(reasonInternal))
+	}
 }
 
 // startDelivery answers StartDelivery and starts the delivery loop once.

@@ -60,6 +60,8 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return &wire.Response{Result: &wire.Response_Pong{Pong: &wire.Pong{ServerTime: uint64(max(c.s.now().UnixMilli(), 0))}}}
 	case *wire.Request_SendSealed:
 		return c.sendSealed(ctx, d, op.SendSealed)
+	case *wire.Request_Register:
+		return c.register(ctx, op.Register)
 	case nil:
 		return badRequest("unknown request")
 	}
@@ -83,8 +85,6 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.senderCertificate(ctx, *d)
 	case *wire.Request_AddDevice:
 		return c.addDevice(ctx, *d, op.AddDevice)
-	case *wire.Request_Register:
-		return fail(wire.Status_CONFLICT, "this device is registered already")
 	default:
 		return badRequest("unknown request")
 	}

@@ -71,6 +71,7 @@ type Limits struct {
 	ReadTimeout      time.Duration // an idle connection (no frame) is closed after it
 	WriteTimeout     time.Duration // one frame must be written within it
 	MaxInFlight      int           // requests handled concurrently per connection
+	MaxHandshakes    int           // handshakes in progress at once; more connections are dropped
 
 	ConnFrames     Rate // frames read per connection (in memory; throttles reading)
 	Messages       Rate // SendMessages per sender account → recipient account
@@ -99,6 +100,7 @@ func DefaultLimits() Limits {
 		ReadTimeout:      60 * time.Second,
 		WriteTimeout:     30 * time.Second,
 		MaxInFlight:      64,
+		MaxHandshakes:    1024,
 
 		ConnFrames:     Rate{Burst: 4000, PerSecond: 2000},
 		Messages:       Rate{Burst: 600, PerSecond: 60},
@@ -143,6 +145,7 @@ func (l Limits) withDefaults() Limits {
 	dur(&l.ReadTimeout, d.ReadTimeout)
 	dur(&l.WriteTimeout, d.WriteTimeout)
 	num(&l.MaxInFlight, d.MaxInFlight)
+	num(&l.MaxHandshakes, d.MaxHandshakes)
 	rate(&l.ConnFrames, d.ConnFrames)
 	rate(&l.Messages, d.Messages)
 	rate(&l.SealedMessages, d.SealedMessages)
@@ -185,6 +188,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts
 	nextID atomic.Uint64  // connection ids, for logs
+	hs     chan struct{}  // one token per handshake in progress
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu
@@ -235,6 +239,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("relay: rate-limit salt: %w", err)
 		}
 	}
+	s.hs = make(chan struct{}, s.lim.MaxHandshakes)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.expireLoop()
@@ -316,9 +321,19 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		backoff = 0
+		select {
+		case s.hs <- struct{}{}:
+		default:
+			// Too many half-open connections: shed this one now rather
+			// than let a flood of silent peers pin memory.
+			raw.Close()
+			s.log.Debug("too many handshakes in progress; dropped a connection")
+			continue
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			<-s.hs
 			raw.Close()
 			return ErrServerClosed
 		}

@@ -2,12 +2,17 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
+	"io"
+	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"samizdat/noisechan"
 	"samizdat/relay"
 	"samizdat/relay/wire"
 	"samizdat/session/curve"
@@ -572,4 +577,45 @@ func TestCloseIsIdempotentAndEndsConnections(t *testing.T) {
 		t.Fatalf("closing reason %q", got)
 	}
 	e.srv.Close()
+}
+
+func TestBadHandshakes(t *testing.T) {
+	e := newEnv(t, func(c *relay.Config) { c.Limits.HandshakeTimeout = 300 * time.Millisecond })
+	alice := e.register("alice", 0)
+
+	closedSoon := func(name string, conn net.Conn) {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		// EOF or a reset: either way the relay hung up. A timeout means it
+		// did not.
+		var ne net.Error
+		if _, err := io.ReadAll(conn); errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: connection not closed by the relay", name)
+		}
+		conn.Close()
+	}
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+
+	garbage := dial()
+	garbage.Write(bytes.Repeat([]byte("GET / HTTP/1.1\r\n"), 100))
+	closedSoon("garbage", garbage)
+
+	closedSoon("silent", dial())
+
+	// A client that pins another relay's key fails its handshake.
+	raw := dial()
+	wrong := newKey(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := noisechan.Client(ctx, raw, newKey(t), wrong.Public, nil); !errors.Is(err, noisechan.ErrHandshake) {
+		t.Errorf("handshake with the wrong relay key: %v", err)
+	}
+
+	alice.dev1().mustOK(ping())
 }
