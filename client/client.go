@@ -1,0 +1,412 @@
+// Package client is the samizdat client library: it keeps a user's keys,
+// sessions, contacts and history on their own machine (package clientdb),
+// talks to a relay over a Noise channel whose relay key comes from a signed
+// invite, and sends and receives end-to-end encrypted messages with the
+// Signal protocol (package session).
+//
+// A Client is one device of one account. Init creates the identity, the
+// device's Noise key and prekeys, and registers with the relay named by an
+// invite; Open loads an initialized home directory. Send queues a text in
+// the outbox and returns once the relay has acknowledged it as durable;
+// Receive connects, flushes the outbox, and reports the backlog and live
+// messages, dropping the relay's duplicate deliveries by envelope id and
+// answering each text with a delivery receipt.
+//
+// Security properties: the relay sees ciphertext, recipient account and
+// device ids, sizes (padded to multiples of 160 bytes) and times; it never
+// sees plaintext or private keys. The device's Noise static key is its only
+// credential. Identities are trusted on first use; a changed identity is
+// accepted with a warning (Event IdentityChanged) and changes the safety
+// number. Nothing in this package logs keys or message text.
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"samizdat/client/clientdb"
+	"samizdat/manifest"
+	"samizdat/noisechan"
+	"samizdat/relay/wire"
+	"samizdat/session"
+	"samizdat/session/curve"
+	"samizdat/transport"
+	"samizdat/transport/tcp"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotInitialized: the home directory holds no registered identity.
+	ErrNotInitialized = errors.New("client: not initialized (run init with an invite)")
+	// ErrAlreadyInitialized: Init found an identity in the home directory.
+	ErrAlreadyInitialized = errors.New("client: already initialized")
+	// ErrNoSuchUser: the relay knows no user by that name.
+	ErrNoSuchUser = errors.New("client: no such user")
+	// ErrUnreachable: no endpoint of the network answered.
+	ErrUnreachable = errors.New("client: relay unreachable")
+)
+
+// Config configures a Client. It is not modified after Open or Init.
+type Config struct {
+	// Home is the directory holding the client state (client.db).
+	Home string
+	// Dialers maps a manifest transport name to its dialer; "tcp" defaults
+	// to a plain TCP dialer.
+	Dialers map[string]transport.Dialer
+	// Logger receives connection events (never keys or text); nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the randomness; nil means crypto/rand.
+	Rand io.Reader
+	// PreKeyBatch is how many one-time prekeys of each kind (EC and
+	// Kyber) are generated at registration and on replenishment (100).
+	PreKeyBatch int
+	// PreKeyLowWater: when the relay holds fewer one-time keys of a kind
+	// than this, a new batch is uploaded (PreKeyBatch/4). Negative
+	// disables replenishment.
+	PreKeyLowWater int
+	// PingInterval is how often an idle connection is checked (15s).
+	PingInterval time.Duration
+	// RequestTimeout bounds one request to the relay (15s).
+	RequestTimeout time.Duration
+	// DialTimeout bounds dialing and the Noise handshake (10s).
+	DialTimeout time.Duration
+	// OnEvent receives what the user may want to see (messages, receipts,
+	// warnings). It is called synchronously and must not block for long.
+	OnEvent func(Event)
+	// NoReceipts turns off delivery receipts for received texts.
+	NoReceipts bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.PreKeyBatch <= 0 {
+		c.PreKeyBatch = 100
+	}
+	if c.PreKeyLowWater == 0 {
+		c.PreKeyLowWater = max(c.PreKeyBatch/4, 1)
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 15 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 15 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Client is one device of one account. Its methods are safe for concurrent
+// use.
+type Client struct {
+	cfg Config
+	db  *clientdb.DB
+
+	// Loaded at Open; fixed afterwards.
+	username   string
+	account    [16]byte
+	device     uint32
+	noise      noisechan.KeyPair
+	accessKey  []byte
+	networkKey ed25519.PublicKey
+	manifest   []byte
+
+	stats stats
+
+	sessMu sync.Mutex // serializes session operations (encrypt, decrypt)
+
+	mu   sync.Mutex
+	conn *relayConn // guarded by mu; nil or the current connection
+
+	sendMu   sync.Mutex    // one outbox flush at a time
+	kick     chan struct{} // asks the receive loop to flush the outbox
+	closed   chan struct{}
+	closeErr sync.Once
+	wg       sync.WaitGroup
+}
+
+// dbPath is the state file inside a home directory.
+func dbPath(home string) string { return filepath.Join(home, "client.db") }
+
+// Open loads the client state in cfg.Home. It fails with ErrNotInitialized
+// if the directory holds no registered identity.
+func Open(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if _, err := os.Stat(dbPath(cfg.Home)); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotInitialized
+	}
+	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	if err != nil {
+		return nil, err
+	}
+	c, err := load(ctx, cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
+	st := db.Store()
+	c := &Client{cfg: cfg, db: db, kick: make(chan struct{}, 1), closed: make(chan struct{})}
+	acct, err := st.Meta(ctx, clientdb.MetaAccountID)
+	if errors.Is(err, clientdb.ErrNotFound) {
+		return nil, ErrNotInitialized
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(acct) != 16 {
+		return nil, fmt.Errorf("client: stored account id is malformed")
+	}
+	copy(c.account[:], acct)
+	if c.device, err = st.MetaUint32(ctx, clientdb.MetaDeviceID, 0); err != nil {
+		return nil, err
+	}
+	name, err := st.Meta(ctx, clientdb.MetaUsername)
+	if err != nil {
+		return nil, err
+	}
+	c.username = string(name)
+	nk, err := st.Meta(ctx, clientdb.MetaNoisePrivate)
+	if err != nil {
+		return nil, err
+	}
+	if len(nk) != 64 {
+		return nil, fmt.Errorf("client: stored noise key is malformed")
+	}
+	copy(c.noise.Private[:], nk[:32])
+	copy(c.noise.Public[:], nk[32:])
+	if c.accessKey, err = st.Meta(ctx, clientdb.MetaAccessKey); err != nil {
+		return nil, err
+	}
+	netKey, err := st.Meta(ctx, metaNetworkKey)
+	if err != nil {
+		return nil, err
+	}
+	c.networkKey = ed25519.PublicKey(netKey)
+	if c.manifest, err = st.Meta(ctx, metaManifest); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+const (
+	metaNetworkKey = "network_key"
+	metaManifest   = "manifest"
+)
+
+// Close closes the connection and the database. It is safe to call twice.
+func (c *Client) Close() error {
+	var err error
+	c.closeErr.Do(func() {
+		close(c.closed)
+		c.mu.Lock()
+		if c.conn != nil {
+			c.conn.Close()
+		}
+		c.mu.Unlock()
+		c.wg.Wait()
+		err = c.db.Close()
+	})
+	return err
+}
+
+// Username returns the account's username.
+func (c *Client) Username() string { return c.username }
+
+// AccountID returns the account id the relay assigned.
+func (c *Client) AccountID() [16]byte { return c.account }
+
+// DeviceID returns this device's id within the account.
+func (c *Client) DeviceID() uint32 { return c.device }
+
+// DB returns the client database (for tools and tests).
+func (c *Client) DB() *clientdb.DB { return c.db }
+
+// addr returns the session address of a device of an account.
+func addr(account [16]byte, device uint32) session.Address {
+	return session.Address{Name: uuidString(account), DeviceID: device}
+}
+
+func (c *Client) localAddr() session.Address { return addr(c.account, c.device) }
+
+// uuidString formats 16 bytes as a hyphenated lowercase UUID.
+func uuidString(b [16]byte) string {
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func parseUUID(s string) ([16]byte, bool) {
+	var out [16]byte
+	if len(s) != 36 {
+		return out, false
+	}
+	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36]
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 16 {
+		return out, false
+	}
+	copy(out[:], b)
+	return out, true
+}
+
+// network verifies the stored manifest.
+func (c *Client) network() (*manifest.Manifest, error) {
+	m, err := manifest.Verify(c.manifest, c.networkKey, c.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("client: the network's manifest: %w", err)
+	}
+	return m, nil
+}
+
+// trustRoot returns the sealed-sender trust root named by the manifest.
+func (c *Client) trustRoot() (curve.PublicKey, error) {
+	m, err := c.network()
+	if err != nil {
+		return curve.PublicKey{}, err
+	}
+	return curve.DecodePublicKey(m.TrustRoot)
+}
+
+// dial opens a Noise channel to the first relay endpoint that answers.
+func dial(ctx context.Context, cfg Config, m *manifest.Manifest, local noisechan.KeyPair) (*noisechan.Conn, error) {
+	var errs []error
+	for _, r := range m.Relays {
+		for _, ep := range r.Endpoints {
+			d := cfg.Dialers[ep.Transport]
+			if d == nil && ep.Transport == "tcp" {
+				d = tcp.Dialer{}
+			}
+			if d == nil {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+			raw, err := d.Dial(dctx, ep.Address)
+			if err != nil {
+				cancel()
+				errs = append(errs, err)
+				continue
+			}
+			nc, err := noisechan.Client(dctx, raw, local, r.NoiseKey, nil)
+			cancel()
+			if err != nil {
+				raw.Close()
+				errs = append(errs, err)
+				continue
+			}
+			return nc, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
+}
+
+// connection returns the live connection to the relay, dialing one if
+// needed.
+func (c *Client) connection(ctx context.Context) (*relayConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	if c.conn != nil && c.conn.Err() == nil {
+		return c.conn, nil
+	}
+	m, err := c.network()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := dial(ctx, c.cfg, m, c.noise)
+	if err != nil {
+		return nil, err
+	}
+	rc := newRelayConn(nc)
+	c.conn = rc
+	c.wg.Add(1)
+	go c.keepalive(rc)
+	c.cfg.Logger.Debug("connected to relay")
+	return rc, nil
+}
+
+// keepalive pings the relay every PingInterval and closes the connection
+// when an answer does not come.
+func (c *Client) keepalive(rc *relayConn) {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-rc.done:
+			return
+		case <-c.closed:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+			_, err := rc.call(ctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
+			cancel()
+			if err != nil {
+				var se *StatusError
+				if !errors.As(err, &se) {
+					rc.fail(fmt.Errorf("keepalive: %w", err))
+					return
+				}
+			}
+		}
+	}
+}
+
+// call sends one request on the current connection (dialing if needed),
+// bounded by RequestTimeout.
+func (c *Client) call(ctx context.Context, op string, req *wire.Request) (*wire.Response, error) {
+	rc, err := c.connection(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := rc.call(ctx, op, req)
+	if errors.Is(err, context.DeadlineExceeded) {
+		rc.fail(fmt.Errorf("%s timed out", op))
+		return nil, fmt.Errorf("%w: %s timed out", ErrDisconnected, op)
+	}
+	return resp, err
+}
+
+// Disconnect closes the current connection, if any (the next call dials
+// again).
+func (c *Client) Disconnect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}

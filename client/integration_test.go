@@ -1,0 +1,305 @@
+package client_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"samizdat/client"
+	"samizdat/client/clientdb"
+	"samizdat/manifest"
+	"samizdat/relay"
+	"samizdat/store/sqlite"
+	"samizdat/transport/tcp"
+)
+
+// testNet is a relay on loopback with its SQLite store in a temporary
+// directory.
+type testNet struct {
+	inv   manifest.Invite
+	store *sqlite.Store
+}
+
+func startRelay(t *testing.T) *testNet {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	keys, err := relay.GenerateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "relay.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.New(relay.Config{
+		Store:                st,
+		NoiseKey:             keys.Noise,
+		ServerCertificate:    keys.ServerCertificate,
+		ServerCertificateKey: keys.ServerCertificateKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tcp.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ctx, l)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		<-done
+		st.Close()
+	})
+	inv, err := keys.Invite("test", []manifest.Endpoint{{Transport: "tcp", Address: l.Addr().String()}}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testNet{inv: inv, store: st}
+}
+
+// user is a client with its events collected.
+type user struct {
+	*client.Client
+	mu     sync.Mutex
+	events []client.Event
+	wake   chan struct{}
+}
+
+func (u *user) onEvent(e client.Event) {
+	u.mu.Lock()
+	u.events = append(u.events, e)
+	u.mu.Unlock()
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until n events of kind have arrived and returns them.
+func (u *user) waitFor(t *testing.T, kind client.EventKind, n int) []client.Event {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		u.mu.Lock()
+		var got []client.Event
+		for _, e := range u.events {
+			if e.Kind == kind {
+				got = append(got, e)
+			}
+		}
+		u.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-u.wake:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%s: waited for %d events of kind %d, have %d", u.Username(), n, kind, len(got))
+		}
+	}
+}
+
+func newUser(t *testing.T, n *testNet, name string, tweak func(*client.Config)) *user {
+	t.Helper()
+	u := &user{wake: make(chan struct{}, 1)}
+	cfg := client.Config{Home: t.TempDir(), OnEvent: u.onEvent, PingInterval: time.Second}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	c, err := client.Init(context.Background(), cfg, n.inv, name)
+	if err != nil {
+		t.Fatalf("init %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	u.Client = c
+	return u
+}
+
+// receive runs u's receive loop until the test ends.
+func (u *user) receive(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		u.Receive(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestChat(t *testing.T) {
+	n := startRelay(t)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	bob.receive(t)
+	alice.receive(t)
+	ctx := context.Background()
+
+	sent, err := alice.Send(ctx, "bob", "hello bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Status != clientdb.StatusSent {
+		t.Errorf("status after send = %d", sent.Status)
+	}
+	got := bob.waitFor(t, client.EventMessage, 1)
+	if got[0].Peer != "alice" || got[0].Text != "hello bob" {
+		t.Fatalf("bob got %q from %q", got[0].Text, got[0].Peer)
+	}
+	if _, err := bob.Send(ctx, "alice", "hi alice"); err != nil {
+		t.Fatal(err)
+	}
+	got = alice.waitFor(t, client.EventMessage, 1)
+	if got[0].Peer != "bob" || got[0].Text != "hi alice" {
+		t.Fatalf("alice got %q from %q", got[0].Text, got[0].Peer)
+	}
+	// Each side's message was confirmed by a delivery receipt.
+	if d := alice.waitFor(t, client.EventDelivered, 1); d[0].EnvelopeID != sent.EnvelopeID {
+		t.Fatal("receipt for another message")
+	}
+	bob.waitFor(t, client.EventDelivered, 1)
+	h, err := alice.History(ctx, "bob", 10)
+	if err != nil || len(h) != 2 || h[0].Status != clientdb.StatusDelivered || h[1].Body != "hi alice" {
+		t.Fatalf("history %+v %v", h, err)
+	}
+
+	sa, err := alice.Safety(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := bob.Safety(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.Number != sb.Number || len(sa.Number) != 60+11 {
+		t.Fatalf("safety numbers differ: %q %q", sa.Number, sb.Number)
+	}
+
+	if _, err := alice.Send(ctx, "nobody", "hello?"); !errors.Is(err, client.ErrNoSuchUser) {
+		t.Fatalf("send to unknown user: %v", err)
+	}
+}
+
+func TestOfflineBacklog(t *testing.T) {
+	n := startRelay(t)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	ctx := context.Background()
+	const count = 30
+	for i := range count {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprint("message ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.receive(t)
+	got := bob.waitFor(t, client.EventMessage, count)
+	bob.waitFor(t, client.EventQueueEmpty, 1)
+	for i, e := range got[:count] {
+		if want := fmt.Sprint("message ", i); e.Text != want || e.Peer != "alice" {
+			t.Fatalf("message %d: %q from %q, want %q", i, e.Text, e.Peer, want)
+		}
+	}
+	// The backlog came before the queue-empty marker.
+	bob.mu.Lock()
+	var order []client.EventKind
+	for _, e := range bob.events {
+		if e.Kind == client.EventMessage || e.Kind == client.EventQueueEmpty {
+			order = append(order, e.Kind)
+		}
+	}
+	bob.mu.Unlock()
+	if order[count] != client.EventQueueEmpty {
+		t.Fatalf("queue-empty marker at %v", order)
+	}
+	if st := bob.Stats(); st.Received != count || st.Undecryptable != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLastOneTimePreKeyRace(t *testing.T) {
+	n := startRelay(t)
+	// Bob uploads a single one-time prekey of each kind and never more.
+	bob := newUser(t, n, "bob", func(c *client.Config) { c.PreKeyBatch = 1; c.PreKeyLowWater = -1 })
+	senders := []*user{newUser(t, n, "alice", nil), newUser(t, n, "carol", nil), newUser(t, n, "dave", nil)}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, len(senders))
+	for i, s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.Send(ctx, "bob", "hi from "+s.Username())
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", senders[i].Username(), err)
+		}
+	}
+	ec, kyber, err := bob.PreKeyCount(ctx)
+	if err != nil || ec != 0 || kyber != 0 {
+		t.Fatalf("relay still holds %d ec and %d kyber one-time keys (%v)", ec, kyber, err)
+	}
+	bob.receive(t)
+	got := bob.waitFor(t, client.EventMessage, len(senders))
+	from := map[string]bool{}
+	for _, e := range got {
+		from[e.Peer] = true
+	}
+	if len(from) != len(senders) {
+		t.Fatalf("messages from %v", from)
+	}
+	if st := bob.Stats(); st.Undecryptable != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDeviceMismatch(t *testing.T) {
+	n := startRelay(t)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	bob.receive(t)
+	ctx := context.Background()
+	if _, err := alice.Send(ctx, "bob", "before"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, client.EventMessage, 1)
+
+	// Bob links a second device; Alice still believes he has one.
+	bob2 := &user{wake: make(chan struct{}, 1)}
+	c2, err := bob.LinkDevice(ctx, client.Config{Home: t.TempDir(), OnEvent: bob2.onEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Close() })
+	bob2.Client = c2
+	if c2.DeviceID() != 2 || c2.AccountID() != bob.AccountID() {
+		t.Fatalf("linked device %d", c2.DeviceID())
+	}
+	bob2.receive(t)
+
+	if _, err := alice.Send(ctx, "bob", "after"); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range []*user{bob, bob2} {
+		got := u.waitFor(t, client.EventMessage, 2-i)
+		if last := got[len(got)-1]; last.Text != "after" || last.Peer != "alice" {
+			t.Fatalf("device %d got %q from %q", u.DeviceID(), last.Text, last.Peer)
+		}
+	}
+	cts, err := alice.Contacts(ctx)
+	if err != nil || len(cts) != 1 || len(cts[0].Devices) != 2 {
+		t.Fatalf("alice's contacts %+v %v", cts, err)
+	}
+}

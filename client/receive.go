@@ -1,0 +1,442 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/client/clientdb"
+	"samizdat/client/internal/contentpb"
+	"samizdat/relay/wire"
+	"samizdat/session"
+	"samizdat/session/sealed"
+	"samizdat/session/sealed/sealedsession"
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	EventMessage         EventKind = iota // a text arrived (Peer, Text, SentAt)
+	EventSent                             // the relay acknowledged one of our messages as durable
+	EventDelivered                        // a device of the recipient confirmed one of our messages
+	EventFailed                           // the relay refused one of our messages for good (Err)
+	EventQueueEmpty                       // the backlog has been delivered; what follows is live
+	EventIdentityChanged                  // Peer's identity key changed: the safety number changed
+	EventConnected                        // connected to the relay
+	EventDisconnected                     // lost the relay (Err); reconnecting
+	EventUndecryptable                    // a message could not be decrypted (Err); it was dropped
+)
+
+// Event is something the user may want to see. It carries message text only
+// for EventMessage.
+type Event struct {
+	Kind       EventKind
+	Peer       string
+	Text       string
+	EnvelopeID [16]byte
+	SentAt     time.Time
+	Err        error
+}
+
+// Stats counts what Receive did since the Client was opened.
+type Stats struct {
+	Received      int64 // new messages (texts and receipts) stored
+	Duplicates    int64 // deliveries dropped because their envelope id was seen
+	Undecryptable int64 // deliveries dropped because they did not decrypt
+}
+
+type stats struct {
+	received, duplicates, undecryptable atomic.Int64
+}
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	return Stats{Received: c.stats.received.Load(), Duplicates: c.stats.duplicates.Load(), Undecryptable: c.stats.undecryptable.Load()}
+}
+
+// emit passes e to Config.OnEvent.
+func (c *Client) emit(e Event) {
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(e)
+	}
+}
+
+// typeSealed is the envelope type of a sealed-sender message.
+const typeSealed = 6
+
+// Receive connects to the relay and, until ctx ends, replenishes prekeys,
+// sends the outbox, and receives the backlog and live messages, reporting
+// them through Config.OnEvent. It reconnects with backoff when the
+// connection fails. It returns nil when ctx ends if it connected at least
+// once, and otherwise the last connection error.
+func (c *Client) Receive(ctx context.Context) error {
+	var lastErr error
+	connected := false
+	backoff := 250 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			break
+		}
+		err := c.receiveOnce(ctx, &connected)
+		if ctx.Err() != nil {
+			break
+		}
+		lastErr = err
+		c.emit(Event{Kind: EventDisconnected, Err: err})
+		c.cfg.Logger.Debug("receive: disconnected", "err", err)
+		wait := backoff
+		if errors.Is(err, errReplaced) {
+			wait = 3 * time.Second
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		if connected {
+			backoff = 250 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		case <-c.closed:
+			return nil
+		}
+	}
+	if connected {
+		return nil
+	}
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return lastErr
+}
+
+// receiveOnce runs one connection's delivery stream until it fails.
+func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
+	rc, err := c.connection(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	_, err = rc.call(rctx, "start delivery", &wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
+	cancel()
+	if err != nil {
+		return err
+	}
+	*connected = true
+	c.emit(Event{Kind: EventConnected})
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// Background work: prekeys, then the outbox whenever asked and every
+	// few seconds (a message queued by another process goes out too).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, _, err := c.ReplenishPreKeys(sctx); err != nil {
+			c.cfg.Logger.Debug("replenishing prekeys", "err", err)
+		}
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			if _, err := c.Flush(sctx); err != nil && sctx.Err() == nil {
+				c.cfg.Logger.Debug("outbox", "err", err)
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-c.kick:
+			case <-t.C:
+			}
+		}
+	}()
+
+	var acks [][]byte
+	flushAcks := func() {
+		if len(acks) == 0 {
+			return
+		}
+		ids := acks
+		acks = nil
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			actx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+			defer cancel()
+			if _, err := rc.call(actx, "ack", &wire.Request{Op: &wire.Request_Ack{Ack: &wire.Ack{EnvelopeIds: ids}}}); err != nil {
+				c.cfg.Logger.Debug("ack", "err", err)
+			}
+		}()
+	}
+	defer flushAcks()
+	for {
+		p, err := rc.nextPush(ctx)
+		if err != nil {
+			return err
+		}
+		switch b := p.Body.(type) {
+		case *wire.Push_Delivery:
+			ack, err := c.handleDelivery(ctx, b.Delivery)
+			if err != nil {
+				// Not stored: do not ack; the relay delivers it again.
+				rc.fail(err)
+				return err
+			}
+			if ack {
+				acks = append(acks, b.Delivery.Id)
+			}
+			rc.mu.Lock()
+			more := len(rc.pushes)
+			rc.mu.Unlock()
+			if more == 0 || len(acks) >= 200 {
+				flushAcks()
+			}
+		case *wire.Push_QueueEmpty:
+			flushAcks()
+			c.emit(Event{Kind: EventQueueEmpty})
+		case *wire.Push_Manifest:
+			// Issue 4 handles newer manifests.
+		}
+	}
+}
+
+// kickOutbox asks the receive loop to send the outbox.
+func (c *Client) kickOutbox() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// handleDelivery decrypts and stores one envelope. It returns whether to
+// ack it; an error means nothing was stored and the envelope must not be
+// acked (it will be delivered again).
+func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, error) {
+	if len(env.Id) != 16 {
+		return false, nil // cannot be acked or deduplicated; ignore it
+	}
+	var eid [16]byte
+	copy(eid[:], env.Id)
+	if seen, err := c.db.Store().Seen(ctx, eid); err != nil {
+		return false, err
+	} else if seen {
+		c.stats.duplicates.Add(1)
+		return true, nil
+	}
+	var events []Event
+	c.sessMu.Lock()
+	err := c.db.Tx(ctx, func(s *clientdb.Store) error {
+		events = nil
+		fresh, err := s.MarkSeen(ctx, eid, c.cfg.Now())
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			c.stats.duplicates.Add(1)
+			return nil
+		}
+		start := time.Now().Truncate(time.Millisecond)
+		sender, pt, err := c.decrypt(ctx, s, env)
+		if err == nil {
+			var content *contentpb.Content
+			content, err = decodeContent(pt)
+			if err == nil {
+				events, err = c.store(ctx, s, eid, start, sender, content)
+			}
+		}
+		if err != nil && permanent(err) {
+			// Keep the seen mark (commit) so it is not tried again.
+			c.stats.undecryptable.Add(1)
+			events = []Event{{Kind: EventUndecryptable, EnvelopeID: eid, Err: err}}
+			return nil
+		}
+		return err
+	})
+	c.sessMu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	for _, e := range events {
+		c.emit(e)
+	}
+	return true, nil
+}
+
+// permanent reports whether err is about the message itself (it will never
+// decrypt), rather than the database or the network.
+func permanent(err error) bool {
+	for _, target := range []error{
+		session.ErrNoSession, session.ErrUntrustedIdentity, session.ErrDuplicateMessage, session.ErrInvalidMessage,
+		session.ErrBadMAC, session.ErrTooFarAhead, session.ErrLegacyVersion, session.ErrUnknownVersion,
+		session.ErrTruncated, session.ErrMalformed, session.ErrBadSignature, session.ErrNoPreKey,
+		session.ErrInvalidBaseKey, session.ErrReusedBaseKey, session.ErrInvalidState, session.ErrPQRatchet,
+		sealed.ErrMalformed, sealed.ErrUnknownVersion, sealed.ErrInvalidMessage, sealed.ErrRevoked,
+		sealed.ErrUntrusted, sealed.ErrBadSignature, sealed.ErrExpired, sealed.ErrUnknownServerCertificate,
+		sealed.ErrSelfSend, sealedsession.ErrUnexpectedType, errBadPadding, errMalformedContent, errUnknownType,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	errMalformedContent = errors.New("client: malformed content")
+	errUnknownType      = errors.New("client: unknown envelope type")
+)
+
+// decrypt opens an envelope's Signal message with the stores of one
+// transaction.
+func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envelope) (session.Address, []byte, error) {
+	switch env.Type {
+	case session.TypeWhisper, session.TypePreKey:
+		if len(env.SourceAccount) != 16 || env.SourceDevice == 0 {
+			return session.Address{}, nil, fmt.Errorf("%w: no source", errMalformedContent)
+		}
+		var acct [16]byte
+		copy(acct[:], env.SourceAccount)
+		sender := addr(acct, env.SourceDevice)
+		msg, err := session.ParseCiphertextMessage(int(env.Type), env.Content)
+		if err != nil {
+			return sender, nil, err
+		}
+		pt, err := session.Decrypt(ctx, s.Stores(), c.localAddr(), sender, msg, c.cfg.Rand)
+		return sender, pt, err
+	case typeSealed:
+		root, err := c.trustRoot()
+		if err != nil {
+			return session.Address{}, nil, err
+		}
+		res, err := sealedsession.Decrypt(ctx, s.Stores(), c.localAddr(), "", env.Content, root, c.cfg.Now(), c.cfg.Rand)
+		if err != nil {
+			return session.Address{}, nil, err
+		}
+		return res.Sender, res.Plaintext, nil
+	default:
+		return session.Address{}, nil, fmt.Errorf("%w: %d", errUnknownType, env.Type)
+	}
+}
+
+// store records a decrypted content in the transaction and returns the
+// events to report once it commits.
+func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, start time.Time, sender session.Address, content *contentpb.Content) ([]Event, error) {
+	acct, ok := parseUUID(sender.Name)
+	if !ok {
+		return nil, fmt.Errorf("%w: sender", errMalformedContent)
+	}
+	peer, changed, err := c.peerName(ctx, s, acct, content.SenderUsername)
+	if err != nil {
+		return nil, err
+	}
+	var events []Event
+	if changed {
+		events = append(events, Event{Kind: EventIdentityChanged, Peer: peer})
+	}
+	if at, err := s.ChangedIdentity(ctx, sender.Name); err == nil && !at.IsZero() && !at.Before(start) {
+		events = append(events, Event{Kind: EventIdentityChanged, Peer: peer})
+	}
+	if len(content.AccessKey) == 16 {
+		if err := s.SetContactAccessKey(ctx, acct, content.AccessKey); err != nil {
+			return nil, err
+		}
+	}
+	sentAt := time.UnixMilli(int64(content.Timestamp))
+	now := c.cfg.Now()
+	switch b := content.Body.(type) {
+	case *contentpb.Content_Text:
+		text := b.Text.GetBody()
+		if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, At: now, Status: clientdb.StatusReceived}); err != nil {
+			return nil, err
+		}
+		c.stats.received.Add(1)
+		events = append(events, Event{Kind: EventMessage, Peer: peer, Text: text, EnvelopeID: eid, SentAt: sentAt})
+		if !c.cfg.NoReceipts && acct != c.account {
+			if err := c.queueReceipt(ctx, s, peer, eid); err != nil {
+				return nil, err
+			}
+		}
+	case *contentpb.Content_Receipt:
+		c.stats.received.Add(1)
+		for _, id := range b.Receipt.GetEnvelopeIds() {
+			if len(id) != 16 {
+				continue
+			}
+			var rid [16]byte
+			copy(rid[:], id)
+			ok, err := s.SetMessageStatus(ctx, rid, clientdb.StatusDelivered)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				events = append(events, Event{Kind: EventDelivered, Peer: peer, EnvelopeID: rid, SentAt: sentAt})
+			}
+		}
+	default:
+		// A content kind from a newer client: nothing to show.
+	}
+	return events, nil
+}
+
+// queueReceipt puts a delivery receipt for eid in the outbox.
+func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eid [16]byte) error {
+	now := c.cfg.Now()
+	b, err := encodeContent(&contentpb.Content{
+		Timestamp:      uint64(now.UnixMilli()),
+		SenderUsername: c.username,
+		AccessKey:      c.accessKey,
+		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: [][]byte{eid[:]}}},
+	})
+	if err != nil {
+		return err
+	}
+	var rid [16]byte
+	if _, err := c.cfg.Rand.Read(rid[:]); err != nil {
+		return err
+	}
+	if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: rid, Peer: peer, Content: b, Timestamp: now}); err != nil {
+		return err
+	}
+	c.kickOutbox()
+	return nil
+}
+
+// peerName returns the username of the account acct: a known contact, or
+// the name the message claims once the relay confirms it names acct.
+func (c *Client) peerName(ctx context.Context, s *clientdb.Store, acct [16]byte, claimed string) (string, bool, error) {
+	if acct == c.account {
+		return c.username, false, nil
+	}
+	ct, err := s.ContactByAccount(ctx, acct)
+	if err == nil {
+		return ct.Username, false, nil
+	}
+	if !errors.Is(err, clientdb.ErrNotFound) {
+		return "", false, err
+	}
+	unverified := "unknown-" + uuidString(acct)[:8]
+	claimed = NormalizeUsername(claimed)
+	if claimed == "" {
+		return unverified, false, nil
+	}
+	// Network call inside the transaction: lookup touches no database.
+	f, err := c.lookup(ctx, claimed)
+	if errors.Is(err, ErrNoSuchUser) {
+		return unverified, false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if len(f.AccountId) != 16 || [16]byte(f.AccountId) != acct {
+		return unverified, false, nil
+	}
+	ct, changed, err := c.recordContact(ctx, s, claimed, f)
+	if err != nil {
+		return "", false, err
+	}
+	return ct.Username, changed, nil
+}

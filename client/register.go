@@ -1,0 +1,410 @@
+package client
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"samizdat/client/clientdb"
+	"samizdat/manifest"
+	"samizdat/noisechan"
+	"samizdat/relay/wire"
+	"samizdat/session"
+	"samizdat/session/curve"
+)
+
+// Init creates a new identity in cfg.Home, registers username with the
+// relay the invite names, and returns the ready Client. The keys are
+// written before registering, so nothing is lost if registration fails (run
+// Init again: it reuses them).
+func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string) (*Client, error) {
+	cfg = cfg.withDefaults()
+	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("client: invite: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			db.Close()
+		}
+	}()
+	st := db.Store()
+	if _, err := st.Meta(ctx, clientdb.MetaAccountID); err == nil {
+		return nil, ErrAlreadyInitialized
+	}
+	keys, err := newDeviceKeys(ctx, cfg, db, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.SetMeta(ctx, metaNetworkKey, inv.NetworkKey); err != nil {
+		return nil, err
+	}
+	if err := st.SetMeta(ctx, metaManifest, inv.Manifest); err != nil {
+		return nil, err
+	}
+	ak, err := st.Meta(ctx, clientdb.MetaAccessKey)
+	if err != nil {
+		return nil, err
+	}
+
+	nc, err := dial(ctx, cfg, m, keys.noise)
+	if err != nil {
+		return nil, err
+	}
+	rc := newRelayConn(nc)
+	defer rc.Close()
+	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer cancel()
+	resp, err := rc.call(rctx, "register", &wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
+		Username:              username,
+		IdentityKey:           keys.identity.Public.Bytes(),
+		RegistrationId:        keys.regID,
+		NoiseStaticKey:        keys.noise.Public[:],
+		SignedPreKey:          keys.upload.SignedPreKey,
+		LastResortKyberPreKey: keys.upload.LastResortKyberPreKey,
+		PreKeys:               keys.upload.PreKeys,
+		KyberPreKeys:          keys.upload.KyberPreKeys,
+		UnidentifiedAccessKey: ak,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	reg := resp.GetRegistered()
+	if reg == nil || len(reg.AccountId) != 16 {
+		return nil, fmt.Errorf("client: relay answered register without an account")
+	}
+	if err := db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := s.SetMeta(ctx, clientdb.MetaUsername, []byte(username)); err != nil {
+			return err
+		}
+		if err := s.SetMetaUint32(ctx, clientdb.MetaDeviceID, reg.DeviceId); err != nil {
+			return err
+		}
+		return s.SetMeta(ctx, clientdb.MetaAccountID, reg.AccountId)
+	}); err != nil {
+		return nil, err
+	}
+	c, err := load(ctx, cfg, db)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// deviceKeys is what a new device generates.
+type deviceKeys struct {
+	identity curve.KeyPair
+	regID    uint32
+	noise    noisechan.KeyPair
+	upload   *wire.UploadPreKeys
+}
+
+// newDeviceKeys creates (or, when db already has them from an earlier
+// failed attempt, reloads) a device's keys: identity (given, or new), a
+// registration id, a Noise key, an access key, a signed prekey, a last
+// resort Kyber prekey and one batch of one-time prekeys.
+func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *curve.KeyPair) (*deviceKeys, error) {
+	st := db.Store()
+	k := &deviceKeys{}
+	if raw, err := st.Meta(ctx, clientdb.MetaNoisePrivate); err == nil && len(raw) == 64 {
+		// An earlier attempt made the keys; reuse them.
+		copy(k.noise.Private[:], raw[:32])
+		copy(k.noise.Public[:], raw[32:])
+		if k.identity, err = st.IdentityKeyPair(ctx); err != nil {
+			return nil, err
+		}
+		if k.regID, err = st.LocalRegistrationID(ctx); err != nil {
+			return nil, err
+		}
+		if k.upload, err = currentUpload(ctx, st); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	var err error
+	if identity != nil {
+		k.identity = *identity
+	} else if k.identity, err = curve.GenerateKeyPair(cfg.Rand); err != nil {
+		return nil, err
+	}
+	var b [2]byte
+	if _, err := cfg.Rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	k.regID = uint32(binary.BigEndian.Uint16(b[:])&0x3fff) | 1
+	if k.noise, err = noisechan.GenerateKeyPair(cfg.Rand); err != nil {
+		return nil, err
+	}
+	ak := make([]byte, 16)
+	if _, err := cfg.Rand.Read(ak); err != nil {
+		return nil, err
+	}
+	now := cfg.Now()
+	signed, err := session.GenerateSignedPreKey(k.identity, 1, now, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	lastResort, err := session.GenerateKyberPreKey(k.identity, 1, true, now, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	err = db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := s.SetMeta(ctx, clientdb.MetaIdentity, k.identity.Private.Bytes()); err != nil {
+			return err
+		}
+		if err := s.SetMetaUint32(ctx, clientdb.MetaRegistrationID, k.regID); err != nil {
+			return err
+		}
+		if err := s.SetMeta(ctx, clientdb.MetaNoisePrivate, append(k.noise.Private[:], k.noise.Public[:]...)); err != nil {
+			return err
+		}
+		if err := s.SetMeta(ctx, clientdb.MetaAccessKey, ak); err != nil {
+			return err
+		}
+		if err := s.StoreSignedPreKey(ctx, signed); err != nil {
+			return err
+		}
+		if err := s.SetMetaUint32(ctx, clientdb.MetaNextSignedID, 2); err != nil {
+			return err
+		}
+		if err := s.StoreKyberPreKey(ctx, lastResort); err != nil {
+			return err
+		}
+		if err := s.SetMetaUint32(ctx, metaLastResortID, 1); err != nil {
+			return err
+		}
+		if err := s.SetMetaUint32(ctx, clientdb.MetaNextKyberID, 2); err != nil {
+			return err
+		}
+		return s.SetMetaUint32(ctx, clientdb.MetaNextPreKeyID, 1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	up, err := generateBatch(ctx, cfg, db, k.identity, cfg.PreKeyBatch, cfg.PreKeyBatch)
+	if err != nil {
+		return nil, err
+	}
+	up.SignedPreKey = &wire.SignedPreKey{Id: signed.ID, PublicKey: signed.KeyPair.Public.Bytes(), Signature: signed.Signature}
+	up.LastResortKyberPreKey = &wire.KyberPreKey{Id: lastResort.ID, PublicKey: lastResort.KeyPair.Public.Bytes(), Signature: lastResort.Signature}
+	k.upload = up
+	return k, nil
+}
+
+const metaLastResortID = "last_resort_kyber"
+
+// currentUpload rebuilds the registration upload from the stored keys.
+func currentUpload(ctx context.Context, st *clientdb.Store) (*wire.UploadPreKeys, error) {
+	up := &wire.UploadPreKeys{}
+	signed, err := st.SignedPreKey(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	up.SignedPreKey = &wire.SignedPreKey{Id: signed.ID, PublicKey: signed.KeyPair.Public.Bytes(), Signature: signed.Signature}
+	lr, err := st.KyberPreKey(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	up.LastResortKyberPreKey = &wire.KyberPreKey{Id: lr.ID, PublicKey: lr.KeyPair.Public.Bytes(), Signature: lr.Signature}
+	next, err := st.MetaUint32(ctx, clientdb.MetaNextPreKeyID, 1)
+	if err != nil {
+		return nil, err
+	}
+	for id := uint32(1); id < next; id++ {
+		if r, err := st.PreKey(ctx, id); err == nil {
+			up.PreKeys = append(up.PreKeys, &wire.OneTimePreKey{Id: r.ID, PublicKey: r.KeyPair.Public.Bytes()})
+		}
+	}
+	nextK, err := st.MetaUint32(ctx, clientdb.MetaNextKyberID, 2)
+	if err != nil {
+		return nil, err
+	}
+	for id := uint32(2); id < nextK; id++ {
+		if r, err := st.KyberPreKey(ctx, id); err == nil && !r.LastResort {
+			up.KyberPreKeys = append(up.KyberPreKeys, &wire.KyberPreKey{Id: r.ID, PublicKey: r.KeyPair.Public.Bytes(), Signature: r.Signature})
+		}
+	}
+	return up, nil
+}
+
+// generateBatch makes ec one-time EC prekeys and kyber one-time Kyber
+// prekeys with the next free ids, stores them and returns the upload.
+func generateBatch(ctx context.Context, cfg Config, db *clientdb.DB, identity curve.KeyPair, ec, kyber int) (*wire.UploadPreKeys, error) {
+	up := &wire.UploadPreKeys{}
+	err := db.Tx(ctx, func(s *clientdb.Store) error {
+		next, err := s.MetaUint32(ctx, clientdb.MetaNextPreKeyID, 1)
+		if err != nil {
+			return err
+		}
+		if next == 0 || next > 0xfff000 {
+			next = 1
+		}
+		pks, err := session.GeneratePreKeys(next, uint32(ec), cfg.Rand)
+		if err != nil {
+			return err
+		}
+		for _, pk := range pks {
+			if err := s.StorePreKey(ctx, pk); err != nil {
+				return err
+			}
+			up.PreKeys = append(up.PreKeys, &wire.OneTimePreKey{Id: pk.ID, PublicKey: pk.KeyPair.Public.Bytes()})
+		}
+		if err := s.SetMetaUint32(ctx, clientdb.MetaNextPreKeyID, next+uint32(ec)); err != nil {
+			return err
+		}
+		nextK, err := s.MetaUint32(ctx, clientdb.MetaNextKyberID, 2)
+		if err != nil {
+			return err
+		}
+		if nextK < 2 || nextK > 0xfff000 {
+			nextK = 2
+		}
+		now := cfg.Now()
+		for i := range kyber {
+			k, err := session.GenerateKyberPreKey(identity, nextK+uint32(i), false, now, cfg.Rand)
+			if err != nil {
+				return err
+			}
+			if err := s.StoreKyberPreKey(ctx, k); err != nil {
+				return err
+			}
+			up.KyberPreKeys = append(up.KyberPreKeys, &wire.KyberPreKey{Id: k.ID, PublicKey: k.KeyPair.Public.Bytes(), Signature: k.Signature})
+		}
+		return s.SetMetaUint32(ctx, clientdb.MetaNextKyberID, nextK+uint32(kyber))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// PreKeyCount asks the relay how many one-time prekeys it holds for this
+// device.
+func (c *Client) PreKeyCount(ctx context.Context) (ec, kyber int, err error) {
+	resp, err := c.call(ctx, "prekey count", &wire.Request{Op: &wire.Request_PreKeyCount{PreKeyCount: &wire.PreKeyCountRequest{}}})
+	if err != nil {
+		return 0, 0, err
+	}
+	n := resp.GetPreKeyCount()
+	return int(n.GetEc()), int(n.GetKyber()), nil
+}
+
+// ReplenishPreKeys uploads a new batch of one-time prekeys of each kind
+// the relay holds fewer than PreKeyLowWater of. It reports how many keys
+// of each kind it uploaded.
+func (c *Client) ReplenishPreKeys(ctx context.Context) (ec, kyber int, err error) {
+	if c.cfg.PreKeyLowWater < 0 {
+		return 0, 0, nil
+	}
+	haveEC, haveKyber, err := c.PreKeyCount(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if haveEC < c.cfg.PreKeyLowWater {
+		ec = c.cfg.PreKeyBatch
+	}
+	if haveKyber < c.cfg.PreKeyLowWater {
+		kyber = c.cfg.PreKeyBatch
+	}
+	if ec == 0 && kyber == 0 {
+		return 0, 0, nil
+	}
+	identity, err := c.db.Store().IdentityKeyPair(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	up, err := generateBatch(ctx, c.cfg, c.db, identity, ec, kyber)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := c.call(ctx, "prekey upload", &wire.Request{Op: &wire.Request_UploadPreKeys{UploadPreKeys: up}}); err != nil {
+		return 0, 0, err
+	}
+	c.cfg.Logger.Debug("uploaded prekeys", "ec", ec, "kyber", kyber)
+	return ec, kyber, nil
+}
+
+// LinkDevice creates a new device of this account in cfg.Home (sharing the
+// account's identity key), registers it with the relay over this device's
+// connection, and returns it.
+func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			db.Close()
+		}
+	}()
+	st := db.Store()
+	if _, err := st.Meta(ctx, clientdb.MetaAccountID); err == nil {
+		return nil, ErrAlreadyInitialized
+	}
+	identity, err := c.db.Store().IdentityKeyPair(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newDeviceKeys(ctx, cfg, db, &identity)
+	if err != nil {
+		return nil, err
+	}
+	// The account shares one access key across its devices.
+	if err := st.SetMeta(ctx, clientdb.MetaAccessKey, c.accessKey); err != nil {
+		return nil, err
+	}
+	if err := st.SetMeta(ctx, metaNetworkKey, c.networkKey); err != nil {
+		return nil, err
+	}
+	if err := st.SetMeta(ctx, metaManifest, c.manifest); err != nil {
+		return nil, err
+	}
+	resp, err := c.call(ctx, "add device", &wire.Request{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{
+		RegistrationId:        keys.regID,
+		NoiseStaticKey:        keys.noise.Public[:],
+		SignedPreKey:          keys.upload.SignedPreKey,
+		LastResortKyberPreKey: keys.upload.LastResortKyberPreKey,
+		PreKeys:               keys.upload.PreKeys,
+		KyberPreKeys:          keys.upload.KyberPreKeys,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	reg := resp.GetRegistered()
+	if reg == nil || reg.DeviceId == 0 {
+		return nil, errors.New("client: relay answered add device without a device id")
+	}
+	if err := db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := s.SetMeta(ctx, clientdb.MetaUsername, []byte(c.username)); err != nil {
+			return err
+		}
+		if err := s.SetMetaUint32(ctx, clientdb.MetaDeviceID, reg.DeviceId); err != nil {
+			return err
+		}
+		return s.SetMeta(ctx, clientdb.MetaAccountID, c.account[:])
+	}); err != nil {
+		return nil, err
+	}
+	nc, err := load(ctx, cfg, db)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return nc, nil
+}
