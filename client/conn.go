@@ -54,7 +54,7 @@ type relayConn struct {
 	wmu sync.Mutex // serializes frame writes
 
 	mu       sync.Mutex
-	nextID   uint64                          // guarded by mu
+	nextID   uint64                         // guarded by mu
 	pending  map[uint64]chan *wire.Response // guarded by mu
 	pushes   []*wire.Push                   // guarded by mu
 	pushWake chan struct{}                  // signalled when pushes grows or the conn ends
