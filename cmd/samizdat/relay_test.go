@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"samizdat/manifest"
+	"samizdat/noisechan"
+	"samizdat/relay/wire"
+	"samizdat/transport/tcp"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listenLine = regexp.MustCompile(`relay (\S+) listening on (\S+)\n`)
+
+// startRelay runs `samizdat relay` in process until the returned stop is
+// called; it returns the listening address.
+func startRelay(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, &env{stdout: out, stderr: &syncBuffer{}}, append([]string{"relay"}, args...)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := listenLine.FindStringSubmatch(out.String()); m != nil {
+			addr = m[2]
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("relay exited with %d: %s", code, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("relay did not start: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var once sync.Once
+	code := 0
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return addr, out, stop
+}
+
+func TestRelayCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "relay")
+	addr, out, stop := startRelay(t, "--data", dir, "--listen", "127.0.0.1:0", "--network", "testnet")
+	invitePath := filepath.Join(dir, "invite.txt")
+	if !strings.Contains(out.String(), "invite written to "+invitePath) || !strings.Contains(out.String(), "created relay keys") {
+		t.Fatalf("output: %s", out.String())
+	}
+	inv, err := manifest.ReadInvite(invitePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Network != "testnet" || len(m.Relays) != 1 || m.Relays[0].Endpoints[0] != (manifest.Endpoint{Transport: "tcp", Address: addr}) || len(m.TrustRoot) != 33 {
+		t.Fatalf("manifest: %v", m)
+	}
+
+	// A client that joins with the invite reaches the relay.
+	ping := func(addr string, relayKey [32]byte) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		raw, err := tcp.Dialer{}.Dial(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := noisechan.GenerateKeyPair(nil)
+		nc, err := noisechan.Client(ctx, raw, key, relayKey, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := wire.ReadFrame(nc)
+		if err != nil || f.GetResponse().GetPong() == nil {
+			t.Fatalf("ping: %v %v", f, err)
+		}
+	}
+	ping(addr, m.Relays[0].NoiseKey)
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	// A restart keeps the keys and rewrites the invite for the new port.
+	invOut := filepath.Join(t.TempDir(), "inv.txt")
+	addr2, out2, _ := startRelay(t, "--data", dir, "--listen", "127.0.0.1:0", "--invite-out", invOut)
+	if strings.Contains(out2.String(), "created relay keys") {
+		t.Fatal("keys created again")
+	}
+	inv2, err := manifest.ReadInvite(invOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := manifest.Verify(inv2.Manifest, inv2.NetworkKey, time.Now())
+	if err != nil || !inv2.NetworkKey.Equal(inv.NetworkKey) || m2.Relays[0].NoiseKey != m.Relays[0].NoiseKey {
+		t.Fatalf("restart changed the keys: %v", err)
+	}
+	ping(addr2, m2.Relays[0].NoiseKey)
+	if fi, err := os.Stat(filepath.Join(dir, "keys.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keys file mode: %v", err)
+	}
+}
+
+func TestRelayCommandUsage(t *testing.T) {
+	if code, _, errOut := runCLI(t, "relay", "--nonsense"); code != 2 || !strings.Contains(errOut, "usage: samizdat relay") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if code, _, _ := runCLI(t, "relay", "extra"); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+}
