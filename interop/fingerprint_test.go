@@ -15,10 +15,7 @@ func TestFingerprintSameSafetyNumber(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	ls, err := d.NewParty(ctx, uniq("ls-fp"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-fp", PartyOptions{})
 	lsKey, err := curve.DecodePublicKey(ls.IdentityKey)
 	if err != nil {
 		t.Fatal(err)

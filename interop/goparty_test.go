@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -204,3 +205,47 @@ func (l lsEndpoint) decrypt(ctx context.Context, from Peer, c Ciphertext) ([]byt
 }
 
 var randReader = rand.Reader
+
+// newLsParty starts a libsignal party named after prefix.
+func newLsParty(t testing.TB, ctx context.Context, d *Driver, prefix string, o PartyOptions) *Party {
+	t.Helper()
+	p, err := d.NewParty(ctx, uniq(prefix), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// goOpens has g open a session with ls from a fresh libsignal bundle.
+func goOpens(t testing.TB, ctx context.Context, g *goParty, ls *Party) {
+	t.Helper()
+	b, err := ls.Bundle(ctx, BundleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.processBundle(ctx, ls.Peer(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lsOpens has ls open a session with g from a fresh Go bundle.
+func lsOpens(t testing.TB, ctx context.Context, ls *Party, g *goParty) {
+	t.Helper()
+	if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// roundTrip sends msg from one endpoint to the other and fails the test
+// unless it arrives intact; what names the step in the failure.
+func roundTrip(t testing.TB, ctx context.Context, from, to endpoint, msg []byte, what string) {
+	t.Helper()
+	ct, err := from.encrypt(ctx, to.peer(), msg)
+	if err != nil {
+		t.Fatalf("%s: %s encrypt: %v", what, from.label(), err)
+	}
+	got, err := to.decrypt(ctx, from.peer(), ct)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("%s: %s -> %s: %d bytes back, %v", what, from.label(), to.label(), len(got), err)
+	}
+}

@@ -19,23 +19,11 @@ func TestIdentityChangeGoDetects(t *testing.T) {
 	d := harness(t)
 	ctx := ctxFor(t)
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-id"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ls.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.processBundle(ctx, ls.Peer(), b); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-id", PartyOptions{})
+	goOpens(t, ctx, g, ls)
 	exchange(t, ctx, d, g, lsEndpoint{ls}, 2)
 
-	impostor, err := d.NewParty(ctx, uniq("ls-id-new"), PartyOptions{Address: ls.Address, DeviceID: ls.DeviceID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	impostor := newLsParty(t, ctx, d, "ls-id-new", PartyOptions{Address: ls.Address, DeviceID: ls.DeviceID})
 	nb, err := impostor.Bundle(ctx, BundleOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -43,9 +31,7 @@ func TestIdentityChangeGoDetects(t *testing.T) {
 	if err := g.processBundle(ctx, impostor.Peer(), nb); !errors.Is(err, session.ErrUntrustedIdentity) {
 		t.Errorf("Go processing a bundle with a changed identity: %v, want ErrUntrustedIdentity", err)
 	}
-	if err := impostor.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-		t.Fatal(err)
-	}
+	lsOpens(t, ctx, impostor, g)
 	ct, err := impostor.Encrypt(ctx, g.peer(), []byte("it's me, honest"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,28 +51,17 @@ func TestIdentityChangeLibsignalDetects(t *testing.T) {
 	d := harness(t)
 	ctx := ctxFor(t)
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-id"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-id", PartyOptions{})
+	lsOpens(t, ctx, ls, g)
 	exchange(t, ctx, d, lsEndpoint{ls}, g, 2)
 
 	impostor := newGoParty(t, g.addr.DeviceID)
 	impostor.addr = g.addr
-	err = ls.ProcessBundle(ctx, impostor.peer(), impostor.bundle(t, BundleOptions{}))
+	err := ls.ProcessBundle(ctx, impostor.peer(), impostor.bundle(t, BundleOptions{}))
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "untrusted identity") {
 		t.Errorf("libsignal processing a bundle with a changed identity: %v, want an untrusted-identity error", err)
 	}
-	b, err := ls.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := impostor.processBundle(ctx, ls.Peer(), b); err != nil {
-		t.Fatal(err)
-	}
+	goOpens(t, ctx, impostor, ls)
 	ct, err := impostor.encrypt(ctx, ls.Peer(), []byte("it's me, honest"))
 	if err != nil {
 		t.Fatal(err)
@@ -102,14 +77,6 @@ func TestIdentityChangeLibsignalDetects(t *testing.T) {
 func exchange2(t *testing.T, ctx context.Context, a, b endpoint) {
 	t.Helper()
 	for i, dir := range [][2]endpoint{{a, b}, {b, a}} {
-		msg := payload("still "+dir[0].label(), i, 40)
-		ct, err := dir[0].encrypt(ctx, dir[1].peer(), msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := dir[1].decrypt(ctx, dir[0].peer(), ct)
-		if err != nil || string(got) != string(msg) {
-			t.Fatalf("old session after the identity change: %q, %v", got, err)
-		}
+		roundTrip(t, ctx, dir[0], dir[1], payload("still "+dir[0].label(), i, 40), "old session after the identity change")
 	}
 }

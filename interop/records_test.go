@@ -61,17 +61,8 @@ func TestRecordsGoToLibsignal(t *testing.T) {
 		t.Errorf("kyber prekey record: id %d, %v", ri.ID, err)
 	}
 
-	ls, err := d.NewParty(ctx, uniq("ls-rec"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := ls.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.processBundle(ctx, ls.Peer(), bundle); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-rec", PartyOptions{})
+	goOpens(t, ctx, g, ls)
 	rec, err := g.store.LoadSession(ctx, addrOf(ls.Peer()))
 	if err != nil || rec == nil {
 		t.Fatalf("Go session record: %v", err)
@@ -107,10 +98,7 @@ func TestRecordsLibsignalToGo(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	ls, err := d.NewParty(ctx, uniq("ls-rec"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-rec", PartyOptions{})
 	bundle, err := ls.Bundle(ctx, BundleOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -151,9 +139,7 @@ func TestRecordsLibsignalToGo(t *testing.T) {
 	}
 
 	g := newGoParty(t, 1)
-	if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-		t.Fatal(err)
-	}
+	lsOpens(t, ctx, ls, g)
 	if b, err = ls.ExportRecord(ctx, RecordRef{Kind: "session", Peer: &Peer{Name: g.addr.Name, Device: g.addr.DeviceID}}); err != nil {
 		t.Fatal(err)
 	}

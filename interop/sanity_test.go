@@ -16,14 +16,8 @@ func TestHarnessSession(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	alice, err := d.NewParty(ctx, uniq("alice"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := d.NewParty(ctx, uniq("bob"), PartyOptions{DeviceID: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := newLsParty(t, ctx, d, "alice", PartyOptions{})
+	bob := newLsParty(t, ctx, d, "bob", PartyOptions{DeviceID: 2})
 	b, err := bob.Bundle(ctx, BundleOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +72,8 @@ func TestHarnessSenderKey(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	alice, _ := d.NewParty(ctx, uniq("alice"), PartyOptions{})
-	bob, err := d.NewParty(ctx, uniq("bob"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := newLsParty(t, ctx, d, "alice", PartyOptions{})
+	bob := newLsParty(t, ctx, d, "bob", PartyOptions{})
 	const dist = "d1a6d1a6-0000-4000-8000-000000000001"
 	skdm, err := alice.SenderKeyCreate(ctx, dist)
 	if err != nil {
@@ -108,12 +99,9 @@ func TestHarnessSealedSender(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	alice, _ := d.NewParty(ctx, uniq("alice"), PartyOptions{})
-	bob, _ := d.NewParty(ctx, uniq("bob"), PartyOptions{})
-	carol, err := d.NewParty(ctx, uniq("carol"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := newLsParty(t, ctx, d, "alice", PartyOptions{})
+	bob := newLsParty(t, ctx, d, "bob", PartyOptions{})
+	carol := newLsParty(t, ctx, d, "carol", PartyOptions{})
 	if err := d.Establish(ctx, alice, bob); err != nil {
 		t.Fatal(err)
 	}
@@ -200,11 +188,8 @@ func TestHarnessFingerprint(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	alice, _ := d.NewParty(ctx, uniq("alice"), PartyOptions{})
-	bob, err := d.NewParty(ctx, uniq("bob"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := newLsParty(t, ctx, d, "alice", PartyOptions{})
+	bob := newLsParty(t, ctx, d, "bob", PartyOptions{})
 	aID, bID := []byte("+14152222222"), []byte("+14153333333")
 	fa, err := d.Fingerprint(ctx, aID, alice.IdentityKey, bID, bob.IdentityKey)
 	if err != nil {

@@ -55,10 +55,7 @@ func TestSealedSenderGoToLibsignal(t *testing.T) {
 	ctx := ctxFor(t)
 	now := time.Now()
 	g := newGoParty(t, 2)
-	ls, err := d.NewParty(ctx, uniq("ls-sealed"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-sealed", PartyOptions{})
 	lsKey, err := curve.DecodePublicKey(ls.IdentityKey)
 	if err != nil {
 		t.Fatal(err)
@@ -117,13 +114,7 @@ func TestSealedSenderGoToLibsignal(t *testing.T) {
 	})
 
 	t.Run("v1-session-inner", func(t *testing.T) {
-		b, err := ls.Bundle(ctx, BundleOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := g.processBundle(ctx, ls.Peer(), b); err != nil {
-			t.Fatal(err)
-		}
+		goOpens(t, ctx, g, ls)
 		ct, err := g.encrypt(ctx, ls.Peer(), []byte("sealed session hello from go"))
 		if err != nil {
 			t.Fatal(err)
@@ -156,10 +147,7 @@ func TestSealedSenderLibsignalToGo(t *testing.T) {
 	ctx := ctxFor(t)
 	now := time.Now()
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-sealed"), PartyOptions{DeviceID: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-sealed", PartyOptions{DeviceID: 4})
 	if err := ls.SaveIdentity(ctx, g.peer(), g.identity.Public.Bytes()); err != nil {
 		t.Fatal(err)
 	}
@@ -235,9 +223,7 @@ func TestSealedSenderLibsignalToGo(t *testing.T) {
 	})
 
 	t.Run("v1-session-inner", func(t *testing.T) {
-		if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-			t.Fatal(err)
-		}
+		lsOpens(t, ctx, ls, g)
 		env, err := ls.SealedEncrypt(ctx, g.peer(), certBytes, []byte("sealed session hello from libsignal"))
 		if err != nil {
 			t.Fatal(err)

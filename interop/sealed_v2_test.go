@@ -43,10 +43,7 @@ func serviceID(t *testing.T, s string) sealed.ServiceID {
 // recipients (and excludes a third); libsignal's server-side split and Go's
 // relay-side parser both cut out copies that libsignal opens.
 func sealedV2GoToLibsignal(t *testing.T, ctx context.Context, d *Driver, g *goParty, ls *Party, setup goSealedSetup) {
-	ls2, err := d.NewParty(ctx, uniq("ls-sealed2"), PartyOptions{DeviceID: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls2 := newLsParty(t, ctx, d, "ls-sealed2", PartyOptions{DeviceID: 5})
 	recipients := []*Party{ls, ls2}
 	dist, _ := newUUID(t)
 	skStore := &senderkey.MemoryStore{}
@@ -132,9 +129,7 @@ func sealedV2LibsignalToGo(t *testing.T, ctx context.Context, d *Driver, g *goPa
 	g2 := newGoParty(t, 9)
 	recipients := []*goParty{g, g2}
 	for _, r := range recipients {
-		if err := ls.ProcessBundle(ctx, r.peer(), r.bundle(t, BundleOptions{})); err != nil {
-			t.Fatal(err)
-		}
+		lsOpens(t, ctx, ls, r)
 	}
 	_, distStr := newUUID(t)
 	skdm, err := ls.SenderKeyCreate(ctx, distStr)

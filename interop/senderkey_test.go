@@ -24,10 +24,7 @@ func TestSenderKeyGoToLibsignal(t *testing.T) {
 	dist, _ := newUUID(t)
 	store := &senderkey.MemoryStore{}
 
-	bob, err := d.NewParty(ctx, uniq("sk-bob"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := newLsParty(t, ctx, d, "sk-bob", PartyOptions{})
 	dm, err := senderkey.Create(ctx, store, goAddr, dist, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -77,10 +74,7 @@ func TestSenderKeyLibsignalToGo(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	alice, err := d.NewParty(ctx, uniq("sk-alice"), PartyOptions{DeviceID: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := newLsParty(t, ctx, d, "sk-alice", PartyOptions{DeviceID: 2})
 	aliceAddr := senderkey.SenderAddress{Name: alice.Address, DeviceID: alice.DeviceID}
 	dist, distStr := newUUID(t)
 	store := &senderkey.MemoryStore{}
@@ -134,10 +128,7 @@ func TestSenderKeyJumps(t *testing.T) {
 	ctx := ctxFor(t)
 
 	t.Run("libsignal-to-go", func(t *testing.T) {
-		ls, err := d.NewParty(ctx, uniq("sk-jump"), PartyOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ls := newLsParty(t, ctx, d, "sk-jump", PartyOptions{})
 		lsSK := senderkey.SenderAddress{Name: ls.Address, DeviceID: ls.DeviceID}
 		_, dist := newUUID(t)
 		if _, err := ls.SenderKeyCreate(ctx, dist); err != nil {
@@ -198,10 +189,7 @@ func TestSenderKeyJumps(t *testing.T) {
 	})
 
 	t.Run("go-to-libsignal", func(t *testing.T) {
-		ls, err := d.NewParty(ctx, uniq("sk-jump"), PartyOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ls := newLsParty(t, ctx, d, "sk-jump", PartyOptions{})
 		_, goName := newUUID(t)
 		goSK := senderkey.SenderAddress{Name: goName, DeviceID: 1}
 		goPeer := Peer{Name: goName, Device: 1}

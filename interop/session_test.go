@@ -73,10 +73,7 @@ func TestSessionGoInitiates(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			ctx := ctxFor(t)
 			g := newGoParty(t, 1)
-			bob, err := d.NewParty(ctx, uniq("ls-bob"), PartyOptions{DeviceID: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
+			bob := newLsParty(t, ctx, d, "ls-bob", PartyOptions{DeviceID: 2})
 			b, err := bob.Bundle(ctx, v.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -97,10 +94,7 @@ func TestSessionLibsignalInitiates(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			ctx := ctxFor(t)
 			g := newGoParty(t, 3)
-			alice, err := d.NewParty(ctx, uniq("ls-alice"), PartyOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			alice := newLsParty(t, ctx, d, "ls-alice", PartyOptions{})
 			if err := alice.ProcessBundle(ctx, g.peer(), g.bundle(t, v.opts)); err != nil {
 				t.Fatalf("libsignal rejects Go's bundle: %v", err)
 			}
@@ -271,24 +265,13 @@ func TestSessionLongConversation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := ctxFor(t)
 			g := newGoParty(t, 1)
-			ls, err := d.NewParty(ctx, uniq("ls-conv"), PartyOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ls := newLsParty(t, ctx, d, "ls-conv", PartyOptions{})
 			var a, b endpoint
 			if goFirst {
-				bb, err := ls.Bundle(ctx, BundleOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := g.processBundle(ctx, ls.Peer(), bb); err != nil {
-					t.Fatal(err)
-				}
+				goOpens(t, ctx, g, ls)
 				a, b = g, lsEndpoint{ls}
 			} else {
-				if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-					t.Fatal(err)
-				}
+				lsOpens(t, ctx, ls, g)
 				a, b = lsEndpoint{ls}, g
 			}
 			c := &conversation{t: t, ctx: ctx, rng: seeded(t), a: a, b: b, received: map[endpoint]int{}, oldDupErrors: map[string]int{}}
@@ -368,17 +351,8 @@ func TestSessionRestartGo(t *testing.T) {
 	d := harness(t)
 	ctx := ctxFor(t)
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-restart"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ls.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.processBundle(ctx, ls.Peer(), b); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-restart", PartyOptions{})
+	goOpens(t, ctx, g, ls)
 	restart(t, ctx, d, g, lsEndpoint{ls}, func() error {
 		nb, err := ls.Bundle(ctx, BundleOptions{NewSignedPreKey: true})
 		if err != nil {
@@ -394,13 +368,8 @@ func TestSessionRestartLibsignal(t *testing.T) {
 	d := harness(t)
 	ctx := ctxFor(t)
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-restart"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-restart", PartyOptions{})
+	lsOpens(t, ctx, ls, g)
 	restart(t, ctx, d, lsEndpoint{ls}, g, func() error {
 		return ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{NewSignedPreKey: true}))
 	})
@@ -414,20 +383,9 @@ func TestSessionSimultaneousInitiation(t *testing.T) {
 	d := harness(t)
 	ctx := ctxFor(t)
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-race"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lsBundle, err := ls.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.processBundle(ctx, ls.Peer(), lsBundle); err != nil {
-		t.Fatal(err)
-	}
-	if err := ls.ProcessBundle(ctx, g.peer(), g.bundle(t, BundleOptions{})); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-race", PartyOptions{})
+	goOpens(t, ctx, g, ls)
+	lsOpens(t, ctx, ls, g)
 	goFirst, err := g.encrypt(ctx, ls.Peer(), []byte("hello from go"))
 	if err != nil {
 		t.Fatal(err)
@@ -450,15 +408,7 @@ func TestSessionSimultaneousInitiation(t *testing.T) {
 		if i%2 == 1 {
 			from, to = to, from
 		}
-		msg := payload("after the race "+from.label(), i, 50)
-		ct, err := from.encrypt(ctx, to.peer(), msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := to.decrypt(ctx, from.peer(), ct)
-		if err != nil || !bytes.Equal(got, msg) {
-			t.Fatalf("round %d after the race: %s -> %s: %v", i, from.label(), to.label(), err)
-		}
+		roundTrip(t, ctx, from, to, payload("after the race "+from.label(), i, 50), fmt.Sprintf("round %d after the race", i))
 	}
 }
 
@@ -469,17 +419,8 @@ func TestSessionMessageSizes(t *testing.T) {
 	d := harness(t)
 	ctx := ctxFor(t)
 	g := newGoParty(t, 1)
-	ls, err := d.NewParty(ctx, uniq("ls-sizes"), PartyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ls.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.processBundle(ctx, ls.Peer(), b); err != nil {
-		t.Fatal(err)
-	}
+	ls := newLsParty(t, ctx, d, "ls-sizes", PartyOptions{})
+	goOpens(t, ctx, g, ls)
 	exchange(t, ctx, d, g, lsEndpoint{ls}, 2)
 	for _, size := range []int{0, 1, 15, 16, 17, 31, 32, 33, 4096, 65536, 256 << 10} {
 		for _, dir := range [][2]endpoint{{g, lsEndpoint{ls}}, {lsEndpoint{ls}, g}} {
@@ -487,14 +428,7 @@ func TestSessionMessageSizes(t *testing.T) {
 			for i := range msg {
 				msg[i] = byte(i*7 + size)
 			}
-			ct, err := dir[0].encrypt(ctx, dir[1].peer(), msg)
-			if err != nil {
-				t.Fatalf("%d bytes: %s encrypt: %v", size, dir[0].label(), err)
-			}
-			got, err := dir[1].decrypt(ctx, dir[0].peer(), ct)
-			if err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("%d bytes: %s -> %s: %v", size, dir[0].label(), dir[1].label(), err)
-			}
+			roundTrip(t, ctx, dir[0], dir[1], msg, fmt.Sprintf("%d bytes", size))
 		}
 	}
 }
