@@ -219,6 +219,10 @@ func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[3
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%w (%w)", cerr, err)
 		}
+		if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The conn's deadline (ctx's) can fire just before ctx's timer.
+			return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
+		}
 		return err
 	}
 
