@@ -124,17 +124,9 @@ func initializeInitiator(p initiatorParams, self bool, rand io.Reader) (*pb.Sess
 	if err != nil {
 		return nil, err
 	}
-	pqState, err := pqr.initialState(keys.pqAuthKey, true, self)
+	s, err := newSessionState(p.ourIdentity.Public, p.theirIdentity, p.ourBase.Public, root, keys.pqAuthKey, true, self)
 	if err != nil {
-		return nil, fmt.Errorf("%w: initial state: %w", ErrPQRatchet, err)
-	}
-	s := &pb.SessionStructure{
-		SessionVersion:       CurrentVersion,
-		LocalIdentityPublic:  p.ourIdentity.Public.Bytes(),
-		RemoteIdentityPublic: p.theirIdentity.Bytes(),
-		RootKey:              root,
-		AliceBaseKey:         p.ourBase.Public.Bytes(),
-		PqRatchetState:       pqState,
+		return nil, err
 	}
 	addReceiverChain(s, p.theirSigned, keys.chainKey)
 	setSenderChain(s, sending, sendCK)
@@ -149,20 +141,29 @@ func initializeRecipient(p recipientParams, self bool) (*pb.SessionStructure, er
 	if err != nil {
 		return nil, err
 	}
-	pqState, err := pqr.initialState(keys.pqAuthKey, false, self)
+	s, err := newSessionState(p.ourIdentity.Public, p.theirIdentity, p.theirBase, keys.rootKey, keys.pqAuthKey, false, self)
 	if err != nil {
-		return nil, fmt.Errorf("%w: initial state: %w", ErrPQRatchet, err)
-	}
-	s := &pb.SessionStructure{
-		SessionVersion:       CurrentVersion,
-		LocalIdentityPublic:  p.ourIdentity.Public.Bytes(),
-		RemoteIdentityPublic: p.theirIdentity.Bytes(),
-		RootKey:              keys.rootKey,
-		AliceBaseKey:         p.theirBase.Bytes(),
-		PqRatchetState:       pqState,
+		return nil, err
 	}
 	setSenderChain(s, p.ourSigned, keys.chainKey)
 	return s, nil
+}
+
+// newSessionState is the part of a new session both sides build alike: the
+// identities, the root key, the initiator's base key and the SPQR state.
+func newSessionState(ourIdentity, theirIdentity, aliceBase curve.PublicKey, root, pqAuthKey []byte, initiator, self bool) (*pb.SessionStructure, error) {
+	pqState, err := pqr.initialState(pqAuthKey, initiator, self)
+	if err != nil {
+		return nil, fmt.Errorf("%w: initial state: %w", ErrPQRatchet, err)
+	}
+	return &pb.SessionStructure{
+		SessionVersion:       CurrentVersion,
+		LocalIdentityPublic:  ourIdentity.Bytes(),
+		RemoteIdentityPublic: theirIdentity.Bytes(),
+		RootKey:              root,
+		AliceBaseKey:         aliceBase.Bytes(),
+		PqRatchetState:       pqState,
+	}, nil
 }
 
 // Encrypt encrypts plaintext for remote with the current session. While
