@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"samizdat/transport/transporttest"
 )
 
 func TestDialListen(t *testing.T) {
@@ -64,4 +66,12 @@ func TestDialRefused(t *testing.T) {
 	if _, err := (Dialer{}).Dial(ctx, addr); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
+}
+
+func TestConformance(t *testing.T) {
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	transporttest.Run(t, l, Dialer{}, l.Addr().String())
 }
