@@ -94,11 +94,12 @@ func polyval(h []byte, data []byte) [16]byte {
 	return out
 }
 
-// sivKeys derives the per-nonce authentication and encryption keys.
-func sivKeys(key, nonce []byte) (auth [16]byte, enc [32]byte, err error) {
+// sivKeys derives the per-nonce authentication key and the cipher of the
+// per-nonce encryption key.
+func sivKeys(key, nonce []byte) (auth [16]byte, enc cipher.Block, err error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return auth, enc, err
+		return auth, nil, err
 	}
 	var in, out [16]byte
 	copy(in[4:], nonce)
@@ -109,8 +110,9 @@ func sivKeys(key, nonce []byte) (auth [16]byte, enc [32]byte, err error) {
 		copy(material[8*i:], out[:8])
 	}
 	copy(auth[:], material[:16])
-	copy(enc[:], material[16:])
-	return auth, enc, nil
+	enc, err = aes.NewCipher(material[16:])
+	clear(material[:])
+	return auth, enc, err
 }
 
 // sivTag computes the tag over plaintext.
@@ -143,11 +145,7 @@ func sivCTR(enc cipher.Block, tag [16]byte, dst, in []byte) {
 
 // sivSeal returns AES-256-GCM-SIV(key, nonce, plaintext) as ciphertext || tag.
 func sivSeal(key, nonce, plaintext []byte) ([]byte, error) {
-	auth, encKey, err := sivKeys(key, nonce)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := aes.NewCipher(encKey[:])
+	auth, enc, err := sivKeys(key, nonce)
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +161,7 @@ func sivOpen(key, nonce, sealed []byte) ([]byte, error) {
 	if len(sealed) < sivTagSize {
 		return nil, errSIVOpen
 	}
-	auth, encKey, err := sivKeys(key, nonce)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := aes.NewCipher(encKey[:])
+	auth, enc, err := sivKeys(key, nonce)
 	if err != nil {
 		return nil, err
 	}
