@@ -636,3 +636,17 @@ func BenchmarkStream1KiB(b *testing.B) {
 	c.Close()
 	<-done
 }
+
+func BenchmarkHandshake(b *testing.B) {
+	ck, sk := mustKey(b), mustKey(b)
+	ctx := context.Background()
+	for b.Loop() {
+		craw, sraw := net.Pipe()
+		c, s, cerr, serr := handshakePair(b, ctx, craw, sraw, ck, sk, sk.Public, nil, nil)
+		if cerr != nil || serr != nil {
+			b.Fatal(cerr, serr)
+		}
+		c.Close()
+		s.Close()
+	}
+}
