@@ -132,11 +132,18 @@ func (s *Store) submit(ctx context.Context, fn func(w *writer) error) error {
 
 // run is the writer goroutine: it gathers requests into batches and commits
 // each batch in one transaction, until Close closes s.reqs.
+//
+// Commits start at most every FlushInterval. A write that arrives when the
+// last commit started longer ago than that is committed at once, with
+// whatever else is already queued, so a lone write waits for no timer; under
+// load, writes arriving during a commit wait for the next one, and the time a
+// commit takes (mostly its fsync) is the time the next batch gathers.
 func (s *Store) run() {
 	defer close(s.stopped)
 	batch := make([]*request, 0, s.opts.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var last time.Time // when the last commit started
 	for {
 		r, ok := <-s.reqs
 		if !ok {
@@ -144,10 +151,14 @@ func (s *Store) run() {
 		}
 		batch = append(batch[:0], r)
 		open := true
-		if s.opts.FlushInterval > 0 && len(batch) < s.opts.MaxBatch {
-			timer.Reset(s.opts.FlushInterval)
-		gather:
-			for len(batch) < s.opts.MaxBatch {
+		var wait <-chan time.Time // nil: take only what is queued
+		if d := time.Until(last.Add(s.opts.FlushInterval)); s.opts.FlushInterval > 0 && d > 0 {
+			timer.Reset(d)
+			wait = timer.C
+		}
+	gather:
+		for len(batch) < s.opts.MaxBatch {
+			if wait == nil {
 				select {
 				case r, ok := <-s.reqs:
 					if !ok {
@@ -155,26 +166,24 @@ func (s *Store) run() {
 						break gather
 					}
 					batch = append(batch, r)
-				case <-timer.C:
+				default:
 					break gather
 				}
+				continue
 			}
-			timer.Stop()
-		} else {
-		drain:
-			for len(batch) < s.opts.MaxBatch {
-				select {
-				case r, ok := <-s.reqs:
-					if !ok {
-						open = false
-						break drain
-					}
-					batch = append(batch, r)
-				default:
-					break drain
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					open = false
+					break gather
 				}
+				batch = append(batch, r)
+			case <-wait:
+				wait = nil // then drain what is queued
 			}
 		}
+		timer.Stop() // Go 1.23 timers: no stale tick survives Stop or Reset
+		last = time.Now()
 		s.runBatch(batch)
 		clear(batch)
 		if !open {
