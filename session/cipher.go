@@ -278,8 +278,8 @@ func Decrypt(ctx context.Context, st Stores, local, remote Address, msg Cipherte
 // ErrNoSession, ErrDuplicateMessage, ErrInvalidMessage (with ErrBadMAC,
 // ErrTooFarAhead, ... alongside when known) or ErrUntrustedIdentity.
 func DecryptSignalMessage(ctx context.Context, st Stores, local, remote Address, msg *SignalMessage, rand io.Reader) ([]byte, error) {
-	if msg == nil {
-		return nil, fmt.Errorf("%w: nil message", ErrMalformed)
+	if msg == nil || len(msg.serialized) < 1+macLength {
+		return nil, fmt.Errorf("%w: nil or unparsed message", ErrMalformed)
 	}
 	rand = randOrDefault(rand)
 	rec, err := st.Sessions.LoadSession(ctx, remote)
@@ -309,8 +309,8 @@ func DecryptSignalMessage(ctx context.Context, st Stores, local, remote Address,
 // the one-time prekey is removed and the Kyber prekey marked used (the
 // store removes it unless it is a last-resort key).
 func DecryptPreKeyMessage(ctx context.Context, st Stores, local, remote Address, msg *PreKeySignalMessage, rand io.Reader) ([]byte, error) {
-	if msg == nil {
-		return nil, fmt.Errorf("%w: nil message", ErrMalformed)
+	if msg == nil || msg.message == nil || len(msg.message.serialized) < 1+macLength {
+		return nil, fmt.Errorf("%w: nil or unparsed message", ErrMalformed)
 	}
 	rand = randOrDefault(rand)
 	rec, err := st.Sessions.LoadSession(ctx, remote)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -46,4 +47,17 @@ func TestParseRefusesWrongWireType(t *testing.T) {
 	if _, err := ParsePreKeySignalMessage(bad); !errors.Is(err, ErrMalformed) {
 		t.Errorf("prekey message: %v, want ErrMalformed", err)
 	}
+}
+
+// Zero-value and nil messages are refused, not dereferenced.
+func TestDecryptRefusesUnparsedMessages(t *testing.T) {
+	alice, bob := establish(t, false)
+	ctx := context.Background()
+	for _, m := range []CiphertextMessage{nil, &SignalMessage{}, &PreKeySignalMessage{}, (*SignalMessage)(nil), (*PreKeySignalMessage)(nil)} {
+		if _, err := Decrypt(ctx, bob.stores(), bob.addr, alice.addr, m, nil); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Decrypt(%T): %v, want ErrMalformed", m, err)
+		}
+	}
+	// The session still works.
+	bob.mustDecrypt(t, alice, alice.encrypt(t, bob, "still fine"), "still fine")
 }
