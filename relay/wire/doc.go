@@ -1,7 +1,7 @@
 // Package wire defines the relay protocol's frames (protobuf, wire.proto)
-// and their codec: a frame travels as a 4-byte big-endian length followed by
-// the protobuf bytes, inside a Noise channel that already encrypts and
-// authenticates it.
+// and their codec. A frame is one message of a noisechan channel, which
+// delimits, encrypts and authenticates it; the codec only marshals, bounds
+// the size (MaxFrameSize) and checks that a frame says what it is.
 //
 // Regenerate with `go generate ./relay/wire` (needs protoc and
 // protoc-gen-go); the generated file is committed.
