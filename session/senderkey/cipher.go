@@ -94,6 +94,9 @@ func distributionFor(r *Record, distributionID [16]byte) (*DistributionMessage, 
 // must only be called with messages that arrived over an authenticated
 // pairwise session with sender.
 func Process(ctx context.Context, store Store, sender SenderAddress, m *DistributionMessage) error {
+	if m == nil || len(m.chainKey) != chainKeySize {
+		return fmt.Errorf("%w: nil or unparsed distribution message", ErrMalformed)
+	}
 	r, err := store.LoadSenderKey(ctx, sender, m.distributionID)
 	if err != nil {
 		return fmt.Errorf("senderkey: load: %w", err)

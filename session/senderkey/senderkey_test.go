@@ -369,3 +369,16 @@ func TestWrongWireType(t *testing.T) {
 		t.Fatalf("unknown field: %v", err)
 	}
 }
+
+func TestProcessRefusesUnparsedMessages(t *testing.T) {
+	ctx := context.Background()
+	s := &MemoryStore{}
+	for _, m := range []*DistributionMessage{nil, {}} {
+		if err := Process(ctx, s, alice, m); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Process(%v): %v, want ErrMalformed", m, err)
+		}
+	}
+	if r, err := s.LoadSenderKey(ctx, alice, dist); err != nil || r != nil {
+		t.Errorf("refused messages were stored: %v, %v", r, err)
+	}
+}
