@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
+
+	"samizdat/client"
+)
+
+// chatUI is the interactive chat: a prompt with line editing and history
+// (when stdin is a terminal), and incoming messages, receipts and warnings
+// printed above it without breaking the line being typed.
+type chatUI struct {
+	c    *client.Client
+	out  io.Writer       // the terminal (redraws the prompt) or plain stdout
+	term *term.Terminal  // nil when stdin is not a terminal
+	esc  term.EscapeCodes // colors; empty when not a terminal
+
+	mu      sync.Mutex
+	to      string                // guarded by mu; the current recipient
+	sent    map[[16]byte]string   // guarded by mu; our messages this session, for receipts
+	offline bool                  // guarded by mu; a disconnect was shown
+	synced  bool                  // guarded by mu; the backlog was shown
+	sendQ   chan [2]string
+}
+
+func runChat(ctx context.Context, e *env, args []string) error {
+	if len(args) > 1 {
+		return fmt.Errorf("at most one NAME: %w", errUsage)
+	}
+	ui := &chatUI{sent: make(map[[16]byte]string), sendQ: make(chan [2]string, 64), out: e.stdout}
+	if len(args) == 1 {
+		ui.to = client.NormalizeUsername(args[0])
+	}
+	in := e.stdin
+	if in == nil {
+		in = os.Stdin
+	}
+	var lines func() (string, error)
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		old, err := term.MakeRaw(int(f.Fd()))
+		if err != nil {
+			return err
+		}
+		defer term.Restore(int(f.Fd()), old)
+		t := term.NewTerminal(struct {
+			io.Reader
+			io.Writer
+		}{f, e.stdout}, "")
+		if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+			t.SetSize(w, h)
+		}
+		ui.term, ui.out, ui.esc = t, t, *t.Escape
+		t.AutoCompleteCallback = ui.complete
+		lines = t.ReadLine
+	} else {
+		sc := bufio.NewScanner(in)
+		lines = func() (string, error) {
+			if sc.Scan() {
+				return sc.Text(), nil
+			}
+			if sc.Err() != nil {
+				return "", sc.Err()
+			}
+			return "", io.EOF
+		}
+	}
+
+	c, err := openClient(ctx, e, ui.onEvent)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ui.c = c
+	ui.setPrompt()
+	ui.printf("%ssamizdat chat%s — you are %s. Type /help for commands.\n", ui.esc.Green, ui.esc.Reset, c.Username())
+	if ui.to != "" {
+		ui.showHistory(ctx, 10)
+	} else {
+		ui.printf("Choose who to talk to with /to NAME.\n")
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.Receive(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		ui.sender(ctx)
+	}()
+
+	type line struct {
+		s   string
+		err error
+	}
+	lineCh := make(chan line)
+	go func() {
+		for {
+			s, err := lines()
+			if errors.Is(err, term.ErrPasteIndicator) {
+				err = nil
+			}
+			select {
+			case lineCh <- line{s, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case l := <-lineCh:
+			if l.err != nil {
+				ui.printf("bye\n")
+				return nil
+			}
+			if quit := ui.handleLine(ctx, strings.TrimSpace(l.s)); quit {
+				ui.printf("bye\n")
+				return nil
+			}
+		}
+	}
+}
+
+func (ui *chatUI) printf(format string, args ...any) {
+	fmt.Fprintf(ui.out, format, args...)
+}
+
+func (ui *chatUI) setPrompt() {
+	if ui.term == nil {
+		return
+	}
+	ui.mu.Lock()
+	to := ui.to
+	ui.mu.Unlock()
+	if to == "" {
+		ui.term.SetPrompt("> ")
+		return
+	}
+	ui.term.SetPrompt(string(ui.esc.Cyan) + to + string(ui.esc.Reset) + "> ")
+}
+
+func (ui *chatUI) recipient() string {
+	ui.mu.Lock()
+	defer ui.mu.Unlock()
+	return ui.to
+}
+
+const chatHelp = `commands:
+  /to NAME        talk to NAME (following lines go to them)
+  @NAME TEXT      send one message to NAME
+  /who            list your contacts
+  /history [N]    show the last N messages with the current contact
+  /safety [NAME]  show the safety number to compare with NAME in person
+  /quit           leave (Ctrl-D works too)
+anything else is sent to the current contact.
+`
+
+// handleLine acts on one typed line; it reports whether to quit.
+func (ui *chatUI) handleLine(ctx context.Context, s string) bool {
+	if s == "" {
+		return false
+	}
+	if strings.HasPrefix(s, "@") {
+		name, text, _ := strings.Cut(s[1:], " ")
+		if name == "" || strings.TrimSpace(text) == "" {
+			ui.printf("usage: @NAME TEXT\n")
+			return false
+		}
+		ui.queue(client.NormalizeUsername(name), text)
+		return false
+	}
+	if !strings.HasPrefix(s, "/") {
+		to := ui.recipient()
+		if to == "" {
+			ui.printf("%sno recipient:%s choose one with /to NAME\n", ui.esc.Yellow, ui.esc.Reset)
+			return false
+		}
+		ui.queue(to, s)
+		return false
+	}
+	cmd, arg, _ := strings.Cut(s, " ")
+	arg = strings.TrimSpace(arg)
+	switch cmd {
+	case "/help", "/h", "/?":
+		ui.printf("%s", chatHelp)
+	case "/quit", "/q", "/exit":
+		return true
+	case "/to":
+		if arg == "" {
+			ui.printf("usage: /to NAME\n")
+			return false
+		}
+		ui.mu.Lock()
+		ui.to = client.NormalizeUsername(arg)
+		ui.mu.Unlock()
+		ui.setPrompt()
+		ui.showHistory(ctx, 10)
+	case "/who", "/contacts":
+		cts, err := ui.c.Contacts(ctx)
+		if err != nil {
+			ui.printf("error: %v\n", err)
+			return false
+		}
+		if len(cts) == 0 {
+			ui.printf("no contacts yet\n")
+		}
+		for _, ct := range cts {
+			ui.printf("  %s\n", ct.Username)
+		}
+	case "/history":
+		ui.showHistory(ctx, atoiDefault(arg, 20))
+	case "/safety":
+		name := arg
+		if name == "" {
+			name = ui.recipient()
+		}
+		if name == "" {
+			ui.printf("usage: /safety NAME\n")
+			return false
+		}
+		go func() {
+			s, err := ui.c.Safety(ctx, name)
+			if err != nil {
+				ui.printf("error: %v\n", err)
+				return
+			}
+			ui.printf("safety number with %s:\n  %s\n", s.Peer, s.Number)
+			if !s.ChangedAt.IsZero() {
+				ui.printf("%s%s's identity changed at %s.%s Compare the number in person, then run 'samizdat safety %s --accept'.\n",
+					ui.esc.Red, s.Peer, s.ChangedAt.Local().Format(time.DateTime), ui.esc.Reset, s.Peer)
+			}
+		}()
+	default:
+		ui.printf("unknown command %s; /help lists them\n", cmd)
+	}
+	return false
+}
+
+func (ui *chatUI) showHistory(ctx context.Context, n int) {
+	to := ui.recipient()
+	if to == "" {
+		return
+	}
+	msgs, err := ui.c.History(ctx, to, n)
+	if err != nil {
+		ui.printf("error: %v\n", err)
+		return
+	}
+	if len(msgs) == 0 {
+		ui.printf("%s· talking to %s (no messages yet)%s\n", ui.esc.Blue, to, ui.esc.Reset)
+		return
+	}
+	ui.printf("%s· last %d message(s) with %s:%s\n", ui.esc.Blue, len(msgs), to, ui.esc.Reset)
+	for _, m := range msgs {
+		ui.printf("  %s\n", formatHistory(ui.c.Username(), m))
+	}
+}
+
+// queue hands a message to the sender goroutine, which sends in order.
+func (ui *chatUI) queue(to, text string) {
+	select {
+	case ui.sendQ <- [2]string{to, text}:
+	default:
+		ui.printf("%stoo many messages in flight; wait a moment%s\n", ui.esc.Yellow, ui.esc.Reset)
+	}
+}
+
+func (ui *chatUI) sender(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-ui.sendQ:
+			msg, err := ui.c.Send(ctx, m[0], m[1])
+			ui.mu.Lock()
+			ui.sent[msg.EnvelopeID] = m[1]
+			ui.mu.Unlock()
+			switch {
+			case err == nil:
+			case errors.Is(err, client.ErrNoSuchUser), errors.Is(err, client.ErrGaveUp):
+				ui.printf("%s✗ not sent to %s: %v%s\n", ui.esc.Red, m[0], err, ui.esc.Reset)
+			case ctx.Err() != nil:
+				return
+			default:
+				ui.printf("%s… not sent yet (%v); it stays queued and goes out when the relay is back%s\n", ui.esc.Yellow, err, ui.esc.Reset)
+			}
+		}
+	}
+}
+
+func (ui *chatUI) onEvent(ev client.Event) {
+	now := time.Now().Format("15:04")
+	switch ev.Kind {
+	case client.EventMessage:
+		ui.mu.Lock()
+		if ui.to == "" {
+			ui.to = ev.Peer
+			defer ui.setPrompt()
+		}
+		ui.mu.Unlock()
+		ui.printf("%s %s%s%s: %s\n", now, ui.esc.Cyan, ev.Peer, ui.esc.Reset, printable(ev.Text))
+	case client.EventDelivered:
+		ui.mu.Lock()
+		text, ok := ui.sent[ev.EnvelopeID]
+		ui.mu.Unlock()
+		if ok {
+			ui.printf("%s   ✓✓ %s received “%s”%s\n", ui.esc.Green, ev.Peer, snippet(text), ui.esc.Reset)
+		}
+	case client.EventIdentityChanged:
+		ui.printf("%s⚠ the safety number with %s changed: their identity key is new.%s Compare it with /safety %s before you trust it.\n",
+			ui.esc.Red, ev.Peer, ui.esc.Reset, ev.Peer)
+	case client.EventFailed:
+		ui.printf("%s✗ a message to %s was dropped: %v%s\n", ui.esc.Red, ev.Peer, ev.Err, ui.esc.Reset)
+	case client.EventUndecryptable:
+		ui.printf("%s⚠ a message could not be decrypted and was dropped%s\n", ui.esc.Yellow, ui.esc.Reset)
+	case client.EventConnected:
+		ui.mu.Lock()
+		was := ui.offline
+		ui.offline = false
+		ui.mu.Unlock()
+		if was {
+			ui.printf("%s· connected again%s\n", ui.esc.Blue, ui.esc.Reset)
+		}
+	case client.EventDisconnected:
+		ui.mu.Lock()
+		was := ui.offline
+		ui.offline = true
+		ui.mu.Unlock()
+		if !was {
+			ui.printf("%s· lost the relay (%v); reconnecting…%s\n", ui.esc.Yellow, ev.Err, ui.esc.Reset)
+		}
+	case client.EventQueueEmpty:
+		ui.mu.Lock()
+		first := !ui.synced
+		ui.synced = true
+		ui.mu.Unlock()
+		if first {
+			ui.printf("%s· up to date%s\n", ui.esc.Blue, ui.esc.Reset)
+		}
+	}
+}
+
+func snippet(s string) string {
+	s = printable(s)
+	if utf8.RuneCountInString(s) <= 24 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:23]) + "…"
+}
+
+// complete completes "/to NA" and "@NA" with contact names on Tab.
+func (ui *chatUI) complete(line string, pos int, key rune) (string, int, bool) {
+	if key != '\t' || pos != len(line) {
+		return "", 0, false
+	}
+	var prefix, partial string
+	switch {
+	case strings.HasPrefix(line, "/to "):
+		prefix, partial = "/to ", strings.TrimSpace(line[4:])
+	case strings.HasPrefix(line, "/safety "):
+		prefix, partial = "/safety ", strings.TrimSpace(line[8:])
+	case strings.HasPrefix(line, "@") && !strings.Contains(line, " "):
+		prefix, partial = "@", line[1:]
+	default:
+		return "", 0, false
+	}
+	cts, err := ui.c.Contacts(context.Background())
+	if err != nil {
+		return "", 0, false
+	}
+	var match string
+	for _, ct := range cts {
+		if strings.HasPrefix(ct.Username, partial) {
+			if match != "" {
+				return "", 0, false // ambiguous
+			}
+			match = ct.Username
+		}
+	}
+	if match == "" {
+		return "", 0, false
+	}
+	out := prefix + match + " "
+	return out, len(out), true
+}
