@@ -152,6 +152,8 @@ type Mailboxes interface {
 	// (group commit: many concurrent Appends share one transaction and one fsync). Duplicate
 	// (account, device, ID) is a no-op success (sender retries). ErrQuotaExceeded if the device's
 	// mailbox would exceed its quota (count or bytes), in which case nothing of that call is stored.
+	// The same ID twice in one call is stored once. Envelopes count against the quota until they
+	// are acknowledged or expired.
 	//
 	// On success Append sets envs[i].Seq in the caller's slice to the stored envelope's Seq (for a
 	// duplicate, the Seq of the copy already stored). A zero ServerTime is replaced by the store's
@@ -161,13 +163,15 @@ type Mailboxes interface {
 	Append(ctx context.Context, envs []Envelope) error
 	// Fetch returns up to limit envelopes for the device with Seq > after, in Seq order, unexpired.
 	// An envelope is expired once its ServerTime is older than the store's retention period
-	// (30 days by default). An empty mailbox returns an empty slice and no error.
+	// (30 days by default). An empty mailbox, or limit <= 0, returns an empty slice and no error.
+	// The returned envelopes and their Content belong to the caller.
 	Fetch(ctx context.Context, acct AccountID, dev uint32, after uint64, limit int) ([]Envelope, error)
 	// Ack deletes the device's envelopes with these ids; unknown ids are ignored. It returns once
 	// the deletion is durable.
 	Ack(ctx context.Context, acct AccountID, dev uint32, ids [][16]byte) error
 	// Expire deletes envelopes older than before; returns how many.
-	// ("Older" compares ServerTime: envelopes with ServerTime < before are deleted.)
+	// ("Older" compares ServerTime: envelopes with ServerTime < before are deleted.) A store
+	// may also expire envelopes past its retention period on its own.
 	Expire(ctx context.Context, before time.Time) (int, error)
 }
 
@@ -180,7 +184,8 @@ type RateLimits interface {
 	// A bucket seen for the first time is full. A refused call spends nothing. If cost exceeds
 	// burst or rate is zero the bucket can never hold cost tokens; then retryAfter is
 	// math.MaxInt64. now is supplied by the caller (so tests control time); a now earlier than
-	// the bucket's last update refills nothing.
+	// the bucket's last update refills nothing. A negative, infinite or NaN cost, burst or rate
+	// is an error.
 	Allow(ctx context.Context, key string, cost, burst float64, rate float64, now time.Time) (ok bool, retryAfter time.Duration, err error)
 }
 

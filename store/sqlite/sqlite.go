@@ -4,11 +4,12 @@
 // # Group commit
 //
 // Every write — registrations, prekey uploads and fetches, appends, acks,
-// expiry — goes to a single writer goroutine. The writer gathers the writes
-// that arrive within FlushInterval (2 ms by default) and runs them in one
-// transaction with one commit, hence one fsync, each write in its own
-// savepoint so that a write that fails (a quota, a conflict) is rolled back
-// alone. A write's caller is answered only after that commit: when Append
+// expiry — goes to a single writer goroutine. The writer runs the writes
+// queued for it in one transaction with one commit, hence one fsync, each
+// write in its own savepoint so that a write that fails (a quota, a conflict)
+// is rolled back alone. Commits start at most every FlushInterval (2 ms by
+// default): a lone write is committed at once, and under load the writes
+// that arrive while one batch commits form the next batch. A write's caller is answered only after that commit: when Append
 // returns nil, the envelopes are on disk. Because one goroutine does all the
 // writing, TakeBundle hands each one-time prekey to exactly one caller
 // without further locking.
@@ -75,9 +76,10 @@ type Options struct {
 	MaxBytes    int64
 	// Retention is how long an envelope stays in a mailbox.
 	Retention time.Duration
-	// FlushInterval is how long the writer gathers writes after the first
-	// one before committing them together. Negative: commit at once
-	// whatever is already queued.
+	// FlushInterval is the least time between the starts of two commits:
+	// a write arriving sooner after the last commit waits, gathering others,
+	// until FlushInterval has passed. Negative: no minimum; each commit
+	// takes whatever is queued when the last one ends.
 	FlushInterval time.Duration
 	// MaxBatch is the most writes one commit carries. 1 commits each write
 	// alone (the baseline the group commit is measured against).

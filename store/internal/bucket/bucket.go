@@ -115,7 +115,7 @@ func (t *Table) Allow(key string, cost, burst, rate float64, now time.Time) (boo
 	e.State, allowed, retry = Spend(e.State, !ok, cost, burst, rate, now)
 	e.burst, e.rate = burst, rate
 	sh.n++
-	if sh.n >= 4096 && sh.n >= 2*len(sh.m) {
+	if sh.n >= max(256, len(sh.m)/2) { // amortized O(1): a sweep per len(m)/2 calls
 		sh.sweep(now)
 	}
 	return allowed, retry, nil
