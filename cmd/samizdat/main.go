@@ -30,8 +30,10 @@ type command struct {
 // env is what a command may touch: its streams. Commands never reach for
 // os.Stdout directly, so tests can run them in process.
 type env struct {
+	stdin  io.Reader // nil means os.Stdin
 	stdout io.Writer
 	stderr io.Writer
+	home   string // --home: the client's state directory
 }
 
 // errUsage marks a mistake on the command line; main prints the hint and
@@ -44,13 +46,14 @@ func commands() []command {
 		{name: "help", usage: "[COMMAND]", summary: "show help for samizdat or one command", run: runHelp},
 		{name: "relay", usage: "[--data DIR] [--listen ADDR] [--invite-out FILE] [--network NAME] [--endpoint ADDR]", summary: "run a relay; writes an invite on start", run: runRelay},
 	}
+	cmds = append(cmds, clientCommands()...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	code := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
@@ -59,6 +62,7 @@ func main() {
 func run(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("samizdat", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	home := fs.String("home", defaultHome(), "the client's state directory ($SAMIZDAT_HOME, else ~/.samizdat)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(e.stdout)
@@ -72,6 +76,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		printUsage(e.stderr)
 		return 2
 	}
+	e.home = *home
 	name, rest := fs.Arg(0), fs.Args()[1:]
 	cmd, ok := lookup(name)
 	if !ok {
@@ -105,6 +110,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "\nglobal flags (before COMMAND):\n  --home DIR  the client's state directory ($SAMIZDAT_HOME, else ~/.samizdat)\n")
 	fmt.Fprintf(w, "\nrun 'samizdat help COMMAND' for a command's arguments\n")
 }
 
