@@ -22,15 +22,15 @@ import (
 // printed above it without breaking the line being typed.
 type chatUI struct {
 	c    *client.Client
-	out  io.Writer       // the terminal (redraws the prompt) or plain stdout
-	term *term.Terminal  // nil when stdin is not a terminal
+	out  io.Writer        // the terminal (redraws the prompt) or plain stdout
+	term *term.Terminal   // nil when stdin is not a terminal
 	esc  term.EscapeCodes // colors; empty when not a terminal
 
 	mu      sync.Mutex
-	to      string                // guarded by mu; the current recipient
-	sent    map[[16]byte]string   // guarded by mu; our messages this session, for receipts
-	offline bool                  // guarded by mu; a disconnect was shown
-	synced  bool                  // guarded by mu; the backlog was shown
+	to      string              // guarded by mu; the current recipient
+	sent    map[[16]byte]string // guarded by mu; our messages this session, for receipts
+	offline bool                // guarded by mu; a disconnect was shown
+	synced  bool                // guarded by mu; the backlog was shown
 	sendQ   chan [2]string
 }
 
