@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -99,13 +100,13 @@ func (r *SessionRecord) RemoteIdentityKey() (curve.PublicKey, error) {
 	return remoteIdentity(r.current)
 }
 
-// PQRatchetState returns the current session's SPQR state (empty when the
-// session has no post-quantum ratchet).
+// PQRatchetState returns a copy of the current session's SPQR state (empty
+// when the session has no post-quantum ratchet). It holds secret keys.
 func (r *SessionRecord) PQRatchetState() []byte {
 	if r.current == nil {
 		return nil
 	}
-	return r.current.PqRatchetState
+	return bytes.Clone(r.current.PqRatchetState)
 }
 
 // HasUsableSenderChain reports whether Encrypt would use the current
