@@ -112,6 +112,9 @@ func scanAccount(row *sql.Row) (relay.Account, error) {
 
 // AccountByID implements relay.Accounts.
 func (s *Store) AccountByID(ctx context.Context, id relay.AccountID) (relay.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return relay.Account{}, err
+	}
 	a, err := scanAccount(s.rs.accountByID.QueryRowContext(ctx, id[:]))
 	if err != nil {
 		return relay.Account{}, readErr("account by id", err)
@@ -121,6 +124,9 @@ func (s *Store) AccountByID(ctx context.Context, id relay.AccountID) (relay.Acco
 
 // AccountByUsername implements relay.Accounts.
 func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return relay.Account{}, err
+	}
 	a, err := scanAccount(s.rs.accountByName.QueryRowContext(ctx, name))
 	if err != nil {
 		return relay.Account{}, readErr("account by username", err)
@@ -149,6 +155,9 @@ func scanDevice(row scanner) (relay.Device, error) {
 
 // DeviceByNoiseKey implements relay.Accounts.
 func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Device, error) {
+	if err := s.checkOpen(); err != nil {
+		return relay.Device{}, err
+	}
 	d, err := scanDevice(s.rs.deviceByNoise.QueryRowContext(ctx, key[:]))
 	if err != nil {
 		return relay.Device{}, readErr("device by noise key", err)
@@ -158,6 +167,9 @@ func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Devic
 
 // Devices implements relay.Accounts.
 func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
 	rows, err := s.rs.devices.QueryContext(ctx, id[:])
 	if err != nil {
 		return nil, readErr("devices", err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -294,4 +295,32 @@ func crashChild(dir string) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"), sqlite.Options{ExpireInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), []relay.Envelope{env(1, 1, 1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(context.Background(), relay.AccountID{1}, 1, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // let the expiry loop run
+	s.Close()
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before Open", n, before)
+	}
+	if _, err := s.Fetch(context.Background(), relay.AccountID{1}, 1, 0, 10); !errors.Is(err, sqlite.ErrClosed) {
+		t.Errorf("Fetch after Close = %v, want ErrClosed", err)
+	}
 }

@@ -86,6 +86,9 @@ func (s *Store) Append(ctx context.Context, envs []relay.Envelope) error {
 
 // Fetch implements relay.Mailboxes.
 func (s *Store) Fetch(ctx context.Context, acct relay.AccountID, dev uint32, after uint64, limit int) ([]relay.Envelope, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
 	out := []relay.Envelope{}
 	if limit <= 0 {
 		return out, nil

@@ -60,6 +60,9 @@ func (s *Store) AddPreKeys(ctx context.Context, acct relay.AccountID, dev uint32
 
 // CountPreKeys implements relay.PreKeys.
 func (s *Store) CountPreKeys(ctx context.Context, acct relay.AccountID, dev uint32) (int, int, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, 0, err
+	}
 	// One read transaction, so that the device check and the counts agree.
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

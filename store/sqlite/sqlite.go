@@ -281,6 +281,17 @@ func (s *Store) expireLoop() {
 	}
 }
 
+// checkOpen returns ErrClosed once Close has begun, so that reads on a
+// closed store fail with that rather than with whatever database/sql says.
+func (s *Store) checkOpen() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // readErr wraps an error from the read pool.
 func readErr(op string, err error) error {
 	switch {
@@ -316,11 +327,8 @@ func fromNanos(n int64) time.Time {
 // Allow implements relay.RateLimits. Buckets live in memory (see the package
 // doc).
 func (s *Store) Allow(ctx context.Context, key string, cost, burst, rate float64, now time.Time) (bool, time.Duration, error) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return false, 0, ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return false, 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return false, 0, err
