@@ -1,0 +1,301 @@
+package e2etest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"samizdat/client"
+	"samizdat/manifest"
+)
+
+// buildBinary builds cmd/samizdat into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "samizdat")
+	cmd := exec.Command("go", "build", "-o", bin, "samizdat/cmd/samizdat")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
+}
+
+// freeAddr returns a loopback address nobody listens on (for now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// relayProc is a `samizdat relay` process.
+type relayProc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startRelayProc starts the relay and waits until it listens.
+func startRelayProc(t *testing.T, bin, data, addr string) *relayProc {
+	t.Helper()
+	cmd := exec.Command(bin, "relay", "--data", data, "--listen", addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &relayProc{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && strings.Contains(sc.Text(), "invite written") {
+				close(ready)
+				signalled = true
+			}
+		}
+		if !signalled {
+			close(ready)
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { p.kill() })
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("relay did not start: %s", stderr.String())
+	}
+	// The listener is up once the invite is written.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay not listening: %v; stderr: %s", err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *relayProc) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+type counter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *counter) add(s string) {
+	c.mu.Lock()
+	c.counts[s]++
+	c.mu.Unlock()
+}
+
+func (c *counter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// TestCrashRelay sends messages from several clients to one recipient
+// while the relay process is killed with SIGKILL twice and restarted, and
+// checks that every message the relay acknowledged is delivered exactly
+// once after the recipient's dedupe.
+func TestCrashRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a relay process")
+	}
+	const (
+		senders   = 4
+		perSender = 60
+	)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	data := filepath.Join(dir, "relay")
+	addr := freeAddr(t)
+	relayP := startRelayProc(t, bin, data, addr)
+	inv, err := manifest.ReadInvite(filepath.Join(data, "invite.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	delivered := &counter{counts: map[string]int{}}
+	acked := &counter{counts: map[string]int{}}
+	cfg := func(name string, onEvent func(client.Event)) client.Config {
+		return client.Config{
+			Home: filepath.Join(dir, name), OnEvent: onEvent,
+			PreKeyBatch: 10, PingInterval: time.Second, RequestTimeout: 5 * time.Second, DialTimeout: 2 * time.Second,
+		}
+	}
+	bob, err := client.Init(ctx, cfg("bob", func(e client.Event) {
+		if e.Kind == client.EventMessage {
+			delivered.add(e.Text)
+		}
+	}), inv, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	var clients []*client.Client
+	for i := range senders {
+		c, err := client.Init(ctx, cfg(fmt.Sprint("sender", i), func(e client.Event) {
+			if e.Kind == client.EventSent {
+				acked.add(e.Peer + "/" + fmt.Sprint(e.EnvelopeID))
+			}
+		}), inv, fmt.Sprint("sender", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+
+	rctx, stopRecv := context.WithCancel(ctx)
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		bob.Receive(rctx)
+	}()
+
+	// Senders: every Send either returns nil (acknowledged) or leaves the
+	// message queued; the text of each acknowledged message is recorded.
+	var (
+		attempts atomic.Int64
+		okTexts  sync.Map // text → true once Send returned nil
+		failures atomic.Int64
+		progress atomic.Int64
+	)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range perSender {
+				text := fmt.Sprintf("m %d %d", i, j)
+				attempts.Add(1)
+				_, err := c.Send(ctx, "bob", text)
+				if err != nil {
+					failures.Add(1)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				okTexts.Store(text, true)
+				progress.Add(1)
+			}
+		}()
+	}
+
+	// Kill the relay twice while the senders run.
+	kills := 0
+	for _, at := range []int64{senders * perSender / 4, senders * perSender / 2} {
+		for progress.Load() < at {
+			time.Sleep(5 * time.Millisecond)
+		}
+		relayP.kill()
+		kills++
+		time.Sleep(300 * time.Millisecond)
+		relayP = startRelayProc(t, bin, data, addr)
+	}
+	wg.Wait()
+
+	// Drain the outboxes: the messages whose Send failed go out now.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, c := range clients {
+		for {
+			if _, err := c.Flush(ctx); err == nil {
+				if out, _ := c.Outbox(ctx); len(out) == 0 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("outbox did not drain")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// Every message is now acknowledged; the texts whose Send returned an
+	// error were acknowledged by a later flush.
+	total := senders * perSender
+	for {
+		got := delivered.snapshot()
+		if len(got) >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d distinct messages", len(got), total)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Give late redeliveries a moment to show up as (dropped) duplicates.
+	time.Sleep(500 * time.Millisecond)
+	stopRecv()
+	<-recvDone
+
+	got := delivered.snapshot()
+	ackedOnSend := 0
+	okTexts.Range(func(k, _ any) bool {
+		ackedOnSend++
+		if got[k.(string)] != 1 {
+			t.Errorf("acknowledged message %q delivered %d times", k, got[k.(string)])
+		}
+		return true
+	})
+	for i := range senders {
+		for j := range perSender {
+			text := fmt.Sprintf("m %d %d", i, j)
+			if got[text] != 1 {
+				t.Errorf("message %q delivered %d times", text, got[text])
+			}
+		}
+	}
+	st := bob.Stats()
+	msg := fmt.Sprintf("crash test: relay SIGKILLed %d times; sent %d, send attempts %d, acked at once %d, failed then retried from the outbox %d, acked in total %d, delivered %d distinct (%d deliveries shown), duplicates dropped %d, undecryptable %d",
+		kills, total, attempts.Load(), ackedOnSend, failures.Load(), len(acked.snapshot()), len(got), sum(got), st.Duplicates, st.Undecryptable)
+	t.Log(msg)
+	fmt.Println(msg)
+	if st.Undecryptable != 0 {
+		t.Errorf("%d messages did not decrypt", st.Undecryptable)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
