@@ -152,8 +152,8 @@ type Mailboxes interface {
 	// (group commit: many concurrent Appends share one transaction and one fsync). Duplicate
 	// (account, device, ID) is a no-op success (sender retries). ErrQuotaExceeded if the device's
 	// mailbox would exceed its quota (count or bytes), in which case nothing of that call is stored.
-	// The same ID twice in one call is stored once. Envelopes count against the quota until they
-	// are acknowledged or expired.
+	// The same ID twice in one call is stored once. Envelopes count against the quota until Ack
+	// or Expire deletes them.
 	//
 	// On success Append sets envs[i].Seq in the caller's slice to the stored envelope's Seq (for a
 	// duplicate, the Seq of the copy already stored). A zero ServerTime is replaced by the store's

@@ -181,7 +181,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		expired: make(chan struct{}),
 	}
 	var err error
-	s.wdb, err = sql.Open("sqlite", dsn(path, "busy_timeout(10000)", "journal_mode(WAL)", sync, "cache_size(-16000)", "foreign_keys(0)"))
+	s.wdb, err = sql.Open("sqlite", dsn(path, "busy_timeout(10000)", "journal_mode(WAL)", sync, "cache_size(-16000)", "foreign_keys(0)", "temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
