@@ -41,6 +41,7 @@ import (
 	"samizdat/relay/wire"
 	"samizdat/session"
 	"samizdat/session/curve"
+	"samizdat/session/sealed"
 	"samizdat/transport"
 	"samizdat/transport/tcp"
 )
@@ -86,6 +87,9 @@ type Config struct {
 	// OnEvent receives what the user may want to see (messages, receipts,
 	// warnings). It is called synchronously and must not block for long.
 	OnEvent func(Event)
+	// NoSealedSender sends every message with the sender visible to the
+	// relay, even to contacts whose access key we know.
+	NoSealedSender bool
 	// NoReceipts turns off delivery receipts for received texts.
 	NoReceipts bool
 }
@@ -138,7 +142,9 @@ type Client struct {
 	sessMu sync.Mutex // serializes session operations (encrypt, decrypt)
 
 	mu   sync.Mutex
-	conn *relayConn // guarded by mu; nil or the current connection
+	conn *relayConn                // guarded by mu; nil or the current connection
+	anon *relayConn                // guarded by mu; the anonymous channel for sealed sends
+	cert *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 
 	sendMu   sync.Mutex    // one outbox flush at a time
 	kick     chan struct{} // asks the receive loop to flush the outbox
@@ -227,6 +233,9 @@ func (c *Client) Close() error {
 		c.mu.Lock()
 		if c.conn != nil {
 			c.conn.Close()
+		}
+		if c.anon != nil {
+			c.anon.Close()
 		}
 		c.mu.Unlock()
 		c.wg.Wait()

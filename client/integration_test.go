@@ -172,6 +172,16 @@ func TestChat(t *testing.T) {
 	if err != nil || len(h) != 2 || h[0].Status != clientdb.StatusDelivered || h[1].Body != "hi alice" {
 		t.Fatalf("history %+v %v", h, err)
 	}
+	// Each now knows the other's access key: the rest goes sealed.
+	if _, err := alice.Send(ctx, "bob", "sealed now"); err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.waitFor(t, client.EventMessage, 2); got[1].Text != "sealed now" || got[1].Peer != "alice" {
+		t.Fatalf("bob got %q from %q", got[1].Text, got[1].Peer)
+	}
+	if a, b := alice.Stats(), bob.Stats(); a.SentSealed == 0 || b.ReceivedSealed == 0 || a.ReceivedSealed == 0 {
+		t.Fatalf("sealed sender unused: alice %+v, bob %+v", a, b)
+	}
 
 	sa, err := alice.Safety(ctx, "bob")
 	if err != nil {

@@ -44,18 +44,23 @@ type Event struct {
 
 // Stats counts what Receive did since the Client was opened.
 type Stats struct {
-	Received      int64 // new messages (texts and receipts) stored
-	Duplicates    int64 // deliveries dropped because their envelope id was seen
-	Undecryptable int64 // deliveries dropped because they did not decrypt
+	Received       int64 // new messages (texts and receipts) stored
+	Duplicates     int64 // deliveries dropped because their envelope id was seen
+	Undecryptable  int64 // deliveries dropped because they did not decrypt
+	SentSealed     int64 // messages sent with sealed sender
+	ReceivedSealed int64 // messages received with sealed sender
 }
 
 type stats struct {
-	received, duplicates, undecryptable atomic.Int64
+	received, duplicates, undecryptable, sentSealed, receivedSealed atomic.Int64
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
-	return Stats{Received: c.stats.received.Load(), Duplicates: c.stats.duplicates.Load(), Undecryptable: c.stats.undecryptable.Load()}
+	return Stats{
+		Received: c.stats.received.Load(), Duplicates: c.stats.duplicates.Load(), Undecryptable: c.stats.undecryptable.Load(),
+		SentSealed: c.stats.sentSealed.Load(), ReceivedSealed: c.stats.receivedSealed.Load(),
+	}
 }
 
 // emit passes e to Config.OnEvent.
@@ -316,6 +321,7 @@ func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envel
 		if err != nil {
 			return session.Address{}, nil, err
 		}
+		c.stats.receivedSealed.Add(1)
 		return res.Sender, res.Plaintext, nil
 	default:
 		return session.Address{}, nil, fmt.Errorf("%w: %d", errUnknownType, env.Type)

@@ -169,16 +169,23 @@ func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
 			}
 			continue
 		}
-		msgs, err := c.encryptFor(ctx, contact, devices, padded)
-		if err != nil {
-			return err
+		sent := false
+		if len(contact.AccessKey) == 16 && contact.AccountID != c.account && !c.cfg.NoSealedSender {
+			sent, err = c.sendSealed(ctx, o, contact, devices, padded)
 		}
-		_, err = c.call(ctx, "send", &wire.Request{Op: &wire.Request_Send{Send: &wire.SendMessages{
-			Recipient:  contact.AccountID[:],
-			Messages:   msgs,
-			Timestamp:  uint64(o.Timestamp.UnixMilli()),
-			EnvelopeId: o.EnvelopeID[:],
-		}}})
+		if !sent {
+			var msgs []*wire.OutgoingMessage
+			msgs, err = c.encryptFor(ctx, contact, devices, padded)
+			if err != nil {
+				return err
+			}
+			_, err = c.call(ctx, "send", &wire.Request{Op: &wire.Request_Send{Send: &wire.SendMessages{
+				Recipient:  contact.AccountID[:],
+				Messages:   msgs,
+				Timestamp:  uint64(o.Timestamp.UnixMilli()),
+				EnvelopeId: o.EnvelopeID[:],
+			}}})
+		}
 		var se *StatusError
 		if errors.As(err, &se) && se.Status == wire.Status_NOT_FOUND {
 			return fmt.Errorf("%w: %s", ErrNoSuchUser, o.Peer)
@@ -241,25 +248,10 @@ func archiveSession(ctx context.Context, s *clientdb.Store, a session.Address) e
 // bundles where there is none usable.
 func (c *Client) encryptFor(ctx context.Context, contact clientdb.Contact, devices []uint32, padded []byte) ([]*wire.OutgoingMessage, error) {
 	for attempt := 0; ; attempt++ {
-		var need []uint32
-		c.sessMu.Lock()
+		if err := c.ensureSessions(ctx, contact, devices); err != nil {
+			return nil, err
+		}
 		now := c.cfg.Now()
-		for _, d := range devices {
-			rec, err := c.db.Store().LoadSession(ctx, addr(contact.AccountID, d))
-			if err != nil {
-				c.sessMu.Unlock()
-				return nil, err
-			}
-			if rec == nil || !rec.HasUsableSenderChain(now) {
-				need = append(need, d)
-			}
-		}
-		c.sessMu.Unlock()
-		for _, d := range need {
-			if err := c.openSession(ctx, contact, d); err != nil {
-				return nil, err
-			}
-		}
 		var msgs []*wire.OutgoingMessage
 		var retry []uint32
 		c.sessMu.Lock()
@@ -305,6 +297,31 @@ func (c *Client) encryptFor(ctx context.Context, contact clientdb.Contact, devic
 }
 
 var errRetry = errors.New("client: retry")
+
+// ensureSessions opens sessions, from fetched bundles, with the devices
+// that have no usable one.
+func (c *Client) ensureSessions(ctx context.Context, contact clientdb.Contact, devices []uint32) error {
+	var need []uint32
+	c.sessMu.Lock()
+	now := c.cfg.Now()
+	for _, d := range devices {
+		rec, err := c.db.Store().LoadSession(ctx, addr(contact.AccountID, d))
+		if err != nil {
+			c.sessMu.Unlock()
+			return err
+		}
+		if rec == nil || !rec.HasUsableSenderChain(now) {
+			need = append(need, d)
+		}
+	}
+	c.sessMu.Unlock()
+	for _, d := range need {
+		if err := c.openSession(ctx, contact, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // openSession fetches a bundle for one device and opens a session with it.
 func (c *Client) openSession(ctx context.Context, contact clientdb.Contact, device uint32) error {
