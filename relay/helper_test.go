@@ -23,7 +23,7 @@ import (
 
 // env is a relay on loopback TCP with an in-memory store.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *relay.Server
 	store     relay.Store
 	addr      string
@@ -32,14 +32,14 @@ type env struct {
 }
 
 // newEnv starts a relay; mod may adjust the config before New.
-func newEnv(t *testing.T, mod func(*relay.Config)) *env {
+func newEnv(t testing.TB, mod func(*relay.Config)) *env {
 	t.Helper()
 	st := memstore.New(memstore.Options{})
 	t.Cleanup(func() { st.Close() })
 	return newEnvStore(t, st, mod)
 }
 
-func newEnvStore(t *testing.T, st relay.Store, mod func(*relay.Config)) *env {
+func newEnvStore(t testing.TB, st relay.Store, mod func(*relay.Config)) *env {
 	t.Helper()
 	nk, err := noisechan.GenerateKeyPair(rand.Reader)
 	if err != nil {
@@ -96,7 +96,7 @@ func newEnvStore(t *testing.T, st relay.Store, mod func(*relay.Config)) *env {
 // client is a raw protocol client: a Noise channel and a reader goroutine
 // that routes responses by id and queues pushes.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	key    noisechan.KeyPair
 	nc     *noisechan.Conn
 	mu     sync.Mutex
@@ -126,7 +126,7 @@ func (e *env) dial(key noisechan.KeyPair) *client {
 	return c
 }
 
-func newKey(t *testing.T) noisechan.KeyPair {
+func newKey(t testing.TB) noisechan.KeyPair {
 	k, err := noisechan.GenerateKeyPair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ type device struct {
 	c     *client
 }
 
-func signed(t *testing.T, ik curve.KeyPair, id uint32) *wire.SignedPreKey {
+func signed(t testing.TB, ik curve.KeyPair, id uint32) *wire.SignedPreKey {
 	k, err := curve.GenerateKeyPair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +268,7 @@ func signed(t *testing.T, ik curve.KeyPair, id uint32) *wire.SignedPreKey {
 	return &wire.SignedPreKey{Id: id, PublicKey: k.Public.Bytes(), Signature: sig}
 }
 
-func kyber(t *testing.T, ik curve.KeyPair, id uint32) *wire.KyberPreKey {
+func kyber(t testing.TB, ik curve.KeyPair, id uint32) *wire.KyberPreKey {
 	k, err := kem.GenerateKeyPair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func kyber(t *testing.T, ik curve.KeyPair, id uint32) *wire.KyberPreKey {
 	return &wire.KyberPreKey{Id: id, PublicKey: k.Public.Bytes(), Signature: sig}
 }
 
-func oneTime(t *testing.T, id uint32) *wire.OneTimePreKey {
+func oneTime(t testing.TB, id uint32) *wire.OneTimePreKey {
 	k, err := curve.GenerateKeyPair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +290,7 @@ func oneTime(t *testing.T, id uint32) *wire.OneTimePreKey {
 
 // registerReq builds a valid Register for a fresh identity with n one-time
 // keys of each kind (ids 1..n; the last-resort Kyber key has id 1000).
-func registerReq(t *testing.T, name string, ik curve.KeyPair, noise noisechan.KeyPair, uak []byte, n int) *wire.Register {
+func registerReq(t testing.TB, name string, ik curve.KeyPair, noise noisechan.KeyPair, uak []byte, n int) *wire.Register {
 	r := &wire.Register{
 		Username:              name,
 		IdentityKey:           ik.Public.Bytes(),
@@ -354,7 +354,7 @@ func envID(i int) []byte {
 }
 
 // newMemstore returns an in-memory store whose mailboxes hold max envelopes.
-func newMemstore(t *testing.T, max int) relay.Store {
+func newMemstore(t testing.TB, max int) relay.Store {
 	st := memstore.New(memstore.Options{MaxMessages: max})
 	t.Cleanup(func() { st.Close() })
 	return st
