@@ -24,10 +24,10 @@ func BenchmarkAppend(b *testing.B) {
 		opts sqlite.Options
 	}{
 		{"group", sqlite.Options{}},
-		{"group-nowait", sqlite.Options{FlushInterval: -1}},
-		{"single", sqlite.Options{MaxBatch: 1, FlushInterval: -1}},
+		{"group-2ms", sqlite.Options{FlushInterval: 2 * time.Millisecond}},
+		{"single", sqlite.Options{MaxBatch: 1}},
 		{"group-relaxed", sqlite.Options{RelaxedSync: true}},
-		{"single-relaxed", sqlite.Options{MaxBatch: 1, FlushInterval: -1, RelaxedSync: true}},
+		{"single-relaxed", sqlite.Options{MaxBatch: 1, RelaxedSync: true}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			c.opts.MaxMessages = 1 << 30

@@ -133,11 +133,11 @@ func (s *Store) submit(ctx context.Context, fn func(w *writer) error) error {
 // run is the writer goroutine: it gathers requests into batches and commits
 // each batch in one transaction, until Close closes s.reqs.
 //
-// Commits start at most every FlushInterval. A write that arrives when the
-// last commit started longer ago than that is committed at once, with
-// whatever else is already queued, so a lone write waits for no timer; under
-// load, writes arriving during a commit wait for the next one, and the time a
-// commit takes (mostly its fsync) is the time the next batch gathers.
+// Each batch takes the requests queued when the previous commit ended, so a
+// lone write is committed at once and, under load, the time a commit takes
+// (mostly its fsync) is the time the next batch gathers. A positive
+// FlushInterval additionally holds a batch open until FlushInterval after
+// the previous commit started.
 func (s *Store) run() {
 	defer close(s.stopped)
 	batch := make([]*request, 0, s.opts.MaxBatch)
