@@ -46,7 +46,8 @@ type device struct {
 }
 
 type mailbox struct {
-	envs  []relay.Envelope // in Seq order
+	envs  []relay.Envelope    // in Seq order
+	seqs  map[[16]byte]uint64 // Seq by envelope id
 	bytes int64
 }
 
@@ -383,8 +384,8 @@ func (s *Store) Append(ctx context.Context, envs []relay.Envelope) error {
 		}
 		seen[idKey{k, e.ID}] = true
 		if mb := s.mailboxes[k]; mb != nil {
-			if j := slices.IndexFunc(mb.envs, func(x relay.Envelope) bool { return x.ID == e.ID }); j >= 0 {
-				dup[i] = mb.envs[j].Seq
+			if seq, ok := mb.seqs[e.ID]; ok {
+				dup[i] = seq
 				continue
 			}
 		}
@@ -419,15 +420,16 @@ func (s *Store) Append(ctx context.Context, envs []relay.Envelope) error {
 		k := devKey{e.Account, e.Device}
 		mb := s.mailboxes[k]
 		if mb == nil {
-			mb = &mailbox{}
+			mb = &mailbox{seqs: make(map[[16]byte]uint64)}
 			s.mailboxes[k] = mb
 		}
-		if j := slices.IndexFunc(mb.envs, func(x relay.Envelope) bool { return x.ID == e.ID }); j >= 0 {
-			e.Seq = mb.envs[j].Seq // duplicate within this call
+		if seq, ok := mb.seqs[e.ID]; ok {
+			e.Seq = seq // duplicate within this call
 			continue
 		}
 		s.seq++
 		e.Seq = s.seq
+		mb.seqs[e.ID] = e.Seq
 		c := *e
 		c.Content = clone(c.Content)
 		mb.envs = append(mb.envs, c)
@@ -477,6 +479,7 @@ func (s *Store) Ack(ctx context.Context, acct relay.AccountID, dev uint32, ids [
 	mb.envs = slices.DeleteFunc(mb.envs, func(e relay.Envelope) bool {
 		if drop[e.ID] {
 			mb.bytes -= int64(len(e.Content))
+			delete(mb.seqs, e.ID)
 			return true
 		}
 		return false
@@ -495,6 +498,7 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		mb.envs = slices.DeleteFunc(mb.envs, func(e relay.Envelope) bool {
 			if e.ServerTime.Before(before) {
 				mb.bytes -= int64(len(e.Content))
+				delete(mb.seqs, e.ID)
 				n++
 				return true
 			}
