@@ -146,11 +146,12 @@ type Client struct {
 	anon *relayConn                // guarded by mu; the anonymous channel for sealed sends
 	cert *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 
-	sendMu   sync.Mutex    // one outbox flush at a time
-	kick     chan struct{} // asks the receive loop to flush the outbox
-	closed   chan struct{}
-	closeErr sync.Once
-	wg       sync.WaitGroup
+	sendMu    sync.Mutex    // one outbox flush at a time
+	kick      chan struct{} // asks the receive loop to flush the outbox
+	replenish chan struct{} // asks the receive loop to check the prekey count
+	closed    chan struct{}
+	closeErr  sync.Once
+	wg        sync.WaitGroup
 }
 
 // dbPath is the state file inside a home directory.
@@ -177,7 +178,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 
 func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 	st := db.Store()
-	c := &Client{cfg: cfg, db: db, kick: make(chan struct{}, 1), closed: make(chan struct{})}
+	c := &Client{cfg: cfg, db: db, kick: make(chan struct{}, 1), replenish: make(chan struct{}, 1), closed: make(chan struct{})}
 	acct, err := st.Meta(ctx, clientdb.MetaAccountID)
 	if errors.Is(err, clientdb.ErrNotFound) {
 		return nil, ErrNotInitialized

@@ -14,6 +14,8 @@ import (
 	"samizdat/client/clientdb"
 	"samizdat/manifest"
 	"samizdat/relay"
+	"samizdat/session"
+	"samizdat/session/curve"
 	"samizdat/store/sqlite"
 	"samizdat/transport/tcp"
 )
@@ -311,5 +313,102 @@ func TestDeviceMismatch(t *testing.T) {
 	cts, err := alice.Contacts(ctx)
 	if err != nil || len(cts) != 1 || len(cts[0].Devices) != 2 {
 		t.Fatalf("alice's contacts %+v %v", cts, err)
+	}
+}
+
+func uuidOf(id [16]byte) string {
+	h := fmt.Sprintf("%x", id[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func TestIdentityChangeWarns(t *testing.T) {
+	n := startRelay(t)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	bob.receive(t)
+	ctx := context.Background()
+	if _, err := alice.Send(ctx, "bob", "one"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := alice.Safety(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make Alice remember another identity for Bob (as if the relay had
+	// swapped keys on her first contact) and drop her session.
+	other, err := curve.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobAddr := session.Address{Name: uuidOf(bob.AccountID()), DeviceID: 1}
+	err = alice.DB().Tx(ctx, func(s *clientdb.Store) error {
+		if _, err := s.SaveIdentity(ctx, bobAddr, other.Public); err != nil {
+			return err
+		}
+		if err := s.AcceptIdentity(ctx, bobAddr.Name); err != nil {
+			return err
+		}
+		rec, err := s.LoadSession(ctx, bobAddr)
+		if err != nil {
+			return err
+		}
+		rec.ArchiveCurrentState()
+		return s.StoreSession(ctx, bobAddr, rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := alice.Safety(ctx, "bob"); s.Number == before.Number {
+		t.Fatal("safety number did not change with the identity")
+	}
+	if _, err := alice.Send(ctx, "bob", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := alice.waitFor(t, client.EventIdentityChanged, 1); ev[0].Peer != "bob" {
+		t.Fatalf("warning about %q", ev[0].Peer)
+	}
+	after, err := alice.Safety(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ChangedAt.IsZero() || after.Number != before.Number {
+		t.Fatalf("after the change: %+v", after)
+	}
+	if err := alice.AcceptIdentity(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := alice.Safety(ctx, "bob"); !s.ChangedAt.IsZero() {
+		t.Fatal("accepted change still reported")
+	}
+	bob.waitFor(t, client.EventMessage, 2)
+}
+
+func TestPreKeyReplenish(t *testing.T) {
+	n := startRelay(t)
+	bob := newUser(t, n, "bob", func(c *client.Config) { c.PreKeyBatch = 4; c.PreKeyLowWater = 3 })
+	bob.receive(t)
+	ctx := context.Background()
+	for _, name := range []string{"alice", "carol"} {
+		u := newUser(t, n, name, nil)
+		if _, err := u.Send(ctx, "bob", "hi"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.waitFor(t, client.EventMessage, 2)
+	// Two of four keys were taken; two is below the low-water mark, so a
+	// new batch of four goes up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ec, kyber, err := bob.PreKeyCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ec == 6 && kyber == 6 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay holds %d ec and %d kyber one-time keys, want 6 each", ec, kyber)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

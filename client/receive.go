@@ -142,9 +142,12 @@ func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if _, _, err := c.ReplenishPreKeys(sctx); err != nil {
-			c.cfg.Logger.Debug("replenishing prekeys", "err", err)
+		replenish := func() {
+			if _, _, err := c.ReplenishPreKeys(sctx); err != nil && sctx.Err() == nil {
+				c.cfg.Logger.Debug("replenishing prekeys", "err", err)
+			}
 		}
+		replenish()
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
@@ -155,6 +158,8 @@ func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
 			case <-sctx.Done():
 				return
 			case <-c.kick:
+			case <-c.replenish:
+				replenish()
 			case <-t.C:
 			}
 		}
@@ -206,6 +211,15 @@ func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
 		case *wire.Push_Manifest:
 			// Issue 4 handles newer manifests.
 		}
+	}
+}
+
+// kickReplenish asks the receive loop to check the relay's prekey count
+// (a session was just opened with one of our one-time prekeys).
+func (c *Client) kickReplenish() {
+	select {
+	case c.replenish <- struct{}{}:
+	default:
 	}
 }
 
@@ -311,6 +325,9 @@ func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envel
 			return sender, nil, err
 		}
 		pt, err := session.Decrypt(ctx, s.Stores(), c.localAddr(), sender, msg, c.cfg.Rand)
+		if err == nil && env.Type == session.TypePreKey {
+			c.kickReplenish()
+		}
 		return sender, pt, err
 	case typeSealed:
 		root, err := c.trustRoot()
@@ -322,6 +339,9 @@ func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envel
 			return session.Address{}, nil, err
 		}
 		c.stats.receivedSealed.Add(1)
+		if res.Content != nil && res.Content.Type() == sealed.TypePreKey {
+			c.kickReplenish()
+		}
 		return res.Sender, res.Plaintext, nil
 	default:
 		return session.Address{}, nil, fmt.Errorf("%w: %d", errUnknownType, env.Type)
