@@ -159,6 +159,9 @@ func closingPush(reason string) *wire.Push {
 // context. It must not be called while holding wmu.
 func (c *conn) closeWith(reason string, final *wire.Push) {
 	c.closeOnce.Do(func() {
+		// A write in progress may be stuck on a peer that does not read;
+		// cut it short instead of waiting out its deadline.
+		c.nc.SetWriteDeadline(time.Now().Add(250 * time.Millisecond))
 		c.wmu.Lock()
 		if final != nil && !c.wclosed {
 			c.nc.SetWriteDeadline(time.Now().Add(time.Second))

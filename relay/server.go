@@ -106,7 +106,7 @@ func DefaultLimits() Limits {
 		Messages:       Rate{Burst: 600, PerSecond: 60},
 		SealedMessages: Rate{Burst: 600, PerSecond: 60},
 		RecipientBytes: Rate{Burst: 64 << 20, PerSecond: 1 << 20},
-		Registrations:  Rate{Burst: 20, PerSecond: 0.2},
+		Registrations:  Rate{Burst: 30, PerSecond: 0.2},
 		PreKeyUploads:  Rate{Burst: 20, PerSecond: 0.1},
 		PreKeyFetches:  Rate{Burst: 1000, PerSecond: 20},
 		Lookups:        Rate{Burst: 200, PerSecond: 2},

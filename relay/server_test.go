@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"slices"
 	"sync"
 	"testing"
@@ -572,11 +574,21 @@ func TestCloseIsIdempotentAndEndsConnections(t *testing.T) {
 	alice := e.register("alice", 0)
 	alice.dev1().mustOK(startDelivery())
 	expectQueueEmpty(t, alice.dev1())
+	bob := e.dial(newKey(t)) // anonymous
+	bob.mustOK(ping())
 	e.srv.Close()
-	if got := alice.dev1().waitClosed(); got != "relay shutting down" {
-		t.Fatalf("closing reason %q", got)
+	for _, c := range []*client{alice.dev1(), bob} {
+		if got := c.waitClosed(); got != "relay shutting down" {
+			t.Fatalf("closing reason %q", got)
+		}
 	}
 	e.srv.Close()
+	// Close waited for every goroutine of the server.
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "samizdat/relay.(*") {
+		t.Fatalf("relay goroutines left after Close:\n%s", stacks)
+	}
 }
 
 func TestBadHandshakes(t *testing.T) {
@@ -618,4 +630,38 @@ func TestBadHandshakes(t *testing.T) {
 	}
 
 	alice.dev1().mustOK(ping())
+}
+
+// A peer that stops reading cannot hold up the relay's shutdown.
+func TestCloseWithStuckPeer(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.register("alice", 0)
+	bob := e.register("bob", 0)
+	big := string(bytes.Repeat([]byte("x"), 60<<10))
+	for i := range 100 {
+		alice.dev1().mustOK(sendReq(bob, envID(i), big))
+	}
+	// Bob asks for delivery on a channel nobody reads.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	raw, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := noisechan.Client(ctx, raw, bob.devices[1].noise, e.relayKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the relay fill the socket buffers
+	start := time.Now()
+	e.srv.Close()
+	d := time.Since(start)
+	t.Logf("Close took %v", d)
+	if d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
 }
