@@ -150,6 +150,14 @@ const usernameRule = "username must be 3-32 of a-z 0-9 _ ."
 // (14 bits, nonzero).
 func validRegistrationID(id uint32) bool { return id >= 1 && id <= 0x3fff }
 
+// canonicalEC reports whether b is a DJB public key exactly as libsignal
+// serializes it (type byte and 32 bytes, nothing after), so that what the
+// relay stores and hands out is what was signed.
+func canonicalEC(b []byte) bool {
+	pk, err := curve.DecodePublicKey(b)
+	return err == nil && bytes.Equal(pk.Bytes(), b)
+}
+
 // preKeys is a validated set of prekeys from a request.
 type preKeys struct {
 	signed     *SignedPreKey
@@ -168,7 +176,7 @@ func (c *conn) parsePreKeys(ik curve.PublicKey, spk *wire.SignedPreKey, lr *wire
 		return out, badRequest(fmt.Sprintf("at most %d one-time prekeys of each kind per request", c.s.lim.MaxPreKeysPerCall))
 	}
 	if spk != nil {
-		if _, err := curve.DecodePublicKey(spk.PublicKey); err != nil {
+		if !canonicalEC(spk.PublicKey) {
 			return out, badRequest("malformed signed prekey")
 		}
 		if !ik.VerifySignature(spk.Signature, spk.PublicKey) {
@@ -177,7 +185,7 @@ func (c *conn) parsePreKeys(ik curve.PublicKey, spk *wire.SignedPreKey, lr *wire
 		out.signed = &SignedPreKey{ID: spk.Id, PublicKey: spk.PublicKey, Signature: spk.Signature}
 	}
 	kyber := func(k *wire.KyberPreKey) (SignedPreKey, *wire.Response) {
-		if _, err := kem.DecodePublicKey(k.PublicKey); err != nil {
+		if pk, err := kem.DecodePublicKey(k.PublicKey); err != nil || !bytes.Equal(pk.Bytes(), k.PublicKey) {
 			return SignedPreKey{}, badRequest("malformed kyber prekey")
 		}
 		if !ik.VerifySignature(k.Signature, k.PublicKey) {
@@ -196,7 +204,7 @@ func (c *conn) parsePreKeys(ik curve.PublicKey, spk *wire.SignedPreKey, lr *wire
 		if k == nil {
 			return out, badRequest("malformed one-time prekey")
 		}
-		if _, err := curve.DecodePublicKey(k.PublicKey); err != nil {
+		if !canonicalEC(k.PublicKey) {
 			return out, badRequest("malformed one-time prekey")
 		}
 		out.ec = append(out.ec, OneTimePreKey{ID: k.Id, PublicKey: k.PublicKey})
@@ -249,7 +257,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 		return badRequest("noise_static_key is not this channel's key")
 	}
 	ik, err := curve.DecodePublicKey(r.IdentityKey)
-	if err != nil {
+	if err != nil || !canonicalEC(r.IdentityKey) {
 		return badRequest("malformed identity key")
 	}
 	if !validRegistrationID(r.RegistrationId) {

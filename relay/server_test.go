@@ -188,6 +188,8 @@ func TestRegisterChecks(t *testing.T) {
 		{"one-time kyber by other", func(r *wire.Register) { r.KyberPreKeys[0] = kyber(t, other, 1) }, wire.Status_UNAUTHORIZED},
 		{"bad one-time key", func(r *wire.Register) { r.PreKeys[0].PublicKey = []byte{5, 1} }, wire.Status_BAD_REQUEST},
 		{"bad kyber key", func(r *wire.Register) { r.LastResortKyberPreKey.PublicKey = r.LastResortKyberPreKey.PublicKey[:100] }, wire.Status_BAD_REQUEST},
+		{"long identity", func(r *wire.Register) { r.IdentityKey = append(r.IdentityKey, 0) }, wire.Status_BAD_REQUEST},
+		{"long one-time key", func(r *wire.Register) { r.PreKeys[0].PublicKey = append(r.PreKeys[0].PublicKey, 0) }, wire.Status_BAD_REQUEST},
 		{"bad signature bytes", func(r *wire.Register) { r.SignedPreKey.Signature = r.SignedPreKey.Signature[:10] }, wire.Status_UNAUTHORIZED},
 	}
 	for _, tt := range tests {
