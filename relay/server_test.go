@@ -667,3 +667,30 @@ func TestCloseWithStuckPeer(t *testing.T) {
 		t.Fatalf("Close took %v", d)
 	}
 }
+
+// A connection that floods the relay with frames is slowed down; other
+// connections are not.
+func TestConnectionThrottled(t *testing.T) {
+	e := newEnv(t, func(c *relay.Config) { c.Limits.ConnFrames = relay.Rate{Burst: 5, PerSecond: 50} })
+	flooder := e.dial(newKey(t))
+	other := e.dial(newKey(t))
+	start := time.Now()
+	var chans []<-chan *wire.Response
+	for range 35 {
+		chans = append(chans, flooder.start(ping()))
+	}
+	// The other connection is answered at once.
+	t0 := time.Now()
+	other.mustOK(ping())
+	if d := time.Since(t0); d > 200*time.Millisecond {
+		t.Errorf("other connection waited %v", d)
+	}
+	for _, ch := range chans {
+		if r := <-ch; r.GetPong() == nil {
+			t.Fatalf("ping: %v", r)
+		}
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("35 frames at 50/s after a burst of 5 took only %v", d)
+	}
+}
