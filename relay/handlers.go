@@ -365,6 +365,7 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 			return fail(wire.Status_CONFLICT, "device key or id taken")
 		}
 	}
+	c.s.devs.forget(d.Account)
 	if err := keys.store(ctx, c.s.store, d.Account, nd.ID); err != nil {
 		return c.internal("add device prekeys", err)
 	}
@@ -541,7 +542,7 @@ func (c *conn) parseOutgoing(recipient, envID []byte, ts uint64, msgs []*wire.Ou
 // byte limit and stores one envelope per device, answering only once they
 // are durable.
 func (c *conn) deliverTo(ctx context.Context, o outgoing, skip uint32, source *Device) *wire.Response {
-	devs, err := c.s.store.Devices(ctx, o.recipient)
+	devs, err := c.s.devs.devices(ctx, c.s.store, o.recipient)
 	if errors.Is(err, ErrNotFound) {
 		return fail(wire.Status_NOT_FOUND, "no such account")
 	}

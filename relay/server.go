@@ -88,6 +88,7 @@ type Limits struct {
 	MaxAcksPerCall     int           // envelope ids per Ack
 	DeliveryBatch      int           // envelopes fetched from the store at once
 	DeliveryPoll       time.Duration // a delivering connection re-reads its mailbox this often without wake-ups
+	DeviceCacheTTL     time.Duration // how long a device list read for a send is reused; negative: never
 	CertificateTTL     time.Duration // lifetime of sender certificates
 	Retention          time.Duration // mailbox entries older than this are expired
 	ExpireEvery        time.Duration // how often Expire runs
@@ -117,6 +118,7 @@ func DefaultLimits() Limits {
 		MaxAcksPerCall:     1000,
 		DeliveryBatch:      256,
 		DeliveryPoll:       30 * time.Second,
+		DeviceCacheTTL:     time.Second,
 		CertificateTTL:     24 * time.Hour,
 		Retention:          30 * 24 * time.Hour,
 		ExpireEvery:        time.Hour,
@@ -163,6 +165,9 @@ func (l Limits) withDefaults() Limits {
 	num(&l.MaxAcksPerCall, d.MaxAcksPerCall)
 	num(&l.DeliveryBatch, d.DeliveryBatch)
 	dur(&l.DeliveryPoll, d.DeliveryPoll)
+	if l.DeviceCacheTTL == 0 {
+		l.DeviceCacheTTL = d.DeviceCacheTTL
+	}
 	dur(&l.CertificateTTL, d.CertificateTTL)
 	dur(&l.Retention, d.Retention)
 	dur(&l.ExpireEvery, d.ExpireEvery)
@@ -189,6 +194,7 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts
 	nextID atomic.Uint64  // connection ids, for logs
 	hs     chan struct{}  // one token per handshake in progress
+	devs   deviceCache
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu
@@ -240,6 +246,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.hs = make(chan struct{}, s.lim.MaxHandshakes)
+	s.devs = deviceCache{ttl: s.lim.DeviceCacheTTL, max: 100000}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.expireLoop()
