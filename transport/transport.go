@@ -21,3 +21,18 @@ type Dialer interface {
 
 // Listener accepts raw streams; it is net.Listener.
 type Listener = net.Listener
+
+// NetDial opens a network connection, as net.Dialer.DialContext does. Every
+// transport reaches the network only through one, so that a test harness
+// (or a censorship lab) can map addresses onto loopback and refuse the
+// rest. A nil NetDial means a plain net.Dialer.
+type NetDial func(ctx context.Context, network, address string) (net.Conn, error)
+
+// Dial calls d, or a zero net.Dialer when d is nil.
+func (d NetDial) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if d == nil {
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, address)
+	}
+	return d(ctx, network, address)
+}
