@@ -32,6 +32,7 @@ type chatUI struct {
 	offline bool                // guarded by mu; a disconnect was shown
 	synced  bool                // guarded by mu; the backlog was shown
 	sendQ   chan [2]string
+	pending sync.WaitGroup // messages queued and not yet handed to the relay (or failed)
 }
 
 func runChat(ctx context.Context, e *env, args []string) error {
@@ -90,10 +91,10 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		ui.printf("Choose who to talk to with /to NAME.\n")
 	}
 
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (defers run last first)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -130,16 +131,28 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		case <-ctx.Done():
 			return nil
 		case l := <-lineCh:
-			if l.err != nil {
-				ui.printf("bye\n")
-				return nil
-			}
-			if quit := ui.handleLine(ctx, strings.TrimSpace(l.s)); quit {
-				ui.printf("bye\n")
+			if l.err != nil || ui.handleLine(ctx, strings.TrimSpace(l.s)) {
+				ui.finish()
 				return nil
 			}
 		}
 	}
+}
+
+// finish waits (briefly) for typed messages to reach the relay; what does
+// not stays in the outbox for next time.
+func (ui *chatUI) finish() {
+	done := make(chan struct{})
+	go func() {
+		ui.pending.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		ui.printf("some messages are still queued; they go out next time\n")
+	}
+	ui.printf("bye\n")
 }
 
 func (ui *chatUI) printf(format string, args ...any) {
@@ -279,9 +292,11 @@ func (ui *chatUI) showHistory(ctx context.Context, n int) {
 
 // queue hands a message to the sender goroutine, which sends in order.
 func (ui *chatUI) queue(to, text string) {
+	ui.pending.Add(1)
 	select {
 	case ui.sendQ <- [2]string{to, text}:
 	default:
+		ui.pending.Done()
 		ui.printf("%stoo many messages in flight; wait a moment%s\n", ui.esc.Yellow, ui.esc.Reset)
 	}
 }
@@ -293,6 +308,7 @@ func (ui *chatUI) sender(ctx context.Context) {
 			return
 		case m := <-ui.sendQ:
 			msg, err := ui.c.Send(ctx, m[0], m[1])
+			ui.pending.Done()
 			ui.mu.Lock()
 			ui.sent[msg.EnvelopeID] = m[1]
 			ui.mu.Unlock()
