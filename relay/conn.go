@@ -49,6 +49,8 @@ type conn struct {
 	dev        *Device // nil while anonymous; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
 
+	mfWake chan struct{} // a new manifest awaits pushing (capacity 1)
+
 	closeOnce sync.Once
 	throttle  bucket // ConnFrames, read loop only
 }
@@ -82,11 +84,13 @@ func (s *Server) serveConn(raw net.Conn) {
 		ctx:    ctx,
 		cancel: cancel,
 		sem:    make(chan struct{}, s.lim.MaxInFlight),
+		mfWake: make(chan struct{}, 1),
 	}
 	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: time.Now()}
 	defer func() {
 		c.closeWith("", nil)
 		c.wg.Wait()
+		s.removeReceiver(c)
 		if d := c.device(); d != nil {
 			s.release(c, deviceKey{d.Account, d.ID})
 		}
@@ -351,8 +355,42 @@ func (c *conn) startDelivery(id uint64) {
 	if err := c.respond(id, ok()); err != nil || already {
 		return
 	}
-	c.wg.Add(1)
+	// The manifest goes out before the backlog, so a client learns of
+	// moved endpoints first thing.
+	c.s.addReceiver(c)
+	blob, gen := c.s.currentManifest()
+	if blob != nil {
+		if err := c.push(&wire.Push{Body: &wire.Push_Manifest{Manifest: blob}}); err != nil {
+			return
+		}
+	}
+	c.wg.Add(2)
+	go c.pushManifests(gen)
 	go c.deliver(deviceKey{d.Account, d.ID})
+}
+
+// pushManifests pushes the server's manifest whenever it changes from
+// generation sent, until the connection ends.
+func (c *conn) pushManifests(sent uint64) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.mfWake:
+		case <-c.ctx.Done():
+			return
+		}
+		blob, gen := c.s.currentManifest()
+		if gen == sent {
+			continue
+		}
+		sent = gen
+		if blob == nil {
+			continue
+		}
+		if err := c.push(&wire.Push{Body: &wire.Push_Manifest{Manifest: blob}}); err != nil {
+			return
+		}
+	}
 }
 
 // deliver pushes the device's backlog in Seq order, then QueueEmpty, then

@@ -200,6 +200,9 @@ type Server struct {
 	closed    bool                      // guarded by mu
 	listeners map[net.Listener]struct{} // guarded by mu
 	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
+	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
+	manifest  []byte                    // the signed manifest pushed to receivers; guarded by mu
+	mfGen     uint64                    // bumped by every SetManifest; guarded by mu
 	randMu    sync.Mutex                // serializes reads of rand
 }
 
@@ -226,6 +229,7 @@ func New(cfg Config) (*Server, error) {
 		salt:      cfg.RateLimitSalt,
 		listeners: make(map[net.Listener]struct{}),
 		live:      make(map[deviceKey]*conn),
+		receivers: make(map[*conn]struct{}),
 	}
 	if s.hub == nil {
 		s.hub = NewLocalHub()
@@ -417,4 +421,65 @@ func (s *Server) release(c *conn, k deviceKey) {
 	if s.live[k] == c {
 		delete(s.live, k)
 	}
+}
+
+// SetManifest makes blob the signed manifest the relay hands its clients
+// and pushes it (wire Push.manifest) to every connection that has started
+// delivery, all at once; a connection that starts delivery later gets it
+// right after its StartDelivery response. A nil or empty blob stops the
+// pushes. The relay does not check blob: the caller signs it, and clients
+// verify it and keep only manifests newer than the one they hold. Each
+// connection is sent manifests in the order SetManifest saw them and never
+// an older one after a newer; when several arrive faster than a
+// connection can take them, it gets only the newest.
+func (s *Server) SetManifest(blob []byte) {
+	blob = append([]byte(nil), blob...)
+	if len(blob) == 0 {
+		blob = nil
+	}
+	s.mu.Lock()
+	s.manifest = blob
+	s.mfGen++
+	var wake []*conn
+	for c := range s.receivers {
+		wake = append(wake, c)
+	}
+	s.mu.Unlock()
+	for _, c := range wake {
+		select {
+		case c.mfWake <- struct{}{}:
+		default: // a wake-up is pending already; it will read the newest
+		}
+	}
+	if blob != nil {
+		s.log.Info("pushing a new manifest", "connections", len(wake), "size", len(blob))
+	}
+}
+
+// Manifest returns the blob last given to SetManifest, or nil.
+func (s *Server) Manifest() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.manifest...)
+}
+
+// currentManifest returns the manifest to push and its generation.
+func (s *Server) currentManifest() ([]byte, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.manifest, s.mfGen
+}
+
+// addReceiver registers c for manifest pushes.
+func (s *Server) addReceiver(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.receivers[c] = struct{}{}
+}
+
+// removeReceiver forgets c for manifest pushes.
+func (s *Server) removeReceiver(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.receivers, c)
 }
