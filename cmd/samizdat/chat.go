@@ -58,7 +58,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			io.Reader
 			io.Writer
 		}{f, e.stdout}, "")
-		if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+		if w, h, err := term.GetSize(int(f.Fd())); err == nil && w > 0 && h > 0 {
 			t.SetSize(w, h)
 		}
 		ui.term, ui.out, ui.esc = t, t, *t.Escape
@@ -151,6 +151,9 @@ func (ui *chatUI) finish() {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		ui.printf("some messages are still queued; they go out next time\n")
+	}
+	if ui.term != nil {
+		ui.term.SetPrompt("")
 	}
 	ui.printf("bye\n")
 }
