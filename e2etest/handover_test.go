@@ -1,0 +1,200 @@
+package e2etest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"samizdat/client/clientdb"
+)
+
+const publicControl = "identity public key (control)"
+
+// secrets returns the private keys a client keeps: identity, Noise device
+// key, signed prekey, last-resort Kyber prekey and every one-time prekey
+// still stored (a 32-byte prefix of each Kyber secret).
+func secrets(t *testing.T, home string) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	db, err := clientdb.Open(ctx, filepath.Join(home, "client.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := db.Store()
+	out := map[string][]byte{}
+	id, err := st.IdentityKeyPair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["identity"] = id.Private.Bytes()
+	out[publicControl] = id.Public.Bytes()
+	nk, err := st.Meta(ctx, clientdb.MetaNoisePrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["noise"] = nk[:32]
+	if spk, err := st.SignedPreKey(ctx, 1); err == nil {
+		out["signed prekey"] = spk.KeyPair.Private.Bytes()
+	}
+	for i := uint32(1); i < 300; i++ {
+		if pk, err := st.PreKey(ctx, i); err == nil {
+			out[fmt.Sprint("prekey ", i)] = pk.KeyPair.Private.Bytes()
+		}
+		if k, err := st.KyberPreKey(ctx, i); err == nil {
+			out[fmt.Sprint("kyber prekey ", i)] = k.KeyPair.Secret.Bytes()[:32]
+		}
+	}
+	return out
+}
+
+// processMemory reads the writable memory of a child process (which
+// ptrace rules let a parent read); ok is false when the system refuses.
+func processMemory(pid int) ([]byte, bool) {
+	maps, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil, false
+	}
+	defer maps.Close()
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return nil, false
+	}
+	defer mem.Close()
+	var all []byte
+	sc := bufio.NewScanner(maps)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || !strings.Contains(f[1], "rw") {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end <= start || end-start > 1<<30 {
+			continue
+		}
+		buf := make([]byte, end-start)
+		n, _ := mem.ReadAt(buf, int64(start))
+		all = append(all, buf[:n]...)
+	}
+	return all, len(all) > 0
+}
+
+// TestNothingToHandOver has a conversation through a relay process, then
+// searches every file under the relay's data directory and the relay's
+// memory for the plaintexts and the clients' private keys.
+func TestNothingToHandOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a relay process")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	data := filepath.Join(dir, "relay")
+	addr := freeAddr(t)
+	relayP := startRelayProc(t, bin, data, addr)
+	invite := filepath.Join(data, "invite.txt")
+	homes := map[string]string{"alice": filepath.Join(dir, "alice"), "bob": filepath.Join(dir, "bob")}
+	for name, home := range homes {
+		if code, _, errOut := cli(t, bin, home, "", "init", "--invite", invite, "--name", name); code != 0 {
+			t.Fatalf("init %s: %s", name, errOut)
+		}
+	}
+	texts := []string{
+		"the quick brown fox meets at the old mill at nine",
+		"bring the leaflets, the printer is fixed",
+		"понедельник в шесть, у фонтана",
+	}
+	for i, text := range texts {
+		from, to := "alice", "bob"
+		if i%2 == 1 {
+			from, to = "bob", "alice"
+		}
+		if code, _, errOut := cli(t, bin, homes[from], "", "send", to, text); code != 0 {
+			t.Fatalf("send: %s", errOut)
+		}
+	}
+	// Leave the last message unread, so it sits in the relay's mailbox.
+	if code, _, errOut := cli(t, bin, homes["bob"], "", "recv"); code != 0 {
+		t.Fatalf("recv: %s", errOut)
+	}
+	if code, _, errOut := cli(t, bin, homes["alice"], "", "send", "bob", "still in the mailbox, unread"); code != 0 {
+		t.Fatalf("send: %s", errOut)
+	}
+	texts = append(texts, "still in the mailbox, unread")
+
+	needles := map[string][]byte{}
+	for _, text := range texts {
+		needles["plaintext "+strconv.Quote(text)] = []byte(text)
+		// A distinctive slice too, in case of a different encoding.
+		needles["plaintext part "+strconv.Quote(text[:16])] = []byte(text[:16])
+	}
+	for name, home := range homes {
+		for what, key := range secrets(t, home) {
+			needles[name+"'s "+what] = key
+		}
+	}
+
+	// Positive controls: the identity public keys are meant to be on the
+	// relay, so finding them shows the search works.
+	controls := map[string][]byte{}
+	for what, b := range needles {
+		if strings.HasSuffix(what, publicControl) {
+			controls[what] = b
+			delete(needles, what)
+		}
+	}
+	var files int
+	found := map[string]bool{}
+	search := func(where string, b []byte) {
+		for what, needle := range needles {
+			if bytes.Contains(b, needle) {
+				t.Errorf("%s holds %s", where, what)
+			}
+		}
+		for what, needle := range controls {
+			if bytes.Contains(b, needle) {
+				found[what] = true
+			}
+		}
+	}
+	memory, memOK := processMemory(relayP.cmd.Process.Pid)
+	if memOK {
+		search("the relay's memory", memory)
+	} else {
+		t.Log("cannot read the relay's memory here; files only")
+	}
+	relayP.kill() // SIGKILL: whatever is on disk is what a seizure finds
+	err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		search(path, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("searched %d files and %d bytes of relay memory for %d plaintexts and keys", files, len(memory), len(needles))
+	if len(found) != len(controls) {
+		t.Fatalf("the search did not find the identity public keys the relay keeps (%d of %d)", len(found), len(controls))
+	}
+	if files < 2 {
+		t.Fatalf("only %d files under the data directory", files)
+	}
+}
