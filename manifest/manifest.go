@@ -19,8 +19,25 @@
 // (it names the network key); ReadInvite checks that its manifest is signed
 // by that key, so a corrupted or spliced file is refused.
 //
-// This package does not yet refuse rollback to an older serial; callers
-// that hold a manifest compare serials themselves (issue 4 adds that here).
+// VerifyNetwork also checks that the manifest names the expected network,
+// so that a manifest of another network signed by the same key is refused.
+// A Keeper holds the newest manifest accepted so far on disk and refuses
+// rollback: a manifest is accepted only if its serial is strictly greater
+// than the one held, so a censor replaying an old, validly signed manifest
+// (with endpoints it has already blocked) changes nothing. Every refusal is
+// a typed error that says why.
+//
+// # Cohorts
+//
+// Endpoints may be tagged with a cohort 1..Cohorts; cohort 0 means every
+// client. A client's cohort is derived from its device key by CohortOf (a
+// plain hash, no secret), and ForCohort gives it only the endpoints of its
+// cohort and cohort 0. See CohortOf for what this buys against a censor
+// that runs many clients, and what it does not.
+//
+// Endpoint secrets are part of the signed body: a manifest is not secret
+// from whoever can fetch it, and secrets only keep casual probes out.
+// String methods never print secrets.
 //
 // # Encoding
 //
@@ -33,8 +50,11 @@ package manifest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -56,8 +76,14 @@ const (
 	MaxRelays        = 256
 	MaxEndpoints     = 32 // per relay
 	maxNameLen       = 64 // network name, relay id
+	MaxChannels      = 64
+	MaxCohorts       = 1 << 16
 	maxTransportLen  = 16
 	maxAddressLen    = 255
+	maxPathLen       = 1024
+	maxURLLen        = 2048
+	maxSecretLen     = 256
+	tlsPinSize       = 32 // SHA-256
 	trustRootSize    = 33
 	trustRootKeyType = 0x05
 )
@@ -85,12 +111,26 @@ var (
 	// ErrNotYetValid means the manifest was issued more than ClockSkew
 	// after now.
 	ErrNotYetValid = errors.New("manifest: not yet valid")
+	// ErrWrongNetwork means a manifest validly signed by the network key
+	// but naming another network.
+	ErrWrongNetwork = errors.New("manifest: wrong network")
+	// ErrRollback means a manifest whose serial is not newer than the one
+	// already held.
+	ErrRollback = errors.New("manifest: rollback")
 )
 
-// Endpoint is one way to reach a relay.
+// Endpoint is one way to reach a relay. Transports use the fields they
+// need and ignore the rest; a client skips endpoints whose transport it
+// does not know.
 type Endpoint struct {
-	Transport string // "tcp"
-	Address   string // for tcp, "host:port"
+	Transport string // "tcp" | "wss" | "front"
+	Address   string // host:port dialed at the TCP level (front: the CDN edge's address)
+	SNI       string // TLS server name sent (front: the innocuous front domain)
+	Host      string // HTTP Host header (front: the hidden relay's name at the CDN; wss: usually = SNI)
+	Path      string // HTTP path of the tunnel (wss, front)
+	Secret    []byte // per-endpoint secret; without it wss/front serve only the decoy site
+	TLSPin    []byte // optional SHA-256 of the server certificate's SubjectPublicKeyInfo; if empty, system roots
+	Cohort    uint32 // 0 = all clients; else only clients of that cohort get it
 }
 
 // Relay is one relay of the network.
@@ -100,14 +140,30 @@ type Relay struct {
 	Endpoints []Endpoint
 }
 
+// Channel is a place where newer manifests can be fetched (package
+// manifest/channel fetches them). None is trusted: whatever a channel
+// returns must verify.
+type Channel struct {
+	Kind    string // "https" | "doh" | "front"; clients skip kinds they do not know
+	URL     string // https: the mirror's URL; doh: the resolver's RFC 8484 URL
+	Name    string // doh: the DNS name whose TXT records carry the blob
+	Address string // front: the CDN edge's host:port
+	SNI     string // front: the innocuous TLS server name
+	Host    string // front: the Host header naming the mirror at the CDN
+	Path    string // front: the blob's path
+	TLSPin  []byte // optional SHA-256 of the server's SubjectPublicKeyInfo; if empty, system roots
+}
+
 // Manifest is the verified content of a signed manifest.
 type Manifest struct {
 	Network   string // [a-z0-9._-], 1 to 64 characters
-	Serial    uint64
+	Serial    uint64 // strictly increasing; clients never accept a lower or equal one
 	Issued    time.Time
 	Expires   time.Time
 	Relays    []Relay
-	TrustRoot []byte // sealed-sender trust root public key, 33 bytes (type byte 5), or empty
+	TrustRoot []byte    // sealed-sender trust root public key, 33 bytes (type byte 5), or empty
+	Channels  []Channel // where newer manifests can be fetched
+	Cohorts   uint32    // clients divide into this many cohorts (see CohortOf); 0 = no cohorts
 }
 
 // Sign checks m and returns the signed blob. key must be an Ed25519
@@ -145,13 +201,41 @@ func Verify(blob []byte, networkKey ed25519.PublicKey, now time.Time) (*Manifest
 	if err != nil {
 		return nil, err
 	}
-	if !now.Before(m.Expires) {
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, m.Expires.Format(time.RFC3339))
-	}
-	if m.Issued.After(now.Add(ClockSkew)) {
-		return nil, fmt.Errorf("%w: issued at %s", ErrNotYetValid, m.Issued.Format(time.RFC3339))
+	if err := m.checkTime(now); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// checkTime checks that m is valid at now.
+func (m *Manifest) checkTime(now time.Time) error {
+	if !now.Before(m.Expires) {
+		return fmt.Errorf("%w: serial %d expired at %s", ErrExpired, m.Serial, m.Expires.Format(time.RFC3339))
+	}
+	if m.Issued.After(now.Add(ClockSkew)) {
+		return fmt.Errorf("%w: serial %d issued at %s", ErrNotYetValid, m.Serial, m.Issued.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// VerifyNetwork is Verify, and also checks that the manifest is for
+// network; it returns ErrWrongNetwork if not.
+func VerifyNetwork(blob []byte, networkKey ed25519.PublicKey, network string, now time.Time) (*Manifest, error) {
+	m, err := Verify(blob, networkKey, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkNetwork(network); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Manifest) checkNetwork(network string) error {
+	if m.Network != network {
+		return fmt.Errorf("%w: manifest is for %q, want %q", ErrWrongNetwork, m.Network, network)
+	}
+	return nil
 }
 
 // open checks everything Verify checks except time.
@@ -194,13 +278,35 @@ func encodeBody(m *Manifest) ([]byte, error) {
 		Issued:    m.Issued.Unix(),
 		Expires:   m.Expires.Unix(),
 		TrustRoot: bytes.Clone(m.TrustRoot),
+		Cohorts:   m.Cohorts,
 	}
 	for _, r := range m.Relays {
 		pr := &manifestpb.Relay{Id: r.ID, NoiseKey: bytes.Clone(r.NoiseKey[:])}
 		for _, e := range r.Endpoints {
-			pr.Endpoints = append(pr.Endpoints, &manifestpb.Endpoint{Transport: e.Transport, Address: e.Address})
+			pr.Endpoints = append(pr.Endpoints, &manifestpb.Endpoint{
+				Transport: e.Transport,
+				Address:   e.Address,
+				Sni:       e.SNI,
+				Host:      e.Host,
+				Path:      e.Path,
+				Secret:    bytes.Clone(e.Secret),
+				TlsPin:    bytes.Clone(e.TLSPin),
+				Cohort:    e.Cohort,
+			})
 		}
 		body.Relays = append(body.Relays, pr)
+	}
+	for _, c := range m.Channels {
+		body.Channels = append(body.Channels, &manifestpb.Channel{
+			Kind:    c.Kind,
+			Url:     c.URL,
+			Name:    c.Name,
+			Address: c.Address,
+			Sni:     c.SNI,
+			Host:    c.Host,
+			Path:    c.Path,
+			TlsPin:  bytes.Clone(c.TLSPin),
+		})
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
 	if err != nil {
@@ -219,9 +325,23 @@ func decodeBody(b []byte) (*Manifest, error) {
 		Serial:  body.Serial,
 		Issued:  time.Unix(body.Issued, 0).UTC(),
 		Expires: time.Unix(body.Expires, 0).UTC(),
+		Cohorts: body.Cohorts,
 	}
-	if len(body.TrustRoot) > 0 {
-		m.TrustRoot = body.TrustRoot
+	m.TrustRoot = nonEmpty(body.TrustRoot)
+	if len(body.Channels) > MaxChannels {
+		return nil, fmt.Errorf("%w: %d channels (max %d)", ErrInvalid, len(body.Channels), MaxChannels)
+	}
+	for _, pc := range body.Channels {
+		m.Channels = append(m.Channels, Channel{
+			Kind:    pc.Kind,
+			URL:     pc.Url,
+			Name:    pc.Name,
+			Address: pc.Address,
+			SNI:     pc.Sni,
+			Host:    pc.Host,
+			Path:    pc.Path,
+			TLSPin:  nonEmpty(pc.TlsPin),
+		})
 	}
 	if len(body.Relays) > MaxRelays {
 		return nil, fmt.Errorf("%w: %d relays (max %d)", ErrInvalid, len(body.Relays), MaxRelays)
@@ -236,7 +356,16 @@ func decodeBody(b []byte) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: relay %q: %d endpoints (max %d)", ErrInvalid, pr.Id, len(pr.Endpoints), MaxEndpoints)
 		}
 		for _, pe := range pr.Endpoints {
-			r.Endpoints = append(r.Endpoints, Endpoint{Transport: pe.Transport, Address: pe.Address})
+			r.Endpoints = append(r.Endpoints, Endpoint{
+				Transport: pe.Transport,
+				Address:   pe.Address,
+				SNI:       pe.Sni,
+				Host:      pe.Host,
+				Path:      pe.Path,
+				Secret:    nonEmpty(pe.Secret),
+				TLSPin:    nonEmpty(pe.TlsPin),
+				Cohort:    pe.Cohort,
+			})
 		}
 		m.Relays = append(m.Relays, r)
 	}
@@ -244,6 +373,15 @@ func decodeBody(b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// nonEmpty returns b, or nil if it is empty, so that decoded manifests
+// compare equal to the ones that were signed.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // validate checks the structural rules that Sign and Verify enforce.
@@ -259,6 +397,17 @@ func (m *Manifest) validate() error {
 	}
 	if n := len(m.TrustRoot); n != 0 && (n != trustRootSize || m.TrustRoot[0] != trustRootKeyType) {
 		return fmt.Errorf("%w: trust root must be a %d-byte key with type byte %d", ErrInvalid, trustRootSize, trustRootKeyType)
+	}
+	if m.Cohorts > MaxCohorts {
+		return fmt.Errorf("%w: %d cohorts (max %d)", ErrInvalid, m.Cohorts, MaxCohorts)
+	}
+	if len(m.Channels) > MaxChannels {
+		return fmt.Errorf("%w: %d channels (max %d)", ErrInvalid, len(m.Channels), MaxChannels)
+	}
+	for i, c := range m.Channels {
+		if err := c.validate(); err != nil {
+			return fmt.Errorf("%w: channel %d: %w", ErrInvalid, i, err)
+		}
 	}
 	if len(m.Relays) == 0 {
 		return fmt.Errorf("%w: no relays", ErrInvalid)
@@ -284,16 +433,124 @@ func (m *Manifest) validate() error {
 		if len(r.Endpoints) > MaxEndpoints {
 			return fmt.Errorf("%w: relay %q: %d endpoints (max %d)", ErrInvalid, r.ID, len(r.Endpoints), MaxEndpoints)
 		}
-		for _, e := range r.Endpoints {
-			if !validTransport(e.Transport) {
-				return fmt.Errorf("%w: relay %q: transport %q", ErrInvalid, r.ID, e.Transport)
-			}
-			if !validAddress(e.Address) {
-				return fmt.Errorf("%w: relay %q: address %q", ErrInvalid, r.ID, e.Address)
+		for i, e := range r.Endpoints {
+			if err := e.validate(m.Cohorts); err != nil {
+				return fmt.Errorf("%w: relay %q: endpoint %d: %w", ErrInvalid, r.ID, i, err)
 			}
 		}
 	}
 	return nil
+}
+
+// errField is what validate's helpers return; the caller wraps it in
+// ErrInvalid.
+type errField string
+
+func (e errField) Error() string { return string(e) }
+
+func badField(format string, args ...any) error { return errField(fmt.Sprintf(format, args...)) }
+
+func (e *Endpoint) validate(cohorts uint32) error {
+	switch {
+	case !validTransport(e.Transport):
+		return badField("transport %q", e.Transport)
+	case !validAddress(e.Address):
+		return badField("address %q", e.Address)
+	case e.SNI != "" && !validHostname(e.SNI):
+		return badField("sni %q", e.SNI)
+	case e.Host != "" && !validAddress(e.Host):
+		return badField("host %q", e.Host)
+	case e.Path != "" && !validPath(e.Path):
+		return badField("path %q", e.Path)
+	case len(e.Secret) > maxSecretLen:
+		return badField("secret of %d bytes (max %d)", len(e.Secret), maxSecretLen)
+	case len(e.TLSPin) != 0 && len(e.TLSPin) != tlsPinSize:
+		return badField("tls pin of %d bytes (want %d)", len(e.TLSPin), tlsPinSize)
+	case e.Cohort > cohorts:
+		return badField("cohort %d of %d", e.Cohort, cohorts)
+	}
+	return nil
+}
+
+func (c *Channel) validate() error {
+	// A placeholder stands for a number (see ForCohort).
+	c0 := *c
+	c0.URL = strings.ReplaceAll(c.URL, CohortPlaceholder, "0")
+	c0.Name = strings.ReplaceAll(c.Name, CohortPlaceholder, "0")
+	c0.Path = strings.ReplaceAll(c.Path, CohortPlaceholder, "0")
+	c = &c0
+	switch {
+	case !validTransport(c.Kind):
+		return badField("kind %q", c.Kind)
+	case c.URL != "" && !validURL(c.URL):
+		return badField("url %q", c.URL)
+	case c.Name != "" && !validHostname(c.Name):
+		return badField("name %q", c.Name)
+	case c.Address != "" && !validAddress(c.Address):
+		return badField("address %q", c.Address)
+	case c.SNI != "" && !validHostname(c.SNI):
+		return badField("sni %q", c.SNI)
+	case c.Host != "" && !validAddress(c.Host):
+		return badField("host %q", c.Host)
+	case c.Path != "" && !validPath(c.Path):
+		return badField("path %q", c.Path)
+	case len(c.TLSPin) != 0 && len(c.TLSPin) != tlsPinSize:
+		return badField("tls pin of %d bytes (want %d)", len(c.TLSPin), tlsPinSize)
+	}
+	switch c.Kind {
+	case "https":
+		if c.URL == "" {
+			return badField("https channel without a url")
+		}
+	case "doh":
+		if c.URL == "" || c.Name == "" {
+			return badField("doh channel needs a url and a name")
+		}
+	case "front":
+		if c.Address == "" || c.Host == "" || c.Path == "" {
+			return badField("front channel needs an address, a host and a path")
+		}
+	}
+	return nil
+}
+
+// validURL allows an absolute https URL of printable ASCII without spaces.
+func validURL(s string) bool {
+	if len(s) > maxURLLen || !printable(s) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != ""
+}
+
+// validPath allows a path starting with '/' of printable ASCII without
+// spaces.
+func validPath(s string) bool {
+	return len(s) <= maxPathLen && strings.HasPrefix(s, "/") && printable(s)
+}
+
+// validHostname allows 1 to 253 of [A-Za-z0-9.-_]: a DNS name, not
+// checked further (SNI and DoH names are only strings to this package).
+func validHostname(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // validName allows 1 to 64 of [a-z0-9._-].
@@ -326,15 +583,7 @@ func validTransport(s string) bool {
 
 // validAddress allows 1 to 255 printable ASCII characters without spaces.
 func validAddress(s string) bool {
-	if len(s) == 0 || len(s) > maxAddressLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
+	return len(s) != 0 && len(s) <= maxAddressLen && printable(s)
 }
 
 // Relay returns the relay with the given id.
@@ -347,10 +596,10 @@ func (m *Manifest) Relay(id string) (Relay, bool) {
 	return Relay{}, false
 }
 
-// String summarizes the manifest for logs (no endpoints' secrets exist yet;
-// addresses are included).
+// String summarizes the manifest for logs: addresses and names are
+// included, endpoint secrets are not.
 func (m *Manifest) String() string {
-	var b bytes.Buffer
+	var b strings.Builder
 	fmt.Fprintf(&b, "manifest %s serial %d expires %s:", m.Network, m.Serial, m.Expires.Format(time.RFC3339))
 	for _, r := range m.Relays {
 		fmt.Fprintf(&b, " %s[", r.ID)
@@ -358,9 +607,80 @@ func (m *Manifest) String() string {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
-			fmt.Fprintf(&b, "%s:%s", e.Transport, e.Address)
+			b.WriteString(e.String())
+		}
+		b.WriteByte(']')
+	}
+	if len(m.Channels) > 0 {
+		fmt.Fprintf(&b, " channels[")
+		for i, c := range m.Channels {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(c.String())
 		}
 		b.WriteByte(']')
 	}
 	return b.String()
+}
+
+// String describes the endpoint as transport:address followed by the
+// fields that are set; a secret shows only as "secret=set".
+func (e Endpoint) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%s", e.Transport, e.Address)
+	opt(&b, "sni", e.SNI)
+	opt(&b, "host", e.Host)
+	opt(&b, "path", e.Path)
+	if len(e.Secret) > 0 {
+		b.WriteString(",secret=set")
+	}
+	if len(e.TLSPin) > 0 {
+		fmt.Fprintf(&b, ",pin=%x", e.TLSPin[:min(4, len(e.TLSPin))])
+	}
+	if e.Cohort != 0 {
+		fmt.Fprintf(&b, ",cohort=%d", e.Cohort)
+	}
+	return b.String()
+}
+
+// GoString is String, so that %#v does not print the secret either.
+func (e Endpoint) GoString() string { return "manifest.Endpoint{" + e.String() + "}" }
+
+// Equal reports whether e and o are the same endpoint, field by field
+// (the secrets compared in constant time).
+func (e Endpoint) Equal(o Endpoint) bool {
+	return e.Transport == o.Transport && e.Address == o.Address && e.SNI == o.SNI &&
+		e.Host == o.Host && e.Path == o.Path && e.Cohort == o.Cohort &&
+		bytes.Equal(e.TLSPin, o.TLSPin) &&
+		len(e.Secret) == len(o.Secret) && subtle.ConstantTimeCompare(e.Secret, o.Secret) == 1
+}
+
+// String describes the channel as kind:url-or-address with its fields.
+func (c Channel) String() string {
+	var b strings.Builder
+	b.WriteString(c.Kind)
+	b.WriteByte(':')
+	if c.URL != "" {
+		b.WriteString(c.URL)
+	} else {
+		b.WriteString(c.Address)
+	}
+	opt(&b, "name", c.Name)
+	if c.URL != "" {
+		opt(&b, "address", c.Address)
+	}
+	opt(&b, "sni", c.SNI)
+	opt(&b, "host", c.Host)
+	opt(&b, "path", c.Path)
+	if len(c.TLSPin) > 0 {
+		fmt.Fprintf(&b, ",pin=%x", c.TLSPin[:min(4, len(c.TLSPin))])
+	}
+	return b.String()
+}
+
+func opt(b *strings.Builder, k, v string) {
+	if v != "" {
+		fmt.Fprintf(b, ",%s=%s", k, v)
+	}
 }

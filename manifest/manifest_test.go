@@ -157,7 +157,7 @@ func TestSignRejectsInvalid(t *testing.T) {
 		{"too many endpoints", func(m *Manifest) {
 			m.Relays[0].Endpoints = make([]Endpoint, MaxEndpoints+1)
 			for i := range m.Relays[0].Endpoints {
-				m.Relays[0].Endpoints[i] = Endpoint{"tcp", "h:1"}
+				m.Relays[0].Endpoints[i] = Endpoint{Transport: "tcp", Address: "h:1"}
 			}
 		}},
 	}

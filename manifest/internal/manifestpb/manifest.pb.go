@@ -95,6 +95,8 @@ type Body struct {
 	Expires       int64                  `protobuf:"varint,4,opt,name=expires,proto3" json:"expires,omitempty"` // unix seconds
 	Relays        []*Relay               `protobuf:"bytes,5,rep,name=relays,proto3" json:"relays,omitempty"`
 	TrustRoot     []byte                 `protobuf:"bytes,6,opt,name=trust_root,json=trustRoot,proto3" json:"trust_root,omitempty"` // sealed-sender trust root, 33-byte DJB public key
+	Channels      []*Channel             `protobuf:"bytes,7,rep,name=channels,proto3" json:"channels,omitempty"`                    // where newer manifests can be fetched
+	Cohorts       uint32                 `protobuf:"varint,8,opt,name=cohorts,proto3" json:"cohorts,omitempty"`                     // number of cohorts clients divide into; 0 = none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -171,6 +173,20 @@ func (x *Body) GetTrustRoot() []byte {
 	return nil
 }
 
+func (x *Body) GetChannels() []*Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *Body) GetCohorts() uint32 {
+	if x != nil {
+		return x.Cohorts
+	}
+	return 0
+}
+
 type Relay struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -233,8 +249,14 @@ func (x *Relay) GetEndpoints() []*Endpoint {
 
 type Endpoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Transport     string                 `protobuf:"bytes,1,opt,name=transport,proto3" json:"transport,omitempty"` // "tcp"
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`     // host:port for tcp
+	Transport     string                 `protobuf:"bytes,1,opt,name=transport,proto3" json:"transport,omitempty"`         // "tcp", "wss", "front"
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`             // host:port dialed
+	Sni           string                 `protobuf:"bytes,3,opt,name=sni,proto3" json:"sni,omitempty"`                     // TLS server name sent
+	Host          string                 `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`                   // HTTP Host header
+	Path          string                 `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`                   // HTTP path of the tunnel
+	Secret        []byte                 `protobuf:"bytes,6,opt,name=secret,proto3" json:"secret,omitempty"`               // per-endpoint secret
+	TlsPin        []byte                 `protobuf:"bytes,7,opt,name=tls_pin,json=tlsPin,proto3" json:"tls_pin,omitempty"` // SHA-256 of the server certificate's SubjectPublicKeyInfo
+	Cohort        uint32                 `protobuf:"varint,8,opt,name=cohort,proto3" json:"cohort,omitempty"`              // 0 = every client
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +305,149 @@ func (x *Endpoint) GetAddress() string {
 	return ""
 }
 
+func (x *Endpoint) GetSni() string {
+	if x != nil {
+		return x.Sni
+	}
+	return ""
+}
+
+func (x *Endpoint) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Endpoint) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Endpoint) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *Endpoint) GetTlsPin() []byte {
+	if x != nil {
+		return x.TlsPin
+	}
+	return nil
+}
+
+func (x *Endpoint) GetCohort() uint32 {
+	if x != nil {
+		return x.Cohort
+	}
+	return 0
+}
+
+// Channel is a place to fetch newer manifests from.
+type Channel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`                   // "https", "doh", "front"
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`                     // https: the mirror; doh: the resolver
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`                   // doh: the TXT name
+	Address       string                 `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`             // front: the CDN edge's host:port
+	Sni           string                 `protobuf:"bytes,5,opt,name=sni,proto3" json:"sni,omitempty"`                     // front: the innocuous TLS server name
+	Host          string                 `protobuf:"bytes,6,opt,name=host,proto3" json:"host,omitempty"`                   // front: the Host header naming the mirror
+	Path          string                 `protobuf:"bytes,7,opt,name=path,proto3" json:"path,omitempty"`                   // front: the path of the blob
+	TlsPin        []byte                 `protobuf:"bytes,8,opt,name=tls_pin,json=tlsPin,proto3" json:"tls_pin,omitempty"` // optional SPKI SHA-256 pin
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Channel) Reset() {
+	*x = Channel{}
+	mi := &file_manifest_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Channel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Channel) ProtoMessage() {}
+
+func (x *Channel) ProtoReflect() protoreflect.Message {
+	mi := &file_manifest_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Channel.ProtoReflect.Descriptor instead.
+func (*Channel) Descriptor() ([]byte, []int) {
+	return file_manifest_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Channel) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Channel) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Channel) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Channel) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Channel) GetSni() string {
+	if x != nil {
+		return x.Sni
+	}
+	return ""
+}
+
+func (x *Channel) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Channel) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Channel) GetTlsPin() []byte {
+	if x != nil {
+		return x.TlsPin
+	}
+	return nil
+}
+
 // Invite is what an invite file carries: the network's public key and a
 // signed manifest.
 type Invite struct {
@@ -296,7 +461,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_manifest_proto_msgTypes[4]
+	mi := &file_manifest_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +473,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_manifest_proto_msgTypes[4]
+	mi := &file_manifest_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +486,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_manifest_proto_rawDescGZIP(), []int{4}
+	return file_manifest_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Invite) GetVersion() uint32 {
@@ -353,7 +518,7 @@ const file_manifest_proto_rawDesc = "" +
 	"\x0eSignedManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xbb\x01\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x8d\x02\n" +
 	"\x04Body\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\x04R\x06serial\x12\x16\n" +
@@ -361,14 +526,31 @@ const file_manifest_proto_rawDesc = "" +
 	"\aexpires\x18\x04 \x01(\x03R\aexpires\x120\n" +
 	"\x06relays\x18\x05 \x03(\v2\x18.samizdat.manifest.RelayR\x06relays\x12\x1d\n" +
 	"\n" +
-	"trust_root\x18\x06 \x01(\fR\ttrustRoot\"o\n" +
+	"trust_root\x18\x06 \x01(\fR\ttrustRoot\x126\n" +
+	"\bchannels\x18\a \x03(\v2\x1a.samizdat.manifest.ChannelR\bchannels\x12\x18\n" +
+	"\acohorts\x18\b \x01(\rR\acohorts\"o\n" +
 	"\x05Relay\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tnoise_key\x18\x02 \x01(\fR\bnoiseKey\x129\n" +
-	"\tendpoints\x18\x03 \x03(\v2\x1b.samizdat.manifest.EndpointR\tendpoints\"B\n" +
+	"\tendpoints\x18\x03 \x03(\v2\x1b.samizdat.manifest.EndpointR\tendpoints\"\xc5\x01\n" +
 	"\bEndpoint\x12\x1c\n" +
 	"\ttransport\x18\x01 \x01(\tR\ttransport\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"_\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03sni\x18\x03 \x01(\tR\x03sni\x12\x12\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12\x16\n" +
+	"\x06secret\x18\x06 \x01(\fR\x06secret\x12\x17\n" +
+	"\atls_pin\x18\a \x01(\fR\x06tlsPin\x12\x16\n" +
+	"\x06cohort\x18\b \x01(\rR\x06cohort\"\xb0\x01\n" +
+	"\aChannel\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03sni\x18\x05 \x01(\tR\x03sni\x12\x12\n" +
+	"\x04host\x18\x06 \x01(\tR\x04host\x12\x12\n" +
+	"\x04path\x18\a \x01(\tR\x04path\x12\x17\n" +
+	"\atls_pin\x18\b \x01(\fR\x06tlsPin\"_\n" +
 	"\x06Invite\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
 	"\vnetwork_key\x18\x02 \x01(\fR\n" +
@@ -387,22 +569,24 @@ func file_manifest_proto_rawDescGZIP() []byte {
 	return file_manifest_proto_rawDescData
 }
 
-var file_manifest_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_manifest_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_manifest_proto_goTypes = []any{
 	(*SignedManifest)(nil), // 0: samizdat.manifest.SignedManifest
 	(*Body)(nil),           // 1: samizdat.manifest.Body
 	(*Relay)(nil),          // 2: samizdat.manifest.Relay
 	(*Endpoint)(nil),       // 3: samizdat.manifest.Endpoint
-	(*Invite)(nil),         // 4: samizdat.manifest.Invite
+	(*Channel)(nil),        // 4: samizdat.manifest.Channel
+	(*Invite)(nil),         // 5: samizdat.manifest.Invite
 }
 var file_manifest_proto_depIdxs = []int32{
 	2, // 0: samizdat.manifest.Body.relays:type_name -> samizdat.manifest.Relay
-	3, // 1: samizdat.manifest.Relay.endpoints:type_name -> samizdat.manifest.Endpoint
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 1: samizdat.manifest.Body.channels:type_name -> samizdat.manifest.Channel
+	3, // 2: samizdat.manifest.Relay.endpoints:type_name -> samizdat.manifest.Endpoint
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_manifest_proto_init() }
@@ -416,7 +600,7 @@ func file_manifest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_manifest_proto_rawDesc), len(file_manifest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
