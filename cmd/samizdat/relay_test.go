@@ -91,7 +91,7 @@ func TestRelayCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Network != "testnet" || len(m.Relays) != 1 || m.Relays[0].Endpoints[0] != (manifest.Endpoint{Transport: "tcp", Address: addr}) || len(m.TrustRoot) != 33 {
+	if m.Network != "testnet" || len(m.Relays) != 1 || !m.Relays[0].Endpoints[0].Equal(manifest.Endpoint{Transport: "tcp", Address: addr}) || len(m.TrustRoot) != 33 {
 		t.Fatalf("manifest: %v", m)
 	}
 
