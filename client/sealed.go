@@ -77,6 +77,8 @@ func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
 		return nil, err
 	}
 	c.anon = newRelayConn(nc)
+	c.wg.Add(1)
+	go c.keepalive(c.anon)
 	return c.anon, nil
 }
 

@@ -152,6 +152,7 @@ func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
 		return err
 	}
 	padded := pad(o.Content)
+	redialed := false
 	for attempt := 0; ; attempt++ {
 		devices := slices.DeleteFunc(slices.Clone(contact.Devices), func(d uint32) bool {
 			return contact.AccountID == c.account && d == c.device
@@ -185,6 +186,13 @@ func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
 				Timestamp:  uint64(o.Timestamp.UnixMilli()),
 				EnvelopeId: o.EnvelopeID[:],
 			}}})
+		}
+		if errors.Is(err, ErrDisconnected) && !redialed && ctx.Err() == nil {
+			// The connection died under the request (an idle channel the
+			// relay closed, a relay restart): try once on a new one. The
+			// envelope id makes a repeat harmless.
+			redialed = true
+			continue
 		}
 		var se *StatusError
 		if errors.As(err, &se) && se.Status == wire.Status_NOT_FOUND {
