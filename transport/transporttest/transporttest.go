@@ -1,24 +1,43 @@
 // Package transporttest checks that a transport behaves as the relay and
-// the client expect: streams carry bytes both ways in order, Close on one
-// side ends the other's reads, and Dial honors its context.
+// the client expect — every transport must pass it: streams carry bytes
+// both ways in order, including large writes; Close on one side ends the
+// other's reads; Close is idempotent and safe against concurrent writes;
+// read and write deadlines time out without breaking the conn; Dial honors
+// its context, also while stuck mid-handshake; and nothing leaks
+// goroutines.
 package transporttest
 
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"samizdat/transport"
 )
 
+// DialerFunc adapts a function to transport.Dialer.
+type DialerFunc func(ctx context.Context, address string) (net.Conn, error)
+
+// Dial calls f.
+func (f DialerFunc) Dial(ctx context.Context, address string) (net.Conn, error) {
+	return f(ctx, address)
+}
+
 // Run runs the conformance checks against a listener and a dialer that
 // reaches it at addr. It closes l when done.
 func Run(t *testing.T, l transport.Listener, d transport.Dialer, addr string) {
 	t.Helper()
+	before := runtime.NumGoroutine()
 	defer l.Close()
 	accepted := make(chan net.Conn)
 	acceptDone := make(chan struct{})
@@ -40,7 +59,7 @@ func Run(t *testing.T, l transport.Listener, d transport.Dialer, addr string) {
 	}()
 	dial := func(t *testing.T) (client, server net.Conn) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c, err := d.Dial(ctx, addr)
 		if err != nil {
@@ -49,7 +68,7 @@ func Run(t *testing.T, l transport.Listener, d transport.Dialer, addr string) {
 		select {
 		case s := <-accepted:
 			return c, s
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			c.Close()
 			t.Fatal("accept timed out")
 			return nil, nil
@@ -82,13 +101,158 @@ func Run(t *testing.T, l transport.Listener, d transport.Dialer, addr string) {
 		}
 	})
 
+	t.Run("ordering", func(t *testing.T) {
+		c, s := dial(t)
+		defer c.Close()
+		defer s.Close()
+		const n = 2000
+		for _, dir := range []struct {
+			name string
+			w, r net.Conn
+		}{{"up", c, s}, {"down", s, c}} {
+			errc := make(chan error, 1)
+			go func() {
+				var b [8]byte
+				for i := range n {
+					binary.BigEndian.PutUint64(b[:], uint64(i))
+					if _, err := dir.w.Write(b[:]); err != nil {
+						errc <- err
+						return
+					}
+				}
+				errc <- nil
+			}()
+			var b [8]byte
+			for i := range n {
+				if _, err := io.ReadFull(dir.r, b[:]); err != nil {
+					t.Fatalf("%s: read %d: %v", dir.name, i, err)
+				}
+				if got := binary.BigEndian.Uint64(b[:]); got != uint64(i) {
+					t.Fatalf("%s: got %d, want %d", dir.name, got, i)
+				}
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
+	t.Run("large messages", func(t *testing.T) {
+		c, s := dial(t)
+		defer c.Close()
+		defer s.Close()
+		up := make([]byte, 1<<20)
+		down := make([]byte, 1<<20)
+		for i := range up {
+			up[i] = byte(i * 7)
+			down[i] = byte(i * 13)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for _, x := range []struct {
+			w, r net.Conn
+			msg  []byte
+		}{{c, s, up}, {s, c, down}} {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := x.w.Write(x.msg); err != nil {
+					errs <- err
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				got := make([]byte, len(x.msg))
+				if _, err := io.ReadFull(x.r, got); err != nil {
+					errs <- err
+				} else if !bytes.Equal(got, x.msg) {
+					errs <- errors.New("1 MiB message corrupted")
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("close ends reads", func(t *testing.T) {
 		c, s := dial(t)
 		defer s.Close()
 		c.Close()
 		s.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := s.Read(make([]byte, 1)); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		if _, err := s.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("read after peer close: %v", err)
+		}
+	})
+
+	t.Run("server close ends reads", func(t *testing.T) {
+		c, s := dial(t)
+		defer c.Close()
+		s.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read after peer close: %v", err)
+		}
+	})
+
+	t.Run("close idempotent", func(t *testing.T) {
+		c, s := dial(t)
+		defer s.Close()
+		c.Close()
+		done := make(chan struct{})
+		go func() {
+			c.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("second Close hangs")
+		}
+		if _, err := c.Write([]byte("x")); err == nil {
+			t.Fatal("write after close succeeded")
+		}
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read after close succeeded")
+		}
+	})
+
+	t.Run("concurrent write and close", func(t *testing.T) {
+		c, s := dial(t)
+		defer s.Close()
+		go io.Copy(io.Discard, s)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(20 * time.Millisecond)
+		closed := make(chan struct{})
+		go func() {
+			c.Close()
+			close(closed)
+		}()
+		go c.Close()
+		done := make(chan struct{})
+		go func() {
+			wg.Wait()
+			<-closed
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("writers or Close did not return after Close")
 		}
 	})
 
@@ -96,9 +260,43 @@ func Run(t *testing.T, l transport.Listener, d transport.Dialer, addr string) {
 		c, s := dial(t)
 		defer c.Close()
 		defer s.Close()
-		s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		var ne net.Error
-		if _, err := s.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		for _, x := range []net.Conn{s, c} {
+			x.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, err := x.Read(make([]byte, 1)); !isTimeout(err) {
+				t.Fatalf("got %v, want a timeout", err)
+			}
+			x.SetReadDeadline(time.Now().Add(-time.Second))
+			if _, err := x.Read(make([]byte, 1)); !isTimeout(err) {
+				t.Fatalf("past deadline: got %v, want a timeout", err)
+			}
+		}
+		// the conn still works once the deadline is lifted
+		s.SetReadDeadline(time.Time{})
+		if _, err := c.Write([]byte("ok")); err != nil {
+			t.Fatal(err)
+		}
+		s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ok" {
+			t.Fatalf("after a timeout: %q, %v", buf, err)
+		}
+	})
+
+	t.Run("write deadline", func(t *testing.T) {
+		c, s := dial(t)
+		defer c.Close()
+		defer s.Close()
+		// nobody reads s: writes must fill the buffers and then time out
+		c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		buf := make([]byte, 64<<10)
+		start := time.Now()
+		var err error
+		for time.Since(start) < 20*time.Second {
+			if _, err = c.Write(buf); err != nil {
+				break
+			}
+		}
+		if !isTimeout(err) {
 			t.Fatalf("got %v, want a timeout", err)
 		}
 	})
@@ -112,7 +310,70 @@ func Run(t *testing.T, l transport.Listener, d transport.Dialer, addr string) {
 		}
 	})
 
+	t.Run("dial canceled while stalled", func(t *testing.T) {
+		// a server that accepts and then says nothing
+		sl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []net.Conn
+		var mu sync.Mutex
+		heldDone := make(chan struct{})
+		go func() {
+			defer close(heldDone)
+			for {
+				c, err := sl.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
+			}
+		}()
+		defer func() {
+			sl.Close()
+			<-heldDone
+			mu.Lock()
+			for _, c := range held {
+				c.Close()
+			}
+			mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		c, err := d.Dial(ctx, sl.Addr().String())
+		if err == nil {
+			c.Close() // plain streams need no handshake; nothing to stall
+		}
+		if el := time.Since(start); el > 3*time.Second {
+			t.Fatalf("dial took %v after its context ended", el)
+		}
+	})
+
 	close(stop)
 	l.Close()
 	<-acceptDone
+
+	t.Run("no goroutine leaks", func(t *testing.T) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before+1 { // +1: this subtest
+				return
+			}
+			if time.Now().After(deadline) {
+				var sb strings.Builder
+				pprof.Lookup("goroutine").WriteTo(&sb, 1)
+				t.Fatalf("%d goroutines, %d before:\n%s", n, before, sb.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && errors.Is(err, os.ErrDeadlineExceeded)
 }
