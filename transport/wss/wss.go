@@ -1,0 +1,360 @@
+// Package wss is the TLS 1.3 + WebSocket transport: the tunnel is a
+// WebSocket (binary messages) on an HTTPS server that, to anyone without
+// the endpoint's secret, is an ordinary small web site.
+//
+// Security properties and limits:
+//   - On the wire an observer sees a TLS 1.3 connection to the SNI name and
+//     nothing else; the HTTP request, the token and the tunnelled bytes are
+//     encrypted. The Noise channel above provides the real end-to-end
+//     security; TLS here is camouflage.
+//   - The client proves knowledge of the secret with a token (see
+//     transport/internal/token) in a cookie of the encrypted upgrade
+//     request: an HMAC over a timestamp and a nonce, valid for a short
+//     window and accepted once. Anything without a valid token — a wrong
+//     path, no token, an old or replayed one, a plain GET — gets the decoy
+//     site, so an active prober sees a web site.
+//   - The ClientHello is Go's (see transport/internal/tlsconf): it looks
+//     like any Go HTTPS client, not like a browser; a censor that
+//     fingerprints ClientHellos can single out Go programs. No uTLS.
+//   - The server certificate is checked against Endpoint.TLSPin (SHA-256 of
+//     the SubjectPublicKeyInfo) when set, else against the system roots for
+//     the SNI name.
+//   - Read deadlines do not hurt the conn (unlike websocket.NetConn's); a
+//     Write that times out leaves the conn usable too, since writes go
+//     through a bounded buffer.
+package wss
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"samizdat/transport"
+	"samizdat/transport/internal/decoy"
+	"samizdat/transport/internal/pipe"
+	"samizdat/transport/internal/tlsconf"
+	"samizdat/transport/internal/token"
+)
+
+// cookieName carries the token; an ordinary-looking session cookie.
+const cookieName = "sid"
+
+// bufSize bounds each direction's buffer in a conn.
+const bufSize = 256 << 10
+
+// Errors callers may branch on.
+var (
+	// ErrRejected means the server answered without opening the tunnel
+	// (wrong path or secret, or not a tunnel endpoint at all).
+	ErrRejected = errors.New("wss: endpoint did not open the tunnel")
+	// ErrConfig means the configuration is incomplete.
+	ErrConfig = errors.New("wss: bad config")
+)
+
+// ClientConfig says how to reach one wss endpoint.
+type ClientConfig struct {
+	Address string // host:port dialed
+	SNI     string // TLS server name
+	Host    string // HTTP Host; empty means SNI
+	Path    string // tunnel path, e.g. "/assets/ws"
+	Secret  []byte // endpoint secret
+	TLSPin  []byte // optional SPKI SHA-256 of the server's certificate
+	NetDial transport.NetDial
+}
+
+// Dial opens a tunnel to cfg's endpoint. It returns when the WebSocket is
+// open or ctx ends.
+func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
+	if cfg.Address == "" || len(cfg.Secret) == 0 || cfg.Path == "" || cfg.Path[0] != '/' {
+		return nil, fmt.Errorf("%w: address, path and secret are required", ErrConfig)
+	}
+	host := cfg.Host
+	if host == "" {
+		host = cfg.SNI
+	}
+	if host == "" {
+		return nil, fmt.Errorf("%w: no host or SNI", ErrConfig)
+	}
+	tok, err := token.New(cfg.Secret, cfg.Path, time.Now(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("wss: %w", err)
+	}
+	tlsCfg := tlsconf.Client(cfg.SNI, cfg.TLSPin, []string{"http/1.1"})
+	var raw net.Conn
+	tr := &http.Transport{
+		Proxy: nil,
+		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := cfg.NetDial.Dial(ctx, "tcp", cfg.Address)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(c, tlsCfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				c.Close()
+				return nil, err
+			}
+			raw = tc
+			return tc, nil
+		},
+		DisableKeepAlives: true,
+	}
+	defer tr.CloseIdleConnections()
+	h := http.Header{}
+	h.Set("Cookie", cookieName+"="+tok)
+	ws, resp, err := websocket.Dial(ctx, "wss://"+host+cfg.Path, &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: tr},
+		HTTPHeader: h,
+		Host:       host,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("wss: %w", ctx.Err())
+		}
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, fmt.Errorf("%w (status %d)", ErrRejected, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("wss: %w", err)
+	}
+	var local, remote net.Addr = pipe.Addr("wss"), pipe.Addr("wss")
+	if raw != nil {
+		local, remote = raw.LocalAddr(), raw.RemoteAddr()
+	}
+	return newConn(ws, local, remote), nil
+}
+
+// Dialer adapts Dial to transport.Dialer: Dial's address replaces
+// Config.Address.
+type Dialer struct{ Config ClientConfig }
+
+var _ transport.Dialer = Dialer{}
+
+// Dial dials address with d's config.
+func (d Dialer) Dial(ctx context.Context, address string) (net.Conn, error) {
+	cfg := d.Config
+	cfg.Address = address
+	return Dial(ctx, cfg)
+}
+
+// newConn wraps ws in a net.Conn whose reads and writes go through
+// buffers, pumped by two goroutines that Close waits for.
+func newConn(ws *websocket.Conn, local, remote net.Addr) net.Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	c := pipe.NewConn(bufSize, local, remote)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	writerDone := make(chan struct{})
+	go func() { // network -> In
+		defer wg.Done()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := nc.Read(buf)
+			if n > 0 {
+				if _, werr := c.In.Write(buf[:n], nil, c.Done()); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					err = fmt.Errorf("wss: %w", err)
+				}
+				c.In.Close(err)
+				return
+			}
+		}
+	}()
+	go func() { // Out -> network
+		defer wg.Done()
+		defer close(writerDone)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := c.Out.Read(buf, nil, nil)
+			if n > 0 {
+				if _, werr := nc.Write(buf[:n]); werr != nil {
+					c.Out.Close(werr)
+					c.Out.Discard()
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	c.OnClose = func() error {
+		// Let queued writes go out, briefly, then close the WebSocket.
+		select {
+		case <-writerDone:
+		case <-time.After(time.Second):
+		}
+		c.In.Close(net.ErrClosed)
+		closed := make(chan struct{})
+		go func() {
+			nc.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(2 * time.Second):
+			ws.CloseNow()
+			<-closed
+		}
+		cancel()
+		wg.Wait()
+		return nil
+	}
+	return c
+}
+
+// ServerConfig configures a wss listener.
+type ServerConfig struct {
+	TLS    *tls.Config  // certificate(s); cloned, not modified
+	Path   string       // tunnel path
+	Secret []byte       // endpoint secret
+	Decoy  http.Handler // nil: the built-in ordinary site
+}
+
+// Listen serves HTTPS on addr: tunnels come out of the returned listener's
+// Accept; everything else gets the decoy site. Closing the listener stops
+// the server but not the tunnels already accepted.
+func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, error) {
+	if cfg.TLS == nil || cfg.Path == "" || cfg.Path[0] != '/' {
+		return nil, fmt.Errorf("%w: TLS and path are required", ErrConfig)
+	}
+	v, err := token.NewVerifier(cfg.Secret, cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var lc net.ListenConfig
+	tl, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("wss: %w", err)
+	}
+	tlsCfg := cfg.TLS.Clone()
+	if tlsCfg.MinVersion < tls.VersionTLS12 {
+		tlsCfg.MinVersion = tls.VersionTLS12 // a plain site accepts 1.2; our client insists on 1.3
+	}
+	tlsCfg.NextProtos = []string{"http/1.1"}
+	l := &listener{
+		tcp:    tl,
+		path:   cfg.Path,
+		verify: v,
+		decoy:  cfg.Decoy,
+		conns:  make(chan net.Conn),
+		closed: make(chan struct{}),
+		served: make(chan struct{}),
+	}
+	if l.decoy == nil {
+		l.decoy = decoy.Handler()
+	}
+	l.srv = &http.Server{
+		Handler:           l,
+		TLSConfig:         tlsCfg,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() {
+		defer close(l.served)
+		l.srv.ServeTLS(tl, "", "")
+	}()
+	return l, nil
+}
+
+type listener struct {
+	tcp    net.Listener
+	srv    *http.Server
+	path   string
+	verify *token.Verifier
+	decoy  http.Handler
+	conns  chan net.Conn
+	closed chan struct{}
+	served chan struct{}
+	once   sync.Once
+}
+
+func (l *listener) authorized(r *http.Request) bool {
+	if r.URL.Path != l.path || r.Method != http.MethodGet {
+		return false
+	}
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return false
+	}
+	return l.verify.Verify(ck.Value, time.Now()) == nil
+}
+
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !isUpgrade(r) || !l.authorized(r) {
+		l.decoy.ServeHTTP(w, r)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if local == nil {
+		local = l.tcp.Addr()
+	}
+	remote := net.Addr(pipe.Addr(r.RemoteAddr))
+	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		remote = a
+	}
+	c := newConn(ws, local, remote)
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		c.Close()
+	}
+}
+
+func isUpgrade(r *http.Request) bool {
+	return headerHas(r.Header, "Connection", "upgrade") && headerHas(r.Header, "Upgrade", "websocket")
+}
+
+func headerHas(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for len(v) > 0 {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops the server; tunnels already accepted stay open.
+func (l *listener) Close() error {
+	l.once.Do(func() {
+		close(l.closed)
+		l.srv.Close()
+		<-l.served
+	})
+	return nil
+}
+
+func (l *listener) Addr() net.Addr { return l.tcp.Addr() }
