@@ -1,0 +1,353 @@
+// Package dialer connects a client to its network through whatever is not
+// blocked. It turns a manifest into candidates (relay, endpoint, transport,
+// front), orders them by what worked before on the network the device is
+// on (Memory), and races them: a new attempt every Stagger, or at once when
+// one fails, several in flight, the first completed Noise handshake wins
+// and the others are cancelled and their connections closed. Failures are
+// classified (dns, tcp-timeout, reset, refused, tls, http, handshake, ...)
+// and remembered. Run keeps a connection up: it redials at once when the
+// connection drops, asks for newer manifests when every candidate failed,
+// and backs off with jitter only when nothing worked at all.
+//
+// # Security properties
+//
+// The dialer trusts no path: a candidate wins only by completing the Noise
+// IK handshake against the relay key pinned in the signed manifest, so a
+// censor answering on a relay's address gains nothing but a failed
+// attempt. Events and the memory file name candidates by relay id,
+// transport, address and front names, never by their secrets; they reveal
+// to anyone who reads them which endpoints the device knows.
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"samizdat/manifest"
+	"samizdat/noisechan"
+	"samizdat/transport"
+	"samizdat/transport/tcp"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultStagger        = 250 * time.Millisecond
+	DefaultMaxInFlight    = 4
+	DefaultAttemptTimeout = 10 * time.Second
+)
+
+// ErrNoCandidates means Dial had nothing it could try (none given, or none
+// with a known transport).
+var ErrNoCandidates = errors.New("dialer: no candidates")
+
+// ErrAllFailed means every candidate was tried and failed. The returned
+// error wraps it and says how each failed.
+var ErrAllFailed = errors.New("dialer: every candidate failed")
+
+// errLostRace is the cancellation cause of attempts that another won.
+var errLostRace = errors.New("dialer: another attempt won")
+
+// DialFunc opens the raw stream of one transport to ep, reaching the
+// network only through netDial (nil means a plain net.Dialer).
+type DialFunc func(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error)
+
+// transports maps a manifest transport name to its dial function. A new
+// transport plugs in with one line.
+var transports = map[string]DialFunc{
+	"tcp": dialTCP,
+}
+
+func dialTCP(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+	if netDial == nil {
+		return tcp.Dialer{}.Dial(ctx, ep.Address)
+	}
+	return netDial(ctx, "tcp", ep.Address)
+}
+
+// Transports returns the names of the transports the dialer knows.
+func Transports() []string {
+	out := make([]string, 0, len(transports))
+	for k := range transports {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Event is something the dialer did, for logs and the censorship lab.
+type Event struct {
+	Time time.Time
+	// Kind is EventAttempt, EventFailure, EventConnected, EventDropped,
+	// EventRefresh or EventBackoff.
+	Kind      string
+	Candidate Candidate // for attempt, failure, connected, dropped
+	Class     FailureClass
+	// Elapsed: for failure, since the attempt began; for connected, since
+	// the race began (the time to connect); for dropped, how long the
+	// connection lasted; for backoff, the delay.
+	Elapsed time.Duration
+	// Err is the failure's error (failure, refresh), or nil. It may name
+	// addresses but never secrets.
+	Err error
+}
+
+// Event kinds.
+const (
+	EventAttempt   = "attempt"
+	EventFailure   = "failure"
+	EventConnected = "connected"
+	EventDropped   = "dropped"
+	EventRefresh   = "refresh"
+	EventBackoff   = "backoff"
+)
+
+func (e Event) String() string {
+	switch e.Kind {
+	case EventAttempt:
+		return fmt.Sprintf("attempt %s", e.Candidate)
+	case EventFailure:
+		return fmt.Sprintf("failure %s: %s after %v", e.Candidate, e.Class, e.Elapsed.Round(time.Millisecond))
+	case EventConnected:
+		return fmt.Sprintf("connected via %s after %d ms", e.Candidate, e.Elapsed.Milliseconds())
+	case EventDropped:
+		return fmt.Sprintf("dropped %s after %v", e.Candidate, e.Elapsed.Round(time.Millisecond))
+	case EventRefresh:
+		if e.Err != nil {
+			return fmt.Sprintf("refresh failed: %v", e.Err)
+		}
+		return "refresh"
+	case EventBackoff:
+		return fmt.Sprintf("backoff %v", e.Elapsed.Round(time.Millisecond))
+	}
+	return e.Kind
+}
+
+// Config configures Dial and Run. It must not be modified after use.
+type Config struct {
+	// Local is the device's static Noise key pair.
+	Local noisechan.KeyPair
+	// Prologue is the extra Noise prologue the relay expects (usually nil).
+	Prologue []byte
+	// NetDial is how transports reach the network; nil means net.Dialer.
+	NetDial transport.NetDial
+	// Memory orders candidates and learns from outcomes; nil means the
+	// given order and nothing learned.
+	Memory *Memory
+	// Stagger is the time between starting attempts (DefaultStagger).
+	Stagger time.Duration
+	// MaxInFlight bounds attempts running at once (DefaultMaxInFlight).
+	MaxInFlight int
+	// Events, if set, receives every event. Calls are made one at a time
+	// from the goroutine running Dial or Run, never after they return; it
+	// must not block for long.
+	Events func(Event)
+	// Now is the clock (time.Now).
+	Now func() time.Time
+
+	// AttemptTimeout bounds one attempt: transport dial plus Noise
+	// handshake (DefaultAttemptTimeout).
+	AttemptTimeout time.Duration
+	// Transports overrides dial functions by transport name; names not
+	// in it use the built-in ones.
+	Transports map[string]DialFunc
+	// BackoffBase and BackoffMax shape Run's backoff (250 ms and 4 s).
+	BackoffBase, BackoffMax time.Duration
+	// MinUptime: a connection that drops sooner counts as a failed round
+	// for Run's backoff, so a relay that accepts and hangs up at once is
+	// not redialled in a tight loop (2 s).
+	MinUptime time.Duration
+}
+
+func (cfg *Config) defaults() Config {
+	c := *cfg
+	if c.Stagger <= 0 {
+		c.Stagger = DefaultStagger
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 250 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 4 * time.Second
+	}
+	if c.MinUptime <= 0 {
+		c.MinUptime = 2 * time.Second
+	}
+	return c
+}
+
+func (cfg *Config) dialFunc(name string) DialFunc {
+	if f, ok := cfg.Transports[name]; ok {
+		return f
+	}
+	return transports[name]
+}
+
+func (cfg *Config) emit(e Event) {
+	if cfg.Events != nil {
+		if e.Time.IsZero() {
+			e.Time = cfg.Now()
+		}
+		cfg.Events(e)
+	}
+}
+
+type result struct {
+	idx     int
+	conn    *noisechan.Conn
+	err     error
+	elapsed time.Duration
+}
+
+// Dial races cands (ordered by cfg.Memory when set) and returns the first
+// Noise channel to complete its handshake, with the candidate it went
+// through. An attempt starts every Stagger, or at once when one fails,
+// with at most MaxInFlight running; when one wins the others are
+// cancelled and any connection they still make is closed. Outcomes are
+// recorded in cfg.Memory. If every candidate fails the error wraps
+// ErrAllFailed; if ctx ends first, ctx's error.
+func Dial(ctx context.Context, cfg Config, cands []Candidate) (*noisechan.Conn, Candidate, error) {
+	cfg = cfg.defaults()
+	var usable []Candidate
+	for _, c := range cands {
+		if cfg.dialFunc(c.Endpoint.Transport) != nil {
+			usable = append(usable, c)
+		}
+	}
+	if len(usable) == 0 {
+		return nil, Candidate{}, ErrNoCandidates
+	}
+	if cfg.Memory != nil {
+		usable = cfg.Memory.Order(usable)
+	}
+
+	start := cfg.Now()
+	raceCtx, cancelRace := context.WithCancelCause(ctx)
+	results := make(chan result, len(usable)) // buffered: attempts never block
+	cancels := make([]context.CancelFunc, len(usable))
+	attemptStart := make([]time.Time, len(usable))
+	running := map[int]bool{}
+	next := 0
+	var failures []error
+
+	launch := func() {
+		i := next
+		next++
+		c := usable[i]
+		actx, cancel := context.WithTimeout(raceCtx, cfg.AttemptTimeout)
+		cancels[i] = cancel
+		attemptStart[i] = cfg.Now()
+		running[i] = true
+		cfg.emit(Event{Kind: EventAttempt, Candidate: c})
+		dial := cfg.dialFunc(c.Endpoint.Transport)
+		go func() {
+			t0 := time.Now()
+			nc, err := attempt(actx, cfg, dial, c)
+			results <- result{idx: i, conn: nc, err: err, elapsed: time.Since(t0)}
+		}()
+	}
+
+	timer := time.NewTimer(cfg.Stagger)
+	defer timer.Stop()
+	launch()
+	done := ctx.Done()
+	for {
+		select {
+		case r := <-results:
+			delete(running, r.idx)
+			cancels[r.idx]()
+			c := usable[r.idx]
+			if r.err == nil {
+				cancelRace(errLostRace)
+				elapsed := cfg.Now().Sub(start)
+				for j := range running {
+					cfg.emit(Event{Kind: EventFailure, Candidate: usable[j], Class: ClassCanceled,
+						Elapsed: cfg.Now().Sub(attemptStart[j]), Err: errLostRace})
+				}
+				if len(running) > 0 {
+					go drain(results, len(running))
+				}
+				if cfg.Memory != nil {
+					cfg.Memory.Success(c, r.elapsed)
+				}
+				cfg.emit(Event{Kind: EventConnected, Candidate: c, Elapsed: elapsed})
+				return r.conn, c, nil
+			}
+			class := Classify(r.err)
+			if ctx.Err() != nil {
+				class = ClassCanceled
+			}
+			if cfg.Memory != nil {
+				cfg.Memory.Failure(c, class)
+			}
+			cfg.emit(Event{Kind: EventFailure, Candidate: c, Class: class, Elapsed: r.elapsed, Err: r.err})
+			failures = append(failures, fmt.Errorf("%s: %s: %w", c, class, r.err))
+			if ctx.Err() != nil && len(running) == 0 {
+				cancelRace(context.Cause(ctx))
+				return nil, Candidate{}, ctx.Err()
+			}
+			if next < len(usable) && len(running) < cfg.MaxInFlight && ctx.Err() == nil {
+				launch()
+				timer.Reset(cfg.Stagger)
+			}
+			if len(running) == 0 && next == len(usable) {
+				cancelRace(ErrAllFailed)
+				return nil, Candidate{}, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(failures...))
+			}
+		case <-timer.C:
+			if next < len(usable) && len(running) < cfg.MaxInFlight && ctx.Err() == nil {
+				launch()
+			}
+			timer.Reset(cfg.Stagger)
+		case <-done:
+			// Attempts see the cancellation through raceCtx and report
+			// back; keep collecting until they have.
+			done = nil
+			timer.Stop()
+			if len(running) == 0 {
+				cancelRace(context.Cause(ctx))
+				return nil, Candidate{}, ctx.Err()
+			}
+			next = len(usable)
+		}
+	}
+}
+
+// attempt dials one candidate and runs the Noise handshake over it.
+func attempt(ctx context.Context, cfg Config, dial DialFunc, c Candidate) (*noisechan.Conn, error) {
+	raw, err := dial(ctx, c.Endpoint, cfg.NetDial)
+	if err != nil {
+		if cerr := context.Cause(ctx); cerr != nil && ctx.Err() == context.Canceled {
+			return nil, fmt.Errorf("%w: %w", cerr, err)
+		}
+		return nil, err
+	}
+	nc, err := noisechan.Client(ctx, raw, cfg.Local, c.RelayKey, cfg.Prologue)
+	if err != nil {
+		if cerr := context.Cause(ctx); cerr != nil && ctx.Err() == context.Canceled {
+			return nil, fmt.Errorf("%w: %w", cerr, err)
+		}
+		return nil, err
+	}
+	return nc, nil
+}
+
+// drain collects the results of attempts that lost the race and closes
+// any connection they made.
+func drain(results <-chan result, n int) {
+	for range n {
+		if r := <-results; r.conn != nil {
+			r.conn.Close()
+		}
+	}
+}

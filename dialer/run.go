@@ -1,0 +1,114 @@
+package dialer
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"samizdat/noisechan"
+)
+
+// Run keeps the device connected until ctx ends or onConn returns an
+// error. Each round it takes the current candidates from source, races
+// them (Dial) and hands the winning channel to onConn, which runs the
+// session and returns when the connection is gone: nil to have Run dial
+// again at once, an error to stop Run with that error. Run closes the
+// channel after onConn returns.
+//
+// When every candidate fails, Run calls refresh (nil: none), which should
+// fetch manifests from every channel at once and make source return the
+// newest; if the candidates changed, Run races them at once. Only when
+// the candidates and the channels have all failed does Run wait, a random
+// time up to BackoffBase·2ⁿ capped at BackoffMax (full jitter), before the
+// next round. A connection that lasted less than MinUptime counts as a
+// failed round too, so a peer that hangs up at once is not hammered.
+//
+// Run returns ctx's error when ctx ends.
+func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh func(ctx context.Context) error, onConn func(*noisechan.Conn) error) error {
+	cfg = cfg.defaults()
+	failedRounds := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cands := source()
+		nc, cand, err := Dial(ctx, cfg, cands)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if refresh != nil {
+				rerr := refresh(ctx)
+				cfg.emit(Event{Kind: EventRefresh, Err: rerr})
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if rerr == nil && changed(cands, source()) {
+					continue
+				}
+			}
+			if err := cfg.backoff(ctx, failedRounds); err != nil {
+				return err
+			}
+			failedRounds++
+			continue
+		}
+
+		t0 := cfg.Now()
+		err = onConn(nc)
+		nc.Close()
+		up := cfg.Now().Sub(t0)
+		cfg.emit(Event{Kind: EventDropped, Candidate: cand, Class: ClassDropped, Elapsed: up, Err: err})
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if cfg.Memory != nil {
+			cfg.Memory.Failure(cand, ClassDropped)
+		}
+		if up < cfg.MinUptime {
+			if err := cfg.backoff(ctx, failedRounds); err != nil {
+				return err
+			}
+			failedRounds++
+		} else {
+			failedRounds = 0
+		}
+	}
+}
+
+// backoff sleeps a random time in [0, min(BackoffMax, BackoffBase·2ⁿ)).
+func (cfg *Config) backoff(ctx context.Context, n int) error {
+	limit := cfg.BackoffMax
+	if n < 30 {
+		if d := cfg.BackoffBase << n; d > 0 && d < limit {
+			limit = d
+		}
+	}
+	d := rand.N(limit)
+	cfg.emit(Event{Kind: EventBackoff, Elapsed: d})
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// changed reports whether b holds a candidate that a does not.
+func changed(a, b []Candidate) bool {
+	seen := make(map[string]bool, len(a))
+	for _, c := range a {
+		seen[c.Key()+string(c.RelayKey[:])+string(c.Endpoint.Secret)] = true
+	}
+	for _, c := range b {
+		if !seen[c.Key()+string(c.RelayKey[:])+string(c.Endpoint.Secret)] {
+			return true
+		}
+	}
+	return false
+}
