@@ -1,0 +1,38 @@
+// Package endpoints runs a relay's endpoints and moves them while the relay
+// runs: address hopping.
+//
+// An endpoint is one way in: a transport (tcp, wss, or front: a fronted
+// origin served as plain HTTP behind a CDN) listening on a local address,
+// plus what clients are told in the manifest (public address, SNI, Host,
+// path, secret, TLS pin, cohort). Endpoints come from the command line
+// (ParseURL: tcp://127.0.0.1:7001, wss://127.0.0.1:7443?sni=example.org),
+// from a JSON config file (File) that Manager.Reload re-reads (the relay
+// command does so on SIGHUP), and from the admin command, which talks to
+// the running relay over a unix socket in its data directory (mode 0600;
+// ServeAdmin, Call).
+//
+// Every change to the set of endpoints re-signs the manifest with the
+// network key and a serial higher than any used before (the serial is
+// stored in the data directory before a manifest carries it, and never
+// falls below the Unix time, so a lost data directory does not reuse one
+// either), writes it to the manifest and invite files, and hands it to the
+// relay server, which pushes it to every connected client at once.
+// Retiring an endpoint closes its listener; connections already made
+// through it last until they end, and their clients learn the new
+// endpoints from the push. The manifest is also re-signed when half of its
+// lifetime has passed.
+//
+// # Security properties
+//
+// Per-endpoint secrets and tunnel paths for wss and front are generated on
+// first use from crypto/rand and kept in the data directory (mode 0600);
+// without the secret a wss or front endpoint shows only its decoy site.
+// The wss endpoints share one self-signed ECDSA P-256 key (kept in the data
+// directory, mode 0600); certificates for it are minted per requested
+// server name, so a probe sees a certificate for the name it asked for,
+// and clients pin the key (the SHA-256 of its SubjectPublicKeyInfo, put in
+// the manifest) rather than trusting any certificate authority. Secrets
+// never appear in logs, listings or errors; they are in the manifest,
+// which is signed, not secret. The admin socket is reachable only by the
+// relay's user.
+package endpoints

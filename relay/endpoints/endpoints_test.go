@@ -1,0 +1,438 @@
+package endpoints_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"samizdat/manifest"
+	"samizdat/noisechan"
+	"samizdat/relay"
+	"samizdat/relay/endpoints"
+	"samizdat/relay/wire"
+	"samizdat/session/curve"
+	"samizdat/session/kem"
+	"samizdat/store/memstore"
+)
+
+// testRelay is a relay server with keys, for a Manager to run.
+type testRelay struct {
+	srv  *relay.Server
+	keys relay.Keys
+	dir  string
+}
+
+func newRelay(t *testing.T) *testRelay {
+	t.Helper()
+	keys, err := relay.GenerateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New(memstore.Options{})
+	t.Cleanup(func() { st.Close() })
+	srv, err := relay.New(relay.Config{Store: st, NoiseKey: keys.Noise, ServerCertificate: keys.ServerCertificate,
+		ServerCertificateKey: keys.ServerCertificateKey, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dir := filepath.Join(t.TempDir(), "relay")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return &testRelay{srv: srv, keys: keys, dir: dir}
+}
+
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (r *testRelay) start(t *testing.T, mod func(*endpoints.Options), listen ...string) *endpoints.Manager {
+	t.Helper()
+	opts := endpoints.Options{Dir: r.dir, Server: r.srv, Keys: r.keys, Network: "testnet", Logger: testLogger()}
+	for _, l := range listen {
+		s, err := endpoints.ParseURL(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Listen = append(opts.Listen, s)
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	m, err := endpoints.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func (r *testRelay) verify(t *testing.T, blob []byte) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.VerifyNetwork(blob, r.keys.Network.Public().(ed25519.PublicKey), "testnet", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// addresses returns the addresses of m's endpoints.
+func addresses(m *manifest.Manifest) []string {
+	var out []string
+	for _, e := range m.Relays[0].Endpoints {
+		out = append(out, e.Transport+"="+e.Address)
+	}
+	return out
+}
+
+// rawClient is a registered device on a Noise channel, reading frames.
+type rawClient struct {
+	t      *testing.T
+	nc     *noisechan.Conn
+	pushes chan *wire.Push
+	resps  chan *wire.Response
+	done   chan struct{}
+	nextID uint64
+}
+
+func dialRaw(t *testing.T, addr string, relayKey [32]byte, key noisechan.KeyPair) (*rawClient, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := noisechan.Client(ctx, raw, key, relayKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &rawClient{t: t, nc: nc, pushes: make(chan *wire.Push, 100), resps: make(chan *wire.Response, 100), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			f, err := wire.ReadFrame(nc)
+			if err != nil {
+				return
+			}
+			switch b := f.Body.(type) {
+			case *wire.Frame_Push:
+				c.pushes <- b.Push
+			case *wire.Frame_Response:
+				c.resps <- b.Response
+			}
+		}
+	}()
+	t.Cleanup(func() { nc.Close(); <-c.done })
+	return c, nil
+}
+
+func (c *rawClient) call(op *wire.Request) *wire.Response {
+	c.t.Helper()
+	c.nextID++
+	op.Id = c.nextID
+	if err := wire.WriteFrame(c.nc, &wire.Frame{Body: &wire.Frame_Request{Request: op}}); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case r := <-c.resps:
+		if r.Status != wire.Status_OK {
+			c.t.Fatalf("%T: %v %s", op.Op, r.Status, r.Reason)
+		}
+		return r
+	case <-time.After(10 * time.Second):
+		c.t.Fatal("no response")
+	}
+	return nil
+}
+
+// nextManifest returns the next pushed manifest, skipping QueueEmpty.
+func (c *rawClient) nextManifest() []byte {
+	c.t.Helper()
+	for {
+		select {
+		case p := <-c.pushes:
+			if b := p.GetManifest(); b != nil {
+				return b
+			}
+		case <-time.After(10 * time.Second):
+			c.t.Fatal("no manifest pushed")
+		}
+	}
+}
+
+// register makes a device and starts delivery on a fresh connection to addr.
+func register(t *testing.T, addr string, relayKey [32]byte, name string) *rawClient {
+	t.Helper()
+	noise, err := noisechan.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dialRaw(t, addr, relayKey, noise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ik, _ := curve.GenerateKeyPair(rand.Reader)
+	spk, _ := curve.GenerateKeyPair(rand.Reader)
+	spkSig, _ := ik.Private.Sign(rand.Reader, spk.Public.Bytes())
+	kk, _ := kem.GenerateKeyPair(rand.Reader)
+	kkSig, _ := ik.Private.Sign(rand.Reader, kk.Public.Bytes())
+	c.call(&wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
+		Username:              name,
+		IdentityKey:           ik.Public.Bytes(),
+		RegistrationId:        7,
+		NoiseStaticKey:        noise.Public[:],
+		SignedPreKey:          &wire.SignedPreKey{Id: 1, PublicKey: spk.Public.Bytes(), Signature: spkSig},
+		LastResortKyberPreKey: &wire.KyberPreKey{Id: 1, PublicKey: kk.Public.Bytes(), Signature: kkSig},
+		UnidentifiedAccessKey: make([]byte, 16),
+	}}})
+	c.call(&wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
+	return c
+}
+
+func canDial(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func TestRetireThroughAdminPushesManifest(t *testing.T) {
+	r := newRelay(t)
+	m := r.start(t, nil, "tcp://127.0.0.1:0?name=a", "tcp://127.0.0.1:0?name=b")
+	sock := filepath.Join(r.dir, endpoints.SocketFile)
+	if err := m.ServeAdmin(sock); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v %v", fi.Mode(), err)
+	}
+	list := m.List()
+	if len(list) != 2 || list[0].Name != "a" || list[1].Name != "b" {
+		t.Fatalf("list: %+v", list)
+	}
+	addrA, addrB := list[0].Listen, list[1].Listen
+	firstBlob := m.Manifest()
+	first := r.verify(t, firstBlob)
+	if got := addresses(first); len(got) != 2 {
+		t.Fatalf("manifest endpoints %v", got)
+	}
+
+	// Clients on both endpoints get the current manifest on StartDelivery.
+	var clients []*rawClient
+	for i, addr := range []string{addrA, addrB, addrA} {
+		c := register(t, addr, r.keys.Noise.Public, "user"+string(rune('a'+i)))
+		if got := r.verify(t, c.nextManifest()); got.Serial != first.Serial {
+			t.Fatalf("pushed serial %d, want %d", got.Serial, first.Serial)
+		}
+		clients = append(clients, c)
+	}
+
+	// Retire a through the admin socket.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := endpoints.Call(ctx, sock, endpoints.Request{Op: endpoints.OpRetire, Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Serial <= first.Serial || resp.Endpoint == nil || resp.Endpoint.Name != "a" || len(resp.Endpoints) != 1 {
+		t.Fatalf("retire: %+v", resp)
+	}
+	if canDial(addrA) {
+		t.Fatal("retired listener still accepts")
+	}
+	if !canDial(addrB) {
+		t.Fatal("other listener closed")
+	}
+
+	// Every connected client, including those that came through a, gets
+	// the new manifest, and a keeper takes it.
+	for i, c := range clients {
+		blob := c.nextManifest()
+		k, err := manifest.OpenKeeper(filepath.Join(t.TempDir(), "m"), r.keys.Network.Public().(ed25519.PublicKey), "testnet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Offer(firstBlob, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := k.Offer(blob, time.Now())
+		if err != nil || got.Serial != resp.Serial {
+			t.Fatalf("client %d: pushed %v, %v; want serial %d", i, got, err, resp.Serial)
+		}
+		if eps := addresses(got); len(eps) != 1 || eps[0] != "tcp="+addrB {
+			t.Fatalf("client %d: endpoints %v", i, eps)
+		}
+	}
+
+	// The files follow: invite, manifest, serial.
+	inv, err := manifest.ReadInvite(filepath.Join(r.dir, "invite.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.verify(t, inv.Manifest); got.Serial != resp.Serial {
+		t.Fatalf("invite serial %d", got.Serial)
+	}
+	if b, err := os.ReadFile(filepath.Join(r.dir, endpoints.ManifestFile)); err != nil || r.verify(t, b).Serial != resp.Serial {
+		t.Fatalf("manifest file: %v", err)
+	}
+
+	// Retiring the last endpoint is refused; nothing changes.
+	if _, err := endpoints.Call(ctx, sock, endpoints.Request{Op: endpoints.OpRetire, Name: addrB}); !errors.Is(err, endpoints.ErrAdmin) {
+		t.Fatalf("retiring the last endpoint: %v", err)
+	}
+	if m.Serial() != resp.Serial || !canDial(addrB) {
+		t.Fatal("refused retire changed something")
+	}
+
+	// Add one back through the socket.
+	spec, err := endpoints.ParseURL("tcp://127.0.0.1:0?name=c&cohort=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2, err := endpoints.Call(ctx, sock, endpoints.Request{Op: endpoints.OpAdd, Spec: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp2.Serial <= resp.Serial || resp2.Endpoint == nil || !canDial(resp2.Endpoint.Listen) {
+		t.Fatalf("add: %+v", resp2)
+	}
+	for _, c := range clients {
+		if got := r.verify(t, c.nextManifest()); got.Serial != resp2.Serial || len(got.Relays[0].Endpoints) != 2 {
+			t.Fatalf("after add: %v", got)
+		}
+	}
+	// Listing changes nothing.
+	if resp3, err := endpoints.Call(ctx, sock, endpoints.Request{Op: endpoints.OpList}); err != nil || resp3.Serial != resp2.Serial || len(resp3.Endpoints) != 2 {
+		t.Fatalf("list: %+v %v", resp3, err)
+	}
+
+	// A restart keeps what the admin did and never reuses a serial.
+	m.Close()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+	m2 := r.start(t, nil, "tcp://127.0.0.1:0?name=a", "tcp://127.0.0.1:0?name=b")
+	var names []string
+	for _, i := range m2.List() {
+		names = append(names, i.Name+"/"+i.Source)
+	}
+	if strings.Join(names, " ") != "b/flag c/admin" {
+		t.Fatalf("after restart: %v", names)
+	}
+	if m2.Serial() <= resp2.Serial {
+		t.Fatalf("serial %d after restart, had %d", m2.Serial(), resp2.Serial)
+	}
+	if err := m2.Restore("a"); err != nil {
+		t.Fatal(err)
+	}
+	if len(m2.List()) != 3 {
+		t.Fatalf("restore: %+v", m2.List())
+	}
+}
+
+func TestReloadConfig(t *testing.T) {
+	r := newRelay(t)
+	cfgPath := filepath.Join(r.dir, "endpoints.json")
+	write := func(s string) {
+		if err := os.WriteFile(cfgPath, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"manifest_ttl": "48h", "endpoints": [
+		{"name": "one", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.1:7001"},
+		{"name": "two", "transport": "tcp", "listen": "127.0.0.1:0", "cohort": 2}
+	]}`)
+	m := r.start(t, func(o *endpoints.Options) { o.ConfigFile = cfgPath })
+	c := register(t, m.List()[0].Listen, r.keys.Noise.Public, "alice")
+	first := r.verify(t, c.nextManifest())
+	if got := addresses(first); len(got) != 2 || got[0] != "tcp=192.0.2.1:7001" || first.Cohorts != 2 ||
+		first.Expires.Sub(first.Issued) != 48*time.Hour {
+		t.Fatalf("manifest: %v %v", got, first)
+	}
+	oneListen := m.List()[0].Listen
+
+	// Reloading an unchanged file changes nothing.
+	if err := m.Reload(); err != nil || m.Serial() != first.Serial {
+		t.Fatalf("reload: %v, serial %d", err, m.Serial())
+	}
+	// A broken file changes nothing either.
+	write(`{"endpoints": [{"transport": "carrier-pigeon", "listen": "127.0.0.1:0"}]}`)
+	if err := m.Reload(); !errors.Is(err, endpoints.ErrConfig) || m.Serial() != first.Serial || len(m.List()) != 2 {
+		t.Fatalf("reload of a bad file: %v", err)
+	}
+
+	// Retire one, change two's public address, add three.
+	write(`{"endpoints": [
+		{"name": "two", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.2:7002"},
+		{"name": "three", "transport": "tcp", "listen": "127.0.0.1:0"}
+	]}`)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := r.verify(t, c.nextManifest())
+	if got.Serial <= first.Serial || got.Serial != m.Serial() {
+		t.Fatalf("serial %d after %d", got.Serial, first.Serial)
+	}
+	if eps := addresses(got); len(eps) != 2 || eps[1] != "tcp=192.0.2.2:7002" {
+		t.Fatalf("endpoints after reload: %v", eps)
+	}
+	if canDial(oneListen) {
+		t.Fatal("retired listener still accepts")
+	}
+	// The client that came in through the retired endpoint is still
+	// connected.
+	c.call(&wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
+}
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want endpoints.Spec
+		err  bool
+	}{
+		{in: "127.0.0.1:7443", want: endpoints.Spec{Name: "tcp://127.0.0.1:7443", Transport: "tcp", Listen: "127.0.0.1:7443"}},
+		{in: "tcp://127.0.0.1:7001", want: endpoints.Spec{Name: "tcp://127.0.0.1:7001", Transport: "tcp", Listen: "127.0.0.1:7001"}},
+		{in: "wss://127.0.0.1:7443/chat?sni=example.org&name=w&cohort=3",
+			want: endpoints.Spec{Name: "w", Transport: "wss", Listen: "127.0.0.1:7443", Path: "/chat", SNI: "example.org", Cohort: 3}},
+		{in: "front://127.0.0.1:7080?address=198.51.100.1:443&sni=cdn.example&host=hidden.example",
+			want: endpoints.Spec{Name: "front://127.0.0.1:7080", Transport: "front", Listen: "127.0.0.1:7080", Address: "198.51.100.1:443", SNI: "cdn.example", Host: "hidden.example"}},
+		{in: "udp://127.0.0.1:1", err: true},
+		{in: "tcp://127.0.0.1", err: true},
+		{in: "tcp://127.0.0.1:1?sni=x", err: true},
+		{in: "tcp://127.0.0.1:1?bogus=1", err: true},
+		{in: "wss://127.0.0.1:1?secret=short", err: true},
+		{in: "wss://127.0.0.1:1?tls_pin=00", err: true},
+		{in: "tcp://127.0.0.1:1?cohort=-1", err: true},
+	} {
+		got, err := endpoints.ParseURL(tc.in)
+		if (err != nil) != tc.err {
+			t.Errorf("%s: error %v", tc.in, err)
+			continue
+		}
+		if !tc.err && got != tc.want {
+			t.Errorf("%s: got %+v", tc.in, got)
+		}
+		if !tc.err {
+			back, err := endpoints.ParseURL(got.URL())
+			if err != nil || back != got {
+				t.Errorf("%s: URL() = %s does not round-trip: %+v %v", tc.in, got.URL(), back, err)
+			}
+		}
+	}
+}

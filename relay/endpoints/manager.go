@@ -1,0 +1,748 @@
+package endpoints
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"samizdat/manifest"
+	"samizdat/relay"
+)
+
+// Server is what the Manager needs of a relay: *relay.Server.
+type Server interface {
+	Serve(ctx context.Context, l net.Listener) error
+	SetManifest(blob []byte)
+}
+
+var _ Server = (*relay.Server)(nil)
+
+// Where an endpoint comes from.
+const (
+	SourceFlag   = "flag"   // --listen
+	SourceConfig = "config" // the config file
+	SourceAdmin  = "admin"  // added by the admin command
+)
+
+// DefaultManifestTTL is the lifetime of a signed manifest unless set.
+const DefaultManifestTTL = 30 * 24 * time.Hour
+
+// Options configure a Manager.
+type Options struct {
+	// Dir is the relay's data directory: generated secrets, the TLS key,
+	// the manifest serial and file, the admin state and socket live there.
+	// Required.
+	Dir string
+	// Server serves the listeners and pushes the manifests. Required.
+	Server Server
+	// Keys sign the manifest (Keys.Network) and fill in the relay's id,
+	// Noise key and trust root.
+	Keys relay.Keys
+	// Network is the network name in the manifest. Required unless the
+	// config file names it.
+	Network string
+	// ManifestTTL is each manifest's lifetime; zero means the config
+	// file's, else DefaultManifestTTL.
+	ManifestTTL time.Duration
+	// Listen are the endpoints of the command line.
+	Listen []Spec
+	// ConfigFile, if set, is read at start and by every Reload.
+	ConfigFile string
+	// InvitePath is where the invite is written on every change; empty
+	// means Dir/invite.txt.
+	InvitePath string
+	// Channels are put into every manifest as where to fetch newer ones.
+	Channels []manifest.Channel
+	// Logger receives endpoint events; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the randomness source; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Info describes a running endpoint (never its secret).
+type Info struct {
+	Name      string `json:"name"`
+	Source    string `json:"source"`
+	Transport string `json:"transport"`
+	Listen    string `json:"listen"` // the bound local address
+	Address   string `json:"address"`
+	SNI       string `json:"sni,omitempty"`
+	Host      string `json:"host,omitempty"`
+	Path      string `json:"path,omitempty"`
+	TLSPin    string `json:"tls_pin,omitempty"` // hex
+	HasSecret bool   `json:"has_secret,omitempty"`
+	Cohort    uint32 `json:"cohort,omitempty"`
+}
+
+// entry is a wanted endpoint and where it comes from.
+type entry struct {
+	Spec   Spec
+	Source string
+}
+
+// adminState is what the admin command changed; it outlives restarts.
+type adminState struct {
+	Added   []Spec   `json:"added"`
+	Retired []string `json:"retired"`
+}
+
+// running is one open endpoint.
+type running struct {
+	entry
+	ln     net.Listener
+	bound  string
+	public manifest.Endpoint
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Serve has returned and extra is closed
+	extra  io.Closer     // closed after Serve returns (a front's http server), or nil
+}
+
+// Manager runs a relay's endpoints: it opens a listener per endpoint and
+// serves it, adds and retires endpoints while the relay runs, and signs and
+// publishes a new manifest (serial one higher, never reused) on every
+// change: to the relay for pushing to clients, and to the invite and
+// manifest files. Its methods are safe for concurrent use.
+type Manager struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	secrets *secrets
+	tls     *tlsIdentity // nil until a wss endpoint needs it
+	ctx     context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	network  string
+	ttl      time.Duration
+	config   []Spec // from the config file, as last read
+	admin    adminState
+	eps      map[string]*running // by name
+	serial   uint64
+	blob     []byte
+	pubEps   []manifest.Endpoint // the endpoints in blob
+	signedAt time.Time
+	admSock  net.Listener
+}
+
+// Start opens every endpoint of opts (the command line, the config file and
+// what the admin command added before), publishes the first manifest and
+// keeps it fresh. An endpoint that fails to open fails Start.
+func Start(opts Options) (*Manager, error) {
+	if opts.Dir == "" || opts.Server == nil {
+		return nil, fmt.Errorf("%w: a data directory and a server are required", ErrConfig)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.InvitePath == "" {
+		opts.InvitePath = filepath.Join(opts.Dir, "invite.txt")
+	}
+	m := &Manager{opts: opts, log: opts.Logger, now: opts.Now, eps: make(map[string]*running)}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	for i := range opts.Listen {
+		if err := opts.Listen[i].Normalize(); err != nil {
+			return nil, err
+		}
+	}
+	m.network, m.ttl = opts.Network, opts.ManifestTTL
+	if opts.ConfigFile != "" {
+		f, err := ReadFile(opts.ConfigFile)
+		if err != nil {
+			return nil, err
+		}
+		if m.network == "" {
+			m.network = f.Network
+		}
+		if m.ttl == 0 {
+			m.ttl, _ = f.TTL()
+		}
+		m.config = f.Endpoints
+	}
+	if m.ttl <= 0 {
+		m.ttl = DefaultManifestTTL
+	}
+	if m.network == "" {
+		return nil, fmt.Errorf("%w: no network name", ErrConfig)
+	}
+	var err error
+	if m.secrets, err = loadSecrets(opts.Dir, opts.Rand); err != nil {
+		return nil, err
+	}
+	if m.admin, err = readAdmin(opts.Dir); err != nil {
+		return nil, err
+	}
+	if m.serial, err = readSerial(opts.Dir); err != nil {
+		return nil, err
+	}
+	m.ctx, m.stop = context.WithCancel(context.Background())
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want, err := m.wanted(m.config, m.admin)
+	if err == nil {
+		var failed []error
+		failed, err = m.apply(want)
+		err = errors.Join(append(failed, err)...)
+	}
+	if err == nil {
+		err = m.publish()
+	}
+	if err != nil {
+		m.closeLocked()
+		return nil, err
+	}
+	m.wg.Add(1)
+	go m.refreshLoop()
+	return m, nil
+}
+
+// Close retires every endpoint and stops the admin socket. It does not
+// close the relay server. It is safe to call more than once.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closeLocked()
+	m.mu.Unlock()
+	m.wg.Wait()
+	return nil
+}
+
+func (m *Manager) closeLocked() {
+	if m.closed {
+		return
+	}
+	m.closed = true
+	if m.stop != nil {
+		m.stop()
+	}
+	if m.admSock != nil {
+		m.admSock.Close()
+	}
+	for _, r := range m.eps {
+		m.retireLocked(r)
+	}
+}
+
+// Serial returns the serial of the newest manifest published.
+func (m *Manager) Serial() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.serial
+}
+
+// Manifest returns the newest signed manifest.
+func (m *Manager) Manifest() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.blob)
+}
+
+// List describes the running endpoints, sorted by name.
+func (m *Manager) List() []Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.listLocked()
+}
+
+func (m *Manager) listLocked() []Info {
+	var out []Info
+	for _, r := range m.eps {
+		p := r.public
+		i := Info{Name: r.Spec.Name, Source: r.Source, Transport: p.Transport, Listen: r.bound, Address: p.Address,
+			SNI: p.SNI, Host: p.Host, Path: p.Path, HasSecret: len(p.Secret) > 0, Cohort: p.Cohort}
+		if len(p.TLSPin) > 0 {
+			i.TLSPin = hex.EncodeToString(p.TLSPin)
+		}
+		out = append(out, i)
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		if a.Name < b.Name {
+			return -1
+		} else if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Reload re-reads the config file and opens, re-opens or retires endpoints
+// to match it; when the set changed it publishes a new manifest. If the
+// file is unreadable or invalid nothing changes. Endpoints that fail to
+// open are reported in the error; the rest take effect.
+func (m *Manager) Reload() error {
+	if m.opts.ConfigFile == "" {
+		return fmt.Errorf("%w: no config file to reload", ErrConfig)
+	}
+	f, err := ReadFile(m.opts.ConfigFile)
+	if err != nil {
+		return err
+	}
+	ttl, _ := f.TTL()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return relay.ErrServerClosed
+	}
+	if f.Network != "" && f.Network != m.network {
+		m.log.Warn("the config file names another network; a reload keeps the running one", "network", m.network)
+	}
+	want, err := m.wanted(f.Endpoints, m.admin)
+	if err != nil {
+		return err
+	}
+	m.config = f.Endpoints
+	ttlChanged := m.opts.ManifestTTL == 0 && ttl != 0 && ttl != m.ttl
+	if ttlChanged {
+		m.ttl = ttl
+	}
+	return m.change(want, ttlChanged)
+}
+
+// Add opens a new endpoint and publishes a new manifest. The endpoint is
+// remembered in the data directory across restarts until retired.
+func (m *Manager) Add(s Spec) (Info, error) {
+	if err := s.Normalize(); err != nil {
+		return Info{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Info{}, relay.ErrServerClosed
+	}
+	if slices.Contains(m.admin.Retired, s.Name) {
+		return Info{}, fmt.Errorf("%w: %q is a retired endpoint; restore it or pick another name", ErrConfig, s.Name)
+	}
+	st := m.admin
+	st.Added = append(slices.Clone(st.Added), s)
+	want, err := m.wanted(m.config, st)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := m.changeState(st, want); err != nil {
+		return Info{}, err
+	}
+	r := m.eps[s.Name]
+	if r == nil {
+		return Info{}, fmt.Errorf("endpoints: %s did not open", s.Name)
+	}
+	for _, i := range m.listLocked() {
+		if i.Name == s.Name {
+			return i, nil
+		}
+	}
+	return Info{}, nil
+}
+
+// Retire closes the endpoint named by which (its name, its listening
+// address, its public address or its URL) and publishes a manifest
+// without it. Connections made through it stay until they end. A retired
+// endpoint of the command line or config file stays retired across
+// restarts and reloads until Restore.
+func (m *Manager) Retire(which string) (Info, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Info{}, relay.ErrServerClosed
+	}
+	r, err := m.find(which)
+	if err != nil {
+		return Info{}, err
+	}
+	var info Info
+	for _, i := range m.listLocked() {
+		if i.Name == r.Spec.Name {
+			info = i
+		}
+	}
+	st := adminState{Added: slices.Clone(m.admin.Added), Retired: slices.Clone(m.admin.Retired)}
+	if r.Source == SourceAdmin {
+		st.Added = slices.DeleteFunc(st.Added, func(s Spec) bool { return s.Name == r.Spec.Name })
+	} else {
+		st.Retired = append(st.Retired, r.Spec.Name)
+	}
+	want, err := m.wanted(m.config, st)
+	if err != nil {
+		return Info{}, err
+	}
+	return info, m.changeState(st, want)
+}
+
+// Restore brings back a retired endpoint of the command line or config
+// file.
+func (m *Manager) Restore(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return relay.ErrServerClosed
+	}
+	if !slices.Contains(m.admin.Retired, name) {
+		return fmt.Errorf("%w: %q is not retired", ErrConfig, name)
+	}
+	st := adminState{Added: m.admin.Added, Retired: slices.DeleteFunc(slices.Clone(m.admin.Retired), func(s string) bool { return s == name })}
+	want, err := m.wanted(m.config, st)
+	if err != nil {
+		return err
+	}
+	return m.changeState(st, want)
+}
+
+// Republish signs and publishes the manifest again with a new serial,
+// even though nothing changed.
+func (m *Manager) Republish() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return relay.ErrServerClosed
+	}
+	return m.publish()
+}
+
+// find resolves which to a running endpoint.
+func (m *Manager) find(which string) (*running, error) {
+	if r, ok := m.eps[which]; ok {
+		return r, nil
+	}
+	var found []*running
+	for _, r := range m.eps {
+		if r.bound == which || r.public.Address == which || r.Spec.URL() == which {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: no endpoint %q", ErrConfig, which)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%w: %q names %d endpoints; retire by name", ErrConfig, which, len(found))
+}
+
+// changeState applies want, which follows from st, and keeps st if that
+// worked.
+func (m *Manager) changeState(st adminState, want []entry) error {
+	if len(want) == 0 {
+		return fmt.Errorf("%w: that would leave no endpoint", ErrConfig)
+	}
+	if err := m.change(want, false); err != nil {
+		return err
+	}
+	if err := writeAdmin(m.opts.Dir, st); err != nil {
+		return err
+	}
+	m.admin = st
+	return nil
+}
+
+// change opens and retires endpoints to match want and publishes a new
+// manifest if anything changed (or force).
+func (m *Manager) change(want []entry, force bool) error {
+	if len(want) == 0 {
+		return fmt.Errorf("%w: that would leave no endpoint", ErrConfig)
+	}
+	failed, err := m.apply(want)
+	if err != nil {
+		return err
+	}
+	changed := force || m.blob == nil || !sameEndpoints(m.pubEps, m.publicEndpoints())
+	if changed {
+		if err := m.publish(); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// wanted merges the command line, config and admin state into the list of
+// endpoints that should run.
+func (m *Manager) wanted(config []Spec, st adminState) ([]entry, error) {
+	var all []entry
+	for _, s := range m.opts.Listen {
+		all = append(all, entry{s, SourceFlag})
+	}
+	for _, s := range config {
+		all = append(all, entry{s, SourceConfig})
+	}
+	for _, s := range st.Added {
+		all = append(all, entry{s, SourceAdmin})
+	}
+	seen := make(map[string]string)
+	var out []entry
+	for _, e := range all {
+		if src, dup := seen[e.Spec.Name]; dup {
+			return nil, fmt.Errorf("%w: two endpoints named %q (%s and %s)", ErrConfig, e.Spec.Name, src, e.Source)
+		}
+		seen[e.Spec.Name] = e.Source
+		if !slices.Contains(st.Retired, e.Spec.Name) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// apply retires running endpoints not in want (or changed) and opens the
+// missing ones. It returns the endpoints that failed to open; err means
+// nothing was done.
+func (m *Manager) apply(want []entry) (failed []error, err error) {
+	byName := make(map[string]entry, len(want))
+	for _, e := range want {
+		byName[e.Spec.Name] = e
+	}
+	for name, r := range m.eps {
+		if e, ok := byName[name]; !ok || e.Spec != r.Spec {
+			m.retireLocked(r)
+		} else {
+			r.Source = e.Source
+		}
+	}
+	for _, e := range want {
+		if _, ok := m.eps[e.Spec.Name]; ok {
+			continue
+		}
+		r, err := m.open(e)
+		if err != nil {
+			m.log.Error("endpoint failed to open", "endpoint", e.Spec.Name, "err", err)
+			failed = append(failed, fmt.Errorf("endpoint %s: %w", e.Spec.Name, err))
+			continue
+		}
+		m.eps[e.Spec.Name] = r
+		m.log.Info("endpoint open", "endpoint", e.Spec.Name, "transport", e.Spec.Transport, "listen", r.bound, "address", r.public.Address)
+	}
+	return failed, nil
+}
+
+// retireLocked closes r's listener and waits until it is no longer served.
+func (m *Manager) retireLocked(r *running) {
+	r.cancel()
+	<-r.done
+	delete(m.eps, r.Spec.Name)
+	m.log.Info("endpoint retired", "endpoint", r.Spec.Name, "listen", r.bound)
+}
+
+// tlsIdentity loads or creates the relay's TLS key.
+func (m *Manager) tlsIdentity() (*tlsIdentity, error) {
+	if m.tls == nil {
+		id, err := loadTLS(m.opts.Dir, m.opts.Rand, m.now)
+		if err != nil {
+			return nil, err
+		}
+		m.tls = id
+	}
+	return m.tls, nil
+}
+
+// open starts serving one endpoint.
+func (m *Manager) open(e entry) (*running, error) {
+	op, ok := openers[e.Spec.Transport]
+	if !ok {
+		return nil, fmt.Errorf("%w: transport %q is not supported", ErrConfig, e.Spec.Transport)
+	}
+	pub := manifest.Endpoint{Transport: e.Spec.Transport, Address: e.Spec.Address, SNI: e.Spec.SNI,
+		Host: e.Spec.Host, Path: e.Spec.Path, Cohort: e.Spec.Cohort}
+	if e.Spec.Secret != "" {
+		pub.Secret, _ = decodeBytes(e.Spec.Secret)
+	}
+	if e.Spec.TLSPin != "" {
+		pub.TLSPin, _ = decodeBytes(e.Spec.TLSPin)
+	}
+	if e.Spec.Transport != TCP {
+		if pub.Secret == nil || pub.Path == "" {
+			g, err := m.secrets.get(e.Spec.Name)
+			if err != nil {
+				return nil, err
+			}
+			if pub.Secret == nil {
+				pub.Secret = g.Secret
+			}
+			if pub.Path == "" {
+				pub.Path = g.Path
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	o, err := op(ctx, m, e.Spec, &pub)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	bound := o.ln.Addr().String()
+	if pub.Address == "" {
+		host, _, _ := net.SplitHostPort(bound)
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			cancel()
+			o.ln.Close()
+			if o.extra != nil {
+				o.extra.Close()
+			}
+			return nil, fmt.Errorf("%w: listening on all interfaces (%s) needs a public address", ErrConfig, bound)
+		}
+		pub.Address = bound
+	}
+	r := &running{entry: e, ln: o.ln, bound: bound, public: pub, cancel: cancel, done: make(chan struct{}), extra: o.extra}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(r.done)
+		err := m.opts.Server.Serve(ctx, o.ln)
+		if r.extra != nil {
+			r.extra.Close()
+		}
+		if err != nil && ctx.Err() == nil {
+			m.log.Error("endpoint stopped", "endpoint", e.Spec.Name, "err", err)
+		}
+	}()
+	return r, nil
+}
+
+// publicEndpoints returns the manifest endpoints of the running set,
+// sorted by name.
+func (m *Manager) publicEndpoints() []manifest.Endpoint {
+	names := make([]string, 0, len(m.eps))
+	for n := range m.eps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]manifest.Endpoint, 0, len(names))
+	for _, n := range names {
+		out = append(out, m.eps[n].public)
+	}
+	return out
+}
+
+func sameEndpoints(a, b []manifest.Endpoint) bool {
+	return slices.EqualFunc(a, b, func(x, y manifest.Endpoint) bool {
+		return x.Transport == y.Transport && x.Address == y.Address && x.SNI == y.SNI && x.Host == y.Host &&
+			x.Path == y.Path && string(x.Secret) == string(y.Secret) && string(x.TLSPin) == string(y.TLSPin) && x.Cohort == y.Cohort
+	})
+}
+
+// publish signs the running endpoints into a manifest with the next
+// serial, stores the serial first, then writes the manifest and invite
+// files and hands the manifest to the server for pushing.
+func (m *Manager) publish() error {
+	eps := m.publicEndpoints()
+	if len(eps) == 0 {
+		return fmt.Errorf("%w: no endpoint is open; the manifest was not re-signed", ErrConfig)
+	}
+	if len(m.opts.Keys.Network) != ed25519.PrivateKeySize {
+		return fmt.Errorf("%w: no network key to sign the manifest", ErrConfig)
+	}
+	now := m.now()
+	serial := max(m.serial+1, uint64(max(now.Unix(), 1)))
+	if err := writeSerial(m.opts.Dir, serial); err != nil {
+		return err
+	}
+	m.serial = serial
+	var cohorts uint32
+	for _, e := range eps {
+		cohorts = max(cohorts, e.Cohort)
+	}
+	man := &manifest.Manifest{
+		Network: m.network,
+		Serial:  serial,
+		Issued:  now,
+		Expires: now.Add(m.ttl),
+		Relays: []manifest.Relay{{
+			ID:        m.opts.Keys.RelayID,
+			NoiseKey:  m.opts.Keys.Noise.Public,
+			Endpoints: eps,
+		}},
+		Channels: m.opts.Channels,
+		Cohorts:  cohorts,
+	}
+	if !m.opts.Keys.TrustRoot.Public.IsZero() {
+		man.TrustRoot = m.opts.Keys.TrustRoot.Public.Bytes()
+	}
+	blob, err := manifest.Sign(man, m.opts.Keys.Network)
+	if err != nil {
+		return fmt.Errorf("endpoints: signing the manifest: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(m.opts.Dir, ManifestFile), blob, 0o644); err != nil {
+		return fmt.Errorf("endpoints: writing the manifest: %w", err)
+	}
+	inv := manifest.Invite{NetworkKey: m.opts.Keys.Network.Public().(ed25519.PublicKey), Manifest: blob}
+	if err := manifest.WriteInvite(m.opts.InvitePath, inv); err != nil {
+		return fmt.Errorf("endpoints: writing the invite: %w", err)
+	}
+	m.blob, m.pubEps, m.signedAt = blob, eps, now
+	m.opts.Server.SetManifest(blob)
+	m.log.Info("published a manifest", "serial", serial, "endpoints", len(eps))
+	return nil
+}
+
+// refreshLoop re-signs the manifest when half its lifetime has passed.
+func (m *Manager) refreshLoop() {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		due := m.signedAt.Add(m.ttl / 2)
+		m.mu.Unlock()
+		wait := min(max(due.Sub(m.now()), time.Second), time.Hour)
+		t := time.NewTimer(wait)
+		select {
+		case <-m.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		if !m.closed && !m.now().Before(m.signedAt.Add(m.ttl/2)) {
+			if err := m.publish(); err != nil {
+				m.log.Error("refreshing the manifest", "err", err)
+			}
+		}
+		m.mu.Unlock()
+	}
+}
+
+func readAdmin(dir string) (adminState, error) {
+	var st adminState
+	b, err := os.ReadFile(filepath.Join(dir, AdminFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("endpoints: reading admin state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("endpoints: %s is not valid json", AdminFile)
+	}
+	for i := range st.Added {
+		if err := st.Added[i].Normalize(); err != nil {
+			return st, fmt.Errorf("endpoints: %s: %w", AdminFile, err)
+		}
+	}
+	return st, nil
+}
+
+func writeAdmin(dir string, st adminState) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, AdminFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("endpoints: storing admin state: %w", err)
+	}
+	return nil
+}
