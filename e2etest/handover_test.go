@@ -86,7 +86,15 @@ func processMemory(pid int) ([]byte, bool) {
 		}
 		buf := make([]byte, end-start)
 		n, _ := mem.ReadAt(buf, int64(start))
-		all = append(all, buf[:n]...)
+		// Keep only pages that are not all zero (most of a Go process's
+		// reserved memory), so the search stays fast.
+		zero := make([]byte, 4096)
+		for off := 0; off < n; off += 4096 {
+			page := buf[off:min(off+4096, n)]
+			if !bytes.Equal(page, zero[:len(page)]) {
+				all = append(all, page...)
+			}
+		}
 	}
 	return all, len(all) > 0
 }
