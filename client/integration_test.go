@@ -29,6 +29,11 @@ type testNet struct {
 
 func startRelay(t *testing.T) *testNet {
 	t.Helper()
+	return startRelayWith(t, relay.Limits{})
+}
+
+func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	keys, err := relay.GenerateKeys(rand.Reader)
 	if err != nil {
@@ -43,6 +48,7 @@ func startRelay(t *testing.T) *testNet {
 		NoiseKey:             keys.Noise,
 		ServerCertificate:    keys.ServerCertificate,
 		ServerCertificateKey: keys.ServerCertificateKey,
+		Limits:               limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -410,5 +416,30 @@ func TestPreKeyReplenish(t *testing.T) {
 			t.Fatalf("relay holds %d ec and %d kyber one-time keys, want 6 each", ec, kyber)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRateLimitedMessagesWaitInOrder(t *testing.T) {
+	n := startRelayWith(t, relay.Limits{Messages: relay.Rate{Burst: 1, PerSecond: 0.001}})
+	alice := newUser(t, n, "alice", func(c *client.Config) { c.NoSealedSender = true })
+	newUser(t, n, "bob", nil)
+	carol := newUser(t, n, "carol", nil)
+	carol.receive(t)
+	ctx := context.Background()
+	if _, err := alice.Send(ctx, "bob", "one"); err != nil {
+		t.Fatal(err)
+	}
+	var se *client.StatusError
+	if _, err := alice.Send(ctx, "bob", "two"); !errors.As(err, &se) || se.RetryAfter <= 0 {
+		t.Fatalf("second message to bob: %v", err)
+	}
+	// Bob's queue waits; Carol's message goes out.
+	if _, err := alice.Send(ctx, "carol", "hi carol"); err != nil {
+		t.Fatal(err)
+	}
+	carol.waitFor(t, client.EventMessage, 1)
+	out, err := alice.Outbox(ctx)
+	if err != nil || len(out) != 1 || out[0].Peer != "bob" || out[0].Attempts != 2 {
+		t.Fatalf("outbox %+v %v", out, err)
 	}
 }

@@ -86,9 +86,10 @@ func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, e
 }
 
 // Flush sends the outbox in order and reports what happened to each message
-// it tried (nil: acknowledged and removed). It stops at the first message
-// that fails for a reason that may pass (the relay unreachable, rate
-// limits), keeping it and the later ones queued, and returns that error.
+// it tried (nil: acknowledged and removed). A message that fails for a
+// reason that may pass stays queued, and so do the later ones to the same
+// user (their order is kept); when the relay itself is out of reach Flush
+// stops there. It returns the first such error.
 func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -97,7 +98,12 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 		return nil, err
 	}
 	results := make(map[[16]byte]error)
+	blocked := make(map[string]bool) // users with an earlier message still queued
+	var firstErr error
 	for _, o := range out {
+		if blocked[o.Peer] {
+			continue
+		}
 		err := c.sendOne(ctx, o)
 		if err == nil {
 			if err := c.db.Tx(ctx, func(s *clientdb.Store) error {
@@ -136,9 +142,15 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 		}
 		results[o.EnvelopeID] = err
 		_ = c.db.Store().NoteAttempt(ctx, o.EnvelopeID, err.Error())
-		return results, err
+		if firstErr == nil {
+			firstErr = err
+		}
+		if !errors.As(err, &se) || ctx.Err() != nil {
+			return results, firstErr // the relay is out of reach
+		}
+		blocked[o.Peer] = true // refused for now (rate limit, full mailbox)
 	}
-	return results, nil
+	return results, firstErr
 }
 
 // StatusFailed marks an outgoing message the relay refused for good.
