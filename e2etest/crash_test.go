@@ -139,8 +139,9 @@ func TestCrashRelay(t *testing.T) {
 		t.Skip("builds the binary and runs a relay process")
 	}
 	const (
-		senders   = 4
-		perSender = 60
+		senders   = 4  // in-process clients
+		perSender = 60 // messages each
+		perCLI    = 20 // messages from `samizdat send` processes
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -184,6 +185,11 @@ func TestCrashRelay(t *testing.T) {
 		clients = append(clients, c)
 	}
 
+	cliHome := filepath.Join(dir, "cli")
+	if code, _, errOut := cli(t, bin, cliHome, "", "init", "--invite", filepath.Join(data, "invite.txt"), "--name", "clisender"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+
 	rctx, stopRecv := context.WithCancel(ctx)
 	recvDone := make(chan struct{})
 	go func() {
@@ -219,6 +225,26 @@ func TestCrashRelay(t *testing.T) {
 		}()
 	}
 
+	// One more sender, as processes: exit 0 means acknowledged; otherwise
+	// the message waits in that home's outbox for the next run.
+	var cliExit0, cliFailed int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for j := range perCLI {
+			text := fmt.Sprintf("c %d", j)
+			attempts.Add(1)
+			if code, _, _ := cli(t, bin, cliHome, "", "send", "bob", text); code != 0 {
+				cliFailed++
+				failures.Add(1)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			cliExit0++
+			okTexts.Store(text, true)
+		}
+	}()
+
 	// Kill the relay twice while the senders run.
 	kills := 0
 	for _, at := range []int64{senders * perSender / 4, senders * perSender / 2} {
@@ -247,9 +273,21 @@ func TestCrashRelay(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	cliClient, err := client.Open(ctx, cfg("cli", func(e client.Event) {
+		if e.Kind == client.EventSent {
+			acked.add(e.Peer + "/" + fmt.Sprint(e.EnvelopeID))
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cliClient.Close()
+	if _, err := cliClient.Flush(ctx); err != nil {
+		t.Fatalf("flushing the cli sender's outbox: %v", err)
+	}
 	// Every message is now acknowledged; the texts whose Send returned an
 	// error were acknowledged by a later flush.
-	total := senders * perSender
+	total := senders*perSender + perCLI
 	for {
 		got := delivered.snapshot()
 		if len(got) >= total {
@@ -274,17 +312,23 @@ func TestCrashRelay(t *testing.T) {
 		}
 		return true
 	})
+	var want []string
 	for i := range senders {
 		for j := range perSender {
-			text := fmt.Sprintf("m %d %d", i, j)
-			if got[text] != 1 {
-				t.Errorf("message %q delivered %d times", text, got[text])
-			}
+			want = append(want, fmt.Sprintf("m %d %d", i, j))
+		}
+	}
+	for j := range perCLI {
+		want = append(want, fmt.Sprintf("c %d", j))
+	}
+	for _, text := range want {
+		if got[text] != 1 {
+			t.Errorf("message %q delivered %d times", text, got[text])
 		}
 	}
 	st := bob.Stats()
-	msg := fmt.Sprintf("crash test: relay SIGKILLed %d times; sent %d, send attempts %d, acked at once %d, failed then retried from the outbox %d, acked in total %d, delivered %d distinct (%d deliveries shown), duplicates dropped %d, undecryptable %d",
-		kills, total, attempts.Load(), ackedOnSend, failures.Load(), len(acked.snapshot()), len(got), sum(got), st.Duplicates, st.Undecryptable)
+	msg := fmt.Sprintf("crash test: relay SIGKILLed %d times; sent %d (%d by `samizdat send` processes: %d exited 0, %d non-zero), acked at once %d, failed then sent from the outbox %d, delivered %d distinct (%d deliveries shown), duplicates dropped %d, undecryptable %d",
+		kills, total, perCLI, cliExit0, cliFailed, ackedOnSend, failures.Load(), len(got), sum(got), st.Duplicates, st.Undecryptable)
 	t.Log(msg)
 	fmt.Println(msg)
 	if st.Undecryptable != 0 {
