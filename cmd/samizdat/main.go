@@ -44,7 +44,7 @@ func commands() []command {
 	cmds := []command{
 		{name: "version", summary: "print the build version", run: runVersion},
 		{name: "help", usage: "[COMMAND]", summary: "show help for samizdat or one command", run: runHelp},
-		{name: "relay", usage: "[--data DIR] [--listen ADDR] [--invite-out FILE] [--network NAME] [--endpoint ADDR]", summary: "run a relay; writes an invite on start", run: runRelay},
+		{name: "relay", usage: relayUsage, summary: "run a relay on many endpoints; move them live (relay endpoints ...)", run: runRelay},
 	}
 	cmds = append(cmds, clientCommands()...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

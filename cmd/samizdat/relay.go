@@ -3,23 +3,25 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
-	"samizdat/manifest"
 	"samizdat/relay"
+	"samizdat/relay/endpoints"
 	"samizdat/store/sqlite"
-	"samizdat/transport/tcp"
 )
 
 const (
-	defaultRelayListen = "127.0.0.1:7443"
+	defaultRelayListen = "tcp://127.0.0.1:7443"
 	relayInviteTTL     = 365 * 24 * time.Hour
 )
 
@@ -36,15 +38,37 @@ func defaultRelayDir() string {
 	return "samizdat-relay"
 }
 
-// runRelay runs a relay until ctx is done (SIGINT or SIGTERM).
+// relayUsage is the relay command's argument synopsis and help.
+const relayUsage = `[--data DIR] [--listen URL]... [--config FILE] [--invite-out FILE]
+         [--network NAME] [--endpoint ADDR] [--manifest-ttl DURATION]
+   or: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]
+
+--listen is repeatable: tcp://127.0.0.1:7001, wss://127.0.0.1:7443/path?sni=example.org,
+front://127.0.0.1:7080?address=CDN:443&sni=FRONT&host=HIDDEN (a bare host:port is tcp).
+Query parameters: name, address, sni, host, secret, tls_pin, cohort.
+--config names a JSON file {"network", "manifest_ttl", "endpoints": [{"name", "transport",
+"listen", "address", "sni", "host", "path", "secret", "tls_pin", "cohort"}]}; SIGHUP re-reads it.
+Every change of endpoints re-signs the manifest, rewrites the invite and pushes it to clients.`
+
+// runRelay runs a relay until ctx is done (SIGINT or SIGTERM), or an
+// admin command against a running relay ("relay endpoints ...").
 func runRelay(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "endpoints" {
+		return runRelayEndpoints(ctx, e, args[1:])
+	}
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dir := fs.String("data", defaultRelayDir(), "data directory: keys and database")
-	listen := fs.String("listen", defaultRelayListen, "TCP address to listen on")
+	var listen []string
+	fs.Func("listen", "endpoint URL to listen on (repeatable)", func(s string) error {
+		listen = append(listen, s)
+		return nil
+	})
+	configFile := fs.String("config", "", "JSON endpoint config file, re-read on SIGHUP")
 	inviteOut := fs.String("invite-out", "", "where to write the invite (default DIR/invite.txt)")
-	network := fs.String("network", "samizdat", "network name in the manifest")
-	endpoint := fs.String("endpoint", "", "address clients dial, written to the invite (default: the listening address)")
+	network := fs.String("network", "", "network name in the manifest (default: the config file's, else samizdat)")
+	endpoint := fs.String("endpoint", "", "address clients dial, for a single --listen endpoint (default: the listening address)")
+	ttl := fs.Duration("manifest-ttl", 0, "lifetime of each signed manifest (default: the config file's, else 1 year)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
 	if err := fs.Parse(args); err != nil {
@@ -53,8 +77,47 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
 	}
-	if *inviteOut == "" {
-		*inviteOut = filepath.Join(*dir, "invite.txt")
+	if len(listen) == 0 && *configFile == "" {
+		listen = []string{defaultRelayListen}
+	}
+	var specs []endpoints.Spec
+	for _, l := range listen {
+		s, err := endpoints.ParseURL(l)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %v: %w", l, err, errUsage)
+		}
+		specs = append(specs, s)
+	}
+	if *endpoint != "" {
+		if len(specs) != 1 {
+			return fmt.Errorf("--endpoint needs exactly one --listen (use ?address= in each URL): %w", errUsage)
+		}
+		specs[0].Address = *endpoint
+		if err := specs[0].Normalize(); err != nil {
+			return fmt.Errorf("--endpoint: %v: %w", err, errUsage)
+		}
+	}
+	opts := endpoints.Options{Dir: *dir, Listen: specs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
+	if *configFile != "" {
+		f, err := endpoints.ReadFile(*configFile)
+		if err != nil {
+			return err
+		}
+		if opts.Network == "" {
+			opts.Network = f.Network
+		}
+		if opts.ManifestTTL == 0 {
+			opts.ManifestTTL, _ = f.TTL()
+		}
+	}
+	if opts.Network == "" {
+		opts.Network = "samizdat"
+	}
+	if opts.ManifestTTL == 0 {
+		opts.ManifestTTL = relayInviteTTL
+	}
+	if opts.InvitePath == "" {
+		opts.InvitePath = filepath.Join(*dir, "invite.txt")
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -93,43 +156,151 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	}
 	defer srv.Close()
 
-	ln, err := tcp.Listen(ctx, *listen)
+	// SIGHUP re-reads the config file; listen before anything can send it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	opts.Server, opts.Keys, opts.Logger = srv, keys, log
+	m, err := endpoints.Start(opts)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
-	}
-	addr := ln.Addr().String()
-	if *endpoint == "" {
-		*endpoint = addr
-	}
-	inv, err := keys.Invite(*network, []manifest.Endpoint{{Transport: "tcp", Address: *endpoint}}, time.Now(), relayInviteTTL)
-	if err != nil {
-		ln.Close()
 		return err
 	}
-	if err := manifest.WriteInvite(*inviteOut, inv); err != nil {
-		ln.Close()
-		return fmt.Errorf("writing the invite: %w", err)
+	defer m.Close()
+	if err := m.ServeAdmin(filepath.Join(*dir, endpoints.SocketFile)); err != nil {
+		return err
 	}
-	invPath, err := filepath.Abs(*inviteOut)
+	for _, i := range m.List() {
+		fmt.Fprintf(e.stdout, "relay %s listening on %s\n", keys.RelayID, listenName(i))
+	}
+	invPath, err := filepath.Abs(opts.InvitePath)
 	if err != nil {
-		invPath = *inviteOut
+		invPath = opts.InvitePath
 	}
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	fmt.Fprintf(e.stdout, "relay %s listening on %s\n", keys.RelayID, addr)
 	fmt.Fprintf(e.stdout, "invite written to %s\n", invPath)
 
-	select {
-	case <-ctx.Done():
-		fmt.Fprintf(e.stdout, "shutting down\n")
-		srv.Close()
-		<-served
-		return nil
-	case err := <-served:
-		if errors.Is(err, relay.ErrServerClosed) {
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(e.stdout, "shutting down\n")
+			m.Close()
+			srv.Close()
 			return nil
+		case <-hup:
+			before := m.Serial()
+			if err := m.Reload(); err != nil {
+				log.Error("reloading the config", "err", err)
+				fmt.Fprintf(e.stdout, "reload failed: %v\n", err)
+				continue
+			}
+			if s := m.Serial(); s != before {
+				fmt.Fprintf(e.stdout, "reloaded: %d endpoints, manifest serial %d\n", len(m.List()), s)
+			} else {
+				fmt.Fprintf(e.stdout, "reloaded: no change\n")
+			}
 		}
+	}
+}
+
+// listenName is how the relay prints an endpoint's listening address: bare
+// for tcp, with the transport as scheme otherwise.
+func listenName(i endpoints.Info) string {
+	if i.Transport == endpoints.TCP {
+		return i.Listen
+	}
+	return i.Transport + "://" + i.Listen
+}
+
+// runRelayEndpoints is "samizdat relay endpoints ...": it asks the running
+// relay, over the admin socket in its data directory, to list, add, retire
+// or restore endpoints, reload its config or re-sign its manifest.
+func runRelayEndpoints(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("relay endpoints", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := fs.String("data", defaultRelayDir(), "the running relay's data directory")
+	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	// Flags may come before or after the operation and its argument.
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return fmt.Errorf("%v: %w", err, errUsage)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(pos) == 0 {
+		return fmt.Errorf("endpoints needs an operation (list, add, retire, restore, reload, republish): %w", errUsage)
+	}
+	op := pos[0]
+	pos = pos[1:]
+	req := endpoints.Request{Op: op}
+	switch op {
+	case endpoints.OpList, endpoints.OpReload, endpoints.OpRepublish:
+		if len(pos) != 0 {
+			return fmt.Errorf("%s takes no argument: %w", op, errUsage)
+		}
+	case endpoints.OpAdd:
+		if len(pos) != 1 {
+			return fmt.Errorf("add takes one endpoint URL: %w", errUsage)
+		}
+		s, err := endpoints.ParseURL(pos[0])
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, errUsage)
+		}
+		req.Spec = &s
+	case endpoints.OpRetire, endpoints.OpRestore:
+		if len(pos) != 1 {
+			return fmt.Errorf("%s takes one endpoint name or address: %w", op, errUsage)
+		}
+		req.Name = pos[0]
+	default:
+		return fmt.Errorf("unknown operation %q: %w", op, errUsage)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	resp, err := endpoints.Call(cctx, filepath.Join(*dir, endpoints.SocketFile), req)
+	if resp == nil {
 		return err
 	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(resp, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	switch op {
+	case endpoints.OpAdd:
+		fmt.Fprintf(e.stdout, "added %s\n", resp.Endpoint.Name)
+	case endpoints.OpRetire:
+		fmt.Fprintf(e.stdout, "retired %s\n", resp.Endpoint.Name)
+	case endpoints.OpRestore:
+		fmt.Fprintf(e.stdout, "restored %s\n", req.Name)
+	}
+	fmt.Fprintf(e.stdout, "manifest serial %d\n", resp.Serial)
+	for _, i := range resp.Endpoints {
+		var extra []string
+		add := func(k, v string) {
+			if v != "" {
+				extra = append(extra, k+"="+v)
+			}
+		}
+		add("sni", i.SNI)
+		add("host", i.Host)
+		add("path", i.Path)
+		add("tls_pin", i.TLSPin)
+		if i.HasSecret {
+			extra = append(extra, "secret=(set)")
+		}
+		if i.Cohort != 0 {
+			add("cohort", fmt.Sprint(i.Cohort))
+		}
+		fmt.Fprintf(e.stdout, "%s\t%s\t%s\tlisten=%s address=%s %s\n", i.Name, i.Source, i.Transport, i.Listen, i.Address, strings.Join(extra, " "))
+	}
+	return nil
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,5 +151,113 @@ func TestRelayCommandUsage(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "relay", "extra"); code != 2 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// inviteSerial reads the invite at path and returns its manifest.
+func inviteManifest(t *testing.T, path string) *manifest.Manifest {
+	t.Helper()
+	inv, err := manifest.ReadInvite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestRelayEndpointsCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "relay")
+	_, out, _ := startRelay(t, "--data", dir, "--listen", "tcp://127.0.0.1:0?name=a", "--listen", "tcp://127.0.0.1:0?name=b")
+	addrs := listenLine.FindAllStringSubmatch(out.String(), -1)
+	if len(addrs) != 2 {
+		t.Fatalf("output: %s", out.String())
+	}
+	invitePath := filepath.Join(dir, "invite.txt")
+	m1 := inviteManifest(t, invitePath)
+	if len(m1.Relays[0].Endpoints) != 2 {
+		t.Fatalf("manifest: %v", m1)
+	}
+
+	code, lout, errOut := runCLI(t, "relay", "endpoints", "list", "--data", dir)
+	if code != 0 || !strings.Contains(lout, "a\tflag\ttcp\tlisten="+addrs[0][2]) || !strings.Contains(lout, "b\tflag\ttcp") {
+		t.Fatalf("list: %d %s %s", code, lout, errOut)
+	}
+	code, rout, errOut := runCLI(t, "relay", "endpoints", "retire", "a", "--data", dir)
+	if code != 0 || !strings.Contains(rout, "retired a") {
+		t.Fatalf("retire: %d %s %s", code, rout, errOut)
+	}
+	m2 := inviteManifest(t, invitePath)
+	if m2.Serial <= m1.Serial || len(m2.Relays[0].Endpoints) != 1 || m2.Relays[0].Endpoints[0].Address != addrs[1][2] {
+		t.Fatalf("after retire: %v", m2)
+	}
+	if c, err := net.DialTimeout("tcp", addrs[0][2], time.Second); err == nil {
+		c.Close()
+		t.Fatal("retired endpoint still listens")
+	}
+	code, aout, errOut := runCLI(t, "relay", "endpoints", "--data", dir, "add", "tcp://127.0.0.1:0?name=c", "--json")
+	if code != 0 || !strings.Contains(aout, `"name": "c"`) {
+		t.Fatalf("add: %d %s %s", code, aout, errOut)
+	}
+	if m3 := inviteManifest(t, invitePath); m3.Serial <= m2.Serial || len(m3.Relays[0].Endpoints) != 2 {
+		t.Fatalf("after add: %v", m3)
+	}
+
+	// Refusals and mistakes.
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"retire", "nonesuch"}, 1, "no endpoint"},
+		{[]string{"add", "carrier-pigeon://127.0.0.1:1"}, 2, "unknown transport"},
+		{[]string{"frobnicate"}, 2, "unknown operation"},
+		{[]string{"list", "extra"}, 2, "takes no argument"},
+		{[]string{"reload"}, 1, "no config file"},
+	} {
+		code, _, errOut := runCLI(t, append([]string{"relay", "endpoints", "--data", dir}, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d: %s", tc.args, code, errOut)
+		}
+	}
+	if code, _, errOut := runCLI(t, "relay", "endpoints", "list", "--data", t.TempDir()); code != 1 || !strings.Contains(errOut, "is the relay running") {
+		t.Errorf("no relay: %d %s", code, errOut)
+	}
+}
+
+// A real SIGHUP makes the relay re-read its config file.
+func TestRelaySIGHUP(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "relay")
+	cfg := filepath.Join(t.TempDir(), "endpoints.json")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"network": "hupnet", "endpoints": [{"name": "x", "transport": "tcp", "listen": "127.0.0.1:0"}]}`)
+	_, out, _ := startRelay(t, "--data", dir, "--config", cfg)
+	invitePath := filepath.Join(dir, "invite.txt")
+	m1 := inviteManifest(t, invitePath)
+	if m1.Network != "hupnet" || len(m1.Relays[0].Endpoints) != 1 {
+		t.Fatalf("manifest: %v", m1)
+	}
+	write(`{"network": "hupnet", "endpoints": [
+		{"name": "x", "transport": "tcp", "listen": "127.0.0.1:0"},
+		{"name": "y", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.9:443"}]}`)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "reloaded: 2 endpoints") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m2 := inviteManifest(t, invitePath)
+	if m2.Serial <= m1.Serial || len(m2.Relays[0].Endpoints) != 2 || m2.Relays[0].Endpoints[1].Address != "192.0.2.9:443" {
+		t.Fatalf("after SIGHUP: %v", m2)
 	}
 }
