@@ -86,7 +86,9 @@ func (c *Client) Receive(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		err := c.receiveOnce(ctx, &connected)
+		up := false
+		err := c.receiveOnce(ctx, &up)
+		connected = connected || up
 		if ctx.Err() != nil {
 			break
 		}
@@ -98,8 +100,8 @@ func (c *Client) Receive(ctx context.Context) error {
 			wait = 3 * time.Second
 		}
 		backoff = min(backoff*2, 5*time.Second)
-		if connected {
-			backoff = 250 * time.Millisecond
+		if up {
+			backoff = 250 * time.Millisecond // it worked a moment ago
 		}
 		select {
 		case <-ctx.Done():
