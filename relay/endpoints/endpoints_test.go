@@ -108,11 +108,20 @@ type rawClient struct {
 	nextID uint64
 }
 
-func dialRaw(t *testing.T, addr string, relayKey [32]byte, key noisechan.KeyPair) (*rawClient, error) {
+// dialer opens a raw stream to an endpoint.
+type dialer func(ctx context.Context) (net.Conn, error)
+
+func tcpTo(addr string) dialer {
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+}
+
+func dialRaw(t *testing.T, dial dialer, relayKey [32]byte, key noisechan.KeyPair) (*rawClient, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := dial(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +186,17 @@ func (c *rawClient) nextManifest() []byte {
 // register makes a device and starts delivery on a fresh connection to addr.
 func register(t *testing.T, addr string, relayKey [32]byte, name string) *rawClient {
 	t.Helper()
+	return registerVia(t, tcpTo(addr), relayKey, name)
+}
+
+// registerVia is register over any transport.
+func registerVia(t *testing.T, dial dialer, relayKey [32]byte, name string) *rawClient {
+	t.Helper()
 	noise, err := noisechan.GenerateKeyPair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := dialRaw(t, addr, relayKey, noise)
+	c, err := dialRaw(t, dial, relayKey, noise)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -631,10 +631,7 @@ func (m *Manager) publicEndpoints() []manifest.Endpoint {
 }
 
 func sameEndpoints(a, b []manifest.Endpoint) bool {
-	return slices.EqualFunc(a, b, func(x, y manifest.Endpoint) bool {
-		return x.Transport == y.Transport && x.Address == y.Address && x.SNI == y.SNI && x.Host == y.Host &&
-			x.Path == y.Path && string(x.Secret) == string(y.Secret) && string(x.TLSPin) == string(y.TLSPin) && x.Cohort == y.Cohort
-	})
+	return slices.EqualFunc(a, b, manifest.Endpoint.Equal)
 }
 
 // publish signs the running endpoints into a manifest with the next
