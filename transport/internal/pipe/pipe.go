@@ -103,9 +103,10 @@ func (b *Buffer) Read(p []byte, deadline, done <-chan struct{}) (int, error) {
 	}
 }
 
-// Wait blocks until the buffer holds data or is closed, or until stop
-// fires; it reports whether data or the close arrived.
-func (b *Buffer) Wait(stop <-chan struct{}) bool {
+// Wait blocks until the buffer holds data or is closed, or until stop1 or
+// stop2 fires (either may be nil); it reports whether data or the close
+// arrived.
+func (b *Buffer) Wait(stop1, stop2 <-chan struct{}) bool {
 	for {
 		b.mu.Lock()
 		ready := len(b.b) > 0 || b.err != nil
@@ -116,7 +117,9 @@ func (b *Buffer) Wait(stop <-chan struct{}) bool {
 		}
 		select {
 		case <-wake:
-		case <-stop:
+		case <-stop1:
+			return false
+		case <-stop2:
 			return false
 		}
 	}

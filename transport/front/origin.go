@@ -1,0 +1,381 @@
+package front
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"samizdat/transport/internal/decoy"
+	"samizdat/transport/internal/pipe"
+	"samizdat/transport/internal/token"
+)
+
+// OriginConfig configures the relay side of a fronted endpoint.
+type OriginConfig struct {
+	Path   string       // tunnel path, as in the endpoint
+	Secret []byte       // endpoint secret; empty: the origin serves only the decoy
+	Decoy  http.Handler // nil: the built-in ordinary site
+	// IdleTimeout ends sessions with no request for this long; 0 means 60 s.
+	IdleTimeout time.Duration
+}
+
+// Origin is the relay side of the front transport: an http.Handler to
+// mount where the CDN forwards the hidden host's requests, and a
+// net.Listener whose Accept yields one conn per tunnel. Sessions are
+// identified by a random 128-bit id chosen by the client and opened only
+// with a valid token; per-session buffers are bounded; sessions idle for
+// IdleTimeout are ended. Close ends every session, since they live inside
+// the handler.
+type Origin struct {
+	path   string
+	verify *token.Verifier // nil when there is no secret
+	decoy  http.Handler
+	idle   time.Duration
+
+	conns      chan net.Conn
+	closed     chan struct{}
+	janitorEnd chan struct{}
+	closeOnce  sync.Once
+
+	mu       sync.Mutex
+	sessions map[[sidSize]byte]*session // guarded by mu
+}
+
+var (
+	_ http.Handler = (*Origin)(nil)
+	_ net.Listener = (*Origin)(nil)
+)
+
+// Hold is how long a poll waits for downstream data before answering
+// empty.
+const pollHold = 200 * time.Millisecond
+
+// probeHold is how long a probe's response stays open after the hello.
+const probeHold = 10 * time.Second
+
+// NewOrigin returns an origin; call Close to stop it.
+func NewOrigin(cfg OriginConfig) *Origin {
+	o := &Origin{
+		path:       cfg.Path,
+		decoy:      cfg.Decoy,
+		idle:       cfg.IdleTimeout,
+		conns:      make(chan net.Conn),
+		closed:     make(chan struct{}),
+		janitorEnd: make(chan struct{}),
+		sessions:   make(map[[sidSize]byte]*session),
+	}
+	if o.decoy == nil {
+		o.decoy = decoy.Handler()
+	}
+	if o.idle <= 0 {
+		o.idle = 60 * time.Second
+	}
+	if v, err := token.NewVerifier(cfg.Secret, cfg.Path); err == nil {
+		o.verify = v
+	}
+	go o.janitor()
+	return o
+}
+
+type session struct {
+	id   [sidSize]byte
+	conn *pipe.Conn // In: from the client; Out: to the client
+
+	mu       sync.Mutex
+	nextSeq  uint64    // guarded by mu
+	lastSeen time.Time // guarded by mu
+	active   int       // requests in progress; guarded by mu
+}
+
+func (s *session) begin() {
+	s.mu.Lock()
+	s.active++
+	s.lastSeen = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *session) end() {
+	s.mu.Lock()
+	s.active--
+	s.lastSeen = time.Now()
+	s.mu.Unlock()
+}
+
+var errIdle = errors.New("front: session idle too long")
+
+func (o *Origin) janitor() {
+	defer close(o.janitorEnd)
+	t := time.NewTicker(o.idle / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.closed:
+			return
+		case <-t.C:
+		}
+		var stale []*session
+		o.mu.Lock()
+		for id, s := range o.sessions {
+			s.mu.Lock()
+			if s.active == 0 && time.Since(s.lastSeen) > o.idle {
+				stale = append(stale, s)
+				delete(o.sessions, id)
+			}
+			s.mu.Unlock()
+		}
+		o.mu.Unlock()
+		for _, s := range stale {
+			s.conn.In.Close(errIdle)
+			s.conn.Out.Close(errIdle)
+		}
+	}
+}
+
+func (o *Origin) lookup(id [sidSize]byte) *session {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sessions[id]
+}
+
+func (o *Origin) remove(id [sidSize]byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.sessions, id)
+}
+
+// ServeHTTP serves tunnel requests and hands everything else to the decoy.
+func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if o.verify == nil || r.URL.Path != o.path || r.Method != http.MethodPost {
+		o.decoy.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, reqHeaderSize+maxPayload))
+	if err != nil {
+		o.decoy.ServeHTTP(w, r)
+		return
+	}
+	req, err := parseRequest(body)
+	if err != nil {
+		o.decoy.ServeHTTP(w, r)
+		return
+	}
+	if req.op == opProbe || req.op == opOpen {
+		ck, err := r.Cookie(cookieName)
+		if err != nil || o.verify.Verify(ck.Value, time.Now()) != nil {
+			o.decoy.ServeHTTP(w, r)
+			return
+		}
+	}
+	select {
+	case <-o.closed:
+		o.decoy.ServeHTTP(w, r)
+		return
+	default:
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Cache-Control", "no-store")
+	switch req.op {
+	case opProbe:
+		o.probe(w, r)
+	case opOpen:
+		o.open(w, r, req)
+	default:
+		s := o.lookup(req.sid)
+		if s == nil {
+			o.decoy.ServeHTTP(w, r)
+			return
+		}
+		s.begin()
+		defer s.end()
+		switch req.op {
+		case opPush, opPoll:
+			o.push(w, r, s, req)
+		case opStream:
+			o.stream(w, r, s)
+		case opClose:
+			o.remove(s.id)
+			s.conn.In.Close(io.EOF)
+			s.conn.Out.Close(net.ErrClosed)
+			s.conn.Out.Discard()
+			w.WriteHeader(http.StatusOK)
+		}
+	}
+}
+
+func (o *Origin) probe(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	w.Write(appendFrame(nil, frameHello, nil))
+	http.NewResponseController(w).Flush()
+	t := time.NewTimer(probeHold)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+	case <-o.closed:
+	case <-t.C:
+	}
+}
+
+func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
+	s := &session{id: req.sid, lastSeen: time.Now()}
+	s.conn = pipe.NewConn(bufSize, pipe.Addr("front"), remoteAddr(r))
+	s.conn.OnClose = func() error {
+		// Downstream readers see Out's end after the data and send EOF.
+		s.conn.In.Close(net.ErrClosed)
+		return nil
+	}
+	o.mu.Lock()
+	_, dup := o.sessions[s.id]
+	if !dup {
+		o.sessions[s.id] = s
+	}
+	o.mu.Unlock()
+	if dup {
+		o.decoy.ServeHTTP(w, r)
+		return
+	}
+	select {
+	case o.conns <- s.conn:
+		w.WriteHeader(http.StatusOK)
+	case <-o.closed:
+		o.remove(s.id)
+		o.decoy.ServeHTTP(w, r)
+	case <-r.Context().Done():
+		o.remove(s.id)
+	}
+}
+
+func remoteAddr(r *http.Request) net.Addr {
+	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		return a
+	}
+	return pipe.Addr("front")
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (o *Origin) push(w http.ResponseWriter, r *http.Request, s *session, req request) {
+	s.mu.Lock()
+	seq := s.nextSeq
+	if req.seq == seq {
+		s.nextSeq++
+	}
+	s.mu.Unlock()
+	switch {
+	case req.seq == seq:
+		if len(req.data) > 0 {
+			if _, err := s.conn.In.Write(req.data, nil, r.Context().Done()); err != nil && r.Context().Err() != nil {
+				return
+			}
+		}
+	case req.seq < seq:
+		// a retried request; its data is already in
+	default:
+		o.remove(s.id)
+		s.conn.In.Close(errMalformed)
+		s.conn.Out.Close(errMalformed)
+		w.WriteHeader(http.StatusOK)
+		w.Write(appendFrame(nil, frameEOF, nil))
+		return
+	}
+	if req.op == opPush {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	hold, cancel := context.WithTimeout(r.Context(), pollHold)
+	s.conn.Out.Wait(hold.Done(), nil)
+	cancel()
+	var out bytes.Buffer
+	buf := make([]byte, 64<<10)
+	for out.Len() < maxPayload {
+		n, err := s.conn.Out.Read(buf, closedChan, nil)
+		if n > 0 {
+			out.Write(appendFrame(nil, frameData, buf[:n]))
+			continue
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			out.Write(appendFrame(nil, frameEOF, nil))
+			o.remove(s.id)
+		}
+		break
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
+	w.WriteHeader(http.StatusOK)
+	w.Write(out.Bytes())
+}
+
+func (o *Origin) stream(w http.ResponseWriter, r *http.Request, s *session) {
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(appendFrame(nil, frameHello, nil))
+	bw.Flush()
+	if rc.Flush() != nil {
+		return
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.conn.Out.Read(buf, nil, r.Context().Done())
+		if n > 0 {
+			bw.Write(appendFrame(nil, frameData, buf[:n]))
+			if s.conn.Out.Len() > 0 && bw.Buffered() < 32<<10 {
+				continue
+			}
+			if bw.Flush() != nil || rc.Flush() != nil {
+				s.conn.In.Close(io.ErrUnexpectedEOF)
+				return
+			}
+			continue
+		}
+		if err != nil {
+			if r.Context().Err() == nil {
+				bw.Write(appendFrame(nil, frameEOF, nil))
+				bw.Flush()
+				rc.Flush()
+				o.remove(s.id)
+			}
+			return
+		}
+	}
+}
+
+// Accept returns the next tunnel.
+func (o *Origin) Accept() (net.Conn, error) {
+	select {
+	case c := <-o.conns:
+		return c, nil
+	case <-o.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting, ends every session and stops the idle sweeper.
+// It is safe to call more than once.
+func (o *Origin) Close() error {
+	o.closeOnce.Do(func() {
+		close(o.closed)
+		<-o.janitorEnd
+		o.mu.Lock()
+		sessions := o.sessions
+		o.sessions = map[[sidSize]byte]*session{}
+		o.mu.Unlock()
+		for _, s := range sessions {
+			s.conn.In.Close(net.ErrClosed)
+			s.conn.Out.Close(net.ErrClosed)
+		}
+	})
+	return nil
+}
+
+// Addr is a placeholder: the origin listens through whatever HTTP server
+// mounts it.
+func (o *Origin) Addr() net.Addr { return pipe.Addr("front") }
+
