@@ -300,23 +300,21 @@ func (c *Client) encryptFor(ctx context.Context, contact clientdb.Contact, devic
 				}
 				msgs = append(msgs, &wire.OutgoingMessage{DeviceId: d, RegistrationId: reg, Type: uint32(ct.Type()), Content: ct.Bytes()})
 			}
-			if len(retry) > 0 {
-				return errRetry
-			}
-			return nil
+			return nil // commit, archived sessions included
 		})
 		c.sessMu.Unlock()
-		if errors.Is(err, errRetry) && attempt < 2 {
-			continue
-		}
 		if err != nil {
 			return nil, err
+		}
+		if len(retry) > 0 {
+			if attempt < 2 {
+				continue // bundles for the archived sessions, then again
+			}
+			return nil, fmt.Errorf("client: no usable session with %s", contact.Username)
 		}
 		return msgs, nil
 	}
 }
-
-var errRetry = errors.New("client: retry")
 
 // ensureSessions opens sessions, from fetched bundles, with the devices
 // that have no usable one.
