@@ -24,6 +24,7 @@ import (
 // directory.
 type testNet struct {
 	inv   manifest.Invite
+	keys  relay.Keys
 	store *sqlite.Store
 }
 
@@ -72,7 +73,7 @@ func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testNet{inv: inv, store: st}
+	return &testNet{inv: inv, keys: keys, store: st}
 }
 
 // user is a client with its events collected.
@@ -434,5 +435,43 @@ func TestRateLimitedMessagesWaitInOrder(t *testing.T) {
 	out, err := alice.Outbox(ctx)
 	if err != nil || len(out) != 1 || out[0].Peer != "bob" || out[0].Attempts != 2 {
 		t.Fatalf("outbox %+v %v", out, err)
+	}
+}
+
+func TestInitRetriesAfterFailure(t *testing.T) {
+	n := startRelay(t)
+	ctx := context.Background()
+	home := t.TempDir()
+	if _, err := client.Open(ctx, client.Config{Home: home}); !errors.Is(err, client.ErrNotInitialized) {
+		t.Fatalf("open before init: %v", err)
+	}
+	// An invite whose endpoint nobody answers: the keys are made, the
+	// registration fails.
+	dead, err := n.keys.Invite("test", []manifest.Endpoint{{Transport: "tcp", Address: "127.0.0.1:1"}}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Init(ctx, client.Config{Home: home}, dead, "alice"); !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("init against a dead endpoint: %v", err)
+	}
+	if _, err := client.Open(ctx, client.Config{Home: home}); !errors.Is(err, client.ErrNotInitialized) {
+		t.Fatalf("open after failed init: %v", err)
+	}
+	c, err := client.Init(ctx, client.Config{Home: home}, n.inv, "alice")
+	if err != nil {
+		t.Fatalf("second init: %v", err)
+	}
+	c.Close()
+	if _, err := client.Init(ctx, client.Config{Home: home}, n.inv, "alice"); !errors.Is(err, client.ErrAlreadyInitialized) {
+		t.Fatalf("third init: %v", err)
+	}
+	c, err = client.Open(ctx, client.Config{Home: home})
+	if err != nil || c.Username() != "alice" {
+		t.Fatalf("open: %v", err)
+	}
+	defer c.Close()
+	// Another user cannot take the name.
+	if _, err := client.Init(ctx, client.Config{Home: t.TempDir()}, n.inv, "alice"); err == nil {
+		t.Fatal("a second alice registered")
 	}
 }
