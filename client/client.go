@@ -12,9 +12,15 @@
 // messages, dropping the relay's duplicate deliveries by envelope id and
 // answering each text with a delivery receipt.
 //
+// Every content carries the sender's unidentified access key; once a contact
+// has sent us theirs, our messages to them travel sealed (sealed sender v1,
+// over a second channel with a throwaway Noise key), so the relay learns
+// the recipient but not the sender.
+//
 // Security properties: the relay sees ciphertext, recipient account and
-// device ids, sizes (padded to multiples of 160 bytes) and times; it never
-// sees plaintext or private keys. The device's Noise static key is its only
+// device ids, sizes (padded to multiples of 160 bytes) and times, and the
+// sender only of unsealed messages; it never sees plaintext or private
+// keys. The device's Noise static key is its only
 // credential. Identities are trusted on first use; a changed identity is
 // accepted with a warning (Event IdentityChanged) and changes the safety
 // number. Nothing in this package logs keys or message text.
