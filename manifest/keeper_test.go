@@ -334,3 +334,22 @@ func TestSignRejectsInvalidNewFields(t *testing.T) {
 
 // cohortKAT was computed independently (Python hashlib).
 const cohortKAT = 760
+
+func TestOpenAndParseUnverified(t *testing.T) {
+	expired := signed(t, func(m *Manifest) { m.Expires = testNow.Add(-time.Second) })
+	if m, err := Open(expired, testPub); err != nil || m.Serial != 1 {
+		t.Fatalf("Open: %v", err)
+	}
+	if _, err := Open(expired, otherKey.Public().(ed25519.PublicKey)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("Open with another key: %v", err)
+	}
+	forged, _ := Sign(testManifest(), otherKey)
+	if m, err := ParseUnverified(forged); err != nil || m.Network != "example.net" {
+		t.Fatalf("ParseUnverified: %v", err)
+	}
+	for _, b := range [][]byte{nil, []byte("junk"), make([]byte, MaxBlobSize+1)} {
+		if _, err := ParseUnverified(b); err == nil {
+			t.Fatal("ParseUnverified accepted junk")
+		}
+	}
+}

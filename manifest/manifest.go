@@ -238,6 +238,31 @@ func (m *Manifest) checkNetwork(network string) error {
 	return nil
 }
 
+// Open checks blob's signature under networkKey and its structure, but
+// not its times: for operator tools that look at old manifests, and for
+// rollback checks against a manifest that has since expired. Clients
+// deciding what to dial use Verify or a Keeper.
+func Open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
+	return open(blob, networkKey)
+}
+
+// ParseUnverified decodes blob and checks its structure WITHOUT checking
+// its signature, for showing a blob whose network key is not at hand.
+// Nothing it returns may be trusted.
+func ParseUnverified(blob []byte) (*Manifest, error) {
+	if len(blob) > MaxBlobSize {
+		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMalformed, len(blob), MaxBlobSize)
+	}
+	var sm manifestpb.SignedManifest
+	if err := proto.Unmarshal(blob, &sm); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if sm.Version != Version {
+		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, sm.Version)
+	}
+	return decodeBody(sm.Body)
+}
+
 // open checks everything Verify checks except time.
 func open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
 	if len(networkKey) != ed25519.PublicKeySize {

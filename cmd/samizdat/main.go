@@ -44,6 +44,7 @@ func commands() []command {
 	cmds := []command{
 		{name: "version", summary: "print the build version", run: runVersion},
 		{name: "help", usage: "[COMMAND]", summary: "show help for samizdat or one command", run: runHelp},
+		{name: "manifest", usage: manifestUsage, summary: "operator tools: keygen, sign, show and verify signed manifests", run: runManifest},
 		{name: "relay", usage: relayUsage, summary: "run a relay on many endpoints; move them live (relay endpoints ...)", run: runRelay},
 	}
 	cmds = append(cmds, clientCommands()...)
