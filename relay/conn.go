@@ -358,7 +358,7 @@ func (c *conn) startDelivery(id uint64) {
 	// The manifest goes out before the backlog, so a client learns of
 	// moved endpoints first thing.
 	c.s.addReceiver(c)
-	blob, gen := c.s.currentManifest()
+	blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
 	if blob != nil {
 		if err := c.push(&wire.Push{Body: &wire.Push_Manifest{Manifest: blob}}); err != nil {
 			return
@@ -379,7 +379,7 @@ func (c *conn) pushManifests(sent uint64) {
 		case <-c.ctx.Done():
 			return
 		}
-		blob, gen := c.s.currentManifest()
+		blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
 		if gen == sent {
 			continue
 		}

@@ -151,3 +151,41 @@ func TestManifestPushStuckPeer(t *testing.T) {
 		}
 	}
 }
+
+// SetManifestFunc hands each device its own manifest.
+func TestManifestPushPerDevice(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.register("alice", 1)
+	bob := e.register("bob", 1)
+	aliceKey := alice.devices[1].noise.Public
+	e.srv.SetManifestFunc(func(k [32]byte) []byte {
+		if k == aliceKey {
+			return []byte("for alice")
+		}
+		return []byte("for others")
+	})
+	alice.dev1().mustOK(startDelivery())
+	bob.dev1().mustOK(startDelivery())
+	if got := alice.dev1().nextManifest(); string(got) != "for alice" {
+		t.Fatalf("alice got %q", got)
+	}
+	if got := bob.dev1().nextManifest(); string(got) != "for others" {
+		t.Fatalf("bob got %q", got)
+	}
+	if e.srv.Manifest() != nil {
+		t.Fatal("Manifest() after SetManifestFunc")
+	}
+	e.srv.SetManifestFunc(func(k [32]byte) []byte {
+		if k == aliceKey {
+			return nil
+		}
+		return []byte("second")
+	})
+	if got := bob.dev1().nextManifest(); string(got) != "second" {
+		t.Fatalf("bob got %q", got)
+	}
+	if p := alice.dev1().nextPush(); p.GetQueueEmpty() == nil {
+		t.Fatalf("alice got %v", p)
+	}
+	alice.dev1().noPush(50 * time.Millisecond)
+}

@@ -201,7 +201,8 @@ type Server struct {
 	listeners map[net.Listener]struct{} // guarded by mu
 	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
 	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
-	manifest  []byte                    // the signed manifest pushed to receivers; guarded by mu
+	manifest  []byte                    // the signed manifest given to SetManifest; guarded by mu
+	pickMf    func([32]byte) []byte     // the manifest for a device's Noise key; guarded by mu
 	mfGen     uint64                    // bumped by every SetManifest; guarded by mu
 	randMu    sync.Mutex                // serializes reads of rand
 }
@@ -437,8 +438,27 @@ func (s *Server) SetManifest(blob []byte) {
 	if len(blob) == 0 {
 		blob = nil
 	}
+	s.setManifest(blob, func([32]byte) []byte { return blob })
+}
+
+// SetManifestFunc is SetManifest with a manifest per device: pick returns
+// the signed manifest for the device whose Noise static public key is its
+// argument (nil: none), for example one listing only the endpoints of the
+// device's cohort (manifest.CohortOf). pick must be fast and safe for
+// concurrent use; it is called once per receiving connection per change,
+// and its results must not be modified afterwards. A nil pick stops the
+// pushes.
+func (s *Server) SetManifestFunc(pick func(deviceKey [32]byte) []byte) {
+	if pick == nil {
+		pick = func([32]byte) []byte { return nil }
+	}
+	s.setManifest(nil, pick)
+}
+
+func (s *Server) setManifest(blob []byte, pick func([32]byte) []byte) {
 	s.mu.Lock()
 	s.manifest = blob
+	s.pickMf = pick
 	s.mfGen++
 	var wake []*conn
 	for c := range s.receivers {
@@ -451,23 +471,31 @@ func (s *Server) SetManifest(blob []byte) {
 		default: // a wake-up is pending already; it will read the newest
 		}
 	}
-	if blob != nil {
-		s.log.Info("pushing a new manifest", "connections", len(wake), "size", len(blob))
-	}
+	s.log.Info("new manifest", "connections", len(wake))
 }
 
-// Manifest returns the blob last given to SetManifest, or nil.
+// Manifest returns the blob last given to SetManifest, or nil (also after
+// SetManifestFunc).
 func (s *Server) Manifest() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.manifest...)
 }
 
-// currentManifest returns the manifest to push and its generation.
-func (s *Server) currentManifest() ([]byte, uint64) {
+// currentManifest returns the manifest to push to the device with Noise
+// key peer, and its generation.
+func (s *Server) currentManifest(peer [32]byte) ([]byte, uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.manifest, s.mfGen
+	pick, gen := s.pickMf, s.mfGen
+	s.mu.Unlock()
+	if pick == nil {
+		return nil, gen
+	}
+	blob := pick(peer)
+	if len(blob) == 0 {
+		blob = nil
+	}
+	return blob, gen
 }
 
 // addReceiver registers c for manifest pushes.

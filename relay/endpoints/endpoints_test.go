@@ -196,6 +196,12 @@ func registerVia(t *testing.T, dial dialer, relayKey [32]byte, name string) *raw
 	if err != nil {
 		t.Fatal(err)
 	}
+	return registerKey(t, dial, relayKey, name, noise)
+}
+
+// registerKey is registerVia with a given device key.
+func registerKey(t *testing.T, dial dialer, relayKey [32]byte, name string, noise noisechan.KeyPair) *rawClient {
+	t.Helper()
 	c, err := dialRaw(t, dial, relayKey, noise)
 	if err != nil {
 		t.Fatal(err)
@@ -371,12 +377,12 @@ func TestReloadConfig(t *testing.T) {
 	}
 	write(`{"manifest_ttl": "48h", "endpoints": [
 		{"name": "one", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.1:7001"},
-		{"name": "two", "transport": "tcp", "listen": "127.0.0.1:0", "cohort": 2}
+		{"name": "two", "transport": "tcp", "listen": "127.0.0.1:0"}
 	]}`)
 	m := r.start(t, func(o *endpoints.Options) { o.ConfigFile = cfgPath })
 	c := register(t, m.List()[0].Listen, r.keys.Noise.Public, "alice")
 	first := r.verify(t, c.nextManifest())
-	if got := addresses(first); len(got) != 2 || got[0] != "tcp=192.0.2.1:7001" || first.Cohorts != 2 ||
+	if got := addresses(first); len(got) != 2 || got[0] != "tcp=192.0.2.1:7001" || first.Cohorts != 0 ||
 		first.Expires.Sub(first.Issued) != 48*time.Hour {
 		t.Fatalf("manifest: %v %v", got, first)
 	}
@@ -449,5 +455,64 @@ func TestParseURL(t *testing.T) {
 				t.Errorf("%s: URL() = %s does not round-trip: %+v %v", tc.in, got.URL(), back, err)
 			}
 		}
+	}
+}
+
+func TestCohortManifests(t *testing.T) {
+	r := newRelay(t)
+	m := r.start(t, nil, "tcp://127.0.0.1:0?name=p", "tcp://127.0.0.1:0?name=c1&cohort=1", "tcp://127.0.0.1:0?name=c2&cohort=2&address=192.0.2.2:2")
+	public := r.verify(t, m.Manifest())
+	pAddr := m.List()[2].Listen
+	if got := addresses(public); public.Cohorts != 2 || len(got) != 1 || got[0] != "tcp="+pAddr {
+		t.Fatalf("public manifest: %v %v", got, public)
+	}
+	if inv, err := manifest.ReadInvite(filepath.Join(r.dir, "invite.txt")); err != nil || r.verify(t, inv.Manifest).Serial != public.Serial {
+		t.Fatalf("invite: %v", err)
+	}
+	if m.Serial() != public.Serial+1 {
+		t.Fatalf("serial %d, public %d", m.Serial(), public.Serial)
+	}
+	keyIn := func(c uint32) noisechan.KeyPair {
+		for {
+			k, _ := noisechan.GenerateKeyPair(rand.Reader)
+			if manifest.CohortOf(k.Public[:], 2) == c {
+				return k
+			}
+		}
+	}
+	for c := uint32(1); c <= 2; c++ {
+		cl := registerKey(t, tcpTo(pAddr), r.keys.Noise.Public, "user"+string(rune('0'+c)), keyIn(c))
+		blob := cl.nextManifest()
+		k, err := manifest.OpenKeeper(filepath.Join(t.TempDir(), "m"), r.keys.Network.Public().(ed25519.PublicKey), "testnet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Offer(m.Manifest(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := k.Offer(blob, time.Now())
+		if err != nil {
+			t.Fatalf("cohort %d: keeper refused the pushed manifest: %v", c, err)
+		}
+		eps := got.Relays[0].Endpoints
+		if got.Serial != public.Serial+1 || len(eps) != 2 || eps[0].Cohort+eps[1].Cohort != c || eps[0].Cohort*eps[1].Cohort != 0 {
+			t.Fatalf("cohort %d: got %v", c, got)
+		}
+		if b, err := os.ReadFile(filepath.Join(r.dir, endpoints.CohortManifestFile(c))); err != nil || string(b) != string(blob) {
+			t.Fatalf("cohort %d file: %v", c, err)
+		}
+	}
+	// Without cohort endpoints the cohort files go away.
+	if _, err := m.Retire("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Retire("c2"); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(r.dir, "manifest-cohort-*")); len(files) != 0 {
+		t.Fatalf("stale cohort files %v", files)
+	}
+	if got := r.verify(t, m.Manifest()); got.Cohorts != 0 || got.Serial != m.Serial() {
+		t.Fatalf("after retiring: %v", got)
 	}
 }

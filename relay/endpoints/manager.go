@@ -26,6 +26,7 @@ import (
 type Server interface {
 	Serve(ctx context.Context, l net.Listener) error
 	SetManifest(blob []byte)
+	SetManifestFunc(pick func(deviceKey [32]byte) []byte)
 }
 
 var _ Server = (*relay.Server)(nil)
@@ -244,14 +245,15 @@ func (m *Manager) closeLocked() {
 	}
 }
 
-// Serial returns the serial of the newest manifest published.
+// Serial returns the highest manifest serial used so far (with cohorts,
+// that of the cohorts' manifests, one above the public one's).
 func (m *Manager) Serial() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.serial
 }
 
-// Manifest returns the newest signed manifest.
+// Manifest returns the newest public signed manifest (the invite's).
 func (m *Manager) Manifest() []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -637,6 +639,15 @@ func sameEndpoints(a, b []manifest.Endpoint) bool {
 // publish signs the running endpoints into a manifest with the next
 // serial, stores the serial first, then writes the manifest and invite
 // files and hands the manifest to the server for pushing.
+//
+// With cohorts (endpoints tagged with a cohort above 0) it signs one public
+// manifest with serial S listing only the endpoints for every cohort (it
+// goes into the invite and manifest files), and for each cohort that has
+// endpoints of its own a manifest with serial S+1 listing those too, which
+// the server pushes only to devices of that cohort (manifest.CohortOf
+// their Noise key) and which is written to manifest-cohort-N.bin for
+// per-cohort channels. A client holding the public manifest thus takes its
+// cohort's, and the next change's public manifest (S+2) still replaces it.
 func (m *Manager) publish() error {
 	eps := m.publicEndpoints()
 	if len(eps) == 0 {
@@ -645,48 +656,106 @@ func (m *Manager) publish() error {
 	if len(m.opts.Keys.Network) != ed25519.PrivateKeySize {
 		return fmt.Errorf("%w: no network key to sign the manifest", ErrConfig)
 	}
-	now := m.now()
-	serial := max(m.serial+1, uint64(max(now.Unix(), 1)))
-	if err := writeSerial(m.opts.Dir, serial); err != nil {
-		return err
-	}
-	m.serial = serial
 	var cohorts uint32
+	var public []manifest.Endpoint
+	own := make(map[uint32]bool)
 	for _, e := range eps {
 		cohorts = max(cohorts, e.Cohort)
+		if e.Cohort == 0 {
+			public = append(public, e)
+		} else {
+			own[e.Cohort] = true
+		}
 	}
-	man := &manifest.Manifest{
-		Network: m.network,
-		Serial:  serial,
-		Issued:  now,
-		Expires: now.Add(m.ttl),
-		Relays: []manifest.Relay{{
-			ID:        m.opts.Keys.RelayID,
-			NoiseKey:  m.opts.Keys.Noise.Public,
-			Endpoints: eps,
-		}},
-		Channels: m.opts.Channels,
-		Cohorts:  cohorts,
+	if len(public) == 0 {
+		m.log.Warn("no endpoint is for every cohort; the public manifest lists them all")
+		public = eps
 	}
-	if !m.opts.Keys.TrustRoot.Public.IsZero() {
-		man.TrustRoot = m.opts.Keys.TrustRoot.Public.Bytes()
+	now := m.now()
+	serial := max(m.serial+1, uint64(max(now.Unix(), 1)))
+	last := serial
+	if len(own) > 0 {
+		last++
 	}
-	blob, err := manifest.Sign(man, m.opts.Keys.Network)
+	if err := writeSerial(m.opts.Dir, last); err != nil {
+		return err
+	}
+	m.serial = last
+
+	sign := func(serial uint64, eps []manifest.Endpoint) ([]byte, error) {
+		man := &manifest.Manifest{
+			Network: m.network,
+			Serial:  serial,
+			Issued:  now,
+			Expires: now.Add(m.ttl),
+			Relays: []manifest.Relay{{
+				ID:        m.opts.Keys.RelayID,
+				NoiseKey:  m.opts.Keys.Noise.Public,
+				Endpoints: eps,
+			}},
+			Channels: m.opts.Channels,
+			Cohorts:  cohorts,
+		}
+		if !m.opts.Keys.TrustRoot.Public.IsZero() {
+			man.TrustRoot = m.opts.Keys.TrustRoot.Public.Bytes()
+		}
+		blob, err := manifest.Sign(man, m.opts.Keys.Network)
+		if err != nil {
+			return nil, fmt.Errorf("endpoints: signing the manifest: %w", err)
+		}
+		return blob, nil
+	}
+	blob, err := sign(serial, public)
 	if err != nil {
-		return fmt.Errorf("endpoints: signing the manifest: %w", err)
+		return err
 	}
+	byCohort := make(map[uint32][]byte, len(own))
+	for c := range own {
+		var list []manifest.Endpoint
+		for _, e := range eps {
+			if e.Cohort == 0 || e.Cohort == c {
+				list = append(list, e)
+			}
+		}
+		if byCohort[c], err = sign(serial+1, list); err != nil {
+			return err
+		}
+	}
+
 	if err := writeFileAtomic(filepath.Join(m.opts.Dir, ManifestFile), blob, 0o644); err != nil {
 		return fmt.Errorf("endpoints: writing the manifest: %w", err)
+	}
+	old, _ := filepath.Glob(filepath.Join(m.opts.Dir, "manifest-cohort-*.bin"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+	for c, b := range byCohort {
+		if err := writeFileAtomic(filepath.Join(m.opts.Dir, CohortManifestFile(c)), b, 0o644); err != nil {
+			return fmt.Errorf("endpoints: writing the manifest: %w", err)
+		}
 	}
 	inv := manifest.Invite{NetworkKey: m.opts.Keys.Network.Public().(ed25519.PublicKey), Manifest: blob}
 	if err := manifest.WriteInvite(m.opts.InvitePath, inv); err != nil {
 		return fmt.Errorf("endpoints: writing the invite: %w", err)
 	}
 	m.blob, m.pubEps, m.signedAt = blob, eps, now
-	m.opts.Server.SetManifest(blob)
-	m.log.Info("published a manifest", "serial", serial, "endpoints", len(eps))
+	if len(byCohort) == 0 {
+		m.opts.Server.SetManifest(blob)
+	} else {
+		m.opts.Server.SetManifestFunc(func(k [32]byte) []byte {
+			if b, ok := byCohort[manifest.CohortOf(k[:], cohorts)]; ok {
+				return b
+			}
+			return blob
+		})
+	}
+	m.log.Info("published a manifest", "serial", serial, "endpoints", len(public), "cohorts", len(byCohort))
 	return nil
 }
+
+// CohortManifestFile is the name of the file in the data directory that
+// holds the manifest of cohort c.
+func CohortManifestFile(c uint32) string { return fmt.Sprintf("manifest-cohort-%d.bin", c) }
 
 // refreshLoop re-signs the manifest when half its lifetime has passed.
 func (m *Manager) refreshLoop() {
