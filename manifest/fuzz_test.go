@@ -23,9 +23,21 @@ func goodBlob(tb testing.TB) []byte {
 	return blob
 }
 
-func goodBody(tb testing.TB) []byte {
+// fullBlob has every field set: endpoints of every transport, cohorts,
+// channels.
+func fullBlob(tb testing.TB) []byte {
+	blob, err := Sign(fullManifest(), testKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return blob
+}
+
+func goodBody(tb testing.TB) []byte { return bodyOf(tb, goodBlob(tb)) }
+
+func bodyOf(tb testing.TB, blob []byte) []byte {
 	var sm manifestpb.SignedManifest
-	if err := proto.Unmarshal(goodBlob(tb), &sm); err != nil {
+	if err := proto.Unmarshal(blob, &sm); err != nil {
 		tb.Fatal(err)
 	}
 	return sm.Body
@@ -41,7 +53,7 @@ func goodInvite(tb testing.TB) []byte {
 
 // typed reports whether err is one of the package's errors.
 func typed(err error) bool {
-	for _, e := range []error{ErrMalformed, ErrUnsupportedVersion, ErrBadKey, ErrBadSignature, ErrInvalid, ErrExpired, ErrNotYetValid, ErrBadInvite} {
+	for _, e := range []error{ErrMalformed, ErrUnsupportedVersion, ErrBadKey, ErrBadSignature, ErrInvalid, ErrExpired, ErrNotYetValid, ErrBadInvite, ErrWrongNetwork, ErrRollback} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -53,7 +65,13 @@ func typed(err error) bool {
 // an accepted manifest re-signs to the same blob.
 func FuzzVerify(f *testing.F) {
 	f.Add(goodBlob(f))
+	f.Add(fullBlob(f))
 	f.Fuzz(func(t *testing.T, blob []byte) {
+		if m, err := ParseUnverified(blob); err != nil && !typed(err) {
+			t.Fatalf("ParseUnverified: untyped error: %v", err)
+		} else if err == nil {
+			_ = m.ForCohort(1).String()
+		}
 		m, err := Verify(blob, testPub, testNow)
 		if err != nil {
 			if !typed(err) {
@@ -76,6 +94,7 @@ func FuzzVerify(f *testing.F) {
 // fuzzing cannot reach: a body that decodes re-encodes to an equal manifest.
 func FuzzDecodeBody(f *testing.F) {
 	f.Add(goodBody(f))
+	f.Add(bodyOf(f, fullBlob(f)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m, err := decodeBody(body)
 		if err != nil {
@@ -125,9 +144,11 @@ func TestWriteSeeds(t *testing.T) {
 		t.Skip("set SAMIZDAT_WRITE_SEEDS=1 to regenerate testdata/fuzz")
 	}
 	blob, body, inv := goodBlob(t), goodBody(t), goodInvite(t)
+	full := fullBlob(t)
+	fullBody := bodyOf(t, full)
 	seeds := map[string][][]byte{
-		"FuzzVerify":      {blob, blob[:len(blob)/2], {0x08, 0x01}, {}},
-		"FuzzDecodeBody":  {body, body[:len(body)-3], {0x0a, 0x01, 'n'}},
+		"FuzzVerify":      {blob, blob[:len(blob)/2], {0x08, 0x01}, {}, full},
+		"FuzzDecodeBody":  {body, body[:len(body)-3], {0x0a, 0x01, 'n'}, fullBody, fullBody[:len(fullBody)-20]},
 		"FuzzParseInvite": {inv, inv[:len(inv)-40], []byte("-----BEGIN SAMIZDAT INVITE-----\nCAE=\n-----END SAMIZDAT INVITE-----\n")},
 	}
 	for name, list := range seeds {
