@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"samizdat/manifest"
 )
 
 // Transports a relay can listen on.
@@ -71,6 +73,43 @@ type File struct {
 	ManifestTTL string `json:"manifest_ttl,omitempty"`
 	// Endpoints to listen on, in addition to those of --listen.
 	Endpoints []Spec `json:"endpoints"`
+	// Channels are where clients fetch newer manifests; they go into
+	// every manifest.
+	Channels []Channel `json:"channels,omitempty"`
+}
+
+// Channel is a manifest channel in the config file (see manifest.Channel).
+type Channel struct {
+	Kind    string `json:"kind"` // "https" | "doh" | "front"
+	URL     string `json:"url,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Address string `json:"address,omitempty"`
+	SNI     string `json:"sni,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Path    string `json:"path,omitempty"`
+	TLSPin  string `json:"tls_pin,omitempty"` // hex or base64
+}
+
+// ManifestChannels converts f's channels.
+func (f *File) ManifestChannels() ([]manifest.Channel, error) {
+	var out []manifest.Channel
+	for i, c := range f.Channels {
+		mc := manifest.Channel{Kind: c.Kind, URL: c.URL, Name: c.Name, Address: c.Address, SNI: c.SNI, Host: c.Host, Path: c.Path}
+		if c.TLSPin != "" {
+			b, err := decodeBytes(c.TLSPin)
+			if err != nil || len(b) != 32 {
+				return nil, fmt.Errorf("%w: channel %d: tls pin must be 32 bytes in hex or base64", ErrConfig, i)
+			}
+			mc.TLSPin = b
+		}
+		switch c.Kind {
+		case "https", "doh", "front":
+		default:
+			return nil, fmt.Errorf("%w: channel %d: unknown kind %q", ErrConfig, i, c.Kind)
+		}
+		out = append(out, mc)
+	}
+	return out, nil
 }
 
 // TTL parses ManifestTTL; zero when unset.
@@ -109,6 +148,9 @@ func ParseFile(b []byte) (*File, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if _, err := f.TTL(); err != nil {
+		return nil, err
+	}
+	if _, err := f.ManifestChannels(); err != nil {
 		return nil, err
 	}
 	for i := range f.Endpoints {

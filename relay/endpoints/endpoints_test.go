@@ -402,7 +402,7 @@ func TestReloadConfig(t *testing.T) {
 	write(`{"endpoints": [
 		{"name": "two", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.2:7002"},
 		{"name": "three", "transport": "tcp", "listen": "127.0.0.1:0"}
-	]}`)
+	], "channels": [{"kind": "https", "url": "https://mirror.example/m.bin"}]}`)
 	if err := m.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -412,6 +412,24 @@ func TestReloadConfig(t *testing.T) {
 	}
 	if eps := addresses(got); len(eps) != 2 || eps[1] != "tcp=192.0.2.2:7002" {
 		t.Fatalf("endpoints after reload: %v", eps)
+	}
+	if len(got.Channels) != 1 || got.Channels[0].URL != "https://mirror.example/m.bin" {
+		t.Fatalf("channels after reload: %v", got.Channels)
+	}
+	// A change of channels alone re-signs too.
+	write(`{"endpoints": [
+		{"name": "two", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.2:7002"},
+		{"name": "three", "transport": "tcp", "listen": "127.0.0.1:0"}
+	]}`)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got2 := r.verify(t, c.nextManifest()); got2.Serial <= got.Serial || len(got2.Channels) != 0 {
+		t.Fatalf("after dropping the channel: %v", got2)
+	}
+	write(`{"endpoints": [], "channels": [{"kind": "gopher"}]}`)
+	if err := m.Reload(); !errors.Is(err, endpoints.ErrConfig) {
+		t.Fatalf("bad channel: %v", err)
 	}
 	if canDial(oneListen) {
 		t.Fatal("retired listener still accepts")

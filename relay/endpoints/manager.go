@@ -65,7 +65,8 @@ type Options struct {
 	// InvitePath is where the invite is written on every change; empty
 	// means Dir/invite.txt.
 	InvitePath string
-	// Channels are put into every manifest as where to fetch newer ones.
+	// Channels are put into every manifest as where to fetch newer ones,
+	// before the config file's.
 	Channels []manifest.Channel
 	// Logger receives endpoint events; nil discards them.
 	Logger *slog.Logger
@@ -132,7 +133,8 @@ type Manager struct {
 	closed   bool
 	network  string
 	ttl      time.Duration
-	config   []Spec // from the config file, as last read
+	config   []Spec             // from the config file, as last read
+	channels []manifest.Channel // Options.Channels and the config file's
 	admin    adminState
 	eps      map[string]*running // by name
 	serial   uint64
@@ -180,6 +182,10 @@ func Start(opts Options) (*Manager, error) {
 			m.ttl, _ = f.TTL()
 		}
 		m.config = f.Endpoints
+		chans, _ := f.ManifestChannels()
+		m.channels = append(slices.Clone(opts.Channels), chans...)
+	} else {
+		m.channels = opts.Channels
 	}
 	if m.ttl <= 0 {
 		m.ttl = DefaultManifestTTL
@@ -315,11 +321,17 @@ func (m *Manager) Reload() error {
 		return err
 	}
 	m.config = f.Endpoints
-	ttlChanged := m.opts.ManifestTTL == 0 && ttl != 0 && ttl != m.ttl
-	if ttlChanged {
+	force := m.opts.ManifestTTL == 0 && ttl != 0 && ttl != m.ttl
+	if force {
 		m.ttl = ttl
 	}
-	return m.change(want, ttlChanged)
+	chans, _ := f.ManifestChannels()
+	chans = append(slices.Clone(m.opts.Channels), chans...)
+	if !slices.EqualFunc(chans, m.channels, sameChannel) {
+		m.channels = chans
+		force = true
+	}
+	return m.change(want, force)
 }
 
 // Add opens a new endpoint and publishes a new manifest. The endpoint is
@@ -636,6 +648,11 @@ func sameEndpoints(a, b []manifest.Endpoint) bool {
 	return slices.EqualFunc(a, b, manifest.Endpoint.Equal)
 }
 
+func sameChannel(a, b manifest.Channel) bool {
+	return a.Kind == b.Kind && a.URL == b.URL && a.Name == b.Name && a.Address == b.Address &&
+		a.SNI == b.SNI && a.Host == b.Host && a.Path == b.Path && string(a.TLSPin) == string(b.TLSPin)
+}
+
 // publish signs the running endpoints into a manifest with the next
 // serial, stores the serial first, then writes the manifest and invite
 // files and hands the manifest to the server for pushing.
@@ -693,7 +710,7 @@ func (m *Manager) publish() error {
 				NoiseKey:  m.opts.Keys.Noise.Public,
 				Endpoints: eps,
 			}},
-			Channels: m.opts.Channels,
+			Channels: m.channels,
 			Cohorts:  cohorts,
 		}
 		if !m.opts.Keys.TrustRoot.Public.IsZero() {

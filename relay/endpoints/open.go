@@ -2,10 +2,15 @@ package endpoints
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
+	"time"
 
 	"samizdat/manifest"
+	"samizdat/transport/front"
 	"samizdat/transport/tcp"
 	"samizdat/transport/wss"
 )
@@ -25,7 +30,8 @@ type opener func(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint
 // openers by transport; each transport plugs in here.
 var openers = map[string]opener{
 	TCP: openTCP,
-	WSS: openWSS,
+	WSS:   openWSS,
+	Front: openFront,
 }
 
 func openTCP(ctx context.Context, _ *Manager, s Spec, _ *manifest.Endpoint) (opened, error) {
@@ -55,3 +61,34 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 	}
 	return opened{ln: ln}, nil
 }
+
+// openFront serves a fronted origin as plain HTTP on the listen address,
+// for a CDN to forward the hidden host's requests to. Clients dial the CDN,
+// so the spec must name its address and the Host the CDN routes on.
+// Retiring it ends its tunnels too: they live inside the HTTP handler.
+func openFront(ctx context.Context, _ *Manager, s Spec, pub *manifest.Endpoint) (opened, error) {
+	if s.Address == "" || s.Host == "" {
+		return opened{}, fmt.Errorf("%w: a front endpoint needs the CDN's address and the host it routes on", ErrConfig)
+	}
+	tl, err := tcp.Listen(ctx, s.Listen)
+	if err != nil {
+		return opened{}, err
+	}
+	o := front.NewOrigin(front.OriginConfig{Path: pub.Path, Secret: pub.Secret})
+	srv := &http.Server{
+		Handler:           o,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go srv.Serve(tl)
+	return opened{ln: originListener{o, tl.Addr()}, extra: srv}, nil
+}
+
+// originListener is a front origin with the address of its HTTP listener.
+type originListener struct {
+	*front.Origin
+	addr net.Addr
+}
+
+func (l originListener) Addr() net.Addr { return l.addr }
