@@ -29,7 +29,7 @@ type opener func(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint
 
 // openers by transport; each transport plugs in here.
 var openers = map[string]opener{
-	TCP: openTCP,
+	TCP:   openTCP,
 	WSS:   openWSS,
 	Front: openFront,
 }
