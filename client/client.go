@@ -141,7 +141,9 @@ type Client struct {
 	noise      noisechan.KeyPair
 	accessKey  []byte
 	networkKey ed25519.PublicKey
-	manifest   []byte
+
+	manifestMu sync.Mutex
+	manifest   []byte // guarded by manifestMu; the signed manifest in use
 
 	stats stats
 
@@ -290,13 +292,54 @@ func parseUUID(s string) ([16]byte, bool) {
 	return out, true
 }
 
-// network verifies the stored manifest.
+// network verifies the current manifest.
 func (c *Client) network() (*manifest.Manifest, error) {
-	m, err := manifest.Verify(c.manifest, c.networkKey, c.cfg.Now())
+	c.manifestMu.Lock()
+	blob := c.manifest
+	c.manifestMu.Unlock()
+	m, err := manifest.Verify(blob, c.networkKey, c.cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("client: the network's manifest: %w", err)
 	}
 	return m, nil
+}
+
+// UpdateManifest adopts blob, a signed manifest of our network, if it
+// verifies and is newer (a higher serial) than the current one; it reports
+// whether it did. Connections already open stay up; new ones use it.
+func (c *Client) UpdateManifest(ctx context.Context, blob []byte) (bool, error) {
+	cur, err := c.network()
+	if err != nil {
+		// The current one expired: any valid one of the network will do.
+		cur = nil
+	}
+	var name string
+	if cur != nil {
+		name = cur.Network
+	} else if old, err := manifest.Open(c.currentManifest(), c.networkKey); err == nil {
+		name = old.Network
+	}
+	m, err := manifest.VerifyNetwork(blob, c.networkKey, name, c.cfg.Now())
+	if err != nil {
+		return false, fmt.Errorf("client: pushed manifest: %w", err)
+	}
+	if cur != nil && m.Serial <= cur.Serial {
+		return false, nil
+	}
+	if err := c.db.Store().SetMeta(ctx, metaManifest, blob); err != nil {
+		return false, err
+	}
+	c.manifestMu.Lock()
+	c.manifest = append([]byte(nil), blob...)
+	c.manifestMu.Unlock()
+	c.cfg.Logger.Debug("adopted a newer manifest", "serial", m.Serial)
+	return true, nil
+}
+
+func (c *Client) currentManifest() []byte {
+	c.manifestMu.Lock()
+	defer c.manifestMu.Unlock()
+	return c.manifest
 }
 
 // trustRoot returns the sealed-sender trust root named by the manifest.

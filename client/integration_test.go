@@ -475,3 +475,41 @@ func TestInitRetriesAfterFailure(t *testing.T) {
 		t.Fatal("a second alice registered")
 	}
 }
+
+func TestUpdateManifest(t *testing.T) {
+	n := startRelay(t)
+	alice := newUser(t, n, "alice", nil)
+	ctx := context.Background()
+	m, err := manifest.Verify(n.inv.Manifest, n.inv.NetworkKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(network string, at time.Time) []byte {
+		inv, err := n.keys.Invite(network, m.Relays[0].Endpoints, at, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv.Manifest
+	}
+	for _, tc := range []struct {
+		name string
+		blob []byte
+		ok   bool
+		err  bool
+	}{
+		{"same serial", n.inv.Manifest, false, false},
+		{"older", sign("test", time.Now().Add(-time.Minute)), false, false},
+		{"other network", sign("other", time.Now().Add(time.Minute)), false, true},
+		{"garbage", []byte("not a manifest"), false, true},
+		{"newer", sign("test", time.Now().Add(time.Minute)), true, false},
+	} {
+		ok, err := alice.UpdateManifest(ctx, tc.blob)
+		if ok != tc.ok || (err != nil) != tc.err {
+			t.Errorf("%s: adopted %v, err %v", tc.name, ok, err)
+		}
+	}
+	// The adopted manifest is used from now on, and kept.
+	if _, err := alice.Send(ctx, "alice", "note to self"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -211,7 +211,9 @@ func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
 			flushAcks()
 			c.emit(Event{Kind: EventQueueEmpty})
 		case *wire.Push_Manifest:
-			// Issue 4 handles newer manifests.
+			if _, err := c.UpdateManifest(ctx, b.Manifest); err != nil {
+				c.cfg.Logger.Debug("ignoring a pushed manifest", "err", err)
+			}
 		}
 	}
 }

@@ -372,7 +372,7 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	if err := st.SetMeta(ctx, metaNetworkKey, c.networkKey); err != nil {
 		return nil, err
 	}
-	if err := st.SetMeta(ctx, metaManifest, c.manifest); err != nil {
+	if err := st.SetMeta(ctx, metaManifest, c.currentManifest()); err != nil {
 		return nil, err
 	}
 	resp, err := c.call(ctx, "add device", &wire.Request{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{
