@@ -275,6 +275,12 @@ func Push(k *manifest.Keeper, blob []byte, now time.Time) (*manifest.Manifest, e
 // source's Name.
 func FetchAll(ctx context.Context, sources []Source, k *manifest.Keeper, now time.Time) (*manifest.Manifest, []error) {
 	errs := make([]error, len(sources))
+	if k == nil {
+		for i, src := range sources {
+			errs[i] = fmt.Errorf("%s: channel: no keeper", src.Name())
+		}
+		return nil, errs
+	}
 	var (
 		mu     sync.Mutex
 		newest *manifest.Manifest
