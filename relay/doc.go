@@ -15,4 +15,15 @@
 // with SIGKILL loses nothing it acknowledged. Implementations live in
 // samizdat/store/... and must pass the conformance suite in
 // samizdat/store/storetest.
+//
+// A Server serves any number of listeners at once (Serve, one call per
+// listener, from any transport). It also hands out the network's signed
+// manifest: SetManifest (or SetManifestFunc, for a manifest per device
+// such as one per cohort) pushes it to every connection that has started
+// delivery, all at once, and to each later one right after its
+// StartDelivery, before its backlog. That in-band push is how clients
+// learn of moved endpoints before the old addresses are blocked; package
+// samizdat/relay/endpoints decides the endpoints and signs the manifests.
+// The relay does not verify what it pushes: clients verify every manifest
+// and keep only newer ones.
 package relay

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -168,7 +169,12 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	}
 	defer m.Close()
 	if err := m.ServeAdmin(filepath.Join(*dir, endpoints.SocketFile)); err != nil {
-		return err
+		if errors.Is(err, endpoints.ErrSocketInUse) {
+			return err
+		}
+		// A data directory whose path is too long for a unix socket, say:
+		// the relay still runs, reloadable by SIGHUP.
+		log.Warn("no admin socket; 'relay endpoints' will not reach this relay", "err", err)
 	}
 	for _, i := range m.List() {
 		fmt.Fprintf(e.stdout, "relay %s listening on %s\n", keys.RelayID, listenName(i))

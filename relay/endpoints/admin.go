@@ -22,6 +22,10 @@ const (
 	OpRepublish = "republish" // re-sign the manifest with a new serial
 )
 
+// ErrSocketInUse means another relay answers on the admin socket: two
+// relays share a data directory.
+var ErrSocketInUse = errors.New("endpoints: another relay answers on the admin socket")
+
 // ErrAdmin is the error Call returns when the relay refused a request; it
 // wraps the relay's reason.
 var ErrAdmin = errors.New("endpoints: relay refused")
@@ -51,7 +55,7 @@ const maxAdminRequest = 64 << 10
 func (m *Manager) ServeAdmin(path string) error {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return fmt.Errorf("endpoints: another relay answers on %s", path)
+		return fmt.Errorf("%w %s", ErrSocketInUse, path)
 	}
 	os.Remove(path)
 	ln, err := net.Listen("unix", path)

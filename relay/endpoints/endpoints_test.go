@@ -243,6 +243,9 @@ func TestRetireThroughAdminPushesManifest(t *testing.T) {
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v %v", fi.Mode(), err)
 	}
+	if err := m.ServeAdmin(sock); !errors.Is(err, endpoints.ErrSocketInUse) {
+		t.Fatalf("second admin socket: %v", err)
+	}
 	list := m.List()
 	if len(list) != 2 || list[0].Name != "a" || list[1].Name != "b" {
 		t.Fatalf("list: %+v", list)
