@@ -70,6 +70,10 @@ func (c *Client) emit(e Event) {
 	}
 }
 
+// seenRetention is how long received envelope ids are remembered for
+// dedupe: well beyond the relay's mailbox retention (30 days).
+const seenRetention = 60 * 24 * time.Hour
+
 // typeSealed is the envelope type of a sealed-sender message.
 const typeSealed = 6
 
@@ -150,6 +154,9 @@ func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
 			}
 		}
 		replenish()
+		if _, err := c.db.Store().PruneSeen(sctx, c.cfg.Now().Add(-seenRetention)); err != nil && sctx.Err() == nil {
+			c.cfg.Logger.Debug("pruning seen envelope ids", "err", err)
+		}
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {

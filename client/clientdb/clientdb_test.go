@@ -339,6 +339,15 @@ func TestOutboxInboxContacts(t *testing.T) {
 	if seen, _ := st.Seen(ctx, ids[0]); !seen {
 		t.Fatal("not seen")
 	}
+	if _, err := st.MarkSeen(ctx, ids[1], time.Now().Add(-100*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.PruneSeen(ctx, time.Now().Add(-60*24*time.Hour)); n != 1 || err != nil {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	if seen, _ := st.Seen(ctx, ids[0]); !seen {
+		t.Fatal("recent id pruned")
+	}
 	acct := [16]byte{1, 2, 3}
 	if err := st.PutContact(ctx, Contact{Username: "bob", AccountID: acct, Devices: []uint32{1, 3}, Updated: time.Now()}); err != nil {
 		t.Fatal(err)

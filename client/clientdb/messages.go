@@ -268,3 +268,14 @@ func (s *Store) MarkSeen(ctx context.Context, envelopeID [16]byte, at time.Time)
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// PruneSeen forgets the envelope ids received before before (the relay
+// expires envelopes long before, so none of them can come again) and
+// reports how many it forgot.
+func (s *Store) PruneSeen(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.q.ExecContext(ctx, `DELETE FROM inbox_seen WHERE at < ?`, before.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("clientdb: prune seen: %w", err)
+	}
+	return res.RowsAffected()
+}
