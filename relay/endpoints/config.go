@@ -167,7 +167,7 @@ func ParseFile(b []byte) (*File, error) {
 // ParseURL parses a --listen value: a URL whose scheme is the transport
 // and whose host is the listening address, such as tcp://127.0.0.1:7001,
 // wss://0.0.0.0:443/chat?sni=example.org or front://127.0.0.1:7080.
-// The path becomes Spec.Path, and query parameters set the other fields:
+// The path (other than "/") becomes Spec.Path, and query parameters set the other fields:
 // name, address, sni, host, secret, tls_pin, cohort. A bare host:port is
 // a tcp endpoint.
 func ParseURL(s string) (Spec, error) {
@@ -183,6 +183,9 @@ func ParseURL(s string) (Spec, error) {
 		return Spec{}, fmt.Errorf("%w: listen url %q", ErrConfig, s)
 	}
 	sp := Spec{Transport: u.Scheme, Listen: u.Host, Path: u.EscapedPath()}
+	if sp.Path == "/" {
+		sp.Path = "" // tcp://host:port/ is tcp://host:port
+	}
 	q := u.Query()
 	for k, vs := range q {
 		if len(vs) != 1 {

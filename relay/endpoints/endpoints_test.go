@@ -449,6 +449,7 @@ func TestParseURL(t *testing.T) {
 		err  bool
 	}{
 		{in: "127.0.0.1:7443", want: endpoints.Spec{Name: "tcp://127.0.0.1:7443", Transport: "tcp", Listen: "127.0.0.1:7443"}},
+		{in: "tcp://127.0.0.1:7001/", want: endpoints.Spec{Name: "tcp://127.0.0.1:7001", Transport: "tcp", Listen: "127.0.0.1:7001"}},
 		{in: "tcp://127.0.0.1:7001", want: endpoints.Spec{Name: "tcp://127.0.0.1:7001", Transport: "tcp", Listen: "127.0.0.1:7001"}},
 		{in: "wss://127.0.0.1:7443/chat?sni=example.org&name=w&cohort=3",
 			want: endpoints.Spec{Name: "w", Transport: "wss", Listen: "127.0.0.1:7443", Path: "/chat", SNI: "example.org", Cohort: 3}},
