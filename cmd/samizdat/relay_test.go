@@ -17,6 +17,7 @@ import (
 	"samizdat/noisechan"
 	"samizdat/relay/wire"
 	"samizdat/transport/tcp"
+	"samizdat/transport/wss"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
@@ -259,5 +260,41 @@ func TestRelaySIGHUP(t *testing.T) {
 	m2 := inviteManifest(t, invitePath)
 	if m2.Serial <= m1.Serial || len(m2.Relays[0].Endpoints) != 2 || m2.Relays[0].Endpoints[1].Address != "192.0.2.9:443" {
 		t.Fatalf("after SIGHUP: %v", m2)
+	}
+}
+
+func TestRelayCommandWSS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "relay")
+	_, out, _ := startRelay(t, "--data", dir, "--listen", "tcp://127.0.0.1:0", "--listen", "wss://127.0.0.1:0?sni=www.example.org")
+	if !strings.Contains(out.String(), "listening on wss://127.0.0.1:") {
+		t.Fatalf("output: %s", out.String())
+	}
+	m := inviteManifest(t, filepath.Join(dir, "invite.txt"))
+	var ep manifest.Endpoint
+	for _, e := range m.Relays[0].Endpoints {
+		if e.Transport == "wss" {
+			ep = e
+		}
+	}
+	if ep.SNI != "www.example.org" || len(ep.Secret) != 32 || len(ep.TLSPin) != 32 {
+		t.Fatalf("wss endpoint: %v", ep)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	raw, err := wss.Dial(ctx, wss.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path, Secret: ep.Secret, TLSPin: ep.TLSPin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := noisechan.GenerateKeyPair(nil)
+	nc, err := noisechan.Client(ctx, raw, key, m.Relays[0].NoiseKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := wire.ReadFrame(nc); err != nil || f.GetResponse().GetPong() == nil {
+		t.Fatalf("ping over wss: %v %v", f, err)
 	}
 }
