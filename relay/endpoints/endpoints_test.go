@@ -538,3 +538,19 @@ func TestCohortManifests(t *testing.T) {
 		t.Fatalf("after retiring: %v", got)
 	}
 }
+
+// The manifest is re-signed when half of its lifetime has passed.
+func TestManifestRefresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a refresh")
+	}
+	r := newRelay(t)
+	m := r.start(t, func(o *endpoints.Options) { o.ManifestTTL = 2 * time.Second }, "tcp://127.0.0.1:0")
+	first := r.verify(t, m.Manifest())
+	c := register(t, m.List()[0].Listen, r.keys.Noise.Public, "alice")
+	c.nextManifest()
+	got := r.verify(t, c.nextManifest())
+	if got.Serial <= first.Serial || !got.Expires.After(first.Expires) {
+		t.Fatalf("refreshed %v after %v", got, first)
+	}
+}
