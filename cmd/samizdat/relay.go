@@ -85,7 +85,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	for _, l := range listen {
 		s, err := endpoints.ParseURL(l)
 		if err != nil {
-			return fmt.Errorf("--listen %s: %v: %w", l, err, errUsage)
+			return fmt.Errorf("--listen: %v: %w", err, errUsage)
 		}
 		specs = append(specs, s)
 	}

@@ -175,12 +175,13 @@ func ParseURL(s string) (Spec, error) {
 		sp := Spec{Transport: TCP, Listen: s}
 		return sp, sp.Normalize()
 	}
+	// Errors never quote s: it may hold a secret.
 	u, err := url.Parse(s)
 	if err != nil {
-		return Spec{}, fmt.Errorf("%w: listen url: %v", ErrConfig, err)
+		return Spec{}, fmt.Errorf("%w: listen url does not parse", ErrConfig)
 	}
 	if u.User != nil || u.Fragment != "" || u.Opaque != "" {
-		return Spec{}, fmt.Errorf("%w: listen url %q", ErrConfig, s)
+		return Spec{}, fmt.Errorf("%w: listen url with user, fragment or opaque part", ErrConfig)
 	}
 	sp := Spec{Transport: u.Scheme, Listen: u.Host, Path: u.EscapedPath()}
 	if sp.Path == "/" {

@@ -22,6 +22,13 @@
 // endpoints from the push. The manifest is also re-signed when half of its
 // lifetime has passed.
 //
+// Endpoints tagged with a cohort above 0 reach only that cohort's devices:
+// the public manifest (invite and manifest files) lists the endpoints for
+// everyone, and each cohort with endpoints of its own gets a manifest one
+// serial higher that adds them, pushed only to devices whose Noise static
+// key falls in that cohort (manifest.CohortOf) and written to
+// manifest-cohort-N.bin for per-cohort channels.
+//
 // # Security properties
 //
 // Per-endpoint secrets and tunnel paths for wss and front are generated on
