@@ -378,4 +378,3 @@ func (o *Origin) Close() error {
 // Addr is a placeholder: the origin listens through whatever HTTP server
 // mounts it.
 func (o *Origin) Addr() net.Addr { return pipe.Addr("front") }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -74,4 +75,19 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	transporttest.Run(t, l, Dialer{}, l.Addr().String())
+}
+
+// BenchmarkRoundTrip is the baseline the other transports' benchmarks
+// compare against: 1 KiB echo round trips over loopback TCP.
+func BenchmarkRoundTrip(b *testing.B) {
+	l, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ns := transporttest.BenchRoundTrip(b, l, func() (net.Conn, error) {
+		return Dialer{}.Dial(context.Background(), l.Addr().String())
+	}, b.N)
+	b.ReportMetric(ns, "ns/roundtrip")
+	b.ReportMetric(1, "x-tcp")
 }
