@@ -554,3 +554,56 @@ func TestManifestRefresh(t *testing.T) {
 		t.Fatalf("refreshed %v after %v", got, first)
 	}
 }
+
+// Admin commands, reloads and listings may run at once.
+func TestConcurrentChanges(t *testing.T) {
+	r := newRelay(t)
+	cfgPath := filepath.Join(r.dir, "endpoints.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"endpoints": [{"name": "cfg", "transport": "tcp", "listen": "127.0.0.1:0"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := r.start(t, func(o *endpoints.Options) { o.ConfigFile = cfgPath }, "tcp://127.0.0.1:0?name=base")
+	c := register(t, m.List()[0].Listen, r.keys.Noise.Public, "alice")
+	done := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			var err error
+			for i := range 5 {
+				name := "g" + string(rune('0'+g)) + string(rune('0'+i))
+				s, _ := endpoints.ParseURL("tcp://127.0.0.1:0?name=" + name)
+				if _, err = m.Add(s); err != nil {
+					break
+				}
+				m.List()
+				if g == 0 {
+					if err = m.Reload(); err != nil {
+						break
+					}
+				}
+				if _, err = m.Retire(name); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(m.List()); n != 2 {
+		t.Fatalf("%d endpoints left", n)
+	}
+	// The client converges on the newest manifest.
+	want := m.Serial()
+	for {
+		got := r.verify(t, c.nextManifest())
+		if got.Serial == want {
+			break
+		}
+		if got.Serial > want {
+			t.Fatalf("pushed serial %d above %d", got.Serial, want)
+		}
+	}
+}
