@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2etest
 
 import (
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +54,9 @@ type relayProc struct {
 func startRelayProc(t *testing.T, bin, data, addr string) *relayProc {
 	t.Helper()
 	cmd := exec.Command(bin, "relay", "--data", data, "--listen", addr)
+	// If the test binary dies (a timeout panic skips cleanups), the relay
+	// goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
