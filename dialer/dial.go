@@ -154,9 +154,9 @@ type Config struct {
 	Transports map[string]DialFunc
 	// BackoffBase and BackoffMax shape Run's backoff (250 ms and 4 s).
 	BackoffBase, BackoffMax time.Duration
-	// MinUptime: a connection that drops sooner counts as a failed round
-	// for Run's backoff, so a relay that accepts and hangs up at once is
-	// not redialled in a tight loop (2 s).
+	// MinUptime: connections that keep dropping sooner count as failed
+	// rounds for Run's backoff, so a relay that accepts and hangs up at
+	// once is not redialled in a tight loop (1 s).
 	MinUptime time.Duration
 }
 
@@ -181,7 +181,7 @@ func (cfg *Config) defaults() Config {
 		c.BackoffMax = 4 * time.Second
 	}
 	if c.MinUptime <= 0 {
-		c.MinUptime = 2 * time.Second
+		c.MinUptime = time.Second
 	}
 	return c
 }

@@ -13,20 +13,22 @@ import (
 // them (Dial) and hands the winning channel to onConn, which runs the
 // session and returns when the connection is gone: nil to have Run dial
 // again at once, an error to stop Run with that error. Run closes the
-// channel after onConn returns.
+// channel after onConn returns, and when ctx ends (which makes onConn's
+// reads fail).
 //
 // When every candidate fails, Run calls refresh (nil: none), which should
 // fetch manifests from every channel at once and make source return the
 // newest; if the candidates changed, Run races them at once. Only when
 // the candidates and the channels have all failed does Run wait, a random
 // time up to BackoffBase·2ⁿ capped at BackoffMax (full jitter), before the
-// next round. A connection that lasted less than MinUptime counts as a
+// next round. After more than maxShortLived connections in a row that
+// each lasted less than MinUptime, each such connection counts as a
 // failed round too, so a peer that hangs up at once is not hammered.
 //
 // Run returns ctx's error when ctx ends.
 func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh func(ctx context.Context) error, onConn func(*noisechan.Conn) error) error {
 	cfg = cfg.defaults()
-	failedRounds := 0
+	failedRounds, shortLived := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -55,7 +57,9 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 		}
 
 		t0 := cfg.Now()
+		stop := context.AfterFunc(ctx, func() { nc.Close() })
 		err = onConn(nc)
+		stop()
 		nc.Close()
 		up := cfg.Now().Sub(t0)
 		cfg.emit(Event{Kind: EventDropped, Candidate: cand, Class: ClassDropped, Elapsed: up, Err: err})
@@ -68,16 +72,25 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 		if cfg.Memory != nil {
 			cfg.Memory.Failure(cand, ClassDropped)
 		}
-		if up < cfg.MinUptime {
+		if up >= cfg.MinUptime {
+			failedRounds, shortLived = 0, 0
+			continue
+		}
+		// A block right after connecting is a block like any other:
+		// redial at once. Only a run of connections that all end at once
+		// looks like a peer that hangs up, and earns a backoff.
+		if shortLived++; shortLived > maxShortLived {
 			if err := cfg.backoff(ctx, failedRounds); err != nil {
 				return err
 			}
 			failedRounds++
-		} else {
-			failedRounds = 0
 		}
 	}
 }
+
+// maxShortLived is how many connections in a row may end within
+// MinUptime before Run backs off between them.
+const maxShortLived = 3
 
 // backoff sleeps a random time in [0, min(BackoffMax, BackoffBase·2ⁿ)).
 func (cfg *Config) backoff(ctx context.Context, n int) error {
