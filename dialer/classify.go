@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"samizdat/noisechan"
@@ -118,6 +119,11 @@ func Classify(err error) FailureClass {
 	}
 	if errors.Is(err, noisechan.ErrHandshake) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return ClassHandshake
+	}
+	// Many crypto/tls failures (and TLS pin checks) are plain errors whose
+	// text starts with "tls: "; nothing else to go on.
+	if strings.Contains(err.Error(), "tls: ") {
+		return ClassTLS
 	}
 	return ClassOther
 }

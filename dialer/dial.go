@@ -29,7 +29,9 @@ import (
 	"samizdat/manifest"
 	"samizdat/noisechan"
 	"samizdat/transport"
+	"samizdat/transport/front"
 	"samizdat/transport/tcp"
+	"samizdat/transport/wss"
 )
 
 // Defaults for Config's zero fields.
@@ -57,7 +59,9 @@ type DialFunc func(ctx context.Context, ep manifest.Endpoint, netDial transport.
 // transports maps a manifest transport name to its dial function. A new
 // transport plugs in with one line.
 var transports = map[string]DialFunc{
-	"tcp": dialTCP,
+	"tcp":   dialTCP,
+	"wss":   dialWSS,
+	"front": dialFront,
 }
 
 func dialTCP(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
@@ -65,6 +69,26 @@ func dialTCP(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDia
 		return tcp.Dialer{}.Dial(ctx, ep.Address)
 	}
 	return netDial(ctx, "tcp", ep.Address)
+}
+
+func dialWSS(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+	c, err := wss.Dial(ctx, wss.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path,
+		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial})
+	if errors.Is(err, wss.ErrRejected) {
+		// The endpoint answered as a web site, not as a tunnel.
+		err = &ClassError{Class: ClassProbeLike, Err: err}
+	}
+	return c, err
+}
+
+func dialFront(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+	c, err := front.Dial(ctx, front.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path,
+		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial})
+	if errors.Is(err, front.ErrRejected) {
+		// The CDN or the origin refused: an HTTP-level failure.
+		err = &ClassError{Class: ClassHTTP, Err: err}
+	}
+	return c, err
 }
 
 // Transports returns the names of the transports the dialer knows.

@@ -51,6 +51,7 @@ func TestClassify(t *testing.T) {
 		{"classed", &ClassError{Class: ClassHTTP, Err: errors.New("status 404")}, ClassHTTP},
 		{"classed wrapped", fmt.Errorf("wss: %w", &ClassError{Class: ClassProbeLike, Err: errors.New("decoy")}), ClassProbeLike},
 		{"other", errors.New("something"), ClassOther},
+		{"tls by text", errors.New(`get "https://x/": tls: server key does not match the pin`), ClassTLS},
 		{"nil", nil, ""},
 	}
 	for _, tt := range tests {

@@ -33,12 +33,19 @@ func newTestRelay(t testing.TB) *testRelay {
 	return r
 }
 
-// listen adds a listener and returns its address.
+// listen adds a TCP listener and returns its address.
 func (r *testRelay) listen() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.serve(l)
+	return l.Addr().String()
+}
+
+// serve accepts Noise channels on l (any transport's listener) until the
+// relay closes.
+func (r *testRelay) serve(l net.Listener) {
 	r.mu.Lock()
 	r.ls = append(r.ls, l)
 	r.mu.Unlock()
@@ -83,7 +90,6 @@ func (r *testRelay) listen() string {
 			}()
 		}
 	}()
-	return l.Addr().String()
 }
 
 func (r *testRelay) liveConns() int {
