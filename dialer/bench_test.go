@@ -33,7 +33,8 @@ func benchReconnect(b *testing.B, mode blocktest.Mode, keepalive time.Duration) 
 	// Connections here last from 100 ms (see the sleep below); MinUptime
 	// below that keeps Run's guard against peers that hang up at once out
 	// of the measurement.
-	cfg := Config{Local: clientKey(b), Memory: NewMemory(), AttemptTimeout: 5 * time.Second, MinUptime: 50 * time.Millisecond}
+	var log eventLog
+	cfg := Config{Local: clientKey(b), Memory: NewMemory(), AttemptTimeout: 5 * time.Second, MinUptime: 50 * time.Millisecond, Events: log.add}
 	connected := make(chan string, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -51,10 +52,17 @@ func benchReconnect(b *testing.B, mode blocktest.Mode, keepalive time.Duration) 
 		time.Sleep(100*time.Millisecond + rand.N(keepalive/3))
 		ps[1-cur].Set(blocktest.Pass)
 		start := time.Now()
+		log.mu.Lock()
+		log.ev = log.ev[:0]
+		log.mu.Unlock()
 		ps[cur].Set(mode)
 		select {
 		case a := <-connected:
-			times = append(times, time.Since(start))
+			took := time.Since(start)
+			times = append(times, took)
+			if took > 2*keepalive+time.Second {
+				b.Logf("slow reconnection (%v): %v", took, log.all())
+			}
 			next := byAddr[a]
 			if next == cur {
 				b.Fatalf("reconnected through the blocked endpoint")

@@ -163,9 +163,8 @@ type Config struct {
 	Stagger time.Duration
 	// MaxInFlight bounds attempts running at once (DefaultMaxInFlight).
 	MaxInFlight int
-	// Events, if set, receives every event. Calls are made one at a time
-	// from the goroutine running Dial or Run, never after they return; it
-	// must not block for long.
+	// Events, if set, receives every event. Calls are made one at a time,
+	// never after Dial or Run returns; it must not block for long.
 	Events func(Event)
 	// Now is the clock (time.Now).
 	Now func() time.Time
@@ -176,6 +175,9 @@ type Config struct {
 	// Transports overrides dial functions by transport name; names not
 	// in it use the built-in ones.
 	Transports map[string]DialFunc
+	// RefreshAfter is how long Run races before it also asks for newer
+	// manifests (3 s).
+	RefreshAfter time.Duration
 	// BackoffBase and BackoffMax shape Run's backoff (250 ms and 4 s).
 	BackoffBase, BackoffMax time.Duration
 	// MinUptime: connections that keep dropping sooner count as failed
@@ -203,6 +205,9 @@ func (cfg *Config) defaults() Config {
 	}
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = 4 * time.Second
+	}
+	if c.RefreshAfter <= 0 {
+		c.RefreshAfter = 3 * time.Second
 	}
 	if c.MinUptime <= 0 {
 		c.MinUptime = time.Second

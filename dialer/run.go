@@ -2,7 +2,10 @@ package dialer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"samizdat/noisechan"
@@ -16,9 +19,11 @@ import (
 // channel after onConn returns, and when ctx ends (which makes onConn's
 // reads fail).
 //
-// When every candidate fails, Run calls refresh (nil: none), which should
-// fetch manifests from every channel at once and make source return the
-// newest; if the candidates changed, Run races them at once. Only when
+// When every candidate fails, or none has connected after RefreshAfter
+// (blackholed addresses only fail at AttemptTimeout), Run calls refresh
+// (nil: none), which should fetch manifests from every channel at once and
+// make source return the newest; if the candidates changed, Run abandons
+// the race and races the new ones at once. Only when
 // the candidates and the channels have all failed does Run wait, a random
 // time up to BackoffBase·2ⁿ capped at BackoffMax (full jitter), before the
 // next round. After more than maxShortLived connections in a row that
@@ -28,27 +33,31 @@ import (
 // Run returns ctx's error when ctx ends.
 func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh func(ctx context.Context) error, onConn func(*noisechan.Conn) error) error {
 	cfg = cfg.defaults()
+	if ev := cfg.Events; ev != nil {
+		// A refresh runs beside the race; keep calls one at a time.
+		var mu sync.Mutex
+		cfg.Events = func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			ev(e)
+		}
+	}
 	failedRounds, shortLived := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		cands := source()
-		nc, cand, err := Dial(ctx, cfg, cands)
+		nc, cand, restart, err := cfg.round(ctx, source, refresh)
+		if ctx.Err() != nil {
+			if nc != nil {
+				nc.Close()
+			}
+			return ctx.Err()
+		}
+		if restart {
+			continue
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if refresh != nil {
-				rerr := refresh(ctx)
-				cfg.emit(Event{Kind: EventRefresh, Err: rerr})
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if rerr == nil && changed(cands, source()) {
-					continue
-				}
-			}
 			if err := cfg.backoff(ctx, failedRounds); err != nil {
 				return err
 			}
@@ -86,6 +95,75 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 			failedRounds++
 		}
 	}
+}
+
+// errRefreshed cancels a race that a refresh made stale.
+var errRefreshed = errors.New("dialer: newer candidates arrived")
+
+// round takes the candidates from source and races them. If the race has
+// not connected after RefreshAfter, or every candidate failed, it calls
+// refresh; when that changes the candidates it abandons the race and asks
+// for a restart. Without a connection or a restart, err says why.
+func (cfg *Config) round(ctx context.Context, source func() []Candidate, refresh func(context.Context) error) (nc *noisechan.Conn, cand Candidate, restart bool, err error) {
+	cands := source()
+	if refresh == nil {
+		nc, cand, err = Dial(ctx, *cfg, cands)
+		return nc, cand, false, err
+	}
+	dctx, dcancel := context.WithCancelCause(ctx)
+	defer dcancel(nil)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	type outcome struct {
+		err     error
+		changed bool
+	}
+	rdone := make(chan outcome, 1)
+	launch := func() {
+		go func() {
+			rerr := refresh(rctx)
+			cfg.emit(Event{Kind: EventRefresh, Err: rerr})
+			o := outcome{err: rerr, changed: rerr == nil && changed(cands, source())}
+			if o.changed {
+				dcancel(errRefreshed)
+			}
+			rdone <- o
+		}()
+	}
+	var mu sync.Mutex
+	launched, raceOver := false, false // guarded by mu
+	timer := time.AfterFunc(cfg.RefreshAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !raceOver {
+			launched = true
+			launch()
+		}
+	})
+	nc, cand, err = Dial(dctx, *cfg, cands)
+	timer.Stop()
+	mu.Lock()
+	raceOver = true
+	early := launched
+	mu.Unlock()
+	if err == nil || ctx.Err() != nil {
+		if early {
+			rcancel()
+			<-rdone
+		}
+		return nc, cand, false, err
+	}
+	if !early {
+		launch()
+	}
+	o := <-rdone
+	if o.changed {
+		return nil, Candidate{}, true, nil
+	}
+	if o.err != nil {
+		err = fmt.Errorf("%w; refresh: %w", err, o.err)
+	}
+	return nil, Candidate{}, false, err
 }
 
 // maxShortLived is how many connections in a row may end within
