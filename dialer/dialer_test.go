@@ -345,7 +345,7 @@ func TestDialUsesMemory(t *testing.T) {
 	ps, cs := blocked(t, r, 2)
 	mem := NewMemory()
 	var log eventLog
-	cfg := Config{Local: clientKey(t), Memory: mem, Events: log.add, Stagger: 50 * time.Millisecond}
+	cfg := Config{Local: clientKey(t), Memory: mem, Events: log.add, Stagger: time.Second}
 	ps[0].Set(blocktest.Reset)
 	nc, won, err := Dial(context.Background(), cfg, cs)
 	if err != nil {
