@@ -5,12 +5,12 @@
 // front domain's CDN; blocking it means blocking everything on that CDN.
 //
 // The tunnel runs over ordinary POST requests to Path (see wire.go for the
-// bodies). In Stream mode one long response carries the downstream bytes
-// as they come and upstream bytes go in short POSTs; in Poll mode, for
-// CDNs that buffer responses, each POST carries pending upstream bytes and
-// its response the downstream bytes waiting at the origin (the origin
+// bodies). Upstream bytes always go in short POSTs, one at a time. In
+// Stream mode one long response carries the downstream bytes as they
+// come; in Poll mode, for CDNs that buffer responses, polls alongside the
+// pushes fetch the downstream bytes waiting at the origin (the origin
 // holds an empty poll briefly; the client backs off from 0 to 1 s while
-// idle). Auto probes first: if the probe's first bytes do not arrive
+// idle, and polls again at once after data either way). Auto probes first: if the probe's first bytes do not arrive
 // within ProbeTimeout, the CDN buffers, and the conn polls.
 //
 // Security properties and limits:
@@ -240,14 +240,15 @@ func (cl *client) probe(ctx context.Context) (bool, error) {
 // conn is the client side of a tunnel.
 type conn struct {
 	*pipe.Conn
-	cl     *client
-	sid    [sidSize]byte
-	ctx    context.Context // ends with the conn
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	upDone chan struct{} // closed when the upstream goroutine exits
-	ended  atomic.Bool   // the origin ended the session
-	seq    uint64        // next push/poll seq; used by the upstream goroutine only
+	cl       *client
+	sid      [sidSize]byte
+	ctx      context.Context // ends with the conn
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	upDone   chan struct{} // closed when the upstream goroutine exits
+	activity chan struct{} // up signals the poller after each push
+	ended    atomic.Bool   // the origin ended the session
+	seq      uint64        // next push seq; used by the upstream goroutine only
 }
 
 func (cl *client) dial(ctx context.Context) (net.Conn, error) {
@@ -262,7 +263,7 @@ func (cl *client) dial(ctx context.Context) (net.Conn, error) {
 			mode = Stream
 		}
 	}
-	c := &conn{cl: cl, upDone: make(chan struct{})}
+	c := &conn{cl: cl, upDone: make(chan struct{}), activity: make(chan struct{}, 1)}
 	if _, err := io.ReadFull(rand.Reader, c.sid[:]); err != nil {
 		return nil, fmt.Errorf("front: %w", err)
 	}
@@ -302,8 +303,9 @@ func (cl *client) dial(ctx context.Context) (net.Conn, error) {
 		go c.down(resp.Body, br)
 		go c.up()
 	} else {
-		c.wg.Add(1)
+		c.wg.Add(2)
 		go c.poll()
+		go c.up()
 	}
 	return c, nil
 }
@@ -367,7 +369,7 @@ func (c *conn) push(op byte, data []byte) (*http.Response, error) {
 	return resp, err
 }
 
-// up sends upstream bytes in Stream mode.
+// up sends upstream bytes, one POST at a time.
 func (c *conn) up() {
 	defer c.wg.Done()
 	defer close(c.upDone)
@@ -382,6 +384,10 @@ func (c *conn) up() {
 				return
 			}
 			resp.Body.Close()
+			select {
+			case c.activity <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -394,19 +400,16 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 
 const maxPollInterval = time.Second
 
-// poll moves bytes both ways in Poll mode.
+// poll fetches downstream bytes in Poll mode; up sends upstream ones
+// alongside. Empty polls are held briefly by the origin; while idle the
+// poller backs off to maxPollInterval, and upstream activity (which
+// usually brings an answer) wakes it at once.
 func (c *conn) poll() {
 	defer c.wg.Done()
-	defer close(c.upDone)
-	up := make([]byte, maxPayload)
 	down := make([]byte, 64<<10)
 	var interval time.Duration
 	for {
-		n, err := c.Out.Read(up, closed, nil)
-		if n == 0 && err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return // closed and flushed
-		}
-		resp, err := c.push(opPoll, up[:n])
+		resp, err := c.cl.do(c.ctx, request{op: opPoll, sid: c.sid})
 		if err != nil {
 			c.fail(err)
 			return
@@ -430,14 +433,19 @@ func (c *conn) poll() {
 			}
 		}
 		resp.Body.Close()
-		if got || n > 0 {
+		if got {
 			interval = 0
 			continue
 		}
 		interval = min(max(2*interval, 20*time.Millisecond), maxPollInterval)
-		wait, cancel := context.WithTimeout(c.ctx, interval)
-		c.Out.Wait(wait.Done(), nil)
-		cancel()
+		t := time.NewTimer(interval)
+		select {
+		case <-t.C:
+		case <-c.activity:
+			interval = 0
+		case <-c.ctx.Done():
+		}
+		t.Stop()
 		if c.ctx.Err() != nil {
 			return
 		}

@@ -197,8 +197,10 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.begin()
 		defer s.end()
 		switch req.op {
-		case opPush, opPoll:
+		case opPush:
 			o.push(w, r, s, req)
+		case opPoll:
+			o.poll(w, r, s)
 		case opStream:
 			o.stream(w, r, s)
 		case opClose:
@@ -286,10 +288,10 @@ func (o *Origin) push(w http.ResponseWriter, r *http.Request, s *session, req re
 		w.Write(appendFrame(nil, frameEOF, nil))
 		return
 	}
-	if req.op == opPush {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (o *Origin) poll(w http.ResponseWriter, r *http.Request, s *session) {
 	hold, cancel := context.WithTimeout(r.Context(), pollHold)
 	s.conn.Out.Wait(hold.Done(), nil)
 	cancel()

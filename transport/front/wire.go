@@ -25,7 +25,7 @@ const (
 	opProbe  = 1 // answer a hello frame at once, then hold: tells a streaming CDN from a buffering one
 	opOpen   = 2 // create the session
 	opPush   = 3 // upstream data; the response is empty
-	opPoll   = 4 // upstream data; the response carries downstream frames
+	opPoll   = 4 // the response carries downstream frames (held briefly when there are none)
 	opStream = 5 // the response streams downstream frames until the session ends
 	opClose  = 6 // the client is done
 )
@@ -77,7 +77,7 @@ func parseRequest(b []byte) (request, error) {
 	copy(r.sid[:], b[2:])
 	r.seq = binary.BigEndian.Uint64(b[2+sidSize:])
 	r.data = b[reqHeaderSize:]
-	if len(r.data) > 0 && r.op != opPush && r.op != opPoll {
+	if len(r.data) > 0 && r.op != opPush {
 		return r, errMalformed
 	}
 	return r, nil
