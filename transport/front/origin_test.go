@@ -98,3 +98,30 @@ func TestNetDialUsed(t *testing.T) {
 		}
 	}
 }
+
+func TestListenOrigin(t *testing.T) {
+	l, err := ListenOrigin(context.Background(), "127.0.0.1:0", OriginConfig{Path: tunnelPath, Secret: secret}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	e := setup(t, false, Auto)
+	e.cdn.Route("other-relay.example", "http://"+l.Addr().String())
+	e.cfg.Host = "other-relay.example"
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(c, c)
+		}
+	}()
+	c, err := Dial(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("%q %v", buf, err)
+	}
+}
