@@ -42,14 +42,15 @@ import (
 	"time"
 
 	"samizdat/client/clientdb"
+	"samizdat/dialer"
 	"samizdat/manifest"
+	"samizdat/manifest/channel"
 	"samizdat/noisechan"
 	"samizdat/relay/wire"
 	"samizdat/session"
 	"samizdat/session/curve"
 	"samizdat/session/sealed"
 	"samizdat/transport"
-	"samizdat/transport/tcp"
 )
 
 // Errors callers branch on.
@@ -71,6 +72,16 @@ type Config struct {
 	// Dialers maps a manifest transport name to its dialer; "tcp" defaults
 	// to a plain TCP dialer.
 	Dialers map[string]transport.Dialer
+	// NetDial is how every transport reaches the network (nil: a
+	// net.Dialer); tests and the censorship lab inject their own.
+	NetDial transport.NetDial
+	// Network names the network the device is on now (a hash of the Wi-Fi
+	// name, the operator, ...), so that what the dialer learns about
+	// blocked endpoints stays with that network; "" means "default".
+	Network string
+	// OnDial, if set, receives the dialer's events (attempts, failures
+	// with their class, connections). It must not block for long.
+	OnDial func(dialer.Event)
 	// Logger receives connection events (never keys or text); nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -84,11 +95,14 @@ type Config struct {
 	// than this, a new batch is uploaded (PreKeyBatch/4). Negative
 	// disables replenishment.
 	PreKeyLowWater int
-	// PingInterval is how often an idle connection is checked (15s).
+	// PingInterval: a connection on which nothing arrived from the relay
+	// for this long is declared dead and redialled; it is pinged every
+	// third of it (15s).
 	PingInterval time.Duration
 	// RequestTimeout bounds one request to the relay (15s).
 	RequestTimeout time.Duration
-	// DialTimeout bounds dialing and the Noise handshake (10s).
+	// DialTimeout bounds one dial attempt: transport and Noise handshake
+	// (10s). Attempts race (package dialer).
 	DialTimeout time.Duration
 	// OnEvent receives what the user may want to see (messages, receipts,
 	// warnings). It is called synchronously and must not block for long.
@@ -143,16 +157,20 @@ type Client struct {
 	networkKey ed25519.PublicKey
 
 	manifestMu sync.Mutex
-	manifest   []byte // guarded by manifestMu; the signed manifest in use
+	manifest   []byte           // guarded by manifestMu; the signed manifest in use
+	keeper     *manifest.Keeper // the newest accepted manifest, on disk
+	memory     *dialer.Memory   // what worked on which network
 
 	stats stats
 
 	sessMu sync.Mutex // serializes session operations (encrypt, decrypt)
 
-	mu   sync.Mutex
-	conn *relayConn                // guarded by mu; nil or the current connection
-	anon *relayConn                // guarded by mu; the anonymous channel for sealed sends
-	cert *sealed.SenderCertificate // guarded by mu; our cached sender certificate
+	mu        sync.Mutex
+	conn      *relayConn                // guarded by mu; nil or the current connection
+	receiving int                       // guarded by mu; Receive loops running (they dial)
+	connWake  chan struct{}             // guarded by mu; closed when Receive adopts a connection
+	anon      *relayConn                // guarded by mu; the anonymous channel for sealed sends
+	cert      *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 
 	sendMu    sync.Mutex    // one outbox flush at a time
 	kick      chan struct{} // asks the receive loop to flush the outbox
@@ -186,7 +204,8 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 
 func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 	st := db.Store()
-	c := &Client{cfg: cfg, db: db, kick: make(chan struct{}, 1), replenish: make(chan struct{}, 1), closed: make(chan struct{})}
+	c := &Client{cfg: cfg, db: db, kick: make(chan struct{}, 1), replenish: make(chan struct{}, 1), closed: make(chan struct{}),
+		connWake: make(chan struct{})}
 	acct, err := st.Meta(ctx, clientdb.MetaAccountID)
 	if errors.Is(err, clientdb.ErrNotFound) {
 		return nil, ErrNotInitialized
@@ -224,6 +243,9 @@ func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 	}
 	c.networkKey = ed25519.PublicKey(netKey)
 	if c.manifest, err = st.Meta(ctx, metaManifest); err != nil {
+		return nil, err
+	}
+	if err := c.openNetworkState(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -307,31 +329,19 @@ func (c *Client) network() (*manifest.Manifest, error) {
 // UpdateManifest adopts blob, a signed manifest of our network, if it
 // verifies and is newer (a higher serial) than the current one; it reports
 // whether it did. Connections already open stay up; new ones use it.
+// It goes through the manifest keeper, which refuses rollbacks, other
+// networks and expired manifests.
 func (c *Client) UpdateManifest(ctx context.Context, blob []byte) (bool, error) {
-	cur, err := c.network()
-	if err != nil {
-		// The current one expired: any valid one of the network will do.
-		cur = nil
+	m, err := channel.Push(c.keeper, blob, c.cfg.Now())
+	if errors.Is(err, manifest.ErrRollback) {
+		return false, nil
 	}
-	var name string
-	if cur != nil {
-		name = cur.Network
-	} else if old, err := manifest.Open(c.currentManifest(), c.networkKey); err == nil {
-		name = old.Network
-	}
-	m, err := manifest.VerifyNetwork(blob, c.networkKey, name, c.cfg.Now())
 	if err != nil {
 		return false, fmt.Errorf("client: pushed manifest: %w", err)
 	}
-	if cur != nil && m.Serial <= cur.Serial {
-		return false, nil
-	}
-	if err := c.db.Store().SetMeta(ctx, metaManifest, blob); err != nil {
+	if err := c.adoptManifest(ctx, c.keeper.Blob()); err != nil {
 		return false, err
 	}
-	c.manifestMu.Lock()
-	c.manifest = append([]byte(nil), blob...)
-	c.manifestMu.Unlock()
 	c.cfg.Logger.Debug("adopted a newer manifest", "serial", m.Serial)
 	return true, nil
 }
@@ -351,59 +361,45 @@ func (c *Client) trustRoot() (curve.PublicKey, error) {
 	return curve.DecodePublicKey(m.TrustRoot)
 }
 
-// dial opens a Noise channel to the first relay endpoint that answers.
-func dial(ctx context.Context, cfg Config, m *manifest.Manifest, local noisechan.KeyPair) (*noisechan.Conn, error) {
-	var errs []error
-	for _, r := range m.Relays {
-		for _, ep := range r.Endpoints {
-			d := cfg.Dialers[ep.Transport]
-			if d == nil && ep.Transport == "tcp" {
-				d = tcp.Dialer{}
-			}
-			if d == nil {
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-			raw, err := d.Dial(dctx, ep.Address)
-			if err != nil {
-				cancel()
-				errs = append(errs, err)
-				continue
-			}
-			nc, err := noisechan.Client(dctx, raw, local, r.NoiseKey, nil)
-			cancel()
-			if err != nil {
-				raw.Close()
-				errs = append(errs, err)
-				continue
-			}
-			return nc, nil
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
-}
-
 // connection returns the live connection to the relay, dialing one if
 // needed.
 func (c *Client) connection(ctx context.Context) (*relayConn, error) {
-	c.mu.Lock()
+	var waited <-chan time.Time
+	for {
+		c.mu.Lock()
+		select {
+		case <-c.closed:
+			c.mu.Unlock()
+			return nil, net.ErrClosed
+		default:
+		}
+		if c.conn != nil && c.conn.Err() == nil {
+			rc := c.conn
+			c.mu.Unlock()
+			return rc, nil
+		}
+		if c.receiving == 0 {
+			break // dial here, holding mu
+		}
+		// Receive keeps the connection up: wait for its next one rather
+		// than dial a second one (the relay keeps only the newest).
+		wake := c.connWake
+		c.mu.Unlock()
+		if waited == nil {
+			waited = time.After(c.cfg.RequestTimeout)
+		}
+		select {
+		case <-wake:
+		case <-waited:
+			return nil, fmt.Errorf("%w: no connection within %v", ErrUnreachable, c.cfg.RequestTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.closed:
+			return nil, net.ErrClosed
+		}
+	}
 	defer c.mu.Unlock()
-	select {
-	case <-c.closed:
-		return nil, net.ErrClosed
-	default:
-	}
-	if c.conn != nil && c.conn.Err() == nil {
-		return c.conn, nil
-	}
-	m, err := c.network()
-	if err != nil {
-		return nil, err
-	}
-	nc, err := dial(ctx, c.cfg, m, c.noise)
+	nc, err := c.dialNetwork(ctx, c.noise)
 	if err != nil {
 		return nil, err
 	}
@@ -413,33 +409,6 @@ func (c *Client) connection(ctx context.Context) (*relayConn, error) {
 	go c.keepalive(rc)
 	c.cfg.Logger.Debug("connected to relay")
 	return rc, nil
-}
-
-// keepalive pings the relay every PingInterval and closes the connection
-// when an answer does not come.
-func (c *Client) keepalive(rc *relayConn) {
-	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-rc.done:
-			return
-		case <-c.closed:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
-			_, err := rc.call(ctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
-			cancel()
-			if err != nil {
-				var se *StatusError
-				if !errors.As(err, &se) {
-					rc.fail(fmt.Errorf("keepalive: %w", err))
-					return
-				}
-			}
-		}
-	}
 }
 
 // call sends one request on the current connection (dialing if needed),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samizdat/noisechan"
@@ -62,7 +63,12 @@ type relayConn struct {
 	done     chan struct{}
 	closing  string // guarded by mu; the relay's Closing reason, if any
 	replaced bool   // guarded by mu
+
+	lastFrame atomic.Int64 // unix nanoseconds of the last frame read (or the start)
 }
+
+// lastFrameTime returns when the last frame arrived from the relay.
+func (rc *relayConn) lastFrameTime() time.Time { return time.Unix(0, rc.lastFrame.Load()) }
 
 func newRelayConn(nc *noisechan.Conn) *relayConn {
 	rc := &relayConn{
@@ -71,6 +77,7 @@ func newRelayConn(nc *noisechan.Conn) *relayConn {
 		pushWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	rc.lastFrame.Store(time.Now().UnixNano())
 	go rc.readLoop()
 	return rc
 }
@@ -83,6 +90,7 @@ func (rc *relayConn) readLoop() {
 		if err != nil {
 			break
 		}
+		rc.lastFrame.Store(time.Now().UnixNano())
 		switch b := f.Body.(type) {
 		case *wire.Frame_Response:
 			rc.mu.Lock()

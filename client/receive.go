@@ -79,59 +79,57 @@ const typeSealed = 6
 
 // Receive connects to the relay and, until ctx ends, replenishes prekeys,
 // sends the outbox, and receives the backlog and live messages, reporting
-// them through Config.OnEvent. It reconnects with backoff when the
-// connection fails. It returns nil when ctx ends if it connected at least
-// once, and otherwise the last connection error.
+// them through Config.OnEvent. It keeps the connection up with package
+// dialer: a dropped connection is redialled at once over whichever endpoint
+// answers first, newer manifests are fetched from every channel when no
+// endpoint does, and only then does it back off. It returns nil when ctx
+// ends if it connected at least once, and otherwise the last connection
+// error.
 func (c *Client) Receive(ctx context.Context) error {
 	var lastErr error
 	connected := false
-	backoff := 250 * time.Millisecond
-	for {
-		if ctx.Err() != nil {
-			break
-		}
+	runErr, dialErr := c.receiveLoop(ctx, func(rc *relayConn) error {
 		up := false
-		err := c.receiveOnce(ctx, &up)
+		err := c.receiveOn(ctx, rc, &up)
 		connected = connected || up
 		if ctx.Err() != nil {
-			break
+			return nil
 		}
 		lastErr = err
 		c.emit(Event{Kind: EventDisconnected, Err: err})
 		c.cfg.Logger.Debug("receive: disconnected", "err", err)
-		wait := backoff
 		if errors.Is(err, errReplaced) {
-			wait = 3 * time.Second
+			// Another connection of this device took over: give it room.
+			select {
+			case <-ctx.Done():
+			case <-time.After(3 * time.Second):
+			case <-c.closed:
+			}
 		}
-		backoff = min(backoff*2, 5*time.Second)
-		if up {
-			backoff = 250 * time.Millisecond // it worked a moment ago
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		case <-c.closed:
-			return nil
-		}
+		return nil
+	})
+	select {
+	case <-c.closed:
+		return nil
+	default:
 	}
 	if connected {
 		return nil
 	}
-	if lastErr == nil {
-		lastErr = ctx.Err()
+	if dialErr != nil {
+		return fmt.Errorf("%w: %w", ErrUnreachable, dialErr)
 	}
-	return lastErr
+	if lastErr != nil {
+		return lastErr
+	}
+	return runErr
 }
 
-// receiveOnce runs one connection's delivery stream until it fails.
-func (c *Client) receiveOnce(ctx context.Context, connected *bool) error {
-	rc, err := c.connection(ctx)
-	if err != nil {
-		return err
-	}
+// receiveOn runs one connection's delivery stream until it fails.
+func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) error {
 	defer rc.Close()
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	_, err = rc.call(rctx, "start delivery", &wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
+	_, err := rc.call(rctx, "start delivery", &wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
 	cancel()
 	if err != nil {
 		return err

@@ -57,7 +57,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		return nil, err
 	}
 
-	nc, err := dial(ctx, cfg, m, keys.noise)
+	nc, err := dial(ctx, cfg, nil, m, keys.noise, keys.noise.Public[:])
 	if err != nil {
 		return nil, err
 	}

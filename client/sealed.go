@@ -64,15 +64,11 @@ func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
 	if c.anon != nil && c.anon.Err() == nil {
 		return c.anon, nil
 	}
-	m, err := c.network()
-	if err != nil {
-		return nil, err
-	}
 	kp, err := noisechan.GenerateKeyPair(c.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := dial(ctx, c.cfg, m, kp)
+	nc, err := c.dialNetwork(ctx, kp)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,269 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"samizdat/dialer"
+	"samizdat/manifest"
+	"samizdat/manifest/channel"
+	"samizdat/noisechan"
+	"samizdat/relay/wire"
+	"samizdat/transport"
+)
+
+// Files in the home directory beside client.db.
+const (
+	keeperFile = "manifest.bin" // the newest accepted manifest (manifest.Keeper)
+	memoryFile = "dialer.json"  // what worked on which network (dialer.Memory)
+)
+
+// candidates lists the endpoints of m that the device with cohortKey (its
+// Noise public key) may use: its cohort's and cohort 0's.
+func candidates(m *manifest.Manifest, cohortKey []byte) []dialer.Candidate {
+	if m == nil {
+		return nil
+	}
+	return dialer.CandidatesFrom(m.ForCohort(m.CohortOf(cohortKey)))
+}
+
+// dialerConfig is the dialer's configuration for connecting with local.
+func (cfg Config) dialerConfig(local noisechan.KeyPair, mem *dialer.Memory) dialer.Config {
+	dc := dialer.Config{
+		Local:          local,
+		NetDial:        cfg.NetDial,
+		Memory:         mem,
+		Events:         cfg.OnDial,
+		Now:            cfg.Now,
+		AttemptTimeout: cfg.DialTimeout,
+	}
+	if len(cfg.Dialers) > 0 {
+		dc.Transports = map[string]dialer.DialFunc{}
+		for name, d := range cfg.Dialers {
+			dc.Transports[name] = func(ctx context.Context, ep manifest.Endpoint, _ transport.NetDial) (net.Conn, error) {
+				return d.Dial(ctx, ep.Address)
+			}
+		}
+	}
+	return dc
+}
+
+// dial races the endpoints of m (see package dialer) and returns the
+// first Noise channel to the relay that completes its handshake.
+func dial(ctx context.Context, cfg Config, mem *dialer.Memory, m *manifest.Manifest, local noisechan.KeyPair, cohortKey []byte) (*noisechan.Conn, error) {
+	nc, _, err := dialer.Dial(ctx, cfg.dialerConfig(local, mem), candidates(m, cohortKey))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return nc, nil
+}
+
+// dialNetwork dials the current manifest's endpoints with local; when none
+// answers it fetches newer manifests from every channel the manifest
+// names and, if one arrives, dials again.
+func (c *Client) dialNetwork(ctx context.Context, local noisechan.KeyPair) (*noisechan.Conn, error) {
+	m, err := c.network()
+	if err != nil {
+		if rerr := c.refreshManifest(ctx); rerr != nil {
+			return nil, err
+		}
+		if m, err = c.network(); err != nil {
+			return nil, err
+		}
+	}
+	nc, err := dial(ctx, c.cfg, c.memory, m, local, c.noise.Public[:])
+	if err == nil || !errors.Is(err, ErrUnreachable) {
+		return nc, err
+	}
+	if rerr := c.refreshManifest(ctx); rerr != nil {
+		return nil, err
+	}
+	if m, err = c.network(); err != nil {
+		return nil, err
+	}
+	return dial(ctx, c.cfg, c.memory, m, local, c.noise.Public[:])
+}
+
+// errNothingNewer means no channel had a manifest newer than ours.
+var errNothingNewer = errors.New("client: no channel has a newer manifest")
+
+// refreshManifest asks every channel of the current manifest at once for a
+// newer one and adopts the newest valid answer.
+func (c *Client) refreshManifest(ctx context.Context) error {
+	cur := c.keeper.Current()
+	if cur == nil {
+		return errNothingNewer
+	}
+	sources := channel.FromManifest(cur.ForCohort(cur.CohortOf(c.noise.Public[:])), c.cfg.NetDial)
+	if len(sources) == 0 {
+		return errNothingNewer
+	}
+	fctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	m, errs := channel.FetchAll(fctx, sources, c.keeper, c.cfg.Now())
+	if m == nil {
+		return fmt.Errorf("%w: %w", errNothingNewer, errors.Join(errs...))
+	}
+	if err := c.adoptManifest(ctx, c.keeper.Blob()); err != nil {
+		return err
+	}
+	c.cfg.Logger.Debug("fetched a newer manifest", "serial", m.Serial)
+	return nil
+}
+
+// adoptManifest makes blob (already accepted by the keeper) the manifest
+// in use and stores it with the client state.
+func (c *Client) adoptManifest(ctx context.Context, blob []byte) error {
+	if err := c.db.Store().SetMeta(ctx, metaManifest, blob); err != nil {
+		return err
+	}
+	c.manifestMu.Lock()
+	c.manifest = append([]byte(nil), blob...)
+	c.manifestMu.Unlock()
+	return nil
+}
+
+// openNetworkState opens the manifest keeper and the dialer's memory in
+// the home directory. The keeper starts from the stored manifest, or the
+// stored manifest catches up with the keeper, whichever is newer.
+func (c *Client) openNetworkState(ctx context.Context) error {
+	var network string
+	if m, err := manifest.Open(c.manifest, c.networkKey); err == nil {
+		network = m.Network
+	}
+	k, err := manifest.OpenKeeper(filepath.Join(c.cfg.Home, keeperFile), c.networkKey, network)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	c.keeper = k
+	if _, err := k.Offer(c.manifest, c.cfg.Now()); err != nil && !errors.Is(err, manifest.ErrRollback) {
+		c.cfg.Logger.Debug("stored manifest not kept", "err", err)
+	}
+	if kept := k.Current(); kept != nil {
+		if m, err := manifest.Open(c.manifest, c.networkKey); err != nil || kept.Serial > m.Serial {
+			if err := c.adoptManifest(ctx, k.Blob()); err != nil {
+				return err
+			}
+		}
+	}
+	mem, err := dialer.OpenMemory(filepath.Join(c.cfg.Home, memoryFile), c.cfg.Network)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	c.memory = mem
+	return nil
+}
+
+// receiveLoop keeps a connection up with dialer.Run and runs session on
+// each; session returns nil to have the connection redialled. It returns
+// when ctx ends or the client closes, with Run's error and the last dial
+// failure.
+func (c *Client) receiveLoop(ctx context.Context, session func(*relayConn) error) (err, lastDial error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	// From now on sends wait for this loop's connections instead of
+	// dialing their own. A connection already up (made by a send) serves
+	// first.
+	c.mu.Lock()
+	c.receiving++
+	rc := c.conn
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.receiving--
+		c.mu.Unlock()
+	}()
+	if rc != nil && rc.Err() == nil {
+		if err := session(rc); err != nil {
+			return err, nil
+		}
+	}
+	source := func() []dialer.Candidate {
+		m, err := c.network()
+		if err != nil {
+			return nil
+		}
+		return candidates(m, c.noise.Public[:])
+	}
+	dc := c.cfg.dialerConfig(c.noise, c.memory)
+	user := dc.Events
+	dc.Events = func(e dialer.Event) { // called one at a time, never after Run returns
+		if e.Kind == dialer.EventFailure && e.Class != dialer.ClassCanceled {
+			lastDial = e.Err
+		}
+		if user != nil {
+			user(e)
+		}
+	}
+	err = dialer.Run(ctx, dc, source, c.refreshManifest, func(nc *noisechan.Conn) error {
+		return session(c.adoptConn(nc))
+	})
+	return err, lastDial
+}
+
+// adoptConn makes nc the client's connection, replacing a previous one.
+func (c *Client) adoptConn(nc *noisechan.Conn) *relayConn {
+	rc := newRelayConn(nc)
+	c.mu.Lock()
+	old := c.conn
+	c.conn = rc
+	close(c.connWake)
+	c.connWake = make(chan struct{})
+	c.wg.Add(1)
+	go c.keepalive(rc)
+	c.mu.Unlock()
+	if old != nil && old != rc {
+		old.Close()
+	}
+	c.cfg.Logger.Debug("connected to relay")
+	return rc
+}
+
+// keepaliveChecks is how often the keepalive looks at a connection, as a
+// fraction of PingInterval.
+const keepaliveChecks = 3
+
+// keepalive pings the relay every PingInterval/3 and closes the connection
+// when no frame has arrived for PingInterval: a silently dropped
+// connection is noticed within about PingInterval.
+func (c *Client) keepalive(rc *relayConn) {
+	defer c.wg.Done()
+	every := c.cfg.PingInterval / keepaliveChecks
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-rc.done:
+			return
+		case <-c.closed:
+			return
+		case <-t.C:
+			if idle := time.Since(rc.lastFrameTime()); idle > c.cfg.PingInterval {
+				rc.fail(fmt.Errorf("keepalive: nothing from the relay for %v", idle.Round(time.Millisecond)))
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			_, err := rc.call(ctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
+			cancel()
+			var se *StatusError
+			if err != nil && !errors.As(err, &se) && !errors.Is(err, context.DeadlineExceeded) {
+				rc.fail(fmt.Errorf("keepalive: %w", err))
+				return
+			}
+		}
+	}
+}
