@@ -232,3 +232,21 @@ func TestReceiveFetchesNewerManifest(t *testing.T) {
 		t.Fatalf("rollback adopted: %v %v", ok, err)
 	}
 }
+
+// TestInitThroughChannels: the invite's only endpoint is blocked before
+// the first run; Init fetches a newer manifest from the invite's mirror
+// channel and registers through it.
+func TestInitThroughChannels(t *testing.T) {
+	n := startBlockedRelay(t, 2)
+	inv := n.invite(t, 0)
+	n.proxies[0].Set(blocktest.Reset)
+	n.mirror.Put("/manifest", n.sign(t, 1))
+	var log dialLog
+	alice := newBlockedUser(t, inv, "alice", &log)
+	if got := log.last(); got != n.proxies[1].Addr() {
+		t.Fatalf("registered via %q", got)
+	}
+	if _, err := alice.Send(context.Background(), "alice", "hello me"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -91,6 +93,32 @@ func (c *Client) dialNetwork(ctx context.Context, local noisechan.KeyPair) (*noi
 	return dial(ctx, c.cfg, c.memory, m, local, c.noise.Public[:])
 }
 
+// fetchNewer asks the channels of m (whose blob is blob) for a newer
+// manifest, before the client exists (Init). It returns the newer manifest and its blob, or nil.
+func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, blob []byte, m *manifest.Manifest, cohortKey []byte) (*manifest.Manifest, []byte) {
+	// A scratch keeper: the real one starts once registration succeeded,
+	// so a failed Init leaves no manifest behind.
+	path := filepath.Join(cfg.Home, keeperFile+".init")
+	os.Remove(path)
+	defer os.Remove(path)
+	k, err := manifest.OpenKeeper(path, networkKey, m.Network)
+	if err != nil {
+		return nil, nil
+	}
+	k.Offer(blob, cfg.Now()) // the floor; refused if the keeper holds it or newer
+	cur := k.Current()
+	if cur == nil {
+		return nil, nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer cancel()
+	channel.FetchAll(fctx, channel.FromManifest(cur.ForCohort(cur.CohortOf(cohortKey)), cfg.NetDial), k, cfg.Now())
+	if cur := k.Current(); cur != nil && cur.Serial > m.Serial {
+		return cur, k.Blob()
+	}
+	return nil, nil
+}
+
 // errNothingNewer means no channel had a manifest newer than ours.
 var errNothingNewer = errors.New("client: no channel has a newer manifest")
 
@@ -138,9 +166,15 @@ func (c *Client) openNetworkState(ctx context.Context) error {
 	if m, err := manifest.Open(c.manifest, c.networkKey); err == nil {
 		network = m.Network
 	}
-	k, err := manifest.OpenKeeper(filepath.Join(c.cfg.Home, keeperFile), c.networkKey, network)
+	path := filepath.Join(c.cfg.Home, keeperFile)
+	k, err := manifest.OpenKeeper(path, c.networkKey, network)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		// Damaged, or from another network: the stored manifest rules.
+		c.cfg.Logger.Debug("starting the manifest keeper over", "err", err)
+		os.Remove(path)
+		if k, err = manifest.OpenKeeper(path, c.networkKey, network); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
 	}
 	c.keeper = k
 	if _, err := k.Offer(c.manifest, c.cfg.Now()); err != nil && !errors.Is(err, manifest.ErrRollback) {

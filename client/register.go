@@ -58,6 +58,15 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	}
 
 	nc, err := dial(ctx, cfg, nil, m, keys.noise, keys.noise.Public[:])
+	if errors.Is(err, ErrUnreachable) {
+		// The invite's endpoints may be blocked already: ask its channels.
+		if newer, blob := fetchNewer(ctx, cfg, inv.NetworkKey, inv.Manifest, m, keys.noise.Public[:]); newer != nil {
+			if err := st.SetMeta(ctx, metaManifest, blob); err != nil {
+				return nil, err
+			}
+			nc, err = dial(ctx, cfg, nil, newer, keys.noise, keys.noise.Public[:])
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
