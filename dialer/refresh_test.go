@@ -73,7 +73,7 @@ func TestRunRefreshFromChannels(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := runInBackground(ctx, cfg, source, refresh, keepaliveSession(300*time.Millisecond, connected))
-	if got := waitConnected(t, connected, 3*time.Second); got == ps[2].Addr() {
+	if got := waitConnected(t, connected, 10*time.Second); got == ps[2].Addr() {
 		t.Fatalf("first connection via %s", got)
 	}
 	// The operator moves the network: a newer manifest retires the first

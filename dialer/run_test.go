@@ -38,12 +38,12 @@ func TestRunMovesOn(t *testing.T) {
 			ps, cs := blocked(t, r, 2)
 			const keepalive = time.Second
 			var log eventLog
-			cfg := Config{Local: clientKey(t), Memory: NewMemory(), Events: log.add, Stagger: 50 * time.Millisecond, AttemptTimeout: 2 * time.Second, MinUptime: 10 * time.Millisecond}
+			cfg := Config{Local: clientKey(t), Memory: NewMemory(), Events: log.add, Stagger: 50 * time.Millisecond, AttemptTimeout: 5 * time.Second, MinUptime: 10 * time.Millisecond}
 			connected := make(chan string, 10)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := runInBackground(ctx, cfg, func() []Candidate { return cs }, nil, keepaliveSession(keepalive, connected))
 
-			first := waitConnected(t, connected, 2*time.Second)
+			first := waitConnected(t, connected, 10*time.Second)
 			cur := 0
 			if first == ps[1].Addr() { // the first attempt was slow and the second won
 				cur = 1
@@ -62,9 +62,10 @@ func TestRunMovesOn(t *testing.T) {
 			if second != ps[1-cur].Addr() {
 				t.Fatalf("moved to %s, want %s", second, ps[1-cur].Addr())
 			}
-			limit := 500 * time.Millisecond
+			// Generous bounds for a loaded machine; the benchmark measures.
+			limit := 2 * time.Second
 			if mode == blocktest.Drop {
-				limit = keepalive + 500*time.Millisecond
+				limit += keepalive
 			}
 			if took > limit {
 				t.Errorf("moved after %v, want within %v", took, limit)
@@ -120,7 +121,7 @@ func TestRunRefresh(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := runInBackground(ctx, cfg, source, refresh, keepaliveSession(time.Second, connected))
-	if got := waitConnected(t, connected, 3*time.Second); got != ps[2].Addr() {
+	if got := waitConnected(t, connected, 10*time.Second); got != ps[2].Addr() {
 		t.Fatalf("connected via %s, want the new endpoint %s", got, ps[2].Addr())
 	}
 	cancel()
