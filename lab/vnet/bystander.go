@@ -1,0 +1,236 @@
+package vnet
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Bystander is an ordinary service (a shop, a bank, a game of 2018)
+// living at a virtual address: a tiny HTTP server that answers every
+// request with 200 and a body naming it.
+type Bystander struct {
+	Addr netip.AddrPort // virtual address
+	Name string         // Host name clients use, "" for none
+	ln   net.Listener
+}
+
+// Bystanders is a set of running bystander services.
+type Bystanders struct {
+	List []Bystander
+	wg   sync.WaitGroup
+}
+
+// bystanderBody is the body a bystander answers with; the prober checks it.
+func bystanderBody(a netip.AddrPort) string { return "bystander " + a.String() + "\n" }
+
+// StartBystanders starts one bystander per virtual address (port 80
+// when an address has port 0), mapped on n. names, if not nil, gives
+// each its host name (same length as addrs). Each costs one listener and
+// one goroutine; 200+ are cheap.
+func (n *Net) StartBystanders(addrs []netip.AddrPort, names []string) (*Bystanders, error) {
+	if names != nil && len(names) != len(addrs) {
+		return nil, errors.New("vnet: names and addrs differ in length")
+	}
+	bs := &Bystanders{}
+	for i, a := range addrs {
+		if a.Port() == 0 {
+			a = netip.AddrPortFrom(a.Addr(), 80)
+		}
+		ln, err := n.Listen(a)
+		if err != nil {
+			bs.Close()
+			return nil, err
+		}
+		b := Bystander{Addr: normVirt(a), ln: ln}
+		if names != nil {
+			b.Name = names[i]
+		}
+		bs.List = append(bs.List, b)
+		bs.wg.Add(1)
+		go func() {
+			defer bs.wg.Done()
+			serveBystander(ln, bystanderBody(b.Addr))
+		}()
+	}
+	return bs, nil
+}
+
+// Close stops every bystander and waits for their accept loops.
+func (bs *Bystanders) Close() error {
+	for _, b := range bs.List {
+		b.ln.Close()
+	}
+	bs.wg.Wait()
+	return nil
+}
+
+func serveBystander(ln net.Listener, body string) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+		itoa(len(body)) + "\r\n\r\n" + body)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReaderSize(c, 1024)
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(bytes.TrimSpace(line)) == 0 {
+					break
+				}
+			}
+			c.Write(resp)
+		}()
+	}
+}
+
+// ProbeTarget is a service to probe: an address, and optionally the name
+// to reach it by (resolved through the censor, so DNS poisoning counts).
+type ProbeTarget struct {
+	Addr netip.AddrPort
+	Name string
+}
+
+// Targets returns the bystanders as probe targets (by name where they
+// have one).
+func (bs *Bystanders) Targets() []ProbeTarget {
+	out := make([]ProbeTarget, len(bs.List))
+	for i, b := range bs.List {
+		out[i] = ProbeTarget{Addr: b.Addr, Name: b.Name}
+	}
+	return out
+}
+
+// Outcome is what a probe of one service saw.
+type Outcome uint8
+
+// Outcomes.
+const (
+	Reachable  Outcome = iota // answered 200 with its own body
+	Timeout                   // nothing came back in time (drop)
+	Refused                   // reset at connect or refused
+	ResetConn                 // reset after the request
+	Blocked                   // a block page, or an answer that is not the service's
+	Unroutable                // no mapping or no such host (e.g. poisoned DNS)
+)
+
+var outcomeNames = [...]string{"reachable", "timeout", "refused", "reset", "blocked", "unroutable"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// ProbeResult is the result of probing a set of services from one ISP.
+type ProbeResult struct {
+	ISP       string
+	Outcomes  []Outcome // aligned with the targets
+	Reachable int
+	Broken    int // len(targets) - Reachable
+	ByOutcome map[string]int
+}
+
+// Probe fetches every target over HTTP as a client of isp ("probe/"+isp)
+// through the censored network, at most parallel at a time, each bounded
+// by timeout, and reports which are reachable: the collateral damage the
+// censor does to isp's subscribers.
+func (n *Net) Probe(ctx context.Context, isp string, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
+	if parallel <= 0 {
+		parallel = 16
+	}
+	dial := n.Dialer("probe/"+isp, isp)
+	res := ProbeResult{ISP: isp, Outcomes: make([]Outcome, len(targets)), ByOutcome: map[string]int{}}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res.Outcomes[i] = probeOne(ctx, dial, t, timeout)
+		}()
+	}
+	wg.Wait()
+	for _, o := range res.Outcomes {
+		res.ByOutcome[o.String()]++
+		if o == Reachable {
+			res.Reachable++
+		}
+	}
+	res.Broken = len(targets) - res.Reachable
+	return res
+}
+
+func probeOne(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), t ProbeTarget, timeout time.Duration) Outcome {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	host := t.Addr.Addr().String()
+	if t.Name != "" {
+		host = t.Name
+	}
+	addr := net.JoinHostPort(host, fmt.Sprint(t.Addr.Port()))
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return classify(err, true)
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	c.SetDeadline(dl)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nUser-Agent: lab-probe\r\n\r\n"); err != nil {
+		return classify(err, false)
+	}
+	b, err := io.ReadAll(io.LimitReader(c, 4096))
+	if len(b) == 0 && err != nil {
+		return classify(err, false)
+	}
+	if strings.HasPrefix(string(b), "HTTP/1.1 200 ") && strings.HasSuffix(string(b), bystanderBody(t.Addr)) {
+		return Reachable
+	}
+	if err != nil && len(b) == 0 {
+		return classify(err, false)
+	}
+	return Blocked
+}
+
+func classify(err error, connecting bool) Outcome {
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrUnmapped), errors.Is(err, ErrNoSuchHost):
+		return Unroutable
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return Timeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Refused
+	case errors.Is(err, syscall.ECONNRESET):
+		return ResetConn
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Blocked
+	}
+	if connecting {
+		return Refused
+	}
+	return Blocked
+}

@@ -1,0 +1,423 @@
+package vnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/transport"
+)
+
+// Errors returned by the virtual network.
+var (
+	// ErrUnmapped means the address is not a mapped virtual address; it
+	// was not dialled.
+	ErrUnmapped = errors.New("vnet: address not mapped, refusing to dial")
+	// ErrNotLoopback means a real address outside 127.0.0.0/8 was
+	// offered as a mapping target or reached the socket layer; it was
+	// not dialled.
+	ErrNotLoopback = errors.New("vnet: real address outside 127.0.0.0/8, refusing")
+	// ErrNetwork means an unsupported network (only tcp and udp are).
+	ErrNetwork = errors.New("vnet: unsupported network")
+	// ErrNoSuchHost means the censor's resolver returned no address for
+	// a name, or none that is mapped.
+	ErrNoSuchHost = errors.New("vnet: no such host")
+	// ErrMapped means a virtual address is already mapped.
+	ErrMapped = errors.New("vnet: virtual address already mapped")
+	// ErrClosed is returned after Net.Close.
+	ErrClosed = errors.New("vnet: network closed")
+)
+
+// Options configures a Net.
+type Options struct {
+	// Now returns the lab time passed to the Decider. Default: the wall
+	// time elapsed since New.
+	Now func() censor.Time
+	// DropTimeout bounds how long a dial whose connection attempt is
+	// silently dropped hangs when its context has no deadline (a real
+	// client's SYN retries give up after a while). Default 20s.
+	DropTimeout time.Duration
+}
+
+// Net is the virtual network: a set of virtual-to-loopback mappings and a
+// censor that decides every flow. It is safe for concurrent use.
+type Net struct {
+	d       censor.Decider
+	obs     censor.Observer // d, if it implements Observer
+	now     func() censor.Time
+	dropTO  time.Duration
+	mu      sync.RWMutex
+	maps    map[mapKey]netip.AddrPort
+	closers []func() error
+	closed  bool
+	st      counters
+}
+
+type mapKey struct {
+	udp  bool
+	virt netip.AddrPort
+}
+
+// New returns a virtual network whose flows d decides.
+func New(d censor.Decider, opt Options) *Net {
+	n := &Net{d: d, now: opt.Now, dropTO: opt.DropTimeout, maps: make(map[mapKey]netip.AddrPort)}
+	if o, ok := d.(censor.Observer); ok {
+		n.obs = o
+	}
+	if n.now == nil {
+		start := time.Now()
+		n.now = func() censor.Time { return time.Since(start) }
+	}
+	if n.dropTO <= 0 {
+		n.dropTO = 20 * time.Second
+	}
+	return n
+}
+
+// Now returns the current lab time.
+func (n *Net) Now() censor.Time { return n.now() }
+
+// IsLoopback reports whether a is in 127.0.0.0/8 (IPv4 or IPv4-mapped).
+func IsLoopback(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.Is4() && a.As4()[0] == 127
+}
+
+func parseNetwork(network string) (udp bool, err error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return false, nil
+	case "udp", "udp4", "udp6":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: %q", ErrNetwork, network)
+}
+
+func normVirt(v netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(v.Addr().Unmap(), v.Port())
+}
+
+// Map maps the virtual address virt on network ("tcp" or "udp") onto the
+// real loopback address real, which must be in 127.0.0.0/8. virt must
+// not itself be a loopback or unspecified address.
+func (n *Net) Map(network string, virt, real netip.AddrPort) error {
+	udp, err := parseNetwork(network)
+	if err != nil {
+		return err
+	}
+	virt = normVirt(virt)
+	if !virt.IsValid() || virt.Port() == 0 || IsLoopback(virt.Addr()) || virt.Addr().IsLoopback() || virt.Addr().IsUnspecified() {
+		return fmt.Errorf("vnet: bad virtual address %v", virt)
+	}
+	if !IsLoopback(real.Addr()) || real.Port() == 0 {
+		return fmt.Errorf("%w: %v", ErrNotLoopback, real)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	k := mapKey{udp, virt}
+	if _, ok := n.maps[k]; ok {
+		return fmt.Errorf("%w: %s %v", ErrMapped, network, virt)
+	}
+	n.maps[k] = real
+	return nil
+}
+
+// Unmap removes the mapping of virt on network, if any.
+func (n *Net) Unmap(network string, virt netip.AddrPort) {
+	udp, err := parseNetwork(network)
+	if err != nil {
+		return
+	}
+	n.mu.Lock()
+	delete(n.maps, mapKey{udp, normVirt(virt)})
+	n.mu.Unlock()
+}
+
+// Lookup returns the loopback address virt is mapped onto.
+func (n *Net) Lookup(network string, virt netip.AddrPort) (netip.AddrPort, bool) {
+	udp, err := parseNetwork(network)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	r, ok := n.maps[mapKey{udp, normVirt(virt)}]
+	return r, ok
+}
+
+// Listen opens a TCP listener on 127.0.0.1 (a free port) and maps virt
+// onto it. Closing the listener does not unmap virt; Net.Close closes
+// every listener Listen opened.
+func (n *Net) Listen(virt netip.AddrPort) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("vnet: listen: %w", err)
+	}
+	real := ln.Addr().(*net.TCPAddr).AddrPort()
+	if err := n.Map("tcp", virt, real); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n.mu.Lock()
+	n.closers = append(n.closers, ln.Close)
+	n.mu.Unlock()
+	return ln, nil
+}
+
+// ListenPacket opens a UDP socket on 127.0.0.1 (a free port) and maps
+// virt onto it.
+func (n *Net) ListenPacket(virt netip.AddrPort) (net.PacketConn, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("vnet: listen: %w", err)
+	}
+	real := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if err := n.Map("udp", virt, real); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	n.mu.Lock()
+	n.closers = append(n.closers, pc.Close)
+	n.mu.Unlock()
+	return pc, nil
+}
+
+// Close closes every listener opened by Listen and ListenPacket and
+// refuses further mappings. Established connections are not closed.
+func (n *Net) Close() error {
+	n.mu.Lock()
+	cs := n.closers
+	n.closers, n.closed = nil, true
+	n.mu.Unlock()
+	var first error
+	for _, c := range cs {
+		if err := c(); err != nil && first == nil && !errors.Is(err, net.ErrClosed) {
+			first = err
+		}
+	}
+	return first
+}
+
+// Resolve answers a DNS query for a subscriber of isp, as the censor's
+// resolver does (possibly poisoned). The lab's DoH server uses it.
+func (n *Net) Resolve(isp, name string) (addrs []netip.Addr, poisoned bool) {
+	n.st.resolves.Add(1)
+	addrs, poisoned = n.d.Resolve(n.now(), isp, name)
+	if poisoned {
+		n.st.poisoned.Add(1)
+	}
+	return addrs, poisoned
+}
+
+// sysDial opens a real socket. Tests replace it to record every real
+// dial; only dialLoopback calls it.
+var sysDial = func(ctx context.Context, network string, ap netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, ap.String())
+}
+
+// dialLoopback is the only place a socket is opened. It re-checks the
+// target is in 127.0.0.0/8.
+func (n *Net) dialLoopback(ctx context.Context, udp bool, real netip.AddrPort) (net.Conn, error) {
+	if !IsLoopback(real.Addr()) {
+		n.st.violations.Add(1)
+		return nil, fmt.Errorf("%w: %v", ErrNotLoopback, real)
+	}
+	n.st.realDials.Add(1)
+	network := "tcp4"
+	if udp {
+		network = "udp4"
+	}
+	return sysDial(ctx, network, netip.AddrPortFrom(real.Addr().Unmap(), real.Port()))
+}
+
+// Dialer returns the NetDial for a lab client on isp. It accepts
+// "tcp" and "udp" networks and addresses host:port where host is a
+// virtual IP or a name (resolved by the censor's Resolve for isp). It
+// refuses, without dialling, anything that is not mapped. Every flow is
+// put to the censor: Decide at connect time, Inspect on the client's
+// first write; the verdicts are enforced on the returned conn.
+func (n *Net) Dialer(client, isp string) transport.NetDial {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		return n.dial(ctx, client, isp, network, address)
+	}
+}
+
+func (n *Net) dial(ctx context.Context, client, isp, network, address string) (net.Conn, error) {
+	n.st.dials.Add(1)
+	udp, err := parseNetwork(network)
+	if err != nil {
+		n.st.refused.Add(1)
+		return nil, opErr(network, address, err)
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		n.st.refused.Add(1)
+		return nil, opErr(network, address, fmt.Errorf("%w: %v", ErrUnmapped, err))
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		n.st.refused.Add(1)
+		return nil, opErr(network, address, fmt.Errorf("%w: bad port", ErrUnmapped))
+	}
+	var (
+		domain string
+		virt   netip.AddrPort
+		real   netip.AddrPort
+		found  bool
+	)
+	if ip, perr := netip.ParseAddr(host); perr == nil {
+		if ip.Zone() != "" {
+			n.st.refused.Add(1)
+			return nil, opErr(network, address, ErrUnmapped)
+		}
+		virt = netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		real, found = n.Lookup(network, virt)
+	} else {
+		domain = host
+		addrs, _ := n.Resolve(isp, host)
+		if len(addrs) == 0 {
+			n.st.refused.Add(1)
+			return nil, opErr(network, address, fmt.Errorf("%w: %s", ErrNoSuchHost, host))
+		}
+		for _, a := range addrs {
+			virt = netip.AddrPortFrom(a.Unmap(), uint16(port))
+			if real, found = n.Lookup(network, virt); found {
+				break
+			}
+		}
+	}
+	if !found {
+		n.st.refused.Add(1)
+		return nil, opErr(network, address, ErrUnmapped)
+	}
+	f := censor.Flow{Client: client, ISP: isp, Dst: virt, Domain: domain, UDP: udp}
+	n.st.flows.Add(1)
+	v := n.d.Decide(n.now(), f)
+	n.st.connect[actionIndex(v.Action)].Add(1)
+	raddr := netAddr(udp, virt)
+	switch v.Action {
+	case censor.Drop:
+		if udp {
+			// UDP has no handshake: the datagrams vanish.
+			return newFlowConn(n, f, nil, raddr, v), nil
+		}
+		t := time.NewTimer(n.dropTO)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, opErr(network, address, ctx.Err())
+			}
+		case <-t.C:
+		}
+		return nil, opErr(network, address, errTimeout{})
+	case censor.Reset:
+		return nil, opErr(network, address, errRefused)
+	case censor.BlockPage:
+		return newFlowConn(n, f, nil, raddr, v), nil
+	}
+	c, err := n.dialLoopback(ctx, udp, real)
+	if err != nil {
+		return nil, opErr(network, address, err)
+	}
+	return newFlowConn(n, f, c, raddr, v), nil
+}
+
+func netAddr(udp bool, ap netip.AddrPort) net.Addr {
+	if udp {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+func opErr(network, address string, err error) error {
+	return &net.OpError{Op: "dial", Net: network, Addr: strAddr{network, address}, Err: err}
+}
+
+type strAddr struct{ n, s string }
+
+func (a strAddr) Network() string { return a.n }
+func (a strAddr) String() string  { return a.s }
+
+// errTimeout is a dial or read that the censor blackholed.
+type errTimeout struct{}
+
+func (errTimeout) Error() string   { return "i/o timeout" }
+func (errTimeout) Timeout() bool   { return true }
+func (errTimeout) Temporary() bool { return true }
+func (errTimeout) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
+
+// errRefused and errReset are what a client sees for a reset verdict at
+// connect time and on an established connection.
+var (
+	errRefused = &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}
+	errReset   = &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}
+)
+
+// counters are the network's running totals.
+type counters struct {
+	dials, refused, flows, realDials, violations atomic.Int64
+	resolves, poisoned                           atomic.Int64
+	bytesUp, bytesDown                           atomic.Int64
+	connect, inspect                             [numActions]atomic.Int64
+}
+
+const numActions = int(censor.Throttle) + 2 // + one slot for unknown actions
+
+func actionIndex(a censor.Action) int {
+	if int(a) < numActions-1 {
+		return int(a)
+	}
+	return numActions - 1
+}
+
+// Stats is a snapshot of the network's counters.
+type Stats struct {
+	Dials      int64            // NetDial calls
+	Refused    int64            // dials refused without a flow: unmapped, bad address, no such host
+	Flows      int64            // flows put to the censor (Decide calls)
+	RealDials  int64            // loopback sockets opened
+	Violations int64            // attempts to open a socket outside 127.0.0.0/8 (refused); must be 0
+	Resolves   int64            // Resolve calls
+	Poisoned   int64            // poisoned answers
+	BytesUp    int64            // bytes delivered client → server
+	BytesDown  int64            // bytes delivered server → client
+	Connect    map[string]int64 // verdicts at connect time, by action name
+	Inspect    map[string]int64 // verdicts on the first bytes, by action name
+}
+
+// Stats returns a snapshot of the counters.
+func (n *Net) Stats() Stats {
+	s := Stats{
+		Dials: n.st.dials.Load(), Refused: n.st.refused.Load(), Flows: n.st.flows.Load(),
+		RealDials: n.st.realDials.Load(), Violations: n.st.violations.Load(),
+		Resolves: n.st.resolves.Load(), Poisoned: n.st.poisoned.Load(),
+		BytesUp: n.st.bytesUp.Load(), BytesDown: n.st.bytesDown.Load(),
+		Connect: map[string]int64{}, Inspect: map[string]int64{},
+	}
+	for i := range numActions {
+		name := censor.Action(i).String()
+		if v := n.st.connect[i].Load(); v != 0 {
+			s.Connect[name] = v
+		}
+		if v := n.st.inspect[i].Load(); v != 0 {
+			s.Inspect[name] = v
+		}
+	}
+	return s
+}
