@@ -7,15 +7,28 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+
+	"samizdat/lab/labdata"
 )
 
 // Prefix is a real provider prefix that virtual addresses are drawn
-// from, with the labels the censor's escalation and the collateral
-// accounting need.
-type Prefix struct {
-	Prefix   netip.Prefix
-	Provider string // e.g. "AMAZON", "GOOGLE"
-	Region   string // e.g. "eu-central-1"
+// from, with the labels (provider, region, service) the censor's
+// escalation and the collateral accounting need. It is labdata's type.
+type Prefix = labdata.Prefix
+
+// DefaultPrefixes returns the plan's default prefixes: the EC2 IPv4
+// prefixes AWS published on 5 April 2018, eleven days before the block,
+// each once.
+func DefaultPrefixes() []Prefix {
+	seen := map[netip.Prefix]bool{}
+	var out []Prefix
+	for _, p := range labdata.AWS2018() {
+		if p.Service == "EC2" && !seen[p.Prefix] {
+			seen[p.Prefix] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Addr is one allocated virtual public address.
