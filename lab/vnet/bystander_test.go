@@ -1,0 +1,78 @@
+package vnet
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"samizdat/censor"
+)
+
+func TestBystandersCollateral(t *testing.T) {
+	d := newFake()
+	n := newNet(t, d)
+	p, err := NewPlan(5, testPrefixes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const count = 200
+	var addrs []netip.AddrPort
+	var names []string
+	for i := range count {
+		a, err := p.Alloc("bystander", "", func(pr Prefix) bool { return pr.Prefix.Addr().Is4() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, netip.AddrPortFrom(a.Addr, 0))
+		name := ""
+		if i%10 == 0 {
+			name = fmt.Sprintf("shop%d.example", i)
+			d.names[name] = []netip.Addr{a.Addr}
+		}
+		names = append(names, name)
+	}
+	bs, err := n.StartBystanders(addrs, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	if bs.List[0].Addr.Port() != 80 {
+		t.Errorf("default port = %d", bs.List[0].Addr.Port())
+	}
+	ctx := context.Background()
+	res := n.Probe(ctx, "isp-a", bs.Targets(), 2*time.Second, 32)
+	if res.Reachable != count || res.Broken != 0 {
+		t.Fatalf("unblocked probe: %+v", res.ByOutcome)
+	}
+
+	// Block a few in each way the censor can.
+	tg := bs.Targets()
+	d.connect[tg[1].Addr] = censor.Verdict{Action: censor.Drop}
+	d.connect[tg[2].Addr] = censor.Verdict{Action: censor.Reset}
+	d.connect[tg[3].Addr] = censor.Verdict{Action: censor.BlockPage}
+	d.first["Host: "+tg[4].Addr.Addr().String()] = censor.Verdict{Action: censor.Reset}
+	d.first["Host: "+tg[5].Addr.Addr().String()] = censor.Verdict{Action: censor.Drop}
+	d.names[tg[10].Name] = []netip.Addr{netip.MustParseAddr("10.0.0.1")} // poisoned
+	res = n.Probe(ctx, "isp-a", tg, 300*time.Millisecond, 32)
+	want := map[int]Outcome{1: Timeout, 2: Refused, 3: Blocked, 4: ResetConn, 5: Timeout, 10: Unroutable}
+	for i, o := range res.Outcomes {
+		w, ok := want[i]
+		if !ok {
+			w = Reachable
+		}
+		if o != w {
+			t.Errorf("target %d (%v %q): %v, want %v", i, tg[i].Addr, tg[i].Name, o, w)
+		}
+	}
+	if res.Broken != len(want) || res.Reachable != count-len(want) || res.ISP != "isp-a" {
+		t.Errorf("result = reachable %d broken %d", res.Reachable, res.Broken)
+	}
+	if res.ByOutcome["timeout"] != 2 {
+		t.Errorf("by outcome = %v", res.ByOutcome)
+	}
+	if err := bs.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
