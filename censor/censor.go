@@ -379,7 +379,9 @@ func (c *Censor) Inspect(now Time, f Flow) Verdict {
 			}
 		}
 	}
-	return c.verdict(v.Action, v.Reason)
+	out := c.verdict(v.Action, v.Reason)
+	out.RateBytesPerSec = v.RateBytesPerSec
+	return out
 }
 
 // Resolve answers a name for an ISP's subscriber. Names the lab registered

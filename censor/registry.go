@@ -103,7 +103,7 @@ func (e *Entry) normalize() error {
 		if e.Kind == KindDomainMask || e.Kind == KindSNI {
 			n = strings.TrimPrefix(n, "*.")
 		}
-		if n == "" {
+		if n == "" || strings.ContainsAny(n, "* \t\r\n") {
 			return fmt.Errorf("%w: %s entry needs a name", ErrBadEntry, e.Kind)
 		}
 		e.Name = n
