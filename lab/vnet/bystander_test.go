@@ -42,7 +42,7 @@ func TestBystandersCollateral(t *testing.T) {
 		t.Errorf("default port = %d", bs.List[0].Addr.Port())
 	}
 	ctx := context.Background()
-	res := n.Probe(ctx, "isp-a", bs.Targets(), 2*time.Second, 32)
+	res := n.Probe(ctx, "isp-a", bs.Targets(), 10*time.Second, 32)
 	if res.Reachable != count || res.Broken != 0 {
 		t.Fatalf("unblocked probe: %+v", res.ByOutcome)
 	}
@@ -55,7 +55,7 @@ func TestBystandersCollateral(t *testing.T) {
 	d.first["Host: "+tg[4].Addr.Addr().String()] = censor.Verdict{Action: censor.Reset}
 	d.first["Host: "+tg[5].Addr.Addr().String()] = censor.Verdict{Action: censor.Drop}
 	d.names[tg[10].Name] = []netip.Addr{netip.MustParseAddr("10.0.0.1")} // poisoned
-	res = n.Probe(ctx, "isp-a", tg, 300*time.Millisecond, 32)
+	res = n.Probe(ctx, "isp-a", tg, 3*time.Second, 64)
 	want := map[int]Outcome{1: Timeout, 2: Refused, 3: Blocked, 4: ResetConn, 5: Timeout, 10: Unroutable}
 	for i, o := range res.Outcomes {
 		w, ok := want[i]

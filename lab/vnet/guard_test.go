@@ -59,7 +59,7 @@ func TestGuardNothingOutsideLoopback(t *testing.T) {
 	n := newNet(t, d)
 	echoServer(t, n, vEcho)
 	real, _ := n.Lookup("tcp", vEcho)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	addrs := append([]string{real.String()}, guardAddresses...)
 	for _, network := range []string{"tcp", "tcp4", "tcp6", "udp", "ip", "unix"} {
