@@ -594,29 +594,7 @@ func (c *Censor) listedPrefixes(extra ...netip.Prefix) []netip.Prefix {
 	return append(ps, extra...)
 }
 
-// unionSize counts the IPv4 addresses covered by ps.
-func unionSize(ps []netip.Prefix) uint64 {
-	type span struct{ lo, hi uint64 }
-	var ss []span
-	for _, p := range ps {
-		if !p.Addr().Is4() {
-			continue
-		}
-		b := p.Masked().Addr().As4()
-		lo := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-		ss = append(ss, span{lo, lo + labdata.PrefixSize(p)})
-	}
-	sort.Slice(ss, func(i, j int) bool { return ss[i].lo < ss[j].lo })
-	var n, end uint64
-	for _, s := range ss {
-		if s.hi <= end {
-			continue
-		}
-		n += s.hi - max(s.lo, end)
-		end = s.hi
-	}
-	return n
-}
+func unionSize(ps []netip.Prefix) uint64 { return labdata.UnionSize(ps) }
 
 // BlockedAddresses returns the IPv4 addresses listed in the registry
 // version in force at t (overlaps counted once).

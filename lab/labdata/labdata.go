@@ -63,6 +63,40 @@ func PrefixSize(p netip.Prefix) uint64 {
 	return 1 << (32 - p.Bits())
 }
 
+// UnionSize returns the number of IPv4 addresses covered by ps, counting
+// overlaps once (IPv6 prefixes are ignored).
+func UnionSize(ps []netip.Prefix) uint64 {
+	type span struct{ lo, hi uint64 }
+	ss := make([]span, 0, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() || !p.Addr().Is4() {
+			continue
+		}
+		b := p.Masked().Addr().As4()
+		lo := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		ss = append(ss, span{lo, lo + PrefixSize(p)})
+	}
+	sort.Slice(ss, func(i, j int) bool { return ss[i].lo < ss[j].lo })
+	var n, end uint64
+	for _, s := range ss {
+		if s.hi <= end {
+			continue
+		}
+		n += s.hi - max(s.lo, end)
+		end = s.hi
+	}
+	return n
+}
+
+// Prefixes returns the bare prefixes of ps.
+func Prefixes(ps []Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = p.Prefix
+	}
+	return out
+}
+
 func parsePrefix(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(strings.TrimSpace(s))
 	if err != nil || !p.Addr().Is4() {
@@ -232,11 +266,11 @@ func mustLoad[T any](name string, parse func([]byte) (T, error)) T {
 }
 
 // AWS2018 returns the AWS IPv4 prefixes of 5 April 2018, eleven days
-// before the block (1,114 prefixes, ~30.9 M addresses with overlaps).
+// before the block (1,114 entries, ~30.9 M distinct addresses).
 func AWS2018() []Prefix { return mustLoad(AWS20180405, ParseAWS) }
 
 // AWS2018Late returns the AWS IPv4 prefixes of 25 April 2018, nine days
-// into the block: 31 prefixes newer than AWS2018 (a censor working from a
+// into the block: 31 entries (21 distinct prefixes) newer than AWS2018 (a censor working from a
 // snapshot falls behind).
 func AWS2018Late() []Prefix { return mustLoad(AWS20180425, ParseAWS) }
 
