@@ -37,10 +37,11 @@ type flowConn struct {
 
 	upBucket, downBucket *bucket
 
-	closeOnce sync.Once
-	done      chan struct{}
-	bytesUp   atomic.Int64
-	bytesDown atomic.Int64
+	inspectOnce sync.Once
+	closeOnce   sync.Once
+	done        chan struct{}
+	bytesUp     atomic.Int64
+	bytesDown   atomic.Int64
 }
 
 func newFlowConn(n *Net, f censor.Flow, up net.Conn, raddr net.Addr, v censor.Verdict) *flowConn {
@@ -53,6 +54,7 @@ func newFlowConn(n *Net, f censor.Flow, up net.Conn, raddr net.Addr, v censor.Ve
 		c.laddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 	}
 	c.setAction(v)
+	n.addLive(c)
 	return c
 }
 
@@ -61,8 +63,9 @@ func (c *flowConn) setAction(v censor.Verdict) {
 	switch {
 	case c.action == censor.BlockPage || c.action == censor.Drop || c.action == censor.Reset:
 		return // already blocked: a later verdict cannot unblock
-	case v.Action == censor.Allow && c.action == censor.Throttle:
-		return // keep throttling
+	case v.Action == censor.Allow && c.action == censor.Throttle,
+		v.Action == censor.Throttle && c.action == censor.Throttle:
+		return // keep throttling at the first rate
 	}
 	c.action = v.Action
 	if v.Action == censor.Throttle {
@@ -121,6 +124,16 @@ func (c *flowConn) abortUp() {
 	c.up.Close()
 }
 
+// bucket returns the throttle bucket for one direction.
+func (c *flowConn) bucket(up bool) *bucket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if up {
+		return c.upBucket
+	}
+	return c.downBucket
+}
+
 func (c *flowConn) state() (censor.Action, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -145,8 +158,9 @@ func (c *flowConn) Write(b []byte) (int, error) {
 	if c.isClosed() {
 		return 0, c.opErr("write", net.ErrClosed)
 	}
-	if _, inspected := c.state(); !inspected && len(b) > 0 {
-		c.inspect(b)
+	if len(b) > 0 {
+		// concurrent first writers wait for the one verdict
+		c.inspectOnce.Do(func() { c.inspect(b) })
 	}
 	act, _ := c.state()
 	switch act {
@@ -155,10 +169,11 @@ func (c *flowConn) Write(b []byte) (int, error) {
 	case censor.Reset:
 		return 0, c.opErr("write", errReset)
 	case censor.Throttle:
+		bk := c.bucket(true)
 		total := 0
 		for total < len(b) {
-			chunk := b[total:min(len(b), total+c.upBucket.burst)]
-			if !c.upBucket.wait(len(chunk), c.done) {
+			chunk := b[total:min(len(b), total+bk.burst)]
+			if !bk.wait(len(chunk), c.done) {
 				return total, c.opErr("write", net.ErrClosed)
 			}
 			k, err := c.up.Write(chunk)
@@ -215,14 +230,16 @@ func (c *flowConn) Read(b []byte) (int, error) {
 			return 0, io.EOF
 		}
 		buf := b
-		if act == censor.Throttle && len(buf) > c.downBucket.burst {
-			buf = buf[:c.downBucket.burst]
+		var bk *bucket
+		if act == censor.Throttle {
+			bk = c.bucket(false)
+			buf = buf[:min(len(buf), bk.burst)]
 		}
 		k, err := c.up.Read(buf)
 		if now, _ := c.state(); now == censor.Drop || now == censor.Reset || now == censor.BlockPage {
 			continue // blocked while we were reading: discard
 		}
-		if act == censor.Throttle && k > 0 && !c.downBucket.wait(k, c.done) {
+		if act == censor.Throttle && k > 0 && !bk.wait(k, c.done) {
 			return 0, c.opErr("read", net.ErrClosed)
 		}
 		c.bytesDown.Add(int64(k))
@@ -267,6 +284,7 @@ func (c *flowConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.done)
+		c.n.removeLive(c)
 		if c.up != nil {
 			err = c.up.Close()
 			if isClosedErr(err) {
@@ -394,4 +412,38 @@ func (b *bucket) wait(n int, done <-chan struct{}) bool {
 	case <-done:
 		return false
 	}
+}
+
+// recheck puts an established flow to the censor again (as a censor
+// applying a new registry to live traffic does) and enforces a new
+// block: drop blackholes it, reset and block page reset it (a page
+// cannot be injected mid-stream), throttle meters it. It reports
+// whether the flow's action changed.
+func (c *flowConn) recheck(now censor.Time) bool {
+	c.mu.Lock()
+	f, inspected, before := c.f, c.inspected, c.action
+	c.mu.Unlock()
+	v := c.n.d.Decide(now, f)
+	if v.Action == censor.Allow && inspected {
+		v = c.n.d.Inspect(now, f)
+	}
+	if v.Action == censor.BlockPage {
+		v.Action = censor.Reset
+	}
+	c.mu.Lock()
+	c.setAction(v)
+	after := c.action
+	if after != before {
+		close(c.wake)
+		c.wake = make(chan struct{})
+	}
+	c.mu.Unlock()
+	if after == before {
+		return false
+	}
+	c.n.st.recheck[actionIndex(after)].Add(1)
+	if after == censor.Reset {
+		c.abortUp()
+	}
+	return true
 }

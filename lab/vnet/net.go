@@ -60,6 +60,8 @@ type Net struct {
 	closers []func() error
 	closed  bool
 	st      counters
+	liveMu  sync.Mutex
+	live    map[*flowConn]struct{}
 }
 
 type mapKey struct {
@@ -69,7 +71,7 @@ type mapKey struct {
 
 // New returns a virtual network whose flows d decides.
 func New(d censor.Decider, opt Options) *Net {
-	n := &Net{d: d, now: opt.Now, dropTO: opt.DropTimeout, maps: make(map[mapKey]netip.AddrPort)}
+	n := &Net{d: d, now: opt.Now, dropTO: opt.DropTimeout, maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
 	if o, ok := d.(censor.Observer); ok {
 		n.obs = o
 	}
@@ -374,7 +376,7 @@ type counters struct {
 	dials, refused, flows, realDials, violations atomic.Int64
 	resolves, poisoned                           atomic.Int64
 	bytesUp, bytesDown                           atomic.Int64
-	connect, inspect                             [numActions]atomic.Int64
+	connect, inspect, recheck                    [numActions]atomic.Int64
 }
 
 const numActions = int(censor.Throttle) + 2 // + one slot for unknown actions
@@ -399,6 +401,8 @@ type Stats struct {
 	BytesDown  int64            // bytes delivered server → client
 	Connect    map[string]int64 // verdicts at connect time, by action name
 	Inspect    map[string]int64 // verdicts on the first bytes, by action name
+	Recheck    map[string]int64 // live flows whose action Recheck changed, by new action
+	Live       int              // flows open now
 }
 
 // Stats returns a snapshot of the counters.
@@ -408,8 +412,11 @@ func (n *Net) Stats() Stats {
 		RealDials: n.st.realDials.Load(), Violations: n.st.violations.Load(),
 		Resolves: n.st.resolves.Load(), Poisoned: n.st.poisoned.Load(),
 		BytesUp: n.st.bytesUp.Load(), BytesDown: n.st.bytesDown.Load(),
-		Connect: map[string]int64{}, Inspect: map[string]int64{},
+		Connect: map[string]int64{}, Inspect: map[string]int64{}, Recheck: map[string]int64{},
 	}
+	n.liveMu.Lock()
+	s.Live = len(n.live)
+	n.liveMu.Unlock()
 	for i := range numActions {
 		name := censor.Action(i).String()
 		if v := n.st.connect[i].Load(); v != 0 {
@@ -418,6 +425,44 @@ func (n *Net) Stats() Stats {
 		if v := n.st.inspect[i].Load(); v != 0 {
 			s.Inspect[name] = v
 		}
+		if v := n.st.recheck[i].Load(); v != 0 {
+			s.Recheck[name] = v
+		}
 	}
 	return s
+}
+
+func (n *Net) addLive(c *flowConn) {
+	n.liveMu.Lock()
+	n.live[c] = struct{}{}
+	n.liveMu.Unlock()
+}
+
+func (n *Net) removeLive(c *flowConn) {
+	n.liveMu.Lock()
+	delete(n.live, c)
+	n.liveMu.Unlock()
+}
+
+// Recheck puts every open flow to the censor again at the current lab
+// time, as a censor applying a registry update to established traffic
+// does (an address blocked now also cuts the connections already open
+// to it). A flow newly judged Drop goes silent, Reset or BlockPage
+// resets it, Throttle meters it; a blocked flow is never unblocked. The
+// lab calls it after each censor update. It returns how many flows
+// changed.
+func (n *Net) Recheck() int {
+	n.liveMu.Lock()
+	cs := make([]*flowConn, 0, len(n.live))
+	for c := range n.live {
+		cs = append(cs, c)
+	}
+	n.liveMu.Unlock()
+	now, changed := n.now(), 0
+	for _, c := range cs {
+		if c.recheck(now) {
+			changed++
+		}
+	}
+	return changed
 }

@@ -1,0 +1,101 @@
+package vnet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"samizdat/censor"
+)
+
+func TestRecheckEstablished(t *testing.T) {
+	d := newFake()
+	n := newNet(t, d)
+	got := echoServer(t, n, vEcho)
+	dial := n.Dialer("c", "i")
+	open := func() net.Conn {
+		c, err := dial(context.Background(), "tcp", vEcho.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("ping"))
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		<-got
+		return c
+	}
+	a, b := open(), open()
+	defer a.Close()
+	defer b.Close()
+	if st := n.Stats(); st.Live != 2 {
+		t.Errorf("live = %d", st.Live)
+	}
+	if k := n.Recheck(); k != 0 {
+		t.Errorf("recheck changed %d allowed flows", k)
+	}
+
+	// The address gets blocked by silent drop: both live flows go quiet.
+	d.connect[vEcho] = censor.Verdict{Action: censor.Drop}
+	if k := n.Recheck(); k != 2 {
+		t.Errorf("recheck changed %d, want 2", k)
+	}
+	if k, err := a.Write([]byte("more")); err != nil || k != 4 {
+		t.Errorf("write on dropped flow = %d, %v", k, err)
+	}
+	a.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+	if _, err := a.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read on dropped flow: %v", err)
+	}
+
+	// A later reset verdict does not unblock, and does not change a dropped flow.
+	d.connect[vEcho] = censor.Verdict{}
+	if k := n.Recheck(); k != 0 {
+		t.Errorf("recheck unblocked %d flows", k)
+	}
+	if st := n.Stats(); st.Recheck["drop"] != 2 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestRecheckReset(t *testing.T) {
+	d := newFake()
+	n := newNet(t, d)
+	got := echoServer(t, n, vEcho)
+	c, err := n.Dialer("c", "i")(context.Background(), "tcp", vEcho.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("x"))
+	io.ReadFull(c, make([]byte, 1))
+	<-got
+	// A reader blocked on the live flow is woken by the reset.
+	done := make(chan error, 1)
+	go func() { _, err := c.Read(make([]byte, 1)); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	d.connect[vEcho] = censor.Verdict{Action: censor.BlockPage} // mid-stream: a reset
+	if k := n.Recheck(); k != 1 {
+		t.Fatalf("recheck changed %d", k)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("blocked reader got %v, want ECONNRESET", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader not woken by reset")
+	}
+	if _, err := c.Write([]byte("y")); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("write after reset: %v", err)
+	}
+	c.Close()
+	if st := n.Stats(); st.Live != 0 || st.Recheck["reset"] != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
