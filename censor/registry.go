@@ -141,6 +141,7 @@ func (e Entry) matchName(host string) bool {
 type Registry struct {
 	Interval Time // 0: every change is published at once
 	entries  []Entry
+	byKey    map[string]int // latest listing of each key
 }
 
 // Add lists e. Listing the same key again while an earlier listing is
@@ -150,11 +151,13 @@ func (r *Registry) Add(e Entry) error {
 		return err
 	}
 	k := e.key()
-	for _, x := range r.entries {
-		if x.key() == k && x.Unlisted == 0 && x.Listed <= e.Listed {
-			return nil
-		}
+	if i, ok := r.byKey[k]; ok && r.entries[i].Unlisted == 0 && r.entries[i].Listed <= e.Listed {
+		return nil
 	}
+	if r.byKey == nil {
+		r.byKey = make(map[string]int)
+	}
+	r.byKey[k] = len(r.entries)
 	r.entries = append(r.entries, e)
 	return nil
 }
