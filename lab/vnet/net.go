@@ -374,7 +374,7 @@ var (
 // counters are the network's running totals.
 type counters struct {
 	dials, refused, flows, realDials, violations atomic.Int64
-	resolves, poisoned                           atomic.Int64
+	resolves, poisoned, probes, probeHits        atomic.Int64
 	bytesUp, bytesDown                           atomic.Int64
 	connect, inspect, recheck                    [numActions]atomic.Int64
 }
@@ -403,6 +403,8 @@ type Stats struct {
 	Inspect    map[string]int64 // verdicts on the first bytes, by action name
 	Recheck    map[string]int64 // live flows whose action Recheck changed, by new action
 	Live       int              // flows open now
+	Probes     int64            // active probes the censor made through Prober
+	ProbeHits  int64            // probes that found a proxy
 }
 
 // Stats returns a snapshot of the counters.
@@ -412,6 +414,7 @@ func (n *Net) Stats() Stats {
 		RealDials: n.st.realDials.Load(), Violations: n.st.violations.Load(),
 		Resolves: n.st.resolves.Load(), Poisoned: n.st.poisoned.Load(),
 		BytesUp: n.st.bytesUp.Load(), BytesDown: n.st.bytesDown.Load(),
+		Probes: n.st.probes.Load(), ProbeHits: n.st.probeHits.Load(),
 		Connect: map[string]int64{}, Inspect: map[string]int64{}, Recheck: map[string]int64{},
 	}
 	n.liveMu.Lock()
