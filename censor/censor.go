@@ -177,6 +177,9 @@ func New(cfg Config) (*Censor, error) {
 		if _, dup := c.isps[isp.Name]; dup || isp.Name == "" {
 			return nil, fmt.Errorf("censor: duplicate or empty isp name %q", isp.Name)
 		}
+		if isp.Compliance < 0 || isp.Compliance > 1 || isp.Delay < 0 {
+			return nil, fmt.Errorf("censor: isp %q: compliance must be in [0, 1] and delay not negative", isp.Name)
+		}
 		c.isps[isp.Name] = isp
 	}
 	for _, e := range cfg.Initial {
@@ -549,9 +552,10 @@ func (c *Censor) provider(a netip.Addr) (labdata.Prefix, bool) {
 	return labdata.Prefix{}, false
 }
 
-func (c *Censor) listed(a netip.Addr) bool {
+// listed reports whether a is covered by an entry listed by t and in force.
+func (c *Censor) listed(a netip.Addr, t Time) bool {
 	for _, e := range c.reg.entries {
-		if e.Unlisted == 0 && (e.Kind == KindIP || e.Kind == KindCIDR) && e.Prefix.Contains(a) {
+		if e.Unlisted == 0 && e.Listed <= t && (e.Kind == KindIP || e.Kind == KindCIDR) && e.Prefix.Contains(a) {
 			return true
 		}
 	}
@@ -560,7 +564,7 @@ func (c *Censor) listed(a netip.Addr) bool {
 
 func (c *Censor) block(t Time, addr netip.Addr, reason string) (Entry, bool) {
 	addr = addr.Unmap()
-	if !addr.IsValid() || c.listed(addr) {
+	if !addr.IsValid() || c.listed(addr, t) {
 		return Entry{}, false
 	}
 	e := IPEntry(addr, t, reason)
@@ -661,6 +665,14 @@ func (c *Censor) Stats() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Version returns the number and publication time of the registry version
+// in force at t (ISPs enforce it after their own delays).
+func (c *Censor) Version(t Time) (int64, Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reg.Published(t)
 }
 
 // Entries returns a copy of every entry ever listed.

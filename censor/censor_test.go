@@ -88,6 +88,26 @@ func TestRegistryRejectsBadEntries(t *testing.T) {
 	}
 }
 
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"duplicate isp", Config{ISPs: []ISP{{Name: "a"}, {Name: "a"}}}},
+		{"empty isp name", Config{ISPs: []ISP{{}}}},
+		{"compliance above 1", Config{ISPs: []ISP{{Name: "a", Compliance: 1.5}}}},
+		{"negative delay", Config{ISPs: []ISP{{Name: "a", Delay: -1}}}},
+		{"escalation without k", Config{Escalation: Escalation{Enabled: true}}},
+		{"escalation level", Config{Escalation: Escalation{Enabled: true, K: 1, Levels: []int{4}}}},
+		{"bad initial entry", Config{Initial: []Entry{{Kind: KindIP}}}},
+	}
+	for _, tt := range tests {
+		if _, err := New(tt.cfg); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
 func TestNameMatching(t *testing.T) {
 	tests := []struct {
 		kind Kind
