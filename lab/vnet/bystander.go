@@ -22,12 +22,12 @@ import (
 type Bystander struct {
 	Addr netip.AddrPort // virtual address
 	Name string         // Host name clients use, "" for none
-	ln   net.Listener
 }
 
 // Bystanders is a set of running bystander services.
 type Bystanders struct {
 	List []Bystander
+	lns  []net.Listener
 	wg   sync.WaitGroup
 }
 
@@ -36,40 +36,52 @@ func bystanderBody(a netip.AddrPort) string { return "bystander " + a.String() +
 
 // StartBystanders starts one bystander per virtual address (port 80
 // when an address has port 0), mapped on n. names, if not nil, gives
-// each its host name (same length as addrs). Each costs one listener and
-// one goroutine; 200+ are cheap.
+// each its host name (same length as addrs); the caller makes the
+// censor's resolver answer them. An address may repeat with different
+// names: those sites share one server, as sites behind one CDN edge do,
+// and blocking the address breaks them all. Each distinct address costs
+// one listener and one goroutine; 200+ are cheap.
 func (n *Net) StartBystanders(addrs []netip.AddrPort, names []string) (*Bystanders, error) {
 	if names != nil && len(names) != len(addrs) {
 		return nil, errors.New("vnet: names and addrs differ in length")
 	}
 	bs := &Bystanders{}
+	started := map[netip.AddrPort]net.Listener{}
 	for i, a := range addrs {
 		if a.Port() == 0 {
 			a = netip.AddrPortFrom(a.Addr(), 80)
 		}
-		ln, err := n.Listen(a)
-		if err != nil {
-			bs.Close()
-			return nil, err
+		a = normVirt(a)
+		ln, ok := started[a]
+		if !ok {
+			var err error
+			if ln, err = n.Listen(a); err != nil {
+				bs.Close()
+				return nil, err
+			}
+			started[a] = ln
+			bs.lns = append(bs.lns, ln)
+			bs.wg.Add(1)
+			go func() {
+				defer bs.wg.Done()
+				serveBystander(ln, bystanderBody(a))
+			}()
 		}
-		b := Bystander{Addr: normVirt(a), ln: ln}
+		b := Bystander{Addr: a}
 		if names != nil {
 			b.Name = names[i]
 		}
 		bs.List = append(bs.List, b)
-		bs.wg.Add(1)
-		go func() {
-			defer bs.wg.Done()
-			serveBystander(ln, bystanderBody(b.Addr))
-		}()
 	}
 	return bs, nil
 }
 
-// Close stops every bystander and waits for their accept loops.
+// Close stops every bystander and waits for their accept loops. The
+// virtual addresses stay mapped (to closed listeners, so dials to them
+// are refused by the kernel).
 func (bs *Bystanders) Close() error {
-	for _, b := range bs.List {
-		b.ln.Close()
+	for _, ln := range bs.lns {
+		ln.Close()
 	}
 	bs.wg.Wait()
 	return nil

@@ -33,6 +33,14 @@ func TestBystandersCollateral(t *testing.T) {
 		}
 		names = append(names, name)
 	}
+	// three more sites behind the CDN edge of bystander 20
+	cdn := addrs[20].Addr()
+	for i := range 3 {
+		name := fmt.Sprintf("cdn%d.example", i)
+		d.names[name] = []netip.Addr{cdn}
+		addrs = append(addrs, netip.AddrPortFrom(cdn, 0))
+		names = append(names, name)
+	}
 	bs, err := n.StartBystanders(addrs, names)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +51,7 @@ func TestBystandersCollateral(t *testing.T) {
 	}
 	ctx := context.Background()
 	res := n.Probe(ctx, "isp-a", bs.Targets(), 10*time.Second, 32)
-	if res.Reachable != count || res.Broken != 0 {
+	if res.Reachable != count+3 || res.Broken != 0 {
 		t.Fatalf("unblocked probe: %+v", res.ByOutcome)
 	}
 
@@ -55,8 +63,10 @@ func TestBystandersCollateral(t *testing.T) {
 	d.first["Host: "+tg[4].Addr.Addr().String()] = censor.Verdict{Action: censor.Reset}
 	d.first["Host: "+tg[5].Addr.Addr().String()] = censor.Verdict{Action: censor.Drop}
 	d.names[tg[10].Name] = []netip.Addr{netip.MustParseAddr("10.0.0.1")} // poisoned
+	d.connect[tg[20].Addr] = censor.Verdict{Action: censor.Drop}         // the CDN edge
 	res = n.Probe(ctx, "isp-a", tg, 3*time.Second, 64)
-	want := map[int]Outcome{1: Timeout, 2: Refused, 3: Blocked, 4: ResetConn, 5: Timeout, 10: Unroutable}
+	want := map[int]Outcome{1: Timeout, 2: Refused, 3: Blocked, 4: ResetConn, 5: Timeout, 10: Unroutable,
+		20: Timeout, count: Timeout, count + 1: Timeout, count + 2: Timeout}
 	for i, o := range res.Outcomes {
 		w, ok := want[i]
 		if !ok {
@@ -66,10 +76,10 @@ func TestBystandersCollateral(t *testing.T) {
 			t.Errorf("target %d (%v %q): %v, want %v", i, tg[i].Addr, tg[i].Name, o, w)
 		}
 	}
-	if res.Broken != len(want) || res.Reachable != count-len(want) || res.ISP != "isp-a" {
+	if res.Broken != len(want) || res.Reachable != count+3-len(want) || res.ISP != "isp-a" {
 		t.Errorf("result = reachable %d broken %d", res.Reachable, res.Broken)
 	}
-	if res.ByOutcome["timeout"] != 2 {
+	if res.ByOutcome["timeout"] != 6 {
 		t.Errorf("by outcome = %v", res.ByOutcome)
 	}
 	if err := bs.Close(); err != nil {

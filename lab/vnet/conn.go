@@ -310,6 +310,15 @@ func isOpClosed(err error) bool {
 	return ok && oe.Err == net.ErrClosed
 }
 
+// CloseWrite half-closes an allowed flow, as *net.TCPConn does.
+func (c *flowConn) CloseWrite() error {
+	act, _ := c.state()
+	if cw, ok := c.up.(interface{ CloseWrite() error }); ok && (act == censor.Allow || act == censor.Throttle) {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *flowConn) LocalAddr() net.Addr  { return c.laddr }
 func (c *flowConn) RemoteAddr() net.Addr { return c.raddr }
 

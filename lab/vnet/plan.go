@@ -31,6 +31,15 @@ func DefaultPrefixes() []Prefix {
 	return out
 }
 
+// Roles of virtual addresses (Addr.Role); any string is allowed.
+const (
+	RoleRelay     = "relay"
+	RoleMirror    = "mirror"
+	RoleDoH       = "doh"
+	RoleCDN       = "cdn"
+	RoleBystander = "bystander"
+)
+
 // Addr is one allocated virtual public address.
 type Addr struct {
 	Addr netip.Addr
