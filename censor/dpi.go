@@ -60,8 +60,10 @@ func HTTPHost(b []byte) string {
 // IK handshake such as samizdat's noisechan: a 2-byte big-endian length equal
 // to the bytes that follow (or more, if the capture is cut short), at least
 // 96 bytes (32 ephemeral + 48 encrypted static + 16 tag) and at most 1024,
-// and a random-looking body. A DPI vendor writes this rule in an afternoon;
-// the lab assumes the censor has it.
+// and a body whose bits look random (average popcount per byte between 2.5
+// and 5.5, far wider than the fully-encrypted exemptions, so a genuine
+// handshake is never missed by chance). A DPI vendor writes this rule in an
+// afternoon; the lab assumes the censor has it.
 func LooksLikeNoiseIK(b []byte) bool {
 	if len(b) < 2+64 {
 		return false
@@ -70,7 +72,12 @@ func LooksLikeNoiseIK(b []byte) bool {
 	if n < 96 || n > 1024 || len(body) > n || len(body) < min(n, 64) {
 		return false
 	}
-	return !feExempt(body)
+	ones := 0
+	for _, c := range body {
+		ones += bits.OnesCount8(c)
+	}
+	avg := float64(ones) / float64(len(body))
+	return avg >= 2.5 && avg <= 5.5
 }
 
 // FullyEncrypted configures the heuristic the Great Firewall of China has
