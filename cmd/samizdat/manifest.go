@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -156,24 +155,11 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 		}
 		return nil, errors.New("network key: not an Ed25519 public key")
 	}
-	b, err := decodeKeyBytes(strings.TrimSpace(string(text)))
+	b, err := manifest.DecodeBytes(strings.TrimSpace(string(text)))
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, errors.New("network key: want 32 bytes in base64 or hex, a .pub file or an invite")
 	}
 	return ed25519.PublicKey(b), nil
-}
-
-// decodeKeyBytes accepts hex, then standard or URL-safe base64.
-func decodeKeyBytes(s string) ([]byte, error) {
-	if b, err := hex.DecodeString(s); err == nil {
-		return b, nil
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("neither hex nor base64")
 }
 
 // readBlob reads a signed blob (raw or base64) or an invite from path
@@ -323,7 +309,7 @@ func optBytes(field, s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
-	b, err := decodeKeyBytes(s)
+	b, err := manifest.DecodeBytes(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", field, err)
 	}

@@ -1,8 +1,6 @@
 package endpoints
 
 import (
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,7 +94,7 @@ func (f *File) ManifestChannels() ([]manifest.Channel, error) {
 	for i, c := range f.Channels {
 		mc := manifest.Channel{Kind: c.Kind, URL: c.URL, Name: c.Name, Address: c.Address, SNI: c.SNI, Host: c.Host, Path: c.Path}
 		if c.TLSPin != "" {
-			b, err := decodeBytes(c.TLSPin)
+			b, err := manifest.DecodeBytes(c.TLSPin)
 			if err != nil || len(b) != 32 {
 				return nil, fmt.Errorf("%w: channel %d: tls pin must be 32 bytes in hex or base64", ErrConfig, i)
 			}
@@ -241,12 +239,12 @@ func (s *Spec) Normalize() error {
 		return fmt.Errorf("%w: a tcp endpoint takes no sni, host, path, secret or tls pin", ErrConfig)
 	}
 	if s.Secret != "" {
-		if b, err := decodeBytes(s.Secret); err != nil || len(b) < 16 {
+		if b, err := manifest.DecodeBytes(s.Secret); err != nil || len(b) < 16 {
 			return fmt.Errorf("%w: secret must be at least 16 bytes in hex or base64", ErrConfig)
 		}
 	}
 	if s.TLSPin != "" {
-		if b, err := decodeBytes(s.TLSPin); err != nil || len(b) != 32 {
+		if b, err := manifest.DecodeBytes(s.TLSPin); err != nil || len(b) != 32 {
 			return fmt.Errorf("%w: tls pin must be 32 bytes in hex or base64", ErrConfig)
 		}
 	}
@@ -280,20 +278,6 @@ func (s Spec) URL() string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// decodeBytes accepts hex, then standard or URL-safe base64 (padded or
-// not).
-func decodeBytes(s string) ([]byte, error) {
-	if b, err := hex.DecodeString(s); err == nil {
-		return b, nil
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("neither hex nor base64")
 }
 
 // uniqueNames checks that no two specs share a name.

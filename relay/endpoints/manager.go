@@ -575,10 +575,10 @@ func (m *Manager) open(e entry) (*running, error) {
 	pub := manifest.Endpoint{Transport: e.Spec.Transport, Address: e.Spec.Address, SNI: e.Spec.SNI,
 		Host: e.Spec.Host, Path: e.Spec.Path, Cohort: e.Spec.Cohort}
 	if e.Spec.Secret != "" {
-		pub.Secret, _ = decodeBytes(e.Spec.Secret)
+		pub.Secret, _ = manifest.DecodeBytes(e.Spec.Secret)
 	}
 	if e.Spec.TLSPin != "" {
-		pub.TLSPin, _ = decodeBytes(e.Spec.TLSPin)
+		pub.TLSPin, _ = manifest.DecodeBytes(e.Spec.TLSPin)
 	}
 	if e.Spec.Transport != TCP {
 		if pub.Secret == nil || pub.Path == "" {
