@@ -25,10 +25,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, fmt.Errorf("client: invite: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	db, err := openNewHome(ctx, cfg.Home)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +36,6 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		}
 	}()
 	st := db.Store()
-	if _, err := st.Meta(ctx, clientdb.MetaAccountID); err == nil {
-		return nil, ErrAlreadyInitialized
-	}
 	keys, err := newDeviceKeys(ctx, cfg, db, nil)
 	if err != nil {
 		return nil, err
@@ -349,10 +343,7 @@ func (c *Client) ReplenishPreKeys(ctx context.Context) (ec, kyber int, err error
 // connection, and returns it.
 func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	db, err := openNewHome(ctx, cfg.Home)
 	if err != nil {
 		return nil, err
 	}
@@ -363,9 +354,6 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}()
 	st := db.Store()
-	if _, err := st.Meta(ctx, clientdb.MetaAccountID); err == nil {
-		return nil, ErrAlreadyInitialized
-	}
 	identity, err := c.db.Store().IdentityKeyPair(ctx)
 	if err != nil {
 		return nil, err
@@ -416,4 +404,21 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	ok = true
 	return nc, nil
+}
+
+// openNewHome creates home if needed and opens its database, refusing a
+// home that already belongs to a registered device. The caller closes it.
+func openNewHome(ctx context.Context, home string) (*clientdb.DB, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	db, err := clientdb.Open(ctx, dbPath(home))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Store().Meta(ctx, clientdb.MetaAccountID); err == nil {
+		db.Close()
+		return nil, ErrAlreadyInitialized
+	}
+	return db, nil
 }
