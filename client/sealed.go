@@ -103,11 +103,7 @@ func (c *Client) sendSealed(ctx context.Context, o clientdb.Outgoing, contact cl
 			if err != nil {
 				return err
 			}
-			rec, err := s.LoadSession(ctx, a)
-			if err != nil {
-				return err
-			}
-			reg, err := rec.RemoteRegistrationID()
+			reg, err := remoteRegistrationID(ctx, s, a)
 			if err != nil {
 				return err
 			}

@@ -290,11 +290,7 @@ func (c *Client) encryptFor(ctx context.Context, contact clientdb.Contact, devic
 				if err != nil {
 					return err
 				}
-				rec, err := s.LoadSession(ctx, a)
-				if err != nil {
-					return err
-				}
-				reg, err := rec.RemoteRegistrationID()
+				reg, err := remoteRegistrationID(ctx, s, a)
 				if err != nil {
 					return err
 				}
@@ -518,4 +514,15 @@ func (c *Client) recordContact(ctx context.Context, s *clientdb.Store, username 
 		c.cfg.Logger.Info("a username now names another account")
 	}
 	return ct, changed, s.PutContact(ctx, ct)
+}
+
+// remoteRegistrationID is the registration id of the device at a, from the
+// session just used to encrypt to it; the relay checks it to catch stale
+// sessions.
+func remoteRegistrationID(ctx context.Context, s *clientdb.Store, a session.Address) (uint32, error) {
+	rec, err := s.LoadSession(ctx, a)
+	if err != nil {
+		return 0, err
+	}
+	return rec.RemoteRegistrationID()
 }
