@@ -106,6 +106,19 @@ func (w *webFetch) tlsConfig() *tls.Config {
 
 // do sends req and returns the body of a 200 response, at most limit
 // bytes.
+// getBlob fetches a signed blob (raw, base64 or an invite) with a GET.
+func (w *webFetch) getBlob(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("channel: %w", err)
+	}
+	body, err := w.do(req, maxBody)
+	if err != nil {
+		return nil, err
+	}
+	return decodeBody(body)
+}
+
 func (w *webFetch) do(req *http.Request, limit int64) ([]byte, error) {
 	tr := &http.Transport{
 		DialContext:            w.netDial.Dial,
@@ -177,15 +190,7 @@ func (s *httpsSource) Fetch(ctx context.Context) ([]byte, error) {
 	if err != nil || u.Scheme != "https" {
 		return nil, fmt.Errorf("channel: %q is not an https url", s.url)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("channel: %w", err)
-	}
-	body, err := s.w.do(req, maxBody)
-	if err != nil {
-		return nil, err
-	}
-	return decodeBody(body)
+	return s.w.getBlob(ctx, s.url)
 }
 
 // Front returns a source that fetches the blob at path through a domain
@@ -226,15 +231,7 @@ func (s *frontSource) Fetch(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("channel: front path %q", path)
 	}
 	u = u.ResolveReference(pu)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("channel: %w", err)
-	}
-	body, err := s.w.do(req, maxBody)
-	if err != nil {
-		return nil, err
-	}
-	return decodeBody(body)
+	return s.w.getBlob(ctx, u.String())
 }
 
 // FromManifest returns a source for each channel m names, skipping kinds
