@@ -120,7 +120,7 @@ func DefaultLimits() Limits {
 		DeliveryPoll:       30 * time.Second,
 		DeviceCacheTTL:     time.Second,
 		CertificateTTL:     24 * time.Hour,
-		Retention:          30 * 24 * time.Hour,
+		Retention:          DefaultRetention,
 		ExpireEvery:        time.Hour,
 	}
 }

@@ -6,6 +6,16 @@ import (
 	"time"
 )
 
+// Mailbox policy that every Store implementation and the server apply
+// when their options leave it unset: a device's mailbox holds at most
+// DefaultMaxMessages envelopes and DefaultMaxBytes of content, and an
+// envelope is expired after DefaultRetention.
+const (
+	DefaultMaxMessages = 10000
+	DefaultMaxBytes    = 100 << 20
+	DefaultRetention   = 30 * 24 * time.Hour
+)
+
 // Errors returned by storage implementations. Callers branch on them with
 // errors.Is; implementations wrap them with context that never includes SQL
 // text, key material or message contents, so an error may be summarized to a

@@ -19,9 +19,9 @@ import (
 
 // Defaults for the zero Options.
 const (
-	DefaultMaxMessages = 10000
-	DefaultMaxBytes    = 100 << 20
-	DefaultRetention   = 30 * 24 * time.Hour
+	DefaultMaxMessages = relay.DefaultMaxMessages
+	DefaultMaxBytes    = relay.DefaultMaxBytes
+	DefaultRetention   = relay.DefaultRetention
 )
 
 // Options configures a Store. The zero value uses the defaults above.

@@ -61,9 +61,9 @@ import (
 
 // Defaults for the zero Options.
 const (
-	DefaultMaxMessages    = 10000
-	DefaultMaxBytes       = 100 << 20
-	DefaultRetention      = 30 * 24 * time.Hour
+	DefaultMaxMessages    = relay.DefaultMaxMessages
+	DefaultMaxBytes       = relay.DefaultMaxBytes
+	DefaultRetention      = relay.DefaultRetention
 	DefaultMaxBatch       = 1024
 	DefaultExpireInterval = time.Hour
 	DefaultReaders        = 4
