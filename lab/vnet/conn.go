@@ -454,5 +454,8 @@ func (c *flowConn) recheck(now censor.Time) bool {
 	if after == censor.Reset {
 		c.abortUp()
 	}
+	if (after == censor.Drop || after == censor.Reset) && c.n.onCut != nil {
+		c.n.onCut(Cut{At: now, Client: f.Client, ISP: f.ISP, Dst: f.Dst, Domain: f.Domain, Action: after})
+	}
 	return true
 }

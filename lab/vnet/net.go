@@ -46,6 +46,22 @@ type Options struct {
 	// silently dropped hangs when its context has no deadline (a real
 	// client's SYN retries give up after a while). Default 20s.
 	DropTimeout time.Duration
+	// OnCut, if set, is told about every live flow Recheck blocks (its
+	// new action is Drop or Reset): the moment a censor applying an
+	// update cut a client's established connection, which the client
+	// may notice only much later (a silent drop). It is called from
+	// Recheck, one flow at a time, and must not block for long.
+	OnCut func(Cut)
+}
+
+// Cut is a live flow that Recheck blocked.
+type Cut struct {
+	At     censor.Time    // the lab time of the Recheck
+	Client string         // the client id the flow was dialled for (Dialer's client)
+	ISP    string         // the client's ISP
+	Dst    netip.AddrPort // the virtual destination
+	Domain string         // the name the client resolved to reach Dst, if any
+	Action censor.Action  // Drop or Reset (a block page mid-stream is a reset)
 }
 
 // Net is the virtual network: a set of virtual-to-loopback mappings and a
@@ -55,6 +71,7 @@ type Net struct {
 	obs     censor.Observer // d, if it implements Observer
 	now     func() censor.Time
 	dropTO  time.Duration
+	onCut   func(Cut)
 	mu      sync.RWMutex
 	maps    map[mapKey]netip.AddrPort
 	closers []func() error
@@ -71,7 +88,7 @@ type mapKey struct {
 
 // New returns a virtual network whose flows d decides.
 func New(d censor.Decider, opt Options) *Net {
-	n := &Net{d: d, now: opt.Now, dropTO: opt.DropTimeout, maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
+	n := &Net{d: d, now: opt.Now, dropTO: opt.DropTimeout, onCut: opt.OnCut, maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
 	if o, ok := d.(censor.Observer); ok {
 		n.obs = o
 	}
@@ -452,8 +469,8 @@ func (n *Net) removeLive(c *flowConn) {
 // does (an address blocked now also cuts the connections already open
 // to it). A flow newly judged Drop goes silent, Reset or BlockPage
 // resets it, Throttle meters it; a blocked flow is never unblocked. The
-// lab calls it after each censor update. It returns how many flows
-// changed.
+// lab calls it after each censor update, and Options.OnCut hears of each
+// flow it blocks. It returns how many flows changed.
 func (n *Net) Recheck() int {
 	n.liveMu.Lock()
 	cs := make([]*flowConn, 0, len(n.live))

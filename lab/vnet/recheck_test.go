@@ -99,3 +99,53 @@ func TestRecheckReset(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+func TestRecheckReportsCuts(t *testing.T) {
+	d := newFake()
+	var cuts []Cut
+	n := New(d, Options{DropTimeout: 300 * time.Millisecond, OnCut: func(c Cut) { cuts = append(cuts, c) }})
+	t.Cleanup(func() { n.Close() })
+	got := echoServer(t, n, vEcho)
+	open := func(client, isp string) net.Conn {
+		c, err := n.Dialer(client, isp)(context.Background(), "tcp", vEcho.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("ping"))
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		<-got
+		return c
+	}
+	a, b := open("alice", "isp1"), open("bob", "isp2")
+	defer a.Close()
+	defer b.Close()
+
+	// Throttling is not a cut.
+	d.connect[vEcho] = censor.Verdict{Action: censor.Throttle, RateBytesPerSec: 1000}
+	if k := n.Recheck(); k != 2 || len(cuts) != 0 {
+		t.Fatalf("throttle: changed %d, cuts %+v", k, cuts)
+	}
+	d.connect[vEcho] = censor.Verdict{Action: censor.Drop}
+	if k := n.Recheck(); k != 2 {
+		t.Fatalf("drop: changed %d", k)
+	}
+	if len(cuts) != 2 {
+		t.Fatalf("cuts = %+v", cuts)
+	}
+	seen := map[string]string{}
+	for _, c := range cuts {
+		if c.Dst != vEcho || c.Action != censor.Drop {
+			t.Errorf("cut = %+v", c)
+		}
+		seen[c.Client] = c.ISP
+	}
+	if seen["alice"] != "isp1" || seen["bob"] != "isp2" {
+		t.Errorf("cuts by client = %v", seen)
+	}
+	// A flow already cut is not reported again.
+	if n.Recheck(); len(cuts) != 2 {
+		t.Errorf("cut reported twice: %+v", cuts)
+	}
+}
