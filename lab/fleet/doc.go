@@ -1,0 +1,63 @@
+// Package fleet runs the censorship lab's relay fleets and the shared
+// infrastructure they lean on, on the virtual network of lab/vnet.
+//
+// Shared infrastructure (StartShared), used by every strategy:
+//
+//   - a CDN edge: an HTTPS reverse proxy (transport/front/cdntest) that
+//     terminates TLS for any SNI name and routes on the Host header, at a
+//     virtual address on port 443; on port 80 of the same address it serves
+//     the CDN-hosted bystander sites (plain HTTP, as vnet's prober expects),
+//     so blocking the edge's address breaks them all;
+//   - a DNS-over-HTTPS resolver (manifest/channel/channeltest) at its own
+//     virtual address, answering TXT queries for the strategies' config
+//     names with their signed manifests;
+//   - an HTTPS mirror host serving every strategy's manifests by path.
+//
+// The edge and the resolver take addresses from Google prefixes of the plan
+// when it has any (big shared prefixes: blocking them is costly, as on 16–22
+// April 2018), else from any prefix; the mirror takes any prefix. Their
+// names resolve through the censor (Censor.SetName), so poisoning counts.
+//
+// A Fleet (Start) is one strategy's network: a real relay.Server with a
+// SQLite store in Config.Dir, its endpoints run by relay/endpoints (each
+// listening on loopback and mapped onto a virtual public address with
+// vnet.Net.Map before it is announced), manifests signed with the fleet's
+// own network key, published to its channels, and an operator that moves
+// blocked endpoints. The strategies:
+//
+//   - "static": one relay, one tcp endpoint, no channels; never moves.
+//   - "telegram-2018": tcp endpoints only, every client sees every one;
+//     address hopping (a new address near the old one in its provider, else
+//     anywhere); config in DNS TXT through the shared resolver, plus the
+//     relay's in-band push.
+//   - "samizdat": cohorts (Operator.Cohorts, default 4); each cohort has a
+//     tcp and a wss endpoint of its own, and every client shares a front
+//     endpoint behind the CDN edge; per-cohort manifests over DoH TXT, the
+//     mirror and a front to the mirror, plus push; the client's racing dialer
+//     with its per-network memory. New addresses are drawn from the whole
+//     plan, spreading moves across providers.
+//
+// The operator (Fleet.Tick) acts only at the lab times the runner passes
+// in, from pure censor queries: every CheckEvery it asks the censor, for
+// each ISP, what it does now to a flow to each live endpoint (Decide; for
+// wss, Inspect with the endpoint's SNI) — its monitoring network. An
+// endpoint blocked at any ISP for ReactionDelay is replaced: a new address
+// that the censor does not block now is added, then the old one is retired,
+// at most MovesPerMinute new addresses per minute of lab time. Front
+// endpoints share the edge's address; moving them cannot help, so the
+// operator leaves them. Nothing depends on client timing, so with the same
+// censor state and times the moves are the same.
+//
+// The censor's enumeration clients (Config.EnumClients) are modelled
+// without sockets: client i belongs to cohort 1+i%Cohorts (or to the only
+// one) and, whenever the fleet publishes, reads its cohort's manifest as a
+// user would get it and reports every address (Censor.Enumerate) and name
+// (Censor.EnumerateName) it lists — endpoint addresses including the CDN
+// edge's, SNI and Host names, and channel hosts and DNS names. Endpoints
+// of other cohorts stay unknown to it. This is literal on purpose: whether
+// listing a shared address is worth the collateral is the censor's choice
+// (its configuration), and the lab's report shows the cost.
+//
+// Every socket is on 127.0.0.0/8: relays, the edge, the resolver and the
+// mirror listen there, and clients reach them only through vnet.
+package fleet

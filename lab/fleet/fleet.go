@@ -1,0 +1,657 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/client"
+	"samizdat/lab/scenario"
+	"samizdat/lab/vnet"
+	"samizdat/manifest"
+	"samizdat/relay"
+	"samizdat/relay/endpoints"
+	"samizdat/store/sqlite"
+)
+
+// Strategies.
+const (
+	Static       = "static"        // one relay, one tcp endpoint, no channels, never moves
+	Telegram2018 = "telegram-2018" // tcp address hopping, config in DNS TXT, push
+	Samizdat     = "samizdat"      // cohorts, tcp + wss + front, mirrors, DoH, push
+)
+
+// Strategies returns the strategy names, in the order the lab runs them.
+func Strategies() []string { return []string{Static, Telegram2018, Samizdat} }
+
+// Defaults for what the scenario leaves zero.
+const (
+	// DefaultCohorts is the samizdat fleet's cohort count when
+	// Operator.Cohorts is 0.
+	DefaultCohorts = 4
+	// TelegramEndpoints is how many tcp endpoints the telegram-2018 fleet
+	// starts with (all in every manifest).
+	TelegramEndpoints = 3
+	// PreKeyBatch is the lab clients' one-time prekey batch: small, so
+	// hundreds of clients register quickly.
+	PreKeyBatch = 5
+	// relayPort is the port of every relay endpoint's virtual address.
+	relayPort = 443
+	// moveTries bounds the addresses the operator draws for one move
+	// before giving up until the next check.
+	moveTries = 16
+	// nearBits is the block around an old address that telegram-2018's
+	// operator first draws a new one from (moving within its provider).
+	nearBits = 16
+)
+
+// Config configures one strategy's fleet.
+type Config struct {
+	Strategy string // Static, Telegram2018 or Samizdat
+	Net      *vnet.Net
+	Plan     *vnet.Plan
+	Censor   *censor.Censor
+	Shared   *Shared // required for telegram-2018 and samizdat
+	// Dir holds the relay's state (keys, SQLite store, endpoint secrets,
+	// manifests). It should be empty: a fleet does not resume.
+	Dir string
+	// ISPs are the ISPs whose subscribers the operator watches (its
+	// monitoring network); empty means every ISP the censor has.
+	ISPs     []string
+	Operator scenario.Operator
+	// EnumClients is how many of the censor's clients learn this fleet's
+	// manifests (see the package doc).
+	EnumClients int
+	Logger      *slog.Logger
+}
+
+// Move is one operator move: an endpoint retired for a new address.
+type Move struct {
+	At        censor.Time
+	Strategy  string
+	Old, New  netip.AddrPort
+	Transport string
+	Reason    string
+}
+
+// endpoint is one live endpoint of the fleet.
+type endpoint struct {
+	name      string
+	transport string
+	virt      netip.AddrPort // what clients dial (the CDN edge's, for front)
+	cohort    uint32
+	since     censor.Time // when the operator first saw it blocked, if blocked
+	blocked   bool
+}
+
+// Fleet is one strategy's relay network and its operator.
+type Fleet struct {
+	cfg     Config
+	log     *slog.Logger
+	network string
+	cohorts uint32
+	keys    relay.Keys
+	store   *sqlite.Store
+	srv     *relay.Server
+	mgr     *endpoints.Manager
+	invite  manifest.Invite
+	builtIn []netip.AddrPort
+
+	mu        sync.Mutex
+	eps       []*endpoint // live, in creation order
+	seq       int
+	moves     []Move
+	checked   bool
+	lastCheck censor.Time
+	fresh     bool            // a manifest not yet read by the enumeration clients
+	reported  map[string]bool // addresses and names already reported
+	closed    bool
+}
+
+// Start starts the strategy's relay, its first endpoints (mapped onto
+// new virtual addresses) and signs and publishes the first manifest.
+func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
+	if cfg.Net == nil || cfg.Plan == nil || cfg.Censor == nil || cfg.Dir == "" {
+		return nil, errors.New("fleet: a net, a plan, a censor and a directory are required")
+	}
+	if cfg.Strategy != Static && cfg.Shared == nil {
+		return nil, fmt.Errorf("fleet: strategy %s needs the shared infrastructure", cfg.Strategy)
+	}
+	if !slices.Contains(Strategies(), cfg.Strategy) {
+		return nil, fmt.Errorf("fleet: unknown strategy %q", cfg.Strategy)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := &Fleet{cfg: cfg, log: cfg.Logger.With("strategy", cfg.Strategy), network: "lab-" + cfg.Strategy,
+		reported: map[string]bool{}, fresh: true}
+	if cfg.Strategy == Samizdat {
+		f.cohorts = uint32(cfg.Operator.Cohorts)
+		if f.cohorts == 0 {
+			f.cohorts = DefaultCohorts
+		}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	if f.keys, _, err = relay.LoadOrCreateKeys(cfg.Dir, rand.Reader); err != nil {
+		return nil, fmt.Errorf("fleet: relay keys: %w", err)
+	}
+	// Relaxed sync: still safe against a killed process, which is all a
+	// lab on a shared disk needs.
+	if f.store, err = sqlite.Open(ctx, filepath.Join(cfg.Dir, "relay.db"), sqlite.Options{RelaxedSync: true}); err != nil {
+		return nil, fmt.Errorf("fleet: relay store: %w", err)
+	}
+	// Every lab client comes from loopback, so per-address limits would
+	// throttle the whole population as one user: lift them all.
+	u := relay.Unlimited
+	f.srv, err = relay.New(relay.Config{
+		Store: f.store, NoiseKey: f.keys.Noise,
+		ServerCertificate: f.keys.ServerCertificate, ServerCertificateKey: f.keys.ServerCertificateKey,
+		Limits: relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
+			Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u},
+		Logger: f.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fleet: relay: %w", err)
+	}
+
+	var specs []endpoints.Spec
+	add := func(transport string, cohort uint32) error {
+		s, err := f.newSpec(transport, cohort, netip.AddrPort{})
+		if err == nil {
+			specs = append(specs, s)
+		}
+		return err
+	}
+	switch cfg.Strategy {
+	case Static:
+		err = add(endpoints.TCP, 0)
+	case Telegram2018:
+		for i := 0; i < TelegramEndpoints && err == nil; i++ {
+			err = add(endpoints.TCP, 0)
+		}
+	case Samizdat:
+		err = add(endpoints.Front, 0)
+		for c := uint32(1); c <= f.cohorts && err == nil; c++ {
+			if err = add(endpoints.TCP, c); err == nil {
+				err = add(endpoints.WSS, c)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(filepath.Join(cfg.Dir, endpoints.AdminFile))
+	f.mgr, err = endpoints.Start(endpoints.Options{
+		Dir: cfg.Dir, Server: f.srv, Keys: f.keys, Network: f.network,
+		Listen: specs, Channels: f.channels(), Logger: f.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fleet: endpoints: %w", err)
+	}
+	f.invite = manifest.Invite{NetworkKey: f.keys.Network.Public().(ed25519.PublicKey), Manifest: f.mgr.Manifest()}
+	m, err := manifest.Open(f.invite.Manifest, f.invite.NetworkKey)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: own manifest: %w", err)
+	}
+	f.builtIn = manifestAddrs(m)
+	if err := f.publishChannels(); err != nil {
+		return nil, err
+	}
+	f.log.Info("fleet up", "endpoints", len(f.eps), "cohorts", f.cohorts)
+	return f, nil
+}
+
+// newSpec draws a virtual address for a new endpoint (the CDN edge's for
+// front; virt if valid), reserves a loopback port for it, maps or routes
+// the address onto that port and returns the endpoint's spec. The
+// endpoint is recorded as live.
+func (f *Fleet) newSpec(transport string, cohort uint32, virt netip.AddrPort) (endpoints.Spec, error) {
+	f.seq++
+	name := fmt.Sprintf("%s-%d", transport, f.seq)
+	if cohort > 0 {
+		name = fmt.Sprintf("c%d-%s", cohort, name)
+	}
+	listen, err := reservePort()
+	if err != nil {
+		return endpoints.Spec{}, err
+	}
+	s := endpoints.Spec{Name: name, Transport: transport, Listen: listen, Cohort: cohort}
+	switch transport {
+	case endpoints.Front:
+		sh := f.cfg.Shared
+		virt = sh.cdnAddr
+		s.SNI = sh.frontDomain()
+		s.Host = fmt.Sprintf("%s.%s.cdn-origin.lab", name, f.cfg.Strategy)
+		s.TLSPin = hex.EncodeToString(sh.cdn.Pin())
+		if err := sh.cdn.Route(s.Host, "http://"+listen); err != nil {
+			return endpoints.Spec{}, fmt.Errorf("fleet: cdn route: %w", err)
+		}
+	default:
+		if !virt.IsValid() {
+			a, err := f.cfg.Plan.Alloc(vnet.RoleRelay, f.cfg.Strategy+"/"+name, nil)
+			if err != nil {
+				return endpoints.Spec{}, fmt.Errorf("fleet: relay address: %w", err)
+			}
+			virt = netip.AddrPortFrom(a.Addr, relayPort)
+		}
+		if err := mapTo(f.cfg.Net, virt, listen); err != nil {
+			return endpoints.Spec{}, err
+		}
+		if transport == endpoints.WSS {
+			s.SNI = fmt.Sprintf("www.site%d-%s.lab", f.seq, f.cfg.Strategy)
+		}
+	}
+	s.Address = virt.String()
+	f.eps = append(f.eps, &endpoint{name: name, transport: transport, virt: virt, cohort: cohort})
+	return s, nil
+}
+
+// reservePort returns a free loopback address for an endpoint to listen
+// on, so that its virtual address can be mapped before it is announced.
+func reservePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("fleet: reserving a port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr, nil
+}
+
+// Config names of a strategy's manifests.
+func (f *Fleet) txtName() string {
+	if f.cohorts > 0 {
+		return "c" + manifest.CohortPlaceholder + "." + f.cfg.Strategy + ".config.lab"
+	}
+	return f.cfg.Strategy + ".config.lab"
+}
+
+func (f *Fleet) mirrorPath() string {
+	return "/" + f.cfg.Strategy + "/manifest-" + manifest.CohortPlaceholder + ".bin"
+}
+
+// channels are the manifest channels the strategy puts in its manifests.
+func (f *Fleet) channels() []manifest.Channel {
+	sh := f.cfg.Shared
+	switch f.cfg.Strategy {
+	case Telegram2018:
+		return []manifest.Channel{{Kind: "doh", URL: sh.dohURL(), Name: f.txtName(), TLSPin: sh.doh.Pin()}}
+	case Samizdat:
+		return []manifest.Channel{
+			{Kind: "doh", URL: sh.dohURL(), Name: f.txtName(), TLSPin: sh.doh.Pin()},
+			{Kind: "https", URL: sh.mirrorURL(f.mirrorPath()), TLSPin: sh.mirror.Pin()},
+			{Kind: "front", Address: sh.cdnAddr.String(), SNI: sh.frontDomain(), Host: CDNMirrorHost,
+				Path: f.mirrorPath(), TLSPin: sh.cdn.Pin()},
+		}
+	}
+	return nil
+}
+
+// cohortBlob is the signed manifest a client of cohort c gets: its
+// cohort's, or the public one.
+func (f *Fleet) cohortBlob(c uint32) []byte {
+	if c > 0 {
+		if b, err := os.ReadFile(filepath.Join(f.cfg.Dir, endpoints.CohortManifestFile(c))); err == nil {
+			return b
+		}
+	}
+	return f.mgr.Manifest()
+}
+
+// publishChannels puts the current manifests on the strategy's channels.
+func (f *Fleet) publishChannels() error {
+	if f.cfg.Strategy == Static {
+		return nil
+	}
+	fill := func(s string, c uint32) string {
+		return strings.ReplaceAll(s, manifest.CohortPlaceholder, fmt.Sprint(c))
+	}
+	for c := uint32(0); c <= f.cohorts; c++ {
+		path := ""
+		if f.cfg.Strategy == Samizdat {
+			path = fill(f.mirrorPath(), c)
+		}
+		if err := f.cfg.Shared.publish(path, fill(f.txtName(), c), f.cohortBlob(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// manifestAddrs lists the distinct endpoint addresses of m, sorted.
+func manifestAddrs(m *manifest.Manifest) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, r := range m.Relays {
+		for _, e := range r.Endpoints {
+			if a, err := netip.ParseAddrPort(e.Address); err == nil && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
+
+// Invite returns the built-in invite new clients start from: the
+// manifest the fleet started with.
+func (f *Fleet) Invite() manifest.Invite { return f.invite }
+
+// BuiltIn returns the endpoint addresses in the built-in invite (for
+// samizdat, the CDN edge's: its public manifest lists only the front).
+func (f *Fleet) BuiltIn() []netip.AddrPort { return slices.Clone(f.builtIn) }
+
+// ClientConfig returns the configuration of a lab client of this fleet
+// living in home: every transport (the dialer's built-in tcp, wss and
+// front, which take the endpoint's SNI, secret and pin from the manifest)
+// reaches the network through vnet as clientID on isp; the dialer's
+// memory is kept per ISP; prekey batches are small. Everything else is
+// the client's default.
+func (f *Fleet) ClientConfig(home, clientID, isp string) client.Config {
+	return client.Config{
+		Home:        home,
+		NetDial:     f.cfg.Net.Dialer(clientID, isp),
+		Network:     isp,
+		PreKeyBatch: PreKeyBatch,
+	}
+}
+
+// Endpoints returns the virtual addresses of the live endpoints, sorted
+// (the CDN edge's once, for front endpoints).
+func (f *Fleet) Endpoints() []netip.AddrPort {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []netip.AddrPort
+	for _, e := range f.eps {
+		if !slices.Contains(out, e.virt) {
+			out = append(out, e.virt)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
+
+// Moves returns every move the operator made so far.
+func (f *Fleet) Moves() []Move {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.moves)
+}
+
+// Tick is the operator's step at lab time now (see the package doc):
+// it checks the live endpoints every Operator.CheckEvery, replaces those
+// blocked for Operator.ReactionDelay within the MovesPerMinute budget,
+// publishes the new manifests, and lets the censor's enumeration clients
+// report what the manifests published since the last Tick list.
+func (f *Fleet) Tick(now censor.Time) []Move {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	var moves []Move
+	op := f.cfg.Operator
+	if f.cfg.Strategy != Static && (!f.checked || now-f.lastCheck >= time.Duration(op.CheckEvery)) {
+		f.checked, f.lastCheck = true, now
+		for _, e := range slices.Clone(f.eps) {
+			blocked, reason := f.blockedAt(now, e.virt)
+			if !blocked {
+				e.blocked = false
+				continue
+			}
+			if !e.blocked {
+				e.blocked, e.since = true, now
+			}
+			if e.transport == endpoints.Front || now-e.since < time.Duration(op.ReactionDelay) {
+				continue
+			}
+			if !f.budgetLeft(now) {
+				break
+			}
+			mv, err := f.move(now, e, reason)
+			if err != nil {
+				f.log.Warn("operator could not move an endpoint", "endpoint", e.name, "err", err)
+				continue
+			}
+			moves = append(moves, mv)
+		}
+		if len(moves) > 0 {
+			if err := f.publishChannels(); err != nil {
+				f.log.Error("publishing manifests", "err", err)
+			}
+			f.fresh = true
+		}
+	}
+	if f.fresh {
+		f.fresh = false
+		f.enumerate(now)
+	}
+	return moves
+}
+
+// blockedAt reports whether a plain connection to a from any watched ISP
+// is blocked at now (the censor's registry and whitelist as each ISP
+// enforces them), and at which.
+func (f *Fleet) blockedAt(now censor.Time, a netip.AddrPort) (bool, string) {
+	by := f.cfg.Censor.Collateral(now, []netip.AddrPort{a})
+	isps := f.cfg.ISPs
+	if len(isps) == 0 {
+		for isp := range by {
+			isps = append(isps, isp)
+		}
+		sort.Strings(isps)
+	}
+	for _, isp := range isps {
+		if by[isp] > 0 {
+			return true, "blocked at " + isp
+		}
+	}
+	return false, ""
+}
+
+// budgetLeft reports whether a move at now stays within MovesPerMinute.
+func (f *Fleet) budgetLeft(now censor.Time) bool {
+	n := 0
+	for _, m := range f.moves {
+		if now-m.At < time.Minute {
+			n++
+		}
+	}
+	return n < f.cfg.Operator.MovesPerMinute
+}
+
+// move replaces e by an endpoint of the same transport and cohort at a
+// new address the censor does not block at now.
+func (f *Fleet) move(now censor.Time, e *endpoint, reason string) (Move, error) {
+	var virt netip.AddrPort
+	old := e.virt.Addr()
+	otherProvider := func(vnet.Prefix) bool { return true }
+	if p, ok := f.cfg.Plan.PrefixOf(old); ok {
+		otherProvider = func(q vnet.Prefix) bool { return q.Provider != p.Provider }
+	}
+	label := f.cfg.Strategy + "/move"
+	for try := 0; try < moveTries && !virt.IsValid(); try++ {
+		var a vnet.Addr
+		var err error
+		switch {
+		case f.cfg.Strategy == Telegram2018 && try < moveTries/4:
+			a, err = f.cfg.Plan.Near(old, nearBits, vnet.RoleRelay, label)
+		case f.cfg.Strategy == Telegram2018:
+			a, err = f.cfg.Plan.Alloc(vnet.RoleRelay, label, otherProvider)
+			if errors.Is(err, vnet.ErrNoPrefix) {
+				a, err = f.cfg.Plan.Alloc(vnet.RoleRelay, label, nil)
+			}
+		default:
+			a, err = f.cfg.Plan.Alloc(vnet.RoleRelay, label, nil)
+		}
+		if err != nil {
+			continue
+		}
+		cand := netip.AddrPortFrom(a.Addr, relayPort)
+		if b, _ := f.blockedAt(now, cand); !b {
+			virt = cand
+		}
+	}
+	if !virt.IsValid() {
+		return Move{}, fmt.Errorf("fleet: no unblocked address in %d draws", moveTries)
+	}
+	if err := f.addEndpoint(e.transport, e.cohort, virt); err != nil {
+		return Move{}, err
+	}
+	if _, err := f.mgr.Retire(e.name); err != nil {
+		return Move{}, fmt.Errorf("fleet: retiring %s: %w", e.name, err)
+	}
+	f.cfg.Net.Unmap("tcp", e.virt)
+	f.eps = slices.DeleteFunc(f.eps, func(x *endpoint) bool { return x == e })
+	mv := Move{At: now, Strategy: f.cfg.Strategy, Old: e.virt, New: virt, Transport: e.transport, Reason: reason}
+	f.moves = append(f.moves, mv)
+	f.log.Info("operator moved an endpoint", "old", mv.Old, "new", mv.New, "transport", mv.Transport, "reason", reason)
+	return mv, nil
+}
+
+// addEndpoint opens a new endpoint at virt (retrying with another
+// loopback port if the reserved one was taken meanwhile).
+func (f *Fleet) addEndpoint(transport string, cohort uint32, virt netip.AddrPort) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		var s endpoints.Spec
+		if s, err = f.newSpec(transport, cohort, virt); err != nil {
+			return err
+		}
+		if _, err = f.mgr.Add(s); err == nil {
+			return nil
+		}
+		f.cfg.Net.Unmap("tcp", virt)
+		f.eps = f.eps[:len(f.eps)-1]
+	}
+	return fmt.Errorf("fleet: opening an endpoint: %w", err)
+}
+
+// enumerate lets each enumeration client read its cohort's current
+// manifest and report what it lists.
+func (f *Fleet) enumerate(now censor.Time) {
+	if f.cfg.EnumClients <= 0 {
+		return
+	}
+	seen := map[uint32]bool{}
+	var addrs []netip.Addr
+	var names []string
+	for i := 0; i < f.cfg.EnumClients; i++ {
+		c := uint32(0)
+		if f.cohorts > 0 {
+			c = 1 + uint32(i)%f.cohorts
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		m, err := manifest.Open(f.cohortBlob(c), f.invite.NetworkKey)
+		if err != nil {
+			f.log.Error("enumeration client refused a manifest", "err", err)
+			continue
+		}
+		a, n := learned(m.ForCohort(c))
+		addrs, names = append(addrs, a...), append(names, n...)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	sort.Strings(names)
+	for _, a := range addrs {
+		if k := a.String(); !f.reported[k] {
+			f.reported[k] = true
+			f.cfg.Censor.Enumerate(now, a)
+		}
+	}
+	for _, n := range names {
+		if !f.reported[n] {
+			f.reported[n] = true
+			f.cfg.Censor.EnumerateName(now, n)
+		}
+	}
+}
+
+// learned returns the addresses and names a manifest tells its reader:
+// endpoint addresses, SNI and Host names, and the hosts and DNS names of
+// its channels.
+func learned(m *manifest.Manifest) (addrs []netip.Addr, names []string) {
+	host := func(hostport string) {
+		if hostport == "" {
+			return
+		}
+		h := hostport
+		if hh, _, err := net.SplitHostPort(hostport); err == nil {
+			h = hh
+		}
+		if a, err := netip.ParseAddr(h); err == nil {
+			addrs = append(addrs, a.Unmap())
+		} else if h != "" {
+			names = append(names, strings.ToLower(h))
+		}
+	}
+	for _, r := range m.Relays {
+		for _, e := range r.Endpoints {
+			host(e.Address)
+			host(e.SNI)
+			host(e.Host)
+		}
+	}
+	for _, c := range m.Channels {
+		if u, err := url.Parse(c.URL); err == nil && c.URL != "" {
+			host(u.Host)
+		}
+		host(c.Name)
+		host(c.Address)
+		host(c.SNI)
+		host(c.Host)
+	}
+	return addrs, names
+}
+
+// Close stops the relay and its endpoints. Virtual addresses of live
+// endpoints are unmapped.
+func (f *Fleet) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	eps := f.eps
+	f.mu.Unlock()
+	if f.mgr != nil {
+		f.mgr.Close()
+	}
+	if f.srv != nil {
+		f.srv.Close()
+	}
+	var err error
+	if f.store != nil {
+		err = f.store.Close()
+	}
+	for _, e := range eps {
+		if e.transport != endpoints.Front {
+			f.cfg.Net.Unmap("tcp", e.virt)
+		}
+	}
+	return err
+}
