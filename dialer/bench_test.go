@@ -2,7 +2,7 @@ package dialer
 
 import (
 	"context"
-	"flag"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -11,35 +11,46 @@ import (
 	"samizdat/blocktest"
 )
 
-var benchKeepalive = flag.Duration("keepalive", time.Second,
-	"keepalive timeout for BenchmarkReconnect (the client's default is 15s)")
-
 // BenchmarkReconnect measures the time from blocking the endpoint a
 // client is connected on to the client's next completed handshake on the
-// other endpoint, over b.N blocks, alternating endpoints. With reset the
-// block is noticed at once; with drop only the keepalive notices it, so
-// the time is dominated by the keepalive timeout (-keepalive; the design's
-// default is 15 s). Run with e.g. -benchtime=200x; it reports the median,
-// p99 and max in ms.
+// other endpoint, over b.N blocks, alternating endpoints, with the
+// default Liveness policy and hedged redials (RunHedged), as the client
+// uses them:
+//
+//   - reset: the block resets the connection, so it is noticed at once;
+//   - drop: the block blackholes it, so only a missing answer notices it.
+//     The memory keeps the history, so after the first block the client
+//     pings at the alert cadence (the network is being censored);
+//   - drop-calm: the same, but each connection starts on a network with
+//     no history, so every block is a first one, at the calm cadence.
+//
+// Each block lands at a random point of the ping cycle. Run with e.g.
+// -benchtime=40x; it reports the median, p99 and max in ms.
 func BenchmarkReconnect(b *testing.B) {
-	for _, mode := range []blocktest.Mode{blocktest.Reset, blocktest.Drop} {
-		b.Run(mode.String(), func(b *testing.B) { benchReconnect(b, mode, *benchKeepalive) })
+	for _, mode := range []string{"reset", "drop", "drop-calm"} {
+		b.Run(mode, func(b *testing.B) { benchReconnect(b, mode) })
 	}
 }
 
-func benchReconnect(b *testing.B, mode blocktest.Mode, keepalive time.Duration) {
+func benchReconnect(b *testing.B, mode string) {
 	r := newTestRelay(b)
 	ps, cs := blocked(b, r, 2)
+	block, calm := blocktest.Drop, mode == "drop-calm"
+	if mode == "reset" {
+		block = blocktest.Reset
+	}
+	lv := Liveness{}.WithDefaults()
 	// Connections here last from 100 ms (see the sleep below); MinUptime
 	// below that keeps Run's guard against peers that hang up at once out
 	// of the measurement.
 	var log eventLog
-	cfg := Config{Local: clientKey(b), Memory: NewMemory(), AttemptTimeout: 5 * time.Second, MinUptime: 50 * time.Millisecond, Events: log.add}
+	mem := NewMemory()
+	cfg := Config{Local: clientKey(b), Memory: mem, AttemptTimeout: 5 * time.Second, MinUptime: 50 * time.Millisecond, Events: log.add}
 	connected := make(chan string, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, cfg, func() []Candidate { return cs }, nil, keepaliveSession(keepalive, connected))
+		done <- RunHedged(ctx, cfg, func() []Candidate { return cs }, nil, liveSession(lv, mem, connected))
 	}()
 	defer func() { cancel(); <-done }()
 
@@ -47,20 +58,27 @@ func benchReconnect(b *testing.B, mode blocktest.Mode, keepalive time.Duration) 
 	cur := byAddr[<-connected]
 	times := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
-	for range b.N {
-		// Block at a random point of the keepalive cycle.
-		time.Sleep(100*time.Millisecond + rand.N(keepalive/3))
+	for i := range b.N {
+		if calm {
+			mem.SetNetwork(fmt.Sprintf("calm-%d", i))
+		}
+		every := lv.Calm
+		if t := mem.LastTrouble(); !t.IsZero() && time.Since(t) < lv.AlertFor {
+			every = lv.Alert
+		}
+		// Block at a random point of the ping cycle.
+		time.Sleep(100*time.Millisecond + rand.N(every))
 		ps[1-cur].Set(blocktest.Pass)
 		start := time.Now()
 		log.mu.Lock()
 		log.ev = log.ev[:0]
 		log.mu.Unlock()
-		ps[cur].Set(mode)
+		ps[cur].Set(block)
 		select {
 		case a := <-connected:
 			took := time.Since(start)
 			times = append(times, took)
-			if took > 2*keepalive+time.Second {
+			if took > every+lv.MinDeadline+time.Second {
 				b.Logf("slow reconnection (%v): %v", took, log.all())
 			}
 			next := byAddr[a]
@@ -68,7 +86,7 @@ func benchReconnect(b *testing.B, mode blocktest.Mode, keepalive time.Duration) 
 				b.Fatalf("reconnected through the blocked endpoint")
 			}
 			cur = next
-		case <-time.After(keepalive + 30*time.Second):
+		case <-time.After(lv.Dead + 30*time.Second):
 			b.Fatalf("no reconnection")
 		}
 	}

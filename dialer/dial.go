@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"samizdat/manifest"
@@ -104,7 +105,7 @@ func Transports() []string {
 type Event struct {
 	Time time.Time
 	// Kind is EventAttempt, EventFailure, EventConnected, EventDropped,
-	// EventRefresh or EventBackoff.
+	// EventRefresh, EventBackoff or EventSuspect.
 	Kind      string
 	Candidate Candidate // for attempt, failure, connected, dropped
 	Class     FailureClass
@@ -125,6 +126,7 @@ const (
 	EventDropped   = "dropped"
 	EventRefresh   = "refresh"
 	EventBackoff   = "backoff"
+	EventSuspect   = "suspect" // RunHedged races a replacement for a quiet connection
 )
 
 func (e Event) String() string {
@@ -144,6 +146,8 @@ func (e Event) String() string {
 		return "refresh"
 	case EventBackoff:
 		return fmt.Sprintf("backoff %v", e.Elapsed.Round(time.Millisecond))
+	case EventSuspect:
+		return fmt.Sprintf("suspect %s: racing a replacement", e.Candidate)
 	}
 	return e.Kind
 }
@@ -184,6 +188,8 @@ type Config struct {
 	// rounds for Run's backoff, so a relay that accepts and hangs up at
 	// once is not redialled in a tight loop (1 s).
 	MinUptime time.Duration
+
+	last string // Key of a candidate to try last (RunHedged's suspect)
 }
 
 func (cfg *Config) defaults() Config {
@@ -258,6 +264,12 @@ func Dial(ctx context.Context, cfg Config, cands []Candidate) (*noisechan.Conn, 
 	}
 	if cfg.Memory != nil {
 		usable = cfg.Memory.Order(usable)
+	}
+	if cfg.last != "" {
+		// Stable: the others keep their order, the suspect goes last.
+		slices.SortStableFunc(usable, func(a, b Candidate) int {
+			return boolInt(a.Key() == cfg.last) - boolInt(b.Key() == cfg.last)
+		})
 	}
 
 	start := cfg.Now()
@@ -350,6 +362,13 @@ func Dial(ctx context.Context, cfg Config, cands []Candidate) (*noisechan.Conn, 
 			next = len(usable)
 		}
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // attempt dials one candidate and runs the Noise handshake over it.

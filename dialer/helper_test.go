@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +200,69 @@ func keepaliveSession(timeout time.Duration, connected chan<- string) func(*nois
 			if _, err := nc.ReadFrame(); err != nil {
 				return nil
 			}
+		}
+	}
+}
+
+// liveSession is a client session under the liveness policy lv (see
+// Monitor): it pings when the monitor says so, tells Run when the
+// connection is suspect or healthy again, gives it up when dead, reports
+// each connection's remote address on connected, and returns nil when the
+// connection ends or is replaced.
+func liveSession(lv Liveness, mem *Memory, connected chan<- string) func(*noisechan.Conn, *Link) error {
+	return func(nc *noisechan.Conn, link *Link) error {
+		connected <- nc.RemoteAddr().String()
+		mon := lv.Monitor(mem, nil)
+		var ping atomic.Uint64 // the ping in the air (one at a time)
+		readErr := make(chan error, 1)
+		go func() {
+			for {
+				f, err := nc.ReadFrame()
+				if err != nil {
+					readErr <- err
+					return
+				}
+				var cleared bool
+				if string(f) == "pong" {
+					cleared = mon.Answered(ping.Load())
+				} else {
+					cleared = mon.Heard()
+				}
+				if cleared {
+					link.Healthy()
+				}
+			}
+		}()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		var ids uint64
+		for {
+			select {
+			case <-readErr:
+				return nil
+			case <-link.Replaced():
+				return nil
+			case <-t.C:
+			}
+			v, doPing, next := mon.Check()
+			switch v {
+			case Dead:
+				nc.Close()
+				return nil
+			case Suspect:
+				link.Suspect()
+			}
+			if doPing {
+				ids++
+				ping.Store(ids)
+				mon.Sent(ids, true)
+				nc.SetWriteDeadline(time.Now().Add(lv.WithDefaults().Dead))
+				if nc.WriteFrame([]byte("ping")) != nil {
+					nc.Close()
+					return nil
+				}
+			}
+			t.Reset(next)
 		}
 	}
 }

@@ -193,6 +193,22 @@ func (m *Memory) Failure(c Candidate, class FailureClass) {
 	m.saveLocked()
 }
 
+// LastTrouble returns when something last went wrong on the current
+// network: the newest failure of any candidate there (a drop, a timeout,
+// a reset, ...; cancelled attempts are never recorded), or the zero time.
+// Liveness pings faster for a while after it.
+func (m *Memory) LastTrouble() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var last time.Time
+	for _, r := range m.nets[m.network] {
+		if r.LastFailure.After(last) {
+			last = r.LastFailure
+		}
+	}
+	return last
+}
+
 // Order returns cands sorted for the next race on the current network:
 //  1. candidates whose last outcome was a success, most recent first (the
 //     faster first when equally recent, to the second);

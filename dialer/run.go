@@ -32,6 +32,18 @@ import (
 //
 // Run returns ctx's error when ctx ends.
 func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh func(ctx context.Context) error, onConn func(*noisechan.Conn) error) error {
+	return RunHedged(ctx, cfg, source, refresh, func(nc *noisechan.Conn, _ *Link) error { return onConn(nc) })
+}
+
+// RunHedged is Run for sessions that watch their connection's liveness
+// (see Liveness): onConn also gets the connection's Link, and when it
+// calls Link.Suspect, Run races a replacement beside the connection,
+// trying the suspect's candidate last. The suspect stays open until the
+// replacement completes its handshake; then Run closes Link.Replaced and
+// the suspect, waits for onConn to return and hands it the replacement.
+// If the session calls Link.Healthy first, the race is cancelled. A race
+// that fails is retried on the next Suspect, after a jittered backoff.
+func RunHedged(ctx context.Context, cfg Config, source func() []Candidate, refresh func(ctx context.Context) error, onConn func(*noisechan.Conn, *Link) error) error {
 	cfg = cfg.defaults()
 	if ev := cfg.Events; ev != nil {
 		// A refresh runs beside the race; keep calls one at a time.
@@ -43,45 +55,59 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 		}
 	}
 	failedRounds, shortLived := 0, 0
+	var (
+		nc   *noisechan.Conn // the next connection to serve, if a hedge made it
+		cand Candidate
+	)
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
-		}
-		nc, cand, restart, err := cfg.round(ctx, source, refresh)
-		if ctx.Err() != nil {
 			if nc != nil {
 				nc.Close()
 			}
-			return ctx.Err()
+			return err
 		}
-		if restart {
-			continue
-		}
-		if err != nil {
-			if err := cfg.backoff(ctx, failedRounds); err != nil {
-				return err
+		if nc == nil {
+			var restart bool
+			var err error
+			nc, cand, restart, err = cfg.round(ctx, source, refresh)
+			if ctx.Err() != nil {
+				if nc != nil {
+					nc.Close()
+				}
+				return ctx.Err()
 			}
-			failedRounds++
-			continue
+			if restart {
+				continue
+			}
+			if err != nil {
+				if err := cfg.backoff(ctx, failedRounds); err != nil {
+					return err
+				}
+				failedRounds++
+				continue
+			}
 		}
 
 		t0 := cfg.Now()
-		stop := context.AfterFunc(ctx, func() { nc.Close() })
-		err = onConn(nc)
-		stop()
-		nc.Close()
+		next, nextCand, err := cfg.serve(ctx, nc, cand, source, refresh, onConn)
 		up := cfg.Now().Sub(t0)
 		cfg.emit(Event{Kind: EventDropped, Candidate: cand, Class: ClassDropped, Elapsed: up, Err: err})
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
+		if err != nil || ctx.Err() != nil {
+			if next != nil {
+				next.Close()
+			}
+			if err != nil {
+				return err
+			}
 			return ctx.Err()
 		}
 		if cfg.Memory != nil {
 			cfg.Memory.Failure(cand, ClassDropped)
 		}
-		if up >= cfg.MinUptime {
+		nc, cand = next, nextCand
+		if up >= cfg.MinUptime || nc != nil {
+			// A replacement raced because the connection went quiet is
+			// not a peer hanging up at once.
 			failedRounds, shortLived = 0, 0
 			continue
 		}
@@ -93,6 +119,122 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 				return err
 			}
 			failedRounds++
+		}
+	}
+}
+
+// Link is a session's line to RunHedged about the connection it serves.
+// Its methods are safe for concurrent use.
+type Link struct {
+	suspect  chan struct{}
+	healthy  chan struct{}
+	replaced chan struct{}
+}
+
+func newLink() *Link {
+	return &Link{suspect: make(chan struct{}, 1), healthy: make(chan struct{}, 1), replaced: make(chan struct{})}
+}
+
+// Suspect asks Run to race a replacement for the connection, which stays
+// open meanwhile. Calling it while a race runs does nothing.
+func (l *Link) Suspect() { signal(l.suspect) }
+
+// Healthy tells Run that the connection answered after all: a
+// replacement race still running is cancelled.
+func (l *Link) Healthy() { signal(l.healthy) }
+
+// Replaced is closed when a replacement connected, just before Run closes
+// the connection; the session should then end.
+func (l *Link) Replaced() <-chan struct{} { return l.replaced }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// hedge is the outcome of a replacement race.
+type hedge struct {
+	nc   *noisechan.Conn
+	cand Candidate
+	err  error
+}
+
+// serve runs onConn on nc (reached through cand) until it returns, racing
+// a replacement whenever the session suspects nc. It returns onConn's
+// error and the replacement, if one connected.
+func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate, source func() []Candidate, refresh func(context.Context) error, onConn func(*noisechan.Conn, *Link) error) (*noisechan.Conn, Candidate, error) {
+	link := newLink()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- onConn(nc, link) }()
+
+	hcfg := *cfg
+	hcfg.last = cand.Key()
+	var (
+		cancel  context.CancelFunc = func() {}
+		results chan hedge         // nil while no race runs
+		failed  int                // races that failed for this connection
+		retryAt time.Time          // no race before this, after a failed one
+	)
+	defer func() { cancel() }()
+	start := func() {
+		hctx, c := context.WithCancel(ctx)
+		cancel = c
+		ch := make(chan hedge, 1)
+		results = ch
+		cfg.emit(Event{Kind: EventSuspect, Candidate: cand})
+		go func() {
+			for {
+				nc, c, restart, err := hcfg.round(hctx, source, refresh)
+				if !restart || hctx.Err() != nil {
+					ch <- hedge{nc, c, err}
+					return
+				}
+			}
+		}()
+	}
+	abandon := func() {
+		if results == nil {
+			return
+		}
+		cancel()
+		if h := <-results; h.nc != nil {
+			h.nc.Close()
+		}
+		results = nil
+	}
+	for {
+		select {
+		case err := <-done:
+			nc.Close()
+			if results != nil && err == nil && ctx.Err() == nil {
+				// The connection ended while its replacement was being
+				// raced: that race is the next round.
+				h := <-results
+				return h.nc, h.cand, nil
+			}
+			abandon()
+			return nil, Candidate{}, err
+		case <-link.suspect:
+			if results == nil && !cfg.Now().Before(retryAt) {
+				start()
+			}
+		case <-link.healthy:
+			abandon()
+		case h := <-results:
+			cancel()
+			results = nil
+			if h.nc == nil {
+				retryAt = cfg.Now().Add(cfg.backoffDelay(failed))
+				failed++
+				continue
+			}
+			close(link.replaced)
+			nc.Close()
+			return h.nc, h.cand, <-done
 		}
 	}
 }
@@ -170,15 +312,20 @@ func (cfg *Config) round(ctx context.Context, source func() []Candidate, refresh
 // MinUptime before Run backs off between them.
 const maxShortLived = 3
 
-// backoff sleeps a random time in [0, min(BackoffMax, BackoffBase·2ⁿ)).
-func (cfg *Config) backoff(ctx context.Context, n int) error {
+// backoffDelay is a random time in [0, min(BackoffMax, BackoffBase·2ⁿ)).
+func (cfg *Config) backoffDelay(n int) time.Duration {
 	limit := cfg.BackoffMax
 	if n < 30 {
 		if d := cfg.BackoffBase << n; d > 0 && d < limit {
 			limit = d
 		}
 	}
-	d := rand.N(limit)
+	return rand.N(limit)
+}
+
+// backoff sleeps backoffDelay(n).
+func (cfg *Config) backoff(ctx context.Context, n int) error {
+	d := cfg.backoffDelay(n)
 	cfg.emit(Event{Kind: EventBackoff, Elapsed: d})
 	t := time.NewTimer(d)
 	defer t.Stop()
