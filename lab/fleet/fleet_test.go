@@ -1,0 +1,485 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/client"
+	"samizdat/dialer"
+	"samizdat/lab/fleet"
+	"samizdat/lab/scenario"
+	"samizdat/lab/vnet"
+	"samizdat/manifest"
+	"samizdat/manifest/channel"
+)
+
+// world is a censor, a virtual network, an address plan and the shared
+// infrastructure, as the lab sets them up.
+type world struct {
+	censor *censor.Censor
+	net    *vnet.Net
+	plan   *vnet.Plan
+	shared *fleet.Shared
+	dir    string
+}
+
+var cdnSites = []string{"shop.cdn-customer.lab", "news.cdn-customer.lab", "bank.cdn-customer.lab"}
+
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// newWorld builds a world whose censor has two ISPs that reset listed
+// addresses at once, and enumeration without delay.
+func newWorld(t *testing.T, seed int64) *world {
+	t.Helper()
+	c, err := censor.New(censor.Config{
+		Seed: seed, Hour: censor.DefaultHour,
+		ISPs: []censor.ISP{
+			{Name: "isp-a", Compliance: 1, Method: censor.MethodReset},
+			{Name: "isp-b", Compliance: 1, Method: censor.MethodReset, PoisonDNS: true},
+		},
+		Providers:   censor.Providers2018(),
+		Enumeration: censor.Enumeration{Enabled: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := vnet.NewPlan(uint64(seed), censor.Providers2018())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := vnet.New(c, vnet.Options{DropTimeout: 3 * time.Second})
+	t.Cleanup(func() { n.Close() })
+	sh, err := fleet.StartShared(context.Background(), fleet.SharedConfig{Net: n, Plan: plan, Censor: c,
+		CDNBystanders: cdnSites, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Close() })
+	return &world{censor: c, net: n, plan: plan, shared: sh, dir: t.TempDir()}
+}
+
+func (w *world) fleet(t *testing.T, strategy string, op scenario.Operator, enum int) *fleet.Fleet {
+	t.Helper()
+	f, err := fleet.Start(context.Background(), fleet.Config{Strategy: strategy, Net: w.net, Plan: w.plan,
+		Censor: w.censor, Shared: w.shared, Dir: filepath.Join(w.dir, strategy), ISPs: []string{"isp-a", "isp-b"},
+		Operator: op, EnumClients: enum, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+var eager = scenario.Operator{MovesPerMinute: 100}
+
+// user is a lab client with its events.
+type user struct {
+	*client.Client
+	mu        sync.Mutex
+	texts     []string
+	connected []string // endpoint addresses connected through
+}
+
+func newUser(t *testing.T, f *fleet.Fleet, name, isp string, inv manifest.Invite) *user {
+	t.Helper()
+	u := &user{}
+	cfg := f.ClientConfig(t.TempDir(), isp+"/"+name, isp)
+	cfg.OnEvent = func(e client.Event) {
+		if e.Kind == client.EventMessage {
+			u.mu.Lock()
+			u.texts = append(u.texts, e.Text)
+			u.mu.Unlock()
+		}
+	}
+	cfg.OnDial = func(e dialer.Event) {
+		if e.Kind == dialer.EventConnected {
+			u.mu.Lock()
+			u.connected = append(u.connected, e.Candidate.Endpoint.Address)
+			u.mu.Unlock()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Init(ctx, cfg, inv, name)
+	if err != nil {
+		t.Fatalf("init %s: %v", name, err)
+	}
+	u.Client = c
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Receive(rctx) }()
+	t.Cleanup(func() { stop(); <-done; c.Close() })
+	return u
+}
+
+func (u *user) has(text string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Contains(u.texts, text)
+}
+
+func (u *user) lastConnected() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.connected) == 0 {
+		return ""
+	}
+	return u.connected[len(u.connected)-1]
+}
+
+func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// chat sends text from a to b (by name) and waits until b shows it.
+func chat(t *testing.T, a *user, b *user, to, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Send(ctx, to, text); err != nil {
+		t.Fatalf("send %q: %v", text, err)
+	}
+	waitUntil(t, fmt.Sprintf("%q delivered", text), 30*time.Second, func() bool { return b.has(text) })
+}
+
+// TestStrategiesChat: two real clients of each strategy register from the
+// built-in invite and chat through the virtual network.
+func TestStrategiesChat(t *testing.T) {
+	w := newWorld(t, 1)
+	for _, s := range fleet.Strategies() {
+		t.Run(s, func(t *testing.T) {
+			f := w.fleet(t, s, eager, 0)
+			alice := newUser(t, f, "alice", "isp-a", f.Invite())
+			bob := newUser(t, f, "bob", "isp-b", f.Invite())
+			chat(t, alice, bob, "bob", "hello from alice")
+			chat(t, bob, alice, "alice", "hello from bob")
+			if got := w.net.Stats().Violations; got != 0 {
+				t.Fatalf("%d dials outside loopback", got)
+			}
+		})
+	}
+}
+
+// blockAll lists every live endpoint address of f at now.
+func blockAll(w *world, f *fleet.Fleet, now censor.Time) []netip.AddrPort {
+	eps := f.Endpoints()
+	for _, a := range eps {
+		w.censor.Block(now, a.Addr(), "test")
+	}
+	return eps
+}
+
+// TestOperatorMovesAndClientsFollow: every endpoint a fleet's clients use
+// is blocked; the operator replaces each blocked one with an unblocked
+// address, connected clients follow (push), the live flows are cut, the
+// chat goes on, and a new client whose built-in endpoints are all blocked
+// still joins through the strategy's channels.
+func TestOperatorMovesAndClientsFollow(t *testing.T) {
+	w := newWorld(t, 2)
+	for _, s := range []string{fleet.Telegram2018, fleet.Samizdat} {
+		t.Run(s, func(t *testing.T) {
+			f := w.fleet(t, s, eager, 0)
+			alice := newUser(t, f, "alice", "isp-a", f.Invite())
+			bob := newUser(t, f, "bob", "isp-b", f.Invite())
+			chat(t, alice, bob, "bob", "before the block")
+
+			now := w.net.Now()
+			old := blockAll(w, f, now)
+			moves := f.Tick(w.net.Now())
+			want := len(old)
+			if s == fleet.Samizdat {
+				want-- // the front endpoint stays behind the CDN edge
+			}
+			if len(moves) != want {
+				t.Fatalf("%d moves, want %d: %+v", len(moves), want, moves)
+			}
+			for _, m := range moves {
+				if !slices.Contains(old, m.Old) || slices.Contains(old, m.New) || m.Strategy != s {
+					t.Errorf("bad move %+v", m)
+				}
+				if by := w.censor.Collateral(w.net.Now(), []netip.AddrPort{m.New}); by["isp-a"]+by["isp-b"] != 0 {
+					t.Errorf("moved to a blocked address: %+v", m)
+				}
+			}
+			for _, a := range f.Endpoints() {
+				if slices.Contains(old, a) && a != w.shared.CDNAddr() {
+					t.Errorf("blocked endpoint %s still live", a)
+				}
+			}
+			if cut := w.net.Recheck(); cut == 0 {
+				t.Errorf("recheck cut no live flow")
+			}
+			chat(t, alice, bob, "bob", "after the block")
+			chat(t, bob, alice, "alice", "after the block, back")
+			for _, u := range []*user{alice, bob} {
+				if a, err := netip.ParseAddrPort(u.lastConnected()); err != nil || slices.Contains(old, a) {
+					t.Errorf("a client is on %q, an old endpoint", u.lastConnected())
+				}
+			}
+			// Cold start: the built-in invite names only blocked endpoints.
+			for _, a := range f.BuiltIn() {
+				if !slices.Contains(old, a) {
+					t.Fatalf("built-in endpoint %s was not blocked", a)
+				}
+			}
+			carol := newUser(t, f, "carol", "isp-b", f.Invite())
+			chat(t, carol, alice, "alice", "hello from a cold start")
+		})
+	}
+}
+
+// TestStaticNeverMoves: the static fleet's one endpoint stays put however
+// long it is blocked.
+func TestStaticNeverMoves(t *testing.T) {
+	w := newWorld(t, 3)
+	f := w.fleet(t, fleet.Static, eager, 0)
+	before := f.Endpoints()
+	if len(before) != 1 || !slices.Equal(before, f.BuiltIn()) {
+		t.Fatalf("static endpoints %v, built-in %v", before, f.BuiltIn())
+	}
+	blockAll(w, f, 0)
+	for i := range 5 {
+		if m := f.Tick(time.Duration(i) * time.Minute); len(m) != 0 {
+			t.Fatalf("static fleet moved: %+v", m)
+		}
+	}
+	if got := f.Endpoints(); !slices.Equal(got, before) {
+		t.Fatalf("endpoints changed: %v -> %v", before, got)
+	}
+	m, err := manifest.Open(f.Invite().Manifest, f.Invite().NetworkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Channels) != 0 {
+		t.Fatalf("static manifest names channels: %v", m.Channels)
+	}
+}
+
+// TestOperatorBudgetAndDelay: the operator waits ReactionDelay after it
+// first sees a block, moves at most MovesPerMinute addresses per minute,
+// and makes the same moves in two identical worlds.
+func TestOperatorBudgetAndDelay(t *testing.T) {
+	op := scenario.Operator{CheckEvery: scenario.Duration(time.Second), ReactionDelay: scenario.Duration(5 * time.Second),
+		MovesPerMinute: 2}
+	run := func() []fleet.Move {
+		w := newWorld(t, 4)
+		f := w.fleet(t, fleet.Telegram2018, op, 0)
+		blockAll(w, f, 10*time.Second)
+		var all []fleet.Move
+		tick := func(at time.Duration, want int) {
+			t.Helper()
+			m := f.Tick(at)
+			if len(m) != want {
+				t.Fatalf("tick at %v: %d moves, want %d", at, len(m), want)
+			}
+			all = append(all, m...)
+		}
+		tick(5*time.Second, 0)        // not blocked yet
+		tick(10*time.Second, 0)       // blocked, first seen
+		tick(12*time.Second, 0)       // reaction delay not over
+		tick(15*time.Second, 2)       // budget: 2 a minute
+		tick(15*time.Second+500e6, 0) // not a check time
+		tick(45*time.Second, 0)       // budget spent
+		tick(75*time.Second+1, 1)     // a minute later: the third
+		tick(80*time.Second, 0)       // all moved
+		if eps := f.Endpoints(); len(eps) != fleet.TelegramEndpoints {
+			t.Fatalf("%d endpoints after the moves", len(eps))
+		}
+		return all
+	}
+	a, b := run(), run()
+	for i := range a {
+		a[i].Reason, b[i].Reason = "", ""
+	}
+	if !slices.Equal(a, b) {
+		t.Fatalf("moves differ between identical runs:\n%+v\n%+v", a, b)
+	}
+}
+
+// TestChannelsThroughVnet: the DoH resolver, the mirror and the front to
+// the mirror serve each strategy's current manifest through the censored
+// network, per cohort.
+func TestChannelsThroughVnet(t *testing.T) {
+	w := newWorld(t, 5)
+	tg := w.fleet(t, fleet.Telegram2018, eager, 0)
+	sz := w.fleet(t, fleet.Samizdat, eager, 0)
+	dial := w.net.Dialer("fetcher", "isp-a")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	blob, err := channel.DoH("https://"+fleet.DoHName+"/dns-query", "telegram-2018.config.lab", nil, dial).Fetch(ctx)
+	if err == nil {
+		t.Fatalf("doh without the pin verified a self-signed resolver")
+	}
+	m, err := manifest.Open(tg.Invite().Manifest, tg.Invite().NetworkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := channel.FromManifest(m, dial)
+	if len(srcs) != 1 {
+		t.Fatalf("telegram-2018 has %d channels", len(srcs))
+	}
+	if blob, err = srcs[0].Fetch(ctx); err != nil {
+		t.Fatalf("doh txt through vnet: %v", err)
+	}
+	if string(blob) != string(tg.Invite().Manifest) {
+		t.Fatalf("doh served another manifest")
+	}
+
+	pub, err := manifest.Open(sz.Invite().Manifest, sz.Invite().NetworkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Cohorts != fleet.DefaultCohorts {
+		t.Fatalf("samizdat manifest has %d cohorts", pub.Cohorts)
+	}
+	for c := uint32(1); c <= pub.Cohorts; c++ {
+		srcs := channel.FromManifest(pub.ForCohort(c), dial)
+		if len(srcs) != 3 {
+			t.Fatalf("samizdat has %d channels", len(srcs))
+		}
+		for _, src := range srcs {
+			blob, err := src.Fetch(ctx)
+			if err != nil {
+				t.Fatalf("cohort %d, %s: %v", c, src.Name(), err)
+			}
+			got, err := manifest.Open(blob, sz.Invite().NetworkKey)
+			if err != nil {
+				t.Fatalf("cohort %d, %s: %v", c, src.Name(), err)
+			}
+			if got.Serial <= pub.Serial {
+				t.Errorf("cohort %d, %s: serial %d, not the cohort's", c, src.Name(), got.Serial)
+			}
+			own := 0
+			for _, e := range got.Relays[0].Endpoints {
+				switch e.Cohort {
+				case c:
+					own++
+				case 0:
+				default:
+					t.Errorf("cohort %d, %s: lists cohort %d's endpoint", c, src.Name(), e.Cohort)
+				}
+			}
+			if own != 2 {
+				t.Errorf("cohort %d, %s: %d endpoints of its own, want tcp and wss", c, src.Name(), own)
+			}
+		}
+	}
+}
+
+// TestCDNBystanders: the sites behind the CDN edge answer the lab's
+// prober until the edge's address is listed, then all break together.
+func TestCDNBystanders(t *testing.T) {
+	w := newWorld(t, 6)
+	targets := w.shared.Bystanders()
+	if len(targets) != len(cdnSites) {
+		t.Fatalf("%d cdn bystanders", len(targets))
+	}
+	for _, tg := range targets {
+		if tg.Addr.Addr() != w.shared.CDNAddr().Addr() || tg.Name == "" {
+			t.Fatalf("bystander %+v is not behind the edge %v", tg, w.shared.CDNAddr())
+		}
+	}
+	ctx := context.Background()
+	if r := w.net.Probe(ctx, "isp-a", targets, 3*time.Second, 4); r.Reachable != len(targets) {
+		t.Fatalf("before the block: %+v", r)
+	}
+	w.censor.Block(w.net.Now(), w.shared.CDNAddr().Addr(), "test")
+	if r := w.net.Probe(ctx, "isp-a", targets, 3*time.Second, 4); r.Broken != len(targets) {
+		t.Fatalf("after the block: %+v", r)
+	}
+}
+
+// TestEnumeration: the censor's clients report what their cohorts'
+// manifests list, and nothing of other cohorts.
+func TestEnumeration(t *testing.T) {
+	w := newWorld(t, 7)
+	// One enumeration client (cohort 1); no moves, so the manifests stay.
+	f := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 1)
+	f.Tick(time.Second)
+	listed := map[netip.Addr]bool{}
+	names := map[string]bool{}
+	for _, e := range w.censor.Entries() {
+		if e.Reason != "enumeration" {
+			continue
+		}
+		if e.Prefix.IsValid() {
+			listed[e.Prefix.Addr()] = true
+		} else {
+			names[e.Name] = true
+		}
+	}
+	inv, _ := manifest.Open(f.Invite().Manifest, f.Invite().NetworkKey)
+	blob, err := channel.FromManifest(inv.ForCohort(1), w.net.Dialer("x", "isp-a"))[0].Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := manifest.Open(blob, f.Invite().NetworkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []netip.Addr
+	for _, e := range c1.Relays[0].Endpoints {
+		a := netip.MustParseAddrPort(e.Address).Addr()
+		mine = append(mine, a)
+		if !listed[a] {
+			t.Errorf("cohort 1's %s endpoint %s not reported", e.Transport, a)
+		}
+		if e.SNI != "" && !names[e.SNI] {
+			t.Errorf("sni %s not reported", e.SNI)
+		}
+	}
+	if !listed[w.shared.CDNAddr().Addr()] {
+		t.Errorf("the cdn edge, in every cohort's manifest, not reported")
+	}
+	for _, n := range []string{fleet.DoHName, fleet.MirrorName, "c1.samizdat.config.lab"} {
+		if !names[n] {
+			t.Errorf("channel name %s not reported", n)
+		}
+	}
+	others := 0
+	for _, a := range f.Endpoints() {
+		if !slices.Contains(mine, a.Addr()) {
+			others++
+			if listed[a.Addr()] {
+				t.Errorf("another cohort's endpoint %s was reported", a)
+			}
+		}
+	}
+	if others != 2*(fleet.DefaultCohorts-1) {
+		t.Errorf("%d endpoints of other cohorts, want %d", others, 2*(fleet.DefaultCohorts-1))
+	}
+	if len(names) == 0 || len(listed) != len(mine)-1+1 {
+		// mine holds the cdn edge once (the front endpoint) and the
+		// cohort's tcp and wss
+		t.Errorf("listed %d addresses for cohort 1's %d", len(listed), len(mine))
+	}
+	// A later tick with nothing published reports nothing new.
+	n := len(w.censor.Entries())
+	f.Tick(2 * time.Second)
+	if got := len(w.censor.Entries()); got != n {
+		t.Errorf("a tick without a new manifest listed %d more entries", got-n)
+	}
+}
