@@ -60,6 +60,14 @@ type Options struct {
 	ManifestTTL time.Duration
 	// Listen are the endpoints of the command line.
 	Listen []Spec
+	// Peers are endpoints of other nodes of the same relay (the same keys,
+	// the same store): announced in every manifest after this node's own,
+	// never opened here, so a client of any node can reach every node.
+	// A peer's address is its Address, else its Listen; a wss or front
+	// peer needs its secret and path (and a wss one its tls_pin), since
+	// they are the other node's. A peer equal to one of this node's own
+	// endpoints is left out, so every node may be given the same list.
+	Peers []Spec
 	// ConfigFile, if set, is read at start and by every Reload.
 	ConfigFile string
 	// InvitePath is where the invite is written on every change; empty
@@ -140,6 +148,7 @@ type Manager struct {
 	serial   uint64
 	blob     []byte
 	pubEps   []manifest.Endpoint // the endpoints in blob
+	peers    []manifest.Endpoint // Options.Peers; read-only after Start
 	signedAt time.Time
 	admSock  net.Listener
 }
@@ -169,6 +178,10 @@ func Start(opts Options) (*Manager, error) {
 			return nil, err
 		}
 	}
+	var err error
+	if m.peers, err = peerEndpoints(opts.Peers); err != nil {
+		return nil, err
+	}
 	m.network, m.ttl = opts.Network, opts.ManifestTTL
 	if opts.ConfigFile != "" {
 		f, err := ReadFile(opts.ConfigFile)
@@ -193,7 +206,6 @@ func Start(opts Options) (*Manager, error) {
 	if m.network == "" {
 		return nil, fmt.Errorf("%w: no network name", ErrConfig)
 	}
-	var err error
 	if m.secrets, err = loadSecrets(opts.Dir, opts.Rand); err != nil {
 		return nil, err
 	}
@@ -572,14 +584,7 @@ func (m *Manager) open(e entry) (*running, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: transport %q is not supported", ErrConfig, e.Spec.Transport)
 	}
-	pub := manifest.Endpoint{Transport: e.Spec.Transport, Address: e.Spec.Address, SNI: e.Spec.SNI,
-		Host: e.Spec.Host, Path: e.Spec.Path, Cohort: e.Spec.Cohort}
-	if e.Spec.Secret != "" {
-		pub.Secret, _ = manifest.DecodeBytes(e.Spec.Secret)
-	}
-	if e.Spec.TLSPin != "" {
-		pub.TLSPin, _ = manifest.DecodeBytes(e.Spec.TLSPin)
-	}
+	pub := e.Spec.announced()
 	if e.Spec.Transport != TCP {
 		if pub.Secret == nil || pub.Path == "" {
 			g, err := m.secrets.get(e.Spec.Name)
@@ -629,17 +634,56 @@ func (m *Manager) open(e entry) (*running, error) {
 	return r, nil
 }
 
+// announced is what s puts into the manifest before the Manager fills in
+// generated secrets and the bound address. s is normalized.
+func (s Spec) announced() manifest.Endpoint {
+	pub := manifest.Endpoint{Transport: s.Transport, Address: s.Address, SNI: s.SNI,
+		Host: s.Host, Path: s.Path, Cohort: s.Cohort}
+	if s.Secret != "" {
+		pub.Secret, _ = manifest.DecodeBytes(s.Secret)
+	}
+	if s.TLSPin != "" {
+		pub.TLSPin, _ = manifest.DecodeBytes(s.TLSPin)
+	}
+	return pub
+}
+
+// peerEndpoints checks and converts Options.Peers.
+func peerEndpoints(peers []Spec) ([]manifest.Endpoint, error) {
+	var out []manifest.Endpoint
+	for _, s := range peers {
+		if err := s.Normalize(); err != nil {
+			return nil, fmt.Errorf("peer: %w", err)
+		}
+		pub := s.announced()
+		if pub.Address == "" {
+			pub.Address = s.Listen
+		}
+		if s.Transport != TCP && (pub.Secret == nil || pub.Path == "" || (s.Transport == WSS && pub.TLSPin == nil)) {
+			return nil, fmt.Errorf("%w: peer %s needs the other node's secret and path (and a wss one its tls_pin)", ErrConfig, s.Name)
+		}
+		out = append(out, pub)
+	}
+	return out, nil
+}
+
 // publicEndpoints returns the manifest endpoints of the running set,
-// sorted by name.
+// sorted by name, then the peers that are not among them.
 func (m *Manager) publicEndpoints() []manifest.Endpoint {
 	names := make([]string, 0, len(m.eps))
 	for n := range m.eps {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	out := make([]manifest.Endpoint, 0, len(names))
+	out := make([]manifest.Endpoint, 0, len(names)+len(m.peers))
 	for _, n := range names {
 		out = append(out, m.eps[n].public)
+	}
+	own := len(out)
+	for _, p := range m.peers {
+		if !slices.ContainsFunc(out[:own], p.Equal) {
+			out = append(out, p)
+		}
 	}
 	return out
 }
