@@ -87,29 +87,46 @@ func GenerateKeys(rand io.Reader) (Keys, error) {
 // LoadOrCreateKeys reads dir/KeysFile, or on first start creates dir (mode
 // 0700) and the file (mode 0600) with fresh keys. created says which.
 func LoadOrCreateKeys(dir string, rand io.Reader) (k Keys, created bool, err error) {
-	path := filepath.Join(dir, KeysFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k, err = parseKeys(b)
-		if err != nil {
-			return Keys{}, false, fmt.Errorf("relay: %s: %w", path, err)
+	if _, err := os.Stat(filepath.Join(dir, KeysFile)); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Keys{}, false, fmt.Errorf("relay: creating data directory: %w", err)
 		}
-		return k, false, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return Keys{}, false, fmt.Errorf("relay: reading keys: %w", err)
+	return LoadOrCreateKeysFile(filepath.Join(dir, KeysFile), rand)
+}
+
+// LoadOrCreateKeysFile reads the keys file at path, or creates it (mode
+// 0600; its directory must exist) with fresh keys. Several relay nodes
+// starting at once with the same path all end up with the same keys: the
+// file is created exclusively, and a node that loses the race reads the
+// winner's. created says whether this call wrote the file.
+func LoadOrCreateKeysFile(path string, rand io.Reader) (k Keys, created bool, err error) {
+	for range 2 {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			k, err = parseKeys(b)
+			if err != nil {
+				return Keys{}, false, fmt.Errorf("relay: %s: %w", path, err)
+			}
+			return k, false, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return Keys{}, false, fmt.Errorf("relay: reading keys: %w", err)
+		}
+		k, err = GenerateKeys(rand)
+		if err != nil {
+			return Keys{}, false, err
+		}
+		err = writeKeys(path, k)
+		if err == nil {
+			return k, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return Keys{}, false, err
+		}
+		// Another node created it first: read theirs.
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Keys{}, false, fmt.Errorf("relay: creating data directory: %w", err)
-	}
-	k, err = GenerateKeys(rand)
-	if err != nil {
-		return Keys{}, false, err
-	}
-	if err := writeKeys(path, k); err != nil {
-		return Keys{}, false, err
-	}
-	return k, true, nil
+	return Keys{}, false, errors.New("relay: the keys file keeps changing")
 }
 
 func parseKeys(b []byte) (Keys, error) {
@@ -155,7 +172,8 @@ func parseKeys(b []byte) (Keys, error) {
 	return k, nil
 }
 
-// writeKeys writes k to path atomically with mode 0600.
+// writeKeys creates path with k, atomically with mode 0600; if path exists
+// it fails with an error wrapping fs.ErrExist and leaves it alone.
 func writeKeys(path string, k Keys) error {
 	b, err := json.MarshalIndent(keysJSON{
 		Version:              1,
@@ -189,7 +207,9 @@ func writeKeys(path string, k Keys) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("relay: writing keys: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	// A hard link, unlike a rename, never replaces a file that another
+	// node created meanwhile.
+	if err := os.Link(tmp.Name(), path); err != nil {
 		return fmt.Errorf("relay: writing keys: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {

@@ -80,3 +80,48 @@ func TestInvite(t *testing.T) {
 		t.Fatalf("trust root: %v", err)
 	}
 }
+
+// TestKeysFileSharedByNodes starts several nodes at once on one keys
+// file: exactly one creates it and all end up with its keys.
+func TestKeysFileSharedByNodes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared-keys.json")
+	const nodes = 8
+	type result struct {
+		k       relay.Keys
+		created bool
+		err     error
+	}
+	res := make(chan result, nodes)
+	for range nodes {
+		go func() {
+			k, created, err := relay.LoadOrCreateKeysFile(path, rand.Reader)
+			res <- result{k, created, err}
+		}()
+	}
+	var first relay.Keys
+	creators := 0
+	for i := range nodes {
+		r := <-res
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.created {
+			creators++
+		}
+		if i == 0 {
+			first = r.k
+		} else if r.k.Noise.Public != first.Noise.Public || !r.k.Network.Equal(first.Network) {
+			t.Error("two nodes got different keys")
+		}
+	}
+	if creators != 1 {
+		t.Errorf("%d nodes created the keys file, want 1", creators)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), relay.KeysFile)); err == nil {
+		t.Error("a keys file appeared beside the shared one")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("%d files beside the keys file, want none (temporary files left?)", len(entries)-1)
+	}
+}
