@@ -93,3 +93,55 @@ func same(tok, want any) bool {
 	}
 	return fmt.Sprint(tok) == fmt.Sprint(want) && fmt.Sprintf("%T", tok) == fmt.Sprintf("%T", want)
 }
+
+// checkKeys rejects an object that names the same key twice (encoding/json
+// would silently keep the last), naming the path of the second. Syntax
+// errors are left to the decoder, which reports them with an offset.
+func checkKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type obj struct {
+		keys   map[string]bool
+		array  bool
+		expect bool // the next string is a key
+	}
+	var stack []*obj
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		top := func() *obj {
+			if len(stack) == 0 {
+				return nil
+			}
+			return stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &obj{keys: map[string]bool{}, expect: true})
+			case '[':
+				stack = append(stack, &obj{array: true})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if o := top(); o != nil && !o.array {
+					o.expect = true
+				}
+			}
+			continue
+		case string:
+			if o := top(); o != nil && !o.array && o.expect {
+				if o.keys[t] {
+					return fmt.Errorf("scenario: field %q given twice", t)
+				}
+				o.keys[t] = true
+				o.expect = false
+				continue
+			}
+		}
+		if o := top(); o != nil && !o.array {
+			o.expect = true
+		}
+	}
+}

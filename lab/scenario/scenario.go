@@ -21,7 +21,7 @@ import (
 
 // Defaults filled by Parse for fields that are absent (or zero).
 const (
-	DefaultDuration            = 110 * time.Second
+	DefaultDuration            = 100 * time.Second
 	DefaultDrain               = 10 * time.Second
 	DefaultTick                = 100 * time.Millisecond
 	DefaultClients             = 70
@@ -78,6 +78,9 @@ var defaultShares = map[string]float64{
 // data, values of the wrong type and values out of range, naming the
 // field; it fills defaults and validates the result.
 func Parse(b []byte) (*Scenario, error) {
+	if err := checkKeys(b); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var s Scenario
@@ -87,9 +90,7 @@ func Parse(b []byte) (*Scenario, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("scenario: trailing data after the scenario object")
 	}
-	if err := s.fill(); err != nil {
-		return nil, err
-	}
+	s.fill()
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (s *Scenario) Total() time.Duration { return s.Duration.D() + s.Drain.D() }
 func (s *Scenario) Has(strategy string) bool { return slices.Contains(s.Strategies, strategy) }
 
 // fill sets the defaults of absent fields.
-func (s *Scenario) fill() error {
+func (s *Scenario) fill() {
 	def := func(d *Duration, v time.Duration) {
 		if *d == 0 {
 			*d = Duration(v)
@@ -174,6 +175,9 @@ func (s *Scenario) fill() error {
 		s.Censor.Preset = PresetRKN2018
 	}
 	def(&s.Censor.Hour, censor.DefaultHour)
+	if w := s.Censor.Whitelist; w != nil && len(w.Allow) == 0 {
+		w.Allow = nil // "allow": [] and no allow mean the same: nothing
+	}
 	if e := s.Censor.Enumeration; e != nil && e.Clients == 0 {
 		e.Clients = DefaultEnumClients
 	}
@@ -181,7 +185,6 @@ func (s *Scenario) fill() error {
 	def(&s.Operator.ReactionDelay, DefaultReactionDelay)
 	defInt(&s.Operator.MovesPerMinute, DefaultMovesPerMinute)
 	defInt(&s.Operator.Cohorts, DefaultCohorts)
-	return nil
 }
 
 // fieldError names the JSON field at fault.
@@ -357,7 +360,7 @@ func (c *Censor) validate(s *Scenario) error {
 	}
 	if e := c.Escalation; e != nil {
 		if e.K < 0 || e.K > 1000 {
-			return fieldError("censor.escalation.k", "%d out of range [1, 1000]", e.K)
+			return fieldError("censor.escalation.k", "%d out of range [0 (the preset's), 1000]", e.K)
 		}
 		for i, l := range e.Levels {
 			if l < 8 || l > 32 {
@@ -378,7 +381,7 @@ func (c *Censor) validate(s *Scenario) error {
 			}
 		}
 		if e.Clients < 0 || e.Clients > MaxEnumClient {
-			return fieldError("censor.enumeration.clients", "%d out of range [1, %d]", e.Clients, MaxEnumClient)
+			return fieldError("censor.enumeration.clients", "%d out of range [0 (the default), %d]", e.Clients, MaxEnumClient)
 		}
 	}
 	if p := c.Probing; p != nil && p.Delay != nil {
@@ -598,6 +601,9 @@ func (s *Scenario) ISPShares() []ISPShare {
 // (smooth weighted round robin) so that every prefix of the result is
 // spread like the whole. The result depends only on the scenario and n.
 func (s *Scenario) ClientISPs(n int) []string {
+	if n <= 0 {
+		return nil
+	}
 	shares := s.ISPShares()
 	counts := make([]int, len(shares))
 	type rem struct {
