@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"samizdat/bus/natsbus"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
 	"samizdat/store/sqlite"
@@ -42,6 +45,7 @@ func defaultRelayDir() string {
 // relayUsage is the relay command's argument synopsis and help.
 const relayUsage = `[--data DIR] [--listen URL]... [--config FILE] [--invite-out FILE]
          [--network NAME] [--endpoint ADDR] [--manifest-ttl DURATION]
+         [--store postgres://...] [--nats nats://...] [--keys FILE] [--peer URL]... [--delivery-poll DURATION]
    or: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]
 
 --listen is repeatable: tcp://127.0.0.1:7001, wss://127.0.0.1:7443/path?sni=example.org,
@@ -49,7 +53,14 @@ front://127.0.0.1:7080?address=CDN:443&sni=FRONT&host=HIDDEN (a bare host:port i
 Query parameters: name, address, sni, host, secret, tls_pin, cohort.
 --config names a JSON file {"network", "manifest_ttl", "endpoints": [{"name", "transport",
 "listen", "address", "sni", "host", "path", "secret", "tls_pin", "cohort"}]}; SIGHUP re-reads it.
-Every change of endpoints re-signs the manifest, rewrites the invite and pushes it to clients.`
+Every change of endpoints re-signs the manifest, rewrites the invite and pushes it to clients.
+
+Several nodes of one relay (docs/scale-out.md): each has its own --data directory and
+listeners, all share one database (--store postgres://...), one NATS server for wake-ups
+(--nats), one keys file (--keys FILE, created by whichever node starts first) and list the
+others' endpoints with --peer URL (same syntax as --listen; every node may get the same list),
+so that every node's manifest lists every node. --delivery-poll bounds how long a lost wake-up
+delays delivery (default 30s).`
 
 // runRelay runs a relay until ctx is done (SIGINT or SIGTERM), or an
 // admin command against a running relay ("relay endpoints ...").
@@ -70,6 +81,15 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	network := fs.String("network", "", "network name in the manifest (default: the config file's, else samizdat)")
 	endpoint := fs.String("endpoint", "", "address clients dial, for a single --listen endpoint (default: the listening address)")
 	ttl := fs.Duration("manifest-ttl", 0, "lifetime of each signed manifest (default: the config file's, else 1 year)")
+	storeURL := fs.String("store", "", "database: postgres://... (default: SQLite in the data directory)")
+	natsURL := fs.String("nats", "", "NATS server(s) for wake-ups between relay nodes: nats://host:4222")
+	keysFile := fs.String("keys", "", "the relay's keys file, shared by its nodes (default DIR/keys.json)")
+	var peers []string
+	fs.Func("peer", "another node's endpoint URL, announced in the manifest (repeatable)", func(s string) error {
+		peers = append(peers, s)
+		return nil
+	})
+	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
 	if err := fs.Parse(args); err != nil {
@@ -98,7 +118,21 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("--endpoint: %v: %w", err, errUsage)
 		}
 	}
-	opts := endpoints.Options{Dir: *dir, Listen: specs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
+	var peerSpecs []endpoints.Spec
+	for _, p := range peers {
+		s, err := endpoints.ParseURL(p)
+		if err != nil {
+			return fmt.Errorf("--peer: %v: %w", err, errUsage)
+		}
+		peerSpecs = append(peerSpecs, s)
+	}
+	if *poll < 0 {
+		return fmt.Errorf("--delivery-poll must be positive: %w", errUsage)
+	}
+	if *natsURL != "" && *storeURL == "" {
+		return fmt.Errorf("--nats needs a database the nodes share (--store postgres://...): %w", errUsage)
+	}
+	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
 	if *configFile != "" {
 		f, err := endpoints.ReadFile(*configFile)
 		if err != nil {
@@ -126,16 +160,27 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	keys, created, err := relay.LoadOrCreateKeys(*dir, rand.Reader)
+	var keys relay.Keys
+	var created bool
+	var err error
+	if *keysFile == "" {
+		keys, created, err = relay.LoadOrCreateKeys(*dir, rand.Reader)
+	} else if err = os.MkdirAll(*dir, 0o700); err == nil {
+		keys, created, err = relay.LoadOrCreateKeysFile(*keysFile, rand.Reader)
+	}
 	if err != nil {
 		return err
 	}
 	if created {
-		fmt.Fprintf(e.stdout, "created relay keys in %s\n", *dir)
+		where := *dir
+		if *keysFile != "" {
+			where = *keysFile
+		}
+		fmt.Fprintf(e.stdout, "created relay keys in %s\n", where)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(*dir, "relay.db"), sqlite.Options{})
+	st, err := openRelayStore(ctx, *storeURL, *dir)
 	if err != nil {
-		return fmt.Errorf("opening the database: %w", err)
+		return err
 	}
 	defer st.Close()
 
@@ -144,13 +189,24 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		NoiseKey:             keys.Noise,
 		ServerCertificate:    keys.ServerCertificate,
 		ServerCertificateKey: keys.ServerCertificateKey,
-		Logger:               log,
+		// Nodes sharing a store must name rate-limit buckets alike.
+		RateLimitSalt: relaySecret(keys, "rate-limit salt"),
+		Logger:        log,
+	}
+	if *natsURL != "" {
+		hub, err := natsbus.New(natsbus.Config{URL: *natsURL, Key: relaySecret(keys, "natsbus subject key"), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer hub.Close()
+		cfg.Hub = hub
 	}
 	if *noLimits {
 		u := relay.Unlimited
 		cfg.Limits = relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
 			Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u}
 	}
+	cfg.Limits.DeliveryPoll = *poll
 	srv, err := relay.New(cfg)
 	if err != nil {
 		return err
@@ -206,6 +262,33 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
+}
+
+// openRelayStore opens the relay's database: SQLite in dir unless url
+// names a PostgreSQL database.
+func openRelayStore(ctx context.Context, url, dir string) (relay.Store, error) {
+	switch {
+	case url == "":
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "relay.db"), sqlite.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("opening the database: %w", err)
+		}
+		return st, nil
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return nil, errors.New("--store: postgres is not built into this binary yet")
+	default:
+		// The URL may hold a password: do not echo it.
+		return nil, fmt.Errorf("--store: want a postgres:// or postgresql:// url: %w", errUsage)
+	}
+}
+
+// relaySecret derives a secret for purpose from the relay's keys, so that
+// every node holding the keys file derives the same one and nothing else
+// can.
+func relaySecret(k relay.Keys, purpose string) []byte {
+	m := hmac.New(sha256.New, k.Noise.Private[:])
+	m.Write([]byte("samizdat relay secret: " + purpose))
+	return m.Sum(nil)
 }
 
 // listenName is how the relay prints an endpoint's listening address: bare
