@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"samizdat/censor"
@@ -203,12 +204,23 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		return nil, err
 	}
 	os.Remove(filepath.Join(cfg.Dir, endpoints.AdminFile))
-	f.mgr, err = endpoints.Start(endpoints.Options{
-		Dir: cfg.Dir, Server: f.srv, Keys: f.keys, Network: f.network,
-		Listen: specs, Channels: f.channels(), Logger: f.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fleet: endpoints: %w", err)
+	for try := 0; ; try++ {
+		f.mgr, err = endpoints.Start(endpoints.Options{
+			Dir: cfg.Dir, Server: f.srv, Keys: f.keys, Network: f.network,
+			Listen: specs, Channels: f.channels(), Logger: f.log,
+		})
+		if err == nil {
+			break
+		}
+		// A reserved port taken meanwhile: the same addresses, new ports.
+		if try == 2 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("fleet: endpoints: %w", err)
+		}
+		for i := range specs {
+			if err := f.rebind(&specs[i], f.eps[i]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	f.invite = manifest.Invite{NetworkKey: f.keys.Network.Public().(ed25519.PublicKey), Manifest: f.mgr.Manifest()}
 	m, err := manifest.Open(f.invite.Manifest, f.invite.NetworkKey)
@@ -268,9 +280,28 @@ func (f *Fleet) newSpec(transport string, cohort uint32, virt netip.AddrPort) (e
 	return s, nil
 }
 
+// rebind moves the not yet opened endpoint e (with spec s) to a newly
+// reserved loopback port.
+func (f *Fleet) rebind(s *endpoints.Spec, e *endpoint) error {
+	listen, err := reservePort()
+	if err != nil {
+		return err
+	}
+	s.Listen = listen
+	if e.transport == endpoints.Front {
+		if err := f.cfg.Shared.cdn.Route(s.Host, "http://"+listen); err != nil {
+			return fmt.Errorf("fleet: cdn route: %w", err)
+		}
+		return nil
+	}
+	f.cfg.Net.Unmap("tcp", e.virt)
+	return mapTo(f.cfg.Net, e.virt, listen)
+}
+
 // reservePort returns a free loopback address for an endpoint to listen
 // on, so that its virtual address can be mapped before it is announced.
-func reservePort() (string, error) {
+// It is a variable so that a test can hand out a port that is taken.
+var reservePort = func() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("fleet: reserving a port: %w", err)

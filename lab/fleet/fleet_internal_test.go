@@ -1,0 +1,69 @@
+package fleet
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"samizdat/censor"
+	"samizdat/lab/scenario"
+	"samizdat/lab/vnet"
+)
+
+// TestStartRebindsTakenPort: when a reserved loopback port is taken
+// before the relay listens on it, Start keeps the virtual addresses and
+// opens the endpoints on new ports.
+func TestStartRebindsTakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	real := reservePort
+	calls := 0
+	reservePort = func() (string, error) {
+		calls++
+		if calls == 1 {
+			return taken.Addr().String(), nil
+		}
+		return real()
+	}
+	defer func() { reservePort = real }()
+
+	c, err := censor.New(censor.Config{Seed: 1, ISPs: []censor.ISP{{Name: "isp", Compliance: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := vnet.NewPlan(1, vnet.DefaultPrefixes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := vnet.New(c, vnet.Options{})
+	defer n.Close()
+	ctx := context.Background()
+	sh, err := StartShared(ctx, SharedConfig{Net: n, Plan: plan, Censor: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	f, err := Start(ctx, Config{Strategy: Telegram2018, Net: n, Plan: plan, Censor: c, Shared: sh,
+		Dir: t.TempDir(), Operator: scenario.Operator{MovesPerMinute: 1}})
+	if err != nil {
+		t.Fatalf("start with a taken port: %v", err)
+	}
+	defer f.Close()
+	if calls <= TelegramEndpoints {
+		t.Fatalf("reservePort called %d times; the taken port was not replaced", calls)
+	}
+	for _, a := range f.Endpoints() {
+		l, ok := n.Lookup("tcp", a)
+		if !ok || l.String() == taken.Addr().String() {
+			t.Fatalf("%s maps to %v (taken: %s)", a, l, taken.Addr())
+		}
+		conn, err := net.Dial("tcp", l.String())
+		if err != nil {
+			t.Fatalf("endpoint %s not listening on %s: %v", a, l, err)
+		}
+		conn.Close()
+	}
+}
