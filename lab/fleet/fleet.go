@@ -462,8 +462,10 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 			}
 			mv, err := f.move(now, e, reason)
 			if err != nil {
-				f.log.Warn("operator could not move an endpoint", "endpoint", e.name, "err", err)
-				continue
+				// Under a whitelist every draw is blocked: try again at
+				// the next check rather than drain the plan now.
+				f.log.Debug("operator could not move an endpoint", "endpoint", e.name, "err", err)
+				break
 			}
 			moves = append(moves, mv)
 		}

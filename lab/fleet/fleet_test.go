@@ -46,7 +46,13 @@ func testLogger() *slog.Logger {
 // addresses at once, and enumeration without delay.
 func newWorld(t *testing.T, seed int64) *world {
 	t.Helper()
-	c, err := censor.New(censor.Config{
+	return newWorldWith(t, seed, nil)
+}
+
+// newWorldWith is newWorld with the censor's configuration changed by mod.
+func newWorldWith(t *testing.T, seed int64, mod func(*censor.Config)) *world {
+	t.Helper()
+	cfg := censor.Config{
 		Seed: seed, Hour: censor.DefaultHour,
 		ISPs: []censor.ISP{
 			{Name: "isp-a", Compliance: 1, Method: censor.MethodReset},
@@ -54,7 +60,11 @@ func newWorld(t *testing.T, seed int64) *world {
 		},
 		Providers:   censor.Providers2018(),
 		Enumeration: censor.Enumeration{Enabled: true},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := censor.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,5 +491,34 @@ func TestEnumeration(t *testing.T) {
 	f.Tick(2 * time.Second)
 	if got := len(w.censor.Entries()); got != n {
 		t.Errorf("a tick without a new manifest listed %d more entries", got-n)
+	}
+}
+
+// TestOperatorUnderWhitelist: when every address outside a whitelist is
+// dropped, the operator finds nowhere to move; it makes no move and draws
+// a bounded number of addresses per check instead of draining the plan.
+func TestOperatorUnderWhitelist(t *testing.T) {
+	w := newWorldWith(t, 8, func(c *censor.Config) {
+		c.Whitelist = censor.Whitelist{Enabled: true, From: time.Second,
+			Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	})
+	f := w.fleet(t, fleet.Telegram2018, eager, 0)
+	before := f.Endpoints()
+	if m := f.Tick(0); len(m) != 0 {
+		t.Fatalf("moves before the whitelist: %+v", m)
+	}
+	relays := func() int { return len(w.plan.Addrs(vnet.RoleRelay)) }
+	n0 := relays()
+	const checks = 5
+	for i := range checks {
+		if m := f.Tick(time.Second + time.Duration(i)*time.Second); len(m) != 0 {
+			t.Fatalf("moved under the whitelist: %+v", m)
+		}
+	}
+	if got := f.Endpoints(); !slices.Equal(got, before) {
+		t.Fatalf("endpoints changed: %v -> %v", before, got)
+	}
+	if drawn := relays() - n0; drawn == 0 || drawn > checks*16 {
+		t.Fatalf("%d addresses drawn in %d checks", drawn, checks)
 	}
 }
