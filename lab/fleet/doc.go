@@ -38,15 +38,20 @@
 //     plan, spreading moves across providers.
 //
 // The operator (Fleet.Tick) acts only at the lab times the runner passes
-// in, from pure censor queries: every CheckEvery it asks the censor, for
-// each ISP, what it does now to a flow to each live endpoint (Decide; for
-// wss, Inspect with the endpoint's SNI) — its monitoring network. An
+// in, from pure censor queries: every CheckEvery it asks the censor
+// whether a plain connection from each watched ISP to each live endpoint
+// is blocked now (Censor.Collateral: the connect-time decision, without
+// counting it in the censor's statistics) — its monitoring network. An
 // endpoint blocked at any ISP for ReactionDelay is replaced: a new address
-// that the censor does not block now is added, then the old one is retired,
-// at most MovesPerMinute new addresses per minute of lab time. Front
+// that the censor does not block now is added (mapped before it is
+// announced), then the old one is retired, at most MovesPerMinute new
+// addresses per minute of lab time (0: never). If no unblocked address
+// turns up in a few draws (a whitelist), the check ends there. Front
 // endpoints share the edge's address; moving them cannot help, so the
-// operator leaves them. Nothing depends on client timing, so with the same
-// censor state and times the moves are the same.
+// operator leaves them. Blocks by DPI (SNI, fingerprints) are invisible to
+// this monitoring and a new address would not escape them. Nothing depends
+// on client timing, so with the same censor state and times the moves are
+// the same.
 //
 // The censor's enumeration clients (Config.EnumClients) are modelled
 // without sockets: client i belongs to cohort 1+i%Cohorts (or to the only
