@@ -1,0 +1,93 @@
+// Package report holds the censor lab's results: the types that are the
+// report.json schema, the percentile method every figure uses, and the
+// renderer that turns a report into a self-contained index.html page
+// (inline CSS and SVG charts, no scripts, nothing fetched from the network).
+//
+// The JSON keys are snake_case and come from the struct tags below; maps are
+// written with sorted keys, so the same report always gives the same bytes.
+package report
+
+// Report is one lab run: what each strategy achieved, what the censor did
+// and broke, the timeline, and the run's own checks. It is the report.json
+// schema.
+type Report struct {
+	Scenario   string              `json:"scenario"`
+	Seed       int64               `json:"seed"`
+	DurationMS int64               `json:"duration_ms"`
+	Strategies map[string]Strategy `json:"strategies"` // by strategy name
+	Censor     Censor              `json:"censor"`
+	Timeline   []Sample            `json:"timeline"`   // one sample per second of lab time
+	Events     []Event             `json:"events"`     // censor moves and operator moves, by time
+	Targets    []Target            `json:"targets"`    // each design target: measured, met or not
+	Invariants []Check             `json:"invariants"` // the run's consistency checks
+	Notes      []string            `json:"notes"`      // where the lab says samizdat loses, in words
+}
+
+// Strategy is one strategy's figures over the whole run. Times are in
+// milliseconds; percentiles follow Percentile.
+type Strategy struct {
+	Sent           int     `json:"sent"`
+	Delivered      int     `json:"delivered"`
+	DeliveryRatio  float64 `json:"delivery_ratio"` // Delivered / Sent, 0 when nothing was sent
+	LatencyP50MS   float64 `json:"latency_p50_ms"` // send → deliver, delivered messages only
+	LatencyP99MS   float64 `json:"latency_p99_ms"`
+	ReconnectP50MS float64 `json:"reconnect_p50_ms"` // connection lost → next connection; unrecovered count with the rest of the run
+	ReconnectP99MS float64 `json:"reconnect_p99_ms"`
+	Reconnects     int     `json:"reconnects"`  // completed reconnections
+	Unrecovered    int     `json:"unrecovered"` // clients still without a connection at the end
+	// ReconnectMS is the raw reconnect distribution the percentiles come
+	// from (completed reconnects and the unrecovered outages), for the
+	// recovery chart. Optional: the page falls back to the percentiles.
+	ReconnectMS     []float64 `json:"reconnect_ms,omitempty"`
+	ColdStartMS     *float64  `json:"cold_start_ms,omitempty"` // median over cold-start clients; absent without cold start
+	ColdStartFailed int       `json:"cold_start_failed"`       // cold-start clients that never delivered a message
+	Clients         int       `json:"clients"`
+	Moves           int       `json:"moves"`        // operator moves (endpoints retired and replaced)
+	Availability    float64   `json:"availability"` // mean fraction of clients connected while sending
+}
+
+// Censor is what the censor did and what it broke on the side.
+type Censor struct {
+	BlockedAddresses    uint64         `json:"blocked_addresses"`
+	BlockedPrefixes     int            `json:"blocked_prefixes"`
+	Bystanders          int            `json:"bystanders"`
+	BystandersBroken    int            `json:"bystanders_broken"` // at the end of the run
+	CollateralRatio     float64        `json:"collateral_ratio"`  // BystandersBroken / Bystanders
+	MaxBystandersBroken int            `json:"max_bystanders_broken"`
+	ByISP               map[string]int `json:"by_isp"`  // bystanders broken, per ISP
+	Entries             int            `json:"entries"` // registry entries
+}
+
+// Sample is the state of the world at one moment of lab time.
+type Sample struct {
+	TMS              int64              `json:"t_ms"`
+	Connected        map[string]float64 `json:"connected"` // fraction of clients connected, per strategy
+	Delivered        map[string]int     `json:"delivered"` // messages delivered so far, per strategy
+	BlockedAddresses uint64             `json:"blocked_addresses"`
+	BystandersBroken int                `json:"bystanders_broken"`
+}
+
+// Event is one move of the censor or of a strategy's operator.
+type Event struct {
+	TMS    int64  `json:"t_ms"`
+	Who    string `json:"who"`  // "censor" or a strategy name
+	What   string `json:"what"` // censor: "list", "unlist", "escalate", "enumerate", "probe"; operator: "move"
+	Detail string `json:"detail"`
+}
+
+// Target is a design target, what was measured and whether it was met.
+type Target struct {
+	Name     string  `json:"name"`
+	Strategy string  `json:"strategy"`
+	Want     string  `json:"want"` // in words, e.g. "≤ 2s"
+	Got      float64 `json:"got"`
+	Unit     string  `json:"unit"`
+	Met      bool    `json:"met"`
+}
+
+// Check is one of the run's invariants.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
