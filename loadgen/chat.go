@@ -1,0 +1,288 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/relay"
+	"samizdat/relay/wire"
+)
+
+// sendReq is a SendMessages of one 1 KiB message to device to.
+func sendReq(to ident, id, content []byte) *wire.Request {
+	return &wire.Request{Op: &wire.Request_Send{Send: &wire.SendMessages{
+		Recipient:  to.account[:],
+		Timestamp:  uint64(time.Now().UnixMilli()),
+		EnvelopeId: id,
+		Messages:   []*wire.OutgoingMessage{{DeviceId: to.dev, RegistrationId: to.regID, Type: 2, Content: content}},
+	}}}
+}
+
+// receivers connects ids as delivering, acknowledging devices whose
+// deliveries tr counts.
+func receivers(ctx context.Context, n *node, ids []ident, tr *tracker) ([]*peer, error) {
+	peers, err := connectAll(ctx, n, ids, tr.onPush)
+	if err != nil {
+		return nil, err
+	}
+	err = parallel(ctx, len(peers), 64, func(ctx context.Context, i int) error {
+		_, err := peers[i].callOK(ctx, &wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
+		return err
+	})
+	if err != nil {
+		closeAll(peers)
+		return nil, err
+	}
+	return peers, nil
+}
+
+// settleAcks waits for every receiver's acknowledgements and returns how
+// many failed.
+func settleAcks(peers []*peer) int {
+	failed := 0
+	for _, p := range peers {
+		if p.acks != nil {
+			failed += p.acks.settle()
+		}
+	}
+	return failed
+}
+
+// window sends from one peer with at most w requests in flight.
+type window struct {
+	sem chan struct{}
+	c   *counter
+}
+
+func newWindow(w int, c *counter) *window { return &window{sem: make(chan struct{}, w), c: c} }
+
+// send blocks for a free slot, then starts req; done (if not nil) runs with
+// the response before the slot is freed.
+func (w *window) send(p *peer, req *wire.Request, done func(*wire.Response)) {
+	w.sem <- struct{}{}
+	err := p.start(req, func(r *wire.Response) {
+		w.c.record(r)
+		if done != nil {
+			done(r)
+		}
+		<-w.sem
+	})
+	if err != nil {
+		w.c.record(nil)
+		<-w.sem
+	}
+}
+
+// wait blocks until nothing is in flight.
+func (w *window) wait() {
+	for range cap(w.sem) {
+		w.sem <- struct{}{}
+	}
+	for range cap(w.sem) {
+		<-w.sem
+	}
+}
+
+// paced has each sender send to its partner at rate per second for d,
+// open loop: message k is meant for start+k/rate and stamped with that
+// time, so a relay that falls behind shows up as latency. It returns when
+// every send has its response.
+func paced(senders []*peer, to []ident, tr *tracker, phase byte, rate float64, d time.Duration, c *counter) {
+	interval := time.Duration(float64(time.Second) / rate)
+	var wg sync.WaitGroup
+	for i, p := range senders {
+		wg.Go(func() {
+			w := newWindow(4096, c)
+			// Spread the senders' first sends over one interval.
+			start := sinceEpoch() + interval*time.Duration(i)/time.Duration(len(senders))
+			for k := 0; ; k++ {
+				at := start + time.Duration(k)*interval
+				if at-start >= d {
+					break
+				}
+				if wait := at - sinceEpoch(); wait > 0 {
+					time.Sleep(wait)
+				}
+				id, content := tr.message(phase, at)
+				w.send(p, sendReq(to[i], id, content), nil)
+			}
+			w.wait()
+		})
+	}
+	wg.Wait()
+}
+
+// chatCheck records that every accepted message arrived exactly once and
+// nothing was refused.
+func chatCheck(res *Result, what string, c *counter, tr *tracker, acksFailed int) {
+	ok := c.ok.Load()
+	res.check(what+" refused", c.limited.Load()+c.other.Load()+c.lost.Load() == 0,
+		"%d rate-limited, %d other errors, %d unanswered", c.limited.Load(), c.other.Load(), c.lost.Load())
+	res.check(what+" delivered exactly once", tr.delivered.Load() == ok && tr.duplicates() == 0,
+		"%d accepted, %d delivered, %d duplicates", ok, tr.delivered.Load(), tr.duplicates())
+	res.check(what+" acks", acksFailed == 0, "%d acks failed", acksFailed)
+}
+
+// deliveryTimeout bounds how long a scenario waits for accepted messages
+// to arrive after it stops sending.
+const deliveryTimeout = 60 * time.Second
+
+// throughput: pairs of devices, each sender keeping Window durable 1 KiB
+// sends in flight to its receiver (full load), then the same pairs sending
+// open loop at half the rate reached.
+func (r *runner) throughput(ctx context.Context, res *Result) error {
+	n, err := r.startNode(ctx, ScenarioThroughput, unlimited(), []string{"127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	ids, err := provision(ctx, n.store, newSeed(), 0, 2*r.sz.Pairs)
+	if err != nil {
+		return err
+	}
+	senderIDs, recvIDs := ids[:r.sz.Pairs], ids[r.sz.Pairs:]
+	tr := newTracker()
+	recv, err := receivers(ctx, n, recvIDs, tr)
+	if err != nil {
+		return err
+	}
+	defer closeAll(recv)
+	send, err := connectAll(ctx, n, senderIDs, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(send)
+
+	// Full load: closed loop, Window in flight per sender.
+	r.progress("throughput: %d pairs, %d in flight each, %v", r.sz.Pairs, r.sz.Window, r.sz.ThroughputFor)
+	var c counter
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for i, p := range send {
+		wg.Go(func() {
+			w := newWindow(r.sz.Window, &c)
+			for !stop.Load() {
+				id, content := tr.message(1, sinceEpoch())
+				w.send(p, sendReq(recvIDs[i], id, content), nil)
+			}
+			w.wait()
+		})
+	}
+	warm := r.sz.ThroughputFor / 5
+	time.Sleep(warm)
+	d0, t0 := tr.delivered.Load(), time.Now()
+	time.Sleep(r.sz.ThroughputFor - warm)
+	d1, t1 := tr.delivered.Load(), time.Now()
+	stop.Store(true)
+	wg.Wait()
+	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+	full := float64(d1-d0) / t1.Sub(t0).Seconds()
+	_, latFull, _ := tr.phase(1)
+
+	// Half that load, open loop.
+	half := full / 2
+	r.progress("throughput: full %.0f msg/s; now %.0f msg/s open loop", full, half)
+	paced(send, recvIDs, tr, 2, half/float64(len(send)), r.sz.ThroughputFor, &c)
+	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+	nHalf, latHalf, _ := tr.phase(2)
+	acksFailed := settleAcks(recv)
+
+	res.add("msgs_per_s", full, "msg/s")
+	res.add("p50_full", percentile(latFull, 50), "ms")
+	res.add("p99_full", percentile(latFull, 99), "ms")
+	res.add("half_rate", float64(nHalf)/r.sz.ThroughputFor.Seconds(), "msg/s")
+	res.add("p50_half", percentile(latHalf, 50), "ms")
+	res.add("p99_half", percentile(latHalf, 99), "ms")
+	res.add("messages", float64(c.ok.Load()), "")
+	res.atLeast("1:1 durable throughput", full, 10000, "msg/s")
+	res.below("p99 send→deliver at half load", percentile(latHalf, 99), 50, "ms")
+	if r.base != nil {
+		if v, ok := r.base.Metric("append_concurrent"); ok {
+			res.ratioTo(Metric{Name: "append_concurrent", Value: v, Unit: "msg/s"})
+		}
+	}
+	chatCheck(res, "sends", &c, tr, acksFailed)
+	res.Notes = append(res.Notes, fmt.Sprintf("%d pairs, %d sends in flight per sender; rate limits off; load clients share the relay's CPUs", r.sz.Pairs, r.sz.Window))
+	return nil
+}
+
+// baseline measures the store alone on the same disk: 64 goroutines each
+// appending one 1 KiB envelope per call (what the relay does per send,
+// grouped into shared commits by the store), and one caller appending 256
+// per call.
+func (r *runner) baseline(ctx context.Context, res *Result) error {
+	st, err := r.cfg.Store(ctx, ScenarioBaseline)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	// Each phase has devices of its own, so neither meets a mailbox quota.
+	const devices = 256
+	ids, err := provision(ctx, st, newSeed(), 0, 2*devices)
+	if err != nil {
+		return err
+	}
+	var seq atomic.Uint64
+	env := func(i uint64, phase int) relay.Envelope {
+		to := ids[phase*devices+int(i%devices)]
+		e := relay.Envelope{Account: to.account, Device: to.dev, Type: 2, Timestamp: uint64(time.Now().UnixMilli()), Content: make([]byte, msgSize)}
+		e.ID[0] = 0xba
+		e.ID[8], e.ID[9], e.ID[10], e.ID[11] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		e.ID[12], e.ID[13], e.ID[14], e.ID[15] = byte(i>>56), byte(i>>48), byte(i>>40), byte(i>>32)
+		return e
+	}
+	// Stay under every device's mailbox quota.
+	limit := uint64(devices * (relay.DefaultMaxMessages - 100))
+
+	r.progress("baseline: 64 concurrent single appends for %v", r.sz.BaselineFor)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	deadline := time.Now().Add(r.sz.BaselineFor)
+	start := time.Now()
+	for range 64 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				i := seq.Add(1)
+				if i >= limit {
+					return
+				}
+				if err := st.Append(ctx, []relay.Envelope{env(i, 0)}); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return fmt.Errorf("baseline append: %w", err)
+	}
+	single := float64(min(seq.Load(), limit)) / time.Since(start).Seconds()
+
+	r.progress("baseline: appends of 256 for %v", r.sz.BaselineFor)
+	startSeq := seq.Load()
+	start = time.Now()
+	deadline = start.Add(r.sz.BaselineFor)
+	batch := make([]relay.Envelope, 256)
+	for time.Now().Before(deadline) && seq.Load()-startSeq+256 < limit {
+		for j := range batch {
+			batch[j] = env(seq.Add(1), 1)
+		}
+		if err := st.Append(ctx, batch); err != nil {
+			return fmt.Errorf("baseline batch append: %w", err)
+		}
+	}
+	batched := float64(seq.Load()-startSeq) / time.Since(start).Seconds()
+	res.add("append_concurrent", single, "msg/s")
+	res.add("append_batched", batched, "msg/s")
+	res.Notes = append(res.Notes, "the store alone on the same disk: 64 goroutines appending one 1 KiB envelope per call (group commit), and one caller appending 256 per call")
+	r.base = res
+	return nil
+}

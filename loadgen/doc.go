@@ -1,0 +1,22 @@
+// Package loadgen measures a samizdat relay under load: a real
+// relay.Server over real Noise connections on loopback, driven by
+// wire-level clients that authenticate as registered devices. It runs
+// named scenarios (idle connections, 1:1 durable throughput, group-style
+// fan-out, backlog drain, prekey fetches, a flood beside ordinary chats)
+// and, where one exists, a baseline measured by the same tool on the same
+// store and disk (the store's raw Append, Fetch+Ack and TakeBundle rates),
+// so every relay figure comes with a ratio to what the storage alone can do.
+//
+// Every scenario checks that its counts add up: each accepted message is
+// delivered exactly once and no one-time prekey is handed out twice. A
+// Result carries the figures, the design targets met or not, and those
+// checks; Report.Table prints them and the JSON encoding is the
+// machine-readable form written by `samizdat bench --json`.
+//
+// Idle connections are held by separate client processes (RunIdleClients,
+// started through Config.IdleCommand), so the memory and CPU measured in
+// the relay's process are the relay's alone.
+//
+// The load clients send only to loopback addresses. Message bodies are
+// random-free filler with a send timestamp; nothing secret is logged.
+package loadgen

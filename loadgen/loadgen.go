@@ -1,0 +1,415 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"samizdat/relay"
+)
+
+// Scenario names, in the order Run runs them.
+const (
+	ScenarioBaseline   = "baseline"
+	ScenarioIdle       = "idle"
+	ScenarioThroughput = "throughput"
+	ScenarioFanout     = "fanout"
+	ScenarioDrain      = "drain"
+	ScenarioPreKeys    = "prekeys"
+	ScenarioFlood      = "flood"
+)
+
+// Scenarios lists every scenario name in run order.
+func Scenarios() []string {
+	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioDrain, ScenarioPreKeys, ScenarioFlood}
+}
+
+// Sizes sets how big each scenario is.
+type Sizes struct {
+	Name string `json:"name"`
+
+	BaselineFor time.Duration `json:"baseline_for_ns"` // each baseline measurement runs this long
+
+	IdleConns   int           `json:"idle_conns"`     // idle connections wanted (fewer if a limit is reached first)
+	IdleSources int           `json:"idle_sources"`   // 127.x.y.z source addresses the idle clients spread over
+	IdleDests   int           `json:"idle_dests"`     // 127.x.y.z addresses the relay listens on
+	IdlePing    time.Duration `json:"idle_ping_ns"`   // each idle connection pings this often (under the relay's read timeout)
+	IdleWindow  time.Duration `json:"idle_window_ns"` // CPU is measured over this long once every connection is up
+
+	Pairs         int           `json:"pairs"`             // throughput: sender→receiver pairs
+	Window        int           `json:"window"`            // throughput: sends in flight per sender at full load
+	ThroughputFor time.Duration `json:"throughput_for_ns"` // each throughput phase runs this long
+
+	FanoutDevices int `json:"fanout_devices"` // group members (one device each)
+	FanoutRounds  int `json:"fanout_rounds"`  // messages sent to the whole group, one after another
+
+	DrainMessages int `json:"drain_messages"` // backlog queued to one offline device
+
+	Fetchers      int `json:"fetchers"`       // concurrent prekey fetchers
+	PreKeyFetches int `json:"prekey_fetches"` // bundles fetched in all (each takes one one-time key of each kind)
+
+	ChatPairs   int           `json:"chat_pairs"`   // flood: pairs chatting beside the flood
+	ChatRate    float64       `json:"chat_rate"`    // flood: messages per second each chatting sender sends
+	FloodFor    time.Duration `json:"flood_for_ns"` // flood: each phase (without, with) runs this long
+	FloodWindow int           `json:"flood_window"` // flood: the flooder's sends in flight
+}
+
+// Small is quick: seconds, for tests and a first look.
+func Small() Sizes {
+	return Sizes{Name: "small", BaselineFor: 500 * time.Millisecond,
+		IdleConns: 200, IdleSources: 4, IdleDests: 2, IdlePing: 20 * time.Second, IdleWindow: time.Second,
+		Pairs: 8, Window: 16, ThroughputFor: time.Second,
+		FanoutDevices: 100, FanoutRounds: 3,
+		DrainMessages: 1000,
+		Fetchers:      64, PreKeyFetches: 1000,
+		ChatPairs: 8, ChatRate: 10, FloodFor: time.Second, FloodWindow: 64}
+}
+
+// Full is the size of the design targets (design.md §8).
+func Full() Sizes {
+	return Sizes{Name: "full", BaselineFor: 5 * time.Second,
+		IdleConns: 100000, IdleSources: 32, IdleDests: 4, IdlePing: 30 * time.Second, IdleWindow: 10 * time.Second,
+		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second,
+		FanoutDevices: 1000, FanoutRounds: 10,
+		DrainMessages: 10000,
+		Fetchers:      64, PreKeyFetches: 20000,
+		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256}
+}
+
+// Tiny is the CI size: every scenario in a few seconds.
+func Tiny() Sizes {
+	return Sizes{Name: "tiny", BaselineFor: 200 * time.Millisecond,
+		IdleConns: 40, IdleSources: 3, IdleDests: 2, IdlePing: 20 * time.Second, IdleWindow: 300 * time.Millisecond,
+		Pairs: 3, Window: 8, ThroughputFor: 400 * time.Millisecond,
+		FanoutDevices: 20, FanoutRounds: 2,
+		DrainMessages: 300,
+		Fetchers:      64, PreKeyFetches: 256,
+		ChatPairs: 3, ChatRate: 20, FloodFor: 400 * time.Millisecond, FloodWindow: 32}
+}
+
+// SizesByName returns Tiny, Small or Full.
+func SizesByName(name string) (Sizes, error) {
+	switch name {
+	case "tiny":
+		return Tiny(), nil
+	case "small":
+		return Small(), nil
+	case "full":
+		return Full(), nil
+	}
+	return Sizes{}, fmt.Errorf("loadgen: unknown scale %q (tiny, small or full)", name)
+}
+
+// OpenStore opens a fresh, empty store for one scenario (name says which,
+// so a file-backed store can use a file of its own). The caller closes it.
+type OpenStore func(ctx context.Context, name string) (relay.Store, error)
+
+// Config configures Run.
+type Config struct {
+	// Store opens a fresh store per scenario. Required.
+	Store OpenStore
+	// StoreKind names the store in the report ("sqlite", "postgres").
+	StoreKind string
+	// Sizes sets how big the scenarios are.
+	Sizes Sizes
+	// Scenarios to run; empty means all. Unknown names are an error.
+	Scenarios []string
+	// IdleCommand returns a command that runs RunIdleClients (reading its
+	// spec from stdin, reporting on stdout). nil means this executable with
+	// the arguments "bench --idle-clients".
+	IdleCommand func() *exec.Cmd
+	// Progress receives a line per step; nil discards them.
+	Progress io.Writer
+	// Logger receives the relay's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Metric is one measured figure.
+type Metric struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
+// Target is a design target (design.md §8) and whether the run met it.
+type Target struct {
+	Name string  `json:"name"`
+	Want string  `json:"want"`
+	Got  float64 `json:"got"`
+	Unit string  `json:"unit"`
+	Met  bool    `json:"met"`
+}
+
+// Check is an invariant of a scenario: counts that must add up.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Result is one scenario's outcome.
+type Result struct {
+	Scenario string   `json:"scenario"`
+	Store    string   `json:"store"`
+	Metrics  []Metric `json:"metrics"`
+	// Baseline is the same operation done directly on the store, and Ratio
+	// the relay's figure divided by it (Metrics[0] / Baseline.Value).
+	Baseline *Metric  `json:"baseline,omitempty"`
+	Ratio    float64  `json:"ratio,omitempty"`
+	Targets  []Target `json:"targets"`
+	Checks   []Check  `json:"checks"`
+	Limit    string   `json:"limit,omitempty"` // what stopped the scenario from going further, if anything
+	Notes    []string `json:"notes,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Seconds  float64  `json:"seconds"`
+}
+
+// Metric returns the named metric's value and whether it exists.
+func (r *Result) Metric(name string) (float64, bool) {
+	for _, m := range r.Metrics {
+		if m.Name == name {
+			return m.Value, true
+		}
+	}
+	return 0, false
+}
+
+// OK reports whether the scenario ran and every check passed.
+func (r *Result) OK() bool {
+	if r.Error != "" {
+		return false
+	}
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Result) add(name string, v float64, unit string) {
+	r.Metrics = append(r.Metrics, Metric{Name: name, Value: v, Unit: unit})
+}
+
+func (r *Result) check(name string, ok bool, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+// atLeast and below record a target.
+func (r *Result) atLeast(name string, got, want float64, unit string) {
+	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf(">= %g", want), Got: got, Unit: unit, Met: got >= want})
+}
+
+func (r *Result) below(name string, got, want float64, unit string) {
+	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf("< %g", want), Got: got, Unit: unit, Met: got < want})
+}
+
+func (r *Result) ratioTo(base Metric) {
+	r.Baseline = &base
+	if base.Value > 0 && len(r.Metrics) > 0 {
+		r.Ratio = r.Metrics[0].Value / base.Value
+	}
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Store     string    `json:"store"`
+	Scale     string    `json:"scale"`
+	Sizes     Sizes     `json:"sizes"`
+	Started   time.Time `json:"started"`
+	GoVersion string    `json:"go_version"`
+	CPUs      int       `json:"cpus"`
+	Results   []Result  `json:"results"`
+}
+
+// OK reports whether every scenario ran and passed its checks.
+func (r *Report) OK() bool {
+	for i := range r.Results {
+		if !r.Results[i].OK() {
+			return false
+		}
+	}
+	return true
+}
+
+// JSON is the report, indented.
+func (r *Report) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
+
+// Table writes one row per scenario: its main figures, the baseline and
+// the ratio, the targets and the checks.
+func (r *Report) Table(w io.Writer) error {
+	fmt.Fprintf(w, "store %s, scale %s, %d cpus, %s\n\n", r.Store, r.Scale, r.CPUs, r.GoVersion)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tFIGURES\tBASELINE\tRELAY/BASE\tTARGETS\tCHECKS")
+	for _, res := range r.Results {
+		var figs []string
+		for _, m := range res.Metrics {
+			figs = append(figs, fmt.Sprintf("%s=%s%s", m.Name, num(m.Value), unitSuffix(m.Unit)))
+		}
+		base, ratio := "-", "-"
+		if res.Baseline != nil {
+			base = fmt.Sprintf("%s=%s%s", res.Baseline.Name, num(res.Baseline.Value), unitSuffix(res.Baseline.Unit))
+			ratio = fmt.Sprintf("%.2f", res.Ratio)
+		}
+		var tg []string
+		for _, t := range res.Targets {
+			mark := "MET"
+			if !t.Met {
+				mark = "NOT MET"
+			}
+			tg = append(tg, fmt.Sprintf("%s %s%s (want %s): %s", t.Name, num(t.Got), unitSuffix(t.Unit), t.Want, mark))
+		}
+		checks := "ok"
+		switch {
+		case res.Error != "":
+			checks = "ERROR: " + res.Error
+		case !res.OK():
+			var bad []string
+			for _, c := range res.Checks {
+				if !c.OK {
+					bad = append(bad, c.Name+": "+c.Detail)
+				}
+			}
+			checks = "FAILED: " + strings.Join(bad, "; ")
+		}
+		// One row per scenario; long cells wrap onto continuation rows.
+		rows := max(len(figs), len(tg), 1)
+		for i := range rows {
+			name, b, ra, ch := "", "", "", ""
+			if i == 0 {
+				name, b, ra, ch = res.Scenario, base, ratio, checks
+			}
+			f, t := "", ""
+			if i < len(figs) {
+				f = figs[i]
+			}
+			if i < len(tg) {
+				t = tg[i]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, f, b, ra, t, ch)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, res := range r.Results {
+		if res.Limit != "" {
+			fmt.Fprintf(w, "\n%s: limited by %s", res.Scenario, res.Limit)
+		}
+		for _, n := range res.Notes {
+			fmt.Fprintf(w, "\n%s: %s", res.Scenario, n)
+		}
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+func num(v float64) string {
+	switch {
+	case v == float64(int64(v)) && v < 1e9:
+		return fmt.Sprintf("%d", int64(v))
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+func unitSuffix(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " " + u
+}
+
+// Run runs the chosen scenarios one after another, each on a fresh store
+// and a fresh relay, and returns their results. A scenario that fails
+// records its error and the others still run; Run returns an error only
+// for a bad configuration or when ctx ends.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("loadgen: config has no store")
+	}
+	want := cfg.Scenarios
+	if len(want) == 0 {
+		want = Scenarios()
+	}
+	for _, s := range want {
+		if !slices.Contains(Scenarios(), s) {
+			return nil, fmt.Errorf("loadgen: unknown scenario %q (have %s)", s, strings.Join(Scenarios(), ", "))
+		}
+	}
+	// The throughput ratio needs the baseline from the same run.
+	if slices.Contains(want, ScenarioThroughput) && !slices.Contains(want, ScenarioBaseline) {
+		want = append([]string{ScenarioBaseline}, want...)
+	}
+	r := &runner{cfg: cfg, sz: cfg.Sizes, log: cfg.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	rep := &Report{Store: cfg.StoreKind, Scale: cfg.Sizes.Name, Sizes: cfg.Sizes, Started: time.Now().UTC(),
+		GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
+	for _, name := range Scenarios() {
+		if !slices.Contains(want, name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		r.progress("%s: starting", name)
+		start := time.Now()
+		res := Result{Scenario: name, Store: cfg.StoreKind}
+		var err error
+		switch name {
+		case ScenarioBaseline:
+			err = r.baseline(ctx, &res)
+		case ScenarioIdle:
+			err = r.idle(ctx, &res)
+		case ScenarioThroughput:
+			err = r.throughput(ctx, &res)
+		case ScenarioFanout:
+			err = r.fanout(ctx, &res)
+		case ScenarioDrain:
+			err = r.drain(ctx, &res)
+		case ScenarioPreKeys:
+			err = r.preKeys(ctx, &res)
+		case ScenarioFlood:
+			err = r.flood(ctx, &res)
+		}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.Seconds = time.Since(start).Seconds()
+		rep.Results = append(rep.Results, res)
+		r.progress("%s: done in %.1fs", name, res.Seconds)
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// runner carries what scenarios share.
+type runner struct {
+	cfg  Config
+	sz   Sizes
+	log  *slog.Logger
+	base *Result // the baseline scenario's result, once run
+}
+
+func (r *runner) progress(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "bench: "+format+"\n", args...)
+	}
+}

@@ -1,0 +1,530 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/noisechan"
+	"samizdat/relay"
+	"samizdat/relay/wire"
+	"samizdat/session/curve"
+	"samizdat/session/kem"
+)
+
+// fanout: one sender sends one 1 KiB message to each of FanoutDevices
+// group members (a sender-key message goes to every member's device, one
+// send per member as the wire protocol has it), FanoutRounds times, each
+// round after the last was delivered everywhere.
+func (r *runner) fanout(ctx context.Context, res *Result) error {
+	n, err := r.startNode(ctx, ScenarioFanout, unlimited(), []string{"127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	m := r.sz.FanoutDevices
+	ids, err := provision(ctx, n.store, newSeed(), 0, m+1)
+	if err != nil {
+		return err
+	}
+	tr := newTracker()
+	members, err := receivers(ctx, n, ids[1:], tr)
+	if err != nil {
+		return err
+	}
+	defer closeAll(members)
+	senders, err := connectAll(ctx, n, ids[:1], nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(senders)
+	sender := senders[0]
+
+	var c counter
+	var accepted, delivered []float64
+	var spans time.Duration
+	for round := range r.sz.FanoutRounds {
+		phase := byte(1 + round%250)
+		r.progress("fanout: round %d of %d to %d devices", round+1, r.sz.FanoutRounds, m)
+		var wg sync.WaitGroup
+		var lastOK atomic.Int64
+		t0 := sinceEpoch()
+		for _, to := range ids[1:] {
+			id, content := tr.message(phase, t0)
+			wg.Add(1)
+			err := sender.start(sendReq(to, id, content), func(resp *wire.Response) {
+				c.record(resp)
+				now := int64(sinceEpoch())
+				for {
+					old := lastOK.Load()
+					if now <= old || lastOK.CompareAndSwap(old, now) {
+						break
+					}
+				}
+				wg.Done()
+			})
+			if err != nil {
+				return err
+			}
+		}
+		wg.Wait()
+		if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
+			return err
+		}
+		_, _, last := tr.phase(phase)
+		accepted = append(accepted, float64(time.Duration(lastOK.Load())-t0)/float64(time.Millisecond))
+		delivered = append(delivered, float64(last-t0)/float64(time.Millisecond))
+		spans += last - t0
+	}
+	acksFailed := settleAcks(members)
+	slices.Sort(accepted)
+	slices.Sort(delivered)
+	rate := float64(m*r.sz.FanoutRounds) / spans.Seconds()
+	res.add("deliveries_per_s", rate, "deliveries/s")
+	res.add("accepted_p50", percentile(accepted, 50), "ms")
+	res.add("accepted_max", accepted[len(accepted)-1], "ms")
+	res.add("delivered_p50", percentile(delivered, 50), "ms")
+	res.add("delivered_max", delivered[len(delivered)-1], "ms")
+	res.below("fan-out accepted (median round)", percentile(accepted, 50), 100, "ms")
+	res.atLeast("fan-out device deliveries", rate, 20000, "deliveries/s")
+	chatCheck(res, "group sends", &c, tr, acksFailed)
+	res.Notes = append(res.Notes, fmt.Sprintf("%d rounds of one message to %d devices, one send per member pipelined on one connection; accepted = last send acknowledged", r.sz.FanoutRounds, m))
+	return nil
+}
+
+// drain: DrainMessages queued to an offline device, which then connects
+// and takes them all. The baseline drains the same number directly from
+// the store (Fetch a page of 256 after the cursor, Ack it).
+func (r *runner) drain(ctx context.Context, res *Result) error {
+	n, err := r.startNode(ctx, ScenarioDrain, unlimited(), []string{"127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	ids, err := provision(ctx, n.store, newSeed(), 0, 3)
+	if err != nil {
+		return err
+	}
+	senders, err := connectAll(ctx, n, ids[:1], nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(senders)
+	total := r.sz.DrainMessages
+	tr := newTracker()
+	var c counter
+	r.progress("drain: queueing %d messages", total)
+	w := newWindow(256, &c)
+	start := time.Now()
+	for range total {
+		id, content := tr.message(1, sinceEpoch())
+		w.send(senders[0], sendReq(ids[1], id, content), nil)
+	}
+	w.wait()
+	queued := float64(total) / time.Since(start).Seconds()
+	if c.ok.Load() != int64(total) {
+		return fmt.Errorf("queueing: %d of %d accepted (%d refused)", c.ok.Load(), total, c.other.Load()+c.limited.Load()+c.lost.Load())
+	}
+
+	r.progress("drain: device connects")
+	var emptyAt atomic.Int64
+	onPush := func(p *peer, push *wire.Push) {
+		if push.GetQueueEmpty() != nil {
+			emptyAt.Store(int64(sinceEpoch()))
+		}
+		tr.onPush(p, push)
+	}
+	recv, err := connectAll(ctx, n, ids[1:2], onPush)
+	if err != nil {
+		return err
+	}
+	defer closeAll(recv)
+	t0 := sinceEpoch()
+	if _, err := recv[0].callOK(ctx, &wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}}); err != nil {
+		return err
+	}
+	if err := tr.waitDelivered(ctx, int64(total), deliveryTimeout); err != nil {
+		return err
+	}
+	_, _, last := tr.phase(1)
+	acksFailed := settleAcks(recv)
+	rate := float64(total) / (last - t0).Seconds()
+	left, err := n.store.Fetch(ctx, ids[1].account, ids[1].dev, 0, 1)
+	if err != nil {
+		return err
+	}
+
+	// Baseline: the store alone.
+	r.progress("drain: baseline on the store")
+	base, err := storeDrain(ctx, n.store, ids[2], total)
+	if err != nil {
+		return err
+	}
+	res.add("drain_per_s", rate, "msg/s")
+	res.add("drain_ms", float64(last-t0)/float64(time.Millisecond), "ms")
+	res.add("queue_per_s", queued, "msg/s")
+	res.ratioTo(Metric{Name: "store_fetch_ack", Value: base, Unit: "msg/s"})
+	res.atLeast("backlog drain", rate, 5000, "msg/s")
+	chatCheck(res, "backlog", &c, tr, acksFailed)
+	res.check("queue empty after backlog", emptyAt.Load() >= int64(last), "QueueEmpty pushed %s the last envelope", map[bool]string{true: "after", false: "before"}[emptyAt.Load() >= int64(last)])
+	res.check("mailbox empty after acks", len(left) == 0, "%d envelopes left", len(left))
+	return nil
+}
+
+// storeDrain fills the device's mailbox with total envelopes (appends of
+// 256) and times draining it directly: Fetch 256 after the cursor, Ack
+// them, until empty. It returns envelopes per second.
+func storeDrain(ctx context.Context, st relay.Store, to ident, total int) (float64, error) {
+	batch := make([]relay.Envelope, 0, 256)
+	for i := range total {
+		e := relay.Envelope{Account: to.account, Device: to.dev, Type: 2, Content: make([]byte, msgSize)}
+		e.ID[0] = 0xdb
+		e.ID[12], e.ID[13], e.ID[14], e.ID[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		batch = append(batch, e)
+		if len(batch) == cap(batch) || i == total-1 {
+			if err := st.Append(ctx, batch); err != nil {
+				return 0, fmt.Errorf("fill mailbox: %w", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	start := time.Now()
+	var cursor uint64
+	got := 0
+	for {
+		envs, err := st.Fetch(ctx, to.account, to.dev, cursor, 256)
+		if err != nil {
+			return 0, err
+		}
+		if len(envs) == 0 {
+			break
+		}
+		ids := make([][16]byte, len(envs))
+		for i, e := range envs {
+			ids[i] = e.ID
+			cursor = e.Seq
+		}
+		if err := st.Ack(ctx, to.account, to.dev, ids); err != nil {
+			return 0, err
+		}
+		got += len(envs)
+	}
+	if got != total {
+		return 0, fmt.Errorf("store drain: %d of %d envelopes", got, total)
+	}
+	return float64(total) / time.Since(start).Seconds(), nil
+}
+
+// preKeyMaterial is one signed EC prekey, one Kyber key with its signature
+// and one EC key, reused under many ids: the relay checks encodings and
+// signatures, not that keys differ, and generating thousands of Kyber
+// keys would measure the generator.
+type preKeyMaterial struct {
+	ik    curve.KeyPair
+	spk   *wire.SignedPreKey
+	kyber *wire.KyberPreKey
+	ec    []byte
+}
+
+func newPreKeyMaterial() (*preKeyMaterial, error) {
+	ik, err := curve.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	spk, err := curve.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	spkSig, err := ik.Private.Sign(rand.Reader, spk.Public.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	ky, err := kem.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	kySig, err := ik.Private.Sign(rand.Reader, ky.Public.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	ec, err := curve.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return &preKeyMaterial{ik: ik,
+		spk:   &wire.SignedPreKey{Id: 1, PublicKey: spk.Public.Bytes(), Signature: spkSig},
+		kyber: &wire.KyberPreKey{Id: lastResortID, PublicKey: ky.Public.Bytes(), Signature: kySig},
+		ec:    ec.Public.Bytes()}, nil
+}
+
+// lastResortID is the last-resort Kyber key's id; one-time ids are 1..n.
+const lastResortID = 1 << 30
+
+func (m *preKeyMaterial) kyberID(id uint32) *wire.KyberPreKey {
+	return &wire.KyberPreKey{Id: id, PublicKey: m.kyber.PublicKey, Signature: m.kyber.Signature}
+}
+
+// preKeys: a device registers over the wire and uploads PreKeyFetches
+// one-time keys of each kind; Fetchers devices then fetch its bundle
+// concurrently until every key is taken. No key may be handed out twice.
+// The baseline takes bundles directly from the store with as many
+// goroutines.
+func (r *runner) preKeys(ctx context.Context, res *Result) error {
+	n, err := r.startNode(ctx, ScenarioPreKeys, unlimited(), []string{"127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	seed := newSeed()
+	total := r.sz.PreKeyFetches
+	mat, err := newPreKeyMaterial()
+	if err != nil {
+		return err
+	}
+	r.progress("prekeys: registering a device and uploading %d keys of each kind", total)
+	targetKey, err := noisechan.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		return err
+	}
+	tp, err := dialPeer(ctx, n.addrs[0], nil, targetKey, n.key.Public, nil, false)
+	if err != nil {
+		return err
+	}
+	defer tp.close()
+	reg, err := tp.callOK(ctx, &wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
+		Username: fmt.Sprintf("lgtarget%x", seed&0xffffff), IdentityKey: mat.ik.Public.Bytes(), RegistrationId: 77,
+		NoiseStaticKey: targetKey.Public[:], SignedPreKey: mat.spk, LastResortKyberPreKey: mat.kyber,
+		UnidentifiedAccessKey: make([]byte, 16),
+	}}})
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	target := reg.GetRegistered() // the connection is now the device's
+	for i := 0; i < total; i += 200 {
+		up := &wire.UploadPreKeys{}
+		for id := i + 1; id <= min(i+200, total); id++ {
+			up.PreKeys = append(up.PreKeys, &wire.OneTimePreKey{Id: uint32(id), PublicKey: mat.ec})
+			up.KyberPreKeys = append(up.KyberPreKeys, mat.kyberID(uint32(id)))
+		}
+		if _, err := tp.callOK(ctx, &wire.Request{Op: &wire.Request_UploadPreKeys{UploadPreKeys: up}}); err != nil {
+			return fmt.Errorf("upload prekeys: %w", err)
+		}
+	}
+
+	ids, err := provision(ctx, n.store, seed, 0, r.sz.Fetchers+1)
+	if err != nil {
+		return err
+	}
+	fetchers, err := connectAll(ctx, n, ids[:r.sz.Fetchers], nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(fetchers)
+
+	r.progress("prekeys: %d fetchers taking %d bundles", len(fetchers), total)
+	var left atomic.Int64
+	left.Store(int64(total))
+	var mu sync.Mutex
+	ecSeen, kySeen := map[uint32]int{}, map[uint32]int{}
+	var noEC, lastResort, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, f := range fetchers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				resp, err := f.callOK(ctx, &wire.Request{Op: &wire.Request_FetchBundles{FetchBundles: &wire.FetchBundles{AccountId: target.AccountId, DeviceId: 1}}})
+				if err != nil || len(resp.GetBundles().GetBundles()) != 1 {
+					failed.Add(1)
+					continue
+				}
+				b := resp.GetBundles().GetBundles()[0]
+				mu.Lock()
+				if b.PreKey == nil {
+					noEC.Add(1)
+				} else {
+					ecSeen[b.PreKey.Id]++
+				}
+				if b.KyberPreKey.GetId() == lastResortID {
+					lastResort.Add(1)
+				} else {
+					kySeen[b.KyberPreKey.GetId()]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	rate := float64(total) / elapsed.Seconds()
+	dups := 0
+	for _, m := range []map[uint32]int{ecSeen, kySeen} {
+		for _, k := range m {
+			dups += k - 1
+		}
+	}
+
+	r.progress("prekeys: baseline on the store")
+	base, baseDups, err := storeTakeBundles(ctx, n.store, ids[r.sz.Fetchers], mat, total, r.sz.Fetchers)
+	if err != nil {
+		return err
+	}
+	res.add("fetches_per_s", rate, "fetches/s")
+	res.add("duplicates", float64(dups), "")
+	res.add("fetchers", float64(len(fetchers)), "")
+	res.ratioTo(Metric{Name: "store_take_bundle", Value: base, Unit: "fetches/s"})
+	res.atLeast("prekey fetches", rate, 2000, "fetches/s")
+	res.Targets = append(res.Targets, Target{Name: "duplicate one-time keys", Want: "0", Got: float64(dups), Met: dups == 0})
+	res.check("no one-time key handed out twice", dups == 0 && baseDups == 0, "%d duplicates over the relay, %d from the store directly", dups, baseDups)
+	res.check("every fetch got one-time keys", failed.Load() == 0 && noEC.Load() == 0 && lastResort.Load() == 0 && len(ecSeen) == total && len(kySeen) == total,
+		"%d failed, %d without an ec key, %d with the last-resort kyber key, %d+%d distinct keys of %d", failed.Load(), noEC.Load(), lastResort.Load(), len(ecSeen), len(kySeen), total)
+	return nil
+}
+
+// storeTakeBundles gives the device (registered in the store) total
+// one-time keys of each kind and times g goroutines taking every one with
+// TakeBundle. It returns bundles per second and the duplicates seen.
+func storeTakeBundles(ctx context.Context, st relay.Store, d ident, mat *preKeyMaterial, total, g int) (float64, int, error) {
+	if err := st.SetSignedPreKey(ctx, d.account, d.dev, relay.SignedPreKey{ID: mat.spk.Id, PublicKey: mat.spk.PublicKey, Signature: mat.spk.Signature}); err != nil {
+		return 0, 0, err
+	}
+	if err := st.SetLastResortKyberPreKey(ctx, d.account, d.dev, relay.SignedPreKey{ID: lastResortID, PublicKey: mat.kyber.PublicKey, Signature: mat.kyber.Signature}); err != nil {
+		return 0, 0, err
+	}
+	for i := 0; i < total; i += 200 {
+		var ec []relay.OneTimePreKey
+		var ky []relay.SignedPreKey
+		for id := i + 1; id <= min(i+200, total); id++ {
+			ec = append(ec, relay.OneTimePreKey{ID: uint32(id), PublicKey: mat.ec})
+			ky = append(ky, relay.SignedPreKey{ID: uint32(id), PublicKey: mat.kyber.PublicKey, Signature: mat.kyber.Signature})
+		}
+		if err := st.AddPreKeys(ctx, d.account, d.dev, ec, ky); err != nil {
+			return 0, 0, err
+		}
+	}
+	var left atomic.Int64
+	left.Store(int64(total))
+	var mu sync.Mutex
+	seen := map[uint32]bool{}
+	dups := 0
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range g {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				b, err := st.TakeBundle(ctx, d.account, d.dev)
+				if err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+				if b.PreKey == nil {
+					failed.CompareAndSwap(nil, fmt.Errorf("store ran out of one-time keys"))
+					return
+				}
+				mu.Lock()
+				if seen[b.PreKey.ID] {
+					dups++
+				}
+				seen[b.PreKey.ID] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return 0, 0, fmt.Errorf("store take bundle: %w", err)
+	}
+	return float64(total) / time.Since(start).Seconds(), dups, nil
+}
+
+// flood: ChatPairs pairs chat at ChatRate each with the relay's default
+// rate limits, first alone, then while one sender floods 16 other devices
+// as fast as the relay lets it. The figure is the chatters' p99 with the
+// flood; the baseline is their p99 without.
+func (r *runner) flood(ctx context.Context, res *Result) error {
+	n, err := r.startNode(ctx, ScenarioFlood, relay.Limits{}, []string{"127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	const victims = 16
+	p := r.sz.ChatPairs
+	ids, err := provision(ctx, n.store, newSeed(), 0, 2*p+1+victims)
+	if err != nil {
+		return err
+	}
+	chatFrom, chatTo, flooderID, victimIDs := ids[:p], ids[p:2*p], ids[2*p], ids[2*p+1:]
+	chatTr, floodTr := newTracker(), newTracker()
+	recv, err := receivers(ctx, n, chatTo, chatTr)
+	if err != nil {
+		return err
+	}
+	defer closeAll(recv)
+	vict, err := receivers(ctx, n, victimIDs, floodTr)
+	if err != nil {
+		return err
+	}
+	defer closeAll(vict)
+	send, err := connectAll(ctx, n, append(slices.Clone(chatFrom), flooderID), nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(send)
+	flooder := send[p]
+	send = send[:p]
+
+	var chat counter
+	r.progress("flood: %d pairs chatting at %g msg/s each, no flood", p, r.sz.ChatRate)
+	paced(send, chatTo, chatTr, 1, r.sz.ChatRate, r.sz.FloodFor, &chat)
+	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+
+	r.progress("flood: the same chats beside a flood")
+	var fl counter
+	var stop atomic.Bool
+	floodDone := make(chan struct{})
+	floodStart := time.Now()
+	var attempts int64
+	go func() {
+		defer close(floodDone)
+		w := newWindow(r.sz.FloodWindow, &fl)
+		for i := 0; !stop.Load(); i++ {
+			id, content := floodTr.message(2, sinceEpoch())
+			w.send(flooder, sendReq(victimIDs[i%victims], id, content), nil)
+			attempts++
+		}
+		w.wait()
+	}()
+	paced(send, chatTo, chatTr, 2, r.sz.ChatRate, r.sz.FloodFor, &chat)
+	stop.Store(true)
+	<-floodDone
+	floodFor := time.Since(floodStart)
+	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+	if err := floodTr.waitDelivered(ctx, fl.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+	acksFailed := settleAcks(recv) + settleAcks(vict)
+	_, calm, _ := chatTr.phase(1)
+	_, stormy, _ := chatTr.phase(2)
+
+	res.add("chat_p99_flood", percentile(stormy, 99), "ms")
+	res.add("chat_p50_flood", percentile(stormy, 50), "ms")
+	res.add("chat_p50_calm", percentile(calm, 50), "ms")
+	res.add("flood_sent_per_s", float64(attempts)/floodFor.Seconds(), "req/s")
+	res.add("flood_accepted_per_s", float64(fl.ok.Load())/floodFor.Seconds(), "msg/s")
+	res.add("flood_rate_limited", float64(fl.limited.Load()), "")
+	res.ratioTo(Metric{Name: "chat_p99_calm", Value: percentile(calm, 99), Unit: "ms"})
+	chatCheck(res, "chats", &chat, chatTr, acksFailed)
+	res.check("flood accepted delivered exactly once", floodTr.delivered.Load() == fl.ok.Load() && floodTr.duplicates() == 0,
+		"%d accepted, %d delivered, %d duplicates", fl.ok.Load(), floodTr.delivered.Load(), floodTr.duplicates())
+	res.check("flood answered", fl.lost.Load() == 0 && fl.other.Load() == 0, "%d unanswered, %d other errors", fl.lost.Load(), fl.other.Load())
+	res.Notes = append(res.Notes, fmt.Sprintf("default rate limits; the flooder keeps %d sends in flight to %d devices; ratio = chatters' p99 with the flood / without", r.sz.FloodWindow, victims))
+	return nil
+}

@@ -1,0 +1,27 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"samizdat/relay"
+	"samizdat/store/sqlite"
+)
+
+// SQLite opens each scenario's store as a new SQLite database in dir
+// (dir/NAME.db) with the relay's default options, so the baseline and the
+// relay write to the same disk. A database that already exists is an
+// error, never reused.
+func SQLite(dir string) OpenStore {
+	return func(ctx context.Context, name string) (relay.Store, error) {
+		path := filepath.Join(dir, name+".db")
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("loadgen: %s exists already", path)
+		}
+		return sqlite.Open(ctx, path, sqlite.Options{})
+	}
+}

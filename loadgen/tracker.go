@@ -1,0 +1,150 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/relay/wire"
+)
+
+// epoch is the zero of the send timestamps carried in message contents;
+// senders and receivers share the process, so one monotonic clock.
+var epoch = time.Now()
+
+func sinceEpoch() time.Duration { return time.Since(epoch) }
+
+// msgSize is the size of every message's content (design.md §8: 1 KiB
+// envelopes).
+const msgSize = 1024
+
+// tracker counts deliveries by envelope id, finds duplicates and records
+// send→deliver latency per phase. A message's content carries its phase
+// and the time it was meant to be sent (so a late send counts its delay:
+// no coordinated omission).
+type tracker struct {
+	next      atomic.Uint64
+	delivered atomic.Int64
+
+	mu   sync.Mutex
+	seen map[[16]byte]struct{}  // guarded by mu
+	dups int                    // guarded by mu
+	lat  map[byte][]float64     // ms per phase; guarded by mu
+	last map[byte]time.Duration // latest delivery per phase (since epoch); guarded by mu
+	n    map[byte]int           // deliveries per phase; guarded by mu
+}
+
+func newTracker() *tracker {
+	return &tracker{seen: make(map[[16]byte]struct{}), lat: make(map[byte][]float64),
+		last: make(map[byte]time.Duration), n: make(map[byte]int)}
+}
+
+// message returns a fresh envelope id and a 1 KiB content for phase,
+// stamped with the intended send time at.
+func (t *tracker) message(phase byte, at time.Duration) (id, content []byte) {
+	id = make([]byte, 16)
+	id[0] = phase
+	binary.BigEndian.PutUint64(id[8:], t.next.Add(1))
+	content = make([]byte, msgSize)
+	content[0] = phase
+	binary.BigEndian.PutUint64(content[8:], uint64(at))
+	return id, content
+}
+
+// deliver records one delivered envelope; it returns false for a duplicate.
+func (t *tracker) deliver(e *wire.Envelope) bool {
+	now := sinceEpoch()
+	var id [16]byte
+	copy(id[:], e.Id)
+	phase, at := byte(0), time.Duration(0)
+	if len(e.Content) >= 16 {
+		phase = e.Content[0]
+		at = time.Duration(binary.BigEndian.Uint64(e.Content[8:]))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, dup := t.seen[id]; dup {
+		t.dups++
+		return false
+	}
+	t.seen[id] = struct{}{}
+	t.lat[phase] = append(t.lat[phase], float64(now-at)/float64(time.Millisecond))
+	t.n[phase]++
+	t.last[phase] = max(t.last[phase], now)
+	t.delivered.Add(1)
+	return true
+}
+
+// onPush is a pushFunc that tracks deliveries and acknowledges them.
+func (t *tracker) onPush(p *peer, push *wire.Push) {
+	if e := push.GetDelivery(); e != nil {
+		t.deliver(e)
+		if p.acks != nil {
+			p.acks.add(e.Id)
+		}
+	}
+}
+
+// waitDelivered waits until n distinct envelopes have arrived in all.
+func (t *tracker) waitDelivered(ctx context.Context, n int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for t.delivered.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loadgen: %d of %d messages delivered after %v", t.delivered.Load(), n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// phase returns a phase's deliveries, latencies (ms, sorted) and last
+// delivery time.
+func (t *tracker) phase(p byte) (n int, lat []float64, last time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lat = slices.Clone(t.lat[p])
+	slices.Sort(lat)
+	return t.n[p], lat, t.last[p]
+}
+
+func (t *tracker) duplicates() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dups
+}
+
+// percentile of sorted values (nearest rank); NaN for none.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// counter counts request outcomes by status.
+type counter struct {
+	ok, limited, other, lost atomic.Int64
+}
+
+func (c *counter) record(r *wire.Response) {
+	switch {
+	case r == nil:
+		c.lost.Add(1)
+	case r.Status == wire.Status_OK:
+		c.ok.Add(1)
+	case r.Status == wire.Status_RATE_LIMITED:
+		c.limited.Add(1)
+	default:
+		c.other.Add(1)
+	}
+}
