@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
+	"strings"
 )
 
 // pathOf returns the JSON path ("censor.isps[1].delay") of the first
@@ -94,54 +96,120 @@ func same(tok, want any) bool {
 	return fmt.Sprint(tok) == fmt.Sprint(want) && fmt.Sprintf("%T", tok) == fmt.Sprintf("%T", want)
 }
 
-// checkKeys rejects an object that names the same key twice (encoding/json
-// would silently keep the last), naming the path of the second. Syntax
-// errors are left to the decoder, which reports them with an offset.
+// checkKeys walks b against the fields of Scenario and rejects a key that
+// names no field where it appears, or a key given twice in one object
+// (encoding/json would silently keep the last), naming the full path:
+// "censor.isps[0].dealy". Syntax errors are left to the decoder, which
+// reports them with an offset.
 func checkKeys(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	type obj struct {
-		keys   map[string]bool
+	type frame struct {
+		typ    reflect.Type // struct type of an object, element type of an array; nil: unchecked
 		array  bool
+		index  int
+		key    string // the current key of an object
+		keys   map[string]bool
 		expect bool // the next string is a key
+		path   string
 	}
-	var stack []*obj
+	var stack []*frame
+	// next is the type of the value about to start.
+	next := deref(reflect.TypeFor[Scenario]())
+	here := func(f *frame) string {
+		if f.array {
+			return f.path + "[" + strconv.Itoa(f.index) + "]"
+		}
+		if f.path == "" {
+			return f.key
+		}
+		return f.path + "." + f.key
+	}
+	done := func() { // one value of the enclosing container is complete
+		if n := len(stack); n > 0 {
+			if f := stack[n-1]; f.array {
+				f.index++
+				next = f.typ
+			} else {
+				f.expect = true
+			}
+		}
+	}
 	for {
 		tok, err := dec.Token()
 		if err != nil {
 			return nil
 		}
-		top := func() *obj {
-			if len(stack) == 0 {
-				return nil
-			}
-			return stack[len(stack)-1]
+		var top *frame
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		path := ""
+		if top != nil {
+			path = here(top)
 		}
 		switch t := tok.(type) {
 		case json.Delim:
 			switch t {
 			case '{':
-				stack = append(stack, &obj{keys: map[string]bool{}, expect: true})
+				f := &frame{keys: map[string]bool{}, expect: true, path: path}
+				if next != nil && next.Kind() == reflect.Struct {
+					f.typ = next
+				}
+				stack = append(stack, f)
 			case '[':
-				stack = append(stack, &obj{array: true})
+				f := &frame{array: true, path: path}
+				if next != nil && next.Kind() == reflect.Slice {
+					f.typ = deref(next.Elem())
+				}
+				next = f.typ
+				stack = append(stack, f)
 			case '}', ']':
 				stack = stack[:len(stack)-1]
-				if o := top(); o != nil && !o.array {
-					o.expect = true
-				}
+				done()
 			}
 			continue
 		case string:
-			if o := top(); o != nil && !o.array && o.expect {
-				if o.keys[t] {
-					return fmt.Errorf("scenario: field %q given twice", t)
+			if top != nil && !top.array && top.expect {
+				top.key, top.expect = t, false
+				if top.keys[t] {
+					return fmt.Errorf("scenario: %s: given twice", here(top))
 				}
-				o.keys[t] = true
-				o.expect = false
+				top.keys[t] = true
+				next = nil
+				if top.typ != nil {
+					ft, ok := jsonField(top.typ, t)
+					if !ok {
+						return fmt.Errorf("scenario: %s: unknown field", here(top))
+					}
+					next = deref(ft)
+				}
 				continue
 			}
 		}
-		if o := top(); o != nil && !o.array {
-			o.expect = true
+		done()
+	}
+}
+
+// jsonField returns the type of the field of struct t whose JSON name is
+// exactly name. encoding/json would also accept "Clients" or "CLIENTS";
+// scenario files are stricter, so one field has one spelling.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "" {
+			tag = f.Name
+		}
+		if f.IsExported() && tag != "-" && tag == name {
+			return f.Type, true
 		}
 	}
+	return nil, false
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
 }

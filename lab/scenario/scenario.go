@@ -178,6 +178,10 @@ func (s *Scenario) fill() {
 	if w := s.Censor.Whitelist; w != nil && len(w.Allow) == 0 {
 		w.Allow = nil // "allow": [] and no allow mean the same: nothing
 	}
+	if s.Censor.Enumeration == nil && s.Censor.Preset != PresetNone {
+		// Every preset but none enumerates: make its clients explicit.
+		s.Censor.Enumeration = &Enumeration{}
+	}
 	if e := s.Censor.Enumeration; e != nil && e.Clients == 0 {
 		e.Clients = DefaultEnumClients
 	}

@@ -22,10 +22,15 @@ func TestParseErrors(t *testing.T) {
 		{"not an object", `[1]`, "want scenario.Scenario"},
 		{"syntax", `{"name": "x",}`, "bad JSON at byte"},
 		{"trailing", `{"name":"x"} {}`, "trailing data"},
-		{"unknown field", `{"name":"x","clientz":4}`, `unknown field "clientz"`},
-		{"unknown nested field", `{"name":"x","censor":{"preset":"rkn-2018","hourz":"1s"}}`, `unknown field "hourz"`},
-		{"duplicate key", `{"name":"x","clients":4,"clients":6}`, `field "clients" given twice`},
-		{"duplicate nested key", `{"name":"x","operator":{"cohorts":2,"cohorts":3}}`, `field "cohorts" given twice`},
+		{"unknown field", `{"name":"x","clientz":4}`, `scenario: clientz: unknown field`},
+		{"unknown nested field", `{"name":"x","censor":{"preset":"rkn-2018","hourz":"1s"}}`, `scenario: censor.hourz: unknown field`},
+		{"duplicate key", `{"name":"x","clients":4,"clients":6}`, `scenario: clients: given twice`},
+		{"duplicate nested key", `{"name":"x","operator":{"cohorts":2,"cohorts":3}}`, `scenario: operator.cohorts: given twice`},
+		{"unknown field in a list", `{"name":"x","censor":{"isps":[{"name":"small"},{"name":"national","dealy":"1s"}]}}`, "scenario: censor.isps[1].dealy: unknown field"},
+		{"field valid elsewhere only", `{"name":"x","delay":"1s"}`, "scenario: delay: unknown field"},
+		{"unknown field in a pointer block", `{"name":"x","censor":{"whitelist":{"from":"1s","allowed":["cdn"]}}}`, "scenario: censor.whitelist.allowed: unknown field"},
+		{"duplicate in a list", `{"name":"x","censor":{"isps":[{"name":"small","name":"national"}]}}`, "scenario: censor.isps[0].name: given twice"},
+		{"field in the wrong case", `{"name":"x","Clients":4}`, "scenario: Clients: unknown field"},
 		{"no name", `{}`, "name: required"},
 		{"bad name", `{"name":"Rkn 2018"}`, "name: want at most"},
 		{"wrong type", `{"name":"x","clients":"70"}`, "clients: want int"},
@@ -108,7 +113,7 @@ func TestDefaults(t *testing.T) {
 		Bystanders:          DefaultBystanders,
 		BystanderProbeEvery: Duration(DefaultBystanderProbeEvery),
 		Strategies:          []string{"static", "telegram-2018", "samizdat"},
-		Censor:              Censor{Preset: "rkn-2018", Hour: Duration(censor.DefaultHour)},
+		Censor:              Censor{Preset: "rkn-2018", Hour: Duration(censor.DefaultHour), Enumeration: &Enumeration{Clients: DefaultEnumClients}},
 		Operator: Operator{
 			CheckEvery:     Duration(DefaultCheckEvery),
 			ReactionDelay:  Duration(DefaultReactionDelay),
@@ -628,5 +633,33 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.json")); err == nil {
 		t.Error("Load(missing) succeeded")
+	}
+}
+
+// TestREADMEExample parses the example in README.md, so the documentation
+// cannot drift from the parser.
+func TestREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Example\n\n```json\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no json example")
+	}
+	s, err := Parse([]byte(example))
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	cfg, err := s.CensorConfig(s.Seed, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := censor.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.ISPs) != 2 || cfg.ISPs[1].Compliance != 0.5 || cfg.Enumeration.Delay != time.Second {
+		t.Errorf("README example not applied: %+v", cfg.ISPs)
 	}
 }
