@@ -136,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	if !slices.Contains(Strategies(), cfg.Strategy) {
 		return nil, fmt.Errorf("fleet: unknown strategy %q", cfg.Strategy)
 	}
+	if cfg.Operator.Cohorts < 0 || cfg.Operator.MovesPerMinute < 0 || cfg.EnumClients < 0 {
+		return nil, errors.New("fleet: negative cohorts, moves per minute or enumeration clients")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
