@@ -1,0 +1,356 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/client"
+	"samizdat/dialer"
+	"samizdat/lab/fleet"
+	"samizdat/lab/scenario"
+	"samizdat/lab/vnet"
+)
+
+// msgPrefix starts every lab message; the rest is the message id.
+const msgPrefix = "lab message "
+
+// msgID names one message: the strategy's sequence number.
+type msgID uint64
+
+// sentMsg is what the runner knows about one message it queued.
+type sentMsg struct {
+	from, to    *labClient
+	at          time.Time // when it was queued (wall clock; lab time is wall time)
+	envelope    [16]byte  // the client's envelope id
+	delivered   bool
+	deliveredAt time.Time // when its partner first received it
+	acked       bool      // the relay acknowledged it (EventSent)
+	failed      bool      // the relay refused it for good (EventFailed)
+	deliveries  int       // EventMessage count at the receiver (duplicates included)
+}
+
+// labClient is one real client of one strategy and what the runner saw of
+// it.
+type labClient struct {
+	s       *strategyRun
+	id      string // vnet client id
+	isp     string
+	name    string // username on its strategy's relay
+	partner *labClient
+	cold    bool
+	home    string
+	rng     *rand.Rand // message jitter, seeded
+
+	c     *client.Client // nil until Init succeeded
+	ready chan struct{}  // closed once c is set (registered)
+
+	// Guarded by s.mu.
+	up         bool
+	downAt     censor.Time // lab time the current outage began; -1: none
+	endpoint   string      // address of the endpoint of the last connection
+	initAt     censor.Time // cold start: lab time of the first Init attempt
+	firstDeliv censor.Time // cold start: lab time its first message was delivered; -1: none
+	sent       int
+	delivered  int // distinct messages it received
+}
+
+// strategyRun is one strategy: its fleet, its clients and its figures.
+type strategyRun struct {
+	name    string
+	fleet   *fleet.Fleet
+	clients []*labClient // regular clients, then cold-start ones (appended when started)
+
+	mu          sync.Mutex
+	seq         msgID
+	msgs        map[msgID]*sentMsg
+	byEnvelope  map[[16]byte]*sentMsg
+	acked       map[[16]byte]bool // envelopes the relay acknowledged (may arrive before Send returns)
+	failedEnv   map[[16]byte]bool
+	unknown     int // messages received that the runner never sent
+	reconnects  []time.Duration
+	unrecovered int
+	moves       int
+	started     int // clients Init'ed (regular + cold)
+	availSum    float64
+	availN      int
+}
+
+func newStrategyRun(name string) *strategyRun {
+	return &strategyRun{
+		name: name, msgs: map[msgID]*sentMsg{}, byEnvelope: map[[16]byte]*sentMsg{},
+		acked: map[[16]byte]bool{}, failedEnv: map[[16]byte]bool{},
+	}
+}
+
+// usernameBase turns a strategy name into a username stem the relay
+// accepts (a-z, 0-9, _ and .).
+func usernameBase(strategy string) string {
+	return strings.ReplaceAll(strategy, "-", "")
+}
+
+// newClients prepares n paired clients of s (not yet initialised), spread
+// over the ISPs by share.
+func (w *world) newClients(s *strategyRun, n int, cold bool) []*labClient {
+	shares := w.sc.ISPShares()
+	out := make([]*labClient, n)
+	for i := range n {
+		kind, id := "u", strconv.Itoa(i)
+		if cold {
+			kind = "c"
+		}
+		cid := s.name + "/" + kind + id
+		h := fnv.New64a()
+		h.Write([]byte(cid))
+		out[i] = &labClient{
+			s: s, id: cid, isp: ispFor(shares, i, n), cold: cold,
+			name:   fmt.Sprintf("%s%s%04d", usernameBase(s.name), kind, i),
+			home:   filepath.Join(w.work, "clients", s.name, kind+id),
+			rng:    rand.New(rand.NewPCG(uint64(w.seed), h.Sum64())),
+			ready:  make(chan struct{}),
+			downAt: -1, firstDeliv: -1,
+		}
+		w.byID[cid] = out[i]
+	}
+	for i := 0; i+1 < n; i += 2 {
+		out[i].partner, out[i+1].partner = out[i+1], out[i]
+	}
+	return out
+}
+
+// ispFor places client i of n on an ISP so that the ISPs' shares of
+// clients follow shares, deterministically (and pairs on the same ISP
+// only by chance, as in life).
+func ispFor(shares []scenario.ISPShare, i, n int) string {
+	if len(shares) == 0 {
+		return "isp"
+	}
+	pos, acc := (float64(i)+0.5)/float64(n), 0.0
+	for _, sh := range shares {
+		acc += sh.Share
+		if pos < acc {
+			return sh.Name
+		}
+	}
+	return shares[len(shares)-1].Name
+}
+
+// config is the client configuration of lc, with the runner's hooks.
+func (w *world) config(lc *labClient, home string) client.Config {
+	cfg := lc.s.fleet.ClientConfig(home, lc.id, lc.isp)
+	userEvent, userDial := cfg.OnEvent, cfg.OnDial
+	cfg.OnEvent = func(e client.Event) {
+		w.onEvent(lc, e)
+		if userEvent != nil {
+			userEvent(e)
+		}
+	}
+	cfg.OnDial = func(e dialer.Event) {
+		if e.Kind == dialer.EventConnected {
+			lc.s.mu.Lock()
+			lc.endpoint = e.Candidate.Endpoint.Address
+			lc.s.mu.Unlock()
+		}
+		if userDial != nil {
+			userDial(e)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = w.log.With("client", lc.id)
+	}
+	return cfg
+}
+
+// initClient registers lc with its strategy's relay from the built-in
+// invite. A cold-start client keeps trying, as a user would, until it
+// gets through or the sending time is over; each attempt starts from a
+// fresh home.
+func (w *world) initClient(ctx context.Context, lc *labClient) error {
+	inv := lc.s.fleet.Invite()
+	for attempt := 0; ; attempt++ {
+		home := lc.home
+		if attempt > 0 {
+			home = fmt.Sprintf("%s.%d", lc.home, attempt)
+		}
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return fmt.Errorf("lab: client home: %w", err)
+		}
+		c, err := client.Init(ctx, w.config(lc, home), inv, lc.name)
+		if err == nil {
+			lc.s.mu.Lock()
+			lc.c = c
+			lc.s.started++
+			lc.s.mu.Unlock()
+			close(lc.ready)
+			return nil
+		}
+		if !lc.cold || ctx.Err() != nil {
+			return fmt.Errorf("lab: init %s: %w", lc.id, err)
+		}
+		w.log.Debug("cold start attempt failed", "client", lc.id, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		if w.clock.Now() >= w.sc.Duration.D() {
+			return fmt.Errorf("lab: cold start %s: %w", lc.id, err)
+		}
+	}
+}
+
+// run keeps lc connected (Receive) and sends its partner a message every
+// MessageEvery (jittered) until the sending time is over; Receive runs on
+// until ctx ends (the drain). It returns when both have.
+func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := lc.c.Receive(ctx); err != nil && ctx.Err() == nil {
+			w.log.Debug("receive ended", "client", lc.id, "err", err)
+		}
+	}()
+	defer wg.Wait()
+	if lc.partner == nil {
+		return
+	}
+	select {
+	case <-lc.partner.ready:
+	case <-ctx.Done():
+		return
+	}
+	every := w.sc.MessageEvery.D()
+	wait := time.Duration(lc.rng.Float64() * float64(every))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if w.clock.Now() >= sendUntil {
+			return
+		}
+		w.send(ctx, lc)
+		wait = time.Duration((0.5 + lc.rng.Float64()) * float64(every))
+	}
+}
+
+// send queues one message from lc to its partner. Send returns once the
+// relay acknowledged it, or when the connection is down, with the message
+// still queued; the Receive loop flushes the outbox when it reconnects.
+func (w *world) send(ctx context.Context, lc *labClient) {
+	s := lc.s
+	s.mu.Lock()
+	s.seq++
+	id := s.seq
+	s.mu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, w.sc.MessageEvery.D())
+	defer cancel()
+	at := time.Now()
+	m, err := lc.c.Send(sctx, lc.partner.name, msgPrefix+strconv.FormatUint(uint64(id), 10))
+	var zero [16]byte
+	if m.EnvelopeID == zero {
+		// Not even queued (the run is ending): it does not count.
+		if ctx.Err() == nil {
+			w.log.Debug("send not queued", "client", lc.id, "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sm := &sentMsg{from: lc, to: lc.partner, at: at, envelope: m.EnvelopeID}
+	if d, ok := s.msgs[id]; ok { // delivered before Send returned
+		sm.delivered, sm.deliveredAt, sm.deliveries = d.delivered, d.deliveredAt, d.deliveries
+	}
+	s.msgs[id] = sm
+	s.byEnvelope[m.EnvelopeID] = sm
+	lc.sent++
+	if err == nil {
+		sm.acked = true
+	}
+	if errors.Is(err, client.ErrGaveUp) {
+		sm.failed = true
+	}
+}
+
+// onEvent follows one client's events: connections for reconnect times
+// and availability, messages for delivery and latency.
+func (w *world) onEvent(lc *labClient, e client.Event) {
+	now := w.clock.Now()
+	s := lc.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch e.Kind {
+	case client.EventConnected:
+		if lc.downAt >= 0 {
+			s.reconnects = append(s.reconnects, now-lc.downAt)
+		}
+		lc.up, lc.downAt = true, -1
+	case client.EventDisconnected:
+		if lc.up && lc.downAt < 0 {
+			lc.downAt = now
+		}
+		lc.up = false
+	case client.EventSent:
+		s.acked[e.EnvelopeID] = true
+	case client.EventFailed:
+		s.failedEnv[e.EnvelopeID] = true
+	case client.EventMessage:
+		rest, ok := strings.CutPrefix(e.Text, msgPrefix)
+		n, err := strconv.ParseUint(rest, 10, 64)
+		if !ok || err != nil {
+			s.unknown++
+			return
+		}
+		id := msgID(n)
+		sm, ok := s.msgs[id]
+		if !ok {
+			if id == 0 || id > s.seq {
+				s.unknown++
+				return
+			}
+			// Delivered before its Send returned: note it, send fills in the rest.
+			sm = &sentMsg{}
+			s.msgs[id] = sm
+		}
+		sm.deliveries++
+		if sm.delivered {
+			return
+		}
+		sm.delivered, sm.deliveredAt = true, time.Now()
+		lc.delivered++
+		if p := lc.partner; p != nil && p.cold && p.firstDeliv < 0 {
+			p.firstDeliv = now
+		}
+	}
+}
+
+// onCut hears from the virtual network that the censor cut a live flow.
+// If it was the client's connection to its relay, the outage starts now,
+// even though the client may notice only later.
+func (w *world) onCut(cut vnet.Cut) {
+	lc := w.byID[cut.Client]
+	if lc == nil {
+		return
+	}
+	s := lc.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !lc.up || lc.downAt >= 0 {
+		return
+	}
+	host, _, _ := strings.Cut(lc.endpoint, ":")
+	if lc.endpoint == cut.Dst.String() || (cut.Domain != "" && host == cut.Domain) {
+		lc.downAt = cut.At
+	}
+}

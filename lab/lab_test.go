@@ -1,0 +1,221 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"samizdat/lab/report"
+	"samizdat/lab/scenario"
+)
+
+// deterministic is the subset of a run that must not depend on the
+// machine: every allocated address (in order, with its role), the
+// censor's list, unlist, escalate and enumerate events, and the
+// operators' moves. Left out, because they react to client flows and
+// timing: active-probe events (none in rkn-2018) and everything measured
+// about clients.
+type deterministic struct {
+	Addrs  []string
+	Events []string
+}
+
+func deterministicPart(w *world, r *report.Report) deterministic {
+	var d deterministic
+	for _, a := range w.plan.Addrs("") {
+		d.Addrs = append(d.Addrs, a.Role+" "+a.Name+" "+a.Addr.String())
+	}
+	for _, e := range r.Events {
+		switch {
+		case e.Who == "censor" && (e.What == "list" || e.What == "unlist" || e.What == "escalate" || e.What == "enumerate"):
+		case e.Who != "censor" && e.What == "move":
+		default:
+			continue
+		}
+		d.Events = append(d.Events, fmt.Sprintf("%d %s %s %s", e.TMS, e.Who, e.What, e.Detail))
+	}
+	return d
+}
+
+// TestCI runs the built-in "ci" scenario for real, twice with its seed and
+// once (shortened) with another, all at once: each run's invariants hold,
+// the two same-seed runs agree on the deterministic part, the other seed
+// differs, and nothing is left running.
+func TestCI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the ci scenario (about 35 s)")
+	}
+	sc, err := scenario.Builtin("ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := *sc
+	other.Duration, other.Drain, other.ColdStart = scenario.Duration(3*time.Second), scenario.Duration(time.Second), 0
+	before := runtime.NumGoroutine()
+
+	type result struct {
+		w   *world
+		r   *report.Report
+		err error
+	}
+	results := make([]result, 3)
+	var progress [3][]Progress
+	var wg sync.WaitGroup
+	out := t.TempDir()
+	for i := range results {
+		s, opt := sc, Options{Work: filepath.Join(t.TempDir(), "work")}
+		switch i {
+		case 0:
+			opt.Out = out
+		case 2:
+			s, opt.Seed = &other, sc.Seed+1
+		}
+		opt.Progress = func(p Progress) { progress[i] = append(progress[i], p) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			w, r, err := run(ctx, s, opt)
+			results[i] = result{w, r, err}
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.err != nil {
+			t.Fatalf("run %d: %v", i, res.err)
+		}
+	}
+	a, b, c := results[0], results[1], results[2]
+	for _, name := range sc.Strategies {
+		st := a.r.Strategies[name]
+		t.Logf("%-14s sent %3d delivered %3d p50 %6.0f ms p99 %6.0f ms; reconnects %d (p50 %.0f ms, p99 %.0f ms, unrecovered %d); cold start %v (failed %d); moves %d; availability %.2f",
+			name, st.Sent, st.Delivered, st.LatencyP50MS, st.LatencyP99MS, st.Reconnects, st.ReconnectP50MS, st.ReconnectP99MS,
+			st.Unrecovered, fmtMS(st.ColdStartMS), st.ColdStartFailed, st.Moves, st.Availability)
+	}
+	t.Logf("censor: %d addresses, %d prefixes, %d entries; bystanders broken %d of %d (max %d)",
+		a.r.Censor.BlockedAddresses, a.r.Censor.BlockedPrefixes, a.r.Censor.Entries, a.r.Censor.BystandersBroken,
+		a.r.Censor.Bystanders, a.r.Censor.MaxBystandersBroken)
+
+	for i, res := range results[:2] {
+		r := res.r
+		for _, ch := range r.Invariants {
+			if !ch.OK {
+				t.Errorf("run %d: invariant %q failed: %s", i, ch.Name, ch.Detail)
+			}
+		}
+		if len(r.Invariants) == 0 {
+			t.Errorf("run %d: no invariants checked", i)
+		}
+		for _, name := range sc.Strategies {
+			st, ok := r.Strategies[name]
+			if !ok {
+				t.Errorf("run %d: no figures for %s", i, name)
+				continue
+			}
+			if st.Sent == 0 || st.Clients < sc.Clients {
+				t.Errorf("run %d: %s: sent %d with %d clients", i, name, st.Sent, st.Clients)
+			}
+		}
+		if st := r.Strategies[scenario.Samizdat]; st.Delivered == 0 {
+			t.Errorf("run %d: samizdat delivered nothing", i)
+		}
+		if r.Censor.Bystanders != sc.Bystanders {
+			t.Errorf("run %d: %d bystanders, want %d", i, r.Censor.Bystanders, sc.Bystanders)
+		}
+		if want := int((sc.Duration.D()+sc.Drain.D())/time.Second) + 1; len(r.Timeline) != want {
+			t.Errorf("run %d: %d timeline samples, want %d", i, len(r.Timeline), want)
+		}
+		if len(r.Targets) == 0 {
+			t.Errorf("run %d: no design targets stated", i)
+		}
+	}
+
+	// The built-in endpoints listed at 2 s make every moving operator
+	// move: the run exercised the operator and the censor.
+	da, db, dc := deterministicPart(a.w, a.r), deterministicPart(b.w, b.r), deterministicPart(c.w, c.r)
+	moves, lists := 0, 0
+	for _, e := range da.Events {
+		if strings.Contains(e, " move ") {
+			moves++
+		} else {
+			lists++
+		}
+	}
+	if moves == 0 || lists == 0 {
+		t.Errorf("the ci run made %d moves and %d censor events; want both", moves, lists)
+	}
+	if !slices.Equal(da.Addrs, db.Addrs) {
+		t.Errorf("same seed, different address plans:\n%s", diff(da.Addrs, db.Addrs))
+	}
+	if !slices.Equal(da.Events, db.Events) {
+		t.Errorf("same seed, different censor events or moves:\n%s", diff(da.Events, db.Events))
+	}
+	if n := min(len(da.Addrs), len(dc.Addrs)); n == 0 || slices.Equal(da.Addrs[:n], dc.Addrs[:n]) {
+		t.Errorf("seeds %d and %d gave the same address plan", sc.Seed, sc.Seed+1)
+	}
+
+	// The report was written, and progress went through every phase.
+	for _, f := range []string{"report.json", "index.html"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if raw, err := os.ReadFile(filepath.Join(out, "report.json")); err == nil {
+		var back report.Report
+		if err := json.Unmarshal(raw, &back); err != nil || back.Strategies[scenario.Samizdat].Sent != a.r.Strategies[scenario.Samizdat].Sent {
+			t.Errorf("report.json does not read back: %v", err)
+		}
+	}
+	var phases []string
+	for _, p := range progress[0] {
+		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+			phases = append(phases, p.Phase)
+		}
+	}
+	if want := []string{"setup", "run", "drain", "report"}; !slices.Equal(phases, want) {
+		t.Errorf("progress phases %v, want %v", phases, want)
+	}
+
+	// Goroutine-clean: everything the runs started has stopped.
+	deadline := time.Now().Add(15 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines left running (was %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func fmtMS(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f ms", *v)
+}
+
+// diff shows the first difference between two lists.
+func diff(a, b []string) string {
+	for i := range max(len(a), len(b)) {
+		var x, y string
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			return fmt.Sprintf("item %d:\n  %s\n  %s", i, x, y)
+		}
+	}
+	return "(equal)"
+}

@@ -1,0 +1,203 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/lab/fleet"
+	"samizdat/lab/report"
+	"samizdat/lab/vnet"
+)
+
+// probeTimeout bounds one bystander fetch; probeParallel is how many run
+// at once per ISP.
+const (
+	probeTimeout  = time.Second
+	probeParallel = 32
+)
+
+// loop is the run's only driver of the censor and the operators. At each
+// lab time k*Tick, in this order: every fleet's operator step and
+// enumeration (Fleet.Tick, in strategy order), Recheck of live flows, the
+// censor's due active probes; every BystanderProbeEvery a round of
+// bystander probes (in the background: it does not hold up the censor);
+// every second a timeline sample and a progress report. A late tick still
+// acts at its own lab time k*Tick, so what the operators and the censor
+// decide does not depend on how busy the machine was.
+func (w *world) loop(ctx context.Context) error {
+	sc := w.sc
+	tick := sc.Tick.D()
+	end := sc.Duration.D() + sc.Drain.D()
+	prober := w.net.Prober(vnet.ProberOptions{Seed: uint64(w.seed)})
+	var probeDone chan struct{}
+	defer func() {
+		if probeDone != nil {
+			<-probeDone
+		}
+	}()
+	nextProbe, nextSample := censor.Time(0), censor.Time(0)
+	phase := "run"
+	for k := int64(0); ; k++ {
+		now := censor.Time(k) * tick
+		if now > end {
+			break
+		}
+		if !w.sleepUntil(ctx, now) {
+			return fmt.Errorf("lab: run interrupted: %w", ctx.Err())
+		}
+		for _, s := range w.strategies {
+			for _, m := range s.fleet.Tick(now) {
+				w.move(s, m)
+			}
+		}
+		w.net.Recheck()
+		w.cen.RunProbes(now, prober)
+
+		if every := sc.BystanderProbeEvery.D(); every > 0 && now >= nextProbe && len(w.targets) > 0 {
+			nextProbe = now + every
+			if w.startProbeRound(ctx) {
+				probeDone = make(chan struct{})
+				go func(done chan struct{}) {
+					defer close(done)
+					w.probeRound(ctx)
+				}(probeDone)
+			}
+		}
+		if now >= nextSample {
+			nextSample += time.Second
+			if now >= sc.Duration.D() {
+				phase = "drain"
+			}
+			w.sample(now, phase == "run")
+			w.progress(phase, w.takeNote())
+		}
+	}
+	return nil
+}
+
+// startProbeRound reports whether a new bystander round may start (the
+// previous one is over).
+func (w *world) startProbeRound(ctx context.Context) bool {
+	w.probeMu.Lock()
+	defer w.probeMu.Unlock()
+	if w.probing || ctx.Err() != nil {
+		return false
+	}
+	w.probing = true
+	return true
+}
+
+// probeRound fetches every bystander from every ISP's subscribers. A
+// bystander is broken when some ISP's subscribers cannot reach it.
+func (w *world) probeRound(ctx context.Context) {
+	broken := make([]bool, len(w.targets))
+	byISP := map[string]int{}
+	for _, sh := range w.sc.ISPShares() {
+		r := w.net.Probe(ctx, sh.Name, w.targets, probeTimeout, probeParallel)
+		byISP[sh.Name] = r.Broken
+		for i, o := range r.Outcomes {
+			if o != vnet.Reachable {
+				broken[i] = true
+			}
+		}
+	}
+	n := 0
+	for _, b := range broken {
+		if b {
+			n++
+		}
+	}
+	w.probeMu.Lock()
+	defer w.probeMu.Unlock()
+	w.probing = false
+	if ctx.Err() != nil {
+		return // cut short: not a measurement
+	}
+	w.broken, w.brokenByISP = n, byISP
+	w.maxBroken = max(w.maxBroken, n)
+	w.probeRounds++
+}
+
+// move records an operator's move.
+func (w *world) move(s *strategyRun, m fleet.Move) {
+	s.mu.Lock()
+	s.moves++
+	s.mu.Unlock()
+	detail := fmt.Sprintf("%s %v → %v (%s)", m.Transport, m.Old, m.New, m.Reason)
+	w.events = append(w.events, report.Event{TMS: m.At.Milliseconds(), Who: s.name, What: "move", Detail: detail})
+	w.lastNote = s.name + " moved " + detail
+}
+
+// takeNote returns the latest move in words, once.
+func (w *world) takeNote() string {
+	n := w.lastNote
+	w.lastNote = ""
+	return n
+}
+
+// sample appends one timeline point at now; during the run (not the
+// drain) it also counts towards each strategy's availability.
+func (w *world) sample(now censor.Time, running bool) {
+	smp := report.Sample{
+		TMS: now.Milliseconds(), Connected: map[string]float64{}, Delivered: map[string]int{},
+		BlockedAddresses: w.cen.BlockedAddresses(now),
+	}
+	w.probeMu.Lock()
+	smp.BystandersBroken = w.broken
+	w.probeMu.Unlock()
+	for _, s := range w.strategies {
+		s.mu.Lock()
+		up, delivered := 0, 0
+		for _, lc := range s.clients {
+			if lc.c != nil && lc.up {
+				up++
+			}
+			delivered += lc.delivered
+		}
+		frac := 0.0
+		if s.started > 0 {
+			frac = float64(up) / float64(s.started)
+		}
+		if running {
+			s.availSum += frac
+			s.availN++
+		}
+		s.mu.Unlock()
+		smp.Connected[s.name] = frac
+		smp.Delivered[s.name] = delivered
+	}
+	w.timeline = append(w.timeline, smp)
+}
+
+// progress tells opt.Progress where the run is.
+func (w *world) progress(phase, event string) {
+	if w.opt.Progress == nil {
+		return
+	}
+	p := Progress{
+		T: w.clock.Now(), Total: w.sc.Duration.D() + w.sc.Drain.D(), Phase: phase, Event: event,
+		Bystanders: len(w.targets),
+	}
+	if w.cen != nil {
+		p.BlockedAddresses = w.cen.BlockedAddresses(p.T)
+	}
+	w.probeMu.Lock()
+	p.BystandersBroken = w.broken
+	w.probeMu.Unlock()
+	for _, s := range w.strategies {
+		s.mu.Lock()
+		sp := StrategyProgress{Name: s.name, Clients: s.started}
+		for _, lc := range s.clients {
+			if lc.c != nil && lc.up {
+				sp.Connected++
+			}
+			sp.Sent += lc.sent
+			sp.Delivered += lc.delivered
+		}
+		s.mu.Unlock()
+		p.Strategies = append(p.Strategies, sp)
+	}
+	w.opt.Progress(p)
+}

@@ -1,0 +1,297 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/lab/report"
+	"samizdat/lab/scenario"
+)
+
+// Design targets (design.md §8) the lab measures.
+const (
+	targetDelivery     = 0.99
+	targetReconnectP50 = 2 * time.Second
+	targetReconnectP99 = 10 * time.Second
+	targetColdStart    = 30 * time.Second
+)
+
+// msf converts a duration to float milliseconds.
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// accounting sorts one strategy's messages by what became of them.
+type accounting struct {
+	sent, delivered, acked, queued, failed, unaccounted int
+	duplicates                                          int // deliveries beyond the first
+	orphans                                             int // deliveries of ids whose Send never returned a queued message
+	clientSent, clientDelivered                         int // sums over clients
+	coldMeasured, coldFailed                            int
+}
+
+// report assembles the run's report. It runs after the tick loop, while
+// clients are still open (their outboxes are read).
+func (w *world) report() *report.Report {
+	end := w.clock.Now()
+	r := &report.Report{
+		Scenario: w.sc.Name, Seed: w.seed, DurationMS: end.Milliseconds(),
+		Strategies: map[string]report.Strategy{},
+		Timeline:   w.timeline,
+	}
+	accts := map[string]accounting{}
+	for _, s := range w.strategies {
+		st, acct := w.strategyFigures(s, end)
+		r.Strategies[s.name] = st
+		accts[s.name] = acct
+	}
+	r.Censor = w.censorFigures(end)
+	r.Events = w.allEvents()
+	r.Targets = w.designTargets(r)
+	r.Invariants = w.invariants(r, accts)
+	r.Notes = w.notes(r)
+	return r
+}
+
+// strategyFigures computes one strategy's figures and message accounting.
+func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strategy, accounting) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	queued := map[[16]byte]bool{}
+	for _, lc := range s.clients {
+		if lc.c == nil {
+			continue
+		}
+		out, err := lc.c.Outbox(ctx)
+		if err != nil {
+			w.log.Debug("reading outbox", "client", lc.id, "err", err)
+			continue
+		}
+		for _, o := range out {
+			queued[o.EnvelopeID] = true
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var a accounting
+	var lat []float64
+	for _, m := range s.msgs {
+		if m.from == nil { // delivered, but its Send never reported it queued
+			a.orphans++
+			continue
+		}
+		a.sent++
+		if m.deliveries > 1 {
+			a.duplicates += m.deliveries - 1
+		}
+		switch {
+		case m.delivered:
+			a.delivered++
+			lat = append(lat, msf(m.deliveredAt.Sub(m.at)))
+		case m.failed || s.failedEnv[m.envelope]:
+			a.failed++
+		case queued[m.envelope]:
+			a.queued++
+		case m.acked || s.acked[m.envelope]:
+			a.acked++
+		default:
+			a.unaccounted++
+		}
+	}
+	st := report.Strategy{Sent: a.sent, Delivered: a.delivered, Moves: s.moves, Clients: s.started}
+	if a.sent > 0 {
+		st.DeliveryRatio = float64(a.delivered) / float64(a.sent)
+	}
+	st.LatencyP50MS, st.LatencyP99MS = report.Percentile(lat, 50), report.Percentile(lat, 99)
+
+	// Reconnects: completed ones, and the outages still open at the end
+	// (unrecovered), which count with the rest of the run as their time.
+	rec := make([]float64, 0, len(s.reconnects))
+	for _, d := range s.reconnects {
+		rec = append(rec, msf(d))
+	}
+	st.Reconnects = len(s.reconnects)
+	var cold []float64
+	for _, lc := range s.clients {
+		a.clientSent += lc.sent
+		a.clientDelivered += lc.delivered
+		if lc.c != nil && lc.downAt >= 0 {
+			st.Unrecovered++
+			rec = append(rec, msf(end-lc.downAt))
+		}
+		if lc.cold {
+			if lc.firstDeliv >= 0 {
+				cold = append(cold, msf(lc.firstDeliv-lc.initAt))
+			} else {
+				st.ColdStartFailed++
+			}
+		}
+	}
+	st.ReconnectP50MS, st.ReconnectP99MS = report.Percentile(rec, 50), report.Percentile(rec, 99)
+	slices.Sort(rec)
+	st.ReconnectMS = rec
+	a.coldMeasured, a.coldFailed = len(cold), st.ColdStartFailed
+	if len(cold) > 0 {
+		v := report.Percentile(cold, 50)
+		st.ColdStartMS = &v
+	}
+	if s.availN > 0 {
+		st.Availability = s.availSum / float64(s.availN)
+	}
+	return st, a
+}
+
+// censorFigures sums up what the censor did and what it broke.
+func (w *world) censorFigures(end censor.Time) report.Censor {
+	c := report.Censor{
+		BlockedAddresses: w.cen.BlockedAddresses(end),
+		BlockedPrefixes:  w.cen.BlockedPrefixes(end),
+		Bystanders:       len(w.targets),
+		Entries:          len(w.cen.Entries()),
+	}
+	w.probeMu.Lock()
+	c.BystandersBroken, c.MaxBystandersBroken = w.broken, w.maxBroken
+	c.ByISP = w.brokenByISP
+	w.probeMu.Unlock()
+	if c.Bystanders > 0 {
+		c.CollateralRatio = float64(c.BystandersBroken) / float64(c.Bystanders)
+	}
+	return c
+}
+
+// allEvents merges the censor's moves and the operators', by time.
+func (w *world) allEvents() []report.Event {
+	var out []report.Event
+	for _, e := range w.cen.Events() {
+		detail := e.Detail
+		if p := e.Entry.Prefix; p.IsValid() {
+			detail = strings.TrimSpace(p.String() + " " + detail)
+		} else if e.Entry.Name != "" {
+			detail = strings.TrimSpace(e.Entry.Name + " " + detail)
+		}
+		if e.Entry.Reason != "" {
+			detail += " (" + e.Entry.Reason + ")"
+		}
+		out = append(out, report.Event{TMS: e.At.Milliseconds(), Who: "censor", What: e.What, Detail: detail})
+	}
+	out = append(out, w.events...)
+	slices.SortStableFunc(out, func(a, b report.Event) int {
+		switch {
+		case a.TMS < b.TMS:
+			return -1
+		case a.TMS > b.TMS:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// designTargets states the design targets this scenario measures, for samizdat:
+// against the 2018 censor, delivery and reconnect times; wherever there
+// are cold-start clients, the cold start.
+func (w *world) designTargets(r *report.Report) []report.Target {
+	st, ok := r.Strategies[scenario.Samizdat]
+	if !ok {
+		return nil
+	}
+	var out []report.Target
+	if w.sc.Censor.Preset == scenario.PresetRKN2018 {
+		out = append(out,
+			report.Target{Name: "delivered", Strategy: scenario.Samizdat, Want: fmt.Sprintf("≥ %.0f%%", targetDelivery*100),
+				Got: st.DeliveryRatio * 100, Unit: "%", Met: st.Sent > 0 && st.DeliveryRatio >= targetDelivery},
+			report.Target{Name: "reconnect median", Strategy: scenario.Samizdat, Want: fmt.Sprintf("≤ %v", targetReconnectP50),
+				Got: st.ReconnectP50MS, Unit: "ms", Met: st.ReconnectP50MS <= msf(targetReconnectP50)},
+			report.Target{Name: "reconnect p99", Strategy: scenario.Samizdat, Want: fmt.Sprintf("≤ %v", targetReconnectP99),
+				Got: st.ReconnectP99MS, Unit: "ms", Met: st.ReconnectP99MS <= msf(targetReconnectP99)},
+		)
+	}
+	if w.sc.ColdStart > 0 {
+		t := report.Target{Name: "cold start", Strategy: scenario.Samizdat, Want: fmt.Sprintf("≤ %v", targetColdStart), Unit: "ms"}
+		if st.ColdStartMS != nil {
+			t.Got = *st.ColdStartMS
+			t.Met = t.Got <= msf(targetColdStart) && st.ColdStartFailed == 0
+		} else {
+			t.Got = -1
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// invariants are the run's own consistency checks.
+func (w *world) invariants(r *report.Report, accts map[string]accounting) []report.Check {
+	var out []report.Check
+	check := func(name string, ok bool, format string, args ...any) {
+		out = append(out, report.Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	}
+	for _, s := range w.strategies {
+		st, a := r.Strategies[s.name], accts[s.name]
+		check(s.name+": delivered ≤ sent", st.Delivered <= st.Sent, "delivered %d, sent %d", st.Delivered, st.Sent)
+		check(s.name+": per-client sums", a.clientSent == a.sent && a.clientDelivered == a.delivered,
+			"clients sent %d (strategy %d), received %d distinct (strategy %d)", a.clientSent, a.sent, a.clientDelivered, a.delivered)
+		check(s.name+": every message accounted for", a.unaccounted == 0 && a.orphans == 0,
+			"sent %d = delivered %d + acknowledged, not yet delivered %d + still queued %d + refused %d; unaccounted %d, delivered without a send %d",
+			a.sent, a.delivered, a.acked, a.queued, a.failed, a.unaccounted, a.orphans)
+		check(s.name+": cold-start clients accounted for", a.coldMeasured+a.coldFailed == w.sc.ColdStart,
+			"%d measured + %d failed of %d", a.coldMeasured, a.coldFailed, w.sc.ColdStart)
+		s.mu.Lock()
+		unknown := s.unknown
+		s.mu.Unlock()
+		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
+		check(s.name+": timeline ends at the totals", len(r.Timeline) == 0 || r.Timeline[len(r.Timeline)-1].Delivered[s.name] <= st.Delivered,
+			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
+	}
+	ns := w.net.Stats()
+	check("no dial outside loopback", ns.Violations == 0, "vnet violations %d, loopback sockets %d, refused %d", ns.Violations, ns.RealDials, ns.Refused)
+	check("traffic went through the censor", ns.Flows > 0 && ns.RealDials > 0, "flows %d, loopback sockets %d", ns.Flows, ns.RealDials)
+	check("bystanders probed", w.probeRounds > 0 || len(w.targets) == 0, "%d probe rounds of %d bystanders", w.probeRounds, len(w.targets))
+	return out
+}
+
+func lastDelivered(tl []report.Sample, name string) int {
+	if len(tl) == 0 {
+		return 0
+	}
+	return tl[len(tl)-1].Delivered[name]
+}
+
+// notes says, in words, where samizdat did worse than a baseline or missed
+// a target. The lab does not flatter.
+func (w *world) notes(r *report.Report) []string {
+	var out []string
+	for _, t := range r.Targets {
+		if !t.Met {
+			out = append(out, fmt.Sprintf("samizdat missed the target %q: wanted %s, measured %.1f %s.", t.Name, t.Want, t.Got, t.Unit))
+		}
+	}
+	sz, ok := r.Strategies[scenario.Samizdat]
+	if !ok {
+		return out
+	}
+	for _, s := range w.strategies {
+		if s.name == scenario.Samizdat {
+			continue
+		}
+		b := r.Strategies[s.name]
+		if b.Sent > 0 && sz.Sent > 0 && b.DeliveryRatio > sz.DeliveryRatio {
+			out = append(out, fmt.Sprintf("%s delivered a larger share of its messages than samizdat (%.1f%% against %.1f%%).",
+				s.name, b.DeliveryRatio*100, sz.DeliveryRatio*100))
+		}
+		if b.Availability > sz.Availability+0.01 {
+			out = append(out, fmt.Sprintf("%s clients were connected more of the time than samizdat's (%.1f%% against %.1f%%).",
+				s.name, b.Availability*100, sz.Availability*100))
+		}
+	}
+	if sz.Unrecovered > 0 {
+		out = append(out, fmt.Sprintf("%d samizdat clients lost their connection and had not got it back when the run ended.", sz.Unrecovered))
+	}
+	if c := r.Censor; c.Bystanders > 0 && c.MaxBystandersBroken > 0 {
+		out = append(out, fmt.Sprintf("The censor broke up to %d of %d bystander services (%d at the end) while blocking these strategies.",
+			c.MaxBystandersBroken, c.Bystanders, c.BystandersBroken))
+	}
+	return out
+}

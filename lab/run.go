@@ -1,0 +1,383 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/censor"
+	"samizdat/lab/fleet"
+	"samizdat/lab/labdata"
+	"samizdat/lab/report"
+	"samizdat/lab/scenario"
+	"samizdat/lab/vnet"
+)
+
+// clock is lab time: frozen at 0 while the world is built, then the wall
+// time since the run began.
+type clock struct{ start atomic.Int64 }
+
+func (c *clock) Now() censor.Time {
+	s := c.start.Load()
+	if s == 0 {
+		return 0
+	}
+	return time.Duration(time.Now().UnixNano() - s)
+}
+
+func (c *clock) begin() { c.start.Store(time.Now().UnixNano()) }
+
+// world is one run: everything Run builds, and what it measures.
+type world struct {
+	sc    *scenario.Scenario
+	seed  int64
+	opt   Options
+	log   *slog.Logger
+	work  string
+	clock clock
+
+	plan       *vnet.Plan
+	cen        *censor.Censor
+	net        *vnet.Net
+	shared     *fleet.Shared
+	strategies []*strategyRun
+	byID       map[string]*labClient // every client, built before the run; read-only afterwards
+	bys        *vnet.Bystanders
+	targets    []vnet.ProbeTarget
+
+	probeMu     sync.Mutex
+	probing     bool
+	broken      int            // bystanders unreachable from at least one ISP, last round
+	brokenByISP map[string]int // last round
+	maxBroken   int
+	probeRounds int
+
+	events   []report.Event // operator moves, in tick order
+	timeline []report.Sample
+	lastNote string
+}
+
+// Run builds the world sc describes, runs it for sc.Duration plus
+// sc.Drain of lab time, tears it down and returns the report (also
+// written to opt.Out when set). It returns an error if the world cannot
+// be built or ctx ends first; the lab's findings, good or bad, are in the
+// report.
+func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*report.Report, error) {
+	_, rep, err := run(ctx, sc, opt)
+	return rep, err
+}
+
+// run is Run, also returning the world for tests to inspect (its address
+// plan), torn down.
+func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep *report.Report, err error) {
+	w = &world{sc: sc, seed: sc.Seed, opt: opt, log: opt.Logger, byID: map[string]*labClient{}}
+	if opt.Seed != 0 {
+		w.seed = opt.Seed
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	w.work = opt.Work
+	if w.work == "" {
+		if w.work, err = os.MkdirTemp("", "samizdat-lab-"); err != nil {
+			return w, nil, fmt.Errorf("lab: work dir: %w", err)
+		}
+		defer os.RemoveAll(w.work)
+	}
+	w.progress("setup", "")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var closers []func() error
+	defer func() {
+		cancel()
+		for i := len(closers) - 1; i >= 0; i-- {
+			if cerr := closers[i](); cerr != nil {
+				w.log.Debug("closing", "err", cerr)
+			}
+		}
+	}()
+	if err := w.build(ctx, &closers); err != nil {
+		return w, nil, err
+	}
+
+	// Clients run in their own goroutines, tied to runCtx; the tick loop
+	// drives everything else.
+	runCtx, stopClients := context.WithCancel(ctx)
+	var clients sync.WaitGroup
+	closers = append(closers, func() error {
+		stopClients()
+		clients.Wait()
+		for _, s := range w.strategies {
+			for _, lc := range s.clients {
+				if lc.c != nil {
+					lc.c.Close()
+				}
+			}
+		}
+		return nil
+	})
+	w.clock.begin()
+	sendUntil := sc.Duration.D()
+	for _, s := range w.strategies {
+		for _, lc := range s.clients {
+			clients.Add(1)
+			go func() {
+				defer clients.Done()
+				if lc.cold {
+					if !w.sleepUntil(runCtx, sc.ColdStartAt.D()) {
+						return
+					}
+					s.mu.Lock()
+					lc.initAt = w.clock.Now()
+					s.mu.Unlock()
+					if err := w.initClient(runCtx, lc); err != nil {
+						w.log.Debug("cold start failed", "client", lc.id, "err", err)
+						return
+					}
+				}
+				w.run(runCtx, lc, sendUntil)
+			}()
+		}
+	}
+	if err := w.loop(ctx); err != nil {
+		return w, nil, err
+	}
+	w.progress("report", "")
+	rep = w.report()
+	if opt.Out != "" {
+		if err := rep.Write(opt.Out); err != nil {
+			return w, rep, fmt.Errorf("lab: writing the report: %w", err)
+		}
+	}
+	return w, rep, nil
+}
+
+// sleepUntil waits until lab time t; false if ctx ended first.
+func (w *world) sleepUntil(ctx context.Context, t censor.Time) bool {
+	d := t - w.clock.Now()
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// planPrefixes are the prefixes virtual addresses are drawn from: the EC2
+// ranges AWS published just before the 2018 block (relays, mirrors and
+// bystanders, as in 2018) and Google's own ranges (the CDN edge and the
+// DoH resolver live on a big shared network, as fronting needs).
+func planPrefixes() []vnet.Prefix {
+	return append(vnet.DefaultPrefixes(), labdata.Goog()...)
+}
+
+// build makes the world at lab time 0: plan, censor, network, shared
+// infrastructure, fleets, bystanders and the regular clients (registered).
+// It appends what must be closed to closers, in order.
+func (w *world) build(ctx context.Context, closers *[]func() error) error {
+	sc := w.sc
+	plan, err := vnet.NewPlan(uint64(w.seed), planPrefixes())
+	if err != nil {
+		return fmt.Errorf("lab: address plan: %w", err)
+	}
+	w.plan = plan
+	// The whitelist's roles are allowed once the shared services have
+	// addresses (allowInfrastructure).
+	cfg, err := sc.CensorConfig(w.seed, nil, w.whitelistNames())
+	if err != nil {
+		return fmt.Errorf("lab: censor: %w", err)
+	}
+	if w.cen, err = censor.New(cfg); err != nil {
+		return fmt.Errorf("lab: censor: %w", err)
+	}
+	w.net = vnet.New(w.cen, vnet.Options{Now: w.clock.Now, OnCut: w.onCut})
+	*closers = append(*closers, w.net.Close)
+
+	nPlain := sc.Bystanders - sc.BystandersBehindCDN
+	cdnNames := make([]string, sc.BystandersBehindCDN)
+	for i := range cdnNames {
+		cdnNames[i] = fmt.Sprintf("shop%d.example.ru", i)
+	}
+	w.shared, err = fleet.StartShared(ctx, fleet.SharedConfig{
+		Net: w.net, Plan: plan, Censor: w.cen, CDNBystanders: cdnNames, Logger: w.log.With("fleet", "shared"),
+	})
+	if err != nil {
+		return fmt.Errorf("lab: shared infrastructure: %w", err)
+	}
+	*closers = append(*closers, w.shared.Close)
+	w.allowInfrastructure()
+
+	isps := make([]string, 0)
+	for _, sh := range sc.ISPShares() {
+		isps = append(isps, sh.Name)
+	}
+	for _, name := range sc.Strategies {
+		f, err := fleet.Start(ctx, fleet.Config{
+			Strategy: name, Net: w.net, Plan: plan, Censor: w.cen, Shared: w.shared,
+			Dir: filepath.Join(w.work, "fleet", name), ISPs: isps, Operator: sc.Operator,
+			EnumClients: w.enumClients(), Logger: w.log.With("fleet", name),
+		})
+		if err != nil {
+			return fmt.Errorf("lab: fleet %s: %w", name, err)
+		}
+		*closers = append(*closers, f.Close)
+		s := newStrategyRun(name)
+		s.fleet = f
+		w.strategies = append(w.strategies, s)
+	}
+
+	// Bystanders: ordinary services in the fleets' prefixes, and the
+	// sites behind the shared CDN edge.
+	fleetPrefixes := map[netip.Prefix]bool{}
+	for _, s := range w.strategies {
+		for _, ep := range s.fleet.Endpoints() {
+			if p, ok := plan.PrefixOf(ep.Addr()); ok {
+				fleetPrefixes[p.Prefix] = true
+			}
+		}
+	}
+	match := func(p vnet.Prefix) bool { return fleetPrefixes[p.Prefix] }
+	if len(fleetPrefixes) == 0 {
+		match = nil
+	}
+	addrs := make([]netip.AddrPort, nPlain)
+	for i := range addrs {
+		a, err := plan.Alloc(vnet.RoleBystander, fmt.Sprintf("bystander-%d", i), match)
+		if err != nil {
+			return fmt.Errorf("lab: bystander address: %w", err)
+		}
+		addrs[i] = netip.AddrPortFrom(a.Addr, 443)
+	}
+	if w.bys, err = w.net.StartBystanders(addrs, nil); err != nil {
+		return fmt.Errorf("lab: bystanders: %w", err)
+	}
+	*closers = append(*closers, w.bys.Close)
+	w.targets = append(w.bys.Targets(), w.shared.Bystanders()...)
+
+	// The cold-start scenario: every built-in endpoint listed at a time
+	// the scenario chose (the registry's schedule, not the clients').
+	if at := sc.Censor.BlockBuiltInAt; at != nil {
+		for _, s := range w.strategies {
+			for _, ep := range s.fleet.BuiltIn() {
+				if err := w.cen.List(censor.IPEntry(ep.Addr(), at.D(), "regulator: built-in endpoints")); err != nil {
+					return fmt.Errorf("lab: listing built-in endpoints: %w", err)
+				}
+			}
+		}
+	}
+
+	// Clients: all built now so the cut hook's index is read-only during
+	// the run; the regular ones register now, the cold ones at ColdStartAt.
+	for _, s := range w.strategies {
+		s.clients = append(w.newClients(s, sc.Clients, false), w.newClients(s, sc.ColdStart, true)...)
+	}
+	if err := w.initRegular(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// initRegular registers every regular client, a few at a time.
+func (w *world) initRegular(ctx context.Context) error {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	sem := make(chan struct{}, 4)
+	for _, s := range w.strategies {
+		for _, lc := range s.clients {
+			if lc.cold {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := w.initClient(ctx, lc); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if firstErr != nil {
+		// Close the ones that made it; Run's closers do not know them.
+		for _, s := range w.strategies {
+			for _, lc := range s.clients {
+				if lc.c != nil {
+					lc.c.Close()
+				}
+			}
+		}
+	}
+	return firstErr
+}
+
+// enumClients is the number of enumeration clients per strategy.
+func (w *world) enumClients() int {
+	if e := w.sc.Censor.Enumeration; e != nil {
+		return e.Clients
+	}
+	return 0
+}
+
+// whitelistNames returns the host names a whitelist scenario allows (its
+// Allow entries other than the roles of the shared infrastructure).
+func (w *world) whitelistNames() []string {
+	wl := w.sc.Censor.Whitelist
+	if wl == nil {
+		return nil
+	}
+	var names []string
+	for _, a := range wl.Allow {
+		switch a {
+		case vnet.RoleCDN, vnet.RoleDoH, vnet.RoleMirror:
+		default:
+			names = append(names, a)
+		}
+	}
+	return names
+}
+
+// allowInfrastructure whitelists the shared services a whitelist scenario
+// allows by role, each by its own address (a whitelist lists services, not
+// their providers' networks; the sites behind the CDN edge share its
+// address and so stay reachable with it).
+func (w *world) allowInfrastructure() {
+	wl := w.sc.Censor.Whitelist
+	if wl == nil {
+		return
+	}
+	for _, role := range wl.Allow {
+		var ap netip.AddrPort
+		switch role {
+		case vnet.RoleCDN:
+			ap = w.shared.CDNAddr()
+		case vnet.RoleDoH:
+			ap = w.shared.DoHAddr()
+		case vnet.RoleMirror:
+			ap = w.shared.MirrorAddr()
+		default:
+			continue
+		}
+		w.cen.AllowPrefixes(netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()))
+	}
+}
