@@ -522,3 +522,107 @@ func TestOperatorUnderWhitelist(t *testing.T) {
 		t.Fatalf("%d addresses drawn in %d checks", drawn, checks)
 	}
 }
+
+// TestCatAndMouseDeterministic plays the rkn-2018 scenario's censor and
+// operator against all three fleets on a lab-time tick loop, without
+// clients, twice with the same seed: the operator's moves and the censor's
+// events must be the same, and the censor must have acted (enumerated,
+// listed) and the operator must have moved.
+func TestCatAndMouseDeterministic(t *testing.T) {
+	sc, err := scenario.Builtin("rkn-2018")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		seed = 42
+		tick = 100 * time.Millisecond
+		end  = 40 * time.Second
+	)
+	enum := 4
+	if e := sc.Censor.Enumeration; e != nil && e.Clients > 0 {
+		enum = e.Clients
+	}
+	type result struct {
+		moves  []fleet.Move
+		events []censor.Event
+	}
+	run := func() result {
+		cfg, err := sc.CensorConfig(seed, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := censor.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := vnet.NewPlan(seed, append(vnet.DefaultPrefixes(), censor.Providers2018()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := vnet.New(c, vnet.Options{})
+		defer n.Close()
+		sh, err := fleet.StartShared(context.Background(), fleet.SharedConfig{Net: n, Plan: plan, Censor: c,
+			CDNBystanders: cdnSites})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sh.Close()
+		var isps []string
+		for _, s := range sc.ISPShares() {
+			isps = append(isps, s.Name)
+		}
+		dir := t.TempDir()
+		var fleets []*fleet.Fleet
+		for _, s := range fleet.Strategies() {
+			f, err := fleet.Start(context.Background(), fleet.Config{Strategy: s, Net: n, Plan: plan, Censor: c,
+				Shared: sh, Dir: filepath.Join(dir, s), ISPs: isps, Operator: sc.Operator, EnumClients: enum})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fleets = append(fleets, f)
+		}
+		var r result
+		for now := time.Duration(0); now <= end; now += tick {
+			for _, f := range fleets {
+				r.moves = append(r.moves, f.Tick(now)...)
+			}
+		}
+		r.events = c.Events()
+		return r
+	}
+	a, b := run(), run()
+	if len(a.moves) == 0 {
+		t.Fatalf("no operator moves in %v of rkn-2018", end)
+	}
+	for _, m := range a.moves {
+		if m.Strategy == fleet.Static {
+			t.Fatalf("the static fleet moved: %+v", m)
+		}
+	}
+	if !slices.Equal(a.moves, b.moves) {
+		t.Fatalf("moves differ between runs with the same seed:\n%+v\n%+v", a.moves, b.moves)
+	}
+	enumerated := 0
+	for _, e := range a.events {
+		if e.What == "enumerate" {
+			enumerated++
+		}
+	}
+	if enumerated == 0 {
+		t.Fatalf("the censor enumerated nothing: %d events", len(a.events))
+	}
+	if !slices.EqualFunc(a.events, b.events, func(x, y censor.Event) bool {
+		return x.At == y.At && x.What == y.What && x.Entry == y.Entry && x.Detail == y.Detail
+	}) {
+		t.Fatalf("censor events differ between runs with the same seed (%d vs %d)", len(a.events), len(b.events))
+	}
+	byStrategy, byWhat := map[string]int{}, map[string]int{}
+	for _, m := range a.moves {
+		byStrategy[m.Strategy]++
+	}
+	for _, e := range a.events {
+		byWhat[e.What]++
+	}
+	t.Logf("in %v: moves %v; censor events %v", end, byStrategy, byWhat)
+}
