@@ -195,15 +195,17 @@ type acker struct {
 	kick    chan struct{}
 	quit    chan struct{}
 	stopped chan struct{}
-	wg      sync.WaitGroup // outstanding Ack requests
 
-	errMu  sync.Mutex
-	failed int // acks not answered OK; guarded by errMu
+	reqMu    sync.Mutex
+	reqDone  *sync.Cond // signalled when inflight drops
+	inflight int        // Ack requests awaiting their response; guarded by reqMu
+	failed   int        // acks not answered OK; guarded by reqMu
 }
 
 // startAcks starts p's acker, before the reader starts.
 func (p *peer) startAcks() *acker {
 	a := &acker{p: p, kick: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{})}
+	a.reqDone = sync.NewCond(&a.reqMu)
 	p.acks = a
 	go a.loop()
 	return a
@@ -260,30 +262,37 @@ func (a *acker) flush() {
 		n := min(len(ids), 1000)
 		batch := ids[:n]
 		ids = ids[n:]
-		a.wg.Add(1)
+		a.reqMu.Lock()
+		a.inflight++
+		a.reqMu.Unlock()
 		err := a.p.start(&wire.Request{Op: &wire.Request_Ack{Ack: &wire.Ack{EnvelopeIds: batch}}}, func(r *wire.Response) {
-			if r == nil || r.Status != wire.Status_OK {
-				a.errMu.Lock()
-				a.failed++
-				a.errMu.Unlock()
-			}
-			a.wg.Done()
+			a.answered(r != nil && r.Status == wire.Status_OK)
 		})
 		if err != nil {
-			a.errMu.Lock()
-			a.failed++
-			a.errMu.Unlock()
-			a.wg.Done()
+			a.answered(false)
 		}
 	}
+}
+
+// answered records the end of one Ack request.
+func (a *acker) answered(ok bool) {
+	a.reqMu.Lock()
+	a.inflight--
+	if !ok {
+		a.failed++
+	}
+	a.reqMu.Unlock()
+	a.reqDone.Broadcast()
 }
 
 // settle flushes what is pending and waits for every Ack's response.
 func (a *acker) settle() int {
 	a.flush()
-	a.wg.Wait()
-	a.errMu.Lock()
-	defer a.errMu.Unlock()
+	a.reqMu.Lock()
+	defer a.reqMu.Unlock()
+	for a.inflight > 0 {
+		a.reqDone.Wait()
+	}
 	return a.failed
 }
 
