@@ -106,6 +106,8 @@ type Hub struct {
 	published, dropped, received, reconnects, slow atomic.Uint64
 	startedDown                                    atomic.Bool // New returned before NATS was reached
 
+	local *relay.LocalHub // this node's subscribers
+
 	mu      sync.Mutex
 	subs    map[devHash]*device  // devices with local subscribers; guarded by mu
 	pending map[devHash]struct{} // wake-ups to publish; guarded by mu
@@ -116,10 +118,13 @@ var _ relay.Hub = (*Hub)(nil)
 // devHash is the keyed hash that names a device on the bus.
 type devHash [hashLen]byte
 
-// device is one device's local subscribers and its NATS subscription.
+// device is a device with local subscribers: how many, and its NATS
+// subscription.
 type device struct {
-	chans map[*chan struct{}]struct{}
-	sub   *nats.Subscription // nil if subscribing failed; the poll covers it
+	acct relay.AccountID
+	dev  uint32
+	n    int
+	sub  *nats.Subscription // nil if subscribing failed; the poll covers it
 }
 
 // New connects to NATS and returns a Hub. It does not wait for the server:
@@ -154,6 +159,7 @@ func New(cfg Config) (*Hub, error) {
 		in:      make(chan *nats.Msg, 8192),
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
+		local:   relay.NewLocalHub(),
 		subs:    make(map[devHash]*device),
 		pending: make(map[devHash]struct{}),
 	}
@@ -238,11 +244,10 @@ func (h *Hub) Subject(acct relay.AccountID, dev uint32) string {
 // unsubscribes it.
 func (h *Hub) Subscribe(acct relay.AccountID, dev uint32) (<-chan struct{}, func()) {
 	k := h.hash(acct, dev)
-	ch := make(chan struct{}, 1)
 	h.mu.Lock()
 	d := h.subs[k]
 	if d == nil {
-		d = &device{chans: make(map[*chan struct{}]struct{})}
+		d = &device{acct: acct, dev: dev}
 		h.subs[k] = d
 		// ChanSubscribe only queues the SUB for the server (also
 		// while reconnecting), so holding mu here is short.
@@ -252,22 +257,21 @@ func (h *Hub) Subscribe(acct relay.AccountID, dev uint32) (<-chan struct{}, func
 		}
 		d.sub = sub
 	}
-	d.chans[&ch] = struct{}{}
+	d.n++
 	h.mu.Unlock()
+	wake, cancel := h.local.Subscribe(acct, dev)
 	var once sync.Once
-	return ch, func() {
+	return wake, func() {
 		once.Do(func() {
+			cancel()
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			d := h.subs[k]
-			if d == nil {
-				return
-			}
-			delete(d.chans, &ch)
-			if len(d.chans) == 0 {
-				delete(h.subs, k)
-				if d.sub != nil {
-					d.sub.Unsubscribe()
+			if d := h.subs[k]; d != nil {
+				if d.n--; d.n == 0 {
+					delete(h.subs, k)
+					if d.sub != nil {
+						d.sub.Unsubscribe()
+					}
 				}
 			}
 		})
@@ -277,9 +281,9 @@ func (h *Hub) Subscribe(acct relay.AccountID, dev uint32) (<-chan struct{}, func
 // Notify implements relay.Hub: it wakes the device's subscribers on this
 // node and queues a wake-up for the other nodes. It never blocks.
 func (h *Hub) Notify(acct relay.AccountID, dev uint32) {
+	h.local.Notify(acct, dev)
 	k := h.hash(acct, dev)
 	h.mu.Lock()
-	h.wakeLocked(k)
 	_, queued := h.pending[k]
 	full := !queued && len(h.pending) >= h.cfg.MaxPending
 	if !queued && !full {
@@ -296,28 +300,32 @@ func (h *Hub) Notify(acct relay.AccountID, dev uint32) {
 	}
 }
 
-// wakeLocked wakes the local subscribers of k without blocking. h.mu is held.
-func (h *Hub) wakeLocked(k devHash) bool {
+// wake wakes the local subscribers of the device named k, if any.
+func (h *Hub) wake(k devHash) {
+	h.mu.Lock()
 	d := h.subs[k]
-	if d == nil {
-		return false
+	var acct relay.AccountID
+	var dev uint32
+	if d != nil {
+		acct, dev = d.acct, d.dev
 	}
-	for ch := range d.chans {
-		select {
-		case *ch <- struct{}{}:
-		default:
-		}
+	h.mu.Unlock()
+	if d != nil {
+		h.local.Notify(acct, dev)
 	}
-	return true
 }
 
 // wakeAll wakes every local subscriber: hints sent while the bus was down
 // are lost, so each delivering connection re-reads its mailbox.
 func (h *Hub) wakeAll() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	for k := range h.subs {
-		h.wakeLocked(k)
+	devs := make([]*device, 0, len(h.subs))
+	for _, d := range h.subs {
+		devs = append(devs, d)
+	}
+	h.mu.Unlock()
+	for _, d := range devs {
+		h.local.Notify(d.acct, d.dev)
 	}
 }
 
@@ -370,9 +378,7 @@ func (h *Hub) receiveLoop() {
 			continue
 		}
 		h.received.Add(1)
-		h.mu.Lock()
-		h.wakeLocked(k)
-		h.mu.Unlock()
+		h.wake(k)
 	}
 }
 
