@@ -626,3 +626,53 @@ func TestCatAndMouseDeterministic(t *testing.T) {
 	}
 	t.Logf("in %v: moves %v; censor events %v", end, byStrategy, byWhat)
 }
+
+// TestRoleNamesUnderWhitelist: under a whitelist of the shared services'
+// addresses, at an ISP whose DPI checks names, samizdat's channels work
+// when the whitelist allows RoleNames, and fail when it does not.
+func TestRoleNamesUnderWhitelist(t *testing.T) {
+	for _, allow := range []bool{true, false} {
+		t.Run(fmt.Sprint("names allowed ", allow), func(t *testing.T) {
+			names := []string{"elsewhere.lab"}
+			if allow {
+				for _, r := range []string{vnet.RoleCDN, vnet.RoleDoH, vnet.RoleMirror} {
+					names = append(names, fleet.RoleNames(r, cdnSites)...)
+				}
+			}
+			w := newWorldWith(t, 9, func(c *censor.Config) {
+				c.ISPs = append(c.ISPs, censor.ISP{Name: "isp-dpi", Compliance: 1, Method: censor.MethodReset, DPI: true})
+				c.Whitelist = censor.Whitelist{Enabled: true, Names: names}
+			})
+			for _, a := range []netip.AddrPort{w.shared.CDNAddr(), w.shared.DoHAddr(), w.shared.MirrorAddr()} {
+				w.censor.AllowPrefixes(netip.PrefixFrom(a.Addr(), 32))
+			}
+			f := w.fleet(t, fleet.Samizdat, eager, 0)
+			m, err := manifest.Open(f.Invite().Manifest, f.Invite().NetworkKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Dropped fetches hang until the deadline: fetch at once.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srcs := channel.FromManifest(m.ForCohort(1), w.net.Dialer("fetcher", "isp-dpi"))
+			if len(srcs) != 3 {
+				t.Fatalf("%d channels", len(srcs))
+			}
+			errs := make([]error, len(srcs))
+			var wg sync.WaitGroup
+			for i, src := range srcs {
+				wg.Add(1)
+				go func() { defer wg.Done(); _, errs[i] = src.Fetch(ctx) }()
+			}
+			wg.Wait()
+			for i, src := range srcs {
+				if allow && errs[i] != nil {
+					t.Errorf("%s: %v", src.Name(), errs[i])
+				}
+				if !allow && errs[i] == nil {
+					t.Errorf("%s answered though its name is not whitelisted", src.Name())
+				}
+			}
+		})
+	}
+}

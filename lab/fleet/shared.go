@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -175,11 +176,36 @@ func (s *Shared) Bystanders() []vnet.ProbeTarget {
 }
 
 // frontDomain is the innocuous name fronted connections show in SNI.
-func (s *Shared) frontDomain() string {
-	if len(s.cfg.CDNBystanders) > 0 {
-		return s.cfg.CDNBystanders[0]
+func (s *Shared) frontDomain() string { return frontDomain(s.cfg.CDNBystanders) }
+
+func frontDomain(cdnBystanders []string) string {
+	if len(cdnBystanders) > 0 {
+		return cdnBystanders[0]
 	}
 	return DefaultFrontDomain
+}
+
+// RoleNames returns the host names clients show (in SNI or DNS) when they
+// use the shared service of role (vnet.RoleCDN, RoleDoH or RoleMirror) of
+// a Shared started with cdnBystanders, for a whitelist that allows the
+// service by name. It needs no running Shared, so a censor can be built
+// first. Other roles have none.
+func RoleNames(role string, cdnBystanders []string) []string {
+	switch role {
+	case vnet.RoleCDN:
+		names := []string{frontDomain(cdnBystanders)}
+		for _, n := range cdnBystanders {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		return names
+	case vnet.RoleDoH:
+		return []string{DoHName}
+	case vnet.RoleMirror:
+		return []string{MirrorName}
+	}
+	return nil
 }
 
 // dohURL is the resolver's RFC 8484 URL, by name.
