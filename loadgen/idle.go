@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,8 @@ type IdleStatus struct {
 	FirstErr  string `json:"first_err,omitempty"`
 	Done      bool   `json:"done"`
 	RSS       uint64 `json:"rss"`
-	Pings     int64  `json:"pings"`
+	Pings     int64  `json:"pings"`      // answered pings since connecting
+	PingFails int64  `json:"ping_fails"` // pings not answered: the connection is gone
 }
 
 // RunIdleClients is the idle-client process: it reads an IdleSpec from in,
@@ -71,12 +73,12 @@ func RunIdleClients(ctx context.Context, in io.Reader, out io.Writer) error {
 
 	var mu sync.Mutex
 	var st IdleStatus
-	var pings atomic.Int64
+	var pings, pingFails atomic.Int64
 	report := func() {
 		mu.Lock()
 		s := st
 		mu.Unlock()
-		s.RSS, s.Pings = rss(), pings.Load()
+		s.RSS, s.Pings, s.PingFails = rss(), pings.Load(), pingFails.Load()
 		b, _ := json.Marshal(s)
 		fmt.Fprintf(out, "%s\n", b)
 	}
@@ -142,12 +144,21 @@ ramp:
 				}
 				if idlePing(mine[k%len(mine)]) == nil {
 					pings.Add(1)
+				} else if ctx.Err() == nil {
+					pingFails.Add(1)
 				}
 			}
 		})
 	}
-	report()
-	<-ctx.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-tick.C:
+			report()
+		case <-ctx.Done():
+		}
+	}
 	wg.Wait()
 	for _, c := range conns {
 		if c != nil {
@@ -220,7 +231,7 @@ func idlePing(c *noisechan.Conn) error {
 
 // memSnapshot is the relay process's memory and goroutines.
 type memSnapshot struct {
-	heap, rss  uint64
+	heap, stack, rss uint64
 	goroutines int
 	fds        int
 }
@@ -230,7 +241,7 @@ func snapshot() memSnapshot {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSnapshot{heap: ms.HeapInuse + ms.StackInuse, rss: rss(), goroutines: runtime.NumGoroutine(), fds: openFiles()}
+	return memSnapshot{heap: ms.HeapInuse, stack: ms.StackInuse, rss: rss(), goroutines: runtime.NumGoroutine(), fds: openFiles()}
 }
 
 // idleCommand is the default Config.IdleCommand.
@@ -330,22 +341,30 @@ func (r *runner) idle(ctx context.Context, res *Result) error {
 	}
 	time.Sleep(time.Second) // let handshakes and first pushes settle
 	after := snapshot()
+	if r.cfg.IdleHeapProfile != nil {
+		if err := pprof.WriteHeapProfile(r.cfg.IdleHeapProfile); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+	}
 
 	r.progress("idle: measuring CPU for %v", r.sz.IdleWindow)
 	pings0 := 0
 	for _, k := range kids {
 		pings0 += int(k.latest().Pings)
 	}
-	c0, t0 := cpuTime(), time.Now()
+	c0, t0, p0 := cpuTime(), time.Now(), time.Now()
 	time.Sleep(r.sz.IdleWindow)
 	c1, t1 := cpuTime(), time.Now()
-	pings1 := 0
+	time.Sleep(1100 * time.Millisecond) // a fresh status line from each child
+	pings1, pingFails := 0, 0
 	var clientRSS uint64
 	for _, k := range kids {
 		s := k.latest()
 		pings1 += int(s.Pings)
+		pingFails += int(s.PingFails)
 		clientRSS += s.RSS
 	}
+	p1 := time.Now()
 	cores := (c1 - c0).Seconds() / t1.Sub(t0).Seconds()
 	per1 := func(a, b uint64) float64 {
 		if connected == 0 {
@@ -356,9 +375,10 @@ func (r *runner) idle(ctx context.Context, res *Result) error {
 	res.add("connections", float64(connected), "")
 	res.add("rss_per_conn", per1(after.rss, before.rss), "KiB")
 	res.add("heap_per_conn", per1(after.heap, before.heap), "KiB")
+	res.add("stack_per_conn", per1(after.stack, before.stack), "KiB")
 	res.add("goroutines_per_conn", float64(after.goroutines-before.goroutines)/float64(max(connected, 1)), "")
 	res.add("idle_cpu", cores, "cores")
-	res.add("pings_per_s", float64(pings1-pings0)/t1.Sub(t0).Seconds(), "ping/s")
+	res.add("pings_per_s", float64(pings1-pings0)/p1.Sub(p0).Seconds(), "ping/s")
 	res.add("connects_per_s", float64(connected)/rampFor.Seconds(), "conn/s")
 	res.add("client_rss_per_conn", float64(clientRSS)/float64(max(connected, 1))/1024, "KiB")
 	res.Limit = limit
@@ -366,10 +386,11 @@ func (r *runner) idle(ctx context.Context, res *Result) error {
 	res.below("memory per idle connection (RSS)", per1(after.rss, before.rss), 16.0001, "KiB")
 	res.below("CPU while idle", cores, 0.5001, "cores")
 	res.check("every connection up", failed == 0 && connected == want, "%d of %d connected, %d failed", connected, want, failed)
+	res.check("no connection lost while idle", pingFails == 0, "%d pings unanswered", pingFails)
 	if before.fds >= 0 {
 		res.check("relay holds every connection", after.fds-before.fds >= connected, "%d more descriptors in the relay for %d connections", after.fds-before.fds, connected)
 	}
-	res.Notes = append(res.Notes, fmt.Sprintf("connections from %d source and to %d relay addresses in 127/8; each has started delivery and pings every %v (the relay closes a connection idle for 60 s); memory is the relay process's RSS and Go heap+stacks after GC, divided by the connections", len(sources), len(dests), r.sz.IdlePing))
+	res.Notes = append(res.Notes, fmt.Sprintf("connections from %d source and to %d relay addresses in 127/8; each has started delivery and pings every %v (the relay closes a connection idle for 60 s); memory is the relay process's RSS, Go heap in use and goroutine stacks after GC, each divided by the connections", len(sources), len(dests), r.sz.IdlePing))
 	return nil
 }
 

@@ -127,6 +127,9 @@ type Config struct {
 	// spec from stdin, reporting on stdout). nil means this executable with
 	// the arguments "bench --idle-clients".
 	IdleCommand func() *exec.Cmd
+	// IdleHeapProfile, if not nil, receives a heap profile (pprof) of the
+	// relay process with every idle connection up: what a connection costs.
+	IdleHeapProfile io.Writer
 	// Progress receives a line per step; nil discards them.
 	Progress io.Writer
 	// Logger receives the relay's logs; nil discards them.

@@ -14,6 +14,7 @@ import (
 
 // benchUsage is the bench command's argument synopsis and help.
 const benchUsage = `[--store postgres://...] [--dir DIR] [--json FILE] [--scenarios a,b,...] [--scale tiny|small|full]
+         [--idle-heap-profile FILE]
 
 Runs load scenarios against a real relay over Noise on loopback and prints a table
 (and with --json writes the same figures as JSON): baseline (the store's raw append
@@ -39,6 +40,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios (default: all): "+strings.Join(loadgen.Scenarios(), ","))
 	scale := fs.String("scale", "small", "tiny, small or full")
+	heapProfile := fs.String("idle-heap-profile", "", "write a heap profile of the relay with every idle connection up to this file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%v: %w", err, errUsage)
 	}
@@ -50,6 +52,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%v: %w", err, errUsage)
 	}
 	cfg := loadgen.Config{Sizes: sizes, Progress: e.stderr}
+	if *heapProfile != "" {
+		f, err := os.Create(*heapProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.IdleHeapProfile = f
+	}
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
 	}
