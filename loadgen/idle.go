@@ -232,8 +232,8 @@ func idlePing(c *noisechan.Conn) error {
 // memSnapshot is the relay process's memory and goroutines.
 type memSnapshot struct {
 	heap, stack, rss uint64
-	goroutines int
-	fds        int
+	goroutines       int
+	fds              int
 }
 
 func snapshot() memSnapshot {
