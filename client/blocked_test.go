@@ -29,7 +29,7 @@ type blockedNet struct {
 	serial  uint64
 }
 
-func startBlockedRelay(t *testing.T, endpoints int) *blockedNet {
+func startBlockedRelay(t testing.TB, endpoints int) *blockedNet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	keys, err := relay.GenerateKeys(rand.Reader)
@@ -73,7 +73,7 @@ func startBlockedRelay(t *testing.T, endpoints int) *blockedNet {
 }
 
 // sign returns a newer manifest naming the endpoints behind proxies idx.
-func (n *blockedNet) sign(t *testing.T, idx ...int) []byte {
+func (n *blockedNet) sign(t testing.TB, idx ...int) []byte {
 	t.Helper()
 	n.serial++
 	var eps []manifest.Endpoint
@@ -93,7 +93,7 @@ func (n *blockedNet) sign(t *testing.T, idx ...int) []byte {
 	return blob
 }
 
-func (n *blockedNet) invite(t *testing.T, idx ...int) manifest.Invite {
+func (n *blockedNet) invite(t testing.TB, idx ...int) manifest.Invite {
 	return manifest.Invite{NetworkKey: n.keys.Network.Public().(ed25519.PublicKey), Manifest: n.sign(t, idx...)}
 }
 
@@ -102,6 +102,8 @@ type dialLog struct {
 	mu        sync.Mutex
 	connected []string
 	classes   map[dialer.FailureClass]int
+	suspects  int // replacement races for a quiet connection
+	onConnect func(addr string)
 }
 
 func (l *dialLog) add(e dialer.Event) {
@@ -110,12 +112,23 @@ func (l *dialLog) add(e dialer.Event) {
 	switch e.Kind {
 	case dialer.EventConnected:
 		l.connected = append(l.connected, e.Candidate.Endpoint.Address)
+		if l.onConnect != nil {
+			l.onConnect(e.Candidate.Endpoint.Address)
+		}
+	case dialer.EventSuspect:
+		l.suspects++
 	case dialer.EventFailure:
 		if l.classes == nil {
 			l.classes = map[dialer.FailureClass]int{}
 		}
 		l.classes[e.Class]++
 	}
+}
+
+func (l *dialLog) suspected() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.suspects
 }
 
 func (l *dialLog) last() string {
@@ -127,7 +140,7 @@ func (l *dialLog) last() string {
 	return l.connected[len(l.connected)-1]
 }
 
-func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+func waitUntil(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -138,10 +151,11 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 	}
 }
 
-func newBlockedUser(t *testing.T, inv manifest.Invite, name string, log *dialLog) *user {
+func newBlockedUser(t testing.TB, inv manifest.Invite, name string, log *dialLog) *user {
 	t.Helper()
 	u := &user{wake: make(chan struct{}, 1)}
-	cfg := client.Config{Home: t.TempDir(), OnEvent: u.onEvent, PingInterval: time.Second, OnDial: log.add}
+	// The default liveness settings: what is measured is what ships.
+	cfg := client.Config{Home: t.TempDir(), OnEvent: u.onEvent, OnDial: log.add}
 	c, err := client.Init(context.Background(), cfg, inv, name)
 	if err != nil {
 		t.Fatalf("init %s: %v", name, err)
@@ -183,12 +197,20 @@ func TestChatAcrossBlock(t *testing.T) {
 			cur = 1
 		}
 		n.proxies[1-cur].Set(blocktest.Pass)
+		suspects := blog.suspected()
 		n.proxies[cur].Set(mode)
 		start := time.Now()
-		waitUntil(t, fmt.Sprintf("round %d (%s): bob moves", round, mode), 10*time.Second, func() bool {
+		waitUntil(t, fmt.Sprintf("round %d (%s): bob moves", round, mode), 30*time.Second, func() bool {
 			return blog.last() == n.proxies[1-cur].Addr()
 		})
 		t.Logf("%s: bob reconnected after %v", mode, time.Since(start).Round(time.Millisecond))
+		if mode == blocktest.Drop {
+			// A dial made for a send may have moved first; the receive
+			// connection moves when an overdue answer makes it suspect.
+			waitUntil(t, "the silent drop noticed by an overdue answer", 30*time.Second, func() bool {
+				return blog.suspected() > suspects
+			})
+		}
 		send(5)
 	}
 	got := bob.waitFor(t, client.EventMessage, sent)

@@ -95,10 +95,23 @@ type Config struct {
 	// than this, a new batch is uploaded (PreKeyBatch/4). Negative
 	// disables replenishment.
 	PreKeyLowWater int
-	// PingInterval: a connection on which nothing arrived from the relay
-	// for this long is declared dead and redialled; it is pinged every
-	// third of it (15s).
+	// PingInterval is how often an idle connection is pinged on a network
+	// where nothing went wrong for ten minutes (dialer.DefaultCalm, 6s).
+	// A request unanswered for PongTimeout (or 4×RTT, if longer) with
+	// nothing else heard makes the connection suspect: Receive races a
+	// new one beside it and switches when that connects; other
+	// connections are closed and their request retried. A connection
+	// silent for 15 s is closed in any case. See dialer.Liveness for how
+	// the defaults were chosen.
 	PingInterval time.Duration
+	// AlertPingInterval replaces PingInterval for ten minutes after the
+	// network showed trouble (a dropped connection, a failed dial), so a
+	// censor's next block is noticed within about 2 s
+	// (dialer.DefaultAlert, 750ms).
+	AlertPingInterval time.Duration
+	// PongTimeout is the least time an answer may take before the
+	// connection is suspect (dialer.DefaultMinDeadline, 1.5s).
+	PongTimeout time.Duration
 	// RequestTimeout bounds one request to the relay (15s).
 	RequestTimeout time.Duration
 	// DialTimeout bounds one dial attempt: transport and Noise handshake
@@ -129,9 +142,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PreKeyLowWater == 0 {
 		c.PreKeyLowWater = max(c.PreKeyBatch/4, 1)
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 15 * time.Second
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 15 * time.Second
@@ -172,7 +182,7 @@ type Client struct {
 	anon      *relayConn                // guarded by mu; the anonymous channel for sealed sends
 	cert      *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 
-	sendMu    sync.Mutex    // one outbox flush at a time
+	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx
 	kick      chan struct{} // asks the receive loop to flush the outbox
 	replenish chan struct{} // asks the receive loop to check the prekey count
 	closed    chan struct{}
@@ -205,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 	st := db.Store()
 	c := &Client{cfg: cfg, db: db, kick: make(chan struct{}, 1), replenish: make(chan struct{}, 1), closed: make(chan struct{}),
-		connWake: make(chan struct{})}
+		connWake: make(chan struct{}), sendSem: make(chan struct{}, 1)}
 	acct, err := st.Meta(ctx, clientdb.MetaAccountID)
 	if errors.Is(err, clientdb.ErrNotFound) {
 		return nil, ErrNotInitialized
@@ -403,10 +413,8 @@ func (c *Client) connection(ctx context.Context) (*relayConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := newRelayConn(nc)
+	rc := c.newRelayConn(nc, nil)
 	c.conn = rc
-	c.wg.Add(1)
-	go c.keepalive(rc)
 	c.cfg.Logger.Debug("connected to relay")
 	return rc, nil
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"samizdat/dialer"
 	"samizdat/noisechan"
 	"samizdat/relay/wire"
 )
@@ -50,7 +50,9 @@ func (e *StatusError) transient() bool {
 // id: a reader goroutine routes responses to their callers and queues
 // pushes (without bound, so a slow consumer never stalls responses).
 type relayConn struct {
-	nc *noisechan.Conn
+	nc   *noisechan.Conn
+	mon  *dialer.Monitor // what went out and came back, for the keepalive
+	link *dialer.Link    // to dialer.RunHedged, or nil for a connection made outside it
 
 	wmu sync.Mutex // serializes frame writes
 
@@ -63,23 +65,36 @@ type relayConn struct {
 	done     chan struct{}
 	closing  string // guarded by mu; the relay's Closing reason, if any
 	replaced bool   // guarded by mu
-
-	lastFrame atomic.Int64 // unix nanoseconds of the last frame read (or the start)
 }
 
-// lastFrameTime returns when the last frame arrived from the relay.
-func (rc *relayConn) lastFrameTime() time.Time { return time.Unix(0, rc.lastFrame.Load()) }
-
-func newRelayConn(nc *noisechan.Conn) *relayConn {
+// newRelayConn starts serving nc, watched by mon; link is nil unless
+// dialer.RunHedged made the connection.
+func newRelayConn(nc *noisechan.Conn, mon *dialer.Monitor, link *dialer.Link) *relayConn {
 	rc := &relayConn{
 		nc:       nc,
+		mon:      mon,
+		link:     link,
 		pending:  make(map[uint64]chan *wire.Response),
 		pushWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	rc.lastFrame.Store(time.Now().UnixNano())
 	go rc.readLoop()
 	return rc
+}
+
+// heard tells the keepalive that a frame arrived (answering request id, if
+// nonzero) and, if that ends a suspicion, tells Run to stop racing a
+// replacement.
+func (rc *relayConn) heard(id uint64) {
+	var cleared bool
+	if id != 0 {
+		cleared = rc.mon.Answered(id)
+	} else {
+		cleared = rc.mon.Heard()
+	}
+	if cleared && rc.link != nil {
+		rc.link.Healthy()
+	}
 }
 
 func (rc *relayConn) readLoop() {
@@ -90,9 +105,9 @@ func (rc *relayConn) readLoop() {
 		if err != nil {
 			break
 		}
-		rc.lastFrame.Store(time.Now().UnixNano())
 		switch b := f.Body.(type) {
 		case *wire.Frame_Response:
+			rc.heard(b.Response.Id)
 			rc.mu.Lock()
 			ch := rc.pending[b.Response.Id]
 			delete(rc.pending, b.Response.Id)
@@ -101,6 +116,7 @@ func (rc *relayConn) readLoop() {
 				ch <- b.Response
 			}
 		case *wire.Frame_Push:
+			rc.heard(0)
 			rc.mu.Lock()
 			switch p := b.Push.Body.(type) {
 			case *wire.Push_Closing:
@@ -132,6 +148,8 @@ func (rc *relayConn) fail(err error) {
 		return
 	}
 	switch {
+	case rc.handedOver():
+		err = errHandedOver
 	case rc.replaced:
 		err = errReplaced
 	case rc.closing != "":
@@ -154,6 +172,24 @@ func (rc *relayConn) fail(err error) {
 
 var errReplaced = fmt.Errorf("%w: another connection of this device replaced this one", ErrDisconnected)
 
+// errHandedOver ends a connection that the keepalive suspected once its
+// replacement connected (the relay tells the old one it was replaced,
+// which here is no reason to wait).
+var errHandedOver = fmt.Errorf("%w: replaced by a new connection after the relay stopped answering", ErrDisconnected)
+
+// handedOver reports whether dialer.RunHedged replaced this connection.
+func (rc *relayConn) handedOver() bool {
+	if rc.link == nil {
+		return false
+	}
+	select {
+	case <-rc.link.Replaced():
+		return true
+	default:
+		return false
+	}
+}
+
 // Err returns why the connection ended, or nil while it is up.
 func (rc *relayConn) Err() error {
 	rc.mu.Lock()
@@ -169,6 +205,7 @@ func (rc *relayConn) Close() {
 // call sends req (its id is assigned here) and waits for the answer. A
 // non-OK status comes back as a *StatusError along with the response.
 func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*wire.Response, error) {
+	_, ping := req.Op.(*wire.Request_Ping)
 	ch := make(chan *wire.Response, 1)
 	rc.mu.Lock()
 	if rc.err != nil {
@@ -179,6 +216,7 @@ func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*w
 	rc.nextID++
 	req.Id = rc.nextID
 	rc.pending[req.Id] = ch
+	rc.mon.Sent(req.Id, ping)
 	rc.mu.Unlock()
 
 	rc.wmu.Lock()
@@ -203,6 +241,7 @@ func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*w
 		rc.mu.Lock()
 		delete(rc.pending, req.Id)
 		rc.mu.Unlock()
+		rc.mon.Abandoned(req.Id)
 		return nil, ctx.Err()
 	}
 }

@@ -195,7 +195,7 @@ func (c *Client) openNetworkState(ctx context.Context) error {
 	return nil
 }
 
-// receiveLoop keeps a connection up with dialer.Run and runs session on
+// receiveLoop keeps a connection up with dialer.RunHedged and runs session on
 // each; session returns nil to have the connection redialled. It returns
 // when ctx ends or the client closes, with Run's error and the last dial
 // failure.
@@ -243,22 +243,21 @@ func (c *Client) receiveLoop(ctx context.Context, session func(*relayConn) error
 			user(e)
 		}
 	}
-	err = dialer.Run(ctx, dc, source, c.refreshManifest, func(nc *noisechan.Conn) error {
-		return session(c.adoptConn(nc))
+	err = dialer.RunHedged(ctx, dc, source, c.refreshManifest, func(nc *noisechan.Conn, link *dialer.Link) error {
+		return session(c.adoptConn(nc, link))
 	})
 	return err, lastDial
 }
 
-// adoptConn makes nc the client's connection, replacing a previous one.
-func (c *Client) adoptConn(nc *noisechan.Conn) *relayConn {
-	rc := newRelayConn(nc)
+// adoptConn makes nc (from dialer.RunHedged, with link) the client's
+// connection, replacing a previous one.
+func (c *Client) adoptConn(nc *noisechan.Conn, link *dialer.Link) *relayConn {
+	rc := c.newRelayConn(nc, link)
 	c.mu.Lock()
 	old := c.conn
 	c.conn = rc
 	close(c.connWake)
 	c.connWake = make(chan struct{})
-	c.wg.Add(1)
-	go c.keepalive(rc)
 	c.mu.Unlock()
 	if old != nil && old != rc {
 		old.Close()
@@ -267,17 +266,30 @@ func (c *Client) adoptConn(nc *noisechan.Conn) *relayConn {
 	return rc
 }
 
-// keepaliveChecks is how often the keepalive looks at a connection, as a
-// fraction of PingInterval.
-const keepaliveChecks = 3
+// liveness is the keepalive policy of the client's connections.
+func (cfg Config) liveness() dialer.Liveness {
+	return dialer.Liveness{Calm: cfg.PingInterval, Alert: cfg.AlertPingInterval, MinDeadline: cfg.PongTimeout}.WithDefaults()
+}
 
-// keepalive pings the relay every PingInterval/3 and closes the connection
-// when no frame has arrived for PingInterval: a silently dropped
-// connection is noticed within about PingInterval.
+// newRelayConn starts serving nc and its keepalive; link is nil for a
+// connection made outside dialer.RunHedged.
+func (c *Client) newRelayConn(nc *noisechan.Conn, link *dialer.Link) *relayConn {
+	rc := newRelayConn(nc, c.cfg.liveness().Monitor(c.memory, nil), link)
+	c.wg.Add(1)
+	go c.keepalive(rc)
+	return rc
+}
+
+// keepalive watches rc under the liveness policy (see dialer.Liveness):
+// it pings when the monitor says so and, when an answer is overdue, has
+// dialer.RunHedged race a replacement while rc stays up; a connection
+// made outside RunHedged has nothing to race and is closed instead, so
+// the request waiting on it is retried on a new one. A connection silent
+// for Liveness.Dead is closed in any case.
 func (c *Client) keepalive(rc *relayConn) {
 	defer c.wg.Done()
-	every := c.cfg.PingInterval / keepaliveChecks
-	t := time.NewTicker(every)
+	lv := c.cfg.liveness()
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
@@ -286,18 +298,25 @@ func (c *Client) keepalive(rc *relayConn) {
 		case <-c.closed:
 			return
 		case <-t.C:
-			if idle := time.Since(rc.lastFrameTime()); idle > c.cfg.PingInterval {
-				rc.fail(fmt.Errorf("keepalive: nothing from the relay for %v", idle.Round(time.Millisecond)))
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			_, err := rc.call(ctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
-			cancel()
-			var se *StatusError
-			if err != nil && !errors.As(err, &se) && !errors.Is(err, context.DeadlineExceeded) {
-				rc.fail(fmt.Errorf("keepalive: %w", err))
-				return
-			}
 		}
+		v, ping, next := rc.mon.Check()
+		switch {
+		case v == dialer.Dead:
+			rc.fail(fmt.Errorf("keepalive: nothing from the relay for %v", lv.Dead))
+			return
+		case v == dialer.Suspect && rc.link != nil:
+			rc.link.Suspect()
+		case v == dialer.Suspect:
+			rc.fail(fmt.Errorf("keepalive: no answer within %v", rc.mon.Deadline().Round(time.Millisecond)))
+			return
+		}
+		if ping {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), lv.Dead)
+				defer cancel()
+				rc.call(ctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
+			}()
+		}
+		t.Reset(next)
 	}
 }

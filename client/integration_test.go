@@ -136,7 +136,7 @@ func newUser(t *testing.T, n *testNet, name string, tweak func(*client.Config)) 
 }
 
 // receive runs u's receive loop until the test ends.
-func (u *user) receive(t *testing.T) {
+func (u *user) receive(t testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

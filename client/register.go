@@ -64,7 +64,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
-	rc := newRelayConn(nc)
+	rc := newRelayConn(nc, cfg.liveness().Monitor(nil, nil), nil) // one request: no keepalive
 	defer rc.Close()
 	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()

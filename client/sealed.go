@@ -72,9 +72,7 @@ func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.anon = newRelayConn(nc)
-	c.wg.Add(1)
-	go c.keepalive(c.anon)
+	c.anon = c.newRelayConn(nc, nil)
 	return c.anon, nil
 }
 

@@ -91,8 +91,15 @@ func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, e
 // user (their order is kept); when the relay itself is out of reach Flush
 // stops there. It returns the first such error.
 func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
+	// A flush waiting for the connection holds the token; the receive
+	// loop's flush must still give up when its connection ends, so that
+	// Receive can adopt the next one that flush waits for.
+	select {
+	case c.sendSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.sendSem }()
 	out, err := c.db.Store().Outbox(ctx)
 	if err != nil {
 		return nil, err
