@@ -558,7 +558,9 @@ func (f *Fleet) move(now censor.Time, e *endpoint, reason string) (Move, error) 
 	if _, err := f.mgr.Retire(e.name); err != nil {
 		return Move{}, fmt.Errorf("fleet: retiring %s: %w", e.name, err)
 	}
-	f.cfg.Net.Unmap("tcp", e.virt)
+	// The old address stays mapped to its closed port: a client still
+	// dialling it meets the censor's verdict or, where that lets it
+	// through, a refused connection, as at a server that has gone.
 	f.eps = slices.DeleteFunc(f.eps, func(x *endpoint) bool { return x == e })
 	mv := Move{At: now, Strategy: f.cfg.Strategy, Old: e.virt, New: virt, Transport: e.transport, Reason: reason}
 	f.moves = append(f.moves, mv)
@@ -664,7 +666,8 @@ func learned(m *manifest.Manifest) (addrs []netip.Addr, names []string) {
 }
 
 // Close stops the relay and its endpoints. Virtual addresses of live
-// endpoints are unmapped.
+// endpoints are unmapped (retired ones stay mapped to closed ports until
+// the Net closes).
 func (f *Fleet) Close() error {
 	f.mu.Lock()
 	if f.closed {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -316,6 +317,17 @@ func TestOperatorBudgetAndDelay(t *testing.T) {
 		tick(80*time.Second, 0)       // all moved
 		if eps := f.Endpoints(); len(eps) != fleet.TelegramEndpoints {
 			t.Fatalf("%d endpoints after the moves", len(eps))
+		}
+		// A retired address still leads somewhere: to a closed port.
+		for _, m := range all {
+			real, ok := w.net.Lookup("tcp", m.Old)
+			if !ok {
+				t.Fatalf("retired %s unmapped", m.Old)
+			}
+			if c, err := net.Dial("tcp", real.String()); err == nil {
+				c.Close()
+				t.Fatalf("retired %s still listening on %s", m.Old, real)
+			}
 		}
 		return all
 	}
