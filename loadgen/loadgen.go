@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"samizdat/lab/report"
 	"samizdat/relay"
 )
 
@@ -152,12 +154,9 @@ type Target struct {
 	Met  bool    `json:"met"`
 }
 
-// Check is an invariant of a scenario: counts that must add up.
-type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
+// Check is an invariant of a scenario (counts that must add up), the same
+// record the censor lab's report uses.
+type Check = report.Check
 
 // Result is one scenario's outcome.
 type Result struct {
@@ -199,7 +198,13 @@ func (r *Result) OK() bool {
 	return true
 }
 
+// add records a figure. NaN (no samples) is recorded as 0 with a note,
+// since JSON has no NaN.
 func (r *Result) add(name string, v float64, unit string) {
+	if math.IsNaN(v) {
+		r.Notes = append(r.Notes, name+": no samples")
+		v = 0
+	}
 	r.Metrics = append(r.Metrics, Metric{Name: name, Value: v, Unit: unit})
 }
 
@@ -209,14 +214,24 @@ func (r *Result) check(name string, ok bool, format string, args ...any) {
 
 // atLeast and below record a target.
 func (r *Result) atLeast(name string, got, want float64, unit string) {
-	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf(">= %g", want), Got: got, Unit: unit, Met: got >= want})
+	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf(">= %g", want), Got: zeroNaN(got), Unit: unit, Met: got >= want})
 }
 
 func (r *Result) below(name string, got, want float64, unit string) {
-	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf("< %g", want), Got: got, Unit: unit, Met: got < want})
+	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf("< %g", want), Got: zeroNaN(got), Unit: unit, Met: got < want})
+}
+
+// zeroNaN is v, or 0 for NaN (a comparison with NaN is false, so a
+// target without samples is never met).
+func zeroNaN(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return v
 }
 
 func (r *Result) ratioTo(base Metric) {
+	base.Value = zeroNaN(base.Value)
 	r.Baseline = &base
 	if base.Value > 0 && len(r.Metrics) > 0 {
 		r.Ratio = r.Metrics[0].Value / base.Value

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"samizdat/lab/report"
 	"samizdat/relay/wire"
 )
 
@@ -122,13 +123,13 @@ func (t *tracker) duplicates() int {
 	return t.dups
 }
 
-// percentile of sorted values (nearest rank); NaN for none.
-func percentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
+// percentile is the lab report's nearest-rank percentile; NaN for no
+// samples, so an empty distribution cannot pass for a fast one.
+func percentile(ms []float64, p float64) float64 {
+	if len(ms) == 0 {
 		return math.NaN()
 	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
+	return report.Percentile(ms, p)
 }
 
 // counter counts request outcomes by status.
