@@ -688,3 +688,48 @@ func TestRoleNamesUnderWhitelist(t *testing.T) {
 		})
 	}
 }
+
+// TestSamizdatFallsBackToWSS: with the CDN edge and every tcp endpoint
+// blocked, samizdat clients reach the relay over their cohort's wss
+// endpoint through the virtual network.
+func TestSamizdatFallsBackToWSS(t *testing.T) {
+	w := newWorld(t, 10)
+	f := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 0)
+	alice := newUser(t, f, "alice", "isp-a", f.Invite())
+	bob := newUser(t, f, "bob", "isp-b", f.Invite())
+	chat(t, alice, bob, "bob", "over the front")
+	if got := alice.lastConnected(); got != w.shared.CDNAddr().String() {
+		t.Fatalf("alice first connected through %q, not the cdn edge", got)
+	}
+	// Find the wss endpoints from a cohort manifest, block everything else.
+	var wss []string
+	for c := uint32(1); c <= fleet.DefaultCohorts; c++ {
+		inv, _ := manifest.Open(f.Invite().Manifest, f.Invite().NetworkKey)
+		blob, err := channel.FromManifest(inv.ForCohort(c), w.net.Dialer("x", "isp-a"))[1].Fetch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.Open(blob, f.Invite().NetworkKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range m.Relays[0].Endpoints {
+			if e.Transport == "wss" {
+				wss = append(wss, e.Address)
+			}
+		}
+	}
+	for _, a := range f.Endpoints() {
+		if !slices.Contains(wss, a.String()) {
+			w.censor.Block(w.net.Now(), a.Addr(), "test")
+		}
+	}
+	w.net.Recheck()
+	chat(t, alice, bob, "bob", "over wss")
+	chat(t, bob, alice, "alice", "over wss, back")
+	for _, u := range []*user{alice, bob} {
+		if got := u.lastConnected(); !slices.Contains(wss, got) {
+			t.Errorf("a client is on %q, not a wss endpoint %v", got, wss)
+		}
+	}
+}
