@@ -35,9 +35,9 @@ type Strategy struct {
 	ReconnectP99MS float64 `json:"reconnect_p99_ms"`
 	Reconnects     int     `json:"reconnects"`  // completed reconnections
 	Unrecovered    int     `json:"unrecovered"` // clients still without a connection at the end
-	// ReconnectMS is the raw reconnect distribution the percentiles come
-	// from (completed reconnects and the unrecovered outages), for the
-	// recovery chart. Optional: the page falls back to the percentiles.
+	// ReconnectMS is the raw distribution of completed reconnects (not
+	// the unrecovered outages, which Unrecovered counts), for the recovery
+	// chart. Optional: without it the page shows the percentiles only.
 	ReconnectMS     []float64 `json:"reconnect_ms,omitempty"`
 	ColdStartMS     *float64  `json:"cold_start_ms,omitempty"` // median over cold-start clients; absent without cold start
 	ColdStartFailed int       `json:"cold_start_failed"`       // cold-start clients that never delivered a message

@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 )
 
-// JSON returns the report as indented JSON with a trailing newline.
+// JSON returns the report as indented JSON with a trailing newline. Keys
+// come in a fixed order (struct fields in order, map keys sorted). A
+// figure that is NaN or infinite is written as 0 and the report gains a
+// failed "figures are finite" invariant saying which.
 func (r *Report) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(finite(r), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("report: encoding json: %w", err)
 	}
@@ -22,7 +25,7 @@ func (r *Report) Write(dir string) error {
 	if err != nil {
 		return err
 	}
-	page, err := HTML(r)
+	page, err := HTML(finite(r))
 	if err != nil {
 		return err
 	}
