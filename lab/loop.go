@@ -151,7 +151,7 @@ func (w *world) sample(now censor.Time, running bool) {
 		s.mu.Lock()
 		up, delivered := 0, 0
 		for _, lc := range s.clients {
-			if lc.c != nil && lc.up {
+			if lc.connected() {
 				up++
 			}
 			delivered += lc.delivered
@@ -169,6 +169,12 @@ func (w *world) sample(now censor.Time, running bool) {
 		smp.Delivered[s.name] = delivered
 	}
 	w.timeline = append(w.timeline, smp)
+}
+
+// connected reports whether lc has a working connection: one it knows of
+// that the censor has not cut. The caller holds lc.s.mu.
+func (lc *labClient) connected() bool {
+	return lc.c != nil && lc.up && lc.downAt < 0
 }
 
 // progress tells opt.Progress where the run is.
@@ -190,7 +196,7 @@ func (w *world) progress(phase, event string) {
 		s.mu.Lock()
 		sp := StrategyProgress{Name: s.name, Clients: s.started}
 		for _, lc := range s.clients {
-			if lc.c != nil && lc.up {
+			if lc.connected() {
 				sp.Connected++
 			}
 			sp.Sent += lc.sent
