@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"samizdat/relay"
+)
+
+const (
+	accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
+	deviceCols  = "SELECT account, id, registration_id, noise_key, created FROM devices "
+)
+
+// CreateAccount implements relay.Accounts. Both rows go in one pipelined
+// batch, which the server runs as one transaction.
+func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Device) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES ($1, $2, $3, $4, $5, $6)",
+		a.ID[:], []byte(a.Username), nonNil(a.IdentityKey), a.UnidentifiedAccessKey, a.UnrestrictedUnidentifiedAccess, nanos(a.Created))
+	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created) VALUES ($1, $2, $3, $4, $5)",
+		a.ID[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created))
+	return dbErr("create account", s.pool.SendBatch(ctx, b).Close())
+}
+
+// AddDevice implements relay.Accounts.
+func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, "INSERT INTO devices (account, id, registration_id, noise_key, created) "+
+		"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)",
+		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created))
+	if err != nil {
+		return dbErr("add device", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("add device: account")
+	}
+	return nil
+}
+
+func scanAccount(row pgx.Row) (relay.Account, error) {
+	var a relay.Account
+	var id, name []byte
+	var created int64
+	if err := row.Scan(&id, &name, &a.IdentityKey, &a.UnidentifiedAccessKey, &a.UnrestrictedUnidentifiedAccess, &created); err != nil {
+		return relay.Account{}, err
+	}
+	if len(id) != len(a.ID) {
+		return relay.Account{}, errors.New("malformed account id")
+	}
+	copy(a.ID[:], id)
+	a.Username = string(name)
+	a.Created = fromNanos(created)
+	return a, nil
+}
+
+// AccountByID implements relay.Accounts.
+func (s *Store) AccountByID(ctx context.Context, id relay.AccountID) (relay.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return relay.Account{}, err
+	}
+	a, err := scanAccount(s.pool.QueryRow(ctx, accountCols+"WHERE id = $1", id[:]))
+	if err != nil {
+		return relay.Account{}, dbErr("account by id", err)
+	}
+	return a, nil
+}
+
+// AccountByUsername implements relay.Accounts.
+func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return relay.Account{}, err
+	}
+	a, err := scanAccount(s.pool.QueryRow(ctx, accountCols+"WHERE username = $1", []byte(name)))
+	if err != nil {
+		return relay.Account{}, dbErr("account by username", err)
+	}
+	return a, nil
+}
+
+// scanDevice reads account, id, registration_id, noise_key, created.
+func scanDevice(row pgx.Row) (relay.Device, error) {
+	var d relay.Device
+	var acct, key []byte
+	var id, reg, created int64
+	if err := row.Scan(&acct, &id, &reg, &key, &created); err != nil {
+		return relay.Device{}, err
+	}
+	if len(acct) != len(d.Account) || len(key) != len(d.NoiseKey) {
+		return relay.Device{}, errors.New("malformed device row")
+	}
+	copy(d.Account[:], acct)
+	copy(d.NoiseKey[:], key)
+	d.ID, d.RegistrationID = uint32(id), uint32(reg)
+	d.Created = fromNanos(created)
+	return d, nil
+}
+
+// DeviceByNoiseKey implements relay.Accounts.
+func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Device, error) {
+	if err := s.checkOpen(); err != nil {
+		return relay.Device{}, err
+	}
+	d, err := scanDevice(s.pool.QueryRow(ctx, deviceCols+"WHERE noise_key = $1", key[:]))
+	if err != nil {
+		return relay.Device{}, dbErr("device by noise key", err)
+	}
+	return d, nil
+}
+
+// Devices implements relay.Accounts.
+func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, deviceCols+"WHERE account = $1 ORDER BY id", id[:])
+	if err != nil {
+		return nil, dbErr("devices", err)
+	}
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relay.Device, error) { return scanDevice(r) })
+	if err != nil {
+		return nil, dbErr("devices", err)
+	}
+	if len(ds) == 0 {
+		// Every account has a device, so none means no account.
+		return nil, notFound("devices: account")
+	}
+	return ds, nil
+}

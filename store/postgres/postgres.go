@@ -1,0 +1,346 @@
+// Package postgres is a relay.Store in PostgreSQL (github.com/jackc/pgx/v5),
+// for running several relay nodes on one database.
+//
+// The tables and most statements are store/sqlite's. The schema's versions
+// are SQL files embedded in the binary (migrations/), applied by Open in one
+// transaction under an advisory lock and recorded in schema_migrations, so
+// several nodes starting at once against one database are safe.
+//
+// # Writes and group commit
+//
+// Appends and acks go to a few writer goroutines (Options.Writers). Each takes
+// whatever calls are queued, up to MaxBatch, and runs them in one transaction
+// in two round trips: the first locks the mailbox_usage rows of every device
+// involved (in one global order, so batches of different nodes cannot
+// deadlock), finds which envelope ids are already stored and deletes the
+// acknowledged envelopes; the program then decides, call by call, which
+// appends fit their quota (a call that does not is refused whole, the others
+// go on); the second inserts the accepted envelopes with one statement,
+// updates the usage rows and commits. A caller is answered after the commit:
+// when Append or Ack returns nil, the change is durable (with the server's
+// default synchronous_commit=on, flushed to the WAL on disk).
+//
+// Every change to a device's envelopes — append, ack, expiry — holds that
+// device's mailbox_usage row lock. This keeps the quota exact and makes the
+// envelopes of one device commit in Seq order, across nodes: a device's
+// reader that has seen Seq n never later finds a new envelope below n, so
+// cursors (Fetch after) skip nothing.
+//
+// Prekey fetches (TakeBundle) run as one statement in their own transaction:
+// each one-time key is deleted with DELETE ... RETURNING after locking it
+// with FOR UPDATE SKIP LOCKED, so concurrent fetchers take different keys in
+// parallel instead of queueing on the lowest; only when every remaining key
+// is locked does a fetcher wait (plain FOR UPDATE) to learn whether one is
+// left. A key is handed out at most once, and only after its deletion has
+// committed. Under concurrency "lowest id first" holds per fetcher, not
+// globally.
+//
+// Account and prekey writes are single statements or pipelined batches, each
+// one transaction; reads go straight to the pool.
+//
+// # Other properties
+//
+// Mailbox entries older than Retention are invisible to Fetch and deleted
+// every ExpireInterval by every node (the deletes are idempotent). Rate-limit
+// buckets are kept in each node's memory, as in store/sqlite: they need no
+// durability, but with N nodes a client that spreads its requests over all
+// of them gets up to N times each rate.
+//
+// Errors wrap relay.ErrNotFound, relay.ErrConflict and relay.ErrQuotaExceeded
+// where callers branch. Other errors carry the server's SQLSTATE and message
+// (never the detail, which may quote stored values); log them, do not show
+// them to peers.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"samizdat/relay"
+	"samizdat/store/internal/bucket"
+)
+
+// Defaults for the zero Options.
+const (
+	DefaultMaxMessages    = relay.DefaultMaxMessages
+	DefaultMaxBytes       = relay.DefaultMaxBytes
+	DefaultRetention      = relay.DefaultRetention
+	DefaultMaxBatch       = 1024
+	DefaultWriters        = 2
+	DefaultExpireInterval = time.Hour
+	DefaultMaxConns       = 16
+)
+
+// Options configures a Store. The zero value uses the defaults above.
+type Options struct {
+	// MaxMessages and MaxBytes are each device's mailbox quota: envelopes
+	// and bytes of Content. Envelopes count until acknowledged or expired.
+	MaxMessages int
+	MaxBytes    int64
+	// Retention is how long an envelope stays in a mailbox.
+	Retention time.Duration
+	// MaxBatch is the most Append and Ack calls one transaction carries. 1
+	// commits each call alone (the baseline group commit is measured
+	// against).
+	MaxBatch int
+	// Writers is how many batches may be in flight at once. With 2, one
+	// batch gathers while the other waits for its commit.
+	Writers int
+	// ExpireInterval is how often expired envelopes are deleted. Negative
+	// disables it (the caller then calls Expire).
+	ExpireInterval time.Duration
+	// MaxConns caps the connection pool (at least Writers+2 are used).
+	MaxConns int
+	// Now is the clock for ServerTime and expiry; time.Now if nil.
+	Now func() time.Time
+}
+
+// ErrClosed is returned by calls on a closed Store.
+var ErrClosed = errors.New("postgres: store is closed")
+
+// Stats counts the writers' work since Open.
+type Stats struct {
+	Commits uint64 // write transactions committed
+	Writes  uint64 // Append and Ack calls those commits carried
+}
+
+// Store is a relay.Store in a PostgreSQL database. It is safe for concurrent
+// use, also by several processes on one database.
+type Store struct {
+	opts  Options
+	pool  *pgxpool.Pool
+	rates *bucket.Table
+
+	mu     sync.RWMutex
+	closed bool // guarded by mu; reqs is closed once it is set
+
+	reqs    chan *request
+	wg      sync.WaitGroup // writers and the expiry loop
+	quit    chan struct{}  // closed by Close, stops the expiry loop
+	cancel  context.CancelFunc
+	stopCtx context.Context // ends when Close has drained the writers
+
+	closeOnce sync.Once
+
+	commits, writes atomic.Uint64
+}
+
+var _ relay.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// string, as pgx accepts), brings its schema up to date and starts the
+// writers. The caller must Close the store.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.MaxMessages <= 0 {
+		opts.MaxMessages = DefaultMaxMessages
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Writers <= 0 {
+		opts.Writers = DefaultWriters
+	}
+	if opts.ExpireInterval == 0 {
+		opts.ExpireInterval = DefaultExpireInterval
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	opts.MaxConns = max(opts.MaxConns, opts.Writers+2)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors may quote the URL, password included.
+		return nil, errors.New("postgres: cannot parse the database url")
+	}
+	cfg.MaxConns = int32(opts.MaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if _, err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	s := &Store{
+		opts:  opts,
+		pool:  pool,
+		rates: bucket.NewTable(),
+		reqs:  make(chan *request, 4096),
+		quit:  make(chan struct{}),
+	}
+	s.stopCtx, s.cancel = context.WithCancel(context.Background())
+	for range opts.Writers {
+		s.wg.Go(s.write)
+	}
+	if opts.ExpireInterval > 0 {
+		s.wg.Go(s.expireLoop)
+	}
+	return s, nil
+}
+
+// Close stops the writers after they have committed every write already
+// submitted, and closes the pool. It is safe to call more than once; later
+// calls return nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.reqs)
+		close(s.quit)
+		s.mu.Unlock()
+		s.wg.Wait()
+		s.cancel()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Stats returns the writers' counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load()}
+}
+
+func (s *Store) expireLoop() {
+	t := time.NewTicker(s.opts.ExpireInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithCancel(s.stopCtx)
+			go func() {
+				select {
+				case <-s.quit:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			// Errors here resurface on the next tick; Expire's callers see them too.
+			s.Expire(ctx, s.opts.Now().Add(-s.opts.Retention))
+			cancel()
+		}
+	}
+}
+
+// checkOpen returns ErrClosed once Close has begun.
+func (s *Store) checkOpen() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// SQLSTATEs the store branches on.
+const (
+	uniqueViolation      = "23505"
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+)
+
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// dbErr wraps an error from the database for op. Unique violations become
+// relay.ErrConflict, no rows relay.ErrNotFound. A server error keeps its
+// SQLSTATE and message but not its detail, which may quote stored values;
+// data exceptions (class 22) keep only the SQLSTATE, since their messages
+// may quote a value too.
+func dbErr(op string, err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("postgres: %s: %w", op, relay.ErrNotFound)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &pe) && pe.Code == uniqueViolation:
+		return fmt.Errorf("postgres: %s: %w", op, relay.ErrConflict)
+	case errors.As(err, &pe) && len(pe.Code) == 5 && pe.Code[:2] == "22":
+		return fmt.Errorf("postgres: %s: data exception (sqlstate %s)", op, pe.Code)
+	case errors.As(err, &pe):
+		return fmt.Errorf("postgres: %s: %s (sqlstate %s)", op, pe.Message, pe.Code)
+	}
+	if s := closedErr(err); s != nil {
+		return fmt.Errorf("postgres: %s: %w", op, s)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// closedErr maps the pool's "closed pool" error to ErrClosed.
+func closedErr(err error) error {
+	if err != nil && err.Error() == "closed pool" {
+		return ErrClosed
+	}
+	return nil
+}
+
+func notFound(what string) error { return fmt.Errorf("postgres: %s: %w", what, relay.ErrNotFound) }
+
+// nanos and fromNanos store times as Unix nanoseconds, the zero time as 0.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// nonNil turns a nil slice into an empty one, for NOT NULL columns.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Allow implements relay.RateLimits. Buckets live in this node's memory (see
+// the package doc).
+func (s *Store) Allow(ctx context.Context, key string, cost, burst, rate float64, now time.Time) (bool, time.Duration, error) {
+	if err := s.checkOpen(); err != nil {
+		return false, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	ok, retry, err := s.rates.Allow(key, cost, burst, rate, now)
+	if err != nil {
+		return false, 0, fmt.Errorf("postgres: %w", err)
+	}
+	return ok, retry, nil
+}
