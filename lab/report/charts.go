@@ -322,7 +322,7 @@ func collateralChart(r *Report, names []string, col map[string]string) template.
 			v, ok := smp.Connected[name]
 			return v, ok
 		})
-		s.path(segs, "series thin", col[n], "")
+		s.path(segs, "series thin faded", col[n], "")
 	}
 	return s.HTML()
 }
@@ -363,6 +363,9 @@ func blockedChart(r *Report) template.HTML {
 	}
 	if len(seg) > 0 {
 		s.path([][]pt{seg}, "series", "#e03131", "")
+		last := r.Timeline[len(r.Timeline)-1]
+		end := seg[len(seg)-1]
+		s.text(math.Min(end.x, plotR-4), math.Max(end.y-6, plotT+8), "end", "valuelabel", countText(float64(last.BlockedAddresses)))
 	}
 	return s.HTML()
 }

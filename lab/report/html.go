@@ -312,6 +312,8 @@ svg .empty{font-size:14px;fill:#98a2b3}
 svg .band{fill:#f8f9fb}
 svg .series{stroke-width:2.2;stroke-linejoin:round;stroke-linecap:round}
 svg .series.thin{stroke-width:1.6}
+svg .series.faded{stroke-opacity:.55}
+svg .valuelabel{font-size:12px;font-weight:600;fill:#c92a2a}
 svg .area{fill-opacity:.22}
 svg .tick{stroke-width:2}
 svg .mark-escalate{stroke:#862e9c;stroke-width:1;stroke-dasharray:4 3;stroke-opacity:.7}
