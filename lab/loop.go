@@ -130,10 +130,23 @@ func (w *world) move(s *strategyRun, m fleet.Move) {
 	w.lastNote = s.name + " moved " + detail
 }
 
-// takeNote returns the latest move in words, once.
+// takeNote returns the latest operator or censor move in words, once.
 func (w *world) takeNote() string {
 	n := w.lastNote
 	w.lastNote = ""
+	if evs := w.cen.Events(); len(evs) > w.seenEvents {
+		e := evs[len(evs)-1]
+		w.seenEvents = len(evs)
+		what := e.Entry.Name
+		if e.Entry.Prefix.IsValid() {
+			what = e.Entry.Prefix.String()
+		}
+		if c := "censor: " + e.What + " " + what; n == "" {
+			n = c
+		} else {
+			n += "; " + c
+		}
+	}
 	return n
 }
 

@@ -58,9 +58,10 @@ type world struct {
 	maxBroken   int
 	probeRounds int
 
-	events   []report.Event // operator moves, in tick order
-	timeline []report.Sample
-	lastNote string
+	events     []report.Event // operator moves, in tick order
+	timeline   []report.Sample
+	lastNote   string // the latest operator move, for Progress.Event
+	seenEvents int    // censor events already reported through Progress
 }
 
 // Run builds the world sc describes, runs it for sc.Duration plus

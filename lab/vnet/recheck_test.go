@@ -13,24 +13,27 @@ import (
 	"samizdat/censor"
 )
 
+// openEcho opens a live flow to the echo server at vEcho as client on isp
+// and waits until it carried a round trip.
+func openEcho(t *testing.T, n *Net, got chan error, client, isp string) net.Conn {
+	t.Helper()
+	c, err := n.Dialer(client, isp)(context.Background(), "tcp", vEcho.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("ping"))
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	return c
+}
+
 func TestRecheckEstablished(t *testing.T) {
 	d := newFake()
 	n := newNet(t, d)
 	got := echoServer(t, n, vEcho)
-	dial := n.Dialer("c", "i")
-	open := func() net.Conn {
-		c, err := dial(context.Background(), "tcp", vEcho.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Write([]byte("ping"))
-		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
-			t.Fatal(err)
-		}
-		<-got
-		return c
-	}
-	a, b := open(), open()
+	a, b := openEcho(t, n, got, "c", "i"), openEcho(t, n, got, "c", "i")
 	defer a.Close()
 	defer b.Close()
 	if st := n.Stats(); st.Live != 2 {
@@ -106,19 +109,7 @@ func TestRecheckReportsCuts(t *testing.T) {
 	n := New(d, Options{DropTimeout: 300 * time.Millisecond, OnCut: func(c Cut) { cuts = append(cuts, c) }})
 	t.Cleanup(func() { n.Close() })
 	got := echoServer(t, n, vEcho)
-	open := func(client, isp string) net.Conn {
-		c, err := n.Dialer(client, isp)(context.Background(), "tcp", vEcho.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Write([]byte("ping"))
-		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
-			t.Fatal(err)
-		}
-		<-got
-		return c
-	}
-	a, b := open("alice", "isp1"), open("bob", "isp2")
+	a, b := openEcho(t, n, got, "alice", "isp1"), openEcho(t, n, got, "bob", "isp2")
 	defer a.Close()
 	defer b.Close()
 
