@@ -21,6 +21,7 @@ import (
 	"samizdat/bus/natsbus"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
+	"samizdat/store/postgres"
 	"samizdat/store/sqlite"
 )
 
@@ -275,7 +276,12 @@ func openRelayStore(ctx context.Context, url, dir string) (relay.Store, error) {
 		}
 		return st, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return nil, errors.New("--store: postgres is not built into this binary yet")
+		st, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			// pgx's errors name the host and user, never the password.
+			return nil, fmt.Errorf("opening the postgres database: %w", err)
+		}
+		return st, nil
 	default:
 		// The URL may hold a password: do not echo it.
 		return nil, fmt.Errorf("--store: want a postgres:// or postgresql:// url: %w", errUsage)
