@@ -90,6 +90,7 @@ func Run(t *testing.T, open Opener) {
 		{"AppendDuplicate", testAppendDuplicate},
 		{"AppendConcurrent", testAppendConcurrent},
 		{"Ack", testAck},
+		{"AckRace", testAckRace},
 		{"Expiry", testExpiry},
 		{"QuotaCount", testQuotaCount},
 		{"QuotaBytes", testQuotaBytes},
@@ -737,6 +738,125 @@ func testAck(t *testing.T, open Opener) {
 	must(t, s.Append(ctx, again))
 	if g := ids(fetchAll(t, s, a, 1)); !slices.Equal(g, []int{0, 2, 5, 1}) {
 		t.Errorf("after re-append: ids %v, want [0 2 5 1]", g)
+	}
+}
+
+// testAckRace has senders append to one device while its reader fetches
+// from a cursor and acks what it got, all at once, against a small quota:
+// every envelope whose Append succeeded is delivered exactly once, in Seq
+// order (the cursor skips nothing that commits behind it), and once
+// everything is acked the quota is whole again.
+func testAckRace(t *testing.T, open Opener) {
+	const (
+		senders = 8
+		each    = 40
+		quota   = 24
+	)
+	ctx := context.Background()
+	cfg, _ := defaultConfig()
+	cfg.MaxMessages = quota
+	s := open(t, cfg)
+	a := acctID(1)
+
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		sent    = map[[16]byte]bool{} // guarded by mu
+		refused int                   // guarded by mu
+		errs    = make(chan error, senders)
+	)
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				n := g*each + i
+				envs := []relay.Envelope{envelope(a, 1, n, 8), envelope(a, 1, n+1<<16, 8)}
+				for tries := 1; ; tries++ {
+					err := s.Append(ctx, envs)
+					if errors.Is(err, relay.ErrQuotaExceeded) && tries < 10000 {
+						// The reader has not caught up: wait for its acks.
+						mu.Lock()
+						refused++
+						mu.Unlock()
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					break
+				}
+				mu.Lock()
+				sent[envs[0].ID], sent[envs[1].ID] = true, true
+				mu.Unlock()
+			}
+		})
+	}
+	sendersDone := make(chan struct{})
+	go func() { wg.Wait(); close(sendersDone) }()
+
+	got := map[[16]byte]int{}
+	var after uint64
+	for {
+		done := false
+		select {
+		case <-sendersDone:
+			done = true // every successful Append has returned: an empty page now means all were read
+		default:
+		}
+		page, err := s.Fetch(ctx, a, 1, after, 7)
+		if err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		if len(page) == 0 {
+			if done {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		var ack [][16]byte
+		for _, e := range page {
+			if e.Seq <= after {
+				t.Fatalf("Fetch(after %d) returned Seq %d", after, e.Seq)
+			}
+			after = e.Seq
+			got[e.ID]++
+			ack = append(ack, e.ID)
+		}
+		if err := s.Ack(ctx, a, 1, ack); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Append: %v", err)
+	}
+	if len(sent) != 2*senders*each {
+		t.Fatalf("%d envelopes appended, want %d", len(sent), 2*senders*each)
+	}
+	for id := range sent {
+		if got[id] != 1 {
+			t.Errorf("envelope %x delivered %d times, want once", id, got[id])
+		}
+	}
+	for id := range got {
+		if !sent[id] {
+			t.Errorf("envelope %x delivered but never successfully appended", id)
+		}
+	}
+	t.Logf("%d appends refused over quota while the reader caught up", refused)
+	if g := fetchAll(t, s, a, 1); len(g) != 0 {
+		t.Errorf("%d envelopes left after acking everything", len(g))
+	}
+	// The quota's accounting survived the race: it holds exactly quota again.
+	var fill []relay.Envelope
+	for i := range quota {
+		fill = append(fill, envelope(a, 1, 1<<20+i, 8))
+	}
+	must(t, s.Append(ctx, fill))
+	if err := s.Append(ctx, []relay.Envelope{envelope(a, 1, 1<<21, 8)}); !errors.Is(err, relay.ErrQuotaExceeded) {
+		t.Errorf("Append past a refilled quota = %v, want ErrQuotaExceeded", err)
 	}
 }
 
