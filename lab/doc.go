@@ -5,12 +5,45 @@
 // time, measures what each strategy's users and the censor's bystanders
 // went through, and returns the report (lab/report).
 //
-// Determinism: the address plan, the censor's scheduled entries, the
-// operator's moves and the censor's list, escalate and enumerate events
-// happen only in the tick loop, at lab times k*Tick, from pure censor
-// queries; with the same seed they are the same in every run. Client
-// timing (dials, messages, reconnects), active probes and what the
-// fully-encrypted heuristic flags depend on the scheduler and vary.
+// # Lab time
+//
+// Lab time is frozen at 0 while the world is built (relays, fleets, the
+// regular clients' registration), then runs as wall time. The tick loop
+// acts at lab times k*Tick: every fleet's operator step and the censor's
+// enumeration (Fleet.Tick), Recheck of live flows (a new block cuts open
+// connections), the censor's due active probes; every BystanderProbeEvery a
+// round of bystander fetches from every ISP; every second a timeline sample
+// and a Progress report.
+//
+// # What is measured
+//
+//   - sent: messages a client queued (one to its partner every
+//     MessageEvery, jittered ±50% with the seed); delivered: distinct
+//     messages the partner received (the message id travels in the text);
+//     latency from queueing to receipt, over delivered messages.
+//   - reconnect: from the moment the censor cut a client's live connection
+//     to its relay (vnet's OnCut), or the client lost it (EventDisconnected),
+//     whichever came first, to its next EventConnected. Outages still open
+//     at the end are "unrecovered" and count with the rest of the run as
+//     their time.
+//   - cold start: from a cold-start client's first Init attempt to its
+//     first message delivered; it retries Init every second, as a user
+//     would, until the sending time is over.
+//   - availability: the mean, over the per-second samples while clients
+//     send, of the fraction of started clients with a connection the censor
+//     has not cut.
+//   - bystanders broken: services that subscribers of at least one ISP
+//     could not fetch in the last probe round (and the maximum over rounds).
+//
+// # Determinism
+//
+// The address plan, the censor's scheduled entries, its list, escalate and
+// enumerate events and the operators' moves happen only during setup (in a
+// fixed order) or in the tick loop at lab times k*Tick, from pure censor
+// queries; with the same seed they are the same in every run, whatever the
+// machine's load. Client timing (dials, messages, reconnects), active
+// probes and what the fully-encrypted heuristic flags depend on the
+// scheduler and vary. TestCI checks this on the "ci" scenario.
 //
 // Safety: every socket the lab opens is on 127.0.0.0/8; vnet refuses, and
 // counts, anything else, and Run reports that count as an invariant.
