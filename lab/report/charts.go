@@ -136,6 +136,17 @@ func series(tl []Sample, x, y scale, val func(Sample) (float64, bool)) [][]pt {
 	return segs
 }
 
+// connectedLines draws each strategy's fraction of clients connected.
+func connectedLines(s *svg, r *Report, names []string, col map[string]string, x, y scale, class string) {
+	for _, n := range names {
+		segs := series(r.Timeline, x, y, func(smp Sample) (float64, bool) {
+			v, ok := smp.Connected[n]
+			return v, ok
+		})
+		s.path(segs, class, col[n], "")
+	}
+}
+
 // eventRow is one row of the event strip.
 type eventRow struct {
 	label, color string
@@ -271,14 +282,7 @@ func availabilityChart(r *Report, names []string, col map[string]string) templat
 			lastLabel = px
 		}
 	}
-	for _, n := range names {
-		name := n
-		segs := series(r.Timeline, x, y, func(smp Sample) (float64, bool) {
-			v, ok := smp.Connected[name]
-			return v, ok
-		})
-		s.path(segs, "series", col[n], "")
-	}
+	connectedLines(s, r, names, col, x, y, "series")
 	if len(r.Timeline) == 0 {
 		s.text((plotL+plotR)/2, (plotT+plotB)/2, "middle", "empty", "no timeline samples in this report")
 	}
@@ -316,14 +320,7 @@ func collateralChart(r *Report, names []string, col map[string]string) template.
 	} else {
 		s.text((plotL+plotR)/2, plotT+20, "middle", "empty", "no bystander services in this scenario")
 	}
-	for _, n := range names {
-		name := n
-		segs := series(r.Timeline, x, y, func(smp Sample) (float64, bool) {
-			v, ok := smp.Connected[name]
-			return v, ok
-		})
-		s.path(segs, "series thin faded", col[n], "")
-	}
+	connectedLines(s, r, names, col, x, y, "series thin faded")
 	return s.HTML()
 }
 

@@ -115,7 +115,9 @@ var required = map[string][]string{
 	"censor": {"blocked_addresses", "blocked_prefixes", "bystanders", "bystanders_broken", "collateral_ratio"},
 }
 
-func TestJSONKeys(t *testing.T) {
+// sampleDoc is the sample report's JSON, decoded generically.
+func sampleDoc(t *testing.T) any {
+	t.Helper()
 	b, err := sampleReport().JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +126,11 @@ func TestJSONKeys(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
+	return doc
+}
+
+func TestJSONKeys(t *testing.T) {
+	doc := sampleDoc(t)
 	check := func(what string, got map[string]any, omit ...string) {
 		t.Helper()
 		want := slices.DeleteFunc(slices.Clone(schema[what]), func(k string) bool { return slices.Contains(omit, k) })
@@ -158,14 +165,7 @@ func TestJSONKeys(t *testing.T) {
 // Every key the types write is snake_case; only data maps (strategy, ISP
 // names) are exempt.
 func TestJSONSnakeCase(t *testing.T) {
-	b, err := sampleReport().JSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := sampleDoc(t)
 	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 	dataMaps := map[string]bool{"strategies": true, "connected": true, "delivered": true, "by_isp": true}
 	var walk func(v any, path string)
