@@ -132,7 +132,8 @@ const deliveryTimeout = 60 * time.Second
 
 // throughput: pairs of devices, each sender keeping Window durable 1 KiB
 // sends in flight to its receiver (full load), then the same pairs sending
-// open loop at half the rate reached.
+// open loop at half and at a quarter of the rate reached. CPU figures are
+// the whole process's (relay and load clients) in cores.
 func (r *runner) throughput(ctx context.Context, res *Result) error {
 	n, err := r.startNode(ctx, ScenarioThroughput, unlimited(), []string{"127.0.0.1:0"})
 	if err != nil {
@@ -173,9 +174,9 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	}
 	warm := r.sz.ThroughputFor / 5
 	time.Sleep(warm)
-	d0, t0 := tr.delivered.Load(), time.Now()
+	d0, t0, cpu0 := tr.delivered.Load(), time.Now(), cpuTime()
 	time.Sleep(r.sz.ThroughputFor - warm)
-	d1, t1 := tr.delivered.Load(), time.Now()
+	d1, t1, cpu1 := tr.delivered.Load(), time.Now(), cpuTime()
 	stop.Store(true)
 	wg.Wait()
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
@@ -183,30 +184,41 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	}
 	full := float64(d1-d0) / t1.Sub(t0).Seconds()
 	_, latFull, _ := tr.phase(1)
-
-	// Half that load, open loop.
-	half := full / 2
-	r.progress("throughput: full %.0f msg/s; now %.0f msg/s open loop", full, half)
-	paced(send, recvIDs, tr, 2, half/float64(len(send)), r.sz.ThroughputFor, &c)
-	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
-		return err
-	}
-	nHalf, latHalf, _ := tr.phase(2)
-	acksFailed := settleAcks(recv)
-
 	res.add("msgs_per_s", full, "msg/s")
 	res.add("p50_full", percentile(latFull, 50), "ms")
 	res.add("p99_full", percentile(latFull, 99), "ms")
-	res.add("half_rate", float64(nHalf)/r.sz.ThroughputFor.Seconds(), "msg/s")
-	res.add("p50_half", percentile(latHalf, 50), "ms")
-	res.add("p99_half", percentile(latHalf, 99), "ms")
+	res.add("cpu_full", (cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds(), "cores")
+
+	// Half that load and a quarter, open loop.
+	var p99Half float64
+	for _, f := range []struct {
+		name  string
+		phase byte
+		share float64
+	}{{"half", 2, 0.5}, {"quarter", 3, 0.25}} {
+		rate := full * f.share
+		r.progress("throughput: full %.0f msg/s; now %.0f msg/s open loop", full, rate)
+		cpu0, t0 := cpuTime(), time.Now()
+		paced(send, recvIDs, tr, f.phase, rate/float64(len(send)), r.sz.ThroughputFor, &c)
+		cpu := (cpuTime() - cpu0).Seconds() / time.Since(t0).Seconds()
+		if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
+			return err
+		}
+		n, lat, _ := tr.phase(f.phase)
+		res.add(f.name+"_rate", float64(n)/r.sz.ThroughputFor.Seconds(), "msg/s")
+		res.add("p50_"+f.name, percentile(lat, 50), "ms")
+		res.add("p99_"+f.name, percentile(lat, 99), "ms")
+		res.add("cpu_"+f.name, cpu, "cores")
+		if f.phase == 2 {
+			p99Half = percentile(lat, 99)
+		}
+	}
+	acksFailed := settleAcks(recv)
 	res.add("messages", float64(c.ok.Load()), "")
 	res.atLeast("1:1 durable throughput", full, 10000, "msg/s")
-	res.below("p99 send→deliver at half load", percentile(latHalf, 99), 50, "ms")
+	res.below("p99 send→deliver at half load", p99Half, 50, "ms")
 	if r.base != nil {
-		if v, ok := r.base.Metric("append_concurrent"); ok {
-			res.ratioTo(Metric{Name: "append_concurrent", Value: v, Unit: "msg/s"})
-		}
+		res.ratioTo(*r.base)
 	}
 	chatCheck(res, "sends", &c, tr, acksFailed)
 	res.Notes = append(res.Notes, fmt.Sprintf("%d pairs, %d sends in flight per sender; rate limits off; load clients share the relay's CPUs", r.sz.Pairs, r.sz.Window))
@@ -282,7 +294,12 @@ func (r *runner) baseline(ctx context.Context, res *Result) error {
 	batched := float64(seq.Load()-startSeq) / time.Since(start).Seconds()
 	res.add("append_concurrent", single, "msg/s")
 	res.add("append_batched", batched, "msg/s")
-	res.Notes = append(res.Notes, "the store alone on the same disk: 64 goroutines appending one 1 KiB envelope per call (group commit), and one caller appending 256 per call")
-	r.base = res
+	// The store's best raw rate is what the relay is compared with.
+	best := Metric{Name: "append_concurrent", Value: single, Unit: "msg/s"}
+	if batched > single {
+		best = Metric{Name: "append_batched", Value: batched, Unit: "msg/s"}
+	}
+	r.base = &best
+	res.Notes = append(res.Notes, "the store alone on the same disk: 64 goroutines appending one 1 KiB envelope per call (group commit), and one caller appending 256 per call; the better of the two is the throughput scenario's baseline")
 	return nil
 }

@@ -423,7 +423,7 @@ type runner struct {
 	cfg  Config
 	sz   Sizes
 	log  *slog.Logger
-	base *Result // the baseline scenario's result, once run
+	base *Metric // the store's best raw append rate, once the baseline ran
 }
 
 func (r *runner) progress(format string, args ...any) {
