@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"samizdat/censor"
@@ -12,7 +13,8 @@ import (
 )
 
 // probeTimeout bounds one bystander fetch; probeParallel is how many run
-// at once per ISP.
+// at once per ISP (the ISPs' rounds run side by side: a silently dropped
+// fetch costs a sleeping goroutine, not CPU).
 const (
 	probeTimeout  = time.Second
 	probeParallel = 32
@@ -31,8 +33,12 @@ func (w *world) loop(ctx context.Context) error {
 	tick := sc.Tick.D()
 	end := sc.Duration.D() + sc.Drain.D()
 	prober := w.net.Prober(vnet.ProberOptions{Seed: uint64(w.seed)})
+	// A bystander round still running when the loop ends is cut short
+	// (the last complete round stands).
+	pctx, stopProbes := context.WithCancel(ctx)
 	var probeDone chan struct{}
 	defer func() {
+		stopProbes()
 		if probeDone != nil {
 			<-probeDone
 		}
@@ -57,11 +63,11 @@ func (w *world) loop(ctx context.Context) error {
 
 		if every := sc.BystanderProbeEvery.D(); every > 0 && now >= nextProbe && len(w.targets) > 0 {
 			nextProbe = now + every
-			if w.startProbeRound(ctx) {
+			if w.startProbeRound(pctx) {
 				probeDone = make(chan struct{})
 				go func(done chan struct{}) {
 					defer close(done)
-					w.probeRound(ctx)
+					w.probeRound(pctx)
 				}(probeDone)
 			}
 		}
@@ -92,14 +98,24 @@ func (w *world) startProbeRound(ctx context.Context) bool {
 // probeRound fetches every bystander from every ISP's subscribers. A
 // bystander is broken when some ISP's subscribers cannot reach it.
 func (w *world) probeRound(ctx context.Context) {
+	shares := w.sc.ISPShares()
+	results := make([]vnet.ProbeResult, len(shares))
+	var wg sync.WaitGroup
+	for i, sh := range shares {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = w.net.Probe(ctx, sh.Name, w.targets, probeTimeout, probeParallel)
+		}()
+	}
+	wg.Wait()
 	broken := make([]bool, len(w.targets))
 	byISP := map[string]int{}
-	for _, sh := range w.sc.ISPShares() {
-		r := w.net.Probe(ctx, sh.Name, w.targets, probeTimeout, probeParallel)
-		byISP[sh.Name] = r.Broken
-		for i, o := range r.Outcomes {
+	for i, r := range results {
+		byISP[shares[i].Name] = r.Broken
+		for j, o := range r.Outcomes {
 			if o != vnet.Reachable {
-				broken[i] = true
+				broken[j] = true
 			}
 		}
 	}
