@@ -1,0 +1,138 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"samizdat/relay"
+	"samizdat/store/postgres"
+	"samizdat/store/postgres/pgtest"
+	"samizdat/store/storetest"
+)
+
+// twoNodes is one relay.Store made of two Stores on one database, as two
+// relay nodes would be: calls alternate between them, so that every
+// conformance test also checks what one node writes and the other reads,
+// and the concurrent tests race the two nodes against each other. Rate
+// limits are per node (see the package doc), so Allow always goes to a.
+type twoNodes struct {
+	a, b *postgres.Store
+	n    atomic.Uint64
+}
+
+func (t *twoNodes) next() *postgres.Store {
+	if t.n.Add(1)%2 == 0 {
+		return t.a
+	}
+	return t.b
+}
+
+func (t *twoNodes) CreateAccount(ctx context.Context, a relay.Account, d relay.Device) error {
+	return t.next().CreateAccount(ctx, a, d)
+}
+func (t *twoNodes) AddDevice(ctx context.Context, d relay.Device) error {
+	return t.next().AddDevice(ctx, d)
+}
+func (t *twoNodes) AccountByID(ctx context.Context, id relay.AccountID) (relay.Account, error) {
+	return t.next().AccountByID(ctx, id)
+}
+func (t *twoNodes) AccountByUsername(ctx context.Context, name string) (relay.Account, error) {
+	return t.next().AccountByUsername(ctx, name)
+}
+func (t *twoNodes) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Device, error) {
+	return t.next().DeviceByNoiseKey(ctx, key)
+}
+func (t *twoNodes) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device, error) {
+	return t.next().Devices(ctx, id)
+}
+func (t *twoNodes) SetSignedPreKey(ctx context.Context, acct relay.AccountID, dev uint32, k relay.SignedPreKey) error {
+	return t.next().SetSignedPreKey(ctx, acct, dev, k)
+}
+func (t *twoNodes) SetLastResortKyberPreKey(ctx context.Context, acct relay.AccountID, dev uint32, k relay.SignedPreKey) error {
+	return t.next().SetLastResortKyberPreKey(ctx, acct, dev, k)
+}
+func (t *twoNodes) AddPreKeys(ctx context.Context, acct relay.AccountID, dev uint32, ec []relay.OneTimePreKey, kyber []relay.SignedPreKey) error {
+	return t.next().AddPreKeys(ctx, acct, dev, ec, kyber)
+}
+func (t *twoNodes) CountPreKeys(ctx context.Context, acct relay.AccountID, dev uint32) (int, int, error) {
+	return t.next().CountPreKeys(ctx, acct, dev)
+}
+func (t *twoNodes) TakeBundle(ctx context.Context, acct relay.AccountID, dev uint32) (relay.Bundle, error) {
+	return t.next().TakeBundle(ctx, acct, dev)
+}
+func (t *twoNodes) Append(ctx context.Context, envs []relay.Envelope) error {
+	return t.next().Append(ctx, envs)
+}
+func (t *twoNodes) Fetch(ctx context.Context, acct relay.AccountID, dev uint32, after uint64, limit int) ([]relay.Envelope, error) {
+	return t.next().Fetch(ctx, acct, dev, after, limit)
+}
+func (t *twoNodes) Ack(ctx context.Context, acct relay.AccountID, dev uint32, ids [][16]byte) error {
+	return t.next().Ack(ctx, acct, dev, ids)
+}
+func (t *twoNodes) Expire(ctx context.Context, before time.Time) (int, error) {
+	return t.next().Expire(ctx, before)
+}
+func (t *twoNodes) Allow(ctx context.Context, key string, cost, burst, rate float64, now time.Time) (bool, time.Duration, error) {
+	return t.a.Allow(ctx, key, cost, burst, rate, now)
+}
+func (t *twoNodes) Close() error { return errors.Join(t.a.Close(), t.b.Close()) }
+
+// TestConformanceTwoNodes runs the conformance suite against two nodes
+// sharing one database.
+func TestConformanceTwoNodes(t *testing.T) {
+	pgtest.ServerURL(t)
+	storetest.Run(t, func(t *testing.T, cfg storetest.Config) relay.Store {
+		url := pgtest.NewDatabase(t)
+		var nodes [2]*postgres.Store
+		for i := range nodes {
+			s, err := postgres.Open(context.Background(), url, options(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			nodes[i] = s
+		}
+		return &twoNodes{a: nodes[0], b: nodes[1]}
+	})
+}
+
+// TestMigrateConcurrently starts several nodes at once on an empty database:
+// one migrates, the others wait for it and find nothing to do.
+func TestMigrateConcurrently(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	const nodes = 8
+	stores := make([]*postgres.Store, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(ctx, url, postgres.Options{MaxConns: 3, Writers: 1}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: Open: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	conn := connect(t, url)
+	var rows, top int
+	if err := conn.QueryRow(ctx, "SELECT count(*), max(version) FROM schema_migrations").Scan(&rows, &top); err != nil {
+		t.Fatal(err)
+	}
+	if rows != postgres.SchemaVersion || top != postgres.SchemaVersion {
+		t.Errorf("schema_migrations has %d rows up to version %d, want %d", rows, top, postgres.SchemaVersion)
+	}
+	// A database from a newer program is refused, not downgraded.
+	if _, err := conn.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, 'future')", postgres.SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := postgres.Open(ctx, url, postgres.Options{}); err == nil {
+		s.Close()
+		t.Error("Open of a database with a newer schema succeeded")
+	}
+}
