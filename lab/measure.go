@@ -114,6 +114,7 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 		rec = append(rec, msf(d))
 	}
 	st.Reconnects = len(s.reconnects)
+	st.ReconnectMS = slices.Sorted(slices.Values(rec)) // completed reconnects only
 	var cold []float64
 	for _, lc := range s.clients {
 		a.clientSent += lc.sent
@@ -131,8 +132,6 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 		}
 	}
 	st.ReconnectP50MS, st.ReconnectP99MS = report.Percentile(rec, 50), report.Percentile(rec, 99)
-	slices.Sort(rec)
-	st.ReconnectMS = rec
 	a.coldMeasured, a.coldFailed = len(cold), st.ColdStartFailed
 	if len(cold) > 0 {
 		v := report.Percentile(cold, 50)
