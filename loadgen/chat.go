@@ -221,7 +221,7 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 		res.ratioTo(*r.base)
 	}
 	chatCheck(res, "sends", &c, tr, acksFailed)
-	res.Notes = append(res.Notes, fmt.Sprintf("%d pairs, %d sends in flight per sender; rate limits off; load clients share the relay's CPUs", r.sz.Pairs, r.sz.Window))
+	res.Notes = append(res.Notes, fmt.Sprintf("%d pairs, %d sends in flight per sender at full load; rate limits off; cpu_* is this process (relay and load clients, which share the CPUs), not a database server's", r.sz.Pairs, r.sz.Window))
 	return nil
 }
 

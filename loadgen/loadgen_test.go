@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"samizdat/loadgen"
+	"samizdat/relay"
+	"samizdat/store/postgres"
+	"samizdat/store/postgres/pgtest"
 )
 
 // TestMain doubles as the idle-client process: the idle scenario starts
@@ -36,12 +39,25 @@ func idleCommand() *exec.Cmd {
 // that the counts add up: every accepted message delivered exactly once,
 // no one-time prekey handed out twice, every idle connection up.
 func TestRunTiny(t *testing.T) {
+	runTiny(t, loadgen.SQLite(t.TempDir()), "sqlite")
+}
+
+// TestRunTinyPostgres is TestRunTiny on PostgreSQL (SAMIZDAT_PG_URL; see
+// scripts/pg.sh), each scenario in a database of its own.
+func TestRunTinyPostgres(t *testing.T) {
+	server := pgtest.ServerURL(t)
+	runTiny(t, loadgen.Postgres(server, func(ctx context.Context, u string) (relay.Store, error) {
+		return postgres.Open(ctx, u, postgres.Options{})
+	}), "postgres")
+}
+
+func runTiny(t *testing.T, store loadgen.OpenStore, kind string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	rep, err := loadgen.Run(ctx, loadgen.Config{
-		Store:       loadgen.SQLite(t.TempDir()),
-		StoreKind:   "sqlite",
+		Store:       store,
+		StoreKind:   kind,
 		Sizes:       loadgen.Tiny(),
 		IdleCommand: idleCommand,
 		Progress:    &progress,
