@@ -66,15 +66,25 @@ const (
 	axisGap = 30.0
 )
 
-// censorOrder is the order of the censor's rows in the event strip.
-var censorOrder = []string{"list", "unlist", "escalate", "enumerate", "probe"}
+// censorKinds are the censor's moves in the order of the event strip's
+// rows, each with its colour. A kind matches by prefix, so "enumeration"
+// is drawn as "enumerate"; other kinds come after, in grey.
+var censorKinds = []struct{ prefix, color string }{
+	{"list", "#e03131"},
+	{"unlist", "#37b24d"},
+	{"escalat", "#862e9c"},
+	{"enumerat", "#e8590c"},
+	{"probe", "#1c7ed6"},
+}
 
-var censorColor = map[string]string{
-	"list":      "#e03131",
-	"unlist":    "#37b24d",
-	"escalate":  "#862e9c",
-	"enumerate": "#e8590c",
-	"probe":     "#1c7ed6",
+// censorKind returns a censor move's row rank and colour.
+func censorKind(what string) (int, string) {
+	for i, k := range censorKinds {
+		if strings.HasPrefix(what, k.prefix) {
+			return i, k.color
+		}
+	}
+	return len(censorKinds), "#495057"
 }
 
 // span is the lab time the charts cover, in ms (at least 1).
@@ -170,21 +180,13 @@ func eventRows(r *Report, names []string, col map[string]string) []eventRow {
 		moves[e.Who] = append(moves[e.Who], e)
 	}
 	slices.SortStableFunc(kinds, func(a, b string) int {
-		ia, ib := slices.Index(censorOrder, a), slices.Index(censorOrder, b)
-		if ia < 0 {
-			ia = len(censorOrder)
-		}
-		if ib < 0 {
-			ib = len(censorOrder)
-		}
+		ia, _ := censorKind(a)
+		ib, _ := censorKind(b)
 		return cmp.Or(cmp.Compare(ia, ib), strings.Compare(a, b))
 	})
 	var rows []eventRow
 	for _, k := range kinds {
-		c, ok := censorColor[k]
-		if !ok {
-			c = "#495057"
-		}
+		_, c := censorKind(k)
 		rows = append(rows, eventRow{label: fmt.Sprintf("censor %s (%d)", k, len(byKind[k])), color: c, events: byKind[k]})
 	}
 	// Operators: the report's strategies in order, then anyone else.
@@ -423,23 +425,31 @@ func recoveryChart(r *Report, names []string, col map[string]string) template.HT
 		lo, hi = 100, 10_000
 	}
 	lo = math.Pow(10, math.Floor(math.Log10(math.Min(lo, 100))))
-	hi = math.Pow(10, math.Ceil(math.Log10(math.Max(hi, 10_000))))
+	hi = roundUp125(math.Max(hi, 10_000))
 	x := scale{d0: lo, d1: hi, r0: pl, r1: pr, log: true}
 	y := scale{d0: 0, d1: 1, r0: pb, r1: pt0}
 	fracAxis(s, y)
 	for v := lo; v <= hi*1.0001; v *= 10 {
 		s.line(x.at(v), pt0, x.at(v), pb, "grid")
 		s.text(x.at(v), pb+14, "middle", "axis", logLabel(v))
-		for k := 2.0; k < 10 && v*k < hi; k++ {
+		for k := 2.0; k < 10 && v*k <= hi*1.0001; k++ {
 			s.line(x.at(v*k), pt0, x.at(v*k), pb, "grid faint")
 		}
 	}
+	if top := math.Pow(10, math.Floor(math.Log10(hi)+1e-9)); hi > top*1.0001 {
+		s.text(x.at(hi), pb+14, "middle", "axis", logLabel(hi))
+	}
 	s.line(pl, pb, pr, pb, "frame")
 	s.text(pr, pb+28, "end", "axis", "time from losing the connection to the next one")
-	for _, t := range targets {
+	for i, t := range targets {
 		px := x.at(t.ms)
 		s.line(px, pt0, px, pb, "target")
-		s.text(px+4, pt0+12, "start", "targetlabel", t.label)
+		ly := pt0 + 12 + float64(i%3)*14 // stagger: targets sit close together
+		if px > pr-180 {
+			s.text(px-4, ly, "end", "targetlabel", t.label)
+		} else {
+			s.text(px+4, ly, "start", "targetlabel", t.label)
+		}
 	}
 	if !any {
 		s.text((pl+pr)/2, (pt0+pb)/2, "middle", "empty", "no reconnects measured")
@@ -469,6 +479,17 @@ func recoveryChart(r *Report, names []string, col map[string]string) template.HT
 		s.path([][]pt{seg}, "series", col[n], "")
 	}
 	return s.HTML()
+}
+
+// roundUp125 rounds v up to 1, 2 or 5 times a power of ten.
+func roundUp125(v float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v*0.9999 {
+			return m * p
+		}
+	}
+	return 10 * p
 }
 
 type threshold struct {

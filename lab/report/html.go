@@ -120,7 +120,7 @@ func HTML(r *Report) ([]byte, error) {
 			p.EventsOmitted = len(r.Events) - maxEventRows
 			break
 		}
-		color := censorColor[e.What]
+		_, color := censorKind(e.What)
 		if e.Who != "censor" {
 			color = col[e.Who]
 		}
@@ -337,6 +337,7 @@ table.events td:first-child{text-align:right;white-space:nowrap;width:80px}
 .kv{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:10px 18px;margin:0 0 14px}
 .kv div span{display:block;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .kv div b{font-size:18px}
+.kv div.wide{grid-column:span 2}
 footer{color:var(--muted);font-size:12px;margin-top:24px}
 </style>
 </head>
@@ -394,7 +395,7 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <div><span>Registry entries</span><b>{{.R.Censor.Entries}}</b></div>
 <div><span>Bystanders broken (end)</span><b>{{.Collateral}}</b></div>
 <div><span>Bystanders broken (worst)</span><b>{{.R.Censor.MaxBystandersBroken}}</b></div>
-{{if .ByISP}}<div><span>Broken per ISP</span><b style="font-size:14px">{{range $i, $s := .ByISP}}{{if $i}}, {{end}}{{$s}}{{end}}</b></div>{{end}}
+{{if .ByISP}}<div class="wide"><span>Bystanders broken per ISP</span><b style="font-size:14px">{{range $i, $s := .ByISP}}{{if $i}}, {{end}}{{$s}}{{end}}</b></div>{{end}}
 </div>
 </section>
 
