@@ -44,6 +44,7 @@ type world struct {
 
 	plan       *vnet.Plan
 	cen        *censor.Censor
+	hist       *history // what the network asks: nothing blocked during setup, then cen
 	net        *vnet.Net
 	shared     *fleet.Shared
 	strategies []*strategyRun
@@ -124,6 +125,7 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 		}
 		return nil
 	})
+	w.hist.end()
 	w.clock.begin()
 	sendUntil := sc.Duration.D()
 	for _, s := range w.strategies {
@@ -203,7 +205,8 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 	if w.cen, err = censor.New(cfg); err != nil {
 		return fmt.Errorf("lab: censor: %w", err)
 	}
-	w.net = vnet.New(w.cen, vnet.Options{Now: w.clock.Now, OnCut: w.onCut})
+	w.hist = newHistory(w.cen)
+	w.net = vnet.New(w.hist, vnet.Options{Now: w.clock.Now, OnCut: w.onCut})
 	*closers = append(*closers, w.net.Close)
 
 	nPlain := sc.Bystanders - sc.BystandersBehindCDN
