@@ -485,7 +485,7 @@ func recoveryChart(r *Report, names []string, col map[string]string) template.HT
 func roundUp125(v float64) float64 {
 	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v*0.9999 {
+		if m*p >= v*(1-1e-12) {
 			return m * p
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 )
@@ -582,5 +584,94 @@ func TestHTMLDegenerate(t *testing.T) {
 	}
 	if _, err := HTML(nil); err == nil {
 		t.Error("HTML(nil) succeeded")
+	}
+}
+
+// The recovery curve of a strategy ends at the share of its outages that
+// ended: completed reconnects over completed + unrecovered.
+func TestRecoveryCurveLevelsOffAtRecoveredShare(t *testing.T) {
+	r := sampleReport()
+	tg := r.Strategies["telegram-2018"] // 80 reconnected, 12 never
+	rec := svgNumber(t, mustHTML(t, r), 1)
+	d := pathFor(t, rec, knownColor["telegram-2018"])
+	pts := strings.FieldsFunc(d, func(r rune) bool { return r == 'M' || r == 'L' })
+	var lastY float64
+	if _, err := fmt.Sscanf(pts[len(pts)-1], "%g %g", new(float64), &lastY); err != nil {
+		t.Fatal(err)
+	}
+	const top, bottom = plotT, 226.0 // the recovery plot's y range
+	share := float64(tg.Reconnects) / float64(tg.Reconnects+tg.Unrecovered)
+	want := bottom - share*(bottom-top)
+	if math.Abs(lastY-want) > 0.11 {
+		t.Errorf("telegram-2018 curve ends at y=%v, want %v (%.1f%% recovered)", lastY, want, share*100)
+	}
+	// And a strategy whose outages all ended reaches the top.
+	d = pathFor(t, rec, knownColor["samizdat"])
+	if !strings.HasSuffix(d, " "+num(top)) {
+		t.Errorf("samizdat curve does not end at 100%%: …%s", d[max(0, len(d)-30):])
+	}
+}
+
+func mustHTML(t *testing.T, r *Report) []byte {
+	t.Helper()
+	b, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pathFor returns the d attribute of the path stroked in color.
+func pathFor(t *testing.T, svgText, color string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<path d="([^"]+)" class="series" stroke="` + color + `"`).FindStringSubmatch(svgText)
+	if m == nil {
+		t.Fatalf("no series in %s", color)
+	}
+	return m[1]
+}
+
+func TestHelpers(t *testing.T) {
+	for _, tc := range []struct {
+		want string
+		d    time.Duration
+		ok   bool
+	}{{"≤ 2s", 2 * time.Second, true}, {"<= 250ms", 250 * time.Millisecond, true}, {" ≥ 1m0s", time.Minute, true},
+		{"≥ 99%", 0, false}, {"", 0, false}, {"≤ -3s", 0, false}} {
+		if d, ok := parseWant(tc.want); d != tc.d || ok != tc.ok {
+			t.Errorf("parseWant(%q) = %v, %v; want %v, %v", tc.want, d, ok, tc.d, tc.ok)
+		}
+	}
+	for name, want := range map[string]string{
+		"delivered": "delivered", "reconnect median": "rec50", "reconnect p99": "rec99", "Reconnect P50": "rec50",
+		"cold start": "cold", "latency p99": "lat99", "latency median": "lat50", "availability": "avail", "throughput": "",
+	} {
+		if got := targetColumn(name); got != want {
+			t.Errorf("targetColumn(%q) = %q, want %q", name, got, want)
+		}
+	}
+	for v, want := range map[float64]float64{10_000: 10_000, 10_001: 20_000, 111_800: 200_000, 3: 5, 0.7: 1, 600: 1000} {
+		if got := roundUp125(v); math.Abs(got-want) > 1e-9*want {
+			t.Errorf("roundUp125(%v) = %v, want %v", v, got, want)
+		}
+	}
+	for ms, want := range map[float64]string{0: "0 ms", 999: "999 ms", 1080: "1.08 s", 37_100: "37.1 s",
+		150_000: "2.5 min", -1: "—", math.NaN(): "—"} {
+		if got := msText(ms); got != want {
+			t.Errorf("msText(%v) = %q, want %q", ms, got, want)
+		}
+	}
+	for n, want := range map[uint64]string{0: "0", 999: "999", 1000: "1,000", 15_900_000: "15,900,000"} {
+		if got := group(n); got != want {
+			t.Errorf("group(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for c, want := range map[string]string{"#d6336c": "#d6336c", "red;background:url(x)": "#868e96", "#12345g": "#868e96"} {
+		if got := string(safeColor(c)); got != want {
+			t.Errorf("safeColor(%q) = %q, want %q", c, got, want)
+		}
+	}
+	if got := timeTicks(90_000); got[0] != 0 || got[len(got)-1] != 90_000 || len(got) != 10 {
+		t.Errorf("timeTicks(90s) = %v", got)
 	}
 }
