@@ -539,3 +539,52 @@ func clip(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// costChart plots, for each strategy, its availability against the
+// share of bystanders broken at the same moment, one dot per sample,
+// joined in time order: how much collateral damage the censor had to
+// cause to take each strategy down.
+func costChart(r *Report, names []string, col map[string]string) template.HTML {
+	const pl, pr, pt0, pb = plotL, plotR, plotT, 236.0
+	s := newSVG(chartW, pb+axisGap+4, "each strategy's availability against the share of bystanders broken at the same time")
+	by := r.Censor.Bystanders
+	hi := 0.0
+	for _, smp := range r.Timeline {
+		if by > 0 {
+			hi = math.Max(hi, float64(smp.BystandersBroken)/float64(by))
+		}
+	}
+	hi = math.Min(1, roundUp125(math.Max(hi, 0.1)))
+	x := scale{d0: 0, d1: hi, r0: pl, r1: pr}
+	y := scale{d0: 0, d1: 1, r0: pb, r1: pt0}
+	fracAxis(s, y)
+	for i := 0; i <= 5; i++ {
+		v := hi * float64(i) / 5
+		s.line(x.at(v), pt0, x.at(v), pb, "grid")
+		s.text(x.at(v), pb+14, "middle", "axis", fmt.Sprintf("%.0f%%", v*100))
+	}
+	s.line(pl, pb, pr, pb, "frame")
+	s.text(pr, pb+28, "end", "axis", "bystander services broken at the same moment")
+	if by == 0 {
+		s.text((pl+pr)/2, (pt0+pb)/2, "middle", "empty", "no bystander services in this scenario")
+		return s.HTML()
+	}
+	for _, n := range names {
+		var seg []pt
+		for _, smp := range r.Timeline {
+			v, ok := smp.Connected[n]
+			if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			seg = append(seg, pt{x.at(float64(smp.BystandersBroken) / float64(by)), y.at(v)})
+		}
+		if len(seg) == 0 {
+			continue
+		}
+		s.path([][]pt{seg}, "series thin faded", col[n], "")
+		for _, p := range seg {
+			s.circle(p.x, p.y, 2.6, col[n], "")
+		}
+	}
+	return s.HTML()
+}

@@ -55,6 +55,7 @@ type page struct {
 	RecLegend              []recLegend
 	Avail, Recovery        template.HTML
 	CollateralSVG, Blocks  template.HTML
+	Cost                   template.HTML
 	Targets                []targetView
 	Events                 []eventView
 	EventsOmitted          int
@@ -115,6 +116,7 @@ func HTML(r *Report) ([]byte, error) {
 	p.Recovery = recoveryChart(r, names, col)
 	p.CollateralSVG = collateralChart(r, names, col)
 	p.Blocks = blockedChart(r)
+	p.Cost = costChart(r, names, col)
 	for _, e := range r.Events {
 		if len(p.Events) == maxEventRows {
 			p.EventsOmitted = len(r.Events) - maxEventRows
@@ -387,6 +389,9 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <p class="what">What the blocking cost everyone else: the share of ordinary bystander services in the same networks that stopped working (red area), against each strategy's availability (lines).</p>
 <div class="legend">{{range .Legend}}<span><span class="sw" style="background:{{.Color | safeCSS}}"></span>{{.Name}} connected</span>{{end}}<span><span class="sw area"></span>bystanders broken</span></div>
 {{.CollateralSVG}}
+<p class="what" style="margin-top:14px">The price of taking each strategy down: its availability against the share of bystanders broken at the same moment, one dot per second. A strategy the censor can only push down by moving to the right is expensive to block.</p>
+{{template "legend" .Legend}}
+{{.Cost}}
 <p class="what" style="margin-top:14px">Addresses blocked by the censor (log scale).</p>
 {{.Blocks}}
 <div class="kv" style="margin-top:14px">
@@ -399,11 +404,11 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 </div>
 </section>
 
-{{if .R.Notes}}<section class="card notes">
+<section class="card notes">
 <h2>Where samizdat loses</h2>
-<ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>
+{{if .R.Notes}}<ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{else}}<p class="what">The run left no notes.</p>{{end}}
 </section>
-{{end}}
+
 <section class="card">
 <h2>Design targets</h2>
 {{if .Targets}}<table>

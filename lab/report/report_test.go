@@ -389,8 +389,9 @@ func wellFormed(t *testing.T, page []byte) int {
 	return svgs
 }
 
-// The four charts: availability, recovery, collateral, blocked addresses.
-const charts = 4
+// The five charts: availability, recovery, collateral over time, availability
+// against collateral, blocked addresses.
+const charts = 5
 
 func TestHTMLSample(t *testing.T) {
 	r := sampleReport()
@@ -548,7 +549,7 @@ func TestHTMLDegenerate(t *testing.T) {
 		r    *Report
 		want []string
 	}{
-		{"zero report", &Report{}, []string{"No strategies", "no timeline samples", "no reconnects measured", "no bystander services", "0 of 0"}},
+		{"zero report", &Report{}, []string{"No strategies", "The run left no notes", "no timeline samples", "no reconnects measured", "no bystander services", "0 of 0"}},
 		{"one strategy, no samples", one, []string{"samizdat", "nothing sent", "no outages", "no timeline samples"}},
 		{"one sample", onePoint, []string{"samizdat"}},
 		{"NaN everywhere", nan, []string{"not measured"}},
