@@ -349,8 +349,11 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <p class="lead">seed {{.R.Seed}} · {{.Duration}} of lab time · {{len .Rows}} strateg{{if eq (len .Rows) 1}}y{{else}}ies{{end}} · {{len .R.Events}} censor and operator moves</p>
 
 <div class="badges">
-<div class="badge {{if eq .TargetsMet .TargetsAll}}good{{else}}bad{{end}}"><b>{{.TargetsMet}} of {{.TargetsAll}}</b><span>design targets met</span></div>
-<div class="badge {{if eq .ChecksOK .ChecksAll}}good{{else}}bad{{end}}"><b>{{.ChecksOK}} of {{.ChecksAll}}</b><span>invariants hold</span></div>
+{{if .TargetsAll}}<div class="badge {{if eq .TargetsMet .TargetsAll}}good{{else}}bad{{end}}"><b>{{.TargetsMet}} of {{.TargetsAll}}</b><span>design targets met</span></div>
+{{else}}<div class="badge"><b>—</b><span>no design target measured</span></div>
+{{end}}{{if .ChecksAll}}<div class="badge {{if eq .ChecksOK .ChecksAll}}good{{else}}bad{{end}}"><b>{{.ChecksOK}} of {{.ChecksAll}}</b><span>invariants hold</span></div>
+{{else}}<div class="badge"><b>—</b><span>no invariants checked</span></div>
+{{end}}
 <div class="badge"><b>{{.Blocked}}</b><span>addresses blocked at the end</span></div>
 <div class="badge {{if gt .R.Censor.BystandersBroken 0}}bad{{end}}"><b>{{.Collateral}}</b><span>bystander services broken at the end</span></div>
 </div>

@@ -549,7 +549,7 @@ func TestHTMLDegenerate(t *testing.T) {
 		r    *Report
 		want []string
 	}{
-		{"zero report", &Report{}, []string{"No strategies", "The run left no notes", "no timeline samples", "no reconnects measured", "no bystander services", "0 of 0"}},
+		{"zero report", &Report{}, []string{"No strategies", "no design target measured", "no invariants checked", "The run left no notes", "no timeline samples", "no reconnects measured", "no bystander services", "0 of 0"}},
 		{"one strategy, no samples", one, []string{"samizdat", "nothing sent", "no outages", "no timeline samples"}},
 		{"one sample", onePoint, []string{"samizdat"}},
 		{"NaN everywhere", nan, []string{"not measured"}},
