@@ -175,8 +175,10 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	warm := r.sz.ThroughputFor / 5
 	time.Sleep(warm)
 	d0, t0, cpu0 := tr.delivered.Load(), time.Now(), cpuTime()
+	k0, w0, haveStats := commitStats(n.store)
 	time.Sleep(r.sz.ThroughputFor - warm)
 	d1, t1, cpu1 := tr.delivered.Load(), time.Now(), cpuTime()
+	k1, w1, _ := commitStats(n.store)
 	stop.Store(true)
 	wg.Wait()
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
@@ -188,6 +190,10 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	res.add("p50_full", percentile(latFull, 50), "ms")
 	res.add("p99_full", percentile(latFull, 99), "ms")
 	res.add("cpu_full", (cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds(), "cores")
+	if haveStats {
+		res.add("commits_per_s_full", float64(k1-k0)/t1.Sub(t0).Seconds(), "commit/s")
+		res.add("writes_per_commit_full", float64(w1-w0)/float64(max(k1-k0, 1)), "")
+	}
 
 	// Half that load and a quarter, open loop.
 	var p99Half float64
@@ -199,8 +205,11 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 		rate := full * f.share
 		r.progress("throughput: full %.0f msg/s; now %.0f msg/s open loop", full, rate)
 		cpu0, t0 := cpuTime(), time.Now()
+		k0, w0, _ := commitStats(n.store)
 		paced(send, recvIDs, tr, f.phase, rate/float64(len(send)), r.sz.ThroughputFor, &c)
-		cpu := (cpuTime() - cpu0).Seconds() / time.Since(t0).Seconds()
+		el := time.Since(t0).Seconds()
+		cpu := (cpuTime() - cpu0).Seconds() / el
+		k1, w1, _ := commitStats(n.store)
 		if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
 			return err
 		}
@@ -209,6 +218,10 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 		res.add("p50_"+f.name, percentile(lat, 50), "ms")
 		res.add("p99_"+f.name, percentile(lat, 99), "ms")
 		res.add("cpu_"+f.name, cpu, "cores")
+		if haveStats {
+			res.add("commits_per_s_"+f.name, float64(k1-k0)/el, "commit/s")
+			res.add("writes_per_commit_"+f.name, float64(w1-w0)/float64(max(k1-k0, 1)), "")
+		}
 		if f.phase == 2 {
 			p99Half = percentile(lat, 99)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"samizdat/relay"
+	"samizdat/store/postgres"
 	"samizdat/store/sqlite"
 )
 
@@ -24,4 +25,22 @@ func SQLite(dir string) OpenStore {
 		}
 		return sqlite.Open(ctx, path, sqlite.Options{})
 	}
+}
+
+// commitStats returns the store's commit counters where it keeps them
+// (SQLite and PostgreSQL do): transactions committed and the writes they
+// carried.
+func commitStats(st relay.Store) (commits, writes uint64, ok bool) {
+	if d, isDrop := st.(*droppingStore); isDrop {
+		st = d.Store
+	}
+	switch s := st.(type) {
+	case *sqlite.Store:
+		x := s.Stats()
+		return x.Commits, x.Writes, true
+	case *postgres.Store:
+		x := s.Stats()
+		return x.Commits, x.Writes, true
+	}
+	return 0, 0, false
 }
