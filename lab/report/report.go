@@ -1,10 +1,25 @@
 // Package report holds the censor lab's results: the types that are the
 // report.json schema, the percentile method every figure uses, and the
-// renderer that turns a report into a self-contained index.html page
-// (inline CSS and SVG charts, no scripts, nothing fetched from the network).
+// renderer that turns a report into a self-contained index.html page.
 //
 // The JSON keys are snake_case and come from the struct tags below; maps are
 // written with sorted keys, so the same report always gives the same bytes.
+// JSON cannot hold NaN or infinities: such a figure is written as 0 and the
+// written report gains a failed "figures are finite" invariant.
+//
+// Percentiles are nearest-rank (see Percentile): always one of the samples,
+// never interpolated.
+//
+// The page (HTML) has inline CSS and inline SVG drawn here; it has no
+// scripts and fetches nothing. Every string from the report is escaped
+// (html/template for the page, the same escaping for SVG text), so a
+// hostile scenario or strategy name is shown, not run. It shows: a headline
+// table per strategy with design targets marked met or not; the fraction of
+// clients connected over time with the censor's and operators' moves
+// underneath; the recovery-time distribution (Strategy.ReconnectMS) against
+// the reconnect targets; collateral damage over time and availability
+// against it; addresses blocked; the notes on where samizdat loses; the
+// invariants; and the event log.
 package report
 
 // Report is one lab run: what each strategy achieved, what the censor did
