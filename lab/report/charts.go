@@ -446,7 +446,6 @@ func recoveryChart(r *Report, names []string, col map[string]string) template.HT
 		s.line(px, pt0, px, pb, "target")
 		ly := pt0 + 12 + float64(i%3)*14               // stagger: targets sit close together
 		if px+4+6*float64(len([]rune(t.label))) > pr { // would run off the plot
-
 			s.text(px-4, ly, "end", "targetlabel", t.label)
 		} else {
 			s.text(px+4, ly, "start", "targetlabel", t.label)
