@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -64,7 +65,7 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 		return ErrClosed
 	}
 	select {
-	case s.reqs <- r:
+	case s.queues[s.writerOf(r)] <- r:
 	case <-ctx.Done():
 		s.mu.RUnlock()
 		return ctx.Err()
@@ -73,15 +74,30 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	return <-r.done
 }
 
-// write is a writer goroutine: it takes the requests queued when it is free,
-// up to MaxBatch, and commits them in one transaction, until Close closes
-// s.reqs. A lone request is committed at once; under load, the requests
+// writerOf returns the index of the writer that serves r's (first)
+// mailbox. An Append for several devices goes to the writer of its first.
+func (s *Store) writerOf(r *request) int {
+	if len(s.queues) == 1 {
+		return 0
+	}
+	k := devKey{}
+	if r.ack != nil {
+		k = r.ack.dev
+	} else {
+		k = devKey{r.envs[0].Account, r.envs[0].Device}
+	}
+	return int(maphash.Comparable(s.seed, k) % uint64(len(s.queues)))
+}
+
+// write is a writer goroutine: it takes the requests queued for it when it
+// is free, up to MaxBatch, and commits them in one transaction, until Close
+// closes q. A lone request is committed at once; under load, the requests
 // arriving while a batch commits form the next one (and, with several
 // writers, another writer's batch commits meanwhile).
-func (s *Store) write() {
+func (s *Store) write(q chan *request) {
 	batch := make([]*request, 0, s.opts.MaxBatch)
 	for {
-		r, ok := <-s.reqs
+		r, ok := <-q
 		if !ok {
 			return
 		}
@@ -89,7 +105,7 @@ func (s *Store) write() {
 	gather:
 		for len(batch) < s.opts.MaxBatch {
 			select {
-			case r, ok := <-s.reqs:
+			case r, ok := <-q:
 				if !ok {
 					break gather
 				}

@@ -8,7 +8,9 @@
 //
 // # Writes and group commit
 //
-// Appends and acks go to a few writer goroutines (Options.Writers). Each takes
+// Appends and acks go to a few writer goroutines (Options.Writers), each
+// serving the mailboxes whose (account, device) hash to it, so that two
+// writers of one node do not wait for each other's locks. Each takes
 // whatever calls are queued, up to MaxBatch, and runs them in one transaction
 // in two round trips: the first locks the mailbox_usage rows of every device
 // involved (in one global order, so batches of different nodes cannot
@@ -56,6 +58,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,9 +123,10 @@ type Store struct {
 	rates *bucket.Table
 
 	mu     sync.RWMutex
-	closed bool // guarded by mu; reqs is closed once it is set
+	closed bool // guarded by mu; the queues are closed once it is set
 
-	reqs    chan *request
+	queues  []chan *request // one per writer
+	seed    maphash.Seed
 	wg      sync.WaitGroup // writers and the expiry loop
 	quit    chan struct{}  // closed by Close, stops the expiry loop
 	cancel  context.CancelFunc
@@ -186,12 +190,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		opts:  opts,
 		pool:  pool,
 		rates: bucket.NewTable(),
-		reqs:  make(chan *request, 4096),
 		quit:  make(chan struct{}),
+		seed:  maphash.MakeSeed(),
 	}
 	s.stopCtx, s.cancel = context.WithCancel(context.Background())
 	for range opts.Writers {
-		s.wg.Go(s.write)
+		q := make(chan *request, 4096)
+		s.queues = append(s.queues, q)
+		s.wg.Go(func() { s.write(q) })
 	}
 	if opts.ExpireInterval > 0 {
 		s.wg.Go(s.expireLoop)
@@ -206,7 +212,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		close(s.reqs)
+		for _, q := range s.queues {
+			close(q)
+		}
 		close(s.quit)
 		s.mu.Unlock()
 		s.wg.Wait()
