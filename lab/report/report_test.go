@@ -676,3 +676,28 @@ func TestHelpers(t *testing.T) {
 		t.Errorf("timeTicks(90s) = %v", got)
 	}
 }
+
+func TestJSONEmptyReport(t *testing.T) {
+	b, err := (&Report{}).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("null")) {
+		t.Errorf("empty report has nulls:\n%s", b)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := sortedKeys(doc); !slices.Equal(got, schema["report"]) {
+		t.Errorf("keys %v", got)
+	}
+	for _, k := range []string{"timeline", "events", "targets", "invariants", "notes"} {
+		if l, ok := doc[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("%s = %#v, want []", k, doc[k])
+		}
+	}
+	if m, ok := doc["strategies"].(map[string]any); !ok || len(m) != 0 {
+		t.Errorf("strategies = %#v, want {}", doc["strategies"])
+	}
+}
