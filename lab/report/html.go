@@ -176,27 +176,14 @@ func strategyRow(name string, st Strategy, targets []Target) row {
 		rw.Cold = cell{Text: "—"}
 	}
 	rw.Availability = cell{Text: pct(st.Availability)}
+	cols := map[string]*cell{"delivered": &rw.Delivered, "lat50": &rw.LatP50, "lat99": &rw.LatP99,
+		"rec50": &rw.RecP50, "rec99": &rw.RecP99, "cold": &rw.Cold, "avail": &rw.Availability}
 	for _, t := range targets {
 		if t.Strategy != name {
 			continue
 		}
-		var c *cell
-		switch targetColumn(t.Name) {
-		case "delivered":
-			c = &rw.Delivered
-		case "lat50":
-			c = &rw.LatP50
-		case "lat99":
-			c = &rw.LatP99
-		case "rec50":
-			c = &rw.RecP50
-		case "rec99":
-			c = &rw.RecP99
-		case "cold":
-			c = &rw.Cold
-		case "avail":
-			c = &rw.Availability
-		default:
+		c := cols[targetColumn(t.Name)]
+		if c == nil {
 			continue
 		}
 		c.Want = t.Want
