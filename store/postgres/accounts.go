@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,33 +15,77 @@ const (
 	deviceCols  = "SELECT account, id, registration_id, noise_key, created FROM devices "
 )
 
-// CreateAccount implements relay.Accounts. Both rows go in one pipelined
-// batch, which the server runs as one transaction.
+// CreateAccount implements relay.Accounts. Conflicts are found with ON
+// CONFLICT DO NOTHING rather than as unique violations, so that they do not
+// put the taken username or key into the server's log.
 func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Device) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return dbErr("create account", err)
+	}
+	defer conn.Release()
 	b := &pgx.Batch{}
-	b.Queue("INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES ($1, $2, $3, $4, $5, $6)",
+	b.Queue("BEGIN")
+	b.Queue("INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES ($1, $2, $3, $4, $5, $6) "+
+		"ON CONFLICT DO NOTHING",
 		a.ID[:], []byte(a.Username), nonNil(a.IdentityKey), a.UnidentifiedAccessKey, a.UnrestrictedUnidentifiedAccess, nanos(a.Created))
-	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created) VALUES ($1, $2, $3, $4, $5)",
+	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created) VALUES ($1, $2, $3, $4, $5) "+
+		"ON CONFLICT DO NOTHING",
 		a.ID[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created))
-	return dbErr("create account", s.pool.SendBatch(ctx, b).Close())
+	br := conn.SendBatch(ctx, b)
+	var inserted int64
+	for i := range 3 {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			conn.Exec(context.Background(), "ROLLBACK")
+			return dbErr("create account", err)
+		}
+		if i > 0 {
+			inserted += tag.RowsAffected()
+		}
+	}
+	if err := br.Close(); err != nil {
+		conn.Exec(context.Background(), "ROLLBACK")
+		return dbErr("create account", err)
+	}
+	if inserted != 2 {
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return dbErr("create account", err)
+		}
+		return fmt.Errorf("postgres: create account: %w", relay.ErrConflict)
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		return dbErr("create account", err)
+	}
+	return nil
 }
 
-// AddDevice implements relay.Accounts.
+// AddDevice implements relay.Accounts. As in CreateAccount, a conflict is
+// not a unique violation; the second statement tells it from a missing
+// account.
 func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, "INSERT INTO devices (account, id, registration_id, noise_key, created) "+
-		"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)",
-		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created))
-	if err != nil {
+	var inserted int
+	var exists bool
+	err := s.pool.QueryRow(ctx, `WITH ins AS (
+	INSERT INTO devices (account, id, registration_id, noise_key, created)
+	SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
+	ON CONFLICT DO NOTHING RETURNING 1)
+SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)`,
+		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created)).Scan(&inserted, &exists)
+	switch {
+	case err != nil:
 		return dbErr("add device", err)
-	}
-	if tag.RowsAffected() == 0 {
+	case !exists:
 		return notFound("add device: account")
+	case inserted == 0:
+		return fmt.Errorf("postgres: add device: %w", relay.ErrConflict)
 	}
 	return nil
 }

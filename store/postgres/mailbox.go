@@ -215,7 +215,9 @@ func scanDevKey(acct []byte, dev int64) (devKey, error) {
 // commitBatch runs the requests in one transaction. It sets each request's
 // seqs or quota; it returns an error if the transaction did not commit.
 func (s *Store) commitBatch(reqs []*request) (err error) {
-	ctx := s.stopCtx
+	// Not the callers' contexts: once a batch has started, it runs to its
+	// commit or failure, whoever stops waiting.
+	ctx := context.Background()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err

@@ -128,9 +128,8 @@ type Store struct {
 	queues  []chan *request // one per writer
 	seed    maphash.Seed
 	wg      sync.WaitGroup // writers and the expiry loop
-	quit    chan struct{}  // closed by Close, stops the expiry loop
-	cancel  context.CancelFunc
-	stopCtx context.Context // ends when Close has drained the writers
+	quit    context.Context // done once Close begins: stops the expiry loop
+	stop    context.CancelFunc
 
 	closeOnce sync.Once
 
@@ -190,10 +189,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		opts:  opts,
 		pool:  pool,
 		rates: bucket.NewTable(),
-		quit:  make(chan struct{}),
 		seed:  maphash.MakeSeed(),
 	}
-	s.stopCtx, s.cancel = context.WithCancel(context.Background())
+	s.quit, s.stop = context.WithCancel(context.Background())
 	for range opts.Writers {
 		q := make(chan *request, 4096)
 		s.queues = append(s.queues, q)
@@ -215,10 +213,9 @@ func (s *Store) Close() error {
 		for _, q := range s.queues {
 			close(q)
 		}
-		close(s.quit)
+		s.stop()
 		s.mu.Unlock()
 		s.wg.Wait()
-		s.cancel()
 		s.pool.Close()
 	})
 	return nil
@@ -234,20 +231,11 @@ func (s *Store) expireLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithCancel(s.stopCtx)
-			go func() {
-				select {
-				case <-s.quit:
-				case <-ctx.Done():
-				}
-				cancel()
-			}()
 			// Errors here resurface on the next tick; Expire's callers see them too.
-			s.Expire(ctx, s.opts.Now().Add(-s.opts.Retention))
-			cancel()
+			s.Expire(s.quit, s.opts.Now().Add(-s.opts.Retention))
 		}
 	}
 }

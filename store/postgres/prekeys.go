@@ -166,9 +166,17 @@ func (s *Store) TakeBundle(ctx context.Context, acct relay.AccountID, dev uint32
 	var key, lr, lrSig, kyKey, kySig, ecKey []byte
 	var reg, created int64
 	var spkID, lrID, kyID, ecID *int64
-	err := s.pool.QueryRow(ctx, takeBundle, acct[:], int64(dev)).Scan(&reg, &key, &created,
-		&spkID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature, &lrID, &lr, &lrSig, &b.Identity,
-		&kyID, &kyKey, &kySig, &ecID, &ecKey)
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		err = s.pool.QueryRow(ctx, takeBundle, acct[:], int64(dev)).Scan(&reg, &key, &created,
+			&spkID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature, &lrID, &lr, &lrSig, &b.Identity,
+			&kyID, &kyKey, &kySig, &ecID, &ecKey)
+		// Fetchers that wait for each other's last keys may deadlock; the
+		// server then aborts one, which nothing has spent: run it again.
+		if c := sqlState(err); c != deadlockDetected && c != serializationFailure {
+			break
+		}
+	}
 	if err != nil {
 		return relay.Bundle{}, dbErr("take bundle: device", err)
 	}
