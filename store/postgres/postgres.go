@@ -125,11 +125,11 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool // guarded by mu; the queues are closed once it is set
 
-	queues  []chan *request // one per writer
-	seed    maphash.Seed
-	wg      sync.WaitGroup // writers and the expiry loop
-	quit    context.Context // done once Close begins: stops the expiry loop
-	stop    context.CancelFunc
+	queues []chan *request // one per writer
+	seed   maphash.Seed
+	wg     sync.WaitGroup  // writers and the expiry loop
+	quit   context.Context // done once Close begins: stops the expiry loop
+	stop   context.CancelFunc
 
 	closeOnce sync.Once
 
