@@ -46,6 +46,7 @@ func commands() []command {
 		{name: "help", usage: "[COMMAND]", summary: "show help for samizdat or one command", run: runHelp},
 		{name: "manifest", usage: manifestUsage, summary: "operator tools: keygen, sign, show and verify signed manifests", run: runManifest},
 		{name: "relay", usage: relayUsage, summary: "run a relay on many endpoints; move them live (relay endpoints ...)", run: runRelay},
+		{name: "lab", usage: labUsage, summary: "run the censor lab: strategies against a modelled censor, report with charts", run: runLab},
 		{name: "bench", usage: benchUsage, summary: "measure a relay under load: throughput, fan-out, idle connections, ...", run: runBench},
 	}
 	cmds = append(cmds, clientCommands()...)

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"samizdat/lab"
+	"samizdat/lab/report"
+	"samizdat/lab/scenario"
+)
+
+const labUsage = `[run SCENARIO|FILE.json [--seed N] [--out DIR] [--work DIR] [--quiet] | list]
+
+  samizdat lab                 the showcase: the "quick" rkn-2018 scenario, under a minute,
+                               report in ./samizdat-lab/quick/index.html
+  samizdat lab run SCENARIO    a built-in scenario (see 'lab list') or a scenario file;
+                               report.json and index.html in --out (./samizdat-lab/NAME)
+  samizdat lab list            the built-in scenarios
+
+The run exits 1 if one of its own invariants fails (counts that do not add up, a
+dial outside loopback); targets that are not met are results, printed and
+written to the report, not errors.`
+
+// showcase is the scenario `samizdat lab` runs alone.
+const showcase = "quick"
+
+func runLab(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return labRun(ctx, e, []string{showcase})
+	}
+	switch args[0] {
+	case "run":
+		return labRun(ctx, e, args[1:])
+	case "list":
+		if len(args) != 1 {
+			return fmt.Errorf("list takes no arguments: %w", errUsage)
+		}
+		return labList(e.stdout)
+	default:
+		return fmt.Errorf("unknown lab command %q: %w", args[0], errUsage)
+	}
+}
+
+func labList(w io.Writer) error {
+	for _, name := range scenario.Names() {
+		sc, err := scenario.Builtin(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%-12s %s\n", name, firstSentence(sc.Description))
+	}
+	return nil
+}
+
+// firstSentence cuts a description to its first sentence for listings.
+func firstSentence(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+func labRun(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("lab run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	seed := fs.Int64("seed", 0, "seed for every choice of the run (0: the scenario's)")
+	out := fs.String("out", "", "directory for report.json and index.html (default ./samizdat-lab/NAME)")
+	work := fs.String("work", "", "scratch directory for relay and client state (default: a temporary one, removed)")
+	quiet := fs.Bool("quiet", false, "no live progress, only the summary")
+	name, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, rest = args[0], args[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	if name == "" {
+		return fmt.Errorf("which scenario? ('samizdat lab list' shows them): %w", errUsage)
+	}
+	sc, err := loadScenario(name)
+	if err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("samizdat-lab", sc.Name)
+	}
+	effSeed := sc.Seed
+	if *seed != 0 {
+		effSeed = *seed
+	}
+	fmt.Fprintf(e.stdout, "lab: scenario %s, seed %d, %s of sending + %s of drain\n",
+		sc.Name, effSeed, time.Duration(sc.Duration), time.Duration(sc.Drain))
+	if sc.Description != "" {
+		fmt.Fprintf(e.stdout, "     %s\n", firstSentence(sc.Description))
+	}
+	var disp *progressDisplay
+	opt := lab.Options{Seed: *seed, Out: dir, Work: *work}
+	if !*quiet {
+		disp = newProgressDisplay(e.stdout)
+		opt.Progress = disp.show
+	}
+	start := time.Now()
+	rep, err := lab.Run(ctx, sc, opt)
+	if disp != nil {
+		disp.finish()
+	}
+	if err != nil {
+		return err
+	}
+	printLabSummary(e.stdout, rep, time.Since(start))
+	fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(dir, "index.html"))
+	var failed []string
+	for _, c := range rep.Invariants {
+		if !c.OK {
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("invariants failed: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// loadScenario takes a built-in name or a path to a scenario file.
+func loadScenario(name string) (*scenario.Scenario, error) {
+	for _, n := range scenario.Names() {
+		if n == name {
+			return scenario.Builtin(name)
+		}
+	}
+	if strings.ContainsAny(name, "/.") {
+		return scenario.Load(name)
+	}
+	return nil, fmt.Errorf("no scenario %q (built-in: %s; or give a file path): %w",
+		name, strings.Join(scenario.Names(), ", "), errUsage)
+}
+
+// printLabSummary prints the headline figures, the targets and any
+// failed invariant.
+func printLabSummary(w io.Writer, r *report.Report, took time.Duration) {
+	fmt.Fprintf(w, "\n%-14s %9s %7s %15s %17s %6s %11s %7s\n", "strategy", "delivered", "avail", "latency p50/p99", "reconnect p50/p99", "lost", "cold start", "moves")
+	names := make([]string, 0, len(r.Strategies))
+	for n := range r.Strategies {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return strategyOrder(names[i]) < strategyOrder(names[j]) })
+	for _, n := range names {
+		s := r.Strategies[n]
+		cold := "-"
+		if s.ColdStartMS != nil {
+			cold = fmtMS(*s.ColdStartMS)
+			if s.ColdStartFailed > 0 {
+				cold += fmt.Sprintf(" (%d✗)", s.ColdStartFailed)
+			}
+		}
+		fmt.Fprintf(w, "%-14s %4d/%-4d %6.1f%% %15s %17s %6d %11s %7d\n", n,
+			s.Delivered, s.Sent, 100*s.Availability,
+			fmtMS(s.LatencyP50MS)+"/"+fmtMS(s.LatencyP99MS),
+			fmtMS(s.ReconnectP50MS)+"/"+fmtMS(s.ReconnectP99MS),
+			s.Unrecovered, cold, s.Moves)
+	}
+	c := r.Censor
+	fmt.Fprintf(w, "\ncensor: %d addresses in %d prefixes blocked; bystanders broken %d of %d (%.1f%%, worst %d)\n",
+		c.BlockedAddresses, c.BlockedPrefixes, c.BystandersBroken, c.Bystanders, 100*c.CollateralRatio, c.MaxBystandersBroken)
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets:")
+		for _, t := range r.Targets {
+			mark := "met"
+			if !t.Met {
+				mark = "NOT MET"
+			}
+			fmt.Fprintf(w, "  %-8s %-14s %-28s want %-8s got %s  %s\n", mark, t.Strategy, t.Name, t.Want, fmtGot(t.Got, t.Unit), "")
+		}
+	}
+	for _, ch := range r.Invariants {
+		if !ch.OK {
+			fmt.Fprintf(w, "invariant FAILED: %s: %s\n", ch.Name, ch.Detail)
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	fmt.Fprintf(w, "\nran in %s\n", took.Round(time.Second))
+}
+
+func strategyOrder(name string) int {
+	for i, n := range []string{"static", "telegram-2018", "samizdat"} {
+		if n == name {
+			return i
+		}
+	}
+	return 99
+}
+
+func fmtMS(ms float64) string {
+	switch {
+	case ms != ms: // NaN
+		return "-"
+	case ms >= 10_000:
+		return fmt.Sprintf("%.0fs", ms/1000)
+	case ms >= 1000:
+		return fmt.Sprintf("%.1fs", ms/1000)
+	default:
+		return fmt.Sprintf("%.0fms", ms)
+	}
+}
+
+func fmtGot(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		return fmtMS(v)
+	case "%":
+		return fmt.Sprintf("%.2f%%", v)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%g %s", v, unit))
+}
+
+// progressDisplay shows a run's progress: redrawn in place on a terminal,
+// a line every few seconds otherwise (logs, CI).
+type progressDisplay struct {
+	w   io.Writer
+	tty bool
+
+	mu       sync.Mutex
+	lines    int           // lines drawn last time (tty)
+	last     time.Duration // lab time of the last line printed (not tty)
+	phase    string
+	events   []string // recent censor/operator moves (tty)
+	finished bool
+}
+
+func newProgressDisplay(w io.Writer) *progressDisplay {
+	d := &progressDisplay{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		d.tty = true
+	}
+	return d
+}
+
+func (d *progressDisplay) show(p lab.Progress) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.finished {
+		return
+	}
+	if p.Event != "" {
+		d.events = append(d.events, fmt.Sprintf("%6.1fs %s", p.T.Seconds(), p.Event))
+		if len(d.events) > 4 {
+			d.events = d.events[len(d.events)-4:]
+		}
+	}
+	if !d.tty {
+		if p.Phase != d.phase || p.T-d.last >= 5*time.Second || p.Phase == "report" {
+			fmt.Fprintln(d.w, progressLine(p))
+			d.last, d.phase = p.T, p.Phase
+		}
+		return
+	}
+	var b strings.Builder
+	if d.lines > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", d.lines)
+	}
+	lines := []string{progressLine(p)}
+	for _, s := range p.Strategies {
+		lines = append(lines, fmt.Sprintf("  %-14s %s %3d/%-3d connected  %5d sent  %5d delivered",
+			s.Name, bar(s.Connected, s.Clients, 20), s.Connected, s.Clients, s.Sent, s.Delivered))
+	}
+	lines = append(lines, fmt.Sprintf("  censor: %d addresses blocked; bystanders broken %d/%d", p.BlockedAddresses, p.BystandersBroken, p.Bystanders))
+	lines = append(lines, d.events...)
+	for _, l := range lines {
+		b.WriteString("\x1b[2K")
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	// Clear lines left over from a taller previous frame.
+	for i := len(lines); i < d.lines; i++ {
+		b.WriteString("\x1b[2K\n")
+	}
+	if len(lines) > d.lines {
+		d.lines = len(lines)
+	}
+	io.WriteString(d.w, b.String())
+}
+
+func (d *progressDisplay) finish() {
+	d.mu.Lock()
+	d.finished = true
+	d.mu.Unlock()
+}
+
+func progressLine(p lab.Progress) string {
+	s := fmt.Sprintf("[%-6s] %5.1fs / %.0fs", p.Phase, p.T.Seconds(), p.Total.Seconds())
+	for _, st := range p.Strategies {
+		s += fmt.Sprintf("  %s %d/%d up %d/%d msgs", st.Name, st.Connected, st.Clients, st.Delivered, st.Sent)
+	}
+	if p.Bystanders > 0 {
+		s += fmt.Sprintf("  collateral %d/%d", p.BystandersBroken, p.Bystanders)
+	}
+	return s
+}
+
+// bar draws n of total as a bar of width cells.
+func bar(n, total, width int) string {
+	if total <= 0 {
+		return strings.Repeat("·", width)
+	}
+	full := n * width / total
+	return strings.Repeat("█", full) + strings.Repeat("·", width-full)
+}
