@@ -41,12 +41,16 @@
 // in, from pure censor queries: every CheckEvery it asks the censor
 // whether a plain connection from each watched ISP to each live endpoint
 // is blocked now (Censor.Collateral: the connect-time decision, without
-// counting it in the censor's statistics) — its monitoring network. An
-// endpoint blocked at any ISP for ReactionDelay is replaced: a new address
-// that the censor does not block now is added (mapped before it is
-// announced), then the old one is retired, at most MovesPerMinute new
-// addresses per minute of lab time (0: never). If no unblocked address
-// turns up in a few draws (a whitelist), the check ends there. Front
+// counting it in the censor's statistics) — its monitoring network — and,
+// with Config.WatchRegistry, whether the published registry lists it
+// (before ISPs enforce it: the 2018 registry leaked to a public mirror).
+// An endpoint blocked for ReactionDelay is replaced: a new address that
+// the censor does not block now is added (mapped before it is announced),
+// then the old one is retired, at most MovesPerMinute new addresses per
+// minute of lab time (0: never). When the budget is short, every cohort
+// left with no unblocked endpoint gets one first, and further moves keep
+// one per cohort in reserve. If no unblocked address turns up in a few
+// draws (a whitelist), the check ends there. Front
 // endpoints share the edge's address; moving them cannot help, so the
 // operator leaves them. Blocks by DPI (SNI, fingerprints) are invisible to
 // this monitoring and a new address would not escape them. Nothing depends
@@ -60,8 +64,9 @@
 // (Censor.EnumerateName) it lists — endpoint addresses including the CDN
 // edge's, SNI and Host names, and channel hosts and DNS names. Endpoints
 // of other cohorts stay unknown to it. This is literal on purpose: whether
-// listing a shared address is worth the collateral is the censor's choice
-// (its configuration), and the lab's report shows the cost.
+// listing a shared address is worth the collateral is the censor's choice,
+// and the lab's report shows the cost; Config.SpareShared models a censor
+// that spares the shared services.
 //
 // Every socket is on 127.0.0.0/8: relays, the edge, the resolver and the
 // mirror listen there, and clients reach them only through vnet.

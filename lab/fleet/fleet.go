@@ -78,6 +78,17 @@ type Config struct {
 	// EnumClients is how many of the censor's clients learn this fleet's
 	// manifests (see the package doc).
 	EnumClients int
+	// WatchRegistry makes the operator also treat an endpoint as blocked
+	// once the censor's published registry lists it, before ISPs enforce
+	// it (Russia's registry of 2018 leaked to a public mirror within
+	// hours), so a move can be pushed to clients before they are cut.
+	WatchRegistry bool
+	// SpareShared makes the enumeration clients leave out the shared
+	// services their manifests name (the CDN edge's address, the front
+	// domain, the DoH resolver and the mirror host): a censor that will
+	// not list big shared hosts for the collateral damage. Default: they
+	// report everything, as a literal censor does.
+	SpareShared bool
 	Logger      *slog.Logger
 }
 
@@ -445,33 +456,9 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 		return nil
 	}
 	var moves []Move
-	op := f.cfg.Operator
-	if f.cfg.Strategy != Static && (!f.checked || now-f.lastCheck >= time.Duration(op.CheckEvery)) {
+	if f.cfg.Strategy != Static && (!f.checked || now-f.lastCheck >= f.cfg.Operator.CheckEvery.D()) {
 		f.checked, f.lastCheck = true, now
-		for _, e := range slices.Clone(f.eps) {
-			blocked, reason := f.blockedAt(now, e.virt)
-			if !blocked {
-				e.blocked = false
-				continue
-			}
-			if !e.blocked {
-				e.blocked, e.since = true, now
-			}
-			if e.transport == endpoints.Front || now-e.since < time.Duration(op.ReactionDelay) {
-				continue
-			}
-			if !f.budgetLeft(now) {
-				break
-			}
-			mv, err := f.move(now, e, reason)
-			if err != nil {
-				// Under a whitelist every draw is blocked: try again at
-				// the next check rather than drain the plan now.
-				f.log.Debug("operator could not move an endpoint", "endpoint", e.name, "err", err)
-				break
-			}
-			moves = append(moves, mv)
-		}
+		moves = f.check(now)
 		if len(moves) > 0 {
 			if err := f.publishChannels(); err != nil {
 				f.log.Error("publishing manifests", "err", err)
@@ -486,12 +473,94 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 	return moves
 }
 
-// blockedAt reports whether a plain connection to a from any watched ISP
-// is blocked at now (the censor's registry and whitelist as each ISP
-// enforces them), and at which.
-func (f *Fleet) blockedAt(now censor.Time, a netip.AddrPort) (bool, string) {
-	by := f.cfg.Censor.Collateral(now, []netip.AddrPort{a})
-	isps := f.cfg.ISPs
+// check looks at every live endpoint at now and moves those blocked for
+// ReactionDelay, within the budget: first one endpoint of each cohort
+// left with nothing unblocked (cohort 0's endpoints serve every cohort),
+// in creation order; then the others, as long as a move per cohort stays
+// in reserve for the next check. It stops at the first endpoint with
+// nowhere to go: under a whitelist every draw is blocked, so it tries
+// again at the next check rather than drain the plan now.
+func (f *Fleet) check(now censor.Time) []Move {
+	mon := f.monitor(now)
+	lit := map[uint32]bool{} // cohorts with an unblocked endpoint
+	var due []*endpoint
+	reasons := map[*endpoint]string{}
+	for _, e := range f.eps {
+		blocked, reason := mon.blocked(e.virt)
+		if !blocked {
+			e.blocked = false
+			lit[e.cohort] = true
+			continue
+		}
+		if !e.blocked {
+			e.blocked, e.since = true, now
+		}
+		if e.transport != endpoints.Front && now-e.since >= f.cfg.Operator.ReactionDelay.D() {
+			due = append(due, e)
+			reasons[e] = reason
+		}
+	}
+	reserve := max(1, int(f.cohorts))
+	var moves []Move
+	moved := map[*endpoint]bool{}
+	for pass := 0; pass < 2; pass++ {
+		for _, e := range due {
+			if moved[e] {
+				continue
+			}
+			if pass == 0 && (lit[e.cohort] || lit[0]) {
+				continue
+			}
+			left := f.budgetLeft(now)
+			if left == 0 || pass == 1 && left <= reserve {
+				return moves
+			}
+			mv, err := f.move(now, mon, e, reasons[e])
+			if err != nil {
+				f.log.Debug("operator could not move an endpoint", "endpoint", e.name, "err", err)
+				return moves
+			}
+			moved[e], lit[e.cohort] = true, true
+			moves = append(moves, mv)
+		}
+	}
+	return moves
+}
+
+// monitor is what the operator sees at one check: what each watched ISP
+// does to a plain connection, and (with WatchRegistry) the published
+// registry.
+type monitor struct {
+	f      *Fleet
+	now    censor.Time
+	listed []netip.Prefix // address entries of the published registry
+}
+
+func (f *Fleet) monitor(now censor.Time) *monitor {
+	m := &monitor{f: f, now: now}
+	if f.cfg.WatchRegistry {
+		_, at := f.cfg.Censor.Version(now)
+		for _, e := range f.cfg.Censor.Entries() {
+			if (e.Kind == censor.KindIP || e.Kind == censor.KindCIDR) && e.Listed <= at &&
+				(e.Unlisted == 0 || e.Unlisted > at) {
+				m.listed = append(m.listed, e.Prefix)
+			}
+		}
+	}
+	return m
+}
+
+// blocked reports whether a is listed in the published registry (with
+// WatchRegistry) or a plain connection to it from a watched ISP is
+// blocked (the registry and whitelist as each ISP enforces them), and why.
+func (m *monitor) blocked(a netip.AddrPort) (bool, string) {
+	for _, p := range m.listed {
+		if p.Contains(a.Addr().Unmap()) {
+			return true, "listed in the registry"
+		}
+	}
+	by := m.f.cfg.Censor.Collateral(m.now, []netip.AddrPort{a})
+	isps := m.f.cfg.ISPs
 	if len(isps) == 0 {
 		for isp := range by {
 			isps = append(isps, isp)
@@ -506,20 +575,20 @@ func (f *Fleet) blockedAt(now censor.Time, a netip.AddrPort) (bool, string) {
 	return false, ""
 }
 
-// budgetLeft reports whether a move at now stays within MovesPerMinute.
-func (f *Fleet) budgetLeft(now censor.Time) bool {
+// budgetLeft returns how many moves MovesPerMinute still allows at now.
+func (f *Fleet) budgetLeft(now censor.Time) int {
 	n := 0
 	for _, m := range f.moves {
 		if now-m.At < time.Minute {
 			n++
 		}
 	}
-	return n < f.cfg.Operator.MovesPerMinute
+	return max(0, f.cfg.Operator.MovesPerMinute-n)
 }
 
 // move replaces e by an endpoint of the same transport and cohort at a
 // new address the censor does not block at now.
-func (f *Fleet) move(now censor.Time, e *endpoint, reason string) (Move, error) {
+func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) (Move, error) {
 	var virt netip.AddrPort
 	old := e.virt.Addr()
 	otherProvider := func(vnet.Prefix) bool { return true }
@@ -545,7 +614,7 @@ func (f *Fleet) move(now censor.Time, e *endpoint, reason string) (Move, error) 
 			continue
 		}
 		cand := netip.AddrPortFrom(a.Addr, relayPort)
-		if b, _ := f.blockedAt(now, cand); !b {
+		if b, _ := mon.blocked(cand); !b {
 			virt = cand
 		}
 	}
@@ -614,6 +683,12 @@ func (f *Fleet) enumerate(now censor.Time) {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	sort.Strings(names)
+	if sh := f.cfg.Shared; f.cfg.SpareShared && sh != nil {
+		spare := []netip.Addr{sh.cdnAddr.Addr(), sh.dohAddr.Addr(), sh.mirrorAddr.Addr()}
+		addrs = slices.DeleteFunc(addrs, func(a netip.Addr) bool { return slices.Contains(spare, a) })
+		spareNames := append(RoleNames(vnet.RoleCDN, sh.cfg.CDNBystanders), DoHName, MirrorName, CDNMirrorHost)
+		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(spareNames, n) })
+	}
 	for _, a := range addrs {
 		if k := a.String(); !f.reported[k] {
 			f.reported[k] = true

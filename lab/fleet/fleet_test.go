@@ -289,11 +289,12 @@ func TestStaticNeverMoves(t *testing.T) {
 }
 
 // TestOperatorBudgetAndDelay: the operator waits ReactionDelay after it
-// first sees a block, moves at most MovesPerMinute addresses per minute,
-// and makes the same moves in two identical worlds.
+// first sees a block, moves at most MovesPerMinute addresses per minute
+// (keeping one in reserve once some endpoint is unblocked), and makes the
+// same moves in two identical worlds.
 func TestOperatorBudgetAndDelay(t *testing.T) {
 	op := scenario.Operator{CheckEvery: scenario.Duration(time.Second), ReactionDelay: scenario.Duration(5 * time.Second),
-		MovesPerMinute: 2}
+		MovesPerMinute: 3}
 	run := func() []fleet.Move {
 		w := newWorld(t, 4)
 		f := w.fleet(t, fleet.Telegram2018, op, 0)
@@ -310,9 +311,9 @@ func TestOperatorBudgetAndDelay(t *testing.T) {
 		tick(5*time.Second, 0)        // not blocked yet
 		tick(10*time.Second, 0)       // blocked, first seen
 		tick(12*time.Second, 0)       // reaction delay not over
-		tick(15*time.Second, 2)       // budget: 2 a minute
+		tick(15*time.Second, 2)       // budget: 3 a minute, 1 in reserve
 		tick(15*time.Second+500e6, 0) // not a check time
-		tick(45*time.Second, 0)       // budget spent
+		tick(45*time.Second, 0)       // only the reserve left
 		tick(75*time.Second+1, 1)     // a minute later: the third
 		tick(80*time.Second, 0)       // all moved
 		if eps := f.Endpoints(); len(eps) != fleet.TelegramEndpoints {
@@ -731,5 +732,117 @@ func TestSamizdatFallsBackToWSS(t *testing.T) {
 		if got := u.lastConnected(); !slices.Contains(wss, got) {
 			t.Errorf("a client is on %q, not a wss endpoint %v", got, wss)
 		}
+	}
+}
+
+// TestOperatorRelightsEveryCohortFirst: with every samizdat endpoint
+// blocked and budget for fewer moves than endpoints, the operator gives
+// each cohort one unblocked endpoint before anything else.
+func TestOperatorRelightsEveryCohortFirst(t *testing.T) {
+	w := newWorld(t, 11)
+	f := w.fleet(t, fleet.Samizdat, scenario.Operator{MovesPerMinute: fleet.DefaultCohorts + 2}, 0)
+	blockAll(w, f, 0)
+	moves := f.Tick(time.Second)
+	if len(moves) != fleet.DefaultCohorts {
+		t.Fatalf("%d moves, want one per cohort (%d), the rest kept in reserve", len(moves), fleet.DefaultCohorts)
+	}
+	inv, err := manifest.Open(f.Invite().Manifest, f.Invite().NetworkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for c := uint32(1); c <= fleet.DefaultCohorts; c++ {
+		blob, err := channel.FromManifest(inv.ForCohort(c), w.net.Dialer("x", "isp-a"))[1].Fetch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.Open(blob, f.Invite().NetworkKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := 0
+		for _, e := range m.Relays[0].Endpoints {
+			by := w.censor.Collateral(time.Second, []netip.AddrPort{netip.MustParseAddrPort(e.Address)})
+			if by["isp-a"]+by["isp-b"] == 0 {
+				open++
+			}
+		}
+		if open != 1 {
+			t.Errorf("cohort %d has %d unblocked endpoints, want 1", c, open)
+		}
+	}
+}
+
+// TestOperatorWatchesRegistry: with WatchRegistry the operator moves an
+// endpoint as soon as the published registry lists it, before the ISPs
+// enforce that version; without it, only once they do.
+func TestOperatorWatchesRegistry(t *testing.T) {
+	for _, watch := range []bool{false, true} {
+		t.Run(fmt.Sprint("watch ", watch), func(t *testing.T) {
+			w := newWorldWith(t, 12, func(c *censor.Config) {
+				c.RegistryInterval = 10 * time.Second
+				for i := range c.ISPs {
+					c.ISPs[i].Delay = 5 * time.Second
+				}
+			})
+			tg, err := fleet.Start(context.Background(), fleet.Config{Strategy: fleet.Telegram2018, Net: w.net,
+				Plan: w.plan, Censor: w.censor, Shared: w.shared, Dir: t.TempDir(), Operator: eager,
+				WatchRegistry: watch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			target := tg.Endpoints()[0]
+			w.censor.Block(time.Second, target.Addr(), "test")
+			if m := tg.Tick(9 * time.Second); len(m) != 0 {
+				t.Fatalf("moved before the registry was published: %+v", m)
+			}
+			m := tg.Tick(11 * time.Second) // published at 10 s, enforced at 15 s
+			if watch != (len(m) == 1) {
+				t.Fatalf("watch %v: moves at 11 s: %+v", watch, m)
+			}
+			if watch && (m[0].Old != target || m[0].Reason != "listed in the registry") {
+				t.Fatalf("bad move %+v", m[0])
+			}
+			if !watch {
+				if m := tg.Tick(15 * time.Second); len(m) != 1 || m[0].Old != target {
+					t.Fatalf("moves once enforced: %+v", m)
+				}
+			}
+		})
+	}
+}
+
+// TestSpareShared: enumeration clients that spare the shared services
+// report the fleet's own endpoints and names, not the CDN edge, the front
+// domain, the resolver or the mirror.
+func TestSpareShared(t *testing.T) {
+	w := newWorld(t, 13)
+	f, err := fleet.Start(context.Background(), fleet.Config{Strategy: fleet.Samizdat, Net: w.net, Plan: w.plan,
+		Censor: w.censor, Shared: w.shared, Dir: t.TempDir(), EnumClients: fleet.DefaultCohorts, SpareShared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Tick(0)
+	spared := map[string]bool{w.shared.CDNAddr().Addr().String(): true, w.shared.DoHAddr().Addr().String(): true,
+		w.shared.MirrorAddr().Addr().String(): true, fleet.DoHName: true, fleet.MirrorName: true,
+		fleet.CDNMirrorHost: true}
+	for _, n := range cdnSites {
+		spared[n] = true
+	}
+	addrs := 0
+	for _, e := range w.censor.Entries() {
+		k := e.Name
+		if e.Prefix.IsValid() {
+			k = e.Prefix.Addr().String()
+			addrs++
+		}
+		if spared[k] {
+			t.Errorf("shared service %s reported", k)
+		}
+	}
+	if want := 2 * fleet.DefaultCohorts; addrs != want {
+		t.Errorf("%d addresses reported, want every cohort's tcp and wss (%d)", addrs, want)
 	}
 }
