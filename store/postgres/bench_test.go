@@ -2,15 +2,14 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"samizdat/relay"
 	"samizdat/store/postgres"
 	"samizdat/store/postgres/pgtest"
+	"samizdat/store/storetest"
 )
 
 func openBench(b *testing.B, opts postgres.Options) *postgres.Store {
@@ -24,18 +23,6 @@ func openBench(b *testing.B, opts postgres.Options) *postgres.Store {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
-}
-
-func benchEnv(dev uint32, n int, content []byte) relay.Envelope {
-	e := relay.Envelope{Device: dev, Content: content}
-	e.Account[0] = 1
-	binary.BigEndian.PutUint64(e.ID[8:], uint64(n))
-	return e
-}
-
-// runConcurrent runs op b.N times from g goroutines.
-func runConcurrent(b *testing.B, g int, op func() error) {
-	runConcurrentG(b, g, func() func() error { return op })
 }
 
 // BenchmarkAppend measures durable appends of one 1 KiB envelope from 64
@@ -59,9 +46,9 @@ func BenchmarkAppend(b *testing.B) {
 			s := openBench(b, c.opts)
 			var next atomic.Uint64
 			content := make([]byte, 1024)
-			runConcurrent(b, 64, func() error {
+			storetest.RunConcurrent(b, 64, func() error {
 				n := int(next.Add(1))
-				return s.Append(context.Background(), []relay.Envelope{benchEnv(uint32(n%64), n, content)})
+				return s.Append(context.Background(), []relay.Envelope{storetest.BenchEnvelope(uint32(n%64), n, content)})
 			})
 			st := s.Stats()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
@@ -82,27 +69,29 @@ func BenchmarkRelay1to1(b *testing.B) {
 			ctx := context.Background()
 			var next atomic.Uint64
 			content := make([]byte, 1024)
-			cursors := make([]uint64, 64)
 			var acct relay.AccountID
 			acct[0] = 1
-			runConcurrentIdx(b, 64, func(g int) error {
-				n := int(next.Add(1))
-				if err := s.Append(ctx, []relay.Envelope{benchEnv(uint32(g), n, content)}); err != nil {
-					return err
+			storetest.RunConcurrentEach(b, 64, func(g int) func() error {
+				var cursor uint64
+				return func() error {
+					n := int(next.Add(1))
+					if err := s.Append(ctx, []relay.Envelope{storetest.BenchEnvelope(uint32(g), n, content)}); err != nil {
+						return err
+					}
+					page, err := s.Fetch(ctx, acct, uint32(g), cursor, 100)
+					if err != nil {
+						return err
+					}
+					if len(page) == 0 {
+						return fmt.Errorf("appended envelope not fetched")
+					}
+					ids := make([][16]byte, len(page))
+					for i, e := range page {
+						ids[i] = e.ID
+					}
+					cursor = page[len(page)-1].Seq
+					return s.Ack(ctx, acct, uint32(g), ids)
 				}
-				page, err := s.Fetch(ctx, acct, uint32(g), cursors[g], 100)
-				if err != nil {
-					return err
-				}
-				if len(page) == 0 {
-					return fmt.Errorf("appended envelope not fetched")
-				}
-				ids := make([][16]byte, len(page))
-				for i, e := range page {
-					ids[i] = e.ID
-				}
-				cursors[g] = page[len(page)-1].Seq
-				return s.Ack(ctx, acct, uint32(g), ids)
 			})
 			st := s.Stats()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
@@ -111,96 +100,14 @@ func BenchmarkRelay1to1(b *testing.B) {
 	}
 }
 
-// runConcurrentIdx is runConcurrent with each goroutine's index.
-func runConcurrentIdx(b *testing.B, g int, op func(g int) error) {
-	var idx atomic.Int64
-	runConcurrentG(b, g, func() func() error {
-		i := int(idx.Add(1) - 1)
-		return func() error { return op(i) }
-	})
-}
-
-// runConcurrentG runs b.N operations from g goroutines, each running the
-// operation mk made for it.
-func runConcurrentG(b *testing.B, g int, mk func() func() error) {
-	var left atomic.Int64
-	left.Store(int64(b.N))
-	var wg sync.WaitGroup
-	var once sync.Once
-	b.ResetTimer()
-	for range g {
-		op := mk()
-		wg.Go(func() {
-			for left.Add(-1) >= 0 {
-				if err := op(); err != nil {
-					once.Do(func() { b.Error(err) })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-}
-
 // BenchmarkTakeBundle measures prekey fetches by 64 concurrent fetchers of
 // one device's bundle, and checks that no one-time key is handed out twice:
 //
 //	go test ./store/postgres -run '^$' -bench TakeBundle -benchtime 5000x
 func BenchmarkTakeBundle(b *testing.B) {
-	ctx := context.Background()
 	s := openBench(b, postgres.Options{MaxConns: 64})
-	var a relay.Account
-	a.ID[0] = 1
-	a.Username = "bob"
-	a.IdentityKey = make([]byte, 33)
-	d := relay.Device{Account: a.ID, ID: 1, NoiseKey: [32]byte{1}}
-	if err := s.CreateAccount(ctx, a, d); err != nil {
-		b.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	if err := s.SetSignedPreKey(ctx, a.ID, 1, relay.SignedPreKey{ID: 1, PublicKey: make([]byte, 33), Signature: sig}); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.SetLastResortKyberPreKey(ctx, a.ID, 1, relay.SignedPreKey{ID: 1 << 30, PublicKey: make([]byte, 1569), Signature: sig}); err != nil {
-		b.Fatal(err)
-	}
-	// As many one-time keys as fetches, uploaded in chunks of 100 as a client would.
-	for i := 0; i < b.N; i += 100 {
-		var ec []relay.OneTimePreKey
-		var ky []relay.SignedPreKey
-		for j := i; j < min(i+100, b.N); j++ {
-			ec = append(ec, relay.OneTimePreKey{ID: uint32(j + 1), PublicKey: make([]byte, 33)})
-			ky = append(ky, relay.SignedPreKey{ID: uint32(j + 1), PublicKey: make([]byte, 1569), Signature: sig})
-		}
-		if err := s.AddPreKeys(ctx, a.ID, 1, ec, ky); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var mu sync.Mutex
-	seen := make(map[uint32]bool, b.N)
-	dups := 0
-	runConcurrent(b, 64, func() error {
-		bundle, err := s.TakeBundle(ctx, a.ID, 1)
-		if err != nil {
-			return err
-		}
-		if bundle.PreKey == nil {
-			return fmt.Errorf("ran out of one-time keys")
-		}
-		mu.Lock()
-		if seen[bundle.PreKey.ID] {
-			dups++
-		}
-		seen[bundle.PreKey.ID] = true
-		mu.Unlock()
-		return nil
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fetches/s")
-	b.ReportMetric(float64(dups), "duplicates")
-	if dups > 0 {
-		b.Errorf("%d one-time keys handed out twice", dups)
-	}
+	acct, dev := storetest.PrepareBundles(b, s)
+	storetest.BenchTakeBundle(b, s, acct, dev)
 }
 
 // BenchmarkDrain measures draining one device's backlog of 1 KiB envelopes
@@ -209,43 +116,5 @@ func BenchmarkTakeBundle(b *testing.B) {
 //
 //	go test ./store/postgres -run '^$' -bench Drain -benchtime 10000x
 func BenchmarkDrain(b *testing.B) {
-	ctx := context.Background()
-	s := openBench(b, postgres.Options{})
-	content := make([]byte, 1024)
-	for i := 0; i < b.N; i += 500 {
-		var envs []relay.Envelope
-		for j := i; j < min(i+500, b.N); j++ {
-			envs = append(envs, benchEnv(1, j, content))
-		}
-		if err := s.Append(ctx, envs); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var a relay.AccountID
-	a[0] = 1
-	b.ResetTimer()
-	n := 0
-	for after := uint64(0); ; {
-		page, err := s.Fetch(ctx, a, 1, after, 100)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		ids := make([][16]byte, len(page))
-		for i, e := range page {
-			ids[i] = e.ID
-		}
-		if err := s.Ack(ctx, a, 1, ids); err != nil {
-			b.Fatal(err)
-		}
-		n += len(page)
-		after = page[len(page)-1].Seq
-	}
-	b.StopTimer()
-	if n != b.N {
-		b.Fatalf("drained %d of %d", n, b.N)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	storetest.BenchDrain(b, openBench(b, postgres.Options{}))
 }
