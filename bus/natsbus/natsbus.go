@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,6 +134,14 @@ type device struct {
 func New(cfg Config) (*Hub, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("natsbus: no nats url")
+	}
+	servers := strings.Split(cfg.URL, ",")
+	for i, u := range servers {
+		// Check here: the client's parse errors quote the URL, password
+		// and all.
+		if _, err := url.Parse(strings.TrimSpace(u)); err != nil {
+			return nil, fmt.Errorf("natsbus: nats url %d of %d does not parse", i+1, len(servers))
+		}
 	}
 	if len(cfg.Key) < 16 {
 		return nil, errors.New("natsbus: the subject key must have at least 16 bytes")

@@ -251,13 +251,20 @@ func TestNotifyNeverBlocks(t *testing.T) {
 func TestConfig(t *testing.T) {
 	for _, cfg := range []natsbus.Config{
 		{Key: testKey},
+		{URL: "nats://user:secretpw@127.0.0.1:notaport", Key: testKey},
+		{URL: "nats://127.0.0.1:4222,nats://user:secretpw@[::1", Key: testKey},
 		{URL: "nats://127.0.0.1:1", Key: []byte("short")},
 		{URL: "nats://127.0.0.1:1", Key: testKey, Prefix: "a.>"},
 		{URL: "nats://127.0.0.1:1", Key: testKey, Prefix: "trailing."},
 	} {
-		if h, err := natsbus.New(cfg); err == nil {
+		h, err := natsbus.New(cfg)
+		if err == nil {
 			h.Close()
 			t.Errorf("New(%+v) succeeded", cfg.Prefix)
+			continue
+		}
+		if strings.Contains(err.Error(), "secretpw") {
+			t.Errorf("the error shows the password: %v", err)
 		}
 	}
 }
