@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,10 +19,12 @@ import (
 // relay nodes would be: calls alternate between them, so that every
 // conformance test also checks what one node writes and the other reads,
 // and the concurrent tests race the two nodes against each other. Rate
-// limits are per node (see the package doc), so Allow always goes to a.
+// limits are per node (see the package doc) unless shared, so Allow goes
+// to a unless shared is set.
 type twoNodes struct {
-	a, b *postgres.Store
-	n    atomic.Uint64
+	a, b   *postgres.Store
+	shared bool
+	n      atomic.Uint64
 }
 
 func (t *twoNodes) next() *postgres.Store {
@@ -77,27 +80,76 @@ func (t *twoNodes) Expire(ctx context.Context, before time.Time) (int, error) {
 	return t.next().Expire(ctx, before)
 }
 func (t *twoNodes) Allow(ctx context.Context, key string, cost, burst, rate float64, now time.Time) (bool, time.Duration, error) {
+	if t.shared {
+		return t.next().Allow(ctx, key, cost, burst, rate, now)
+	}
 	return t.a.Allow(ctx, key, cost, burst, rate, now)
 }
 func (t *twoNodes) Close() error { return errors.Join(t.a.Close(), t.b.Close()) }
 
 // TestConformanceTwoNodes runs the conformance suite against two nodes
-// sharing one database.
+// sharing one database, with rate limits per node and shared.
 func TestConformanceTwoNodes(t *testing.T) {
 	pgtest.ServerURL(t)
-	storetest.Run(t, func(t *testing.T, cfg storetest.Config) relay.Store {
-		url := pgtest.NewDatabase(t)
-		var nodes [2]*postgres.Store
-		for i := range nodes {
-			s, err := postgres.Open(context.Background(), url, options(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			nodes[i] = s
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SharedRateLimits=%v", shared), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, cfg storetest.Config) relay.Store {
+				url := pgtest.NewDatabase(t)
+				var nodes [2]*postgres.Store
+				for i := range nodes {
+					opts := options(cfg)
+					opts.SharedRateLimits = shared
+					s, err := postgres.Open(context.Background(), url, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { s.Close() })
+					nodes[i] = s
+				}
+				return &twoNodes{a: nodes[0], b: nodes[1], shared: shared}
+			})
+		})
+	}
+}
+
+// TestSharedRateLimitConcurrent has 32 goroutines on two nodes spend from
+// one shared bucket that never refills: exactly burst calls are allowed.
+func TestSharedRateLimitConcurrent(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var nodes [2]*postgres.Store
+	for i := range nodes {
+		s, err := postgres.Open(ctx, url, postgres.Options{SharedRateLimits: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return &twoNodes{a: nodes[0], b: nodes[1]}
-	})
+		defer s.Close()
+		nodes[i] = s
+	}
+	const burst = 100
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var allowed, refused atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for range 8 { // 256 calls in all
+				ok, _, err := nodes[g%2].Allow(ctx, "k", 1, burst, 0, now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					allowed.Add(1)
+				} else {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != burst || refused.Load() == 0 {
+		t.Errorf("allowed %d, refused %d; want exactly %d allowed", allowed.Load(), refused.Load(), burst)
+	}
 }
 
 // TestMigrateConcurrently starts several nodes at once on an empty database:

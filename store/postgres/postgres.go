@@ -43,10 +43,14 @@
 // # Other properties
 //
 // Mailbox entries older than Retention are invisible to Fetch and deleted
-// every ExpireInterval by every node (the deletes are idempotent). Rate-limit
-// buckets are kept in each node's memory, as in store/sqlite: they need no
-// durability, but with N nodes a client that spreads its requests over all
-// of them gets up to N times each rate.
+// every ExpireInterval by every node (the deletes are idempotent).
+//
+// Rate-limit buckets are kept in each node's memory by default, as in
+// store/sqlite: they need no durability and cost no round trip, but with N
+// nodes a client that spreads its requests over all of them gets up to N
+// times each rate. Options.SharedRateLimits keeps them in an unlogged table
+// instead, shared by all nodes, at the cost of a transaction per Allow;
+// buckets that have refilled are swept every minute.
 //
 // Errors wrap relay.ErrNotFound, relay.ErrConflict and relay.ErrQuotaExceeded
 // where callers branch. Other errors carry the server's SQLSTATE and message
@@ -80,6 +84,10 @@ const (
 	DefaultWriters        = 2
 	DefaultExpireInterval = time.Hour
 	DefaultMaxConns       = 16
+
+	// sweepInterval is how often shared rate-limit buckets that have
+	// refilled are deleted.
+	sweepInterval = time.Minute
 )
 
 // Options configures a Store. The zero value uses the defaults above.
@@ -102,7 +110,12 @@ type Options struct {
 	ExpireInterval time.Duration
 	// MaxConns caps the connection pool (at least Writers+2 are used).
 	MaxConns int
-	// Now is the clock for ServerTime and expiry; time.Now if nil.
+	// SharedRateLimits keeps the rate-limit buckets in the database, shared
+	// by every node, instead of in this node's memory. Each Allow is then a
+	// transaction (on an unlogged table: no fsync) of two round trips.
+	SharedRateLimits bool
+	// Now is the clock for ServerTime and expiry; time.Now if nil. (Rate
+	// limits use the time their caller passes.)
 	Now func() time.Time
 }
 
@@ -200,6 +213,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.ExpireInterval > 0 {
 		s.wg.Go(s.expireLoop)
 	}
+	if opts.SharedRateLimits {
+		s.wg.Go(s.sweepLoop)
+	}
 	return s, nil
 }
 
@@ -236,6 +252,20 @@ func (s *Store) expireLoop() {
 		case <-t.C:
 			// Errors here resurface on the next tick; Expire's callers see them too.
 			s.Expire(s.quit, s.opts.Now().Add(-s.opts.Retention))
+		}
+	}
+}
+
+func (s *Store) sweepLoop() {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit.Done():
+			return
+		case <-t.C:
+			// An error here resurfaces on the next tick.
+			s.sweepBuckets(s.quit, time.Now())
 		}
 	}
 }
@@ -325,18 +355,3 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// Allow implements relay.RateLimits. Buckets live in this node's memory (see
-// the package doc).
-func (s *Store) Allow(ctx context.Context, key string, cost, burst, rate float64, now time.Time) (bool, time.Duration, error) {
-	if err := s.checkOpen(); err != nil {
-		return false, 0, err
-	}
-	if err := ctx.Err(); err != nil {
-		return false, 0, err
-	}
-	ok, retry, err := s.rates.Allow(key, cost, burst, rate, now)
-	if err != nil {
-		return false, 0, fmt.Errorf("postgres: %w", err)
-	}
-	return ok, retry, nil
-}
