@@ -25,7 +25,7 @@ import (
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-func startNATS(t *testing.T, port int) *natstest.Server {
+func startNATS(t testing.TB, port int) *natstest.Server {
 	t.Helper()
 	ns, err := natstest.Start(port)
 	if err != nil {
@@ -35,7 +35,7 @@ func startNATS(t *testing.T, port int) *natstest.Server {
 	return ns
 }
 
-func newHub(t *testing.T, url string, mod func(*natsbus.Config)) *natsbus.Hub {
+func newHub(t testing.TB, url string, mod func(*natsbus.Config)) *natsbus.Hub {
 	t.Helper()
 	cfg := natsbus.Config{URL: url, Key: testKey, ReconnectWait: 50 * time.Millisecond}
 	if mod != nil {
