@@ -354,4 +354,3 @@ func nonNil(b []byte) []byte {
 	}
 	return b
 }
-
