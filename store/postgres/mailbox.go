@@ -188,6 +188,11 @@ FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(a, d, n,
 WHERE m.account = u.a AND m.device = u.d`
 )
 
+// batchTimeout bounds a writer's batch, so that a server that stops
+// answering fails the batch's callers instead of holding them, and Close,
+// forever.
+const batchTimeout = time.Minute
+
 type usage struct{ n, bytes int64 }
 
 // devArrays returns the columns of keys, for unnest.
@@ -216,8 +221,10 @@ func scanDevKey(acct []byte, dev int64) (devKey, error) {
 // seqs or quota; it returns an error if the transaction did not commit.
 func (s *Store) commitBatch(reqs []*request) (err error) {
 	// Not the callers' contexts: once a batch has started, it runs to its
-	// commit or failure, whoever stops waiting.
-	ctx := context.Background()
+	// commit or failure, whoever stops waiting; but not forever, if the
+	// server stops answering.
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err

@@ -52,6 +52,18 @@
 // instead, shared by all nodes, at the cost of a transaction per Allow;
 // buckets that have refilled are swept every minute.
 //
+// Registration conflicts are found with ON CONFLICT DO NOTHING, not as
+// unique violations, so that the server's log does not record the taken
+// username or key.
+//
+// # Testing
+//
+// The tests need a PostgreSQL server: scripts/pg.sh start runs a throwaway
+// one and prints SAMIZDAT_PG_URL; package pgtest gives each test a fresh
+// database on it. Without one the tests skip, or fail when
+// SAMIZDAT_PG_REQUIRED=1 (CI). TestConformanceTwoNodes runs the conformance
+// suite against two Stores on one database, alternating calls between them.
+//
 // Errors wrap relay.ErrNotFound, relay.ErrConflict and relay.ErrQuotaExceeded
 // where callers branch. Other errors carry the server's SQLSTATE and message
 // (never the detail, which may quote stored values); log them, do not show
