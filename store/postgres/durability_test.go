@@ -2,13 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"samizdat/relay"
 	"samizdat/store/postgres"
 	"samizdat/store/postgres/pgtest"
+	"samizdat/store/storetest"
 )
 
 // TestAcknowledgedSurviveKilledConnections has 32 goroutines append while
@@ -135,5 +139,52 @@ func TestAcknowledgedSurviveKilledConnections(t *testing.T) {
 	}
 	if bad != 0 {
 		t.Errorf("%d mailboxes' quota usage differs from what they hold", bad)
+	}
+}
+
+// TestExpireLoopAndClose checks that the expiry loop deletes envelopes past
+// retention on its own, and that Close stops every goroutine the store
+// started.
+func TestExpireLoopAndClose(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	admin := connect(t, url)
+	before := runtime.NumGoroutine()
+	clk := storetest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	s, err := postgres.Open(ctx, url, postgres.Options{ExpireInterval: 5 * time.Millisecond, Retention: time.Hour, Now: clk.Now, SharedRateLimits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct relay.AccountID
+	acct[0] = 1
+	if err := s.Append(ctx, []relay.Envelope{{Account: acct, Device: 1, Content: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	n := -1
+	for range 500 {
+		if err := admin.QueryRow(ctx, "SELECT count(*) FROM mailbox").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n != 0 {
+		t.Errorf("%d envelopes past retention left after 5 s of a 5 ms expiry loop", n)
+	}
+	s.Close()
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before Open", n, before)
+	}
+	if _, err := s.Fetch(ctx, acct, 1, 0, 10); !errors.Is(err, postgres.ErrClosed) {
+		t.Errorf("Fetch after Close = %v, want ErrClosed", err)
 	}
 }
