@@ -55,9 +55,9 @@ type conn struct {
 	throttle  bucket // ConnFrames, read loop only
 }
 
-// serveConn runs the handshake and then the protocol on raw until either
-// side ends it.
-func (s *Server) serveConn(raw net.Conn) {
+// serveConn runs the handshake and then the protocol on raw, accepted on a
+// listener of transport, until either side ends it.
+func (s *Server) serveConn(raw net.Conn, transport string) {
 	id := s.nextID.Add(1)
 	log := s.log.With("conn", id)
 	addr := hostOf(raw.RemoteAddr())
@@ -69,10 +69,14 @@ func (s *Server) serveConn(raw net.Conn) {
 	<-s.hs
 	if err != nil {
 		raw.Close()
+		s.obs.Handshake(transport, "failed")
 		log.Debug("handshake failed", "err", err)
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	s.obs.Handshake(transport, "ok")
+	s.obs.Connections(transport, 1)
+	defer s.obs.Connections(transport, -1)
 
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &conn{
@@ -417,6 +421,7 @@ func (c *conn) deliver(k deviceKey) {
 			if err := c.push(&wire.Push{Body: &wire.Push_Delivery{Delivery: envelopeToWire(&envs[i])}}); err != nil {
 				return
 			}
+			c.s.obs.MessageOut(c.s.now().Sub(envs[i].ServerTime))
 			cursor = envs[i].Seq
 		}
 		if len(envs) == c.s.lim.DeliveryBatch {

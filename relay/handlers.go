@@ -115,6 +115,7 @@ func (c *conn) limit(ctx context.Context, what, kind string, r Rate, cost float6
 		return c.internal("rate limit", err)
 	}
 	if !okay {
+		c.s.obs.RateLimited(kind)
 		c.log.Debug("rate limited", "limit", kind)
 		return rateLimited(what, after)
 	}
@@ -586,6 +587,11 @@ func (c *conn) deliverTo(ctx context.Context, o outgoing, skip uint32, source *D
 		}
 		return c.internal("append", err)
 	}
+	kind := "send"
+	if source == nil {
+		kind = "sealed"
+	}
+	c.s.obs.MessagesIn(kind, len(envs))
 	for _, m := range o.msgs {
 		c.s.hub.Notify(o.recipient, m.DeviceId)
 	}

@@ -50,6 +50,8 @@ type Config struct {
 	// Logger receives connection and error events (never keys, contents or
 	// usernames); nil discards them.
 	Logger *slog.Logger
+	// Observer is told what the relay does, for metrics; nil: nothing.
+	Observer Observer
 }
 
 // Rate is a token bucket: Burst tokens at most, refilled at PerSecond. The
@@ -186,6 +188,7 @@ type Server struct {
 	store  Store
 	hub    Hub
 	log    *slog.Logger
+	obs    Observer
 	now    func() time.Time
 	rand   io.Reader
 	salt   []byte
@@ -225,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 		store:     cfg.Store,
 		hub:       cfg.Hub,
 		log:       cfg.Logger,
+		obs:       cfg.Observer,
 		now:       cfg.Now,
 		rand:      cfg.Rand,
 		salt:      cfg.RateLimitSalt,
@@ -237,6 +241,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.obs == nil {
+		s.obs = nopObserver{}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -309,7 +316,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	s.log.Info("relay listening", "addr", l.Addr().String())
+	transport := transportOf(l)
+	s.log.Info("relay listening", "addr", l.Addr().String(), "transport", transport)
 	var backoff time.Duration
 	for {
 		raw, err := l.Accept()
@@ -339,6 +347,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			// Too many half-open connections: shed this one now rather
 			// than let a flood of silent peers pin memory.
 			raw.Close()
+			s.obs.Handshake(transport, "shed")
 			s.log.Debug("too many handshakes in progress; dropped a connection")
 			continue
 		}
@@ -353,7 +362,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(raw)
+			s.serveConn(raw, transport)
 		}()
 	}
 }

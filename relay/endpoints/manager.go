@@ -623,7 +623,7 @@ func (m *Manager) open(e entry) (*running, error) {
 	go func() {
 		defer m.wg.Done()
 		defer close(r.done)
-		err := m.opts.Server.Serve(ctx, o.ln)
+		err := m.opts.Server.Serve(ctx, relay.NamedListener(o.ln, e.Spec.Transport))
 		if r.extra != nil {
 			r.extra.Close()
 		}

@@ -211,3 +211,13 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		}
 	}
 }
+
+// MailboxDepth returns how many envelopes, and how many bytes of content,
+// all mailboxes hold together (what the quota counts), for metrics.
+func (s *Store) MailboxDepth(ctx context.Context) (envelopes, bytes int64, err error) {
+	err = s.rdb.QueryRowContext(ctx, "SELECT coalesce(sum(count), 0), coalesce(sum(bytes), 0) FROM mailbox_usage").Scan(&envelopes, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: mailbox depth: %w", err)
+	}
+	return envelopes, bytes, nil
+}

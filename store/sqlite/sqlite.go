@@ -133,6 +133,7 @@ type Store struct {
 	closeErr  error
 
 	commits, writes atomic.Uint64
+	observer        atomic.Pointer[relay.CommitObserver] // told about each commit; nil: none
 }
 
 var _ relay.Store = (*Store)(nil)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"samizdat/relay"
 )
 
 // A request is one write, run by the writer goroutine inside a batch's
@@ -211,6 +213,7 @@ func (s *Store) runBatch(batch []*request) {
 		return
 	}
 	ran := 0
+	start := time.Now()
 	var broken error // the transaction is unusable: fail the whole batch
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -244,6 +247,7 @@ func (s *Store) runBatch(batch []*request) {
 	if broken != nil {
 		w.rollback.Exec() // may fail if SQLite already rolled back; either way nothing is kept
 		err := fmt.Errorf("sqlite: commit: %w", broken)
+		s.observeCommit(time.Since(start), len(batch), err)
 		for i := range errs {
 			if errs[i] == nil || !isDomain(errs[i]) {
 				errs[i] = err
@@ -254,5 +258,23 @@ func (s *Store) runBatch(batch []*request) {
 	}
 	s.commits.Add(1)
 	s.writes.Add(uint64(ran))
+	s.observeCommit(time.Since(start), len(batch), nil)
 	answer()
+}
+
+// ObserveCommits has o told about every commit from now on: its duration
+// (statements, COMMIT and fsync), the writes it carried and its error. A
+// nil o stops that.
+func (s *Store) ObserveCommits(o relay.CommitObserver) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
+}
+
+func (s *Store) observeCommit(took time.Duration, writes int, err error) {
+	if o := s.observer.Load(); o != nil {
+		(*o).ObserveCommit(took, writes, err)
+	}
 }

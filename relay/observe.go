@@ -1,0 +1,65 @@
+package relay
+
+import (
+	"net"
+	"time"
+)
+
+// Observer is told what the relay does, for metrics (package
+// relay/metrics implements it). Its methods run on hot paths: they must be
+// fast, safe for concurrent use and never block. They are given kinds,
+// transports and counts only: never keys, contents, usernames, account ids
+// or addresses.
+type Observer interface {
+	// Handshake: a connection on a listener of transport (see
+	// NamedListener) finished its Noise handshake: result is "ok",
+	// "failed" or "shed" (dropped unanswered: too many in progress).
+	Handshake(transport, result string)
+	// Connections: delta (+1 or -1) established connections of transport.
+	Connections(transport string, delta int)
+	// MessagesIn: n envelopes stored for delivery, one per recipient
+	// device; kind is "send" or "sealed".
+	MessagesIn(kind string, n int)
+	// MessageOut: one envelope pushed to its device, latency after it was
+	// stored (a redelivery after a reconnect counts again).
+	MessageOut(latency time.Duration)
+	// RateLimited: a request refused by the limit of kind ("msg",
+	// "sealed", "rbytes", "reg", "prekeys", "fetch", "lookup").
+	RateLimited(kind string)
+}
+
+// CommitObserver is told about each group commit a store makes, for
+// metrics: how long the commit took (its transaction and fsync), how many
+// writes it carried, and its error. It must be fast and never block.
+type CommitObserver interface {
+	ObserveCommit(took time.Duration, writes int, err error)
+}
+
+// nopObserver is the Observer of a Server configured without one.
+type nopObserver struct{}
+
+func (nopObserver) Handshake(string, string) {}
+func (nopObserver) Connections(string, int)  {}
+func (nopObserver) MessagesIn(string, int)   {}
+func (nopObserver) MessageOut(time.Duration) {}
+func (nopObserver) RateLimited(string)       {}
+
+// NamedListener labels l with the transport it serves ("tcp", "wss",
+// "front", ...) for the Observer; Serve counts connections on a listener
+// that is not labelled as "unknown".
+func NamedListener(l net.Listener, transport string) net.Listener {
+	return namedListener{l, transport}
+}
+
+type namedListener struct {
+	net.Listener
+	transport string
+}
+
+// transportOf returns the transport label of a listener.
+func transportOf(l net.Listener) string {
+	if n, ok := l.(namedListener); ok && n.transport != "" {
+		return n.transport
+	}
+	return "unknown"
+}
