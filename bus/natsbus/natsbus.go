@@ -108,6 +108,7 @@ type Hub struct {
 	startedDown                                    atomic.Bool // New returned before NATS was reached
 
 	local *relay.LocalHub // this node's subscribers
+	subMu sync.Mutex      // serializes NATS (un)subscribing; taken before mu
 
 	mu      sync.Mutex
 	subs    map[devHash]*device  // devices with local subscribers; guarded by mu
@@ -185,6 +186,9 @@ func New(cfg Config) (*Hub, error) {
 		// While disconnected, publish into a small buffer; once it is
 		// full, hints are dropped (the poll covers them).
 		nats.ReconnectBufSize(1<<20),
+		// A stuck connection holds the client's lock while it writes;
+		// give up on it soon and reconnect.
+		nats.FlusherTimeout(5*time.Second),
 		nats.ConnectHandler(func(*nats.Conn) {
 			// Only a connection made after New returned can find
 			// subscribers whose hints were lost.
@@ -253,35 +257,47 @@ func (h *Hub) Subject(acct relay.AccountID, dev uint32) string {
 // unsubscribes it.
 func (h *Hub) Subscribe(acct relay.AccountID, dev uint32) (<-chan struct{}, func()) {
 	k := h.hash(acct, dev)
+	// subMu, not mu, is held while talking to the NATS client, which may
+	// wait for a stuck connection (up to its write timeout): Notify and
+	// the receiver take only mu and never wait for it.
+	h.subMu.Lock()
 	h.mu.Lock()
 	d := h.subs[k]
-	if d == nil {
+	first := d == nil
+	if first {
 		d = &device{acct: acct, dev: dev}
 		h.subs[k] = d
-		// ChanSubscribe only queues the SUB for the server (also
-		// while reconnecting), so holding mu here is short.
+	}
+	d.n++
+	h.mu.Unlock()
+	if first {
 		sub, err := h.nc.ChanSubscribe(h.subject(k), h.in)
 		if err != nil {
 			h.log.Warn("subscribing to wake-ups failed; relying on the poll", "err", err)
 		}
+		h.mu.Lock()
 		d.sub = sub
+		h.mu.Unlock()
 	}
-	d.n++
-	h.mu.Unlock()
+	h.subMu.Unlock()
 	wake, cancel := h.local.Subscribe(acct, dev)
 	var once sync.Once
 	return wake, func() {
 		once.Do(func() {
 			cancel()
+			h.subMu.Lock()
+			defer h.subMu.Unlock()
 			h.mu.Lock()
-			defer h.mu.Unlock()
+			var sub *nats.Subscription
 			if d := h.subs[k]; d != nil {
 				if d.n--; d.n == 0 {
 					delete(h.subs, k)
-					if d.sub != nil {
-						d.sub.Unsubscribe()
-					}
+					sub = d.sub
 				}
+			}
+			h.mu.Unlock()
+			if sub != nil {
+				sub.Unsubscribe()
 			}
 		})
 	}

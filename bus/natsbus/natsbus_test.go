@@ -404,3 +404,37 @@ func TestRelayNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentSubscribers subscribes, notifies and cancels from many
+// goroutines on a few devices at once; afterwards no subscription is left,
+// here or on the server.
+func TestConcurrentSubscribers(t *testing.T) {
+	ns := startNATS(t, 0)
+	base := ns.Subscriptions()
+	h := newHub(t, ns.URL(), nil)
+	other := newHub(t, ns.URL(), nil)
+	done := make(chan struct{})
+	for g := range 16 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				w, cancel := h.Subscribe(account(i%5), uint32(g%3))
+				other.Notify(account(i%5), uint32(g%3))
+				h.Notify(account(i%5), uint32(g%3))
+				select {
+				case <-w: // h's own Notify woke it, at least
+				case <-time.After(10 * time.Second):
+					t.Error("a subscriber was not woken by its own node")
+				}
+				cancel()
+			}
+		}()
+	}
+	for range 16 {
+		<-done
+	}
+	if n := h.Stats().Subscribed; n != 0 {
+		t.Errorf("Subscribed = %d after every cancel", n)
+	}
+	serverSubs(t, ns, base)
+}
