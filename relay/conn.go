@@ -68,8 +68,8 @@ func (s *Server) serveConn(raw net.Conn, transport string) {
 	hcancel()
 	<-s.hs
 	if err != nil {
-		raw.Close()
 		s.obs.Handshake(transport, "failed")
+		raw.Close()
 		log.Debug("handshake failed", "err", err)
 		return
 	}

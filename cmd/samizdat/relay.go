@@ -93,6 +93,8 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
+	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address, e.g. 127.0.0.1:9464 (default: off)")
+	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%v: %w", err, errUsage)
 	}
@@ -184,6 +186,11 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	obs, stopAdmin, err := startAdmin(*admin, *adminAny, st, e.stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 
 	cfg := relay.Config{
 		Store:                st,
@@ -193,6 +200,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		// Nodes sharing a store must name rate-limit buckets alike.
 		RateLimitSalt: relaySecret(keys, "rate-limit salt"),
 		Logger:        log,
+		Observer:      obs,
 	}
 	if *natsURL != "" {
 		hub, err := natsbus.New(natsbus.Config{URL: *natsURL, Key: relaySecret(keys, "natsbus subject key"), Logger: log})
