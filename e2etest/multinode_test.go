@@ -118,7 +118,7 @@ func TestMultiNode(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	const (
 		nodes   = 3
-		pairs   = 3   // pair i: a_i on node i, b_i on node i+1
+		pairs   = 3   // pair i: alice_i on node i, bob_i on node i+1
 		perSide = 100 // messages each client sends its partner
 		poll    = "2s"
 	)
