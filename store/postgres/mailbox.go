@@ -27,6 +27,16 @@ func compareDev(a, b devKey) int {
 	return cmp.Compare(a.dev, b.dev)
 }
 
+// sorted returns the keys of m in the order mailbox_usage rows are locked.
+func sorted(m map[devKey]bool) []devKey {
+	keys := make([]devKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareDev)
+	return keys
+}
+
 type envKey struct {
 	devKey
 	id [16]byte
@@ -274,15 +284,6 @@ func (s *Store) commitBatch(reqs []*request) (err error) {
 			}
 		}
 	}
-	sorted := func(m map[devKey]bool) []devKey {
-		keys := make([]devKey, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, compareDev)
-		return keys
-	}
-
 	// Round trip 1: lock, look up, delete.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
@@ -314,7 +315,7 @@ func (s *Store) commitBatch(reqs []*request) (err error) {
 		var acct []byte
 		var dev, n, size, seq int64
 		var id []byte
-		if _, err := forEach(br, []any{&acct, &dev, &n, &size}, func() error {
+		if _, err := forEach(br.Query, []any{&acct, &dev, &n, &size}, func() error {
 			k, err := scanDevKey(acct, dev)
 			used[k] = &usage{n, size}
 			return err
@@ -322,7 +323,7 @@ func (s *Store) commitBatch(reqs []*request) (err error) {
 			return err
 		}
 		if len(lookA) > 0 {
-			if _, err := forEach(br, []any{&acct, &dev, &id, &seq}, func() error {
+			if _, err := forEach(br.Query, []any{&acct, &dev, &id, &seq}, func() error {
 				k, err := scanDevKey(acct, dev)
 				if err != nil || len(id) != 16 {
 					return errors.New("malformed mailbox row")
@@ -334,7 +335,7 @@ func (s *Store) commitBatch(reqs []*request) (err error) {
 			}
 		}
 		if len(ackA) > 0 {
-			if _, err := forEach(br, []any{&acct, &dev, &size}, func() error {
+			if _, err := forEach(br.Query, []any{&acct, &dev, &size}, func() error {
 				k, err := scanDevKey(acct, dev)
 				if err != nil {
 					return err
@@ -427,7 +428,7 @@ func (s *Store) commitBatch(reqs []*request) (err error) {
 		if len(ins.acct) > 0 {
 			var acct, id []byte
 			var dev, seq int64
-			n, err := forEach(br, []any{&acct, &dev, &id, &seq}, func() error {
+			n, err := forEach(br.Query, []any{&acct, &dev, &id, &seq}, func() error {
 				k, err := scanDevKey(acct, dev)
 				if err != nil || len(id) != 16 {
 					return errors.New("malformed mailbox row")
@@ -479,10 +480,10 @@ func add(m map[devKey]*usage, k devKey, n, bytes int64) {
 	u.bytes += bytes
 }
 
-// forEach reads the next result of br row by row into dst, calling f after
-// each row, and returns the number of rows.
-func forEach(br pgx.BatchResults, dst []any, f func() error) (int, error) {
-	rows, err := br.Query()
+// forEach runs query, reads its rows into dst one by one, calling f after
+// each, and returns the number of rows.
+func forEach(query func() (pgx.Rows, error), dst []any, f func() error) (int, error) {
+	rows, err := query()
 	if err != nil {
 		return 0, err
 	}
@@ -628,65 +629,37 @@ func (s *Store) expireChunk(ctx context.Context, before int64) (int, bool, error
 	n := 0
 	var found int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, expiredRows, before, expireChunk)
-		if err != nil {
-			return err
-		}
 		var acct []byte
 		var dev, seq, size int64
 		var ra [][]byte
 		var rd, rs []int64
 		devs := map[devKey]bool{}
-		for rows.Next() {
-			if err := rows.Scan(&acct, &dev, &seq); err != nil {
-				rows.Close()
+		_, err := forEach(func() (pgx.Rows, error) { return tx.Query(ctx, expiredRows, before, expireChunk) },
+			[]any{&acct, &dev, &seq}, func() error {
+				k, err := scanDevKey(acct, dev)
+				devs[k] = true
+				ra, rd, rs = append(ra, k.acct[:]), append(rd, dev), append(rs, seq)
 				return err
-			}
-			k, err := scanDevKey(acct, dev)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			devs[k] = true
-			ra, rd, rs = append(ra, k.acct[:]), append(rd, dev), append(rs, seq)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			})
+		if err != nil {
 			return err
 		}
 		found = len(ra)
 		if found == 0 {
 			return nil
 		}
-		keys := make([]devKey, 0, len(devs))
-		for k := range devs {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, compareDev)
-		a, d := devArrays(keys)
+		a, d := devArrays(sorted(devs))
 		if _, err := tx.Exec(ctx, lockUsage, a, d); err != nil {
 			return err
 		}
 		freed := map[devKey]*usage{}
-		rows, err = tx.Query(ctx, deleteRows, ra, rd, rs, before)
+		n, err = forEach(func() (pgx.Rows, error) { return tx.Query(ctx, deleteRows, ra, rd, rs, before) },
+			[]any{&acct, &dev, &size}, func() error {
+				k, err := scanDevKey(acct, dev)
+				add(freed, k, -1, -size)
+				return err
+			})
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := rows.Scan(&acct, &dev, &size); err != nil {
-				rows.Close()
-				return err
-			}
-			k, err := scanDevKey(acct, dev)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			add(freed, k, -1, -size)
-			n++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		var ua [][]byte

@@ -223,10 +223,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.wg.Go(func() { s.write(q) })
 	}
 	if opts.ExpireInterval > 0 {
-		s.wg.Go(s.expireLoop)
+		s.wg.Go(func() {
+			s.every(opts.ExpireInterval, func() { s.Expire(s.quit, s.opts.Now().Add(-s.opts.Retention)) })
+		})
 	}
 	if opts.SharedRateLimits {
-		s.wg.Go(s.sweepLoop)
+		s.wg.Go(func() {
+			s.every(sweepInterval, func() { s.sweepBuckets(s.quit, time.Now()) })
+		})
 	}
 	return s, nil
 }
@@ -254,30 +258,17 @@ func (s *Store) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load()}
 }
 
-func (s *Store) expireLoop() {
-	t := time.NewTicker(s.opts.ExpireInterval)
+// every calls f every interval until Close begins. f's errors resurface on
+// the next call, and Expire's to its other callers.
+func (s *Store) every(interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.quit.Done():
 			return
 		case <-t.C:
-			// Errors here resurface on the next tick; Expire's callers see them too.
-			s.Expire(s.quit, s.opts.Now().Add(-s.opts.Retention))
-		}
-	}
-}
-
-func (s *Store) sweepLoop() {
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.quit.Done():
-			return
-		case <-t.C:
-			// An error here resurfaces on the next tick.
-			s.sweepBuckets(s.quit, time.Now())
+			f()
 		}
 	}
 }
