@@ -144,6 +144,7 @@ func (s *Store) runBatch(batch []*request) {
 		return
 	}
 	var err error
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err = s.commitBatch(live)
 		if err == nil || attempt == 3 {
@@ -158,6 +159,9 @@ func (s *Store) runBatch(batch []*request) {
 	} else {
 		s.commits.Add(1)
 		s.writes.Add(uint64(len(live)))
+	}
+	if o := s.observer.Load(); o != nil {
+		(*o).ObserveCommit(time.Since(start), len(live), err)
 	}
 	for _, r := range live {
 		switch {

@@ -188,3 +188,65 @@ func TestMigrateConcurrently(t *testing.T) {
 		t.Error("Open of a database with a newer schema succeeded")
 	}
 }
+
+type commitLog struct {
+	mu     sync.Mutex
+	writes []int
+	errs   int
+}
+
+func (c *commitLog) ObserveCommit(took time.Duration, writes int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, writes)
+	if err != nil {
+		c.errs++
+	}
+}
+
+// TestObserveCommitsAndDepth checks the metrics hooks: each writer batch is
+// reported with the calls it carried, and MailboxDepth follows appends and
+// acks, whichever node made them.
+func TestObserveCommitsAndDepth(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	a, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var log commitLog
+	a.ObserveCommits(&log)
+	var acct relay.AccountID
+	acct[0] = 7
+	envs := []relay.Envelope{
+		{ID: [16]byte{1}, Account: acct, Device: 1, Content: make([]byte, 10)},
+		{ID: [16]byte{2}, Account: acct, Device: 2, Content: make([]byte, 20)},
+	}
+	if err := a.Append(ctx, envs); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ack(ctx, acct, 1, [][16]byte{{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, size, err := b.MailboxDepth(ctx); err != nil || n != 1 || size != 20 {
+		t.Errorf("MailboxDepth = %d, %d, %v; want 1, 20", n, size, err)
+	}
+	a.ObserveCommits(nil)
+	if err := a.Ack(ctx, acct, 2, [][16]byte{{2}}); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.writes) != 2 || log.writes[0] != 1 || log.writes[1] != 1 || log.errs != 0 {
+		t.Errorf("observed batches %v with %d errors; want [1 1] and none (nothing after ObserveCommits(nil))", log.writes, log.errs)
+	}
+	if n, _, err := a.MailboxDepth(ctx); err != nil || n != 0 {
+		t.Errorf("MailboxDepth after acking everything = %d, %v", n, err)
+	}
+}

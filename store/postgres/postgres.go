@@ -159,6 +159,7 @@ type Store struct {
 	closeOnce sync.Once
 
 	commits, writes atomic.Uint64
+	observer        atomic.Pointer[relay.CommitObserver] // told about each batch; nil: none
 }
 
 var _ relay.Store = (*Store)(nil)
@@ -256,6 +257,31 @@ func (s *Store) Close() error {
 // Stats returns the writers' counters.
 func (s *Store) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load()}
+}
+
+// ObserveCommits has o told about every writer batch from now on: its
+// duration (both round trips, COMMIT and the server's WAL flush), the calls
+// it carried and its error. A nil o stops that.
+func (s *Store) ObserveCommits(o relay.CommitObserver) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
+}
+
+// MailboxDepth returns how many envelopes, and how many bytes of content,
+// all mailboxes hold together (what the quotas count), for metrics. With
+// several nodes, each reports the whole database's.
+func (s *Store) MailboxDepth(ctx context.Context) (envelopes, bytes int64, err error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, 0, err
+	}
+	err = s.pool.QueryRow(ctx, "SELECT coalesce(sum(count), 0)::bigint, coalesce(sum(bytes), 0)::bigint FROM mailbox_usage").Scan(&envelopes, &bytes)
+	if err != nil {
+		return 0, 0, dbErr("mailbox depth", err)
+	}
+	return envelopes, bytes, nil
 }
 
 // every calls f every interval until Close begins. f's errors resurface on
