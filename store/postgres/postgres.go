@@ -97,6 +97,15 @@ const (
 	DefaultExpireInterval = time.Hour
 	DefaultMaxConns       = 16
 
+	// A node that stops in the middle of a transaction (frozen, or cut off
+	// from the database without its connection closing) would hold its
+	// mailboxes' locks, and stall every other node's writes to them; the
+	// server ends such a session after idleTimeout (milliseconds) unless the
+	// URL sets the parameter. A batch is idle in its transaction only
+	// between its two round trips.
+	idleTimeoutParam = "idle_in_transaction_session_timeout"
+	idleTimeout      = "30000"
+
 	// sweepInterval is how often shared rate-limit buckets that have
 	// refilled are deleted.
 	sweepInterval = time.Minute
@@ -199,6 +208,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, errors.New("postgres: cannot parse the database url")
 	}
 	cfg.MaxConns = int32(opts.MaxConns)
+	if _, set := cfg.ConnConfig.RuntimeParams[idleTimeoutParam]; !set {
+		cfg.ConnConfig.RuntimeParams[idleTimeoutParam] = idleTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)

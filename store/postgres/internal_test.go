@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
@@ -44,5 +45,31 @@ func TestSweepBuckets(t *testing.T) {
 	}
 	if ok, _, err := s.Allow(ctx, "b", 1, 2, 0, now.Add(time.Hour)); ok || err != nil {
 		t.Errorf("Allow(b) = %v, %v; want refused (never refills, not swept)", ok, err)
+	}
+}
+
+func TestIdleInTransactionTimeout(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.NewDatabase(t)
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := p.Query()
+	q.Set("idle_in_transaction_session_timeout", "5000")
+	p.RawQuery = q.Encode()
+	for _, c := range []struct{ url, want string }{{u, "30s"}, {p.String(), "5s"}} {
+		s, err := Open(ctx, c.url, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := s.pool.QueryRow(ctx, "SHOW idle_in_transaction_session_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("idle_in_transaction_session_timeout = %s, want %s", got, c.want)
+		}
+		s.Close()
 	}
 }
