@@ -298,6 +298,8 @@ func (c *Client) keepalive(rc *relayConn) {
 		case <-c.closed:
 			return
 		case <-t.C:
+		case <-rc.mon.Wake():
+			t.Stop()
 		}
 		v, ping, next := rc.mon.Check()
 		switch {

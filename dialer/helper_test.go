@@ -243,6 +243,8 @@ func liveSession(lv Liveness, mem *Memory, connected chan<- string) func(*noisec
 			case <-link.Replaced():
 				return nil
 			case <-t.C:
+			case <-mon.Wake():
+				t.Stop()
 			}
 			v, doPing, next := mon.Check()
 			switch v {

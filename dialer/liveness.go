@@ -135,6 +135,7 @@ type Monitor struct {
 	ping    uint64               // guarded by mu; id of the ping in the air, 0 if none
 	pending map[uint64]time.Time // guarded by mu; request id -> when it went out
 	suspect bool                 // guarded by mu; Check said Suspect and nothing was heard since
+	wake    chan struct{}        // signalled when a pong makes the next ping's time known
 }
 
 // Monitor returns a monitor for a connection that has just connected.
@@ -145,8 +146,14 @@ func (l Liveness) Monitor(mem *Memory, now func() time.Time) *Monitor {
 		now = time.Now
 	}
 	t := now()
-	return &Monitor{l: l.WithDefaults(), mem: mem, now: now, heard: t, pinged: t, pending: map[uint64]time.Time{}}
+	return &Monitor{l: l.WithDefaults(), mem: mem, now: now, heard: t, pinged: t, pending: map[uint64]time.Time{},
+		wake: make(chan struct{}, 1)}
 }
+
+// Wake is signalled when the monitor wants Check called before the time
+// Check last returned: a pong came, so the next ping is due a cadence
+// from now rather than at the deadline Check waited for.
+func (m *Monitor) Wake() <-chan struct{} { return m.wake }
 
 // Sent records that request id went out; ping says it is a ping (only
 // pings measure the RTT: other requests include the peer's work). Ids
@@ -178,6 +185,10 @@ func (m *Monitor) Answered(id uint64) bool {
 	delete(m.pending, id)
 	if id == m.ping {
 		m.ping = 0
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
 	}
 	return m.heardLocked(t)
 }

@@ -50,6 +50,14 @@ func TestMonitorCalm(t *testing.T) {
 	if !m.Answered(1) {
 		t.Fatalf("a late pong did not end the suspicion")
 	}
+	select {
+	case <-m.Wake():
+	default:
+		t.Fatalf("a pong did not wake the session to schedule the next ping")
+	}
+	if n := nextOf(m); n != DefaultCalm {
+		t.Fatalf("after a pong the next check is in %v, want the cadence", n)
+	}
 	if v, ping := checkOf(m); v != Alive || ping {
 		t.Fatalf("after the pong: %v ping=%v", v, ping)
 	}
