@@ -198,7 +198,7 @@ func TestDurationJSON(t *testing.T) {
 var fullScenarios = []string{"rkn-2018", "sni-dpi", "probing", "whitelist", "cold-start"}
 
 func TestBuiltins(t *testing.T) {
-	want := []string{"ci", "cold-start", "probing", "quick", "rkn-2018", "sni-dpi", "whitelist"}
+	want := []string{"ci", "cold-start", "enumerate-all", "probing", "quick", "rkn-2018", "sni-dpi", "whitelist"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}

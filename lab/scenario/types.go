@@ -192,6 +192,12 @@ type Operator struct {
 	MovesPerMinute int `json:"moves_per_minute"`
 	// Cohorts is the number of client cohorts (samizdat only).
 	Cohorts int `json:"cohorts"`
+	// WatchRegistry makes the operator treat an endpoint as blocked as
+	// soon as the censor's published registry lists it, before the ISPs
+	// enforce it, so a move reaches connected clients before they are
+	// cut. Russia's registry leaked to a public mirror within hours in
+	// 2018 (labdata's zi-history is that mirror); operators read it.
+	WatchRegistry bool `json:"watch_registry"`
 }
 
 // ISPShare is an ISP and the fraction of clients on it.
