@@ -1,6 +1,7 @@
 # samizdat's build and test entry points. `make test` is the one command that
-# runs everything CI runs; it installs what its tests need (Go modules from
-# the module proxy, libsignal from npm) and needs no network beyond those.
+# runs everything CI runs; it installs or starts what its tests need (Go modules
+# from the module proxy, libsignal from npm, a throwaway PostgreSQL from the
+# machine image) and needs no network beyond those.
 
 SHELL   := /bin/bash
 GO      ?= go
@@ -20,8 +21,12 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# unit starts a throwaway PostgreSQL 15 (scripts/pg.sh: a temp folder, a unix
+# socket, run as the image's postgres user) for the store, multi-node and load
+# generator tests; SAMIZDAT_PG_REQUIRED=1 makes them fail rather than skip
+# without it. NATS servers are embedded in the tests that need them.
 unit:
-	$(GO) test -race -count=1 $(UNIT_PKGS)
+	SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -race -count=1 $(UNIT_PKGS)
 
 ## interop: install @signalapp/libsignal-client (pinned) and run the Go<->libsignal suite
 interop:
