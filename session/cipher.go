@@ -416,7 +416,9 @@ func processPreKey(ctx context.Context, st Stores, rec *SessionRecord, local, re
 }
 
 // decryptFromRecord tries the current session, then (for Whisper messages
-// only) the archived ones, each on a copy. On success rec is updated.
+// only) the archived ones, each on a copy. On success rec is updated. As in
+// libsignal, only a Double Ratchet duplicate ends the search early; every
+// other failure, SPQR's included, moves on to the next session.
 func decryptFromRecord(rec *SessionRecord, local, remote Address, msg *SignalMessage, preKey bool, rand io.Reader) ([]byte, error) {
 	var firstErr error
 	note := func(err error) {

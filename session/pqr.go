@@ -19,8 +19,8 @@ type pqRatchet interface {
 	// forward-jump limit as libsignal does for note-to-self.
 	initialState(authKey []byte, initiator, selfSession bool) ([]byte, error)
 	send(state []byte, rand io.Reader) (newState, msg, key []byte, err error)
-	// recv errors wrap errPQStateDecode when the state itself is corrupt
-	// and ErrDuplicateMessage when the message's key was used before.
+	// recv errors wrap errPQStateDecode when the state itself is corrupt;
+	// any other error is about the message (see decryptWithState).
 	recv(state, msg []byte) (newState, key []byte, err error)
 }
 
@@ -55,13 +55,8 @@ func (spqrV1) send(state []byte, rand io.Reader) ([]byte, []byte, []byte, error)
 
 func (spqrV1) recv(state, msg []byte) ([]byte, []byte, error) {
 	st, key, err := spqr.Recv(state, msg)
-	switch {
-	case errors.Is(err, spqr.ErrStateDecode):
+	if errors.Is(err, spqr.ErrStateDecode) {
 		return nil, nil, fmt.Errorf("%w: %w", errPQStateDecode, err)
-	case errors.Is(err, spqr.ErrKeyAlreadyRequested):
-		// The SPQR key of this message was used before: the message is a
-		// duplicate whose Double Ratchet chain was already trimmed.
-		return nil, nil, fmt.Errorf("%w: %w", ErrDuplicateMessage, err)
 	}
 	return st, key, err
 }

@@ -210,13 +210,19 @@ func decryptWithState(s *pb.SessionStructure, local, remote Address, msg *Signal
 	if err != nil {
 		return nil, err
 	}
+	// Any SPQR error but a corrupt state is an invalid message, never a
+	// duplicate, as in libsignal: the caller goes on to the next session.
+	// Only the Double Ratchet can tell a duplicate (above). SPQR refuses an
+	// index it handed out before (spqr.ErrKeyAlreadyRequested) whether the
+	// message repeats one from a chain the ratchet has since dropped or
+	// belongs to another session with the same peer. The latter is the
+	// normal case after simultaneous initiation: each side's current
+	// session is the peer's, and the first answers, meant for the archived
+	// one, carry indexes the current one already used.
 	pqState, pqKey, err := pqr.recv(s.PqRatchetState, msg.pqRatchet)
 	if err != nil {
 		if errors.Is(err, errPQStateDecode) {
 			return nil, fmt.Errorf("%w: post-quantum ratchet state", ErrInvalidState)
-		}
-		if errors.Is(err, ErrDuplicateMessage) {
-			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %w", ErrPQRatchet, err)
 	}
