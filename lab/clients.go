@@ -29,9 +29,9 @@ type msgID uint64
 
 // sentMsg is what the runner knows about one message it queued.
 type sentMsg struct {
-	from, to    *labClient
-	at          time.Time // when it was queued (wall clock; lab time is wall time)
-	envelope    [16]byte  // the client's envelope id
+	from        *labClient // nil while only its delivery is known (it arrived before Send returned)
+	at          time.Time  // when it was queued (wall clock; lab time is wall time)
+	envelope    [16]byte   // the client's envelope id
 	delivered   bool
 	deliveredAt time.Time // when its partner first received it
 	acked       bool      // the relay acknowledged it (EventSent)
@@ -68,15 +68,15 @@ type labClient struct {
 type strategyRun struct {
 	name    string
 	fleet   *fleet.Fleet
-	clients []*labClient // regular clients, then cold-start ones (appended when started)
+	clients []*labClient // regular clients, then cold-start ones; fixed before the run
 
 	mu          sync.Mutex
 	seq         msgID
 	msgs        map[msgID]*sentMsg
-	byEnvelope  map[[16]byte]*sentMsg
 	acked       map[[16]byte]bool // envelopes the relay acknowledged (may arrive before Send returns)
 	failedEnv   map[[16]byte]bool
 	unknown     int // messages received that the runner never sent
+	notQueued   int // messages Send could not even store in the outbox
 	reconnects  []time.Duration
 	unrecovered int
 	moves       int
@@ -87,7 +87,7 @@ type strategyRun struct {
 
 func newStrategyRun(name string) *strategyRun {
 	return &strategyRun{
-		name: name, msgs: map[msgID]*sentMsg{}, byEnvelope: map[[16]byte]*sentMsg{},
+		name: name, msgs: map[msgID]*sentMsg{},
 		acked: map[[16]byte]bool{}, failedEnv: map[[16]byte]bool{},
 	}
 }
@@ -210,7 +210,7 @@ func (w *world) initClient(ctx context.Context, lc *labClient) error {
 
 // run keeps lc connected (Receive) and sends its partner a message every
 // MessageEvery (jittered) until the sending time is over; Receive runs on
-// until ctx ends (the drain). It returns when both have.
+// until ctx ends (the drain). It returns when Receive and every Send have.
 func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -240,10 +240,19 @@ func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time) {
 		if w.clock.Now() >= sendUntil {
 			return
 		}
-		w.send(ctx, lc)
+		// A user writes whether or not the app is connected: each message
+		// is queued on time even while an earlier Send still waits.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.send(ctx, lc)
+		}()
 		wait = time.Duration((0.5 + lc.rng.Float64()) * float64(every))
 	}
 }
+
+// sendTimeout bounds one Send; a message it gives up on stays queued.
+const sendTimeout = 20 * time.Second
 
 // send queues one message from lc to its partner. Send returns once the
 // relay acknowledged it, or when the connection is down, with the message
@@ -254,27 +263,25 @@ func (w *world) send(ctx context.Context, lc *labClient) {
 	s.seq++
 	id := s.seq
 	s.mu.Unlock()
-	sctx, cancel := context.WithTimeout(ctx, w.sc.MessageEvery.D())
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	at := time.Now()
 	m, err := lc.c.Send(sctx, lc.partner.name, msgPrefix+strconv.FormatUint(uint64(id), 10))
 	var zero [16]byte
-	if m.EnvelopeID == zero {
-		// Not even queued (the run is ending): it does not count.
-		if ctx.Err() == nil {
-			w.log.Debug("send not queued", "client", lc.id, "err", err)
-		}
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sm := &sentMsg{from: lc, to: lc.partner, at: at, envelope: m.EnvelopeID}
+	lc.sent++
+	if m.EnvelopeID == zero {
+		// The app could not even store it: lost on the sender's side.
+		s.notQueued++
+		w.log.Debug("send not queued", "client", lc.id, "err", err)
+		return
+	}
+	sm := &sentMsg{from: lc, at: at, envelope: m.EnvelopeID}
 	if d, ok := s.msgs[id]; ok { // delivered before Send returned
 		sm.delivered, sm.deliveredAt, sm.deliveries = d.delivered, d.deliveredAt, d.deliveries
 	}
 	s.msgs[id] = sm
-	s.byEnvelope[m.EnvelopeID] = sm
-	lc.sent++
 	if err == nil {
 		sm.acked = true
 	}

@@ -26,6 +26,7 @@ func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond
 // accounting sorts one strategy's messages by what became of them.
 type accounting struct {
 	sent, delivered, acked, queued, failed, unaccounted int
+	notQueued                                           int // Send failed before the outbox held it
 	duplicates                                          int // deliveries beyond the first
 	orphans                                             int // deliveries of ids whose Send never returned a queued message
 	clientSent, clientDelivered                         int // sums over clients
@@ -60,10 +61,15 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	queued := map[[16]byte]bool{}
+	s.mu.Lock()
+	var open []*labClient
 	for _, lc := range s.clients {
-		if lc.c == nil {
-			continue
+		if lc.c != nil {
+			open = append(open, lc)
 		}
+	}
+	s.mu.Unlock()
+	for _, lc := range open {
 		out, err := lc.c.Outbox(ctx)
 		if err != nil {
 			w.log.Debug("reading outbox", "client", lc.id, "err", err)
@@ -101,6 +107,8 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 			a.unaccounted++
 		}
 	}
+	a.notQueued = s.notQueued
+	a.sent += a.notQueued
 	st := report.Strategy{Sent: a.sent, Delivered: a.delivered, Moves: s.moves, Clients: s.started}
 	if a.sent > 0 {
 		st.DeliveryRatio = float64(a.delivered) / float64(a.sent)
@@ -233,8 +241,8 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 		check(s.name+": per-client sums", a.clientSent == a.sent && a.clientDelivered == a.delivered,
 			"clients sent %d (strategy %d), received %d distinct (strategy %d)", a.clientSent, a.sent, a.clientDelivered, a.delivered)
 		check(s.name+": every message accounted for", a.unaccounted == 0 && a.orphans == 0,
-			"sent %d = delivered %d + acknowledged, not yet delivered %d + still queued %d + refused %d; unaccounted %d, delivered without a send %d",
-			a.sent, a.delivered, a.acked, a.queued, a.failed, a.unaccounted, a.orphans)
+			"sent %d = delivered %d + acknowledged, not yet delivered %d + still queued %d + refused %d + not stored by the app %d; unaccounted %d, delivered without a send %d",
+			a.sent, a.delivered, a.acked, a.queued, a.failed, a.notQueued, a.unaccounted, a.orphans)
 		check(s.name+": cold-start clients accounted for", a.coldMeasured+a.coldFailed == w.sc.ColdStart,
 			"%d measured + %d failed of %d", a.coldMeasured, a.coldFailed, w.sc.ColdStart)
 		s.mu.Lock()

@@ -152,6 +152,11 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 	if err := w.loop(ctx); err != nil {
 		return w, nil, err
 	}
+	// Stop the clients before counting: every Send has returned, so each
+	// message is either known by its envelope or known not to be stored.
+	// They stay open so that their outboxes can be read.
+	stopClients()
+	clients.Wait()
 	w.progress("report", "")
 	rep = w.report()
 	if opt.Out != "" {
