@@ -376,39 +376,56 @@ func TestSessionRestartLibsignal(t *testing.T) {
 }
 
 // TestSessionSimultaneousInitiation: both sides open a session from the
-// other's bundle at the same time; their PreKey messages cross. Both must
-// decrypt the other's first message and go on talking both ways.
+// other's bundle at the same time; their PreKey messages (two each) cross.
+// Both must decrypt the other's first messages and go on talking both
+// ways, whichever side answers first: each side's current session is then
+// the peer's, and the first answers land on the receiver's archived
+// session, behind a current one whose SPQR already used the same indexes.
 func TestSessionSimultaneousInitiation(t *testing.T) {
 	interopCase(t)
 	d := harness(t)
 	ctx := ctxFor(t)
-	g := newGoParty(t, 1)
-	ls := newLsParty(t, ctx, d, "ls-race", PartyOptions{})
-	goOpens(t, ctx, g, ls)
-	lsOpens(t, ctx, ls, g)
-	goFirst, err := g.encrypt(ctx, ls.Peer(), []byte("hello from go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lsFirst, err := ls.Encrypt(ctx, g.peer(), []byte("hello from libsignal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if goFirst.Type != session.TypePreKey || lsFirst.Type != session.TypePreKey {
-		t.Fatalf("first messages have types %d and %d, want PreKey", goFirst.Type, lsFirst.Type)
-	}
-	if pt, err := g.decrypt(ctx, ls.Peer(), lsFirst); err != nil || string(pt) != "hello from libsignal" {
-		t.Fatalf("Go decrypting the crossing PreKey message: %q, %v", pt, err)
-	}
-	if pt, err := ls.Decrypt(ctx, g.peer(), goFirst); err != nil || string(pt) != "hello from go" {
-		t.Fatalf("libsignal decrypting the crossing PreKey message: %q, %v", pt, err)
-	}
-	for i := range 8 {
-		var from, to endpoint = g, lsEndpoint{ls}
-		if i%2 == 1 {
-			from, to = to, from
+	for _, goFirst := range []bool{true, false} {
+		name := "libsignal answers first"
+		if goFirst {
+			name = "go answers first"
 		}
-		roundTrip(t, ctx, from, to, payload("after the race "+from.label(), i, 50), fmt.Sprintf("round %d after the race", i))
+		t.Run(name, func(t *testing.T) {
+			g := newGoParty(t, 1)
+			ls := newLsParty(t, ctx, d, "ls-race", PartyOptions{})
+			goOpens(t, ctx, g, ls)
+			lsOpens(t, ctx, ls, g)
+			var fromGo, fromLs []Ciphertext
+			for i := range 2 {
+				ct, err := g.encrypt(ctx, ls.Peer(), []byte(fmt.Sprint("hello from go ", i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fromGo = append(fromGo, ct)
+				if ct, err = ls.Encrypt(ctx, g.peer(), []byte(fmt.Sprint("hello from libsignal ", i))); err != nil {
+					t.Fatal(err)
+				}
+				fromLs = append(fromLs, ct)
+			}
+			for i := range 2 {
+				if fromGo[i].Type != session.TypePreKey || fromLs[i].Type != session.TypePreKey {
+					t.Fatalf("crossing messages %d have types %d and %d, want PreKey", i, fromGo[i].Type, fromLs[i].Type)
+				}
+				if pt, err := g.decrypt(ctx, ls.Peer(), fromLs[i]); err != nil || string(pt) != fmt.Sprint("hello from libsignal ", i) {
+					t.Fatalf("Go decrypting crossing PreKey message %d: %q, %v", i, pt, err)
+				}
+				if pt, err := ls.Decrypt(ctx, g.peer(), fromGo[i]); err != nil || string(pt) != fmt.Sprint("hello from go ", i) {
+					t.Fatalf("libsignal decrypting crossing PreKey message %d: %q, %v", i, pt, err)
+				}
+			}
+			for i := range 8 {
+				var from, to endpoint = g, lsEndpoint{ls}
+				if (i%4 >= 2) == goFirst {
+					from, to = to, from
+				}
+				roundTrip(t, ctx, from, to, payload("after the race "+from.label(), i, 50), fmt.Sprintf("message %d after the race", i))
+			}
+		})
 	}
 }
 
