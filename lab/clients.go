@@ -208,10 +208,11 @@ func (w *world) initClient(ctx context.Context, lc *labClient) error {
 	}
 }
 
-// run keeps lc connected (Receive) and sends its partner a message every
-// MessageEvery (jittered) until the sending time is over; Receive runs on
+// run keeps lc connected (Receive) and, once the run has begun, sends its
+// partner a message every MessageEvery (jittered) until the sending time
+// is over; Receive runs on
 // until ctx ends (the drain). It returns when Receive and every Send have.
-func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time) {
+func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time, begun <-chan struct{}) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -224,10 +225,12 @@ func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time) {
 	if lc.partner == nil {
 		return
 	}
-	select {
-	case <-lc.partner.ready:
-	case <-ctx.Done():
-		return
+	for _, ch := range []<-chan struct{}{begun, lc.partner.ready} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 	every := w.sc.MessageEvery.D()
 	wait := time.Duration(lc.rng.Float64() * float64(every))

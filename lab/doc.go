@@ -8,7 +8,11 @@
 // # Lab time
 //
 // Lab time is frozen at 0 while the world is built (relays, fleets, the
-// regular clients' registration), then runs as wall time. The tick loop
+// regular clients' registration and first connection), then runs as wall
+// time. The censor lets everything through until then: users registered
+// and were online before the censorship began, so its first moves hit
+// live connections (Recheck at the first tick) rather than a crowd still
+// dialling. The tick loop
 // acts at lab times k*Tick: every fleet's operator step and the censor's
 // enumeration (Fleet.Tick), Recheck of live flows (a new block cuts open
 // connections), the censor's due active probes; every BystanderProbeEvery a

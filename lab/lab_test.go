@@ -97,6 +97,9 @@ func TestCI(t *testing.T) {
 
 	for i, res := range results[:2] {
 		r := res.r
+		if res.w.offlineAtStart != 0 {
+			t.Errorf("run %d: %d clients offline when the run began", i, res.w.offlineAtStart)
+		}
 		for _, ch := range r.Invariants {
 			if !ch.OK {
 				t.Errorf("run %d: invariant %q failed: %s", i, ch.Name, ch.Detail)

@@ -296,6 +296,9 @@ func (w *world) notes(r *report.Report) []string {
 	if sz.Unrecovered > 0 {
 		out = append(out, fmt.Sprintf("%d samizdat clients lost their connection and had not got it back when the run ended.", sz.Unrecovered))
 	}
+	if w.offlineAtStart > 0 {
+		out = append(out, fmt.Sprintf("%d clients had not connected when the run began (setup gave them %v).", w.offlineAtStart, onlineTimeout))
+	}
 	if c := r.Censor; c.Bystanders > 0 && c.MaxBystandersBroken > 0 {
 		out = append(out, fmt.Sprintf("The censor broke up to %d of %d bystander services (%d at the end) while blocking these strategies.",
 			c.MaxBystandersBroken, c.Bystanders, c.BystandersBroken))

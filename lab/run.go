@@ -59,10 +59,11 @@ type world struct {
 	maxBroken   int
 	probeRounds int
 
-	events     []report.Event // operator moves, in tick order
-	timeline   []report.Sample
-	lastNote   string // the latest operator move, for Progress.Event
-	seenEvents int    // censor events already reported through Progress
+	events         []report.Event // operator moves, in tick order
+	timeline       []report.Sample
+	lastNote       string // the latest operator move, for Progress.Event
+	offlineAtStart int    // regular clients not connected when the run began
+	seenEvents     int    // censor events already reported through Progress
 }
 
 // Run builds the world sc describes, runs it for sc.Duration plus
@@ -125,8 +126,10 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 		}
 		return nil
 	})
-	w.hist.end()
-	w.clock.begin()
+	// The regular clients come online before the censorship begins (and
+	// before lab time runs), so the run starts from a steady state: the
+	// censor's first moves hit connected users, not a crowd still dialling.
+	begun := make(chan struct{})
 	sendUntil := sc.Duration.D()
 	for _, s := range w.strategies {
 		for _, lc := range s.clients {
@@ -134,6 +137,11 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 			go func() {
 				defer clients.Done()
 				if lc.cold {
+					select {
+					case <-begun:
+					case <-runCtx.Done():
+						return
+					}
 					if !w.sleepUntil(runCtx, sc.ColdStartAt.D()) {
 						return
 					}
@@ -145,10 +153,16 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 						return
 					}
 				}
-				w.run(runCtx, lc, sendUntil)
+				w.run(runCtx, lc, sendUntil, begun)
 			}()
 		}
 	}
+	if err := w.waitOnline(ctx); err != nil {
+		return w, nil, err
+	}
+	w.hist.end()
+	w.clock.begin()
+	close(begun)
 	if err := w.loop(ctx); err != nil {
 		return w, nil, err
 	}
@@ -165,6 +179,38 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 		}
 	}
 	return w, rep, nil
+}
+
+// onlineTimeout bounds how long the regular clients get to connect before
+// the run begins; those still offline then start the run offline (the
+// report says how many).
+const onlineTimeout = time.Minute
+
+// waitOnline waits until every regular client has connected once, or
+// onlineTimeout has passed.
+func (w *world) waitOnline(ctx context.Context) error {
+	deadline := time.Now().Add(onlineTimeout)
+	for {
+		offline := 0
+		for _, s := range w.strategies {
+			s.mu.Lock()
+			for _, lc := range s.clients {
+				if !lc.cold && !lc.up {
+					offline++
+				}
+			}
+			s.mu.Unlock()
+		}
+		if offline == 0 || time.Now().After(deadline) {
+			w.offlineAtStart = offline
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab: waiting for clients to connect: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // sleepUntil waits until lab time t; false if ctx ended first.
