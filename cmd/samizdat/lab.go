@@ -19,7 +19,7 @@ import (
 	"samizdat/lab/scenario"
 )
 
-const labUsage = `[run SCENARIO|FILE.json [--seed N] [--out DIR] [--work DIR] [--quiet] | list]
+const labUsage = `[run SCENARIO|FILE.json] [--seed N] [--out DIR] [--work DIR] [--quiet] | list
 
   samizdat lab                 the showcase: the "quick" rkn-2018 scenario, under a minute,
                                report in ./samizdat-lab/quick/index.html
@@ -35,8 +35,8 @@ written to the report, not errors.`
 const showcase = "quick"
 
 func runLab(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return labRun(ctx, e, []string{showcase})
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return labRun(ctx, e, append([]string{showcase}, args...))
 	}
 	switch args[0] {
 	case "run":
