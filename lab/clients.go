@@ -57,7 +57,8 @@ type labClient struct {
 	// Guarded by s.mu.
 	up         bool
 	downAt     censor.Time // lab time the current outage began; -1: none
-	endpoint   string      // address of the endpoint of the last connection
+	dialed     string      // address of the endpoint the dialer connected to last (Receive's or a sealed send's)
+	endpoint   string      // address of the endpoint of Receive's connection (dialed when EventConnected came)
 	initAt     censor.Time // cold start: lab time of the first Init attempt
 	firstDeliv censor.Time // cold start: lab time its first message was delivered; -1: none
 	sent       int
@@ -77,6 +78,7 @@ type strategyRun struct {
 	failedEnv   map[[16]byte]bool
 	unknown     int // messages received that the runner never sent
 	notQueued   int // messages Send could not even store in the outbox
+	whileDown   int // deliveries to clients the runner counted as cut off (must be 0)
 	reconnects  []time.Duration
 	unrecovered int
 	moves       int
@@ -157,7 +159,7 @@ func (w *world) config(lc *labClient, home string) client.Config {
 	cfg.OnDial = func(e dialer.Event) {
 		if e.Kind == dialer.EventConnected {
 			lc.s.mu.Lock()
-			lc.endpoint = e.Candidate.Endpoint.Address
+			lc.dialed = e.Candidate.Endpoint.Address
 			lc.s.mu.Unlock()
 		}
 		if userDial != nil {
@@ -305,7 +307,7 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		if lc.downAt >= 0 {
 			s.reconnects = append(s.reconnects, now-lc.downAt)
 		}
-		lc.up, lc.downAt = true, -1
+		lc.up, lc.downAt, lc.endpoint = true, -1, lc.dialed
 	case client.EventDisconnected:
 		if lc.up && lc.downAt < 0 {
 			lc.downAt = now
@@ -334,6 +336,9 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 			s.msgs[id] = sm
 		}
 		sm.deliveries++
+		if lc.downAt >= 0 && now-lc.downAt > lateDelivery {
+			s.whileDown++
+		}
 		if sm.delivered {
 			return
 		}
@@ -344,6 +349,10 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		}
 	}
 }
+
+// lateDelivery is how long after a cut a client may still process
+// deliveries it had already read from the connection.
+const lateDelivery = time.Second
 
 // onCut hears from the virtual network that the censor cut a live flow.
 // If it was the client's connection to its relay, the outage starts now,

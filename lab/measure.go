@@ -246,8 +246,10 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 		check(s.name+": cold-start clients accounted for", a.coldMeasured+a.coldFailed == w.sc.ColdStart,
 			"%d measured + %d failed of %d", a.coldMeasured, a.coldFailed, w.sc.ColdStart)
 		s.mu.Lock()
-		unknown := s.unknown
+		unknown, whileDown := s.unknown, s.whileDown
 		s.mu.Unlock()
+		check(s.name+": outages agree with deliveries", whileDown == 0,
+			"%d messages reached clients more than %v into an outage the lab measured", whileDown, lateDelivery)
 		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
 		check(s.name+": timeline ends at the totals", len(r.Timeline) == 0 || r.Timeline[len(r.Timeline)-1].Delivered[s.name] <= st.Delivered,
 			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
