@@ -50,6 +50,7 @@ type Sizes struct {
 	Pairs         int           `json:"pairs"`             // throughput: sender→receiver pairs
 	Window        int           `json:"window"`            // throughput: sends in flight per sender at full load
 	ThroughputFor time.Duration `json:"throughput_for_ns"` // each throughput phase runs this long
+	Probes        int           `json:"probes"`            // throughput: bisection steps for the highest rate with p99 < 50 ms
 
 	FanoutDevices int `json:"fanout_devices"` // group members (one device each)
 	FanoutRounds  int `json:"fanout_rounds"`  // messages sent to the whole group, one after another
@@ -69,7 +70,7 @@ type Sizes struct {
 func Small() Sizes {
 	return Sizes{Name: "small", BaselineFor: 500 * time.Millisecond,
 		IdleConns: 200, IdleSources: 4, IdleDests: 2, IdlePing: 20 * time.Second, IdleWindow: time.Second,
-		Pairs: 8, Window: 16, ThroughputFor: time.Second,
+		Pairs: 8, Window: 16, ThroughputFor: time.Second, Probes: 1,
 		FanoutDevices: 100, FanoutRounds: 3,
 		DrainMessages: 1000,
 		Fetchers:      64, PreKeyFetches: 1000,
@@ -80,7 +81,7 @@ func Small() Sizes {
 func Full() Sizes {
 	return Sizes{Name: "full", BaselineFor: 5 * time.Second,
 		IdleConns: 100000, IdleSources: 32, IdleDests: 4, IdlePing: 30 * time.Second, IdleWindow: 10 * time.Second,
-		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second,
+		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second, Probes: 3,
 		FanoutDevices: 1000, FanoutRounds: 10,
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
@@ -91,7 +92,7 @@ func Full() Sizes {
 func Tiny() Sizes {
 	return Sizes{Name: "tiny", BaselineFor: 200 * time.Millisecond,
 		IdleConns: 40, IdleSources: 3, IdleDests: 2, IdlePing: 20 * time.Second, IdleWindow: 300 * time.Millisecond,
-		Pairs: 3, Window: 8, ThroughputFor: 400 * time.Millisecond,
+		Pairs: 3, Window: 8, ThroughputFor: 400 * time.Millisecond, Probes: 1,
 		FanoutDevices: 20, FanoutRounds: 2,
 		DrainMessages: 300,
 		Fetchers:      64, PreKeyFetches: 256,
