@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,12 @@ func Postgres(server string, open func(ctx context.Context, url string) (relay.S
 	var run [4]byte
 	rand.Read(run[:])
 	return func(ctx context.Context, name string) (relay.Store, error) {
-		db := "samizdat_bench_" + hex.EncodeToString(run[:]) + "_" + name
+		db := "samizdat_bench_" + hex.EncodeToString(run[:]) + "_" + strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '_'
+		}, strings.ToLower(name))
 		u, err := databaseURL(server, db)
 		if err != nil {
 			return nil, err

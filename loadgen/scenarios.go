@@ -37,8 +37,8 @@ func (r *runner) fanout(ctx context.Context, res *Result) error {
 	chatCheck(res, "group sends", &fs.c, fs.tr, fs.acksFailed)
 
 	wide := unlimited()
-	wide.MaxInFlight = r.sz.FanoutDevices
-	ws, err := r.fanoutRun(ctx, ScenarioFanout+"-wide", wide)
+	wide.MaxInFlight = max(r.sz.FanoutDevices, 1024)
+	ws, err := r.fanoutRun(ctx, ScenarioFanout+"_wide", wide)
 	if err != nil {
 		return err
 	}
