@@ -7,7 +7,11 @@
 // classified (dns, tcp-timeout, reset, refused, tls, http, handshake, ...)
 // and remembered. Run keeps a connection up: it redials at once when the
 // connection drops, asks for newer manifests when every candidate failed,
-// and backs off with jitter only when nothing worked at all.
+// and backs off with jitter only when nothing worked at all. A censor who
+// blackholes a live connection closes nothing, so sessions watch for
+// overdue answers under a Liveness policy (Monitor) and RunHedged races a
+// replacement beside a suspect connection, keeping it until the
+// replacement connects.
 //
 // # Security properties
 //
