@@ -137,6 +137,12 @@ func (c *Client) refreshManifest(ctx context.Context) error {
 	defer cancel()
 	m, errs := channel.FetchAll(fctx, sources, c.keeper, c.cfg.Now())
 	if m == nil {
+		// The keeper may hold a manifest newer than the one in use (a push
+		// it accepted whose adoption failed): nothing newer out there, but
+		// newer candidates here.
+		if adopted, err := c.catchUp(ctx); adopted || err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %w", errNothingNewer, errors.Join(errs...))
 	}
 	if err := c.adoptManifest(ctx, c.keeper.Blob()); err != nil {
@@ -156,6 +162,22 @@ func (c *Client) adoptManifest(ctx context.Context, blob []byte) error {
 	c.manifest = append([]byte(nil), blob...)
 	c.manifestMu.Unlock()
 	return nil
+}
+
+// catchUp adopts the keeper's manifest if it is newer than the one in use,
+// and reports whether it did.
+func (c *Client) catchUp(ctx context.Context) (bool, error) {
+	kept := c.keeper.Current()
+	if kept == nil {
+		return false, nil
+	}
+	c.manifestMu.Lock()
+	blob := c.manifest
+	c.manifestMu.Unlock()
+	if m, err := manifest.Open(blob, c.networkKey); err == nil && kept.Serial <= m.Serial {
+		return false, nil
+	}
+	return true, c.adoptManifest(ctx, c.keeper.Blob())
 }
 
 // openNetworkState opens the manifest keeper and the dialer's memory in
@@ -180,12 +202,8 @@ func (c *Client) openNetworkState(ctx context.Context) error {
 	if _, err := k.Offer(c.manifest, c.cfg.Now()); err != nil && !errors.Is(err, manifest.ErrRollback) {
 		c.cfg.Logger.Debug("stored manifest not kept", "err", err)
 	}
-	if kept := k.Current(); kept != nil {
-		if m, err := manifest.Open(c.manifest, c.networkKey); err != nil || kept.Serial > m.Serial {
-			if err := c.adoptManifest(ctx, k.Blob()); err != nil {
-				return err
-			}
-		}
+	if _, err := c.catchUp(ctx); err != nil {
+		return err
 	}
 	mem, err := dialer.OpenMemory(filepath.Join(c.cfg.Home, memoryFile), c.cfg.Network)
 	if err != nil {
