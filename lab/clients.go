@@ -56,8 +56,11 @@ type labClient struct {
 
 	// Guarded by s.mu.
 	up         bool
-	downAt     censor.Time // lab time the current outage began; -1: none
-	dialed     string      // address of the endpoint the dialer connected to last (Receive's or a sealed send's)
+	downAt     censor.Time         // lab time the current outage began; -1: none
+	dialed     string              // address of the endpoint the dialer connected to last (Receive's or a sealed send's)
+	lastFail   dialer.FailureClass // how the latest failed dial attempt failed
+	refreshes  int                 // manifest refreshes from the channels, and how many failed
+	refreshErr int
 	endpoint   string      // address of the endpoint of Receive's connection (dialed when EventConnected came)
 	initAt     censor.Time // cold start: lab time of the first Init attempt
 	firstDeliv censor.Time // cold start: lab time its first message was delivered; -1: none
@@ -157,11 +160,21 @@ func (w *world) config(lc *labClient, home string) client.Config {
 		}
 	}
 	cfg.OnDial = func(e dialer.Event) {
-		if e.Kind == dialer.EventConnected {
-			lc.s.mu.Lock()
+		lc.s.mu.Lock()
+		switch e.Kind {
+		case dialer.EventConnected:
 			lc.dialed = e.Candidate.Endpoint.Address
-			lc.s.mu.Unlock()
+		case dialer.EventFailure:
+			if e.Class != dialer.ClassCanceled {
+				lc.lastFail = e.Class
+			}
+		case dialer.EventRefresh:
+			lc.refreshes++
+			if e.Err != nil {
+				lc.refreshErr++
+			}
 		}
+		lc.s.mu.Unlock()
 		if userDial != nil {
 			userDial(e)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"samizdat/censor"
+	"samizdat/dialer"
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 )
@@ -273,7 +274,11 @@ func lastDelivered(tl []report.Sample, name string) int {
 func (w *world) notes(r *report.Report) []string {
 	var out []string
 	for _, t := range r.Targets {
-		if !t.Met {
+		switch {
+		case t.Met:
+		case t.Got < 0:
+			out = append(out, fmt.Sprintf("samizdat missed the target %q (%s): none of its clients got there, so there is nothing to measure.", t.Name, t.Want))
+		default:
 			out = append(out, fmt.Sprintf("samizdat missed the target %q: wanted %s, measured %.1f %s.", t.Name, t.Want, t.Got, t.Unit))
 		}
 	}
@@ -295,8 +300,10 @@ func (w *world) notes(r *report.Report) []string {
 				s.name, b.Availability*100, sz.Availability*100))
 		}
 	}
-	if sz.Unrecovered > 0 {
-		out = append(out, fmt.Sprintf("%d samizdat clients lost their connection and had not got it back when the run ended.", sz.Unrecovered))
+	for _, s := range w.strategies {
+		if n := w.whyUnrecovered(s); n != "" {
+			out = append(out, n)
+		}
 	}
 	if w.offlineAtStart > 0 {
 		out = append(out, fmt.Sprintf("%d clients had not connected when the run began (setup gave them %v).", w.offlineAtStart, onlineTimeout))
@@ -306,4 +313,45 @@ func (w *world) notes(r *report.Report) []string {
 			c.MaxBystandersBroken, c.Bystanders, c.BystandersBroken))
 	}
 	return out
+}
+
+// whyUnrecovered says, for a strategy's clients still cut off at the end,
+// how their last dial attempts failed and whether the channels gave them
+// anything new.
+func (w *world) whyUnrecovered(s *strategyRun) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, refreshed, allFailed := 0, 0, 0
+	classes := map[dialer.FailureClass]int{}
+	for _, lc := range s.clients {
+		if lc.c == nil || lc.downAt < 0 {
+			continue
+		}
+		n++
+		classes[lc.lastFail]++
+		if lc.refreshes > 0 {
+			refreshed++
+			if lc.refreshErr == lc.refreshes {
+				allFailed++
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(classes))
+	for k := range classes {
+		keys = append(keys, string(k))
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		name := k
+		if name == "" {
+			name = "no failed attempt"
+		}
+		parts[i] = fmt.Sprintf("%s %d", name, classes[dialer.FailureClass(k)])
+	}
+	return fmt.Sprintf("%d %s clients lost their connection and had not got it back when the run ended; their last failed attempts: %s; %d asked the channels for a newer manifest, %d of them in vain every time.",
+		n, s.name, strings.Join(parts, ", "), refreshed, allFailed)
 }
