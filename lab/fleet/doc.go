@@ -42,7 +42,7 @@
 // whether a plain connection from each watched ISP to each live endpoint
 // is blocked now (Censor.Collateral: the connect-time decision, without
 // counting it in the censor's statistics) — its monitoring network — and,
-// with Config.WatchRegistry, whether the published registry lists it
+// with Operator.WatchRegistry, whether the published registry lists it
 // (before ISPs enforce it: the 2018 registry leaked to a public mirror).
 // An endpoint blocked for ReactionDelay is replaced: a new address that
 // the censor does not block now is added (mapped before it is announced),

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,10 +79,8 @@ type Config struct {
 	// EnumClients is how many of the censor's clients learn this fleet's
 	// manifests (see the package doc).
 	EnumClients int
-	// WatchRegistry makes the operator also treat an endpoint as blocked
-	// once the censor's published registry lists it, before ISPs enforce
-	// it (Russia's registry of 2018 leaked to a public mirror within
-	// hours), so a move can be pushed to clients before they are cut.
+	// WatchRegistry is Operator.WatchRegistry, for callers that set it
+	// here; either turns it on.
 	WatchRegistry bool
 	// SpareShared makes the enumeration clients leave out the shared
 	// services their manifests name (the CDN edge's address, the front
@@ -103,6 +102,7 @@ type Move struct {
 
 // endpoint is one live endpoint of the fleet.
 type endpoint struct {
+	spec      endpoints.Spec
 	name      string
 	transport string
 	virt      netip.AddrPort // what clients dial (the CDN edge's, for front)
@@ -191,12 +191,8 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		return nil, fmt.Errorf("fleet: relay: %w", err)
 	}
 
-	var specs []endpoints.Spec
 	add := func(transport string, cohort uint32) error {
-		s, err := f.newSpec(transport, cohort, netip.AddrPort{})
-		if err == nil {
-			specs = append(specs, s)
-		}
+		_, err := f.newSpec(transport, cohort, netip.AddrPort{})
 		return err
 	}
 	switch cfg.Strategy {
@@ -219,9 +215,12 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	}
 	os.Remove(filepath.Join(cfg.Dir, endpoints.AdminFile))
 	for try := 0; ; try++ {
+		if err = f.writeConfig(); err != nil {
+			return nil, err
+		}
 		f.mgr, err = endpoints.Start(endpoints.Options{
 			Dir: cfg.Dir, Server: f.srv, Keys: f.keys, Network: f.network,
-			Listen: specs, Channels: f.channels(), Logger: f.log,
+			ConfigFile: f.configPath(), Channels: f.channels(), Logger: f.log,
 		})
 		if err == nil {
 			break
@@ -230,8 +229,8 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		if try == 2 || !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("fleet: endpoints: %w", err)
 		}
-		for i := range specs {
-			if err := f.rebind(&specs[i], f.eps[i]); err != nil {
+		for _, e := range f.eps {
+			if err := f.rebind(e); err != nil {
 				return nil, err
 			}
 		}
@@ -290,26 +289,71 @@ func (f *Fleet) newSpec(transport string, cohort uint32, virt netip.AddrPort) (e
 		}
 	}
 	s.Address = virt.String()
-	f.eps = append(f.eps, &endpoint{name: name, transport: transport, virt: virt, cohort: cohort})
+	f.eps = append(f.eps, &endpoint{spec: s, name: name, transport: transport, virt: virt, cohort: cohort})
 	return s, nil
 }
 
-// rebind moves the not yet opened endpoint e (with spec s) to a newly
-// reserved loopback port.
-func (f *Fleet) rebind(s *endpoints.Spec, e *endpoint) error {
+// rebind moves endpoint e, not open, to a newly reserved loopback port.
+func (f *Fleet) rebind(e *endpoint) error {
 	listen, err := reservePort()
 	if err != nil {
 		return err
 	}
-	s.Listen = listen
+	e.spec.Listen = listen
 	if e.transport == endpoints.Front {
-		if err := f.cfg.Shared.cdn.Route(s.Host, "http://"+listen); err != nil {
+		if err := f.cfg.Shared.cdn.Route(e.spec.Host, "http://"+listen); err != nil {
 			return fmt.Errorf("fleet: cdn route: %w", err)
 		}
 		return nil
 	}
 	f.cfg.Net.Unmap("tcp", e.virt)
 	return mapTo(f.cfg.Net, e.virt, listen)
+}
+
+// configPath is the endpoint config file the fleet's Manager reloads.
+func (f *Fleet) configPath() string { return filepath.Join(f.cfg.Dir, "endpoints.json") }
+
+// writeConfig writes the live endpoints to the config file.
+func (f *Fleet) writeConfig() error {
+	file := endpoints.File{Network: f.network}
+	for _, e := range f.eps {
+		file.Endpoints = append(file.Endpoints, e.spec)
+	}
+	b, err := json.MarshalIndent(file, "", "  ")
+	if err != nil {
+		return fmt.Errorf("fleet: endpoint config: %w", err)
+	}
+	if err := os.WriteFile(f.configPath(), b, 0o600); err != nil {
+		return fmt.Errorf("fleet: endpoint config: %w", err)
+	}
+	return nil
+}
+
+// apply makes the Manager run the live endpoints: one reload, so one
+// new manifest for all the moves of a check. Endpoints whose reserved
+// port was taken meanwhile get new ports and another reload.
+func (f *Fleet) apply() error {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = f.writeConfig(); err != nil {
+			return err
+		}
+		if err = f.mgr.Reload(); err == nil {
+			return nil
+		}
+		running := map[string]bool{}
+		for _, i := range f.mgr.List() {
+			running[i.Name] = true
+		}
+		for _, e := range f.eps {
+			if !running[e.name] {
+				if rerr := f.rebind(e); rerr != nil {
+					return rerr
+				}
+			}
+		}
+	}
+	return fmt.Errorf("fleet: opening endpoints: %w", err)
 }
 
 // reservePort returns a free loopback address for an endpoint to listen
@@ -460,6 +504,7 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 		f.checked, f.lastCheck = true, now
 		moves = f.check(now)
 		if len(moves) > 0 {
+			f.commit(moves)
 			if err := f.publishChannels(); err != nil {
 				f.log.Error("publishing manifests", "err", err)
 			}
@@ -511,8 +556,8 @@ func (f *Fleet) check(now censor.Time) []Move {
 			if pass == 0 && (lit[e.cohort] || lit[0]) {
 				continue
 			}
-			left := f.budgetLeft(now)
-			if left == 0 || pass == 1 && left <= reserve {
+			left := f.budgetLeft(now) - len(moves)
+			if left <= 0 || pass == 1 && left <= reserve {
 				return moves
 			}
 			mv, err := f.move(now, mon, e, reasons[e])
@@ -527,8 +572,20 @@ func (f *Fleet) check(now censor.Time) []Move {
 	return moves
 }
 
+// commit opens the moved endpoints' replacements and retires the old ones
+// in one new manifest, and records the moves.
+func (f *Fleet) commit(moves []Move) {
+	if err := f.apply(); err != nil {
+		f.log.Error("operator could not apply its moves", "err", err)
+	}
+	f.moves = append(f.moves, moves...)
+	for _, mv := range moves {
+		f.log.Info("operator moved an endpoint", "old", mv.Old, "new", mv.New, "transport", mv.Transport, "reason", mv.Reason)
+	}
+}
+
 // monitor is what the operator sees at one check: what each watched ISP
-// does to a plain connection, and (with WatchRegistry) the published
+// does to a plain connection, and (with Operator.WatchRegistry) the published
 // registry.
 type monitor struct {
 	f      *Fleet
@@ -538,7 +595,7 @@ type monitor struct {
 
 func (f *Fleet) monitor(now censor.Time) *monitor {
 	m := &monitor{f: f, now: now}
-	if f.cfg.WatchRegistry {
+	if f.cfg.WatchRegistry || f.cfg.Operator.WatchRegistry {
 		_, at := f.cfg.Censor.Version(now)
 		for _, e := range f.cfg.Censor.Entries() {
 			if (e.Kind == censor.KindIP || e.Kind == censor.KindCIDR) && e.Listed <= at &&
@@ -551,7 +608,7 @@ func (f *Fleet) monitor(now censor.Time) *monitor {
 }
 
 // blocked reports whether a is listed in the published registry (with
-// WatchRegistry) or a plain connection to it from a watched ISP is
+// Operator.WatchRegistry) or a plain connection to it from a watched ISP is
 // blocked (the registry and whitelist as each ISP enforces them), and why.
 func (m *monitor) blocked(a netip.AddrPort) (bool, string) {
 	for _, p := range m.listed {
@@ -586,8 +643,9 @@ func (f *Fleet) budgetLeft(now censor.Time) int {
 	return max(0, f.cfg.Operator.MovesPerMinute-n)
 }
 
-// move replaces e by an endpoint of the same transport and cohort at a
-// new address the censor does not block at now.
+// move replaces e, among the live endpoints, by one of the same
+// transport and cohort at a new address (mapped at once) that the censor
+// does not block at now; commit then opens it and retires e.
 func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) (Move, error) {
 	var virt netip.AddrPort
 	old := e.virt.Addr()
@@ -621,38 +679,14 @@ func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) 
 	if !virt.IsValid() {
 		return Move{}, fmt.Errorf("fleet: no unblocked address in %d draws", moveTries)
 	}
-	if err := f.addEndpoint(e.transport, e.cohort, virt); err != nil {
+	if _, err := f.newSpec(e.transport, e.cohort, virt); err != nil {
 		return Move{}, err
-	}
-	if _, err := f.mgr.Retire(e.name); err != nil {
-		return Move{}, fmt.Errorf("fleet: retiring %s: %w", e.name, err)
 	}
 	// The old address stays mapped to its closed port: a client still
 	// dialling it meets the censor's verdict or, where that lets it
 	// through, a refused connection, as at a server that has gone.
 	f.eps = slices.DeleteFunc(f.eps, func(x *endpoint) bool { return x == e })
-	mv := Move{At: now, Strategy: f.cfg.Strategy, Old: e.virt, New: virt, Transport: e.transport, Reason: reason}
-	f.moves = append(f.moves, mv)
-	f.log.Info("operator moved an endpoint", "old", mv.Old, "new", mv.New, "transport", mv.Transport, "reason", reason)
-	return mv, nil
-}
-
-// addEndpoint opens a new endpoint at virt (retrying with another
-// loopback port if the reserved one was taken meanwhile).
-func (f *Fleet) addEndpoint(transport string, cohort uint32, virt netip.AddrPort) error {
-	var err error
-	for try := 0; try < 3; try++ {
-		var s endpoints.Spec
-		if s, err = f.newSpec(transport, cohort, virt); err != nil {
-			return err
-		}
-		if _, err = f.mgr.Add(s); err == nil {
-			return nil
-		}
-		f.cfg.Net.Unmap("tcp", virt)
-		f.eps = f.eps[:len(f.eps)-1]
-	}
-	return fmt.Errorf("fleet: opening an endpoint: %w", err)
+	return Move{At: now, Strategy: f.cfg.Strategy, Old: e.virt, New: virt, Transport: e.transport, Reason: reason}, nil
 }
 
 // enumerate lets each enumeration client read its cohort's current

@@ -10,10 +10,10 @@ import (
 	"samizdat/lab/vnet"
 )
 
-// TestStartRebindsTakenPort: when a reserved loopback port is taken
-// before the relay listens on it, Start keeps the virtual addresses and
-// opens the endpoints on new ports.
-func TestStartRebindsTakenPort(t *testing.T) {
+// TestTakenPortsAreReplaced: when a reserved loopback port is taken
+// before the relay listens on it, Start and the operator's moves keep the
+// virtual addresses and open the endpoints on new ports.
+func TestTakenPortsAreReplaced(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,12 +47,23 @@ func TestStartRebindsTakenPort(t *testing.T) {
 	}
 	defer sh.Close()
 	f, err := Start(ctx, Config{Strategy: Telegram2018, Net: n, Plan: plan, Censor: c, Shared: sh,
-		Dir: t.TempDir(), Operator: scenario.Operator{MovesPerMinute: 1}})
+		Dir: t.TempDir(), Operator: scenario.Operator{MovesPerMinute: 10}})
 	if err != nil {
 		t.Fatalf("start with a taken port: %v", err)
 	}
 	defer f.Close()
 	if calls <= TelegramEndpoints {
+		t.Fatalf("reservePort called %d times; the taken port was not replaced", calls)
+	}
+	// A move whose reserved port is taken: the replacement opens on
+	// another port, in the same check.
+	calls = 0
+	w := f.Endpoints()[0]
+	c.Block(0, w.Addr(), "test")
+	if m := f.Tick(0); len(m) != 1 || m[0].Old != w {
+		t.Fatalf("moves: %+v", m)
+	}
+	if calls < 2 {
 		t.Fatalf("reservePort called %d times; the taken port was not replaced", calls)
 	}
 	for _, a := range f.Endpoints() {

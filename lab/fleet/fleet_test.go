@@ -117,7 +117,11 @@ func newUser(t *testing.T, f *fleet.Fleet, name, isp string, inv manifest.Invite
 			u.mu.Unlock()
 		}
 	}
+	cfg.Logger = testLogger().With("user", name)
 	cfg.OnDial = func(e dialer.Event) {
+		if testing.Verbose() {
+			cfg.Logger.Info("dial", "event", e.String())
+		}
 		if e.Kind == dialer.EventConnected {
 			u.mu.Lock()
 			u.connected = append(u.connected, e.Candidate.Endpoint.Address)
@@ -773,7 +777,7 @@ func TestOperatorRelightsEveryCohortFirst(t *testing.T) {
 	}
 }
 
-// TestOperatorWatchesRegistry: with WatchRegistry the operator moves an
+// TestOperatorWatchesRegistry: with Operator.WatchRegistry the operator moves an
 // endpoint as soon as the published registry lists it, before the ISPs
 // enforce that version; without it, only once they do.
 func TestOperatorWatchesRegistry(t *testing.T) {
@@ -786,8 +790,8 @@ func TestOperatorWatchesRegistry(t *testing.T) {
 				}
 			})
 			tg, err := fleet.Start(context.Background(), fleet.Config{Strategy: fleet.Telegram2018, Net: w.net,
-				Plan: w.plan, Censor: w.censor, Shared: w.shared, Dir: t.TempDir(), Operator: eager,
-				WatchRegistry: watch})
+				Plan: w.plan, Censor: w.censor, Shared: w.shared, Dir: t.TempDir(),
+				Operator: scenario.Operator{MovesPerMinute: 100, WatchRegistry: watch}})
 			if err != nil {
 				t.Fatal(err)
 			}
