@@ -82,6 +82,7 @@ type strategyRun struct {
 	unknown     int // messages received that the runner never sent
 	notQueued   int // messages Send could not even store in the outbox
 	whileDown   int // deliveries to clients the runner counted as cut off (must be 0)
+	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
 	unrecovered int
 	moves       int

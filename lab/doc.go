@@ -32,7 +32,9 @@
 //     their time.
 //   - cold start: from a cold-start client's first Init attempt to its
 //     first message delivered; it retries Init every second, as a user
-//     would, until the sending time is over.
+//     would, until the sending time is over. The median is over every
+//     cold-start client: one that never got a message through counts with
+//     the rest of the run.
 //   - availability: the mean, over the per-second samples while clients
 //     send, of the fraction of started clients with a connection the censor
 //     has not cut.

@@ -132,16 +132,23 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 			st.Unrecovered++
 			rec = append(rec, msf(end-lc.downAt))
 		}
+		// A cold start that never got a message through counts with the
+		// rest of the run, as an unrecovered outage does: the median is
+		// over every cold-start client, not only the lucky ones.
 		if lc.cold {
 			if lc.firstDeliv >= 0 {
 				cold = append(cold, msf(lc.firstDeliv-lc.initAt))
+				if lc.firstDeliv-lc.initAt <= targetColdStart {
+					s.coldInTime++
+				}
 			} else {
 				st.ColdStartFailed++
+				cold = append(cold, msf(end-max(lc.initAt, w.sc.ColdStartAt.D())))
 			}
 		}
 	}
 	st.ReconnectP50MS, st.ReconnectP99MS = report.Percentile(rec, 50), report.Percentile(rec, 99)
-	a.coldMeasured, a.coldFailed = len(cold), st.ColdStartFailed
+	a.coldMeasured, a.coldFailed = len(cold)-st.ColdStartFailed, st.ColdStartFailed
 	if len(cold) > 0 {
 		v := report.Percentile(cold, 50)
 		st.ColdStartMS = &v
@@ -220,8 +227,10 @@ func (w *world) designTargets(r *report.Report) []report.Target {
 	if w.sc.ColdStart > 0 {
 		t := report.Target{Name: "cold start", Strategy: scenario.Samizdat, Want: fmt.Sprintf("≤ %v", targetColdStart), Unit: "ms"}
 		if st.ColdStartMS != nil {
+			// The median client must have got through in time (a failure
+			// counts as the rest of the run, which may be short).
 			t.Got = *st.ColdStartMS
-			t.Met = t.Got <= msf(targetColdStart) && st.ColdStartFailed == 0
+			t.Met = 2*w.strategy(scenario.Samizdat).coldInTime >= w.sc.ColdStart
 		} else {
 			t.Got = -1
 		}
@@ -300,6 +309,9 @@ func (w *world) notes(r *report.Report) []string {
 				s.name, b.Availability*100, sz.Availability*100))
 		}
 	}
+	if sz.ColdStartFailed > 0 {
+		out = append(out, fmt.Sprintf("%d of samizdat's %d cold-start clients never got a message through.", sz.ColdStartFailed, w.sc.ColdStart))
+	}
 	for _, s := range w.strategies {
 		if n := w.whyUnrecovered(s); n != "" {
 			out = append(out, n)
@@ -354,4 +366,14 @@ func (w *world) whyUnrecovered(s *strategyRun) string {
 	}
 	return fmt.Sprintf("%d %s clients lost their connection and had not got it back when the run ended; their last failed attempts: %s; %d asked the channels for a newer manifest, %d of them in vain every time.",
 		n, s.name, strings.Join(parts, ", "), refreshed, allFailed)
+}
+
+// strategy returns the strategy named name, or an empty one.
+func (w *world) strategy(name string) *strategyRun {
+	for _, s := range w.strategies {
+		if s.name == name {
+			return s
+		}
+	}
+	return newStrategyRun(name)
 }
