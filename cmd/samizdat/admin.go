@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"samizdat/relay"
@@ -23,21 +24,27 @@ type (
 	}
 )
 
-// startAdmin serves the relay's metrics (/metrics) and health check
-// (/healthz) on addr until stop is called; addr "" turns it off and
-// returns a nil Observer. Unless anyAddress, addr must be on loopback. The
-// store's commits and mailbox depth are measured when it can report them;
-// the health check asks the store a question it must answer.
-func startAdmin(addr string, anyAddress bool, st relay.Store, stdout io.Writer, log *slog.Logger) (obs relay.Observer, stop func(), err error) {
+// listenAdmin opens the admin listener for --admin addr before the relay
+// creates anything, so that a refused address fails early; "" returns nil.
+// Unless anyAddress, addr must be on loopback.
+func listenAdmin(addr string, anyAddress bool) (net.Listener, error) {
 	if addr == "" {
-		return nil, func() {}, nil
+		return nil, nil
 	}
 	l, err := metrics.ListenAdmin(addr, anyAddress)
 	if errors.Is(err, metrics.ErrNotLoopback) {
-		return nil, nil, fmt.Errorf("--admin %s is not a loopback address; add --admin-any-address to serve metrics there: %w", addr, errUsage)
+		return nil, fmt.Errorf("--admin %s is not a loopback address; add --admin-any-address to serve metrics there: %w", addr, errUsage)
 	}
-	if err != nil {
-		return nil, nil, err
+	return l, err
+}
+
+// serveAdmin serves the relay's metrics (/metrics) and health check
+// (/healthz) on l until stop is called; a nil l returns a nil Observer.
+// The store's commits and mailbox depth are measured when it can report
+// them; the health check asks the store a question it must answer.
+func serveAdmin(l net.Listener, st relay.Store, stdout io.Writer, log *slog.Logger) (obs relay.Observer, stop func()) {
+	if l == nil {
+		return nil, func() {}
 	}
 	var depth metrics.DepthFunc
 	if d, ok := st.(depthReporter); ok {
@@ -73,5 +80,5 @@ func startAdmin(addr string, anyAddress bool, st relay.Store, stdout io.Writer, 
 		case <-done:
 		case <-time.After(2 * time.Second):
 		}
-	}, nil
+	}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,11 +50,17 @@ func TestRelayAdmin(t *testing.T) {
 	}
 }
 
+// TestRelayAdminRefusesPublicAddress: --admin off loopback is a usage
+// error, found before the relay creates anything.
 func TestRelayAdminRefusesPublicAddress(t *testing.T) {
-	err := run(context.Background(), &env{stdout: io.Discard, stderr: io.Discard},
-		[]string{"relay", "--data", filepath.Join(t.TempDir(), "relay"), "--listen", "tcp://127.0.0.1:0", "--admin", "0.0.0.0:0"})
-	if err != 2 {
-		t.Fatalf("exit %d, want 2 (usage)", err)
+	dir := filepath.Join(t.TempDir(), "relay")
+	code := run(context.Background(), &env{stdout: io.Discard, stderr: io.Discard},
+		[]string{"relay", "--data", dir, "--listen", "tcp://127.0.0.1:0", "--admin", "0.0.0.0:0"})
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (usage)", code)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused relay created its data directory: %v", err)
 	}
 }
 

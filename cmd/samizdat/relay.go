@@ -47,6 +47,7 @@ func defaultRelayDir() string {
 const relayUsage = `[--data DIR] [--listen URL]... [--config FILE] [--invite-out FILE]
          [--network NAME] [--endpoint ADDR] [--manifest-ttl DURATION]
          [--store postgres://...] [--nats nats://...] [--keys FILE] [--peer URL]... [--delivery-poll DURATION]
+         [--admin 127.0.0.1:9464 [--admin-any-address]]
    or: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]
 
 --listen is repeatable: tcp://127.0.0.1:7001, wss://127.0.0.1:7443/path?sni=example.org,
@@ -61,7 +62,11 @@ listeners, all share one database (--store postgres://...), one NATS server for 
 (--nats), one keys file (--keys FILE, created by whichever node starts first) and list the
 others' endpoints with --peer URL (same syntax as --listen; every node may get the same list),
 so that every node's manifest lists every node. --delivery-poll bounds how long a lost wake-up
-delays delivery (default 30s).`
+delays delivery (default 30s).
+
+--admin serves Prometheus metrics (/metrics) and a health check (/healthz) over HTTP; off by
+default, and only on loopback unless --admin-any-address. No metric carries a key, a message
+or a username.`
 
 // runRelay runs a relay until ctx is done (SIGINT or SIGTERM), or an
 // admin command against a running relay ("relay endpoints ...").
@@ -135,6 +140,13 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if *natsURL != "" && *storeURL == "" {
 		return fmt.Errorf("--nats needs a database the nodes share (--store postgres://...): %w", errUsage)
 	}
+	adminL, aerr := listenAdmin(*admin, *adminAny)
+	if aerr != nil {
+		return aerr
+	}
+	if adminL != nil {
+		defer adminL.Close() // also if the relay fails to start
+	}
 	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
 	if *configFile != "" {
 		f, err := endpoints.ReadFile(*configFile)
@@ -186,10 +198,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	obs, stopAdmin, err := startAdmin(*admin, *adminAny, st, e.stdout, log)
-	if err != nil {
-		return err
-	}
+	obs, stopAdmin := serveAdmin(adminL, st, e.stdout, log)
 	defer stopAdmin()
 
 	cfg := relay.Config{
