@@ -60,6 +60,8 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return &wire.Response{Result: &wire.Response_Pong{Pong: &wire.Pong{ServerTime: uint64(max(c.s.now().UnixMilli(), 0))}}}
 	case *wire.Request_SendSealed:
 		return c.sendSealed(ctx, d, op.SendSealed)
+	case *wire.Request_SendMulti:
+		return c.sendMulti(ctx, d, op.SendMulti)
 	case *wire.Request_Register:
 		return c.register(ctx, op.Register)
 	case nil:

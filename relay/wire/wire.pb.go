@@ -216,6 +216,7 @@ type Request struct {
 	//	*Request_SendSealed
 	//	*Request_SenderCertificate
 	//	*Request_AddDevice
+	//	*Request_SendMulti
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -373,6 +374,15 @@ func (x *Request) GetAddDevice() *AddDevice {
 	return nil
 }
 
+func (x *Request) GetSendMulti() *SendMultiRecipient {
+	if x != nil {
+		if x, ok := x.Op.(*Request_SendMulti); ok {
+			return x.SendMulti
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -425,6 +435,10 @@ type Request_AddDevice struct {
 	AddDevice *AddDevice `protobuf:"bytes,21,opt,name=add_device,json=addDevice,proto3,oneof"` // authenticated (a linked device)
 }
 
+type Request_SendMulti struct {
+	SendMulti *SendMultiRecipient `protobuf:"bytes,22,opt,name=send_multi,json=sendMulti,proto3,oneof"` // any channel, even anonymous
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -449,6 +463,8 @@ func (*Request_SenderCertificate) isRequest_Op() {}
 
 func (*Request_AddDevice) isRequest_Op() {}
 
+func (*Request_SendMulti) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -465,6 +481,8 @@ type Response struct {
 	//	*Response_Found
 	//	*Response_SenderCertificate
 	//	*Response_Pong
+	//	*Response_MultiSent
+	//	*Response_MultiMismatch
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -607,6 +625,24 @@ func (x *Response) GetPong() *Pong {
 	return nil
 }
 
+func (x *Response) GetMultiSent() *MultiSent {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MultiSent); ok {
+			return x.MultiSent
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMultiMismatch() *MultiMismatch {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MultiMismatch); ok {
+			return x.MultiMismatch
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -643,6 +679,14 @@ type Response_Pong struct {
 	Pong *Pong `protobuf:"bytes,18,opt,name=pong,proto3,oneof"`
 }
 
+type Response_MultiSent struct {
+	MultiSent *MultiSent `protobuf:"bytes,19,opt,name=multi_sent,json=multiSent,proto3,oneof"`
+}
+
+type Response_MultiMismatch struct {
+	MultiMismatch *MultiMismatch `protobuf:"bytes,20,opt,name=multi_mismatch,json=multiMismatch,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -658,6 +702,10 @@ func (*Response_Found) isResponse_Result() {}
 func (*Response_SenderCertificate) isResponse_Result() {}
 
 func (*Response_Pong) isResponse_Result() {}
+
+func (*Response_MultiSent) isResponse_Result() {}
+
+func (*Response_MultiMismatch) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -1738,6 +1786,233 @@ func (x *SendSealed) GetEnvelopeId() []byte {
 	return nil
 }
 
+// SendMultiRecipient carries one sealed sender v2 multi-recipient message
+// (libsignal's SentMessage, version 0x22 or 0x23, as sealed.EncryptV2 makes
+// it) to many accounts at once, as Signal-Server's PUT
+// /v1/messages/multi_recipient does. The relay cuts each recipient's
+// ReceivedMessage out of it and stores one sealed envelope (type 6) per
+// listed device, all in one batched write, answering once they are durable.
+//
+// Access: access_key is the XOR of the unidentified access keys of every
+// recipient listed with devices (a recipient that accepts sealed envelopes
+// from anyone counts as 16 zero bytes). Excluded recipients (listed without
+// devices) are ignored. An unknown recipient and a wrong key get the same
+// UNAUTHORIZED answer, so the request tells no more about who exists than a
+// SendSealed does. Once access is granted the relay checks every
+// recipient's device list like a single send: any mismatch answers
+// MISMATCHED_DEVICES with MultiMismatch and stores nothing. A message that
+// does not parse closes the connection (Closing says why).
+type SendMultiRecipient struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`                         // sealed sender v2 SentMessage
+	AccessKey     []byte                 `protobuf:"bytes,2,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`    // 16 bytes: XOR of the recipients' unidentified access keys
+	Timestamp     uint64                 `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`                    // sender's clock, ms
+	EnvelopeId    []byte                 `protobuf:"bytes,4,opt,name=envelope_id,json=envelopeId,proto3" json:"envelope_id,omitempty"` // 16 random bytes, the same for every recipient device; retries reuse it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMultiRecipient) Reset() {
+	*x = SendMultiRecipient{}
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMultiRecipient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMultiRecipient) ProtoMessage() {}
+
+func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMultiRecipient.ProtoReflect.Descriptor instead.
+func (*SendMultiRecipient) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SendMultiRecipient) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SendMultiRecipient) GetAccessKey() []byte {
+	if x != nil {
+		return x.AccessKey
+	}
+	return nil
+}
+
+func (x *SendMultiRecipient) GetTimestamp() uint64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+func (x *SendMultiRecipient) GetEnvelopeId() []byte {
+	if x != nil {
+		return x.EnvelopeId
+	}
+	return nil
+}
+
+type MultiSent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Recipients (service ids as in the message, 16 or 17 bytes) whose
+	// mailbox was full: nothing was stored for them; the rest got the
+	// message. With every recipient full the status is QUOTA_EXCEEDED.
+	QuotaExceeded [][]byte `protobuf:"bytes,1,rep,name=quota_exceeded,json=quotaExceeded,proto3" json:"quota_exceeded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiSent) Reset() {
+	*x = MultiSent{}
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiSent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiSent) ProtoMessage() {}
+
+func (x *MultiSent) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiSent.ProtoReflect.Descriptor instead.
+func (*MultiSent) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MultiSent) GetQuotaExceeded() [][]byte {
+	if x != nil {
+		return x.QuotaExceeded
+	}
+	return nil
+}
+
+type RecipientMismatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId     []byte                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"` // as in the message
+	Devices       *DeviceMismatch        `protobuf:"bytes,2,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecipientMismatch) Reset() {
+	*x = RecipientMismatch{}
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecipientMismatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecipientMismatch) ProtoMessage() {}
+
+func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecipientMismatch.ProtoReflect.Descriptor instead.
+func (*RecipientMismatch) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RecipientMismatch) GetServiceId() []byte {
+	if x != nil {
+		return x.ServiceId
+	}
+	return nil
+}
+
+func (x *RecipientMismatch) GetDevices() *DeviceMismatch {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type MultiMismatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recipients    []*RecipientMismatch   `protobuf:"bytes,1,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiMismatch) Reset() {
+	*x = MultiMismatch{}
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiMismatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiMismatch) ProtoMessage() {}
+
+func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiMismatch.ProtoReflect.Descriptor instead.
+func (*MultiMismatch) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *MultiMismatch) GetRecipients() []*RecipientMismatch {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
 type Sent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NeedsSync     bool                   `protobuf:"varint,1,opt,name=needs_sync,json=needsSync,proto3" json:"needs_sync,omitempty"` // the sender has other devices (reserved)
@@ -1747,7 +2022,7 @@ type Sent struct {
 
 func (x *Sent) Reset() {
 	*x = Sent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +2034,7 @@ func (x *Sent) String() string {
 func (*Sent) ProtoMessage() {}
 
 func (x *Sent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +2047,7 @@ func (x *Sent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sent.ProtoReflect.Descriptor instead.
 func (*Sent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Sent) GetNeedsSync() bool {
@@ -1793,7 +2068,7 @@ type DeviceMismatch struct {
 
 func (x *DeviceMismatch) Reset() {
 	*x = DeviceMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2080,7 @@ func (x *DeviceMismatch) String() string {
 func (*DeviceMismatch) ProtoMessage() {}
 
 func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2093,7 @@ func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMismatch.ProtoReflect.Descriptor instead.
 func (*DeviceMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeviceMismatch) GetMissing() []uint32 {
@@ -1850,7 +2125,7 @@ type StartDelivery struct {
 
 func (x *StartDelivery) Reset() {
 	*x = StartDelivery{}
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2137,7 @@ func (x *StartDelivery) String() string {
 func (*StartDelivery) ProtoMessage() {}
 
 func (x *StartDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2150,7 @@ func (x *StartDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDelivery.ProtoReflect.Descriptor instead.
 func (*StartDelivery) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
 }
 
 // Envelope is one stored message as the recipient device receives it.
@@ -1894,7 +2169,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2181,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2194,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Envelope) GetId() []byte {
@@ -1980,7 +2255,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2267,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2280,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Ack) GetEnvelopeIds() [][]byte {
@@ -2023,7 +2298,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2310,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2323,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
 }
 
 type Pong struct {
@@ -2060,7 +2335,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2347,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2360,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Pong) GetServerTime() uint64 {
@@ -2103,7 +2378,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2390,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2403,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
 }
 
 type SenderCertificate struct {
@@ -2140,7 +2415,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2427,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2440,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -2191,7 +2466,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2478,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2491,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Push) GetBody() isPush_Body {
@@ -2313,7 +2588,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2600,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2613,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
 }
 
 type Replaced struct {
@@ -2349,7 +2624,7 @@ type Replaced struct {
 
 func (x *Replaced) Reset() {
 	*x = Replaced{}
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2636,7 @@ func (x *Replaced) String() string {
 func (*Replaced) ProtoMessage() {}
 
 func (x *Replaced) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2649,7 @@ func (x *Replaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replaced.ProtoReflect.Descriptor instead.
 func (*Replaced) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
 }
 
 // Closing is the relay's last frame on a connection it ends: a malformed or
@@ -2388,7 +2663,7 @@ type Closing struct {
 
 func (x *Closing) Reset() {
 	*x = Closing{}
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2675,7 @@ func (x *Closing) String() string {
 func (*Closing) ProtoMessage() {}
 
 func (x *Closing) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2688,7 @@ func (x *Closing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closing.ProtoReflect.Descriptor instead.
 func (*Closing) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Closing) GetReason() string {
@@ -2432,7 +2707,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\x8c\x06\n" +
+	"\x04body\"\xd1\x06\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -2449,8 +2724,10 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"sendSealed\x12U\n" +
 	"\x12sender_certificate\x18\x14 \x01(\v2$.samizdat.relay.GetSenderCertificateH\x00R\x11senderCertificate\x12:\n" +
 	"\n" +
-	"add_device\x18\x15 \x01(\v2\x19.samizdat.relay.AddDeviceH\x00R\taddDeviceB\x04\n" +
-	"\x02op\"\xe9\x04\n" +
+	"add_device\x18\x15 \x01(\v2\x19.samizdat.relay.AddDeviceH\x00R\taddDevice\x12C\n" +
+	"\n" +
+	"send_multi\x18\x16 \x01(\v2\".samizdat.relay.SendMultiRecipientH\x00R\tsendMultiB\x04\n" +
+	"\x02op\"\xed\x05\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
@@ -2466,7 +2743,10 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\bmismatch\x18\x0f \x01(\v2\x1e.samizdat.relay.DeviceMismatchH\x00R\bmismatch\x125\n" +
 	"\x05found\x18\x10 \x01(\v2\x1d.samizdat.relay.UsernameFoundH\x00R\x05found\x12R\n" +
 	"\x12sender_certificate\x18\x11 \x01(\v2!.samizdat.relay.SenderCertificateH\x00R\x11senderCertificate\x12*\n" +
-	"\x04pong\x18\x12 \x01(\v2\x14.samizdat.relay.PongH\x00R\x04pongB\b\n" +
+	"\x04pong\x18\x12 \x01(\v2\x14.samizdat.relay.PongH\x00R\x04pong\x12:\n" +
+	"\n" +
+	"multi_sent\x18\x13 \x01(\v2\x19.samizdat.relay.MultiSentH\x00R\tmultiSent\x12F\n" +
+	"\x0emulti_mismatch\x18\x14 \x01(\v2\x1d.samizdat.relay.MultiMismatchH\x00R\rmultiMismatchB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -2554,7 +2834,24 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\bmessages\x18\x03 \x03(\v2\x1f.samizdat.relay.OutgoingMessageR\bmessages\x12\x1c\n" +
 	"\ttimestamp\x18\x04 \x01(\x04R\ttimestamp\x12\x1f\n" +
 	"\venvelope_id\x18\x05 \x01(\fR\n" +
-	"envelopeId\"%\n" +
+	"envelopeId\"\x8c\x01\n" +
+	"\x12SendMultiRecipient\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x02 \x01(\fR\taccessKey\x12\x1c\n" +
+	"\ttimestamp\x18\x03 \x01(\x04R\ttimestamp\x12\x1f\n" +
+	"\venvelope_id\x18\x04 \x01(\fR\n" +
+	"envelopeId\"2\n" +
+	"\tMultiSent\x12%\n" +
+	"\x0equota_exceeded\x18\x01 \x03(\fR\rquotaExceeded\"l\n" +
+	"\x11RecipientMismatch\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\fR\tserviceId\x128\n" +
+	"\adevices\x18\x02 \x01(\v2\x1e.samizdat.relay.DeviceMismatchR\adevices\"R\n" +
+	"\rMultiMismatch\x12A\n" +
+	"\n" +
+	"recipients\x18\x01 \x03(\v2!.samizdat.relay.RecipientMismatchR\n" +
+	"recipients\"%\n" +
 	"\x04Sent\x12\x1d\n" +
 	"\n" +
 	"needs_sync\x18\x01 \x01(\bR\tneedsSync\"V\n" +
@@ -2619,7 +2916,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -2642,72 +2939,81 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*OutgoingMessage)(nil),      // 18: samizdat.relay.OutgoingMessage
 	(*SendMessages)(nil),         // 19: samizdat.relay.SendMessages
 	(*SendSealed)(nil),           // 20: samizdat.relay.SendSealed
-	(*Sent)(nil),                 // 21: samizdat.relay.Sent
-	(*DeviceMismatch)(nil),       // 22: samizdat.relay.DeviceMismatch
-	(*StartDelivery)(nil),        // 23: samizdat.relay.StartDelivery
-	(*Envelope)(nil),             // 24: samizdat.relay.Envelope
-	(*Ack)(nil),                  // 25: samizdat.relay.Ack
-	(*Ping)(nil),                 // 26: samizdat.relay.Ping
-	(*Pong)(nil),                 // 27: samizdat.relay.Pong
-	(*GetSenderCertificate)(nil), // 28: samizdat.relay.GetSenderCertificate
-	(*SenderCertificate)(nil),    // 29: samizdat.relay.SenderCertificate
-	(*Push)(nil),                 // 30: samizdat.relay.Push
-	(*QueueEmpty)(nil),           // 31: samizdat.relay.QueueEmpty
-	(*Replaced)(nil),             // 32: samizdat.relay.Replaced
-	(*Closing)(nil),              // 33: samizdat.relay.Closing
+	(*SendMultiRecipient)(nil),   // 21: samizdat.relay.SendMultiRecipient
+	(*MultiSent)(nil),            // 22: samizdat.relay.MultiSent
+	(*RecipientMismatch)(nil),    // 23: samizdat.relay.RecipientMismatch
+	(*MultiMismatch)(nil),        // 24: samizdat.relay.MultiMismatch
+	(*Sent)(nil),                 // 25: samizdat.relay.Sent
+	(*DeviceMismatch)(nil),       // 26: samizdat.relay.DeviceMismatch
+	(*StartDelivery)(nil),        // 27: samizdat.relay.StartDelivery
+	(*Envelope)(nil),             // 28: samizdat.relay.Envelope
+	(*Ack)(nil),                  // 29: samizdat.relay.Ack
+	(*Ping)(nil),                 // 30: samizdat.relay.Ping
+	(*Pong)(nil),                 // 31: samizdat.relay.Pong
+	(*GetSenderCertificate)(nil), // 32: samizdat.relay.GetSenderCertificate
+	(*SenderCertificate)(nil),    // 33: samizdat.relay.SenderCertificate
+	(*Push)(nil),                 // 34: samizdat.relay.Push
+	(*QueueEmpty)(nil),           // 35: samizdat.relay.QueueEmpty
+	(*Replaced)(nil),             // 36: samizdat.relay.Replaced
+	(*Closing)(nil),              // 37: samizdat.relay.Closing
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
 	3,  // 1: samizdat.relay.Frame.response:type_name -> samizdat.relay.Response
-	30, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
+	34, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
 	7,  // 3: samizdat.relay.Request.register:type_name -> samizdat.relay.Register
 	10, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
 	11, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
 	13, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
 	19, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
-	23, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
-	25, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
-	26, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
+	27, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
+	29, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
+	30, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
 	16, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
 	20, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
-	28, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
+	32, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
 	9,  // 14: samizdat.relay.Request.add_device:type_name -> samizdat.relay.AddDevice
-	0,  // 15: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 16: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	12, // 17: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	15, // 18: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	21, // 19: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	22, // 20: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	17, // 21: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	29, // 22: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	27, // 23: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	4,  // 24: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 25: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 26: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 27: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 28: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 29: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 30: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 31: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 32: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 33: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 34: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 35: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 36: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 37: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 38: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	14, // 39: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	18, // 40: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	18, // 41: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	24, // 42: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	31, // 43: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	32, // 44: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	33, // 45: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	21, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
+	0,  // 16: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 17: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	12, // 18: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	15, // 19: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	25, // 20: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	26, // 21: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	17, // 22: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	33, // 23: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	31, // 24: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	22, // 25: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	24, // 26: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	4,  // 27: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 28: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 29: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 30: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 31: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 32: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 33: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 34: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 35: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 36: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 37: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 38: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 39: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 40: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 41: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	14, // 42: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	18, // 43: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	18, // 44: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	26, // 45: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	23, // 46: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	28, // 47: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	35, // 48: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	36, // 49: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	37, // 50: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -2733,6 +3039,7 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_SendSealed)(nil),
 		(*Request_SenderCertificate)(nil),
 		(*Request_AddDevice)(nil),
+		(*Request_SendMulti)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -2743,8 +3050,10 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_Found)(nil),
 		(*Response_SenderCertificate)(nil),
 		(*Response_Pong)(nil),
+		(*Response_MultiSent)(nil),
+		(*Response_MultiMismatch)(nil),
 	}
-	file_relay_wire_wire_proto_msgTypes[29].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[33].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
@@ -2757,7 +3066,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
