@@ -35,6 +35,12 @@ import (
 // (a 1,000-member group with a few devices each fits in one request).
 const maxMultiDevices = 4096
 
+// maxMultiBytes bounds what one SendMultiRecipient stores: recipient
+// devices times the size of each one's message. The relay stores a copy of
+// the shared ciphertext per recipient, so this bounds the amplification of
+// one frame (at most wire.MaxFrameSize) to four times its size.
+const maxMultiBytes = 4 << 20
+
 // multiLookups is how many recipients' accounts are read at once.
 const multiLookups = 16
 
@@ -88,8 +94,13 @@ func parseMulti(r *wire.SendMultiRecipient) (*multiSend, error) {
 		if ms.devices > maxMultiDevices {
 			return nil, fmt.Errorf("a multi-recipient send reaches at most %d devices", maxMultiDevices)
 		}
-		var seen [128]bool
+		// Every recipient's message has the same size; allocate no more
+		// copies once they would exceed the bound.
 		content := sm.ReceivedMessage(rc)
+		if ms.devices*len(content) > maxMultiBytes {
+			return nil, fmt.Errorf("a multi-recipient send stores at most %d bytes", maxMultiBytes)
+		}
+		var seen [128]bool
 		mr := multiRecipient{sid: rc.ServiceID, acct: rc.ServiceID.UUID(), aci: rc.ServiceID.Kind() == sealed.KindACI,
 			msgs: make([]*wire.OutgoingMessage, len(rc.Devices))}
 		for j, d := range rc.Devices {
