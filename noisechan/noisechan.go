@@ -41,10 +41,15 @@
 // until n bytes have arrived. The receiver checks n against MaxFrame before it
 // allocates anything for the frame, and rejects a continuation that would
 // overrun n. Messages of different frames never interleave.
+//
+// # Memory
+//
+// A Conn borrows its read-ahead and write buffers from shared pools for
+// the length of one read or write, and holds none while it waits for a
+// frame, so a relay can keep many idle channels open cheaply.
 package noisechan
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -54,6 +59,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -74,8 +80,16 @@ const (
 	frameHeader     = 4                      // frame length prefix in the first message
 	firstChunk      = maxPlain - frameHeader // frame bytes in the first message
 	maxHandshakeMsg = 1024                   // largest accepted handshake message
-	readBufferSize  = 4096                   // bufio size for the raw stream
-	writeBufferKeep = 64 << 10               // largest write buffer kept between frames
+	smallBufSize    = 4096                   // read-ahead buffer; write buffer of small frames
+	largeBufSize    = 2 + maxMsg             // write buffer of one full-size message
+)
+
+// Buffers are borrowed for one read or write and given back at once, so
+// an idle Conn holds none: a relay with many idle channels pays for the
+// buffers of the ones that are busy, not of all.
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, largeBufSize); return &b }}
 )
 
 var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
@@ -150,13 +164,16 @@ type Conn struct {
 	remote [32]byte
 
 	closeOnce sync.Once
-	closedMu  sync.Mutex
-	closed    bool // guarded by closedMu
+	closed    atomic.Bool
 
 	rmu  sync.Mutex // guards the fields below it
-	br   *bufio.Reader
 	recv *noise.CipherState
 	rerr error // sticky read error
+	// Bytes read ahead of the message being read: ahead[aheadPos:] of a
+	// buffer from smallBufs, returned to the pool when it runs empty.
+	ahead    *[]byte
+	aheadPos int
+	aheadEnd int
 	// Progress of the Noise message being read, kept across a read
 	// timeout so that a later ReadFrame resumes where it stopped.
 	hdr    [2]byte
@@ -169,7 +186,6 @@ type Conn struct {
 	wmu  sync.Mutex // guards the fields below it
 	send *noise.CipherState
 	werr error // sticky write error
-	wbuf []byte
 }
 
 // Client performs the initiator side of the handshake over raw, pinning the
@@ -321,7 +337,6 @@ func newConn(raw net.Conn, send, recv *noise.CipherState, remote [32]byte) *Conn
 	return &Conn{
 		raw:    raw,
 		remote: remote,
-		br:     bufio.NewReaderSize(raw, readBufferSize),
 		send:   send,
 		recv:   recv,
 	}
@@ -353,19 +368,13 @@ func (c *Conn) SetDeadline(t time.Time) error { return c.raw.SetDeadline(t) }
 // is safe to call more than once; later calls return nil.
 func (c *Conn) Close() (err error) {
 	c.closeOnce.Do(func() {
-		c.closedMu.Lock()
-		c.closed = true
-		c.closedMu.Unlock()
+		c.closed.Store(true)
 		err = c.raw.Close()
 	})
 	return err
 }
 
-func (c *Conn) isClosed() bool {
-	c.closedMu.Lock()
-	defer c.closedMu.Unlock()
-	return c.closed
-}
+func (c *Conn) isClosed() bool { return c.closed.Load() }
 
 // WriteFrame encrypts b and sends it as one frame. It is safe for concurrent
 // use; frames from concurrent calls do not interleave. After an error other
@@ -383,21 +392,17 @@ func (c *Conn) WriteFrame(b []byte) error {
 		return fmt.Errorf("noisechan: write: %w", net.ErrClosed)
 	}
 
-	nmsg := 1
-	if len(b) > firstChunk {
-		nmsg += (len(b) - firstChunk + maxPlain - 1) / maxPlain
+	// Small frames borrow a small buffer; a larger frame borrows one
+	// buffer the size of a Noise message and goes out a message at a time.
+	pool := &largeBufs
+	if 2+frameHeader+len(b)+tagSize <= smallBufSize {
+		pool = &smallBufs
 	}
-	need := len(b) + frameHeader + nmsg*(2+tagSize)
-	buf := c.wbuf[:0]
-	if cap(buf) < need {
-		buf = make([]byte, 0, need)
-	}
-
-	first := true
-	for first || len(b) > 0 {
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
+	for first := true; first || len(b) > 0; first = false {
 		var chunk []byte
-		start := len(buf)
-		buf = append(buf, 0, 0) // length, filled in below
+		buf := (*bp)[:2] // length, filled in below
 		if first {
 			n := min(len(b), firstChunk)
 			chunk, b = b[:n], b[n:]
@@ -406,24 +411,19 @@ func (c *Conn) WriteFrame(b []byte) error {
 			n := min(len(b), maxPlain)
 			chunk, b = b[:n], b[n:]
 		}
-		first = false
 		buf = append(buf, chunk...)
 		// Encrypt in place: the plaintext starts exactly where the
-		// ciphertext is appended.
-		var err error
-		buf, err = c.send.Encrypt(buf[:start+2], nil, buf[start+2:])
+		// ciphertext is appended, and the buffer has room for the tag.
+		buf, err := c.send.Encrypt(buf[:2], nil, buf[2:])
 		if err != nil {
 			c.werr = fmt.Errorf("noisechan: encrypt: %w", err)
 			return c.werr
 		}
-		binary.BigEndian.PutUint16(buf[start:], uint16(len(buf)-start-2))
-	}
-	if cap(buf) <= writeBufferKeep {
-		c.wbuf = buf[:0]
-	}
-	if _, err := c.raw.Write(buf); err != nil {
-		c.werr = fmt.Errorf("noisechan: write: %w", err)
-		return c.werr
+		binary.BigEndian.PutUint16(buf, uint16(len(buf)-2))
+		if _, err := c.raw.Write(buf); err != nil {
+			c.werr = fmt.Errorf("noisechan: write: %w", err)
+			return c.werr
+		}
 	}
 	return nil
 }
@@ -510,7 +510,7 @@ func (c *Conn) fail(err error) error {
 // c across errors so that a timed-out read can resume.
 func (c *Conn) readMsg() ([]byte, error) {
 	for c.hdrN < 2 {
-		n, err := c.br.Read(c.hdr[c.hdrN:])
+		n, err := c.read(c.hdr[c.hdrN:], false)
 		c.hdrN += n
 		if c.hdrN < 2 && err != nil {
 			if err == io.EOF && c.hdrN > 0 {
@@ -527,7 +527,7 @@ func (c *Conn) readMsg() ([]byte, error) {
 		c.msg, c.msgN = make([]byte, l), 0
 	}
 	for c.msgN < len(c.msg) {
-		n, err := c.br.Read(c.msg[c.msgN:])
+		n, err := c.read(c.msg[c.msgN:], true)
 		c.msgN += n
 		if c.msgN < len(c.msg) && err != nil {
 			if err == io.EOF {
@@ -543,4 +543,34 @@ func (c *Conn) readMsg() ([]byte, error) {
 		return nil, ErrDecrypt
 	}
 	return plain, nil
+}
+
+// read fills p from the bytes read ahead, or else from the raw stream.
+// Waiting for a message to begin, a reader holds no buffer: it reads the
+// 2-byte length straight into p. Once a message has begun (ahead), the
+// rest is normally in flight already, so it reads into a borrowed buffer
+// to pick up the messages after it in the same call, and gives the
+// buffer back as soon as those have been consumed.
+func (c *Conn) read(p []byte, ahead bool) (int, error) {
+	if c.ahead == nil {
+		if !ahead || len(p) >= smallBufSize {
+			return c.raw.Read(p)
+		}
+		bp := smallBufs.Get().(*[]byte)
+		n, err := c.raw.Read(*bp)
+		if n == 0 {
+			smallBufs.Put(bp)
+			return 0, err
+		}
+		// Any error comes back from the next read of the raw stream,
+		// as net.Conn errors do.
+		c.ahead, c.aheadPos, c.aheadEnd = bp, 0, n
+	}
+	n := copy(p, (*c.ahead)[c.aheadPos:c.aheadEnd])
+	c.aheadPos += n
+	if c.aheadPos == c.aheadEnd {
+		smallBufs.Put(c.ahead)
+		c.ahead = nil
+	}
+	return n, nil
 }

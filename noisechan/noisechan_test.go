@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flynn/noise"
 )
 
 // checkLeaks fails the test if goroutines started during it outlive it.
@@ -648,5 +650,96 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 		c.Close()
 		s.Close()
+	}
+}
+
+// countingConn counts the reads of the raw stream.
+type countingConn struct {
+	net.Conn
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+// TestIdleHoldsNoBuffer checks that a Conn waiting for a frame holds no
+// read buffer, while a burst of small frames is still read ahead in few
+// reads of the raw stream rather than two per message, and that frames
+// larger than one message still arrive whole.
+func TestIdleHoldsNoBuffer(t *testing.T) {
+	checkLeaks(t)
+	craw, sraw := tcpPair(t)
+	defer craw.Close()
+	counted := &countingConn{Conn: sraw}
+	s := newConn(counted, noise.UnsafeNewCipherState(suite, [32]byte{}, 0), noise.UnsafeNewCipherState(suite, fuzzKey, 0), [32]byte{})
+	defer s.Close()
+
+	const burst = 64
+	var want [][]byte
+	for i := range burst {
+		want = append(want, pattern(40+i, byte(i)))
+	}
+	want = append(want, pattern(3*maxPlain+17, 9), pattern(5, 1))
+	// Encrypt everything first and send it in one write, so that it
+	// arrives together.
+	var buf bytes.Buffer
+	w := writerConn(&buf)
+	for _, f := range want {
+		if err := w.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := craw.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range want {
+		got, err := s.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(got, f) {
+			t.Fatalf("frame %d: %d bytes differ from the %d sent", i, len(got), len(f))
+		}
+	}
+	counted.mu.Lock()
+	reads := counted.reads
+	counted.mu.Unlock()
+	// 66 messages in the burst plus 4 of the large frame: without read-
+	// ahead that is at least 140 reads.
+	if reads > 40 {
+		t.Errorf("%d reads of the raw stream for %d frames: not reading ahead", reads, len(want))
+	}
+	if s.ahead != nil {
+		t.Errorf("a Conn between frames holds a %d-byte read buffer", len(*s.ahead))
+	}
+
+	// A read that waits for the next frame holds no buffer either, and
+	// the frame arrives whole after it.
+	done := make(chan error, 1)
+	go func() {
+		f, err := s.ReadFrame()
+		if err == nil && !bytes.Equal(f, []byte("late")) {
+			err = fmt.Errorf("got %q", f)
+		}
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	buf.Reset()
+	if err := w.WriteFrame([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := craw.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s.ahead != nil {
+		t.Error("a read buffer is still held after the frame")
 	}
 }
