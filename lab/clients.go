@@ -29,9 +29,10 @@ type msgID uint64
 
 // sentMsg is what the runner knows about one message it queued.
 type sentMsg struct {
-	from        *labClient // nil while only its delivery is known (it arrived before Send returned)
-	at          time.Time  // when it was queued (wall clock; lab time is wall time)
-	envelope    [16]byte   // the client's envelope id
+	from        *labClient  // nil until Send returned it stored
+	at          time.Time   // when the user wrote it (wall clock, for latency)
+	atLab       censor.Time // the same in lab time
+	envelope    [16]byte    // the client's envelope id
 	delivered   bool
 	deliveredAt time.Time // when its partner first received it
 	acked       bool      // the relay acknowledged it (EventSent)
@@ -281,10 +282,11 @@ func (w *world) send(ctx context.Context, lc *labClient) {
 	s.mu.Lock()
 	s.seq++
 	id := s.seq
+	sm := &sentMsg{at: time.Now(), atLab: w.clock.Now()}
+	s.msgs[id] = sm
 	s.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	at := time.Now()
 	m, err := lc.c.Send(sctx, lc.partner.name, msgPrefix+strconv.FormatUint(uint64(id), 10))
 	var zero [16]byte
 	s.mu.Lock()
@@ -293,14 +295,13 @@ func (w *world) send(ctx context.Context, lc *labClient) {
 	if m.EnvelopeID == zero {
 		// The app could not even store it: lost on the sender's side.
 		s.notQueued++
+		if !sm.delivered {
+			delete(s.msgs, id)
+		} // else: delivered without being stored; the accounting flags it
 		w.log.Debug("send not queued", "client", lc.id, "err", err)
 		return
 	}
-	sm := &sentMsg{from: lc, at: at, envelope: m.EnvelopeID}
-	if d, ok := s.msgs[id]; ok { // delivered before Send returned
-		sm.delivered, sm.deliveredAt, sm.deliveries = d.delivered, d.deliveredAt, d.deliveries
-	}
-	s.msgs[id] = sm
+	sm.from, sm.envelope = lc, m.EnvelopeID
 	if err == nil {
 		sm.acked = true
 	}
@@ -338,19 +339,15 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 			s.unknown++
 			return
 		}
-		id := msgID(n)
-		sm, ok := s.msgs[id]
+		sm, ok := s.msgs[msgID(n)]
 		if !ok {
-			if id == 0 || id > s.seq {
-				s.unknown++
-				return
-			}
-			// Delivered before its Send returned: note it, send fills in the rest.
-			sm = &sentMsg{}
-			s.msgs[id] = sm
+			s.unknown++
+			return
 		}
 		sm.deliveries++
-		if lc.downAt >= 0 && now-lc.downAt > lateDelivery {
+		if lc.downAt >= 0 && sm.atLab > lc.downAt {
+			// Written after this client's connection was cut, yet it got
+			// here: the client has a connection the runner missed.
 			s.whileDown++
 		}
 		if sm.delivered {
@@ -363,10 +360,6 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		}
 	}
 }
-
-// lateDelivery is how long after a cut a client may still process
-// deliveries it had already read from the connection.
-const lateDelivery = time.Second
 
 // onCut hears from the virtual network that the censor cut a live flow.
 // If it was the client's connection to its relay, the outage starts now,

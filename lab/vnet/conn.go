@@ -455,7 +455,7 @@ func (c *flowConn) recheck(now censor.Time) bool {
 		c.abortUp()
 	}
 	if (after == censor.Drop || after == censor.Reset) && c.n.onCut != nil {
-		c.n.onCut(Cut{At: now, Client: f.Client, ISP: f.ISP, Dst: f.Dst, Domain: f.Domain, Action: after})
+		c.n.onCut(Cut{At: c.n.now(), Client: f.Client, ISP: f.ISP, Dst: f.Dst, Domain: f.Domain, Action: after})
 	}
 	return true
 }

@@ -56,7 +56,7 @@ type Options struct {
 
 // Cut is a live flow that Recheck blocked.
 type Cut struct {
-	At     censor.Time    // the lab time of the Recheck
+	At     censor.Time    // the lab time the flow was cut (after its new verdict took effect)
 	Client string         // the client id the flow was dialled for (Dialer's client)
 	ISP    string         // the client's ISP
 	Dst    netip.AddrPort // the virtual destination
