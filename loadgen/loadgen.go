@@ -164,7 +164,8 @@ type Result struct {
 	Scenario string   `json:"scenario"`
 	Store    string   `json:"store"`
 	Metrics  []Metric `json:"metrics"`
-	// Baseline is the same operation done directly on the store, and Ratio
+	// Baseline is the same operation done directly on the store (for
+	// fan-out: the old way, one send per member), and Ratio
 	// the relay's figure divided by it (Metrics[0] / Baseline.Value).
 	Baseline *Metric  `json:"baseline,omitempty"`
 	Ratio    float64  `json:"ratio,omitempty"`

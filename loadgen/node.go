@@ -89,6 +89,8 @@ type ident struct {
 	dev     uint32
 	regID   uint32
 	noise   noisechan.KeyPair
+	uak     []byte          // the account's unidentified access key (random)
+	ik      curve.PublicKey // the account's identity key
 }
 
 // deviceKey derives the Noise key of load device i of a run from seed, so
@@ -123,12 +125,15 @@ func provision(ctx context.Context, st relay.Store, seed uint64, first, n int) (
 		a.Username = fmt.Sprintf("lg%x_%d", seed&0xffffff, first+i)
 		a.IdentityKey = ik.Public.Bytes()
 		a.UnidentifiedAccessKey = make([]byte, 16)
+		if _, err := rand.Read(a.UnidentifiedAccessKey); err != nil {
+			return err
+		}
 		reg := uint32(1 + (first+i)%0x3ffe)
 		d := relay.Device{Account: a.ID, ID: 1, RegistrationID: reg, NoiseKey: k.Public, Created: time.Now()}
 		if err := st.CreateAccount(ctx, a, d); err != nil {
 			return fmt.Errorf("provision device %d: %w", first+i, err)
 		}
-		out[i] = ident{account: a.ID, dev: 1, regID: reg, noise: k}
+		out[i] = ident{account: a.ID, dev: 1, regID: reg, noise: k, uak: a.UnidentifiedAccessKey, ik: ik.Public}
 		return nil
 	})
 	if err != nil {

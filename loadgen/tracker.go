@@ -32,17 +32,45 @@ type tracker struct {
 	next      atomic.Uint64
 	delivered atomic.Int64
 
-	mu   sync.Mutex
-	seen map[[16]byte]struct{}  // guarded by mu
-	dups int                    // guarded by mu
-	lat  map[byte][]float64     // ms per phase; guarded by mu
-	last map[byte]time.Duration // latest delivery per phase (since epoch); guarded by mu
-	n    map[byte]int           // deliveries per phase; guarded by mu
+	mu     sync.Mutex
+	seen   map[seenKey]struct{}   // guarded by mu
+	stamps map[[16]byte]stamp     // ids sent to many devices at once; guarded by mu
+	dups   int                    // guarded by mu
+	lat    map[byte][]float64     // ms per phase; guarded by mu
+	last   map[byte]time.Duration // latest delivery per phase (since epoch); guarded by mu
+	n      map[byte]int           // deliveries per phase; guarded by mu
+}
+
+// seenKey names one delivered copy: an envelope id, and for an id that
+// many devices receive (see stamp) the receiving peer.
+type seenKey struct {
+	id [16]byte
+	to *peer
+}
+
+// stamp is the phase and intended send time of a message whose content the
+// receivers cannot read (a sealed sender v2 copy).
+type stamp struct {
+	phase byte
+	at    time.Duration
 }
 
 func newTracker() *tracker {
-	return &tracker{seen: make(map[[16]byte]struct{}), lat: make(map[byte][]float64),
+	return &tracker{seen: make(map[seenKey]struct{}), stamps: make(map[[16]byte]stamp), lat: make(map[byte][]float64),
 		last: make(map[byte]time.Duration), n: make(map[byte]int)}
+}
+
+// multi returns a fresh envelope id for a message that goes to many
+// devices under one id, sent in phase at time at: each device's copy counts
+// once, and its latency is taken from at.
+func (t *tracker) multi(phase byte, at time.Duration) []byte {
+	id := make([]byte, 16)
+	id[0] = phase
+	binary.BigEndian.PutUint64(id[8:], t.next.Add(1))
+	t.mu.Lock()
+	t.stamps[[16]byte(id)] = stamp{phase, at}
+	t.mu.Unlock()
+	return id
 }
 
 // message returns a fresh envelope id and a 1 KiB content for phase,
@@ -57,11 +85,12 @@ func (t *tracker) message(phase byte, at time.Duration) (id, content []byte) {
 	return id, content
 }
 
-// deliver records one delivered envelope; it returns false for a duplicate.
-func (t *tracker) deliver(e *wire.Envelope) bool {
+// deliver records one envelope delivered to p; it returns false for a
+// duplicate.
+func (t *tracker) deliver(p *peer, e *wire.Envelope) bool {
 	now := sinceEpoch()
-	var id [16]byte
-	copy(id[:], e.Id)
+	k := seenKey{}
+	copy(k.id[:], e.Id)
 	phase, at := byte(0), time.Duration(0)
 	if len(e.Content) >= 16 {
 		phase = e.Content[0]
@@ -69,11 +98,14 @@ func (t *tracker) deliver(e *wire.Envelope) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, dup := t.seen[id]; dup {
+	if s, ok := t.stamps[k.id]; ok {
+		phase, at, k.to = s.phase, s.at, p
+	}
+	if _, dup := t.seen[k]; dup {
 		t.dups++
 		return false
 	}
-	t.seen[id] = struct{}{}
+	t.seen[k] = struct{}{}
 	t.lat[phase] = append(t.lat[phase], float64(now-at)/float64(time.Millisecond))
 	t.n[phase]++
 	t.last[phase] = max(t.last[phase], now)
@@ -84,7 +116,7 @@ func (t *tracker) deliver(e *wire.Envelope) bool {
 // onPush is a pushFunc that tracks deliveries and acknowledges them.
 func (t *tracker) onPush(p *peer, push *wire.Push) {
 	if e := push.GetDelivery(); e != nil {
-		t.deliver(e)
+		t.deliver(p, e)
 		if p.acks != nil {
 			p.acks.add(e.Id)
 		}
