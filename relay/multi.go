@@ -236,10 +236,27 @@ func (c *conn) sendMulti(ctx context.Context, d *Device, r *wire.SendMultiRecipi
 // 17-byte fixed-width form.
 func serviceIDBytes(s sealed.ServiceID) []byte { return append([]byte(nil), s[:]...) }
 
-// resolve reads each recipient's account and devices, multiLookups at a
-// time. A recipient that does not exist comes back with found false.
+// resolve reads each recipient's account and devices: in one call when
+// the store can (AccountsBatch), else multiLookups at a time. A recipient
+// that does not exist, or is not an ACI, comes back with found false.
 func (c *conn) resolve(ctx context.Context, rcs []multiRecipient) ([]resolved, error) {
 	out := make([]resolved, len(rcs))
+	if b, ok := c.s.store.(AccountsBatch); ok {
+		ids := make([]AccountID, len(rcs))
+		for i := range rcs {
+			ids[i] = rcs[i].acct
+		}
+		got, err := b.AccountsDevices(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, g := range got {
+			if rcs[i].aci && g.Found && len(g.Devices) > 0 {
+				out[i] = resolved{acct: g.Account, devs: g.Devices, found: true}
+			}
+		}
+		return out, nil
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sem := make(chan struct{}, multiLookups)

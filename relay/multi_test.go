@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"samizdat/relay"
 	"samizdat/relay/wire"
 	"samizdat/session/curve"
 	"samizdat/session/sealed"
@@ -93,8 +95,18 @@ func expectSealed(t *testing.T, e *env, u *user, id int) {
 	u.dev1().mustOK(ack(d.Id))
 }
 
+// Both ways of reading the recipients: in one call (memstore has
+// AccountsBatch) and one by one (a store without it).
 func TestMultiRecipientSend(t *testing.T) {
-	e := newEnv(t, nil)
+	t.Run("batch", func(t *testing.T) { testMultiRecipientSend(t, newMemstore(t, 0)) })
+	t.Run("one by one", func(t *testing.T) { testMultiRecipientSend(t, struct{ relay.Store }{newMemstore(t, 0)}) })
+}
+
+func testMultiRecipientSend(t *testing.T, st relay.Store) {
+	e := newEnvStore(t, st, nil)
+	if _, batch := st.(relay.AccountsBatch); batch == strings.HasSuffix(t.Name(), "one_by_one") {
+		t.Fatalf("store %T", st)
+	}
 	alice := e.register("alice", 0)
 	members := []*user{e.register("bob", 0), e.register("carol", 0), e.register("dave", 0)}
 	for _, u := range members {
@@ -115,6 +127,18 @@ func TestMultiRecipientSend(t *testing.T) {
 		for _, u := range members {
 			expectSealed(t, e, u, 10+i)
 		}
+	}
+
+	// An unknown recipient is denied, like a wrong key.
+	ghost := &user{name: "ghost", identity: alice.identity, uak: make([]byte, 16), account: make([]byte, 16)}
+	withGhost := newGroup(t, alice, append(members, ghost)...)
+	if r := anon.call(multiReq(withGhost.message(nil), withGhost.key(), 15)); r.Status != wire.Status_UNAUTHORIZED {
+		t.Fatalf("unknown recipient: %v", r.Status)
+	}
+	wrong := g.key()
+	wrong[3] ^= 4
+	if r := anon.call(multiReq(g.message(nil), wrong, 16)); r.Status != wire.Status_UNAUTHORIZED {
+		t.Fatalf("wrong key: %v", r.Status)
 	}
 
 	// A retry with the same envelope id is not delivered twice.

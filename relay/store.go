@@ -130,6 +130,24 @@ type Accounts interface {
 	Devices(ctx context.Context, id AccountID) ([]Device, error)
 }
 
+// AccountDevices is an account with its devices, as AccountsBatch returns
+// it. Found is false (and the rest zero) for an id that names no account.
+type AccountDevices struct {
+	Account Account
+	Devices []Device // ordered by ID
+	Found   bool
+}
+
+// AccountsBatch is an optional ability of a Store: reading many accounts
+// and their devices in one call (one round trip to a database server), for
+// multi-recipient sends. Without it the relay reads them one by one.
+type AccountsBatch interface {
+	// AccountsDevices returns, for each of ids in order, the account and
+	// its devices; an id may appear more than once. An unknown id is not an
+	// error: its entry has Found false. The result belongs to the caller.
+	AccountsDevices(ctx context.Context, ids []AccountID) ([]AccountDevices, error)
+}
+
 // PreKeys stores the public prekeys of each device.
 type PreKeys interface {
 	// SetSignedPreKey sets (replaces) the device's signed EC prekey.

@@ -520,3 +520,31 @@ func (s *Store) Allow(ctx context.Context, key string, cost, burst, rate float64
 	}
 	return ok, retry, nil
 }
+
+var _ relay.AccountsBatch = (*Store)(nil)
+
+// AccountsDevices implements relay.AccountsBatch: one snapshot under the
+// lock, one pass over the devices.
+func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]relay.AccountDevices, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([]relay.AccountDevices, len(ids))
+	at := make(map[relay.AccountID][]int, len(ids))
+	for i, id := range ids {
+		if a, ok := s.accounts[id]; ok {
+			out[i] = relay.AccountDevices{Account: cloneAccount(a), Found: true}
+			at[id] = append(at[id], i)
+		}
+	}
+	for k, d := range s.devices {
+		for _, i := range at[k.acct] {
+			out[i].Devices = append(out[i].Devices, d.Device)
+		}
+	}
+	for i := range out {
+		slices.SortFunc(out[i].Devices, func(a, b relay.Device) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return out, nil
+}

@@ -179,3 +179,65 @@ func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device
 	}
 	return ds, nil
 }
+
+var _ relay.AccountsBatch = (*Store)(nil)
+
+// AccountsDevices implements relay.AccountsBatch: two queries in one round
+// trip, whatever the number of ids.
+func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]relay.AccountDevices, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	out := make([]relay.AccountDevices, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([][]byte, len(ids))
+	at := make(map[relay.AccountID][]int, len(ids))
+	for i := range ids {
+		keys[i] = ids[i][:]
+		at[ids[i]] = append(at[ids[i]], i)
+	}
+	b := &pgx.Batch{}
+	b.Queue(accountCols+"WHERE id = ANY($1)", keys)
+	b.Queue(deviceCols+"WHERE account = ANY($1) ORDER BY account, id", keys)
+	br := s.pool.SendBatch(ctx, b)
+	err := func() error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		accts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relay.Account, error) { return scanAccount(r) })
+		if err != nil {
+			return err
+		}
+		for _, a := range accts {
+			for _, i := range at[a.ID] {
+				out[i].Account, out[i].Found = a, true
+			}
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		devs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relay.Device, error) { return scanDevice(r) })
+		if err != nil {
+			return err
+		}
+		for _, d := range devs {
+			for _, i := range at[d.Account] {
+				if out[i].Found {
+					out[i].Devices = append(out[i].Devices, d)
+				}
+			}
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, dbErr("accounts with devices", err)
+	}
+	return out, nil
+}

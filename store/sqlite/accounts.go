@@ -233,3 +233,30 @@ func (r *readStmts) close() {
 	}
 	r.all = nil
 }
+
+var _ relay.AccountsBatch = (*Store)(nil)
+
+// AccountsDevices implements relay.AccountsBatch with the prepared reads
+// of AccountByID and Devices, one id after another (SQLite runs in this
+// process: there is no round trip to save, only the caller's calls).
+func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]relay.AccountDevices, error) {
+	out := make([]relay.AccountDevices, len(ids))
+	for i, id := range ids {
+		a, err := s.AccountByID(ctx, id)
+		if errors.Is(err, relay.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ds, err := s.Devices(ctx, id)
+		if errors.Is(err, relay.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = relay.AccountDevices{Account: a, Devices: ds, Found: true}
+	}
+	return out, nil
+}

@@ -82,6 +82,7 @@ func Run(t *testing.T, open Opener) {
 		{"Accounts", testAccounts},
 		{"AccountConflicts", testAccountConflicts},
 		{"AddDevice", testAddDevice},
+		{"AccountsDevices", testAccountsDevices},
 		{"PreKeys", testPreKeys},
 		{"PreKeysNotFound", testPreKeysNotFound},
 		{"TakeBundleExhaustion", testTakeBundleExhaustion},
@@ -158,6 +159,57 @@ func equalAccount(a, b relay.Account) bool {
 func equalDevice(a, b relay.Device) bool {
 	return a.Account == b.Account && a.ID == b.ID && a.RegistrationID == b.RegistrationID &&
 		a.NoiseKey == b.NoiseKey && a.Created.Equal(b.Created)
+}
+
+// testAccountsDevices checks relay.AccountsBatch, for stores that have it:
+// results in the order asked, duplicates answered twice, unknown ids not
+// found, devices ordered by id, equal to what the single reads return.
+func testAccountsDevices(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := openDefault(t, open)
+	b, ok := s.(relay.AccountsBatch)
+	if !ok {
+		t.Skip("the store reads accounts one by one")
+	}
+	if got, err := b.AccountsDevices(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no ids: %v, %v", got, err)
+	}
+	a1, d1 := mustCreate(t, s, 1)
+	a2, d2 := mustCreate(t, s, 2)
+	d3 := relay.Device{Account: a2.ID, ID: 3, RegistrationID: 77, NoiseKey: noiseKey(99), Created: epoch}
+	d2b := relay.Device{Account: a2.ID, ID: 2, RegistrationID: 78, NoiseKey: noiseKey(98), Created: epoch}
+	for _, d := range []relay.Device{d3, d2b} {
+		if err := s.AddDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := []relay.AccountID{a2.ID, acctID(500), a1.ID, a2.ID}
+	got, err := b.AccountsDevices(ctx, ids)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("AccountsDevices = %d entries, %v", len(got), err)
+	}
+	want := []struct {
+		a    relay.Account
+		devs []relay.Device
+	}{{a2, []relay.Device{d2, d2b, d3}}, {}, {a1, []relay.Device{d1}}, {a2, []relay.Device{d2, d2b, d3}}}
+	for i, w := range want {
+		g := got[i]
+		if g.Found != (w.devs != nil) || (g.Found && !equalAccount(g.Account, w.a)) || len(g.Devices) != len(w.devs) {
+			t.Fatalf("entry %d: %+v, want %+v", i, g, w)
+		}
+		for j := range w.devs {
+			if !equalDevice(g.Devices[j], w.devs[j]) {
+				t.Errorf("entry %d device %d: %+v, want %+v", i, j, g.Devices[j], w.devs[j])
+			}
+		}
+	}
+	// The result is the caller's.
+	got[0].Account.UnidentifiedAccessKey[0] ^= 0xff
+	got[0].Devices[0].RegistrationID = 9
+	again, err := b.AccountsDevices(ctx, ids[:1])
+	if err != nil || !equalAccount(again[0].Account, a2) || !equalDevice(again[0].Devices[0], d2) {
+		t.Fatalf("changed by the caller: %+v, %v", again, err)
+	}
 }
 
 func testAccounts(t *testing.T, open Opener) {
