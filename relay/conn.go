@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -31,16 +32,22 @@ const (
 )
 
 // conn is one client connection after the Noise handshake.
+//
+// An idle connection costs one goroutine, the one reading it. Whatever
+// else it does runs in goroutines that exist only while there is work:
+// request handlers, and one delivery worker at a time that pushes
+// manifests and mail when kicked (by the hub's wake-up, the poll timer or
+// SetManifest) and ends when it has nothing left to send.
 type conn struct {
 	s      *Server
 	nc     *noisechan.Conn
 	id     uint64
-	addr   string // source host, for rate limits; not logged above debug
-	log    *slog.Logger
+	addr   string          // source host, for rate limits; not logged above debug
+	log    connLog         // the server's logger with this connection's id
 	ctx    context.Context // canceled when the connection closes
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // request handlers and the delivery loop
-	sem    chan struct{}  // bounds concurrent request handlers
+	wg     sync.WaitGroup // request handlers, the delivery worker and a wake-up forwarder
+	sem    chan struct{}  // bounds concurrent request handlers; made by the read loop when first needed
 
 	wmu     sync.Mutex // serializes writes with their deadlines
 	wclosed bool       // no more writes; guarded by wmu
@@ -48,18 +55,58 @@ type conn struct {
 	mu         sync.Mutex
 	dev        *Device // nil while anonymous; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
+	closed     bool    // closing: start no more work; guarded by mu
+	armed      bool    // the delivery worker may start; guarded by mu
+	working    bool    // a delivery worker runs; guarded by mu
+	pending    kicks   // work for the delivery worker; guarded by mu
 
-	mfWake chan struct{} // a new manifest awaits pushing (capacity 1)
+	// Delivery state, set up by startDelivery on the read goroutine
+	// before the worker is armed, then used by one worker at a time.
+	dk        deviceKey
+	cursor    uint64 // Seq of the last envelope pushed
+	sentEmpty bool   // QueueEmpty pushed
+	mfSent    uint64 // generation of the last manifest pushed
+	unsub     func() // cancels the hub subscription; read goroutine only
+	poll      *time.Timer
 
 	closeOnce sync.Once
 	throttle  bucket // ConnFrames, read loop only
+}
+
+// kicks are the kinds of work a delivery worker is started for.
+type kicks uint8
+
+const (
+	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
+	kickManifest                   // the server's manifest may have changed
+)
+
+// connLog logs through the server's logger with the connection's id, as
+// Logger.With would, without building a Logger per connection.
+type connLog struct{ c *conn }
+
+func (l connLog) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args) }
+func (l connLog) Info(msg string, args ...any)  { l.log(slog.LevelInfo, msg, args) }
+func (l connLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args) }
+func (l connLog) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args) }
+
+func (l connLog) log(level slog.Level, msg string, args []any) {
+	lg, ctx := l.c.s.log, context.Background()
+	if !lg.Enabled(ctx, level) {
+		return
+	}
+	var pcs [1]uintptr
+	runtime.Callers(3, pcs[:]) // skip Callers, log and Debug/Info/...
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r.Add("conn", l.c.id)
+	r.Add(args...)
+	_ = lg.Handler().Handle(ctx, r)
 }
 
 // serveConn runs the handshake and then the protocol on raw, accepted on a
 // listener of transport, until either side ends it.
 func (s *Server) serveConn(raw net.Conn, transport string) {
 	id := s.nextID.Add(1)
-	log := s.log.With("conn", id)
 	addr := hostOf(raw.RemoteAddr())
 
 	hctx, hcancel := context.WithTimeout(s.ctx, s.lim.HandshakeTimeout)
@@ -70,7 +117,7 @@ func (s *Server) serveConn(raw net.Conn, transport string) {
 	if err != nil {
 		s.obs.Handshake(transport, "failed")
 		raw.Close()
-		log.Debug("handshake failed", "err", err)
+		s.log.Debug("handshake failed", "conn", id, "err", err)
 		return
 	}
 	raw.SetDeadline(time.Time{})
@@ -78,43 +125,46 @@ func (s *Server) serveConn(raw net.Conn, transport string) {
 	s.obs.Connections(transport, 1)
 	defer s.obs.Connections(transport, -1)
 
-	ctx, cancel := context.WithCancel(s.ctx)
 	c := &conn{
-		s:      s,
-		nc:     nc,
-		id:     id,
-		addr:   addr,
-		log:    log,
-		ctx:    ctx,
-		cancel: cancel,
-		sem:    make(chan struct{}, s.lim.MaxInFlight),
-		mfWake: make(chan struct{}, 1),
+		s:    s,
+		nc:   nc,
+		id:   id,
+		addr: addr,
 	}
+	c.log = connLog{c}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: time.Now()}
+	// Server.Close closes every connection in s.conns; one that comes
+	// after it closes itself here.
+	if !s.addConn(c) {
+		c.closeWith(reasonShutdown, closingPush(reasonShutdown))
+		return
+	}
 	defer func() {
 		c.closeWith("", nil)
+		if c.unsub != nil {
+			c.unsub()
+		}
+		if c.poll != nil {
+			c.poll.Stop()
+		}
 		c.wg.Wait()
-		s.removeReceiver(c)
+		s.removeConn(c)
 		if d := c.device(); d != nil {
 			s.release(c, deviceKey{d.Account, d.ID})
 		}
-		log.Debug("connection closed")
+		c.log.Debug("connection closed")
 	}()
 
-	// When the server shuts down, say so. (When the connection ends for
-	// another reason, closeWith has already run and this does nothing.)
-	stop := context.AfterFunc(ctx, func() { c.closeWith(reasonShutdown, closingPush(reasonShutdown)) })
-	defer stop()
-
-	d, err := s.store.DeviceByNoiseKey(ctx, nc.RemoteStatic())
+	d, err := s.store.DeviceByNoiseKey(c.ctx, nc.RemoteStatic())
 	switch {
 	case err == nil:
 		c.authenticate(d)
-		log.Debug("device connected")
+		c.log.Debug("device connected")
 	case errors.Is(err, ErrNotFound):
-		log.Debug("anonymous connection")
+		c.log.Debug("anonymous connection")
 	default:
-		log.Error("looking up device", "err", err)
+		c.log.Error("looking up device", "err", err)
 		c.closeWith(reasonInternal, closingPush(reasonInternal))
 		return
 	}
@@ -167,6 +217,9 @@ func closingPush(reason string) *wire.Push {
 // context. It must not be called while holding wmu.
 func (c *conn) closeWith(reason string, final *wire.Push) {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
 		// A write in progress may be stuck on a peer that does not read;
 		// cut it short instead of waiting out its deadline.
 		c.nc.SetWriteDeadline(time.Now().Add(250 * time.Millisecond))
@@ -302,20 +355,29 @@ func (b *bucket) take(now time.Time) time.Duration {
 }
 
 // dispatch handles req: requests that change the connection's state in
-// order, the rest concurrently (bounded by MaxInFlight).
+// order, the rest concurrently (bounded by MaxInFlight). A ping is
+// answered at once on the read goroutine: it is cheap, and an idle
+// connection's keepalive then starts no goroutine.
 func (c *conn) dispatch(req *wire.Request) {
 	switch req.Op.(type) {
-	case *wire.Request_Register:
+	case *wire.Request_Register, *wire.Request_Ping:
 		c.answer(req)
 		return
 	case *wire.Request_StartDelivery:
 		c.startDelivery(req.Id)
 		return
 	}
+	if c.sem == nil {
+		c.sem = make(chan struct{}, c.s.lim.MaxInFlight)
+	}
 	select {
 	case c.sem <- struct{}{}:
-	case <-c.ctx.Done():
-		return
+	default:
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.ctx.Done():
+			return
+		}
 	}
 	c.wg.Add(1)
 	go func() {
@@ -344,7 +406,7 @@ func (c *conn) answer(req *wire.Request) {
 	}
 }
 
-// startDelivery answers StartDelivery and starts the delivery loop once.
+// startDelivery answers StartDelivery and starts delivery once.
 func (c *conn) startDelivery(id uint64) {
 	c.mu.Lock()
 	d, already := c.dev, c.delivering
@@ -360,7 +422,8 @@ func (c *conn) startDelivery(id uint64) {
 		return
 	}
 	// The manifest goes out before the backlog, so a client learns of
-	// moved endpoints first thing.
+	// moved endpoints first thing. Kicks that come meanwhile wait for
+	// the worker to be armed below.
 	c.s.addReceiver(c)
 	blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
 	if blob != nil {
@@ -368,78 +431,143 @@ func (c *conn) startDelivery(id uint64) {
 			return
 		}
 	}
-	c.wg.Add(2)
-	go c.pushManifests(gen)
-	go c.deliver(deviceKey{d.Account, d.ID})
+	c.mfSent = gen
+	c.dk = deviceKey{d.Account, d.ID}
+	if fh, ok := c.s.hub.(FuncHub); ok {
+		c.unsub = fh.SubscribeFunc(d.Account, d.ID, c.mailWake)
+	} else {
+		wake, cancel := c.s.hub.Subscribe(d.Account, d.ID)
+		c.unsub = cancel
+		c.wg.Add(1)
+		go c.forwardWakes(wake)
+	}
+	c.poll = time.AfterFunc(c.s.lim.DeliveryPoll, c.mailWake)
+	c.mu.Lock()
+	c.armed = true
+	c.mu.Unlock()
+	c.kick(kickMail) // the backlog
 }
 
-// pushManifests pushes the server's manifest whenever it changes from
-// generation sent, until the connection ends.
-func (c *conn) pushManifests(sent uint64) {
+// forwardWakes turns a plain Hub's wake-ups into kicks until the
+// connection ends.
+func (c *conn) forwardWakes(wake <-chan struct{}) {
 	defer c.wg.Done()
 	for {
 		select {
-		case <-c.mfWake:
+		case <-wake:
+			c.kick(kickMail)
 		case <-c.ctx.Done():
-			return
-		}
-		blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
-		if gen == sent {
-			continue
-		}
-		sent = gen
-		if blob == nil {
-			continue
-		}
-		if err := c.push(&wire.Push{Body: &wire.Push_Manifest{Manifest: blob}}); err != nil {
 			return
 		}
 	}
 }
 
-// deliver pushes the device's backlog in Seq order, then QueueEmpty, then
-// whatever arrives, until the connection ends. Envelopes stay stored until
-// acknowledged, so a connection that ends early loses nothing.
-func (c *conn) deliver(k deviceKey) {
+// mailWake is the hub's and the poll timer's callback.
+func (c *conn) mailWake() { c.kick(kickMail) }
+
+// kick records work for the delivery worker and starts the worker unless
+// it runs already (it then picks the work up before it ends). It never
+// blocks.
+func (c *conn) kick(k kicks) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.pending |= k
+	if !c.armed || c.working {
+		return
+	}
+	c.working = true
+	c.wg.Add(1)
+	go c.work()
+}
+
+// work is the delivery worker: it does the kicked work until none is
+// left, then ends.
+func (c *conn) work() {
 	defer c.wg.Done()
-	wake, cancel := c.s.hub.Subscribe(k.acct, k.dev)
-	defer cancel()
-	poll := time.NewTicker(c.s.lim.DeliveryPoll)
-	defer poll.Stop()
-	var cursor uint64
-	sentEmpty := false
 	for {
-		envs, err := c.s.store.Fetch(c.ctx, k.acct, k.dev, cursor, c.s.lim.DeliveryBatch)
+		c.mu.Lock()
+		k := c.pending
+		c.pending = 0
+		if k == 0 || c.closed {
+			c.working = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if k&kickManifest != 0 && !c.pushManifest() {
+			return
+		}
+		if k&kickMail != 0 && !c.deliver() {
+			return
+		}
+	}
+}
+
+// pushManifest pushes the server's manifest if it changed since the last
+// one pushed. It returns false when the connection failed.
+func (c *conn) pushManifest() bool {
+	blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
+	if gen == c.mfSent {
+		return true
+	}
+	c.mfSent = gen
+	if blob == nil {
+		return true
+	}
+	return c.push(&wire.Push{Body: &wire.Push_Manifest{Manifest: blob}}) == nil
+}
+
+// takeKick reports whether k is pending and clears it.
+func (c *conn) takeKick(k kicks) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.pending&k != 0
+	c.pending &^= k
+	return was
+}
+
+// deliver pushes the device's mail from the cursor in Seq order, then
+// QueueEmpty the first time the mailbox runs dry; later calls push what
+// arrived since. Envelopes stay stored until acknowledged, so a
+// connection that ends early loses nothing. It returns false when the
+// connection failed.
+func (c *conn) deliver() bool {
+	for {
+		envs, err := c.s.store.Fetch(c.ctx, c.dk.acct, c.dk.dev, c.cursor, c.s.lim.DeliveryBatch)
 		if err != nil {
 			if c.ctx.Err() == nil {
 				c.log.Error("fetching mailbox", "err", err)
 				c.closeWith(reasonInternal, closingPush(reasonInternal))
 			}
-			return
+			return false
 		}
 		for i := range envs {
 			if err := c.push(&wire.Push{Body: &wire.Push_Delivery{Delivery: envelopeToWire(&envs[i])}}); err != nil {
-				return
+				return false
 			}
 			c.s.obs.MessageOut(c.s.now().Sub(envs[i].ServerTime))
-			cursor = envs[i].Seq
+			c.cursor = envs[i].Seq
 		}
-		if len(envs) == c.s.lim.DeliveryBatch {
-			continue
+		if len(envs) < c.s.lim.DeliveryBatch {
+			break
 		}
-		if !sentEmpty {
-			if err := c.push(&wire.Push{Body: &wire.Push_QueueEmpty{QueueEmpty: &wire.QueueEmpty{}}}); err != nil {
-				return
-			}
-			sentEmpty = true
-		}
-		select {
-		case <-wake:
-		case <-poll.C:
-		case <-c.ctx.Done():
-			return
+		// A long backlog does not hold up a new manifest.
+		if c.takeKick(kickManifest) && !c.pushManifest() {
+			return false
 		}
 	}
+	if !c.sentEmpty {
+		if err := c.push(&wire.Push{Body: &wire.Push_QueueEmpty{QueueEmpty: &wire.QueueEmpty{}}}); err != nil {
+			return false
+		}
+		c.sentEmpty = true
+	}
+	// Without wake-ups, read the mailbox again after DeliveryPoll.
+	c.poll.Reset(c.s.lim.DeliveryPoll)
+	return true
 }
 
 // envelopeToWire converts a stored envelope for delivery.

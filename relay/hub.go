@@ -17,13 +17,33 @@ type Hub interface {
 	Notify(acct AccountID, dev uint32)
 }
 
-// LocalHub is a Hub within one process.
-type LocalHub struct {
-	mu   sync.Mutex
-	subs map[deviceKey]map[*chan struct{}]struct{} // guarded by mu
+// FuncHub is a Hub that can also call a function on a wake-up instead of
+// filling a channel. The relay uses it when its Hub has it, so that a
+// delivering connection with nothing to deliver needs no goroutine
+// waiting on a channel; with a plain Hub each such connection keeps one.
+type FuncHub interface {
+	Hub
+	// SubscribeFunc arranges for wake to be called after each Notify for
+	// the device until cancel returns; cancel is safe to call more than
+	// once. wake may run on the notifier's goroutine with the hub's locks
+	// held: it must return at once and must not call the hub.
+	SubscribeFunc(acct AccountID, dev uint32, wake func()) (cancel func())
 }
 
-var _ Hub = (*LocalHub)(nil)
+// LocalHub is a Hub within one process. It is a FuncHub.
+type LocalHub struct {
+	mu   sync.Mutex
+	subs map[deviceKey]*hubSub // each device's subscribers, a list; guarded by mu
+}
+
+// hubSub is one subscription: a channel to fill or a function to call.
+type hubSub struct {
+	next *hubSub
+	ch   chan struct{}
+	fn   func()
+}
+
+var _ FuncHub = (*LocalHub)(nil)
 
 type deviceKey struct {
 	acct AccountID
@@ -32,33 +52,46 @@ type deviceKey struct {
 
 // NewLocalHub returns an empty in-process hub.
 func NewLocalHub() *LocalHub {
-	return &LocalHub{subs: make(map[deviceKey]map[*chan struct{}]struct{})}
+	return &LocalHub{subs: make(map[deviceKey]*hubSub)}
 }
 
 // Subscribe implements Hub.
 func (h *LocalHub) Subscribe(acct AccountID, dev uint32) (<-chan struct{}, func()) {
-	k := deviceKey{acct, dev}
-	ch := make(chan struct{}, 1)
+	sub := &hubSub{ch: make(chan struct{}, 1)}
+	return sub.ch, h.add(deviceKey{acct, dev}, sub)
+}
+
+// SubscribeFunc implements FuncHub.
+func (h *LocalHub) SubscribeFunc(acct AccountID, dev uint32, wake func()) func() {
+	return h.add(deviceKey{acct, dev}, &hubSub{fn: wake})
+}
+
+// add subscribes sub to k's wake-ups and returns its cancel.
+func (h *LocalHub) add(k deviceKey, sub *hubSub) func() {
 	h.mu.Lock()
-	m := h.subs[k]
-	if m == nil {
-		m = make(map[*chan struct{}]struct{})
-		h.subs[k] = m
-	}
-	m[&ch] = struct{}{}
+	sub.next = h.subs[k]
+	h.subs[k] = sub
 	h.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if m := h.subs[k]; m != nil {
-				delete(m, &ch)
-				if len(m) == 0 {
-					delete(h.subs, k)
-				}
+	return func() { h.remove(k, sub) }
+}
+
+// remove unsubscribes sub, if it is still subscribed.
+func (h *LocalHub) remove(k deviceKey, sub *hubSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p := h.subs[k]; p != nil; p = p.next {
+		switch {
+		case p == sub && p == h.subs[k]:
+			if sub.next == nil {
+				delete(h.subs, k)
+			} else {
+				h.subs[k] = sub.next
 			}
-		})
+			return
+		case p.next == sub:
+			p.next = sub.next
+			return
+		}
 	}
 }
 
@@ -66,9 +99,13 @@ func (h *LocalHub) Subscribe(acct AccountID, dev uint32) (<-chan struct{}, func(
 func (h *LocalHub) Notify(acct AccountID, dev uint32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs[deviceKey{acct, dev}] {
+	for p := h.subs[deviceKey{acct, dev}]; p != nil; p = p.next {
+		if p.fn != nil {
+			p.fn()
+			continue
+		}
 		select {
-		case *ch <- struct{}{}:
+		case p.ch <- struct{}{}:
 		default:
 		}
 	}

@@ -202,6 +202,7 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu
 	listeners map[net.Listener]struct{} // guarded by mu
+	conns     map[*conn]struct{}        // every connection past its handshake; guarded by mu
 	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
 	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
 	manifest  []byte                    // the signed manifest given to SetManifest; guarded by mu
@@ -233,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 		rand:      cfg.Rand,
 		salt:      cfg.RateLimitSalt,
 		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
 		live:      make(map[deviceKey]*conn),
 		receivers: make(map[*conn]struct{}),
 	}
@@ -384,9 +386,39 @@ func (s *Server) Close() error {
 		for _, l := range ls {
 			l.Close()
 		}
+		// Tell every connection, each in its own goroutine: a peer that
+		// does not read holds its closing write up for a moment.
+		s.mu.Lock()
+		for c := range s.conns {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				c.closeWith(reasonShutdown, closingPush(reasonShutdown))
+			}()
+		}
+		s.mu.Unlock()
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// addConn registers c for Close, or returns false if the server is closed.
+func (s *Server) addConn(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// removeConn forgets c.
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	delete(s.receivers, c)
 }
 
 // expireLoop deletes expired mailbox entries now and every ExpireEvery.
@@ -475,10 +507,7 @@ func (s *Server) setManifest(blob []byte, pick func([32]byte) []byte) {
 	}
 	s.mu.Unlock()
 	for _, c := range wake {
-		select {
-		case c.mfWake <- struct{}{}:
-		default: // a wake-up is pending already; it will read the newest
-		}
+		c.kick(kickManifest) // coalesced: the worker reads the newest
 	}
 	s.log.Info("new manifest", "connections", len(wake))
 }
@@ -512,11 +541,4 @@ func (s *Server) addReceiver(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.receivers[c] = struct{}{}
-}
-
-// removeReceiver forgets c for manifest pushes.
-func (s *Server) removeReceiver(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.receivers, c)
 }
