@@ -115,7 +115,7 @@ type Hub struct {
 	pending map[devHash]struct{} // wake-ups to publish; guarded by mu
 }
 
-var _ relay.Hub = (*Hub)(nil)
+var _ relay.FuncHub = (*Hub)(nil)
 
 // devHash is the keyed hash that names a device on the bus.
 type devHash [hashLen]byte
@@ -256,6 +256,22 @@ func (h *Hub) Subject(acct relay.AccountID, dev uint32) string {
 // subscribes this node to the device's subject; the last cancel
 // unsubscribes it.
 func (h *Hub) Subscribe(acct relay.AccountID, dev uint32) (<-chan struct{}, func()) {
+	var wake <-chan struct{}
+	cancel := h.subscribe(acct, dev, func() (cancel func()) {
+		wake, cancel = h.local.Subscribe(acct, dev)
+		return cancel
+	})
+	return wake, cancel
+}
+
+// SubscribeFunc implements relay.FuncHub, subscribing as Subscribe does.
+func (h *Hub) SubscribeFunc(acct relay.AccountID, dev uint32, wake func()) func() {
+	return h.subscribe(acct, dev, func() func() { return h.local.SubscribeFunc(acct, dev, wake) })
+}
+
+// subscribe subscribes this node to the device's subject for its first
+// local subscriber, then adds the local one with local.
+func (h *Hub) subscribe(acct relay.AccountID, dev uint32, local func() (cancel func())) func() {
 	k := h.hash(acct, dev)
 	// subMu, not mu, is held while talking to the NATS client, which may
 	// wait for a stuck connection (up to its write timeout): Notify and
@@ -280,9 +296,9 @@ func (h *Hub) Subscribe(acct relay.AccountID, dev uint32) (<-chan struct{}, func
 		h.mu.Unlock()
 	}
 	h.subMu.Unlock()
-	wake, cancel := h.local.Subscribe(acct, dev)
+	cancel := local()
 	var once sync.Once
-	return wake, func() {
+	return func() {
 		once.Do(func() {
 			cancel()
 			h.subMu.Lock()

@@ -438,3 +438,28 @@ func TestConcurrentSubscribers(t *testing.T) {
 	}
 	serverSubs(t, ns, base)
 }
+
+// TestSubscribeFunc checks the relay.FuncHub side: a function subscriber
+// is woken from another node, shares the device's one NATS subscription
+// with a channel subscriber, and is not called after its cancel.
+func TestSubscribeFunc(t *testing.T) {
+	ns := startNATS(t, 0)
+	base := ns.Subscriptions()
+	a := newHub(t, ns.URL(), nil)
+	b := newHub(t, ns.URL(), nil)
+	fn := make(chan struct{}, 8)
+	cancelFn := b.SubscribeFunc(account(1), 1, func() { fn <- struct{}{} })
+	w, cancelCh := b.Subscribe(account(1), 1)
+	defer cancelCh()
+	serverSubs(t, ns, base+1)
+
+	a.Notify(account(1), 1)
+	woken(t, fn, "the function subscriber on the other node")
+	woken(t, w, "the channel subscriber on the other node")
+	cancelFn()
+	cancelFn()
+	serverSubs(t, ns, base+1) // the channel subscriber keeps it
+	a.Notify(account(1), 1)
+	woken(t, w, "the channel subscriber again")
+	notWoken(t, fn, "the canceled function subscriber")
+}
