@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,7 +213,10 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 			return err
 		}
 		for _, a := range accts {
-			for _, i := range at[a.ID] {
+			for n, i := range at[a.ID] {
+				if n > 0 { // entries share no bytes
+					a.IdentityKey, a.UnidentifiedAccessKey = bytes.Clone(a.IdentityKey), bytes.Clone(a.UnidentifiedAccessKey)
+				}
 				out[i].Account, out[i].Found = a, true
 			}
 		}

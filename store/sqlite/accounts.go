@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"samizdat/relay"
 )
@@ -95,7 +97,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 }
 
 // scanAccount reads the columns of readStmts' account queries.
-func scanAccount(row *sql.Row) (relay.Account, error) {
+func scanAccount(row scanner) (relay.Account, error) {
 	var a relay.Account
 	var id []byte
 	var created int64
@@ -197,8 +199,12 @@ func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device
 type readStmts struct {
 	accountByID, accountByName, deviceByNoise, devices *sql.Stmt
 	deviceExists, countEC, countKyber, fetch           *sql.Stmt
+	accountsIn, devicesIn                              *sql.Stmt // batchIDs ids at once
 	all                                                []*sql.Stmt
 }
+
+// batchIDs is how many account ids AccountsDevices looks up per query.
+const batchIDs = 128
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	const accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
@@ -212,6 +218,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.deviceByNoise, deviceCols + "WHERE noise_key = ?"},
 		{&r.devices, deviceCols + "WHERE account = ? ORDER BY id"},
 		{&r.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
+		{&r.accountsIn, accountCols + "WHERE id IN (?" + strings.Repeat(", ?", batchIDs-1) + ")"},
+		{&r.devicesIn, deviceCols + "WHERE account IN (?" + strings.Repeat(", ?", batchIDs-1) + ") ORDER BY account, id"},
 		{&r.countEC, "SELECT count(*) FROM ec_prekeys WHERE account = ? AND device = ?"},
 		{&r.countKyber, "SELECT count(*) FROM kyber_prekeys WHERE account = ? AND device = ?"},
 		{&r.fetch, "SELECT seq, id, type, source_account, source_device, sealed, timestamp, server_time, content " +
@@ -236,27 +244,73 @@ func (r *readStmts) close() {
 
 var _ relay.AccountsBatch = (*Store)(nil)
 
-// AccountsDevices implements relay.AccountsBatch with the prepared reads
-// of AccountByID and Devices, one id after another (SQLite runs in this
-// process: there is no round trip to save, only the caller's calls).
+// AccountsDevices implements relay.AccountsBatch: two queries per
+// batchIDs ids.
 func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]relay.AccountDevices, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
 	out := make([]relay.AccountDevices, len(ids))
+	at := make(map[relay.AccountID][]int, len(ids))
 	for i, id := range ids {
-		a, err := s.AccountByID(ctx, id)
-		if errors.Is(err, relay.ErrNotFound) {
-			continue
+		at[id] = append(at[id], i)
+	}
+	args := make([]any, batchIDs)
+	for start := 0; start < len(ids); start += batchIDs {
+		chunk := ids[start:min(start+batchIDs, len(ids))]
+		for i := range args {
+			// A short chunk repeats its first id: IN ignores duplicates.
+			id := chunk[0]
+			if i < len(chunk) {
+				id = chunk[i]
+			}
+			args[i] = id[:]
 		}
-		if err != nil {
-			return nil, err
+		if err := s.accountsIn(ctx, args, at, out); err != nil {
+			return nil, readErr("accounts with devices", err)
 		}
-		ds, err := s.Devices(ctx, id)
-		if errors.Is(err, relay.ErrNotFound) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i] = relay.AccountDevices{Account: a, Devices: ds, Found: true}
 	}
 	return out, nil
+}
+
+// accountsIn reads the accounts and devices of the ids in args into out at
+// the positions at gives.
+func (s *Store) accountsIn(ctx context.Context, args []any, at map[relay.AccountID][]int, out []relay.AccountDevices) error {
+	rows, err := s.rs.accountsIn.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return err
+		}
+		for n, i := range at[a.ID] {
+			if n > 0 { // entries share no bytes
+				a.IdentityKey, a.UnidentifiedAccessKey = bytes.Clone(a.IdentityKey), bytes.Clone(a.UnidentifiedAccessKey)
+			}
+			out[i].Account, out[i].Found = a, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = s.rs.devicesIn.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return err
+		}
+		for _, i := range at[d.Account] {
+			if out[i].Found {
+				out[i].Devices = append(out[i].Devices, d)
+			}
+		}
+	}
+	return rows.Err()
 }

@@ -203,6 +203,24 @@ func testAccountsDevices(t *testing.T, open Opener) {
 			}
 		}
 	}
+	// Many ids at once, known and unknown, across any batching a store does.
+	var many []relay.AccountID
+	for n := 10; n < 150; n++ {
+		mustCreate(t, s, n)
+		many = append(many, acctID(n), acctID(1000+n))
+	}
+	many = append(many, a1.ID)
+	all, err := b.AccountsDevices(ctx, many)
+	if err != nil || len(all) != len(many) {
+		t.Fatalf("%d ids: %d entries, %v", len(many), len(all), err)
+	}
+	for i, g := range all {
+		known := i%2 == 0
+		if g.Found != known || (known && (g.Account.ID != many[i] || len(g.Devices) != 1 || g.Devices[0].Account != many[i])) {
+			t.Fatalf("entry %d of many: %+v", i, g)
+		}
+	}
+
 	// The result is the caller's.
 	got[0].Account.UnidentifiedAccessKey[0] ^= 0xff
 	got[0].Devices[0].RegistrationID = 9
