@@ -5,7 +5,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"samizdat/relay/wire"
 	"samizdat/session/sealed"
@@ -257,44 +258,32 @@ func (c *conn) resolve(ctx context.Context, rcs []multiRecipient) ([]resolved, e
 		}
 		return out, nil
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, multiLookups)
-	var wg sync.WaitGroup
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(multiLookups)
 	for i := range rcs {
 		if !rcs[i].aci {
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			a, err := c.s.store.AccountByID(ctx, rcs[i].acct)
 			if errors.Is(err, ErrNotFound) {
-				return
+				return nil
 			}
 			if err != nil {
-				cancel(err)
-				return
+				return err
 			}
 			devs, err := c.s.devs.devices(ctx, c.s.store, rcs[i].acct)
 			if errors.Is(err, ErrNotFound) {
-				return
+				return nil
 			}
 			if err != nil {
-				cancel(err)
-				return
+				return err
 			}
 			out[i] = resolved{acct: a, devs: devs, found: true}
+			return nil
 		})
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -311,24 +300,20 @@ func (c *conn) appendMulti(ctx context.Context, rcs []multiRecipient, envs []Env
 	if err == nil || !errors.Is(err, ErrQuotaExceeded) {
 		return full, err
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(rcs))
-	sem := make(chan struct{}, multiLookups)
+	var g errgroup.Group
+	g.SetLimit(multiLookups)
 	at := 0
 	for i, rc := range rcs {
 		part := envs[at : at+len(rc.msgs)]
 		at += len(rc.msgs)
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			err := c.s.store.Append(ctx, part)
 			if errors.Is(err, ErrQuotaExceeded) {
 				full[i] = true
-				err = nil
+				return nil
 			}
-			errs[i] = err
+			return err
 		})
 	}
-	wg.Wait()
-	return full, errors.Join(errs...)
+	return full, g.Wait()
 }

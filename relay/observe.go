@@ -18,13 +18,13 @@ type Observer interface {
 	// Connections: delta (+1 or -1) established connections of transport.
 	Connections(transport string, delta int)
 	// MessagesIn: n envelopes stored for delivery, one per recipient
-	// device; kind is "send" or "sealed".
+	// device; kind is "send", "sealed" or "multi" (multi-recipient sends).
 	MessagesIn(kind string, n int)
 	// MessageOut: one envelope pushed to its device, latency after it was
 	// stored (a redelivery after a reconnect counts again).
 	MessageOut(latency time.Duration)
 	// RateLimited: a request refused by the limit of kind ("msg",
-	// "sealed", "rbytes", "reg", "prekeys", "fetch", "lookup").
+	// "sealed", "multi", "rbytes", "reg", "prekeys", "fetch", "lookup").
 	RateLimited(kind string)
 }
 
