@@ -16,6 +16,15 @@
 // samizdat/store/... and must pass the conformance suite in
 // samizdat/store/storetest.
 //
+// A group message goes out as one SendMultiRecipient: a sealed sender v2
+// message for many accounts, which the relay splits per recipient device
+// and stores in one Append. The sender proves access with the XOR of the
+// recipients' unidentified access keys, as Signal-Server's multi_recipient
+// endpoint does; an unknown recipient and a wrong key are refused alike, so
+// the request reveals no more about who exists than a single sealed send
+// (multi.go gives the argument). Stores that implement AccountsBatch serve
+// the recipients' accounts and devices in one call.
+//
 // A Server serves any number of listeners at once (Serve, one call per
 // listener, from any transport). It also hands out the network's signed
 // manifest: SetManifest (or SetManifestFunc, for a manifest per device
