@@ -57,7 +57,10 @@ type labClient struct {
 
 	// Guarded by s.mu.
 	up         bool
-	downAt     censor.Time         // lab time the current outage began; -1: none
+	downAt     censor.Time // lab time the current outage began; -1: none
+	downBy     string      // what began it, for the log
+	cutAt      censor.Time // a pending cut of the connection (see onCut); -1: none
+	cutBy      string
 	dialed     string              // address of the endpoint the dialer connected to last (Receive's or a sealed send's)
 	lastFail   dialer.FailureClass // how the latest failed dial attempt failed
 	refreshes  int                 // manifest refreshes from the channels, and how many failed
@@ -83,6 +86,7 @@ type strategyRun struct {
 	unknown     int // messages received that the runner never sent
 	notQueued   int // messages Send could not even store in the outbox
 	whileDown   int // deliveries to clients the runner counted as cut off (must be 0)
+	cutsRefuted int // pending cuts a later delivery showed were not of the client's connection
 	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
 	unrecovered int
@@ -124,7 +128,7 @@ func (w *world) newClients(s *strategyRun, n int, cold bool) []*labClient {
 			home:   filepath.Join(w.work, "clients", s.name, kind+id),
 			rng:    rand.New(rand.NewPCG(uint64(w.seed), h.Sum64())),
 			ready:  make(chan struct{}),
-			downAt: -1, firstDeliv: -1,
+			downAt: -1, cutAt: -1, firstDeliv: -1,
 		}
 		w.byID[cid] = out[i]
 	}
@@ -322,12 +326,17 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		if lc.downAt >= 0 {
 			s.reconnects = append(s.reconnects, now-lc.downAt)
 		}
-		lc.up, lc.downAt, lc.endpoint = true, -1, lc.dialed
+		lc.up, lc.downAt, lc.cutAt, lc.endpoint = true, -1, -1, lc.dialed
 	case client.EventDisconnected:
 		if lc.up && lc.downAt < 0 {
-			lc.downAt = now
+			// The outage began when the censor cut the connection, if it
+			// did; else now.
+			lc.downAt, lc.downBy = now, "disconnect"
+			if lc.cutAt >= 0 {
+				lc.downAt, lc.downBy = lc.cutAt, lc.cutBy
+			}
 		}
-		lc.up = false
+		lc.up, lc.cutAt = false, -1
 	case client.EventSent:
 		s.acked[e.EnvelopeID] = true
 	case client.EventFailed:
@@ -345,10 +354,19 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 			return
 		}
 		sm.deliveries++
+		if lc.cutAt >= 0 && sm.atLab > lc.cutAt {
+			// Written after the cut, yet it got here: the flow cut was
+			// not the one this client receives on (a sealed-send channel,
+			// say). It is still connected.
+			lc.cutAt = -1
+			s.cutsRefuted++
+		}
 		if lc.downAt >= 0 && sm.atLab > lc.downAt {
-			// Written after this client's connection was cut, yet it got
-			// here: the client has a connection the runner missed.
+			// Written after this client lost its connection, yet it got
+			// here before the client said it reconnected.
 			s.whileDown++
+			w.log.Debug("delivery during an outage", "client", lc.id, "down_at", lc.downAt, "down_by", lc.downBy,
+				"written_at", sm.atLab, "now", now)
 		}
 		if sm.delivered {
 			return
@@ -362,8 +380,12 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 }
 
 // onCut hears from the virtual network that the censor cut a live flow.
-// If it was the client's connection to its relay, the outage starts now,
-// even though the client may notice only later.
+// If the flow went to the endpoint the client is connected to, the cut is
+// pending: the outage began at the cut if the client goes on to lose its
+// connection (it may notice only much later), unless a message written
+// after the cut still reaches it (then the cut flow was another one). The
+// latest such cut stands: a connection dialled just before a registry
+// update may be cut one tick after an older one.
 func (w *world) onCut(cut vnet.Cut) {
 	lc := w.byID[cut.Client]
 	if lc == nil {
@@ -375,8 +397,19 @@ func (w *world) onCut(cut vnet.Cut) {
 	if !lc.up || lc.downAt >= 0 {
 		return
 	}
+	dst := cut.Dst.String()
 	host, _, _ := strings.Cut(lc.endpoint, ":")
-	if lc.endpoint == cut.Dst.String() || (cut.Domain != "" && host == cut.Domain) {
-		lc.downAt = cut.At
+	if dst == lc.endpoint || dst == lc.dialed || (cut.Domain != "" && host == cut.Domain) {
+		lc.cutAt, lc.cutBy = cut.At, "cut "+dst+" "+cut.Action.String()
 	}
+}
+
+// outage returns when lc's current outage began: a confirmed one, or a
+// cut it has not noticed yet; -1 if it is connected. The caller holds
+// lc.s.mu.
+func (lc *labClient) outage() censor.Time {
+	if lc.downAt >= 0 {
+		return lc.downAt
+	}
+	return lc.cutAt
 }

@@ -26,10 +26,13 @@
 //     messages the partner received (the message id travels in the text);
 //     latency from queueing to receipt, over delivered messages.
 //   - reconnect: from the moment the censor cut a client's live connection
-//     to its relay (vnet's OnCut), or the client lost it (EventDisconnected),
-//     whichever came first, to its next EventConnected. Outages still open
-//     at the end are "unrecovered" and count with the rest of the run as
-//     their time.
+//     to its relay (vnet's OnCut: a flow to the endpoint it is connected to,
+//     which the client may notice only much later), or else the moment it
+//     lost it (EventDisconnected), to its next EventConnected. A cut is set
+//     aside if a message written after it still reaches the client (the
+//     flow cut was another one, e.g. a sealed-send channel). Outages still
+//     open at the end, noticed or not, are "unrecovered" and count with the
+//     rest of the run as their time.
 //   - cold start: from a cold-start client's first Init attempt to its
 //     first message delivered; it retries Init every second, as a user
 //     would, until the sending time is over. The median is over every

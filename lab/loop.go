@@ -203,7 +203,7 @@ func (w *world) sample(now censor.Time, running bool) {
 // connected reports whether lc has a working connection: one it knows of
 // that the censor has not cut. The caller holds lc.s.mu.
 func (lc *labClient) connected() bool {
-	return lc.c != nil && lc.up && lc.downAt < 0
+	return lc.c != nil && lc.up && lc.outage() < 0
 }
 
 // progress tells opt.Progress where the run is.

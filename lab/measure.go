@@ -128,9 +128,9 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 	for _, lc := range s.clients {
 		a.clientSent += lc.sent
 		a.clientDelivered += lc.delivered
-		if lc.c != nil && lc.downAt >= 0 {
+		if at := lc.outage(); lc.c != nil && at >= 0 {
 			st.Unrecovered++
-			rec = append(rec, msf(end-lc.downAt))
+			rec = append(rec, msf(end-at))
 		}
 		// A cold start that never got a message through counts with the
 		// rest of the run, as an unrecovered outage does: the median is
@@ -256,10 +256,11 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 		check(s.name+": cold-start clients accounted for", a.coldMeasured+a.coldFailed == w.sc.ColdStart,
 			"%d measured + %d failed of %d", a.coldMeasured, a.coldFailed, w.sc.ColdStart)
 		s.mu.Lock()
-		unknown, whileDown := s.unknown, s.whileDown
+		unknown, whileDown, refuted := s.unknown, s.whileDown, s.cutsRefuted
 		s.mu.Unlock()
 		check(s.name+": outages agree with deliveries", whileDown == 0,
-			"%d messages written after a client's connection was cut reached it before the lab saw it reconnect", whileDown)
+			"%d messages written after a client lost its connection reached it before it reconnected (%d cuts of a client's other flows set aside)",
+			whileDown, refuted)
 		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
 		check(s.name+": timeline ends at the totals", len(r.Timeline) == 0 || r.Timeline[len(r.Timeline)-1].Delivered[s.name] <= st.Delivered,
 			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
@@ -336,7 +337,7 @@ func (w *world) whyUnrecovered(s *strategyRun) string {
 	n, refreshed, allFailed := 0, 0, 0
 	classes := map[dialer.FailureClass]int{}
 	for _, lc := range s.clients {
-		if lc.c == nil || lc.downAt < 0 {
+		if lc.c == nil || lc.outage() < 0 {
 			continue
 		}
 		n++
