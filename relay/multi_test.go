@@ -2,8 +2,10 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"samizdat/relay/wire"
 	"samizdat/session/curve"
 	"samizdat/session/sealed"
+	"samizdat/store/sqlite"
 )
 
 // group is a sender's view of some users for multi-recipient sends.
@@ -95,11 +98,19 @@ func expectSealed(t *testing.T, e *env, u *user, id int) {
 	u.dev1().mustOK(ack(d.Id))
 }
 
-// Both ways of reading the recipients: in one call (memstore has
-// AccountsBatch) and one by one (a store without it).
+// Both ways of reading the recipients: in one call (memstore and SQLite
+// have AccountsBatch) and one by one (a store without it).
 func TestMultiRecipientSend(t *testing.T) {
 	t.Run("batch", func(t *testing.T) { testMultiRecipientSend(t, newMemstore(t, 0)) })
 	t.Run("one by one", func(t *testing.T) { testMultiRecipientSend(t, struct{ relay.Store }{newMemstore(t, 0)}) })
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		testMultiRecipientSend(t, st)
+	})
 }
 
 func testMultiRecipientSend(t *testing.T, st relay.Store) {
