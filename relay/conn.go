@@ -39,15 +39,14 @@ const (
 // manifests and mail when kicked (by the hub's wake-up, the poll timer or
 // SetManifest) and ends when it has nothing left to send.
 type conn struct {
-	s      *Server
-	nc     *noisechan.Conn
-	id     uint64
-	addr   string          // source host, for rate limits; not logged above debug
-	log    connLog         // the server's logger with this connection's id
-	ctx    context.Context // canceled when the connection closes
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // request handlers, the delivery worker and a wake-up forwarder
-	sem    chan struct{}  // bounds concurrent request handlers; made by the read loop when first needed
+	s         *Server
+	nc        *noisechan.Conn
+	id        uint64
+	addr      string         // source host, for rate limits; not logged above debug
+	transport string         // the listener's transport, for metrics
+	log       connLog        // the server's logger with this connection's id
+	wg        sync.WaitGroup // request handlers, the delivery worker and a wake-up forwarder
+	sem       chan struct{}  // bounds concurrent request handlers; made by the read loop when first needed
 
 	wmu     sync.Mutex // serializes writes with their deadlines
 	wclosed bool       // no more writes; guarded by wmu
@@ -59,6 +58,12 @@ type conn struct {
 	armed      bool    // the delivery worker may start; guarded by mu
 	working    bool    // a delivery worker runs; guarded by mu
 	pending    kicks   // work for the delivery worker; guarded by mu
+	// The context of the work in progress (request handlers, the
+	// delivery worker), made when work begins and dropped when the last
+	// ends, so that an idle connection holds none; closing cancels it.
+	wctx    context.Context    // guarded by mu
+	wcancel context.CancelFunc // guarded by mu
+	wrefs   int                // work holding wctx; guarded by mu
 
 	// Delivery state, set up by startDelivery on the read goroutine
 	// before the worker is armed, then used by one worker at a time.
@@ -106,57 +111,67 @@ func (l connLog) log(level slog.Level, msg string, args []any) {
 // serveConn runs the handshake and then the protocol on raw, accepted on a
 // listener of transport, until either side ends it.
 func (s *Server) serveConn(raw net.Conn, transport string) {
+	if c := s.accept(raw, transport); c != nil {
+		c.serve()
+	}
+}
+
+// accept runs the handshake on raw and returns the new connection, or nil
+// when there is none.
+func (s *Server) accept(raw net.Conn, transport string) *conn {
 	id := s.nextID.Add(1)
 	addr := hostOf(raw.RemoteAddr())
 
-	hctx, hcancel := context.WithTimeout(s.ctx, s.lim.HandshakeTimeout)
+	// The deadline bounds the handshake; s.ctx aborts it on Close. (No
+	// timer per handshake: a stopped one lingers until it would have
+	// fired.)
 	raw.SetDeadline(time.Now().Add(s.lim.HandshakeTimeout))
-	nc, err := noisechan.Server(hctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
-	hcancel()
+	nc, err := noisechan.Server(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
 	<-s.hs
 	if err != nil {
 		s.obs.Handshake(transport, "failed")
 		raw.Close()
 		s.log.Debug("handshake failed", "conn", id, "err", err)
-		return
+		return nil
 	}
 	raw.SetDeadline(time.Time{})
 	s.obs.Handshake(transport, "ok")
-	s.obs.Connections(transport, 1)
-	defer s.obs.Connections(transport, -1)
 
 	c := &conn{
-		s:    s,
-		nc:   nc,
-		id:   id,
-		addr: addr,
+		s:         s,
+		nc:        nc,
+		id:        id,
+		addr:      addr,
+		transport: transport,
 	}
 	c.log = connLog{c}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: time.Now()}
 	// Server.Close closes every connection in s.conns; one that comes
 	// after it closes itself here.
 	if !s.addConn(c) {
 		c.closeWith(reasonShutdown, closingPush(reasonShutdown))
-		return
+		return nil
 	}
-	defer func() {
-		c.closeWith("", nil)
-		if c.unsub != nil {
-			c.unsub()
-		}
-		if c.poll != nil {
-			c.poll.Stop()
-		}
-		c.wg.Wait()
-		s.removeConn(c)
-		if d := c.device(); d != nil {
-			s.release(c, deviceKey{d.Account, d.ID})
-		}
-		c.log.Debug("connection closed")
-	}()
+	s.obs.Connections(transport, 1)
+	return c
+}
 
-	d, err := s.store.DeviceByNoiseKey(c.ctx, nc.RemoteStatic())
+// serve runs the protocol until the connection ends, then cleans up. Its
+// goroutine spends an idle connection's life waiting in readLoop, so the
+// frames below it are kept small: the stack shrinks to fit.
+func (c *conn) serve() {
+	defer c.finish()
+	if c.identify() {
+		c.readLoop()
+	}
+}
+
+// identify looks up the device by its Noise key; it returns false when
+// the connection had to close.
+func (c *conn) identify() bool {
+	ctx := c.begin()
+	defer c.end()
+	d, err := c.s.store.DeviceByNoiseKey(ctx, c.nc.RemoteStatic())
 	switch {
 	case err == nil:
 		c.authenticate(d)
@@ -166,9 +181,27 @@ func (s *Server) serveConn(raw net.Conn, transport string) {
 	default:
 		c.log.Error("looking up device", "err", err)
 		c.closeWith(reasonInternal, closingPush(reasonInternal))
-		return
+		return false
 	}
-	c.readLoop()
+	return true
+}
+
+// finish closes the connection, waits for its goroutines and forgets it.
+func (c *conn) finish() {
+	c.closeWith("", nil)
+	if c.unsub != nil {
+		c.unsub()
+	}
+	if c.poll != nil {
+		c.poll.Stop()
+	}
+	c.wg.Wait()
+	c.s.removeConn(c)
+	if d := c.device(); d != nil {
+		c.s.release(c, deviceKey{d.Account, d.ID})
+	}
+	c.s.obs.Connections(c.transport, -1)
+	c.log.Debug("connection closed")
 }
 
 // hostOf returns the host part of a network address, or the whole address
@@ -188,6 +221,39 @@ func (c *conn) device() *Device {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dev
+}
+
+// begin returns the context for a piece of work on the connection, which
+// must call end when done. The context is canceled when the connection
+// closes (at once if it has).
+func (c *conn) begin() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wctx == nil {
+		c.wctx, c.wcancel = context.WithCancel(context.Background())
+		if c.closed {
+			c.wcancel()
+		}
+	}
+	c.wrefs++
+	return c.wctx
+}
+
+// end ends a piece of work begun with begin.
+func (c *conn) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wrefs--; c.wrefs == 0 {
+		c.wcancel()
+		c.wctx, c.wcancel = nil, nil
+	}
+}
+
+// closing reports whether the connection has begun to close.
+func (c *conn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // authenticate binds the connection to d and replaces d's older connection.
@@ -219,6 +285,9 @@ func (c *conn) closeWith(reason string, final *wire.Push) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed = true
+		if c.wcancel != nil {
+			c.wcancel()
+		}
 		c.mu.Unlock()
 		// A write in progress may be stuck on a peer that does not read;
 		// cut it short instead of waiting out its deadline.
@@ -230,7 +299,6 @@ func (c *conn) closeWith(reason string, final *wire.Push) {
 		}
 		c.wclosed = true
 		c.wmu.Unlock()
-		c.cancel()
 		c.nc.Close()
 		if reason != "" {
 			c.log.Debug("closing connection", "reason", reason)
@@ -297,7 +365,7 @@ func (c *conn) readLoop() {
 func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
-	case c.ctx.Err() != nil:
+	case c.closing():
 		c.closeWith("", nil)
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.closeWith("peer closed", nil)
@@ -319,12 +387,14 @@ func (c *conn) wait() bool {
 	if d <= 0 {
 		return true
 	}
+	ctx := c.begin()
+	defer c.end()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-c.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -373,9 +443,12 @@ func (c *conn) dispatch(req *wire.Request) {
 	select {
 	case c.sem <- struct{}{}:
 	default:
+		ctx := c.begin()
 		select {
 		case c.sem <- struct{}{}:
-		case <-c.ctx.Done():
+			c.end()
+		case <-ctx.Done():
+			c.end()
 			return
 		}
 	}
@@ -398,7 +471,9 @@ func (c *conn) answer(req *wire.Request) {
 				resp, panicked = fail(wire.Status_INTERNAL, "relay error"), true
 			}
 		}()
-		return c.handle(c.ctx, req)
+		ctx := c.begin()
+		defer c.end()
+		return c.handle(ctx, req)
 	}()
 	c.respond(req.Id, resp)
 	if panicked {
@@ -452,11 +527,13 @@ func (c *conn) startDelivery(id uint64) {
 // connection ends.
 func (c *conn) forwardWakes(wake <-chan struct{}) {
 	defer c.wg.Done()
+	ctx := c.begin()
+	defer c.end()
 	for {
 		select {
 		case <-wake:
 			c.kick(kickMail)
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -487,6 +564,8 @@ func (c *conn) kick(k kicks) {
 // left, then ends.
 func (c *conn) work() {
 	defer c.wg.Done()
+	ctx := c.begin()
+	defer c.end()
 	for {
 		c.mu.Lock()
 		k := c.pending
@@ -500,7 +579,7 @@ func (c *conn) work() {
 		if k&kickManifest != 0 && !c.pushManifest() {
 			return
 		}
-		if k&kickMail != 0 && !c.deliver() {
+		if k&kickMail != 0 && !c.deliver(ctx) {
 			return
 		}
 	}
@@ -534,11 +613,11 @@ func (c *conn) takeKick(k kicks) bool {
 // arrived since. Envelopes stay stored until acknowledged, so a
 // connection that ends early loses nothing. It returns false when the
 // connection failed.
-func (c *conn) deliver() bool {
+func (c *conn) deliver(ctx context.Context) bool {
 	for {
-		envs, err := c.s.store.Fetch(c.ctx, c.dk.acct, c.dk.dev, c.cursor, c.s.lim.DeliveryBatch)
+		envs, err := c.s.store.Fetch(ctx, c.dk.acct, c.dk.dev, c.cursor, c.s.lim.DeliveryBatch)
 		if err != nil {
-			if c.ctx.Err() == nil {
+			if !c.closing() {
 				c.log.Error("fetching mailbox", "err", err)
 				c.closeWith(reasonInternal, closingPush(reasonInternal))
 			}

@@ -46,7 +46,7 @@ func rateLimited(what string, after time.Duration) *wire.Response {
 // internal logs err (which never holds keys or contents) and answers
 // INTERNAL without details.
 func (c *conn) internal(op string, err error) *wire.Response {
-	if c.ctx.Err() == nil {
+	if !c.closing() {
 		c.log.Error("request failed", "op", op, "err", err)
 	}
 	return fail(wire.Status_INTERNAL, "relay error")
