@@ -178,6 +178,7 @@ type Conn struct {
 	// timeout so that a later ReadFrame resumes where it stopped.
 	hdr    [2]byte
 	hdrN   int
+	rawErr error  // returned by the raw read that started a frame, for the next read
 	msg    []byte // ciphertext of the current message, len = its length
 	msgN   int
 	frame  []byte // frame being reassembled, nil when none
@@ -436,6 +437,20 @@ func (c *Conn) WriteFrame(b []byte) error {
 func (c *Conn) ReadFrame() ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.rerr == nil && c.hdrN == 0 && c.frame == nil && c.ahead == nil && !c.isClosed() {
+		// Between frames with nothing read ahead: wait for the next one
+		// here, in a small stack frame and holding no buffer, since a
+		// server may have a goroutine waiting like this for every idle
+		// channel. (A goroutine's stack shrinks to four times what it
+		// uses while it waits.) The work starts once bytes arrive.
+		n, err := c.raw.Read(c.hdr[:])
+		c.hdrN, c.rawErr = n, err
+	}
+	return c.readFrame()
+}
+
+// readFrame is ReadFrame with rmu held.
+func (c *Conn) readFrame() ([]byte, error) {
 	if c.rerr != nil {
 		return nil, c.rerr
 	}
@@ -552,6 +567,10 @@ func (c *Conn) readMsg() ([]byte, error) {
 // to pick up the messages after it in the same call, and gives the
 // buffer back as soon as those have been consumed.
 func (c *Conn) read(p []byte, ahead bool) (int, error) {
+	if err := c.rawErr; err != nil {
+		c.rawErr = nil
+		return 0, err
+	}
 	if c.ahead == nil {
 		if !ahead || len(p) >= smallBufSize {
 			return c.raw.Read(p)
