@@ -1872,7 +1872,7 @@ func (x *SendMultiRecipient) GetEnvelopeId() []byte {
 
 type MultiSent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Recipients (service ids as in the message, 16 or 17 bytes) whose
+	// Recipients (17-byte service ids: kind byte and UUID) whose
 	// mailbox was full: nothing was stored for them; the rest got the
 	// message. With every recipient full the status is QUOTA_EXCEEDED.
 	QuotaExceeded [][]byte `protobuf:"bytes,1,rep,name=quota_exceeded,json=quotaExceeded,proto3" json:"quota_exceeded,omitempty"`
@@ -1919,7 +1919,7 @@ func (x *MultiSent) GetQuotaExceeded() [][]byte {
 
 type RecipientMismatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ServiceId     []byte                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"` // as in the message
+	ServiceId     []byte                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"` // 17 bytes: kind byte (0 ACI) and UUID
 	Devices       *DeviceMismatch        `protobuf:"bytes,2,opt,name=devices,proto3" json:"devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
