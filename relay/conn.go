@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samizdat/noisechan"
@@ -68,11 +69,11 @@ type conn struct {
 	// Delivery state, set up by startDelivery on the read goroutine
 	// before the worker is armed, then used by one worker at a time.
 	dk        deviceKey
-	cursor    uint64 // Seq of the last envelope pushed
-	sentEmpty bool   // QueueEmpty pushed
-	mfSent    uint64 // generation of the last manifest pushed
-	unsub     func() // cancels the hub subscription; read goroutine only
-	poll      *time.Timer
+	cursor    uint64       // Seq of the last envelope pushed
+	sentEmpty bool         // QueueEmpty pushed
+	mfSent    uint64       // generation of the last manifest pushed
+	unsub     func()       // cancels the hub subscription; read goroutine only
+	lastRead  atomic.Int64 // when the worker last read the mailbox, as Server.clock
 
 	closeOnce sync.Once
 	throttle  bucket // ConnFrames, read loop only
@@ -191,9 +192,6 @@ func (c *conn) finish() {
 	c.closeWith("", nil)
 	if c.unsub != nil {
 		c.unsub()
-	}
-	if c.poll != nil {
-		c.poll.Stop()
 	}
 	c.wg.Wait()
 	c.s.removeConn(c)
@@ -516,7 +514,7 @@ func (c *conn) startDelivery(id uint64) {
 		c.wg.Add(1)
 		go c.forwardWakes(wake)
 	}
-	c.poll = time.AfterFunc(c.s.lim.DeliveryPoll, c.mailWake)
+	c.lastRead.Store(c.s.clock())
 	c.mu.Lock()
 	c.armed = true
 	c.mu.Unlock()
@@ -539,7 +537,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 	}
 }
 
-// mailWake is the hub's and the poll timer's callback.
+// mailWake is the hub's callback.
 func (c *conn) mailWake() { c.kick(kickMail) }
 
 // kick records work for the delivery worker and starts the worker unless
@@ -644,8 +642,9 @@ func (c *conn) deliver(ctx context.Context) bool {
 		}
 		c.sentEmpty = true
 	}
-	// Without wake-ups, read the mailbox again after DeliveryPoll.
-	c.poll.Reset(c.s.lim.DeliveryPoll)
+	// Without wake-ups, Server.pollLoop has the mailbox read again after
+	// DeliveryPoll.
+	c.lastRead.Store(c.s.clock())
 	return true
 }
 

@@ -89,7 +89,7 @@ type Limits struct {
 	MaxMessagesPerCall int           // recipient devices per send
 	MaxAcksPerCall     int           // envelope ids per Ack
 	DeliveryBatch      int           // envelopes fetched from the store at once
-	DeliveryPoll       time.Duration // a delivering connection re-reads its mailbox this often without wake-ups
+	DeliveryPoll       time.Duration // a delivering connection re-reads its mailbox this long (up to an eighth more) after the last read without wake-ups
 	DeviceCacheTTL     time.Duration // how long a device list read for a send is reused; negative: never
 	CertificateTTL     time.Duration // lifetime of sender certificates
 	Retention          time.Duration // mailbox entries older than this are expired
@@ -196,6 +196,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts
 	nextID atomic.Uint64  // connection ids, for logs
+	epoch  time.Time      // start of clock
 	hs     chan struct{}  // one token per handshake in progress
 	devs   deviceCache
 
@@ -262,9 +263,45 @@ func New(cfg Config) (*Server, error) {
 	s.hs = make(chan struct{}, s.lim.MaxHandshakes)
 	s.devs = deviceCache{ttl: s.lim.DeviceCacheTTL, max: 100000}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
+	s.epoch = time.Now()
+	s.wg.Add(2)
 	go s.expireLoop()
+	go s.pollLoop()
 	return s, nil
+}
+
+// clock returns monotonic nanoseconds since New.
+func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
+
+// pollLoop has every delivering connection re-read its mailbox once
+// DeliveryPoll has passed since its last read, so that a lost wake-up only
+// delays delivery: one loop for all connections, checking every eighth of
+// DeliveryPoll, instead of a timer for each.
+func (s *Server) pollLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(max(s.lim.DeliveryPoll/8, time.Millisecond))
+	defer t.Stop()
+	var due []*conn
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+		cutoff := s.clock() - int64(s.lim.DeliveryPoll)
+		s.mu.Lock()
+		for c := range s.receivers {
+			if c.lastRead.Load() <= cutoff {
+				due = append(due, c)
+			}
+		}
+		s.mu.Unlock()
+		for i, c := range due {
+			c.kick(kickMail)
+			due[i] = nil
+		}
+		due = due[:0]
+	}
 }
 
 // readRand fills b from the configured randomness source.
