@@ -51,6 +51,7 @@ package noisechan
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -63,6 +64,7 @@ import (
 	"time"
 
 	"github.com/flynn/noise"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // ProtocolName is mixed into every handshake's prologue; peers speaking
@@ -167,7 +169,7 @@ type Conn struct {
 	closed    atomic.Bool
 
 	rmu  sync.Mutex // guards the fields below it
-	recv *noise.CipherState
+	recv transportCipher
 	rerr error // sticky read error
 	// Bytes read ahead of the message being read: ahead[aheadPos:] of a
 	// buffer from smallBufs, returned to the pool when it runs empty.
@@ -185,7 +187,7 @@ type Conn struct {
 	frameN int    // announced length of frame; valid when frame != nil
 
 	wmu  sync.Mutex // guards the fields below it
-	send *noise.CipherState
+	send transportCipher
 	werr error // sticky write error
 }
 
@@ -338,9 +340,61 @@ func newConn(raw net.Conn, send, recv *noise.CipherState, remote [32]byte) *Conn
 	return &Conn{
 		raw:    raw,
 		remote: remote,
-		send:   send,
-		recv:   recv,
+		send:   newTransportCipher(send),
+		recv:   newTransportCipher(recv),
 	}
+}
+
+// transportCipher is one direction of the channel after the handshake: the
+// Noise CipherState for ChaChaPoly (ChaCha20-Poly1305 under the key the
+// handshake split off, the nonce a 64-bit counter encoded little-endian
+// after 4 zero bytes), kept in fewer bytes than noise.CipherState and the
+// values behind it, since a relay keeps two per connection.
+type transportCipher struct {
+	aead cipher.AEAD
+	n    uint64
+}
+
+func newTransportCipher(cs *noise.CipherState) transportCipher {
+	k := cs.UnsafeKey()
+	aead, err := chacha20poly1305.New(k[:])
+	if err != nil {
+		panic(err) // only for a key of the wrong size
+	}
+	return transportCipher{aead: aead, n: cs.Nonce()}
+}
+
+func (t *transportCipher) nonce() ([chacha20poly1305.NonceSize]byte, error) {
+	var nonce [chacha20poly1305.NonceSize]byte
+	if t.n > noise.MaxNonce {
+		return nonce, noise.ErrMaxNonce
+	}
+	binary.LittleEndian.PutUint64(nonce[4:], t.n)
+	return nonce, nil
+}
+
+// Encrypt appends the ciphertext of plaintext, with its tag, to out.
+func (t *transportCipher) Encrypt(out, ad, plaintext []byte) ([]byte, error) {
+	nonce, err := t.nonce()
+	if err != nil {
+		return nil, err
+	}
+	t.n++
+	return t.aead.Seal(out, nonce[:], plaintext, ad), nil
+}
+
+// Decrypt authenticates ciphertext and appends its plaintext to out.
+func (t *transportCipher) Decrypt(out, ad, ciphertext []byte) ([]byte, error) {
+	nonce, err := t.nonce()
+	if err != nil {
+		return nil, err
+	}
+	out, err = t.aead.Open(out, nonce[:], ciphertext, ad)
+	if err != nil {
+		return nil, err
+	}
+	t.n++
+	return out, nil
 }
 
 // RemoteStatic returns the peer's static public key, authenticated by the

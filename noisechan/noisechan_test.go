@@ -743,3 +743,50 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 		t.Error("a read buffer is still held after the frame")
 	}
 }
+
+// TestTransportCipherMatchesNoise checks the channel's own transport
+// cipher against noise.CipherState: the same ciphertexts from the same key
+// and nonce, each opening the other's, a failed decryption not advancing
+// the nonce, and ErrMaxNonce past the last nonce.
+func TestTransportCipherMatchesNoise(t *testing.T) {
+	key := [32]byte{1, 2, 3}
+	ref := noise.UnsafeNewCipherState(suite, key, 5)
+	tc := newTransportCipher(noise.UnsafeNewCipherState(suite, key, 5))
+	for i, msg := range [][]byte{nil, []byte("x"), pattern(1000, 3)} {
+		want, err := ref.Encrypt(nil, []byte("ad"), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tc.Encrypt(nil, []byte("ad"), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d: ciphertext differs from noise.CipherState's", i)
+		}
+	}
+	refIn := noise.UnsafeNewCipherState(suite, key, 0)
+	tcIn := newTransportCipher(noise.UnsafeNewCipherState(suite, key, 0))
+	ct, _ := refIn.Encrypt(nil, nil, []byte("hello"))
+	bad := append([]byte(nil), ct...)
+	bad[0] ^= 1
+	if _, err := tcIn.Decrypt(nil, nil, bad); err == nil {
+		t.Fatal("tampered message decrypted")
+	}
+	if pt, err := tcIn.Decrypt(nil, nil, ct); err != nil || string(pt) != "hello" {
+		t.Fatalf("after a failed decryption: %q, %v", pt, err)
+	}
+	back, _ := tcIn.Encrypt(nil, nil, []byte("back"))
+	refOut := noise.UnsafeNewCipherState(suite, key, 1)
+	if pt, err := refOut.Decrypt(nil, nil, back); err != nil || string(pt) != "back" {
+		t.Fatalf("noise.CipherState could not open ours: %q, %v", pt, err)
+	}
+
+	last := newTransportCipher(noise.UnsafeNewCipherState(suite, key, noise.MaxNonce))
+	if _, err := last.Encrypt(nil, nil, []byte("last")); err != nil {
+		t.Fatalf("the last nonce: %v", err)
+	}
+	if _, err := last.Encrypt(nil, nil, []byte("one more")); !errors.Is(err, noise.ErrMaxNonce) {
+		t.Fatalf("past the last nonce: %v, want ErrMaxNonce", err)
+	}
+}
