@@ -72,7 +72,7 @@ type File struct {
 	// Endpoints to listen on, in addition to those of --listen.
 	Endpoints []Spec `json:"endpoints"`
 	// Channels are where clients fetch newer manifests; they go into
-	// every manifest.
+	// every manifest, except those of a cohort (see Channel.Cohort).
 	Channels []Channel `json:"channels,omitempty"`
 }
 
@@ -86,28 +86,46 @@ type Channel struct {
 	Host    string `json:"host,omitempty"`
 	Path    string `json:"path,omitempty"`
 	TLSPin  string `json:"tls_pin,omitempty"` // hex or base64
+	// Cohort, above 0, puts the channel only into that cohort's manifest
+	// (a mirror only that cohort's clients learn); 0 means every manifest.
+	Cohort uint32 `json:"cohort,omitempty"`
 }
 
-// ManifestChannels converts f's channels.
+// ManifestChannels converts f's channels, those of every cohort.
 func (f *File) ManifestChannels() ([]manifest.Channel, error) {
+	out, _, err := f.cohortChannels()
+	return out, err
+}
+
+// cohortChannels converts f's channels: those for every cohort, and those
+// of each cohort above 0.
+func (f *File) cohortChannels() ([]manifest.Channel, map[uint32][]manifest.Channel, error) {
 	var out []manifest.Channel
+	by := map[uint32][]manifest.Channel{}
 	for i, c := range f.Channels {
 		mc := manifest.Channel{Kind: c.Kind, URL: c.URL, Name: c.Name, Address: c.Address, SNI: c.SNI, Host: c.Host, Path: c.Path}
 		if c.TLSPin != "" {
 			b, err := manifest.DecodeBytes(c.TLSPin)
 			if err != nil || len(b) != 32 {
-				return nil, fmt.Errorf("%w: channel %d: tls pin must be 32 bytes in hex or base64", ErrConfig, i)
+				return nil, nil, fmt.Errorf("%w: channel %d: tls pin must be 32 bytes in hex or base64", ErrConfig, i)
 			}
 			mc.TLSPin = b
 		}
 		switch c.Kind {
 		case "https", "doh", "front":
 		default:
-			return nil, fmt.Errorf("%w: channel %d: unknown kind %q", ErrConfig, i, c.Kind)
+			return nil, nil, fmt.Errorf("%w: channel %d: unknown kind %q", ErrConfig, i, c.Kind)
 		}
-		out = append(out, mc)
+		if c.Cohort > manifest.MaxCohorts {
+			return nil, nil, fmt.Errorf("%w: channel %d: cohort %d", ErrConfig, i, c.Cohort)
+		}
+		if c.Cohort > 0 {
+			by[c.Cohort] = append(by[c.Cohort], mc)
+		} else {
+			out = append(out, mc)
+		}
 	}
-	return out, nil
+	return out, by, nil
 }
 
 // TTL parses ManifestTTL; zero when unset.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -605,5 +606,62 @@ func TestConcurrentChanges(t *testing.T) {
 		if got.Serial > want {
 			t.Fatalf("pushed serial %d above %d", got.Serial, want)
 		}
+	}
+}
+
+// A channel tagged with a cohort goes only into that cohort's manifest;
+// untagged channels go into every manifest, and a reload that changes only
+// a cohort's channel re-signs.
+func TestCohortChannels(t *testing.T) {
+	r := newRelay(t)
+	cfgPath := filepath.Join(r.dir, "endpoints.json")
+	write := func(mirror string) {
+		t.Helper()
+		cfg := `{"endpoints": [
+			{"name": "p", "transport": "tcp", "listen": "127.0.0.1:0"},
+			{"name": "c1", "transport": "tcp", "listen": "127.0.0.1:0", "cohort": 1},
+			{"name": "c2", "transport": "tcp", "listen": "127.0.0.1:0", "cohort": 2}
+		], "channels": [
+			{"kind": "https", "url": "https://shared.example/m.bin"},
+			{"kind": "https", "url": "https://` + mirror + `/m.bin", "cohort": 2}
+		]}`
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("c2-mirror.example")
+	m := r.start(t, func(o *endpoints.Options) { o.ConfigFile = cfgPath })
+	urls := func(mf *manifest.Manifest) []string {
+		var out []string
+		for _, c := range mf.Channels {
+			out = append(out, c.URL)
+		}
+		return out
+	}
+	cohortManifest := func(c uint32) *manifest.Manifest {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(r.dir, endpoints.CohortManifestFile(c)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.verify(t, b)
+	}
+	if got := urls(r.verify(t, m.Manifest())); !slices.Equal(got, []string{"https://shared.example/m.bin"}) {
+		t.Fatalf("public manifest channels %v", got)
+	}
+	if got := urls(cohortManifest(1)); !slices.Equal(got, []string{"https://shared.example/m.bin"}) {
+		t.Fatalf("cohort 1 channels %v", got)
+	}
+	if got := urls(cohortManifest(2)); !slices.Equal(got, []string{"https://shared.example/m.bin", "https://c2-mirror.example/m.bin"}) {
+		t.Fatalf("cohort 2 channels %v", got)
+	}
+	before := m.Serial()
+	write("c2-moved.example")
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := cohortManifest(2)
+	if got.Serial <= before || !slices.Contains(urls(got), "https://c2-moved.example/m.bin") {
+		t.Fatalf("after moving cohort 2's mirror: serial %d (was %d), %v", got.Serial, before, urls(got))
 	}
 }

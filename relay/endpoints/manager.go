@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -141,8 +142,9 @@ type Manager struct {
 	closed   bool
 	network  string
 	ttl      time.Duration
-	config   []Spec             // from the config file, as last read
-	channels []manifest.Channel // Options.Channels and the config file's
+	config   []Spec                        // from the config file, as last read
+	channels []manifest.Channel            // Options.Channels and the config file's for every cohort
+	cohortCh map[uint32][]manifest.Channel // the config file's of one cohort, by cohort
 	admin    adminState
 	eps      map[string]*running // by name
 	serial   uint64
@@ -195,8 +197,9 @@ func Start(opts Options) (*Manager, error) {
 			m.ttl, _ = f.TTL()
 		}
 		m.config = f.Endpoints
-		chans, _ := f.ManifestChannels()
+		chans, by, _ := f.cohortChannels()
 		m.channels = append(slices.Clone(opts.Channels), chans...)
+		m.cohortCh = by
 	} else {
 		m.channels = opts.Channels
 	}
@@ -337,10 +340,11 @@ func (m *Manager) Reload() error {
 	if force {
 		m.ttl = ttl
 	}
-	chans, _ := f.ManifestChannels()
+	chans, by, _ := f.cohortChannels()
 	chans = append(slices.Clone(m.opts.Channels), chans...)
-	if !slices.EqualFunc(chans, m.channels, sameChannel) {
-		m.channels = chans
+	if !slices.EqualFunc(chans, m.channels, sameChannel) || !maps.EqualFunc(by, m.cohortCh,
+		func(a, b []manifest.Channel) bool { return slices.EqualFunc(a, b, sameChannel) }) {
+		m.channels, m.cohortCh = chans, by
 		force = true
 	}
 	return m.change(want, force)
@@ -707,7 +711,8 @@ func sameChannel(a, b manifest.Channel) bool {
 // endpoints of its own a manifest with serial S+1 listing those too, which
 // the server pushes only to devices of that cohort (manifest.CohortOf
 // their Noise key) and which is written to manifest-cohort-N.bin for
-// per-cohort channels. A client holding the public manifest thus takes its
+// per-cohort channels; channels of a cohort (Channel.Cohort) go only into
+// its manifest. A client holding the public manifest thus takes its
 // cohort's, and the next change's public manifest (S+2) still replaces it.
 func (m *Manager) publish() error {
 	eps := m.publicEndpoints()
@@ -728,6 +733,10 @@ func (m *Manager) publish() error {
 			own[e.Cohort] = true
 		}
 	}
+	for c := range m.cohortCh {
+		cohorts = max(cohorts, c)
+		own[c] = true
+	}
 	if len(public) == 0 {
 		m.log.Warn("no endpoint is for every cohort; the public manifest lists them all")
 		public = eps
@@ -743,7 +752,7 @@ func (m *Manager) publish() error {
 	}
 	m.serial = last
 
-	sign := func(serial uint64, eps []manifest.Endpoint) ([]byte, error) {
+	sign := func(serial uint64, eps []manifest.Endpoint, chans []manifest.Channel) ([]byte, error) {
 		man := &manifest.Manifest{
 			Network: m.network,
 			Serial:  serial,
@@ -754,7 +763,7 @@ func (m *Manager) publish() error {
 				NoiseKey:  m.opts.Keys.Noise.Public,
 				Endpoints: eps,
 			}},
-			Channels: m.channels,
+			Channels: chans,
 			Cohorts:  cohorts,
 		}
 		if !m.opts.Keys.TrustRoot.Public.IsZero() {
@@ -766,7 +775,7 @@ func (m *Manager) publish() error {
 		}
 		return blob, nil
 	}
-	blob, err := sign(serial, public)
+	blob, err := sign(serial, public, m.channels)
 	if err != nil {
 		return err
 	}
@@ -778,7 +787,8 @@ func (m *Manager) publish() error {
 				list = append(list, e)
 			}
 		}
-		if byCohort[c], err = sign(serial+1, list); err != nil {
+		chans := append(slices.Clone(m.channels), m.cohortCh[c]...)
+		if byCohort[c], err = sign(serial+1, list, chans); err != nil {
 			return err
 		}
 	}
