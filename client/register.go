@@ -36,7 +36,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		}
 	}()
 	st := db.Store()
-	keys, err := newDeviceKeys(ctx, cfg, db, nil)
+	keys, err := newDeviceKeys(ctx, cfg, db, nil, inviteCohort(m), m.Cohorts)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +105,30 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	return c, nil
 }
 
+// inviteCohort returns the cohort whose endpoints an invite's manifest m
+// lists, when it lists those of exactly one cohort (an invite handed on by
+// a user of that cohort: their manifest), else 0.
+func inviteCohort(m *manifest.Manifest) uint32 {
+	var c uint32
+	for _, r := range m.Relays {
+		for _, e := range r.Endpoints {
+			switch {
+			case e.Cohort == 0 || e.Cohort == c:
+			case c == 0:
+				c = e.Cohort
+			default:
+				return 0
+			}
+		}
+	}
+	return c
+}
+
+// maxCohortDraws bounds the Noise keys drawn for one in a given cohort:
+// each falls in it with probability 1/n, so n*maxCohortDraws/n draws
+// miss with probability about e^-maxCohortDraws.
+const maxCohortDraws = 64
+
 // deviceKeys is what a new device generates.
 type deviceKeys struct {
 	identity curve.KeyPair
@@ -116,8 +140,12 @@ type deviceKeys struct {
 // newDeviceKeys creates (or, when db already has them from an earlier
 // failed attempt, reloads) a device's keys: identity (given, or new), a
 // registration id, a Noise key, an access key, a signed prekey, a last
-// resort Kyber prekey and one batch of one-time prekeys.
-func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *curve.KeyPair) (*deviceKeys, error) {
+// resort Kyber prekey and one batch of one-time prekeys. With cohort above
+// 0 the Noise key is drawn until it falls in that cohort of n
+// (manifest.CohortOf), so that a device joining through a cohort's invite
+// gets that cohort's endpoints and pushes from the relay: cohorts are
+// derived from keys without a secret, so any device can pick one.
+func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *curve.KeyPair, cohort, n uint32) (*deviceKeys, error) {
 	st := db.Store()
 	k := &deviceKeys{}
 	if raw, err := st.Meta(ctx, clientdb.MetaNoisePrivate); err == nil && len(raw) == 64 {
@@ -146,8 +174,13 @@ func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *c
 		return nil, err
 	}
 	k.regID = uint32(binary.BigEndian.Uint16(b[:])&0x3fff) | 1
-	if k.noise, err = noisechan.GenerateKeyPair(cfg.Rand); err != nil {
-		return nil, err
+	for draw := uint32(0); ; draw++ {
+		if k.noise, err = noisechan.GenerateKeyPair(cfg.Rand); err != nil {
+			return nil, err
+		}
+		if cohort == 0 || manifest.CohortOf(k.noise.Public[:], n) == cohort || draw >= maxCohortDraws*n {
+			break
+		}
 	}
 	ak := make([]byte, 16)
 	if _, err := cfg.Rand.Read(ak); err != nil {
@@ -358,7 +391,7 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := newDeviceKeys(ctx, cfg, db, &identity)
+	keys, err := newDeviceKeys(ctx, cfg, db, &identity, 0, 0)
 	if err != nil {
 		return nil, err
 	}
