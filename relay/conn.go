@@ -37,8 +37,8 @@ const (
 // An idle connection costs one goroutine, the one reading it. Whatever
 // else it does runs in goroutines that exist only while there is work:
 // request handlers, and one delivery worker at a time that pushes
-// manifests and mail when kicked (by the hub's wake-up, the poll timer or
-// SetManifest) and ends when it has nothing left to send.
+// manifests and mail when kicked (by the hub's wake-up, the server's poll
+// loop or SetManifest) and ends when it has nothing left to send.
 type conn struct {
 	s         *Server
 	nc        *noisechan.Conn
