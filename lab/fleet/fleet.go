@@ -122,7 +122,9 @@ type Fleet struct {
 	srv     *relay.Server
 	mgr     *endpoints.Manager
 	invite  manifest.Invite
+	invites []manifest.Invite // samizdat: each cohort's, as the fleet started
 	builtIn []netip.AddrPort
+	mirrors []*cohortMirror // samizdat: one per cohort
 
 	mu        sync.Mutex
 	eps       []*endpoint // live, in creation order
@@ -209,6 +211,9 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 				err = add(endpoints.WSS, c)
 			}
 		}
+		if err == nil {
+			err = f.startMirrors()
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -236,11 +241,9 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		}
 	}
 	f.invite = manifest.Invite{NetworkKey: f.keys.Network.Public().(ed25519.PublicKey), Manifest: f.mgr.Manifest()}
-	m, err := manifest.Open(f.invite.Manifest, f.invite.NetworkKey)
-	if err != nil {
-		return nil, fmt.Errorf("fleet: own manifest: %w", err)
+	if err := f.cohortInvites(); err != nil {
+		return nil, err
 	}
-	f.builtIn = manifestAddrs(m)
 	if err := f.publishChannels(); err != nil {
 		return nil, err
 	}
@@ -315,7 +318,7 @@ func (f *Fleet) configPath() string { return filepath.Join(f.cfg.Dir, "endpoints
 
 // writeConfig writes the live endpoints to the config file.
 func (f *Fleet) writeConfig() error {
-	file := endpoints.File{Network: f.network}
+	file := endpoints.File{Network: f.network, Channels: f.mirrorChannels()}
 	for _, e := range f.eps {
 		file.Endpoints = append(file.Endpoints, e.spec)
 	}
@@ -381,6 +384,11 @@ func (f *Fleet) mirrorPath() string {
 	return "/" + f.cfg.Strategy + "/manifest-" + manifest.CohortPlaceholder + ".bin"
 }
 
+// cohortPath is where mirrors serve cohort c's manifest.
+func (f *Fleet) cohortPath(c uint32) string {
+	return strings.ReplaceAll(f.mirrorPath(), manifest.CohortPlaceholder, fmt.Sprint(c))
+}
+
 // channels are the manifest channels the strategy puts in its manifests.
 func (f *Fleet) channels() []manifest.Channel {
 	sh := f.cfg.Shared
@@ -414,18 +422,17 @@ func (f *Fleet) publishChannels() error {
 	if f.cfg.Strategy == Static {
 		return nil
 	}
-	fill := func(s string, c uint32) string {
-		return strings.ReplaceAll(s, manifest.CohortPlaceholder, fmt.Sprint(c))
-	}
 	for c := uint32(0); c <= f.cohorts; c++ {
 		path := ""
 		if f.cfg.Strategy == Samizdat {
-			path = fill(f.mirrorPath(), c)
+			path = f.cohortPath(c)
 		}
-		if err := f.cfg.Shared.publish(path, fill(f.txtName(), c), f.cohortBlob(c)); err != nil {
+		txt := strings.ReplaceAll(f.txtName(), manifest.CohortPlaceholder, fmt.Sprint(c))
+		if err := f.cfg.Shared.publish(path, txt, f.cohortBlob(c)); err != nil {
 			return err
 		}
 	}
+	f.publishMirrors()
 	return nil
 }
 
@@ -444,11 +451,13 @@ func manifestAddrs(m *manifest.Manifest) []netip.AddrPort {
 }
 
 // Invite returns the built-in invite new clients start from: the
-// manifest the fleet started with.
+// manifest the fleet started with (for samizdat, the public one: only
+// the front endpoint and the shared channels).
 func (f *Fleet) Invite() manifest.Invite { return f.invite }
 
-// BuiltIn returns the endpoint addresses in the built-in invite (for
-// samizdat, the CDN edge's: its public manifest lists only the front).
+// BuiltIn returns every endpoint address in the invites the fleet hands
+// out (Invite and InviteFor): what a regulator collecting invites seen in
+// the wild knows. Channels are not endpoints and are not in it.
 func (f *Fleet) BuiltIn() []netip.AddrPort { return slices.Clone(f.builtIn) }
 
 // ClientConfig returns the configuration of a lab client of this fleet
@@ -518,11 +527,12 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 	return moves
 }
 
-// check looks at every live endpoint at now and moves those blocked for
-// ReactionDelay, within the budget: first one endpoint of each cohort
-// left with nothing unblocked (cohort 0's endpoints serve every cohort),
-// in creation order; then the others, as long as a move per cohort stays
-// in reserve for the next check. It stops at the first endpoint with
+// check looks at every live endpoint and cohort mirror at now and moves
+// those blocked for ReactionDelay, within the budget: first one endpoint
+// of each cohort left with nothing unblocked (cohort 0's endpoints serve
+// every cohort), in creation order; then the blocked mirrors, then the
+// other endpoints, as long as a move per cohort stays in reserve for the
+// next check. It stops at the first endpoint with
 // nowhere to go: under a whitelist every draw is blocked, so it tries
 // again at the next check rather than drain the plan now.
 func (f *Fleet) check(now censor.Time) []Move {
@@ -545,10 +555,27 @@ func (f *Fleet) check(now censor.Time) []Move {
 			reasons[e] = reason
 		}
 	}
+	dueMirrors, mirrorReasons := f.checkMirrors(now, mon)
 	reserve := max(1, int(f.cohorts))
 	var moves []Move
 	moved := map[*endpoint]bool{}
 	for pass := 0; pass < 2; pass++ {
+		// Then the blocked cohort mirrors, the way in for the cohort's
+		// clients cut off from every endpoint they know.
+		for _, m := range dueMirrors {
+			if pass == 0 {
+				break
+			}
+			if left := f.budgetLeft(now) - len(moves); left <= reserve {
+				return moves
+			}
+			mv, err := f.moveMirror(now, mon, m, mirrorReasons[m])
+			if err != nil {
+				f.log.Debug("operator could not move a cohort mirror", "cohort", m.cohort, "err", err)
+				return moves
+			}
+			moves = append(moves, mv)
+		}
 		for _, e := range due {
 			if moved[e] {
 				continue
@@ -590,31 +617,49 @@ func (f *Fleet) commit(moves []Move) {
 type monitor struct {
 	f      *Fleet
 	now    censor.Time
+	watch  bool           // Operator.WatchRegistry
+	read   bool           // listed is filled in
 	listed []netip.Prefix // address entries of the published registry
 }
 
 func (f *Fleet) monitor(now censor.Time) *monitor {
-	m := &monitor{f: f, now: now}
-	if f.cfg.WatchRegistry || f.cfg.Operator.WatchRegistry {
-		_, at := f.cfg.Censor.Version(now)
-		for _, e := range f.cfg.Censor.Entries() {
+	return &monitor{f: f, now: now, watch: f.cfg.WatchRegistry || f.cfg.Operator.WatchRegistry}
+}
+
+// registry returns the address entries of the registry published at now.
+func (m *monitor) registry() []netip.Prefix {
+	if !m.read {
+		m.read = true
+		_, at := m.f.cfg.Censor.Version(m.now)
+		for _, e := range m.f.cfg.Censor.Entries() {
 			if (e.Kind == censor.KindIP || e.Kind == censor.KindCIDR) && e.Listed <= at &&
 				(e.Unlisted == 0 || e.Unlisted > at) {
 				m.listed = append(m.listed, e.Prefix)
 			}
 		}
 	}
-	return m
+	return m.listed
+}
+
+// listedAddr reports whether the published registry lists a.
+func (m *monitor) listedAddr(a netip.Addr) bool {
+	return slices.ContainsFunc(m.registry(), func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+}
+
+// prefixListed reports whether the published registry lists a network
+// (not a single address) within or around the plan prefix p.
+func (m *monitor) prefixListed(p netip.Prefix) bool {
+	return slices.ContainsFunc(m.registry(), func(e netip.Prefix) bool {
+		return e.Bits() < e.Addr().BitLen() && e.Overlaps(p)
+	})
 }
 
 // blocked reports whether a is listed in the published registry (with
 // Operator.WatchRegistry) or a plain connection to it from a watched ISP is
 // blocked (the registry and whitelist as each ISP enforces them), and why.
 func (m *monitor) blocked(a netip.AddrPort) (bool, string) {
-	for _, p := range m.listed {
-		if p.Contains(a.Addr().Unmap()) {
-			return true, "listed in the registry"
-		}
+	if m.watch && m.listedAddr(a.Addr()) {
+		return true, "listed in the registry"
 	}
 	by := m.f.cfg.Censor.Collateral(m.now, []netip.AddrPort{a})
 	isps := m.f.cfg.ISPs
@@ -784,7 +829,7 @@ func (f *Fleet) Close() error {
 		return nil
 	}
 	f.closed = true
-	eps := f.eps
+	eps, mirrors := f.eps, f.mirrors
 	f.mu.Unlock()
 	if f.mgr != nil {
 		f.mgr.Close()
@@ -800,6 +845,10 @@ func (f *Fleet) Close() error {
 		if e.transport != endpoints.Front {
 			f.cfg.Net.Unmap("tcp", e.virt)
 		}
+	}
+	for _, m := range mirrors {
+		f.cfg.Net.Unmap("tcp", m.virt)
+		m.srv.Close()
 	}
 	return err
 }

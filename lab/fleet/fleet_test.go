@@ -498,10 +498,18 @@ func TestEnumeration(t *testing.T) {
 	if others != 2*(fleet.DefaultCohorts-1) {
 		t.Errorf("%d endpoints of other cohorts, want %d", others, 2*(fleet.DefaultCohorts-1))
 	}
-	if len(names) == 0 || len(listed) != len(mine)-1+1 {
+	if !listed[f.CohortMirror(1).Addr()] {
+		t.Errorf("cohort 1's own mirror %s not reported", f.CohortMirror(1))
+	}
+	for c := uint32(2); c <= fleet.DefaultCohorts; c++ {
+		if listed[f.CohortMirror(c).Addr()] {
+			t.Errorf("cohort %d's mirror %s reported", c, f.CohortMirror(c))
+		}
+	}
+	if len(names) == 0 || len(listed) != len(mine)+1 {
 		// mine holds the cdn edge once (the front endpoint) and the
-		// cohort's tcp and wss
-		t.Errorf("listed %d addresses for cohort 1's %d", len(listed), len(mine))
+		// cohort's tcp and wss; then the cohort's mirror
+		t.Errorf("listed %d addresses for cohort 1's %d and its mirror", len(listed), len(mine))
 	}
 	// A later tick with nothing published reports nothing new.
 	n := len(w.censor.Entries())
@@ -846,7 +854,7 @@ func TestSpareShared(t *testing.T) {
 			t.Errorf("shared service %s reported", k)
 		}
 	}
-	if want := 2 * fleet.DefaultCohorts; addrs != want {
-		t.Errorf("%d addresses reported, want every cohort's tcp and wss (%d)", addrs, want)
+	if want := 3 * fleet.DefaultCohorts; addrs != want {
+		t.Errorf("%d addresses reported, want every cohort's tcp, wss and mirror (%d)", addrs, want)
 	}
 }
