@@ -49,6 +49,7 @@ type labClient struct {
 	name    string // username on its strategy's relay
 	partner *labClient
 	cold    bool
+	n       int // index among the regular or the cold-start clients
 	home    string
 	rng     *rand.Rand // message jitter, seeded
 
@@ -123,7 +124,7 @@ func (w *world) newClients(s *strategyRun, n int, cold bool) []*labClient {
 		h := fnv.New64a()
 		h.Write([]byte(cid))
 		out[i] = &labClient{
-			s: s, id: cid, isp: ispFor(shares, i, n), cold: cold,
+			s: s, id: cid, isp: ispFor(shares, i, n), cold: cold, n: i,
 			name:   fmt.Sprintf("%s%s%04d", usernameBase(s.name), kind, i),
 			home:   filepath.Join(w.work, "clients", s.name, kind+id),
 			rng:    rand.New(rand.NewPCG(uint64(w.seed), h.Sum64())),
@@ -192,11 +193,15 @@ func (w *world) config(lc *labClient, home string) client.Config {
 }
 
 // initClient registers lc with its strategy's relay from the built-in
-// invite. A cold-start client keeps trying, as a user would, until it
+// invite (a cold-start client: the invite of the user who invited it,
+// fleet.InviteFor). A cold-start client keeps trying, as a user would, until it
 // gets through or the sending time is over; each attempt starts from a
 // fresh home.
 func (w *world) initClient(ctx context.Context, lc *labClient) error {
 	inv := lc.s.fleet.Invite()
+	if lc.cold { // invited by a user: their cohort's invite
+		inv = lc.s.fleet.InviteFor(lc.n)
+	}
 	for attempt := 0; ; attempt++ {
 		home := lc.home
 		if attempt > 0 {
