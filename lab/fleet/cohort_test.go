@@ -222,6 +222,16 @@ func TestOperatorMovesBlockedMirror(t *testing.T) {
 	if got.Serial <= start.Serial || !slices.ContainsFunc(got.Channels, func(c manifest.Channel) bool { return c.URL == newURL }) {
 		t.Fatalf("the moved mirror serves serial %d (invite %d) naming %v", got.Serial, start.Serial, got.Channels)
 	}
+	// Listed again at once: the next move waits (mirrorBackoff, 3 s).
+	t0 := w.net.Now()
+	second := f.CohortMirror(2)
+	w.censor.Block(t0, second.Addr(), "test")
+	if moves := f.Tick(t0 + time.Second); len(moves) != 0 {
+		t.Fatalf("moved again at once: %+v", moves)
+	}
+	if moves := f.Tick(t0 + 4*time.Second); len(moves) != 1 || moves[0].Old != second {
+		t.Fatalf("not moved after the backoff: %+v", moves)
+	}
 	// The old address no longer serves it.
 	ch.URL = oldURL
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

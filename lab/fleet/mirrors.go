@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"samizdat/censor"
 	"samizdat/lab/vnet"
@@ -17,6 +18,13 @@ import (
 // TransportMirror is the Move.Transport of a cohort mirror's move.
 const TransportMirror = "mirror"
 
+// mirrorBackoff is how long after a move a cohort mirror waits before it
+// may move again; each further move soon after the last doubles it (up
+// to 64 times). A mirror listed again as soon as it is announced sits in
+// a cohort the censor has clients in: moving it at once again would only
+// spend the operator's budget of addresses on the censor's list.
+const mirrorBackoff = 3 * time.Second
+
 // cohortMirror is one samizdat cohort's own manifest mirror: an HTTPS
 // server at a virtual address that only its cohort's manifests (and so
 // the invites its users hand out) list, by address, with a pinned key.
@@ -26,6 +34,9 @@ type cohortMirror struct {
 	virt    netip.AddrPort
 	since   censor.Time // when the operator first saw it blocked, if blocked
 	blocked bool
+	moved   censor.Time // its last move; with streak and hold, the backoff
+	streak  int         // moves in a row, each soon after the one before
+	hold    censor.Time // no move before this
 }
 
 // startMirrors starts a mirror for every cohort, each at an address drawn
@@ -99,7 +110,8 @@ func (f *Fleet) publishMirrors() {
 	}
 }
 
-// checkMirrors returns the mirrors blocked for ReactionDelay at now.
+// checkMirrors returns the mirrors blocked for ReactionDelay at now and
+// not held back (mirrorBackoff).
 func (f *Fleet) checkMirrors(now censor.Time, mon *monitor) (due []*cohortMirror, reasons map[*cohortMirror]string) {
 	reasons = map[*cohortMirror]string{}
 	for _, m := range f.mirrors {
@@ -111,7 +123,7 @@ func (f *Fleet) checkMirrors(now censor.Time, mon *monitor) (due []*cohortMirror
 		if !m.blocked {
 			m.blocked, m.since = true, now
 		}
-		if now-m.since >= f.cfg.Operator.ReactionDelay.D() {
+		if now-m.since >= f.cfg.Operator.ReactionDelay.D() && now >= m.hold {
 			due = append(due, m)
 			reasons[m] = reason
 		}
@@ -132,7 +144,12 @@ func (f *Fleet) moveMirror(now censor.Time, mon *monitor, m *cohortMirror, reaso
 	}
 	old := m.virt
 	f.cfg.Net.Unmap("tcp", old)
-	m.virt, m.blocked = virt, false
+	if m.hold > 0 && now-m.moved <= 4*(mirrorBackoff<<m.streak) {
+		m.streak = min(m.streak+1, 6)
+	} else {
+		m.streak = 0
+	}
+	m.virt, m.blocked, m.moved, m.hold = virt, false, now, now+mirrorBackoff<<m.streak
 	return Move{At: now, Strategy: f.cfg.Strategy, Old: old, New: virt, Transport: TransportMirror, Reason: reason}, nil
 }
 
