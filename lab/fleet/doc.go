@@ -33,9 +33,22 @@
 //   - "samizdat": cohorts (Operator.Cohorts, default 4); each cohort has a
 //     tcp and a wss endpoint of its own, and every client shares a front
 //     endpoint behind the CDN edge; per-cohort manifests over DoH TXT, the
-//     mirror and a front to the mirror, plus push; the client's racing dialer
+//     shared mirror and a front to it, plus push; the client's racing dialer
 //     with its per-network memory. New addresses are drawn from the whole
-//     plan, spreading moves across providers.
+//     plan, spreading moves across providers. Each cohort also has a mirror
+//     of its own (an HTTPS server with a pinned key, named by address) that
+//     only its cohort's manifests list, drawn at start from a prefix where
+//     the published registry lists no network; the shared channels still
+//     serve clients whose cohort's mirror they do not know yet.
+//
+// Invites: Invite is the public manifest (samizdat: the front endpoint and
+// the shared channels). New users are invited by existing ones, so
+// InviteFor(n) is the manifest of the inviter's cohort (1+n%Cohorts) as the
+// fleet started: its endpoints, the shared channels and its own mirror;
+// the client takes a device key in that cohort (package client), so the
+// relay's cohort pushes reach it. BuiltIn lists every endpoint address of
+// every invite the fleet hands out (a regulator that collected invites),
+// not the channels.
 //
 // The operator (Fleet.Tick) acts only at the lab times the runner passes
 // in, from pure censor queries: every CheckEvery it asks the censor
@@ -48,7 +61,10 @@
 // the censor does not block now is added (mapped before it is announced),
 // then the old one is retired, at most MovesPerMinute new addresses per
 // minute of lab time (0: never). When the budget is short, every cohort
-// left with no unblocked endpoint gets one first, and further moves keep
+// left with no unblocked endpoint gets one first, then blocked cohort
+// mirrors move (like endpoints, to an address in a prefix the published
+// registry lists no network in; a mirror listed again soon after each
+// move waits longer each time, up to 64×3 s), and further moves keep
 // one per cohort in reserve. If no unblocked address turns up in a few
 // draws (a whitelist), the check ends there. Front
 // endpoints share the edge's address; moving them cannot help, so the
@@ -62,12 +78,13 @@
 // one) and, whenever the fleet publishes, reads its cohort's manifest as a
 // user would get it and reports every address (Censor.Enumerate) and name
 // (Censor.EnumerateName) it lists — endpoint addresses including the CDN
-// edge's, SNI and Host names, and channel hosts and DNS names. Endpoints
-// of other cohorts stay unknown to it. This is literal on purpose: whether
+// edge's, SNI and Host names, and channel hosts and DNS names (its
+// cohort's own mirror among them). Endpoints and mirrors of other cohorts
+// stay unknown to it. This is literal on purpose: whether
 // listing a shared address is worth the collateral is the censor's choice,
 // and the lab's report shows the cost; Config.SpareShared models a censor
 // that spares the shared services.
 //
 // Every socket is on 127.0.0.0/8: relays, the edge, the resolver and the
-// mirror listen there, and clients reach them only through vnet.
+// mirrors listen there, and clients reach them only through vnet.
 package fleet
