@@ -27,7 +27,9 @@
 // everyone, and each cohort with endpoints of its own gets a manifest one
 // serial higher that adds them, pushed only to devices whose Noise static
 // key falls in that cohort (manifest.CohortOf) and written to
-// manifest-cohort-N.bin for per-cohort channels.
+// manifest-cohort-N.bin for per-cohort channels. Channels in the config
+// file tagged with a cohort (a mirror of that cohort's own) likewise go
+// only into that cohort's manifest.
 //
 // # Security properties
 //
