@@ -33,6 +33,16 @@ func cohortOf(t *testing.T, inv manifest.Invite) uint32 {
 	return c
 }
 
+// inviteIn returns the invite of the first new user whose inviter is in
+// cohort c (of fleet.DefaultCohorts).
+func inviteIn(f *fleet.Fleet, c uint32) manifest.Invite {
+	for n := 0; ; n++ {
+		if fleet.InviteCohort(n, fleet.DefaultCohorts) == c {
+			return f.InviteFor(n)
+		}
+	}
+}
+
 // blockShared lists the shared channels' hosts (the CDN edge, the DoH
 // resolver, the shared mirror) by address at now.
 func blockShared(w *world, now censor.Time) {
@@ -59,7 +69,7 @@ func TestCohortInvites(t *testing.T) {
 	for n := range 2 * fleet.DefaultCohorts {
 		inv := f.InviteFor(n)
 		c := cohortOf(t, inv)
-		if want := uint32(1 + n%fleet.DefaultCohorts); c != want {
+		if want := fleet.InviteCohort(n, fleet.DefaultCohorts); c != want {
 			t.Fatalf("invite %d is for cohort %d, want %d", n, c, want)
 		}
 		m, _ := manifest.Open(inv.Manifest, inv.NetworkKey)
@@ -101,8 +111,8 @@ func TestCohortInvites(t *testing.T) {
 func TestColdStartThroughCohortMirror(t *testing.T) {
 	w := newWorld(t, 22)
 	f := w.fleet(t, fleet.Samizdat, eager, 1)
-	alice := newUser(t, f, "alice", "isp-a", f.InviteFor(2)) // cohort 3
-	f.Tick(w.net.Now())                                      // the enumeration client reads cohort 1
+	alice := newUser(t, f, "alice", "isp-a", inviteIn(f, 3))
+	f.Tick(w.net.Now()) // the enumeration client reads cohort 1
 
 	now := w.net.Now()
 	for _, a := range f.BuiltIn() {
@@ -122,7 +132,7 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 		t.Fatalf("cohort 2's mirror %s is blocked", f.CohortMirror(2))
 	}
 
-	inv := f.InviteFor(1)
+	inv := inviteIn(f, 2)
 	if c := cohortOf(t, inv); c != 2 {
 		t.Fatalf("invite for cohort %d", c)
 	}
@@ -139,7 +149,7 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 	defer cancel()
 	cfg := f.ClientConfig(t.TempDir(), "isp-a/dave", "isp-a")
 	cfg.Logger = testLogger().With("user", "dave")
-	if c, err := client.Init(ctx, cfg, f.InviteFor(0), "dave"); err == nil {
+	if c, err := client.Init(ctx, cfg, inviteIn(f, 1), "dave"); err == nil {
 		c.Close()
 		t.Fatal("a cold start from enumerated cohort 1 got through")
 	}
@@ -152,8 +162,8 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 func TestCutClientRecoversThroughCohortMirror(t *testing.T) {
 	w := newWorld(t, 23)
 	f := w.fleet(t, fleet.Samizdat, eager, 1)
-	alice := newUser(t, f, "alice", "isp-a", f.InviteFor(2)) // cohort 3
-	bob := newUser(t, f, "bob", "isp-b", f.InviteFor(1))     // cohort 2
+	alice := newUser(t, f, "alice", "isp-a", inviteIn(f, 3))
+	bob := newUser(t, f, "bob", "isp-b", inviteIn(f, 2))
 	f.Tick(w.net.Now())
 	chat(t, alice, bob, "bob", "before the block")
 
@@ -198,7 +208,7 @@ func TestOperatorMovesBlockedMirror(t *testing.T) {
 		t.Fatal("moved to a blocked address")
 	}
 	// The mirror answers at its new address with a manifest that names it.
-	start, err := manifest.Open(f.InviteFor(1).Manifest, f.InviteFor(1).NetworkKey)
+	start, err := manifest.Open(inviteIn(f, 2).Manifest, inviteIn(f, 2).NetworkKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +225,7 @@ func TestOperatorMovesBlockedMirror(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fetch from the moved mirror: %v", err)
 	}
-	got, err := manifest.Open(blob, f.InviteFor(1).NetworkKey)
+	got, err := manifest.Open(blob, inviteIn(f, 2).NetworkKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,8 +43,8 @@
 //
 // Invites: Invite is the public manifest (samizdat: the front endpoint and
 // the shared channels). New users are invited by existing ones, so
-// InviteFor(n) is the manifest of the inviter's cohort (1+n%Cohorts) as the
-// fleet started: its endpoints, the shared channels and its own mirror;
+// InviteFor(n) is the manifest of the inviter's cohort (InviteCohort: a
+// fixed hash of n) as the fleet started: its endpoints, the shared channels and its own mirror;
 // the client takes a device key in that cohort (package client), so the
 // relay's cohort pushes reach it. BuiltIn lists every endpoint address of
 // every invite the fleet hands out (a regulator that collected invites),

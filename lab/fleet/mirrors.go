@@ -168,15 +168,25 @@ func (f *Fleet) CohortMirror(c uint32) netip.AddrPort {
 
 // InviteFor returns the invite the n-th new user receives: new users
 // are invited by existing ones, so it is the manifest of the inviter's
-// cohort as the fleet started (cohort 1+n%Cohorts: its endpoints, the
-// shared channels and the cohort's own mirror). A client started from it
-// takes a device key in that cohort. Strategies without cohorts hand out
-// Invite to everyone.
+// cohort as the fleet started (its endpoints, the shared channels and the
+// cohort's own mirror). A client started from it takes a device key in
+// that cohort. Strategies without cohorts hand out Invite to everyone.
 func (f *Fleet) InviteFor(n int) manifest.Invite {
 	if f.cohorts == 0 || len(f.invites) == 0 {
 		return f.invite
 	}
-	return f.invites[uint32(n)%f.cohorts]
+	return f.invites[InviteCohort(n, f.cohorts)-1]
+}
+
+// InviteCohort is the cohort, 1 to cohorts, of the user who invites the
+// n-th new user: a fixed hash of n (SplitMix64), so inviters spread over
+// the cohorts evenly and independently of which cohorts the censor's
+// enumeration clients sit in (1, 2, ...).
+func InviteCohort(n int, cohorts uint32) uint32 {
+	x := uint64(n) + 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return 1 + uint32((x^x>>31)%uint64(cohorts))
 }
 
 // cohortInvites records the invites of every cohort and the endpoint
