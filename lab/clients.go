@@ -68,7 +68,7 @@ type labClient struct {
 	refreshErr int
 	endpoint   string      // address of the endpoint of Receive's connection (dialed when EventConnected came)
 	initAt     censor.Time // cold start: lab time of the first Init attempt
-	firstDeliv censor.Time // cold start: lab time its first message was delivered; -1: none
+	firstAcked censor.Time // cold start: lab time the relay first stored one of its messages durably; -1: none
 	sent       int
 	delivered  int // distinct messages it received
 }
@@ -129,7 +129,7 @@ func (w *world) newClients(s *strategyRun, n int, cold bool) []*labClient {
 			home:   filepath.Join(w.work, "clients", s.name, kind+id),
 			rng:    rand.New(rand.NewPCG(uint64(w.seed), h.Sum64())),
 			ready:  make(chan struct{}),
-			downAt: -1, cutAt: -1, firstDeliv: -1,
+			downAt: -1, cutAt: -1, firstAcked: -1,
 		}
 		w.byID[cid] = out[i]
 	}
@@ -344,6 +344,12 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		lc.up, lc.cutAt = false, -1
 	case client.EventSent:
 		s.acked[e.EnvelopeID] = true
+		// A cold start ends when the new user's first message is durable
+		// at the relay: the user got in. Whether the partner is online to
+		// receive it is the partner's outage, measured on its own.
+		if lc.cold && lc.firstAcked < 0 {
+			lc.firstAcked = now
+		}
 	case client.EventFailed:
 		s.failedEnv[e.EnvelopeID] = true
 	case client.EventMessage:
@@ -378,9 +384,6 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		}
 		sm.delivered, sm.deliveredAt = true, time.Now()
 		lc.delivered++
-		if p := lc.partner; p != nil && p.cold && p.firstDeliv < 0 {
-			p.firstDeliv = now
-		}
 	}
 }
 

@@ -33,8 +33,10 @@
 //     flow cut was another one, e.g. a sealed-send channel). Outages still
 //     open at the end, noticed or not, are "unrecovered" and count with the
 //     rest of the run as their time.
-//   - cold start: from a cold-start client's first Init attempt to its
-//     first message delivered; it retries Init every second, as a user
+//   - cold start: from a cold-start client's first Init attempt to the
+//     relay's durable acknowledgement of its first message (the user got
+//     in; its partner, another new user, may itself still be outside, which
+//     that partner's figures show); it retries Init every second, as a user
 //     would, until the sending time is over. The median is over every
 //     cold-start client: one that never got a message through counts with
 //     the rest of the run.

@@ -136,9 +136,9 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 		// rest of the run, as an unrecovered outage does: the median is
 		// over every cold-start client, not only the lucky ones.
 		if lc.cold {
-			if lc.firstDeliv >= 0 {
-				cold = append(cold, msf(lc.firstDeliv-lc.initAt))
-				if lc.firstDeliv-lc.initAt <= targetColdStart {
+			if lc.firstAcked >= 0 {
+				cold = append(cold, msf(lc.firstAcked-lc.initAt))
+				if lc.firstAcked-lc.initAt <= targetColdStart {
 					s.coldInTime++
 				}
 			} else {
