@@ -111,8 +111,11 @@ func usernameBase(strategy string) string {
 }
 
 // newClients prepares n paired clients of s (not yet initialised), spread
-// over the ISPs by share.
-func (w *world) newClients(s *strategyRun, n int, cold bool) []*labClient {
+// over the ISPs by share. Regular clients write to each other in pairs; a
+// cold-start client writes to an established user, as a new user writes
+// first to the friend who invited them (inviters, the regular clients, are
+// given), so whether it got in does not hang on another newcomer.
+func (w *world) newClients(s *strategyRun, n int, cold bool, inviters []*labClient) []*labClient {
 	shares := w.sc.ISPShares()
 	out := make([]*labClient, n)
 	for i := range n {
@@ -132,6 +135,12 @@ func (w *world) newClients(s *strategyRun, n int, cold bool) []*labClient {
 			downAt: -1, cutAt: -1, firstAcked: -1,
 		}
 		w.byID[cid] = out[i]
+	}
+	if cold && len(inviters) > 0 {
+		for i, lc := range out {
+			lc.partner = inviters[i%len(inviters)]
+		}
+		return out
 	}
 	for i := 0; i+1 < n; i += 2 {
 		out[i].partner, out[i+1].partner = out[i+1], out[i]
@@ -345,8 +354,8 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 	case client.EventSent:
 		s.acked[e.EnvelopeID] = true
 		// A cold start ends when the new user's first message is durable
-		// at the relay: the user got in. Whether the partner is online to
-		// receive it is the partner's outage, measured on its own.
+		// at the relay: the user got in. Whether the inviter is online to
+		// receive it is the inviter's outage, measured on its own.
 		if lc.cold && lc.firstAcked < 0 {
 			lc.firstAcked = now
 		}

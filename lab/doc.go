@@ -34,9 +34,8 @@
 //     open at the end, noticed or not, are "unrecovered" and count with the
 //     rest of the run as their time.
 //   - cold start: from a cold-start client's first Init attempt to the
-//     relay's durable acknowledgement of its first message (the user got
-//     in; its partner, another new user, may itself still be outside, which
-//     that partner's figures show); it retries Init every second, as a user
+//     relay's durable acknowledgement of its first message, written to an
+//     established user (its inviter); it retries Init every second, as a user
 //     would, until the sending time is over. The median is over every
 //     cold-start client: one that never got a message through counts with
 //     the rest of the run.

@@ -337,7 +337,8 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 	// Clients: all built now so the cut hook's index is read-only during
 	// the run; the regular ones register now, the cold ones at ColdStartAt.
 	for _, s := range w.strategies {
-		s.clients = append(w.newClients(s, sc.Clients, false), w.newClients(s, sc.ColdStart, true)...)
+		regular := w.newClients(s, sc.Clients, false, nil)
+		s.clients = append(regular, w.newClients(s, sc.ColdStart, true, regular)...)
 	}
 	if err := w.initRegular(ctx); err != nil {
 		return err
