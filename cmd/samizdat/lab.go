@@ -57,7 +57,7 @@ func labList(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%-12s %s\n", name, firstSentence(sc.Description))
+		fmt.Fprintf(w, "%-14s %s\n", name, firstSentence(sc.Description))
 	}
 	return nil
 }
