@@ -186,7 +186,7 @@ func printLabSummary(w io.Writer, r *report.Report, took time.Duration) {
 			if !t.Met {
 				mark = "NOT MET"
 			}
-			fmt.Fprintf(w, "  %-8s %-14s %-28s want %-8s got %s  %s\n", mark, t.Strategy, t.Name, t.Want, fmtGot(t.Got, t.Unit), "")
+			fmt.Fprintf(w, "  %-8s %-14s %-28s want %-8s got %s\n", mark, t.Strategy, t.Name, t.Want, fmtGot(t.Got, t.Unit))
 		}
 	}
 	for _, ch := range r.Invariants {
