@@ -90,7 +90,6 @@ type strategyRun struct {
 	cutsRefuted int // pending cuts a later delivery showed were not of the client's connection
 	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
-	unrecovered int
 	moves       int
 	started     int // clients Init'ed (regular + cold)
 	availSum    float64
