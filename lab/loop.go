@@ -178,13 +178,7 @@ func (w *world) sample(now censor.Time, running bool) {
 	w.probeMu.Unlock()
 	for _, s := range w.strategies {
 		s.mu.Lock()
-		up, delivered := 0, 0
-		for _, lc := range s.clients {
-			if lc.connected() {
-				up++
-			}
-			delivered += lc.delivered
-		}
+		up, _, delivered := s.tally()
 		frac := 0.0
 		if s.started > 0 {
 			frac = float64(up) / float64(s.started)
@@ -198,6 +192,19 @@ func (w *world) sample(now censor.Time, running bool) {
 		smp.Delivered[s.name] = delivered
 	}
 	w.timeline = append(w.timeline, smp)
+}
+
+// tally counts s's clients with a live connection now and sums what its
+// clients sent and received. The caller holds s.mu.
+func (s *strategyRun) tally() (connected, sent, delivered int) {
+	for _, lc := range s.clients {
+		if lc.connected() {
+			connected++
+		}
+		sent += lc.sent
+		delivered += lc.delivered
+	}
+	return connected, sent, delivered
 }
 
 // connected reports whether lc has a working connection: one it knows of
@@ -224,13 +231,7 @@ func (w *world) progress(phase, event string) {
 	for _, s := range w.strategies {
 		s.mu.Lock()
 		sp := StrategyProgress{Name: s.name, Clients: s.started}
-		for _, lc := range s.clients {
-			if lc.connected() {
-				sp.Connected++
-			}
-			sp.Sent += lc.sent
-			sp.Delivered += lc.delivered
-		}
+		sp.Connected, sp.Sent, sp.Delivered = s.tally()
 		s.mu.Unlock()
 		p.Strategies = append(p.Strategies, sp)
 	}
