@@ -20,7 +20,9 @@ type Buffer struct {
 	b    []byte        // guarded by mu
 	max  int           // fixed
 	err  error         // set once by Close; readers see it after the data; guarded by mu
-	wake chan struct{} // closed and replaced on every change; guarded by mu
+	wake chan struct{} // closed and replaced on a change someone waits for; guarded by mu
+	// waited: a goroutine took wake since it was last replaced; guarded by mu
+	waited bool
 }
 
 // NewBuffer returns a buffer holding at most max bytes.
@@ -28,9 +30,21 @@ func NewBuffer(max int) *Buffer {
 	return &Buffer{max: max, wake: make(chan struct{})}
 }
 
+// changed wakes the goroutines waiting on wake. Without waiters it does
+// nothing, sparing a channel per read and write on the data path.
 func (b *Buffer) changed() {
+	if !b.waited {
+		return
+	}
 	close(b.wake)
 	b.wake = make(chan struct{})
+	b.waited = false
+}
+
+// waitChan returns the channel that the next change closes; b.mu is held.
+func (b *Buffer) waitChan() <-chan struct{} {
+	b.waited = true
+	return b.wake
 }
 
 // Write appends p, blocking while the buffer is full. It stops early with
@@ -55,7 +69,7 @@ func (b *Buffer) Write(p []byte, deadline, done <-chan struct{}) (int, error) {
 			b.mu.Unlock()
 			return n, nil
 		}
-		wake := b.wake
+		wake := b.waitChan()
 		b.mu.Unlock()
 		select {
 		case <-wake:
@@ -91,7 +105,7 @@ func (b *Buffer) Read(p []byte, deadline, done <-chan struct{}) (int, error) {
 			b.mu.Unlock()
 			return 0, err
 		}
-		wake := b.wake
+		wake := b.waitChan()
 		b.mu.Unlock()
 		select {
 		case <-wake:
@@ -110,7 +124,7 @@ func (b *Buffer) Wait(stop1, stop2 <-chan struct{}) bool {
 	for {
 		b.mu.Lock()
 		ready := len(b.b) > 0 || b.err != nil
-		wake := b.wake
+		wake := b.waitChan()
 		b.mu.Unlock()
 		if ready {
 			return true
