@@ -36,9 +36,8 @@ type tracker struct {
 	seen   map[seenKey]struct{}   // guarded by mu
 	stamps map[[16]byte]stamp     // ids sent to many devices at once; guarded by mu
 	dups   int                    // guarded by mu
-	lat    map[byte][]float64     // ms per phase; guarded by mu
+	lat    map[byte][]float64     // ms per delivery, by phase; guarded by mu
 	last   map[byte]time.Duration // latest delivery per phase (since epoch); guarded by mu
-	n      map[byte]int           // deliveries per phase; guarded by mu
 }
 
 // seenKey names one delivered copy: an envelope id, and for an id that
@@ -57,7 +56,7 @@ type stamp struct {
 
 func newTracker() *tracker {
 	return &tracker{seen: make(map[seenKey]struct{}), stamps: make(map[[16]byte]stamp), lat: make(map[byte][]float64),
-		last: make(map[byte]time.Duration), n: make(map[byte]int)}
+		last: make(map[byte]time.Duration)}
 }
 
 // multi returns a fresh envelope id for a message that goes to many
@@ -107,7 +106,6 @@ func (t *tracker) deliver(p *peer, e *wire.Envelope) bool {
 	}
 	t.seen[k] = struct{}{}
 	t.lat[phase] = append(t.lat[phase], float64(now-at)/float64(time.Millisecond))
-	t.n[phase]++
 	t.last[phase] = max(t.last[phase], now)
 	t.delivered.Add(1)
 	return true
@@ -146,7 +144,7 @@ func (t *tracker) phase(p byte) (n int, lat []float64, last time.Duration) {
 	defer t.mu.Unlock()
 	lat = slices.Clone(t.lat[p])
 	slices.Sort(lat)
-	return t.n[p], lat, t.last[p]
+	return len(lat), lat, t.last[p]
 }
 
 func (t *tracker) duplicates() int {
