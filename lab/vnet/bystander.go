@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,7 +90,7 @@ func (bs *Bystanders) Close() error {
 
 func serveBystander(ln net.Listener, body string) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
-		itoa(len(body)) + "\r\n\r\n" + body)
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -357,7 +358,7 @@ func blockPage(first []byte, udp bool) []byte {
 	case looksHTTP(first):
 		body := "<html><body><h1>451</h1><p>Access to this resource is restricted by law.</p></body></html>\n"
 		return []byte("HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: " +
-			itoa(len(body)) + "\r\n\r\n" + body)
+			strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	}
 	return []byte{}
 }
@@ -369,20 +370,6 @@ func looksHTTP(b []byte) bool {
 		}
 	}
 	return false
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	p := len(b)
-	for {
-		p--
-		b[p] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			break
-		}
-	}
-	return string(b[p:])
 }
 
 // bucket is a token bucket: rate bytes per second, with a burst of a
