@@ -93,11 +93,6 @@ func NewPlan(seed uint64, prefixes []Prefix) (*Plan, error) {
 	}, nil
 }
 
-// Prefixes returns the plan's prefixes.
-func (p *Plan) Prefixes() []Prefix {
-	return append([]Prefix(nil), p.prefixes...)
-}
-
 // Alloc draws a fresh address for role from a prefix chosen uniformly
 // among those for which match returns true (all of them when match is
 // nil), uniformly within the prefix, skipping the prefix's first and
