@@ -388,10 +388,11 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// nonNil turns a nil slice into an empty one, for NOT NULL columns.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
+// nonNil turns a nil slice into an empty one, for NOT NULL columns and
+// empty (not NULL) array parameters.
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
 	}
-	return b
+	return v
 }

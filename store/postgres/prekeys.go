@@ -82,29 +82,14 @@ func (s *Store) AddPreKeys(ctx context.Context, acct relay.AccountID, dev uint32
 		kySigs = append(kySigs, nonNil(k.Signature))
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, addPreKeys, acct[:], int64(dev), nonNilInts(ecIDs), nonNilBytes(ecKeys),
-		nonNilInts(kyIDs), nonNilBytes(kyKeys), nonNilBytes(kySigs)).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, addPreKeys, acct[:], int64(dev), nonNil(ecIDs), nonNil(ecKeys),
+		nonNil(kyIDs), nonNil(kyKeys), nonNil(kySigs)).Scan(&n); err != nil {
 		return dbErr("add prekeys", err)
 	}
 	if n == 0 {
 		return notFound("add prekeys: device")
 	}
 	return nil
-}
-
-// nonNilInts and nonNilBytes make empty arrays rather than NULL ones.
-func nonNilInts(v []int64) []int64 {
-	if v == nil {
-		return []int64{}
-	}
-	return v
-}
-
-func nonNilBytes(v [][]byte) [][]byte {
-	if v == nil {
-		return [][]byte{}
-	}
-	return v
 }
 
 // CountPreKeys implements relay.PreKeys.
