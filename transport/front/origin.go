@@ -2,7 +2,6 @@ package front
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -295,30 +294,30 @@ func (o *Origin) poll(w http.ResponseWriter, r *http.Request, s *session) {
 	hold, cancel := context.WithTimeout(r.Context(), pollHold)
 	s.conn.Out.Wait(hold.Done(), nil)
 	cancel()
-	var out bytes.Buffer
+	var out []byte
 	buf := make([]byte, 64<<10)
-	for out.Len() < maxPayload {
+	for len(out) < maxPayload {
 		n, err := s.conn.Out.Read(buf, closedChan, nil)
 		if n > 0 {
-			out.Write(appendFrame(nil, frameData, buf[:n]))
+			out = appendFrame(out, frameData, buf[:n])
 			continue
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			out.Write(appendFrame(nil, frameEOF, nil))
+			out = appendFrame(out, frameEOF, nil)
 			o.remove(s.id)
 		}
 		break
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(out.Bytes())
+	w.Write(out)
 }
 
 func (o *Origin) stream(w http.ResponseWriter, r *http.Request, s *session) {
 	rc := http.NewResponseController(w)
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(appendFrame(nil, frameHello, nil))
+	bw.Write(appendFrame(bw.AvailableBuffer(), frameHello, nil))
 	bw.Flush()
 	if rc.Flush() != nil {
 		return
@@ -327,7 +326,7 @@ func (o *Origin) stream(w http.ResponseWriter, r *http.Request, s *session) {
 	for {
 		n, err := s.conn.Out.Read(buf, nil, r.Context().Done())
 		if n > 0 {
-			bw.Write(appendFrame(nil, frameData, buf[:n]))
+			bw.Write(appendFrame(bw.AvailableBuffer(), frameData, buf[:n]))
 			if s.conn.Out.Len() > 0 && bw.Buffered() < 32<<10 {
 				continue
 			}
@@ -339,7 +338,7 @@ func (o *Origin) stream(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		if err != nil {
 			if r.Context().Err() == nil {
-				bw.Write(appendFrame(nil, frameEOF, nil))
+				bw.Write(appendFrame(bw.AvailableBuffer(), frameEOF, nil))
 				bw.Flush()
 				rc.Flush()
 				o.remove(s.id)
