@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -193,15 +194,7 @@ func (w *world) allEvents() []report.Event {
 		out = append(out, report.Event{TMS: e.At.Milliseconds(), Who: "censor", What: e.What, Detail: detail})
 	}
 	out = append(out, w.events...)
-	slices.SortStableFunc(out, func(a, b report.Event) int {
-		switch {
-		case a.TMS < b.TMS:
-			return -1
-		case a.TMS > b.TMS:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b report.Event) int { return cmp.Compare(a.TMS, b.TMS) })
 	return out
 }
 
@@ -262,7 +255,7 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 			"%d messages written after a client lost its connection reached it before it reconnected (%d cuts of a client's other flows set aside)",
 			whileDown, refuted)
 		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
-		check(s.name+": timeline ends at the totals", len(r.Timeline) == 0 || r.Timeline[len(r.Timeline)-1].Delivered[s.name] <= st.Delivered,
+		check(s.name+": timeline ends at the totals", lastDelivered(r.Timeline, s.name) <= st.Delivered,
 			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
 	}
 	ns := w.net.Stats()
