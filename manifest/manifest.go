@@ -250,15 +250,9 @@ func Open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
 // its signature, for showing a blob whose network key is not at hand.
 // Nothing it returns may be trusted.
 func ParseUnverified(blob []byte) (*Manifest, error) {
-	if len(blob) > MaxBlobSize {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMalformed, len(blob), MaxBlobSize)
-	}
-	var sm manifestpb.SignedManifest
-	if err := proto.Unmarshal(blob, &sm); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if sm.Version != Version {
-		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, sm.Version)
+	sm, err := unmarshalSigned(blob)
+	if err != nil {
+		return nil, err
 	}
 	return decodeBody(sm.Body)
 }
@@ -268,6 +262,22 @@ func open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
 	if len(networkKey) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadKey, len(networkKey))
 	}
+	sm, err := unmarshalSigned(blob)
+	if err != nil {
+		return nil, err
+	}
+	if len(sm.Signature) != ed25519.SignatureSize || len(sm.Body) == 0 {
+		return nil, fmt.Errorf("%w: missing body or signature", ErrMalformed)
+	}
+	if !ed25519.Verify(networkKey, signedMessage(sm.Body), sm.Signature) {
+		return nil, ErrBadSignature
+	}
+	return decodeBody(sm.Body)
+}
+
+// unmarshalSigned decodes blob's envelope and checks its size and
+// version, leaving the signature and body to the caller.
+func unmarshalSigned(blob []byte) (*manifestpb.SignedManifest, error) {
 	if len(blob) > MaxBlobSize {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMalformed, len(blob), MaxBlobSize)
 	}
@@ -278,13 +288,7 @@ func open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
 	if sm.Version != Version {
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, sm.Version)
 	}
-	if len(sm.Signature) != ed25519.SignatureSize || len(sm.Body) == 0 {
-		return nil, fmt.Errorf("%w: missing body or signature", ErrMalformed)
-	}
-	if !ed25519.Verify(networkKey, signedMessage(sm.Body), sm.Signature) {
-		return nil, ErrBadSignature
-	}
-	return decodeBody(sm.Body)
+	return &sm, nil
 }
 
 func signedMessage(body []byte) []byte {
