@@ -340,12 +340,14 @@ func (c *Censor) Inspect(now Time, f Flow) Verdict {
 		}
 	}
 	if isp.DPI {
-		if e, ok := c.matchName(now, isp, host, KindDomain, KindDomainMask, KindSNI, KindSNISubstring); ok && host != "" {
-			a := isp.Method.action()
-			if IsHTTPRequest(f.First) {
-				a = BlockPage
+		if host != "" {
+			if e, ok := c.matchName(now, isp, host, KindDomain, KindDomainMask, KindSNI, KindSNISubstring); ok {
+				a := isp.Method.action()
+				if IsHTTPRequest(f.First) {
+					a = BlockPage
+				}
+				return c.verdict(a, "dpi "+e.key())
 			}
-			return c.verdict(a, "dpi "+e.key())
 		}
 		for _, fp := range c.cfg.Fingerprints {
 			if fp.Match == nil || !fp.Match(f.First) {
