@@ -266,7 +266,8 @@ func suffixMatch(host, suffix string) bool {
 }
 
 func (c *Censor) verdict(a Action, reason string) Verdict {
-	c.stats[a.String()+" "+strings.SplitN(reason, " ", 2)[0]]++
+	kind, _, _ := strings.Cut(reason, " ")
+	c.stats[a.String()+" "+kind]++
 	return Verdict{Action: a, Reason: reason}
 }
 
