@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"samizdat/relay"
+	"samizdat/store/internal/batch"
 )
 
 // isDomain reports whether err is an outcome a caller branches on rather
@@ -245,19 +245,16 @@ func (r *readStmts) close() {
 var _ relay.AccountsBatch = (*Store)(nil)
 
 // AccountsDevices implements relay.AccountsBatch: two queries per
-// batchIDs ids.
+// batchIDs distinct ids.
 func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]relay.AccountDevices, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	out := make([]relay.AccountDevices, len(ids))
-	at := make(map[relay.AccountID][]int, len(ids))
-	for i, id := range ids {
-		at[id] = append(at[id], i)
-	}
+	b := batch.New(ids)
+	uniq := b.IDs() // an id in two chunks would be read, and its devices added, twice
 	args := make([]any, batchIDs)
-	for start := 0; start < len(ids); start += batchIDs {
-		chunk := ids[start:min(start+batchIDs, len(ids))]
+	for start := 0; start < len(uniq); start += batchIDs {
+		chunk := uniq[start:min(start+batchIDs, len(uniq))]
 		for i := range args {
 			// A short chunk repeats its first id: IN ignores duplicates.
 			id := chunk[0]
@@ -266,16 +263,15 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 			}
 			args[i] = id[:]
 		}
-		if err := s.accountsIn(ctx, args, at, out); err != nil {
+		if err := s.accountsIn(ctx, args, b); err != nil {
 			return nil, readErr("accounts with devices", err)
 		}
 	}
-	return out, nil
+	return b.Out(), nil
 }
 
-// accountsIn reads the accounts and devices of the ids in args into out at
-// the positions at gives.
-func (s *Store) accountsIn(ctx context.Context, args []any, at map[relay.AccountID][]int, out []relay.AccountDevices) error {
+// accountsIn reads the accounts and devices of the ids in args into b.
+func (s *Store) accountsIn(ctx context.Context, args []any, b *batch.Accounts) error {
 	rows, err := s.rs.accountsIn.QueryContext(ctx, args...)
 	if err != nil {
 		return err
@@ -286,12 +282,7 @@ func (s *Store) accountsIn(ctx context.Context, args []any, at map[relay.Account
 		if err != nil {
 			return err
 		}
-		for n, i := range at[a.ID] {
-			if n > 0 { // entries share no bytes
-				a.IdentityKey, a.UnidentifiedAccessKey = bytes.Clone(a.IdentityKey), bytes.Clone(a.UnidentifiedAccessKey)
-			}
-			out[i].Account, out[i].Found = a, true
-		}
+		b.Account(a)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -306,11 +297,7 @@ func (s *Store) accountsIn(ctx context.Context, args []any, at map[relay.Account
 		if err != nil {
 			return err
 		}
-		for _, i := range at[d.Account] {
-			if out[i].Found {
-				out[i].Devices = append(out[i].Devices, d)
-			}
-		}
+		b.Device(d)
 	}
 	return rows.Err()
 }

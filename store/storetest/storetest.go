@@ -220,6 +220,18 @@ func testAccountsDevices(t *testing.T, open Opener) {
 			t.Fatalf("entry %d of many: %+v", i, g)
 		}
 	}
+	// An id asked for again further on than any batch holds: each entry
+	// has the account's devices once.
+	far := append(append([]relay.AccountID(nil), many...), many[0])
+	fa, err := b.AccountsDevices(ctx, far)
+	if err != nil || len(fa) != len(far) {
+		t.Fatalf("%d ids: %d entries, %v", len(far), len(fa), err)
+	}
+	for _, i := range []int{0, len(far) - 1} {
+		if g := fa[i]; !g.Found || g.Account.ID != far[i] || len(g.Devices) != 1 {
+			t.Fatalf("entry %d of %d, id repeated: %+v", i, len(far), g)
+		}
+	}
 
 	// The result is the caller's.
 	got[0].Account.UnidentifiedAccessKey[0] ^= 0xff
