@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
@@ -97,28 +96,7 @@ func WriteInvite(path string, inv Invite) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".invite-*")
-	if err != nil {
-		return fmt.Errorf("manifest: write invite: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(text); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest: write invite: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest: write invite: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest: write invite: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("manifest: write invite: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := writeFileAtomic(path, text, 0o644); err != nil {
 		return fmt.Errorf("manifest: write invite: %w", err)
 	}
 	return nil
