@@ -2,10 +2,10 @@ package censor
 
 import (
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -202,14 +202,22 @@ func New(cfg Config) (*Censor, error) {
 }
 
 // roll returns a deterministic number in [0, 1) for the seed and parts.
+// It is FNV-1a of the decimal seed and each part after a zero byte,
+// computed in place: it runs for every flow.
 func (c *Censor) roll(parts ...string) float64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%d", c.cfg.Seed)
-	for _, p := range parts {
-		h.Write([]byte{0})
-		h.Write([]byte(p))
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	var seed [20]byte
+	for _, b := range strconv.AppendInt(seed[:0], c.cfg.Seed, 10) {
+		h = (h ^ uint64(b)) * prime
 	}
-	return float64(h.Sum64()>>11) / (1 << 53)
+	for _, p := range parts {
+		h *= prime // the zero byte
+		for i := 0; i < len(p); i++ {
+			h = (h ^ uint64(p[i])) * prime
+		}
+	}
+	return float64(h>>11) / (1 << 53)
 }
 
 // isp returns the named ISP; an unknown ISP is fully compliant, without
@@ -367,7 +375,7 @@ func (c *Censor) Inspect(now Time, f Flow) Verdict {
 			}
 			k := residualKey{f.Client, f.Dst}
 			c.flowSeq[k]++
-			if c.roll("fe", f.Client, f.Dst.String(), fmt.Sprint(c.flowSeq[k])) < fe.BlockFraction {
+			if c.roll("fe", f.Client, f.Dst.String(), strconv.FormatUint(c.flowSeq[k], 10)) < fe.BlockFraction {
 				if fe.Residual > 0 {
 					c.residual[k] = now + fe.Residual
 				}
