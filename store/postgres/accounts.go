@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"samizdat/relay"
+	"samizdat/store/internal/batch"
 )
 
 const (
@@ -189,15 +189,14 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	out := make([]relay.AccountDevices, len(ids))
+	acc := batch.New(ids)
 	if len(ids) == 0 {
-		return out, nil
+		return acc.Out(), nil
 	}
-	keys := make([][]byte, len(ids))
-	at := make(map[relay.AccountID][]int, len(ids))
-	for i := range ids {
-		keys[i] = ids[i][:]
-		at[ids[i]] = append(at[ids[i]], i)
+	uniq := acc.IDs()
+	keys := make([][]byte, len(uniq))
+	for i := range uniq {
+		keys[i] = uniq[i][:]
 	}
 	b := &pgx.Batch{}
 	b.Queue(accountCols+"WHERE id = ANY($1)", keys)
@@ -213,12 +212,7 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 			return err
 		}
 		for _, a := range accts {
-			for n, i := range at[a.ID] {
-				if n > 0 { // entries share no bytes
-					a.IdentityKey, a.UnidentifiedAccessKey = bytes.Clone(a.IdentityKey), bytes.Clone(a.UnidentifiedAccessKey)
-				}
-				out[i].Account, out[i].Found = a, true
-			}
+			acc.Account(a)
 		}
 		rows, err = br.Query()
 		if err != nil {
@@ -229,11 +223,7 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 			return err
 		}
 		for _, d := range devs {
-			for _, i := range at[d.Account] {
-				if out[i].Found {
-					out[i].Devices = append(out[i].Devices, d)
-				}
-			}
+			acc.Device(d)
 		}
 		return nil
 	}()
@@ -243,5 +233,5 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 	if err != nil {
 		return nil, dbErr("accounts with devices", err)
 	}
-	return out, nil
+	return acc.Out(), nil
 }
