@@ -25,14 +25,6 @@ import (
 	"samizdat/transport"
 )
 
-// DialerFunc adapts a function to transport.Dialer.
-type DialerFunc func(ctx context.Context, address string) (net.Conn, error)
-
-// Dial calls f.
-func (f DialerFunc) Dial(ctx context.Context, address string) (net.Conn, error) {
-	return f(ctx, address)
-}
-
 // Options adjusts RunWith.
 type Options struct {
 	// Settle runs before the goroutine-leak check, e.g. to drop idle
