@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"time"
 
@@ -28,14 +29,7 @@ func compareDev(a, b devKey) int {
 }
 
 // sorted returns the keys of m in the order mailbox_usage rows are locked.
-func sorted(m map[devKey]bool) []devKey {
-	keys := make([]devKey, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, compareDev)
-	return keys
-}
+func sorted(m map[devKey]bool) []devKey { return slices.SortedFunc(maps.Keys(m), compareDev) }
 
 type envKey struct {
 	devKey
