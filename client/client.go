@@ -175,6 +175,8 @@ type Client struct {
 
 	sessMu sync.Mutex // serializes session operations (encrypt, decrypt)
 
+	anonMu sync.Mutex // serializes dialing the anonymous channel (anon)
+
 	mu        sync.Mutex
 	conn      *relayConn                // guarded by mu; nil or the current connection
 	receiving int                       // guarded by mu; Receive loops running (they dial)

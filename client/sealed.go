@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"samizdat/client/clientdb"
@@ -58,11 +59,16 @@ func (c *Client) senderCertificate(ctx context.Context) (*sealed.SenderCertifica
 
 // anonConnection returns the channel for sealed sends: authenticated to us
 // as the relay, anonymous to the relay (a fresh Noise key).
+// Dials are serialized by anonMu, not mu, so that one does not hold up
+// the ordinary connection's calls and pushes.
 func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
+	c.anonMu.Lock()
+	defer c.anonMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.anon != nil && c.anon.Err() == nil {
-		return c.anon, nil
+	rc := c.anon
+	c.mu.Unlock()
+	if rc != nil && rc.Err() == nil {
+		return rc, nil
 	}
 	kp, err := noisechan.GenerateKeyPair(c.cfg.Rand)
 	if err != nil {
@@ -71,6 +77,14 @@ func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
 	nc, err := c.dialNetwork(ctx, kp)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed: // Close has begun and may have closed c.anon already
+		nc.Close()
+		return nil, net.ErrClosed
+	default:
 	}
 	c.anon = c.newRelayConn(nc, nil)
 	return c.anon, nil
