@@ -376,7 +376,7 @@ func (c *conn) up() {
 	buf := make([]byte, maxPayload)
 	for {
 		c.Out.Wait(nil, nil)
-		n, err := c.Out.Read(buf, closed, nil)
+		n, err := c.Out.Read(buf, closedChan, nil)
 		if n > 0 {
 			resp, err := c.push(opPush, buf[:n])
 			if err != nil {
@@ -395,8 +395,6 @@ func (c *conn) up() {
 		}
 	}
 }
-
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 const maxPollInterval = time.Second
 

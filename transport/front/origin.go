@@ -261,6 +261,8 @@ func remoteAddr(r *http.Request) net.Addr {
 	return pipe.Addr("front")
 }
 
+// closedChan is an already-closed channel: as a deadline it makes a
+// pipe.Buffer read return at once when there is no data.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (o *Origin) push(w http.ResponseWriter, r *http.Request, s *session, req request) {
