@@ -104,8 +104,6 @@ func (w *webFetch) tlsConfig() *tls.Config {
 	return cfg
 }
 
-// do sends req and returns the body of a 200 response, at most limit
-// bytes.
 // getBlob fetches a signed blob (raw, base64 or an invite) with a GET.
 func (w *webFetch) getBlob(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -119,6 +117,8 @@ func (w *webFetch) getBlob(ctx context.Context, url string) ([]byte, error) {
 	return decodeBody(body)
 }
 
+// do sends req and returns the body of a 200 response, at most limit
+// bytes.
 func (w *webFetch) do(req *http.Request, limit int64) ([]byte, error) {
 	tr := &http.Transport{
 		DialContext:            w.netDial.Dial,
