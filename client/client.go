@@ -167,9 +167,10 @@ type Client struct {
 	networkKey ed25519.PublicKey
 
 	manifestMu sync.Mutex
-	manifest   []byte           // guarded by manifestMu; the signed manifest in use
-	keeper     *manifest.Keeper // the newest accepted manifest, on disk
-	memory     *dialer.Memory   // what worked on which network
+	manifest   []byte             // guarded by manifestMu; the signed manifest in use
+	opened     *manifest.Manifest // guarded by manifestMu; manifest opened, nil until network() needs it
+	keeper     *manifest.Keeper   // the newest accepted manifest, on disk
+	memory     *dialer.Memory     // what worked on which network
 
 	stats stats
 
@@ -327,12 +328,21 @@ func parseUUID(s string) ([16]byte, bool) {
 }
 
 // network verifies the current manifest.
+// The signature is checked once per manifest (it is asked for per sealed
+// message received), the times at every call.
 func (c *Client) network() (*manifest.Manifest, error) {
 	c.manifestMu.Lock()
-	blob := c.manifest
+	if c.opened == nil {
+		m, err := manifest.Open(c.manifest, c.networkKey)
+		if err != nil {
+			c.manifestMu.Unlock()
+			return nil, fmt.Errorf("client: the network's manifest: %w", err)
+		}
+		c.opened = m
+	}
+	m := c.opened
 	c.manifestMu.Unlock()
-	m, err := manifest.Verify(blob, c.networkKey, c.cfg.Now())
-	if err != nil {
+	if err := m.CheckTime(c.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("client: the network's manifest: %w", err)
 	}
 	return m, nil

@@ -160,6 +160,7 @@ func (c *Client) adoptManifest(ctx context.Context, blob []byte) error {
 	}
 	c.manifestMu.Lock()
 	c.manifest = append([]byte(nil), blob...)
+	c.opened = nil
 	c.manifestMu.Unlock()
 	return nil
 }

@@ -117,7 +117,7 @@ func (k *Keeper) Offer(blob []byte, now time.Time) (*Manifest, error) {
 		}
 		return nil, fmt.Errorf("%w: serial %d is not newer than %d", ErrRollback, m.Serial, k.cur.Serial)
 	}
-	if err := m.checkTime(now); err != nil {
+	if err := m.CheckTime(now); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(k.path, blob, 0o600); err != nil {

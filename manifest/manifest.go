@@ -201,14 +201,16 @@ func Verify(blob []byte, networkKey ed25519.PublicKey, now time.Time) (*Manifest
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkTime(now); err != nil {
+	if err := m.CheckTime(now); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// checkTime checks that m is valid at now.
-func (m *Manifest) checkTime(now time.Time) error {
+// CheckTime checks that m is valid at now (else ErrExpired or
+// ErrNotYetValid): the time checks of Verify, for a manifest opened
+// earlier.
+func (m *Manifest) CheckTime(now time.Time) error {
 	if !now.Before(m.Expires) {
 		return fmt.Errorf("%w: serial %d expired at %s", ErrExpired, m.Serial, m.Expires.Format(time.RFC3339))
 	}
