@@ -28,7 +28,11 @@ type Memory struct {
 	network string                        // guarded by mu
 	nets    map[string]map[string]*record // guarded by mu: network -> candidate key -> record
 	err     error                         // guarded by mu: the last save error
+	gen     uint64                        // guarded by mu: changes made so far
 	now     func() time.Time
+
+	saveMu sync.Mutex // serializes writing the file, outside mu
+	saved  uint64     // guarded by saveMu: the gen last written
 }
 
 // record is what the memory keeps about one candidate on one network.
@@ -164,7 +168,6 @@ func (m *Memory) prune(recs map[string]*record) {
 // Success records that c connected after latency.
 func (m *Memory) Success(c Candidate, latency time.Duration) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r := m.rec(c.Key())
 	ms := float64(latency) / float64(time.Millisecond)
 	if r.Successes == 0 || r.LatencyMs == 0 {
@@ -175,7 +178,7 @@ func (m *Memory) Success(c Candidate, latency time.Duration) {
 	r.Successes++
 	r.Failures = 0
 	r.LastSuccess = m.now()
-	m.saveLocked()
+	m.changedLocked()
 }
 
 // Failure records that c failed with class. Cancelled attempts are not
@@ -185,12 +188,11 @@ func (m *Memory) Failure(c Candidate, class FailureClass) {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r := m.rec(c.Key())
 	r.Failures++
 	r.LastFailure = m.now()
 	r.LastClass = class
-	m.saveLocked()
+	m.changedLocked()
 }
 
 // LastTrouble returns when something last went wrong on the current
@@ -290,17 +292,32 @@ func severity(c FailureClass) int {
 	}
 }
 
-// saveLocked writes the memory to its file, atomically. m.mu is held.
-func (m *Memory) saveLocked() {
+// changedLocked unlocks m.mu, which the caller holds after changing the
+// memory, and writes the memory to its file, atomically. The write is
+// done outside m.mu so that readers (Order, LastTrouble) do not wait for
+// the disk; a write overtaken by a newer one is skipped.
+func (m *Memory) changedLocked() {
 	if m.path == "" {
+		m.mu.Unlock()
 		return
 	}
+	m.gen++
+	gen := m.gen
 	b, err := json.Marshal(memoryFile{Version: memoryVersion, Networks: m.nets})
+	m.mu.Unlock()
 	if err == nil {
-		err = writeAtomic(m.path, b)
+		m.saveMu.Lock()
+		if gen > m.saved {
+			if err = writeAtomic(m.path, b); err == nil {
+				m.saved = gen
+			}
+		}
+		m.saveMu.Unlock()
 	}
 	if err != nil {
+		m.mu.Lock()
 		m.err = fmt.Errorf("dialer: save memory: %w", err)
+		m.mu.Unlock()
 	}
 }
 
