@@ -260,7 +260,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 		return badRequest("noise_static_key is not this channel's key")
 	}
 	ik, err := curve.DecodePublicKey(r.IdentityKey)
-	if err != nil || !canonicalEC(r.IdentityKey) {
+	if err != nil || !bytes.Equal(ik.Bytes(), r.IdentityKey) { // canonical, as canonicalEC
 		return badRequest("malformed identity key")
 	}
 	if !validRegistrationID(r.RegistrationId) {
