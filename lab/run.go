@@ -282,8 +282,8 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 		f, err := fleet.Start(ctx, fleet.Config{
 			Strategy: name, Net: w.net, Plan: plan, Censor: w.cen, Shared: w.shared,
 			Dir: filepath.Join(w.work, "fleet", name), ISPs: isps, Operator: sc.Operator,
-			EnumClients: w.enumClients(), WatchRegistry: sc.Operator.WatchRegistry,
-			Logger: w.log.With("fleet", name),
+			EnumClients: w.enumClients(),
+			Logger:      w.log.With("fleet", name),
 		})
 		if err != nil {
 			return fmt.Errorf("lab: fleet %s: %w", name, err)

@@ -79,9 +79,6 @@ type Config struct {
 	// EnumClients is how many of the censor's clients learn this fleet's
 	// manifests (see the package doc).
 	EnumClients int
-	// WatchRegistry is Operator.WatchRegistry, for callers that set it
-	// here; either turns it on.
-	WatchRegistry bool
 	// SpareShared makes the enumeration clients leave out the shared
 	// services their manifests name (the CDN edge's address, the front
 	// domain, the DoH resolver and the mirror host): a censor that will
@@ -623,7 +620,7 @@ type monitor struct {
 }
 
 func (f *Fleet) monitor(now censor.Time) *monitor {
-	return &monitor{f: f, now: now, watch: f.cfg.WatchRegistry || f.cfg.Operator.WatchRegistry}
+	return &monitor{f: f, now: now, watch: f.cfg.Operator.WatchRegistry}
 }
 
 // registry returns the address entries of the registry published at now.
