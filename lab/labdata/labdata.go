@@ -41,9 +41,6 @@ const (
 	ZIHistoryStat = "zi-history-2012-2014-stats.csv"
 )
 
-// File returns an embedded file's bytes.
-func File(name string) ([]byte, error) { return files.ReadFile(name) }
-
 // Prefix is one IPv4 prefix of a provider.
 type Prefix struct {
 	Prefix   netip.Prefix
