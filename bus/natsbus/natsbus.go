@@ -37,6 +37,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -110,6 +111,10 @@ type Hub struct {
 	local *relay.LocalHub // this node's subscribers
 	subMu sync.Mutex      // serializes NATS (un)subscribing; taken before mu
 
+	// Keyed HMACs for hash, reset between uses: Notify runs per stored
+	// envelope, and a new HMAC would hash the key's pads each time.
+	macs sync.Pool
+
 	mu      sync.Mutex
 	subs    map[devHash]*device  // devices with local subscribers; guarded by mu
 	pending map[devHash]struct{} // wake-ups to publish; guarded by mu
@@ -173,6 +178,7 @@ func New(cfg Config) (*Hub, error) {
 		subs:    make(map[devHash]*device),
 		pending: make(map[devHash]struct{}),
 	}
+	h.macs.New = func() any { return hmac.New(sha256.New, h.cfg.Key) }
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -231,14 +237,18 @@ func New(cfg Config) (*Hub, error) {
 
 // hash names the device on the bus.
 func (h *Hub) hash(acct relay.AccountID, dev uint32) devHash {
-	m := hmac.New(sha256.New, h.cfg.Key)
+	m := h.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte("samizdat natsbus v1"))
 	m.Write(acct[:])
 	var d [4]byte
 	binary.BigEndian.PutUint32(d[:], dev)
 	m.Write(d[:])
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	h.macs.Put(m)
 	var out devHash
-	copy(out[:], m.Sum(nil))
+	copy(out[:], sum[:])
 	return out
 }
 
