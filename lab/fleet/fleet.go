@@ -31,15 +31,15 @@ import (
 	"samizdat/store/sqlite"
 )
 
-// Strategies.
+// Strategies: the scenario's names.
 const (
-	Static       = "static"        // one relay, one tcp endpoint, no channels, never moves
-	Telegram2018 = "telegram-2018" // tcp address hopping, config in DNS TXT, push
-	Samizdat     = "samizdat"      // cohorts, tcp + wss + front, mirrors, DoH, push
+	Static       = scenario.Static       // one relay, one tcp endpoint, no channels, never moves
+	Telegram2018 = scenario.Telegram2018 // tcp address hopping, config in DNS TXT, push
+	Samizdat     = scenario.Samizdat     // cohorts, tcp + wss + front, mirrors, DoH, push
 )
 
 // Strategies returns the strategy names, in the order the lab runs them.
-func Strategies() []string { return []string{Static, Telegram2018, Samizdat} }
+func Strategies() []string { return scenario.Strategies() }
 
 // Defaults for what the scenario leaves zero.
 const (
