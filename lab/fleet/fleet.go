@@ -559,19 +559,18 @@ func (f *Fleet) check(now censor.Time) []Move {
 	for pass := 0; pass < 2; pass++ {
 		// Then the blocked cohort mirrors, the way in for the cohort's
 		// clients cut off from every endpoint they know.
-		for _, m := range dueMirrors {
-			if pass == 0 {
-				break
+		if pass == 1 {
+			for _, m := range dueMirrors {
+				if left := f.budgetLeft(now) - len(moves); left <= reserve {
+					return moves
+				}
+				mv, err := f.moveMirror(now, mon, m, mirrorReasons[m])
+				if err != nil {
+					f.log.Debug("operator could not move a cohort mirror", "cohort", m.cohort, "err", err)
+					return moves
+				}
+				moves = append(moves, mv)
 			}
-			if left := f.budgetLeft(now) - len(moves); left <= reserve {
-				return moves
-			}
-			mv, err := f.moveMirror(now, mon, m, mirrorReasons[m])
-			if err != nil {
-				f.log.Debug("operator could not move a cohort mirror", "cohort", m.cohort, "err", err)
-				return moves
-			}
-			moves = append(moves, mv)
 		}
 		for _, e := range due {
 			if moved[e] {
