@@ -15,8 +15,9 @@ type deviceCache struct {
 	ttl time.Duration // zero or negative: no caching
 	max int           // entries; the map is emptied when full
 
-	mu sync.Mutex
-	m  map[AccountID]devEntry // guarded by mu
+	mu  sync.Mutex
+	m   map[AccountID]devEntry // guarded by mu
+	gen uint64                 // bumped by forget; guarded by mu
 }
 
 type devEntry struct {
@@ -32,6 +33,7 @@ func (c *deviceCache) devices(ctx context.Context, st Accounts, id AccountID) ([
 	now := time.Now()
 	c.mu.Lock()
 	e, ok := c.m[id]
+	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Sub(e.at) < c.ttl {
 		return e.devs, nil
@@ -41,10 +43,14 @@ func (c *deviceCache) devices(ctx context.Context, st Accounts, id AccountID) ([
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= c.max {
-		c.m = make(map[AccountID]devEntry)
+	// A list read while a forget ran may predate the change it was for:
+	// use it, but do not keep it.
+	if c.gen == gen {
+		if c.m == nil || len(c.m) >= c.max {
+			c.m = make(map[AccountID]devEntry)
+		}
+		c.m[id] = devEntry{devs: devs, at: now}
 	}
-	c.m[id] = devEntry{devs: devs, at: now}
 	c.mu.Unlock()
 	return devs, nil
 }
@@ -53,5 +59,6 @@ func (c *deviceCache) devices(ctx context.Context, st Accounts, id AccountID) ([
 func (c *deviceCache) forget(id AccountID) {
 	c.mu.Lock()
 	delete(c.m, id)
+	c.gen++
 	c.mu.Unlock()
 }
