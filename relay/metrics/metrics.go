@@ -67,7 +67,7 @@ func New(depth DepthFunc) *Metrics {
 		}, []string{"transport"}),
 		in: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "samizdat_relay_messages_in_total",
-			Help: "Envelopes stored for delivery (one per recipient device), by kind (send, sealed).",
+			Help: "Envelopes stored for delivery (one per recipient device), by kind (send, sealed, multi).",
 		}, []string{"kind"}),
 		out: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "samizdat_relay_messages_out_total",
@@ -81,7 +81,7 @@ func New(depth DepthFunc) *Metrics {
 		}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "samizdat_relay_rate_limited_total",
-			Help: "Requests refused by a rate limit, by kind (msg, sealed, rbytes, reg, prekeys, fetch, lookup).",
+			Help: "Requests refused by a rate limit, by kind (msg, sealed, multi, rbytes, reg, prekeys, fetch, lookup).",
 		}, []string{"kind"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "samizdat_store_commit_seconds",
