@@ -79,16 +79,17 @@ func (h *LocalHub) add(k deviceKey, sub *hubSub) func() {
 func (h *LocalHub) remove(k deviceKey, sub *hubSub) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for p := h.subs[k]; p != nil; p = p.next {
-		switch {
-		case p == sub && p == h.subs[k]:
-			if sub.next == nil {
-				delete(h.subs, k)
-			} else {
-				h.subs[k] = sub.next
-			}
-			return
-		case p.next == sub:
+	head := h.subs[k]
+	if head == sub {
+		if sub.next == nil {
+			delete(h.subs, k)
+		} else {
+			h.subs[k] = sub.next
+		}
+		return
+	}
+	for p := head; p != nil; p = p.next {
+		if p.next == sub {
 			p.next = sub.next
 			return
 		}
