@@ -383,6 +383,9 @@ func (h *Hub) wakeAll() {
 // publishLoop publishes queued wake-ups until Close.
 func (h *Hub) publishLoop() {
 	defer h.wg.Done()
+	// Two maps take turns: Notify fills one while this publishes the
+	// other.
+	spare := make(map[devHash]struct{})
 	for {
 		select {
 		case <-h.kick:
@@ -395,7 +398,7 @@ func (h *Hub) publishLoop() {
 			h.mu.Unlock()
 			continue
 		}
-		h.pending = make(map[devHash]struct{}, len(batch))
+		h.pending = spare
 		h.mu.Unlock()
 		for k := range batch {
 			// Publish only buffers; the client's flusher writes. While
@@ -406,6 +409,8 @@ func (h *Hub) publishLoop() {
 			}
 			h.published.Add(1)
 		}
+		clear(batch)
+		spare = batch
 	}
 }
 
