@@ -337,11 +337,11 @@ func Call(ctx context.Context, home string, req Request, stdout, stderr io.Write
 	for {
 		var h [5]byte
 		if _, err := io.ReadFull(br, h[:]); err != nil {
+			if ctx.Err() != nil {
+				return 0, true, ctx.Err() // interrupted: run nothing here either
+			}
 			if !accepted {
 				return 0, false, nil
-			}
-			if ctx.Err() != nil {
-				return 0, true, ctx.Err()
 			}
 			return 0, true, errors.New("the process owning this home went away before the command finished")
 		}
