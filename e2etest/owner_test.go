@@ -80,6 +80,15 @@ func TestCommandsGoThroughChat(t *testing.T) {
 	if code, o, _ := cli(t, bin, bob, "", "send", "--help"); code != 0 || !strings.HasPrefix(o, "usage: samizdat send") {
 		t.Fatalf("help through the chat: exit %d, %q", code, o)
 	}
+	// Standard input goes with the command: the invite bob joined with
+	// holds the manifest he has.
+	inv, err := os.ReadFile(filepath.Join(dir, "relay", "invite.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, e := cli(t, bin, bob, string(inv), "import", "-"); code != 1 || !strings.Contains(e, "is the current one") {
+		t.Fatalf("import - through the chat: exit %d, %q", code, e)
+	}
 	// A second long-running command on the home is refused.
 	if code, _, e := cli(t, bin, bob, "", "chat"); code != 1 || !strings.Contains(e, "already owns") {
 		t.Fatalf("second chat: exit %d, %q", code, e)

@@ -72,7 +72,13 @@ func (e *HeldError) Error() string {
 type Request struct {
 	Args []string `json:"args"` // the command and its arguments, as typed after "samizdat"
 	Cwd  string   `json:"cwd"`  // the caller's working directory, for relative paths
+	// Stdin is what the command reads from standard input ("import -"),
+	// read by the caller before the call; at most MaxStdin bytes.
+	Stdin []byte `json:"stdin,omitempty"`
 }
+
+// MaxStdin bounds the standard input a caller hands over.
+const MaxStdin = 512 << 10
 
 // Handler runs one request, writing what the command prints to stdout and
 // stderr, and returns its exit status. ctx is cancelled when the caller

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +42,7 @@ func clientCommands() []command {
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
+		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 	}
 }
 
@@ -401,6 +403,47 @@ directory); run the client there with --home DIR.`)
 	}
 	defer nc.Close()
 	fmt.Fprintf(e.stdout, "linked device %d of %s; state in %s\n", nc.DeviceID(), nc.Username(), *newHome)
+	return nil
+}
+
+func runImport(ctx context.Context, e *env, args []string) error {
+	f := newFlags("import", "FILE|-", `Take a newer manifest of your network by hand: an invite file, or a manifest in base64 as
+pasted from a chat or a QR code ("-" reads standard input). It is the last way back when
+every address and channel you know is blocked: someone who still gets through passes
+you the newer one. It is checked like a manifest from any channel (the network's
+signature, the network name, not expired, newer than yours) and refused with the reason
+otherwise, changing nothing.`)
+	f.homeFlag(e)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return f.usagef("need one FILE, or - for standard input")
+	}
+	var text []byte
+	if pos[0] == "-" {
+		text, err = io.ReadAll(io.LimitReader(e.in(), 1<<20))
+	} else {
+		text, err = os.ReadFile(e.path(pos[0]))
+	}
+	if err != nil {
+		return err
+	}
+	c, release, err := openClient(ctx, e, nil)
+	if err != nil {
+		return err
+	}
+	defer release()
+	m, err := c.Import(ctx, text)
+	if err != nil {
+		return fmt.Errorf("not imported: %w", err)
+	}
+	n := 0
+	for _, r := range m.Relays {
+		n += len(r.Endpoints)
+	}
+	fmt.Fprintf(e.stdout, "imported manifest %d of %s: %d endpoint(s), %d channel(s)\n", m.Serial, m.Network, n, len(m.Channels))
 	return nil
 }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,7 +20,21 @@ import (
 // (which would replace the owner's).
 var forwardable = map[string]bool{
 	"send": true, "recv": true, "safety": true, "contacts": true,
-	"whoami": true, "history": true, "link": true,
+	"whoami": true, "history": true, "link": true, "import": true,
+}
+
+// exists reports whether a file is there.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// in is the command's standard input.
+func (e *env) in() io.Reader {
+	if e.stdin == nil {
+		return os.Stdin
+	}
+	return e.stdin
 }
 
 // ownedClient is the open client of the long-running command that owns a
@@ -97,7 +113,7 @@ func ownHome(ctx context.Context, e *env, what string, onEvent func(client.Event
 	go func() {
 		defer close(served)
 		o.Serve(func(ctx context.Context, req owner.Request, stdout, stderr io.Writer) int {
-			be := &env{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, home: e.home, cwd: req.Cwd, owned: oc}
+			be := &env{stdin: bytes.NewReader(req.Stdin), stdout: stdout, stderr: stderr, home: e.home, cwd: req.Cwd, owned: oc}
 			return runOwned(ctx, be, req.Args)
 		})
 	}()
@@ -136,7 +152,25 @@ func forward(ctx context.Context, e *env, name string, args []string) (code int,
 		}
 	}
 	cwd, _ := os.Getwd()
-	code, forwarded, err := owner.Call(ctx, home, owner.Request{Args: append([]string{name}, args...), Cwd: cwd}, e.stdout, e.stderr)
+	req := owner.Request{Args: append([]string{name}, args...), Cwd: cwd}
+	if slices.Contains(args, "-") {
+		// The command reads standard input: hand it over with the
+		// command line (only when an owner is there to take it).
+		if p, err := owner.SocketPath(home); err != nil || !exists(p) {
+			return 0, false
+		}
+		in, err := io.ReadAll(io.LimitReader(e.in(), owner.MaxStdin+1))
+		if err != nil || len(in) > owner.MaxStdin {
+			fmt.Fprintf(e.stderr, "samizdat %s: standard input is over %d bytes\n", name, owner.MaxStdin)
+			return exitFailed, true
+		}
+		req.Stdin = in
+	}
+	code, forwarded, err := owner.Call(ctx, home, req, e.stdout, e.stderr)
+	if !forwarded && req.Stdin != nil {
+		// Read already: the command that runs here reads it from e.
+		e.stdin = bytes.NewReader(req.Stdin)
+	}
 	if !forwarded {
 		return 0, false
 	}
