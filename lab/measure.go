@@ -326,6 +326,10 @@ func (w *world) notes(r *report.Report) []string {
 	if w.offlineAtStart > 0 {
 		out = append(out, fmt.Sprintf("%d clients had not connected when the run began (setup gave them %v).", w.offlineAtStart, onlineTimeout))
 	}
+	if w.unmeasured > 0 {
+		out = append(out, fmt.Sprintf("%d bystander fetches over %d probe rounds were not measured: the uncensored control could not reach the service either (a busy machine or service, not the censor), so they do not count as collateral.",
+			w.unmeasured, w.probeRounds))
+	}
 	if c := r.Censor; c.Bystanders > 0 && c.MaxBystandersBroken > 0 {
 		out = append(out, fmt.Sprintf("The censor broke up to %d of %d bystander services (%d at the end) while blocking these strategies.",
 			c.MaxBystandersBroken, c.Bystanders, c.BystandersBroken))

@@ -42,10 +42,10 @@ func TestColdStartTarget(t *testing.T) {
 func TestReconnectTargetNotMeasured(t *testing.T) {
 	w := &world{sc: &scenario.Scenario{Censor: scenario.Censor{Preset: scenario.PresetRKN2018}}}
 	for _, tt := range []struct {
-		name        string
-		st          report.Strategy
-		got         float64
-		met         bool
+		name string
+		st   report.Strategy
+		got  float64
+		met  bool
 	}{
 		{"no outage", report.Strategy{Sent: 10}, -1, false},
 		{"fast reconnects", report.Strategy{Sent: 10, Reconnects: 3, ReconnectP50MS: 40, ReconnectP99MS: 90}, 40, true},
