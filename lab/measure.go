@@ -293,8 +293,10 @@ func (w *world) notes(r *report.Report) []string {
 			out = append(out, fmt.Sprintf("samizdat's target %q (%s) was not measured: none of its clients lost a connection.", t.Name, t.Want))
 		case t.Got < 0:
 			out = append(out, fmt.Sprintf("samizdat missed the target %q (%s): none of its clients got there, so there is nothing to measure.", t.Name, t.Want))
+		case t.Unit == "ms":
+			out = append(out, fmt.Sprintf("samizdat missed the target %q: wanted %s, measured %s.", t.Name, t.Want, report.Seconds(t.Got)))
 		default:
-			out = append(out, fmt.Sprintf("samizdat missed the target %q: wanted %s, measured %.1f %s.", t.Name, t.Want, t.Got, t.Unit))
+			out = append(out, fmt.Sprintf("samizdat missed the target %q: wanted %s, measured %.1f%s.", t.Name, t.Want, t.Got, t.Unit))
 		}
 	}
 	sz, ok := r.Strategies[scenario.Samizdat]
