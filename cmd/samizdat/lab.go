@@ -187,7 +187,10 @@ func printLabSummary(w io.Writer, r *report.Report, took time.Duration) {
 		fmt.Fprintln(w, "\ntargets:")
 		for _, t := range r.Targets {
 			mark := "met"
-			if !t.Met {
+			switch {
+			case t.Got < 0:
+				mark = "n/a"
+			case !t.Met:
 				mark = "NOT MET"
 			}
 			fmt.Fprintf(w, "  %-8s %-14s %-28s want %-8s got %s\n", mark, t.Strategy, t.Name, t.Want, fmtGot(t.Got, t.Unit))
@@ -213,25 +216,23 @@ func strategyOrder(name string) int {
 	return 99
 }
 
+// fmtMS and fmtGot write times in seconds and shares in percent with one
+// decimal, as the HTML report does.
 func fmtMS(ms float64) string {
-	switch {
-	case ms != ms: // NaN
+	if ms != ms { // NaN
 		return "-"
-	case ms >= 10_000:
-		return fmt.Sprintf("%.0fs", ms/1000)
-	case ms >= 1000:
-		return fmt.Sprintf("%.1fs", ms/1000)
-	default:
-		return fmt.Sprintf("%.0fms", ms)
 	}
+	return strings.ReplaceAll(report.Seconds(ms), " ", "")
 }
 
 func fmtGot(v float64, unit string) string {
-	switch unit {
-	case "ms":
+	switch {
+	case v < 0:
+		return "not measured"
+	case unit == "ms":
 		return fmtMS(v)
-	case "%":
-		return fmt.Sprintf("%.2f%%", v)
+	case unit == "%":
+		return fmt.Sprintf("%.1f%%", v)
 	}
 	return strings.TrimSpace(fmt.Sprintf("%g %s", v, unit))
 }
