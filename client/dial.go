@@ -33,6 +33,13 @@ func candidates(m *manifest.Manifest, cohortKey []byte) []dialer.Candidate {
 	return dialer.CandidatesFrom(m.ForCohort(m.CohortOf(cohortKey)))
 }
 
+// allCandidates are the endpoints of m for this device and, after them,
+// the bridges its contacts offered: the dialer tries the direct paths
+// first and falls back on a bridge only while they fail.
+func (c *Client) allCandidates(m *manifest.Manifest) []dialer.Candidate {
+	return append(candidates(m, c.noise.Public[:]), c.bridgeCandidates(m)...)
+}
+
 // dialerConfig is the dialer's configuration for connecting with local.
 func (cfg Config) dialerConfig(local noisechan.KeyPair, mem *dialer.Memory) dialer.Config {
 	dc := dialer.Config{
@@ -57,7 +64,13 @@ func (cfg Config) dialerConfig(local noisechan.KeyPair, mem *dialer.Memory) dial
 // dial races the endpoints of m (see package dialer) and returns the
 // first Noise channel to the relay that completes its handshake.
 func dial(ctx context.Context, cfg Config, mem *dialer.Memory, m *manifest.Manifest, local noisechan.KeyPair, cohortKey []byte) (*noisechan.Conn, error) {
-	nc, _, err := dialer.Dial(ctx, cfg.dialerConfig(local, mem), candidates(m, cohortKey))
+	return dialCandidates(ctx, cfg, mem, candidates(m, cohortKey), local)
+}
+
+// dialCandidates races cands (see package dialer) and returns the first
+// Noise channel to the relay that completes its handshake.
+func dialCandidates(ctx context.Context, cfg Config, mem *dialer.Memory, cands []dialer.Candidate, local noisechan.KeyPair) (*noisechan.Conn, error) {
+	nc, _, err := dialer.Dial(ctx, cfg.dialerConfig(local, mem), cands)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -80,7 +93,7 @@ func (c *Client) dialNetwork(ctx context.Context, local noisechan.KeyPair) (*noi
 			return nil, err
 		}
 	}
-	nc, err := dial(ctx, c.cfg, c.memory, m, local, c.noise.Public[:])
+	nc, err := dialCandidates(ctx, c.cfg, c.memory, c.allCandidates(m), local)
 	if err == nil || !errors.Is(err, ErrUnreachable) {
 		return nc, err
 	}
@@ -90,7 +103,7 @@ func (c *Client) dialNetwork(ctx context.Context, local noisechan.KeyPair) (*noi
 	if m, err = c.network(); err != nil {
 		return nil, err
 	}
-	return dial(ctx, c.cfg, c.memory, m, local, c.noise.Public[:])
+	return dialCandidates(ctx, c.cfg, c.memory, c.allCandidates(m), local)
 }
 
 // fetchNewer asks the channels of m (whose blob is blob) for a newer
@@ -250,7 +263,7 @@ func (c *Client) receiveLoop(ctx context.Context, session func(*relayConn) error
 		if err != nil {
 			return nil
 		}
-		return candidates(m, c.noise.Public[:])
+		return c.allCandidates(m)
 	}
 	dc := c.cfg.dialerConfig(c.noise, c.memory)
 	user := dc.Events

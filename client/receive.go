@@ -29,6 +29,8 @@ const (
 	EventConnected                        // connected to the relay
 	EventDisconnected                     // lost the relay (Err); reconnecting
 	EventUndecryptable                    // a message could not be decrypted (Err); it was dropped
+	EventBridgeOffer                      // Peer offered us their bridge (or withdrew it: Text "withdrawn")
+	EventRefused                          // something Peer sent was refused (Err says why); nothing changed
 )
 
 // Event is something the user may want to see. It carries message text only
@@ -411,6 +413,12 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 				events = append(events, Event{Kind: EventDelivered, Peer: peer, EnvelopeID: rid, SentAt: sentAt})
 			}
 		}
+	case *contentpb.Content_BridgeOffer:
+		ev, err := c.storeBridgeOffer(ctx, s, peer, acct, b.BridgeOffer)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
 	default:
 		// A content kind from a newer client: nothing to show.
 	}

@@ -53,7 +53,14 @@ type relayProc struct {
 // startRelayProc starts the relay and waits until it listens.
 func startRelayProc(t *testing.T, bin, data, addr string) *relayProc {
 	t.Helper()
-	cmd := exec.Command(bin, "relay", "--data", data, "--listen", addr)
+	return startRelayArgs(t, bin, data, addr, "--listen", addr)
+}
+
+// startRelayArgs starts the relay with args and waits until it listens on
+// addr.
+func startRelayArgs(t *testing.T, bin, data, addr string, args ...string) *relayProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"relay", "--data", data}, args...)...)
 	// If the test binary dies (a timeout panic skips cleanups), the relay
 	// goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS inbox_seen (
 	envelope_id BLOB PRIMARY KEY,
 	at          INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bridge_offers (
+	peer     TEXT PRIMARY KEY,
+	offer    BLOB NOT NULL,
+	expires  INTEGER NOT NULL,
+	received INTEGER NOT NULL
+);
 `
 
 // querier is what both *sql.DB and *sql.Tx offer.

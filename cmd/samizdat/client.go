@@ -42,6 +42,7 @@ func clientCommands() []command {
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
+		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 	}
 }
@@ -151,6 +152,14 @@ func warnEvents(e *env) func(client.Event) {
 			fmt.Fprintf(e.stderr, "warning: a queued message to %s was dropped: %v\n", ev.Peer, ev.Err)
 		case client.EventUndecryptable:
 			fmt.Fprintf(e.stderr, "warning: a message could not be decrypted and was dropped\n")
+		case client.EventBridgeOffer:
+			if ev.Text == "withdrawn" {
+				fmt.Fprintf(e.stderr, "note: %s closed their bridge\n", ev.Peer)
+			} else {
+				fmt.Fprintf(e.stderr, "note: %s offers you their bridge, used by itself if the relay is ever out of reach\n", ev.Peer)
+			}
+		case client.EventRefused:
+			fmt.Fprintf(e.stderr, "warning: refused what %s sent: %v\n", ev.Peer, ev.Err)
 		}
 	}
 }

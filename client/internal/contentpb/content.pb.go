@@ -1,5 +1,6 @@
 // The plaintext that travels inside a Signal message between samizdat
-// clients: a text or a delivery receipt, stamped with the sender's clock.
+// clients: a text, a delivery receipt or a bridge offer, stamped with the
+// sender's clock.
 // It is padded (0x80 then zeros, as Signal pads) before encryption, so the
 // ciphertext length reveals little about it.
 
@@ -69,7 +70,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2, 0}
+	return file_content_proto_rawDescGZIP(), []int{3, 0}
 }
 
 type Content struct {
@@ -81,6 +82,7 @@ type Content struct {
 	//
 	//	*Content_Text
 	//	*Content_Receipt
+	//	*Content_BridgeOffer
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -162,6 +164,15 @@ func (x *Content) GetReceipt() *Receipt {
 	return nil
 }
 
+func (x *Content) GetBridgeOffer() *BridgeOffer {
+	if x != nil {
+		if x, ok := x.Body.(*Content_BridgeOffer); ok {
+			return x.BridgeOffer
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -174,9 +185,118 @@ type Content_Receipt struct {
 	Receipt *Receipt `protobuf:"bytes,11,opt,name=receipt,proto3,oneof"`
 }
 
+type Content_BridgeOffer struct {
+	BridgeOffer *BridgeOffer `protobuf:"bytes,12,opt,name=bridge_offer,json=bridgeOffer,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
+
+func (*Content_BridgeOffer) isContent_Body() {}
+
+// BridgeOffer: the sender runs a bridge (package bridge) and offers it to
+// this recipient alone, with a secret of the recipient's own. A zero
+// expires withdraws the sender's earlier offer.
+type BridgeOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`                // the network the bridge leads to
+	RelayId       string                 `protobuf:"bytes,2,opt,name=relay_id,json=relayId,proto3" json:"relay_id,omitempty"` // the relay it forwards to
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`                // host:port to dial
+	Sni           string                 `protobuf:"bytes,4,opt,name=sni,proto3" json:"sni,omitempty"`                        // TLS server name
+	Path          string                 `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`                      // the tunnel's path
+	Secret        []byte                 `protobuf:"bytes,6,opt,name=secret,proto3" json:"secret,omitempty"`                  // the recipient's own secret
+	TlsPin        []byte                 `protobuf:"bytes,7,opt,name=tls_pin,json=tlsPin,proto3" json:"tls_pin,omitempty"`    // SHA-256 of the bridge certificate's SubjectPublicKeyInfo
+	Expires       uint64                 `protobuf:"varint,8,opt,name=expires,proto3" json:"expires,omitempty"`               // unix ms; 0 withdraws the offer
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BridgeOffer) Reset() {
+	*x = BridgeOffer{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BridgeOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BridgeOffer) ProtoMessage() {}
+
+func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
+func (*BridgeOffer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BridgeOffer) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *BridgeOffer) GetRelayId() string {
+	if x != nil {
+		return x.RelayId
+	}
+	return ""
+}
+
+func (x *BridgeOffer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *BridgeOffer) GetSni() string {
+	if x != nil {
+		return x.Sni
+	}
+	return ""
+}
+
+func (x *BridgeOffer) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *BridgeOffer) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *BridgeOffer) GetTlsPin() []byte {
+	if x != nil {
+		return x.TlsPin
+	}
+	return nil
+}
+
+func (x *BridgeOffer) GetExpires() uint64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
 
 type Text struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -187,7 +307,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +319,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +332,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Text) GetBody() string {
@@ -232,7 +352,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +364,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +377,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -278,7 +398,7 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xda\x01\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\x9d\x02\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
@@ -286,8 +406,18 @@ const file_content_proto_rawDesc = "" +
 	"access_key\x18\x03 \x01(\fR\taccessKey\x12+\n" +
 	"\x04text\x18\n" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
-	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceiptB\x06\n" +
-	"\x04body\"\x1a\n" +
+	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
+	"\fbridge_offer\x18\f \x01(\v2\x1c.samizdat.client.BridgeOfferH\x00R\vbridgeOfferB\x06\n" +
+	"\x04body\"\xcd\x01\n" +
+	"\vBridgeOffer\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x19\n" +
+	"\brelay_id\x18\x02 \x01(\tR\arelayId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03sni\x18\x04 \x01(\tR\x03sni\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12\x16\n" +
+	"\x06secret\x18\x06 \x01(\fR\x06secret\x12\x17\n" +
+	"\atls_pin\x18\a \x01(\fR\x06tlsPin\x12\x18\n" +
+	"\aexpires\x18\b \x01(\x04R\aexpires\"\x1a\n" +
 	"\x04Text\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\tR\x04body\"\x7f\n" +
 	"\aReceipt\x121\n" +
@@ -310,22 +440,24 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_content_proto_goTypes = []any{
-	(Receipt_Type)(0), // 0: samizdat.client.Receipt.Type
-	(*Content)(nil),   // 1: samizdat.client.Content
-	(*Text)(nil),      // 2: samizdat.client.Text
-	(*Receipt)(nil),   // 3: samizdat.client.Receipt
+	(Receipt_Type)(0),   // 0: samizdat.client.Receipt.Type
+	(*Content)(nil),     // 1: samizdat.client.Content
+	(*BridgeOffer)(nil), // 2: samizdat.client.BridgeOffer
+	(*Text)(nil),        // 3: samizdat.client.Text
+	(*Receipt)(nil),     // 4: samizdat.client.Receipt
 }
 var file_content_proto_depIdxs = []int32{
-	2, // 0: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	3, // 1: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	0, // 2: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 0: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	4, // 1: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	2, // 2: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	0, // 3: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -336,6 +468,7 @@ func file_content_proto_init() {
 	file_content_proto_msgTypes[0].OneofWrappers = []any{
 		(*Content_Text)(nil),
 		(*Content_Receipt)(nil),
+		(*Content_BridgeOffer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -343,7 +476,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

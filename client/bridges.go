@@ -1,0 +1,183 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"samizdat/bridge"
+	"samizdat/client/clientdb"
+	"samizdat/client/internal/contentpb"
+	"samizdat/dialer"
+	"samizdat/manifest"
+)
+
+// Contacts as bridges (package bridge): a client that reaches the relay
+// can carry its contacts' connections, and a client cut off from every
+// relay address dials its contacts' bridges. Offers travel end to end, one
+// per contact with a secret of its own; they are taken only from contacts
+// the user wrote to, so a stranger cannot steer a stranded client's
+// connections (and learn its address) by offering a bridge.
+
+// ErrNotCorrespondent refuses an offer from someone the user never wrote to.
+var ErrNotCorrespondent = errors.New("client: a bridge offer from someone you never wrote to")
+
+// Manifest returns the network's manifest in use (checked for its
+// signature and time).
+func (c *Client) Manifest() (*manifest.Manifest, error) { return c.network() }
+
+// Correspondents lists the contacts the user wrote to: the ones a bridge
+// is offered to, and whose offers are taken.
+func (c *Client) Correspondents(ctx context.Context) ([]string, error) {
+	return c.db.Store().Correspondents(ctx, c.username)
+}
+
+// OfferBridge queues o for the contact to (only to them: o holds their own
+// secret) and sends it with the outbox. A zero o.Expires withdraws our
+// earlier offer.
+func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) error {
+	pb := &contentpb.BridgeOffer{Network: o.Network, RelayId: o.RelayID, Address: o.Address, Sni: o.SNI,
+		Path: o.Path, Secret: o.Secret, TlsPin: o.TLSPin}
+	if !o.Withdrawn() {
+		pb.Expires = uint64(o.Expires.UnixMilli())
+	}
+	now := c.cfg.Now()
+	content, err := encodeContent(&contentpb.Content{
+		Timestamp:      uint64(now.UnixMilli()),
+		SenderUsername: c.username,
+		AccessKey:      c.accessKey,
+		Body:           &contentpb.Content_BridgeOffer{BridgeOffer: pb},
+	})
+	if err != nil {
+		return err
+	}
+	var eid [16]byte
+	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
+		return err
+	}
+	if err := c.db.Store().Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: NormalizeUsername(to), Content: content, Timestamp: now}); err != nil {
+		return err
+	}
+	c.kickOutbox()
+	return nil
+}
+
+// offerFrom decodes an offer as it travels.
+func offerFrom(pb *contentpb.BridgeOffer) bridge.Offer {
+	o := bridge.Offer{Network: pb.GetNetwork(), RelayID: pb.GetRelayId(), Address: pb.GetAddress(), SNI: pb.GetSni(),
+		Path: pb.GetPath(), Secret: pb.GetSecret(), TLSPin: pb.GetTlsPin()}
+	if pb.GetExpires() != 0 {
+		o.Expires = time.UnixMilli(int64(pb.GetExpires()))
+	}
+	return o
+}
+
+// storeBridgeOffer takes peer's offer (in the receiving transaction), or
+// refuses it with the reason and changes nothing.
+func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer string, acct [16]byte, pb *contentpb.BridgeOffer) (Event, error) {
+	refuse := func(err error) (Event, error) {
+		c.cfg.Logger.Debug("bridge offer refused", "err", err)
+		return Event{Kind: EventRefused, Peer: peer, Err: err}, nil
+	}
+	if acct == c.account {
+		return refuse(errors.New("client: a bridge offer from our own account"))
+	}
+	m, err := c.network()
+	if err != nil {
+		return refuse(err)
+	}
+	o := offerFrom(pb)
+	if err := o.Check(m.Network, c.cfg.Now()); err != nil {
+		return refuse(err)
+	}
+	if o.Withdrawn() {
+		if err := s.DeleteBridgeOffer(ctx, peer); err != nil {
+			return Event{}, err
+		}
+		return Event{Kind: EventBridgeOffer, Peer: peer, Text: "withdrawn"}, nil
+	}
+	if relayKey(m, o.RelayID) == nil {
+		return refuse(fmt.Errorf("%w: relay %q is not in our manifest", bridge.ErrBadOffer, o.RelayID))
+	}
+	wrote, err := s.Correspondents(ctx, c.username)
+	if err != nil {
+		return Event{}, err
+	}
+	if !slices.Contains(wrote, peer) {
+		return refuse(ErrNotCorrespondent)
+	}
+	b, err := proto.Marshal(pb)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := s.PutBridgeOffer(ctx, clientdb.BridgeOffer{Peer: peer, Offer: b, Expires: o.Expires, Received: c.cfg.Now()}); err != nil {
+		return Event{}, err
+	}
+	return Event{Kind: EventBridgeOffer, Peer: peer}, nil
+}
+
+// relayKey is the Noise key of the relay named id in m, or nil.
+func relayKey(m *manifest.Manifest, id string) *[32]byte {
+	for i := range m.Relays {
+		if m.Relays[i].ID == id {
+			return &m.Relays[i].NoiseKey
+		}
+	}
+	return nil
+}
+
+// BridgeOffers lists the contacts' bridges we hold, still valid.
+func (c *Client) BridgeOffers(ctx context.Context) ([]bridge.Offer, []string, error) {
+	stored, err := c.db.Store().BridgeOffers(ctx, c.cfg.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	var offers []bridge.Offer
+	var peers []string
+	for _, so := range stored {
+		var pb contentpb.BridgeOffer
+		if proto.Unmarshal(so.Offer, &pb) != nil {
+			continue
+		}
+		offers = append(offers, offerFrom(&pb))
+		peers = append(peers, so.Peer)
+	}
+	return offers, peers, nil
+}
+
+// bridgeCandidates are the contacts' bridges as dial candidates for m:
+// each leads to a relay of m, whose key the Noise handshake pins, so a
+// bridge carries ciphertext it cannot read or alter unseen.
+func (c *Client) bridgeCandidates(m *manifest.Manifest) []dialer.Candidate {
+	offers, _, err := c.BridgeOffers(context.Background())
+	if err != nil {
+		return nil
+	}
+	var out []dialer.Candidate
+	for _, o := range offers {
+		if o.Check(m.Network, c.cfg.Now()) != nil {
+			continue
+		}
+		if k := relayKey(m, o.RelayID); k != nil {
+			out = append(out, dialer.Candidate{RelayID: o.RelayID, RelayKey: *k, Endpoint: o.Endpoint()})
+		}
+	}
+	return out
+}
+
+// DialRelayRaw opens a raw transport stream to the relay over the
+// manifest's own endpoints (never a contact's bridge), for a bridge we run:
+// the caller's Noise handshake goes through it.
+func (c *Client) DialRelayRaw(ctx context.Context) (net.Conn, error) {
+	m, err := c.network()
+	if err != nil {
+		return nil, err
+	}
+	conn, _, err := dialer.DialRaw(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.noise.Public[:]))
+	return conn, err
+}
