@@ -15,7 +15,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '^samizdat/interop')
 test: vet unit interop
 
 build:
-	$(GO) build -o bin/samizdat ./cmd/samizdat
+	$(GO) build -buildvcs=auto -o bin/samizdat ./cmd/samizdat
 
 vet:
 	$(GO) vet ./...

@@ -13,15 +13,22 @@ import (
 )
 
 // Escalation widens blocks when an operator keeps moving inside one
-// provider. In April 2018 Telegram moved to Amazon and Google addresses;
-// the regulator answered within a day with whole cloud blocks from /16 to
-// /10 (about 16 M addresses by 17 April, close to 20 M at the peak, against
-// ~38 thousand in all the years before).
+// provider's network. In April 2018 Telegram moved to Amazon and Google
+// addresses; the regulator answered within a day with whole cloud blocks
+// from /16 to /10 (about 16 M addresses by 17 April, close to 20 M at the
+// peak, against ~38 thousand in all the years before). It listed the
+// networks Telegram had been seen in, not every network of a provider, so
+// moves are counted per network (ScopeBits), not per provider.
 type Escalation struct {
 	Enabled bool
-	// K is how many addresses the censor blocks one by one inside a
-	// provider before each step up.
+	// K is how many addresses the censor blocks one by one inside one
+	// network before each step up.
 	K int
+	// ScopeBits sets the network moves are counted in: the provider's
+	// announced prefix holding the address (the most specific one), or
+	// the /ScopeBits around the address if that prefix is wider (0: the
+	// announced prefix, however wide).
+	ScopeBits int
 	// Levels are the prefix lengths of successive steps, e.g. {14, 11}:
 	// after K addresses, the /14 around each new one; after 2K, the /11.
 	Levels []int
@@ -46,6 +53,21 @@ type Enumeration struct {
 type Probing struct {
 	Enabled bool
 	Delay   Time
+}
+
+// Relief models the regulator backing down over collateral damage. In
+// April–May 2018 the list went from about 20 M addresses (17 April) down to
+// about 16 M as entries were removed after businesses complained, then
+// back up to 18.9 M; about 2.7 M Amazon addresses were unlisted in January
+// 2019. When the share of probed services its subscribers cannot reach
+// passes Threshold, the regulator unlists the networks (cidr entries)
+// breaking the most of them until the share is back under it, and spares
+// those networks from later escalation. Single addresses stay listed.
+type Relief struct {
+	Enabled bool
+	// Threshold is the fraction of probed services broken (0–1) above
+	// which the regulator unlists.
+	Threshold float64
 }
 
 // Prober is implemented by the lab: it connects to dst (on loopback, via the
@@ -102,6 +124,7 @@ type Config struct {
 	// (which addresses count as moves inside one provider).
 	Providers      []labdata.Prefix
 	Escalation     Escalation
+	Relief         Relief
 	Enumeration    Enumeration
 	Fingerprints   []Fingerprint
 	FullyEncrypted FullyEncrypted
@@ -144,7 +167,8 @@ type Censor struct {
 
 	mu       sync.Mutex
 	reg      Registry                // guarded by mu
-	moves    map[string]int          // guarded by mu: addresses blocked per provider
+	moves    map[string]int          // guarded by mu: addresses blocked per escalation scope
+	spared   []netip.Prefix          // guarded by mu: networks unlisted for their collateral
 	residual map[residualKey]Time    // guarded by mu: residual block until
 	flowSeq  map[residualKey]uint64  // guarded by mu: flows seen per client and dst
 	probes   []probeTask             // guarded by mu: due probes, in order of scheduling
@@ -190,6 +214,9 @@ func New(cfg Config) (*Censor, error) {
 	}
 	if cfg.Escalation.Enabled && cfg.Escalation.K <= 0 {
 		return nil, fmt.Errorf("censor: escalation needs k > 0")
+	}
+	if b := cfg.Escalation.ScopeBits; b < 0 || b > 32 {
+		return nil, fmt.Errorf("censor: escalation scope /%d out of range", b)
 	}
 	for _, l := range cfg.Escalation.Levels {
 		if l < 8 || l > 32 {
@@ -529,6 +556,54 @@ func (c *Censor) Unlist(t Time, match func(Entry) bool) int {
 	return n
 }
 
+// Relieve is the regulator's answer to measured collateral damage at now:
+// broken holds the address of every probed service found broken (control
+// reached, the ISP's subscribers did not; an address once per service,
+// so shared ones repeat) out of total probed. If more than
+// Relief.Threshold of them are broken, it unlists, one at a time, the
+// network entry in force that covers the most services still broken
+// (ties: the earliest listed) until the share is at most the threshold
+// or no network entry covers a broken one. It returns the entries
+// unlisted. With relief disabled it does nothing.
+func (c *Censor) Relieve(now Time, broken []netip.Addr, total int) []Entry {
+	r := c.cfg.Relief
+	if !r.Enabled || total <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := int(r.Threshold * float64(total))
+	var out []Entry
+	for len(broken) > limit {
+		best, bestN := -1, 0
+		for i, e := range c.reg.entries {
+			if e.Kind != KindCIDR || !e.activeAt(now) {
+				continue
+			}
+			n := 0
+			for _, a := range broken {
+				if e.Prefix.Contains(a.Unmap()) {
+					n++
+				}
+			}
+			if n > bestN {
+				best, bestN = i, n
+			}
+		}
+		if best < 0 {
+			break
+		}
+		e := c.reg.entries[best]
+		c.reg.Remove(now, func(x Entry) bool { return x.key() == e.key() && x.Listed == e.Listed })
+		c.spared = append(c.spared, e.Prefix)
+		c.events = append(c.events, Event{At: now, What: "unlist", Entry: e,
+			Detail: fmt.Sprintf("collateral: %d of %d services broken", len(broken), total)})
+		out = append(out, e)
+		broken = slices.DeleteFunc(slices.Clone(broken), func(a netip.Addr) bool { return !c.listed(a.Unmap(), now) })
+	}
+	return out
+}
+
 // Block lists addr at t, escalating per the configuration, and returns the
 // entry listed (ok false if addr was already listed).
 func (c *Censor) Block(t Time, addr netip.Addr, reason string) (Entry, bool) {
@@ -567,14 +642,25 @@ func (c *Censor) EnumerateName(now Time, name string) {
 	}
 }
 
-// provider returns the largest provider prefix containing a.
-func (c *Censor) provider(a netip.Addr) (labdata.Prefix, bool) {
-	for _, p := range c.providers {
+// scope returns the network in which escalation counts a's moves (see
+// Escalation.ScopeBits) and its provider, or false if no provider
+// prefix holds a.
+func (c *Censor) scope(a netip.Addr) (netip.Prefix, string, bool) {
+	var best labdata.Prefix
+	found := false
+	for _, p := range c.providers { // largest first: the last match is the most specific
 		if p.Prefix.Contains(a) {
-			return p, true
+			best, found = p, true
 		}
 	}
-	return labdata.Prefix{}, false
+	if !found {
+		return netip.Prefix{}, "", false
+	}
+	sc := best.Prefix
+	if bits := c.cfg.Escalation.ScopeBits; bits > 0 && sc.Bits() < bits && bits <= a.BitLen() {
+		sc, _ = a.Prefix(bits)
+	}
+	return sc, best.Provider, true
 }
 
 // listed reports whether a is covered by an entry listed by t and in force.
@@ -595,11 +681,13 @@ func (c *Censor) block(t Time, addr netip.Addr, reason string) (Entry, bool) {
 	e := IPEntry(addr, t, reason)
 	what := reason
 	esc := c.cfg.Escalation
-	if p, ok := c.provider(addr); ok && esc.Enabled {
-		c.moves[p.Provider]++
-		if lvl := min((c.moves[p.Provider]-1)/esc.K, len(esc.Levels)); lvl > 0 {
-			wide := CIDREntry(netip.PrefixFrom(addr, esc.Levels[lvl-1]), t, reason+" escalation "+p.Provider)
-			if esc.MaxBlocked == 0 || unionSize(c.listedPrefixes(wide.Prefix)) <= esc.MaxBlocked {
+	if sc, provider, ok := c.scope(addr); ok && esc.Enabled {
+		k := sc.String()
+		c.moves[k]++
+		if lvl := min((c.moves[k]-1)/esc.K, len(esc.Levels)); lvl > 0 {
+			wide := CIDREntry(netip.PrefixFrom(addr, esc.Levels[lvl-1]), t, reason+" escalation "+provider+" "+k)
+			spared := slices.ContainsFunc(c.spared, wide.Prefix.Overlaps)
+			if !spared && (esc.MaxBlocked == 0 || unionSize(c.listedPrefixes(wide.Prefix)) <= esc.MaxBlocked) {
 				e, what = wide, "escalate"
 			}
 		}

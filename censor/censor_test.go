@@ -657,3 +657,129 @@ func TestConcurrentUse(t *testing.T) {
 	_ = c.Events()
 	_ = c.Stats()
 }
+
+// Escalation counts moves per network: three addresses spread over two
+// networks of one provider do not widen the block; a third inside one
+// network does. ScopeBits narrows a wide announced prefix to its /16s.
+func TestEscalationPerNetwork(t *testing.T) {
+	aws := []labdata.Prefix{
+		{Prefix: netip.MustParsePrefix("52.58.0.0/15"), Provider: "AWS"},
+		{Prefix: netip.MustParsePrefix("54.0.0.0/15"), Provider: "AWS"},
+	}
+	tests := []struct {
+		name  string
+		scope int
+		addrs []string
+		want  []string
+	}{
+		{"announced prefix", 0,
+			[]string{"52.58.1.1", "54.0.1.1", "52.59.1.1", "54.1.1.1", "52.58.9.9"},
+			[]string{"52.58.1.1/32", "54.0.1.1/32", "52.59.1.1/32", "54.1.1.1/32", "52.58.0.0/20"}},
+		{"per /16", 16,
+			[]string{"52.58.1.1", "54.0.1.1", "52.59.1.1", "54.1.1.1", "52.58.9.9", "52.58.77.1"},
+			[]string{"52.58.1.1/32", "54.0.1.1/32", "52.59.1.1/32", "54.1.1.1/32", "52.58.9.9/32", "52.58.64.0/20"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := must(t, Config{
+				ISPs:       []ISP{{Name: "x", Compliance: 1}},
+				Providers:  aws,
+				Escalation: Escalation{Enabled: true, K: 2, ScopeBits: tt.scope, Levels: []int{20}},
+			})
+			for i, s := range tt.addrs {
+				e, ok := c.Block(Time(i), netip.MustParseAddr(s), "enumeration")
+				if !ok || e.Prefix.String() != tt.want[i] {
+					t.Errorf("block %s: %v %v, want %s", s, e.Prefix, ok, tt.want[i])
+				}
+			}
+		})
+	}
+	if _, err := New(Config{Escalation: Escalation{Enabled: true, K: 1, ScopeBits: 33}}); err == nil {
+		t.Error("scope /33 accepted")
+	}
+}
+
+// The regulator unlists the networks breaking the most services once the
+// measured share passes the threshold, and no further; it leaves single
+// addresses and spares the unlisted networks from escalation.
+func TestRelieveUnlistsOverThreshold(t *testing.T) {
+	cfg := Config{
+		ISPs:       []ISP{{Name: "x", Compliance: 1}},
+		Providers:  awsProviders(),
+		Escalation: Escalation{Enabled: true, K: 1, Levels: []int{16}},
+		Relief:     Relief{Enabled: true, Threshold: 0.25},
+	}
+	c := must(t, cfg)
+	wide := CIDREntry(netip.MustParsePrefix("52.58.0.0/16"), 0, "regulator: cloud")
+	narrow := CIDREntry(netip.MustParsePrefix("52.59.0.0/24"), 0, "regulator: cloud")
+	for _, e := range []Entry{wide, narrow} {
+		if err := c.List(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Block(0, netip.MustParseAddr("192.0.2.9"), "enumeration")
+	addr := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	// 10 services: 3 in the /16, 1 in the /24, 1 on the single address.
+	broken := []netip.Addr{addr("52.58.1.1"), addr("52.58.2.2"), addr("52.58.3.3"), addr("52.59.0.7"), addr("192.0.2.9")}
+
+	// At the threshold exactly (2 of 8 is 0.25): nothing.
+	if got := c.Relieve(time.Second, broken[:2], 8); len(got) != 0 {
+		t.Fatalf("unlisted at the threshold: %v", got)
+	}
+	got := c.Relieve(time.Second, broken, 10)
+	if len(got) != 1 || got[0].Prefix != wide.Prefix {
+		t.Fatalf("unlisted %v, want only %v (2 of 10 left broken is under 0.25)", got, wide.Prefix)
+	}
+	probe := func(a string) Action {
+		return c.Decide(time.Minute, flow("x", netip.AddrPortFrom(addr(a), 443))).Action
+	}
+	if probe("52.58.1.1") != Allow || probe("52.59.0.7") != Drop || probe("192.0.2.9") != Drop {
+		t.Errorf("after relief: /16 %v, /24 %v, single %v", probe("52.58.1.1"), probe("52.59.0.7"), probe("192.0.2.9"))
+	}
+	evs := c.Events()
+	if last := evs[len(evs)-1]; last.What != "unlist" || last.Entry.Prefix != wide.Prefix || !strings.Contains(last.Detail, "5 of 10") {
+		t.Errorf("last event %+v", last)
+	}
+	// Escalation no longer widens into the spared network.
+	if e, ok := c.Block(2*time.Second, addr("52.58.200.1"), "enumeration"); !ok || e.Prefix.Bits() != 32 {
+		t.Errorf("block inside the spared network: %v %v, want a single address", e.Prefix, ok)
+	}
+	// Only network entries go: with nothing but a single address left
+	// covering the broken services, the share stays over the threshold.
+	if got := c.Relieve(3*time.Second, []netip.Addr{addr("192.0.2.9"), addr("192.0.2.9")}, 2); len(got) != 0 {
+		t.Errorf("unlisted %v for services broken by a single address", got)
+	}
+	// Disabled: never.
+	off := must(t, Config{ISPs: []ISP{{Name: "x", Compliance: 1}}})
+	off.List(wide)
+	if got := off.Relieve(time.Second, broken, 5); got != nil {
+		t.Errorf("relief disabled, unlisted %v", got)
+	}
+}
+
+// The 2018 ISPs inspect no SNI: a name the censor's clients learned is
+// poisoned in DNS but a TLS flow showing it passes; under sni-dpi it does not.
+func TestRKN2018HasNoSNIDPI(t *testing.T) {
+	for _, isp := range RKN2018(1, 0).ISPs {
+		if isp.DPI {
+			t.Errorf("rkn-2018 isp %s runs DPI", isp.Name)
+		}
+	}
+	hello := Flow{Client: "c1", Dst: netip.MustParseAddrPort("203.0.113.5:443"), SNI: "mirror.example.org"}
+	for _, tt := range []struct {
+		name    string
+		cfg     Config
+		blocked bool
+	}{{"rkn-2018", RKN2018(1, 0), false}, {"sni-dpi", SNIDPI(1, 0), true}} {
+		c := must(t, tt.cfg)
+		c.EnumerateName(0, "mirror.example.org")
+		at := 48 * DefaultHour
+		for _, isp := range tt.cfg.ISPs {
+			f := hello
+			f.ISP = isp.Name
+			if got := c.Inspect(at, f).Blocked(); got != tt.blocked {
+				t.Errorf("%s at %s: blocked %v, want %v", tt.name, isp.Name, got, tt.blocked)
+			}
+		}
+	}
+}

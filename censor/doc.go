@@ -16,8 +16,10 @@
 // fraction (Compliance) of its entries, and enforces them by its Method:
 // silent drop, reset or block page, plus DNS poisoning (PoisonDNS) and, with
 // DPI, SNI/Host matching and first-packet rules. Escalation widens single
-// addresses to the provider's /14 and then /11 after K moves inside one
-// provider, under a cap on the total. Every decision is a function of the
+// addresses to the /14 and then the /11 around them after K moves inside
+// one network of a provider (its announced prefix, or a /16 of it), under a
+// cap on the total. Relief unlists networks when the collateral damage the
+// lab measures passes a threshold, as the regulator did in April 2018. Every decision is a function of the
 // seed, the lab time passed in and the order of state-changing calls.
 //
 // # The 2018 facts the presets are tuned to

@@ -19,11 +19,13 @@ const Throttle2021 = 150_000 / 8
 // in units of hour: the large operators applied Telegram's subnets within
 // hours of the 16 April listing, the law allows 24 hours, small regional
 // operators lagged and missed a few entries. Most dropped packets silently;
-// names were also poisoned in DNS.
+// names were also poisoned in DNS. None inspects SNI: the block of 2018 was
+// by address and DNS, and SNI matching came with the TSPU boxes from 2019
+// (SNIDPI turns it on).
 func ISPs2018(hour Time) []ISP {
 	return []ISP{
-		{Name: "national", Delay: 1 * hour, Compliance: 1, Method: MethodDrop, PoisonDNS: true, DPI: true},
-		{Name: "mobile-a", Delay: 2 * hour, Compliance: 1, Method: MethodReset, PoisonDNS: true, DPI: true},
+		{Name: "national", Delay: 1 * hour, Compliance: 1, Method: MethodDrop, PoisonDNS: true},
+		{Name: "mobile-a", Delay: 2 * hour, Compliance: 1, Method: MethodReset, PoisonDNS: true},
 		{Name: "mobile-b", Delay: 3 * hour, Compliance: 1, Method: MethodDrop, PoisonDNS: true},
 		{Name: "regional", Delay: 8 * hour, Compliance: 0.98, Method: MethodBlockPage, PoisonDNS: true},
 		{Name: "small", Delay: 20 * hour, Compliance: 0.95, Method: MethodDrop},
@@ -60,6 +62,15 @@ func Blocks2018(hour Time) []Entry {
 	return out
 }
 
+// Relief2018 is the share of services broken above which the 2018
+// regulator unlists networks. It is an estimate, not a measurement: by 17
+// April 2018, a day into the cloud blocks, banks, Viber, online schools,
+// game networks and retail tills had reported outages and the list was
+// cut from ~20 M to ~16 M addresses (a fifth of it); we take "a quarter of
+// the cloud-hosted services people use are broken" as the point where the
+// complaints forced that.
+const Relief2018 = 0.25
+
 // RKN2018 returns the default scenario censor, modelled on Russia's block
 // of Telegram in April 2018 with time compressed so one real hour lasts
 // hour (DefaultHour if 0):
@@ -68,11 +79,16 @@ func Blocks2018(hour Time) []Entry {
 //   - the five ISPs of ISPs2018 (1–20 h delays, 95–100% compliance);
 //   - Telegram's subnets listed at once, the 2018 cloud blocks a day later;
 //   - enumeration: the censor's own clients learn endpoints and list them
-//     2 h later; escalation after 3 addresses inside a provider to the /14
-//     around each new one, after 6 to the /11, capped at 20 M addresses
-//     (the 2018 peak);
-//   - names learned by enumeration are poisoned in DNS and, at ISPs with
-//     DPI, matched against SNI and HTTP Host.
+//     2 h later; escalation after 3 addresses inside one network (the
+//     provider's announced prefix, or the /16 around the address if that
+//     is wider) to the /14 around each new one, after 6 to the /11,
+//     capped at 20 M addresses (the 2018 peak);
+//   - relief: when more than Relief2018 of the bystander services the
+//     lab probes are broken, the regulator unlists the networks that
+//     break the most of them;
+//   - names learned by enumeration are poisoned in DNS (no ISP runs DPI,
+//     so the SNI entries listed beside them stay dormant until a preset
+//     with DPI, such as SNIDPI, enforces them).
 //
 // No fingerprints, fully-encrypted heuristic, probing, QUIC blocking,
 // throttling or whitelist: 2018 Russia did not use them against Telegram.
@@ -88,8 +104,9 @@ func RKN2018(seed int64, hour Time) Config {
 		ISPs:             ISPs2018(hour),
 		Initial:          Blocks2018(hour),
 		Providers:        Providers2018(),
-		Escalation:       Escalation{Enabled: true, K: 3, Levels: []int{14, 11}, MaxBlocked: 20_000_000},
+		Escalation:       Escalation{Enabled: true, K: 3, ScopeBits: 16, Levels: []int{14, 11}, MaxBlocked: 20_000_000},
 		Enumeration:      Enumeration{Enabled: true, Delay: 2 * hour},
+		Relief:           Relief{Enabled: true, Threshold: Relief2018},
 		StubAddr:         netip.MustParseAddr("198.51.100.1"),
 	}
 }
@@ -107,6 +124,7 @@ func SNIDPI(seed int64, hour Time) Config {
 		c.ISPs[i].Delay = c.Hour / 12
 	}
 	c.Fingerprints = []Fingerprint{{Name: "noise-ik", Match: LooksLikeNoiseIK, Action: Reset}}
+	c.Relief = Relief{} // the TSPU-era regulator has not backed down
 	c.QUIC = QUIC{Block: true}
 	return c
 }

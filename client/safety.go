@@ -89,3 +89,10 @@ func (c *Client) History(ctx context.Context, peer string, limit int) ([]clientd
 func (c *Client) Outbox(ctx context.Context) ([]clientdb.Outgoing, error) {
 	return c.db.Store().Outbox(ctx)
 }
+
+// Lookup returns the contact named name, asking the relay when it is not
+// known yet (which records it as a contact). It returns ErrNoSuchUser when
+// the relay knows no user by that name.
+func (c *Client) Lookup(ctx context.Context, name string) (clientdb.Contact, error) {
+	return c.contact(ctx, name, false)
+}

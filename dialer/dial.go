@@ -403,3 +403,39 @@ func drain(results <-chan result, n int) {
 		}
 	}
 }
+
+// DialRaw opens the raw stream of one transport (no Noise handshake) to
+// the first of cands that connects, trying them one at a time in
+// cfg.Memory's order, each for at most cfg.AttemptTimeout. It is for a
+// bridge: its caller runs its own Noise handshake with the relay through
+// the stream, so a stream that connects but leads nowhere is found out by
+// the caller, not here. Outcomes are not recorded in cfg.Memory.
+func DialRaw(ctx context.Context, cfg Config, cands []Candidate) (net.Conn, Candidate, error) {
+	cfg = cfg.defaults()
+	var usable []Candidate
+	for _, c := range cands {
+		if cfg.dialFunc(c.Endpoint.Transport) != nil {
+			usable = append(usable, c)
+		}
+	}
+	if len(usable) == 0 {
+		return nil, Candidate{}, ErrNoCandidates
+	}
+	if cfg.Memory != nil {
+		usable = cfg.Memory.Order(usable)
+	}
+	var failures []error
+	for _, c := range usable {
+		actx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
+		conn, err := cfg.dialFunc(c.Endpoint.Transport)(actx, c.Endpoint, cfg.NetDial)
+		cancel()
+		if err == nil {
+			return conn, c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, Candidate{}, ctx.Err()
+		}
+		failures = append(failures, fmt.Errorf("%s: %w", c.Key(), err))
+	}
+	return nil, Candidate{}, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(failures...))
+}

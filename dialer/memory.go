@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
+
+	"samizdat/internal/atomicfile"
 )
 
 // Memory remembers, per network, what happened to each candidate: when it
@@ -308,7 +309,7 @@ func (m *Memory) changedLocked() {
 	if err == nil {
 		m.saveMu.Lock()
 		if gen > m.saved {
-			if err = writeAtomic(m.path, b); err == nil {
+			if err = atomicfile.Write(m.path, b, 0o600); err == nil {
 				m.saved = gen
 			}
 		}
@@ -319,26 +320,4 @@ func (m *Memory) changedLocked() {
 		m.err = fmt.Errorf("dialer: save memory: %w", err)
 		m.mu.Unlock()
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -64,8 +64,9 @@ func TestCLIContract(t *testing.T) {
 	if out := must(bob, "recv", "--wait", "300ms"); out != "" {
 		t.Fatalf("second recv printed %q", out)
 	}
-	if code, _, errOut := cli(t, bin, alice, "", "send", "nobody", "hi"); code == 0 || !strings.Contains(errOut, "no such user") {
-		t.Fatalf("send to nobody: exit %d, %q", code, errOut)
+	if code, _, errOut := cli(t, bin, alice, "", "send", "nobody", "hi"); code != 1 || !strings.Contains(errOut, `no user named "nobody"`) ||
+		strings.Contains(errOut, "warning") || strings.Count(errOut, "nobody") != 1 {
+		t.Fatalf("send to nobody: exit %d, %q; want exit 1 and the reason once", code, errOut)
 	}
 
 	// The relay is down: send fails with the reason and keeps the message.

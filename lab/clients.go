@@ -115,18 +115,21 @@ func usernameBase(strategy string) string {
 // first to the friend who invited them (inviters, the regular clients, are
 // given), so whether it got in does not hang on another newcomer.
 func (w *world) newClients(s *strategyRun, n int, cold bool, inviters []*labClient) []*labClient {
-	shares := w.sc.ISPShares()
+	kind := "u"
+	if cold {
+		kind = "c"
+	}
+	// The same placement for every strategy: client i of each meets the
+	// same ISP.
+	isps := clientISPs(w.sc, w.seed, kind, n)
 	out := make([]*labClient, n)
 	for i := range n {
-		kind, id := "u", strconv.Itoa(i)
-		if cold {
-			kind = "c"
-		}
+		id := strconv.Itoa(i)
 		cid := s.name + "/" + kind + id
 		h := fnv.New64a()
 		h.Write([]byte(cid))
 		out[i] = &labClient{
-			s: s, id: cid, isp: ispFor(shares, i, n), cold: cold, n: i,
+			s: s, id: cid, isp: isps[i], cold: cold, n: i,
 			name:   fmt.Sprintf("%s%s%04d", usernameBase(s.name), kind, i),
 			home:   filepath.Join(w.work, "clients", s.name, kind+id),
 			rng:    rand.New(rand.NewPCG(uint64(w.seed), h.Sum64())),
@@ -147,21 +150,24 @@ func (w *world) newClients(s *strategyRun, n int, cold bool, inviters []*labClie
 	return out
 }
 
-// ispFor places client i of n on an ISP so that the ISPs' shares of
-// clients follow shares, deterministically (and pairs on the same ISP
-// only by chance, as in life).
-func ispFor(shares []scenario.ISPShare, i, n int) string {
-	if len(shares) == 0 {
-		return "isp"
-	}
-	pos, acc := (float64(i)+0.5)/float64(n), 0.0
-	for _, sh := range shares {
-		acc += sh.Share
-		if pos < acc {
-			return sh.Name
+// clientISPs places n clients of one group (a strategy's regular or
+// cold-start clients) on ISPs: the counts follow the scenario's shares
+// (scenario.ClientISPs), the order is a shuffle seeded with the run's seed
+// and the group ("u" or "c"), so client 2i and its partner 2i+1 share an ISP only by
+// chance, as in life.
+func clientISPs(sc *scenario.Scenario, seed int64, group string, n int) []string {
+	out := sc.ClientISPs(n)
+	if len(out) == 0 && n > 0 {
+		out = make([]string, n)
+		for i := range out {
+			out[i] = "isp"
 		}
 	}
-	return shares[len(shares)-1].Name
+	h := fnv.New64a()
+	h.Write([]byte(group))
+	rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 // config is the client configuration of lc, with the runner's hooks.

@@ -16,8 +16,11 @@
 // acts at lab times k*Tick: every fleet's operator step and the censor's
 // enumeration (Fleet.Tick), Recheck of live flows (a new block cuts open
 // connections), the censor's due active probes; every BystanderProbeEvery a
-// round of bystander fetches from every ISP; every second a timeline sample
-// and a Progress report.
+// round of bystander fetches from every ISP and from an uncensored control,
+// with the censor's verdicts taken at the round's lab time (vnet.ProbeAt),
+// whose findings reach the regulator (censor.Relieve, which may unlist
+// networks) at the next round's time, the loop waiting for the round if
+// it is late; every second a timeline sample and a Progress report.
 //
 // # What is measured
 //
@@ -42,16 +45,23 @@
 //   - availability: the mean, over the per-second samples while clients
 //     send, of the fraction of started clients with a connection the censor
 //     has not cut.
-//   - bystanders broken: services that subscribers of at least one ISP
-//     could not fetch in the last probe round (and the maximum over rounds).
+//   - bystanders broken: services that the control reached and
+//     subscribers of at least one ISP could not, in the last probe round
+//     (and the maximum over rounds). A service the control did not reach
+//     either is not measured in that round (a busy machine is not a
+//     censor). Bystanders are placed anywhere in the published ranges of
+//     AWS (April 2018) and Google, four in five on AWS (bystanderWeights),
+//     not only in the prefixes the fleets use.
 //
 // # Determinism
 //
 // The address plan, the censor's scheduled entries, its list, escalate and
 // enumerate events and the operators' moves happen only during setup (in a
 // fixed order) or in the tick loop at lab times k*Tick, from pure censor
-// queries; with the same seed they are the same in every run, whatever the
-// machine's load. Client timing (dials, messages, reconnects), active
+// queries and probe results read at fixed lab times; with the same seed
+// they are the same in every run, whatever the machine's load, as long as
+// a probe's outcome follows the censor's verdict (a loopback service
+// answers within the probe timeout, which the control checks). Client timing (dials, messages, reconnects), active
 // probes and what the fully-encrypted heuristic flags depend on the
 // scheduler and vary. TestCI checks this on the "ci" scenario.
 //

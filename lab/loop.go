@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -13,11 +14,12 @@ import (
 )
 
 // probeTimeout bounds one bystander fetch; probeParallel is how many run
-// at once per ISP (the ISPs' rounds run side by side: a silently dropped
-// fetch costs a sleeping goroutine, not CPU).
+// at once per vantage point (the ISPs' rounds and the control run side by
+// side: a silently dropped fetch costs a sleeping goroutine, not CPU, so a
+// round takes about one timeout however many are dropped).
 const (
 	probeTimeout  = time.Second
-	probeParallel = 32
+	probeParallel = 512
 )
 
 // loop is the run's only driver of the censor and the operators. At each
@@ -63,11 +65,18 @@ func (w *world) loop(ctx context.Context) error {
 
 		if every := sc.BystanderProbeEvery.D(); every > 0 && now >= nextProbe && len(w.targets) > 0 {
 			nextProbe = now + every
+			// The previous round's findings reach the regulator now, at a
+			// lab time that does not depend on how fast the round ran.
+			if probeDone != nil {
+				<-probeDone
+				probeDone = nil
+			}
+			w.relieve(now)
 			if w.startProbeRound(pctx) {
 				probeDone = make(chan struct{})
 				go func(done chan struct{}) {
 					defer close(done)
-					w.probeRound(pctx)
+					w.probeRound(pctx, now)
 				}(probeDone)
 			}
 		}
@@ -95,30 +104,29 @@ func (w *world) startProbeRound(ctx context.Context) bool {
 	return true
 }
 
-// probeRound fetches every bystander from every ISP's subscribers. A
-// bystander is broken when some ISP's subscribers cannot reach it.
-func (w *world) probeRound(ctx context.Context) {
+// probeRound fetches every bystander from every ISP's subscribers and
+// from an uncensored control, with the censor's verdicts taken at lab
+// time at. A bystander is broken when the control reached it and some
+// ISP's subscribers could not (see collateral).
+func (w *world) probeRound(ctx context.Context, at censor.Time) {
 	shares := w.sc.ISPShares()
 	results := make([]vnet.ProbeResult, len(shares))
+	var control vnet.ProbeResult
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		control = w.net.ProbeControl(ctx, w.targets, probeTimeout, probeParallel)
+	}()
 	for i, sh := range shares {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = w.net.Probe(ctx, sh.Name, w.targets, probeTimeout, probeParallel)
+			results[i] = w.net.ProbeAt(ctx, sh.Name, at, w.targets, probeTimeout, probeParallel)
 		}()
 	}
 	wg.Wait()
-	broken := make([]bool, len(w.targets))
-	byISP := map[string]int{}
-	for i, r := range results {
-		byISP[shares[i].Name] = r.Broken
-		for j, o := range r.Outcomes {
-			if o != vnet.Reachable {
-				broken[j] = true
-			}
-		}
-	}
+	broken, byISP, unmeasured := collateral(control, results)
 	n := 0
 	for _, b := range broken {
 		if b {
@@ -131,9 +139,57 @@ func (w *world) probeRound(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // cut short: not a measurement
 	}
-	w.broken, w.brokenByISP = n, byISP
+	w.broken, w.brokenByISP, w.lastBroken = n, byISP, broken
 	w.maxBroken = max(w.maxBroken, n)
+	w.unmeasured += unmeasured
 	w.probeRounds++
+}
+
+// collateral sorts one probe round. A target is broken when the control
+// reached it and the subscribers of at least one ISP did not; byISP
+// counts, per ISP, the targets the control reached and that ISP did not.
+// A target the control did not reach is unmeasured (the service, or the
+// machine, was too slow: not the censor's doing) and counts for no ISP.
+func collateral(control vnet.ProbeResult, isps []vnet.ProbeResult) (broken []bool, byISP map[string]int, unmeasured int) {
+	broken = make([]bool, len(control.Outcomes))
+	byISP = make(map[string]int, len(isps))
+	for _, r := range isps {
+		byISP[r.ISP] += 0
+	}
+	for j, c := range control.Outcomes {
+		if c != vnet.Reachable {
+			unmeasured++
+			continue
+		}
+		for _, r := range isps {
+			if j < len(r.Outcomes) && r.Outcomes[j] != vnet.Reachable {
+				broken[j] = true
+				byISP[r.ISP]++
+			}
+		}
+	}
+	return broken, byISP, unmeasured
+}
+
+// relieve hands the last complete probe round's findings to the
+// regulator (censor.Censor.Relieve) at lab time now, once per round.
+func (w *world) relieve(now censor.Time) {
+	w.probeMu.Lock()
+	broken := w.lastBroken
+	w.lastBroken = nil
+	w.probeMu.Unlock()
+	if broken == nil {
+		return
+	}
+	var addrs []netip.Addr
+	for j, b := range broken {
+		if b {
+			addrs = append(addrs, w.targets[j].Addr.Addr())
+		}
+	}
+	for _, e := range w.cen.Relieve(now, addrs, len(w.targets)) {
+		w.lastNote = "regulator unlisted " + e.Prefix.String() + " for its collateral"
+	}
 }
 
 // move records an operator's move.

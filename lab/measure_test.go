@@ -36,3 +36,29 @@ func TestColdStartTarget(t *testing.T) {
 		}
 	}
 }
+
+// With no outage at all, the reconnect targets are not measured: not met,
+// Got -1 (the percentile of nothing is 0, which used to read "met").
+func TestReconnectTargetNotMeasured(t *testing.T) {
+	w := &world{sc: &scenario.Scenario{Censor: scenario.Censor{Preset: scenario.PresetRKN2018}}}
+	for _, tt := range []struct {
+		name string
+		st   report.Strategy
+		got  float64
+		met  bool
+	}{
+		{"no outage", report.Strategy{Sent: 10}, -1, false},
+		{"fast reconnects", report.Strategy{Sent: 10, Reconnects: 3, ReconnectP50MS: 40, ReconnectP99MS: 90}, 40, true},
+		{"never back", report.Strategy{Sent: 10, Unrecovered: 2, ReconnectP50MS: 30_000, ReconnectP99MS: 30_000}, 30_000, false},
+	} {
+		r := &report.Report{Strategies: map[string]report.Strategy{scenario.Samizdat: tt.st}}
+		for _, tg := range w.designTargets(r) {
+			if tg.Name != "reconnect median" {
+				continue
+			}
+			if tg.Got != tt.got || tg.Met != tt.met {
+				t.Errorf("%s: got %v met %v, want %v %v", tt.name, tg.Got, tg.Met, tt.got, tt.met)
+			}
+		}
+	}
+}

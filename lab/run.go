@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +56,10 @@ type world struct {
 
 	probeMu     sync.Mutex
 	probing     bool
-	broken      int            // bystanders unreachable from at least one ISP, last round
+	broken      int            // bystanders unreachable from at least one ISP (control reached), last round
 	brokenByISP map[string]int // last round
+	lastBroken  []bool         // last round, per target, until the regulator has read it
+	unmeasured  int            // bystander probes the control could not reach, all rounds
 	maxBroken   int
 	probeRounds int
 
@@ -237,6 +241,87 @@ func planPrefixes() []vnet.Prefix {
 	return append(vnet.DefaultPrefixes(), labdata.Goog()...)
 }
 
+// bystanderWeights is the share of the services Russians used in 2018
+// that each provider of the plan hosted: an estimate. Synergy Research put
+// AWS at about 33% of cloud infrastructure in the first quarter of 2018
+// and Google Cloud at about 6%; Google's own services (search, mail,
+// YouTube) ran on the address space of goog.json besides. We take 4 to 1.
+var bystanderWeights = []struct {
+	provider string
+	weight   float64
+	ranges   func() []labdata.Prefix
+}{
+	{"AWS", 0.8, labdata.AWS2018},
+	{"Google", 0.2, labdata.Goog},
+}
+
+// bystanderAddrs draws n bystander addresses (port 443): a provider by
+// bystanderWeights, then an address uniformly over that provider's
+// published ranges (each range weighted by its size, ranges inside
+// another counted once), seeded.
+func bystanderAddrs(plan *vnet.Plan, seed int64, n int) ([]netip.AddrPort, error) {
+	type pool struct {
+		ranges []labdata.Prefix
+		cum    []float64 // cumulative sizes
+	}
+	pools := make([]pool, len(bystanderWeights))
+	var total float64
+	for i, bw := range bystanderWeights {
+		rs := outermost(bw.ranges())
+		for _, r := range rs {
+			size := float64(r.Size())
+			if k := len(pools[i].cum); k > 0 {
+				size += pools[i].cum[k-1]
+			}
+			pools[i].cum = append(pools[i].cum, size)
+		}
+		pools[i].ranges = rs
+		total += bw.weight
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0xb75)) // "bys"
+	out := make([]netip.AddrPort, n)
+	for j := range out {
+		u, i := rng.Float64()*total, 0
+		for i < len(bystanderWeights)-1 && u >= bystanderWeights[i].weight {
+			u -= bystanderWeights[i].weight
+			i++
+		}
+		p := pools[i]
+		if len(p.ranges) == 0 {
+			return nil, fmt.Errorf("lab: no published ranges for %s", bystanderWeights[i].provider)
+		}
+		k, _ := slices.BinarySearch(p.cum, rng.Float64()*p.cum[len(p.cum)-1])
+		a, err := plan.AllocIn(p.ranges[min(k, len(p.ranges)-1)], vnet.RoleBystander, fmt.Sprintf("bystander-%d", j))
+		if err != nil {
+			return nil, fmt.Errorf("lab: bystander address: %w", err)
+		}
+		out[j] = netip.AddrPortFrom(a.Addr, 443)
+	}
+	return out, nil
+}
+
+// outermost returns the IPv4 ranges of ps not inside another one of ps,
+// each once, in a fixed order.
+func outermost(ps []labdata.Prefix) []labdata.Prefix {
+	sorted := slices.Clone(ps)
+	slices.SortStableFunc(sorted, func(a, b labdata.Prefix) int {
+		if c := a.Prefix.Bits() - b.Prefix.Bits(); c != 0 {
+			return c
+		}
+		return a.Prefix.Addr().Compare(b.Prefix.Addr())
+	})
+	var out []labdata.Prefix
+	for _, p := range sorted {
+		if !p.Prefix.Addr().Is4() {
+			continue
+		}
+		if !slices.ContainsFunc(out, func(o labdata.Prefix) bool { return o.Prefix.Overlaps(p.Prefix) }) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // build makes the world at lab time 0: plan, censor, network, shared
 // infrastructure, fleets, bystanders and the regular clients (registered).
 // It appends what must be closed to closers, in order.
@@ -294,27 +379,11 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 		w.strategies = append(w.strategies, s)
 	}
 
-	// Bystanders: ordinary services in the fleets' prefixes, and the
-	// sites behind the shared CDN edge.
-	fleetPrefixes := map[netip.Prefix]bool{}
-	for _, s := range w.strategies {
-		for _, ep := range s.fleet.Endpoints() {
-			if p, ok := plan.PrefixOf(ep.Addr()); ok {
-				fleetPrefixes[p.Prefix] = true
-			}
-		}
-	}
-	match := func(p vnet.Prefix) bool { return fleetPrefixes[p.Prefix] }
-	if len(fleetPrefixes) == 0 {
-		match = nil
-	}
-	addrs := make([]netip.AddrPort, nPlain)
-	for i := range addrs {
-		a, err := plan.Alloc(vnet.RoleBystander, fmt.Sprintf("bystander-%d", i), match)
-		if err != nil {
-			return fmt.Errorf("lab: bystander address: %w", err)
-		}
-		addrs[i] = netip.AddrPortFrom(a.Addr, 443)
+	// Bystanders: ordinary services anywhere in the providers' published
+	// ranges, and the sites behind the shared CDN edge.
+	addrs, err := bystanderAddrs(plan, w.seed, nPlain)
+	if err != nil {
+		return err
 	}
 	if w.bys, err = w.net.StartBystanders(addrs, nil); err != nil {
 		return fmt.Errorf("lab: bystanders: %w", err)

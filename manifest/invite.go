@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"samizdat/internal/atomicfile"
 	"samizdat/manifest/internal/manifestpb"
 )
 
@@ -96,7 +97,7 @@ func WriteInvite(path string, inv Invite) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, text, 0o644); err != nil {
+	if err := atomicfile.Write(path, text, 0o644); err != nil {
 		return fmt.Errorf("manifest: write invite: %w", err)
 	}
 	return nil

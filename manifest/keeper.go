@@ -8,9 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"samizdat/internal/atomicfile"
 )
 
 // Keeper holds the newest manifest a client has accepted, on disk, and
@@ -120,45 +121,10 @@ func (k *Keeper) Offer(blob []byte, now time.Time) (*Manifest, error) {
 	if err := m.CheckTime(now); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(k.path, blob, 0o600); err != nil {
+	if err := atomicfile.Write(k.path, blob, 0o600); err != nil {
 		return nil, fmt.Errorf("manifest: keeper: %w", err)
 	}
 	k.network = network
 	k.cur, k.blob = m, bytes.Clone(blob)
 	return m, nil
-}
-
-// writeFileAtomic writes data to path so that a reader (or a crash) sees
-// the old file or the new one, never a mixture.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
-	}
-	return nil
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -14,11 +12,8 @@ import (
 	"samizdat/store/postgres"
 )
 
-// benchUsage is the bench command's argument synopsis and help.
-const benchUsage = `[--store postgres://...] [--dir DIR] [--json FILE] [--scenarios a,b,...]
-         [--scale tiny|small|full] [--wide] [--idle-heap-profile FILE]
-
-Runs load scenarios against a real relay over Noise on loopback and prints a table
+// benchUsage is the bench command's help.
+const benchUsage = `Runs load scenarios against a real relay over Noise on loopback and prints a table
 (and with --json writes the same figures as JSON): baseline (the store's raw append
 rate), idle, throughput, fanout, drain, prekeys, flood. Each scenario gets a fresh
 store: SQLite databases in a temporary directory under --dir (default the system's
@@ -60,24 +55,20 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		return loadgen.RunIdleClients(ctx, stdin, e.stdout)
 	}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlags("bench", "", benchUsage)
 	storeURL := fs.String("store", "", "postgres://... (default: SQLite in a temporary directory)")
 	dir := fs.String("dir", "", "where the SQLite databases go (default: the system's temporary directory)")
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios (default: all): "+strings.Join(loadgen.Scenarios(), ","))
 	scale := fs.String("scale", "small", "tiny, small or full")
 	heapProfile := fs.String("idle-heap-profile", "", "write a heap profile of the relay with every idle connection up to this file")
-	wide := fs.Bool("wide", false, "print one row per scenario with every figure, target and check side by side (about 300 columns)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	wide := fs.Bool("wide", false, "one row per scenario instead of one per figure (about 300 columns)")
+	if err := fs.noArgs(args); err != nil {
+		return err
 	}
 	sizes, err := loadgen.SizesByName(*scale)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return fs.usagef("%v", err)
 	}
 	cfg := loadgen.Config{Sizes: sizes, Progress: e.stderr}
 	if *heapProfile != "" {

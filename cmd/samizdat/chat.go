@@ -23,7 +23,7 @@ import (
 type chatUI struct {
 	c    *client.Client
 	out  io.Writer        // the terminal (redraws the prompt) or plain stdout
-	term *term.Terminal   // nil when stdin is not a terminal
+	term *term.Terminal   // nil when stdin is not a terminal; then typed lines are not on screen, and queue prints them
 	esc  term.EscapeCodes // colors; empty when not a terminal
 
 	mu      sync.Mutex
@@ -36,12 +36,26 @@ type chatUI struct {
 }
 
 func runChat(ctx context.Context, e *env, args []string) error {
-	if len(args) > 1 {
-		return fmt.Errorf("at most one NAME: %w", errUsage)
+	f := newFlags("chat", "[NAME]", `Chat in the terminal: type a line to send it to the current contact (NAME, or the
+first who writes); /help lists the commands (/to NAME, @NAME TEXT, /history, /safety,
+/who, /quit). Your lines show as "you → NAME:"; ✓ marks a message the relay stored, ✓✓
+one that reached a device of NAME's.
+
+While a chat runs it owns the home: send, recv, contacts and the other one-shot commands
+typed in another terminal on the same home run inside it, over a socket in the home
+(mode 0600), instead of opening a second relay connection. A second chat on the same
+home is refused.`)
+	f.homeFlag(e)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return f.usagef("at most one NAME")
 	}
 	ui := &chatUI{sent: make(map[[16]byte]string), sendQ: make(chan [2]string, 64), out: e.stdout}
-	if len(args) == 1 {
-		ui.to = client.NormalizeUsername(args[0])
+	if len(pos) == 1 {
+		ui.to = client.NormalizeUsername(pos[0])
 	}
 	in := e.stdin
 	if in == nil {
@@ -77,12 +91,20 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	c, err := openClient(ctx, e, ui.onEvent)
+	oc, stop, err := ownHome(ctx, e, "chat", ui.onEvent)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer stop()
+	c := oc.c
 	ui.c = c
+	if ui.to != "" {
+		if name, ok := ui.checkUser(ctx, ui.to); ok {
+			ui.to = name
+		} else {
+			ui.to = ""
+		}
+	}
 	ui.setPrompt()
 	ui.printf("%ssamizdat chat%s — you are %s. Type /help for commands.\n", ui.esc.Green, ui.esc.Reset, c.Username())
 	if ui.to != "" {
@@ -173,7 +195,7 @@ func (ui *chatUI) setPrompt() {
 		ui.term.SetPrompt("> ")
 		return
 	}
-	ui.term.SetPrompt(string(ui.esc.Cyan) + to + string(ui.esc.Reset) + "> ")
+	ui.term.SetPrompt(string(ui.esc.Green) + "you → " + to + string(ui.esc.Reset) + ": ")
 }
 
 func (ui *chatUI) recipient() string {
@@ -203,7 +225,9 @@ func (ui *chatUI) handleLine(ctx context.Context, s string) bool {
 			ui.printf("usage: @NAME TEXT\n")
 			return false
 		}
-		ui.queue(client.NormalizeUsername(name), text)
+		if name, ok := ui.checkUser(ctx, name); ok {
+			ui.queue(name, text)
+		}
 		return false
 	}
 	if !strings.HasPrefix(s, "/") {
@@ -227,8 +251,12 @@ func (ui *chatUI) handleLine(ctx context.Context, s string) bool {
 			ui.printf("usage: /to NAME\n")
 			return false
 		}
+		name, ok := ui.checkUser(ctx, arg)
+		if !ok {
+			return false
+		}
 		ui.mu.Lock()
-		ui.to = client.NormalizeUsername(arg)
+		ui.to = name
 		ui.mu.Unlock()
 		ui.setPrompt()
 		ui.showHistory(ctx, 10)
@@ -273,6 +301,25 @@ func (ui *chatUI) handleLine(ctx context.Context, s string) bool {
 	return false
 }
 
+// checkUser asks the relay whether the user name exists (a contact is
+// known already). When the relay cannot be asked now, the name is taken and
+// a message to a user who does not exist fails later, with the reason.
+func (ui *chatUI) checkUser(ctx context.Context, name string) (string, bool) {
+	name = client.NormalizeUsername(name)
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := ui.c.Lookup(lctx, name)
+	switch {
+	case err == nil:
+		return name, true
+	case errors.Is(err, client.ErrNoSuchUser):
+		ui.printf("%sno user named %s on this relay%s\n", ui.esc.Red, name, ui.esc.Reset)
+		return "", false
+	}
+	ui.printf("%s· could not check %s now (%v); messages wait in the outbox until the relay answers%s\n", ui.esc.Yellow, name, err, ui.esc.Reset)
+	return name, true
+}
+
 func (ui *chatUI) showHistory(ctx context.Context, n int) {
 	to := ui.recipient()
 	if to == "" {
@@ -295,6 +342,9 @@ func (ui *chatUI) showHistory(ctx context.Context, n int) {
 
 // queue hands a message to the sender goroutine, which sends in order.
 func (ui *chatUI) queue(to, text string) {
+	if ui.term == nil {
+		ui.printf("%s %syou → %s%s: %s\n", time.Now().Format("15:04"), ui.esc.Green, to, ui.esc.Reset, printable(text))
+	}
 	ui.pending.Add(1)
 	select {
 	case ui.sendQ <- [2]string{to, text}:
@@ -317,8 +367,9 @@ func (ui *chatUI) sender(ctx context.Context) {
 			ui.mu.Unlock()
 			switch {
 			case err == nil:
-			case errors.Is(err, client.ErrNoSuchUser), errors.Is(err, client.ErrGaveUp):
-				ui.printf("%s✗ not sent to %s: %v%s\n", ui.esc.Red, m[0], err, ui.esc.Reset)
+				ui.printf("%s   ✓ stored on the relay: “%s”%s\n", ui.esc.Blue, snippet(m[1]), ui.esc.Reset)
+			case errors.Is(err, client.ErrGaveUp):
+				// EventFailed has said why.
 			case ctx.Err() != nil:
 				return
 			default:
@@ -350,7 +401,11 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		ui.printf("%s⚠ the safety number with %s changed: their identity key is new.%s Compare it with /safety %s before you trust it.\n",
 			ui.esc.Red, ev.Peer, ui.esc.Reset, ev.Peer)
 	case client.EventFailed:
-		ui.printf("%s✗ a message to %s was dropped: %v%s\n", ui.esc.Red, ev.Peer, ev.Err, ui.esc.Reset)
+		reason := fmt.Sprint(ev.Err)
+		if errors.Is(ev.Err, client.ErrNoSuchUser) {
+			reason = "no user by that name on this relay"
+		}
+		ui.printf("%s✗ not sent to %s: %s%s\n", ui.esc.Red, ev.Peer, reason, ui.esc.Reset)
 	case client.EventUndecryptable:
 		ui.printf("%s⚠ a message could not be decrypted and was dropped%s\n", ui.esc.Yellow, ui.esc.Reset)
 	case client.EventConnected:

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -33,63 +33,49 @@ func defaultHome() string {
 // clientCommands are the user-facing commands; main.go lists them.
 func clientCommands() []command {
 	return []command{
-		{name: "init", usage: "--invite FILE --name NAME", summary: "create your identity and register with the relay in the invite", run: runInit},
-		{name: "send", usage: "NAME TEXT...", summary: "send a message; exits 0 once the relay has stored it", run: runSend},
-		{name: "recv", usage: "[--wait DURATION]", summary: "print the messages waiting for you (and, with --wait, those that arrive)", run: runRecv},
-		{name: "safety", usage: "NAME [--accept]", summary: "print the safety number you share with NAME", run: runSafety},
-		{name: "chat", usage: "[NAME]", summary: "chat interactively in the terminal", run: runChat},
-		{name: "contacts", usage: "", summary: "list the people you have talked to", run: runContacts},
-		{name: "whoami", usage: "", summary: "print your username, account and device", run: runWhoami},
-		{name: "history", usage: "[NAME] [-n N]", summary: "print the message history", run: runHistory},
-		{name: "link", usage: "--new-home DIR", summary: "add another device to your account, its state in DIR", run: runLink},
+		{name: "init", summary: "create your identity and register with the relay in the invite", run: runInit},
+		{name: "send", summary: "send a message; exits 0 once the relay has stored it", run: runSend},
+		{name: "recv", summary: "print the messages waiting for you (and, with --wait, those that arrive)", run: runRecv},
+		{name: "safety", summary: "print the safety number you share with NAME", run: runSafety},
+		{name: "chat", summary: "chat interactively in the terminal", run: runChat},
+		{name: "contacts", summary: "list the people you have talked to", run: runContacts},
+		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
+		{name: "history", summary: "print the message history", run: runHistory},
+		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
+		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 	}
 }
 
-// openClient opens the client in e's home directory.
-func openClient(ctx context.Context, e *env, onEvent func(client.Event)) (*client.Client, error) {
+// openClient opens the client in e's home directory, or, when this command
+// runs inside the long-running command that owns the home, borrows that
+// one's client. The returned release closes or gives it back.
+func openClient(ctx context.Context, e *env, onEvent func(client.Event)) (*client.Client, func(), error) {
+	if e.owned != nil {
+		return e.owned.c, e.owned.subscribe(onEvent), nil
+	}
 	c, err := client.Open(ctx, client.Config{Home: e.home, OnEvent: onEvent})
 	if errors.Is(err, client.ErrNotInitialized) {
-		return nil, fmt.Errorf("no identity in %s\nhint: run 'samizdat --home %s init --invite FILE --name NAME' first", e.home, e.home)
+		return nil, nil, fmt.Errorf("no identity in %s\nhint: run 'samizdat --home %s init --invite FILE --name NAME' first", e.home, e.home)
 	}
-	return c, err
-}
-
-// parseFlags parses a command's flags, allowing them after positional
-// arguments too ("safety bob --accept").
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, fmt.Errorf("%v: %w", err, errUsage)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	if err != nil {
+		return nil, nil, err
 	}
+	return c, func() { c.Close() }, nil
 }
 
 func runInit(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	invite := fs.String("invite", "", "invite file from the relay operator")
-	name := fs.String("name", "", "your username (3-32 of a-z 0-9 _ .)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	f := newFlags("init", "--invite FILE --name NAME", `Create your identity (keys, prekeys) in the home directory and register it with the
+relay named in the invite, under NAME. One home is one device of one user.`)
+	f.homeFlag(e)
+	invite := f.String("invite", "", "the invite `FILE` from the relay operator, or from a friend")
+	name := f.String("name", "", "your username: 3-32 of a-z 0-9 _ . (a `NAME` others find you by)")
+	if err := f.noArgs(args); err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
-	}
 	if *invite == "" || *name == "" {
-		return fmt.Errorf("--invite and --name are required: %w", errUsage)
+		return f.usagef("--invite and --name are required")
 	}
-	inv, err := manifest.ReadInvite(*invite)
+	inv, err := manifest.ReadInvite(e.path(*invite))
 	if err != nil {
 		return err
 	}
@@ -106,22 +92,53 @@ func runInit(ctx context.Context, e *env, args []string) error {
 }
 
 func runSend(ctx context.Context, e *env, args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("need NAME and TEXT: %w", errUsage)
-	}
-	to, text := args[0], strings.Join(args[1:], " ")
-	c, err := openClient(ctx, e, warnEvents(e))
+	f := newFlags("send", "NAME TEXT...", `Send TEXT to the user NAME. It exits 0 once the relay has stored the message (it is
+end-to-end encrypted; the relay holds it until NAME's devices fetch it). Otherwise it exits
+1 with the reason, and the message stays in the outbox for the next send, recv or chat.
+Sent to your own name, it is a note to self: kept in your history and sent to your other
+devices. "--" ends the flags: send bob -- --text-with-dashes.`)
+	f.homeFlag(e)
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if _, err := c.Send(ctx, to, text); err != nil {
-		if errors.Is(err, client.ErrGaveUp) {
-			return err
-		}
-		return fmt.Errorf("%w\nhint: the message stays in the outbox and goes out with the next send, recv or chat", err)
+	if len(pos) < 2 {
+		return f.usagef("need NAME and TEXT")
 	}
-	return nil
+	to, text := pos[0], strings.Join(pos[1:], " ")
+	if strings.TrimSpace(text) == "" {
+		return f.usagef("the message is empty")
+	}
+	// Warnings about other queued messages are printed; this message's
+	// own failure is the error, printed once.
+	var others []client.Event
+	var mu sync.Mutex
+	c, release, err := openClient(ctx, e, func(ev client.Event) {
+		mu.Lock()
+		others = append(others, ev)
+		mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	defer release()
+	msg, err := c.Send(ctx, to, text)
+	mu.Lock()
+	for _, ev := range others {
+		if ev.Kind != client.EventFailed || ev.EnvelopeID != msg.EnvelopeID {
+			warnEvents(e)(ev)
+		}
+	}
+	mu.Unlock()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, client.ErrNoSuchUser):
+		return fmt.Errorf("no user named %q on this relay\nhint: check the spelling; they join with 'samizdat init' and an invite", client.NormalizeUsername(to))
+	case errors.Is(err, client.ErrGaveUp):
+		return err
+	}
+	return fmt.Errorf("%w\nhint: the message stays in the outbox and goes out with the next send, recv or chat", err)
 }
 
 // warnEvents prints warnings (and nothing else) to stderr.
@@ -139,22 +156,29 @@ func warnEvents(e *env) func(client.Event) {
 }
 
 func runRecv(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("recv", flag.ContinueOnError)
-	wait := fs.Duration("wait", 0, "keep receiving for this long (default: until the backlog is printed)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	f := newFlags("recv", "", `Print the messages waiting for you, one per line as NAME: TEXT (a note from another
+of your devices as NAME (note to self): TEXT), and exit. With --wait, keep receiving
+for that long after the backlog.`)
+	f.homeFlag(e)
+	wait := f.Duration("wait", 0, "keep receiving for this long (a bare number is seconds)")
+	if err := f.noArgs(args); err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
+	if *wait < 0 {
+		return f.usagef("--wait must not be negative")
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	warn := warnEvents(e)
-	c, err := openClient(ctx, e, func(ev client.Event) {
+	var me string
+	c, release, err := openClient(ctx, e, func(ev client.Event) {
 		switch ev.Kind {
 		case client.EventMessage:
-			fmt.Fprintf(e.stdout, "%s: %s\n", ev.Peer, printable(ev.Text))
+			if ev.Peer == me {
+				fmt.Fprintf(e.stdout, "%s (note to self): %s\n", ev.Peer, printable(ev.Text))
+			} else {
+				fmt.Fprintf(e.stdout, "%s: %s\n", ev.Peer, printable(ev.Text))
+			}
 		case client.EventQueueEmpty:
 			if *wait <= 0 {
 				cancel()
@@ -166,16 +190,27 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if *wait > 0 {
-		var stop context.CancelFunc
-		rctx, stop = context.WithTimeout(rctx, *wait)
-		defer stop()
-	} else {
-		var stop context.CancelFunc
-		rctx, stop = context.WithTimeout(rctx, 30*time.Second)
-		defer stop()
+	defer release()
+	me = c.Username()
+	if e.owned != nil {
+		// The owner is receiving already: what was waiting has been shown
+		// there; wait for what arrives.
+		if *wait <= 0 {
+			fmt.Fprintf(e.stderr, "note: %s is receiving on this home and showed what was waiting ('samizdat history' lists it)\n", e.owned.who)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(*wait):
+		}
+		return nil
 	}
+	limit := 30 * time.Second
+	if *wait > 0 {
+		limit = *wait
+	}
+	rctx, stop := context.WithTimeout(rctx, limit)
+	defer stop()
 	err = c.Receive(rctx)
 	if ctx.Err() != nil {
 		return nil // interrupted
@@ -184,8 +219,8 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	// Receipts queued while receiving: give them a moment to go out.
-	fctx, stop := context.WithTimeout(ctx, 3*time.Second)
-	defer stop()
+	fctx, stopFlush := context.WithTimeout(ctx, 3*time.Second)
+	defer stopFlush()
 	c.Flush(fctx)
 	return nil
 }
@@ -205,21 +240,27 @@ func printable(s string) string {
 }
 
 func runSafety(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("safety", flag.ContinueOnError)
-	accept := fs.Bool("accept", false, "mark a changed safety number as checked")
-	pos, err := parseFlags(fs, args)
+	f := newFlags("safety", "NAME", `Print the 60-digit safety number you share with NAME. Compare it with theirs in person
+or over another channel: when the numbers match, nobody sits between you. If NAME's
+identity changed, it says so; --accept marks the new number as checked.`)
+	f.homeFlag(e)
+	accept := f.Bool("accept", false, "mark a changed safety number as checked")
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("need NAME: %w", errUsage)
+		return f.usagef("need one NAME")
 	}
-	c, err := openClient(ctx, e, nil)
+	c, release, err := openClient(ctx, e, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer release()
 	s, err := c.Safety(ctx, pos[0])
+	if errors.Is(err, client.ErrNoSuchUser) {
+		return fmt.Errorf("no user named %q on this relay", client.NormalizeUsername(pos[0]))
+	}
 	if err != nil {
 		return err
 	}
@@ -239,14 +280,16 @@ func runSafety(ctx context.Context, e *env, args []string) error {
 }
 
 func runContacts(ctx context.Context, e *env, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("takes no arguments: %w", errUsage)
+	f := newFlags("contacts", "", "List the people you have written to or heard from, with how many devices each has.")
+	f.homeFlag(e)
+	if err := f.noArgs(args); err != nil {
+		return err
 	}
-	c, err := openClient(ctx, e, nil)
+	c, release, err := openClient(ctx, e, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer release()
 	cts, err := c.Contacts(ctx)
 	if err != nil {
 		return err
@@ -258,14 +301,16 @@ func runContacts(ctx context.Context, e *env, args []string) error {
 }
 
 func runWhoami(ctx context.Context, e *env, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("takes no arguments: %w", errUsage)
+	f := newFlags("whoami", "", "Print your username, account id and device number, and what waits in the outbox.")
+	f.homeFlag(e)
+	if err := f.noArgs(args); err != nil {
+		return err
 	}
-	c, err := openClient(ctx, e, nil)
+	c, release, err := openClient(ctx, e, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer release()
 	id := c.AccountID()
 	fmt.Fprintf(e.stdout, "%s (account %x, device %d)\n", c.Username(), id[:], c.DeviceID())
 	out, err := c.Outbox(ctx)
@@ -276,24 +321,29 @@ func runWhoami(ctx context.Context, e *env, args []string) error {
 }
 
 func runHistory(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	n := fs.Int("n", 50, "how many messages")
-	pos, err := parseFlags(fs, args)
+	f := newFlags("history", "[NAME]", `Print the message history, oldest first: with NAME, only your conversation with NAME.
+Your messages are marked (queued), ✓ (stored on the relay), ✓✓ (delivered) or (failed).`)
+	f.homeFlag(e)
+	n := f.Int("n", 50, "how many messages, the newest")
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 1 {
-		return fmt.Errorf("at most one NAME: %w", errUsage)
+		return f.usagef("at most one NAME")
+	}
+	if *n <= 0 {
+		return f.usagef("-n must be positive")
 	}
 	peer := ""
 	if len(pos) == 1 {
 		peer = pos[0]
 	}
-	c, err := openClient(ctx, e, nil)
+	c, release, err := openClient(ctx, e, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer release()
 	msgs, err := c.History(ctx, peer, *n)
 	if err != nil {
 		return err
@@ -306,7 +356,12 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 
 func formatHistory(me string, m clientdb.Message) string {
 	ts := m.SentAt.Local().Format("2006-01-02 15:04")
-	if m.Outgoing {
+	switch {
+	case m.Peer == me && m.Outgoing:
+		return fmt.Sprintf("%s %s (note to self): %s %s", ts, me, printable(m.Body), statusMark(m.Status))
+	case m.Peer == me:
+		return fmt.Sprintf("%s %s (note to self): %s", ts, me, printable(m.Body))
+	case m.Outgoing:
 		return fmt.Sprintf("%s %s → %s: %s %s", ts, me, m.Peer, printable(m.Body), statusMark(m.Status))
 	}
 	return fmt.Sprintf("%s %s: %s", ts, m.Peer, printable(m.Body))
@@ -327,27 +382,79 @@ func statusMark(s int) string {
 }
 
 func runLink(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("link", flag.ContinueOnError)
-	newHome := fs.String("new-home", "", "state directory of the new device")
-	pos, err := parseFlags(fs, args)
+	f := newFlags("link", "--new-home DIR", `Add another device to your account: its keys and state go to DIR (a new, empty
+directory); run the client there with --home DIR.`)
+	f.homeFlag(e)
+	newHome := f.String("new-home", "", "the new device's state `DIR`")
+	if err := f.noArgs(args); err != nil {
+		return err
+	}
+	if *newHome == "" {
+		return f.usagef("need --new-home DIR")
+	}
+	c, release, err := openClient(ctx, e, nil)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *newHome == "" {
-		return fmt.Errorf("need --new-home DIR: %w", errUsage)
-	}
-	c, err := openClient(ctx, e, nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	nc, err := c.LinkDevice(ctx, client.Config{Home: *newHome})
+	defer release()
+	nc, err := c.LinkDevice(ctx, client.Config{Home: e.path(*newHome)})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	fmt.Fprintf(e.stdout, "linked device %d of %s; state in %s\n", nc.DeviceID(), nc.Username(), *newHome)
 	return nil
+}
+
+func runImport(ctx context.Context, e *env, args []string) error {
+	f := newFlags("import", "FILE|-", `Take a newer manifest of your network by hand: an invite file, or a manifest in base64 as
+pasted from a chat or a QR code ("-" reads standard input). It is the last way back when
+every address and channel you know is blocked: someone who still gets through passes
+you the newer one. It is checked like a manifest from any channel (the network's
+signature, the network name, not expired, newer than yours) and refused with the reason
+otherwise, changing nothing.`)
+	f.homeFlag(e)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return f.usagef("need one FILE, or - for standard input")
+	}
+	var text []byte
+	if pos[0] == "-" {
+		text, err = io.ReadAll(io.LimitReader(e.in(), 1<<20))
+	} else {
+		text, err = os.ReadFile(e.path(pos[0]))
+	}
+	if err != nil {
+		return err
+	}
+	c, release, err := openClient(ctx, e, nil)
+	if err != nil {
+		return err
+	}
+	defer release()
+	m, err := c.Import(ctx, text)
+	if err != nil {
+		return fmt.Errorf("not imported: %w", err)
+	}
+	n := 0
+	for _, r := range m.Relays {
+		n += len(r.Endpoints)
+	}
+	fmt.Fprintf(e.stdout, "imported manifest %d of %s: %d endpoint(s), %d channel(s)\n", m.Serial, m.Network, n, len(m.Channels))
+	return nil
+}
+
+// path resolves a path given on the command line against the directory the
+// command was typed in (which differs from this process's when a command
+// runs inside the chat that owns the home).
+func (e *env) path(p string) string {
+	if e.cwd == "" || filepath.IsAbs(p) || p == "-" {
+		return p
+	}
+	return filepath.Join(e.cwd, p)
 }
 
 // atoiDefault parses a positive int or returns def.

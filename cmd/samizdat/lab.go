@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +18,9 @@ import (
 	"samizdat/lab/scenario"
 )
 
-const labUsage = `[run SCENARIO|FILE.json] [--seed N] [--out DIR] [--work DIR] [--quiet] | list
+// labAbout is the lab command's help.
+const labAbout = `The censor lab runs real relays and clients against a modelled censor, on loopback, and
+reports delivery, recovery and collateral damage strategy by strategy.
 
   samizdat lab                 the showcase: the "quick" rkn-2018 scenario, under a minute,
                                report in ./samizdat-lab/quick/index.html
@@ -35,20 +36,19 @@ written to the report, not errors.`
 const showcase = "quick"
 
 func runLab(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return labRun(ctx, e, append([]string{showcase}, args...))
-	}
-	switch args[0] {
-	case "run":
-		return labRun(ctx, e, args[1:])
-	case "list":
-		if len(args) != 1 {
-			return fmt.Errorf("list takes no arguments: %w", errUsage)
+	if len(args) > 0 {
+		switch args[0] {
+		case "run":
+			return labRun(ctx, e, "lab run", args[1:])
+		case "list":
+			f := newFlags("lab list", "", "List the built-in scenarios.")
+			if err := f.noArgs(args[1:]); err != nil {
+				return err
+			}
+			return labList(e.stdout)
 		}
-		return labList(e.stdout)
-	default:
-		return fmt.Errorf("unknown lab command %q: %w", args[0], errUsage)
 	}
+	return labRun(ctx, e, "lab", args)
 }
 
 func labList(w io.Writer) error {
@@ -71,27 +71,31 @@ func firstSentence(s string) string {
 	return s
 }
 
-func labRun(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("lab run", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+// labRun runs `samizdat lab run SCENARIO` or, as cmd "lab", the showcase.
+func labRun(ctx context.Context, e *env, cmd string, args []string) error {
+	fs := newFlags(cmd, "SCENARIO|FILE.json", labAbout)
+	if cmd == "lab" {
+		fs.args = ""
+	}
 	seed := fs.Int64("seed", 0, "seed for every choice of the run (0: the scenario's)")
-	out := fs.String("out", "", "directory for report.json and index.html (default ./samizdat-lab/NAME)")
-	work := fs.String("work", "", "scratch directory for relay and client state (default: a temporary one, removed)")
+	out := fs.String("out", "", "`DIR` for report.json and index.html (default ./samizdat-lab/NAME)")
+	work := fs.String("work", "", "scratch `DIR` for relay and client state (default: a temporary one, removed)")
 	quiet := fs.Bool("quiet", false, "no live progress, only the summary")
-	name, rest := "", args
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, rest = args[0], args[1:]
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(rest); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	} else if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
-	}
-	if name == "" {
-		return fmt.Errorf("which scenario? ('samizdat lab list' shows them): %w", errUsage)
+	name := showcase
+	switch {
+	case cmd == "lab" && len(pos) > 0:
+		return fs.usagef("unknown subcommand %q (run, list; or no subcommand for the showcase)", pos[0])
+	case cmd == "lab":
+	case len(pos) == 0:
+		return fs.usagef("which scenario? ('samizdat lab list' shows them)")
+	case len(pos) > 1:
+		return fs.usagef("one scenario at a time, not %q", pos)
+	default:
+		name = pos[0]
 	}
 	sc, err := loadScenario(name)
 	if err != nil {
@@ -183,7 +187,10 @@ func printLabSummary(w io.Writer, r *report.Report, took time.Duration) {
 		fmt.Fprintln(w, "\ntargets:")
 		for _, t := range r.Targets {
 			mark := "met"
-			if !t.Met {
+			switch {
+			case t.Got < 0:
+				mark = "n/a"
+			case !t.Met:
 				mark = "NOT MET"
 			}
 			fmt.Fprintf(w, "  %-8s %-14s %-28s want %-8s got %s\n", mark, t.Strategy, t.Name, t.Want, fmtGot(t.Got, t.Unit))
@@ -209,25 +216,23 @@ func strategyOrder(name string) int {
 	return 99
 }
 
+// fmtMS and fmtGot write times in seconds and shares in percent with one
+// decimal, as the HTML report does.
 func fmtMS(ms float64) string {
-	switch {
-	case ms != ms: // NaN
+	if ms != ms { // NaN
 		return "-"
-	case ms >= 10_000:
-		return fmt.Sprintf("%.0fs", ms/1000)
-	case ms >= 1000:
-		return fmt.Sprintf("%.1fs", ms/1000)
-	default:
-		return fmt.Sprintf("%.0fms", ms)
 	}
+	return strings.ReplaceAll(report.Seconds(ms), " ", "")
 }
 
 func fmtGot(v float64, unit string) string {
-	switch unit {
-	case "ms":
+	switch {
+	case v < 0:
+		return "not measured"
+	case unit == "ms":
 		return fmtMS(v)
-	case "%":
-		return fmt.Sprintf("%.2f%%", v)
+	case unit == "%":
+		return fmt.Sprintf("%.1f%%", v)
 	}
 	return strings.TrimSpace(fmt.Sprintf("%g %s", v, unit))
 }

@@ -27,12 +27,12 @@ func TestLabBadCommandLines(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"lab", "nonesuch"}, `unknown lab command "nonesuch"`},
+		{[]string{"lab", "nonesuch"}, `unknown subcommand "nonesuch"`},
 		{[]string{"lab", "run"}, "which scenario?"},
 		{[]string{"lab", "run", "nonesuch"}, `no scenario "nonesuch"`},
-		{[]string{"lab", "run", "ci", "extra"}, "unexpected arguments"},
+		{[]string{"lab", "run", "ci", "extra"}, "one scenario at a time"},
 		{[]string{"lab", "run", "ci", "--seed", "x"}, "invalid value"},
-		{[]string{"lab", "list", "x"}, "takes no arguments"},
+		{[]string{"lab", "list", "x"}, `unexpected argument "x"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,14 +21,8 @@ import (
 	"samizdat/manifest/channel"
 )
 
-// manifestUsage is the manifest command's synopsis and help.
-const manifestUsage = `keygen --out KEYFILE
-   or: samizdat manifest sign --key KEYFILE --in SOURCE.json --out BLOB [--previous BLOB|INVITE]
-                                [--serial N] [--invite-out FILE] [--now TIME]
-   or: samizdat manifest show [--network-key PUB] BLOB|INVITE
-   or: samizdat manifest verify --network-key PUB [--network NAME] [--now TIME] BLOB|INVITE
-
-Operator tools for signed manifests; none needs a relay, so the network key can stay offline.
+// manifestAbout is the manifest command's help.
+const manifestAbout = `Operator tools for signed manifests; none needs a relay, so the network key can stay offline.
 keygen writes a new Ed25519 network key (mode 0600) and KEYFILE.pub, and prints the public key.
 sign turns a JSON source (# and // comments allowed) into a signed blob:
   {"network": "example.net", "serial": 42, "issued": "now", "ttl": "30d", "cohorts": 4,
@@ -47,37 +40,22 @@ PUB is a public key (base64 or hex), a file holding one (KEYFILE.pub), or an inv
 BLOB is a signed blob, raw or base64; "-" reads standard input.`
 
 func runManifest(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("missing subcommand: %w", errUsage)
-	}
-	switch args[0] {
-	case "keygen":
-		return runManifestKeygen(e, args[1:])
-	case "sign":
-		return runManifestSign(e, args[1:])
-	case "show":
-		return runManifestShow(e, args[1:])
-	case "verify":
-		return runManifestVerify(e, args[1:])
-	default:
-		return fmt.Errorf("unknown subcommand %q: %w", args[0], errUsage)
-	}
+	return dispatch(ctx, "manifest", manifestAbout, e, args, []subcommand{
+		{"keygen", "write a new network signing key and print its public key", runManifestKeygen},
+		{"sign", "sign a JSON manifest source into a blob (and an invite)", runManifestSign},
+		{"show", "print a signed manifest or invite, secrets masked", runManifestShow},
+		{"verify", "check a signed manifest or invite against the network key", runManifestVerify},
+	})
 }
 
-func manifestFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("manifest "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-func runManifestKeygen(e *env, args []string) error {
-	fs := manifestFlags("keygen")
+func runManifestKeygen(_ context.Context, e *env, args []string) error {
+	fs := newFlags("manifest keygen", "--out KEYFILE", "Write a new Ed25519 network signing key to KEYFILE (mode 0600, never overwritten) and its\npublic key to KEYFILE.pub, and print the public key.")
 	out := fs.String("out", "", "where to write the private key (mode 0600); the public key goes to OUT.pub")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+	if err := fs.noArgs(args); err != nil {
+		return err
 	}
-	if *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("keygen needs --out and nothing else: %w", errUsage)
+	if *out == "" {
+		return fs.usagef("keygen needs --out")
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -375,8 +353,8 @@ func (src *manifestSource) build(now time.Time) (*manifest.Manifest, error) {
 	return m, nil
 }
 
-func runManifestSign(e *env, args []string) error {
-	fs := manifestFlags("sign")
+func runManifestSign(_ context.Context, e *env, args []string) error {
+	fs := newFlags("manifest sign", "--key KEYFILE --in SOURCE.json --out BLOB", manifestAbout)
 	keyPath := fs.String("key", "", "the network's private key file (from keygen)")
 	in := fs.String("in", "", "the manifest source (JSON)")
 	out := fs.String("out", "", "where to write the signed blob")
@@ -384,15 +362,15 @@ func runManifestSign(e *env, args []string) error {
 	serialFlag := fs.Uint64("serial", 0, "the serial (overrides the source's)")
 	inviteOut := fs.String("invite-out", "", "also write an invite file with the network key and the new manifest")
 	nowFlag := fs.String("now", "now", "the signing time (RFC 3339), for issued \"now\"")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+	if err := fs.noArgs(args); err != nil {
+		return err
 	}
-	if *keyPath == "" || *in == "" || *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("sign needs --key, --in and --out: %w", errUsage)
+	if *keyPath == "" || *in == "" || *out == "" {
+		return fs.usagef("sign needs --key, --in and --out")
 	}
 	now, err := parseTime(*nowFlag, time.Now())
 	if err != nil {
-		return fmt.Errorf("--now: %v: %w", err, errUsage)
+		return fs.usagef("--now: %v", err)
 	}
 	priv, err := readPrivateKey(*keyPath)
 	if err != nil {
@@ -436,7 +414,7 @@ func runManifestSign(e *env, args []string) error {
 		}
 	}
 	if m.Serial == 0 {
-		return fmt.Errorf("no serial: give one in the source, with --serial, or --previous to count on from: %w", errUsage)
+		return fs.usagef("no serial: give one in the source, with --serial, or --previous to count on from")
 	}
 	blob, err := manifest.Sign(m, priv)
 	if err != nil {
@@ -454,16 +432,17 @@ func runManifestSign(e *env, args []string) error {
 	return nil
 }
 
-func runManifestShow(e *env, args []string) error {
-	fs := manifestFlags("show")
+func runManifestShow(_ context.Context, e *env, args []string) error {
+	fs := newFlags("manifest show", "BLOB|INVITE", "Print a signed manifest or an invite (\"-\" reads standard input), secrets masked.")
 	keyFlag := fs.String("network-key", "", "check the signature under this key")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("show takes one BLOB or INVITE: %w", errUsage)
+	if len(pos) != 1 {
+		return fs.usagef("show takes one BLOB or INVITE")
 	}
-	blob, invKey, err := readBlob(e, fs.Arg(0))
+	blob, invKey, err := readBlob(e, pos[0])
 	if err != nil {
 		return err
 	}
@@ -552,26 +531,27 @@ func field(w io.Writer, k, v string) {
 	}
 }
 
-func runManifestVerify(e *env, args []string) error {
-	fs := manifestFlags("verify")
+func runManifestVerify(_ context.Context, e *env, args []string) error {
+	fs := newFlags("manifest verify", "--network-key PUB BLOB|INVITE", "Check a signed manifest or invite: the signature under the network key, the network name,\nand that it is valid now (or at --now). Exits 1 with the reason when it is not.")
 	keyFlag := fs.String("network-key", "", "the network's public key (required)")
 	network := fs.String("network", "", "also require this network name")
 	nowFlag := fs.String("now", "now", "check validity at this time (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
-	if *keyFlag == "" || fs.NArg() != 1 {
-		return fmt.Errorf("verify needs --network-key and one BLOB or INVITE: %w", errUsage)
+	if *keyFlag == "" || len(pos) != 1 {
+		return fs.usagef("verify needs --network-key and one BLOB or INVITE")
 	}
 	now, err := parseTime(*nowFlag, time.Now())
 	if err != nil {
-		return fmt.Errorf("--now: %v: %w", err, errUsage)
+		return fs.usagef("--now: %v", err)
 	}
 	key, err := parsePublicKey(*keyFlag)
 	if err != nil {
 		return err
 	}
-	blob, _, err := readBlob(e, fs.Arg(0))
+	blob, _, err := readBlob(e, pos[0])
 	if err != nil {
 		return err
 	}

@@ -7,9 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -43,12 +41,10 @@ func defaultRelayDir() string {
 	return "samizdat-relay"
 }
 
-// relayUsage is the relay command's argument synopsis and help.
-const relayUsage = `[--data DIR] [--listen URL]... [--config FILE] [--invite-out FILE]
-         [--network NAME] [--endpoint ADDR] [--manifest-ttl DURATION]
-         [--store postgres://...] [--nats nats://...] [--keys FILE] [--peer URL]... [--delivery-poll DURATION]
-         [--admin 127.0.0.1:9464 [--admin-any-address]]
-   or: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]
+// relayAbout is the relay command's help.
+const relayAbout = `Run a relay: it creates its keys and database in --data on first start, listens on every
+--listen endpoint, writes the signed invite that clients join with, and serves until
+interrupted. "samizdat relay endpoints ..." changes the endpoints of a running relay.
 
 --listen is repeatable: tcp://127.0.0.1:7001, wss://127.0.0.1:7443/path?sni=example.org,
 front://127.0.0.1:7080?address=CDN:443&sni=FRONT&host=HIDDEN (a bare host:port is tcp).
@@ -74,37 +70,33 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "endpoints" {
 		return runRelayEndpoints(ctx, e, args[1:])
 	}
-	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	dir := fs.String("data", defaultRelayDir(), "data directory: keys and database")
+	fs := newFlags("relay", "", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]")
+	dir := fs.String("data", defaultRelayDir(), "data `DIR`: keys and database")
 	var listen []string
-	fs.Func("listen", "endpoint URL to listen on (repeatable)", func(s string) error {
+	fs.Func("listen", "endpoint `URL` to listen on (repeatable; default tcp://127.0.0.1:7443)", func(s string) error {
 		listen = append(listen, s)
 		return nil
 	})
-	configFile := fs.String("config", "", "JSON endpoint config file, re-read on SIGHUP")
-	inviteOut := fs.String("invite-out", "", "where to write the invite (default DIR/invite.txt)")
-	network := fs.String("network", "", "network name in the manifest (default: the config file's, else samizdat)")
-	endpoint := fs.String("endpoint", "", "address clients dial, for a single --listen endpoint (default: the listening address)")
+	configFile := fs.String("config", "", "JSON endpoint config `FILE`, re-read on SIGHUP")
+	inviteOut := fs.String("invite-out", "", "`FILE` to write the invite to (default DIR/invite.txt)")
+	network := fs.String("network", "", "network `NAME` in the manifest (default: the config file's, else samizdat)")
+	endpoint := fs.String("endpoint", "", "the address `ADDR` that clients dial, for a single --listen endpoint (default: the listening address)")
 	ttl := fs.Duration("manifest-ttl", 0, "lifetime of each signed manifest (default: the config file's, else 1 year)")
-	storeURL := fs.String("store", "", "database: postgres://... (default: SQLite in the data directory)")
-	natsURL := fs.String("nats", "", "NATS server(s) for wake-ups between relay nodes: nats://host:4222")
-	keysFile := fs.String("keys", "", "the relay's keys file, shared by its nodes (default DIR/keys.json)")
+	storeURL := fs.String("store", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
+	natsURL := fs.String("nats", "", "NATS server `URL`(s) for wake-ups between relay nodes: nats://host:4222")
+	keysFile := fs.String("keys", "", "the relay's keys `FILE`, shared by its nodes (default DIR/keys.json)")
 	var peers []string
-	fs.Func("peer", "another node's endpoint URL, announced in the manifest (repeatable)", func(s string) error {
+	fs.Func("peer", "another node's endpoint `URL`, announced in the manifest (repeatable)", func(s string) error {
 		peers = append(peers, s)
 		return nil
 	})
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
-	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address, e.g. 127.0.0.1:9464 (default: off)")
+	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
 	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	if err := fs.noArgs(args); err != nil {
+		return err
 	}
 	if len(listen) == 0 && *configFile == "" {
 		listen = []string{defaultRelayListen}
@@ -113,32 +105,32 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	for _, l := range listen {
 		s, err := endpoints.ParseURL(l)
 		if err != nil {
-			return fmt.Errorf("--listen: %v: %w", err, errUsage)
+			return fs.usagef("--listen %s: %v", l, err)
 		}
 		specs = append(specs, s)
 	}
 	if *endpoint != "" {
 		if len(specs) != 1 {
-			return fmt.Errorf("--endpoint needs exactly one --listen (use ?address= in each URL): %w", errUsage)
+			return fs.usagef("--endpoint needs exactly one --listen (use ?address= in each URL)")
 		}
 		specs[0].Address = *endpoint
 		if err := specs[0].Normalize(); err != nil {
-			return fmt.Errorf("--endpoint: %v: %w", err, errUsage)
+			return fs.usagef("--endpoint: %v", err)
 		}
 	}
 	var peerSpecs []endpoints.Spec
 	for _, p := range peers {
 		s, err := endpoints.ParseURL(p)
 		if err != nil {
-			return fmt.Errorf("--peer: %v: %w", err, errUsage)
+			return fs.usagef("--peer %s: %v", p, err)
 		}
 		peerSpecs = append(peerSpecs, s)
 	}
 	if *poll < 0 {
-		return fmt.Errorf("--delivery-poll must be positive: %w", errUsage)
+		return fs.usagef("--delivery-poll must be positive")
 	}
 	if *natsURL != "" && *storeURL == "" {
-		return fmt.Errorf("--nats needs a database the nodes share (--store postgres://...): %w", errUsage)
+		return fs.usagef("--nats needs a database the nodes share (--store postgres://...)")
 	}
 	adminL, aerr := listenAdmin(*admin, *adminAny)
 	if aerr != nil {
@@ -327,25 +319,18 @@ func listenName(i endpoints.Info) string {
 // relay, over the admin socket in its data directory, to list, add, retire
 // or restore endpoints, reload its config or re-sign its manifest.
 func runRelayEndpoints(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("relay endpoints", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	dir := fs.String("data", defaultRelayDir(), "the running relay's data directory")
+	fs := newFlags("relay endpoints", "list|add URL|retire NAME|restore NAME|reload|republish", `Change the endpoints of the relay running on --data, over its admin socket: list them,
+add one (URL as for relay --listen), retire or restore one by name or address, re-read
+its --config file, or re-sign the manifest. Every change re-signs the manifest, rewrites
+the invite and pushes the new manifest to every connected client.`)
+	dir := fs.String("data", defaultRelayDir(), "the running relay's data `DIR`")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
-	// Flags may come before or after the operation and its argument.
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return fmt.Errorf("%v: %w", err, errUsage)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(pos) == 0 {
-		return fmt.Errorf("endpoints needs an operation (list, add, retire, restore, reload, republish): %w", errUsage)
+		return fs.usagef("endpoints needs an operation (list, add, retire, restore, reload, republish)")
 	}
 	op := pos[0]
 	pos = pos[1:]
@@ -353,24 +338,24 @@ func runRelayEndpoints(ctx context.Context, e *env, args []string) error {
 	switch op {
 	case endpoints.OpList, endpoints.OpReload, endpoints.OpRepublish:
 		if len(pos) != 0 {
-			return fmt.Errorf("%s takes no argument: %w", op, errUsage)
+			return fs.usagef("%s takes no argument", op)
 		}
 	case endpoints.OpAdd:
 		if len(pos) != 1 {
-			return fmt.Errorf("add takes one endpoint URL: %w", errUsage)
+			return fs.usagef("add takes one endpoint URL")
 		}
 		s, err := endpoints.ParseURL(pos[0])
 		if err != nil {
-			return fmt.Errorf("%v: %w", err, errUsage)
+			return fs.usagef("%v", err)
 		}
 		req.Spec = &s
 	case endpoints.OpRetire, endpoints.OpRestore:
 		if len(pos) != 1 {
-			return fmt.Errorf("%s takes one endpoint name or address: %w", op, errUsage)
+			return fs.usagef("%s takes one endpoint name or address", op)
 		}
 		req.Name = pos[0]
 	default:
-		return fmt.Errorf("unknown operation %q: %w", op, errUsage)
+		return fs.usagef("unknown operation %q (list, add, retire, restore, reload, republish)", op)
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -27,8 +27,9 @@
 //
 //   - "static": one relay, one tcp endpoint, no channels; never moves.
 //   - "telegram-2018": tcp endpoints only, every client sees every one;
-//     address hopping (a new address near the old one in its provider, else
-//     anywhere); config in DNS TXT through the shared resolver, plus the
+//     address hopping as Telegram did in April 2018 (a new address in
+//     another provider's ranges, else anywhere but the /16 of the old
+//     one); config in DNS TXT through the shared resolver, plus the
 //     relay's in-band push.
 //   - "samizdat": cohorts (Operator.Cohorts, default 4); each cohort has a
 //     tcp and a wss endpoint of its own, and every client shares a front

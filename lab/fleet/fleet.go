@@ -57,9 +57,10 @@ const (
 	// moveTries bounds the addresses the operator draws for one move
 	// before giving up until the next check.
 	moveTries = 16
-	// nearBits is the block around an old address that telegram-2018's
-	// operator first draws a new one from (moving within its provider).
-	nearBits = 16
+	// hopBits is the block around an old address that telegram-2018's
+	// operator never draws a new one from: Telegram hopped to other
+	// providers' ranges (Amazon, Google, others), not next door.
+	hopBits = 16
 )
 
 // Config configures one strategy's fleet.
@@ -694,22 +695,21 @@ func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) 
 	if p, ok := f.cfg.Plan.PrefixOf(old); ok {
 		otherProvider = func(q vnet.Prefix) bool { return q.Provider != p.Provider }
 	}
+	near, _ := old.Prefix(hopBits)
 	label := f.cfg.Strategy + "/move"
 	for try := 0; try < moveTries && !virt.IsValid(); try++ {
 		var a vnet.Addr
 		var err error
 		switch {
-		case f.cfg.Strategy == Telegram2018 && try < moveTries/4:
-			a, err = f.cfg.Plan.Near(old, nearBits, vnet.RoleRelay, label)
-		case f.cfg.Strategy == Telegram2018:
+		case f.cfg.Strategy == Telegram2018 && try < moveTries/2:
 			a, err = f.cfg.Plan.Alloc(vnet.RoleRelay, label, otherProvider)
-			if errors.Is(err, vnet.ErrNoPrefix) {
-				a, err = f.cfg.Plan.Alloc(vnet.RoleRelay, label, nil)
-			}
 		default:
 			a, err = f.cfg.Plan.Alloc(vnet.RoleRelay, label, nil)
 		}
 		if err != nil {
+			continue
+		}
+		if f.cfg.Strategy == Telegram2018 && near.Contains(a.Addr) {
 			continue
 		}
 		cand := netip.AddrPortFrom(a.Addr, relayPort)

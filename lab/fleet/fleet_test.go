@@ -858,3 +858,34 @@ func TestSpareShared(t *testing.T) {
 		t.Errorf("%d addresses reported, want every cohort's tcp, wss and mirror (%d)", addrs, want)
 	}
 }
+
+// telegram-2018 hops as Telegram did in April 2018: to another
+// provider's ranges, never inside the /16 of the blocked address.
+func TestTelegramHopsToOtherProviders(t *testing.T) {
+	w := newWorld(t, 4)
+	f := w.fleet(t, fleet.Telegram2018, eager, 0)
+	var moves []fleet.Move
+	for round := range 3 {
+		at := time.Duration(round+1) * 10 * time.Second
+		blockAll(w, f, at)
+		moves = append(moves, f.Tick(at+time.Second)...)
+	}
+	if len(moves) < fleet.TelegramEndpoints {
+		t.Fatalf("%d moves", len(moves))
+	}
+	other := 0
+	for _, m := range moves {
+		near, _ := m.Old.Addr().Prefix(16)
+		if near.Contains(m.New.Addr()) {
+			t.Errorf("moved %v to %v, inside its /16", m.Old, m.New)
+		}
+		po, _ := w.plan.PrefixOf(m.Old.Addr())
+		pn, _ := w.plan.PrefixOf(m.New.Addr())
+		if po.Provider != pn.Provider {
+			other++
+		}
+	}
+	if other != len(moves) {
+		t.Errorf("%d of %d moves went to another provider", other, len(moves))
+	}
+}

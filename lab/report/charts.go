@@ -148,13 +148,31 @@ func series(tl []Sample, x, y scale, val func(Sample) (float64, bool)) [][]pt {
 
 // connectedLines draws each strategy's fraction of clients connected.
 func connectedLines(s *svg, r *Report, names []string, col map[string]string, x, y scale, class string) {
-	for _, n := range names {
+	for i, n := range drawOrder(names) {
 		segs := series(r.Timeline, x, y, func(smp Sample) (float64, bool) {
 			v, ok := smp.Connected[n]
 			return v, ok
 		})
-		s.path(segs, class, col[n], "")
+		s.path(segs, class+dashClass(len(names)-1-i), col[n], "")
 	}
+}
+
+// drawOrder returns names last first: the first strategies (static, the
+// baseline that is often flat at 0 or 100%) are drawn last, on top, so a
+// line another one runs along is not hidden under it.
+func drawOrder(names []string) []string {
+	out := slices.Clone(names)
+	slices.Reverse(out)
+	return out
+}
+
+// dashClass gives the i-th strategy's lines their own dash pattern, so
+// lines that coincide stay distinguishable where they overlap.
+func dashClass(i int) string {
+	if i >= 2 {
+		return ""
+	}
+	return fmt.Sprintf(" dash%d", i)
 }
 
 // eventRow is one row of the event strip.
@@ -454,12 +472,13 @@ func recoveryChart(r *Report, names []string, col map[string]string) template.HT
 	if !any {
 		s.text((pl+pr)/2, (pt0+pb)/2, "middle", "empty", "no reconnects measured")
 	}
-	for _, n := range names {
+	for i, n := range drawOrder(names) {
 		st := r.Strategies[n]
 		vals := reconnectSamples(st)
+		class := "series" + dashClass(len(names)-1-i)
 		if len(vals) == 0 {
 			if st.Reconnects == 0 && st.Unrecovered > 0 { // nobody ever came back
-				s.path([][]pt{{{pl, pb}, {pr, pb}}}, "series", col[n], "")
+				s.path([][]pt{{{pl, pb}, {pr, pb}}}, class, col[n], "")
 			}
 			if st.Reconnects > 0 { // recovered, but no distribution given
 				s.circle(x.at(st.ReconnectP50MS), y.at(0.5), 4.5, col[n], fmt.Sprintf("%s p50 %s", n, msText(st.ReconnectP50MS)))
@@ -476,7 +495,7 @@ func recoveryChart(r *Report, names []string, col map[string]string) template.HT
 			seg = append(seg, pt{px, seg[len(seg)-1].y}, pt{px, y.at(float64(i+1) / all)})
 		}
 		seg = append(seg, pt{pr, seg[len(seg)-1].y})
-		s.path([][]pt{seg}, "series", col[n], "")
+		s.path([][]pt{seg}, class, col[n], "")
 	}
 	return s.HTML()
 }

@@ -32,7 +32,22 @@ type row struct {
 type targetView struct {
 	Target
 	GotText string
+	Verdict string // "met", "not met" or "not measured"
 }
+
+// verdict says whether t was met, in words: a target with nothing
+// measured (Got < 0: no outage, no cold start) is neither met nor missed.
+func verdict(t Target) string {
+	switch {
+	case !measured(t):
+		return "not measured"
+	case t.Met:
+		return "met"
+	}
+	return "not met"
+}
+
+func measured(t Target) bool { return !math.IsNaN(t.Got) && !math.IsInf(t.Got, 0) && t.Got >= 0 }
 
 // recLegend sums up one strategy's outages beside the recovery chart.
 type recLegend struct {
@@ -90,7 +105,7 @@ func HTML(r *Report) ([]byte, error) {
 		if t.Met {
 			p.TargetsMet++
 		}
-		p.Targets = append(p.Targets, targetView{Target: t, GotText: gotText(t)})
+		p.Targets = append(p.Targets, targetView{Target: t, GotText: gotText(t), Verdict: verdict(t)})
 	}
 	for _, c := range r.Invariants {
 		p.ChecksAll++
@@ -187,9 +202,11 @@ func strategyRow(name string, st Strategy, targets []Target) row {
 			continue
 		}
 		c.Want = t.Want
-		c.Mark = "miss"
-		if t.Met {
+		switch verdict(t) {
+		case "met":
 			c.Mark = "met"
+		case "not met":
+			c.Mark = "miss"
 		}
 	}
 	return rw
@@ -232,7 +249,7 @@ func targetColumn(name string) string {
 
 func gotText(t Target) string {
 	switch {
-	case math.IsNaN(t.Got) || math.IsInf(t.Got, 0) || t.Got < 0:
+	case !measured(t):
 		return "not measured"
 	case t.Unit == "ms":
 		return msText(t.Got)
@@ -302,6 +319,8 @@ svg .band{fill:#f8f9fb}
 svg .series{stroke-width:2.2;stroke-linejoin:round;stroke-linecap:round}
 svg .series.thin{stroke-width:1.6}
 svg .series.faded{stroke-opacity:.55}
+svg .series.dash0{stroke-dasharray:9 5}
+svg .series.dash1{stroke-dasharray:2 4}
 svg .valuelabel{font-size:12px;font-weight:600;fill:#c92a2a}
 svg .area{fill-opacity:.22}
 svg .tick{stroke-width:2}
@@ -403,7 +422,7 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <h2>Design targets</h2>
 {{if .Targets}}<table>
 <thead><tr><th>Target</th><th>Strategy</th><th>Wanted</th><th>Measured</th><th>Met</th></tr></thead>
-<tbody>{{range .Targets}}<tr><td>{{.Name}}</td><td>{{.Strategy}}</td><td>{{.Want}}</td><td>{{.GotText}}</td><td class="{{if .Met}}met{{else}}miss{{end}}"><span class="v">{{if .Met}}met{{else}}not met{{end}}</span></td></tr>
+<tbody>{{range .Targets}}<tr><td>{{.Name}}</td><td>{{.Strategy}}</td><td>{{.Want}}</td><td>{{.GotText}}</td><td class="{{if .Met}}met{{else}}miss{{end}}"><span class="v">{{.Verdict}}</span></td></tr>
 {{end}}</tbody>
 </table>{{else}}<p class="what">This scenario measures no design target.</p>{{end}}
 </section>

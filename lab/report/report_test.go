@@ -411,7 +411,7 @@ func TestHTMLSample(t *testing.T) {
 		"Censor lab: rkn-2018", "seed 42", "2 of 4", "design targets met", "3 of 4", "invariants hold",
 		"37 of 200 (18.5%)", "15,900,000",
 		// headline figures, per strategy
-		"telegram-2018", "44.7%", "1.08 s", "3.18 s", "3.90 s", "66 never recovered", "1 never got in",
+		"telegram-2018", "44.7%", "1.1 s", "3.2 s", "3.9 s", "66 never recovered", "1 never got in",
 		// the charts' words
 		"first listing", "escalation", "censor list (41)", "censor escalate (2)", "censor enumerate (9)",
 		"censor probe (5)", "samizdat moves (17)", "target reconnect median ≤ 2s",
@@ -425,10 +425,10 @@ func TestHTMLSample(t *testing.T) {
 	// Targets are marked on the headline figures they are about.
 	p := string(page)
 	for _, want := range []string{
-		`<td class="met" title="target ≤ 2s"><span class="v">1.08 s</span>`,
-		`<td class="met" title="target ≤ 10s"><span class="v">3.18 s</span>`,
+		`<td class="met" title="target ≤ 2s"><span class="v">1.1 s</span>`,
+		`<td class="met" title="target ≤ 10s"><span class="v">3.2 s</span>`,
 		`<td class="miss" title="target ≥ 99%"><span class="v">94.7%</span>`,
-		`<td class="miss" title="target ≤ 30s"><span class="v">3.90 s</span>`,
+		`<td class="miss" title="target ≤ 30s"><span class="v">3.9 s</span>`,
 	} {
 		if !strings.Contains(p, want) {
 			t.Errorf("headline lacks %s", want)
@@ -625,7 +625,7 @@ func mustHTML(t *testing.T, r *Report) []byte {
 // pathFor returns the d attribute of the path stroked in color.
 func pathFor(t *testing.T, svgText, color string) string {
 	t.Helper()
-	m := regexp.MustCompile(`<path d="([^"]+)" class="series" stroke="` + color + `"`).FindStringSubmatch(svgText)
+	m := regexp.MustCompile(`<path d="([^"]+)" class="series(?: dash\d)?" stroke="` + color + `"`).FindStringSubmatch(svgText)
 	if m == nil {
 		t.Fatalf("no series in %s", color)
 	}
@@ -656,8 +656,8 @@ func TestHelpers(t *testing.T) {
 			t.Errorf("roundUp125(%v) = %v, want %v", v, got, want)
 		}
 	}
-	for ms, want := range map[float64]string{0: "0 ms", 999: "999 ms", 1080: "1.08 s", 37_100: "37.1 s",
-		150_000: "2.5 min", -1: "—", math.NaN(): "—"} {
+	for ms, want := range map[float64]string{0: "0.0 s", 12: "< 0.1 s", 50: "0.1 s", 999: "1.0 s", 1080: "1.1 s", 37_100: "37.1 s",
+		150_000: "150.0 s", -1: "—", math.NaN(): "—"} {
 		if got := msText(ms); got != want {
 			t.Errorf("msText(%v) = %q, want %q", ms, got, want)
 		}
@@ -699,5 +699,40 @@ func TestJSONEmptyReport(t *testing.T) {
 	}
 	if m, ok := doc["strategies"].(map[string]any); !ok || len(m) != 0 {
 		t.Errorf("strategies = %#v, want {}", doc["strategies"])
+	}
+}
+
+// The static line is not hidden under another: in the availability chart
+// it is drawn last (on top) and dashed, so where it runs along another
+// strategy's line both stay visible.
+func TestStaticLineDrawnOnTop(t *testing.T) {
+	avail := svgNumber(t, mustHTML(t, sampleReport()), 0)
+	last := -1
+	for _, n := range []string{"samizdat", "telegram-2018", "static"} {
+		i := strings.Index(avail, `stroke="`+knownColor[n]+`"`)
+		if i < 0 {
+			t.Fatalf("no %s line", n)
+		}
+		if i < last {
+			t.Errorf("%s drawn before the strategy listed after it", n)
+		}
+		last = i
+	}
+	if !regexp.MustCompile(`class="series dash0" stroke="` + knownColor["static"] + `"`).MatchString(avail) {
+		t.Error("static's line is not dashed")
+	}
+}
+
+// A target with nothing measured reads "not measured" in the targets
+// table and marks no headline figure as met or missed.
+func TestTargetNotMeasured(t *testing.T) {
+	r := sampleReport()
+	r.Targets = []Target{{Name: "reconnect median", Strategy: "samizdat", Want: "≤ 2s", Got: -1, Unit: "ms"}}
+	p := string(mustHTML(t, r))
+	if !strings.Contains(p, `<td>not measured</td><td class="miss"><span class="v">not measured</span>`) {
+		t.Error("targets table does not say not measured")
+	}
+	if !strings.Contains(p, `<td title="target ≤ 2s">`) {
+		t.Error("headline marks an unmeasured target as met or missed")
 	}
 }

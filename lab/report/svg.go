@@ -150,22 +150,23 @@ func secs(ms float64) string {
 	}
 }
 
-// msText writes a duration in ms for people: "350 ms", "1.24 s", "2.1 min".
+// Seconds writes a duration given in ms as the report does (the CLI's
+// summary uses it too); see msText.
+func Seconds(ms float64) string { return msText(ms) }
+
+// msText writes a duration given in ms for people, in seconds with one
+// decimal everywhere in the report ("0.4 s", "150.0 s"; "< 0.1 s" for a
+// positive time that would round to zero).
 func msText(ms float64) string {
 	switch {
 	case math.IsNaN(ms) || math.IsInf(ms, 0):
 		return "—"
 	case ms < 0:
 		return "—"
-	case ms < 1000:
-		return fmt.Sprintf("%.0f ms", ms)
-	case ms < 10_000:
-		return fmt.Sprintf("%.2f s", ms/1000)
-	case ms < 120_000:
-		return fmt.Sprintf("%.1f s", ms/1000)
-	default:
-		return fmt.Sprintf("%.1f min", ms/60_000)
+	case ms > 0 && ms < 50:
+		return "< 0.1 s"
 	}
+	return fmt.Sprintf("%.1f s", ms/1000)
 }
 
 // logLabel labels a log-axis tick in ms.

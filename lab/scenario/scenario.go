@@ -362,6 +362,9 @@ func (c *Censor) validate(s *Scenario) error {
 	if shares > 0 && math.Abs(sum-1) > 0.001 {
 		return fieldError("censor.isps", "shares sum to %.4g, want 1 (or leave every share out)", sum)
 	}
+	if u := c.UnlistCollateral; math.IsNaN(u) || u < 0 || u > 1 {
+		return fieldError("censor.unlist_collateral", "%v out of range [0 (the preset's), 1 (never)]", u)
+	}
 	if e := c.Escalation; e != nil {
 		if e.K < 0 || e.K > 1000 {
 			return fieldError("censor.escalation.k", "%d out of range [0 (the preset's), 1000]", e.K)
@@ -485,6 +488,7 @@ func (s *Scenario) CensorConfig(seed int64, allowed []netip.Prefix, allowedNames
 		cfg.Initial = nil
 		cfg.Escalation = censor.Escalation{}
 		cfg.Enumeration = censor.Enumeration{}
+		cfg.Relief = censor.Relief{}
 	default:
 		return censor.Config{}, fieldError("censor.preset", "unknown preset %q", c.Preset)
 	}
@@ -546,6 +550,12 @@ func (s *Scenario) CensorConfig(seed int64, allowed []netip.Prefix, allowedNames
 				cfg.Escalation.Levels = []int{14, 11}
 			}
 		}
+	}
+	switch u := c.UnlistCollateral; {
+	case u >= 1:
+		cfg.Relief = censor.Relief{}
+	case u > 0:
+		cfg.Relief = censor.Relief{Enabled: true, Threshold: u}
 	}
 	if e := c.Enumeration; e != nil {
 		cfg.Enumeration.Enabled = e.Enabled == nil || *e.Enabled

@@ -67,6 +67,8 @@ func TestParseErrors(t *testing.T) {
 		{"negative isp delay", `{"name":"x","censor":{"isps":[{"name":"small","delay":"-1h"}]}}`, "censor.isps[0].delay: -1h0m0s out of range"},
 		{"negative share", `{"name":"x","censor":{"isps":[{"name":"small","share":-0.5}]}}`, "censor.isps[0].share: -0.5 out of range"},
 		{"shares not summing to 1", `{"name":"x","censor":{"isps":[{"name":"small","share":0.5},{"name":"national","share":0.4}]}}`, "censor.isps: shares sum to 0.9"},
+		{"unlist above 1", `{"name":"x","censor":{"unlist_collateral":1.5}}`, "censor.unlist_collateral: 1.5 out of range"},
+		{"negative unlist", `{"name":"x","censor":{"unlist_collateral":-0.1}}`, "censor.unlist_collateral: -0.1 out of range"},
 		{"negative k", `{"name":"x","censor":{"escalation":{"k":-1}}}`, "censor.escalation.k: -1 out of range"},
 		{"level out of range", `{"name":"x","censor":{"escalation":{"levels":[14,4]}}}`, "censor.escalation.levels[1]: /4 out of range"},
 		{"level not widening", `{"name":"x","censor":{"escalation":{"levels":[11,14]}}}`, "censor.escalation.levels[1]: /14 does not widen /11"},
@@ -661,5 +663,33 @@ func TestREADMEExample(t *testing.T) {
 	}
 	if len(cfg.ISPs) != 2 || cfg.ISPs[1].Compliance != 0.5 || cfg.Enumeration.Delay != time.Second {
 		t.Errorf("README example not applied: %+v", cfg.ISPs)
+	}
+}
+
+// unlist_collateral: absent keeps the preset's relief, a fraction sets the
+// threshold, 1 turns it off.
+func TestUnlistCollateral(t *testing.T) {
+	tests := []struct {
+		json string
+		want censor.Relief
+	}{
+		{`{"name":"u"}`, censor.Relief{Enabled: true, Threshold: censor.Relief2018}},
+		{`{"name":"u","censor":{"unlist_collateral":0.4}}`, censor.Relief{Enabled: true, Threshold: 0.4}},
+		{`{"name":"u","censor":{"unlist_collateral":1}}`, censor.Relief{}},
+		{`{"name":"u","censor":{"preset":"sni-dpi"}}`, censor.Relief{}},
+		{`{"name":"u","censor":{"preset":"none","unlist_collateral":0.4}}`, censor.Relief{Enabled: true, Threshold: 0.4}},
+	}
+	for _, tt := range tests {
+		s, err := Parse([]byte(tt.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := s.CensorConfig(1, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Relief != tt.want {
+			t.Errorf("%s: relief %+v, want %+v", tt.json, cfg.Relief, tt.want)
+		}
 	}
 }

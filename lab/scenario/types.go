@@ -127,6 +127,10 @@ type Censor struct {
 	Enumeration *Enumeration `json:"enumeration,omitempty"`
 	Probing     *Probing     `json:"probing,omitempty"`
 	Whitelist   *Whitelist   `json:"whitelist,omitempty"`
+	// UnlistCollateral is the share of probed bystander services broken
+	// (0–1) above which the regulator unlists the networks breaking them
+	// (censor.Relief); 0 keeps the preset's, 1 never unlists.
+	UnlistCollateral float64 `json:"unlist_collateral,omitempty"`
 	// BlockBuiltInAt makes the censor list every built-in endpoint of every
 	// strategy at this lab time (the cold-start scenario). The runner
 	// lists them; the censor config does not know the addresses.

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"samizdat/censor"
+	"samizdat/transport"
 )
 
 // Bystander is an ordinary service (a shop, a bank, a game of 2018)
@@ -170,10 +173,28 @@ type ProbeResult struct {
 // by timeout, and reports which are reachable: the collateral damage the
 // censor does to isp's subscribers.
 func (n *Net) Probe(ctx context.Context, isp string, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
+	return probeAll(ctx, isp, n.Dialer("probe/"+isp, isp), targets, timeout, parallel)
+}
+
+// ProbeAt is Probe with the censor's verdicts taken at lab time at (see
+// DialerAt): a probe round scheduled at at measures the censor of that
+// moment, however late the machine runs it.
+func (n *Net) ProbeAt(ctx context.Context, isp string, at censor.Time, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
+	return probeAll(ctx, isp, n.DialerAt("probe/"+isp, isp, at), targets, timeout, parallel)
+}
+
+// ProbeControl fetches every target from a vantage point with no censor
+// on its path (ControlDialer): the control of a probe round. A target the
+// control cannot reach is down or overloaded, not censored. Its result's
+// ISP is "".
+func (n *Net) ProbeControl(ctx context.Context, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
+	return probeAll(ctx, "", n.ControlDialer(), targets, timeout, parallel)
+}
+
+func probeAll(ctx context.Context, isp string, dial transport.NetDial, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
 	if parallel <= 0 {
 		parallel = 16
 	}
-	dial := n.Dialer("probe/"+isp, isp)
 	res := ProbeResult{ISP: isp, Outcomes: make([]Outcome, len(targets)), ByOutcome: map[string]int{}}
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup

@@ -270,11 +270,62 @@ func (n *Net) dialLoopback(ctx context.Context, udp bool, real netip.AddrPort) (
 // first write; the verdicts are enforced on the returned conn.
 func (n *Net) Dialer(client, isp string) transport.NetDial {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		return n.dial(ctx, client, isp, network, address)
+		return n.dial(ctx, n.now, client, isp, network, address)
 	}
 }
 
-func (n *Net) dial(ctx context.Context, client, isp, network, address string) (net.Conn, error) {
+// DialerAt is Dialer with every verdict (resolution, connect, first
+// packet) taken at lab time at, whenever the dial really happens: a probe
+// scheduled at a lab time sees the censor as it was then, however late a
+// busy machine runs it. Recheck still judges its live flows at the
+// network's time.
+func (n *Net) DialerAt(client, isp string, at censor.Time) transport.NetDial {
+	now := func() censor.Time { return at }
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		return n.dial(ctx, now, client, isp, network, address)
+	}
+}
+
+// ControlDialer returns the NetDial of a vantage point outside the
+// censored country (the control of a measurement): no censor on its path,
+// names resolved as by no ISP (censor.Censor poisons only at the ISPs it
+// knows), and still only mapped loopback addresses dialled.
+func (n *Net) ControlDialer() transport.NetDial {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		n.st.dials.Add(1)
+		udp, err := parseNetwork(network)
+		if err != nil {
+			return nil, opErr(network, address, err)
+		}
+		host, portStr, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, opErr(network, address, fmt.Errorf("%w: %v", ErrUnmapped, err))
+		}
+		port, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil || port == 0 {
+			return nil, opErr(network, address, fmt.Errorf("%w: bad port", ErrUnmapped))
+		}
+		addrs := []netip.Addr{}
+		if ip, perr := netip.ParseAddr(host); perr == nil {
+			addrs = append(addrs, ip.Unmap())
+		} else {
+			// No ISP: the censor's resolver gives the true answer.
+			addrs, _ = n.d.Resolve(n.now(), "", host)
+		}
+		for _, a := range addrs {
+			if real, ok := n.Lookup(network, netip.AddrPortFrom(a, uint16(port))); ok {
+				c, err := n.dialLoopback(ctx, udp, real)
+				if err != nil {
+					return nil, opErr(network, address, err)
+				}
+				return c, nil
+			}
+		}
+		return nil, opErr(network, address, ErrUnmapped)
+	}
+}
+
+func (n *Net) dial(ctx context.Context, now func() censor.Time, client, isp, network, address string) (net.Conn, error) {
 	n.st.dials.Add(1)
 	udp, err := parseNetwork(network)
 	if err != nil {
@@ -306,7 +357,11 @@ func (n *Net) dial(ctx context.Context, client, isp, network, address string) (n
 		real, found = n.Lookup(network, virt)
 	} else {
 		domain = host
-		addrs, _ := n.Resolve(isp, host)
+		n.st.resolves.Add(1)
+		addrs, poisoned := n.d.Resolve(now(), isp, host)
+		if poisoned {
+			n.st.poisoned.Add(1)
+		}
 		if len(addrs) == 0 {
 			n.st.refused.Add(1)
 			return nil, opErr(network, address, fmt.Errorf("%w: %s", ErrNoSuchHost, host))
@@ -324,14 +379,14 @@ func (n *Net) dial(ctx context.Context, client, isp, network, address string) (n
 	}
 	f := censor.Flow{Client: client, ISP: isp, Dst: virt, Domain: domain, UDP: udp}
 	n.st.flows.Add(1)
-	v := n.d.Decide(n.now(), f)
+	v := n.d.Decide(now(), f)
 	n.st.connect[actionIndex(v.Action)].Add(1)
 	raddr := netAddr(udp, virt)
 	switch v.Action {
 	case censor.Drop:
 		if udp {
 			// UDP has no handshake: the datagrams vanish.
-			return newFlowConn(n, f, nil, raddr, v), nil
+			return newFlowConn(n, now, f, nil, raddr, v), nil
 		}
 		t := time.NewTimer(n.dropTO)
 		defer t.Stop()
@@ -346,13 +401,13 @@ func (n *Net) dial(ctx context.Context, client, isp, network, address string) (n
 	case censor.Reset:
 		return nil, opErr(network, address, errRefused)
 	case censor.BlockPage:
-		return newFlowConn(n, f, nil, raddr, v), nil
+		return newFlowConn(n, now, f, nil, raddr, v), nil
 	}
 	c, err := n.dialLoopback(ctx, udp, real)
 	if err != nil {
 		return nil, opErr(network, address, err)
 	}
-	return newFlowConn(n, f, c, raddr, v), nil
+	return newFlowConn(n, now, f, c, raddr, v), nil
 }
 
 func netAddr(udp bool, ap netip.AddrPort) net.Addr {

@@ -124,6 +124,19 @@ func (p *Plan) Alloc(role, name string, match func(Prefix) bool) (Addr, error) {
 	return Addr{}, ErrExhausted
 }
 
+// AllocIn draws a fresh address for role uniformly inside pr, which need
+// not be one of the plan's prefixes (bystanders live anywhere in a
+// provider's published ranges); it is not loopback.
+func (p *Plan) AllocIn(pr Prefix, role, name string) (Addr, error) {
+	if !pr.Prefix.IsValid() || pr.Prefix.Addr().IsLoopback() {
+		return Addr{}, fmt.Errorf("%w: %v", ErrBadPrefix, pr.Prefix)
+	}
+	pr.Prefix = pr.Prefix.Masked()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.allocIn(pr, pr.Prefix, role, name)
+}
+
 // Near draws a fresh address inside the /bits block around a (as an
 // operator moving an endpoint within its provider does). a must be in the
 // plan's prefixes; the block is clipped to the prefix a belongs to.

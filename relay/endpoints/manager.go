@@ -19,8 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"samizdat/internal/atomicfile"
 	"samizdat/manifest"
 	"samizdat/relay"
+	"samizdat/transport/selfsigned"
 )
 
 // Server is what the Manager needs of a relay: *relay.Server.
@@ -140,7 +142,7 @@ type Manager struct {
 	log     *slog.Logger
 	now     func() time.Time
 	secrets *secrets
-	tls     *tlsIdentity // nil until a wss endpoint needs it
+	tls     *selfsigned.Identity // nil until a wss endpoint needs it
 	ctx     context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -596,9 +598,9 @@ func (m *Manager) retireLocked(r *running) {
 }
 
 // tlsIdentity loads or creates the relay's TLS key.
-func (m *Manager) tlsIdentity() (*tlsIdentity, error) {
+func (m *Manager) tlsIdentity() (*selfsigned.Identity, error) {
 	if m.tls == nil {
-		id, err := loadTLS(m.opts.Dir, m.opts.Rand, m.now)
+		id, err := selfsigned.Load(filepath.Join(m.opts.Dir, TLSKeyFile), m.opts.Rand, m.now)
 		if err != nil {
 			return nil, err
 		}
@@ -818,7 +820,7 @@ func (m *Manager) publish() error {
 		}
 	}
 
-	if err := writeFileAtomic(filepath.Join(m.opts.Dir, ManifestFile), blob, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(m.opts.Dir, ManifestFile), blob, 0o644); err != nil {
 		return fmt.Errorf("endpoints: writing the manifest: %w", err)
 	}
 	old, _ := filepath.Glob(filepath.Join(m.opts.Dir, "manifest-cohort-*.bin"))
@@ -826,7 +828,7 @@ func (m *Manager) publish() error {
 		os.Remove(f)
 	}
 	for c, b := range byCohort {
-		if err := writeFileAtomic(filepath.Join(m.opts.Dir, CohortManifestFile(c)), b, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(m.opts.Dir, CohortManifestFile(c)), b, 0o644); err != nil {
 			return fmt.Errorf("endpoints: writing the manifest: %w", err)
 		}
 	}
@@ -903,7 +905,7 @@ func writeAdmin(dir string, st adminState) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, AdminFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, AdminFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("endpoints: storing admin state: %w", err)
 	}
 	return nil

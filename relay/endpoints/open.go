@@ -49,12 +49,12 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 		return opened{}, err
 	}
 	if pub.TLSPin == nil {
-		pub.TLSPin = id.pin
+		pub.TLSPin = id.Pin()
 	}
 	if pub.Host == "" {
 		pub.Host = pub.SNI
 	}
-	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.config(s.SNI), Path: pub.Path, Secret: pub.Secret})
+	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret})
 	if err != nil {
 		return opened{}, err
 	}

@@ -1,26 +1,19 @@
 package endpoints
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"samizdat/internal/atomicfile"
 )
 
 // Files in the relay's data directory.
@@ -80,125 +73,11 @@ func (s *secrets) get(name string) (generated, error) {
 	if err != nil {
 		return generated{}, err
 	}
-	if err := writeFileAtomic(s.path, append(out, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(s.path, append(out, '\n'), 0o600); err != nil {
 		delete(s.m, name)
 		return generated{}, fmt.Errorf("endpoints: storing secrets: %w", err)
 	}
 	return g, nil
-}
-
-// tlsIdentity is the relay's TLS key for wss endpoints. Certificates are
-// self-signed and minted per server name on demand, all for the same key,
-// so one SPKI pin covers every name.
-type tlsIdentity struct {
-	key  *ecdsa.PrivateKey
-	pin  []byte // SHA-256 of the SubjectPublicKeyInfo
-	rand io.Reader
-	now  func() time.Time
-
-	mu    sync.Mutex
-	certs map[string]*tls.Certificate
-}
-
-// loadTLS reads dir/TLSKeyFile or creates it.
-func loadTLS(dir string, rand io.Reader, now func() time.Time) (*tlsIdentity, error) {
-	path := filepath.Join(dir, TLSKeyFile)
-	var key *ecdsa.PrivateKey
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "PRIVATE KEY" {
-			return nil, fmt.Errorf("endpoints: %s: no private key", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("endpoints: %s: bad private key", path)
-		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("endpoints: %s: not an ecdsa key", path)
-		}
-		key = ek
-	case errors.Is(err, fs.ErrNotExist):
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand)
-		if err != nil {
-			return nil, fmt.Errorf("endpoints: generating the tls key: %w", err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("endpoints: encoding the tls key: %w", err)
-		}
-		if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, fmt.Errorf("endpoints: storing the tls key: %w", err)
-		}
-	default:
-		return nil, fmt.Errorf("endpoints: reading the tls key: %w", err)
-	}
-	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("endpoints: encoding the tls key: %w", err)
-	}
-	pin := sha256.Sum256(spki)
-	return &tlsIdentity{key: key, pin: pin[:], rand: rand, now: now, certs: make(map[string]*tls.Certificate)}, nil
-}
-
-// config returns a TLS server config that presents a certificate for
-// whatever name the client asks for (defaultName when it sends none). The
-// transport sets the versions.
-func (t *tlsIdentity) config(defaultName string) *tls.Config {
-	return &tls.Config{
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			name := hello.ServerName
-			if name == "" {
-				name = defaultName
-			}
-			return t.cert(name)
-		},
-	}
-}
-
-// maxCerts bounds the per-name certificate cache against probes that
-// send many names.
-const maxCerts = 256
-
-func (t *tlsIdentity) cert(name string) (*tls.Certificate, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if c, ok := t.certs[name]; ok && t.now().Before(c.Leaf.NotAfter.Add(-24*time.Hour)) {
-		return c, nil
-	}
-	serial := make([]byte, 16)
-	if _, err := io.ReadFull(t.rand, serial); err != nil {
-		return nil, err
-	}
-	now := t.now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          new(big.Int).SetBytes(serial),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(90 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	if name != "" {
-		tmpl.DNSNames = []string{name}
-	}
-	der, err := x509.CreateCertificate(t.rand, tmpl, tmpl, &t.key.PublicKey, t.key)
-	if err != nil {
-		return nil, fmt.Errorf("endpoints: minting a certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	c := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: t.key, Leaf: leaf}
-	if len(t.certs) >= maxCerts {
-		clear(t.certs)
-	}
-	t.certs[name] = c
-	return c, nil
 }
 
 // readSerial returns the last serial stored in dir, or 0.
@@ -219,41 +98,8 @@ func readSerial(dir string) (uint64, error) {
 
 // writeSerial stores n durably before any manifest carries it.
 func writeSerial(dir string, n uint64) error {
-	if err := writeFileAtomic(filepath.Join(dir, SerialFile), []byte(strconv.FormatUint(n, 10)+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, SerialFile), []byte(strconv.FormatUint(n, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("endpoints: storing the manifest serial: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes b to path through a synced temporary file and a
-// rename, so that a reader or a crash sees the old file or the new one.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

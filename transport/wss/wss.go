@@ -223,6 +223,10 @@ type ServerConfig struct {
 	Path   string       // tunnel path
 	Secret []byte       // endpoint secret
 	Decoy  http.Handler // nil: the built-in ordinary site
+	// Keyring, if set, replaces Secret: each caller's own secret opens
+	// the tunnel, and Accept returns a *CallerConn naming the caller.
+	// Its path must be Path.
+	Keyring *Keyring
 }
 
 // Listen serves HTTPS on addr: tunnels come out of the returned listener's
@@ -232,9 +236,14 @@ func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, e
 	if cfg.TLS == nil || cfg.Path == "" || cfg.Path[0] != '/' {
 		return nil, fmt.Errorf("%w: TLS and path are required", ErrConfig)
 	}
-	v, err := token.NewVerifier(cfg.Secret, cfg.Path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	var v *token.Verifier
+	if cfg.Keyring == nil {
+		var err error
+		if v, err = token.NewVerifier(cfg.Secret, cfg.Path); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	} else if cfg.Keyring.path != cfg.Path {
+		return nil, fmt.Errorf("%w: the keyring is for path %q, not %q", ErrConfig, cfg.Keyring.path, cfg.Path)
 	}
 	var lc net.ListenConfig
 	tl, err := lc.Listen(ctx, "tcp", addr)
@@ -247,13 +256,14 @@ func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, e
 	}
 	tlsCfg.NextProtos = []string{"http/1.1"}
 	l := &listener{
-		tcp:    tl,
-		path:   cfg.Path,
-		verify: v,
-		decoy:  cfg.Decoy,
-		conns:  make(chan net.Conn),
-		closed: make(chan struct{}),
-		served: make(chan struct{}),
+		tcp:     tl,
+		path:    cfg.Path,
+		verify:  v,
+		keyring: cfg.Keyring,
+		decoy:   cfg.Decoy,
+		conns:   make(chan net.Conn),
+		closed:  make(chan struct{}),
+		served:  make(chan struct{}),
 	}
 	if l.decoy == nil {
 		l.decoy = decoy.Handler()
@@ -274,30 +284,40 @@ func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, e
 }
 
 type listener struct {
-	tcp    net.Listener
-	srv    *http.Server
-	path   string
-	verify *token.Verifier
-	decoy  http.Handler
-	conns  chan net.Conn
-	closed chan struct{}
-	served chan struct{}
-	once   sync.Once
+	tcp     net.Listener
+	srv     *http.Server
+	path    string
+	verify  *token.Verifier // nil with a keyring
+	keyring *Keyring
+	decoy   http.Handler
+	conns   chan net.Conn
+	closed  chan struct{}
+	served  chan struct{}
+	once    sync.Once
 }
 
-func (l *listener) authorized(r *http.Request) bool {
+// authorized checks the request's token and names its caller ("" without
+// a keyring).
+func (l *listener) authorized(r *http.Request) (string, bool) {
 	if r.URL.Path != l.path || r.Method != http.MethodGet {
-		return false
+		return "", false
 	}
 	ck, err := r.Cookie(cookieName)
 	if err != nil {
-		return false
+		return "", false
 	}
-	return l.verify.Verify(ck.Value, time.Now()) == nil
+	if l.keyring != nil {
+		return l.keyring.verify(ck.Value, time.Now())
+	}
+	return "", l.verify.Verify(ck.Value, time.Now()) == nil
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !isUpgrade(r) || !l.authorized(r) {
+	caller, ok := "", false
+	if isUpgrade(r) {
+		caller, ok = l.authorized(r)
+	}
+	if !ok {
 		l.decoy.ServeHTTP(w, r)
 		return
 	}
@@ -314,6 +334,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		remote = a
 	}
 	c := newConn(ws, local, remote)
+	if l.keyring != nil {
+		c = &CallerConn{Conn: c, Caller: caller}
+	}
 	select {
 	case l.conns <- c:
 	case <-l.closed:
