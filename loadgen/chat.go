@@ -191,8 +191,8 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	res.add("p99_full", percentile(latFull, 99), "ms")
 	res.add("cpu_full", (cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds(), "cores")
 	if haveStats {
-		res.add("commits_per_s_full", float64(k1-k0)/t1.Sub(t0).Seconds(), "commit/s")
-		res.add("writes_per_commit_full", float64(w1-w0)/float64(max(k1-k0, 1)), "")
+		res.add("commits_per_s_full", float64(k1-k0)/t1.Sub(t0).Seconds(), "commits/s")
+		res.add("writes_per_commit_full", float64(w1-w0)/float64(max(k1-k0, 1)), "writes")
 	}
 
 	// Open loop at a rate: p99 and, when record is set, every figure.
@@ -217,8 +217,8 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 			res.add("p99_"+name, p99, "ms")
 			res.add("cpu_"+name, cpu, "cores")
 			if haveStats {
-				res.add("commits_per_s_"+name, float64(k1-k0)/el, "commit/s")
-				res.add("writes_per_commit_"+name, float64(w1-w0)/float64(max(k1-k0, 1)), "")
+				res.add("commits_per_s_"+name, float64(k1-k0)/el, "commits/s")
+				res.add("writes_per_commit_"+name, float64(w1-w0)/float64(max(k1-k0, 1)), "writes")
 			}
 		}
 		return p99, nil
@@ -256,9 +256,13 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 		res.Notes = append(res.Notes, "p99 exceeds 50 ms already at a quarter of the full rate")
 	}
 	acksFailed := settleAcks(recv)
-	res.add("messages", float64(c.ok.Load()), "")
-	res.atLeast("1:1 durable throughput", full, 10000, "msg/s")
-	res.below("p99 send→deliver at half load", p99Half, 50, "ms")
+	res.add("messages", float64(c.ok.Load()), "msgs")
+	// Fewer pairs and sends in flight offer less load than the targets
+	// assume: the rate reached is then bounded by round trips, and half of
+	// it is a lighter load than half of the full one.
+	atSize := r.sz.Pairs >= Full().Pairs && r.sz.Window >= Full().Window
+	res.target("1:1 durable throughput", "msgs_per_s", atLeast, 10000, atSize)
+	res.target("p99 send→deliver at half load", "p99_half", below, p99Want, atSize)
 	if r.base != nil {
 		res.ratioTo(*r.base)
 	}

@@ -372,19 +372,23 @@ func (r *runner) idle(ctx context.Context, res *Result) error {
 		}
 		return (float64(a) - float64(b)) / float64(connected) / 1024
 	}
-	res.add("connections", float64(connected), "")
+	res.add("connections", float64(connected), "conns")
 	res.add("rss_per_conn", per1(after.rss, before.rss), "KiB")
 	res.add("heap_per_conn", per1(after.heap, before.heap), "KiB")
 	res.add("stack_per_conn", per1(after.stack, before.stack), "KiB")
-	res.add("goroutines_per_conn", float64(after.goroutines-before.goroutines)/float64(max(connected, 1)), "")
+	res.add("goroutines_per_conn", float64(after.goroutines-before.goroutines)/float64(max(connected, 1)), "goroutines")
 	res.add("idle_cpu", cores, "cores")
-	res.add("pings_per_s", float64(pings1-pings0)/p1.Sub(p0).Seconds(), "ping/s")
-	res.add("connects_per_s", float64(connected)/rampFor.Seconds(), "conn/s")
+	res.add("pings_per_s", float64(pings1-pings0)/p1.Sub(p0).Seconds(), "pings/s")
+	res.add("connects_per_s", float64(connected)/rampFor.Seconds(), "conns/s")
 	res.add("client_rss_per_conn", float64(clientRSS)/float64(max(connected, 1))/1024, "KiB")
 	res.Limit = limit
-	res.atLeast("idle connections per node", float64(connected), 100000, "conns")
-	res.below("memory per idle connection (RSS)", per1(after.rss, before.rss), 16.0001, "KiB")
-	res.below("CPU while idle", cores, 0.5001, "cores")
+	// Per-connection memory and CPU are measured against the process's
+	// fixed costs and its noise, which a few hundred connections do not
+	// outweigh: these targets are judged at the full size only.
+	full := r.sz.IdleConns >= Full().IdleConns
+	res.target("idle connections per node", "connections", atLeast, 100000, full)
+	res.target("memory per idle connection (RSS)", "rss_per_conn", atMost, 16, full)
+	res.target("CPU while idle", "idle_cpu", atMost, 0.5, full)
 	res.check("every connection up", failed == 0 && connected == want, "%d of %d connected, %d failed", connected, want, failed)
 	res.check("no connection lost while idle", pingFails == 0, "%d pings unanswered", pingFails)
 	if before.fds >= 0 {

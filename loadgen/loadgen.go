@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"samizdat/lab/report"
@@ -143,16 +142,35 @@ type Config struct {
 type Metric struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
-	Unit  string  `json:"unit"`
+	Unit  string  `json:"unit"` // every figure has one: "msg/s", "ms", "KiB", "conns", ...
 }
 
-// Target is a design target (design.md §8) and whether the run met it.
+// Target is a design target (design.md §8) for one of a scenario's
+// figures, and whether the run met it. The targets are set for the full
+// size (Full); a target whose figure depends on the size (connections
+// held, load offered, group size) is judged only when the run was at least
+// that big, and otherwise recorded with Judged false: "full scale only".
 type Target struct {
-	Name string  `json:"name"`
-	Want string  `json:"want"`
-	Got  float64 `json:"got"`
-	Unit string  `json:"unit"`
-	Met  bool    `json:"met"`
+	Name   string  `json:"name"`
+	Metric string  `json:"metric"` // the figure judged (a Metric's Name)
+	Op     string  `json:"op"`     // how Got compares with Want: ">=", "<=", "<" or "="
+	Want   float64 `json:"want"`   // in Unit
+	Got    float64 `json:"got"`
+	Unit   string  `json:"unit"`
+	Judged bool    `json:"judged"` // false: the run was smaller than the target's size
+	Met    bool    `json:"met"`    // judged and met
+}
+
+// Verdict is "met", "NOT MET" or, for a target not judged at this size,
+// "full scale only".
+func (t Target) Verdict() string {
+	switch {
+	case !t.Judged:
+		return "full scale only"
+	case t.Met:
+		return "met"
+	}
+	return "NOT MET"
 }
 
 // Check is an invariant of a scenario (counts that must add up), the same
@@ -165,8 +183,10 @@ type Result struct {
 	Store    string   `json:"store"`
 	Metrics  []Metric `json:"metrics"`
 	// Baseline is the same operation done directly on the store (for
-	// fan-out: the old way, one send per member), and Ratio
-	// the relay's figure divided by it (Metrics[0] / Baseline.Value).
+	// fan-out: the old way, one send per member; for flood: the chatters'
+	// p99 without the flood), and Ratio the relay's first figure divided
+	// by it (Metrics[0] / Baseline.Value, in the same unit), 0 when the
+	// baseline is 0.
 	Baseline *Metric  `json:"baseline,omitempty"`
 	Ratio    float64  `json:"ratio,omitempty"`
 	Targets  []Target `json:"targets"`
@@ -175,16 +195,23 @@ type Result struct {
 	Notes    []string `json:"notes,omitempty"`
 	Error    string   `json:"error,omitempty"`
 	Seconds  float64  `json:"seconds"`
+
+	noSamples []string // figures recorded as 0 because they had no samples
 }
 
 // Metric returns the named metric's value and whether it exists.
 func (r *Result) Metric(name string) (float64, bool) {
+	m, ok := r.metric(name)
+	return m.Value, ok
+}
+
+func (r *Result) metric(name string) (Metric, bool) {
 	for _, m := range r.Metrics {
 		if m.Name == name {
-			return m.Value, true
+			return m, true
 		}
 	}
-	return 0, false
+	return Metric{}, false
 }
 
 // OK reports whether the scenario ran and every check passed.
@@ -205,6 +232,7 @@ func (r *Result) OK() bool {
 func (r *Result) add(name string, v float64, unit string) {
 	if math.IsNaN(v) {
 		r.Notes = append(r.Notes, name+": no samples")
+		r.noSamples = append(r.noSamples, name)
 		v = 0
 	}
 	r.Metrics = append(r.Metrics, Metric{Name: name, Value: v, Unit: unit})
@@ -214,17 +242,43 @@ func (r *Result) check(name string, ok bool, format string, args ...any) {
 	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 }
 
-// atLeast and below record a target.
-func (r *Result) atLeast(name string, got, want float64, unit string) {
-	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf(">= %g", want), Got: zeroNaN(got), Unit: unit, Met: got >= want})
+// Comparisons a target makes.
+const (
+	atLeast = ">="
+	atMost  = "<="
+	below   = "<"
+	exactly = "="
+)
+
+// target records a design target on the figure named metric (added
+// before): got op want, in the figure's unit. atSize says whether this run
+// was as big as the size the target was set for; if not, the target is
+// recorded but not judged.
+func (r *Result) target(name, metric, op string, want float64, atSize bool) {
+	m, ok := r.metric(metric)
+	if !ok {
+		panic("loadgen: target " + name + " on a figure not recorded: " + metric)
+	}
+	got := m.Value
+	var met bool
+	switch op {
+	case atLeast:
+		met = got >= want
+	case atMost:
+		met = got <= want
+	case below:
+		met = got < want
+	case exactly:
+		met = got == want
+	default:
+		panic("loadgen: unknown comparison " + op)
+	}
+	met = met && !slices.Contains(r.noSamples, metric) // no samples meet no target
+	r.Targets = append(r.Targets, Target{Name: name, Metric: metric, Op: op, Want: want,
+		Got: got, Unit: m.Unit, Judged: atSize, Met: atSize && met})
 }
 
-func (r *Result) below(name string, got, want float64, unit string) {
-	r.Targets = append(r.Targets, Target{Name: name, Want: fmt.Sprintf("< %g", want), Got: zeroNaN(got), Unit: unit, Met: got < want})
-}
-
-// zeroNaN is v, or 0 for NaN (a comparison with NaN is false, so a
-// target without samples is never met).
+// zeroNaN is v, or 0 for NaN (JSON has no NaN).
 func zeroNaN(v float64) float64 {
 	if math.IsNaN(v) {
 		return 0
@@ -263,95 +317,6 @@ func (r *Report) OK() bool {
 
 // JSON is the report, indented.
 func (r *Report) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
-
-// Table writes one row per scenario: its main figures, the baseline and
-// the ratio, the targets and the checks.
-func (r *Report) Table(w io.Writer) error {
-	fmt.Fprintf(w, "store %s, scale %s, %d cpus, %s\n\n", r.Store, r.Scale, r.CPUs, r.GoVersion)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tFIGURES\tBASELINE\tRELAY/BASE\tTARGETS\tCHECKS")
-	for _, res := range r.Results {
-		var figs []string
-		for _, m := range res.Metrics {
-			figs = append(figs, fmt.Sprintf("%s=%s%s", m.Name, num(m.Value), unitSuffix(m.Unit)))
-		}
-		base, ratio := "-", "-"
-		if res.Baseline != nil {
-			base = fmt.Sprintf("%s=%s%s", res.Baseline.Name, num(res.Baseline.Value), unitSuffix(res.Baseline.Unit))
-			ratio = fmt.Sprintf("%.2f", res.Ratio)
-		}
-		var tg []string
-		for _, t := range res.Targets {
-			mark := "MET"
-			if !t.Met {
-				mark = "NOT MET"
-			}
-			tg = append(tg, fmt.Sprintf("%s %s%s (want %s): %s", t.Name, num(t.Got), unitSuffix(t.Unit), t.Want, mark))
-		}
-		checks := "ok"
-		switch {
-		case res.Error != "":
-			checks = "ERROR: " + res.Error
-		case !res.OK():
-			var bad []string
-			for _, c := range res.Checks {
-				if !c.OK {
-					bad = append(bad, c.Name+": "+c.Detail)
-				}
-			}
-			checks = "FAILED: " + strings.Join(bad, "; ")
-		}
-		// One row per scenario; long cells wrap onto continuation rows.
-		rows := max(len(figs), len(tg), 1)
-		for i := range rows {
-			name, b, ra, ch := "", "", "", ""
-			if i == 0 {
-				name, b, ra, ch = res.Scenario, base, ratio, checks
-			}
-			f, t := "", ""
-			if i < len(figs) {
-				f = figs[i]
-			}
-			if i < len(tg) {
-				t = tg[i]
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, f, b, ra, t, ch)
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, res := range r.Results {
-		if res.Limit != "" {
-			fmt.Fprintf(w, "\n%s: limited by %s", res.Scenario, res.Limit)
-		}
-		for _, n := range res.Notes {
-			fmt.Fprintf(w, "\n%s: %s", res.Scenario, n)
-		}
-	}
-	_, err := fmt.Fprintln(w)
-	return err
-}
-
-func num(v float64) string {
-	switch {
-	case v == float64(int64(v)) && v < 1e9:
-		return fmt.Sprintf("%d", int64(v))
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.3g", v)
-	}
-}
-
-func unitSuffix(u string) string {
-	if u == "" {
-		return ""
-	}
-	return " " + u
-}
 
 // Run runs the chosen scenarios one after another, each on a fresh store
 // and a fresh relay, and returns their results. A scenario that fails

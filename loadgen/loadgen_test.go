@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"samizdat/loadgen"
 	"samizdat/relay"
@@ -70,6 +75,7 @@ func runTiny(t *testing.T, store loadgen.OpenStore, kind string) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", table.String())
+	checkTable(t, rep, table.String())
 	if len(rep.Results) != len(loadgen.Scenarios()) {
 		t.Fatalf("%d results, want %d", len(rep.Results), len(loadgen.Scenarios()))
 	}
@@ -128,5 +134,110 @@ func TestUnknownScenario(t *testing.T) {
 	_, err := loadgen.Run(context.Background(), loadgen.Config{Store: loadgen.SQLite(t.TempDir()), Scenarios: []string{"nope"}})
 	if err == nil {
 		t.Fatal("unknown scenario accepted")
+	}
+}
+
+// judgedAtTiny are the design targets a tiny run judges: rates of single
+// operations at the full size's concurrency, and correctness. The others
+// (idle connections, throughput, fan-out) depend on the size.
+var judgedAtTiny = map[string]bool{"backlog drain": true, "prekey fetches": true, "duplicate one-time keys": true}
+
+// checkTable checks a tiny run's table: at most TableWidth columns, also
+// with other values in every figure; every figure with a unit; and no
+// target judged that was set for the full size.
+func checkTable(t *testing.T, rep *loadgen.Report, table string) {
+	t.Helper()
+	checkWidth(t, table, loadgen.TableWidth)
+	targets := 0
+	for _, res := range rep.Results {
+		for _, m := range res.Metrics {
+			if m.Unit == "" {
+				t.Errorf("%s: %s has no unit", res.Scenario, m.Name)
+			}
+		}
+		for _, tg := range res.Targets {
+			targets++
+			if tg.Judged != judgedAtTiny[tg.Name] {
+				t.Errorf("%s: target %q judged %v at scale tiny, want %v", res.Scenario, tg.Name, tg.Judged, !tg.Judged)
+			}
+			if !tg.Judged && (tg.Met || tg.Verdict() != "full scale only") {
+				t.Errorf("%s: target %q not judged but met %v, verdict %q", res.Scenario, tg.Name, tg.Met, tg.Verdict())
+			}
+		}
+	}
+	if targets < 10 {
+		t.Errorf("%d targets, want all ten", targets)
+	}
+	if n := strings.Count(table, "  full scale only\n"); n != targets-len(judgedAtTiny) {
+		t.Errorf("%d targets in the table are \"full scale only\", want %d:\n%s", n, targets-len(judgedAtTiny), table)
+	}
+	for _, m := range regexp.MustCompile(`\d+\.\d+`).FindAllString(table, -1) {
+		if digits := strings.TrimLeft(strings.Replace(m, ".", "", 1), "0"); len(digits) > 3 {
+			t.Errorf("the table prints %s: more digits than it measures", m)
+		}
+	}
+	// The same figures with other values: wider numbers must still fit.
+	for _, v := range []float64{0, 123456.7, 99999, 9.99e8, 123.45e6, -0.00123, 1.5e-7, 99.96} {
+		wide := *rep
+		wide.Results = nil
+		for _, res := range rep.Results {
+			res.Metrics = slices.Clone(res.Metrics)
+			for i := range res.Metrics {
+				res.Metrics[i].Value = v
+			}
+			if res.Baseline != nil {
+				b := *res.Baseline
+				b.Value, res.Baseline, res.Ratio = v, &b, v
+			}
+			wide.Results = append(wide.Results, res)
+		}
+		var b bytes.Buffer
+		if err := wide.Table(&b); err != nil {
+			t.Fatal(err)
+		}
+		checkWidth(t, b.String(), loadgen.TableWidth)
+	}
+}
+
+// TestTableFailures checks that failed checks and errors are marked in
+// the table and spelled out below it, within the width.
+func TestTableFailures(t *testing.T) {
+	rep := &loadgen.Report{Store: "sqlite", Scale: "tiny", CPUs: 2, GoVersion: "go1.26",
+		Results: []loadgen.Result{
+			{Scenario: loadgen.ScenarioDrain, Metrics: []loadgen.Metric{{Name: "drain_per_s", Value: 1234.5, Unit: "msg/s"}},
+				Checks: []loadgen.Check{{Name: "backlog delivered exactly once", OK: false, Detail: strings.Repeat("300 accepted, 299 delivered ", 8)},
+					{Name: "backlog acks", OK: true}}},
+			{Scenario: loadgen.ScenarioFlood, Error: "relay: " + strings.Repeat("listen failed ", 12)},
+		}}
+	for name, table := range map[string]func(io.Writer) error{"Table": rep.Table, "WideTable": rep.WideTable} {
+		var b bytes.Buffer
+		if err := table(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, want := range []string{"FAILED 1 of 2 (below)", "ERROR (below)",
+			"drain: FAILED: backlog delivered exactly once: 300 accepted", "flood: ERROR: relay: listen failed"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in\n%s", name, want, out)
+			}
+		}
+		if name == "Table" {
+			checkWidth(t, out, loadgen.TableWidth)
+		}
+	}
+}
+
+// checkWidth fails if a line of out is wider than width columns or ends
+// in a space.
+func checkWidth(t *testing.T, out string, width int) {
+	t.Helper()
+	for l := range strings.Lines(out) {
+		l = strings.TrimSuffix(l, "\n")
+		if n := utf8.RuneCountInString(l); n > width {
+			t.Errorf("%d columns, want <= %d: %q", n, width, l)
+		}
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("trailing space: %q", l)
+		}
 	}
 }

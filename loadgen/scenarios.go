@@ -33,8 +33,10 @@ func (r *runner) fanout(ctx context.Context, res *Result) error {
 	res.add("delivered_p50", percentile(ms.delivered, 50), "ms")
 	res.add("delivered_max", slices.Max(ms.delivered), "ms")
 	res.add("seal_p50", percentile(ms.seal, 50), "ms")
-	res.below("fan-out accepted (median round)", percentile(ms.accepted, 50), 100, "ms")
-	res.atLeast("fan-out device deliveries", ms.rate, 20000, "deliveries/s")
+	// Both grow with the group: judged for a group of the full size only.
+	atSize := r.sz.FanoutDevices >= Full().FanoutDevices
+	res.target("fan-out accepted (median round)", "accepted_p50", below, 100, atSize)
+	res.target("fan-out device deliveries", "deliveries_per_s", atLeast, 20000, atSize)
 	res.check("group sends refused", ms.c.limited.Load()+ms.c.other.Load()+ms.c.lost.Load() == 0,
 		"%d rate-limited, %d other errors, %d unanswered", ms.c.limited.Load(), ms.c.other.Load(), ms.c.lost.Load())
 	want := ms.c.ok.Load() * int64(r.sz.FanoutDevices)
@@ -239,7 +241,9 @@ func (r *runner) drain(ctx context.Context, res *Result) error {
 	res.add("drain_ms", float64(last-t0)/float64(time.Millisecond), "ms")
 	res.add("queue_per_s", queued, "msg/s")
 	res.ratioTo(Metric{Name: "store_fetch_ack", Value: base, Unit: "msg/s"})
-	res.atLeast("backlog drain", rate, 5000, "msg/s")
+	// A rate per message, judged at every size: a smaller backlog only
+	// weighs the connection's start more, which makes it harder to meet.
+	res.target("backlog drain", "drain_per_s", atLeast, 5000, true)
 	chatCheck(res, "backlog", &c, tr, acksFailed)
 	res.check("queue empty after backlog", emptyAt.Load() >= int64(last), "QueueEmpty pushed %s the last envelope", map[bool]string{true: "after", false: "before"}[emptyAt.Load() >= int64(last)])
 	res.check("mailbox empty after acks", len(left) == 0, "%d envelopes left", len(left))
@@ -444,11 +448,14 @@ func (r *runner) preKeys(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.add("fetches_per_s", rate, "fetches/s")
-	res.add("duplicates", float64(dups), "")
-	res.add("fetchers", float64(len(fetchers)), "")
+	res.add("duplicates", float64(dups), "keys")
+	res.add("fetchers", float64(len(fetchers)), "fetchers")
 	res.ratioTo(Metric{Name: "store_take_bundle", Value: base, Unit: "fetches/s"})
-	res.atLeast("prekey fetches", rate, 2000, "fetches/s")
-	res.Targets = append(res.Targets, Target{Name: "duplicate one-time keys", Want: "0", Got: float64(dups), Met: dups == 0})
+	// A rate of single fetches, judged with as many concurrent fetchers as
+	// the full size has (every size has them); a duplicate is wrong at any
+	// size.
+	res.target("prekey fetches", "fetches_per_s", atLeast, 2000, r.sz.Fetchers >= Full().Fetchers)
+	res.target("duplicate one-time keys", "duplicates", exactly, 0, true)
 	res.check("no one-time key handed out twice", dups == 0 && baseDups == 0, "%d duplicates over the relay, %d from the store directly", dups, baseDups)
 	res.check("every fetch got one-time keys", failed.Load() == 0 && noEC.Load() == 0 && lastResort.Load() == 0 && len(ecSeen) == total && len(kySeen) == total,
 		"%d failed, %d without an ec key, %d with the last-resort kyber key, %d+%d distinct keys of %d", failed.Load(), noEC.Load(), lastResort.Load(), len(ecSeen), len(kySeen), total)
@@ -590,7 +597,7 @@ func (r *runner) flood(ctx context.Context, res *Result) error {
 	res.add("chat_p50_calm", percentile(calm, 50), "ms")
 	res.add("flood_sent_per_s", float64(attempts)/floodFor.Seconds(), "req/s")
 	res.add("flood_accepted_per_s", float64(fl.ok.Load())/floodFor.Seconds(), "msg/s")
-	res.add("flood_rate_limited", float64(fl.limited.Load()), "")
+	res.add("flood_rate_limited", float64(fl.limited.Load()), "sends")
 	res.ratioTo(Metric{Name: "chat_p99_calm", Value: percentile(calm, 99), Unit: "ms"})
 	chatCheck(res, "chats", &chat, chatTr, acksFailed)
 	res.check("flood accepted delivered exactly once", floodTr.delivered.Load() == fl.ok.Load() && floodTr.duplicates() == 0,

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"samizdat/noisechan"
@@ -359,23 +360,43 @@ func (c *conn) readLoop() {
 }
 
 // readFailed closes the connection after a failed read, telling the peer
-// why when it is still listening.
+// why when it is still listening. Ordinary ends of a connection (the peer
+// hung up, reset it or went quiet) are logged at debug level; a peer that
+// broke the channel's rules, and errors of another kind, at info.
 func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case c.closing():
 		c.closeWith("", nil)
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		c.closeWith("peer closed", nil)
 	case errors.As(err, &ne) && ne.Timeout():
 		c.log.Debug("idle connection; closing")
 		c.closeWith(reasonIdle, closingPush(reasonIdle))
+	case errors.Is(err, noisechan.ErrDecrypt), errors.Is(err, noisechan.ErrProtocol), errors.Is(err, noisechan.ErrFrameTooLarge):
+		// Oversized frame, failed decryption or broken framing: the error
+		// names the kind, never the bytes.
+		c.log.Info("protocol violation; closing", "err", err)
+		c.closeWith(reasonReadFailed, closingPush(reasonReadFailed))
+	case disconnected(err):
+		c.log.Debug("peer disconnected", "err", err)
+		c.closeWith("", nil)
 	default:
-		// Oversized frame, failed decryption or a broken stream: the
-		// error names the kind, never the bytes.
 		c.log.Info("read failed; closing", "err", err)
 		c.closeWith(reasonReadFailed, closingPush(reasonReadFailed))
 	}
+}
+
+// disconnected reports whether err is how a read ends when the peer goes
+// away: it closed the stream (at a frame boundary or within a frame), reset
+// it, or its network went, or the stream was closed here.
+func disconnected(err error) bool {
+	for _, e := range []error{io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
+		syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // wait applies the connection's frame rate limit, sleeping until a token

@@ -20,7 +20,30 @@ store: SQLite databases in a temporary directory under --dir (default the system
 temporary directory), or a database of its own on the PostgreSQL server at --store,
 created and dropped again (the role needs CREATEDB; scripts/pg.sh starts a throwaway
 server). The exit status is 1
-when a scenario failed or its counts did not add up (targets missed do not fail it).`
+when a scenario failed or its counts did not add up (targets missed do not fail it).
+
+The table fits 100 columns, one row per figure:
+  SCENARIO  the scenario the rows below it belong to
+  FIGURE    what was measured; the first row is the scenario's headline figure. Then:
+            baseline: NAME  the same work without the relay in the way: the store
+                            alone (throughput, drain, prekeys), one send per member
+                            (fanout), the chats without the flood (flood)
+            relay/base      the headline figure divided by the baseline, same unit:
+                            for a rate, above 1 is faster than the baseline; for
+                            flood, how many times the chatters' p99 grew (lower is better)
+            checks          counts that must add up (every accepted message delivered
+                            exactly once, no prekey handed out twice, ...): "ok (N
+                            checks)", or FAILED / ERROR with the details below the table
+  VALUE     the figure and its unit: msg/s, ms, KiB, cores, conns, ...; 12.9k is
+            12,900 and 1.2M 1,200,000
+  TARGET    the design target for that figure, set for --scale full
+  VERDICT   met, NOT MET, or "full scale only": a target for something that grows
+            with the size (idle connections and their memory and CPU, throughput and
+            its latency, fan-out) is not judged at --scale tiny or small
+After the table: failed checks, what limited a scenario, and notes on how it ran.
+--wide prints one row per scenario instead (about 300 columns): FIGURES, BASELINE,
+RELAY/BASE, TARGETS (name, value, wanted, verdict) and CHECKS side by side.
+docs/bench.md says what each scenario does and what each figure means.`
 
 // runBench runs `samizdat bench`.
 func runBench(ctx context.Context, e *env, args []string) error {
@@ -39,6 +62,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios (default: all): "+strings.Join(loadgen.Scenarios(), ","))
 	scale := fs.String("scale", "small", "tiny, small or full")
 	heapProfile := fs.String("idle-heap-profile", "", "write a heap profile of the relay with every idle connection up to this file")
+	wide := fs.Bool("wide", false, "one row per scenario instead of one per figure (about 300 columns)")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
@@ -75,7 +99,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if rep != nil {
-		if terr := rep.Table(e.stdout); terr != nil && err == nil {
+		table := rep.Table
+		if *wide {
+			table = rep.WideTable
+		}
+		if terr := table(e.stdout); terr != nil && err == nil {
 			err = terr
 		}
 		if *jsonOut != "" {

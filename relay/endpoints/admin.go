@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -26,9 +27,15 @@ const (
 // relays share a data directory.
 var ErrSocketInUse = errors.New("endpoints: another relay answers on the admin socket")
 
-// ErrAdmin is the error Call returns when the relay refused a request; it
-// wraps the relay's reason.
+// ErrAdmin is the error Call returns when the relay refused a request;
+// the error says the relay's reason.
 var ErrAdmin = errors.New("endpoints: relay refused")
+
+// refusal is an ErrAdmin: the relay's reason, as the relay wrote it.
+type refusal string
+
+func (r refusal) Error() string        { return "endpoints: " + strings.TrimPrefix(string(r), "endpoints: ") }
+func (r refusal) Is(target error) bool { return target == ErrAdmin }
 
 // Request is one admin command, sent as one JSON line.
 type Request struct {
@@ -55,7 +62,7 @@ const maxAdminRequest = 64 << 10
 func (m *Manager) ServeAdmin(path string) error {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return fmt.Errorf("%w %s", ErrSocketInUse, path)
+		return fmt.Errorf("%w %s; two relays cannot share a data directory", ErrSocketInUse, path)
 	}
 	os.Remove(path)
 	ln, err := net.Listen("unix", path)
@@ -118,7 +125,7 @@ func (m *Manager) Handle(req Request) Response {
 	case OpList:
 	case OpAdd:
 		if req.Spec == nil {
-			err = fmt.Errorf("%w: add needs a spec", ErrConfig)
+			err = configErrorf("add needs a spec")
 			break
 		}
 		var i Info
@@ -137,7 +144,7 @@ func (m *Manager) Handle(req Request) Response {
 	case OpRepublish:
 		err = m.Republish()
 	default:
-		err = fmt.Errorf("%w: unknown operation %q", ErrConfig, req.Op)
+		err = configErrorf("unknown operation %q", req.Op)
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -154,7 +161,7 @@ func Call(ctx context.Context, path string, req Request) (*Response, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("endpoints: is the relay running? %w", err)
+		return nil, fmt.Errorf("endpoints: no relay answers on %s; is the relay running, with this data directory? (%w)", path, err)
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -167,7 +174,7 @@ func Call(ctx context.Context, path string, req Request) (*Response, error) {
 		return nil, fmt.Errorf("endpoints: admin response: %w", err)
 	}
 	if resp.Error != "" {
-		return &resp, fmt.Errorf("%w: %s", ErrAdmin, resp.Error)
+		return &resp, refusal(resp.Error)
 	}
 	return &resp, nil
 }

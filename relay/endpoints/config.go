@@ -21,8 +21,51 @@ const (
 	Front = "front" // a fronted origin: plain HTTP behind a CDN that terminates TLS
 )
 
-// ErrConfig means a bad endpoint spec, listen URL or config file.
+// ErrConfig means a bad endpoint spec, listen URL or config file, or an
+// admin request the endpoints cannot take. The errors that wrap it are one
+// line: what is wrong and what to do about it.
 var ErrConfig = errors.New("endpoints: bad config")
+
+// configError is an ErrConfig with its reason.
+type configError struct{ reason string }
+
+func (e *configError) Error() string        { return "endpoints: " + e.reason }
+func (e *configError) Is(target error) bool { return target == ErrConfig }
+
+// configErrorf returns an ErrConfig that says "endpoints: " and the reason.
+func configErrorf(format string, args ...any) error {
+	return &configError{fmt.Sprintf(format, args...)}
+}
+
+// within says where err happened: "endpoints: config endpoint 2: ...",
+// keeping one "endpoints: " and what err wraps.
+func within(where string, err error) error {
+	if ce, ok := err.(*configError); ok {
+		return &configError{where + ": " + ce.reason}
+	}
+	return fmt.Errorf("endpoints: %s: %w", where, err)
+}
+
+// oneLine joins errs like errors.Join, on one line.
+func oneLine(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return joined(errs)
+}
+
+// joined is errors that happened together.
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, len(j))
+	for i, err := range j {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
 
 // Spec describes one endpoint: where the relay listens and what clients
 // are told in the manifest. Zero fields take defaults (see each field).
@@ -107,17 +150,17 @@ func (f *File) cohortChannels() ([]manifest.Channel, map[uint32][]manifest.Chann
 		if c.TLSPin != "" {
 			b, err := manifest.DecodeBytes(c.TLSPin)
 			if err != nil || len(b) != 32 {
-				return nil, nil, fmt.Errorf("%w: channel %d: tls pin must be 32 bytes in hex or base64", ErrConfig, i)
+				return nil, nil, configErrorf("config channel %d: tls_pin must be 32 bytes (a SHA-256) in hex or base64", i)
 			}
 			mc.TLSPin = b
 		}
 		switch c.Kind {
 		case "https", "doh", "front":
 		default:
-			return nil, nil, fmt.Errorf("%w: channel %d: unknown kind %q", ErrConfig, i, c.Kind)
+			return nil, nil, configErrorf("config channel %d: unknown kind %q; want https, doh or front", i, c.Kind)
 		}
 		if c.Cohort > manifest.MaxCohorts {
-			return nil, nil, fmt.Errorf("%w: channel %d: cohort %d", ErrConfig, i, c.Cohort)
+			return nil, nil, configErrorf("config channel %d: cohort %d is above the highest, %d", i, c.Cohort, manifest.MaxCohorts)
 		}
 		if c.Cohort > 0 {
 			by[c.Cohort] = append(by[c.Cohort], mc)
@@ -135,7 +178,7 @@ func (f *File) TTL() (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(f.ManifestTTL)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%w: manifest_ttl %q", ErrConfig, f.ManifestTTL)
+		return 0, configErrorf("manifest_ttl %q is not a positive duration such as \"720h\"", f.ManifestTTL)
 	}
 	return d, nil
 }
@@ -147,7 +190,7 @@ const maxConfigSize = 1 << 20
 func ReadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("endpoints: reading config: %w", err)
+		return nil, fmt.Errorf("endpoints: reading the config file: %w", err)
 	}
 	return ParseFile(b)
 }
@@ -155,13 +198,13 @@ func ReadFile(path string) (*File, error) {
 // ParseFile decodes and checks a config file's contents.
 func ParseFile(b []byte) (*File, error) {
 	if len(b) > maxConfigSize {
-		return nil, fmt.Errorf("%w: file larger than %d bytes", ErrConfig, maxConfigSize)
+		return nil, configErrorf("the config file is larger than %d bytes", maxConfigSize)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	var f File
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, configErrorf("the config file is not valid: %v", err)
 	}
 	if _, err := f.TTL(); err != nil {
 		return nil, err
@@ -171,7 +214,7 @@ func ParseFile(b []byte) (*File, error) {
 	}
 	for i := range f.Endpoints {
 		if err := f.Endpoints[i].Normalize(); err != nil {
-			return nil, fmt.Errorf("endpoint %d: %w", i, err)
+			return nil, within(fmt.Sprintf("config endpoint %d", i), err)
 		}
 	}
 	if err := uniqueNames(f.Endpoints); err != nil {
@@ -194,10 +237,10 @@ func ParseURL(s string) (Spec, error) {
 	// Errors never quote s: it may hold a secret.
 	u, err := url.Parse(s)
 	if err != nil {
-		return Spec{}, fmt.Errorf("%w: listen url does not parse", ErrConfig)
+		return Spec{}, configErrorf("the endpoint URL does not parse; want TRANSPORT://HOST:PORT, such as tcp://0.0.0.0:7001")
 	}
 	if u.User != nil || u.Fragment != "" || u.Opaque != "" {
-		return Spec{}, fmt.Errorf("%w: listen url with user, fragment or opaque part", ErrConfig)
+		return Spec{}, configErrorf("the endpoint URL has a user, fragment or opaque part; want TRANSPORT://HOST:PORT/PATH?PARAMETER=VALUE")
 	}
 	sp := Spec{Transport: u.Scheme, Listen: u.Host, Path: u.EscapedPath()}
 	if sp.Path == "/" {
@@ -206,7 +249,7 @@ func ParseURL(s string) (Spec, error) {
 	q := u.Query()
 	for k, vs := range q {
 		if len(vs) != 1 {
-			return Spec{}, fmt.Errorf("%w: listen url: %s given %d times", ErrConfig, k, len(vs))
+			return Spec{}, configErrorf("endpoint URL: %s given %d times; give it once", k, len(vs))
 		}
 		v := vs[0]
 		switch k {
@@ -225,11 +268,11 @@ func ParseURL(s string) (Spec, error) {
 		case "cohort":
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil {
-				return Spec{}, fmt.Errorf("%w: listen url: cohort %q", ErrConfig, v)
+				return Spec{}, configErrorf("endpoint URL: cohort %q is not a number from 0 to %d", v, manifest.MaxCohorts)
 			}
 			sp.Cohort = uint32(n)
 		default:
-			return Spec{}, fmt.Errorf("%w: listen url: unknown parameter %q", ErrConfig, k)
+			return Spec{}, configErrorf("endpoint URL: unknown parameter %q; want name, address, sni, host, secret, tls_pin or cohort", k)
 		}
 	}
 	return sp, sp.Normalize()
@@ -240,37 +283,37 @@ func (s *Spec) Normalize() error {
 	switch s.Transport {
 	case TCP, WSS, Front:
 	default:
-		return fmt.Errorf("%w: unknown transport %q", ErrConfig, s.Transport)
+		return configErrorf("unknown transport %q; want tcp, wss or front, as in tcp://0.0.0.0:7001", s.Transport)
 	}
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		return fmt.Errorf("%w: listen address %q: want host:port", ErrConfig, s.Listen)
+		return configErrorf("listen address %q is not HOST:PORT, such as 0.0.0.0:7001", s.Listen)
 	}
 	if s.Address != "" {
 		if _, _, err := net.SplitHostPort(s.Address); err != nil {
-			return fmt.Errorf("%w: address %q: want host:port", ErrConfig, s.Address)
+			return configErrorf("address %q is not the HOST:PORT clients dial, such as relay.example.org:443", s.Address)
 		}
 	}
 	if s.Path != "" && !strings.HasPrefix(s.Path, "/") {
-		return fmt.Errorf("%w: path %q must start with /", ErrConfig, s.Path)
+		return configErrorf("path %q must start with /", s.Path)
 	}
 	if s.Transport == TCP && (s.SNI != "" || s.Host != "" || s.Path != "" || s.Secret != "" || s.TLSPin != "") {
-		return fmt.Errorf("%w: a tcp endpoint takes no sni, host, path, secret or tls pin", ErrConfig)
+		return configErrorf("a tcp endpoint takes no sni, host, path, secret or tls_pin; those are for wss and front")
 	}
 	if s.Secret != "" {
 		if b, err := manifest.DecodeBytes(s.Secret); err != nil || len(b) < 16 {
-			return fmt.Errorf("%w: secret must be at least 16 bytes in hex or base64", ErrConfig)
+			return configErrorf("secret must be at least 16 bytes in hex or base64; leave it out and the relay makes one")
 		}
 	}
 	if s.TLSPin != "" {
 		if b, err := manifest.DecodeBytes(s.TLSPin); err != nil || len(b) != 32 {
-			return fmt.Errorf("%w: tls pin must be 32 bytes in hex or base64", ErrConfig)
+			return configErrorf("tls_pin must be 32 bytes (a SHA-256) in hex or base64")
 		}
 	}
 	if s.Name == "" {
 		s.Name = s.Transport + "://" + s.Listen
 	}
 	if len(s.Name) > 128 || strings.ContainsAny(s.Name, " \t\r\n") {
-		return fmt.Errorf("%w: name %q", ErrConfig, s.Name)
+		return configErrorf("endpoint name %q: at most 128 bytes and no spaces", s.Name)
 	}
 	return nil
 }
@@ -303,7 +346,7 @@ func uniqueNames(specs []Spec) error {
 	seen := make(map[string]bool, len(specs))
 	for _, s := range specs {
 		if seen[s.Name] {
-			return fmt.Errorf("%w: two endpoints named %q (give one a name)", ErrConfig, s.Name)
+			return configErrorf("two endpoints in the config file are named %q; give one another \"name\"", s.Name)
 		}
 		seen[s.Name] = true
 	}

@@ -41,6 +41,13 @@ const (
 	SourceAdmin  = "admin"  // added by the admin command
 )
 
+// sourceText says where an endpoint comes from, in an error.
+var sourceText = map[string]string{
+	SourceFlag:   "on the command line",
+	SourceConfig: "in the config file",
+	SourceAdmin:  "added by the admin command",
+}
+
 // DefaultManifestTTL is the lifetime of a signed manifest unless set.
 const DefaultManifestTTL = 30 * 24 * time.Hour
 
@@ -162,7 +169,7 @@ type Manager struct {
 // keeps it fresh. An endpoint that fails to open fails Start.
 func Start(opts Options) (*Manager, error) {
 	if opts.Dir == "" || opts.Server == nil {
-		return nil, fmt.Errorf("%w: a data directory and a server are required", ErrConfig)
+		return nil, configErrorf("a data directory and a server are required")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -209,7 +216,7 @@ func Start(opts Options) (*Manager, error) {
 		m.ttl = DefaultManifestTTL
 	}
 	if m.network == "" {
-		return nil, fmt.Errorf("%w: no network name", ErrConfig)
+		return nil, configErrorf("no network name; give one on the command line or as \"network\" in the config file")
 	}
 	if m.secrets, err = loadSecrets(opts.Dir, opts.Rand); err != nil {
 		return nil, err
@@ -227,8 +234,9 @@ func Start(opts Options) (*Manager, error) {
 	want, err := m.wanted(m.config, m.admin)
 	if err == nil {
 		var failed []error
-		failed, err = m.apply(want)
-		err = errors.Join(append(failed, err)...)
+		if failed, err = m.apply(want); err == nil {
+			err = oneLine(failed)
+		}
 	}
 	if err == nil {
 		err = m.publish()
@@ -318,7 +326,7 @@ func (m *Manager) listLocked() []Info {
 // open are reported in the error; the rest take effect.
 func (m *Manager) Reload() error {
 	if m.opts.ConfigFile == "" {
-		return fmt.Errorf("%w: no config file to reload", ErrConfig)
+		return configErrorf("no config file to reload; the relay was started without one")
 	}
 	f, err := ReadFile(m.opts.ConfigFile)
 	if err != nil {
@@ -364,7 +372,10 @@ func (m *Manager) Add(s Spec) (Info, error) {
 		return Info{}, relay.ErrServerClosed
 	}
 	if slices.Contains(m.admin.Retired, s.Name) {
-		return Info{}, fmt.Errorf("%w: %q is a retired endpoint; restore it or pick another name", ErrConfig, s.Name)
+		return Info{}, configErrorf("endpoint %q is retired; restore it or choose another name", s.Name)
+	}
+	if m.named(s.Name) {
+		return Info{}, configErrorf("endpoint %q already exists; retire it first or choose another name", s.Name)
 	}
 	st := m.admin
 	st.Added = append(slices.Clone(st.Added), s)
@@ -377,7 +388,7 @@ func (m *Manager) Add(s Spec) (Info, error) {
 	}
 	r := m.eps[s.Name]
 	if r == nil {
-		return Info{}, fmt.Errorf("endpoints: %s did not open", s.Name)
+		return Info{}, fmt.Errorf("endpoints: endpoint %q did not open", s.Name)
 	}
 	for _, i := range m.listLocked() {
 		if i.Name == s.Name {
@@ -430,7 +441,7 @@ func (m *Manager) Restore(name string) error {
 		return relay.ErrServerClosed
 	}
 	if !slices.Contains(m.admin.Retired, name) {
-		return fmt.Errorf("%w: %q is not retired", ErrConfig, name)
+		return configErrorf("endpoint %q is not retired; nothing to restore", name)
 	}
 	st := adminState{Added: m.admin.Added, Retired: slices.DeleteFunc(slices.Clone(m.admin.Retired), func(s string) bool { return s == name })}
 	want, err := m.wanted(m.config, st)
@@ -464,18 +475,18 @@ func (m *Manager) find(which string) (*running, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("%w: no endpoint %q", ErrConfig, which)
+		return nil, configErrorf("no endpoint %q; give its name, listening address, public address or URL as listed", which)
 	case 1:
 		return found[0], nil
 	}
-	return nil, fmt.Errorf("%w: %q names %d endpoints; retire by name", ErrConfig, which, len(found))
+	return nil, configErrorf("%q matches %d endpoints; give the name of one", which, len(found))
 }
 
 // changeState applies want, which follows from st, and keeps st if that
 // worked.
 func (m *Manager) changeState(st adminState, want []entry) error {
 	if len(want) == 0 {
-		return fmt.Errorf("%w: that would leave no endpoint", ErrConfig)
+		return errNoEndpoint
 	}
 	if err := m.change(want, false); err != nil {
 		return err
@@ -491,7 +502,7 @@ func (m *Manager) changeState(st adminState, want []entry) error {
 // manifest if anything changed (or force).
 func (m *Manager) change(want []entry, force bool) error {
 	if len(want) == 0 {
-		return fmt.Errorf("%w: that would leave no endpoint", ErrConfig)
+		return errNoEndpoint
 	}
 	failed, err := m.apply(want)
 	if err != nil {
@@ -503,7 +514,21 @@ func (m *Manager) change(want []entry, force bool) error {
 			failed = append(failed, err)
 		}
 	}
-	return errors.Join(failed...)
+	return oneLine(failed)
+}
+
+// errNoEndpoint refuses a change that would close every endpoint.
+var errNoEndpoint = configErrorf("that would leave the relay without an endpoint; add another one first")
+
+// named reports whether an endpoint of the command line, the config file
+// or the admin command, running or retired, has the name.
+func (m *Manager) named(name string) bool {
+	for _, specs := range [][]Spec{m.opts.Listen, m.config, m.admin.Added} {
+		if slices.ContainsFunc(specs, func(s Spec) bool { return s.Name == name }) {
+			return true
+		}
+	}
+	return false
 }
 
 // wanted merges the command line, config and admin state into the list of
@@ -523,7 +548,7 @@ func (m *Manager) wanted(config []Spec, st adminState) ([]entry, error) {
 	var out []entry
 	for _, e := range all {
 		if src, dup := seen[e.Spec.Name]; dup {
-			return nil, fmt.Errorf("%w: two endpoints named %q (%s and %s)", ErrConfig, e.Spec.Name, src, e.Source)
+			return nil, configErrorf("two endpoints are named %q, one %s and one %s; give one another name", e.Spec.Name, sourceText[src], sourceText[e.Source])
 		}
 		seen[e.Spec.Name] = e.Source
 		if !slices.Contains(st.Retired, e.Spec.Name) {
@@ -555,7 +580,7 @@ func (m *Manager) apply(want []entry) (failed []error, err error) {
 		r, err := m.open(e)
 		if err != nil {
 			m.log.Error("endpoint failed to open", "endpoint", e.Spec.Name, "err", err)
-			failed = append(failed, fmt.Errorf("endpoint %s: %w", e.Spec.Name, err))
+			failed = append(failed, within(fmt.Sprintf("endpoint %q did not open", e.Spec.Name), err))
 			continue
 		}
 		m.eps[e.Spec.Name] = r
@@ -588,7 +613,7 @@ func (m *Manager) tlsIdentity() (*selfsigned.Identity, error) {
 func (m *Manager) open(e entry) (*running, error) {
 	op, ok := openers[e.Spec.Transport]
 	if !ok {
-		return nil, fmt.Errorf("%w: transport %q is not supported", ErrConfig, e.Spec.Transport)
+		return nil, configErrorf("transport %q is not supported", e.Spec.Transport)
 	}
 	pub := e.Spec.announced()
 	if e.Spec.Transport != TCP {
@@ -620,7 +645,7 @@ func (m *Manager) open(e entry) (*running, error) {
 			if o.extra != nil {
 				o.extra.Close()
 			}
-			return nil, fmt.Errorf("%w: listening on all interfaces (%s) needs a public address", ErrConfig, bound)
+			return nil, configErrorf("it listens on all interfaces (%s); give the address clients dial (?address=HOST:PORT)", bound)
 		}
 		pub.Address = bound
 	}
@@ -659,14 +684,14 @@ func peerEndpoints(peers []Spec) ([]manifest.Endpoint, error) {
 	var out []manifest.Endpoint
 	for _, s := range peers {
 		if err := s.Normalize(); err != nil {
-			return nil, fmt.Errorf("peer: %w", err)
+			return nil, within("peer", err)
 		}
 		pub := s.announced()
 		if pub.Address == "" {
 			pub.Address = s.Listen
 		}
 		if s.Transport != TCP && (pub.Secret == nil || pub.Path == "" || (s.Transport == WSS && pub.TLSPin == nil)) {
-			return nil, fmt.Errorf("%w: peer %s needs the other node's secret and path (and a wss one its tls_pin)", ErrConfig, s.Name)
+			return nil, configErrorf("peer %s needs the other node's secret and path (and a wss one its tls_pin)", s.Name)
 		}
 		out = append(out, pub)
 	}
@@ -719,10 +744,10 @@ func sameChannel(a, b manifest.Channel) bool {
 func (m *Manager) publish() error {
 	eps := m.publicEndpoints()
 	if len(eps) == 0 {
-		return fmt.Errorf("%w: no endpoint is open; the manifest was not re-signed", ErrConfig)
+		return configErrorf("no endpoint is open, so the manifest was not re-signed; add one first")
 	}
 	if len(m.opts.Keys.Network) != ed25519.PrivateKeySize {
-		return fmt.Errorf("%w: no network key to sign the manifest", ErrConfig)
+		return configErrorf("no network key to sign the manifest")
 	}
 	var cohorts uint32
 	var public []manifest.Endpoint

@@ -2,7 +2,6 @@ package endpoints
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log"
 	"net"
@@ -68,7 +67,7 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 // Retiring it ends its tunnels too: they live inside the HTTP handler.
 func openFront(ctx context.Context, _ *Manager, s Spec, pub *manifest.Endpoint) (opened, error) {
 	if s.Address == "" || s.Host == "" {
-		return opened{}, fmt.Errorf("%w: a front endpoint needs the CDN's address and the host it routes on", ErrConfig)
+		return opened{}, configErrorf("a front endpoint needs the CDN's address and the host it routes on (?address=HOST:PORT&host=NAME)")
 	}
 	tl, err := tcp.Listen(ctx, s.Listen)
 	if err != nil {
