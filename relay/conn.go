@@ -380,9 +380,20 @@ func (c *conn) readFailed(err error) {
 		c.log.Debug("peer disconnected", "err", err)
 		c.closeWith("", nil)
 	default:
-		c.log.Info("read failed; closing", "err", err)
+		c.log.Info("read failed; closing", "err", withoutAddresses(err))
 		c.closeWith(reasonReadFailed, closingPush(reasonReadFailed))
 	}
+}
+
+// withoutAddresses drops the addresses a *net.OpError names ("read tcp
+// RELAY->CLIENT: ..."), keeping the cause, so that a client's address
+// never reaches a log above debug level.
+func withoutAddresses(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return fmt.Errorf("%s: %w", op.Op, op.Err)
+	}
+	return err
 }
 
 // disconnected reports whether err is how a read ends when the peer goes
