@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +57,7 @@ func TestOfferCheck(t *testing.T) {
 }
 
 // echoRelay stands in for the relay: it echoes every stream.
-func echoRelay(t *testing.T) string {
+func echoRelay(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +81,13 @@ func echoRelay(t *testing.T) string {
 
 func startBridge(t *testing.T, cfg Config) *Server {
 	t.Helper()
-	relay := echoRelay(t)
+	return startBridgeTo(t, cfg, echoRelay(t))
+}
+
+// startBridgeTo starts a bridge whose upstream (unless cfg has one) is a
+// tcp stream to relay.
+func startBridgeTo(t testing.TB, cfg Config, relay string) *Server {
+	t.Helper()
 	id, err := selfsigned.Load(filepath.Join(t.TempDir(), "key.pem"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +116,7 @@ func dialOffer(o Offer) (net.Conn, error) {
 	return wss.Dial(ctx, wss.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path, Secret: ep.Secret, TLSPin: ep.TLSPin})
 }
 
-func roundTrip(t *testing.T, c net.Conn, msg string) {
+func roundTrip(t testing.TB, c net.Conn, msg string) {
 	t.Helper()
 	if _, err := c.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
@@ -214,4 +223,110 @@ func TestBridgeUpstreamDown(t *testing.T) {
 	if s.Stats().Upstream != 1 {
 		t.Fatalf("stats %+v", s.Stats())
 	}
+}
+
+// TestProbeGetsDecoy: a plain HTTPS request, as a censor's prober sends,
+// gets the ordinary site, not a tunnel and not an error that marks a
+// bridge.
+func TestProbeGetsDecoy(t *testing.T) {
+	s := startBridge(t, Config{})
+	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: time.Minute}
+	for _, p := range []string{"/", o.Path, "/robots.txt"} {
+		resp, err := hc.Get("https://" + o.Address + p)
+		if err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusSwitchingProtocols || strings.Contains(strings.ToLower(string(body)), "samizdat") || strings.Contains(strings.ToLower(string(body)), "bridge") {
+			t.Fatalf("GET %s: %d %q", p, resp.StatusCode, body)
+		}
+	}
+	if s.Stats().Tunnels != 0 {
+		t.Fatal("a probe opened a tunnel")
+	}
+}
+
+// BenchmarkForwarding compares a 1 KiB round trip to the relay directly
+// (tcp) with one through a bridge (wss to the bridge, tcp on to the
+// relay), in the same run: report the ratio of the two ns/op.
+func BenchmarkForwarding(b *testing.B) {
+	relay := echoRelay(b)
+	msg := bytes.Repeat([]byte("x"), 1024)
+	run := func(b *testing.B, c net.Conn) {
+		buf := make([]byte, len(msg))
+		b.SetBytes(int64(2 * len(msg)))
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		c, err := net.Dial("tcp", relay)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c)
+	})
+	b.Run("bridge", func(b *testing.B) {
+		s := startBridgeTo(b, Config{}, relay)
+		o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+		c, err := dialOffer(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c)
+	})
+}
+
+// BenchmarkCallers holds 1,000 open tunnels through one bridge and reports
+// the bridge's heap per tunnel (both its sides: the caller's TLS and
+// WebSocket, and the relay stream).
+func BenchmarkCallers(b *testing.B) {
+	const n = 1000
+	for range b.N {
+		relay := echoRelay(b)
+		s := startBridgeTo(b, Config{MaxCallers: n + 1, PerCaller: n + 1}, relay)
+		o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+		// Dial once first so that lazily made state is not counted.
+		c0, err := dialOffer(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		roundTrip(b, c0, "warm")
+		before := heapInUse()
+		conns := make([]net.Conn, 0, n)
+		for range n {
+			c, err := dialOffer(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			roundTrip(b, c, "x")
+			conns = append(conns, c)
+		}
+		// The callers' side of each tunnel lives in this process too:
+		// measure it alone, and subtract.
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n/1024, "KiB/tunnel(both-ends)")
+		for _, c := range conns {
+			c.Close()
+		}
+		c0.Close()
+		s.Close()
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }
