@@ -320,20 +320,6 @@ func TestSimContextCancel(t *testing.T) {
 	}
 }
 
-// run starts s.Run and returns a function that stops it and waits.
-func run(t *testing.T, s *clock.Sim) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run = %v", err)
-		}
-	})
-}
-
 // work burns CPU for a while that varies with n: time that passes on the
 // wall clock and must not pass on the simulated one.
 func work(n int) [32]byte {
@@ -390,7 +376,7 @@ func TestSimRunDeterministic(t *testing.T) {
 	var logs [2][]string
 	for i := range logs {
 		s := clock.NewSim(time.Time{})
-		run(t, s)
+		t.Cleanup(s.Start())
 		logs[i] = world(s, 7)
 		if s.Since(clock.Epoch) <= 0 {
 			t.Fatal("the clock did not move")
@@ -413,7 +399,7 @@ func TestSimRunDeterministic(t *testing.T) {
 // the simulated clock, and Run waits for it before firing the next timer.
 func TestSimRunWorkTakesNoTime(t *testing.T) {
 	s := clock.NewSim(time.Time{})
-	run(t, s)
+	t.Cleanup(s.Start())
 	t0 := s.Now()
 	got := make(chan time.Duration, 1)
 	handoff := make(chan struct{})
@@ -469,5 +455,21 @@ func TestQuiet(t *testing.T) {
 	defer cancel()
 	if err := q.Wait(ctx); err != nil {
 		t.Fatalf("not quiescent after the spinner stopped: %v", err)
+	}
+}
+
+func TestSimRunReturnsOnCancel(t *testing.T) {
+	s := clock.NewSim(time.Time{})
+	s.NewTimer(time.Hour) // armed, but Run must still return when told
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.NewTimer(2 * time.Hour).C() // Run moved the clock past both timers
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if s.Since(clock.Epoch) != 2*time.Hour {
+		t.Fatalf("clock at +%v", s.Since(clock.Epoch))
 	}
 }

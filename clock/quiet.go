@@ -36,6 +36,21 @@ func (s *Sim) Run(ctx context.Context) error {
 	}
 }
 
+// Start runs Run in a new goroutine; stop ends it and waits for it to
+// return.
+func (s *Sim) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Quiet tells whether the process is quiescent: every goroutine other
 // than the caller is blocked — on a channel, select, lock, sync.Cond or
 // WaitGroup, or on something only the outside world ends (a real sleep or

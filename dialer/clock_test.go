@@ -9,14 +9,6 @@ import (
 	"samizdat/transport/memnet"
 )
 
-// runSim drives s discrete-event style until the test ends.
-func runSim(t *testing.T, s *clock.Sim) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
 // TestDialOnSimClock: the race's stagger and the attempt timeout run on
 // the injected clock. Were either on the wall clock, the second attempt
 // would not start exactly one stagger in, or the stalled attempt would
@@ -25,7 +17,7 @@ func runSim(t *testing.T, s *clock.Sim) {
 // over it).
 func TestDialOnSimClock(t *testing.T) {
 	s := clock.NewSim(time.Time{})
-	runSim(t, s)
+	t.Cleanup(s.Start())
 	n := memnet.New(s)
 	r := newTestRelay(t)
 	stall, err := n.Listen("stall:443") // accepts into its backlog, never answers

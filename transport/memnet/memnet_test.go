@@ -104,19 +104,11 @@ func TestListenDial(t *testing.T) {
 	}
 }
 
-// runSim drives s discrete-event style for the test.
-func runSim(t *testing.T, s *clock.Sim) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
 // TestSimDeadlines: deadlines are read on the network's simulated clock,
 // and expire exactly when it says, however long that takes on the wall.
 func TestSimDeadlines(t *testing.T) {
 	s := clock.NewSim(time.Time{})
-	runSim(t, s)
+	t.Cleanup(s.Start())
 	n := memnet.New(s)
 	l, err := n.Listen("relay:443")
 	if err != nil {
