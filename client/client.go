@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"samizdat/client/clientdb"
+	"samizdat/clock"
 	"samizdat/dialer"
 	"samizdat/manifest"
 	"samizdat/manifest/channel"
@@ -84,7 +85,11 @@ type Config struct {
 	OnDial func(dialer.Event)
 	// Logger receives connection events (never keys or text); nil discards.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
+	// Clock times requests, keepalives, retries and dials (nil:
+	// clock.Real).
+	Clock clock.Clock
+	// Now reads the time for messages, sessions and manifests
+	// (Clock.Now).
 	Now func() time.Time
 	// Rand is the randomness; nil means crypto/rand.
 	Rand io.Reader
@@ -128,8 +133,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	c.Clock = clock.Or(c.Clock)
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = c.Clock.Now
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
@@ -408,7 +414,7 @@ func (c *Client) connection(ctx context.Context) (*relayConn, error) {
 		wake := c.connWake
 		c.mu.Unlock()
 		if waited == nil {
-			waited = time.After(c.cfg.RequestTimeout)
+			waited = c.cfg.Clock.After(c.cfg.RequestTimeout)
 		}
 		select {
 		case <-wake:
@@ -438,7 +444,7 @@ func (c *Client) call(ctx context.Context, op string, req *wire.Request) (*wire.
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	ctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := rc.call(ctx, op, req)
 	if errors.Is(err, context.DeadlineExceeded) {

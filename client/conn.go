@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/dialer"
 	"samizdat/noisechan"
 	"samizdat/relay/wire"
@@ -51,6 +52,7 @@ func (e *StatusError) transient() bool {
 // pushes (without bound, so a slow consumer never stalls responses).
 type relayConn struct {
 	nc   *noisechan.Conn
+	clk  clock.Clock     // write deadlines
 	mon  *dialer.Monitor // what went out and came back, for the keepalive
 	link *dialer.Link    // to dialer.RunHedged, or nil for a connection made outside it
 
@@ -69,9 +71,10 @@ type relayConn struct {
 
 // newRelayConn starts serving nc, watched by mon; link is nil unless
 // dialer.RunHedged made the connection.
-func newRelayConn(nc *noisechan.Conn, mon *dialer.Monitor, link *dialer.Link) *relayConn {
+func newRelayConn(nc *noisechan.Conn, clk clock.Clock, mon *dialer.Monitor, link *dialer.Link) *relayConn {
 	rc := &relayConn{
 		nc:       nc,
+		clk:      clk,
 		mon:      mon,
 		link:     link,
 		pending:  make(map[uint64]chan *wire.Response),
@@ -220,7 +223,7 @@ func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*w
 	rc.mu.Unlock()
 
 	rc.wmu.Lock()
-	rc.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	rc.nc.SetWriteDeadline(rc.clk.Now().Add(20 * time.Second))
 	err := wire.WriteFrame(rc.nc, &wire.Frame{Body: &wire.Frame_Request{Request: req}})
 	rc.wmu.Unlock()
 	if err != nil {

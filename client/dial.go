@@ -47,6 +47,7 @@ func (cfg Config) dialerConfig(local noisechan.KeyPair, mem *dialer.Memory) dial
 		NetDial:        cfg.NetDial,
 		Memory:         mem,
 		Events:         cfg.OnDial,
+		Clock:          cfg.Clock,
 		Now:            cfg.Now,
 		AttemptTimeout: cfg.DialTimeout,
 	}
@@ -123,7 +124,7 @@ func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, b
 	if cur == nil {
 		return nil, nil
 	}
-	fctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	fctx, cancel := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	channel.FetchAll(fctx, channel.FromManifest(cur.ForCohort(cur.CohortOf(cohortKey)), cfg.NetDial), k, cfg.Now())
 	if cur := k.Current(); cur != nil && cur.Serial > m.Serial {
@@ -146,7 +147,7 @@ func (c *Client) refreshManifest(ctx context.Context) error {
 	if len(sources) == 0 {
 		return errNothingNewer
 	}
-	fctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	fctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	m, errs := channel.FetchAll(fctx, sources, c.keeper, c.cfg.Now())
 	if m == nil {
@@ -223,6 +224,7 @@ func (c *Client) openNetworkState(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
+	mem.SetClock(c.cfg.Clock)
 	c.memory = mem
 	return nil
 }
@@ -306,7 +308,7 @@ func (cfg Config) liveness() dialer.Liveness {
 // newRelayConn starts serving nc and its keepalive; link is nil for a
 // connection made outside dialer.RunHedged.
 func (c *Client) newRelayConn(nc *noisechan.Conn, link *dialer.Link) *relayConn {
-	rc := newRelayConn(nc, c.cfg.liveness().Monitor(c.memory, nil), link)
+	rc := newRelayConn(nc, c.cfg.Clock, c.cfg.liveness().Monitor(c.memory, c.cfg.Now), link)
 	c.wg.Add(1)
 	go c.keepalive(rc)
 	return rc
@@ -321,7 +323,7 @@ func (c *Client) newRelayConn(nc *noisechan.Conn, link *dialer.Link) *relayConn 
 func (c *Client) keepalive(rc *relayConn) {
 	defer c.wg.Done()
 	lv := c.cfg.liveness()
-	t := time.NewTimer(0)
+	t := c.cfg.Clock.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
@@ -329,7 +331,7 @@ func (c *Client) keepalive(rc *relayConn) {
 			return
 		case <-c.closed:
 			return
-		case <-t.C:
+		case <-t.C():
 		case <-rc.mon.Wake():
 			t.Stop()
 		}
@@ -346,7 +348,7 @@ func (c *Client) keepalive(rc *relayConn) {
 		}
 		if ping {
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), lv.Dead)
+				ctx, cancel := c.cfg.Clock.WithTimeout(context.Background(), lv.Dead)
 				defer cancel()
 				rc.call(ctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
 			}()

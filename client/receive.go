@@ -104,7 +104,7 @@ func (c *Client) Receive(ctx context.Context) error {
 			// Another connection of this device took over: give it room.
 			select {
 			case <-ctx.Done():
-			case <-time.After(3 * time.Second):
+			case <-c.cfg.Clock.After(3 * time.Second):
 			case <-c.closed:
 			}
 		}
@@ -130,7 +130,7 @@ func (c *Client) Receive(ctx context.Context) error {
 // receiveOn runs one connection's delivery stream until it fails.
 func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) error {
 	defer rc.Close()
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	rctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
 	_, err := rc.call(rctx, "start delivery", &wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
 	cancel()
 	if err != nil {
@@ -157,7 +157,7 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 		if _, err := c.db.Store().PruneSeen(sctx, c.cfg.Now().Add(-seenRetention)); err != nil && sctx.Err() == nil {
 			c.cfg.Logger.Debug("pruning seen envelope ids", "err", err)
 		}
-		t := time.NewTicker(5 * time.Second)
+		t := c.cfg.Clock.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
 			if _, err := c.Flush(sctx); err != nil && sctx.Err() == nil {
@@ -169,7 +169,7 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 			case <-c.kick:
 			case <-c.replenish:
 				replenish()
-			case <-t.C:
+			case <-t.C():
 			}
 		}
 	}()
@@ -184,7 +184,7 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			actx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+			actx, cancel := c.cfg.Clock.WithTimeout(context.Background(), c.cfg.RequestTimeout)
 			defer cancel()
 			if _, err := rc.call(actx, "ack", &wire.Request{Op: &wire.Request_Ack{Ack: &wire.Ack{EnvelopeIds: ids}}}); err != nil {
 				c.cfg.Logger.Debug("ack", "err", err)
@@ -269,7 +269,7 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 			c.stats.duplicates.Add(1)
 			return nil
 		}
-		start := time.Now().Truncate(time.Millisecond)
+		start := c.cfg.Now().Truncate(time.Millisecond)
 		sender, pt, err := c.decrypt(ctx, s, env)
 		if err == nil {
 			var content *contentpb.Content

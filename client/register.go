@@ -64,9 +64,9 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
-	rc := newRelayConn(nc, cfg.liveness().Monitor(nil, nil), nil) // one request: no keepalive
+	rc := newRelayConn(nc, cfg.Clock, cfg.liveness().Monitor(nil, cfg.Now), nil) // one request: no keepalive
 	defer rc.Close()
-	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	rctx, cancel := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	resp, err := rc.call(rctx, "register", &wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
 		Username:              username,

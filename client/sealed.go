@@ -134,7 +134,7 @@ func (c *Client) sendSealed(ctx context.Context, o clientdb.Outgoing, contact cl
 	if err != nil {
 		return true, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	rctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	_, err = rc.call(rctx, "sealed send", &wire.Request{Op: &wire.Request_SendSealed{SendSealed: &wire.SendSealed{
 		Recipient:             contact.AccountID[:],

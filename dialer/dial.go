@@ -31,6 +31,7 @@ import (
 	"slices"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/manifest"
 	"samizdat/noisechan"
 	"samizdat/transport"
@@ -174,7 +175,10 @@ type Config struct {
 	// Events, if set, receives every event. Calls are made one at a time,
 	// never after Dial or Run returns; it must not block for long.
 	Events func(Event)
-	// Now is the clock (time.Now).
+	// Clock times attempts, the stagger between them, Run's backoff and
+	// refresh (nil: clock.Real).
+	Clock clock.Clock
+	// Now reads the time for events and the memory (Clock.Now).
 	Now func() time.Time
 
 	// AttemptTimeout bounds one attempt: transport dial plus Noise
@@ -204,8 +208,9 @@ func (cfg *Config) defaults() Config {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = c.Clock.Now
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = DefaultAttemptTimeout
@@ -289,20 +294,20 @@ func Dial(ctx context.Context, cfg Config, cands []Candidate) (*noisechan.Conn, 
 		i := next
 		next++
 		c := usable[i]
-		actx, cancel := context.WithTimeout(raceCtx, cfg.AttemptTimeout)
+		actx, cancel := cfg.Clock.WithTimeout(raceCtx, cfg.AttemptTimeout)
 		cancels[i] = cancel
 		attemptStart[i] = cfg.Now()
 		running[i] = true
 		cfg.emit(Event{Kind: EventAttempt, Candidate: c})
 		dial := cfg.dialFunc(c.Endpoint.Transport)
 		go func() {
-			t0 := time.Now()
+			t0 := cfg.Clock.Now()
 			nc, err := attempt(actx, cfg, dial, c)
-			results <- result{idx: i, conn: nc, err: err, elapsed: time.Since(t0)}
+			results <- result{idx: i, conn: nc, err: err, elapsed: cfg.Clock.Since(t0)}
 		}()
 	}
 
-	timer := time.NewTimer(cfg.Stagger)
+	timer := cfg.Clock.NewTimer(cfg.Stagger)
 	defer timer.Stop()
 	launch()
 	done := ctx.Done()
@@ -349,7 +354,7 @@ func Dial(ctx context.Context, cfg Config, cands []Candidate) (*noisechan.Conn, 
 				cancelRace(ErrAllFailed)
 				return nil, Candidate{}, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(failures...))
 			}
-		case <-timer.C:
+		case <-timer.C():
 			if next < len(usable) && len(running) < cfg.MaxInFlight && ctx.Err() == nil {
 				launch()
 			}
@@ -426,7 +431,7 @@ func DialRaw(ctx context.Context, cfg Config, cands []Candidate) (net.Conn, Cand
 	}
 	var failures []error
 	for _, c := range usable {
-		actx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
+		actx, cancel := cfg.Clock.WithTimeout(ctx, cfg.AttemptTimeout)
 		conn, err := cfg.dialFunc(c.Endpoint.Transport)(actx, c.Endpoint, cfg.NetDial)
 		cancel()
 		if err == nil {

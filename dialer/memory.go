@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/internal/atomicfile"
 )
 
@@ -70,6 +71,10 @@ const DefaultNetwork = "default"
 func NewMemory() *Memory {
 	return &Memory{network: DefaultNetwork, nets: map[string]map[string]*record{}, now: time.Now}
 }
+
+// SetClock makes the memory read the time from c (clock.Real until then).
+// Call it before the memory is used.
+func (m *Memory) SetClock(c clock.Clock) { m.now = clock.Or(c).Now }
 
 // OpenMemory loads the memory persisted at path (a missing file is an
 // empty memory) and selects network. Changes are written back to path

@@ -274,7 +274,7 @@ func (cfg *Config) round(ctx context.Context, source func() []Candidate, refresh
 	}
 	var mu sync.Mutex
 	launched, raceOver := false, false // guarded by mu
-	timer := time.AfterFunc(cfg.RefreshAfter, func() {
+	timer := cfg.Clock.AfterFunc(cfg.RefreshAfter, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if !raceOver {
@@ -327,10 +327,10 @@ func (cfg *Config) backoffDelay(n int) time.Duration {
 func (cfg *Config) backoff(ctx context.Context, n int) error {
 	d := cfg.backoffDelay(n)
 	cfg.emit(Event{Kind: EventBackoff, Elapsed: d})
-	t := time.NewTimer(d)
+	t := cfg.Clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

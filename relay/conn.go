@@ -127,7 +127,7 @@ func (s *Server) accept(raw net.Conn, transport string) *conn {
 	// The deadline bounds the handshake; s.ctx aborts it on Close. (No
 	// timer per handshake: a stopped one lingers until it would have
 	// fired.)
-	raw.SetDeadline(time.Now().Add(s.lim.HandshakeTimeout))
+	raw.SetDeadline(s.clk.Now().Add(s.lim.HandshakeTimeout))
 	nc, err := noisechan.Server(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
 	<-s.hs
 	if err != nil {
@@ -147,7 +147,7 @@ func (s *Server) accept(raw net.Conn, transport string) *conn {
 		transport: transport,
 	}
 	c.log = connLog{c}
-	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: time.Now()}
+	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: s.clk.Now()}
 	// Server.Close closes every connection in s.conns; one that comes
 	// after it closes itself here.
 	if !s.addConn(c) {
@@ -290,10 +290,10 @@ func (c *conn) closeWith(reason string, final *wire.Push) {
 		c.mu.Unlock()
 		// A write in progress may be stuck on a peer that does not read;
 		// cut it short instead of waiting out its deadline.
-		c.nc.SetWriteDeadline(time.Now().Add(250 * time.Millisecond))
+		c.nc.SetWriteDeadline(c.s.clk.Now().Add(250 * time.Millisecond))
 		c.wmu.Lock()
 		if final != nil && !c.wclosed {
-			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			c.nc.SetWriteDeadline(c.s.clk.Now().Add(time.Second))
 			_ = wire.WriteFrame(c.nc, &wire.Frame{Body: &wire.Frame_Push{Push: final}})
 		}
 		c.wclosed = true
@@ -312,7 +312,7 @@ func (c *conn) write(f *wire.Frame) error {
 		c.wmu.Unlock()
 		return errConnClosed
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.lim.WriteTimeout))
+	c.nc.SetWriteDeadline(c.s.clk.Now().Add(c.s.lim.WriteTimeout))
 	err := wire.WriteFrame(c.nc, f)
 	c.wmu.Unlock()
 	if err != nil {
@@ -334,7 +334,7 @@ func (c *conn) respond(id uint64, r *wire.Response) error {
 // readLoop reads requests until the connection ends, handling each.
 func (c *conn) readLoop() {
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.lim.ReadTimeout))
+		c.nc.SetReadDeadline(c.s.clk.Now().Add(c.s.lim.ReadTimeout))
 		b, err := c.nc.ReadFrame()
 		if err != nil {
 			c.readFailed(err)
@@ -413,16 +413,16 @@ func disconnected(err error) bool {
 // wait applies the connection's frame rate limit, sleeping until a token
 // is available. It returns false if the connection closed meanwhile.
 func (c *conn) wait() bool {
-	d := c.throttle.take(time.Now())
+	d := c.throttle.take(c.s.clk.Now())
 	if d <= 0 {
 		return true
 	}
 	ctx := c.begin()
 	defer c.end()
-	t := time.NewTimer(d)
+	t := c.s.clk.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return true
 	case <-ctx.Done():
 		return false

@@ -12,8 +12,9 @@ import (
 // another relay sharing the store is seen within the TTL, and until then a
 // sender addressing it gets "extra device" and retries.
 type deviceCache struct {
-	ttl time.Duration // zero or negative: no caching
-	max int           // entries; the map is emptied when full
+	ttl time.Duration    // zero or negative: no caching
+	max int              // entries; the map is emptied when full
+	now func() time.Time // nil: time.Now
 
 	mu  sync.Mutex
 	m   map[AccountID]devEntry // guarded by mu
@@ -30,7 +31,11 @@ func (c *deviceCache) devices(ctx context.Context, st Accounts, id AccountID) ([
 	if c.ttl <= 0 {
 		return st.Devices(ctx, id)
 	}
-	now := time.Now()
+	clock := time.Now
+	if c.now != nil {
+		clock = c.now
+	}
+	now := clock()
 	c.mu.Lock()
 	e, ok := c.m[id]
 	gen := c.gen

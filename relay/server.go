@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/noisechan"
 	"samizdat/session/curve"
 	"samizdat/session/sealed"
@@ -43,7 +44,11 @@ type Config struct {
 	// store never holds who sends to whom in the clear. Relays sharing a
 	// store should share it; nil means random per Server.
 	RateLimitSalt []byte
-	// Now is the clock; nil means time.Now.
+	// Clock times handshakes, reads and writes, the rate limits, the
+	// delivery poll and expiry (nil: clock.Real).
+	Clock clock.Clock
+	// Now reads the time for the store, certificates and pongs
+	// (Clock.Now).
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.
 	Rand io.Reader
@@ -190,6 +195,7 @@ type Server struct {
 	log    *slog.Logger
 	obs    Observer
 	now    func() time.Time
+	clk    clock.Clock
 	rand   io.Reader
 	salt   []byte
 	ctx    context.Context // canceled by Close
@@ -248,8 +254,9 @@ func New(cfg Config) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.clk = clock.Or(cfg.Clock)
 	if s.now == nil {
-		s.now = time.Now
+		s.now = s.clk.Now
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
@@ -261,9 +268,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.hs = make(chan struct{}, s.lim.MaxHandshakes)
-	s.devs = deviceCache{ttl: s.lim.DeviceCacheTTL, max: 100000}
+	s.devs = deviceCache{ttl: s.lim.DeviceCacheTTL, max: 100000, now: s.clk.Now}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.epoch = time.Now()
+	s.epoch = s.clk.Now()
 	s.wg.Add(2)
 	go s.expireLoop()
 	go s.pollLoop()
@@ -271,7 +278,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // clock returns monotonic nanoseconds since New.
-func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
+func (s *Server) clock() int64 { return int64(s.clk.Since(s.epoch)) }
 
 // pollLoop has every delivering connection re-read its mailbox once
 // DeliveryPoll has passed since its last read, so that a lost wake-up only
@@ -279,12 +286,12 @@ func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
 // DeliveryPoll, instead of a timer for each.
 func (s *Server) pollLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(max(s.lim.DeliveryPoll/8, time.Millisecond))
+	t := s.clk.NewTicker(max(s.lim.DeliveryPoll/8, time.Millisecond))
 	defer t.Stop()
 	var due []*conn
 	for {
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-s.ctx.Done():
 			return
 		}
@@ -373,7 +380,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
 			select {
-			case <-time.After(backoff):
+			case <-s.clk.After(backoff):
 			case <-ctx.Done():
 			case <-s.ctx.Done():
 			}
@@ -461,7 +468,7 @@ func (s *Server) removeConn(c *conn) {
 // expireLoop deletes expired mailbox entries now and every ExpireEvery.
 func (s *Server) expireLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.lim.ExpireEvery)
+	t := s.clk.NewTicker(s.lim.ExpireEvery)
 	defer t.Stop()
 	for {
 		n, err := s.store.Expire(s.ctx, s.now().Add(-s.lim.Retention))
@@ -472,7 +479,7 @@ func (s *Server) expireLoop() {
 			s.log.Info("expired envelopes", "count", n)
 		}
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-s.ctx.Done():
 			return
 		}

@@ -273,7 +273,7 @@ func (cl *client) dial(ctx context.Context) (net.Conn, error) {
 	}
 	resp.Body.Close()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.Conn = pipe.NewConn(bufSize, pipe.Addr("front"), pipe.Addr("front"))
+	c.Conn = pipe.NewConn(bufSize, pipe.Addr("front"), pipe.Addr("front"), nil)
 	c.Conn.OnClose = c.onClose
 	if mode == Stream {
 		stop := context.AfterFunc(ctx, c.cancel)

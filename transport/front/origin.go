@@ -227,7 +227,7 @@ func (o *Origin) probe(w http.ResponseWriter, r *http.Request) {
 
 func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
 	s := &session{id: req.sid, lastSeen: time.Now()}
-	s.conn = pipe.NewConn(bufSize, pipe.Addr("front"), remoteAddr(r))
+	s.conn = pipe.NewConn(bufSize, pipe.Addr("front"), remoteAddr(r), nil)
 	s.conn.OnClose = func() error {
 		// Downstream readers see Out's end after the data and send EOF.
 		s.conn.In.Close(net.ErrClosed)

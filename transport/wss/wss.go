@@ -151,7 +151,7 @@ func (d Dialer) Dial(ctx context.Context, address string) (net.Conn, error) {
 func newConn(ws *websocket.Conn, local, remote net.Addr) net.Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	c := pipe.NewConn(bufSize, local, remote)
+	c := pipe.NewConn(bufSize, local, remote, nil)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	writerDone := make(chan struct{})

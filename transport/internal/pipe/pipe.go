@@ -1,7 +1,7 @@
 // Package pipe provides the pieces from which the tunnelling transports
 // build net.Conns: a bounded byte buffer whose reads and writes block
 // until data or space arrive, a deadline, or the end of the conn, and a
-// resettable deadline in the manner of net.Pipe.
+// resettable deadline in the manner of net.Pipe, on any clock.Clock.
 package pipe
 
 import (
@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"samizdat/clock"
 )
 
 // Buffer is a bounded FIFO of bytes between one producer and one consumer
@@ -169,10 +171,15 @@ func (b *Buffer) Discard() {
 }
 
 // Deadline is a resettable deadline: a channel that is closed when the
-// time set passes. The zero value has no deadline.
+// time set passes on Clock. The zero value has no deadline and runs on the
+// real clock.
 type Deadline struct {
+	// Clock is the clock t is read on; nil means clock.Real. Set it
+	// before the first Set.
+	Clock clock.Clock
+
 	mu    sync.Mutex
-	timer *time.Timer   // guarded by mu
+	timer clock.Timer   // guarded by mu
 	c     chan struct{} // guarded by mu
 }
 
@@ -194,7 +201,8 @@ func (d *Deadline) Set(t time.Time) {
 		}
 		return
 	}
-	dur := time.Until(t)
+	clk := clock.Or(d.Clock)
+	dur := clk.Until(t)
 	if dur <= 0 {
 		if !closed {
 			close(d.c)
@@ -205,7 +213,7 @@ func (d *Deadline) Set(t time.Time) {
 		d.c = make(chan struct{})
 	}
 	c := d.c
-	d.timer = time.AfterFunc(dur, func() { close(c) })
+	d.timer = clk.AfterFunc(dur, func() { close(c) })
 }
 
 // Done returns a channel closed once the deadline passes.
@@ -247,17 +255,43 @@ type Conn struct {
 
 	rd, wd    Deadline
 	done      chan struct{}
+	outErr    error // what Close leaves the reader of Out: net.ErrClosed, or io.EOF for a Pair
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// NewConn returns a conn with buffers of size bufSize.
-func NewConn(bufSize int, local, remote net.Addr) *Conn {
+// NewConn returns a conn with buffers of size bufSize, its deadlines on
+// clk (nil: clock.Real).
+func NewConn(bufSize int, local, remote net.Addr, clk clock.Clock) *Conn {
+	return newConn(NewBuffer(bufSize), NewBuffer(bufSize), local, remote, clk, net.ErrClosed)
+}
+
+func newConn(in, out *Buffer, local, remote net.Addr, clk clock.Clock, outErr error) *Conn {
 	return &Conn{
-		In: NewBuffer(bufSize), Out: NewBuffer(bufSize),
+		In: in, Out: out,
 		Local: local, Remote: remote,
-		done: make(chan struct{}),
+		rd: Deadline{Clock: clk}, wd: Deadline{Clock: clk},
+		done:   make(chan struct{}),
+		outErr: outErr,
 	}
+}
+
+// Pair returns the two ends of an in-memory stream, each buffering up to
+// bufSize bytes on its way, with deadlines on clk (nil: clock.Real), in the
+// manner of net.Pipe: closing one end gives the other io.EOF once it has
+// read what was sent, and fails its writes.
+func Pair(bufSize int, a, b net.Addr, clk clock.Clock) (*Conn, *Conn) {
+	ab, ba := NewBuffer(bufSize), NewBuffer(bufSize)
+	ca := newConn(ba, ab, a, b, clk, io.EOF)
+	cb := newConn(ab, ba, b, a, clk, io.EOF)
+	for _, c := range []*Conn{ca, cb} {
+		c.OnClose = func() error {
+			c.In.Close(net.ErrClosed) // the peer's writes fail
+			c.In.Discard()
+			return nil
+		}
+	}
+	return ca, cb
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -290,7 +324,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		c.Out.Close(net.ErrClosed)
+		c.Out.Close(c.outErr)
 		if c.OnClose != nil {
 			c.closeErr = c.OnClose()
 		}
