@@ -41,7 +41,8 @@ func TestCommandsGoThroughChat(t *testing.T) {
 	bob := filepath.Join(dir, "bob")
 	mustRun(t, bin, bob, "init", "--invite", filepath.Join(dir, "relay", "invite.txt"), "--name", "bob")
 
-	chat := exec.Command(bin, "--home", bob, "chat", "alice")
+	bridgeAddr := freeAddr(t)
+	chat := exec.Command(bin, "--home", bob, "chat", "alice", "--bridge", bridgeAddr)
 	stdin, err := chat.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,10 @@ func TestCommandsGoThroughChat(t *testing.T) {
 		}
 	})
 	waitUntil(t, time.Minute, "the chat is up to date", func() bool { return strings.Contains(out.String(), "up to date") })
+	// It runs a bridge too (offered to nobody yet: bob has written to no one).
+	waitUntil(t, time.Minute, "the chat's bridge", func() bool {
+		return strings.Contains(out.String(), "bridge listening on "+bridgeAddr) && strings.Contains(out.String(), "no contact to offer the bridge to yet")
+	})
 
 	// One-shot commands on bob's home go through the chat.
 	mustRun(t, bin, bob, "send", "alice", "from another terminal")
@@ -121,6 +126,9 @@ func TestCommandsGoThroughChat(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("chat did not exit at end of input")
+	}
+	if !strings.Contains(out.String(), "bridge closed: carried 0 tunnel(s)") {
+		t.Fatalf("the chat's bridge did not close:\n%s", out.String())
 	}
 	// With the chat gone, commands run on their own again.
 	if _, err := os.Stat(filepath.Join(bob, "owner.sock")); !os.IsNotExist(err) {

@@ -39,53 +39,90 @@ machine and announce the router's public address, or run the bridge on a machine
 public address. While the bridge runs it owns the home: other commands on it go through
 it. Ctrl-C withdraws the offers.`
 
-func runBridge(ctx context.Context, e *env, args []string) error {
-	f := newFlags("bridge", "--listen ADDR", bridgeAbout)
-	f.homeFlag(e)
-	var listen, announce []string
-	f.Func("listen", "listen on `ADDR` (host:port; repeatable)", func(s string) error {
-		listen = append(listen, s)
+// bridgeOptions are a bridge's settings, from the flags of `bridge` (or
+// `chat --bridge`).
+type bridgeOptions struct {
+	listen, announce       []string
+	maxCallers, perContact int
+	rate                   int64
+	ttl                    time.Duration
+	sni                    string
+	public                 string // the address offered: the first --announce, else the first --listen
+}
+
+// addFlags declares the bridge's flags on f; listenFlag names the flag of
+// the listening address ("listen", or "bridge" on chat). all adds the
+// tuning flags too.
+func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate *string) {
+	f.Func(listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)", func(s string) error {
+		o.listen = append(o.listen, s)
 		return nil
 	})
-	f.Func("announce", "the `ADDR` (host:port) contacts dial, if not the first --listen (a router's public address)", func(s string) error {
-		announce = append(announce, s)
+	f.Func("announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)", func(s string) error {
+		o.announce = append(o.announce, s)
 		return nil
 	})
-	maxCallers := f.Int("max-callers", bridge.DefaultMaxCallers, "tunnels open at once, in total")
-	perContact := f.Int("per-contact", bridge.DefaultPerCaller, "tunnels open at once for one contact")
-	rateFlag := f.String("rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
-	ttl := f.Duration("offer-ttl", 7*24*time.Hour, "how long an offer lasts; offers are renewed while the bridge runs")
-	sni := f.String("sni", bridge.DefaultSNI, "the TLS server `NAME` callers send")
-	if err := f.noArgs(args); err != nil {
-		return err
+	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, 7*24*time.Hour, bridge.DefaultSNI
+	rate = new(string)
+	if all {
+		f.IntVar(&o.maxCallers, "max-callers", o.maxCallers, "tunnels open at once, in total")
+		f.IntVar(&o.perContact, "per-contact", o.perContact, "tunnels open at once for one contact")
+		f.StringVar(rate, "rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
+		f.DurationVar(&o.ttl, "offer-ttl", o.ttl, "how long an offer lasts; offers are renewed while the bridge runs")
+		f.StringVar(&o.sni, "sni", o.sni, "the TLS server `NAME` callers send")
 	}
-	if len(listen) == 0 {
-		return f.usagef("need --listen ADDR")
-	}
-	for _, a := range append(append([]string{}, listen...), announce...) {
+	return rate
+}
+
+// check validates the options after parsing.
+func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
+	for _, a := range append(append([]string{}, o.listen...), o.announce...) {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return f.usagef("%q is not host:port", a)
 		}
 	}
-	rate, err := parseBytes(*rateFlag)
-	if err != nil {
+	var err error
+	if o.rate, err = parseBytes(rate); err != nil {
 		return f.usagef("--rate: %v", err)
 	}
-	if *ttl <= time.Minute || *ttl > bridge.MaxLifetime {
+	if o.ttl <= time.Minute || o.ttl > bridge.MaxLifetime {
 		return f.usagef("--offer-ttl must be between a minute and %s", bridge.MaxLifetime)
 	}
-	public := listen[0]
-	if len(announce) > 0 {
-		public = announce[0]
+	if len(o.listen) == 0 {
+		if len(o.announce) > 0 {
+			return f.usagef("--announce needs --%s", listenFlag)
+		}
+		return nil
 	}
-	if host, _, _ := net.SplitHostPort(public); host == "" || host == "0.0.0.0" || host == "::" {
-		return f.usagef("--listen %s names no address contacts can dial: add --announce HOST:PORT", public)
+	o.public = o.listen[0]
+	if len(o.announce) > 0 {
+		o.public = o.announce[0]
 	}
+	if host, _, _ := net.SplitHostPort(o.public); host == "" || host == "0.0.0.0" || host == "::" {
+		return f.usagef("--%s %s names no address contacts can dial: add --announce HOST:PORT", listenFlag, o.public)
+	}
+	return nil
+}
 
+func runBridge(ctx context.Context, e *env, args []string) error {
+	f := newFlags("bridge", "--listen ADDR", bridgeAbout)
+	f.homeFlag(e)
+	var o bridgeOptions
+	rate := o.addFlags(f, "listen", true)
+	if err := f.noArgs(args); err != nil {
+		return err
+	}
+	if err := o.check(f, "listen", *rate); err != nil {
+		return err
+	}
+	if len(o.listen) == 0 {
+		return f.usagef("need --listen ADDR")
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format, args...) }
 	oc, stop, err := ownHome(ctx, e, "bridge", func(ev client.Event) {
 		switch ev.Kind {
 		case client.EventMessage:
-			fmt.Fprintf(e.stdout, "%s: %s\n", ev.Peer, printable(ev.Text))
+			say("%s: %s\n", ev.Peer, printable(ev.Text))
 		default:
 			warnEvents(e)(ev)
 		}
@@ -94,7 +131,22 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	c := oc.c
+	rctx, cancel := context.WithCancel(ctx)
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		oc.c.Receive(rctx)
+	}()
+	err = serveBridge(ctx, e, oc.c, o, say)
+	cancel()
+	<-received
+	return err
+}
+
+// serveBridge runs a bridge for c's contacts until ctx ends, then
+// withdraws its offers. say prints what the user should see. The caller
+// keeps c receiving (for the relay's pushes and the offers to go out).
+func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions, say func(string, ...any)) error {
 	id, err := selfsigned.Load(filepath.Join(e.home, bridgeTLSFile), nil, nil)
 	if err != nil {
 		return err
@@ -104,8 +156,8 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	srv, err := bridge.Start(bridge.Config{
-		Listen: listen, Identity: id, Key: key, SNI: *sni, Upstream: c.DialRelayRaw,
-		MaxCallers: *maxCallers, PerCaller: *perContact, Rate: rate,
+		Listen: o.listen, Identity: id, Key: key, SNI: o.sni, Upstream: c.DialRelayRaw,
+		MaxCallers: o.maxCallers, PerCaller: o.perContact, Rate: o.rate,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
@@ -113,20 +165,12 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	}
 	defer srv.Close()
 	for _, a := range srv.Addrs() {
-		fmt.Fprintf(e.stdout, "bridge listening on %s\n", a)
+		say("bridge listening on %s\n", a)
 	}
-	fmt.Fprintf(e.stdout, "every contact you wrote to learns the address %s\n", public)
-	if w := reachability(public); w != "" {
-		fmt.Fprintf(e.stdout, "warning: %s\n", w)
+	say("every contact you wrote to learns the address %s\n", o.public)
+	if w := reachability(o.public); w != "" {
+		say("warning: %s\n", w)
 	}
-
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	received := make(chan struct{})
-	go func() {
-		defer close(received)
-		c.Receive(rctx)
-	}()
 	offered := map[string]time.Time{} // contact -> when its offer was sent
 	offer := func() {
 		m, err := c.Manifest()
@@ -141,12 +185,12 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 		}
 		var fresh []string
 		for _, n := range names {
-			if t, ok := offered[n]; ok && time.Since(t) < *ttl/2 {
+			if t, ok := offered[n]; ok && time.Since(t) < o.ttl/2 {
 				continue
 			}
-			o, err := srv.Allow(n, m.Network, m.Relays[0].ID, public, time.Now().Add(*ttl))
+			of, err := srv.Allow(n, m.Network, m.Relays[0].ID, o.public, time.Now().Add(o.ttl))
 			if err == nil {
-				err = c.OfferBridge(ctx, n, o)
+				err = c.OfferBridge(ctx, n, of)
 			}
 			if err != nil {
 				fmt.Fprintf(e.stderr, "bridge: offering to %s: %v\n", n, err)
@@ -156,9 +200,9 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 			fresh = append(fresh, n)
 		}
 		if len(fresh) > 0 {
-			fmt.Fprintf(e.stdout, "offered the bridge to %s\n", strings.Join(fresh, ", "))
+			say("offered the bridge to %s\n", strings.Join(fresh, ", "))
 		} else if len(offered) == 0 {
-			fmt.Fprintf(e.stdout, "no contact to offer it to yet: write to someone first\n")
+			say("no contact to offer the bridge to yet: write to someone first\n")
 		}
 	}
 	offer()
@@ -176,18 +220,15 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	// Withdraw the offers on the way out, briefly.
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
-	m, err := c.Manifest()
-	if err == nil {
+	if m, err := c.Manifest(); err == nil {
 		for n := range offered {
 			srv.Deny(n)
 			c.OfferBridge(wctx, n, bridge.Offer{Network: m.Network})
 		}
 		c.Flush(wctx)
 	}
-	cancel()
-	<-received
 	st := srv.Stats()
-	fmt.Fprintf(e.stdout, "bridge closed: carried %d tunnel(s), %d byte(s); %d refused over a limit\n", st.Tunnels, st.Bytes, st.Refused)
+	say("bridge closed: carried %d tunnel(s), %d byte(s); %d refused over a limit\n", st.Tunnels, st.Bytes, st.Refused)
 	return nil
 }
 

@@ -44,14 +44,22 @@ one that reached a device of NAME's.
 While a chat runs it owns the home: send, recv, contacts and the other one-shot commands
 typed in another terminal on the same home run inside it, over a socket in the home
 (mode 0600), instead of opening a second relay connection. A second chat on the same
-home is refused.`)
+home is refused.
+
+With --bridge ADDR the chat also runs a bridge for your contacts, as 'samizdat bridge'
+does (see 'samizdat help bridge'): every contact you wrote to learns the address.`)
 	f.homeFlag(e)
+	var bo bridgeOptions
+	bo.addFlags(f, "bridge", false)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 1 {
 		return f.usagef("at most one NAME")
+	}
+	if err := bo.check(f, "bridge", ""); err != nil {
+		return err
 	}
 	ui := &chatUI{sent: make(map[[16]byte]string), sendQ: make(chan [2]string, 64), out: e.stdout}
 	if len(pos) == 1 {
@@ -122,6 +130,15 @@ home is refused.`)
 		defer wg.Done()
 		c.Receive(ctx)
 	}()
+	if len(bo.listen) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveBridge(ctx, e, c, bo, ui.printf); err != nil {
+				ui.printf("%sbridge: %v%s\n", ui.esc.Red, err, ui.esc.Reset)
+			}
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		ui.sender(ctx)

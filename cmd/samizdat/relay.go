@@ -105,7 +105,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	for _, l := range listen {
 		s, err := endpoints.ParseURL(l)
 		if err != nil {
-			return fs.usagef("--listen %s: %v", l, err)
+			return fs.usagef("--listen %s: %s", l, strings.TrimPrefix(err.Error(), "endpoints: "))
 		}
 		specs = append(specs, s)
 	}
@@ -122,7 +122,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	for _, p := range peers {
 		s, err := endpoints.ParseURL(p)
 		if err != nil {
-			return fs.usagef("--peer %s: %v", p, err)
+			return fs.usagef("--peer %s: %s", p, strings.TrimPrefix(err.Error(), "endpoints: "))
 		}
 		peerSpecs = append(peerSpecs, s)
 	}
@@ -346,7 +346,7 @@ the invite and pushes the new manifest to every connected client.`)
 		}
 		s, err := endpoints.ParseURL(pos[0])
 		if err != nil {
-			return fs.usagef("%v", err)
+			return fs.usagef("%s", strings.TrimPrefix(err.Error(), "endpoints: "))
 		}
 		req.Spec = &s
 	case endpoints.OpRetire, endpoints.OpRestore:
