@@ -63,7 +63,8 @@ func TestBystandersCollateral(t *testing.T) {
 	d.first["Host: "+tg[4].Addr.Addr().String()] = censor.Verdict{Action: censor.Reset}
 	d.first["Host: "+tg[5].Addr.Addr().String()] = censor.Verdict{Action: censor.Drop}
 	d.names[tg[10].Name] = []netip.Addr{netip.MustParseAddr("10.0.0.1")} // poisoned
-	d.connect[tg[20].Addr] = censor.Verdict{Action: censor.Drop}         // the CDN edge
+	d.poison[tg[10].Name] = true
+	d.connect[tg[20].Addr] = censor.Verdict{Action: censor.Drop} // the CDN edge
 	res = n.Probe(ctx, "isp-a", tg, 3*time.Second, 64)
 	want := map[int]Outcome{1: Timeout, 2: Refused, 3: Blocked, 4: ResetConn, 5: Timeout, 10: Unroutable,
 		20: Timeout, count: Timeout, count + 1: Timeout, count + 2: Timeout}
@@ -74,6 +75,10 @@ func TestBystandersCollateral(t *testing.T) {
 		}
 		if o != w {
 			t.Errorf("target %d (%v %q): %v, want %v", i, tg[i].Addr, tg[i].Name, o, w)
+		}
+		// Every failure here is the censor's, and the probe knows it.
+		if res.Censored[i] != (w != Reachable) {
+			t.Errorf("target %d: censored %v, outcome %v", i, res.Censored[i], o)
 		}
 	}
 	if res.Broken != len(want) || res.Reachable != count+3-len(want) || res.ISP != "isp-a" {
