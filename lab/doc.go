@@ -53,7 +53,7 @@
 //     its flow (vnet's ProbeResult.Censored: poisoned DNS, or a blocking
 //     verdict at connect, on the request or by Recheck) or when it failed
 //     again on a retry after the round, the control having reached the
-//     service (measureRound). Bystanders are placed anywhere in the published ranges of
+//     service (vnet.Net.Measure). Bystanders are placed anywhere in the published ranges of
 //     AWS (April 2018) and Google, four in five on AWS (bystanderWeights),
 //     not only in the prefixes the fleets use.
 //

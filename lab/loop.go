@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"time"
 
 	"samizdat/censor"
@@ -106,14 +105,14 @@ func (w *world) startProbeRound(ctx context.Context) bool {
 
 // probeRound fetches every bystander from every ISP's subscribers and
 // from an uncensored control, with the censor's verdicts taken at lab
-// time at (measureRound), and records what it found (see collateral).
+// time at (vnet.Net.Measure), and records what it found (see collateral).
 func (w *world) probeRound(ctx context.Context, at censor.Time) {
 	var isps []string
 	for _, sh := range w.sc.ISPShares() {
 		isps = append(isps, sh.Name)
 	}
-	m := measureRound(ctx, w.net, isps, at, w.targets, probeTimeout, probeParallel)
-	broken, byISP, unmeasured := collateral(m.control, m.isps)
+	m := w.net.Measure(ctx, isps, at, w.targets, probeTimeout, probeParallel)
+	broken, byISP, unmeasured := collateral(m.Control, m.ISPs)
 	n := 0
 	for _, b := range broken {
 		if b {
@@ -129,71 +128,9 @@ func (w *world) probeRound(ctx context.Context, at censor.Time) {
 	w.broken, w.brokenByISP, w.lastBroken = n, byISP, broken
 	w.maxBroken = max(w.maxBroken, n)
 	w.unmeasured += unmeasured
-	w.retried += m.retried
-	w.cleared += m.cleared
+	w.retried += m.Retried
+	w.cleared += m.Cleared
 	w.probeRounds++
-}
-
-// round is one bystander probe round: the control's result and each
-// ISP's, with failures the censor did not cause replaced by their retry.
-type round struct {
-	control vnet.ProbeResult
-	isps    []vnet.ProbeResult
-	retried int // ISP probes that failed without a block verdict while the control got through
-	cleared int // of those, how many the retry reached
-}
-
-// retryParallel is how many retries run at once: few, so a machine that
-// was too busy for the first pass is not swamped again.
-const retryParallel = 8
-
-// measureRound probes targets from the control and from each of isps at
-// once (a dropped fetch costs a sleeping goroutine for the timeout, so a
-// round takes about one timeout however many are dropped). A fetch that
-// failed from an ISP while the control reached the service, without the
-// censor having blocked its flow, is the machine's doing or the
-// service's, not yet the censor's: it is fetched again once the round is
-// over, a few at a time, and the retry's outcome stands. So a target
-// counts as broken for an ISP only when the censor blocked its flow, or
-// when it failed twice, the second time after the control had reached it.
-func measureRound(ctx context.Context, n *vnet.Net, isps []string, at censor.Time, targets []vnet.ProbeTarget, timeout time.Duration, parallel int) round {
-	r := round{isps: make([]vnet.ProbeResult, len(isps))}
-	var wg sync.WaitGroup
-	wg.Go(func() { r.control = n.ProbeControl(ctx, targets, timeout, parallel) })
-	for i, isp := range isps {
-		wg.Go(func() { r.isps[i] = n.ProbeAt(ctx, isp, at, targets, timeout, parallel) })
-	}
-	wg.Wait()
-	for i := range r.isps {
-		res := &r.isps[i]
-		var again []int
-		for j, o := range res.Outcomes {
-			if o != vnet.Reachable && !res.Censored[j] && r.control.Outcomes[j] == vnet.Reachable {
-				again = append(again, j)
-			}
-		}
-		if len(again) == 0 || ctx.Err() != nil {
-			continue
-		}
-		sub := make([]vnet.ProbeTarget, len(again))
-		for k, j := range again {
-			sub[k] = targets[j]
-		}
-		retry := n.ProbeAt(ctx, res.ISP, at, sub, timeout, retryParallel)
-		r.retried += len(again)
-		for k, j := range again {
-			o := retry.Outcomes[k]
-			res.ByOutcome[res.Outcomes[j].String()]--
-			res.ByOutcome[o.String()]++
-			res.Outcomes[j], res.Censored[j] = o, retry.Censored[k]
-			if o == vnet.Reachable {
-				r.cleared++
-				res.Reachable++
-				res.Broken--
-			}
-		}
-	}
-	return r
 }
 
 // collateral sorts one probe round. A target is broken when the control

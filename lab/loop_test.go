@@ -51,12 +51,12 @@ func TestCollateralControlSeparatesBusyFromCensored(t *testing.T) {
 	// bystander answers in far less even on a loaded machine, and if it
 	// did not, the control would fail too and the test would say so.
 	const timeout = 500 * time.Millisecond
-	m := measureRound(ctx, n, []string{"isp"}, time.Hour, targets, timeout, 8)
-	control, isp := m.control, m.isps[0]
+	m := n.Measure(ctx, []string{"isp"}, time.Hour, targets, timeout, 8)
+	control, isp := m.Control, m.ISPs[0]
 	// The blocked one failed by the censor's verdict, the busy one for the
 	// control too: neither is fetched again.
-	if m.retried != 0 || !isp.Censored[0] || isp.Censored[2] {
-		t.Errorf("retried %d, censored %v; want 0 and only the blocked one", m.retried, isp.Censored)
+	if m.Retried != 0 || !isp.Censored[0] || isp.Censored[2] {
+		t.Errorf("retried %d, censored %v; want 0 and only the blocked one", m.Retried, isp.Censored)
 	}
 	if isp.Outcomes[2] == vnet.Reachable || control.Outcomes[2] == vnet.Reachable {
 		t.Fatalf("the busy service answered: isp %v, control %v", isp.Outcomes[2], control.Outcomes[2])
@@ -163,21 +163,21 @@ func TestCollateralSlowPathIsNotCensorship(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bys.Close() })
-	m := measureRound(context.Background(), n, []string{"isp"}, time.Hour, bys.Targets(), timeout, 4)
-	if m.control.Outcomes[0] != vnet.Reachable {
+	m := n.Measure(context.Background(), []string{"isp"}, time.Hour, bys.Targets(), timeout, 4)
+	if m.Control.Outcomes[0] != vnet.Reachable {
 		t.Skipf("the control did not reach a loopback service in %v: machine too busy to measure", timeout)
 	}
-	if m.retried != 1 || d.calls.Load() != 2 {
-		t.Fatalf("retried %d with %d censor decisions; want the stalled fetch retried once", m.retried, d.calls.Load())
+	if m.Retried != 1 || d.calls.Load() != 2 {
+		t.Fatalf("retried %d with %d censor decisions; want the stalled fetch retried once", m.Retried, d.calls.Load())
 	}
-	if m.cleared != 1 {
-		t.Fatalf("the retry did not reach a loopback service the censor lets through: %v", m.isps[0].Outcomes)
+	if m.Cleared != 1 {
+		t.Fatalf("the retry did not reach a loopback service the censor lets through: %v", m.ISPs[0].Outcomes)
 	}
-	broken, byISP, _ := collateral(m.control, m.isps)
+	broken, byISP, _ := collateral(m.Control, m.ISPs)
 	if broken[0] || byISP["isp"] != 0 {
 		t.Errorf("a bystander reached on the retry counts as broken (%v, %v)", broken, byISP)
 	}
-	if m.isps[0].Censored[0] {
+	if m.ISPs[0].Censored[0] {
 		t.Error("a fetch the censor let through reads as censored")
 	}
 }
