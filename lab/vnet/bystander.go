@@ -124,6 +124,14 @@ func serveBystander(ln net.Listener, body string) {
 type ProbeTarget struct {
 	Addr netip.AddrPort
 	Name string
+	// Endpoint makes it an operator's own endpoint, whose protocol the
+	// prober does not speak: it counts as reached when the connection
+	// opens and the request gets anything but an ISP's block page (an
+	// HTTP 451): an answer, silence, a close or a reset, which the
+	// endpoint itself may send. So a block at connect time or by block
+	// page shows; one on the request's bytes (DPI) does not. Otherwise
+	// only a bystander's own answer counts.
+	Endpoint bool
 }
 
 // Targets returns the bystanders as probe targets (by name where they
@@ -252,7 +260,7 @@ func probeOne(ctx context.Context, dial judgedDial, t ProbeTarget, timeout time.
 		return classify(err, true), censored
 	}
 	defer c.Close()
-	o := fetch(ctx, c, host, t.Addr)
+	o := fetch(ctx, c, host, t)
 	if fc, ok := c.(*flowConn); ok && fc.censored() {
 		censored = true
 	}
@@ -260,18 +268,28 @@ func probeOne(ctx context.Context, dial judgedDial, t ProbeTarget, timeout time.
 }
 
 // fetch sends an HTTP request for host on c and classifies the answer:
-// Reachable only for the bystander at a's own reply.
-func fetch(ctx context.Context, c net.Conn, host string, a netip.AddrPort) Outcome {
+// Reachable for the bystander t's own reply, or for an endpoint t
+// anything but a reset or a block page.
+func fetch(ctx context.Context, c net.Conn, host string, t ProbeTarget) Outcome {
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nUser-Agent: lab-probe\r\n\r\n"); err != nil {
 		return classify(err, false)
 	}
+	if t.Endpoint {
+		// A server that does not speak HTTP may answer anything, close,
+		// reset or wait: only the ISP's page tells a block here.
+		b := make([]byte, 64)
+		if k, _ := io.ReadAtLeast(c, b, len(blockPageStatus)); bytes.HasPrefix(b[:k], []byte(blockPageStatus)) {
+			return Blocked
+		}
+		return Reachable
+	}
 	b, err := io.ReadAll(io.LimitReader(c, 4096))
 	if len(b) == 0 && err != nil {
 		return classify(err, false)
 	}
-	if strings.HasPrefix(string(b), "HTTP/1.1 200 ") && strings.HasSuffix(string(b), bystanderBody(a)) {
+	if strings.HasPrefix(string(b), "HTTP/1.1 200 ") && strings.HasSuffix(string(b), bystanderBody(t.Addr)) {
 		return Reachable
 	}
 	if err != nil && len(b) == 0 {

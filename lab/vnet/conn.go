@@ -355,6 +355,9 @@ func (c *flowConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
+// blockPageStatus starts the block page an ISP answers HTTP with.
+const blockPageStatus = "HTTP/1.1 451"
+
 // blockPage is what a block-page verdict answers: an HTTP 451 page to
 // HTTP, a fatal TLS access_denied alert to TLS, nothing to anything else.
 func blockPage(first []byte, udp bool) []byte {
@@ -365,7 +368,7 @@ func blockPage(first []byte, udp bool) []byte {
 		return []byte{21, 3, 3, 0, 2, 2, 49}
 	case looksHTTP(first):
 		body := "<html><body><h1>451</h1><p>Access to this resource is restricted by law.</p></body></html>\n"
-		return []byte("HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: " +
+		return []byte(blockPageStatus + " Unavailable For Legal Reasons\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: " +
 			strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	}
 	return []byte{}
