@@ -759,6 +759,17 @@ func (c *Censor) Collateral(now Time, bystanders []netip.AddrPort) map[string]in
 	return out
 }
 
+// ISPs returns the names of the configured ISPs, sorted: public
+// knowledge, unlike what each of them blocks.
+func (c *Censor) ISPs() []string {
+	out := make([]string, 0, len(c.isps))
+	for name := range c.isps {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Events returns the censor's moves so far, ordered by time.
 func (c *Censor) Events() []Event {
 	c.mu.Lock()

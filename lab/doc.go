@@ -49,7 +49,11 @@
 //     subscribers of at least one ISP could not, in the last probe round
 //     (and the maximum over rounds). A service the control did not reach
 //     either is not measured in that round (a busy machine is not a
-//     censor). Bystanders are placed anywhere in the published ranges of
+//     censor). An ISP fetch counts as failed only when the censor blocked
+//     its flow (vnet's ProbeResult.Censored: poisoned DNS, or a blocking
+//     verdict at connect, on the request or by Recheck) or when it failed
+//     again on a retry after the round, the control having reached the
+//     service (vnet.Net.Measure). Bystanders are placed anywhere in the published ranges of
 //     AWS (April 2018) and Google, four in five on AWS (bystanderWeights),
 //     not only in the prefixes the fleets use.
 //

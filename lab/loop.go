@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"time"
 
 	"samizdat/censor"
@@ -106,27 +105,14 @@ func (w *world) startProbeRound(ctx context.Context) bool {
 
 // probeRound fetches every bystander from every ISP's subscribers and
 // from an uncensored control, with the censor's verdicts taken at lab
-// time at. A bystander is broken when the control reached it and some
-// ISP's subscribers could not (see collateral).
+// time at (vnet.Net.Measure), and records what it found (see collateral).
 func (w *world) probeRound(ctx context.Context, at censor.Time) {
-	shares := w.sc.ISPShares()
-	results := make([]vnet.ProbeResult, len(shares))
-	var control vnet.ProbeResult
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		control = w.net.ProbeControl(ctx, w.targets, probeTimeout, probeParallel)
-	}()
-	for i, sh := range shares {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = w.net.ProbeAt(ctx, sh.Name, at, w.targets, probeTimeout, probeParallel)
-		}()
+	var isps []string
+	for _, sh := range w.sc.ISPShares() {
+		isps = append(isps, sh.Name)
 	}
-	wg.Wait()
-	broken, byISP, unmeasured := collateral(control, results)
+	m := w.net.Measure(ctx, isps, at, w.targets, probeTimeout, probeParallel)
+	broken, byISP, unmeasured := collateral(m.Control, m.ISPs)
 	n := 0
 	for _, b := range broken {
 		if b {
@@ -142,6 +128,8 @@ func (w *world) probeRound(ctx context.Context, at censor.Time) {
 	w.broken, w.brokenByISP, w.lastBroken = n, byISP, broken
 	w.maxBroken = max(w.maxBroken, n)
 	w.unmeasured += unmeasured
+	w.retried += m.Retried
+	w.cleared += m.Cleared
 	w.probeRounds++
 }
 

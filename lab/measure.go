@@ -332,6 +332,10 @@ func (w *world) notes(r *report.Report) []string {
 		out = append(out, fmt.Sprintf("%d bystander fetches over %d probe rounds were not measured: the uncensored control could not reach the service either (a busy machine or service, not the censor), so they do not count as collateral.",
 			w.unmeasured, w.probeRounds))
 	}
+	if w.retried > 0 {
+		out = append(out, fmt.Sprintf("%d bystander fetches from an ISP failed while the control got through and the censor had not blocked them (a busy machine or service); fetched again after their round, %d got through and do not count as collateral.",
+			w.retried, w.cleared))
+	}
 	if c := r.Censor; c.Bystanders > 0 && c.MaxBystandersBroken > 0 {
 		out = append(out, fmt.Sprintf("The censor broke up to %d of %d bystander services (%d at the end) while blocking these strategies.",
 			c.MaxBystandersBroken, c.Bystanders, c.BystandersBroken))

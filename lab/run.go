@@ -60,6 +60,8 @@ type world struct {
 	brokenByISP map[string]int // last round
 	lastBroken  []bool         // last round, per target, until the regulator has read it
 	unmeasured  int            // bystander probes the control could not reach, all rounds
+	retried     int            // ISP probes retried: failed without a block verdict, control reached (all rounds)
+	cleared     int            // of those, reached on the retry
 	maxBroken   int
 	probeRounds int
 

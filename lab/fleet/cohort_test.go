@@ -10,6 +10,7 @@ import (
 	"samizdat/censor"
 	"samizdat/client"
 	"samizdat/lab/fleet"
+	"samizdat/lab/scenario"
 	"samizdat/manifest"
 	"samizdat/manifest/channel"
 )
@@ -119,12 +120,13 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 		w.censor.Block(now, a.Addr(), "test: built-in")
 	}
 	blockShared(w, now)
-	moves := f.Tick(w.net.Now())
+	t1 := w.net.Now()
+	moves := probed(f, t1)
 	if len(moves) == 0 {
 		t.Fatal("the operator made no move")
 	}
 	w.net.Recheck()
-	now = w.net.Now()
+	now = max(w.net.Now(), t1+3*scenario.DefaultProbeEvery) // after the ticks probed made
 	if !blockedAt(w, now, f.CohortMirror(1)) {
 		t.Fatalf("cohort 1's mirror %s, which its enumeration client reads, is not blocked", f.CohortMirror(1))
 	}
@@ -173,7 +175,7 @@ func TestCutClientRecoversThroughCohortMirror(t *testing.T) {
 	if cut := w.net.Recheck(); cut == 0 {
 		t.Fatal("the block cut no connection")
 	}
-	moves := f.Tick(w.net.Now()) // pushed to nobody: they are cut off
+	moves := probed(f, w.net.Now()) // pushed to nobody: they are cut off
 	for _, c := range []uint32{2, 3} {
 		if blockedAt(w, w.net.Now(), f.CohortMirror(c)) {
 			t.Fatalf("cohort %d's mirror is blocked", c)
@@ -200,7 +202,7 @@ func TestOperatorMovesBlockedMirror(t *testing.T) {
 	f.Tick(w.net.Now())
 	old := f.CohortMirror(2)
 	w.censor.Block(w.net.Now(), old.Addr(), "test")
-	moves := f.Tick(w.net.Now())
+	moves := probed(f, w.net.Now())
 	if len(moves) != 1 || moves[0].Transport != fleet.TransportMirror || moves[0].Old != old || moves[0].New != f.CohortMirror(2) {
 		t.Fatalf("moves %+v for cohort 2's mirror %s", moves, old)
 	}
@@ -239,7 +241,7 @@ func TestOperatorMovesBlockedMirror(t *testing.T) {
 	if moves := f.Tick(t0 + time.Second); len(moves) != 0 {
 		t.Fatalf("moved again at once: %+v", moves)
 	}
-	if moves := f.Tick(t0 + 4*time.Second); len(moves) != 1 || moves[0].Old != second {
+	if moves := probed(f, t0+4*time.Second); len(moves) != 1 || moves[0].Old != second {
 		t.Fatalf("not moved after the backoff: %+v", moves)
 	}
 	// The old address no longer serves it.

@@ -52,14 +52,16 @@
 // not the channels.
 //
 // The operator (Fleet.Tick) acts only at the lab times the runner passes
-// in, from pure censor queries: every CheckEvery it asks the censor
-// whether a plain connection from each watched ISP to each live endpoint
-// is blocked now (Censor.Collateral: the connect-time decision, without
-// counting it in the censor's statistics) — its monitoring network — and,
-// with Operator.WatchRegistry, whether the published registry lists it
-// (before ISPs enforce it: the 2018 registry leaked to a public mirror).
+// in. It does not ask the censor what is blocked: every ProbeEvery its
+// vantage points (a subscriber of each watched ISP and an uncensored
+// control, vantage.go) probe every live endpoint and mirror through vnet
+// with the censor's verdicts of that lab time (vnet.Net.Measure), and the
+// findings reach it when the next round starts; with
+// Operator.WatchRegistry it also reads the published registry (before
+// ISPs enforce it: the 2018 registry leaked to a public mirror). A new
+// address is known only by the registry until a round probes it.
 // An endpoint blocked for ReactionDelay is replaced: a new address that
-// the censor does not block now is added (mapped before it is announced),
+// the published registry (if watched) does not list is added (mapped before it is announced),
 // then the old one is retired, at most MovesPerMinute new addresses per
 // minute of lab time (0: never). When the budget is short, every cohort
 // left with no unblocked endpoint gets one first, then blocked cohort

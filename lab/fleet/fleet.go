@@ -73,8 +73,9 @@ type Config struct {
 	// Dir holds the relay's state (keys, SQLite store, endpoint secrets,
 	// manifests). It should be empty: a fleet does not resume.
 	Dir string
-	// ISPs are the ISPs whose subscribers the operator watches (its
-	// monitoring network); empty means every ISP the censor has.
+	// ISPs are the ISPs where the operator has a vantage point (a
+	// subscriber it probes its endpoints as); empty means every ISP the
+	// censor has.
 	ISPs     []string
 	Operator scenario.Operator
 	// EnumClients is how many of the censor's clients learn this fleet's
@@ -132,6 +133,7 @@ type Fleet struct {
 	lastCheck censor.Time
 	fresh     bool            // a manifest not yet read by the enumeration clients
 	reported  map[string]bool // addresses and names already reported
+	vantage   vantage
 	closed    bool
 }
 
@@ -153,8 +155,12 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Operator.ProbeEvery <= 0 {
+		cfg.Operator.ProbeEvery = scenario.Duration(scenario.DefaultProbeEvery)
+	}
 	f := &Fleet{cfg: cfg, log: cfg.Logger.With("strategy", cfg.Strategy), network: "lab-" + cfg.Strategy,
 		reported: map[string]bool{}, fresh: true}
+	f.vantage.ctx, f.vantage.cancel = context.WithCancel(context.Background())
 	if cfg.Strategy == Samizdat {
 		f.cohorts = uint32(cfg.Operator.Cohorts)
 		if f.cohorts == 0 {
@@ -496,10 +502,13 @@ func (f *Fleet) Moves() []Move {
 }
 
 // Tick is the operator's step at lab time now (see the package doc):
-// it checks the live endpoints every Operator.CheckEvery, replaces those
-// blocked for Operator.ReactionDelay within the MovesPerMinute budget,
-// publishes the new manifests, and lets the censor's enumeration clients
-// report what the manifests published since the last Tick list.
+// every Operator.ProbeEvery it takes in its vantage points' last round
+// (waiting for it if the machine ran it late) and, after its check,
+// starts the next; every Operator.CheckEvery it checks the live
+// endpoints, replaces those blocked for Operator.ReactionDelay within the
+// MovesPerMinute budget and publishes the new manifests; and it lets the
+// censor's enumeration clients report what the manifests published since
+// the last Tick list.
 func (f *Fleet) Tick(now censor.Time) []Move {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -507,6 +516,10 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 		return nil
 	}
 	var moves []Move
+	probe := f.cfg.Strategy != Static && now >= f.vantage.next
+	if probe {
+		f.vantage.collect()
+	}
 	if f.cfg.Strategy != Static && (!f.checked || now-f.lastCheck >= f.cfg.Operator.CheckEvery.D()) {
 		f.checked, f.lastCheck = true, now
 		moves = f.check(now)
@@ -517,6 +530,10 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 			}
 			f.fresh = true
 		}
+	}
+	if probe {
+		f.vantage.next = now + f.cfg.Operator.ProbeEvery.D()
+		f.vantage.start(f.cfg.Net, f.watchedISPs(), now, f.cfg.Operator.ProbeEvery.D(), f.probeTargets())
 	}
 	if f.fresh {
 		f.fresh = false
@@ -539,14 +556,14 @@ func (f *Fleet) check(now censor.Time) []Move {
 	var due []*endpoint
 	reasons := map[*endpoint]string{}
 	for _, e := range f.eps {
-		blocked, reason := mon.blocked(e.virt)
+		blocked, since, reason := mon.blocked(e.virt)
 		if !blocked {
 			e.blocked = false
 			lit[e.cohort] = true
 			continue
 		}
 		if !e.blocked {
-			e.blocked, e.since = true, now
+			e.blocked, e.since = true, since
 		}
 		if e.transport != endpoints.Front && now-e.since >= f.cfg.Operator.ReactionDelay.D() {
 			due = append(due, e)
@@ -608,9 +625,8 @@ func (f *Fleet) commit(moves []Move) {
 	}
 }
 
-// monitor is what the operator sees at one check: what each watched ISP
-// does to a plain connection, and (with Operator.WatchRegistry) the published
-// registry.
+// monitor is what the operator sees at one check: its vantage points'
+// last findings and (with Operator.WatchRegistry) the published registry.
 type monitor struct {
 	f      *Fleet
 	now    censor.Time
@@ -623,9 +639,10 @@ func (f *Fleet) monitor(now censor.Time) *monitor {
 	return &monitor{f: f, now: now, watch: f.cfg.Operator.WatchRegistry}
 }
 
-// registry returns the address entries of the registry published at now.
+// registry returns the address entries of the registry published at
+// now, or nothing if the operator does not watch it.
 func (m *monitor) registry() []netip.Prefix {
-	if !m.read {
+	if !m.read && m.watch {
 		m.read = true
 		_, at := m.f.cfg.Censor.Version(m.now)
 		for _, e := range m.f.cfg.Censor.Entries() {
@@ -638,7 +655,8 @@ func (m *monitor) registry() []netip.Prefix {
 	return m.listed
 }
 
-// listedAddr reports whether the published registry lists a.
+// listedAddr reports whether the published registry lists a (always
+// false without Operator.WatchRegistry).
 func (m *monitor) listedAddr(a netip.Addr) bool {
 	return slices.ContainsFunc(m.registry(), func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
 }
@@ -652,26 +670,17 @@ func (m *monitor) prefixListed(p netip.Prefix) bool {
 }
 
 // blocked reports whether a is listed in the published registry (with
-// Operator.WatchRegistry) or a plain connection to it from a watched ISP is
-// blocked (the registry and whitelist as each ISP enforces them), and why.
-func (m *monitor) blocked(a netip.AddrPort) (bool, string) {
-	if m.watch && m.listedAddr(a.Addr()) {
-		return true, "listed in the registry"
+// Operator.WatchRegistry) or the vantage points' last complete round
+// found it blocked from an ISP, since when as far as the operator
+// knows (now, or the round's time), and why.
+func (m *monitor) blocked(a netip.AddrPort) (bool, censor.Time, string) {
+	if m.listedAddr(a.Addr()) {
+		return true, m.now, "listed in the registry"
 	}
-	by := m.f.cfg.Censor.Collateral(m.now, []netip.AddrPort{a})
-	isps := m.f.cfg.ISPs
-	if len(isps) == 0 {
-		for isp := range by {
-			isps = append(isps, isp)
-		}
-		sort.Strings(isps)
+	if fd, ok := m.f.vantage.found[a]; ok {
+		return true, fd.at, fd.why
 	}
-	for _, isp := range isps {
-		if by[isp] > 0 {
-			return true, "blocked at " + isp
-		}
-	}
-	return false, ""
+	return false, 0, ""
 }
 
 // budgetLeft returns how many moves MovesPerMinute still allows at now.
@@ -712,13 +721,14 @@ func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) 
 		if f.cfg.Strategy == Telegram2018 && near.Contains(a.Addr) {
 			continue
 		}
-		cand := netip.AddrPortFrom(a.Addr, relayPort)
-		if b, _ := mon.blocked(cand); !b {
+		// A new address is known only by the registry: the vantage
+		// points probe it once it serves.
+		if cand := netip.AddrPortFrom(a.Addr, relayPort); !mon.listedAddr(cand.Addr()) {
 			virt = cand
 		}
 	}
 	if !virt.IsValid() {
-		return Move{}, fmt.Errorf("fleet: no unblocked address in %d draws", moveTries)
+		return Move{}, fmt.Errorf("fleet: no unlisted address in %d draws", moveTries)
 	}
 	if _, err := f.newSpec(e.transport, e.cohort, virt); err != nil {
 		return Move{}, err
@@ -826,6 +836,8 @@ func (f *Fleet) Close() error {
 	}
 	f.closed = true
 	eps, mirrors := f.eps, f.mirrors
+	f.vantage.cancel()
+	f.vantage.collect()
 	f.mu.Unlock()
 	if f.mgr != nil {
 		f.mgr.Close()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,6 +98,17 @@ func (w *world) fleet(t *testing.T, strategy string, op scenario.Operator, enum 
 }
 
 var eager = scenario.Operator{MovesPerMinute: 100}
+
+// probed ticks f from now until a vantage round started at or after now
+// has reached the operator (two probe intervals at most), and returns
+// every move made meanwhile.
+func probed(f *fleet.Fleet, now censor.Time) []fleet.Move {
+	var moves []fleet.Move
+	for k := range 3 {
+		moves = append(moves, f.Tick(now+censor.Time(k)*scenario.DefaultProbeEvery)...)
+	}
+	return moves
+}
 
 // user is a lab client with its events.
 type user struct {
@@ -222,7 +234,7 @@ func TestOperatorMovesAndClientsFollow(t *testing.T) {
 
 			now := w.net.Now()
 			old := blockAll(w, f, now)
-			moves := f.Tick(w.net.Now())
+			moves := probed(f, w.net.Now())
 			want := len(old)
 			if s == fleet.Samizdat {
 				want-- // the front endpoint stays behind the CDN edge
@@ -520,8 +532,9 @@ func TestEnumeration(t *testing.T) {
 }
 
 // TestOperatorUnderWhitelist: when every address outside a whitelist is
-// dropped, the operator finds nowhere to move; it makes no move and draws
-// a bounded number of addresses per check instead of draining the plan.
+// dropped, the operator cannot tell a new address is blocked before its
+// vantage points probe it there: it moves, finds the new address blocked
+// and moves again, never beyond its budget.
 func TestOperatorUnderWhitelist(t *testing.T) {
 	w := newWorldWith(t, 8, func(c *censor.Config) {
 		c.Whitelist = censor.Whitelist{Enabled: true, From: time.Second,
@@ -532,19 +545,24 @@ func TestOperatorUnderWhitelist(t *testing.T) {
 	if m := f.Tick(0); len(m) != 0 {
 		t.Fatalf("moves before the whitelist: %+v", m)
 	}
-	relays := func() int { return len(w.plan.Addrs(vnet.RoleRelay)) }
-	n0 := relays()
-	const checks = 5
-	for i := range checks {
-		if m := f.Tick(time.Second + time.Duration(i)*time.Second); len(m) != 0 {
-			t.Fatalf("moved under the whitelist: %+v", m)
+	var moves []fleet.Move
+	for i := range 60 { // a minute of checks
+		moves = append(moves, f.Tick(time.Second+time.Duration(i)*time.Second)...)
+	}
+	if len(moves) == 0 || len(moves) > eager.MovesPerMinute {
+		t.Fatalf("%d moves in a minute under the whitelist, budget %d", len(moves), eager.MovesPerMinute)
+	}
+	again := 0
+	for _, m := range moves {
+		if !strings.Contains(m.Reason, "vantage probe") {
+			t.Errorf("move not prompted by a vantage probe: %+v", m)
+		}
+		if !slices.Contains(before, m.Old) {
+			again++ // a replacement found blocked in turn
 		}
 	}
-	if got := f.Endpoints(); !slices.Equal(got, before) {
-		t.Fatalf("endpoints changed: %v -> %v", before, got)
-	}
-	if drawn := relays() - n0; drawn == 0 || drawn > checks*16 {
-		t.Fatalf("%d addresses drawn in %d checks", drawn, checks)
+	if again == 0 {
+		t.Errorf("no replacement was found blocked and moved again: %+v", moves)
 	}
 }
 
@@ -754,6 +772,7 @@ func TestOperatorRelightsEveryCohortFirst(t *testing.T) {
 	w := newWorld(t, 11)
 	f := w.fleet(t, fleet.Samizdat, scenario.Operator{MovesPerMinute: fleet.DefaultCohorts + 2}, 0)
 	blockAll(w, f, 0)
+	f.Tick(0)
 	moves := f.Tick(time.Second)
 	if len(moves) != fleet.DefaultCohorts {
 		t.Fatalf("%d moves, want one per cohort (%d), the rest kept in reserve", len(moves), fleet.DefaultCohorts)
@@ -816,8 +835,8 @@ func TestOperatorWatchesRegistry(t *testing.T) {
 			if watch && (m[0].Old != target || m[0].Reason != "listed in the registry") {
 				t.Fatalf("bad move %+v", m[0])
 			}
-			if !watch {
-				if m := tg.Tick(15 * time.Second); len(m) != 1 || m[0].Old != target {
+			if !watch { // seen by the vantage round of 15 s, known at 16 s
+				if m := probed(tg, 15*time.Second); len(m) != 1 || m[0].Old != target || !strings.Contains(m[0].Reason, "vantage probe") {
 					t.Fatalf("moves once enforced: %+v", m)
 				}
 			}
@@ -868,7 +887,7 @@ func TestTelegramHopsToOtherProviders(t *testing.T) {
 	for round := range 3 {
 		at := time.Duration(round+1) * 10 * time.Second
 		blockAll(w, f, at)
-		moves = append(moves, f.Tick(at+time.Second)...)
+		moves = append(moves, probed(f, at+time.Second)...)
 	}
 	if len(moves) < fleet.TelegramEndpoints {
 		t.Fatalf("%d moves", len(moves))

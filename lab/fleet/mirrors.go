@@ -85,7 +85,7 @@ func (f *Fleet) drawMirror(mon *monitor, c uint32) (netip.AddrPort, error) {
 			continue
 		}
 		cand = netip.AddrPortFrom(a.Addr, relayPort)
-		if b, _ := mon.blocked(cand); !b && !mon.listedAddr(cand.Addr()) {
+		if !mon.listedAddr(cand.Addr()) {
 			return cand, nil
 		}
 	}
@@ -115,13 +115,13 @@ func (f *Fleet) publishMirrors() {
 func (f *Fleet) checkMirrors(now censor.Time, mon *monitor) (due []*cohortMirror, reasons map[*cohortMirror]string) {
 	reasons = map[*cohortMirror]string{}
 	for _, m := range f.mirrors {
-		blocked, reason := mon.blocked(m.virt)
+		blocked, since, reason := mon.blocked(m.virt)
 		if !blocked {
 			m.blocked = false
 			continue
 		}
 		if !m.blocked {
-			m.blocked, m.since = true, now
+			m.blocked, m.since = true, since
 		}
 		if now-m.since >= f.cfg.Operator.ReactionDelay.D() && now >= m.hold {
 			due = append(due, m)

@@ -30,6 +30,7 @@ const (
 	DefaultBystanderProbeEvery = 2 * time.Second
 	DefaultEnumClients         = 4
 	DefaultCheckEvery          = 500 * time.Millisecond
+	DefaultProbeEvery          = time.Second
 	DefaultReactionDelay       = time.Second
 	DefaultMovesPerMinute      = 30
 	DefaultCohorts             = 4
@@ -186,6 +187,7 @@ func (s *Scenario) fill() {
 		e.Clients = DefaultEnumClients
 	}
 	def(&s.Operator.CheckEvery, DefaultCheckEvery)
+	def(&s.Operator.ProbeEvery, DefaultProbeEvery)
 	def(&s.Operator.ReactionDelay, DefaultReactionDelay)
 	defInt(&s.Operator.MovesPerMinute, DefaultMovesPerMinute)
 	defInt(&s.Operator.Cohorts, DefaultCohorts)
@@ -219,6 +221,7 @@ func (s *Scenario) validate() error {
 		{"bystander_probe_every", s.BystanderProbeEvery, 100 * time.Millisecond, MaxDuration},
 		{"censor.hour", s.Censor.Hour, time.Millisecond, time.Hour},
 		{"operator.check_every", s.Operator.CheckEvery, 10 * time.Millisecond, MaxDuration},
+		{"operator.probe_every", s.Operator.ProbeEvery, 100 * time.Millisecond, MaxDuration},
 		{"operator.reaction_delay", s.Operator.ReactionDelay, 0, MaxDuration},
 	}
 	for _, c := range durs {

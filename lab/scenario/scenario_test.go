@@ -118,6 +118,7 @@ func TestDefaults(t *testing.T) {
 		Censor:              Censor{Preset: "rkn-2018", Hour: Duration(censor.DefaultHour), Enumeration: &Enumeration{Clients: DefaultEnumClients}},
 		Operator: Operator{
 			CheckEvery:     Duration(DefaultCheckEvery),
+			ProbeEvery:     Duration(DefaultProbeEvery),
 			ReactionDelay:  Duration(DefaultReactionDelay),
 			MovesPerMinute: DefaultMovesPerMinute,
 			Cohorts:        DefaultCohorts,

@@ -186,8 +186,15 @@ type Whitelist struct {
 
 // Operator is how each strategy's operator reacts to blocks.
 type Operator struct {
-	// CheckEvery is how often the operator looks at what is blocked.
+	// CheckEvery is how often the operator looks at what is blocked:
+	// the published registry (with WatchRegistry) and its vantage
+	// points' latest findings.
 	CheckEvery Duration `json:"check_every"`
+	// ProbeEvery is how often the operator's vantage points (one
+	// subscriber of each ISP, and one outside the country as the control)
+	// probe every live endpoint and mirror through the censored network;
+	// a round's findings reach the operator when the next round starts.
+	ProbeEvery Duration `json:"probe_every"`
 	// ReactionDelay is how long a block must have been visible before the
 	// operator acts on it (people, not software, decide).
 	ReactionDelay Duration `json:"reaction_delay"`

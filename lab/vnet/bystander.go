@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"samizdat/censor"
-	"samizdat/transport"
 )
 
 // Bystander is an ordinary service (a shop, a bank, a game of 2018)
@@ -125,6 +124,14 @@ func serveBystander(ln net.Listener, body string) {
 type ProbeTarget struct {
 	Addr netip.AddrPort
 	Name string
+	// Endpoint makes it an operator's own endpoint, whose protocol the
+	// prober does not speak: it counts as reached when the connection
+	// opens and the request gets anything but an ISP's block page (an
+	// HTTP 451): an answer, silence, a close or a reset, which the
+	// endpoint itself may send. So a block at connect time or by block
+	// page shows; one on the request's bytes (DPI) does not. Otherwise
+	// only a bystander's own answer counts.
+	Endpoint bool
 }
 
 // Targets returns the bystanders as probe targets (by name where they
@@ -161,11 +168,27 @@ func (o Outcome) String() string {
 
 // ProbeResult is the result of probing a set of services from one ISP.
 type ProbeResult struct {
-	ISP       string
-	Outcomes  []Outcome // aligned with the targets
+	ISP      string
+	Outcomes []Outcome // aligned with the targets
+	// Censored is aligned with the targets: the censor blocked that
+	// probe's flow (a poisoned resolution, or a blocking verdict at
+	// connect time, on its first bytes or by Recheck). A probe that
+	// failed without it failed for another reason: a slow service or a
+	// busy machine. Always false for the control.
+	Censored  []bool
 	Reachable int
 	Broken    int // len(targets) - Reachable
 	ByOutcome map[string]int
+}
+
+// judgedDial dials and reports whether the censor blocked the flow
+// before it was established (see Net.dialJudged).
+type judgedDial func(ctx context.Context, network, address string) (net.Conn, bool, error)
+
+func (n *Net) judged(client, isp string, k flowClock) judgedDial {
+	return func(ctx context.Context, network, address string) (net.Conn, bool, error) {
+		return n.dialJudged(ctx, k, client, isp, network, address)
+	}
 }
 
 // Probe fetches every target over HTTP as a client of isp ("probe/"+isp)
@@ -173,14 +196,14 @@ type ProbeResult struct {
 // by timeout, and reports which are reachable: the collateral damage the
 // censor does to isp's subscribers.
 func (n *Net) Probe(ctx context.Context, isp string, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
-	return probeAll(ctx, isp, n.Dialer("probe/"+isp, isp), targets, timeout, parallel)
+	return probeAll(ctx, isp, n.judged("probe/"+isp, isp, flowClock{n: n}), targets, timeout, parallel)
 }
 
 // ProbeAt is Probe with the censor's verdicts taken at lab time at (see
 // DialerAt): a probe round scheduled at at measures the censor of that
 // moment, however late the machine runs it.
 func (n *Net) ProbeAt(ctx context.Context, isp string, at censor.Time, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
-	return probeAll(ctx, isp, n.DialerAt("probe/"+isp, isp, at), targets, timeout, parallel)
+	return probeAll(ctx, isp, n.judged("probe/"+isp, isp, flowClock{n: n, pinned: true, at: at}), targets, timeout, parallel)
 }
 
 // ProbeControl fetches every target from a vantage point with no censor
@@ -188,14 +211,19 @@ func (n *Net) ProbeAt(ctx context.Context, isp string, at censor.Time, targets [
 // control cannot reach is down or overloaded, not censored. Its result's
 // ISP is "".
 func (n *Net) ProbeControl(ctx context.Context, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
-	return probeAll(ctx, "", n.ControlDialer(), targets, timeout, parallel)
+	d := n.ControlDialer()
+	uncensored := func(ctx context.Context, network, address string) (net.Conn, bool, error) {
+		c, err := d(ctx, network, address)
+		return c, false, err
+	}
+	return probeAll(ctx, "", uncensored, targets, timeout, parallel)
 }
 
-func probeAll(ctx context.Context, isp string, dial transport.NetDial, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
+func probeAll(ctx context.Context, isp string, dial judgedDial, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
 	if parallel <= 0 {
 		parallel = 16
 	}
-	res := ProbeResult{ISP: isp, Outcomes: make([]Outcome, len(targets)), ByOutcome: map[string]int{}}
+	res := ProbeResult{ISP: isp, Outcomes: make([]Outcome, len(targets)), Censored: make([]bool, len(targets)), ByOutcome: map[string]int{}}
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -203,7 +231,7 @@ func probeAll(ctx context.Context, isp string, dial transport.NetDial, targets [
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			res.Outcomes[i] = probeOne(ctx, dial, t, timeout)
+			res.Outcomes[i], res.Censored[i] = probeOne(ctx, dial, t, timeout)
 		}()
 	}
 	wg.Wait()
@@ -217,7 +245,9 @@ func probeAll(ctx context.Context, isp string, dial transport.NetDial, targets [
 	return res
 }
 
-func probeOne(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), t ProbeTarget, timeout time.Duration) Outcome {
+// probeOne fetches t and reports what it saw and whether the censor
+// blocked the flow.
+func probeOne(ctx context.Context, dial judgedDial, t ProbeTarget, timeout time.Duration) (Outcome, bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	host := t.Addr.Addr().String()
@@ -225,15 +255,35 @@ func probeOne(ctx context.Context, dial func(context.Context, string, string) (n
 		host = t.Name
 	}
 	addr := net.JoinHostPort(host, fmt.Sprint(t.Addr.Port()))
-	c, err := dial(ctx, "tcp", addr)
+	c, censored, err := dial(ctx, "tcp", addr)
 	if err != nil {
-		return classify(err, true)
+		return classify(err, true), censored
 	}
 	defer c.Close()
+	o := fetch(ctx, c, host, t)
+	if fc, ok := c.(*flowConn); ok && fc.censored() {
+		censored = true
+	}
+	return o, censored
+}
+
+// fetch sends an HTTP request for host on c and classifies the answer:
+// Reachable for the bystander t's own reply, or for an endpoint t
+// anything but a reset or a block page.
+func fetch(ctx context.Context, c net.Conn, host string, t ProbeTarget) Outcome {
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nUser-Agent: lab-probe\r\n\r\n"); err != nil {
 		return classify(err, false)
+	}
+	if t.Endpoint {
+		// A server that does not speak HTTP may answer anything, close,
+		// reset or wait: only the ISP's page tells a block here.
+		b := make([]byte, 64)
+		if k, _ := io.ReadAtLeast(c, b, len(blockPageStatus)); bytes.HasPrefix(b[:k], []byte(blockPageStatus)) {
+			return Blocked
+		}
+		return Reachable
 	}
 	b, err := io.ReadAll(io.LimitReader(c, 4096))
 	if len(b) == 0 && err != nil {

@@ -23,8 +23,8 @@ const maxFirst = 1024
 // metering bytes through a token bucket.
 type flowConn struct {
 	n     *Net
-	now   func() censor.Time // the lab time the flow's verdicts are taken at
-	up    net.Conn           // nil when the flow never reached the server
+	clock flowClock // the lab time the flow's verdicts are taken at
+	up    net.Conn  // nil when the flow never reached the server
 	raddr net.Addr
 	laddr net.Addr
 
@@ -46,8 +46,8 @@ type flowConn struct {
 	bytesDown   atomic.Int64
 }
 
-func newFlowConn(n *Net, now func() censor.Time, f censor.Flow, up net.Conn, raddr net.Addr, v censor.Verdict) *flowConn {
-	c := &flowConn{n: n, now: now, up: up, raddr: raddr, f: f, wake: make(chan struct{}), done: make(chan struct{})}
+func newFlowConn(n *Net, clock flowClock, f censor.Flow, up net.Conn, raddr net.Addr, v censor.Verdict) *flowConn {
+	c := &flowConn{n: n, clock: clock, up: up, raddr: raddr, f: f, wake: make(chan struct{}), done: make(chan struct{})}
 	if up != nil {
 		c.laddr = up.LocalAddr()
 	} else if f.UDP {
@@ -93,7 +93,7 @@ func (c *flowConn) inspect(b []byte) {
 	c.f.First, c.f.SNI = first, sni
 	f := c.f
 	c.mu.Unlock()
-	v := c.n.d.Inspect(c.now(), f)
+	v := c.n.d.Inspect(c.clock.now(), f)
 	c.n.st.inspect[actionIndex(v.Action)].Add(1)
 	c.mu.Lock()
 	c.setAction(v)
@@ -134,6 +134,13 @@ func (c *flowConn) bucket(up bool) *bucket {
 		return c.upBucket
 	}
 	return c.downBucket
+}
+
+// censored reports whether the censor has blocked the flow (at connect
+// time, on its first bytes or since, by Recheck).
+func (c *flowConn) censored() bool {
+	act, _ := c.state()
+	return act == censor.Drop || act == censor.Reset || act == censor.BlockPage
 }
 
 func (c *flowConn) state() (censor.Action, bool) {
@@ -297,7 +304,7 @@ func (c *flowConn) Close() error {
 			c.mu.Lock()
 			f := c.f
 			c.mu.Unlock()
-			c.n.obs.FlowClosed(c.now(), f, c.bytesUp.Load(), c.bytesDown.Load())
+			c.n.obs.FlowClosed(c.clock.now(), f, c.bytesUp.Load(), c.bytesDown.Load())
 		}
 	})
 	return err
@@ -348,6 +355,9 @@ func (c *flowConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
+// blockPageStatus starts the block page an ISP answers HTTP with.
+const blockPageStatus = "HTTP/1.1 451"
+
 // blockPage is what a block-page verdict answers: an HTTP 451 page to
 // HTTP, a fatal TLS access_denied alert to TLS, nothing to anything else.
 func blockPage(first []byte, udp bool) []byte {
@@ -358,7 +368,7 @@ func blockPage(first []byte, udp bool) []byte {
 		return []byte{21, 3, 3, 0, 2, 2, 49}
 	case looksHTTP(first):
 		body := "<html><body><h1>451</h1><p>Access to this resource is restricted by law.</p></body></html>\n"
-		return []byte("HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: " +
+		return []byte(blockPageStatus + " Unavailable For Legal Reasons\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: " +
 			strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	}
 	return []byte{}

@@ -270,19 +270,17 @@ func (n *Net) dialLoopback(ctx context.Context, udp bool, real netip.AddrPort) (
 // first write; the verdicts are enforced on the returned conn.
 func (n *Net) Dialer(client, isp string) transport.NetDial {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		return n.dial(ctx, n.now, client, isp, network, address)
+		return n.dial(ctx, flowClock{n: n}, client, isp, network, address)
 	}
 }
 
 // DialerAt is Dialer with every verdict (resolution, connect, first
-// packet) taken at lab time at, whenever the dial really happens: a probe
-// scheduled at a lab time sees the censor as it was then, however late a
-// busy machine runs it. Recheck still judges its live flows at the
-// network's time.
+// packet, Recheck) taken at lab time at, whenever the dial really
+// happens: a probe scheduled at a lab time sees the censor as it was
+// then, however late a busy machine runs it.
 func (n *Net) DialerAt(client, isp string, at censor.Time) transport.NetDial {
-	now := func() censor.Time { return at }
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		return n.dial(ctx, now, client, isp, network, address)
+		return n.dial(ctx, flowClock{n: n, pinned: true, at: at}, client, isp, network, address)
 	}
 }
 
@@ -325,22 +323,47 @@ func (n *Net) ControlDialer() transport.NetDial {
 	}
 }
 
-func (n *Net) dial(ctx context.Context, now func() censor.Time, client, isp, network, address string) (net.Conn, error) {
+func (n *Net) dial(ctx context.Context, now flowClock, client, isp, network, address string) (net.Conn, error) {
+	c, _, err := n.dialJudged(ctx, now, client, isp, network, address)
+	return c, err
+}
+
+// flowClock is the lab time a flow's verdicts are taken at: the
+// network's, or a pinned time (DialerAt).
+type flowClock struct {
+	n      *Net
+	pinned bool
+	at     censor.Time
+}
+
+func (k flowClock) now() censor.Time {
+	if k.pinned {
+		return k.at
+	}
+	return k.n.now()
+}
+
+// dialJudged is dial that also reports whether the censor blocked the
+// flow before it was established: a poisoned resolution or a blocking
+// connect-time verdict. A flow it returns may still be blocked later (on
+// its first bytes, or by Recheck): see flowConn.censored.
+func (n *Net) dialJudged(ctx context.Context, now flowClock, client, isp, network, address string) (_ net.Conn, censored bool, _ error) {
+	poisoned := false // the resolution, if any, was poisoned
 	n.st.dials.Add(1)
 	udp, err := parseNetwork(network)
 	if err != nil {
 		n.st.refused.Add(1)
-		return nil, opErr(network, address, err)
+		return nil, poisoned, opErr(network, address, err)
 	}
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
 		n.st.refused.Add(1)
-		return nil, opErr(network, address, fmt.Errorf("%w: %v", ErrUnmapped, err))
+		return nil, poisoned, opErr(network, address, fmt.Errorf("%w: %v", ErrUnmapped, err))
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil || port == 0 {
 		n.st.refused.Add(1)
-		return nil, opErr(network, address, fmt.Errorf("%w: bad port", ErrUnmapped))
+		return nil, poisoned, opErr(network, address, fmt.Errorf("%w: bad port", ErrUnmapped))
 	}
 	var (
 		domain string
@@ -351,20 +374,21 @@ func (n *Net) dial(ctx context.Context, now func() censor.Time, client, isp, net
 	if ip, perr := netip.ParseAddr(host); perr == nil {
 		if ip.Zone() != "" {
 			n.st.refused.Add(1)
-			return nil, opErr(network, address, ErrUnmapped)
+			return nil, poisoned, opErr(network, address, ErrUnmapped)
 		}
 		virt = netip.AddrPortFrom(ip.Unmap(), uint16(port))
 		real, found = n.Lookup(network, virt)
 	} else {
 		domain = host
 		n.st.resolves.Add(1)
-		addrs, poisoned := n.d.Resolve(now(), isp, host)
+		var addrs []netip.Addr
+		addrs, poisoned = n.d.Resolve(now.now(), isp, host)
 		if poisoned {
 			n.st.poisoned.Add(1)
 		}
 		if len(addrs) == 0 {
 			n.st.refused.Add(1)
-			return nil, opErr(network, address, fmt.Errorf("%w: %s", ErrNoSuchHost, host))
+			return nil, poisoned, opErr(network, address, fmt.Errorf("%w: %s", ErrNoSuchHost, host))
 		}
 		for _, a := range addrs {
 			virt = netip.AddrPortFrom(a.Unmap(), uint16(port))
@@ -375,39 +399,40 @@ func (n *Net) dial(ctx context.Context, now func() censor.Time, client, isp, net
 	}
 	if !found {
 		n.st.refused.Add(1)
-		return nil, opErr(network, address, ErrUnmapped)
+		return nil, poisoned, opErr(network, address, ErrUnmapped)
 	}
 	f := censor.Flow{Client: client, ISP: isp, Dst: virt, Domain: domain, UDP: udp}
 	n.st.flows.Add(1)
-	v := n.d.Decide(now(), f)
+	v := n.d.Decide(now.now(), f)
 	n.st.connect[actionIndex(v.Action)].Add(1)
+	censored = poisoned || v.Blocked()
 	raddr := netAddr(udp, virt)
 	switch v.Action {
 	case censor.Drop:
 		if udp {
 			// UDP has no handshake: the datagrams vanish.
-			return newFlowConn(n, now, f, nil, raddr, v), nil
+			return newFlowConn(n, now, f, nil, raddr, v), censored, nil
 		}
 		t := time.NewTimer(n.dropTO)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil, opErr(network, address, ctx.Err())
+				return nil, censored, opErr(network, address, ctx.Err())
 			}
 		case <-t.C:
 		}
-		return nil, opErr(network, address, errTimeout{})
+		return nil, censored, opErr(network, address, errTimeout{})
 	case censor.Reset:
-		return nil, opErr(network, address, errRefused)
+		return nil, censored, opErr(network, address, errRefused)
 	case censor.BlockPage:
-		return newFlowConn(n, now, f, nil, raddr, v), nil
+		return newFlowConn(n, now, f, nil, raddr, v), censored, nil
 	}
 	c, err := n.dialLoopback(ctx, udp, real)
 	if err != nil {
-		return nil, opErr(network, address, err)
+		return nil, censored, opErr(network, address, err)
 	}
-	return newFlowConn(n, now, f, c, raddr, v), nil
+	return newFlowConn(n, now, f, c, raddr, v), censored, nil
 }
 
 func netAddr(udp bool, ap netip.AddrPort) net.Addr {
@@ -522,10 +547,12 @@ func (n *Net) removeLive(c *flowConn) {
 // Recheck puts every open flow to the censor again at the current lab
 // time, as a censor applying a registry update to established traffic
 // does (an address blocked now also cuts the connections already open
-// to it). A flow newly judged Drop goes silent, Reset or BlockPage
-// resets it, Throttle meters it; a blocked flow is never unblocked. The
-// lab calls it after each censor update, and Options.OnCut hears of each
-// flow it blocks. It returns how many flows changed.
+// to it). A flow dialled with DialerAt is judged again at its own lab
+// time: it measures the censor of that moment. A flow newly judged Drop
+// goes silent, Reset or BlockPage resets it, Throttle meters it; a
+// blocked flow is never unblocked. The lab calls it after each censor
+// update, and Options.OnCut hears of each flow it blocks. It returns how
+// many flows changed.
 func (n *Net) Recheck() int {
 	n.liveMu.Lock()
 	cs := make([]*flowConn, 0, len(n.live))
@@ -535,7 +562,11 @@ func (n *Net) Recheck() int {
 	n.liveMu.Unlock()
 	now, changed := n.now(), 0
 	for _, c := range cs {
-		if c.recheck(now) {
+		t := now
+		if c.clock.pinned {
+			t = c.clock.at // a flow pinned to a lab time is judged at that time
+		}
+		if c.recheck(t) {
 			changed++
 		}
 	}

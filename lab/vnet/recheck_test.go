@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -138,5 +139,45 @@ func TestRecheckReportsCuts(t *testing.T) {
 	// A flow already cut is not reported again.
 	if n.Recheck(); len(cuts) != 2 {
 		t.Errorf("cut reported twice: %+v", cuts)
+	}
+}
+
+// A flow dialled with DialerAt measures the censor of its own lab time:
+// Recheck at a later network time, when the address is listed, leaves it
+// alone, while a flow dialled at the network's time is cut.
+func TestRecheckPinnedFlow(t *testing.T) {
+	cen, err := censor.New(censor.Config{ISPs: []censor.ISP{{Name: "i", Compliance: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := censor.Time(0)
+	n := New(cen, Options{Now: func() censor.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	t.Cleanup(func() { n.Close() })
+	got := echoServer(t, n, vEcho)
+	pinned, err := n.DialerAt("probe", "i", 0)(context.Background(), "tcp", vEcho.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pinned.Close()
+	pinned.Write([]byte("ping"))
+	if _, err := io.ReadFull(pinned, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	live := openEcho(t, n, got, "c", "i")
+	defer live.Close()
+	if err := cen.List(censor.IPEntry(vEcho.Addr(), time.Hour, "regulator")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = 2 * time.Hour
+	mu.Unlock()
+	if k := n.Recheck(); k != 1 {
+		t.Errorf("recheck changed %d flows, want only the unpinned one", k)
+	}
+	if pinned.(*flowConn).censored() || !live.(*flowConn).censored() {
+		t.Errorf("pinned censored %v, live censored %v; want false, true",
+			pinned.(*flowConn).censored(), live.(*flowConn).censored())
 	}
 }
