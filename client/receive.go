@@ -14,6 +14,7 @@ import (
 	"samizdat/session"
 	"samizdat/session/sealed"
 	"samizdat/session/sealed/sealedsession"
+	"samizdat/username"
 )
 
 // EventKind says what an Event reports.
@@ -247,7 +248,10 @@ func (c *Client) kickOutbox() {
 // acked (it will be delivered again).
 func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, error) {
 	if len(env.Id) != 16 {
-		return false, nil // cannot be acked or deduplicated; ignore it
+		// The relay refuses such ids from senders, so only a faulty relay
+		// sends one; it cannot be acked or deduplicated: drop it and go on.
+		c.cfg.Logger.Debug("dropping an envelope with a malformed id", "len", len(env.Id))
+		return false, nil
 	}
 	var eid [16]byte
 	copy(eid[:], env.Id)
@@ -462,17 +466,24 @@ func (c *Client) peerName(ctx context.Context, s *clientdb.Store, acct [16]byte,
 		return "", false, err
 	}
 	unverified := "unknown-" + uuidString(acct)[:8]
-	claimed = NormalizeUsername(claimed)
-	if claimed == "" {
-		return unverified, false, nil
+	claimed, err = username.Normalize(claimed)
+	if err != nil {
+		return unverified, false, nil // the relay would refuse to look it up
 	}
 	// Network call inside the transaction: lookup touches no database.
 	f, err := c.lookup(ctx, claimed)
-	if errors.Is(err, ErrNoSuchUser) {
+	var se *StatusError
+	if errors.Is(err, ErrNoSuchUser) || errors.As(err, &se) {
+		// The relay answered but cannot confirm the name (no such user,
+		// our lookup budget spent, ...): show the message under the
+		// unverified name rather than leave it at the head of the mailbox.
+		if se != nil {
+			c.cfg.Logger.Debug("sender's name unverified", "status", se.Status)
+		}
 		return unverified, false, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, err // the connection failed: it comes again on the next
 	}
 	if len(f.AccountId) != 16 || [16]byte(f.AccountId) != acct {
 		return unverified, false, nil

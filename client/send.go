@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"samizdat/client/clientdb"
 	"samizdat/client/internal/contentpb"
@@ -14,15 +13,17 @@ import (
 	"samizdat/session"
 	"samizdat/session/curve"
 	"samizdat/session/kem"
+	"samizdat/username"
 )
 
 // ErrGaveUp means a queued message was dropped from the outbox because the
 // relay refused it for good (no such user, a malformed request).
 var ErrGaveUp = errors.New("client: message dropped")
 
-// NormalizeUsername lowercases and trims a username as the relay does.
+// NormalizeUsername trims and lowercases a username as the relay does
+// (username.Canonical); username.Normalize also checks it.
 func NormalizeUsername(name string) string {
-	return strings.ToLower(strings.TrimSpace(name))
+	return username.Canonical(name)
 }
 
 // Send queues text for the user to and sends the outbox (oldest first). It
@@ -31,9 +32,9 @@ func NormalizeUsername(name string) string {
 // for the next Send, Flush or Receive (unless the relay refused it for good:
 // ErrGaveUp).
 func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, error) {
-	to = NormalizeUsername(to)
-	if to == "" {
-		return clientdb.Message{}, errors.New("client: empty recipient")
+	to, err := username.Normalize(to)
+	if err != nil {
+		return clientdb.Message{}, fmt.Errorf("%w: %w", ErrNoSuchUser, err)
 	}
 	now := c.cfg.Now()
 	var eid [16]byte
