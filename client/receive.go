@@ -370,9 +370,30 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	if !ok {
 		return nil, fmt.Errorf("%w: sender", errMalformedContent)
 	}
+	if acct != c.account {
+		// Checked before the name: a blocked sender costs no lookup.
+		if blocked, err := s.Blocked(ctx, acct); err != nil || blocked {
+			if blocked {
+				c.cfg.Logger.Debug("dropped a message from a blocked sender")
+			}
+			return nil, err
+		}
+	}
 	peer, changed, err := c.peerName(ctx, s, acct, content.SenderUsername)
 	if err != nil {
 		return nil, err
+	}
+	accepted := acct == c.account
+	if !accepted {
+		st, err := s.PeerState(ctx, peer)
+		if err != nil {
+			return nil, err
+		}
+		if st == clientdb.PeerBlocked {
+			c.cfg.Logger.Debug("dropped a message from a blocked sender")
+			return nil, nil
+		}
+		accepted = st == clientdb.PeerAccepted
 	}
 	var events []Event
 	if changed {
@@ -396,7 +417,13 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		}
 		c.stats.received.Add(1)
 		events = append(events, Event{Kind: EventMessage, Peer: peer, Text: text, EnvelopeID: eid, SentAt: sentAt})
-		if !c.cfg.NoReceipts && acct != c.account {
+		switch {
+		case !accepted:
+			// A message request: no receipt until the user accepts them.
+			if err := s.NotePending(ctx, peer, acct, now); err != nil {
+				return nil, err
+			}
+		case !c.cfg.NoReceipts && acct != c.account:
 			if err := c.queueReceipt(ctx, s, peer, eid); err != nil {
 				return nil, err
 			}
@@ -418,7 +445,7 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			}
 		}
 	case *contentpb.Content_BridgeOffer:
-		ev, err := c.storeBridgeOffer(ctx, s, peer, acct, b.BridgeOffer)
+		ev, err := c.storeBridgeOffer(ctx, s, peer, acct, accepted, b.BridgeOffer)
 		if err != nil {
 			return nil, err
 		}
@@ -429,14 +456,19 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	return events, nil
 }
 
-// queueReceipt puts a delivery receipt for eid in the outbox.
-func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eid [16]byte) error {
+// queueReceipt puts a delivery receipt for eids in the outbox. Only an
+// accepted contact gets one: it carries our access key.
+func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eids ...[16]byte) error {
 	now := c.cfg.Now()
+	ids := make([][]byte, len(eids))
+	for i := range eids {
+		ids[i] = eids[i][:]
+	}
 	b, err := encodeContent(&contentpb.Content{
 		Timestamp:      uint64(now.UnixMilli()),
 		SenderUsername: c.username,
 		AccessKey:      c.accessKey,
-		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: [][]byte{eid[:]}}},
+		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: ids}},
 	})
 	if err != nil {
 		return err

@@ -52,6 +52,10 @@ func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, e
 	}
 	msg := clientdb.Message{EnvelopeID: eid, Peer: to, Outgoing: true, Body: text, SentAt: now, At: now, Status: clientdb.StatusQueued}
 	err = c.db.Tx(ctx, func(s *clientdb.Store) error {
+		// Writing to someone accepts them (a reply accepts a request).
+		if err := c.accept(ctx, s, to); err != nil {
+			return err
+		}
 		id, err := s.AddMessage(ctx, msg)
 		if err != nil {
 			return err
