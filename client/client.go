@@ -193,7 +193,8 @@ type Client struct {
 	conn      *relayConn                // guarded by mu; nil or the current connection
 	receiving int                       // guarded by mu; Receive loops running (they dial)
 	connWake  chan struct{}             // guarded by mu; closed when Receive adopts a connection
-	anon      *relayConn                // guarded by mu; the anonymous channel for sealed sends
+	anon      *relayConn                // guarded by mu; the anonymous channel of the current burst of sealed sends
+	anonFor   [16]byte                  // guarded by mu; the recipient anon serves
 	cert      *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 
 	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx

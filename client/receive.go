@@ -52,17 +52,18 @@ type Stats struct {
 	Undecryptable  int64 // deliveries dropped because they did not decrypt
 	SentSealed     int64 // messages sent with sealed sender
 	ReceivedSealed int64 // messages received with sealed sender
+	AnonDials      int64 // anonymous channels opened for sealed sends (one per burst)
 }
 
 type stats struct {
-	received, duplicates, undecryptable, sentSealed, receivedSealed atomic.Int64
+	received, duplicates, undecryptable, sentSealed, receivedSealed, anonDials atomic.Int64
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	return Stats{
 		Received: c.stats.received.Load(), Duplicates: c.stats.duplicates.Load(), Undecryptable: c.stats.undecryptable.Load(),
-		SentSealed: c.stats.sentSealed.Load(), ReceivedSealed: c.stats.receivedSealed.Load(),
+		SentSealed: c.stats.sentSealed.Load(), ReceivedSealed: c.stats.receivedSealed.Load(), AnonDials: c.stats.anonDials.Load(),
 	}
 }
 

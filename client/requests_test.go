@@ -103,3 +103,34 @@ func TestMessageRequests(t *testing.T) {
 		t.Fatalf("requests %q", reqs)
 	}
 }
+
+// Sealed sends do not share one long-lived anonymous connection: each
+// outbox flush (a burst) opens its own and closes it.
+func TestSealedSendsUseShortLivedChannels(t *testing.T) {
+	n := startRelay(t)
+	quiet := func(c *client.Config) { c.NoReceipts = true }
+	alice := newUser(t, n, "alice", quiet)
+	bob := newUser(t, n, "bob", quiet)
+	alice.receive(t)
+	bob.receive(t)
+	ctx := context.Background()
+	if _, err := alice.Send(ctx, "bob", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, client.EventMessage, 1)
+	if _, err := bob.Send(ctx, "alice", "hi"); err != nil { // carries bob's access key
+		t.Fatal(err)
+	}
+	alice.waitFor(t, client.EventMessage, 1)
+	before := alice.Stats()
+	for _, text := range []string{"one", "two"} {
+		if _, err := alice.Send(ctx, "bob", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.waitFor(t, client.EventMessage, 3)
+	after := alice.Stats()
+	if sealed, dials := after.SentSealed-before.SentSealed, after.AnonDials-before.AnonDials; sealed != 2 || dials != 2 {
+		t.Fatalf("2 sends in 2 flushes went sealed %d times over %d anonymous connections; want 2 and 2", sealed, dials)
+	}
+}

@@ -105,6 +105,7 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.sendSem }()
+	defer c.endAnonBurst() // sealed sends of the next flush go on a new channel
 	out, err := c.db.Store().Outbox(ctx)
 	if err != nil {
 		return nil, err
