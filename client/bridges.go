@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -20,27 +19,26 @@ import (
 // Contacts as bridges (package bridge): a client that reaches the relay
 // can carry its contacts' connections, and a client cut off from every
 // relay address dials its contacts' bridges. Offers travel end to end, one
-// per contact with a secret of its own; they are taken only from contacts
-// the user wrote to, so a stranger cannot steer a stranded client's
+// per contact with a secret of its own; they go only to contacts the user
+// accepted (wrote to, replied to, or accepted: see Accepted) and are taken
+// only from them, so a stranger cannot steer a stranded client's
 // connections (and learn its address) by offering a bridge.
-
-// ErrNotCorrespondent refuses an offer from someone the user never wrote to.
-var ErrNotCorrespondent = errors.New("client: a bridge offer from someone you never wrote to")
 
 // Manifest returns the network's manifest in use (checked for its
 // signature and time).
 func (c *Client) Manifest() (*manifest.Manifest, error) { return c.network() }
 
-// Correspondents lists the contacts the user wrote to: the ones a bridge
-// is offered to, and whose offers are taken.
-func (c *Client) Correspondents(ctx context.Context) ([]string, error) {
-	return c.db.Store().Correspondents(ctx, c.username)
-}
-
 // OfferBridge queues o for the contact to (only to them: o holds their own
 // secret) and sends it with the outbox. A zero o.Expires withdraws our
-// earlier offer.
+// earlier offer. Only an accepted contact may be offered a bridge
+// (ErrNotAccepted).
 func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) error {
+	to = NormalizeUsername(to)
+	if st, err := c.db.Store().PeerState(ctx, to); err != nil {
+		return err
+	} else if st != clientdb.PeerAccepted {
+		return fmt.Errorf("%w: %s", ErrNotAccepted, to)
+	}
 	pb := &contentpb.BridgeOffer{Network: o.Network, RelayId: o.RelayID, Address: o.Address, Sni: o.SNI,
 		Path: o.Path, Secret: o.Secret, TlsPin: o.TLSPin}
 	if !o.Withdrawn() {
@@ -60,7 +58,7 @@ func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) err
 	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
 		return err
 	}
-	if err := c.db.Store().Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: NormalizeUsername(to), Content: content, Timestamp: now}); err != nil {
+	if err := c.db.Store().Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: to, Content: content, Timestamp: now}); err != nil {
 		return err
 	}
 	c.kickOutbox()
@@ -79,7 +77,7 @@ func offerFrom(pb *contentpb.BridgeOffer) bridge.Offer {
 
 // storeBridgeOffer takes peer's offer (in the receiving transaction), or
 // refuses it with the reason and changes nothing.
-func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer string, acct [16]byte, pb *contentpb.BridgeOffer) (Event, error) {
+func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer string, acct [16]byte, accepted bool, pb *contentpb.BridgeOffer) (Event, error) {
 	refuse := func(err error) (Event, error) {
 		c.cfg.Logger.Debug("bridge offer refused", "err", err)
 		return Event{Kind: EventRefused, Peer: peer, Err: err}, nil
@@ -104,12 +102,8 @@ func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer s
 	if relayKey(m, o.RelayID) == nil {
 		return refuse(fmt.Errorf("%w: relay %q is not in our manifest", bridge.ErrBadOffer, o.RelayID))
 	}
-	wrote, err := s.Correspondents(ctx, c.username)
-	if err != nil {
-		return Event{}, err
-	}
-	if !slices.Contains(wrote, peer) {
-		return refuse(ErrNotCorrespondent)
+	if !accepted {
+		return refuse(ErrNotAccepted)
 	}
 	b, err := proto.Marshal(pb)
 	if err != nil {

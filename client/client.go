@@ -10,12 +10,17 @@
 // the outbox and returns once the relay has acknowledged it as durable;
 // Receive connects, flushes the outbox, and reports the backlog and live
 // messages, dropping the relay's duplicate deliveries by envelope id and
-// answering each text with a delivery receipt.
+// answering each text from an accepted contact with a delivery receipt.
 //
-// Every content carries the sender's unidentified access key; once a contact
-// has sent us theirs, our messages to them travel sealed (sealed sender v1,
-// over a second channel with a throwaway Noise key), so the relay learns
-// the recipient but not the sender.
+// Message requests: a stranger's messages are shown, but the stranger stays
+// pending (no access key, receipt or bridge offer goes to them) until the
+// user writes to them, replies, or accepts them; a blocked sender's messages
+// are acked and dropped unread.
+//
+// What we send an accepted contact carries our unidentified access key;
+// once a contact has sent us theirs, our messages to them travel sealed
+// (sealed sender v1, over a short-lived second channel with a throwaway
+// Noise key), so the relay learns the recipient but not the sender.
 //
 // Security properties: the relay sees ciphertext, recipient account and
 // device ids, sizes (padded to multiples of 160 bytes) and times, and the
@@ -188,7 +193,8 @@ type Client struct {
 	conn      *relayConn                // guarded by mu; nil or the current connection
 	receiving int                       // guarded by mu; Receive loops running (they dial)
 	connWake  chan struct{}             // guarded by mu; closed when Receive adopts a connection
-	anon      *relayConn                // guarded by mu; the anonymous channel for sealed sends
+	anon      *relayConn                // guarded by mu; the anonymous channel of the current burst of sealed sends
+	anonFor   [16]byte                  // guarded by mu; the recipient anon serves
 	cert      *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 
 	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx

@@ -14,6 +14,7 @@ import (
 	"samizdat/session"
 	"samizdat/session/sealed"
 	"samizdat/session/sealed/sealedsession"
+	"samizdat/username"
 )
 
 // EventKind says what an Event reports.
@@ -51,17 +52,18 @@ type Stats struct {
 	Undecryptable  int64 // deliveries dropped because they did not decrypt
 	SentSealed     int64 // messages sent with sealed sender
 	ReceivedSealed int64 // messages received with sealed sender
+	AnonDials      int64 // anonymous channels opened for sealed sends (one per burst)
 }
 
 type stats struct {
-	received, duplicates, undecryptable, sentSealed, receivedSealed atomic.Int64
+	received, duplicates, undecryptable, sentSealed, receivedSealed, anonDials atomic.Int64
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	return Stats{
 		Received: c.stats.received.Load(), Duplicates: c.stats.duplicates.Load(), Undecryptable: c.stats.undecryptable.Load(),
-		SentSealed: c.stats.sentSealed.Load(), ReceivedSealed: c.stats.receivedSealed.Load(),
+		SentSealed: c.stats.sentSealed.Load(), ReceivedSealed: c.stats.receivedSealed.Load(), AnonDials: c.stats.anonDials.Load(),
 	}
 }
 
@@ -247,7 +249,10 @@ func (c *Client) kickOutbox() {
 // acked (it will be delivered again).
 func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, error) {
 	if len(env.Id) != 16 {
-		return false, nil // cannot be acked or deduplicated; ignore it
+		// The relay refuses such ids from senders, so only a faulty relay
+		// sends one; it cannot be acked or deduplicated: drop it and go on.
+		c.cfg.Logger.Debug("dropping an envelope with a malformed id", "len", len(env.Id))
+		return false, nil
 	}
 	var eid [16]byte
 	copy(eid[:], env.Id)
@@ -366,9 +371,30 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	if !ok {
 		return nil, fmt.Errorf("%w: sender", errMalformedContent)
 	}
+	if acct != c.account {
+		// Checked before the name: a blocked sender costs no lookup.
+		if blocked, err := s.Blocked(ctx, acct); err != nil || blocked {
+			if blocked {
+				c.cfg.Logger.Debug("dropped a message from a blocked sender")
+			}
+			return nil, err
+		}
+	}
 	peer, changed, err := c.peerName(ctx, s, acct, content.SenderUsername)
 	if err != nil {
 		return nil, err
+	}
+	accepted := acct == c.account
+	if !accepted {
+		st, err := s.PeerState(ctx, peer)
+		if err != nil {
+			return nil, err
+		}
+		if st == clientdb.PeerBlocked {
+			c.cfg.Logger.Debug("dropped a message from a blocked sender")
+			return nil, nil
+		}
+		accepted = st == clientdb.PeerAccepted
 	}
 	var events []Event
 	if changed {
@@ -392,7 +418,13 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		}
 		c.stats.received.Add(1)
 		events = append(events, Event{Kind: EventMessage, Peer: peer, Text: text, EnvelopeID: eid, SentAt: sentAt})
-		if !c.cfg.NoReceipts && acct != c.account {
+		switch {
+		case !accepted:
+			// A message request: no receipt until the user accepts them.
+			if err := s.NotePending(ctx, peer, acct, now); err != nil {
+				return nil, err
+			}
+		case !c.cfg.NoReceipts && acct != c.account:
 			if err := c.queueReceipt(ctx, s, peer, eid); err != nil {
 				return nil, err
 			}
@@ -414,7 +446,7 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			}
 		}
 	case *contentpb.Content_BridgeOffer:
-		ev, err := c.storeBridgeOffer(ctx, s, peer, acct, b.BridgeOffer)
+		ev, err := c.storeBridgeOffer(ctx, s, peer, acct, accepted, b.BridgeOffer)
 		if err != nil {
 			return nil, err
 		}
@@ -425,14 +457,19 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	return events, nil
 }
 
-// queueReceipt puts a delivery receipt for eid in the outbox.
-func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eid [16]byte) error {
+// queueReceipt puts a delivery receipt for eids in the outbox. Only an
+// accepted contact gets one: it carries our access key.
+func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eids ...[16]byte) error {
 	now := c.cfg.Now()
+	ids := make([][]byte, len(eids))
+	for i := range eids {
+		ids[i] = eids[i][:]
+	}
 	b, err := encodeContent(&contentpb.Content{
 		Timestamp:      uint64(now.UnixMilli()),
 		SenderUsername: c.username,
 		AccessKey:      c.accessKey,
-		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: [][]byte{eid[:]}}},
+		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: ids}},
 	})
 	if err != nil {
 		return err
@@ -462,17 +499,24 @@ func (c *Client) peerName(ctx context.Context, s *clientdb.Store, acct [16]byte,
 		return "", false, err
 	}
 	unverified := "unknown-" + uuidString(acct)[:8]
-	claimed = NormalizeUsername(claimed)
-	if claimed == "" {
-		return unverified, false, nil
+	claimed, err = username.Normalize(claimed)
+	if err != nil {
+		return unverified, false, nil // the relay would refuse to look it up
 	}
 	// Network call inside the transaction: lookup touches no database.
 	f, err := c.lookup(ctx, claimed)
-	if errors.Is(err, ErrNoSuchUser) {
+	var se *StatusError
+	if errors.Is(err, ErrNoSuchUser) || errors.As(err, &se) {
+		// The relay answered but cannot confirm the name (no such user,
+		// our lookup budget spent, ...): show the message under the
+		// unverified name rather than leave it at the head of the mailbox.
+		if se != nil {
+			c.cfg.Logger.Debug("sender's name unverified", "status", se.Status)
+		}
 		return unverified, false, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, err // the connection failed: it comes again on the next
 	}
 	if len(f.AccountId) != 16 || [16]byte(f.AccountId) != acct {
 		return unverified, false, nil

@@ -57,17 +57,25 @@ func (c *Client) senderCertificate(ctx context.Context) (*sealed.SenderCertifica
 	return cert, nil
 }
 
-// anonConnection returns the channel for sealed sends: authenticated to us
-// as the relay, anonymous to the relay (a fresh Noise key).
+// anonConnection returns the channel for sealed sends to recipient:
+// authenticated to us as the relay, anonymous to the relay (a fresh Noise
+// key). It is short-lived so that it does not link our sends: one lives
+// for consecutive sends to one recipient within one outbox flush (a burst)
+// and is closed when the recipient changes or the flush ends
+// (endAnonBurst). The cost is one dial and Noise handshake per burst.
 // Dials are serialized by anonMu, not mu, so that one does not hold up
 // the ordinary connection's calls and pushes.
-func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
+func (c *Client) anonConnection(ctx context.Context, recipient [16]byte) (*relayConn, error) {
 	c.anonMu.Lock()
 	defer c.anonMu.Unlock()
 	c.mu.Lock()
 	rc := c.anon
+	if rc != nil && (rc.Err() != nil || c.anonFor != recipient) {
+		rc.Close()
+		c.anon, rc = nil, nil
+	}
 	c.mu.Unlock()
-	if rc != nil && rc.Err() == nil {
+	if rc != nil {
 		return rc, nil
 	}
 	kp, err := noisechan.GenerateKeyPair(c.cfg.Rand)
@@ -86,8 +94,22 @@ func (c *Client) anonConnection(ctx context.Context) (*relayConn, error) {
 		return nil, net.ErrClosed
 	default:
 	}
-	c.anon = c.newRelayConn(nc, nil)
+	c.anon, c.anonFor = c.newRelayConn(nc, nil), recipient
+	c.stats.anonDials.Add(1)
 	return c.anon, nil
+}
+
+// endAnonBurst closes the anonymous channel at the end of an outbox
+// flush, so that the next sealed send comes from a new, unrelated one.
+func (c *Client) endAnonBurst() {
+	c.anonMu.Lock()
+	defer c.anonMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.anon != nil {
+		c.anon.Close()
+		c.anon = nil
+	}
 }
 
 // sendSealed encrypts and seals padded for the devices and sends it over
@@ -130,7 +152,7 @@ func (c *Client) sendSealed(ctx context.Context, o clientdb.Outgoing, contact cl
 	if err != nil {
 		return true, err
 	}
-	rc, err := c.anonConnection(ctx)
+	rc, err := c.anonConnection(ctx, contact.AccountID)
 	if err != nil {
 		return true, err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"samizdat/client/clientdb"
 	"samizdat/client/internal/contentpb"
@@ -14,15 +13,17 @@ import (
 	"samizdat/session"
 	"samizdat/session/curve"
 	"samizdat/session/kem"
+	"samizdat/username"
 )
 
 // ErrGaveUp means a queued message was dropped from the outbox because the
 // relay refused it for good (no such user, a malformed request).
 var ErrGaveUp = errors.New("client: message dropped")
 
-// NormalizeUsername lowercases and trims a username as the relay does.
+// NormalizeUsername trims and lowercases a username as the relay does
+// (username.Canonical); username.Normalize also checks it.
 func NormalizeUsername(name string) string {
-	return strings.ToLower(strings.TrimSpace(name))
+	return username.Canonical(name)
 }
 
 // Send queues text for the user to and sends the outbox (oldest first). It
@@ -31,9 +32,9 @@ func NormalizeUsername(name string) string {
 // for the next Send, Flush or Receive (unless the relay refused it for good:
 // ErrGaveUp).
 func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, error) {
-	to = NormalizeUsername(to)
-	if to == "" {
-		return clientdb.Message{}, errors.New("client: empty recipient")
+	to, err := username.Normalize(to)
+	if err != nil {
+		return clientdb.Message{}, fmt.Errorf("%w: %w", ErrNoSuchUser, err)
 	}
 	now := c.cfg.Now()
 	var eid [16]byte
@@ -51,6 +52,10 @@ func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, e
 	}
 	msg := clientdb.Message{EnvelopeID: eid, Peer: to, Outgoing: true, Body: text, SentAt: now, At: now, Status: clientdb.StatusQueued}
 	err = c.db.Tx(ctx, func(s *clientdb.Store) error {
+		// Writing to someone accepts them (a reply accepts a request).
+		if err := c.accept(ctx, s, to); err != nil {
+			return err
+		}
 		id, err := s.AddMessage(ctx, msg)
 		if err != nil {
 			return err
@@ -100,6 +105,7 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.sendSem }()
+	defer c.endAnonBurst() // sealed sends of the next flush go on a new channel
 	out, err := c.db.Store().Outbox(ctx)
 	if err != nil {
 		return nil, err

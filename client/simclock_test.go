@@ -130,6 +130,10 @@ func runSimWorld(t *testing.T) []string {
 	w.waitLog(t, "0s alice connected")
 	w.waitLog(t, "0s bob connected")
 
+	// Bob accepted Alice (a stranger gets no delivery receipt).
+	if err := users["bob"].Accept(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
 	s.Sleep(10 * time.Second)
 	if _, err := users["alice"].Send(ctx, "bob", "hello"); err != nil {
 		t.Fatal(err)

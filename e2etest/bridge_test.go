@@ -64,7 +64,7 @@ func TestBridgeCarriesAStrandedContact(t *testing.T) {
 		}
 	})
 	waitUntil(t, time.Minute, "the bridge offered to alice", func() bool { return strings.Contains(out.String(), "offered the bridge to alice") })
-	if s := out.String(); !strings.Contains(s, "every contact you wrote to learns the address "+bridgeAddr) || !strings.Contains(s, "loopback") {
+	if s := out.String(); !strings.Contains(s, "every contact you accepted learns the address "+bridgeAddr) || !strings.Contains(s, "loopback") {
 		t.Fatalf("the bridge did not say who learns its address:\n%s", s)
 	}
 	// Alice receives bob's message and the offer.

@@ -29,6 +29,19 @@ func cli(t *testing.T, bin, home string, stdin string, args ...string) (int, str
 	return code, out.String(), errOut.String()
 }
 
+// mustCLI returns a cli that fails the test unless the command exits 0,
+// and returns its output.
+func mustCLI(t *testing.T, bin string) func(home string, args ...string) string {
+	return func(home string, args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(t, bin, home, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
+}
+
 // TestCLIContract drives the commands scripts rely on: init, send (exit 0
 // only once stored; non-zero and queued when the relay is down), recv
 // (NAME: TEXT lines), safety and a piped chat.
@@ -44,14 +57,7 @@ func TestCLIContract(t *testing.T) {
 	invite := filepath.Join(data, "invite.txt")
 	alice, bob := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
 
-	must := func(home string, args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(t, bin, home, "", args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errOut)
-		}
-		return out
-	}
+	must := mustCLI(t, bin)
 	must(alice, "init", "--invite", invite, "--name", "alice")
 	must(bob, "init", "--invite", invite, "--name", "Bob")
 	if code, _, errOut := cli(t, bin, alice, "", "init", "--invite", invite, "--name", "alice"); code == 0 || !strings.Contains(errOut, "already") {

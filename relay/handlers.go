@@ -10,13 +10,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"samizdat/relay/wire"
 	"samizdat/session/curve"
 	"samizdat/session/kem"
 	"samizdat/session/sealed"
+	"samizdat/username"
 )
 
 // Response helpers. Reasons are short and never echo the peer's data.
@@ -131,24 +131,6 @@ func devBytes(d Device) []byte {
 	return b
 }
 
-// NormalizeUsername lowercases name and checks that it is 3 to 32 of
-// a-z, 0-9, '_' and '.'.
-func NormalizeUsername(name string) (string, bool) {
-	if len(name) < 3 || len(name) > 32 {
-		return "", false
-	}
-	name = strings.ToLower(name)
-	for i := 0; i < len(name); i++ {
-		ch := name[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '.') {
-			return "", false
-		}
-	}
-	return name, true
-}
-
-const usernameRule = "username must be 3-32 of a-z 0-9 _ ."
-
 // validRegistrationID reports whether id is a Signal registration id
 // (14 bits, nonzero).
 func validRegistrationID(id uint32) bool { return id >= 1 && id <= 0x3fff }
@@ -251,9 +233,9 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	if resp := c.limit(ctx, "too many registrations from this address", "reg", c.s.lim.Registrations, 1, []byte(c.addr)); resp != nil {
 		return resp
 	}
-	name, valid := NormalizeUsername(r.Username)
-	if !valid {
-		return badRequest(usernameRule)
+	name, err := username.Normalize(r.Username)
+	if err != nil {
+		return badRequest(username.Rule)
 	}
 	remote := c.nc.RemoteStatic()
 	if !bytes.Equal(r.NoiseStaticKey, remote[:]) {
@@ -673,9 +655,9 @@ func (c *conn) ack(ctx context.Context, d Device, r *wire.Ack) *wire.Response {
 }
 
 func (c *conn) lookup(ctx context.Context, d Device, r *wire.LookupUsername) *wire.Response {
-	name, valid := NormalizeUsername(r.Username)
-	if !valid {
-		return badRequest(usernameRule)
+	name, err := username.Normalize(r.Username)
+	if err != nil {
+		return badRequest(username.Rule)
 	}
 	if resp := c.limit(ctx, "too many lookups", "lookup", c.s.lim.Lookups, 1, devBytes(d)); resp != nil {
 		return resp

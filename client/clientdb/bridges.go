@@ -50,22 +50,3 @@ func (s *Store) BridgeOffers(ctx context.Context, now time.Time) ([]BridgeOffer,
 	}
 	return out, rows.Err()
 }
-
-// Correspondents lists the peers we have written to (not counting notes
-// to self): the contacts the user accepted by writing or replying.
-func (s *Store) Correspondents(ctx context.Context, me string) ([]string, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT DISTINCT peer FROM messages WHERE outgoing = 1 AND peer != ? ORDER BY peer`, me)
-	if err != nil {
-		return nil, fmt.Errorf("clientdb: correspondents: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, fmt.Errorf("clientdb: correspondents: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}

@@ -109,6 +109,13 @@ CREATE TABLE IF NOT EXISTS inbox_seen (
 	envelope_id BLOB PRIMARY KEY,
 	at          INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS peer_state (
+	peer       TEXT PRIMARY KEY,
+	account_id BLOB,
+	state      INTEGER NOT NULL,
+	updated    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS peer_state_account ON peer_state (account_id);
 CREATE TABLE IF NOT EXISTS bridge_offers (
 	peer     TEXT PRIMARY KEY,
 	offer    BLOB NOT NULL,

@@ -28,15 +28,15 @@ const (
 const bridgeAbout = `Carry your contacts' connections to the relay: the way back for a friend whose every
 relay address is blocked while yours still works. The bridge listens on --listen (a TLS
 web server to anyone else), and offers itself, end to end, to every contact you have
-written to, each with a secret of their own; a contact who cannot reach the relay then
+accepted, each with a secret of their own; a contact who cannot reach the relay then
 connects through it by itself, with nothing to configure. Their connection to the relay
 stays end-to-end encrypted through the bridge: it sees ciphertext, and the relay sees the
 bridge's address instead of theirs.
 
-Every contact you wrote to learns the address you announce. Behind a home router (NAT) or
-a carrier's NAT nobody outside can reach you: forward a port on the router to this
-machine and announce the router's public address, or run the bridge on a machine with a
-public address. While the bridge runs it owns the home: other commands on it go through
+Every contact you accepted (wrote to, replied to, or ran 'samizdat accept' for) learns
+the address you announce. Behind a home router (NAT) or a carrier's NAT nobody outside
+can reach you: forward a port on the router to this machine and announce the router's
+public address, or run the bridge on a machine with a public address. While the bridge runs it owns the home: other commands on it go through
 it. Ctrl-C withdraws the offers.`
 
 // bridgeOptions are a bridge's settings, from the flags of `bridge` (or
@@ -167,7 +167,7 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 	for _, a := range srv.Addrs() {
 		say("bridge listening on %s\n", a)
 	}
-	say("every contact you wrote to learns the address %s\n", o.public)
+	say("every contact you accepted learns the address %s (you wrote to them, replied, or ran accept)\n", o.public)
 	if w := reachability(o.public); w != "" {
 		say("warning: %s\n", w)
 	}
@@ -178,7 +178,7 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 			fmt.Fprintf(e.stderr, "bridge: no manifest to offer: %v\n", err)
 			return
 		}
-		names, err := c.Correspondents(ctx)
+		names, err := c.Accepted(ctx)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "bridge: %v\n", err)
 			return

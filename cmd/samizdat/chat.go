@@ -47,7 +47,7 @@ typed in another terminal on the same home run inside it, over a socket in the h
 home is refused.
 
 With --bridge ADDR the chat also runs a bridge for your contacts, as 'samizdat bridge'
-does (see 'samizdat help bridge'): every contact you wrote to learns the address.`)
+does (see 'samizdat help bridge'): every contact you accepted learns the address.`)
 	f.homeFlag(e)
 	var bo bridgeOptions
 	bo.addFlags(f, "bridge", false)

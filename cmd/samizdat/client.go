@@ -39,12 +39,39 @@ func clientCommands() []command {
 		{name: "safety", summary: "print the safety number you share with NAME", run: runSafety},
 		{name: "chat", summary: "chat interactively in the terminal", run: runChat},
 		{name: "contacts", summary: "list the people you have talked to", run: runContacts},
+		{name: "requests", summary: "list message requests: people who wrote to you and whom you have not accepted", run: runRequests},
+		{name: "accept", summary: "accept NAME's message request", run: peerCommands[0].run},
+		{name: "block", summary: "drop NAME's messages unread", run: peerCommands[1].run},
+		{name: "unblock", summary: "undo block NAME", run: peerCommands[2].run},
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 	}
+}
+
+// openNoArgs parses a command that takes no arguments and opens the client.
+func openNoArgs(ctx context.Context, e *env, f *cmdFlags, args []string) (*client.Client, func(), error) {
+	f.homeFlag(e)
+	if err := f.noArgs(args); err != nil {
+		return nil, nil, err
+	}
+	return openClient(ctx, e, nil)
+}
+
+// openOneName parses a command that takes one NAME (its flags defined,
+// home included) and opens the client; name is canonical.
+func openOneName(ctx context.Context, e *env, f *cmdFlags, args []string) (string, *client.Client, func(), error) {
+	pos, err := f.parse(args)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if len(pos) != 1 {
+		return "", nil, nil, f.usagef("need one NAME")
+	}
+	c, release, err := openClient(ctx, e, nil)
+	return client.NormalizeUsername(pos[0]), c, release, err
 }
 
 // openClient opens the client in e's home directory, or, when this command
@@ -254,21 +281,14 @@ or over another channel: when the numbers match, nobody sits between you. If NAM
 identity changed, it says so; --accept marks the new number as checked.`)
 	f.homeFlag(e)
 	accept := f.Bool("accept", false, "mark a changed safety number as checked")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return f.usagef("need one NAME")
-	}
-	c, release, err := openClient(ctx, e, nil)
+	name, c, release, err := openOneName(ctx, e, f, args)
 	if err != nil {
 		return err
 	}
 	defer release()
-	s, err := c.Safety(ctx, pos[0])
+	s, err := c.Safety(ctx, name)
 	if errors.Is(err, client.ErrNoSuchUser) {
-		return fmt.Errorf("no user named %q on this relay", client.NormalizeUsername(pos[0]))
+		return fmt.Errorf("no user named %q on this relay", name)
 	}
 	if err != nil {
 		return err
@@ -290,11 +310,7 @@ identity changed, it says so; --accept marks the new number as checked.`)
 
 func runContacts(ctx context.Context, e *env, args []string) error {
 	f := newFlags("contacts", "", "List the people you have written to or heard from, with how many devices each has.")
-	f.homeFlag(e)
-	if err := f.noArgs(args); err != nil {
-		return err
-	}
-	c, release, err := openClient(ctx, e, nil)
+	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
 		return err
 	}
@@ -311,11 +327,7 @@ func runContacts(ctx context.Context, e *env, args []string) error {
 
 func runWhoami(ctx context.Context, e *env, args []string) error {
 	f := newFlags("whoami", "", "Print your username, account id and device number, and what waits in the outbox.")
-	f.homeFlag(e)
-	if err := f.noArgs(args); err != nil {
-		return err
-	}
-	c, release, err := openClient(ctx, e, nil)
+	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
 		return err
 	}

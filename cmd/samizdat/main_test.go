@@ -35,6 +35,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 func TestEveryCommandHasHelp(t *testing.T) {
 	cmds := [][]string{
 		{"init"}, {"import"}, {"send"}, {"recv"}, {"safety"}, {"chat"}, {"contacts"}, {"whoami"}, {"history"}, {"link"},
+		{"requests"}, {"accept"}, {"block"}, {"unblock"},
 		{"relay"}, {"relay", "endpoints"}, {"manifest"}, {"manifest", "keygen"}, {"manifest", "sign"},
 		{"manifest", "show"}, {"manifest", "verify"}, {"lab"}, {"lab", "run"}, {"lab", "list"},
 		{"bench"}, {"version"}, {"help"},

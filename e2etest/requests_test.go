@@ -1,0 +1,66 @@
+//go:build linux
+
+package e2etest
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCLIMessageRequests drives requests, accept, block and unblock with
+// the binary and a relay process: a stranger's message is shown but gets
+// no receipt until accepted; a blocked sender's messages are not shown.
+func TestCLIMessageRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a relay process")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	data := filepath.Join(dir, "relay")
+	startRelayProc(t, bin, data, freeAddr(t))
+	invite := filepath.Join(data, "invite.txt")
+	bob, mallory := filepath.Join(dir, "bob"), filepath.Join(dir, "mallory")
+	must := mustCLI(t, bin)
+	must(bob, "init", "--invite", invite, "--name", "bob")
+	must(mallory, "init", "--invite", invite, "--name", "mallory")
+
+	must(mallory, "send", "bob", "hi bob")
+	if out := must(bob, "recv"); out != "mallory: hi bob\n" {
+		t.Fatalf("recv printed %q", out)
+	}
+	if out := must(bob, "requests"); out != "mallory\n" {
+		t.Fatalf("requests printed %q", out)
+	}
+	must(mallory, "recv", "--wait", "300ms")
+	if out := must(mallory, "history", "bob"); strings.Contains(out, "✓✓") {
+		t.Fatalf("a pending stranger got a delivery receipt:\n%s", out)
+	}
+	if out := must(bob, "accept", "mallory"); out != "accepted mallory\n" {
+		t.Fatalf("accept printed %q", out)
+	}
+	if out := must(bob, "requests"); out != "" {
+		t.Fatalf("requests after accept printed %q", out)
+	}
+	must(mallory, "recv", "--wait", "300ms")
+	if out := must(mallory, "history", "bob"); !strings.Contains(out, "✓✓") {
+		t.Fatalf("no receipt after accept:\n%s", out)
+	}
+
+	must(bob, "block", "mallory")
+	must(mallory, "send", "bob", "let me in")
+	if out := must(bob, "recv"); out != "" {
+		t.Fatalf("recv showed a blocked sender's message: %q", out)
+	}
+	if out := must(bob, "history", "mallory"); strings.Contains(out, "let me in") {
+		t.Fatalf("a blocked sender's message was stored:\n%s", out)
+	}
+	must(bob, "unblock", "mallory")
+	must(mallory, "send", "bob", "third")
+	if out := must(bob, "recv"); out != "mallory: third\n" {
+		t.Fatalf("recv after unblock printed %q", out)
+	}
+	if code, _, errOut := cli(t, bin, bob, "", "block"); code != 2 || !strings.Contains(errOut, "NAME") {
+		t.Fatalf("block without NAME: exit %d, %q", code, errOut)
+	}
+}
