@@ -649,6 +649,9 @@ func (m *Manager) open(e entry) (*running, error) {
 		}
 		pub.Address = bound
 	}
+	if e.Spec.Transport == WSS {
+		wssNames(&pub)
+	}
 	r := &running{entry: e, ln: o.ln, bound: bound, public: pub, cancel: cancel, done: make(chan struct{}), extra: o.extra}
 	m.wg.Add(1)
 	go func() {
