@@ -657,7 +657,11 @@ func (m *Manager) open(e entry) (*running, error) {
 	go func() {
 		defer m.wg.Done()
 		defer close(r.done)
-		err := m.opts.Server.Serve(ctx, relay.NamedListener(o.ln, e.Spec.Transport))
+		ln := relay.NamedListener(o.ln, e.Spec.Transport)
+		if e.Spec.Transport == Front {
+			ln = relay.ProxiedListener(o.ln, e.Spec.Transport) // the CDN edge's address
+		}
+		err := m.opts.Server.Serve(ctx, ln)
 		if r.extra != nil {
 			r.extra.Close()
 		}
