@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -185,4 +186,35 @@ func pingFrom(t *testing.T, e *env, from *net.TCPAddr) bool {
 	wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}})
 	f, err := wire.ReadFrame(nc)
 	return err == nil && f.GetResponse().GetPong() != nil
+}
+
+// A handshake begun while more than half of the slots are taken gets the
+// shorter budget; one begun before keeps the longer.
+func TestHandshakeBudgetUnderPressure(t *testing.T) {
+	e := newEnv(t, func(c *relay.Config) {
+		c.Limits.MaxHandshakes = 4
+		c.Limits.HandshakeTimeout = 10 * time.Minute
+		c.Limits.PressureHandshakeTimeout = 100 * time.Millisecond
+	})
+	silent := make([]net.Conn, 3)
+	for i := range silent {
+		d := net.Dialer{LocalAddr: loopback(30 + i)}
+		c, err := d.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent[i] = c
+	}
+	// The third began with 3 of 4 slots taken: the relay hangs up soon.
+	silent[2].SetReadDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.Copy(io.Discard, silent[2]); err != nil {
+		t.Fatalf("the relay did not close a silent connection under pressure: %v", err)
+	}
+	// The first began alone: it still has its ten minutes.
+	silent[0].SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var ne net.Error
+	if _, err := silent[0].Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("a handshake begun without pressure ended early: %v", err)
+	}
 }
