@@ -278,7 +278,7 @@ func (r *runner) idle(ctx context.Context, res *Result) error {
 	for i := range max(r.sz.IdleSources, 1) {
 		sources = append(sources, loopAddr(2, i).String())
 	}
-	n, err := r.startNode(ctx, ScenarioIdle, relay.Limits{}, dests)
+	n, err := r.startNode(ctx, ScenarioIdle, loopbackSources(relay.Limits{}), dests)
 	if err != nil {
 		return err
 	}

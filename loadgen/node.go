@@ -35,8 +35,16 @@ type node struct {
 // measure the limit, not the relay.
 func unlimited() relay.Limits {
 	u := relay.Unlimited
-	return relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
-		Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u}
+	return loopbackSources(relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
+		Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u})
+}
+
+// loopbackSources lifts the relay's per-source connection caps from l:
+// every peer here comes from a few loopback addresses, which would
+// otherwise be capped as one user each.
+func loopbackSources(l relay.Limits) relay.Limits {
+	l.HandshakesPerSource, l.AnonymousPerSource = -1, -1
+	return l
 }
 
 // startNode opens a fresh store for scenario name and starts a relay on

@@ -524,7 +524,7 @@ func storeTakeBundles(ctx context.Context, st relay.Store, d ident, mat *preKeyM
 // as fast as the relay lets it. The figure is the chatters' p99 with the
 // flood; the baseline is their p99 without.
 func (r *runner) flood(ctx context.Context, res *Result) error {
-	n, err := r.startNode(ctx, ScenarioFlood, relay.Limits{}, []string{"127.0.0.1:0"})
+	n, err := r.startNode(ctx, ScenarioFlood, loopbackSources(relay.Limits{}), []string{"127.0.0.1:0"})
 	if err != nil {
 		return err
 	}

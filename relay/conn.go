@@ -31,6 +31,7 @@ const (
 	reasonReplaced   = "replaced by a newer connection of this device"
 	reasonInternal   = "relay storage error"
 	reasonReadFailed = "read failed"
+	reasonAnonymous  = "too many anonymous connections from this address"
 )
 
 // conn is one client connection after the Noise handshake.
@@ -45,6 +46,7 @@ type conn struct {
 	nc        *noisechan.Conn
 	id        uint64
 	addr      string         // source host, for rate limits; not logged above debug
+	src       source         // addr, and whether per-source limits apply
 	transport string         // the listener's transport, for metrics
 	log       connLog        // the server's logger with this connection's id
 	wg        sync.WaitGroup // request handlers, the delivery worker and a wake-up forwarder
@@ -55,6 +57,7 @@ type conn struct {
 
 	mu         sync.Mutex
 	dev        *Device // nil while anonymous; guarded by mu
+	anon       bool    // counted by Server.addAnonymous; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
 	closed     bool    // closing: start no more work; guarded by mu
 	armed      bool    // the delivery worker may start; guarded by mu
@@ -111,25 +114,38 @@ func (l connLog) log(level slog.Level, msg string, args []any) {
 }
 
 // serveConn runs the handshake and then the protocol on raw, accepted on a
-// listener of transport, until either side ends it.
-func (s *Server) serveConn(raw net.Conn, transport string) {
-	if c := s.accept(raw, transport); c != nil {
+// listener of transport from src, until either side ends it. h is raw's
+// handshake slot; pressure says the handshake gets the shorter budget.
+func (s *Server) serveConn(raw net.Conn, transport string, src source, h *handshake, pressure bool) {
+	if c := s.accept(raw, transport, src, h, pressure); c != nil {
 		c.serve()
 	}
 }
 
 // accept runs the handshake on raw and returns the new connection, or nil
 // when there is none.
-func (s *Server) accept(raw net.Conn, transport string) *conn {
+func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake, pressure bool) *conn {
 	id := s.nextID.Add(1)
-	addr := hostOf(raw.RemoteAddr())
 
 	// The deadline bounds the handshake; s.ctx aborts it on Close. (No
 	// timer per handshake: a stopped one lingers until it would have
 	// fired.)
-	raw.SetDeadline(s.clk.Now().Add(s.lim.HandshakeTimeout))
+	budget := s.lim.HandshakeTimeout
+	if pressure {
+		budget = s.lim.PressureHandshakeTimeout
+	}
+	raw.SetDeadline(s.clk.Now().Add(budget))
 	nc, err := noisechan.Server(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
-	<-s.hs
+	if s.hs.release(h) {
+		// Its slot went to a peer from a less busy source.
+		s.obs.Handshake(transport, "evicted")
+		if nc != nil {
+			nc.Close()
+		}
+		raw.Close()
+		s.log.Debug("handshake slot taken back for another source", "conn", id)
+		return nil
+	}
 	if err != nil {
 		s.obs.Handshake(transport, "failed")
 		raw.Close()
@@ -143,7 +159,8 @@ func (s *Server) accept(raw net.Conn, transport string) *conn {
 		s:         s,
 		nc:        nc,
 		id:        id,
-		addr:      addr,
+		addr:      src.addr,
+		src:       src,
 		transport: transport,
 	}
 	c.log = connLog{c}
@@ -179,6 +196,14 @@ func (c *conn) identify() bool {
 		c.authenticate(d)
 		c.log.Debug("device connected")
 	case errors.Is(err, ErrNotFound):
+		if !c.s.addAnonymous(c.src) {
+			c.log.Debug("too many anonymous connections from its source; closing")
+			c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
+			return false
+		}
+		c.mu.Lock()
+		c.anon = true
+		c.mu.Unlock()
 		c.log.Debug("anonymous connection")
 	default:
 		c.log.Error("looking up device", "err", err)
@@ -196,6 +221,13 @@ func (c *conn) finish() {
 	}
 	c.wg.Wait()
 	c.s.removeConn(c)
+	c.mu.Lock()
+	anon := c.anon
+	c.anon = false
+	c.mu.Unlock()
+	if anon {
+		c.s.removeAnonymous(c.src)
+	}
 	if d := c.device(); d != nil {
 		c.s.release(c, deviceKey{d.Account, d.ID})
 	}
@@ -259,7 +291,12 @@ func (c *conn) closing() bool {
 func (c *conn) authenticate(d Device) {
 	c.mu.Lock()
 	c.dev = &d
+	anon := c.anon
+	c.anon = false
 	c.mu.Unlock()
+	if anon {
+		c.s.removeAnonymous(c.src)
+	}
 	if old := c.s.claim(c, deviceKey{d.Account, d.ID}); old != nil {
 		old.log.Debug("replaced by a newer connection", "by", c.id)
 		// Closing may wait for the old connection's current write; do not

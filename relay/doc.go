@@ -35,4 +35,12 @@
 // samizdat/relay/endpoints decides the endpoints and signs the manifests.
 // The relay does not verify what it pushes: clients verify every manifest
 // and keep only newer ones.
+//
+// Peers that connect and never finish the Noise handshake cannot turn
+// others away: handshakes in progress are capped in all and per source
+// address, a full relay gives the oldest slot of the busiest source to a
+// newcomer from a less busy one, handshakes begun under pressure get a
+// shorter budget, and anonymous connections are capped per source too
+// (admit.go). A fronted listener's source is the CDN edge, shared by
+// every fronted user, so it is not capped, only made to give way.
 package relay

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -109,9 +110,20 @@ type client struct {
 
 func (e *env) dial(key noisechan.KeyPair) *client {
 	e.t.Helper()
+	return e.dialFrom(key, nil)
+}
+
+// dialFrom is dial from the local address from (nil: any), such as
+// another 127.0.0.x to play another source.
+func (e *env) dialFrom(key noisechan.KeyPair, from *net.TCPAddr) *client {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	raw, err := tcp.Dialer{}.Dial(ctx, e.addr)
+	d := tcp.Dialer{}
+	if from != nil {
+		d.Dialer.LocalAddr = from
+	}
+	raw, err := d.Dial(ctx, e.addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 type Observer interface {
 	// Handshake: a connection on a listener of transport (see
 	// NamedListener) finished its Noise handshake: result is "ok",
-	// "failed" or "shed" (dropped unanswered: too many in progress).
+	// "failed", "shed" (dropped unanswered: too many in progress, in all
+	// or from its source) or "evicted" (its slot given to a peer from a
+	// less busy source).
 	Handshake(transport, result string)
 	// Connections: delta (+1 or -1) established connections of transport.
 	Connections(transport string, delta int)
@@ -48,12 +50,27 @@ func (nopObserver) RateLimited(string)       {}
 // "front", ...) for the Observer; Serve counts connections on a listener
 // that is not labelled as "unknown".
 func NamedListener(l net.Listener, transport string) net.Listener {
-	return namedListener{l, transport}
+	return namedListener{l, transport, false}
+}
+
+// ProxiedListener is NamedListener for a listener whose connections come
+// through a shared proxy, such as a fronted origin's: their remote address
+// is the CDN edge's, shared by every user behind it, so the per-source
+// limits (Limits.HandshakesPerSource, AnonymousPerSource) do not cap it.
+func ProxiedListener(l net.Listener, transport string) net.Listener {
+	return namedListener{l, transport, true}
 }
 
 type namedListener struct {
 	net.Listener
 	transport string
+	proxied   bool
+}
+
+// proxiedListener reports whether l was made by ProxiedListener.
+func proxiedListener(l net.Listener) bool {
+	n, ok := l.(namedListener)
+	return ok && n.proxied
 }
 
 // transportOf returns the transport label of a listener.

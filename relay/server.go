@@ -78,7 +78,23 @@ type Limits struct {
 	ReadTimeout      time.Duration // an idle connection (no frame) is closed after it
 	WriteTimeout     time.Duration // one frame must be written within it
 	MaxInFlight      int           // requests handled concurrently per connection
-	MaxHandshakes    int           // handshakes in progress at once; more connections are dropped
+	MaxHandshakes    int           // handshakes in progress at once (see HandshakesPerSource for who gives way)
+	// HandshakesPerSource bounds the handshakes in progress from one
+	// source address; more connections from it are dropped. When all
+	// MaxHandshakes are taken, a connection from a source holding fewer
+	// takes the oldest slot of the busiest source. Connections through a
+	// shared proxy (ProxiedListener: a CDN edge's address is every fronted
+	// user's) are not capped per source. Negative: no cap per source (load
+	// tests whose every peer is on one loopback address).
+	HandshakesPerSource int
+	// PressureHandshakeTimeout replaces HandshakeTimeout for handshakes
+	// that begin while more than half of MaxHandshakes are taken.
+	PressureHandshakeTimeout time.Duration
+	// AnonymousPerSource bounds the established connections without a
+	// device (registration, sealed sends) from one source address; more
+	// are closed after their handshake. Not applied through shared
+	// proxies; negative: no cap.
+	AnonymousPerSource int
 
 	ConnFrames     Rate // frames read per connection (in memory; throttles reading)
 	Messages       Rate // SendMessages per sender account → recipient account
@@ -109,6 +125,10 @@ func DefaultLimits() Limits {
 		WriteTimeout:     30 * time.Second,
 		MaxInFlight:      64,
 		MaxHandshakes:    1024,
+
+		HandshakesPerSource:      32,
+		PressureHandshakeTimeout: 2 * time.Second,
+		AnonymousPerSource:       64,
 
 		ConnFrames:     Rate{Burst: 4000, PerSecond: 2000},
 		Messages:       Rate{Burst: 600, PerSecond: 60},
@@ -155,6 +175,14 @@ func (l Limits) withDefaults() Limits {
 	dur(&l.WriteTimeout, d.WriteTimeout)
 	num(&l.MaxInFlight, d.MaxInFlight)
 	num(&l.MaxHandshakes, d.MaxHandshakes)
+	if l.HandshakesPerSource == 0 {
+		l.HandshakesPerSource = d.HandshakesPerSource
+	}
+	dur(&l.PressureHandshakeTimeout, d.PressureHandshakeTimeout)
+	l.PressureHandshakeTimeout = min(l.PressureHandshakeTimeout, l.HandshakeTimeout)
+	if l.AnonymousPerSource == 0 {
+		l.AnonymousPerSource = d.AnonymousPerSource
+	}
 	rate(&l.ConnFrames, d.ConnFrames)
 	rate(&l.Messages, d.Messages)
 	rate(&l.SealedMessages, d.SealedMessages)
@@ -203,7 +231,7 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts
 	nextID atomic.Uint64  // connection ids, for logs
 	epoch  time.Time      // start of clock
-	hs     chan struct{}  // one token per handshake in progress
+	hs     *admission     // handshakes in progress
 	devs   deviceCache
 
 	mu        sync.Mutex
@@ -212,6 +240,7 @@ type Server struct {
 	conns     map[*conn]struct{}        // every connection past its handshake; guarded by mu
 	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
 	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
+	anonymous map[string]int            // established anonymous connections by capped source; guarded by mu
 	manifest  []byte                    // the signed manifest given to SetManifest; guarded by mu
 	pickMf    func([32]byte) []byte     // the manifest for a device's Noise key; guarded by mu
 	mfGen     uint64                    // bumped by every SetManifest; guarded by mu
@@ -244,6 +273,7 @@ func New(cfg Config) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 		live:      make(map[deviceKey]*conn),
 		receivers: make(map[*conn]struct{}),
+		anonymous: make(map[string]int),
 	}
 	if s.hub == nil {
 		s.hub = NewLocalHub()
@@ -267,7 +297,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("relay: rate-limit salt: %w", err)
 		}
 	}
-	s.hs = make(chan struct{}, s.lim.MaxHandshakes)
+	s.hs = newAdmission(s.lim.MaxHandshakes, s.lim.HandshakesPerSource)
 	s.devs = deviceCache{ttl: s.lim.DeviceCacheTTL, max: 100000, now: s.clk.Now}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.epoch = s.clk.Now()
@@ -362,7 +392,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	transport := transportOf(l)
+	transport, proxied := transportOf(l), proxiedListener(l)
 	s.log.Info("relay listening", "addr", l.Addr().String(), "transport", transport)
 	var backoff time.Duration
 	for {
@@ -387,11 +417,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		select {
-		case s.hs <- struct{}{}:
-		default:
-			// Too many half-open connections: shed this one now rather
-			// than let a flood of silent peers pin memory.
+		src := source{addr: hostOf(raw.RemoteAddr()), capped: !proxied}
+		h, evict, pressure := s.hs.admit(src.addr, src.capped && s.lim.HandshakesPerSource > 0, raw)
+		if h == nil {
+			// Too many half-open connections from this source, or in
+			// all: shed this one now rather than let a flood of silent
+			// peers pin memory.
 			raw.Close()
 			s.obs.Handshake(transport, "shed")
 			s.log.Debug("too many handshakes in progress; dropped a connection")
@@ -400,15 +431,26 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			<-s.hs
+			s.hs.release(h)
 			raw.Close()
+			if evict != nil {
+				evict.Close()
+			}
 			return ErrServerClosed
 		}
 		s.wg.Add(1)
+		if evict != nil {
+			// A wss or front conn may take a moment to close.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				evict.Close()
+			}()
+		}
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(raw, transport)
+			s.serveConn(raw, transport, src, h, pressure)
 		}()
 	}
 }
@@ -578,6 +620,39 @@ func (s *Server) currentManifest(peer [32]byte) ([]byte, uint64) {
 		blob = nil
 	}
 	return blob, gen
+}
+
+// source is where a connection comes from, for per-source limits.
+type source struct {
+	addr   string // host of the remote address
+	capped bool   // false through a shared proxy, whose address is not the peer's
+}
+
+// addAnonymous counts an established anonymous connection from src, or
+// returns false when src has AnonymousPerSource already.
+func (s *Server) addAnonymous(src source) bool {
+	if !src.capped || s.lim.AnonymousPerSource < 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.anonymous[src.addr] >= s.lim.AnonymousPerSource {
+		return false
+	}
+	s.anonymous[src.addr]++
+	return true
+}
+
+// removeAnonymous forgets an anonymous connection counted by addAnonymous.
+func (s *Server) removeAnonymous(src source) {
+	if !src.capped || s.lim.AnonymousPerSource < 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.anonymous[src.addr]--; s.anonymous[src.addr] <= 0 {
+		delete(s.anonymous, src.addr)
+	}
 }
 
 // addReceiver registers c for manifest pushes.

@@ -91,7 +91,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		return nil
 	})
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
-	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits (benchmarks on loopback only)")
+	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
 	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
 	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
@@ -214,7 +214,8 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if *noLimits {
 		u := relay.Unlimited
 		cfg.Limits = relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
-			Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u}
+			Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u,
+			HandshakesPerSource: -1, AnonymousPerSource: -1}
 	}
 	cfg.Limits.DeliveryPoll = *poll
 	srv, err := relay.New(cfg)

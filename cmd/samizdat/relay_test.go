@@ -15,7 +15,6 @@ import (
 
 	"samizdat/manifest"
 	"samizdat/noisechan"
-	"samizdat/relay/wire"
 	"samizdat/transport/tcp"
 	"samizdat/transport/wss"
 )
@@ -113,13 +112,7 @@ func TestRelayCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
-			t.Fatal(err)
-		}
-		f, err := wire.ReadFrame(nc)
-		if err != nil || f.GetResponse().GetPong() == nil {
-			t.Fatalf("ping: %v %v", f, err)
-		}
+		exchangePing(t, nc)
 	}
 	ping(addr, m.Relays[0].NoiseKey)
 	if code := stop(); code != 0 {
@@ -291,10 +284,5 @@ func TestRelayCommandWSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	if f, err := wire.ReadFrame(nc); err != nil || f.GetResponse().GetPong() == nil {
-		t.Fatalf("ping over wss: %v %v", f, err)
-	}
+	exchangePing(t, nc)
 }

@@ -83,9 +83,11 @@ type Spec struct {
 	Address string `json:"address,omitempty"`
 	// SNI is the TLS server name clients send (wss: also the name on the
 	// relay's self-signed certificate; front: the innocuous front domain).
+	// Default: the host of Address when it is a name; none when it is an
+	// IP address (a front endpoint dialed by IP must then name TLSPin).
 	SNI string `json:"sni,omitempty"`
 	// Host is the HTTP Host header clients send (front: the relay's name
-	// at the CDN). Default for wss: SNI.
+	// at the CDN; required). Default for wss: SNI, else Address.
 	Host string `json:"host,omitempty"`
 	// Path is the tunnel's HTTP path (wss, front). Default: a random path,
 	// generated once and kept in the data directory.
@@ -97,7 +99,8 @@ type Spec struct {
 	// TLSPin is the SHA-256 of the TLS server key's SubjectPublicKeyInfo
 	// that clients pin, in hex or base64. Default for wss: the pin of the
 	// relay's own key; for front: none (the CDN's certificate is checked
-	// against the system roots).
+	// against the system roots). A wss endpoint without Address must not
+	// name another key: clients dial it and meet the relay's.
 	TLSPin string `json:"tls_pin,omitempty"`
 	// Cohort is the client cohort the endpoint is handed to; 0 means all.
 	Cohort uint32 `json:"cohort,omitempty"`

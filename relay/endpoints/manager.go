@@ -649,12 +649,19 @@ func (m *Manager) open(e entry) (*running, error) {
 		}
 		pub.Address = bound
 	}
+	if e.Spec.Transport == WSS {
+		wssNames(&pub)
+	}
 	r := &running{entry: e, ln: o.ln, bound: bound, public: pub, cancel: cancel, done: make(chan struct{}), extra: o.extra}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer close(r.done)
-		err := m.opts.Server.Serve(ctx, relay.NamedListener(o.ln, e.Spec.Transport))
+		ln := relay.NamedListener(o.ln, e.Spec.Transport)
+		if e.Spec.Transport == Front {
+			ln = relay.ProxiedListener(o.ln, e.Spec.Transport) // the CDN edge's address
+		}
+		err := m.opts.Server.Serve(ctx, ln)
 		if r.extra != nil {
 			r.extra.Close()
 		}

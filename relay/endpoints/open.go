@@ -1,11 +1,13 @@
 package endpoints
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"samizdat/manifest"
@@ -48,11 +50,12 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 	if err != nil {
 		return opened{}, err
 	}
-	if pub.TLSPin == nil {
+	switch {
+	case pub.TLSPin == nil:
 		pub.TLSPin = id.Pin()
-	}
-	if pub.Host == "" {
-		pub.Host = pub.SNI
+	case s.Address == "" && !bytes.Equal(pub.TLSPin, id.Pin()):
+		// Clients dial this listener itself, so they meet the relay's key.
+		return opened{}, configErrorf("tls_pin is not the pin of the relay's TLS key, which clients dialing %s meet; leave it out, or give the address of what terminates TLS in front (?address=HOST:PORT)", s.Listen)
 	}
 	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret})
 	if err != nil {
@@ -68,6 +71,16 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 func openFront(ctx context.Context, _ *Manager, s Spec, pub *manifest.Endpoint) (opened, error) {
 	if s.Address == "" || s.Host == "" {
 		return opened{}, configErrorf("a front endpoint needs the CDN's address and the host it routes on (?address=HOST:PORT&host=NAME)")
+	}
+	if pub.SNI == "" {
+		// Clients name the CDN they dial, unless they dial it by IP.
+		host, _, _ := net.SplitHostPort(s.Address)
+		if net.ParseIP(host) != nil && pub.TLSPin == nil {
+			return opened{}, configErrorf("a front endpoint whose address is an IP needs the front domain clients send in SNI (?sni=NAME) to check the CDN's certificate, or its tls_pin")
+		}
+		if net.ParseIP(host) == nil {
+			pub.SNI = host
+		}
 	}
 	tl, err := tcp.Listen(ctx, s.Listen)
 	if err != nil {
@@ -91,3 +104,25 @@ type originListener struct {
 }
 
 func (l originListener) Addr() net.Addr { return l.addr }
+
+// wssNames fills in the SNI and Host that clients of a wss endpoint send
+// when its spec names neither: the name of the address they dial, or for
+// an IP address no SNI and the Host header a browser would send.
+func wssNames(pub *manifest.Endpoint) {
+	host, port, err := net.SplitHostPort(pub.Address)
+	if err != nil {
+		return
+	}
+	if pub.SNI == "" && net.ParseIP(host) == nil {
+		pub.SNI = host
+	}
+	if pub.Host == "" {
+		pub.Host = pub.SNI
+	}
+	if pub.Host == "" {
+		pub.Host = pub.Address
+		if port == "443" {
+			pub.Host = strings.TrimSuffix(pub.Address, ":443")
+		}
+	}
+}
