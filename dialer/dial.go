@@ -91,9 +91,9 @@ func dialWSS(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDia
 	return c, err
 }
 
-func dialFront(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial, _ clock.Clock) (net.Conn, error) {
+func dialFront(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial, clk clock.Clock) (net.Conn, error) {
 	c, err := front.Dial(ctx, front.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path,
-		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial})
+		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial, Clock: clk})
 	if errors.Is(err, front.ErrRejected) {
 		// The CDN or the origin refused: an HTTP-level failure.
 		err = &ClassError{Class: ClassHTTP, Err: err}
