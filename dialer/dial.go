@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"time"
@@ -196,6 +197,12 @@ type Config struct {
 	RefreshAfter time.Duration
 	// BackoffBase and BackoffMax shape Run's backoff (250 ms and 4 s).
 	BackoffBase, BackoffMax time.Duration
+	// Rand draws the jitter of Run's backoff; nil means math/rand/v2's
+	// global source. Seeded (rand.New(rand.NewPCG(seed, 0))), it makes
+	// the delays after failed rounds repeat for the seed. Only the
+	// goroutine running Run draws from it: give each concurrent Run its
+	// own.
+	Rand *rand.Rand
 	// MinUptime: connections that keep dropping sooner count as failed
 	// rounds for Run's backoff, so a relay that accepts and hangs up at
 	// once is not redialled in a tight loop (1 s).
