@@ -209,7 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := os.Stat(dbPath(cfg.Home)); errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotInitialized
 	}
-	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	db, err := clientdb.Open(ctx, dbPath(cfg.Home), clientdb.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
