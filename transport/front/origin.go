@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -262,8 +263,10 @@ func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
 }
 
 func remoteAddr(r *http.Request) net.Addr {
-	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
-		return a
+	// Parsed, never resolved: on an in-memory network the "address" is
+	// a name, and looking it up would send a DNS query.
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
 	}
 	return pipe.Addr("front")
 }

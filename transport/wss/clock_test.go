@@ -95,6 +95,11 @@ func TestSimClock(t *testing.T) {
 	defer c.Close()
 	sc := <-accepted
 	defer sc.Close()
+	// The tunnel's remote address is the conn's, as the network names
+	// it, not a resolved name.
+	if got, want := sc.RemoteAddr().String(), c.LocalAddr().String(); got != want || got == "" {
+		t.Fatalf("tunnel from %q, client at %q", got, want)
+	}
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}

@@ -324,6 +324,7 @@ func Serve(ln net.Listener, cfg ServerConfig) (net.Listener, error) {
 	}
 	l.srv = &http.Server{
 		Handler:           l,
+		ConnContext:       withRemoteAddr,
 		TLSConfig:         tlsCfg,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: 10 * time.Second,
@@ -346,6 +347,16 @@ func (cfg *ServerConfig) check() error {
 		return fmt.Errorf("%w: the keyring is for path %q, not %q", ErrConfig, cfg.Keyring.path, cfg.Path)
 	}
 	return nil
+}
+
+// remoteAddrKey is the request context key of the conn's remote address.
+type remoteAddrKey struct{}
+
+// withRemoteAddr puts c's remote address in ctx, as the tunnel's: the
+// address as the listener's conns give it (a TCP address, or an
+// in-memory network's name), never resolved.
+func withRemoteAddr(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, remoteAddrKey{}, c.RemoteAddr())
 }
 
 type listener struct {
@@ -395,9 +406,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if local == nil {
 		local = l.tcp.Addr()
 	}
-	remote := net.Addr(pipe.Addr(r.RemoteAddr))
-	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
-		remote = a
+	remote, _ := r.Context().Value(remoteAddrKey{}).(net.Addr)
+	if remote == nil {
+		remote = pipe.Addr(r.RemoteAddr)
 	}
 	c := newConn(ws, local, remote, l.clk)
 	if l.keyring != nil {
