@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -98,6 +99,12 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the randomness; nil means crypto/rand.
 	Rand io.Reader
+	// DialJitter draws the jitter of the dialer's backoff between failed
+	// rounds (dialer.Config.Rand); nil means math/rand/v2's global source.
+	// Seeded, it makes reconnect timings repeat for a seed on a simulated
+	// clock. One client's connection loop draws from it: give each client
+	// its own.
+	DialJitter *mrand.Rand
 	// PreKeyBatch is how many one-time prekeys of each kind (EC and
 	// Kyber) are generated at registration and on replenishment (100).
 	PreKeyBatch int
@@ -215,7 +222,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := os.Stat(dbPath(cfg.Home)); errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotInitialized
 	}
-	db, err := clientdb.Open(ctx, dbPath(cfg.Home))
+	db, err := clientdb.Open(ctx, dbPath(cfg.Home), clientdb.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,7 @@ func (cfg Config) dialerConfig(local noisechan.KeyPair, mem *dialer.Memory) dial
 		Events:         cfg.OnDial,
 		Clock:          cfg.Clock,
 		Now:            cfg.Now,
+		Rand:           cfg.DialJitter,
 		AttemptTimeout: cfg.DialTimeout,
 	}
 	if len(cfg.Dialers) > 0 {

@@ -25,7 +25,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, fmt.Errorf("client: invite: %w", err)
 	}
-	db, err := openNewHome(ctx, cfg.Home)
+	db, err := openNewHome(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +376,7 @@ func (c *Client) ReplenishPreKeys(ctx context.Context) (ec, kyber int, err error
 // connection, and returns it.
 func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
-	db, err := openNewHome(ctx, cfg.Home)
+	db, err := openNewHome(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -439,13 +439,15 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	return nc, nil
 }
 
-// openNewHome creates home if needed and opens its database, refusing a
-// home that already belongs to a registered device. The caller closes it.
-func openNewHome(ctx context.Context, home string) (*clientdb.DB, error) {
+// openNewHome creates cfg.Home if needed and opens its database,
+// refusing a home that already belongs to a registered device. The caller
+// closes it.
+func openNewHome(ctx context.Context, cfg Config) (*clientdb.DB, error) {
+	home := cfg.Home
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	db, err := clientdb.Open(ctx, dbPath(home))
+	db, err := clientdb.Open(ctx, dbPath(home), clientdb.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"samizdat/relay"
 	"samizdat/store/sqlite"
 	"samizdat/transport/memnet"
+	"samizdat/transport/selfsigned"
+	"samizdat/transport/wss"
 )
 
 // simWorld is one relay and two clients on a simulated clock and an
@@ -77,10 +80,37 @@ func (w *simWorld) waitLog(t *testing.T, line string) {
 	}
 }
 
-// runSimWorld runs one world and returns its sorted log: both clients
-// register at once, alice writes to bob ten simulated seconds later, and
-// the world then idles for five simulated minutes.
-func runSimWorld(t *testing.T) []string {
+// simListen listens on n for the relay over transport tr ("tcp" or
+// "wss", on the clock s) and returns the listener and the endpoint that
+// reaches it.
+func simListen(t *testing.T, n *memnet.Network, s *clock.Sim, tr string) (net.Listener, manifest.Endpoint) {
+	const addr = "relay.example:443"
+	l, err := n.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr == "tcp" {
+		return l, manifest.Endpoint{Transport: "tcp", Address: addr}
+	}
+	// The certificate is minted on the world's clock.
+	id, err := selfsigned.Load(filepath.Join(t.TempDir(), "tls.key"), nil, s.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	wl, err := wss.Serve(l, wss.ServerConfig{TLS: id.Config("relay.example"), Path: "/ws", Secret: secret, Clock: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wl, manifest.Endpoint{Transport: "wss", Address: addr, SNI: "relay.example", Path: "/ws",
+		Secret: secret, TLSPin: id.Pin()}
+}
+
+// runSimWorld runs one world whose relay listens over transport tr and
+// returns its sorted log: both clients register at once, alice writes to
+// bob ten simulated seconds later, and the world then idles for five
+// simulated minutes.
+func runSimWorld(t *testing.T, tr string) []string {
 	s := clock.NewSim(time.Time{})
 	t.Cleanup(s.Start()) // runs last: closing the clients and the relay waits on the clock
 	w := &simWorld{s: s, t0: s.Now(), wake: make(chan struct{}, 1)}
@@ -101,14 +131,11 @@ func runSimWorld(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := n.Listen("relay.example:443")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, ep := simListen(t, n, s, tr)
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ctx, l) }()
 	t.Cleanup(func() { cancel(); srv.Close(); <-done; st.Close() })
-	inv, err := keys.Invite("test", []manifest.Endpoint{{Transport: "tcp", Address: "relay.example:443"}}, s.Now(), time.Hour)
+	inv, err := keys.Invite("test", []manifest.Endpoint{ep}, s.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +177,13 @@ func runSimWorld(t *testing.T) []string {
 
 // TestSimWorldDeterministic: a small world on the simulated clock gives
 // the same events at the same simulated times on every run, whatever the
-// machine's load. The expected log pins the times down: a component
-// timing itself on the wall clock breaks it — keepalive pings that do not
-// come in simulated time let the relay's read timeout (on the simulated
-// clock) cut both clients after a minute, and a relay or dialer waiting on
-// the wall clock moves "connected" or the message off their instants.
+// machine's load, over tcp and over wss. The expected log pins the times
+// down: a component timing itself on the wall clock breaks it — keepalive
+// pings that do not come in simulated time let the relay's read timeout
+// (on the simulated clock) cut both clients after a minute, and a relay or
+// dialer waiting on the wall clock moves "connected" or the message off
+// their instants; a wss end that made or checked its token on the wall
+// clock (years after the simulated epoch) would never connect.
 func TestSimWorldDeterministic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("registers two clients twice")
@@ -168,10 +197,14 @@ func TestSimWorldDeterministic(t *testing.T) {
 		"10s alice sent",
 		"10s bob message hello",
 	}
-	for run := range 2 {
-		got := runSimWorld(t)
-		if !slices.Equal(got, want) {
-			t.Fatalf("run %d: log\n%q\nwant\n%q", run, got, want)
-		}
+	for _, tr := range []string{"tcp", "wss"} {
+		t.Run(tr, func(t *testing.T) {
+			for run := range 2 {
+				got := runSimWorld(t, tr)
+				if !slices.Equal(got, want) {
+					t.Fatalf("run %d: log\n%q\nwant\n%q", run, got, want)
+				}
+			}
+		})
 	}
 }

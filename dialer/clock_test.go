@@ -2,10 +2,14 @@ package dialer
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"samizdat/clock"
+	"samizdat/noisechan"
 	"samizdat/transport/memnet"
 )
 
@@ -76,5 +80,57 @@ func TestDialOnSimClock(t *testing.T) {
 	}
 	if f := log.failures("stall:443"); len(f) != 2 || f[1] != ClassTimeout {
 		t.Fatalf("failures %v, want a timeout last", f)
+	}
+}
+
+// backoffs runs Run against a refused endpoint on a simulated clock, with
+// the backoff jitter drawn from a source seeded with seed, and returns
+// the first n backoffs: each one's simulated start and delay.
+func backoffs(t *testing.T, seed uint64, n int) []string {
+	s := clock.NewSim(time.Time{})
+	stop := s.Start()
+	defer stop()
+	r := newTestRelay(t)
+	var log eventLog
+	got := make(chan struct{})
+	count := 0
+	cfg := Config{Local: clientKey(t), NetDial: memnet.New(s).Dial, Clock: s, Rand: rand.New(rand.NewPCG(seed, 0)),
+		Events: func(e Event) {
+			log.add(e)
+			if e.Kind == EventBackoff {
+				if count++; count == n {
+					close(got)
+				}
+			}
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	t0 := s.Now()
+	go func() {
+		done <- Run(ctx, cfg, func() []Candidate { return []Candidate{r.candidate("r1", "refused:443")} }, nil,
+			func(*noisechan.Conn) error { return nil })
+	}()
+	<-got
+	cancel()
+	<-done
+	var out []string
+	for _, e := range log.all() {
+		if e.Kind == EventBackoff && len(out) < n {
+			out = append(out, fmt.Sprintf("%v backoff %v", e.Time.Sub(t0), e.Elapsed))
+		}
+	}
+	return out
+}
+
+// TestBackoffSeeded: with a seeded source the backoffs after failed
+// rounds, and so the simulated times of the rounds, repeat for a seed;
+// another seed gives other delays.
+func TestBackoffSeeded(t *testing.T) {
+	a, b := backoffs(t, 7, 6), backoffs(t, 7, 6)
+	if !slices.Equal(a, b) {
+		t.Fatalf("seed 7 gave\n%q\nthen\n%q", a, b)
+	}
+	if c := backoffs(t, 8, 6); slices.Equal(a, c) {
+		t.Fatalf("seeds 7 and 8 both gave %q", a)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"time"
@@ -62,24 +63,28 @@ var errLostRace = errors.New("dialer: another attempt won")
 // network only through netDial (nil means a plain net.Dialer).
 type DialFunc func(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error)
 
+// builtinDial is a built-in transport's dial function: a DialFunc that
+// also takes the clock the transport runs on.
+type builtinDial func(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial, clk clock.Clock) (net.Conn, error)
+
 // transports maps a manifest transport name to its dial function. A new
 // transport plugs in with one line.
-var transports = map[string]DialFunc{
+var transports = map[string]builtinDial{
 	"tcp":   dialTCP,
 	"wss":   dialWSS,
 	"front": dialFront,
 }
 
-func dialTCP(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+func dialTCP(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial, _ clock.Clock) (net.Conn, error) {
 	if netDial == nil {
 		return tcp.Dialer{}.Dial(ctx, ep.Address)
 	}
 	return netDial(ctx, "tcp", ep.Address)
 }
 
-func dialWSS(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+func dialWSS(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial, clk clock.Clock) (net.Conn, error) {
 	c, err := wss.Dial(ctx, wss.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path,
-		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial})
+		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial, Clock: clk})
 	if errors.Is(err, wss.ErrRejected) {
 		// The endpoint answered as a web site, not as a tunnel.
 		err = &ClassError{Class: ClassProbeLike, Err: err}
@@ -87,9 +92,9 @@ func dialWSS(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDia
 	return c, err
 }
 
-func dialFront(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+func dialFront(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial, clk clock.Clock) (net.Conn, error) {
 	c, err := front.Dial(ctx, front.ClientConfig{Address: ep.Address, SNI: ep.SNI, Host: ep.Host, Path: ep.Path,
-		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial})
+		Secret: ep.Secret, TLSPin: ep.TLSPin, NetDial: netDial, Clock: clk})
 	if errors.Is(err, front.ErrRejected) {
 		// The CDN or the origin refused: an HTTP-level failure.
 		err = &ClassError{Class: ClassHTTP, Err: err}
@@ -192,6 +197,12 @@ type Config struct {
 	RefreshAfter time.Duration
 	// BackoffBase and BackoffMax shape Run's backoff (250 ms and 4 s).
 	BackoffBase, BackoffMax time.Duration
+	// Rand draws the jitter of Run's backoff; nil means math/rand/v2's
+	// global source. Seeded (rand.New(rand.NewPCG(seed, 0))), it makes
+	// the delays after failed rounds repeat for the seed. Only the
+	// goroutine running Run draws from it: give each concurrent Run its
+	// own.
+	Rand *rand.Rand
 	// MinUptime: connections that keep dropping sooner count as failed
 	// rounds for Run's backoff, so a relay that accepts and hangs up at
 	// once is not redialled in a tight loop (1 s).
@@ -230,11 +241,20 @@ func (cfg *Config) defaults() Config {
 	return c
 }
 
+// dialFunc returns the dial function for transport name: cfg.Transports',
+// else the built-in one on cfg.Clock; nil if there is none.
 func (cfg *Config) dialFunc(name string) DialFunc {
 	if f, ok := cfg.Transports[name]; ok {
 		return f
 	}
-	return transports[name]
+	f := transports[name]
+	if f == nil {
+		return nil
+	}
+	clk := clock.Or(cfg.Clock)
+	return func(ctx context.Context, ep manifest.Endpoint, netDial transport.NetDial) (net.Conn, error) {
+		return f(ctx, ep, netDial, clk)
+	}
 }
 
 func (cfg *Config) emit(e Event) {

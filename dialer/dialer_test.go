@@ -186,7 +186,7 @@ func TestDialClosesLosers(t *testing.T) {
 	var n atomic.Int32
 	all := make(chan struct{})
 	slow := func(ctx context.Context, ep manifest.Endpoint, _ transport.NetDial) (net.Conn, error) {
-		c, err := dialTCP(ctx, ep, nil)
+		c, err := dialTCP(ctx, ep, nil, nil)
 		if n.Add(1) == 3 {
 			close(all)
 		}

@@ -320,6 +320,9 @@ func (cfg *Config) backoffDelay(n int) time.Duration {
 			limit = d
 		}
 	}
+	if cfg.Rand != nil {
+		return time.Duration(cfg.Rand.Int64N(int64(limit)))
+	}
 	return rand.N(limit)
 }
 

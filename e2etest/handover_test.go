@@ -25,7 +25,7 @@ const publicControl = "identity public key (control)"
 func secrets(t *testing.T, home string) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
-	db, err := clientdb.Open(ctx, filepath.Join(home, "client.db"))
+	db, err := clientdb.Open(ctx, filepath.Join(home, "client.db"), clientdb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

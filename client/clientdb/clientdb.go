@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	_ "modernc.org/sqlite" // the pure Go SQLite driver
 )
@@ -135,11 +136,22 @@ type querier interface {
 // process may open the same file (SQLite locking and a busy timeout serialize
 // writers).
 type DB struct {
-	db *sql.DB
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// Now stamps what the store records the time of (an identity's first
+	// sighting and change); nil means time.Now.
+	Now func() time.Time
 }
 
 // Open opens (creating if needed) the database at path.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("clientdb: %w", err)
 	}
@@ -168,14 +180,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("clientdb: %w", err)
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, now: opts.Now}, nil
 }
 
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
 // Store returns a Store whose calls each run on their own.
-func (d *DB) Store() *Store { return &Store{q: d.db} }
+func (d *DB) Store() *Store { return &Store{q: d.db, now: d.now} }
 
 // Tx runs fn in one transaction with a Store bound to it, committing if fn
 // returns nil and rolling back otherwise. fn must not use d.Store (the
@@ -185,7 +197,7 @@ func (d *DB) Tx(ctx context.Context, fn func(*Store) error) error {
 	if err != nil {
 		return fmt.Errorf("clientdb: begin: %w", err)
 	}
-	if err := fn(&Store{q: tx}); err != nil {
+	if err := fn(&Store{q: tx, now: d.now}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -198,5 +210,6 @@ func (d *DB) Tx(ctx context.Context, fn func(*Store) error) error {
 // Store reads and writes the client state through the database or one
 // transaction.
 type Store struct {
-	q querier
+	q   querier
+	now func() time.Time
 }

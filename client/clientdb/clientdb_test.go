@@ -25,7 +25,7 @@ type party struct {
 func newParty(t *testing.T, name string, regID uint32) *party {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "client.db"))
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "client.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +183,9 @@ func TestRolledBackDecryptLeavesState(t *testing.T) {
 func TestIdentityTOFU(t *testing.T) {
 	ctx := context.Background()
 	p := newParty(t, "me", 1)
+	// The change is stamped with the store's time, not the wall clock's.
+	changedAt := time.Date(2018, time.April, 16, 12, 0, 0, 0, time.UTC)
+	p.db.now = func() time.Time { return changedAt }
 	st := p.db.Store()
 	k1, _ := curve.GenerateKeyPair(rand.Reader)
 	k2, _ := curve.GenerateKeyPair(rand.Reader)
@@ -209,8 +212,8 @@ func TestIdentityTOFU(t *testing.T) {
 	if changed, _ := st.SaveIdentity(ctx, addr, k2.Public); !changed {
 		t.Fatal("replacement not reported")
 	}
-	if at, _ := st.ChangedIdentity(ctx, "peer"); at.IsZero() {
-		t.Fatal("change not recorded")
+	if at, _ := st.ChangedIdentity(ctx, "peer"); !at.Equal(changedAt) {
+		t.Fatalf("change recorded at %v, want %v", at, changedAt)
 	}
 	got, ok, _ := st.Identity(ctx, addr2)
 	if !ok || !got.Equal(k2.Public) {

@@ -122,7 +122,7 @@ func (s *Store) SaveIdentity(ctx context.Context, addr session.Address, identity
 	if err != nil {
 		return false, err
 	}
-	now := time.Now().UnixMilli()
+	now := s.now().UnixMilli()
 	switch {
 	case !ok:
 		_, err = s.q.ExecContext(ctx, `INSERT INTO identities (name, key, first_seen) VALUES (?, ?, ?)`,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/manifest"
 	"samizdat/noisechan"
 	"samizdat/relay"
@@ -663,5 +664,35 @@ func TestCohortChannels(t *testing.T) {
 	got := cohortManifest(2)
 	if got.Serial <= before || !slices.Contains(urls(got), "https://c2-moved.example/m.bin") {
 		t.Fatalf("after moving cohort 2's mirror: serial %d (was %d), %v", got.Serial, before, urls(got))
+	}
+}
+
+// The refresh runs on the manager's clock: on a simulated one the
+// manifest is re-signed once half its simulated lifetime has passed, and
+// signed with simulated times.
+func TestManifestRefreshSimClock(t *testing.T) {
+	s := clock.NewSim(time.Time{})
+	r := newRelay(t)
+	m := r.start(t, func(o *endpoints.Options) { o.Clock = s }, "tcp://127.0.0.1:0")
+	first, err := manifest.VerifyNetwork(m.Manifest(), r.keys.Network.Public().(ed25519.PublicKey), "testnet", s.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := s.Now().Add(endpoints.DefaultManifestTTL); !first.Expires.Equal(want) {
+		t.Fatalf("first manifest expires %v, want %v", first.Expires, want)
+	}
+	t.Cleanup(s.Start())
+	s.Sleep(endpoints.DefaultManifestTTL/2 - time.Minute)
+	if m.Serial() != first.Serial {
+		t.Fatalf("re-signed after %v of %v", endpoints.DefaultManifestTTL/2-time.Minute, endpoints.DefaultManifestTTL)
+	}
+	s.Sleep(2 * time.Minute)
+	got, err := manifest.VerifyNetwork(m.Manifest(), r.keys.Network.Public().(ed25519.PublicKey), "testnet", s.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Serial <= first.Serial || !got.Expires.After(first.Expires) {
+		t.Fatalf("after half the lifetime: serial %d expires %v; first: serial %d expires %v",
+			got.Serial, got.Expires, first.Serial, first.Expires)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/internal/atomicfile"
 	"samizdat/manifest"
 	"samizdat/relay"
@@ -88,7 +89,11 @@ type Options struct {
 	Channels []manifest.Channel
 	// Logger receives endpoint events; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
+	// Clock runs the manifest's refresh, mints the TLS certificates and
+	// is the time of the wss and front endpoints (tokens, TLS, tunnel
+	// deadlines); nil means clock.Real.
+	Clock clock.Clock
+	// Now reads the time for signing manifests; nil means Clock.Now.
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.
 	Rand io.Reader
@@ -171,8 +176,9 @@ func Start(opts Options) (*Manager, error) {
 	if opts.Dir == "" || opts.Server == nil {
 		return nil, configErrorf("a data directory and a server are required")
 	}
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = opts.Clock.Now
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
@@ -870,12 +876,12 @@ func (m *Manager) refreshLoop() {
 		due := m.signedAt.Add(m.ttl / 2)
 		m.mu.Unlock()
 		wait := min(max(due.Sub(m.now()), time.Second), time.Hour)
-		t := time.NewTimer(wait)
+		t := m.opts.Clock.NewTimer(wait)
 		select {
 		case <-m.ctx.Done():
 			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		m.mu.Lock()
 		if !m.closed && !m.now().Before(m.signedAt.Add(m.ttl/2)) {

@@ -57,7 +57,8 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 		// Clients dial this listener itself, so they meet the relay's key.
 		return opened{}, configErrorf("tls_pin is not the pin of the relay's TLS key, which clients dialing %s meet; leave it out, or give the address of what terminates TLS in front (?address=HOST:PORT)", s.Listen)
 	}
-	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret})
+	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret,
+		Clock: m.opts.Clock})
 	if err != nil {
 		return opened{}, err
 	}
@@ -68,7 +69,7 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 // for a CDN to forward the hidden host's requests to. Clients dial the CDN,
 // so the spec must name its address and the Host the CDN routes on.
 // Retiring it ends its tunnels too: they live inside the HTTP handler.
-func openFront(ctx context.Context, _ *Manager, s Spec, pub *manifest.Endpoint) (opened, error) {
+func openFront(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (opened, error) {
 	if s.Address == "" || s.Host == "" {
 		return opened{}, configErrorf("a front endpoint needs the CDN's address and the host it routes on (?address=HOST:PORT&host=NAME)")
 	}
@@ -86,7 +87,7 @@ func openFront(ctx context.Context, _ *Manager, s Spec, pub *manifest.Endpoint) 
 	if err != nil {
 		return opened{}, err
 	}
-	o := front.NewOrigin(front.OriginConfig{Path: pub.Path, Secret: pub.Secret})
+	o := front.NewOrigin(front.OriginConfig{Path: pub.Path, Secret: pub.Secret, Clock: m.opts.Clock})
 	srv := &http.Server{
 		Handler:           o,
 		ReadHeaderTimeout: 10 * time.Second,

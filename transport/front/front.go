@@ -46,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/transport"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/tlsconf"
@@ -101,10 +102,12 @@ type ClientConfig struct {
 	TLSPin  []byte // optional SPKI SHA-256 of the CDN's certificate
 	NetDial transport.NetDial
 	Mode    Mode
+	Clock   clock.Clock // token time, certificate validity, timeouts, poll pacing; nil: clock.Real
 }
 
 type client struct {
 	cfg  ClientConfig
+	clk  clock.Clock
 	url  string
 	tr   *http.Transport
 	http *http.Client
@@ -134,8 +137,10 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 	if cfg.Address == "" || cfg.Host == "" || len(cfg.Secret) == 0 || cfg.Path == "" || cfg.Path[0] != '/' {
 		return nil, fmt.Errorf("%w: address, host, path and secret are required", ErrConfig)
 	}
+	clk := clock.Or(cfg.Clock)
 	tlsCfg := tlsconf.Client(cfg.SNI, cfg.TLSPin, []string{"h2", "http/1.1"})
-	cl := &client{cfg: cfg, url: "https://" + cfg.Host + cfg.Path}
+	tlsCfg.Time = clk.Now
+	cl := &client{cfg: cfg, clk: clk, url: "https://" + cfg.Host + cfg.Path}
 	cl.tr = &http.Transport{
 		Proxy: nil,
 		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -189,7 +194,7 @@ func (d Dialer) Dial(ctx context.Context, address string) (net.Conn, error) {
 
 // do sends one tunnel request and checks the status.
 func (cl *client) do(ctx context.Context, req request) (*http.Response, error) {
-	tok, err := token.New(cl.cfg.Secret, cl.cfg.Path, time.Now(), rand.Reader)
+	tok, err := token.New(cl.cfg.Secret, cl.cfg.Path, cl.clk.Now(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("front: %w", err)
 	}
@@ -214,7 +219,7 @@ func (cl *client) do(ctx context.Context, req request) (*http.Response, error) {
 
 // probe reports whether the path to the origin streams responses.
 func (cl *client) probe(ctx context.Context) (bool, error) {
-	pctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	pctx, cancel := cl.clk.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	resp, err := cl.do(pctx, request{op: opProbe})
 	if err != nil {
@@ -273,7 +278,7 @@ func (cl *client) dial(ctx context.Context) (net.Conn, error) {
 	}
 	resp.Body.Close()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.Conn = pipe.NewConn(bufSize, pipe.Addr("front"), pipe.Addr("front"), nil)
+	c.Conn = pipe.NewConn(bufSize, pipe.Addr("front"), pipe.Addr("front"), cl.clk)
 	c.Conn.OnClose = c.onClose
 	if mode == Stream {
 		stop := context.AfterFunc(ctx, c.cancel)
@@ -311,7 +316,7 @@ func (cl *client) dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (cl *client) closeSession(sid [sidSize]byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := cl.clk.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if resp, err := cl.do(ctx, request{op: opClose, sid: sid}); err == nil {
 		resp.Body.Close()
@@ -436,9 +441,9 @@ func (c *conn) poll() {
 			continue
 		}
 		interval = min(max(2*interval, 20*time.Millisecond), maxPollInterval)
-		t := time.NewTimer(interval)
+		t := c.cl.clk.NewTimer(interval)
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-c.activity:
 			interval = 0
 		case <-c.ctx.Done():
@@ -452,10 +457,10 @@ func (c *conn) poll() {
 
 func (c *conn) onClose() error {
 	// Give queued writes a moment to go out, then tell the origin.
-	t := time.NewTimer(time.Second)
+	t := c.cl.clk.NewTimer(time.Second)
 	select {
 	case <-c.upDone:
-	case <-t.C:
+	case <-t.C():
 	}
 	t.Stop()
 	c.In.Close(net.ErrClosed)

@@ -22,6 +22,13 @@ func ListenOrigin(ctx context.Context, addr string, cfg OriginConfig, tlsCfg *tl
 	if err != nil {
 		return nil, fmt.Errorf("front: %w", err)
 	}
+	return ServeOrigin(tl, cfg, tlsCfg), nil
+}
+
+// ServeOrigin is ListenOrigin on a listener the caller made (an in-memory
+// one, say), which the returned listener's Close closes. TLS takes its
+// time from cfg.Clock unless tlsCfg sets its own.
+func ServeOrigin(tl net.Listener, cfg OriginConfig, tlsCfg *tls.Config) net.Listener {
 	o := NewOrigin(cfg)
 	srv := &http.Server{
 		Handler:           o,
@@ -34,12 +41,15 @@ func ListenOrigin(ctx context.Context, addr string, cfg OriginConfig, tlsCfg *tl
 		defer close(ol.served)
 		if tlsCfg != nil {
 			srv.TLSConfig = tlsCfg.Clone()
+			if srv.TLSConfig.Time == nil {
+				srv.TLSConfig.Time = o.clk.Now
+			}
 			srv.ServeTLS(tl, "", "")
 		} else {
 			srv.Serve(tl)
 		}
 	}()
-	return ol, nil
+	return ol
 }
 
 type originListener struct {

@@ -2,16 +2,17 @@ package front
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/transport/internal/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/token"
@@ -24,6 +25,9 @@ type OriginConfig struct {
 	Decoy  http.Handler // nil: the built-in ordinary site
 	// IdleTimeout ends sessions with no request for this long; 0 means 60 s.
 	IdleTimeout time.Duration
+	// Clock checks tokens, times idle sessions, the holds of polls and
+	// probes, and the tunnels' deadlines; nil: clock.Real.
+	Clock clock.Clock
 }
 
 // Origin is the relay side of the front transport: an http.Handler to
@@ -38,6 +42,7 @@ type Origin struct {
 	verify *token.Verifier // nil when there is no secret
 	decoy  http.Handler
 	idle   time.Duration
+	clk    clock.Clock
 
 	conns      chan net.Conn
 	closed     chan struct{}
@@ -66,6 +71,7 @@ func NewOrigin(cfg OriginConfig) *Origin {
 		path:       cfg.Path,
 		decoy:      cfg.Decoy,
 		idle:       cfg.IdleTimeout,
+		clk:        clock.Or(cfg.Clock),
 		conns:      make(chan net.Conn),
 		closed:     make(chan struct{}),
 		janitorEnd: make(chan struct{}),
@@ -94,17 +100,19 @@ type session struct {
 	active   int       // requests in progress; guarded by mu
 }
 
-func (s *session) begin() {
+// begin marks a request on s starting at now.
+func (s *session) begin(now time.Time) {
 	s.mu.Lock()
 	s.active++
-	s.lastSeen = time.Now()
+	s.lastSeen = now
 	s.mu.Unlock()
 }
 
-func (s *session) end() {
+// end marks a request on s ending at now.
+func (s *session) end(now time.Time) {
 	s.mu.Lock()
 	s.active--
-	s.lastSeen = time.Now()
+	s.lastSeen = now
 	s.mu.Unlock()
 }
 
@@ -112,19 +120,19 @@ var errIdle = errors.New("front: session idle too long")
 
 func (o *Origin) janitor() {
 	defer close(o.janitorEnd)
-	t := time.NewTicker(o.idle / 4)
+	t := o.clk.NewTicker(o.idle / 4)
 	defer t.Stop()
 	for {
 		select {
 		case <-o.closed:
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		var stale []*session
 		o.mu.Lock()
 		for id, s := range o.sessions {
 			s.mu.Lock()
-			if s.active == 0 && time.Since(s.lastSeen) > o.idle {
+			if s.active == 0 && o.clk.Since(s.lastSeen) > o.idle {
 				stale = append(stale, s)
 				delete(o.sessions, id)
 			}
@@ -168,7 +176,7 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.op == opProbe || req.op == opOpen {
 		ck, err := r.Cookie(cookieName)
-		if err != nil || o.verify.Verify(ck.Value, time.Now()) != nil {
+		if err != nil || o.verify.Verify(ck.Value, o.clk.Now()) != nil {
 			o.decoy.ServeHTTP(w, r)
 			return
 		}
@@ -193,8 +201,8 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			o.decoy.ServeHTTP(w, r)
 			return
 		}
-		s.begin()
-		defer s.end()
+		s.begin(o.clk.Now())
+		defer func() { s.end(o.clk.Now()) }()
 		switch req.op {
 		case opPush:
 			o.push(w, r, s, req)
@@ -216,18 +224,18 @@ func (o *Origin) probe(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(appendFrame(nil, frameHello, nil))
 	http.NewResponseController(w).Flush()
-	t := time.NewTimer(probeHold)
+	t := o.clk.NewTimer(probeHold)
 	defer t.Stop()
 	select {
 	case <-r.Context().Done():
 	case <-o.closed:
-	case <-t.C:
+	case <-t.C():
 	}
 }
 
 func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
-	s := &session{id: req.sid, lastSeen: time.Now()}
-	s.conn = pipe.NewConn(bufSize, pipe.Addr("front"), remoteAddr(r), nil)
+	s := &session{id: req.sid, lastSeen: o.clk.Now()}
+	s.conn = pipe.NewConn(bufSize, pipe.Addr("front"), remoteAddr(r), o.clk)
 	s.conn.OnClose = func() error {
 		// Downstream readers see Out's end after the data and send EOF.
 		s.conn.In.Close(net.ErrClosed)
@@ -255,8 +263,10 @@ func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
 }
 
 func remoteAddr(r *http.Request) net.Addr {
-	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
-		return a
+	// Parsed, never resolved: on an in-memory network the "address" is
+	// a name, and looking it up would send a DNS query.
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
 	}
 	return pipe.Addr("front")
 }
@@ -293,7 +303,7 @@ func (o *Origin) push(w http.ResponseWriter, r *http.Request, s *session, req re
 }
 
 func (o *Origin) poll(w http.ResponseWriter, r *http.Request, s *session) {
-	hold, cancel := context.WithTimeout(r.Context(), pollHold)
+	hold, cancel := o.clk.WithTimeout(r.Context(), pollHold)
 	s.conn.Out.Wait(hold.Done(), nil)
 	cancel()
 	var out []byte

@@ -29,12 +29,7 @@ func post(o *Origin, body []byte, tok string) *httptest.ResponseRecorder {
 func TestOriginIdleAndReplay(t *testing.T) {
 	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, IdleTimeout: 100 * time.Millisecond})
 	defer o.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := o.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
+	accepted := acceptOne(o)
 	tok, _ := token.New(secret, tunnelPath, time.Now(), rand.Reader)
 	open := request{op: opOpen, sid: [sidSize]byte{1}}.marshal()
 	if w := post(o, open, tok); w.Code != http.StatusOK {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"samizdat/clock"
 	"samizdat/transport/internal/decoy"
 	"samizdat/transport/internal/token"
 )
@@ -20,7 +21,7 @@ func FuzzServeHTTP(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	l := &listener{path: path, verify: v, decoy: decoy.Handler(), closed: make(chan struct{})}
+	l := &listener{path: path, verify: v, decoy: decoy.Handler(), closed: make(chan struct{}), clk: clock.Real}
 	f.Fuzz(func(t *testing.T, p, cookie string) {
 		req := httptest.NewRequest(http.MethodGet, "https://www.example.com/", nil)
 		req.URL.Path = p

@@ -36,16 +36,7 @@ func TestKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l, 4)
 	cfg := ClientConfig{Address: l.Addr().String(), SNI: "www.example.com", Path: path, TLSPin: cert.Pin}
 	dial := func(secret []byte) (net.Conn, error) {
 		c := cfg

@@ -22,6 +22,23 @@
 //   - Read deadlines do not hurt the conn (unlike websocket.NetConn's); a
 //     Write that times out leaves the conn usable too, since writes go
 //     through a bounded buffer.
+//
+// # Time
+//
+// Both ends take their time from a clock.Clock (ClientConfig.Clock,
+// ServerConfig.Clock; nil is the wall clock): tokens are made and checked
+// on it, TLS checks certificates and tickets against it (tls.Config.Time),
+// the conns' deadlines and the waits of Close run on it. What does not:
+// coder/websocket's own timers (5 s for a close frame and for the close
+// handshake, 15 s for its goroutines, 3 s to drain a refused handshake's
+// body) and net/http's (the server's ReadHeaderTimeout and IdleTimeout).
+// Each of the websocket waits is bounded sooner by a wait on the clock
+// (Close gives the peer 1 s to take queued bytes and 2 s to answer the
+// close, then drops the conn; a dial ends with its ctx), so on a
+// simulated clock they never decide an outcome; net/http's timeouts guard
+// against slow or idle peers, which a simulated world does not model
+// (under clock.Sim, whose epoch is years before the wall clock, they lie
+// far in the simulated future and never fire).
 package wss
 
 import (
@@ -40,6 +57,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"samizdat/clock"
 	"samizdat/transport"
 	"samizdat/transport/internal/decoy"
 	"samizdat/transport/internal/pipe"
@@ -71,6 +89,7 @@ type ClientConfig struct {
 	Secret  []byte // endpoint secret
 	TLSPin  []byte // optional SPKI SHA-256 of the server's certificate
 	NetDial transport.NetDial
+	Clock   clock.Clock // token time, certificate validity, deadlines, Close's waits; nil: clock.Real
 }
 
 // Dial opens a tunnel to cfg's endpoint. It returns when the WebSocket is
@@ -86,11 +105,13 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 	if host == "" {
 		return nil, fmt.Errorf("%w: no host or SNI", ErrConfig)
 	}
-	tok, err := token.New(cfg.Secret, cfg.Path, time.Now(), rand.Reader)
+	clk := clock.Or(cfg.Clock)
+	tok, err := token.New(cfg.Secret, cfg.Path, clk.Now(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("wss: %w", err)
 	}
 	tlsCfg := tlsconf.Client(cfg.SNI, cfg.TLSPin, []string{"http/1.1"})
+	tlsCfg.Time = clk.Now
 	var raw net.Conn
 	tr := &http.Transport{
 		Proxy: nil,
@@ -130,7 +151,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 	if raw != nil {
 		local, remote = raw.LocalAddr(), raw.RemoteAddr()
 	}
-	return newConn(ws, local, remote), nil
+	return newConn(ws, local, remote, clk), nil
 }
 
 // Dialer adapts Dial to transport.Dialer: Dial's address replaces
@@ -147,11 +168,12 @@ func (d Dialer) Dial(ctx context.Context, address string) (net.Conn, error) {
 }
 
 // newConn wraps ws in a net.Conn whose reads and writes go through
-// buffers, pumped by two goroutines that Close waits for.
-func newConn(ws *websocket.Conn, local, remote net.Addr) net.Conn {
+// buffers, pumped by two goroutines that Close waits for; its deadlines
+// and Close's waits run on clk.
+func newConn(ws *websocket.Conn, local, remote net.Addr, clk clock.Clock) net.Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	c := pipe.NewConn(bufSize, local, remote, nil)
+	c := pipe.NewConn(bufSize, local, remote, clk)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	writerDone := make(chan struct{})
@@ -194,19 +216,14 @@ func newConn(ws *websocket.Conn, local, remote net.Addr) net.Conn {
 	}()
 	c.OnClose = func() error {
 		// Let queued writes go out, briefly, then close the WebSocket.
-		select {
-		case <-writerDone:
-		case <-time.After(time.Second):
-		}
+		waitFor(clk, writerDone, closeFlush)
 		c.In.Close(net.ErrClosed)
 		closed := make(chan struct{})
 		go func() {
 			nc.Close()
 			close(closed)
 		}()
-		select {
-		case <-closed:
-		case <-time.After(2 * time.Second):
+		if !waitFor(clk, closed, closeHandshake) {
 			ws.CloseNow()
 			<-closed
 		}
@@ -215,6 +232,26 @@ func newConn(ws *websocket.Conn, local, remote net.Addr) net.Conn {
 		return nil
 	}
 	return c
+}
+
+// How long Close lets queued writes go out, and then waits for the peer
+// to answer the WebSocket close, before it drops the conn.
+const (
+	closeFlush     = time.Second
+	closeHandshake = 2 * time.Second
+)
+
+// waitFor waits until done is closed or d has passed on clk; it reports
+// whether done was closed.
+func waitFor(clk clock.Clock, done <-chan struct{}, d time.Duration) bool {
+	t := clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C():
+		return false
+	}
 }
 
 // ServerConfig configures a wss listener.
@@ -227,36 +264,53 @@ type ServerConfig struct {
 	// the tunnel, and Accept returns a *CallerConn naming the caller.
 	// Its path must be Path.
 	Keyring *Keyring
+	// Clock checks tokens, is TLS's time (unless TLS sets its own) and
+	// runs the tunnels' deadlines and Close's waits; nil: clock.Real.
+	Clock clock.Clock
 }
 
-// Listen serves HTTPS on addr: tunnels come out of the returned listener's
-// Accept; everything else gets the decoy site. Closing the listener stops
-// the server but not the tunnels already accepted.
+// Listen serves HTTPS on addr (TCP): tunnels come out of the returned
+// listener's Accept; everything else gets the decoy site. Closing the
+// listener stops the server but not the tunnels already accepted.
 func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, error) {
-	if cfg.TLS == nil || cfg.Path == "" || cfg.Path[0] != '/' {
-		return nil, fmt.Errorf("%w: TLS and path are required", ErrConfig)
-	}
-	var v *token.Verifier
-	if cfg.Keyring == nil {
-		var err error
-		if v, err = token.NewVerifier(cfg.Secret, cfg.Path); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-	} else if cfg.Keyring.path != cfg.Path {
-		return nil, fmt.Errorf("%w: the keyring is for path %q, not %q", ErrConfig, cfg.Keyring.path, cfg.Path)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	var lc net.ListenConfig
 	tl, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("wss: %w", err)
 	}
+	return Serve(tl, cfg)
+}
+
+// Serve is Listen on a listener the caller made (an in-memory one, say):
+// it serves HTTPS on ln, which the returned listener's Close closes.
+func Serve(ln net.Listener, cfg ServerConfig) (net.Listener, error) {
+	if err := cfg.check(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	var v *token.Verifier
+	if cfg.Keyring == nil {
+		var err error
+		if v, err = token.NewVerifier(cfg.Secret, cfg.Path); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	clk := clock.Or(cfg.Clock)
 	tlsCfg := cfg.TLS.Clone()
+	if tlsCfg.Time == nil {
+		tlsCfg.Time = clk.Now
+	}
 	if tlsCfg.MinVersion < tls.VersionTLS12 {
 		tlsCfg.MinVersion = tls.VersionTLS12 // a plain site accepts 1.2; our client insists on 1.3
 	}
 	tlsCfg.NextProtos = []string{"http/1.1"}
 	l := &listener{
-		tcp:     tl,
+		tcp:     ln,
+		clk:     clk,
 		path:    cfg.Path,
 		verify:  v,
 		keyring: cfg.Keyring,
@@ -270,6 +324,7 @@ func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, e
 	}
 	l.srv = &http.Server{
 		Handler:           l,
+		ConnContext:       withRemoteAddr,
 		TLSConfig:         tlsCfg,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: 10 * time.Second,
@@ -278,13 +333,35 @@ func Listen(ctx context.Context, addr string, cfg ServerConfig) (net.Listener, e
 	}
 	go func() {
 		defer close(l.served)
-		l.srv.ServeTLS(tl, "", "")
+		l.srv.ServeTLS(ln, "", "")
 	}()
 	return l, nil
 }
 
+// check reports what is missing from cfg.
+func (cfg *ServerConfig) check() error {
+	if cfg.TLS == nil || cfg.Path == "" || cfg.Path[0] != '/' {
+		return fmt.Errorf("%w: TLS and path are required", ErrConfig)
+	}
+	if cfg.Keyring != nil && cfg.Keyring.path != cfg.Path {
+		return fmt.Errorf("%w: the keyring is for path %q, not %q", ErrConfig, cfg.Keyring.path, cfg.Path)
+	}
+	return nil
+}
+
+// remoteAddrKey is the request context key of the conn's remote address.
+type remoteAddrKey struct{}
+
+// withRemoteAddr puts c's remote address in ctx, as the tunnel's: the
+// address as the listener's conns give it (a TCP address, or an
+// in-memory network's name), never resolved.
+func withRemoteAddr(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, remoteAddrKey{}, c.RemoteAddr())
+}
+
 type listener struct {
 	tcp     net.Listener
+	clk     clock.Clock
 	srv     *http.Server
 	path    string
 	verify  *token.Verifier // nil with a keyring
@@ -307,9 +384,9 @@ func (l *listener) authorized(r *http.Request) (string, bool) {
 		return "", false
 	}
 	if l.keyring != nil {
-		return l.keyring.verify(ck.Value, time.Now())
+		return l.keyring.verify(ck.Value, l.clk.Now())
 	}
-	return "", l.verify.Verify(ck.Value, time.Now()) == nil
+	return "", l.verify.Verify(ck.Value, l.clk.Now()) == nil
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -329,11 +406,11 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if local == nil {
 		local = l.tcp.Addr()
 	}
-	remote := net.Addr(pipe.Addr(r.RemoteAddr))
-	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
-		remote = a
+	remote, _ := r.Context().Value(remoteAddrKey{}).(net.Addr)
+	if remote == nil {
+		remote = pipe.Addr(r.RemoteAddr)
 	}
-	c := newConn(ws, local, remote)
+	c := newConn(ws, local, remote, l.clk)
 	if l.keyring != nil {
 		c = &CallerConn{Conn: c, Caller: caller}
 	}
