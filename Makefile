@@ -9,10 +9,31 @@ FUZZTIME ?= 10m
 # Packages whose tests need a running libsignal (npm) harness run under `interop`.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '^samizdat/interop')
 
-.PHONY: test vet unit interop fuzz bench build
+# testsum summarises `go test -json`: a line per package, the output of
+# failed tests, counts. `make test` saves each stage's stream and exit status
+# in RESULTS and adds them up at the end.
+TESTSUM = bin/testsum
+RESULTS = .results
+STAGES  = vet unit interop
 
-## test: everything CI runs (vet, unit tests with the race detector, libsignal interop)
-test: vet unit interop
+.PHONY: test vet unit interop soak fuzz bench build
+
+## test: everything CI runs (vet, unit tests with the race detector, libsignal
+## interop). Every stage runs whatever the others did; the output ends with a
+## line per stage (ok or FAILED) and `test: N passed, M failed, K skipped`,
+## and the exit status is non-zero if anything failed.
+test: $(TESTSUM)
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS); \
+	for stage in $(STAGES); do \
+		echo "== $$stage"; \
+		$(MAKE) --no-print-directory $$stage SAVE=$(RESULTS)/$$stage.json; \
+		echo $$? > $(RESULTS)/$$stage.exit; \
+	done; \
+	echo "== summary"; \
+	$(TESTSUM) -total $(RESULTS) $(STAGES)
+
+$(TESTSUM): internal/testsum/main.go
+	$(GO) build -o $@ ./internal/testsum
 
 build:
 	$(GO) build -o bin/samizdat ./cmd/samizdat
@@ -25,14 +46,15 @@ vet:
 # socket, run as the image's postgres user) for the store, multi-node and load
 # generator tests; SAMIZDAT_PG_REQUIRED=1 makes them fail rather than skip
 # without it. NATS servers are embedded in the tests that need them.
-unit:
-	SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -race -count=1 $(UNIT_PKGS)
+unit: $(TESTSUM)
+	set -o pipefail; SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -json -race -count=1 $(UNIT_PKGS) | \
+		$(TESTSUM) -stage unit $(if $(SAVE),-save $(SAVE))
 
 ## interop: install @signalapp/libsignal-client (pinned) and run the Go<->libsignal suite
-interop:
+interop: $(TESTSUM)
 	cd interop/node && npm ci --no-audit --no-fund --loglevel=error
-	SAMIZDAT_INTEROP_REQUIRED=1 $(GO) test -count=1 -v ./interop/... 2>&1 | tee .interop.log | grep -E '^(=== RUN|--- |interop:|ok|FAIL|PASS|panic)' ; \
-		status=$${PIPESTATUS[0]}; grep -E '^interop: ' .interop.log | tail -1; rm -f .interop.log; exit $$status
+	set -o pipefail; SAMIZDAT_INTEROP_REQUIRED=1 $(GO) test -json -count=1 ./interop/... | \
+		$(TESTSUM) -stage interop -echo '^interop: ' $(if $(SAVE),-save $(SAVE))
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 10m)
 fuzz:
