@@ -85,11 +85,11 @@ func startRelayProc(t *testing.T, bin, data, addr string) *relayProc {
 	t.Cleanup(func() { p.kill() })
 	select {
 	case <-ready:
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience):
 		t.Fatalf("relay did not start: %s", stderr.String())
 	}
 	// The listener is up once the invite is written.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -254,9 +254,7 @@ func TestCrashRelay(t *testing.T) {
 	// Kill the relay twice while the senders run.
 	kills := 0
 	for _, at := range []int64{senders * perSender / 4, senders * perSender / 2} {
-		for progress.Load() < at {
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitUntil(t, fmt.Sprintf("%d messages acknowledged", at), func() bool { return progress.Load() >= at })
 		relayP.kill()
 		kills++
 		time.Sleep(300 * time.Millisecond)
@@ -265,7 +263,7 @@ func TestCrashRelay(t *testing.T) {
 	wg.Wait()
 
 	// Drain the outboxes: the messages whose Send failed go out now.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(patience)
 	for _, c := range clients {
 		for {
 			if _, err := c.Flush(ctx); err == nil {
@@ -294,6 +292,7 @@ func TestCrashRelay(t *testing.T) {
 	// Every message is now acknowledged; the texts whose Send returned an
 	// error were acknowledged by a later flush.
 	total := senders*perSender + perCLI
+	deadline = time.Now().Add(patience)
 	for {
 		got := delivered.snapshot()
 		if len(got) >= total {
