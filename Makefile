@@ -56,6 +56,19 @@ interop: $(TESTSUM)
 	set -o pipefail; SAMIZDAT_INTEROP_REQUIRED=1 $(GO) test -json -count=1 ./interop/... | \
 		$(TESTSUM) -stage interop -echo '^interop: ' $(if $(SAVE),-save $(SAVE))
 
+## soak: the full-size and long runs CI leaves out (docs/testing.md): the
+## packages below with SAMIZDAT_SOAK=1, the lab's full scenarios, and
+## `samizdat bench --scale small`. Stops at the first failure.
+SOAK_PKGS      = ./e2etest/...
+SOAK_SCENARIOS = rkn-2018 cold-start enumerate-all sni-dpi probing whitelist
+soak: $(TESTSUM) build
+	set -o pipefail; SAMIZDAT_SOAK=1 SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -json -race -count=1 -timeout 60m $(SOAK_PKGS) | \
+		$(TESTSUM) -stage soak
+	for s in $(SOAK_SCENARIOS); do \
+		SAMIZDAT_LAB_SCENARIO=$$s $(GO) test -count=1 -v -run '^TestScenario$$' -timeout 20m ./lab || exit 1; \
+	done
+	bin/samizdat bench --scale small
+
 ## fuzz: run every fuzz target for FUZZTIME each (default 10m)
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
