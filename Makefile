@@ -40,7 +40,8 @@ build:
 
 vet:
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@files=$$(git ls-files '*.go') && test -n "$$files" || { echo "vet: no Go files listed by git"; exit 1; }; \
+		test -z "$$(gofmt -l $$files)" || { echo "gofmt needed:"; gofmt -l $$files; exit 1; }
 
 # unit starts a throwaway PostgreSQL 15 (scripts/pg.sh: a temp folder, a unix
 # socket, run as the image's postgres user) for the store, multi-node and load
