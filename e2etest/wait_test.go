@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"samizdat/internal/poll"
 )
 
 // patience bounds every wait for something that must happen (a process
@@ -16,8 +18,7 @@ const patience = 2 * time.Minute
 // `make soak` sets it) rather than at the size CI runs.
 func soak() bool { return os.Getenv("SAMIZDAT_SOAK") == "1" }
 
-// waitUntil polls cond every 20 ms until it holds, or fails the test
-// after patience.
+// waitUntil waits until cond holds, or fails the test after patience.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	if !eventually(cond) {
@@ -25,15 +26,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// eventually polls cond every 20 ms until it holds (true) or patience
-// passes (false).
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
+// eventually reports whether cond held within patience; it returns as
+// soon as it does.
+func eventually(cond func() bool) bool { return poll.Until(patience, cond) }

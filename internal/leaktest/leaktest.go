@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"samizdat/internal/poll"
 )
 
 // Patience is how long a check waits for goroutines to end before it fails.
@@ -33,7 +35,7 @@ func AtMost(t testing.TB, n int) {
 
 func atMost(t testing.TB, n int, limit time.Duration) {
 	t.Helper()
-	if !wait(limit, func() bool { return runtime.NumGoroutine() <= n }) {
+	if !poll.Until(limit, func() bool { return runtime.NumGoroutine() <= n }) {
 		t.Errorf("%d goroutines still running after %v, want at most %d:\n%s", runtime.NumGoroutine(), limit, n, stacks())
 	}
 }
@@ -48,7 +50,7 @@ func Gone(t testing.TB, frame string) {
 
 func gone(t testing.TB, frame string, limit time.Duration) {
 	t.Helper()
-	if !wait(limit, func() bool { return !strings.Contains(stacks(), frame) }) {
+	if !poll.Until(limit, func() bool { return !strings.Contains(stacks(), frame) }) {
 		t.Errorf("goroutines in %s still running after %v:\n%s", frame, limit, stacks())
 	}
 }
@@ -84,18 +86,6 @@ func blocked(frame string) []string {
 		}
 	}
 	return out
-}
-
-// wait polls cond until it holds (true) or limit passes (false).
-func wait(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }
 
 // stacks returns the stack traces of every goroutine.

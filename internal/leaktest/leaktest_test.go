@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"samizdat/internal/poll"
 )
 
 // recorder is a testing.TB that keeps what a check reports.
@@ -63,7 +65,7 @@ func TestAfterClose(t *testing.T) {
 	release, ended := make(chan struct{}), make(chan struct{})
 	go parked(release, ended)
 	var found []string
-	if !wait(Patience, func() bool { found = blocked("leaktest.parked"); return len(found) > 0 }) {
+	if !poll.Until(Patience, func() bool { found = blocked("leaktest.parked"); return len(found) > 0 }) {
 		t.Fatal("a goroutine parked on a channel was never seen blocked")
 	}
 	if !strings.HasPrefix(found[0], "goroutine ") || !strings.Contains(found[0], "[chan receive") {
