@@ -21,16 +21,36 @@ import (
 	"samizdat/manifest"
 )
 
-// buildBinary builds cmd/samizdat into dir.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "samizdat")
-	cmd := exec.Command("go", "build", "-o", bin, "samizdat/cmd/samizdat")
+// binDir holds the samizdat binary the tests run, built once for all of
+// them: on a busy machine a build takes tens of seconds.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "e2etest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var build = sync.OnceValue(func() error {
+	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "samizdat"), "samizdat/cmd/samizdat")
 	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
+	return cmd.Run()
+})
+
+// buildBinary builds cmd/samizdat, the first time it is called, and
+// returns the binary's path.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if err := build(); err != nil {
 		t.Fatalf("go build: %v", err)
 	}
-	return bin
+	return filepath.Join(binDir, "samizdat")
 }
 
 // freeAddr returns a loopback address nobody listens on (for now).
@@ -151,7 +171,7 @@ func TestCrashRelay(t *testing.T) {
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	addr := freeAddr(t)
 	relayP := startRelayProc(t, bin, data, addr)

@@ -127,7 +127,7 @@ func TestMultiNode(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	ns, err := natstest.Start(0)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func TestSimultaneousSessionStart(t *testing.T) {
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	startRelayProc(t, bin, data, freeAddr(t))
 	inv, err := manifest.ReadInvite(filepath.Join(data, "invite.txt"))
