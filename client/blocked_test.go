@@ -178,7 +178,7 @@ func TestChatAcrossBlock(t *testing.T) {
 	alice.receive(t)
 	bob.receive(t)
 	ctx := context.Background()
-	waitUntil(t, "both connected", 10*time.Second, func() bool { return alog.last() != "" && blog.last() != "" })
+	waitUntil(t, "both connected", patience, func() bool { return alog.last() != "" && blog.last() != "" })
 
 	sent := 0
 	send := func(k int) {
@@ -237,13 +237,13 @@ func TestReceiveFetchesNewerManifest(t *testing.T) {
 	var log dialLog
 	alice := newBlockedUser(t, inv, "alice", &log)
 	alice.receive(t)
-	waitUntil(t, "connected", 10*time.Second, func() bool { return log.last() != "" })
+	waitUntil(t, "connected", patience, func() bool { return log.last() != "" })
 
 	newer := n.sign(t, 1, 2)
 	n.mirror.Put("/manifest", newer)
 	n.proxies[0].Set(blocktest.Reset)
 	n.proxies[1].Set(blocktest.Reset)
-	waitUntil(t, "connected through the new endpoint", 15*time.Second, func() bool {
+	waitUntil(t, "connected through the new endpoint", patience, func() bool {
 		return log.last() == n.proxies[2].Addr()
 	})
 	if _, err := alice.Send(context.Background(), "alice", "still here"); err != nil {

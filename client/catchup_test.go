@@ -25,7 +25,7 @@ func TestReceiveAdoptsKeptManifest(t *testing.T) {
 	}
 	n.proxies[0].Set(blocktest.Reset)
 	alice.receive(t)
-	waitUntil(t, "connected through the kept manifest's endpoint", 15*time.Second, func() bool {
+	waitUntil(t, "connected through the kept manifest's endpoint", patience, func() bool {
 		return log.last() == n.proxies[1].Addr()
 	})
 }

@@ -94,10 +94,15 @@ func (u *user) onEvent(e client.Event) {
 	}
 }
 
+// patience bounds every wait for something that must happen. A wait ends
+// as soon as it happens, so only a failing test waits this long; a busy
+// machine can take seconds.
+const patience = time.Minute
+
 // waitFor waits until n events of kind have arrived and returns them.
 func (u *user) waitFor(t *testing.T, kind client.EventKind, n int) []client.Event {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(patience)
 	for {
 		u.mu.Lock()
 		var got []client.Event
@@ -397,7 +402,7 @@ func TestPreKeyReplenish(t *testing.T) {
 	bob.waitFor(t, client.EventMessage, 2)
 	// Two of four keys were taken; two is below the low-water mark, so a
 	// new batch of four goes up.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		ec, kyber, err := bob.PreKeyCount(ctx)
 		if err != nil {

@@ -2,11 +2,13 @@ package dialer
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"samizdat/blocktest"
+	"samizdat/internal/poll"
 	"samizdat/noisechan"
 )
 
@@ -149,7 +151,9 @@ func TestRunHedgedDrop(t *testing.T) {
 	ps, cs := blocked(t, r, 2)
 	var log eventLog
 	mem := NewMemory()
-	lv := Liveness{Calm: 300 * time.Millisecond, MinDeadline: 200 * time.Millisecond}
+	// Pings every 300 ms; an answer may take up to a second before the
+	// connection is suspected, so a busy machine raises no false alarm.
+	lv := Liveness{Calm: 300 * time.Millisecond, MinDeadline: time.Second}
 	// Attempts that were blackholed wait for AttemptTimeout.
 	cfg := Config{Local: clientKey(t), Memory: mem, Events: log.add, AttemptTimeout: time.Second, MinUptime: 10 * time.Millisecond}
 	connected := make(chan string, 10)
@@ -170,12 +174,17 @@ func TestRunHedgedDrop(t *testing.T) {
 		t.Fatalf("reconnected via %s without a block; events %v", a, log.all())
 	default:
 	}
-	// Blackhole both, so the replacement race cannot finish at once.
+	// Blackhole both, so the replacement race cannot finish at once: let
+	// one through only once the connection is suspected.
 	ps[0].Set(blocktest.Drop)
 	ps[1].Set(blocktest.Drop)
-	time.Sleep(time.Second)
+	if !poll.Until(time.Minute, func() bool {
+		return slices.ContainsFunc(log.all(), func(e Event) bool { return e.Kind == EventSuspect })
+	}) {
+		t.Fatalf("the blackholed connection was never suspected: %v", log.all())
+	}
 	ps[1-cur].Set(blocktest.Pass)
-	if got := waitConnected(t, connected, 10*time.Second); got != ps[1-cur].Addr() {
+	if got := waitConnected(t, connected, time.Minute); got != ps[1-cur].Addr() {
 		t.Fatalf("moved to %s, want %s", got, ps[1-cur].Addr())
 	}
 	cancel()

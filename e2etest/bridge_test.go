@@ -26,7 +26,7 @@ func TestBridgeCarriesAStrandedContact(t *testing.T) {
 		t.Skip("builds the binary and runs relay and bridge processes")
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	blocker := blocktest.New()
 	defer blocker.Close()
@@ -63,7 +63,7 @@ func TestBridgeCarriesAStrandedContact(t *testing.T) {
 			br.Process.Kill()
 		}
 	})
-	waitUntil(t, time.Minute, "the bridge offered to alice", func() bool { return strings.Contains(out.String(), "offered the bridge to alice") })
+	waitUntil(t, "the bridge offered to alice", func() bool { return strings.Contains(out.String(), "offered the bridge to alice") })
 	if s := out.String(); !strings.Contains(s, "every contact you accepted learns the address "+bridgeAddr) || !strings.Contains(s, "loopback") {
 		t.Fatalf("the bridge did not say who learns its address:\n%s", s)
 	}
@@ -86,7 +86,7 @@ func TestBridgeCarriesAStrandedContact(t *testing.T) {
 		if code, _, e := cli(t, bin, dir, "", "relay", "endpoints", "add", "tcp://"+listen+"?name="+name+"&address="+p.Addr(), "--data", data); code != 0 {
 			t.Fatalf("endpoints add: %s", e)
 		}
-		waitUntil(t, time.Minute, "bob's bridge has the newer manifest", func() bool {
+		waitUntil(t, "bob's bridge has the newer manifest", func() bool {
 			want, err1 := os.ReadFile(filepath.Join(data, "manifest.bin"))
 			have, err2 := os.ReadFile(filepath.Join(bob, "manifest.bin"))
 			return err1 == nil && err2 == nil && bytes.Equal(want, have)
@@ -107,7 +107,7 @@ func TestBridgeCarriesAStrandedContact(t *testing.T) {
 	if code, _, e := cli(t, bin, alice, "", "send", "bob", "through the bridge"); code != 0 {
 		t.Fatalf("alice's send through the bridge: exit %d, %q", code, e)
 	}
-	waitUntil(t, time.Minute, "bob got alice's message", func() bool { return strings.Contains(out.String(), "alice: through the bridge") })
+	waitUntil(t, "bob got alice's message", func() bool { return strings.Contains(out.String(), "alice: through the bridge") })
 
 	br.Process.Signal(os.Interrupt)
 	select {
@@ -115,7 +115,7 @@ func TestBridgeCarriesAStrandedContact(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bridge: %v\n%s", err, errOut.String())
 		}
-	case <-time.After(time.Minute):
+	case <-time.After(patience):
 		t.Fatal("the bridge did not stop on an interrupt")
 	}
 	if s := out.String(); !strings.Contains(s, "bridge closed: carried ") || strings.Contains(s, "carried 0 tunnel") {

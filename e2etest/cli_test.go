@@ -50,7 +50,7 @@ func TestCLIContract(t *testing.T) {
 		t.Skip("builds the binary and runs a relay process")
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	addr := freeAddr(t)
 	relayP := startRelayProc(t, bin, data, addr)

@@ -21,16 +21,36 @@ import (
 	"samizdat/manifest"
 )
 
-// buildBinary builds cmd/samizdat into dir.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "samizdat")
-	cmd := exec.Command("go", "build", "-o", bin, "samizdat/cmd/samizdat")
+// binDir holds the samizdat binary the tests run, built once for all of
+// them: on a busy machine a build takes tens of seconds.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "e2etest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var build = sync.OnceValue(func() error {
+	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "samizdat"), "samizdat/cmd/samizdat")
 	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
+	return cmd.Run()
+})
+
+// buildBinary builds cmd/samizdat, the first time it is called, and
+// returns the binary's path.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if err := build(); err != nil {
 		t.Fatalf("go build: %v", err)
 	}
-	return bin
+	return filepath.Join(binDir, "samizdat")
 }
 
 // freeAddr returns a loopback address nobody listens on (for now).
@@ -92,11 +112,11 @@ func startRelayArgs(t *testing.T, bin, data, addr string, args ...string) *relay
 	t.Cleanup(func() { p.kill() })
 	select {
 	case <-ready:
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience):
 		t.Fatalf("relay did not start: %s", stderr.String())
 	}
 	// The listener is up once the invite is written.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -158,7 +178,7 @@ func TestCrashRelay(t *testing.T) {
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	addr := freeAddr(t)
 	relayP := startRelayProc(t, bin, data, addr)
@@ -261,9 +281,7 @@ func TestCrashRelay(t *testing.T) {
 	// Kill the relay twice while the senders run.
 	kills := 0
 	for _, at := range []int64{senders * perSender / 4, senders * perSender / 2} {
-		for progress.Load() < at {
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitUntil(t, fmt.Sprintf("%d messages acknowledged", at), func() bool { return progress.Load() >= at })
 		relayP.kill()
 		kills++
 		time.Sleep(300 * time.Millisecond)
@@ -272,7 +290,7 @@ func TestCrashRelay(t *testing.T) {
 	wg.Wait()
 
 	// Drain the outboxes: the messages whose Send failed go out now.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(patience)
 	for _, c := range clients {
 		for {
 			if _, err := c.Flush(ctx); err == nil {
@@ -301,6 +319,7 @@ func TestCrashRelay(t *testing.T) {
 	// Every message is now acknowledged; the texts whose Send returned an
 	// error were acknowledged by a later flush.
 	total := senders*perSender + perCLI
+	deadline = time.Now().Add(patience)
 	for {
 		got := delivered.snapshot()
 		if len(got) >= total {

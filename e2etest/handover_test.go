@@ -109,7 +109,7 @@ func TestNothingToHandOver(t *testing.T) {
 		t.Skip("builds the binary and runs a relay process")
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	addr := freeAddr(t)
 	relayP := startRelayProc(t, bin, data, addr)

@@ -117,14 +117,17 @@ func TestMultiNode(t *testing.T) {
 	// test skips, or fails when SAMIZDAT_PG_REQUIRED=1 (CI).
 	db := pgtest.NewDatabase(t)
 	const (
-		nodes   = 3
-		pairs   = 3   // pair i: alice_i on node i, bob_i on node i+1
-		perSide = 100 // messages each client sends its partner
-		poll    = "2s"
+		nodes = 3
+		pairs = 3 // pair i: alice_i on node i, bob_i on node i+1
+		poll  = "2s"
 	)
+	perSide := 30 // messages each client sends its partner
+	if soak() {
+		perSide = 100
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	ns, err := natstest.Start(0)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +154,7 @@ func TestMultiNode(t *testing.T) {
 	for i, ready := range readies {
 		select {
 		case <-ready:
-		case <-time.After(30 * time.Second):
+		case <-time.After(patience):
 			t.Fatalf("node %d did not start: %s", i, procs[i].stderr.String())
 		}
 	}
@@ -227,7 +230,7 @@ func TestMultiNode(t *testing.T) {
 	for _, ch := range chatters {
 		byName[ch.name] = ch
 	}
-	waitUntil(t, 20*time.Second, "every client connected to its node", func() bool {
+	waitUntil(t, "every client connected to its node", func() bool {
 		for i, ch := range chatters {
 			want := addrs[(i/2+i%2)%nodes]
 			if a, _ := ch.node.Load().(string); a != want {
@@ -247,7 +250,7 @@ func TestMultiNode(t *testing.T) {
 			if _, err := from.c.Send(ctx, to.name, text); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, 20*time.Second, to.name+" to see the hello", func() bool { _, ok := to.shown.Load(text); return ok })
+			waitUntil(t, to.name+" to see the hello", func() bool { _, ok := to.shown.Load(text); return ok })
 		}
 	}
 
@@ -276,14 +279,14 @@ func TestMultiNode(t *testing.T) {
 		}()
 	}
 	total := int64(len(chatters) * perSide)
-	waitUntil(t, 30*time.Second, "a third of the messages", func() bool { return progress.Load() >= total/3 })
+	waitUntil(t, "a third of the messages", func() bool { return progress.Load() >= total/3 })
 	killed := procs[0]
 	killed.sigkill()
 	killedAt := progress.Load()
 	// Two thirds in, the bus goes down and comes back at the same address:
 	// hints sent meanwhile are lost (the poll delivers them), and the
 	// nodes reconnect and subscribe again for their connected devices.
-	waitUntil(t, 30*time.Second, "two thirds of the messages", func() bool { return progress.Load() >= 2*total/3 })
+	waitUntil(t, "two thirds of the messages", func() bool { return progress.Load() >= 2*total/3 })
 	port := ns.Port()
 	ns.Close()
 	busDownAt := progress.Load()
@@ -292,13 +295,13 @@ func TestMultiNode(t *testing.T) {
 		t.Fatalf("restarting nats: %v", err)
 	}
 	defer ns.Close()
-	waitUntil(t, 20*time.Second, "the nodes to subscribe again on the new nats server", func() bool {
+	waitUntil(t, "the nodes to subscribe again on the new nats server", func() bool {
 		return ns.Subscriptions() >= len(chatters)
 	})
 	wg.Wait()
 
 	// Drain the outboxes: what failed during the kill goes out now.
-	waitUntil(t, 30*time.Second, "the outboxes to drain", func() bool {
+	waitUntil(t, "the outboxes to drain", func() bool {
 		for _, ch := range chatters {
 			if _, err := ch.c.Flush(ctx); err != nil {
 				return false
@@ -326,7 +329,7 @@ func TestMultiNode(t *testing.T) {
 		}
 		return true
 	}
-	if !eventually(30*time.Second, allShown) {
+	if !eventually(allShown) {
 		for _, ch := range chatters {
 			missing := 0
 			for j := range perSide {
@@ -417,24 +420,4 @@ func TestMultiNode(t *testing.T) {
 		nodes, killedAt, total, busDownAt, acked, failures.Load(), moved, lost, dups, dupDropped)
 	t.Log(msg)
 	fmt.Println(msg)
-}
-
-// waitUntil polls cond every 20 ms until it holds, or fails the test.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !eventually(limit, cond) {
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
-// eventually polls cond every 20 ms until it holds (true) or limit passes.
-func eventually(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
 }

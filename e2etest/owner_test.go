@@ -62,9 +62,9 @@ func TestCommandsGoThroughChat(t *testing.T) {
 			chat.Process.Kill()
 		}
 	})
-	waitUntil(t, time.Minute, "the chat is up to date", func() bool { return strings.Contains(out.String(), "up to date") })
+	waitUntil(t, "the chat is up to date", func() bool { return strings.Contains(out.String(), "up to date") })
 	// It runs a bridge too (offered to nobody yet: bob has written to no one).
-	waitUntil(t, time.Minute, "the chat's bridge", func() bool {
+	waitUntil(t, "the chat's bridge", func() bool {
 		return strings.Contains(out.String(), "bridge listening on "+bridgeAddr) && strings.Contains(out.String(), "no contact to offer the bridge to yet")
 	})
 
@@ -102,17 +102,17 @@ func TestCommandsGoThroughChat(t *testing.T) {
 	// In the chat: /to a stranger is refused; a line to the offline alice
 	// is marked as ours and as stored; ✓✓ once she receives it.
 	io.WriteString(stdin, "/to carol\n")
-	waitUntil(t, time.Minute, "/to carol refused", func() bool { return strings.Contains(out.String(), "no user named carol") })
+	waitUntil(t, "/to carol refused", func() bool { return strings.Contains(out.String(), "no user named carol") })
 	io.WriteString(stdin, "are you there?\n")
-	waitUntil(t, time.Minute, "the line marked as ours", func() bool { return strings.Contains(out.String(), "you → alice: are you there?") })
-	waitUntil(t, time.Minute, "stored on the relay", func() bool {
+	waitUntil(t, "the line marked as ours", func() bool { return strings.Contains(out.String(), "you → alice: are you there?") })
+	waitUntil(t, "stored on the relay", func() bool {
 		return strings.Contains(out.String(), "✓ stored on the relay: “are you there?”")
 	})
 	got := mustRun(t, bin, alice, "recv")
 	if got != "bob: from another terminal\nbob: are you there?\n" {
 		t.Fatalf("alice received %q", got)
 	}
-	waitUntil(t, time.Minute, "✓✓ in the chat", func() bool { return strings.Contains(out.String(), "✓✓ alice received “are you there?”") })
+	waitUntil(t, "✓✓ in the chat", func() bool { return strings.Contains(out.String(), "✓✓ alice received “are you there?”") })
 
 	// Nothing replaced the chat's connection.
 	if s := out.String(); strings.Contains(s, "lost the relay") || strings.Contains(s, "replaced") {
@@ -124,7 +124,7 @@ func TestCommandsGoThroughChat(t *testing.T) {
 		if err != nil {
 			t.Fatalf("chat: %v\n%s", err, errOut.String())
 		}
-	case <-time.After(time.Minute):
+	case <-time.After(patience):
 		t.Fatal("chat did not exit at end of input")
 	}
 	if !strings.Contains(out.String(), "bridge closed: carried 0 tunnel(s)") {
@@ -147,7 +147,7 @@ func relayAndAlice(t *testing.T) (dir, bin, alice string) {
 		t.Skip("builds the binary and runs a relay process")
 	}
 	dir = t.TempDir()
-	bin = buildBinary(t, dir)
+	bin = buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	startRelayProc(t, bin, data, freeAddr(t))
 	alice = filepath.Join(dir, "alice")

@@ -16,7 +16,7 @@ func TestCLIMessageRequests(t *testing.T) {
 		t.Skip("builds the binary and runs a relay process")
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	startRelayProc(t, bin, data, freeAddr(t))
 	invite := filepath.Join(data, "invite.txt")

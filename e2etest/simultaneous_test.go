@@ -30,7 +30,7 @@ func TestSimultaneousSessionStart(t *testing.T) {
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
 	startRelayProc(t, bin, data, freeAddr(t))
 	inv, err := manifest.ReadInvite(filepath.Join(data, "invite.txt"))
@@ -90,7 +90,7 @@ func TestSimultaneousSessionStart(t *testing.T) {
 	}
 	wg.Wait()
 	want := 2 * pairs * perSide
-	if !eventually(30*time.Second, func() bool { return len(delivered.snapshot()) == want || undecryptable.Load() > 0 }) {
+	if !eventually(func() bool { return len(delivered.snapshot()) == want || undecryptable.Load() > 0 }) {
 		t.Fatalf("%d of %d messages delivered", len(delivered.snapshot()), want)
 	}
 	if n := undecryptable.Load(); n != 0 {

@@ -60,7 +60,7 @@ func FuzzRequestFrame(f *testing.F) {
 	fuzzer := e.register("fuzzer", 1)
 	const pingID = 1 << 62
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		defer cancel()
 		raw, err := tcp.Dialer{}.Dial(ctx, e.addr)
 		if err != nil {
@@ -80,7 +80,7 @@ func FuzzRequestFrame(f *testing.F) {
 		// Follow with a ping (it fails if the relay hung up already), then
 		// read until the pong or the end of the connection.
 		_ = wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: pingID, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}})
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		nc.SetReadDeadline(time.Now().Add(patience))
 		for {
 			b, err := nc.ReadFrame()
 			if err != nil {
@@ -103,7 +103,7 @@ func FuzzRequestFrame(f *testing.F) {
 			if r.GetPong() == nil {
 				t.Fatalf("ping: %v", r)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(patience):
 			t.Fatal("another user's connection stopped working")
 		}
 	})

@@ -22,6 +22,11 @@ import (
 	"samizdat/transport/tcp"
 )
 
+// patience bounds every wait for something that must happen: a response,
+// a push, a closed connection. A wait ends as soon as it happens, so only a
+// failing test waits this long; a busy machine can take seconds.
+const patience = time.Minute
+
 // env is a relay on loopback TCP with an in-memory store.
 type env struct {
 	t         testing.TB
@@ -117,7 +122,7 @@ func (e *env) dial(key noisechan.KeyPair) *client {
 // another 127.0.0.x to play another source.
 func (e *env) dialFrom(key noisechan.KeyPair, from *net.TCPAddr) *client {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	d := tcp.Dialer{}
 	if from != nil {
@@ -192,7 +197,7 @@ func (c *client) call(req *wire.Request) *wire.Response {
 		return r
 	case <-c.done:
 		c.t.Fatalf("connection closed while waiting for a response: %v", c.err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(patience):
 		c.t.Fatal("no response")
 	}
 	return nil
@@ -214,7 +219,7 @@ func (c *client) nextPush() *wire.Push {
 	select {
 	case p := <-c.pushes:
 		return p
-	case <-time.After(10 * time.Second):
+	case <-time.After(patience):
 		c.t.Fatal("no push")
 	}
 	return nil
@@ -236,7 +241,7 @@ func (c *client) waitClosed() string {
 	c.t.Helper()
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(patience):
 		c.t.Fatal("connection not closed")
 	}
 	reason := ""

@@ -5,23 +5,10 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
-	"time"
 
+	"samizdat/internal/leaktest"
 	"samizdat/relay"
 )
-
-// settleGoroutines waits until at most want goroutines run and returns
-// how many do (more than want if they never settle).
-func settleGoroutines(want int) int {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestIdleConnectionsHoldOneGoroutine checks that a delivering connection
 // with nothing to do costs the relay one goroutine (its reader), and that
@@ -54,10 +41,7 @@ func TestIdleConnectionsHoldOneGoroutine(t *testing.T) {
 			}
 			// Each test client runs one reader goroutine of its own.
 			want := before + n*(1+tc.perConn)
-			if got := settleGoroutines(want); got > want {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("%d goroutines for %d idle connections, want at most %d (%d before)\n%s", got, n, want, before, buf[:runtime.Stack(buf, true)])
-			}
+			leaktest.AtMost(t, want)
 
 			// Mail and manifests still arrive, the worker starting for them.
 			for i := 0; i < n; i += 2 {
@@ -72,9 +56,8 @@ func TestIdleConnectionsHoldOneGoroutine(t *testing.T) {
 					t.Fatalf("manifest %q", m)
 				}
 			}
-			if got := settleGoroutines(want); got > want {
-				t.Fatalf("%d goroutines after delivering, want at most %d", got, want)
-			}
+			// The workers that delivered have ended.
+			leaktest.AtMost(t, want)
 		})
 	}
 }

@@ -119,7 +119,9 @@ func TestManifestPush(t *testing.T) {
 // A manifest push reaches many connections at once, even while one of
 // them does not read.
 func TestManifestPushStuckPeer(t *testing.T) {
-	e := newEnv(t, func(c *relay.Config) { c.Limits.WriteTimeout = 30 * time.Second })
+	// The stuck write would outlast the test's patience: pushes that
+	// waited behind it would never arrive.
+	e := newEnv(t, func(c *relay.Config) { c.Limits.WriteTimeout = time.Hour })
 	stuck := e.register("stuck", 1)
 	stuck.dev1().mustOK(startDelivery())
 	// Stop reading: fill the connection with pushes until writes block.
@@ -135,7 +137,7 @@ func TestManifestPushStuckPeer(t *testing.T) {
 		e.srv.SetManifest(append(big, byte(i)))
 	}
 	e.srv.SetManifest([]byte("final"))
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(patience)
 	for _, u := range users {
 		for {
 			var got []byte

@@ -38,7 +38,7 @@ func TestWithCensor(t *testing.T) {
 	echoServer(t, n, vEcho)
 	echoServer(t, n, vOther)
 	now.Store(int64(10 * time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 
 	if _, err := n.Dialer("c", "rst")(ctx, "tcp", vEcho.String()); !errors.Is(err, syscall.ECONNREFUSED) {
@@ -55,7 +55,7 @@ func TestWithCensor(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc := tls.Client(c, &tls.Config{ServerName: "t.me", InsecureSkipVerify: true})
-	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	tc.SetDeadline(time.Now().Add(patience))
 	if err := tc.Handshake(); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("sni t.me via dpi isp: %v, want reset", err)
 	}

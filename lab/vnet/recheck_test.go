@@ -92,7 +92,7 @@ func TestRecheckReset(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("blocked reader got %v, want ECONNRESET", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("reader not woken by reset")
 	}
 	if _, err := c.Write([]byte("y")); !errors.Is(err, syscall.ECONNRESET) {

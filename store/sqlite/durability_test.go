@@ -19,6 +19,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"samizdat/internal/leaktest"
 	"samizdat/relay"
 	"samizdat/store/sqlite"
 )
@@ -311,15 +312,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	}
 	time.Sleep(5 * time.Millisecond) // let the expiry loop run
 	s.Close()
-	for range 100 {
-		if runtime.NumGoroutine() <= before {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after Close, %d before Open", n, before)
-	}
+	leaktest.AtMost(t, before)
 	if _, err := s.Fetch(context.Background(), relay.AccountID{1}, 1, 0, 10); !errors.Is(err, sqlite.ErrClosed) {
 		t.Errorf("Fetch after Close = %v, want ErrClosed", err)
 	}
