@@ -759,6 +759,26 @@ func (c *Censor) Collateral(now Time, bystanders []netip.AddrPort) map[string]in
 	return out
 }
 
+// Broken lists the bystanders that the subscribers of at least one ISP
+// cannot reach at now, by the censor's own verdicts: the services whose
+// owners complain to the regulator (Relieve). Unlike a probe's measure, it
+// does not depend on how busy the machine is, so the regulator's answers
+// repeat for a seed.
+func (c *Censor) Broken(now Time, bystanders []netip.AddrPort) []netip.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []netip.Addr
+	for _, b := range bystanders {
+		for name := range c.isps {
+			if c.decide(now, Flow{Client: "collateral-probe", ISP: name, Dst: b}, false).Blocked() {
+				out = append(out, b.Addr())
+				break
+			}
+		}
+	}
+	return out
+}
+
 // ISPs returns the names of the configured ISPs, sorted: public
 // knowledge, unlike what each of them blocks.
 func (c *Censor) ISPs() []string {

@@ -601,6 +601,27 @@ func TestCollateralPerISP(t *testing.T) {
 	}
 }
 
+// TestBroken: the services broken for subscribers of at least one ISP,
+// by the censor's verdicts, the same whenever asked.
+func TestBroken(t *testing.T) {
+	c := must(t, Config{
+		RegistryInterval: time.Second,
+		ISPs:             []ISP{{Name: "fast", Compliance: 1}, {Name: "late", Delay: time.Hour, Compliance: 1}},
+	})
+	by := []netip.AddrPort{relayA, relayB, other}
+	if got := c.Broken(time.Minute, by); len(got) != 0 {
+		t.Fatalf("nothing listed, broken %v", got)
+	}
+	c.List(CIDREntry(netip.MustParsePrefix("192.0.2.0/24"), 0, "regulator"))
+	// Broken at the fast ISP only: still broken.
+	for range 3 {
+		got := c.Broken(time.Minute, by)
+		if len(got) != 1 || got[0] != other.Addr() {
+			t.Fatalf("broken %v, want [%v]", got, other.Addr())
+		}
+	}
+}
+
 func TestPresets(t *testing.T) {
 	hour := DefaultHour
 	for name, cfg := range map[string]Config{

@@ -108,6 +108,8 @@ func TestCommandsGoThroughChat(t *testing.T) {
 	waitUntil(t, "stored on the relay", func() bool {
 		return strings.Contains(out.String(), "✓ stored on the relay: “are you there?”")
 	})
+	// Alice accepts bob (a stranger gets no receipts), then receives.
+	mustRun(t, bin, alice, "accept", "bob")
 	got := mustRun(t, bin, alice, "recv")
 	if got != "bob: from another terminal\nbob: are you there?\n" {
 		t.Fatalf("alice received %q", got)

@@ -18,9 +18,12 @@
 // connections), the censor's due active probes; every BystanderProbeEvery a
 // round of bystander fetches from every ISP and from an uncensored control,
 // with the censor's verdicts taken at the round's lab time (vnet.ProbeAt),
-// whose findings reach the regulator (censor.Relieve, which may unlist
-// networks) at the next round's time, the loop waiting for the round if
-// it is late; every second a timeline sample and a Progress report.
+// for the report; the services the round's blocks broke, by the censor's
+// own verdicts (Censor.Broken: their owners' complaints, which a busy
+// machine cannot change), reach the regulator (censor.Relieve, which may
+// unlist networks) at the next round's time, the loop waiting for the
+// round if it is late; every second a timeline sample and a Progress
+// report.
 //
 // # What is measured
 //

@@ -64,7 +64,7 @@ func (w *world) loop(ctx context.Context) error {
 
 		if every := sc.BystanderProbeEvery.D(); every > 0 && now >= nextProbe && len(w.targets) > 0 {
 			nextProbe = now + every
-			// The previous round's findings reach the regulator now, at a
+			// The previous round's complaints reach the regulator now, at a
 			// lab time that does not depend on how fast the round ran.
 			if probeDone != nil {
 				<-probeDone
@@ -125,7 +125,11 @@ func (w *world) probeRound(ctx context.Context, at censor.Time) {
 	if ctx.Err() != nil {
 		return // cut short: not a measurement
 	}
-	w.broken, w.brokenByISP, w.lastBroken = n, byISP, broken
+	w.broken, w.brokenByISP = n, byISP
+	// The regulator hears of the services its blocks broke from their
+	// owners, not from this measurement: its answer must not depend on
+	// how busy the machine was during the round.
+	w.complaints, w.complained = w.cen.Broken(at, w.targetAddrs()), true
 	w.maxBroken = max(w.maxBroken, n)
 	w.unmeasured += unmeasured
 	w.retried += m.Retried
@@ -159,25 +163,29 @@ func collateral(control vnet.ProbeResult, isps []vnet.ProbeResult) (broken []boo
 	return broken, byISP, unmeasured
 }
 
-// relieve hands the last complete probe round's findings to the
-// regulator (censor.Censor.Relieve) at lab time now, once per round.
+// relieve hands the complaints of the last complete probe round's
+// services to the regulator (censor.Censor.Relieve) at lab time now, once
+// per round.
 func (w *world) relieve(now censor.Time) {
 	w.probeMu.Lock()
-	broken := w.lastBroken
-	w.lastBroken = nil
+	addrs, ok := w.complaints, w.complained
+	w.complaints, w.complained = nil, false
 	w.probeMu.Unlock()
-	if broken == nil {
+	if !ok {
 		return
-	}
-	var addrs []netip.Addr
-	for j, b := range broken {
-		if b {
-			addrs = append(addrs, w.targets[j].Addr.Addr())
-		}
 	}
 	for _, e := range w.cen.Relieve(now, addrs, len(w.targets)) {
 		w.lastNote = "regulator unlisted " + e.Prefix.String() + " for its collateral"
 	}
+}
+
+// targetAddrs are the bystanders' addresses.
+func (w *world) targetAddrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, len(w.targets))
+	for i, t := range w.targets {
+		out[i] = t.Addr
+	}
+	return out
 }
 
 // move records an operator's move.

@@ -58,7 +58,8 @@ type world struct {
 	probing     bool
 	broken      int            // bystanders unreachable from at least one ISP (control reached), last round
 	brokenByISP map[string]int // last round
-	lastBroken  []bool         // last round, per target, until the regulator has read it
+	complaints  []netip.Addr   // the services the last round's blocks broke, until the regulator has read them
+	complained  bool           // a round's complaints wait for the regulator
 	unmeasured  int            // bystander probes the control could not reach, all rounds
 	retried     int            // ISP probes retried: failed without a block verdict, control reached (all rounds)
 	cleared     int            // of those, reached on the retry
