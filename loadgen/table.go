@@ -164,7 +164,7 @@ func (r *Result) ratio() string {
 	if r.Baseline == nil || r.Ratio == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f×", r.Ratio)
+	return digits3(r.Ratio) + "×"
 }
 
 // checkSummary is "ok (3 checks)", "FAILED 1 of 3 (below)", "ERROR (below)"

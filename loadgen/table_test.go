@@ -7,6 +7,18 @@ import (
 	"unicode/utf8"
 )
 
+// TestRatio: relay/base keeps to three significant digits too (a run once
+// printed "16.15×").
+func TestRatio(t *testing.T) {
+	base := &Metric{}
+	for v, want := range map[float64]string{16.15: "16.1×", 0.2934: "0.293×", 1.13: "1.13×", 123.4: "123×"} {
+		r := &Result{Baseline: base, Ratio: v}
+		if got := r.ratio(); got != want {
+			t.Errorf("ratio %v printed %q, want %q", v, got, want)
+		}
+	}
+}
+
 func TestNum(t *testing.T) {
 	for _, c := range []struct {
 		v    float64

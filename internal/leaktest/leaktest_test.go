@@ -27,6 +27,14 @@ func parked(release <-chan struct{}, ended chan<- struct{}) {
 	close(ended)
 }
 
+// parkedAfterClose is parked for TestAfterClose alone: a goroutine another
+// test left parked (TestCheckWaits releases its own a moment later) must
+// not be taken for this test's.
+func parkedAfterClose(release <-chan struct{}, ended chan<- struct{}) {
+	<-release
+	close(ended)
+}
+
 func TestLeakFoundThenGone(t *testing.T) {
 	before := runtime.NumGoroutine()
 	release, ended := make(chan struct{}), make(chan struct{})
@@ -63,9 +71,9 @@ func TestCheckWaits(t *testing.T) {
 
 func TestAfterClose(t *testing.T) {
 	release, ended := make(chan struct{}), make(chan struct{})
-	go parked(release, ended)
+	go parkedAfterClose(release, ended)
 	var found []string
-	if !poll.Until(Patience, func() bool { found = blocked("leaktest.parked"); return len(found) > 0 }) {
+	if !poll.Until(Patience, func() bool { found = blocked("leaktest.parkedAfterClose"); return len(found) > 0 }) {
 		t.Fatal("a goroutine parked on a channel was never seen blocked")
 	}
 	if !strings.HasPrefix(found[0], "goroutine ") || !strings.Contains(found[0], "[chan receive") {
@@ -74,7 +82,7 @@ func TestAfterClose(t *testing.T) {
 	close(release)
 	<-ended
 	r := &recorder{TB: t}
-	AfterClose(r, "leaktest.parked")
+	AfterClose(r, "leaktest.parkedAfterClose")
 	if len(r.errors) != 0 {
 		t.Fatalf("reported a goroutine that had ended: %q", r.errors)
 	}

@@ -63,9 +63,12 @@ func (v *vantage) start(n *vnet.Net, isps []string, at censor.Time, every time.D
 }
 
 // collect waits for the round in flight, if any, and takes in its
-// findings: a target is blocked at an ISP when the control reached it
-// and that ISP's subscriber did not (vnet.Net.Measure retries failures
-// the censor did not cause). A round cut short by Close finds nothing.
+// findings: a target is blocked at an ISP when that ISP's subscriber
+// could not reach it because the censor blocked the probe. A probe that
+// failed without the censor (a timeout on a busy machine, even after
+// vnet.Net.Measure's retry) is the machine's doing, not the modelled
+// network's, and finds nothing, so what the operator learns, and when,
+// repeats for a seed. A round cut short by Close finds nothing.
 func (v *vantage) collect() {
 	if v.done == nil {
 		return
@@ -79,11 +82,8 @@ func (v *vantage) collect() {
 	v.probes += len(v.targets)*(len(r.ISPs)+1) + r.Retried
 	v.found = map[netip.AddrPort]finding{}
 	for j, t := range v.targets {
-		if r.Control.Outcomes[j] != vnet.Reachable {
-			continue // down, or the machine too busy: not a finding
-		}
 		for _, res := range r.ISPs {
-			if res.Outcomes[j] != vnet.Reachable {
+			if res.Censored[j] {
 				v.found[t] = finding{at: v.at, why: "blocked at " + res.ISP + " (vantage probe: " + res.Outcomes[j].String() + ")"}
 				break
 			}
