@@ -282,17 +282,9 @@ type result struct {
 // ErrAllFailed; if ctx ends first, ctx's error.
 func Dial(ctx context.Context, cfg Config, cands []Candidate) (*noisechan.Conn, Candidate, error) {
 	cfg = cfg.defaults()
-	var usable []Candidate
-	for _, c := range cands {
-		if cfg.dialFunc(c.Endpoint.Transport) != nil {
-			usable = append(usable, c)
-		}
-	}
+	usable := cfg.usable(cands)
 	if len(usable) == 0 {
 		return nil, Candidate{}, ErrNoCandidates
-	}
-	if cfg.Memory != nil {
-		usable = cfg.Memory.Order(usable)
 	}
 	if cfg.last != "" {
 		// Stable: the others keep their order, the suspect goes last.
@@ -429,6 +421,21 @@ func drain(results <-chan result, n int) {
 	}
 }
 
+// usable returns the candidates of a transport the dialer knows, in
+// cfg.Memory's order.
+func (cfg *Config) usable(cands []Candidate) []Candidate {
+	var out []Candidate
+	for _, c := range cands {
+		if cfg.dialFunc(c.Endpoint.Transport) != nil {
+			out = append(out, c)
+		}
+	}
+	if cfg.Memory != nil && len(out) > 0 {
+		out = cfg.Memory.Order(out)
+	}
+	return out
+}
+
 // DialRaw opens the raw stream of one transport (no Noise handshake) to
 // the first of cands that connects, trying them one at a time in
 // cfg.Memory's order, each for at most cfg.AttemptTimeout. It is for a
@@ -437,17 +444,9 @@ func drain(results <-chan result, n int) {
 // the caller, not here. Outcomes are not recorded in cfg.Memory.
 func DialRaw(ctx context.Context, cfg Config, cands []Candidate) (net.Conn, Candidate, error) {
 	cfg = cfg.defaults()
-	var usable []Candidate
-	for _, c := range cands {
-		if cfg.dialFunc(c.Endpoint.Transport) != nil {
-			usable = append(usable, c)
-		}
-	}
+	usable := cfg.usable(cands)
 	if len(usable) == 0 {
 		return nil, Candidate{}, ErrNoCandidates
-	}
-	if cfg.Memory != nil {
-		usable = cfg.Memory.Order(usable)
 	}
 	var failures []error
 	for _, c := range usable {
