@@ -200,7 +200,15 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 			fresh = append(fresh, n)
 		}
 		if len(fresh) > 0 {
-			say("offered the bridge to %s\n", strings.Join(fresh, ", "))
+			// Say so once the relay holds the offers (or why not yet).
+			fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, ferr := c.Flush(fctx)
+			cancel()
+			if ferr != nil {
+				say("offers to %s wait in the outbox (%v); they go out when the relay answers\n", strings.Join(fresh, ", "), ferr)
+			} else {
+				say("offered the bridge to %s\n", strings.Join(fresh, ", "))
+			}
 		} else if len(offered) == 0 {
 			say("no contact to offer the bridge to yet: write to someone first\n")
 		}
