@@ -402,8 +402,11 @@ func TestMultiNode(t *testing.T) {
 			t.Errorf("%s is still on the killed node", ch.name)
 		}
 	}
-	if moved != 2 {
-		t.Errorf("%d clients were on the killed node, want 2", moved)
+	// Two clients start on node 0; on a busy machine another may move
+	// there on its own before the kill (a hedged redial picks any node of
+	// the pushed manifest), so at least two, each checked above.
+	if moved < 2 {
+		t.Errorf("%d clients were on the killed node, want at least the 2 that started there", moved)
 	}
 	for _, p := range procs[1:] {
 		select {
