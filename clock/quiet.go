@@ -55,13 +55,26 @@ func (s *Sim) Start() (stop func()) {
 // than the caller is blocked — on a channel, select, lock, sync.Cond or
 // WaitGroup, or on something only the outside world ends (a real sleep or
 // timer, a socket) — so that nothing will happen until a timer fires. It
-// is what testing/synctest decides inside a bubble, for the whole process:
-// a cheap pre-check on runtime/metrics, confirmed by one goroutine dump
-// (which stops the world, and is exact). The zero value is ready; a Quiet
-// keeps its dump buffer and is not safe for concurrent use.
+// is what testing/synctest decides inside a bubble, for the whole process.
+//
+// It reads the scheduler's counts (runtime/metrics: goroutines running,
+// runnable, and outside Go in a system call), which the runtime computes
+// under the scheduler's lock: a P moves between idle and running only
+// under that lock, and only a running goroutine (or the outside world:
+// a real timer, a socket, a returning system call) can make another
+// runnable, so "the caller is the only one running, none is runnable and
+// none is in a system call" is exact. When goroutines are in system calls
+// it confirms with one goroutine dump (which stops the world): a
+// goroutine that waits in a system call for the life of the process
+// (os/signal's loop) counts as blocked, and later checks accept as many
+// goroutines in system calls as the last quiescent dump found of those.
+// The zero value is ready; a Quiet keeps its dump buffer and is not safe
+// for concurrent use.
 type Quiet struct {
-	buf     []byte
-	samples []metrics.Sample
+	buf      []byte
+	samples  []metrics.Sample
+	baseline uint64 // goroutines in system calls for good (os/signal's), as of the last quiescent dump
+	dumps    uint64 // goroutine dumps taken
 }
 
 // Now reports whether the process is quiescent at this instant.
@@ -70,13 +83,16 @@ func (q *Quiet) Now() bool {
 		q.samples = []metrics.Sample{
 			{Name: "/sched/goroutines/running:goroutines"},
 			{Name: "/sched/goroutines/runnable:goroutines"},
+			{Name: "/sched/goroutines/not-in-go:goroutines"},
 		}
 	}
 	metrics.Read(q.samples)
-	// The caller is the one running goroutine; the counts are per P and
-	// cheap, and the dump below decides.
+	// The caller is the one running goroutine.
 	if q.samples[0].Value.Uint64() > 1 || q.samples[1].Value.Uint64() > 0 {
 		return false
+	}
+	if q.samples[2].Value.Uint64() <= q.baseline {
+		return true
 	}
 	if q.buf == nil {
 		q.buf = make([]byte, 64<<10)
@@ -84,11 +100,19 @@ func (q *Quiet) Now() bool {
 	for {
 		n := runtime.Stack(q.buf, true)
 		if n < len(q.buf) {
-			return allBlocked(q.buf[:n])
+			q.dumps++
+			quiet, forever := allBlocked(q.buf[:n])
+			if quiet {
+				q.baseline = forever
+			}
+			return quiet
 		}
 		q.buf = make([]byte, 2*len(q.buf))
 	}
 }
+
+// Dumps returns how many goroutine dumps Now has taken (the slow path).
+func (q *Quiet) Dumps() uint64 { return q.dumps }
 
 // Wait returns once the process is quiescent, or with ctx's error. It
 // yields the processor between checks, then sleeps a little (wall time:
@@ -110,8 +134,9 @@ func (q *Quiet) Wait(ctx context.Context) error {
 }
 
 // allBlocked reports whether every goroutine in dump (runtime.Stack's,
-// the caller's first) is blocked.
-func allBlocked(dump []byte) bool {
+// the caller's first) is blocked, and how many of them wait in a system
+// call for the life of the process.
+func allBlocked(dump []byte) (quiet bool, forever uint64) {
 	first := true
 	for len(dump) > 0 {
 		var g []byte
@@ -120,11 +145,15 @@ func allBlocked(dump []byte) bool {
 			first = false
 			continue
 		}
-		if !blocked(g) {
-			return false
+		ok, sys := blocked(g)
+		if !ok {
+			return false, 0
+		}
+		if sys {
+			forever++
 		}
 	}
-	return true
+	return true, forever
 }
 
 // blockedStates are the goroutine states (the text between brackets in
@@ -142,18 +171,21 @@ var blockedStates = map[string]bool{
 }
 
 // blocked reports whether the goroutine whose dump is g (from its id on)
-// is blocked.
-func blocked(g []byte) bool {
+// is blocked, and whether it is blocked in a system call for good.
+func blocked(g []byte) (ok, syscall bool) {
 	open := bytes.IndexByte(g, '[')
 	end := bytes.IndexByte(g, ']')
 	if open < 0 || end < open {
-		return false
+		return false, false
 	}
 	state, _, _ := bytes.Cut(g[open+1:end], []byte(","))
 	if blockedStates[string(state)] {
-		return true
+		return true, false
 	}
 	// os/signal's loop waits in a system call for the life of the
 	// process.
-	return string(state) == "syscall" && bytes.Contains(g[end:], []byte("\nos/signal.signal_recv("))
+	if string(state) == "syscall" && bytes.Contains(g[end:], []byte("\nos/signal.signal_recv(")) {
+		return true, true
+	}
+	return false, false
 }
