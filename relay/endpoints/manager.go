@@ -97,6 +97,10 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.
 	Rand io.Reader
+	// NetListen, if set, opens every endpoint's listener at its Listen
+	// address instead of a TCP socket (an in-memory network, with Clock
+	// a simulated clock: the censor lab); nil means TCP.
+	NetListen func(ctx context.Context, address string) (net.Listener, error)
 }
 
 // Info describes a running endpoint (never its secret).

@@ -35,8 +35,17 @@ var openers = map[string]opener{
 	Front: openFront,
 }
 
-func openTCP(ctx context.Context, _ *Manager, s Spec, _ *manifest.Endpoint) (opened, error) {
-	ln, err := tcp.Listen(ctx, s.Listen)
+// listen opens the listener of an endpoint at addr: Options.NetListen's,
+// or a TCP socket.
+func (m *Manager) listen(ctx context.Context, addr string) (net.Listener, error) {
+	if m.opts.NetListen != nil {
+		return m.opts.NetListen(ctx, addr)
+	}
+	return tcp.Listen(ctx, addr)
+}
+
+func openTCP(ctx context.Context, m *Manager, s Spec, _ *manifest.Endpoint) (opened, error) {
+	ln, err := m.listen(ctx, s.Listen)
 	if err != nil {
 		return opened{}, err
 	}
@@ -57,7 +66,11 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 		// Clients dial this listener itself, so they meet the relay's key.
 		return opened{}, configErrorf("tls_pin is not the pin of the relay's TLS key, which clients dialing %s meet; leave it out, or give the address of what terminates TLS in front (?address=HOST:PORT)", s.Listen)
 	}
-	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret,
+	tl, err := m.listen(ctx, s.Listen)
+	if err != nil {
+		return opened{}, err
+	}
+	ln, err := wss.Serve(tl, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret,
 		Clock: m.opts.Clock})
 	if err != nil {
 		return opened{}, err
@@ -83,7 +96,7 @@ func openFront(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) 
 			pub.SNI = host
 		}
 	}
-	tl, err := tcp.Listen(ctx, s.Listen)
+	tl, err := m.listen(ctx, s.Listen)
 	if err != nil {
 		return opened{}, err
 	}
