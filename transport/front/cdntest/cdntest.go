@@ -33,6 +33,11 @@ type Config struct {
 	// Buffer makes the CDN read each origin response completely before
 	// sending any of it.
 	Buffer bool
+	// Listener, if set, is where the CDN serves (an in-memory one, say);
+	// Start's addr is then ignored.
+	Listener net.Listener
+	// DialContext, if set, reaches the origins (nil: net.Dialer's).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Request is what the CDN saw of one request.
@@ -59,15 +64,18 @@ type CDN struct {
 	log    []Request           // guarded by mu
 }
 
-// Start listens on addr (e.g. "127.0.0.1:0") and serves HTTPS.
+// Start listens on addr (e.g. "127.0.0.1:0"), or takes cfg.Listener,
+// and serves HTTPS.
 func Start(addr string, cfg Config) (*CDN, error) {
 	cert, err := testcert.New("cdn.test")
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cdntest: %w", err)
+	l := cfg.Listener
+	if l == nil {
+		if l, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("cdntest: %w", err)
+		}
 	}
 	c := &CDN{
 		cfg:    cfg,
@@ -77,6 +85,7 @@ func Start(addr string, cfg Config) (*CDN, error) {
 		routes: make(map[string]*url.URL),
 		tr: &http.Transport{
 			Proxy:               nil,
+			DialContext:         cfg.DialContext,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     30 * time.Second,
 		},
