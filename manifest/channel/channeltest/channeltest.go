@@ -41,12 +41,12 @@ type Request struct {
 	Path   string
 }
 
-// start serves h on a loopback listener with TLS, for a certificate naming
-// names (and 127.0.0.1).
-func (s *server) start(h http.Handler, names []string) {
+// start serves h with TLS on ln, or on a new loopback listener if ln is
+// nil, for a certificate naming names (and 127.0.0.1).
+func (s *server) start(ln net.Listener, h http.Handler, names []string) {
 	cert, leaf := selfSigned(names)
 	s.cert = leaf
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sni := ""
 		if r.TLS != nil {
 			sni = r.TLS.ServerName
@@ -55,7 +55,12 @@ func (s *server) start(h http.Handler, names []string) {
 		s.seen = append(s.seen, Request{SNI: sni, Host: r.Host, Method: r.Method, Path: r.URL.Path})
 		s.seenMu.Unlock()
 		h.ServeHTTP(w, r)
-	}))
+	})
+	if ln == nil {
+		s.srv = httptest.NewUnstartedServer(handler)
+	} else {
+		s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: handler}}
+	}
 	// Clients refusing the certificate is what some tests are about.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -133,9 +138,13 @@ type Mirror struct {
 
 // NewMirror starts a mirror on loopback whose certificate names names
 // (plus 127.0.0.1). Close it when done.
-func NewMirror(names ...string) *Mirror {
+func NewMirror(names ...string) *Mirror { return NewMirrorOn(nil, names...) }
+
+// NewMirrorOn is NewMirror serving on ln (an in-memory listener, say);
+// nil means a new loopback listener.
+func NewMirrorOn(ln net.Listener, names ...string) *Mirror {
 	m := &Mirror{files: map[string][]byte{}, status: map[string]int{}}
-	m.start(http.HandlerFunc(m.serve), names)
+	m.start(ln, http.HandlerFunc(m.serve), names)
 	return m
 }
 

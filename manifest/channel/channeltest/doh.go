@@ -3,6 +3,7 @@ package channeltest
 import (
 	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,9 +32,13 @@ const DoHPath = "/dns-query"
 
 // NewDoH starts a resolver on loopback whose certificate names names
 // (plus 127.0.0.1). Close it when done.
-func NewDoH(names ...string) *DoH {
+func NewDoH(names ...string) *DoH { return NewDoHOn(nil, names...) }
+
+// NewDoHOn is NewDoH serving on ln (an in-memory listener, say); nil
+// means a new loopback listener.
+func NewDoHOn(ln net.Listener, names ...string) *DoH {
 	d := &DoH{txt: map[string][][]string{}, rcode: map[string]int{}}
-	d.start(http.HandlerFunc(d.serve), names)
+	d.start(ln, http.HandlerFunc(d.serve), names)
 	return d
 }
 
