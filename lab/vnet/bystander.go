@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"samizdat/censor"
+	"samizdat/clock"
 )
 
 // Bystander is an ordinary service (a shop, a bank, a game of 2018)
@@ -67,7 +68,7 @@ func (n *Net) StartBystanders(addrs []netip.AddrPort, names []string) (*Bystande
 			bs.wg.Add(1)
 			go func() {
 				defer bs.wg.Done()
-				serveBystander(ln, bystanderBody(a))
+				serveBystander(n.clk, ln, bystanderBody(a))
 			}()
 		}
 		b := Bystander{Addr: a}
@@ -90,7 +91,7 @@ func (bs *Bystanders) Close() error {
 	return nil
 }
 
-func serveBystander(ln net.Listener, body string) {
+func serveBystander(clk clock.Clock, ln net.Listener, body string) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	for {
@@ -103,7 +104,7 @@ func serveBystander(ln net.Listener, body string) {
 		}
 		go func() {
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.SetDeadline(clk.Now().Add(10 * time.Second))
 			br := bufio.NewReaderSize(c, 1024)
 			for {
 				line, err := br.ReadSlice('\n')
@@ -196,14 +197,14 @@ func (n *Net) judged(client, isp string, k flowClock) judgedDial {
 // by timeout, and reports which are reachable: the collateral damage the
 // censor does to isp's subscribers.
 func (n *Net) Probe(ctx context.Context, isp string, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
-	return probeAll(ctx, isp, n.judged("probe/"+isp, isp, flowClock{n: n}), targets, timeout, parallel)
+	return probeAll(ctx, n.clk, isp, n.judged("probe/"+isp, isp, flowClock{n: n}), targets, timeout, parallel)
 }
 
 // ProbeAt is Probe with the censor's verdicts taken at lab time at (see
 // DialerAt): a probe round scheduled at at measures the censor of that
 // moment, however late the machine runs it.
 func (n *Net) ProbeAt(ctx context.Context, isp string, at censor.Time, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
-	return probeAll(ctx, isp, n.judged("probe/"+isp, isp, flowClock{n: n, pinned: true, at: at}), targets, timeout, parallel)
+	return probeAll(ctx, n.clk, isp, n.judged("probe/"+isp, isp, flowClock{n: n, pinned: true, at: at}), targets, timeout, parallel)
 }
 
 // ProbeControl fetches every target from a vantage point with no censor
@@ -216,10 +217,10 @@ func (n *Net) ProbeControl(ctx context.Context, targets []ProbeTarget, timeout t
 		c, err := d(ctx, network, address)
 		return c, false, err
 	}
-	return probeAll(ctx, "", uncensored, targets, timeout, parallel)
+	return probeAll(ctx, n.clk, "", uncensored, targets, timeout, parallel)
 }
 
-func probeAll(ctx context.Context, isp string, dial judgedDial, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
+func probeAll(ctx context.Context, clk clock.Clock, isp string, dial judgedDial, targets []ProbeTarget, timeout time.Duration, parallel int) ProbeResult {
 	if parallel <= 0 {
 		parallel = 16
 	}
@@ -231,7 +232,7 @@ func probeAll(ctx context.Context, isp string, dial judgedDial, targets []ProbeT
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			res.Outcomes[i], res.Censored[i] = probeOne(ctx, dial, t, timeout)
+			res.Outcomes[i], res.Censored[i] = probeOne(ctx, clk, dial, t, timeout)
 		}()
 	}
 	wg.Wait()
@@ -247,8 +248,8 @@ func probeAll(ctx context.Context, isp string, dial judgedDial, targets []ProbeT
 
 // probeOne fetches t and reports what it saw and whether the censor
 // blocked the flow.
-func probeOne(ctx context.Context, dial judgedDial, t ProbeTarget, timeout time.Duration) (Outcome, bool) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func probeOne(ctx context.Context, clk clock.Clock, dial judgedDial, t ProbeTarget, timeout time.Duration) (Outcome, bool) {
+	ctx, cancel := clk.WithTimeout(ctx, timeout)
 	defer cancel()
 	host := t.Addr.Addr().String()
 	if t.Name != "" {

@@ -12,6 +12,7 @@ import (
 
 	"samizdat/blocktest"
 	"samizdat/censor"
+	"samizdat/clock"
 )
 
 // maxFirst is how many of the client's first bytes the censor sees.
@@ -76,7 +77,7 @@ func (c *flowConn) setAction(v censor.Verdict) {
 			rate = 1
 		}
 		c.rate = rate
-		c.upBucket, c.downBucket = newBucket(rate), newBucket(rate)
+		c.upBucket, c.downBucket = newBucket(c.n.clk, rate), newBucket(c.n.clk, rate)
 	}
 }
 
@@ -270,13 +271,13 @@ func (c *flowConn) waitRead(act censor.Action, inspected bool) error {
 	}
 	var timer <-chan time.Time
 	if !dl.IsZero() {
-		d := time.Until(dl)
+		d := c.n.clk.Until(dl)
 		if d <= 0 {
 			return c.opErr("read", os.ErrDeadlineExceeded)
 		}
-		t := time.NewTimer(d)
+		t := c.n.clk.NewTimer(d)
 		defer t.Stop()
-		timer = t.C
+		timer = t.C()
 	}
 	select {
 	case <-c.done:
@@ -386,6 +387,7 @@ func looksHTTP(b []byte) bool {
 // bucket is a token bucket: rate bytes per second, with a burst of a
 // tenth of a second's worth (at least 512 bytes).
 type bucket struct {
+	clk    clock.Clock
 	mu     sync.Mutex
 	rate   float64
 	burst  int
@@ -393,16 +395,16 @@ type bucket struct {
 	last   time.Time
 }
 
-func newBucket(rate int) *bucket {
+func newBucket(clk clock.Clock, rate int) *bucket {
 	burst := max(rate/10, 512)
-	return &bucket{rate: float64(rate), burst: burst, tokens: float64(burst), last: time.Now()}
+	return &bucket{clk: clk, rate: float64(rate), burst: burst, tokens: float64(burst), last: clk.Now()}
 }
 
 // wait takes n tokens (n <= burst), sleeping as needed; it returns false
 // if done closes first.
 func (b *bucket) wait(n int, done <-chan struct{}) bool {
 	b.mu.Lock()
-	now := time.Now()
+	now := b.clk.Now()
 	b.tokens = min(float64(b.burst), b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now
 	b.tokens -= float64(n)
@@ -411,10 +413,10 @@ func (b *bucket) wait(n int, done <-chan struct{}) bool {
 	if deficit <= 0 {
 		return true
 	}
-	t := time.NewTimer(time.Duration(deficit / b.rate * float64(time.Second)))
+	t := b.clk.NewTimer(time.Duration(deficit / b.rate * float64(time.Second)))
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return true
 	case <-done:
 		return false

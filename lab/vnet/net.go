@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"samizdat/censor"
+	"samizdat/clock"
 	"samizdat/transport"
+	"samizdat/transport/memnet"
 )
 
 // Errors returned by the virtual network.
@@ -39,8 +41,17 @@ var (
 
 // Options configures a Net.
 type Options struct {
-	// Now returns the lab time passed to the Decider. Default: the wall
-	// time elapsed since New.
+	// Clock runs every wait of the network: deadlines of its conns, the
+	// hang of a dropped dial, throttling, probe timeouts and bystanders'
+	// idle limits. Nil means clock.Real.
+	Clock clock.Clock
+	// Mem, if set, carries the bytes: listeners and "loopback" dials are
+	// on this in-memory network (at 127.0.0.0/8 names it hands out, never
+	// reused), so nothing touches a real socket. Its clock should be
+	// Clock. Nil means real loopback sockets. UDP needs real sockets.
+	Mem *memnet.Network
+	// Now returns the lab time passed to the Decider. Default: the time
+	// elapsed on Clock since New.
 	Now func() censor.Time
 	// DropTimeout bounds how long a dial whose connection attempt is
 	// silently dropped hangs when its context has no deadline (a real
@@ -67,6 +78,9 @@ type Cut struct {
 // Net is the virtual network: a set of virtual-to-loopback mappings and a
 // censor that decides every flow. It is safe for concurrent use.
 type Net struct {
+	clk     clock.Clock
+	mem     *memnet.Network
+	memPort atomic.Uint64 // names handed out on mem
 	d       censor.Decider
 	obs     censor.Observer // d, if it implements Observer
 	now     func() censor.Time
@@ -88,13 +102,14 @@ type mapKey struct {
 
 // New returns a virtual network whose flows d decides.
 func New(d censor.Decider, opt Options) *Net {
-	n := &Net{d: d, now: opt.Now, dropTO: opt.DropTimeout, onCut: opt.OnCut, maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
+	n := &Net{clk: clock.Or(opt.Clock), mem: opt.Mem, d: d, now: opt.Now, dropTO: opt.DropTimeout, onCut: opt.OnCut,
+		maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
 	if o, ok := d.(censor.Observer); ok {
 		n.obs = o
 	}
 	if n.now == nil {
-		start := time.Now()
-		n.now = func() censor.Time { return time.Since(start) }
+		clk, start := n.clk, n.clk.Now()
+		n.now = func() censor.Time { return clk.Since(start) }
 	}
 	if n.dropTO <= 0 {
 		n.dropTO = 20 * time.Second
@@ -104,6 +119,73 @@ func New(d censor.Decider, opt Options) *Net {
 
 // Now returns the current lab time.
 func (n *Net) Now() censor.Time { return n.now() }
+
+// Clock returns the clock the network's waits run on.
+func (n *Net) Clock() clock.Clock { return n.clk }
+
+// Reserve returns a loopback address (host:port) for a listener opened
+// later with ListenLoopback. On a real network it is a free port, which
+// another process may take meanwhile; in memory it is a name never handed
+// out before.
+func (n *Net) Reserve() (string, error) {
+	if n.mem != nil {
+		k := n.memPort.Add(1)
+		a := netip.AddrFrom4([4]byte{127, byte(k >> 16), byte(k >> 8), byte(k)})
+		return netip.AddrPortFrom(a, 443).String(), nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("vnet: reserving a port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr, nil
+}
+
+// ListenLoopback listens on addr, a loopback address (host:port; port 0
+// on a real network picks one; in memory an address from Reserve, or
+// 127.0.0.1:0 for a fresh one): a real socket, or one of Options.Mem.
+// It maps nothing.
+func (n *Net) ListenLoopback(addr string) (net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !IsLoopback(ap.Addr()) {
+		n.st.violations.Add(1)
+		return nil, fmt.Errorf("%w: %s", ErrNotLoopback, addr)
+	}
+	if n.mem == nil {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("vnet: listen: %w", err)
+		}
+		return ln, nil
+	}
+	if ap.Port() == 0 {
+		if addr, err = n.Reserve(); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := n.mem.Listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("vnet: listen: %w", err)
+	}
+	return ln, nil
+}
+
+// DialLoopback dials a loopback address (a listener of ListenLoopback)
+// with no censor on the path: how a service reaches its own origin. It
+// refuses any other address.
+func (n *Net) DialLoopback(ctx context.Context, network, address string) (net.Conn, error) {
+	udp, err := parseNetwork(network)
+	if err != nil {
+		return nil, opErr(network, address, err)
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		n.st.violations.Add(1)
+		return nil, opErr(network, address, fmt.Errorf("%w: %s", ErrNotLoopback, address))
+	}
+	return n.dialLoopback(ctx, udp, ap)
+}
 
 // IsLoopback reports whether a is in 127.0.0.0/8 (IPv4 or IPv4-mapped).
 func IsLoopback(a netip.Addr) bool {
@@ -180,11 +262,15 @@ func (n *Net) Lookup(network string, virt netip.AddrPort) (netip.AddrPort, bool)
 // onto it. Closing the listener does not unmap virt; Net.Close closes
 // every listener Listen opened.
 func (n *Net) Listen(virt netip.AddrPort) (net.Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := n.ListenLoopback("127.0.0.1:0")
 	if err != nil {
+		return nil, err
+	}
+	real, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("vnet: listen: %w", err)
 	}
-	real := ln.Addr().(*net.TCPAddr).AddrPort()
 	if err := n.Map("tcp", virt, real); err != nil {
 		ln.Close()
 		return nil, err
@@ -198,6 +284,9 @@ func (n *Net) Listen(virt netip.AddrPort) (net.Listener, error) {
 // ListenPacket opens a UDP socket on 127.0.0.1 (a free port) and maps
 // virt onto it.
 func (n *Net) ListenPacket(virt netip.AddrPort) (net.PacketConn, error) {
+	if n.mem != nil {
+		return nil, fmt.Errorf("%w: udp in memory", ErrNetwork)
+	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("vnet: listen: %w", err)
@@ -259,7 +348,14 @@ func (n *Net) dialLoopback(ctx context.Context, udp bool, real netip.AddrPort) (
 	if udp {
 		network = "udp4"
 	}
-	return sysDial(ctx, network, netip.AddrPortFrom(real.Addr().Unmap(), real.Port()))
+	real = netip.AddrPortFrom(real.Addr().Unmap(), real.Port())
+	if n.mem != nil {
+		if udp {
+			return nil, fmt.Errorf("%w: udp in memory", ErrNetwork)
+		}
+		return n.mem.Dial(ctx, network, real.String())
+	}
+	return sysDial(ctx, network, real)
 }
 
 // Dialer returns the NetDial for a lab client on isp. It accepts
@@ -413,14 +509,14 @@ func (n *Net) dialJudged(ctx context.Context, now flowClock, client, isp, networ
 			// UDP has no handshake: the datagrams vanish.
 			return newFlowConn(n, now, f, nil, raddr, v), censored, nil
 		}
-		t := time.NewTimer(n.dropTO)
+		t := n.clk.NewTimer(n.dropTO)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, censored, opErr(network, address, ctx.Err())
 			}
-		case <-t.C:
+		case <-t.C():
 		}
 		return nil, censored, opErr(network, address, errTimeout{})
 	case censor.Reset:

@@ -97,14 +97,14 @@ func (p *prober) try(dst netip.AddrPort, payload []byte) reaction {
 	if !ok {
 		return noRoute
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.opt.Timeout)
+	ctx, cancel := p.n.clk.WithTimeout(context.Background(), p.opt.Timeout)
 	defer cancel()
 	c, err := p.n.dialLoopback(ctx, false, real)
 	if err != nil {
 		return noRoute
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(p.opt.Timeout))
+	c.SetDeadline(p.n.clk.Now().Add(p.opt.Timeout))
 	if _, err := c.Write(payload); err != nil {
 		return closed
 	}
