@@ -114,6 +114,10 @@ func (q *Quiet) Now() bool {
 // Dumps returns how many goroutine dumps Now has taken (the slow path).
 func (q *Quiet) Dumps() uint64 { return q.dumps }
 
+// spinChecks is how many checks Wait makes, yielding between them,
+// before it sleeps between checks.
+const spinChecks = 200
+
 // Wait returns once the process is quiescent, or with ctx's error. It
 // yields the processor between checks, then sleeps a little (wall time:
 // how long the world takes to settle does not move the simulated clock).
@@ -125,10 +129,13 @@ func (q *Quiet) Wait(ctx context.Context) error {
 		if q.Now() {
 			return nil
 		}
-		if i < 4 {
+		// Yield while the world settles (most events take microseconds:
+		// a sleep, even a short one, costs tens of them); sleep once it
+		// has taken long (a disk write, a big computation).
+		if i < spinChecks {
 			runtime.Gosched()
 		} else {
-			time.Sleep(min(time.Duration(i)*5*time.Microsecond, time.Millisecond))
+			time.Sleep(min(time.Duration(i-spinChecks+1)*20*time.Microsecond, time.Millisecond))
 		}
 	}
 }
