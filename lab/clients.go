@@ -30,7 +30,7 @@ type msgID uint64
 // sentMsg is what the runner knows about one message it queued.
 type sentMsg struct {
 	from        *labClient  // nil until Send returned it stored
-	at          time.Time   // when the user wrote it (wall clock, for latency)
+	at          time.Time   // when the user wrote it (on the run's clock, for latency)
 	atLab       censor.Time // the same in lab time
 	envelope    [16]byte    // the client's envelope id
 	delivered   bool
@@ -173,6 +173,11 @@ func clientISPs(sc *scenario.Scenario, seed int64, group string, n int) []string
 // config is the client configuration of lc, with the runner's hooks.
 func (w *world) config(lc *labClient, home string) client.Config {
 	cfg := lc.s.fleet.ClientConfig(home, lc.id, lc.isp)
+	// The dialer's backoff jitter, seeded per client: reconnect timings
+	// repeat for a seed.
+	h := fnv.New64a()
+	h.Write([]byte(home))
+	cfg.DialJitter = rand.New(rand.NewPCG(uint64(w.seed), h.Sum64()))
 	userEvent, userDial := cfg.OnEvent, cfg.OnDial
 	cfg.OnEvent = func(e client.Event) {
 		w.onEvent(lc, e)
@@ -240,7 +245,7 @@ func (w *world) initClient(ctx context.Context, lc *labClient) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-w.sim.After(time.Second):
 		}
 		if w.clock.Now() >= w.sc.Duration.D() {
 			return fmt.Errorf("lab: cold start %s: %w", lc.id, err)
@@ -278,7 +283,7 @@ func (w *world) run(ctx context.Context, lc *labClient, sendUntil censor.Time, b
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-w.sim.After(wait):
 		}
 		if w.clock.Now() >= sendUntil {
 			return
@@ -305,10 +310,10 @@ func (w *world) send(ctx context.Context, lc *labClient) {
 	s.mu.Lock()
 	s.seq++
 	id := s.seq
-	sm := &sentMsg{at: time.Now(), atLab: w.clock.Now()}
+	sm := &sentMsg{at: w.sim.Now(), atLab: w.clock.Now()}
 	s.msgs[id] = sm
 	s.mu.Unlock()
-	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	sctx, cancel := w.sim.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	m, err := lc.c.Send(sctx, lc.partner.name, msgPrefix+strconv.FormatUint(uint64(id), 10))
 	var zero [16]byte
@@ -396,7 +401,7 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		if sm.delivered {
 			return
 		}
-		sm.delivered, sm.deliveredAt = true, time.Now()
+		sm.delivered, sm.deliveredAt = true, w.sim.Now()
 		lc.delivered++
 	}
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -14,26 +15,31 @@ import (
 	"time"
 
 	"samizdat/censor"
+	"samizdat/clock"
 	"samizdat/lab/fleet"
 	"samizdat/lab/labdata"
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 	"samizdat/lab/vnet"
+	"samizdat/transport/memnet"
 )
 
-// clock is lab time: frozen at 0 while the world is built, then the wall
-// time since the run began.
-type clock struct{ start atomic.Int64 }
+// labTime is lab time: frozen at 0 while the world is built, then the
+// time elapsed on the run's simulated clock since the run began.
+type labTime struct {
+	clk   clock.Clock
+	start atomic.Int64 // UnixNano on clk; 0 before begin
+}
 
-func (c *clock) Now() censor.Time {
+func (c *labTime) Now() censor.Time {
 	s := c.start.Load()
 	if s == 0 {
 		return 0
 	}
-	return time.Duration(time.Now().UnixNano() - s)
+	return time.Duration(c.clk.Now().UnixNano() - s)
 }
 
-func (c *clock) begin() { c.start.Store(time.Now().UnixNano()) }
+func (c *labTime) begin() { c.start.Store(c.clk.Now().UnixNano()) }
 
 // world is one run: everything Run builds, and what it measures.
 type world struct {
@@ -42,7 +48,8 @@ type world struct {
 	opt   Options
 	log   *slog.Logger
 	work  string
-	clock clock
+	sim   *clock.Sim // every component's clock: the discrete-event loop runs it
+	clock labTime
 
 	plan       *vnet.Plan
 	cen        *censor.Censor
@@ -100,6 +107,11 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 		}
 		defer os.RemoveAll(w.work)
 	}
+	// One simulated clock for the censor, the network, the relays and the
+	// clients, run discrete-event style until everything is torn down.
+	w.sim = clock.NewSim(time.Time{})
+	w.clock.clk = w.sim
+	defer w.sim.Start()()
 	w.progress("setup", "")
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -188,6 +200,26 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 	return w, rep, nil
 }
 
+// connectDelay returns the round trip a flow's handshake takes: between
+// minRTT and minRTT+spreadRTT, fixed per client, ISP and destination and
+// drawn from the seed, to the microsecond — so dials that would
+// otherwise happen at one simulated instant (clients cut by one censor
+// update) are taken in an order the seed fixes, not the scheduler.
+func connectDelay(seed int64) func(censor.Flow) time.Duration {
+	return func(f censor.Flow) time.Duration {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d %s %s %s", seed, f.Client, f.ISP, f.Dst)
+		return minRTT + time.Duration(h.Sum64()%uint64(spreadRTT/time.Microsecond))*time.Microsecond
+	}
+}
+
+// minRTT and spreadRTT bound the handshake round trip from a Russian ISP
+// to a cloud host in Europe: 20 to 120 ms.
+const (
+	minRTT    = 20 * time.Millisecond
+	spreadRTT = 100 * time.Millisecond
+)
+
 // onlineTimeout bounds how long the regular clients get to connect before
 // the run begins; those still offline then start the run offline (the
 // report says how many).
@@ -196,7 +228,7 @@ const onlineTimeout = time.Minute
 // waitOnline waits until every regular client has connected once, or
 // onlineTimeout has passed.
 func (w *world) waitOnline(ctx context.Context) error {
-	deadline := time.Now().Add(onlineTimeout)
+	deadline := w.sim.Now().Add(onlineTimeout)
 	for {
 		offline := 0
 		for _, s := range w.strategies {
@@ -208,14 +240,14 @@ func (w *world) waitOnline(ctx context.Context) error {
 			}
 			s.mu.Unlock()
 		}
-		if offline == 0 || time.Now().After(deadline) {
+		if offline == 0 || w.sim.Now().After(deadline) {
 			w.offlineAtStart = offline
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("lab: waiting for clients to connect: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-w.sim.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -226,12 +258,12 @@ func (w *world) sleepUntil(ctx context.Context, t censor.Time) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	timer := time.NewTimer(d)
+	timer := w.sim.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-timer.C:
+	case <-timer.C():
 		return true
 	}
 }
@@ -345,7 +377,8 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 		return fmt.Errorf("lab: censor: %w", err)
 	}
 	w.hist = newHistory(w.cen)
-	w.net = vnet.New(w.hist, vnet.Options{Now: w.clock.Now, OnCut: w.onCut})
+	w.net = vnet.New(w.hist, vnet.Options{Clock: w.sim, Mem: memnet.New(w.sim), Now: w.clock.Now, OnCut: w.onCut,
+		ConnectDelay: connectDelay(w.seed)})
 	*closers = append(*closers, w.net.Close)
 
 	nPlain := sc.Bystanders - sc.BystandersBehindCDN

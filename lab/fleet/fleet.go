@@ -180,7 +180,8 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	}
 	// Relaxed sync: still safe against a killed process, which is all a
 	// lab on a shared disk needs.
-	if f.store, err = sqlite.Open(ctx, filepath.Join(cfg.Dir, "relay.db"), sqlite.Options{RelaxedSync: true}); err != nil {
+	clk := cfg.Net.Clock()
+	if f.store, err = sqlite.Open(ctx, filepath.Join(cfg.Dir, "relay.db"), sqlite.Options{RelaxedSync: true, Now: clk.Now}); err != nil {
 		return nil, fmt.Errorf("fleet: relay store: %w", err)
 	}
 	// Every lab client comes from loopback, so per-address limits would
@@ -193,6 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 			Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u,
 			HandshakesPerSource: -1, AnonymousPerSource: -1},
 		Logger: f.log,
+		Clock:  clk,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: relay: %w", err)
@@ -231,6 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		f.mgr, err = endpoints.Start(endpoints.Options{
 			Dir: cfg.Dir, Server: f.srv, Keys: f.keys, Network: f.network,
 			ConfigFile: f.configPath(), Channels: f.channels(), Logger: f.log,
+			Clock: clk, NetListen: func(_ context.Context, addr string) (net.Listener, error) {
+				return cfg.Net.ListenLoopback(addr)
+			},
 		})
 		if err == nil {
 			break
@@ -266,7 +271,7 @@ func (f *Fleet) newSpec(transport string, cohort uint32, virt netip.AddrPort) (e
 	if cohort > 0 {
 		name = fmt.Sprintf("c%d-%s", cohort, name)
 	}
-	listen, err := reservePort()
+	listen, err := reservePort(f.cfg.Net)
 	if err != nil {
 		return endpoints.Spec{}, err
 	}
@@ -303,7 +308,7 @@ func (f *Fleet) newSpec(transport string, cohort uint32, virt netip.AddrPort) (e
 
 // rebind moves endpoint e, not open, to a newly reserved loopback port.
 func (f *Fleet) rebind(e *endpoint) error {
-	listen, err := reservePort()
+	listen, err := reservePort(f.cfg.Net)
 	if err != nil {
 		return err
 	}
@@ -364,18 +369,11 @@ func (f *Fleet) apply() error {
 	return fmt.Errorf("fleet: opening endpoints: %w", err)
 }
 
-// reservePort returns a free loopback address for an endpoint to listen
-// on, so that its virtual address can be mapped before it is announced.
-// It is a variable so that a test can hand out a port that is taken.
-var reservePort = func() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("fleet: reserving a port: %w", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr, nil
-}
+// reservePort returns a free loopback address of n for an endpoint to
+// listen on, so that its virtual address can be mapped before it is
+// announced. It is a variable so that a test can hand out a port that is
+// taken.
+var reservePort = func(n *vnet.Net) (string, error) { return n.Reserve() }
 
 // Config names of a strategy's manifests.
 func (f *Fleet) txtName() string {
@@ -474,6 +472,7 @@ func (f *Fleet) BuiltIn() []netip.AddrPort { return slices.Clone(f.builtIn) }
 func (f *Fleet) ClientConfig(home, clientID, isp string) client.Config {
 	return client.Config{
 		Home:        home,
+		Clock:       f.cfg.Net.Clock(),
 		NetDial:     f.cfg.Net.Dialer(clientID, isp),
 		Network:     isp,
 		PreKeyBatch: PreKeyBatch,

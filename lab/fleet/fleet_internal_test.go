@@ -22,12 +22,12 @@ func TestTakenPortsAreReplaced(t *testing.T) {
 	defer taken.Close()
 	real := reservePort
 	calls := 0
-	reservePort = func() (string, error) {
+	reservePort = func(n *vnet.Net) (string, error) {
 		calls++
 		if calls == 1 {
 			return taken.Addr().String(), nil
 		}
-		return real()
+		return real(n)
 	}
 	defer func() { reservePort = real }()
 

@@ -45,7 +45,11 @@ type cohortMirror struct {
 func (f *Fleet) startMirrors() error {
 	mon := f.monitor(0)
 	for c := uint32(1); c <= f.cohorts; c++ {
-		m := &cohortMirror{cohort: c, srv: channeltest.NewMirror()}
+		ln, err := f.cfg.Net.ListenLoopback("127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("fleet: cohort mirror: %w", err)
+		}
+		m := &cohortMirror{cohort: c, srv: channeltest.NewMirrorOn(ln)}
 		f.mirrors = append(f.mirrors, m)
 		// Under a whitelist nothing is unblocked; the mirror still starts.
 		virt, err := f.drawMirror(mon, c)

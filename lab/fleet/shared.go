@@ -95,21 +95,33 @@ func StartShared(ctx context.Context, cfg SharedConfig) (_ *Shared, err error) {
 	s.dohAddr = netip.AddrPortFrom(dohA.Addr, 443)
 	s.mirrorAddr = netip.AddrPortFrom(mirA.Addr, 443)
 
-	if s.cdn, err = cdntest.Start("127.0.0.1:0", cdntest.Config{}); err != nil {
+	cdnLn, err := cfg.Net.ListenLoopback("127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("fleet: cdn edge: %w", err)
+	}
+	if s.cdn, err = cdntest.Start("", cdntest.Config{Listener: cdnLn, DialContext: cfg.Net.DialLoopback}); err != nil {
 		return nil, fmt.Errorf("fleet: cdn edge: %w", err)
 	}
 	if err = mapTo(cfg.Net, s.cdnAddr, s.cdn.Addr()); err != nil {
 		return nil, err
 	}
-	s.doh = channeltest.NewDoH(DoHName)
+	dohLn, err := cfg.Net.ListenLoopback("127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("fleet: doh resolver: %w", err)
+	}
+	s.doh = channeltest.NewDoHOn(dohLn, DoHName)
 	if err = mapTo(cfg.Net, s.dohAddr, s.doh.Addr()); err != nil {
 		return nil, err
 	}
-	s.mirror = channeltest.NewMirror(MirrorName)
+	mirLn, err := cfg.Net.ListenLoopback("127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("fleet: mirror host: %w", err)
+	}
+	s.mirror = channeltest.NewMirrorOn(mirLn, MirrorName)
 	if err = mapTo(cfg.Net, s.mirrorAddr, s.mirror.Addr()); err != nil {
 		return nil, err
 	}
-	if s.origin, err = startBlobServer(); err != nil {
+	if s.origin, err = startBlobServer(cfg.Net); err != nil {
 		return nil, err
 	}
 	if err = s.cdn.Route(CDNMirrorHost, "http://"+s.origin.addr()); err != nil {
@@ -262,8 +274,8 @@ type blobServer struct {
 	files map[string][]byte // guarded by mu
 }
 
-func startBlobServer() (*blobServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startBlobServer(n *vnet.Net) (*blobServer, error) {
+	ln, err := n.ListenLoopback("127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("fleet: mirror origin: %w", err)
 	}

@@ -24,6 +24,7 @@ const maxFirst = 1024
 // metering bytes through a token bucket.
 type flowConn struct {
 	n     *Net
+	seq   uint64    // the order it opened in (Net.flowSeq)
 	clock flowClock // the lab time the flow's verdicts are taken at
 	up    net.Conn  // nil when the flow never reached the server
 	raddr net.Addr
@@ -48,7 +49,7 @@ type flowConn struct {
 }
 
 func newFlowConn(n *Net, clock flowClock, f censor.Flow, up net.Conn, raddr net.Addr, v censor.Verdict) *flowConn {
-	c := &flowConn{n: n, clock: clock, up: up, raddr: raddr, f: f, wake: make(chan struct{}), done: make(chan struct{})}
+	c := &flowConn{n: n, seq: n.flowSeq.Add(1), clock: clock, up: up, raddr: raddr, f: f, wake: make(chan struct{}), done: make(chan struct{})}
 	if up != nil {
 		c.laddr = up.LocalAddr()
 	} else if f.UDP {

@@ -1,13 +1,16 @@
 package vnet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,6 +60,12 @@ type Options struct {
 	// silently dropped hangs when its context has no deadline (a real
 	// client's SYN retries give up after a while). Default 20s.
 	DropTimeout time.Duration
+	// ConnectDelay, if set, is how long a flow takes to open (the round
+	// trip of the TCP handshake): a dial waits that long on Clock before
+	// the censor's connect-time verdict. Drawn per flow from a seed, it
+	// also separates dials that a simulated clock would otherwise run at
+	// the same instant. Nil means none.
+	ConnectDelay func(f censor.Flow) time.Duration
 	// OnCut, if set, is told about every live flow Recheck blocks (its
 	// new action is Drop or Reset): the moment a censor applying an
 	// update cut a client's established connection, which the client
@@ -85,7 +94,9 @@ type Net struct {
 	obs     censor.Observer // d, if it implements Observer
 	now     func() censor.Time
 	dropTO  time.Duration
+	delay   func(censor.Flow) time.Duration
 	onCut   func(Cut)
+	flowSeq atomic.Uint64 // numbers flows in the order they opened
 	mu      sync.RWMutex
 	maps    map[mapKey]netip.AddrPort
 	closers []func() error
@@ -102,7 +113,7 @@ type mapKey struct {
 
 // New returns a virtual network whose flows d decides.
 func New(d censor.Decider, opt Options) *Net {
-	n := &Net{clk: clock.Or(opt.Clock), mem: opt.Mem, d: d, now: opt.Now, dropTO: opt.DropTimeout, onCut: opt.OnCut,
+	n := &Net{clk: clock.Or(opt.Clock), mem: opt.Mem, d: d, now: opt.Now, dropTO: opt.DropTimeout, delay: opt.ConnectDelay, onCut: opt.OnCut,
 		maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
 	if o, ok := d.(censor.Observer); ok {
 		n.obs = o
@@ -498,6 +509,17 @@ func (n *Net) dialJudged(ctx context.Context, now flowClock, client, isp, networ
 		return nil, poisoned, opErr(network, address, ErrUnmapped)
 	}
 	f := censor.Flow{Client: client, ISP: isp, Dst: virt, Domain: domain, UDP: udp}
+	if n.delay != nil {
+		if d := n.delay(f); d > 0 {
+			t := n.clk.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, poisoned, opErr(network, address, ctx.Err())
+			case <-t.C():
+			}
+		}
+	}
 	n.st.flows.Add(1)
 	v := n.d.Decide(now.now(), f)
 	n.st.connect[actionIndex(v.Action)].Add(1)
@@ -656,6 +678,17 @@ func (n *Net) Recheck() int {
 		cs = append(cs, c)
 	}
 	n.liveMu.Unlock()
+	// In a fixed order (not the map's): by client and destination, then
+	// by when the flow opened.
+	slices.SortFunc(cs, func(a, b *flowConn) int {
+		if c := strings.Compare(a.f.Client, b.f.Client); c != 0 {
+			return c
+		}
+		if c := a.f.Dst.Compare(b.f.Dst); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
 	now, changed := n.now(), 0
 	for _, c := range cs {
 		t := now
