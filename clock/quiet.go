@@ -86,12 +86,26 @@ func (q *Quiet) Now() bool {
 			{Name: "/sched/goroutines/not-in-go:goroutines"},
 		}
 	}
-	metrics.Read(q.samples)
-	// The caller is the one running goroutine.
-	if q.samples[0].Value.Uint64() > 1 || q.samples[1].Value.Uint64() > 0 {
-		return false
+	// The counts are read under the scheduler's lock but not all at one
+	// instant (a goroutine may be caught between its P and a run queue):
+	// the world must look quiescent several times over, yielding
+	// between reads so that anything runnable runs.
+	calm := true
+	for i := range confirmReads {
+		if i > 0 {
+			runtime.Gosched()
+		}
+		metrics.Read(q.samples)
+		// The caller is the one running goroutine.
+		if q.samples[0].Value.Uint64() > 1 || q.samples[1].Value.Uint64() > 0 {
+			return false
+		}
+		if q.samples[2].Value.Uint64() > q.baseline {
+			calm = false
+			break
+		}
 	}
-	if q.samples[2].Value.Uint64() <= q.baseline {
+	if calm {
 		return true
 	}
 	if q.buf == nil {
@@ -110,6 +124,10 @@ func (q *Quiet) Now() bool {
 		q.buf = make([]byte, 2*len(q.buf))
 	}
 }
+
+// confirmReads is how many reads of the scheduler's counts in a row must
+// find the world quiescent.
+const confirmReads = 3
 
 // Dumps returns how many goroutine dumps Now has taken (the slow path).
 func (q *Quiet) Dumps() uint64 { return q.dumps }

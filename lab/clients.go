@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -173,11 +174,17 @@ func clientISPs(sc *scenario.Scenario, seed int64, group string, n int) []string
 // config is the client configuration of lc, with the runner's hooks.
 func (w *world) config(lc *labClient, home string) client.Config {
 	cfg := lc.s.fleet.ClientConfig(home, lc.id, lc.isp)
-	// The dialer's backoff jitter, seeded per client: reconnect timings
-	// repeat for a seed.
+	// Seeded per client (and per home: a cold start's every attempt):
+	// the dialer's backoff jitter, so reconnect timings repeat for a seed,
+	// and the client's keys, whose device key decides its cohort and so
+	// the endpoints it dials. A lab's keys protect nothing.
 	h := fnv.New64a()
-	h.Write([]byte(home))
+	h.Write([]byte(lc.id + " " + filepath.Base(home))) // not the work directory's name
 	cfg.DialJitter = rand.New(rand.NewPCG(uint64(w.seed), h.Sum64()))
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], uint64(w.seed))
+	binary.LittleEndian.PutUint64(key[8:], h.Sum64())
+	cfg.Rand = rand.NewChaCha8(key)
 	userEvent, userDial := cfg.OnEvent, cfg.OnDial
 	cfg.OnEvent = func(e client.Event) {
 		w.onEvent(lc, e)
