@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"math"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -76,6 +78,33 @@ type page struct {
 	EventsOmitted          int
 	CensorKinds            []eventView
 	HasColdStart           bool
+	Spread                 []spreadView // over several seeds
+}
+
+// spreadView is one figure over several seeds, for the page.
+type spreadView struct {
+	Path, Mean, Interval, Values string
+}
+
+// spreadViews lists r's intervals by path.
+func spreadViews(r *Report) []spreadView {
+	paths := make([]string, 0, len(r.Intervals))
+	for p := range r.Intervals {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	num := func(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
+	var out []spreadView
+	for _, p := range paths {
+		iv := r.Intervals[p]
+		vals := make([]string, len(iv.Values))
+		for i, v := range iv.Values {
+			vals[i] = num(v)
+		}
+		out = append(out, spreadView{Path: p, Mean: num(iv.Mean), Interval: num(iv.Low) + " … " + num(iv.High),
+			Values: strings.Join(vals, ", ")})
+	}
+	return out
 }
 
 // HTML renders the report as one self-contained page: inline CSS and SVG,
@@ -86,7 +115,7 @@ func HTML(r *Report) ([]byte, error) {
 	}
 	names := strategyOrder(r)
 	col := colors(names)
-	p := page{R: r, Duration: msText(float64(r.DurationMS))}
+	p := page{R: r, Duration: msText(float64(r.DurationMS)), Spread: spreadViews(r)}
 	for _, n := range names {
 		st := r.Strategies[n]
 		rw := strategyRow(n, st, r.Targets)
@@ -380,7 +409,17 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 </section>
 
 <section class="card">
-<h2>Availability over time</h2>
+{{if .Spread}}<h2>Over {{len .R.Seeds}} seeds</h2>
+<p class="what">Seeds {{range $i, $s := .R.Seeds}}{{if $i}}, {{end}}{{$s}}{{end}}. The figures above are the means over the seeds (the charts and lists are the first seed's); here every figure of report.json with its 95% interval of the mean (Student's t) and each seed's value.</p>
+<table>
+<thead><tr><th>Figure</th><th>Mean</th><th>95% interval</th><th>Per seed</th></tr></thead>
+<tbody>
+{{range .Spread}}<tr><td>{{.Path}}</td><td>{{.Mean}}</td><td>{{.Interval}}</td><td>{{.Values}}</td></tr>
+{{end}}</tbody>
+</table>
+</section>
+<section class="card">
+{{end}}<h2>Availability over time</h2>
 <p class="what">Fraction of each strategy's clients connected. Underneath, one tick per move: the censor listing, escalating to whole prefixes, enumerating endpoints through its own clients and probing; and each operator moving endpoints. Dashed lines mark the first listing and each escalation. Hover a tick for details.</p>
 {{template "legend" .Legend}}
 {{.Avail}}

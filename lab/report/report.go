@@ -36,6 +36,12 @@ type Report struct {
 	Targets    []Target            `json:"targets"`    // each design target: measured, met or not
 	Invariants []Check             `json:"invariants"` // the run's consistency checks
 	Notes      []string            `json:"notes"`      // where the lab says samizdat loses, in words
+	// Seeds and Intervals are set when the report combines several seeds
+	// (Aggregate): the seeds, and for every figure, by its path in
+	// report.json, each seed's value, the mean (the figure above) and
+	// its 95% interval.
+	Seeds     []int64             `json:"seeds,omitempty"`
+	Intervals map[string]Interval `json:"intervals,omitempty"`
 }
 
 // Strategy is one strategy's figures over the whole run. Times are in
