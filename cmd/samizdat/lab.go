@@ -28,6 +28,13 @@ reports delivery, recovery and collateral damage strategy by strategy.
                                report.json and index.html in --out (./samizdat-lab/NAME)
   samizdat lab list            the built-in scenarios
 
+Everything in a run (relays, clients, transports, the censor, the operators) runs on
+one simulated clock over an in-memory network, so a scenario and a seed give the same
+report.json on any machine under any load. --seed S --seeds N runs seeds S … S+N-1
+(S defaults to the scenario's seed), each with its own report in --out/seed-S, and
+writes beside them one report whose figures are the means over the seeds, with each
+seed's value and the 95% interval of the mean (Student's t) of every figure.
+
 The run exits 1 if one of its own invariants fails (counts that do not add up, a
 dial outside loopback); targets that are not met are results, printed and
 written to the report, not errors.`
@@ -78,6 +85,7 @@ func labRun(ctx context.Context, e *env, cmd string, args []string) error {
 		fs.args = ""
 	}
 	seed := fs.Int64("seed", 0, "seed for every choice of the run (0: the scenario's)")
+	seeds := fs.Int("seeds", 1, "run `N` seeds, --seed … --seed+N-1, and report means with 95% intervals")
 	out := fs.String("out", "", "`DIR` for report.json and index.html (default ./samizdat-lab/NAME)")
 	work := fs.String("work", "", "scratch `DIR` for relay and client state (default: a temporary one, removed)")
 	quiet := fs.Bool("quiet", false, "no live progress, only the summary")
@@ -109,37 +117,93 @@ func labRun(ctx context.Context, e *env, cmd string, args []string) error {
 	if *seed != 0 {
 		effSeed = *seed
 	}
+	if *seeds < 1 {
+		return fs.usagef("--seeds must be at least 1")
+	}
+	if effSeed == 0 && *seeds > 1 {
+		return fs.usagef("a scenario with seed 0 needs --seed for --seeds")
+	}
 	fmt.Fprintf(e.stdout, "lab: scenario %s, seed %d, %s of sending + %s of drain\n",
 		sc.Name, effSeed, time.Duration(sc.Duration), time.Duration(sc.Drain))
+	if *seeds > 1 {
+		fmt.Fprintf(e.stdout, "     seeds %d to %d\n", effSeed, effSeed+int64(*seeds)-1)
+	}
 	if sc.Description != "" {
 		fmt.Fprintf(e.stdout, "     %s\n", firstSentence(sc.Description))
 	}
-	var disp *progressDisplay
-	opt := lab.Options{Seed: *seed, Out: dir, Work: *work}
-	if !*quiet {
-		disp = newProgressDisplay(e.stdout)
-		opt.Progress = disp.show
-	}
 	start := time.Now()
-	rep, err := lab.Run(ctx, sc, opt)
-	if disp != nil {
-		disp.finish()
+	var reps []*report.Report
+	var failed []string
+	for i := range *seeds {
+		opt := lab.Options{Seed: effSeed + int64(i), Out: dir, Work: *work}
+		if *seeds > 1 {
+			opt.Out = filepath.Join(dir, fmt.Sprintf("seed-%d", opt.Seed))
+			if *work != "" {
+				opt.Work = filepath.Join(*work, fmt.Sprintf("seed-%d", opt.Seed))
+			}
+			fmt.Fprintf(e.stdout, "seed %d:\n", opt.Seed)
+		}
+		var disp *progressDisplay
+		if !*quiet {
+			disp = newProgressDisplay(e.stdout)
+			opt.Progress = disp.show
+		}
+		seedStart := time.Now()
+		rep, err := lab.Run(ctx, sc, opt)
+		if disp != nil {
+			disp.finish()
+		}
+		if err != nil {
+			return err
+		}
+		if *seeds > 1 {
+			printLabSummary(e.stdout, rep, time.Since(seedStart))
+		}
+		reps = append(reps, rep)
+		for _, c := range rep.Invariants {
+			if !c.OK {
+				failed = append(failed, fmt.Sprintf("%s (seed %d)", c.Name, rep.Seed))
+			}
+		}
 	}
-	if err != nil {
-		return err
+	rep := reps[0]
+	if *seeds > 1 {
+		var err error
+		if rep, err = report.Aggregate(reps); err != nil {
+			return err
+		}
+		if err := rep.Write(dir); err != nil {
+			return fmt.Errorf("lab: writing the combined report: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "\nmeans over %d seeds (95%% intervals in report.json and on the page):", len(reps))
+		printSeedIntervals(e.stdout, rep)
 	}
 	printLabSummary(e.stdout, rep, time.Since(start))
 	fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(dir, "index.html"))
-	var failed []string
-	for _, c := range rep.Invariants {
-		if !c.OK {
-			failed = append(failed, c.Name)
-		}
-	}
 	if len(failed) > 0 {
 		return fmt.Errorf("invariants failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// printSeedIntervals prints each strategy's delivery ratio and
+// availability over the seeds, with their 95% intervals.
+func printSeedIntervals(w io.Writer, r *report.Report) {
+	names := make([]string, 0, len(r.Strategies))
+	for n := range r.Strategies {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return strategyOrder(names[i]) < strategyOrder(names[j]) })
+	fmt.Fprintln(w)
+	for _, n := range names {
+		fmt.Fprintf(w, "%-14s", n)
+		for _, f := range []string{"delivery_ratio", "availability"} {
+			if iv, ok := r.Intervals["strategies."+n+"."+f]; ok {
+				fmt.Fprintf(w, "  %s %.1f%% [%.1f, %.1f]", f, 100*iv.Mean, 100*iv.Low, 100*iv.High)
+			}
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // loadScenario takes a built-in name or a path to a scenario file.
