@@ -51,8 +51,9 @@ const MaxSerialLead = ClockSkew + time.Hour
 // reason.
 var (
 	// ErrBadDelegation means a delegation certificate that is malformed,
-	// not signed by the network key, certifies another node key, or does
-	// not cover the manifest's issue time.
+	// whose own signature fails, that certifies another node key, or that
+	// does not cover the manifest's issue time. A certificate signed by
+	// another network key than the one trusted is ErrBadSignature.
 	ErrBadDelegation = errors.New("manifest: bad delegation")
 	// ErrDelegationExpired means now is past the certificate's not-after
 	// time.
@@ -175,7 +176,8 @@ func (d *Delegation) checkIssuer(networkKey ed25519.PublicKey) error {
 		return fmt.Errorf("%w: %d bytes", ErrBadKey, len(networkKey))
 	}
 	if !d.NetworkKey.Equal(networkKey) {
-		return fmt.Errorf("%w: certificate issued by the network key %s, want %s", ErrBadDelegation, KeyID(d.NetworkKey), KeyID(networkKey))
+		return fmt.Errorf("%w: the certificate of node key %s is signed by the network key %s, not %s", ErrBadSignature,
+			KeyID(d.NodeKey), KeyID(d.NetworkKey), KeyID(networkKey))
 	}
 	return nil
 }

@@ -208,7 +208,7 @@ func TestChainRefused(t *testing.T) {
 			func(m *Manifest) { m.Issued = testNow.Add(3 * 24 * time.Hour) }), testNow, ErrNotYetValid, ""},
 		{"chain for another network", otherNetBlob, testNow, ErrWrongNetwork, `manifest is for "other.net", want "example.net"`},
 		{"delegation for another network", mixedNetwork, testNow, ErrWrongNetwork, `delegation is for "other.net"`},
-		{"delegated by another network key", delegated(t, nodeKey, strangerCert, nil), testNow, ErrBadDelegation, "issued by the network key"},
+		{"delegated by another network key", delegated(t, nodeKey, strangerCert, nil), testNow, ErrBadSignature, "is signed by the network key"},
 		{"signed by an uncertified key", wrongSigner, testNow, ErrBadSignature, "by node key"},
 		{"moved under another certificate", moved, testNow, ErrBadSignature, "by node key"},
 		{"a node key revokes", nodeRevokes, testNow, ErrInvalid, "only the network key"},
