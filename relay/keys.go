@@ -145,6 +145,19 @@ func loadOrCreateKeysFile(path string, rand io.Reader, network bool) (k Keys, cr
 	return Keys{}, false, errors.New("relay: the keys file keeps changing")
 }
 
+// ReadKeysFile reads the keys file at path, creating nothing.
+func ReadKeysFile(path string) (Keys, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Keys{}, fmt.Errorf("relay: reading keys: %w", err)
+	}
+	k, err := parseKeys(b)
+	if err != nil {
+		return Keys{}, fmt.Errorf("relay: %s: %w", path, err)
+	}
+	return k, nil
+}
+
 func parseKeys(b []byte) (Keys, error) {
 	var j keysJSON
 	if err := json.Unmarshal(b, &j); err != nil {
