@@ -270,6 +270,10 @@ func TestStolenKeyHighSerial(t *testing.T) {
 	if _, err := k.Offer(delegated(t, nodeKey, cert, withSerial(now+1)), testNow); !errors.Is(err, ErrRollback) {
 		t.Fatalf("after the limit: %v", err)
 	}
+	// The network key's own manifests are held to the same bound.
+	if _, err := k.Offer(signed(t, withSerial(math.MaxUint64)), testNow); !errors.Is(err, ErrSerialAhead) {
+		t.Fatalf("serial 2^64-1 signed by the network key: %v", err)
+	}
 	// A clock before 1970 accepts no serial rather than wrapping.
 	old := &Manifest{Serial: 1, Issued: time.Unix(-1e9, 0), Expires: testNow}
 	if err := old.CheckTime(time.Unix(-int64(MaxSerialLead/time.Second)-10, 0)); !errors.Is(err, ErrSerialAhead) {
