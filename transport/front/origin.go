@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"samizdat/clock"
-	"samizdat/transport/internal/decoy"
+	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/token"
 )

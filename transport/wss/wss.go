@@ -59,7 +59,7 @@ import (
 
 	"samizdat/clock"
 	"samizdat/transport"
-	"samizdat/transport/internal/decoy"
+	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/tlsconf"
 	"samizdat/transport/internal/token"
