@@ -53,6 +53,12 @@ Query parameters: name, address, sni, host, secret, tls_pin, cohort.
 "listen", "address", "sni", "host", "path", "secret", "tls_pin", "cohort"}]}; SIGHUP re-reads it.
 Every change of endpoints re-signs the manifest, rewrites the invite and pushes it to clients.
 
+Whoever reaches a wss or front endpoint without its secret (a censor's prober) sees a web
+site: --decoy DIR serves the operator's own static site, --decoy-proxy URL forwards to a
+real one. Either is stronger than the default: a small site generated at first start into
+decoy-site/ in the data directory (edit it if you like). The server's headers, error pages
+and certificate fields are drawn per relay at first start and kept in disguise.json there.
+
 Several nodes of one relay (docs/scale-out.md): each has its own --data directory and
 listeners, all share one database (--store postgres://...), one NATS server for wake-ups
 (--nats), one keys file (--keys FILE, created by whichever node starts first) and list the
@@ -93,6 +99,8 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
+	decoyDir := fs.String("decoy", "", "show probes of wss and front endpoints the web site in `DIR` (default: a site generated per relay)")
+	decoyProxy := fs.String("decoy-proxy", "", "show probes of wss and front endpoints the web site at `URL`, by proxying to it")
 	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
 	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
 	if err := fs.noArgs(args); err != nil {
@@ -139,7 +147,11 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if adminL != nil {
 		defer adminL.Close() // also if the relay fails to start
 	}
-	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
+	if *decoyDir != "" && *decoyProxy != "" {
+		return fs.usagef("give --decoy or --decoy-proxy, not both")
+	}
+	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network,
+		DecoyDir: *decoyDir, DecoyProxy: *decoyProxy}
 	if *configFile != "" {
 		f, err := endpoints.ReadFile(*configFile)
 		if err != nil {
