@@ -61,6 +61,12 @@ To keep the network key offline, give --network-key PUB: the relay then needs a 
 where the network key is ("samizdat manifest delegate"), says how to make one when it has
 none, and takes a renewed one from --delegation FILE within the hour (or at SIGHUP).
 
+Whoever reaches a wss or front endpoint without its secret (a censor's prober) sees a web
+site: --decoy DIR serves the operator's own static site, --decoy-proxy URL forwards to a
+real one. Either is stronger than the default: a small site generated at first start into
+decoy-site/ in the data directory (edit it if you like). The server's headers, error pages
+and certificate fields are drawn per relay at first start and kept in disguise.json there.
+
 Several nodes of one relay (docs/scale-out.md): each has its own --data directory and
 listeners, all share one database (--store postgres://...), one NATS server for wake-ups
 (--nats), one keys file (--keys FILE, created by whichever node starts first) and list the
@@ -96,6 +102,8 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
+	decoyDir := fs.String("decoy", "", "show probes of wss and front endpoints the web site in `DIR` (default: a site generated per relay)")
+	decoyProxy := fs.String("decoy-proxy", "", "show probes of wss and front endpoints the web site at `URL`, by proxying to it")
 	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
 	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
 	if err := fs.noArgs(args); err != nil {
@@ -143,7 +151,11 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if adminL != nil {
 		defer adminL.Close() // also if the relay fails to start
 	}
-	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network, DelegationFile: *delegation}
+	if *decoyDir != "" && *decoyProxy != "" {
+		return fs.usagef("give --decoy or --decoy-proxy, not both")
+	}
+	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network, DelegationFile: *delegation,
+		DecoyDir: *decoyDir, DecoyProxy: *decoyProxy}
 	if *networkKey != "" {
 		k, err := parsePublicKey(*networkKey)
 		if err != nil {

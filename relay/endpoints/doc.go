@@ -46,12 +46,24 @@
 //
 // Per-endpoint secrets and tunnel paths for wss and front are generated on
 // first use from crypto/rand and kept in the data directory (mode 0600);
-// without the secret a wss or front endpoint shows only its decoy site.
-// The wss endpoints share one self-signed ECDSA P-256 key (kept in the data
+// without the secret a wss or front endpoint shows only its decoy site:
+// the operator's directory (Options.DecoyDir), a real site proxied
+// (Options.DecoyProxy), or a site generated at first start into
+// DecoySiteDir. The wss endpoints share one TLS key (kept in the data
 // directory, mode 0600); certificates for it are minted per requested
 // server name, so a probe sees a certificate for the name it asked for,
 // and clients pin the key (the SHA-256 of its SubjectPublicKeyInfo, put in
-// the manifest) rather than trusting any certificate authority. Secrets
+// the manifest) rather than trusting any certificate authority.
+//
+// Nothing a prober sees is the same on every relay: the decoy server's
+// look (transport/decoy's Profile: the server it resembles, its headers
+// and error pages) and the certificates' shape (key type, names, issuer,
+// validity, serial length) are drawn at first start from a seed of the
+// node's own, kept with them in DisguiseFile (mode 0600), so a restart
+// changes nothing and nodes sharing a keys file still look unalike. The
+// tcp endpoints close a connection that fails the handshake at a point
+// drawn from the same seed and per connection (transport/tcp's Guard).
+// Secrets
 // never appear in logs, listings or errors; they are in the manifest,
 // which is signed, not secret. The admin socket is reachable only by the
 // relay's user. A stolen node key signs for its network only until its

@@ -114,6 +114,13 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.
 	Rand io.Reader
+	// DecoyDir is the directory of the operator's own web site, which
+	// the wss and front endpoints show to whoever comes without a token.
+	DecoyDir string
+	// DecoyProxy is the URL (http or https) of a web site that the wss
+	// and front endpoints forward such requests to instead. With neither,
+	// they show a site generated at first start into Dir/DecoySiteDir.
+	DecoyProxy string
 }
 
 // Info describes a running endpoint (never its secret).
@@ -166,6 +173,7 @@ type Manager struct {
 	secrets *secrets
 	signer  *signer              // its certificate is guarded by mu
 	tls     *selfsigned.Identity // nil until a wss endpoint needs it
+	dis     *disguise            // nil until an endpoint needs it; guarded by mu
 	ctx     context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -207,6 +215,9 @@ func Start(opts Options) (*Manager, error) {
 	m := &Manager{opts: opts, log: opts.Logger, now: opts.Now, eps: make(map[string]*running)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkDecoy(opts); err != nil {
+		return nil, err
 	}
 	for i := range opts.Listen {
 		if err := opts.Listen[i].Normalize(); err != nil {
@@ -300,6 +311,9 @@ func (m *Manager) closeLocked() {
 	}
 	for _, r := range m.eps {
 		m.retireLocked(r)
+	}
+	if m.dis != nil && m.dis.root != nil {
+		m.dis.root.Close()
 	}
 }
 
@@ -643,10 +657,15 @@ func (m *Manager) retireLocked(r *running) {
 	m.log.Info("endpoint retired", "endpoint", r.Spec.Name, "listen", r.bound)
 }
 
-// tlsIdentity loads or creates the relay's TLS key.
+// tlsIdentity loads or creates the relay's TLS key, its certificates of
+// the node's drawn shape.
 func (m *Manager) tlsIdentity() (*selfsigned.Identity, error) {
 	if m.tls == nil {
-		id, err := selfsigned.Load(filepath.Join(m.opts.Dir, TLSKeyFile), m.opts.Rand, m.now)
+		d, err := m.disguise()
+		if err != nil {
+			return nil, err
+		}
+		id, err := selfsigned.LoadShape(filepath.Join(m.opts.Dir, TLSKeyFile), d.profile.Cert, m.opts.Rand, m.now)
 		if err != nil {
 			return nil, err
 		}
