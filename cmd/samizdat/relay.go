@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"samizdat/bus/natsbus"
+	"samizdat/manifest"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
 	"samizdat/store/postgres"
@@ -60,6 +62,12 @@ others' endpoints with --peer URL (same syntax as --listen; every node may get t
 so that every node's manifest lists every node. --delivery-poll bounds how long a lost wake-up
 delays delivery (default 30s).
 
+A way back for clients that were offline while endpoints moved: every wss endpoint also
+serves the signed manifest over plain HTTPS at a path only holders of its secret know
+(anyone else gets the decoy site), and --mirror DIR gets the public manifest (manifest.bin)
+on every change, for a web server to publish; --mirror-url names where it is published,
+and goes into every manifest as a channel. Cohorts' manifests never go to the mirror.
+
 --admin serves Prometheus metrics (/metrics) and a health check (/healthz) over HTTP; off by
 default, and only on loopback unless --admin-any-address. No metric carries a key, a message
 or a username.`
@@ -90,6 +98,8 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		peers = append(peers, s)
 		return nil
 	})
+	mirrorDir := fs.String("mirror", "", "`DIR` a web server publishes: the public manifest is written there on every change")
+	mirrorURL := fs.String("mirror-url", "", "the https `URL` where --mirror's manifest.bin is published, put into every manifest as a channel")
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
@@ -139,7 +149,15 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if adminL != nil {
 		defer adminL.Close() // also if the relay fails to start
 	}
-	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
+	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut,
+		ManifestTTL: *ttl, Network: *network, MirrorDir: *mirrorDir}
+	if *mirrorURL != "" {
+		u, err := url.Parse(*mirrorURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fs.usagef("--mirror-url %s: want an https:// URL", *mirrorURL)
+		}
+		opts.Channels = []manifest.Channel{{Kind: "https", URL: *mirrorURL}}
+	}
 	if *configFile != "" {
 		f, err := endpoints.ReadFile(*configFile)
 		if err != nil {
@@ -251,6 +269,9 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		invPath = opts.InvitePath
 	}
 	fmt.Fprintf(e.stdout, "invite written to %s\n", invPath)
+	if *mirrorDir != "" {
+		fmt.Fprintf(e.stdout, "mirror written to %s\n", filepath.Join(*mirrorDir, endpoints.ManifestFile))
+	}
 
 	for {
 		select {
