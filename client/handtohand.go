@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strconv"
@@ -170,12 +171,8 @@ func (c *Client) afterDelivery(ctx context.Context, h *handed) []Event {
 // our network signed by its key, newer than ours and valid now, or if it
 // is made for another cohort.
 func (c *Client) takeHanded(ctx context.Context, blob []byte) (*manifest.Manifest, error) {
-	pm, err := manifest.Open(blob, c.networkKey)
-	if err != nil {
+	if err := checkHanded(blob, c.networkKey, c.noise.Public[:]); err != nil {
 		return nil, err
-	}
-	if forAnotherCohort(pm, c.noise.Public[:]) {
-		return nil, fmt.Errorf("%w: serial %d lists another cohort's endpoints and none of cohort %d", errOtherCohort, pm.Serial, pm.CohortOf(c.noise.Public[:]))
 	}
 	m, err := c.keeper.Offer(blob, c.cfg.Now())
 	if err != nil {
@@ -185,6 +182,20 @@ func (c *Client) takeHanded(ctx context.Context, blob []byte) (*manifest.Manifes
 		return nil, err
 	}
 	return m, nil
+}
+
+// checkHanded is what a handed manifest must pass before the keeper sees
+// it: signed by networkKey, and not made for another cohort than that of
+// the device with deviceKey.
+func checkHanded(blob []byte, networkKey ed25519.PublicKey, deviceKey []byte) error {
+	m, err := manifest.Open(blob, networkKey)
+	if err != nil {
+		return err
+	}
+	if forAnotherCohort(m, deviceKey) {
+		return fmt.Errorf("%w: serial %d lists another cohort's endpoints and none of cohort %d", errOtherCohort, m.Serial, m.CohortOf(deviceKey))
+	}
+	return nil
 }
 
 // heardNewer asks our channels for a newer manifest, in the background,
