@@ -12,11 +12,22 @@
 // ServeAdmin, Call).
 //
 // Every change to the set of endpoints re-signs the manifest with the
-// network key and a serial higher than any used before (the serial is
+// node's key and a serial higher than any used before (the serial is
 // stored in the data directory before a manifest carries it, and never
 // falls below the Unix time, so a lost data directory does not reuse one
 // either), writes it to the manifest and invite files, and hands it to the
 // relay server, which pushes it to every connected client at once.
+//
+// The node key (node-key.pem in the data directory, made on first start)
+// signs under a certificate by the network key (delegation.txt; see
+// package manifest). A relay that holds the network key certifies its own
+// node key for DefaultDelegationTTL and renews the certificate, on its
+// clock, when a third of its life is left, re-signing the manifest under
+// the new one. A node whose network key is kept offline reads the
+// certificate the operator made with "samizdat manifest delegate" from
+// the file, takes a renewed one from there without a restart (checked
+// hourly and on reload), and, once the one it holds has lapsed, signs
+// nothing more and logs how to renew it; clients keep the last manifest.
 // Retiring an endpoint closes its listener; connections already made
 // through it last until they end, and their clients learn the new
 // endpoints from the push. The manifest is also re-signed when half of its
@@ -56,5 +67,6 @@
 // the manifest) rather than trusting any certificate authority. Secrets
 // never appear in logs, listings or errors; they are in the manifest,
 // which is signed, not secret. The admin socket is reachable only by the
-// relay's user.
+// relay's user. A stolen node key signs for its network only until its
+// certificate lapses or the network key revokes it.
 package endpoints

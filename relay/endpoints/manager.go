@@ -62,9 +62,26 @@ type Options struct {
 	Dir string
 	// Server serves the listeners and pushes the manifests. Required.
 	Server Server
-	// Keys sign the manifest (Keys.Network) and fill in the relay's id,
-	// Noise key and trust root.
+	// Keys fill in the relay's id, Noise key and trust root. Keys.Network,
+	// if set, certifies the node key (the relay renews its own
+	// delegation); if nil, the network key is offline and the
+	// certificate comes from DelegationFile.
 	Keys relay.Keys
+	// NodeKey signs the manifests; nil means the node key in Dir
+	// (NodeKeyFile), made on first start.
+	NodeKey ed25519.PrivateKey
+	// DelegationFile holds the node key's certificate by the network key
+	// (text from "samizdat manifest delegate"); empty means
+	// Dir/DelegationFile. Without the network key it is re-read by every
+	// Reload and at least hourly, and a valid certificate there that
+	// lasts longer replaces the one in use, with a new manifest.
+	DelegationFile string
+	// DelegationTTL is the lifetime of the certificates the relay makes
+	// itself with Keys.Network; zero means DefaultDelegationTTL.
+	DelegationTTL time.Duration
+	// NetworkKey is the network's public key, for a relay without
+	// Keys.Network; nil means the key that signed the certificate.
+	NetworkKey ed25519.PublicKey
 	// Network is the network name in the manifest. Required unless the
 	// config file names it.
 	Network string
@@ -154,6 +171,7 @@ type Manager struct {
 	log     *slog.Logger
 	now     func() time.Time
 	secrets *secrets
+	signer  *signer              // its certificate is guarded by mu
 	tls     *selfsigned.Identity // nil until a wss endpoint needs it
 	ctx     context.Context
 	stop    context.CancelFunc
@@ -254,6 +272,9 @@ func Start(opts Options) (*Manager, error) {
 	if m.serial, err = readSerial(opts.Dir); err != nil {
 		return nil, err
 	}
+	if m.signer, err = newSigner(opts, m.network, m.log); err != nil {
+		return nil, err
+	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
 
 	m.mu.Lock()
@@ -309,6 +330,21 @@ func (m *Manager) Serial() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.serial
+}
+
+// Delegation returns the certificate of the node key that signs the
+// manifests.
+func (m *Manager) Delegation() *manifest.Delegation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.signer.d
+}
+
+// NetworkKey returns the network's public key, as the invite names it.
+func (m *Manager) NetworkKey() ed25519.PublicKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.signer.netPub
 }
 
 // Manifest returns the newest public signed manifest (the invite's).
@@ -384,7 +420,11 @@ func (m *Manager) Reload() error {
 		m.channels, m.cohortCh = chans, by
 		force = true
 	}
-	return m.change(want, force)
+	renewed, err := m.signer.refresh(m.now())
+	if err != nil {
+		return err
+	}
+	return m.change(want, force || renewed)
 }
 
 // Add opens a new endpoint and publishes a new manifest. The endpoint is
@@ -780,8 +820,9 @@ func (m *Manager) publish() error {
 	if len(eps) == 0 {
 		return configErrorf("no endpoint is open, so the manifest was not re-signed; add one first")
 	}
-	if len(m.opts.Keys.Network) != ed25519.PrivateKeySize {
-		return configErrorf("no network key to sign the manifest")
+	now := m.now()
+	if _, err := m.signer.refresh(now); err != nil {
+		return err
 	}
 	var cohorts uint32
 	var public []manifest.Endpoint
@@ -802,7 +843,6 @@ func (m *Manager) publish() error {
 		m.log.Warn("no endpoint is for every cohort; the public manifest lists them all")
 		public = eps
 	}
-	now := m.now()
 	serial := max(m.serial+1, uint64(max(now.Unix(), 1)))
 	last := serial
 	if len(own) > 0 {
@@ -830,7 +870,7 @@ func (m *Manager) publish() error {
 		if !m.opts.Keys.TrustRoot.Public.IsZero() {
 			man.TrustRoot = m.opts.Keys.TrustRoot.Public.Bytes()
 		}
-		blob, err := manifest.Sign(man, m.opts.Keys.Network)
+		blob, err := m.signer.sign(man)
 		if err != nil {
 			return nil, fmt.Errorf("endpoints: signing the manifest: %w", err)
 		}
@@ -872,7 +912,7 @@ func (m *Manager) publish() error {
 		}
 	}
 	m.mirrored.Store(&mirrorSet{public: blob, byCohort: byCohort})
-	inv := manifest.Invite{NetworkKey: m.opts.Keys.Network.Public().(ed25519.PublicKey), Manifest: blob}
+	inv := manifest.Invite{NetworkKey: m.signer.netPub, Manifest: blob}
 	if err := manifest.WriteInvite(m.opts.InvitePath, inv); err != nil {
 		return fmt.Errorf("endpoints: writing the invite: %w", err)
 	}
@@ -915,12 +955,17 @@ func (m *Manager) mirrorFiles(ep manifest.Endpoint) func(string) []byte {
 // holds the manifest of cohort c.
 func CohortManifestFile(c uint32) string { return fmt.Sprintf("manifest-cohort-%d.bin", c) }
 
-// refreshLoop re-signs the manifest when half its lifetime has passed.
+// refreshLoop re-signs the manifest when half its lifetime has passed or
+// the node key's delegation was renewed (see signer.refresh), and looks
+// at the delegation at least hourly.
 func (m *Manager) refreshLoop() {
 	defer m.wg.Done()
 	for {
 		m.mu.Lock()
 		due := m.signedAt.Add(m.ttl / 2)
+		if d := m.signer.due(); d.Before(due) {
+			due = d
+		}
 		m.mu.Unlock()
 		wait := min(max(due.Sub(m.now()), time.Second), time.Hour)
 		t := m.opts.Clock.NewTimer(wait)
@@ -931,9 +976,15 @@ func (m *Manager) refreshLoop() {
 		case <-t.C():
 		}
 		m.mu.Lock()
-		if !m.closed && !m.now().Before(m.signedAt.Add(m.ttl/2)) {
-			if err := m.publish(); err != nil {
-				m.log.Error("refreshing the manifest", "err", err)
+		if !m.closed {
+			renewed, err := m.signer.refresh(m.now())
+			if err != nil {
+				m.log.Error("the node key's delegation", "err", err)
+			}
+			if renewed || !m.now().Before(m.signedAt.Add(m.ttl/2)) {
+				if err := m.publish(); err != nil {
+					m.log.Error("refreshing the manifest", "err", err)
+				}
 			}
 		}
 		m.mu.Unlock()
