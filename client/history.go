@@ -36,8 +36,9 @@ func (c *Client) hold(ctx context.Context, blob []byte) error {
 }
 
 // heldManifests returns the manifests held, newest first, opened
-// (signature checked, not times: an expired one still names addresses
-// and channels).
+// (signature chain checked, not times: an expired one still names
+// addresses and channels), leaving out those signed by a node key the
+// network has revoked since.
 func (c *Client) heldManifests() []*manifest.Manifest {
 	c.manifestMu.Lock()
 	cached, gen := c.heldCache, c.heldGen
@@ -51,9 +52,11 @@ func (c *Client) heldManifests() []*manifest.Manifest {
 	}
 	out := []*manifest.Manifest{}
 	for _, b := range blobs {
-		if m, err := manifest.Open(b, c.networkKey); err == nil {
-			out = append(out, m)
+		m, d, err := manifest.OpenChain(b, c.networkKey)
+		if err != nil || d != nil && c.keeper.Revoked(d.NodeKey) {
+			continue // a revoked node key's manifest may lead anywhere
 		}
+		out = append(out, m)
 	}
 	c.manifestMu.Lock()
 	if c.heldGen == gen { // else a newer one was held meanwhile

@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"testing"
+	"time"
 
 	"samizdat/blocktest"
 	"samizdat/client"
@@ -68,4 +70,65 @@ func TestOlderManifestsWayBack(t *testing.T) {
 	if held := client.HeldManifests(c); len(held) != 3 || string(held[0]) != string(newest) {
 		t.Fatalf("holds %d manifests", len(held))
 	}
+}
+
+// TestOlderManifestsOfARevokedNodeKey: a manifest signed by a node key the
+// network has since revoked is not a way back: its endpoints may be
+// anyone's.
+func TestOlderManifestsOfARevokedNodeKey(t *testing.T) {
+	n := startBlockedRelay(t, 2)
+	key := n.keys.Network.Public().(ed25519.PublicKey)
+	nodePub, nodeKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := manifest.Delegate(manifest.Delegation{Network: "test", NodeKey: nodePub,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}, n.keys.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := manifest.Open(n.signFor(t, 1, 0, [][2]int{{0, 0}}), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNode, err := manifest.SignDelegated(m1, nodeKey, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := manifest.Open(n.signFor(t, 2, 0, [][2]int{{1, 0}}), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Revoked = []ed25519.PublicKey{nodePub}
+	revoking, err := manifest.Sign(m2, n.keys.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := manifest.Invite{NetworkKey: key, Manifest: byNode}
+	var alog, blog dialLog
+	alice := newBlockedUser(t, inv, "alice", &alog)
+	newBlockedUser(t, inv, "bob", &blog)
+	ctx := context.Background()
+	if ok, err := alice.UpdateManifest(ctx, revoking); !ok || err != nil {
+		t.Fatalf("the revoking manifest: %v %v", ok, err)
+	}
+	if held := client.HeldManifests(alice.Client); len(held) != 2 {
+		t.Fatalf("alice holds %d manifests", len(held))
+	}
+	n.proxies[1].Set(blocktest.Reset)
+	alice.Disconnect()
+	connected := alog.connections()
+	if _, err := alice.Send(ctx, "bob", "not through a revoked key's endpoint"); err == nil {
+		t.Fatal("sent through the endpoint of a revoked node key's manifest")
+	}
+	if alog.connections() != connected {
+		t.Fatalf("connected through %s", alog.last())
+	}
+}
+
+// connections counts the connections made so far.
+func (l *dialLog) connections() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.connected)
 }
