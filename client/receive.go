@@ -32,6 +32,7 @@ const (
 	EventUndecryptable                    // a message could not be decrypted (Err); it was dropped
 	EventBridgeOffer                      // Peer offered us their bridge (or withdrew it: Text "withdrawn")
 	EventRefused                          // something Peer sent was refused (Err says why); nothing changed
+	EventManifest                         // Peer handed us a newer manifest, now in use (Text: its serial)
 )
 
 // Event is something the user may want to see. It carries message text only
@@ -263,9 +264,10 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 		return true, nil
 	}
 	var events []Event
+	var h handed
 	c.sessMu.Lock()
 	err := c.db.Tx(ctx, func(s *clientdb.Store) error {
-		events = nil
+		events, h = nil, handed{}
 		fresh, err := s.MarkSeen(ctx, eid, c.cfg.Now())
 		if err != nil {
 			return err
@@ -280,13 +282,13 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 			var content *contentpb.Content
 			content, err = decodeContent(pt)
 			if err == nil {
-				events, err = c.store(ctx, s, eid, start, sender, content)
+				events, err = c.store(ctx, s, eid, start, sender, content, &h)
 			}
 		}
 		if err != nil && permanent(err) {
 			// Keep the seen mark (commit) so it is not tried again.
 			c.stats.undecryptable.Add(1)
-			events = []Event{{Kind: EventUndecryptable, EnvelopeID: eid, Err: err}}
+			events, h = []Event{{Kind: EventUndecryptable, EnvelopeID: eid, Err: err}}, handed{}
 			return nil
 		}
 		return err
@@ -295,6 +297,7 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 	if err != nil {
 		return false, err
 	}
+	events = append(events, c.afterDelivery(ctx, &h)...)
 	for _, e := range events {
 		c.emit(e)
 	}
@@ -365,8 +368,9 @@ func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envel
 }
 
 // store records a decrypted content in the transaction and returns the
-// events to report once it commits.
-func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, start time.Time, sender session.Address, content *contentpb.Content) ([]Event, error) {
+// events to report once it commits; what the keeper must do then goes
+// into h.
+func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, start time.Time, sender session.Address, content *contentpb.Content, h *handed) ([]Event, error) {
 	acct, ok := parseUUID(sender.Name)
 	if !ok {
 		return nil, fmt.Errorf("%w: sender", errMalformedContent)
@@ -405,6 +409,12 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	}
 	if len(content.AccessKey) == 16 {
 		if err := s.SetContactAccessKey(ctx, acct, content.AccessKey); err != nil {
+			return nil, err
+		}
+	}
+	h.peer = peer
+	if accepted {
+		if err := c.answerHeld(ctx, s, peer, content.Manifest, h); err != nil {
 			return nil, err
 		}
 	}
@@ -451,6 +461,16 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			return nil, err
 		}
 		events = append(events, ev)
+	case *contentpb.Content_ManifestOffer:
+		switch blob := b.ManifestOffer.GetBlob(); {
+		case len(blob) == 0:
+			// A notice: the serial it tells of is in content.Manifest.
+		case !accepted:
+			c.cfg.Logger.Debug("manifest refused", "err", ErrNotAccepted)
+			events = append(events, Event{Kind: EventRefused, Peer: peer, Err: ErrNotAccepted})
+		default:
+			h.blob = blob
+		}
 	default:
 		// A content kind from a newer client: nothing to show.
 	}
@@ -460,29 +480,11 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 // queueReceipt puts a delivery receipt for eids in the outbox. Only an
 // accepted contact gets one: it carries our access key.
 func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eids ...[16]byte) error {
-	now := c.cfg.Now()
 	ids := make([][]byte, len(eids))
 	for i := range eids {
 		ids[i] = eids[i][:]
 	}
-	b, err := encodeContent(&contentpb.Content{
-		Timestamp:      uint64(now.UnixMilli()),
-		SenderUsername: c.username,
-		AccessKey:      c.accessKey,
-		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: ids}},
-	})
-	if err != nil {
-		return err
-	}
-	var rid [16]byte
-	if _, err := c.cfg.Rand.Read(rid[:]); err != nil {
-		return err
-	}
-	if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: rid, Peer: peer, Content: b, Timestamp: now}); err != nil {
-		return err
-	}
-	c.kickOutbox()
-	return nil
+	return c.enqueue(ctx, s, peer, &contentpb.Content{Body: &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: ids}}})
 }
 
 // peerName returns the username of the account acct: a known contact, or

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"samizdat/internal/leaktest"
+	"samizdat/internal/testctx"
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 )
@@ -80,7 +80,7 @@ func TestCI(t *testing.T) {
 		// One after the other: each run's clock waits for the whole
 		// process to be quiescent, so runs side by side only slow each
 		// other down.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a bound for a hung run
+		ctx, cancel := testctx.Bounded(t) // a hung run fails before the binary times out; a slow one is not cut short
 		w, r, err := run(ctx, s, opt)
 		cancel()
 		results[i] = result{w, r, err}

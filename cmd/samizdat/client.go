@@ -187,6 +187,8 @@ func warnEvents(e *env) func(client.Event) {
 			}
 		case client.EventRefused:
 			fmt.Fprintf(e.stderr, "warning: refused what %s sent: %v\n", ev.Peer, ev.Err)
+		case client.EventManifest:
+			fmt.Fprintf(e.stderr, "note: %s handed you the network's newer manifest (serial %s)\n", ev.Peer, ev.Text)
 		}
 	}
 }
