@@ -261,17 +261,23 @@ func probeOne(ctx context.Context, clk clock.Clock, dial judgedDial, t ProbeTarg
 		return classify(err, true), censored
 	}
 	defer c.Close()
-	o := fetch(ctx, c, host, t)
+	o := fetch(ctx, clk, c, host, t)
 	if fc, ok := c.(*flowConn); ok && fc.censored() {
 		censored = true
 	}
 	return o, censored
 }
 
+// pageWait is how long a probe of an endpoint waits for the ISP's block
+// page after its request: the page comes from the ISP's own box on the
+// path, within a round trip, while the endpoint itself may hold a request
+// it does not understand open for many seconds (transport/tcp's Guard).
+const pageWait = 100 * time.Millisecond
+
 // fetch sends an HTTP request for host on c and classifies the answer:
 // Reachable for the bystander t's own reply, or for an endpoint t
-// anything but a reset or a block page.
-func fetch(ctx context.Context, c net.Conn, host string, t ProbeTarget) Outcome {
+// anything but a block page within pageWait.
+func fetch(ctx context.Context, clk clock.Clock, c net.Conn, host string, t ProbeTarget) Outcome {
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nUser-Agent: lab-probe\r\n\r\n"); err != nil {
@@ -280,6 +286,9 @@ func fetch(ctx context.Context, c net.Conn, host string, t ProbeTarget) Outcome 
 	if t.Endpoint {
 		// A server that does not speak HTTP may answer anything, close,
 		// reset or wait: only the ISP's page tells a block here.
+		if w := clk.Now().Add(pageWait); w.Before(dl) {
+			c.SetReadDeadline(w)
+		}
 		b := make([]byte, 64)
 		if k, _ := io.ReadAtLeast(c, b, len(blockPageStatus)); bytes.HasPrefix(b[:k], []byte(blockPageStatus)) {
 			return Blocked
