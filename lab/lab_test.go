@@ -56,6 +56,13 @@ func TestCI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if race {
+		// The race detector multiplies the CPU of every step; keep every
+		// mechanism ci exercises (built-in endpoints listed at 2 s, cold
+		// starts at 12 s, enumeration, moves) on half the clients and a
+		// shorter run.
+		sc.Clients, sc.Duration, sc.Drain = sc.Clients/2, scenario.Duration(15*time.Second), scenario.Duration(3*time.Second)
+	}
 	other := *sc
 	other.Duration, other.Drain, other.ColdStart = scenario.Duration(3*time.Second), scenario.Duration(time.Second), 0
 	before := runtime.NumGoroutine()
