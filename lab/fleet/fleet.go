@@ -28,7 +28,7 @@ import (
 	"samizdat/manifest"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
-	"samizdat/store/sqlite"
+	"samizdat/store/memstore"
 )
 
 // Strategies: the scenario's names.
@@ -70,7 +70,7 @@ type Config struct {
 	Plan     *vnet.Plan
 	Censor   *censor.Censor
 	Shared   *Shared // required for telegram-2018 and samizdat
-	// Dir holds the relay's state (keys, SQLite store, endpoint secrets,
+	// Dir holds the relay's state (keys, endpoint secrets,
 	// manifests). It should be empty: a fleet does not resume.
 	Dir string
 	// ISPs are the ISPs where the operator has a vantage point (a
@@ -117,7 +117,7 @@ type Fleet struct {
 	network string
 	cohorts uint32
 	keys    relay.Keys
-	store   *sqlite.Store
+	store   *memstore.Store
 	srv     *relay.Server
 	mgr     *endpoints.Manager
 	invite  manifest.Invite
@@ -178,12 +178,10 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	if f.keys, _, err = relay.LoadOrCreateKeys(cfg.Dir, rand.Reader); err != nil {
 		return nil, fmt.Errorf("fleet: relay keys: %w", err)
 	}
-	// Relaxed sync: still safe against a killed process, which is all a
-	// lab on a shared disk needs.
+	// In memory: a lab relay's store does not outlive the run, and no
+	// system call (an fsync) should stand between two simulated instants.
 	clk := cfg.Net.Clock()
-	if f.store, err = sqlite.Open(ctx, filepath.Join(cfg.Dir, "relay.db"), sqlite.Options{RelaxedSync: true, Now: clk.Now}); err != nil {
-		return nil, fmt.Errorf("fleet: relay store: %w", err)
-	}
+	f.store = memstore.New(memstore.Options{Now: clk.Now})
 	// Every lab client comes from loopback, so per-address limits would
 	// throttle the whole population as one user: lift them all.
 	u := relay.Unlimited
