@@ -471,6 +471,7 @@ type Response struct {
 	Status       Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=samizdat.relay.Status" json:"status,omitempty"`
 	Reason       string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`                                    // short, for humans; never contains secrets
 	RetryAfterMs uint64                 `protobuf:"varint,4,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // with RATE_LIMITED: when the request may succeed
+	WorkBits     uint32                 `protobuf:"varint,5,opt,name=work_bits,json=workBits,proto3" json:"work_bits,omitempty"`               // with UNAUTHORIZED to a Register: the proof of work it must carry (see Register.work)
 	// Types that are valid to be assigned to Result:
 	//
 	//	*Response_Registered
@@ -542,6 +543,13 @@ func (x *Response) GetReason() string {
 func (x *Response) GetRetryAfterMs() uint64 {
 	if x != nil {
 		return x.RetryAfterMs
+	}
+	return 0
+}
+
+func (x *Response) GetWorkBits() uint32 {
+	if x != nil {
+		return x.WorkBits
 	}
 	return 0
 }
@@ -893,8 +901,12 @@ type Register struct {
 	KyberPreKeys                   []*KyberPreKey         `protobuf:"bytes,8,rep,name=kyber_pre_keys,json=kyberPreKeys,proto3" json:"kyber_pre_keys,omitempty"`
 	UnidentifiedAccessKey          []byte                 `protobuf:"bytes,9,opt,name=unidentified_access_key,json=unidentifiedAccessKey,proto3" json:"unidentified_access_key,omitempty"` // 16 bytes; senders of sealed messages must present it
 	UnrestrictedUnidentifiedAccess bool                   `protobuf:"varint,10,opt,name=unrestricted_unidentified_access,json=unrestrictedUnidentifiedAccess,proto3" json:"unrestricted_unidentified_access,omitempty"`
-	unknownFields                  protoimpl.UnknownFields
-	sizeCache                      protoimpl.SizeCache
+	// A proof of work (relay/regwork), when the relay asks for one: it does
+	// for registrations through a shared proxy (a CDN), whose address is
+	// not the registering user's and cannot be rate-limited as theirs.
+	Work          []byte `protobuf:"bytes,11,opt,name=work,proto3" json:"work,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Register) Reset() {
@@ -995,6 +1007,13 @@ func (x *Register) GetUnrestrictedUnidentifiedAccess() bool {
 		return x.UnrestrictedUnidentifiedAccess
 	}
 	return false
+}
+
+func (x *Register) GetWork() []byte {
+	if x != nil {
+		return x.Work
+	}
+	return nil
 }
 
 type Registered struct {
@@ -2727,12 +2746,13 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"add_device\x18\x15 \x01(\v2\x19.samizdat.relay.AddDeviceH\x00R\taddDevice\x12C\n" +
 	"\n" +
 	"send_multi\x18\x16 \x01(\v2\".samizdat.relay.SendMultiRecipientH\x00R\tsendMultiB\x04\n" +
-	"\x02op\"\xed\x05\n" +
+	"\x02op\"\x8a\x06\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12$\n" +
-	"\x0eretry_after_ms\x18\x04 \x01(\x04R\fretryAfterMs\x12<\n" +
+	"\x0eretry_after_ms\x18\x04 \x01(\x04R\fretryAfterMs\x12\x1b\n" +
+	"\twork_bits\x18\x05 \x01(\rR\bworkBits\x12<\n" +
 	"\n" +
 	"registered\x18\n" +
 	" \x01(\v2\x1a.samizdat.relay.RegisteredH\x00R\n" +
@@ -2761,7 +2781,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\rOneTimePreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xb6\x04\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xca\x04\n" +
 	"\bRegister\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12!\n" +
 	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\x12'\n" +
@@ -2773,7 +2793,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\x0ekyber_pre_keys\x18\b \x03(\v2\x1b.samizdat.relay.KyberPreKeyR\fkyberPreKeys\x126\n" +
 	"\x17unidentified_access_key\x18\t \x01(\fR\x15unidentifiedAccessKey\x12H\n" +
 	" unrestricted_unidentified_access\x18\n" +
-	" \x01(\bR\x1eunrestrictedUnidentifiedAccess\"H\n" +
+	" \x01(\bR\x1eunrestrictedUnidentifiedAccess\x12\x12\n" +
+	"\x04work\x18\v \x01(\fR\x04work\"H\n" +
 	"\n" +
 	"Registered\x12\x1d\n" +
 	"\n" +
