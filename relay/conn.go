@@ -32,6 +32,9 @@ const (
 	reasonInternal   = "relay storage error"
 	reasonReadFailed = "read failed"
 	reasonAnonymous  = "too many anonymous connections from this address"
+	// reasonAnonymousOld closes the oldest anonymous connection through
+	// shared proxies for a newer one (Limits.AnonymousProxied).
+	reasonAnonymousOld = "too many anonymous connections; this was the oldest"
 )
 
 // conn is one client connection after the Noise handshake.
@@ -57,6 +60,7 @@ type conn struct {
 
 	mu         sync.Mutex
 	dev        *Device // nil while anonymous; guarded by mu
+	sealed     bucket  // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
 	anon       bool    // counted by Server.addAnonymous; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
 	closed     bool    // closing: start no more work; guarded by mu
@@ -165,6 +169,7 @@ func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake
 	}
 	c.log = connLog{c}
 	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: s.clk.Now()}
+	c.sealed = bucket{rate: s.lim.SealedMessages, tokens: s.lim.SealedMessages.Burst, last: s.clk.Now()}
 	// Server.Close closes every connection in s.conns; one that comes
 	// after it closes itself here.
 	if !s.addConn(c) {
@@ -196,7 +201,16 @@ func (c *conn) identify() bool {
 		c.authenticate(d)
 		c.log.Debug("device connected")
 	case errors.Is(err, ErrNotFound):
-		if !c.s.addAnonymous(c.src) {
+		ok, evict := c.s.addAnonymous(c)
+		if evict != nil {
+			evict.log.Debug("oldest anonymous connection through a shared proxy; closing it for a newer one")
+			c.s.wg.Add(1)
+			go func() {
+				defer c.s.wg.Done()
+				evict.closeWith(reasonAnonymousOld, closingPush(reasonAnonymousOld))
+			}()
+		}
+		if !ok {
 			c.log.Debug("too many anonymous connections from its source; closing")
 			c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
 			return false
@@ -226,7 +240,7 @@ func (c *conn) finish() {
 	c.anon = false
 	c.mu.Unlock()
 	if anon {
-		c.s.removeAnonymous(c.src)
+		c.s.removeAnonymous(c)
 	}
 	if d := c.device(); d != nil {
 		c.s.release(c, deviceKey{d.Account, d.ID})
@@ -295,7 +309,7 @@ func (c *conn) authenticate(d Device) {
 	c.anon = false
 	c.mu.Unlock()
 	if anon {
-		c.s.removeAnonymous(c.src)
+		c.s.removeAnonymous(c)
 	}
 	if old := c.s.claim(c, deviceKey{d.Account, d.ID}); old != nil {
 		old.log.Debug("replaced by a newer connection", "by", c.id)
@@ -480,15 +494,37 @@ func (b *bucket) take(now time.Time) time.Duration {
 	if b.rate.unlimited() || b.rate.PerSecond <= 0 {
 		return 0
 	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = min(b.rate.Burst, b.tokens+el*b.rate.PerSecond)
-	}
-	b.last = now
+	b.refill(now)
 	b.tokens--
 	if b.tokens >= 0 {
 		return 0
 	}
 	return time.Duration(-b.tokens / b.rate.PerSecond * float64(time.Second))
+}
+
+// refill adds the tokens earned since the last take or spend.
+func (b *bucket) refill(now time.Time) {
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = min(b.rate.Burst, b.tokens+el*b.rate.PerSecond)
+	}
+	b.last = now
+}
+
+// spend takes one token if there is one; otherwise it reports how long
+// until there is, and takes nothing.
+func (b *bucket) spend(now time.Time) (bool, time.Duration) {
+	if b.rate.unlimited() {
+		return true, 0
+	}
+	b.refill(now)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	if b.rate.PerSecond <= 0 {
+		return false, -1
+	}
+	return false, time.Duration((1 - b.tokens) / b.rate.PerSecond * float64(time.Second))
 }
 
 // dispatch handles req: requests that change the connection's state in
