@@ -46,7 +46,6 @@ package wss
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -109,9 +108,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: no host or SNI", ErrConfig)
 	}
 	clk := clock.Or(cfg.Clock)
-	tok, err := token.New(cfg.Secret, cfg.Path, clk.Now(), rand.Reader)
+	cookie, err := Cookie(cfg.Secret, cfg.Path, clk.Now())
 	if err != nil {
-		return nil, fmt.Errorf("wss: %w", err)
+		return nil, err
 	}
 	tlsCfg := tlsconf.Client(cfg.SNI, cfg.TLSPin, []string{"http/1.1"})
 	tlsCfg.Time = clk.Now
@@ -135,7 +134,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 	}
 	defer tr.CloseIdleConnections()
 	h := http.Header{}
-	h.Set("Cookie", cookieName+"="+tok)
+	h.Set("Cookie", cookie)
 	ws, resp, err := websocket.Dial(ctx, "wss://"+host+cfg.Path, &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: tr},
 		HTTPHeader: h,
