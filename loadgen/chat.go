@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,14 @@ func sendReq(to ident, id, content []byte) *wire.Request {
 // receivers connects ids as delivering, acknowledging devices whose
 // deliveries tr counts.
 func receivers(ctx context.Context, n *node, ids []ident, tr *tracker) ([]*peer, error) {
-	peers, err := connectAll(ctx, n, ids, tr.onPush)
+	return receiversFrom(ctx, n, ids, tr.onPush, nil)
+}
+
+// receiversFrom connects ids as delivering, acknowledging devices whose
+// pushes onPush takes, device i from the local address from(i) (nil
+// from: any).
+func receiversFrom(ctx context.Context, n *node, ids []ident, onPush pushFunc, from func(int) *net.TCPAddr) ([]*peer, error) {
+	peers, err := connectFrom(ctx, n, ids, onPush, from)
 	if err != nil {
 		return nil, err
 	}
