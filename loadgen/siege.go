@@ -77,7 +77,7 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	defer ep.close()
 
 	p := sz.ChatPairs
-	const reconnectors, strangers, anonymous = 16, 16, 4
+	const reconnectors, strangers, anonymous = 64, 16, 4
 	ids, err := provision(ctx, n.store, newSeed(), 0, 2*p+reconnectors+strangers)
 	if err != nil {
 		return err
@@ -103,11 +103,13 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	}
 	defer closeAll(send)
 
-	rc := &reconnects{ep: ep, ids: reconnIDs, relayKey: n.key.Public, lat: map[byte][]float64{}}
+	rc := newReconnects(ep, reconnIDs, n.key.Public)
 	var chat counter
 	r.progress("siege: %d pairs chatting at %g msg/s each, honest wss reconnects at %g/s, no flood", p, sz.ChatRate, sz.ReconnectRate)
 	stopRC := rc.run(ctx, 1, sz.ReconnectRate)
+	cpu0, t0 := cpuTime(), time.Now()
 	paced(send, chatTo, chatTr, 1, sz.ChatRate, sz.SiegeFor, &chat)
+	cpuCalm := (cpuTime() - cpu0).Seconds() / time.Since(t0).Seconds()
 	stopRC()
 	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
 		return err
@@ -135,11 +137,12 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 
 	r.progress("siege: the same chats and reconnects beside %d silent connections (+%g/s), %g forged or replayed tokens/s, %g strangers' messages/s",
 		sz.SiegeSilent, sz.SiegeSilentRate, sz.SiegeTokenRate, sz.SiegeStrangerRate)
-	start, held := time.Now(), silent.sampleOpen(floodCtx)
+	start, held, cpu0 := time.Now(), silent.sampleOpen(floodCtx), cpuTime()
 	stopRC = rc.run(ctx, 2, sz.ReconnectRate)
 	paced(send, chatTo, chatTr, 2, sz.ChatRate, sz.SiegeFor, &chat)
 	stopRC()
 	siegeFor := time.Since(start)
+	cpuSiege := (cpuTime() - cpu0).Seconds() / siegeFor.Seconds()
 	stopFloods()
 	floods.Wait()
 	heldMean := held()
@@ -164,6 +167,8 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	res.add("silent_opened", float64(silent.opened.Load()), "conns")
 	res.add("silent_held_mean", heldMean, "conns")
 	res.add("tokens_per_s", float64(tokens.sent.Load())/siegeFor.Seconds(), "req/s")
+	res.add("cpu_calm", cpuCalm, "cores")
+	res.add("cpu_siege", cpuSiege, "cores")
 	res.add("stranger_msgs_per_s", float64(sf.msgs.ok.Load()+sf.msgs.limited.Load()+sf.sealed.Load())/siegeFor.Seconds(), "req/s")
 	res.ratioTo(Metric{Name: "chat_p99_calm", Value: p99Calm, Unit: "ms"})
 	atSize := sz.SiegeSilent >= Full().SiegeSilent && sz.SiegeTokenRate >= Full().SiegeTokenRate &&
@@ -177,7 +182,7 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	res.check("sealed sends with a wrong key refused", sf.sealedOK.Load() == 0 && sf.sealed.Load() > 0, "%d sent, %d accepted", sf.sealed.Load(), sf.sealedOK.Load())
 	res.check("strangers' accepted messages delivered once", strangerTr.delivered.Load() == sf.msgs.ok.Load() && strangerTr.duplicates() == 0,
 		"%d accepted (%d rate-limited), %d delivered, %d duplicates", sf.msgs.ok.Load(), sf.msgs.limited.Load(), strangerTr.delivered.Load(), strangerTr.duplicates())
-	res.Notes = append(res.Notes, fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs; %d silent connections failed to dial; ratio = chatters' p99 under the siege / without", silent.failed.Load()))
+	res.Notes = append(res.Notes, fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs (cpu_* is the process's: relay, chatters and floods); %d silent connections failed to dial; ratio = chatters' p99 under the siege / without", silent.failed.Load()))
 	return nil
 }
 
@@ -223,12 +228,14 @@ func dialFrom(a *net.TCPAddr) func(ctx context.Context, network, address string)
 }
 
 // reconnects has honest devices connect over wss, one after another at a
-// rate, each completing the Noise handshake and one ping.
+// rate, each completing the Noise handshake and one ping. A device
+// reconnects only once its last connection is closed (a newer connection
+// of a device replaces the older one).
 type reconnects struct {
 	ep       *wssEndpoint
-	ids      []ident
 	relayKey [32]byte
-	next     atomic.Int64
+	free     chan int // indexes of ids not connected now
+	ids      []ident
 	ok       atomic.Int64
 	failed   atomic.Int64
 
@@ -251,10 +258,24 @@ func (rc *reconnects) run(ctx context.Context, phase byte, rate float64) (stop f
 	}
 }
 
+func newReconnects(ep *wssEndpoint, ids []ident, relayKey [32]byte) *reconnects {
+	rc := &reconnects{ep: ep, ids: ids, relayKey: relayKey, free: make(chan int, len(ids)), lat: map[byte][]float64{}}
+	for i := range ids {
+		rc.free <- i
+	}
+	return rc
+}
+
 func (rc *reconnects) once(ctx context.Context, phase byte) {
-	i := int(rc.next.Add(1)) % len(rc.ids)
 	start := time.Now()
+	var i int
+	select {
+	case i = <-rc.free:
+	case <-ctx.Done():
+		return
+	}
 	err := rc.connect(ctx, rc.ids[i], tcpAddr(loopAddr(reconnectNet, i)))
+	rc.free <- i
 	if ctx.Err() != nil {
 		return // stopped, not failed
 	}
