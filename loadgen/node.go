@@ -36,7 +36,7 @@ type node struct {
 func unlimited() relay.Limits {
 	u := relay.Unlimited
 	return loopbackSources(relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
-		Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u})
+		ProxiedSealed: u, Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u})
 }
 
 // loopbackSources lifts the relay's per-source connection caps from l:
