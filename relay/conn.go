@@ -564,7 +564,7 @@ func (c *conn) answer(req *wire.Request) {
 	case panicked:
 		c.closeWith(reasonInternal, closingPush(reasonInternal))
 	case resp.Status == wire.Status_DEVICE_REMOVED:
-		c.closeWith(reasonRemoved, nil)
+		c.closeWith(reasonRemoved, removedPush())
 	}
 }
 

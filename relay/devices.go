@@ -18,13 +18,17 @@ import (
 // device; a linked device cannot remove others, and no device removes
 // itself. The store deletes the device's keys and mailbox and keeps its
 // noise key as removed; the relay closes the device's connection here
-// (Push.removed) and wakes its mailbox, so that a connection of it on
-// another relay node sharing the store finds it removed (a wake-up that
-// brings no mail has the connection check its device) and closes too; a
-// removed device that connects again is answered DEVICE_REMOVED. The
-// account's other devices find an AccountNotice in their mailboxes, and
-// senders learn of the change from the device mismatch of their next send,
-// after which they no longer encrypt for the removed device.
+// (Push.removed) and wakes its mailbox, so that a delivering connection of
+// it on another relay node sharing the store finds it removed (a wake-up
+// that brings no mail has the connection check its device) and closes
+// too. Every request of an authenticated device (acks aside) checks the
+// device against its account's cached device list, so a connection that
+// no wake-up reaches is refused at its next request within
+// DeviceCacheTTL. A removed device that connects again is answered
+// DEVICE_REMOVED. The account's other devices find an AccountNotice in
+// their mailboxes, and senders learn of the change from the device
+// mismatch of their next send, after which they no longer encrypt for the
+// removed device.
 
 // reasonRemoved is the Closing reason for a removed device's connection.
 const reasonRemoved = "device removed from its account"
@@ -163,18 +167,63 @@ func (s *Server) closeRemoved(k deviceKey) {
 	}()
 }
 
+// removedNow asks the store whether the connection's device has been
+// removed.
+func (c *conn) removedNow(ctx context.Context) (bool, error) {
+	_, err := c.s.store.DeviceByNoiseKey(ctx, c.nc.RemoteStatic())
+	switch {
+	case errors.Is(err, ErrDeviceRemoved), errors.Is(err, ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
+}
+
 // stillDevice checks that the connection's device has not been removed
 // (on another node: see the top of this file) and closes the connection if
 // it has. It is called after a wake-up that brought no mail, so it costs a
 // read only then. A failed read is not a removal.
 func (c *conn) stillDevice(ctx context.Context) bool {
-	_, err := c.s.store.DeviceByNoiseKey(ctx, c.nc.RemoteStatic())
-	if errors.Is(err, ErrDeviceRemoved) {
+	if removed, _ := c.removedNow(ctx); removed {
 		c.log.Debug("device removed; closing")
 		c.closeWith(reasonRemoved, removedPush())
 		return false
 	}
 	return true
+}
+
+// checkDevice answers DEVICE_REMOVED (and marks the connection so) when
+// d is no longer a device of its account. It looks in the account's
+// device list, cached for DeviceCacheTTL as for a send to the account, and
+// only when d is not there asks the store; so a removed device's
+// connection that another node still serves (not delivering, it is not
+// woken) is refused at its next request within DeviceCacheTTL, for the
+// price of a cache lookup per request. It returns nil when d is current.
+func (c *conn) checkDevice(ctx context.Context, d Device) *wire.Response {
+	devs, err := c.s.devs.devices(ctx, c.s.store, d.Account)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return c.internal("device list", err)
+	}
+	for _, x := range devs {
+		if x.ID == d.ID && x.NoiseKey == d.NoiseKey {
+			return nil
+		}
+	}
+	// Not in the list, which may predate the device (linked through
+	// another node less than DeviceCacheTTL ago): the store decides.
+	removed, err := c.removedNow(ctx)
+	if err != nil {
+		return c.internal("device check", err)
+	}
+	if !removed {
+		c.s.devs.forget(d.Account)
+		return nil
+	}
+	c.mu.Lock()
+	c.removed = true
+	c.mu.Unlock()
+	return deviceRemoved()
 }
 
 // noteSeen records, at most once a day, that d connected. It runs as the

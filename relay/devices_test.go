@@ -194,23 +194,71 @@ func TestRemoveDeviceOnAnotherNode(t *testing.T) {
 	bob := a.register("bob", 1)
 	d2 := a.link(bob, 77, "")
 	d3 := a.link(bob, 78, "")
+	d4 := a.link(bob, 79, "")
 	c2, c3 := b.dial(d2.noise), b.dial(d3.noise)
 	for _, c := range []*client{c2, c3} {
 		c.mustOK(startDelivery())
 		expectQueueEmpty(t, c)
 	}
+	// Device 4 only makes requests: no mail, so no wake-up reaches it.
+	c4 := b.dial(d4.noise)
+	c4.mustOK(listDevices())
+
 	bob.dev1().mustOK(removeDevice(2))
 	skipToRemoved(t, c2)
 	c2.waitClosed()
-	// Device 3, on the other node too, stays and gets its notice.
-	if p := c3.nextPush().GetDelivery(); p == nil || p.Type != wire.TypeAccountNotice {
-		t.Fatalf("device 3 got %v, want an account notice", p)
+
+	// Device 4's next requests are refused once node b's cached device
+	// list (DeviceCacheTTL, a second by default) has expired.
+	bob.dev1().mustOK(removeDevice(4))
+	deadline := time.Now().Add(patience)
+	for {
+		r := c4.call(listDevices())
+		if r.Status == wire.Status_DEVICE_REMOVED {
+			break
+		}
+		if r.Status != wire.Status_OK || time.Now().After(deadline) {
+			t.Fatalf("removed device 4's request on the other node: %v (%s)", r.Status, r.Reason)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c4.waitClosed()
+	// Device 3, on the other node too, stays and gets both notices.
+	for _, removed := range []uint32{2, 4} {
+		p := c3.nextPush().GetDelivery()
+		var n wire.AccountNotice
+		if p == nil || p.Type != wire.TypeAccountNotice || proto.Unmarshal(p.Content, &n) != nil || n.RemovedDevice != removed {
+			t.Fatalf("device 3 got %v, want a notice of device %d's removal", p, removed)
+		}
 	}
 	c3.mustOK(ping())
 	// A wake-up that brings no mail leaves a device that still exists alone.
 	hub.Notify(relay.AccountID(bob.account), 3)
 	alice.dev1().mustOK(sendReq(bob, envID(1), "hi", 1, 3))
 	expectDeliveries(t, c3, "hi")
+}
+
+// TestLinkedDeviceOnAnotherNode: a device linked through one node and
+// connecting at once to another, whose cached device list of the account
+// predates it, is served there (the store has the last word).
+func TestLinkedDeviceOnAnotherNode(t *testing.T) {
+	st := memstore.New(memstore.Options{})
+	t.Cleanup(func() { st.Close() })
+	a := newEnvStore(t, st, nil)
+	b := newEnvStore(t, st, func(c *relay.Config) { c.Limits.DeviceCacheTTL = time.Hour })
+	bob := a.register("bob", 1)
+	carol := b.register("carol", 0)
+	carol.dev1().mustOK(sendReq(bob, envID(1), "caches bob's devices on b", 1))
+	d2 := a.link(bob, 77, "")
+	c2 := b.dial(d2.noise)
+	if ids := deviceIDs(t, c2); !slices.Equal(ids, []uint32{1, 2}) {
+		t.Fatalf("device 2 on node b lists %v", ids)
+	}
+	// And b's senders now see device 2.
+	r := expectStatus(t, carol.dev1(), sendReq(bob, envID(2), "x", 1), wire.Status_MISMATCHED_DEVICES)
+	if !slices.Equal(r.GetMismatch().GetMissing(), []uint32{2}) {
+		t.Fatalf("mismatch %v, want device 2 missing", r.GetMismatch())
+	}
 }
 
 // TestLastSeen: the relay records the day a device last connected, once a

@@ -76,6 +76,13 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	if d == nil {
 		return unauthenticated()
 	}
+	if _, isAck := req.Op.(*wire.Request_Ack); !isAck {
+		// An ack touches only the device's own mailbox: not worth a
+		// look at the device list.
+		if resp := c.checkDevice(ctx, *d); resp != nil {
+			return resp
+		}
+	}
 	switch op := req.Op.(type) {
 	case *wire.Request_UploadPreKeys:
 		return c.uploadPreKeys(ctx, *d, op.UploadPreKeys)
