@@ -40,6 +40,10 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
+	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
+	if err != nil {
+		return nil, err
+	}
 	if err := st.SetMeta(ctx, metaNetworkKey, inv.NetworkKey); err != nil {
 		return nil, err
 	}
@@ -69,6 +73,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	rctx, cancel := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	resp, err := rc.call(rctx, "register", &wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
+		DeviceName:            name,
 		Username:              username,
 		IdentityKey:           keys.identity.Public.Bytes(),
 		RegistrationId:        keys.regID,
@@ -405,7 +410,12 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	if err := st.SetMeta(ctx, metaManifest, c.currentManifest()); err != nil {
 		return nil, err
 	}
+	name, err := cfg.sealName(identity.Private, cfg.DeviceName)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.call(ctx, "add device", &wire.Request{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{
+		Name:                  name,
 		RegistrationId:        keys.regID,
 		NoiseStaticKey:        keys.noise.Public[:],
 		SignedPreKey:          keys.upload.SignedPreKey,

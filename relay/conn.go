@@ -58,6 +58,7 @@ type conn struct {
 	mu         sync.Mutex
 	dev        *Device // nil while anonymous; guarded by mu
 	anon       bool    // counted by Server.addAnonymous; guarded by mu
+	removed    bool    // the peer's key is a removed device's: refuse everything; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
 	closed     bool    // closing: start no more work; guarded by mu
 	armed      bool    // the delivery worker may start; guarded by mu
@@ -89,6 +90,7 @@ type kicks uint8
 const (
 	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
 	kickManifest                   // the server's manifest may have changed
+	kickWoken                      // with kickMail: the hub woke the device (not the poll)
 )
 
 // connLog logs through the server's logger with the connection's id, as
@@ -199,7 +201,22 @@ func (c *conn) identify() bool {
 	switch {
 	case err == nil:
 		c.authenticate(d)
+		c.noteSeen(d)
 		c.log.Debug("device connected")
+	case errors.Is(err, ErrDeviceRemoved):
+		// Counted as anonymous (it is one now), and told at once; its
+		// requests are answered DEVICE_REMOVED.
+		if !c.s.addAnonymous(c.src) {
+			c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
+			return false
+		}
+		c.mu.Lock()
+		c.anon, c.removed = true, true
+		c.mu.Unlock()
+		c.log.Debug("removed device connected")
+		if c.push(removedPush()) != nil {
+			return false
+		}
 	case errors.Is(err, ErrNotFound):
 		if !c.s.addAnonymous(c.src) {
 			c.log.Debug("too many anonymous connections from its source; closing")
@@ -567,19 +584,27 @@ func (c *conn) answer(req *wire.Request) {
 		return c.handle(ctx, req)
 	}()
 	c.respond(req.Id, resp)
-	if panicked {
+	switch {
+	case panicked:
 		c.closeWith(reasonInternal, closingPush(reasonInternal))
+	case resp.Status == wire.Status_DEVICE_REMOVED:
+		c.closeWith(reasonRemoved, removedPush())
 	}
 }
 
 // startDelivery answers StartDelivery and starts delivery once.
 func (c *conn) startDelivery(id uint64) {
 	c.mu.Lock()
-	d, already := c.dev, c.delivering
+	d, already, removed := c.dev, c.delivering, c.removed
 	if d != nil {
 		c.delivering = true
 	}
 	c.mu.Unlock()
+	if removed {
+		c.respond(id, deviceRemoved())
+		c.closeWith(reasonRemoved, nil)
+		return
+	}
 	if d == nil {
 		c.respond(id, unauthenticated())
 		return
@@ -623,7 +648,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 	for {
 		select {
 		case <-wake:
-			c.kick(kickMail)
+			c.kick(kickMail | kickWoken)
 		case <-ctx.Done():
 			return
 		}
@@ -631,7 +656,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 }
 
 // mailWake is the hub's callback.
-func (c *conn) mailWake() { c.kick(kickMail) }
+func (c *conn) mailWake() { c.kick(kickMail | kickWoken) }
 
 // kick records work for the delivery worker and starts the worker unless
 // it runs already (it then picks the work up before it ends). It never
@@ -670,8 +695,14 @@ func (c *conn) work() {
 		if k&kickManifest != 0 && !c.pushManifest() {
 			return
 		}
-		if k&kickMail != 0 && !c.deliver(ctx) {
-			return
+		if k&kickMail != 0 {
+			before := c.cursor
+			if !c.deliver(ctx) {
+				return
+			}
+			if k&kickWoken != 0 && c.cursor == before && !c.stillDevice(ctx) {
+				return
+			}
 		}
 	}
 }

@@ -54,6 +54,12 @@ func (c *conn) internal(op string, err error) *wire.Response {
 
 // handle answers one request that runs concurrently with others.
 func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
+	c.mu.Lock()
+	removed := c.removed
+	c.mu.Unlock()
+	if removed {
+		return deviceRemoved()
+	}
 	d := c.device()
 	switch op := req.Op.(type) {
 	case *wire.Request_Ping:
@@ -69,6 +75,13 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	}
 	if d == nil {
 		return unauthenticated()
+	}
+	if _, isAck := req.Op.(*wire.Request_Ack); !isAck {
+		// An ack touches only the device's own mailbox: not worth a
+		// look at the device list.
+		if resp := c.checkDevice(ctx, *d); resp != nil {
+			return resp
+		}
 	}
 	switch op := req.Op.(type) {
 	case *wire.Request_UploadPreKeys:
@@ -87,6 +100,10 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.senderCertificate(ctx, *d)
 	case *wire.Request_AddDevice:
 		return c.addDevice(ctx, *d, op.AddDevice)
+	case *wire.Request_ListDevices:
+		return c.listDevices(ctx, *d)
+	case *wire.Request_RemoveDevice:
+		return c.removeDevice(ctx, *d, op.RemoveDevice)
 	default:
 		return badRequest("unknown request")
 	}
@@ -254,6 +271,9 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	if r.SignedPreKey == nil || r.LastResortKyberPreKey == nil {
 		return badRequest("signed prekey and last-resort kyber prekey are required")
 	}
+	if !validName(r.DeviceName) {
+		return badRequest(fmt.Sprintf("a device name has at most %d bytes", MaxDeviceName))
+	}
 	keys, resp := c.parsePreKeys(ik, r.SignedPreKey, r.LastResortKyberPreKey, r.PreKeys, r.KyberPreKeys)
 	if resp != nil {
 		return resp
@@ -273,7 +293,8 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 		UnrestrictedUnidentifiedAccess: r.UnrestrictedUnidentifiedAccess,
 		Created:                        now,
 	}
-	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now}
+	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now,
+		Name: nonEmpty(r.DeviceName), LastSeen: dayOf(now)}
 	if err := c.s.store.CreateAccount(ctx, acct, dev); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(wire.Status_CONFLICT, "username or device key taken")
@@ -312,6 +333,9 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if r.SignedPreKey == nil || r.LastResortKyberPreKey == nil {
 		return badRequest("signed prekey and last-resort kyber prekey are required")
 	}
+	if !validName(r.Name) {
+		return badRequest(fmt.Sprintf("a device name has at most %d bytes", MaxDeviceName))
+	}
 	ik, err := c.identityOf(ctx, d.Account)
 	if err != nil {
 		return c.internal("add device", err)
@@ -320,7 +344,7 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if resp != nil {
 		return resp
 	}
-	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now()}
+	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now(), Name: nonEmpty(r.Name)}
 	copy(nd.NoiseKey[:], r.NoiseStaticKey)
 	// Device ids are max+1; a concurrent AddDevice may take the id first.
 	for attempt := 0; ; attempt++ {
