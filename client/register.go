@@ -43,6 +43,10 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
+	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
+	if err != nil {
+		return nil, err
+	}
 	if err := st.SetMeta(ctx, metaNetworkKey, inv.NetworkKey); err != nil {
 		return nil, err
 	}
@@ -70,6 +74,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	rc := newRelayConn(nc, cfg.Clock, cfg.liveness().Monitor(nil, cfg.Now), nil) // one request: no keepalive
 	defer rc.Close()
 	resp, err := register(ctx, cfg, rc, nc.RemoteStatic(), keys.noise.Public, &wire.Register{
+		DeviceName:            name,
 		Username:              username,
 		IdentityKey:           keys.identity.Public.Bytes(),
 		RegistrationId:        keys.regID,
@@ -461,7 +466,12 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	if err := st.SetMeta(ctx, metaManifest, c.currentManifest()); err != nil {
 		return nil, err
 	}
+	name, err := cfg.sealName(identity.Private, cfg.DeviceName)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.call(ctx, "add device", &wire.Request{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{
+		Name:                  name,
 		RegistrationId:        keys.regID,
 		NoiseStaticKey:        keys.noise.Public[:],
 		SignedPreKey:          keys.upload.SignedPreKey,

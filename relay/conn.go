@@ -62,6 +62,7 @@ type conn struct {
 	dev        *Device // nil while anonymous; guarded by mu
 	sealed     bucket  // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
 	anon       bool    // counted by Server.addAnonymous; guarded by mu
+	removed    bool    // the peer's key is a removed device's: refuse everything; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
 	closed     bool    // closing: start no more work; guarded by mu
 	armed      bool    // the delivery worker may start; guarded by mu
@@ -93,6 +94,7 @@ type kicks uint8
 const (
 	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
 	kickManifest                   // the server's manifest may have changed
+	kickWoken                      // with kickMail: the hub woke the device (not the poll)
 )
 
 // connLog logs through the server's logger with the connection's id, as
@@ -138,8 +140,13 @@ func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake
 	if pressure {
 		budget = s.lim.PressureHandshakeTimeout
 	}
-	raw.SetDeadline(s.clk.Now().Add(budget))
-	nc, err := noisechan.Server(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
+	deadline := s.clk.Now().Add(budget)
+	raw.SetDeadline(deadline)
+	nc, err := noisechan.ServerKeepOpen(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
+	if err != nil {
+		// Still on its slot, so a held probe counts against the caps.
+		reject(s.ctx, raw, deadline)
+	}
 	if s.hs.release(h) {
 		// Its slot went to a peer from a less busy source.
 		s.obs.Handshake(transport, "evicted")
@@ -190,6 +197,26 @@ func (c *conn) serve() {
 	}
 }
 
+// countAnonymous counts c among the anonymous connections, closing the
+// oldest through shared proxies when c takes its place; it closes c and
+// returns false when c's source has too many.
+func (c *conn) countAnonymous() bool {
+	ok, evict := c.s.addAnonymous(c)
+	if evict != nil {
+		evict.log.Debug("oldest anonymous connection through a shared proxy; closing it for a newer one")
+		c.s.wg.Add(1)
+		go func() {
+			defer c.s.wg.Done()
+			evict.closeWith(reasonAnonymousOld, closingPush(reasonAnonymousOld))
+		}()
+	}
+	if !ok {
+		c.log.Debug("too many anonymous connections from its source; closing")
+		c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
+	}
+	return ok
+}
+
 // identify looks up the device by its Noise key; it returns false when
 // the connection had to close.
 func (c *conn) identify() bool {
@@ -199,20 +226,23 @@ func (c *conn) identify() bool {
 	switch {
 	case err == nil:
 		c.authenticate(d)
+		c.noteSeen(d)
 		c.log.Debug("device connected")
-	case errors.Is(err, ErrNotFound):
-		ok, evict := c.s.addAnonymous(c)
-		if evict != nil {
-			evict.log.Debug("oldest anonymous connection through a shared proxy; closing it for a newer one")
-			c.s.wg.Add(1)
-			go func() {
-				defer c.s.wg.Done()
-				evict.closeWith(reasonAnonymousOld, closingPush(reasonAnonymousOld))
-			}()
+	case errors.Is(err, ErrDeviceRemoved):
+		// Counted as anonymous (it is one now), and told at once; its
+		// requests are answered DEVICE_REMOVED.
+		if !c.countAnonymous() {
+			return false
 		}
-		if !ok {
-			c.log.Debug("too many anonymous connections from its source; closing")
-			c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
+		c.mu.Lock()
+		c.anon, c.removed = true, true
+		c.mu.Unlock()
+		c.log.Debug("removed device connected")
+		if c.push(removedPush()) != nil {
+			return false
+		}
+	case errors.Is(err, ErrNotFound):
+		if !c.countAnonymous() {
 			return false
 		}
 		c.mu.Lock()
@@ -247,6 +277,25 @@ func (c *conn) finish() {
 	}
 	c.s.obs.Connections(c.transport, -1)
 	c.log.Debug("connection closed")
+}
+
+// rejecter is a connection that ends a failed handshake the way its
+// transport wants a prober to see it (transport/tcp's GuardedConn: not at
+// once, and not where the prober's bytes decide).
+type rejecter interface {
+	// Reject closes the connection, at a point and time of the
+	// transport's choosing (notBefore is the handshake's deadline), or
+	// when ctx ends; it returns once it is closed.
+	Reject(ctx context.Context, notBefore time.Time)
+}
+
+// reject ends raw after a failed handshake.
+func reject(ctx context.Context, raw net.Conn, notBefore time.Time) {
+	if r, ok := raw.(rejecter); ok {
+		r.Reject(ctx, notBefore)
+		return
+	}
+	raw.Close()
 }
 
 // hostOf returns the host part of a network address, or the whole address
@@ -579,19 +628,27 @@ func (c *conn) answer(req *wire.Request) {
 		return c.handle(ctx, req)
 	}()
 	c.respond(req.Id, resp)
-	if panicked {
+	switch {
+	case panicked:
 		c.closeWith(reasonInternal, closingPush(reasonInternal))
+	case resp.Status == wire.Status_DEVICE_REMOVED:
+		c.closeWith(reasonRemoved, removedPush())
 	}
 }
 
 // startDelivery answers StartDelivery and starts delivery once.
 func (c *conn) startDelivery(id uint64) {
 	c.mu.Lock()
-	d, already := c.dev, c.delivering
+	d, already, removed := c.dev, c.delivering, c.removed
 	if d != nil {
 		c.delivering = true
 	}
 	c.mu.Unlock()
+	if removed {
+		c.respond(id, deviceRemoved())
+		c.closeWith(reasonRemoved, nil)
+		return
+	}
 	if d == nil {
 		c.respond(id, unauthenticated())
 		return
@@ -635,7 +692,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 	for {
 		select {
 		case <-wake:
-			c.kick(kickMail)
+			c.kick(kickMail | kickWoken)
 		case <-ctx.Done():
 			return
 		}
@@ -643,7 +700,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 }
 
 // mailWake is the hub's callback.
-func (c *conn) mailWake() { c.kick(kickMail) }
+func (c *conn) mailWake() { c.kick(kickMail | kickWoken) }
 
 // kick records work for the delivery worker and starts the worker unless
 // it runs already (it then picks the work up before it ends). It never
@@ -682,8 +739,14 @@ func (c *conn) work() {
 		if k&kickManifest != 0 && !c.pushManifest() {
 			return
 		}
-		if k&kickMail != 0 && !c.deliver(ctx) {
-			return
+		if k&kickMail != 0 {
+			before := c.cursor
+			if !c.deliver(ctx) {
+				return
+			}
+			if k&kickWoken != 0 && c.cursor == before && !c.stillDevice(ctx) {
+				return
+			}
 		}
 	}
 }

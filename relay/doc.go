@@ -25,6 +25,16 @@
 // (multi.go gives the argument). Stores that implement AccountsBatch serve
 // the recipients' accounts and devices in one call.
 //
+// An account has up to Limits.MaxDevices devices. Its primary device (1)
+// may remove the others, as Signal's primary unlinks linked devices: the
+// removed device's keys and mailbox are deleted, its connections closed
+// (on every node: devices.go says how), its noise key refused from then on
+// with DEVICE_REMOVED, and its slot freed; the account's other devices get
+// an AccountNotice in their mailboxes, and senders learn of the change
+// from their next send's device mismatch. Device names are sealed by the
+// clients; the relay stores them as opaque bytes, and keeps when a device
+// last connected to the day only.
+//
 // A Server serves any number of listeners at once (Serve, one call per
 // listener, from any transport). It also hands out the network's signed
 // manifest: SetManifest (or SetManifestFunc, for a manifest per device
@@ -43,4 +53,10 @@
 // shorter budget, and anonymous connections are capped per source too
 // (admit.go). A fronted listener's source is the CDN edge, shared by
 // every fronted user, so it is not capped, only made to give way.
+//
+// A connection whose handshake fails is ended the way its transport
+// wants a prober to see it: a tcp endpoint's (transport/tcp's Guard) is
+// read to a close point drawn per connection, or held to a drawn time,
+// rather than reset at once, and it keeps its handshake slot meanwhile,
+// so held probes still count against the caps.
 package relay

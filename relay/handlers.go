@@ -55,6 +55,12 @@ func (c *conn) internal(op string, err error) *wire.Response {
 
 // handle answers one request that runs concurrently with others.
 func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
+	c.mu.Lock()
+	removed := c.removed
+	c.mu.Unlock()
+	if removed {
+		return deviceRemoved()
+	}
 	d := c.device()
 	switch op := req.Op.(type) {
 	case *wire.Request_Ping:
@@ -70,6 +76,13 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	}
 	if d == nil {
 		return unauthenticated()
+	}
+	if _, isAck := req.Op.(*wire.Request_Ack); !isAck {
+		// An ack touches only the device's own mailbox: not worth a
+		// look at the device list.
+		if resp := c.checkDevice(ctx, *d); resp != nil {
+			return resp
+		}
 	}
 	switch op := req.Op.(type) {
 	case *wire.Request_UploadPreKeys:
@@ -88,6 +101,10 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.senderCertificate(ctx, *d)
 	case *wire.Request_AddDevice:
 		return c.addDevice(ctx, *d, op.AddDevice)
+	case *wire.Request_ListDevices:
+		return c.listDevices(ctx, *d)
+	case *wire.Request_RemoveDevice:
+		return c.removeDevice(ctx, *d, op.RemoveDevice)
 	default:
 		return badRequest("unknown request")
 	}
@@ -255,6 +272,9 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	if r.SignedPreKey == nil || r.LastResortKyberPreKey == nil {
 		return badRequest("signed prekey and last-resort kyber prekey are required")
 	}
+	if !validName(r.DeviceName) {
+		return badRequest(fmt.Sprintf("a device name has at most %d bytes", MaxDeviceName))
+	}
 	keys, resp := c.parsePreKeys(ik, r.SignedPreKey, r.LastResortKyberPreKey, r.PreKeys, r.KyberPreKeys)
 	if resp != nil {
 		return resp
@@ -274,7 +294,8 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 		UnrestrictedUnidentifiedAccess: r.UnrestrictedUnidentifiedAccess,
 		Created:                        now,
 	}
-	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now}
+	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now,
+		Name: nonEmpty(r.DeviceName), LastSeen: dayOf(now)}
 	if err := c.s.store.CreateAccount(ctx, acct, dev); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(wire.Status_CONFLICT, "username or device key taken")
@@ -369,6 +390,9 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if r.SignedPreKey == nil || r.LastResortKyberPreKey == nil {
 		return badRequest("signed prekey and last-resort kyber prekey are required")
 	}
+	if !validName(r.Name) {
+		return badRequest(fmt.Sprintf("a device name has at most %d bytes", MaxDeviceName))
+	}
 	ik, err := c.identityOf(ctx, d.Account)
 	if err != nil {
 		return c.internal("add device", err)
@@ -377,7 +401,7 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if resp != nil {
 		return resp
 	}
-	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now()}
+	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now(), Name: nonEmpty(r.Name)}
 	copy(nd.NoiseKey[:], r.NoiseStaticKey)
 	// Device ids are max+1; a concurrent AddDevice may take the id first.
 	for attempt := 0; ; attempt++ {

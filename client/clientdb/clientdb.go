@@ -123,6 +123,16 @@ CREATE TABLE IF NOT EXISTS bridge_offers (
 	expires  INTEGER NOT NULL,
 	received INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS manifests_held (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	digest BLOB NOT NULL UNIQUE,
+	blob   BLOB NOT NULL,
+	held   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS manifest_sent (
+	peer   TEXT PRIMARY KEY,
+	serial INTEGER NOT NULL
+);
 `
 
 // querier is what both *sql.DB and *sql.Tx offer.

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"samizdat/client"
 )
 
 // command is one subcommand of the binary.
@@ -56,7 +58,7 @@ func commands() []command {
 	cmds := []command{
 		{name: "version", summary: "print the build version", run: runVersion},
 		{name: "help", summary: "show help for samizdat or one command", run: runHelp},
-		{name: "manifest", summary: "operator tools: keygen, sign, show and verify signed manifests", run: runManifest},
+		{name: "manifest", summary: "operator tools: keygen, delegate, sign, show and verify signed manifests", run: runManifest},
 		{name: "relay", summary: "run a relay on many endpoints; move them live (relay endpoints ...)", run: runRelay},
 		{name: "lab", summary: "run the censor lab: strategies against a modelled censor, report with charts", run: runLab},
 		{name: "bench", summary: "measure a relay under load: throughput, fan-out, idle connections, ...", run: runBench},
@@ -140,6 +142,10 @@ func exitStatus(e *env, name string, err error) int {
 		msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), errUsage.Error()), ": ")
 		fmt.Fprintf(e.stderr, "samizdat %s: %s\nhint: run 'samizdat help %s' for every flag\n", name, msg, name)
 		return exitUsage
+	case errors.Is(err, client.ErrDeviceRemoved):
+		fmt.Fprintf(e.stderr, "samizdat %s: %v\n", name, err)
+		fmt.Fprintf(e.stderr, "hint: this device was removed from the account by its primary device; this home can no longer send or receive (the primary can link a new device with 'samizdat link')\n")
+		return exitFailed
 	}
 	fmt.Fprintf(e.stderr, "samizdat %s: %v\n", name, err)
 	return exitFailed

@@ -13,6 +13,7 @@ import (
 
 	"samizdat/clock"
 	"samizdat/internal/poll"
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/internal/token"
 	"samizdat/transport/transporttest"
 )
@@ -100,12 +101,12 @@ func TestClosedSessionsForgotten(t *testing.T) {
 // gets the decoy, and a slot freed by a closed session opens again.
 func TestMaxSessions(t *testing.T) {
 	s := clock.NewSim(time.Time{})
-	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, Clock: s, MaxSessions: 3})
+	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, Clock: s, MaxSessions: 3, Decoy: decoytest.Handler()})
 	defer o.Close()
 	conns := openSessions(t, o, s, 0, 3)
 	tok, _ := token.New(secret, tunnelPath, s.Now(), rand.Reader)
 	w := post(o, request{op: opOpen, sid: [sidSize]byte{9}}.marshal(), tok)
-	if w.Code == http.StatusOK || w.Header().Get("Server") != "nginx" {
+	if w.Code == http.StatusOK || w.Header().Get("Server") != decoytest.Profile.Server {
 		t.Fatalf("an open beyond MaxSessions: %d %v, want the decoy", w.Code, w.Header())
 	}
 	conns[0].Close()

@@ -15,7 +15,9 @@
 //     holder of the secret cannot fill the replay cache and turn others
 //     away. Anything without a valid token — a wrong
 //     path, no token, an old or replayed one, a plain GET — gets the decoy
-//     site, so an active prober sees a web site.
+//     site, so an active prober sees a web site; only a plain GET of a
+//     path ServerConfig.Files publishes gets that file (the relay
+//     publishes its manifest at a path derived from the endpoint secret).
 //   - The ClientHello is Go's (see transport/internal/tlsconf): it looks
 //     like any Go HTTPS client, not like a browser; a censor that
 //     fingerprints ClientHellos can single out Go programs. No uTLS.
@@ -45,6 +47,7 @@
 package wss
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -61,7 +64,7 @@ import (
 
 	"samizdat/clock"
 	"samizdat/transport"
-	"samizdat/transport/internal/decoy"
+	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/tlsconf"
 	"samizdat/transport/internal/token"
@@ -261,7 +264,7 @@ type ServerConfig struct {
 	TLS    *tls.Config  // certificate(s); cloned, not modified
 	Path   string       // tunnel path
 	Secret []byte       // endpoint secret
-	Decoy  http.Handler // nil: the built-in ordinary site
+	Decoy  http.Handler // what probes see; nil: decoy.Handler(), a site drawn for this listener
 	// Keyring, if set, replaces Secret: each caller's own secret opens
 	// the tunnel, and Accept returns a *CallerConn naming the caller.
 	// Its path must be Path.
@@ -269,6 +272,11 @@ type ServerConfig struct {
 	// Clock checks tokens, is TLS's time (unless TLS sets its own) and
 	// runs the tunnels' deadlines and Close's waits; nil: clock.Real.
 	Clock clock.Clock
+	// Files, if set, answers plain GET and HEAD requests (not tunnel
+	// upgrades) for the paths it knows with their content, for anyone who
+	// asks: what the server publishes, such as its signed manifest at a
+	// path only its clients know. A nil answer gets the decoy.
+	Files func(path string) []byte
 }
 
 // Listen serves HTTPS on addr (TCP): tunnels come out of the returned
@@ -317,6 +325,7 @@ func Serve(ln net.Listener, cfg ServerConfig) (net.Listener, error) {
 		verify:  v,
 		keyring: cfg.Keyring,
 		decoy:   cfg.Decoy,
+		files:   cfg.Files,
 		conns:   make(chan net.Conn),
 		closed:  make(chan struct{}),
 		served:  make(chan struct{}),
@@ -377,6 +386,7 @@ type listener struct {
 	verify  *token.Verifier // nil with a keyring
 	keyring *Keyring
 	decoy   http.Handler
+	files   func(string) []byte
 	conns   chan net.Conn
 	closed  chan struct{}
 	served  chan struct{}
@@ -408,7 +418,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		caller, ok = l.authorized(r)
 	}
 	if !ok {
-		l.decoy.ServeHTTP(w, r)
+		if !l.serveFile(w, r) {
+			l.decoy.ServeHTTP(w, r)
+		}
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -428,6 +440,21 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-l.closed:
 		c.Close()
 	}
+}
+
+// serveFile answers r from ServerConfig.Files, and reports whether it
+// did.
+func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) bool {
+	if l.files == nil || isUpgrade(r) || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	b := l.files(r.URL.Path)
+	if b == nil {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	return true
 }
 
 func isUpgrade(r *http.Request) bool {
