@@ -33,6 +33,7 @@ const (
 	EventBridgeOffer                      // Peer offered us their bridge (or withdrew it: Text "withdrawn")
 	EventRefused                          // something Peer sent was refused (Err says why); nothing changed
 	EventManifest                         // Peer handed us a newer manifest, now in use (Text: its serial)
+	EventDeviceRemoved                    // the primary removed one of the account's devices (Device)
 )
 
 // Event is something the user may want to see. It carries message text only
@@ -44,6 +45,7 @@ type Event struct {
 	EnvelopeID [16]byte
 	SentAt     time.Time
 	Err        error
+	Device     uint32 // EventDeviceRemoved: the device's id
 }
 
 // Stats counts what Receive did since the Client was opened.
@@ -103,6 +105,9 @@ func (c *Client) Receive(ctx context.Context) error {
 		lastErr = err
 		c.emit(Event{Kind: EventDisconnected, Err: err})
 		c.cfg.Logger.Debug("receive: disconnected", "err", err)
+		if errors.Is(err, ErrDeviceRemoved) {
+			return err // for good: stop reconnecting
+		}
 		if errors.Is(err, errReplaced) {
 			// Another connection of this device took over: give it room.
 			select {
@@ -117,6 +122,9 @@ func (c *Client) Receive(ctx context.Context) error {
 	case <-c.closed:
 		return nil
 	default:
+	}
+	if errors.Is(runErr, ErrDeviceRemoved) {
+		return runErr
 	}
 	if connected {
 		return nil
@@ -276,15 +284,7 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 			c.stats.duplicates.Add(1)
 			return nil
 		}
-		start := c.cfg.Now().Truncate(time.Millisecond)
-		sender, pt, err := c.decrypt(ctx, s, env)
-		if err == nil {
-			var content *contentpb.Content
-			content, err = decodeContent(pt)
-			if err == nil {
-				events, err = c.store(ctx, s, eid, start, sender, content, &h)
-			}
-		}
+		events, err = c.process(ctx, s, eid, env, &h)
 		if err != nil && permanent(err) {
 			// Keep the seen mark (commit) so it is not tried again.
 			c.stats.undecryptable.Add(1)
@@ -302,6 +302,24 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 		c.emit(e)
 	}
 	return true, nil
+}
+
+// process decrypts and stores one new envelope, or applies the relay's
+// account notice, and returns the events to report once it commits.
+func (c *Client) process(ctx context.Context, s *clientdb.Store, eid [16]byte, env *wire.Envelope, h *handed) ([]Event, error) {
+	if env.Type == wire.TypeAccountNotice {
+		return c.notice(ctx, s, env)
+	}
+	start := c.cfg.Now().Truncate(time.Millisecond)
+	sender, pt, err := c.decrypt(ctx, s, env)
+	if err != nil {
+		return nil, err
+	}
+	content, err := decodeContent(pt)
+	if err != nil {
+		return nil, err
+	}
+	return c.store(ctx, s, eid, start, sender, content, h)
 }
 
 // permanent reports whether err is about the message itself (it will never

@@ -55,7 +55,7 @@ func (k *Keyring) Len() int {
 
 // verify returns the caller whose secret made tok. Every secret is tried,
 // so the time taken does not tell which one matched.
-func (k *Keyring) verify(tok string, now time.Time) (string, bool) {
+func (k *Keyring) verify(tok string, now time.Time, src token.Source) (string, bool) {
 	k.mu.Lock()
 	vs := make(map[string]*token.Verifier, len(k.verifiers))
 	for c, v := range k.verifiers {
@@ -64,7 +64,7 @@ func (k *Keyring) verify(tok string, now time.Time) (string, bool) {
 	k.mu.Unlock()
 	caller, ok := "", false
 	for c, v := range vs {
-		if v.Verify(tok, now) == nil {
+		if v.Verify(tok, now, src) == nil {
 			caller, ok = c, true
 		}
 	}

@@ -10,7 +10,10 @@
 //   - The client proves knowledge of the secret with a token (see
 //     transport/internal/token) in a cookie of the encrypted upgrade
 //     request: an HMAC over a timestamp and a nonce, valid for a short
-//     window and accepted once. Anything without a valid token — a wrong
+//     window and accepted once, and each source address may have only
+//     so many accepted in a while (see transport/internal/token), so a
+//     holder of the secret cannot fill the replay cache and turn others
+//     away. Anything without a valid token — a wrong
 //     path, no token, an old or replayed one, a plain GET — gets the decoy
 //     site, so an active prober sees a web site; only a plain GET of a
 //     path ServerConfig.Files publishes gets that file (the relay
@@ -46,7 +49,6 @@ package wss
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -109,9 +111,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: no host or SNI", ErrConfig)
 	}
 	clk := clock.Or(cfg.Clock)
-	tok, err := token.New(cfg.Secret, cfg.Path, clk.Now(), rand.Reader)
+	cookie, err := Cookie(cfg.Secret, cfg.Path, clk.Now())
 	if err != nil {
-		return nil, fmt.Errorf("wss: %w", err)
+		return nil, err
 	}
 	tlsCfg := tlsconf.Client(cfg.SNI, cfg.TLSPin, []string{"http/1.1"})
 	tlsCfg.Time = clk.Now
@@ -135,7 +137,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 	}
 	defer tr.CloseIdleConnections()
 	h := http.Header{}
-	h.Set("Cookie", cookieName+"="+tok)
+	h.Set("Cookie", cookie)
 	ws, resp, err := websocket.Dial(ctx, "wss://"+host+cfg.Path, &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: tr},
 		HTTPHeader: h,
@@ -368,6 +370,14 @@ func withRemoteAddr(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, remoteAddrKey{}, c.RemoteAddr())
 }
 
+// remoteOf returns the remote address of r's conn.
+func remoteOf(r *http.Request) net.Addr {
+	if a, ok := r.Context().Value(remoteAddrKey{}).(net.Addr); ok && a != nil {
+		return a
+	}
+	return pipe.Addr(r.RemoteAddr)
+}
+
 type listener struct {
 	tcp     net.Listener
 	clk     clock.Clock
@@ -393,10 +403,13 @@ func (l *listener) authorized(r *http.Request) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	// The replay cache holds each address to its share: a wss client
+	// connects directly, so the address is the client's own.
+	src := token.Source{Key: token.SourceKey(remoteOf(r))}
 	if l.keyring != nil {
-		return l.keyring.verify(ck.Value, l.clk.Now())
+		return l.keyring.verify(ck.Value, l.clk.Now(), src)
 	}
-	return "", l.verify.Verify(ck.Value, l.clk.Now()) == nil
+	return "", l.verify.Verify(ck.Value, l.clk.Now(), src) == nil
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -418,11 +431,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if local == nil {
 		local = l.tcp.Addr()
 	}
-	remote, _ := r.Context().Value(remoteAddrKey{}).(net.Addr)
-	if remote == nil {
-		remote = pipe.Addr(r.RemoteAddr)
-	}
-	c := newConn(ws, local, remote, l.clk)
+	c := newConn(ws, local, remoteOf(r), l.clk)
 	if l.keyring != nil {
 		c = &CallerConn{Conn: c, Caller: caller}
 	}
