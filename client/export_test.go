@@ -29,3 +29,14 @@ func HeldManifests(c *Client) [][]byte {
 	b, _ := c.db.Store().HeldManifests(context.Background())
 	return b
 }
+
+// ConnAddr returns the remote address of c's relay connection (the one
+// Receive keeps up and requests go through), or "" when it has none.
+func ConnAddr(c *Client) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil || c.conn.Err() != nil {
+		return ""
+	}
+	return c.conn.nc.RemoteAddr().String()
+}

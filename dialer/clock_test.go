@@ -13,6 +13,24 @@ import (
 	"samizdat/transport/memnet"
 )
 
+// stallAndGood returns a network on s with two endpoints: stall:443,
+// which accepts into its backlog and never answers, and good:443, served
+// by r.
+func stallAndGood(t *testing.T, s *clock.Sim, r *testRelay) *memnet.Network {
+	n := memnet.New(s)
+	stall, err := n.Listen("stall:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stall.Close() })
+	good, err := n.Listen("good:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.serve(good)
+	return n
+}
+
 // TestDialOnSimClock: the race's stagger and the attempt timeout run on
 // the injected clock. Were either on the wall clock, the second attempt
 // would not start exactly one stagger in, or the stalled attempt would
@@ -22,18 +40,8 @@ import (
 func TestDialOnSimClock(t *testing.T) {
 	s := clock.NewSim(time.Time{})
 	t.Cleanup(s.Start())
-	n := memnet.New(s)
 	r := newTestRelay(t)
-	stall, err := n.Listen("stall:443") // accepts into its backlog, never answers
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stall.Close()
-	good, err := n.Listen("good:443")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.serve(good)
+	n := stallAndGood(t, s, r)
 
 	var log eventLog
 	cfg := Config{Local: clientKey(t), NetDial: n.Dial, Clock: s, Events: log.add,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"samizdat/blocktest"
+	"samizdat/clock"
 	"samizdat/internal/poll"
 	"samizdat/noisechan"
 )
@@ -215,14 +216,21 @@ func TestRunHedgedDrop(t *testing.T) {
 
 // TestRunHedgedHealthy: a session that suspects its connection and then
 // hears from it again keeps it: the replacement race is cancelled (its
-// only candidate is blackholed, so it cannot win first).
+// only candidate is blackholed, so it cannot win first). It runs on a
+// simulated clock: on the wall clock, a busy machine can stretch the
+// session's pause past the stagger (the suspect's own endpoint then
+// joins the race and wins it) or the first dial past it (the blackholed
+// endpoint then joins the first race too).
 func TestRunHedgedHealthy(t *testing.T) {
+	s := clock.NewSim(time.Time{})
+	t.Cleanup(s.Start())
 	r := newTestRelay(t)
-	ps, cs := blocked(t, r, 2)
-	ps[1].Set(blocktest.Drop)
+	n := stallAndGood(t, s, r)
+	cs := []Candidate{r.candidate("r1", "good:443"), r.candidate("r1", "stall:443")}
+	mem := NewMemory()
+	mem.SetClock(s)
 	var log eventLog
-	cfg := Config{Local: clientKey(t), Memory: NewMemory(), Events: log.add, AttemptTimeout: 5 * time.Second}
-	sessions := make(chan struct{}, 10)
+	cfg := Config{Local: clientKey(t), NetDial: n.Dial, Clock: s, Memory: mem, Events: log.add, AttemptTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -230,12 +238,11 @@ func TestRunHedgedHealthy(t *testing.T) {
 	var once sync.Once
 	go func() {
 		done <- RunHedged(ctx, cfg, func() []Candidate { return cs }, nil, func(nc *noisechan.Conn, l *Link) error {
-			sessions <- struct{}{}
 			l.Suspect()
 			// The race is on; its first attempt (the blackholed endpoint)
 			// hangs, and the suspect's own endpoint is due only after
 			// DefaultStagger.
-			time.Sleep(DefaultStagger / 3)
+			s.Sleep(DefaultStagger / 3)
 			l.Healthy()
 			once.Do(func() { close(healed) })
 			select {
@@ -246,13 +253,14 @@ func TestRunHedgedHealthy(t *testing.T) {
 			return nil
 		})
 	}()
-	waitConnected(t, func() chan string {
-		ch := make(chan string, 1)
-		go func() { <-sessions; ch <- "" }()
-		return ch
-	}(), 10*time.Second)
-	<-healed
-	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-healed:
+	case err := <-done:
+		t.Fatalf("RunHedged: %v", err)
+	}
+	// Were the race still running, the suspect's own endpoint would join
+	// it a stagger in and win.
+	s.Sleep(4 * DefaultStagger)
 	cancel()
 	<-done
 	var suspects, connects, cancelled int
@@ -262,7 +270,7 @@ func TestRunHedgedHealthy(t *testing.T) {
 			suspects++
 		case e.Kind == EventConnected:
 			connects++
-		case e.Kind == EventFailure && e.Class == ClassCanceled && e.Candidate.Endpoint.Address == ps[1].Addr():
+		case e.Kind == EventFailure && e.Class == ClassCanceled && e.Candidate.Endpoint.Address == "stall:443":
 			cancelled++
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"samizdat/blocktest"
+	"samizdat/clock"
 	"samizdat/noisechan"
+	"samizdat/transport/memnet"
 )
 
 // runInBackground starts Run and returns a channel with its result.
@@ -143,15 +145,20 @@ func TestRunRefresh(t *testing.T) {
 }
 
 // TestRunBackoff: when the candidates and the channels all fail, Run
-// backs off with jitter, capped.
+// backs off with jitter, capped. It runs on a simulated clock, so that
+// how many rounds fit in the run does not depend on how busy the machine
+// is: with every backoff under 40 ms and a refused dial taking no
+// simulated time, 600 ms hold at least 15 rounds.
 func TestRunBackoff(t *testing.T) {
+	s := clock.NewSim(time.Time{})
+	t.Cleanup(s.Start())
 	r := newTestRelay(t)
-	ps, cs := blocked(t, r, 1)
-	ps[0].Set(blocktest.Reset)
+	cs := []Candidate{r.candidate("r1", "refused:443")}
 	var log eventLog
-	cfg := Config{Local: clientKey(t), Events: log.add, BackoffBase: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond}
+	cfg := Config{Local: clientKey(t), NetDial: memnet.New(s).Dial, Clock: s, Events: log.add,
+		BackoffBase: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond}
 	errNoChannel := errors.New("no channel answered")
-	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	ctx, cancel := s.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
 	err := Run(ctx, cfg, func() []Candidate { return cs }, func(context.Context) error { return errNoChannel },
 		func(*noisechan.Conn) error { t.Error("connected through a reset"); return nil })

@@ -3,30 +3,20 @@
 package e2etest
 
 import (
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // cli runs the binary with a home directory and returns its exit code and
 // output.
 func cli(t *testing.T, bin, home string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--home", home}, args...)...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String(), errOut.String()
+	return startCLI(t, bin, home, stdin, args...).wait(t)
 }
 
 // mustCLI returns a cli that fails the test unless the command exits 0,
@@ -84,7 +74,7 @@ func TestCLIContract(t *testing.T) {
 	if out := must(alice, "whoami"); !strings.Contains(out, "1 message(s) waiting") {
 		t.Fatalf("whoami: %q", out)
 	}
-	startRelayProc(t, bin, data, addr)
+	relayP = startRelayProc(t, bin, data, addr)
 	must(alice, "send", "bob", "after restart")
 	if out := must(bob, "recv"); out != "alice: while down\nalice: after restart\n" {
 		t.Fatalf("recv after restart printed %q", out)
@@ -106,4 +96,121 @@ func TestCLIContract(t *testing.T) {
 	if out := must(alice, "history", "bob"); strings.Count(out, "\n") != 4 || !strings.Contains(out, "✓✓") {
 		t.Fatalf("history:\n%s", out)
 	}
+
+	// --wait bounds the wait after the backlog, not the connecting: with
+	// the relay's address silent for longer than --wait, recv connects
+	// once the relay is back, prints what waited and exits 0.
+	must(alice, "send", "bob", "while bob connects")
+	relayP.kill()
+	hold := holdAddr(t, addr)
+	const wait = 300 * time.Millisecond
+	recv := startCLI(t, bin, bob, "", "recv", "--wait", wait.String())
+	select {
+	case <-hold.accepted:
+	case <-time.After(patience):
+		t.Fatal("recv did not try to connect")
+	}
+	// Not a guess at how long something takes: the address stays silent
+	// for longer than --wait after recv began to connect.
+	time.Sleep(2 * wait)
+	hold.close()
+	startRelayProc(t, bin, data, addr)
+	if code, out, errOut := recv.wait(t); code != 0 || out != "alice: while bob connects\n" {
+		t.Fatalf("recv --wait %v after a slow connect: exit %d, printed %q: %s", wait, code, out, errOut)
+	}
+}
+
+// heldAddr is a listener that accepts connections and never answers
+// them: an address where connecting hangs.
+type heldAddr struct {
+	l        net.Listener
+	accepted chan struct{} // closed at the first connection
+	mu       sync.Mutex
+	conns    []net.Conn // guarded by mu
+	done     chan struct{}
+}
+
+// holdAddr listens on addr and holds what connects until close.
+func holdAddr(t *testing.T, addr string) *heldAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldAddr{l: l, accepted: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		first := true
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+			if first {
+				close(h.accepted)
+				first = false
+			}
+		}
+	}()
+	t.Cleanup(h.close)
+	return h
+}
+
+// close stops listening and closes what it held; it is safe twice.
+func (h *heldAddr) close() {
+	h.l.Close()
+	<-h.done
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.conns {
+		c.Close()
+	}
+	h.conns = nil
+}
+
+// cliProc is a command started by startCLI.
+type cliProc struct {
+	cmd         *exec.Cmd
+	out, errOut strings.Builder
+	done        chan error
+}
+
+// startCLI starts the binary with a home directory, stdin (if not empty)
+// and args, without waiting for it.
+func startCLI(t *testing.T, bin, home, stdin string, args ...string) *cliProc {
+	t.Helper()
+	p := &cliProc{cmd: exec.Command(bin, append([]string{"--home", home}, args...)...), done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
+	if stdin != "" {
+		p.cmd.Stdin = strings.NewReader(stdin)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+// wait waits for the command to end and returns its exit code and
+// output.
+func (p *cliProc) wait(t *testing.T) (int, string, string) {
+	t.Helper()
+	var err error
+	select {
+	case err = <-p.done:
+		p.done <- err // for the cleanup
+	case <-time.After(patience):
+		t.Fatalf("%v still running after %v", p.cmd.Args, patience)
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, p.out.String(), p.errOut.String()
 }

@@ -200,20 +200,53 @@ func warnEvents(e *env) func(client.Event) {
 	}
 }
 
+// recvLimit bounds how long recv takes to connect and to receive what
+// waits on the relay; --wait counts from then.
+const recvLimit = 30 * time.Second
+
 func runRecv(ctx context.Context, e *env, args []string) error {
-	f := newFlags("recv", "", `Print the messages waiting for you, one per line as NAME: TEXT (a note from another
+	f := newFlags("recv", "", fmt.Sprintf(`Print the messages waiting for you, one per line as NAME: TEXT (a note from another
 of your devices as NAME (note to self): TEXT), and exit. With --wait, keep receiving
-for that long after the backlog.`)
+for that long after the backlog. Connecting and receiving the backlog have %v of
+their own, however long --wait is; recv fails with the reason if that is not enough.`, recvLimit))
 	f.homeFlag(e)
-	wait := f.Duration("wait", 0, "keep receiving for this long (a bare number is seconds)")
+	wait := f.Duration("wait", 0, "after the backlog, keep receiving for this long (a bare number is seconds)")
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
 	if *wait < 0 {
 		return f.usagef("--wait must not be negative")
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Until the backlog has arrived recv is bounded by recvLimit, and
+	// from then on by --wait.
+	errSlow := fmt.Errorf("the relay did not deliver what waits for you within %v", recvLimit)
+	var (
+		mu        sync.Mutex
+		caughtUp  bool        // guarded by mu
+		waitTimer *time.Timer // guarded by mu
+	)
+	backlogDone := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if caughtUp {
+			return
+		}
+		caughtUp = true
+		if *wait <= 0 {
+			cancel(nil)
+			return
+		}
+		waitTimer = time.AfterFunc(*wait, func() { cancel(nil) })
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if waitTimer != nil {
+			waitTimer.Stop()
+		}
+	}()
 	warn := warnEvents(e)
 	var me string
 	c, release, err := openClient(ctx, e, func(ev client.Event) {
@@ -225,9 +258,7 @@ for that long after the backlog.`)
 				fmt.Fprintf(e.stdout, "%s: %s\n", ev.Peer, printable(ev.Text))
 			}
 		case client.EventQueueEmpty:
-			if *wait <= 0 {
-				cancel()
-			}
+			backlogDone()
 		default:
 			warn(ev)
 		}
@@ -250,15 +281,23 @@ for that long after the backlog.`)
 		}
 		return nil
 	}
-	limit := 30 * time.Second
-	if *wait > 0 {
-		limit = *wait
-	}
-	rctx, stop := context.WithTimeout(rctx, limit)
-	defer stop()
+	slow := time.AfterFunc(recvLimit, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !caughtUp {
+			cancel(errSlow)
+		}
+	})
+	defer slow.Stop()
 	err = c.Receive(rctx)
 	if ctx.Err() != nil {
 		return nil // interrupted
+	}
+	if errors.Is(context.Cause(rctx), errSlow) {
+		if err != nil { // never connected: the reason is the last dial's
+			return fmt.Errorf("no connection to the relay within %v: %w\nhint: the messages wait on the relay; try again later", recvLimit, err)
+		}
+		return fmt.Errorf("%w\nhint: the messages wait on the relay; try again later", errSlow)
 	}
 	if err != nil {
 		return err
