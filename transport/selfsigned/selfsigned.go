@@ -42,43 +42,68 @@ type Identity struct {
 // Load reads the key in path (PKCS #8 PEM), or creates it (mode 0600).
 // rand and now may be nil (crypto/rand, time.Now).
 func Load(path string, rand io.Reader, now func() time.Time) (*Identity, error) {
-	if rand == nil {
-		rand = cryptorand.Reader
-	}
-	if now == nil {
-		now = time.Now
-	}
-	var key *ecdsa.PrivateKey
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "PRIVATE KEY" {
-			return nil, fmt.Errorf("selfsigned: %s: no private key", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		id, err := Parse(b, rand, now)
 		if err != nil {
-			return nil, fmt.Errorf("selfsigned: %s: bad private key", path)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("selfsigned: %s: not an ecdsa key", path)
-		}
-		key = ek
+		return id, nil
 	case errors.Is(err, fs.ErrNotExist):
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand)
+		id, err := New(rand, now)
 		if err != nil {
-			return nil, fmt.Errorf("selfsigned: generating the tls key: %w", err)
+			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("selfsigned: encoding the tls key: %w", err)
-		}
-		if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := atomicfile.Write(path, id.MarshalKey(), 0o600); err != nil {
 			return nil, fmt.Errorf("selfsigned: storing the tls key: %w", err)
 		}
+		return id, nil
 	default:
 		return nil, fmt.Errorf("selfsigned: reading the tls key: %w", err)
+	}
+}
+
+// New makes an identity with a new key (to hand on with MarshalKey: a
+// bridge's credential). rand and now may be nil (crypto/rand, time.Now).
+func New(rand io.Reader, now func() time.Time) (*Identity, error) {
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand)
+	if err != nil {
+		return nil, fmt.Errorf("selfsigned: generating the tls key: %w", err)
+	}
+	return fromKey(key, rand, now)
+}
+
+// errBadKey is wrapped by every reason Parse refuses a key.
+var errBadKey = errors.New("selfsigned: bad key")
+
+// Parse reads a key as MarshalKey writes it (PKCS #8 PEM). rand and now
+// may be nil (crypto/rand, time.Now).
+func Parse(pemKey []byte, rand io.Reader, now func() time.Time) (*Identity, error) {
+	blk, _ := pem.Decode(pemKey)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%w: no private key", errBadKey)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad private key", errBadKey)
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok || key.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%w: not an ecdsa P-256 key", errBadKey)
+	}
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
+	return fromKey(key, rand, now)
+}
+
+func fromKey(key *ecdsa.PrivateKey, rand io.Reader, now func() time.Time) (*Identity, error) {
+	if now == nil {
+		now = time.Now
 	}
 	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
@@ -86,6 +111,16 @@ func Load(path string, rand io.Reader, now func() time.Time) (*Identity, error) 
 	}
 	pin := sha256.Sum256(spki)
 	return &Identity{key: key, pin: pin[:], rand: rand, now: now, certs: make(map[string]*tls.Certificate)}, nil
+}
+
+// MarshalKey returns the private key as PKCS #8 PEM, as Load keeps it in
+// its file. It is secret.
+func (t *Identity) MarshalKey() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(t.key)
+	if err != nil {
+		panic("selfsigned: a P-256 key does not encode: " + err.Error())
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 // Pin is the SHA-256 of the key's SubjectPublicKeyInfo, which clients pin
