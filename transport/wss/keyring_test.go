@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"samizdat/transport/internal/testcert"
+	"samizdat/transport/wss/wsstest"
 )
 
 // TestKeyring: each caller opens the tunnel with its own secret and is
@@ -70,5 +74,94 @@ func TestKeyring(t *testing.T) {
 	}
 	if _, err := dial([]byte("a stranger's secret 0123456789ab")); !errors.Is(err, ErrRejected) {
 		t.Fatalf("unknown secret: %v", err)
+	}
+}
+
+// TestDerivedKeyring: the keyring holds no secrets; each path below the
+// prefix names its caller and its secret. A path it does not know, a
+// wrong secret, a path outside the prefix and a replayed token get the
+// decoy; so does a path that secretFor stops knowing (withdrawn).
+func TestDerivedKeyring(t *testing.T) {
+	cert, err := testcert.New("www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	withdrawn := map[string]bool{}
+	secretOf := func(p string) []byte { return []byte("secret of " + p + " 0123456789abcdef") }
+	kr := NewDerivedKeyring(path, func(p string, now time.Time) (string, []byte, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		name := strings.TrimPrefix(p, path+"/")
+		if !strings.HasPrefix(name, "callers-") || withdrawn[name] {
+			return "", nil, false
+		}
+		return name, secretOf(p), true
+	})
+	if err := kr.Set("alice", secret); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Set on a derived keyring: %v", err)
+	}
+	l, err := Listen(context.Background(), "127.0.0.1:0", ServerConfig{TLS: cert.ServerConfig(), Path: path, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := acceptAll(l, 8)
+	addr := l.Addr().String()
+	upgrade := func(p, tok string) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		status, _, err := wsstest.Upgrade(ctx, addr, "www.example.com", cert.Pin, p, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status
+	}
+	tokenFor := func(p string, secret []byte) string {
+		tok, err := wsstest.Token(secret, p, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	alice, bob := path+"/callers-alice", path+"/callers-bob"
+	for _, p := range []string{alice, bob} {
+		c, err := Dial(context.Background(), ClientConfig{Address: addr, SNI: "www.example.com", Path: p, Secret: secretOf(p), TLSPin: cert.Pin})
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		defer c.Close()
+		sc := <-accepted
+		defer sc.Close()
+		if cc, ok := sc.(*CallerConn); !ok || cc.Caller != strings.TrimPrefix(p, path+"/") {
+			t.Fatalf("accepted %T %+v for %s", sc, sc, p)
+		}
+	}
+	tok := tokenFor(alice, secretOf(alice))
+	if got := upgrade(alice, tok); got != http.StatusSwitchingProtocols {
+		t.Fatalf("a good token: status %d", got)
+	}
+	(<-accepted).Close()
+	for _, tc := range []struct {
+		name, path, tok string
+	}{
+		{"replayed token", alice, tok},
+		{"wrong secret", alice, tokenFor(alice, secretOf(bob))},
+		{"bob's token on alice's path", alice, tokenFor(bob, secretOf(bob))},
+		{"unknown path", path + "/strangers-eve", tokenFor(path+"/strangers-eve", secretOf(path+"/strangers-eve"))},
+		{"the prefix itself", path, tokenFor(path, secretOf(path))},
+		{"outside the prefix", path + "x/callers-alice", tokenFor(path+"x/callers-alice", secretOf(path+"x/callers-alice"))},
+		{"no token", alice, ""},
+	} {
+		if got := upgrade(tc.path, tc.tok); got != http.StatusNotFound {
+			t.Errorf("%s: status %d, want the decoy's 404", tc.name, got)
+		}
+	}
+	mu.Lock()
+	withdrawn["callers-bob"] = true
+	mu.Unlock()
+	if got := upgrade(bob, tokenFor(bob, secretOf(bob))); got != http.StatusNotFound {
+		t.Errorf("withdrawn path: status %d, want the decoy's 404", got)
 	}
 }

@@ -262,7 +262,8 @@ type ServerConfig struct {
 	Decoy  http.Handler // nil: the built-in ordinary site
 	// Keyring, if set, replaces Secret: each caller's own secret opens
 	// the tunnel, and Accept returns a *CallerConn naming the caller.
-	// Its path must be Path.
+	// Its path must be Path (for a derived keyring, the prefix of the
+	// tunnels' paths).
 	Keyring *Keyring
 	// Clock checks tokens, is TLS's time (unless TLS sets its own) and
 	// runs the tunnels' deadlines and Close's waits; nil: clock.Real.
@@ -376,7 +377,7 @@ type listener struct {
 // authorized checks the request's token and names its caller ("" without
 // a keyring).
 func (l *listener) authorized(r *http.Request) (string, bool) {
-	if r.URL.Path != l.path || r.Method != http.MethodGet {
+	if r.Method != http.MethodGet {
 		return "", false
 	}
 	ck, err := r.Cookie(cookieName)
@@ -384,7 +385,10 @@ func (l *listener) authorized(r *http.Request) (string, bool) {
 		return "", false
 	}
 	if l.keyring != nil {
-		return l.keyring.verify(ck.Value, l.clk.Now())
+		return l.keyring.verify(r.URL.Path, ck.Value, l.clk.Now())
+	}
+	if r.URL.Path != l.path {
+		return "", false
 	}
 	return "", l.verify.Verify(ck.Value, l.clk.Now()) == nil
 }
