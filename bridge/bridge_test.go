@@ -59,11 +59,18 @@ func TestOfferCheck(t *testing.T) {
 // echoRelay stands in for the relay: it echoes every stream.
 func echoRelay(t testing.TB) string {
 	t.Helper()
+	addr, stop := stoppableEcho(t)
+	t.Cleanup(stop)
+	return addr
+}
+
+// stoppableEcho is echoRelay with a stop of its own.
+func stoppableEcho(t testing.TB) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -76,7 +83,7 @@ func echoRelay(t testing.TB) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), func() { ln.Close() }
 }
 
 func startBridge(t *testing.T, cfg Config) *Server {
@@ -109,6 +116,20 @@ func startBridgeTo(t testing.TB, cfg Config, relay string) *Server {
 	return s
 }
 
+// allow mints an offer of s for a new label, valid until exp.
+func allow(t testing.TB, s *Server, addr string, exp time.Time) (Offer, Label) {
+	t.Helper()
+	l, err := NewLabel(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Issuer().Offer(l, "net", "relay-1", addr, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, l
+}
+
 func dialOffer(o Offer) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -135,14 +156,11 @@ func TestBridgeCarries(t *testing.T) {
 	s := startBridge(t, Config{PerCaller: 1})
 	addr := s.Addrs()[0].String()
 	exp := time.Now().Add(time.Hour)
-	alice, err := s.Allow("alice", "net", "relay-1", addr, exp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, _ := allow(t, s, addr, exp)
 	if err := alice.Check("net", time.Now()); err != nil {
 		t.Fatalf("the bridge's own offer: %v", err)
 	}
-	bob, _ := s.Allow("bob", "net", "relay-1", addr, exp)
+	bob, bobLabel := allow(t, s, addr, exp)
 	if bytes.Equal(alice.Secret, bob.Secret) {
 		t.Fatal("two contacts share a secret")
 	}
@@ -175,7 +193,7 @@ func TestBridgeCarries(t *testing.T) {
 	if _, err := dialOffer(stranger); !errors.Is(err, wss.ErrRejected) {
 		t.Fatalf("stranger: %v", err)
 	}
-	s.Deny("bob")
+	s.Deny(Denial{Label: bobLabel, Until: exp})
 	if _, err := dialOffer(bob); !errors.Is(err, wss.ErrRejected) {
 		t.Fatalf("denied contact: %v", err)
 	}
@@ -190,7 +208,7 @@ func TestBridgeCarries(t *testing.T) {
 // on the time, which no load can break).
 func TestBridgeRate(t *testing.T) {
 	s := startBridge(t, Config{Rate: 16 << 10})
-	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	c, err := dialOffer(o)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +229,7 @@ func TestBridgeRate(t *testing.T) {
 
 func TestBridgeUpstreamDown(t *testing.T) {
 	s := startBridge(t, Config{Upstream: func(ctx context.Context) (net.Conn, error) { return nil, errors.New("blocked") }})
-	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	c, err := dialOffer(o)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +248,7 @@ func TestBridgeUpstreamDown(t *testing.T) {
 // bridge.
 func TestProbeGetsDecoy(t *testing.T) {
 	s := startBridge(t, Config{})
-	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: time.Minute}
 	for _, p := range []string{"/", o.Path, "/robots.txt"} {
 		resp, err := hc.Get("https://" + o.Address + p)
@@ -277,7 +295,7 @@ func BenchmarkForwarding(b *testing.B) {
 	})
 	b.Run("bridge", func(b *testing.B) {
 		s := startBridgeTo(b, Config{}, relay)
-		o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+		o, _ := allow(b, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 		c, err := dialOffer(o)
 		if err != nil {
 			b.Fatal(err)
@@ -295,7 +313,7 @@ func BenchmarkCallers(b *testing.B) {
 	for range b.N {
 		relay := echoRelay(b)
 		s := startBridgeTo(b, Config{MaxCallers: n + 1, PerCaller: n + 1}, relay)
-		o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+		o, _ := allow(b, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 		// Dial once first so that lazily made state is not counted.
 		c0, err := dialOffer(o)
 		if err != nil {

@@ -171,7 +171,8 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 	if w := reachability(o.public); w != "" {
 		say("warning: %s\n", w)
 	}
-	offered := map[string]time.Time{} // contact -> when its offer was sent
+	offered := map[string]time.Time{}   // contact -> when its offer was sent
+	labels := map[string]bridge.Label{} // contact -> its label
 	offer := func() {
 		m, err := c.Manifest()
 		if err != nil || len(m.Relays) == 0 {
@@ -188,7 +189,14 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 			if t, ok := offered[n]; ok && time.Since(t) < o.ttl/2 {
 				continue
 			}
-			of, err := srv.Allow(n, m.Network, m.Relays[0].ID, o.public, time.Now().Add(o.ttl))
+			l, ok := labels[n]
+			if !ok {
+				if l, err = bridge.NewLabel(rand.Reader); err != nil {
+					return
+				}
+				labels[n] = l
+			}
+			of, err := srv.Issuer().Offer(l, m.Network, m.Relays[0].ID, o.public, time.Now().Add(o.ttl))
 			if err == nil {
 				err = c.OfferBridge(ctx, n, of)
 			}
@@ -230,7 +238,7 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 	defer wcancel()
 	if m, err := c.Manifest(); err == nil {
 		for n := range offered {
-			srv.Deny(n)
+			srv.Deny(bridge.Denial{Label: labels[n], Until: time.Now().Add(o.ttl)})
 			c.OfferBridge(wctx, n, bridge.Offer{Network: m.Network})
 		}
 		c.Flush(wctx)
