@@ -68,12 +68,16 @@ type Offer struct {
 func (o Offer) Withdrawn() bool { return o.Expires.IsZero() }
 
 // Check says why o cannot be used by a client of network at now, or nil.
-// A withdrawal needs only the network.
+// A withdrawal needs only the network, and names the bridge it takes back
+// by its pin (or none: every bridge of the sender's).
 func (o Offer) Check(network string, now time.Time) error {
 	if o.Network != network {
 		return fmt.Errorf("%w: for network %q, not %q", ErrBadOffer, o.Network, network)
 	}
 	if o.Withdrawn() {
+		if len(o.TLSPin) != 0 && len(o.TLSPin) != PinSize {
+			return fmt.Errorf("%w: a withdrawal with a pin of %d bytes", ErrBadOffer, len(o.TLSPin))
+		}
 		return nil
 	}
 	host, port, err := net.SplitHostPort(o.Address)

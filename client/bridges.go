@@ -30,7 +30,8 @@ func (c *Client) Manifest() (*manifest.Manifest, error) { return c.network() }
 
 // OfferBridge queues o for the contact to (only to them: o holds their own
 // secret) and sends it with the outbox. A zero o.Expires withdraws our
-// earlier offer. Only an accepted contact may be offered a bridge
+// earlier offer of the bridge whose pin is o.TLSPin (of every bridge, if
+// o has no pin). Only an accepted contact may be offered a bridge
 // (ErrNotAccepted).
 func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) error {
 	to = NormalizeUsername(to)
@@ -65,6 +66,14 @@ func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) err
 	return nil
 }
 
+// nonEmpty is b, or nil if b is empty.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // offerFrom decodes an offer as it travels.
 func offerFrom(pb *contentpb.BridgeOffer) bridge.Offer {
 	o := bridge.Offer{Network: pb.GetNetwork(), RelayID: pb.GetRelayId(), Address: pb.GetAddress(), SNI: pb.GetSni(),
@@ -94,7 +103,9 @@ func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer s
 		return refuse(err)
 	}
 	if o.Withdrawn() {
-		if err := s.DeleteBridgeOffer(ctx, peer); err != nil {
+		// A withdrawal names its bridge by its pin; one without a pin
+		// takes back every bridge of peer's.
+		if err := s.DeleteBridgeOffer(ctx, peer, nonEmpty(o.TLSPin)); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EventBridgeOffer, Peer: peer, Text: "withdrawn"}, nil
@@ -109,7 +120,7 @@ func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer s
 	if err != nil {
 		return Event{}, err
 	}
-	if err := s.PutBridgeOffer(ctx, clientdb.BridgeOffer{Peer: peer, Offer: b, Expires: o.Expires, Received: c.cfg.Now()}); err != nil {
+	if err := s.PutBridgeOffer(ctx, clientdb.BridgeOffer{Peer: peer, Bridge: o.TLSPin, Offer: b, Expires: o.Expires, Received: c.cfg.Now()}); err != nil {
 		return Event{}, err
 	}
 	return Event{Kind: EventBridgeOffer, Peer: peer}, nil

@@ -203,6 +203,7 @@ type Client struct {
 	anon      *relayConn                // guarded by mu; the anonymous channel of the current burst of sealed sends
 	anonFor   [16]byte                  // guarded by mu; the recipient anon serves
 	cert      *sealed.SenderCertificate // guarded by mu; our cached sender certificate
+	served    *ServedBridge             // guarded by mu; the bridge this home runs now, if any
 
 	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx
 	kick      chan struct{} // asks the receive loop to flush the outbox
