@@ -68,6 +68,7 @@ type Abroad struct {
 	srv    *Server
 	keeper *manifest.Keeper
 	first  *manifest.Manifest // the credential's manifest, used while the keeper has none
+	memory *dialer.Memory     // which relay endpoints answered
 	log    *slog.Logger
 	cohort atomic.Uint32
 	kick   chan struct{}
@@ -112,7 +113,8 @@ func StartAbroad(cfg AbroadConfig) (*Abroad, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Abroad{cfg: cfg, keeper: k, first: first, log: cfg.Logger, kick: make(chan struct{}, 1)}
+	a := &Abroad{cfg: cfg, keeper: k, first: first, memory: dialer.NewMemory(), log: cfg.Logger, kick: make(chan struct{}, 1)}
+	a.memory.SetClock(cfg.Clock)
 	a.cohort.Store(cred.Cohort)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.srv, err = Start(Config{
@@ -159,7 +161,7 @@ func (a *Abroad) manifest() *manifest.Manifest {
 // refreshed.
 func (a *Abroad) upstream(ctx context.Context) (net.Conn, error) {
 	m := a.manifest()
-	conn, _, err := dialer.DialRaw(ctx, dialer.Config{NetDial: a.cfg.NetDial, Clock: a.cfg.Clock},
+	conn, err := DialRelay(ctx, dialer.Config{NetDial: a.cfg.NetDial, Clock: a.cfg.Clock, Memory: a.memory},
 		dialer.CandidatesFrom(m.ForCohort(a.cohort.Load())))
 	if err != nil {
 		select {
@@ -169,6 +171,38 @@ func (a *Abroad) upstream(ctx context.Context) (net.Conn, error) {
 	}
 	return conn, err
 }
+
+// DialRelay opens a raw stream to a relay for a bridge (dialer.DialRaw
+// with cfg: the first of cands that connects, in cfg.Memory's order). The
+// stream tells cfg.Memory, if set, whether the relay answered through it
+// (Reporting), so that the next dial tries first what worked.
+func DialRelay(ctx context.Context, cfg dialer.Config, cands []dialer.Candidate) (net.Conn, error) {
+	now := cfg.Now
+	if now == nil {
+		now = clock.Or(cfg.Clock).Now
+	}
+	start := now()
+	conn, cand, err := dialer.DialRaw(ctx, cfg, cands)
+	if err != nil || cfg.Memory == nil {
+		return conn, err
+	}
+	return &upstreamConn{Conn: conn, mem: cfg.Memory, now: now, cand: cand, start: start}, nil
+}
+
+// upstreamConn is a stream DialRelay opened.
+type upstreamConn struct {
+	net.Conn
+	mem   *dialer.Memory
+	now   func() time.Time
+	cand  dialer.Candidate
+	start time.Time
+}
+
+var _ Reporting = (*upstreamConn)(nil)
+
+func (u *upstreamConn) Answered() { u.mem.Success(u.cand, u.now().Sub(u.start)) }
+
+func (u *upstreamConn) LedNowhere() { u.mem.Failure(u.cand, dialer.ClassHandshake) }
 
 // refreshLoop asks the manifest's channels for a newer one every
 // RefreshEvery, and when upstream found no relay (at most once a minute).

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -347,4 +348,71 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// reporting is an upstream stream that counts what became of it.
+type reporting struct {
+	net.Conn
+	answered, nowhere *atomic.Int32
+}
+
+func (r reporting) Answered()   { r.answered.Add(1) }
+func (r reporting) LedNowhere() { r.nowhere.Add(1) }
+
+// TestBridgeSwapsADeadEnd: a relay stream that connects but ends before
+// the relay says anything (a blocked endpoint that accepts and resets) is
+// replaced, and the caller's bytes go to the next one: the caller sees
+// only its echo. The streams hear what became of them.
+func TestBridgeSwapsADeadEnd(t *testing.T) {
+	relay := echoRelay(t)
+	deadEnd, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deadEnd.Close()
+	go func() { // accepts, and hangs up without a word
+		for {
+			c, err := deadEnd.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	var dials, answered, nowhere atomic.Int32
+	s := startBridgeTo(t, Config{Upstream: func(ctx context.Context) (net.Conn, error) {
+		addr := relay
+		if dials.Add(1) <= 2 {
+			addr = deadEnd.Addr().String()
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return reporting{Conn: c, answered: &answered, nowhere: &nowhere}, nil
+	}}, relay)
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	c, err := dialOffer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, "hello through a dead end")
+	roundTrip(t, c, "and again")
+	if dials.Load() != 3 || nowhere.Load() != 2 || answered.Load() != 1 {
+		t.Fatalf("%d dials, %d led nowhere, %d answered", dials.Load(), nowhere.Load(), answered.Load())
+	}
+	// A third dead end in a row is one too many: the tunnel ends.
+	dials.Store(-10)
+	c2, err := dialOffer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte("x"))
+	c2.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := c2.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a tunnel whose every relay stream led nowhere carried bytes")
+	}
 }

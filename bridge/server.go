@@ -324,32 +324,160 @@ func (s *Server) release(c *wss.CallerConn) {
 // either side ends.
 func (s *Server) carry(c *wss.CallerConn) {
 	s.stats.tunnels.Add(1)
-	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-	up, err := s.cfg.Upstream(ctx)
-	cancel()
+	up, err := s.dialUp()
 	if err != nil {
 		s.stats.upstream.Add(1)
 		s.log.Info("bridge: the relay is out of reach for a tunnel", "contact", c.Caller, "err", err)
 		return
 	}
-	defer up.Close()
+	l := &leg{s: s, up: up}
+	defer l.Close()
 	s.log.Debug("bridge: tunnel open", "contact", c.Caller)
 	s.mu.Lock()
 	lim := s.limits[c.Caller]
 	s.mu.Unlock()
 	done := make(chan struct{}, 2)
-	pump := func(dst, src net.Conn) {
+	pump := func(dst, src io.ReadWriteCloser) {
 		s.copy(dst, src, lim)
 		// One side ended: end the other, so its pump returns too.
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
 	}
-	go pump(up, c)
-	go pump(c, up)
+	go pump(l, c)
+	go pump(c, l)
 	<-done
 	<-done
 	s.log.Debug("bridge: tunnel closed", "contact", c.Caller)
+}
+
+// dialUp opens a stream to the relay.
+func (s *Server) dialUp() (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	return s.cfg.Upstream(ctx)
+}
+
+// Reporting may be implemented by the streams Config.Upstream returns, to
+// hear what became of them (so that the next dial orders its candidates
+// better): Answered when the relay first said something through the
+// stream, LedNowhere when it ended before that.
+type Reporting interface {
+	Answered()
+	LedNowhere()
+}
+
+// Limits of a leg's swaps.
+const (
+	maxHeld    = 64 << 10 // the caller's bytes kept until the relay answers
+	maxUpTries = 3        // streams tried for one tunnel
+)
+
+// leg is a tunnel's stream to the relay (an io.ReadWriteCloser: reads
+// come from the relay, writes go to it). Until the relay has said
+// anything, it keeps what the caller sent, so that a stream that connected
+// but led nowhere (a blocked endpoint that accepts and resets, which only
+// the relay's silence gives away) is replaced by another, which gets the
+// caller's bytes again: the caller's Noise handshake never knows.
+type leg struct {
+	s     *Server
+	mu    sync.Mutex
+	up    net.Conn // guarded by mu
+	held  []byte   // the caller's bytes while the relay has said nothing; guarded by mu
+	spoke bool     // the relay said something; guarded by mu
+	over  bool     // held overflowed: no swap any more; guarded by mu
+	shut  bool     // Close was called; guarded by mu
+	tries int      // streams tried; guarded by mu
+}
+
+// Write sends the caller's bytes to the relay.
+func (l *leg) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	swappable := !l.spoke && !l.over
+	if swappable {
+		if len(l.held)+len(p) > maxHeld {
+			l.over, l.held, swappable = true, nil, false
+		} else {
+			l.held = append(l.held, p...)
+		}
+	}
+	up := l.up
+	l.mu.Unlock()
+	n, err := up.Write(p)
+	if err != nil && swappable {
+		return len(p), nil // the next stream gets them
+	}
+	return n, err
+}
+
+// Read reads what the relay says, replacing a stream that ends before
+// the relay said anything.
+func (l *leg) Read(p []byte) (int, error) {
+	for {
+		l.mu.Lock()
+		up := l.up
+		l.mu.Unlock()
+		n, err := up.Read(p)
+		if n > 0 {
+			l.mu.Lock()
+			first := !l.spoke
+			l.spoke, l.held = true, nil
+			l.mu.Unlock()
+			if r, ok := up.(Reporting); ok && first {
+				r.Answered()
+			}
+			return n, nil
+		}
+		if err == nil {
+			continue
+		}
+		if !l.swap(up) {
+			return 0, err
+		}
+	}
+}
+
+// swap replaces dead, which ended before the relay said anything, with a
+// new stream that gets the caller's bytes so far; it reports whether it
+// did.
+func (l *leg) swap(dead net.Conn) bool {
+	l.mu.Lock()
+	if l.spoke || l.over || l.shut || l.tries+1 >= maxUpTries {
+		l.mu.Unlock()
+		return false
+	}
+	l.tries++
+	l.mu.Unlock()
+	dead.Close()
+	if r, ok := dead.(Reporting); ok {
+		r.LedNowhere()
+	}
+	nu, err := l.s.dialUp()
+	if err != nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shut {
+		nu.Close()
+		return false
+	}
+	if _, err := nu.Write(l.held); err != nil {
+		nu.Close()
+		return false
+	}
+	l.up = nu
+	l.s.log.Debug("bridge: a relay stream led nowhere; another carries the tunnel")
+	return true
+}
+
+// Close closes the stream to the relay.
+func (l *leg) Close() error {
+	l.mu.Lock()
+	l.shut = true
+	up := l.up
+	l.mu.Unlock()
+	return up.Close()
 }
 
 // copy copies src to dst within lim (nil: no bound).

@@ -177,12 +177,12 @@ func (c *Client) bridgeCandidates(m *manifest.Manifest) []dialer.Candidate {
 
 // DialRelayRaw opens a raw transport stream to the relay over the
 // manifest's own endpoints (never a contact's bridge), for a bridge we run:
-// the caller's Noise handshake goes through it.
+// the caller's Noise handshake goes through it. The stream tells the
+// dialer's memory whether the relay answered through it (bridge.DialRelay).
 func (c *Client) DialRelayRaw(ctx context.Context) (net.Conn, error) {
 	m, err := c.network()
 	if err != nil {
 		return nil, err
 	}
-	conn, _, err := dialer.DialRaw(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.noise.Public[:]))
-	return conn, err
+	return bridge.DialRelay(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.noise.Public[:]))
 }
