@@ -312,6 +312,7 @@ func (c *Client) AnnounceBridges(ctx context.Context) ([]OfferSent, error) {
 // BridgeSync is what SyncBridges did for one bridge run elsewhere.
 type BridgeSync struct {
 	ID, Address string
+	Denials     bool // the push carried denials the bridge had not heard of
 	Ack         bridge.Ack
 	Err         error
 }
@@ -352,7 +353,7 @@ func (c *Client) SyncBridges(ctx context.Context) ([]BridgeSync, error) {
 		}
 		ack, err := bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial,
 			bridge.Update{Manifest: blob, Cohort: cohort, Denied: toDenials(denied)})
-		out = append(out, BridgeSync{ID: bridge.ID(b.ID), Address: b.Address, Ack: ack, Err: err})
+		out = append(out, BridgeSync{ID: bridge.ID(b.ID), Address: b.Address, Denials: changed, Ack: ack, Err: err})
 		if perr := c.db.Store().BridgePushed(ctx, b.ID, err == nil, b.Changed, ack.Serial, c.cfg.Now()); perr != nil {
 			return out, perr
 		}

@@ -140,7 +140,7 @@ CREATE TABLE IF NOT EXISTS bridges (
 	sni          TEXT NOT NULL,
 	own          INTEGER NOT NULL,
 	added        INTEGER NOT NULL,
-	changed      INTEGER NOT NULL DEFAULT 1,
+	changed      INTEGER NOT NULL DEFAULT 0,
 	pushed       INTEGER NOT NULL DEFAULT 0,
 	pushed_serial INTEGER NOT NULL DEFAULT 0,
 	pushed_at    INTEGER NOT NULL DEFAULT 0,
