@@ -151,6 +151,9 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 	}
 	defer release()
 	msg, err := c.Send(ctx, to, text)
+	if err == nil {
+		syncBridges(ctx, e, c)
+	}
 	mu.Lock()
 	for _, ev := range others {
 		if ev.Kind != client.EventFailed || ev.EnvelopeID != msg.EnvelopeID {
@@ -258,6 +261,7 @@ for that long after the backlog.`)
 	fctx, stopFlush := context.WithTimeout(ctx, 3*time.Second)
 	defer stopFlush()
 	c.Flush(fctx)
+	syncBridges(ctx, e, c)
 	return nil
 }
 
