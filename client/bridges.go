@@ -40,11 +40,7 @@ func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) err
 	} else if st != clientdb.PeerAccepted {
 		return fmt.Errorf("%w: %s", ErrNotAccepted, to)
 	}
-	pb := &contentpb.BridgeOffer{Network: o.Network, RelayId: o.RelayID, Address: o.Address, Sni: o.SNI,
-		Path: o.Path, Secret: o.Secret, TlsPin: o.TLSPin}
-	if !o.Withdrawn() {
-		pb.Expires = uint64(o.Expires.UnixMilli())
-	}
+	pb := offerPB(o)
 	now := c.cfg.Now()
 	content, err := encodeContent(&contentpb.Content{
 		Timestamp:      uint64(now.UnixMilli()),
@@ -72,6 +68,16 @@ func nonEmpty(b []byte) []byte {
 		return nil
 	}
 	return b
+}
+
+// offerPB encodes an offer as it travels.
+func offerPB(o bridge.Offer) *contentpb.BridgeOffer {
+	pb := &contentpb.BridgeOffer{Network: o.Network, RelayId: o.RelayID, Address: o.Address, Sni: o.SNI,
+		Path: o.Path, Secret: o.Secret, TlsPin: o.TLSPin}
+	if !o.Withdrawn() {
+		pb.Expires = uint64(o.Expires.UnixMilli())
+	}
+	return pb
 }
 
 // offerFrom decodes an offer as it travels.
