@@ -51,6 +51,9 @@ or: samizdat bridge --credential FILE --listen ADDR [--state DIR]   (on any mach
     samizdat bridge credential --out FILE --address HOST:PORT        (on your home)
     samizdat bridge list | forget ID|ADDRESS                         (on your home)`
 
+// defaultOfferTTL is how long the offers of a bridge on the home last.
+const defaultOfferTTL = client.DefaultBridgeOfferTTL
+
 // bridgeOptions are a bridge's settings, from the flags of `bridge` (or
 // `chat --bridge`).
 type bridgeOptions struct {
@@ -74,7 +77,7 @@ func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate
 		o.announce = append(o.announce, s)
 		return nil
 	})
-	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, 7*24*time.Hour, bridge.DefaultSNI
+	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL, bridge.DefaultSNI
 	rate = new(string)
 	if all {
 		f.IntVar(&o.maxCallers, "max-callers", o.maxCallers, "tunnels open at once, in total")
@@ -207,7 +210,13 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 		say("bridge listening on %s\n", a)
 	}
 	say("every contact you accepted learns the address %s (you wrote to them, replied, or ran accept)\n", o.public)
-	for _, w := range reachabilityWarnings(append([]string{o.public}, o.listen...), "--announce its public address") {
+	// With --announce the user says where contacts come from; without,
+	// they dial the listen address itself.
+	check := []string{o.public}
+	if len(o.announce) == 0 {
+		check = append(check, o.listen...)
+	}
+	for _, w := range reachabilityWarnings(check, "forward one on your router to this machine and --announce the router's public address") {
 		say("warning: %s\n", w)
 	}
 	iss := srv.Issuer()
@@ -333,12 +342,12 @@ func reachability(addr, fix string) string {
 	case ip.IsLoopback():
 		return addr + " is a loopback address: only this machine can reach it (fine for a test); contacts elsewhere cannot"
 	case cgnat.Contains(ip):
-		return addr + " is behind carrier-grade NAT (100.64.0.0/10): contacts outside your carrier cannot reach it, and no router setting of yours changes that; run the bridge on a machine with a public address ('samizdat bridge credential'), " + portForwarding
+		return addr + " is behind carrier-grade NAT (100.64.0.0/10): contacts outside your carrier cannot reach it, and no router setting of yours changes that; run the bridge on a machine with a public address ('samizdat bridge credential') (" + portForwarding + ")"
 	case ip.IsPrivate() || ip.IsLinkLocalUnicast():
-		return addr + " is a private address (behind NAT): contacts outside your own network cannot reach it; forward a port on your router to this machine and " + fix + ", " + portForwarding
+		return addr + " is a private address (behind NAT): contacts outside its own network cannot reach it unless a port is forwarded to it; " + fix + " (" + portForwarding + ")"
 	case ip.IsUnspecified():
 		if !hasPublicAddress() {
-			return addr + " listens on every address of this machine, and none is public (it sits behind NAT): contacts outside your own network cannot reach it; forward a port on your router to this machine and " + fix + ", " + portForwarding
+			return addr + " listens on every address of this machine, and none is public (it sits behind NAT): contacts outside its own network cannot reach it unless a port is forwarded to it; " + fix + " (" + portForwarding + ")"
 		}
 	}
 	return ""

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -65,7 +64,7 @@ func runBridgeCredential(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "made the credential of bridge %s in %s: it holds none of your keys, only this bridge's\n", cred.ID(), path)
 	fmt.Fprintf(e.stdout, "run it on the other machine: samizdat bridge --credential %s --listen %s\n", *out, listenHint(*address))
 	fmt.Fprintf(e.stdout, "every contact you accepted learns the address %s, with a secret of their own\n", *address)
-	for _, w := range reachabilityWarnings([]string{*address}, "give --address the router's public address") {
+	for _, w := range reachabilityWarnings([]string{*address}, "forward one on the router in front of the bridge and give --address the router's public address") {
 		fmt.Fprintf(e.stdout, "warning: %s\n", w)
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -175,14 +174,17 @@ on its machine too.`)
 // runBridgeAbroad runs the bridge of the credential in credFile, with no
 // home, until ctx ends.
 func runBridgeAbroad(ctx context.Context, e *env, f *cmdFlags, o bridgeOptions, rate, credFile, stateDir string) error {
-	var homeOnly error
-	f.Visit(func(fl *flag.Flag) {
-		if fl.Name == "announce" || fl.Name == "offer-ttl" || fl.Name == "sni" {
-			homeOnly = f.usagef("--%s is for a bridge on your home; a bridge from a credential takes the address and name given to 'bridge credential'", fl.Name)
-		}
-	})
-	if homeOnly != nil {
-		return homeOnly
+	homeOnly := ""
+	switch {
+	case len(o.announce) > 0:
+		homeOnly = "announce"
+	case o.sni != bridge.DefaultSNI:
+		homeOnly = "sni"
+	case o.ttl != defaultOfferTTL:
+		homeOnly = "offer-ttl"
+	}
+	if homeOnly != "" {
+		return f.usagef("--%s is for a bridge on your home; a bridge from a credential takes the address and name given to 'bridge credential'", homeOnly)
 	}
 	if err := o.checkListen(f, rate); err != nil {
 		return err
@@ -214,7 +216,7 @@ func runBridgeAbroad(ctx context.Context, e *env, f *cmdFlags, o bridgeOptions, 
 		say("bridge listening on %s\n", ad)
 	}
 	say("it knows no contact: the home that made the credential offers it to its contacts, at the address given there\n")
-	for _, w := range reachabilityWarnings(o.listen, "give 'bridge credential --address' the router's public address") {
+	for _, w := range reachabilityWarnings(o.listen, "the address given to 'bridge credential --address' must lead here (a cloud machine's public address does; a home router must be told)") {
 		say("warning: %s\n", w)
 	}
 	<-ctx.Done()
