@@ -94,21 +94,28 @@ func (c *Client) ServeBridge(ctx context.Context, sb ServedBridge) error {
 }
 
 // StopServingBridge withdraws the offers of the bridge this home ran from
-// the accepted contacts holding one (queued: the caller flushes) and
-// forgets who held which label; it returns those contacts.
+// the accepted contacts holding one (queued: the caller flushes) and takes
+// their labels back, so that the next start offers new ones; it returns
+// those contacts.
 func (c *Client) StopServingBridge(ctx context.Context) ([]string, error) {
 	c.mu.Lock()
 	sb := c.served
-	c.served = nil
 	c.mu.Unlock()
 	if sb == nil {
 		return nil, nil
 	}
-	return c.withdraw(ctx, sb.Issuer.Pin)
+	told, err := c.withdraw(ctx, sb.Issuer.Pin)
+	c.mu.Lock()
+	if c.served == sb {
+		c.served = nil
+	}
+	c.mu.Unlock()
+	return told, err
 }
 
 // withdraw queues a withdrawal of the bridge pin for every accepted
-// contact holding an offer of it, forgets its grants, and returns those
+// contact holding an offer of it, takes their labels back (a withdrawn
+// offer opens nothing, even for a contact who kept it), and returns those
 // contacts.
 func (c *Client) withdraw(ctx context.Context, pin []byte) ([]string, error) {
 	m, err := c.network()
@@ -133,7 +140,10 @@ func (c *Client) withdraw(ctx context.Context, pin []byte) ([]string, error) {
 		}
 		told = append(told, g.Peer)
 	}
-	return told, c.db.Store().DeleteGrants(ctx, pin)
+	if err := c.db.Store().DenyGrants(ctx, pin, c.cfg.Now()); err != nil {
+		return told, err
+	}
+	return told, c.denyServed(ctx)
 }
 
 // Bridges lists the bridges the user offers.
@@ -177,8 +187,8 @@ var ErrNoSuchBridge = errors.New("client: no such bridge")
 
 // ForgetBridge withdraws the offers of the bridge named by which (its ID,
 // a prefix of it, or its address) from the contacts holding one (queued:
-// the caller flushes) and forgets it. A bridge run elsewhere is first told
-// to deny every label it was offered with (the returned pushErr says if it
+// the caller flushes) and forgets it. A bridge run elsewhere is told to
+// deny every label it was offered with (the returned pushErr says if it
 // could not be reached: it then takes them until they end, or until it is
 // stopped). It returns the contacts told.
 func (c *Client) ForgetBridge(ctx context.Context, which string) (told []string, pushErr error, err error) {
@@ -186,31 +196,21 @@ func (c *Client) ForgetBridge(ctx context.Context, which string) (told []string,
 	if err != nil {
 		return nil, nil, err
 	}
-	if !b.Own {
-		grants, err := c.db.Store().Grants(ctx, b.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		denied, err := c.db.Store().Denied(ctx, b.ID, c.cfg.Now())
-		if err != nil {
-			return nil, nil, err
-		}
-		ds := toDenials(denied)
-		for _, g := range grants {
-			if !g.Expires.IsZero() {
-				ds = append(ds, denial(g.Label, g.Expires))
-			}
-		}
-		_, pushErr = bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial, bridge.Update{Denied: ds})
-	} else {
+	if told, err = c.withdraw(ctx, b.ID); err != nil {
+		return told, nil, err
+	}
+	if b.Own {
 		c.mu.Lock()
 		if c.served != nil && bytes.Equal(c.served.Issuer.Pin, b.ID) {
 			c.served = nil
 		}
 		c.mu.Unlock()
-	}
-	if told, err = c.withdraw(ctx, b.ID); err != nil {
-		return told, pushErr, err
+	} else {
+		denied, err := c.db.Store().Denied(ctx, b.ID, c.cfg.Now())
+		if err != nil {
+			return told, nil, err
+		}
+		_, pushErr = bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial, c.bridgeUpdate(toDenials(denied)))
 	}
 	return told, pushErr, c.db.Store().DeleteBridge(ctx, b.ID)
 }
@@ -337,8 +337,6 @@ func (c *Client) SyncBridges(ctx context.Context) ([]BridgeSync, error) {
 	if err != nil || len(bs) == 0 {
 		return nil, err
 	}
-	blob := c.currentManifest()
-	cohort := m.CohortOf(c.noise.Public[:])
 	now := c.cfg.Now()
 	var out []BridgeSync
 	for _, b := range bs {
@@ -351,14 +349,24 @@ func (c *Client) SyncBridges(ctx context.Context) ([]BridgeSync, error) {
 		if err != nil {
 			return out, err
 		}
-		ack, err := bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial,
-			bridge.Update{Manifest: blob, Cohort: cohort, Denied: toDenials(denied)})
+		ack, err := bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial, c.bridgeUpdate(toDenials(denied)))
 		out = append(out, BridgeSync{ID: bridge.ID(b.ID), Address: b.Address, Denials: changed, Ack: ack, Err: err})
 		if perr := c.db.Store().BridgePushed(ctx, b.ID, err == nil, b.Changed, ack.Serial, c.cfg.Now()); perr != nil {
 			return out, perr
 		}
 	}
 	return out, nil
+}
+
+// bridgeUpdate is what a bridge run elsewhere is told: the manifest in
+// use, this device's cohort under it, and denied (the bridge's whole deny
+// list).
+func (c *Client) bridgeUpdate(denied []bridge.Denial) bridge.Update {
+	u := bridge.Update{Manifest: c.currentManifest(), Denied: denied}
+	if m, err := c.network(); err == nil {
+		u.Cohort = m.CohortOf(c.noise.Public[:])
+	}
+	return u
 }
 
 // userBridges lists the bridges the user offers and, if there are any,

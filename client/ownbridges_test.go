@@ -90,7 +90,9 @@ func TestUserBridges(t *testing.T) {
 		t.Fatal(err)
 	}
 	ownKey := bytes.Repeat([]byte{3}, bridge.KeySize)
-	if err := alice.ServeBridge(ctx, client.ServedBridge{Issuer: bridge.Issuer{Key: ownKey, Pin: own.Pin(), SNI: bridge.DefaultSNI}, Address: "127.0.0.1:2"}); err != nil {
+	var ownDenied []bridge.Denial // what alice's own bridge was told to deny
+	deny := func(ds []bridge.Denial) int { ownDenied = ds; return len(ds) }
+	if err := alice.ServeBridge(ctx, client.ServedBridge{Issuer: bridge.Issuer{Key: ownKey, Pin: own.Pin(), SNI: bridge.DefaultSNI}, Address: "127.0.0.1:2", Deny: deny}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -121,10 +123,15 @@ func TestUserBridges(t *testing.T) {
 		t.Fatalf("bob's offer of the bridge abroad: %v", err)
 	}
 
-	// Alice stops her own bridge: its offer alone is withdrawn.
+	// Alice stops her own bridge: its offer alone is withdrawn, and the
+	// labels it was offered with are denied (a contact who kept the
+	// offer gets nothing from it).
 	told, err := alice.StopServingBridge(ctx)
 	if err != nil || len(told) != 2 {
 		t.Fatalf("withdrawn from %v, %v", told, err)
+	}
+	if len(ownDenied) != 2 {
+		t.Fatalf("the stopped bridge denies %d labels, want 2", len(ownDenied))
 	}
 	if _, err := alice.Flush(ctx); err != nil {
 		t.Fatal(err)

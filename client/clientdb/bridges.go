@@ -184,12 +184,6 @@ func (s *Store) grants(ctx context.Context, col string, v any) ([]Grant, error) 
 	return out, rows.Err()
 }
 
-// DeleteGrants forgets the bridge's grants (their labels stay valid on the
-// bridge until their offers end, unless denied).
-func (s *Store) DeleteGrants(ctx context.Context, bridge []byte) error {
-	return s.exec(ctx, "bridge grants", `DELETE FROM bridge_grants WHERE bridge = ?`, bridge)
-}
-
 // DenyPeer takes back every label peer holds: each becomes a denial until
 // its last offer ends, the grant goes, and the bridges concerned count a
 // change. It reports whether peer held any.
@@ -198,6 +192,21 @@ func (s *Store) DenyPeer(ctx context.Context, peer string, now time.Time) (bool,
 	if err != nil || len(grants) == 0 {
 		return false, err
 	}
+	return true, s.deny(ctx, grants, now)
+}
+
+// DenyGrants takes back every label of the bridge (its offers were
+// withdrawn): as DenyPeer, for all its holders.
+func (s *Store) DenyGrants(ctx context.Context, bridge []byte, now time.Time) error {
+	grants, err := s.grants(ctx, "bridge", bridge)
+	if err != nil || len(grants) == 0 {
+		return err
+	}
+	return s.deny(ctx, grants, now)
+}
+
+// deny turns grants into denials.
+func (s *Store) deny(ctx context.Context, grants []Grant, now time.Time) error {
 	for _, g := range grants {
 		until := g.Expires
 		if until.Before(now) {
@@ -205,13 +214,16 @@ func (s *Store) DenyPeer(ctx context.Context, peer string, now time.Time) (bool,
 		}
 		if err := s.exec(ctx, "deny", `INSERT INTO bridge_denied (bridge, label, until) VALUES (?, ?, ?)
 			ON CONFLICT (bridge, label) DO UPDATE SET until = max(until, excluded.until)`, g.Bridge, g.Label, until.UnixMilli()); err != nil {
-			return false, err
+			return err
 		}
 		if err := s.exec(ctx, "deny", `UPDATE bridges SET changed = changed + 1 WHERE id = ?`, g.Bridge); err != nil {
-			return false, err
+			return err
+		}
+		if err := s.exec(ctx, "deny", `DELETE FROM bridge_grants WHERE bridge = ? AND peer = ?`, g.Bridge, g.Peer); err != nil {
+			return err
 		}
 	}
-	return true, s.exec(ctx, "deny", `DELETE FROM bridge_grants WHERE peer = ?`, peer)
+	return nil
 }
 
 // Denial is a label taken back, until its last offer ends.
