@@ -3,6 +3,7 @@ package wss
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"samizdat/transport/internal/testcert"
+	"samizdat/transport/internal/token"
 	"samizdat/transport/wss/wsstest"
 )
 
@@ -163,5 +165,46 @@ func TestDerivedKeyring(t *testing.T) {
 	mu.Unlock()
 	if got := upgrade(bob, tokenFor(bob, secretOf(bob))); got != http.StatusNotFound {
 		t.Errorf("withdrawn path: status %d, want the decoy's 404", got)
+	}
+}
+
+// TestDerivedKeyringForgets: a derived keyring remembers a path's tokens
+// only while they could be replayed, and when it holds maxDerived paths
+// it refuses new ones (failing closed) until old ones are forgotten; a
+// path it remembers still takes fresh tokens.
+func TestDerivedKeyringForgets(t *testing.T) {
+	kr := NewDerivedKeyring(path, func(p string, _ time.Time) (string, []byte, bool) {
+		return p, []byte("secret of " + p), true
+	})
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	tok := func(p string, at time.Time) string {
+		s, err := wsstest.Token([]byte("secret of "+p), p, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	p := func(i int) string { return fmt.Sprintf("%s/%d", path, i) }
+	for i := range maxDerived {
+		if _, ok := kr.verify(p(i), tok(p(i), t0), t0); !ok {
+			t.Fatalf("path %d refused", i)
+		}
+	}
+	if _, ok := kr.verify(p(maxDerived), tok(p(maxDerived), t0), t0); ok {
+		t.Fatal("a full keyring took a new path")
+	}
+	if _, ok := kr.verify(p(0), tok(p(0), t0), t0); !ok {
+		t.Fatal("a full keyring refused a fresh token on a path it holds")
+	}
+	// Once every token taken has expired, the paths are forgotten.
+	later := t0.Add(2*token.Window + time.Second)
+	if _, ok := kr.verify(p(maxDerived), tok(p(maxDerived), later), later); !ok {
+		t.Fatal("a new path is refused after the old ones expired")
+	}
+	kr.mu.Lock()
+	n := len(kr.derived)
+	kr.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d paths remembered, want 1", n)
 	}
 }
