@@ -48,7 +48,7 @@ vet:
 # generator tests; SAMIZDAT_PG_REQUIRED=1 makes them fail rather than skip
 # without it. NATS servers are embedded in the tests that need them.
 unit: $(TESTSUM)
-	set -o pipefail; SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -json -race -count=1 $(UNIT_PKGS) | \
+	set -o pipefail; SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -json -race -count=1 -timeout 30m $(UNIT_PKGS) | \
 		$(TESTSUM) -stage unit $(if $(SAVE),-save $(SAVE))
 
 ## interop: install @signalapp/libsignal-client (pinned) and run the Go<->libsignal suite

@@ -115,7 +115,9 @@ func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, b
 	// so a failed Init leaves no manifest behind.
 	path := filepath.Join(cfg.Home, keeperFile+".init")
 	os.Remove(path)
+	os.Remove(path + manifest.RevokedSuffix)
 	defer os.Remove(path)
+	defer os.Remove(path + manifest.RevokedSuffix)
 	k, err := manifest.OpenKeeper(path, networkKey, m.Network)
 	if err != nil {
 		return nil, nil

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"samizdat/internal/leaktest"
+	"samizdat/internal/testctx"
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 )
@@ -81,7 +81,7 @@ func TestCI(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a bound for a hung run; a loaded machine slows setup and report
+			ctx, cancel := testctx.Bounded(t) // a hung run fails before the binary times out; a slow one is not cut short
 			defer cancel()
 			w, r, err := run(ctx, s, opt)
 			results[i] = result{w, r, err}

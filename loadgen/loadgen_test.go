@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
+	"samizdat/internal/testctx"
 	"samizdat/loadgen"
 	"samizdat/relay"
 	"samizdat/store/postgres"
@@ -57,7 +57,7 @@ func TestRunTinyPostgres(t *testing.T) {
 }
 
 func runTiny(t *testing.T, store loadgen.OpenStore, kind string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := testctx.Bounded(t)
 	defer cancel()
 	var progress bytes.Buffer
 	rep, err := loadgen.Run(ctx, loadgen.Config{

@@ -41,7 +41,7 @@ type Invite struct {
 //
 // It checks that the manifest is signed by the invite's key.
 func MarshalInvite(inv Invite) ([]byte, error) {
-	m, err := open(inv.Manifest, inv.NetworkKey)
+	m, _, err := open(inv.Manifest, inv.NetworkKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInvite, err)
 	}
@@ -84,7 +84,7 @@ func ParseInvite(text []byte) (Invite, error) {
 		return Invite{}, fmt.Errorf("%w: %w: %d", ErrBadInvite, ErrUnsupportedVersion, pi.Version)
 	}
 	inv := Invite{NetworkKey: ed25519.PublicKey(pi.NetworkKey), Manifest: pi.Manifest}
-	if _, err := open(inv.Manifest, inv.NetworkKey); err != nil {
+	if _, _, err := open(inv.Manifest, inv.NetworkKey); err != nil {
 		return Invite{}, fmt.Errorf("%w: %w", ErrBadInvite, err)
 	}
 	return inv, nil

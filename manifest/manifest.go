@@ -3,29 +3,63 @@
 //
 // A manifest names a network and lists its relays: each relay's id, Noise
 // static public key and endpoints (transport and address). It also carries
-// the sealed-sender trust root, a serial, and issue and expiry times. The
-// network's Ed25519 key signs it; the public half ships in every invite and
-// in the client. An invite is the one file a user needs to join: the network
-// key and a signed manifest.
+// the sealed-sender trust root, a serial, and issue and expiry times. An
+// invite is the one file a user needs to join: the network's Ed25519
+// public key and a signed manifest.
+//
+// # Key hierarchy
+//
+// The network key is the root of trust; the public half ships in every
+// invite. It can sign a manifest itself (the blob format of version 1),
+// but its usual job is to certify node keys for a limited time (Delegate:
+// network name, node public key, not-before, not-after; at most
+// MaxDelegationLifetime) and it can stay offline while nodes sign with
+// their own keys (SignDelegated). A node-signed blob (version 2) carries
+// the node key's certificate inside it, so it travels as one unit through
+// any channel, an invite or a contact. A client accepts it only if the
+// chain holds: the certificate is signed by the network key the client
+// pins, names the manifest's network, is valid at the client's clock, and
+// covers the manifest's issue time; the node key's signature covers the
+// certificate's hash and the body. Once accepted, a manifest stays usable
+// until it expires, even after its signer's certificate lapsed: a client
+// whose delegation ran out keeps its endpoints while it fetches a newer
+// manifest.
+//
+// A manifest signed by the network key may revoke node keys (Revoked). A
+// Keeper remembers every revocation it sees, on disk, and refuses the
+// revoked keys' manifests from then on, whatever their serial.
+//
+// # Serials
+//
+// A serial is the Unix time at which the manifest was signed, in seconds;
+// a signer that signs twice in a second counts on (a relay signs
+// max(previous+1, now)), and old networks' small serials stay valid. A
+// client refuses a serial more than MaxSerialLead ahead of its own clock
+// (ErrSerialAhead), so a stolen key cannot sign serial 2^64-1 and hold
+// every client on it: at most it gets MaxSerialLead ahead of honest
+// signers, and a revocation by the network key ends even that at once
+// (see Keeper.Offer).
 //
 // # Security properties
 //
-// Verify accepts a manifest only if its Ed25519 signature by the network key
-// verifies over the exact encoded body, under a domain-separation prefix
-// ("samizdat manifest v1" || 0x00) so that no other signature by that key
-// can pass for a manifest; only then does it decode the body, check its
-// structure and check that it is not expired. Any channel may therefore
-// carry a manifest: none is trusted. An invite file is trusted on first use
-// (it names the network key); ReadInvite checks that its manifest is signed
-// by that key, so a corrupted or spliced file is refused.
+// Verify accepts a manifest only if its chain of Ed25519 signatures back
+// to the network key verifies over the exact encoded bytes, under
+// domain-separation prefixes ("samizdat manifest v1", "samizdat manifest
+// v2", "samizdat delegation v1", each followed by 0x00) so that no other
+// signature by these keys can pass for a manifest or a certificate; only
+// then does it decode the body, check its structure and check that it is
+// valid at now. Any channel may therefore carry a manifest: none is
+// trusted. An invite file is trusted on first use (it names the network
+// key); ReadInvite checks that its manifest's chain leads to that key, so
+// a corrupted or spliced file is refused.
 //
-// VerifyNetwork also checks that the manifest names the expected network,
-// so that a manifest of another network signed by the same key is refused.
-// A Keeper holds the newest manifest accepted so far on disk and refuses
-// rollback: a manifest is accepted only if its serial is strictly greater
-// than the one held, so a censor replaying an old, validly signed manifest
-// (with endpoints it has already blocked) changes nothing. Every refusal is
-// a typed error that says why.
+// VerifyNetwork also checks that the manifest is for the expected
+// network, so that a manifest of another network signed by the same key
+// is refused. A Keeper holds the newest manifest accepted so far on disk
+// and refuses rollback: a manifest is accepted only if its serial is
+// strictly greater than the one held, so a censor replaying an old,
+// validly signed manifest (with endpoints it has already blocked) changes
+// nothing. Every refusal is a typed error that says why.
 //
 // # Cohorts
 //
@@ -41,10 +75,11 @@
 //
 // # Encoding
 //
-// The signed blob is a protobuf SignedManifest{version=1, body, signature}
-// (manifest/internal/manifestpb); body is a deterministically encoded Body,
-// and the signature covers those exact bytes, so verification never depends
-// on re-encoding. Times are whole seconds.
+// The signed blob is a protobuf SignedManifest{version, body, signature,
+// delegation} (manifest/internal/manifestpb); body is a deterministically
+// encoded Body, and the signature covers those exact bytes, so
+// verification never depends on re-encoding. A certificate is likewise a
+// Delegation{version, body, signature}. Times are whole seconds.
 package manifest
 
 import (
@@ -62,8 +97,9 @@ import (
 	"samizdat/manifest/internal/manifestpb"
 )
 
-// Version is the manifest format version that Sign writes and Verify
-// accepts.
+// Version is the format version of a blob signed by the network key,
+// which Sign writes; Verify also accepts version 2, signed by a node key
+// (SignDelegated).
 const Version = 1
 
 // signingPrefix separates manifest signatures from anything else the
@@ -157,34 +193,51 @@ type Channel struct {
 // Manifest is the verified content of a signed manifest.
 type Manifest struct {
 	Network   string // [a-z0-9._-], 1 to 64 characters
-	Serial    uint64 // strictly increasing; clients never accept a lower or equal one
+	Serial    uint64 // strictly increasing, the Unix time of signing; clients never accept a lower or equal one
 	Issued    time.Time
 	Expires   time.Time
 	Relays    []Relay
 	TrustRoot []byte    // sealed-sender trust root public key, 33 bytes (type byte 5), or empty
 	Channels  []Channel // where newer manifests can be fetched
 	Cohorts   uint32    // clients divide into this many cohorts (see CohortOf); 0 = no cohorts
+	// Revoked are node keys the network key revokes: clients remember them
+	// and refuse their manifests from then on. Only a manifest signed by
+	// the network key itself may revoke.
+	Revoked []ed25519.PublicKey
 }
 
-// Sign checks m and returns the signed blob. key must be an Ed25519
-// private key (64 bytes).
+// Sign checks m and returns the blob signed by the network key itself.
+// key must be an Ed25519 private key (64 bytes). Nodes sign with a node
+// key instead (SignDelegated).
 func Sign(m *Manifest, key ed25519.PrivateKey) ([]byte, error) {
-	if len(key) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("%w: private key of %d bytes", ErrBadKey, len(key))
-	}
-	if m == nil {
-		return nil, fmt.Errorf("%w: nil manifest", ErrInvalid)
+	if err := checkSigning(m, key); err != nil {
+		return nil, err
 	}
 	body, err := encodeBody(m)
 	if err != nil {
 		return nil, err
 	}
-	sig := ed25519.Sign(key, signedMessage(body))
-	blob, err := proto.MarshalOptions{Deterministic: true}.Marshal(&manifestpb.SignedManifest{
+	return marshalSigned(&manifestpb.SignedManifest{
 		Version:   Version,
 		Body:      body,
-		Signature: sig,
+		Signature: ed25519.Sign(key, signedMessage(body)),
 	})
+}
+
+// checkSigning checks the arguments of Sign and SignDelegated.
+func checkSigning(m *Manifest, key ed25519.PrivateKey) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("%w: private key of %d bytes", ErrBadKey, len(key))
+	}
+	if m == nil {
+		return fmt.Errorf("%w: nil manifest", ErrInvalid)
+	}
+	return nil
+}
+
+// marshalSigned encodes the envelope and checks its size.
+func marshalSigned(sm *manifestpb.SignedManifest) ([]byte, error) {
+	blob, err := proto.MarshalOptions{Deterministic: true}.Marshal(sm)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: encode: %w", err)
 	}
@@ -194,28 +247,46 @@ func Sign(m *Manifest, key ed25519.PrivateKey) ([]byte, error) {
 	return blob, nil
 }
 
-// Verify checks blob's signature under networkKey, decodes it, checks its
-// structure and that it is valid at now, and returns it.
+// Verify checks blob's chain of signatures back to networkKey, decodes it,
+// checks its structure, that it is valid at now and, if a node key signed
+// it, that the node key's delegation is valid at now; and returns it.
 func Verify(blob []byte, networkKey ed25519.PublicKey, now time.Time) (*Manifest, error) {
-	m, err := open(blob, networkKey)
+	m, d, err := open(blob, networkKey)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckTime(now); err != nil {
+	if err := checkTimes(m, d, now); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// CheckTime checks that m is valid at now (else ErrExpired or
-// ErrNotYetValid): the time checks of Verify, for a manifest opened
-// earlier.
+// checkTimes is the acceptance check at now: the manifest's times and
+// serial, and its delegation's validity.
+func checkTimes(m *Manifest, d *Delegation, now time.Time) error {
+	if err := m.CheckTime(now); err != nil {
+		return err
+	}
+	if d != nil {
+		return d.CheckTime(now)
+	}
+	return nil
+}
+
+// CheckTime checks that m is usable at now: not expired (ErrExpired), not
+// issued more than ClockSkew ahead (ErrNotYetValid), and its serial not
+// more than MaxSerialLead ahead (ErrSerialAhead). It does not look at the
+// delegation, which matters only when a manifest is accepted: a client
+// keeps using a manifest after its signer's delegation lapsed.
 func (m *Manifest) CheckTime(now time.Time) error {
 	if !now.Before(m.Expires) {
 		return fmt.Errorf("%w: serial %d expired at %s", ErrExpired, m.Serial, m.Expires.Format(time.RFC3339))
 	}
 	if m.Issued.After(now.Add(ClockSkew)) {
 		return fmt.Errorf("%w: serial %d issued at %s", ErrNotYetValid, m.Serial, m.Issued.Format(time.RFC3339))
+	}
+	if limit := now.Add(MaxSerialLead).Unix(); limit < 0 || m.Serial > uint64(limit) {
+		return fmt.Errorf("%w: serial %d is later than %d, %s after the time now", ErrSerialAhead, m.Serial, max(limit, 0), MaxSerialLead)
 	}
 	return nil
 }
@@ -240,11 +311,18 @@ func (m *Manifest) checkNetwork(network string) error {
 	return nil
 }
 
-// Open checks blob's signature under networkKey and its structure, but
-// not its times: for operator tools that look at old manifests, and for
-// rollback checks against a manifest that has since expired. Clients
-// deciding what to dial use Verify or a Keeper.
+// Open checks blob's chain of signatures back to networkKey and its
+// structure, but not its times: for operator tools that look at old
+// manifests, and for rollback checks against a manifest that has since
+// expired. Clients deciding what to dial use Verify or a Keeper.
 func Open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
+	m, _, err := open(blob, networkKey)
+	return m, err
+}
+
+// OpenChain is Open, and also returns the delegation of the node key that
+// signed the manifest, or nil if the network key signed it itself.
+func OpenChain(blob []byte, networkKey ed25519.PublicKey) (*Manifest, *Delegation, error) {
 	return open(blob, networkKey)
 }
 
@@ -259,26 +337,48 @@ func ParseUnverified(blob []byte) (*Manifest, error) {
 	return decodeBody(sm.Body)
 }
 
-// open checks everything Verify checks except time.
-func open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, error) {
+// open checks everything Verify checks except time, and returns the
+// delegation of the node key that signed (nil: the network key did).
+func open(blob []byte, networkKey ed25519.PublicKey) (*Manifest, *Delegation, error) {
 	if len(networkKey) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrBadKey, len(networkKey))
+		return nil, nil, fmt.Errorf("%w: %d bytes", ErrBadKey, len(networkKey))
 	}
 	sm, err := unmarshalSigned(blob)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(sm.Signature) != ed25519.SignatureSize || len(sm.Body) == 0 {
-		return nil, fmt.Errorf("%w: missing body or signature", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: missing body or signature", ErrMalformed)
 	}
-	if !ed25519.Verify(networkKey, signedMessage(sm.Body), sm.Signature) {
-		return nil, ErrBadSignature
+	if sm.Version == Version {
+		if !ed25519.Verify(networkKey, signedMessage(sm.Body), sm.Signature) {
+			return nil, nil, ErrBadSignature
+		}
+		m, err := decodeBody(sm.Body)
+		return m, nil, err
 	}
-	return decodeBody(sm.Body)
+	d, err := ParseDelegation(sm.Delegation)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.checkIssuer(networkKey); err != nil {
+		return nil, nil, err
+	}
+	if !ed25519.Verify(d.NodeKey, delegatedMessage(sm.Delegation, sm.Body), sm.Signature) {
+		return nil, nil, fmt.Errorf("%w: by node key %s", ErrBadSignature, KeyID(d.NodeKey))
+	}
+	m, err := decodeBody(sm.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.checkManifest(m); err != nil {
+		return nil, nil, err
+	}
+	return m, d, nil
 }
 
 // unmarshalSigned decodes blob's envelope and checks its size and
-// version, leaving the signature and body to the caller.
+// version, leaving the signatures and body to the caller.
 func unmarshalSigned(blob []byte) (*manifestpb.SignedManifest, error) {
 	if len(blob) > MaxBlobSize {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrMalformed, len(blob), MaxBlobSize)
@@ -287,8 +387,13 @@ func unmarshalSigned(blob []byte) (*manifestpb.SignedManifest, error) {
 	if err := proto.Unmarshal(blob, &sm); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if sm.Version != Version {
+	switch {
+	case sm.Version != Version && sm.Version != delegatedVersion:
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, sm.Version)
+	case sm.Version == Version && len(sm.Delegation) != 0:
+		return nil, fmt.Errorf("%w: a delegation in a manifest signed by the network key", ErrMalformed)
+	case sm.Version == delegatedVersion && len(sm.Delegation) == 0:
+		return nil, fmt.Errorf("%w: a version %d manifest without its delegation", ErrMalformed, delegatedVersion)
 	}
 	return &sm, nil
 }
@@ -310,6 +415,9 @@ func encodeBody(m *Manifest) ([]byte, error) {
 		Expires:   m.Expires.Unix(),
 		TrustRoot: bytes.Clone(m.TrustRoot),
 		Cohorts:   m.Cohorts,
+	}
+	for _, k := range m.Revoked {
+		body.Revoked = append(body.Revoked, bytes.Clone(k))
 	}
 	for _, r := range m.Relays {
 		pr := &manifestpb.Relay{Id: r.ID, NoiseKey: bytes.Clone(r.NoiseKey[:])}
@@ -359,6 +467,12 @@ func decodeBody(b []byte) (*Manifest, error) {
 		Cohorts: body.Cohorts,
 	}
 	m.TrustRoot = nonEmpty(body.TrustRoot)
+	if len(body.Revoked) > MaxRevoked {
+		return nil, fmt.Errorf("%w: %d revoked keys (max %d)", ErrInvalid, len(body.Revoked), MaxRevoked)
+	}
+	for _, k := range body.Revoked {
+		m.Revoked = append(m.Revoked, ed25519.PublicKey(k))
+	}
 	if len(body.Channels) > MaxChannels {
 		return nil, fmt.Errorf("%w: %d channels (max %d)", ErrInvalid, len(body.Channels), MaxChannels)
 	}
@@ -434,6 +548,14 @@ func (m *Manifest) validate() error {
 	}
 	if len(m.Channels) > MaxChannels {
 		return fmt.Errorf("%w: %d channels (max %d)", ErrInvalid, len(m.Channels), MaxChannels)
+	}
+	if len(m.Revoked) > MaxRevoked {
+		return fmt.Errorf("%w: %d revoked keys (max %d)", ErrInvalid, len(m.Revoked), MaxRevoked)
+	}
+	for i, k := range m.Revoked {
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: revoked key %d of %d bytes", ErrInvalid, i, len(k))
+		}
 	}
 	for i, c := range m.Channels {
 		if err := c.validate(); err != nil {
@@ -641,6 +763,9 @@ func (m *Manifest) String() string {
 			b.WriteString(e.String())
 		}
 		b.WriteByte(']')
+	}
+	if len(m.Revoked) > 0 {
+		fmt.Fprintf(&b, " revokes %d node keys", len(m.Revoked))
 	}
 	if len(m.Channels) > 0 {
 		fmt.Fprintf(&b, " channels[")

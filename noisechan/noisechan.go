@@ -196,7 +196,7 @@ type Conn struct {
 // only: its deadline applies to the handshake's I/O and its cancellation
 // aborts it; once Client returns, ctx no longer matters.
 func Client(ctx context.Context, raw net.Conn, local KeyPair, relayStatic [32]byte, prologue []byte) (*Conn, error) {
-	return handshake(ctx, raw, local, &relayStatic, prologue)
+	return handshake(ctx, raw, local, &relayStatic, prologue, true)
 }
 
 // Server performs the responder side of the handshake over raw and learns
@@ -204,14 +204,25 @@ func Client(ctx context.Context, raw net.Conn, local KeyPair, relayStatic [32]by
 // welcome is up to the caller. It closes raw on failure. ctx bounds the
 // handshake as for Client.
 func Server(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte) (*Conn, error) {
-	return handshake(ctx, raw, local, nil, prologue)
+	return handshake(ctx, raw, local, nil, prologue, true)
 }
 
-func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[32]byte, prologue []byte) (c *Conn, err error) {
+// ServerKeepOpen is Server, except that it leaves raw open when the
+// handshake fails, for a caller that ends failed connections its own way
+// (a relay that does not show a prober where it gives up, see
+// transport/tcp's Guard). On success raw belongs to the Conn, as with
+// Server.
+func ServerKeepOpen(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte) (*Conn, error) {
+	return handshake(ctx, raw, local, nil, prologue, false)
+}
+
+func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[32]byte, prologue []byte, closeOnFail bool) (c *Conn, err error) {
 	defer func() {
 		if err != nil {
 			c = nil
-			raw.Close()
+			if closeOnFail {
+				raw.Close()
+			}
 			if !errors.Is(err, ErrHandshake) {
 				err = fmt.Errorf("%w: %w", ErrHandshake, err)
 			}

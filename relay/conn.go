@@ -134,8 +134,13 @@ func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake
 	if pressure {
 		budget = s.lim.PressureHandshakeTimeout
 	}
-	raw.SetDeadline(s.clk.Now().Add(budget))
-	nc, err := noisechan.Server(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
+	deadline := s.clk.Now().Add(budget)
+	raw.SetDeadline(deadline)
+	nc, err := noisechan.ServerKeepOpen(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
+	if err != nil {
+		// Still on its slot, so a held probe counts against the caps.
+		reject(s.ctx, raw, deadline)
+	}
 	if s.hs.release(h) {
 		// Its slot went to a peer from a less busy source.
 		s.obs.Handshake(transport, "evicted")
@@ -233,6 +238,25 @@ func (c *conn) finish() {
 	}
 	c.s.obs.Connections(c.transport, -1)
 	c.log.Debug("connection closed")
+}
+
+// rejecter is a connection that ends a failed handshake the way its
+// transport wants a prober to see it (transport/tcp's GuardedConn: not at
+// once, and not where the prober's bytes decide).
+type rejecter interface {
+	// Reject closes the connection, at a point and time of the
+	// transport's choosing (notBefore is the handshake's deadline), or
+	// when ctx ends; it returns once it is closed.
+	Reject(ctx context.Context, notBefore time.Time)
+}
+
+// reject ends raw after a failed handshake.
+func reject(ctx context.Context, raw net.Conn, notBefore time.Time) {
+	if r, ok := raw.(rejecter); ok {
+		r.Reject(ctx, notBefore)
+		return
+	}
+	raw.Close()
 }
 
 // hostOf returns the host part of a network address, or the whole address

@@ -43,4 +43,10 @@
 // shorter budget, and anonymous connections are capped per source too
 // (admit.go). A fronted listener's source is the CDN edge, shared by
 // every fronted user, so it is not capped, only made to give way.
+//
+// A connection whose handshake fails is ended the way its transport
+// wants a prober to see it: a tcp endpoint's (transport/tcp's Guard) is
+// read to a close point drawn per connection, or held to a drawn time,
+// rather than reset at once, and it keeps its handshake slot meanwhile,
+// so held probes still count against the caps.
 package relay

@@ -29,10 +29,12 @@ const KeysFile = "keys.json"
 const serverCertificateKeyID = 1
 
 // Keys are a relay's long-term secrets: its Noise static key (clients pin
-// the public half), the network's Ed25519 signing key (for manifests), and
-// the sealed-sender trust root with the server certificate it signed. A
-// single-relay network keeps them all in the relay's data directory. Keys
-// never print.
+// the public half), the network's Ed25519 key (which certifies the node
+// keys that sign manifests), and the sealed-sender trust root with the
+// server certificate it signed. A single-relay network keeps them all in
+// the relay's data directory. Network is nil where the operator keeps the
+// network key offline and hands each node a delegation certificate
+// instead. Keys never print.
 type Keys struct {
 	RelayID              string
 	Noise                noisechan.KeyPair
@@ -53,7 +55,7 @@ type keysJSON struct {
 	Version              int    `json:"version"`
 	RelayID              string `json:"relay_id"`
 	NoisePrivate         []byte `json:"noise_private"`
-	NetworkSeed          []byte `json:"network_ed25519_seed"`
+	NetworkSeed          []byte `json:"network_ed25519_seed,omitempty"` // absent: the network key is offline
 	TrustRootPrivate     []byte `json:"trust_root_private"`
 	ServerCertificateKey []byte `json:"server_certificate_private"`
 	ServerCertificate    []byte `json:"server_certificate"`
@@ -101,6 +103,17 @@ func LoadOrCreateKeys(dir string, rand io.Reader) (k Keys, created bool, err err
 // file is created exclusively, and a node that loses the race reads the
 // winner's. created says whether this call wrote the file.
 func LoadOrCreateKeysFile(path string, rand io.Reader) (k Keys, created bool, err error) {
+	return loadOrCreateKeysFile(path, rand, true)
+}
+
+// LoadOrCreateNodeKeysFile is LoadOrCreateKeysFile for a node of a
+// network whose key is kept offline: keys it creates hold no network key.
+// A file that holds one is read as it is.
+func LoadOrCreateNodeKeysFile(path string, rand io.Reader) (k Keys, created bool, err error) {
+	return loadOrCreateKeysFile(path, rand, false)
+}
+
+func loadOrCreateKeysFile(path string, rand io.Reader, network bool) (k Keys, created bool, err error) {
 	for range 2 {
 		b, err := os.ReadFile(path)
 		if err == nil {
@@ -117,6 +130,9 @@ func LoadOrCreateKeysFile(path string, rand io.Reader) (k Keys, created bool, er
 		if err != nil {
 			return Keys{}, false, err
 		}
+		if !network {
+			k.Network = nil
+		}
 		err = writeKeys(path, k)
 		if err == nil {
 			return k, true, nil
@@ -127,6 +143,19 @@ func LoadOrCreateKeysFile(path string, rand io.Reader) (k Keys, created bool, er
 		// Another node created it first: read theirs.
 	}
 	return Keys{}, false, errors.New("relay: the keys file keeps changing")
+}
+
+// ReadKeysFile reads the keys file at path, creating nothing.
+func ReadKeysFile(path string) (Keys, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Keys{}, fmt.Errorf("relay: reading keys: %w", err)
+	}
+	k, err := parseKeys(b)
+	if err != nil {
+		return Keys{}, fmt.Errorf("relay: %s: %w", path, err)
+	}
+	return k, nil
 }
 
 func parseKeys(b []byte) (Keys, error) {
@@ -148,10 +177,13 @@ func parseKeys(b []byte) (Keys, error) {
 	}
 	copy(k.Noise.Private[:], j.NoisePrivate)
 	copy(k.Noise.Public[:], xk.PublicKey().Bytes())
-	if len(j.NetworkSeed) != ed25519.SeedSize {
+	switch len(j.NetworkSeed) {
+	case 0: // kept offline
+	case ed25519.SeedSize:
+		k.Network = ed25519.NewKeyFromSeed(j.NetworkSeed)
+	default:
 		return Keys{}, errors.New("bad network key")
 	}
-	k.Network = ed25519.NewKeyFromSeed(j.NetworkSeed)
 	root, err := curve.NewPrivateKey(j.TrustRootPrivate)
 	if err != nil {
 		return Keys{}, errors.New("bad trust root key")
@@ -172,6 +204,14 @@ func parseKeys(b []byte) (Keys, error) {
 	return k, nil
 }
 
+// networkSeed is key's seed, or nil if there is no key.
+func networkSeed(key ed25519.PrivateKey) []byte {
+	if key == nil {
+		return nil
+	}
+	return key.Seed()
+}
+
 // writeKeys creates path with k, atomically with mode 0600; if path exists
 // it fails with an error wrapping fs.ErrExist and leaves it alone.
 func writeKeys(path string, k Keys) error {
@@ -179,7 +219,7 @@ func writeKeys(path string, k Keys) error {
 		Version:              1,
 		RelayID:              k.RelayID,
 		NoisePrivate:         k.Noise.Private[:],
-		NetworkSeed:          k.Network.Seed(),
+		NetworkSeed:          networkSeed(k.Network),
 		TrustRootPrivate:     k.TrustRoot.Private.Bytes(),
 		ServerCertificateKey: k.ServerCertificateKey.Bytes(),
 		ServerCertificate:    k.ServerCertificate.Bytes(),

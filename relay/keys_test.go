@@ -125,3 +125,21 @@ func TestKeysFileSharedByNodes(t *testing.T) {
 		t.Errorf("%d files beside the keys file, want none (temporary files left?)", len(entries)-1)
 	}
 }
+
+// TestNodeKeysFile: a node of a network whose key is offline creates keys
+// without a network key, and reads them back so.
+func TestNodeKeysFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), relay.KeysFile)
+	k, created, err := relay.LoadOrCreateNodeKeysFile(path, rand.Reader)
+	if err != nil || !created || k.Network != nil {
+		t.Fatalf("created=%v network=%v err=%v", created, k.Network != nil, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || strings.Contains(string(b), "network_ed25519_seed") {
+		t.Fatalf("the file holds a network key: %v", err)
+	}
+	k2, created, err := relay.LoadOrCreateKeysFile(path, rand.Reader)
+	if err != nil || created || k2.Network != nil || k2.Noise.Public != k.Noise.Public {
+		t.Fatalf("reload: created=%v network=%v err=%v", created, k2.Network != nil, err)
+	}
+}

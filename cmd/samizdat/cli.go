@@ -62,6 +62,17 @@ func (u *usageError) Error() string { return u.msg }
 // Is makes errors.Is(err, errUsage) true for every usage error.
 func (u *usageError) Is(target error) bool { return target == errUsage }
 
+// repeated adds a flag that may be given many times; the values collect in
+// order.
+func (f *cmdFlags) repeated(name, usage string) *[]string {
+	var list []string
+	f.Func(name, usage, func(s string) error {
+		list = append(list, s)
+		return nil
+	})
+	return &list
+}
+
 // usagef returns a usage error for this command.
 func (f *cmdFlags) usagef(format string, args ...any) error {
 	return &usageError{f: f, msg: fmt.Sprintf(format, args...)}

@@ -56,7 +56,7 @@ func commands() []command {
 	cmds := []command{
 		{name: "version", summary: "print the build version", run: runVersion},
 		{name: "help", summary: "show help for samizdat or one command", run: runHelp},
-		{name: "manifest", summary: "operator tools: keygen, sign, show and verify signed manifests", run: runManifest},
+		{name: "manifest", summary: "operator tools: keygen, delegate, sign, show and verify signed manifests", run: runManifest},
 		{name: "relay", summary: "run a relay on many endpoints; move them live (relay endpoints ...)", run: runRelay},
 		{name: "lab", summary: "run the censor lab: strategies against a modelled censor, report with charts", run: runLab},
 		{name: "bench", summary: "measure a relay under load: throughput, fan-out, idle connections, ...", run: runBench},

@@ -19,14 +19,18 @@ import (
 
 	"samizdat/manifest"
 	"samizdat/manifest/channel"
+	"samizdat/relay"
 )
 
 // manifestAbout is the manifest command's help.
 const manifestAbout = `Operator tools for signed manifests; none needs a relay, so the network key can stay offline.
-keygen writes a new Ed25519 network key (mode 0600) and KEYFILE.pub, and prints the public key.
+keygen writes a new Ed25519 signing key (mode 0600), for the network or a node, and KEYFILE.pub,
+  and prints the public key.
+delegate certifies a node's key to sign the network's manifests for a limited time (--for 30d);
+  relays sign with their node key and carry the certificate in every manifest.
 sign turns a JSON source (# and // comments allowed) into a signed blob:
-  {"network": "example.net", "serial": 42, "issued": "now", "ttl": "30d", "cohorts": 4,
-   "trust_root": HEX|B64,
+  {"network": "example.net", "serial": 1764000000, "issued": "now", "ttl": "30d", "cohorts": 4,
+   "trust_root": HEX|B64, "revoked": [PUB, ...],
    "relays": [{"id": "relay-1", "noise_key": HEX|B64, "endpoints": [{"transport": "wss",
      "address": "203.0.113.7:443", "sni": "www.example.org", "host": "www.example.org",
      "path": "/chat", "secret": HEX|B64, "tls_pin": HEX|B64, "cohort": 2}]}],
@@ -35,13 +39,17 @@ sign turns a JSON source (# and // comments allowed) into a signed blob:
      {"kind": "front", "address": "cdn.example:443", "sni": "cdn.example", "host": "mirror.example",
       "path": "/m.bin"}]}
   The serial comes from the source or --serial, else it is the --previous manifest's plus one;
-  it must be higher than --previous's. "expires" (RFC 3339) may replace "ttl".
+  it must be higher than --previous's. Serials are Unix times (date +%s): clients refuse one more
+  than 25 hours ahead of their clock. "expires" (RFC 3339) may replace "ttl".
+  Signed with the network key, "revoked" (or --revoke) lists node keys clients refuse from then
+  on, whatever their serial. With --delegation CERT, --key is the node key that CERT certifies.
 PUB is a public key (base64 or hex), a file holding one (KEYFILE.pub), or an invite file.
 BLOB is a signed blob, raw or base64; "-" reads standard input.`
 
 func runManifest(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, "manifest", manifestAbout, e, args, []subcommand{
-		{"keygen", "write a new network signing key and print its public key", runManifestKeygen},
+		{"keygen", "write a new signing key (network or node) and print its public key", runManifestKeygen},
+		{"delegate", "certify a node key to sign manifests for a limited time", runManifestDelegate},
 		{"sign", "sign a JSON manifest source into a blob (and an invite)", runManifestSign},
 		{"show", "print a signed manifest or invite, secrets masked", runManifestShow},
 		{"verify", "check a signed manifest or invite against the network key", runManifestVerify},
@@ -49,7 +57,7 @@ func runManifest(ctx context.Context, e *env, args []string) error {
 }
 
 func runManifestKeygen(_ context.Context, e *env, args []string) error {
-	fs := newFlags("manifest keygen", "--out KEYFILE", "Write a new Ed25519 network signing key to KEYFILE (mode 0600, never overwritten) and its\npublic key to KEYFILE.pub, and print the public key.")
+	fs := newFlags("manifest keygen", "--out KEYFILE", "Write a new Ed25519 signing key to KEYFILE (mode 0600, never overwritten) and its public key\nto KEYFILE.pub, and print the public key. The same key type serves as the network key and as\na node key.")
 	out := fs.String("out", "", "where to write the private key (mode 0600); the public key goes to OUT.pub")
 	if err := fs.noArgs(args); err != nil {
 		return err
@@ -61,26 +69,9 @@ func runManifestKeygen(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
+	note := "samizdat signing key (Ed25519, PKCS #8).\nAs the network key, whoever holds this file can sign manifests and certify node keys for\nthe network: keep it offline. As a node key, keep it on its node.\n\n"
+	if err := manifest.WriteSigningKey(*out, priv, note); err != nil {
 		return err
-	}
-	var text bytes.Buffer
-	fmt.Fprintf(&text, "samizdat network signing key (Ed25519, PKCS #8).\nWhoever holds this file can sign manifests for the network: keep it offline.\n\n")
-	pem.Encode(&text, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	// O_EXCL: never overwrite a key.
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing the key: %w", err)
-	}
-	if _, err := f.Write(text.Bytes()); err != nil {
-		f.Close()
-		os.Remove(*out)
-		return fmt.Errorf("writing the key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(*out)
-		return fmt.Errorf("writing the key: %w", err)
 	}
 	pubText := base64.StdEncoding.EncodeToString(pub)
 	if err := os.WriteFile(*out+".pub", []byte(pubText+"\n"), 0o644); err != nil {
@@ -91,33 +82,34 @@ func runManifestKeygen(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readPrivateKey reads a key written by keygen.
+// readPrivateKey reads a key written by keygen, or the network key in a
+// relay's keys file (to take a network started by "samizdat relay"
+// offline).
 func readPrivateKey(path string) (ed25519.PrivateKey, error) {
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the key: %w", err)
-	}
-	block, _ := pem.Decode(text)
-	if block == nil || block.Type != "PRIVATE KEY" {
+	k, err := manifest.ReadSigningKey(path)
+	if errors.Is(err, manifest.ErrBadKeyFile) {
+		if keys, kerr := relay.ReadKeysFile(path); kerr == nil && keys.Network != nil {
+			return keys.Network, nil
+		}
 		return nil, fmt.Errorf("%s is not a private key file (make one with 'samizdat manifest keygen')", path)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a PKCS #8 private key", path)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
-	}
-	return priv, nil
+	return k, err
 }
 
-// parsePublicKey reads PUB: a key in base64 or hex, or a file holding one,
-// or an invite file.
-func parsePublicKey(s string) (ed25519.PublicKey, error) {
+// parsePublicKey reads PUB, the network key: a key in base64 or hex, or a
+// file holding one, or an invite file.
+func parsePublicKey(s string) (ed25519.PublicKey, error) { return parseKeyArg("network key", s) }
+
+// parseKeyArg reads the public key what names: in base64 or hex, a file
+// holding one (KEYFILE.pub), an invite file (its network key), or a
+// private key file (its public half).
+func parseKeyArg(what, s string) (ed25519.PublicKey, error) {
 	text := []byte(s)
 	if b, err := os.ReadFile(s); err == nil {
 		text = b
+	}
+	if priv, err := manifest.ParseSigningKey(text); err == nil {
+		return priv.Public().(ed25519.PublicKey), nil
 	}
 	if bytes.Contains(text, []byte("-----BEGIN SAMIZDAT INVITE-----")) {
 		inv, err := manifest.ParseInvite(text)
@@ -131,11 +123,11 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 		if pub, ok := k.(ed25519.PublicKey); err == nil && ok {
 			return pub, nil
 		}
-		return nil, errors.New("network key: not an Ed25519 public key")
+		return nil, fmt.Errorf("%s: not an Ed25519 public key", what)
 	}
 	b, err := manifest.DecodeBytes(strings.TrimSpace(string(text)))
 	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, errors.New("network key: want 32 bytes in base64 or hex, a .pub file or an invite")
+		return nil, fmt.Errorf("%s: want 32 bytes in base64 or hex, a .pub file or an invite", what)
 	}
 	return ed25519.PublicKey(b), nil
 }
@@ -215,6 +207,7 @@ type manifestSource struct {
 	TTL       string          `json:"ttl,omitempty"`
 	Cohorts   uint32          `json:"cohorts,omitempty"`
 	TrustRoot string          `json:"trust_root,omitempty"`
+	Revoked   []string        `json:"revoked,omitempty"`
 	Relays    []relaySource   `json:"relays"`
 	Channels  []channelSource `json:"channels,omitempty"`
 }
@@ -320,6 +313,13 @@ func (src *manifestSource) build(now time.Time) (*manifest.Manifest, error) {
 	if m.TrustRoot, err = optBytes("trust_root", src.TrustRoot); err != nil {
 		return nil, err
 	}
+	for i, r := range src.Revoked {
+		k, err := optBytes(fmt.Sprintf("revoked %d", i), r)
+		if err != nil {
+			return nil, err
+		}
+		m.Revoked = append(m.Revoked, ed25519.PublicKey(k))
+	}
 	for _, rs := range src.Relays {
 		r := manifest.Relay{ID: rs.ID}
 		nk, err := optBytes("relay "+rs.ID+": noise_key", rs.NoiseKey)
@@ -355,7 +355,9 @@ func (src *manifestSource) build(now time.Time) (*manifest.Manifest, error) {
 
 func runManifestSign(_ context.Context, e *env, args []string) error {
 	fs := newFlags("manifest sign", "--key KEYFILE --in SOURCE.json --out BLOB", manifestAbout)
-	keyPath := fs.String("key", "", "the network's private key file (from keygen)")
+	keyPath := fs.String("key", "", "the network's private key file (from keygen), or with --delegation the node's")
+	delegationPath := fs.String("delegation", "", "sign with the node key --key under this certificate (from delegate)")
+	revoke := fs.repeated("revoke", "a node's public `KEY` that clients are to refuse from now on (repeatable; network key only)")
 	in := fs.String("in", "", "the manifest source (JSON)")
 	out := fs.String("out", "", "where to write the signed blob")
 	previous := fs.String("previous", "", "the previous signed blob or invite: the serial must exceed its")
@@ -376,7 +378,15 @@ func runManifestSign(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pub := priv.Public().(ed25519.PublicKey)
+	pub := priv.Public().(ed25519.PublicKey) // the network key
+	var cert []byte
+	if *delegationPath != "" {
+		var d *manifest.Delegation
+		if cert, d, err = readDelegation(*delegationPath); err != nil {
+			return err
+		}
+		pub = d.NetworkKey
+	}
 	text, err := os.ReadFile(*in)
 	if err != nil {
 		return err
@@ -393,6 +403,13 @@ func runManifestSign(_ context.Context, e *env, args []string) error {
 	}
 	if *serialFlag != 0 {
 		m.Serial = *serialFlag
+	}
+	for _, r := range *revoke {
+		k, err := parseKeyArg("--revoke", r)
+		if err != nil {
+			return fs.usagef("%v", err)
+		}
+		m.Revoked = append(m.Revoked, k)
 	}
 	if *previous != "" {
 		pblob, _, err := readBlob(e, *previous)
@@ -416,7 +433,15 @@ func runManifestSign(_ context.Context, e *env, args []string) error {
 	if m.Serial == 0 {
 		return fs.usagef("no serial: give one in the source, with --serial, or --previous to count on from")
 	}
-	blob, err := manifest.Sign(m, priv)
+	if err := m.CheckTime(now); errors.Is(err, manifest.ErrSerialAhead) {
+		return fmt.Errorf("%w; clients would refuse it", err)
+	}
+	var blob []byte
+	if cert != nil {
+		blob, err = manifest.SignDelegated(m, priv, cert)
+	} else {
+		blob, err = manifest.Sign(m, priv)
+	}
 	if err != nil {
 		return err
 	}
@@ -455,12 +480,17 @@ func runManifestShow(_ context.Context, e *env, args []string) error {
 	var m *manifest.Manifest
 	var sigNote string
 	if key != nil {
-		if m, err = manifest.Open(blob, key); err != nil {
+		var d *manifest.Delegation
+		if m, d, err = manifest.OpenChain(blob, key); err != nil {
 			return err
 		}
 		sigNote = "good, network key " + base64.StdEncoding.EncodeToString(key)
 		if invKey != nil && *keyFlag == "" {
 			sigNote += " (named by the invite itself)"
+		}
+		if d != nil {
+			sigNote += fmt.Sprintf("\n            by node key %s, delegated %s to %s", manifest.KeyID(d.NodeKey),
+				d.NotBefore.UTC().Format(time.RFC3339), d.NotAfter.UTC().Format(time.RFC3339))
 		}
 	} else {
 		if m, err = manifest.ParseUnverified(blob); err != nil {
@@ -488,6 +518,9 @@ func printManifest(w io.Writer, m *manifest.Manifest, sigNote string, now time.T
 	}
 	if len(m.TrustRoot) > 0 {
 		fmt.Fprintf(w, "trust root  %x\n", m.TrustRoot)
+	}
+	for _, k := range m.Revoked {
+		fmt.Fprintf(w, "revokes     node key %s\n", manifest.KeyID(k))
 	}
 	fmt.Fprintf(w, "relays      %d\n", len(m.Relays))
 	for _, r := range m.Relays {
@@ -565,5 +598,74 @@ func runManifestVerify(_ context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "ok: %s serial %d, expires %s, %d relays, %d channels\n", m.Network, m.Serial, m.Expires.UTC().Format(time.RFC3339), len(m.Relays), len(m.Channels))
+	if _, d, err := manifest.OpenChain(blob, key); err == nil && d != nil {
+		fmt.Fprintf(e.stdout, "signed by node key %s, delegated until %s\n", manifest.KeyID(d.NodeKey), d.NotAfter.UTC().Format(time.RFC3339))
+	}
 	return nil
+}
+
+func runManifestDelegate(_ context.Context, e *env, args []string) error {
+	fs := newFlags("manifest delegate", "--network-key KEYFILE --node-key PUB --for 30d [--out FILE]", `Certify a node's key to sign the network's manifests for a limited time, with the network key
+(kept offline). Clients accept a node's manifest only while its certificate is valid at their
+clock, so renew it before it lapses (a relay takes a renewed certificate from its file within
+the hour) and revoke a lost node's key with "manifest sign --revoke". Writes the certificate as
+text to --out (or standard output); copy it to the node (relay --delegation FILE).`)
+	keyPath := fs.String("network-key", "", "the network's private key `FILE` (from keygen, or a relay's keys.json)")
+	nodeFlag := fs.String("node-key", "", "the node's public `KEY`: base64 or hex, or its .pub file")
+	network := fs.String("network", "samizdat", "the network `NAME`")
+	forFlag := fs.String("for", "30d", "how long the certificate is valid, such as 30d or 720h (at most 366d)")
+	out := fs.String("out", "", "where to write the certificate (default: standard output)")
+	nowFlag := fs.String("now", "now", "when the certificate starts (RFC 3339)")
+	if err := fs.noArgs(args); err != nil {
+		return err
+	}
+	if *keyPath == "" || *nodeFlag == "" {
+		return fs.usagef("delegate needs --network-key and --node-key")
+	}
+	now, err := parseTime(*nowFlag, time.Now())
+	if err != nil {
+		return fs.usagef("--now: %v", err)
+	}
+	ttl, err := parseTTL(*forFlag)
+	if err != nil {
+		return fs.usagef("--for: %v", err)
+	}
+	node, err := parseKeyArg("node key", *nodeFlag)
+	if err != nil {
+		return err
+	}
+	priv, err := readPrivateKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	cert, err := manifest.Delegate(manifest.Delegation{Network: *network, NodeKey: node, NotBefore: now, NotAfter: now.Add(ttl)}, priv)
+	if err != nil {
+		return err
+	}
+	text, err := manifest.MarshalDelegationText(cert)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err := e.stdout.Write(text)
+		return err
+	}
+	if err := os.WriteFile(*out, text, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "delegated node key %s to sign for %s until %s: wrote %s\n", manifest.KeyID(node), *network, now.Add(ttl).UTC().Format(time.RFC3339), *out)
+	return nil
+}
+
+// readDelegation reads a certificate file written by delegate.
+func readDelegation(path string) ([]byte, *manifest.Delegation, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, d, err := manifest.ParseDelegationText(text)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cert, d, nil
 }

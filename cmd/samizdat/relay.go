@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"samizdat/bus/natsbus"
+	"samizdat/manifest"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
 	"samizdat/store/postgres"
@@ -53,6 +54,19 @@ Query parameters: name, address, sni, host, secret, tls_pin, cohort.
 "listen", "address", "sni", "host", "path", "secret", "tls_pin", "cohort"}]}; SIGHUP re-reads it.
 Every change of endpoints re-signs the manifest, rewrites the invite and pushes it to clients.
 
+Manifests are signed by this node's key (DIR/node-key.pem, made on first start) under a
+certificate by the network key (DIR/delegation.txt). By default the network key is in the keys
+file and the relay certifies its own node key for 30 days, renewing it when 10 days are left.
+To keep the network key offline, give --network-key PUB: the relay then needs a certificate made
+where the network key is ("samizdat manifest delegate"), says how to make one when it has
+none, and takes a renewed one from --delegation FILE within the hour (or at SIGHUP).
+
+Whoever reaches a wss or front endpoint without its secret (a censor's prober) sees a web
+site: --decoy DIR serves the operator's own static site, --decoy-proxy URL forwards to a
+real one. Either is stronger than the default: a small site generated at first start into
+decoy-site/ in the data directory (edit it if you like). The server's headers, error pages
+and certificate fields are drawn per relay at first start and kept in disguise.json there.
+
 Several nodes of one relay (docs/scale-out.md): each has its own --data directory and
 listeners, all share one database (--store postgres://...), one NATS server for wake-ups
 (--nats), one keys file (--keys FILE, created by whichever node starts first) and list the
@@ -72,11 +86,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	}
 	fs := newFlags("relay", "", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]")
 	dir := fs.String("data", defaultRelayDir(), "data `DIR`: keys and database")
-	var listen []string
-	fs.Func("listen", "endpoint `URL` to listen on (repeatable; default tcp://127.0.0.1:7443)", func(s string) error {
-		listen = append(listen, s)
-		return nil
-	})
+	listenFlag := fs.repeated("listen", "endpoint `URL` to listen on (repeatable; default tcp://127.0.0.1:7443)")
 	configFile := fs.String("config", "", "JSON endpoint config `FILE`, re-read on SIGHUP")
 	inviteOut := fs.String("invite-out", "", "`FILE` to write the invite to (default DIR/invite.txt)")
 	network := fs.String("network", "", "network `NAME` in the manifest (default: the config file's, else samizdat)")
@@ -85,19 +95,21 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	storeURL := fs.String("store", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
 	natsURL := fs.String("nats", "", "NATS server `URL`(s) for wake-ups between relay nodes: nats://host:4222")
 	keysFile := fs.String("keys", "", "the relay's keys `FILE`, shared by its nodes (default DIR/keys.json)")
-	var peers []string
-	fs.Func("peer", "another node's endpoint `URL`, announced in the manifest (repeatable)", func(s string) error {
-		peers = append(peers, s)
-		return nil
-	})
+	networkKey := fs.String("network-key", "", "the network's public `KEY` (base64, a .pub file or an invite): the network key is kept offline")
+	nodeKey := fs.String("node-key", "", "this node's signing key `FILE` (default DIR/node-key.pem, made on first start)")
+	delegation := fs.String("delegation", "", "the node key's certificate `FILE` from 'samizdat manifest delegate' (default DIR/delegation.txt)")
+	peerFlag := fs.repeated("peer", "another node's endpoint `URL`, announced in the manifest (repeatable)")
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
+	decoyDir := fs.String("decoy", "", "show probes of wss and front endpoints the web site in `DIR` (default: a site generated per relay)")
+	decoyProxy := fs.String("decoy-proxy", "", "show probes of wss and front endpoints the web site at `URL`, by proxying to it")
 	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
 	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
+	listen, peers := *listenFlag, *peerFlag
 	if len(listen) == 0 && *configFile == "" {
 		listen = []string{defaultRelayListen}
 	}
@@ -139,7 +151,25 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if adminL != nil {
 		defer adminL.Close() // also if the relay fails to start
 	}
-	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network}
+	if *decoyDir != "" && *decoyProxy != "" {
+		return fs.usagef("give --decoy or --decoy-proxy, not both")
+	}
+	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network, DelegationFile: *delegation,
+		DecoyDir: *decoyDir, DecoyProxy: *decoyProxy}
+	if *networkKey != "" {
+		k, err := parsePublicKey(*networkKey)
+		if err != nil {
+			return fs.usagef("--network-key: %v", err)
+		}
+		opts.NetworkKey = k
+	}
+	if *nodeKey != "" {
+		k, err := readPrivateKey(*nodeKey)
+		if err != nil {
+			return err
+		}
+		opts.NodeKey = k
+	}
 	if *configFile != "" {
 		f, err := endpoints.ReadFile(*configFile)
 		if err != nil {
@@ -167,16 +197,16 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	var keys relay.Keys
-	var created bool
-	var err error
-	if *keysFile == "" {
-		keys, created, err = relay.LoadOrCreateKeys(*dir, rand.Reader)
-	} else if err = os.MkdirAll(*dir, 0o700); err == nil {
-		keys, created, err = relay.LoadOrCreateKeysFile(*keysFile, rand.Reader)
-	}
+	keys, created, err := loadRelayKeys(*dir, *keysFile, opts.NetworkKey != nil)
 	if err != nil {
 		return err
+	}
+	if opts.NetworkKey != nil && keys.Network != nil {
+		if !opts.NetworkKey.Equal(keys.Network.Public()) {
+			return fmt.Errorf("the keys file holds another network key than --network-key")
+		}
+		log.Warn("the keys file still holds the network's private key; with --network-key it is not used: delete network_ed25519_seed from it to keep the key offline")
+		keys.Network = nil
 	}
 	if created {
 		where := *dir
@@ -246,6 +276,9 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	for _, i := range m.List() {
 		fmt.Fprintf(e.stdout, "relay %s listening on %s\n", keys.RelayID, listenName(i))
 	}
+	if d := m.Delegation(); d != nil {
+		fmt.Fprintf(e.stdout, "signing with node key %s, delegated until %s\n", manifest.KeyID(d.NodeKey), d.NotAfter.UTC().Format(time.RFC3339))
+	}
 	invPath, err := filepath.Abs(opts.InvitePath)
 	if err != nil {
 		invPath = opts.InvitePath
@@ -273,6 +306,22 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
+}
+
+// loadRelayKeys loads or creates the relay's keys: in dir, or in
+// keysFile (shared by the nodes). With offline, keys it creates hold no
+// network key.
+func loadRelayKeys(dir, keysFile string, offline bool) (relay.Keys, bool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return relay.Keys{}, false, fmt.Errorf("creating the data directory: %w", err)
+	}
+	if keysFile == "" {
+		keysFile = filepath.Join(dir, relay.KeysFile)
+	}
+	if offline {
+		return relay.LoadOrCreateNodeKeysFile(keysFile, rand.Reader)
+	}
+	return relay.LoadOrCreateKeysFile(keysFile, rand.Reader)
 }
 
 // openRelayStore opens the relay's database: SQLite in dir unless url

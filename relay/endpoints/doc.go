@@ -12,11 +12,22 @@
 // ServeAdmin, Call).
 //
 // Every change to the set of endpoints re-signs the manifest with the
-// network key and a serial higher than any used before (the serial is
+// node's key and a serial higher than any used before (the serial is
 // stored in the data directory before a manifest carries it, and never
 // falls below the Unix time, so a lost data directory does not reuse one
 // either), writes it to the manifest and invite files, and hands it to the
 // relay server, which pushes it to every connected client at once.
+//
+// The node key (node-key.pem in the data directory, made on first start)
+// signs under a certificate by the network key (delegation.txt; see
+// package manifest). A relay that holds the network key certifies its own
+// node key for DefaultDelegationTTL and renews the certificate, on its
+// clock, when a third of its life is left, re-signing the manifest under
+// the new one. A node whose network key is kept offline reads the
+// certificate the operator made with "samizdat manifest delegate" from
+// the file, takes a renewed one from there without a restart (checked
+// hourly and on reload), and, once the one it holds has lapsed, signs
+// nothing more and logs how to renew it; clients keep the last manifest.
 // Retiring an endpoint closes its listener; connections already made
 // through it last until they end, and their clients learn the new
 // endpoints from the push. The manifest is also re-signed when half of its
@@ -35,13 +46,26 @@
 //
 // Per-endpoint secrets and tunnel paths for wss and front are generated on
 // first use from crypto/rand and kept in the data directory (mode 0600);
-// without the secret a wss or front endpoint shows only its decoy site.
-// The wss endpoints share one self-signed ECDSA P-256 key (kept in the data
+// without the secret a wss or front endpoint shows only its decoy site:
+// the operator's directory (Options.DecoyDir), a real site proxied
+// (Options.DecoyProxy), or a site generated at first start into
+// DecoySiteDir. The wss endpoints share one TLS key (kept in the data
 // directory, mode 0600); certificates for it are minted per requested
 // server name, so a probe sees a certificate for the name it asked for,
 // and clients pin the key (the SHA-256 of its SubjectPublicKeyInfo, put in
-// the manifest) rather than trusting any certificate authority. Secrets
+// the manifest) rather than trusting any certificate authority.
+//
+// Nothing a prober sees is the same on every relay: the decoy server's
+// look (transport/decoy's Profile: the server it resembles, its headers
+// and error pages) and the certificates' shape (key type, names, issuer,
+// validity, serial length) are drawn at first start from a seed of the
+// node's own, kept with them in DisguiseFile (mode 0600), so a restart
+// changes nothing and nodes sharing a keys file still look unalike. The
+// tcp endpoints close a connection that fails the handshake at a point
+// drawn from the same seed and per connection (transport/tcp's Guard).
+// Secrets
 // never appear in logs, listings or errors; they are in the manifest,
 // which is signed, not secret. The admin socket is reachable only by the
-// relay's user.
+// relay's user. A stolen node key signs for its network only until its
+// certificate lapses or the network key revokes it.
 package endpoints

@@ -60,9 +60,26 @@ type Options struct {
 	Dir string
 	// Server serves the listeners and pushes the manifests. Required.
 	Server Server
-	// Keys sign the manifest (Keys.Network) and fill in the relay's id,
-	// Noise key and trust root.
+	// Keys fill in the relay's id, Noise key and trust root. Keys.Network,
+	// if set, certifies the node key (the relay renews its own
+	// delegation); if nil, the network key is offline and the
+	// certificate comes from DelegationFile.
 	Keys relay.Keys
+	// NodeKey signs the manifests; nil means the node key in Dir
+	// (NodeKeyFile), made on first start.
+	NodeKey ed25519.PrivateKey
+	// DelegationFile holds the node key's certificate by the network key
+	// (text from "samizdat manifest delegate"); empty means
+	// Dir/DelegationFile. Without the network key it is re-read by every
+	// Reload and at least hourly, and a valid certificate there that
+	// lasts longer replaces the one in use, with a new manifest.
+	DelegationFile string
+	// DelegationTTL is the lifetime of the certificates the relay makes
+	// itself with Keys.Network; zero means DefaultDelegationTTL.
+	DelegationTTL time.Duration
+	// NetworkKey is the network's public key, for a relay without
+	// Keys.Network; nil means the key that signed the certificate.
+	NetworkKey ed25519.PublicKey
 	// Network is the network name in the manifest. Required unless the
 	// config file names it.
 	Network string
@@ -97,6 +114,13 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.
 	Rand io.Reader
+	// DecoyDir is the directory of the operator's own web site, which
+	// the wss and front endpoints show to whoever comes without a token.
+	DecoyDir string
+	// DecoyProxy is the URL (http or https) of a web site that the wss
+	// and front endpoints forward such requests to instead. With neither,
+	// they show a site generated at first start into Dir/DecoySiteDir.
+	DecoyProxy string
 }
 
 // Info describes a running endpoint (never its secret).
@@ -147,7 +171,9 @@ type Manager struct {
 	log     *slog.Logger
 	now     func() time.Time
 	secrets *secrets
+	signer  *signer              // its certificate is guarded by mu
 	tls     *selfsigned.Identity // nil until a wss endpoint needs it
+	dis     *disguise            // nil until an endpoint needs it; guarded by mu
 	ctx     context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -190,6 +216,9 @@ func Start(opts Options) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkDecoy(opts); err != nil {
+		return nil, err
+	}
 	for i := range opts.Listen {
 		if err := opts.Listen[i].Normalize(); err != nil {
 			return nil, err
@@ -231,6 +260,9 @@ func Start(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	if m.serial, err = readSerial(opts.Dir); err != nil {
+		return nil, err
+	}
+	if m.signer, err = newSigner(opts, m.network, m.log); err != nil {
 		return nil, err
 	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
@@ -280,6 +312,9 @@ func (m *Manager) closeLocked() {
 	for _, r := range m.eps {
 		m.retireLocked(r)
 	}
+	if m.dis != nil && m.dis.root != nil {
+		m.dis.root.Close()
+	}
 }
 
 // Serial returns the highest manifest serial used so far (with cohorts,
@@ -288,6 +323,21 @@ func (m *Manager) Serial() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.serial
+}
+
+// Delegation returns the certificate of the node key that signs the
+// manifests.
+func (m *Manager) Delegation() *manifest.Delegation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.signer.d
+}
+
+// NetworkKey returns the network's public key, as the invite names it.
+func (m *Manager) NetworkKey() ed25519.PublicKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.signer.netPub
 }
 
 // Manifest returns the newest public signed manifest (the invite's).
@@ -363,7 +413,11 @@ func (m *Manager) Reload() error {
 		m.channels, m.cohortCh = chans, by
 		force = true
 	}
-	return m.change(want, force)
+	renewed, err := m.signer.refresh(m.now())
+	if err != nil {
+		return err
+	}
+	return m.change(want, force || renewed)
 }
 
 // Add opens a new endpoint and publishes a new manifest. The endpoint is
@@ -603,10 +657,15 @@ func (m *Manager) retireLocked(r *running) {
 	m.log.Info("endpoint retired", "endpoint", r.Spec.Name, "listen", r.bound)
 }
 
-// tlsIdentity loads or creates the relay's TLS key.
+// tlsIdentity loads or creates the relay's TLS key, its certificates of
+// the node's drawn shape.
 func (m *Manager) tlsIdentity() (*selfsigned.Identity, error) {
 	if m.tls == nil {
-		id, err := selfsigned.Load(filepath.Join(m.opts.Dir, TLSKeyFile), m.opts.Rand, m.now)
+		d, err := m.disguise()
+		if err != nil {
+			return nil, err
+		}
+		id, err := selfsigned.LoadShape(filepath.Join(m.opts.Dir, TLSKeyFile), d.profile.Cert, m.opts.Rand, m.now)
 		if err != nil {
 			return nil, err
 		}
@@ -759,8 +818,9 @@ func (m *Manager) publish() error {
 	if len(eps) == 0 {
 		return configErrorf("no endpoint is open, so the manifest was not re-signed; add one first")
 	}
-	if len(m.opts.Keys.Network) != ed25519.PrivateKeySize {
-		return configErrorf("no network key to sign the manifest")
+	now := m.now()
+	if _, err := m.signer.refresh(now); err != nil {
+		return err
 	}
 	var cohorts uint32
 	var public []manifest.Endpoint
@@ -781,7 +841,6 @@ func (m *Manager) publish() error {
 		m.log.Warn("no endpoint is for every cohort; the public manifest lists them all")
 		public = eps
 	}
-	now := m.now()
 	serial := max(m.serial+1, uint64(max(now.Unix(), 1)))
 	last := serial
 	if len(own) > 0 {
@@ -809,7 +868,7 @@ func (m *Manager) publish() error {
 		if !m.opts.Keys.TrustRoot.Public.IsZero() {
 			man.TrustRoot = m.opts.Keys.TrustRoot.Public.Bytes()
 		}
-		blob, err := manifest.Sign(man, m.opts.Keys.Network)
+		blob, err := m.signer.sign(man)
 		if err != nil {
 			return nil, fmt.Errorf("endpoints: signing the manifest: %w", err)
 		}
@@ -845,7 +904,7 @@ func (m *Manager) publish() error {
 			return fmt.Errorf("endpoints: writing the manifest: %w", err)
 		}
 	}
-	inv := manifest.Invite{NetworkKey: m.opts.Keys.Network.Public().(ed25519.PublicKey), Manifest: blob}
+	inv := manifest.Invite{NetworkKey: m.signer.netPub, Manifest: blob}
 	if err := manifest.WriteInvite(m.opts.InvitePath, inv); err != nil {
 		return fmt.Errorf("endpoints: writing the invite: %w", err)
 	}
@@ -868,12 +927,17 @@ func (m *Manager) publish() error {
 // holds the manifest of cohort c.
 func CohortManifestFile(c uint32) string { return fmt.Sprintf("manifest-cohort-%d.bin", c) }
 
-// refreshLoop re-signs the manifest when half its lifetime has passed.
+// refreshLoop re-signs the manifest when half its lifetime has passed or
+// the node key's delegation was renewed (see signer.refresh), and looks
+// at the delegation at least hourly.
 func (m *Manager) refreshLoop() {
 	defer m.wg.Done()
 	for {
 		m.mu.Lock()
 		due := m.signedAt.Add(m.ttl / 2)
+		if d := m.signer.due(); d.Before(due) {
+			due = d
+		}
 		m.mu.Unlock()
 		wait := min(max(due.Sub(m.now()), time.Second), time.Hour)
 		t := m.opts.Clock.NewTimer(wait)
@@ -884,9 +948,15 @@ func (m *Manager) refreshLoop() {
 		case <-t.C():
 		}
 		m.mu.Lock()
-		if !m.closed && !m.now().Before(m.signedAt.Add(m.ttl/2)) {
-			if err := m.publish(); err != nil {
-				m.log.Error("refreshing the manifest", "err", err)
+		if !m.closed {
+			renewed, err := m.signer.refresh(m.now())
+			if err != nil {
+				m.log.Error("the node key's delegation", "err", err)
+			}
+			if renewed || !m.now().Before(m.signedAt.Add(m.ttl/2)) {
+				if err := m.publish(); err != nil {
+					m.log.Error("refreshing the manifest", "err", err)
+				}
 			}
 		}
 		m.mu.Unlock()

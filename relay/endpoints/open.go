@@ -35,18 +35,29 @@ var openers = map[string]opener{
 	Front: openFront,
 }
 
-func openTCP(ctx context.Context, _ *Manager, s Spec, _ *manifest.Endpoint) (opened, error) {
+// openTCP listens for Noise over TCP; a connection whose handshake fails
+// is closed at a point drawn from the node's seed and per connection
+// (tcp.Guard), not where the prober's bytes make it close.
+func openTCP(ctx context.Context, m *Manager, s Spec, _ *manifest.Endpoint) (opened, error) {
+	d, err := m.disguise()
+	if err != nil {
+		return opened{}, err
+	}
 	ln, err := tcp.Listen(ctx, s.Listen)
 	if err != nil {
 		return opened{}, err
 	}
-	return opened{ln: ln}, nil
+	return opened{ln: tcp.Guard(ln, tcp.GuardConfig{Secret: derive(d.seed, "tcp close point")})}, nil
 }
 
 // openWSS listens for TLS + WebSocket with the relay's self-signed TLS
 // identity, and pins its key in the manifest unless the spec names a pin.
 func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (opened, error) {
 	id, err := m.tlsIdentity()
+	if err != nil {
+		return opened{}, err
+	}
+	site, err := m.decoySite()
 	if err != nil {
 		return opened{}, err
 	}
@@ -58,7 +69,7 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 		return opened{}, configErrorf("tls_pin is not the pin of the relay's TLS key, which clients dialing %s meet; leave it out, or give the address of what terminates TLS in front (?address=HOST:PORT)", s.Listen)
 	}
 	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret,
-		Clock: m.opts.Clock})
+		Decoy: site, Clock: m.opts.Clock})
 	if err != nil {
 		return opened{}, err
 	}
@@ -83,11 +94,15 @@ func openFront(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) 
 			pub.SNI = host
 		}
 	}
+	site, err := m.decoySite()
+	if err != nil {
+		return opened{}, err
+	}
 	tl, err := tcp.Listen(ctx, s.Listen)
 	if err != nil {
 		return opened{}, err
 	}
-	o := front.NewOrigin(front.OriginConfig{Path: pub.Path, Secret: pub.Secret, Clock: m.opts.Clock})
+	o := front.NewOrigin(front.OriginConfig{Path: pub.Path, Secret: pub.Secret, Decoy: site, Clock: m.opts.Clock})
 	srv := &http.Server{
 		Handler:           o,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -24,6 +24,8 @@ const (
 	ManifestFile = "manifest.bin"          // the newest signed manifest, for mirrors
 	AdminFile    = "endpoints-admin.json"  // endpoints added and retired by the admin command
 	SocketFile   = "admin.sock"            // the admin socket (0600)
+	DisguiseFile = "disguise.json"         // the node's seed and drawn look: decoy profile, certificate shape (0600)
+	DecoySiteDir = "decoy-site"            // the generated decoy site, served unless the operator names one
 )
 
 // generated is what the relay made up for one endpoint and keeps.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/front/cdntest"
 	"samizdat/transport/tcp"
 	"samizdat/transport/transporttest"
@@ -34,7 +35,7 @@ type env struct {
 // setup starts an origin server on loopback behind a test CDN.
 func setup(t testing.TB, buffer bool, mode Mode) *env {
 	t.Helper()
-	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret})
+	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, Decoy: decoytest.Handler()})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -221,8 +222,10 @@ func TestProbeGetsDecoy(t *testing.T) {
 	}{
 		{"index", "GET", "/", "", 200},
 		{"tunnel path GET", "GET", tunnelPath, "", 404},
-		{"tunnel path POST without token", "POST", tunnelPath, string(request{op: opOpen}.marshal()), 405},
-		{"tunnel path POST garbage", "POST", tunnelPath, "hello", 405},
+		// as to any path the site does not have
+		{"tunnel path POST without token", "POST", tunnelPath, string(request{op: opOpen}.marshal()), 404},
+		{"tunnel path POST garbage", "POST", tunnelPath, "hello", 404},
+		{"POST to a page", "POST", "/", "hello", 405},
 		{"other page", "GET", "/admin", "", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,7 +236,7 @@ func TestProbeGetsDecoy(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != tc.status || resp.Header.Get("Server") != "nginx" ||
+			if resp.StatusCode != tc.status || resp.Header.Get("Server") != decoytest.Profile.Server ||
 				!strings.Contains(string(body), "</html>") {
 				t.Fatalf("status %d, headers %v, body %q", resp.StatusCode, resp.Header, body)
 			}

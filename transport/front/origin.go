@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"samizdat/clock"
-	"samizdat/transport/internal/decoy"
+	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/token"
 )
@@ -22,7 +22,7 @@ import (
 type OriginConfig struct {
 	Path   string       // tunnel path, as in the endpoint
 	Secret []byte       // endpoint secret; empty: the origin serves only the decoy
-	Decoy  http.Handler // nil: the built-in ordinary site
+	Decoy  http.Handler // what probes see; nil: decoy.Handler(), a site drawn for this origin
 	// IdleTimeout ends sessions with no request for this long; 0 means 60 s.
 	IdleTimeout time.Duration
 	// Clock checks tokens, times idle sessions, the holds of polls and

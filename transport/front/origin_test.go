@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/internal/token"
 )
 
@@ -27,7 +28,7 @@ func post(o *Origin, body []byte, tok string) *httptest.ResponseRecorder {
 }
 
 func TestOriginIdleAndReplay(t *testing.T) {
-	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, IdleTimeout: 100 * time.Millisecond})
+	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, IdleTimeout: 100 * time.Millisecond, Decoy: decoytest.Handler()})
 	defer o.Close()
 	accepted := acceptOne(o)
 	tok, _ := token.New(secret, tunnelPath, time.Now(), rand.Reader)
@@ -40,7 +41,7 @@ func TestOriginIdleAndReplay(t *testing.T) {
 
 	// the same token again, for another session: a replay, so the decoy
 	replay := request{op: opOpen, sid: [sidSize]byte{2}}.marshal()
-	if w := post(o, replay, tok); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Server") != "nginx" {
+	if w := post(o, replay, tok); w.Code != http.StatusNotFound || w.Header().Get("Server") != decoytest.Profile.Server {
 		t.Fatalf("replayed open: %d %v", w.Code, w.Header())
 	}
 

@@ -1,6 +1,7 @@
 // Package tcp is the plain TCP transport: fastest, and identifiable by
 // anyone watching the wire. Confidentiality and authentication come from
-// the Noise channel above it.
+// the Noise channel above it. A relay's listener is wrapped in Guard, so
+// that a probe's bytes do not decide where a failed handshake ends.
 package tcp
 
 import (

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"samizdat/clock"
-	"samizdat/transport/internal/decoy"
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/internal/token"
 )
 
@@ -21,7 +21,7 @@ func FuzzServeHTTP(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	l := &listener{path: path, verify: v, decoy: decoy.Handler(), closed: make(chan struct{}), clk: clock.Real}
+	l := &listener{path: path, verify: v, decoy: decoytest.Handler(), closed: make(chan struct{}), clk: clock.Real}
 	f.Fuzz(func(t *testing.T, p, cookie string) {
 		req := httptest.NewRequest(http.MethodGet, "https://www.example.com/", nil)
 		req.URL.Path = p
@@ -32,7 +32,7 @@ func FuzzServeHTTP(f *testing.F) {
 		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 		w := httptest.NewRecorder()
 		l.ServeHTTP(w, req)
-		if w.Code == http.StatusSwitchingProtocols || w.Header().Get("Server") != "nginx" {
+		if w.Code == http.StatusSwitchingProtocols || w.Header().Get("Server") != decoytest.Profile.Server {
 			t.Fatalf("status %d for %q %q", w.Code, p, cookie)
 		}
 	})

@@ -59,7 +59,7 @@ import (
 
 	"samizdat/clock"
 	"samizdat/transport"
-	"samizdat/transport/internal/decoy"
+	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/tlsconf"
 	"samizdat/transport/internal/token"
@@ -259,7 +259,7 @@ type ServerConfig struct {
 	TLS    *tls.Config  // certificate(s); cloned, not modified
 	Path   string       // tunnel path
 	Secret []byte       // endpoint secret
-	Decoy  http.Handler // nil: the built-in ordinary site
+	Decoy  http.Handler // what probes see; nil: decoy.Handler(), a site drawn for this listener
 	// Keyring, if set, replaces Secret: each caller's own secret opens
 	// the tunnel, and Accept returns a *CallerConn naming the caller.
 	// Its path must be Path (for a derived keyring, the prefix of the

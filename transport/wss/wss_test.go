@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/internal/testcert"
 	"samizdat/transport/internal/tlsconf"
 	"samizdat/transport/internal/token"
@@ -31,7 +32,7 @@ func start(t testing.TB) (net.Listener, ClientConfig, *testcert.Cert) {
 		t.Fatal(err)
 	}
 	l, err := Listen(context.Background(), "127.0.0.1:0", ServerConfig{
-		TLS: cert.ServerConfig(), Path: path, Secret: secret,
+		TLS: cert.ServerConfig(), Path: path, Secret: secret, Decoy: decoytest.Handler(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func checkDecoy(t *testing.T, resp *http.Response, body string, status int) {
 	if resp.StatusCode != status {
 		t.Fatalf("status %d, want %d", resp.StatusCode, status)
 	}
-	if got := resp.Header.Get("Server"); got != "nginx" {
+	if got := resp.Header.Get("Server"); got != decoytest.Profile.Server {
 		t.Errorf("Server %q", got)
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {

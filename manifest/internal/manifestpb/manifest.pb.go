@@ -25,13 +25,17 @@ const (
 )
 
 // SignedManifest is the blob that travels: the encoded Body exactly as it
-// was signed, and an Ed25519 signature by the network key over
-// "samizdat manifest v1" || 0x00 || body.
+// was signed, and an Ed25519 signature. Version 1: by the network key over
+// "samizdat manifest v1" || 0x00 || body. Version 2: by a node key over
+// "samizdat manifest v2" || 0x00 || SHA-256(delegation) || body, where
+// delegation (an encoded Delegation, exactly as the network key signed
+// it) certifies that node key; it travels inside the blob.
 type SignedManifest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // 1
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // 1 or 2
 	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`        // an encoded Body
 	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	Delegation    []byte                 `protobuf:"bytes,4,opt,name=delegation,proto3" json:"delegation,omitempty"` // version 2 only: an encoded Delegation
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -87,6 +91,13 @@ func (x *SignedManifest) GetSignature() []byte {
 	return nil
 }
 
+func (x *SignedManifest) GetDelegation() []byte {
+	if x != nil {
+		return x.Delegation
+	}
+	return nil
+}
+
 type Body struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
@@ -97,6 +108,7 @@ type Body struct {
 	TrustRoot     []byte                 `protobuf:"bytes,6,opt,name=trust_root,json=trustRoot,proto3" json:"trust_root,omitempty"` // sealed-sender trust root, 33-byte DJB public key
 	Channels      []*Channel             `protobuf:"bytes,7,rep,name=channels,proto3" json:"channels,omitempty"`                    // where newer manifests can be fetched
 	Cohorts       uint32                 `protobuf:"varint,8,opt,name=cohorts,proto3" json:"cohorts,omitempty"`                     // number of cohorts clients divide into; 0 = none
+	Revoked       [][]byte               `protobuf:"bytes,9,rep,name=revoked,proto3" json:"revoked,omitempty"`                      // node keys (32-byte Ed25519) revoked; version 1 only
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,6 +197,13 @@ func (x *Body) GetCohorts() uint32 {
 		return x.Cohorts
 	}
 	return 0
+}
+
+func (x *Body) GetRevoked() [][]byte {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
 }
 
 type Relay struct {
@@ -510,15 +529,157 @@ func (x *Invite) GetManifest() []byte {
 	return nil
 }
 
+// Delegation is a network key's certificate for a node key: the encoded
+// DelegationBody exactly as it was signed, and an Ed25519 signature by the
+// network key over "samizdat delegation v1" || 0x00 || body.
+type Delegation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // 1
+	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`        // an encoded DelegationBody
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delegation) Reset() {
+	*x = Delegation{}
+	mi := &file_manifest_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delegation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delegation) ProtoMessage() {}
+
+func (x *Delegation) ProtoReflect() protoreflect.Message {
+	mi := &file_manifest_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delegation.ProtoReflect.Descriptor instead.
+func (*Delegation) Descriptor() ([]byte, []int) {
+	return file_manifest_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Delegation) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Delegation) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Delegation) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type DelegationBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`                         // the network whose manifests the node key may sign
+	NetworkKey    []byte                 `protobuf:"bytes,2,opt,name=network_key,json=networkKey,proto3" json:"network_key,omitempty"` // 32-byte Ed25519 public key that signs this
+	NodeKey       []byte                 `protobuf:"bytes,3,opt,name=node_key,json=nodeKey,proto3" json:"node_key,omitempty"`          // 32-byte Ed25519 public key certified
+	NotBefore     int64                  `protobuf:"varint,4,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`   // unix seconds
+	NotAfter      int64                  `protobuf:"varint,5,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`      // unix seconds
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DelegationBody) Reset() {
+	*x = DelegationBody{}
+	mi := &file_manifest_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DelegationBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DelegationBody) ProtoMessage() {}
+
+func (x *DelegationBody) ProtoReflect() protoreflect.Message {
+	mi := &file_manifest_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DelegationBody.ProtoReflect.Descriptor instead.
+func (*DelegationBody) Descriptor() ([]byte, []int) {
+	return file_manifest_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DelegationBody) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *DelegationBody) GetNetworkKey() []byte {
+	if x != nil {
+		return x.NetworkKey
+	}
+	return nil
+}
+
+func (x *DelegationBody) GetNodeKey() []byte {
+	if x != nil {
+		return x.NodeKey
+	}
+	return nil
+}
+
+func (x *DelegationBody) GetNotBefore() int64 {
+	if x != nil {
+		return x.NotBefore
+	}
+	return 0
+}
+
+func (x *DelegationBody) GetNotAfter() int64 {
+	if x != nil {
+		return x.NotAfter
+	}
+	return 0
+}
+
 var File_manifest_proto protoreflect.FileDescriptor
 
 const file_manifest_proto_rawDesc = "" +
 	"\n" +
-	"\x0emanifest.proto\x12\x11samizdat.manifest\"\\\n" +
+	"\x0emanifest.proto\x12\x11samizdat.manifest\"|\n" +
 	"\x0eSignedManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x8d\x02\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x1e\n" +
+	"\n" +
+	"delegation\x18\x04 \x01(\fR\n" +
+	"delegation\"\xa7\x02\n" +
 	"\x04Body\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\x04R\x06serial\x12\x16\n" +
@@ -528,7 +689,8 @@ const file_manifest_proto_rawDesc = "" +
 	"\n" +
 	"trust_root\x18\x06 \x01(\fR\ttrustRoot\x126\n" +
 	"\bchannels\x18\a \x03(\v2\x1a.samizdat.manifest.ChannelR\bchannels\x12\x18\n" +
-	"\acohorts\x18\b \x01(\rR\acohorts\"o\n" +
+	"\acohorts\x18\b \x01(\rR\acohorts\x12\x18\n" +
+	"\arevoked\x18\t \x03(\fR\arevoked\"o\n" +
 	"\x05Relay\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tnoise_key\x18\x02 \x01(\fR\bnoiseKey\x129\n" +
@@ -555,7 +717,20 @@ const file_manifest_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
 	"\vnetwork_key\x18\x02 \x01(\fR\n" +
 	"networkKey\x12\x1a\n" +
-	"\bmanifest\x18\x03 \x01(\fR\bmanifestB'Z%samizdat/manifest/internal/manifestpbb\x06proto3"
+	"\bmanifest\x18\x03 \x01(\fR\bmanifest\"X\n" +
+	"\n" +
+	"Delegation\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xa2\x01\n" +
+	"\x0eDelegationBody\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1f\n" +
+	"\vnetwork_key\x18\x02 \x01(\fR\n" +
+	"networkKey\x12\x19\n" +
+	"\bnode_key\x18\x03 \x01(\fR\anodeKey\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\x04 \x01(\x03R\tnotBefore\x12\x1b\n" +
+	"\tnot_after\x18\x05 \x01(\x03R\bnotAfterB'Z%samizdat/manifest/internal/manifestpbb\x06proto3"
 
 var (
 	file_manifest_proto_rawDescOnce sync.Once
@@ -569,7 +744,7 @@ func file_manifest_proto_rawDescGZIP() []byte {
 	return file_manifest_proto_rawDescData
 }
 
-var file_manifest_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_manifest_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_manifest_proto_goTypes = []any{
 	(*SignedManifest)(nil), // 0: samizdat.manifest.SignedManifest
 	(*Body)(nil),           // 1: samizdat.manifest.Body
@@ -577,6 +752,8 @@ var file_manifest_proto_goTypes = []any{
 	(*Endpoint)(nil),       // 3: samizdat.manifest.Endpoint
 	(*Channel)(nil),        // 4: samizdat.manifest.Channel
 	(*Invite)(nil),         // 5: samizdat.manifest.Invite
+	(*Delegation)(nil),     // 6: samizdat.manifest.Delegation
+	(*DelegationBody)(nil), // 7: samizdat.manifest.DelegationBody
 }
 var file_manifest_proto_depIdxs = []int32{
 	2, // 0: samizdat.manifest.Body.relays:type_name -> samizdat.manifest.Relay
@@ -600,7 +777,7 @@ func file_manifest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_manifest_proto_rawDesc), len(file_manifest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
