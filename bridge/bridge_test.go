@@ -251,16 +251,30 @@ func TestProbeGetsDecoy(t *testing.T) {
 	s := startBridge(t, Config{})
 	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: time.Minute}
-	for _, p := range []string{"/", o.Path, "/robots.txt"} {
+	get := func(p string) (int, string) {
+		t.Helper()
 		resp, err := hc.Get("https://" + o.Address + p)
 		if err != nil {
 			t.Fatalf("GET %s: %v", p, err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusSwitchingProtocols || strings.Contains(strings.ToLower(string(body)), "samizdat") || strings.Contains(strings.ToLower(string(body)), "bridge") {
-			t.Fatalf("GET %s: %d %q", p, resp.StatusCode, body)
+		return resp.StatusCode, string(body)
+	}
+	// A path of the same shape that no offer ever named.
+	never := o.Path[:strings.LastIndex(o.Path, "/")+1] + strings.Repeat("A", len(o.Path)-strings.LastIndex(o.Path, "/")-1)
+	for _, p := range []string{"/", o.Path, "/robots.txt", never} {
+		status, body := get(p)
+		if status == http.StatusSwitchingProtocols || strings.Contains(strings.ToLower(body), "samizdat") {
+			t.Fatalf("GET %s: %d %q", p, status, body)
 		}
+	}
+	// (The decoy is a site drawn per listener, whose words may be
+	// anything, "Bridge" among them: what marks nothing is that the
+	// tunnel's path is answered as a path that never was.)
+	s1, b1 := get(o.Path)
+	if s2, b2 := get(never); s1 != s2 || b1 != b2 {
+		t.Fatalf("the tunnel's path gets %d %q, a path never issued %d %q", s1, b1, s2, b2)
 	}
 	if s.Stats().Tunnels != 0 {
 		t.Fatal("a probe opened a tunnel")
