@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"samizdat/manifest"
+	"samizdat/manifest/channel/channeltest"
 	"samizdat/transport/wss"
 	"samizdat/transport/wss/wsstest"
 )
@@ -35,8 +36,14 @@ func newNetwork(t testing.TB) network {
 // sign signs a manifest of serial whose one relay is at the tcp addresses.
 func (n network) sign(t testing.TB, serial uint64, addrs ...string) []byte {
 	t.Helper()
+	return n.signWith(t, serial, nil, addrs...)
+}
+
+// signWith is sign with channels.
+func (n network) signWith(t testing.TB, serial uint64, channels []manifest.Channel, addrs ...string) []byte {
+	t.Helper()
 	m := &manifest.Manifest{Network: "net", Serial: serial, Issued: time.Now().Add(-time.Hour), Expires: time.Now().Add(30 * 24 * time.Hour),
-		Relays: []manifest.Relay{{ID: "relay-1", NoiseKey: [32]byte{1}}}}
+		Relays: []manifest.Relay{{ID: "relay-1", NoiseKey: [32]byte{1}}}, Channels: channels}
 	for _, a := range addrs {
 		m.Relays[0].Endpoints = append(m.Relays[0].Endpoints, manifest.Endpoint{Transport: "tcp", Address: a})
 	}
@@ -71,7 +78,7 @@ func upgrade(t *testing.T, iss Issuer, addr, path, tok string) int {
 
 func token(t *testing.T, secret []byte, path string) string {
 	t.Helper()
-	tok, err := wsstest.Token(secret, path, time.Now())
+	tok, err := wss.Cookie(secret, path, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +295,47 @@ func TestCredential(t *testing.T) {
 			t.Errorf("parsed %.40q: %v", bad, err)
 		}
 	}
+}
+
+// TestAbroadRefreshes: when no relay endpoint answers, a bridge abroad
+// asks its manifest's channels for a newer one by itself, and carries the
+// next tunnel to the relay's new address.
+func TestAbroadRefreshes(t *testing.T) {
+	n := newNetwork(t)
+	gone, stop := stoppableEcho(t)
+	stop()
+	mirror := channeltest.NewMirror("mirror.example")
+	defer mirror.Close()
+	channels := []manifest.Channel{{Kind: "https", URL: mirror.URL("/m"), TLSPin: mirror.Pin()}}
+	mirror.Put("/m", n.signWith(t, 2, channels, echoRelay(t)))
+	cred := n.credential(t, n.signWith(t, 1, channels, gone))
+	iss, err := cred.Issuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAbroad(t, cred, t.TempDir())
+	l, _ := NewLabel(rand.Reader)
+	o, err := iss.Offer(l, "net", "relay-1", a.Addrs()[0].String(), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := dialOffer(o); err == nil {
+		c.Write([]byte("x")) // the relay is gone: the tunnel ends, and the bridge looks for it
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		c.Read(make([]byte, 1))
+		c.Close()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for a.Serial() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge still forwards by serial %d", a.Serial())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := dialOffer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, "to the relay's new address")
 }

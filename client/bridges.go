@@ -40,26 +40,7 @@ func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) err
 	} else if st != clientdb.PeerAccepted {
 		return fmt.Errorf("%w: %s", ErrNotAccepted, to)
 	}
-	pb := offerPB(o)
-	now := c.cfg.Now()
-	content, err := encodeContent(&contentpb.Content{
-		Timestamp:      uint64(now.UnixMilli()),
-		SenderUsername: c.username,
-		AccessKey:      c.accessKey,
-		Body:           &contentpb.Content_BridgeOffer{BridgeOffer: pb},
-	})
-	if err != nil {
-		return err
-	}
-	var eid [16]byte
-	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
-		return err
-	}
-	if err := c.db.Store().Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: to, Content: content, Timestamp: now}); err != nil {
-		return err
-	}
-	c.kickOutbox()
-	return nil
+	return c.enqueue(ctx, c.db.Store(), to, &contentpb.Content{Body: &contentpb.Content_BridgeOffer{BridgeOffer: offerPB(o)}})
 }
 
 // nonEmpty is b, or nil if b is empty.

@@ -13,9 +13,13 @@
 // answering each text from an accepted contact with a delivery receipt.
 //
 // Message requests: a stranger's messages are shown, but the stranger stays
-// pending (no access key, receipt or bridge offer goes to them) until the
-// user writes to them, replies, or accepts them; a blocked sender's messages
-// are acked and dropped unread.
+// pending (no access key, receipt, bridge offer or manifest goes to them)
+// until the user writes to them, replies, or accepts them; a blocked
+// sender's messages are acked and dropped unread.
+//
+// Manifests travel hand to hand (handtohand.go): what we send says which
+// manifest we hold, and a contact holding an older one gets ours (or, in
+// another cohort, word that a newer one exists).
 //
 // What we send an accepted contact carries our unidentified access key;
 // once a contact has sent us theirs, our messages to them travel sealed
@@ -45,6 +49,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samizdat/client/clientdb"
@@ -142,6 +147,10 @@ type Config struct {
 	NoSealedSender bool
 	// NoReceipts turns off delivery receipts for received texts.
 	NoReceipts bool
+	// DeviceName names the device that Init registers or LinkDevice links
+	// (at most MaxDeviceName bytes; "" for none). The relay stores it
+	// sealed: only the account's devices read it (Devices).
+	DeviceName string
 }
 
 func (c Config) withDefaults() Config {
@@ -185,10 +194,13 @@ type Client struct {
 	networkKey ed25519.PublicKey
 
 	manifestMu sync.Mutex
-	manifest   []byte             // guarded by manifestMu; the signed manifest in use
-	opened     *manifest.Manifest // guarded by manifestMu; manifest opened, nil until network() needs it
-	keeper     *manifest.Keeper   // the newest accepted manifest, on disk
-	memory     *dialer.Memory     // what worked on which network
+	manifest   []byte               // guarded by manifestMu; the signed manifest in use
+	opened     *manifest.Manifest   // guarded by manifestMu; manifest opened, nil until network() needs it
+	heldCache  []*manifest.Manifest // guarded by manifestMu; the manifests held (history.go), nil until needed
+	heldGen    uint64               // guarded by manifestMu; counts the manifests held, so a stale read is not cached
+	wide       atomic.Bool          // dial the endpoints of older manifests too (history.go)
+	keeper     *manifest.Keeper     // the newest accepted manifest, on disk
+	memory     *dialer.Memory       // what worked on which network
 
 	stats stats
 
@@ -196,14 +208,16 @@ type Client struct {
 
 	anonMu sync.Mutex // serializes dialing the anonymous channel (anon)
 
-	mu        sync.Mutex
-	conn      *relayConn                // guarded by mu; nil or the current connection
-	receiving int                       // guarded by mu; Receive loops running (they dial)
-	connWake  chan struct{}             // guarded by mu; closed when Receive adopts a connection
-	anon      *relayConn                // guarded by mu; the anonymous channel of the current burst of sealed sends
-	anonFor   [16]byte                  // guarded by mu; the recipient anon serves
-	cert      *sealed.SenderCertificate // guarded by mu; our cached sender certificate
-	served    *ServedBridge             // guarded by mu; the bridge this home runs now, if any
+	mu          sync.Mutex
+	conn        *relayConn                // guarded by mu; nil or the current connection
+	receiving   int                       // guarded by mu; Receive loops running (they dial)
+	connWake    chan struct{}             // guarded by mu; closed when Receive adopts a connection
+	anon        *relayConn                // guarded by mu; the anonymous channel of the current burst of sealed sends
+	anonFor     [16]byte                  // guarded by mu; the recipient anon serves
+	cert        *sealed.SenderCertificate // guarded by mu; our cached sender certificate
+	heardSerial uint64                    // guarded by mu; the newest serial a contact said it holds that set off a fetch
+	heardAt     time.Time                 // guarded by mu; when that fetch started
+	served      *ServedBridge             // guarded by mu; the bridge this home runs now, if any
 
 	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx
 	kick      chan struct{} // asks the receive loop to flush the outbox

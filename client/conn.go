@@ -38,6 +38,15 @@ func (e *StatusError) Error() string {
 	return s
 }
 
+// Unwrap makes errors.Is(err, ErrDeviceRemoved) true for the relay's
+// refusal of a removed device.
+func (e *StatusError) Unwrap() error {
+	if e.Status == wire.Status_DEVICE_REMOVED {
+		return ErrDeviceRemoved
+	}
+	return nil
+}
+
 // transient reports whether the refusal may go away by itself.
 func (e *StatusError) transient() bool {
 	switch e.Status {
@@ -67,6 +76,7 @@ type relayConn struct {
 	done     chan struct{}
 	closing  string // guarded by mu; the relay's Closing reason, if any
 	replaced bool   // guarded by mu
+	removed  bool   // the relay said this device was removed; guarded by mu
 }
 
 // newRelayConn starts serving nc, watched by mon; link is nil unless
@@ -126,6 +136,8 @@ func (rc *relayConn) readLoop() {
 				rc.closing = p.Closing.GetReason()
 			case *wire.Push_Replaced:
 				rc.replaced = true
+			case *wire.Push_Removed:
+				rc.removed = true
 			default:
 				rc.pushes = append(rc.pushes, b.Push)
 			}
@@ -151,6 +163,8 @@ func (rc *relayConn) fail(err error) {
 		return
 	}
 	switch {
+	case rc.removed:
+		err = ErrDeviceRemoved
 	case rc.handedOver():
 		err = errHandedOver
 	case rc.replaced:

@@ -1,10 +1,12 @@
 package client
 
 import (
+	"context"
 	"errors"
 
 	"google.golang.org/protobuf/proto"
 
+	"samizdat/client/clientdb"
 	"samizdat/client/internal/contentpb"
 )
 
@@ -56,4 +58,27 @@ func decodeContent(b []byte) (*contentpb.Content, error) {
 		return nil, errMalformedContent
 	}
 	return &c, nil
+}
+
+// enqueue stamps content with the time, our name and our access key,
+// queues it for peer through s (a transaction, or the database) and kicks
+// the outbox.
+func (c *Client) enqueue(ctx context.Context, s *clientdb.Store, peer string, content *contentpb.Content) error {
+	now := c.cfg.Now()
+	content.Timestamp = uint64(now.UnixMilli())
+	content.SenderUsername = c.username
+	content.AccessKey = c.accessKey
+	enc, err := encodeContent(content)
+	if err != nil {
+		return err
+	}
+	var eid [16]byte
+	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
+		return err
+	}
+	if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: peer, Content: enc, Timestamp: now}); err != nil {
+		return err
+	}
+	c.kickOutbox()
+	return nil
 }

@@ -35,9 +35,14 @@ func candidates(m *manifest.Manifest, cohortKey []byte) []dialer.Candidate {
 
 // allCandidates are the endpoints of m for this device and, after them,
 // the bridges its contacts offered: the dialer tries the direct paths
-// first and falls back on a bridge only while they fail.
+// first and falls back on a bridge only while they fail. Once a refresh
+// found nothing newer, the endpoints of older manifests come last.
 func (c *Client) allCandidates(m *manifest.Manifest) []dialer.Candidate {
-	return append(candidates(m, c.noise.Public[:]), c.bridgeCandidates(m)...)
+	out := append(candidates(m, c.noise.Public[:]), c.bridgeCandidates(m)...)
+	if c.wide.Load() {
+		out = append(out, c.olderCandidates(m)...)
+	}
+	return out
 }
 
 // dialerConfig is the dialer's configuration for connecting with local.
@@ -139,26 +144,33 @@ func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, b
 // errNothingNewer means no channel had a manifest newer than ours.
 var errNothingNewer = errors.New("client: no channel has a newer manifest")
 
-// refreshManifest asks every channel of the current manifest at once for a
-// newer one and adopts the newest valid answer.
+// refreshManifest asks every channel and relay mirror of the manifests
+// held (see history.go) at once for a newer one and adopts the newest
+// valid answer. When none has one, it has the endpoints of older
+// manifests dialed too, and says so by returning nil the first time.
 func (c *Client) refreshManifest(ctx context.Context) error {
 	cur := c.keeper.Current()
 	if cur == nil {
 		return errNothingNewer
 	}
-	sources := channel.FromManifest(cur.ForCohort(cur.CohortOf(c.noise.Public[:])), c.cfg.NetDial)
-	if len(sources) == 0 {
-		return errNothingNewer
+	var errs []error
+	var m *manifest.Manifest
+	if sources := c.refreshSources(cur); len(sources) > 0 {
+		fctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
+		m, errs = channel.FetchAll(fctx, sources, c.keeper, c.cfg.Now())
+		cancel()
 	}
-	fctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	m, errs := channel.FetchAll(fctx, sources, c.keeper, c.cfg.Now())
 	if m == nil {
 		// The keeper may hold a manifest newer than the one in use (a push
 		// it accepted whose adoption failed): nothing newer out there, but
 		// newer candidates here.
 		if adopted, err := c.catchUp(ctx); adopted || err != nil {
 			return err
+		}
+		if inUse, err := c.network(); err == nil && !c.wide.Load() && len(c.olderCandidates(inUse)) > 0 {
+			c.wide.Store(true)
+			c.cfg.Logger.Info("no newer manifest anywhere; trying the endpoints of older ones too")
+			return nil
 		}
 		return fmt.Errorf("%w: %w", errNothingNewer, errors.Join(errs...))
 	}
@@ -175,10 +187,14 @@ func (c *Client) adoptManifest(ctx context.Context, blob []byte) error {
 	if err := c.db.Store().SetMeta(ctx, metaManifest, blob); err != nil {
 		return err
 	}
+	if err := c.hold(ctx, blob); err != nil {
+		return err
+	}
 	c.manifestMu.Lock()
 	c.manifest = append([]byte(nil), blob...)
 	c.opened = nil
 	c.manifestMu.Unlock()
+	c.wide.Store(false) // the newer endpoints first again
 	return nil
 }
 
@@ -223,6 +239,9 @@ func (c *Client) openNetworkState(ctx context.Context) error {
 	if _, err := c.catchUp(ctx); err != nil {
 		return err
 	}
+	if err := c.hold(ctx, c.currentManifest()); err != nil {
+		return err
+	}
 	mem, err := dialer.OpenMemory(filepath.Join(c.cfg.Home, memoryFile), c.cfg.Network)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
@@ -237,15 +256,8 @@ func (c *Client) openNetworkState(ctx context.Context) error {
 // when ctx ends or the client closes, with Run's error and the last dial
 // failure.
 func (c *Client) receiveLoop(ctx context.Context, session func(*relayConn) error) (err, lastDial error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := c.whileOpen(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-c.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	// From now on sends wait for this loop's connections instead of
 	// dialing their own. A connection already up (made by a send) serves
 	// first.
@@ -284,6 +296,20 @@ func (c *Client) receiveLoop(ctx context.Context, session func(*relayConn) error
 		return session(c.adoptConn(nc, link))
 	})
 	return err, lastDial
+}
+
+// whileOpen returns a context derived from ctx that also ends when the
+// client closes.
+func (c *Client) whileOpen(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // adoptConn makes nc (from dialer.RunHedged, with link) the client's

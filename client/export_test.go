@@ -1,6 +1,11 @@
 package client
 
-import "samizdat/manifest"
+import (
+	"context"
+
+	"samizdat/client/internal/contentpb"
+	"samizdat/manifest"
+)
 
 // KeeperOf exposes c's manifest keeper to the package's external tests.
 func KeeperOf(c *Client) *manifest.Keeper { return c.keeper }
@@ -8,3 +13,19 @@ func KeeperOf(c *Client) *manifest.Keeper { return c.keeper }
 // ClaimUsername makes c claim name as its username in what it sends, as a
 // modified client could.
 func ClaimUsername(c *Client, name string) { c.username = name }
+
+// HandManifest queues blob for the contact to as a manifest handed on,
+// whatever it holds and whatever to holds, as a modified client could.
+func HandManifest(c *Client, to string, blob []byte) error {
+	return c.enqueue(context.Background(), c.db.Store(), to, &contentpb.Content{
+		Body: &contentpb.Content_ManifestOffer{ManifestOffer: &contentpb.ManifestOffer{Blob: blob}}})
+}
+
+// NoiseKey returns c's device Noise public key, which decides its cohort.
+func NoiseKey(c *Client) []byte { return c.noise.Public[:] }
+
+// HeldManifests lists the manifests c remembers having held, newest first.
+func HeldManifests(c *Client) [][]byte {
+	b, _ := c.db.Store().HeldManifests(context.Background())
+	return b
+}

@@ -35,6 +35,14 @@ func startRelay(t *testing.T) *testNet {
 
 func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
 	t.Helper()
+	return startRelayOn(t, relay.Config{Limits: limits}, false)
+}
+
+// startRelayOn starts a relay with cfg's limits and observer; proxied
+// serves it as a fronted origin's listener is served (its clients'
+// address is a CDN edge's, which all fronted users share).
+func startRelayOn(t *testing.T, cfg relay.Config, proxied bool) *testNet {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	keys, err := relay.GenerateKeys(rand.Reader)
 	if err != nil {
@@ -49,7 +57,8 @@ func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
 		NoiseKey:             keys.Noise,
 		ServerCertificate:    keys.ServerCertificate,
 		ServerCertificateKey: keys.ServerCertificateKey,
-		Limits:               limits,
+		Limits:               cfg.Limits,
+		Observer:             cfg.Observer,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -58,10 +67,14 @@ func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := relay.NamedListener(l, "tcp")
+	if proxied {
+		ln = relay.ProxiedListener(l, "front")
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Serve(ctx, l)
+		srv.Serve(ctx, ln)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -32,6 +32,8 @@ const (
 	EventUndecryptable                    // a message could not be decrypted (Err); it was dropped
 	EventBridgeOffer                      // Peer offered us their bridge (or withdrew it: Text "withdrawn")
 	EventRefused                          // something Peer sent was refused (Err says why); nothing changed
+	EventManifest                         // Peer handed us a newer manifest, now in use (Text: its serial)
+	EventDeviceRemoved                    // the primary removed one of the account's devices (Device)
 )
 
 // Event is something the user may want to see. It carries message text only
@@ -43,6 +45,7 @@ type Event struct {
 	EnvelopeID [16]byte
 	SentAt     time.Time
 	Err        error
+	Device     uint32 // EventDeviceRemoved: the device's id
 }
 
 // Stats counts what Receive did since the Client was opened.
@@ -102,6 +105,9 @@ func (c *Client) Receive(ctx context.Context) error {
 		lastErr = err
 		c.emit(Event{Kind: EventDisconnected, Err: err})
 		c.cfg.Logger.Debug("receive: disconnected", "err", err)
+		if errors.Is(err, ErrDeviceRemoved) {
+			return err // for good: stop reconnecting
+		}
 		if errors.Is(err, errReplaced) {
 			// Another connection of this device took over: give it room.
 			select {
@@ -116,6 +122,9 @@ func (c *Client) Receive(ctx context.Context) error {
 	case <-c.closed:
 		return nil
 	default:
+	}
+	if errors.Is(runErr, ErrDeviceRemoved) {
+		return runErr
 	}
 	if connected {
 		return nil
@@ -263,9 +272,10 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 		return true, nil
 	}
 	var events []Event
+	var h handed
 	c.sessMu.Lock()
 	err := c.db.Tx(ctx, func(s *clientdb.Store) error {
-		events = nil
+		events, h = nil, handed{}
 		fresh, err := s.MarkSeen(ctx, eid, c.cfg.Now())
 		if err != nil {
 			return err
@@ -274,19 +284,11 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 			c.stats.duplicates.Add(1)
 			return nil
 		}
-		start := c.cfg.Now().Truncate(time.Millisecond)
-		sender, pt, err := c.decrypt(ctx, s, env)
-		if err == nil {
-			var content *contentpb.Content
-			content, err = decodeContent(pt)
-			if err == nil {
-				events, err = c.store(ctx, s, eid, start, sender, content)
-			}
-		}
+		events, err = c.process(ctx, s, eid, env, &h)
 		if err != nil && permanent(err) {
 			// Keep the seen mark (commit) so it is not tried again.
 			c.stats.undecryptable.Add(1)
-			events = []Event{{Kind: EventUndecryptable, EnvelopeID: eid, Err: err}}
+			events, h = []Event{{Kind: EventUndecryptable, EnvelopeID: eid, Err: err}}, handed{}
 			return nil
 		}
 		return err
@@ -295,10 +297,29 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 	if err != nil {
 		return false, err
 	}
+	events = append(events, c.afterDelivery(ctx, &h)...)
 	for _, e := range events {
 		c.emit(e)
 	}
 	return true, nil
+}
+
+// process decrypts and stores one new envelope, or applies the relay's
+// account notice, and returns the events to report once it commits.
+func (c *Client) process(ctx context.Context, s *clientdb.Store, eid [16]byte, env *wire.Envelope, h *handed) ([]Event, error) {
+	if env.Type == wire.TypeAccountNotice {
+		return c.notice(ctx, s, env)
+	}
+	start := c.cfg.Now().Truncate(time.Millisecond)
+	sender, pt, err := c.decrypt(ctx, s, env)
+	if err != nil {
+		return nil, err
+	}
+	content, err := decodeContent(pt)
+	if err != nil {
+		return nil, err
+	}
+	return c.store(ctx, s, eid, start, sender, content, h)
 }
 
 // permanent reports whether err is about the message itself (it will never
@@ -365,8 +386,9 @@ func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envel
 }
 
 // store records a decrypted content in the transaction and returns the
-// events to report once it commits.
-func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, start time.Time, sender session.Address, content *contentpb.Content) ([]Event, error) {
+// events to report once it commits; what the keeper must do then goes
+// into h.
+func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, start time.Time, sender session.Address, content *contentpb.Content, h *handed) ([]Event, error) {
 	acct, ok := parseUUID(sender.Name)
 	if !ok {
 		return nil, fmt.Errorf("%w: sender", errMalformedContent)
@@ -405,6 +427,12 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	}
 	if len(content.AccessKey) == 16 {
 		if err := s.SetContactAccessKey(ctx, acct, content.AccessKey); err != nil {
+			return nil, err
+		}
+	}
+	h.peer = peer
+	if accepted {
+		if err := c.answerHeld(ctx, s, peer, content.Manifest, h); err != nil {
 			return nil, err
 		}
 	}
@@ -451,6 +479,16 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			return nil, err
 		}
 		events = append(events, ev)
+	case *contentpb.Content_ManifestOffer:
+		switch blob := b.ManifestOffer.GetBlob(); {
+		case len(blob) == 0:
+			// A notice: the serial it tells of is in content.Manifest.
+		case !accepted:
+			c.cfg.Logger.Debug("manifest refused", "err", ErrNotAccepted)
+			events = append(events, Event{Kind: EventRefused, Peer: peer, Err: ErrNotAccepted})
+		default:
+			h.blob = blob
+		}
 	default:
 		// A content kind from a newer client: nothing to show.
 	}
@@ -460,29 +498,11 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 // queueReceipt puts a delivery receipt for eids in the outbox. Only an
 // accepted contact gets one: it carries our access key.
 func (c *Client) queueReceipt(ctx context.Context, s *clientdb.Store, peer string, eids ...[16]byte) error {
-	now := c.cfg.Now()
 	ids := make([][]byte, len(eids))
 	for i := range eids {
 		ids[i] = eids[i][:]
 	}
-	b, err := encodeContent(&contentpb.Content{
-		Timestamp:      uint64(now.UnixMilli()),
-		SenderUsername: c.username,
-		AccessKey:      c.accessKey,
-		Body:           &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: ids}},
-	})
-	if err != nil {
-		return err
-	}
-	var rid [16]byte
-	if _, err := c.cfg.Rand.Read(rid[:]); err != nil {
-		return err
-	}
-	if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: rid, Peer: peer, Content: b, Timestamp: now}); err != nil {
-		return err
-	}
-	c.kickOutbox()
-	return nil
+	return c.enqueue(ctx, s, peer, &contentpb.Content{Body: &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: ids}}})
 }
 
 // peerName returns the username of the account acct: a known contact, or

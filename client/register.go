@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"time"
 
 	"samizdat/client/clientdb"
 	"samizdat/manifest"
 	"samizdat/noisechan"
+	"samizdat/relay/regwork"
 	"samizdat/relay/wire"
 	"samizdat/session"
 	"samizdat/session/curve"
@@ -40,6 +43,10 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
+	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
+	if err != nil {
+		return nil, err
+	}
 	if err := st.SetMeta(ctx, metaNetworkKey, inv.NetworkKey); err != nil {
 		return nil, err
 	}
@@ -66,9 +73,8 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	}
 	rc := newRelayConn(nc, cfg.Clock, cfg.liveness().Monitor(nil, cfg.Now), nil) // one request: no keepalive
 	defer rc.Close()
-	rctx, cancel := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
-	defer cancel()
-	resp, err := rc.call(rctx, "register", &wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
+	resp, err := register(ctx, cfg, rc, nc.RemoteStatic(), keys.noise.Public, &wire.Register{
+		DeviceName:            name,
 		Username:              username,
 		IdentityKey:           keys.identity.Public.Bytes(),
 		RegistrationId:        keys.regID,
@@ -78,7 +84,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		PreKeys:               keys.upload.PreKeys,
 		KyberPreKeys:          keys.upload.KyberPreKeys,
 		UnidentifiedAccessKey: ak,
-	}}})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +110,61 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	ok = true
 	return c, nil
 }
+
+// maxWorkTries bounds how often register does the work the relay asks
+// for: the work asked grows while it is being done when many register.
+const maxWorkTries = 3
+
+// register sends req on rc; when the relay asks for a proof of work (it
+// does for a registration through a shared proxy such as a CDN, see
+// relay/regwork), it does the work, bound to the relay's key and the
+// device's, and sends req again with it. It pings meanwhile, so the relay
+// does not drop the channel as idle.
+func register(ctx context.Context, cfg Config, rc *relayConn, relayKey, deviceKey [32]byte, req *wire.Register) (*wire.Response, error) {
+	for try := 0; ; try++ {
+		rctx, cancel := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
+		resp, err := rc.call(rctx, "register", &wire.Request{Op: &wire.Request_Register{Register: req}})
+		cancel()
+		if err == nil || resp == nil || resp.Status != wire.Status_UNAUTHORIZED || resp.WorkBits == 0 || try == maxWorkTries {
+			return resp, err
+		}
+		work, err := solveWork(ctx, cfg, rc, relayKey, deviceKey, int(resp.WorkBits))
+		if err != nil {
+			return nil, fmt.Errorf("client: register: %w", err)
+		}
+		req.Work = work
+	}
+}
+
+// solveWork finds a proof of work of bits, pinging the relay every
+// workPing meanwhile.
+func solveWork(ctx context.Context, cfg Config, rc *relayConn, relayKey, deviceKey [32]byte, bits int) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() {
+		t := cfg.Clock.NewTicker(workPing)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+			}
+			pctx, stop := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
+			rc.call(pctx, "ping", &wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
+			stop()
+		}
+	})
+	return regwork.Solve(ctx, relayKey, deviceKey, bits)
+}
+
+// workPing is how often solveWork pings: well within the relay's read
+// timeout.
+const workPing = 15 * time.Second
 
 // inviteCohort returns the cohort whose endpoints an invite's manifest m
 // lists, when it lists those of exactly one cohort (an invite handed on by
@@ -405,7 +466,12 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	if err := st.SetMeta(ctx, metaManifest, c.currentManifest()); err != nil {
 		return nil, err
 	}
+	name, err := cfg.sealName(identity.Private, cfg.DeviceName)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.call(ctx, "add device", &wire.Request{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{
+		Name:                  name,
 		RegistrationId:        keys.regID,
 		NoiseStaticKey:        keys.noise.Public[:],
 		SignedPreKey:          keys.upload.SignedPreKey,

@@ -11,12 +11,12 @@ import (
 
 // Message requests, as Signal has them: a stranger's messages are stored
 // and shown, but the stranger stays pending (no access key, no delivery
-// receipts, no bridge offer goes to them, and theirs is refused) until the
-// user writes to them, replies, or accepts them. A blocked sender's
-// messages are acked and dropped unread.
+// receipts, no bridge offer or manifest goes to them, and theirs are
+// refused) until the user writes to them, replies, or accepts them. A
+// blocked sender's messages are acked and dropped unread.
 
 // ErrNotAccepted refuses what only an accepted contact may do (offer a
-// bridge, be offered ours).
+// bridge or hand on a manifest, be offered ours).
 var ErrNotAccepted = errors.New("client: not an accepted contact (write to them or accept them first)")
 
 // maxDeferredReceipts bounds the receipt sent on accepting someone for

@@ -181,7 +181,7 @@ func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
 	if err != nil {
 		return err
 	}
-	padded := pad(o.Content)
+	padded := pad(c.stamp(o.Content))
 	redialed := false
 	for attempt := 0; ; attempt++ {
 		devices := slices.DeleteFunc(slices.Clone(contact.Devices), func(d uint32) bool {

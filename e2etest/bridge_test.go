@@ -20,6 +20,7 @@ import (
 	"samizdat/blocktest"
 	"samizdat/bridge"
 	"samizdat/client"
+	"samizdat/transport/wss"
 	"samizdat/transport/wss/wsstest"
 )
 
@@ -297,7 +298,7 @@ func TestBridgeAbroadCarriesAStrandedContact(t *testing.T) {
 	}
 	token := func(secret []byte, path string, at time.Time) string {
 		t.Helper()
-		tok, err := wsstest.Token(secret, path, at)
+		tok, err := wss.Cookie(secret, path, at)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"samizdat/client"
+	"samizdat/client/clientdb"
 	"samizdat/manifest"
 )
 
@@ -163,10 +164,14 @@ func (c *counter) snapshot() map[string]int {
 	return out
 }
 
+// ackKey names one acknowledged message in the acked counter.
+func ackKey(peer string, envelopeID [16]byte) string { return peer + "/" + fmt.Sprint(envelopeID) }
+
 // TestCrashRelay sends messages from several clients to one recipient
 // while the relay process is killed with SIGKILL twice and restarted, and
 // checks that every message the relay acknowledged is delivered exactly
-// once after the recipient's dedupe.
+// once after the recipient's dedupe, and that each sender saw each of its
+// messages acknowledged exactly once (EventSent).
 func TestCrashRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a relay process")
@@ -208,7 +213,7 @@ func TestCrashRelay(t *testing.T) {
 	for i := range senders {
 		c, err := client.Init(ctx, cfg(fmt.Sprint("sender", i), func(e client.Event) {
 			if e.Kind == client.EventSent {
-				acked.add(e.Peer + "/" + fmt.Sprint(e.EnvelopeID))
+				acked.add(ackKey(e.Peer, e.EnvelopeID))
 			}
 		}), inv, fmt.Sprint("sender", i))
 		if err != nil {
@@ -235,6 +240,7 @@ func TestCrashRelay(t *testing.T) {
 	var (
 		attempts atomic.Int64
 		okTexts  sync.Map // text → true once Send returned nil
+		queued   sync.Map // ackKey of every message an in-process sender queued → whether Send returned nil
 		failures atomic.Int64
 		progress atomic.Int64
 	)
@@ -246,7 +252,11 @@ func TestCrashRelay(t *testing.T) {
 			for j := range perSender {
 				text := fmt.Sprintf("m %d %d", i, j)
 				attempts.Add(1)
-				_, err := c.Send(ctx, "bob", text)
+				m, err := c.Send(ctx, "bob", text)
+				if m.EnvelopeID == ([16]byte{}) {
+					t.Errorf("Send(%q) queued nothing: %v", text, err)
+				}
+				queued.Store(ackKey("bob", m.EnvelopeID), err == nil)
 				if err != nil {
 					failures.Add(1)
 					time.Sleep(100 * time.Millisecond)
@@ -304,17 +314,56 @@ func TestCrashRelay(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// Each message an in-process sender queued was acknowledged to it
+	// exactly once, those whose Send returned nil included, and nothing
+	// else was.
+	ackedBySenders := acked.snapshot()
+	nQueued := 0
+	queued.Range(func(k, sendOK any) bool {
+		nQueued++
+		if n := ackedBySenders[k.(string)]; n != 1 {
+			t.Errorf("message %s (Send returned nil: %v) acknowledged %d times, want once", k, sendOK, n)
+		}
+		return true
+	})
+	if nQueued != senders*perSender || len(ackedBySenders) != nQueued {
+		t.Errorf("senders queued %d messages and saw %d acknowledged; want %d each", nQueued, len(ackedBySenders), senders*perSender)
+	}
 	cliClient, err := client.Open(ctx, cfg("cli", func(e client.Event) {
 		if e.Kind == client.EventSent {
-			acked.add(e.Peer + "/" + fmt.Sprint(e.EnvelopeID))
+			acked.add(ackKey(e.Peer, e.EnvelopeID))
 		}
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cliClient.Close()
+	var cliLeft []clientdb.Outgoing
+	out, err := cliClient.Outbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out {
+		if o.MessageID != 0 { // a message, not a receipt (EventSent is for messages)
+			cliLeft = append(cliLeft, o)
+		}
+	}
 	if _, err := cliClient.Flush(ctx); err != nil {
 		t.Fatalf("flushing the cli sender's outbox: %v", err)
+	}
+	// What the failed `samizdat send` runs left queued is acknowledged
+	// now, once each; the earlier runs' messages went out with later runs.
+	if len(cliLeft) > cliFailed {
+		t.Errorf("%d messages left in the cli outbox after %d failed runs", len(cliLeft), cliFailed)
+	}
+	allAcked := acked.snapshot()
+	for _, o := range cliLeft {
+		if n := allAcked[ackKey("bob", o.EnvelopeID)]; n != 1 {
+			t.Errorf("queued cli message acknowledged %d times by the flush, want once", n)
+		}
+	}
+	if len(allAcked) != len(ackedBySenders)+len(cliLeft) {
+		t.Errorf("%d acknowledgements after the cli flush, want %d", len(allAcked), len(ackedBySenders)+len(cliLeft))
 	}
 	// Every message is now acknowledged; the texts whose Send returned an
 	// error were acknowledged by a later flush.
@@ -359,8 +408,8 @@ func TestCrashRelay(t *testing.T) {
 		}
 	}
 	st := bob.Stats()
-	msg := fmt.Sprintf("crash test: relay SIGKILLed %d times; sent %d (%d by `samizdat send` processes: %d exited 0, %d non-zero), acked at once %d, failed then sent from the outbox %d, delivered %d distinct (%d deliveries shown), duplicates dropped %d, undecryptable %d",
-		kills, total, perCLI, cliExit0, cliFailed, ackedOnSend, failures.Load(), len(got), sum(got), st.Duplicates, st.Undecryptable)
+	msg := fmt.Sprintf("crash test: relay SIGKILLed %d times; sent %d (%d by `samizdat send` processes: %d exited 0, %d non-zero), acked at once %d, failed then sent from the outbox %d, acknowledged to in-process senders %d (%d left in the cli outbox), delivered %d distinct (%d deliveries shown), duplicates dropped %d, undecryptable %d",
+		kills, total, perCLI, cliExit0, cliFailed, ackedOnSend, failures.Load(), len(ackedBySenders), len(cliLeft), len(got), sum(got), st.Duplicates, st.Undecryptable)
 	t.Log(msg)
 	fmt.Println(msg)
 	if st.Undecryptable != 0 {

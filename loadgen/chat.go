@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,14 @@ func sendReq(to ident, id, content []byte) *wire.Request {
 // receivers connects ids as delivering, acknowledging devices whose
 // deliveries tr counts.
 func receivers(ctx context.Context, n *node, ids []ident, tr *tracker) ([]*peer, error) {
-	peers, err := connectAll(ctx, n, ids, tr.onPush)
+	return receiversFrom(ctx, n, ids, tr.onPush, nil)
+}
+
+// receiversFrom connects ids as delivering, acknowledging devices whose
+// pushes onPush takes, device i from the local address from(i) (nil
+// from: any).
+func receiversFrom(ctx context.Context, n *node, ids []ident, onPush pushFunc, from func(int) *net.TCPAddr) ([]*peer, error) {
+	peers, err := connectFrom(ctx, n, ids, onPush, from)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +99,9 @@ func (w *window) wait() {
 // time, so a relay that falls behind shows up as latency. It returns when
 // every send has its response.
 func paced(senders []*peer, to []ident, tr *tracker, phase byte, rate float64, d time.Duration, c *counter) {
+	if !(rate > 0) {
+		panic(fmt.Sprintf("loadgen: paced at %v messages per second", rate)) // a caller's bug: the interval would never end
+	}
 	interval := time.Duration(float64(time.Second) / rate)
 	var wg sync.WaitGroup
 	for i, p := range senders {
@@ -177,6 +188,18 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	d0, t0, cpu0 := tr.delivered.Load(), time.Now(), cpuTime()
 	k0, w0, haveStats := commitStats(n.store)
 	time.Sleep(r.sz.ThroughputFor - warm)
+	// A stalled machine can deliver nothing in the window; keep it open
+	// until some messages arrive, so the rate measured (and the open-loop
+	// rates paced from it) is never zero.
+	for tr.delivered.Load()-d0 < int64(len(send)) {
+		select {
+		case <-ctx.Done():
+			stop.Store(true)
+			wg.Wait()
+			return fmt.Errorf("throughput: %d messages delivered in %v: %w", tr.delivered.Load()-d0, time.Since(t0).Round(time.Millisecond), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	d1, t1, cpu1 := tr.delivered.Load(), time.Now(), cpuTime()
 	k1, w1, _ := commitStats(n.store)
 	stop.Store(true)

@@ -27,11 +27,12 @@ const (
 	ScenarioDrain      = "drain"
 	ScenarioPreKeys    = "prekeys"
 	ScenarioFlood      = "flood"
+	ScenarioSiege      = "siege"
 )
 
 // Scenarios lists every scenario name in run order.
 func Scenarios() []string {
-	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioDrain, ScenarioPreKeys, ScenarioFlood}
+	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioDrain, ScenarioPreKeys, ScenarioFlood, ScenarioSiege}
 }
 
 // Sizes sets how big each scenario is.
@@ -63,6 +64,15 @@ type Sizes struct {
 	ChatRate    float64       `json:"chat_rate"`    // flood: messages per second each chatting sender sends
 	FloodFor    time.Duration `json:"flood_for_ns"` // flood: each phase (without, with) runs this long
 	FloodWindow int           `json:"flood_window"` // flood: the flooder's sends in flight
+
+	// siege: the flood's chats beside floods a censor's accounts can
+	// mount (see runner.siege), each phase (without, with) SiegeFor long.
+	SiegeFor          time.Duration `json:"siege_for_ns"`
+	SiegeSilent       int           `json:"siege_silent"`        // silent connections opened at once
+	SiegeSilentRate   float64       `json:"siege_silent_rate"`   // and new ones per second
+	SiegeTokenRate    float64       `json:"siege_token_rate"`    // wss upgrades with forged or replayed tokens per second
+	SiegeStrangerRate float64       `json:"siege_stranger_rate"` // strangers' messages per second
+	ReconnectRate     float64       `json:"reconnect_rate"`      // honest wss reconnects per second
 }
 
 // Small is quick: seconds, for tests and a first look.
@@ -73,7 +83,8 @@ func Small() Sizes {
 		FanoutDevices: 100, FanoutRounds: 3,
 		DrainMessages: 1000,
 		Fetchers:      64, PreKeyFetches: 1000,
-		ChatPairs: 8, ChatRate: 10, FloodFor: time.Second, FloodWindow: 64}
+		ChatPairs: 8, ChatRate: 10, FloodFor: time.Second, FloodWindow: 64,
+		SiegeFor: 5 * time.Second, SiegeSilent: 1000, SiegeSilentRate: 30, SiegeTokenRate: 100, SiegeStrangerRate: 50, ReconnectRate: 5}
 }
 
 // Full is the size of the design targets (design.md §8).
@@ -84,7 +95,8 @@ func Full() Sizes {
 		FanoutDevices: 1000, FanoutRounds: 10,
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
-		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256}
+		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256,
+		SiegeFor: 20 * time.Second, SiegeSilent: 3000, SiegeSilentRate: 100, SiegeTokenRate: 300, SiegeStrangerRate: 100, ReconnectRate: 5}
 }
 
 // Tiny is the CI size: every scenario in a few seconds.
@@ -95,7 +107,8 @@ func Tiny() Sizes {
 		FanoutDevices: 20, FanoutRounds: 2,
 		DrainMessages: 300,
 		Fetchers:      64, PreKeyFetches: 256,
-		ChatPairs: 3, ChatRate: 20, FloodFor: 400 * time.Millisecond, FloodWindow: 32}
+		ChatPairs: 3, ChatRate: 20, FloodFor: 400 * time.Millisecond, FloodWindow: 32,
+		SiegeFor: 600 * time.Millisecond, SiegeSilent: 100, SiegeSilentRate: 20, SiegeTokenRate: 40, SiegeStrangerRate: 20, ReconnectRate: 10}
 }
 
 // SizesByName returns Tiny, Small or Full.
@@ -371,6 +384,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			err = r.preKeys(ctx, &res)
 		case ScenarioFlood:
 			err = r.flood(ctx, &res)
+		case ScenarioSiege:
+			err = r.siege(ctx, &res)
 		}
 		if err != nil {
 			res.Error = err.Error()

@@ -36,7 +36,7 @@ type node struct {
 func unlimited() relay.Limits {
 	u := relay.Unlimited
 	return loopbackSources(relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
-		Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u})
+		ProxiedSealed: u, Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u})
 }
 
 // loopbackSources lifts the relay's per-source connection caps from l:
@@ -72,10 +72,15 @@ func (r *runner) startNode(ctx context.Context, name string, lim relay.Limits, l
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 		n.addrs = append(n.addrs, ln.Addr().String())
-		n.nsrv++
-		go func() { n.served <- srv.Serve(context.Background(), ln) }()
+		n.serve(ln)
 	}
 	return n, nil
+}
+
+// serve serves the relay on l too (closed by close).
+func (n *node) serve(l net.Listener) {
+	n.nsrv++
+	go func() { n.served <- n.srv.Serve(context.Background(), l) }()
 }
 
 // close stops the relay and closes the store.
@@ -168,9 +173,19 @@ func loopAddr(base byte, i int) netip.Addr {
 // addresses), with at most 64 handshakes at once. With onPush, each peer
 // acknowledges deliveries (onPush must queue them on p.acks).
 func connectAll(ctx context.Context, n *node, ids []ident, onPush pushFunc) ([]*peer, error) {
+	return connectFrom(ctx, n, ids, onPush, nil)
+}
+
+// connectFrom is connectAll with peer i dialling from the local address
+// from(i) (nil from: any).
+func connectFrom(ctx context.Context, n *node, ids []ident, onPush pushFunc, from func(i int) *net.TCPAddr) ([]*peer, error) {
 	peers := make([]*peer, len(ids))
 	err := parallel(ctx, len(ids), 64, func(ctx context.Context, i int) error {
-		p, err := dialPeer(ctx, n.addrs[i%len(n.addrs)], nil, ids[i].noise, n.key.Public, onPush, onPush != nil)
+		var local *net.TCPAddr
+		if from != nil {
+			local = from(i)
+		}
+		p, err := dialPeer(ctx, n.addrs[i%len(n.addrs)], local, ids[i].noise, n.key.Public, onPush, onPush != nil)
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,9 @@ const (
 	reasonInternal   = "relay storage error"
 	reasonReadFailed = "read failed"
 	reasonAnonymous  = "too many anonymous connections from this address"
+	// reasonAnonymousOld closes the oldest anonymous connection through
+	// shared proxies for a newer one (Limits.AnonymousProxied).
+	reasonAnonymousOld = "too many anonymous connections; this was the oldest"
 )
 
 // conn is one client connection after the Noise handshake.
@@ -57,7 +60,9 @@ type conn struct {
 
 	mu         sync.Mutex
 	dev        *Device // nil while anonymous; guarded by mu
+	sealed     bucket  // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
 	anon       bool    // counted by Server.addAnonymous; guarded by mu
+	removed    bool    // the peer's key is a removed device's: refuse everything; guarded by mu
 	delivering bool    // StartDelivery seen; guarded by mu
 	closed     bool    // closing: start no more work; guarded by mu
 	armed      bool    // the delivery worker may start; guarded by mu
@@ -89,6 +94,7 @@ type kicks uint8
 const (
 	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
 	kickManifest                   // the server's manifest may have changed
+	kickWoken                      // with kickMail: the hub woke the device (not the poll)
 )
 
 // connLog logs through the server's logger with the connection's id, as
@@ -170,6 +176,7 @@ func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake
 	}
 	c.log = connLog{c}
 	c.throttle = bucket{rate: s.lim.ConnFrames, tokens: s.lim.ConnFrames.Burst, last: s.clk.Now()}
+	c.sealed = bucket{rate: s.lim.SealedMessages, tokens: s.lim.SealedMessages.Burst, last: s.clk.Now()}
 	// Server.Close closes every connection in s.conns; one that comes
 	// after it closes itself here.
 	if !s.addConn(c) {
@@ -190,6 +197,26 @@ func (c *conn) serve() {
 	}
 }
 
+// countAnonymous counts c among the anonymous connections, closing the
+// oldest through shared proxies when c takes its place; it closes c and
+// returns false when c's source has too many.
+func (c *conn) countAnonymous() bool {
+	ok, evict := c.s.addAnonymous(c)
+	if evict != nil {
+		evict.log.Debug("oldest anonymous connection through a shared proxy; closing it for a newer one")
+		c.s.wg.Add(1)
+		go func() {
+			defer c.s.wg.Done()
+			evict.closeWith(reasonAnonymousOld, closingPush(reasonAnonymousOld))
+		}()
+	}
+	if !ok {
+		c.log.Debug("too many anonymous connections from its source; closing")
+		c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
+	}
+	return ok
+}
+
 // identify looks up the device by its Noise key; it returns false when
 // the connection had to close.
 func (c *conn) identify() bool {
@@ -199,11 +226,23 @@ func (c *conn) identify() bool {
 	switch {
 	case err == nil:
 		c.authenticate(d)
+		c.noteSeen(d)
 		c.log.Debug("device connected")
+	case errors.Is(err, ErrDeviceRemoved):
+		// Counted as anonymous (it is one now), and told at once; its
+		// requests are answered DEVICE_REMOVED.
+		if !c.countAnonymous() {
+			return false
+		}
+		c.mu.Lock()
+		c.anon, c.removed = true, true
+		c.mu.Unlock()
+		c.log.Debug("removed device connected")
+		if c.push(removedPush()) != nil {
+			return false
+		}
 	case errors.Is(err, ErrNotFound):
-		if !c.s.addAnonymous(c.src) {
-			c.log.Debug("too many anonymous connections from its source; closing")
-			c.closeWith(reasonAnonymous, closingPush(reasonAnonymous))
+		if !c.countAnonymous() {
 			return false
 		}
 		c.mu.Lock()
@@ -231,7 +270,7 @@ func (c *conn) finish() {
 	c.anon = false
 	c.mu.Unlock()
 	if anon {
-		c.s.removeAnonymous(c.src)
+		c.s.removeAnonymous(c)
 	}
 	if d := c.device(); d != nil {
 		c.s.release(c, deviceKey{d.Account, d.ID})
@@ -319,7 +358,7 @@ func (c *conn) authenticate(d Device) {
 	c.anon = false
 	c.mu.Unlock()
 	if anon {
-		c.s.removeAnonymous(c.src)
+		c.s.removeAnonymous(c)
 	}
 	if old := c.s.claim(c, deviceKey{d.Account, d.ID}); old != nil {
 		old.log.Debug("replaced by a newer connection", "by", c.id)
@@ -504,15 +543,37 @@ func (b *bucket) take(now time.Time) time.Duration {
 	if b.rate.unlimited() || b.rate.PerSecond <= 0 {
 		return 0
 	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = min(b.rate.Burst, b.tokens+el*b.rate.PerSecond)
-	}
-	b.last = now
+	b.refill(now)
 	b.tokens--
 	if b.tokens >= 0 {
 		return 0
 	}
 	return time.Duration(-b.tokens / b.rate.PerSecond * float64(time.Second))
+}
+
+// refill adds the tokens earned since the last take or spend.
+func (b *bucket) refill(now time.Time) {
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = min(b.rate.Burst, b.tokens+el*b.rate.PerSecond)
+	}
+	b.last = now
+}
+
+// spend takes one token if there is one; otherwise it reports how long
+// until there is, and takes nothing.
+func (b *bucket) spend(now time.Time) (bool, time.Duration) {
+	if b.rate.unlimited() {
+		return true, 0
+	}
+	b.refill(now)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	if b.rate.PerSecond <= 0 {
+		return false, -1
+	}
+	return false, time.Duration((1 - b.tokens) / b.rate.PerSecond * float64(time.Second))
 }
 
 // dispatch handles req: requests that change the connection's state in
@@ -567,19 +628,27 @@ func (c *conn) answer(req *wire.Request) {
 		return c.handle(ctx, req)
 	}()
 	c.respond(req.Id, resp)
-	if panicked {
+	switch {
+	case panicked:
 		c.closeWith(reasonInternal, closingPush(reasonInternal))
+	case resp.Status == wire.Status_DEVICE_REMOVED:
+		c.closeWith(reasonRemoved, removedPush())
 	}
 }
 
 // startDelivery answers StartDelivery and starts delivery once.
 func (c *conn) startDelivery(id uint64) {
 	c.mu.Lock()
-	d, already := c.dev, c.delivering
+	d, already, removed := c.dev, c.delivering, c.removed
 	if d != nil {
 		c.delivering = true
 	}
 	c.mu.Unlock()
+	if removed {
+		c.respond(id, deviceRemoved())
+		c.closeWith(reasonRemoved, nil)
+		return
+	}
 	if d == nil {
 		c.respond(id, unauthenticated())
 		return
@@ -623,7 +692,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 	for {
 		select {
 		case <-wake:
-			c.kick(kickMail)
+			c.kick(kickMail | kickWoken)
 		case <-ctx.Done():
 			return
 		}
@@ -631,7 +700,7 @@ func (c *conn) forwardWakes(wake <-chan struct{}) {
 }
 
 // mailWake is the hub's callback.
-func (c *conn) mailWake() { c.kick(kickMail) }
+func (c *conn) mailWake() { c.kick(kickMail | kickWoken) }
 
 // kick records work for the delivery worker and starts the worker unless
 // it runs already (it then picks the work up before it ends). It never
@@ -670,8 +739,14 @@ func (c *conn) work() {
 		if k&kickManifest != 0 && !c.pushManifest() {
 			return
 		}
-		if k&kickMail != 0 && !c.deliver(ctx) {
-			return
+		if k&kickMail != 0 {
+			before := c.cursor
+			if !c.deliver(ctx) {
+				return
+			}
+			if k&kickWoken != 0 && c.cursor == before && !c.stillDevice(ctx) {
+				return
+			}
 		}
 	}
 }

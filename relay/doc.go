@@ -25,6 +25,16 @@
 // (multi.go gives the argument). Stores that implement AccountsBatch serve
 // the recipients' accounts and devices in one call.
 //
+// An account has up to Limits.MaxDevices devices. Its primary device (1)
+// may remove the others, as Signal's primary unlinks linked devices: the
+// removed device's keys and mailbox are deleted, its connections closed
+// (on every node: devices.go says how), its noise key refused from then on
+// with DEVICE_REMOVED, and its slot freed; the account's other devices get
+// an AccountNotice in their mailboxes, and senders learn of the change
+// from their next send's device mismatch. Device names are sealed by the
+// clients; the relay stores them as opaque bytes, and keeps when a device
+// last connected to the day only.
+//
 // A Server serves any number of listeners at once (Serve, one call per
 // listener, from any transport). It also hands out the network's signed
 // manifest: SetManifest (or SetManifestFunc, for a manifest per device

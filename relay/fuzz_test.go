@@ -34,6 +34,8 @@ func seedRequests() []*wire.Request {
 		{Op: &wire.Request_Register{Register: &wire.Register{Username: "someone", IdentityKey: []byte{5}, RegistrationId: 1}}},
 		{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{RegistrationId: 1, NoiseStaticKey: make([]byte, 32)}}},
 		{Op: &wire.Request_SendMulti{SendMulti: &wire.SendMultiRecipient{Message: append(append([]byte{0x22, 1}, acct...), append([]byte{1, 0, 1}, make([]byte, 48+32+16)...)...), AccessKey: acct, EnvelopeId: acct}}},
+		listDevices(),
+		removeDevice(2),
 	}
 }
 

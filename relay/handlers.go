@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"samizdat/relay/regwork"
 	"samizdat/relay/wire"
 	"samizdat/session/curve"
 	"samizdat/session/kem"
@@ -54,6 +55,12 @@ func (c *conn) internal(op string, err error) *wire.Response {
 
 // handle answers one request that runs concurrently with others.
 func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
+	c.mu.Lock()
+	removed := c.removed
+	c.mu.Unlock()
+	if removed {
+		return deviceRemoved()
+	}
 	d := c.device()
 	switch op := req.Op.(type) {
 	case *wire.Request_Ping:
@@ -69,6 +76,13 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	}
 	if d == nil {
 		return unauthenticated()
+	}
+	if _, isAck := req.Op.(*wire.Request_Ack); !isAck {
+		// An ack touches only the device's own mailbox: not worth a
+		// look at the device list.
+		if resp := c.checkDevice(ctx, *d); resp != nil {
+			return resp
+		}
 	}
 	switch op := req.Op.(type) {
 	case *wire.Request_UploadPreKeys:
@@ -87,6 +101,10 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.senderCertificate(ctx, *d)
 	case *wire.Request_AddDevice:
 		return c.addDevice(ctx, *d, op.AddDevice)
+	case *wire.Request_ListDevices:
+		return c.listDevices(ctx, *d)
+	case *wire.Request_RemoveDevice:
+		return c.removeDevice(ctx, *d, op.RemoveDevice)
 	default:
 		return badRequest("unknown request")
 	}
@@ -230,7 +248,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	if c.device() != nil {
 		return fail(wire.Status_CONFLICT, "this device is registered already")
 	}
-	if resp := c.limit(ctx, "too many registrations from this address", "reg", c.s.lim.Registrations, 1, []byte(c.addr)); resp != nil {
+	if resp := c.admitRegistration(ctx, r.Work); resp != nil {
 		return resp
 	}
 	name, err := username.Normalize(r.Username)
@@ -254,6 +272,9 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	if r.SignedPreKey == nil || r.LastResortKyberPreKey == nil {
 		return badRequest("signed prekey and last-resort kyber prekey are required")
 	}
+	if !validName(r.DeviceName) {
+		return badRequest(fmt.Sprintf("a device name has at most %d bytes", MaxDeviceName))
+	}
 	keys, resp := c.parsePreKeys(ik, r.SignedPreKey, r.LastResortKyberPreKey, r.PreKeys, r.KyberPreKeys)
 	if resp != nil {
 		return resp
@@ -273,7 +294,8 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 		UnrestrictedUnidentifiedAccess: r.UnrestrictedUnidentifiedAccess,
 		Created:                        now,
 	}
-	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now}
+	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now,
+		Name: nonEmpty(r.DeviceName), LastSeen: dayOf(now)}
 	if err := c.s.store.CreateAccount(ctx, acct, dev); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(wire.Status_CONFLICT, "username or device key taken")
@@ -288,6 +310,62 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	c.authenticate(dev)
 	c.log.Debug("registered")
 	return &wire.Response{Result: &wire.Response_Registered{Registered: &wire.Registered{AccountId: id[:], DeviceId: 1}}}
+}
+
+// admitRegistration spends what a registration costs: a token of its
+// address's budget where the address is the client's own, or through a
+// shared proxy (whose address is every fronted user's) a proof of work
+// bound to this channel's key. It returns a response when the
+// registration is refused.
+func (c *conn) admitRegistration(ctx context.Context, work []byte) *wire.Response {
+	if c.src.capped {
+		return c.limit(ctx, "too many registrations from this address", "reg", c.s.lim.Registrations, 1, []byte(c.addr))
+	}
+	bits := c.s.registrationWork()
+	if bits == 0 {
+		return nil
+	}
+	if !regwork.Check(c.s.cfg.NoiseKey.Public, c.nc.RemoteStatic(), work, bits) {
+		c.s.obs.RateLimited("regwork")
+		resp := fail(wire.Status_UNAUTHORIZED, "registration needs a proof of work")
+		resp.WorkBits = uint32(bits)
+		return resp
+	}
+	c.s.workDone()
+	return nil
+}
+
+// limitSealed spends one sealed send (kind "sealed" or "multi", to the
+// bucket named by parts) from its source's SealedMessages budget: the
+// device's; an anonymous sender's address where it is the sender's own;
+// or, through a shared proxy, whose address is every fronted user's, the
+// connection's (kept in memory; ProxiedSealed caps what all such
+// connections together send to one recipient, see limitProxied).
+func (c *conn) limitSealed(ctx context.Context, d *Device, what, kind string, parts ...[]byte) *wire.Response {
+	switch {
+	case d != nil:
+		return c.limit(ctx, what, kind, c.s.lim.SealedMessages, 1, append([][]byte{devBytes(*d)}, parts...)...)
+	case c.src.capped:
+		return c.limit(ctx, what, kind, c.s.lim.SealedMessages, 1, append([][]byte{[]byte(c.addr)}, parts...)...)
+	}
+	c.mu.Lock()
+	okay, after := c.sealed.spend(c.s.clk.Now())
+	c.mu.Unlock()
+	if !okay {
+		c.s.obs.RateLimited(kind)
+		c.log.Debug("rate limited", "limit", kind)
+		return rateLimited("too many messages on this connection", after)
+	}
+	return nil
+}
+
+// limitProxied spends one message to recipient from the ceiling over
+// every anonymous connection through shared proxies (nil for others).
+func (c *conn) limitProxied(ctx context.Context, d *Device, recipient []byte) *wire.Response {
+	if d != nil || c.src.capped {
+		return nil
+	}
+	return c.limit(ctx, "too many anonymous messages to this recipient", "psealed", c.s.lim.ProxiedSealed, 1, recipient)
 }
 
 // identityOf returns the account's identity key.
@@ -312,6 +390,9 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if r.SignedPreKey == nil || r.LastResortKyberPreKey == nil {
 		return badRequest("signed prekey and last-resort kyber prekey are required")
 	}
+	if !validName(r.Name) {
+		return badRequest(fmt.Sprintf("a device name has at most %d bytes", MaxDeviceName))
+	}
 	ik, err := c.identityOf(ctx, d.Account)
 	if err != nil {
 		return c.internal("add device", err)
@@ -320,7 +401,7 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if resp != nil {
 		return resp
 	}
-	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now()}
+	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now(), Name: nonEmpty(r.Name)}
 	copy(nd.NoiseKey[:], r.NoiseStaticKey)
 	// Device ids are max+1; a concurrent AddDevice may take the id first.
 	for attempt := 0; ; attempt++ {
@@ -620,15 +701,14 @@ func (c *conn) sendSealed(ctx context.Context, d *Device, r *wire.SendSealed) *w
 			return denied
 		}
 	}
-	source := []byte(c.addr)
 	var skip uint32
-	if d != nil {
-		source = devBytes(*d)
-		if d.Account == o.recipient {
-			skip = d.ID
-		}
+	if d != nil && d.Account == o.recipient {
+		skip = d.ID
 	}
-	if resp := c.limit(ctx, "too many messages to this recipient", "sealed", c.s.lim.SealedMessages, 1, source, o.recipient[:]); resp != nil {
+	if resp := c.limitSealed(ctx, d, "too many messages to this recipient", "sealed", o.recipient[:]); resp != nil {
+		return resp
+	}
+	if resp := c.limitProxied(ctx, d, o.recipient[:]); resp != nil {
 		return resp
 	}
 	return c.deliverTo(ctx, o, skip, nil)

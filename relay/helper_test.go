@@ -47,6 +47,21 @@ func newEnv(t testing.TB, mod func(*relay.Config)) *env {
 
 func newEnvStore(t testing.TB, st relay.Store, mod func(*relay.Config)) *env {
 	t.Helper()
+	return startEnv(t, st, mod, false)
+}
+
+// newFrontedEnv is newEnv whose listener is a shared proxy's
+// (relay.ProxiedListener), as a fronted origin's: every client's loopback
+// address plays the CDN edge's, which all fronted users share.
+func newFrontedEnv(t testing.TB, mod func(*relay.Config)) *env {
+	t.Helper()
+	st := memstore.New(memstore.Options{})
+	t.Cleanup(func() { st.Close() })
+	return startEnv(t, st, mod, true)
+}
+
+func startEnv(t testing.TB, st relay.Store, mod func(*relay.Config), proxied bool) *env {
+	t.Helper()
 	nk, err := noisechan.GenerateKeyPair(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +104,11 @@ func newEnvStore(t testing.TB, st relay.Store, mod func(*relay.Config)) *env {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
+	l := relay.NamedListener(ln, "tcp")
+	if proxied {
+		l = relay.ProxiedListener(ln, "front")
+	}
+	go func() { served <- srv.Serve(context.Background(), l) }()
 	t.Cleanup(func() {
 		srv.Close()
 		if err := <-served; !errors.Is(err, relay.ErrServerClosed) {
@@ -196,6 +215,13 @@ func (c *client) call(req *wire.Request) *wire.Response {
 	case r := <-ch:
 		return r
 	case <-c.done:
+		// The read loop passes an answer on before it ends: a relay that
+		// answers and then closes has answered.
+		select {
+		case r := <-ch:
+			return r
+		default:
+		}
 		c.t.Fatalf("connection closed while waiting for a response: %v", c.err)
 	case <-time.After(patience):
 		c.t.Fatal("no response")

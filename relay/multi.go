@@ -143,13 +143,9 @@ func (c *conn) sendMulti(ctx context.Context, d *Device, r *wire.SendMultiRecipi
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	source := []byte(c.addr)
-	if d != nil {
-		source = devBytes(*d)
-	}
 	// One request counts as one sealed message of its source; each
 	// recipient's byte budget is charged below, once access is granted.
-	if resp := c.limit(ctx, "too many multi-recipient sends", "multi", c.s.lim.SealedMessages, 1, source); resp != nil {
+	if resp := c.limitSealed(ctx, d, "too many multi-recipient sends", "multi"); resp != nil {
 		return resp
 	}
 
@@ -197,6 +193,9 @@ func (c *conn) sendMulti(ctx context.Context, d *Device, r *wire.SendMultiRecipi
 	for _, rc := range ms.recipients {
 		cost := float64(len(rc.msgs) * len(rc.msgs[0].Content))
 		if resp := c.limit(ctx, "recipient receives too much", "rbytes", c.s.lim.RecipientBytes, cost, rc.acct[:]); resp != nil {
+			return resp
+		}
+		if resp := c.limitProxied(ctx, d, rc.acct[:]); resp != nil {
 			return resp
 		}
 	}

@@ -26,7 +26,9 @@ type Observer interface {
 	// stored (a redelivery after a reconnect counts again).
 	MessageOut(latency time.Duration)
 	// RateLimited: a request refused by the limit of kind ("msg",
-	// "sealed", "multi", "rbytes", "reg", "prekeys", "fetch", "lookup").
+	// "sealed", "multi", "rbytes", "psealed", "reg", "prekeys", "fetch",
+	// "lookup"), or a registration through a shared proxy asked for its
+	// proof of work ("regwork").
 	RateLimited(kind string)
 }
 

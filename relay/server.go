@@ -95,15 +95,32 @@ type Limits struct {
 	// are closed after their handshake. Not applied through shared
 	// proxies; negative: no cap.
 	AnonymousPerSource int
+	// AnonymousProxied bounds the established connections without a
+	// device through shared proxies, all together: a newer one closes the
+	// oldest (clients keep anonymous connections short, so the oldest are
+	// a flooder's). Negative: no cap.
+	AnonymousProxied int
 
 	ConnFrames     Rate // frames read per connection (in memory; throttles reading)
 	Messages       Rate // SendMessages per sender account → recipient account
-	SealedMessages Rate // SendSealed per source (device, or address when anonymous) → recipient
+	SealedMessages Rate // SendSealed per source → recipient, and SendMulti per source: the source is the device, the address of an anonymous sender where it is the sender's own, or the connection of an anonymous sender through a shared proxy (in memory)
 	RecipientBytes Rate // content bytes per recipient account
-	Registrations  Rate // Register attempts per source address
-	PreKeyUploads  Rate // UploadPreKeys and AddDevice per device
-	PreKeyFetches  Rate // bundles fetched per device
-	Lookups        Rate // username lookups per device
+	// ProxiedSealed bounds the SendSealed (and each recipient of a
+	// SendMulti) to one recipient from every anonymous connection through
+	// shared proxies together: the ceiling over their per-connection
+	// budgets, which a flooder could multiply by opening connections.
+	ProxiedSealed Rate
+	Registrations Rate // Register attempts per source address, where the address is the client's (not through shared proxies)
+	// RegistrationWork is the proof of work (relay/regwork: bits) that a
+	// registration through a shared proxy must carry, since its address
+	// is every fronted user's. The relay asks one bit more for each
+	// doubling of such registrations beyond Registrations.Burst in a
+	// minute or so (up to 8 more), so a flood of them grows dear while
+	// no one is refused for others' registrations. Negative: none.
+	RegistrationWork int
+	PreKeyUploads    Rate // UploadPreKeys and AddDevice per device
+	PreKeyFetches    Rate // bundles fetched per device
+	Lookups          Rate // username lookups per device
 
 	MaxDevices         int           // devices per account (at most 127)
 	MaxPreKeysPerCall  int           // one-time keys of each kind per request
@@ -129,15 +146,19 @@ func DefaultLimits() Limits {
 		HandshakesPerSource:      32,
 		PressureHandshakeTimeout: 2 * time.Second,
 		AnonymousPerSource:       64,
+		AnonymousProxied:         4096,
 
 		ConnFrames:     Rate{Burst: 4000, PerSecond: 2000},
 		Messages:       Rate{Burst: 600, PerSecond: 60},
 		SealedMessages: Rate{Burst: 600, PerSecond: 60},
 		RecipientBytes: Rate{Burst: 64 << 20, PerSecond: 1 << 20},
+		ProxiedSealed:  Rate{Burst: 6000, PerSecond: 600},
 		Registrations:  Rate{Burst: 30, PerSecond: 0.2},
 		PreKeyUploads:  Rate{Burst: 20, PerSecond: 0.1},
 		PreKeyFetches:  Rate{Burst: 1000, PerSecond: 20},
 		Lookups:        Rate{Burst: 200, PerSecond: 2},
+
+		RegistrationWork: 20,
 
 		MaxDevices:         6,
 		MaxPreKeysPerCall:  200,
@@ -183,10 +204,17 @@ func (l Limits) withDefaults() Limits {
 	if l.AnonymousPerSource == 0 {
 		l.AnonymousPerSource = d.AnonymousPerSource
 	}
+	if l.AnonymousProxied == 0 {
+		l.AnonymousProxied = d.AnonymousProxied
+	}
+	if l.RegistrationWork == 0 {
+		l.RegistrationWork = d.RegistrationWork
+	}
 	rate(&l.ConnFrames, d.ConnFrames)
 	rate(&l.Messages, d.Messages)
 	rate(&l.SealedMessages, d.SealedMessages)
 	rate(&l.RecipientBytes, d.RecipientBytes)
+	rate(&l.ProxiedSealed, d.ProxiedSealed)
 	rate(&l.Registrations, d.Registrations)
 	rate(&l.PreKeyUploads, d.PreKeyUploads)
 	rate(&l.PreKeyFetches, d.PreKeyFetches)
@@ -233,6 +261,7 @@ type Server struct {
 	epoch  time.Time      // start of clock
 	hs     *admission     // handshakes in progress
 	devs   deviceCache
+	work   workLoad // registrations through shared proxies, for the work they must carry
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu
@@ -241,6 +270,8 @@ type Server struct {
 	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
 	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
 	anonymous map[string]int            // established anonymous connections by capped source; guarded by mu
+	anonProxy map[*conn]uint64          // established anonymous connections through shared proxies, by arrival; guarded by mu
+	anonSeq   uint64                    // arrival counter of anonProxy; guarded by mu
 	manifest  []byte                    // the signed manifest given to SetManifest; guarded by mu
 	pickMf    func([32]byte) []byte     // the manifest for a device's Noise key; guarded by mu
 	mfGen     uint64                    // bumped by every SetManifest; guarded by mu
@@ -274,6 +305,7 @@ func New(cfg Config) (*Server, error) {
 		live:      make(map[deviceKey]*conn),
 		receivers: make(map[*conn]struct{}),
 		anonymous: make(map[string]int),
+		anonProxy: make(map[*conn]uint64),
 	}
 	if s.hub == nil {
 		s.hub = NewLocalHub()
@@ -628,24 +660,54 @@ type source struct {
 	capped bool   // false through a shared proxy, whose address is not the peer's
 }
 
-// addAnonymous counts an established anonymous connection from src, or
-// returns false when src has AnonymousPerSource already.
-func (s *Server) addAnonymous(src source) bool {
-	if !src.capped || s.lim.AnonymousPerSource < 0 {
-		return true
+// addAnonymous counts c as an established anonymous connection. It
+// returns false when c's source (capped) has AnonymousPerSource already;
+// through a shared proxy, when AnonymousProxied are open, it returns the
+// oldest of them for the caller to close.
+func (s *Server) addAnonymous(c *conn) (ok bool, evict *conn) {
+	src := c.src
+	if !src.capped {
+		if s.lim.AnonymousProxied < 0 {
+			return true, nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.anonProxy) >= s.lim.AnonymousProxied {
+			// Bounded by AnonymousProxied, and only when all are taken.
+			oldest := ^uint64(0)
+			for x, seq := range s.anonProxy {
+				if seq < oldest {
+					evict, oldest = x, seq
+				}
+			}
+			delete(s.anonProxy, evict)
+		}
+		s.anonSeq++
+		s.anonProxy[c] = s.anonSeq
+		return true, evict
+	}
+	if s.lim.AnonymousPerSource < 0 {
+		return true, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.anonymous[src.addr] >= s.lim.AnonymousPerSource {
-		return false
+		return false, nil
 	}
 	s.anonymous[src.addr]++
-	return true
+	return true, nil
 }
 
 // removeAnonymous forgets an anonymous connection counted by addAnonymous.
-func (s *Server) removeAnonymous(src source) {
-	if !src.capped || s.lim.AnonymousPerSource < 0 {
+func (s *Server) removeAnonymous(c *conn) {
+	src := c.src
+	if !src.capped {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.anonProxy, c)
+		return
+	}
+	if s.lim.AnonymousPerSource < 0 {
 		return
 	}
 	s.mu.Lock()

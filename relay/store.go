@@ -29,7 +29,13 @@ var (
 	// ErrQuotaExceeded: storing the envelopes would take a device's mailbox
 	// over its message-count or byte quota.
 	ErrQuotaExceeded = errors.New("relay: mailbox quota exceeded")
+	// ErrDeviceRemoved: the noise key belonged to a device that was removed
+	// from its account (Accounts.RemoveDevice).
+	ErrDeviceRemoved = errors.New("relay: device removed")
 )
+
+// MaxDeviceName bounds Device.Name, in bytes.
+const MaxDeviceName = 256
 
 // AccountID identifies an account. The relay chooses it at random when the
 // account registers.
@@ -37,13 +43,20 @@ type AccountID [16]byte
 
 // Device is one device of an account. NoiseKey is the device's static Noise
 // key, which is how the relay authenticates it; it is unique across all
-// devices.
+// devices, and never used again once its device is removed.
 type Device struct {
 	Account        AccountID
 	ID             uint32 // 1 for the primary device; chosen by the caller
 	RegistrationID uint32 // Signal registration id
 	NoiseKey       [32]byte
 	Created        time.Time
+	// Name is the device's name sealed by its account's devices (the
+	// relay cannot read it), at most MaxDeviceName bytes; nil for none.
+	Name []byte
+	// LastSeen is when the device last connected, as the relay recorded
+	// it (SetLastSeen: the start of a day, so that the store keeps no
+	// finer trace of when a device is online); zero until then.
+	LastSeen time.Time
 }
 
 // Account is a registered user. Username is unique across accounts (compared
@@ -115,7 +128,7 @@ type Accounts interface {
 	// AddDevice stores another device of an existing account. The caller
 	// chooses the device id (max+1 of Devices). It returns ErrNotFound if the
 	// account does not exist and ErrConflict if the device id or noise key is
-	// taken.
+	// taken (a removed device's key stays taken).
 	AddDevice(ctx context.Context, d Device) error
 	// AccountByID returns the account, or ErrNotFound.
 	AccountByID(ctx context.Context, id AccountID) (Account, error)
@@ -123,11 +136,23 @@ type Accounts interface {
 	// ErrNotFound.
 	AccountByUsername(ctx context.Context, name string) (Account, error)
 	// DeviceByNoiseKey returns the device authenticated by this static Noise
-	// key, or ErrNotFound.
+	// key; an error wrapping ErrDeviceRemoved if the key's device was
+	// removed; or ErrNotFound.
 	DeviceByNoiseKey(ctx context.Context, key [32]byte) (Device, error)
 	// Devices returns the account's devices ordered by ID, or ErrNotFound if
 	// the account does not exist.
 	Devices(ctx context.Context, id AccountID) ([]Device, error)
+	// RemoveDevice deletes the account's device dev, its prekeys and its
+	// mailbox (envelopes and quota usage) in one transaction, and keeps its
+	// noise key as removed: from then on DeviceByNoiseKey answers that key
+	// with an error wrapping ErrDeviceRemoved, and CreateAccount and
+	// AddDevice refuse it (ErrConflict). The id is free for a later
+	// AddDevice. ErrNotFound if the account has no device dev (also when
+	// it was removed already).
+	RemoveDevice(ctx context.Context, acct AccountID, dev uint32) error
+	// SetLastSeen sets the device's LastSeen to at (as given: the caller
+	// rounds it). ErrNotFound if the device does not exist.
+	SetLastSeen(ctx context.Context, acct AccountID, dev uint32, at time.Time) error
 }
 
 // AccountDevices is an account with its devices, as AccountsBatch returns

@@ -159,6 +159,16 @@ CREATE TABLE IF NOT EXISTS bridge_denied (
 	until  INTEGER NOT NULL,
 	PRIMARY KEY (bridge, label)
 );
+CREATE TABLE IF NOT EXISTS manifests_held (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	digest BLOB NOT NULL UNIQUE,
+	blob   BLOB NOT NULL,
+	held   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS manifest_sent (
+	peer   TEXT PRIMARY KEY,
+	serial INTEGER NOT NULL
+);
 `
 
 // querier is what both *sql.DB and *sql.Tx offer.

@@ -383,3 +383,30 @@ func TestOutboxInboxContacts(t *testing.T) {
 		t.Fatalf("history %+v %v", h, err)
 	}
 }
+
+// The manifests held are kept newest first, at most keep of them; one held
+// again keeps its place.
+func TestHeldManifests(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "client.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := db.Store()
+	for i := range 10 {
+		if err := s.HoldManifest(ctx, []byte{byte(i)}, time.Now(), 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.HoldManifest(ctx, []byte{8}, time.Now(), 4); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.HeldManifests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[[9] [8] [7] [6]]" {
+		t.Fatalf("held %v", got)
+	}
+}

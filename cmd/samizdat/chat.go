@@ -126,9 +126,12 @@ does (see 'samizdat help bridge'): every contact you accepted learns the address
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Add(2)
+	removed := make(chan error, 1) // Receive ended for good: this device was removed
 	go func() {
 		defer wg.Done()
-		c.Receive(ctx)
+		if err := c.Receive(ctx); errors.Is(err, client.ErrDeviceRemoved) {
+			removed <- err
+		}
 	}()
 	if len(bo.listen) > 0 {
 		wg.Add(1)
@@ -169,6 +172,8 @@ does (see 'samizdat help bridge'): every contact you accepted learns the address
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-removed:
+			return err
 		case l := <-lineCh:
 			if l.err != nil || ui.handleLine(ctx, strings.TrimSpace(l.s)) {
 				ui.finish()
@@ -425,6 +430,8 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		ui.printf("%s✗ not sent to %s: %s%s\n", ui.esc.Red, ev.Peer, reason, ui.esc.Reset)
 	case client.EventUndecryptable:
 		ui.printf("%s⚠ a message could not be decrypted and was dropped%s\n", ui.esc.Yellow, ui.esc.Reset)
+	case client.EventDeviceRemoved:
+		ui.printf("%s· device %d was removed from your account%s\n", ui.esc.Blue, ev.Device, ui.esc.Reset)
 	case client.EventConnected:
 		ui.mu.Lock()
 		was := ui.offline

@@ -46,6 +46,7 @@ func clientCommands() []command {
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
+		{name: "devices", summary: "list your account's devices, or remove one (devices remove ID)", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 	}
@@ -97,6 +98,7 @@ relay named in the invite, under NAME. One home is one device of one user.`)
 	f.homeFlag(e)
 	invite := f.String("invite", "", "the invite `FILE` from the relay operator, or from a friend")
 	name := f.String("name", "", "your username: 3-32 of a-z 0-9 _ . (a `NAME` others find you by)")
+	devName := deviceNameFlag(f)
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
@@ -107,7 +109,10 @@ relay named in the invite, under NAME. One home is one device of one user.`)
 	if err != nil {
 		return err
 	}
-	c, err := client.Init(ctx, client.Config{Home: e.home}, inv, client.NormalizeUsername(*name))
+	if err := checkDeviceName(f, *devName); err != nil {
+		return err
+	}
+	c, err := client.Init(ctx, client.Config{Home: e.home, DeviceName: *devName}, inv, client.NormalizeUsername(*name))
 	if errors.Is(err, client.ErrAlreadyInitialized) {
 		return fmt.Errorf("%s already holds an identity\nhint: use another --home for another user", e.home)
 	}
@@ -166,7 +171,7 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 		return nil
 	case errors.Is(err, client.ErrNoSuchUser):
 		return fmt.Errorf("no user named %q on this relay\nhint: check the spelling; they join with 'samizdat init' and an invite", client.NormalizeUsername(to))
-	case errors.Is(err, client.ErrGaveUp):
+	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrDeviceRemoved):
 		return err
 	}
 	return fmt.Errorf("%w\nhint: the message stays in the outbox and goes out with the next send, recv or chat", err)
@@ -190,6 +195,10 @@ func warnEvents(e *env) func(client.Event) {
 			}
 		case client.EventRefused:
 			fmt.Fprintf(e.stderr, "warning: refused what %s sent: %v\n", ev.Peer, ev.Err)
+		case client.EventManifest:
+			fmt.Fprintf(e.stderr, "note: %s handed you the network's newer manifest (serial %s)\n", ev.Peer, ev.Text)
+		case client.EventDeviceRemoved:
+			fmt.Fprintf(e.stderr, "note: device %d was removed from your account\n", ev.Device)
 		}
 	}
 }
@@ -411,18 +420,22 @@ func runLink(ctx context.Context, e *env, args []string) error {
 directory); run the client there with --home DIR.`)
 	f.homeFlag(e)
 	newHome := f.String("new-home", "", "the new device's state `DIR`")
+	devName := deviceNameFlag(f)
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
 	if *newHome == "" {
 		return f.usagef("need --new-home DIR")
 	}
+	if err := checkDeviceName(f, *devName); err != nil {
+		return err
+	}
 	c, release, err := openClient(ctx, e, nil)
 	if err != nil {
 		return err
 	}
 	defer release()
-	nc, err := c.LinkDevice(ctx, client.Config{Home: e.path(*newHome)})
+	nc, err := c.LinkDevice(ctx, client.Config{Home: e.path(*newHome), DeviceName: *devName})
 	if err != nil {
 		return err
 	}

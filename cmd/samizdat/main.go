@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"samizdat/client"
 )
 
 // command is one subcommand of the binary.
@@ -140,6 +142,10 @@ func exitStatus(e *env, name string, err error) int {
 		msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), errUsage.Error()), ": ")
 		fmt.Fprintf(e.stderr, "samizdat %s: %s\nhint: run 'samizdat help %s' for every flag\n", name, msg, name)
 		return exitUsage
+	case errors.Is(err, client.ErrDeviceRemoved):
+		fmt.Fprintf(e.stderr, "samizdat %s: %v\n", name, err)
+		fmt.Fprintf(e.stderr, "hint: this device was removed from the account by its primary device; this home can no longer send or receive (the primary can link a new device with 'samizdat link')\n")
+		return exitFailed
 	}
 	fmt.Fprintf(e.stderr, "samizdat %s: %v\n", name, err)
 	return exitFailed

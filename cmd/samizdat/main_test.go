@@ -35,7 +35,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 func TestEveryCommandHasHelp(t *testing.T) {
 	cmds := [][]string{
 		{"init"}, {"import"}, {"send"}, {"recv"}, {"safety"}, {"chat"}, {"contacts"}, {"whoami"}, {"history"}, {"link"},
-		{"requests"}, {"accept"}, {"block"}, {"unblock"},
+		{"requests"}, {"accept"}, {"block"}, {"unblock"}, {"devices"}, {"devices", "list"}, {"devices", "remove"},
 		{"relay"}, {"relay", "endpoints"}, {"manifest"}, {"manifest", "keygen"}, {"manifest", "sign"},
 		{"manifest", "show"}, {"manifest", "verify"}, {"lab"}, {"lab", "run"}, {"lab", "list"},
 		{"bench"}, {"version"}, {"help"},
@@ -94,6 +94,13 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"relay", "endpoints", "nonesuch"}, 2, `unknown operation "nonesuch"`},
 		{[]string{"relay", "--listen", "garbage://x"}, 2, "--listen garbage://x"},
 		{[]string{"relay", "endpoints", "add", "garbage://x"}, 2, "garbage"},
+		{[]string{"devices", "remove"}, 2, "need one device ID"},
+		{[]string{"devices", "remove", "two"}, 2, `"two" is not a device ID`},
+		{[]string{"devices", "remove", "0"}, 2, `"0" is not a device ID`},
+		{[]string{"devices", "remove", "2", "3"}, 2, "need one device ID"},
+		{[]string{"devices", "nonesuch"}, 2, `unknown subcommand "nonesuch"`},
+		{[]string{"devices", "--bogus"}, 2, "unknown flag --bogus"},
+		{[]string{"link", "--new-home", "x", "--device-name", strings.Repeat("n", 65)}, 2, "--device-name takes at most 64 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,6 +75,12 @@ others' endpoints with --peer URL (same syntax as --listen; every node may get t
 so that every node's manifest lists every node. --delivery-poll bounds how long a lost wake-up
 delays delivery (default 30s).
 
+A way back for clients that were offline while endpoints moved: every wss endpoint also
+serves the signed manifest over plain HTTPS at a path only holders of its secret know
+(anyone else gets the decoy site), and --mirror DIR gets the public manifest (manifest.bin)
+on every change, for a web server to publish; --mirror-url names where it is published,
+and goes into every manifest as a channel. Cohorts' manifests never go to the mirror.
+
 --admin serves Prometheus metrics (/metrics) and a health check (/healthz) over HTTP; off by
 default, and only on loopback unless --admin-any-address. No metric carries a key, a message
 or a username.`
@@ -99,6 +106,8 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	nodeKey := fs.String("node-key", "", "this node's signing key `FILE` (default DIR/node-key.pem, made on first start)")
 	delegation := fs.String("delegation", "", "the node key's certificate `FILE` from 'samizdat manifest delegate' (default DIR/delegation.txt)")
 	peerFlag := fs.repeated("peer", "another node's endpoint `URL`, announced in the manifest (repeatable)")
+	mirrorDir := fs.String("mirror", "", "`DIR` a web server publishes: the public manifest is written there on every change")
+	mirrorURL := fs.String("mirror-url", "", "the https `URL` where --mirror's manifest.bin is published, put into every manifest as a channel")
 	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
 	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
 	verbose := fs.Bool("verbose", false, "log connection events")
@@ -155,7 +164,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		return fs.usagef("give --decoy or --decoy-proxy, not both")
 	}
 	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network, DelegationFile: *delegation,
-		DecoyDir: *decoyDir, DecoyProxy: *decoyProxy}
+		DecoyDir: *decoyDir, DecoyProxy: *decoyProxy, MirrorDir: *mirrorDir}
 	if *networkKey != "" {
 		k, err := parsePublicKey(*networkKey)
 		if err != nil {
@@ -169,6 +178,13 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		opts.NodeKey = k
+	}
+	if *mirrorURL != "" {
+		u, err := url.Parse(*mirrorURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fs.usagef("--mirror-url %s: want an https:// URL", *mirrorURL)
+		}
+		opts.Channels = []manifest.Channel{{Kind: "https", URL: *mirrorURL}}
 	}
 	if *configFile != "" {
 		f, err := endpoints.ReadFile(*configFile)
@@ -284,6 +300,9 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		invPath = opts.InvitePath
 	}
 	fmt.Fprintf(e.stdout, "invite written to %s\n", invPath)
+	if *mirrorDir != "" {
+		fmt.Fprintf(e.stdout, "mirror written to %s\n", filepath.Join(*mirrorDir, endpoints.ManifestFile))
+	}
 
 	for {
 		select {

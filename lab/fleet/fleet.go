@@ -190,8 +190,8 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		Store: f.store, NoiseKey: f.keys.Noise,
 		ServerCertificate: f.keys.ServerCertificate, ServerCertificateKey: f.keys.ServerCertificateKey,
 		Limits: relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
-			Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u,
-			HandshakesPerSource: -1, AnonymousPerSource: -1},
+			ProxiedSealed: u, Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u,
+			HandshakesPerSource: -1, AnonymousPerSource: -1, AnonymousProxied: -1, RegistrationWork: -1},
 		Logger: f.log,
 	})
 	if err != nil {

@@ -1,7 +1,9 @@
 // Package channel fetches signed manifests from the places a manifest
 // names (HTTPS mirrors, DNS TXT records over DNS-over-HTTPS, fetches
-// through a domain front) and from what a user imports (an invite file or
-// pasted text), and hands them to a manifest.Keeper.
+// through a domain front), from the mirror a relay serves on each of its
+// wss endpoints (Relay, at a path derived from the endpoint's secret) and
+// from what a user imports (an invite file or pasted text), and hands them
+// to a manifest.Keeper.
 //
 // # Security properties
 //

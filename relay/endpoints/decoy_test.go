@@ -108,10 +108,12 @@ func listenOf(m *endpoints.Manager, name string) string {
 // aside), no body, no size, no error page, no certificate field. On a
 // relay with a built-in decoy every one of these is the same.
 //
-// The relays draw from fixed seeds, so the test is deterministic. Two
-// deployments can coincide on a field drawn from a few values (both say
-// "Server: nginx"); transport/decoy's TestNothingConstantAcrossDeployments
-// shows over forty that no field has one value in most.
+// The relays draw from fixed seeds, so the test is deterministic. Fields
+// drawn from a few values (the server's name, the key type, the serial's
+// length) are left out: two deployments may share one, and how far a
+// seed's draws reach them changes whenever first start draws something
+// more; transport/decoy's TestNothingConstantAcrossDeployments shows over
+// forty deployments that no field has one value in most.
 func TestDecoyIsEachDeployments(t *testing.T) {
 	var answers []map[string]answer
 	var chains [][]*x509.Certificate
@@ -137,10 +139,11 @@ func TestDecoyIsEachDeployments(t *testing.T) {
 		}
 		for k, v := range x.header {
 			switch k {
-			case "Date", "Accept-Ranges", "Content-Type":
+			case "Date", "Accept-Ranges", "Content-Type", "Server":
 				// the clock; what every static server sends with a file;
 				// what the kind of file says (transport/decoy draws the
-				// charset and the error pages' types)
+				// charset and the error pages' types); the server's name,
+				// drawn from a few (two deployments may share one)
 				continue
 			}
 			if w, ok := y.header[k]; ok && slices.Equal(v, w) {
@@ -158,13 +161,11 @@ func TestDecoyIsEachDeployments(t *testing.T) {
 		x, y any
 	}{
 		{"key", string(lx.RawSubjectPublicKeyInfo), string(ly.RawSubjectPublicKeyInfo)},
-		{"key type", fmt.Sprint(lx.PublicKeyAlgorithm, len(lx.RawSubjectPublicKeyInfo)), fmt.Sprint(ly.PublicKeyAlgorithm, len(ly.RawSubjectPublicKeyInfo))},
 		{"issuer", lx.Issuer.String(), ly.Issuer.String()},
 		{"subject", lx.Subject.String(), ly.Subject.String()},
 		{"not before", lx.NotBefore, ly.NotBefore},
 		{"validity", lx.NotAfter.Sub(lx.NotBefore), ly.NotAfter.Sub(ly.NotBefore)},
 		{"serial", lx.SerialNumber.String(), ly.SerialNumber.String()},
-		{"serial length", len(lx.SerialNumber.Bytes()), len(ly.SerialNumber.Bytes())},
 	} {
 		if f.x == f.y {
 			t.Errorf("certificate %s: both %v", f.name, f.x)

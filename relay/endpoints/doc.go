@@ -33,6 +33,19 @@
 // endpoints from the push. The manifest is also re-signed when half of its
 // lifetime has passed.
 //
+// A way back for clients that were offline during a move: every wss
+// endpoint also serves the newest manifest of its cohort (the public one
+// for an endpoint of every cohort) over plain HTTPS at a path derived from
+// the endpoint's secret (channel.MirrorPath), so a client holding any
+// manifest that lists the endpoint can fetch from it, and a probe without
+// the path gets the decoy site; and with Options.MirrorDir the public
+// manifest is written to that directory, for a web server to publish, on
+// every change. A cohort's manifest never goes to the mirror directory: a
+// mirror is public to whoever knows its URL, and a censor's account knows
+// it, so it would hand every cohort's endpoints to anyone; cohorts get
+// theirs pushed, on their own endpoints, and through per-cohort channels
+// the operator publishes from manifest-cohort-N.bin.
+//
 // Endpoints tagged with a cohort above 0 reach only that cohort's devices:
 // the public manifest (invite and manifest files) lists the endpoints for
 // everyone, and each cohort with endpoints of its own gets a manifest one

@@ -19,6 +19,7 @@ import (
 	"samizdat/noisechan"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
+	"samizdat/relay/regwork"
 	"samizdat/relay/wire"
 	"samizdat/session/curve"
 	"samizdat/session/kem"
@@ -153,6 +154,16 @@ func dialRaw(t *testing.T, dial dialer, relayKey [32]byte, key noisechan.KeyPair
 
 func (c *rawClient) call(op *wire.Request) *wire.Response {
 	c.t.Helper()
+	r := c.try(op)
+	if r.Status != wire.Status_OK {
+		c.t.Fatalf("%T: %v %s", op.Op, r.Status, r.Reason)
+	}
+	return r
+}
+
+// try is call that takes any status.
+func (c *rawClient) try(op *wire.Request) *wire.Response {
+	c.t.Helper()
 	c.nextID++
 	op.Id = c.nextID
 	if err := wire.WriteFrame(c.nc, &wire.Frame{Body: &wire.Frame_Request{Request: op}}); err != nil {
@@ -160,9 +171,6 @@ func (c *rawClient) call(op *wire.Request) *wire.Response {
 	}
 	select {
 	case r := <-c.resps:
-		if r.Status != wire.Status_OK {
-			c.t.Fatalf("%T: %v %s", op.Op, r.Status, r.Reason)
-		}
 		return r
 	case <-time.After(10 * time.Second):
 		c.t.Fatal("no response")
@@ -213,7 +221,7 @@ func registerKey(t *testing.T, dial dialer, relayKey [32]byte, name string, nois
 	spkSig, _ := ik.Private.Sign(rand.Reader, spk.Public.Bytes())
 	kk, _ := kem.GenerateKeyPair(rand.Reader)
 	kkSig, _ := ik.Private.Sign(rand.Reader, kk.Public.Bytes())
-	c.call(&wire.Request{Op: &wire.Request_Register{Register: &wire.Register{
+	reg := &wire.Register{
 		Username:              name,
 		IdentityKey:           ik.Public.Bytes(),
 		RegistrationId:        7,
@@ -221,7 +229,18 @@ func registerKey(t *testing.T, dial dialer, relayKey [32]byte, name string, nois
 		SignedPreKey:          &wire.SignedPreKey{Id: 1, PublicKey: spk.Public.Bytes(), Signature: spkSig},
 		LastResortKyberPreKey: &wire.KyberPreKey{Id: 1, PublicKey: kk.Public.Bytes(), Signature: kkSig},
 		UnidentifiedAccessKey: make([]byte, 16),
-	}}})
+	}
+	if r := c.try(&wire.Request{Op: &wire.Request_Register{Register: reg}}); r.Status != wire.Status_OK {
+		// Through a CDN the relay asks for a proof of work, as a client
+		// does it.
+		if r.Status != wire.Status_UNAUTHORIZED || r.WorkBits == 0 {
+			t.Fatalf("register: %v %s", r.Status, r.Reason)
+		}
+		if reg.Work, err = regwork.Solve(context.Background(), relayKey, noise.Public, int(r.WorkBits)); err != nil {
+			t.Fatal(err)
+		}
+		c.call(&wire.Request{Op: &wire.Request_Register{Register: reg}})
+	}
 	c.call(&wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
 	return c
 }

@@ -17,11 +17,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samizdat/clock"
 	"samizdat/internal/atomicfile"
 	"samizdat/manifest"
+	"samizdat/manifest/channel"
 	"samizdat/relay"
 	"samizdat/transport/selfsigned"
 )
@@ -104,6 +106,11 @@ type Options struct {
 	// Channels are put into every manifest as where to fetch newer ones,
 	// before the config file's.
 	Channels []manifest.Channel
+	// MirrorDir, if set, is a directory a web server publishes: the public
+	// manifest is written to MirrorDir/ManifestFile on every change,
+	// atomically. The manifests of cohorts never go there (publish says
+	// why).
+	MirrorDir string
 	// Logger receives endpoint events; nil discards them.
 	Logger *slog.Logger
 	// Clock runs the manifest's refresh, mints the TLS certificates and
@@ -193,6 +200,15 @@ type Manager struct {
 	peers    []manifest.Endpoint // Options.Peers; read-only after Start
 	signedAt time.Time
 	admSock  net.Listener
+
+	mirrored atomic.Pointer[mirrorSet] // what the wss endpoints serve at their mirror path
+}
+
+// mirrorSet is what one publish signed: the public manifest and those of
+// the cohorts with endpoints or channels of their own.
+type mirrorSet struct {
+	public   []byte
+	byCohort map[uint32][]byte
 }
 
 // Start opens every endpoint of opts (the command line, the config file and
@@ -252,6 +268,11 @@ func Start(opts Options) (*Manager, error) {
 	}
 	if m.network == "" {
 		return nil, configErrorf("no network name; give one on the command line or as \"network\" in the config file")
+	}
+	if opts.MirrorDir != "" {
+		if err := os.MkdirAll(opts.MirrorDir, 0o755); err != nil {
+			return nil, configErrorf("the mirror directory: %v", err)
+		}
 	}
 	if m.secrets, err = loadSecrets(opts.Dir, opts.Rand); err != nil {
 		return nil, err
@@ -904,6 +925,12 @@ func (m *Manager) publish() error {
 			return fmt.Errorf("endpoints: writing the manifest: %w", err)
 		}
 	}
+	if m.opts.MirrorDir != "" {
+		if err := atomicfile.Write(filepath.Join(m.opts.MirrorDir, ManifestFile), blob, 0o644); err != nil {
+			return fmt.Errorf("endpoints: writing the mirror: %w", err)
+		}
+	}
+	m.mirrored.Store(&mirrorSet{public: blob, byCohort: byCohort})
 	inv := manifest.Invite{NetworkKey: m.signer.netPub, Manifest: blob}
 	if err := manifest.WriteInvite(m.opts.InvitePath, inv); err != nil {
 		return fmt.Errorf("endpoints: writing the invite: %w", err)
@@ -921,6 +948,26 @@ func (m *Manager) publish() error {
 	}
 	m.log.Info("published a manifest", "serial", serial, "endpoints", len(public), "cohorts", len(byCohort))
 	return nil
+}
+
+// mirrorFiles is what the wss endpoint ep publishes beside its decoy: at
+// its mirror path (channel.MirrorPath, derived from its secret), the
+// newest manifest of its cohort, or the public one for an endpoint of
+// every cohort. A cohort's manifest is served only where its own clients
+// connect, so that whoever can ask learns nothing the endpoint's own
+// manifest did not already tell.
+func (m *Manager) mirrorFiles(ep manifest.Endpoint) func(string) []byte {
+	path := channel.MirrorPath(ep)
+	return func(p string) []byte {
+		set := m.mirrored.Load()
+		if path == "" || p != path || set == nil {
+			return nil
+		}
+		if b, ok := set.byCohort[ep.Cohort]; ok && ep.Cohort != 0 {
+			return b
+		}
+		return set.public
+	}
 }
 
 // CohortManifestFile is the name of the file in the data directory that

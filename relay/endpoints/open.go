@@ -69,7 +69,7 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 		return opened{}, configErrorf("tls_pin is not the pin of the relay's TLS key, which clients dialing %s meet; leave it out, or give the address of what terminates TLS in front (?address=HOST:PORT)", s.Listen)
 	}
 	ln, err := wss.Listen(ctx, s.Listen, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret,
-		Decoy: site, Clock: m.opts.Clock})
+		Decoy: site, Clock: m.opts.Clock, Files: m.mirrorFiles(*pub)})
 	if err != nil {
 		return opened{}, err
 	}

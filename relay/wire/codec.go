@@ -7,6 +7,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// TypeAccountNotice is the Envelope type of an AccountNotice, which the
+// relay itself writes (libsignal's ciphertext types are below 10).
+const TypeAccountNotice = 100
+
 // MaxFrameSize is the largest encoded frame, in bytes, that ReadFrame
 // accepts and WriteFrame sends. It matches the Noise channel's limit.
 const MaxFrameSize = 1 << 20

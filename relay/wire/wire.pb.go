@@ -35,30 +35,32 @@ type Status int32
 
 const (
 	Status_OK                 Status = 0
-	Status_BAD_REQUEST        Status = 1 // malformed or invalid; the connection stays up
-	Status_UNAUTHENTICATED    Status = 2 // needs a registered device key
-	Status_NOT_FOUND          Status = 3 // no such user or device
-	Status_CONFLICT           Status = 4 // username taken, device id in use
-	Status_MISMATCHED_DEVICES Status = 5 // see DeviceMismatch in the result
-	Status_RATE_LIMITED       Status = 6 // retry after Response.retry_after_ms (in reason for now)
-	Status_QUOTA_EXCEEDED     Status = 7 // recipient mailbox full
-	Status_UNAUTHORIZED       Status = 8 // sealed-sender access denied, bad signature
-	Status_INTERNAL           Status = 9 // the relay failed; nothing was stored
+	Status_BAD_REQUEST        Status = 1  // malformed or invalid; the connection stays up
+	Status_UNAUTHENTICATED    Status = 2  // needs a registered device key
+	Status_NOT_FOUND          Status = 3  // no such user or device
+	Status_CONFLICT           Status = 4  // username taken, device id in use
+	Status_MISMATCHED_DEVICES Status = 5  // see DeviceMismatch in the result
+	Status_RATE_LIMITED       Status = 6  // retry after Response.retry_after_ms (in reason for now)
+	Status_QUOTA_EXCEEDED     Status = 7  // recipient mailbox full
+	Status_UNAUTHORIZED       Status = 8  // sealed-sender access denied, bad signature
+	Status_INTERNAL           Status = 9  // the relay failed; nothing was stored
+	Status_DEVICE_REMOVED     Status = 10 // this channel's device was removed from its account: every request is refused from now on
 )
 
 // Enum value maps for Status.
 var (
 	Status_name = map[int32]string{
-		0: "OK",
-		1: "BAD_REQUEST",
-		2: "UNAUTHENTICATED",
-		3: "NOT_FOUND",
-		4: "CONFLICT",
-		5: "MISMATCHED_DEVICES",
-		6: "RATE_LIMITED",
-		7: "QUOTA_EXCEEDED",
-		8: "UNAUTHORIZED",
-		9: "INTERNAL",
+		0:  "OK",
+		1:  "BAD_REQUEST",
+		2:  "UNAUTHENTICATED",
+		3:  "NOT_FOUND",
+		4:  "CONFLICT",
+		5:  "MISMATCHED_DEVICES",
+		6:  "RATE_LIMITED",
+		7:  "QUOTA_EXCEEDED",
+		8:  "UNAUTHORIZED",
+		9:  "INTERNAL",
+		10: "DEVICE_REMOVED",
 	}
 	Status_value = map[string]int32{
 		"OK":                 0,
@@ -71,6 +73,7 @@ var (
 		"QUOTA_EXCEEDED":     7,
 		"UNAUTHORIZED":       8,
 		"INTERNAL":           9,
+		"DEVICE_REMOVED":     10,
 	}
 )
 
@@ -217,6 +220,8 @@ type Request struct {
 	//	*Request_SenderCertificate
 	//	*Request_AddDevice
 	//	*Request_SendMulti
+	//	*Request_ListDevices
+	//	*Request_RemoveDevice
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -383,6 +388,24 @@ func (x *Request) GetSendMulti() *SendMultiRecipient {
 	return nil
 }
 
+func (x *Request) GetListDevices() *ListDevices {
+	if x != nil {
+		if x, ok := x.Op.(*Request_ListDevices); ok {
+			return x.ListDevices
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRemoveDevice() *RemoveDevice {
+	if x != nil {
+		if x, ok := x.Op.(*Request_RemoveDevice); ok {
+			return x.RemoveDevice
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -439,6 +462,14 @@ type Request_SendMulti struct {
 	SendMulti *SendMultiRecipient `protobuf:"bytes,22,opt,name=send_multi,json=sendMulti,proto3,oneof"` // any channel, even anonymous
 }
 
+type Request_ListDevices struct {
+	ListDevices *ListDevices `protobuf:"bytes,23,opt,name=list_devices,json=listDevices,proto3,oneof"` // authenticated
+}
+
+type Request_RemoveDevice struct {
+	RemoveDevice *RemoveDevice `protobuf:"bytes,24,opt,name=remove_device,json=removeDevice,proto3,oneof"` // authenticated, the primary device only
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -465,12 +496,17 @@ func (*Request_AddDevice) isRequest_Op() {}
 
 func (*Request_SendMulti) isRequest_Op() {}
 
+func (*Request_ListDevices) isRequest_Op() {}
+
+func (*Request_RemoveDevice) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Status       Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=samizdat.relay.Status" json:"status,omitempty"`
 	Reason       string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`                                    // short, for humans; never contains secrets
 	RetryAfterMs uint64                 `protobuf:"varint,4,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // with RATE_LIMITED: when the request may succeed
+	WorkBits     uint32                 `protobuf:"varint,5,opt,name=work_bits,json=workBits,proto3" json:"work_bits,omitempty"`               // with UNAUTHORIZED to a Register: the proof of work it must carry (see Register.work)
 	// Types that are valid to be assigned to Result:
 	//
 	//	*Response_Registered
@@ -483,6 +519,7 @@ type Response struct {
 	//	*Response_Pong
 	//	*Response_MultiSent
 	//	*Response_MultiMismatch
+	//	*Response_Devices
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -542,6 +579,13 @@ func (x *Response) GetReason() string {
 func (x *Response) GetRetryAfterMs() uint64 {
 	if x != nil {
 		return x.RetryAfterMs
+	}
+	return 0
+}
+
+func (x *Response) GetWorkBits() uint32 {
+	if x != nil {
+		return x.WorkBits
 	}
 	return 0
 }
@@ -643,6 +687,15 @@ func (x *Response) GetMultiMismatch() *MultiMismatch {
 	return nil
 }
 
+func (x *Response) GetDevices() *DeviceList {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Devices); ok {
+			return x.Devices
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -687,6 +740,10 @@ type Response_MultiMismatch struct {
 	MultiMismatch *MultiMismatch `protobuf:"bytes,20,opt,name=multi_mismatch,json=multiMismatch,proto3,oneof"`
 }
 
+type Response_Devices struct {
+	Devices *DeviceList `protobuf:"bytes,21,opt,name=devices,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -706,6 +763,8 @@ func (*Response_Pong) isResponse_Result() {}
 func (*Response_MultiSent) isResponse_Result() {}
 
 func (*Response_MultiMismatch) isResponse_Result() {}
+
+func (*Response_Devices) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -893,8 +952,13 @@ type Register struct {
 	KyberPreKeys                   []*KyberPreKey         `protobuf:"bytes,8,rep,name=kyber_pre_keys,json=kyberPreKeys,proto3" json:"kyber_pre_keys,omitempty"`
 	UnidentifiedAccessKey          []byte                 `protobuf:"bytes,9,opt,name=unidentified_access_key,json=unidentifiedAccessKey,proto3" json:"unidentified_access_key,omitempty"` // 16 bytes; senders of sealed messages must present it
 	UnrestrictedUnidentifiedAccess bool                   `protobuf:"varint,10,opt,name=unrestricted_unidentified_access,json=unrestrictedUnidentifiedAccess,proto3" json:"unrestricted_unidentified_access,omitempty"`
-	unknownFields                  protoimpl.UnknownFields
-	sizeCache                      protoimpl.SizeCache
+	DeviceName                     []byte                 `protobuf:"bytes,11,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"` // device 1's name, sealed by the client (opaque to the relay); at most 256 bytes
+	// A proof of work (relay/regwork), when the relay asks for one: it does
+	// for registrations through a shared proxy (a CDN), whose address is
+	// not the registering user's and cannot be rate-limited as theirs.
+	Work          []byte `protobuf:"bytes,12,opt,name=work,proto3" json:"work,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Register) Reset() {
@@ -997,6 +1061,20 @@ func (x *Register) GetUnrestrictedUnidentifiedAccess() bool {
 	return false
 }
 
+func (x *Register) GetDeviceName() []byte {
+	if x != nil {
+		return x.DeviceName
+	}
+	return nil
+}
+
+func (x *Register) GetWork() []byte {
+	if x != nil {
+		return x.Work
+	}
+	return nil
+}
+
 type Registered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccountId     []byte                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // 16 random bytes (a service id), never derived from the username
@@ -1057,6 +1135,7 @@ type AddDevice struct {
 	LastResortKyberPreKey *KyberPreKey           `protobuf:"bytes,4,opt,name=last_resort_kyber_pre_key,json=lastResortKyberPreKey,proto3" json:"last_resort_kyber_pre_key,omitempty"`
 	PreKeys               []*OneTimePreKey       `protobuf:"bytes,5,rep,name=pre_keys,json=preKeys,proto3" json:"pre_keys,omitempty"`
 	KyberPreKeys          []*KyberPreKey         `protobuf:"bytes,6,rep,name=kyber_pre_keys,json=kyberPreKeys,proto3" json:"kyber_pre_keys,omitempty"`
+	Name                  []byte                 `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"` // the new device's name, sealed by the client (opaque to the relay); at most 256 bytes
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -1133,6 +1212,261 @@ func (x *AddDevice) GetKyberPreKeys() []*KyberPreKey {
 	return nil
 }
 
+func (x *AddDevice) GetName() []byte {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+// ListDevices asks for the account's devices; any of its devices may.
+type ListDevices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDevices) Reset() {
+	*x = ListDevices{}
+	mi := &file_relay_wire_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDevices) ProtoMessage() {}
+
+func (x *ListDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
+func (*ListDevices) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{9}
+}
+
+type DeviceInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                          // as the device gave it: sealed, opaque to the relay
+	Created       uint64                 `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`                   // ms since the epoch
+	LastSeen      uint64                 `protobuf:"varint,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"` // ms since the epoch: the start (UTC) of the day the device last connected; 0 unknown
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceInfo) Reset() {
+	*x = DeviceInfo{}
+	mi := &file_relay_wire_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceInfo) ProtoMessage() {}
+
+func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
+func (*DeviceInfo) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeviceInfo) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DeviceInfo) GetName() []byte {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+func (x *DeviceInfo) GetCreated() uint64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *DeviceInfo) GetLastSeen() uint64 {
+	if x != nil {
+		return x.LastSeen
+	}
+	return 0
+}
+
+type DeviceList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*DeviceInfo          `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"` // ordered by id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceList) Reset() {
+	*x = DeviceList{}
+	mi := &file_relay_wire_wire_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceList) ProtoMessage() {}
+
+func (x *DeviceList) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
+func (*DeviceList) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeviceList) GetDevices() []*DeviceInfo {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// RemoveDevice removes one of the account's other devices, as Signal's
+// primary unlinks a linked device: only device 1 may ask, and not for
+// itself. The relay deletes the device's keys and mailbox, closes its
+// connections (Push.removed), refuses its key from then on
+// (DEVICE_REMOVED) and frees its slot. Each remaining device other than
+// the one asking finds an envelope of type 100 (wire.TypeAccountNotice) in
+// its mailbox whose content is an AccountNotice naming the removed device;
+// senders learn of the change from the device mismatch of their next send.
+type RemoveDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      uint32                 `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDevice) Reset() {
+	*x = RemoveDevice{}
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDevice) ProtoMessage() {}
+
+func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
+func (*RemoveDevice) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RemoveDevice) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+// AccountNotice is the content of an envelope of type 100 that the relay
+// itself stores for an account's devices (source_account is the account,
+// source_device 0; not encrypted, since the relay is the one telling).
+type AccountNotice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RemovedDevice uint32                 `protobuf:"varint,1,opt,name=removed_device,json=removedDevice,proto3" json:"removed_device,omitempty"` // this device of the account was removed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountNotice) Reset() {
+	*x = AccountNotice{}
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountNotice) ProtoMessage() {}
+
+func (x *AccountNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountNotice.ProtoReflect.Descriptor instead.
+func (*AccountNotice) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AccountNotice) GetRemovedDevice() uint32 {
+	if x != nil {
+		return x.RemovedDevice
+	}
+	return 0
+}
+
 type UploadPreKeys struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	SignedPreKey          *SignedPreKey          `protobuf:"bytes,1,opt,name=signed_pre_key,json=signedPreKey,proto3" json:"signed_pre_key,omitempty"`                                // optional replacement
@@ -1145,7 +1479,7 @@ type UploadPreKeys struct {
 
 func (x *UploadPreKeys) Reset() {
 	*x = UploadPreKeys{}
-	mi := &file_relay_wire_wire_proto_msgTypes[9]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1491,7 @@ func (x *UploadPreKeys) String() string {
 func (*UploadPreKeys) ProtoMessage() {}
 
 func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[9]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1504,7 @@ func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPreKeys.ProtoReflect.Descriptor instead.
 func (*UploadPreKeys) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{9}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UploadPreKeys) GetSignedPreKey() *SignedPreKey {
@@ -1209,7 +1543,7 @@ type PreKeyCountRequest struct {
 
 func (x *PreKeyCountRequest) Reset() {
 	*x = PreKeyCountRequest{}
-	mi := &file_relay_wire_wire_proto_msgTypes[10]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1555,7 @@ func (x *PreKeyCountRequest) String() string {
 func (*PreKeyCountRequest) ProtoMessage() {}
 
 func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[10]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1568,7 @@ func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCountRequest.ProtoReflect.Descriptor instead.
 func (*PreKeyCountRequest) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{10}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
 }
 
 type PreKeyCount struct {
@@ -1247,7 +1581,7 @@ type PreKeyCount struct {
 
 func (x *PreKeyCount) Reset() {
 	*x = PreKeyCount{}
-	mi := &file_relay_wire_wire_proto_msgTypes[11]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1593,7 @@ func (x *PreKeyCount) String() string {
 func (*PreKeyCount) ProtoMessage() {}
 
 func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[11]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1606,7 @@ func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCount.ProtoReflect.Descriptor instead.
 func (*PreKeyCount) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{11}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PreKeyCount) GetEc() uint32 {
@@ -1299,7 +1633,7 @@ type FetchBundles struct {
 
 func (x *FetchBundles) Reset() {
 	*x = FetchBundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1645,7 @@ func (x *FetchBundles) String() string {
 func (*FetchBundles) ProtoMessage() {}
 
 func (x *FetchBundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1658,7 @@ func (x *FetchBundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBundles.ProtoReflect.Descriptor instead.
 func (*FetchBundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FetchBundles) GetAccountId() []byte {
@@ -1355,7 +1689,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1701,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1714,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Bundle) GetDeviceId() uint32 {
@@ -1434,7 +1768,7 @@ type Bundles struct {
 
 func (x *Bundles) Reset() {
 	*x = Bundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1780,7 @@ func (x *Bundles) String() string {
 func (*Bundles) ProtoMessage() {}
 
 func (x *Bundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1793,7 @@ func (x *Bundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundles.ProtoReflect.Descriptor instead.
 func (*Bundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Bundles) GetBundles() []*Bundle {
@@ -1478,7 +1812,7 @@ type LookupUsername struct {
 
 func (x *LookupUsername) Reset() {
 	*x = LookupUsername{}
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1824,7 @@ func (x *LookupUsername) String() string {
 func (*LookupUsername) ProtoMessage() {}
 
 func (x *LookupUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1837,7 @@ func (x *LookupUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsername.ProtoReflect.Descriptor instead.
 func (*LookupUsername) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LookupUsername) GetUsername() string {
@@ -1524,7 +1858,7 @@ type UsernameFound struct {
 
 func (x *UsernameFound) Reset() {
 	*x = UsernameFound{}
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1870,7 @@ func (x *UsernameFound) String() string {
 func (*UsernameFound) ProtoMessage() {}
 
 func (x *UsernameFound) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1883,7 @@ func (x *UsernameFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsernameFound.ProtoReflect.Descriptor instead.
 func (*UsernameFound) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UsernameFound) GetAccountId() []byte {
@@ -1586,7 +1920,7 @@ type OutgoingMessage struct {
 
 func (x *OutgoingMessage) Reset() {
 	*x = OutgoingMessage{}
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1932,7 @@ func (x *OutgoingMessage) String() string {
 func (*OutgoingMessage) ProtoMessage() {}
 
 func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1945,7 @@ func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingMessage.ProtoReflect.Descriptor instead.
 func (*OutgoingMessage) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OutgoingMessage) GetDeviceId() uint32 {
@@ -1654,7 +1988,7 @@ type SendMessages struct {
 
 func (x *SendMessages) Reset() {
 	*x = SendMessages{}
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +2000,7 @@ func (x *SendMessages) String() string {
 func (*SendMessages) ProtoMessage() {}
 
 func (x *SendMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +2013,7 @@ func (x *SendMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessages.ProtoReflect.Descriptor instead.
 func (*SendMessages) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SendMessages) GetRecipient() []byte {
@@ -1723,7 +2057,7 @@ type SendSealed struct {
 
 func (x *SendSealed) Reset() {
 	*x = SendSealed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +2069,7 @@ func (x *SendSealed) String() string {
 func (*SendSealed) ProtoMessage() {}
 
 func (x *SendSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +2082,7 @@ func (x *SendSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendSealed.ProtoReflect.Descriptor instead.
 func (*SendSealed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SendSealed) GetRecipient() []byte {
@@ -1814,7 +2148,7 @@ type SendMultiRecipient struct {
 
 func (x *SendMultiRecipient) Reset() {
 	*x = SendMultiRecipient{}
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +2160,7 @@ func (x *SendMultiRecipient) String() string {
 func (*SendMultiRecipient) ProtoMessage() {}
 
 func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +2173,7 @@ func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMultiRecipient.ProtoReflect.Descriptor instead.
 func (*SendMultiRecipient) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SendMultiRecipient) GetMessage() []byte {
@@ -1882,7 +2216,7 @@ type MultiSent struct {
 
 func (x *MultiSent) Reset() {
 	*x = MultiSent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2228,7 @@ func (x *MultiSent) String() string {
 func (*MultiSent) ProtoMessage() {}
 
 func (x *MultiSent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2241,7 @@ func (x *MultiSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiSent.ProtoReflect.Descriptor instead.
 func (*MultiSent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MultiSent) GetQuotaExceeded() [][]byte {
@@ -1927,7 +2261,7 @@ type RecipientMismatch struct {
 
 func (x *RecipientMismatch) Reset() {
 	*x = RecipientMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2273,7 @@ func (x *RecipientMismatch) String() string {
 func (*RecipientMismatch) ProtoMessage() {}
 
 func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2286,7 @@ func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientMismatch.ProtoReflect.Descriptor instead.
 func (*RecipientMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RecipientMismatch) GetServiceId() []byte {
@@ -1978,7 +2312,7 @@ type MultiMismatch struct {
 
 func (x *MultiMismatch) Reset() {
 	*x = MultiMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2324,7 @@ func (x *MultiMismatch) String() string {
 func (*MultiMismatch) ProtoMessage() {}
 
 func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2337,7 @@ func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiMismatch.ProtoReflect.Descriptor instead.
 func (*MultiMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MultiMismatch) GetRecipients() []*RecipientMismatch {
@@ -2022,7 +2356,7 @@ type Sent struct {
 
 func (x *Sent) Reset() {
 	*x = Sent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2368,7 @@ func (x *Sent) String() string {
 func (*Sent) ProtoMessage() {}
 
 func (x *Sent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2381,7 @@ func (x *Sent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sent.ProtoReflect.Descriptor instead.
 func (*Sent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Sent) GetNeedsSync() bool {
@@ -2068,7 +2402,7 @@ type DeviceMismatch struct {
 
 func (x *DeviceMismatch) Reset() {
 	*x = DeviceMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2414,7 @@ func (x *DeviceMismatch) String() string {
 func (*DeviceMismatch) ProtoMessage() {}
 
 func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2427,7 @@ func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMismatch.ProtoReflect.Descriptor instead.
 func (*DeviceMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeviceMismatch) GetMissing() []uint32 {
@@ -2125,7 +2459,7 @@ type StartDelivery struct {
 
 func (x *StartDelivery) Reset() {
 	*x = StartDelivery{}
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2471,7 @@ func (x *StartDelivery) String() string {
 func (*StartDelivery) ProtoMessage() {}
 
 func (x *StartDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2484,7 @@ func (x *StartDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDelivery.ProtoReflect.Descriptor instead.
 func (*StartDelivery) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
 }
 
 // Envelope is one stored message as the recipient device receives it.
@@ -2169,7 +2503,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2515,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2528,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Envelope) GetId() []byte {
@@ -2255,7 +2589,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2601,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2614,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Ack) GetEnvelopeIds() [][]byte {
@@ -2298,7 +2632,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2644,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2657,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
 }
 
 type Pong struct {
@@ -2335,7 +2669,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2681,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2694,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Pong) GetServerTime() uint64 {
@@ -2378,7 +2712,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2724,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2737,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
 }
 
 type SenderCertificate struct {
@@ -2415,7 +2749,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2761,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2774,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -2459,6 +2793,7 @@ type Push struct {
 	//	*Push_Manifest
 	//	*Push_Replaced
 	//	*Push_Closing
+	//	*Push_Removed
 	Body          isPush_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2466,7 +2801,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2813,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2826,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Push) GetBody() isPush_Body {
@@ -2546,6 +2881,15 @@ func (x *Push) GetClosing() *Closing {
 	return nil
 }
 
+func (x *Push) GetRemoved() *Removed {
+	if x != nil {
+		if x, ok := x.Body.(*Push_Removed); ok {
+			return x.Removed
+		}
+	}
+	return nil
+}
+
 type isPush_Body interface {
 	isPush_Body()
 }
@@ -2570,6 +2914,10 @@ type Push_Closing struct {
 	Closing *Closing `protobuf:"bytes,5,opt,name=closing,proto3,oneof"` // the relay is closing this connection, and why
 }
 
+type Push_Removed struct {
+	Removed *Removed `protobuf:"bytes,6,opt,name=removed,proto3,oneof"` // this connection's device was removed from its account; the relay closes it
+}
+
 func (*Push_Delivery) isPush_Body() {}
 
 func (*Push_QueueEmpty) isPush_Body() {}
@@ -2580,6 +2928,8 @@ func (*Push_Replaced) isPush_Body() {}
 
 func (*Push_Closing) isPush_Body() {}
 
+func (*Push_Removed) isPush_Body() {}
+
 type QueueEmpty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2588,7 +2938,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +2950,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +2963,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
 }
 
 type Replaced struct {
@@ -2624,7 +2974,7 @@ type Replaced struct {
 
 func (x *Replaced) Reset() {
 	*x = Replaced{}
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2986,7 @@ func (x *Replaced) String() string {
 func (*Replaced) ProtoMessage() {}
 
 func (x *Replaced) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2999,43 @@ func (x *Replaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replaced.ProtoReflect.Descriptor instead.
 func (*Replaced) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
+}
+
+type Removed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Removed) Reset() {
+	*x = Removed{}
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Removed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Removed) ProtoMessage() {}
+
+func (x *Removed) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Removed.ProtoReflect.Descriptor instead.
+func (*Removed) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
 }
 
 // Closing is the relay's last frame on a connection it ends: a malformed or
@@ -2663,7 +3049,7 @@ type Closing struct {
 
 func (x *Closing) Reset() {
 	*x = Closing{}
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +3061,7 @@ func (x *Closing) String() string {
 func (*Closing) ProtoMessage() {}
 
 func (x *Closing) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +3074,7 @@ func (x *Closing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closing.ProtoReflect.Descriptor instead.
 func (*Closing) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Closing) GetReason() string {
@@ -2707,7 +3093,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\xd1\x06\n" +
+	"\x04body\"\xd8\a\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -2726,13 +3112,16 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"add_device\x18\x15 \x01(\v2\x19.samizdat.relay.AddDeviceH\x00R\taddDevice\x12C\n" +
 	"\n" +
-	"send_multi\x18\x16 \x01(\v2\".samizdat.relay.SendMultiRecipientH\x00R\tsendMultiB\x04\n" +
-	"\x02op\"\xed\x05\n" +
+	"send_multi\x18\x16 \x01(\v2\".samizdat.relay.SendMultiRecipientH\x00R\tsendMulti\x12@\n" +
+	"\flist_devices\x18\x17 \x01(\v2\x1b.samizdat.relay.ListDevicesH\x00R\vlistDevices\x12C\n" +
+	"\rremove_device\x18\x18 \x01(\v2\x1c.samizdat.relay.RemoveDeviceH\x00R\fremoveDeviceB\x04\n" +
+	"\x02op\"\xc2\x06\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12$\n" +
-	"\x0eretry_after_ms\x18\x04 \x01(\x04R\fretryAfterMs\x12<\n" +
+	"\x0eretry_after_ms\x18\x04 \x01(\x04R\fretryAfterMs\x12\x1b\n" +
+	"\twork_bits\x18\x05 \x01(\rR\bworkBits\x12<\n" +
 	"\n" +
 	"registered\x18\n" +
 	" \x01(\v2\x1a.samizdat.relay.RegisteredH\x00R\n" +
@@ -2746,7 +3135,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\x04pong\x18\x12 \x01(\v2\x14.samizdat.relay.PongH\x00R\x04pong\x12:\n" +
 	"\n" +
 	"multi_sent\x18\x13 \x01(\v2\x19.samizdat.relay.MultiSentH\x00R\tmultiSent\x12F\n" +
-	"\x0emulti_mismatch\x18\x14 \x01(\v2\x1d.samizdat.relay.MultiMismatchH\x00R\rmultiMismatchB\b\n" +
+	"\x0emulti_mismatch\x18\x14 \x01(\v2\x1d.samizdat.relay.MultiMismatchH\x00R\rmultiMismatch\x126\n" +
+	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevicesB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -2761,7 +3151,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\rOneTimePreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xb6\x04\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xeb\x04\n" +
 	"\bRegister\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12!\n" +
 	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\x12'\n" +
@@ -2773,19 +3163,37 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\x0ekyber_pre_keys\x18\b \x03(\v2\x1b.samizdat.relay.KyberPreKeyR\fkyberPreKeys\x126\n" +
 	"\x17unidentified_access_key\x18\t \x01(\fR\x15unidentifiedAccessKey\x12H\n" +
 	" unrestricted_unidentified_access\x18\n" +
-	" \x01(\bR\x1eunrestrictedUnidentifiedAccess\"H\n" +
+	" \x01(\bR\x1eunrestrictedUnidentifiedAccess\x12\x1f\n" +
+	"\vdevice_name\x18\v \x01(\fR\n" +
+	"deviceName\x12\x12\n" +
+	"\x04work\x18\f \x01(\fR\x04work\"H\n" +
 	"\n" +
 	"Registered\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\fR\taccountId\x12\x1b\n" +
-	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"\xf6\x02\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"\x8a\x03\n" +
 	"\tAddDevice\x12'\n" +
 	"\x0fregistration_id\x18\x01 \x01(\rR\x0eregistrationId\x12(\n" +
 	"\x10noise_static_key\x18\x02 \x01(\fR\x0enoiseStaticKey\x12B\n" +
 	"\x0esigned_pre_key\x18\x03 \x01(\v2\x1c.samizdat.relay.SignedPreKeyR\fsignedPreKey\x12U\n" +
 	"\x19last_resort_kyber_pre_key\x18\x04 \x01(\v2\x1b.samizdat.relay.KyberPreKeyR\x15lastResortKyberPreKey\x128\n" +
 	"\bpre_keys\x18\x05 \x03(\v2\x1d.samizdat.relay.OneTimePreKeyR\apreKeys\x12A\n" +
-	"\x0ekyber_pre_keys\x18\x06 \x03(\v2\x1b.samizdat.relay.KyberPreKeyR\fkyberPreKeys\"\xa7\x02\n" +
+	"\x0ekyber_pre_keys\x18\x06 \x03(\v2\x1b.samizdat.relay.KyberPreKeyR\fkyberPreKeys\x12\x12\n" +
+	"\x04name\x18\a \x01(\fR\x04name\"\r\n" +
+	"\vListDevices\"g\n" +
+	"\n" +
+	"DeviceInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x18\n" +
+	"\acreated\x18\x03 \x01(\x04R\acreated\x12\x1b\n" +
+	"\tlast_seen\x18\x04 \x01(\x04R\blastSeen\"B\n" +
+	"\n" +
+	"DeviceList\x124\n" +
+	"\adevices\x18\x01 \x03(\v2\x1a.samizdat.relay.DeviceInfoR\adevices\"+\n" +
+	"\fRemoveDevice\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\"6\n" +
+	"\rAccountNotice\x12%\n" +
+	"\x0eremoved_device\x18\x01 \x01(\rR\rremovedDevice\"\xa7\x02\n" +
 	"\rUploadPreKeys\x12B\n" +
 	"\x0esigned_pre_key\x18\x01 \x01(\v2\x1c.samizdat.relay.SignedPreKeyR\fsignedPreKey\x12U\n" +
 	"\x19last_resort_kyber_pre_key\x18\x02 \x01(\v2\x1b.samizdat.relay.KyberPreKeyR\x15lastResortKyberPreKey\x128\n" +
@@ -2876,21 +3284,23 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"serverTime\"\x16\n" +
 	"\x14GetSenderCertificate\"5\n" +
 	"\x11SenderCertificate\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\x90\x02\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xc5\x02\n" +
 	"\x04Push\x126\n" +
 	"\bdelivery\x18\x01 \x01(\v2\x18.samizdat.relay.EnvelopeH\x00R\bdelivery\x12=\n" +
 	"\vqueue_empty\x18\x02 \x01(\v2\x1a.samizdat.relay.QueueEmptyH\x00R\n" +
 	"queueEmpty\x12\x1c\n" +
 	"\bmanifest\x18\x03 \x01(\fH\x00R\bmanifest\x126\n" +
 	"\breplaced\x18\x04 \x01(\v2\x18.samizdat.relay.ReplacedH\x00R\breplaced\x123\n" +
-	"\aclosing\x18\x05 \x01(\v2\x17.samizdat.relay.ClosingH\x00R\aclosingB\x06\n" +
+	"\aclosing\x18\x05 \x01(\v2\x17.samizdat.relay.ClosingH\x00R\aclosing\x123\n" +
+	"\aremoved\x18\x06 \x01(\v2\x17.samizdat.relay.RemovedH\x00R\aremovedB\x06\n" +
 	"\x04body\"\f\n" +
 	"\n" +
 	"QueueEmpty\"\n" +
 	"\n" +
-	"\bReplaced\"!\n" +
+	"\bReplaced\"\t\n" +
+	"\aRemoved\"!\n" +
 	"\aClosing\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason*\xb1\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason*\xc5\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -2901,7 +3311,9 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\fRATE_LIMITED\x10\x06\x12\x12\n" +
 	"\x0eQUOTA_EXCEEDED\x10\a\x12\x10\n" +
 	"\fUNAUTHORIZED\x10\b\x12\f\n" +
-	"\bINTERNAL\x10\tB\x15Z\x13samizdat/relay/wireb\x06proto3"
+	"\bINTERNAL\x10\t\x12\x12\n" +
+	"\x0eDEVICE_REMOVED\x10\n" +
+	"B\x15Z\x13samizdat/relay/wireb\x06proto3"
 
 var (
 	file_relay_wire_wire_proto_rawDescOnce sync.Once
@@ -2916,7 +3328,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -2928,92 +3340,103 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*Register)(nil),             // 7: samizdat.relay.Register
 	(*Registered)(nil),           // 8: samizdat.relay.Registered
 	(*AddDevice)(nil),            // 9: samizdat.relay.AddDevice
-	(*UploadPreKeys)(nil),        // 10: samizdat.relay.UploadPreKeys
-	(*PreKeyCountRequest)(nil),   // 11: samizdat.relay.PreKeyCountRequest
-	(*PreKeyCount)(nil),          // 12: samizdat.relay.PreKeyCount
-	(*FetchBundles)(nil),         // 13: samizdat.relay.FetchBundles
-	(*Bundle)(nil),               // 14: samizdat.relay.Bundle
-	(*Bundles)(nil),              // 15: samizdat.relay.Bundles
-	(*LookupUsername)(nil),       // 16: samizdat.relay.LookupUsername
-	(*UsernameFound)(nil),        // 17: samizdat.relay.UsernameFound
-	(*OutgoingMessage)(nil),      // 18: samizdat.relay.OutgoingMessage
-	(*SendMessages)(nil),         // 19: samizdat.relay.SendMessages
-	(*SendSealed)(nil),           // 20: samizdat.relay.SendSealed
-	(*SendMultiRecipient)(nil),   // 21: samizdat.relay.SendMultiRecipient
-	(*MultiSent)(nil),            // 22: samizdat.relay.MultiSent
-	(*RecipientMismatch)(nil),    // 23: samizdat.relay.RecipientMismatch
-	(*MultiMismatch)(nil),        // 24: samizdat.relay.MultiMismatch
-	(*Sent)(nil),                 // 25: samizdat.relay.Sent
-	(*DeviceMismatch)(nil),       // 26: samizdat.relay.DeviceMismatch
-	(*StartDelivery)(nil),        // 27: samizdat.relay.StartDelivery
-	(*Envelope)(nil),             // 28: samizdat.relay.Envelope
-	(*Ack)(nil),                  // 29: samizdat.relay.Ack
-	(*Ping)(nil),                 // 30: samizdat.relay.Ping
-	(*Pong)(nil),                 // 31: samizdat.relay.Pong
-	(*GetSenderCertificate)(nil), // 32: samizdat.relay.GetSenderCertificate
-	(*SenderCertificate)(nil),    // 33: samizdat.relay.SenderCertificate
-	(*Push)(nil),                 // 34: samizdat.relay.Push
-	(*QueueEmpty)(nil),           // 35: samizdat.relay.QueueEmpty
-	(*Replaced)(nil),             // 36: samizdat.relay.Replaced
-	(*Closing)(nil),              // 37: samizdat.relay.Closing
+	(*ListDevices)(nil),          // 10: samizdat.relay.ListDevices
+	(*DeviceInfo)(nil),           // 11: samizdat.relay.DeviceInfo
+	(*DeviceList)(nil),           // 12: samizdat.relay.DeviceList
+	(*RemoveDevice)(nil),         // 13: samizdat.relay.RemoveDevice
+	(*AccountNotice)(nil),        // 14: samizdat.relay.AccountNotice
+	(*UploadPreKeys)(nil),        // 15: samizdat.relay.UploadPreKeys
+	(*PreKeyCountRequest)(nil),   // 16: samizdat.relay.PreKeyCountRequest
+	(*PreKeyCount)(nil),          // 17: samizdat.relay.PreKeyCount
+	(*FetchBundles)(nil),         // 18: samizdat.relay.FetchBundles
+	(*Bundle)(nil),               // 19: samizdat.relay.Bundle
+	(*Bundles)(nil),              // 20: samizdat.relay.Bundles
+	(*LookupUsername)(nil),       // 21: samizdat.relay.LookupUsername
+	(*UsernameFound)(nil),        // 22: samizdat.relay.UsernameFound
+	(*OutgoingMessage)(nil),      // 23: samizdat.relay.OutgoingMessage
+	(*SendMessages)(nil),         // 24: samizdat.relay.SendMessages
+	(*SendSealed)(nil),           // 25: samizdat.relay.SendSealed
+	(*SendMultiRecipient)(nil),   // 26: samizdat.relay.SendMultiRecipient
+	(*MultiSent)(nil),            // 27: samizdat.relay.MultiSent
+	(*RecipientMismatch)(nil),    // 28: samizdat.relay.RecipientMismatch
+	(*MultiMismatch)(nil),        // 29: samizdat.relay.MultiMismatch
+	(*Sent)(nil),                 // 30: samizdat.relay.Sent
+	(*DeviceMismatch)(nil),       // 31: samizdat.relay.DeviceMismatch
+	(*StartDelivery)(nil),        // 32: samizdat.relay.StartDelivery
+	(*Envelope)(nil),             // 33: samizdat.relay.Envelope
+	(*Ack)(nil),                  // 34: samizdat.relay.Ack
+	(*Ping)(nil),                 // 35: samizdat.relay.Ping
+	(*Pong)(nil),                 // 36: samizdat.relay.Pong
+	(*GetSenderCertificate)(nil), // 37: samizdat.relay.GetSenderCertificate
+	(*SenderCertificate)(nil),    // 38: samizdat.relay.SenderCertificate
+	(*Push)(nil),                 // 39: samizdat.relay.Push
+	(*QueueEmpty)(nil),           // 40: samizdat.relay.QueueEmpty
+	(*Replaced)(nil),             // 41: samizdat.relay.Replaced
+	(*Removed)(nil),              // 42: samizdat.relay.Removed
+	(*Closing)(nil),              // 43: samizdat.relay.Closing
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
 	3,  // 1: samizdat.relay.Frame.response:type_name -> samizdat.relay.Response
-	34, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
+	39, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
 	7,  // 3: samizdat.relay.Request.register:type_name -> samizdat.relay.Register
-	10, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
-	11, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
-	13, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
-	19, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
-	27, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
-	29, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
-	30, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
-	16, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
-	20, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
-	32, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
+	15, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
+	16, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
+	18, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
+	24, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
+	32, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
+	34, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
+	35, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
+	21, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
+	25, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
+	37, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
 	9,  // 14: samizdat.relay.Request.add_device:type_name -> samizdat.relay.AddDevice
-	21, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
-	0,  // 16: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 17: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	12, // 18: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	15, // 19: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	25, // 20: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	26, // 21: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	17, // 22: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	33, // 23: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	31, // 24: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	22, // 25: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
-	24, // 26: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
-	4,  // 27: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 28: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 29: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 30: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 31: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 32: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 33: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 34: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 35: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 36: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 37: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 38: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 39: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 40: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 41: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	14, // 42: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	18, // 43: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	18, // 44: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	26, // 45: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
-	23, // 46: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
-	28, // 47: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	35, // 48: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	36, // 49: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	37, // 50: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	26, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
+	10, // 16: samizdat.relay.Request.list_devices:type_name -> samizdat.relay.ListDevices
+	13, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
+	0,  // 18: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 19: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	17, // 20: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	20, // 21: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	30, // 22: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	31, // 23: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	22, // 24: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	38, // 25: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	36, // 26: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	27, // 27: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	29, // 28: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	12, // 29: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
+	4,  // 30: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 31: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 32: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 33: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 34: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 35: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 36: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 37: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	11, // 38: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
+	4,  // 39: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 40: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 41: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 42: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 43: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 44: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 45: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	19, // 46: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	23, // 47: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	23, // 48: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	31, // 49: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	28, // 50: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	33, // 51: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	40, // 52: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	41, // 53: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	43, // 54: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	42, // 55: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -3040,6 +3463,8 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_SenderCertificate)(nil),
 		(*Request_AddDevice)(nil),
 		(*Request_SendMulti)(nil),
+		(*Request_ListDevices)(nil),
+		(*Request_RemoveDevice)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -3052,13 +3477,15 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_Pong)(nil),
 		(*Response_MultiSent)(nil),
 		(*Response_MultiMismatch)(nil),
+		(*Response_Devices)(nil),
 	}
-	file_relay_wire_wire_proto_msgTypes[33].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[38].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
 		(*Push_Replaced)(nil),
 		(*Push_Closing)(nil),
+		(*Push_Removed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3066,7 +3493,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -62,6 +62,7 @@ type Store struct {
 	byName    map[string]relay.AccountID        // guarded by mu
 	devices   map[devKey]*device                // guarded by mu
 	byNoise   map[[32]byte]devKey               // guarded by mu
+	removed   map[[32]byte]bool                 // noise keys of removed devices; guarded by mu
 	mailboxes map[devKey]*mailbox               // guarded by mu
 	seq       uint64                            // last Seq assigned; guarded by mu
 }
@@ -89,6 +90,7 @@ func New(opts Options) *Store {
 		byName:    make(map[string]relay.AccountID),
 		devices:   make(map[devKey]*device),
 		byNoise:   make(map[[32]byte]devKey),
+		removed:   make(map[[32]byte]bool),
 		mailboxes: make(map[devKey]*mailbox),
 	}
 }
@@ -147,7 +149,7 @@ func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Devi
 	if _, ok := s.byName[a.Username]; ok {
 		return fmt.Errorf("memstore: username: %w", relay.ErrConflict)
 	}
-	if _, ok := s.byNoise[d.NoiseKey]; ok {
+	if s.keyTaken(d.NoiseKey) {
 		return fmt.Errorf("memstore: noise key: %w", relay.ErrConflict)
 	}
 	d.Account = a.ID
@@ -159,7 +161,20 @@ func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Devi
 	return nil
 }
 
+// keyTaken reports whether a device has, or a removed device had, the
+// noise key.
+func (s *Store) keyTaken(key [32]byte) bool {
+	_, ok := s.byNoise[key]
+	return ok || s.removed[key]
+}
+
+func cloneDevice(d relay.Device) relay.Device {
+	d.Name = clone(d.Name)
+	return d
+}
+
 func newDevice(d relay.Device) *device {
+	d = cloneDevice(d)
 	return &device{Device: d, ec: make(map[uint32]relay.OneTimePreKey), kyber: make(map[uint32]relay.SignedPreKey)}
 }
 
@@ -176,7 +191,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	if _, ok := s.devices[k]; ok {
 		return fmt.Errorf("memstore: device id: %w", relay.ErrConflict)
 	}
-	if _, ok := s.byNoise[d.NoiseKey]; ok {
+	if s.keyTaken(d.NoiseKey) {
 		return fmt.Errorf("memstore: noise key: %w", relay.ErrConflict)
 	}
 	s.devices[k] = newDevice(d)
@@ -218,9 +233,35 @@ func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Devic
 	defer s.mu.Unlock()
 	k, ok := s.byNoise[key]
 	if !ok {
+		if s.removed[key] {
+			return relay.Device{}, fmt.Errorf("memstore: device: %w", relay.ErrDeviceRemoved)
+		}
 		return relay.Device{}, fmt.Errorf("memstore: device: %w", relay.ErrNotFound)
 	}
-	return s.devices[k].Device, nil
+	return cloneDevice(s.devices[k].Device), nil
+}
+
+// RemoveDevice implements relay.Accounts.
+func (s *Store) RemoveDevice(ctx context.Context, acct relay.AccountID, dev uint32) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	k := devKey{acct, dev}
+	d, err := s.device(acct, dev)
+	if err != nil {
+		return err
+	}
+	delete(s.devices, k)
+	delete(s.byNoise, d.NoiseKey)
+	delete(s.mailboxes, k)
+	s.removed[d.NoiseKey] = true
+	return nil
+}
+
+// SetLastSeen implements relay.Accounts.
+func (s *Store) SetLastSeen(ctx context.Context, acct relay.AccountID, dev uint32, at time.Time) error {
+	return s.update(ctx, acct, dev, func(d *device) { d.LastSeen = at })
 }
 
 // Devices implements relay.Accounts.
@@ -235,7 +276,7 @@ func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device
 	var ds []relay.Device
 	for k, d := range s.devices {
 		if k.acct == id {
-			ds = append(ds, d.Device)
+			ds = append(ds, cloneDevice(d.Device))
 		}
 	}
 	slices.SortFunc(ds, func(a, b relay.Device) int { return cmp.Compare(a.ID, b.ID) })
@@ -250,8 +291,8 @@ func (s *Store) device(acct relay.AccountID, dev uint32) (*device, error) {
 	return d, nil
 }
 
-// SetSignedPreKey implements relay.PreKeys.
-func (s *Store) SetSignedPreKey(ctx context.Context, acct relay.AccountID, dev uint32, k relay.SignedPreKey) error {
+// update runs f on the device under the lock, or returns ErrNotFound.
+func (s *Store) update(ctx context.Context, acct relay.AccountID, dev uint32, f func(*device)) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -260,24 +301,20 @@ func (s *Store) SetSignedPreKey(ctx context.Context, acct relay.AccountID, dev u
 	if err != nil {
 		return err
 	}
-	k = cloneSigned(k)
-	d.signed = &k
+	f(d)
 	return nil
+}
+
+// SetSignedPreKey implements relay.PreKeys.
+func (s *Store) SetSignedPreKey(ctx context.Context, acct relay.AccountID, dev uint32, k relay.SignedPreKey) error {
+	k = cloneSigned(k)
+	return s.update(ctx, acct, dev, func(d *device) { d.signed = &k })
 }
 
 // SetLastResortKyberPreKey implements relay.PreKeys.
 func (s *Store) SetLastResortKyberPreKey(ctx context.Context, acct relay.AccountID, dev uint32, k relay.SignedPreKey) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	d, err := s.device(acct, dev)
-	if err != nil {
-		return err
-	}
 	k = cloneSigned(k)
-	d.lastResort = &k
-	return nil
+	return s.update(ctx, acct, dev, func(d *device) { d.lastResort = &k })
 }
 
 // AddPreKeys implements relay.PreKeys.
@@ -338,7 +375,7 @@ func (s *Store) TakeBundle(ctx context.Context, acct relay.AccountID, dev uint32
 		return relay.Bundle{}, fmt.Errorf("memstore: signed prekey: %w", relay.ErrNotFound)
 	}
 	b := relay.Bundle{
-		Device:       d.Device,
+		Device:       cloneDevice(d.Device),
 		Identity:     clone(s.accounts[acct].IdentityKey),
 		SignedPreKey: cloneSigned(*d.signed),
 	}
@@ -540,7 +577,7 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 	}
 	for k, d := range s.devices {
 		for _, i := range at[k.acct] {
-			out[i].Devices = append(out[i].Devices, d.Device)
+			out[i].Devices = append(out[i].Devices, cloneDevice(d.Device))
 		}
 	}
 	for i := range out {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,7 +14,7 @@ import (
 
 const (
 	accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
-	deviceCols  = "SELECT account, id, registration_id, noise_key, created FROM devices "
+	deviceCols  = "SELECT account, id, registration_id, noise_key, created, name, last_seen FROM devices "
 )
 
 // CreateAccount implements relay.Accounts. Conflicts are found with ON
@@ -33,9 +34,10 @@ func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Devi
 	b.Queue("INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES ($1, $2, $3, $4, $5, $6) "+
 		"ON CONFLICT DO NOTHING",
 		a.ID[:], []byte(a.Username), nonNil(a.IdentityKey), a.UnidentifiedAccessKey, a.UnrestrictedUnidentifiedAccess, nanos(a.Created))
-	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created) VALUES ($1, $2, $3, $4, $5) "+
+	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen) "+
+		"SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4) "+
 		"ON CONFLICT DO NOTHING",
-		a.ID[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created))
+		a.ID[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen))
 	br := conn.SendBatch(ctx, b)
 	var inserted int64
 	for i := range 3 {
@@ -75,11 +77,12 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	var inserted int
 	var exists bool
 	err := s.pool.QueryRow(ctx, `WITH ins AS (
-	INSERT INTO devices (account, id, registration_id, noise_key, created)
-	SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
+	INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen)
+	SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
+		AND NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4)
 	ON CONFLICT DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)`,
-		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created)).Scan(&inserted, &exists)
+		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen)).Scan(&inserted, &exists)
 	switch {
 	case err != nil:
 		return dbErr("add device", err)
@@ -131,14 +134,15 @@ func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Accou
 	return a, nil
 }
 
-// scanDevice reads account, id, registration_id, noise_key, created.
+// scanDevice reads deviceCols.
 func scanDevice(row pgx.Row) (relay.Device, error) {
 	var d relay.Device
 	var acct, key []byte
-	var id, reg, created int64
-	if err := row.Scan(&acct, &id, &reg, &key, &created); err != nil {
+	var id, reg, created, seen int64
+	if err := row.Scan(&acct, &id, &reg, &key, &created, &d.Name, &seen); err != nil {
 		return relay.Device{}, err
 	}
+	d.LastSeen = fromNanos(seen)
 	if len(acct) != len(d.Account) || len(key) != len(d.NoiseKey) {
 		return relay.Device{}, errors.New("malformed device row")
 	}
@@ -155,10 +159,59 @@ func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Devic
 		return relay.Device{}, err
 	}
 	d, err := scanDevice(s.pool.QueryRow(ctx, deviceCols+"WHERE noise_key = $1", key[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var removed bool
+		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $1)", key[:]).Scan(&removed); err != nil {
+			return relay.Device{}, dbErr("device by noise key", err)
+		}
+		if removed {
+			return relay.Device{}, fmt.Errorf("postgres: device by noise key: %w", relay.ErrDeviceRemoved)
+		}
+	}
 	if err != nil {
 		return relay.Device{}, dbErr("device by noise key", err)
 	}
 	return d, nil
+}
+
+// RemoveDevice implements relay.Accounts, in one transaction. It holds
+// the device's mailbox_usage row lock while it deletes the envelopes, as
+// every change to a mailbox does (see the package doc), and zeroes the
+// row rather than deleting it, so that a batch waiting for that lock
+// finds it and counts what it appends.
+func (s *Store) RemoveDevice(ctx context.Context, acct relay.AccountID, dev uint32) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var key []byte
+		if err := tx.QueryRow(ctx, "SELECT noise_key FROM devices WHERE account = $1 AND id = $2 FOR UPDATE",
+			acct[:], int64(dev)).Scan(&key); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			"SELECT 1 FROM mailbox_usage WHERE account = $1 AND device = $2 FOR UPDATE",
+			"DELETE FROM mailbox WHERE account = $1 AND device = $2",
+			"UPDATE mailbox_usage SET count = 0, bytes = 0 WHERE account = $1 AND device = $2",
+			"DELETE FROM ec_prekeys WHERE account = $1 AND device = $2",
+			"DELETE FROM kyber_prekeys WHERE account = $1 AND device = $2",
+			"DELETE FROM devices WHERE account = $1 AND id = $2",
+		} {
+			if _, err := tx.Exec(ctx, q, acct[:], int64(dev)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO removed_devices (noise_key, account, device, removed) VALUES ($1, $2, $3, $4)",
+			key, acct[:], int64(dev), nanos(s.opts.Now()))
+		return err
+	})
+	return dbErr("remove device", err)
+}
+
+// SetLastSeen implements relay.Accounts.
+func (s *Store) SetLastSeen(ctx context.Context, acct relay.AccountID, dev uint32, at time.Time) error {
+	return s.updateDevice(ctx, "set last seen", "UPDATE devices SET last_seen = $1 WHERE account = $2 AND id = $3",
+		nanos(at), acct[:], int64(dev))
 }
 
 // Devices implements relay.Accounts.

@@ -52,6 +52,12 @@ func (t *twoNodes) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.De
 func (t *twoNodes) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device, error) {
 	return t.next().Devices(ctx, id)
 }
+func (t *twoNodes) RemoveDevice(ctx context.Context, acct relay.AccountID, dev uint32) error {
+	return t.next().RemoveDevice(ctx, acct, dev)
+}
+func (t *twoNodes) SetLastSeen(ctx context.Context, acct relay.AccountID, dev uint32, at time.Time) error {
+	return t.next().SetLastSeen(ctx, acct, dev, at)
+}
 func (t *twoNodes) SetSignedPreKey(ctx context.Context, acct relay.AccountID, dev uint32, k relay.SignedPreKey) error {
 	return t.next().SetSignedPreKey(ctx, acct, dev, k)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"samizdat/relay"
 	"samizdat/store/internal/batch"
@@ -54,7 +55,7 @@ func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Devi
 			a.UnrestrictedUnidentifiedAccess, nanos(a.Created)); err != nil {
 			return writeErr("create account", err)
 		}
-		if _, err := w.insDevice.Exec(a.ID[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created)); err != nil {
+		if err := insertDevice(w, a.ID, d); err != nil {
 			return writeErr("create account", err)
 		}
 		return nil
@@ -89,10 +90,46 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 		} else if taken {
 			return conflict("noise key")
 		}
-		if _, err := w.insDevice.Exec(d.Account[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created)); err != nil {
+		if err := insertDevice(w, d.Account, d); err != nil {
 			return writeErr("add device", err)
 		}
 		return nil
+	})
+}
+
+// insertDevice inserts d as a device of acct.
+func insertDevice(w *writer, acct relay.AccountID, d relay.Device) error {
+	_, err := w.insDevice.Exec(acct[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen))
+	return err
+}
+
+// RemoveDevice implements relay.Accounts: one write deletes the device's
+// row, prekeys, envelopes and quota usage and keeps its noise key.
+func (s *Store) RemoveDevice(ctx context.Context, acct relay.AccountID, dev uint32) error {
+	return s.submit(ctx, func(w *writer) error {
+		var key []byte
+		switch err := w.deviceNoise.QueryRow(acct[:], dev).Scan(&key); {
+		case errors.Is(err, sql.ErrNoRows):
+			return notFound("device")
+		case err != nil:
+			return writeErr("remove device", err)
+		}
+		for _, st := range []*sql.Stmt{w.delDevice, w.delEC, w.delKyber, w.delMailbox, w.delUsage} {
+			if _, err := st.Exec(acct[:], dev); err != nil {
+				return writeErr("remove device", err)
+			}
+		}
+		if _, err := w.insGone.Exec(key, acct[:], dev, nanos(s.opts.Now())); err != nil {
+			return writeErr("remove device", err)
+		}
+		return nil
+	})
+}
+
+// SetLastSeen implements relay.Accounts.
+func (s *Store) SetLastSeen(ctx context.Context, acct relay.AccountID, dev uint32, at time.Time) error {
+	return s.submit(ctx, func(w *writer) error {
+		return update(w.setLastSeen, "set last seen", nanos(at), acct[:], dev)
 	})
 }
 
@@ -138,14 +175,15 @@ func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Accou
 
 type scanner interface{ Scan(...any) error }
 
-// scanDevice reads account, id, registration_id, noise_key, created.
+// scanDevice reads deviceCols.
 func scanDevice(row scanner) (relay.Device, error) {
 	var d relay.Device
 	var acct, key []byte
-	var created int64
-	if err := row.Scan(&acct, &d.ID, &d.RegistrationID, &key, &created); err != nil {
+	var created, seen int64
+	if err := row.Scan(&acct, &d.ID, &d.RegistrationID, &key, &created, &d.Name, &seen); err != nil {
 		return relay.Device{}, err
 	}
+	d.LastSeen = fromNanos(seen)
 	if len(acct) != len(d.Account) || len(key) != len(d.NoiseKey) {
 		return relay.Device{}, errors.New("malformed device row")
 	}
@@ -161,6 +199,14 @@ func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Devic
 		return relay.Device{}, err
 	}
 	d, err := scanDevice(s.rs.deviceByNoise.QueryRowContext(ctx, key[:]))
+	if errors.Is(err, sql.ErrNoRows) {
+		var one int
+		if err := s.rs.removedByNoise.QueryRowContext(ctx, key[:]).Scan(&one); err == nil {
+			return relay.Device{}, fmt.Errorf("sqlite: device by noise key: %w", relay.ErrDeviceRemoved)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return relay.Device{}, readErr("device by noise key", err)
+		}
+	}
 	if err != nil {
 		return relay.Device{}, readErr("device by noise key", err)
 	}
@@ -198,6 +244,7 @@ func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device
 // readStmts are the read pool's prepared statements.
 type readStmts struct {
 	accountByID, accountByName, deviceByNoise, devices *sql.Stmt
+	removedByNoise                                     *sql.Stmt
 	deviceExists, countEC, countKyber, fetch           *sql.Stmt
 	accountsIn, devicesIn                              *sql.Stmt // batchIDs ids at once
 	all                                                []*sql.Stmt
@@ -208,7 +255,7 @@ const batchIDs = 128
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	const accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
-	const deviceCols = "SELECT account, id, registration_id, noise_key, created FROM devices "
+	const deviceCols = "SELECT account, id, registration_id, noise_key, created, name, last_seen FROM devices "
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -216,6 +263,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.accountByID, accountCols + "WHERE id = ?"},
 		{&r.accountByName, accountCols + "WHERE username = ?"},
 		{&r.deviceByNoise, deviceCols + "WHERE noise_key = ?"},
+		{&r.removedByNoise, "SELECT 1 FROM removed_devices WHERE noise_key = ?"},
 		{&r.devices, deviceCols + "WHERE account = ? ORDER BY id"},
 		{&r.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
 		{&r.accountsIn, accountCols + "WHERE id IN (?" + strings.Repeat(", ?", batchIDs-1) + ")"},

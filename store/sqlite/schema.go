@@ -80,6 +80,19 @@ CREATE TABLE mailbox_usage (
 	PRIMARY KEY (account, device)
 ) WITHOUT ROWID;
 `,
+	// 2: device names and last-seen days; removed devices' noise keys.
+	`
+ALTER TABLE devices ADD COLUMN name BLOB;
+ALTER TABLE devices ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
+
+-- A removed device's noise key is refused for good.
+CREATE TABLE removed_devices (
+	noise_key BLOB PRIMARY KEY,
+	account   BLOB NOT NULL,
+	device    INTEGER NOT NULL,
+	removed   INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

@@ -32,6 +32,9 @@ type writer struct {
 	insEnvelope, envelopeSeq       *sql.Stmt
 	addUsage, subUsage             *sql.Stmt
 	ackEnvelope, expireEnvelopes   *sql.Stmt
+	deviceNoise, setLastSeen       *sql.Stmt
+	delDevice, delEC, delKyber     *sql.Stmt
+	delMailbox, delUsage, insGone  *sql.Stmt
 	all                            []*sql.Stmt
 }
 
@@ -49,10 +52,18 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.rollbackTo, "ROLLBACK TO w"},
 		{&w.accountExists, "SELECT 1 FROM accounts WHERE id = ?"},
 		{&w.usernameExists, "SELECT 1 FROM accounts WHERE username = ?"},
-		{&w.noiseExists, "SELECT 1 FROM devices WHERE noise_key = ?"},
+		{&w.noiseExists, "SELECT 1 FROM devices WHERE noise_key = ?1 UNION ALL SELECT 1 FROM removed_devices WHERE noise_key = ?1"},
 		{&w.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
 		{&w.insAccount, "INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES (?, ?, ?, ?, ?, ?)"},
-		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created) VALUES (?, ?, ?, ?, ?)"},
+		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+		{&w.deviceNoise, "SELECT noise_key FROM devices WHERE account = ? AND id = ?"},
+		{&w.setLastSeen, "UPDATE devices SET last_seen = ? WHERE account = ? AND id = ?"},
+		{&w.delDevice, "DELETE FROM devices WHERE account = ? AND id = ?"},
+		{&w.delEC, "DELETE FROM ec_prekeys WHERE account = ? AND device = ?"},
+		{&w.delKyber, "DELETE FROM kyber_prekeys WHERE account = ? AND device = ?"},
+		{&w.delMailbox, "DELETE FROM mailbox WHERE account = ? AND device = ?"},
+		{&w.delUsage, "DELETE FROM mailbox_usage WHERE account = ? AND device = ?"},
+		{&w.insGone, "INSERT INTO removed_devices (noise_key, account, device, removed) VALUES (?, ?, ?, ?)"},
 		{&w.setSigned, "UPDATE devices SET spk_id = ?, spk = ?, spk_sig = ? WHERE account = ? AND id = ?"},
 		{&w.setLastResort, "UPDATE devices SET kyber_lr_id = ?, kyber_lr = ?, kyber_lr_sig = ? WHERE account = ? AND id = ?"},
 		{&w.upsertEC, "INSERT INTO ec_prekeys (account, device, id, public_key) VALUES (?, ?, ?, ?) " +

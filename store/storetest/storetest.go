@@ -82,6 +82,9 @@ func Run(t *testing.T, open Opener) {
 		{"Accounts", testAccounts},
 		{"AccountConflicts", testAccountConflicts},
 		{"AddDevice", testAddDevice},
+		{"RemoveDevice", testRemoveDevice},
+		{"RemoveDeviceConcurrent", testRemoveDeviceConcurrent},
+		{"LastSeen", testLastSeen},
 		{"AccountsDevices", testAccountsDevices},
 		{"PreKeys", testPreKeys},
 		{"PreKeysNotFound", testPreKeysNotFound},
@@ -158,7 +161,8 @@ func equalAccount(a, b relay.Account) bool {
 
 func equalDevice(a, b relay.Device) bool {
 	return a.Account == b.Account && a.ID == b.ID && a.RegistrationID == b.RegistrationID &&
-		a.NoiseKey == b.NoiseKey && a.Created.Equal(b.Created)
+		a.NoiseKey == b.NoiseKey && a.Created.Equal(b.Created) && bytes.Equal(a.Name, b.Name) &&
+		a.LastSeen.Equal(b.LastSeen)
 }
 
 // testAccountsDevices checks relay.AccountsBatch, for stores that have it:
@@ -339,7 +343,8 @@ func testAddDevice(t *testing.T, open Opener) {
 	_, other := mustCreate(t, s, 2)
 
 	d3 := relay.Device{Account: a.ID, ID: 3, RegistrationID: 7, NoiseKey: noiseKey(5000), Created: epoch.Add(time.Hour)}
-	d2 := relay.Device{Account: a.ID, ID: 2, RegistrationID: 8, NoiseKey: noiseKey(5001), Created: epoch.Add(2 * time.Hour)}
+	d2 := relay.Device{Account: a.ID, ID: 2, RegistrationID: 8, NoiseKey: noiseKey(5001), Created: epoch.Add(2 * time.Hour),
+		Name: bytes.Repeat([]byte{0xd2}, relay.MaxDeviceName)}
 	for _, d := range []relay.Device{d3, d2} {
 		if err := s.AddDevice(ctx, d); err != nil {
 			t.Fatalf("AddDevice(%d): %v", d.ID, err)
@@ -374,6 +379,189 @@ func testAddDevice(t *testing.T, open Opener) {
 	}
 	if ds, _ := s.Devices(ctx, a.ID); len(ds) != 3 {
 		t.Errorf("after failed AddDevice calls: %d devices, want 3", len(ds))
+	}
+}
+
+// testRemoveDevice checks RemoveDevice: the device, its prekeys and its
+// mailbox go, in full (its quota too); its key is refused from then on,
+// told apart from an unknown key; its id may be given again; nothing
+// else changes.
+func testRemoveDevice(t *testing.T, open Opener) {
+	ctx := context.Background()
+	cfg, _ := defaultConfig()
+	cfg.MaxMessages = 3
+	s := open(t, cfg)
+	a, d1 := mustCreate(t, s, 1)
+	b, bd := mustCreate(t, s, 2)
+	d2 := relay.Device{Account: a.ID, ID: 2, RegistrationID: 8, NoiseKey: noiseKey(5001), Created: epoch, Name: []byte("sealed name")}
+	d3 := relay.Device{Account: a.ID, ID: 3, RegistrationID: 9, NoiseKey: noiseKey(5002), Created: epoch}
+	for _, d := range []relay.Device{d2, d3} {
+		must(t, s.AddDevice(ctx, d))
+	}
+	for _, d := range []relay.Device{d1, d2, bd} {
+		must(t, s.SetSignedPreKey(ctx, d.Account, d.ID, signed(1, 0x05)))
+		must(t, s.SetLastResortKyberPreKey(ctx, d.Account, d.ID, signed(2, 0x08)))
+		must(t, s.AddPreKeys(ctx, d.Account, d.ID, []relay.OneTimePreKey{oneTime(10)}, []relay.SignedPreKey{signed(11, 0x08)}))
+	}
+	// A full mailbox for device 2, one envelope each for the others.
+	must(t, s.Append(ctx, []relay.Envelope{envelope(a.ID, 2, 1, 10), envelope(a.ID, 2, 2, 10), envelope(a.ID, 2, 3, 10),
+		envelope(a.ID, 1, 4, 10), envelope(a.ID, 3, 5, 10), envelope(b.ID, 1, 6, 10)}))
+
+	must(t, s.RemoveDevice(ctx, a.ID, 2))
+
+	if ds, err := s.Devices(ctx, a.ID); err != nil || !slices.EqualFunc(ds, []relay.Device{d1, d3}, equalDevice) {
+		t.Errorf("Devices after removing 2 = %+v, %v; want devices 1 and 3", ds, err)
+	}
+	_, err := s.DeviceByNoiseKey(ctx, d2.NoiseKey)
+	if !errors.Is(err, relay.ErrDeviceRemoved) || errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("DeviceByNoiseKey(removed) = %v, want ErrDeviceRemoved (not ErrNotFound)", err)
+	}
+	if g := fetchAll(t, s, a.ID, 2); len(g) != 0 {
+		t.Errorf("removed device's mailbox still holds ids %v", ids(g))
+	}
+	if _, _, err := s.CountPreKeys(ctx, a.ID, 2); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("CountPreKeys(removed) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.TakeBundle(ctx, a.ID, 2); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("TakeBundle(removed) = %v, want ErrNotFound", err)
+	}
+	if err := s.SetSignedPreKey(ctx, a.ID, 2, signed(3, 0x05)); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("SetSignedPreKey(removed) = %v, want ErrNotFound", err)
+	}
+	if err := s.SetLastSeen(ctx, a.ID, 2, epoch); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("SetLastSeen(removed) = %v, want ErrNotFound", err)
+	}
+
+	// Nothing else changed.
+	if g := ids(fetchAll(t, s, a.ID, 1)); !slices.Equal(g, []int{4}) {
+		t.Errorf("device 1's mailbox: ids %v, want [4]", g)
+	}
+	if g := ids(fetchAll(t, s, a.ID, 3)); !slices.Equal(g, []int{5}) {
+		t.Errorf("device 3's mailbox: ids %v, want [5]", g)
+	}
+	if g := ids(fetchAll(t, s, b.ID, 1)); !slices.Equal(g, []int{6}) {
+		t.Errorf("another account's mailbox: ids %v, want [6]", g)
+	}
+	for _, d := range []relay.Device{d1, bd} {
+		if ec, ky, err := s.CountPreKeys(ctx, d.Account, d.ID); err != nil || ec != 1 || ky != 1 {
+			t.Errorf("CountPreKeys(%d) = %d, %d, %v; want 1, 1", d.ID, ec, ky, err)
+		}
+	}
+	if gd, err := s.DeviceByNoiseKey(ctx, d3.NoiseKey); err != nil || !equalDevice(gd, d3) {
+		t.Errorf("DeviceByNoiseKey(device 3) = %+v, %v", gd, err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		acct relay.AccountID
+		dev  uint32
+	}{{"again", a.ID, 2}, {"unknown device", a.ID, 9}, {"unknown account", acctID(77), 1}, {"other account's id", b.ID, 3}} {
+		if err := s.RemoveDevice(ctx, tc.acct, tc.dev); !errors.Is(err, relay.ErrNotFound) {
+			t.Errorf("RemoveDevice(%s) = %v, want ErrNotFound", tc.name, err)
+		}
+	}
+
+	// The removed key stays taken, for this account and any other.
+	if err := s.AddDevice(ctx, relay.Device{Account: a.ID, ID: 4, NoiseKey: d2.NoiseKey}); !errors.Is(err, relay.ErrConflict) {
+		t.Errorf("AddDevice(removed key) = %v, want ErrConflict", err)
+	}
+	na, nd := account(3)
+	nd.NoiseKey = d2.NoiseKey
+	if err := s.CreateAccount(ctx, na, nd); !errors.Is(err, relay.ErrConflict) {
+		t.Errorf("CreateAccount(removed key) = %v, want ErrConflict", err)
+	}
+	if _, err := s.AccountByUsername(ctx, na.Username); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("the refused CreateAccount stored its account: %v", err)
+	}
+
+	// The id is free again, with an empty mailbox and a whole quota.
+	n2 := relay.Device{Account: a.ID, ID: 2, RegistrationID: 10, NoiseKey: noiseKey(5003), Created: epoch}
+	must(t, s.AddDevice(ctx, n2))
+	if g := fetchAll(t, s, a.ID, 2); len(g) != 0 {
+		t.Errorf("new device 2 inherited ids %v", ids(g))
+	}
+	checkRoom(t, s, a.ID, 2, cfg.MaxMessages)
+	if ds, _ := s.Devices(ctx, a.ID); len(ds) != 3 {
+		t.Errorf("after adding device 2 again: %d devices, want 3", len(ds))
+	}
+	// The last device of an account can go too.
+	must(t, s.RemoveDevice(ctx, b.ID, 1))
+	if _, err := s.DeviceByNoiseKey(ctx, bd.NoiseKey); !errors.Is(err, relay.ErrDeviceRemoved) {
+		t.Errorf("DeviceByNoiseKey(other account's removed device) = %v, want ErrDeviceRemoved", err)
+	}
+}
+
+// testRemoveDeviceConcurrent races RemoveDevice against appends to the
+// device and to its neighbour (Append does not check devices, so every
+// one succeeds): the removal stands whatever the order, and the
+// neighbour's quota counts exactly what it holds.
+func testRemoveDeviceConcurrent(t *testing.T, open Opener) {
+	ctx := context.Background()
+	cfg, _ := defaultConfig()
+	cfg.MaxMessages = 50
+	s := open(t, cfg)
+	a, _ := mustCreate(t, s, 1)
+	must(t, s.AddDevice(ctx, relay.Device{Account: a.ID, ID: 2, RegistrationID: 8, NoiseKey: noiseKey(5001), Created: epoch}))
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n+1)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Append(ctx, []relay.Envelope{envelope(a.ID, 1, i, 5), envelope(a.ID, 2, i, 5)})
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- s.RemoveDevice(ctx, a.ID, 2)
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Append or RemoveDevice: %v", err)
+		}
+	}
+	if ds, err := s.Devices(ctx, a.ID); err != nil || len(ds) != 1 || ds[0].ID != 1 {
+		t.Fatalf("Devices after the race = %+v, %v; want device 1 only", ds, err)
+	}
+	if g := fetchAll(t, s, a.ID, 1); len(g) != n {
+		t.Fatalf("device 1 holds %d envelopes, want %d", len(g), n)
+	}
+	// Device 1's quota counts exactly its n envelopes.
+	checkRoom(t, s, a.ID, 1, cfg.MaxMessages-n)
+}
+
+// testLastSeen checks SetLastSeen and that every read returns LastSeen.
+func testLastSeen(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, _ := openDefault(t, open)
+	a, d := mustCreate(t, s, 1)
+	day := epoch.Truncate(24 * time.Hour)
+	must(t, s.SetLastSeen(ctx, a.ID, d.ID, day))
+	d.LastSeen = day
+	if gd, err := s.DeviceByNoiseKey(ctx, d.NoiseKey); err != nil || !gd.LastSeen.Equal(day) {
+		t.Errorf("DeviceByNoiseKey after SetLastSeen = %+v, %v; want LastSeen %v", gd, err, day)
+	}
+	if ds, err := s.Devices(ctx, a.ID); err != nil || len(ds) != 1 || !equalDevice(ds[0], d) {
+		t.Errorf("Devices after SetLastSeen = %+v, %v", ds, err)
+	}
+	if b, ok := s.(relay.AccountsBatch); ok {
+		if got, err := b.AccountsDevices(ctx, []relay.AccountID{a.ID}); err != nil || len(got[0].Devices) != 1 || !equalDevice(got[0].Devices[0], d) {
+			t.Errorf("AccountsDevices after SetLastSeen = %+v, %v", got, err)
+		}
+	}
+	must(t, s.SetLastSeen(ctx, a.ID, d.ID, day.Add(24*time.Hour)))
+	if gd, _ := s.DeviceByNoiseKey(ctx, d.NoiseKey); !gd.LastSeen.Equal(day.Add(24 * time.Hour)) {
+		t.Errorf("LastSeen after a second SetLastSeen = %v", gd.LastSeen)
+	}
+	if err := s.SetLastSeen(ctx, a.ID, 5, day); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("SetLastSeen(unknown device) = %v, want ErrNotFound", err)
+	}
+	if err := s.SetLastSeen(ctx, acctID(9), 1, day); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("SetLastSeen(unknown account) = %v, want ErrNotFound", err)
 	}
 }
 
@@ -932,13 +1120,21 @@ func testAckRace(t *testing.T, open Opener) {
 		t.Errorf("%d envelopes left after acking everything", len(g))
 	}
 	// The quota's accounting survived the race: it holds exactly quota again.
+	checkRoom(t, s, a, 1, quota)
+}
+
+// checkRoom checks that the device's mailbox has room for exactly n more
+// envelopes (of envelope ids from 1<<20 on), filling it.
+func checkRoom(t *testing.T, s relay.Store, acct relay.AccountID, dev uint32, n int) {
+	t.Helper()
+	ctx := context.Background()
 	var fill []relay.Envelope
-	for i := range quota {
-		fill = append(fill, envelope(a, 1, 1<<20+i, 8))
+	for i := range n {
+		fill = append(fill, envelope(acct, dev, 1<<20+i, 8))
 	}
 	must(t, s.Append(ctx, fill))
-	if err := s.Append(ctx, []relay.Envelope{envelope(a, 1, 1<<21, 8)}); !errors.Is(err, relay.ErrQuotaExceeded) {
-		t.Errorf("Append past a refilled quota = %v, want ErrQuotaExceeded", err)
+	if err := s.Append(ctx, []relay.Envelope{envelope(acct, dev, 1<<21, 8)}); !errors.Is(err, relay.ErrQuotaExceeded) {
+		t.Errorf("Append of one more than %d to device %d = %v, want ErrQuotaExceeded", n, dev, err)
 	}
 }
 

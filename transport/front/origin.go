@@ -25,6 +25,9 @@ type OriginConfig struct {
 	Decoy  http.Handler // what probes see; nil: decoy.Handler(), a site drawn for this origin
 	// IdleTimeout ends sessions with no request for this long; 0 means 60 s.
 	IdleTimeout time.Duration
+	// MaxSessions bounds the sessions held at once; an open beyond it
+	// gets the decoy. 0 means DefaultMaxSessions.
+	MaxSessions int
 	// Clock checks tokens, times idle sessions, the holds of polls and
 	// probes, and the tunnels' deadlines; nil: clock.Real.
 	Clock clock.Clock
@@ -37,6 +40,17 @@ type OriginConfig struct {
 // with a valid token; per-session buffers are bounded; sessions idle for
 // IdleTimeout are ended. Close ends every session, since they live inside
 // the handler.
+//
+// What a holder of the secret can fill: every request reaches the origin
+// from a CDN edge, whose address all fronted users share, so tokens are
+// remembered per edge without a quota per address (see
+// transport/internal/token: a flood through an edge costs that edge's own
+// entries first, and a newcomer is never turned away for it). The session
+// table is bounded three ways: a session whose conn the relay closed is
+// forgotten once its client has read the end, or closedGrace after the
+// close if no client asks for it; sessions the relay keeps open are the
+// relay's to bound (its handshake slots and anonymous connection caps);
+// and MaxSessions bounds them all, opens beyond it getting the decoy.
 type Origin struct {
 	path   string
 	verify *token.Verifier // nil when there is no secret
@@ -49,9 +63,19 @@ type Origin struct {
 	janitorEnd chan struct{}
 	closeOnce  sync.Once
 
+	maxSessions int
+
 	mu       sync.Mutex
 	sessions map[[sidSize]byte]*session // guarded by mu
 }
+
+// DefaultMaxSessions is OriginConfig.MaxSessions when it is 0: a session
+// the relay has not closed costs about a kilobyte while idle.
+const DefaultMaxSessions = 1 << 16
+
+// closedGrace is how long a session whose conn the relay closed waits for
+// its client to fetch what is left and the end, before it is forgotten.
+const closedGrace = 5 * time.Second
 
 var (
 	_ http.Handler = (*Origin)(nil)
@@ -68,20 +92,24 @@ const probeHold = 10 * time.Second
 // NewOrigin returns an origin; call Close to stop it.
 func NewOrigin(cfg OriginConfig) *Origin {
 	o := &Origin{
-		path:       cfg.Path,
-		decoy:      cfg.Decoy,
-		idle:       cfg.IdleTimeout,
-		clk:        clock.Or(cfg.Clock),
-		conns:      make(chan net.Conn),
-		closed:     make(chan struct{}),
-		janitorEnd: make(chan struct{}),
-		sessions:   make(map[[sidSize]byte]*session),
+		path:        cfg.Path,
+		decoy:       cfg.Decoy,
+		idle:        cfg.IdleTimeout,
+		maxSessions: cfg.MaxSessions,
+		clk:         clock.Or(cfg.Clock),
+		conns:       make(chan net.Conn),
+		closed:      make(chan struct{}),
+		janitorEnd:  make(chan struct{}),
+		sessions:    make(map[[sidSize]byte]*session),
 	}
 	if o.decoy == nil {
 		o.decoy = decoy.Handler()
 	}
 	if o.idle <= 0 {
 		o.idle = 60 * time.Second
+	}
+	if o.maxSessions <= 0 {
+		o.maxSessions = DefaultMaxSessions
 	}
 	if v, err := token.NewVerifier(cfg.Secret, cfg.Path); err == nil {
 		o.verify = v
@@ -158,6 +186,16 @@ func (o *Origin) remove(id [sidSize]byte) {
 	delete(o.sessions, id)
 }
 
+// forget removes s from the table, if it is still there (its id may have
+// been opened again since).
+func (o *Origin) forget(s *session) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sessions[s.id] == s {
+		delete(o.sessions, s.id)
+	}
+}
+
 // ServeHTTP serves tunnel requests and hands everything else to the decoy.
 func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o.verify == nil || r.URL.Path != o.path || r.Method != http.MethodPost {
@@ -175,8 +213,11 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.op == opProbe || req.op == opOpen {
+		// Every request comes from a CDN edge: one source that many
+		// users share (see Origin).
+		src := token.Source{Key: token.SourceKey(remoteAddr(r)), Shared: true}
 		ck, err := r.Cookie(cookieName)
-		if err != nil || o.verify.Verify(ck.Value, o.clk.Now()) != nil {
+		if err != nil || o.verify.Verify(ck.Value, o.clk.Now(), src) != nil {
 			o.decoy.ServeHTTP(w, r)
 			return
 		}
@@ -237,17 +278,20 @@ func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
 	s := &session{id: req.sid, lastSeen: o.clk.Now()}
 	s.conn = pipe.NewConn(bufSize, pipe.Addr("front"), remoteAddr(r), o.clk)
 	s.conn.OnClose = func() error {
-		// Downstream readers see Out's end after the data and send EOF.
+		// Downstream readers see Out's end after the data and send EOF,
+		// and forget the session; if none comes, it is forgotten soon.
 		s.conn.In.Close(net.ErrClosed)
+		o.clk.AfterFunc(closedGrace, func() { o.forget(s) })
 		return nil
 	}
 	o.mu.Lock()
 	_, dup := o.sessions[s.id]
-	if !dup {
+	full := len(o.sessions) >= o.maxSessions
+	if !dup && !full {
 		o.sessions[s.id] = s
 	}
 	o.mu.Unlock()
-	if dup {
+	if dup || full {
 		o.decoy.ServeHTTP(w, r)
 		return
 	}

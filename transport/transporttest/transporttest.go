@@ -418,3 +418,29 @@ func BenchRoundTrip(b *testing.B, l net.Listener, dial func() (net.Conn, error),
 	<-done
 	return float64(el.Nanoseconds()) / float64(max(n, 1))
 }
+
+// Opens dials addr with d and waits until l accepts the tunnel, closing
+// both; it fails t unless both happen within a minute. It is how a test
+// shows that a client still gets through (after a flood, say).
+func Opens(t testing.TB, l net.Listener, d transport.Dialer, addr string) {
+	t.Helper()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	c, err := d.Dial(ctx, addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	select {
+	case sc := <-accepted:
+		sc.Close()
+	case <-ctx.Done():
+		t.Fatal("the tunnel was dialled but never accepted")
+	}
+}

@@ -93,10 +93,11 @@ func (k *Keyring) Len() int {
 	return len(k.verifiers)
 }
 
-// verify returns the caller whose secret made tok for a tunnel on path.
-func (k *Keyring) verify(path, tok string, now time.Time) (string, bool) {
+// verify returns the caller whose secret made tok for a tunnel on path,
+// presented by src.
+func (k *Keyring) verify(path, tok string, now time.Time, src token.Source) (string, bool) {
 	if k.derive != nil {
-		return k.verifyDerived(path, tok, now)
+		return k.verifyDerived(path, tok, now, src)
 	}
 	if path != k.path {
 		return "", false
@@ -111,7 +112,7 @@ func (k *Keyring) verify(path, tok string, now time.Time) (string, bool) {
 	k.mu.Unlock()
 	caller, ok := "", false
 	for c, v := range vs {
-		if v.Verify(tok, now) == nil {
+		if v.Verify(tok, now, src) == nil {
 			caller, ok = c, true
 		}
 	}
@@ -119,7 +120,7 @@ func (k *Keyring) verify(path, tok string, now time.Time) (string, bool) {
 }
 
 // verifyDerived checks tok against the secret derived from path.
-func (k *Keyring) verifyDerived(path, tok string, now time.Time) (string, bool) {
+func (k *Keyring) verifyDerived(path, tok string, now time.Time, src token.Source) (string, bool) {
 	if !strings.HasPrefix(path, k.path+"/") {
 		return "", false
 	}
@@ -135,7 +136,7 @@ func (k *Keyring) verifyDerived(path, tok string, now time.Time) (string, bool) 
 		// caller holding the path's secret makes the keyring remember
 		// the path.
 		v, err := token.NewVerifier(secret, path)
-		if err != nil || v.Verify(tok, now) != nil {
+		if err != nil || v.Verify(tok, now, src) != nil {
 			return "", false
 		}
 		k.mu.Lock()
@@ -150,13 +151,13 @@ func (k *Keyring) verifyDerived(path, tok string, now time.Time) (string, bool) 
 		}
 		// Another tunnel on the path got in first: its verifier, which
 		// may hold this token already, decides.
-		if pv.v.Verify(tok, now) != nil {
+		if pv.v.Verify(tok, now, src) != nil {
 			return "", false
 		}
 		pv.used = now
 		return caller, true
 	}
-	if pv.v.Verify(tok, now) != nil {
+	if pv.v.Verify(tok, now, src) != nil {
 		return "", false
 	}
 	k.mu.Lock()

@@ -2,6 +2,7 @@ package wss
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -121,7 +122,7 @@ func TestDerivedKeyring(t *testing.T) {
 		return status
 	}
 	tokenFor := func(p string, secret []byte) string {
-		tok, err := wsstest.Token(secret, p, time.Now())
+		tok, err := Cookie(secret, p, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +179,7 @@ func TestDerivedKeyringForgets(t *testing.T) {
 	})
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	tok := func(p string, at time.Time) string {
-		s, err := wsstest.Token([]byte("secret of "+p), p, at)
+		s, err := token.New([]byte("secret of "+p), p, at, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,19 +187,19 @@ func TestDerivedKeyringForgets(t *testing.T) {
 	}
 	p := func(i int) string { return fmt.Sprintf("%s/%d", path, i) }
 	for i := range maxDerived {
-		if _, ok := kr.verify(p(i), tok(p(i), t0), t0); !ok {
+		if _, ok := kr.verify(p(i), tok(p(i), t0), t0, token.Source{}); !ok {
 			t.Fatalf("path %d refused", i)
 		}
 	}
-	if _, ok := kr.verify(p(maxDerived), tok(p(maxDerived), t0), t0); ok {
+	if _, ok := kr.verify(p(maxDerived), tok(p(maxDerived), t0), t0, token.Source{}); ok {
 		t.Fatal("a full keyring took a new path")
 	}
-	if _, ok := kr.verify(p(0), tok(p(0), t0), t0); !ok {
+	if _, ok := kr.verify(p(0), tok(p(0), t0), t0, token.Source{}); !ok {
 		t.Fatal("a full keyring refused a fresh token on a path it holds")
 	}
 	// Once every token taken has expired, the paths are forgotten.
 	later := t0.Add(2*token.Window + time.Second)
-	if _, ok := kr.verify(p(maxDerived), tok(p(maxDerived), later), later); !ok {
+	if _, ok := kr.verify(p(maxDerived), tok(p(maxDerived), later), later, token.Source{}); !ok {
 		t.Fatal("a new path is refused after the old ones expired")
 	}
 	kr.mu.Lock()

@@ -10,9 +10,14 @@
 //   - The client proves knowledge of the secret with a token (see
 //     transport/internal/token) in a cookie of the encrypted upgrade
 //     request: an HMAC over a timestamp and a nonce, valid for a short
-//     window and accepted once. Anything without a valid token — a wrong
+//     window and accepted once, and each source address may have only
+//     so many accepted in a while (see transport/internal/token), so a
+//     holder of the secret cannot fill the replay cache and turn others
+//     away. Anything without a valid token — a wrong
 //     path, no token, an old or replayed one, a plain GET — gets the decoy
-//     site, so an active prober sees a web site.
+//     site, so an active prober sees a web site; only a plain GET of a
+//     path ServerConfig.Files publishes gets that file (the relay
+//     publishes its manifest at a path derived from the endpoint secret).
 //   - The ClientHello is Go's (see transport/internal/tlsconf): it looks
 //     like any Go HTTPS client, not like a browser; a censor that
 //     fingerprints ClientHellos can single out Go programs. No uTLS.
@@ -42,8 +47,8 @@
 package wss
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -106,9 +111,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: no host or SNI", ErrConfig)
 	}
 	clk := clock.Or(cfg.Clock)
-	tok, err := token.New(cfg.Secret, cfg.Path, clk.Now(), rand.Reader)
+	cookie, err := Cookie(cfg.Secret, cfg.Path, clk.Now())
 	if err != nil {
-		return nil, fmt.Errorf("wss: %w", err)
+		return nil, err
 	}
 	tlsCfg := tlsconf.Client(cfg.SNI, cfg.TLSPin, []string{"http/1.1"})
 	tlsCfg.Time = clk.Now
@@ -132,7 +137,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (net.Conn, error) {
 	}
 	defer tr.CloseIdleConnections()
 	h := http.Header{}
-	h.Set("Cookie", cookieName+"="+tok)
+	h.Set("Cookie", cookie)
 	ws, resp, err := websocket.Dial(ctx, "wss://"+host+cfg.Path, &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: tr},
 		HTTPHeader: h,
@@ -268,6 +273,11 @@ type ServerConfig struct {
 	// Clock checks tokens, is TLS's time (unless TLS sets its own) and
 	// runs the tunnels' deadlines and Close's waits; nil: clock.Real.
 	Clock clock.Clock
+	// Files, if set, answers plain GET and HEAD requests (not tunnel
+	// upgrades) for the paths it knows with their content, for anyone who
+	// asks: what the server publishes, such as its signed manifest at a
+	// path only its clients know. A nil answer gets the decoy.
+	Files func(path string) []byte
 }
 
 // Listen serves HTTPS on addr (TCP): tunnels come out of the returned
@@ -316,6 +326,7 @@ func Serve(ln net.Listener, cfg ServerConfig) (net.Listener, error) {
 		verify:  v,
 		keyring: cfg.Keyring,
 		decoy:   cfg.Decoy,
+		files:   cfg.Files,
 		conns:   make(chan net.Conn),
 		closed:  make(chan struct{}),
 		served:  make(chan struct{}),
@@ -360,6 +371,14 @@ func withRemoteAddr(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, remoteAddrKey{}, c.RemoteAddr())
 }
 
+// remoteOf returns the remote address of r's conn.
+func remoteOf(r *http.Request) net.Addr {
+	if a, ok := r.Context().Value(remoteAddrKey{}).(net.Addr); ok && a != nil {
+		return a
+	}
+	return pipe.Addr(r.RemoteAddr)
+}
+
 type listener struct {
 	tcp     net.Listener
 	clk     clock.Clock
@@ -368,6 +387,7 @@ type listener struct {
 	verify  *token.Verifier // nil with a keyring
 	keyring *Keyring
 	decoy   http.Handler
+	files   func(string) []byte
 	conns   chan net.Conn
 	closed  chan struct{}
 	served  chan struct{}
@@ -384,13 +404,16 @@ func (l *listener) authorized(r *http.Request) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	// The replay cache holds each address to its share: a wss client
+	// connects directly, so the address is the client's own.
+	src := token.Source{Key: token.SourceKey(remoteOf(r))}
 	if l.keyring != nil {
-		return l.keyring.verify(r.URL.Path, ck.Value, l.clk.Now())
+		return l.keyring.verify(r.URL.Path, ck.Value, l.clk.Now(), src)
 	}
 	if r.URL.Path != l.path {
 		return "", false
 	}
-	return "", l.verify.Verify(ck.Value, l.clk.Now()) == nil
+	return "", l.verify.Verify(ck.Value, l.clk.Now(), src) == nil
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -399,7 +422,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		caller, ok = l.authorized(r)
 	}
 	if !ok {
-		l.decoy.ServeHTTP(w, r)
+		if !l.serveFile(w, r) {
+			l.decoy.ServeHTTP(w, r)
+		}
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -410,11 +435,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if local == nil {
 		local = l.tcp.Addr()
 	}
-	remote, _ := r.Context().Value(remoteAddrKey{}).(net.Addr)
-	if remote == nil {
-		remote = pipe.Addr(r.RemoteAddr)
-	}
-	c := newConn(ws, local, remote, l.clk)
+	c := newConn(ws, local, remoteOf(r), l.clk)
 	if l.keyring != nil {
 		c = &CallerConn{Conn: c, Caller: caller}
 	}
@@ -423,6 +444,21 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-l.closed:
 		c.Close()
 	}
+}
+
+// serveFile answers r from ServerConfig.Files, and reports whether it
+// did.
+func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) bool {
+	if l.files == nil || isUpgrade(r) || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	b := l.files(r.URL.Path)
+	if b == nil {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	return true
 }
 
 func isUpgrade(r *http.Request) bool {

@@ -165,7 +165,11 @@ func checkDecoy(t *testing.T, resp *http.Response, body string, status int) {
 	}
 }
 
-func upgradeRequest(t *testing.T, p, cookie string) *http.Request {
+func upgradeRequest(t *testing.T, p, tok string) *http.Request {
+	cookie := ""
+	if tok != "" {
+		cookie = cookieName + "=" + tok
+	}
 	req, err := wsstest.Request("www.example.com", p, cookie)
 	if err != nil {
 		t.Fatal(err)

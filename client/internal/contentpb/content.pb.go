@@ -1,6 +1,6 @@
 // The plaintext that travels inside a Signal message between samizdat
-// clients: a text, a delivery receipt or a bridge offer, stamped with the
-// sender's clock.
+// clients: a text, a delivery receipt, a bridge offer or a manifest,
+// stamped with the sender's clock and the manifest the sender holds.
 // It is padded (0x80 then zeros, as Signal pads) before encryption, so the
 // ciphertext length reveals little about it.
 
@@ -70,7 +70,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3, 0}
+	return file_content_proto_rawDescGZIP(), []int{5, 0}
 }
 
 type Content struct {
@@ -78,11 +78,13 @@ type Content struct {
 	Timestamp      uint64                 `protobuf:"varint,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`                                // sender's clock, ms
 	SenderUsername string                 `protobuf:"bytes,2,opt,name=sender_username,json=senderUsername,proto3" json:"sender_username,omitempty"` // claimed; the recipient checks it with a lookup
 	AccessKey      []byte                 `protobuf:"bytes,3,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`                // the sender's unidentified access key, so the recipient may answer sealed
+	Manifest       *ManifestHeld          `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`                                   // the manifest the sender holds, so a contact holding a newer one hands it on
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Content_Text
 	//	*Content_Receipt
 	//	*Content_BridgeOffer
+	//	*Content_ManifestOffer
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -139,6 +141,13 @@ func (x *Content) GetAccessKey() []byte {
 	return nil
 }
 
+func (x *Content) GetManifest() *ManifestHeld {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
 func (x *Content) GetBody() isContent_Body {
 	if x != nil {
 		return x.Body
@@ -173,6 +182,15 @@ func (x *Content) GetBridgeOffer() *BridgeOffer {
 	return nil
 }
 
+func (x *Content) GetManifestOffer() *ManifestOffer {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ManifestOffer); ok {
+			return x.ManifestOffer
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -189,11 +207,129 @@ type Content_BridgeOffer struct {
 	BridgeOffer *BridgeOffer `protobuf:"bytes,12,opt,name=bridge_offer,json=bridgeOffer,proto3,oneof"`
 }
 
+type Content_ManifestOffer struct {
+	ManifestOffer *ManifestOffer `protobuf:"bytes,13,opt,name=manifest_offer,json=manifestOffer,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
 
 func (*Content_BridgeOffer) isContent_Body() {}
+
+func (*Content_ManifestOffer) isContent_Body() {}
+
+// ManifestHeld says which manifest the sending device holds: its serial,
+// and the device's cohort under it (cohort of cohorts; 0 of 0 in a network
+// without cohorts), so that a contact knows whether its own manifest is
+// newer and whether it is one the sender may see.
+type ManifestHeld struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Serial        uint64                 `protobuf:"varint,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	Cohort        uint32                 `protobuf:"varint,2,opt,name=cohort,proto3" json:"cohort,omitempty"`
+	Cohorts       uint32                 `protobuf:"varint,3,opt,name=cohorts,proto3" json:"cohorts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestHeld) Reset() {
+	*x = ManifestHeld{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestHeld) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestHeld) ProtoMessage() {}
+
+func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestHeld.ProtoReflect.Descriptor instead.
+func (*ManifestHeld) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ManifestHeld) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *ManifestHeld) GetCohort() uint32 {
+	if x != nil {
+		return x.Cohort
+	}
+	return 0
+}
+
+func (x *ManifestHeld) GetCohorts() uint32 {
+	if x != nil {
+		return x.Cohorts
+	}
+	return 0
+}
+
+// ManifestOffer hands the recipient the signed manifest the sender holds
+// (the exact blob channels carry), newer than the one the recipient said it
+// holds. An empty blob says only that a newer one exists (the serial is in
+// Content.manifest): the recipient is in another cohort and fetches its own.
+type ManifestOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Blob          []byte                 `protobuf:"bytes,1,opt,name=blob,proto3" json:"blob,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestOffer) Reset() {
+	*x = ManifestOffer{}
+	mi := &file_content_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestOffer) ProtoMessage() {}
+
+func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestOffer.ProtoReflect.Descriptor instead.
+func (*ManifestOffer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ManifestOffer) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
 
 // BridgeOffer: the sender runs a bridge (package bridge) and offers it to
 // this recipient alone, with a secret of the recipient's own. A zero
@@ -214,7 +350,7 @@ type BridgeOffer struct {
 
 func (x *BridgeOffer) Reset() {
 	*x = BridgeOffer{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +362,7 @@ func (x *BridgeOffer) String() string {
 func (*BridgeOffer) ProtoMessage() {}
 
 func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +375,7 @@ func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
 func (*BridgeOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BridgeOffer) GetNetwork() string {
@@ -307,7 +443,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +455,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +468,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Text) GetBody() string {
@@ -352,7 +488,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +500,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +513,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -398,17 +534,25 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\x9d\x02\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\xa1\x03\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
 	"\n" +
-	"access_key\x18\x03 \x01(\fR\taccessKey\x12+\n" +
+	"access_key\x18\x03 \x01(\fR\taccessKey\x129\n" +
+	"\bmanifest\x18\x04 \x01(\v2\x1d.samizdat.client.ManifestHeldR\bmanifest\x12+\n" +
 	"\x04text\x18\n" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
 	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
-	"\fbridge_offer\x18\f \x01(\v2\x1c.samizdat.client.BridgeOfferH\x00R\vbridgeOfferB\x06\n" +
-	"\x04body\"\xcd\x01\n" +
+	"\fbridge_offer\x18\f \x01(\v2\x1c.samizdat.client.BridgeOfferH\x00R\vbridgeOffer\x12G\n" +
+	"\x0emanifest_offer\x18\r \x01(\v2\x1e.samizdat.client.ManifestOfferH\x00R\rmanifestOfferB\x06\n" +
+	"\x04body\"X\n" +
+	"\fManifestHeld\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x16\n" +
+	"\x06cohort\x18\x02 \x01(\rR\x06cohort\x12\x18\n" +
+	"\acohorts\x18\x03 \x01(\rR\acohorts\"#\n" +
+	"\rManifestOffer\x12\x12\n" +
+	"\x04blob\x18\x01 \x01(\fR\x04blob\"\xcd\x01\n" +
 	"\vBridgeOffer\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x19\n" +
 	"\brelay_id\x18\x02 \x01(\tR\arelayId\x12\x18\n" +
@@ -440,24 +584,28 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_content_proto_goTypes = []any{
-	(Receipt_Type)(0),   // 0: samizdat.client.Receipt.Type
-	(*Content)(nil),     // 1: samizdat.client.Content
-	(*BridgeOffer)(nil), // 2: samizdat.client.BridgeOffer
-	(*Text)(nil),        // 3: samizdat.client.Text
-	(*Receipt)(nil),     // 4: samizdat.client.Receipt
+	(Receipt_Type)(0),     // 0: samizdat.client.Receipt.Type
+	(*Content)(nil),       // 1: samizdat.client.Content
+	(*ManifestHeld)(nil),  // 2: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil), // 3: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),   // 4: samizdat.client.BridgeOffer
+	(*Text)(nil),          // 5: samizdat.client.Text
+	(*Receipt)(nil),       // 6: samizdat.client.Receipt
 }
 var file_content_proto_depIdxs = []int32{
-	3, // 0: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	4, // 1: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	2, // 2: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	0, // 3: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	2, // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	5, // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	6, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	4, // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	3, // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	0, // 5: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -469,6 +617,7 @@ func file_content_proto_init() {
 		(*Content_Text)(nil),
 		(*Content_Receipt)(nil),
 		(*Content_BridgeOffer)(nil),
+		(*Content_ManifestOffer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -476,7 +625,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

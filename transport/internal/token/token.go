@@ -11,6 +11,11 @@
 // connection — by a compromised CDN, say, or from logs — cannot be replayed
 // to confirm that an address is a tunnel endpoint. A passive observer on
 // the wire sees only TLS and never the token.
+//
+// The replay cache is bounded in memory and cannot be filled by one
+// source: see replayCache for what it keeps, what it refuses and what it
+// forgets under a flood of valid tokens (which only holders of the secret
+// can make).
 package token
 
 import (
@@ -21,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 )
 
@@ -46,6 +50,7 @@ var (
 	ErrBadTag    = errors.New("token: bad tag")
 	ErrExpired   = errors.New("token: outside the time window")
 	ErrReplayed  = errors.New("token: replayed")
+	ErrQuota     = errors.New("token: its source holds its quota of fresh tokens")
 	ErrNoSecret  = errors.New("token: empty secret")
 )
 
@@ -106,19 +111,13 @@ func (p Parsed) String() string {
 	return enc.EncodeToString(raw[:])
 }
 
-// maxSeen bounds the replay cache. Only tokens with a valid tag enter it,
-// so only holders of the secret can fill it; when full, tokens are refused
-// until old entries expire (failing closed).
-const maxSeen = 1 << 16
-
-// Verifier checks tokens for one secret and path. It is safe for
-// concurrent use.
+// Verifier checks tokens for one secret and path, and remembers the ones
+// it accepted (see replay.go) so that none is accepted twice. It is safe
+// for concurrent use.
 type Verifier struct {
 	secret []byte
 	path   string
-
-	mu   sync.Mutex
-	seen map[[nonceSize]byte]int64 // nonce -> token time; guarded by mu
+	seen   *replayCache
 }
 
 // NewVerifier returns a verifier for tokens made with secret for path.
@@ -129,13 +128,15 @@ func NewVerifier(secret []byte, path string) (*Verifier, error) {
 	return &Verifier{
 		secret: append([]byte(nil), secret...),
 		path:   path,
-		seen:   make(map[[nonceSize]byte]int64),
+		seen:   newReplayCache(defaultCapacity, defaultPerSource),
 	}, nil
 }
 
-// Verify checks s at time now and, if it is good, records it so it is
-// never accepted again.
-func (v *Verifier) Verify(s string, now time.Time) error {
+// Verify checks s, presented by src, at time now and, if it is good,
+// records it so it is never accepted again. A good token from a source
+// that holds its quota of the token's time slot already is refused with
+// ErrQuota.
+func (v *Verifier) Verify(s string, now time.Time, src Source) error {
 	p, err := Parse(s)
 	if err != nil {
 		return err
@@ -151,21 +152,5 @@ func (v *Verifier) Verify(s string, now time.Time) error {
 	if p.Time < t-w || p.Time > t+w {
 		return ErrExpired
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.seen[p.Nonce]; ok {
-		return ErrReplayed
-	}
-	if len(v.seen) >= maxSeen/2 {
-		for n, ts := range v.seen {
-			if ts < t-w {
-				delete(v.seen, n)
-			}
-		}
-	}
-	if len(v.seen) >= maxSeen {
-		return ErrReplayed
-	}
-	v.seen[p.Nonce] = p.Time
-	return nil
+	return v.seen.add(p.Time, p.Nonce, src)
 }

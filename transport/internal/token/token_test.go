@@ -47,7 +47,7 @@ func TestVerify(t *testing.T) {
 		{"flipped", string(flipped), ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := v.Verify(tc.tok, now)
+			err := v.Verify(tc.tok, now, Source{Key: "192.0.2.1"})
 			if tc.name == "flipped" {
 				// the last character carries padding bits or tag bits;
 				// either way it must be rejected
@@ -86,7 +86,7 @@ func FuzzParse(f *testing.F) {
 		if p.String() != s {
 			t.Fatalf("round trip: %q -> %q", s, p.String())
 		}
-		if v.Verify(s, time.Unix(1, 0)) == nil && s != tok {
+		if v.Verify(s, time.Unix(1, 0), Source{}) == nil && s != tok {
 			t.Fatalf("forged token accepted: %q", s)
 		}
 	})

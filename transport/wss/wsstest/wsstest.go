@@ -1,14 +1,13 @@
 // Package wsstest probes wss endpoints the way a censor's scanner or a
 // middlebox that copied a token would: one WebSocket upgrade request with
-// a token of the caller's choosing, answered either by a tunnel (status
-// 101) or by the decoy site. It is for tests: a replayed token is the
-// same Token sent twice.
+// a cookie of the caller's choosing (wss.Cookie makes a fresh one),
+// answered either by a tunnel (status 101) or by the decoy site. It is
+// for tests: a replayed token is the same cookie sent twice.
 package wsstest
 
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -17,26 +16,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
-
-	"samizdat/transport/internal/token"
 )
 
-// cookieName is the cookie wss reads the token from (TestUpgrade checks
-// that a real listener takes it).
-const cookieName = "sid"
-
-// Token makes a fresh token for secret and path at now, as a client does.
-func Token(secret []byte, path string, now time.Time) (string, error) {
-	return token.New(secret, path, now, rand.Reader)
-}
-
-// Upgrade sends one WebSocket upgrade request for path with tok (none if
-// empty) over TLS to address, with server name sni, and checks the
+// Upgrade sends one WebSocket upgrade request for path with the Cookie
+// header cookie (none if empty) over TLS to address, with server name sni, and checks the
 // server's certificate against pin (SHA-256 of its SubjectPublicKeyInfo)
 // when pin is set. It returns the response's status (101: a tunnel opened,
 // and is closed at once) and body (the decoy's page otherwise).
-func Upgrade(ctx context.Context, address, sni string, pin []byte, path, tok string) (int, string, error) {
+func Upgrade(ctx context.Context, address, sni string, pin []byte, path, cookie string) (int, string, error) {
 	cfg := &tls.Config{ServerName: sni, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	if pin != nil {
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -56,7 +43,7 @@ func Upgrade(ctx context.Context, address, sni string, pin []byte, path, tok str
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	req, err := Request(sni, path, tok)
+	req, err := Request(sni, path, cookie)
 	if err != nil {
 		return 0, "", err
 	}
@@ -75,9 +62,9 @@ func Upgrade(ctx context.Context, address, sni string, pin []byte, path, tok str
 	return resp.StatusCode, string(body), err
 }
 
-// Request is the WebSocket upgrade request for path on host with tok
-// (none if empty), as a wss client sends it.
-func Request(host, path, tok string) (*http.Request, error) {
+// Request is the WebSocket upgrade request for path on host with the
+// Cookie header cookie (none if empty), as a wss client sends it.
+func Request(host, path, cookie string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, "https://"+host+path, nil)
 	if err != nil {
 		return nil, err
@@ -86,8 +73,8 @@ func Request(host, path, tok string) (*http.Request, error) {
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	if tok != "" {
-		req.Header.Set("Cookie", cookieName+"="+tok)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
 	}
 	return req, nil
 }

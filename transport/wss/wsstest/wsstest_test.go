@@ -12,7 +12,7 @@ import (
 )
 
 // TestUpgrade: a real wss listener opens a tunnel for Upgrade with a good
-// token, and gives the decoy to the same token again and to no token.
+// cookie, and gives the decoy to the same cookie again and to none.
 func TestUpgrade(t *testing.T) {
 	id, err := selfsigned.New(nil, nil)
 	if err != nil {
@@ -36,7 +36,7 @@ func TestUpgrade(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tok, err := wsstest.Token(secret, path, time.Now())
+	tok, err := wss.Cookie(secret, path, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,63 @@
+package clientdb
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HoldManifest records blob, a signed manifest the client accepted, as the
+// newest it ever held, and forgets all but the keep newest. A blob held
+// before keeps its place.
+func (s *Store) HoldManifest(ctx context.Context, blob []byte, at time.Time, keep int) error {
+	d := sha256.Sum256(blob)
+	if err := s.exec(ctx, "hold manifest", `INSERT OR IGNORE INTO manifests_held (digest, blob, held) VALUES (?, ?, ?)`,
+		d[:], blob, at.UnixMilli()); err != nil {
+		return err
+	}
+	return s.exec(ctx, "hold manifest", `DELETE FROM manifests_held WHERE seq NOT IN
+		(SELECT seq FROM manifests_held ORDER BY seq DESC LIMIT ?)`, keep)
+}
+
+// HeldManifests lists the signed manifests recorded by HoldManifest, newest
+// first.
+func (s *Store) HeldManifests(ctx context.Context) ([][]byte, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT blob FROM manifests_held ORDER BY seq DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("clientdb: held manifests: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("clientdb: held manifests: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// ManifestSent returns the serial of the newest manifest (or notice of
+// one) queued for peer, 0 if none.
+func (s *Store) ManifestSent(ctx context.Context, peer string) (uint64, error) {
+	var n int64
+	err := s.q.QueryRowContext(ctx, `SELECT serial FROM manifest_sent WHERE peer = ?`, peer).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("clientdb: manifest sent: %w", err)
+	}
+	return uint64(n), nil
+}
+
+// SetManifestSent records that the manifest with serial (or a notice of it)
+// was queued for peer.
+func (s *Store) SetManifestSent(ctx context.Context, peer string, serial uint64) error {
+	return s.exec(ctx, "manifest sent", `INSERT INTO manifest_sent (peer, serial) VALUES (?, ?)
+		ON CONFLICT (peer) DO UPDATE SET serial = excluded.serial`, peer, int64(serial))
+}

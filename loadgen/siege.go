@@ -1,0 +1,631 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samizdat/noisechan"
+	"samizdat/relay"
+	"samizdat/relay/wire"
+	"samizdat/transport/selfsigned"
+	"samizdat/transport/wss"
+)
+
+// The siege scenario's peers each have source addresses of their own in
+// 127/8, so that the relay's per-source limits see them as the different
+// users they play: the chatters one each in 127.1/16, the honest
+// reconnects in 127.2/16, the silent connections spread over 127.3/16,
+// the token flooder in 127.4/16 and the strangers in 127.5/16.
+const (
+	chatNet      = 1
+	reconnectNet = 2
+	silentNet    = 3
+	tokenNet     = 4
+	strangerNet  = 5
+)
+
+// siegePath is the wss endpoint's tunnel path.
+const siegePath = "/assets/ws"
+
+// strangerPhase marks a stranger's message content, so that receivers
+// tell it from the chats (and acknowledge it, as a client acks and drops
+// a message it cannot process).
+const strangerPhase = 0xee
+
+// silentPerSource is how many silent connections each of the flood's
+// source addresses holds: under the relay's cap per source, so the cap
+// alone does not shed them.
+const silentPerSource = 25
+
+// siege: the flood scenario's chats (ChatPairs pairs at ChatRate each),
+// first alone and then under the floods a censor can mount with its own
+// accounts and a manifest (issue 12), all at once: SiegeSilent
+// connections that never say a word, opened at once and then
+// SiegeSilentRate new ones a second from SiegeSilent/25 addresses;
+// SiegeTokenRate wss upgrade requests a second carrying forged or
+// replayed tokens; and SiegeStrangerRate messages a second from
+// strangers, half from registered strangers with content whose claims a
+// client refuses, half sealed with a wrong access key. Meanwhile honest
+// devices reconnect over wss ReconnectRate times a second. The relay has
+// its default limits. The headline is the chatters' p99 send→deliver
+// under the siege; the ratio is that over their p99 without it.
+func (r *runner) siege(ctx context.Context, res *Result) error {
+	sz := r.sz
+	if soft, _, err := raiseNoFile(uint64(2*sz.SiegeSilent + 8192)); err == nil && soft < uint64(2*sz.SiegeSilent+1024) {
+		res.Limit = fmt.Sprintf("open files limited to %d; the silent connections need about %d", soft, 2*sz.SiegeSilent)
+	}
+	n, err := r.startNode(ctx, ScenarioSiege, relay.Limits{}, []string{"127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	ep, err := serveWSS(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer ep.close()
+
+	p := sz.ChatPairs
+	const reconnectors, strangers, anonymous = 64, 16, 4
+	ids, err := provision(ctx, n.store, newSeed(), 0, 2*p+reconnectors+strangers)
+	if err != nil {
+		return err
+	}
+	chatFrom, chatTo := ids[:p], ids[p:2*p]
+	reconnIDs, strangerIDs := ids[2*p:2*p+reconnectors], ids[2*p+reconnectors:]
+	chatTr, strangerTr := newTracker(), newTracker()
+	route := func(pr *peer, push *wire.Push) {
+		if e := push.GetDelivery(); e != nil && len(e.Content) > 0 && e.Content[0] == strangerPhase {
+			strangerTr.onPush(pr, push)
+			return
+		}
+		chatTr.onPush(pr, push)
+	}
+	recv, err := receiversFrom(ctx, n, chatTo, route, func(i int) *net.TCPAddr { return tcpAddr(loopAddr(chatNet, p+i)) })
+	if err != nil {
+		return err
+	}
+	defer closeAll(recv)
+	send, err := connectFrom(ctx, n, chatFrom, nil, func(i int) *net.TCPAddr { return tcpAddr(loopAddr(chatNet, i)) })
+	if err != nil {
+		return err
+	}
+	defer closeAll(send)
+
+	rc := newReconnects(ep, reconnIDs, n.key.Public)
+	var chat counter
+	r.progress("siege: %d pairs chatting at %g msg/s each, honest wss reconnects at %g/s, no flood", p, sz.ChatRate, sz.ReconnectRate)
+	stopRC := rc.run(ctx, 1, sz.ReconnectRate)
+	cpu0, t0 := cpuTime(), time.Now()
+	paced(send, chatTo, chatTr, 1, sz.ChatRate, sz.SiegeFor, &chat)
+	cpuCalm := (cpuTime() - cpu0).Seconds() / time.Since(t0).Seconds()
+	stopRC()
+	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+
+	// The floods.
+	floodCtx, stopFloods := context.WithCancel(ctx)
+	defer stopFloods()
+	var floods sync.WaitGroup
+	silent := &silentFlood{addr: n.addrs[0]}
+	r.progress("siege: opening %d silent connections from %d addresses", sz.SiegeSilent, max(sz.SiegeSilent/silentPerSource, 1))
+	silent.fill(floodCtx, sz.SiegeSilent)
+	floods.Go(func() { silent.trickle(floodCtx, sz.SiegeSilent, sz.SiegeSilentRate) })
+	tokens := &tokenFlood{ep: ep}
+	if err := tokens.prime(floodCtx); err != nil {
+		return err
+	}
+	floods.Go(func() { tokens.run(floodCtx, sz.SiegeTokenRate) })
+	sf := &strangerFlood{to: chatTo, tr: strangerTr}
+	if err := sf.connect(ctx, n, strangerIDs, anonymous); err != nil {
+		return err
+	}
+	defer sf.close()
+	floods.Go(func() { sf.run(floodCtx, sz.SiegeStrangerRate) })
+
+	r.progress("siege: the same chats and reconnects beside %d silent connections (+%g/s), %g forged or replayed tokens/s, %g strangers' messages/s",
+		sz.SiegeSilent, sz.SiegeSilentRate, sz.SiegeTokenRate, sz.SiegeStrangerRate)
+	start, held, cpu0 := time.Now(), silent.sampleOpen(floodCtx), cpuTime()
+	stopRC = rc.run(ctx, 2, sz.ReconnectRate)
+	paced(send, chatTo, chatTr, 2, sz.ChatRate, sz.SiegeFor, &chat)
+	stopRC()
+	siegeFor := time.Since(start)
+	cpuSiege := (cpuTime() - cpu0).Seconds() / siegeFor.Seconds()
+	stopFloods()
+	floods.Wait()
+	heldMean := held()
+	silent.close()
+	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+	if err := strangerTr.waitDelivered(ctx, sf.msgs.ok.Load(), deliveryTimeout); err != nil {
+		return err
+	}
+	acksFailed := settleAcks(recv)
+
+	_, calm, _ := chatTr.phase(1)
+	_, stormy, _ := chatTr.phase(2)
+	p99Calm, p99Siege := percentile(calm, 99), percentile(stormy, 99)
+	res.add("chat_p99_siege", p99Siege, "ms")
+	res.add("siege_ratio", zeroNaN(p99Siege/p99Calm), "×")
+	res.add("chat_p50_siege", percentile(stormy, 50), "ms")
+	res.add("chat_p50_calm", percentile(calm, 50), "ms")
+	res.add("connect_p99_calm", percentile(rc.latencies(1), 99), "ms")
+	res.add("connect_p99_siege", percentile(rc.latencies(2), 99), "ms")
+	res.add("silent_opened", float64(silent.opened.Load()), "conns")
+	res.add("silent_held_mean", heldMean, "conns")
+	res.add("tokens_per_s", float64(tokens.sent.Load())/siegeFor.Seconds(), "req/s")
+	res.add("cpu_calm", cpuCalm, "cores")
+	res.add("cpu_siege", cpuSiege, "cores")
+	res.add("stranger_msgs_per_s", float64(sf.msgs.ok.Load()+sf.msgs.limited.Load()+sf.sealed.Load())/siegeFor.Seconds(), "req/s")
+	res.ratioTo(Metric{Name: "chat_p99_calm", Value: p99Calm, Unit: "ms"})
+	atSize := sz.SiegeSilent >= Full().SiegeSilent && sz.SiegeTokenRate >= Full().SiegeTokenRate &&
+		sz.SiegeSilentRate >= Full().SiegeSilentRate && sz.ChatPairs >= Full().ChatPairs
+	res.target("p99 under siege < 2× calm", "siege_ratio", below, 2, atSize)
+
+	chatCheck(res, "chats", &chat, chatTr, acksFailed)
+	res.check("honest reconnects", rc.failed.Load() == 0 && rc.ok.Load() > 0, "%d connected over wss, %d failed (%s)", rc.ok.Load(), rc.failed.Load(), rc.firstErr())
+	res.check("forged and replayed tokens opened nothing", tokens.opened.Load() == 0 && tokens.sent.Load() > 0,
+		"%d sent (%d replays of %d tokens used once), %d opened a tunnel, %d failed", tokens.sent.Load(), tokens.replays.Load(), len(tokens.used), tokens.opened.Load(), tokens.failed.Load())
+	res.check("sealed sends with a wrong key refused", sf.sealedOK.Load() == 0 && sf.sealed.Load() > 0, "%d sent, %d accepted", sf.sealed.Load(), sf.sealedOK.Load())
+	res.check("strangers' accepted messages delivered once", strangerTr.delivered.Load() == sf.msgs.ok.Load() && strangerTr.duplicates() == 0,
+		"%d accepted (%d rate-limited), %d delivered, %d duplicates", sf.msgs.ok.Load(), sf.msgs.limited.Load(), strangerTr.delivered.Load(), strangerTr.duplicates())
+	res.Notes = append(res.Notes, fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs (cpu_* is the process's: relay, chatters and floods); %d silent connections failed to dial; ratio = chatters' p99 under the siege / without", silent.failed.Load()))
+	return nil
+}
+
+// wssEndpoint is the relay's wss listener in the siege.
+type wssEndpoint struct {
+	cfg wss.ClientConfig // Address, SNI, Path, Secret, TLSPin
+	dir string
+}
+
+// serveWSS starts a wss listener on loopback for n, with a self-signed
+// certificate in a temporary directory.
+func serveWSS(ctx context.Context, n *node) (*wssEndpoint, error) {
+	dir, err := os.MkdirTemp("", "loadgen-wss")
+	if err != nil {
+		return nil, err
+	}
+	id, err := selfsigned.Load(filepath.Join(dir, "tls.key"), rand.Reader, time.Now)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	const name = "relay.example"
+	l, err := wss.Listen(ctx, "127.0.0.1:0", wss.ServerConfig{TLS: id.Config(name), Path: siegePath, Secret: secret})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	n.serve(relay.NamedListener(l, "wss"))
+	return &wssEndpoint{dir: dir, cfg: wss.ClientConfig{Address: l.Addr().String(), SNI: name, Path: siegePath,
+		Secret: secret, TLSPin: id.Pin()}}, nil
+}
+
+func (e *wssEndpoint) close() { os.RemoveAll(e.dir) }
+
+// dialFrom returns a NetDial that dials from the local address a.
+func dialFrom(a *net.TCPAddr) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: a}
+		return d.DialContext(ctx, network, address)
+	}
+}
+
+// reconnects has honest devices connect over wss, one after another at a
+// rate, each completing the Noise handshake and one ping. A device
+// reconnects only once its last connection is closed (a newer connection
+// of a device replaces the older one).
+type reconnects struct {
+	ep       *wssEndpoint
+	relayKey [32]byte
+	free     chan int // indexes of ids not connected now
+	ids      []ident
+	ok       atomic.Int64
+	failed   atomic.Int64
+
+	mu    sync.Mutex
+	lat   map[byte][]float64 // ms per phase; guarded by mu
+	first error              // guarded by mu
+}
+
+// run reconnects at rate per second, recording phase, until the returned
+// stop is called (which waits for the reconnects in progress).
+func (rc *reconnects) run(ctx context.Context, phase byte, rate float64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		pace(ctx, rate, func(int) { wg.Go(func() { rc.once(ctx, phase) }) })
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+func newReconnects(ep *wssEndpoint, ids []ident, relayKey [32]byte) *reconnects {
+	rc := &reconnects{ep: ep, ids: ids, relayKey: relayKey, free: make(chan int, len(ids)), lat: map[byte][]float64{}}
+	for i := range ids {
+		rc.free <- i
+	}
+	return rc
+}
+
+func (rc *reconnects) once(ctx context.Context, phase byte) {
+	start := time.Now()
+	var i int
+	select {
+	case i = <-rc.free:
+	case <-ctx.Done():
+		return
+	}
+	err := rc.connect(ctx, rc.ids[i], tcpAddr(loopAddr(reconnectNet, i)))
+	rc.free <- i
+	if ctx.Err() != nil {
+		return // stopped, not failed
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if err != nil {
+		rc.failed.Add(1)
+		if rc.first == nil {
+			rc.first = err
+		}
+		return
+	}
+	rc.ok.Add(1)
+	rc.lat[phase] = append(rc.lat[phase], float64(time.Since(start))/float64(time.Millisecond))
+}
+
+// connect dials the relay over wss as id, from local, and exchanges a
+// ping.
+func (rc *reconnects) connect(ctx context.Context, id ident, local *net.TCPAddr) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cfg := rc.ep.cfg
+	cfg.NetDial = dialFrom(local)
+	raw, err := wss.Dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	nc, err := noisechan.Client(ctx, raw, id.noise, rc.relayKey, nil)
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	defer nc.Close()
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
+		return err
+	}
+	f, err := wire.ReadFrame(nc)
+	if err != nil {
+		return err
+	}
+	if f.GetResponse().GetPong() == nil {
+		return fmt.Errorf("ping answered with %v", f)
+	}
+	return nil
+}
+
+func (rc *reconnects) latencies(phase byte) []float64 {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	lat := slices.Clone(rc.lat[phase])
+	slices.Sort(lat)
+	return lat
+}
+
+func (rc *reconnects) firstErr() string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.first == nil {
+		return "no error"
+	}
+	return rc.first.Error()
+}
+
+// silentFlood opens TCP connections to the relay that never say a word,
+// each held until the relay closes it.
+type silentFlood struct {
+	addr   string
+	next   atomic.Int64
+	opened atomic.Int64
+	open   atomic.Int64 // open on this side now
+	failed atomic.Int64
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // guarded by mu
+	wg    sync.WaitGroup
+}
+
+// dial opens one silent connection, from the source whose turn it is
+// among total/silentPerSource.
+func (f *silentFlood) dial(ctx context.Context, total int) {
+	i := int(f.next.Add(1))
+	src := i % max(total/silentPerSource, 1)
+	d := net.Dialer{LocalAddr: tcpAddr(loopAddr(silentNet, src)), Timeout: 5 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", f.addr)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.failed.Add(1)
+		}
+		return
+	}
+	f.mu.Lock()
+	if f.conns == nil {
+		f.conns = make(map[net.Conn]struct{})
+	}
+	f.conns[c] = struct{}{}
+	f.mu.Unlock()
+	f.opened.Add(1)
+	f.open.Add(1)
+	f.wg.Go(func() {
+		c.Read(make([]byte, 1)) // until the relay (or close) ends it
+		f.open.Add(-1)
+		f.mu.Lock()
+		delete(f.conns, c)
+		f.mu.Unlock()
+		c.Close()
+	})
+}
+
+// fill opens n at once (64 dials at a time).
+func (f *silentFlood) fill(ctx context.Context, n int) {
+	parallel(ctx, n, 64, func(ctx context.Context, _ int) error {
+		f.dial(ctx, n)
+		return nil
+	})
+}
+
+// trickle opens rate new ones a second until ctx ends.
+func (f *silentFlood) trickle(ctx context.Context, total int, rate float64) {
+	pace(ctx, rate, func(int) { f.dial(ctx, total) })
+}
+
+// pace calls f(0), f(1), ... at rate per second until ctx ends: call i at
+// i/rate after the start, at once when behind (so a slow moment is made
+// up for, and the rate is the one asked, unless f itself cannot keep up).
+func pace(ctx context.Context, rate float64, f func(i int)) {
+	start := time.Now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		if wait := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); wait > 0 {
+			t.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		f(i)
+	}
+}
+
+// sampleOpen samples how many are open every 100 ms until ctx ends; the
+// returned function waits for that and returns the mean.
+func (f *silentFlood) sampleOpen(ctx context.Context) func() float64 {
+	var sum, k float64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			sum += float64(f.open.Load())
+			k++
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 {
+		<-done
+		return sum / k
+	}
+}
+
+// close ends every connection still open and waits for their readers.
+func (f *silentFlood) close() {
+	f.mu.Lock()
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// tokenFlood sends wss upgrade requests whose tokens are forged (a valid
+// token with one character of its tag changed) or replayed (tokens it
+// used once to open a tunnel), over kept-alive HTTPS connections from its
+// own addresses, as a holder of the manifest can.
+type tokenFlood struct {
+	ep      *wssEndpoint
+	client  *http.Client
+	used    []string // cookies used once, replayed since
+	sent    atomic.Int64
+	replays atomic.Int64
+	opened  atomic.Int64 // answered 101: a tunnel opened (must stay 0)
+	failed  atomic.Int64 // no answer
+}
+
+// prime makes the HTTP client and uses 8 fresh tokens once each, which
+// must open tunnels (closed at once).
+func (f *tokenFlood) prime(ctx context.Context) error {
+	var next atomic.Int64
+	f.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{ServerName: f.ep.cfg.SNI, InsecureSkipVerify: true}, // the flooder checks nothing
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialFrom(tcpAddr(loopAddr(tokenNet, int(next.Add(1))%8)))(ctx, network, f.ep.cfg.Address)
+		},
+		MaxIdleConnsPerHost: 64,
+	}}
+	for range 8 {
+		ck, err := wss.Cookie(f.ep.cfg.Secret, f.ep.cfg.Path, time.Now())
+		if err != nil {
+			return err
+		}
+		status, err := f.upgrade(ctx, ck)
+		if err != nil {
+			return fmt.Errorf("siege: a valid token: %w", err)
+		}
+		if status != http.StatusSwitchingProtocols {
+			return fmt.Errorf("siege: a valid token opened no tunnel (status %d)", status)
+		}
+		f.used = append(f.used, ck)
+	}
+	return nil
+}
+
+// upgrade sends one upgrade request with cookie and returns the status.
+func (f *tokenFlood) upgrade(ctx context.Context, cookie string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+f.ep.cfg.SNI+f.ep.cfg.Path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Cookie", cookie)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		io.Copy(io.Discard, resp.Body) // the decoy page, so the connection is kept
+	}
+	resp.Body.Close() // for a 101, the tunnel
+	return resp.StatusCode, nil
+}
+
+// run sends rate requests a second, alternating forged and replayed
+// tokens, from 64 workers, until ctx ends.
+func (f *tokenFlood) run(ctx context.Context, rate float64) {
+	work := make(chan int, 64)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for i := range work {
+				ck := f.used[i%len(f.used)]
+				if i%2 == 0 {
+					forged, err := wss.Cookie(f.ep.cfg.Secret, f.ep.cfg.Path, time.Now())
+					if err != nil {
+						continue
+					}
+					b := []byte(forged)
+					b[len(b)-8] ^= 'A' ^ 'B' // in the tag
+					ck = string(b)
+				} else {
+					f.replays.Add(1)
+				}
+				f.sent.Add(1)
+				status, err := f.upgrade(ctx, ck)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					f.failed.Add(1)
+				case status == http.StatusSwitchingProtocols:
+					f.opened.Add(1)
+				}
+			}
+		})
+	}
+	pace(ctx, rate, func(i int) {
+		select {
+		case work <- i:
+		case <-ctx.Done():
+		}
+	})
+	close(work)
+	wg.Wait()
+	f.client.CloseIdleConnections()
+}
+
+// strangerFlood sends strangers' messages to the chatters' receivers:
+// ordinary messages from registered strangers, whose content claims what
+// a client refuses, and sealed sends with a wrong access key from
+// anonymous connections.
+type strangerFlood struct {
+	to       []ident
+	devs     []*peer
+	anon     []*peer
+	tr       *tracker // the receivers' tracker of strangers' messages
+	msgs     counter
+	sealed   atomic.Int64
+	sealedOK atomic.Int64
+}
+
+func (f *strangerFlood) connect(ctx context.Context, n *node, ids []ident, anonymous int) error {
+	var err error
+	f.devs, err = connectFrom(ctx, n, ids, nil, func(i int) *net.TCPAddr { return tcpAddr(loopAddr(strangerNet, i)) })
+	if err != nil {
+		return err
+	}
+	for i := range anonymous {
+		k, err := noisechan.GenerateKeyPair(rand.Reader)
+		if err != nil {
+			return err
+		}
+		a, err := dialPeer(ctx, n.addrs[0], tcpAddr(loopAddr(strangerNet, 250+i)), k, n.key.Public, nil, false)
+		if err != nil {
+			return err
+		}
+		f.anon = append(f.anon, a)
+	}
+	return nil
+}
+
+// run sends rate messages a second, half of each kind, until ctx ends.
+func (f *strangerFlood) run(ctx context.Context, rate float64) {
+	w := newWindow(256, &f.msgs)
+	var wrong counter
+	sw := newWindow(256, &wrong)
+	defer sw.wait()
+	defer w.wait()
+	pace(ctx, rate, func(i int) {
+		to := f.to[i%len(f.to)]
+		id, content := f.tr.message(strangerPhase, sinceEpoch())
+		copy(content[16:], "claims:ab") // a username the relay refuses
+		if i%2 == 0 {
+			w.send(f.devs[i%len(f.devs)], sendReq(to, id, content), nil)
+			return
+		}
+		key := make([]byte, 16) // not the recipient's
+		f.sealed.Add(1)
+		sw.send(f.anon[i%len(f.anon)], &wire.Request{Op: &wire.Request_SendSealed{SendSealed: &wire.SendSealed{
+			Recipient: to.account[:], UnidentifiedAccessKey: key, Timestamp: uint64(time.Now().UnixMilli()), EnvelopeId: id,
+			Messages: []*wire.OutgoingMessage{{DeviceId: to.dev, RegistrationId: to.regID, Type: 6, Content: content}},
+		}}}, func(r *wire.Response) {
+			if r != nil && r.Status == wire.Status_OK {
+				f.sealedOK.Add(1)
+			}
+		})
+	})
+}
+
+func (f *strangerFlood) close() {
+	closeAll(f.devs)
+	closeAll(f.anon)
+}
