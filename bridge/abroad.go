@@ -23,8 +23,9 @@ import (
 // A bridge abroad runs from a Credential on a machine with no home: it
 // forwards its callers to the relays of the newest manifest it holds. It
 // keeps that manifest fresh as a client does, from the manifest's own
-// channels (every RefreshEvery, and at once when no relay answers) and
-// from the user's home, which pushes its own newest manifest and its deny
+// channels and the relays' wss endpoints that serve it (every
+// RefreshEvery, and at once when no relay answers) and from the user's
+// home, which pushes its own newest manifest and its deny
 // list over the control tunnel (see Push). It stores, in StateDir, only
 // that manifest and the deny list: labels and when they end, no names.
 
@@ -227,10 +228,16 @@ func (a *Abroad) refreshLoop() {
 	}
 }
 
-// refresh asks every channel of the manifest at once for a newer one.
+// refresh asks every channel of the manifest, and every relay endpoint
+// of it that serves its manifest (channel.Relay), at once for a newer one.
 func (a *Abroad) refresh() {
-	m := a.manifest()
-	sources := channel.FromManifest(m.ForCohort(a.cohort.Load()), a.cfg.NetDial)
+	m := a.manifest().ForCohort(a.cohort.Load())
+	sources := channel.FromManifest(m, a.cfg.NetDial)
+	for _, c := range dialer.CandidatesFrom(m) {
+		if s := channel.Relay(c.Endpoint, a.cfg.NetDial); s != nil {
+			sources = append(sources, s)
+		}
+	}
 	if len(sources) == 0 {
 		return
 	}
