@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,11 +60,18 @@ func TestOfferCheck(t *testing.T) {
 // echoRelay stands in for the relay: it echoes every stream.
 func echoRelay(t testing.TB) string {
 	t.Helper()
+	addr, stop := stoppableEcho(t)
+	t.Cleanup(stop)
+	return addr
+}
+
+// stoppableEcho is echoRelay with a stop of its own.
+func stoppableEcho(t testing.TB) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -76,7 +84,7 @@ func echoRelay(t testing.TB) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), func() { ln.Close() }
 }
 
 func startBridge(t *testing.T, cfg Config) *Server {
@@ -109,6 +117,20 @@ func startBridgeTo(t testing.TB, cfg Config, relay string) *Server {
 	return s
 }
 
+// allow mints an offer of s for a new label, valid until exp.
+func allow(t testing.TB, s *Server, addr string, exp time.Time) (Offer, Label) {
+	t.Helper()
+	l, err := NewLabel(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Issuer().Offer(l, "net", "relay-1", addr, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, l
+}
+
 func dialOffer(o Offer) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -135,14 +157,11 @@ func TestBridgeCarries(t *testing.T) {
 	s := startBridge(t, Config{PerCaller: 1})
 	addr := s.Addrs()[0].String()
 	exp := time.Now().Add(time.Hour)
-	alice, err := s.Allow("alice", "net", "relay-1", addr, exp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, _ := allow(t, s, addr, exp)
 	if err := alice.Check("net", time.Now()); err != nil {
 		t.Fatalf("the bridge's own offer: %v", err)
 	}
-	bob, _ := s.Allow("bob", "net", "relay-1", addr, exp)
+	bob, bobLabel := allow(t, s, addr, exp)
 	if bytes.Equal(alice.Secret, bob.Secret) {
 		t.Fatal("two contacts share a secret")
 	}
@@ -175,7 +194,7 @@ func TestBridgeCarries(t *testing.T) {
 	if _, err := dialOffer(stranger); !errors.Is(err, wss.ErrRejected) {
 		t.Fatalf("stranger: %v", err)
 	}
-	s.Deny("bob")
+	s.Deny(Denial{Label: bobLabel, Until: exp})
 	if _, err := dialOffer(bob); !errors.Is(err, wss.ErrRejected) {
 		t.Fatalf("denied contact: %v", err)
 	}
@@ -190,7 +209,7 @@ func TestBridgeCarries(t *testing.T) {
 // on the time, which no load can break).
 func TestBridgeRate(t *testing.T) {
 	s := startBridge(t, Config{Rate: 16 << 10})
-	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	c, err := dialOffer(o)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +230,7 @@ func TestBridgeRate(t *testing.T) {
 
 func TestBridgeUpstreamDown(t *testing.T) {
 	s := startBridge(t, Config{Upstream: func(ctx context.Context) (net.Conn, error) { return nil, errors.New("blocked") }})
-	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	c, err := dialOffer(o)
 	if err != nil {
 		t.Fatal(err)
@@ -230,18 +249,32 @@ func TestBridgeUpstreamDown(t *testing.T) {
 // bridge.
 func TestProbeGetsDecoy(t *testing.T) {
 	s := startBridge(t, Config{})
-	o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: time.Minute}
-	for _, p := range []string{"/", o.Path, "/robots.txt"} {
+	get := func(p string) (int, string) {
+		t.Helper()
 		resp, err := hc.Get("https://" + o.Address + p)
 		if err != nil {
 			t.Fatalf("GET %s: %v", p, err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusSwitchingProtocols || strings.Contains(strings.ToLower(string(body)), "samizdat") || strings.Contains(strings.ToLower(string(body)), "bridge") {
-			t.Fatalf("GET %s: %d %q", p, resp.StatusCode, body)
+		return resp.StatusCode, string(body)
+	}
+	// A path of the same shape that no offer ever named.
+	never := o.Path[:strings.LastIndex(o.Path, "/")+1] + strings.Repeat("A", len(o.Path)-strings.LastIndex(o.Path, "/")-1)
+	for _, p := range []string{"/", o.Path, "/robots.txt", never} {
+		status, body := get(p)
+		if status == http.StatusSwitchingProtocols || strings.Contains(strings.ToLower(body), "samizdat") {
+			t.Fatalf("GET %s: %d %q", p, status, body)
 		}
+	}
+	// (The decoy is a site drawn per listener, whose words may be
+	// anything, "Bridge" among them: what marks nothing is that the
+	// tunnel's path is answered as a path that never was.)
+	s1, b1 := get(o.Path)
+	if s2, b2 := get(never); s1 != s2 || b1 != b2 {
+		t.Fatalf("the tunnel's path gets %d %q, a path never issued %d %q", s1, b1, s2, b2)
 	}
 	if s.Stats().Tunnels != 0 {
 		t.Fatal("a probe opened a tunnel")
@@ -277,7 +310,7 @@ func BenchmarkForwarding(b *testing.B) {
 	})
 	b.Run("bridge", func(b *testing.B) {
 		s := startBridgeTo(b, Config{}, relay)
-		o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+		o, _ := allow(b, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 		c, err := dialOffer(o)
 		if err != nil {
 			b.Fatal(err)
@@ -295,7 +328,7 @@ func BenchmarkCallers(b *testing.B) {
 	for range b.N {
 		relay := echoRelay(b)
 		s := startBridgeTo(b, Config{MaxCallers: n + 1, PerCaller: n + 1}, relay)
-		o, _ := s.Allow("alice", "net", "relay-1", s.Addrs()[0].String(), time.Now().Add(time.Hour))
+		o, _ := allow(b, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
 		// Dial once first so that lazily made state is not counted.
 		c0, err := dialOffer(o)
 		if err != nil {
@@ -329,4 +362,71 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// reporting is an upstream stream that counts what became of it.
+type reporting struct {
+	net.Conn
+	answered, nowhere *atomic.Int32
+}
+
+func (r reporting) Answered()   { r.answered.Add(1) }
+func (r reporting) LedNowhere() { r.nowhere.Add(1) }
+
+// TestBridgeSwapsADeadEnd: a relay stream that connects but ends before
+// the relay says anything (a blocked endpoint that accepts and resets) is
+// replaced, and the caller's bytes go to the next one: the caller sees
+// only its echo. The streams hear what became of them.
+func TestBridgeSwapsADeadEnd(t *testing.T) {
+	relay := echoRelay(t)
+	deadEnd, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deadEnd.Close()
+	go func() { // accepts, and hangs up without a word
+		for {
+			c, err := deadEnd.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	var dials, answered, nowhere atomic.Int32
+	s := startBridgeTo(t, Config{Upstream: func(ctx context.Context) (net.Conn, error) {
+		addr := relay
+		if dials.Add(1) <= 2 {
+			addr = deadEnd.Addr().String()
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return reporting{Conn: c, answered: &answered, nowhere: &nowhere}, nil
+	}}, relay)
+	o, _ := allow(t, s, s.Addrs()[0].String(), time.Now().Add(time.Hour))
+	c, err := dialOffer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, "hello through a dead end")
+	roundTrip(t, c, "and again")
+	if dials.Load() != 3 || nowhere.Load() != 2 || answered.Load() != 1 {
+		t.Fatalf("%d dials, %d led nowhere, %d answered", dials.Load(), nowhere.Load(), answered.Load())
+	}
+	// A third dead end in a row is one too many: the tunnel ends.
+	dials.Store(-10)
+	c2, err := dialOffer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte("x"))
+	c2.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := c2.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a tunnel whose every relay stream led nowhere carried bytes")
+	}
 }

@@ -3,21 +3,30 @@
 // every relay address is blocked, through the people they talk to.
 //
 // A bridge is a wss listener (package transport/wss: TLS, a WebSocket on a
-// secret path, and an ordinary-looking web site for everyone else) whose
-// keyring holds one secret per accepted contact. Each contact gets an
-// Offer, end to end inside a Signal message: the bridge's address, its
-// certificate pin, the path and that contact's own secret. A stranded
-// client dials the offer like any relay endpoint; the bridge opens a raw
-// transport stream to the relay and copies bytes both ways, so the
-// caller's Noise channel to the relay runs end to end through it.
+// secret path, and an ordinary-looking web site for everyone else). Each
+// contact gets an Offer, end to end inside a Signal message: the bridge's
+// address, its certificate pin, a path and that contact's own secret. A
+// stranded client dials the offer like any relay endpoint; the bridge
+// opens a raw transport stream to the relay and copies bytes both ways, so
+// the caller's Noise channel to the relay runs end to end through it.
+//
+// A bridge keeps no list of its callers (see Label): each offer's path
+// carries a random label and the offer's expiry, and the secret is an HMAC
+// of them under the bridge key, so the bridge re-derives it for every
+// tunnel and checks the expiry and a deny list of labels. Only the user's
+// home knows which contact holds which label (Issuer mints the offers).
+// That lets a bridge run away from the home, from a Credential that holds
+// nothing of the user's identity (Abroad: a friend abroad, a VPS), whose
+// seizure reveals no contact; the home tells it of newer manifests and
+// withdrawn labels over a control tunnel (Push).
 //
 // What each party learns: the bridge sees ciphertext, its callers'
 // addresses and how much they send; the relay sees the bridge's address
 // for the caller's device (no longer the caller's own); every contact who
 // got an offer learns the bridge's address. A stranger, a wrong or
-// replayed secret, or a prober gets the decoy site and nothing that marks
-// a bridge. Limits per caller (tunnels, bytes per second) and in total
-// keep one contact from using up the user's line.
+// replayed secret, an expired or withdrawn label, or a prober gets the
+// decoy site and nothing that marks a bridge. Limits per caller (tunnels,
+// bytes per second) and in total keep one contact from using up the line.
 package bridge
 
 import (
@@ -59,12 +68,16 @@ type Offer struct {
 func (o Offer) Withdrawn() bool { return o.Expires.IsZero() }
 
 // Check says why o cannot be used by a client of network at now, or nil.
-// A withdrawal needs only the network.
+// A withdrawal needs only the network, and names the bridge it takes back
+// by its pin (or none: every bridge of the sender's).
 func (o Offer) Check(network string, now time.Time) error {
 	if o.Network != network {
 		return fmt.Errorf("%w: for network %q, not %q", ErrBadOffer, o.Network, network)
 	}
 	if o.Withdrawn() {
+		if len(o.TLSPin) != 0 && len(o.TLSPin) != PinSize {
+			return fmt.Errorf("%w: a withdrawal with a pin of %d bytes", ErrBadOffer, len(o.TLSPin))
+		}
 		return nil
 	}
 	host, port, err := net.SplitHostPort(o.Address)

@@ -30,7 +30,8 @@ func (c *Client) Manifest() (*manifest.Manifest, error) { return c.network() }
 
 // OfferBridge queues o for the contact to (only to them: o holds their own
 // secret) and sends it with the outbox. A zero o.Expires withdraws our
-// earlier offer. Only an accepted contact may be offered a bridge
+// earlier offer of the bridge whose pin is o.TLSPin (of every bridge, if
+// o has no pin). Only an accepted contact may be offered a bridge
 // (ErrNotAccepted).
 func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) error {
 	to = NormalizeUsername(to)
@@ -39,12 +40,25 @@ func (c *Client) OfferBridge(ctx context.Context, to string, o bridge.Offer) err
 	} else if st != clientdb.PeerAccepted {
 		return fmt.Errorf("%w: %s", ErrNotAccepted, to)
 	}
+	return c.enqueue(ctx, c.db.Store(), to, &contentpb.Content{Body: &contentpb.Content_BridgeOffer{BridgeOffer: offerPB(o)}})
+}
+
+// nonEmpty is b, or nil if b is empty.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// offerPB encodes an offer as it travels.
+func offerPB(o bridge.Offer) *contentpb.BridgeOffer {
 	pb := &contentpb.BridgeOffer{Network: o.Network, RelayId: o.RelayID, Address: o.Address, Sni: o.SNI,
 		Path: o.Path, Secret: o.Secret, TlsPin: o.TLSPin}
 	if !o.Withdrawn() {
 		pb.Expires = uint64(o.Expires.UnixMilli())
 	}
-	return c.enqueue(ctx, c.db.Store(), to, &contentpb.Content{Body: &contentpb.Content_BridgeOffer{BridgeOffer: pb}})
+	return pb
 }
 
 // offerFrom decodes an offer as it travels.
@@ -76,7 +90,9 @@ func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer s
 		return refuse(err)
 	}
 	if o.Withdrawn() {
-		if err := s.DeleteBridgeOffer(ctx, peer); err != nil {
+		// A withdrawal names its bridge by its pin; one without a pin
+		// takes back every bridge of peer's.
+		if err := s.DeleteBridgeOffer(ctx, peer, nonEmpty(o.TLSPin)); err != nil {
 			return Event{}, err
 		}
 		return Event{Kind: EventBridgeOffer, Peer: peer, Text: "withdrawn"}, nil
@@ -91,7 +107,7 @@ func (c *Client) storeBridgeOffer(ctx context.Context, s *clientdb.Store, peer s
 	if err != nil {
 		return Event{}, err
 	}
-	if err := s.PutBridgeOffer(ctx, clientdb.BridgeOffer{Peer: peer, Offer: b, Expires: o.Expires, Received: c.cfg.Now()}); err != nil {
+	if err := s.PutBridgeOffer(ctx, clientdb.BridgeOffer{Peer: peer, Bridge: o.TLSPin, Offer: b, Expires: o.Expires, Received: c.cfg.Now()}); err != nil {
 		return Event{}, err
 	}
 	return Event{Kind: EventBridgeOffer, Peer: peer}, nil
@@ -148,12 +164,12 @@ func (c *Client) bridgeCandidates(m *manifest.Manifest) []dialer.Candidate {
 
 // DialRelayRaw opens a raw transport stream to the relay over the
 // manifest's own endpoints (never a contact's bridge), for a bridge we run:
-// the caller's Noise handshake goes through it.
+// the caller's Noise handshake goes through it. The stream tells the
+// dialer's memory whether the relay answered through it (bridge.DialRelay).
 func (c *Client) DialRelayRaw(ctx context.Context) (net.Conn, error) {
 	m, err := c.network()
 	if err != nil {
 		return nil, err
 	}
-	conn, _, err := dialer.DialRaw(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.noise.Public[:]))
-	return conn, err
+	return bridge.DialRelay(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.noise.Public[:]))
 }

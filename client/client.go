@@ -217,6 +217,7 @@ type Client struct {
 	cert        *sealed.SenderCertificate // guarded by mu; our cached sender certificate
 	heardSerial uint64                    // guarded by mu; the newest serial a contact said it holds that set off a fetch
 	heardAt     time.Time                 // guarded by mu; when that fetch started
+	served      *ServedBridge             // guarded by mu; the bridge this home runs now, if any
 
 	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx
 	kick      chan struct{} // asks the receive loop to flush the outbox

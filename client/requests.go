@@ -64,8 +64,11 @@ func (c *Client) accept(ctx context.Context, s *clientdb.Store, peer string) err
 }
 
 // Block drops name's future messages unread (acked, never stored) and
-// stops everything we send them unasked. The account is the one name's
-// messages came from, else the one the relay knows by that name.
+// stops everything we send them unasked: what the outbox holds for them
+// that is not a message goes, and every bridge offer they hold is taken
+// back (the bridge this home runs denies it at once; one run elsewhere
+// when SyncBridges tells it). The account is the one name's messages came
+// from, else the one the relay knows by that name.
 func (c *Client) Block(ctx context.Context, name string) error {
 	name = NormalizeUsername(name)
 	acct, err := c.db.Store().PeerAccount(ctx, name)
@@ -82,7 +85,20 @@ func (c *Client) Block(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return c.db.Store().SetPeerState(ctx, name, acct[:], clientdb.PeerBlocked, c.cfg.Now())
+	var held bool
+	if err := c.db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := s.SetPeerState(ctx, name, acct[:], clientdb.PeerBlocked, c.cfg.Now()); err != nil {
+			return err
+		}
+		held, err = denyPeer(ctx, s, name, c.cfg.Now())
+		return err
+	}); err != nil {
+		return err
+	}
+	if !held {
+		return nil
+	}
+	return c.denyServed(ctx)
 }
 
 // Unblock undoes Block: name is pending again (their messages are shown;

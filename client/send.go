@@ -90,12 +90,17 @@ func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, e
 	return msg, err
 }
 
-// Flush sends the outbox in order and reports what happened to each message
-// it tried (nil: acknowledged and removed). A message that fails for a
+// Flush queues the bridge offers due (AnnounceBridges), sends the outbox in
+// order and reports what happened to each message it tried (nil:
+// acknowledged and removed). A message that fails for a
 // reason that may pass stays queued, and so do the later ones to the same
 // user (their order is kept); when the relay itself is out of reach Flush
 // stops there. It returns the first such error.
 func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
+	// The bridge offers due go with this flush.
+	if _, err := c.AnnounceBridges(ctx); err != nil {
+		c.cfg.Logger.Debug("bridge offers not queued", "err", err)
+	}
 	// A flush waiting for the connection holds the token; the receive
 	// loop's flush must still give up when its connection ends, so that
 	// Receive can adopt the next one that flush waits for.

@@ -32,7 +32,15 @@ import (
 var ErrNotFound = errors.New("clientdb: not found")
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 1
+const schemaVersion = 2
+
+// migrations run before the schema on a database of an older version
+// (index: the version it had). Version 1's bridge_offers held one offer per
+// contact; version 2 holds one per contact and bridge: the old offers are
+// dropped (the contacts renew them within half their lifetime).
+var migrations = map[int]string{
+	1: `DROP TABLE IF EXISTS bridge_offers;`,
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -118,10 +126,38 @@ CREATE TABLE IF NOT EXISTS peer_state (
 );
 CREATE INDEX IF NOT EXISTS peer_state_account ON peer_state (account_id);
 CREATE TABLE IF NOT EXISTS bridge_offers (
-	peer     TEXT PRIMARY KEY,
+	peer     TEXT NOT NULL,
+	bridge   BLOB NOT NULL,
 	offer    BLOB NOT NULL,
 	expires  INTEGER NOT NULL,
-	received INTEGER NOT NULL
+	received INTEGER NOT NULL,
+	PRIMARY KEY (peer, bridge)
+);
+CREATE TABLE IF NOT EXISTS bridges (
+	id           BLOB PRIMARY KEY,
+	address      TEXT NOT NULL,
+	key          BLOB NOT NULL,
+	sni          TEXT NOT NULL,
+	own          INTEGER NOT NULL,
+	added        INTEGER NOT NULL,
+	changed      INTEGER NOT NULL DEFAULT 0,
+	pushed       INTEGER NOT NULL DEFAULT 0,
+	pushed_serial INTEGER NOT NULL DEFAULT 0,
+	pushed_at    INTEGER NOT NULL DEFAULT 0,
+	failed_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS bridge_grants (
+	bridge  BLOB NOT NULL,
+	peer    TEXT NOT NULL,
+	label   BLOB NOT NULL,
+	expires INTEGER NOT NULL,
+	PRIMARY KEY (bridge, peer)
+);
+CREATE TABLE IF NOT EXISTS bridge_denied (
+	bridge BLOB NOT NULL,
+	label  BLOB NOT NULL,
+	until  INTEGER NOT NULL,
+	PRIMARY KEY (bridge, label)
 );
 CREATE TABLE IF NOT EXISTS manifests_held (
 	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -182,6 +218,17 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// One connection: statements and transactions of this process queue
 	// up instead of contending for SQLite's lock.
 	db.SetMaxOpenConns(1)
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("clientdb: %w", err)
+	}
+	for v := version; v > 0 && v < schemaVersion; v++ {
+		if _, err := db.ExecContext(ctx, migrations[v]); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("clientdb: migrate from version %d: %w", v, err)
+		}
+	}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("clientdb: create schema: %w", err)

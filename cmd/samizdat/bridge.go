@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -36,8 +37,22 @@ bridge's address instead of theirs.
 Every contact you accepted (wrote to, replied to, or ran 'samizdat accept' for) learns
 the address you announce. Behind a home router (NAT) or a carrier's NAT nobody outside
 can reach you: forward a port on the router to this machine and announce the router's
-public address, or run the bridge on a machine with a public address. While the bridge runs it owns the home: other commands on it go through
-it. Ctrl-C withdraws the offers.`
+public address (see docs/bridges.md, "Port forwarding"), or run the bridge on a machine
+with a public address: a friend abroad, a VPS. For that, 'samizdat bridge credential'
+makes a bridge-only credential (none of your keys) and 'samizdat bridge --credential
+FILE --listen ADDR' runs it on that machine, with no home; your client offers it to your
+contacts like its own.
+
+While the bridge runs it owns the home: other commands on it go through it. Ctrl-C
+withdraws the offers. Blocking a contact ('samizdat block NAME') takes back every bridge
+offer they hold.
+
+or: samizdat bridge --credential FILE --listen ADDR [--state DIR]   (on any machine)
+    samizdat bridge credential --out FILE --address HOST:PORT        (on your home)
+    samizdat bridge list | forget ID|ADDRESS                         (on your home)`
+
+// defaultOfferTTL is how long the offers of a bridge on the home last.
+const defaultOfferTTL = client.DefaultBridgeOfferTTL
 
 // bridgeOptions are a bridge's settings, from the flags of `bridge` (or
 // `chat --bridge`).
@@ -62,7 +77,7 @@ func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate
 		o.announce = append(o.announce, s)
 		return nil
 	})
-	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, 7*24*time.Hour, bridge.DefaultSNI
+	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL, bridge.DefaultSNI
 	rate = new(string)
 	if all {
 		f.IntVar(&o.maxCallers, "max-callers", o.maxCallers, "tunnels open at once, in total")
@@ -76,17 +91,8 @@ func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate
 
 // check validates the options after parsing.
 func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
-	for _, a := range append(append([]string{}, o.listen...), o.announce...) {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return f.usagef("%q is not host:port", a)
-		}
-	}
-	var err error
-	if o.rate, err = parseBytes(rate); err != nil {
-		return f.usagef("--rate: %v", err)
-	}
-	if o.ttl <= time.Minute || o.ttl > bridge.MaxLifetime {
-		return f.usagef("--offer-ttl must be between a minute and %s", bridge.MaxLifetime)
+	if err := o.checkListen(f, rate); err != nil {
+		return err
 	}
 	if len(o.listen) == 0 {
 		if len(o.announce) > 0 {
@@ -104,13 +110,49 @@ func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
 	return nil
 }
 
+// checkListen checks the addresses' syntax, the rate and the offers'
+// lifetime, and sets the rate.
+func (o *bridgeOptions) checkListen(f *cmdFlags, rate string) error {
+	for _, a := range append(append([]string{}, o.listen...), o.announce...) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return f.usagef("%q is not host:port", a)
+		}
+	}
+	var err error
+	if o.rate, err = parseBytes(rate); err != nil {
+		return f.usagef("--rate: %v", err)
+	}
+	if o.ttl <= time.Minute || o.ttl > bridge.MaxLifetime {
+		return f.usagef("--offer-ttl must be between a minute and %s", bridge.MaxLifetime)
+	}
+	return nil
+}
+
 func runBridge(ctx context.Context, e *env, args []string) error {
-	f := newFlags("bridge", "--listen ADDR", bridgeAbout)
+	if len(args) > 0 {
+		switch args[0] {
+		case "credential":
+			return runBridgeCredential(ctx, e, args[1:])
+		case "list":
+			return runBridgeList(ctx, e, args[1:])
+		case "forget":
+			return runBridgeForget(ctx, e, args[1:])
+		}
+	}
+	f := newFlags("bridge", "--listen ADDR [--credential FILE]", bridgeAbout)
 	f.homeFlag(e)
 	var o bridgeOptions
 	rate := o.addFlags(f, "listen", true)
+	credFile := f.String("credential", "", "run the bridge of this credential `FILE` ('samizdat bridge credential' made it), with no home")
+	stateDir := f.String("state", "", "with --credential: the `DIR` where the bridge keeps its newest manifest and deny list (default: FILE.state)")
 	if err := f.noArgs(args); err != nil {
 		return err
+	}
+	if *credFile != "" {
+		return runBridgeAbroad(ctx, e, f, o, *rate, e.path(*credFile), *stateDir)
+	}
+	if *stateDir != "" {
+		return f.usagef("--state goes with --credential")
 	}
 	if err := o.check(f, "listen", *rate); err != nil {
 		return err
@@ -168,50 +210,51 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 		say("bridge listening on %s\n", a)
 	}
 	say("every contact you accepted learns the address %s (you wrote to them, replied, or ran accept)\n", o.public)
-	if w := reachability(o.public); w != "" {
+	// With --announce the user says where contacts come from; without,
+	// they dial the listen address itself.
+	check := []string{o.public}
+	if len(o.announce) == 0 {
+		check = append(check, o.listen...)
+	}
+	for _, w := range reachabilityWarnings(check, "forward one on your router to this machine and --announce the router's public address") {
 		say("warning: %s\n", w)
 	}
-	offered := map[string]time.Time{} // contact -> when its offer was sent
+	iss := srv.Issuer()
+	if err := c.ServeBridge(ctx, client.ServedBridge{Issuer: iss, Address: o.public, TTL: o.ttl, Deny: srv.SetDenied}); err != nil {
+		return err
+	}
+	first := true
 	offer := func() {
-		m, err := c.Manifest()
-		if err != nil || len(m.Relays) == 0 {
-			fmt.Fprintf(e.stderr, "bridge: no manifest to offer: %v\n", err)
-			return
-		}
-		names, err := c.Accepted(ctx)
+		sent, err := c.AnnounceBridges(ctx)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "bridge: %v\n", err)
-			return
+			fmt.Fprintf(e.stderr, "bridge: offering: %v\n", err)
 		}
 		var fresh []string
-		for _, n := range names {
-			if t, ok := offered[n]; ok && time.Since(t) < o.ttl/2 {
-				continue
+		for _, s := range sent {
+			if bytes.Equal(s.Bridge, iss.Pin) {
+				fresh = append(fresh, s.Peer)
 			}
-			of, err := srv.Allow(n, m.Network, m.Relays[0].ID, o.public, time.Now().Add(o.ttl))
-			if err == nil {
-				err = c.OfferBridge(ctx, n, of)
-			}
-			if err != nil {
-				fmt.Fprintf(e.stderr, "bridge: offering to %s: %v\n", n, err)
-				continue
-			}
-			offered[n] = time.Now()
-			fresh = append(fresh, n)
 		}
-		if len(fresh) > 0 {
+		if len(sent) > 0 {
 			// Say so once the relay holds the offers (or why not yet).
 			fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			_, ferr := c.Flush(fctx)
 			cancel()
-			if ferr != nil {
+			switch {
+			case len(fresh) == 0:
+			case ferr != nil:
 				say("offers to %s wait in the outbox (%v); they go out when the relay answers\n", strings.Join(fresh, ", "), ferr)
-			} else {
+			default:
 				say("offered the bridge to %s\n", strings.Join(fresh, ", "))
 			}
-		} else if len(offered) == 0 {
-			say("no contact to offer the bridge to yet: write to someone first\n")
 		}
+		if first {
+			if names, err := c.Accepted(ctx); err == nil && len(names) == 0 {
+				say("no contact to offer the bridge to yet: write to someone first\n")
+			}
+			first = false
+		}
+		syncBridges(ctx, e, c)
 	}
 	offer()
 	tick := time.NewTicker(time.Minute)
@@ -228,11 +271,7 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 	// Withdraw the offers on the way out, briefly.
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
-	if m, err := c.Manifest(); err == nil {
-		for n := range offered {
-			srv.Deny(n)
-			c.OfferBridge(wctx, n, bridge.Offer{Network: m.Network})
-		}
+	if _, err := c.StopServingBridge(wctx); err == nil {
 		c.Flush(wctx)
 	}
 	st := srv.Stats()
@@ -240,33 +279,98 @@ func serveBridge(ctx context.Context, e *env, c *client.Client, o bridgeOptions,
 	return nil
 }
 
+// syncBridges tells the user's bridges run elsewhere what changed (a
+// newer manifest, a deny list), briefly; it warns only when a bridge that
+// must deny a contact could not be told.
+func syncBridges(ctx context.Context, e *env, c *client.Client) []client.BridgeSync {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := c.SyncBridges(sctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warning: your bridges elsewhere: %v\n", err)
+	}
+	for _, r := range res {
+		if r.Err != nil && r.Denials {
+			fmt.Fprintf(e.stderr, "warning: the bridge %s at %s could not be told whom to refuse (%v); it is told with your next send or recv\n", r.ID, r.Address, r.Err)
+		}
+	}
+	return res
+}
+
 // bridgeKey reads the bridge's key, or makes one.
 func bridgeKey(path string) ([]byte, error) {
-	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+	if b, err := os.ReadFile(path); err == nil && len(b) == bridge.KeySize {
 		return b, nil
 	}
-	b := make([]byte, 32)
+	b := make([]byte, bridge.KeySize)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
 	return b, atomicfile.Write(path, b, 0o600)
 }
 
+// portForwarding points to what the user reads about reaching a bridge
+// behind NAT.
+const portForwarding = `see docs/bridges.md, "Port forwarding"`
+
+// reachabilityWarnings says, once for each, which of addrs (host:port)
+// contacts elsewhere cannot dial, and what to do (fix: what to do after
+// forwarding a port, "--announce its public address" on a home).
+func reachabilityWarnings(addrs []string, fix string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if w := reachability(a, fix); w != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
 // reachability warns when contacts elsewhere cannot dial addr.
-func reachability(addr string) string {
+func reachability(addr, fix string) string {
 	host, _, _ := net.SplitHostPort(addr)
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		return "" // a name: whoever resolves it
 	}
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
+	ip = ip.Unmap()
 	switch {
 	case ip.IsLoopback():
-		return addr + " is a loopback address: only this machine can reach it"
-	case ip.IsPrivate() || ip.IsLinkLocalUnicast() || cgnat.Contains(ip):
-		return addr + " is a private address (behind NAT): only your own network can reach it; forward a port on your router and --announce its public address"
+		return addr + " is a loopback address: only this machine can reach it (fine for a test); contacts elsewhere cannot"
+	case cgnat.Contains(ip):
+		return addr + " is behind carrier-grade NAT (100.64.0.0/10): contacts outside your carrier cannot reach it, and no router setting of yours changes that; run the bridge on a machine with a public address ('samizdat bridge credential') (" + portForwarding + ")"
+	case ip.IsPrivate() || ip.IsLinkLocalUnicast():
+		return addr + " is a private address (behind NAT): contacts outside its own network cannot reach it unless a port is forwarded to it; " + fix + " (" + portForwarding + ")"
+	case ip.IsUnspecified():
+		if !hasPublicAddress() {
+			return addr + " listens on every address of this machine, and none is public (it sits behind NAT): contacts outside its own network cannot reach it unless a port is forwarded to it; " + fix + " (" + portForwarding + ")"
+		}
 	}
 	return ""
+}
+
+// hasPublicAddress reports whether an interface of this machine has a
+// public (global, not private, not carrier-grade NAT) address.
+func hasPublicAddress() bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true // cannot tell: no warning
+	}
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := p.Addr().Unmap()
+		if ip.IsGlobalUnicast() && !ip.IsPrivate() && !cgnat.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseBytes reads a byte count: 1000, 256k, 2M (powers of 1024).

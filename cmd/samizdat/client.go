@@ -156,6 +156,9 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 	}
 	defer release()
 	msg, err := c.Send(ctx, to, text)
+	if err == nil {
+		syncBridges(ctx, e, c)
+	}
 	mu.Lock()
 	for _, ev := range others {
 		if ev.Kind != client.EventFailed || ev.EnvelopeID != msg.EnvelopeID {
@@ -306,6 +309,7 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 	fctx, stopFlush := context.WithTimeout(ctx, 3*time.Second)
 	defer stopFlush()
 	c.Flush(fctx)
+	syncBridges(ctx, e, c)
 	return nil
 }
 

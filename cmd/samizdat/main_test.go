@@ -39,6 +39,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"relay"}, {"relay", "endpoints"}, {"manifest"}, {"manifest", "keygen"}, {"manifest", "sign"},
 		{"manifest", "show"}, {"manifest", "verify"}, {"lab"}, {"lab", "run"}, {"lab", "list"},
 		{"bench"}, {"version"}, {"help"},
+		{"bridge"}, {"bridge", "credential"}, {"bridge", "list"}, {"bridge", "forget"},
 	}
 	for _, c := range cmds {
 		name := strings.Join(c, " ")

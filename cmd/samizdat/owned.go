@@ -24,6 +24,16 @@ var forwardable = map[string]bool{
 	"requests": true, "accept": true, "block": true, "unblock": true, "devices": true,
 }
 
+// isForwardable reports whether the command line (a command's name and
+// its arguments) runs inside the owner of the home: a forwardable command,
+// or a bridge's subcommand that changes what the home offers.
+func isForwardable(name string, args []string) bool {
+	if name == "bridge" {
+		return len(args) > 0 && (args[0] == "credential" || args[0] == "list" || args[0] == "forget")
+	}
+	return forwardable[name]
+}
+
 // exists reports whether a file is there.
 func exists(path string) bool {
 	_, err := os.Stat(path)
@@ -128,7 +138,7 @@ func ownHome(ctx context.Context, e *env, what string, onEvent func(client.Event
 // runOwned runs a command line handed over by another process.
 func runOwned(ctx context.Context, e *env, args []string) int {
 	cmd, ok := lookup(args[0])
-	if !ok || !forwardable[cmd.name] {
+	if !ok || !isForwardable(cmd.name, args[1:]) {
 		fmt.Fprintf(e.stderr, "samizdat: %q cannot run inside %s\n", args[0], e.owned.who)
 		return exitFailed
 	}
@@ -138,7 +148,7 @@ func runOwned(ctx context.Context, e *env, args []string) int {
 // forward hands a one-shot command to the process that owns its home, if
 // one is running; forwarded is false when the command should run here.
 func forward(ctx context.Context, e *env, name string, args []string) (code int, forwarded bool) {
-	if e.owned != nil || !forwardable[name] {
+	if e.owned != nil || !isForwardable(name, args) {
 		return 0, false
 	}
 	home := e.home

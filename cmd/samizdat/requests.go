@@ -36,17 +36,20 @@ type peerCommand struct {
 	name, help, done string
 	do               func(*client.Client, context.Context, string) error
 	flush            bool // send the outbox after (what do queued)
+	// after, if set, runs once do succeeded.
+	after func(context.Context, *env, *client.Client)
 }
 
 var peerCommands = []peerCommand{
 	{"accept", `Accept NAME's message request: from now on they get delivery receipts (one goes at
 once for what they sent you), your access key for sealed sender, and your bridge offers.
-Writing to them or replying does the same.`, "accepted %s\n", (*client.Client).Accept, true},
+Writing to them or replying does the same.`, "accepted %s\n", (*client.Client).Accept, true, nil},
 	{"block", `Block NAME: their messages from now on are dropped unread (the relay is told they
-arrived, nothing is stored or shown), and they get nothing from you. Undo it with
-'samizdat unblock NAME'.`, "blocked %s\n", (*client.Client).Block, false},
+arrived, nothing is stored or shown), and they get nothing from you: every bridge offer
+they hold is taken back (your bridges refuse it, one run elsewhere as soon as it is told:
+now, or with your next send or recv). Undo it with 'samizdat unblock NAME'.`, "blocked %s\n", (*client.Client).Block, false, tellBridges},
 	{"unblock", `Unblock NAME: their messages are shown again, as a message request until you accept
-them or write to them.`, "unblocked %s\n", (*client.Client).Unblock, false},
+them or write to them.`, "unblocked %s\n", (*client.Client).Unblock, false, nil},
 }
 
 func (p peerCommand) run(ctx context.Context, e *env, args []string) error {
@@ -65,10 +68,23 @@ func (p peerCommand) run(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, p.done, name)
+	if p.after != nil {
+		p.after(ctx, e, c)
+	}
 	if p.flush {
 		if _, err := c.Flush(ctx); err != nil {
 			fmt.Fprintf(e.stderr, "warning: %v; what is queued goes with your next send or recv\n", err)
 		}
 	}
 	return nil
+}
+
+// tellBridges tells the user's bridges run elsewhere of a block at once
+// (syncBridges warns about those it cannot reach).
+func tellBridges(ctx context.Context, e *env, c *client.Client) {
+	for _, r := range syncBridges(ctx, e, c) {
+		if r.Err == nil && r.Denials {
+			fmt.Fprintf(e.stdout, "the bridge %s at %s refuses their offer now\n", r.ID, r.Address)
+		}
+	}
 }

@@ -140,6 +140,71 @@ func LoadShape(path string, shape Shape, rand io.Reader, now func() time.Time) (
 	if rand == nil {
 		rand = cryptorand.Reader
 	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		key, err := parseKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("selfsigned: %s: %w", path, err)
+		}
+		return fromKey(key, shape, rand, now)
+	case errors.Is(err, fs.ErrNotExist):
+		key, err := newKey(shape.Key, rand)
+		if err != nil {
+			return nil, err
+		}
+		t, err := fromKey(key, shape, rand, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.Write(path, t.MarshalKey(), 0o600); err != nil {
+			return nil, fmt.Errorf("selfsigned: storing the tls key: %w", err)
+		}
+		return t, nil
+	default:
+		return nil, fmt.Errorf("selfsigned: reading the tls key: %w", err)
+	}
+}
+
+// New makes an identity with a new P-256 key and the plain shape, kept in
+// no file (to hand on with MarshalKey: a bridge's credential). rand and
+// now may be nil (crypto/rand, time.Now).
+func New(rand io.Reader, now func() time.Time) (*Identity, error) {
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
+	key, err := newKey(P256, rand)
+	if err != nil {
+		return nil, err
+	}
+	return fromKey(key, Shape{}, rand, now)
+}
+
+// Parse reads a key as MarshalKey writes it (PKCS #8 PEM), for an identity
+// of the plain shape. rand and now may be nil (crypto/rand, time.Now).
+func Parse(pemKey []byte, rand io.Reader, now func() time.Time) (*Identity, error) {
+	key, err := parseKey(pemKey)
+	if err != nil {
+		return nil, fmt.Errorf("selfsigned: %w", err)
+	}
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
+	return fromKey(key, Shape{}, rand, now)
+}
+
+// MarshalKey returns the private key as PKCS #8 PEM, as Load keeps it in
+// its file. It is secret.
+func (t *Identity) MarshalKey() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(t.key)
+	if err != nil {
+		panic("selfsigned: a key of a supported type does not encode: " + err.Error())
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// fromKey makes the identity of key, with certificates of shape.
+func fromKey(key crypto.Signer, shape Shape, rand io.Reader, now func() time.Time) (*Identity, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -151,10 +216,6 @@ func LoadShape(path string, shape Shape, rand io.Reader, now func() time.Time) (
 	}
 	if shape.SerialBytes <= 0 {
 		shape.SerialBytes = 16
-	}
-	key, err := loadKey(path, shape.Key, rand)
-	if err != nil {
-		return nil, err
 	}
 	spki, err := x509.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
@@ -170,52 +231,43 @@ func LoadShape(path string, shape Shape, rand io.Reader, now func() time.Time) (
 	return t, nil
 }
 
-// loadKey reads the key in path, or makes one of type kind and stores it.
-func loadKey(path, kind string, rand io.Reader) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "PRIVATE KEY" {
-			return nil, fmt.Errorf("selfsigned: %s: no private key", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("selfsigned: %s: bad private key", path)
-		}
-		switch k := k.(type) {
-		case *ecdsa.PrivateKey:
-			return k, nil
-		case *rsa.PrivateKey:
-			return k, nil
-		}
-		return nil, fmt.Errorf("selfsigned: %s: not an ecdsa or rsa key", path)
-	case errors.Is(err, fs.ErrNotExist):
-		var key crypto.Signer
-		switch kind {
-		case "", P256:
-			key, err = ecdsa.GenerateKey(elliptic.P256(), rand)
-		case P384:
-			key, err = ecdsa.GenerateKey(elliptic.P384(), rand)
-		case RSA2048:
-			key, err = rsa.GenerateKey(rand, 2048)
-		default:
-			return nil, fmt.Errorf("selfsigned: unknown key type %q", kind)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("selfsigned: generating the tls key: %w", err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("selfsigned: encoding the tls key: %w", err)
-		}
-		if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, fmt.Errorf("selfsigned: storing the tls key: %w", err)
-		}
-		return key, nil
-	default:
-		return nil, fmt.Errorf("selfsigned: reading the tls key: %w", err)
+// parseKey reads a PKCS #8 PEM private key of a supported type.
+func parseKey(b []byte) (crypto.Signer, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, errors.New("no private key")
 	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, errors.New("bad private key")
+	}
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		return k, nil
+	case *rsa.PrivateKey:
+		return k, nil
+	}
+	return nil, errors.New("not an ecdsa or rsa key")
+}
+
+// newKey makes a key of type kind.
+func newKey(kind string, rand io.Reader) (crypto.Signer, error) {
+	var key crypto.Signer
+	var err error
+	switch kind {
+	case "", P256:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand)
+	case P384:
+		key, err = ecdsa.GenerateKey(elliptic.P384(), rand)
+	case RSA2048:
+		key, err = rsa.GenerateKey(rand, 2048)
+	default:
+		return nil, fmt.Errorf("selfsigned: unknown key type %q", kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("selfsigned: generating the tls key: %w", err)
+	}
+	return key, nil
 }
 
 // makeIssuer derives the issuing key from the identity's key (so it needs

@@ -181,3 +181,29 @@ func TestShapeKeysAndIssuers(t *testing.T) {
 func selfSigned(c *x509.Certificate) bool {
 	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
+
+// TestMarshalParse: a key handed on (a bridge's credential) is the same
+// key, with the same pin; anything else is refused.
+func TestMarshalParse(t *testing.T) {
+	a, err := New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse(a.MarshalKey(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Pin(), b.Pin()) {
+		t.Fatal("the pin changed through MarshalKey and Parse")
+	}
+	path := filepath.Join(t.TempDir(), "tls-key.pem")
+	os.WriteFile(path, a.MarshalKey(), 0o600)
+	if c, err := Load(path, nil, nil); err != nil || !bytes.Equal(c.Pin(), a.Pin()) {
+		t.Fatalf("Load of a marshalled key: %v", err)
+	}
+	for _, bad := range [][]byte{nil, []byte("not a key"), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")} {
+		if _, err := Parse(bad, nil, nil); err == nil {
+			t.Errorf("parsed %q", bad)
+		}
+	}
+}

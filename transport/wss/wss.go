@@ -267,7 +267,8 @@ type ServerConfig struct {
 	Decoy  http.Handler // what probes see; nil: decoy.Handler(), a site drawn for this listener
 	// Keyring, if set, replaces Secret: each caller's own secret opens
 	// the tunnel, and Accept returns a *CallerConn naming the caller.
-	// Its path must be Path.
+	// Its path must be Path (for a derived keyring, the prefix of the
+	// tunnels' paths).
 	Keyring *Keyring
 	// Clock checks tokens, is TLS's time (unless TLS sets its own) and
 	// runs the tunnels' deadlines and Close's waits; nil: clock.Real.
@@ -396,7 +397,7 @@ type listener struct {
 // authorized checks the request's token and names its caller ("" without
 // a keyring).
 func (l *listener) authorized(r *http.Request) (string, bool) {
-	if r.URL.Path != l.path || r.Method != http.MethodGet {
+	if r.Method != http.MethodGet {
 		return "", false
 	}
 	ck, err := r.Cookie(cookieName)
@@ -407,7 +408,10 @@ func (l *listener) authorized(r *http.Request) (string, bool) {
 	// connects directly, so the address is the client's own.
 	src := token.Source{Key: token.SourceKey(remoteOf(r))}
 	if l.keyring != nil {
-		return l.keyring.verify(ck.Value, l.clk.Now(), src)
+		return l.keyring.verify(r.URL.Path, ck.Value, l.clk.Now(), src)
+	}
+	if r.URL.Path != l.path {
+		return "", false
 	}
 	return "", l.verify.Verify(ck.Value, l.clk.Now(), src) == nil
 }

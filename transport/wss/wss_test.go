@@ -18,6 +18,7 @@ import (
 	"samizdat/transport/internal/token"
 	"samizdat/transport/tcp"
 	"samizdat/transport/transporttest"
+	"samizdat/transport/wss/wsstest"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -164,17 +165,14 @@ func checkDecoy(t *testing.T, resp *http.Response, body string, status int) {
 	}
 }
 
-func upgradeRequest(t *testing.T, p, cookie string) *http.Request {
-	req, err := http.NewRequest(http.MethodGet, "https://www.example.com"+p, nil)
+func upgradeRequest(t *testing.T, p, tok string) *http.Request {
+	cookie := ""
+	if tok != "" {
+		cookie = cookieName + "=" + tok
+	}
+	req, err := wsstest.Request("www.example.com", p, cookie)
 	if err != nil {
 		t.Fatal(err)
-	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	if cookie != "" {
-		req.Header.Set("Cookie", cookieName+"="+cookie)
 	}
 	return req
 }
