@@ -9,10 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/internal/token"
 )
 
@@ -120,7 +120,8 @@ func FuzzOrigin(f *testing.F) {
 	f.Add(request{op: opOpen}.marshal(), false)
 	f.Add(request{op: opPoll, data: []byte("x")}.marshal(), true)
 	f.Add([]byte("GET / HTTP/1.1"), true)
-	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, IdleTimeout: time.Second})
+	dec := decoytest.Handler()
+	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, IdleTimeout: time.Second, Decoy: dec})
 	defer o.Close()
 	go func() {
 		for {
@@ -148,8 +149,13 @@ func FuzzOrigin(f *testing.F) {
 		// Sessions opened by earlier inputs may be reached by their id;
 		// opening one, or anything unparseable, needs the token.
 		mustDecoy := !withToken && (err != nil || r.op == opOpen)
-		if mustDecoy && !strings.Contains(w.Body.String(), "</html>") {
-			t.Fatalf("no token, yet status %d body %q", w.Code, w.Body.Bytes())
+		if mustDecoy {
+			// exactly what the decoy site answers the same request
+			want := httptest.NewRecorder()
+			dec.ServeHTTP(want, httptest.NewRequest(http.MethodPost, tunnelPath, bytes.NewReader(body)))
+			if w.Code != want.Code || w.Body.String() != want.Body.String() {
+				t.Fatalf("no token, yet status %d body %q; the decoy answers %d %q", w.Code, w.Body.Bytes(), want.Code, want.Body.Bytes())
+			}
 		}
 	})
 }
