@@ -33,6 +33,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -302,7 +303,7 @@ func (t *Identity) makeIssuer() error {
 		anchor = t.now()
 	}
 	// The issuer was set up some time before the first leaf, for years.
-	lead := time.Duration(binaryUint(derive("issuer lead"))%(400*24)) * time.Hour
+	lead := time.Duration(binary.BigEndian.Uint64(derive("issuer lead"))%(400*24)) * time.Hour
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(derive("issuer serial"), t.shape.SerialBytes),
 		Subject:               name.pkix(name.CommonName),
@@ -325,15 +326,6 @@ func (t *Identity) makeIssuer() error {
 		t.issuerRaws = [][]byte{raw}
 	}
 	return nil
-}
-
-// binaryUint reads the first 8 bytes of b as a number.
-func binaryUint(b []byte) uint64 {
-	var v uint64
-	for _, c := range b[:8] {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }
 
 // serial returns a positive serial of n bytes from b (whose first n are
