@@ -125,9 +125,8 @@ type Identity struct {
 
 // minted is a cached certificate and when to mint it again.
 type minted struct {
-	cert      *tls.Certificate
-	notBefore time.Time
-	renewAt   time.Time
+	cert    *tls.Certificate
+	renewAt time.Time
 }
 
 // Load reads the key in path (PKCS #8 PEM), or creates it (mode 0600),
@@ -380,7 +379,7 @@ func (t *Identity) cert(name string) (*tls.Certificate, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	if c, ok := t.certs[name]; ok && !now.Before(c.notBefore) && now.Before(c.renewAt) {
+	if c, ok := t.certs[name]; ok && !now.Before(c.cert.Leaf.NotBefore) && now.Before(c.renewAt) {
 		return c.cert, nil
 	}
 	nb, na, renewAt := t.window(now)
@@ -420,6 +419,6 @@ func (t *Identity) cert(name string) (*tls.Certificate, error) {
 	if len(t.certs) >= maxCerts {
 		clear(t.certs)
 	}
-	t.certs[name] = minted{cert: c, notBefore: nb, renewAt: renewAt}
+	t.certs[name] = minted{cert: c, renewAt: renewAt}
 	return c, nil
 }
