@@ -180,12 +180,6 @@ func (o *Origin) lookup(id [sidSize]byte) *session {
 	return o.sessions[id]
 }
 
-func (o *Origin) remove(id [sidSize]byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.sessions, id)
-}
-
 // forget removes s from the table, if it is still there (its id may have
 // been opened again since).
 func (o *Origin) forget(s *session) {
@@ -252,7 +246,7 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case opStream:
 			o.stream(w, r, s)
 		case opClose:
-			o.remove(s.id)
+			o.forget(s)
 			s.conn.In.Close(io.EOF)
 			s.conn.Out.Close(net.ErrClosed)
 			s.conn.Out.Discard()
@@ -299,10 +293,10 @@ func (o *Origin) open(w http.ResponseWriter, r *http.Request, req request) {
 	case o.conns <- s.conn:
 		w.WriteHeader(http.StatusOK)
 	case <-o.closed:
-		o.remove(s.id)
+		o.forget(s)
 		o.decoy.ServeHTTP(w, r)
 	case <-r.Context().Done():
-		o.remove(s.id)
+		o.forget(s)
 	}
 }
 
@@ -336,7 +330,7 @@ func (o *Origin) push(w http.ResponseWriter, r *http.Request, s *session, req re
 	case req.seq < seq:
 		// a retried request; its data is already in
 	default:
-		o.remove(s.id)
+		o.forget(s)
 		s.conn.In.Close(errMalformed)
 		s.conn.Out.Close(errMalformed)
 		w.WriteHeader(http.StatusOK)
@@ -360,7 +354,7 @@ func (o *Origin) poll(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			out = appendFrame(out, frameEOF, nil)
-			o.remove(s.id)
+			o.forget(s)
 		}
 		break
 	}
@@ -397,7 +391,7 @@ func (o *Origin) stream(w http.ResponseWriter, r *http.Request, s *session) {
 				bw.Write(appendFrame(bw.AvailableBuffer(), frameEOF, nil))
 				bw.Flush()
 				rc.Flush()
-				o.remove(s.id)
+				o.forget(s)
 			}
 			return
 		}
