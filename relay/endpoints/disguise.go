@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 
@@ -88,12 +87,12 @@ func (m *Manager) decoySite() (http.Handler, error) {
 		return d.site, nil
 	}
 	if m.opts.DecoyProxy != "" {
-		u, err := url.Parse(m.opts.DecoyProxy)
-		if err != nil {
-			return nil, configErrorf("the decoy proxy is not a URL")
+		u, err := decoy.ParseTarget(m.opts.DecoyProxy) // checkDecoy took it at the start
+		if err == nil {
+			d.site, err = decoy.Proxy(u, d.profile)
 		}
-		if d.site, err = decoy.Proxy(u, d.profile); err != nil {
-			return nil, configErrorf("the decoy proxy must be an http:// or https:// URL with a host and no user")
+		if err != nil {
+			return nil, fmt.Errorf("endpoints: %w", err)
 		}
 		return d.site, nil
 	}
@@ -145,8 +144,7 @@ func checkDecoy(o Options) error {
 			return configErrorf("the decoy %s is not a directory; give the directory of the web site to show", o.DecoyDir)
 		}
 	case o.DecoyProxy != "":
-		u, err := url.Parse(o.DecoyProxy)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		if _, err := decoy.ParseTarget(o.DecoyProxy); err != nil {
 			return configErrorf("the decoy proxy must be an http:// or https:// URL with a host and no user, such as https://www.example.org")
 		}
 	}

@@ -1,7 +1,7 @@
 package decoy
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -17,8 +17,8 @@ import (
 // to target's host with target's Host header and without X-Forwarded-For.
 // When the site cannot be reached the answer is a 502 page in p's style.
 func Proxy(target *url.URL, p Profile) (http.Handler, error) {
-	if (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" || target.User != nil {
-		return nil, fmt.Errorf("decoy: the proxy target must be an http or https URL with a host and no user")
+	if err := checkTarget(target); err != nil {
+		return nil, err
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	rp := &httputil.ReverseProxy{
@@ -37,4 +37,24 @@ func Proxy(target *url.URL, p Profile) (http.Handler, error) {
 		},
 	}
 	return rp, nil
+}
+
+// ParseTarget parses s as a target for Proxy, and checks it as Proxy
+// does.
+func ParseTarget(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errTarget
+	}
+	return u, checkTarget(u)
+}
+
+var errTarget = errors.New("decoy: the proxy target must be an http or https URL with a host and no user")
+
+// checkTarget reports whether target is one Proxy forwards to.
+func checkTarget(target *url.URL) error {
+	if (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" || target.User != nil {
+		return errTarget
+	}
+	return nil
 }
