@@ -49,22 +49,27 @@ func (s *static) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, statusOf(err))
 		return
 	}
-	defer f.Close()
 	if st.IsDir() {
+		f.Close()
 		if !strings.HasSuffix(upath, "/") {
 			s.redirect(w, r, upath+"/")
 			return
 		}
-		f.Close()
-		if f, st, err = s.open(path.Join(name, "index.html")); err != nil || st.IsDir() {
+		f, st, err = s.open(path.Join(name, "index.html"))
+		if err == nil && st.IsDir() {
+			f.Close()
+			err = fs.ErrNotExist
+		}
+		if err != nil {
 			s.fail(w, r, http.StatusForbidden) // a directory without an index is not listed
 			return
 		}
-		defer f.Close()
 	} else if strings.HasSuffix(upath, "/") {
+		f.Close()
 		s.fail(w, r, http.StatusNotFound)
 		return
 	}
+	defer f.Close()
 	if r.Method == http.MethodPost {
 		s.fail(w, r, http.StatusMethodNotAllowed)
 		return

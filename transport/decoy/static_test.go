@@ -2,6 +2,7 @@ package decoy
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -236,4 +237,52 @@ func TestStyles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStaticClosesWhatItOpens: whatever the request, every file Static
+// opens (a directory, its index, an error page) is closed by the time it
+// has answered.
+func TestStaticClosesWhatItOpens(t *testing.T) {
+	mod := time.Date(2021, 4, 1, 9, 0, 0, 0, time.UTC)
+	fsys := &countingFS{FS: FS([]File{
+		{Path: "index.html", Body: []byte("home"), ModTime: mod},
+		{Path: "data.txt", Body: []byte("0123456789"), ModTime: mod},
+		{Path: "notes/index.html", Body: []byte("notes"), ModTime: mod},
+		{Path: "odd/index.html/page.html", Body: []byte("an index that is a directory"), ModTime: mod},
+		{Path: "404.html", Body: []byte("not here"), ModTime: mod},
+	})}
+	h := Static(fsys, Profile{Style: Nginx, Server: "nginx"})
+	for _, p := range []string{"/", "/data.txt", "/data.txt/", "/notes", "/notes/", "/odd/", "/odd", "/missing"} {
+		for _, method := range []string{"GET", "HEAD", "POST"} {
+			serve(h, method, "http://example.org"+p)
+			if fsys.open != 0 {
+				t.Fatalf("%s %s: %d files left open", method, p, fsys.open)
+			}
+		}
+	}
+}
+
+// countingFS counts the files opened and not yet closed.
+type countingFS struct {
+	fs.FS
+	open int
+}
+
+func (c *countingFS) Open(name string) (fs.File, error) {
+	f, err := c.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	c.open++
+	return countedFile{f, c}, nil
+}
+
+type countedFile struct {
+	fs.File
+	c *countingFS
+}
+
+func (f countedFile) Close() error {
+	f.c.open--
+	return f.File.Close()
 }
