@@ -40,6 +40,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -178,10 +179,7 @@ func (p *Profile) exactIMS() bool { return p.Style == Nginx || p.Style == OpenRe
 
 // contentType is the style's content type for a file name.
 func (p *Profile) contentType(name string) string {
-	ext := strings.ToLower(name[strings.LastIndexByte(name, '.')+1:])
-	if !strings.Contains(name, ".") {
-		ext = ""
-	}
+	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 	charset := func(t string) string {
 		if p.Charset != "" {
 			return t + "; charset=" + p.Charset
