@@ -19,9 +19,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"math/bits"
 )
 
@@ -59,25 +61,46 @@ func Solve(ctx context.Context, relay, device [32]byte, want int) ([]byte, error
 		return nil, fmt.Errorf("regwork: %w", err)
 	}
 	n := binary.BigEndian.Uint64(w[:])
+	// Each try hashes only its nonce, from the state the fixed part left:
+	// half the work of hashing it all again.
+	h := fixed(relay, device)
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("regwork: %w", err)
+	}
+	restore := h.(encoding.BinaryUnmarshaler)
+	var s [sha256.Size]byte
 	for i := 0; ; i++ {
 		if i%(1<<16) == 0 && ctx.Err() != nil {
 			return nil, fmt.Errorf("regwork: %w", ctx.Err())
 		}
 		binary.BigEndian.PutUint64(w[:], n)
-		if zeros(sum(relay, device, w[:])) >= want {
+		if err := restore.UnmarshalBinary(state); err != nil {
+			return nil, fmt.Errorf("regwork: %w", err)
+		}
+		h.Write(w[:])
+		if zeros([sha256.Size]byte(h.Sum(s[:0]))) >= want {
 			return append([]byte(nil), w[:]...), nil
 		}
 		n++
 	}
 }
 
-func sum(relay, device [32]byte, work []byte) [sha256.Size]byte {
-	var b [len(label) + 32 + 32 + MaxLen]byte
-	n := copy(b[:], label)
-	n += copy(b[n:], relay[:])
-	n += copy(b[n:], device[:])
-	n += copy(b[n:], work)
-	return sha256.Sum256(b[:n])
+// fixed returns a SHA-256 that has hashed the part of a proof's message
+// before the nonce.
+func fixed(relay, device [32]byte) hash.Hash {
+	h := sha256.New()
+	h.Write([]byte(label))
+	h.Write(relay[:])
+	h.Write(device[:])
+	return h
+}
+
+func sum(relay, device [32]byte, work []byte) (s [sha256.Size]byte) {
+	h := fixed(relay, device)
+	h.Write(work)
+	h.Sum(s[:0])
+	return s
 }
 
 // zeros counts the leading zero bits of h.
