@@ -298,18 +298,6 @@ func reject(ctx context.Context, raw net.Conn, notBefore time.Time) {
 	raw.Close()
 }
 
-// hostOf returns the host part of a network address, or the whole address
-// when it has none.
-func hostOf(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	if h, _, err := net.SplitHostPort(a.String()); err == nil {
-		return h
-	}
-	return a.String()
-}
-
 // device returns the authenticated device, or nil.
 func (c *conn) device() *Device {
 	c.mu.Lock()

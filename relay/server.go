@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"samizdat/clock"
+	"samizdat/internal/netsource"
 	"samizdat/noisechan"
 	"samizdat/session/curve"
 	"samizdat/session/sealed"
@@ -449,7 +450,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		src := source{addr: hostOf(raw.RemoteAddr()), capped: !proxied}
+		src := source{addr: netsource.Key(raw.RemoteAddr()), capped: !proxied}
 		h, evict, pressure := s.hs.admit(src.addr, src.capped && s.lim.HandshakesPerSource > 0, raw)
 		if h == nil {
 			// Too many half-open connections from this source, or in

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"samizdat/clock"
+	"samizdat/internal/netsource"
 	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
 	"samizdat/transport/internal/token"
@@ -209,7 +210,7 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.op == opProbe || req.op == opOpen {
 		// Every request comes from a CDN edge: one source that many
 		// users share (see Origin).
-		src := token.Source{Key: token.SourceKey(remoteAddr(r)), Shared: true}
+		src := token.Source{Key: netsource.Key(remoteAddr(r)), Shared: true}
 		ck, err := r.Cookie(cookieName)
 		if err != nil || o.verify.Verify(ck.Value, o.clk.Now(), src) != nil {
 			o.decoy.ServeHTTP(w, r)

@@ -63,6 +63,7 @@ import (
 	"github.com/coder/websocket"
 
 	"samizdat/clock"
+	"samizdat/internal/netsource"
 	"samizdat/transport"
 	"samizdat/transport/decoy"
 	"samizdat/transport/internal/pipe"
@@ -406,7 +407,7 @@ func (l *listener) authorized(r *http.Request) (string, bool) {
 	}
 	// The replay cache holds each address to its share: a wss client
 	// connects directly, so the address is the client's own.
-	src := token.Source{Key: token.SourceKey(remoteOf(r))}
+	src := token.Source{Key: netsource.Key(remoteOf(r))}
 	if l.keyring != nil {
 		return l.keyring.verify(r.URL.Path, ck.Value, l.clk.Now(), src)
 	}

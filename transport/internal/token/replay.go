@@ -1,8 +1,6 @@
 package token
 
 import (
-	"net"
-	"net/netip"
 	"sync"
 	"time"
 )
@@ -19,28 +17,6 @@ type Source struct {
 	// user's share; it still counts as one source when a full slot takes
 	// entries back, so a flood through it costs its own entries first.
 	Shared bool
-}
-
-// SourceKey names the source at address a: its IP, or for IPv6 its /64
-// (one subscriber's prefix, which one user can fill with addresses). An
-// address that is not an IP (an in-memory network's name) is its own key.
-func SourceKey(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	s := a.String()
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		ip := ap.Addr().Unmap()
-		if ip.Is6() {
-			p, _ := ip.Prefix(64)
-			return p.String()
-		}
-		return ip.String()
-	}
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		return host
-	}
-	return s
 }
 
 // The replay cache's shape. A token is acceptable while the verifier's
