@@ -156,15 +156,9 @@ func (s *Server) closeRemoved(k deviceKey) {
 	s.mu.Lock()
 	c := s.live[k]
 	s.mu.Unlock()
-	if c == nil {
-		return
+	if c != nil {
+		c.closeLater(reasonRemoved, removedPush())
 	}
-	// Closing may wait for the connection's current write.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		c.closeWith(reasonRemoved, removedPush())
-	}()
 }
 
 // removedNow asks the store whether the connection's device has been

@@ -508,11 +508,7 @@ func (s *Server) Close() error {
 		// does not read holds its closing write up for a moment.
 		s.mu.Lock()
 		for c := range s.conns {
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				c.closeWith(reasonShutdown, closingPush(reasonShutdown))
-			}()
+			c.closeLater(reasonShutdown, closingPush(reasonShutdown))
 		}
 		s.mu.Unlock()
 	}
