@@ -42,8 +42,6 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, "devices", devicesAbout, e, args, deviceSubcommands)
 }
 
-func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
-
 func runDevicesList(ctx context.Context, e *env, args []string) error {
 	f := newFlags("devices list", "", `List your account's devices, one per line: ID, name ("-" for none), when it was linked,
 and the day (UTC) the relay last saw it connect. This device is marked "(this device)".`)
