@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"samizdat/client"
 )
@@ -28,7 +27,7 @@ func deviceNameFlag(f *cmdFlags) *string {
 
 // checkDeviceName refuses a device name the client would.
 func checkDeviceName(f *cmdFlags, name string) error {
-	if len(name) > client.MaxDeviceName || !utf8.ValidString(name) {
+	if client.CheckDeviceName(name) != nil {
 		return f.usagef("--device-name takes at most %d bytes of UTF-8", client.MaxDeviceName)
 	}
 	return nil
