@@ -817,13 +817,17 @@ func (c *conn) deliver(ctx context.Context) bool {
 	return true
 }
 
+// millis is t in milliseconds since the epoch as the wire carries it: 0
+// for the zero time (and any other before 1970).
+func millis(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
+
 // envelopeToWire converts a stored envelope for delivery.
 func envelopeToWire(e *Envelope) *wire.Envelope {
 	w := &wire.Envelope{
 		Id:              append([]byte(nil), e.ID[:]...),
 		Type:            e.Type,
 		Timestamp:       e.Timestamp,
-		ServerTimestamp: uint64(max(e.ServerTime.UnixMilli(), 0)),
+		ServerTimestamp: millis(e.ServerTime),
 		Content:         e.Content,
 	}
 	if !e.Sealed {

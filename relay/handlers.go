@@ -63,7 +63,7 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	}
 	switch op := req.Op.(type) {
 	case *wire.Request_Ping:
-		return &wire.Response{Result: &wire.Response_Pong{Pong: &wire.Pong{ServerTime: uint64(max(c.s.now().UnixMilli(), 0))}}}
+		return &wire.Response{Result: &wire.Response_Pong{Pong: &wire.Pong{ServerTime: millis(c.s.now())}}}
 	case *wire.Request_SendSealed:
 		return c.sendSealed(ctx, d, op.SendSealed)
 	case *wire.Request_SendMulti:
