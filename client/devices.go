@@ -160,8 +160,9 @@ func nameAEAD(identity curve.PrivateKey) (cipher.AEAD, error) {
 	return chacha20poly1305.NewX(key)
 }
 
-// checkName checks a device name given by the user.
-func checkName(name string) error {
+// CheckDeviceName reports whether name fits as a device name
+// (Config.DeviceName): at most MaxDeviceName bytes of UTF-8.
+func CheckDeviceName(name string) error {
 	if len(name) > MaxDeviceName || !utf8.ValidString(name) {
 		return fmt.Errorf("client: a device name is at most %d bytes of UTF-8", MaxDeviceName)
 	}
@@ -173,7 +174,7 @@ func (cfg Config) sealName(identity curve.PrivateKey, name string) ([]byte, erro
 	if name == "" {
 		return nil, nil
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckDeviceName(name); err != nil {
 		return nil, err
 	}
 	aead, err := nameAEAD(identity)
@@ -203,7 +204,7 @@ func openName(identity curve.PrivateKey, sealed []byte) (string, error) {
 	if err != nil {
 		return "", errors.New("client: a device name did not open")
 	}
-	if checkName(string(name)) != nil {
+	if CheckDeviceName(string(name)) != nil {
 		return "", errors.New("client: a device name opened to something that is not one")
 	}
 	return string(name), nil

@@ -35,7 +35,7 @@ func FuzzDeviceName(f *testing.F) {
 			t.Fatalf("opened %q from bytes no device sealed", got)
 		}
 		s, err := cfg.sealName(ik.Private, name)
-		if checkName(name) != nil {
+		if CheckDeviceName(name) != nil {
 			if err == nil {
 				t.Fatalf("sealed a name the client refuses: %q", name)
 			}

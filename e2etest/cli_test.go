@@ -24,11 +24,7 @@ func cli(t *testing.T, bin, home string, stdin string, args ...string) (int, str
 func mustCLI(t *testing.T, bin string) func(home string, args ...string) string {
 	return func(home string, args ...string) string {
 		t.Helper()
-		code, out, errOut := cli(t, bin, home, "", args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errOut)
-		}
-		return out
+		return mustRun(t, bin, home, args...)
 	}
 }
 

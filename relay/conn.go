@@ -204,11 +204,7 @@ func (c *conn) countAnonymous() bool {
 	ok, evict := c.s.addAnonymous(c)
 	if evict != nil {
 		evict.log.Debug("oldest anonymous connection through a shared proxy; closing it for a newer one")
-		c.s.wg.Add(1)
-		go func() {
-			defer c.s.wg.Done()
-			evict.closeWith(reasonAnonymousOld, closingPush(reasonAnonymousOld))
-		}()
+		evict.closeLater(reasonAnonymousOld, closingPush(reasonAnonymousOld))
 	}
 	if !ok {
 		c.log.Debug("too many anonymous connections from its source; closing")
@@ -350,13 +346,7 @@ func (c *conn) authenticate(d Device) {
 	}
 	if old := c.s.claim(c, deviceKey{d.Account, d.ID}); old != nil {
 		old.log.Debug("replaced by a newer connection", "by", c.id)
-		// Closing may wait for the old connection's current write; do not
-		// hold up this one.
-		c.s.wg.Add(1)
-		go func() {
-			defer c.s.wg.Done()
-			old.closeWith(reasonReplaced, &wire.Push{Body: &wire.Push_Replaced{Replaced: &wire.Replaced{}}})
-		}()
+		old.closeLater(reasonReplaced, &wire.Push{Body: &wire.Push_Replaced{Replaced: &wire.Replaced{}}})
 	}
 }
 
@@ -391,6 +381,17 @@ func (c *conn) closeWith(reason string, final *wire.Push) {
 			c.log.Debug("closing connection", "reason", reason)
 		}
 	})
+}
+
+// closeLater runs closeWith in a goroutine of the server's: closing may
+// wait for the connection's current write (a peer that does not read
+// holds it up for a moment), and the caller need not.
+func (c *conn) closeLater(reason string, final *wire.Push) {
+	c.s.wg.Add(1)
+	go func() {
+		defer c.s.wg.Done()
+		c.closeWith(reason, final)
+	}()
 }
 
 // write sends one frame; a failure closes the connection.
@@ -804,13 +805,17 @@ func (c *conn) deliver(ctx context.Context) bool {
 	return true
 }
 
+// millis is t in milliseconds since the epoch as the wire carries it: 0
+// for the zero time (and any other before 1970).
+func millis(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
+
 // envelopeToWire converts a stored envelope for delivery.
 func envelopeToWire(e *Envelope) *wire.Envelope {
 	w := &wire.Envelope{
 		Id:              append([]byte(nil), e.ID[:]...),
 		Type:            e.Type,
 		Timestamp:       e.Timestamp,
-		ServerTimestamp: uint64(max(e.ServerTime.UnixMilli(), 0)),
+		ServerTimestamp: millis(e.ServerTime),
 		Content:         e.Content,
 	}
 	if !e.Sealed {

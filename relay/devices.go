@@ -51,14 +51,6 @@ func deviceRemoved() *wire.Response {
 // last seen to the day, as Signal does, and no finer.
 func dayOf(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
-// millis is t in milliseconds since the epoch, 0 for the zero time.
-func millis(t time.Time) uint64 {
-	if t.IsZero() {
-		return 0
-	}
-	return uint64(max(t.UnixMilli(), 0))
-}
-
 // validName reports whether a sealed device name fits.
 func validName(b []byte) bool { return len(b) <= MaxDeviceName }
 
@@ -156,15 +148,9 @@ func (s *Server) closeRemoved(k deviceKey) {
 	s.mu.Lock()
 	c := s.live[k]
 	s.mu.Unlock()
-	if c == nil {
-		return
+	if c != nil {
+		c.closeLater(reasonRemoved, removedPush())
 	}
-	// Closing may wait for the connection's current write.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		c.closeWith(reasonRemoved, removedPush())
-	}()
 }
 
 // removedNow asks the store whether the connection's device has been

@@ -56,15 +56,14 @@ func (c *conn) internal(op string, err error) *wire.Response {
 // handle answers one request that runs concurrently with others.
 func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	c.mu.Lock()
-	removed := c.removed
+	d, removed := c.dev, c.removed
 	c.mu.Unlock()
 	if removed {
 		return deviceRemoved()
 	}
-	d := c.device()
 	switch op := req.Op.(type) {
 	case *wire.Request_Ping:
-		return &wire.Response{Result: &wire.Response_Pong{Pong: &wire.Pong{ServerTime: uint64(max(c.s.now().UnixMilli(), 0))}}}
+		return &wire.Response{Result: &wire.Response_Pong{Pong: &wire.Pong{ServerTime: millis(c.s.now())}}}
 	case *wire.Request_SendSealed:
 		return c.sendSealed(ctx, d, op.SendSealed)
 	case *wire.Request_SendMulti:

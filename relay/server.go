@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -271,8 +272,8 @@ type Server struct {
 	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
 	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
 	anonymous map[string]int            // established anonymous connections by capped source; guarded by mu
-	anonProxy map[*conn]uint64          // established anonymous connections through shared proxies, by arrival; guarded by mu
-	anonSeq   uint64                    // arrival counter of anonProxy; guarded by mu
+	anonProxy map[*conn]*list.Element   // established anonymous connections through shared proxies, in anonOrder; guarded by mu
+	anonOrder list.List                 // of *conn: anonProxy's connections, oldest first; guarded by mu
 	manifest  []byte                    // the signed manifest given to SetManifest; guarded by mu
 	pickMf    func([32]byte) []byte     // the manifest for a device's Noise key; guarded by mu
 	mfGen     uint64                    // bumped by every SetManifest; guarded by mu
@@ -306,7 +307,7 @@ func New(cfg Config) (*Server, error) {
 		live:      make(map[deviceKey]*conn),
 		receivers: make(map[*conn]struct{}),
 		anonymous: make(map[string]int),
-		anonProxy: make(map[*conn]uint64),
+		anonProxy: make(map[*conn]*list.Element),
 	}
 	if s.hub == nil {
 		s.hub = NewLocalHub()
@@ -509,11 +510,7 @@ func (s *Server) Close() error {
 		// does not read holds its closing write up for a moment.
 		s.mu.Lock()
 		for c := range s.conns {
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				c.closeWith(reasonShutdown, closingPush(reasonShutdown))
-			}()
+			c.closeLater(reasonShutdown, closingPush(reasonShutdown))
 		}
 		s.mu.Unlock()
 	}
@@ -674,17 +671,10 @@ func (s *Server) addAnonymous(c *conn) (ok bool, evict *conn) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(s.anonProxy) >= s.lim.AnonymousProxied {
-			// Bounded by AnonymousProxied, and only when all are taken.
-			oldest := ^uint64(0)
-			for x, seq := range s.anonProxy {
-				if seq < oldest {
-					evict, oldest = x, seq
-				}
-			}
+			evict = s.anonOrder.Remove(s.anonOrder.Front()).(*conn)
 			delete(s.anonProxy, evict)
 		}
-		s.anonSeq++
-		s.anonProxy[c] = s.anonSeq
+		s.anonProxy[c] = s.anonOrder.PushBack(c)
 		return true, evict
 	}
 	if s.lim.AnonymousPerSource < 0 {
@@ -705,7 +695,10 @@ func (s *Server) removeAnonymous(c *conn) {
 	if !src.capped {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		delete(s.anonProxy, c)
+		if e, ok := s.anonProxy[c]; ok {
+			s.anonOrder.Remove(e)
+			delete(s.anonProxy, c)
+		}
 		return
 	}
 	if s.lim.AnonymousPerSource < 0 {

@@ -284,7 +284,7 @@ func dispatch(ctx context.Context, parent, about string, e *env, args []string, 
 	if len(args) == 0 {
 		return f.usagef("missing subcommand (%s)", subNames(subs))
 	}
-	if a := args[0]; a == "-h" || a == "-help" || a == "--help" {
+	if isHelpArg(args[0]) {
 		return &helpRequest{f}
 	}
 	for _, s := range subs {
@@ -294,6 +294,9 @@ func dispatch(ctx context.Context, parent, about string, e *env, args []string, 
 	}
 	return f.usagef("unknown subcommand %q (%s)", args[0], subNames(subs))
 }
+
+// isHelpArg reports whether a is a request for help.
+func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 func subNames(subs []subcommand) string {
 	names := make([]string, len(subs))

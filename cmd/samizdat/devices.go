@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"samizdat/client"
 )
@@ -28,7 +27,7 @@ func deviceNameFlag(f *cmdFlags) *string {
 
 // checkDeviceName refuses a device name the client would.
 func checkDeviceName(f *cmdFlags, name string) error {
-	if len(name) > client.MaxDeviceName || !utf8.ValidString(name) {
+	if client.CheckDeviceName(name) != nil {
 		return f.usagef("--device-name takes at most %d bytes of UTF-8", client.MaxDeviceName)
 	}
 	return nil
@@ -41,8 +40,6 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 	}
 	return dispatch(ctx, "devices", devicesAbout, e, args, deviceSubcommands)
 }
-
-func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 func runDevicesList(ctx context.Context, e *env, args []string) error {
 	f := newFlags("devices list", "", `List your account's devices, one per line: ID, name ("-" for none), when it was linked,
