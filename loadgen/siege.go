@@ -18,6 +18,7 @@ import (
 	"samizdat/relay/wire"
 	"samizdat/transport/selfsigned"
 	"samizdat/transport/wss"
+	"samizdat/transport/wss/wsstest"
 )
 
 // The siege scenario's peers each have source addresses of their own in
@@ -483,16 +484,11 @@ func (f *tokenFlood) prime(ctx context.Context) error {
 
 // upgrade sends one upgrade request with cookie and returns the status.
 func (f *tokenFlood) upgrade(ctx context.Context, cookie string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+f.ep.SNI+f.ep.Path, nil)
+	req, err := wsstest.Request(f.ep.SNI, f.ep.Path, cookie)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	req.Header.Set("Cookie", cookie)
-	resp, err := f.client.Do(req)
+	resp, err := f.client.Do(req.WithContext(ctx))
 	if err != nil {
 		return 0, err
 	}
