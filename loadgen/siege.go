@@ -292,20 +292,8 @@ func (rc *reconnects) connect(ctx context.Context, id ident, local *net.TCPAddr)
 		return fmt.Errorf("handshake: %w", err)
 	}
 	defer nc.Close()
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
-	if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
-		return err
-	}
-	f, err := wire.ReadFrame(nc)
-	if err != nil {
-		return err
-	}
-	if f.GetResponse().GetPong() == nil {
-		return fmt.Errorf("ping answered with %v", f)
-	}
-	return nil
+	dl, _ := ctx.Deadline()
+	return ping(nc, dl)
 }
 
 func (rc *reconnects) latencies(phase byte) []float64 {
