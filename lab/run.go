@@ -21,7 +21,6 @@ import (
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 	"samizdat/lab/vnet"
-	"samizdat/transport/memnet"
 )
 
 // labTime is lab time: frozen at 0 while the world is built, then the
@@ -397,7 +396,7 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 		return fmt.Errorf("lab: censor: %w", err)
 	}
 	w.hist = newHistory(w.cen)
-	w.net = vnet.New(w.hist, vnet.Options{Clock: w.sim, Mem: memnet.New(w.sim), Now: w.clock.Now, OnCut: w.onCut,
+	w.net = vnet.New(w.hist, vnet.Options{Clock: w.sim, InMemory: true, Now: w.clock.Now, OnCut: w.onCut,
 		ConnectDelay: connectDelay(w.seed)})
 	*closers = append(*closers, w.net.Close)
 
