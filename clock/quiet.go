@@ -74,7 +74,6 @@ type Quiet struct {
 	buf      []byte
 	samples  []metrics.Sample
 	baseline uint64 // goroutines in system calls for good (os/signal's), as of the last quiescent dump
-	dumps    uint64 // goroutine dumps taken
 }
 
 // Now reports whether the process is quiescent at this instant.
@@ -114,7 +113,6 @@ func (q *Quiet) Now() bool {
 	for {
 		n := runtime.Stack(q.buf, true)
 		if n < len(q.buf) {
-			q.dumps++
 			quiet, forever := allBlocked(q.buf[:n])
 			if quiet {
 				q.baseline = forever
@@ -128,9 +126,6 @@ func (q *Quiet) Now() bool {
 // confirmReads is how many reads of the scheduler's counts in a row must
 // find the world quiescent.
 const confirmReads = 3
-
-// Dumps returns how many goroutine dumps Now has taken (the slow path).
-func (q *Quiet) Dumps() uint64 { return q.dumps }
 
 // spinChecks is how many checks Wait makes, yielding between them,
 // before it sleeps between checks.

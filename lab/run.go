@@ -21,7 +21,6 @@ import (
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 	"samizdat/lab/vnet"
-	"samizdat/transport/memnet"
 )
 
 // labTime is lab time: frozen at 0 while the world is built, then the
@@ -102,7 +101,7 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 	}
 	w.work = opt.Work
 	if w.work == "" {
-		if w.work, err = os.MkdirTemp(scratchDir(), "samizdat-lab-"); err != nil {
+		if w.work, err = scratchDir(); err != nil {
 			return w, nil, fmt.Errorf("lab: work dir: %w", err)
 		}
 		defer os.RemoveAll(w.work)
@@ -227,20 +226,17 @@ const (
 	spreadRTT = 100 * time.Millisecond
 )
 
-// scratchDir is where a run keeps relay and client state by default:
-// memory (/dev/shm) where the system has it, else the temporary
-// directory. Disk syscalls are waits the simulated clock cannot see
-// through exactly (a goroutine leaving a long fsync is briefly counted
-// nowhere by the scheduler, see clock.Quiet); in memory they are short.
-func scratchDir() string {
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if f, err := os.CreateTemp("/dev/shm", "samizdat-probe-"); err == nil {
-			f.Close()
-			os.Remove(f.Name())
-			return "/dev/shm"
-		}
+// scratchDir makes the directory where a run keeps relay and client
+// state by default: in memory (/dev/shm) where the system has it, else in
+// the temporary directory. Disk syscalls are waits the simulated clock
+// cannot see through exactly (a goroutine leaving a long fsync is briefly
+// counted nowhere by the scheduler, see clock.Quiet); in memory they are
+// short.
+func scratchDir() (string, error) {
+	if dir, err := os.MkdirTemp("/dev/shm", "samizdat-lab-"); err == nil {
+		return dir, nil
 	}
-	return ""
+	return os.MkdirTemp("", "samizdat-lab-")
 }
 
 // onlineTimeout bounds how long the regular clients get to connect before
@@ -400,7 +396,7 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 		return fmt.Errorf("lab: censor: %w", err)
 	}
 	w.hist = newHistory(w.cen)
-	w.net = vnet.New(w.hist, vnet.Options{Clock: w.sim, Mem: memnet.New(w.sim), Now: w.clock.Now, OnCut: w.onCut,
+	w.net = vnet.New(w.hist, vnet.Options{Clock: w.sim, InMemory: true, Now: w.clock.Now, OnCut: w.onCut,
 		ConnectDelay: connectDelay(w.seed)})
 	*closers = append(*closers, w.net.Close)
 

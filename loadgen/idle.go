@@ -142,7 +142,7 @@ ramp:
 				case <-ctx.Done():
 					return
 				}
-				if idlePing(mine[k%len(mine)]) == nil {
+				if ping(mine[k%len(mine)], time.Now().Add(10*time.Second)) == nil {
 					pings.Add(1)
 				} else if ctx.Err() == nil {
 					pingFails.Add(1)
@@ -208,25 +208,6 @@ func idleConnect(ctx context.Context, spec IdleSpec, i int) (*noisechan.Conn, er
 	}
 	p.SetDeadline(time.Time{})
 	return p, nil
-}
-
-// idlePing pings on c and reads until the pong.
-func idlePing(c *noisechan.Conn) error {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	req := &wire.Request{Id: 2, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}
-	if err := wire.WriteFrame(c, &wire.Frame{Body: &wire.Frame_Request{Request: req}}); err != nil {
-		return err
-	}
-	for {
-		f, err := wire.ReadFrame(c)
-		if err != nil {
-			return err
-		}
-		if r := f.GetResponse(); r != nil && r.Id == 2 {
-			return nil
-		}
-	}
 }
 
 // memSnapshot is the relay process's memory and goroutines.

@@ -78,6 +78,29 @@ func dialPeerConn(ctx context.Context, addr string, local *net.TCPAddr, key nois
 	return nc, nil
 }
 
+// ping pings on c, a connection without a reader of its own, and reads
+// (passing over pushes) until the pong, all by deadline.
+func ping(c *noisechan.Conn, deadline time.Time) error {
+	c.SetDeadline(deadline)
+	defer c.SetDeadline(time.Time{})
+	req := &wire.Request{Id: 2, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}
+	if err := wire.WriteFrame(c, &wire.Frame{Body: &wire.Frame_Request{Request: req}}); err != nil {
+		return err
+	}
+	for {
+		f, err := wire.ReadFrame(c)
+		if err != nil {
+			return err
+		}
+		if r := f.GetResponse(); r != nil && r.Id == req.Id {
+			if r.GetPong() == nil {
+				return fmt.Errorf("loadgen: ping answered with %v", r)
+			}
+			return nil
+		}
+	}
+}
+
 func (p *peer) readLoop() {
 	defer close(p.done)
 	for {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	"samizdat/relay/wire"
 	"samizdat/transport/selfsigned"
 	"samizdat/transport/wss"
+	"samizdat/transport/wss/wsstest"
 )
 
 // The siege scenario's peers each have source addresses of their own in
@@ -74,7 +73,6 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	defer ep.close()
 
 	p := sz.ChatPairs
 	const reconnectors, strangers, anonymous = 64, 16, 4
@@ -186,38 +184,23 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// wssEndpoint is the relay's wss listener in the siege.
-type wssEndpoint struct {
-	cfg wss.ClientConfig // Address, SNI, Path, Secret, TLSPin
-	dir string
-}
-
 // serveWSS starts a wss listener on loopback for n, with a self-signed
-// certificate in a temporary directory.
-func serveWSS(ctx context.Context, n *node) (*wssEndpoint, error) {
-	dir, err := os.MkdirTemp("", "loadgen-wss")
+// certificate, and returns how a client reaches it.
+func serveWSS(ctx context.Context, n *node) (wss.ClientConfig, error) {
+	id, err := selfsigned.New(rand.Reader, time.Now)
 	if err != nil {
-		return nil, err
-	}
-	id, err := selfsigned.Load(filepath.Join(dir, "tls.key"), rand.Reader, time.Now)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return wss.ClientConfig{}, err
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	const name = "relay.example"
 	l, err := wss.Listen(ctx, "127.0.0.1:0", wss.ServerConfig{TLS: id.Config(name), Path: siegePath, Secret: secret})
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return wss.ClientConfig{}, err
 	}
 	n.serve(relay.NamedListener(l, "wss"))
-	return &wssEndpoint{dir: dir, cfg: wss.ClientConfig{Address: l.Addr().String(), SNI: name, Path: siegePath,
-		Secret: secret, TLSPin: id.Pin()}}, nil
+	return wss.ClientConfig{Address: l.Addr().String(), SNI: name, Path: siegePath, Secret: secret, TLSPin: id.Pin()}, nil
 }
-
-func (e *wssEndpoint) close() { os.RemoveAll(e.dir) }
 
 // dialFrom returns a NetDial that dials from the local address a.
 func dialFrom(a *net.TCPAddr) func(ctx context.Context, network, address string) (net.Conn, error) {
@@ -232,7 +215,7 @@ func dialFrom(a *net.TCPAddr) func(ctx context.Context, network, address string)
 // reconnects only once its last connection is closed (a newer connection
 // of a device replaces the older one).
 type reconnects struct {
-	ep       *wssEndpoint
+	ep       wss.ClientConfig
 	relayKey [32]byte
 	free     chan int // indexes of ids not connected now
 	ids      []ident
@@ -258,7 +241,7 @@ func (rc *reconnects) run(ctx context.Context, phase byte, rate float64) (stop f
 	}
 }
 
-func newReconnects(ep *wssEndpoint, ids []ident, relayKey [32]byte) *reconnects {
+func newReconnects(ep wss.ClientConfig, ids []ident, relayKey [32]byte) *reconnects {
 	rc := &reconnects{ep: ep, ids: ids, relayKey: relayKey, free: make(chan int, len(ids)), lat: map[byte][]float64{}}
 	for i := range ids {
 		rc.free <- i
@@ -297,7 +280,7 @@ func (rc *reconnects) once(ctx context.Context, phase byte) {
 func (rc *reconnects) connect(ctx context.Context, id ident, local *net.TCPAddr) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cfg := rc.ep.cfg
+	cfg := rc.ep
 	cfg.NetDial = dialFrom(local)
 	raw, err := wss.Dial(ctx, cfg)
 	if err != nil {
@@ -309,20 +292,8 @@ func (rc *reconnects) connect(ctx context.Context, id ident, local *net.TCPAddr)
 		return fmt.Errorf("handshake: %w", err)
 	}
 	defer nc.Close()
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
-	if err := wire.WriteFrame(nc, &wire.Frame{Body: &wire.Frame_Request{Request: &wire.Request{Id: 1, Op: &wire.Request_Ping{Ping: &wire.Ping{}}}}}); err != nil {
-		return err
-	}
-	f, err := wire.ReadFrame(nc)
-	if err != nil {
-		return err
-	}
-	if f.GetResponse().GetPong() == nil {
-		return fmt.Errorf("ping answered with %v", f)
-	}
-	return nil
+	dl, _ := ctx.Deadline()
+	return ping(nc, dl)
 }
 
 func (rc *reconnects) latencies(phase byte) []float64 {
@@ -462,7 +433,7 @@ func (f *silentFlood) close() {
 // used once to open a tunnel), over kept-alive HTTPS connections from its
 // own addresses, as a holder of the manifest can.
 type tokenFlood struct {
-	ep      *wssEndpoint
+	ep      wss.ClientConfig
 	client  *http.Client
 	used    []string // cookies used once, replayed since
 	sent    atomic.Int64
@@ -476,14 +447,14 @@ type tokenFlood struct {
 func (f *tokenFlood) prime(ctx context.Context) error {
 	var next atomic.Int64
 	f.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{ServerName: f.ep.cfg.SNI, InsecureSkipVerify: true}, // the flooder checks nothing
+		TLSClientConfig: &tls.Config{ServerName: f.ep.SNI, InsecureSkipVerify: true}, // the flooder checks nothing
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dialFrom(tcpAddr(loopAddr(tokenNet, int(next.Add(1))%8)))(ctx, network, f.ep.cfg.Address)
+			return dialFrom(tcpAddr(loopAddr(tokenNet, int(next.Add(1))%8)))(ctx, network, f.ep.Address)
 		},
 		MaxIdleConnsPerHost: 64,
 	}}
 	for range 8 {
-		ck, err := wss.Cookie(f.ep.cfg.Secret, f.ep.cfg.Path, time.Now())
+		ck, err := wss.Cookie(f.ep.Secret, f.ep.Path, time.Now())
 		if err != nil {
 			return err
 		}
@@ -501,16 +472,11 @@ func (f *tokenFlood) prime(ctx context.Context) error {
 
 // upgrade sends one upgrade request with cookie and returns the status.
 func (f *tokenFlood) upgrade(ctx context.Context, cookie string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+f.ep.cfg.SNI+f.ep.cfg.Path, nil)
+	req, err := wsstest.Request(f.ep.SNI, f.ep.Path, cookie)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	req.Header.Set("Cookie", cookie)
-	resp, err := f.client.Do(req)
+	resp, err := f.client.Do(req.WithContext(ctx))
 	if err != nil {
 		return 0, err
 	}
@@ -531,7 +497,7 @@ func (f *tokenFlood) run(ctx context.Context, rate float64) {
 			for i := range work {
 				ck := f.used[i%len(f.used)]
 				if i%2 == 0 {
-					forged, err := wss.Cookie(f.ep.cfg.Secret, f.ep.cfg.Path, time.Now())
+					forged, err := wss.Cookie(f.ep.Secret, f.ep.Path, time.Now())
 					if err != nil {
 						continue
 					}

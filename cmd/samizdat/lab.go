@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -189,13 +188,8 @@ func labRun(ctx context.Context, e *env, cmd string, args []string) error {
 // printSeedIntervals prints each strategy's delivery ratio and
 // availability over the seeds, with their 95% intervals.
 func printSeedIntervals(w io.Writer, r *report.Report) {
-	names := make([]string, 0, len(r.Strategies))
-	for n := range r.Strategies {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool { return strategyOrder(names[i]) < strategyOrder(names[j]) })
 	fmt.Fprintln(w)
-	for _, n := range names {
+	for _, n := range r.StrategyNames() {
 		fmt.Fprintf(w, "%-14s", n)
 		for _, f := range []string{"delivery_ratio", "availability"} {
 			if iv, ok := r.Intervals["strategies."+n+"."+f]; ok {
@@ -224,12 +218,7 @@ func loadScenario(name string) (*scenario.Scenario, error) {
 // failed invariant.
 func printLabSummary(w io.Writer, r *report.Report, took time.Duration) {
 	fmt.Fprintf(w, "\n%-14s %9s %7s %15s %17s %6s %11s %7s\n", "strategy", "delivered", "avail", "latency p50/p99", "reconnect p50/p99", "lost", "cold start", "moves")
-	names := make([]string, 0, len(r.Strategies))
-	for n := range r.Strategies {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool { return strategyOrder(names[i]) < strategyOrder(names[j]) })
-	for _, n := range names {
+	for _, n := range r.StrategyNames() {
 		s := r.Strategies[n]
 		cold := "-"
 		if s.ColdStartMS != nil {
@@ -269,15 +258,6 @@ func printLabSummary(w io.Writer, r *report.Report, took time.Duration) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintf(w, "\nran in %s\n", took.Round(time.Second))
-}
-
-func strategyOrder(name string) int {
-	for i, n := range []string{"static", "telegram-2018", "samizdat"} {
-		if n == name {
-			return i
-		}
-	}
-	return 99
 }
 
 // fmtMS and fmtGot write times in seconds and shares in percent with one

@@ -23,7 +23,6 @@ import (
 	"samizdat/lab/vnet"
 	"samizdat/manifest"
 	"samizdat/manifest/channel"
-	"samizdat/transport/memnet"
 )
 
 // world is a censor, a virtual network, an address plan and the shared
@@ -607,7 +606,7 @@ func TestCatAndMouseDeterministic(t *testing.T) {
 		// On a simulated clock over memnet, as in a lab run: the vantage
 		// probes' timeouts and the relays' timers cost no wall time.
 		sim := clock.NewSim(time.Time{})
-		n := vnet.New(c, vnet.Options{Clock: sim, Mem: memnet.New(sim)})
+		n := vnet.New(c, vnet.Options{Clock: sim, InMemory: true})
 		defer n.Close()
 		stopSim := sim.Start()
 		defer stopSim()

@@ -23,8 +23,9 @@ var knownColor = map[string]string{
 
 var otherColors = []string{"#2b8a3e", "#f08c00", "#7048e8", "#0c8599", "#a61e4d", "#5c940d"}
 
-// strategyOrder lists the report's strategies in display order.
-func strategyOrder(r *Report) []string {
+// StrategyNames lists the report's strategies in display order: the
+// baselines first, samizdat last, others by name between.
+func (r *Report) StrategyNames() []string {
 	var names []string
 	for _, n := range knownOrder {
 		if _, ok := r.Strategies[n]; ok {

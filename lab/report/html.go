@@ -113,7 +113,7 @@ func HTML(r *Report) ([]byte, error) {
 	if r == nil {
 		return nil, fmt.Errorf("report: rendering html: no report")
 	}
-	names := strategyOrder(r)
+	names := r.StrategyNames()
 	col := colors(names)
 	p := page{R: r, Duration: msText(float64(r.DurationMS)), Spread: spreadViews(r)}
 	for _, n := range names {

@@ -49,11 +49,9 @@ func Aggregate(reps []*Report) (*Report, error) {
 	}
 	ivs := map[string]Interval{}
 	collect(trees, "", ivs)
+	delete(ivs, "seed") // not a figure: the combined report keeps the first
 	// The combined report: the first one with the means in place.
 	for path, iv := range ivs {
-		if path == "seed" {
-			continue
-		}
 		setPath(trees[0], strings.Split(path, "."), iv.Mean)
 	}
 	b, err := json.Marshal(trees[0])
@@ -64,11 +62,10 @@ func Aggregate(reps []*Report) (*Report, error) {
 	if err := json.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("report: aggregating: %w", err)
 	}
-	delete(ivs, "seed")
-	out.Seed = reps[0].Seed
-	out.Seeds = nil
-	for _, r := range reps {
-		out.Seeds = append(out.Seeds, r.Seed)
+	out.Seed = reps[0].Seed // exact: the tree held it as a float64
+	out.Seeds = make([]int64, len(reps))
+	for i, r := range reps {
+		out.Seeds[i] = r.Seed
 	}
 	out.Intervals = ivs
 	return out, nil

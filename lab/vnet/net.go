@@ -48,11 +48,11 @@ type Options struct {
 	// hang of a dropped dial, throttling, probe timeouts and bystanders'
 	// idle limits. Nil means clock.Real.
 	Clock clock.Clock
-	// Mem, if set, carries the bytes: listeners and "loopback" dials are
-	// on this in-memory network (at 127.0.0.0/8 names it hands out, never
-	// reused), so nothing touches a real socket. Its clock should be
-	// Clock. Nil means real loopback sockets. UDP needs real sockets.
-	Mem *memnet.Network
+	// InMemory carries the bytes on an in-memory network on Clock
+	// (memnet): listeners and "loopback" dials are there (at 127.0.0.0/8
+	// names it hands out, never reused), so nothing touches a real
+	// socket. False means real loopback sockets. UDP needs real sockets.
+	InMemory bool
 	// Now returns the lab time passed to the Decider. Default: the time
 	// elapsed on Clock since New.
 	Now func() censor.Time
@@ -113,8 +113,11 @@ type mapKey struct {
 
 // New returns a virtual network whose flows d decides.
 func New(d censor.Decider, opt Options) *Net {
-	n := &Net{clk: clock.Or(opt.Clock), mem: opt.Mem, d: d, now: opt.Now, dropTO: opt.DropTimeout, delay: opt.ConnectDelay, onCut: opt.OnCut,
+	n := &Net{clk: clock.Or(opt.Clock), d: d, now: opt.Now, dropTO: opt.DropTimeout, delay: opt.ConnectDelay, onCut: opt.OnCut,
 		maps: make(map[mapKey]netip.AddrPort), live: make(map[*flowConn]struct{})}
+	if opt.InMemory {
+		n.mem = memnet.New(n.clk)
+	}
 	if o, ok := d.(censor.Observer); ok {
 		n.obs = o
 	}
@@ -155,8 +158,8 @@ func (n *Net) Reserve() (string, error) {
 
 // ListenLoopback listens on addr, a loopback address (host:port; port 0
 // on a real network picks one; in memory an address from Reserve, or
-// 127.0.0.1:0 for a fresh one): a real socket, or one of Options.Mem.
-// It maps nothing.
+// 127.0.0.1:0 for a fresh one): a real socket, or an in-memory one
+// (Options.InMemory). It maps nothing.
 func (n *Net) ListenLoopback(addr string) (net.Listener, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil || !IsLoopback(ap.Addr()) {
