@@ -48,8 +48,7 @@ type conn struct {
 	s         *Server
 	nc        *noisechan.Conn
 	id        uint64
-	addr      string         // source host, for rate limits; not logged above debug
-	src       source         // addr, and whether per-source limits apply
+	src       source         // where it comes from (for rate limits; not logged above debug), and whether per-source limits apply
 	transport string         // the listener's transport, for metrics
 	log       connLog        // the server's logger with this connection's id
 	wg        sync.WaitGroup // request handlers, the delivery worker and a wake-up forwarder
@@ -170,7 +169,6 @@ func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake
 		s:         s,
 		nc:        nc,
 		id:        id,
-		addr:      src.addr,
 		src:       src,
 		transport: transport,
 	}

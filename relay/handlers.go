@@ -318,7 +318,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 // registration is refused.
 func (c *conn) admitRegistration(ctx context.Context, work []byte) *wire.Response {
 	if c.src.capped {
-		return c.limit(ctx, "too many registrations from this address", "reg", c.s.lim.Registrations, 1, []byte(c.addr))
+		return c.limit(ctx, "too many registrations from this address", "reg", c.s.lim.Registrations, 1, []byte(c.src.addr))
 	}
 	bits := c.s.registrationWork()
 	if bits == 0 {
@@ -345,7 +345,7 @@ func (c *conn) limitSealed(ctx context.Context, d *Device, what, kind string, pa
 	case d != nil:
 		return c.limit(ctx, what, kind, c.s.lim.SealedMessages, 1, append([][]byte{devBytes(*d)}, parts...)...)
 	case c.src.capped:
-		return c.limit(ctx, what, kind, c.s.lim.SealedMessages, 1, append([][]byte{[]byte(c.addr)}, parts...)...)
+		return c.limit(ctx, what, kind, c.s.lim.SealedMessages, 1, append([][]byte{[]byte(c.src.addr)}, parts...)...)
 	}
 	c.mu.Lock()
 	okay, after := c.sealed.spend(c.s.clk.Now())

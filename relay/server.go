@@ -654,7 +654,7 @@ func (s *Server) currentManifest(peer [32]byte) ([]byte, uint64) {
 
 // source is where a connection comes from, for per-source limits.
 type source struct {
-	addr   string // host of the remote address
+	addr   string // netsource.Key of the remote address
 	capped bool   // false through a shared proxy, whose address is not the peer's
 }
 
