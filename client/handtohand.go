@@ -93,11 +93,9 @@ func (c *Client) answerHeld(ctx context.Context, s *clientdb.Store, peer string,
 	if theirs.GetSerial() == cur.Serial {
 		return nil
 	}
-	blob := c.keeper.Blob()
-	m, err := manifest.Open(blob, c.networkKey)
-	if err != nil {
-		return nil // our own keeper's: cannot happen, and nothing to hand on
-	}
+	// Current may have moved on since: what we hand on is what the keeper
+	// holds now, with the serial and cohorts of that blob.
+	m, blob := c.keeper.Held()
 	if sent, err := s.ManifestSent(ctx, peer); err != nil || sent >= m.Serial {
 		return err
 	}

@@ -299,6 +299,9 @@ func (d *Delegation) checkManifest(m *Manifest) error {
 	return nil
 }
 
+// maxDelegationText bounds the text ParseDelegationText reads.
+const maxDelegationText = 4 * MaxDelegationSize
+
 // MarshalDelegationText encodes cert as text to copy to a node: a comment
 // for humans, then a PEM block "SAMIZDAT DELEGATION".
 func MarshalDelegationText(cert []byte) ([]byte, error) {
@@ -319,7 +322,7 @@ func MarshalDelegationText(cert []byte) ([]byte, error) {
 // MarshalDelegationText (text before the block is ignored) or from the
 // raw certificate, and parses it (see ParseDelegation).
 func ParseDelegationText(text []byte) ([]byte, *Delegation, error) {
-	if len(text) > 4*MaxDelegationSize {
+	if len(text) > maxDelegationText {
 		return nil, nil, fmt.Errorf("%w: %d bytes", ErrBadDelegation, len(text))
 	}
 	cert := text
@@ -335,4 +338,19 @@ func ParseDelegationText(text []byte) ([]byte, *Delegation, error) {
 		return nil, nil, err
 	}
 	return bytes.Clone(cert), d, nil
+}
+
+// ReadDelegation reads the certificate file at path (see
+// ParseDelegationText). A missing file is an error wrapping
+// fs.ErrNotExist.
+func ReadDelegation(path string) ([]byte, *Delegation, error) {
+	text, err := readLimited(path, maxDelegationText)
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest: reading the delegation: %w", err)
+	}
+	cert, d, err := ParseDelegationText(text)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	return cert, d, nil
 }

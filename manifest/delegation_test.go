@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -408,6 +409,26 @@ func TestDelegationText(t *testing.T) {
 	flipped[len(flipped)-1] ^= 1
 	if _, err := ParseDelegation(flipped); !errors.Is(err, ErrBadDelegation) || !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("flipped signature: %v", err)
+	}
+
+	// From a file: the text, or errors that say which file and why.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "delegation.txt")
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, d, err := ReadDelegation(path); err != nil || !bytes.Equal(got, cert) || !d.NodeKey.Equal(nodePub) {
+		t.Fatalf("read: %v", err)
+	}
+	if _, _, err := ReadDelegation(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, append(bytes.Repeat([]byte{'#'}, maxDelegationText), text...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadDelegation(big); !errors.Is(err, ErrBadDelegation) || !strings.Contains(err.Error(), big) {
+		t.Fatalf("oversized file: %v", err)
 	}
 }
 

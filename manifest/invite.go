@@ -6,8 +6,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"google.golang.org/protobuf/proto"
 
@@ -105,12 +103,7 @@ func WriteInvite(path string, inv Invite) error {
 
 // ReadInvite reads and parses the invite file at path (see ParseInvite).
 func ReadInvite(path string) (Invite, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Invite{}, fmt.Errorf("manifest: read invite: %w", err)
-	}
-	defer f.Close()
-	text, err := io.ReadAll(io.LimitReader(f, MaxInviteSize+1))
+	text, err := readLimited(path, MaxInviteSize)
 	if err != nil {
 		return Invite{}, fmt.Errorf("manifest: read invite: %w", err)
 	}

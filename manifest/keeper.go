@@ -143,6 +143,14 @@ func (k *Keeper) Blob() []byte {
 	return bytes.Clone(k.blob)
 }
 
+// Held returns Current and its Blob together, as one Offer left them:
+// nil, nil before the first manifest.
+func (k *Keeper) Held() (*Manifest, []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cur, bytes.Clone(k.blob)
+}
+
 // Network returns the network the keeper accepts ("" if it was opened
 // with "" and holds nothing yet).
 func (k *Keeper) Network() string {

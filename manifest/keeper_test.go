@@ -34,13 +34,16 @@ func TestKeeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Current() != nil || k.Blob() != nil {
+	if hm, hb := k.Held(); k.Current() != nil || k.Blob() != nil || hm != nil || hb != nil {
 		t.Fatal("new keeper holds a manifest")
 	}
 	b42 := signed(t, withSerial(42))
 	m, err := k.Offer(b42, testNow)
 	if err != nil || m.Serial != 42 || k.Current() != m || !bytes.Equal(k.Blob(), b42) {
 		t.Fatalf("offer 42: %v %v", m, err)
+	}
+	if hm, hb := k.Held(); hm != m || !bytes.Equal(hb, b42) {
+		t.Fatalf("held after offer 42: %v", hm)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("stored file: %v %v", fi, err)

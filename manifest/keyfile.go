@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 )
 
@@ -56,12 +55,7 @@ func ParseSigningKey(text []byte) (ed25519.PrivateKey, error) {
 
 // ReadSigningKey reads the signing key file at path.
 func ReadSigningKey(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: reading the key: %w", err)
-	}
-	defer f.Close()
-	text, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
+	text, err := readLimited(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: reading the key: %w", err)
 	}

@@ -115,16 +115,9 @@ func LoadOrCreateNodeKeysFile(path string, rand io.Reader) (k Keys, created bool
 
 func loadOrCreateKeysFile(path string, rand io.Reader, network bool) (k Keys, created bool, err error) {
 	for range 2 {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			k, err = parseKeys(b)
-			if err != nil {
-				return Keys{}, false, fmt.Errorf("relay: %s: %w", path, err)
-			}
-			return k, false, nil
-		}
+		k, err = ReadKeysFile(path)
 		if !errors.Is(err, fs.ErrNotExist) {
-			return Keys{}, false, fmt.Errorf("relay: reading keys: %w", err)
+			return k, false, err
 		}
 		k, err = GenerateKeys(rand)
 		if err != nil {

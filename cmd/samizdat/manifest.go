@@ -382,7 +382,7 @@ func runManifestSign(_ context.Context, e *env, args []string) error {
 	var cert []byte
 	if *delegationPath != "" {
 		var d *manifest.Delegation
-		if cert, d, err = readDelegation(*delegationPath); err != nil {
+		if cert, d, err = manifest.ReadDelegation(*delegationPath); err != nil {
 			return err
 		}
 		pub = d.NetworkKey
@@ -655,17 +655,4 @@ text to --out (or standard output); copy it to the node (relay --delegation FILE
 	}
 	fmt.Fprintf(e.stdout, "delegated node key %s to sign for %s until %s: wrote %s\n", manifest.KeyID(node), *network, now.Add(ttl).UTC().Format(time.RFC3339), *out)
 	return nil
-}
-
-// readDelegation reads a certificate file written by delegate.
-func readDelegation(path string) ([]byte, *manifest.Delegation, error) {
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	cert, d, err := manifest.ParseDelegationText(text)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cert, d, nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -144,9 +143,9 @@ func (s *signer) refreshAt(now time.Time) (bool, error) {
 	}
 	if s.d == nil {
 		if ferr == nil {
-			ferr = errors.New("the file is missing")
+			ferr = fmt.Errorf("%s is missing", s.path)
 		}
-		return false, configErrorf("no usable delegation for this node's key in %s (%v); make one where the network key is kept:\n  %s\nand copy it here", s.path, ferr, s.command())
+		return false, configErrorf("no usable delegation for this node's key (%v); make one where the network key is kept:\n  %s\nand copy it to %s", ferr, s.command(), s.path)
 	}
 	if err := s.d.CheckTime(now); err != nil {
 		return false, configErrorf("%v; renew it where the network key is kept:\n  %s\nand copy it to %s", err, s.command(), s.path)
@@ -213,14 +212,11 @@ func (s *signer) check(cert []byte, d *manifest.Delegation, now time.Time) error
 // readFile reads the certificate file; a missing file is no certificate
 // and no error.
 func (s *signer) readFile() ([]byte, *manifest.Delegation, error) {
-	b, err := os.ReadFile(s.path)
+	cert, d, err := manifest.ReadDelegation(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return manifest.ParseDelegationText(b)
+	return cert, d, err
 }
 
 // command is the command line that makes this node's certificate.
