@@ -178,9 +178,11 @@ func TestDecoyIsEachDeployments(t *testing.T) {
 func TestDecoyStaysAfterRestart(t *testing.T) {
 	r := newRelay(t)
 	m := r.start(t, nil, "wss://127.0.0.1:0?name=w")
-	before, chain := probeWSS(t, listenOf(m, "w"))
+	addr := listenOf(m, "w")
+	before, chain := probeWSS(t, addr)
 	m.Close()
-	m = r.start(t, nil, "wss://127.0.0.1:0?name=w")
+	// A restart listens where it did (an error page may name the port).
+	m = r.start(t, nil, "wss://"+addr+"?name=w")
 	after, chain2 := probeWSS(t, listenOf(m, "w"))
 	for name, x := range before {
 		y := after[name]
