@@ -69,14 +69,8 @@ type bridgeOptions struct {
 // the listening address ("listen", or "bridge" on chat). all adds the
 // tuning flags too.
 func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate *string) {
-	f.Func(listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)", func(s string) error {
-		o.listen = append(o.listen, s)
-		return nil
-	})
-	f.Func("announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)", func(s string) error {
-		o.announce = append(o.announce, s)
-		return nil
-	})
+	f.repeatedVar(&o.listen, listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)")
+	f.repeatedVar(&o.announce, "announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)")
 	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL, bridge.DefaultSNI
 	rate = new(string)
 	if all {
