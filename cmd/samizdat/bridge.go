@@ -60,6 +60,7 @@ type bridgeOptions struct {
 	listen, announce       []string
 	maxCallers, perContact int
 	rate                   int64
+	rateText               string // --rate as given; check sets rate from it
 	ttl                    time.Duration
 	sni                    string
 	public                 string // the address offered: the first --announce, else the first --listen
@@ -68,24 +69,22 @@ type bridgeOptions struct {
 // addFlags declares the bridge's flags on f; listenFlag names the flag of
 // the listening address ("listen", or "bridge" on chat). all adds the
 // tuning flags too.
-func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate *string) {
+func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) {
 	f.repeatedVar(&o.listen, listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)")
 	f.repeatedVar(&o.announce, "announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)")
 	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL, bridge.DefaultSNI
-	rate = new(string)
 	if all {
 		f.IntVar(&o.maxCallers, "max-callers", o.maxCallers, "tunnels open at once, in total")
 		f.IntVar(&o.perContact, "per-contact", o.perContact, "tunnels open at once for one contact")
-		f.StringVar(rate, "rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
+		f.StringVar(&o.rateText, "rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
 		f.DurationVar(&o.ttl, "offer-ttl", o.ttl, "how long an offer lasts; offers are renewed while the bridge runs")
 		f.StringVar(&o.sni, "sni", o.sni, "the TLS server `NAME` callers send")
 	}
-	return rate
 }
 
 // check validates the options after parsing.
-func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
-	if err := o.checkListen(f, rate); err != nil {
+func (o *bridgeOptions) check(f *cmdFlags, listenFlag string) error {
+	if err := o.checkListen(f); err != nil {
 		return err
 	}
 	if len(o.listen) == 0 {
@@ -106,14 +105,14 @@ func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
 
 // checkListen checks the addresses' syntax, the rate and the offers'
 // lifetime, and sets the rate.
-func (o *bridgeOptions) checkListen(f *cmdFlags, rate string) error {
+func (o *bridgeOptions) checkListen(f *cmdFlags) error {
 	for _, a := range append(append([]string{}, o.listen...), o.announce...) {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return f.usagef("%q is not host:port", a)
 		}
 	}
 	var err error
-	if o.rate, err = parseBytes(rate); err != nil {
+	if o.rate, err = parseBytes(o.rateText); err != nil {
 		return f.usagef("--rate: %v", err)
 	}
 	if o.ttl <= time.Minute || o.ttl > bridge.MaxLifetime {
@@ -136,19 +135,19 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	f := newFlags("bridge", "--listen ADDR [--credential FILE]", bridgeAbout)
 	f.homeFlag(e)
 	var o bridgeOptions
-	rate := o.addFlags(f, "listen", true)
+	o.addFlags(f, "listen", true)
 	credFile := f.String("credential", "", "run the bridge of this credential `FILE` ('samizdat bridge credential' made it), with no home")
 	stateDir := f.String("state", "", "with --credential: the `DIR` where the bridge keeps its newest manifest and deny list (default: FILE.state)")
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
 	if *credFile != "" {
-		return runBridgeAbroad(ctx, e, f, o, *rate, e.path(*credFile), *stateDir)
+		return runBridgeAbroad(ctx, e, f, o, e.path(*credFile), *stateDir)
 	}
 	if *stateDir != "" {
 		return f.usagef("--state goes with --credential")
 	}
-	if err := o.check(f, "listen", *rate); err != nil {
+	if err := o.check(f, "listen"); err != nil {
 		return err
 	}
 	if len(o.listen) == 0 {
