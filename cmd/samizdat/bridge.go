@@ -97,7 +97,7 @@ func (o *bridgeOptions) check(f *cmdFlags, listenFlag string) error {
 	if len(o.announce) > 0 {
 		o.public = o.announce[0]
 	}
-	if host, _, _ := net.SplitHostPort(o.public); host == "" || host == "0.0.0.0" || host == "::" {
+	if host, _, _ := net.SplitHostPort(o.public); everyAddress(host) {
 		return f.usagef("--%s %s names no address contacts can dial: add --announce HOST:PORT", listenFlag, o.public)
 	}
 	return nil
@@ -322,6 +322,13 @@ func reachabilityWarnings(addrs []string, fix string) []string {
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// everyAddress reports whether host (of a host:port) names every address
+// of the machine, none that contacts can dial: empty, 0.0.0.0 or ::.
+func everyAddress(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && ip.Unmap().IsUnspecified()
+}
 
 // reachability warns when contacts elsewhere cannot dial addr.
 func reachability(addr, fix string) string {

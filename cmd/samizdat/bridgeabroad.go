@@ -84,7 +84,7 @@ func dialable(addr string) error {
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return fmt.Errorf("no valid port")
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
+	if everyAddress(host) {
 		return fmt.Errorf("names no address contacts can dial")
 	}
 	return nil
