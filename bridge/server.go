@@ -202,6 +202,12 @@ func (s *Server) deny(ds []Denial) {
 func (s *Server) Denied() []Denial {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.deniedByEnd()
+}
+
+// deniedByEnd lists the deny list, those that end first first; mu must be
+// held.
+func (s *Server) deniedByEnd() []Denial {
 	out := make([]Denial, 0, len(s.denied))
 	for l, u := range s.denied {
 		out = append(out, Denial{Label: l, Until: u})
@@ -222,11 +228,7 @@ func (s *Server) pruneDenied() {
 	if len(s.denied) <= MaxDenied {
 		return
 	}
-	ends := make([]Denial, 0, len(s.denied))
-	for l, u := range s.denied {
-		ends = append(ends, Denial{Label: l, Until: u})
-	}
-	slices.SortFunc(ends, func(a, b Denial) int { return a.Until.Compare(b.Until) })
+	ends := s.deniedByEnd()
 	for _, d := range ends[:len(ends)-MaxDenied] {
 		delete(s.denied, d.Label)
 	}

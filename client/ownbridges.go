@@ -39,6 +39,18 @@ type ServedBridge struct {
 	Deny func([]bridge.Denial) int
 }
 
+// is reports whether sb (nil: none) is the bridge pin.
+func (sb *ServedBridge) is(pin []byte) bool {
+	return sb != nil && bytes.Equal(sb.Issuer.Pin, pin)
+}
+
+// servedBridge is the bridge this home runs now, or nil.
+func (c *Client) servedBridge() *ServedBridge {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served
+}
+
 // UserBridge is a bridge the user offers, as Bridges lists it.
 type UserBridge struct {
 	ID       string // bridge.ID of its pin
@@ -98,9 +110,7 @@ func (c *Client) ServeBridge(ctx context.Context, sb ServedBridge) error {
 // their labels back, so that the next start offers new ones; it returns
 // those contacts.
 func (c *Client) StopServingBridge(ctx context.Context) ([]string, error) {
-	c.mu.Lock()
-	sb := c.served
-	c.mu.Unlock()
+	sb := c.servedBridge()
 	if sb == nil {
 		return nil, nil
 	}
@@ -156,9 +166,7 @@ func (c *Client) Bridges(ctx context.Context) ([]UserBridge, error) {
 	if m, err := c.network(); err == nil {
 		serial = m.Serial
 	}
-	c.mu.Lock()
-	served := c.served
-	c.mu.Unlock()
+	served := c.servedBridge()
 	var out []UserBridge
 	for _, b := range bs {
 		grants, err := c.db.Store().Grants(ctx, b.ID)
@@ -170,7 +178,7 @@ func (c *Client) Bridges(ctx context.Context) ([]UserBridge, error) {
 			return nil, err
 		}
 		ub := UserBridge{ID: bridge.ID(b.ID), Pin: b.ID, Address: b.Address, Own: b.Own, Denied: len(denied), PushedAt: b.PushedAt}
-		ub.Running = b.Own && served != nil && bytes.Equal(served.Issuer.Pin, b.ID)
+		ub.Running = b.Own && served.is(b.ID)
 		ub.Pending = !b.Own && (b.Changed > b.Pushed || b.PushedSerial < serial)
 		for _, g := range grants {
 			if !g.Expires.IsZero() && g.Expires.After(c.cfg.Now()) {
@@ -201,16 +209,16 @@ func (c *Client) ForgetBridge(ctx context.Context, which string) (told []string,
 	}
 	if b.Own {
 		c.mu.Lock()
-		if c.served != nil && bytes.Equal(c.served.Issuer.Pin, b.ID) {
+		if c.served.is(b.ID) {
 			c.served = nil
 		}
 		c.mu.Unlock()
 	} else {
-		denied, err := c.db.Store().Denied(ctx, b.ID, c.cfg.Now())
+		u, err := c.bridgeUpdate(ctx, b, c.cfg.Now())
 		if err != nil {
 			return told, nil, err
 		}
-		_, pushErr = bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial, c.bridgeUpdate(toDenials(denied)))
+		_, pushErr = bridge.Push(ctx, issuerOf(b), b.Address, c.cfg.NetDial, u)
 	}
 	return told, pushErr, c.db.Store().DeleteBridge(ctx, b.ID)
 }
@@ -255,15 +263,13 @@ func (c *Client) AnnounceBridges(ctx context.Context) ([]OfferSent, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	served := c.served
-	c.mu.Unlock()
+	served := c.servedBridge()
 	now := c.cfg.Now()
 	var sent []OfferSent
 	for _, b := range bs {
 		ttl := DefaultBridgeOfferTTL
 		if b.Own {
-			if served == nil || !bytes.Equal(served.Issuer.Pin, b.ID) {
+			if !served.is(b.ID) {
 				continue
 			}
 			ttl = served.TTL
@@ -276,7 +282,7 @@ func (c *Client) AnnounceBridges(ctx context.Context) ([]OfferSent, error) {
 		for _, g := range grants {
 			held[g.Peer] = g
 		}
-		iss := bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}
+		iss := issuerOf(b)
 		for _, n := range names {
 			g, ok := held[n]
 			if ok && g.Expires.Sub(now) > ttl/2 {
@@ -345,11 +351,11 @@ func (c *Client) SyncBridges(ctx context.Context) ([]BridgeSync, error) {
 			!changed && !b.FailedAt.IsZero() && now.Sub(b.FailedAt) < bridgeRetryAfter {
 			continue
 		}
-		denied, err := c.db.Store().Denied(ctx, b.ID, now)
+		u, err := c.bridgeUpdate(ctx, b, now)
 		if err != nil {
 			return out, err
 		}
-		ack, err := bridge.Push(ctx, bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}, b.Address, c.cfg.NetDial, c.bridgeUpdate(toDenials(denied)))
+		ack, err := bridge.Push(ctx, issuerOf(b), b.Address, c.cfg.NetDial, u)
 		out = append(out, BridgeSync{ID: bridge.ID(b.ID), Address: b.Address, Denials: changed, Ack: ack, Err: err})
 		if perr := c.db.Store().BridgePushed(ctx, b.ID, err == nil, b.Changed, ack.Serial, c.cfg.Now()); perr != nil {
 			return out, perr
@@ -358,15 +364,24 @@ func (c *Client) SyncBridges(ctx context.Context) ([]BridgeSync, error) {
 	return out, nil
 }
 
-// bridgeUpdate is what a bridge run elsewhere is told: the manifest in
-// use, this device's cohort under it, and denied (the bridge's whole deny
-// list).
-func (c *Client) bridgeUpdate(denied []bridge.Denial) bridge.Update {
-	u := bridge.Update{Manifest: c.currentManifest(), Denied: denied}
+// bridgeUpdate is what the bridge b, run elsewhere, is told at now: the
+// manifest in use, this device's cohort under it, and b's whole deny
+// list.
+func (c *Client) bridgeUpdate(ctx context.Context, b clientdb.Bridge, now time.Time) (bridge.Update, error) {
+	denied, err := c.db.Store().Denied(ctx, b.ID, now)
+	if err != nil {
+		return bridge.Update{}, err
+	}
+	u := bridge.Update{Manifest: c.currentManifest(), Denied: toDenials(denied)}
 	if m, err := c.network(); err == nil {
 		u.Cohort = m.CohortOf(c.noise.Public[:])
 	}
-	return u
+	return u, nil
+}
+
+// issuerOf mints the offers of b.
+func issuerOf(b clientdb.Bridge) bridge.Issuer {
+	return bridge.Issuer{Key: b.Key, Pin: b.ID, SNI: b.SNI}
 }
 
 // userBridges lists the bridges the user offers and, if there are any,
@@ -395,9 +410,7 @@ func denyPeer(ctx context.Context, s *clientdb.Store, peer string, now time.Time
 
 // denyServed gives the bridge this home runs, if any, its deny list.
 func (c *Client) denyServed(ctx context.Context) error {
-	c.mu.Lock()
-	sb := c.served
-	c.mu.Unlock()
+	sb := c.servedBridge()
 	if sb == nil || sb.Deny == nil {
 		return nil
 	}

@@ -188,25 +188,23 @@ func (s *Store) grants(ctx context.Context, col string, v any) ([]Grant, error) 
 // its last offer ends, the grant goes, and the bridges concerned count a
 // change. It reports whether peer held any.
 func (s *Store) DenyPeer(ctx context.Context, peer string, now time.Time) (bool, error) {
-	grants, err := s.grants(ctx, "peer", peer)
-	if err != nil || len(grants) == 0 {
-		return false, err
-	}
-	return true, s.deny(ctx, grants, now)
+	return s.deny(ctx, "peer", peer, now)
 }
 
 // DenyGrants takes back every label of the bridge (its offers were
 // withdrawn): as DenyPeer, for all its holders.
 func (s *Store) DenyGrants(ctx context.Context, bridge []byte, now time.Time) error {
-	grants, err := s.grants(ctx, "bridge", bridge)
-	if err != nil || len(grants) == 0 {
-		return err
-	}
-	return s.deny(ctx, grants, now)
+	_, err := s.deny(ctx, "bridge", bridge, now)
+	return err
 }
 
-// deny turns grants into denials.
-func (s *Store) deny(ctx context.Context, grants []Grant, now time.Time) error {
+// deny turns the grants whose column col is v into denials, and reports
+// whether there were any.
+func (s *Store) deny(ctx context.Context, col string, v any, now time.Time) (bool, error) {
+	grants, err := s.grants(ctx, col, v)
+	if err != nil || len(grants) == 0 {
+		return false, err
+	}
 	for _, g := range grants {
 		until := g.Expires
 		if until.Before(now) {
@@ -214,16 +212,16 @@ func (s *Store) deny(ctx context.Context, grants []Grant, now time.Time) error {
 		}
 		if err := s.exec(ctx, "deny", `INSERT INTO bridge_denied (bridge, label, until) VALUES (?, ?, ?)
 			ON CONFLICT (bridge, label) DO UPDATE SET until = max(until, excluded.until)`, g.Bridge, g.Label, until.UnixMilli()); err != nil {
-			return err
+			return true, err
 		}
 		if err := s.exec(ctx, "deny", `UPDATE bridges SET changed = changed + 1 WHERE id = ?`, g.Bridge); err != nil {
-			return err
+			return true, err
 		}
 		if err := s.exec(ctx, "deny", `DELETE FROM bridge_grants WHERE bridge = ? AND peer = ?`, g.Bridge, g.Peer); err != nil {
-			return err
+			return true, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // Denial is a label taken back, until its last offer ends.

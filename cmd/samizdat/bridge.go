@@ -60,6 +60,7 @@ type bridgeOptions struct {
 	listen, announce       []string
 	maxCallers, perContact int
 	rate                   int64
+	rateText               string // --rate as given; check sets rate from it
 	ttl                    time.Duration
 	sni                    string
 	public                 string // the address offered: the first --announce, else the first --listen
@@ -68,30 +69,22 @@ type bridgeOptions struct {
 // addFlags declares the bridge's flags on f; listenFlag names the flag of
 // the listening address ("listen", or "bridge" on chat). all adds the
 // tuning flags too.
-func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) (rate *string) {
-	f.Func(listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)", func(s string) error {
-		o.listen = append(o.listen, s)
-		return nil
-	})
-	f.Func("announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)", func(s string) error {
-		o.announce = append(o.announce, s)
-		return nil
-	})
+func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) {
+	f.repeatedVar(&o.listen, listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)")
+	f.repeatedVar(&o.announce, "announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)")
 	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL, bridge.DefaultSNI
-	rate = new(string)
 	if all {
 		f.IntVar(&o.maxCallers, "max-callers", o.maxCallers, "tunnels open at once, in total")
 		f.IntVar(&o.perContact, "per-contact", o.perContact, "tunnels open at once for one contact")
-		f.StringVar(rate, "rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
+		f.StringVar(&o.rateText, "rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
 		f.DurationVar(&o.ttl, "offer-ttl", o.ttl, "how long an offer lasts; offers are renewed while the bridge runs")
 		f.StringVar(&o.sni, "sni", o.sni, "the TLS server `NAME` callers send")
 	}
-	return rate
 }
 
 // check validates the options after parsing.
-func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
-	if err := o.checkListen(f, rate); err != nil {
+func (o *bridgeOptions) check(f *cmdFlags, listenFlag string) error {
+	if err := o.checkListen(f); err != nil {
 		return err
 	}
 	if len(o.listen) == 0 {
@@ -104,7 +97,7 @@ func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
 	if len(o.announce) > 0 {
 		o.public = o.announce[0]
 	}
-	if host, _, _ := net.SplitHostPort(o.public); host == "" || host == "0.0.0.0" || host == "::" {
+	if host, _, _ := net.SplitHostPort(o.public); everyAddress(host) {
 		return f.usagef("--%s %s names no address contacts can dial: add --announce HOST:PORT", listenFlag, o.public)
 	}
 	return nil
@@ -112,14 +105,14 @@ func (o *bridgeOptions) check(f *cmdFlags, listenFlag, rate string) error {
 
 // checkListen checks the addresses' syntax, the rate and the offers'
 // lifetime, and sets the rate.
-func (o *bridgeOptions) checkListen(f *cmdFlags, rate string) error {
+func (o *bridgeOptions) checkListen(f *cmdFlags) error {
 	for _, a := range append(append([]string{}, o.listen...), o.announce...) {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return f.usagef("%q is not host:port", a)
 		}
 	}
 	var err error
-	if o.rate, err = parseBytes(rate); err != nil {
+	if o.rate, err = parseBytes(o.rateText); err != nil {
 		return f.usagef("--rate: %v", err)
 	}
 	if o.ttl <= time.Minute || o.ttl > bridge.MaxLifetime {
@@ -142,19 +135,19 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	f := newFlags("bridge", "--listen ADDR [--credential FILE]", bridgeAbout)
 	f.homeFlag(e)
 	var o bridgeOptions
-	rate := o.addFlags(f, "listen", true)
+	o.addFlags(f, "listen", true)
 	credFile := f.String("credential", "", "run the bridge of this credential `FILE` ('samizdat bridge credential' made it), with no home")
 	stateDir := f.String("state", "", "with --credential: the `DIR` where the bridge keeps its newest manifest and deny list (default: FILE.state)")
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
 	if *credFile != "" {
-		return runBridgeAbroad(ctx, e, f, o, *rate, e.path(*credFile), *stateDir)
+		return runBridgeAbroad(ctx, e, f, o, e.path(*credFile), *stateDir)
 	}
 	if *stateDir != "" {
 		return f.usagef("--state goes with --credential")
 	}
-	if err := o.check(f, "listen", *rate); err != nil {
+	if err := o.check(f, "listen"); err != nil {
 		return err
 	}
 	if len(o.listen) == 0 {
@@ -329,6 +322,13 @@ func reachabilityWarnings(addrs []string, fix string) []string {
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// everyAddress reports whether host (of a host:port) names every address
+// of the machine, none that contacts can dial: empty, 0.0.0.0 or ::.
+func everyAddress(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && ip.Unmap().IsUnspecified()
+}
 
 // reachability warns when contacts elsewhere cannot dial addr.
 func reachability(addr, fix string) string {

@@ -48,6 +48,8 @@ func TestBridgeFlags(t *testing.T) {
 	}{
 		{[]string{"bridge", "credential", "--out", "x.cred"}, exitUsage, "--out and --address are required"},
 		{[]string{"bridge", "credential", "--out", "x.cred", "--address", "0.0.0.0:443"}, exitUsage, "names no address"},
+		{[]string{"bridge", "credential", "--out", "x.cred", "--address", "[::]:443"}, exitUsage, "names no address"},
+		{[]string{"bridge", "--listen", "[::]:8443"}, exitUsage, "names no address contacts can dial"},
 		{[]string{"bridge", "credential", "--out", "x.cred", "--address", "host:0"}, exitUsage, "no valid port"},
 		{[]string{"bridge", "--credential", cred, "--listen", "127.0.0.1:0", "--announce", "203.0.113.7:443"}, exitUsage, "--announce is for a bridge on your home"},
 		{[]string{"bridge", "--credential", cred}, exitUsage, "need --listen"},

@@ -84,7 +84,7 @@ func dialable(addr string) error {
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return fmt.Errorf("no valid port")
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
+	if everyAddress(host) {
 		return fmt.Errorf("names no address contacts can dial")
 	}
 	return nil
@@ -173,7 +173,7 @@ on its machine too.`)
 
 // runBridgeAbroad runs the bridge of the credential in credFile, with no
 // home, until ctx ends.
-func runBridgeAbroad(ctx context.Context, e *env, f *cmdFlags, o bridgeOptions, rate, credFile, stateDir string) error {
+func runBridgeAbroad(ctx context.Context, e *env, f *cmdFlags, o bridgeOptions, credFile, stateDir string) error {
 	homeOnly := ""
 	switch {
 	case len(o.announce) > 0:
@@ -186,7 +186,7 @@ func runBridgeAbroad(ctx context.Context, e *env, f *cmdFlags, o bridgeOptions, 
 	if homeOnly != "" {
 		return f.usagef("--%s is for a bridge on your home; a bridge from a credential takes the address and name given to 'bridge credential'", homeOnly)
 	}
-	if err := o.checkListen(f, rate); err != nil {
+	if err := o.checkListen(f); err != nil {
 		return err
 	}
 	if len(o.listen) == 0 {

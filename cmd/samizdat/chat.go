@@ -58,7 +58,7 @@ does (see 'samizdat help bridge'): every contact you accepted learns the address
 	if len(pos) > 1 {
 		return f.usagef("at most one NAME")
 	}
-	if err := bo.check(f, "bridge", ""); err != nil {
+	if err := bo.check(f, "bridge"); err != nil {
 		return err
 	}
 	ui := &chatUI{sent: make(map[[16]byte]string), sendQ: make(chan [2]string, 64), out: e.stdout}

@@ -65,12 +65,17 @@ func (u *usageError) Is(target error) bool { return target == errUsage }
 // repeated adds a flag that may be given many times; the values collect in
 // order.
 func (f *cmdFlags) repeated(name, usage string) *[]string {
-	var list []string
+	list := new([]string)
+	f.repeatedVar(list, name, usage)
+	return list
+}
+
+// repeatedVar is repeated, collecting the values in *p.
+func (f *cmdFlags) repeatedVar(p *[]string, name, usage string) {
 	f.Func(name, usage, func(s string) error {
-		list = append(list, s)
+		*p = append(*p, s)
 		return nil
 	})
-	return &list
 }
 
 // usagef returns a usage error for this command.

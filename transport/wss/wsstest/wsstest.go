@@ -8,14 +8,11 @@ package wsstest
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
+
+	"samizdat/transport/internal/tlsconf"
 )
 
 // Upgrade sends one WebSocket upgrade request for path with the Cookie
@@ -24,15 +21,9 @@ import (
 // when pin is set. It returns the response's status (101: a tunnel opened,
 // and is closed at once) and body (the decoy's page otherwise).
 func Upgrade(ctx context.Context, address, sni string, pin []byte, path, cookie string) (int, string, error) {
-	cfg := &tls.Config{ServerName: sni, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	if pin != nil {
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("wsstest: no certificate")
-			}
-			return checkPin(cs.PeerCertificates[0], pin)
-		}
-	}
+	cfg := tlsconf.Client(sni, pin, nil)
+	cfg.MinVersion = tls.VersionTLS12 // a scanner's hello, not our client's
+	cfg.InsecureSkipVerify = true     // without a pin, any certificate (with one, the pin decides)
 	var d tls.Dialer
 	d.Config = cfg
 	c, err := d.DialContext(ctx, "tcp", address)
@@ -77,12 +68,4 @@ func Request(host, path, cookie string) (*http.Request, error) {
 		req.Header.Set("Cookie", cookie)
 	}
 	return req, nil
-}
-
-func checkPin(cert *x509.Certificate, pin []byte) error {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
-		return fmt.Errorf("wsstest: the certificate is not the pinned one")
-	}
-	return nil
 }
