@@ -1,7 +1,6 @@
 package wss
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -10,25 +9,18 @@ import (
 	"samizdat/transport/internal/token"
 )
 
-// Keyring holds the secrets of a listener that many callers open, each
-// with a secret of its own (a user's bridge: one secret per contact), so
-// that one caller can be told apart, limited or dropped without touching
-// the others. It is safe for concurrent use; a change applies to the next
-// tunnel, not to the ones already open.
-//
-// A keyring made by NewDerivedKeyring holds no secrets at all: each
-// tunnel's path names its caller, and a function derives the secret from
-// the path.
+// Keyring opens a listener to many callers, each with a secret of its own
+// (a user's bridge: one secret per contact), so that one caller can be
+// told apart, limited or dropped without touching the others. It holds no
+// secrets: each tunnel's path names its caller, and a function derives the
+// secret from the path (NewDerivedKeyring). It is safe for concurrent use.
 type Keyring struct {
-	path string
-	// derive, if set, derives a tunnel's caller and secret from its path
-	// (NewDerivedKeyring); else the keyring holds verifiers.
-	derive func(path string, now time.Time) (caller string, secret []byte, ok bool)
+	path   string                                                                   // the prefix of every tunnel's path
+	derive func(path string, now time.Time) (caller string, secret []byte, ok bool) // a tunnel's caller and secret from its path
 
-	mu        sync.Mutex
-	verifiers map[string]*token.Verifier // caller -> its secret's verifier; guarded by mu
-	derived   map[string]*pathVerifier   // tunnel path -> its verifier (derived keyrings); guarded by mu
-	pruned    time.Time                  // when derived was last pruned; guarded by mu
+	mu      sync.Mutex
+	derived map[string]*pathVerifier // tunnel path -> its verifier; guarded by mu
+	pruned  time.Time                // when derived was last pruned; guarded by mu
 }
 
 // pathVerifier remembers the tokens accepted on one derived path.
@@ -42,11 +34,6 @@ type pathVerifier struct {
 // forgotten once every token accepted on it has expired; when full, new
 // paths are refused (failing closed) until some are forgotten.
 const maxDerived = 1 << 14
-
-// NewKeyring returns an empty keyring for tunnels on path.
-func NewKeyring(path string) *Keyring {
-	return &Keyring{path: path, verifiers: make(map[string]*token.Verifier)}
-}
 
 // NewDerivedKeyring returns a keyring that keeps no list of callers: a
 // tunnel's path, below prefix (prefix + "/" + anything), names its caller,
@@ -63,64 +50,9 @@ func NewDerivedKeyring(prefix string, secretFor func(path string, now time.Time)
 	return &Keyring{path: prefix, derive: secretFor, derived: make(map[string]*pathVerifier)}
 }
 
-// Set gives caller the secret (replacing its previous one, whose tokens
-// stop working). A derived keyring holds no secrets (ErrConfig).
-func (k *Keyring) Set(caller string, secret []byte) error {
-	if k.derive != nil {
-		return fmt.Errorf("%w: a derived keyring holds no secrets", ErrConfig)
-	}
-	v, err := token.NewVerifier(secret, k.path)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	k.mu.Lock()
-	k.verifiers[caller] = v
-	k.mu.Unlock()
-	return nil
-}
-
-// Remove takes caller's secret out: its tokens stop working.
-func (k *Keyring) Remove(caller string) {
-	k.mu.Lock()
-	delete(k.verifiers, caller)
-	k.mu.Unlock()
-}
-
-// Len is how many callers hold a secret (none in a derived keyring).
-func (k *Keyring) Len() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.verifiers)
-}
-
-// verify returns the caller whose secret made tok for a tunnel on path,
-// presented by src.
+// verify returns the caller whose secret, derived from path, made tok
+// for a tunnel on path, presented by src.
 func (k *Keyring) verify(path, tok string, now time.Time, src token.Source) (string, bool) {
-	if k.derive != nil {
-		return k.verifyDerived(path, tok, now, src)
-	}
-	if path != k.path {
-		return "", false
-	}
-	// Every secret is tried, so the time taken does not tell which one
-	// matched.
-	k.mu.Lock()
-	vs := make(map[string]*token.Verifier, len(k.verifiers))
-	for c, v := range k.verifiers {
-		vs[c] = v
-	}
-	k.mu.Unlock()
-	caller, ok := "", false
-	for c, v := range vs {
-		if v.Verify(tok, now, src) == nil {
-			caller, ok = c, true
-		}
-	}
-	return caller, ok
-}
-
-// verifyDerived checks tok against the secret derived from path.
-func (k *Keyring) verifyDerived(path, tok string, now time.Time, src token.Source) (string, bool) {
 	if !strings.HasPrefix(path, k.path+"/") {
 		return "", false
 	}

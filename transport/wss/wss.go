@@ -268,8 +268,7 @@ type ServerConfig struct {
 	Decoy  http.Handler // what probes see; nil: decoy.Handler(), a site drawn for this listener
 	// Keyring, if set, replaces Secret: each caller's own secret opens
 	// the tunnel, and Accept returns a *CallerConn naming the caller.
-	// Its path must be Path (for a derived keyring, the prefix of the
-	// tunnels' paths).
+	// Its path (the prefix of the tunnels' paths) must be Path.
 	Keyring *Keyring
 	// Clock checks tokens, is TLS's time (unless TLS sets its own) and
 	// runs the tunnels' deadlines and Close's waits; nil: clock.Real.
