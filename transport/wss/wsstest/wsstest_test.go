@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/transport/decoy/decoytest"
 	"samizdat/transport/selfsigned"
 	"samizdat/transport/wss"
 	"samizdat/transport/wss/wsstest"
@@ -20,7 +21,7 @@ func TestUpgrade(t *testing.T) {
 	}
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	const path = "/ws"
-	l, err := wss.Listen(context.Background(), "127.0.0.1:0", wss.ServerConfig{TLS: id.Config("www.example.com"), Path: path, Secret: secret})
+	l, err := wss.Listen(context.Background(), "127.0.0.1:0", wss.ServerConfig{TLS: id.Config("www.example.com"), Path: path, Secret: secret, Decoy: decoytest.Handler()})
 	if err != nil {
 		t.Fatal(err)
 	}
