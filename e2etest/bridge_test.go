@@ -221,6 +221,11 @@ func TestBridgeAbroadCarriesAStrandedContact(t *testing.T) {
 	if st, err := os.Stat(credFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("the credential file: %v, %v", err, st.Mode())
 	}
+	// Forgetting a bridge bob does not offer names what to look at.
+	if code, _, errOut := cli(t, bin, bob, "", "bridge", "forget", "no-such-bridge"); code != 1 ||
+		!strings.Contains(errOut, `no bridge of yours is "no-such-bridge"`) || !strings.Contains(errOut, "samizdat bridge list") {
+		t.Fatalf("bridge forget of an unknown bridge: exit %d: %s", code, errOut)
+	}
 	// The credential holds none of bob's keys, not even his public
 	// identity.
 	text, _ := os.ReadFile(credFile)

@@ -53,7 +53,8 @@ func TestCLIDevices(t *testing.T) {
 		{bob, []string{"devices", "remove"}, 2, "need one device ID"},
 		{bob, []string{"devices", "remove", "1"}, 1, "cannot be removed"},
 		{bob, []string{"devices", "remove", "9"}, 1, "no device 9"},
-		{laptop, []string{"devices", "remove", "1"}, 1, "only the primary device (1) removes devices"},
+		{laptop, []string{"devices", "remove", "1"}, 1, "device 1 is the primary: it cannot be removed (this is device 2)"},
+		{laptop, []string{"devices", "remove", "3"}, 1, "only the primary device (1) removes devices; this is device 2\nhint: run 'samizdat devices remove 3' on the primary device"},
 		{laptop, []string{"devices", "remove", "2"}, 1, "a device cannot remove itself"},
 	} {
 		code, out, errOut := cli(t, bin, tc.home, "", tc.args...)

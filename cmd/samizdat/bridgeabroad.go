@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"samizdat/bridge"
+	"samizdat/client"
 )
 
 // A bridge abroad: a bridge-only credential made on the user's home and
@@ -155,6 +157,9 @@ on its machine too.`)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	told, pushErr, err := c.ForgetBridge(pctx, pos[0])
+	if errors.Is(err, client.ErrNoSuchBridge) {
+		return fmt.Errorf("no bridge of yours is %q\nhint: 'samizdat bridge list' shows their IDs and addresses", pos[0])
+	}
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func TestManifestDelegateCLI(t *testing.T) {
 		{[]string{"sign", "--key", otherKey, "--delegation", cert, "--in", src, "--out", filepath.Join(dir, "x"), "--serial", "42", "--now", now}, 1, "it certifies node key"},
 		{[]string{"sign", "--key", nodeKey, "--delegation", cert, "--revoke", otherKey + ".pub", "--in", src, "--out", filepath.Join(dir, "x"), "--serial", "42", "--now", now}, 1, "only the network key"},
 		{[]string{"sign", "--key", netKey, "--in", src, "--out", filepath.Join(dir, "x"), "--serial", "18446744073709551615", "--now", now}, 1, "too far ahead"},
-		{[]string{"delegate", "--network-key", netKey, "--node-key", nodeKey + ".pub", "--for", "400d"}, 1, "max"},
+		{[]string{"delegate", "--network-key", netKey, "--node-key", nodeKey + ".pub", "--for", "400d"}, 2, "longer than a certificate may last (8784h0m0s)"},
 		{[]string{"delegate", "--network-key", netKey, "--node-key", "nonsense"}, 1, "node key: want 32 bytes"},
 		{[]string{"delegate", "--network-key", nodeKey + ".pub", "--node-key", nodeKey + ".pub"}, 1, "not a private key file"},
 		{[]string{"delegate", "--node-key", nodeKey + ".pub"}, 2, "needs --network-key and --node-key"},

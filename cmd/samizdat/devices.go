@@ -102,6 +102,8 @@ waits for it now, and the relay refuses it from then on.`)
 		return errors.New("device 1 is this device, the primary: it cannot be removed\nhint: the primary holds the account; remove the others from here")
 	case errors.Is(err, client.ErrRemoveSelf):
 		return fmt.Errorf("device %d is this device: a device cannot remove itself\nhint: run 'samizdat devices remove %d' on the primary device (1)", id, id)
+	case errors.Is(err, client.ErrNotPrimary) && id == 1:
+		return fmt.Errorf("device 1 is the primary: it cannot be removed (this is device %d)\nhint: the primary holds the account; it removes the others", c.DeviceID())
 	case errors.Is(err, client.ErrNotPrimary):
 		return fmt.Errorf("only the primary device (1) removes devices; this is device %d\nhint: run 'samizdat devices remove %d' on the primary device", c.DeviceID(), id)
 	case errors.Is(err, client.ErrNoSuchDevice):

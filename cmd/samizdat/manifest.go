@@ -630,6 +630,9 @@ text to --out (or standard output); copy it to the node (relay --delegation FILE
 	if err != nil {
 		return fs.usagef("--for: %v", err)
 	}
+	if ttl > manifest.MaxDelegationLifetime {
+		return fs.usagef("--for: %v is longer than a certificate may last (%v)", ttl, manifest.MaxDelegationLifetime)
+	}
 	node, err := parseKeyArg("node key", *nodeFlag)
 	if err != nil {
 		return err
