@@ -61,6 +61,8 @@ type AbroadConfig struct {
 	Logger *slog.Logger
 	// Clock is the bridge's time (nil: clock.Real).
 	Clock clock.Clock
+	// NetListen is the Server's (nil: TCP).
+	NetListen func(ctx context.Context, address string) (net.Listener, error)
 }
 
 // Abroad is a running bridge abroad.
@@ -121,7 +123,7 @@ func StartAbroad(cfg AbroadConfig) (*Abroad, error) {
 	a.srv, err = Start(Config{
 		Listen: cfg.Listen, Identity: id, Key: cred.Key, SNI: cred.SNI, Upstream: a.upstream,
 		MaxCallers: cfg.MaxCallers, PerCaller: cfg.PerCaller, Rate: cfg.Rate, Logger: cfg.Logger, Clock: cfg.Clock,
-		Control: a.control,
+		Control: a.control, NetListen: cfg.NetListen,
 	})
 	if err != nil {
 		return nil, err

@@ -54,6 +54,10 @@ type Config struct {
 	// control tunnel (a bridge run abroad: see Abroad) and returns the
 	// answer; nil: there is no control tunnel (its path gets the decoy).
 	Control func(Update) Ack
+	// NetListen, if set, opens the listener of each Listen address
+	// instead of a TCP socket (an in-memory network, with Clock a
+	// simulated clock: the censor lab); nil means TCP.
+	NetListen func(ctx context.Context, address string) (net.Listener, error)
 }
 
 // Stats is what a bridge has carried.
@@ -118,7 +122,7 @@ func Start(cfg Config) (*Server, error) {
 	s.keyring = wss.NewDerivedKeyring(s.keys.base, s.secretFor)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, addr := range cfg.Listen {
-		ln, err := wss.Listen(s.ctx, addr, wss.ServerConfig{TLS: cfg.Identity.Config(cfg.SNI), Path: s.keys.base, Keyring: s.keyring, Clock: cfg.Clock})
+		ln, err := s.listen(addr)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("bridge: listening on %s: %w", addr, err)
@@ -130,6 +134,19 @@ func Start(cfg Config) (*Server, error) {
 		go s.accept(ln)
 	}
 	return s, nil
+}
+
+// listen serves the bridge's wss listener on addr.
+func (s *Server) listen(addr string) (net.Listener, error) {
+	wcfg := wss.ServerConfig{TLS: s.cfg.Identity.Config(s.cfg.SNI), Path: s.keys.base, Keyring: s.keyring, Clock: s.cfg.Clock}
+	if s.cfg.NetListen == nil {
+		return wss.Listen(s.ctx, addr, wcfg)
+	}
+	ln, err := s.cfg.NetListen(s.ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return wss.Serve(ln, wcfg)
 }
 
 // Addrs are the addresses the bridge listens on.
