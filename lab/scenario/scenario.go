@@ -46,6 +46,7 @@ const (
 	MaxEnumClient = 100
 	MaxCohorts    = 64
 	MaxMoves      = 10000
+	MaxContacts   = 64 // contacts per user besides the partner
 	maxNameLen    = 64
 	maxDescLen    = 4096
 	maxAllow      = 64
@@ -275,6 +276,9 @@ func (s *Scenario) validate() error {
 	if err := s.Censor.validate(s); err != nil {
 		return err
 	}
+	if err := s.Bridges.validate(s); err != nil {
+		return err
+	}
 	// The censor configuration must build and be accepted by the censor.
 	cfg, err := s.CensorConfig(s.Seed, nil, nil)
 	if err != nil {
@@ -411,6 +415,36 @@ func (c *Censor) validate(s *Scenario) error {
 				return fieldError(fmt.Sprintf("censor.whitelist.allow[%d]", i), "%q is neither a role (%s) nor a host name", a, strings.Join(roles, ", "))
 			}
 		}
+	}
+	return nil
+}
+
+func (b Bridges) validate(s *Scenario) error {
+	if !b.On() {
+		return nil
+	}
+	for _, f := range []struct {
+		field string
+		v     float64
+	}{{"bridges.bridge_share", b.BridgeShare}, {"bridges.abroad_share", b.AbroadShare}} {
+		if !(f.v >= 0 && f.v <= 1) {
+			return fieldError(f.field, "%v out of range [0, 1]", f.v)
+		}
+	}
+	if b.BridgeShare+b.AbroadShare > 1 {
+		return fieldError("bridges.abroad_share", "%v with bridge_share %v is more than every user", b.AbroadShare, b.BridgeShare)
+	}
+	if b.Contacts < 0 || b.Contacts > min(MaxContacts, s.Clients-2) {
+		return fieldError("bridges.contacts", "%d out of range [0, %d] (other users besides the partner)", b.Contacts, min(MaxContacts, s.Clients-2))
+	}
+	if b.CensorFriends < 0 || b.CensorFriends > s.Clients {
+		return fieldError("bridges.censor_friends", "%d out of range [0, %d] (clients)", b.CensorFriends, s.Clients)
+	}
+	if b.CensorFriends > 0 && s.EnumClients() == 0 {
+		return fieldError("bridges.censor_friends", "%d set, but the censor runs no enumeration accounts", b.CensorFriends)
+	}
+	if !s.Has(Samizdat) {
+		return fieldError("bridges", "only samizdat users run bridges, and strategies has no samizdat")
 	}
 	return nil
 }

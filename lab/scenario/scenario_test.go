@@ -83,6 +83,16 @@ func TestParseErrors(t *testing.T) {
 		{"negative moves", `{"name":"x","operator":{"moves_per_minute":-1}}`, "operator.moves_per_minute: -1 out of range"},
 		{"absurd cohorts", `{"name":"x","operator":{"cohorts":1000}}`, "operator.cohorts: 1000 out of range"},
 		{"negative reaction delay", `{"name":"x","operator":{"reaction_delay":"-1s"}}`, "operator.reaction_delay: -1s out of range"},
+		{"unknown bridges field", `{"name":"x","bridges":{"share":0.1}}`, "scenario: bridges.share: unknown field"},
+		{"bridge share above 1", `{"name":"x","bridges":{"bridge_share":1.5}}`, "bridges.bridge_share: 1.5 out of range"},
+		{"negative abroad share", `{"name":"x","bridges":{"abroad_share":-0.1}}`, "bridges.abroad_share: -0.1 out of range"},
+		{"shares above every user", `{"name":"x","bridges":{"bridge_share":0.6,"abroad_share":0.5}}`, "bridges.abroad_share: 0.5 with bridge_share 0.6 is more than every user"},
+		{"more contacts than users", `{"name":"x","clients":6,"bridges":{"contacts":5}}`, "bridges.contacts: 5 out of range [0, 4]"},
+		{"negative contacts", `{"name":"x","bridges":{"contacts":-1}}`, "bridges.contacts: -1 out of range"},
+		{"negative censor friends", `{"name":"x","bridges":{"censor_friends":-3}}`, "bridges.censor_friends: -3 out of range"},
+		{"censor friends above clients", `{"name":"x","clients":4,"bridges":{"censor_friends":5}}`, "bridges.censor_friends: 5 out of range [0, 4]"},
+		{"censor friends without accounts", `{"name":"x","censor":{"preset":"none"},"bridges":{"censor_friends":3}}`, "bridges.censor_friends: 3 set, but the censor runs no enumeration accounts"},
+		{"bridges without samizdat", `{"name":"x","strategies":["static"],"bridges":{"bridge_share":0.1}}`, "bridges: only samizdat users run bridges"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,6 +275,9 @@ func TestBuiltins(t *testing.T) {
 		if s.Total() > 2*time.Minute {
 			t.Errorf("%s: runs %v, too long to finish within 3 minutes", name, s.Total())
 		}
+	}
+	if s, _ := Builtin("rkn-2018"); s.Bridges != (Bridges{BridgeShare: 0.10, AbroadShare: 0.02, CensorFriends: 3, Contacts: 4}) {
+		t.Errorf("rkn-2018: bridges %+v, want issue 10's fixed figures (10%% at home, 2%% abroad, 3 friends per censor account, 4 contacts)", s.Bridges)
 	}
 	if s, _ := Builtin("quick"); s.Total() > 45*time.Second || s.Censor.Preset != PresetRKN2018 {
 		t.Errorf("quick: %v of %s, want rkn-2018 in at most 45 s", s.Total(), s.Censor.Preset)

@@ -107,7 +107,35 @@ type Scenario struct {
 	Strategies []string `json:"strategies"`
 	Censor     Censor   `json:"censor"`
 	Operator   Operator `json:"operator"`
+	// Bridges are samizdat's contacts as bridges (all zero: none).
+	Bridges Bridges `json:"bridges,omitzero"`
 }
+
+// Bridges says how samizdat's users carry each other past the censor:
+// who can run a bridge, who has a friend abroad running one, how many
+// contacts each user has, and how many users befriend each of the
+// censor's own accounts. Only samizdat users take part.
+type Bridges struct {
+	// BridgeShare is the share of users who can run a bridge at home (a
+	// desktop reachable from outside: a public address or a forwarded
+	// port), [0, 1].
+	BridgeShare float64 `json:"bridge_share,omitempty"`
+	// AbroadShare is the share of users with a friend abroad running a
+	// bridge from their bridge credential, [0, 1]; with BridgeShare at
+	// most 1 (a user is one or the other).
+	AbroadShare float64 `json:"abroad_share,omitempty"`
+	// CensorFriends is how many users befriend each of the censor's
+	// enumeration accounts: they offer it their bridges, which the censor
+	// then lists.
+	CensorFriends int `json:"censor_friends,omitempty"`
+	// Contacts is how many accepted contacts each user has besides its
+	// message partner (bridges are offered to them; messages still flow
+	// between partners only).
+	Contacts int `json:"contacts,omitempty"`
+}
+
+// On reports whether any user runs a bridge or has contacts.
+func (b Bridges) On() bool { return b != Bridges{} }
 
 // Censor chooses a censor preset and overrides parts of it. Absent
 // (null) override blocks keep the preset's values.
