@@ -57,6 +57,10 @@ type labClient struct {
 	c     *client.Client // nil until Init succeeded
 	ready chan struct{}  // closed once c is set (registered)
 
+	// Set at setup (startBridges), read-only afterwards.
+	contacts []*labClient // accepted contacts: the partner first, then the drawn ones
+	bridge   *labBridge   // the bridge it runs (at home or abroad), or nil
+
 	// Guarded by s.mu.
 	up         bool
 	downAt     censor.Time // lab time the current outage began; -1: none
@@ -91,6 +95,9 @@ type strategyRun struct {
 	cutsRefuted int // pending cuts a later delivery showed were not of the client's connection
 	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
+	viaBridge   int             // of the reconnects, how many came back through a contact's bridge
+	bridgeAddrs map[string]bool // virtual addresses of the strategy's bridges, set at setup
+	bridges     *bridgeSetup    // set at setup; read-only afterwards (nil: no bridges)
 	moves       int
 	started     int // clients Init'ed (regular + cold)
 	availSum    float64
@@ -323,6 +330,11 @@ func (w *world) send(ctx context.Context, lc *labClient) {
 	sctx, cancel := w.sim.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	m, err := lc.c.Send(sctx, lc.partner.name, msgPrefix+strconv.FormatUint(uint64(id), 10))
+	if lc.bridge != nil && lc.bridge.abroad {
+		// As every send of the CLI does: tell the bridge abroad of a
+		// newer manifest (or a block) if it has not heard of it.
+		lc.c.SyncBridges(sctx)
+	}
 	var zero [16]byte
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -356,6 +368,9 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 	case client.EventConnected:
 		if lc.downAt >= 0 {
 			s.reconnects = append(s.reconnects, now-lc.downAt)
+			if s.bridgeAddrs[lc.dialed] {
+				s.viaBridge++
+			}
 		}
 		lc.up, lc.downAt, lc.cutAt, lc.endpoint = true, -1, -1, lc.dialed
 	case client.EventDisconnected:

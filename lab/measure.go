@@ -124,6 +124,10 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 		rec = append(rec, msf(d))
 	}
 	st.Reconnects = len(s.reconnects)
+	st.ReconnectsViaBridge = s.viaBridge
+	if s.bridges != nil {
+		st.Bridges = len(s.bridges.bridges)
+	}
 	st.ReconnectMS = slices.Sorted(slices.Values(rec)) // completed reconnects only
 	var cold []float64
 	for _, lc := range s.clients {
@@ -265,6 +269,8 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 			"%d messages written after a client lost its connection reached it before it reconnected (%d cuts of a client's other flows set aside)",
 			whileDown, refuted)
 		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
+		check(s.name+": reconnects through bridges among the reconnects", st.ReconnectsViaBridge <= st.Reconnects,
+			"%d through a bridge of %d", st.ReconnectsViaBridge, st.Reconnects)
 		check(s.name+": timeline ends at the totals", lastDelivered(r.Timeline, s.name) <= st.Delivered,
 			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
 	}
@@ -322,6 +328,9 @@ func (w *world) notes(r *report.Report) []string {
 	}
 	for _, s := range w.strategies {
 		if n := w.whyUnrecovered(s); n != "" {
+			out = append(out, n)
+		}
+		if n := bridgeNote(s, r.Strategies[s.name]); n != "" {
 			out = append(out, n)
 		}
 	}

@@ -179,6 +179,9 @@ func run(ctx context.Context, sc *scenario.Scenario, opt Options) (w *world, rep
 	if err := w.waitOnline(ctx); err != nil {
 		return w, nil, err
 	}
+	if err := w.startBridges(ctx, &closers); err != nil {
+		return w, nil, err
+	}
 	w.hist.end()
 	w.clock.begin()
 	close(begun)
@@ -247,8 +250,7 @@ const onlineTimeout = time.Minute
 // waitOnline waits until every regular client has connected once, or
 // onlineTimeout has passed.
 func (w *world) waitOnline(ctx context.Context) error {
-	deadline := w.sim.Now().Add(onlineTimeout)
-	for {
+	offline, err := w.waitSetup(ctx, "clients to connect", func() (int, error) {
 		offline := 0
 		for _, s := range w.strategies {
 			s.mu.Lock()
@@ -259,13 +261,25 @@ func (w *world) waitOnline(ctx context.Context) error {
 			}
 			s.mu.Unlock()
 		}
-		if offline == 0 || w.sim.Now().After(deadline) {
-			w.offlineAtStart = offline
-			return nil
+		return offline, nil
+	})
+	w.offlineAtStart = offline
+	return err
+}
+
+// waitSetup polls left every 50 ms of simulated time until it counts
+// nothing left or onlineTimeout has passed, and returns its last count;
+// what names what it waits for, in an error.
+func (w *world) waitSetup(ctx context.Context, what string, left func() (int, error)) (int, error) {
+	deadline := w.sim.Now().Add(onlineTimeout)
+	for {
+		n, err := left()
+		if err != nil || n == 0 || w.sim.Now().After(deadline) {
+			return n, err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("lab: waiting for clients to connect: %w", ctx.Err())
+			return n, fmt.Errorf("lab: waiting for %s: %w", what, ctx.Err())
 		case <-w.sim.After(50 * time.Millisecond):
 		}
 	}

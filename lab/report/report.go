@@ -56,6 +56,11 @@ type Strategy struct {
 	ReconnectP99MS float64 `json:"reconnect_p99_ms"`
 	Reconnects     int     `json:"reconnects"`  // completed reconnections
 	Unrecovered    int     `json:"unrecovered"` // clients still without a connection at the end
+	// ReconnectsViaBridge counts the completed reconnects that came back
+	// through a contact's bridge rather than a direct endpoint; Bridges
+	// is how many bridges the strategy's users ran (at home or abroad).
+	ReconnectsViaBridge int `json:"reconnects_via_bridge,omitempty"`
+	Bridges             int `json:"bridges,omitempty"`
 	// ReconnectMS is the raw distribution of completed reconnects (not
 	// the unrecovered outages, which Unrecovered counts), for the recovery
 	// chart. Optional: without it the page shows the percentiles only.

@@ -1,0 +1,189 @@
+package lab
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"samizdat/internal/testctx"
+	"samizdat/lab/labdata"
+	"samizdat/lab/report"
+	"samizdat/lab/scenario"
+)
+
+// The residential pools are disjoint from every cloud range the lab
+// draws from and from each other, and are ordinary public addresses.
+func TestResidentialPools(t *testing.T) {
+	var clouds []labdata.Prefix
+	for _, f := range []func() []labdata.Prefix{labdata.AWS2018, labdata.AWS2018Late, labdata.GCP, labdata.Goog} {
+		clouds = append(clouds, f()...)
+	}
+	pools := []netip.Prefix{abroadPool}
+	for i := range 32 { // scenario's at most 32 ISPs
+		pools = append(pools, domesticPool(i))
+	}
+	for i, p := range pools {
+		if !p.IsValid() || p.Addr().IsPrivate() || p.Addr().IsLoopback() {
+			t.Fatalf("pool %v is not a public prefix", p)
+		}
+		for _, c := range clouds {
+			if c.Prefix.Overlaps(p) {
+				t.Errorf("pool %v overlaps the cloud range %v (%s)", p, c.Prefix, c.Provider)
+			}
+		}
+		for _, q := range pools[:i] {
+			if q.Overlaps(p) {
+				t.Errorf("pools %v and %v overlap", q, p)
+			}
+		}
+	}
+}
+
+// Every user gets exactly k contacts, never itself or its partner, each
+// link mutual, and the same graph for the same seed.
+func TestContactGraph(t *testing.T) {
+	for _, tc := range []struct{ n, k int }{{70, 4}, {70, 3}, {6, 4}, {8, 1}, {2, 0}} {
+		t.Run(fmt.Sprintf("n%d-k%d", tc.n, tc.k), func(t *testing.T) {
+			g := contactGraph(tc.n, tc.k, rand.New(rand.NewPCG(7, 1)))
+			for i, cs := range g {
+				if len(cs) != tc.k {
+					t.Errorf("user %d has %d contacts %v, want %d", i, len(cs), cs, tc.k)
+				}
+				for _, j := range cs {
+					if j == i || j == i^1 {
+						t.Errorf("user %d has %d (itself or its partner) as a contact", i, j)
+					}
+					if !slices.Contains(g[j], i) {
+						t.Errorf("user %d has %d, who has not it", i, j)
+					}
+				}
+			}
+			again := contactGraph(tc.n, tc.k, rand.New(rand.NewPCG(7, 1)))
+			if fmt.Sprint(g) != fmt.Sprint(again) {
+				t.Error("the same seed drew another graph")
+			}
+		})
+	}
+}
+
+// bridgeScenario is a tiny samizdat-only world of two partners, on two
+// ISPs: "national" enforces the registry, "small" applies none of it. The
+// censor's one account sits in the only cohort, so every endpoint and
+// channel the national user knows is listed soon after it is published.
+func bridgeScenario(t *testing.T, duration string, bridges string) *scenario.Scenario {
+	t.Helper()
+	sc, err := scenario.Parse([]byte(`{
+		"name": "bridge-tiny", "seed": 3, "duration": "` + duration + `", "drain": "2s", "tick": "100ms",
+		"clients": 2, "message_every": "1s", "bystanders": 2, "bystander_probe_every": "5s",
+		"strategies": ["samizdat"],
+		"censor": {"preset": "rkn-2018", "hour": "250ms",
+			"isps": [{"name": "national", "compliance": 1, "share": 0.5}, {"name": "small", "compliance": 0, "share": 0.5}],
+			"enumeration": {"clients": 1}},
+		"operator": {"check_every": "100ms", "reaction_delay": "10ms", "moves_per_minute": 1, "cohorts": 1, "watch_registry": true},
+		"bridges": ` + bridges + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// runBridgeWorld runs sc and fails the test on an error or a broken
+// invariant.
+func runBridgeWorld(t *testing.T, sc *scenario.Scenario) (*world, *report.Report) {
+	t.Helper()
+	ctx, cancel := testctx.Bounded(t)
+	defer cancel()
+	w, r, err := run(ctx, sc, Options{Work: filepath.Join(t.TempDir(), "work")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReport(t, r)
+	for _, ch := range r.Invariants {
+		if !ch.OK {
+			t.Errorf("invariant %q failed: %s", ch.Name, ch.Detail)
+		}
+	}
+	return w, r
+}
+
+// A client cut off from every path its manifest lists (its cohort is
+// the censor's) comes back through its partner's bridge at home, with
+// no action of its own: the partner's ISP enforces nothing, so the
+// partner's own client keeps the bridge's way to the relay open.
+func TestBridgeCarriesAStrandedClientInTheLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a lab world")
+	}
+	w, r := runBridgeWorld(t, bridgeScenario(t, "25s", `{"bridge_share": 1}`))
+	s := w.strategies[0]
+	var cutOff, open *labClient
+	for _, lc := range s.clients {
+		switch lc.isp {
+		case "national":
+			cutOff = lc
+		case "small":
+			open = lc
+		}
+	}
+	if cutOff == nil || open == nil || open.bridge == nil {
+		t.Fatalf("want one client on each ISP, the open one with a bridge: %+v %+v", cutOff, open)
+	}
+	st := r.Strategies[scenario.Samizdat]
+	if st.Bridges != 2 {
+		t.Errorf("%d bridges ran, want 2 (bridge_share 1)", st.Bridges)
+	}
+	if st.ReconnectsViaBridge == 0 {
+		t.Errorf("no reconnect came back through a bridge (%d reconnects)", st.Reconnects)
+	}
+	s.mu.Lock()
+	endpoint, outage := cutOff.endpoint, cutOff.outage()
+	s.mu.Unlock()
+	if outage >= 0 {
+		t.Errorf("%s is still cut off at the end (since %v)", cutOff.id, outage)
+	}
+	if endpoint != open.bridge.addr.String() {
+		t.Errorf("%s is connected through %q at the end, want its partner's bridge %v", cutOff.id, endpoint, open.bridge.addr)
+	}
+}
+
+// The bridges the censor's friends offer its account are reported to
+// it at setup and listed one enumeration delay (2 hours) later.
+func TestCensorListsABridgeOfferedToItsAccount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a lab world")
+	}
+	w, r := runBridgeWorld(t, bridgeScenario(t, "3s", `{"bridge_share": 1, "censor_friends": 2}`))
+	s := w.strategies[0]
+	for _, lc := range s.clients {
+		if lc.bridge == nil {
+			t.Fatalf("%s runs no bridge", lc.id)
+		}
+		addr := lc.bridge.addr.Addr()
+		listed := false
+		for _, e := range w.cen.Entries() {
+			if e.Prefix == netip.PrefixFrom(addr, 32) && e.Reason == "enumeration" && e.Listed == 500*time.Millisecond {
+				listed = true
+			}
+		}
+		if !listed {
+			t.Errorf("the bridge of %s (%v) is not listed by enumeration at 500 ms: %v", lc.id, addr, w.cen.Entries())
+		}
+		found := false
+		for _, ev := range r.Events {
+			if ev.Who == "censor" && strings.HasPrefix(ev.Detail, addr.String()+"/32") && ev.TMS == 500 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no censor event lists %v at 500 ms (setup + 2 hours)", addr)
+		}
+	}
+	if st := r.Strategies[scenario.Samizdat]; st.Bridges != 2 {
+		t.Errorf("%d bridges, want 2", st.Bridges)
+	}
+}
