@@ -71,18 +71,25 @@ func TestContactGraph(t *testing.T) {
 	}
 }
 
-// bridgeScenario is a tiny samizdat-only world of two partners, on two
-// ISPs: "national" enforces the registry, "small" applies none of it. The
-// censor's one account sits in the only cohort, so every endpoint and
-// channel the national user knows is listed soon after it is published.
-func bridgeScenario(t *testing.T, duration string, bridges string) *scenario.Scenario {
+// Two ISPs for bridgeScenario: "national" enforces the registry,
+// "small" applies none of it; or "national" alone.
+const (
+	ispsOneOpen = `[{"name": "national", "compliance": 1, "share": 0.5}, {"name": "small", "compliance": 0, "share": 0.5}]`
+	ispsAllShut = `[{"name": "national", "compliance": 1, "share": 1}]`
+)
+
+// bridgeScenario is a tiny samizdat-only world of two partners, on isps.
+// The censor's one account sits in the only cohort, so every endpoint and
+// channel a user of an ISP that enforces the registry knows is listed soon
+// after it is published.
+func bridgeScenario(t *testing.T, duration, isps, bridges string) *scenario.Scenario {
 	t.Helper()
 	sc, err := scenario.Parse([]byte(`{
 		"name": "bridge-tiny", "seed": 3, "duration": "` + duration + `", "drain": "2s", "tick": "100ms",
 		"clients": 2, "message_every": "1s", "bystanders": 2, "bystander_probe_every": "5s",
 		"strategies": ["samizdat"],
 		"censor": {"preset": "rkn-2018", "hour": "250ms",
-			"isps": [{"name": "national", "compliance": 1, "share": 0.5}, {"name": "small", "compliance": 0, "share": 0.5}],
+			"isps": ` + isps + `,
 			"enumeration": {"clients": 1}},
 		"operator": {"check_every": "100ms", "reaction_delay": "10ms", "moves_per_minute": 1, "cohorts": 1, "watch_registry": true},
 		"bridges": ` + bridges + `}`))
@@ -119,7 +126,7 @@ func TestBridgeCarriesAStrandedClientInTheLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a lab world")
 	}
-	w, r := runBridgeWorld(t, bridgeScenario(t, "25s", `{"bridge_share": 1}`))
+	w, r := runBridgeWorld(t, bridgeScenario(t, "25s", ispsOneOpen, `{"bridge_share": 1}`))
 	s := w.strategies[0]
 	var cutOff, open *labClient
 	for _, lc := range s.clients {
@@ -151,13 +158,46 @@ func TestBridgeCarriesAStrandedClientInTheLab(t *testing.T) {
 	}
 }
 
+// With every path of both partners listed, the one whose partner has a
+// friend abroad running a bridge from the partner's credential comes
+// back through it: the bridge forwards from outside the censored
+// network.
+func TestBridgeAbroadCarriesAStrandedClientInTheLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a lab world")
+	}
+	w, r := runBridgeWorld(t, bridgeScenario(t, "25s", ispsAllShut, `{"abroad_share": 0.5}`))
+	s := w.strategies[0]
+	var owner, holder *labClient
+	for _, lc := range s.clients {
+		if lc.bridge != nil {
+			owner = lc
+		} else {
+			holder = lc
+		}
+	}
+	if owner == nil || holder == nil || !owner.bridge.abroad || !abroadPool.Contains(owner.bridge.addr.Addr()) {
+		t.Fatalf("want one of the two partners with a bridge abroad: %+v %+v", owner, holder)
+	}
+	st := r.Strategies[scenario.Samizdat]
+	if st.ReconnectsViaBridge == 0 {
+		t.Errorf("no reconnect came back through a bridge (%d reconnects)", st.Reconnects)
+	}
+	s.mu.Lock()
+	endpoint, outage := holder.endpoint, holder.outage()
+	s.mu.Unlock()
+	if outage >= 0 || endpoint != owner.bridge.addr.String() {
+		t.Errorf("%s at the end: connected through %q (outage since %v), want through the bridge abroad %v", holder.id, endpoint, outage, owner.bridge.addr)
+	}
+}
+
 // The bridges the censor's friends offer its account are reported to
 // it at setup and listed one enumeration delay (2 hours) later.
 func TestCensorListsABridgeOfferedToItsAccount(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a lab world")
 	}
-	w, r := runBridgeWorld(t, bridgeScenario(t, "3s", `{"bridge_share": 1, "censor_friends": 2}`))
+	w, r := runBridgeWorld(t, bridgeScenario(t, "3s", ispsOneOpen, `{"bridge_share": 1, "censor_friends": 2}`))
 	s := w.strategies[0]
 	for _, lc := range s.clients {
 		if lc.bridge == nil {
