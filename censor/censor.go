@@ -446,6 +446,32 @@ func (c *Censor) Resolve(now Time, isp, name string) ([]netip.Addr, bool) {
 	return slices.Clone(c.zone[name]), false
 }
 
+// Listing returns the registry entry that stands between an ISP's
+// subscribers and host (an address, or a name the lab registered or the
+// ISP filters by name) at now, as the ISP enforces the registry then; it
+// counts nothing, and says nothing of DPI fingerprints or heuristics. The
+// lab uses it to say why a client stayed cut off.
+func (c *Censor) Listing(now Time, isp, host string) (Entry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := c.isp(isp)
+	if a, err := netip.ParseAddr(host); err == nil {
+		return c.matchAddr(now, i, a)
+	}
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	if i.PoisonDNS || i.DPI {
+		if e, ok := c.matchName(now, i, name, KindDomain, KindDomainMask); ok {
+			return e, true
+		}
+	}
+	for _, a := range c.zone[name] {
+		if e, ok := c.matchAddr(now, i, a); ok {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
 // AllowPrefixes adds destinations to the whitelist regime (it does
 // nothing when the config has none). The lab adds its shared
 // infrastructure, whose addresses exist only once the censor does, before

@@ -804,3 +804,42 @@ func TestRKN2018HasNoSNIDPI(t *testing.T) {
 		}
 	}
 }
+
+// Listing names the entry an ISP's subscribers hit for an address or a
+// name, once that ISP enforces it, and counts nothing.
+func TestListing(t *testing.T) {
+	c := must(t, Config{
+		RegistryInterval: 10 * time.Second,
+		ISPs: []ISP{
+			{Name: "fast", Delay: time.Second, Compliance: 1, PoisonDNS: true},
+			{Name: "slow", Delay: 15 * time.Second, Compliance: 1},
+		},
+	})
+	c.SetName("mirror.example.org", relayB.Addr())
+	c.List(IPEntry(relayA.Addr(), 2*time.Second, "enumeration"))
+	c.List(IPEntry(relayB.Addr(), 2*time.Second, "escalation"))
+	c.List(NameEntry(KindDomain, "doh.example.org", 2*time.Second, "regulator"))
+	tests := []struct {
+		isp, host string
+		at        Time
+		want      string // the entry's reason; "" for none
+	}{
+		{"fast", relayA.Addr().String(), 5 * time.Second, ""}, // not published yet
+		{"fast", relayA.Addr().String(), 11 * time.Second, "enumeration"},
+		{"slow", relayA.Addr().String(), 11 * time.Second, ""}, // published, not enforced there yet
+		{"slow", relayA.Addr().String(), 25 * time.Second, "enumeration"},
+		{"fast", "mirror.example.org", 11 * time.Second, "escalation"}, // by the address it resolves to
+		{"fast", "doh.example.org", 11 * time.Second, "regulator"},     // a poisoning ISP filters the name
+		{"slow", "doh.example.org", 25 * time.Second, ""},              // this one neither poisons nor inspects
+		{"fast", other.Addr().String(), time.Minute, ""},
+	}
+	for _, tt := range tests {
+		e, ok := c.Listing(tt.at, tt.isp, tt.host)
+		if got := e.Reason; ok != (tt.want != "") || got != tt.want {
+			t.Errorf("%s %s at %v: %q %v, want %q", tt.isp, tt.host, tt.at, got, ok, tt.want)
+		}
+	}
+	if s := c.Stats(); len(s) != 0 {
+		t.Errorf("Listing counted verdicts: %v", s)
+	}
+}

@@ -28,6 +28,17 @@ import (
 // signature and time).
 func (c *Client) Manifest() (*manifest.Manifest, error) { return c.network() }
 
+// Cohort returns this device's cohort under the manifest in use: which
+// cohort's endpoints and channels it dials (0 when the network has no
+// cohorts, or the manifest cannot be read).
+func (c *Client) Cohort() uint32 {
+	m, err := c.network()
+	if err != nil {
+		return 0
+	}
+	return m.CohortOf(c.noise.Public[:])
+}
+
 // OfferBridge queues o for the contact to (only to them: o holds their own
 // secret) and sends it with the outbox. A zero o.Expires withdraws our
 // earlier offer of the bridge whose pin is o.TLSPin (of every bridge, if

@@ -32,6 +32,9 @@ func TestInitInInvitersCohort(t *testing.T) {
 	if got := log.last(); got != n.proxies[0].Addr() {
 		t.Fatalf("registered via %q", got)
 	}
+	if c := alice.Cohort(); c != 5 {
+		t.Fatalf("alice says she is in cohort %d, want 5", c)
+	}
 	if _, err := alice.Send(context.Background(), "alice", "hello me"); err != nil {
 		t.Fatal(err)
 	}

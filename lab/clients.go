@@ -462,3 +462,16 @@ func (lc *labClient) outage() censor.Time {
 	}
 	return lc.cutAt
 }
+
+// opened returns s's clients that got through Init (they have a Client).
+func (s *strategyRun) opened() []*labClient {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*labClient
+	for _, lc := range s.clients {
+		if lc.c != nil {
+			out = append(out, lc)
+		}
+	}
+	return out
+}

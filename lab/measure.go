@@ -47,6 +47,8 @@ func (w *world) report() *report.Report {
 	accts := map[string]accounting{}
 	for _, s := range w.strategies {
 		st, acct := w.strategyFigures(s, end)
+		st.Stranded = w.stranded(s, end)
+		st.Cohorts = w.cohorts(s, st.Stranded)
 		r.Strategies[s.name] = st
 		accts[s.name] = acct
 	}
@@ -63,14 +65,7 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	queued := map[[16]byte]bool{}
-	s.mu.Lock()
-	var open []*labClient
-	for _, lc := range s.clients {
-		if lc.c != nil {
-			open = append(open, lc)
-		}
-	}
-	s.mu.Unlock()
+	open := s.opened()
 	for _, lc := range open {
 		out, err := lc.c.Outbox(ctx)
 		if err != nil {
@@ -271,6 +266,20 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
 		check(s.name+": reconnects through bridges among the reconnects", st.ReconnectsViaBridge <= st.Reconnects,
 			"%d through a bridge of %d", st.ReconnectsViaBridge, st.Reconnects)
+		described := 0
+		for _, x := range st.Stranded {
+			if len(x.Paths) > 0 {
+				described++
+			}
+		}
+		cUnrec, cDelivered, cSent := 0, 0, 0
+		for _, c := range st.Cohorts {
+			cUnrec, cDelivered, cSent = cUnrec+c.Unrecovered, cDelivered+c.Delivered, cSent+c.Sent
+		}
+		check(s.name+": every stranded client described", len(st.Stranded) == st.Unrecovered && described == st.Unrecovered &&
+			(st.Cohorts == nil || cUnrec == st.Unrecovered && cDelivered <= st.Delivered && cSent <= st.Sent),
+			"%d clients unrecovered, %d described, %d of them with the paths they knew; per cohort: %d unrecovered, %d of %d messages delivered",
+			st.Unrecovered, len(st.Stranded), described, cUnrec, cDelivered, cSent)
 		check(s.name+": timeline ends at the totals", lastDelivered(r.Timeline, s.name) <= st.Delivered,
 			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
 	}
@@ -328,6 +337,9 @@ func (w *world) notes(r *report.Report) []string {
 	}
 	for _, s := range w.strategies {
 		if n := w.whyUnrecovered(s); n != "" {
+			out = append(out, n)
+		}
+		if n := strandedNote(s.name, r.Strategies[s.name].Stranded); n != "" {
 			out = append(out, n)
 		}
 		if n := bridgeNote(s, r.Strategies[s.name]); n != "" {

@@ -738,24 +738,32 @@ func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) 
 	return Move{At: now, Strategy: f.cfg.Strategy, Old: e.virt, New: virt, Transport: e.transport, Reason: reason}, nil
 }
 
+// EnumCohorts returns the cohorts the censor's enumeration clients sit
+// in (cohort 0 alone for a fleet without cohorts), in order.
+func (f *Fleet) EnumCohorts() []uint32 {
+	var out []uint32
+	for i := 0; i < f.cfg.EnumClients; i++ {
+		c := uint32(0)
+		if f.cohorts > 0 {
+			c = 1 + uint32(i)%f.cohorts
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // enumerate lets each enumeration client read its cohort's current
 // manifest and report what it lists.
 func (f *Fleet) enumerate(now censor.Time) {
 	if f.cfg.EnumClients <= 0 {
 		return
 	}
-	seen := map[uint32]bool{}
 	var addrs []netip.Addr
 	var names []string
-	for i := 0; i < f.cfg.EnumClients; i++ {
-		c := uint32(0)
-		if f.cohorts > 0 {
-			c = 1 + uint32(i)%f.cohorts
-		}
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
+	for _, c := range f.EnumCohorts() {
 		m, err := manifest.Open(f.cohortBlob(c), f.invite.NetworkKey)
 		if err != nil {
 			f.log.Error("enumeration client refused a manifest", "err", err)

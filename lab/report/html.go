@@ -79,6 +79,61 @@ type page struct {
 	CensorKinds            []eventView
 	HasColdStart           bool
 	Spread                 []spreadView // over several seeds
+	Stranded               []strandedView
+	Cohorts                []cohortView
+}
+
+// cohortView is one cohort of one strategy, for the page.
+type cohortView struct {
+	Strategy, Cohort, Delivered string
+	Clients, Unrecovered        int
+}
+
+// cohortViews lists the per-cohort figures of every strategy that has
+// them, in the order of names.
+func cohortViews(r *Report, names []string) []cohortView {
+	var out []cohortView
+	for _, n := range names {
+		for _, c := range r.Strategies[n].Cohorts {
+			name := strconv.FormatUint(uint64(c.Cohort), 10)
+			if c.Joined {
+				name += " (joined)"
+			}
+			out = append(out, cohortView{Strategy: n, Cohort: name, Clients: c.Clients, Unrecovered: c.Unrecovered,
+				Delivered: fmt.Sprintf("%d / %d (%s)", c.Delivered, c.Sent, pct(c.DeliveryRatio))})
+		}
+	}
+	return out
+}
+
+// strandedView is one client still cut off at the end, for the page.
+type strandedView struct {
+	Strategy, Client, ISP, Cohort, DownAt, DownBy, LastFailure, Refreshes, Paths string
+}
+
+// strandedViews lists the stranded clients of every strategy, in the
+// order of names.
+func strandedViews(r *Report, names []string) []strandedView {
+	var out []strandedView
+	for _, n := range names {
+		for _, x := range r.Strategies[n].Stranded {
+			cohort := "–"
+			if x.Cohort > 0 {
+				cohort = strconv.FormatUint(uint64(x.Cohort), 10)
+			}
+			if x.CohortJoined {
+				cohort += " (joined)"
+			}
+			paths := make([]string, len(x.Paths))
+			for i, g := range x.Paths {
+				paths[i] = g.String()
+			}
+			out = append(out, strandedView{Strategy: n, Client: x.Client, ISP: x.ISP, Cohort: cohort,
+				DownAt: msText(float64(x.DownAtMS)), DownBy: x.DownBy, LastFailure: x.LastFailure,
+				Refreshes: fmt.Sprintf("%d (%d in vain)", x.Refreshes, x.RefreshesFailed), Paths: strings.Join(paths, ", ")})
+		}
+	}
+	return out
 }
 
 // spreadView is one figure over several seeds, for the page.
@@ -115,7 +170,8 @@ func HTML(r *Report) ([]byte, error) {
 	}
 	names := r.StrategyNames()
 	col := colors(names)
-	p := page{R: r, Duration: msText(float64(r.DurationMS)), Spread: spreadViews(r)}
+	p := page{R: r, Duration: msText(float64(r.DurationMS)), Spread: spreadViews(r), Stranded: strandedViews(r, names),
+		Cohorts: cohortViews(r, names)}
 	for _, n := range names {
 		st := r.Strategies[n]
 		rw := strategyRow(n, st, r.Targets)
@@ -456,7 +512,31 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <h2>Where samizdat loses</h2>
 {{if .R.Notes}}<ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{else}}<p class="what">The run left no notes.</p>{{end}}
 </section>
-
+{{if .Cohorts}}
+<section class="card">
+<details>
+<summary>Per cohort ({{len .Cohorts}})</summary>
+<p class="what">Messages written to each cohort's members and how many they received, and how many members were still cut off at the end. "joined": the censor's own accounts sit in the cohort and report every address its manifests list.</p>
+<table>
+<thead><tr><th>Strategy</th><th>Cohort</th><th>Clients</th><th>Delivered</th><th>Cut off at the end</th></tr></thead>
+<tbody>{{range .Cohorts}}<tr><td>{{.Strategy}}</td><td>{{.Cohort}}</td><td>{{.Clients}}</td><td>{{.Delivered}}</td><td>{{.Unrecovered}}</td></tr>
+{{end}}</tbody>
+</table>
+</details>
+</section>
+{{end}}{{if .Stranded}}
+<section class="card">
+<details>
+<summary>Clients still cut off at the end ({{len .Stranded}})</summary>
+<p class="what">Each client whose outage lasted to the end: when and how it began, how its last attempt failed, how often it asked its channels for a newer manifest, and what stood, at the end, between it and every endpoint and channel of the manifest it held ("retired": the operator moved it away; "listed": a registry entry its ISP enforced, and who asked for it; "open": neither). "joined": the censor's own accounts sit in its cohort.</p>
+<table class="events">
+<thead><tr><th>Client</th><th>ISP</th><th>Cohort</th><th>Cut off at</th><th>By</th><th>Last failure</th><th>Refreshes</th><th>Paths it knew</th></tr></thead>
+<tbody>{{range .Stranded}}<tr><td>{{.Client}}</td><td>{{.ISP}}</td><td>{{.Cohort}}</td><td>{{.DownAt}}</td><td>{{.DownBy}}</td><td>{{.LastFailure}}</td><td>{{.Refreshes}}</td><td>{{.Paths}}</td></tr>
+{{end}}</tbody>
+</table>
+</details>
+</section>
+{{end}}
 <section class="card">
 <h2>Design targets</h2>
 {{if .Targets}}<table>

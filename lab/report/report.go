@@ -19,8 +19,11 @@
 // underneath; the recovery-time distribution (Strategy.ReconnectMS) against
 // the reconnect targets; collateral damage over time and availability
 // against it; addresses blocked; the notes on where samizdat loses; the
+// clients still cut off at the end and what stood in their way; the
 // invariants; and the event log.
 package report
+
+import "fmt"
 
 // Report is one lab run: what each strategy achieved, what the censor did
 // and broke, the timeline, and the run's own checks. It is the report.json
@@ -70,6 +73,66 @@ type Strategy struct {
 	Clients         int       `json:"clients"`
 	Moves           int       `json:"moves"`        // operator moves (endpoints retired and replaced)
 	Availability    float64   `json:"availability"` // mean fraction of clients connected while sending
+	// Stranded lists the clients still cut off at the end (Unrecovered of
+	// them, or fewer when some never connected at all) and what stood in
+	// their way.
+	Stranded []Stranded `json:"stranded,omitempty"`
+	// Cohorts gives the figures per cohort, for a strategy with cohorts.
+	Cohorts []Cohort `json:"cohorts,omitempty"`
+}
+
+// Cohort is what one cohort's members went through: the messages written
+// to them and how many they received, and how many of them were cut off
+// at the end. Joined: the censor's own accounts sit in it.
+type Cohort struct {
+	Cohort        uint32  `json:"cohort"`
+	Joined        bool    `json:"joined,omitempty"`
+	Clients       int     `json:"clients"`
+	Sent          int     `json:"sent"` // messages written to its members (stored by the sender's app)
+	Delivered     int     `json:"delivered"`
+	DeliveryRatio float64 `json:"delivery_ratio"`
+	Unrecovered   int     `json:"unrecovered"`
+}
+
+// Stranded is one client still cut off when the run ended, and why, as
+// far as the lab can tell: how its outage began, what its last attempts
+// ran into, and what stood, at the end, between it and each path it knew.
+type Stranded struct {
+	Client string `json:"client"`
+	ISP    string `json:"isp"`
+	Cohort uint32 `json:"cohort,omitempty"`
+	// CohortJoined: the censor's own accounts sit in its cohort, so
+	// every address its manifests list reaches the registry.
+	CohortJoined    bool   `json:"cohort_joined,omitempty"`
+	DownAtMS        int64  `json:"down_at_ms"` // lab time its outage began
+	DownBy          string `json:"down_by"`    // what began it: the censor's cut, or a disconnect
+	LastFailure     string `json:"last_failure,omitempty"`
+	Refreshes       int    `json:"refreshes"`        // times it asked its channels for a newer manifest
+	RefreshesFailed int    `json:"refreshes_failed"` // of them, how many got nothing
+	// Paths counts the endpoints and channels of the manifest it held at
+	// the end by what stood in their way, sorted.
+	Paths []Paths `json:"paths"`
+}
+
+// Paths is how many of a stranded client's endpoints or channels of one
+// kind were in one state at the end: "retired" (the operator moved it
+// away), "listed" (a registry entry its ISP enforced; ListedBy says who
+// asked: regulator, enumeration, escalation, probe) or "open" (neither:
+// a DPI rule, or nothing the lab knows of).
+type Paths struct {
+	Kind     string `json:"kind"` // an endpoint's transport ("tcp", "wss", "front") or a channel's kind and "channel" ("doh channel")
+	State    string `json:"state"`
+	ListedBy string `json:"listed_by,omitempty"`
+	Count    int    `json:"count"`
+}
+
+// String is the group in words: "tcp listed (enumeration) 2".
+func (p Paths) String() string {
+	s := p.Kind + " " + p.State
+	if p.ListedBy != "" {
+		s += " (" + p.ListedBy + ")"
+	}
+	return fmt.Sprintf("%s %d", s, p.Count)
 }
 
 // Censor is what the censor did and what it broke on the side.

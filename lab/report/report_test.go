@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,11 @@ func objectAt(t *testing.T, doc any, path ...string) map[string]any {
 		case map[string]any:
 			cur = v[p]
 		case []any:
-			cur = v[0]
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(v) {
+				t.Fatalf("%v: no element %q in a list of %d", path, p, len(v))
+			}
+			cur = v[i]
 		}
 	}
 	m, ok := cur.(map[string]any)
@@ -99,9 +104,13 @@ func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) 
 // Adding a field to the types means adding it here on purpose.
 var schema = map[string][]string{
 	"report": {"censor", "duration_ms", "events", "invariants", "notes", "scenario", "seed", "strategies", "targets", "timeline"},
-	"strategy": {"availability", "clients", "cold_start_failed", "cold_start_ms", "delivered", "delivery_ratio",
+	"strategy": {"availability", "clients", "cohorts", "cold_start_failed", "cold_start_ms", "delivered", "delivery_ratio",
 		"latency_p50_ms", "latency_p99_ms", "moves", "reconnect_ms", "reconnect_p50_ms", "reconnect_p99_ms",
-		"reconnects", "sent", "unrecovered"},
+		"reconnects", "sent", "stranded", "unrecovered"},
+	"stranded": {"client", "cohort", "cohort_joined", "down_at_ms", "down_by", "isp", "last_failure", "paths",
+		"refreshes", "refreshes_failed"},
+	"paths":  {"count", "kind", "listed_by", "state"},
+	"cohort": {"clients", "cohort", "delivered", "delivery_ratio", "joined", "sent", "unrecovered"},
 	"censor": {"blocked_addresses", "blocked_prefixes", "by_isp", "bystanders", "bystanders_broken", "collateral_ratio",
 		"entries", "max_bystanders_broken"},
 	"sample":    {"blocked_addresses", "bystanders_broken", "connected", "delivered", "t_ms"},
@@ -148,8 +157,16 @@ func TestJSONKeys(t *testing.T) {
 	check("report", objectAt(t, doc))
 	// samizdat has cold start figures and a reconnect distribution; static
 	// has neither, so those keys are left out rather than written as 0.
-	check("strategy", objectAt(t, doc, "strategies", "samizdat"))
-	check("strategy", objectAt(t, doc, "strategies", "static"), "cold_start_ms", "reconnect_ms")
+	// Only samizdat has cohorts; only telegram-2018 has stranded clients.
+	check("strategy", objectAt(t, doc, "strategies", "samizdat"), "stranded")
+	check("strategy", objectAt(t, doc, "strategies", "static"), "cold_start_ms", "reconnect_ms", "cohorts", "stranded")
+	check("strategy", objectAt(t, doc, "strategies", "telegram-2018"), "cold_start_ms", "cohorts")
+	// The sample's first stranded client is in no cohort (telegram-2018
+	// has none), so the cohort is left out.
+	check("stranded", objectAt(t, doc, "strategies", "telegram-2018", "stranded", "0"), "cohort")
+	check("paths", objectAt(t, doc, "strategies", "telegram-2018", "stranded", "0", "paths", "0"))
+	check("paths", objectAt(t, doc, "strategies", "telegram-2018", "stranded", "0", "paths", "2"), "listed_by")
+	check("cohort", objectAt(t, doc, "strategies", "samizdat", "cohorts", "0"))
 	check("censor", objectAt(t, doc, "censor"))
 	check("sample", objectAt(t, doc, "timeline", "0"))
 	check("event", objectAt(t, doc, "events", "0"))

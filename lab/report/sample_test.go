@@ -124,7 +124,22 @@ func sampleReport() *Report {
 	sz := r.Strategies["samizdat"]
 	sz.ColdStartMS = &cold
 	sz.ColdStartFailed = 1
+	sz.Cohorts = []Cohort{
+		{Cohort: 1, Joined: true, Clients: 4, Sent: 180, Delivered: 131, DeliveryRatio: 131.0 / 180, Unrecovered: 0},
+		{Cohort: 2, Clients: 5, Sent: 230, Delivered: 230, DeliveryRatio: 1},
+	}
 	r.Strategies["samizdat"] = sz
+	// Two of telegram-2018's stranded clients, as the lab describes them.
+	tg := r.Strategies["telegram-2018"]
+	tg.Stranded = []Stranded{
+		{Client: "telegram-2018/u3", ISP: "rostelecom", CohortJoined: true, DownAtMS: 21_400, DownBy: "cut 52.94.248.7:443 drop",
+			LastFailure: "tcp-timeout", Refreshes: 9, RefreshesFailed: 9,
+			Paths: []Paths{{Kind: "doh channel", State: "listed", ListedBy: "regulator", Count: 1},
+				{Kind: "tcp", State: "listed", ListedBy: "enumeration", Count: 2}, {Kind: "tcp", State: "retired", Count: 4}}},
+		{Client: "telegram-2018/u8", ISP: "mts", CohortJoined: true, DownAtMS: 30_050, DownBy: "disconnect",
+			LastFailure: "refused", Refreshes: 4, RefreshesFailed: 3, Paths: []Paths{{Kind: "tcp", State: "retired", Count: 3}}},
+	}
+	r.Strategies["telegram-2018"] = tg
 
 	// The censor: a first listing, the cloud lists, two escalations,
 	// enumeration after each publish, a few probes; operators move.
