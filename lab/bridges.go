@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"sync"
 
 	"samizdat/bridge"
+	"samizdat/censor"
 	"samizdat/client"
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
@@ -49,6 +51,28 @@ const (
 	roleHomeBridge   = "home-bridge"
 	roleAbroadBridge = "abroad-bridge"
 )
+
+// residential draws an address for the user id from pool, with a
+// generator of its own (seeded with the run's seed and id), and claims it
+// in the plan: the plan's own draws, and so every other address of the
+// run, stay what they are without bridges.
+func (w *world) residential(pool netip.Prefix, role, id string) (vnet.Addr, error) {
+	h := fnv.New64a()
+	h.Write([]byte("residential " + id))
+	rng := mrand.New(mrand.NewPCG(uint64(w.seed), h.Sum64()))
+	size := uint64(1) << (32 - pool.Bits())
+	base := binary.BigEndian.Uint32(pool.Addr().AsSlice())
+	var err error
+	for range 64 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], base+uint32(1+rng.Uint64N(size-2)))
+		var a vnet.Addr
+		if a, err = w.plan.Claim(vnet.Prefix{Prefix: pool, Provider: "residential"}, netip.AddrFrom4(b), role, id); err == nil {
+			return a, nil
+		}
+	}
+	return vnet.Addr{}, err
+}
 
 // bridgePort is where every lab bridge listens: 443 looks most like an
 // ordinary web server (docs/bridges.md).
@@ -190,9 +214,9 @@ func (w *world) startBridges(ctx context.Context, closers *[]func() error) error
 			}
 		}
 		s.mu.Lock()
-		s.bridgeAddrs = map[string]bool{}
+		s.bridgeAddrs = map[string]*labBridge{}
 		for _, lb := range setup.bridges {
-			s.bridgeAddrs[lb.addr.String()] = true
+			s.bridgeAddrs[lb.addr.String()] = lb
 		}
 		s.mu.Unlock()
 		if err := w.offerBridges(ctx, setup); err != nil {
@@ -223,7 +247,7 @@ func (w *world) startBridge(ctx context.Context, lc *labClient, abroad bool) (*l
 	if !abroad {
 		pool, role = domesticPool(w.ispIndex(lc.isp)), roleHomeBridge
 	}
-	a, err := w.plan.AllocIn(vnet.Prefix{Prefix: pool, Provider: "residential"}, role, lc.id)
+	a, err := w.residential(pool, role, lc.id)
 	if err != nil {
 		return nil, fmt.Errorf("lab: bridge address for %s: %w", lc.id, err)
 	}
@@ -340,6 +364,34 @@ func (w *world) ispIndex(isp string) int {
 	return 0
 }
 
+// bridgePaths adds to groups, for each bridge lc holds an offer of at
+// end, what stood in its way then: a registry entry its ISP enforced, the
+// bridge owner's own outage (a bridge at home forwards through its
+// owner's client), or nothing; it returns how many offers lc held.
+func (w *world) bridgePaths(lc *labClient, end censor.Time, groups map[report.Paths]int) int {
+	offers, _, err := lc.c.BridgeOffers(context.Background())
+	if err != nil {
+		groups[report.Paths{Kind: "bridge", State: "unreadable"}]++
+		return 0
+	}
+	s := lc.s
+	for _, o := range offers {
+		g := report.Paths{Kind: "bridge", State: "open"}
+		host, _, _ := net.SplitHostPort(o.Address)
+		s.mu.Lock()
+		lb := s.bridgeAddrs[o.Address]
+		ownerDown := lb != nil && !lb.abroad && lb.owner.outage() >= 0
+		s.mu.Unlock()
+		if e, ok := w.cen.Listing(end, lc.isp, host); ok {
+			g.State, g.ListedBy = "listed", e.Reason
+		} else if ownerDown {
+			g.State = "owner cut off"
+		}
+		groups[g]++
+	}
+	return len(offers)
+}
+
 // bridgeNote sums up, in words, a strategy's bridges: how many ran,
 // whether their offers reached the contacts before the run began, how
 // many the censor learned through its accounts, and how many reconnects
@@ -359,6 +411,12 @@ func bridgeNote(s *strategyRun, st report.Strategy) string {
 	if b.undelivered > 0 {
 		late = fmt.Sprintf(" (%d not yet held when the run began)", b.undelivered)
 	}
-	return fmt.Sprintf("%s's users ran %d bridges (%d at home, %d abroad) and sent %d offers at setup%s; %d bridges were offered to the censor's accounts and reported to it; %d of %d reconnects came back through a contact's bridge.",
-		s.name, len(b.bridges), len(b.bridges)-abroad, abroad, b.offers, late, b.enumerated, st.ReconnectsViaBridge, st.Reconnects)
+	holding := 0
+	for _, x := range st.Stranded {
+		if x.BridgeOffers > 0 {
+			holding++
+		}
+	}
+	return fmt.Sprintf("%s's users ran %d bridges (%d at home, %d abroad) and sent %d offers at setup%s; %d bridges were offered to the censor's accounts and reported to it; %d of %d reconnects came back through a contact's bridge; %d of the %d clients still cut off at the end held a bridge offer.",
+		s.name, len(b.bridges), len(b.bridges)-abroad, abroad, b.offers, late, b.enumerated, st.ReconnectsViaBridge, st.Reconnects, holding, len(st.Stranded))
 }

@@ -189,6 +189,16 @@ func TestBridgeAbroadCarriesAStrandedClientInTheLab(t *testing.T) {
 	if outage >= 0 || endpoint != owner.bridge.addr.String() {
 		t.Errorf("%s at the end: connected through %q (outage since %v), want through the bridge abroad %v", holder.id, endpoint, outage, owner.bridge.addr)
 	}
+	// The owner holds no offer of its own bridge: if it is cut off, the
+	// report says it held none.
+	for _, x := range st.Stranded {
+		if x.Client == holder.id {
+			t.Errorf("%s reported stranded: %+v", holder.id, x)
+		}
+		if x.Client == owner.id && x.BridgeOffers != 0 {
+			t.Errorf("%s reported holding %d bridge offers", owner.id, x.BridgeOffers)
+		}
+	}
 }
 
 // The bridges the censor's friends offer its account are reported to
@@ -204,14 +214,8 @@ func TestCensorListsABridgeOfferedToItsAccount(t *testing.T) {
 			t.Fatalf("%s runs no bridge", lc.id)
 		}
 		addr := lc.bridge.addr.Addr()
-		listed := false
-		for _, e := range w.cen.Entries() {
-			if e.Prefix == netip.PrefixFrom(addr, 32) && e.Reason == "enumeration" && e.Listed == 500*time.Millisecond {
-				listed = true
-			}
-		}
-		if !listed {
-			t.Errorf("the bridge of %s (%v) is not listed by enumeration at 500 ms: %v", lc.id, addr, w.cen.Entries())
+		if e, ok := w.cen.Listing(w.clock.Now(), "national", addr.String()); !ok || e.Reason != "enumeration" || e.Listed != 500*time.Millisecond {
+			t.Errorf("the bridge of %s (%v) is not listed by enumeration at 500 ms: %+v %v", lc.id, addr, e, ok)
 		}
 		found := false
 		for _, ev := range r.Events {
@@ -223,7 +227,23 @@ func TestCensorListsABridgeOfferedToItsAccount(t *testing.T) {
 			t.Errorf("no censor event lists %v at 500 ms (setup + 2 hours)", addr)
 		}
 	}
-	if st := r.Strategies[scenario.Samizdat]; st.Bridges != 2 {
+	st := r.Strategies[scenario.Samizdat]
+	if st.Bridges != 2 {
 		t.Errorf("%d bridges, want 2", st.Bridges)
+	}
+	// The national user's every path, its partner's bridge included, is
+	// listed: it is stranded, and the report says what stood in the way.
+	want := report.Paths{Kind: "bridge", State: "listed", ListedBy: "enumeration", Count: 1}
+	found := false
+	for _, x := range st.Stranded {
+		if x.ISP == "national" {
+			found = true
+			if x.BridgeOffers != 1 || !slices.Contains(x.Paths, want) {
+				t.Errorf("stranded %s: %d bridge offers, paths %v; want 1 and %v", x.Client, x.BridgeOffers, x.Paths, want)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the national user is not stranded with its partner's bridge listed: %+v", st.Stranded)
 	}
 }

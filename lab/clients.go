@@ -95,9 +95,9 @@ type strategyRun struct {
 	cutsRefuted int // pending cuts a later delivery showed were not of the client's connection
 	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
-	viaBridge   int             // of the reconnects, how many came back through a contact's bridge
-	bridgeAddrs map[string]bool // virtual addresses of the strategy's bridges, set at setup
-	bridges     *bridgeSetup    // set at setup; read-only afterwards (nil: no bridges)
+	viaBridge   int                   // of the reconnects, how many came back through a contact's bridge
+	bridgeAddrs map[string]*labBridge // the strategy's bridges by virtual address, set at setup
+	bridges     *bridgeSetup          // set at setup; read-only afterwards (nil: no bridges)
 	moves       int
 	started     int // clients Init'ed (regular + cold)
 	availSum    float64
@@ -368,7 +368,7 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 	case client.EventConnected:
 		if lc.downAt >= 0 {
 			s.reconnects = append(s.reconnects, now-lc.downAt)
-			if s.bridgeAddrs[lc.dialed] {
+			if s.bridgeAddrs[lc.dialed] != nil {
 				s.viaBridge++
 			}
 		}

@@ -84,6 +84,7 @@ func (w *world) stranded(s *strategyRun, end censor.Time) []report.Stranded {
 		for _, ch := range mine.Channels {
 			judge(ch.Kind+" channel", channelHost(ch), netip.AddrPort{}, false)
 		}
+		st.BridgeOffers = w.bridgePaths(c.lc, end, groups)
 		st.Paths = pathGroups(groups)
 		out = append(out, st)
 	}

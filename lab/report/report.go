@@ -109,18 +109,24 @@ type Stranded struct {
 	LastFailure     string `json:"last_failure,omitempty"`
 	Refreshes       int    `json:"refreshes"`        // times it asked its channels for a newer manifest
 	RefreshesFailed int    `json:"refreshes_failed"` // of them, how many got nothing
+	// BridgeOffers is how many of its contacts' bridges it held an
+	// unexpired offer of at the end (absent: none).
+	BridgeOffers int `json:"bridge_offers,omitempty"`
 	// Paths counts the endpoints and channels of the manifest it held at
-	// the end by what stood in their way, sorted.
+	// the end, and the bridges it held offers of, by what stood in their
+	// way, sorted.
 	Paths []Paths `json:"paths"`
 }
 
 // Paths is how many of a stranded client's endpoints or channels of one
 // kind were in one state at the end: "retired" (the operator moved it
 // away), "listed" (a registry entry its ISP enforced; ListedBy says who
-// asked: regulator, enumeration, escalation, probe) or "open" (neither:
-// a DPI rule, or nothing the lab knows of).
+// asked: regulator, enumeration, escalation, probe), "owner cut off" (a
+// bridge at home whose owner's own client had no connection to the relay
+// to forward through) or "open" (none of these: a DPI rule, or nothing
+// the lab knows of).
 type Paths struct {
-	Kind     string `json:"kind"` // an endpoint's transport ("tcp", "wss", "front") or a channel's kind and "channel" ("doh channel")
+	Kind     string `json:"kind"` // an endpoint's transport ("tcp", "wss", "front"), a channel's kind and "channel" ("doh channel"), or "bridge"
 	State    string `json:"state"`
 	ListedBy string `json:"listed_by,omitempty"`
 	Count    int    `json:"count"`

@@ -137,6 +137,29 @@ func (p *Plan) AllocIn(pr Prefix, role, name string) (Addr, error) {
 	return p.allocIn(pr, pr.Prefix, role, name)
 }
 
+// ErrTaken means an address Claim was given is allocated already.
+var ErrTaken = errors.New("vnet: address already allocated")
+
+// Claim records a, drawn by the caller inside pr (which need not be one of
+// the plan's prefixes), as allocated for role, leaving the plan's own
+// draws as they would have been: an address drawn from the caller's own
+// generator (a residential pool) does not move every later one.
+func (p *Plan) Claim(pr Prefix, a netip.Addr, role, name string) (Addr, error) {
+	pr.Prefix = pr.Prefix.Masked()
+	if !pr.Prefix.Contains(a) || a.IsLoopback() {
+		return Addr{}, fmt.Errorf("%w: %v is not in %v", ErrBadPrefix, a, pr.Prefix)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, taken := p.used[a]; taken {
+		return Addr{}, fmt.Errorf("%w: %v", ErrTaken, a)
+	}
+	out := Addr{Addr: a, Role: role, Name: name, From: pr}
+	p.used[a] = out
+	p.order = append(p.order, a)
+	return out, nil
+}
+
 // Near draws a fresh address inside the /bits block around a (as an
 // operator moving an endpoint within its provider does). a must be in the
 // plan's prefixes; the block is clipped to the prefix a belongs to.

@@ -170,3 +170,45 @@ func TestDefaultPrefixes(t *testing.T) {
 		t.Errorf("alloc = %+v, %v", a, err)
 	}
 }
+
+// Claim records the address it is given, refuses one already allocated
+// or outside its prefix, and leaves the plan's own draws as they were.
+func TestPlanClaim(t *testing.T) {
+	draw := func(claim bool) []netip.Addr {
+		p, err := NewPlan(3, testPrefixes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []netip.Addr
+		for i := range 20 {
+			if claim && i == 5 {
+				home := Prefix{Prefix: netip.MustParsePrefix("95.0.0.0/13"), Provider: "residential"}
+				a, err := p.Claim(home, netip.MustParseAddr("95.1.2.3"), "home-bridge", "u1")
+				if err != nil || a.Addr != netip.MustParseAddr("95.1.2.3") || a.Role != "home-bridge" || a.From.Provider != "residential" {
+					t.Fatalf("Claim = %+v, %v", a, err)
+				}
+				if got, ok := p.Lookup(a.Addr); !ok || got != a {
+					t.Errorf("Lookup(%v) = %+v, %v", a.Addr, got, ok)
+				}
+				if _, err := p.Claim(home, a.Addr, "home-bridge", "u2"); !errors.Is(err, ErrTaken) {
+					t.Errorf("claiming it again: %v, want ErrTaken", err)
+				}
+				if _, err := p.Claim(home, netip.MustParseAddr("96.0.0.1"), "home-bridge", "u3"); !errors.Is(err, ErrBadPrefix) {
+					t.Errorf("claiming outside the prefix: %v, want ErrBadPrefix", err)
+				}
+			}
+			a, err := p.Alloc("relay", "r", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a.Addr)
+		}
+		return out
+	}
+	without, with := draw(false), draw(true)
+	for i := range without {
+		if without[i] != with[i] {
+			t.Fatalf("draw %d moved with a claim: %v, %v", i, without[i], with[i])
+		}
+	}
+}
