@@ -366,8 +366,8 @@ func (w *world) ispIndex(isp string) int {
 
 // bridgePaths adds to groups, for each bridge lc holds an offer of at
 // end, what stood in its way then: a registry entry its ISP enforced, the
-// bridge owner's own outage (a bridge at home forwards through its
-// owner's client), or nothing; it returns how many offers lc held.
+// bridge owner's own outage (a bridge at home forwards over its owner's
+// direct paths), or nothing; it returns how many offers lc held.
 func (w *world) bridgePaths(lc *labClient, end censor.Time, groups map[report.Paths]int) int {
 	offers, _, err := lc.c.BridgeOffers(context.Background())
 	if err != nil {
@@ -380,7 +380,10 @@ func (w *world) bridgePaths(lc *labClient, end censor.Time, groups map[report.Pa
 		host, _, _ := net.SplitHostPort(o.Address)
 		s.mu.Lock()
 		lb := s.bridgeAddrs[o.Address]
-		ownerDown := lb != nil && !lb.abroad && lb.owner.outage() >= 0
+		// A bridge at home forwards over its owner's direct paths only
+		// (never through another bridge): an owner cut off, or connected
+		// only through a contact's bridge, forwards nothing.
+		ownerDown := lb != nil && !lb.abroad && (lb.owner.outage() >= 0 || s.bridgeAddrs[lb.owner.endpoint] != nil)
 		s.mu.Unlock()
 		if e, ok := w.cen.Listing(end, lc.isp, host); ok {
 			g.State, g.ListedBy = "listed", e.Reason

@@ -122,9 +122,9 @@ type Stranded struct {
 // kind were in one state at the end: "retired" (the operator moved it
 // away), "listed" (a registry entry its ISP enforced; ListedBy says who
 // asked: regulator, enumeration, escalation, probe), "owner cut off" (a
-// bridge at home whose owner's own client had no connection to the relay
-// to forward through) or "open" (none of these: a DPI rule, or nothing
-// the lab knows of).
+// bridge at home whose owner's own client had no direct connection to the
+// relay to forward over: cut off, or itself connected through a bridge)
+// or "open" (none of these: a DPI rule, or nothing the lab knows of).
 type Paths struct {
 	Kind     string `json:"kind"` // an endpoint's transport ("tcp", "wss", "front"), a channel's kind and "channel" ("doh channel"), or "bridge"
 	State    string `json:"state"`
