@@ -25,6 +25,23 @@
 // round if it is late; every second a timeline sample and a Progress
 // report.
 //
+// # Contacts as bridges
+//
+// With the scenario's bridges block (scenario.Bridges; samizdat only),
+// startBridges runs, at lab time 0 after every client connected, a real
+// bridge for a seeded draw of users: at home (bridge.Start forwarding
+// through the user's own client, as `samizdat bridge` does) on an address
+// of the user's ISP's synthetic residential pool, or abroad (from the
+// user's bridge credential, bridge.StartAbroad, dialling relays from
+// outside the censor) on a foreign one; both are mapped by vnet like every
+// other service. Every user accepts its partner and its drawn contacts;
+// the offers go end to end with the outbox and the run begins once they
+// are held. The bridges offered to the censor's enumeration accounts (by
+// the users drawn to befriend them) are reported to Censor.Enumerate then.
+// The report counts the reconnects that came back through a bridge, and
+// says for every stranded client which bridges it held and what stood in
+// their way.
+//
 // # What is measured
 //
 //   - sent: messages a client queued (one to its partner every

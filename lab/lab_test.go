@@ -200,8 +200,8 @@ func figures(r *report.Report) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(r.Strategies)) {
 		st := r.Strategies[name]
-		out = append(out, fmt.Sprintf("%s sent %d delivered %d ratio %v reconnects %d unrecovered %d cold-failed %d moves %d",
-			name, st.Sent, st.Delivered, st.DeliveryRatio, st.Reconnects, st.Unrecovered, st.ColdStartFailed, st.Moves))
+		out = append(out, fmt.Sprintf("%s sent %d delivered %d ratio %v reconnects %d (via bridge %d) unrecovered %d cold-failed %d moves %d bridges %d",
+			name, st.Sent, st.Delivered, st.DeliveryRatio, st.Reconnects, st.ReconnectsViaBridge, st.Unrecovered, st.ColdStartFailed, st.Moves, st.Bridges))
 	}
 	c, _ := json.Marshal(r.Censor)
 	return append(out, "censor "+string(c))
