@@ -184,7 +184,6 @@ func (w *world) startBridges(ctx context.Context, closers *[]func() error) error
 		}
 		d := drawBridges(b, w.seed, len(users), w.enumClients())
 		for i, lc := range users {
-			lc.contacts = lc.contacts[:0]
 			if lc.partner != nil {
 				lc.contacts = append(lc.contacts, lc.partner)
 			}
