@@ -475,3 +475,13 @@ func (s *strategyRun) opened() []*labClient {
 	}
 	return out
 }
+
+// strandedSince returns when lc's outage began if lc is stranded at the
+// end of the run: an outage still open that began before drainFrom, the
+// end of the sending time (the caller holds lc.s.mu). An outage that
+// began during the drain had less time than the drain to heal: it counts
+// in the reconnect percentiles, not as unrecovered.
+func (lc *labClient) strandedSince(drainFrom censor.Time) (censor.Time, bool) {
+	at := lc.outage()
+	return at, lc.c != nil && at >= 0 && at < drainFrom
+}

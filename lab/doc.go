@@ -54,8 +54,9 @@
 //     lost it (EventDisconnected), to its next EventConnected. A cut is set
 //     aside if a message written after it still reaches the client (the
 //     flow cut was another one, e.g. a sealed-send channel). Outages still
-//     open at the end, noticed or not, are "unrecovered" and count with the
-//     rest of the run as their time.
+//     open at the end, noticed or not, count with the rest of the run as
+//     their time; those that began before the drain are "unrecovered" (the
+//     stranded clients), those that began during it are still healing.
 //   - cold start: from a cold-start client's first Init attempt to the
 //     relay's durable acknowledgement of its first message, written to an
 //     established user (its inviter); it retries Init every second, as a user

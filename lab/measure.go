@@ -129,8 +129,10 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 		a.clientSent += lc.sent
 		a.clientDelivered += lc.delivered
 		if at := lc.outage(); lc.c != nil && at >= 0 {
-			st.Unrecovered++
 			rec = append(rec, msf(end-at))
+		}
+		if _, ok := lc.strandedSince(w.sc.Duration.D()); ok {
+			st.Unrecovered++
 		}
 		// A cold start that never got a message through counts with the
 		// rest of the run, as an unrecovered outage does: the median is
@@ -373,7 +375,7 @@ func (w *world) whyUnrecovered(s *strategyRun) string {
 	n, refreshed, allFailed := 0, 0, 0
 	classes := map[dialer.FailureClass]int{}
 	for _, lc := range s.clients {
-		if lc.c == nil || lc.outage() < 0 {
+		if _, ok := lc.strandedSince(w.sc.Duration.D()); !ok {
 			continue
 		}
 		n++

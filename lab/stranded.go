@@ -36,8 +36,8 @@ func (w *world) stranded(s *strategyRun, end censor.Time) []report.Stranded {
 	var cuts []cut
 	s.mu.Lock()
 	for _, lc := range s.clients {
-		at := lc.outage()
-		if lc.c == nil || at < 0 {
+		at, ok := lc.strandedSince(w.sc.Duration.D())
+		if !ok {
 			continue
 		}
 		by := lc.downBy

@@ -271,16 +271,19 @@ func TestBuiltins(t *testing.T) {
 		if s.Bystanders < 200 {
 			t.Errorf("%s: %d bystanders, want at least 200", name, s.Bystanders)
 		}
-		// Three minutes in all: leave at least a minute for setup and the report.
-		if s.Total() > 2*time.Minute {
-			t.Errorf("%s: runs %v, too long to finish within 3 minutes", name, s.Total())
+		// On the simulated clock a run's wall time follows its events, not
+		// its lab time; these bounds keep the built-ins near the cost
+		// docs/lab.md measured (a full scenario in a few minutes of CPU,
+		// the showcase in under one).
+		if s.Total() > 10*time.Minute {
+			t.Errorf("%s: runs %v of lab time, want at most 10 minutes", name, s.Total())
 		}
 	}
 	if s, _ := Builtin("rkn-2018"); s.Bridges != (Bridges{BridgeShare: 0.10, AbroadShare: 0.02, CensorFriends: 3, Contacts: 4}) {
 		t.Errorf("rkn-2018: bridges %+v, want issue 10's fixed figures (10%% at home, 2%% abroad, 3 friends per censor account, 4 contacts)", s.Bridges)
 	}
-	if s, _ := Builtin("quick"); s.Total() > 45*time.Second || s.Censor.Preset != PresetRKN2018 {
-		t.Errorf("quick: %v of %s, want rkn-2018 in at most 45 s", s.Total(), s.Censor.Preset)
+	if s, _ := Builtin("quick"); s.Total() > 6*time.Minute || s.Censor.Preset != PresetRKN2018 {
+		t.Errorf("quick: %v of %s, want rkn-2018 in at most 6 minutes of lab time", s.Total(), s.Censor.Preset)
 	}
 	if s, _ := Builtin("ci"); s.Total() < 20*time.Second || s.Total() > 40*time.Second {
 		t.Errorf("ci: runs %v, want 20-40 s", s.Total())
