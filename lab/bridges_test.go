@@ -207,7 +207,7 @@ func TestCensorListsABridgeOfferedToItsAccount(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a lab world")
 	}
-	w, r := runBridgeWorld(t, bridgeScenario(t, "3s", ispsOneOpen, `{"bridge_share": 1, "censor_friends": 2}`))
+	w, r := runBridgeWorld(t, bridgeScenario(t, "8s", ispsOneOpen, `{"bridge_share": 1, "censor_friends": 2}`))
 	s := w.strategies[0]
 	for _, lc := range s.clients {
 		if lc.bridge == nil {
