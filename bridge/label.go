@@ -130,6 +130,17 @@ type Issuer struct {
 	SNI string // the server name callers send
 }
 
+// OwnLabel is the label the user's own devices dial a bridge with: the
+// home that holds the issuer made the bridge (a credential for a friend
+// abroad), so it is no contact's, and every device derives the same label
+// from the bridge key without storing one. To the bridge it is a label
+// like any other.
+func (i Issuer) OwnLabel() Label {
+	var l Label
+	copy(l[:], derive(i.Key, "own label"))
+	return l
+}
+
 // Offer is the offer for the contact holding label l, to dial address,
 // valid until expires (to the second). The offer leads to the network's
 // relay relayID.

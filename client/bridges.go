@@ -161,6 +161,7 @@ func (c *Client) bridgeCandidates(m *manifest.Manifest) []dialer.Candidate {
 	if err != nil {
 		return nil
 	}
+	offers = append(offers, c.ownBridgeOffers(m)...)
 	var out []dialer.Candidate
 	for _, o := range offers {
 		if o.Check(m.Network, c.cfg.Now()) != nil {
@@ -168,6 +169,34 @@ func (c *Client) bridgeCandidates(m *manifest.Manifest) []dialer.Candidate {
 		}
 		if k := relayKey(m, o.RelayID); k != nil {
 			out = append(out, dialer.Candidate{RelayID: o.RelayID, RelayKey: *k, Endpoint: o.Endpoint()})
+		}
+	}
+	return out
+}
+
+// ownBridgeOffers are offers, minted here for the user's own devices
+// (bridge.Issuer.OwnLabel), of the bridges this home made credentials for
+// and that run elsewhere (a friend abroad, a VPS): the user who set one up
+// for their contacts can use it too when every relay address is blocked.
+// A bridge this home runs itself forwards over the same paths this client
+// has, so it is left out.
+func (c *Client) ownBridgeOffers(m *manifest.Manifest) []bridge.Offer {
+	if len(m.Relays) == 0 {
+		return nil
+	}
+	bs, err := c.db.Store().Bridges(context.Background())
+	if err != nil {
+		return nil
+	}
+	var out []bridge.Offer
+	for _, b := range bs {
+		if b.Own {
+			continue
+		}
+		iss := issuerOf(b)
+		o, err := iss.Offer(iss.OwnLabel(), m.Network, m.Relays[0].ID, b.Address, c.cfg.Now().Add(DefaultBridgeOfferTTL))
+		if err == nil {
+			out = append(out, o)
 		}
 	}
 	return out

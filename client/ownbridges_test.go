@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/blocktest"
 	"samizdat/bridge"
 	"samizdat/client"
 	"samizdat/transport/selfsigned"
@@ -220,4 +221,43 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestOwnBridgeAbroadCarriesItsOwner: a user who made a credential for a
+// bridge abroad, and whose every relay address is then blocked, gets back
+// through that bridge with no offer from anyone: her client mints its
+// own (bridge.Issuer.OwnLabel), and the bridge knows it like any other.
+func TestOwnBridgeAbroadCarriesItsOwner(t *testing.T) {
+	n := startBlockedRelay(t, 1)
+	var log dialLog
+	alice := newBlockedUser(t, n.invite(t, 0), "alice", &log)
+	ctx := context.Background()
+	addr := freeAddr(t)
+	cred, err := alice.NewBridgeCredential(ctx, addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bridge is abroad: the censor's blocks do not reach its paths.
+	outside := func(ctx context.Context, network, address string) (net.Conn, error) {
+		for _, p := range n.proxies {
+			if p.Addr() == address {
+				address = p.Target()
+			}
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
+	abroad, err := bridge.StartAbroad(bridge.AbroadConfig{Credential: cred, Listen: []string{addr},
+		StateDir: filepath.Join(t.TempDir(), "state"), NetDial: outside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer abroad.Close()
+
+	n.proxies[0].Set(blocktest.Reset)
+	alice.receive(t)
+	waitUntil(t, "alice connected through her bridge abroad", patience, func() bool { return log.last() == addr })
+	if _, err := alice.Send(ctx, "alice", "a note through the bridge"); err != nil {
+		t.Fatalf("a note to self through the bridge: %v", err)
+	}
 }
