@@ -288,7 +288,7 @@ func TestBridgeAbroadCarriesAStrandedContact(t *testing.T) {
 	if !bytes.Equal(offer.TLSPin, iss.Pin) || offer.Address != bridgeAddr {
 		t.Fatalf("alice holds %+v, not an offer of the bridge abroad", offer)
 	}
-	upgrade := func(path, tok string) int {
+	probe := func(path, tok string) (int, string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		defer cancel()
@@ -296,8 +296,17 @@ func TestBridgeAbroadCarriesAStrandedContact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status != http.StatusSwitchingProtocols && body == "" {
-			t.Fatalf("status %d without the decoy's page", status)
+		return status, body
+	}
+	// The decoy's answer to a path nobody was given (its error page is
+	// drawn per deployment, and may be empty): every refusal must be
+	// that answer, byte for byte.
+	_, decoyPage := probe("/"+strings.Repeat("b", 22), "")
+	upgrade := func(path, tok string) int {
+		t.Helper()
+		status, body := probe(path, tok)
+		if status != http.StatusSwitchingProtocols && body != decoyPage {
+			t.Fatalf("status %d with %q, not the decoy's page for an unknown path (%q)", status, body, decoyPage)
 		}
 		return status
 	}
