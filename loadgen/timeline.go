@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -78,7 +79,7 @@ func (t *timeline) phasesOf(keep func(phase byte) bool) []byte {
 // time falls in. It returns when every sender has stopped.
 func chats(n int, rate float64, tl *timeline, send func(i int, phase byte, at time.Duration)) {
 	if !(rate > 0) {
-		panic("loadgen: chats at no messages per second") // a caller's bug: the interval would never end
+		panic(fmt.Sprintf("loadgen: chats at %v messages per second", rate)) // a caller's bug: the interval would never end
 	}
 	interval := time.Duration(float64(time.Second) / rate)
 	start := sinceEpoch()
