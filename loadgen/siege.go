@@ -73,8 +73,8 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 		res.Limit = fmt.Sprintf("open files limited to %d; the silent connections need about %d", soft, 2*sz.SiegeSilent)
 	}
 	windows := max(sz.SiegeWindows, 1)
-	if siegeWindow(windows-1) >= strangerPhase {
-		return fmt.Errorf("siege: %d windows of each kind; at most %d", windows, (strangerPhase-1)/2)
+	if heldWindow(windows-1) >= strangerPhase {
+		return fmt.Errorf("siege: %d windows of each kind; at most %d", windows, (strangerPhase-1)/3)
 	}
 	window := sz.SiegeFor / time.Duration(windows)
 	n, err := r.startNode(ctx, ScenarioSiege, relay.Limits{}, []string{"127.0.0.1:0"})
@@ -152,7 +152,7 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 			if err := sleep(ctx, window); err != nil {
 				return err
 			}
-			clock.begin(siegeWindow(k))
+			clock.begin(openingWindow(k))
 			floodCtx, stopFloods := context.WithCancel(ctx)
 			var floods sync.WaitGroup
 			floods.Go(func() {
@@ -163,7 +163,11 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 			floods.Go(func() { tokens.run(floodCtx, sz.SiegeTokenRate) })
 			floods.Go(func() { sf.run(floodCtx, sz.SiegeStrangerRate) })
 			t0 := time.Now()
-			err := sleep(ctx, window)
+			err := sleep(ctx, window/5)
+			if err == nil {
+				clock.begin(heldWindow(k))
+				err = sleep(ctx, window-window/5)
+			}
 			stopFloods()
 			floodsFor += time.Since(t0)
 			floods.Wait()
@@ -195,6 +199,8 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	res.add("siege_ratio", zeroNaN(p99Siege/p99Calm), "×")
 	res.add("chat_p50_siege", percentile(stormy, 50), "ms")
 	res.add("chat_p50_calm", percentile(calm, 50), "ms")
+	res.add("chat_p99_siege_opening", percentile(chatTr.pooled(tl.phasesOf(isOpeningWindow)), 99), "ms")
+	res.add("chat_p99_siege_held", percentile(chatTr.pooled(tl.phasesOf(isHeldWindow)), 99), "ms")
 	res.add("chat_samples_calm", float64(len(calm)), "msgs")
 	res.add("chat_samples_siege", float64(len(stormy)), "msgs")
 	res.add("siege_windows", float64(windows), "windows")
@@ -222,16 +228,39 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 		fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs (cpu_* is the process's: relay, chatters and floods); "+
 			"%d calm and %d siege windows of %v, alternating, each siege window opening its %d silent connections afresh; %d silent connections failed to dial; "+
 			"ratio = chatters' p99 pooled over the siege windows / over the calm ones", windows, windows, window, sz.SiegeSilent, silent.failed.Load()),
-		"chatters' p99 per window, calm: "+chatTr.p99s(calmPhases)+"; siege: "+chatTr.p99s(siegePhases))
+		"chatters' p99 (ms) per window, calm: "+chatTr.p99s(each(calmPhases))+"; siege: "+chatTr.p99s(siegeWindows(windows))+
+			"; their opening fifths: "+chatTr.p99s(each(tl.phasesOf(isOpeningWindow))))
 	return nil
 }
 
-// The siege's windows: calm window k (from 0) has phase 2k+1, siege window
-// k 2k+2, and the settling pauses 0.
-func calmWindow(k int) byte     { return byte(2*k + 1) }
-func siegeWindow(k int) byte    { return byte(2*k + 2) }
-func isCalmWindow(p byte) bool  { return p%2 == 1 }
-func isSiegeWindow(p byte) bool { return p != 0 && p%2 == 0 }
+// The siege's windows: calm window k (from 0) has phase 3k+1; siege window
+// k is two, its opening fifth (while the silent connections are opened)
+// 3k+2 and the rest (while they are held) 3k+3; the settling pauses 0.
+func calmWindow(k int) byte       { return byte(3*k + 1) }
+func openingWindow(k int) byte    { return byte(3*k + 2) }
+func heldWindow(k int) byte       { return byte(3*k + 3) }
+func isCalmWindow(p byte) bool    { return p%3 == 1 }
+func isOpeningWindow(p byte) bool { return p%3 == 2 }
+func isHeldWindow(p byte) bool    { return p != 0 && p%3 == 0 }
+func isSiegeWindow(p byte) bool   { return isOpeningWindow(p) || isHeldWindow(p) }
+
+// siegeWindows returns the phases of each of n siege windows.
+func siegeWindows(n int) [][]byte {
+	ws := make([][]byte, n)
+	for k := range ws {
+		ws[k] = []byte{openingWindow(k), heldWindow(k)}
+	}
+	return ws
+}
+
+// each returns each phase on its own.
+func each(phases []byte) [][]byte {
+	ws := make([][]byte, len(phases))
+	for i, p := range phases {
+		ws[i] = []byte{p}
+	}
+	return ws
+}
 
 // The kinds of siege window kindClock adds time up for.
 const (
@@ -254,7 +283,7 @@ func newKindClock(tl *timeline) *kindClock {
 	return &kindClock{tl: tl, since: time.Now(), cpuSince: cpuTime()}
 }
 
-// begin begins a window of phase (see calmWindow, siegeWindow).
+// begin begins a window of phase (see calmWindow).
 func (c *kindClock) begin(phase byte) {
 	c.lap()
 	c.tl.begin(phase)

@@ -24,7 +24,7 @@ func TestTimeline(t *testing.T) {
 		t.Fatalf("empty timeline: phase %d, open %v; want 0, true", p, open)
 	}
 	var starts []time.Duration
-	phases := []byte{0, calmWindow(0), siegeWindow(0), 0, calmWindow(1), siegeWindow(1)}
+	phases := []byte{0, calmWindow(0), openingWindow(0), heldWindow(0), 0, calmWindow(1), openingWindow(1), heldWindow(1)}
 	for _, p := range phases {
 		if len(starts) > 0 {
 			after(starts[len(starts)-1])
@@ -54,26 +54,34 @@ func TestTimeline(t *testing.T) {
 			t.Errorf("%v after the end: open", d-end)
 		}
 	}
-	if got, want := tl.phasesOf(isCalmWindow), []byte{1, 3}; !slices.Equal(got, want) {
-		t.Errorf("calm windows %v, want %v", got, want)
-	}
-	if got, want := tl.phasesOf(isSiegeWindow), []byte{2, 4}; !slices.Equal(got, want) {
-		t.Errorf("siege windows %v, want %v", got, want)
+	for _, c := range []struct {
+		kind string
+		is   func(byte) bool
+		want []byte
+	}{
+		{"calm", isCalmWindow, []byte{1, 4}},
+		{"siege", isSiegeWindow, []byte{2, 3, 5, 6}},
+		{"siege opening", isOpeningWindow, []byte{2, 5}},
+		{"siege held", isHeldWindow, []byte{3, 6}},
+	} {
+		if got := tl.phasesOf(c.is); !slices.Equal(got, c.want) {
+			t.Errorf("%s windows %v, want %v", c.kind, got, c.want)
+		}
 	}
 
 	tr := newTracker()
-	for i, p := range []byte{1, 2, 3, 4, 3, 0} { // the phases' messages, one each but 3
+	for i, p := range []byte{1, 2, 4, 3, 4, 0} { // the phases' messages, one each but 4
 		id, content := tr.message(p, sinceEpoch()-time.Duration(i+1)*time.Second)
 		tr.deliver(nil, &wire.Envelope{Id: id, Content: content})
 	}
-	// Message i is i+1 seconds late: phases 1 and 3 took 1, 3 and 5 s.
+	// Message i is i+1 seconds late: phases 1 and 4 took 1, 3 and 5 s.
 	got := tr.pooled(tl.phasesOf(isCalmWindow))
 	var secs []int
 	for _, ms := range got {
 		secs = append(secs, int(ms/1000))
 	}
 	if !slices.Equal(secs, []int{1, 3, 5}) {
-		t.Errorf("calm windows pooled %v ms, want the messages of phases 1 and 3 (1, 3 and 5 s), sorted", got)
+		t.Errorf("calm windows pooled %v ms, want the messages of phases 1 and 4 (1, 3 and 5 s), sorted", got)
 	}
 }
 

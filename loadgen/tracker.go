@@ -156,16 +156,17 @@ func (t *tracker) pooled(phases []byte) []float64 {
 	return pool(t.lat, phases)
 }
 
-// p99s lists each phase's p99 in ms, in the order given: "4.1 5.6 12.0".
-func (t *tracker) p99s(phases []byte) string {
+// p99s lists the p99 in ms of each group of phases pooled, in the order
+// given: "4.1 5.6 12.0".
+func (t *tracker) p99s(groups [][]byte) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var b strings.Builder
-	for i, p := range phases {
+	for i, g := range groups {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(num(percentile(pool(t.lat, []byte{p}), 99)))
+		b.WriteString(num(percentile(pool(t.lat, g), 99)))
 	}
 	return b.String()
 }
