@@ -95,35 +95,31 @@ func (w *window) wait() {
 }
 
 // paced has each sender send to its partner at rate per second for d,
-// open loop: message k is meant for start+k/rate and stamped with that
-// time, so a relay that falls behind shows up as latency. It returns when
-// every send has its response.
+// open loop (see chats): message k is meant for start+k/rate and stamped
+// with that time, so a relay that falls behind shows up as latency. It
+// returns when every send has its response.
 func paced(senders []*peer, to []ident, tr *tracker, phase byte, rate float64, d time.Duration, c *counter) {
-	if !(rate > 0) {
-		panic(fmt.Sprintf("loadgen: paced at %v messages per second", rate)) // a caller's bug: the interval would never end
+	var tl timeline
+	tl.begin(phase)
+	tl.close(d)
+	chatting(senders, to, tr, rate, &tl, c)
+}
+
+// chatting has each sender send to its partner at rate per second until
+// tl ends (see chats), each message stamped with its window's phase. It
+// returns when every send has its response.
+func chatting(senders []*peer, to []ident, tr *tracker, rate float64, tl *timeline, c *counter) {
+	ws := make([]*window, len(senders))
+	for i := range ws {
+		ws[i] = newWindow(4096, c)
 	}
-	interval := time.Duration(float64(time.Second) / rate)
-	var wg sync.WaitGroup
-	for i, p := range senders {
-		wg.Go(func() {
-			w := newWindow(4096, c)
-			// Spread the senders' first sends over one interval.
-			start := sinceEpoch() + interval*time.Duration(i)/time.Duration(len(senders))
-			for k := 0; ; k++ {
-				at := start + time.Duration(k)*interval
-				if at-start >= d {
-					break
-				}
-				if wait := at - sinceEpoch(); wait > 0 {
-					time.Sleep(wait)
-				}
-				id, content := tr.message(phase, at)
-				w.send(p, sendReq(to[i], id, content), nil)
-			}
-			w.wait()
-		})
+	chats(len(senders), rate, tl, func(i int, phase byte, at time.Duration) {
+		id, content := tr.message(phase, at)
+		ws[i].send(senders[i], sendReq(to[i], id, content), nil)
+	})
+	for _, w := range ws {
+		w.wait()
 	}
-	wg.Wait()
 }
 
 // chatCheck records that every accepted message arrived exactly once and

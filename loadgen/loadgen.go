@@ -66,8 +66,10 @@ type Sizes struct {
 	FloodWindow int           `json:"flood_window"` // flood: the flooder's sends in flight
 
 	// siege: the flood's chats beside floods a censor's accounts can
-	// mount (see runner.siege), each phase (without, with) SiegeFor long.
+	// mount (see runner.siege), each phase (without, with) SiegeFor long
+	// in all, in SiegeWindows windows of each, alternating.
 	SiegeFor          time.Duration `json:"siege_for_ns"`
+	SiegeWindows      int           `json:"siege_windows"`
 	SiegeSilent       int           `json:"siege_silent"`        // silent connections opened at once
 	SiegeSilentRate   float64       `json:"siege_silent_rate"`   // and new ones per second
 	SiegeTokenRate    float64       `json:"siege_token_rate"`    // wss upgrades with forged or replayed tokens per second
@@ -84,7 +86,7 @@ func Small() Sizes {
 		DrainMessages: 1000,
 		Fetchers:      64, PreKeyFetches: 1000,
 		ChatPairs: 8, ChatRate: 10, FloodFor: time.Second, FloodWindow: 64,
-		SiegeFor: 5 * time.Second, SiegeSilent: 1000, SiegeSilentRate: 30, SiegeTokenRate: 100, SiegeStrangerRate: 50, ReconnectRate: 5}
+		SiegeFor: 5 * time.Second, SiegeWindows: 2, SiegeSilent: 1000, SiegeSilentRate: 30, SiegeTokenRate: 100, SiegeStrangerRate: 50, ReconnectRate: 5}
 }
 
 // Full is the size of the design targets (design.md §8).
@@ -96,7 +98,7 @@ func Full() Sizes {
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
 		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256,
-		SiegeFor: 20 * time.Second, SiegeSilent: 3000, SiegeSilentRate: 100, SiegeTokenRate: 300, SiegeStrangerRate: 100, ReconnectRate: 5}
+		SiegeFor: 40 * time.Second, SiegeWindows: 8, SiegeSilent: 3000, SiegeSilentRate: 100, SiegeTokenRate: 300, SiegeStrangerRate: 100, ReconnectRate: 5}
 }
 
 // Tiny is the CI size: every scenario in a few seconds.
@@ -108,7 +110,7 @@ func Tiny() Sizes {
 		DrainMessages: 300,
 		Fetchers:      64, PreKeyFetches: 256,
 		ChatPairs: 3, ChatRate: 20, FloodFor: 400 * time.Millisecond, FloodWindow: 32,
-		SiegeFor: 600 * time.Millisecond, SiegeSilent: 100, SiegeSilentRate: 20, SiegeTokenRate: 40, SiegeStrangerRate: 20, ReconnectRate: 10}
+		SiegeFor: 600 * time.Millisecond, SiegeWindows: 2, SiegeSilent: 100, SiegeSilentRate: 20, SiegeTokenRate: 40, SiegeStrangerRate: 20, ReconnectRate: 10}
 }
 
 // SizesByName returns Tiny, Small or Full.

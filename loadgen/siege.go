@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,23 +46,37 @@ const strangerPhase = 0xee
 // alone does not shed them.
 const silentPerSource = 25
 
-// siege: the flood scenario's chats (ChatPairs pairs at ChatRate each),
-// first alone and then under the floods a censor can mount with its own
-// accounts and a manifest (issue 12), all at once: SiegeSilent
-// connections that never say a word, opened at once and then
-// SiegeSilentRate new ones a second from SiegeSilent/25 addresses;
-// SiegeTokenRate wss upgrade requests a second carrying forged or
-// replayed tokens; and SiegeStrangerRate messages a second from
-// strangers, half from registered strangers with content whose claims a
-// client refuses, half sealed with a wrong access key. Meanwhile honest
-// devices reconnect over wss ReconnectRate times a second. The relay has
-// its default limits. The headline is the chatters' p99 send→deliver
-// under the siege; the ratio is that over their p99 without it.
+// siege: the flood scenario's chats (ChatPairs pairs at ChatRate each)
+// through alternating windows, calm and under siege, SiegeWindows of each
+// (calm, siege, calm, siege, ...), each SiegeFor/SiegeWindows long, so
+// that a slow spell of the machine falls on both kinds alike; each kind's
+// samples are pooled. A siege window runs every flood a censor can mount
+// with its own accounts and a manifest (issue 12), all at once:
+// SiegeSilent connections that never say a word, opened at once when the
+// window begins and then SiegeSilentRate new ones a second from
+// SiegeSilent/25 addresses; SiegeTokenRate wss upgrade requests a second
+// carrying forged or replayed tokens; and SiegeStrangerRate messages a
+// second from strangers, half from registered strangers with content
+// whose claims a client refuses, half sealed with a wrong access key. A
+// calm window has none of it: the siege window ends by stopping the
+// floods, closing the silent connections and waiting for the strangers'
+// accepted messages to be delivered (that teardown counts as siege), and a
+// settling pause a tenth of a window long, whose messages count as
+// neither, comes before each calm window (the first is the warm-up).
+// Throughout, honest devices reconnect over wss ReconnectRate times a
+// second. The relay has its default limits. The headline is the
+// chatters' p99 send→deliver in the siege windows; the ratio is that over
+// their p99 in the calm ones.
 func (r *runner) siege(ctx context.Context, res *Result) error {
 	sz := r.sz
 	if soft, _, err := raiseNoFile(uint64(2*sz.SiegeSilent + 8192)); err == nil && soft < uint64(2*sz.SiegeSilent+1024) {
 		res.Limit = fmt.Sprintf("open files limited to %d; the silent connections need about %d", soft, 2*sz.SiegeSilent)
 	}
+	windows := max(sz.SiegeWindows, 1)
+	if heldWindow(windows-1) >= strangerPhase {
+		return fmt.Errorf("siege: %d windows of each kind; at most %d", windows, (strangerPhase-1)/3)
+	}
+	window := sz.SiegeFor / time.Duration(windows)
 	n, err := r.startNode(ctx, ScenarioSiege, relay.Limits{}, []string{"127.0.0.1:0"})
 	if err != nil {
 		return err
@@ -101,73 +114,104 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	}
 	defer closeAll(send)
 
-	rc := newReconnects(ep, reconnIDs, n.key.Public)
-	var chat counter
-	r.progress("siege: %d pairs chatting at %g msg/s each, honest wss reconnects at %g/s, no flood", p, sz.ChatRate, sz.ReconnectRate)
-	stopRC := rc.run(ctx, 1, sz.ReconnectRate)
-	cpu0, t0 := cpuTime(), time.Now()
-	paced(send, chatTo, chatTr, 1, sz.ChatRate, sz.SiegeFor, &chat)
-	cpuCalm := (cpuTime() - cpu0).Seconds() / time.Since(t0).Seconds()
-	stopRC()
-	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
-		return err
-	}
-
-	// The floods.
-	floodCtx, stopFloods := context.WithCancel(ctx)
-	defer stopFloods()
-	var floods sync.WaitGroup
+	// The floods' peers, ready before the first window.
 	silent := &silentFlood{addr: n.addrs[0]}
-	r.progress("siege: opening %d silent connections from %d addresses", sz.SiegeSilent, max(sz.SiegeSilent/silentPerSource, 1))
-	silent.fill(floodCtx, sz.SiegeSilent)
-	floods.Go(func() { silent.trickle(floodCtx, sz.SiegeSilent, sz.SiegeSilentRate) })
+	defer silent.close()
 	tokens := &tokenFlood{ep: ep}
-	if err := tokens.prime(floodCtx); err != nil {
+	if err := tokens.prime(ctx); err != nil {
 		return err
 	}
-	floods.Go(func() { tokens.run(floodCtx, sz.SiegeTokenRate) })
 	sf := &strangerFlood{to: chatTo, tr: strangerTr}
+	defer sf.close()
 	if err := sf.connect(ctx, n, strangerIDs, anonymous); err != nil {
 		return err
 	}
-	defer sf.close()
-	floods.Go(func() { sf.run(floodCtx, sz.SiegeStrangerRate) })
 
-	r.progress("siege: the same chats and reconnects beside %d silent connections (+%g/s), %g forged or replayed tokens/s, %g strangers' messages/s",
-		sz.SiegeSilent, sz.SiegeSilentRate, sz.SiegeTokenRate, sz.SiegeStrangerRate)
-	start, held, cpu0 := time.Now(), silent.sampleOpen(floodCtx), cpuTime()
-	stopRC = rc.run(ctx, 2, sz.ReconnectRate)
-	paced(send, chatTo, chatTr, 2, sz.ChatRate, sz.SiegeFor, &chat)
+	r.progress("siege: %d pairs chatting at %g msg/s each and honest wss reconnects at %g/s, through %d calm and %d siege windows of %v: "+
+		"%d silent connections (+%g/s) from %d addresses, %g forged or replayed tokens/s, %g strangers' messages/s",
+		p, sz.ChatRate, sz.ReconnectRate, windows, windows, window, sz.SiegeSilent, sz.SiegeSilentRate,
+		max(sz.SiegeSilent/silentPerSource, 1), sz.SiegeTokenRate, sz.SiegeStrangerRate)
+	var tl timeline
+	clock := newKindClock(&tl)
+	rc := newReconnects(ep, reconnIDs, n.key.Public)
+	stopRC := rc.run(ctx, &tl, sz.ReconnectRate)
+	var chat counter
+	chatsDone := make(chan struct{})
+	go func() {
+		defer close(chatsDone)
+		chatting(send, chatTo, chatTr, sz.ChatRate, &tl, &chat)
+	}()
+	var floodsFor time.Duration // the floods' time in all, for their rates
+	err = func() error {
+		for k := range windows {
+			clock.begin(0)
+			if err := sleep(ctx, window/10); err != nil {
+				return err
+			}
+			clock.begin(calmWindow(k))
+			if err := sleep(ctx, window); err != nil {
+				return err
+			}
+			clock.begin(openingWindow(k))
+			floodCtx, stopFloods := context.WithCancel(ctx)
+			var floods sync.WaitGroup
+			floods.Go(func() {
+				silent.fill(floodCtx, sz.SiegeSilent)
+				silent.trickle(floodCtx, sz.SiegeSilent, sz.SiegeSilentRate)
+			})
+			floods.Go(func() { silent.sampleOpen(floodCtx) })
+			floods.Go(func() { tokens.run(floodCtx, sz.SiegeTokenRate) })
+			floods.Go(func() { sf.run(floodCtx, sz.SiegeStrangerRate) })
+			t0 := time.Now()
+			err := sleep(ctx, window/5)
+			if err == nil {
+				clock.begin(heldWindow(k))
+				err = sleep(ctx, window-window/5)
+			}
+			stopFloods()
+			floodsFor += time.Since(t0)
+			floods.Wait()
+			silent.close()
+			if err != nil {
+				return err
+			}
+			if err := strangerTr.waitDelivered(ctx, sf.msgs.ok.Load(), deliveryTimeout); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	clock.end()
+	<-chatsDone
 	stopRC()
-	siegeFor := time.Since(start)
-	cpuSiege := (cpuTime() - cpu0).Seconds() / siegeFor.Seconds()
-	stopFloods()
-	floods.Wait()
-	heldMean := held()
-	silent.close()
-	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
+	if err != nil {
 		return err
 	}
-	if err := strangerTr.waitDelivered(ctx, sf.msgs.ok.Load(), deliveryTimeout); err != nil {
+	if err := chatTr.waitDelivered(ctx, chat.ok.Load(), deliveryTimeout); err != nil {
 		return err
 	}
 	acksFailed := settleAcks(recv)
 
-	_, calm, _ := chatTr.phase(1)
-	_, stormy, _ := chatTr.phase(2)
+	calmPhases, siegePhases := tl.phasesOf(isCalmWindow), tl.phasesOf(isSiegeWindow)
+	calm, stormy := chatTr.pooled(calmPhases), chatTr.pooled(siegePhases)
 	p99Calm, p99Siege := percentile(calm, 99), percentile(stormy, 99)
 	res.add("chat_p99_siege", p99Siege, "ms")
 	res.add("siege_ratio", zeroNaN(p99Siege/p99Calm), "×")
 	res.add("chat_p50_siege", percentile(stormy, 50), "ms")
 	res.add("chat_p50_calm", percentile(calm, 50), "ms")
-	res.add("connect_p99_calm", percentile(rc.latencies(1), 99), "ms")
-	res.add("connect_p99_siege", percentile(rc.latencies(2), 99), "ms")
+	res.add("chat_p99_siege_opening", percentile(chatTr.pooled(tl.phasesOf(isOpeningWindow)), 99), "ms")
+	res.add("chat_p99_siege_held", percentile(chatTr.pooled(tl.phasesOf(isHeldWindow)), 99), "ms")
+	res.add("chat_samples_calm", float64(len(calm)), "msgs")
+	res.add("chat_samples_siege", float64(len(stormy)), "msgs")
+	res.add("siege_windows", float64(windows), "windows")
+	res.add("connect_p99_calm", percentile(rc.latencies(calmPhases), 99), "ms")
+	res.add("connect_p99_siege", percentile(rc.latencies(siegePhases), 99), "ms")
 	res.add("silent_opened", float64(silent.opened.Load()), "conns")
-	res.add("silent_held_mean", heldMean, "conns")
-	res.add("tokens_per_s", float64(tokens.sent.Load())/siegeFor.Seconds(), "req/s")
-	res.add("cpu_calm", cpuCalm, "cores")
-	res.add("cpu_siege", cpuSiege, "cores")
-	res.add("stranger_msgs_per_s", float64(sf.msgs.ok.Load()+sf.msgs.limited.Load()+sf.sealed.Load())/siegeFor.Seconds(), "req/s")
+	res.add("silent_held_mean", silent.heldMean(), "conns")
+	res.add("tokens_per_s", float64(tokens.sent.Load())/floodsFor.Seconds(), "req/s")
+	res.add("cpu_calm", clock.cores(kindCalm), "cores")
+	res.add("cpu_siege", clock.cores(kindSiege), "cores")
+	res.add("stranger_msgs_per_s", float64(sf.msgs.ok.Load()+sf.msgs.limited.Load()+sf.sealed.Load())/floodsFor.Seconds(), "req/s")
 	res.ratioTo(Metric{Name: "chat_p99_calm", Value: p99Calm, Unit: "ms"})
 	atSize := sz.SiegeSilent >= Full().SiegeSilent && sz.SiegeTokenRate >= Full().SiegeTokenRate &&
 		sz.SiegeSilentRate >= Full().SiegeSilentRate && sz.ChatPairs >= Full().ChatPairs
@@ -180,8 +224,107 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	res.check("sealed sends with a wrong key refused", sf.sealedOK.Load() == 0 && sf.sealed.Load() > 0, "%d sent, %d accepted", sf.sealed.Load(), sf.sealedOK.Load())
 	res.check("strangers' accepted messages delivered once", strangerTr.delivered.Load() == sf.msgs.ok.Load() && strangerTr.duplicates() == 0,
 		"%d accepted (%d rate-limited), %d delivered, %d duplicates", sf.msgs.ok.Load(), sf.msgs.limited.Load(), strangerTr.delivered.Load(), strangerTr.duplicates())
-	res.Notes = append(res.Notes, fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs (cpu_* is the process's: relay, chatters and floods); %d silent connections failed to dial; ratio = chatters' p99 under the siege / without", silent.failed.Load()))
+	res.Notes = append(res.Notes,
+		fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs (cpu_* is the process's: relay, chatters and floods); "+
+			"%d calm and %d siege windows of %v, alternating, each siege window opening its %d silent connections afresh; %d silent connections failed to dial; "+
+			"ratio = chatters' p99 pooled over the siege windows / over the calm ones", windows, windows, window, sz.SiegeSilent, silent.failed.Load()),
+		"chatters' p99 (ms) per window, calm: "+chatTr.p99s(each(calmPhases))+"; siege: "+chatTr.p99s(siegeWindows(windows))+
+			"; their opening fifths: "+chatTr.p99s(each(tl.phasesOf(isOpeningWindow))))
 	return nil
+}
+
+// The siege's windows: calm window k (from 0) has phase 3k+1; siege window
+// k is two, its opening fifth (while the silent connections are opened)
+// 3k+2 and the rest (while they are held) 3k+3; the settling pauses 0.
+func calmWindow(k int) byte       { return byte(3*k + 1) }
+func openingWindow(k int) byte    { return byte(3*k + 2) }
+func heldWindow(k int) byte       { return byte(3*k + 3) }
+func isCalmWindow(p byte) bool    { return p%3 == 1 }
+func isOpeningWindow(p byte) bool { return p%3 == 2 }
+func isHeldWindow(p byte) bool    { return p != 0 && p%3 == 0 }
+func isSiegeWindow(p byte) bool   { return isOpeningWindow(p) || isHeldWindow(p) }
+
+// siegeWindows returns the phases of each of n siege windows.
+func siegeWindows(n int) [][]byte {
+	ws := make([][]byte, n)
+	for k := range ws {
+		ws[k] = []byte{openingWindow(k), heldWindow(k)}
+	}
+	return ws
+}
+
+// each returns each phase on its own.
+func each(phases []byte) [][]byte {
+	ws := make([][]byte, len(phases))
+	for i, p := range phases {
+		ws[i] = []byte{p}
+	}
+	return ws
+}
+
+// The kinds of siege window kindClock adds time up for.
+const (
+	kindSettle = iota
+	kindCalm
+	kindSiege
+)
+
+// kindClock begins a timeline's windows and adds up the wall time and the
+// process's CPU time spent in each kind of window.
+type kindClock struct {
+	tl         *timeline
+	kind       int
+	since      time.Time
+	cpuSince   time.Duration
+	wall, cpus [3]time.Duration // by kind
+}
+
+func newKindClock(tl *timeline) *kindClock {
+	return &kindClock{tl: tl, since: time.Now(), cpuSince: cpuTime()}
+}
+
+// begin begins a window of phase (see calmWindow).
+func (c *kindClock) begin(phase byte) {
+	c.lap()
+	c.tl.begin(phase)
+	switch {
+	case isCalmWindow(phase):
+		c.kind = kindCalm
+	case isSiegeWindow(phase):
+		c.kind = kindSiege
+	default:
+		c.kind = kindSettle
+	}
+}
+
+// end ends the timeline.
+func (c *kindClock) end() {
+	c.lap()
+	c.tl.close(0)
+}
+
+func (c *kindClock) lap() {
+	now, cpu := time.Now(), cpuTime()
+	c.wall[c.kind] += now.Sub(c.since)
+	c.cpus[c.kind] += cpu - c.cpuSince
+	c.since, c.cpuSince = now, cpu
+}
+
+// cores is the process's CPU in the windows of kind, in cores.
+func (c *kindClock) cores(kind int) float64 {
+	return c.cpus[kind].Seconds() / c.wall[kind].Seconds()
+}
+
+// sleep waits d or until ctx ends, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // serveWSS starts a wss listener on loopback for n, with a self-signed
@@ -223,17 +366,18 @@ type reconnects struct {
 	failed   atomic.Int64
 
 	mu    sync.Mutex
-	lat   map[byte][]float64 // ms per phase; guarded by mu
+	lat   map[byte][]float64 // ms per window phase (see timeline); guarded by mu
 	first error              // guarded by mu
 }
 
-// run reconnects at rate per second, recording phase, until the returned
-// stop is called (which waits for the reconnects in progress).
-func (rc *reconnects) run(ctx context.Context, phase byte, rate float64) (stop func()) {
+// run reconnects at rate per second, each filed under the phase of the
+// window of tl it began in, until the returned stop is called (which
+// waits for the reconnects in progress).
+func (rc *reconnects) run(ctx context.Context, tl *timeline, rate float64) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		pace(ctx, rate, func(int) { wg.Go(func() { rc.once(ctx, phase) }) })
+		pace(ctx, rate, func(int) { wg.Go(func() { rc.once(ctx, tl) }) })
 	})
 	return func() {
 		cancel()
@@ -249,8 +393,9 @@ func newReconnects(ep wss.ClientConfig, ids []ident, relayKey [32]byte) *reconne
 	return rc
 }
 
-func (rc *reconnects) once(ctx context.Context, phase byte) {
+func (rc *reconnects) once(ctx context.Context, tl *timeline) {
 	start := time.Now()
+	phase, _ := tl.at(sinceEpoch())
 	var i int
 	select {
 	case i = <-rc.free:
@@ -296,12 +441,12 @@ func (rc *reconnects) connect(ctx context.Context, id ident, local *net.TCPAddr)
 	return ping(nc, dl)
 }
 
-func (rc *reconnects) latencies(phase byte) []float64 {
+// latencies returns the reconnects' latencies (ms, sorted) in the windows
+// of phases.
+func (rc *reconnects) latencies(phases []byte) []float64 {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	lat := slices.Clone(rc.lat[phase])
-	slices.Sort(lat)
-	return lat
+	return pool(rc.lat, phases)
 }
 
 func (rc *reconnects) firstErr() string {
@@ -322,9 +467,11 @@ type silentFlood struct {
 	open   atomic.Int64 // open on this side now
 	failed atomic.Int64
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{} // guarded by mu
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // guarded by mu
+	heldSum float64               // the samples of open, added up; guarded by mu
+	heldN   int                   // how many; guarded by mu
+	wg      sync.WaitGroup
 }
 
 // dial opens one silent connection, from the source whose turn it is
@@ -393,29 +540,29 @@ func pace(ctx context.Context, rate float64, f func(i int)) {
 	}
 }
 
-// sampleOpen samples how many are open every 100 ms until ctx ends; the
-// returned function waits for that and returns the mean.
-func (f *silentFlood) sampleOpen(ctx context.Context) func() float64 {
-	var sum, k float64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			sum += float64(f.open.Load())
-			k++
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+// sampleOpen samples how many are open every 100 ms until ctx ends,
+// adding to the samples heldMean averages.
+func (f *silentFlood) sampleOpen(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		f.mu.Lock()
+		f.heldSum += float64(f.open.Load())
+		f.heldN++
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-	}()
-	return func() float64 {
-		<-done
-		return sum / k
 	}
+}
+
+// heldMean is the mean of every sample sampleOpen took.
+func (f *silentFlood) heldMean() float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.heldSum / float64(f.heldN)
 }
 
 // close ends every connection still open and waits for their readers.

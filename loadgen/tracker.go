@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,39 @@ func (t *tracker) phase(p byte) (n int, lat []float64, last time.Duration) {
 	lat = slices.Clone(t.lat[p])
 	slices.Sort(lat)
 	return len(lat), lat, t.last[p]
+}
+
+// pooled returns the latencies (ms, sorted) of the phases' deliveries
+// together.
+func (t *tracker) pooled(phases []byte) []float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return pool(t.lat, phases)
+}
+
+// p99s lists the p99 in ms of each group of phases pooled, in the order
+// given: "4.1 5.6 12.0".
+func (t *tracker) p99s(groups [][]byte) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(num(percentile(pool(t.lat, g), 99)))
+	}
+	return b.String()
+}
+
+// pool returns the samples of lat's phases together, sorted.
+func pool(lat map[byte][]float64, phases []byte) []float64 {
+	var all []float64
+	for _, p := range phases {
+		all = append(all, lat[p]...)
+	}
+	slices.Sort(all)
+	return all
 }
 
 func (t *tracker) duplicates() int {

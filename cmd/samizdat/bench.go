@@ -27,7 +27,9 @@ The table fits 100 columns, one row per figure:
   FIGURE    what was measured; the first row is the scenario's headline figure. Then:
             baseline: NAME  the same work without the relay in the way: the store
                             alone (throughput, drain, prekeys), one send per member
-                            (fanout), the chats without the flood (flood, siege)
+                            (fanout), the chats without the flood (flood), the
+                            chats in the calm windows between the siege windows,
+                            pooled (siege)
             relay/base      the headline figure divided by the baseline, same unit:
                             for a rate, above 1 is faster than the baseline; for
                             flood and siege, how many times the chatters' p99 grew
