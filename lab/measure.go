@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"samizdat/censor"
-	"samizdat/dialer"
 	"samizdat/lab/report"
 	"samizdat/lab/scenario"
 )
@@ -338,7 +337,7 @@ func (w *world) notes(r *report.Report) []string {
 		out = append(out, fmt.Sprintf("%d of samizdat's %d cold-start clients never got a message through.", sz.ColdStartFailed, w.sc.ColdStart))
 	}
 	for _, s := range w.strategies {
-		if n := w.whyUnrecovered(s); n != "" {
+		if n := unrecoveredNote(s.name, r.Strategies[s.name].Stranded); n != "" {
 			out = append(out, n)
 		}
 		if n := strandedNote(s.name, r.Strategies[s.name].Stranded); n != "" {
@@ -364,47 +363,6 @@ func (w *world) notes(r *report.Report) []string {
 			c.MaxBystandersBroken, c.Bystanders, c.BystandersBroken))
 	}
 	return out
-}
-
-// whyUnrecovered says, for a strategy's clients still cut off at the end,
-// how their last dial attempts failed and whether the channels gave them
-// anything new.
-func (w *world) whyUnrecovered(s *strategyRun) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, refreshed, allFailed := 0, 0, 0
-	classes := map[dialer.FailureClass]int{}
-	for _, lc := range s.clients {
-		if _, ok := lc.strandedSince(w.sc.Duration.D()); !ok {
-			continue
-		}
-		n++
-		classes[lc.lastFail]++
-		if lc.refreshes > 0 {
-			refreshed++
-			if lc.refreshErr == lc.refreshes {
-				allFailed++
-			}
-		}
-	}
-	if n == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(classes))
-	for k := range classes {
-		keys = append(keys, string(k))
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		name := k
-		if name == "" {
-			name = "no failed attempt"
-		}
-		parts[i] = fmt.Sprintf("%s %d", name, classes[dialer.FailureClass(k)])
-	}
-	return fmt.Sprintf("%d %s clients lost their connection and had not got it back when the run ended; their last failed attempts: %s; %d asked the channels for a newer manifest, %d of them in vain every time.",
-		n, s.name, strings.Join(parts, ", "), refreshed, allFailed)
 }
 
 // strategy returns the strategy named name, or an empty one.

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -104,6 +105,36 @@ func channelHost(ch manifest.Channel) string {
 		return u.Hostname()
 	}
 	return ""
+}
+
+// unrecoveredNote says, for a strategy's stranded clients, how their last
+// dial attempts failed and whether the channels gave them anything new.
+func unrecoveredNote(strategy string, st []report.Stranded) string {
+	if len(st) == 0 {
+		return ""
+	}
+	refreshed, allFailed := 0, 0
+	classes := map[string]int{}
+	for _, x := range st {
+		name := x.LastFailure
+		if name == "" {
+			name = "no failed attempt"
+		}
+		classes[name]++
+		if x.Refreshes > 0 {
+			refreshed++
+			if x.RefreshesFailed == x.Refreshes {
+				allFailed++
+			}
+		}
+	}
+	keys := slices.Sorted(maps.Keys(classes))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, classes[k])
+	}
+	return fmt.Sprintf("%d %s clients lost their connection and had not got it back when the run ended; their last failed attempts: %s; %d asked the channels for a newer manifest, %d of them in vain every time.",
+		len(st), strategy, strings.Join(parts, ", "), refreshed, allFailed)
 }
 
 // strandedNote sums up, in words, what stood between a strategy's
