@@ -76,6 +76,8 @@ type labClient struct {
 	firstAcked censor.Time // cold start: lab time the relay first stored one of its messages durably; -1: none
 	sent       int
 	delivered  int // distinct messages it received
+	samples    int // availability samples while sending since it started
+	upSamples  int // of them, those in which it was connected
 }
 
 // strategyRun is one strategy: its fleet, its clients and its figures.

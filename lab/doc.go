@@ -65,7 +65,8 @@
 //     the rest of the run.
 //   - availability: the mean, over the per-second samples while clients
 //     send, of the fraction of started clients with a connection the censor
-//     has not cut.
+//     has not cut. Per cohort and per ISP (report.Group), the fraction of
+//     the members' samples since each started in which it was connected.
 //   - bystanders broken: services that the control reached and
 //     subscribers of at least one ISP could not, in the last probe round
 //     (and the maximum over rounds). A service the control did not reach

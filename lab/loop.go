@@ -238,6 +238,14 @@ func (w *world) sample(now censor.Time, running bool) {
 		if running {
 			s.availSum += frac
 			s.availN++
+			for _, lc := range s.clients {
+				if lc.c != nil {
+					lc.samples++
+					if lc.connected() {
+						lc.upSamples++
+					}
+				}
+			}
 		}
 		s.mu.Unlock()
 		smp.Connected[s.name] = frac

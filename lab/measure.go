@@ -48,6 +48,7 @@ func (w *world) report() *report.Report {
 		st, acct := w.strategyFigures(s, end)
 		st.Stranded = w.stranded(s, end)
 		st.Cohorts = w.cohorts(s, st.Stranded)
+		st.ISPs = w.isps(s, st.Stranded)
 		r.Strategies[s.name] = st
 		accts[s.name] = acct
 	}
@@ -273,14 +274,21 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 				described++
 			}
 		}
-		cUnrec, cDelivered, cSent := 0, 0, 0
+		var cohorts, isps report.Group
 		for _, c := range st.Cohorts {
-			cUnrec, cDelivered, cSent = cUnrec+c.Unrecovered, cDelivered+c.Delivered, cSent+c.Sent
+			cohorts.Add(c.Group)
+		}
+		for _, c := range st.ISPs {
+			isps.Add(c.Group)
 		}
 		check(s.name+": every stranded client described", len(st.Stranded) == st.Unrecovered && described == st.Unrecovered &&
-			(st.Cohorts == nil || cUnrec == st.Unrecovered && cDelivered <= st.Delivered && cSent <= st.Sent),
+			(st.Cohorts == nil || cohorts.Unrecovered == st.Unrecovered && cohorts.Delivered <= st.Delivered && cohorts.Sent <= st.Sent),
 			"%d clients unrecovered, %d described, %d of them with the paths they knew; per cohort: %d unrecovered, %d of %d messages delivered",
-			st.Unrecovered, len(st.Stranded), described, cUnrec, cDelivered, cSent)
+			st.Unrecovered, len(st.Stranded), described, cohorts.Unrecovered, cohorts.Delivered, cohorts.Sent)
+		check(s.name+": the ISPs add up", isps.Unrecovered == st.Unrecovered && isps.Delivered <= st.Delivered && isps.Sent <= st.Sent &&
+			(st.Cohorts == nil || isps == cohorts),
+			"per ISP: %d clients, %d unrecovered, %d of %d messages delivered; in all: %d unrecovered, %d of %d delivered",
+			isps.Clients, isps.Unrecovered, isps.Delivered, isps.Sent, st.Unrecovered, st.Delivered, st.Sent)
 		check(s.name+": timeline ends at the totals", lastDelivered(r.Timeline, s.name) <= st.Delivered,
 			"last sample %d delivered, total %d", lastDelivered(r.Timeline, s.name), st.Delivered)
 	}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net"
@@ -188,8 +189,8 @@ func pathGroups(groups map[report.Paths]int) []report.Paths {
 // cohorts gives s's figures per cohort (report.Cohort), or nil for a
 // strategy without cohorts: messages count for their recipient's cohort.
 func (w *world) cohorts(s *strategyRun, stranded []report.Stranded) []report.Cohort {
-	cohortOf := map[*labClient]uint32{}
 	open := s.opened()
+	cohortOf := map[*labClient]uint32{}
 	any := false
 	for _, lc := range open {
 		cohortOf[lc] = lc.c.Cohort()
@@ -202,38 +203,72 @@ func (w *world) cohorts(s *strategyRun, stranded []report.Stranded) []report.Coh
 	if s.fleet != nil {
 		joined = s.fleet.EnumCohorts()
 	}
-	by := map[uint32]*report.Cohort{}
-	get := func(c uint32) *report.Cohort {
-		if by[c] == nil {
-			by[c] = &report.Cohort{Cohort: c, Joined: slices.Contains(joined, c)}
+	var out []report.Cohort
+	for c, g := range groupFigures(s, open, stranded, func(lc *labClient) uint32 { return cohortOf[lc] }) {
+		out = append(out, report.Cohort{Cohort: c, Joined: slices.Contains(joined, c), Group: g})
+	}
+	slices.SortFunc(out, func(a, b report.Cohort) int { return cmp.Compare(a.Cohort, b.Cohort) })
+	return out
+}
+
+// isps gives s's figures per ISP its clients subscribe to: messages count
+// for their recipient's ISP.
+func (w *world) isps(s *strategyRun, stranded []report.Stranded) []report.ISP {
+	var out []report.ISP
+	for isp, g := range groupFigures(s, s.opened(), stranded, func(lc *labClient) string { return lc.isp }) {
+		out = append(out, report.ISP{ISP: isp, Group: g})
+	}
+	slices.SortFunc(out, func(a, b report.ISP) int { return strings.Compare(a.ISP, b.ISP) })
+	return out
+}
+
+// groupFigures tallies the figures of s's open clients by the group key
+// puts each in: members, the messages written to them and how many they
+// received, their connected samples, and the stranded among them.
+func groupFigures[K comparable](s *strategyRun, open []*labClient, stranded []report.Stranded, key func(*labClient) K) map[K]report.Group {
+	by := map[K]*report.Group{}
+	get := func(lc *labClient) *report.Group {
+		k := key(lc)
+		if by[k] == nil {
+			by[k] = &report.Group{}
 		}
-		return by[c]
+		return by[k]
 	}
-	for _, lc := range open {
-		get(cohortOf[lc]).Clients++
-	}
-	for _, x := range stranded {
-		get(x.Cohort).Unrecovered++
-	}
+	byID := map[string]*labClient{}
+	up, samples := map[*report.Group]int{}, map[*report.Group]int{}
 	s.mu.Lock()
+	for _, lc := range open {
+		g := get(lc)
+		g.Clients++
+		up[g] += lc.upSamples
+		samples[g] += lc.samples
+		byID[lc.id] = lc
+	}
 	for _, m := range s.msgs {
 		if m.from == nil || m.from.partner == nil || m.from.partner.c == nil {
 			continue
 		}
-		g := get(cohortOf[m.from.partner])
+		g := get(m.from.partner)
 		g.Sent++
 		if m.delivered {
 			g.Delivered++
 		}
 	}
 	s.mu.Unlock()
-	out := make([]report.Cohort, 0, len(by))
-	for _, g := range by {
+	for _, x := range stranded {
+		if lc := byID[x.Client]; lc != nil {
+			get(lc).Unrecovered++
+		}
+	}
+	out := make(map[K]report.Group, len(by))
+	for k, g := range by {
 		if g.Sent > 0 {
 			g.DeliveryRatio = float64(g.Delivered) / float64(g.Sent)
 		}
-		out = append(out, *g)
+		if samples[g] > 0 {
+			g.Availability = float64(up[g]) / float64(samples[g])
+		}
+		out[k] = *g
 	}
-	slices.SortFunc(out, func(a, b report.Cohort) int { return int(a.Cohort) - int(b.Cohort) })
 	return out
 }

@@ -80,27 +80,45 @@ type page struct {
 	HasColdStart           bool
 	Spread                 []spreadView // over several seeds
 	Stranded               []strandedView
-	Cohorts                []cohortView
+	Cohorts                []groupView
+	ISPs                   []groupView
 }
 
-// cohortView is one cohort of one strategy, for the page.
-type cohortView struct {
-	Strategy, Cohort, Delivered string
-	Clients, Unrecovered        int
+// groupView is one group (a cohort, an ISP) of one strategy's clients,
+// for the page.
+type groupView struct {
+	Strategy, Name, Clients, Delivered, Availability, Unrecovered string
+}
+
+func newGroupView(strategy, name string, g Group) groupView {
+	return groupView{Strategy: strategy, Name: name, Clients: strconv.Itoa(g.Clients),
+		Delivered:    fmt.Sprintf("%d / %d (%s)", g.Delivered, g.Sent, pct(g.DeliveryRatio)),
+		Availability: pct(g.Availability), Unrecovered: strconv.Itoa(g.Unrecovered)}
 }
 
 // cohortViews lists the per-cohort figures of every strategy that has
 // them, in the order of names.
-func cohortViews(r *Report, names []string) []cohortView {
-	var out []cohortView
+func cohortViews(r *Report, names []string) []groupView {
+	var out []groupView
 	for _, n := range names {
 		for _, c := range r.Strategies[n].Cohorts {
 			name := strconv.FormatUint(uint64(c.Cohort), 10)
 			if c.Joined {
 				name += " (joined)"
 			}
-			out = append(out, cohortView{Strategy: n, Cohort: name, Clients: c.Clients, Unrecovered: c.Unrecovered,
-				Delivered: fmt.Sprintf("%d / %d (%s)", c.Delivered, c.Sent, pct(c.DeliveryRatio))})
+			out = append(out, newGroupView(n, name, c.Group))
+		}
+	}
+	return out
+}
+
+// ispViews lists the per-ISP figures of every strategy, in the order of
+// names.
+func ispViews(r *Report, names []string) []groupView {
+	var out []groupView
+	for _, n := range names {
+		for _, c := range r.Strategies[n].ISPs {
+			out = append(out, newGroupView(n, c.ISP, c.Group))
 		}
 	}
 	return out
@@ -171,7 +189,7 @@ func HTML(r *Report) ([]byte, error) {
 	names := r.StrategyNames()
 	col := colors(names)
 	p := page{R: r, Duration: msText(float64(r.DurationMS)), Spread: spreadViews(r), Stranded: strandedViews(r, names),
-		Cohorts: cohortViews(r, names)}
+		Cohorts: cohortViews(r, names), ISPs: ispViews(r, names)}
 	for _, n := range names {
 		st := r.Strategies[n]
 		rw := strategyRow(n, st, r.Targets)
@@ -512,14 +530,26 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <h2>Where samizdat loses</h2>
 {{if .R.Notes}}<ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{else}}<p class="what">The run left no notes.</p>{{end}}
 </section>
-{{if .Cohorts}}
+{{if .ISPs}}
+<section class="card">
+<details>
+<summary>Per ISP ({{len .ISPs}})</summary>
+<p class="what">The clients of each ISP: the messages written to them and how many they received, the share of the sending time they were connected, and how many were still cut off at the end. ISPs apply each registry version at their own pace.</p>
+<table>
+<thead><tr><th>Strategy</th><th>ISP</th><th>Clients</th><th>Delivered</th><th>Connected</th><th>Cut off at the end</th></tr></thead>
+<tbody>{{range .ISPs}}<tr><td>{{.Strategy}}</td><td>{{.Name}}</td><td>{{.Clients}}</td><td>{{.Delivered}}</td><td>{{.Availability}}</td><td>{{.Unrecovered}}</td></tr>
+{{end}}</tbody>
+</table>
+</details>
+</section>
+{{end}}{{if .Cohorts}}
 <section class="card">
 <details>
 <summary>Per cohort ({{len .Cohorts}})</summary>
-<p class="what">Messages written to each cohort's members and how many they received, and how many members were still cut off at the end. "joined": the censor's own accounts sit in the cohort and report every address its manifests list.</p>
+<p class="what">Messages written to each cohort's members and how many they received, the share of the sending time they were connected, and how many members were still cut off at the end. "joined": the censor's own accounts sit in the cohort and report every address its manifests list.</p>
 <table>
-<thead><tr><th>Strategy</th><th>Cohort</th><th>Clients</th><th>Delivered</th><th>Cut off at the end</th></tr></thead>
-<tbody>{{range .Cohorts}}<tr><td>{{.Strategy}}</td><td>{{.Cohort}}</td><td>{{.Clients}}</td><td>{{.Delivered}}</td><td>{{.Unrecovered}}</td></tr>
+<thead><tr><th>Strategy</th><th>Cohort</th><th>Clients</th><th>Delivered</th><th>Connected</th><th>Cut off at the end</th></tr></thead>
+<tbody>{{range .Cohorts}}<tr><td>{{.Strategy}}</td><td>{{.Name}}</td><td>{{.Clients}}</td><td>{{.Delivered}}</td><td>{{.Availability}}</td><td>{{.Unrecovered}}</td></tr>
 {{end}}</tbody>
 </table>
 </details>

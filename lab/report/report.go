@@ -79,19 +79,47 @@ type Strategy struct {
 	Stranded []Stranded `json:"stranded,omitempty"`
 	// Cohorts gives the figures per cohort, for a strategy with cohorts.
 	Cohorts []Cohort `json:"cohorts,omitempty"`
+	// ISPs gives the figures per ISP the clients subscribe to.
+	ISPs []ISP `json:"isps,omitempty"`
 }
 
-// Cohort is what one cohort's members went through: the messages written
-// to them and how many they received, and how many of them were cut off
-// at the end. Joined: the censor's own accounts sit in it.
-type Cohort struct {
-	Cohort        uint32  `json:"cohort"`
-	Joined        bool    `json:"joined,omitempty"`
+// Group is what one group of a strategy's clients went through: the
+// messages written to them and how many they received, how much of the
+// sending time they were connected, and how many of them were cut off at
+// the end.
+type Group struct {
 	Clients       int     `json:"clients"`
 	Sent          int     `json:"sent"` // messages written to its members (stored by the sender's app)
 	Delivered     int     `json:"delivered"`
 	DeliveryRatio float64 `json:"delivery_ratio"`
 	Unrecovered   int     `json:"unrecovered"`
+	// Availability is the fraction of the members' samples while sending
+	// (one a tick for each member that had started) in which the member
+	// was connected.
+	Availability float64 `json:"availability"`
+}
+
+// Add adds o's counts to g's (the ratios are left alone).
+func (g *Group) Add(o Group) {
+	g.Clients += o.Clients
+	g.Sent += o.Sent
+	g.Delivered += o.Delivered
+	g.Unrecovered += o.Unrecovered
+}
+
+// Cohort is one cohort's figures. Joined: the censor's own accounts sit
+// in it.
+type Cohort struct {
+	Cohort uint32 `json:"cohort"`
+	Joined bool   `json:"joined,omitempty"`
+	Group
+}
+
+// ISP is the figures of the clients of one ISP: ISPs apply the registry
+// at their own pace, so their subscribers fare differently.
+type ISP struct {
+	ISP string `json:"isp"`
+	Group
 }
 
 // Stranded is one client still cut off when the run ended, and why, as

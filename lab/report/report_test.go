@@ -105,12 +105,13 @@ func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) 
 var schema = map[string][]string{
 	"report": {"censor", "duration_ms", "events", "invariants", "notes", "scenario", "seed", "strategies", "targets", "timeline"},
 	"strategy": {"availability", "clients", "cohorts", "cold_start_failed", "cold_start_ms", "delivered", "delivery_ratio",
-		"latency_p50_ms", "latency_p99_ms", "moves", "reconnect_ms", "reconnect_p50_ms", "reconnect_p99_ms",
+		"isps", "latency_p50_ms", "latency_p99_ms", "moves", "reconnect_ms", "reconnect_p50_ms", "reconnect_p99_ms",
 		"reconnects", "sent", "stranded", "unrecovered"},
 	"stranded": {"client", "cohort", "cohort_joined", "down_at_ms", "down_by", "isp", "last_failure", "paths",
 		"refreshes", "refreshes_failed"},
 	"paths":  {"count", "kind", "listed_by", "state"},
-	"cohort": {"clients", "cohort", "delivered", "delivery_ratio", "joined", "sent", "unrecovered"},
+	"cohort": {"availability", "clients", "cohort", "delivered", "delivery_ratio", "joined", "sent", "unrecovered"},
+	"isp":    {"availability", "clients", "delivered", "delivery_ratio", "isp", "sent", "unrecovered"},
 	"censor": {"blocked_addresses", "blocked_prefixes", "by_isp", "bystanders", "bystanders_broken", "collateral_ratio",
 		"entries", "max_bystanders_broken"},
 	"sample":    {"blocked_addresses", "bystanders_broken", "connected", "delivered", "t_ms"},
@@ -157,9 +158,10 @@ func TestJSONKeys(t *testing.T) {
 	check("report", objectAt(t, doc))
 	// samizdat has cold start figures and a reconnect distribution; static
 	// has neither, so those keys are left out rather than written as 0.
-	// Only samizdat has cohorts; only telegram-2018 has stranded clients.
+	// Only samizdat has cohorts; only telegram-2018 has stranded clients;
+	// the sample gives static no per-ISP figures.
 	check("strategy", objectAt(t, doc, "strategies", "samizdat"), "stranded")
-	check("strategy", objectAt(t, doc, "strategies", "static"), "cold_start_ms", "reconnect_ms", "cohorts", "stranded")
+	check("strategy", objectAt(t, doc, "strategies", "static"), "cold_start_ms", "reconnect_ms", "cohorts", "stranded", "isps")
 	check("strategy", objectAt(t, doc, "strategies", "telegram-2018"), "cold_start_ms", "cohorts")
 	// The sample's first stranded client is in no cohort (telegram-2018
 	// has none), so the cohort is left out.
@@ -167,6 +169,7 @@ func TestJSONKeys(t *testing.T) {
 	check("paths", objectAt(t, doc, "strategies", "telegram-2018", "stranded", "0", "paths", "0"))
 	check("paths", objectAt(t, doc, "strategies", "telegram-2018", "stranded", "0", "paths", "2"), "listed_by")
 	check("cohort", objectAt(t, doc, "strategies", "samizdat", "cohorts", "0"))
+	check("isp", objectAt(t, doc, "strategies", "telegram-2018", "isps", "1"))
 	check("censor", objectAt(t, doc, "censor"))
 	check("sample", objectAt(t, doc, "timeline", "0"))
 	check("event", objectAt(t, doc, "events", "0"))

@@ -125,9 +125,10 @@ func sampleReport() *Report {
 	sz.ColdStartMS = &cold
 	sz.ColdStartFailed = 1
 	sz.Cohorts = []Cohort{
-		{Cohort: 1, Joined: true, Clients: 4, Sent: 180, Delivered: 131, DeliveryRatio: 131.0 / 180, Unrecovered: 0},
-		{Cohort: 2, Clients: 5, Sent: 230, Delivered: 230, DeliveryRatio: 1},
+		{Cohort: 1, Joined: true, Group: Group{Clients: 4, Sent: 180, Delivered: 131, DeliveryRatio: 131.0 / 180, Availability: 0.912}},
+		{Cohort: 2, Group: Group{Clients: 5, Sent: 230, Delivered: 230, DeliveryRatio: 1, Availability: 0.998}},
 	}
+	sz.ISPs = []ISP{{ISP: "mts", Group: Group{Clients: 9, Sent: 410, Delivered: 361, DeliveryRatio: 361.0 / 410, Availability: 0.96}}}
 	r.Strategies["samizdat"] = sz
 	// Two of telegram-2018's stranded clients, as the lab describes them.
 	tg := r.Strategies["telegram-2018"]
@@ -138,6 +139,10 @@ func sampleReport() *Report {
 				{Kind: "tcp", State: "listed", ListedBy: "enumeration", Count: 2}, {Kind: "tcp", State: "retired", Count: 4}}},
 		{Client: "telegram-2018/u8", ISP: "mts", CohortJoined: true, DownAtMS: 30_050, DownBy: "disconnect",
 			LastFailure: "refused", Refreshes: 4, RefreshesFailed: 3, Paths: []Paths{{Kind: "tcp", State: "retired", Count: 3}}},
+	}
+	tg.ISPs = []ISP{
+		{ISP: "mts", Group: Group{Clients: 33, Sent: 1500, Delivered: 1100, DeliveryRatio: 1100.0 / 1500, Unrecovered: 1, Availability: 0.61}},
+		{ISP: "rostelecom", Group: Group{Clients: 33, Sent: 1500, Delivered: 1250, DeliveryRatio: 1250.0 / 1500, Unrecovered: 1, Availability: 0.55}},
 	}
 	r.Strategies["telegram-2018"] = tg
 
