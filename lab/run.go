@@ -435,9 +435,9 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 	for _, name := range sc.Strategies {
 		f, err := fleet.Start(ctx, fleet.Config{
 			Strategy: name, Net: w.net, Plan: plan, Censor: w.cen, Shared: w.shared,
-			Dir: filepath.Join(w.work, "fleet", name), ISPs: isps, Operator: sc.Operator,
-			EnumClients: w.enumClients(),
-			Logger:      w.log.With("fleet", name),
+			Dir: filepath.Join(w.work, "fleet", name), ISPs: isps, Operator: sc.OperatorOf(name),
+			EnumClients: w.enumClients(), SpareShared: sc.Censor.Enumeration != nil && sc.Censor.Enumeration.SpareShared,
+			Logger: w.log.With("fleet", name),
 		})
 		if err != nil {
 			return fmt.Errorf("lab: fleet %s: %w", name, err)

@@ -36,6 +36,10 @@
 //	censor.block_built_in_at    overrides of the preset (see README.md)
 //	operator.check_every   (500ms), operator.reaction_delay (1s),
 //	operator.moves_per_minute   per strategy (30), operator.cohorts (4)
+//	operators.STRATEGY     that strategy's own check_every, reaction_delay
+//	                       or watch_registry, with "why": the fact behind it
+//	censor.enumeration.spare_shared   the censor's accounts never report
+//	                       the shared CDN, DoH and mirror hosts (false)
 //	bridges.bridge_share, bridges.abroad_share   shares of samizdat users
 //	                       running a bridge at home / abroad (0; 0..1)
 //	bridges.contacts       accepted contacts besides the partner (0)

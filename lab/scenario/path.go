@@ -99,12 +99,14 @@ func same(tok, want any) bool {
 // checkKeys walks b against the fields of Scenario and rejects a key that
 // names no field where it appears, or a key given twice in one object
 // (encoding/json would silently keep the last), naming the full path:
-// "censor.isps[0].dealy". Syntax errors are left to the decoder, which
+// "censor.isps[0].dealy"; the keys of a map are free, its values are
+// checked. Syntax errors are left to the decoder, which
 // reports them with an offset.
 func checkKeys(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	type frame struct {
 		typ    reflect.Type // struct type of an object, element type of an array; nil: unchecked
+		elem   reflect.Type // value type of an object that is a map (any key); nil: not a map
 		array  bool
 		index  int
 		key    string // the current key of an object
@@ -152,8 +154,11 @@ func checkKeys(b []byte) error {
 			switch t {
 			case '{':
 				f := &frame{keys: map[string]bool{}, expect: true, path: path}
-				if next != nil && next.Kind() == reflect.Struct {
+				switch {
+				case next != nil && next.Kind() == reflect.Struct:
 					f.typ = next
+				case next != nil && next.Kind() == reflect.Map:
+					f.elem = deref(next.Elem())
 				}
 				stack = append(stack, f)
 			case '[':
@@ -175,7 +180,7 @@ func checkKeys(b []byte) error {
 					return fmt.Errorf("scenario: %s: given twice", here(top))
 				}
 				top.keys[t] = true
-				next = nil
+				next = top.elem
 				if top.typ != nil {
 					ft, ok := jsonField(top.typ, t)
 					if !ok {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/netip"
 	"os"
@@ -151,6 +152,26 @@ func (s *Scenario) Total() time.Duration { return s.Duration.D() + s.Drain.D() }
 // Has reports whether the scenario runs strategy.
 func (s *Scenario) Has(strategy string) bool { return slices.Contains(s.Strategies, strategy) }
 
+// OperatorOf returns the operator of strategy's fleet: Operator, with the
+// fields Operators sets for strategy in its place.
+func (s *Scenario) OperatorOf(strategy string) Operator {
+	op := s.Operator
+	o, ok := s.Operators[strategy]
+	if !ok {
+		return op
+	}
+	if o.CheckEvery != nil {
+		op.CheckEvery = *o.CheckEvery
+	}
+	if o.ReactionDelay != nil {
+		op.ReactionDelay = *o.ReactionDelay
+	}
+	if o.WatchRegistry != nil {
+		op.WatchRegistry = *o.WatchRegistry
+	}
+	return op
+}
+
 // fill sets the defaults of absent fields.
 func (s *Scenario) fill() {
 	def := func(d *Duration, v time.Duration) {
@@ -199,6 +220,13 @@ func fieldError(field, format string, args ...any) error {
 	return fmt.Errorf("scenario: %s: %s", field, fmt.Sprintf(format, args...))
 }
 
+// durRange is a duration field and the range it must lie in.
+type durRange struct {
+	field  string
+	d      Duration
+	lo, hi time.Duration
+}
+
 func (s *Scenario) validate() error {
 	if s.Name == "" {
 		return fieldError("name", "required")
@@ -209,11 +237,7 @@ func (s *Scenario) validate() error {
 	if len(s.Description) > maxDescLen {
 		return fieldError("description", "longer than %d bytes", maxDescLen)
 	}
-	durs := []struct {
-		field  string
-		d      Duration
-		lo, hi time.Duration
-	}{
+	durs := []durRange{
 		{"duration", s.Duration, time.Second, MaxDuration},
 		{"drain", s.Drain, 0, MaxDrain},
 		{"tick", s.Tick, 10 * time.Millisecond, 10 * time.Second},
@@ -224,6 +248,25 @@ func (s *Scenario) validate() error {
 		{"operator.check_every", s.Operator.CheckEvery, 10 * time.Millisecond, MaxDuration},
 		{"operator.probe_every", s.Operator.ProbeEvery, 100 * time.Millisecond, MaxDuration},
 		{"operator.reaction_delay", s.Operator.ReactionDelay, 0, MaxDuration},
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Operators)) {
+		o := s.Operators[name]
+		field := "operators." + name
+		if !slices.Contains(Strategies(), name) {
+			return fieldError(field, "unknown strategy (want %s)", strings.Join(Strategies(), ", "))
+		}
+		if strings.TrimSpace(o.Why) == "" {
+			return fieldError(field+".why", "required: the fact or estimate this operator comes from")
+		}
+		if len(o.Why) > maxDescLen {
+			return fieldError(field+".why", "longer than %d bytes", maxDescLen)
+		}
+		if o.CheckEvery != nil {
+			durs = append(durs, durRange{field + ".check_every", *o.CheckEvery, 10 * time.Millisecond, MaxDuration})
+		}
+		if o.ReactionDelay != nil {
+			durs = append(durs, durRange{field + ".reaction_delay", *o.ReactionDelay, 0, MaxDuration})
+		}
 	}
 	for _, c := range durs {
 		if err := inRange(c.field, c.d, c.lo, c.hi); err != nil {

@@ -83,6 +83,11 @@ func TestParseErrors(t *testing.T) {
 		{"negative moves", `{"name":"x","operator":{"moves_per_minute":-1}}`, "operator.moves_per_minute: -1 out of range"},
 		{"absurd cohorts", `{"name":"x","operator":{"cohorts":1000}}`, "operator.cohorts: 1000 out of range"},
 		{"negative reaction delay", `{"name":"x","operator":{"reaction_delay":"-1s"}}`, "operator.reaction_delay: -1s out of range"},
+		{"operator of an unknown strategy", `{"name":"x","operators":{"tor":{"reaction_delay":"1s","why":"a guess"}}}`, `operators.tor: unknown strategy`},
+		{"operator without why", `{"name":"x","operators":{"static":{"reaction_delay":"1s"}}}`, "operators.static.why: required"},
+		{"operator with a negative delay", `{"name":"x","operators":{"static":{"reaction_delay":"-1s","why":"a guess"}}}`, "operators.static.reaction_delay: -1s out of range"},
+		{"operator checking too often", `{"name":"x","operators":{"static":{"check_every":"1ms","why":"a guess"}}}`, "operators.static.check_every: 1ms out of range"},
+		{"unknown operator field", `{"name":"x","operators":{"static":{"moves":3,"why":"a guess"}}}`, "scenario: operators.static.moves: unknown field"},
 		{"unknown bridges field", `{"name":"x","bridges":{"share":0.1}}`, "scenario: bridges.share: unknown field"},
 		{"bridge share above 1", `{"name":"x","bridges":{"bridge_share":1.5}}`, "bridges.bridge_share: 1.5 out of range"},
 		{"negative abroad share", `{"name":"x","bridges":{"abroad_share":-0.1}}`, "bridges.abroad_share: -0.1 out of range"},
@@ -428,6 +433,27 @@ func TestOverrides(t *testing.T) {
 	cfg, _ = s.CensorConfig(1, nil, nil)
 	if _, err := censor.New(cfg); err != nil || !cfg.Escalation.Enabled {
 		t.Errorf("escalation over none: %+v, %v", cfg.Escalation, err)
+	}
+}
+
+// TestOperatorOf gives one strategy its own operator and leaves the others
+// the scenario's.
+func TestOperatorOf(t *testing.T) {
+	s, err := Parse([]byte(`{"name":"o","operator":{"check_every":"2s","reaction_delay":"1s","watch_registry":true},
+		"operators":{"telegram-2018":{"reaction_delay":"20s","watch_registry":false,"why":"hours in 2018"}},
+		"censor":{"enumeration":{"spare_shared":true}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Censor.Enumeration.SpareShared {
+		t.Error("spare_shared lost")
+	}
+	tg, sz := s.OperatorOf(Telegram2018), s.OperatorOf(Samizdat)
+	if tg.ReactionDelay.D() != 20*time.Second || tg.WatchRegistry || tg.CheckEvery.D() != 2*time.Second {
+		t.Errorf("telegram-2018's operator %+v, want its own delay and registry watch, the shared check", tg)
+	}
+	if sz != s.Operator {
+		t.Errorf("samizdat's operator %+v, want the scenario's %+v", sz, s.Operator)
 	}
 }
 

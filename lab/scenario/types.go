@@ -107,6 +107,11 @@ type Scenario struct {
 	Strategies []string `json:"strategies"`
 	Censor     Censor   `json:"censor"`
 	Operator   Operator `json:"operator"`
+	// Operators gives a strategy an operator of its own where the
+	// scenario documents one (how fast Telegram's people reacted in 2018
+	// is a fact about Telegram, not about every operator): the fields set
+	// replace Operator's for that strategy's fleet. See OperatorOf.
+	Operators map[string]OperatorOverride `json:"operators,omitempty"`
 	// Bridges are samizdat's contacts as bridges (all zero: none).
 	Bridges Bridges `json:"bridges,omitzero"`
 }
@@ -194,6 +199,15 @@ type Enumeration struct {
 	Enabled *bool     `json:"enabled,omitempty"` // default true when the block is present
 	Delay   *Duration `json:"delay,omitempty"`   // lab time from report to listing
 	Clients int       `json:"clients,omitempty"` // enumeration clients per strategy; 0: default
+	// SpareShared: the enumeration clients report only a strategy's own
+	// addresses and names, never the shared hosts their manifests also
+	// name (the CDN edge, the front domain, the DoH resolver, the mirror
+	// host), as a censor does that will not list a big shared service
+	// for the collateral damage (rkn-2018: Google's own addresses, which
+	// Telegram's DNS-over-HTTPS fallback used, were listed only on 22
+	// April, the sixth day). Default false: a literal censor lists
+	// everything its clients see.
+	SpareShared bool `json:"spare_shared,omitempty"`
 }
 
 // Probing overrides active probing of suspicious endpoints.
@@ -237,6 +251,17 @@ type Operator struct {
 	// cut. Russia's registry leaked to a public mirror within hours in
 	// 2018 (labdata's zi-history is that mirror); operators read it.
 	WatchRegistry bool `json:"watch_registry"`
+}
+
+// OperatorOverride is one strategy's own operator: each field set
+// replaces the scenario's Operator field of the same name.
+type OperatorOverride struct {
+	CheckEvery    *Duration `json:"check_every,omitempty"`
+	ReactionDelay *Duration `json:"reaction_delay,omitempty"`
+	WatchRegistry *bool     `json:"watch_registry,omitempty"`
+	// Why is the documented fact or estimate the values come from
+	// (required: a strategy's own operator is a claim about it).
+	Why string `json:"why"`
 }
 
 // ISPShare is an ISP and the fraction of clients on it.
