@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samizdat/censor"
+	"samizdat/lab/labdata"
 	"samizdat/lab/vnet"
 	"samizdat/manifest/channel/channeltest"
 	"samizdat/transport/front/cdntest"
@@ -78,12 +79,11 @@ func StartShared(ctx context.Context, cfg SharedConfig) (_ *Shared, err error) {
 			s.Close()
 		}
 	}()
-	google := func(p vnet.Prefix) bool { return p.Provider == "Google" }
-	cdnA, err := allocPreferring(cfg.Plan, vnet.RoleCDN, "cdn-edge", google)
+	cdnA, err := allocPreferring(cfg.Plan, vnet.RoleCDN, "cdn-edge", googleFrontEnd)
 	if err != nil {
 		return nil, err
 	}
-	dohA, err := allocPreferring(cfg.Plan, vnet.RoleDoH, "doh-resolver", google)
+	dohA, err := allocPreferring(cfg.Plan, vnet.RoleDoH, "doh-resolver", googleFrontEnd)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +145,21 @@ func StartShared(ctx context.Context, cfg SharedConfig) (_ *Shared, err error) {
 	cfg.Logger.Info("shared infrastructure up", "cdn", s.cdnAddr, "doh", s.dohAddr, "mirror", s.mirrorAddr,
 		"cdn_sites", len(cfg.CDNBystanders))
 	return s, nil
+}
+
+// cloudRanges are Google Cloud's customer prefixes (labdata.GCP).
+var cloudRanges = sync.OnceValue(labdata.GCP)
+
+// googleFrontEnd matches Google's own address space outside Google
+// Cloud's customer ranges: where Google's front ends and resolvers live
+// (dns.google, the edge a fronted request enters). goog.json includes
+// the cloud ranges, which censors list wholesale (the 2018 block listed
+// Google Cloud on its second day); Google's front ends went only when
+// Russia broke Google itself, on 22 April 2018.
+func googleFrontEnd(p vnet.Prefix) bool {
+	return p.Provider == "Google" && !slices.ContainsFunc(cloudRanges(), func(c labdata.Prefix) bool {
+		return c.Prefix.Overlaps(p.Prefix)
+	})
 }
 
 // allocPreferring draws an address from prefixes that match, or from any
