@@ -20,6 +20,7 @@ import (
 	"samizdat/bus/natsbus"
 	"samizdat/manifest"
 	"samizdat/relay"
+	"samizdat/relay/datadir"
 	"samizdat/relay/endpoints"
 	"samizdat/store/postgres"
 	"samizdat/store/sqlite"
@@ -88,10 +89,18 @@ or a username.`
 // runRelay runs a relay until ctx is done (SIGINT or SIGTERM), or an
 // admin command against a running relay ("relay endpoints ...").
 func runRelay(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 && args[0] == "endpoints" {
-		return runRelayEndpoints(ctx, e, args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "endpoints":
+			return runRelayEndpoints(ctx, e, args[1:])
+		case "backup":
+			return runRelayBackup(ctx, e, args[1:])
+		case "restore":
+			return runRelayRestore(ctx, e, args[1:])
+		}
 	}
-	fs := newFlags("relay", "", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]")
+	fs := newFlags("relay", "", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]\n"+
+		"or: samizdat relay backup [--data DIR] OUT\nor: samizdat relay restore BACKUP [--data DIR] [--force]")
 	dir := fs.String("data", defaultRelayDir(), "data `DIR`: keys and database")
 	listenFlag := fs.repeated("listen", "endpoint `URL` to listen on (repeatable; default tcp://127.0.0.1:7443)")
 	configFile := fs.String("config", "", "JSON endpoint config `FILE`, re-read on SIGHUP")
@@ -213,6 +222,16 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	// Held until the relay exits (the kernel drops it if the process dies):
+	// "relay restore" will not replace a store in use.
+	lock, err := datadir.Acquire(*dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	keys, created, err := loadRelayKeys(*dir, *keysFile, opts.NetworkKey != nil)
 	if err != nil {
 		return err
