@@ -35,8 +35,13 @@ test: $(TESTSUM)
 $(TESTSUM): internal/testsum/main.go
 	$(GO) build -o $@ ./internal/testsum
 
+# VERSION is what `samizdat version` prints: the release tag (v0.x.y) the
+# checkout is at, or after; empty outside a tagged checkout, and the binary
+# then says what its build information knows.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
+
 build:
-	$(GO) build -buildvcs=auto -o bin/samizdat ./cmd/samizdat
+	$(GO) build -buildvcs=auto -ldflags "-X main.version=$(VERSION)" -o bin/samizdat ./cmd/samizdat
 
 vet:
 	$(GO) vet ./...

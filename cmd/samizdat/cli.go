@@ -131,12 +131,12 @@ func (f *cmdFlags) set(fl *flag.Flag, value string) error {
 		if secs, err := strconv.ParseFloat(value, 64); err == nil {
 			value = strconv.FormatFloat(secs, 'f', -1, 64) + "s"
 		}
-		if err := fl.Value.Set(value); err != nil {
+		if err := f.FlagSet.Set(fl.Name, value); err != nil { // Set records the flag as given (Visit)
 			return f.usagef("invalid value %q for %s: want a duration such as 30s, 5m or 1h30m (a bare number is seconds)", value, dash(fl.Name))
 		}
 		return nil
 	}
-	if err := fl.Value.Set(value); err != nil {
+	if err := f.FlagSet.Set(fl.Name, value); err != nil { // Set records the flag as given (Visit)
 		reason := err.Error()
 		var ne *strconv.NumError
 		if errors.As(err, &ne) || reason == "parse error" || reason == "value out of range" {

@@ -213,18 +213,14 @@ func runVersion(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-// versionString describes the build from its build information: the module
-// version ("(devel)" for a build outside a module version), the revision,
+// versionString describes the build: its version (releaseVersion), the revision,
 // its time and whether the tree was modified, and the Go version.
 func versionString() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "(no build information)"
+		return releaseVersion(nil) + " (no build information)"
 	}
-	version := info.Main.Version
-	if version == "" {
-		version = "(devel)"
-	}
+	v := releaseVersion(info)
 	var rev, at, modified string
 	for _, s := range info.Settings {
 		switch s.Key {
@@ -240,9 +236,9 @@ func versionString() string {
 	}
 	switch {
 	case rev != "":
-		version += fmt.Sprintf(" (revision %s, %s%s)", rev, at, modified)
-	case version == "(devel)":
-		version += " (built without version-control information)"
+		v += fmt.Sprintf(" (revision %s, %s%s)", rev, at, modified)
+	case v == develVersion:
+		v += " (built without version-control information)"
 	}
-	return version + " " + info.GoVersion
+	return v + " " + info.GoVersion
 }

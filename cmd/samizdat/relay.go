@@ -20,6 +20,7 @@ import (
 	"samizdat/bus/natsbus"
 	"samizdat/manifest"
 	"samizdat/relay"
+	"samizdat/relay/datadir"
 	"samizdat/relay/endpoints"
 	"samizdat/store/postgres"
 	"samizdat/store/sqlite"
@@ -85,117 +86,147 @@ and goes into every manifest as a channel. Cohorts' manifests never go to the mi
 default, and only on loopback unless --admin-any-address. No metric carries a key, a message
 or a username.`
 
-// runRelay runs a relay until ctx is done (SIGINT or SIGTERM), or an
-// admin command against a running relay ("relay endpoints ...").
-func runRelay(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 && args[0] == "endpoints" {
-		return runRelayEndpoints(ctx, e, args[1:])
-	}
-	fs := newFlags("relay", "", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]")
-	dir := fs.String("data", defaultRelayDir(), "data `DIR`: keys and database")
-	listenFlag := fs.repeated("listen", "endpoint `URL` to listen on (repeatable; default tcp://127.0.0.1:7443)")
-	configFile := fs.String("config", "", "JSON endpoint config `FILE`, re-read on SIGHUP")
-	inviteOut := fs.String("invite-out", "", "`FILE` to write the invite to (default DIR/invite.txt)")
-	network := fs.String("network", "", "network `NAME` in the manifest (default: the config file's, else samizdat)")
-	endpoint := fs.String("endpoint", "", "the address `ADDR` that clients dial, for a single --listen endpoint (default: the listening address)")
-	ttl := fs.Duration("manifest-ttl", 0, "lifetime of each signed manifest (default: the config file's, else 1 year)")
-	storeURL := fs.String("store", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
-	natsURL := fs.String("nats", "", "NATS server `URL`(s) for wake-ups between relay nodes: nats://host:4222")
-	keysFile := fs.String("keys", "", "the relay's keys `FILE`, shared by its nodes (default DIR/keys.json)")
-	networkKey := fs.String("network-key", "", "the network's public `KEY` (base64, a .pub file or an invite): the network key is kept offline")
-	nodeKey := fs.String("node-key", "", "this node's signing key `FILE` (default DIR/node-key.pem, made on first start)")
-	delegation := fs.String("delegation", "", "the node key's certificate `FILE` from 'samizdat manifest delegate' (default DIR/delegation.txt)")
-	peerFlag := fs.repeated("peer", "another node's endpoint `URL`, announced in the manifest (repeatable)")
-	mirrorDir := fs.String("mirror", "", "`DIR` a web server publishes: the public manifest is written there on every change")
-	mirrorURL := fs.String("mirror-url", "", "the https `URL` where --mirror's manifest.bin is published, put into every manifest as a channel")
-	poll := fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
-	noLimits := fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
-	verbose := fs.Bool("verbose", false, "log connection events")
-	decoyDir := fs.String("decoy", "", "show probes of wss and front endpoints the web site in `DIR` (default: a site generated per relay)")
-	decoyProxy := fs.String("decoy-proxy", "", "show probes of wss and front endpoints the web site at `URL`, by proxying to it")
-	admin := fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
-	adminAny := fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
-	if err := fs.noArgs(args); err != nil {
-		return err
-	}
-	listen, peers := *listenFlag, *peerFlag
-	if len(listen) == 0 && *configFile == "" {
+// relayFlags are the relay command's flags, bound to a flag set by
+// relayFlagSet. The config file's "relay" section sets those the command
+// line leaves out (applyRelayConfig).
+type relayFlags struct {
+	dir        *string
+	listenFlag *[]string
+	configFile *string
+	inviteOut  *string
+	network    *string
+	endpoint   *string
+	ttl        *time.Duration
+	storeURL   *string
+	natsURL    *string
+	keysFile   *string
+	networkKey *string
+	nodeKey    *string
+	delegation *string
+	peerFlag   *[]string
+	mirrorDir  *string
+	mirrorURL  *string
+	poll       *time.Duration
+	noLimits   *bool
+	verbose    *bool
+	decoyDir   *string
+	decoyProxy *string
+	admin      *string
+	adminAny   *bool
+}
+
+// relayRepeated names the relay's flags that may be given many times: in
+// the config file, a list.
+var relayRepeated = map[string]bool{"listen": true, "peer": true}
+
+// relayFlagSet returns the relay command's flag set (name, about) with
+// every relay flag.
+func relayFlagSet(name, about string) (*cmdFlags, *relayFlags) {
+	fs := newFlags(name, "", about)
+	f := &relayFlags{}
+	f.dir = fs.String("data", defaultRelayDir(), "data `DIR`: keys and database")
+	f.listenFlag = fs.repeated("listen", "endpoint `URL` to listen on (repeatable; default tcp://127.0.0.1:7443)")
+	f.configFile = fs.String("config", "", "JSON endpoint config `FILE`, re-read on SIGHUP")
+	f.inviteOut = fs.String("invite-out", "", "`FILE` to write the invite to (default DIR/invite.txt)")
+	f.network = fs.String("network", "", "network `NAME` in the manifest (default: the config file's, else samizdat)")
+	f.endpoint = fs.String("endpoint", "", "the address `ADDR` that clients dial, for a single --listen endpoint (default: the listening address)")
+	f.ttl = fs.Duration("manifest-ttl", 0, "lifetime of each signed manifest (default: the config file's, else 1 year)")
+	f.storeURL = fs.String("store", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
+	f.natsURL = fs.String("nats", "", "NATS server `URL`(s) for wake-ups between relay nodes: nats://host:4222")
+	f.keysFile = fs.String("keys", "", "the relay's keys `FILE`, shared by its nodes (default DIR/keys.json)")
+	f.networkKey = fs.String("network-key", "", "the network's public `KEY` (base64, a .pub file or an invite): the network key is kept offline")
+	f.nodeKey = fs.String("node-key", "", "this node's signing key `FILE` (default DIR/node-key.pem, made on first start)")
+	f.delegation = fs.String("delegation", "", "the node key's certificate `FILE` from 'samizdat manifest delegate' (default DIR/delegation.txt)")
+	f.peerFlag = fs.repeated("peer", "another node's endpoint `URL`, announced in the manifest (repeatable)")
+	f.mirrorDir = fs.String("mirror", "", "`DIR` a web server publishes: the public manifest is written there on every change")
+	f.mirrorURL = fs.String("mirror-url", "", "the https `URL` where --mirror's manifest.bin is published, put into every manifest as a channel")
+	f.poll = fs.Duration("delivery-poll", 0, "how often a delivering connection re-reads its mailbox without wake-ups (default 30s)")
+	f.noLimits = fs.Bool("no-rate-limits", false, "turn off rate limits and per-address connection caps (benchmarks on loopback only)")
+	f.verbose = fs.Bool("verbose", false, "log connection events")
+	f.decoyDir = fs.String("decoy", "", "show probes of wss and front endpoints the web site in `DIR` (default: a site generated per relay)")
+	f.decoyProxy = fs.String("decoy-proxy", "", "show probes of wss and front endpoints the web site at `URL`, by proxying to it")
+	f.admin = fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
+	f.adminAny = fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
+	return fs, f
+}
+
+// prepare checks the flags, after the config file's settings were applied,
+// and returns the endpoint manager's options, without starting anything.
+func (f *relayFlags) prepare(fs *cmdFlags) (endpoints.Options, error) {
+	listen, peers := *f.listenFlag, *f.peerFlag
+	if len(listen) == 0 && *f.configFile == "" {
 		listen = []string{defaultRelayListen}
 	}
 	var specs []endpoints.Spec
 	for _, l := range listen {
 		s, err := endpoints.ParseURL(l)
 		if err != nil {
-			return fs.usagef("--listen %s: %s", l, strings.TrimPrefix(err.Error(), "endpoints: "))
+			return endpoints.Options{}, fs.usagef("--listen %s: %s", l, strings.TrimPrefix(err.Error(), "endpoints: "))
 		}
 		specs = append(specs, s)
 	}
-	if *endpoint != "" {
+	if *f.endpoint != "" {
 		if len(specs) != 1 {
-			return fs.usagef("--endpoint needs exactly one --listen (use ?address= in each URL)")
+			return endpoints.Options{}, fs.usagef("--endpoint needs exactly one --listen (use ?address= in each URL)")
 		}
-		specs[0].Address = *endpoint
+		specs[0].Address = *f.endpoint
 		if err := specs[0].Normalize(); err != nil {
-			return fs.usagef("--endpoint: %v", err)
+			return endpoints.Options{}, fs.usagef("--endpoint: %v", err)
 		}
 	}
 	var peerSpecs []endpoints.Spec
 	for _, p := range peers {
 		s, err := endpoints.ParseURL(p)
 		if err != nil {
-			return fs.usagef("--peer %s: %s", p, strings.TrimPrefix(err.Error(), "endpoints: "))
+			return endpoints.Options{}, fs.usagef("--peer %s: %s", p, strings.TrimPrefix(err.Error(), "endpoints: "))
 		}
 		peerSpecs = append(peerSpecs, s)
 	}
-	if *poll < 0 {
-		return fs.usagef("--delivery-poll must be positive")
+	if *f.poll < 0 {
+		return endpoints.Options{}, fs.usagef("--delivery-poll must be positive")
 	}
-	if *natsURL != "" && *storeURL == "" {
-		return fs.usagef("--nats needs a database the nodes share (--store postgres://...)")
+	if *f.natsURL != "" && *f.storeURL == "" {
+		return endpoints.Options{}, fs.usagef("--nats needs a database the nodes share (--store postgres://...)")
 	}
-	adminL, aerr := listenAdmin(*admin, *adminAny)
-	if aerr != nil {
-		return aerr
+	if err := checkAdminAddress(*f.admin, *f.adminAny); err != nil {
+		return endpoints.Options{}, err
 	}
-	if adminL != nil {
-		defer adminL.Close() // also if the relay fails to start
+	if *f.decoyDir != "" && *f.decoyProxy != "" {
+		return endpoints.Options{}, fs.usagef("give --decoy or --decoy-proxy, not both")
 	}
-	if *decoyDir != "" && *decoyProxy != "" {
-		return fs.usagef("give --decoy or --decoy-proxy, not both")
-	}
-	opts := endpoints.Options{Dir: *dir, Listen: specs, Peers: peerSpecs, ConfigFile: *configFile, InvitePath: *inviteOut, ManifestTTL: *ttl, Network: *network, DelegationFile: *delegation,
-		DecoyDir: *decoyDir, DecoyProxy: *decoyProxy, MirrorDir: *mirrorDir}
-	if *networkKey != "" {
-		k, err := parsePublicKey(*networkKey)
+	opts := endpoints.Options{Dir: *f.dir, Listen: specs, Peers: peerSpecs, ConfigFile: *f.configFile, InvitePath: *f.inviteOut, ManifestTTL: *f.ttl, Network: *f.network, DelegationFile: *f.delegation,
+		DecoyDir: *f.decoyDir, DecoyProxy: *f.decoyProxy, MirrorDir: *f.mirrorDir}
+	if *f.networkKey != "" {
+		k, err := parsePublicKey(*f.networkKey)
 		if err != nil {
-			return fs.usagef("--network-key: %v", err)
+			return endpoints.Options{}, fs.usagef("--network-key: %v", err)
 		}
 		opts.NetworkKey = k
 	}
-	if *nodeKey != "" {
-		k, err := readPrivateKey(*nodeKey)
+	if *f.nodeKey != "" {
+		k, err := readPrivateKey(*f.nodeKey)
 		if err != nil {
-			return err
+			return endpoints.Options{}, err
 		}
 		opts.NodeKey = k
 	}
-	if *mirrorURL != "" {
-		u, err := url.Parse(*mirrorURL)
+	if *f.mirrorURL != "" {
+		u, err := url.Parse(*f.mirrorURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return fs.usagef("--mirror-url %s: want an https:// URL", *mirrorURL)
+			return endpoints.Options{}, fs.usagef("--mirror-url %s: want an https:// URL", *f.mirrorURL)
 		}
-		opts.Channels = []manifest.Channel{{Kind: "https", URL: *mirrorURL}}
+		opts.Channels = []manifest.Channel{{Kind: "https", URL: *f.mirrorURL}}
 	}
-	if *configFile != "" {
-		f, err := endpoints.ReadFile(*configFile)
+	if *f.configFile != "" {
+		cf, err := endpoints.ReadFile(*f.configFile)
 		if err != nil {
-			return err
+			return endpoints.Options{}, err
 		}
 		if opts.Network == "" {
-			opts.Network = f.Network
+			opts.Network = cf.Network
 		}
 		if opts.ManifestTTL == 0 {
-			opts.ManifestTTL, _ = f.TTL()
+			opts.ManifestTTL, _ = cf.TTL()
 		}
 	}
 	if opts.Network == "" {
@@ -205,14 +236,63 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		opts.ManifestTTL = relayInviteTTL
 	}
 	if opts.InvitePath == "" {
-		opts.InvitePath = filepath.Join(*dir, "invite.txt")
+		opts.InvitePath = filepath.Join(*f.dir, "invite.txt")
 	}
+	return opts, nil
+}
+
+// runRelay runs a relay until ctx is done (SIGINT or SIGTERM), or an
+// admin command against a running relay ("relay endpoints ...").
+func runRelay(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "endpoints":
+			return runRelayEndpoints(ctx, e, args[1:])
+		case "backup":
+			return runRelayBackup(ctx, e, args[1:])
+		case "restore":
+			return runRelayRestore(ctx, e, args[1:])
+		case "check":
+			return runRelayCheck(ctx, e, args[1:])
+		}
+	}
+	fs, f := relayFlagSet("relay", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]\n"+
+		"or: samizdat relay backup [--data DIR] OUT\nor: samizdat relay restore BACKUP [--data DIR] [--force]\nor: samizdat relay check [--config FILE] [flags]\n\n"+relayConfigAbout)
+	if err := fs.noArgs(args); err != nil {
+		return err
+	}
+	fileSettings, err := applyRelayConfig(fs, f)
+	if err != nil {
+		return err
+	}
+	opts, err := f.prepare(fs)
+	if err != nil {
+		return err
+	}
+	adminL, err := listenAdmin(*f.admin, *f.adminAny)
+	if err != nil {
+		return err
+	}
+	if adminL != nil {
+		defer adminL.Close() // also if the relay fails to start
+	}
+	dir, keysFile, storeURL, natsURL, noLimits, verbose, poll, mirrorDir, configFile := f.dir, f.keysFile, f.storeURL, f.natsURL, f.noLimits, f.verbose, f.poll, f.mirrorDir, f.configFile
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	// Held until the relay exits (the kernel drops it if the process dies):
+	// "relay restore" will not replace a store in use.
+	lock, err := datadir.Acquire(*dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	keys, created, err := loadRelayKeys(*dir, *keysFile, opts.NetworkKey != nil)
 	if err != nil {
 		return err
@@ -322,6 +402,10 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stdout, "reloaded: %d endpoints, manifest serial %d\n", len(m.List()), s)
 			} else {
 				fmt.Fprintf(e.stdout, "reloaded: no change\n")
+			}
+			if changed := fileSettings.changed(*configFile); len(changed) > 0 {
+				log.Warn("config settings changed that only a restart applies; SIGHUP reloads endpoints and channels", "settings", strings.Join(changed, ","))
+				fmt.Fprintf(e.stdout, "not reloaded (restart the relay to apply): %s\n", strings.Join(changed, ", "))
 			}
 		}
 	}

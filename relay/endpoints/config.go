@@ -120,6 +120,9 @@ type File struct {
 	// Channels are where clients fetch newer manifests; they go into
 	// every manifest, except those of a cohort (see Channel.Cohort).
 	Channels []Channel `json:"channels,omitempty"`
+	// Relay holds the relay command's other settings (its flags), which
+	// the command reads at start; the endpoints ignore them.
+	Relay json.RawMessage `json:"relay,omitempty"`
 }
 
 // Channel is a manifest channel in the config file (see manifest.Channel).
