@@ -262,3 +262,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAdvance: whatever two changes a peer sends after a group's creation,
+// Advance never panics, refuses with ErrRefused or applies only checked
+// changes, and leaves the state it started from as it was.
+func FuzzAdvance(f *testing.F) {
+	alice, bob := newPerson(f, "alice"), newPerson(f, "bob")
+	var id ID
+	create := signAs(f, nil, alice, Change{Group: id, Action: Create, Name: "g", Members: []Member{alice.Member, bob.Member}})
+	s := mustApply(f, nil, create)
+	rename := signAs(f, s, alice, Change{Action: Rename, Name: "h"})
+	leave := signAs(f, mustApply(f, s, rename), bob, Change{Action: Leave})
+	f.Add(create.Bytes(), rename.Bytes())
+	f.Add(rename.Bytes(), leave.Bytes())
+	f.Add(leave.Bytes(), rename.Bytes())
+	known := func(rev uint64) ([32]byte, bool) { return create.Hash(), rev == 1 }
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var chain []*Signed
+		for _, raw := range [][]byte{a, b} {
+			if sc, err := Parse(raw); err == nil {
+				chain = append(chain, sc)
+			}
+		}
+		before := names(s)
+		n, applied, err := Advance(s, known, chain)
+		if names(s) != before || s.Revision != 1 {
+			t.Fatal("Advance modified the state it started from")
+		}
+		if err != nil {
+			if !errors.Is(err, ErrRefused) || n != nil {
+				t.Fatalf("%v, %v", n, err)
+			}
+			return
+		}
+		if n.Revision != 1+uint64(len(applied)) {
+			t.Fatalf("revision %d after %d changes", n.Revision, len(applied))
+		}
+		for _, sc := range applied {
+			if sc.Actor != alice.Account && sc.Actor != bob.Account {
+				t.Fatal("applied a change by a stranger")
+			}
+		}
+	})
+}
