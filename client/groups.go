@@ -422,8 +422,8 @@ func unionMembers(a, b *group.State) []group.Member {
 
 // applied records changes (already checked: they take before to after),
 // names the group here, rotates our sender key when someone left or was
-// removed, and adds a line to the group's history for each. It returns the
-// events those lines are.
+// removed, and adds a line to the group's history for each change from the
+// one that made us a member on. It returns the events those lines are.
 func (c *Client) applied(ctx context.Context, s *clientdb.Store, id group.ID, localName string, before, after *group.State, changes []*group.Signed) ([]Event, error) {
 	for _, sc := range changes {
 		if err := s.AddGroupChange(ctx, id, sc.Revision, sc.Bytes()); err != nil {
@@ -437,10 +437,19 @@ func (c *Client) applied(ctx context.Context, s *clientdb.Store, id group.ID, lo
 	var events []Event
 	now := c.cfg.Now()
 	st := before
+	_, shown := before.Member(c.account)
 	for _, sc := range changes {
 		next, err := st.Apply(sc)
 		if err != nil {
 			return nil, err // cannot be: the caller checked them
+		}
+		if !shown {
+			// A member just added replays the chain: what happened
+			// before it was added is not news to show.
+			if _, shown = next.Member(c.account); !shown {
+				st = next
+				continue
+			}
 		}
 		actor, lines := describe(st, next, sc)
 		if (sc.Action == group.Remove || sc.Action == group.Leave) && member {

@@ -176,6 +176,31 @@ func TestGroup(t *testing.T) {
 		}
 	}
 
+	// Dave, added now, replays the whole chain but is shown only his
+	// arrival, and reads what follows; carol does not.
+	dave := newUser(t, n, "dave", nil)
+	dave.receive(t)
+	if err := alice.AddToGroup(ctx, "friends", []string{"dave"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, dave, "friends: * alice added dave")
+	waitLine(t, bob, "friends: * alice added dave")
+	if _, err := alice.Send(ctx, "friends", "welcome dave"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, dave, "friends/alice: welcome dave")
+	waitLine(t, bob, "friends/alice: welcome dave")
+	if got := groupEvents(dave); len(got) != 2 {
+		t.Fatalf("dave was shown %q", got)
+	}
+	if dg, err := dave.GroupByName(ctx, "friends"); err != nil || len(dg.Members) != 3 || dg.Revision != 3 {
+		t.Fatalf("dave's group: %+v, %v", dg, err)
+	}
+	if err := alice.RemoveFromGroup(ctx, "friends", []string{"dave"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, dave, "friends: * alice removed dave")
+
 	// Rename and admin reach every member; the list follows.
 	if err := alice.MakeGroupAdmin(ctx, "friends", "bob"); err != nil {
 		t.Fatal(err)
