@@ -645,6 +645,13 @@ func (c *Client) receiveGroupText(ctx context.Context, s *clientdb.Store, eid [1
 	if dist != distributionID(g.ID) {
 		return nil, fmt.Errorf("%w: %s: a text under another group's key", errGroupRefused, g.Name)
 	}
+	if len(content.AccessKey) == 16 {
+		// What members send carries their access key, as 1:1 content
+		// does: our next group text reaches them sealed.
+		if err := s.SetContactAccessKey(ctx, acct, content.AccessKey); err != nil {
+			return nil, err
+		}
+	}
 	sentAt := time.UnixMilli(int64(content.Timestamp))
 	if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: clientdb.GroupPeer(g.ID), Sender: m.Username, Body: t.GetBody(),
 		SentAt: sentAt, At: c.cfg.Now(), Status: clientdb.StatusReceived}); err != nil {

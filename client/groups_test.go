@@ -219,9 +219,9 @@ func TestGroup(t *testing.T) {
 	waitLine(t, alice, "old-friends: * bob left")
 }
 
-// TestGroupRefusals: a forged change, a change by a non-admin, a replayed
-// and a truncated group text are refused with the reason, and nothing is
-// stored.
+// TestGroupRefusals: a forged change, a change by a non-admin, one out of
+// order, a replayed and a truncated group text are refused with the
+// reason, and nothing is stored.
 func TestGroupRefusals(t *testing.T) {
 	n := startRelay(t)
 	ctx := context.Background()
@@ -273,6 +273,16 @@ func TestGroupRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRefusal(alice, "bad signature of alice")
+	// A properly signed change that skips a revision is out of order.
+	aliceKey, err := alice.DB().Store().IdentityKeyPair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gap, _ := group.Sign(group.Change{Group: g.ID, Revision: st.Revision + 2, Previous: head, Actor: alice.AccountID(), Action: group.Rename, Name: "later"}, aliceKey.Private, rand.Reader)
+	if err := client.SendGroupChanges(bob.Client, "alice", gap.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	waitRefusal(alice, "out of order")
 	if ag, _ := alice.GroupByName(ctx, "team"); ag.Revision != 1 {
 		t.Fatalf("a refused change moved the group to revision %d", ag.Revision)
 	}
@@ -293,9 +303,9 @@ func TestGroupRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	alice.waitUntil(t, "four refusals", func() bool { return len(refusals(alice)) >= 4 })
-	if r := refusals(alice); !strings.Contains(r[2], "duplicate message") || !strings.Contains(r[3], "senderkey: ") {
-		t.Fatalf("the replayed and the truncated text: %q", r[2:])
+	alice.waitUntil(t, "five refusals", func() bool { return len(refusals(alice)) >= 5 })
+	if r := refusals(alice); !strings.Contains(r[3], "duplicate message") || !strings.Contains(r[4], "senderkey: ") {
+		t.Fatalf("the replayed and the truncated text: %q", r[3:])
 	}
 	if !slices.Contains(groupEvents(alice), "team/bob: once") {
 		t.Fatalf("the first copy was not shown: %q", groupEvents(alice))
@@ -307,8 +317,8 @@ func TestGroupRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, alice, "team/bob: last")
-	if got := len(refusals(alice)); got != 4 {
-		t.Fatalf("alice refused %d things, want 4: %q", got, refusals(alice))
+	if got := len(refusals(alice)); got != 5 {
+		t.Fatalf("alice refused %d things, want 5: %q", got, refusals(alice))
 	}
 }
 
