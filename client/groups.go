@@ -33,8 +33,10 @@ import (
 // rotates to a new chain, which only the remaining members get: a removed
 // member can decrypt nothing sent after it learned of its removal.
 //
-// Limitation: our own other devices (LinkDevice) are not told about groups
-// yet; a group lives on the device that created or joined it.
+// Our own other devices are members like the others: they get each change
+// (the whole chain) and our Sender Key 1:1, and our texts 1:1 (a device
+// does not send sealed to its own account). A device linked after a group
+// changed last does not learn of the group until its next change.
 
 // Errors callers branch on.
 var (
@@ -373,18 +375,16 @@ func (c *Client) changeGroup(ctx context.Context, id group.ID, localName string,
 			return err
 		}
 		// Everyone before and after hears of it: the newest changes to
-		// those who were members, the whole chain to those just added.
+		// those who were members, the whole chain to those just added
+		// and to our own other devices (which may not know the group).
 		chain, err := s.GroupChanges(ctx, id, 1)
 		if err != nil {
 			return err
 		}
 		tail := chain[max(0, len(chain)-groupTail):]
 		for _, m := range unionMembers(st, next) {
-			if m.Account == c.account {
-				continue
-			}
 			changes := tail
-			if _, was := st.Member(m.Account); !was {
+			if _, was := st.Member(m.Account); !was || m.Account == c.account {
 				changes = chain
 			}
 			if err := c.enqueue(ctx, s, m.Username, &contentpb.Content{Body: &contentpb.Content_GroupUpdate{

@@ -344,3 +344,35 @@ func countBody(h []clientdb.Message, body string) int {
 	}
 	return n
 }
+
+// TestGroupOwnDevices: a user's other device learns of the group, reads
+// what the members and its sibling send, and writes to the group itself.
+func TestGroupOwnDevices(t *testing.T) {
+	n := startRelay(t)
+	ctx := context.Background()
+	alice, bob := newUser(t, n, "alice", nil), newUser(t, n, "bob", nil)
+	alice2 := alice.link(t, "laptop")
+	for _, u := range []*user{alice, alice2, bob} {
+		u.receive(t)
+	}
+	if _, err := alice.CreateGroup(ctx, "family", []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, alice2, "family: * alice added bob")
+	waitLine(t, bob, "family: * alice added bob")
+	if _, err := bob.Send(ctx, "family", "hi both"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, alice, "family/bob: hi both")
+	waitLine(t, alice2, "family/bob: hi both")
+	if _, err := alice.Send(ctx, "family", "from the phone"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "family/alice: from the phone")
+	waitLine(t, alice2, "family/alice: from the phone")
+	if _, err := alice2.Send(ctx, "family", "from the laptop"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "family/alice: from the laptop")
+	waitLine(t, alice, "family/alice: from the laptop")
+}

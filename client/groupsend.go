@@ -49,7 +49,8 @@ type groupTarget struct {
 // sendGroupOne sends a queued group text: our Sender Key to the member
 // devices that lack it (1:1), then the text, encrypted once under it, to
 // every other member device with one sealed sender v2 request, and 1:1 to
-// the members whose access key we do not know.
+// the members whose access key we do not know and to our own other
+// devices.
 func (c *Client) sendGroupOne(ctx context.Context, o clientdb.Outgoing, id group.ID) error {
 	g, err := c.db.Store().Group(ctx, id)
 	if errors.Is(err, clientdb.ErrNotFound) || err == nil && !g.Member {
@@ -119,9 +120,6 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 	}
 	var targets []groupTarget
 	for _, m := range st.Members {
-		if m.Account == c.account {
-			continue
-		}
 		ct, err := c.contact(ctx, m.Username, false)
 		if errors.Is(err, ErrNoSuchUser) {
 			continue
@@ -132,6 +130,13 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 		if ct.AccountID != m.Account {
 			c.cfg.Logger.Info("a group member's name now names another account; left out")
 			continue
+		}
+		if m.Account == c.account {
+			// Our own other devices, if we have any.
+			ct.Devices = slices.DeleteFunc(ct.Devices, func(d uint32) bool { return d == c.device })
+			if len(ct.Devices) == 0 {
+				continue
+			}
 		}
 		sent, err := c.db.Store().GroupKeySent(ctx, id, dm.ChainID(), m.Account)
 		if err != nil {
@@ -157,6 +162,9 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 			// sendOne corrected the device list if it had to.
 			if ct, err = c.contact(ctx, m.Username, false); err != nil {
 				return nil, err
+			}
+			if m.Account == c.account {
+				ct.Devices = slices.DeleteFunc(ct.Devices, func(d uint32) bool { return d == c.device })
 			}
 			if err := c.db.Store().MarkGroupKeySent(ctx, id, dm.ChainID(), m.Account, ct.Devices); err != nil {
 				return nil, err
@@ -187,7 +195,8 @@ func (c *Client) groupEncrypt(ctx context.Context, id group.ID, padded []byte) (
 func (c *Client) sendGroupSealed(ctx context.Context, o clientdb.Outgoing, id group.ID, targets []groupTarget, padded []byte) ([]groupTarget, error) {
 	var sealedTo, plain []groupTarget
 	for _, t := range targets {
-		if len(t.ct.AccessKey) == 16 && !c.cfg.NoSealedSender {
+		// Our own other devices get it 1:1, as a note to self goes.
+		if len(t.ct.AccessKey) == 16 && !c.cfg.NoSealedSender && t.ct.AccountID != c.account {
 			sealedTo = append(sealedTo, t)
 		} else {
 			plain = append(plain, t)
