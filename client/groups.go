@@ -113,6 +113,19 @@ func (c *Client) freeName(ctx context.Context, s *clientdb.Store, name string, e
 	}
 }
 
+// peerLabel names an outbox peer for events: a username, or a group's
+// local name for a group's key.
+func (c *Client) peerLabel(ctx context.Context, peer string) string {
+	id, ok := clientdb.ParseGroupPeer(peer)
+	if !ok {
+		return peer
+	}
+	if g, err := c.db.Store().Group(ctx, id); err == nil {
+		return g.Name
+	}
+	return peer
+}
+
 // groupState returns the group's state from its stored chain, cached while
 // the chain's head does not change.
 func (c *Client) groupState(ctx context.Context, s *clientdb.Store, id group.ID) (*group.State, error) {

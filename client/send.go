@@ -150,7 +150,7 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 			}
 			results[o.EnvelopeID] = nil
 			if o.MessageID != 0 {
-				c.emit(Event{Kind: EventSent, Peer: o.Peer, EnvelopeID: o.EnvelopeID, SentAt: o.Timestamp})
+				c.emit(Event{Kind: EventSent, Peer: c.peerLabel(ctx, o.Peer), EnvelopeID: o.EnvelopeID, SentAt: o.Timestamp})
 			}
 			continue
 		}
@@ -169,7 +169,7 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 			}
 			results[o.EnvelopeID] = err
 			if o.MessageID != 0 {
-				c.emit(Event{Kind: EventFailed, Peer: o.Peer, EnvelopeID: o.EnvelopeID, Err: err})
+				c.emit(Event{Kind: EventFailed, Peer: c.peerLabel(ctx, o.Peer), EnvelopeID: o.EnvelopeID, Err: err})
 			}
 			continue
 		}
