@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"samizdat/client/clientdb"
+	"samizdat/client/group"
 	"samizdat/clock"
 	"samizdat/dialer"
 	"samizdat/manifest"
@@ -205,6 +206,9 @@ type Client struct {
 	stats stats
 
 	sessMu sync.Mutex // serializes session operations (encrypt, decrypt)
+
+	groupMu    sync.Mutex
+	groupCache map[group.ID]*group.State // guarded by groupMu; group states by id, checked against the stored chain's head
 
 	anonMu sync.Mutex // serializes dialing the anonymous channel (anon)
 

@@ -24,7 +24,8 @@ type StatusError struct {
 	Reason     string
 	RetryAfter time.Duration
 
-	mismatch *wire.DeviceMismatch // with MISMATCHED_DEVICES
+	mismatch      *wire.DeviceMismatch // with MISMATCHED_DEVICES
+	multiMismatch *wire.MultiMismatch  // with MISMATCHED_DEVICES, to a multi-recipient send
 }
 
 func (e *StatusError) Error() string {
@@ -251,7 +252,8 @@ func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*w
 		}
 		if resp.Status != wire.Status_OK {
 			return resp, &StatusError{Op: op, Status: resp.Status, Reason: resp.Reason,
-				RetryAfter: time.Duration(resp.RetryAfterMs) * time.Millisecond, mismatch: resp.GetMismatch()}
+				RetryAfter: time.Duration(resp.RetryAfterMs) * time.Millisecond, mismatch: resp.GetMismatch(),
+				multiMismatch: resp.GetMultiMismatch()}
 		}
 		return resp, nil
 	case <-ctx.Done():

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -65,10 +66,7 @@ func decodeContent(b []byte) (*contentpb.Content, error) {
 // the outbox.
 func (c *Client) enqueue(ctx context.Context, s *clientdb.Store, peer string, content *contentpb.Content) error {
 	now := c.cfg.Now()
-	content.Timestamp = uint64(now.UnixMilli())
-	content.SenderUsername = c.username
-	content.AccessKey = c.accessKey
-	enc, err := encodeContent(content)
+	enc, err := c.stampContent(content, now)
 	if err != nil {
 		return err
 	}
@@ -81,4 +79,13 @@ func (c *Client) enqueue(ctx context.Context, s *clientdb.Store, peer string, co
 	}
 	c.kickOutbox()
 	return nil
+}
+
+// stampContent stamps content with the time, our name and our access key
+// and serializes it (unpadded).
+func (c *Client) stampContent(content *contentpb.Content, now time.Time) ([]byte, error) {
+	content.Timestamp = uint64(now.UnixMilli())
+	content.SenderUsername = c.username
+	content.AccessKey = c.accessKey
+	return encodeContent(content)
 }

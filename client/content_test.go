@@ -54,6 +54,10 @@ func FuzzDecodeContent(f *testing.F) {
 	for _, c := range []*contentpb.Content{
 		{Timestamp: 1, SenderUsername: "alice", Body: &contentpb.Content_Text{Text: &contentpb.Text{Body: "hello"}}},
 		{Timestamp: 2, Body: &contentpb.Content_Receipt{Receipt: &contentpb.Receipt{EnvelopeIds: [][]byte{make([]byte, 16)}}}},
+		{Timestamp: 3, Body: &contentpb.Content_GroupUpdate{GroupUpdate: &contentpb.GroupUpdate{Changes: [][]byte{{1, 2}, {3}}}}},
+		{Timestamp: 4, Body: &contentpb.Content_GroupKey{GroupKey: &contentpb.GroupKey{GroupId: make([]byte, 32), Distribution: []byte{0x33}}}},
+		{Timestamp: 5, Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: make([]byte, 32), Body: "hi all"}}},
+		{Timestamp: 6, Body: &contentpb.Content_GroupCiphertext{GroupCiphertext: &contentpb.GroupCiphertext{Message: []byte{0x33, 1}}}},
 	} {
 		b, _ := encodeContent(c)
 		f.Add(pad(b))

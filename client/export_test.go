@@ -40,3 +40,32 @@ func ConnAddr(c *Client) string {
 	}
 	return c.conn.nc.RemoteAddr().String()
 }
+
+// GroupCiphertext encrypts text to the group with c's Sender Key, as a
+// group text goes out, and returns the Sender Key message.
+func GroupCiphertext(c *Client, group, text string) ([]byte, error) {
+	ctx := context.Background()
+	g, err := c.db.Store().GroupByName(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := c.stampContent(&contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: g.ID[:], Body: text}}}, c.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return c.groupEncrypt(ctx, g.ID, pad(enc))
+}
+
+// SendGroupCiphertext queues a Sender Key message for the user to, 1:1, as
+// a modified client or a replaying relay could.
+func SendGroupCiphertext(c *Client, to string, skm []byte) error {
+	return c.enqueue(context.Background(), c.db.Store(), to, &contentpb.Content{
+		Body: &contentpb.Content_GroupCiphertext{GroupCiphertext: &contentpb.GroupCiphertext{Message: skm}}})
+}
+
+// SendGroupChanges queues signed group changes for the user to, whatever
+// they are, as a modified client could.
+func SendGroupChanges(c *Client, to string, changes ...[]byte) error {
+	return c.enqueue(context.Background(), c.db.Store(), to, &contentpb.Content{
+		Body: &contentpb.Content_GroupUpdate{GroupUpdate: &contentpb.GroupUpdate{Changes: changes}}})
+}

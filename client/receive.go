@@ -14,6 +14,7 @@ import (
 	"samizdat/session"
 	"samizdat/session/sealed"
 	"samizdat/session/sealed/sealedsession"
+	"samizdat/session/senderkey"
 	"samizdat/username"
 )
 
@@ -34,13 +35,16 @@ const (
 	EventRefused                          // something Peer sent was refused (Err says why); nothing changed
 	EventManifest                         // Peer handed us a newer manifest, now in use (Text: its serial)
 	EventDeviceRemoved                    // the primary removed one of the account's devices (Device)
+	EventGroupMessage                     // a member (Peer) wrote to a group (Group, Text, SentAt)
+	EventGroupChange                      // a member (Peer) changed a group (Group): Text says how ("added bob")
 )
 
 // Event is something the user may want to see. It carries message text only
-// for EventMessage.
+// for EventMessage and EventGroupMessage.
 type Event struct {
 	Kind       EventKind
 	Peer       string
+	Group      string // EventGroupMessage, EventGroupChange: the group's local name
 	Text       string
 	EnvelopeID [16]byte
 	SentAt     time.Time
@@ -56,10 +60,11 @@ type Stats struct {
 	SentSealed     int64 // messages sent with sealed sender
 	ReceivedSealed int64 // messages received with sealed sender
 	AnonDials      int64 // anonymous channels opened for sealed sends (one per burst)
+	GroupMulti     int64 // group texts sent with one sealed sender v2 multi-recipient request
 }
 
 type stats struct {
-	received, duplicates, undecryptable, sentSealed, receivedSealed, anonDials atomic.Int64
+	received, duplicates, undecryptable, sentSealed, receivedSealed, anonDials, sentGroupMulti atomic.Int64
 }
 
 // Stats returns the counters.
@@ -67,6 +72,7 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		Received: c.stats.received.Load(), Duplicates: c.stats.duplicates.Load(), Undecryptable: c.stats.undecryptable.Load(),
 		SentSealed: c.stats.sentSealed.Load(), ReceivedSealed: c.stats.receivedSealed.Load(), AnonDials: c.stats.anonDials.Load(),
+		GroupMulti: c.stats.sentGroupMulti.Load(),
 	}
 }
 
@@ -311,13 +317,37 @@ func (c *Client) process(ctx context.Context, s *clientdb.Store, eid [16]byte, e
 		return c.notice(ctx, s, env)
 	}
 	start := c.cfg.Now().Truncate(time.Millisecond)
-	sender, pt, err := c.decrypt(ctx, s, env)
+	sender, pt, dist, err := c.decrypt(ctx, s, env)
 	if err != nil {
 		return nil, err
 	}
 	content, err := decodeContent(pt)
 	if err != nil {
 		return nil, err
+	}
+	if gc := content.GetGroupCiphertext(); gc != nil && dist == nil {
+		// A Sender Key message sent 1:1: open it as if it came sealed.
+		pt, d, err := senderKeyDecrypt(ctx, s, sender, gc.GetMessage())
+		if err != nil {
+			return nil, err
+		}
+		if content, err = decodeContent(pt); err != nil {
+			return nil, err
+		}
+		dist = &d
+	}
+	// A group text comes only under a Sender Key, and a Sender Key
+	// carries only group texts.
+	if (dist != nil) != (content.GetGroupText() != nil) {
+		return nil, fmt.Errorf("%w: a group text must come under the group's key, and only a group text", errGroupRefused)
+	}
+	if dist != nil {
+		events, err := c.receiveGroupText(ctx, s, eid, sender, *dist, content)
+		if errors.Is(err, errGroupRefused) {
+			c.cfg.Logger.Debug("group text refused", "err", err)
+			return []Event{{Kind: EventRefused, Err: err}}, nil
+		}
+		return events, err
 	}
 	return c.store(ctx, s, eid, start, sender, content, h)
 }
@@ -333,6 +363,9 @@ func permanent(err error) bool {
 		sealed.ErrMalformed, sealed.ErrUnknownVersion, sealed.ErrInvalidMessage, sealed.ErrRevoked,
 		sealed.ErrUntrusted, sealed.ErrBadSignature, sealed.ErrExpired, sealed.ErrUnknownServerCertificate,
 		sealed.ErrSelfSend, sealedsession.ErrUnexpectedType, errBadPadding, errMalformedContent, errUnknownType,
+		senderkey.ErrNoSenderKeyState, senderkey.ErrInvalidState, senderkey.ErrDuplicateMessage, senderkey.ErrBadSignature,
+		senderkey.ErrTooFarInFuture, senderkey.ErrVersion, senderkey.ErrTruncated, senderkey.ErrMalformed, senderkey.ErrDecrypt,
+		errGroupRefused,
 	} {
 		if errors.Is(err, target) {
 			return true
@@ -347,41 +380,52 @@ var (
 )
 
 // decrypt opens an envelope's Signal message with the stores of one
-// transaction.
-func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envelope) (session.Address, []byte, error) {
+// transaction. dist is set when it was a Sender Key message (a group's):
+// its distribution.
+func (c *Client) decrypt(ctx context.Context, s *clientdb.Store, env *wire.Envelope) (sender session.Address, pt []byte, dist *[16]byte, err error) {
 	switch env.Type {
 	case session.TypeWhisper, session.TypePreKey:
 		if len(env.SourceAccount) != 16 || env.SourceDevice == 0 {
-			return session.Address{}, nil, fmt.Errorf("%w: no source", errMalformedContent)
+			return session.Address{}, nil, nil, fmt.Errorf("%w: no source", errMalformedContent)
 		}
 		var acct [16]byte
 		copy(acct[:], env.SourceAccount)
 		sender := addr(acct, env.SourceDevice)
 		msg, err := session.ParseCiphertextMessage(int(env.Type), env.Content)
 		if err != nil {
-			return sender, nil, err
+			return sender, nil, nil, err
 		}
 		pt, err := session.Decrypt(ctx, s.Stores(), c.localAddr(), sender, msg, c.cfg.Rand)
 		if err == nil && env.Type == session.TypePreKey {
 			c.kickReplenish()
 		}
-		return sender, pt, err
+		return sender, pt, nil, err
 	case typeSealed:
 		root, err := c.trustRoot()
 		if err != nil {
-			return session.Address{}, nil, err
+			return session.Address{}, nil, nil, err
 		}
 		res, err := sealedsession.Decrypt(ctx, s.Stores(), c.localAddr(), "", env.Content, root, c.cfg.Now(), c.cfg.Rand)
+		if errors.Is(err, sealedsession.ErrUnexpectedType) && res != nil && res.Content.Type() == sealed.TypeSenderKey {
+			// A group's message: the certificate validated; the sender
+			// is the one it names.
+			pt, d, err := senderKeyDecrypt(ctx, s, res.Sender, res.Content.Contents())
+			if err != nil {
+				return session.Address{}, nil, nil, err
+			}
+			c.stats.receivedSealed.Add(1)
+			return res.Sender, pt, &d, nil
+		}
 		if err != nil {
-			return session.Address{}, nil, err
+			return session.Address{}, nil, nil, err
 		}
 		c.stats.receivedSealed.Add(1)
 		if res.Content != nil && res.Content.Type() == sealed.TypePreKey {
 			c.kickReplenish()
 		}
-		return res.Sender, res.Plaintext, nil
+		return res.Sender, res.Plaintext, nil, nil
 	default:
-		return session.Address{}, nil, fmt.Errorf("%w: %d", errUnknownType, env.Type)
+		return session.Address{}, nil, nil, fmt.Errorf("%w: %d", errUnknownType, env.Type)
 	}
 }
 
@@ -489,6 +533,18 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		default:
 			h.blob = blob
 		}
+	case *contentpb.Content_GroupUpdate:
+		ev, err := c.receiveGroupUpdate(ctx, s, peer, b.GroupUpdate)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev...)
+	case *contentpb.Content_GroupKey:
+		ev, err := c.receiveGroupKey(ctx, s, sender, peer, b.GroupKey)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev...)
 	default:
 		// A content kind from a newer client: nothing to show.
 	}

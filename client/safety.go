@@ -81,8 +81,41 @@ func (c *Client) Contacts(ctx context.Context) ([]clientdb.Contact, error) {
 }
 
 // History returns the last limit messages with peer (all peers if empty).
+//
+// peer may name a group: its history then holds its members' texts (Sender
+// says whose) and its membership changes (StatusNotice), each with Peer
+// the group's name.
 func (c *Client) History(ctx context.Context, peer string, limit int) ([]clientdb.Message, error) {
-	return c.db.Store().History(ctx, NormalizeUsername(peer), limit)
+	peer = NormalizeUsername(peer)
+	g, err := c.db.Store().GroupByName(ctx, peer)
+	key := peer
+	switch {
+	case err == nil:
+		key = clientdb.GroupPeer(g.ID)
+	case !errors.Is(err, clientdb.ErrNotFound):
+		return nil, err
+	}
+	msgs, err := c.db.Store().History(ctx, key, limit)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for i, m := range msgs {
+		if _, ok := clientdb.ParseGroupPeer(m.Peer); !ok {
+			continue
+		}
+		name, ok := names[m.Peer]
+		if !ok {
+			id, _ := clientdb.ParseGroupPeer(m.Peer)
+			gr, err := c.db.Store().Group(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			name, names[m.Peer] = gr.Name, gr.Name
+		}
+		msgs[i].Peer = name
+	}
+	return msgs, nil
 }
 
 // Outbox lists the messages waiting for the relay's acknowledgement.

@@ -31,29 +31,44 @@ func NormalizeUsername(name string) string {
 // durable. Otherwise the error says why, and the message stays in the outbox
 // for the next Send, Flush or Receive (unless the relay refused it for good:
 // ErrGaveUp).
+//
+// When to is the local name of a group we are in, the text goes to the
+// group (SendGroup).
 func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, error) {
+	if g, err := c.db.Store().GroupByName(ctx, NormalizeUsername(to)); err == nil {
+		return c.sendGroup(ctx, g, text)
+	} else if !errors.Is(err, clientdb.ErrNotFound) {
+		return clientdb.Message{}, err
+	}
 	to, err := username.Normalize(to)
 	if err != nil {
 		return clientdb.Message{}, fmt.Errorf("%w: %w", ErrNoSuchUser, err)
 	}
+	msg := clientdb.Message{Peer: to, Outgoing: true, Body: text}
+	return c.queueText(ctx, msg, &contentpb.Content{Body: &contentpb.Content_Text{Text: &contentpb.Text{Body: text}}},
+		func(s *clientdb.Store) error {
+			// Writing to someone accepts them (a reply accepts a request).
+			return c.accept(ctx, s, to)
+		})
+}
+
+// queueText adds msg (an outgoing text to msg.Peer) to the history and
+// content to the outbox, in one transaction with before, and sends the
+// outbox. It returns once the relay has acknowledged the message as
+// durable (see Send).
+func (c *Client) queueText(ctx context.Context, msg clientdb.Message, content *contentpb.Content, before func(*clientdb.Store) error) (clientdb.Message, error) {
 	now := c.cfg.Now()
 	var eid [16]byte
 	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
 		return clientdb.Message{}, err
 	}
-	content, err := encodeContent(&contentpb.Content{
-		Timestamp:      uint64(now.UnixMilli()),
-		SenderUsername: c.username,
-		AccessKey:      c.accessKey,
-		Body:           &contentpb.Content_Text{Text: &contentpb.Text{Body: text}},
-	})
+	enc, err := c.stampContent(content, now)
 	if err != nil {
 		return clientdb.Message{}, err
 	}
-	msg := clientdb.Message{EnvelopeID: eid, Peer: to, Outgoing: true, Body: text, SentAt: now, At: now, Status: clientdb.StatusQueued}
+	msg.EnvelopeID, msg.SentAt, msg.At, msg.Status = eid, now, now, clientdb.StatusQueued
 	err = c.db.Tx(ctx, func(s *clientdb.Store) error {
-		// Writing to someone accepts them (a reply accepts a request).
-		if err := c.accept(ctx, s, to); err != nil {
+		if err := before(s); err != nil {
 			return err
 		}
 		id, err := s.AddMessage(ctx, msg)
@@ -61,7 +76,7 @@ func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, e
 			return err
 		}
 		msg.ID = id
-		return s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: to, Content: content, Timestamp: now, MessageID: id})
+		return s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id})
 	})
 	if err != nil {
 		return clientdb.Message{}, err
@@ -135,12 +150,12 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 			}
 			results[o.EnvelopeID] = nil
 			if o.MessageID != 0 {
-				c.emit(Event{Kind: EventSent, Peer: o.Peer, EnvelopeID: o.EnvelopeID, SentAt: o.Timestamp})
+				c.emit(Event{Kind: EventSent, Peer: c.peerLabel(ctx, o.Peer), EnvelopeID: o.EnvelopeID, SentAt: o.Timestamp})
 			}
 			continue
 		}
 		var se *StatusError
-		if errors.As(err, &se) && !se.transient() || errors.Is(err, ErrNoSuchUser) {
+		if errors.As(err, &se) && !se.transient() || errors.Is(err, ErrNoSuchUser) || errors.Is(err, ErrNotMember) {
 			// Refused for good: keep the history, drop the message.
 			err = fmt.Errorf("%w: %w", ErrGaveUp, err)
 			if dErr := c.db.Tx(ctx, func(s *clientdb.Store) error {
@@ -154,7 +169,7 @@ func (c *Client) Flush(ctx context.Context) (map[[16]byte]error, error) {
 			}
 			results[o.EnvelopeID] = err
 			if o.MessageID != 0 {
-				c.emit(Event{Kind: EventFailed, Peer: o.Peer, EnvelopeID: o.EnvelopeID, Err: err})
+				c.emit(Event{Kind: EventFailed, Peer: c.peerLabel(ctx, o.Peer), EnvelopeID: o.EnvelopeID, Err: err})
 			}
 			continue
 		}
@@ -177,6 +192,9 @@ const StatusFailed = 9
 // sendOne encrypts o for every device of its recipient and sends it,
 // correcting the device list when the relay reports a mismatch.
 func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
+	if id, ok := clientdb.ParseGroupPeer(o.Peer); ok {
+		return c.sendGroupOne(ctx, o, id)
+	}
 	contact, err := c.contact(ctx, o.Peer, false)
 	if err != nil {
 		return err

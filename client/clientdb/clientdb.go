@@ -1,6 +1,7 @@
 // Package clientdb keeps a samizdat client's state on its own machine, in one
 // SQLite file: the identity and device keys, prekeys, Signal sessions, the
-// identities seen (trust on first use), sender keys, contacts, message
+// identities seen (trust on first use), sender keys, contacts, groups (the
+// signed changes that made each, and to whom our sender key went), message
 // history, the outbox of messages not yet acknowledged by the relay, and the
 // envelope ids already received (to drop the relay's duplicate deliveries).
 //
@@ -168,6 +169,28 @@ CREATE TABLE IF NOT EXISTS manifests_held (
 CREATE TABLE IF NOT EXISTS manifest_sent (
 	peer   TEXT PRIMARY KEY,
 	serial INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS groups (
+	id     BLOB PRIMARY KEY,
+	name   TEXT NOT NULL UNIQUE,
+	member INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_changes (
+	group_id BLOB NOT NULL,
+	revision INTEGER NOT NULL,
+	change   BLOB NOT NULL,
+	PRIMARY KEY (group_id, revision)
+);
+CREATE TABLE IF NOT EXISTS group_keys_sent (
+	group_id BLOB NOT NULL,
+	chain    INTEGER NOT NULL,
+	account  BLOB NOT NULL,
+	device   INTEGER NOT NULL,
+	PRIMARY KEY (group_id, chain, account, device)
+);
+CREATE TABLE IF NOT EXISTS group_senders (
+	message_id INTEGER PRIMARY KEY,
+	sender     TEXT NOT NULL
 );
 `
 

@@ -25,16 +25,22 @@ func (s *Store) HoldManifest(ctx context.Context, blob []byte, at time.Time, kee
 // HeldManifests lists the signed manifests recorded by HoldManifest, newest
 // first.
 func (s *Store) HeldManifests(ctx context.Context) ([][]byte, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT blob FROM manifests_held ORDER BY seq DESC`)
+	return s.blobs(ctx, "held manifests", `SELECT blob FROM manifests_held ORDER BY seq DESC`)
+}
+
+// blobs runs a query of one BLOB column and returns its rows; what names
+// the query in errors.
+func (s *Store) blobs(ctx context.Context, what, query string, args ...any) ([][]byte, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("clientdb: held manifests: %w", err)
+		return nil, fmt.Errorf("clientdb: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out [][]byte
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
-			return nil, fmt.Errorf("clientdb: held manifests: %w", err)
+			return nil, fmt.Errorf("clientdb: %s: %w", what, err)
 		}
 		out = append(out, b)
 	}

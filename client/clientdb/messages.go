@@ -115,13 +115,15 @@ const (
 	StatusSent      = 1 // outgoing, durable at the relay
 	StatusDelivered = 2 // outgoing, the recipient's device confirmed it
 	StatusReceived  = 3 // incoming
+	StatusNotice    = 4 // a group's membership change, as a line of its history
 )
 
 // Message is one line of history.
 type Message struct {
 	ID         int64
 	EnvelopeID [16]byte
-	Peer       string // the other user's username
+	Peer       string // the other user's username, or the group's key (GroupPeer)
+	Sender     string // in a group: the member who wrote it
 	Outgoing   bool
 	Body       string
 	SentAt     time.Time // the sender's clock
@@ -136,8 +138,19 @@ func (s *Store) AddMessage(ctx context.Context, m Message) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("clientdb: add message: %w", err)
 	}
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil || m.Sender == "" {
+		return id, err
+	}
+	return id, s.exec(ctx, "add message", `INSERT INTO group_senders (message_id, sender) VALUES (?, ?)`, id, m.Sender)
 }
+
+// messageColumns are what scanMessage reads, from messages m joined with
+// group_senders g.
+const messageColumns = `m.id, m.envelope_id, m.peer, m.outgoing, m.body, m.sent_at, m.at, m.status, COALESCE(g.sender, '')`
+
+// messagesFrom is the table expression messageColumns read from.
+const messagesFrom = `messages m LEFT JOIN group_senders g ON g.message_id = m.id`
 
 // SetMessageStatus raises the status of the outgoing message with the
 // envelope id (it never lowers it) and reports whether a row changed.
@@ -153,7 +166,7 @@ func (s *Store) SetMessageStatus(ctx context.Context, envelopeID [16]byte, statu
 
 // MessageByEnvelope returns the outgoing message sent with the envelope id.
 func (s *Store) MessageByEnvelope(ctx context.Context, envelopeID [16]byte) (Message, error) {
-	row := s.q.QueryRowContext(ctx, `SELECT id, envelope_id, peer, outgoing, body, sent_at, at, status FROM messages WHERE envelope_id = ? AND outgoing = 1`, envelopeID[:])
+	row := s.q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM `+messagesFrom+` WHERE m.envelope_id = ? AND m.outgoing = 1`, envelopeID[:])
 	m, err := scanMessage(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, ErrNotFound
@@ -164,8 +177,8 @@ func (s *Store) MessageByEnvelope(ctx context.Context, envelopeID [16]byte) (Mes
 // History returns the last limit messages with peer (every peer when peer
 // is empty), oldest first.
 func (s *Store) History(ctx context.Context, peer string, limit int) ([]Message, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT * FROM (SELECT id, envelope_id, peer, outgoing, body, sent_at, at, status FROM messages
-		WHERE ? = '' OR peer = ? ORDER BY id DESC LIMIT ?) ORDER BY id`, peer, peer, limit)
+	rows, err := s.q.QueryContext(ctx, `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
+		WHERE ? = '' OR m.peer = ? ORDER BY m.id DESC LIMIT ?) ORDER BY 1`, peer, peer, limit)
 	if err != nil {
 		return nil, fmt.Errorf("clientdb: history: %w", err)
 	}
@@ -185,7 +198,7 @@ func scanMessage(r interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var eid []byte
 	var sent, at int64
-	if err := r.Scan(&m.ID, &eid, &m.Peer, &m.Outgoing, &m.Body, &sent, &at, &m.Status); err != nil {
+	if err := r.Scan(&m.ID, &eid, &m.Peer, &m.Outgoing, &m.Body, &sent, &at, &m.Status, &m.Sender); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, err
 		}

@@ -80,7 +80,7 @@ func (s *Store) Blocked(ctx context.Context, account [16]byte) (bool, error) {
 // accepted, and did not block since), not counting me.
 func (s *Store) Accepted(ctx context.Context, me string) ([]string, error) {
 	return s.peers(ctx, `SELECT peer FROM peer_state WHERE state = ? AND peer != ?
-		UNION SELECT DISTINCT peer FROM messages WHERE outgoing = 1 AND peer != ?
+		UNION SELECT DISTINCT peer FROM messages WHERE outgoing = 1 AND peer != ? AND peer NOT LIKE '`+groupPeerPrefix+`%'
 			AND peer NOT IN (SELECT peer FROM peer_state)
 		ORDER BY peer`, PeerAccepted, me, me)
 }
@@ -89,7 +89,7 @@ func (s *Store) Accepted(ctx context.Context, me string) ([]string, error) {
 // accepted nor blocked, not counting me.
 func (s *Store) Requests(ctx context.Context, me string) ([]string, error) {
 	return s.peers(ctx, `SELECT DISTINCT m.peer FROM messages m LEFT JOIN peer_state p ON p.peer = m.peer
-		WHERE m.outgoing = 0 AND m.peer != ? AND COALESCE(p.state, ?) = ?
+		WHERE m.outgoing = 0 AND m.peer != ? AND m.peer NOT LIKE '`+groupPeerPrefix+`%' AND COALESCE(p.state, ?) = ?
 			AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.peer = m.peer AND o.outgoing = 1 AND p.peer IS NULL)
 		ORDER BY m.peer`, me, PeerPending, PeerPending)
 }

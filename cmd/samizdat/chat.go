@@ -36,8 +36,8 @@ type chatUI struct {
 }
 
 func runChat(ctx context.Context, e *env, args []string) error {
-	f := newFlags("chat", "[NAME]", `Chat in the terminal: type a line to send it to the current contact (NAME, or the
-first who writes); /help lists the commands (/to NAME, @NAME TEXT, /history, /safety,
+	f := newFlags("chat", "[NAME]", `Chat in the terminal: type a line to send it to the current contact or group (NAME, or
+the first who writes); /help lists the commands (/to NAME, @NAME TEXT, /history, /safety,
 /who, /quit). Your lines show as "you → NAME:"; ✓ marks a message the relay stored, ✓✓
 one that reached a device of NAME's.
 
@@ -328,6 +328,9 @@ func (ui *chatUI) handleLine(ctx context.Context, s string) bool {
 // a message to a user who does not exist fails later, with the reason.
 func (ui *chatUI) checkUser(ctx context.Context, name string) (string, bool) {
 	name = client.NormalizeUsername(name)
+	if g, err := ui.c.GroupByName(ctx, name); err == nil {
+		return g.Name, true // a group of ours
+	}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := ui.c.Lookup(lctx, name)
@@ -412,6 +415,14 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		}
 		ui.mu.Unlock()
 		ui.printf("%s %s%s%s: %s\n", now, ui.esc.Cyan, ev.Peer, ui.esc.Reset, printable(ev.Text))
+	case client.EventGroupMessage, client.EventGroupChange:
+		ui.mu.Lock()
+		if ui.to == "" && ev.Kind == client.EventGroupMessage {
+			ui.to = ev.Group
+			defer ui.setPrompt()
+		}
+		ui.mu.Unlock()
+		ui.printf("%s %s%s%s\n", now, ui.esc.Cyan, groupLine(ev), ui.esc.Reset)
 	case client.EventDelivered:
 		ui.mu.Lock()
 		text, ok := ui.sent[ev.EnvelopeID]

@@ -35,6 +35,7 @@ func clientCommands() []command {
 	return []command{
 		{name: "init", summary: "create your identity and register with the relay in the invite", run: runInit},
 		{name: "send", summary: "send a message; exits 0 once the relay has stored it", run: runSend},
+		{name: "group", summary: "private groups: create, add, remove, leave, rename, admin, list, members", run: runGroup},
 		{name: "recv", summary: "print the messages waiting for you (and, with --wait, those that arrive)", run: runRecv},
 		{name: "safety", summary: "print the safety number you share with NAME", run: runSafety},
 		{name: "chat", summary: "chat interactively in the terminal", run: runChat},
@@ -125,9 +126,10 @@ relay named in the invite, under NAME. One home is one device of one user.`)
 }
 
 func runSend(ctx context.Context, e *env, args []string) error {
-	f := newFlags("send", "NAME TEXT...", `Send TEXT to the user NAME. It exits 0 once the relay has stored the message (it is
-end-to-end encrypted; the relay holds it until NAME's devices fetch it). Otherwise it exits
-1 with the reason, and the message stays in the outbox for the next send, recv or chat.
+	f := newFlags("send", "NAME TEXT...", `Send TEXT to the user NAME, or to the group NAME. It exits 0 once the relay has stored
+the message (it is end-to-end encrypted; the relay holds it until NAME's devices fetch it).
+Otherwise it exits 1 with the reason, and the message stays in the outbox for the next
+send, recv or chat.
 Sent to your own name, it is a note to self: kept in your history and sent to your other
 devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 	f.homeFlag(e)
@@ -171,6 +173,8 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 		return nil
 	case errors.Is(err, client.ErrNoSuchUser):
 		return fmt.Errorf("no user named %q on this relay\nhint: check the spelling; they join with 'samizdat init' and an invite", client.NormalizeUsername(to))
+	case errors.Is(err, client.ErrNotMember):
+		return groupError(client.NormalizeUsername(to), err)
 	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrDeviceRemoved):
 		return err
 	}
@@ -194,7 +198,11 @@ func warnEvents(e *env) func(client.Event) {
 				fmt.Fprintf(e.stderr, "note: %s offers you their bridge, used by itself if the relay is ever out of reach\n", ev.Peer)
 			}
 		case client.EventRefused:
-			fmt.Fprintf(e.stderr, "warning: refused what %s sent: %v\n", ev.Peer, ev.Err)
+			if ev.Peer == "" {
+				fmt.Fprintf(e.stderr, "warning: refused a message: %v\n", ev.Err)
+			} else {
+				fmt.Fprintf(e.stderr, "warning: refused what %s sent: %v\n", ev.Peer, ev.Err)
+			}
 		case client.EventManifest:
 			fmt.Fprintf(e.stderr, "note: %s handed you the network's newer manifest (serial %s)\n", ev.Peer, ev.Text)
 		case client.EventDeviceRemoved:
@@ -209,7 +217,8 @@ const recvLimit = 30 * time.Second
 
 func runRecv(ctx context.Context, e *env, args []string) error {
 	f := newFlags("recv", "", fmt.Sprintf(`Print the messages waiting for you, one per line as NAME: TEXT (a note from another
-of your devices as NAME (note to self): TEXT), and exit. With --wait, keep receiving
+of your devices as NAME (note to self): TEXT; a group's as GROUP/SENDER: TEXT, and its
+changes as GROUP: * SENDER added NAME), and exit. With --wait, keep receiving
 for that long after the backlog. Connecting and receiving the backlog have %v of
 their own, however long --wait is; recv fails with the reason if that is not enough.`, recvLimit))
 	f.homeFlag(e)
@@ -260,6 +269,8 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 			} else {
 				fmt.Fprintf(e.stdout, "%s: %s\n", ev.Peer, printable(ev.Text))
 			}
+		case client.EventGroupMessage, client.EventGroupChange:
+			fmt.Fprintln(e.stdout, groupLine(ev))
 		case client.EventQueueEmpty:
 			backlogDone()
 		default:
@@ -394,7 +405,8 @@ func runWhoami(ctx context.Context, e *env, args []string) error {
 }
 
 func runHistory(ctx context.Context, e *env, args []string) error {
-	f := newFlags("history", "[NAME]", `Print the message history, oldest first: with NAME, only your conversation with NAME.
+	f := newFlags("history", "[NAME]", `Print the message history, oldest first: with NAME, only your conversation with NAME
+(or, for a group's name, the group's messages and changes).
 Your messages are marked (queued), ✓ (stored on the relay), ✓✓ (delivered) or (failed).`)
 	f.homeFlag(e)
 	n := f.Int("n", 50, "how many messages, the newest")
@@ -427,9 +439,22 @@ Your messages are marked (queued), ✓ (stored on the relay), ✓✓ (delivered)
 	return nil
 }
 
+// groupLine prints a group's event: GROUP/SENDER: TEXT, or
+// GROUP: * SENDER added NAME.
+func groupLine(ev client.Event) string {
+	if ev.Kind == client.EventGroupChange {
+		return fmt.Sprintf("%s: * %s %s", ev.Group, ev.Peer, printable(ev.Text))
+	}
+	return fmt.Sprintf("%s/%s: %s", ev.Group, ev.Peer, printable(ev.Text))
+}
+
 func formatHistory(me string, m clientdb.Message) string {
 	ts := m.SentAt.Local().Format("2006-01-02 15:04")
 	switch {
+	case m.Status == clientdb.StatusNotice:
+		return fmt.Sprintf("%s %s: * %s %s", ts, m.Peer, m.Sender, printable(m.Body))
+	case m.Sender != "" && !m.Outgoing:
+		return fmt.Sprintf("%s %s/%s: %s", ts, m.Peer, m.Sender, printable(m.Body))
 	case m.Peer == me && m.Outgoing:
 		return fmt.Sprintf("%s %s (note to self): %s %s", ts, me, printable(m.Body), statusMark(m.Status))
 	case m.Peer == me:

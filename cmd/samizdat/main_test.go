@@ -40,6 +40,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"manifest", "show"}, {"manifest", "verify"}, {"lab"}, {"lab", "run"}, {"lab", "list"},
 		{"bench"}, {"version"}, {"help"},
 		{"bridge"}, {"bridge", "credential"}, {"bridge", "list"}, {"bridge", "forget"},
+		{"group"}, {"group", "create"}, {"group", "add"}, {"group", "remove"}, {"group", "leave"},
+		{"group", "rename"}, {"group", "admin"}, {"group", "list"}, {"group", "members"},
 	}
 	for _, c := range cmds {
 		name := strings.Join(c, " ")
@@ -101,6 +103,21 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"devices", "nonesuch"}, 2, `unknown subcommand "nonesuch"`},
 		{[]string{"devices", "--bogus"}, 2, "unknown flag --bogus"},
 		{[]string{"link", "--new-home", "x", "--device-name", strings.Repeat("n", 65)}, 2, "--device-name takes at most 64 bytes"},
+		{[]string{"group"}, 2, "missing subcommand"},
+		{[]string{"group", "nonesuch"}, 2, `unknown subcommand "nonesuch"`},
+		{[]string{"group", "create"}, 2, "need GROUP and at least one MEMBER"},
+		{[]string{"group", "create", "friends"}, 2, "need GROUP and at least one MEMBER"},
+		{[]string{"group", "create", "Bad/Name", "bob"}, 2, "a group name has only a-z"},
+		{[]string{"group", "create", strings.Repeat("g", 33), "bob"}, 2, "1 to 32 characters"},
+		{[]string{"group", "add", "friends"}, 2, "need GROUP and at least one MEMBER"},
+		{[]string{"group", "remove", "friends"}, 2, "need GROUP and at least one MEMBER"},
+		{[]string{"group", "leave"}, 2, "need GROUP"},
+		{[]string{"group", "leave", "friends", "now"}, 2, `unexpected argument "now"`},
+		{[]string{"group", "rename", "friends"}, 2, "need GROUP and NEWNAME"},
+		{[]string{"group", "rename", "friends", "#news"}, 2, "a group name has only a-z"},
+		{[]string{"group", "admin", "friends", "bob", "carol"}, 2, "need GROUP and one MEMBER"},
+		{[]string{"group", "members"}, 2, "need GROUP"},
+		{[]string{"group", "list", "extra"}, 2, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

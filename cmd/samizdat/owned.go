@@ -21,7 +21,7 @@ import (
 var forwardable = map[string]bool{
 	"send": true, "recv": true, "safety": true, "contacts": true,
 	"whoami": true, "history": true, "link": true, "import": true,
-	"requests": true, "accept": true, "block": true, "unblock": true, "devices": true,
+	"requests": true, "accept": true, "block": true, "unblock": true, "devices": true, "group": true,
 }
 
 // isForwardable reports whether the command line (a command's name and

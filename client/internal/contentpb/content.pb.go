@@ -1,5 +1,6 @@
 // The plaintext that travels inside a Signal message between samizdat
-// clients: a text, a delivery receipt, a bridge offer or a manifest,
+// clients: a text, a delivery receipt, a bridge offer, a manifest or a
+// group's membership, key or text,
 // stamped with the sender's clock and the manifest the sender holds.
 // It is padded (0x80 then zeros, as Signal pads) before encryption, so the
 // ciphertext length reveals little about it.
@@ -85,6 +86,10 @@ type Content struct {
 	//	*Content_Receipt
 	//	*Content_BridgeOffer
 	//	*Content_ManifestOffer
+	//	*Content_GroupUpdate
+	//	*Content_GroupKey
+	//	*Content_GroupText
+	//	*Content_GroupCiphertext
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -191,6 +196,42 @@ func (x *Content) GetManifestOffer() *ManifestOffer {
 	return nil
 }
 
+func (x *Content) GetGroupUpdate() *GroupUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*Content_GroupUpdate); ok {
+			return x.GroupUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetGroupKey() *GroupKey {
+	if x != nil {
+		if x, ok := x.Body.(*Content_GroupKey); ok {
+			return x.GroupKey
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetGroupText() *GroupText {
+	if x != nil {
+		if x, ok := x.Body.(*Content_GroupText); ok {
+			return x.GroupText
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetGroupCiphertext() *GroupCiphertext {
+	if x != nil {
+		if x, ok := x.Body.(*Content_GroupCiphertext); ok {
+			return x.GroupCiphertext
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -211,6 +252,23 @@ type Content_ManifestOffer struct {
 	ManifestOffer *ManifestOffer `protobuf:"bytes,13,opt,name=manifest_offer,json=manifestOffer,proto3,oneof"`
 }
 
+type Content_GroupUpdate struct {
+	// Groups (package client/group): 20-29.
+	GroupUpdate *GroupUpdate `protobuf:"bytes,20,opt,name=group_update,json=groupUpdate,proto3,oneof"`
+}
+
+type Content_GroupKey struct {
+	GroupKey *GroupKey `protobuf:"bytes,21,opt,name=group_key,json=groupKey,proto3,oneof"`
+}
+
+type Content_GroupText struct {
+	GroupText *GroupText `protobuf:"bytes,22,opt,name=group_text,json=groupText,proto3,oneof"`
+}
+
+type Content_GroupCiphertext struct {
+	GroupCiphertext *GroupCiphertext `protobuf:"bytes,23,opt,name=group_ciphertext,json=groupCiphertext,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
@@ -218,6 +276,14 @@ func (*Content_Receipt) isContent_Body() {}
 func (*Content_BridgeOffer) isContent_Body() {}
 
 func (*Content_ManifestOffer) isContent_Body() {}
+
+func (*Content_GroupUpdate) isContent_Body() {}
+
+func (*Content_GroupKey) isContent_Body() {}
+
+func (*Content_GroupText) isContent_Body() {}
+
+func (*Content_GroupCiphertext) isContent_Body() {}
 
 // ManifestHeld says which manifest the sending device holds: its serial,
 // and the device's cohort under it (cohort of cohorts; 0 of 0 in a network
@@ -530,11 +596,213 @@ func (x *Receipt) GetEnvelopeIds() [][]byte {
 	return nil
 }
 
+// GroupUpdate carries signed membership changes of one group, oldest first
+// (serialized group.Signed): the newest few to its members, the whole chain
+// to a member just added.
+type GroupUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       [][]byte               `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupUpdate) Reset() {
+	*x = GroupUpdate{}
+	mi := &file_content_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupUpdate) ProtoMessage() {}
+
+func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
+func (*GroupUpdate) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GroupUpdate) GetChanges() [][]byte {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// GroupKey hands the recipient the sender's Sender Key for a group (a
+// SenderKeyDistributionMessage); it travels 1:1 to each member device.
+type GroupKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Distribution  []byte                 `protobuf:"bytes,2,opt,name=distribution,proto3" json:"distribution,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupKey) Reset() {
+	*x = GroupKey{}
+	mi := &file_content_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupKey) ProtoMessage() {}
+
+func (x *GroupKey) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupKey.ProtoReflect.Descriptor instead.
+func (*GroupKey) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GroupKey) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupKey) GetDistribution() []byte {
+	if x != nil {
+		return x.Distribution
+	}
+	return nil
+}
+
+// GroupText is a text to a group. It travels only inside a Sender Key
+// message of the group (sealed sender v2 to every member device at once, or
+// GroupCiphertext).
+type GroupText struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Body          string                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupText) Reset() {
+	*x = GroupText{}
+	mi := &file_content_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupText) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupText) ProtoMessage() {}
+
+func (x *GroupText) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupText.ProtoReflect.Descriptor instead.
+func (*GroupText) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GroupText) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupText) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// GroupCiphertext is a Sender Key message sent 1:1, to a member whose
+// unidentified access key the sender does not know yet.
+type GroupCiphertext struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupCiphertext) Reset() {
+	*x = GroupCiphertext{}
+	mi := &file_content_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupCiphertext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupCiphertext) ProtoMessage() {}
+
+func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupCiphertext.ProtoReflect.Descriptor instead.
+func (*GroupCiphertext) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GroupCiphertext) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xa1\x03\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\xaa\x05\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
@@ -545,7 +813,12 @@ const file_content_proto_rawDesc = "" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
 	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
 	"\fbridge_offer\x18\f \x01(\v2\x1c.samizdat.client.BridgeOfferH\x00R\vbridgeOffer\x12G\n" +
-	"\x0emanifest_offer\x18\r \x01(\v2\x1e.samizdat.client.ManifestOfferH\x00R\rmanifestOfferB\x06\n" +
+	"\x0emanifest_offer\x18\r \x01(\v2\x1e.samizdat.client.ManifestOfferH\x00R\rmanifestOffer\x12A\n" +
+	"\fgroup_update\x18\x14 \x01(\v2\x1c.samizdat.client.GroupUpdateH\x00R\vgroupUpdate\x128\n" +
+	"\tgroup_key\x18\x15 \x01(\v2\x19.samizdat.client.GroupKeyH\x00R\bgroupKey\x12;\n" +
+	"\n" +
+	"group_text\x18\x16 \x01(\v2\x1a.samizdat.client.GroupTextH\x00R\tgroupText\x12M\n" +
+	"\x10group_ciphertext\x18\x17 \x01(\v2 .samizdat.client.GroupCiphertextH\x00R\x0fgroupCiphertextB\x06\n" +
 	"\x04body\"X\n" +
 	"\fManifestHeld\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x16\n" +
@@ -569,7 +842,17 @@ const file_content_proto_rawDesc = "" +
 	"\fenvelope_ids\x18\x02 \x03(\fR\venvelopeIds\"\x1e\n" +
 	"\x04Type\x12\f\n" +
 	"\bDELIVERY\x10\x00\x12\b\n" +
-	"\x04READ\x10\x01B$Z\"samizdat/client/internal/contentpbb\x06proto3"
+	"\x04READ\x10\x01\"'\n" +
+	"\vGroupUpdate\x12\x18\n" +
+	"\achanges\x18\x01 \x03(\fR\achanges\"I\n" +
+	"\bGroupKey\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\"\n" +
+	"\fdistribution\x18\x02 \x01(\fR\fdistribution\":\n" +
+	"\tGroupText\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\tR\x04body\"+\n" +
+	"\x0fGroupCiphertext\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessageB$Z\"samizdat/client/internal/contentpbb\x06proto3"
 
 var (
 	file_content_proto_rawDescOnce sync.Once
@@ -584,28 +867,36 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_content_proto_goTypes = []any{
-	(Receipt_Type)(0),     // 0: samizdat.client.Receipt.Type
-	(*Content)(nil),       // 1: samizdat.client.Content
-	(*ManifestHeld)(nil),  // 2: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil), // 3: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),   // 4: samizdat.client.BridgeOffer
-	(*Text)(nil),          // 5: samizdat.client.Text
-	(*Receipt)(nil),       // 6: samizdat.client.Receipt
+	(Receipt_Type)(0),       // 0: samizdat.client.Receipt.Type
+	(*Content)(nil),         // 1: samizdat.client.Content
+	(*ManifestHeld)(nil),    // 2: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil),   // 3: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),     // 4: samizdat.client.BridgeOffer
+	(*Text)(nil),            // 5: samizdat.client.Text
+	(*Receipt)(nil),         // 6: samizdat.client.Receipt
+	(*GroupUpdate)(nil),     // 7: samizdat.client.GroupUpdate
+	(*GroupKey)(nil),        // 8: samizdat.client.GroupKey
+	(*GroupText)(nil),       // 9: samizdat.client.GroupText
+	(*GroupCiphertext)(nil), // 10: samizdat.client.GroupCiphertext
 }
 var file_content_proto_depIdxs = []int32{
-	2, // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	5, // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	6, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	4, // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	3, // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	0, // 5: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	5,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	6,  // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	4,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	3,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	7,  // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
+	8,  // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
+	9,  // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
+	10, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
+	0,  // 9: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -618,6 +909,10 @@ func file_content_proto_init() {
 		(*Content_Receipt)(nil),
 		(*Content_BridgeOffer)(nil),
 		(*Content_ManifestOffer)(nil),
+		(*Content_GroupUpdate)(nil),
+		(*Content_GroupKey)(nil),
+		(*Content_GroupText)(nil),
+		(*Content_GroupCiphertext)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -625,7 +920,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
