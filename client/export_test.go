@@ -5,6 +5,7 @@ import (
 
 	"samizdat/client/internal/contentpb"
 	"samizdat/manifest"
+	"samizdat/session/senderkey"
 )
 
 // KeeperOf exposes c's manifest keeper to the package's external tests.
@@ -41,19 +42,40 @@ func ConnAddr(c *Client) string {
 	return c.conn.nc.RemoteAddr().String()
 }
 
-// GroupCiphertext encrypts text to the group with c's Sender Key, as a
-// group text goes out, and returns the Sender Key message.
-func GroupCiphertext(c *Client, group, text string) ([]byte, error) {
+// GroupCiphertext encrypts text to the group with c's Sender Key (made if
+// c has none), as a group text goes out, and returns the Sender Key
+// message.
+func GroupCiphertext(c *Client, id [32]byte, text string) ([]byte, error) {
 	ctx := context.Background()
-	g, err := c.db.Store().GroupByName(ctx, group)
+	if _, err := groupKey(c, id); err != nil {
+		return nil, err
+	}
+	enc, err := c.stampContent(&contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: id[:], Body: text}}}, c.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	enc, err := c.stampContent(&contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: g.ID[:], Body: text}}}, c.cfg.Now())
+	return c.groupEncrypt(ctx, id, pad(enc))
+}
+
+// groupKey returns c's Sender Key distribution message for the group,
+// making the chain if c has none.
+func groupKey(c *Client, id [32]byte) ([]byte, error) {
+	dm, err := senderkey.Create(context.Background(), c.db.Store(), c.localAddr(), distributionID(id), c.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	return c.groupEncrypt(ctx, g.ID, pad(enc))
+	return dm.Bytes(), nil
+}
+
+// SendGroupKey queues c's Sender Key for the group for the user to, 1:1,
+// whether or not c is a member, as a modified client could.
+func SendGroupKey(c *Client, to string, id [32]byte) error {
+	dm, err := groupKey(c, id)
+	if err != nil {
+		return err
+	}
+	return c.enqueue(context.Background(), c.db.Store(), to, &contentpb.Content{
+		Body: &contentpb.Content_GroupKey{GroupKey: &contentpb.GroupKey{GroupId: id[:], Distribution: dm}}})
 }
 
 // SendGroupCiphertext queues a Sender Key message for the user to, 1:1, as

@@ -623,22 +623,33 @@ func (c *Client) groupMember(ctx context.Context, s *clientdb.Store, id []byte, 
 	return g, m, nil
 }
 
-// receiveGroupKey stores a member's Sender Key for a group.
+// receiveGroupKey stores a member's Sender Key for a group. The key is
+// kept even when the sender is not a member here yet, or the group is not
+// known yet: the change that adds it may come later (it went another way).
+// What it sends under the key is accepted only once it is a member
+// (receiveGroupText). A key for a group we are no longer in is refused.
 func (c *Client) receiveGroupKey(ctx context.Context, s *clientdb.Store, sender session.Address, peer string, k *contentpb.GroupKey) ([]Event, error) {
-	acct, _ := parseUUID(sender.Name)
-	g, _, err := c.groupMember(ctx, s, k.GetGroupId(), acct)
-	if errors.Is(err, errGroupRefused) {
+	refuse := func(err error) ([]Event, error) {
+		c.cfg.Logger.Debug("group key refused", "err", err)
 		return []Event{{Kind: EventRefused, Peer: peer, Err: err}}, nil
 	}
-	if err != nil {
+	id := k.GetGroupId()
+	if len(id) != group.IDSize {
+		return refuse(fmt.Errorf("%w: a group id of %d bytes", errGroupRefused, len(id)))
+	}
+	g, err := s.Group(ctx, group.ID(id))
+	switch {
+	case err == nil && !g.Member:
+		return refuse(fmt.Errorf("%w: %s: we are no longer a member", errGroupRefused, g.Name))
+	case err != nil && !errors.Is(err, clientdb.ErrNotFound):
 		return nil, err
 	}
 	m, err := senderkey.ParseDistributionMessage(k.GetDistribution())
 	if err != nil {
-		return []Event{{Kind: EventRefused, Peer: peer, Err: err}}, nil
+		return refuse(err)
 	}
-	if m.DistributionID() != distributionID(g.ID) {
-		return []Event{{Kind: EventRefused, Peer: peer, Err: fmt.Errorf("%w: %s: a key for another distribution", errGroupRefused, g.Name)}}, nil
+	if m.DistributionID() != distributionID(group.ID(id)) {
+		return refuse(fmt.Errorf("%w: a key for another distribution", errGroupRefused))
 	}
 	return nil, senderkey.Process(ctx, s, sender, m)
 }

@@ -159,7 +159,7 @@ func TestGroup(t *testing.T) {
 	// And she cannot read alice's or bob's new chains: their next Sender
 	// Key messages decrypt for bob and not for her.
 	for _, sender := range []*user{alice, bob} {
-		skm, err := client.GroupCiphertext(sender.Client, "friends", "secret")
+		skm, err := client.GroupCiphertext(sender.Client, g.ID, "secret")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +294,7 @@ func TestGroupRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, alice, "team/bob: first")
-	skm, err := client.GroupCiphertext(bob.Client, "team", "once")
+	skm, err := client.GroupCiphertext(bob.Client, g.ID, "once")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +319,27 @@ func TestGroupRefusals(t *testing.T) {
 	waitLine(t, alice, "team/bob: last")
 	if got := len(refusals(alice)); got != 5 {
 		t.Fatalf("alice refused %d things, want 5: %q", got, refusals(alice))
+	}
+
+	// Mallory, no member, hands alice her key (kept: it could have come
+	// before the change that adds her) and writes under it: refused.
+	mallory := newUser(t, n, "mallory", nil)
+	if err := client.SendGroupKey(mallory.Client, "alice", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	skm, err = client.GroupCiphertext(mallory.Client, g.ID, "let me in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SendGroupCiphertext(mallory.Client, "alice", skm); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mallory.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitRefusal(alice, "team: the sender is not a member")
+	if h := groupHistory(t, alice, "team"); countBody(h, "let me in") != 0 {
+		t.Fatal("a non-member's text was stored")
 	}
 }
 
