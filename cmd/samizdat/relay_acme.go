@@ -37,15 +37,25 @@ func (a *acmeFlags) bind(fs *cmdFlags) {
 	a.renewCheck = fs.Duration("acme-renew-check", 0, "how often certificates are checked for renewal (default 10m)")
 }
 
+// check checks the ACME flags without acting on them.
+func (a *acmeFlags) check() error {
+	if *a.email == "" && (*a.ca != "" || *a.caRoot != "" || *a.http != "") {
+		return fmt.Errorf("--acme-ca, --acme-ca-root and --acme-http need --acme-email: %w", errUsage)
+	}
+	if *a.http != "" {
+		if _, _, err := net.SplitHostPort(*a.http); err != nil {
+			return fmt.Errorf("--acme-http %s is not HOST:PORT: %w", *a.http, errUsage)
+		}
+	}
+	return nil
+}
+
 // manager returns the ACME manager for the wss endpoints of opts (those
 // of the command line and of the config file), or nil without
 // --acme-email.
 func (a *acmeFlags) manager(opts endpoints.Options, dir string, log *slog.Logger) (*acmecert.Manager, error) {
-	if *a.email == "" {
-		if *a.ca != "" || *a.caRoot != "" || *a.http != "" {
-			return nil, fmt.Errorf("--acme-ca, --acme-ca-root and --acme-http need --acme-email: %w", errUsage)
-		}
-		return nil, nil
+	if err := a.check(); err != nil || *a.email == "" {
+		return nil, err
 	}
 	specs := opts.Listen
 	if opts.ConfigFile != "" {
