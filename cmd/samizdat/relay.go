@@ -113,6 +113,7 @@ type relayFlags struct {
 	decoyProxy *string
 	admin      *string
 	adminAny   *bool
+	acme       acmeFlags
 }
 
 // relayRepeated names the relay's flags that may be given many times: in
@@ -147,6 +148,7 @@ func relayFlagSet(name, about string) (*cmdFlags, *relayFlags) {
 	f.decoyProxy = fs.String("decoy-proxy", "", "show probes of wss and front endpoints the web site at `URL`, by proxying to it")
 	f.admin = fs.String("admin", "", "serve /metrics and /healthz on this loopback address `ADDR`, e.g. 127.0.0.1:9464 (default: off)")
 	f.adminAny = fs.Bool("admin-any-address", false, "allow --admin on an address other than loopback")
+	f.acme.bind(fs)
 	return fs, f
 }
 
@@ -257,7 +259,7 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	fs, f := relayFlagSet("relay", relayAbout+"\n\nor: samizdat relay endpoints list|add URL|retire NAME|restore NAME|reload|republish [--data DIR] [--json]\n"+
-		"or: samizdat relay backup [--data DIR] OUT\nor: samizdat relay restore BACKUP [--data DIR] [--force]\nor: samizdat relay check [--config FILE] [flags]\n\n"+relayConfigAbout)
+		"or: samizdat relay backup [--data DIR] OUT\nor: samizdat relay restore BACKUP [--data DIR] [--force]\nor: samizdat relay check [--config FILE] [flags]\n\n"+relayConfigAbout+"\n\n"+relayACMEAbout)
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
@@ -356,11 +358,25 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	defer signal.Stop(hup)
 
 	opts.Server, opts.Keys, opts.Logger = srv, keys, log
+	certs, err := f.acme.manager(opts, *dir, log)
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		defer certs.Close()
+		opts.Certificates = certs
+	}
 	m, err := endpoints.Start(opts)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if certs != nil {
+		// The endpoints answer TLS-ALPN-01 challenges from now on.
+		if err := certs.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if err := m.ServeAdmin(filepath.Join(*dir, endpoints.SocketFile)); err != nil {
 		if errors.Is(err, endpoints.ErrSocketInUse) {
 			return err

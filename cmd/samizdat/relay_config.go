@@ -230,6 +230,9 @@ them, 1 with the reason when not (2 for a mistake on this command line).
 		}
 		return err
 	}
+	if err := f.acme.check(); err != nil {
+		return err
+	}
 	n := len(opts.Listen)
 	if *f.configFile != "" {
 		cf, _ := endpoints.ReadFile(*f.configFile)

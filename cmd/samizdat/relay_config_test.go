@@ -83,6 +83,8 @@ func TestRelayCheck(t *testing.T) {
 		{"bad endpoint", `{"endpoints": [{"transport": "udp", "listen": "127.0.0.1:1"}]}`, nil, 1, `unknown transport "udp"`},
 		{"relay not object", `{"relay": [1]}`, nil, 1, `"relay" must be an object`},
 		{"nothing to listen on", `{}`, nil, 1, "no endpoint to listen on"},
+		{"acme without email", `{"relay": {"listen": ["tcp://127.0.0.1:7001"], "acme_http": "127.0.0.1:80"}}`, nil, 2, "need --acme-email"},
+		{"acme", `{"relay": {"listen": ["wss://127.0.0.1:443?sni=relay.example.org"], "acme_email": "ops@example.org", "acme_http": "0.0.0.0:80"}}`, nil, 0, "ok:"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := writeConfig(t, filepath.Join(tmp, strings.ReplaceAll(tt.name, " ", "-")+".json"), tt.config)

@@ -60,6 +60,9 @@ type Options struct {
 	// the manifest serial and file, the admin state and socket live there.
 	// Required.
 	Dir string
+	// Certificates, if set, gives the wss endpoints on the names it
+	// manages CA-issued certificates instead of the self-signed one.
+	Certificates Certificates
 	// Server serves the listeners and pushes the manifests. Required.
 	Server Server
 	// Keys fill in the relay's id, Noise key and trust root. Keys.Network,

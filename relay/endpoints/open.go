@@ -70,7 +70,14 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 	if err != nil {
 		return opened{}, err
 	}
+	tlsCfg := id.Config(s.SNI)
+	ca := m.opts.Certificates != nil && pub.SNI != "" && m.opts.Certificates.Manages(pub.SNI)
+	if ca {
+		tlsCfg = withCertificates(tlsCfg, m.opts.Certificates)
+	}
 	switch {
+	case ca:
+		// Clients verify the CA's chain; a pin the spec names is announced.
 	case pub.TLSPin == nil:
 		pub.TLSPin = id.Pin()
 	case s.Address == "" && !bytes.Equal(pub.TLSPin, id.Pin()):
@@ -81,7 +88,7 @@ func openWSS(ctx context.Context, m *Manager, s Spec, pub *manifest.Endpoint) (o
 	if err != nil {
 		return opened{}, err
 	}
-	ln, err := wss.Serve(tl, wss.ServerConfig{TLS: id.Config(s.SNI), Path: pub.Path, Secret: pub.Secret,
+	ln, err := wss.Serve(tl, wss.ServerConfig{TLS: tlsCfg, Path: pub.Path, Secret: pub.Secret,
 		Decoy: site, Clock: m.opts.Clock, Files: m.mirrorFiles(*pub)})
 	if err != nil {
 		return opened{}, err
