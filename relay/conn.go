@@ -58,15 +58,17 @@ type conn struct {
 	wclosed bool       // no more writes; guarded by wmu
 
 	mu         sync.Mutex
-	dev        *Device // nil while anonymous; guarded by mu
-	sealed     bucket  // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
-	anon       bool    // counted by Server.addAnonymous; guarded by mu
-	removed    bool    // the peer's key is a removed device's: refuse everything; guarded by mu
-	delivering bool    // StartDelivery seen; guarded by mu
-	closed     bool    // closing: start no more work; guarded by mu
-	armed      bool    // the delivery worker may start; guarded by mu
-	working    bool    // a delivery worker runs; guarded by mu
-	pending    kicks   // work for the delivery worker; guarded by mu
+	dev        *Device                // nil while anonymous; guarded by mu
+	sealed     bucket                 // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
+	anon       bool                   // counted by Server.addAnonymous; guarded by mu
+	removed    bool                   // the peer's key is a removed device's: refuse everything; guarded by mu
+	delivering bool                   // StartDelivery seen; guarded by mu
+	closed     bool                   // closing: start no more work; guarded by mu
+	armed      bool                   // the delivery worker may start; guarded by mu
+	working    bool                   // a delivery worker runs; guarded by mu
+	pending    kicks                  // work for the delivery worker; guarded by mu
+	subs       map[ChannelID]struct{} // channels subscribed to (ReadChannel); guarded by mu
+	notices    map[ChannelID]uint64   // new posts to tell of: the newest seq per channel; guarded by mu
 	// The context of the work in progress (request handlers, the
 	// delivery worker), made when work begins and dropped when the last
 	// ends, so that an idle connection holds none; closing cancels it.
@@ -94,6 +96,7 @@ const (
 	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
 	kickManifest                   // the server's manifest may have changed
 	kickWoken                      // with kickMail: the hub woke the device (not the poll)
+	kickChannels                   // channels subscribed to have new posts (conn.notices)
 )
 
 // connLog logs through the server's logger with the connection's id, as
@@ -257,6 +260,7 @@ func (c *conn) finish() {
 	if c.unsub != nil {
 		c.unsub()
 	}
+	c.unsubscribeChannels()
 	c.wg.Wait()
 	c.s.removeConn(c)
 	c.mu.Lock()
@@ -724,6 +728,9 @@ func (c *conn) work() {
 		}
 		c.mu.Unlock()
 		if k&kickManifest != 0 && !c.pushManifest() {
+			return
+		}
+		if k&kickChannels != 0 && !c.pushNotices() {
 			return
 		}
 		if k&kickMail != 0 {
