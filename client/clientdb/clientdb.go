@@ -1,7 +1,7 @@
 // Package clientdb keeps a samizdat client's state on its own machine, in one
 // SQLite file: the identity and device keys, prekeys, Signal sessions, the
 // identities seen (trust on first use), sender keys, contacts, message
-// history, the outbox of messages not yet acknowledged by the relay, and the
+// history, the broadcast channels joined and their posts, the outbox of messages not yet acknowledged by the relay, and the
 // envelope ids already received (to drop the relay's duplicate deliveries).
 //
 // Store implements the session package's store interfaces and
@@ -168,6 +168,22 @@ CREATE TABLE IF NOT EXISTS manifests_held (
 CREATE TABLE IF NOT EXISTS manifest_sent (
 	peer   TEXT PRIMARY KEY,
 	serial INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channels (
+	name     TEXT PRIMARY KEY,
+	id       BLOB NOT NULL UNIQUE,
+	code     BLOB NOT NULL,
+	admin    INTEGER NOT NULL,
+	last_seq INTEGER NOT NULL DEFAULT 0,
+	joined   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channel_posts (
+	channel BLOB NOT NULL,
+	seq     INTEGER NOT NULL,
+	body    TEXT NOT NULL,
+	sent_at INTEGER NOT NULL,
+	at      INTEGER NOT NULL,
+	PRIMARY KEY (channel, seq)
 );
 `
 

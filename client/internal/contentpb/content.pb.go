@@ -70,7 +70,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5, 0}
+	return file_content_proto_rawDescGZIP(), []int{6, 0}
 }
 
 type Content struct {
@@ -85,6 +85,7 @@ type Content struct {
 	//	*Content_Receipt
 	//	*Content_BridgeOffer
 	//	*Content_ManifestOffer
+	//	*Content_ChannelAdmin
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -191,6 +192,15 @@ func (x *Content) GetManifestOffer() *ManifestOffer {
 	return nil
 }
 
+func (x *Content) GetChannelAdmin() *ChannelAdmin {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ChannelAdmin); ok {
+			return x.ChannelAdmin
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -211,6 +221,10 @@ type Content_ManifestOffer struct {
 	ManifestOffer *ManifestOffer `protobuf:"bytes,13,opt,name=manifest_offer,json=manifestOffer,proto3,oneof"`
 }
 
+type Content_ChannelAdmin struct {
+	ChannelAdmin *ChannelAdmin `protobuf:"bytes,30,opt,name=channel_admin,json=channelAdmin,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
@@ -218,6 +232,55 @@ func (*Content_Receipt) isContent_Body() {}
 func (*Content_BridgeOffer) isContent_Body() {}
 
 func (*Content_ManifestOffer) isContent_Body() {}
+
+func (*Content_ChannelAdmin) isContent_Body() {}
+
+// ChannelAdmin makes the recipient an admin of a broadcast channel: it
+// carries the channel's admin code (broadcast.Code, marshalled), keys and
+// all. The recipient takes it only from an accepted contact.
+type ChannelAdmin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          []byte                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelAdmin) Reset() {
+	*x = ChannelAdmin{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelAdmin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelAdmin) ProtoMessage() {}
+
+func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelAdmin.ProtoReflect.Descriptor instead.
+func (*ChannelAdmin) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChannelAdmin) GetCode() []byte {
+	if x != nil {
+		return x.Code
+	}
+	return nil
+}
 
 // ManifestHeld says which manifest the sending device holds: its serial,
 // and the device's cohort under it (cohort of cohorts; 0 of 0 in a network
@@ -234,7 +297,7 @@ type ManifestHeld struct {
 
 func (x *ManifestHeld) Reset() {
 	*x = ManifestHeld{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +309,7 @@ func (x *ManifestHeld) String() string {
 func (*ManifestHeld) ProtoMessage() {}
 
 func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +322,7 @@ func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHeld.ProtoReflect.Descriptor instead.
 func (*ManifestHeld) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ManifestHeld) GetSerial() uint64 {
@@ -296,7 +359,7 @@ type ManifestOffer struct {
 
 func (x *ManifestOffer) Reset() {
 	*x = ManifestOffer{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +371,7 @@ func (x *ManifestOffer) String() string {
 func (*ManifestOffer) ProtoMessage() {}
 
 func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +384,7 @@ func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestOffer.ProtoReflect.Descriptor instead.
 func (*ManifestOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ManifestOffer) GetBlob() []byte {
@@ -350,7 +413,7 @@ type BridgeOffer struct {
 
 func (x *BridgeOffer) Reset() {
 	*x = BridgeOffer{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +425,7 @@ func (x *BridgeOffer) String() string {
 func (*BridgeOffer) ProtoMessage() {}
 
 func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +438,7 @@ func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
 func (*BridgeOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BridgeOffer) GetNetwork() string {
@@ -443,7 +506,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +518,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +531,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{4}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Text) GetBody() string {
@@ -488,7 +551,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +563,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +576,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5}
+	return file_content_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -534,7 +597,7 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xa1\x03\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\xe7\x03\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
@@ -545,8 +608,11 @@ const file_content_proto_rawDesc = "" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
 	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
 	"\fbridge_offer\x18\f \x01(\v2\x1c.samizdat.client.BridgeOfferH\x00R\vbridgeOffer\x12G\n" +
-	"\x0emanifest_offer\x18\r \x01(\v2\x1e.samizdat.client.ManifestOfferH\x00R\rmanifestOfferB\x06\n" +
-	"\x04body\"X\n" +
+	"\x0emanifest_offer\x18\r \x01(\v2\x1e.samizdat.client.ManifestOfferH\x00R\rmanifestOffer\x12D\n" +
+	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdminB\x06\n" +
+	"\x04body\"\"\n" +
+	"\fChannelAdmin\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\fR\x04code\"X\n" +
 	"\fManifestHeld\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x16\n" +
 	"\x06cohort\x18\x02 \x01(\rR\x06cohort\x12\x18\n" +
@@ -584,28 +650,30 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_content_proto_goTypes = []any{
 	(Receipt_Type)(0),     // 0: samizdat.client.Receipt.Type
 	(*Content)(nil),       // 1: samizdat.client.Content
-	(*ManifestHeld)(nil),  // 2: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil), // 3: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),   // 4: samizdat.client.BridgeOffer
-	(*Text)(nil),          // 5: samizdat.client.Text
-	(*Receipt)(nil),       // 6: samizdat.client.Receipt
+	(*ChannelAdmin)(nil),  // 2: samizdat.client.ChannelAdmin
+	(*ManifestHeld)(nil),  // 3: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil), // 4: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),   // 5: samizdat.client.BridgeOffer
+	(*Text)(nil),          // 6: samizdat.client.Text
+	(*Receipt)(nil),       // 7: samizdat.client.Receipt
 }
 var file_content_proto_depIdxs = []int32{
-	2, // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	5, // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	6, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	4, // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	3, // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	0, // 5: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3, // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	6, // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	7, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	5, // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	4, // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	2, // 5: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
+	0, // 6: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -618,6 +686,7 @@ func file_content_proto_init() {
 		(*Content_Receipt)(nil),
 		(*Content_BridgeOffer)(nil),
 		(*Content_ManifestOffer)(nil),
+		(*Content_ChannelAdmin)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -625,7 +694,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
