@@ -224,7 +224,7 @@ func (c *Client) GrantChannelAdmin(ctx context.Context, name, to string) error {
 			if err == nil {
 				err = errors.New("client: not sent yet")
 			}
-			return fmt.Errorf("%w\nthe admin key stays in the outbox and goes with the next send or recv", err)
+			return fmt.Errorf("%w; the admin key stays in the outbox and goes with the next send or recv", err)
 		}
 	}
 	return nil

@@ -218,14 +218,11 @@ func (c *conn) pushNotices() bool {
 	return true
 }
 
-// channelID checks a channel id from the wire.
+// channelID checks a channel id from the wire (16 bytes, as an account
+// id).
 func channelID(b []byte) (ChannelID, bool) {
-	var id ChannelID
-	if len(b) != len(id) {
-		return id, false
-	}
-	copy(id[:], b)
-	return id, true
+	id, ok := accountID(b)
+	return ChannelID(id), ok
 }
 
 // createChannel stores a new channel of the admin key in the request.
