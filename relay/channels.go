@@ -192,30 +192,56 @@ func (s *Server) notify(id ChannelID, seq uint64) {
 	}
 	s.chans.mu.Unlock()
 	for _, c := range to {
-		c.mu.Lock()
-		if c.notices == nil {
-			c.notices = make(map[ChannelID]uint64)
-		}
-		c.notices[id] = max(c.notices[id], seq)
-		c.mu.Unlock()
-		c.kick(kickChannels)
+		c.notice(id, seq)
 	}
 }
 
-// pushNotices pushes the notices gathered since the last time. It returns
-// false when the connection failed.
-func (c *conn) pushNotices() bool {
+// notice queues a notice of post seq of id and starts the goroutine that
+// pushes them unless it runs already. Notices go out on any connection,
+// beside (not through) the delivery worker; a connection that is slow to
+// take them gets only the newest seq per channel.
+func (c *conn) notice(id ChannelID, seq uint64) {
 	c.mu.Lock()
-	notices := c.notices
-	c.notices = nil
-	c.mu.Unlock()
-	for id, seq := range notices {
-		n := &wire.ChannelNotice{ChannelId: append([]byte(nil), id[:]...), Seq: seq}
-		if c.push(&wire.Push{Body: &wire.Push_Channel{Channel: n}}) != nil {
-			return false
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if c.notices == nil {
+		c.notices = make(map[ChannelID]uint64)
+	}
+	c.notices[id] = max(c.notices[id], seq)
+	if c.noticing {
+		return
+	}
+	c.noticing = true
+	c.wg.Add(1)
+	go c.pushNotices()
+}
+
+// pushNotices pushes the queued notices until none is left or the
+// connection fails.
+func (c *conn) pushNotices() {
+	defer c.wg.Done()
+	for {
+		c.mu.Lock()
+		notices := c.notices
+		c.notices = nil
+		if len(notices) == 0 || c.closed {
+			c.noticing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for id, seq := range notices {
+			n := &wire.ChannelNotice{ChannelId: append([]byte(nil), id[:]...), Seq: seq}
+			if c.push(&wire.Push{Body: &wire.Push_Channel{Channel: n}}) != nil {
+				c.mu.Lock()
+				c.noticing = false
+				c.mu.Unlock()
+				return
+			}
 		}
 	}
-	return true
 }
 
 // channelID checks a channel id from the wire (16 bytes, as an account

@@ -170,14 +170,18 @@ func TestChannelNotice(t *testing.T) {
 	admin.dev1().mustOK(ch.createReq())
 	sub.dev1().mustOK(&wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
 	sub.dev1().mustOK(ch.readReq(0, true))
+	anon := e.dial(newKey(t)) // no account, no delivery: notices all the same
+	anon.mustOK(ch.readReq(0, true))
 	admin.dev1().mustOK(ch.postReq(t, 1, "news", ch.code.Admin))
-	for {
-		p := sub.dev1().nextPush()
-		if n := p.GetChannel(); n != nil {
-			if !bytes.Equal(n.ChannelId, ch.id[:]) || n.Seq != 1 {
-				t.Fatalf("notice %v", n)
+	for _, c := range []*client{sub.dev1(), anon} {
+		for {
+			p := c.nextPush()
+			if n := p.GetChannel(); n != nil {
+				if !bytes.Equal(n.ChannelId, ch.id[:]) || n.Seq != 1 {
+					t.Fatalf("notice %v", n)
+				}
+				break
 			}
-			break
 		}
 	}
 	if got := ch.texts(t, sub.dev1().mustOK(ch.readReq(0, false)).GetChannelPosts().Posts); fmt.Sprint(got) != "[news]" {

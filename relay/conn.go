@@ -69,6 +69,7 @@ type conn struct {
 	pending    kicks                  // work for the delivery worker; guarded by mu
 	subs       map[ChannelID]struct{} // channels subscribed to (ReadChannel); guarded by mu
 	notices    map[ChannelID]uint64   // new posts to tell of: the newest seq per channel; guarded by mu
+	noticing   bool                   // a goroutine pushes notices; guarded by mu
 	// The context of the work in progress (request handlers, the
 	// delivery worker), made when work begins and dropped when the last
 	// ends, so that an idle connection holds none; closing cancels it.
@@ -96,7 +97,6 @@ const (
 	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
 	kickManifest                   // the server's manifest may have changed
 	kickWoken                      // with kickMail: the hub woke the device (not the poll)
-	kickChannels                   // channels subscribed to have new posts (conn.notices)
 )
 
 // connLog logs through the server's logger with the connection's id, as
@@ -728,9 +728,6 @@ func (c *conn) work() {
 		}
 		c.mu.Unlock()
 		if k&kickManifest != 0 && !c.pushManifest() {
-			return
-		}
-		if k&kickChannels != 0 && !c.pushNotices() {
 			return
 		}
 		if k&kickMail != 0 {

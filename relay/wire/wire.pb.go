@@ -3363,7 +3363,8 @@ func (x *ChannelPosted) GetSeq() uint64 {
 // up to a page (ChannelPosts.head tells whether there are more).
 // UNAUTHORIZED for a wrong read token, NOT_FOUND for an unknown channel.
 // With subscribe, the relay also pushes a ChannelNotice on this connection
-// when a post is added, once the connection has started delivery.
+// (any connection, even anonymous) when a post is added through this relay
+// node; readers poll too, for posts through other nodes.
 type ReadChannel struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
