@@ -280,34 +280,38 @@ func (c *Client) readChannels(ctx context.Context, rc *relayConn, subscribe bool
 	return nil
 }
 
-// readChannelID reads the new posts of the channel id, if joined (a
-// notice's channel).
-func (c *Client) readChannelID(ctx context.Context, rc *relayConn, id []byte) error {
-	if len(id) != 16 {
+// channelNotice takes the post a notice carries, when it is the one after
+// the last we read; otherwise it reads the channel's log.
+func (c *Client) channelNotice(ctx context.Context, rc *relayConn, n *wire.ChannelNotice) error {
+	if len(n.GetChannelId()) != 16 {
 		return nil
 	}
-	ch, err := c.db.Store().ChannelByID(ctx, [16]byte(id))
+	ch, err := c.db.Store().ChannelByID(ctx, [16]byte(n.GetChannelId()))
 	if errors.Is(err, clientdb.ErrNotFound) {
 		return nil // left since
 	}
 	if err != nil {
 		return err
 	}
+	if p := n.GetPost(); p != nil && n.GetSeq() == ch.LastSeq+1 && p.GetSeq() == n.GetSeq() {
+		code, err := broadcast.UnmarshalCode(ch.Code)
+		if err != nil {
+			return fmt.Errorf("client: stored channel %s: %w", ch.Name, err)
+		}
+		_, err = c.takePosts(ctx, ch, code, ch.LastSeq, []*wire.ChannelPost{p})
+		return err
+	}
 	return c.readChannel(ctx, rc, ch, false)
 }
 
-// readChannel reads the channel's log from its last seq to the head,
-// checks each post's signature against the admin key of our code,
-// decrypts, stores and reports it (EventChannelPost). A post that fails
-// its checks is reported (EventRefused) and skipped. A channel the relay
-// no longer opens to our code is logged and skipped; other errors end the
-// read.
+// readChannel reads the channel's log from its last seq to the head. A
+// channel the relay no longer opens to our code is logged and skipped;
+// other errors end the read.
 func (c *Client) readChannel(ctx context.Context, rc *relayConn, ch clientdb.Channel, subscribe bool) error {
 	code, err := broadcast.UnmarshalCode(ch.Code)
 	if err != nil {
 		return fmt.Errorf("client: stored channel %s: %w", ch.Name, err)
 	}
-	id := code.ID()
 	after := ch.LastSeq
 	for {
 		page, err := c.readPage(ctx, rc, code, after, subscribe)
@@ -319,40 +323,53 @@ func (c *Client) readChannel(ctx context.Context, rc *relayConn, ch clientdb.Cha
 			return err
 		}
 		subscribe = false
-		var events []Event
-		last := after
-		err = c.db.Tx(ctx, func(s *clientdb.Store) error {
-			events, last = nil, after
-			for _, p := range page.Posts {
-				if p.Seq <= last {
-					continue // out of order: a faulty relay
-				}
-				last = p.Seq
-				ev := c.openPost(code, id, ch.Name, p)
-				if ev.Kind == EventChannelPost {
-					fresh, err := s.AddChannelPost(ctx, ch.ID, p.Seq, ev.Text, ev.SentAt, c.cfg.Now())
-					if err != nil {
-						return err
-					}
-					if !fresh {
-						continue // our own post, or read already
-					}
-				}
-				events = append(events, ev)
-			}
-			return s.AdvanceChannel(ctx, ch.ID, last)
-		})
+		last, err := c.takePosts(ctx, ch, code, after, page.Posts)
 		if err != nil {
 			return err
-		}
-		for _, e := range events {
-			c.emit(e)
 		}
 		if last == after || last >= page.GetHead() {
 			return nil
 		}
 		after = last
 	}
+}
+
+// takePosts checks each post after `after` against the admin key of our
+// code, decrypts, stores and reports it (EventChannelPost), and moves the
+// channel's last seq to the last one. A post that fails its checks is
+// reported (EventRefused) and skipped. It returns the last seq.
+func (c *Client) takePosts(ctx context.Context, ch clientdb.Channel, code broadcast.Code, after uint64, posts []*wire.ChannelPost) (uint64, error) {
+	id := code.ID()
+	var events []Event
+	last := after
+	err := c.db.Tx(ctx, func(s *clientdb.Store) error {
+		events, last = nil, after
+		for _, p := range posts {
+			if p.Seq <= last {
+				continue // out of order: a faulty relay
+			}
+			last = p.Seq
+			ev := c.openPost(code, id, ch.Name, p)
+			if ev.Kind == EventChannelPost {
+				fresh, err := s.AddChannelPost(ctx, ch.ID, p.Seq, ev.Text, ev.SentAt, c.cfg.Now())
+				if err != nil {
+					return err
+				}
+				if !fresh {
+					continue // our own post, or read already
+				}
+			}
+			events = append(events, ev)
+		}
+		return s.AdvanceChannel(ctx, ch.ID, last)
+	})
+	if err != nil {
+		return after, err
+	}
+	for _, e := range events {
+		c.emit(e)
+	}
+	return last, nil
 }
 
 // openPost checks and decrypts one post: EventChannelPost, or

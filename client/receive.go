@@ -245,7 +245,7 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 			}
 			c.emit(Event{Kind: EventQueueEmpty})
 		case *wire.Push_Channel:
-			if err := c.readChannelID(ctx, rc, b.Channel.GetChannelId()); err != nil {
+			if err := c.channelNotice(ctx, rc, b.Channel); err != nil {
 				rc.fail(err)
 				return err
 			}

@@ -183,33 +183,55 @@ func (c *conn) unsubscribeChannels() {
 	}
 }
 
-// notify tells the connections subscribed to id of post seq.
-func (s *Server) notify(id ChannelID, seq uint64) {
+// notice is a ChannelNotice to push: the post's seq and the frame,
+// marshalled once for every subscriber.
+type notice struct {
+	seq   uint64
+	frame []byte
+}
+
+// notify tells the connections subscribed to p's channel of p, pushing
+// the post itself: a subscriber that has read up to the post before it
+// needs no request. The frame is the same for all; each connection only
+// encrypts it.
+func (s *Server) notify(p ChannelPost) {
 	s.chans.mu.Lock()
-	to := make([]*conn, 0, len(s.chans.subs[id]))
-	for c := range s.chans.subs[id] {
+	to := make([]*conn, 0, len(s.chans.subs[p.Channel]))
+	for c := range s.chans.subs[p.Channel] {
 		to = append(to, c)
 	}
 	s.chans.mu.Unlock()
+	if len(to) == 0 {
+		return
+	}
+	n := &wire.ChannelNotice{ChannelId: p.Channel[:], Seq: p.Seq, Post: postToWire(&p)}
+	frame, err := wire.Marshal(&wire.Frame{Body: &wire.Frame_Push{Push: &wire.Push{Body: &wire.Push_Channel{Channel: n}}}})
+	if err != nil {
+		s.log.Error("marshalling a channel notice", "err", err)
+		return
+	}
 	for _, c := range to {
-		c.notice(id, seq)
+		c.notice(p.Channel, notice{seq: p.Seq, frame: frame})
 	}
 }
 
-// notice queues a notice of post seq of id and starts the goroutine that
-// pushes them unless it runs already. Notices go out on any connection,
-// beside (not through) the delivery worker; a connection that is slow to
-// take them gets only the newest seq per channel.
-func (c *conn) notice(id ChannelID, seq uint64) {
+// notice queues n and starts the goroutine that pushes notices unless it
+// runs already. Notices go out on any connection, beside (not through) the
+// delivery worker; a connection slow to take them gets only the newest per
+// channel (its reader sees the gap and reads the log).
+func (c *conn) notice(id ChannelID, n notice) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return
 	}
 	if c.notices == nil {
-		c.notices = make(map[ChannelID]uint64)
+		c.notices = make(map[ChannelID]notice)
 	}
-	c.notices[id] = max(c.notices[id], seq)
+	if n.seq <= c.notices[id].seq {
+		return
+	}
+	c.notices[id] = n
 	if c.noticing {
 		return
 	}
@@ -232,9 +254,8 @@ func (c *conn) pushNotices() {
 			return
 		}
 		c.mu.Unlock()
-		for id, seq := range notices {
-			n := &wire.ChannelNotice{ChannelId: append([]byte(nil), id[:]...), Seq: seq}
-			if c.push(&wire.Push{Body: &wire.Push_Channel{Channel: n}}) != nil {
+		for _, n := range notices {
+			if c.writeFrame(n.frame) != nil {
 				c.mu.Lock()
 				c.noticing = false
 				c.mu.Unlock()
@@ -242,6 +263,11 @@ func (c *conn) pushNotices() {
 			}
 		}
 	}
+}
+
+// postToWire converts a stored post for a reader.
+func postToWire(p *ChannelPost) *wire.ChannelPost {
+	return &wire.ChannelPost{Seq: p.Seq, PostId: p.ID[:], Content: p.Content, Signature: p.Signature, ServerTimestamp: millis(p.ServerTime)}
 }
 
 // channelID checks a channel id from the wire (16 bytes, as an account
@@ -309,7 +335,7 @@ func (c *conn) postToChannel(ctx context.Context, req *wire.PostToChannel) *wire
 		return c.internal("append post", err)
 	}
 	c.s.notePosted(p)
-	c.s.notify(id, p.Seq)
+	c.s.notify(p)
 	return &wire.Response{Result: &wire.Response_ChannelPosted{ChannelPosted: &wire.ChannelPosted{Seq: p.Seq}}}
 }
 
@@ -343,8 +369,7 @@ func (c *conn) readChannel(ctx context.Context, req *wire.ReadChannel) *wire.Res
 	}
 	out := &wire.ChannelPosts{Head: head, Posts: make([]*wire.ChannelPost, len(posts))}
 	for i := range posts {
-		p := &posts[i]
-		out.Posts[i] = &wire.ChannelPost{Seq: p.Seq, PostId: p.ID[:], Content: p.Content, Signature: p.Signature, ServerTimestamp: millis(p.ServerTime)}
+		out.Posts[i] = postToWire(&posts[i])
 	}
 	return &wire.Response{Result: &wire.Response_ChannelPosts{ChannelPosts: out}}
 }

@@ -68,7 +68,7 @@ type conn struct {
 	working    bool                   // a delivery worker runs; guarded by mu
 	pending    kicks                  // work for the delivery worker; guarded by mu
 	subs       map[ChannelID]struct{} // channels subscribed to (ReadChannel); guarded by mu
-	notices    map[ChannelID]uint64   // new posts to tell of: the newest seq per channel; guarded by mu
+	notices    map[ChannelID]notice   // new posts to tell of: the newest per channel; guarded by mu
 	noticing   bool                   // a goroutine pushes notices; guarded by mu
 	// The context of the work in progress (request handlers, the
 	// delivery worker), made when work begins and dropped when the last
@@ -398,13 +398,23 @@ func (c *conn) closeLater(reason string, final *wire.Push) {
 
 // write sends one frame; a failure closes the connection.
 func (c *conn) write(f *wire.Frame) error {
+	b, err := wire.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return c.writeFrame(b)
+}
+
+// writeFrame writes a marshalled frame (one made once for many
+// connections, such as a channel notice).
+func (c *conn) writeFrame(b []byte) error {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
 		return errConnClosed
 	}
 	c.nc.SetWriteDeadline(c.s.clk.Now().Add(c.s.lim.WriteTimeout))
-	err := wire.WriteFrame(c.nc, f)
+	err := c.nc.WriteFrame(b)
 	c.wmu.Unlock()
 	if err != nil {
 		c.log.Debug("write failed", "err", err)

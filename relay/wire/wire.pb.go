@@ -3561,10 +3561,14 @@ func (x *ChannelPosts) GetHead() uint64 {
 	return 0
 }
 
+// ChannelNotice tells of a new post and carries it: a reader whose last
+// post is seq-1 takes it as it is (checking the signature as always);
+// another reads the log from its last post.
 type ChannelNotice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
-	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"` // the new post's seq
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`  // the new post's seq
+	Post          *ChannelPost           `protobuf:"bytes,3,opt,name=post,proto3" json:"post,omitempty"` // the new post
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3611,6 +3615,13 @@ func (x *ChannelNotice) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *ChannelNotice) GetPost() *ChannelPost {
+	if x != nil {
+		return x.Post
+	}
+	return nil
 }
 
 var File_relay_wire_wire_proto protoreflect.FileDescriptor
@@ -3864,11 +3875,12 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\x10server_timestamp\x18\x05 \x01(\x04R\x0fserverTimestamp\"U\n" +
 	"\fChannelPosts\x121\n" +
 	"\x05posts\x18\x01 \x03(\v2\x1b.samizdat.relay.ChannelPostR\x05posts\x12\x12\n" +
-	"\x04head\x18\x02 \x01(\x04R\x04head\"@\n" +
+	"\x04head\x18\x02 \x01(\x04R\x04head\"q\n" +
 	"\rChannelNotice\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq*\xc5\x01\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12/\n" +
+	"\x04post\x18\x03 \x01(\v2\x1b.samizdat.relay.ChannelPostR\x04post*\xc5\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4014,11 +4026,12 @@ var file_relay_wire_wire_proto_depIdxs = []int32{
 	42, // 60: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
 	50, // 61: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
 	48, // 62: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
-	63, // [63:63] is the sub-list for method output_type
-	63, // [63:63] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	48, // 63: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
