@@ -126,8 +126,9 @@ func (c *Client) JoinChannel(ctx context.Context, codeText, name string) (string
 		return "", err
 	}
 	// The head of the log: history starts after it. The read also proves
-	// that the channel exists and the code's token opens it.
-	posts, err := c.readPage(ctx, nil, code, math.MaxUint64, false)
+	// that the channel exists and the code's token opens it, and it
+	// subscribes the connection Receive may be running on to new posts.
+	posts, err := c.readPage(ctx, nil, code, math.MaxUint64, true)
 	if err != nil {
 		return "", err
 	}
