@@ -9,8 +9,8 @@
 // the relay keeps only a hash of the read token. So:
 //
 //   - the relay stores ciphertext it cannot read, and lets a reader in by the
-//     token without learning who reads (the token is the same for every
-//     subscriber) and without being able to derive the content key from it;
+//     token, which is the same for every subscriber (a credential, not an
+//     identity) and from which the content key cannot be derived;
 //   - every post carries the admin key's signature over the channel id, the
 //     post id and the ciphertext: the relay refuses a post not signed by the
 //     channel's admin key, and subscribers check the signature again with

@@ -232,7 +232,7 @@ func (c *Client) GrantChannelAdmin(ctx context.Context, name, to string) error {
 }
 
 // LeaveChannel forgets the channel joined under name, its keys and its
-// posts. (The relay never knew who reads it.)
+// posts. Nothing goes to the relay: it holds no list of readers.
 func (c *Client) LeaveChannel(ctx context.Context, name string) error {
 	err := c.db.Store().RemoveChannel(ctx, name)
 	if errors.Is(err, clientdb.ErrNotFound) {

@@ -14,8 +14,8 @@ import (
 // Broadcast channels: the relay checks that a post is signed by the
 // channel's admin key and that a reader holds the read token, stores each
 // post once and hands it to every reader from its log. It never holds a
-// channel's content key or name, and it does not know who reads: a reader
-// presents the token, not an identity, and may read anonymously.
+// channel's content key or name; a reader presents the token, the same for
+// all, not an identity (and may read anonymously).
 
 // channelHeadTTL is how long the server trusts the head (last seq) of a
 // channel it has cached without reading it from the store again. A post

@@ -12,10 +12,11 @@ import (
 )
 
 const channelAbout = `Broadcast channels: you post, subscribers read. A post is stored once on the relay,
-encrypted under a key only the channel's join code carries and signed by the admin key;
-the relay cannot read posts, does not know the channel's name and does not learn who
-reads it. Subscribers see the posts from when they joined on, with 'samizdat recv'
-(as #CHANNEL: TEXT). A channel's name is yours alone, in one namespace with your contacts.`
+encrypted under a key only the channel's join code carries and signed by the admin key:
+the relay cannot read posts and never learns a channel's name. Readers show it the
+channel's read token (the same for every reader) on the connection they receive on.
+Subscribers see the posts from when they joined on, with 'samizdat recv' (as
+#CHANNEL: TEXT). A channel's name is yours alone, in one namespace with your contacts.`
 
 var channelSubcommands = []subcommand{
 	{name: "create", summary: "create CHANNEL; prints its join code on the last line", run: runChannelCreate},
@@ -159,7 +160,7 @@ An admin can post and make others admins; this cannot be taken back.`)
 }
 
 func runChannelLeave(ctx context.Context, e *env, args []string) error {
-	f := newFlags("channel leave", "CHANNEL", `Leave CHANNEL: forget its keys and the posts read. The relay never knew you read it.`)
+	f := newFlags("channel leave", "CHANNEL", `Leave CHANNEL: forget its keys and the posts read. Nothing goes to the relay.`)
 	pos, c, release, err := openChannelCmd(ctx, e, f, args, "one CHANNEL", 1, 1)
 	if err != nil {
 		return err
