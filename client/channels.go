@@ -175,6 +175,10 @@ func (c *Client) PostToChannel(ctx context.Context, name, text string) error {
 	if err != nil {
 		return err
 	}
+	// Recorded first: the relay's notice of it may come before its answer.
+	if err := c.db.Store().NoteOwnPost(ctx, pid, now); err != nil {
+		return err
+	}
 	req := &wire.PostToChannel{ChannelId: id[:], PostId: pid[:], Content: ct, Signature: broadcast.SignPost(code.Admin, id, pid, ct)}
 	resp, err := c.call(ctx, "post to channel", &wire.Request{Op: &wire.Request_PostToChannel{PostToChannel: req}})
 	if err != nil {
@@ -356,8 +360,12 @@ func (c *Client) takePosts(ctx context.Context, ch clientdb.Channel, code broadc
 				if err != nil {
 					return err
 				}
-				if !fresh {
-					continue // our own post, or read already
+				own, err := s.OwnPost(ctx, broadcast.PostID(p.PostId))
+				if err != nil {
+					return err
+				}
+				if !fresh || own {
+					continue // read already, or our own
 				}
 			}
 			events = append(events, ev)

@@ -118,6 +118,25 @@ func (s *Store) AddChannelPost(ctx context.Context, id [16]byte, seq uint64, bod
 	return n > 0, err
 }
 
+// NoteOwnPost records that this home posts postID, before it goes to the
+// relay: when it comes back in a channel's log it is not shown as news.
+func (s *Store) NoteOwnPost(ctx context.Context, postID [16]byte, at time.Time) error {
+	return s.exec(ctx, "note own post", `INSERT INTO channel_own_posts (post_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING`, postID[:], at.UnixMilli())
+}
+
+// OwnPost reports whether NoteOwnPost recorded postID.
+func (s *Store) OwnPost(ctx context.Context, postID [16]byte) (bool, error) {
+	var one int
+	err := s.q.QueryRowContext(ctx, `SELECT 1 FROM channel_own_posts WHERE post_id = ?`, postID[:]).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("clientdb: own post: %w", err)
+	}
+	return true, nil
+}
+
 // AdvanceChannel moves the channel's LastSeq up to seq (never down).
 func (s *Store) AdvanceChannel(ctx context.Context, id [16]byte, seq uint64) error {
 	return s.exec(ctx, "advance channel", `UPDATE channels SET last_seq = max(last_seq, ?) WHERE id = ?`, int64(seq), id[:])

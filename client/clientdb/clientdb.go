@@ -177,6 +177,10 @@ CREATE TABLE IF NOT EXISTS channels (
 	last_seq INTEGER NOT NULL DEFAULT 0,
 	joined   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS channel_own_posts (
+	post_id BLOB PRIMARY KEY,
+	at      INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS channel_posts (
 	channel BLOB NOT NULL,
 	seq     INTEGER NOT NULL,
