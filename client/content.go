@@ -65,20 +65,26 @@ func decodeContent(b []byte) (*contentpb.Content, error) {
 // queues it for peer through s (a transaction, or the database) and kicks
 // the outbox.
 func (c *Client) enqueue(ctx context.Context, s *clientdb.Store, peer string, content *contentpb.Content) error {
+	_, err := c.enqueueID(ctx, s, peer, content)
+	return err
+}
+
+// enqueueID is enqueue, returning the envelope id of what it queued.
+func (c *Client) enqueueID(ctx context.Context, s *clientdb.Store, peer string, content *contentpb.Content) ([16]byte, error) {
 	now := c.cfg.Now()
 	enc, err := c.stampContent(content, now)
 	if err != nil {
-		return err
+		return [16]byte{}, err
 	}
 	var eid [16]byte
 	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
-		return err
+		return [16]byte{}, err
 	}
 	if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: peer, Content: enc, Timestamp: now}); err != nil {
-		return err
+		return [16]byte{}, err
 	}
 	c.kickOutbox()
-	return nil
+	return eid, nil
 }
 
 // stampContent stamps content with the time, our name and our access key

@@ -42,8 +42,6 @@ import (
 var (
 	// ErrNoSuchGroup: no group of this home has the name.
 	ErrNoSuchGroup = errors.New("client: no such group")
-	// ErrNameTaken: the name is a contact's, a group's, or ours already.
-	ErrNameTaken = errors.New("client: the name is taken")
 	// ErrNotMember: we are not (or no longer) a member of the group.
 	ErrNotMember = errors.New("client: not a member of the group")
 )
@@ -67,50 +65,6 @@ type Group struct {
 func distributionID(id group.ID) [16]byte {
 	h := sha256.Sum256(append([]byte("samizdat group sender key\x00"), id[:]...))
 	return [16]byte(h[:16])
-}
-
-// LocalNameTaken reports whether name already names something of this
-// home: us, a contact, or a group. Group names (and later channel names)
-// share that one namespace with the contacts.
-func (c *Client) LocalNameTaken(ctx context.Context, name string) (bool, error) {
-	return c.nameTaken(ctx, c.db.Store(), name, nil)
-}
-
-// nameTaken is LocalNameTaken through s; a group named except does not
-// count.
-func (c *Client) nameTaken(ctx context.Context, s *clientdb.Store, name string, except *group.ID) (bool, error) {
-	if name == c.username {
-		return true, nil
-	}
-	if _, err := s.ContactByName(ctx, name); err == nil {
-		return true, nil
-	} else if !errors.Is(err, clientdb.ErrNotFound) {
-		return false, err
-	}
-	g, err := s.GroupByName(ctx, name)
-	if errors.Is(err, clientdb.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return except == nil || g.ID != *except, nil
-}
-
-// freeName returns name, or name with -2, -3, ... appended, whichever is
-// the first this home does not use (a group named except does not count).
-func (c *Client) freeName(ctx context.Context, s *clientdb.Store, name string, except *group.ID) (string, error) {
-	for i := 1; ; i++ {
-		cand := name
-		if i > 1 {
-			suffix := fmt.Sprintf("-%d", i)
-			cand = name[:min(len(name), group.MaxName-len(suffix))] + suffix
-		}
-		taken, err := c.nameTaken(ctx, s, cand, except)
-		if err != nil || !taken {
-			return cand, err
-		}
-	}
 }
 
 // peerLabel names an outbox peer for events: a username, or a group's

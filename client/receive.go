@@ -37,10 +37,12 @@ const (
 	EventDeviceRemoved                    // the primary removed one of the account's devices (Device)
 	EventGroupMessage                     // a member (Peer) wrote to a group (Group, Text, SentAt)
 	EventGroupChange                      // a member (Peer) changed a group (Group): Text says how ("added bob")
+	EventChannelPost                      // a post in a channel we joined (Peer: the channel's name, Text, SentAt)
+	EventChannelAdmin                     // Peer made us an admin of a channel (Text: its name here)
 )
 
 // Event is something the user may want to see. It carries message text only
-// for EventMessage and EventGroupMessage.
+// for EventMessage, EventGroupMessage and EventChannelPost.
 type Event struct {
 	Kind       EventKind
 	Peer       string
@@ -176,7 +178,16 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 		}
 		t := c.cfg.Clock.NewTicker(5 * time.Second)
 		defer t.Stop()
+		polled := c.cfg.Clock.Now()
 		for {
+			// The relay tells this connection of new posts; a post
+			// through another relay node is caught here.
+			if now := c.cfg.Clock.Now(); now.Sub(polled) >= channelPoll {
+				polled = now
+				if err := c.readChannels(sctx, rc, false); err != nil && sctx.Err() == nil {
+					c.cfg.Logger.Debug("channels", "err", err)
+				}
+			}
 			if _, err := c.Flush(sctx); err != nil && sctx.Err() == nil {
 				c.cfg.Logger.Debug("outbox", "err", err)
 			}
@@ -233,7 +244,17 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 			}
 		case *wire.Push_QueueEmpty:
 			flushAcks()
+			// The channels' backlog is part of what waited for us.
+			if err := c.readChannels(ctx, rc, true); err != nil {
+				rc.fail(err)
+				return err
+			}
 			c.emit(Event{Kind: EventQueueEmpty})
+		case *wire.Push_Channel:
+			if err := c.channelNotice(ctx, rc, b.Channel); err != nil {
+				rc.fail(err)
+				return err
+			}
 		case *wire.Push_Manifest:
 			if _, err := c.UpdateManifest(ctx, b.Manifest); err != nil {
 				c.cfg.Logger.Debug("ignoring a pushed manifest", "err", err)
@@ -519,6 +540,12 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		}
 	case *contentpb.Content_BridgeOffer:
 		ev, err := c.storeBridgeOffer(ctx, s, peer, acct, accepted, b.BridgeOffer)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	case *contentpb.Content_ChannelAdmin:
+		ev, err := c.storeChannelAdmin(ctx, s, peer, accepted, b.ChannelAdmin)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/broadcast"
 	"samizdat/client/clientdb"
 	"samizdat/manifest"
 )
@@ -170,12 +171,34 @@ func TestNothingToHandOver(t *testing.T) {
 	}
 	texts = append(texts, "still in the mailbox, unread")
 
+	// A broadcast channel: its name, a post and its keys stay off the relay.
+	const channelName = "printers-guild-of-the-mill"
+	code, out, errOut := cli(t, bin, homes["alice"], "", "channel", "create", channelName)
+	if code != 0 {
+		t.Fatalf("channel create: %s", errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	join, err := broadcast.ParseCode(lines[len(lines)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := cli(t, bin, homes["bob"], "", "channel", "join", join.String()); code != 0 {
+		t.Fatalf("channel join: %s", errOut)
+	}
+	const post = "a channel post: the leaflets are at the mill"
+	if code, _, errOut := cli(t, bin, homes["alice"], "", "channel", "post", channelName, post); code != 0 {
+		t.Fatalf("channel post: %s", errOut)
+	}
+	texts = append(texts, post, channelName)
+
 	needles := map[string][]byte{}
 	for _, text := range texts {
 		needles["plaintext "+strconv.Quote(text)] = []byte(text)
 		// A distinctive slice too, in case of a different encoding.
 		needles["plaintext part "+strconv.Quote(text[:16])] = []byte(text[:16])
 	}
+	// The code's content key: after its kind, network tag and admin key.
+	needles["the channel's content key"] = join.Marshal()[1+8+32 : 1+8+32+32]
 	for name, home := range homes {
 		for what, key := range secrets(t, home) {
 			needles[name+"'s "+what] = key
@@ -218,7 +241,7 @@ func TestNothingToHandOver(t *testing.T) {
 		t.Fatalf("reading the relay's memory: %v", memErr)
 	}
 	relayP.kill() // SIGKILL: whatever is on disk is what a seizure finds
-	err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err // directories, sockets
 		}

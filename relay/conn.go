@@ -58,15 +58,18 @@ type conn struct {
 	wclosed bool       // no more writes; guarded by wmu
 
 	mu         sync.Mutex
-	dev        *Device // nil while anonymous; guarded by mu
-	sealed     bucket  // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
-	anon       bool    // counted by Server.addAnonymous; guarded by mu
-	removed    bool    // the peer's key is a removed device's: refuse everything; guarded by mu
-	delivering bool    // StartDelivery seen; guarded by mu
-	closed     bool    // closing: start no more work; guarded by mu
-	armed      bool    // the delivery worker may start; guarded by mu
-	working    bool    // a delivery worker runs; guarded by mu
-	pending    kicks   // work for the delivery worker; guarded by mu
+	dev        *Device                // nil while anonymous; guarded by mu
+	sealed     bucket                 // SealedMessages of an anonymous sender through a shared proxy; guarded by mu
+	anon       bool                   // counted by Server.addAnonymous; guarded by mu
+	removed    bool                   // the peer's key is a removed device's: refuse everything; guarded by mu
+	delivering bool                   // StartDelivery seen; guarded by mu
+	closed     bool                   // closing: start no more work; guarded by mu
+	armed      bool                   // the delivery worker may start; guarded by mu
+	working    bool                   // a delivery worker runs; guarded by mu
+	pending    kicks                  // work for the delivery worker; guarded by mu
+	subs       map[ChannelID]struct{} // channels subscribed to (ReadChannel); guarded by mu
+	notices    map[ChannelID]notice   // new posts to tell of: the newest per channel; guarded by mu
+	noticing   bool                   // a goroutine pushes notices; guarded by mu
 	// The context of the work in progress (request handlers, the
 	// delivery worker), made when work begins and dropped when the last
 	// ends, so that an idle connection holds none; closing cancels it.
@@ -257,6 +260,7 @@ func (c *conn) finish() {
 	if c.unsub != nil {
 		c.unsub()
 	}
+	c.unsubscribeChannels()
 	c.wg.Wait()
 	c.s.removeConn(c)
 	c.mu.Lock()
@@ -394,13 +398,23 @@ func (c *conn) closeLater(reason string, final *wire.Push) {
 
 // write sends one frame; a failure closes the connection.
 func (c *conn) write(f *wire.Frame) error {
+	b, err := wire.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return c.writeFrame(b)
+}
+
+// writeFrame writes a marshalled frame (one made once for many
+// connections, such as a channel notice).
+func (c *conn) writeFrame(b []byte) error {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
 		return errConnClosed
 	}
 	c.nc.SetWriteDeadline(c.s.clk.Now().Add(c.s.lim.WriteTimeout))
-	err := wire.WriteFrame(c.nc, f)
+	err := c.nc.WriteFrame(b)
 	c.wmu.Unlock()
 	if err != nil {
 		c.log.Debug("write failed", "err", err)

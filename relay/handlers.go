@@ -70,6 +70,10 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.sendMulti(ctx, d, op.SendMulti)
 	case *wire.Request_Register:
 		return c.register(ctx, op.Register)
+	case *wire.Request_PostToChannel:
+		return c.postToChannel(ctx, op.PostToChannel)
+	case *wire.Request_ReadChannel:
+		return c.readChannel(ctx, op.ReadChannel)
 	case nil:
 		return badRequest("unknown request")
 	}
@@ -104,6 +108,8 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.listDevices(ctx, *d)
 	case *wire.Request_RemoveDevice:
 		return c.removeDevice(ctx, *d, op.RemoveDevice)
+	case *wire.Request_CreateChannel:
+		return c.createChannel(ctx, *d, op.CreateChannel)
 	default:
 		return badRequest("unknown request")
 	}

@@ -123,6 +123,8 @@ type Limits struct {
 	PreKeyUploads    Rate // UploadPreKeys and AddDevice per device
 	PreKeyFetches    Rate // bundles fetched per device
 	Lookups          Rate // username lookups per device
+	ChannelCreates   Rate // CreateChannel per device
+	ChannelPosts     Rate // PostToChannel per channel
 
 	MaxDevices         int           // devices per account (at most 127)
 	MaxPreKeysPerCall  int           // one-time keys of each kind per request
@@ -134,6 +136,9 @@ type Limits struct {
 	CertificateTTL     time.Duration // lifetime of sender certificates
 	Retention          time.Duration // mailbox entries older than this are expired
 	ExpireEvery        time.Duration // how often Expire runs
+	ChannelPage        int           // posts a ReadChannel returns at most
+	ChannelSubscribers int           // ReadChannel subscriptions per connection
+	ChannelCache       int           // channels whose keys (and latest posts) the server keeps in memory
 }
 
 // DefaultLimits returns the limits used for zero fields of Config.Limits.
@@ -159,6 +164,8 @@ func DefaultLimits() Limits {
 		PreKeyUploads:  Rate{Burst: 20, PerSecond: 0.1},
 		PreKeyFetches:  Rate{Burst: 1000, PerSecond: 20},
 		Lookups:        Rate{Burst: 200, PerSecond: 2},
+		ChannelCreates: Rate{Burst: 10, PerSecond: 1.0 / 60},
+		ChannelPosts:   Rate{Burst: 60, PerSecond: 1},
 
 		RegistrationWork: 20,
 
@@ -172,6 +179,9 @@ func DefaultLimits() Limits {
 		CertificateTTL:     24 * time.Hour,
 		Retention:          DefaultRetention,
 		ExpireEvery:        time.Hour,
+		ChannelPage:        100,
+		ChannelSubscribers: 1000,
+		ChannelCache:       1024,
 	}
 }
 
@@ -221,6 +231,11 @@ func (l Limits) withDefaults() Limits {
 	rate(&l.PreKeyUploads, d.PreKeyUploads)
 	rate(&l.PreKeyFetches, d.PreKeyFetches)
 	rate(&l.Lookups, d.Lookups)
+	rate(&l.ChannelCreates, d.ChannelCreates)
+	rate(&l.ChannelPosts, d.ChannelPosts)
+	num(&l.ChannelPage, d.ChannelPage)
+	num(&l.ChannelSubscribers, d.ChannelSubscribers)
+	num(&l.ChannelCache, d.ChannelCache)
 	num(&l.MaxDevices, d.MaxDevices)
 	if l.MaxDevices > maxDeviceID {
 		l.MaxDevices = maxDeviceID
@@ -264,6 +279,7 @@ type Server struct {
 	hs     *admission     // handshakes in progress
 	devs   deviceCache
 	work   workLoad // registrations through shared proxies, for the work they must carry
+	chans  channels // broadcast channels: keys cached, subscriptions
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu

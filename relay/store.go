@@ -242,12 +242,61 @@ type RateLimits interface {
 	Allow(ctx context.Context, key string, cost, burst float64, rate float64, now time.Time) (ok bool, retryAfter time.Duration, err error)
 }
 
+// ChannelID identifies a broadcast channel (package broadcast: a hash of
+// its admin key).
+type ChannelID [16]byte
+
+// Channel is a broadcast channel as the relay keeps it: who may post (the
+// admin key) and a hash of the read token, never a name or a reader.
+type Channel struct {
+	ID        ChannelID
+	AdminKey  []byte   // Ed25519 public key, 32 bytes
+	TokenHash [32]byte // broadcast.TokenHash of the read token
+	Created   time.Time
+}
+
+// ChannelPost is one post in a channel's log: ciphertext and the admin key's
+// signature, which the relay checked before storing it. Seq is assigned by
+// AppendPost: 1 for a channel's first post, then one more for each.
+type ChannelPost struct {
+	Channel    ChannelID
+	ID         [16]byte // chosen by the author; a retry reuses it
+	Seq        uint64
+	Content    []byte
+	Signature  []byte
+	ServerTime time.Time
+}
+
+// Channels stores broadcast channels and their append-only logs of posts.
+// A post is stored once, however many read it.
+type Channels interface {
+	// CreateChannel stores a new channel. ErrConflict if its id is taken
+	// (then nothing changes).
+	CreateChannel(ctx context.Context, ch Channel) error
+	// ChannelByID returns the channel, or ErrNotFound.
+	ChannelByID(ctx context.Context, id ChannelID) (Channel, error)
+	// AppendPost stores p at the end of its channel's log and returns once
+	// it is durable, having set p.Seq (and p.ServerTime, if zero, from the
+	// store's clock). A post whose (Channel, ID) is stored already is not
+	// stored again: p.Seq and p.ServerTime are then the stored copy's.
+	// ErrNotFound if the channel does not exist. Posts of one channel
+	// appended concurrently get distinct consecutive Seqs.
+	AppendPost(ctx context.Context, p *ChannelPost) error
+	// ChannelPosts returns up to limit posts of the channel with Seq >
+	// after, in Seq order, and the channel's last Seq (0 before its first
+	// post). An unknown channel, like an empty one, has no posts and head
+	// 0. limit <= 0 returns no posts (and the head). The returned posts
+	// belong to the caller.
+	ChannelPosts(ctx context.Context, id ChannelID, after uint64, limit int) (posts []ChannelPost, head uint64, err error)
+}
+
 // Store is everything the relay keeps. Implementations are safe for
 // concurrent use.
 type Store interface {
 	Accounts
 	PreKeys
 	Mailboxes
+	Channels
 	RateLimits
 	// Close releases the store and waits for its goroutines. It is safe to
 	// call more than once; calls after the first return nil.

@@ -1,7 +1,8 @@
 // Package clientdb keeps a samizdat client's state on its own machine, in one
 // SQLite file: the identity and device keys, prekeys, Signal sessions, the
 // identities seen (trust on first use), sender keys, contacts, groups (the
-// signed changes that made each, and to whom our sender key went), message
+// signed changes that made each, and to whom our sender key went), the
+// broadcast channels joined and their posts, message
 // history, the outbox of messages not yet acknowledged by the relay, and the
 // envelope ids already received (to drop the relay's duplicate deliveries).
 //
@@ -191,6 +192,26 @@ CREATE TABLE IF NOT EXISTS group_keys_sent (
 CREATE TABLE IF NOT EXISTS group_senders (
 	message_id INTEGER PRIMARY KEY,
 	sender     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channels (
+	name     TEXT PRIMARY KEY,
+	id       BLOB NOT NULL UNIQUE,
+	code     BLOB NOT NULL,
+	admin    INTEGER NOT NULL,
+	last_seq INTEGER NOT NULL DEFAULT 0,
+	joined   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channel_own_posts (
+	post_id BLOB PRIMARY KEY,
+	at      INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channel_posts (
+	channel BLOB NOT NULL,
+	seq     INTEGER NOT NULL,
+	body    TEXT NOT NULL,
+	sent_at INTEGER NOT NULL,
+	at      INTEGER NOT NULL,
+	PRIMARY KEY (channel, seq)
 );
 `
 

@@ -46,6 +46,7 @@ func clientCommands() []command {
 		{name: "unblock", summary: "undo block NAME", run: peerCommands[2].run},
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
+		{name: "channel", summary: "broadcast channels: create, join, post, admin, leave, list", run: runChannel},
 		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
 		{name: "devices", summary: "list your account's devices, or remove one (devices remove ID)", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
@@ -207,6 +208,8 @@ func warnEvents(e *env) func(client.Event) {
 			fmt.Fprintf(e.stderr, "note: %s handed you the network's newer manifest (serial %s)\n", ev.Peer, ev.Text)
 		case client.EventDeviceRemoved:
 			fmt.Fprintf(e.stderr, "note: device %d was removed from your account\n", ev.Device)
+		case client.EventChannelAdmin:
+			fmt.Fprintf(e.stderr, "note: %s made you an admin of the channel %s\n", ev.Peer, ev.Text)
 		}
 	}
 }
@@ -271,6 +274,8 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 			}
 		case client.EventGroupMessage, client.EventGroupChange:
 			fmt.Fprintln(e.stdout, groupLine(ev))
+		case client.EventChannelPost:
+			fmt.Fprintf(e.stdout, "#%s: %s\n", ev.Peer, printable(ev.Text))
 		case client.EventQueueEmpty:
 			backlogDone()
 		default:

@@ -57,7 +57,7 @@ func groupError(name string, err error) error {
 	case errors.Is(err, client.ErrNotMember):
 		return fmt.Errorf("you are no longer a member of %s", name)
 	case errors.Is(err, client.ErrNameTaken):
-		return fmt.Errorf("%w\nhint: a group's name must differ from your contacts' and your other groups'", err)
+		return fmt.Errorf("%w\nhint: a group's name must differ from your own, your contacts', your other groups' and your channels'", err)
 	case errors.Is(err, client.ErrNoSuchUser):
 		return fmt.Errorf("%w\nhint: check the spelling", err)
 	case errors.Is(err, group.ErrRefused):

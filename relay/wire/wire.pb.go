@@ -222,6 +222,9 @@ type Request struct {
 	//	*Request_SendMulti
 	//	*Request_ListDevices
 	//	*Request_RemoveDevice
+	//	*Request_CreateChannel
+	//	*Request_PostToChannel
+	//	*Request_ReadChannel
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -406,6 +409,33 @@ func (x *Request) GetRemoveDevice() *RemoveDevice {
 	return nil
 }
 
+func (x *Request) GetCreateChannel() *CreateChannel {
+	if x != nil {
+		if x, ok := x.Op.(*Request_CreateChannel); ok {
+			return x.CreateChannel
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetPostToChannel() *PostToChannel {
+	if x != nil {
+		if x, ok := x.Op.(*Request_PostToChannel); ok {
+			return x.PostToChannel
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetReadChannel() *ReadChannel {
+	if x != nil {
+		if x, ok := x.Op.(*Request_ReadChannel); ok {
+			return x.ReadChannel
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -470,6 +500,18 @@ type Request_RemoveDevice struct {
 	RemoveDevice *RemoveDevice `protobuf:"bytes,24,opt,name=remove_device,json=removeDevice,proto3,oneof"` // authenticated, the primary device only
 }
 
+type Request_CreateChannel struct {
+	CreateChannel *CreateChannel `protobuf:"bytes,25,opt,name=create_channel,json=createChannel,proto3,oneof"` // authenticated
+}
+
+type Request_PostToChannel struct {
+	PostToChannel *PostToChannel `protobuf:"bytes,26,opt,name=post_to_channel,json=postToChannel,proto3,oneof"` // any channel, even anonymous: the admin key's signature is the authority
+}
+
+type Request_ReadChannel struct {
+	ReadChannel *ReadChannel `protobuf:"bytes,27,opt,name=read_channel,json=readChannel,proto3,oneof"` // any channel, even anonymous: the read token is the authority
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -500,6 +542,12 @@ func (*Request_ListDevices) isRequest_Op() {}
 
 func (*Request_RemoveDevice) isRequest_Op() {}
 
+func (*Request_CreateChannel) isRequest_Op() {}
+
+func (*Request_PostToChannel) isRequest_Op() {}
+
+func (*Request_ReadChannel) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -520,6 +568,8 @@ type Response struct {
 	//	*Response_MultiSent
 	//	*Response_MultiMismatch
 	//	*Response_Devices
+	//	*Response_ChannelPosted
+	//	*Response_ChannelPosts
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -696,6 +746,24 @@ func (x *Response) GetDevices() *DeviceList {
 	return nil
 }
 
+func (x *Response) GetChannelPosted() *ChannelPosted {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ChannelPosted); ok {
+			return x.ChannelPosted
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelPosts() *ChannelPosts {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ChannelPosts); ok {
+			return x.ChannelPosts
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -744,6 +812,14 @@ type Response_Devices struct {
 	Devices *DeviceList `protobuf:"bytes,21,opt,name=devices,proto3,oneof"`
 }
 
+type Response_ChannelPosted struct {
+	ChannelPosted *ChannelPosted `protobuf:"bytes,22,opt,name=channel_posted,json=channelPosted,proto3,oneof"`
+}
+
+type Response_ChannelPosts struct {
+	ChannelPosts *ChannelPosts `protobuf:"bytes,23,opt,name=channel_posts,json=channelPosts,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -765,6 +841,10 @@ func (*Response_MultiSent) isResponse_Result() {}
 func (*Response_MultiMismatch) isResponse_Result() {}
 
 func (*Response_Devices) isResponse_Result() {}
+
+func (*Response_ChannelPosted) isResponse_Result() {}
+
+func (*Response_ChannelPosts) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -2794,6 +2874,7 @@ type Push struct {
 	//	*Push_Replaced
 	//	*Push_Closing
 	//	*Push_Removed
+	//	*Push_Channel
 	Body          isPush_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2890,6 +2971,15 @@ func (x *Push) GetRemoved() *Removed {
 	return nil
 }
 
+func (x *Push) GetChannel() *ChannelNotice {
+	if x != nil {
+		if x, ok := x.Body.(*Push_Channel); ok {
+			return x.Channel
+		}
+	}
+	return nil
+}
+
 type isPush_Body interface {
 	isPush_Body()
 }
@@ -2918,6 +3008,10 @@ type Push_Removed struct {
 	Removed *Removed `protobuf:"bytes,6,opt,name=removed,proto3,oneof"` // this connection's device was removed from its account; the relay closes it
 }
 
+type Push_Channel struct {
+	Channel *ChannelNotice `protobuf:"bytes,7,opt,name=channel,proto3,oneof"` // a channel this connection subscribed to has a new post
+}
+
 func (*Push_Delivery) isPush_Body() {}
 
 func (*Push_QueueEmpty) isPush_Body() {}
@@ -2929,6 +3023,8 @@ func (*Push_Replaced) isPush_Body() {}
 func (*Push_Closing) isPush_Body() {}
 
 func (*Push_Removed) isPush_Body() {}
+
+func (*Push_Channel) isPush_Body() {}
 
 type QueueEmpty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3084,6 +3180,450 @@ func (x *Closing) GetReason() string {
 	return ""
 }
 
+// CreateChannel creates the channel of admin_key. Answered OK, also for a
+// retry of the same channel; CONFLICT if the channel exists with another
+// read token; UNAUTHORIZED for a bad signature; RATE_LIMITED per device.
+type CreateChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AdminKey      []byte                 `protobuf:"bytes,1,opt,name=admin_key,json=adminKey,proto3" json:"admin_key,omitempty"`    // Ed25519 public key, 32 bytes
+	TokenHash     []byte                 `protobuf:"bytes,2,opt,name=token_hash,json=tokenHash,proto3" json:"token_hash,omitempty"` // 32 bytes: broadcast.TokenHash of the read token
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`                  // the admin key's signature of the creation (broadcast.SignCreate)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChannel) Reset() {
+	*x = CreateChannel{}
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChannel) ProtoMessage() {}
+
+func (x *CreateChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChannel.ProtoReflect.Descriptor instead.
+func (*CreateChannel) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CreateChannel) GetAdminKey() []byte {
+	if x != nil {
+		return x.AdminKey
+	}
+	return nil
+}
+
+func (x *CreateChannel) GetTokenHash() []byte {
+	if x != nil {
+		return x.TokenHash
+	}
+	return nil
+}
+
+func (x *CreateChannel) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// PostToChannel appends a post to the channel's log; the answer
+// (ChannelPosted) comes once it is durable. A retry with the same post_id
+// is stored once. UNAUTHORIZED unless the admin key signed it; NOT_FOUND
+// for an unknown channel; RATE_LIMITED per channel.
+type PostToChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"` // 16 bytes
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`          // 16 random bytes chosen by the author
+	Content       []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`                      // the sealed post (broadcast.Seal), at most broadcast.MaxCiphertext bytes
+	Signature     []byte                 `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`                  // broadcast.SignPost by the channel's admin key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostToChannel) Reset() {
+	*x = PostToChannel{}
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostToChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostToChannel) ProtoMessage() {}
+
+func (x *PostToChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostToChannel.ProtoReflect.Descriptor instead.
+func (*PostToChannel) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PostToChannel) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *PostToChannel) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *PostToChannel) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *PostToChannel) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type ChannelPosted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // the post's place in the log (1 for the first)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelPosted) Reset() {
+	*x = ChannelPosted{}
+	mi := &file_relay_wire_wire_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPosted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPosted) ProtoMessage() {}
+
+func (x *ChannelPosted) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPosted.ProtoReflect.Descriptor instead.
+func (*ChannelPosted) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ChannelPosted) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// ReadChannel returns the channel's posts after seq `after`, oldest first,
+// up to a page (ChannelPosts.head tells whether there are more).
+// UNAUTHORIZED for a wrong read token, NOT_FOUND for an unknown channel.
+// With subscribe, the relay also pushes a ChannelNotice on this connection
+// (any connection, even anonymous) when a post is added through this relay
+// node; readers poll too, for posts through other nodes.
+type ReadChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	ReadToken     []byte                 `protobuf:"bytes,2,opt,name=read_token,json=readToken,proto3" json:"read_token,omitempty"` // 32 bytes
+	After         uint64                 `protobuf:"varint,3,opt,name=after,proto3" json:"after,omitempty"`
+	Subscribe     bool                   `protobuf:"varint,4,opt,name=subscribe,proto3" json:"subscribe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadChannel) Reset() {
+	*x = ReadChannel{}
+	mi := &file_relay_wire_wire_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadChannel) ProtoMessage() {}
+
+func (x *ReadChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadChannel.ProtoReflect.Descriptor instead.
+func (*ReadChannel) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ReadChannel) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *ReadChannel) GetReadToken() []byte {
+	if x != nil {
+		return x.ReadToken
+	}
+	return nil
+}
+
+func (x *ReadChannel) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ReadChannel) GetSubscribe() bool {
+	if x != nil {
+		return x.Subscribe
+	}
+	return false
+}
+
+type ChannelPost struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Seq             uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	PostId          []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Content         []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	Signature       []byte                 `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	ServerTimestamp uint64                 `protobuf:"varint,5,opt,name=server_timestamp,json=serverTimestamp,proto3" json:"server_timestamp,omitempty"` // ms since the epoch
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ChannelPost) Reset() {
+	*x = ChannelPost{}
+	mi := &file_relay_wire_wire_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPost) ProtoMessage() {}
+
+func (x *ChannelPost) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPost.ProtoReflect.Descriptor instead.
+func (*ChannelPost) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ChannelPost) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ChannelPost) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetServerTimestamp() uint64 {
+	if x != nil {
+		return x.ServerTimestamp
+	}
+	return 0
+}
+
+type ChannelPosts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Posts         []*ChannelPost         `protobuf:"bytes,1,rep,name=posts,proto3" json:"posts,omitempty"`
+	Head          uint64                 `protobuf:"varint,2,opt,name=head,proto3" json:"head,omitempty"` // the seq of the channel's last post (0: none yet)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelPosts) Reset() {
+	*x = ChannelPosts{}
+	mi := &file_relay_wire_wire_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPosts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPosts) ProtoMessage() {}
+
+func (x *ChannelPosts) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPosts.ProtoReflect.Descriptor instead.
+func (*ChannelPosts) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ChannelPosts) GetPosts() []*ChannelPost {
+	if x != nil {
+		return x.Posts
+	}
+	return nil
+}
+
+func (x *ChannelPosts) GetHead() uint64 {
+	if x != nil {
+		return x.Head
+	}
+	return 0
+}
+
+// ChannelNotice tells of a new post and carries it: a reader whose last
+// post is seq-1 takes it as it is (checking the signature as always);
+// another reads the log from its last post.
+type ChannelNotice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     []byte                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`  // the new post's seq
+	Post          *ChannelPost           `protobuf:"bytes,3,opt,name=post,proto3" json:"post,omitempty"` // the new post
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelNotice) Reset() {
+	*x = ChannelNotice{}
+	mi := &file_relay_wire_wire_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelNotice) ProtoMessage() {}
+
+func (x *ChannelNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelNotice.ProtoReflect.Descriptor instead.
+func (*ChannelNotice) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ChannelNotice) GetChannelId() []byte {
+	if x != nil {
+		return x.ChannelId
+	}
+	return nil
+}
+
+func (x *ChannelNotice) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ChannelNotice) GetPost() *ChannelPost {
+	if x != nil {
+		return x.Post
+	}
+	return nil
+}
+
 var File_relay_wire_wire_proto protoreflect.FileDescriptor
 
 const file_relay_wire_wire_proto_rawDesc = "" +
@@ -3093,7 +3633,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\xd8\a\n" +
+	"\x04body\"\xab\t\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -3114,8 +3654,11 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"send_multi\x18\x16 \x01(\v2\".samizdat.relay.SendMultiRecipientH\x00R\tsendMulti\x12@\n" +
 	"\flist_devices\x18\x17 \x01(\v2\x1b.samizdat.relay.ListDevicesH\x00R\vlistDevices\x12C\n" +
-	"\rremove_device\x18\x18 \x01(\v2\x1c.samizdat.relay.RemoveDeviceH\x00R\fremoveDeviceB\x04\n" +
-	"\x02op\"\xc2\x06\n" +
+	"\rremove_device\x18\x18 \x01(\v2\x1c.samizdat.relay.RemoveDeviceH\x00R\fremoveDevice\x12F\n" +
+	"\x0ecreate_channel\x18\x19 \x01(\v2\x1d.samizdat.relay.CreateChannelH\x00R\rcreateChannel\x12G\n" +
+	"\x0fpost_to_channel\x18\x1a \x01(\v2\x1d.samizdat.relay.PostToChannelH\x00R\rpostToChannel\x12@\n" +
+	"\fread_channel\x18\x1b \x01(\v2\x1b.samizdat.relay.ReadChannelH\x00R\vreadChannelB\x04\n" +
+	"\x02op\"\xcf\a\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
@@ -3136,7 +3679,9 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"multi_sent\x18\x13 \x01(\v2\x19.samizdat.relay.MultiSentH\x00R\tmultiSent\x12F\n" +
 	"\x0emulti_mismatch\x18\x14 \x01(\v2\x1d.samizdat.relay.MultiMismatchH\x00R\rmultiMismatch\x126\n" +
-	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevicesB\b\n" +
+	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevices\x12F\n" +
+	"\x0echannel_posted\x18\x16 \x01(\v2\x1d.samizdat.relay.ChannelPostedH\x00R\rchannelPosted\x12C\n" +
+	"\rchannel_posts\x18\x17 \x01(\v2\x1c.samizdat.relay.ChannelPostsH\x00R\fchannelPostsB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -3284,7 +3829,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"serverTime\"\x16\n" +
 	"\x14GetSenderCertificate\"5\n" +
 	"\x11SenderCertificate\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xc5\x02\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\x80\x03\n" +
 	"\x04Push\x126\n" +
 	"\bdelivery\x18\x01 \x01(\v2\x18.samizdat.relay.EnvelopeH\x00R\bdelivery\x12=\n" +
 	"\vqueue_empty\x18\x02 \x01(\v2\x1a.samizdat.relay.QueueEmptyH\x00R\n" +
@@ -3292,7 +3837,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\bmanifest\x18\x03 \x01(\fH\x00R\bmanifest\x126\n" +
 	"\breplaced\x18\x04 \x01(\v2\x18.samizdat.relay.ReplacedH\x00R\breplaced\x123\n" +
 	"\aclosing\x18\x05 \x01(\v2\x17.samizdat.relay.ClosingH\x00R\aclosing\x123\n" +
-	"\aremoved\x18\x06 \x01(\v2\x17.samizdat.relay.RemovedH\x00R\aremovedB\x06\n" +
+	"\aremoved\x18\x06 \x01(\v2\x17.samizdat.relay.RemovedH\x00R\aremoved\x129\n" +
+	"\achannel\x18\a \x01(\v2\x1d.samizdat.relay.ChannelNoticeH\x00R\achannelB\x06\n" +
 	"\x04body\"\f\n" +
 	"\n" +
 	"QueueEmpty\"\n" +
@@ -3300,7 +3846,41 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\bReplaced\"\t\n" +
 	"\aRemoved\"!\n" +
 	"\aClosing\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason*\xc5\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"i\n" +
+	"\rCreateChannel\x12\x1b\n" +
+	"\tadmin_key\x18\x01 \x01(\fR\badminKey\x12\x1d\n" +
+	"\n" +
+	"token_hash\x18\x02 \x01(\fR\ttokenHash\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x7f\n" +
+	"\rPostToChannel\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"!\n" +
+	"\rChannelPosted\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x7f\n" +
+	"\vReadChannel\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x1d\n" +
+	"\n" +
+	"read_token\x18\x02 \x01(\fR\treadToken\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\x04R\x05after\x12\x1c\n" +
+	"\tsubscribe\x18\x04 \x01(\bR\tsubscribe\"\x9b\x01\n" +
+	"\vChannelPost\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12)\n" +
+	"\x10server_timestamp\x18\x05 \x01(\x04R\x0fserverTimestamp\"U\n" +
+	"\fChannelPosts\x121\n" +
+	"\x05posts\x18\x01 \x03(\v2\x1b.samizdat.relay.ChannelPostR\x05posts\x12\x12\n" +
+	"\x04head\x18\x02 \x01(\x04R\x04head\"q\n" +
+	"\rChannelNotice\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12/\n" +
+	"\x04post\x18\x03 \x01(\v2\x1b.samizdat.relay.ChannelPostR\x04post*\xc5\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -3328,7 +3908,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -3374,6 +3954,13 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*Replaced)(nil),             // 41: samizdat.relay.Replaced
 	(*Removed)(nil),              // 42: samizdat.relay.Removed
 	(*Closing)(nil),              // 43: samizdat.relay.Closing
+	(*CreateChannel)(nil),        // 44: samizdat.relay.CreateChannel
+	(*PostToChannel)(nil),        // 45: samizdat.relay.PostToChannel
+	(*ChannelPosted)(nil),        // 46: samizdat.relay.ChannelPosted
+	(*ReadChannel)(nil),          // 47: samizdat.relay.ReadChannel
+	(*ChannelPost)(nil),          // 48: samizdat.relay.ChannelPost
+	(*ChannelPosts)(nil),         // 49: samizdat.relay.ChannelPosts
+	(*ChannelNotice)(nil),        // 50: samizdat.relay.ChannelNotice
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
@@ -3394,49 +3981,57 @@ var file_relay_wire_wire_proto_depIdxs = []int32{
 	26, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
 	10, // 16: samizdat.relay.Request.list_devices:type_name -> samizdat.relay.ListDevices
 	13, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
-	0,  // 18: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 19: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	17, // 20: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	20, // 21: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	30, // 22: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	31, // 23: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	22, // 24: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	38, // 25: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	36, // 26: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	27, // 27: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
-	29, // 28: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
-	12, // 29: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
-	4,  // 30: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 31: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 32: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 33: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 34: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 35: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 36: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 37: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	11, // 38: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
-	4,  // 39: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 40: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 41: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 42: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 43: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 44: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 45: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	19, // 46: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	23, // 47: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	23, // 48: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	31, // 49: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
-	28, // 50: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
-	33, // 51: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	40, // 52: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	41, // 53: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	43, // 54: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	42, // 55: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	44, // 18: samizdat.relay.Request.create_channel:type_name -> samizdat.relay.CreateChannel
+	45, // 19: samizdat.relay.Request.post_to_channel:type_name -> samizdat.relay.PostToChannel
+	47, // 20: samizdat.relay.Request.read_channel:type_name -> samizdat.relay.ReadChannel
+	0,  // 21: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 22: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	17, // 23: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	20, // 24: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	30, // 25: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	31, // 26: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	22, // 27: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	38, // 28: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	36, // 29: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	27, // 30: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	29, // 31: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	12, // 32: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
+	46, // 33: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
+	49, // 34: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
+	4,  // 35: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 36: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 37: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 38: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 39: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 40: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 41: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 42: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	11, // 43: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
+	4,  // 44: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 45: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 46: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 47: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 48: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 49: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 50: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	19, // 51: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	23, // 52: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	23, // 53: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	31, // 54: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	28, // 55: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	33, // 56: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	40, // 57: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	41, // 58: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	43, // 59: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	42, // 60: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
+	50, // 61: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
+	48, // 62: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
+	48, // 63: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -3465,6 +4060,9 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_SendMulti)(nil),
 		(*Request_ListDevices)(nil),
 		(*Request_RemoveDevice)(nil),
+		(*Request_CreateChannel)(nil),
+		(*Request_PostToChannel)(nil),
+		(*Request_ReadChannel)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -3478,6 +4076,8 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_MultiSent)(nil),
 		(*Response_MultiMismatch)(nil),
 		(*Response_Devices)(nil),
+		(*Response_ChannelPosted)(nil),
+		(*Response_ChannelPosts)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[38].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
@@ -3486,6 +4086,7 @@ func file_relay_wire_wire_proto_init() {
 		(*Push_Replaced)(nil),
 		(*Push_Closing)(nil),
 		(*Push_Removed)(nil),
+		(*Push_Channel)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3493,7 +4094,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

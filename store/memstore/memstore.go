@@ -65,6 +65,14 @@ type Store struct {
 	removed   map[[32]byte]bool                 // noise keys of removed devices; guarded by mu
 	mailboxes map[devKey]*mailbox               // guarded by mu
 	seq       uint64                            // last Seq assigned; guarded by mu
+	channels  map[relay.ChannelID]*channel      // guarded by mu
+}
+
+// channel is a broadcast channel and its log.
+type channel struct {
+	relay.Channel
+	posts []relay.ChannelPost // posts[i].Seq == i+1
+	byID  map[[16]byte]int    // index in posts by post id
 }
 
 var _ relay.Store = (*Store)(nil)
@@ -92,6 +100,7 @@ func New(opts Options) *Store {
 		byNoise:   make(map[[32]byte]devKey),
 		removed:   make(map[[32]byte]bool),
 		mailboxes: make(map[devKey]*mailbox),
+		channels:  make(map[relay.ChannelID]*channel),
 	}
 }
 
@@ -584,4 +593,78 @@ func (s *Store) AccountsDevices(ctx context.Context, ids []relay.AccountID) ([]r
 		slices.SortFunc(out[i].Devices, func(a, b relay.Device) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return out, nil
+}
+
+// CreateChannel implements relay.Channels.
+func (s *Store) CreateChannel(ctx context.Context, ch relay.Channel) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.channels[ch.ID] != nil {
+		return fmt.Errorf("memstore: channel: %w", relay.ErrConflict)
+	}
+	ch.AdminKey = clone(ch.AdminKey)
+	s.channels[ch.ID] = &channel{Channel: ch, byID: make(map[[16]byte]int)}
+	return nil
+}
+
+// ChannelByID implements relay.Channels.
+func (s *Store) ChannelByID(ctx context.Context, id relay.ChannelID) (relay.Channel, error) {
+	if err := s.lock(ctx); err != nil {
+		return relay.Channel{}, err
+	}
+	defer s.mu.Unlock()
+	ch := s.channels[id]
+	if ch == nil {
+		return relay.Channel{}, fmt.Errorf("memstore: channel: %w", relay.ErrNotFound)
+	}
+	c := ch.Channel
+	c.AdminKey = clone(c.AdminKey)
+	return c, nil
+}
+
+// AppendPost implements relay.Channels.
+func (s *Store) AppendPost(ctx context.Context, p *relay.ChannelPost) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	ch := s.channels[p.Channel]
+	if ch == nil {
+		return fmt.Errorf("memstore: channel: %w", relay.ErrNotFound)
+	}
+	if i, ok := ch.byID[p.ID]; ok {
+		p.Seq, p.ServerTime = ch.posts[i].Seq, ch.posts[i].ServerTime
+		return nil
+	}
+	if p.ServerTime.IsZero() {
+		p.ServerTime = s.opts.Now()
+	}
+	p.Seq = uint64(len(ch.posts)) + 1
+	stored := *p
+	stored.Content, stored.Signature = clone(p.Content), clone(p.Signature)
+	ch.byID[p.ID] = len(ch.posts)
+	ch.posts = append(ch.posts, stored)
+	return nil
+}
+
+// ChannelPosts implements relay.Channels.
+func (s *Store) ChannelPosts(ctx context.Context, id relay.ChannelID, after uint64, limit int) ([]relay.ChannelPost, uint64, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.Unlock()
+	out := []relay.ChannelPost{}
+	ch := s.channels[id]
+	if ch == nil {
+		return out, 0, nil
+	}
+	head := uint64(len(ch.posts))
+	for seq := after; seq < head && len(out) < limit; seq++ {
+		p := ch.posts[seq]
+		p.Content, p.Signature = clone(p.Content), clone(p.Signature)
+		out = append(out, p)
+	}
+	return out, head, nil
 }

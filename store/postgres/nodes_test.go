@@ -85,6 +85,18 @@ func (t *twoNodes) Ack(ctx context.Context, acct relay.AccountID, dev uint32, id
 func (t *twoNodes) Expire(ctx context.Context, before time.Time) (int, error) {
 	return t.next().Expire(ctx, before)
 }
+func (t *twoNodes) CreateChannel(ctx context.Context, ch relay.Channel) error {
+	return t.next().CreateChannel(ctx, ch)
+}
+func (t *twoNodes) ChannelByID(ctx context.Context, id relay.ChannelID) (relay.Channel, error) {
+	return t.next().ChannelByID(ctx, id)
+}
+func (t *twoNodes) AppendPost(ctx context.Context, p *relay.ChannelPost) error {
+	return t.next().AppendPost(ctx, p)
+}
+func (t *twoNodes) ChannelPosts(ctx context.Context, id relay.ChannelID, after uint64, limit int) ([]relay.ChannelPost, uint64, error) {
+	return t.next().ChannelPosts(ctx, id, after, limit)
+}
 func (t *twoNodes) Allow(ctx context.Context, key string, cost, burst, rate float64, now time.Time) (bool, time.Duration, error) {
 	if t.shared {
 		return t.next().Allow(ctx, key, cost, burst, rate, now)

@@ -247,6 +247,7 @@ type readStmts struct {
 	removedByNoise                                     *sql.Stmt
 	deviceExists, countEC, countKyber, fetch           *sql.Stmt
 	accountsIn, devicesIn                              *sql.Stmt // batchIDs ids at once
+	channel, channelHead, channelPosts                 *sql.Stmt
 	all                                                []*sql.Stmt
 }
 
@@ -272,6 +273,10 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.countKyber, "SELECT count(*) FROM kyber_prekeys WHERE account = ? AND device = ?"},
 		{&r.fetch, "SELECT seq, id, type, source_account, source_device, sealed, timestamp, server_time, content " +
 			"FROM mailbox WHERE account = ? AND device = ? AND seq > ? AND server_time >= ? ORDER BY seq LIMIT ?"},
+		{&r.channel, "SELECT admin_key, token_hash, created FROM channels WHERE id = ?"},
+		{&r.channelHead, "SELECT last_seq FROM channels WHERE id = ?"},
+		{&r.channelPosts, "SELECT seq, id, content, signature, server_time FROM channel_posts " +
+			"WHERE channel = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
 		if err != nil {

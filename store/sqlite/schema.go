@@ -93,6 +93,27 @@ CREATE TABLE removed_devices (
 	removed   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 3: broadcast channels and their logs of posts.
+	`
+CREATE TABLE channels (
+	id         BLOB PRIMARY KEY,
+	admin_key  BLOB NOT NULL,
+	token_hash BLOB NOT NULL,
+	created    INTEGER NOT NULL,
+	last_seq   INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE channel_posts (
+	channel     BLOB NOT NULL,
+	seq         INTEGER NOT NULL,
+	id          BLOB NOT NULL,
+	content     BLOB NOT NULL,
+	signature   BLOB NOT NULL,
+	server_time INTEGER NOT NULL,
+	PRIMARY KEY (channel, seq)
+);
+CREATE UNIQUE INDEX channel_posts_by_id ON channel_posts (channel, id);
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

@@ -35,6 +35,8 @@ type writer struct {
 	deviceNoise, setLastSeen       *sql.Stmt
 	delDevice, delEC, delKyber     *sql.Stmt
 	delMailbox, delUsage, insGone  *sql.Stmt
+	insChannel, postByID, nextSeq  *sql.Stmt
+	insPost                        *sql.Stmt
 	all                            []*sql.Stmt
 }
 
@@ -87,6 +89,10 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.ackEnvelope, "DELETE FROM mailbox WHERE account = ? AND device = ? AND id = ? RETURNING length(content)"},
 		{&w.expireEnvelopes, "DELETE FROM mailbox WHERE seq IN (SELECT seq FROM mailbox WHERE server_time < ? LIMIT ?) " +
 			"RETURNING account, device, length(content)"},
+		{&w.insChannel, "INSERT INTO channels (id, admin_key, token_hash, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"},
+		{&w.postByID, "SELECT seq, server_time FROM channel_posts WHERE channel = ? AND id = ?"},
+		{&w.nextSeq, "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"},
+		{&w.insPost, "INSERT INTO channel_posts (channel, seq, id, content, signature, server_time) VALUES (?, ?, ?, ?, ?, ?)"},
 	} {
 		st, err := conn.PrepareContext(ctx, p.q)
 		if err != nil {

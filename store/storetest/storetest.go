@@ -98,6 +98,9 @@ func Run(t *testing.T, open Opener) {
 		{"Expiry", testExpiry},
 		{"QuotaCount", testQuotaCount},
 		{"QuotaBytes", testQuotaBytes},
+		{"Channels", testChannels},
+		{"ChannelPosts", testChannelPosts},
+		{"ChannelPostsConcurrent", testChannelPostsConcurrent},
 		{"RateLimit", testRateLimit},
 		{"Close", testClose},
 	}

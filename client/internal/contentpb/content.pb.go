@@ -71,7 +71,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5, 0}
+	return file_content_proto_rawDescGZIP(), []int{6, 0}
 }
 
 type Content struct {
@@ -90,6 +90,7 @@ type Content struct {
 	//	*Content_GroupKey
 	//	*Content_GroupText
 	//	*Content_GroupCiphertext
+	//	*Content_ChannelAdmin
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -232,6 +233,15 @@ func (x *Content) GetGroupCiphertext() *GroupCiphertext {
 	return nil
 }
 
+func (x *Content) GetChannelAdmin() *ChannelAdmin {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ChannelAdmin); ok {
+			return x.ChannelAdmin
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -269,6 +279,11 @@ type Content_GroupCiphertext struct {
 	GroupCiphertext *GroupCiphertext `protobuf:"bytes,23,opt,name=group_ciphertext,json=groupCiphertext,proto3,oneof"`
 }
 
+type Content_ChannelAdmin struct {
+	// Broadcast channels: 30-39.
+	ChannelAdmin *ChannelAdmin `protobuf:"bytes,30,opt,name=channel_admin,json=channelAdmin,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
@@ -285,6 +300,55 @@ func (*Content_GroupText) isContent_Body() {}
 
 func (*Content_GroupCiphertext) isContent_Body() {}
 
+func (*Content_ChannelAdmin) isContent_Body() {}
+
+// ChannelAdmin makes the recipient an admin of a broadcast channel: it
+// carries the channel's admin code (broadcast.Code, marshalled), keys and
+// all. The recipient takes it only from an accepted contact.
+type ChannelAdmin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          []byte                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelAdmin) Reset() {
+	*x = ChannelAdmin{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelAdmin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelAdmin) ProtoMessage() {}
+
+func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelAdmin.ProtoReflect.Descriptor instead.
+func (*ChannelAdmin) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChannelAdmin) GetCode() []byte {
+	if x != nil {
+		return x.Code
+	}
+	return nil
+}
+
 // ManifestHeld says which manifest the sending device holds: its serial,
 // and the device's cohort under it (cohort of cohorts; 0 of 0 in a network
 // without cohorts), so that a contact knows whether its own manifest is
@@ -300,7 +364,7 @@ type ManifestHeld struct {
 
 func (x *ManifestHeld) Reset() {
 	*x = ManifestHeld{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +376,7 @@ func (x *ManifestHeld) String() string {
 func (*ManifestHeld) ProtoMessage() {}
 
 func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +389,7 @@ func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHeld.ProtoReflect.Descriptor instead.
 func (*ManifestHeld) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ManifestHeld) GetSerial() uint64 {
@@ -362,7 +426,7 @@ type ManifestOffer struct {
 
 func (x *ManifestOffer) Reset() {
 	*x = ManifestOffer{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +438,7 @@ func (x *ManifestOffer) String() string {
 func (*ManifestOffer) ProtoMessage() {}
 
 func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +451,7 @@ func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestOffer.ProtoReflect.Descriptor instead.
 func (*ManifestOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ManifestOffer) GetBlob() []byte {
@@ -416,7 +480,7 @@ type BridgeOffer struct {
 
 func (x *BridgeOffer) Reset() {
 	*x = BridgeOffer{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +492,7 @@ func (x *BridgeOffer) String() string {
 func (*BridgeOffer) ProtoMessage() {}
 
 func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +505,7 @@ func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
 func (*BridgeOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BridgeOffer) GetNetwork() string {
@@ -509,7 +573,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +585,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +598,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{4}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Text) GetBody() string {
@@ -554,7 +618,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +630,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +643,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5}
+	return file_content_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -608,7 +672,7 @@ type GroupUpdate struct {
 
 func (x *GroupUpdate) Reset() {
 	*x = GroupUpdate{}
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +684,7 @@ func (x *GroupUpdate) String() string {
 func (*GroupUpdate) ProtoMessage() {}
 
 func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +697,7 @@ func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
 func (*GroupUpdate) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{6}
+	return file_content_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupUpdate) GetChanges() [][]byte {
@@ -655,7 +719,7 @@ type GroupKey struct {
 
 func (x *GroupKey) Reset() {
 	*x = GroupKey{}
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +731,7 @@ func (x *GroupKey) String() string {
 func (*GroupKey) ProtoMessage() {}
 
 func (x *GroupKey) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +744,7 @@ func (x *GroupKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupKey.ProtoReflect.Descriptor instead.
 func (*GroupKey) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{7}
+	return file_content_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GroupKey) GetGroupId() []byte {
@@ -710,7 +774,7 @@ type GroupText struct {
 
 func (x *GroupText) Reset() {
 	*x = GroupText{}
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +786,7 @@ func (x *GroupText) String() string {
 func (*GroupText) ProtoMessage() {}
 
 func (x *GroupText) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +799,7 @@ func (x *GroupText) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupText.ProtoReflect.Descriptor instead.
 func (*GroupText) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{8}
+	return file_content_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GroupText) GetGroupId() []byte {
@@ -763,7 +827,7 @@ type GroupCiphertext struct {
 
 func (x *GroupCiphertext) Reset() {
 	*x = GroupCiphertext{}
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +839,7 @@ func (x *GroupCiphertext) String() string {
 func (*GroupCiphertext) ProtoMessage() {}
 
 func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +852,7 @@ func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCiphertext.ProtoReflect.Descriptor instead.
 func (*GroupCiphertext) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{9}
+	return file_content_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GroupCiphertext) GetMessage() []byte {
@@ -802,7 +866,7 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xaa\x05\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\xf0\x05\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
@@ -818,8 +882,11 @@ const file_content_proto_rawDesc = "" +
 	"\tgroup_key\x18\x15 \x01(\v2\x19.samizdat.client.GroupKeyH\x00R\bgroupKey\x12;\n" +
 	"\n" +
 	"group_text\x18\x16 \x01(\v2\x1a.samizdat.client.GroupTextH\x00R\tgroupText\x12M\n" +
-	"\x10group_ciphertext\x18\x17 \x01(\v2 .samizdat.client.GroupCiphertextH\x00R\x0fgroupCiphertextB\x06\n" +
-	"\x04body\"X\n" +
+	"\x10group_ciphertext\x18\x17 \x01(\v2 .samizdat.client.GroupCiphertextH\x00R\x0fgroupCiphertext\x12D\n" +
+	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdminB\x06\n" +
+	"\x04body\"\"\n" +
+	"\fChannelAdmin\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\fR\x04code\"X\n" +
 	"\fManifestHeld\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x16\n" +
 	"\x06cohort\x18\x02 \x01(\rR\x06cohort\x12\x18\n" +
@@ -867,36 +934,38 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_content_proto_goTypes = []any{
 	(Receipt_Type)(0),       // 0: samizdat.client.Receipt.Type
 	(*Content)(nil),         // 1: samizdat.client.Content
-	(*ManifestHeld)(nil),    // 2: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil),   // 3: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),     // 4: samizdat.client.BridgeOffer
-	(*Text)(nil),            // 5: samizdat.client.Text
-	(*Receipt)(nil),         // 6: samizdat.client.Receipt
-	(*GroupUpdate)(nil),     // 7: samizdat.client.GroupUpdate
-	(*GroupKey)(nil),        // 8: samizdat.client.GroupKey
-	(*GroupText)(nil),       // 9: samizdat.client.GroupText
-	(*GroupCiphertext)(nil), // 10: samizdat.client.GroupCiphertext
+	(*ChannelAdmin)(nil),    // 2: samizdat.client.ChannelAdmin
+	(*ManifestHeld)(nil),    // 3: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil),   // 4: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),     // 5: samizdat.client.BridgeOffer
+	(*Text)(nil),            // 6: samizdat.client.Text
+	(*Receipt)(nil),         // 7: samizdat.client.Receipt
+	(*GroupUpdate)(nil),     // 8: samizdat.client.GroupUpdate
+	(*GroupKey)(nil),        // 9: samizdat.client.GroupKey
+	(*GroupText)(nil),       // 10: samizdat.client.GroupText
+	(*GroupCiphertext)(nil), // 11: samizdat.client.GroupCiphertext
 }
 var file_content_proto_depIdxs = []int32{
-	2,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	5,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	6,  // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	4,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	3,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	7,  // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
-	8,  // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
-	9,  // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
-	10, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
-	0,  // 9: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	6,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	7,  // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	5,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	4,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	8,  // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
+	9,  // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
+	10, // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
+	11, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
+	2,  // 9: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
+	0,  // 10: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -913,6 +982,7 @@ func file_content_proto_init() {
 		(*Content_GroupKey)(nil),
 		(*Content_GroupText)(nil),
 		(*Content_GroupCiphertext)(nil),
+		(*Content_ChannelAdmin)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -920,7 +990,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
