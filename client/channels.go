@@ -439,4 +439,3 @@ func (c *Client) storeChannelAdmin(ctx context.Context, s *clientdb.Store, peer 
 	}
 	return Event{Kind: EventChannelAdmin, Peer: peer, Text: name}, nil
 }
-
