@@ -124,6 +124,31 @@ func (p *Plan) Alloc(role, name string, match func(Prefix) bool) (Addr, error) {
 	return Addr{}, ErrExhausted
 }
 
+// AllocWith is Alloc drawing from rng instead of the plan's own
+// generator, so that a caller with draws of its own (an operator's
+// standby addresses) leaves every other draw of the plan as it would have
+// been.
+func (p *Plan) AllocWith(rng *rand.Rand, role, name string, match func(Prefix) bool) (Addr, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var cand []Prefix
+	for _, pr := range p.prefixes {
+		if match == nil || match(pr) {
+			cand = append(cand, pr)
+		}
+	}
+	if len(cand) == 0 {
+		return Addr{}, ErrNoPrefix
+	}
+	for range 8 {
+		pr := cand[rng.IntN(len(cand))]
+		if a, err := p.allocFrom(rng, pr, pr.Prefix, role, name); err == nil {
+			return a, nil
+		}
+	}
+	return Addr{}, ErrExhausted
+}
+
 // AllocIn draws a fresh address for role uniformly inside pr, which need
 // not be one of the plan's prefixes (bystanders live anywhere in a
 // provider's published ranges); it is not loopback.
@@ -182,6 +207,11 @@ func (p *Plan) Near(a netip.Addr, bits int, role, name string) (Addr, error) {
 
 // allocIn picks a random unused host address in blk (a subset of pr).
 func (p *Plan) allocIn(pr Prefix, blk netip.Prefix, role, name string) (Addr, error) {
+	return p.allocFrom(p.rng, pr, blk, role, name)
+}
+
+// allocFrom is allocIn drawing from rng.
+func (p *Plan) allocFrom(rng *rand.Rand, pr Prefix, blk netip.Prefix, role, name string) (Addr, error) {
 	hostBits := blk.Addr().BitLen() - blk.Bits()
 	if hostBits > 62 {
 		hostBits = 62
@@ -191,7 +221,7 @@ func (p *Plan) allocIn(pr Prefix, blk netip.Prefix, role, name string) (Addr, er
 		return Addr{}, ErrExhausted
 	}
 	for range 64 {
-		off := 1 + p.rng.Uint64N(size-2)
+		off := 1 + rng.Uint64N(size-2)
 		ad := addOffset(blk.Addr(), off)
 		if _, taken := p.used[ad]; taken || !blk.Contains(ad) {
 			continue
