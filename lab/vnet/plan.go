@@ -98,30 +98,7 @@ func NewPlan(seed uint64, prefixes []Prefix) (*Plan, error) {
 // nil), uniformly within the prefix, skipping the prefix's first and
 // last address.
 func (p *Plan) Alloc(role, name string, match func(Prefix) bool) (Addr, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var cand []Prefix
-	for _, pr := range p.prefixes {
-		if match == nil || match(pr) {
-			cand = append(cand, pr)
-		}
-	}
-	if len(cand) == 0 {
-		return Addr{}, ErrNoPrefix
-	}
-	for range 8 {
-		pr := cand[p.rng.IntN(len(cand))]
-		if a, err := p.allocIn(pr, pr.Prefix, role, name); err == nil {
-			return a, nil
-		}
-	}
-	// fall back to trying every candidate in order
-	for _, pr := range cand {
-		if a, err := p.allocIn(pr, pr.Prefix, role, name); err == nil {
-			return a, nil
-		}
-	}
-	return Addr{}, ErrExhausted
+	return p.alloc(p.rng, role, name, match)
 }
 
 // AllocWith is Alloc drawing from rng instead of the plan's own
@@ -129,6 +106,11 @@ func (p *Plan) Alloc(role, name string, match func(Prefix) bool) (Addr, error) {
 // standby addresses) leaves every other draw of the plan as it would have
 // been.
 func (p *Plan) AllocWith(rng *rand.Rand, role, name string, match func(Prefix) bool) (Addr, error) {
+	return p.alloc(rng, role, name, match)
+}
+
+// alloc is Alloc drawing from rng.
+func (p *Plan) alloc(rng *rand.Rand, role, name string, match func(Prefix) bool) (Addr, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var cand []Prefix
@@ -142,6 +124,12 @@ func (p *Plan) AllocWith(rng *rand.Rand, role, name string, match func(Prefix) b
 	}
 	for range 8 {
 		pr := cand[rng.IntN(len(cand))]
+		if a, err := p.allocFrom(rng, pr, pr.Prefix, role, name); err == nil {
+			return a, nil
+		}
+	}
+	// fall back to trying every candidate in order
+	for _, pr := range cand {
 		if a, err := p.allocFrom(rng, pr, pr.Prefix, role, name); err == nil {
 			return a, nil
 		}
