@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/manifest"
 	"samizdat/noisechan"
 	"samizdat/transport"
@@ -37,6 +38,24 @@ func slowCloseTCP(addr string, release <-chan struct{}) map[string]DialFunc {
 		}
 		return &slowClose{Conn: c, release: release}, nil
 	}}
+}
+
+// candidates is a source of candidates that a test changes.
+type candidates struct {
+	mu   sync.Mutex
+	list []Candidate
+}
+
+func (c *candidates) get() []Candidate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.list)
+}
+
+func (c *candidates) set(list ...Candidate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = list
 }
 
 // handoverSessions runs RunHedged with sessions that report their
@@ -104,13 +123,8 @@ func TestRunHedgedMovesBeforeBreaking(t *testing.T) {
 	a, b := r.listen(), r.listen()
 	var log eventLog
 	cfg := Config{Local: clientKey(t), Events: log.add, Stagger: time.Minute}
-	var mu sync.Mutex
-	cs := []Candidate{r.candidate("r1", a)}
-	source := func() []Candidate {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(cs)
-	}
+	cs := &candidates{list: []Candidate{r.candidate("r1", a)}}
+	source := cs.get
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	started := make(chan string, 4)
@@ -118,16 +132,12 @@ func TestRunHedgedMovesBeforeBreaking(t *testing.T) {
 	var stillListed []Event
 	done := handoverSessions(ctx, cfg, source, started, func(l *Link) {
 		// Still listed (another endpoint added): no move.
-		mu.Lock()
-		cs = append(cs, r.candidate("r1", b))
-		mu.Unlock()
+		cs.set(r.candidate("r1", a), r.candidate("r1", b))
 		l.CandidatesChanged()
 		time.Sleep(100 * time.Millisecond) // room for a wrong move to show
 		stillListed = log.all()
 		// Retired: only b is listed now.
-		mu.Lock()
-		cs = []Candidate{r.candidate("r1", b)}
-		mu.Unlock()
+		cs.set(r.candidate("r1", b))
 		l.CandidatesChanged()
 		l.Healthy()
 		<-l.Replaced()
@@ -160,5 +170,58 @@ func TestRunHedgedMovesBeforeBreaking(t *testing.T) {
 	}
 	if ev[move].Candidate.Endpoint.Address != a {
 		t.Errorf("move event for %s, want %s", ev[move].Candidate, a)
+	}
+}
+
+// TestRunHedgedMoveGivesUp: when nothing the new candidates list answers,
+// the working connection is kept after maxMoveRaces races rather than
+// redialled in the background for as long as it lasts. On the simulated
+// clock, so the minute waited afterwards is exact.
+func TestRunHedgedMoveGivesUp(t *testing.T) {
+	s := clock.NewSim(time.Time{})
+	t.Cleanup(s.Start())
+	r := newTestRelay(t)
+	n := stallAndGood(t, s, r)
+	var log eventLog
+	cfg := Config{Local: clientKey(t), NetDial: n.Dial, Clock: s, Events: log.add, AttemptTimeout: 5 * time.Second}
+	cs := &candidates{list: []Candidate{r.candidate("r1", "good:443")}}
+	source := cs.get
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kept := make(chan bool, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunHedged(ctx, cfg, source, nil, func(nc *noisechan.Conn, l *Link) error {
+			cs.set(r.candidate("r1", "gone:443")) // refuses
+			l.CandidatesChanged()
+			s.Sleep(time.Minute)
+			select {
+			case <-l.Replaced():
+				kept <- false
+			default:
+				kept <- true
+			}
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	select {
+	case ok := <-kept:
+		if !ok {
+			t.Fatal("the connection was replaced, with nothing listed answering")
+		}
+	case err := <-done:
+		t.Fatalf("RunHedged: %v", err)
+	}
+	cancel()
+	<-done
+	moves := 0
+	for _, e := range log.all() {
+		if e.Kind == EventMove {
+			moves++
+		}
+	}
+	if moves != maxMoveRaces {
+		t.Fatalf("%d move races in a minute, want %d; events %v", moves, maxMoveRaces, log.all())
 	}
 }

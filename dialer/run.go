@@ -51,8 +51,10 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 // source no longer lists the connection's candidate (a new manifest
 // retired its endpoint), Run races a replacement the same way, but the
 // connection is healthy, so Healthy does not cancel that race, and one
-// that fails is retried after a jittered backoff by itself; the
-// connection stays in use until the replacement connected.
+// that fails is retried after a jittered backoff by itself, up to
+// maxMoveRaces races, after which the working connection is kept until
+// the candidates change again; the connection stays in use until the
+// replacement connected.
 //
 // The connection a replacement took over is closed in the background
 // (RunHedged waits for that before it returns): a transport's graceful
@@ -214,13 +216,14 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 	hcfg := *cfg
 	hcfg.last = cand.Key()
 	var (
-		cancel  context.CancelFunc = func() {}
-		results chan hedge         // nil while no race runs
-		failed  int                // races that failed for this connection
-		retryAt time.Time          // no race before this, after a failed one
-		moving  bool               // cand is no longer listed: replace it, healthy or not
-		retry   clock.Timer        // while moving, the next race after a failed one
-		retryC  <-chan time.Time
+		cancel    context.CancelFunc = func() {}
+		results   chan hedge         // nil while no race runs
+		failed    int                // races that failed for this connection
+		retryAt   time.Time          // no race before this, after a failed one
+		moving    bool               // cand is no longer listed: replace it, healthy or not
+		moveRaces int                // races run for the current move
+		retry     clock.Timer        // while moving, the next race after a failed one
+		retryC    <-chan time.Time
 	)
 	defer func() {
 		cancel()
@@ -236,6 +239,7 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 		kind := EventSuspect
 		if moving {
 			kind = EventMove
+			moveRaces++
 		}
 		link.racing.Store(true)
 		cfg.emit(Event{Kind: kind, Candidate: cand})
@@ -301,13 +305,20 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 				d := cfg.backoffDelay(failed)
 				retryAt = cfg.Now().Add(d)
 				failed++
-				if moving {
+				switch {
+				case moving && moveRaces < maxMoveRaces:
 					if retry == nil {
 						retry = cfg.Clock.NewTimer(d)
 					} else {
 						retry.Reset(d)
 					}
 					retryC = retry.C()
+				case moving:
+					// The connection works and nothing listed answers: keep
+					// it rather than dial in the background for as long as
+					// it lasts. The next change of candidates tries again.
+					moving, moveRaces = false, 0
+					link.moving.Store(false)
 				}
 				continue
 			}
@@ -321,6 +332,11 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 		}
 	}
 }
+
+// maxMoveRaces is how many replacement races RunHedged runs for a
+// connection whose candidate is no longer listed before it keeps the
+// connection until the candidates change again.
+const maxMoveRaces = 3
 
 // errRefreshed cancels a race that a refresh made stale.
 var errRefreshed = errors.New("dialer: newer candidates arrived")
