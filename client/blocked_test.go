@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 // blocker proxy, and a mirror channel for newer manifests.
 type blockedNet struct {
 	keys    relay.Keys
+	srv     *relay.Server
 	proxies []*blocktest.Proxy
 	mirror  *channeltest.Mirror
 	serial  uint64
@@ -46,7 +48,7 @@ func startBlockedRelay(t testing.TB, endpoints int) *blockedNet {
 		t.Fatal(err)
 	}
 	b := blocktest.New()
-	n := &blockedNet{keys: keys, mirror: channeltest.NewMirror("mirror.example")}
+	n := &blockedNet{keys: keys, srv: srv, mirror: channeltest.NewMirror("mirror.example")}
 	var wg sync.WaitGroup
 	for range endpoints {
 		l, err := tcp.Listen(ctx, "127.0.0.1:0")
@@ -104,11 +106,13 @@ type dialLog struct {
 	classes   map[dialer.FailureClass]int
 	suspects  int // replacement races for a quiet connection
 	onConnect func(addr string)
+	all       []dialer.Event
 }
 
 func (l *dialLog) add(e dialer.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.all = append(l.all, e)
 	switch e.Kind {
 	case dialer.EventConnected:
 		l.connected = append(l.connected, e.Candidate.Endpoint.Address)
@@ -123,6 +127,12 @@ func (l *dialLog) add(e dialer.Event) {
 		}
 		l.classes[e.Class]++
 	}
+}
+
+func (l *dialLog) events() []dialer.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
 }
 
 func (l *dialLog) suspected() int {

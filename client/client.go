@@ -213,15 +213,16 @@ type Client struct {
 	anonMu sync.Mutex // serializes dialing the anonymous channel (anon)
 
 	mu          sync.Mutex
-	conn        *relayConn                // guarded by mu; nil or the current connection
-	receiving   int                       // guarded by mu; Receive loops running (they dial)
-	connWake    chan struct{}             // guarded by mu; closed when Receive adopts a connection
-	anon        *relayConn                // guarded by mu; the anonymous channel of the current burst of sealed sends
-	anonFor     [16]byte                  // guarded by mu; the recipient anon serves
-	cert        *sealed.SenderCertificate // guarded by mu; our cached sender certificate
-	heardSerial uint64                    // guarded by mu; the newest serial a contact said it holds that set off a fetch
-	heardAt     time.Time                 // guarded by mu; when that fetch started
-	served      *ServedBridge             // guarded by mu; the bridge this home runs now, if any
+	conn        *relayConn                  // guarded by mu; nil or the current connection
+	receiving   int                         // guarded by mu; Receive loops running (they dial)
+	connWake    chan struct{}               // guarded by mu; closed when Receive adopts a connection
+	link        atomic.Pointer[dialer.Link] // the Link of the connection Receive adopted last
+	anon        *relayConn                  // guarded by mu; the anonymous channel of the current burst of sealed sends
+	anonFor     [16]byte                    // guarded by mu; the recipient anon serves
+	cert        *sealed.SenderCertificate   // guarded by mu; our cached sender certificate
+	heardSerial uint64                      // guarded by mu; the newest serial a contact said it holds that set off a fetch
+	heardAt     time.Time                   // guarded by mu; when that fetch started
+	served      *ServedBridge               // guarded by mu; the bridge this home runs now, if any
 
 	sendSem   chan struct{} // holds a token while an outbox flush runs: one at a time, waiting respects ctx
 	kick      chan struct{} // asks the receive loop to flush the outbox

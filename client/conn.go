@@ -166,7 +166,9 @@ func (rc *relayConn) fail(err error) {
 	switch {
 	case rc.removed:
 		err = ErrDeviceRemoved
-	case rc.handedOver():
+	case rc.ownReplacement() && rc.link.Moving():
+		err = ErrMoved
+	case rc.ownReplacement():
 		err = errHandedOver
 	case rc.replaced:
 		err = errReplaced
@@ -183,20 +185,32 @@ func (rc *relayConn) fail(err error) {
 		delete(rc.pending, id)
 	}
 	rc.mu.Unlock()
-	rc.nc.Close()
+	// Waiters first: a transport's graceful close over a blackholed path
+	// takes seconds (see dialer.RunHedged), and the session must not wait
+	// for it to end and hand over to its replacement.
 	close(rc.done)
 	rc.wake()
+	rc.nc.Close()
 }
 
 var errReplaced = fmt.Errorf("%w: another connection of this device replaced this one", ErrDisconnected)
+
+// ErrMoved ends a connection whose endpoint a new manifest retired, once
+// its replacement connected (make-before-break): the client was never
+// without a connection.
+var ErrMoved = fmt.Errorf("%w: moved to another endpoint before leaving the retired one", ErrDisconnected)
 
 // errHandedOver ends a connection that the keepalive suspected once its
 // replacement connected (the relay tells the old one it was replaced,
 // which here is no reason to wait).
 var errHandedOver = fmt.Errorf("%w: replaced by a new connection after the relay stopped answering", ErrDisconnected)
 
-// handedOver reports whether dialer.RunHedged replaced this connection.
-func (rc *relayConn) handedOver() bool {
+// ownReplacement reports whether dialer.RunHedged replaced this
+// connection, or raced a replacement and the relay ended this one
+// (guarded by mu) because that replacement connected: the relay tells a
+// device's older connection it was replaced as soon as a newer one
+// authenticates, which may come before RunHedged hands over.
+func (rc *relayConn) ownReplacement() bool {
 	if rc.link == nil {
 		return false
 	}
@@ -204,7 +218,7 @@ func (rc *relayConn) handedOver() bool {
 	case <-rc.link.Replaced():
 		return true
 	default:
-		return false
+		return rc.replaced && rc.link.Racing()
 	}
 }
 

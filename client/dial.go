@@ -195,6 +195,12 @@ func (c *Client) adoptManifest(ctx context.Context, blob []byte) error {
 	c.opened = nil
 	c.manifestMu.Unlock()
 	c.wide.Store(false) // the newer endpoints first again
+	// Make-before-break: if the new manifest retired the endpoint in use,
+	// the receive loop moves to a replacement before dropping it. (Not
+	// c.mu: a request may adopt a manifest while it dials under it.)
+	if l := c.link.Load(); l != nil {
+		l.CandidatesChanged()
+	}
 	return nil
 }
 
@@ -316,6 +322,7 @@ func (c *Client) whileOpen(ctx context.Context) (context.Context, context.Cancel
 // connection, replacing a previous one.
 func (c *Client) adoptConn(nc *noisechan.Conn, link *dialer.Link) *relayConn {
 	rc := c.newRelayConn(nc, link)
+	c.link.Store(link)
 	c.mu.Lock()
 	old := c.conn
 	c.conn = rc
@@ -354,11 +361,20 @@ func (c *Client) keepalive(rc *relayConn) {
 	lv := c.cfg.liveness()
 	t := c.cfg.Clock.NewTimer(0)
 	defer t.Stop()
+	var replaced <-chan struct{}
+	if rc.link != nil {
+		replaced = rc.link.Replaced()
+	}
 	for {
 		select {
 		case <-rc.done:
 			return
 		case <-c.closed:
+			return
+		case <-replaced:
+			// The replacement is up: end this session now rather than when
+			// the transport's close reaches the reader.
+			rc.fail(nil)
 			return
 		case <-t.C():
 		case <-rc.mon.Wake():

@@ -39,25 +39,33 @@ func (c Candidate) Key() string {
 // String is Key.
 func (c Candidate) String() string { return c.Key() }
 
-// CandidatesFrom lists every (relay, endpoint) of m. Relays are
-// interleaved (the first endpoint of every relay, then the second, ...) so
-// that a race spreads over relays early. The caller picks the cohort
-// first (m.ForCohort).
+// CandidatesFrom lists every (relay, endpoint) of m: first the ordinary
+// endpoints, then the standby ones (manifest.Endpoint.Standby), which a
+// race reaches only when those before them fail or are slow, and which
+// the Memory's order keeps after ordinary endpoints that are as good.
+// Within each group relays are interleaved (the first endpoint of every
+// relay, then the second, ...) so that a race spreads over relays early.
+// The caller picks the cohort first (m.ForCohort).
 func CandidatesFrom(m *manifest.Manifest) []Candidate {
 	if m == nil {
 		return nil
 	}
 	var out []Candidate
-	for i := 0; ; i++ {
-		added := false
-		for _, r := range m.Relays {
-			if i < len(r.Endpoints) {
-				out = append(out, Candidate{RelayID: r.ID, RelayKey: r.NoiseKey, Endpoint: r.Endpoints[i]})
-				added = true
+	for _, standby := range []bool{false, true} {
+		for i := 0; ; i++ {
+			more := false
+			for _, r := range m.Relays {
+				if i < len(r.Endpoints) {
+					more = true
+					if e := r.Endpoints[i]; e.Standby == standby {
+						out = append(out, Candidate{RelayID: r.ID, RelayKey: r.NoiseKey, Endpoint: e})
+					}
+				}
+			}
+			if !more {
+				break
 			}
 		}
-		if !added {
-			return out
-		}
 	}
+	return out
 }

@@ -115,7 +115,7 @@ func Transports() []string {
 type Event struct {
 	Time time.Time
 	// Kind is EventAttempt, EventFailure, EventConnected, EventDropped,
-	// EventRefresh, EventBackoff or EventSuspect.
+	// EventRefresh, EventBackoff, EventSuspect or EventMove.
 	Kind      string
 	Candidate Candidate // for attempt, failure, connected, dropped
 	Class     FailureClass
@@ -137,6 +137,7 @@ const (
 	EventRefresh   = "refresh"
 	EventBackoff   = "backoff"
 	EventSuspect   = "suspect" // RunHedged races a replacement for a quiet connection
+	EventMove      = "move"    // RunHedged races a replacement for a connection whose candidate is no longer listed
 )
 
 func (e Event) String() string {
@@ -158,6 +159,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("backoff %v", e.Elapsed.Round(time.Millisecond))
 	case EventSuspect:
 		return fmt.Sprintf("suspect %s: racing a replacement", e.Candidate)
+	case EventMove:
+		return fmt.Sprintf("%s is no longer listed: racing its replacement", e.Candidate)
 	}
 	return e.Kind
 }

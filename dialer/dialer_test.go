@@ -265,6 +265,37 @@ func TestCandidatesFrom(t *testing.T) {
 	}
 }
 
+// TestStandbyLast: standby endpoints come after every ordinary one, in
+// the manifest's order and in the Memory's while nothing is known about
+// them; one that worked where the ordinary ones failed comes first.
+func TestStandbyLast(t *testing.T) {
+	m := &manifest.Manifest{Relays: []manifest.Relay{
+		{ID: "a", Endpoints: []manifest.Endpoint{{Transport: "tcp", Address: "a-spare", Standby: true}, {Transport: "tcp", Address: "a1"}}},
+		{ID: "b", Endpoints: []manifest.Endpoint{{Transport: "tcp", Address: "b1"}, {Transport: "wss", Address: "b-spare", Standby: true}}},
+	}}
+	addrs := func(cs []Candidate) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Endpoint.Address)
+		}
+		return out
+	}
+	cands := CandidatesFrom(m)
+	if got, want := addrs(cands), []string{"b1", "a1", "a-spare", "b-spare"}; !slices.Equal(got, want) {
+		t.Fatalf("CandidatesFrom: %v, want %v", got, want)
+	}
+	mem := NewMemory()
+	if got, want := addrs(mem.Order(cands)), []string{"b1", "a1", "a-spare", "b-spare"}; !slices.Equal(got, want) {
+		t.Fatalf("Order with an empty memory: %v, want %v", got, want)
+	}
+	mem.Failure(cands[0], ClassTimeout)
+	mem.Failure(cands[1], ClassTimeout)
+	mem.Success(cands[3], 40*time.Millisecond)
+	if got, want := addrs(mem.Order(cands)), []string{"b-spare", "a-spare", "b1", "a1"}; !slices.Equal(got, want) {
+		t.Fatalf("Order after the ordinary ones failed: %v, want %v", got, want)
+	}
+}
+
 func TestCandidateKeyHidesSecret(t *testing.T) {
 	c := Candidate{RelayID: "r", Endpoint: manifest.Endpoint{Transport: "wss", Address: "127.0.0.1:1", SNI: "a.example", Host: "b.example", Path: "/t", Secret: []byte("SECRETSECRET")}}
 	for _, s := range []string{c.Key(), c.String(), fmt.Sprint(Event{Kind: EventFailure, Candidate: c})} {

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"samizdat/clock"
 	"samizdat/noisechan"
 )
 
@@ -43,8 +46,25 @@ func Run(ctx context.Context, cfg Config, source func() []Candidate, refresh fun
 // the suspect, waits for onConn to return and hands it the replacement.
 // If the session calls Link.Healthy first, the race is cancelled. A race
 // that fails is retried on the next Suspect, after a jittered backoff.
+//
+// Make-before-break: when the session calls Link.CandidatesChanged and
+// source no longer lists the connection's candidate (a new manifest
+// retired its endpoint), Run races a replacement the same way, but the
+// connection is healthy, so Healthy does not cancel that race, and one
+// that fails is retried after a jittered backoff by itself, up to
+// maxMoveRaces races, after which the working connection is kept until
+// the candidates change again; the connection stays in use until the
+// replacement connected.
+//
+// The connection a replacement took over is closed in the background
+// (RunHedged waits for that before it returns): a transport's graceful
+// close (front and wss say goodbye to the other side) over a path the
+// censor blackholed waits for its own timeouts, seconds in which the
+// replacement would otherwise sit unused.
 func RunHedged(ctx context.Context, cfg Config, source func() []Candidate, refresh func(ctx context.Context) error, onConn func(*noisechan.Conn, *Link) error) error {
 	cfg = cfg.defaults()
+	var closing sync.WaitGroup // closes of connections a replacement took over
+	defer closing.Wait()
 	if ev := cfg.Events; ev != nil {
 		// A refresh runs beside the race; keep calls one at a time.
 		var mu sync.Mutex
@@ -89,7 +109,7 @@ func RunHedged(ctx context.Context, cfg Config, source func() []Candidate, refre
 		}
 
 		t0 := cfg.Now()
-		next, nextCand, err := cfg.serve(ctx, nc, cand, source, refresh, onConn)
+		next, nextCand, err := cfg.serve(ctx, nc, cand, source, refresh, onConn, &closing)
 		up := cfg.Now().Sub(t0)
 		cfg.emit(Event{Kind: EventDropped, Candidate: cand, Class: ClassDropped, Elapsed: up, Err: err})
 		if err != nil || ctx.Err() != nil {
@@ -128,11 +148,15 @@ func RunHedged(ctx context.Context, cfg Config, source func() []Candidate, refre
 type Link struct {
 	suspect  chan struct{}
 	healthy  chan struct{}
+	changed  chan struct{}
 	replaced chan struct{}
+	racing   atomic.Bool // a replacement race runs, or its winner took over
+	moving   atomic.Bool // the candidate is no longer listed: a move, not a suspicion
 }
 
 func newLink() *Link {
-	return &Link{suspect: make(chan struct{}, 1), healthy: make(chan struct{}, 1), replaced: make(chan struct{})}
+	return &Link{suspect: make(chan struct{}, 1), healthy: make(chan struct{}, 1), changed: make(chan struct{}, 1),
+		replaced: make(chan struct{})}
 }
 
 // Suspect asks Run to race a replacement for the connection, which stays
@@ -140,12 +164,30 @@ func newLink() *Link {
 func (l *Link) Suspect() { signal(l.suspect) }
 
 // Healthy tells Run that the connection answered after all: a
-// replacement race still running is cancelled.
+// replacement race still running is cancelled, unless it was started
+// because the connection's candidate is no longer listed.
 func (l *Link) Healthy() { signal(l.healthy) }
 
+// CandidatesChanged tells Run that source may return other candidates
+// now (a new manifest was adopted). If the connection's own candidate is
+// no longer among them, Run moves the session to a replacement before it
+// drops the connection (see RunHedged).
+func (l *Link) CandidatesChanged() { signal(l.changed) }
+
 // Replaced is closed when a replacement connected, just before Run closes
-// the connection; the session should then end.
+// the connection (in the background); the session should then end at
+// once.
 func (l *Link) Replaced() <-chan struct{} { return l.replaced }
+
+// Racing reports whether a replacement is being raced for the connection
+// or has taken over: the relay may then end the connection because the
+// same device connected again, which is no reason to wait.
+func (l *Link) Racing() bool { return l.racing.Load() }
+
+// Moving reports whether the replacement is (or was) raced because the
+// connection's candidate is no longer listed: a planned move, not a
+// suspected block.
+func (l *Link) Moving() bool { return l.moving.Load() }
 
 func signal(ch chan struct{}) {
 	select {
@@ -164,7 +206,7 @@ type hedge struct {
 // serve runs onConn on nc (reached through cand) until it returns, racing
 // a replacement whenever the session suspects nc. It returns onConn's
 // error and the replacement, if one connected.
-func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate, source func() []Candidate, refresh func(context.Context) error, onConn func(*noisechan.Conn, *Link) error) (*noisechan.Conn, Candidate, error) {
+func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate, source func() []Candidate, refresh func(context.Context) error, onConn func(*noisechan.Conn, *Link) error, closing *sync.WaitGroup) (*noisechan.Conn, Candidate, error) {
 	link := newLink()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
@@ -174,18 +216,33 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 	hcfg := *cfg
 	hcfg.last = cand.Key()
 	var (
-		cancel  context.CancelFunc = func() {}
-		results chan hedge         // nil while no race runs
-		failed  int                // races that failed for this connection
-		retryAt time.Time          // no race before this, after a failed one
+		cancel    context.CancelFunc = func() {}
+		results   chan hedge         // nil while no race runs
+		failed    int                // races that failed for this connection
+		retryAt   time.Time          // no race before this, after a failed one
+		moving    bool               // cand is no longer listed: replace it, healthy or not
+		moveRaces int                // races run for the current move
+		retry     clock.Timer        // while moving, the next race after a failed one
+		retryC    <-chan time.Time
 	)
-	defer func() { cancel() }()
+	defer func() {
+		cancel()
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	start := func() {
 		hctx, c := context.WithCancel(ctx)
 		cancel = c
 		ch := make(chan hedge, 1)
 		results = ch
-		cfg.emit(Event{Kind: EventSuspect, Candidate: cand})
+		kind := EventSuspect
+		if moving {
+			kind = EventMove
+			moveRaces++
+		}
+		link.racing.Store(true)
+		cfg.emit(Event{Kind: kind, Candidate: cand})
 		go func() {
 			for {
 				nc, c, restart, err := hcfg.round(hctx, source, refresh)
@@ -205,6 +262,7 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 			h.nc.Close()
 		}
 		results = nil
+		link.racing.Store(false)
 	}
 	for {
 		select {
@@ -222,22 +280,63 @@ func (cfg *Config) serve(ctx context.Context, nc *noisechan.Conn, cand Candidate
 			if results == nil && !cfg.Now().Before(retryAt) {
 				start()
 			}
+		case <-link.changed:
+			if !moving && !listed(cand, source()) {
+				moving = true
+				link.moving.Store(true)
+				if results == nil {
+					start()
+				}
+			}
+		case <-retryC:
+			retryC = nil
+			if results == nil {
+				start()
+			}
 		case <-link.healthy:
-			abandon()
+			if !moving {
+				abandon()
+			}
 		case h := <-results:
 			cancel()
 			results = nil
 			if h.nc == nil {
-				retryAt = cfg.Now().Add(cfg.backoffDelay(failed))
+				link.racing.Store(false)
+				d := cfg.backoffDelay(failed)
+				retryAt = cfg.Now().Add(d)
 				failed++
+				switch {
+				case moving && moveRaces < maxMoveRaces:
+					if retry == nil {
+						retry = cfg.Clock.NewTimer(d)
+					} else {
+						retry.Reset(d)
+					}
+					retryC = retry.C()
+				case moving:
+					// The connection works and nothing listed answers: keep
+					// it rather than dial in the background for as long as
+					// it lasts. The next change of candidates tries again.
+					moving, moveRaces = false, 0
+					link.moving.Store(false)
+				}
 				continue
 			}
 			close(link.replaced)
-			nc.Close()
+			closing.Add(1)
+			go func() {
+				defer closing.Done()
+				nc.Close()
+			}()
 			return h.nc, h.cand, <-done
 		}
 	}
 }
+
+// maxMoveRaces is how many replacement races RunHedged runs for a
+// connection whose candidate is no longer listed before it keeps the
+// connection until the candidates change again.
+const maxMoveRaces = 3
 
 // errRefreshed cancels a race that a refresh made stale.
 var errRefreshed = errors.New("dialer: newer candidates arrived")
@@ -344,12 +443,25 @@ func (cfg *Config) backoff(ctx context.Context, n int) error {
 func changed(a, b []Candidate) bool {
 	seen := make(map[string]bool, len(a))
 	for _, c := range a {
-		seen[c.Key()+string(c.RelayKey[:])+string(c.Endpoint.Secret)] = true
+		seen[identity(c)] = true
 	}
 	for _, c := range b {
-		if !seen[c.Key()+string(c.RelayKey[:])+string(c.Endpoint.Secret)] {
+		if !seen[identity(c)] {
 			return true
 		}
 	}
 	return false
+}
+
+// listed reports whether cands hold c, secrets and relay key included.
+func listed(c Candidate, cands []Candidate) bool {
+	id := identity(c)
+	return slices.ContainsFunc(cands, func(x Candidate) bool { return identity(x) == id })
+}
+
+// identity tells candidates apart by what a connection depends on: the
+// key (transport, address, front names), the relay's key and the
+// endpoint's secret.
+func identity(c Candidate) string {
+	return c.Key() + string(c.RelayKey[:]) + string(c.Endpoint.Secret)
 }

@@ -116,7 +116,7 @@ func drawBridges(b scenario.Bridges, seed int64, n, accounts int) bridgeDraw {
 	d := bridgeDraw{home: slices.Sorted(slices.Values(perm[:nHome])), abroad: slices.Sorted(slices.Values(perm[nHome : nHome+nAbroad]))}
 	d.contacts = contactGraph(n, b.Contacts, rng)
 	for range accounts {
-		d.friends = append(d.friends, slices.Sorted(slices.Values(rng.Perm(n)[:min(b.CensorFriends, n)])))
+		d.friends = append(d.friends, slices.Sorted(slices.Values(rng.Perm(n)[:min(b.FriendsPerAccount(n), n)])))
 	}
 	return d
 }
@@ -221,7 +221,7 @@ func (w *world) startBridges(ctx context.Context, closers *[]func() error) error
 		if err := w.offerBridges(ctx, setup); err != nil {
 			return err
 		}
-		// The censor's accounts: each befriended by CensorFriends users,
+		// The censor's accounts: each befriended by FriendsPerAccount users,
 		// who offer it their bridges as they offer them to every contact.
 		seen := map[*labBridge]bool{}
 		for _, friends := range d.friends {

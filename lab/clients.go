@@ -376,6 +376,12 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		}
 		lc.up, lc.downAt, lc.cutAt, lc.endpoint = true, -1, -1, lc.dialed
 	case client.EventDisconnected:
+		if errors.Is(e.Err, client.ErrMoved) && lc.cutAt < 0 {
+			// Make-before-break: the client left a retired endpoint once
+			// its replacement was up. No outage; the next connected event
+			// names the new endpoint.
+			return
+		}
 		if lc.up && lc.downAt < 0 {
 			// The outage began when the censor cut the connection, if it
 			// did; else now.

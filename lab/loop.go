@@ -188,12 +188,18 @@ func (w *world) targetAddrs() []netip.AddrPort {
 	return out
 }
 
-// move records an operator's move.
+// move records an operator's move; moves counts the new addresses (a
+// standby promoted in place of a blocked endpoint took none).
 func (w *world) move(s *strategyRun, m fleet.Move) {
 	s.mu.Lock()
-	s.moves++
+	if !m.Promoted {
+		s.moves++
+	}
 	s.mu.Unlock()
 	detail := fmt.Sprintf("%s %v → %v (%s)", m.Transport, m.Old, m.New, m.Reason)
+	if !m.Old.IsValid() {
+		detail = fmt.Sprintf("%s new %v (%s)", m.Transport, m.New, m.Reason)
+	}
 	w.events = append(w.events, report.Event{TMS: m.At.Milliseconds(), Who: s.name, What: "move", Detail: detail})
 	w.lastNote = s.name + " moved " + detail
 }

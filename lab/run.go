@@ -437,6 +437,7 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 			Strategy: name, Net: w.net, Plan: plan, Censor: w.cen, Shared: w.shared,
 			Dir: filepath.Join(w.work, "fleet", name), ISPs: isps, Operator: sc.OperatorOf(name),
 			EnumClients: w.enumClients(), SpareShared: sc.Censor.Enumeration != nil && sc.Censor.Enumeration.SpareShared,
+			Seed:   uint64(w.seed),
 			Logger: w.log.With("fleet", name),
 		})
 		if err != nil {

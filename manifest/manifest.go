@@ -167,6 +167,11 @@ type Endpoint struct {
 	Secret    []byte // per-endpoint secret; without it wss/front serve only the decoy site
 	TLSPin    []byte // optional SHA-256 of the server certificate's SubjectPublicKeyInfo; if empty, system roots
 	Cohort    uint32 // 0 = all clients; else only clients of that cohort get it
+	// Standby marks an endpoint the operator keeps ready for when the
+	// others are blocked: clients dial it after them, so it carries no
+	// traffic (and draws no attention) until it is needed. Older
+	// clients ignore the mark and dial it like any other.
+	Standby bool
 }
 
 // Relay is one relay of the network.
@@ -431,6 +436,7 @@ func encodeBody(m *Manifest) ([]byte, error) {
 				Secret:    bytes.Clone(e.Secret),
 				TlsPin:    bytes.Clone(e.TLSPin),
 				Cohort:    e.Cohort,
+				Standby:   e.Standby,
 			})
 		}
 		body.Relays = append(body.Relays, pr)
@@ -510,6 +516,7 @@ func decodeBody(b []byte) (*Manifest, error) {
 				Secret:    nonEmpty(pe.Secret),
 				TLSPin:    nonEmpty(pe.TlsPin),
 				Cohort:    pe.Cohort,
+				Standby:   pe.Standby,
 			})
 		}
 		m.Relays = append(m.Relays, r)
@@ -797,6 +804,9 @@ func (e Endpoint) String() string {
 	if e.Cohort != 0 {
 		fmt.Fprintf(&b, ",cohort=%d", e.Cohort)
 	}
+	if e.Standby {
+		b.WriteString(",standby")
+	}
 	return b.String()
 }
 
@@ -807,7 +817,7 @@ func (e Endpoint) GoString() string { return "manifest.Endpoint{" + e.String() +
 // (the secrets compared in constant time).
 func (e Endpoint) Equal(o Endpoint) bool {
 	return e.Transport == o.Transport && e.Address == o.Address && e.SNI == o.SNI &&
-		e.Host == o.Host && e.Path == o.Path && e.Cohort == o.Cohort &&
+		e.Host == o.Host && e.Path == o.Path && e.Cohort == o.Cohort && e.Standby == o.Standby &&
 		bytes.Equal(e.TLSPin, o.TLSPin) &&
 		len(e.Secret) == len(o.Secret) && subtle.ConstantTimeCompare(e.Secret, o.Secret) == 1
 }

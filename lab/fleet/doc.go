@@ -88,6 +88,18 @@
 // and the lab's report shows the cost; Config.SpareShared models a censor
 // that spares the shared services.
 //
+// With Operator.Standby (samizdat) every cohort also keeps a standby
+// endpoint, marked in its manifests so that clients dial it after the
+// others, and a second mirror, each drawn in another provider than the
+// cohort's own where the plan has one (standby.go). They are listed
+// before anything needs them and paid from MovesPerMinute like moves
+// (Tick reports them as moves without an old address). When an endpoint
+// of the cohort is due for a move and its standby is not blocked, the
+// standby is promoted in its place (Move.Promoted: no new address, and
+// the cohort's clients already know it) and a new standby is drawn. The
+// standby draws come from a generator of their own (Config.Seed), so the
+// plan's other draws stay as they were.
+//
 // Every socket is on 127.0.0.0/8: relays, the edge, the resolver and the
 // mirrors listen there, and clients reach them only through vnet.
 package fleet

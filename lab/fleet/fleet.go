@@ -3,12 +3,13 @@ package fleet
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"net/url"
@@ -87,16 +88,23 @@ type Config struct {
 	// not list big shared hosts for the collateral damage. Default: they
 	// report everything, as a literal censor does.
 	SpareShared bool
-	Logger      *slog.Logger
+	// Seed seeds the operator's standby draws (Operator.Standby), which
+	// come from a generator of their own.
+	Seed   uint64
+	Logger *slog.Logger
 }
 
-// Move is one operator move: an endpoint retired for a new address.
+// Move is one operator move: an endpoint retired for a new address, a
+// standby endpoint or mirror opened (Old is the zero AddrPort), or a
+// standby promoted in a retired endpoint's place (Promoted: New is the
+// standby's address, no new address was spent).
 type Move struct {
 	At        censor.Time
 	Strategy  string
 	Old, New  netip.AddrPort
 	Transport string
 	Reason    string
+	Promoted  bool
 }
 
 // endpoint is one live endpoint of the fleet.
@@ -108,6 +116,7 @@ type endpoint struct {
 	cohort    uint32
 	since     censor.Time // when the operator first saw it blocked, if blocked
 	blocked   bool
+	standby   bool // listed with the standby mark (Operator.Standby)
 }
 
 // Fleet is one strategy's relay network and its operator.
@@ -123,7 +132,9 @@ type Fleet struct {
 	invite  manifest.Invite
 	invites []manifest.Invite // samizdat: each cohort's, as the fleet started
 	builtIn []netip.AddrPort
-	mirrors []*cohortMirror // samizdat: one per cohort
+	mirrors []*cohortMirror // samizdat: one per cohort (two with Operator.Standby)
+
+	standbyRng *rand.Rand // the standby draws (guarded by mu after Start)
 
 	mu        sync.Mutex
 	eps       []*endpoint // live, in creation order
@@ -135,6 +146,7 @@ type Fleet struct {
 	reported  map[string]bool // addresses and names already reported
 	vantage   vantage
 	closed    bool
+	pending   []Move // standby addresses opened at Start, for the first Tick to report
 }
 
 // Start starts the strategy's relay, its first endpoints (mapped onto
@@ -159,7 +171,7 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		cfg.Operator.ProbeEvery = scenario.Duration(scenario.DefaultProbeEvery)
 	}
 	f := &Fleet{cfg: cfg, log: cfg.Logger.With("strategy", cfg.Strategy), network: "lab-" + cfg.Strategy,
-		reported: map[string]bool{}, fresh: true}
+		reported: map[string]bool{}, fresh: true, standbyRng: standbyRand(cfg.Seed)}
 	f.vantage.ctx, f.vantage.cancel = context.WithCancel(context.Background())
 	if cfg.Strategy == Samizdat {
 		f.cohorts = uint32(cfg.Operator.Cohorts)
@@ -175,7 +187,7 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 			f.Close()
 		}
 	}()
-	if f.keys, _, err = relay.LoadOrCreateKeys(cfg.Dir, rand.Reader); err != nil {
+	if f.keys, _, err = relay.LoadOrCreateKeys(cfg.Dir, crand.Reader); err != nil {
 		return nil, fmt.Errorf("fleet: relay keys: %w", err)
 	}
 	// In memory: a lab relay's store does not outlive the run, and no
@@ -216,9 +228,16 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 				err = add(endpoints.WSS, c)
 			}
 		}
+		for c := uint32(1); c <= f.cohorts && err == nil && cfg.Operator.Standby; c++ {
+			var mv Move
+			if mv, err = f.addStandby(0, f.monitor(0), c, standbyTransport); err == nil {
+				f.pending = append(f.pending, mv)
+			}
+		}
 		if err == nil {
 			err = f.startMirrors()
 		}
+		f.moves = append(f.moves, f.pending...)
 	}
 	if err != nil {
 		return nil, err
@@ -513,16 +532,17 @@ func (f *Fleet) Tick(now censor.Time) []Move {
 	if f.closed {
 		return nil
 	}
-	var moves []Move
+	moves := f.pending // the standby addresses opened at Start
+	f.pending = nil
 	probe := f.cfg.Strategy != Static && now >= f.vantage.next
 	if probe {
 		f.vantage.collect()
 	}
 	if f.cfg.Strategy != Static && (!f.checked || now-f.lastCheck >= f.cfg.Operator.CheckEvery.D()) {
 		f.checked, f.lastCheck = true, now
-		moves = f.check(now)
-		if len(moves) > 0 {
-			f.commit(moves)
+		if checked := f.check(now); len(checked) > 0 {
+			f.commit(checked)
+			moves = append(moves, checked...)
 			if err := f.publishChannels(); err != nil {
 				f.log.Error("publishing manifests", "err", err)
 			}
@@ -572,17 +592,49 @@ func (f *Fleet) check(now censor.Time) []Move {
 	reserve := max(1, int(f.cohorts))
 	var moves []Move
 	moved := map[*endpoint]bool{}
+	// First, for free: a blocked endpoint's cohort standby takes its
+	// place (its clients know it already).
+	for _, e := range due {
+		if e.standby {
+			continue
+		}
+		if mv, ok := f.promote(now, mon, e, reasons[e]); ok {
+			moved[e], lit[e.cohort] = true, true
+			moves = append(moves, mv)
+		}
+	}
 	for pass := 0; pass < 2; pass++ {
 		// Then the blocked cohort mirrors, the way in for the cohort's
-		// clients cut off from every endpoint they know.
+		// clients cut off from every endpoint they know, and new standby
+		// endpoints for the cohorts that used theirs.
 		if pass == 1 {
 			for _, m := range dueMirrors {
-				if left := f.budgetLeft(now) - len(moves); left <= reserve {
+				if left := f.budgetLeft(now) - spent(moves); left <= reserve {
 					return moves
 				}
 				mv, err := f.moveMirror(now, mon, m, mirrorReasons[m])
 				if err != nil {
 					f.log.Debug("operator could not move a cohort mirror", "cohort", m.cohort, "err", err)
+					return moves
+				}
+				moves = append(moves, mv)
+			}
+			for c := uint32(1); c <= f.cohorts && f.cfg.Operator.Standby; c++ {
+				if f.standbyOf(c) != nil {
+					continue
+				}
+				if left := f.budgetLeft(now) - spent(moves); left <= reserve {
+					return moves
+				}
+				transport := standbyTransport
+				for _, mv := range moves {
+					if mv.Promoted && f.cohortOf(mv.New) == c {
+						transport = mv.Transport // the cohort keeps its mix of transports
+					}
+				}
+				mv, err := f.addStandby(now, mon, c, transport)
+				if err != nil {
+					f.log.Debug("operator could not open a standby endpoint", "cohort", c, "err", err)
 					return moves
 				}
 				moves = append(moves, mv)
@@ -595,7 +647,7 @@ func (f *Fleet) check(now censor.Time) []Move {
 			if pass == 0 && (lit[e.cohort] || lit[0]) {
 				continue
 			}
-			left := f.budgetLeft(now) - len(moves)
+			left := f.budgetLeft(now) - spent(moves)
 			if left <= 0 || pass == 1 && left <= reserve {
 				return moves
 			}
@@ -685,7 +737,7 @@ func (m *monitor) blocked(a netip.AddrPort) (bool, censor.Time, string) {
 func (f *Fleet) budgetLeft(now censor.Time) int {
 	n := 0
 	for _, m := range f.moves {
-		if now-m.At < time.Minute {
+		if now-m.At < time.Minute && !m.Promoted {
 			n++
 		}
 	}
@@ -696,6 +748,9 @@ func (f *Fleet) budgetLeft(now censor.Time) int {
 // transport and cohort at a new address (mapped at once) that the censor
 // does not block at now; commit then opens it and retires e.
 func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) (Move, error) {
+	if e.standby {
+		return f.moveStandby(now, mon, e, reason)
+	}
 	var virt netip.AddrPort
 	old := e.virt.Addr()
 	otherProvider := func(vnet.Prefix) bool { return true }

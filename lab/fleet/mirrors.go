@@ -41,7 +41,8 @@ type cohortMirror struct {
 
 // startMirrors starts a mirror for every cohort, each at an address drawn
 // from a prefix where the published registry lists no network, that no
-// watched ISP blocks at lab time 0.
+// watched ISP blocks at lab time 0; with Operator.Standby, a second one
+// for every cohort in another provider (see standby.go).
 func (f *Fleet) startMirrors() error {
 	mon := f.monitor(0)
 	for c := uint32(1); c <= f.cohorts; c++ {
@@ -63,6 +64,28 @@ func (f *Fleet) startMirrors() error {
 			return err
 		}
 		m.virt = virt
+	}
+	if !f.cfg.Operator.Standby {
+		return nil
+	}
+	// A standby mirror per cohort, away from its first one's provider.
+	for _, first := range slices.Clone(f.mirrors) {
+		ln, err := f.cfg.Net.ListenLoopback("127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("fleet: cohort mirror: %w", err)
+		}
+		m := &cohortMirror{cohort: first.cohort, srv: channeltest.NewMirrorOn(ln)}
+		f.mirrors = append(f.mirrors, m)
+		virt, err := f.drawStandby(mon, vnet.RoleMirror, fmt.Sprintf("%s/c%d-mirror-standby", f.cfg.Strategy, m.cohort), []netip.Addr{first.virt.Addr()})
+		if err != nil {
+			return err
+		}
+		if err := mapTo(f.cfg.Net, virt, m.srv.Addr()); err != nil {
+			return err
+		}
+		m.virt = virt
+		f.pending = append(f.pending, Move{At: 0, Strategy: f.cfg.Strategy, New: virt, Transport: TransportMirror,
+			Reason: fmt.Sprintf("standby mirror for cohort %d", m.cohort)})
 	}
 	return nil
 }

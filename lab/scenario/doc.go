@@ -36,6 +36,7 @@
 //	censor.block_built_in_at    overrides of the preset (see README.md)
 //	operator.check_every   (500ms), operator.reaction_delay (1s),
 //	operator.moves_per_minute   per strategy (30), operator.cohorts (4)
+//	operator.standby       samizdat: a standby endpoint and mirror per cohort (false)
 //	operators.STRATEGY     that strategy's own check_every, reaction_delay
 //	                       or watch_registry, with "why": the fact behind it
 //	censor.enumeration.spare_shared   the censor's accounts never report
@@ -44,6 +45,7 @@
 //	                       running a bridge at home / abroad (0; 0..1)
 //	bridges.contacts       accepted contacts besides the partner (0)
 //	bridges.censor_friends users befriending each censor account (0)
+//	bridges.censor_friend_share   the same as a share of the users (0; 0..1)
 //
 // Lab time is wall time since the run started. The censor's delays are
 // lab time: the presets state them in real hours multiplied by

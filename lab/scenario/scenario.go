@@ -469,7 +469,7 @@ func (b Bridges) validate(s *Scenario) error {
 	for _, f := range []struct {
 		field string
 		v     float64
-	}{{"bridges.bridge_share", b.BridgeShare}, {"bridges.abroad_share", b.AbroadShare}} {
+	}{{"bridges.bridge_share", b.BridgeShare}, {"bridges.abroad_share", b.AbroadShare}, {"bridges.censor_friend_share", b.CensorFriendShare}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fieldError(f.field, "%v out of range [0, 1]", f.v)
 		}
@@ -483,8 +483,14 @@ func (b Bridges) validate(s *Scenario) error {
 	if b.CensorFriends < 0 || b.CensorFriends > s.Clients {
 		return fieldError("bridges.censor_friends", "%d out of range [0, %d] (clients)", b.CensorFriends, s.Clients)
 	}
+	if b.CensorFriends > 0 && b.CensorFriendShare > 0 {
+		return fieldError("bridges.censor_friend_share", "set with censor_friends; give one or the other")
+	}
 	if b.CensorFriends > 0 && s.EnumClients() == 0 {
 		return fieldError("bridges.censor_friends", "%d set, but the censor runs no enumeration accounts", b.CensorFriends)
+	}
+	if b.CensorFriendShare > 0 && s.EnumClients() == 0 {
+		return fieldError("bridges.censor_friend_share", "%v set, but the censor runs no enumeration accounts", b.CensorFriendShare)
 	}
 	if !s.Has(Samizdat) {
 		return fieldError("bridges", "only samizdat users run bridges, and strategies has no samizdat")

@@ -96,6 +96,8 @@ func TestParseErrors(t *testing.T) {
 		{"negative contacts", `{"name":"x","bridges":{"contacts":-1}}`, "bridges.contacts: -1 out of range"},
 		{"negative censor friends", `{"name":"x","bridges":{"censor_friends":-3}}`, "bridges.censor_friends: -3 out of range"},
 		{"censor friends above clients", `{"name":"x","clients":4,"bridges":{"censor_friends":5}}`, "bridges.censor_friends: 5 out of range [0, 4]"},
+		{"censor friend share above 1", `{"name":"x","bridges":{"censor_friend_share":1.5}}`, "bridges.censor_friend_share: 1.5 out of range [0, 1]"},
+		{"censor friends twice", `{"name":"x","bridges":{"censor_friends":3,"censor_friend_share":0.05}}`, "bridges.censor_friend_share: set with censor_friends"},
 		{"censor friends without accounts", `{"name":"x","censor":{"preset":"none"},"bridges":{"censor_friends":3}}`, "bridges.censor_friends: 3 set, but the censor runs no enumeration accounts"},
 		{"bridges without samizdat", `{"name":"x","strategies":["static"],"bridges":{"bridge_share":0.1}}`, "bridges: only samizdat users run bridges"},
 	}
@@ -216,7 +218,7 @@ func TestDurationJSON(t *testing.T) {
 var fullScenarios = []string{"rkn-2018", "sni-dpi", "probing", "whitelist", "cold-start"}
 
 func TestBuiltins(t *testing.T) {
-	want := []string{"ci", "cold-start", "enumerate-all", "probing", "quick", "rkn-2018", "sni-dpi", "whitelist"}
+	want := []string{"ci", "cold-start", "enumerate-all", "probing", "quick", "rkn-2018", "rkn-2018-befriended", "sni-dpi", "whitelist"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -286,6 +288,12 @@ func TestBuiltins(t *testing.T) {
 	}
 	if s, _ := Builtin("rkn-2018"); s.Bridges != (Bridges{BridgeShare: 0.10, AbroadShare: 0.02, CensorFriends: 3, Contacts: 4}) {
 		t.Errorf("rkn-2018: bridges %+v, want issue 10's fixed figures (10%% at home, 2%% abroad, 3 friends per censor account, 4 contacts)", s.Bridges)
+	}
+	if s, _ := Builtin("rkn-2018-befriended"); s.Bridges.FriendsPerAccount(s.Clients) != 4 || s.Bridges.CensorFriendShare != 0.05 {
+		t.Errorf("rkn-2018-befriended: %d friends per censor account (share %v), want 5%% of 70 users, 4", s.Bridges.FriendsPerAccount(s.Clients), s.Bridges.CensorFriendShare)
+	}
+	if s, _ := Builtin("rkn-2018"); !s.Operator.Standby {
+		t.Errorf("rkn-2018: no standby endpoints")
 	}
 	if s, _ := Builtin("quick"); s.Total() > 6*time.Minute || s.Censor.Preset != PresetRKN2018 {
 		t.Errorf("quick: %v of %s, want rkn-2018 in at most 6 minutes of lab time", s.Total(), s.Censor.Preset)

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"time"
 )
@@ -133,6 +134,9 @@ type Bridges struct {
 	// enumeration accounts: they offer it their bridges, which the censor
 	// then lists.
 	CensorFriends int `json:"censor_friends,omitempty"`
+	// CensorFriendShare is CensorFriends as a share of the users, [0, 1]
+	// (rounded to the nearest user, halves up); set one or the other.
+	CensorFriendShare float64 `json:"censor_friend_share,omitempty"`
 	// Contacts is how many accepted contacts each user has besides its
 	// message partner (bridges are offered to them; messages still flow
 	// between partners only).
@@ -251,6 +255,22 @@ type Operator struct {
 	// cut. Russia's registry leaked to a public mirror within hours in
 	// 2018 (labdata's zi-history is that mirror); operators read it.
 	WatchRegistry bool `json:"watch_registry"`
+	// Standby (samizdat only) keeps one standby endpoint and one standby
+	// mirror per cohort, each in another provider than the cohort's own,
+	// listed in the cohort's manifests before anything needs them and
+	// paid from MovesPerMinute like moves. A blocked endpoint's cohort
+	// standby is promoted in its place (clients already know it) and a
+	// new standby is drawn.
+	Standby bool `json:"standby,omitempty"`
+}
+
+// FriendsPerAccount is how many of n users befriend each of the
+// censor's accounts: CensorFriends, or CensorFriendShare of n.
+func (b Bridges) FriendsPerAccount(n int) int {
+	if b.CensorFriendShare > 0 {
+		return int(math.Floor(b.CensorFriendShare*float64(n) + 0.5))
+	}
+	return b.CensorFriends
 }
 
 // OperatorOverride is one strategy's own operator: each field set

@@ -98,6 +98,19 @@ func NewPlan(seed uint64, prefixes []Prefix) (*Plan, error) {
 // nil), uniformly within the prefix, skipping the prefix's first and
 // last address.
 func (p *Plan) Alloc(role, name string, match func(Prefix) bool) (Addr, error) {
+	return p.alloc(p.rng, role, name, match)
+}
+
+// AllocWith is Alloc drawing from rng instead of the plan's own
+// generator, so that a caller with draws of its own (an operator's
+// standby addresses) leaves every other draw of the plan as it would have
+// been.
+func (p *Plan) AllocWith(rng *rand.Rand, role, name string, match func(Prefix) bool) (Addr, error) {
+	return p.alloc(rng, role, name, match)
+}
+
+// alloc is Alloc drawing from rng.
+func (p *Plan) alloc(rng *rand.Rand, role, name string, match func(Prefix) bool) (Addr, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var cand []Prefix
@@ -110,14 +123,14 @@ func (p *Plan) Alloc(role, name string, match func(Prefix) bool) (Addr, error) {
 		return Addr{}, ErrNoPrefix
 	}
 	for range 8 {
-		pr := cand[p.rng.IntN(len(cand))]
-		if a, err := p.allocIn(pr, pr.Prefix, role, name); err == nil {
+		pr := cand[rng.IntN(len(cand))]
+		if a, err := p.allocFrom(rng, pr, pr.Prefix, role, name); err == nil {
 			return a, nil
 		}
 	}
 	// fall back to trying every candidate in order
 	for _, pr := range cand {
-		if a, err := p.allocIn(pr, pr.Prefix, role, name); err == nil {
+		if a, err := p.allocFrom(rng, pr, pr.Prefix, role, name); err == nil {
 			return a, nil
 		}
 	}
@@ -182,6 +195,11 @@ func (p *Plan) Near(a netip.Addr, bits int, role, name string) (Addr, error) {
 
 // allocIn picks a random unused host address in blk (a subset of pr).
 func (p *Plan) allocIn(pr Prefix, blk netip.Prefix, role, name string) (Addr, error) {
+	return p.allocFrom(p.rng, pr, blk, role, name)
+}
+
+// allocFrom is allocIn drawing from rng.
+func (p *Plan) allocFrom(rng *rand.Rand, pr Prefix, blk netip.Prefix, role, name string) (Addr, error) {
 	hostBits := blk.Addr().BitLen() - blk.Bits()
 	if hostBits > 62 {
 		hostBits = 62
@@ -191,7 +209,7 @@ func (p *Plan) allocIn(pr Prefix, blk netip.Prefix, role, name string) (Addr, er
 		return Addr{}, ErrExhausted
 	}
 	for range 64 {
-		off := 1 + p.rng.Uint64N(size-2)
+		off := 1 + rng.Uint64N(size-2)
 		ad := addOffset(blk.Addr(), off)
 		if _, taken := p.used[ad]; taken || !blk.Contains(ad) {
 			continue

@@ -104,6 +104,13 @@ type Spec struct {
 	TLSPin string `json:"tls_pin,omitempty"`
 	// Cohort is the client cohort the endpoint is handed to; 0 means all.
 	Cohort uint32 `json:"cohort,omitempty"`
+	// Standby marks the endpoint in the manifest as one clients dial only
+	// after the others (manifest.Endpoint.Standby): an address kept
+	// ready, ideally with another provider and in another prefix, so that
+	// clients cut off from the others already know where to go before
+	// any new manifest reaches them. Turning it off (and reloading)
+	// promotes it.
+	Standby bool `json:"standby,omitempty"`
 }
 
 // File is the relay's endpoint config file (JSON). Fields left zero keep
@@ -233,8 +240,8 @@ func ParseFile(b []byte) (*File, error) {
 // and whose host is the listening address, such as tcp://127.0.0.1:7001,
 // wss://0.0.0.0:443/chat?sni=example.org or front://127.0.0.1:7080.
 // The path (other than "/") becomes Spec.Path, and query parameters set the other fields:
-// name, address, sni, host, secret, tls_pin, cohort. A bare host:port is
-// a tcp endpoint.
+// name, address, sni, host, secret, tls_pin, cohort, standby. A bare
+// host:port is a tcp endpoint.
 func ParseURL(s string) (Spec, error) {
 	if !strings.Contains(s, "://") {
 		sp := Spec{Transport: TCP, Listen: s}
@@ -277,8 +284,14 @@ func ParseURL(s string) (Spec, error) {
 				return Spec{}, configErrorf("endpoint URL: cohort %q is not a number from 0 to %d", v, manifest.MaxCohorts)
 			}
 			sp.Cohort = uint32(n)
+		case "standby":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Spec{}, configErrorf("endpoint URL: standby %q is not true or false", v)
+			}
+			sp.Standby = b
 		default:
-			return Spec{}, configErrorf("endpoint URL: unknown parameter %q; want name, address, sni, host, secret, tls_pin or cohort", k)
+			return Spec{}, configErrorf("endpoint URL: unknown parameter %q; want name, address, sni, host, secret, tls_pin, cohort or standby", k)
 		}
 	}
 	return sp, sp.Normalize()
@@ -342,6 +355,9 @@ func (s Spec) URL() string {
 	set("tls_pin", s.TLSPin)
 	if s.Cohort != 0 {
 		set("cohort", strconv.FormatUint(uint64(s.Cohort), 10))
+	}
+	if s.Standby {
+		set("standby", "true")
 	}
 	u.RawQuery = q.Encode()
 	return u.String()

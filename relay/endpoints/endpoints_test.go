@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -463,6 +464,68 @@ func TestReloadConfig(t *testing.T) {
 	c.call(&wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
 }
 
+// TestStandbyEndpoints: a standby endpoint is in the manifest from the
+// start, marked, before anything needs it; promoting it (standby off in
+// the config) re-signs the manifest without the mark and keeps its
+// listener and the connections through it.
+func TestStandbyEndpoints(t *testing.T) {
+	r := newRelay(t)
+	cfgPath := filepath.Join(r.dir, "endpoints.json")
+	write := func(standby bool) {
+		t.Helper()
+		s := fmt.Sprintf(`{"endpoints": [
+			{"name": "main", "transport": "tcp", "listen": "127.0.0.1:0", "address": "192.0.2.1:7001"},
+			{"name": "spare", "transport": "tcp", "listen": "127.0.0.1:0", "address": "198.51.100.7:7001", "standby": %v}
+		]}`, standby)
+		if err := os.WriteFile(cfgPath, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(true)
+	m := r.start(t, func(o *endpoints.Options) { o.ConfigFile = cfgPath })
+	first := r.verify(t, m.Manifest())
+	standby := func(man *manifest.Manifest) map[string]bool {
+		out := map[string]bool{}
+		for _, e := range man.Relays[0].Endpoints {
+			out[e.Address] = e.Standby
+		}
+		return out
+	}
+	if got := standby(first); len(got) != 2 || got["192.0.2.1:7001"] || !got["198.51.100.7:7001"] {
+		t.Fatalf("first manifest's standby marks: %v", got)
+	}
+	var spareListen string
+	for _, i := range m.List() {
+		if i.Name == "spare" {
+			spareListen = i.Listen
+		}
+	}
+	c := register(t, spareListen, r.keys.Noise.Public, "alice")
+	c.nextManifest()
+
+	write(false)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := r.verify(t, c.nextManifest())
+	if got.Serial <= first.Serial {
+		t.Fatalf("promotion did not re-sign: serial %d after %d", got.Serial, first.Serial)
+	}
+	if marks := standby(got); len(marks) != 2 || marks["198.51.100.7:7001"] {
+		t.Fatalf("after promotion: %v", marks)
+	}
+	for _, i := range m.List() {
+		if i.Name == "spare" && i.Listen != spareListen {
+			t.Fatalf("promotion reopened the endpoint: %s, was %s", i.Listen, spareListen)
+		}
+	}
+	if !canDial(spareListen) {
+		t.Fatal("the promoted endpoint's listener closed")
+	}
+	// The client that came in through it is still connected.
+	c.call(&wire.Request{Op: &wire.Request_Ping{Ping: &wire.Ping{}}})
+}
+
 func TestParseURL(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -476,6 +539,9 @@ func TestParseURL(t *testing.T) {
 			want: endpoints.Spec{Name: "w", Transport: "wss", Listen: "127.0.0.1:7443", Path: "/chat", SNI: "example.org", Cohort: 3}},
 		{in: "front://127.0.0.1:7080?address=198.51.100.1:443&sni=cdn.example&host=hidden.example",
 			want: endpoints.Spec{Name: "front://127.0.0.1:7080", Transport: "front", Listen: "127.0.0.1:7080", Address: "198.51.100.1:443", SNI: "cdn.example", Host: "hidden.example"}},
+		{in: "tcp://127.0.0.1:7002?cohort=4&standby=true",
+			want: endpoints.Spec{Name: "tcp://127.0.0.1:7002", Transport: "tcp", Listen: "127.0.0.1:7002", Cohort: 4, Standby: true}},
+		{in: "tcp://127.0.0.1:1?standby=maybe", err: true},
 		{in: "udp://127.0.0.1:1", err: true},
 		{in: "tcp://127.0.0.1", err: true},
 		{in: "tcp://127.0.0.1:1?sni=x", err: true},

@@ -655,10 +655,15 @@ func (m *Manager) apply(want []entry) (failed []error, err error) {
 		byName[e.Spec.Name] = e
 	}
 	for name, r := range m.eps {
-		if e, ok := byName[name]; !ok || e.Spec != r.Spec {
+		e, ok := byName[name]
+		switch {
+		case !ok || !sameButStandby(e.Spec, r.Spec):
 			m.retireLocked(r)
-		} else {
-			r.Source = e.Source
+		default:
+			// Promoting a standby endpoint (or putting one back on
+			// standby) changes only what the manifest says: the listener
+			// and the connections through it stay.
+			r.Spec, r.Source, r.public.Standby = e.Spec, e.Source, e.Spec.Standby
 		}
 	}
 	for _, e := range want {
@@ -675,6 +680,12 @@ func (m *Manager) apply(want []entry) (failed []error, err error) {
 		m.log.Info("endpoint open", "endpoint", e.Spec.Name, "transport", e.Spec.Transport, "listen", r.bound, "address", r.public.Address)
 	}
 	return failed, nil
+}
+
+// sameButStandby reports whether a and b differ at most in Standby.
+func sameButStandby(a, b Spec) bool {
+	a.Standby = b.Standby
+	return a == b
 }
 
 // retireLocked closes r's listener and waits until it is no longer served.
@@ -769,7 +780,7 @@ func (m *Manager) open(e entry) (*running, error) {
 // generated secrets and the bound address. s is normalized.
 func (s Spec) announced() manifest.Endpoint {
 	pub := manifest.Endpoint{Transport: s.Transport, Address: s.Address, SNI: s.SNI,
-		Host: s.Host, Path: s.Path, Cohort: s.Cohort}
+		Host: s.Host, Path: s.Path, Cohort: s.Cohort, Standby: s.Standby}
 	if s.Secret != "" {
 		pub.Secret, _ = manifest.DecodeBytes(s.Secret)
 	}

@@ -276,6 +276,7 @@ type Endpoint struct {
 	Secret        []byte                 `protobuf:"bytes,6,opt,name=secret,proto3" json:"secret,omitempty"`               // per-endpoint secret
 	TlsPin        []byte                 `protobuf:"bytes,7,opt,name=tls_pin,json=tlsPin,proto3" json:"tls_pin,omitempty"` // SHA-256 of the server certificate's SubjectPublicKeyInfo
 	Cohort        uint32                 `protobuf:"varint,8,opt,name=cohort,proto3" json:"cohort,omitempty"`              // 0 = every client
+	Standby       bool                   `protobuf:"varint,9,opt,name=standby,proto3" json:"standby,omitempty"`            // pre-positioned: dialed after the others (absent in older manifests: false)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +365,13 @@ func (x *Endpoint) GetCohort() uint32 {
 		return x.Cohort
 	}
 	return 0
+}
+
+func (x *Endpoint) GetStandby() bool {
+	if x != nil {
+		return x.Standby
+	}
+	return false
 }
 
 // Channel is a place to fetch newer manifests from.
@@ -694,7 +702,7 @@ const file_manifest_proto_rawDesc = "" +
 	"\x05Relay\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tnoise_key\x18\x02 \x01(\fR\bnoiseKey\x129\n" +
-	"\tendpoints\x18\x03 \x03(\v2\x1b.samizdat.manifest.EndpointR\tendpoints\"\xc5\x01\n" +
+	"\tendpoints\x18\x03 \x03(\v2\x1b.samizdat.manifest.EndpointR\tendpoints\"\xdf\x01\n" +
 	"\bEndpoint\x12\x1c\n" +
 	"\ttransport\x18\x01 \x01(\tR\ttransport\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x10\n" +
@@ -703,7 +711,8 @@ const file_manifest_proto_rawDesc = "" +
 	"\x04path\x18\x05 \x01(\tR\x04path\x12\x16\n" +
 	"\x06secret\x18\x06 \x01(\fR\x06secret\x12\x17\n" +
 	"\atls_pin\x18\a \x01(\fR\x06tlsPin\x12\x16\n" +
-	"\x06cohort\x18\b \x01(\rR\x06cohort\"\xb0\x01\n" +
+	"\x06cohort\x18\b \x01(\rR\x06cohort\x12\x18\n" +
+	"\astandby\x18\t \x01(\bR\astandby\"\xb0\x01\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x12\n" +
