@@ -222,6 +222,7 @@ type Request struct {
 	//	*Request_SendMulti
 	//	*Request_ListDevices
 	//	*Request_RemoveDevice
+	//	*Request_MakeInvite
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -406,6 +407,15 @@ func (x *Request) GetRemoveDevice() *RemoveDevice {
 	return nil
 }
 
+func (x *Request) GetMakeInvite() *MakeInvite {
+	if x != nil {
+		if x, ok := x.Op.(*Request_MakeInvite); ok {
+			return x.MakeInvite
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -470,6 +480,10 @@ type Request_RemoveDevice struct {
 	RemoveDevice *RemoveDevice `protobuf:"bytes,24,opt,name=remove_device,json=removeDevice,proto3,oneof"` // authenticated, the primary device only
 }
 
+type Request_MakeInvite struct {
+	MakeInvite *MakeInvite `protobuf:"bytes,25,opt,name=make_invite,json=makeInvite,proto3,oneof"` // authenticated
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -500,6 +514,8 @@ func (*Request_ListDevices) isRequest_Op() {}
 
 func (*Request_RemoveDevice) isRequest_Op() {}
 
+func (*Request_MakeInvite) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -520,6 +536,7 @@ type Response struct {
 	//	*Response_MultiSent
 	//	*Response_MultiMismatch
 	//	*Response_Devices
+	//	*Response_Invite
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -696,6 +713,15 @@ func (x *Response) GetDevices() *DeviceList {
 	return nil
 }
 
+func (x *Response) GetInvite() *InviteToken {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Invite); ok {
+			return x.Invite
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -744,6 +770,10 @@ type Response_Devices struct {
 	Devices *DeviceList `protobuf:"bytes,21,opt,name=devices,proto3,oneof"`
 }
 
+type Response_Invite struct {
+	Invite *InviteToken `protobuf:"bytes,22,opt,name=invite,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -765,6 +795,8 @@ func (*Response_MultiSent) isResponse_Result() {}
 func (*Response_MultiMismatch) isResponse_Result() {}
 
 func (*Response_Devices) isResponse_Result() {}
+
+func (*Response_Invite) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -956,7 +988,12 @@ type Register struct {
 	// A proof of work (relay/regwork), when the relay asks for one: it does
 	// for registrations through a shared proxy (a CDN), whose address is
 	// not the registering user's and cannot be rate-limited as theirs.
-	Work          []byte `protobuf:"bytes,12,opt,name=work,proto3" json:"work,omitempty"`
+	Work []byte `protobuf:"bytes,12,opt,name=work,proto3" json:"work,omitempty"`
+	// The inviter token of a personal invite (manifest Invite.inviter), as
+	// the relay sealed it for the inviting user: the new account takes the
+	// inviter's cohort slot. Empty for the relay's own (root) invite: the
+	// relay places the account with a keyed function of its secret.
+	Inviter       []byte `protobuf:"bytes,13,opt,name=inviter,proto3" json:"inviter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1075,10 +1112,20 @@ func (x *Register) GetWork() []byte {
 	return nil
 }
 
+func (x *Register) GetInviter() []byte {
+	if x != nil {
+		return x.Inviter
+	}
+	return nil
+}
+
 type Registered struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     []byte                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // 16 random bytes (a service id), never derived from the username
-	DeviceId      uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId []byte                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // 16 random bytes (a service id), never derived from the username
+	DeviceId  uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's cohort slot (manifest.Slot): its cohort under a manifest
+	// of n cohorts is slot mod n, plus 1. 0 from a relay that assigns none.
+	Slot          uint64 `protobuf:"varint,3,opt,name=slot,proto3" json:"slot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1123,6 +1170,13 @@ func (x *Registered) GetAccountId() []byte {
 func (x *Registered) GetDeviceId() uint32 {
 	if x != nil {
 		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *Registered) GetSlot() uint64 {
+	if x != nil {
+		return x.Slot
 	}
 	return 0
 }
@@ -1368,6 +1422,97 @@ func (x *DeviceList) GetDevices() []*DeviceInfo {
 	return nil
 }
 
+// MakeInvite asks for an inviter token for a personal invite: whoever
+// registers with it joins this account's cohort. The relay limits how
+// many an account makes (RATE_LIMITED with retry_after_ms).
+type MakeInvite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MakeInvite) Reset() {
+	*x = MakeInvite{}
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MakeInvite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MakeInvite) ProtoMessage() {}
+
+func (x *MakeInvite) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MakeInvite.ProtoReflect.Descriptor instead.
+func (*MakeInvite) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
+}
+
+type InviteToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`      // opaque; goes into the invite (manifest Invite.inviter)
+	Expires       uint64                 `protobuf:"varint,2,opt,name=expires,proto3" json:"expires,omitempty"` // ms since the epoch: the relay refuses it from then on
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteToken) Reset() {
+	*x = InviteToken{}
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteToken) ProtoMessage() {}
+
+func (x *InviteToken) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteToken.ProtoReflect.Descriptor instead.
+func (*InviteToken) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *InviteToken) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *InviteToken) GetExpires() uint64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
 // RemoveDevice removes one of the account's other devices, as Signal's
 // primary unlinks a linked device: only device 1 may ask, and not for
 // itself. The relay deletes the device's keys and mailbox, closes its
@@ -1385,7 +1530,7 @@ type RemoveDevice struct {
 
 func (x *RemoveDevice) Reset() {
 	*x = RemoveDevice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1542,7 @@ func (x *RemoveDevice) String() string {
 func (*RemoveDevice) ProtoMessage() {}
 
 func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1555,7 @@ func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
 func (*RemoveDevice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveDevice) GetDeviceId() uint32 {
@@ -1432,7 +1577,7 @@ type AccountNotice struct {
 
 func (x *AccountNotice) Reset() {
 	*x = AccountNotice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1589,7 @@ func (x *AccountNotice) String() string {
 func (*AccountNotice) ProtoMessage() {}
 
 func (x *AccountNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1602,7 @@ func (x *AccountNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountNotice.ProtoReflect.Descriptor instead.
 func (*AccountNotice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AccountNotice) GetRemovedDevice() uint32 {
@@ -1479,7 +1624,7 @@ type UploadPreKeys struct {
 
 func (x *UploadPreKeys) Reset() {
 	*x = UploadPreKeys{}
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1636,7 @@ func (x *UploadPreKeys) String() string {
 func (*UploadPreKeys) ProtoMessage() {}
 
 func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1649,7 @@ func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPreKeys.ProtoReflect.Descriptor instead.
 func (*UploadPreKeys) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UploadPreKeys) GetSignedPreKey() *SignedPreKey {
@@ -1543,7 +1688,7 @@ type PreKeyCountRequest struct {
 
 func (x *PreKeyCountRequest) Reset() {
 	*x = PreKeyCountRequest{}
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1700,7 @@ func (x *PreKeyCountRequest) String() string {
 func (*PreKeyCountRequest) ProtoMessage() {}
 
 func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1713,7 @@ func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCountRequest.ProtoReflect.Descriptor instead.
 func (*PreKeyCountRequest) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
 }
 
 type PreKeyCount struct {
@@ -1581,7 +1726,7 @@ type PreKeyCount struct {
 
 func (x *PreKeyCount) Reset() {
 	*x = PreKeyCount{}
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1738,7 @@ func (x *PreKeyCount) String() string {
 func (*PreKeyCount) ProtoMessage() {}
 
 func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1751,7 @@ func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCount.ProtoReflect.Descriptor instead.
 func (*PreKeyCount) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PreKeyCount) GetEc() uint32 {
@@ -1633,7 +1778,7 @@ type FetchBundles struct {
 
 func (x *FetchBundles) Reset() {
 	*x = FetchBundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1790,7 @@ func (x *FetchBundles) String() string {
 func (*FetchBundles) ProtoMessage() {}
 
 func (x *FetchBundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1803,7 @@ func (x *FetchBundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBundles.ProtoReflect.Descriptor instead.
 func (*FetchBundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchBundles) GetAccountId() []byte {
@@ -1689,7 +1834,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1846,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1859,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Bundle) GetDeviceId() uint32 {
@@ -1768,7 +1913,7 @@ type Bundles struct {
 
 func (x *Bundles) Reset() {
 	*x = Bundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1925,7 @@ func (x *Bundles) String() string {
 func (*Bundles) ProtoMessage() {}
 
 func (x *Bundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1938,7 @@ func (x *Bundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundles.ProtoReflect.Descriptor instead.
 func (*Bundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Bundles) GetBundles() []*Bundle {
@@ -1812,7 +1957,7 @@ type LookupUsername struct {
 
 func (x *LookupUsername) Reset() {
 	*x = LookupUsername{}
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1969,7 @@ func (x *LookupUsername) String() string {
 func (*LookupUsername) ProtoMessage() {}
 
 func (x *LookupUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1982,7 @@ func (x *LookupUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsername.ProtoReflect.Descriptor instead.
 func (*LookupUsername) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LookupUsername) GetUsername() string {
@@ -1858,7 +2003,7 @@ type UsernameFound struct {
 
 func (x *UsernameFound) Reset() {
 	*x = UsernameFound{}
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2015,7 @@ func (x *UsernameFound) String() string {
 func (*UsernameFound) ProtoMessage() {}
 
 func (x *UsernameFound) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2028,7 @@ func (x *UsernameFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsernameFound.ProtoReflect.Descriptor instead.
 func (*UsernameFound) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UsernameFound) GetAccountId() []byte {
@@ -1920,7 +2065,7 @@ type OutgoingMessage struct {
 
 func (x *OutgoingMessage) Reset() {
 	*x = OutgoingMessage{}
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2077,7 @@ func (x *OutgoingMessage) String() string {
 func (*OutgoingMessage) ProtoMessage() {}
 
 func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2090,7 @@ func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingMessage.ProtoReflect.Descriptor instead.
 func (*OutgoingMessage) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OutgoingMessage) GetDeviceId() uint32 {
@@ -1988,7 +2133,7 @@ type SendMessages struct {
 
 func (x *SendMessages) Reset() {
 	*x = SendMessages{}
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2145,7 @@ func (x *SendMessages) String() string {
 func (*SendMessages) ProtoMessage() {}
 
 func (x *SendMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2158,7 @@ func (x *SendMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessages.ProtoReflect.Descriptor instead.
 func (*SendMessages) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SendMessages) GetRecipient() []byte {
@@ -2057,7 +2202,7 @@ type SendSealed struct {
 
 func (x *SendSealed) Reset() {
 	*x = SendSealed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2214,7 @@ func (x *SendSealed) String() string {
 func (*SendSealed) ProtoMessage() {}
 
 func (x *SendSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2227,7 @@ func (x *SendSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendSealed.ProtoReflect.Descriptor instead.
 func (*SendSealed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SendSealed) GetRecipient() []byte {
@@ -2148,7 +2293,7 @@ type SendMultiRecipient struct {
 
 func (x *SendMultiRecipient) Reset() {
 	*x = SendMultiRecipient{}
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2305,7 @@ func (x *SendMultiRecipient) String() string {
 func (*SendMultiRecipient) ProtoMessage() {}
 
 func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2318,7 @@ func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMultiRecipient.ProtoReflect.Descriptor instead.
 func (*SendMultiRecipient) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SendMultiRecipient) GetMessage() []byte {
@@ -2216,7 +2361,7 @@ type MultiSent struct {
 
 func (x *MultiSent) Reset() {
 	*x = MultiSent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2373,7 @@ func (x *MultiSent) String() string {
 func (*MultiSent) ProtoMessage() {}
 
 func (x *MultiSent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2386,7 @@ func (x *MultiSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiSent.ProtoReflect.Descriptor instead.
 func (*MultiSent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MultiSent) GetQuotaExceeded() [][]byte {
@@ -2261,7 +2406,7 @@ type RecipientMismatch struct {
 
 func (x *RecipientMismatch) Reset() {
 	*x = RecipientMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2418,7 @@ func (x *RecipientMismatch) String() string {
 func (*RecipientMismatch) ProtoMessage() {}
 
 func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2431,7 @@ func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientMismatch.ProtoReflect.Descriptor instead.
 func (*RecipientMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecipientMismatch) GetServiceId() []byte {
@@ -2312,7 +2457,7 @@ type MultiMismatch struct {
 
 func (x *MultiMismatch) Reset() {
 	*x = MultiMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2469,7 @@ func (x *MultiMismatch) String() string {
 func (*MultiMismatch) ProtoMessage() {}
 
 func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2482,7 @@ func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiMismatch.ProtoReflect.Descriptor instead.
 func (*MultiMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MultiMismatch) GetRecipients() []*RecipientMismatch {
@@ -2356,7 +2501,7 @@ type Sent struct {
 
 func (x *Sent) Reset() {
 	*x = Sent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2368,7 +2513,7 @@ func (x *Sent) String() string {
 func (*Sent) ProtoMessage() {}
 
 func (x *Sent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2381,7 +2526,7 @@ func (x *Sent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sent.ProtoReflect.Descriptor instead.
 func (*Sent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Sent) GetNeedsSync() bool {
@@ -2402,7 +2547,7 @@ type DeviceMismatch struct {
 
 func (x *DeviceMismatch) Reset() {
 	*x = DeviceMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2559,7 @@ func (x *DeviceMismatch) String() string {
 func (*DeviceMismatch) ProtoMessage() {}
 
 func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2572,7 @@ func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMismatch.ProtoReflect.Descriptor instead.
 func (*DeviceMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeviceMismatch) GetMissing() []uint32 {
@@ -2459,7 +2604,7 @@ type StartDelivery struct {
 
 func (x *StartDelivery) Reset() {
 	*x = StartDelivery{}
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2616,7 @@ func (x *StartDelivery) String() string {
 func (*StartDelivery) ProtoMessage() {}
 
 func (x *StartDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2629,7 @@ func (x *StartDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDelivery.ProtoReflect.Descriptor instead.
 func (*StartDelivery) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
 }
 
 // Envelope is one stored message as the recipient device receives it.
@@ -2503,7 +2648,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2515,7 +2660,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2673,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Envelope) GetId() []byte {
@@ -2589,7 +2734,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2746,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2759,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Ack) GetEnvelopeIds() [][]byte {
@@ -2632,7 +2777,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2789,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2802,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
 }
 
 type Pong struct {
@@ -2669,7 +2814,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2826,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2839,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Pong) GetServerTime() uint64 {
@@ -2712,7 +2857,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2869,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2882,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
 }
 
 type SenderCertificate struct {
@@ -2749,7 +2894,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[37]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +2906,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[37]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +2919,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -2801,7 +2946,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_relay_wire_wire_proto_msgTypes[38]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +2958,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[38]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +2971,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Push) GetBody() isPush_Body {
@@ -2938,7 +3083,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_relay_wire_wire_proto_msgTypes[39]
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2950,7 +3095,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[39]
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2963,7 +3108,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
 }
 
 type Replaced struct {
@@ -2974,7 +3119,7 @@ type Replaced struct {
 
 func (x *Replaced) Reset() {
 	*x = Replaced{}
-	mi := &file_relay_wire_wire_proto_msgTypes[40]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3131,7 @@ func (x *Replaced) String() string {
 func (*Replaced) ProtoMessage() {}
 
 func (x *Replaced) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[40]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3144,7 @@ func (x *Replaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replaced.ProtoReflect.Descriptor instead.
 func (*Replaced) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
 }
 
 type Removed struct {
@@ -3010,7 +3155,7 @@ type Removed struct {
 
 func (x *Removed) Reset() {
 	*x = Removed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3022,7 +3167,7 @@ func (x *Removed) String() string {
 func (*Removed) ProtoMessage() {}
 
 func (x *Removed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3035,7 +3180,7 @@ func (x *Removed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removed.ProtoReflect.Descriptor instead.
 func (*Removed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{43}
 }
 
 // Closing is the relay's last frame on a connection it ends: a malformed or
@@ -3049,7 +3194,7 @@ type Closing struct {
 
 func (x *Closing) Reset() {
 	*x = Closing{}
-	mi := &file_relay_wire_wire_proto_msgTypes[42]
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3206,7 @@ func (x *Closing) String() string {
 func (*Closing) ProtoMessage() {}
 
 func (x *Closing) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[42]
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3219,7 @@ func (x *Closing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closing.ProtoReflect.Descriptor instead.
 func (*Closing) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Closing) GetReason() string {
@@ -3093,7 +3238,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\xd8\a\n" +
+	"\x04body\"\x97\b\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -3114,8 +3259,10 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"send_multi\x18\x16 \x01(\v2\".samizdat.relay.SendMultiRecipientH\x00R\tsendMulti\x12@\n" +
 	"\flist_devices\x18\x17 \x01(\v2\x1b.samizdat.relay.ListDevicesH\x00R\vlistDevices\x12C\n" +
-	"\rremove_device\x18\x18 \x01(\v2\x1c.samizdat.relay.RemoveDeviceH\x00R\fremoveDeviceB\x04\n" +
-	"\x02op\"\xc2\x06\n" +
+	"\rremove_device\x18\x18 \x01(\v2\x1c.samizdat.relay.RemoveDeviceH\x00R\fremoveDevice\x12=\n" +
+	"\vmake_invite\x18\x19 \x01(\v2\x1a.samizdat.relay.MakeInviteH\x00R\n" +
+	"makeInviteB\x04\n" +
+	"\x02op\"\xf9\x06\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
@@ -3136,7 +3283,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"multi_sent\x18\x13 \x01(\v2\x19.samizdat.relay.MultiSentH\x00R\tmultiSent\x12F\n" +
 	"\x0emulti_mismatch\x18\x14 \x01(\v2\x1d.samizdat.relay.MultiMismatchH\x00R\rmultiMismatch\x126\n" +
-	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevicesB\b\n" +
+	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevices\x125\n" +
+	"\x06invite\x18\x16 \x01(\v2\x1b.samizdat.relay.InviteTokenH\x00R\x06inviteB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -3151,7 +3299,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\rOneTimePreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xeb\x04\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"\x85\x05\n" +
 	"\bRegister\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12!\n" +
 	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\x12'\n" +
@@ -3166,12 +3314,14 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	" \x01(\bR\x1eunrestrictedUnidentifiedAccess\x12\x1f\n" +
 	"\vdevice_name\x18\v \x01(\fR\n" +
 	"deviceName\x12\x12\n" +
-	"\x04work\x18\f \x01(\fR\x04work\"H\n" +
+	"\x04work\x18\f \x01(\fR\x04work\x12\x18\n" +
+	"\ainviter\x18\r \x01(\fR\ainviter\"\\\n" +
 	"\n" +
 	"Registered\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\fR\taccountId\x12\x1b\n" +
-	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"\x8a\x03\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\x12\x12\n" +
+	"\x04slot\x18\x03 \x01(\x04R\x04slot\"\x8a\x03\n" +
 	"\tAddDevice\x12'\n" +
 	"\x0fregistration_id\x18\x01 \x01(\rR\x0eregistrationId\x12(\n" +
 	"\x10noise_static_key\x18\x02 \x01(\fR\x0enoiseStaticKey\x12B\n" +
@@ -3189,7 +3339,12 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\tlast_seen\x18\x04 \x01(\x04R\blastSeen\"B\n" +
 	"\n" +
 	"DeviceList\x124\n" +
-	"\adevices\x18\x01 \x03(\v2\x1a.samizdat.relay.DeviceInfoR\adevices\"+\n" +
+	"\adevices\x18\x01 \x03(\v2\x1a.samizdat.relay.DeviceInfoR\adevices\"\f\n" +
+	"\n" +
+	"MakeInvite\"=\n" +
+	"\vInviteToken\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\x12\x18\n" +
+	"\aexpires\x18\x02 \x01(\x04R\aexpires\"+\n" +
 	"\fRemoveDevice\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\"6\n" +
 	"\rAccountNotice\x12%\n" +
@@ -3328,7 +3483,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -3343,100 +3498,104 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*ListDevices)(nil),          // 10: samizdat.relay.ListDevices
 	(*DeviceInfo)(nil),           // 11: samizdat.relay.DeviceInfo
 	(*DeviceList)(nil),           // 12: samizdat.relay.DeviceList
-	(*RemoveDevice)(nil),         // 13: samizdat.relay.RemoveDevice
-	(*AccountNotice)(nil),        // 14: samizdat.relay.AccountNotice
-	(*UploadPreKeys)(nil),        // 15: samizdat.relay.UploadPreKeys
-	(*PreKeyCountRequest)(nil),   // 16: samizdat.relay.PreKeyCountRequest
-	(*PreKeyCount)(nil),          // 17: samizdat.relay.PreKeyCount
-	(*FetchBundles)(nil),         // 18: samizdat.relay.FetchBundles
-	(*Bundle)(nil),               // 19: samizdat.relay.Bundle
-	(*Bundles)(nil),              // 20: samizdat.relay.Bundles
-	(*LookupUsername)(nil),       // 21: samizdat.relay.LookupUsername
-	(*UsernameFound)(nil),        // 22: samizdat.relay.UsernameFound
-	(*OutgoingMessage)(nil),      // 23: samizdat.relay.OutgoingMessage
-	(*SendMessages)(nil),         // 24: samizdat.relay.SendMessages
-	(*SendSealed)(nil),           // 25: samizdat.relay.SendSealed
-	(*SendMultiRecipient)(nil),   // 26: samizdat.relay.SendMultiRecipient
-	(*MultiSent)(nil),            // 27: samizdat.relay.MultiSent
-	(*RecipientMismatch)(nil),    // 28: samizdat.relay.RecipientMismatch
-	(*MultiMismatch)(nil),        // 29: samizdat.relay.MultiMismatch
-	(*Sent)(nil),                 // 30: samizdat.relay.Sent
-	(*DeviceMismatch)(nil),       // 31: samizdat.relay.DeviceMismatch
-	(*StartDelivery)(nil),        // 32: samizdat.relay.StartDelivery
-	(*Envelope)(nil),             // 33: samizdat.relay.Envelope
-	(*Ack)(nil),                  // 34: samizdat.relay.Ack
-	(*Ping)(nil),                 // 35: samizdat.relay.Ping
-	(*Pong)(nil),                 // 36: samizdat.relay.Pong
-	(*GetSenderCertificate)(nil), // 37: samizdat.relay.GetSenderCertificate
-	(*SenderCertificate)(nil),    // 38: samizdat.relay.SenderCertificate
-	(*Push)(nil),                 // 39: samizdat.relay.Push
-	(*QueueEmpty)(nil),           // 40: samizdat.relay.QueueEmpty
-	(*Replaced)(nil),             // 41: samizdat.relay.Replaced
-	(*Removed)(nil),              // 42: samizdat.relay.Removed
-	(*Closing)(nil),              // 43: samizdat.relay.Closing
+	(*MakeInvite)(nil),           // 13: samizdat.relay.MakeInvite
+	(*InviteToken)(nil),          // 14: samizdat.relay.InviteToken
+	(*RemoveDevice)(nil),         // 15: samizdat.relay.RemoveDevice
+	(*AccountNotice)(nil),        // 16: samizdat.relay.AccountNotice
+	(*UploadPreKeys)(nil),        // 17: samizdat.relay.UploadPreKeys
+	(*PreKeyCountRequest)(nil),   // 18: samizdat.relay.PreKeyCountRequest
+	(*PreKeyCount)(nil),          // 19: samizdat.relay.PreKeyCount
+	(*FetchBundles)(nil),         // 20: samizdat.relay.FetchBundles
+	(*Bundle)(nil),               // 21: samizdat.relay.Bundle
+	(*Bundles)(nil),              // 22: samizdat.relay.Bundles
+	(*LookupUsername)(nil),       // 23: samizdat.relay.LookupUsername
+	(*UsernameFound)(nil),        // 24: samizdat.relay.UsernameFound
+	(*OutgoingMessage)(nil),      // 25: samizdat.relay.OutgoingMessage
+	(*SendMessages)(nil),         // 26: samizdat.relay.SendMessages
+	(*SendSealed)(nil),           // 27: samizdat.relay.SendSealed
+	(*SendMultiRecipient)(nil),   // 28: samizdat.relay.SendMultiRecipient
+	(*MultiSent)(nil),            // 29: samizdat.relay.MultiSent
+	(*RecipientMismatch)(nil),    // 30: samizdat.relay.RecipientMismatch
+	(*MultiMismatch)(nil),        // 31: samizdat.relay.MultiMismatch
+	(*Sent)(nil),                 // 32: samizdat.relay.Sent
+	(*DeviceMismatch)(nil),       // 33: samizdat.relay.DeviceMismatch
+	(*StartDelivery)(nil),        // 34: samizdat.relay.StartDelivery
+	(*Envelope)(nil),             // 35: samizdat.relay.Envelope
+	(*Ack)(nil),                  // 36: samizdat.relay.Ack
+	(*Ping)(nil),                 // 37: samizdat.relay.Ping
+	(*Pong)(nil),                 // 38: samizdat.relay.Pong
+	(*GetSenderCertificate)(nil), // 39: samizdat.relay.GetSenderCertificate
+	(*SenderCertificate)(nil),    // 40: samizdat.relay.SenderCertificate
+	(*Push)(nil),                 // 41: samizdat.relay.Push
+	(*QueueEmpty)(nil),           // 42: samizdat.relay.QueueEmpty
+	(*Replaced)(nil),             // 43: samizdat.relay.Replaced
+	(*Removed)(nil),              // 44: samizdat.relay.Removed
+	(*Closing)(nil),              // 45: samizdat.relay.Closing
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
 	3,  // 1: samizdat.relay.Frame.response:type_name -> samizdat.relay.Response
-	39, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
+	41, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
 	7,  // 3: samizdat.relay.Request.register:type_name -> samizdat.relay.Register
-	15, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
-	16, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
-	18, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
-	24, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
-	32, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
-	34, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
-	35, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
-	21, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
-	25, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
-	37, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
+	17, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
+	18, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
+	20, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
+	26, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
+	34, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
+	36, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
+	37, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
+	23, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
+	27, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
+	39, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
 	9,  // 14: samizdat.relay.Request.add_device:type_name -> samizdat.relay.AddDevice
-	26, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
+	28, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
 	10, // 16: samizdat.relay.Request.list_devices:type_name -> samizdat.relay.ListDevices
-	13, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
-	0,  // 18: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 19: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	17, // 20: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	20, // 21: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	30, // 22: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	31, // 23: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	22, // 24: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	38, // 25: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	36, // 26: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	27, // 27: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
-	29, // 28: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
-	12, // 29: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
-	4,  // 30: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 31: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 32: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 33: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 34: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 35: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 36: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 37: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	11, // 38: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
-	4,  // 39: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 40: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 41: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 42: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 43: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 44: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 45: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	19, // 46: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	23, // 47: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	23, // 48: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	31, // 49: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
-	28, // 50: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
-	33, // 51: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	40, // 52: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	41, // 53: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	43, // 54: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	42, // 55: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	15, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
+	13, // 18: samizdat.relay.Request.make_invite:type_name -> samizdat.relay.MakeInvite
+	0,  // 19: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 20: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	19, // 21: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	22, // 22: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	32, // 23: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	33, // 24: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	24, // 25: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	40, // 26: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	38, // 27: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	29, // 28: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	31, // 29: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	12, // 30: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
+	14, // 31: samizdat.relay.Response.invite:type_name -> samizdat.relay.InviteToken
+	4,  // 32: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 33: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 34: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 35: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 36: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 37: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 38: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 39: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	11, // 40: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
+	4,  // 41: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 42: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 43: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 44: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 45: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 46: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 47: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	21, // 48: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	25, // 49: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	25, // 50: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	33, // 51: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	30, // 52: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	35, // 53: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	42, // 54: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	43, // 55: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	45, // 56: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	44, // 57: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -3465,6 +3624,7 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_SendMulti)(nil),
 		(*Request_ListDevices)(nil),
 		(*Request_RemoveDevice)(nil),
+		(*Request_MakeInvite)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -3478,8 +3638,9 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_MultiSent)(nil),
 		(*Response_MultiMismatch)(nil),
 		(*Response_Devices)(nil),
+		(*Response_Invite)(nil),
 	}
-	file_relay_wire_wire_proto_msgTypes[38].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[40].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
@@ -3493,7 +3654,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -93,6 +93,11 @@ CREATE TABLE removed_devices (
 	removed   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 3: each device's cohort slot (relay.Device.Slot); 0 for devices
+	// registered before, whose slot is their noise key's hash.
+	`
+ALTER TABLE devices ADD COLUMN slot INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

@@ -55,7 +55,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.noiseExists, "SELECT 1 FROM devices WHERE noise_key = ?1 UNION ALL SELECT 1 FROM removed_devices WHERE noise_key = ?1"},
 		{&w.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
 		{&w.insAccount, "INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES (?, ?, ?, ?, ?, ?)"},
-		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.deviceNoise, "SELECT noise_key FROM devices WHERE account = ? AND id = ?"},
 		{&w.setLastSeen, "UPDATE devices SET last_seen = ? WHERE account = ? AND id = ?"},
 		{&w.delDevice, "DELETE FROM devices WHERE account = ? AND id = ?"},
