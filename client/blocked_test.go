@@ -24,6 +24,7 @@ import (
 // blocker proxy, and a mirror channel for newer manifests.
 type blockedNet struct {
 	keys    relay.Keys
+	srv     *relay.Server
 	proxies []*blocktest.Proxy
 	mirror  *channeltest.Mirror
 	serial  uint64
@@ -46,7 +47,7 @@ func startBlockedRelay(t testing.TB, endpoints int) *blockedNet {
 		t.Fatal(err)
 	}
 	b := blocktest.New()
-	n := &blockedNet{keys: keys, mirror: channeltest.NewMirror("mirror.example")}
+	n := &blockedNet{keys: keys, srv: srv, mirror: channeltest.NewMirror("mirror.example")}
 	var wg sync.WaitGroup
 	for range endpoints {
 		l, err := tcp.Listen(ctx, "127.0.0.1:0")
@@ -70,6 +71,17 @@ func startBlockedRelay(t testing.TB, endpoints int) *blockedNet {
 		n.mirror.Close()
 	})
 	return n
+}
+
+// placeIn returns an operator's inviter token that places its holder in
+// cohort c of cohorts (slot cohorts+c-1: slot 0 means none).
+func (n *blockedNet) placeIn(t testing.TB, c, cohorts uint32) []byte {
+	t.Helper()
+	tok, err := n.srv.OperatorInvite(uint64(cohorts+c-1), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // sign returns a newer manifest naming the endpoints behind proxies idx.
