@@ -49,6 +49,7 @@ func clientCommands() []command {
 		{name: "devices", summary: "list your account's devices, or remove one (devices remove ID)", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
+		{name: "invite", summary: "make a personal invite: whoever joins with it is placed in your cohort", run: runInvite},
 	}
 }
 
