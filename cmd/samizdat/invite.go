@@ -15,7 +15,6 @@ your cohort: the people you invite share your addresses, and an account that the
 runs can burn only the cohort of the people who invited it. The relay limits how many
 invites you make (5 a day by default) and refuses an invite after 14 days, or once the
 device that made it is removed. Without --out the invite goes to standard output.`)
-	f.homeFlag(e)
 	out := f.String("out", "", "write the invite to `FILE` instead of standard output")
 	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
