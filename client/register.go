@@ -44,8 +44,14 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		return nil, err
 	}
 	// Until the relay places it, the device dials the endpoints of its
-	// invite's cohort: the one a personal invite places it in.
+	// invite's cohort: the one a personal invite places it in. With the
+	// relay's own invite (no cohort of its own) it takes the cohort its
+	// key hashes to: any cohort's endpoints reach the relay, and the
+	// relay places it afterwards.
 	at := where{invite: inviteCohort(m)}
+	if at.invite == 0 {
+		at.invite = m.CohortOf(manifest.KeySlot(keys.noise.Public[:]))
+	}
 	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
 	if err != nil {
 		return nil, err
@@ -61,6 +67,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		return nil, err
 	}
 
+	held := m // the manifest stored
 	nc, err := dial(ctx, cfg, nil, m, keys.noise, at)
 	if errors.Is(err, ErrUnreachable) {
 		// The invite's endpoints may be blocked already: ask its channels.
@@ -68,6 +75,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 			if err := st.SetMeta(ctx, metaManifest, blob); err != nil {
 				return nil, err
 			}
+			held = newer
 			nc, err = dial(ctx, cfg, nil, newer, keys.noise, at)
 		}
 	}
@@ -99,6 +107,14 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err := db.Tx(ctx, func(s *clientdb.Store) error {
 		if err := storeSlot(ctx, s, reg.Slot); err != nil {
 			return err
+		}
+		// A manifest fetched for the cohort dialed, when the relay placed
+		// the device in another, would hide its own cohort's (of the
+		// same serial): keep the invite's, which channels replace.
+		if reg.Slot != 0 && held != m && forAnotherCohort(held, manifest.Slot(reg.Slot)) {
+			if err := s.SetMeta(ctx, metaManifest, inv.Manifest); err != nil {
+				return err
+			}
 		}
 		if err := s.SetMeta(ctx, clientdb.MetaUsername, []byte(username)); err != nil {
 			return err
