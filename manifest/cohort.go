@@ -30,9 +30,10 @@ const CohortPlaceholder = "{cohort}"
 //     (relay/invitation); the relay checks it and that the inviting
 //     device still exists, and refuses the registration otherwise.
 //   - A user who joins through the relay's own invite (a root invite,
-//     without a token) gets a slot from a keyed function of the relay's
-//     secret and the account id the relay drew at random: nobody outside
-//     the relay can predict it or steer it. The device key plays no part.
+//     without a token) gets a slot from a keyed hash of its device's
+//     Noise key under the relay's secret (HMAC-SHA256): nobody without
+//     the secret can predict it, so drawing device keys offline steers
+//     nothing; only registering again draws again.
 //   - A device registered before slots existed keeps the cohort it had:
 //     its slot is KeySlot of its Noise key, the keyless hash cohorts used
 //     to be (the relay and the client both fall back on it where no slot
