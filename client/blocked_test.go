@@ -74,6 +74,17 @@ func startBlockedRelay(t testing.TB, endpoints int) *blockedNet {
 	return n
 }
 
+// placeIn returns an operator's inviter token that places its holder in
+// cohort c of cohorts (slot cohorts+c-1: slot 0 means none).
+func (n *blockedNet) placeIn(t testing.TB, c, cohorts uint32) []byte {
+	t.Helper()
+	tok, err := n.srv.OperatorInvite(uint64(cohorts+c-1), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // sign returns a newer manifest naming the endpoints behind proxies idx.
 func (n *blockedNet) sign(t testing.TB, idx ...int) []byte {
 	t.Helper()

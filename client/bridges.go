@@ -36,7 +36,7 @@ func (c *Client) Cohort() uint32 {
 	if err != nil {
 		return 0
 	}
-	return m.CohortOf(c.noise.Public[:])
+	return m.CohortOf(c.at.slot)
 }
 
 // OfferBridge queues o for the contact to (only to them: o holds their own
@@ -211,5 +211,5 @@ func (c *Client) DialRelayRaw(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bridge.DialRelay(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.noise.Public[:]))
+	return bridge.DialRelay(ctx, c.cfg.dialerConfig(c.noise, c.memory), candidates(m, c.at))
 }

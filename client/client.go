@@ -191,6 +191,7 @@ type Client struct {
 	account    [16]byte
 	device     uint32
 	noise      noisechan.KeyPair
+	at         where // the device's cohort slot, as the relay assigned it
 	accessKey  []byte
 	networkKey ed25519.PublicKey
 
@@ -286,6 +287,11 @@ func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 	}
 	copy(c.noise.Private[:], nk[:32])
 	copy(c.noise.Public[:], nk[32:])
+	slot, err := loadSlot(ctx, st, c.noise.Public)
+	if err != nil {
+		return nil, err
+	}
+	c.at = placed(slot)
 	if c.accessKey, err = st.Meta(ctx, clientdb.MetaAccessKey); err != nil {
 		return nil, err
 	}

@@ -9,10 +9,10 @@ import (
 	"samizdat/manifest"
 )
 
-// A new user invited with another user's cohort manifest (it lists only
-// that cohort's endpoints) takes a device key in that cohort, so it
-// registers and chats through those endpoints; with a random key it
-// would see none of them (63 times in 64).
+// A new user invited into a cohort (the invite lists only that cohort's
+// endpoints, and its token places the holder there) registers through
+// those endpoints, is placed in that cohort by the relay whatever its
+// key, and chats through them.
 func TestInitInInvitersCohort(t *testing.T) {
 	n := startBlockedRelay(t, 1)
 	m := &manifest.Manifest{
@@ -26,7 +26,7 @@ func TestInitInInvitersCohort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := manifest.Invite{NetworkKey: n.keys.Network.Public().(ed25519.PublicKey), Manifest: blob}
+	inv := manifest.Invite{NetworkKey: n.keys.Network.Public().(ed25519.PublicKey), Manifest: blob, Inviter: n.placeIn(t, 5, 64)}
 	var log dialLog
 	alice := newBlockedUser(t, inv, "alice", &log)
 	if got := log.last(); got != n.proxies[0].Addr() {

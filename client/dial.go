@@ -24,13 +24,38 @@ const (
 	memoryFile = "dialer.json"  // what worked on which network (dialer.Memory)
 )
 
-// candidates lists the endpoints of m that the device with cohortKey (its
-// Noise public key) may use: its cohort's and cohort 0's.
-func candidates(m *manifest.Manifest, cohortKey []byte) []dialer.Candidate {
+// where is how a device finds its cohort under a manifest: by the slot
+// the relay assigned it (placed), or, before it registered, by the cohort
+// of its invite (invite; 0: a root invite, whose endpoints are all open to
+// it).
+type where struct {
+	slot   manifest.Slot
+	placed bool
+	invite uint32
+}
+
+// placed is where a registered device in slot s is.
+func placed(s manifest.Slot) where { return where{slot: s, placed: true} }
+
+// view returns what of m this device uses: its cohort's endpoints and
+// cohort 0's, channels for its cohort (manifest.ForCohort).
+func (w where) view(m *manifest.Manifest) *manifest.Manifest {
+	switch {
+	case w.placed:
+		return m.ForCohort(m.CohortOf(w.slot))
+	case w.invite > 0:
+		return m.ForCohort(w.invite)
+	}
+	return m
+}
+
+// candidates lists the endpoints of m that the device at w may use: its
+// cohort's and cohort 0's.
+func candidates(m *manifest.Manifest, w where) []dialer.Candidate {
 	if m == nil {
 		return nil
 	}
-	return dialer.CandidatesFrom(m.ForCohort(m.CohortOf(cohortKey)))
+	return dialer.CandidatesFrom(w.view(m))
 }
 
 // allCandidates are the endpoints of m for this device and, after them,
@@ -38,7 +63,7 @@ func candidates(m *manifest.Manifest, cohortKey []byte) []dialer.Candidate {
 // first and falls back on a bridge only while they fail. Once a refresh
 // found nothing newer, the endpoints of older manifests come last.
 func (c *Client) allCandidates(m *manifest.Manifest) []dialer.Candidate {
-	out := append(candidates(m, c.noise.Public[:]), c.bridgeCandidates(m)...)
+	out := append(candidates(m, c.at), c.bridgeCandidates(m)...)
 	if c.wide.Load() {
 		out = append(out, c.olderCandidates(m)...)
 	}
@@ -70,8 +95,8 @@ func (cfg Config) dialerConfig(local noisechan.KeyPair, mem *dialer.Memory) dial
 
 // dial races the endpoints of m (see package dialer) and returns the
 // first Noise channel to the relay that completes its handshake.
-func dial(ctx context.Context, cfg Config, mem *dialer.Memory, m *manifest.Manifest, local noisechan.KeyPair, cohortKey []byte) (*noisechan.Conn, error) {
-	return dialCandidates(ctx, cfg, mem, candidates(m, cohortKey), local)
+func dial(ctx context.Context, cfg Config, mem *dialer.Memory, m *manifest.Manifest, local noisechan.KeyPair, w where) (*noisechan.Conn, error) {
+	return dialCandidates(ctx, cfg, mem, candidates(m, w), local)
 }
 
 // dialCandidates races cands (see package dialer) and returns the first
@@ -115,7 +140,7 @@ func (c *Client) dialNetwork(ctx context.Context, local noisechan.KeyPair) (*noi
 
 // fetchNewer asks the channels of m (whose blob is blob) for a newer
 // manifest, before the client exists (Init). It returns the newer manifest and its blob, or nil.
-func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, blob []byte, m *manifest.Manifest, cohortKey []byte) (*manifest.Manifest, []byte) {
+func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, blob []byte, m *manifest.Manifest, w where) (*manifest.Manifest, []byte) {
 	// A scratch keeper: the real one starts once registration succeeded,
 	// so a failed Init leaves no manifest behind.
 	path := filepath.Join(cfg.Home, keeperFile+".init")
@@ -134,7 +159,7 @@ func fetchNewer(ctx context.Context, cfg Config, networkKey ed25519.PublicKey, b
 	}
 	fctx, cancel := cfg.Clock.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
-	channel.FetchAll(fctx, channel.FromManifest(cur.ForCohort(cur.CohortOf(cohortKey)), cfg.NetDial), k, cfg.Now())
+	channel.FetchAll(fctx, channel.FromManifest(w.view(cur), cfg.NetDial), k, cfg.Now())
 	if cur := k.Current(); cur != nil && cur.Serial > m.Serial {
 		return cur, k.Blob()
 	}

@@ -25,6 +25,9 @@ func HandManifest(c *Client, to string, blob []byte) error {
 // NoiseKey returns c's device Noise public key, which decides its cohort.
 func NoiseKey(c *Client) []byte { return c.noise.Public[:] }
 
+// Slot is c's cohort slot.
+func Slot(c *Client) manifest.Slot { return c.at.slot }
+
 // HeldManifests lists the manifests c remembers having held, newest first.
 func HeldManifests(c *Client) [][]byte {
 	b, _ := c.db.Store().HeldManifests(context.Background())

@@ -28,10 +28,11 @@ import (
 // the reason, changing nothing, when it fails, when it comes from a
 // stranger, or when it lists endpoints of another cohort and none of ours.
 //
-// What this trusts: a contact's claim of its cohort. Cohorts are a keyless
-// hash of the device key (manifest.CohortOf), so a contact can claim any
-// cohort, as it could register a device in any; a contact the user
-// accepted thus learns the manifest of the user's cohort, no more.
+// What this trusts: a contact's claim of its cohort. The relay assigns
+// cohorts (manifest.Slot) and the claim is not checked, so a contact can
+// claim any cohort; a contact the user accepted thus learns the manifest
+// of the user's cohort, no more (as it would by asking the user for a
+// personal invite, which places its holder in that cohort).
 
 // errOtherCohort refuses a manifest made for another cohort than ours.
 var errOtherCohort = errors.New("client: a manifest for another cohort")
@@ -47,7 +48,7 @@ func (c *Client) held() *contentpb.ManifestHeld {
 	if m == nil {
 		return nil
 	}
-	return &contentpb.ManifestHeld{Serial: m.Serial, Cohort: m.CohortOf(c.noise.Public[:]), Cohorts: m.Cohorts}
+	return &contentpb.ManifestHeld{Serial: m.Serial, Cohort: m.CohortOf(c.at.slot), Cohorts: m.Cohorts}
 }
 
 // stamp returns content (an encoded Content) saying which manifest we
@@ -100,7 +101,7 @@ func (c *Client) answerHeld(ctx context.Context, s *clientdb.Store, peer string,
 		return err
 	}
 	offer := &contentpb.ManifestOffer{}
-	if mayHandTo(m, c.noise.Public[:], theirs) {
+	if mayHandTo(m, c.at.slot, theirs) {
 		offer.Blob = blob
 	}
 	if err := c.enqueue(ctx, s, peer, &contentpb.Content{Body: &contentpb.Content_ManifestOffer{ManifestOffer: offer}}); err != nil {
@@ -112,22 +113,22 @@ func (c *Client) answerHeld(ctx context.Context, s *clientdb.Store, peer string,
 // mayHandTo reports whether m, our manifest, may go to a device that holds
 // theirs: in a network without cohorts always, else only to a device of
 // our cohort under m (by the same count of cohorts).
-func mayHandTo(m *manifest.Manifest, ourKey []byte, theirs *contentpb.ManifestHeld) bool {
+func mayHandTo(m *manifest.Manifest, ours manifest.Slot, theirs *contentpb.ManifestHeld) bool {
 	if m.Cohorts == 0 {
 		return true
 	}
-	return theirs.GetCohorts() == m.Cohorts && theirs.GetCohort() == m.CohortOf(ourKey)
+	return theirs.GetCohorts() == m.Cohorts && theirs.GetCohort() == m.CohortOf(ours)
 }
 
 // forAnotherCohort reports whether m lists endpoints of a cohort other
-// than the one of the device with key, and none of its own: a manifest
+// than the one of the device in slot s, and none of its own: a manifest
 // made for another cohort, which would leave this device only the
 // endpoints for everyone.
-func forAnotherCohort(m *manifest.Manifest, key []byte) bool {
+func forAnotherCohort(m *manifest.Manifest, s manifest.Slot) bool {
 	if m.Cohorts == 0 {
 		return false
 	}
-	mine := m.CohortOf(key)
+	mine := m.CohortOf(s)
 	other := false
 	for _, r := range m.Relays {
 		for _, e := range r.Endpoints {
@@ -169,7 +170,7 @@ func (c *Client) afterDelivery(ctx context.Context, h *handed) []Event {
 // our network signed by its key, newer than ours and valid now, or if it
 // is made for another cohort.
 func (c *Client) takeHanded(ctx context.Context, blob []byte) (*manifest.Manifest, error) {
-	if err := checkHanded(blob, c.networkKey, c.noise.Public[:]); err != nil {
+	if err := checkHanded(blob, c.networkKey, c.at.slot); err != nil {
 		return nil, err
 	}
 	m, err := c.keeper.Offer(blob, c.cfg.Now())
@@ -184,14 +185,14 @@ func (c *Client) takeHanded(ctx context.Context, blob []byte) (*manifest.Manifes
 
 // checkHanded is what a handed manifest must pass before the keeper sees
 // it: signed by networkKey, and not made for another cohort than that of
-// the device with deviceKey.
-func checkHanded(blob []byte, networkKey ed25519.PublicKey, deviceKey []byte) error {
+// the device in slot s.
+func checkHanded(blob []byte, networkKey ed25519.PublicKey, s manifest.Slot) error {
 	m, err := manifest.Open(blob, networkKey)
 	if err != nil {
 		return err
 	}
-	if forAnotherCohort(m, deviceKey) {
-		return fmt.Errorf("%w: serial %d lists another cohort's endpoints and none of cohort %d", errOtherCohort, m.Serial, m.CohortOf(deviceKey))
+	if forAnotherCohort(m, s) {
+		return fmt.Errorf("%w: serial %d lists another cohort's endpoints and none of cohort %d", errOtherCohort, m.Serial, m.CohortOf(s))
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 var (
 	fuzzNetKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
 	fuzzNow    = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	fuzzDevice = bytes.Repeat([]byte{9}, 32)
+	fuzzDevice = manifest.KeySlot(bytes.Repeat([]byte{9}, 32))
 )
 
 // fuzzManifest signs a manifest of "fuzz.net" with serial and cohorts,

@@ -160,7 +160,7 @@ func TestManifestHandToHandRefused(t *testing.T) {
 		}
 		return b
 	}
-	mine := manifest.CohortOf(client.NoiseKey(alice.Client), 4)
+	mine := client.Slot(alice.Client).Cohort(4)
 	for _, tc := range []struct {
 		name string
 		from *user
@@ -223,14 +223,24 @@ func TestManifestHandToHandCohorts(t *testing.T) {
 	key := n.keys.Network.Public().(ed25519.PublicKey)
 	ch := manifest.Channel{Kind: "https", URL: n.mirror.URL("/cohort-" + manifest.CohortPlaceholder), TLSPin: n.mirror.Pin()}
 	invite := func(cohort int) manifest.Invite {
-		// An invite listing one cohort's endpoint makes a device of that cohort.
-		return manifest.Invite{NetworkKey: key, Manifest: n.signFor(t, 1, 2, [][2]int{{cohort - 1, cohort}}, ch)}
+		// The operator's invite into one cohort: its endpoint, and a token
+		// that places the holder there.
+		return manifest.Invite{NetworkKey: key, Manifest: n.signFor(t, 1, 2, [][2]int{{cohort - 1, cohort}}, ch),
+			Inviter: n.placeIn(t, uint32(cohort), 2)}
 	}
 	var alog, blog, clog dialLog
 	alice := newBlockedUser(t, invite(1), "alice", &alog)
 	bob := newBlockedUser(t, invite(2), "bob", &blog)
-	carol := newBlockedUser(t, invite(1), "carol", &clog)
 	ctx := context.Background()
+	// Carol joins with alice's personal invite: alice's cohort.
+	fromAlice, _, err := alice.Invite(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := newBlockedUser(t, fromAlice, "carol", &clog)
+	if a, b, c := alice.Cohort(), bob.Cohort(), carol.Cohort(); a != 1 || b != 2 || c != 1 {
+		t.Fatalf("cohorts: alice %d, bob %d, carol %d; want 1, 2, 1", a, b, c)
+	}
 
 	bobs := n.signFor(t, 5, 2, [][2]int{{1, 2}, {2, 2}}, ch) // cohort 2's: addresses alice must not learn
 	ours := n.signFor(t, 5, 2, [][2]int{{0, 1}}, ch)         // cohort 1's, on alice's channel

@@ -70,7 +70,7 @@ func (c *Client) heldManifests() []*manifest.Manifest {
 // manifests held before cur that cur does not list, newest first.
 func (c *Client) olderCandidates(cur *manifest.Manifest) []dialer.Candidate {
 	seen := map[string]bool{}
-	for _, cd := range candidates(cur, c.noise.Public[:]) {
+	for _, cd := range candidates(cur, c.at) {
 		seen[candidateID(cd)] = true
 	}
 	var out []dialer.Candidate
@@ -78,7 +78,7 @@ func (c *Client) olderCandidates(cur *manifest.Manifest) []dialer.Candidate {
 		if m.Serial == cur.Serial {
 			continue
 		}
-		for _, cd := range candidates(m, c.noise.Public[:]) {
+		for _, cd := range candidates(m, c.at) {
 			if id := candidateID(cd); !seen[id] {
 				seen[id] = true
 				out = append(out, cd)
@@ -111,12 +111,12 @@ func (c *Client) refreshSources(cur *manifest.Manifest) []channel.Source {
 		}
 	}
 	for _, m := range ms {
-		for _, s := range channel.FromManifest(m.ForCohort(m.CohortOf(c.noise.Public[:])), c.cfg.NetDial) {
+		for _, s := range channel.FromManifest(c.at.view(m), c.cfg.NetDial) {
 			add(s)
 		}
 	}
 	for _, m := range ms {
-		for _, cd := range candidates(m, c.noise.Public[:]) {
+		for _, cd := range candidates(m, c.at) {
 			add(channel.Relay(cd.Endpoint, c.cfg.NetDial))
 		}
 	}

@@ -75,7 +75,7 @@ func (c *Client) NewBridgeCredential(ctx context.Context, address, sni string) (
 	if err != nil {
 		return bridge.Credential{}, err
 	}
-	cred, err := bridge.NewCredential(c.networkKey, c.currentManifest(), m.CohortOf(c.noise.Public[:]), sni, c.cfg.Rand)
+	cred, err := bridge.NewCredential(c.networkKey, c.currentManifest(), m.CohortOf(c.at.slot), sni, c.cfg.Rand)
 	if err != nil {
 		return bridge.Credential{}, err
 	}
@@ -374,7 +374,7 @@ func (c *Client) bridgeUpdate(ctx context.Context, b clientdb.Bridge, now time.T
 	}
 	u := bridge.Update{Manifest: c.currentManifest(), Denied: toDenials(denied)}
 	if m, err := c.network(); err == nil {
-		u.Cohort = m.CohortOf(c.noise.Public[:])
+		u.Cohort = m.CohortOf(c.at.slot)
 	}
 	return u, nil
 }

@@ -39,9 +39,18 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		}
 	}()
 	st := db.Store()
-	keys, err := newDeviceKeys(ctx, cfg, db, nil, inviteCohort(m), m.Cohorts)
+	keys, err := newDeviceKeys(ctx, cfg, db, nil)
 	if err != nil {
 		return nil, err
+	}
+	// Until the relay places it, the device dials the endpoints of its
+	// invite's cohort: the one a personal invite places it in. With the
+	// relay's own invite (no cohort of its own) it takes the cohort its
+	// key hashes to: any cohort's endpoints reach the relay, and the
+	// relay places it afterwards.
+	at := where{invite: inviteCohort(m)}
+	if at.invite == 0 {
+		at.invite = m.CohortOf(manifest.KeySlot(keys.noise.Public[:]))
 	}
 	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
 	if err != nil {
@@ -58,14 +67,16 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		return nil, err
 	}
 
-	nc, err := dial(ctx, cfg, nil, m, keys.noise, keys.noise.Public[:])
+	held := m // the manifest stored
+	nc, err := dial(ctx, cfg, nil, m, keys.noise, at)
 	if errors.Is(err, ErrUnreachable) {
 		// The invite's endpoints may be blocked already: ask its channels.
-		if newer, blob := fetchNewer(ctx, cfg, inv.NetworkKey, inv.Manifest, m, keys.noise.Public[:]); newer != nil {
+		if newer, blob := fetchNewer(ctx, cfg, inv.NetworkKey, inv.Manifest, m, at); newer != nil {
 			if err := st.SetMeta(ctx, metaManifest, blob); err != nil {
 				return nil, err
 			}
-			nc, err = dial(ctx, cfg, nil, newer, keys.noise, keys.noise.Public[:])
+			held = newer
+			nc, err = dial(ctx, cfg, nil, newer, keys.noise, at)
 		}
 	}
 	if err != nil {
@@ -84,6 +95,7 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		PreKeys:               keys.upload.PreKeys,
 		KyberPreKeys:          keys.upload.KyberPreKeys,
 		UnidentifiedAccessKey: ak,
+		Inviter:               inv.Inviter,
 	})
 	if err != nil {
 		return nil, err
@@ -93,6 +105,17 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 		return nil, fmt.Errorf("client: relay answered register without an account")
 	}
 	if err := db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := storeSlot(ctx, s, reg.Slot); err != nil {
+			return err
+		}
+		// A manifest fetched for the cohort dialed, when the relay placed
+		// the device in another, would hide its own cohort's (of the
+		// same serial): keep the invite's, which channels replace.
+		if reg.Slot != 0 && held != m && forAnotherCohort(held, manifest.Slot(reg.Slot)) {
+			if err := s.SetMeta(ctx, metaManifest, inv.Manifest); err != nil {
+				return err
+			}
+		}
 		if err := s.SetMeta(ctx, clientdb.MetaUsername, []byte(username)); err != nil {
 			return err
 		}
@@ -167,8 +190,9 @@ func solveWork(ctx context.Context, cfg Config, rc *relayConn, relayKey, deviceK
 const workPing = 15 * time.Second
 
 // inviteCohort returns the cohort whose endpoints an invite's manifest m
-// lists, when it lists those of exactly one cohort (an invite handed on by
-// a user of that cohort: their manifest), else 0.
+// lists, when it lists those of exactly one cohort (a personal invite: the
+// manifest of the inviter's cohort, which the relay places the invitee
+// in), else 0.
 func inviteCohort(m *manifest.Manifest) uint32 {
 	var c uint32
 	for _, r := range m.Relays {
@@ -185,11 +209,6 @@ func inviteCohort(m *manifest.Manifest) uint32 {
 	return c
 }
 
-// maxCohortDraws bounds the Noise keys drawn for one in a given cohort:
-// each falls in it with probability 1/n, so n*maxCohortDraws/n draws
-// miss with probability about e^-maxCohortDraws.
-const maxCohortDraws = 64
-
 // deviceKeys is what a new device generates.
 type deviceKeys struct {
 	identity curve.KeyPair
@@ -201,12 +220,10 @@ type deviceKeys struct {
 // newDeviceKeys creates (or, when db already has them from an earlier
 // failed attempt, reloads) a device's keys: identity (given, or new), a
 // registration id, a Noise key, an access key, a signed prekey, a last
-// resort Kyber prekey and one batch of one-time prekeys. With cohort above
-// 0 the Noise key is drawn until it falls in that cohort of n
-// (manifest.CohortOf), so that a device joining through a cohort's invite
-// gets that cohort's endpoints and pushes from the relay: cohorts are
-// derived from keys without a secret, so any device can pick one.
-func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *curve.KeyPair, cohort, n uint32) (*deviceKeys, error) {
+// resort Kyber prekey and one batch of one-time prekeys. The Noise key is
+// drawn once: it has no say in the device's cohort, which the relay
+// assigns (manifest.Slot).
+func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *curve.KeyPair) (*deviceKeys, error) {
 	st := db.Store()
 	k := &deviceKeys{}
 	if raw, err := st.Meta(ctx, clientdb.MetaNoisePrivate); err == nil && len(raw) == 64 {
@@ -235,13 +252,8 @@ func newDeviceKeys(ctx context.Context, cfg Config, db *clientdb.DB, identity *c
 		return nil, err
 	}
 	k.regID = uint32(binary.BigEndian.Uint16(b[:])&0x3fff) | 1
-	for draw := uint32(0); ; draw++ {
-		if k.noise, err = noisechan.GenerateKeyPair(cfg.Rand); err != nil {
-			return nil, err
-		}
-		if cohort == 0 || manifest.CohortOf(k.noise.Public[:], n) == cohort || draw >= maxCohortDraws*n {
-			break
-		}
+	if k.noise, err = noisechan.GenerateKeyPair(cfg.Rand); err != nil {
+		return nil, err
 	}
 	ak := make([]byte, 16)
 	if _, err := cfg.Rand.Read(ak); err != nil {
@@ -452,7 +464,7 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := newDeviceKeys(ctx, cfg, db, &identity, 0, 0)
+	keys, err := newDeviceKeys(ctx, cfg, db, &identity)
 	if err != nil {
 		return nil, err
 	}
@@ -487,6 +499,11 @@ func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, errors.New("client: relay answered add device without a device id")
 	}
 	if err := db.Tx(ctx, func(s *clientdb.Store) error {
+		// A linked device is in its account's cohort; a relay that
+		// assigns no slots leaves it with its own key's.
+		if err := storeSlot(ctx, s, reg.Slot); err != nil {
+			return err
+		}
 		if err := s.SetMeta(ctx, clientdb.MetaUsername, []byte(c.username)); err != nil {
 			return err
 		}
@@ -522,4 +539,34 @@ func openNewHome(ctx context.Context, cfg Config) (*clientdb.DB, error) {
 		return nil, ErrAlreadyInitialized
 	}
 	return db, nil
+}
+
+// metaSlot is the meta key of the device's cohort slot (manifest.Slot,
+// 8 bytes big-endian), as the relay assigned it at registration.
+const metaSlot = "cohort_slot"
+
+// storeSlot records the slot the relay assigned (0: none, from a relay
+// that assigns none; then the device's key decides, see loadSlot).
+func storeSlot(ctx context.Context, s *clientdb.Store, slot uint64) error {
+	if slot == 0 {
+		return nil
+	}
+	return s.SetMeta(ctx, metaSlot, binary.BigEndian.AppendUint64(nil, slot))
+}
+
+// loadSlot returns the device's cohort slot: the one the relay assigned,
+// or for a device registered before relays assigned slots the keyless
+// hash of its Noise key, which is the slot the relay falls back on for it
+// (relay.DeviceSlot).
+func loadSlot(ctx context.Context, st *clientdb.Store, noiseKey [32]byte) (manifest.Slot, error) {
+	b, err := st.Meta(ctx, metaSlot)
+	switch {
+	case errors.Is(err, clientdb.ErrNotFound):
+		return manifest.KeySlot(noiseKey[:]), nil
+	case err != nil:
+		return 0, err
+	case len(b) != 8:
+		return 0, fmt.Errorf("client: stored cohort slot is malformed")
+	}
+	return manifest.Slot(binary.BigEndian.Uint64(b)), nil
 }

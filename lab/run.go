@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -437,8 +438,11 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 			Strategy: name, Net: w.net, Plan: plan, Censor: w.cen, Shared: w.shared,
 			Dir: filepath.Join(w.work, "fleet", name), ISPs: isps, Operator: sc.OperatorOf(name),
 			EnumClients: w.enumClients(), SpareShared: sc.Censor.Enumeration != nil && sc.Censor.Enumeration.SpareShared,
-			Seed:   uint64(w.seed),
-			Logger: w.log.With("fleet", name),
+			Seed: uint64(w.seed),
+			// Seeded, as the clients' keys are: root invites place
+			// users and the censor's accounts alike in every run of a seed.
+			CohortKey: seededKey(w.seed, "cohort key "+name),
+			Logger:    w.log.With("fleet", name),
 		})
 		if err != nil {
 			return fmt.Errorf("lab: fleet %s: %w", name, err)
@@ -575,4 +579,11 @@ func (w *world) allowInfrastructure() {
 		}
 		w.cen.AllowPrefixes(netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()))
 	}
+}
+
+// seededKey is a 32-byte secret fixed by the seed and purpose. A lab's
+// secrets protect nothing; they make a run repeat.
+func seededKey(seed int64, purpose string) []byte {
+	k := sha256.Sum256(fmt.Appendf(nil, "samizdat lab %d %s", seed, purpose))
+	return k[:]
 }

@@ -16,39 +16,78 @@ const cohortLabel = "samizdat cohort v1\x00"
 // or DNS name.
 const CohortPlaceholder = "{cohort}"
 
-// CohortOf returns the cohort, 1 to n, of the client whose device public
-// key is deviceKey, or 0 when n is 0 (the network uses no cohorts). It is
-// the first 8 bytes of SHA-256("samizdat cohort v1" || 0x00 || deviceKey),
-// big-endian, mod n, plus 1.
+// Slot is where a user sits among the cohorts: a 64-bit number the relay
+// assigns to an account when it registers and stores with its devices.
+// The cohort under a manifest of n cohorts is Slot.Cohort(n), so the
+// operator may change n without reassigning anyone (it reshuffles the
+// cohorts, but every member of an invitation tree stays with the others).
 //
-// The trade-off: the hash has no secret, so a client computes its cohort
-// offline, the relay and operator can compute it too without state, and it
-// is stable for as long as the device key and n are. But nothing stops
-// anyone from picking its cohort: a censor can generate keys until it has
-// one in every cohort. What cohorts buy is therefore only as strong as the
-// way cohort-specific endpoints reach clients. If one public manifest
-// lists every cohort's endpoints, ForCohort only limits what an honest
-// client dials (so traffic observation reveals less), not what a censor
-// reading the blob learns. The operator gets the intended effect by signing
-// one manifest per cohort (cohort 0's endpoints plus that cohort's) and
-// handing it out in-band to registered devices of that cohort, and through
-// per-cohort channels (CohortPlaceholder); then a censor learns a cohort's
-// endpoints only by registering a device in it, which the relay can
-// rate-limit, and endpoints it blocks cut off one cohort, not everyone.
-// Changing n reshuffles every client's cohort.
-func CohortOf(deviceKey []byte, n uint32) uint32 {
+// How the relay assigns slots, and what that buys against a censor:
+//
+//   - A user who joins through a personal invite (`samizdat invite`)
+//     takes the inviter's slot: an invitation tree sits in one cohort.
+//     The invite carries a token the relay sealed for the inviter
+//     (relay/invitation); the relay checks it and that the inviting
+//     device still exists, and refuses the registration otherwise.
+//   - A user who joins through the relay's own invite (a root invite,
+//     without a token) gets a slot from a keyed hash of its device's
+//     Noise key under the relay's secret (HMAC-SHA256): nobody without
+//     the secret can predict it, so drawing device keys offline steers
+//     nothing; only registering again draws again.
+//   - A device registered before slots existed keeps the cohort it had:
+//     its slot is KeySlot of its Noise key, the keyless hash cohorts used
+//     to be (the relay and the client both fall back on it where no slot
+//     was stored).
+//
+// Before, the cohort was that keyless hash, and a censor generated device
+// keys until it had a device in every cohort. Now a censor account lands
+// where the relay puts it: in the cohort of the user who invited it (it
+// burns that user's cohort, which it could read anyway through that user)
+// or, through root invites, in a cohort it cannot choose. To sit in all n
+// cohorts through root invites it needs n·H(n) registrations on average
+// (coupon collecting: 54 for 16 cohorts; 16 accounts reach 10.3 cohorts
+// on average, 48 still miss one with probability 0.55), each paying the
+// registration limits (a token of its address's budget, or
+// relay/regwork's proof of work through a shared proxy). What it still gets: every cohort that one of
+// its accounts lands in, and the cohorts of every user who invites it;
+// what the operator gets back is the time those registrations take and
+// the chance to spot accounts that register from root invites in bulk.
+//
+// CohortPlaceholder, ForCohort and per-cohort manifests are unchanged:
+// what cohorts buy is still only as strong as the way cohort-specific
+// endpoints reach clients (the relay pushes each device its cohort's
+// manifest, by the slot it stored).
+type Slot uint64
+
+// Cohort returns the cohort, 1 to n, of slot s, or 0 when n is 0 (the
+// network uses no cohorts): s mod n, plus 1.
+func (s Slot) Cohort(n uint32) uint32 {
 	if n == 0 {
 		return 0
 	}
+	return uint32(uint64(s)%uint64(n)) + 1
+}
+
+// KeySlot is the slot of a device registered before the relay assigned
+// slots: the first 8 bytes of SHA-256("samizdat cohort v1" || 0x00 ||
+// deviceKey), big-endian. It is keyless, so whoever picks the key picks
+// the slot; the relay never assigns it to a new account.
+func KeySlot(deviceKey []byte) Slot {
 	h := sha256.New()
 	h.Write([]byte(cohortLabel))
 	h.Write(deviceKey)
 	sum := h.Sum(nil)
-	return uint32(binary.BigEndian.Uint64(sum[:8])%uint64(n)) + 1
+	return Slot(binary.BigEndian.Uint64(sum[:8]))
 }
 
-// CohortOf returns the cohort of the client with deviceKey in m: CohortOf(deviceKey, m.Cohorts).
-func (m *Manifest) CohortOf(deviceKey []byte) uint32 { return CohortOf(deviceKey, m.Cohorts) }
+// CohortOf returns the cohort, 1 to n, that the keyless hash of deviceKey
+// gives (KeySlot(deviceKey).Cohort(n)), or 0 when n is 0: the cohort of a
+// device registered before the relay assigned slots. New devices take the
+// cohort of the slot the relay assigned them (see Slot).
+func CohortOf(deviceKey []byte, n uint32) uint32 { return KeySlot(deviceKey).Cohort(n) }
+
+// CohortOf returns the cohort under m of the client in slot s: s.Cohort(m.Cohorts).
+func (m *Manifest) CohortOf(s Slot) uint32 { return s.Cohort(m.Cohorts) }
 
 // ForCohort returns a copy of m with only the endpoints of cohort c and
 // cohort 0; relays left without endpoints are dropped. Channels are kept,

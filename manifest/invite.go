@@ -25,16 +25,22 @@ const inviteType = "SAMIZDAT INVITE"
 const MaxInviteSize = 2*MaxBlobSize + 4096
 
 // Invite is what a user needs to join a network: the network's public key
-// and a manifest signed by it.
+// and a manifest signed by it; a personal invite (made by a user, see
+// Slot) also carries the relay's token naming the inviter, which places
+// the new user in the inviter's cohort.
 type Invite struct {
 	NetworkKey ed25519.PublicKey
 	Manifest   []byte // signed blob, as Sign returns it
+	Inviter    []byte // the relay's token for the inviting user; nil in a root invite
 }
+
+// MaxInviterToken bounds Invite.Inviter.
+const MaxInviterToken = 256
 
 // MarshalInvite encodes inv as invite text: a short comment for humans, then
 //
 //	-----BEGIN SAMIZDAT INVITE-----
-//	base64 of a protobuf Invite{version, network key, signed manifest}
+//	base64 of a protobuf Invite{version, network key, signed manifest, inviter token}
 //	-----END SAMIZDAT INVITE-----
 //
 // It checks that the manifest is signed by the invite's key.
@@ -43,10 +49,14 @@ func MarshalInvite(inv Invite) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInvite, err)
 	}
+	if len(inv.Inviter) > MaxInviterToken {
+		return nil, fmt.Errorf("%w: an inviter token of %d bytes (max %d)", ErrBadInvite, len(inv.Inviter), MaxInviterToken)
+	}
 	der, err := proto.MarshalOptions{Deterministic: true}.Marshal(&manifestpb.Invite{
 		Version:    Version,
 		NetworkKey: inv.NetworkKey,
 		Manifest:   inv.Manifest,
+		Inviter:    inv.Inviter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manifest: encode invite: %w", err)
@@ -81,7 +91,10 @@ func ParseInvite(text []byte) (Invite, error) {
 	if pi.Version != Version {
 		return Invite{}, fmt.Errorf("%w: %w: %d", ErrBadInvite, ErrUnsupportedVersion, pi.Version)
 	}
-	inv := Invite{NetworkKey: ed25519.PublicKey(pi.NetworkKey), Manifest: pi.Manifest}
+	if len(pi.Inviter) > MaxInviterToken {
+		return Invite{}, fmt.Errorf("%w: an inviter token of %d bytes (max %d)", ErrBadInvite, len(pi.Inviter), MaxInviterToken)
+	}
+	inv := Invite{NetworkKey: ed25519.PublicKey(pi.NetworkKey), Manifest: pi.Manifest, Inviter: nonEmptyBytes(pi.Inviter)}
 	if _, _, err := open(inv.Manifest, inv.NetworkKey); err != nil {
 		return Invite{}, fmt.Errorf("%w: %w", ErrBadInvite, err)
 	}
@@ -112,4 +125,12 @@ func ReadInvite(path string) (Invite, error) {
 		return Invite{}, fmt.Errorf("%w (%s)", err, path)
 	}
 	return inv, nil
+}
+
+// nonEmptyBytes returns b, or nil when it is empty.
+func nonEmptyBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

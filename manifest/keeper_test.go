@@ -297,8 +297,17 @@ func TestCohortOf(t *testing.T) {
 		}
 	}
 	m := &Manifest{Cohorts: 8}
-	if m.CohortOf([]byte("x")) != CohortOf([]byte("x"), 8) {
+	if m.CohortOf(KeySlot([]byte("x"))) != CohortOf([]byte("x"), 8) {
 		t.Fatal("method differs")
+	}
+	// A slot's cohort is its remainder, plus 1; no cohorts is cohort 0.
+	for _, tc := range []struct {
+		s    Slot
+		n, c uint32
+	}{{0, 4, 1}, {3, 4, 4}, {4, 4, 1}, {1<<64 - 1, 16, 16}, {7, 0, 0}} {
+		if got := tc.s.Cohort(tc.n); got != tc.c {
+			t.Errorf("Slot(%d).Cohort(%d) = %d, want %d", tc.s, tc.n, got, tc.c)
+		}
 	}
 }
 

@@ -64,10 +64,11 @@
 // # Cohorts
 //
 // Endpoints may be tagged with a cohort 1..Cohorts; cohort 0 means every
-// client. A client's cohort is derived from its device key by CohortOf (a
-// plain hash, no secret), and ForCohort gives it only the endpoints of its
-// cohort and cohort 0. See CohortOf for what this buys against a censor
-// that runs many clients, and what it does not.
+// client. A client's cohort is Slot.Cohort of the slot the relay assigned
+// its account (along invitation trees, with a keyed function for root
+// invites), and ForCohort gives it only the endpoints of its cohort and
+// cohort 0. See Slot for what this buys against a censor that runs many
+// clients, and what it does not.
 //
 // Endpoint secrets are part of the signed body: a manifest is not secret
 // from whoever can fetch it, and secrets only keep casual probes out.
@@ -204,7 +205,7 @@ type Manifest struct {
 	Relays    []Relay
 	TrustRoot []byte    // sealed-sender trust root public key, 33 bytes (type byte 5), or empty
 	Channels  []Channel // where newer manifests can be fetched
-	Cohorts   uint32    // clients divide into this many cohorts (see CohortOf); 0 = no cohorts
+	Cohorts   uint32    // clients divide into this many cohorts (see Slot); 0 = no cohorts
 	// Revoked are node keys the network key revokes: clients remember them
 	// and refuse their manifests from then on. Only a manifest signed by
 	// the network key itself may revoke.

@@ -661,7 +661,7 @@ func (c *conn) startDelivery(id uint64) {
 	// moved endpoints first thing. Kicks that come meanwhile wait for
 	// the worker to be armed below.
 	c.s.addReceiver(c)
-	blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
+	blob, gen := c.s.currentManifest(*d)
 	if blob != nil {
 		if err := c.push(&wire.Push{Body: &wire.Push_Manifest{Manifest: blob}}); err != nil {
 			return
@@ -755,7 +755,11 @@ func (c *conn) work() {
 // pushManifest pushes the server's manifest if it changed since the last
 // one pushed. It returns false when the connection failed.
 func (c *conn) pushManifest() bool {
-	blob, gen := c.s.currentManifest(c.nc.RemoteStatic())
+	d := c.device()
+	if d == nil {
+		return true
+	}
+	blob, gen := c.s.currentManifest(*d)
 	if gen == c.mfSent {
 		return true
 	}

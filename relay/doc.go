@@ -38,7 +38,8 @@
 // A Server serves any number of listeners at once (Serve, one call per
 // listener, from any transport). It also hands out the network's signed
 // manifest: SetManifest (or SetManifestFunc, for a manifest per device
-// such as one per cohort) pushes it to every connection that has started
+// such as one per cohort, chosen by the cohort slot the relay assigned
+// the device at registration) pushes it to every connection that has started
 // delivery, all at once, and to each later one right after its
 // StartDelivery, before its backlog. That in-band push is how clients
 // learn of moved endpoints before the old addresses are blocked; package

@@ -110,6 +110,8 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.removeDevice(ctx, *d, op.RemoveDevice)
 	case *wire.Request_CreateChannel:
 		return c.createChannel(ctx, *d, op.CreateChannel)
+	case *wire.Request_MakeInvite:
+		return c.makeInvite(ctx, *d)
 	default:
 		return badRequest("unknown request")
 	}
@@ -284,6 +286,10 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	if resp != nil {
 		return resp
 	}
+	slot, resp := c.place(ctx, r.Inviter, remote)
+	if resp != nil {
+		return resp
+	}
 	var id AccountID
 	if err := c.s.readRand(id[:]); err != nil {
 		return c.internal("register", err)
@@ -300,7 +306,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 		Created:                        now,
 	}
 	dev := Device{Account: id, ID: 1, RegistrationID: r.RegistrationId, NoiseKey: remote, Created: now,
-		Name: nonEmpty(r.DeviceName), LastSeen: dayOf(now)}
+		Name: nonEmpty(r.DeviceName), LastSeen: dayOf(now), Slot: slot}
 	if err := c.s.store.CreateAccount(ctx, acct, dev); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(wire.Status_CONFLICT, "username or device key taken")
@@ -314,7 +320,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) *wire.Response {
 	}
 	c.authenticate(dev)
 	c.log.Debug("registered")
-	return &wire.Response{Result: &wire.Response_Registered{Registered: &wire.Registered{AccountId: id[:], DeviceId: 1}}}
+	return &wire.Response{Result: &wire.Response_Registered{Registered: &wire.Registered{AccountId: id[:], DeviceId: 1, Slot: slot}}}
 }
 
 // admitRegistration spends what a registration costs: a token of its
@@ -406,7 +412,9 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if resp != nil {
 		return resp
 	}
-	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now(), Name: nonEmpty(r.Name)}
+	// A linked device is in its account's cohort.
+	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now(), Name: nonEmpty(r.Name),
+		Slot: uint64(DeviceSlot(d))}
 	copy(nd.NoiseKey[:], r.NoiseStaticKey)
 	// Device ids are max+1; a concurrent AddDevice may take the id first.
 	for attempt := 0; ; attempt++ {
@@ -440,7 +448,7 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	if err := keys.store(ctx, c.s.store, d.Account, nd.ID); err != nil {
 		return c.internal("add device prekeys", err)
 	}
-	return &wire.Response{Result: &wire.Response_Registered{Registered: &wire.Registered{AccountId: d.Account[:], DeviceId: nd.ID}}}
+	return &wire.Response{Result: &wire.Response_Registered{Registered: &wire.Registered{AccountId: d.Account[:], DeviceId: nd.ID, Slot: nd.Slot}}}
 }
 
 func (c *conn) uploadPreKeys(ctx context.Context, d Device, r *wire.UploadPreKeys) *wire.Response {

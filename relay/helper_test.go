@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/manifest"
 	"samizdat/noisechan"
 	"samizdat/relay"
 	"samizdat/relay/wire"
@@ -289,6 +290,7 @@ type user struct {
 	identity curve.KeyPair
 	uak      []byte
 	account  []byte
+	slot     manifest.Slot // the cohort slot the relay assigned
 	devices  map[uint32]*device
 }
 
@@ -366,7 +368,7 @@ func (e *env) register(name string, n int) *user {
 	if reg == nil || len(reg.AccountId) != 16 || reg.DeviceId != 1 {
 		e.t.Fatalf("register: bad result %v", r)
 	}
-	return &user{name: name, identity: ik, uak: uak, account: reg.AccountId,
+	return &user{name: name, identity: ik, uak: uak, account: reg.AccountId, slot: manifest.Slot(reg.Slot),
 		devices: map[uint32]*device{1: {id: 1, regID: 1234, noise: noise, c: c}}}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/manifest"
 	"samizdat/relay"
 	"samizdat/transport/tcp"
 )
@@ -159,9 +160,11 @@ func TestManifestPushPerDevice(t *testing.T) {
 	e := newEnv(t, nil)
 	alice := e.register("alice", 1)
 	bob := e.register("bob", 1)
-	aliceKey := alice.devices[1].noise.Public
-	e.srv.SetManifestFunc(func(k [32]byte) []byte {
-		if k == aliceKey {
+	if alice.slot == 0 || alice.slot == bob.slot {
+		t.Fatalf("slots %d and %d: want two nonzero", alice.slot, bob.slot)
+	}
+	e.srv.SetManifestFunc(func(k manifest.Slot) []byte {
+		if k == alice.slot {
 			return []byte("for alice")
 		}
 		return []byte("for others")
@@ -177,8 +180,8 @@ func TestManifestPushPerDevice(t *testing.T) {
 	if e.srv.Manifest() != nil {
 		t.Fatal("Manifest() after SetManifestFunc")
 	}
-	e.srv.SetManifestFunc(func(k [32]byte) []byte {
-		if k == aliceKey {
+	e.srv.SetManifestFunc(func(k manifest.Slot) []byte {
+		if k == alice.slot {
 			return nil
 		}
 		return []byte("second")

@@ -3,7 +3,9 @@ package relay
 import (
 	"container/list"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +17,9 @@ import (
 
 	"samizdat/clock"
 	"samizdat/internal/netsource"
+	"samizdat/manifest"
 	"samizdat/noisechan"
+	"samizdat/relay/invitation"
 	"samizdat/session/curve"
 	"samizdat/session/sealed"
 )
@@ -46,6 +50,11 @@ type Config struct {
 	// store never holds who sends to whom in the clear. Relays sharing a
 	// store should share it; nil means random per Server.
 	RateLimitSalt []byte
+	// CohortKey is the secret (at least 16 bytes) that places accounts
+	// joining through the relay's own invite in cohorts and seals the
+	// inviter tokens of personal invites (relay/invitation). Relays
+	// sharing a store must share it; nil derives it from NoiseKey.
+	CohortKey []byte
 	// Clock times handshakes, reads and writes, the rate limits, the
 	// delivery poll and expiry (nil: clock.Real).
 	Clock clock.Clock
@@ -125,6 +134,13 @@ type Limits struct {
 	Lookups          Rate // username lookups per device
 	ChannelCreates   Rate // CreateChannel per device
 	ChannelPosts     Rate // PostToChannel per channel
+	// Invites bounds the inviter tokens (MakeInvite) per account: each
+	// personal invite places whoever registers with it in the account's
+	// cohort, so an account that hands out invites in bulk cannot fill
+	// its cohort with strangers faster than this.
+	Invites Rate
+	// InviteLifetime is how long an inviter token is accepted.
+	InviteLifetime time.Duration
 
 	MaxDevices         int           // devices per account (at most 127)
 	MaxPreKeysPerCall  int           // one-time keys of each kind per request
@@ -166,6 +182,8 @@ func DefaultLimits() Limits {
 		Lookups:        Rate{Burst: 200, PerSecond: 2},
 		ChannelCreates: Rate{Burst: 10, PerSecond: 1.0 / 60},
 		ChannelPosts:   Rate{Burst: 60, PerSecond: 1},
+		Invites:        Rate{Burst: 5, PerSecond: 5.0 / 86400}, // 5 a day
+		InviteLifetime: 14 * 24 * time.Hour,
 
 		RegistrationWork: 20,
 
@@ -236,6 +254,8 @@ func (l Limits) withDefaults() Limits {
 	num(&l.ChannelPage, d.ChannelPage)
 	num(&l.ChannelSubscribers, d.ChannelSubscribers)
 	num(&l.ChannelCache, d.ChannelCache)
+	rate(&l.Invites, d.Invites)
+	dur(&l.InviteLifetime, d.InviteLifetime)
 	num(&l.MaxDevices, d.MaxDevices)
 	if l.MaxDevices > maxDeviceID {
 		l.MaxDevices = maxDeviceID
@@ -271,6 +291,7 @@ type Server struct {
 	clk    clock.Clock
 	rand   io.Reader
 	salt   []byte
+	inv    *invitation.Key // places accounts in cohorts, seals inviter tokens
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts
@@ -282,18 +303,18 @@ type Server struct {
 	chans  channels // broadcast channels: keys cached, subscriptions
 
 	mu        sync.Mutex
-	closed    bool                      // guarded by mu
-	listeners map[net.Listener]struct{} // guarded by mu
-	conns     map[*conn]struct{}        // every connection past its handshake; guarded by mu
-	live      map[deviceKey]*conn       // the authenticated connection of each device; guarded by mu
-	receivers map[*conn]struct{}        // connections that sent StartDelivery; guarded by mu
-	anonymous map[string]int            // established anonymous connections by capped source; guarded by mu
-	anonProxy map[*conn]*list.Element   // established anonymous connections through shared proxies, in anonOrder; guarded by mu
-	anonOrder list.List                 // of *conn: anonProxy's connections, oldest first; guarded by mu
-	manifest  []byte                    // the signed manifest given to SetManifest; guarded by mu
-	pickMf    func([32]byte) []byte     // the manifest for a device's Noise key; guarded by mu
-	mfGen     uint64                    // bumped by every SetManifest; guarded by mu
-	randMu    sync.Mutex                // serializes reads of rand
+	closed    bool                       // guarded by mu
+	listeners map[net.Listener]struct{}  // guarded by mu
+	conns     map[*conn]struct{}         // every connection past its handshake; guarded by mu
+	live      map[deviceKey]*conn        // the authenticated connection of each device; guarded by mu
+	receivers map[*conn]struct{}         // connections that sent StartDelivery; guarded by mu
+	anonymous map[string]int             // established anonymous connections by capped source; guarded by mu
+	anonProxy map[*conn]*list.Element    // established anonymous connections through shared proxies, in anonOrder; guarded by mu
+	anonOrder list.List                  // of *conn: anonProxy's connections, oldest first; guarded by mu
+	manifest  []byte                     // the signed manifest given to SetManifest; guarded by mu
+	pickMf    func(manifest.Slot) []byte // the manifest for a device's cohort slot; guarded by mu
+	mfGen     uint64                     // bumped by every SetManifest; guarded by mu
+	randMu    sync.Mutex                 // serializes reads of rand
 }
 
 // New returns a Server for cfg. It starts the mailbox expiry loop; Close
@@ -346,6 +367,16 @@ func New(cfg Config) (*Server, error) {
 		if _, err := io.ReadFull(s.rand, s.salt); err != nil {
 			return nil, fmt.Errorf("relay: rate-limit salt: %w", err)
 		}
+	}
+	ck := cfg.CohortKey
+	if ck == nil {
+		m := hmac.New(sha256.New, cfg.NoiseKey.Private[:])
+		m.Write([]byte("samizdat relay secret: cohort key"))
+		ck = m.Sum(nil)
+	}
+	var err error
+	if s.inv, err = invitation.NewKey(ck); err != nil {
+		return nil, fmt.Errorf("relay: cohort key: %w", err)
 	}
 	s.hs = newAdmission(s.lim.MaxHandshakes, s.lim.HandshakesPerSource)
 	s.devs = deviceCache{ttl: s.lim.DeviceCacheTTL, max: 100000, now: s.clk.Now}
@@ -611,24 +642,24 @@ func (s *Server) SetManifest(blob []byte) {
 	if len(blob) == 0 {
 		blob = nil
 	}
-	s.setManifest(blob, func([32]byte) []byte { return blob })
+	s.setManifest(blob, func(manifest.Slot) []byte { return blob })
 }
 
 // SetManifestFunc is SetManifest with a manifest per device: pick returns
-// the signed manifest for the device whose Noise static public key is its
-// argument (nil: none), for example one listing only the endpoints of the
-// device's cohort (manifest.CohortOf). pick must be fast and safe for
-// concurrent use; it is called once per receiving connection per change,
-// and its results must not be modified afterwards. A nil pick stops the
-// pushes.
-func (s *Server) SetManifestFunc(pick func(deviceKey [32]byte) []byte) {
+// the signed manifest for a device whose cohort slot is its argument (the
+// one the relay stored for it, see DeviceSlot; nil: none), for example one
+// listing only the endpoints of the device's cohort (Slot.Cohort). pick
+// must be fast and safe for concurrent use; it is called once per
+// receiving connection per change, and its results must not be modified
+// afterwards. A nil pick stops the pushes.
+func (s *Server) SetManifestFunc(pick func(slot manifest.Slot) []byte) {
 	if pick == nil {
-		pick = func([32]byte) []byte { return nil }
+		pick = func(manifest.Slot) []byte { return nil }
 	}
 	s.setManifest(nil, pick)
 }
 
-func (s *Server) setManifest(blob []byte, pick func([32]byte) []byte) {
+func (s *Server) setManifest(blob []byte, pick func(manifest.Slot) []byte) {
 	s.mu.Lock()
 	s.manifest = blob
 	s.pickMf = pick
@@ -652,16 +683,16 @@ func (s *Server) Manifest() []byte {
 	return append([]byte(nil), s.manifest...)
 }
 
-// currentManifest returns the manifest to push to the device with Noise
-// key peer, and its generation.
-func (s *Server) currentManifest(peer [32]byte) ([]byte, uint64) {
+// currentManifest returns the manifest to push to the device d, and its
+// generation.
+func (s *Server) currentManifest(d Device) ([]byte, uint64) {
 	s.mu.Lock()
 	pick, gen := s.pickMf, s.mfGen
 	s.mu.Unlock()
 	if pick == nil {
 		return nil, gen
 	}
-	blob := pick(peer)
+	blob := pick(DeviceSlot(d))
 	if len(blob) == 0 {
 		blob = nil
 	}

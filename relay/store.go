@@ -57,6 +57,11 @@ type Device struct {
 	// it (SetLastSeen: the start of a day, so that the store keeps no
 	// finer trace of when a device is online); zero until then.
 	LastSeen time.Time
+	// Slot is the device's cohort slot (manifest.Slot), which the relay
+	// assigned its account at registration; every device of an account
+	// has the account's. 0 for a device stored before slots existed,
+	// whose slot is its noise key's hash (DeviceSlot).
+	Slot uint64
 }
 
 // Account is a registered user. Username is unique across accounts (compared

@@ -51,6 +51,7 @@ func clientCommands() []command {
 		{name: "devices", summary: "list your account's devices, or remove one (devices remove ID)", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
+		{name: "invite", summary: "make a personal invite: whoever joins with it is placed in your cohort", run: runInvite},
 	}
 }
 
@@ -394,7 +395,7 @@ func runContacts(ctx context.Context, e *env, args []string) error {
 }
 
 func runWhoami(ctx context.Context, e *env, args []string) error {
-	f := newFlags("whoami", "", "Print your username, account id and device number, and what waits in the outbox.")
+	f := newFlags("whoami", "", "Print your username, account id and device number, your cohort, and what waits in the outbox.")
 	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
 		return err
@@ -402,6 +403,9 @@ func runWhoami(ctx context.Context, e *env, args []string) error {
 	defer release()
 	id := c.AccountID()
 	fmt.Fprintf(e.stdout, "%s (account %x, device %d)\n", c.Username(), id[:], c.DeviceID())
+	if m, err := c.Manifest(); err == nil && m.Cohorts > 0 {
+		fmt.Fprintf(e.stdout, "cohort %d of %d\n", c.Cohort(), m.Cohorts)
+	}
 	out, err := c.Outbox(ctx)
 	if err == nil && len(out) > 0 {
 		fmt.Fprintf(e.stdout, "%d message(s) waiting in the outbox\n", len(out))

@@ -34,7 +34,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 // default, on stdout and exits 0 — before touching a home or a relay.
 func TestEveryCommandHasHelp(t *testing.T) {
 	cmds := [][]string{
-		{"init"}, {"import"}, {"send"}, {"recv"}, {"safety"}, {"chat"}, {"contacts"}, {"whoami"}, {"history"}, {"link"},
+		{"init"}, {"import"}, {"invite"}, {"send"}, {"recv"}, {"safety"}, {"chat"}, {"contacts"}, {"whoami"}, {"history"}, {"link"},
 		{"requests"}, {"accept"}, {"block"}, {"unblock"}, {"devices"}, {"devices", "list"}, {"devices", "remove"},
 		{"relay"}, {"relay", "endpoints"}, {"manifest"}, {"manifest", "keygen"}, {"manifest", "sign"},
 		{"manifest", "show"}, {"manifest", "verify"}, {"lab"}, {"lab", "run"}, {"lab", "list"},

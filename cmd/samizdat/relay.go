@@ -326,8 +326,10 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		NoiseKey:             keys.Noise,
 		ServerCertificate:    keys.ServerCertificate,
 		ServerCertificateKey: keys.ServerCertificateKey,
-		// Nodes sharing a store must name rate-limit buckets alike.
+		// Nodes sharing a store must name rate-limit buckets alike, and
+		// place accounts in cohorts and open inviter tokens alike.
 		RateLimitSalt: relaySecret(keys, "rate-limit salt"),
+		CohortKey:     relaySecret(keys, "cohort key"),
 		Logger:        log,
 		Observer:      obs,
 	}

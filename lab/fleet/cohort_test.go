@@ -44,6 +44,23 @@ func inviteIn(f *fleet.Fleet, c uint32) manifest.Invite {
 	}
 }
 
+// enumerated returns the cohort of f's one enumeration account (where
+// the relay placed it) and two of the others, in order.
+func enumerated(t *testing.T, f *fleet.Fleet) (known, o1, o2 uint32) {
+	t.Helper()
+	joined := f.EnumCohorts()
+	if len(joined) != 1 {
+		t.Fatalf("enumeration accounts in cohorts %v, want one", joined)
+	}
+	var others []uint32
+	for c := uint32(1); c <= fleet.DefaultCohorts; c++ {
+		if c != joined[0] {
+			others = append(others, c)
+		}
+	}
+	return joined[0], others[0], others[1]
+}
+
 // blockShared lists the shared channels' hosts (the CDN edge, the DoH
 // resolver, the shared mirror) by address at now.
 func blockShared(w *world, now censor.Time) {
@@ -103,17 +120,19 @@ func TestCohortInvites(t *testing.T) {
 	}
 }
 
-// TestColdStartThroughCohortMirror: the censor knows cohort 1 (its
-// enumeration client) and lists the shared channels' hosts and every
-// endpoint of every invite (the cold-start regulator). The operator moves
-// the endpoints. A new user invited from cohort 2, which the censor does
-// not know, joins through cohort 2's own mirror and chats; one invited
-// from cohort 1 cannot: the censor knows that cohort's mirror too.
+// TestColdStartThroughCohortMirror: the censor knows one cohort (where
+// the relay placed its enumeration client) and lists the shared
+// channels' hosts and every endpoint of every invite (the cold-start
+// regulator). The operator moves the endpoints. A new user invited from
+// another cohort, which the censor does not know, joins through that
+// cohort's own mirror and chats; one invited from the known cohort
+// cannot: the censor knows that cohort's mirror too.
 func TestColdStartThroughCohortMirror(t *testing.T) {
 	w := newWorld(t, 22)
 	f := w.fleet(t, fleet.Samizdat, eager, 1)
-	alice := newUser(t, f, "alice", "isp-a", inviteIn(f, 3))
-	f.Tick(w.net.Now()) // the enumeration client reads cohort 1
+	known, o1, o2 := enumerated(t, f)
+	alice := newUser(t, f, "alice", "isp-a", inviteIn(f, o2))
+	f.Tick(w.net.Now()) // the enumeration client reads its cohort
 
 	now := w.net.Now()
 	for _, a := range f.BuiltIn() {
@@ -127,15 +146,15 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 	}
 	w.net.Recheck()
 	now = max(w.net.Now(), t1+3*scenario.DefaultProbeEvery) // after the ticks probed made
-	if !blockedAt(w, now, f.CohortMirror(1)) {
-		t.Fatalf("cohort 1's mirror %s, which its enumeration client reads, is not blocked", f.CohortMirror(1))
+	if !blockedAt(w, now, f.CohortMirror(known)) {
+		t.Fatalf("cohort %d's mirror %s, which its enumeration client reads, is not blocked", known, f.CohortMirror(known))
 	}
-	if blockedAt(w, now, f.CohortMirror(2)) {
-		t.Fatalf("cohort 2's mirror %s is blocked", f.CohortMirror(2))
+	if blockedAt(w, now, f.CohortMirror(o1)) {
+		t.Fatalf("cohort %d's mirror %s is blocked", o1, f.CohortMirror(o1))
 	}
 
-	inv := inviteIn(f, 2)
-	if c := cohortOf(t, inv); c != 2 {
+	inv := inviteIn(f, o1)
+	if c := cohortOf(t, inv); c != o1 {
 		t.Fatalf("invite for cohort %d", c)
 	}
 	carol := newUser(t, f, "carol", "isp-b", inv)
@@ -143,17 +162,20 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 	if err != nil || slices.Contains(f.BuiltIn(), last) || !slices.Contains(f.Endpoints(), last) {
 		t.Fatalf("carol registered through %q, not a new endpoint", carol.lastConnected())
 	}
-	chat(t, carol, alice, "alice", "hello from cohort 2's mirror")
+	if c := carol.Cohort(); c != o1 {
+		t.Fatalf("carol, invited into cohort %d, was placed in %d", o1, c)
+	}
+	chat(t, carol, alice, "alice", "hello from another cohort's mirror")
 	chat(t, alice, carol, "carol", "hello back")
 
-	// Cohort 1: every channel its invite names is known to the censor.
+	// The known cohort: every channel its invite names is known to the censor.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cfg := f.ClientConfig(t.TempDir(), "isp-a/dave", "isp-a")
 	cfg.Logger = testLogger().With("user", "dave")
-	if c, err := client.Init(ctx, cfg, inviteIn(f, 1), "dave"); err == nil {
+	if c, err := client.Init(ctx, cfg, inviteIn(f, known), "dave"); err == nil {
 		c.Close()
-		t.Fatal("a cold start from enumerated cohort 1 got through")
+		t.Fatalf("a cold start from enumerated cohort %d got through", known)
 	}
 }
 
@@ -164,8 +186,9 @@ func TestColdStartThroughCohortMirror(t *testing.T) {
 func TestCutClientRecoversThroughCohortMirror(t *testing.T) {
 	w := newWorld(t, 23)
 	f := w.fleet(t, fleet.Samizdat, eager, 1)
-	alice := newUser(t, f, "alice", "isp-a", inviteIn(f, 3))
-	bob := newUser(t, f, "bob", "isp-b", inviteIn(f, 2))
+	_, o1, o2 := enumerated(t, f)
+	alice := newUser(t, f, "alice", "isp-a", inviteIn(f, o2))
+	bob := newUser(t, f, "bob", "isp-b", inviteIn(f, o1))
 	f.Tick(w.net.Now())
 	chat(t, alice, bob, "bob", "before the block")
 
@@ -176,7 +199,7 @@ func TestCutClientRecoversThroughCohortMirror(t *testing.T) {
 		t.Fatal("the block cut no connection")
 	}
 	moves := probed(f, w.net.Now()) // pushed to nobody: they are cut off
-	for _, c := range []uint32{2, 3} {
+	for _, c := range []uint32{o1, o2} {
 		if blockedAt(w, w.net.Now(), f.CohortMirror(c)) {
 			t.Fatalf("cohort %d's mirror is blocked", c)
 		}

@@ -44,10 +44,13 @@
 //
 // Invites: Invite is the public manifest (samizdat: the front endpoint and
 // the shared channels). New users are invited by existing ones, so
-// InviteFor(n) is the manifest of the inviter's cohort (InviteCohort: a
-// fixed hash of n) as the fleet started: its endpoints, the shared channels and its own mirror;
-// the client takes a device key in that cohort (package client), so the
-// relay's cohort pushes reach it. BuiltIn lists every endpoint address of
+// InviteFor(n) is a personal invite from a user of the inviter's cohort
+// (InviteCohort: a fixed hash of n) as the fleet started: the cohort's
+// manifest (its endpoints, the shared channels and its own mirror) and an
+// inviter token the relay sealed that places its holder in that cohort
+// (relay/invitation), so the relay's cohort pushes reach it. Users who
+// join through Invite are placed by the relay's keyed hash of their device
+// key under Config.CohortKey (seeded). BuiltIn lists every endpoint address of
 // every invite the fleet hands out (a regulator that collected invites),
 // not the channels.
 //
@@ -77,8 +80,10 @@
 // the same.
 //
 // The censor's enumeration clients (Config.EnumClients) are modelled
-// without sockets: client i belongs to cohort 1+i%Cohorts (or to the only
-// one) and, whenever the fleet publishes, reads its cohort's manifest as a
+// without sockets: each joins through the relay's own invite, as any user
+// may, and sits where the relay's keyed placement puts it (EnumCohorts;
+// the censor cannot choose, so 16 accounts cover about 10 of 16 cohorts,
+// not all), or in the only cohort; whenever the fleet publishes, reads its cohort's manifest as a
 // user would get it and reports every address (Censor.Enumerate) and name
 // (Censor.EnumerateName) it lists — endpoint addresses including the CDN
 // edge's, SNI and Host names, and channel hosts and DNS names (its

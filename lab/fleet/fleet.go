@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	crand "crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"samizdat/manifest"
 	"samizdat/relay"
 	"samizdat/relay/endpoints"
+	"samizdat/relay/invitation"
 	"samizdat/store/memstore"
 )
 
@@ -90,8 +92,13 @@ type Config struct {
 	SpareShared bool
 	// Seed seeds the operator's standby draws (Operator.Standby), which
 	// come from a generator of their own.
-	Seed   uint64
-	Logger *slog.Logger
+	Seed uint64
+	// CohortKey is the relay's secret for placing accounts in cohorts
+	// (relay.Config.CohortKey): seeded, so that where root invites place
+	// the (seeded) clients and the censor's accounts repeats for a seed.
+	// nil: one fixed by the strategy's name.
+	CohortKey []byte
+	Logger    *slog.Logger
 }
 
 // Move is one operator move: an endpoint retired for a new address, a
@@ -130,7 +137,8 @@ type Fleet struct {
 	srv     *relay.Server
 	mgr     *endpoints.Manager
 	invite  manifest.Invite
-	invites []manifest.Invite // samizdat: each cohort's, as the fleet started
+	invites []manifest.Invite // samizdat: each cohort's, as the fleet started, with a token that places its holder there
+	placer  *invitation.Key   // the relay's placement of root invitees, for the censor's accounts
 	builtIn []netip.AddrPort
 	mirrors []*cohortMirror // samizdat: one per cohort (two with Operator.Standby)
 
@@ -194,11 +202,20 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	// system call (an fsync) should stand between two simulated instants.
 	clk := cfg.Net.Clock()
 	f.store = memstore.New(memstore.Options{Now: clk.Now})
+	if cfg.CohortKey == nil {
+		k := sha256.Sum256([]byte("samizdat lab cohort key " + cfg.Strategy))
+		cfg.CohortKey = k[:]
+		f.cfg.CohortKey = cfg.CohortKey
+	}
+	if f.placer, err = invitation.NewKey(cfg.CohortKey); err != nil {
+		return nil, fmt.Errorf("fleet: cohort key: %w", err)
+	}
 	// Every lab client comes from loopback, so per-address limits would
 	// throttle the whole population as one user: lift them all.
 	u := relay.Unlimited
 	f.srv, err = relay.New(relay.Config{
-		Store: f.store, NoiseKey: f.keys.Noise,
+		CohortKey: cfg.CohortKey,
+		Store:     f.store, NoiseKey: f.keys.Noise,
 		ServerCertificate: f.keys.ServerCertificate, ServerCertificateKey: f.keys.ServerCertificateKey,
 		Limits: relay.Limits{ConnFrames: u, Messages: u, SealedMessages: u, RecipientBytes: u,
 			ProxiedSealed: u, Registrations: u, PreKeyUploads: u, PreKeyFetches: u, Lookups: u,
@@ -794,13 +811,17 @@ func (f *Fleet) move(now censor.Time, mon *monitor, e *endpoint, reason string) 
 }
 
 // EnumCohorts returns the cohorts the censor's enumeration clients sit
-// in (cohort 0 alone for a fleet without cohorts), in order.
+// in (cohort 0 alone for a fleet without cohorts), in order. Each account
+// joins through the relay's own invite, as any user may, and sits where
+// the relay places it (relay/invitation: a keyed hash of its device key
+// under the relay's secret): the censor cannot choose, so its accounts
+// cover the cohorts as independent draws do, not one each.
 func (f *Fleet) EnumCohorts() []uint32 {
 	var out []uint32
 	for i := 0; i < f.cfg.EnumClients; i++ {
 		c := uint32(0)
 		if f.cohorts > 0 {
-			c = 1 + uint32(i)%f.cohorts
+			c = manifest.Slot(f.placer.RootSlot(censorDeviceKey(f.cfg.Strategy, i))).Cohort(f.cohorts)
 		}
 		if !slices.Contains(out, c) {
 			out = append(out, c)
@@ -920,4 +941,11 @@ func (f *Fleet) Close() error {
 		m.srv.Close()
 	}
 	return err
+}
+
+// censorDeviceKey is the device key of the censor's i-th account with the
+// strategy's relay: fixed, so that its placement repeats for a seed (the
+// relay's secret is seeded).
+func censorDeviceKey(strategy string, i int) [32]byte {
+	return sha256.Sum256(fmt.Appendf(nil, "lab censor account %s %d", strategy, i))
 }

@@ -465,8 +465,14 @@ func TestCDNBystanders(t *testing.T) {
 // manifests list, and nothing of other cohorts.
 func TestEnumeration(t *testing.T) {
 	w := newWorld(t, 7)
-	// One enumeration client (cohort 1); no moves, so the manifests stay.
+	// One enumeration client, wherever the relay placed it; no moves, so
+	// the manifests stay.
 	f := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 1)
+	joined := f.EnumCohorts()
+	if len(joined) != 1 || joined[0] < 1 || joined[0] > fleet.DefaultCohorts {
+		t.Fatalf("one account in cohorts %v", joined)
+	}
+	cj := joined[0]
 	f.Tick(time.Second)
 	listed := map[netip.Addr]bool{}
 	names := map[string]bool{}
@@ -481,7 +487,7 @@ func TestEnumeration(t *testing.T) {
 		}
 	}
 	inv, _ := manifest.Open(f.Invite().Manifest, f.Invite().NetworkKey)
-	blob, err := channel.FromManifest(inv.ForCohort(1), w.net.Dialer("x", "isp-a"))[0].Fetch(context.Background())
+	blob, err := channel.FromManifest(inv.ForCohort(cj), w.net.Dialer("x", "isp-a"))[0].Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +500,7 @@ func TestEnumeration(t *testing.T) {
 		a := netip.MustParseAddrPort(e.Address).Addr()
 		mine = append(mine, a)
 		if !listed[a] {
-			t.Errorf("cohort 1's %s endpoint %s not reported", e.Transport, a)
+			t.Errorf("cohort %d's %s endpoint %s not reported", cj, e.Transport, a)
 		}
 		if e.SNI != "" && !names[e.SNI] {
 			t.Errorf("sni %s not reported", e.SNI)
@@ -503,7 +509,7 @@ func TestEnumeration(t *testing.T) {
 	if !listed[w.shared.CDNAddr().Addr()] {
 		t.Errorf("the cdn edge, in every cohort's manifest, not reported")
 	}
-	for _, n := range []string{fleet.DoHName, fleet.MirrorName, "c1.samizdat.config.lab"} {
+	for _, n := range []string{fleet.DoHName, fleet.MirrorName, fmt.Sprintf("c%d.samizdat.config.lab", cj)} {
 		if !names[n] {
 			t.Errorf("channel name %s not reported", n)
 		}
@@ -520,18 +526,18 @@ func TestEnumeration(t *testing.T) {
 	if others != 2*(fleet.DefaultCohorts-1) {
 		t.Errorf("%d endpoints of other cohorts, want %d", others, 2*(fleet.DefaultCohorts-1))
 	}
-	if !listed[f.CohortMirror(1).Addr()] {
-		t.Errorf("cohort 1's own mirror %s not reported", f.CohortMirror(1))
+	if !listed[f.CohortMirror(cj).Addr()] {
+		t.Errorf("cohort %d's own mirror %s not reported", cj, f.CohortMirror(cj))
 	}
-	for c := uint32(2); c <= fleet.DefaultCohorts; c++ {
-		if listed[f.CohortMirror(c).Addr()] {
+	for c := uint32(1); c <= fleet.DefaultCohorts; c++ {
+		if c != cj && listed[f.CohortMirror(c).Addr()] {
 			t.Errorf("cohort %d's mirror %s reported", c, f.CohortMirror(c))
 		}
 	}
 	if len(names) == 0 || len(listed) != len(mine)+1 {
 		// mine holds the cdn edge once (the front endpoint) and the
 		// cohort's tcp and wss; then the cohort's mirror
-		t.Errorf("listed %d addresses for cohort 1's %d and its mirror", len(listed), len(mine))
+		t.Errorf("listed %d addresses for cohort %d's %d and its mirror", len(listed), cj, len(mine))
 	}
 	// A later tick with nothing published reports nothing new.
 	n := len(w.censor.Entries())
@@ -868,8 +874,8 @@ func TestSpareShared(t *testing.T) {
 			t.Errorf("shared service %s reported", k)
 		}
 	}
-	if want := 3 * fleet.DefaultCohorts; addrs != want {
-		t.Errorf("%d addresses reported, want every cohort's tcp, wss and mirror (%d)", addrs, want)
+	if want := 3 * len(f.EnumCohorts()); addrs != want {
+		t.Errorf("%d addresses reported, want the tcp, wss and mirror of every cohort %v its accounts sit in (%d)", addrs, f.EnumCohorts(), want)
 	}
 }
 

@@ -194,10 +194,11 @@ func (f *Fleet) CohortMirror(c uint32) netip.AddrPort {
 }
 
 // InviteFor returns the invite the n-th new user receives: new users
-// are invited by existing ones, so it is the manifest of the inviter's
-// cohort as the fleet started (its endpoints, the shared channels and the
-// cohort's own mirror). A client started from it takes a device key in
-// that cohort. Strategies without cohorts hand out Invite to everyone.
+// are invited by existing ones, so it is a personal invite from a user of
+// the inviter's cohort as the fleet started: the cohort's manifest (its
+// endpoints, the shared channels and the cohort's own mirror) and a token
+// the relay sealed that places its holder in that cohort. Strategies
+// without cohorts hand out Invite to everyone.
 func (f *Fleet) InviteFor(n int) manifest.Invite {
 	if f.cohorts == 0 || len(f.invites) == 0 {
 		return f.invite
@@ -225,7 +226,13 @@ func (f *Fleet) cohortInvites() error {
 	}
 	f.builtIn = manifestAddrs(m)
 	for c := uint32(1); c <= f.cohorts; c++ {
-		inv := manifest.Invite{NetworkKey: f.invite.NetworkKey, Manifest: f.cohortBlob(c)}
+		// The token stands for the inviter's: it places its holder in
+		// cohort c (slot cohorts+c-1; 0 would mean no slot).
+		tok, err := f.srv.OperatorInvite(uint64(f.cohorts+c-1), f.cfg.Net.Clock().Now().Add(inviteLifetime))
+		if err != nil {
+			return fmt.Errorf("fleet: cohort %d's invite: %w", c, err)
+		}
+		inv := manifest.Invite{NetworkKey: f.invite.NetworkKey, Manifest: f.cohortBlob(c), Inviter: tok}
 		m, err := manifest.Open(inv.Manifest, inv.NetworkKey)
 		if err != nil {
 			return fmt.Errorf("fleet: cohort %d's manifest: %w", c, err)
@@ -240,3 +247,7 @@ func (f *Fleet) cohortInvites() error {
 	slices.SortFunc(f.builtIn, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	return nil
 }
+
+// inviteLifetime is how long the cohorts' invites stay valid: longer than
+// any run.
+const inviteLifetime = 365 * 24 * time.Hour

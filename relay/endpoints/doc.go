@@ -49,8 +49,9 @@
 // Endpoints tagged with a cohort above 0 reach only that cohort's devices:
 // the public manifest (invite and manifest files) lists the endpoints for
 // everyone, and each cohort with endpoints of its own gets a manifest one
-// serial higher that adds them, pushed only to devices whose Noise static
-// key falls in that cohort (manifest.CohortOf) and written to
+// serial higher that adds them, pushed only to devices whose cohort slot
+// (the one the relay stored for them, manifest.Slot) falls in that cohort
+// and written to
 // manifest-cohort-N.bin for per-cohort channels. Channels in the config
 // file tagged with a cohort (a mirror of that cohort's own) likewise go
 // only into that cohort's manifest.

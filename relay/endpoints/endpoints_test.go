@@ -110,6 +110,7 @@ type rawClient struct {
 	resps  chan *wire.Response
 	done   chan struct{}
 	nextID uint64
+	slot   manifest.Slot // the cohort slot the relay assigned at registration
 }
 
 // dialer opens a raw stream to an endpoint.
@@ -231,7 +232,8 @@ func registerKey(t *testing.T, dial dialer, relayKey [32]byte, name string, nois
 		LastResortKyberPreKey: &wire.KyberPreKey{Id: 1, PublicKey: kk.Public.Bytes(), Signature: kkSig},
 		UnidentifiedAccessKey: make([]byte, 16),
 	}
-	if r := c.try(&wire.Request{Op: &wire.Request_Register{Register: reg}}); r.Status != wire.Status_OK {
+	r := c.try(&wire.Request{Op: &wire.Request_Register{Register: reg}})
+	if r.Status != wire.Status_OK {
 		// Through a CDN the relay asks for a proof of work, as a client
 		// does it.
 		if r.Status != wire.Status_UNAUTHORIZED || r.WorkBits == 0 {
@@ -240,8 +242,9 @@ func registerKey(t *testing.T, dial dialer, relayKey [32]byte, name string, nois
 		if reg.Work, err = regwork.Solve(context.Background(), relayKey, noise.Public, int(r.WorkBits)); err != nil {
 			t.Fatal(err)
 		}
-		c.call(&wire.Request{Op: &wire.Request_Register{Register: reg}})
+		r = c.call(&wire.Request{Op: &wire.Request_Register{Register: reg}})
 	}
+	c.slot = manifest.Slot(r.GetRegistered().GetSlot())
 	c.call(&wire.Request{Op: &wire.Request_StartDelivery{StartDelivery: &wire.StartDelivery{}}})
 	return c
 }
@@ -581,16 +584,23 @@ func TestCohortManifests(t *testing.T) {
 	if m.Serial() != public.Serial+1 {
 		t.Fatalf("serial %d, public %d", m.Serial(), public.Serial)
 	}
-	keyIn := func(c uint32) noisechan.KeyPair {
-		for {
-			k, _ := noisechan.GenerateKeyPair(rand.Reader)
-			if manifest.CohortOf(k.Public[:], 2) == c {
-				return k
-			}
+	// The relay places each device (not its key: a device cannot choose)
+	// and pushes it the manifest of the cohort it stored for it.
+	seen := map[uint32]bool{}
+	for i := 0; len(seen) < 2; i++ {
+		if i == 64 {
+			t.Fatalf("64 registrations, cohorts %v: placement is not spread", seen)
 		}
-	}
-	for c := uint32(1); c <= 2; c++ {
-		cl := registerKey(t, tcpTo(pAddr), r.keys.Noise.Public, "user"+string(rune('0'+c)), keyIn(c))
+		key, _ := noisechan.GenerateKeyPair(rand.Reader)
+		cl := registerKey(t, tcpTo(pAddr), r.keys.Noise.Public, fmt.Sprintf("user%d", i), key)
+		c := cl.slot.Cohort(2)
+		if cl.slot == 0 || manifest.KeySlot(key.Public[:]) == cl.slot {
+			t.Fatalf("slot %d of a new device is its key's hash", cl.slot)
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
 		blob := cl.nextManifest()
 		k, err := manifest.OpenKeeper(filepath.Join(t.TempDir(), "m"), r.keys.Network.Public().(ed25519.PublicKey), "testnet")
 		if err != nil {

@@ -32,7 +32,7 @@ import (
 type Server interface {
 	Serve(ctx context.Context, l net.Listener) error
 	SetManifest(blob []byte)
-	SetManifestFunc(pick func(deviceKey [32]byte) []byte)
+	SetManifestFunc(pick func(slot manifest.Slot) []byte)
 }
 
 var _ Server = (*relay.Server)(nil)
@@ -847,8 +847,8 @@ func sameChannel(a, b manifest.Channel) bool {
 // manifest with serial S listing only the endpoints for every cohort (it
 // goes into the invite and manifest files), and for each cohort that has
 // endpoints of its own a manifest with serial S+1 listing those too, which
-// the server pushes only to devices of that cohort (manifest.CohortOf
-// their Noise key) and which is written to manifest-cohort-N.bin for
+// the server pushes only to devices of that cohort (the cohort of the
+// slot the relay stored for them, manifest.Slot) and which is written to manifest-cohort-N.bin for
 // per-cohort channels; channels of a cohort (Channel.Cohort) go only into
 // its manifest. A client holding the public manifest thus takes its
 // cohort's, and the next change's public manifest (S+2) still replaces it.
@@ -957,8 +957,8 @@ func (m *Manager) publish() error {
 	if len(byCohort) == 0 {
 		m.opts.Server.SetManifest(blob)
 	} else {
-		m.opts.Server.SetManifestFunc(func(k [32]byte) []byte {
-			if b, ok := byCohort[manifest.CohortOf(k[:], cohorts)]; ok {
+		m.opts.Server.SetManifestFunc(func(s manifest.Slot) []byte {
+			if b, ok := byCohort[s.Cohort(cohorts)]; ok {
 				return b
 			}
 			return blob

@@ -225,6 +225,7 @@ type Request struct {
 	//	*Request_CreateChannel
 	//	*Request_PostToChannel
 	//	*Request_ReadChannel
+	//	*Request_MakeInvite
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -436,6 +437,15 @@ func (x *Request) GetReadChannel() *ReadChannel {
 	return nil
 }
 
+func (x *Request) GetMakeInvite() *MakeInvite {
+	if x != nil {
+		if x, ok := x.Op.(*Request_MakeInvite); ok {
+			return x.MakeInvite
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -512,6 +522,10 @@ type Request_ReadChannel struct {
 	ReadChannel *ReadChannel `protobuf:"bytes,27,opt,name=read_channel,json=readChannel,proto3,oneof"` // any channel, even anonymous: the read token is the authority
 }
 
+type Request_MakeInvite struct {
+	MakeInvite *MakeInvite `protobuf:"bytes,28,opt,name=make_invite,json=makeInvite,proto3,oneof"` // authenticated
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -548,6 +562,8 @@ func (*Request_PostToChannel) isRequest_Op() {}
 
 func (*Request_ReadChannel) isRequest_Op() {}
 
+func (*Request_MakeInvite) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -570,6 +586,7 @@ type Response struct {
 	//	*Response_Devices
 	//	*Response_ChannelPosted
 	//	*Response_ChannelPosts
+	//	*Response_Invite
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -764,6 +781,15 @@ func (x *Response) GetChannelPosts() *ChannelPosts {
 	return nil
 }
 
+func (x *Response) GetInvite() *InviteToken {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Invite); ok {
+			return x.Invite
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -820,6 +846,10 @@ type Response_ChannelPosts struct {
 	ChannelPosts *ChannelPosts `protobuf:"bytes,23,opt,name=channel_posts,json=channelPosts,proto3,oneof"`
 }
 
+type Response_Invite struct {
+	Invite *InviteToken `protobuf:"bytes,24,opt,name=invite,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -845,6 +875,8 @@ func (*Response_Devices) isResponse_Result() {}
 func (*Response_ChannelPosted) isResponse_Result() {}
 
 func (*Response_ChannelPosts) isResponse_Result() {}
+
+func (*Response_Invite) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -1036,7 +1068,12 @@ type Register struct {
 	// A proof of work (relay/regwork), when the relay asks for one: it does
 	// for registrations through a shared proxy (a CDN), whose address is
 	// not the registering user's and cannot be rate-limited as theirs.
-	Work          []byte `protobuf:"bytes,12,opt,name=work,proto3" json:"work,omitempty"`
+	Work []byte `protobuf:"bytes,12,opt,name=work,proto3" json:"work,omitempty"`
+	// The inviter token of a personal invite (manifest Invite.inviter), as
+	// the relay sealed it for the inviting user: the new account takes the
+	// inviter's cohort slot. Empty for the relay's own (root) invite: the
+	// relay places the account with a keyed function of its secret.
+	Inviter       []byte `protobuf:"bytes,13,opt,name=inviter,proto3" json:"inviter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1155,10 +1192,20 @@ func (x *Register) GetWork() []byte {
 	return nil
 }
 
+func (x *Register) GetInviter() []byte {
+	if x != nil {
+		return x.Inviter
+	}
+	return nil
+}
+
 type Registered struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     []byte                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // 16 random bytes (a service id), never derived from the username
-	DeviceId      uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId []byte                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // 16 random bytes (a service id), never derived from the username
+	DeviceId  uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's cohort slot (manifest.Slot): its cohort under a manifest
+	// of n cohorts is slot mod n, plus 1. 0 from a relay that assigns none.
+	Slot          uint64 `protobuf:"varint,3,opt,name=slot,proto3" json:"slot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1203,6 +1250,13 @@ func (x *Registered) GetAccountId() []byte {
 func (x *Registered) GetDeviceId() uint32 {
 	if x != nil {
 		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *Registered) GetSlot() uint64 {
+	if x != nil {
+		return x.Slot
 	}
 	return 0
 }
@@ -1448,6 +1502,97 @@ func (x *DeviceList) GetDevices() []*DeviceInfo {
 	return nil
 }
 
+// MakeInvite asks for an inviter token for a personal invite: whoever
+// registers with it joins this account's cohort. The relay limits how
+// many an account makes (RATE_LIMITED with retry_after_ms).
+type MakeInvite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MakeInvite) Reset() {
+	*x = MakeInvite{}
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MakeInvite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MakeInvite) ProtoMessage() {}
+
+func (x *MakeInvite) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MakeInvite.ProtoReflect.Descriptor instead.
+func (*MakeInvite) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
+}
+
+type InviteToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`      // opaque; goes into the invite (manifest Invite.inviter)
+	Expires       uint64                 `protobuf:"varint,2,opt,name=expires,proto3" json:"expires,omitempty"` // ms since the epoch: the relay refuses it from then on
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteToken) Reset() {
+	*x = InviteToken{}
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteToken) ProtoMessage() {}
+
+func (x *InviteToken) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteToken.ProtoReflect.Descriptor instead.
+func (*InviteToken) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *InviteToken) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *InviteToken) GetExpires() uint64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
 // RemoveDevice removes one of the account's other devices, as Signal's
 // primary unlinks a linked device: only device 1 may ask, and not for
 // itself. The relay deletes the device's keys and mailbox, closes its
@@ -1465,7 +1610,7 @@ type RemoveDevice struct {
 
 func (x *RemoveDevice) Reset() {
 	*x = RemoveDevice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1622,7 @@ func (x *RemoveDevice) String() string {
 func (*RemoveDevice) ProtoMessage() {}
 
 func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[12]
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1635,7 @@ func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
 func (*RemoveDevice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{12}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveDevice) GetDeviceId() uint32 {
@@ -1512,7 +1657,7 @@ type AccountNotice struct {
 
 func (x *AccountNotice) Reset() {
 	*x = AccountNotice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1669,7 @@ func (x *AccountNotice) String() string {
 func (*AccountNotice) ProtoMessage() {}
 
 func (x *AccountNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[13]
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1682,7 @@ func (x *AccountNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountNotice.ProtoReflect.Descriptor instead.
 func (*AccountNotice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{13}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AccountNotice) GetRemovedDevice() uint32 {
@@ -1559,7 +1704,7 @@ type UploadPreKeys struct {
 
 func (x *UploadPreKeys) Reset() {
 	*x = UploadPreKeys{}
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1716,7 @@ func (x *UploadPreKeys) String() string {
 func (*UploadPreKeys) ProtoMessage() {}
 
 func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1729,7 @@ func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPreKeys.ProtoReflect.Descriptor instead.
 func (*UploadPreKeys) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UploadPreKeys) GetSignedPreKey() *SignedPreKey {
@@ -1623,7 +1768,7 @@ type PreKeyCountRequest struct {
 
 func (x *PreKeyCountRequest) Reset() {
 	*x = PreKeyCountRequest{}
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1780,7 @@ func (x *PreKeyCountRequest) String() string {
 func (*PreKeyCountRequest) ProtoMessage() {}
 
 func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1793,7 @@ func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCountRequest.ProtoReflect.Descriptor instead.
 func (*PreKeyCountRequest) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
 }
 
 type PreKeyCount struct {
@@ -1661,7 +1806,7 @@ type PreKeyCount struct {
 
 func (x *PreKeyCount) Reset() {
 	*x = PreKeyCount{}
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1818,7 @@ func (x *PreKeyCount) String() string {
 func (*PreKeyCount) ProtoMessage() {}
 
 func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1831,7 @@ func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCount.ProtoReflect.Descriptor instead.
 func (*PreKeyCount) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PreKeyCount) GetEc() uint32 {
@@ -1713,7 +1858,7 @@ type FetchBundles struct {
 
 func (x *FetchBundles) Reset() {
 	*x = FetchBundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1870,7 @@ func (x *FetchBundles) String() string {
 func (*FetchBundles) ProtoMessage() {}
 
 func (x *FetchBundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1883,7 @@ func (x *FetchBundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBundles.ProtoReflect.Descriptor instead.
 func (*FetchBundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchBundles) GetAccountId() []byte {
@@ -1769,7 +1914,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1926,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1939,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Bundle) GetDeviceId() uint32 {
@@ -1848,7 +1993,7 @@ type Bundles struct {
 
 func (x *Bundles) Reset() {
 	*x = Bundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +2005,7 @@ func (x *Bundles) String() string {
 func (*Bundles) ProtoMessage() {}
 
 func (x *Bundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +2018,7 @@ func (x *Bundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundles.ProtoReflect.Descriptor instead.
 func (*Bundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Bundles) GetBundles() []*Bundle {
@@ -1892,7 +2037,7 @@ type LookupUsername struct {
 
 func (x *LookupUsername) Reset() {
 	*x = LookupUsername{}
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2049,7 @@ func (x *LookupUsername) String() string {
 func (*LookupUsername) ProtoMessage() {}
 
 func (x *LookupUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2062,7 @@ func (x *LookupUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsername.ProtoReflect.Descriptor instead.
 func (*LookupUsername) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LookupUsername) GetUsername() string {
@@ -1938,7 +2083,7 @@ type UsernameFound struct {
 
 func (x *UsernameFound) Reset() {
 	*x = UsernameFound{}
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2095,7 @@ func (x *UsernameFound) String() string {
 func (*UsernameFound) ProtoMessage() {}
 
 func (x *UsernameFound) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2108,7 @@ func (x *UsernameFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsernameFound.ProtoReflect.Descriptor instead.
 func (*UsernameFound) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UsernameFound) GetAccountId() []byte {
@@ -2000,7 +2145,7 @@ type OutgoingMessage struct {
 
 func (x *OutgoingMessage) Reset() {
 	*x = OutgoingMessage{}
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2157,7 @@ func (x *OutgoingMessage) String() string {
 func (*OutgoingMessage) ProtoMessage() {}
 
 func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2170,7 @@ func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingMessage.ProtoReflect.Descriptor instead.
 func (*OutgoingMessage) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OutgoingMessage) GetDeviceId() uint32 {
@@ -2068,7 +2213,7 @@ type SendMessages struct {
 
 func (x *SendMessages) Reset() {
 	*x = SendMessages{}
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2225,7 @@ func (x *SendMessages) String() string {
 func (*SendMessages) ProtoMessage() {}
 
 func (x *SendMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2238,7 @@ func (x *SendMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessages.ProtoReflect.Descriptor instead.
 func (*SendMessages) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SendMessages) GetRecipient() []byte {
@@ -2137,7 +2282,7 @@ type SendSealed struct {
 
 func (x *SendSealed) Reset() {
 	*x = SendSealed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2294,7 @@ func (x *SendSealed) String() string {
 func (*SendSealed) ProtoMessage() {}
 
 func (x *SendSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2307,7 @@ func (x *SendSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendSealed.ProtoReflect.Descriptor instead.
 func (*SendSealed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SendSealed) GetRecipient() []byte {
@@ -2228,7 +2373,7 @@ type SendMultiRecipient struct {
 
 func (x *SendMultiRecipient) Reset() {
 	*x = SendMultiRecipient{}
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2385,7 @@ func (x *SendMultiRecipient) String() string {
 func (*SendMultiRecipient) ProtoMessage() {}
 
 func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2398,7 @@ func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMultiRecipient.ProtoReflect.Descriptor instead.
 func (*SendMultiRecipient) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SendMultiRecipient) GetMessage() []byte {
@@ -2296,7 +2441,7 @@ type MultiSent struct {
 
 func (x *MultiSent) Reset() {
 	*x = MultiSent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2453,7 @@ func (x *MultiSent) String() string {
 func (*MultiSent) ProtoMessage() {}
 
 func (x *MultiSent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2466,7 @@ func (x *MultiSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiSent.ProtoReflect.Descriptor instead.
 func (*MultiSent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MultiSent) GetQuotaExceeded() [][]byte {
@@ -2341,7 +2486,7 @@ type RecipientMismatch struct {
 
 func (x *RecipientMismatch) Reset() {
 	*x = RecipientMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2498,7 @@ func (x *RecipientMismatch) String() string {
 func (*RecipientMismatch) ProtoMessage() {}
 
 func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2511,7 @@ func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientMismatch.ProtoReflect.Descriptor instead.
 func (*RecipientMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecipientMismatch) GetServiceId() []byte {
@@ -2392,7 +2537,7 @@ type MultiMismatch struct {
 
 func (x *MultiMismatch) Reset() {
 	*x = MultiMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2549,7 @@ func (x *MultiMismatch) String() string {
 func (*MultiMismatch) ProtoMessage() {}
 
 func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2562,7 @@ func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiMismatch.ProtoReflect.Descriptor instead.
 func (*MultiMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MultiMismatch) GetRecipients() []*RecipientMismatch {
@@ -2436,7 +2581,7 @@ type Sent struct {
 
 func (x *Sent) Reset() {
 	*x = Sent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2448,7 +2593,7 @@ func (x *Sent) String() string {
 func (*Sent) ProtoMessage() {}
 
 func (x *Sent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2461,7 +2606,7 @@ func (x *Sent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sent.ProtoReflect.Descriptor instead.
 func (*Sent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Sent) GetNeedsSync() bool {
@@ -2482,7 +2627,7 @@ type DeviceMismatch struct {
 
 func (x *DeviceMismatch) Reset() {
 	*x = DeviceMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2639,7 @@ func (x *DeviceMismatch) String() string {
 func (*DeviceMismatch) ProtoMessage() {}
 
 func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2652,7 @@ func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMismatch.ProtoReflect.Descriptor instead.
 func (*DeviceMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeviceMismatch) GetMissing() []uint32 {
@@ -2539,7 +2684,7 @@ type StartDelivery struct {
 
 func (x *StartDelivery) Reset() {
 	*x = StartDelivery{}
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +2696,7 @@ func (x *StartDelivery) String() string {
 func (*StartDelivery) ProtoMessage() {}
 
 func (x *StartDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +2709,7 @@ func (x *StartDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDelivery.ProtoReflect.Descriptor instead.
 func (*StartDelivery) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
 }
 
 // Envelope is one stored message as the recipient device receives it.
@@ -2583,7 +2728,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +2740,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +2753,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Envelope) GetId() []byte {
@@ -2669,7 +2814,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2826,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2839,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Ack) GetEnvelopeIds() [][]byte {
@@ -2712,7 +2857,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2869,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2882,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
 }
 
 type Pong struct {
@@ -2749,7 +2894,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +2906,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +2919,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Pong) GetServerTime() uint64 {
@@ -2792,7 +2937,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2949,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2962,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
 }
 
 type SenderCertificate struct {
@@ -2829,7 +2974,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[37]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2841,7 +2986,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[37]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2854,7 +2999,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -2882,7 +3027,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_relay_wire_wire_proto_msgTypes[38]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3039,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[38]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3052,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Push) GetBody() isPush_Body {
@@ -3034,7 +3179,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_relay_wire_wire_proto_msgTypes[39]
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3191,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[39]
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3204,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
 }
 
 type Replaced struct {
@@ -3070,7 +3215,7 @@ type Replaced struct {
 
 func (x *Replaced) Reset() {
 	*x = Replaced{}
-	mi := &file_relay_wire_wire_proto_msgTypes[40]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3227,7 @@ func (x *Replaced) String() string {
 func (*Replaced) ProtoMessage() {}
 
 func (x *Replaced) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[40]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3240,7 @@ func (x *Replaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replaced.ProtoReflect.Descriptor instead.
 func (*Replaced) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
 }
 
 type Removed struct {
@@ -3106,7 +3251,7 @@ type Removed struct {
 
 func (x *Removed) Reset() {
 	*x = Removed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3263,7 @@ func (x *Removed) String() string {
 func (*Removed) ProtoMessage() {}
 
 func (x *Removed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3276,7 @@ func (x *Removed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removed.ProtoReflect.Descriptor instead.
 func (*Removed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{43}
 }
 
 // Closing is the relay's last frame on a connection it ends: a malformed or
@@ -3145,7 +3290,7 @@ type Closing struct {
 
 func (x *Closing) Reset() {
 	*x = Closing{}
-	mi := &file_relay_wire_wire_proto_msgTypes[42]
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3302,7 @@ func (x *Closing) String() string {
 func (*Closing) ProtoMessage() {}
 
 func (x *Closing) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[42]
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3315,7 @@ func (x *Closing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closing.ProtoReflect.Descriptor instead.
 func (*Closing) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Closing) GetReason() string {
@@ -3194,7 +3339,7 @@ type CreateChannel struct {
 
 func (x *CreateChannel) Reset() {
 	*x = CreateChannel{}
-	mi := &file_relay_wire_wire_proto_msgTypes[43]
+	mi := &file_relay_wire_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3351,7 @@ func (x *CreateChannel) String() string {
 func (*CreateChannel) ProtoMessage() {}
 
 func (x *CreateChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[43]
+	mi := &file_relay_wire_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3364,7 @@ func (x *CreateChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannel.ProtoReflect.Descriptor instead.
 func (*CreateChannel) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{43}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateChannel) GetAdminKey() []byte {
@@ -3259,7 +3404,7 @@ type PostToChannel struct {
 
 func (x *PostToChannel) Reset() {
 	*x = PostToChannel{}
-	mi := &file_relay_wire_wire_proto_msgTypes[44]
+	mi := &file_relay_wire_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3416,7 @@ func (x *PostToChannel) String() string {
 func (*PostToChannel) ProtoMessage() {}
 
 func (x *PostToChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[44]
+	mi := &file_relay_wire_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3429,7 @@ func (x *PostToChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostToChannel.ProtoReflect.Descriptor instead.
 func (*PostToChannel) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{44}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PostToChannel) GetChannelId() []byte {
@@ -3324,7 +3469,7 @@ type ChannelPosted struct {
 
 func (x *ChannelPosted) Reset() {
 	*x = ChannelPosted{}
-	mi := &file_relay_wire_wire_proto_msgTypes[45]
+	mi := &file_relay_wire_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3481,7 @@ func (x *ChannelPosted) String() string {
 func (*ChannelPosted) ProtoMessage() {}
 
 func (x *ChannelPosted) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[45]
+	mi := &file_relay_wire_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3494,7 @@ func (x *ChannelPosted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPosted.ProtoReflect.Descriptor instead.
 func (*ChannelPosted) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{45}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ChannelPosted) GetSeq() uint64 {
@@ -3377,7 +3522,7 @@ type ReadChannel struct {
 
 func (x *ReadChannel) Reset() {
 	*x = ReadChannel{}
-	mi := &file_relay_wire_wire_proto_msgTypes[46]
+	mi := &file_relay_wire_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +3534,7 @@ func (x *ReadChannel) String() string {
 func (*ReadChannel) ProtoMessage() {}
 
 func (x *ReadChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[46]
+	mi := &file_relay_wire_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +3547,7 @@ func (x *ReadChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChannel.ProtoReflect.Descriptor instead.
 func (*ReadChannel) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{46}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReadChannel) GetChannelId() []byte {
@@ -3446,7 +3591,7 @@ type ChannelPost struct {
 
 func (x *ChannelPost) Reset() {
 	*x = ChannelPost{}
-	mi := &file_relay_wire_wire_proto_msgTypes[47]
+	mi := &file_relay_wire_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +3603,7 @@ func (x *ChannelPost) String() string {
 func (*ChannelPost) ProtoMessage() {}
 
 func (x *ChannelPost) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[47]
+	mi := &file_relay_wire_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +3616,7 @@ func (x *ChannelPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPost.ProtoReflect.Descriptor instead.
 func (*ChannelPost) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{47}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ChannelPost) GetSeq() uint64 {
@@ -3519,7 +3664,7 @@ type ChannelPosts struct {
 
 func (x *ChannelPosts) Reset() {
 	*x = ChannelPosts{}
-	mi := &file_relay_wire_wire_proto_msgTypes[48]
+	mi := &file_relay_wire_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3531,7 +3676,7 @@ func (x *ChannelPosts) String() string {
 func (*ChannelPosts) ProtoMessage() {}
 
 func (x *ChannelPosts) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[48]
+	mi := &file_relay_wire_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3544,7 +3689,7 @@ func (x *ChannelPosts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPosts.ProtoReflect.Descriptor instead.
 func (*ChannelPosts) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{48}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ChannelPosts) GetPosts() []*ChannelPost {
@@ -3575,7 +3720,7 @@ type ChannelNotice struct {
 
 func (x *ChannelNotice) Reset() {
 	*x = ChannelNotice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[49]
+	mi := &file_relay_wire_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3587,7 +3732,7 @@ func (x *ChannelNotice) String() string {
 func (*ChannelNotice) ProtoMessage() {}
 
 func (x *ChannelNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[49]
+	mi := &file_relay_wire_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3600,7 +3745,7 @@ func (x *ChannelNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelNotice.ProtoReflect.Descriptor instead.
 func (*ChannelNotice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{49}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ChannelNotice) GetChannelId() []byte {
@@ -3633,7 +3778,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\xab\t\n" +
+	"\x04body\"\xea\t\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -3657,8 +3802,10 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\rremove_device\x18\x18 \x01(\v2\x1c.samizdat.relay.RemoveDeviceH\x00R\fremoveDevice\x12F\n" +
 	"\x0ecreate_channel\x18\x19 \x01(\v2\x1d.samizdat.relay.CreateChannelH\x00R\rcreateChannel\x12G\n" +
 	"\x0fpost_to_channel\x18\x1a \x01(\v2\x1d.samizdat.relay.PostToChannelH\x00R\rpostToChannel\x12@\n" +
-	"\fread_channel\x18\x1b \x01(\v2\x1b.samizdat.relay.ReadChannelH\x00R\vreadChannelB\x04\n" +
-	"\x02op\"\xcf\a\n" +
+	"\fread_channel\x18\x1b \x01(\v2\x1b.samizdat.relay.ReadChannelH\x00R\vreadChannel\x12=\n" +
+	"\vmake_invite\x18\x1c \x01(\v2\x1a.samizdat.relay.MakeInviteH\x00R\n" +
+	"makeInviteB\x04\n" +
+	"\x02op\"\x86\b\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
@@ -3681,7 +3828,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\x0emulti_mismatch\x18\x14 \x01(\v2\x1d.samizdat.relay.MultiMismatchH\x00R\rmultiMismatch\x126\n" +
 	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevices\x12F\n" +
 	"\x0echannel_posted\x18\x16 \x01(\v2\x1d.samizdat.relay.ChannelPostedH\x00R\rchannelPosted\x12C\n" +
-	"\rchannel_posts\x18\x17 \x01(\v2\x1c.samizdat.relay.ChannelPostsH\x00R\fchannelPostsB\b\n" +
+	"\rchannel_posts\x18\x17 \x01(\v2\x1c.samizdat.relay.ChannelPostsH\x00R\fchannelPosts\x125\n" +
+	"\x06invite\x18\x18 \x01(\v2\x1b.samizdat.relay.InviteTokenH\x00R\x06inviteB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -3696,7 +3844,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\rOneTimePreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xeb\x04\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"\x85\x05\n" +
 	"\bRegister\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12!\n" +
 	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\x12'\n" +
@@ -3711,12 +3859,14 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	" \x01(\bR\x1eunrestrictedUnidentifiedAccess\x12\x1f\n" +
 	"\vdevice_name\x18\v \x01(\fR\n" +
 	"deviceName\x12\x12\n" +
-	"\x04work\x18\f \x01(\fR\x04work\"H\n" +
+	"\x04work\x18\f \x01(\fR\x04work\x12\x18\n" +
+	"\ainviter\x18\r \x01(\fR\ainviter\"\\\n" +
 	"\n" +
 	"Registered\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\fR\taccountId\x12\x1b\n" +
-	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\"\x8a\x03\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\x12\x12\n" +
+	"\x04slot\x18\x03 \x01(\x04R\x04slot\"\x8a\x03\n" +
 	"\tAddDevice\x12'\n" +
 	"\x0fregistration_id\x18\x01 \x01(\rR\x0eregistrationId\x12(\n" +
 	"\x10noise_static_key\x18\x02 \x01(\fR\x0enoiseStaticKey\x12B\n" +
@@ -3734,7 +3884,12 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\tlast_seen\x18\x04 \x01(\x04R\blastSeen\"B\n" +
 	"\n" +
 	"DeviceList\x124\n" +
-	"\adevices\x18\x01 \x03(\v2\x1a.samizdat.relay.DeviceInfoR\adevices\"+\n" +
+	"\adevices\x18\x01 \x03(\v2\x1a.samizdat.relay.DeviceInfoR\adevices\"\f\n" +
+	"\n" +
+	"MakeInvite\"=\n" +
+	"\vInviteToken\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\x12\x18\n" +
+	"\aexpires\x18\x02 \x01(\x04R\aexpires\"+\n" +
 	"\fRemoveDevice\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\"6\n" +
 	"\rAccountNotice\x12%\n" +
@@ -3908,7 +4063,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -3923,115 +4078,119 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*ListDevices)(nil),          // 10: samizdat.relay.ListDevices
 	(*DeviceInfo)(nil),           // 11: samizdat.relay.DeviceInfo
 	(*DeviceList)(nil),           // 12: samizdat.relay.DeviceList
-	(*RemoveDevice)(nil),         // 13: samizdat.relay.RemoveDevice
-	(*AccountNotice)(nil),        // 14: samizdat.relay.AccountNotice
-	(*UploadPreKeys)(nil),        // 15: samizdat.relay.UploadPreKeys
-	(*PreKeyCountRequest)(nil),   // 16: samizdat.relay.PreKeyCountRequest
-	(*PreKeyCount)(nil),          // 17: samizdat.relay.PreKeyCount
-	(*FetchBundles)(nil),         // 18: samizdat.relay.FetchBundles
-	(*Bundle)(nil),               // 19: samizdat.relay.Bundle
-	(*Bundles)(nil),              // 20: samizdat.relay.Bundles
-	(*LookupUsername)(nil),       // 21: samizdat.relay.LookupUsername
-	(*UsernameFound)(nil),        // 22: samizdat.relay.UsernameFound
-	(*OutgoingMessage)(nil),      // 23: samizdat.relay.OutgoingMessage
-	(*SendMessages)(nil),         // 24: samizdat.relay.SendMessages
-	(*SendSealed)(nil),           // 25: samizdat.relay.SendSealed
-	(*SendMultiRecipient)(nil),   // 26: samizdat.relay.SendMultiRecipient
-	(*MultiSent)(nil),            // 27: samizdat.relay.MultiSent
-	(*RecipientMismatch)(nil),    // 28: samizdat.relay.RecipientMismatch
-	(*MultiMismatch)(nil),        // 29: samizdat.relay.MultiMismatch
-	(*Sent)(nil),                 // 30: samizdat.relay.Sent
-	(*DeviceMismatch)(nil),       // 31: samizdat.relay.DeviceMismatch
-	(*StartDelivery)(nil),        // 32: samizdat.relay.StartDelivery
-	(*Envelope)(nil),             // 33: samizdat.relay.Envelope
-	(*Ack)(nil),                  // 34: samizdat.relay.Ack
-	(*Ping)(nil),                 // 35: samizdat.relay.Ping
-	(*Pong)(nil),                 // 36: samizdat.relay.Pong
-	(*GetSenderCertificate)(nil), // 37: samizdat.relay.GetSenderCertificate
-	(*SenderCertificate)(nil),    // 38: samizdat.relay.SenderCertificate
-	(*Push)(nil),                 // 39: samizdat.relay.Push
-	(*QueueEmpty)(nil),           // 40: samizdat.relay.QueueEmpty
-	(*Replaced)(nil),             // 41: samizdat.relay.Replaced
-	(*Removed)(nil),              // 42: samizdat.relay.Removed
-	(*Closing)(nil),              // 43: samizdat.relay.Closing
-	(*CreateChannel)(nil),        // 44: samizdat.relay.CreateChannel
-	(*PostToChannel)(nil),        // 45: samizdat.relay.PostToChannel
-	(*ChannelPosted)(nil),        // 46: samizdat.relay.ChannelPosted
-	(*ReadChannel)(nil),          // 47: samizdat.relay.ReadChannel
-	(*ChannelPost)(nil),          // 48: samizdat.relay.ChannelPost
-	(*ChannelPosts)(nil),         // 49: samizdat.relay.ChannelPosts
-	(*ChannelNotice)(nil),        // 50: samizdat.relay.ChannelNotice
+	(*MakeInvite)(nil),           // 13: samizdat.relay.MakeInvite
+	(*InviteToken)(nil),          // 14: samizdat.relay.InviteToken
+	(*RemoveDevice)(nil),         // 15: samizdat.relay.RemoveDevice
+	(*AccountNotice)(nil),        // 16: samizdat.relay.AccountNotice
+	(*UploadPreKeys)(nil),        // 17: samizdat.relay.UploadPreKeys
+	(*PreKeyCountRequest)(nil),   // 18: samizdat.relay.PreKeyCountRequest
+	(*PreKeyCount)(nil),          // 19: samizdat.relay.PreKeyCount
+	(*FetchBundles)(nil),         // 20: samizdat.relay.FetchBundles
+	(*Bundle)(nil),               // 21: samizdat.relay.Bundle
+	(*Bundles)(nil),              // 22: samizdat.relay.Bundles
+	(*LookupUsername)(nil),       // 23: samizdat.relay.LookupUsername
+	(*UsernameFound)(nil),        // 24: samizdat.relay.UsernameFound
+	(*OutgoingMessage)(nil),      // 25: samizdat.relay.OutgoingMessage
+	(*SendMessages)(nil),         // 26: samizdat.relay.SendMessages
+	(*SendSealed)(nil),           // 27: samizdat.relay.SendSealed
+	(*SendMultiRecipient)(nil),   // 28: samizdat.relay.SendMultiRecipient
+	(*MultiSent)(nil),            // 29: samizdat.relay.MultiSent
+	(*RecipientMismatch)(nil),    // 30: samizdat.relay.RecipientMismatch
+	(*MultiMismatch)(nil),        // 31: samizdat.relay.MultiMismatch
+	(*Sent)(nil),                 // 32: samizdat.relay.Sent
+	(*DeviceMismatch)(nil),       // 33: samizdat.relay.DeviceMismatch
+	(*StartDelivery)(nil),        // 34: samizdat.relay.StartDelivery
+	(*Envelope)(nil),             // 35: samizdat.relay.Envelope
+	(*Ack)(nil),                  // 36: samizdat.relay.Ack
+	(*Ping)(nil),                 // 37: samizdat.relay.Ping
+	(*Pong)(nil),                 // 38: samizdat.relay.Pong
+	(*GetSenderCertificate)(nil), // 39: samizdat.relay.GetSenderCertificate
+	(*SenderCertificate)(nil),    // 40: samizdat.relay.SenderCertificate
+	(*Push)(nil),                 // 41: samizdat.relay.Push
+	(*QueueEmpty)(nil),           // 42: samizdat.relay.QueueEmpty
+	(*Replaced)(nil),             // 43: samizdat.relay.Replaced
+	(*Removed)(nil),              // 44: samizdat.relay.Removed
+	(*Closing)(nil),              // 45: samizdat.relay.Closing
+	(*CreateChannel)(nil),        // 46: samizdat.relay.CreateChannel
+	(*PostToChannel)(nil),        // 47: samizdat.relay.PostToChannel
+	(*ChannelPosted)(nil),        // 48: samizdat.relay.ChannelPosted
+	(*ReadChannel)(nil),          // 49: samizdat.relay.ReadChannel
+	(*ChannelPost)(nil),          // 50: samizdat.relay.ChannelPost
+	(*ChannelPosts)(nil),         // 51: samizdat.relay.ChannelPosts
+	(*ChannelNotice)(nil),        // 52: samizdat.relay.ChannelNotice
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
 	3,  // 1: samizdat.relay.Frame.response:type_name -> samizdat.relay.Response
-	39, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
+	41, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
 	7,  // 3: samizdat.relay.Request.register:type_name -> samizdat.relay.Register
-	15, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
-	16, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
-	18, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
-	24, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
-	32, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
-	34, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
-	35, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
-	21, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
-	25, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
-	37, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
+	17, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
+	18, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
+	20, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
+	26, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
+	34, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
+	36, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
+	37, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
+	23, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
+	27, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
+	39, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
 	9,  // 14: samizdat.relay.Request.add_device:type_name -> samizdat.relay.AddDevice
-	26, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
+	28, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
 	10, // 16: samizdat.relay.Request.list_devices:type_name -> samizdat.relay.ListDevices
-	13, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
-	44, // 18: samizdat.relay.Request.create_channel:type_name -> samizdat.relay.CreateChannel
-	45, // 19: samizdat.relay.Request.post_to_channel:type_name -> samizdat.relay.PostToChannel
-	47, // 20: samizdat.relay.Request.read_channel:type_name -> samizdat.relay.ReadChannel
-	0,  // 21: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 22: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	17, // 23: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	20, // 24: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	30, // 25: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	31, // 26: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	22, // 27: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	38, // 28: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	36, // 29: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	27, // 30: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
-	29, // 31: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
-	12, // 32: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
-	46, // 33: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
-	49, // 34: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
-	4,  // 35: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 36: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 37: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 38: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 39: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 40: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 41: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 42: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	11, // 43: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
-	4,  // 44: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 45: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 46: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 47: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 48: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 49: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 50: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	19, // 51: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	23, // 52: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	23, // 53: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	31, // 54: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
-	28, // 55: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
-	33, // 56: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	40, // 57: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	41, // 58: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	43, // 59: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	42, // 60: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
-	50, // 61: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
-	48, // 62: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
-	48, // 63: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
-	64, // [64:64] is the sub-list for method output_type
-	64, // [64:64] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	15, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
+	46, // 18: samizdat.relay.Request.create_channel:type_name -> samizdat.relay.CreateChannel
+	47, // 19: samizdat.relay.Request.post_to_channel:type_name -> samizdat.relay.PostToChannel
+	49, // 20: samizdat.relay.Request.read_channel:type_name -> samizdat.relay.ReadChannel
+	13, // 21: samizdat.relay.Request.make_invite:type_name -> samizdat.relay.MakeInvite
+	0,  // 22: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 23: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	19, // 24: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	22, // 25: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	32, // 26: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	33, // 27: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	24, // 28: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	40, // 29: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	38, // 30: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	29, // 31: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	31, // 32: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	12, // 33: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
+	48, // 34: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
+	51, // 35: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
+	14, // 36: samizdat.relay.Response.invite:type_name -> samizdat.relay.InviteToken
+	4,  // 37: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 38: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 39: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 40: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 41: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 42: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 43: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 44: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	11, // 45: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
+	4,  // 46: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 47: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 48: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 49: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 50: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 51: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 52: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	21, // 53: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	25, // 54: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	25, // 55: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	33, // 56: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	30, // 57: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	35, // 58: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	42, // 59: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	43, // 60: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	45, // 61: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	44, // 62: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
+	52, // 63: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
+	50, // 64: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
+	50, // 65: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -4063,6 +4222,7 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_CreateChannel)(nil),
 		(*Request_PostToChannel)(nil),
 		(*Request_ReadChannel)(nil),
+		(*Request_MakeInvite)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -4078,8 +4238,9 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_Devices)(nil),
 		(*Response_ChannelPosted)(nil),
 		(*Response_ChannelPosts)(nil),
+		(*Response_Invite)(nil),
 	}
-	file_relay_wire_wire_proto_msgTypes[38].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[40].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
@@ -4094,7 +4255,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

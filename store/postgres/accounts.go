@@ -14,7 +14,7 @@ import (
 
 const (
 	accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
-	deviceCols  = "SELECT account, id, registration_id, noise_key, created, name, last_seen FROM devices "
+	deviceCols  = "SELECT account, id, registration_id, noise_key, created, name, last_seen, slot FROM devices "
 )
 
 // CreateAccount implements relay.Accounts. Conflicts are found with ON
@@ -34,10 +34,10 @@ func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Devi
 	b.Queue("INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES ($1, $2, $3, $4, $5, $6) "+
 		"ON CONFLICT DO NOTHING",
 		a.ID[:], []byte(a.Username), nonNil(a.IdentityKey), a.UnidentifiedAccessKey, a.UnrestrictedUnidentifiedAccess, nanos(a.Created))
-	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen) "+
-		"SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4) "+
+	b.Queue("INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen, slot) "+
+		"SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4) "+
 		"ON CONFLICT DO NOTHING",
-		a.ID[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen))
+		a.ID[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen), int64(d.Slot))
 	br := conn.SendBatch(ctx, b)
 	var inserted int64
 	for i := range 3 {
@@ -77,12 +77,12 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	var inserted int
 	var exists bool
 	err := s.pool.QueryRow(ctx, `WITH ins AS (
-	INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen)
-	SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
+	INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen, slot)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
 		AND NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4)
 	ON CONFLICT DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)`,
-		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen)).Scan(&inserted, &exists)
+		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen), int64(d.Slot)).Scan(&inserted, &exists)
 	switch {
 	case err != nil:
 		return dbErr("add device", err)
@@ -138,10 +138,11 @@ func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Accou
 func scanDevice(row pgx.Row) (relay.Device, error) {
 	var d relay.Device
 	var acct, key []byte
-	var id, reg, created, seen int64
-	if err := row.Scan(&acct, &id, &reg, &key, &created, &d.Name, &seen); err != nil {
+	var id, reg, created, seen, slot int64
+	if err := row.Scan(&acct, &id, &reg, &key, &created, &d.Name, &seen, &slot); err != nil {
 		return relay.Device{}, err
 	}
+	d.Slot = uint64(slot)
 	d.LastSeen = fromNanos(seen)
 	if len(acct) != len(d.Account) || len(key) != len(d.NoiseKey) {
 		return relay.Device{}, errors.New("malformed device row")

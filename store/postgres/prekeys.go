@@ -119,7 +119,7 @@ func (s *Store) CountPreKeys(ctx context.Context, acct relay.AccountID, dev uint
 const takeBundle = `
 WITH head AS (
 	SELECT d.registration_id, d.noise_key, d.created, d.spk_id, d.spk, d.spk_sig,
-		d.kyber_lr_id, d.kyber_lr, d.kyber_lr_sig, a.identity_key
+		d.kyber_lr_id, d.kyber_lr, d.kyber_lr_sig, a.identity_key, d.slot
 	FROM devices d JOIN accounts a ON a.id = d.account
 	WHERE d.account = $1 AND d.id = $2),
 ky AS (
@@ -136,7 +136,7 @@ ec AS (
 		(SELECT id FROM ec_prekeys WHERE account = $1 AND device = $2 ORDER BY id LIMIT 1 FOR UPDATE))
 	RETURNING id, public_key)
 SELECT h.registration_id, h.noise_key, h.created, h.spk_id, h.spk, h.spk_sig,
-	h.kyber_lr_id, h.kyber_lr, h.kyber_lr_sig, h.identity_key,
+	h.kyber_lr_id, h.kyber_lr, h.kyber_lr_sig, h.identity_key, h.slot,
 	ky.id, ky.public_key, ky.signature, ec.id, ec.public_key
 FROM head h LEFT JOIN ky ON true LEFT JOIN ec ON true`
 
@@ -149,12 +149,12 @@ func (s *Store) TakeBundle(ctx context.Context, acct relay.AccountID, dev uint32
 	}
 	b := relay.Bundle{Device: relay.Device{Account: acct, ID: dev}}
 	var key, lr, lrSig, kyKey, kySig, ecKey []byte
-	var reg, created int64
+	var reg, created, slot int64
 	var spkID, lrID, kyID, ecID *int64
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		err = s.pool.QueryRow(ctx, takeBundle, acct[:], int64(dev)).Scan(&reg, &key, &created,
-			&spkID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature, &lrID, &lr, &lrSig, &b.Identity,
+			&spkID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature, &lrID, &lr, &lrSig, &b.Identity, &slot,
 			&kyID, &kyKey, &kySig, &ecID, &ecKey)
 		// Fetchers that wait for each other's last keys may deadlock; the
 		// server then aborts one, which nothing has spent: run it again.
@@ -174,6 +174,7 @@ func (s *Store) TakeBundle(ctx context.Context, acct relay.AccountID, dev uint32
 	copy(b.Device.NoiseKey[:], key)
 	b.Device.RegistrationID = uint32(reg)
 	b.Device.Created = fromNanos(created)
+	b.Device.Slot = uint64(slot)
 	b.SignedPreKey.ID = uint32(*spkID)
 	switch {
 	case kyID != nil:

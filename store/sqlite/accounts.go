@@ -99,7 +99,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 
 // insertDevice inserts d as a device of acct.
 func insertDevice(w *writer, acct relay.AccountID, d relay.Device) error {
-	_, err := w.insDevice.Exec(acct[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen))
+	_, err := w.insDevice.Exec(acct[:], d.ID, d.RegistrationID, d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen), int64(d.Slot))
 	return err
 }
 
@@ -179,10 +179,11 @@ type scanner interface{ Scan(...any) error }
 func scanDevice(row scanner) (relay.Device, error) {
 	var d relay.Device
 	var acct, key []byte
-	var created, seen int64
-	if err := row.Scan(&acct, &d.ID, &d.RegistrationID, &key, &created, &d.Name, &seen); err != nil {
+	var created, seen, slot int64
+	if err := row.Scan(&acct, &d.ID, &d.RegistrationID, &key, &created, &d.Name, &seen, &slot); err != nil {
 		return relay.Device{}, err
 	}
+	d.Slot = uint64(slot)
 	d.LastSeen = fromNanos(seen)
 	if len(acct) != len(d.Account) || len(key) != len(d.NoiseKey) {
 		return relay.Device{}, errors.New("malformed device row")
@@ -256,7 +257,7 @@ const batchIDs = 128
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	const accountCols = "SELECT id, username, identity_key, ua_key, ua_unrestricted, created FROM accounts "
-	const deviceCols = "SELECT account, id, registration_id, noise_key, created, name, last_seen FROM devices "
+	const deviceCols = "SELECT account, id, registration_id, noise_key, created, name, last_seen, slot FROM devices "
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string

@@ -91,11 +91,12 @@ func (s *Store) TakeBundle(ctx context.Context, acct relay.AccountID, dev uint32
 	err := s.submit(ctx, func(w *writer) error {
 		b := relay.Bundle{Device: relay.Device{Account: acct, ID: dev}}
 		var key []byte
-		var created int64
+		var created, slot int64
 		var spkID, lrID sql.NullInt64
 		var lr, lrSig []byte
 		err := w.bundleHead.QueryRow(acct[:], dev).Scan(&b.Device.RegistrationID, &key, &created,
-			&spkID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature, &lrID, &lr, &lrSig, &b.Identity)
+			&spkID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature, &lrID, &lr, &lrSig, &b.Identity, &slot)
+		b.Device.Slot = uint64(slot)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("device")
 		} else if err != nil {

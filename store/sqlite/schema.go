@@ -114,6 +114,11 @@ CREATE TABLE channel_posts (
 );
 CREATE UNIQUE INDEX channel_posts_by_id ON channel_posts (channel, id);
 `,
+	// 4: each device's cohort slot (relay.Device.Slot); 0 for devices
+	// registered before, whose slot is their noise key's hash.
+	`
+ALTER TABLE devices ADD COLUMN slot INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

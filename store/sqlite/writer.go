@@ -57,7 +57,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.noiseExists, "SELECT 1 FROM devices WHERE noise_key = ?1 UNION ALL SELECT 1 FROM removed_devices WHERE noise_key = ?1"},
 		{&w.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
 		{&w.insAccount, "INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES (?, ?, ?, ?, ?, ?)"},
-		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.deviceNoise, "SELECT noise_key FROM devices WHERE account = ? AND id = ?"},
 		{&w.setLastSeen, "UPDATE devices SET last_seen = ? WHERE account = ? AND id = ?"},
 		{&w.delDevice, "DELETE FROM devices WHERE account = ? AND id = ?"},
@@ -73,7 +73,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.upsertKyber, "INSERT INTO kyber_prekeys (account, device, id, public_key, signature) VALUES (?, ?, ?, ?, ?) " +
 			"ON CONFLICT (account, device, id) DO UPDATE SET public_key = excluded.public_key, signature = excluded.signature"},
 		{&w.bundleHead, "SELECT d.registration_id, d.noise_key, d.created, d.spk_id, d.spk, d.spk_sig, " +
-			"d.kyber_lr_id, d.kyber_lr, d.kyber_lr_sig, a.identity_key " +
+			"d.kyber_lr_id, d.kyber_lr, d.kyber_lr_sig, a.identity_key, d.slot " +
 			"FROM devices d JOIN accounts a ON a.id = d.account WHERE d.account = ? AND d.id = ?"},
 		{&w.takeEC, "DELETE FROM ec_prekeys WHERE account = ?1 AND device = ?2 AND " +
 			"id = (SELECT min(id) FROM ec_prekeys WHERE account = ?1 AND device = ?2) RETURNING id, public_key"},

@@ -143,7 +143,10 @@ func account(n int) (relay.Account, relay.Device) {
 		UnidentifiedAccessKey: bytes.Repeat([]byte{0x0a}, 16),
 		Created:               epoch,
 	}
-	d := relay.Device{Account: a.ID, ID: 1, RegistrationID: uint32(1000 + n), NoiseKey: noiseKey(n * 16), Created: epoch}
+	// A slot with its top bit set: it must come back whole from a
+	// signed 64-bit column.
+	d := relay.Device{Account: a.ID, ID: 1, RegistrationID: uint32(1000 + n), NoiseKey: noiseKey(n * 16), Created: epoch,
+		Slot: 1<<63 | uint64(n)}
 	return a, d
 }
 
@@ -165,7 +168,7 @@ func equalAccount(a, b relay.Account) bool {
 func equalDevice(a, b relay.Device) bool {
 	return a.Account == b.Account && a.ID == b.ID && a.RegistrationID == b.RegistrationID &&
 		a.NoiseKey == b.NoiseKey && a.Created.Equal(b.Created) && bytes.Equal(a.Name, b.Name) &&
-		a.LastSeen.Equal(b.LastSeen)
+		a.LastSeen.Equal(b.LastSeen) && a.Slot == b.Slot
 }
 
 // testAccountsDevices checks relay.AccountsBatch, for stores that have it:
@@ -345,7 +348,7 @@ func testAddDevice(t *testing.T, open Opener) {
 	a, d1 := mustCreate(t, s, 1)
 	_, other := mustCreate(t, s, 2)
 
-	d3 := relay.Device{Account: a.ID, ID: 3, RegistrationID: 7, NoiseKey: noiseKey(5000), Created: epoch.Add(time.Hour)}
+	d3 := relay.Device{Account: a.ID, ID: 3, RegistrationID: 7, NoiseKey: noiseKey(5000), Created: epoch.Add(time.Hour), Slot: 12345}
 	d2 := relay.Device{Account: a.ID, ID: 2, RegistrationID: 8, NoiseKey: noiseKey(5001), Created: epoch.Add(2 * time.Hour),
 		Name: bytes.Repeat([]byte{0xd2}, relay.MaxDeviceName)}
 	for _, d := range []relay.Device{d3, d2} {

@@ -478,10 +478,14 @@ func (x *Channel) GetTlsPin() []byte {
 // Invite is what an invite file carries: the network's public key and a
 // signed manifest.
 type Invite struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`                        // 1
-	NetworkKey    []byte                 `protobuf:"bytes,2,opt,name=network_key,json=networkKey,proto3" json:"network_key,omitempty"` // 32-byte Ed25519 public key
-	Manifest      []byte                 `protobuf:"bytes,3,opt,name=manifest,proto3" json:"manifest,omitempty"`                       // a SignedManifest
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Version    uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`                        // 1
+	NetworkKey []byte                 `protobuf:"bytes,2,opt,name=network_key,json=networkKey,proto3" json:"network_key,omitempty"` // 32-byte Ed25519 public key
+	Manifest   []byte                 `protobuf:"bytes,3,opt,name=manifest,proto3" json:"manifest,omitempty"`                       // a SignedManifest
+	// A personal invite's token: sealed by the relay for the inviting user
+	// (opaque to clients, at most 256 bytes); empty in the relay's own
+	// (root) invite.
+	Inviter       []byte `protobuf:"bytes,4,opt,name=inviter,proto3" json:"inviter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +537,13 @@ func (x *Invite) GetNetworkKey() []byte {
 func (x *Invite) GetManifest() []byte {
 	if x != nil {
 		return x.Manifest
+	}
+	return nil
+}
+
+func (x *Invite) GetInviter() []byte {
+	if x != nil {
+		return x.Inviter
 	}
 	return nil
 }
@@ -721,12 +732,13 @@ const file_manifest_proto_rawDesc = "" +
 	"\x03sni\x18\x05 \x01(\tR\x03sni\x12\x12\n" +
 	"\x04host\x18\x06 \x01(\tR\x04host\x12\x12\n" +
 	"\x04path\x18\a \x01(\tR\x04path\x12\x17\n" +
-	"\atls_pin\x18\b \x01(\fR\x06tlsPin\"_\n" +
+	"\atls_pin\x18\b \x01(\fR\x06tlsPin\"y\n" +
 	"\x06Invite\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
 	"\vnetwork_key\x18\x02 \x01(\fR\n" +
 	"networkKey\x12\x1a\n" +
-	"\bmanifest\x18\x03 \x01(\fR\bmanifest\"X\n" +
+	"\bmanifest\x18\x03 \x01(\fR\bmanifest\x12\x18\n" +
+	"\ainviter\x18\x04 \x01(\fR\ainviter\"X\n" +
 	"\n" +
 	"Delegation\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
