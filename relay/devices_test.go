@@ -358,3 +358,27 @@ func TestRemovedDeviceCertificateLapses(t *testing.T) {
 		t.Fatalf("the removed device's certificate at %v after removal: %v, want expired", bound.Sub(now), err)
 	}
 }
+
+// TestDeviceIDsNotReused: a device linked after a removal never gets the
+// removed device's id, even when it was the highest, so that contacts'
+// sessions with "account.id" never point at another device.
+func TestDeviceIDsNotReused(t *testing.T) {
+	e := newEnv(t, nil)
+	bob := e.register("bob", 0)
+	d2 := e.link(bob, 77, "")
+	d3 := e.link(bob, 78, "")
+	bob.dev1().mustOK(removeDevice(d3.id))
+	d4 := e.link(bob, 79, "")
+	if d4.id == d3.id {
+		t.Fatalf("the device linked after removing %d got its id", d3.id)
+	}
+	bob.dev1().mustOK(removeDevice(d4.id))
+	bob.dev1().mustOK(removeDevice(d2.id))
+	d5 := e.link(bob, 80, "")
+	if d5.id != 5 {
+		t.Fatalf("the device linked after removing 2, 3 and 4 got id %d, want 5", d5.id)
+	}
+	if ids := deviceIDs(t, bob.dev1()); !slices.Equal(ids, []uint32{1, 5}) {
+		t.Fatalf("devices: %v, want [1 5]", ids)
+	}
+}

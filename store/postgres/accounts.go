@@ -80,6 +80,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen)
 	SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
 		AND NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4)
+		AND NOT EXISTS (SELECT 1 FROM removed_devices WHERE account = $1 AND device = $2)
 	ON CONFLICT DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)`,
 		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen)).Scan(&inserted, &exists)
@@ -92,6 +93,26 @@ SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)
 		return fmt.Errorf("postgres: add device: %w", relay.ErrConflict)
 	}
 	return nil
+}
+
+// NextDeviceID implements relay.Accounts. Removed devices' ids count, so
+// that none is given twice. (removed_devices has no index on account: the
+// query scans it, once per linked device, which is rare.)
+func (s *Store) NextDeviceID(ctx context.Context, id relay.AccountID) (uint32, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	var next int64
+	err := s.pool.QueryRow(ctx, `SELECT 1 + GREATEST(
+	COALESCE((SELECT max(id) FROM devices WHERE account = $1), 0),
+	COALESCE((SELECT max(device) FROM removed_devices WHERE account = $1), 0)) FROM accounts WHERE id = $1`, id[:]).Scan(&next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, notFound("next device id: account")
+	}
+	if err != nil {
+		return 0, dbErr("next device id", err)
+	}
+	return uint32(next), nil
 }
 
 func scanAccount(row pgx.Row) (relay.Account, error) {
