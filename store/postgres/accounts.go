@@ -156,11 +156,12 @@ func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Accou
 }
 
 // scanDevice reads deviceCols.
-func scanDevice(row pgx.Row) (relay.Device, error) {
+// scanDevice reads deviceCols, and then into extra any further columns.
+func scanDevice(row pgx.Row, extra ...any) (relay.Device, error) {
 	var d relay.Device
 	var acct, key []byte
 	var id, reg, created, seen int64
-	if err := row.Scan(&acct, &id, &reg, &key, &created, &d.Name, &seen); err != nil {
+	if err := row.Scan(append([]any{&acct, &id, &reg, &key, &created, &d.Name, &seen}, extra...)...); err != nil {
 		return relay.Device{}, err
 	}
 	d.LastSeen = fromNanos(seen)
@@ -174,23 +175,30 @@ func scanDevice(row pgx.Row) (relay.Device, error) {
 	return d, nil
 }
 
+// deviceByNoiseOrRemoved is deviceCols and a removed flag for the device
+// with noise key $1, or for the removed device that had it.
+const deviceByNoiseOrRemoved = `SELECT account, id, registration_id, noise_key, created, name, last_seen, false FROM devices WHERE noise_key = $1
+UNION ALL
+SELECT account, device, 0, noise_key, removed, NULL, 0, true FROM removed_devices WHERE noise_key = $1`
+
 // DeviceByNoiseKey implements relay.Accounts.
 func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Device, error) {
 	if err := s.checkOpen(); err != nil {
 		return relay.Device{}, err
 	}
-	d, err := scanDevice(s.pool.QueryRow(ctx, deviceCols+"WHERE noise_key = $1", key[:]))
-	if errors.Is(err, pgx.ErrNoRows) {
-		var removed bool
-		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $1)", key[:]).Scan(&removed); err != nil {
-			return relay.Device{}, dbErr("device by noise key", err)
-		}
-		if removed {
-			return relay.Device{}, fmt.Errorf("postgres: device by noise key: %w", relay.ErrDeviceRemoved)
-		}
-	}
-	if err != nil {
+	// One round trip whether the key is a device's, a removed device's or
+	// unknown (an anonymous connection's, the common case). A key is never
+	// in both tables (AddDevice and CreateAccount refuse a removed one), so
+	// there is at most one row.
+	var removed bool
+	d, err := scanDevice(s.pool.QueryRow(ctx, deviceByNoiseOrRemoved, key[:]), &removed)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return relay.Device{}, notFound("device by noise key")
+	case err != nil:
 		return relay.Device{}, dbErr("device by noise key", err)
+	case removed:
+		return relay.Device{}, fmt.Errorf("postgres: device by noise key: %w", relay.ErrDeviceRemoved)
 	}
 	return d, nil
 }
