@@ -59,7 +59,8 @@ func HTTPHost(b []byte) string {
 // LooksLikeNoiseIK recognises the first message of a length-prefixed Noise
 // IK handshake such as samizdat's noisechan: a 2-byte big-endian length equal
 // to the bytes that follow (or more, if the capture is cut short), at least
-// 96 bytes (32 ephemeral + 48 encrypted static + 16 tag) and at most 1024,
+// 96 bytes (32 ephemeral + 48 encrypted static + 16 tag; samizdat's adds an
+// 8-byte timestamp, 104) and at most 1024,
 // and a body whose bits look random (average popcount per byte between 2.5
 // and 5.5, far wider than the fully-encrypted exemptions, so a genuine
 // handshake is never missed by chance). A DPI vendor writes this rule in an

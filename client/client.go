@@ -221,6 +221,7 @@ type Client struct {
 	anon        *relayConn                  // guarded by mu; the anonymous channel of the current burst of sealed sends
 	anonFor     [16]byte                    // guarded by mu; the recipient anon serves
 	cert        *sealed.SenderCertificate   // guarded by mu; our cached sender certificate
+	certRenew   time.Time                   // guarded by mu; when cert is half spent and fetched again
 	heardSerial uint64                      // guarded by mu; the newest serial a contact said it holds that set off a fetch
 	heardAt     time.Time                   // guarded by mu; when that fetch started
 	served      *ServedBridge               // guarded by mu; the bridge this home runs now, if any

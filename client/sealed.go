@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"samizdat/client/clientdb"
 	"samizdat/noisechan"
@@ -24,12 +23,14 @@ import (
 var errNoCertificate = errors.New("client: relay issues no sender certificates")
 
 // senderCertificate returns a valid sender certificate, fetching a new one
-// when the cached one is missing or expires within an hour.
+// when the cached one is missing or half its lifetime (as seen when it was
+// fetched) has passed. Relays issue short-lived certificates (a removed
+// device's lasts at most that long), so the margin follows the lifetime.
 func (c *Client) senderCertificate(ctx context.Context) (*sealed.SenderCertificate, error) {
 	c.mu.Lock()
-	cert := c.cert
+	cert, renew := c.cert, c.certRenew
 	c.mu.Unlock()
-	if cert != nil && cert.Expiration().After(c.cfg.Now().Add(time.Hour)) {
+	if cert != nil && c.cfg.Now().Before(renew) {
 		return cert, nil
 	}
 	resp, err := c.call(ctx, "sender certificate", &wire.Request{Op: &wire.Request_SenderCertificate{SenderCertificate: &wire.GetSenderCertificate{}}})
@@ -48,11 +49,12 @@ func (c *Client) senderCertificate(ctx context.Context) (*sealed.SenderCertifica
 	if err != nil {
 		return nil, err
 	}
-	if err := cert.Validate(root, c.cfg.Now()); err != nil {
+	now := c.cfg.Now()
+	if err := cert.Validate(root, now); err != nil {
 		return nil, fmt.Errorf("client: relay sent an invalid sender certificate: %w", err)
 	}
 	c.mu.Lock()
-	c.cert = cert
+	c.cert, c.certRenew = cert, now.Add(cert.Expiration().Sub(now)/2)
 	c.mu.Unlock()
 	return cert, nil
 }

@@ -404,7 +404,7 @@ func attempt(ctx context.Context, cfg Config, dial DialFunc, c Candidate) (*nois
 		}
 		return nil, err
 	}
-	nc, err := noisechan.Client(ctx, raw, cfg.Local, c.RelayKey, cfg.Prologue)
+	nc, err := noisechan.ClientAt(ctx, raw, cfg.Local, c.RelayKey, cfg.Prologue, clock.Or(cfg.Clock).Now())
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil && ctx.Err() == context.Canceled {
 			return nil, fmt.Errorf("%w: %w", cerr, err)

@@ -24,10 +24,14 @@
 // Every Noise message travels as a 2-byte big-endian length L (1 ≤ L ≤ 65535)
 // followed by L bytes of Noise message.
 //
-// The handshake is the IK pattern's two messages, each with an empty payload:
+// The handshake is the IK pattern's two messages:
 //
-//	-> e, es, s, ss     (client to relay, 96 bytes)
+//	-> e, es, s, ss     (client to relay, 104 bytes)
 //	<- e, ee, se        (relay to client, 48 bytes)
+//
+// The first message's payload is the client's clock, Unix seconds as 8
+// bytes big-endian, so that a relay can refuse a recorded first message
+// replayed later (ServerChecked); the second's payload is empty.
 //
 // The prologue is "samizdat/1" || 0x00 || the caller's prologue bytes. The
 // relay reads nothing beyond the first handshake message before it has
@@ -196,7 +200,24 @@ type Conn struct {
 // only: its deadline applies to the handshake's I/O and its cancellation
 // aborts it; once Client returns, ctx no longer matters.
 func Client(ctx context.Context, raw net.Conn, local KeyPair, relayStatic [32]byte, prologue []byte) (*Conn, error) {
-	return handshake(ctx, raw, local, &relayStatic, prologue, true)
+	return ClientAt(ctx, raw, local, relayStatic, prologue, time.Now())
+}
+
+// ClientAt is Client, telling the relay that the time is now (a simulated
+// clock's, in the lab).
+func ClientAt(ctx context.Context, raw net.Conn, local KeyPair, relayStatic [32]byte, prologue []byte, now time.Time) (*Conn, error) {
+	return handshake(ctx, raw, local, &relayStatic, prologue, true, now, nil)
+}
+
+// FirstMessage is what a relay learns from a client's first handshake
+// message before it answers.
+type FirstMessage struct {
+	// Ephemeral is the client's ephemeral key, fresh for every handshake:
+	// a message seen twice is a replay.
+	Ephemeral [32]byte
+	// Sent is the client's clock when it made the message (zero when the
+	// payload carried none).
+	Sent time.Time
 }
 
 // Server performs the responder side of the handshake over raw and learns
@@ -204,7 +225,7 @@ func Client(ctx context.Context, raw net.Conn, local KeyPair, relayStatic [32]by
 // welcome is up to the caller. It closes raw on failure. ctx bounds the
 // handshake as for Client.
 func Server(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte) (*Conn, error) {
-	return handshake(ctx, raw, local, nil, prologue, true)
+	return handshake(ctx, raw, local, nil, prologue, true, time.Time{}, nil)
 }
 
 // ServerKeepOpen is Server, except that it leaves raw open when the
@@ -213,10 +234,20 @@ func Server(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte) (
 // transport/tcp's Guard). On success raw belongs to the Conn, as with
 // Server.
 func ServerKeepOpen(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte) (*Conn, error) {
-	return handshake(ctx, raw, local, nil, prologue, false)
+	return handshake(ctx, raw, local, nil, prologue, false, time.Time{}, nil)
 }
 
-func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[32]byte, prologue []byte, closeOnFail bool) (c *Conn, err error) {
+// ServerChecked is ServerKeepOpen that calls check with the first message,
+// once it has authenticated under the relay's key and before anything is
+// answered; an error from check fails the handshake (wrapped in
+// ErrHandshake), so that a replayed first message is answered as garbage
+// is.
+func ServerChecked(ctx context.Context, raw net.Conn, local KeyPair, prologue []byte, check func(FirstMessage) error) (*Conn, error) {
+	return handshake(ctx, raw, local, nil, prologue, false, time.Time{}, check)
+}
+
+func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[32]byte, prologue []byte, closeOnFail bool,
+	now time.Time, check func(FirstMessage) error) (c *Conn, err error) {
 	defer func() {
 		if err != nil {
 			c = nil
@@ -278,7 +309,9 @@ func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[3
 
 	var send, recv *noise.CipherState
 	if relayStatic != nil {
-		out, _, _, err := hs.WriteMessage(make([]byte, 2, 2+96), nil)
+		var sent [8]byte
+		binary.BigEndian.PutUint64(sent[:], uint64(now.Unix()))
+		out, _, _, err := hs.WriteMessage(make([]byte, 2, 2+104), sent[:])
 		if err != nil {
 			return nil, err
 		}
@@ -300,8 +333,19 @@ func handshake(ctx context.Context, raw net.Conn, local KeyPair, relayStatic *[3
 		if err != nil {
 			return nil, ioErr(fmt.Errorf("read message 1: %w", err))
 		}
-		if _, _, _, err := hs.ReadMessage(nil, in); err != nil {
+		payload, _, _, err := hs.ReadMessage(nil, in)
+		if err != nil {
 			return nil, fmt.Errorf("message 1: %w", err)
+		}
+		if check != nil {
+			var m FirstMessage
+			copy(m.Ephemeral[:], in) // e comes first, in the clear
+			if len(payload) == 8 {
+				m.Sent = time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
+			}
+			if err := check(m); err != nil {
+				return nil, fmt.Errorf("message 1: %w", err)
+			}
 		}
 		out, cs1, cs2, err := hs.WriteMessage(make([]byte, 2, 2+48), nil)
 		if err != nil {

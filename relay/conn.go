@@ -144,7 +144,15 @@ func (s *Server) accept(raw net.Conn, transport string, src source, h *handshake
 	}
 	deadline := s.clk.Now().Add(budget)
 	raw.SetDeadline(deadline)
-	nc, err := noisechan.ServerKeepOpen(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
+	var nc *noisechan.Conn
+	var err error
+	if fc, ok := raw.(firstChecker); ok {
+		nc, err = noisechan.ServerChecked(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue, func(m noisechan.FirstMessage) error {
+			return fc.CheckFirst(m.Ephemeral, m.Sent)
+		})
+	} else {
+		nc, err = noisechan.ServerKeepOpen(s.ctx, raw, s.cfg.NoiseKey, s.cfg.Prologue)
+	}
 	if err != nil {
 		// Still on its slot, so a held probe counts against the caps.
 		reject(s.ctx, raw, deadline)
@@ -285,6 +293,14 @@ type rejecter interface {
 	// transport's choosing (notBefore is the handshake's deadline), or
 	// when ctx ends; it returns once it is closed.
 	Reject(ctx context.Context, notBefore time.Time)
+}
+
+// firstChecker is a connection whose transport refuses replayed first
+// handshake messages (transport/tcp's GuardedConn).
+type firstChecker interface {
+	// CheckFirst returns an error if a first message with this ephemeral
+	// key and time must not be answered.
+	CheckFirst(ephemeral [32]byte, sent time.Time) error
 }
 
 // reject ends raw after a failed handshake.

@@ -13,6 +13,7 @@ import (
 
 	"samizdat/relay"
 	"samizdat/relay/wire"
+	"samizdat/session/sealed"
 	"samizdat/store/memstore"
 )
 
@@ -324,4 +325,60 @@ func TestDeviceNameLimit(t *testing.T) {
 	expectStatus(t, e.dial(noise), &wire.Request{Op: &wire.Request_Register{Register: reg}}, wire.Status_BAD_REQUEST)
 	reg.DeviceName = long[:relay.MaxDeviceName]
 	e.dial(noise).mustOK(&wire.Request{Op: &wire.Request_Register{Register: reg}})
+}
+
+// TestRemovedDeviceCertificateLapses: the relay issues a removed device no
+// sender certificate, and the one it got just before removal is refused by
+// recipients within the default bound (it cannot be checked by the relay,
+// which does not see the sender of a sealed envelope).
+func TestRemovedDeviceCertificateLapses(t *testing.T) {
+	now := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	e := newEnv(t, func(c *relay.Config) { c.Now = func() time.Time { return now } })
+	bob := e.register("bob", 0)
+	d2 := e.link(bob, 77, "")
+	c2 := e.dial(d2.noise)
+	getCert := &wire.Request{Op: &wire.Request_SenderCertificate{SenderCertificate: &wire.GetSenderCertificate{}}}
+	cert, err := sealed.ParseSenderCertificate(c2.mustOK(getCert).GetSenderCertificate().GetCertificate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.dev1().mustOK(removeDevice(d2.id))
+	skipToRemoved(t, c2)
+	c2.waitClosed()
+
+	c := e.dial(d2.noise)
+	if p := c.nextPush(); p.GetRemoved() == nil {
+		t.Fatalf("reconnected removed device got %v, want Removed", p)
+	}
+	expectStatus(t, c, getCert, wire.Status_DEVICE_REMOVED)
+	c.waitClosed()
+
+	bound := now.Add(2 * time.Hour) // the bound docs/design.md states
+	if err := cert.Validate(e.trustRoot.Public, bound.Add(time.Second)); !errors.Is(err, sealed.ErrExpired) {
+		t.Fatalf("the removed device's certificate at %v after removal: %v, want expired", bound.Sub(now), err)
+	}
+}
+
+// TestDeviceIDsNotReused: a device linked after a removal never gets the
+// removed device's id, even when it was the highest, so that contacts'
+// sessions with "account.id" never point at another device.
+func TestDeviceIDsNotReused(t *testing.T) {
+	e := newEnv(t, nil)
+	bob := e.register("bob", 0)
+	d2 := e.link(bob, 77, "")
+	d3 := e.link(bob, 78, "")
+	bob.dev1().mustOK(removeDevice(d3.id))
+	d4 := e.link(bob, 79, "")
+	if d4.id == d3.id {
+		t.Fatalf("the device linked after removing %d got its id", d3.id)
+	}
+	bob.dev1().mustOK(removeDevice(d4.id))
+	bob.dev1().mustOK(removeDevice(d2.id))
+	d5 := e.link(bob, 80, "")
+	if d5.id != 5 {
+		t.Fatalf("the device linked after removing 2, 3 and 4 got id %d, want 5", d5.id)
+	}
+	if ids := deviceIDs(t, bob.dev1()); !slices.Equal(ids, []uint32{1, 5}) {
+		t.Fatalf("devices: %v, want [1 5]", ids)
+	}
 }

@@ -416,7 +416,8 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 	nd := Device{Account: d.Account, RegistrationID: r.RegistrationId, Created: c.s.now(), Name: nonEmpty(r.Name),
 		Slot: uint64(DeviceSlot(d))}
 	copy(nd.NoiseKey[:], r.NoiseStaticKey)
-	// Device ids are max+1; a concurrent AddDevice may take the id first.
+	// Device ids rise and are never reused; a concurrent AddDevice may
+	// take the id first.
 	for attempt := 0; ; attempt++ {
 		devs, err := c.s.store.Devices(ctx, d.Account)
 		if err != nil {
@@ -425,14 +426,14 @@ func (c *conn) addDevice(ctx context.Context, d Device, r *wire.AddDevice) *wire
 		if len(devs) >= c.s.lim.MaxDevices {
 			return fail(wire.Status_CONFLICT, fmt.Sprintf("an account has at most %d devices", c.s.lim.MaxDevices))
 		}
-		var top uint32
-		for _, x := range devs {
-			top = max(top, x.ID)
+		next, err := c.s.store.NextDeviceID(ctx, d.Account)
+		if err != nil {
+			return c.internal("add device", err)
 		}
-		if top >= maxDeviceID {
+		if next > maxDeviceID {
 			return fail(wire.Status_CONFLICT, "no device id left")
 		}
-		nd.ID = top + 1
+		nd.ID = next
 		err = c.s.store.AddDevice(ctx, nd)
 		if err == nil {
 			break

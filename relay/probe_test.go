@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/noisechan"
 	"samizdat/relay"
 	"samizdat/transport/tcp"
 )
@@ -64,6 +65,13 @@ func (c *countingConn) Close() error {
 // address and the conns' close records.
 func guardedRelay(t *testing.T, mod func(*relay.Config), g tcp.GuardConfig) (string, chan closed) {
 	t.Helper()
+	_, addr, rec := guardedEnv(t, mod, g)
+	return addr, rec
+}
+
+// guardedEnv is guardedRelay that returns the relay's env too.
+func guardedEnv(t *testing.T, mod func(*relay.Config), g tcp.GuardConfig) (*env, string, chan closed) {
+	t.Helper()
 	e := newEnv(t, mod)
 	inner, err := tcp.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +86,7 @@ func guardedRelay(t *testing.T, mod func(*relay.Config), g tcp.GuardConfig) (str
 		cancel()
 		<-served
 	})
-	return inner.Addr().String(), rec
+	return e, inner.Addr().String(), rec
 }
 
 // probe sends b on a new conn to addr and reads until the relay ends it;
@@ -284,6 +292,79 @@ func TestTCPHeldProbesCountAgainstTheCaps(t *testing.T) {
 		case <-rec:
 		case <-time.After(time.Minute):
 			t.Fatal("a held probe was not closed after its peer left")
+		}
+	}
+}
+
+// recordingConn keeps what is written to it.
+type recordingConn struct {
+	net.Conn
+	mu      sync.Mutex
+	written []byte // guarded by mu
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.written = append(c.written, p...)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestTCPReplayedFirstMessageIsGarbage: a censor that recorded a real
+// client's first handshake message and replays it gets no answer: the
+// relay reads to a close point in its garbage range and closes, as for
+// random bytes. A relay that answered it (the second handshake message)
+// would confirm itself to anyone who saw one client connect.
+func TestTCPReplayedFirstMessageIsGarbage(t *testing.T) {
+	const size = 16 << 10 // more than any close point
+	e, addr, rec := guardedEnv(t, nil, tcp.GuardConfig{Secret: []byte("replay test secret"), MaxHold: 5 * time.Second})
+
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &recordingConn{Conn: raw}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	nc, err := noisechan.Client(ctx, rc, newKey(t), e.relayKey, nil)
+	if err != nil {
+		t.Fatalf("the real client's handshake: %v", err)
+	}
+	rc.mu.Lock()
+	first := slices.Clone(rc.written)
+	rc.mu.Unlock()
+	nc.Close()
+	select {
+	case <-rec: // the real client's conn
+	case <-time.After(patience):
+		t.Fatal("the relay did not close the real client's conn")
+	}
+
+	for _, kind := range []struct {
+		name  string
+		first []byte
+	}{{"replayed first message", first}, {"random", nil}} {
+		b := make([]byte, size)
+		rand.Read(b)
+		copy(b, kind.first)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(patience))
+		c.Write(b)
+		got, _ := io.Copy(io.Discard, c)
+		c.Close()
+		if got != 0 {
+			t.Errorf("%s: the relay answered %d bytes", kind.name, got)
+		}
+		select {
+		case r := <-rec:
+			if r.read < tcp.MinCloseBytes || r.read >= size {
+				t.Errorf("%s: the relay read %d bytes before it closed; want at least %d and less than the probe", kind.name, r.read, tcp.MinCloseBytes)
+			}
+		case <-time.After(patience):
+			t.Fatalf("%s: the relay did not close the probe", kind.name)
 		}
 	}
 }

@@ -149,13 +149,20 @@ type Limits struct {
 	DeliveryBatch      int           // envelopes fetched from the store at once
 	DeliveryPoll       time.Duration // a delivering connection re-reads its mailbox this long (up to an eighth more) after the last read without wake-ups
 	DeviceCacheTTL     time.Duration // how long a device list read for a send is reused; negative: never
-	CertificateTTL     time.Duration // lifetime of sender certificates
+	CertificateTTL     time.Duration // lifetime of sender certificates: how long a removed device's stays usable
 	Retention          time.Duration // mailbox entries older than this are expired
 	ExpireEvery        time.Duration // how often Expire runs
 	ChannelPage        int           // posts a ReadChannel returns at most
 	ChannelSubscribers int           // ReadChannel subscriptions per connection
 	ChannelCache       int           // channels whose keys (and latest posts) the server keeps in memory
 }
+
+// DefaultCertificateTTL is the default lifetime of sender certificates.
+// It bounds how long a removed device can still send sealed messages that
+// recipients accept: the relay issues it none after removal, and cannot see
+// the certificate inside a sealed envelope. Clients fetch a new one when
+// half has passed, one request an hour per sending device.
+const DefaultCertificateTTL = 2 * time.Hour
 
 // DefaultLimits returns the limits used for zero fields of Config.Limits.
 func DefaultLimits() Limits {
@@ -194,7 +201,7 @@ func DefaultLimits() Limits {
 		DeliveryBatch:      256,
 		DeliveryPoll:       30 * time.Second,
 		DeviceCacheTTL:     time.Second,
-		CertificateTTL:     24 * time.Hour,
+		CertificateTTL:     DefaultCertificateTTL,
 		Retention:          DefaultRetention,
 		ExpireEvery:        time.Hour,
 		ChannelPage:        100,

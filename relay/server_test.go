@@ -451,10 +451,10 @@ func TestSenderCertificate(t *testing.T) {
 	if cert.SenderUUID() != id.UUID() || cert.DeviceID() != 1 || !cert.Key().Equal(alice.identity.Public) {
 		t.Fatalf("certificate names %s/%d", cert.SenderUUID(), cert.DeviceID())
 	}
-	if got := cert.Expiration().Sub(now); got != 24*time.Hour {
+	if got := cert.Expiration().Sub(now); got != relay.DefaultCertificateTTL {
 		t.Fatalf("lifetime %v", got)
 	}
-	if err := cert.Validate(e.trustRoot.Public, now.Add(25*time.Hour)); err == nil {
+	if err := cert.Validate(e.trustRoot.Public, now.Add(relay.DefaultCertificateTTL+time.Second)); err == nil {
 		t.Fatal("certificate valid after its expiry")
 	}
 }

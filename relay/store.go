@@ -131,10 +131,16 @@ type Accounts interface {
 	// noise key is taken; then nothing is stored.
 	CreateAccount(ctx context.Context, a Account, d Device) error
 	// AddDevice stores another device of an existing account. The caller
-	// chooses the device id (max+1 of Devices). It returns ErrNotFound if the
+	// chooses the device id (NextDeviceID). It returns ErrNotFound if the
 	// account does not exist and ErrConflict if the device id or noise key is
-	// taken (a removed device's key stays taken).
+	// taken (a removed device's id and key stay taken: an id names one
+	// device for the account's whole life, so that contacts' sessions with
+	// "account.id" never silently point at another device).
 	AddDevice(ctx context.Context, d Device) error
+	// NextDeviceID returns one more than the highest id the account's
+	// devices have had, removed ones included; ErrNotFound if the account
+	// does not exist.
+	NextDeviceID(ctx context.Context, id AccountID) (uint32, error)
 	// AccountByID returns the account, or ErrNotFound.
 	AccountByID(ctx context.Context, id AccountID) (Account, error)
 	// AccountByUsername returns the account with this exact username, or
@@ -151,8 +157,8 @@ type Accounts interface {
 	// mailbox (envelopes and quota usage) in one transaction, and keeps its
 	// noise key as removed: from then on DeviceByNoiseKey answers that key
 	// with an error wrapping ErrDeviceRemoved, and CreateAccount and
-	// AddDevice refuse it (ErrConflict). The id is free for a later
-	// AddDevice. ErrNotFound if the account has no device dev (also when
+	// AddDevice refuse it (ErrConflict); its id is never given again.
+	// ErrNotFound if the account has no device dev (also when
 	// it was removed already).
 	RemoveDevice(ctx context.Context, acct AccountID, dev uint32) error
 	// SetLastSeen sets the device's LastSeen to at (as given: the caller

@@ -63,6 +63,8 @@ type Store struct {
 	devices   map[devKey]*device                // guarded by mu
 	byNoise   map[[32]byte]devKey               // guarded by mu
 	removed   map[[32]byte]bool                 // noise keys of removed devices; guarded by mu
+	topID     map[relay.AccountID]uint32        // highest device id each account has had; guarded by mu
+	gone      map[devKey]bool                   // ids of removed devices; guarded by mu
 	mailboxes map[devKey]*mailbox               // guarded by mu
 	seq       uint64                            // last Seq assigned; guarded by mu
 	channels  map[relay.ChannelID]*channel      // guarded by mu
@@ -99,6 +101,8 @@ func New(opts Options) *Store {
 		devices:   make(map[devKey]*device),
 		byNoise:   make(map[[32]byte]devKey),
 		removed:   make(map[[32]byte]bool),
+		topID:     make(map[relay.AccountID]uint32),
+		gone:      make(map[devKey]bool),
 		mailboxes: make(map[devKey]*mailbox),
 		channels:  make(map[relay.ChannelID]*channel),
 	}
@@ -167,6 +171,7 @@ func (s *Store) CreateAccount(ctx context.Context, a relay.Account, d relay.Devi
 	k := devKey{a.ID, d.ID}
 	s.devices[k] = newDevice(d)
 	s.byNoise[d.NoiseKey] = k
+	s.topID[a.ID] = d.ID
 	return nil
 }
 
@@ -197,7 +202,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 		return fmt.Errorf("memstore: account: %w", relay.ErrNotFound)
 	}
 	k := devKey{d.Account, d.ID}
-	if _, ok := s.devices[k]; ok {
+	if _, ok := s.devices[k]; ok || s.gone[k] {
 		return fmt.Errorf("memstore: device id: %w", relay.ErrConflict)
 	}
 	if s.keyTaken(d.NoiseKey) {
@@ -205,7 +210,20 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	}
 	s.devices[k] = newDevice(d)
 	s.byNoise[d.NoiseKey] = k
+	s.topID[d.Account] = max(s.topID[d.Account], d.ID)
 	return nil
+}
+
+// NextDeviceID implements relay.Accounts.
+func (s *Store) NextDeviceID(ctx context.Context, id relay.AccountID) (uint32, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[id]; !ok {
+		return 0, fmt.Errorf("memstore: account: %w", relay.ErrNotFound)
+	}
+	return s.topID[id] + 1, nil
 }
 
 // AccountByID implements relay.Accounts.
@@ -265,6 +283,7 @@ func (s *Store) RemoveDevice(ctx context.Context, acct relay.AccountID, dev uint
 	delete(s.byNoise, d.NoiseKey)
 	delete(s.mailboxes, k)
 	s.removed[d.NoiseKey] = true
+	s.gone[k] = true
 	return nil
 }
 

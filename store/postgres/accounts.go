@@ -80,6 +80,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 	INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen, slot)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)
 		AND NOT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $4)
+		AND NOT EXISTS (SELECT 1 FROM removed_devices WHERE account = $1 AND device = $2)
 	ON CONFLICT DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)`,
 		d.Account[:], int64(d.ID), int64(d.RegistrationID), d.NoiseKey[:], nanos(d.Created), d.Name, nanos(d.LastSeen), int64(d.Slot)).Scan(&inserted, &exists)
@@ -92,6 +93,26 @@ SELECT (SELECT count(*) FROM ins), EXISTS (SELECT 1 FROM accounts WHERE id = $1)
 		return fmt.Errorf("postgres: add device: %w", relay.ErrConflict)
 	}
 	return nil
+}
+
+// NextDeviceID implements relay.Accounts. Removed devices' ids count, so
+// that none is given twice. (removed_devices has no index on account: the
+// query scans it, once per linked device, which is rare.)
+func (s *Store) NextDeviceID(ctx context.Context, id relay.AccountID) (uint32, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	var next int64
+	err := s.pool.QueryRow(ctx, `SELECT 1 + GREATEST(
+	COALESCE((SELECT max(id) FROM devices WHERE account = $1), 0),
+	COALESCE((SELECT max(device) FROM removed_devices WHERE account = $1), 0)) FROM accounts WHERE id = $1`, id[:]).Scan(&next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, notFound("next device id: account")
+	}
+	if err != nil {
+		return 0, dbErr("next device id", err)
+	}
+	return uint32(next), nil
 }
 
 func scanAccount(row pgx.Row) (relay.Account, error) {
@@ -134,12 +155,12 @@ func (s *Store) AccountByUsername(ctx context.Context, name string) (relay.Accou
 	return a, nil
 }
 
-// scanDevice reads deviceCols.
-func scanDevice(row pgx.Row) (relay.Device, error) {
+// scanDevice reads deviceCols, and then into extra any further columns.
+func scanDevice(row pgx.Row, extra ...any) (relay.Device, error) {
 	var d relay.Device
 	var acct, key []byte
 	var id, reg, created, seen, slot int64
-	if err := row.Scan(&acct, &id, &reg, &key, &created, &d.Name, &seen, &slot); err != nil {
+	if err := row.Scan(append([]any{&acct, &id, &reg, &key, &created, &d.Name, &seen, &slot}, extra...)...); err != nil {
 		return relay.Device{}, err
 	}
 	d.Slot = uint64(slot)
@@ -154,23 +175,30 @@ func scanDevice(row pgx.Row) (relay.Device, error) {
 	return d, nil
 }
 
+// deviceByNoiseOrRemoved is deviceCols and a removed flag for the device
+// with noise key $1, or for the removed device that had it.
+const deviceByNoiseOrRemoved = `SELECT account, id, registration_id, noise_key, created, name, last_seen, slot, false FROM devices WHERE noise_key = $1
+UNION ALL
+SELECT account, device, 0, noise_key, removed, NULL, 0, 0, true FROM removed_devices WHERE noise_key = $1`
+
 // DeviceByNoiseKey implements relay.Accounts.
 func (s *Store) DeviceByNoiseKey(ctx context.Context, key [32]byte) (relay.Device, error) {
 	if err := s.checkOpen(); err != nil {
 		return relay.Device{}, err
 	}
-	d, err := scanDevice(s.pool.QueryRow(ctx, deviceCols+"WHERE noise_key = $1", key[:]))
-	if errors.Is(err, pgx.ErrNoRows) {
-		var removed bool
-		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE noise_key = $1)", key[:]).Scan(&removed); err != nil {
-			return relay.Device{}, dbErr("device by noise key", err)
-		}
-		if removed {
-			return relay.Device{}, fmt.Errorf("postgres: device by noise key: %w", relay.ErrDeviceRemoved)
-		}
-	}
-	if err != nil {
+	// One round trip whether the key is a device's, a removed device's or
+	// unknown (an anonymous connection's, the common case). A key is never
+	// in both tables (AddDevice and CreateAccount refuse a removed one), so
+	// there is at most one row.
+	var removed bool
+	d, err := scanDevice(s.pool.QueryRow(ctx, deviceByNoiseOrRemoved, key[:]), &removed)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return relay.Device{}, notFound("device by noise key")
+	case err != nil:
 		return relay.Device{}, dbErr("device by noise key", err)
+	case removed:
+		return relay.Device{}, fmt.Errorf("postgres: device by noise key: %w", relay.ErrDeviceRemoved)
 	}
 	return d, nil
 }

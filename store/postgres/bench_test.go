@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -117,4 +119,39 @@ func BenchmarkTakeBundle(b *testing.B) {
 //	go test ./store/postgres -run '^$' -bench Drain -benchtime 10000x
 func BenchmarkDrain(b *testing.B) {
 	storetest.BenchDrain(b, openBench(b, postgres.Options{}))
+}
+
+// BenchmarkDeviceByNoiseKey measures the lookup every new connection
+// makes, for an unknown key (an anonymous connection: the common case for
+// sealed sends) and a known one, from 16 goroutines:
+//
+//	scripts/pg.sh run go test ./store/postgres -run '^$' -bench DeviceByNoiseKey
+func BenchmarkDeviceByNoiseKey(b *testing.B) {
+	s := openBench(b, postgres.Options{})
+	ctx := context.Background()
+	var known [32]byte
+	known[0] = 1
+	acct := relay.Account{ID: relay.AccountID{1}, Username: "bench", IdentityKey: make([]byte, 33)}
+	if err := s.CreateAccount(ctx, acct, relay.Device{ID: 1, RegistrationID: 1, NoiseKey: known}); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		key  func(n uint64) [32]byte
+		want error
+	}{
+		{"unknown", func(n uint64) [32]byte { var k [32]byte; k[0] = 2; binary.BigEndian.PutUint64(k[1:], n); return k }, relay.ErrNotFound},
+		{"known", func(uint64) [32]byte { return known }, nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var next atomic.Uint64
+			storetest.RunConcurrent(b, 16, func() error {
+				_, err := s.DeviceByNoiseKey(ctx, c.key(next.Add(1)))
+				if !errors.Is(err, c.want) {
+					return fmt.Errorf("DeviceByNoiseKey: %v, want %v", err, c.want)
+				}
+				return nil
+			})
+		})
+	}
 }

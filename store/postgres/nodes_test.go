@@ -40,6 +40,9 @@ func (t *twoNodes) CreateAccount(ctx context.Context, a relay.Account, d relay.D
 func (t *twoNodes) AddDevice(ctx context.Context, d relay.Device) error {
 	return t.next().AddDevice(ctx, d)
 }
+func (t *twoNodes) NextDeviceID(ctx context.Context, id relay.AccountID) (uint32, error) {
+	return t.next().NextDeviceID(ctx, id)
+}
 func (t *twoNodes) AccountByID(ctx context.Context, id relay.AccountID) (relay.Account, error) {
 	return t.next().AccountByID(ctx, id)
 }

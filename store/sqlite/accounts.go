@@ -80,7 +80,7 @@ func (s *Store) AddDevice(ctx context.Context, d relay.Device) error {
 		if !ok {
 			return notFound("account")
 		}
-		if taken, err := exists(w.deviceExists, d.Account[:], d.ID); err != nil {
+		if taken, err := exists(w.idTaken, d.Account[:], d.ID); err != nil {
 			return writeErr("add device", err)
 		} else if taken {
 			return conflict("device id")
@@ -242,10 +242,23 @@ func (s *Store) Devices(ctx context.Context, id relay.AccountID) ([]relay.Device
 	return ds, nil
 }
 
+// NextDeviceID implements relay.Accounts. Removed devices' ids count, so
+// that none is given twice.
+func (s *Store) NextDeviceID(ctx context.Context, id relay.AccountID) (uint32, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	var next uint32
+	if err := s.rs.nextDeviceID.QueryRowContext(ctx, id[:]).Scan(&next); err != nil {
+		return 0, readErr("next device id", err)
+	}
+	return next, nil
+}
+
 // readStmts are the read pool's prepared statements.
 type readStmts struct {
 	accountByID, accountByName, deviceByNoise, devices *sql.Stmt
-	removedByNoise                                     *sql.Stmt
+	removedByNoise, nextDeviceID                       *sql.Stmt
 	deviceExists, countEC, countKyber, fetch           *sql.Stmt
 	accountsIn, devicesIn                              *sql.Stmt // batchIDs ids at once
 	channel, channelHead, channelPosts                 *sql.Stmt
@@ -267,6 +280,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.deviceByNoise, deviceCols + "WHERE noise_key = ?"},
 		{&r.removedByNoise, "SELECT 1 FROM removed_devices WHERE noise_key = ?"},
 		{&r.devices, deviceCols + "WHERE account = ? ORDER BY id"},
+		{&r.nextDeviceID, "SELECT 1 + max(coalesce((SELECT max(id) FROM devices WHERE account = ?1), 0), " +
+			"coalesce((SELECT max(device) FROM removed_devices WHERE account = ?1), 0)) FROM accounts WHERE id = ?1"},
 		{&r.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
 		{&r.accountsIn, accountCols + "WHERE id IN (?" + strings.Repeat(", ?", batchIDs-1) + ")"},
 		{&r.devicesIn, deviceCols + "WHERE account IN (?" + strings.Repeat(", ?", batchIDs-1) + ") ORDER BY account, id"},

@@ -25,6 +25,7 @@ type writer struct {
 	savepoint, release, rollbackTo *sql.Stmt
 	accountExists, usernameExists  *sql.Stmt
 	noiseExists, deviceExists      *sql.Stmt
+	idTaken                        *sql.Stmt
 	insAccount, insDevice          *sql.Stmt
 	setSigned, setLastResort       *sql.Stmt
 	upsertEC, upsertKyber          *sql.Stmt
@@ -56,6 +57,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.usernameExists, "SELECT 1 FROM accounts WHERE username = ?"},
 		{&w.noiseExists, "SELECT 1 FROM devices WHERE noise_key = ?1 UNION ALL SELECT 1 FROM removed_devices WHERE noise_key = ?1"},
 		{&w.deviceExists, "SELECT 1 FROM devices WHERE account = ? AND id = ?"},
+		{&w.idTaken, "SELECT 1 FROM devices WHERE account = ?1 AND id = ?2 UNION ALL SELECT 1 FROM removed_devices WHERE account = ?1 AND device = ?2"},
 		{&w.insAccount, "INSERT INTO accounts (id, username, identity_key, ua_key, ua_unrestricted, created) VALUES (?, ?, ?, ?, ?, ?)"},
 		{&w.insDevice, "INSERT INTO devices (account, id, registration_id, noise_key, created, name, last_seen, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.deviceNoise, "SELECT noise_key FROM devices WHERE account = ? AND id = ?"},

@@ -386,12 +386,23 @@ func testAddDevice(t *testing.T, open Opener) {
 	if ds, _ := s.Devices(ctx, a.ID); len(ds) != 3 {
 		t.Errorf("after failed AddDevice calls: %d devices, want 3", len(ds))
 	}
+	for _, tc := range []struct {
+		acct relay.AccountID
+		want uint32
+	}{{a.ID, 4}, {other.Account, 2}} {
+		if next, err := s.NextDeviceID(ctx, tc.acct); err != nil || next != tc.want {
+			t.Errorf("NextDeviceID = %d, %v; want %d", next, err, tc.want)
+		}
+	}
+	if _, err := s.NextDeviceID(ctx, acctID(77)); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("NextDeviceID(unknown account) = %v, want ErrNotFound", err)
+	}
 }
 
 // testRemoveDevice checks RemoveDevice: the device, its prekeys and its
 // mailbox go, in full (its quota too); its key is refused from then on,
-// told apart from an unknown key; its id may be given again; nothing
-// else changes.
+// told apart from an unknown key; its id is never given again, even when
+// it was the highest; nothing else changes.
 func testRemoveDevice(t *testing.T, open Opener) {
 	ctx := context.Background()
 	cfg, _ := defaultConfig()
@@ -480,15 +491,26 @@ func testRemoveDevice(t *testing.T, open Opener) {
 		t.Errorf("the refused CreateAccount stored its account: %v", err)
 	}
 
-	// The id is free again, with an empty mailbox and a whole quota.
-	n2 := relay.Device{Account: a.ID, ID: 2, RegistrationID: 10, NoiseKey: noiseKey(5003), Created: epoch}
-	must(t, s.AddDevice(ctx, n2))
-	if g := fetchAll(t, s, a.ID, 2); len(g) != 0 {
-		t.Errorf("new device 2 inherited ids %v", ids(g))
+	// The id stays taken, even once it is above every current device's.
+	if err := s.AddDevice(ctx, relay.Device{Account: a.ID, ID: 2, RegistrationID: 10, NoiseKey: noiseKey(5003), Created: epoch}); !errors.Is(err, relay.ErrConflict) {
+		t.Errorf("AddDevice(removed id 2) = %v, want ErrConflict", err)
 	}
-	checkRoom(t, s, a.ID, 2, cfg.MaxMessages)
-	if ds, _ := s.Devices(ctx, a.ID); len(ds) != 3 {
-		t.Errorf("after adding device 2 again: %d devices, want 3", len(ds))
+	must(t, s.RemoveDevice(ctx, a.ID, 3))
+	if next, err := s.NextDeviceID(ctx, a.ID); err != nil || next != 4 {
+		t.Errorf("NextDeviceID after removing 2 and 3 = %d, %v; want 4", next, err)
+	}
+	if err := s.AddDevice(ctx, relay.Device{Account: a.ID, ID: 3, RegistrationID: 10, NoiseKey: noiseKey(5003), Created: epoch}); !errors.Is(err, relay.ErrConflict) {
+		t.Errorf("AddDevice(removed id 3) = %v, want ErrConflict", err)
+	}
+	// A new id starts with an empty mailbox and a whole quota.
+	n4 := relay.Device{Account: a.ID, ID: 4, RegistrationID: 10, NoiseKey: noiseKey(5003), Created: epoch}
+	must(t, s.AddDevice(ctx, n4))
+	if g := fetchAll(t, s, a.ID, 4); len(g) != 0 {
+		t.Errorf("new device 4 inherited ids %v", ids(g))
+	}
+	checkRoom(t, s, a.ID, 4, cfg.MaxMessages)
+	if ds, _ := s.Devices(ctx, a.ID); len(ds) != 2 {
+		t.Errorf("after adding device 4: %d devices, want 2", len(ds))
 	}
 	// The last device of an account can go too.
 	must(t, s.RemoveDevice(ctx, b.ID, 1))

@@ -118,3 +118,74 @@ func TestMaxSessions(t *testing.T) {
 		c.Close()
 	}
 }
+
+// heldProbes is how many probes the origin holds open.
+func (o *Origin) heldProbes() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.nprobes
+}
+
+// TestProbesBounded: probes (valid tokens, each answered and then held
+// open for probeHold) are bounded per source and in all; one beyond gets
+// the decoy at once, and a place freed by a probe that ended is taken
+// again.
+func TestProbesBounded(t *testing.T) {
+	s := clock.NewSim(time.Time{})
+	o := NewOrigin(OriginConfig{Path: tunnelPath, Secret: secret, Clock: s, MaxProbes: 3, MaxProbesPerSource: 2, Decoy: decoytest.Handler()})
+	defer o.Close()
+	probeFrom := func(ctx context.Context, addr string) *httptest.ResponseRecorder {
+		tok, err := token.New(secret, tunnelPath, s.Now(), rand.Reader)
+		if err != nil {
+			t.Error(err)
+		}
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, tunnelPath, bytes.NewReader(request{op: opProbe}.marshal()))
+		req.RemoteAddr = addr
+		req.Header.Set("Cookie", cookieName+"="+tok)
+		w := httptest.NewRecorder()
+		o.ServeHTTP(w, req)
+		return w
+	}
+	const edgeA, edgeB, edgeC = "192.0.2.1:443", "198.51.100.2:443", "203.0.113.3:443"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held := make(chan *httptest.ResponseRecorder, 4)
+	hold := func(ctx context.Context, addr string, want int) {
+		t.Helper()
+		go func() { held <- probeFrom(ctx, addr) }()
+		if !poll.Until(time.Minute, func() bool { return o.heldProbes() == want }) {
+			t.Fatalf("%d probes held, want %d", o.heldProbes(), want)
+		}
+	}
+	// beyond sends a probe that must get the decoy at once; a probe held
+	// instead ends when its context does, and fails the test.
+	beyond := func(name, addr string) {
+		t.Helper()
+		bctx, bcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer bcancel()
+		if w := probeFrom(bctx, addr); w.Code == http.StatusOK || w.Header().Get("Server") != decoytest.Profile.Server {
+			t.Errorf("a probe beyond %s: %d %v, want the decoy", name, w.Code, w.Header())
+		}
+	}
+	hold(ctx, edgeA, 1)
+	hold(ctx, edgeA, 2)
+	beyond("its source's share", edgeA)
+	hold(ctx, edgeB, 3)
+	beyond("the total", edgeC)
+
+	cancel()
+	for range 3 {
+		if w := <-held; w.Code != http.StatusOK {
+			t.Errorf("a held probe: %d, want 200", w.Code)
+		}
+	}
+	if !poll.Until(time.Minute, func() bool { return o.heldProbes() == 0 }) {
+		t.Fatalf("%d probes held after they ended, want 0", o.heldProbes())
+	}
+	again, cancelAgain := context.WithCancel(context.Background())
+	hold(again, edgeA, 1)
+	cancelAgain()
+	if w := <-held; w.Code != http.StatusOK {
+		t.Errorf("a probe after the others ended: %d, want 200", w.Code)
+	}
+}

@@ -29,6 +29,11 @@ type OriginConfig struct {
 	// MaxSessions bounds the sessions held at once; an open beyond it
 	// gets the decoy. 0 means DefaultMaxSessions.
 	MaxSessions int
+	// MaxProbes bounds the probes held open at once (each for probeHold,
+	// so that a buffering CDN shows itself), and MaxProbesPerSource those
+	// of one source (a CDN edge); a probe beyond either gets the decoy.
+	// 0 means DefaultMaxProbes and DefaultMaxProbesPerSource.
+	MaxProbes, MaxProbesPerSource int
 	// Clock checks tokens, times idle sessions, the holds of polls and
 	// probes, and the tunnels' deadlines; nil: clock.Real.
 	Clock clock.Clock
@@ -64,11 +69,24 @@ type Origin struct {
 	janitorEnd chan struct{}
 	closeOnce  sync.Once
 
-	maxSessions int
+	maxSessions         int
+	maxProbes, perProbe int
 
 	mu       sync.Mutex
 	sessions map[[sidSize]byte]*session // guarded by mu
+	probes   map[string]int             // probes held, by source; guarded by mu
+	nprobes  int                        // probes held in all; guarded by mu
 }
+
+// DefaultMaxProbes and DefaultMaxProbesPerSource are OriginConfig's
+// MaxProbes and MaxProbesPerSource when 0. A client probes once per dial,
+// so an edge's users together rarely hold more than a few; a holder of
+// the secret (any manifest's) who sends probes at a high rate holds at
+// most these many handler goroutines and connections for probeHold.
+const (
+	DefaultMaxProbes          = 1024
+	DefaultMaxProbesPerSource = 128
+)
 
 // DefaultMaxSessions is OriginConfig.MaxSessions when it is 0: a session
 // the relay has not closed costs about a kilobyte while idle.
@@ -102,6 +120,15 @@ func NewOrigin(cfg OriginConfig) *Origin {
 		closed:      make(chan struct{}),
 		janitorEnd:  make(chan struct{}),
 		sessions:    make(map[[sidSize]byte]*session),
+		probes:      make(map[string]int),
+		maxProbes:   cfg.MaxProbes,
+		perProbe:    cfg.MaxProbesPerSource,
+	}
+	if o.maxProbes <= 0 {
+		o.maxProbes = DefaultMaxProbes
+	}
+	if o.perProbe <= 0 {
+		o.perProbe = DefaultMaxProbesPerSource
 	}
 	if o.decoy == nil {
 		o.decoy = decoy.Handler()
@@ -207,10 +234,11 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.decoy.ServeHTTP(w, r)
 		return
 	}
+	var src token.Source
 	if req.op == opProbe || req.op == opOpen {
 		// Every request comes from a CDN edge: one source that many
 		// users share (see Origin).
-		src := token.Source{Key: netsource.Key(remoteAddr(r)), Shared: true}
+		src = token.Source{Key: netsource.Key(remoteAddr(r)), Shared: true}
 		ck, err := r.Cookie(cookieName)
 		if err != nil || o.verify.Verify(ck.Value, o.clk.Now(), src) != nil {
 			o.decoy.ServeHTTP(w, r)
@@ -228,6 +256,11 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	switch req.op {
 	case opProbe:
+		if !o.holdProbe(src.Key) {
+			o.decoy.ServeHTTP(w, r)
+			return
+		}
+		defer o.releaseProbe(src.Key)
 		o.probe(w, r)
 	case opOpen:
 		o.open(w, r, req)
@@ -253,6 +286,28 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.conn.Out.Discard()
 			w.WriteHeader(http.StatusOK)
 		}
+	}
+}
+
+// holdProbe takes a place for a probe from src, if one is left.
+func (o *Origin) holdProbe(src string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.nprobes >= o.maxProbes || o.probes[src] >= o.perProbe {
+		return false
+	}
+	o.nprobes++
+	o.probes[src]++
+	return true
+}
+
+// releaseProbe gives back a place holdProbe took.
+func (o *Origin) releaseProbe(src string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.nprobes--
+	if o.probes[src]--; o.probes[src] == 0 {
+		delete(o.probes, src)
 	}
 }
 

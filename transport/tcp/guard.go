@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"samizdat/clock"
+	"samizdat/internal/netsource"
+	"samizdat/transport/internal/token"
 )
 
 // GuardConfig says how a guarded listener's connections end when their
@@ -85,7 +89,7 @@ func Guard(ln net.Listener, cfg GuardConfig) net.Listener {
 		}
 		return binary.BigEndian.Uint64(b) % n
 	}
-	g := &guard{Listener: ln, rand: cfg.Rand, clk: clock.Or(cfg.Clock)}
+	g := &guard{Listener: ln, rand: cfg.Rand, clk: clock.Or(cfg.Clock), seen: token.NewReplayCache()}
 	g.bytesLo = MinCloseBytes + int64(draw(d[0:8], closeSpan))
 	g.bytesSpan = 256 + int64(draw(d[8:16], closeSpan-256))
 	g.holdLo = time.Duration(draw(d[16:24], uint64(cfg.MaxHold/2)))
@@ -101,6 +105,7 @@ type guard struct {
 	bytesSpan int64
 	holdLo    time.Duration // holds lie in [holdLo, holdLo+holdSpan)
 	holdSpan  time.Duration
+	seen      *token.ReplayCache // first handshake messages accepted
 }
 
 func (g *guard) Accept() (net.Conn, error) {
@@ -151,6 +156,41 @@ func (c *GuardedConn) Reject(ctx context.Context, notBefore time.Time) {
 			return
 		}
 	}
+}
+
+// ReplayWindow is how far the time a client's first handshake message
+// carries may be from the server's clock (CheckFirst).
+const ReplayWindow = token.Window
+
+// errStale and errReplayed refuse a first handshake message.
+var (
+	errStale    = errors.New("tcp: first handshake message carries no time within the replay window")
+	errReplayed = errors.New("tcp: first handshake message replayed")
+)
+
+// CheckFirst says whether a first handshake message, authenticated under
+// the server's key, may be answered: its time (sent) must lie within
+// ReplayWindow of the server's clock and its ephemeral key must not have
+// been seen in that window. A recorded message replayed by a prober is so
+// refused, and the caller ends the connection as for garbage (Reject): an
+// answer to it would confirm the server. A source (the peer's address, or
+// its /64) holds a bounded share of what is remembered of each time slot,
+// as a wss token's nonce does (transport/internal/token); past its share,
+// its fresh messages are refused too.
+func (c *GuardedConn) CheckFirst(ephemeral [32]byte, sent time.Time) error {
+	now := c.g.clk.Now()
+	if sent.IsZero() || sent.Before(now.Add(-ReplayWindow)) || sent.After(now.Add(ReplayWindow)) {
+		return errStale
+	}
+	var nonce [16]byte
+	copy(nonce[:], ephemeral[:])
+	switch err := c.g.seen.Add(sent.Unix(), nonce, token.Source{Key: netsource.Key(c.RemoteAddr())}); {
+	case errors.Is(err, token.ErrReplayed):
+		return errReplayed
+	case err != nil:
+		return fmt.Errorf("tcp: first handshake message: %w", err)
+	}
+	return nil
 }
 
 // draw returns a uniform number in [0, n), or 0 when randomness fails.

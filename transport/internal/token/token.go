@@ -120,6 +120,24 @@ type Verifier struct {
 	seen   *replayCache
 }
 
+// ReplayCache is the cache a Verifier keeps (see replayCache), for other
+// one-time values that carry a time within Window of the receiver's clock:
+// transport/tcp's first handshake messages. It is safe for concurrent use.
+type ReplayCache struct{ c *replayCache }
+
+// NewReplayCache returns an empty cache of the Verifier's shape.
+func NewReplayCache() *ReplayCache {
+	return &ReplayCache{newReplayCache(defaultCapacity, defaultPerSource)}
+}
+
+// Add records nonce, of a value with time t (Unix seconds, which the
+// caller has checked is within Window of its clock) that src presented:
+// ErrReplayed if it holds the nonce already, ErrQuota if src holds its
+// share of t's slot.
+func (r *ReplayCache) Add(t int64, nonce [nonceSize]byte, src Source) error {
+	return r.c.add(t, nonce, src)
+}
+
 // NewVerifier returns a verifier for tokens made with secret for path.
 func NewVerifier(secret []byte, path string) (*Verifier, error) {
 	if len(secret) == 0 {
