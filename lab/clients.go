@@ -72,6 +72,8 @@ type labClient struct {
 	refreshes  int                 // manifest refreshes from the channels, and how many failed
 	refreshErr int
 	endpoint   string      // address of the endpoint of Receive's connection (dialed when EventConnected came)
+	dialedVia  string      // how the endpoint dialed last was listed: its transport, "standby_" before a standby's
+	manifestBy string      // since the outage began: "channel_refresh" (one succeeded), "contact_manifest" (one was handed on), or ""
 	initAt     censor.Time // cold start: lab time of the first Init attempt
 	firstAcked censor.Time // cold start: lab time the relay first stored one of its messages durably; -1: none
 	sent       int
@@ -98,6 +100,7 @@ type strategyRun struct {
 	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
 	viaBridge   int                   // of the reconnects, how many came back through a contact's bridge
+	recoveredBy map[string]int        // the reconnects by the way back (report.Strategy.RecoveredBy)
 	bridgeAddrs map[string]*labBridge // the strategy's bridges by virtual address, set at setup
 	bridges     *bridgeSetup          // set at setup; read-only afterwards (nil: no bridges)
 	moves       int
@@ -206,6 +209,10 @@ func (w *world) config(lc *labClient, home string) client.Config {
 		switch e.Kind {
 		case dialer.EventConnected:
 			lc.dialed = e.Candidate.Endpoint.Address
+			lc.dialedVia = e.Candidate.Endpoint.Transport
+			if e.Candidate.Endpoint.Standby {
+				lc.dialedVia = "standby_" + lc.dialedVia
+			}
 		case dialer.EventFailure:
 			if e.Class != dialer.ClassCanceled {
 				lc.lastFail = e.Class
@@ -214,6 +221,8 @@ func (w *world) config(lc *labClient, home string) client.Config {
 			lc.refreshes++
 			if e.Err != nil {
 				lc.refreshErr++
+			} else if lc.downAt >= 0 && lc.manifestBy == "" {
+				lc.manifestBy = "channel_refresh"
 			}
 		}
 		lc.s.mu.Unlock()
@@ -359,6 +368,20 @@ func (w *world) send(ctx context.Context, lc *labClient) {
 	}
 }
 
+// wayBack names how lc came back from its outage (report.Strategy.RecoveredBy).
+// The caller holds lc.s.mu.
+func (lc *labClient) wayBack() string {
+	switch {
+	case lc.s.bridgeAddrs[lc.dialed] != nil:
+		return "bridge"
+	case lc.dialed == lc.endpoint:
+		return "same_endpoint"
+	case lc.manifestBy != "":
+		return lc.dialedVia + "_after_" + lc.manifestBy
+	}
+	return lc.dialedVia
+}
+
 // onEvent follows one client's events: connections for reconnect times
 // and availability, messages for delivery and latency.
 func (w *world) onEvent(lc *labClient, e client.Event) {
@@ -373,6 +396,10 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 			if s.bridgeAddrs[lc.dialed] != nil {
 				s.viaBridge++
 			}
+			if s.recoveredBy == nil {
+				s.recoveredBy = map[string]int{}
+			}
+			s.recoveredBy[lc.wayBack()]++
 		}
 		lc.up, lc.downAt, lc.cutAt, lc.endpoint = true, -1, -1, lc.dialed
 	case client.EventDisconnected:
@@ -385,7 +412,7 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		if lc.up && lc.downAt < 0 {
 			// The outage began when the censor cut the connection, if it
 			// did; else now.
-			lc.downAt, lc.downBy = now, "disconnect"
+			lc.downAt, lc.downBy, lc.manifestBy = now, "disconnect", ""
 			if lc.cutAt >= 0 {
 				lc.downAt, lc.downBy = lc.cutAt, lc.cutBy
 			}
@@ -401,6 +428,10 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 		}
 	case client.EventFailed:
 		s.failedEnv[e.EnvelopeID] = true
+	case client.EventManifest:
+		if lc.downAt >= 0 {
+			lc.manifestBy = "contact_manifest"
+		}
 	case client.EventMessage:
 		rest, ok := strings.CutPrefix(e.Text, msgPrefix)
 		n, err := strconv.ParseUint(rest, 10, 64)

@@ -57,6 +57,11 @@
 //     open at the end, noticed or not, count with the rest of the run as
 //     their time; those that began before the drain are "unrecovered" (the
 //     stranded clients), those that began during it are still healing.
+//   - way back (report.Strategy.RecoveredBy): each completed reconnect by
+//     the path it came back on (a contact's bridge, the same endpoint,
+//     another endpoint by transport, "standby_" when listed in advance)
+//     and what the client got while cut off (a channel's answer, a
+//     contact's manifest).
 //   - cold start: from a cold-start client's first Init attempt to the
 //     relay's durable acknowledgement of its first message, written to an
 //     established user (its inviter); it retries Init every second, as a user

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -120,6 +121,7 @@ func (w *world) strategyFigures(s *strategyRun, end censor.Time) (report.Strateg
 	}
 	st.Reconnects = len(s.reconnects)
 	st.ReconnectsViaBridge = s.viaBridge
+	st.RecoveredBy = maps.Clone(s.recoveredBy)
 	if s.bridges != nil {
 		st.Bridges = len(s.bridges.bridges)
 	}
@@ -268,6 +270,12 @@ func (w *world) invariants(r *report.Report, accts map[string]accounting) []repo
 		check(s.name+": no message from nowhere", unknown == 0, "%d received texts were not lab messages", unknown)
 		check(s.name+": reconnects through bridges among the reconnects", st.ReconnectsViaBridge <= st.Reconnects,
 			"%d through a bridge of %d", st.ReconnectsViaBridge, st.Reconnects)
+		byWay := 0
+		for _, n := range st.RecoveredBy {
+			byWay += n
+		}
+		check(s.name+": every reconnect has its way back", byWay == st.Reconnects && st.RecoveredBy["bridge"] == st.ReconnectsViaBridge,
+			"%d reconnects, %d by way back (%d through a bridge, %d counted as bridge)", st.Reconnects, byWay, st.ReconnectsViaBridge, st.RecoveredBy["bridge"])
 		described := 0
 		for _, x := range st.Stranded {
 			if len(x.Paths) > 0 {

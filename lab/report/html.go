@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
@@ -82,6 +83,7 @@ type page struct {
 	Stranded               []strandedView
 	Cohorts                []groupView
 	ISPs                   []groupView
+	WaysBack               []wayBackView
 }
 
 // groupView is one group (a cohort, an ISP) of one strategy's clients,
@@ -94,6 +96,29 @@ func newGroupView(strategy, name string, g Group) groupView {
 	return groupView{Strategy: strategy, Name: name, Clients: strconv.Itoa(g.Clients),
 		Delivered:    fmt.Sprintf("%d / %d (%s)", g.Delivered, g.Sent, pct(g.DeliveryRatio)),
 		Availability: pct(g.Availability), Unrecovered: strconv.Itoa(g.Unrecovered)}
+}
+
+// wayBackView is how many of one strategy's reconnects came back one way.
+type wayBackView struct {
+	Strategy, Way string
+	Count         int
+}
+
+// wayBackViews lists every strategy's reconnects by the way back, the most
+// common first, in the order of names.
+func wayBackViews(r *Report, names []string) []wayBackView {
+	var out []wayBackView
+	for _, n := range names {
+		var ways []wayBackView
+		for w, c := range r.Strategies[n].RecoveredBy {
+			ways = append(ways, wayBackView{Strategy: n, Way: strings.ReplaceAll(w, "_", " "), Count: c})
+		}
+		slices.SortFunc(ways, func(a, b wayBackView) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Way, b.Way))
+		})
+		out = append(out, ways...)
+	}
+	return out
 }
 
 // cohortViews lists the per-cohort figures of every strategy that has
@@ -189,7 +214,7 @@ func HTML(r *Report) ([]byte, error) {
 	names := r.StrategyNames()
 	col := colors(names)
 	p := page{R: r, Duration: msText(float64(r.DurationMS)), Spread: spreadViews(r), Stranded: strandedViews(r, names),
-		Cohorts: cohortViews(r, names), ISPs: ispViews(r, names)}
+		Cohorts: cohortViews(r, names), ISPs: ispViews(r, names), WaysBack: wayBackViews(r, names)}
 	for _, n := range names {
 		st := r.Strategies[n]
 		rw := strategyRow(n, st, r.Targets)
@@ -530,7 +555,19 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <h2>Where samizdat loses</h2>
 {{if .R.Notes}}<ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{else}}<p class="what">The run left no notes.</p>{{end}}
 </section>
-{{if .ISPs}}
+{{if .WaysBack}}
+<section class="card">
+<details>
+<summary>Ways back ({{len .WaysBack}})</summary>
+<p class="what">How each completed reconnect came back: through a contact's bridge, to the same endpoint it lost (the block lifted, or the cut was brief), or to another endpoint by its transport ("standby" when the operator had listed it in advance), and whether one of the client's channels answered or a contact handed it a newer manifest while it was cut off.</p>
+<table>
+<thead><tr><th>Strategy</th><th>Way back</th><th>Reconnects</th></tr></thead>
+<tbody>{{range .WaysBack}}<tr><td>{{.Strategy}}</td><td>{{.Way}}</td><td>{{.Count}}</td></tr>
+{{end}}</tbody>
+</table>
+</details>
+</section>
+{{end}}{{if .ISPs}}
 <section class="card">
 <details>
 <summary>Per ISP ({{len .ISPs}})</summary>

@@ -64,6 +64,14 @@ type Strategy struct {
 	// is how many bridges the strategy's users ran (at home or abroad).
 	ReconnectsViaBridge int `json:"reconnects_via_bridge,omitempty"`
 	Bridges             int `json:"bridges,omitempty"`
+	// RecoveredBy counts the completed reconnects by the way back: the
+	// path the client came back on ("bridge", "same_endpoint", or the
+	// transport of another endpoint, "standby_wss" for a standby's) and,
+	// for another endpoint, what the client got during the outage
+	// ("_after_channel_refresh": one of its channels answered;
+	// "_after_contact_manifest": a contact handed a newer one on). The
+	// counts add up to Reconnects.
+	RecoveredBy map[string]int `json:"recovered_by,omitempty"`
 	// ReconnectMS is the raw distribution of completed reconnects (not
 	// the unrecovered outages, which Unrecovered counts), for the recovery
 	// chart. Optional: without it the page shows the percentiles only.

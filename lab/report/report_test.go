@@ -106,7 +106,7 @@ var schema = map[string][]string{
 	"report": {"censor", "duration_ms", "events", "invariants", "notes", "scenario", "seed", "strategies", "targets", "timeline"},
 	"strategy": {"availability", "clients", "cohorts", "cold_start_failed", "cold_start_ms", "delivered", "delivery_ratio",
 		"isps", "latency_p50_ms", "latency_p99_ms", "moves", "reconnect_ms", "reconnect_p50_ms", "reconnect_p99_ms",
-		"reconnects", "sent", "stranded", "unrecovered"},
+		"reconnects", "recovered_by", "sent", "stranded", "unrecovered"},
 	"stranded": {"client", "cohort", "cohort_joined", "down_at_ms", "down_by", "isp", "last_failure", "paths",
 		"refreshes", "refreshes_failed"},
 	"paths":  {"count", "kind", "listed_by", "state"},
@@ -161,7 +161,7 @@ func TestJSONKeys(t *testing.T) {
 	// Only samizdat has cohorts; only telegram-2018 has stranded clients;
 	// the sample gives static no per-ISP figures.
 	check("strategy", objectAt(t, doc, "strategies", "samizdat"), "stranded")
-	check("strategy", objectAt(t, doc, "strategies", "static"), "cold_start_ms", "reconnect_ms", "cohorts", "stranded", "isps")
+	check("strategy", objectAt(t, doc, "strategies", "static"), "cold_start_ms", "reconnect_ms", "cohorts", "stranded", "isps", "recovered_by")
 	check("strategy", objectAt(t, doc, "strategies", "telegram-2018"), "cold_start_ms", "cohorts")
 	// The sample's first stranded client is in no cohort (telegram-2018
 	// has none), so the cohort is left out.

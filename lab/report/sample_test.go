@@ -128,6 +128,7 @@ func sampleReport() *Report {
 		{Cohort: 1, Joined: true, Group: Group{Clients: 4, Sent: 180, Delivered: 131, DeliveryRatio: 131.0 / 180, Availability: 0.912}},
 		{Cohort: 2, Group: Group{Clients: 5, Sent: 230, Delivered: 230, DeliveryRatio: 1, Availability: 0.998}},
 	}
+	sz.RecoveredBy = map[string]int{"same_endpoint": 5, "wss": 6, "standby_wss_after_channel_refresh": 4, "front": 2}
 	sz.ISPs = []ISP{{ISP: "mts", Group: Group{Clients: 9, Sent: 410, Delivered: 361, DeliveryRatio: 361.0 / 410, Availability: 0.96}}}
 	r.Strategies["samizdat"] = sz
 	// Two of telegram-2018's stranded clients, as the lab describes them.
@@ -140,6 +141,7 @@ func sampleReport() *Report {
 		{Client: "telegram-2018/u8", ISP: "mts", CohortJoined: true, DownAtMS: 30_050, DownBy: "disconnect",
 			LastFailure: "refused", Refreshes: 4, RefreshesFailed: 3, Paths: []Paths{{Kind: "tcp", State: "retired", Count: 3}}},
 	}
+	tg.RecoveredBy = map[string]int{"tcp_after_channel_refresh": 20, "same_endpoint": 3}
 	tg.ISPs = []ISP{
 		{ISP: "mts", Group: Group{Clients: 33, Sent: 1500, Delivered: 1100, DeliveryRatio: 1100.0 / 1500, Unrecovered: 1, Availability: 0.61}},
 		{ISP: "rostelecom", Group: Group{Clients: 33, Sent: 1500, Delivered: 1250, DeliveryRatio: 1250.0 / 1500, Unrecovered: 1, Availability: 0.55}},
