@@ -99,7 +99,6 @@ type strategyRun struct {
 	cutsRefuted int // pending cuts a later delivery showed were not of the client's connection
 	coldInTime  int // cold-start clients whose first message got through within the target
 	reconnects  []time.Duration
-	viaBridge   int                   // of the reconnects, how many came back through a contact's bridge
 	recoveredBy map[string]int        // the reconnects by the way back (report.Strategy.RecoveredBy)
 	bridgeAddrs map[string]*labBridge // the strategy's bridges by virtual address, set at setup
 	bridges     *bridgeSetup          // set at setup; read-only afterwards (nil: no bridges)
@@ -393,9 +392,6 @@ func (w *world) onEvent(lc *labClient, e client.Event) {
 	case client.EventConnected:
 		if lc.downAt >= 0 {
 			s.reconnects = append(s.reconnects, now-lc.downAt)
-			if s.bridgeAddrs[lc.dialed] != nil {
-				s.viaBridge++
-			}
 			if s.recoveredBy == nil {
 				s.recoveredBy = map[string]int{}
 			}

@@ -60,7 +60,8 @@ type Strategy struct {
 	Reconnects     int     `json:"reconnects"`  // completed reconnections
 	Unrecovered    int     `json:"unrecovered"` // clients still without a connection at the end
 	// ReconnectsViaBridge counts the completed reconnects that came back
-	// through a contact's bridge rather than a direct endpoint; Bridges
+	// through a contact's bridge rather than a direct endpoint
+	// (RecoveredBy["bridge"], kept as its own key for readers); Bridges
 	// is how many bridges the strategy's users ran (at home or abroad).
 	ReconnectsViaBridge int `json:"reconnects_via_bridge,omitempty"`
 	Bridges             int `json:"bridges,omitempty"`
