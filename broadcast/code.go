@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"samizdat/username"
 )
 
 // NetworkTag names a network (by its manifest signing key) in a join code,
@@ -24,21 +26,11 @@ func TagOf(networkKey ed25519.PublicKey) NetworkTag {
 }
 
 // MaxName bounds a channel name, in bytes.
-const MaxName = 32
+const MaxName = username.MaxLocal
 
-// ValidName reports whether name is a channel name: 1 to 32 of a-z 0-9 _ . -
-func ValidName(name string) bool {
-	if len(name) < 1 || len(name) > MaxName {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// ValidName reports whether name is a channel name: a local name
+// (username.CheckLocal).
+func ValidName(name string) bool { return username.CheckLocal("channel", name) == nil }
 
 // Code is what a join code carries. Admin is nil in a subscriber's code; in
 // an admin's code it is the admin key.

@@ -6,6 +6,7 @@ import (
 
 	"samizdat/client/clientdb"
 	"samizdat/client/group"
+	"samizdat/username"
 )
 
 // ErrNameTaken means a local name is in use already: our own username, a
@@ -50,6 +51,6 @@ func (c *Client) freeName(ctx context.Context, s *clientdb.Store, name string, e
 	}
 }
 
-// maxLocalName is the longest group or channel name (they share the rule:
-// 1-32 of a-z 0-9 _ . -).
-const maxLocalName = group.MaxName
+// maxLocalName is the longest group or channel name (one rule for both:
+// username.CheckLocal).
+const maxLocalName = username.MaxLocal

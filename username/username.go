@@ -1,13 +1,36 @@
 // Package username is the one rule for samizdat usernames, shared by the
 // relay (which registers and looks them up) and the client (which checks a
 // name before asking the relay about it): a username is 3 to 32 of a-z,
-// 0-9, '_' and '.', compared after trimming spaces and lowercasing.
+// 0-9, '_' and '.', compared after trimming spaces and lowercasing. It
+// also holds the rule for local names, the names a home gives its groups
+// and channels in the one namespace they share with its contacts: 1 to 32
+// of a-z, 0-9, '_', '.' and '-'.
 package username
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
+
+// MaxLocal is the longest local name (a group's or a channel's), in bytes.
+const MaxLocal = 32
+
+// CheckLocal returns nil if name is a local name, else an error saying
+// why, naming what kind of name it is ("group", "channel").
+func CheckLocal(kind, name string) error {
+	if len(name) == 0 || len(name) > MaxLocal {
+		return fmt.Errorf("a %s name has 1 to %d characters", kind, MaxLocal)
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+		default:
+			return fmt.Errorf("a %s name has only a-z, 0-9, '_', '.' and '-', not %q", kind, r)
+		}
+	}
+	return nil
+}
 
 // ErrInvalid means a name breaks the rule (Rule says it in words).
 var ErrInvalid = errors.New("username must be 3-32 of a-z 0-9 _ .")

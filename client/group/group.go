@@ -35,6 +35,7 @@ import (
 
 	"samizdat/client/group/internal/grouppb"
 	"samizdat/session/curve"
+	"samizdat/username"
 )
 
 // IDSize is the size of a group id.
@@ -44,7 +45,7 @@ const IDSize = 32
 const MaxMembers = 1000
 
 // MaxName is the longest group name, in bytes.
-const MaxName = 32
+const MaxName = username.MaxLocal
 
 // maxChange bounds a serialized signed change: a creation with MaxMembers
 // members of the longest username fits.
@@ -108,21 +109,9 @@ func (s *Signed) Hash() [32]byte { return sha256.Sum256(s.raw) }
 // identity key.
 const signContext = "samizdat group change v1"
 
-// ValidName reports whether name is a group name: 1 to MaxName bytes of
-// a-z, 0-9, '_', '.' and '-'.
-func ValidName(name string) error {
-	if len(name) == 0 || len(name) > MaxName {
-		return fmt.Errorf("a group name has 1 to %d characters", MaxName)
-	}
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
-		default:
-			return fmt.Errorf("a group name has only a-z, 0-9, '_', '.' and '-', not %q", r)
-		}
-	}
-	return nil
-}
+// ValidName reports whether name is a group name: a local name
+// (username.CheckLocal).
+func ValidName(name string) error { return username.CheckLocal("group", name) }
 
 // Sign serializes ch and signs it with key, the actor's identity private
 // key.
