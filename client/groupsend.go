@@ -131,12 +131,9 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 			c.cfg.Logger.Info("a group member's name now names another account; left out")
 			continue
 		}
-		if m.Account == c.account {
-			// Our own other devices, if we have any.
-			ct.Devices = slices.DeleteFunc(ct.Devices, func(d uint32) bool { return d == c.device })
-			if len(ct.Devices) == 0 {
-				continue
-			}
+		// Our own other devices, if we have any.
+		if ct.Devices = c.recipientDevices(ct); len(ct.Devices) == 0 && m.Account == c.account {
+			continue
 		}
 		sent, err := c.db.Store().GroupKeySent(ctx, id, dm.ChainID(), m.Account)
 		if err != nil {
@@ -163,9 +160,7 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 			if ct, err = c.contact(ctx, m.Username, false); err != nil {
 				return nil, err
 			}
-			if m.Account == c.account {
-				ct.Devices = slices.DeleteFunc(ct.Devices, func(d uint32) bool { return d == c.device })
-			}
+			ct.Devices = c.recipientDevices(ct)
 			if err := c.db.Store().MarkGroupKeySent(ctx, id, dm.ChainID(), m.Account, ct.Devices); err != nil {
 				return nil, err
 			}

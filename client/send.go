@@ -202,9 +202,7 @@ func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
 	padded := pad(c.stamp(o.Content))
 	redialed := false
 	for attempt := 0; ; attempt++ {
-		devices := slices.DeleteFunc(slices.Clone(contact.Devices), func(d uint32) bool {
-			return contact.AccountID == c.account && d == c.device
-		})
+		devices := c.recipientDevices(contact)
 		if len(devices) == 0 {
 			if contact.AccountID == c.account {
 				return nil // no other device of our own to tell
@@ -260,6 +258,14 @@ func (c *Client) sendOne(ctx context.Context, o clientdb.Outgoing) error {
 			return err
 		}
 	}
+}
+
+// recipientDevices returns the devices of ct a message goes to: all of
+// them, but never this device when ct is our own account.
+func (c *Client) recipientDevices(ct clientdb.Contact) []uint32 {
+	return slices.DeleteFunc(slices.Clone(ct.Devices), func(d uint32) bool {
+		return ct.AccountID == c.account && d == c.device
+	})
 }
 
 // fixDevices applies a device mismatch: extra devices are forgotten,
