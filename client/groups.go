@@ -631,6 +631,10 @@ func (c *Client) receiveGroupText(ctx context.Context, s *clientdb.Store, eid [1
 		}
 	}
 	sentAt := time.UnixMilli(int64(content.Timestamp))
+	if p := content.GetAttachment(); p != nil {
+		// A file: recorded now, reported once DownloadFiles saved it.
+		return c.holdFile(ctx, s, clientdb.Download{EnvelopeID: eid, Peer: clientdb.GroupPeer(g.ID), Sender: m.Username, Body: t.GetBody(), SentAt: sentAt}, p)
+	}
 	if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: clientdb.GroupPeer(g.ID), Sender: m.Username, Body: t.GetBody(),
 		SentAt: sentAt, At: c.cfg.Now(), Status: clientdb.StatusReceived}); err != nil {
 		return nil, err

@@ -28,16 +28,17 @@ func (c *Client) SendGroup(ctx context.Context, name, text string) (clientdb.Mes
 	if err != nil {
 		return clientdb.Message{}, err
 	}
-	return c.sendGroup(ctx, g, text)
+	return c.sendGroup(ctx, g, text, nil)
 }
 
-func (c *Client) sendGroup(ctx context.Context, g clientdb.Group, text string) (clientdb.Message, error) {
+func (c *Client) sendGroup(ctx context.Context, g clientdb.Group, text string, f *fileSend) (clientdb.Message, error) {
 	if !g.Member {
 		return clientdb.Message{}, fmt.Errorf("%w: %s", ErrNotMember, g.Name)
 	}
-	msg := clientdb.Message{Peer: clientdb.GroupPeer(g.ID), Sender: c.username, Outgoing: true, Body: text}
-	content := &contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: g.ID[:], Body: text}}}
-	return c.queueText(ctx, msg, content, func(*clientdb.Store) error { return nil })
+	msg := clientdb.Message{Peer: clientdb.GroupPeer(g.ID), Sender: c.username, Outgoing: true, Body: f.label(text)}
+	content := &contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: g.ID[:], Body: text}},
+		Attachment: f.pointer()}
+	return c.queueText(ctx, msg, content, func(s *clientdb.Store) error { return f.sent(ctx, s) })
 }
 
 // groupTarget is a member we send a group's text to.

@@ -506,6 +506,14 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	switch b := content.Body.(type) {
 	case *contentpb.Content_Text:
 		text := b.Text.GetBody()
+		if p := content.GetAttachment(); p != nil {
+			// A file: recorded now, reported once DownloadFiles saved it.
+			ev, err := c.holdFile(ctx, s, clientdb.Download{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt}, p)
+			if err == nil && !accepted {
+				err = s.NotePending(ctx, peer, acct, now)
+			}
+			return append(events, ev...), err
+		}
 		if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, At: now, Status: clientdb.StatusReceived}); err != nil {
 			return nil, err
 		}

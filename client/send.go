@@ -35,21 +35,45 @@ func NormalizeUsername(name string) string {
 // When to is the local name of a group we are in, the text goes to the
 // group (SendGroup).
 func (c *Client) Send(ctx context.Context, to, text string) (clientdb.Message, error) {
-	if g, err := c.db.Store().GroupByName(ctx, NormalizeUsername(to)); err == nil {
-		return c.sendGroup(ctx, g, text)
-	} else if !errors.Is(err, clientdb.ErrNotFound) {
+	return c.sendTo(ctx, to, text, nil)
+}
+
+// sendTo is Send with an optional file (SendFile, nil for none): its
+// pointer goes into the content, its label before the text in the
+// history, and the transaction that queues the message forgets its upload.
+func (c *Client) sendTo(ctx context.Context, to, text string, f *fileSend) (clientdb.Message, error) {
+	peer, g, err := c.target(ctx, to)
+	if err != nil {
 		return clientdb.Message{}, err
 	}
-	to, err := username.Normalize(to)
-	if err != nil {
-		return clientdb.Message{}, fmt.Errorf("%w: %w", ErrNoSuchUser, err)
+	if g != nil {
+		return c.sendGroup(ctx, *g, text, f)
 	}
-	msg := clientdb.Message{Peer: to, Outgoing: true, Body: text}
-	return c.queueText(ctx, msg, &contentpb.Content{Body: &contentpb.Content_Text{Text: &contentpb.Text{Body: text}}},
+	msg := clientdb.Message{Peer: peer, Outgoing: true, Body: f.label(text)}
+	content := &contentpb.Content{Body: &contentpb.Content_Text{Text: &contentpb.Text{Body: text}}, Attachment: f.pointer()}
+	return c.queueText(ctx, msg, content,
 		func(s *clientdb.Store) error {
+			if err := f.sent(ctx, s); err != nil {
+				return err
+			}
 			// Writing to someone accepts them (a reply accepts a request).
-			return c.accept(ctx, s, to)
+			return c.accept(ctx, s, peer)
 		})
+}
+
+// target resolves the name a message goes to: the local name of a group
+// we are in (g set, peer its GroupPeer), else a username (normalized).
+func (c *Client) target(ctx context.Context, to string) (peer string, g *clientdb.Group, err error) {
+	if g, err := c.db.Store().GroupByName(ctx, NormalizeUsername(to)); err == nil {
+		return clientdb.GroupPeer(g.ID), &g, nil
+	} else if !errors.Is(err, clientdb.ErrNotFound) {
+		return "", nil, err
+	}
+	peer, err = username.Normalize(to)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrNoSuchUser, err)
+	}
+	return peer, nil, nil
 }
 
 // queueText adds msg (an outgoing text to msg.Peer) to the history and

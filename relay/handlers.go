@@ -112,6 +112,12 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.createChannel(ctx, *d, op.CreateChannel)
 	case *wire.Request_MakeInvite:
 		return c.makeInvite(ctx, *d)
+	case *wire.Request_UploadStart:
+		return c.uploadStart(ctx, *d, op.UploadStart)
+	case *wire.Request_UploadChunk:
+		return c.uploadChunk(ctx, *d, op.UploadChunk)
+	case *wire.Request_DownloadChunk:
+		return c.downloadChunk(ctx, op.DownloadChunk)
 	default:
 		return badRequest("unknown request")
 	}

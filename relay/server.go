@@ -42,6 +42,9 @@ type Config struct {
 	// INTERNAL.
 	ServerCertificate    *sealed.ServerCertificate
 	ServerCertificateKey curve.PrivateKey
+	// Blobs keeps attachments' sealed chunks; nil means the Store's own
+	// when it is a BlobStore, else the relay refuses attachments.
+	Blobs BlobStore
 	// Hub carries mail wake-ups; nil means a new LocalHub.
 	Hub Hub
 	// Limits bounds what one peer may do; zero fields take defaults.
@@ -155,6 +158,8 @@ type Limits struct {
 	ChannelPage        int           // posts a ReadChannel returns at most
 	ChannelSubscribers int           // ReadChannel subscriptions per connection
 	ChannelCache       int           // channels whose keys (and latest posts) the server keeps in memory
+	BlobCreates        Rate          // UploadStart of a new blob per device
+	BlobQuota          int64         // sealed bytes of attachments an account may have stored (complete or not) at once
 }
 
 // DefaultCertificateTTL is the default lifetime of sender certificates.
@@ -207,6 +212,8 @@ func DefaultLimits() Limits {
 		ChannelPage:        100,
 		ChannelSubscribers: 1000,
 		ChannelCache:       1024,
+		BlobCreates:        Rate{Burst: 100, PerSecond: 1},
+		BlobQuota:          DefaultBlobQuota,
 	}
 }
 
@@ -278,6 +285,10 @@ func (l Limits) withDefaults() Limits {
 	dur(&l.CertificateTTL, d.CertificateTTL)
 	dur(&l.Retention, d.Retention)
 	dur(&l.ExpireEvery, d.ExpireEvery)
+	rate(&l.BlobCreates, d.BlobCreates)
+	if l.BlobQuota <= 0 {
+		l.BlobQuota = d.BlobQuota
+	}
 	return l
 }
 
@@ -291,6 +302,7 @@ type Server struct {
 	cfg    Config // defaults filled in; read-only
 	lim    Limits
 	store  Store
+	blobs  BlobStore // nil: attachments are refused
 	hub    Hub
 	log    *slog.Logger
 	obs    Observer
@@ -340,6 +352,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		lim:       cfg.Limits.withDefaults(),
 		store:     cfg.Store,
+		blobs:     blobStoreOf(cfg),
 		hub:       cfg.Hub,
 		log:       cfg.Logger,
 		obs:       cfg.Observer,
@@ -604,6 +617,7 @@ func (s *Server) expireLoop() {
 		case n > 0:
 			s.log.Info("expired envelopes", "count", n)
 		}
+		s.expireBlobs()
 		select {
 		case <-t.C():
 		case <-s.ctx.Done():

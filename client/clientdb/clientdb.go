@@ -34,14 +34,16 @@ import (
 var ErrNotFound = errors.New("clientdb: not found")
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrations run before the schema on a database of an older version
 // (index: the version it had). Version 1's bridge_offers held one offer per
 // contact; version 2 holds one per contact and bridge: the old offers are
-// dropped (the contacts renew them within half their lifetime).
+// dropped (the contacts renew them within half their lifetime). Version 3
+// adds the attachment tables (uploads, downloads), which the schema creates.
 var migrations = map[int]string{
 	1: `DROP TABLE IF EXISTS bridge_offers;`,
+	2: `SELECT 1;`,
 }
 
 const schema = `
@@ -93,6 +95,26 @@ CREATE TABLE IF NOT EXISTS contacts (
 	devices    TEXT NOT NULL DEFAULT '',
 	access_key BLOB,
 	updated    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+	peer     TEXT NOT NULL,
+	path     TEXT NOT NULL,
+	size     INTEGER NOT NULL,
+	mtime    INTEGER NOT NULL,
+	file_key BLOB NOT NULL,
+	blob_id  BLOB,
+	PRIMARY KEY (peer, path)
+);
+CREATE TABLE IF NOT EXISTS downloads (
+	envelope_id BLOB PRIMARY KEY,
+	peer        TEXT NOT NULL,
+	sender      TEXT NOT NULL,
+	body        TEXT NOT NULL,
+	sent_at     INTEGER NOT NULL,
+	pointer     BLOB NOT NULL,
+	dir         TEXT NOT NULL DEFAULT '',
+	done        INTEGER NOT NULL DEFAULT 0,
+	state       BLOB
 );
 CREATE TABLE IF NOT EXISTS messages (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,

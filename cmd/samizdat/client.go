@@ -128,22 +128,26 @@ relay named in the invite, under NAME. One home is one device of one user.`)
 }
 
 func runSend(ctx context.Context, e *env, args []string) error {
-	f := newFlags("send", "NAME TEXT...", `Send TEXT to the user NAME, or to the group NAME. It exits 0 once the relay has stored
+	f := newFlags("send", "NAME [--file PATH] TEXT...", `Send TEXT to the user NAME, or to the group NAME. It exits 0 once the relay has stored
 the message (it is end-to-end encrypted; the relay holds it until NAME's devices fetch it).
 Otherwise it exits 1 with the reason, and the message stays in the outbox for the next
 send, recv or chat.
+With --file PATH it sends the file (up to 2 GiB; TEXT optional), encrypted end to end:
+it exits 0 once the relay has stored the whole file and the message; if the upload
+stops, the next send of the same file to NAME resumes it from the last stored chunk.
 Sent to your own name, it is a note to self: kept in your history and sent to your other
 devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 	f.homeFlag(e)
+	file := f.String("file", "", "send the file at `PATH` with the message")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) < 2 {
+	if len(pos) < 1 || len(pos) < 2 && *file == "" {
 		return f.usagef("need NAME and TEXT")
 	}
 	to, text := pos[0], strings.Join(pos[1:], " ")
-	if strings.TrimSpace(text) == "" {
+	if strings.TrimSpace(text) == "" && *file == "" {
 		return f.usagef("the message is empty")
 	}
 	// Warnings about other queued messages are printed; this message's
@@ -159,7 +163,7 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 		return err
 	}
 	defer release()
-	msg, err := c.Send(ctx, to, text)
+	msg, err := sendMessage(ctx, e, c, to, text, *file)
 	if err == nil {
 		syncBridges(ctx, e, c)
 	}
@@ -177,7 +181,7 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 		return fmt.Errorf("no user named %q on this relay\nhint: check the spelling; they join with 'samizdat init' and an invite", client.NormalizeUsername(to))
 	case errors.Is(err, client.ErrNotMember):
 		return groupError(client.NormalizeUsername(to), err)
-	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrDeviceRemoved):
+	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrDeviceRemoved), errors.Is(err, errUploadStopped):
 		return err
 	}
 	return fmt.Errorf("%w\nhint: the message stays in the outbox and goes out with the next send, recv or chat", err)
@@ -227,6 +231,7 @@ for that long after the backlog. Connecting and receiving the backlog have %v of
 their own, however long --wait is; recv fails with the reason if that is not enough.`, recvLimit))
 	f.homeFlag(e)
 	wait := f.Duration("wait", 0, "after the backlog, keep receiving for this long (a bare number is seconds)")
+	files := f.String("files", "", "save received files in `DIR` (default: HOME/files)")
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
@@ -320,6 +325,9 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 		return fmt.Errorf("%w\nhint: the messages wait on the relay; try again later", errSlow)
 	}
 	if err != nil {
+		return err
+	}
+	if err := downloadFiles(ctx, e, c, *files); err != nil {
 		return err
 	}
 	// Receipts queued while receiving: give them a moment to go out.

@@ -333,6 +333,12 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		Logger:        log,
 		Observer:      obs,
 	}
+	if *storeURL == "" {
+		// Attachments on disk next to the SQLite database.
+		if cfg.Blobs, err = openBlobDir(*dir); err != nil {
+			return err
+		}
+	}
 	if *natsURL != "" {
 		hub, err := natsbus.New(natsbus.Config{URL: *natsURL, Key: relaySecret(keys, "natsbus subject key"), Logger: log})
 		if err != nil {

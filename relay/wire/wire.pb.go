@@ -226,6 +226,9 @@ type Request struct {
 	//	*Request_PostToChannel
 	//	*Request_ReadChannel
 	//	*Request_MakeInvite
+	//	*Request_UploadStart
+	//	*Request_UploadChunk
+	//	*Request_DownloadChunk
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -446,6 +449,33 @@ func (x *Request) GetMakeInvite() *MakeInvite {
 	return nil
 }
 
+func (x *Request) GetUploadStart() *UploadStart {
+	if x != nil {
+		if x, ok := x.Op.(*Request_UploadStart); ok {
+			return x.UploadStart
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetUploadChunk() *UploadChunk {
+	if x != nil {
+		if x, ok := x.Op.(*Request_UploadChunk); ok {
+			return x.UploadChunk
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetDownloadChunk() *DownloadChunk {
+	if x != nil {
+		if x, ok := x.Op.(*Request_DownloadChunk); ok {
+			return x.DownloadChunk
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -526,6 +556,18 @@ type Request_MakeInvite struct {
 	MakeInvite *MakeInvite `protobuf:"bytes,28,opt,name=make_invite,json=makeInvite,proto3,oneof"` // authenticated
 }
 
+type Request_UploadStart struct {
+	UploadStart *UploadStart `protobuf:"bytes,30,opt,name=upload_start,json=uploadStart,proto3,oneof"` // authenticated
+}
+
+type Request_UploadChunk struct {
+	UploadChunk *UploadChunk `protobuf:"bytes,31,opt,name=upload_chunk,json=uploadChunk,proto3,oneof"` // authenticated, the blob's uploader
+}
+
+type Request_DownloadChunk struct {
+	DownloadChunk *DownloadChunk `protobuf:"bytes,32,opt,name=download_chunk,json=downloadChunk,proto3,oneof"` // authenticated, holding the blob's id
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -564,6 +606,12 @@ func (*Request_ReadChannel) isRequest_Op() {}
 
 func (*Request_MakeInvite) isRequest_Op() {}
 
+func (*Request_UploadStart) isRequest_Op() {}
+
+func (*Request_UploadChunk) isRequest_Op() {}
+
+func (*Request_DownloadChunk) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -587,6 +635,8 @@ type Response struct {
 	//	*Response_ChannelPosted
 	//	*Response_ChannelPosts
 	//	*Response_Invite
+	//	*Response_UploadState
+	//	*Response_DownloadedChunk
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -790,6 +840,24 @@ func (x *Response) GetInvite() *InviteToken {
 	return nil
 }
 
+func (x *Response) GetUploadState() *UploadState {
+	if x != nil {
+		if x, ok := x.Result.(*Response_UploadState); ok {
+			return x.UploadState
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetDownloadedChunk() *DownloadedChunk {
+	if x != nil {
+		if x, ok := x.Result.(*Response_DownloadedChunk); ok {
+			return x.DownloadedChunk
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -850,6 +918,14 @@ type Response_Invite struct {
 	Invite *InviteToken `protobuf:"bytes,24,opt,name=invite,proto3,oneof"`
 }
 
+type Response_UploadState struct {
+	UploadState *UploadState `protobuf:"bytes,26,opt,name=upload_state,json=uploadState,proto3,oneof"`
+}
+
+type Response_DownloadedChunk struct {
+	DownloadedChunk *DownloadedChunk `protobuf:"bytes,27,opt,name=downloaded_chunk,json=downloadedChunk,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -877,6 +953,10 @@ func (*Response_ChannelPosted) isResponse_Result() {}
 func (*Response_ChannelPosts) isResponse_Result() {}
 
 func (*Response_Invite) isResponse_Result() {}
+
+func (*Response_UploadState) isResponse_Result() {}
+
+func (*Response_DownloadedChunk) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -3769,6 +3849,317 @@ func (x *ChannelNotice) GetPost() *ChannelPost {
 	return nil
 }
 
+// UploadStart creates a blob (id empty) of size sealed bytes cut in chunks
+// of chunk_size bytes (the last may be shorter), counted against the
+// account's attachment quota (QUOTA_EXCEEDED), or asks how much of the
+// caller's blob id is stored (NOT_FOUND once it expired). Answered with
+// UploadState.
+type UploadStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                                 // empty: create a blob; else 16 bytes
+	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`                            // sealed bytes, with id empty
+	ChunkSize     uint32                 `protobuf:"varint,3,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"` // with id empty
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadStart) Reset() {
+	*x = UploadStart{}
+	mi := &file_relay_wire_wire_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadStart) ProtoMessage() {}
+
+func (x *UploadStart) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadStart.ProtoReflect.Descriptor instead.
+func (*UploadStart) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *UploadStart) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *UploadStart) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadStart) GetChunkSize() uint32 {
+	if x != nil {
+		return x.ChunkSize
+	}
+	return 0
+}
+
+// UploadChunk stores chunk index of the caller's blob: index must be
+// UploadState.stored (a chunk stored already is answered as stored, so a
+// repeat is harmless), data exactly the chunk's size. Answered with
+// UploadState once the chunk is durable.
+type UploadChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Index         uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadChunk) Reset() {
+	*x = UploadChunk{}
+	mi := &file_relay_wire_wire_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadChunk) ProtoMessage() {}
+
+func (x *UploadChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
+func (*UploadChunk) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *UploadChunk) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *UploadChunk) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *UploadChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type UploadState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`          // 16 random bytes: whoever holds it (and a device of the network) may download the blob
+	Stored        uint32                 `protobuf:"varint,2,opt,name=stored,proto3" json:"stored,omitempty"` // chunks stored, from the first; the blob is complete when stored == chunks
+	Chunks        uint32                 `protobuf:"varint,3,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadState) Reset() {
+	*x = UploadState{}
+	mi := &file_relay_wire_wire_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadState) ProtoMessage() {}
+
+func (x *UploadState) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadState.ProtoReflect.Descriptor instead.
+func (*UploadState) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *UploadState) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *UploadState) GetStored() uint32 {
+	if x != nil {
+		return x.Stored
+	}
+	return 0
+}
+
+func (x *UploadState) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+// DownloadChunk asks for chunk index of a complete blob. NOT_FOUND for an
+// unknown, expired or incomplete blob.
+type DownloadChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Index         uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadChunk) Reset() {
+	*x = DownloadChunk{}
+	mi := &file_relay_wire_wire_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadChunk) ProtoMessage() {}
+
+func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadChunk.ProtoReflect.Descriptor instead.
+func (*DownloadChunk) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *DownloadChunk) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *DownloadChunk) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type DownloadedChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,3,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Size          uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"` // the blob's sealed bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadedChunk) Reset() {
+	*x = DownloadedChunk{}
+	mi := &file_relay_wire_wire_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadedChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadedChunk) ProtoMessage() {}
+
+func (x *DownloadedChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadedChunk.ProtoReflect.Descriptor instead.
+func (*DownloadedChunk) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *DownloadedChunk) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *DownloadedChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *DownloadedChunk) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *DownloadedChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_relay_wire_wire_proto protoreflect.FileDescriptor
 
 const file_relay_wire_wire_proto_rawDesc = "" +
@@ -3778,7 +4169,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\xea\t\n" +
+	"\x04body\"\xb6\v\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -3804,8 +4195,11 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\x0fpost_to_channel\x18\x1a \x01(\v2\x1d.samizdat.relay.PostToChannelH\x00R\rpostToChannel\x12@\n" +
 	"\fread_channel\x18\x1b \x01(\v2\x1b.samizdat.relay.ReadChannelH\x00R\vreadChannel\x12=\n" +
 	"\vmake_invite\x18\x1c \x01(\v2\x1a.samizdat.relay.MakeInviteH\x00R\n" +
-	"makeInviteB\x04\n" +
-	"\x02op\"\x86\b\n" +
+	"makeInvite\x12@\n" +
+	"\fupload_start\x18\x1e \x01(\v2\x1b.samizdat.relay.UploadStartH\x00R\vuploadStart\x12@\n" +
+	"\fupload_chunk\x18\x1f \x01(\v2\x1b.samizdat.relay.UploadChunkH\x00R\vuploadChunk\x12F\n" +
+	"\x0edownload_chunk\x18  \x01(\v2\x1d.samizdat.relay.DownloadChunkH\x00R\rdownloadChunkB\x04\n" +
+	"\x02op\"\x96\t\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
@@ -3829,7 +4223,9 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\adevices\x18\x15 \x01(\v2\x1a.samizdat.relay.DeviceListH\x00R\adevices\x12F\n" +
 	"\x0echannel_posted\x18\x16 \x01(\v2\x1d.samizdat.relay.ChannelPostedH\x00R\rchannelPosted\x12C\n" +
 	"\rchannel_posts\x18\x17 \x01(\v2\x1c.samizdat.relay.ChannelPostsH\x00R\fchannelPosts\x125\n" +
-	"\x06invite\x18\x18 \x01(\v2\x1b.samizdat.relay.InviteTokenH\x00R\x06inviteB\b\n" +
+	"\x06invite\x18\x18 \x01(\v2\x1b.samizdat.relay.InviteTokenH\x00R\x06invite\x12@\n" +
+	"\fupload_state\x18\x1a \x01(\v2\x1b.samizdat.relay.UploadStateH\x00R\vuploadState\x12L\n" +
+	"\x10downloaded_chunk\x18\x1b \x01(\v2\x1f.samizdat.relay.DownloadedChunkH\x00R\x0fdownloadedChunkB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -4035,7 +4431,28 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\fR\tchannelId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12/\n" +
-	"\x04post\x18\x03 \x01(\v2\x1b.samizdat.relay.ChannelPostR\x04post*\xc5\x01\n" +
+	"\x04post\x18\x03 \x01(\v2\x1b.samizdat.relay.ChannelPostR\x04post\"P\n" +
+	"\vUploadStart\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x1d\n" +
+	"\n" +
+	"chunk_size\x18\x03 \x01(\rR\tchunkSize\"G\n" +
+	"\vUploadChunk\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"M\n" +
+	"\vUploadState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x16\n" +
+	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x16\n" +
+	"\x06chunks\x18\x03 \x01(\rR\x06chunks\"5\n" +
+	"\rDownloadChunk\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\"g\n" +
+	"\x0fDownloadedChunk\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x16\n" +
+	"\x06chunks\x18\x03 \x01(\rR\x06chunks\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size*\xc5\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4063,7 +4480,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -4118,6 +4535,11 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*ChannelPost)(nil),          // 50: samizdat.relay.ChannelPost
 	(*ChannelPosts)(nil),         // 51: samizdat.relay.ChannelPosts
 	(*ChannelNotice)(nil),        // 52: samizdat.relay.ChannelNotice
+	(*UploadStart)(nil),          // 53: samizdat.relay.UploadStart
+	(*UploadChunk)(nil),          // 54: samizdat.relay.UploadChunk
+	(*UploadState)(nil),          // 55: samizdat.relay.UploadState
+	(*DownloadChunk)(nil),        // 56: samizdat.relay.DownloadChunk
+	(*DownloadedChunk)(nil),      // 57: samizdat.relay.DownloadedChunk
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
@@ -4142,55 +4564,60 @@ var file_relay_wire_wire_proto_depIdxs = []int32{
 	47, // 19: samizdat.relay.Request.post_to_channel:type_name -> samizdat.relay.PostToChannel
 	49, // 20: samizdat.relay.Request.read_channel:type_name -> samizdat.relay.ReadChannel
 	13, // 21: samizdat.relay.Request.make_invite:type_name -> samizdat.relay.MakeInvite
-	0,  // 22: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 23: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	19, // 24: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	22, // 25: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	32, // 26: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	33, // 27: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	24, // 28: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	40, // 29: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	38, // 30: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	29, // 31: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
-	31, // 32: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
-	12, // 33: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
-	48, // 34: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
-	51, // 35: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
-	14, // 36: samizdat.relay.Response.invite:type_name -> samizdat.relay.InviteToken
-	4,  // 37: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 38: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 39: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 40: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 41: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 42: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 43: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 44: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	11, // 45: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
-	4,  // 46: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 47: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 48: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 49: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 50: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 51: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 52: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	21, // 53: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	25, // 54: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	25, // 55: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	33, // 56: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
-	30, // 57: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
-	35, // 58: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	42, // 59: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	43, // 60: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	45, // 61: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	44, // 62: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
-	52, // 63: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
-	50, // 64: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
-	50, // 65: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
-	66, // [66:66] is the sub-list for method output_type
-	66, // [66:66] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	53, // 22: samizdat.relay.Request.upload_start:type_name -> samizdat.relay.UploadStart
+	54, // 23: samizdat.relay.Request.upload_chunk:type_name -> samizdat.relay.UploadChunk
+	56, // 24: samizdat.relay.Request.download_chunk:type_name -> samizdat.relay.DownloadChunk
+	0,  // 25: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 26: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	19, // 27: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	22, // 28: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	32, // 29: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	33, // 30: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	24, // 31: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	40, // 32: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	38, // 33: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	29, // 34: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	31, // 35: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	12, // 36: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
+	48, // 37: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
+	51, // 38: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
+	14, // 39: samizdat.relay.Response.invite:type_name -> samizdat.relay.InviteToken
+	55, // 40: samizdat.relay.Response.upload_state:type_name -> samizdat.relay.UploadState
+	57, // 41: samizdat.relay.Response.downloaded_chunk:type_name -> samizdat.relay.DownloadedChunk
+	4,  // 42: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 43: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 44: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 45: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 46: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 47: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 48: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 49: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	11, // 50: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
+	4,  // 51: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 52: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 53: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 54: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 55: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 56: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 57: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	21, // 58: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	25, // 59: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	25, // 60: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	33, // 61: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	30, // 62: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	35, // 63: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	42, // 64: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	43, // 65: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	45, // 66: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	44, // 67: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
+	52, // 68: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
+	50, // 69: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
+	50, // 70: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -4223,6 +4650,9 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_PostToChannel)(nil),
 		(*Request_ReadChannel)(nil),
 		(*Request_MakeInvite)(nil),
+		(*Request_UploadStart)(nil),
+		(*Request_UploadChunk)(nil),
+		(*Request_DownloadChunk)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -4239,6 +4669,8 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_ChannelPosted)(nil),
 		(*Response_ChannelPosts)(nil),
 		(*Response_Invite)(nil),
+		(*Response_UploadState)(nil),
+		(*Response_DownloadedChunk)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[40].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
@@ -4255,7 +4687,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   52,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

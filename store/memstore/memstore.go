@@ -68,6 +68,8 @@ type Store struct {
 	mailboxes map[devKey]*mailbox               // guarded by mu
 	seq       uint64                            // last Seq assigned; guarded by mu
 	channels  map[relay.ChannelID]*channel      // guarded by mu
+
+	blobTable // attachments, under their own lock
 }
 
 // channel is a broadcast channel and its log.

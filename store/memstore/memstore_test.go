@@ -15,3 +15,9 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestBlobs(t *testing.T) {
+	storetest.RunBlobs(t, func(t *testing.T) (relay.BlobStore, func() relay.BlobStore) {
+		return memstore.New(memstore.Options{}), nil
+	})
+}

@@ -80,6 +80,8 @@ type Content struct {
 	SenderUsername string                 `protobuf:"bytes,2,opt,name=sender_username,json=senderUsername,proto3" json:"sender_username,omitempty"` // claimed; the recipient checks it with a lookup
 	AccessKey      []byte                 `protobuf:"bytes,3,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`                // the sender's unidentified access key, so the recipient may answer sealed
 	Manifest       *ManifestHeld          `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`                                   // the manifest the sender holds, so a contact holding a newer one hands it on
+	// Attachments: 40-44. A file that goes with a text or a group text.
+	Attachment *AttachmentPointer `protobuf:"bytes,40,opt,name=attachment,proto3" json:"attachment,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Content_Text
@@ -150,6 +152,13 @@ func (x *Content) GetAccessKey() []byte {
 func (x *Content) GetManifest() *ManifestHeld {
 	if x != nil {
 		return x.Manifest
+	}
+	return nil
+}
+
+func (x *Content) GetAttachment() *AttachmentPointer {
+	if x != nil {
+		return x.Attachment
 	}
 	return nil
 }
@@ -862,17 +871,107 @@ func (x *GroupCiphertext) GetMessage() []byte {
 	return nil
 }
 
+// AttachmentPointer is a file sent with a message: the relay's blob of its
+// sealed chunks (package attachment) and what opens and names it. Only the
+// recipients learn the key, digest, name and type.
+type AttachmentPointer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                             // the relay's blob id, 16 bytes
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`                           // 32 bytes
+	Digest        []byte                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`                     // SHA-256 of the blob, 32 bytes
+	Size          uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`                        // plaintext bytes
+	FileName      string                 `protobuf:"bytes,5,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"` // as the sender named it; the recipient reduces it to a safe base name
+	ContentType   string                 `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachmentPointer) Reset() {
+	*x = AttachmentPointer{}
+	mi := &file_content_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachmentPointer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachmentPointer) ProtoMessage() {}
+
+func (x *AttachmentPointer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachmentPointer.ProtoReflect.Descriptor instead.
+func (*AttachmentPointer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AttachmentPointer) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *AttachmentPointer) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AttachmentPointer) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *AttachmentPointer) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *AttachmentPointer) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *AttachmentPointer) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
 var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xf0\x05\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\xb4\x06\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
 	"\n" +
 	"access_key\x18\x03 \x01(\fR\taccessKey\x129\n" +
-	"\bmanifest\x18\x04 \x01(\v2\x1d.samizdat.client.ManifestHeldR\bmanifest\x12+\n" +
+	"\bmanifest\x18\x04 \x01(\v2\x1d.samizdat.client.ManifestHeldR\bmanifest\x12B\n" +
+	"\n" +
+	"attachment\x18( \x01(\v2\".samizdat.client.AttachmentPointerR\n" +
+	"attachment\x12+\n" +
 	"\x04text\x18\n" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
 	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
@@ -919,7 +1018,14 @@ const file_content_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\tR\x04body\"+\n" +
 	"\x0fGroupCiphertext\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\fR\amessageB$Z\"samizdat/client/internal/contentpbb\x06proto3"
+	"\amessage\x18\x01 \x01(\fR\amessage\"\xa1\x01\n" +
+	"\x11AttachmentPointer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\fR\x06digest\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x1b\n" +
+	"\tfile_name\x18\x05 \x01(\tR\bfileName\x12!\n" +
+	"\fcontent_type\x18\x06 \x01(\tR\vcontentTypeB$Z\"samizdat/client/internal/contentpbb\x06proto3"
 
 var (
 	file_content_proto_rawDescOnce sync.Once
@@ -934,38 +1040,40 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_content_proto_goTypes = []any{
-	(Receipt_Type)(0),       // 0: samizdat.client.Receipt.Type
-	(*Content)(nil),         // 1: samizdat.client.Content
-	(*ChannelAdmin)(nil),    // 2: samizdat.client.ChannelAdmin
-	(*ManifestHeld)(nil),    // 3: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil),   // 4: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),     // 5: samizdat.client.BridgeOffer
-	(*Text)(nil),            // 6: samizdat.client.Text
-	(*Receipt)(nil),         // 7: samizdat.client.Receipt
-	(*GroupUpdate)(nil),     // 8: samizdat.client.GroupUpdate
-	(*GroupKey)(nil),        // 9: samizdat.client.GroupKey
-	(*GroupText)(nil),       // 10: samizdat.client.GroupText
-	(*GroupCiphertext)(nil), // 11: samizdat.client.GroupCiphertext
+	(Receipt_Type)(0),         // 0: samizdat.client.Receipt.Type
+	(*Content)(nil),           // 1: samizdat.client.Content
+	(*ChannelAdmin)(nil),      // 2: samizdat.client.ChannelAdmin
+	(*ManifestHeld)(nil),      // 3: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil),     // 4: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),       // 5: samizdat.client.BridgeOffer
+	(*Text)(nil),              // 6: samizdat.client.Text
+	(*Receipt)(nil),           // 7: samizdat.client.Receipt
+	(*GroupUpdate)(nil),       // 8: samizdat.client.GroupUpdate
+	(*GroupKey)(nil),          // 9: samizdat.client.GroupKey
+	(*GroupText)(nil),         // 10: samizdat.client.GroupText
+	(*GroupCiphertext)(nil),   // 11: samizdat.client.GroupCiphertext
+	(*AttachmentPointer)(nil), // 12: samizdat.client.AttachmentPointer
 }
 var file_content_proto_depIdxs = []int32{
 	3,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	6,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	7,  // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	5,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	4,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	8,  // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
-	9,  // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
-	10, // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
-	11, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
-	2,  // 9: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
-	0,  // 10: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 1: samizdat.client.Content.attachment:type_name -> samizdat.client.AttachmentPointer
+	6,  // 2: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	7,  // 3: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	5,  // 4: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	4,  // 5: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	8,  // 6: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
+	9,  // 7: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
+	10, // 8: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
+	11, // 9: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
+	2,  // 10: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
+	0,  // 11: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -990,7 +1098,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
