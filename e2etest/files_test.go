@@ -1,0 +1,239 @@
+//go:build linux
+
+package e2etest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFileThroughRelayCrashes sends a large random file from alice to bob
+// with real processes while the relay is SIGKILLed and restarted twice
+// during the upload and twice during the download: the file arrives
+// bit-identical, each client process's peak RSS stays under 100 MiB, and
+// the relay's files hold neither a plaintext canary nor the file's name.
+// 64 MiB in the normal suite, 1 GiB with SAMIZDAT_SOAK=1.
+func TestFileThroughRelayCrashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs relay and client processes")
+	}
+	size := int64(64 << 20)
+	if soak() {
+		size = 1 << 30
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t)
+	data := filepath.Join(dir, "relay")
+	addr := freeAddr(t)
+	relay := startRelayProc(t, bin, data, addr)
+	alice, bob := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
+	invite := filepath.Join(data, "invite.txt")
+	mustRun(t, bin, alice, "init", "--invite", invite, "--name", "alice")
+	mustRun(t, bin, bob, "init", "--invite", invite, "--name", "bob")
+
+	var tag [8]byte
+	rand.Read(tag[:])
+	canary := []byte("CANARY-" + hex.EncodeToString(tag[:]))
+	name := "secret-report-" + hex.EncodeToString(tag[:4]) + ".bin"
+	path := filepath.Join(dir, name)
+	want := writeRandomFile(t, path, size, canary)
+
+	chunks := func(root string) int { // chunk files the relay has stored
+		n := 0
+		filepath.WalkDir(filepath.Join(root, "blobs"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && len(d.Name()) == 8 {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	total := int((size + 256<<10 - 1) / (256 << 10))
+	restart := func() {
+		relay.kill()
+		relay = startRelayProc(t, bin, data, addr)
+	}
+
+	// Upload: alice's send rides out two relay crashes (or, should it give
+	// up, the next send resumes: the contract).
+	var sendRSS []int64
+	sends, upKills := 0, 0
+	for kills, done := 0, false; !done; {
+		sends++
+		if sends > 6 {
+			t.Fatal("send did not complete in 6 runs")
+		}
+		p := startCLI(t, bin, alice, "", "send", "bob", "--file", path, "the report")
+		for kills < 2 {
+			at := total * (kills + 1) / 3
+			if !waitOrExit(p, func() bool { return chunks(data) >= at }) {
+				break
+			}
+			restart()
+			kills++
+		}
+		code, _, errOut := p.wait(t)
+		sendRSS, upKills = append(sendRSS, maxRSS(p)), kills
+		switch {
+		case code == 0:
+			done = true
+		case kills < 2 || !strings.Contains(errOut, "resume"):
+			t.Fatalf("send: exit %d: %s", code, errOut)
+		default:
+			t.Logf("send stopped (%s); running it again resumes", strings.TrimSpace(errOut))
+		}
+	}
+	if got := chunks(data); got != total {
+		t.Fatalf("relay holds %d chunks, want %d", got, total)
+	}
+
+	// Download: bob's recv rides out two more.
+	var recvRSS []int64
+	var out string
+	filesDir := filepath.Join(bob, "files")
+	part := func() int64 {
+		ents, _ := os.ReadDir(filesDir)
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".part") {
+				if fi, err := e.Info(); err == nil {
+					return fi.Size()
+				}
+			}
+		}
+		return 0
+	}
+	recvs, downKills := 0, 0
+	for kills := 0; out == ""; {
+		recvs++
+		if recvs > 6 {
+			t.Fatal("recv did not complete in 6 runs")
+		}
+		p := startCLI(t, bin, bob, "", "recv")
+		for kills < 2 {
+			at := size * int64(kills+1) / 3
+			if !waitOrExit(p, func() bool { return part() >= at }) {
+				break
+			}
+			restart()
+			kills++
+		}
+		code, stdout, errOut := p.wait(t)
+		recvRSS, downKills = append(recvRSS, maxRSS(p)), kills
+		if code != 0 {
+			if kills < 2 {
+				t.Fatalf("recv: exit %d: %s", code, errOut)
+			}
+			t.Logf("recv stopped (%s); running it again resumes", strings.TrimSpace(errOut))
+			continue
+		}
+		out = stdout
+	}
+	wantLine := fmt.Sprintf("alice: [file %s, %d bytes] the report\n", name, size)
+	if out != wantLine {
+		t.Fatalf("recv printed %q, want %q", out, wantLine)
+	}
+	if got := fileSHA256(t, filepath.Join(filesDir, name)); got != want {
+		t.Fatal("the received file differs from the sent one")
+	}
+	t.Logf("%d MiB: %d send run(s), peak RSS %v KiB; %d recv run(s), peak RSS %v KiB", size>>20, sends, sendRSS, recvs, recvRSS)
+	if upKills != 2 || downKills != 2 {
+		t.Errorf("the relay was killed %d times during the upload and %d during the download, want 2 and 2", upKills, downKills)
+	}
+	for _, rss := range append(sendRSS, recvRSS...) {
+		if rss > 100<<10 {
+			t.Errorf("a client process peaked at %d KiB, over 100 MiB", rss)
+		}
+	}
+	// The relay keeps sealed chunks only: no plaintext, no name.
+	filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, canary) {
+			t.Errorf("relay file %s holds plaintext of the file", p)
+		}
+		if bytes.Contains(b, []byte(name)) || bytes.Contains(b, []byte("secret-report")) {
+			t.Errorf("relay file %s holds the file's name", p)
+		}
+		return nil
+	})
+}
+
+// waitOrExit waits until cond holds (true) or p exits (false).
+func waitOrExit(p *cliProc, cond func() bool) bool {
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return false
+		default:
+		}
+		if cond() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// maxRSS returns the peak resident set of an ended process, in KiB.
+func maxRSS(p *cliProc) int64 {
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss
+	}
+	return -1
+}
+
+// writeRandomFile writes size random bytes with canary at the start of
+// every MiB to path, and returns their SHA-256 (hex).
+func writeRandomFile(t *testing.T, path string, size int64, canary []byte) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; left -= int64(len(buf)) {
+		b := buf[:min(left, int64(len(buf)))]
+		rand.Read(b)
+		copy(b, canary)
+		h.Write(b)
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileSHA256 returns the SHA-256 of the file at path (hex).
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
