@@ -36,6 +36,10 @@ func seedRequests() []*wire.Request {
 		{Op: &wire.Request_SendMulti{SendMulti: &wire.SendMultiRecipient{Message: append(append([]byte{0x22, 1}, acct...), append([]byte{1, 0, 1}, make([]byte, 48+32+16)...)...), AccessKey: acct, EnvelopeId: acct}}},
 		listDevices(),
 		removeDevice(2),
+		uploadStartReq(100<<10, 32<<10),
+		chunkReq(acct, 0, make([]byte, 32<<10)),
+		downloadReq(acct, 0),
+		resumeReq(acct),
 	}
 }
 
