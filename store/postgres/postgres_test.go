@@ -25,3 +25,20 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestBlobs(t *testing.T) {
+	pgtest.ServerURL(t)
+	storetest.RunBlobs(t, func(t *testing.T) (relay.BlobStore, func() relay.BlobStore) {
+		url := pgtest.NewDatabase(t)
+		open := func() *postgres.Store {
+			s, err := postgres.Open(context.Background(), url, postgres.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		s := open()
+		return s, func() relay.BlobStore { s.Close(); return open() }
+	})
+}
