@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
+
 	"samizdat/client/internal/contentpb"
 	"samizdat/manifest"
 	"samizdat/session/senderkey"
@@ -93,4 +95,37 @@ func SendGroupCiphertext(c *Client, to string, skm []byte) error {
 func SendGroupChanges(c *Client, to string, changes ...[]byte) error {
 	return c.enqueue(context.Background(), c.db.Store(), to, &contentpb.Content{
 		Body: &contentpb.Content_GroupUpdate{GroupUpdate: &contentpb.GroupUpdate{Changes: changes}}})
+}
+
+// PendingDownloads returns how many received files wait to be downloaded.
+func PendingDownloads(c *Client) int {
+	d, _ := c.db.Store().Downloads(context.Background())
+	return len(d)
+}
+
+// CorruptDownloadDigests flips a bit of the digest of every file waiting
+// to be downloaded, as a sender that lied about its file would.
+func CorruptDownloadDigests(c *Client) error {
+	ctx := context.Background()
+	ds, err := c.db.Store().Downloads(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		var p contentpb.AttachmentPointer
+		if err := proto.Unmarshal(d.Pointer, &p); err != nil {
+			return err
+		}
+		p.Digest[0] ^= 1
+		if d.Pointer, err = proto.Marshal(&p); err != nil {
+			return err
+		}
+		if err := c.db.Store().DeleteDownload(ctx, d.EnvelopeID); err != nil {
+			return err
+		}
+		if err := c.db.Store().AddDownload(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -59,6 +59,7 @@ func startRelayOn(t *testing.T, cfg relay.Config, proxied bool) *testNet {
 		ServerCertificateKey: keys.ServerCertificateKey,
 		Limits:               cfg.Limits,
 		Observer:             cfg.Observer,
+		Blobs:                cfg.Blobs,
 	})
 	if err != nil {
 		t.Fatal(err)
