@@ -119,9 +119,27 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 	if err != nil {
 		return nil, err
 	}
+	// What we know of the members, and who holds our chain: one read
+	// each, not two per member.
+	names := make([]string, len(st.Members))
+	for i, m := range st.Members {
+		names[i] = NormalizeUsername(m.Username)
+	}
+	known, err := c.db.Store().ContactsByName(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	sentTo, err := c.db.Store().GroupKeysSent(ctx, id, dm.ChainID())
+	if err != nil {
+		return nil, err
+	}
 	var targets []groupTarget
-	for _, m := range st.Members {
-		ct, err := c.contact(ctx, m.Username, false)
+	for i, m := range st.Members {
+		ct, ok := known[names[i]]
+		if !ok || len(ct.Devices) == 0 {
+			// Not known yet: ask the relay (as contact does).
+			ct, err = c.contact(ctx, m.Username, false)
+		}
 		if errors.Is(err, ErrNoSuchUser) {
 			continue
 		}
@@ -136,10 +154,7 @@ func (c *Client) distributeKey(ctx context.Context, id group.ID, st *group.State
 		if ct.Devices = c.recipientDevices(ct); len(ct.Devices) == 0 && m.Account == c.account {
 			continue
 		}
-		sent, err := c.db.Store().GroupKeySent(ctx, id, dm.ChainID(), m.Account)
-		if err != nil {
-			return nil, err
-		}
+		sent := sentTo[m.Account]
 		if slices.ContainsFunc(ct.Devices, func(d uint32) bool { return !slices.Contains(sent, d) }) {
 			enc, err := c.stampContent(&contentpb.Content{Body: &contentpb.Content_GroupKey{GroupKey: &contentpb.GroupKey{
 				GroupId: id[:], Distribution: dm.Bytes()}}}, o.Timestamp)

@@ -144,6 +144,14 @@ type Config struct {
 	// spec from stdin, reporting on stdout). nil means this executable with
 	// the arguments "bench --idle-clients".
 	IdleCommand func() *exec.Cmd
+	// RelayCommand returns a command that runs RunRelayProcess (reading
+	// its spec from stdin, reporting on stdout), for the scenarios that
+	// run the relay in a process of its own (throughput, fanout). nil
+	// means this executable with the arguments "bench --relay-process".
+	RelayCommand func() *exec.Cmd
+	// RelayCPUProfile, if set, has each relay process write a CPU profile
+	// of its life to this path with ".SCENARIO" appended.
+	RelayCPUProfile string
 	// IdleHeapProfile, if not nil, receives a heap profile (pprof) of the
 	// relay process with every idle connection up: what a connection costs.
 	IdleHeapProfile io.Writer

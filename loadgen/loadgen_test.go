@@ -31,7 +31,20 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv("LOADGEN_RELAY_PROCESS") == "1" {
+		if err := loadgen.RunRelayProcess(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+func relayCommand() *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOADGEN_RELAY_PROCESS=1")
+	return cmd
 }
 
 func idleCommand() *exec.Cmd {
@@ -61,11 +74,12 @@ func runTiny(t *testing.T, store loadgen.OpenStore, kind string) {
 	defer cancel()
 	var progress bytes.Buffer
 	rep, err := loadgen.Run(ctx, loadgen.Config{
-		Store:       store,
-		StoreKind:   kind,
-		Sizes:       loadgen.Tiny(),
-		IdleCommand: idleCommand,
-		Progress:    &progress,
+		Store:        store,
+		StoreKind:    kind,
+		Sizes:        loadgen.Tiny(),
+		IdleCommand:  idleCommand,
+		RelayCommand: relayCommand,
+		Progress:     &progress,
 	})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, progress.String())

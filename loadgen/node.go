@@ -28,6 +28,7 @@ type node struct {
 	addrs  []string // listener addresses
 	served chan error
 	nsrv   int
+	proc   *relayChild // the relay runs in this child process (srv is nil)
 }
 
 // unlimited is the relay's limits with every rate limit off, for the
@@ -85,13 +86,18 @@ func (n *node) serve(l net.Listener) {
 
 // close stops the relay and closes the store.
 func (n *node) close() error {
-	n.srv.Close()
 	var errs []error
+	if n.proc != nil {
+		errs = append(errs, n.proc.stop())
+	} else {
+		n.srv.Close()
+	}
 	for range n.nsrv {
 		if err := <-n.served; err != nil && !errors.Is(err, relay.ErrServerClosed) {
 			errs = append(errs, err)
 		}
 	}
+	storeLocations.Delete(n.store)
 	errs = append(errs, n.store.Close())
 	return errors.Join(errs...)
 }

@@ -41,9 +41,11 @@ func Postgres(server string, open func(ctx context.Context, url string) (relay.S
 			pgAdmin(context.Background(), server, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
 			return nil, err
 		}
-		return &droppingStore{Store: st, drop: func() error {
+		ds := &droppingStore{Store: st, drop: func() error {
 			return pgAdmin(context.Background(), server, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-		}}, nil
+		}}
+		storeLocations.Store(relay.Store(ds), storeLocation{"postgres", u})
+		return ds, nil
 	}
 }
 

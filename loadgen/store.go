@@ -23,7 +23,11 @@ func SQLite(dir string) OpenStore {
 		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("loadgen: %s exists already", path)
 		}
-		return sqlite.Open(ctx, path, sqlite.Options{})
+		st, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err == nil {
+			storeLocations.Store(relay.Store(st), storeLocation{"sqlite", path})
+		}
+		return st, err
 	}
 }
 

@@ -67,6 +67,7 @@ type conn struct {
 	armed      bool                   // the delivery worker may start; guarded by mu
 	working    bool                   // a delivery worker runs; guarded by mu
 	pending    kicks                  // work for the delivery worker; guarded by mu
+	handed     []Envelope             // committed envelopes handed to the worker (handoff.go); guarded by mu
 	subs       map[ChannelID]struct{} // channels subscribed to (ReadChannel); guarded by mu
 	notices    map[ChannelID]notice   // new posts to tell of: the newest per channel; guarded by mu
 	noticing   bool                   // a goroutine pushes notices; guarded by mu
@@ -80,7 +81,8 @@ type conn struct {
 	// Delivery state, set up by startDelivery on the read goroutine
 	// before the worker is armed, then used by one worker at a time.
 	dk        deviceKey
-	cursor    uint64       // Seq of the last envelope pushed
+	cursor    uint64       // Seq of the last envelope pushed by a read of the mailbox
+	pushed    []uint64     // Seqs after the cursor pushed by handoff, ascending (handoff.go)
 	sentEmpty bool         // QueueEmpty pushed
 	mfSent    uint64       // generation of the last manifest pushed
 	unsub     func()       // cancels the hub subscription; read goroutine only
@@ -97,6 +99,7 @@ const (
 	kickMail     kicks = 1 << iota // the mailbox may have new envelopes
 	kickManifest                   // the server's manifest may have changed
 	kickWoken                      // with kickMail: the hub woke the device (not the poll)
+	kickHanded                     // envelopes were handed to the connection (conn.handed)
 )
 
 // connLog logs through the server's logger with the connection's id, as
@@ -725,6 +728,11 @@ func (c *conn) mailWake() { c.kick(kickMail | kickWoken) }
 func (c *conn) kick(k kicks) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.kickLocked(k)
+}
+
+// kickLocked is kick with c.mu held.
+func (c *conn) kickLocked(k kicks) {
 	if c.closed {
 		return
 	}
@@ -764,6 +772,9 @@ func (c *conn) work() {
 			if k&kickWoken != 0 && c.cursor == before && !c.stillDevice(ctx) {
 				return
 			}
+		}
+		if k&kickHanded != 0 && !c.pushHanded(ctx, c.takeHanded()) {
+			return
 		}
 	}
 }
@@ -811,6 +822,10 @@ func (c *conn) deliver(ctx context.Context) bool {
 			return false
 		}
 		for i := range envs {
+			if c.readPast(envs[i].Seq) {
+				c.cursor = envs[i].Seq
+				continue // handed to the connection and pushed already
+			}
 			if err := c.push(&wire.Push{Body: &wire.Push_Delivery{Delivery: envelopeToWire(&envs[i])}}); err != nil {
 				return false
 			}
@@ -818,6 +833,7 @@ func (c *conn) deliver(ctx context.Context) bool {
 			c.cursor = envs[i].Seq
 		}
 		if len(envs) < c.s.lim.DeliveryBatch {
+			c.pushed = c.pushed[:0]
 			break
 		}
 		// A long backlog does not hold up a new manifest.

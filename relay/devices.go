@@ -136,9 +136,7 @@ func (c *conn) noticeRemoved(ctx context.Context, primary Device, removed uint32
 	if err := c.s.store.Append(ctx, envs); err != nil {
 		return err
 	}
-	for _, e := range envs {
-		c.s.hub.Notify(e.Account, e.Device)
-	}
+	c.s.handOff(envs)
 	return nil
 }
 

@@ -677,9 +677,7 @@ func (c *conn) deliverTo(ctx context.Context, o outgoing, skip uint32, source *D
 		kind = "sealed"
 	}
 	c.s.obs.MessagesIn(kind, len(envs))
-	for _, m := range o.msgs {
-		c.s.hub.Notify(o.recipient, m.DeviceId)
-	}
+	c.s.handOff(envs)
 	return &wire.Response{Result: &wire.Response_Sent{Sent: &wire.Sent{}}}
 }
 

@@ -212,18 +212,19 @@ func (c *conn) sendMulti(ctx context.Context, d *Device, r *wire.SendMultiRecipi
 	if err != nil {
 		return c.internal("append multi", err)
 	}
-	stored := 0
 	out := &wire.MultiSent{}
+	kept, at := envs[:0], 0 // the envelopes stored, in place
 	for i, rc := range ms.recipients {
+		part := envs[at : at+len(rc.msgs)]
+		at += len(rc.msgs)
 		if full[i] {
 			out.QuotaExceeded = append(out.QuotaExceeded, serviceIDBytes(rc.sid))
 			continue
 		}
-		stored += len(rc.msgs)
-		for _, m := range rc.msgs {
-			c.s.hub.Notify(rc.acct, m.DeviceId)
-		}
+		kept = append(kept, part...)
 	}
+	stored := len(kept)
+	c.s.handOff(kept)
 	c.s.obs.MessagesIn("multi", stored)
 	resp := &wire.Response{Result: &wire.Response_MultiSent{MultiSent: out}}
 	if stored == 0 {

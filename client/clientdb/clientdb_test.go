@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -408,5 +409,64 @@ func TestHeldManifests(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[[9] [8] [7] [6]]" {
 		t.Fatalf("held %v", got)
+	}
+}
+
+// ContactsByName and GroupKeysSent read for many members at once what
+// ContactByName and the group's key records hold for each.
+func TestGroupReadsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	st := newParty(t, "me", 1).db.Store()
+	var names []string
+	for i := range 1200 { // more than one chunk of names
+		names = append(names, fmt.Sprintf("m%04d", i))
+		if i%3 == 0 {
+			continue // not a contact
+		}
+		acct := [16]byte{byte(i >> 8), byte(i)}
+		if err := st.PutContact(ctx, Contact{Username: names[i], AccountID: acct, Devices: []uint32{1, uint32(i%5 + 2)}, Updated: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.ContactsByName(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 800 {
+		t.Fatalf("%d contacts, want 800", len(got))
+	}
+	for i, n := range names {
+		c, ok := got[n]
+		if i%3 == 0 {
+			if ok {
+				t.Fatalf("%s: not a contact, but found", n)
+			}
+			continue
+		}
+		want, err := st.ContactByName(ctx, n)
+		if err != nil || !ok || c.AccountID != want.AccountID || !slices.Equal(c.Devices, want.Devices) {
+			t.Fatalf("%s: %+v, want %+v (%v)", n, c, want, err)
+		}
+	}
+
+	var g [32]byte
+	g[0] = 7
+	a, b := [16]byte{1}, [16]byte{2}
+	for _, m := range []struct {
+		g     [32]byte
+		chain uint32
+		acct  [16]byte
+		devs  []uint32
+	}{{g, 5, a, []uint32{3, 1}}, {g, 5, b, []uint32{2}}, {g, 6, a, []uint32{9}}, {[32]byte{8}, 5, b, []uint32{4}}} {
+		if err := st.MarkGroupKeySent(ctx, m.g, m.chain, m.acct, m.devs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent, err := st.GroupKeysSent(ctx, g, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 2 || !slices.Equal(sent[a], []uint32{1, 3}) || !slices.Equal(sent[b], []uint32{2}) {
+		t.Fatalf("keys sent on chain 5: %v", sent)
 	}
 }

@@ -110,22 +110,27 @@ func (s *Store) GroupRevision(ctx context.Context, id [32]byte) (uint64, error) 
 	return rev, nil
 }
 
-// GroupKeySent lists the devices of account that were sent our sender key
-// chain for the group.
-func (s *Store) GroupKeySent(ctx context.Context, id [32]byte, chain uint32, account [16]byte) ([]uint32, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT device FROM group_keys_sent WHERE group_id = ? AND chain = ? AND account = ? ORDER BY device`,
-		id[:], chain, account[:])
+// GroupKeysSent lists, per account, the devices that were sent our sender
+// key chain for the group: GroupKeySent for every member in one read.
+func (s *Store) GroupKeysSent(ctx context.Context, id [32]byte, chain uint32) (map[[16]byte][]uint32, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT account, device FROM group_keys_sent WHERE group_id = ? AND chain = ? ORDER BY account, device`,
+		id[:], chain)
 	if err != nil {
-		return nil, fmt.Errorf("clientdb: group key sent: %w", err)
+		return nil, fmt.Errorf("clientdb: group keys sent: %w", err)
 	}
 	defer rows.Close()
-	var out []uint32
+	out := make(map[[16]byte][]uint32)
 	for rows.Next() {
+		var acct []byte
 		var d uint32
-		if err := rows.Scan(&d); err != nil {
-			return nil, fmt.Errorf("clientdb: group key sent: %w", err)
+		if err := rows.Scan(&acct, &d); err != nil {
+			return nil, fmt.Errorf("clientdb: group keys sent: %w", err)
 		}
-		out = append(out, d)
+		if len(acct) != 16 {
+			return nil, errors.New("clientdb: group keys sent: malformed account")
+		}
+		k := [16]byte(acct)
+		out[k] = append(out[k], d)
 	}
 	return out, rows.Err()
 }

@@ -73,6 +73,42 @@ func (s *Store) Contacts(ctx context.Context) ([]Contact, error) {
 	return out, rows.Err()
 }
 
+// ContactsByName returns the contacts with these usernames, by username,
+// in one read (a few for very many names); names with no contact are
+// absent.
+func (s *Store) ContactsByName(ctx context.Context, usernames []string) (map[string]Contact, error) {
+	out := make(map[string]Contact, len(usernames))
+	const chunk = 500 // well under SQLite's bound on a statement's parameters
+	for len(usernames) > 0 {
+		part := usernames[:min(len(usernames), chunk)]
+		usernames = usernames[len(part):]
+		args := make([]any, len(part))
+		for i, n := range part {
+			args[i] = n
+		}
+		q := `SELECT username, account_id, devices, access_key, updated FROM contacts WHERE username IN (` +
+			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)`
+		if err := func() error {
+			rows, err := s.q.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				c, err := scanContact(rows)
+				if err != nil {
+					return err
+				}
+				out[c.Username] = c
+			}
+			return rows.Err()
+		}(); err != nil {
+			return nil, fmt.Errorf("clientdb: contacts by name: %w", err)
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) contact(ctx context.Context, where string, arg any) (Contact, error) {
 	row := s.q.QueryRowContext(ctx, `SELECT username, account_id, devices, access_key, updated FROM contacts `+where, arg)
 	c, err := scanContact(row)

@@ -58,6 +58,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		return loadgen.RunIdleClients(ctx, stdin, e.stdout)
 	}
+	if len(args) == 1 && args[0] == "--relay-process" {
+		// Internal: the relay of the scenarios that measure it alone.
+		stdin := e.stdin
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		return loadgen.RunRelayProcess(ctx, stdin, e.stdout)
+	}
 	fs := newFlags("bench", "", benchUsage)
 	storeURL := fs.String("store", "", "postgres://... (default: SQLite in a temporary directory)")
 	dir := fs.String("dir", "", "where the SQLite databases go (default: the system's temporary directory)")
@@ -65,6 +73,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios (default: all): "+strings.Join(loadgen.Scenarios(), ","))
 	scale := fs.String("scale", "small", "tiny, small or full")
 	heapProfile := fs.String("idle-heap-profile", "", "write a heap profile of the relay with every idle connection up to this file")
+	relayProfile := fs.String("relay-cpu-profile", "", "the relay processes (throughput, fanout) write CPU profiles to this path + \".SCENARIO\"")
 	wide := fs.Bool("wide", false, "one row per scenario instead of one per figure (about 300 columns)")
 	if err := fs.noArgs(args); err != nil {
 		return err
@@ -73,7 +82,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fs.usagef("%v", err)
 	}
-	cfg := loadgen.Config{Sizes: sizes, Progress: e.stderr}
+	cfg := loadgen.Config{Sizes: sizes, Progress: e.stderr, RelayCPUProfile: *relayProfile}
 	if *heapProfile != "" {
 		f, err := os.Create(*heapProfile)
 		if err != nil {

@@ -125,23 +125,57 @@ func (s *Store) Fetch(ctx context.Context, acct relay.AccountID, dev uint32, aft
 	return out, nil
 }
 
-// Ack implements relay.Mailboxes.
+// ackChunkSize is how many ids one statement of Ack deletes.
+const ackChunkSize = 32
+
+// Ack implements relay.Mailboxes. It deletes the ids ackChunkSize at a
+// time (the last chunk padded with repeats of an id), in one write without
+// a savepoint of its own: it has nothing to undo but with the whole batch.
 func (s *Store) Ack(ctx context.Context, acct relay.AccountID, dev uint32, ids [][16]byte) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.submit(ctx, func(w *writer) error {
+	return s.submitPlain(ctx, func(w *writer) error {
 		var n, bytes int64
-		for _, id := range ids {
-			var size int64
-			err := w.ackEnvelope.QueryRow(acct[:], dev, id[:]).Scan(&size)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			} else if err != nil {
+		count := func(rows *sql.Rows) error {
+			defer rows.Close()
+			for rows.Next() {
+				var size int64
+				if err := rows.Scan(&size); err != nil {
+					return err
+				}
+				n++
+				bytes += size
+			}
+			return rows.Err()
+		}
+		args := make([]any, 2+ackChunkSize)
+		args[0], args[1] = acct[:], dev
+		for len(ids) > 0 {
+			if len(ids) < ackChunkSize/4 {
+				for _, id := range ids {
+					rows, err := w.ackEnvelope.Query(acct[:], dev, id[:])
+					if err == nil {
+						err = count(rows)
+					}
+					if err != nil {
+						return writeErr("ack", err)
+					}
+				}
+				break
+			}
+			k := min(len(ids), ackChunkSize)
+			for j := range ackChunkSize {
+				args[2+j] = ids[min(j, k-1)][:]
+			}
+			ids = ids[k:]
+			rows, err := w.ackChunk.Query(args...)
+			if err == nil {
+				err = count(rows)
+			}
+			if err != nil {
 				return writeErr("ack", err)
 			}
-			n++
-			bytes += size
 		}
 		if n > 0 {
 			if _, err := w.subUsage.Exec(n, bytes, acct[:], dev); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"samizdat/relay"
@@ -16,6 +17,10 @@ type request struct {
 	ctx  context.Context
 	fn   func(w *writer) error
 	done chan error // buffered; receives the write's outcome after the commit
+	// plain: fn never fails but for a broken transaction (it has no
+	// domain errors to roll back on its own), so it runs without a
+	// savepoint of its own, and its error fails the batch.
+	plain bool
 }
 
 // writer holds the writer connection's prepared statements. Only the writer
@@ -33,6 +38,7 @@ type writer struct {
 	insEnvelope, envelopeSeq       *sql.Stmt
 	addUsage, subUsage             *sql.Stmt
 	ackEnvelope, expireEnvelopes   *sql.Stmt
+	ackChunk                       *sql.Stmt // ackChunkSize ids at once
 	deviceNoise, setLastSeen       *sql.Stmt
 	delDevice, delEC, delKyber     *sql.Stmt
 	delMailbox, delUsage, insGone  *sql.Stmt
@@ -89,6 +95,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 			"RETURNING count, bytes"},
 		{&w.subUsage, "UPDATE mailbox_usage SET count = count - ?, bytes = bytes - ? WHERE account = ? AND device = ?"},
 		{&w.ackEnvelope, "DELETE FROM mailbox WHERE account = ? AND device = ? AND id = ? RETURNING length(content)"},
+		{&w.ackChunk, "DELETE FROM mailbox WHERE account = ? AND device = ? AND id IN (" + placeholders(ackChunkSize) + ") RETURNING length(content)"},
 		{&w.expireEnvelopes, "DELETE FROM mailbox WHERE seq IN (SELECT seq FROM mailbox WHERE server_time < ? LIMIT ?) " +
 			"RETURNING account, device, length(content)"},
 		{&w.insChannel, "INSERT INTO channels (id, admin_key, token_hash, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"},
@@ -114,6 +121,11 @@ func (w *writer) close() {
 	w.all = nil
 }
 
+// placeholders is n "?" separated by commas.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 // exists runs a "SELECT 1 ..." statement.
 func exists(st *sql.Stmt, args ...any) (bool, error) {
 	var one int
@@ -132,10 +144,20 @@ func exists(st *sql.Stmt, args ...any) (bool, error) {
 // it, submit waits for the commit, so that nothing the caller passed in is
 // used after submit returns.
 func (s *Store) submit(ctx context.Context, fn func(w *writer) error) error {
+	return s.submitRequest(ctx, &request{ctx: ctx, fn: fn})
+}
+
+// submitPlain is submit for a write that fails only with its transaction
+// (request.plain).
+func (s *Store) submitPlain(ctx context.Context, fn func(w *writer) error) error {
+	return s.submitRequest(ctx, &request{ctx: ctx, fn: fn, plain: true})
+}
+
+func (s *Store) submitRequest(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	r.done = make(chan error, 1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -237,6 +259,14 @@ func (s *Store) runBatch(batch []*request) {
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
+			continue
+		}
+		if r.plain {
+			if err := r.fn(w); err != nil {
+				broken = err
+				break
+			}
+			ran++
 			continue
 		}
 		if _, err := w.savepoint.Exec(); err != nil {

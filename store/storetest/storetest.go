@@ -95,6 +95,7 @@ func Run(t *testing.T, open Opener) {
 		{"AppendConcurrent", testAppendConcurrent},
 		{"Ack", testAck},
 		{"AckRace", testAckRace},
+		{"AckMany", testAckMany},
 		{"Expiry", testExpiry},
 		{"QuotaCount", testQuotaCount},
 		{"QuotaBytes", testQuotaBytes},
@@ -1036,6 +1037,50 @@ func testAck(t *testing.T, open Opener) {
 	must(t, s.Append(ctx, again))
 	if g := ids(fetchAll(t, s, a, 1)); !slices.Equal(g, []int{0, 2, 5, 1}) {
 		t.Errorf("after re-append: ids %v, want [0 2 5 1]", g)
+	}
+}
+
+// testAckMany acks many ids in one call, with repeats, unknown ids and
+// another device's ids among them (a store may delete them in chunks):
+// exactly the device's named envelopes go, and the quota counts them out.
+func testAckMany(t *testing.T, open Opener) {
+	const quota = 100
+	ctx := context.Background()
+	cfg, _ := defaultConfig()
+	cfg.MaxMessages = quota
+	s := open(t, cfg)
+	a := acctID(1)
+	var envs []relay.Envelope
+	for i := range quota {
+		envs = append(envs, envelope(a, 1, i, 10))
+	}
+	must(t, s.Append(ctx, envs))
+	must(t, s.Append(ctx, []relay.Envelope{envelope(a, 2, 3, 10)}))
+	var acks [][16]byte
+	for i := range 70 { // 0..69, every fifth twice, and unknown ids between
+		acks = append(acks, envID(i))
+		if i%5 == 0 {
+			acks = append(acks, envID(i), envID(1000+i))
+		}
+	}
+	acks = append(acks, envID(70), envID(71), envID(72)) // a short last chunk
+	must(t, s.Ack(ctx, a, 1, acks))
+	got := ids(fetchAll(t, s, a, 1))
+	if want := 73; len(got) != quota-want || got[0] != want {
+		t.Fatalf("after acking 73 of %d: %d left, first %v", quota, len(got), got[:1])
+	}
+	if g := fetchAll(t, s, a, 2); len(g) != 1 {
+		t.Errorf("device 2 has %d envelopes, want 1 (the ack was device 1's)", len(g))
+	}
+	// The quota has room for exactly the 73 acked again.
+	var more []relay.Envelope
+	for i := range 73 {
+		more = append(more, envelope(a, 1, 2000+i, 10))
+	}
+	must(t, s.Append(ctx, more))
+	err := s.Append(ctx, []relay.Envelope{envelope(a, 1, 3000, 10)})
+	if !errors.Is(err, relay.ErrQuotaExceeded) {
+		t.Errorf("one more than the quota: %v, want ErrQuotaExceeded", err)
 	}
 }
 
