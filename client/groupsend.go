@@ -37,7 +37,11 @@ func (c *Client) sendGroup(ctx context.Context, g clientdb.Group, text string) (
 	}
 	msg := clientdb.Message{Peer: clientdb.GroupPeer(g.ID), Sender: c.username, Outgoing: true, Body: text}
 	content := &contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: g.ID[:], Body: text}}}
-	return c.queueText(ctx, msg, content, func(*clientdb.Store) error { return nil })
+	return c.queueText(ctx, msg, content, func(s *clientdb.Store) error {
+		// Writing to a group request accepts it, as a reply does a
+		// message request.
+		return c.acceptGroup(ctx, s, g)
+	})
 }
 
 // groupTarget is a member we send a group's text to.
