@@ -58,6 +58,9 @@ type Group struct {
 	Revision uint64
 	Member   bool           // we are a member
 	Members  []group.Member // in the order they joined
+	// Request: a stranger added us and the user has not accepted the
+	// group yet (GroupRequests); Blocked: the user blocked it.
+	Request, Blocked bool
 }
 
 // distributionID is the Sender Key distribution id of a group: every
@@ -156,7 +159,7 @@ func (c *Client) groupInfo(ctx context.Context, s *clientdb.Store, g clientdb.Gr
 	if err != nil {
 		return Group{}, err
 	}
-	gi := Group{Name: g.Name, ID: g.ID, Member: g.Member}
+	gi := Group{Name: g.Name, ID: g.ID, Member: g.Member, Request: g.State == clientdb.PeerPending, Blocked: g.State == clientdb.PeerBlocked}
 	if st != nil {
 		gi.Revision, gi.Members = st.Revision, slices.Clone(st.Members)
 	}
@@ -479,8 +482,10 @@ func describe(before, after *group.State, sc *group.Signed) (actor string, lines
 // content itself (it will never be accepted); the envelope is dropped.
 var errGroupRefused = errors.New("client: group content refused")
 
-// receiveGroupUpdate checks and applies the changes a member sent us.
-func (c *Client) receiveGroupUpdate(ctx context.Context, s *clientdb.Store, peer string, u *contentpb.GroupUpdate) ([]Event, error) {
+// receiveGroupUpdate checks and applies the changes a member (peer, at
+// account from; accepted if the user accepted them) sent us. A group that
+// a stranger adds us to is a group request (see GroupRequests).
+func (c *Client) receiveGroupUpdate(ctx context.Context, s *clientdb.Store, peer string, from [16]byte, accepted bool, u *contentpb.GroupUpdate) ([]Event, error) {
 	refuse := func(err error) ([]Event, error) {
 		c.cfg.Logger.Debug("group change refused", "err", err)
 		return []Event{{Kind: EventRefused, Peer: peer, Err: err}}, nil
@@ -544,10 +549,38 @@ func (c *Client) receiveGroupUpdate(ctx context.Context, s *clientdb.Store, peer
 		shown = row.Name
 	}
 	events, err := c.applied(ctx, s, id, row.Name, st, next, applied)
+	if err != nil {
+		return nil, err
+	}
+	if joined := !isMember(st, c.account) && isMember(next, c.account); joined && !accepted {
+		// A stranger added us: a group request, as a stranger's message
+		// is a message request.
+		if err := s.NotePending(ctx, clientdb.GroupPeer(id), from, c.cfg.Now()); err != nil {
+			return nil, err
+		}
+		if g, err := s.Group(ctx, id); err != nil {
+			return nil, err
+		} else if g.State == clientdb.PeerPending {
+			events = append(events, Event{Kind: EventGroupChange, Peer: peer, Text: GroupRequestLine})
+		}
+	}
 	for i := range events {
 		events[i].Group = shown
 	}
-	return events, err
+	return events, nil
+}
+
+// GroupRequestLine is the text of the group event (EventGroupChange, its
+// Peer the member who added us) that tells of a group request.
+const GroupRequestLine = "is not a contact you accepted: a group request (accept the group, or leave it)"
+
+// isMember reports whether acct is a member of st (nil: a group not known).
+func isMember(st *group.State, acct [16]byte) bool {
+	if st == nil {
+		return false
+	}
+	_, ok := st.Member(acct)
+	return ok
 }
 
 // groupMember returns the group with the id and the member at sender, if
@@ -619,6 +652,9 @@ func (c *Client) receiveGroupText(ctx context.Context, s *clientdb.Store, eid [1
 	g, m, err := c.groupMember(ctx, s, t.GetGroupId(), acct)
 	if err != nil {
 		return nil, err
+	}
+	if g.State == clientdb.PeerBlocked {
+		return nil, nil // so are a blocked group's
 	}
 	if dist != distributionID(g.ID) {
 		return nil, fmt.Errorf("%w: %s: a text under another group's key", errGroupRefused, g.Name)

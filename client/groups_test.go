@@ -190,7 +190,8 @@ func TestGroup(t *testing.T) {
 	}
 	waitLine(t, dave, "friends/alice: welcome dave")
 	waitLine(t, bob, "friends/alice: welcome dave")
-	if got := groupEvents(dave); len(got) != 2 {
+	// (alice is a stranger to dave: the group is a request, and says so.)
+	if got := groupEvents(dave); len(got) != 3 || got[1] != "friends: * alice "+client.GroupRequestLine {
 		t.Fatalf("dave was shown %q", got)
 	}
 	if dg, err := dave.GroupByName(ctx, "friends"); err != nil || len(dg.Members) != 3 || dg.Revision != 3 {

@@ -38,7 +38,14 @@ func (c *Client) sendGroup(ctx context.Context, g clientdb.Group, text string, f
 	msg := clientdb.Message{Peer: clientdb.GroupPeer(g.ID), Sender: c.username, Outgoing: true, Body: f.label(text)}
 	content := &contentpb.Content{Body: &contentpb.Content_GroupText{GroupText: &contentpb.GroupText{GroupId: g.ID[:], Body: text}},
 		Attachment: f.pointer()}
-	return c.queueText(ctx, msg, content, func(s *clientdb.Store) error { return f.sent(ctx, s) })
+	return c.queueText(ctx, msg, content, func(s *clientdb.Store) error {
+		if err := f.sent(ctx, s); err != nil {
+			return err
+		}
+		// Writing to a group request accepts it, as a reply does a
+		// message request.
+		return c.acceptGroup(ctx, s, g)
+	})
 }
 
 // groupTarget is a member we send a group's text to.

@@ -569,7 +569,7 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			h.blob = blob
 		}
 	case *contentpb.Content_GroupUpdate:
-		ev, err := c.receiveGroupUpdate(ctx, s, peer, b.GroupUpdate)
+		ev, err := c.receiveGroupUpdate(ctx, s, peer, acct, accepted, b.GroupUpdate)
 		if err != nil {
 			return nil, err
 		}

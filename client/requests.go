@@ -36,11 +36,66 @@ func (c *Client) Requests(ctx context.Context) ([]string, error) {
 	return c.db.Store().Requests(ctx, c.username)
 }
 
-// Accept accepts name: from now on they get our access key and delivery
-// receipts (one receipt goes at once for what they sent while pending).
+// GroupRequest is a group a stranger added us to, which the user has not
+// accepted: its texts are shown, and nothing goes to its members until the
+// user accepts it (Accept), or writes to it.
+type GroupRequest struct {
+	Group   string // the group's local name
+	Inviter string // who added us; "" if not known by name here
+}
+
+// GroupRequests lists the pending groups, by name.
+func (c *Client) GroupRequests(ctx context.Context) ([]GroupRequest, error) {
+	gs, by, err := c.db.Store().GroupRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupRequest, len(gs))
+	for i, g := range gs {
+		out[i].Group = g.Name
+		if ct, err := c.db.Store().ContactByAccount(ctx, by[i]); err == nil {
+			out[i].Inviter = ct.Username
+		} else if !errors.Is(err, clientdb.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Accept accepts name: a contact, from now on given our access key and
+// delivery receipts (one receipt goes at once for what they sent while
+// pending), or a group a stranger added us to (GroupRequests).
 func (c *Client) Accept(ctx context.Context, name string) error {
 	name = NormalizeUsername(name)
-	return c.db.Tx(ctx, func(s *clientdb.Store) error { return c.accept(ctx, s, name) })
+	return c.db.Tx(ctx, func(s *clientdb.Store) error {
+		if g, err := s.GroupByName(ctx, name); err == nil {
+			return c.acceptGroup(ctx, s, g)
+		} else if !errors.Is(err, clientdb.ErrNotFound) {
+			return err
+		}
+		return c.accept(ctx, s, name)
+	})
+}
+
+// acceptGroup marks g accepted in the transaction, unless it is.
+func (c *Client) acceptGroup(ctx context.Context, s *clientdb.Store, g clientdb.Group) error {
+	if g.State == clientdb.PeerAccepted {
+		return nil
+	}
+	return s.SetPeerState(ctx, clientdb.GroupPeer(g.ID), nil, clientdb.PeerAccepted, c.cfg.Now())
+}
+
+// setGroupState records the user's decision about the group with the
+// local name, and reports whether there is one.
+func (c *Client) setGroupState(ctx context.Context, name string, state int) (bool, error) {
+	g, err := c.db.Store().GroupByName(ctx, name)
+	if errors.Is(err, clientdb.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, c.db.Store().SetPeerState(ctx, clientdb.GroupPeer(g.ID), nil, state, c.cfg.Now())
 }
 
 // accept marks peer accepted in the transaction and, if they were not,
@@ -69,8 +124,14 @@ func (c *Client) accept(ctx context.Context, s *clientdb.Store, peer string) err
 // back (the bridge this home runs denies it at once; one run elsewhere
 // when SyncBridges tells it). The account is the one name's messages came
 // from, else the one the relay knows by that name.
+//
+// Blocking a group drops its texts unread (its changes still apply);
+// Unblock makes it a group request again.
 func (c *Client) Block(ctx context.Context, name string) error {
 	name = NormalizeUsername(name)
+	if isGroup, err := c.setGroupState(ctx, name, clientdb.PeerBlocked); err != nil || isGroup {
+		return err
+	}
 	acct, err := c.db.Store().PeerAccount(ctx, name)
 	if errors.Is(err, clientdb.ErrNotFound) {
 		var ct clientdb.Contact
@@ -104,5 +165,9 @@ func (c *Client) Block(ctx context.Context, name string) error {
 // Unblock undoes Block: name is pending again (their messages are shown;
 // they get nothing from us until accepted).
 func (c *Client) Unblock(ctx context.Context, name string) error {
-	return c.db.Store().SetPeerState(ctx, NormalizeUsername(name), nil, clientdb.PeerPending, c.cfg.Now())
+	name = NormalizeUsername(name)
+	if isGroup, err := c.setGroupState(ctx, name, clientdb.PeerPending); err != nil || isGroup {
+		return err
+	}
+	return c.db.Store().SetPeerState(ctx, name, nil, clientdb.PeerPending, c.cfg.Now())
 }

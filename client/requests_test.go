@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +133,116 @@ func TestSealedSendsUseShortLivedChannels(t *testing.T) {
 	after := alice.Stats()
 	if sealed, dials := after.SentSealed-before.SentSealed, after.AnonDials-before.AnonDials; sealed != 2 || dials != 2 {
 		t.Fatalf("2 sends in 2 flushes went sealed %d times over %d anonymous connections; want 2 and 2", sealed, dials)
+	}
+}
+
+// A group a stranger adds us to is a group request: its texts are shown,
+// but it is listed as a request until the user accepts it or writes to it;
+// a group from an accepted contact is none; a blocked group's texts are
+// dropped unread, without blocking its members 1:1.
+func TestGroupRequests(t *testing.T) {
+	n := startRelay(t)
+	ctx := context.Background()
+	bob, carol, mallory, eve := newUser(t, n, "bob", nil), newUser(t, n, "carol", nil), newUser(t, n, "mallory", nil), newUser(t, n, "eve", nil)
+	for _, u := range []*user{bob, carol, mallory, eve} {
+		u.receive(t)
+	}
+	if err := bob.Accept(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	requests := func() []client.GroupRequest {
+		t.Helper()
+		reqs, err := bob.GroupRequests(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reqs
+	}
+	groupOf := func(name string) client.Group {
+		t.Helper()
+		g, err := bob.GroupByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+
+	if _, err := carol.CreateGroup(ctx, "friends", []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "friends: * carol added bob")
+	if _, err := mallory.CreateGroup(ctx, "offers", []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "offers: * mallory added bob")
+	waitLine(t, bob, "offers: * mallory "+client.GroupRequestLine)
+	if got := requests(); !slices.Equal(got, []client.GroupRequest{{Group: "offers", Inviter: "mallory"}}) {
+		t.Fatalf("group requests %+v, want offers from mallory only", got)
+	}
+	if g := groupOf("friends"); g.Request || !g.Member {
+		t.Fatalf("a group from an accepted contact: %+v", g)
+	}
+	if g := groupOf("offers"); !g.Request || !g.Member {
+		t.Fatalf("a group from a stranger: %+v", g)
+	}
+	// Its texts are shown, as a stranger's messages are.
+	if _, err := mallory.Send(ctx, "offers", "cheap watches"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "offers/mallory: cheap watches")
+	if reqs, _ := bob.Requests(ctx); len(reqs) != 0 {
+		t.Fatalf("message requests %q: a group request is not one", reqs)
+	}
+	if err := bob.Accept(ctx, "offers"); err != nil {
+		t.Fatal(err)
+	}
+	if got := requests(); len(got) != 0 {
+		t.Fatalf("group requests after accepting: %+v", got)
+	}
+	if g := groupOf("offers"); g.Request {
+		t.Fatalf("an accepted group: %+v", g)
+	}
+	if acc, _ := bob.Accepted(ctx); slices.Contains(acc, "mallory") {
+		t.Fatal("accepting the group accepted its inviter too")
+	}
+
+	// Writing to a group request accepts it.
+	if _, err := eve.CreateGroup(ctx, "eves", []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "eves: * eve "+client.GroupRequestLine)
+	if _, err := bob.Send(ctx, "eves", "who is this?"); err != nil {
+		t.Fatal(err)
+	}
+	if g := groupOf("eves"); g.Request {
+		t.Fatalf("a group request written to: %+v", g)
+	}
+
+	// A blocked group: its texts are dropped, its members' 1:1 messages
+	// are not.
+	if _, err := eve.CreateGroup(ctx, "junk", []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, bob, "junk: * eve "+client.GroupRequestLine)
+	if err := bob.Block(ctx, "junk"); err != nil {
+		t.Fatal(err)
+	}
+	if g := groupOf("junk"); !g.Blocked || g.Request {
+		t.Fatalf("a blocked group: %+v", g)
+	}
+	if _, err := eve.Send(ctx, "junk", "unread"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eve.Send(ctx, "bob", "direct"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, client.EventMessage, 1)
+	for _, l := range groupEvents(bob) {
+		if strings.Contains(l, "unread") {
+			t.Fatalf("bob was shown %q from a blocked group", l)
+		}
+	}
+	if got := requests(); len(got) != 0 {
+		t.Fatalf("group requests %+v: a blocked group is none", got)
 	}
 }

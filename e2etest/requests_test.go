@@ -10,7 +10,8 @@ import (
 
 // TestCLIMessageRequests drives requests, accept, block and unblock with
 // the binary and a relay process: a stranger's message is shown but gets
-// no receipt until accepted; a blocked sender's messages are not shown.
+// no receipt until accepted; a blocked sender's messages are not shown; a
+// group from a stranger is listed as a request until accepted.
 func TestCLIMessageRequests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a relay process")
@@ -59,6 +60,20 @@ func TestCLIMessageRequests(t *testing.T) {
 	must(mallory, "send", "bob", "third")
 	if out := must(bob, "recv"); out != "mallory: third\n" {
 		t.Fatalf("recv after unblock printed %q", out)
+	}
+	// A group from a stranger (mallory is pending again) is a request.
+	must(mallory, "group", "create", "deals", "bob")
+	if out := must(bob, "recv"); !strings.Contains(out, "deals: * mallory added bob") || !strings.Contains(out, "group request") {
+		t.Fatalf("recv of a stranger's group printed %q", out)
+	}
+	if out := must(bob, "requests"); out != "mallory\ndeals (group; mallory added you)\n" {
+		t.Fatalf("requests printed %q", out)
+	}
+	if out := must(bob, "accept", "deals"); out != "accepted deals\n" {
+		t.Fatalf("accept printed %q", out)
+	}
+	if out := must(bob, "requests"); out != "mallory\n" {
+		t.Fatalf("requests after accepting the group printed %q", out)
 	}
 	if code, _, errOut := cli(t, bin, bob, "", "block"); code != 2 || !strings.Contains(errOut, "NAME") {
 		t.Fatalf("block without NAME: exit %d, %q", code, errOut)

@@ -338,7 +338,7 @@ func (c *conn) admitRegistration(ctx context.Context, work []byte) *wire.Respons
 	if c.src.capped {
 		return c.limit(ctx, "too many registrations from this address", "reg", c.s.lim.Registrations, 1, []byte(c.src.addr))
 	}
-	bits := c.s.registrationWork()
+	bits := c.s.registrationWork(ctx)
 	if bits == 0 {
 		return nil
 	}
@@ -348,7 +348,7 @@ func (c *conn) admitRegistration(ctx context.Context, work []byte) *wire.Respons
 		resp.WorkBits = uint32(bits)
 		return resp
 	}
-	c.s.workDone()
+	c.s.workDone(ctx)
 	return nil
 }
 

@@ -184,6 +184,21 @@ type AccountsBatch interface {
 	AccountsDevices(ctx context.Context, ids []AccountID) ([]AccountDevices, error)
 }
 
+// SharedCounters is an optional ability of a Store that several relay
+// nodes share: counters that decay by half every halfLife, kept where
+// every node adds to and reads them, so that a figure the relay adapts to
+// (the registration work, see Limits.RegistrationWork) is the whole
+// network's rather than one node's. Without it each node counts in its own
+// memory, and N nodes each see a Nth of the load.
+type SharedCounters interface {
+	// AddDecaying brings the counter key up to now (halving it for every
+	// halfLife since it was last brought up to date), adds delta, and
+	// returns the result. A counter seen for the first time is 0; delta 0
+	// only reads it. A now earlier than the counter's last update decays
+	// nothing.
+	AddDecaying(ctx context.Context, key string, delta float64, halfLife time.Duration, now time.Time) (float64, error)
+}
+
 // PreKeys stores the public prekeys of each device.
 type PreKeys interface {
 	// SetSignedPreKey sets (replaces) the device's signed EC prekey.

@@ -31,13 +31,24 @@ func ParseGroupPeer(peer string) ([32]byte, bool) {
 }
 
 // Group is a group this device knows: its local name (unique among the
-// home's groups) and whether we are still a member. Its membership is the
+// home's groups), whether we are still a member, and what the user decided
+// about it (a group request, see GroupRequests). Its membership is the
 // chain of signed changes (GroupChanges).
 type Group struct {
 	ID     [32]byte
 	Name   string
 	Member bool
+	// State is PeerAccepted, PeerPending (a stranger added us: a group
+	// request) or PeerBlocked, kept in peer_state under GroupPeer(ID);
+	// a group without a row there (one we created, or joined through an
+	// accepted contact) is accepted. PutGroup does not write it.
+	State int
 }
+
+// groupSelect reads a group's columns, its state from peer_state.
+// (1 is PeerAccepted.)
+const groupSelect = `SELECT g.id, g.name, g.member, COALESCE(p.state, 1) FROM groups g
+	LEFT JOIN peer_state p ON p.peer = '` + groupPeerPrefix + `' || lower(hex(g.id)) `
 
 // PutGroup inserts or updates a group.
 func (s *Store) PutGroup(ctx context.Context, g Group) error {
@@ -47,18 +58,18 @@ func (s *Store) PutGroup(ctx context.Context, g Group) error {
 
 // Group returns the group with the id, or ErrNotFound.
 func (s *Store) Group(ctx context.Context, id [32]byte) (Group, error) {
-	return s.group(ctx, `WHERE id = ?`, id[:])
+	return s.group(ctx, `WHERE g.id = ?`, id[:])
 }
 
 // GroupByName returns the group with the local name, or ErrNotFound.
 func (s *Store) GroupByName(ctx context.Context, name string) (Group, error) {
-	return s.group(ctx, `WHERE name = ?`, name)
+	return s.group(ctx, `WHERE g.name = ?`, name)
 }
 
 func (s *Store) group(ctx context.Context, where string, arg any) (Group, error) {
 	var g Group
 	var id []byte
-	err := s.q.QueryRowContext(ctx, `SELECT id, name, member FROM groups `+where, arg).Scan(&id, &g.Name, &g.Member)
+	err := s.q.QueryRowContext(ctx, groupSelect+where, arg).Scan(&id, &g.Name, &g.Member, &g.State)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, ErrNotFound
 	}
@@ -71,7 +82,7 @@ func (s *Store) group(ctx context.Context, where string, arg any) (Group, error)
 
 // Groups lists the groups by name.
 func (s *Store) Groups(ctx context.Context) ([]Group, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT id, name, member FROM groups ORDER BY name`)
+	rows, err := s.q.QueryContext(ctx, groupSelect+`ORDER BY g.name`)
 	if err != nil {
 		return nil, fmt.Errorf("clientdb: groups: %w", err)
 	}
@@ -80,13 +91,38 @@ func (s *Store) Groups(ctx context.Context) ([]Group, error) {
 	for rows.Next() {
 		var g Group
 		var id []byte
-		if err := rows.Scan(&id, &g.Name, &g.Member); err != nil {
+		if err := rows.Scan(&id, &g.Name, &g.Member, &g.State); err != nil {
 			return nil, fmt.Errorf("clientdb: groups: %w", err)
 		}
 		copy(g.ID[:], id)
 		out = append(out, g)
 	}
 	return out, rows.Err()
+}
+
+// GroupRequests lists the groups we are a member of that are pending (a
+// stranger added us and the user has not accepted the group), by name,
+// each with the account that added us.
+func (s *Store) GroupRequests(ctx context.Context) (groups []Group, inviters [][16]byte, err error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT g.id, g.name, p.account_id FROM groups g
+		JOIN peer_state p ON p.peer = '`+groupPeerPrefix+`' || lower(hex(g.id))
+		WHERE g.member AND p.state = ? ORDER BY g.name`, PeerPending)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clientdb: group requests: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		g := Group{Member: true, State: PeerPending}
+		var id, by []byte
+		if err := rows.Scan(&id, &g.Name, &by); err != nil {
+			return nil, nil, fmt.Errorf("clientdb: group requests: %w", err)
+		}
+		copy(g.ID[:], id)
+		var inviter [16]byte
+		copy(inviter[:], by)
+		groups, inviters = append(groups, g), append(inviters, inviter)
+	}
+	return groups, inviters, rows.Err()
 }
 
 // AddGroupChange records the signed change that made a group's revision.

@@ -69,7 +69,10 @@ func (s *Store) PeerAccount(ctx context.Context, peer string) ([16]byte, error) 
 // Blocked reports whether the user blocked the account.
 func (s *Store) Blocked(ctx context.Context, account [16]byte) (bool, error) {
 	var n int
-	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM peer_state WHERE account_id = ? AND state = ?`, account[:], PeerBlocked).Scan(&n)
+	// A blocked group's row holds the account that added us: that blocks
+	// the group, not the account.
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM peer_state WHERE account_id = ? AND state = ?
+		AND peer NOT LIKE '`+groupPeerPrefix+`%'`, account[:], PeerBlocked).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("clientdb: blocked: %w", err)
 	}

@@ -160,7 +160,13 @@ func runGroupList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	for _, g := range gs {
-		if g.Member {
+		switch {
+		case !g.Member:
+		case g.Request:
+			fmt.Fprintf(e.stdout, "%s %d members (a group request: see samizdat requests)\n", g.Name, len(g.Members))
+		case g.Blocked:
+			fmt.Fprintf(e.stdout, "%s %d members (blocked)\n", g.Name, len(g.Members))
+		default:
 			fmt.Fprintf(e.stdout, "%s %d members\n", g.Name, len(g.Members))
 		}
 	}

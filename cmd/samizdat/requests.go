@@ -15,7 +15,10 @@ func runRequests(ctx context.Context, e *env, args []string) error {
 	f := newFlags("requests", "", `List the people who wrote to you and whom you have not accepted: message requests.
 Their messages are shown, but they get no delivery receipts, no access key for sealed
 sender and no bridge offer until you write to them, reply, or run 'samizdat accept NAME'.
-'samizdat block NAME' drops their messages instead.`)
+'samizdat block NAME' drops their messages instead. Below them, the groups a stranger added
+you to, as "GROUP (group; NAME added you)": their texts are shown, and nothing goes to their
+members until you accept the group ('samizdat accept GROUP') or write to it; 'samizdat block
+GROUP' drops its texts, 'samizdat group leave GROUP' leaves it.`)
 	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
 		return err
@@ -27,6 +30,17 @@ sender and no bridge offer until you write to them, reply, or run 'samizdat acce
 	}
 	for _, n := range names {
 		fmt.Fprintln(e.stdout, n)
+	}
+	groups, err := c.GroupRequests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		by := g.Inviter
+		if by == "" {
+			by = "someone"
+		}
+		fmt.Fprintf(e.stdout, "%s (group; %s added you)\n", g.Group, by)
 	}
 	return nil
 }
@@ -43,7 +57,8 @@ type peerCommand struct {
 var peerCommands = []peerCommand{
 	{"accept", `Accept NAME's message request: from now on they get delivery receipts (one goes at
 once for what they sent you), your access key for sealed sender, and your bridge offers.
-Writing to them or replying does the same.`, "accepted %s\n", (*client.Client).Accept, true, nil},
+Writing to them or replying does the same. NAME may be a group a stranger added you to (see
+'samizdat requests').`, "accepted %s\n", (*client.Client).Accept, true, nil},
 	{"block", `Block NAME: their messages from now on are dropped unread (the relay is told they
 arrived, nothing is stored or shown), and they get nothing from you: every bridge offer
 they hold is taken back (your bridges refuse it, one run elsewhere as soon as it is told:

@@ -52,6 +52,10 @@
 // instead, shared by all nodes, at the cost of a transaction per Allow;
 // buckets that have refilled are swept every minute.
 //
+// Decaying counters (relay.SharedCounters, such as the recent registrations
+// that set the proof of work asked) are always shared, in an unlogged
+// table: one statement per call.
+//
 // Registration conflicts are found with ON CONFLICT DO NOTHING, not as
 // unique violations, so that the server's log does not record the taken
 // username or key.
