@@ -23,30 +23,41 @@ func Postgres(server string, open func(ctx context.Context, url string) (relay.S
 	var run [4]byte
 	rand.Read(run[:])
 	return func(ctx context.Context, name string) (relay.Store, error) {
-		db := "samizdat_bench_" + hex.EncodeToString(run[:]) + "_" + strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-				return r
-			}
-			return '_'
-		}, strings.ToLower(name))
-		u, err := databaseURL(server, db)
+		u, drop, err := createDatabase(ctx, server, hex.EncodeToString(run[:])+"_"+name)
 		if err != nil {
 			return nil, err
-		}
-		if err := pgAdmin(ctx, server, "CREATE DATABASE "+db); err != nil {
-			return nil, fmt.Errorf("loadgen: create database: %w", err)
 		}
 		st, err := open(ctx, u)
 		if err != nil {
-			pgAdmin(context.Background(), server, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+			drop()
 			return nil, err
 		}
-		ds := &droppingStore{Store: st, drop: func() error {
-			return pgAdmin(context.Background(), server, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-		}}
+		ds := &droppingStore{Store: st, drop: drop}
 		storeLocations.Store(relay.Store(ds), storeLocation{"postgres", u})
 		return ds, nil
 	}
+}
+
+// createDatabase creates a database named samizdat_bench_NAME (NAME made
+// of lower-case letters, digits and underscores) on the server and
+// returns its URL and a function that drops it.
+func createDatabase(ctx context.Context, server, name string) (url string, drop func() error, err error) {
+	db := "samizdat_bench_" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(name))
+	u, err := databaseURL(server, db)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := pgAdmin(ctx, server, "CREATE DATABASE "+db); err != nil {
+		return "", nil, fmt.Errorf("loadgen: create database: %w", err)
+	}
+	return u, func() error {
+		return pgAdmin(context.Background(), server, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+	}, nil
 }
 
 // droppingStore drops its database after closing the store.

@@ -22,6 +22,11 @@ created and dropped again (the role needs CREATEDB; scripts/pg.sh starts a throw
 server). The exit status is 1
 when a scenario failed or its counts did not add up (targets missed do not fail it).
 
+--nodes 1,2,3 runs only the nodes scenario: the throughput scenario against that many
+'samizdat relay' processes on one database on --store and one NATS server (--nats-server
+BINARY run as a child, or --nats URL), senders and receivers on different nodes, with the
+CPU per message of each relay, PostgreSQL and NATS read from /proc.
+
 The table fits 100 columns, one row per figure:
   SCENARIO  the scenario the rows below it belong to
   FIGURE    what was measured; the first row is the scenario's headline figure. Then:
@@ -75,12 +80,19 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	heapProfile := fs.String("idle-heap-profile", "", "write a heap profile of the relay with every idle connection up to this file")
 	relayProfile := fs.String("relay-cpu-profile", "", "the relay processes (throughput, fanout) write CPU profiles to this path + \".SCENARIO\"")
 	wide := fs.Bool("wide", false, "one row per scenario instead of one per figure (about 300 columns)")
+	nodes := fs.String("nodes", "", "run only the nodes scenario: throughput against this many relay processes on --store, e.g. 1,2,3")
+	natsServer := fs.String("nats-server", "", "the nodes scenario's NATS server `BINARY`, run as a child (default: nats-server on PATH)")
+	natsURL := fs.String("nats", "", "the nodes scenario's NATS server `URL`, already running (its CPU is not measured)")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	sizes, err := loadgen.SizesByName(*scale)
 	if err != nil {
 		return fs.usagef("%v", err)
+	}
+	if *nodes != "" {
+		rep, err := benchNodes(ctx, e, fs, sizes, *nodes, *storeURL, *natsServer, *natsURL, *dir)
+		return benchReport(e, rep, err, *wide, *jsonOut)
 	}
 	cfg := loadgen.Config{Sizes: sizes, Progress: e.stderr, RelayCPUProfile: *relayProfile}
 	if *heapProfile != "" {
@@ -110,18 +122,24 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		cfg.Store, cfg.StoreKind = open, "postgres"
 	}
 	rep, err := loadgen.Run(ctx, cfg)
+	return benchReport(e, rep, err, *wide, *jsonOut)
+}
+
+// benchReport prints rep as a table (wide or not), writes it as JSON to
+// jsonOut if set, and returns the run's error or the verdict.
+func benchReport(e *env, rep *loadgen.Report, err error, wide bool, jsonOut string) error {
 	if rep != nil {
 		table := rep.Table
-		if *wide {
+		if wide {
 			table = rep.WideTable
 		}
 		if terr := table(e.stdout); terr != nil && err == nil {
 			err = terr
 		}
-		if *jsonOut != "" {
+		if jsonOut != "" {
 			b, jerr := rep.JSON()
 			if jerr == nil {
-				jerr = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+				jerr = os.WriteFile(jsonOut, append(b, '\n'), 0o644)
 			}
 			if jerr != nil && err == nil {
 				err = jerr
