@@ -149,40 +149,113 @@ func (c *Client) upload(ctx context.Context, f *os.File, u *clientdb.Upload, pro
 		return nil, err
 	}
 	plain := make([]byte, attachment.ChunkSize)
-	sealed := make([]byte, 0, attachment.SealedChunkSize)
+	bufs := make([][]byte, transferWindow+1) // chunk i is sealed into bufs[i%len]: free once out of the window
+	win := &window{c: c, ctx: ctx, op: "upload"}
+	answered := func() error {
+		req, resp, err := win.next()
+		if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == wire.Status_NOT_FOUND {
+			// Expired on the relay: the next send starts a new blob.
+			u.BlobID = nil
+			if dbErr := c.db.Store().PutUpload(ctx, *u); dbErr != nil {
+				return dbErr
+			}
+		}
+		if err != nil {
+			return err
+		}
+		i := req.GetUploadChunk().GetIndex()
+		if stored = resp.GetUploadState().GetStored(); stored <= i {
+			return fmt.Errorf("the relay did not store chunk %d", i)
+		}
+		if progress != nil {
+			progress(min(int64(stored)*attachment.ChunkSize, u.Size), u.Size)
+		}
+		return nil
+	}
 	for !sealer.Done() {
 		i := sealer.Next()
 		n := attachment.PlainLen(u.Size, i)
 		if got, err := f.ReadAt(plain[:n], int64(i)*attachment.ChunkSize); got != n {
 			return nil, fmt.Errorf("reading the file: %w (did it change?)", err)
 		}
-		if sealed, err = sealer.Seal(sealed[:0], plain[:n]); err != nil {
+		if win.full() {
+			if err := answered(); err != nil {
+				return nil, err
+			}
+		}
+		b := &bufs[int(i)%len(bufs)]
+		if *b, err = sealer.Seal((*b)[:0], plain[:n]); err != nil {
 			return nil, err
 		}
 		if i < stored {
 			continue // on the relay already: sealed again only for the digest
 		}
-		resp, err := c.callPatiently(ctx, "upload", &wire.Request{Op: &wire.Request_UploadChunk{UploadChunk: &wire.UploadChunk{
-			Id: u.BlobID, Index: i, Data: sealed,
-		}}})
-		if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == wire.Status_NOT_FOUND {
-			// Expired on the relay: the next send starts a new blob.
-			u.BlobID = nil
-			if dbErr := c.db.Store().PutUpload(ctx, *u); dbErr != nil {
-				return nil, dbErr
-			}
-		}
-		if err != nil {
+		win.send(&wire.Request{Op: &wire.Request_UploadChunk{UploadChunk: &wire.UploadChunk{Id: u.BlobID, Index: i, Data: *b}}})
+	}
+	for !win.empty() {
+		if err := answered(); err != nil {
 			return nil, err
-		}
-		if stored = resp.GetUploadState().GetStored(); stored <= i {
-			return nil, fmt.Errorf("the relay did not store chunk %d", i)
-		}
-		if progress != nil {
-			progress(min(int64(stored)*attachment.ChunkSize, u.Size), u.Size)
 		}
 	}
 	return sealer.Digest()
+}
+
+// transferWindow is how many chunk requests a transfer keeps in flight,
+// to hide the round trip to the relay (which answers a connection's
+// uploads in order: relay.uploadLane).
+const transferWindow = 4
+
+// window is a transfer's chunk requests in flight, answered in the order
+// they were sent. When one fails, the later ones are drained and all of
+// them are sent again one at a time, patiently (callPatiently): every
+// chunk request is idempotent.
+type window struct {
+	c   *Client
+	ctx context.Context
+	op  string
+	q   []flight
+}
+
+type flight struct {
+	req  *wire.Request
+	wait func() (*wire.Response, error) // nil once answered
+	resp *wire.Response
+}
+
+func (w *window) full() bool  { return len(w.q) >= transferWindow }
+func (w *window) empty() bool { return len(w.q) == 0 }
+
+// send starts req.
+func (w *window) send(req *wire.Request) {
+	w.q = append(w.q, flight{req: req, wait: w.c.startCall(w.ctx, w.op, req)})
+}
+
+// next returns the oldest request in flight and its answer.
+func (w *window) next() (*wire.Request, *wire.Response, error) {
+	f := &w.q[0]
+	if f.wait != nil {
+		resp, err := f.wait()
+		f.wait, f.resp = nil, resp
+		if err != nil {
+			for i := range w.q {
+				if g := &w.q[i]; g.wait != nil {
+					g.wait()
+					g.wait = nil
+				}
+			}
+			for i := range w.q {
+				g := &w.q[i]
+				if g.resp, err = w.c.callPatiently(w.ctx, w.op, g.req); err != nil {
+					req := g.req
+					w.q = nil
+					return req, nil, err
+				}
+			}
+		}
+	}
+	req, resp := w.q[0].req, w.q[0].resp
+	w.q = w.q[1:]
+	return req, resp, nil
 }
 
 // startUpload returns how many chunks of u's blob the relay holds,
@@ -375,9 +448,13 @@ func (c *Client) download(ctx context.Context, dir string, d clientdb.Download, 
 		return "", err
 	}
 	plain := make([]byte, 0, attachment.ChunkSize)
-	for !o.Done() {
+	win := &window{c: c, ctx: ctx, op: "download"}
+	for ask := o.Next(); !o.Done(); {
+		for ; ask < attachment.Chunks(size) && !win.full(); ask++ {
+			win.send(&wire.Request{Op: &wire.Request_DownloadChunk{DownloadChunk: &wire.DownloadChunk{Id: p.Id, Index: ask}}})
+		}
 		i := o.Next()
-		resp, err := c.callPatiently(ctx, "download", &wire.Request{Op: &wire.Request_DownloadChunk{DownloadChunk: &wire.DownloadChunk{Id: p.Id, Index: i}}})
+		_, resp, err := win.next()
 		if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == wire.Status_NOT_FOUND {
 			err = errExpired
 		}

@@ -480,18 +480,29 @@ func (c *Client) connection(ctx context.Context) (*relayConn, error) {
 // call sends one request on the current connection (dialing if needed),
 // bounded by RequestTimeout.
 func (c *Client) call(ctx context.Context, op string, req *wire.Request) (*wire.Response, error) {
+	return c.startCall(ctx, op, req)()
+}
+
+// startCall sends one request on the current connection (dialing if
+// needed) and returns what waits for its answer, bounded by
+// RequestTimeout. Requests started one after another reach the relay in
+// that order, so a transfer keeps several in flight.
+func (c *Client) startCall(ctx context.Context, op string, req *wire.Request) func() (*wire.Response, error) {
 	rc, err := c.connection(ctx)
 	if err != nil {
-		return nil, err
+		return func() (*wire.Response, error) { return nil, err }
 	}
-	ctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	resp, err := rc.call(ctx, op, req)
-	if errors.Is(err, context.DeadlineExceeded) {
-		rc.fail(fmt.Errorf("%s timed out", op))
-		return nil, fmt.Errorf("%w: %s timed out", ErrDisconnected, op)
+	wait := rc.start(op, req)
+	return func() (*wire.Response, error) {
+		ctx, cancel := c.cfg.Clock.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+		resp, err := wait(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			rc.fail(fmt.Errorf("%s timed out", op))
+			return nil, fmt.Errorf("%w: %s timed out", ErrDisconnected, op)
+		}
+		return resp, err
 	}
-	return resp, err
 }
 
 // Disconnect closes the current connection, if any (the next call dials

@@ -237,18 +237,26 @@ func (rc *relayConn) Close() {
 // call sends req (its id is assigned here) and waits for the answer. A
 // non-OK status comes back as a *StatusError along with the response.
 func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*wire.Response, error) {
+	return rc.start(op, req)(ctx)
+}
+
+// start sends req (its id is assigned here) and returns what waits for its
+// answer, as call does. Requests started one after another are written in
+// that order.
+func (rc *relayConn) start(op string, req *wire.Request) func(context.Context) (*wire.Response, error) {
 	_, ping := req.Op.(*wire.Request_Ping)
 	ch := make(chan *wire.Response, 1)
 	rc.mu.Lock()
 	if rc.err != nil {
 		err := rc.err
 		rc.mu.Unlock()
-		return nil, err
+		return func(context.Context) (*wire.Response, error) { return nil, err }
 	}
 	rc.nextID++
 	req.Id = rc.nextID
-	rc.pending[req.Id] = ch
-	rc.mon.Sent(req.Id, ping)
+	id := req.Id
+	rc.pending[id] = ch
+	rc.mon.Sent(id, ping)
 	rc.mu.Unlock()
 
 	rc.wmu.Lock()
@@ -257,25 +265,27 @@ func (rc *relayConn) call(ctx context.Context, op string, req *wire.Request) (*w
 	rc.wmu.Unlock()
 	if err != nil {
 		rc.fail(err)
-		return nil, rc.Err()
+		return func(context.Context) (*wire.Response, error) { return nil, rc.Err() }
 	}
-	select {
-	case resp, ok := <-ch:
-		if !ok {
-			return nil, rc.Err()
+	return func(ctx context.Context) (*wire.Response, error) {
+		select {
+		case resp, ok := <-ch:
+			if !ok {
+				return nil, rc.Err()
+			}
+			if resp.Status != wire.Status_OK {
+				return resp, &StatusError{Op: op, Status: resp.Status, Reason: resp.Reason,
+					RetryAfter: time.Duration(resp.RetryAfterMs) * time.Millisecond, mismatch: resp.GetMismatch(),
+					multiMismatch: resp.GetMultiMismatch()}
+			}
+			return resp, nil
+		case <-ctx.Done():
+			rc.mu.Lock()
+			delete(rc.pending, id)
+			rc.mu.Unlock()
+			rc.mon.Abandoned(id)
+			return nil, ctx.Err()
 		}
-		if resp.Status != wire.Status_OK {
-			return resp, &StatusError{Op: op, Status: resp.Status, Reason: resp.Reason,
-				RetryAfter: time.Duration(resp.RetryAfterMs) * time.Millisecond, mismatch: resp.GetMismatch(),
-				multiMismatch: resp.GetMultiMismatch()}
-		}
-		return resp, nil
-	case <-ctx.Done():
-		rc.mu.Lock()
-		delete(rc.pending, req.Id)
-		rc.mu.Unlock()
-		rc.mon.Abandoned(req.Id)
-		return nil, ctx.Err()
 	}
 }
 

@@ -244,6 +244,44 @@ func (c *conn) downloadChunk(ctx context.Context, r *wire.DownloadChunk) *wire.R
 	}}}
 }
 
+// uploadLane is how many chunks a connection may send before the first is
+// answered: a client keeps that many in flight to hide the round trip.
+const uploadLane = 8
+
+// queueUpload hands an UploadChunk to the connection's upload goroutine,
+// which answers them one at a time in the order they arrived, so that
+// chunks sent back to back are stored in order. Only the read loop calls
+// it; a full lane holds up reading.
+func (c *conn) queueUpload(req *wire.Request) {
+	ctx := c.begin()
+	defer c.end()
+	if c.uploads == nil {
+		c.uploads = make(chan *wire.Request, uploadLane)
+		c.wg.Add(1)
+		go c.uploadLoop(c.uploads)
+	}
+	select {
+	case c.uploads <- req:
+	case <-ctx.Done():
+	}
+}
+
+// uploadLoop answers the connection's UploadChunk requests in order until
+// it closes.
+func (c *conn) uploadLoop(reqs <-chan *wire.Request) {
+	defer c.wg.Done()
+	ctx := c.begin()
+	defer c.end()
+	for {
+		select {
+		case req := <-reqs:
+			c.answer(req)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // blobError answers a BlobStore error.
 func blobError(c *conn, op string, err error) *wire.Response {
 	switch {

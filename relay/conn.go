@@ -48,11 +48,12 @@ type conn struct {
 	s         *Server
 	nc        *noisechan.Conn
 	id        uint64
-	src       source         // where it comes from (for rate limits; not logged above debug), and whether per-source limits apply
-	transport string         // the listener's transport, for metrics
-	log       connLog        // the server's logger with this connection's id
-	wg        sync.WaitGroup // request handlers, the delivery worker and a wake-up forwarder
-	sem       chan struct{}  // bounds concurrent request handlers; made by the read loop when first needed
+	src       source             // where it comes from (for rate limits; not logged above debug), and whether per-source limits apply
+	transport string             // the listener's transport, for metrics
+	log       connLog            // the server's logger with this connection's id
+	wg        sync.WaitGroup     // request handlers, the delivery worker and a wake-up forwarder
+	sem       chan struct{}      // bounds concurrent request handlers; made by the read loop when first needed
+	uploads   chan *wire.Request // UploadChunk requests, handled in order; made by the read loop when first needed
 
 	wmu     sync.Mutex // serializes writes with their deadlines
 	wclosed bool       // no more writes; guarded by wmu
@@ -607,6 +608,9 @@ func (c *conn) dispatch(req *wire.Request) {
 		return
 	case *wire.Request_StartDelivery:
 		c.startDelivery(req.Id)
+		return
+	case *wire.Request_UploadChunk:
+		c.queueUpload(req) // in order (relay/blobs.go)
 		return
 	}
 	if c.sem == nil {
