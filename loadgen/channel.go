@@ -104,7 +104,16 @@ func (r *runner) channel(ctx context.Context, res *Result) error {
 					return nil, fmt.Errorf("post %d: round %d completed instead", seq, s)
 				}
 			case <-time.After(deliveryTimeout):
-				return nil, fmt.Errorf("post %d: %d of %d subscribers had it after %v", seq, st.got[seq].Load(), subs, deliveryTimeout)
+				gone := 0
+				for _, p := range peers {
+					select {
+					case <-p.done:
+						gone++
+					default:
+					}
+				}
+				return nil, fmt.Errorf("post %d: %d of %d subscribers had it after %v (%d subscriber connections had ended)",
+					seq, st.got[seq].Load(), subs, deliveryTimeout, gone)
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}

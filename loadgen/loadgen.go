@@ -100,7 +100,7 @@ func Full() Sizes {
 		IdleConns: 100000, IdleSources: 32, IdleDests: 4, IdlePing: 30 * time.Second, IdleWindow: 10 * time.Second,
 		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second, Probes: 3,
 		FanoutDevices: 1000, FanoutRounds: 10,
-		ChannelSubscribers: 10000, ChannelRounds: 10,
+		ChannelSubscribers: 5000, ChannelRounds: 10,
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
 		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256,
