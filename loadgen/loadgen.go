@@ -24,6 +24,7 @@ const (
 	ScenarioIdle       = "idle"
 	ScenarioThroughput = "throughput"
 	ScenarioFanout     = "fanout"
+	ScenarioChannel    = "channel"
 	ScenarioDrain      = "drain"
 	ScenarioPreKeys    = "prekeys"
 	ScenarioFlood      = "flood"
@@ -32,7 +33,7 @@ const (
 
 // Scenarios lists every scenario name in run order.
 func Scenarios() []string {
-	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioDrain, ScenarioPreKeys, ScenarioFlood, ScenarioSiege}
+	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioChannel, ScenarioDrain, ScenarioPreKeys, ScenarioFlood, ScenarioSiege}
 }
 
 // Sizes sets how big each scenario is.
@@ -54,6 +55,9 @@ type Sizes struct {
 
 	FanoutDevices int `json:"fanout_devices"` // group members (one device each)
 	FanoutRounds  int `json:"fanout_rounds"`  // messages sent to the whole group, one after another
+
+	ChannelSubscribers int `json:"channel_subscribers"` // anonymous connections subscribed to one broadcast channel
+	ChannelRounds      int `json:"channel_rounds"`      // posts read by all of them, one after another (and as many for the baseline)
 
 	DrainMessages int `json:"drain_messages"` // backlog queued to one offline device
 
@@ -83,6 +87,7 @@ func Small() Sizes {
 		IdleConns: 200, IdleSources: 4, IdleDests: 2, IdlePing: 20 * time.Second, IdleWindow: time.Second,
 		Pairs: 8, Window: 16, ThroughputFor: time.Second, Probes: 1,
 		FanoutDevices: 100, FanoutRounds: 3,
+		ChannelSubscribers: 500, ChannelRounds: 3,
 		DrainMessages: 1000,
 		Fetchers:      64, PreKeyFetches: 1000,
 		ChatPairs: 8, ChatRate: 10, FloodFor: time.Second, FloodWindow: 64,
@@ -95,6 +100,7 @@ func Full() Sizes {
 		IdleConns: 100000, IdleSources: 32, IdleDests: 4, IdlePing: 30 * time.Second, IdleWindow: 10 * time.Second,
 		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second, Probes: 3,
 		FanoutDevices: 1000, FanoutRounds: 10,
+		ChannelSubscribers: 5000, ChannelRounds: 10,
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
 		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256,
@@ -107,6 +113,7 @@ func Tiny() Sizes {
 		IdleConns: 40, IdleSources: 3, IdleDests: 2, IdlePing: 20 * time.Second, IdleWindow: 300 * time.Millisecond,
 		Pairs: 3, Window: 8, ThroughputFor: 400 * time.Millisecond, Probes: 1,
 		FanoutDevices: 20, FanoutRounds: 2,
+		ChannelSubscribers: 20, ChannelRounds: 2,
 		DrainMessages: 300,
 		Fetchers:      64, PreKeyFetches: 256,
 		ChatPairs: 3, ChatRate: 20, FloodFor: 400 * time.Millisecond, FloodWindow: 32,
@@ -388,6 +395,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			err = r.throughput(ctx, &res)
 		case ScenarioFanout:
 			err = r.fanout(ctx, &res)
+		case ScenarioChannel:
+			err = r.channel(ctx, &res)
 		case ScenarioDrain:
 			err = r.drain(ctx, &res)
 		case ScenarioPreKeys:

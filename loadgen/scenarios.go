@@ -39,6 +39,8 @@ func (r *runner) fanout(ctx context.Context, res *Result) error {
 	atSize := r.sz.FanoutDevices >= Full().FanoutDevices
 	res.target("fan-out accepted (median round)", "accepted_p50", below, 100, atSize)
 	res.target("fan-out device deliveries", "deliveries_per_s", atLeast, 20000, atSize)
+	res.target("fan-out device deliveries (issue 14)", "deliveries_per_s", atLeast, 50000, atSize)
+	res.target("fan-out all reached (issue 14)", "delivered_p50", below, 50, atSize)
 	res.check("group sends refused", ms.c.limited.Load()+ms.c.other.Load()+ms.c.lost.Load() == 0,
 		"%d rate-limited, %d other errors, %d unanswered", ms.c.limited.Load(), ms.c.other.Load(), ms.c.lost.Load())
 	want := ms.c.ok.Load() * int64(r.sz.FanoutDevices)

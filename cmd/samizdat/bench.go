@@ -15,7 +15,7 @@ import (
 // benchUsage is the bench command's help.
 const benchUsage = `Runs load scenarios against a real relay over Noise on loopback and prints a table
 (and with --json writes the same figures as JSON): baseline (the store's raw append
-rate), idle, throughput, fanout, drain, prekeys, flood, siege. Each scenario gets a fresh
+rate), idle, throughput, fanout, channel, drain, prekeys, flood, siege. Each scenario gets a fresh
 store: SQLite databases in a temporary directory under --dir (default the system's
 temporary directory), or a database of its own on the PostgreSQL server at --store,
 created and dropped again (the role needs CREATEDB; scripts/pg.sh starts a throwaway
@@ -32,9 +32,9 @@ The table fits 100 columns, one row per figure:
   FIGURE    what was measured; the first row is the scenario's headline figure. Then:
             baseline: NAME  the same work without the relay in the way: the store
                             alone (throughput, drain, prekeys), one send per member
-                            (fanout), the chats without the flood (flood), the
-                            chats in the calm windows between the siege windows,
-                            pooled (siege)
+                            (fanout), a read after each notice (channel), the
+                            chats without the flood (flood), the chats in the
+                            calm windows between the siege windows, pooled (siege)
             relay/base      the headline figure divided by the baseline, same unit:
                             for a rate, above 1 is faster than the baseline; for
                             flood and siege, how many times the chatters' p99 grew
