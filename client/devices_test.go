@@ -37,6 +37,20 @@ func (u *user) receiveUntilErr(t *testing.T) <-chan error {
 	return done
 }
 
+// waitRemoved waits for a removed device's Receive (receiveUntilErr) to
+// end with ErrDeviceRemoved.
+func waitRemoved(t *testing.T, removed <-chan error) {
+	t.Helper()
+	select {
+	case err := <-removed:
+		if !errors.Is(err, client.ErrDeviceRemoved) {
+			t.Fatalf("the removed device's Receive returned %v, want ErrDeviceRemoved", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the removed device's Receive did not end")
+	}
+}
+
 func ownDevices(t *testing.T, u *user) []uint32 {
 	t.Helper()
 	cts, err := u.Contacts(context.Background())
@@ -128,14 +142,7 @@ func TestRemoveDevice(t *testing.T) {
 	}
 
 	// Device 2 is out for good.
-	select {
-	case err := <-removed:
-		if !errors.Is(err, client.ErrDeviceRemoved) {
-			t.Fatalf("device 2's Receive returned %v, want ErrDeviceRemoved", err)
-		}
-	case <-time.After(patience):
-		t.Fatal("device 2's Receive did not end")
-	}
+	waitRemoved(t, removed)
 	if _, err := bob2.Send(ctx, "alice", "from the stolen laptop"); !errors.Is(err, client.ErrDeviceRemoved) {
 		t.Fatalf("a removed device's Send: %v, want ErrDeviceRemoved", err)
 	}
@@ -234,14 +241,7 @@ func TestRemovedDeviceSealedRefused(t *testing.T) {
 	if err := bob.RemoveDevice(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-removed:
-		if !errors.Is(err, client.ErrDeviceRemoved) {
-			t.Fatalf("the laptop's Receive returned %v, want ErrDeviceRemoved", err)
-		}
-	case <-time.After(patience):
-		t.Fatal("the laptop's Receive did not end")
-	}
+	waitRemoved(t, removed)
 	// Stolen, it sends on while its certificate lasts: sealed, over a
 	// connection the relay cannot tie to it.
 	skew.Store(int64(client.DefaultDeviceListMaxAge + time.Minute))
