@@ -148,6 +148,11 @@ type Config struct {
 	NoSealedSender bool
 	// NoReceipts turns off delivery receipts for received texts.
 	NoReceipts bool
+	// DeviceListMaxAge is how old a contact's device list may be before a
+	// message from one of its devices has it asked for again, so that a
+	// removed device's sealed messages are refused (default
+	// DefaultDeviceListMaxAge; negative: at every message).
+	DeviceListMaxAge time.Duration
 	// DeviceName names the device that Init registers or LinkDevice links
 	// (at most MaxDeviceName bytes; "" for none). The relay stores it
 	// sealed: only the account's devices read it (Devices).
@@ -164,6 +169,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DeviceListMaxAge == 0 {
+		c.DeviceListMaxAge = DefaultDeviceListMaxAge
 	}
 	if c.PreKeyBatch <= 0 {
 		c.PreKeyBatch = 100

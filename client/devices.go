@@ -209,3 +209,57 @@ func openName(identity curve.PrivateKey, sealed []byte) (string, error) {
 	}
 	return string(name), nil
 }
+
+// DefaultDeviceListMaxAge is Config.DeviceListMaxAge's default.
+const DefaultDeviceListMaxAge = 10 * time.Minute
+
+// errRemovedSender refuses a message from a device its account no longer
+// has.
+var errRemovedSender = errors.New("client: the sending device was removed from its account")
+
+// senderRemoved reports whether sender, a device of a known contact (or of
+// our own account), is no longer one of its account's devices. The relay
+// refuses a removed device at once, but cannot see who sent a sealed
+// message: a removed device keeps sending them while the sender
+// certificate it holds lasts (2 h). So a message from a device missing
+// from the contact's device list, or one from a list older than
+// Config.DeviceListMaxAge, has the list asked for again (a lookup); a
+// device not in the new list was removed (device ids are never given
+// again), and its session is archived. The answer is no when the list
+// cannot be had (a stranger, a name gone, a lookup refused or failed); an
+// error only when the database fails.
+func (c *Client) senderRemoved(ctx context.Context, s *clientdb.Store, sender [16]byte, device uint32) (bool, error) {
+	ct, err := s.ContactByAccount(ctx, sender)
+	if errors.Is(err, clientdb.ErrNotFound) {
+		return false, nil // a stranger: peerName looks them up
+	}
+	if err != nil {
+		return false, err
+	}
+	now := c.cfg.Now()
+	if slices.Contains(ct.Devices, device) && now.Sub(ct.Updated) < c.cfg.DeviceListMaxAge && !now.Before(ct.Updated) {
+		return false, nil
+	}
+	// Network call inside the transaction, as peerName's. Whatever
+	// keeps the list from us (no such name, the lookup budget spent, the
+	// connection gone) leaves the message to the certificate's bound
+	// rather than hold up the mailbox.
+	f, err := c.lookup(ctx, ct.Username)
+	if err != nil {
+		c.cfg.Logger.Debug("contact's devices not refreshed", "err", err)
+		return false, nil
+	}
+	if len(f.AccountId) != 16 || [16]byte(f.AccountId) != sender {
+		return false, nil // the name is another account's now
+	}
+	ct.Devices = slices.Sorted(slices.Values(f.DeviceIds))
+	ct.Updated = now
+	ct.AccessKey = nil // PutContact keeps the one stored
+	if err := s.PutContact(ctx, ct); err != nil {
+		return false, err
+	}
+	if slices.Contains(ct.Devices, device) {
+		return false, nil
+	}
+	return true, archiveSession(ctx, s, addr(sender, device))
+}

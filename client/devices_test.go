@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,20 @@ func (u *user) receiveUntilErr(t *testing.T) <-chan error {
 	go func() { done <- u.Receive(ctx) }()
 	t.Cleanup(cancel)
 	return done
+}
+
+// waitRemoved waits for a removed device's Receive (receiveUntilErr) to
+// end with ErrDeviceRemoved.
+func waitRemoved(t *testing.T, removed <-chan error) {
+	t.Helper()
+	select {
+	case err := <-removed:
+		if !errors.Is(err, client.ErrDeviceRemoved) {
+			t.Fatalf("the removed device's Receive returned %v, want ErrDeviceRemoved", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the removed device's Receive did not end")
+	}
 }
 
 func ownDevices(t *testing.T, u *user) []uint32 {
@@ -127,14 +142,7 @@ func TestRemoveDevice(t *testing.T) {
 	}
 
 	// Device 2 is out for good.
-	select {
-	case err := <-removed:
-		if !errors.Is(err, client.ErrDeviceRemoved) {
-			t.Fatalf("device 2's Receive returned %v, want ErrDeviceRemoved", err)
-		}
-	case <-time.After(patience):
-		t.Fatal("device 2's Receive did not end")
-	}
+	waitRemoved(t, removed)
 	if _, err := bob2.Send(ctx, "alice", "from the stolen laptop"); !errors.Is(err, client.ErrDeviceRemoved) {
 		t.Fatalf("a removed device's Send: %v, want ErrDeviceRemoved", err)
 	}
@@ -192,5 +200,71 @@ func TestDeviceNameTooLong(t *testing.T) {
 	}
 	if devs, err := bob.Devices(context.Background()); err != nil || len(devs) != 1 {
 		t.Fatalf("devices after a refused link: %+v, %v", devs, err)
+	}
+}
+
+// TestRemovedDeviceSealedRefused: a removed device still holds a sender
+// certificate the relay issued, so it can send sealed messages the relay
+// cannot tell from anyone's. Its contacts refuse them once their list of
+// the account's devices, asked for again when it is older than
+// DeviceListMaxAge, no longer holds it; messages from the account's
+// other devices still arrive.
+func TestRemovedDeviceSealedRefused(t *testing.T) {
+	n := startRelay(t)
+	ctx := context.Background()
+	var skew atomic.Int64 // alice's clock ahead of the wall clock
+	alice := newUser(t, n, "alice", func(c *client.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	bob := newUser(t, n, "bob", nil)
+	bob2 := bob.link(t, "laptop")
+	alice.receive(t)
+	bob.receive(t)
+	removed := bob2.receiveUntilErr(t)
+
+	// Alice writes to bob (so his devices hold her access key); his
+	// laptop answers sealed (and so holds a sender certificate).
+	if _, err := alice.Send(ctx, "bob", "hi bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob2.waitFor(t, client.EventMessage, 1)
+	if _, err := bob2.Send(ctx, "alice", "from the laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.waitFor(t, client.EventMessage, 1); got[0].Text != "from the laptop" {
+		t.Fatalf("alice got %q", got[0].Text)
+	}
+	if bob2.Stats().SentSealed == 0 {
+		t.Fatal("the laptop did not send sealed")
+	}
+
+	if err := bob.RemoveDevice(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitRemoved(t, removed)
+	// Stolen, it sends on while its certificate lasts: sealed, over a
+	// connection the relay cannot tie to it.
+	skew.Store(int64(client.DefaultDeviceListMaxAge + time.Minute))
+	if _, err := bob2.Send(ctx, "alice", "from the stolen laptop"); err != nil {
+		t.Fatalf("the removed device's sealed send: %v", err)
+	}
+	if _, err := bob.Send(ctx, "alice", "from the phone"); err != nil {
+		t.Fatal(err)
+	}
+	got := alice.waitFor(t, client.EventMessage, 2)
+	for _, e := range got {
+		if e.Text == "from the stolen laptop" {
+			t.Fatal("alice was shown a removed device's message")
+		}
+	}
+	if got[1].Text != "from the phone" {
+		t.Fatalf("alice got %q, want the phone's message", got[1].Text)
+	}
+	if refused := alice.waitFor(t, client.EventRefused, 1); refused[0].Err == nil {
+		t.Fatal("a refusal without its reason")
+	}
+	cts, err := alice.Contacts(ctx)
+	if err != nil || len(cts) != 1 || !slices.Equal(cts[0].Devices, []uint32{1}) {
+		t.Fatalf("alice's contact of bob: %+v, %v; want devices [1]", cts, err)
 	}
 }

@@ -342,6 +342,14 @@ func (c *Client) process(ctx context.Context, s *clientdb.Store, eid [16]byte, e
 	if err != nil {
 		return nil, err
 	}
+	if acct, ok := parseUUID(sender.Name); ok && (acct != c.account || sender.DeviceID != c.device) {
+		if gone, err := c.senderRemoved(ctx, s, acct, sender.DeviceID); err != nil {
+			return nil, err
+		} else if gone {
+			c.cfg.Logger.Debug("dropped a message from a removed device")
+			return []Event{{Kind: EventRefused, Err: errRemovedSender}}, nil
+		}
+	}
 	content, err := decodeContent(pt)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ type IdleSpec struct {
 	Sources     []string      `json:"sources"` // local addresses to dial from, round robin
 	Concurrency int           `json:"concurrency"`
 	Ping        time.Duration `json:"ping"` // each connection pings this often
+	// Silent, when set, has the process play the siege's silent flood
+	// instead (the rest of the spec unused): see RunSilentFlood.
+	Silent *SilentSpec `json:"silent,omitempty"`
 }
 
 // IdleStatus is what an idle-client process reports, one JSON line at a
@@ -44,6 +47,7 @@ type IdleStatus struct {
 	RSS       uint64 `json:"rss"`
 	Pings     int64  `json:"pings"`      // answered pings since connecting
 	PingFails int64  `json:"ping_fails"` // pings not answered: the connection is gone
+	Open      int64  `json:"open"`       // a silent flood's connections open now
 }
 
 // RunIdleClients is the idle-client process: it reads an IdleSpec from in,
@@ -59,6 +63,9 @@ func RunIdleClients(ctx context.Context, in io.Reader, out io.Writer) error {
 	var spec IdleSpec
 	if err := json.Unmarshal(line, &spec); err != nil {
 		return fmt.Errorf("loadgen: idle spec: %w", err)
+	}
+	if spec.Silent != nil {
+		return runSilentFlood(ctx, *spec.Silent, br, out)
 	}
 	if len(spec.Addrs) == 0 || len(spec.Sources) == 0 || spec.Ping <= 0 {
 		return errors.New("loadgen: idle spec needs addrs, sources and a ping interval")

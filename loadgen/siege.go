@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -115,8 +117,7 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	defer closeAll(send)
 
 	// The floods' peers, ready before the first window.
-	silent := &silentFlood{addr: n.addrs[0]}
-	defer silent.close()
+	silent := &silentChildren{r: r, spec: SilentSpec{Addr: n.addrs[0], Total: sz.SiegeSilent, Rate: sz.SiegeSilentRate}}
 	tokens := &tokenFlood{ep: ep}
 	if err := tokens.prime(ctx); err != nil {
 		return err
@@ -155,11 +156,7 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 			clock.begin(openingWindow(k))
 			floodCtx, stopFloods := context.WithCancel(ctx)
 			var floods sync.WaitGroup
-			floods.Go(func() {
-				silent.fill(floodCtx, sz.SiegeSilent)
-				silent.trickle(floodCtx, sz.SiegeSilent, sz.SiegeSilentRate)
-			})
-			floods.Go(func() { silent.sampleOpen(floodCtx) })
+			floods.Go(func() { silent.run(floodCtx) })
 			floods.Go(func() { tokens.run(floodCtx, sz.SiegeTokenRate) })
 			floods.Go(func() { sf.run(floodCtx, sz.SiegeStrangerRate) })
 			t0 := time.Now()
@@ -171,7 +168,9 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 			stopFloods()
 			floodsFor += time.Since(t0)
 			floods.Wait()
-			silent.close()
+			if err == nil {
+				err = silent.err()
+			}
 			if err != nil {
 				return err
 			}
@@ -206,11 +205,15 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	res.add("siege_windows", float64(windows), "windows")
 	res.add("connect_p99_calm", percentile(rc.latencies(calmPhases), 99), "ms")
 	res.add("connect_p99_siege", percentile(rc.latencies(siegePhases), 99), "ms")
-	res.add("silent_opened", float64(silent.opened.Load()), "conns")
+	res.add("silent_opened", float64(silent.opened), "conns")
 	res.add("silent_held_mean", silent.heldMean(), "conns")
 	res.add("tokens_per_s", float64(tokens.sent.Load())/floodsFor.Seconds(), "req/s")
 	res.add("cpu_calm", clock.cores(kindCalm), "cores")
 	res.add("cpu_siege", clock.cores(kindSiege), "cores")
+	res.add("sched_p99_calm", clock.sched(kindCalm), "ms")
+	res.add("sched_p99_siege", clock.sched(kindSiege), "ms")
+	res.add("gc_per_s_calm", clock.gcs(kindCalm), "GCs/s")
+	res.add("gc_per_s_siege", clock.gcs(kindSiege), "GCs/s")
 	res.add("stranger_msgs_per_s", float64(sf.msgs.ok.Load()+sf.msgs.limited.Load()+sf.sealed.Load())/floodsFor.Seconds(), "req/s")
 	res.ratioTo(Metric{Name: "chat_p99_calm", Value: p99Calm, Unit: "ms"})
 	atSize := sz.SiegeSilent >= Full().SiegeSilent && sz.SiegeTokenRate >= Full().SiegeTokenRate &&
@@ -225,9 +228,10 @@ func (r *runner) siege(ctx context.Context, res *Result) error {
 	res.check("strangers' accepted messages delivered once", strangerTr.delivered.Load() == sf.msgs.ok.Load() && strangerTr.duplicates() == 0,
 		"%d accepted (%d rate-limited), %d delivered, %d duplicates", sf.msgs.ok.Load(), sf.msgs.limited.Load(), strangerTr.delivered.Load(), strangerTr.duplicates())
 	res.Notes = append(res.Notes,
-		fmt.Sprintf("default limits; every flood runs in this process beside the relay and shares its CPUs (cpu_* is the process's: relay, chatters and floods); "+
+		fmt.Sprintf("default limits; the silent connections come from a process of their own (one per siege window), the other floods run in this process beside the relay and share its CPUs "+
+			"(cpu_*, sched_* and gc_* are this process's: relay, chatters, tokens and strangers); "+
 			"%d calm and %d siege windows of %v, alternating, each siege window opening its %d silent connections afresh; %d silent connections failed to dial; "+
-			"ratio = chatters' p99 pooled over the siege windows / over the calm ones", windows, windows, window, sz.SiegeSilent, silent.failed.Load()),
+			"ratio = chatters' p99 pooled over the siege windows / over the calm ones", windows, windows, window, sz.SiegeSilent, silent.failed),
 		"chatters' p99 (ms) per window, calm: "+chatTr.p99s(each(calmPhases))+"; siege: "+chatTr.p99s(siegeWindows(windows))+
 			"; their opening fifths: "+chatTr.p99s(each(tl.phasesOf(isOpeningWindow))))
 	return nil
@@ -269,18 +273,23 @@ const (
 	kindSiege
 )
 
-// kindClock begins a timeline's windows and adds up the wall time and the
-// process's CPU time spent in each kind of window.
+// kindClock begins a timeline's windows and adds up the wall time, the
+// process's CPU time and what its Go runtime counts (runStats) in each
+// kind of window.
 type kindClock struct {
 	tl         *timeline
 	kind       int
 	since      time.Time
 	cpuSince   time.Duration
 	wall, cpus [3]time.Duration // by kind
+	rs         *runStats
+	rsSince    runSnapshot
+	run        [3]runTally // by kind
 }
 
 func newKindClock(tl *timeline) *kindClock {
-	return &kindClock{tl: tl, since: time.Now(), cpuSince: cpuTime()}
+	rs := newRunStats()
+	return &kindClock{tl: tl, since: time.Now(), cpuSince: cpuTime(), rs: rs, rsSince: rs.read()}
 }
 
 // begin begins a window of phase (see calmWindow).
@@ -304,10 +313,20 @@ func (c *kindClock) end() {
 }
 
 func (c *kindClock) lap() {
-	now, cpu := time.Now(), cpuTime()
+	now, cpu, rs := time.Now(), cpuTime(), c.rs.read()
 	c.wall[c.kind] += now.Sub(c.since)
 	c.cpus[c.kind] += cpu - c.cpuSince
-	c.since, c.cpuSince = now, cpu
+	c.run[c.kind].add(c.rsSince, rs)
+	c.since, c.cpuSince, c.rsSince = now, cpu, rs
+}
+
+// sched is the p99 of how long runnable goroutines waited for a CPU in the
+// windows of kind, in ms.
+func (c *kindClock) sched(kind int) float64 { return c.run[kind].schedQuantile(0.99) }
+
+// gcs is the garbage collections per second in the windows of kind.
+func (c *kindClock) gcs(kind int) float64 {
+	return float64(c.run[kind].gcs) / c.wall[kind].Seconds()
 }
 
 // cores is the process's CPU in the windows of kind, in cores.
@@ -458,6 +477,120 @@ func (rc *reconnects) firstErr() string {
 	return rc.first.Error()
 }
 
+// SilentSpec tells a client process (RunIdleClients, IdleSpec.Silent)
+// to play the siege's silent flood: open Total connections to Addr at
+// once and then Rate new ones a second, each from the source whose turn
+// it is among Total/25 in 127.3/16, until its input ends.
+type SilentSpec struct {
+	Addr  string  `json:"addr"`
+	Total int     `json:"total"`
+	Rate  float64 `json:"rate"`
+}
+
+// runSilentFlood is the silent-flood process: it floods as spec says,
+// reporting IdleStatus lines (Connected: opened so far, Open: open now,
+// Failed: failed dials) every 100 ms, until in reaches EOF or ctx ends;
+// then it closes its connections and reports once more with Done.
+func runSilentFlood(ctx context.Context, spec SilentSpec, in io.Reader, out io.Writer) error {
+	if spec.Addr == "" || spec.Total <= 0 || spec.Rate <= 0 {
+		return errors.New("loadgen: a silent flood needs an address, a number and a rate")
+	}
+	raiseNoFile(uint64(2*spec.Total + 1024))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // EOF on in ends the flood
+		io.Copy(io.Discard, in)
+		cancel()
+	}()
+	f := &silentFlood{addr: spec.Addr}
+	report := func(done bool) {
+		b, _ := json.Marshal(IdleStatus{Connected: int(f.opened.Load()), Open: f.open.Load(), Failed: int(f.failed.Load()), Done: done, RSS: rss()})
+		fmt.Fprintf(out, "%s\n", b)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		f.fill(ctx, spec.Total)
+		f.trickle(ctx, spec.Total, spec.Rate)
+	})
+	t := time.NewTicker(100 * time.Millisecond)
+	for ctx.Err() == nil {
+		select {
+		case <-t.C:
+			report(false)
+		case <-ctx.Done():
+		}
+	}
+	t.Stop()
+	wg.Wait()
+	f.close()
+	report(true)
+	return nil
+}
+
+// silentChildren runs the siege's silent flood in a process of its own
+// per siege window, as a censor's would be, so that its thousands of
+// dials and goroutines are not scheduled among the relay's (the bench's
+// process holds the relay and the chatters). It adds up what the
+// processes report.
+type silentChildren struct {
+	r    *runner
+	spec SilentSpec
+
+	opened, failed int     // in all windows
+	heldSum        float64 // the samples of connections open, added up
+	heldN          int
+	firstErr       error
+}
+
+// run floods from a new process until ctx ends, then has it close its
+// connections and waits for it.
+func (s *silentChildren) run(ctx context.Context) {
+	k, err := s.r.startIdleChild(IdleSpec{Silent: &s.spec})
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	defer k.stop()
+	var last IdleStatus
+	status := k.status
+	for status != nil {
+		select {
+		case st, ok := <-status:
+			if !ok {
+				status = nil
+				continue
+			}
+			last = st
+			if !st.Done && ctx.Err() == nil {
+				s.heldSum += float64(st.Open)
+				s.heldN++
+			}
+		case <-ctx.Done():
+			// The end of the window: the process closes its
+			// connections, reports Done and exits.
+			k.stdin.Close()
+			ctx = context.Background()
+		}
+	}
+	if !last.Done {
+		s.fail(fmt.Errorf("siege: the silent flood's process ended early: %s", k.stderr))
+	}
+	s.opened += last.Connected
+	s.failed += last.Failed
+}
+
+func (s *silentChildren) fail(err error) {
+	if s.firstErr == nil {
+		s.firstErr = err
+	}
+}
+
+// err is the first failure to run a flood process, if any.
+func (s *silentChildren) err() error { return s.firstErr }
+
+// heldMean is the mean of the connections open, as sampled.
+func (s *silentChildren) heldMean() float64 { return s.heldSum / float64(s.heldN) }
+
 // silentFlood opens TCP connections to the relay that never say a word,
 // each held until the relay closes it.
 type silentFlood struct {
@@ -467,11 +600,9 @@ type silentFlood struct {
 	open   atomic.Int64 // open on this side now
 	failed atomic.Int64
 
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{} // guarded by mu
-	heldSum float64               // the samples of open, added up; guarded by mu
-	heldN   int                   // how many; guarded by mu
-	wg      sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // guarded by mu
+	wg    sync.WaitGroup
 }
 
 // dial opens one silent connection, from the source whose turn it is
@@ -538,31 +669,6 @@ func pace(ctx context.Context, rate float64, f func(i int)) {
 		}
 		f(i)
 	}
-}
-
-// sampleOpen samples how many are open every 100 ms until ctx ends,
-// adding to the samples heldMean averages.
-func (f *silentFlood) sampleOpen(ctx context.Context) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		f.mu.Lock()
-		f.heldSum += float64(f.open.Load())
-		f.heldN++
-		f.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// heldMean is the mean of every sample sampleOpen took.
-func (f *silentFlood) heldMean() float64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.heldSum / float64(f.heldN)
 }
 
 // close ends every connection still open and waits for their readers.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -553,6 +554,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			defer s.wg.Done()
 			s.serveConn(raw, transport, src, h, pressure)
 		}()
+		// Let the connections we have run before we take the next one.
+		// Accept does not wait while connections are queued, so when
+		// thousands arrive at once (a flood of silent peers) the loop
+		// would otherwise start thousands of handshakes back to back,
+		// and every established connection's work would wait behind
+		// them: the flood would cost the honest users tens of
+		// milliseconds per message. Yielding sends the loop to the back
+		// of the run queue, so a burst is taken in turn with the
+		// others' work; when nothing else waits it costs nothing.
+		runtime.Gosched()
 	}
 }
 
