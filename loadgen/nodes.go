@@ -325,10 +325,11 @@ type cpuSample struct {
 	pg      treeSample
 	nats    time.Duration
 	clients time.Duration
+	wal     int64 // PostgreSQL's WAL position in bytes, -1 unknown
 }
 
-func (r *nodesRun) sampleCPU(relays []*childProc) cpuSample {
-	s := cpuSample{at: time.Now(), clients: cpuTime()}
+func (r *nodesRun) sampleCPU(ctx context.Context, relays []*childProc) cpuSample {
+	s := cpuSample{at: time.Now(), clients: cpuTime(), wal: walPosition(ctx, r.cfg.Server)}
 	for _, p := range relays {
 		s.relays = append(s.relays, procCPU(p.pid()))
 	}
@@ -371,6 +372,26 @@ func (r *nodesRun) record(res *Result, phase string, a, b cpuSample, msgs int64)
 	total += b.clients - a.clients
 	perMsg("total", total)
 	res.add("cores_"+phase, total.Seconds()/el, "cores")
+	if a.wal >= 0 && b.wal >= 0 {
+		res.add("wal_bytes_per_msg_"+phase, float64(b.wal-a.wal)/float64(max(msgs, 1)), "B")
+	}
+}
+
+// walPosition is the PostgreSQL server's current WAL position in bytes
+// (what it has written to its log since it was created), or -1.
+func walPosition(ctx context.Context, server string) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return -1
+	}
+	defer c.Close(context.Background())
+	var pos int64
+	if err := c.QueryRow(ctx, "SELECT (pg_current_wal_lsn() - '0/0')::bigint").Scan(&pos); err != nil {
+		return -1
+	}
+	return pos
 }
 
 // measure runs the throughput scenario against n nodes.
@@ -467,7 +488,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 	}
 	warm := r.sz.ThroughputFor / 5
 	time.Sleep(warm)
-	d0, c0 := tr.delivered.Load(), r.sampleCPU(procs)
+	d0, c0 := tr.delivered.Load(), r.sampleCPU(ctx, procs)
 	time.Sleep(r.sz.ThroughputFor - warm)
 	for tr.delivered.Load()-d0 < int64(pairs) { // never a zero rate on a stalled machine
 		select {
@@ -478,7 +499,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	d1, c1 := tr.delivered.Load(), r.sampleCPU(procs)
+	d1, c1 := tr.delivered.Load(), r.sampleCPU(ctx, procs)
 	stop.Store(true)
 	wg.Wait()
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
@@ -492,12 +513,12 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 
 	// Half that rate, open loop.
 	r.progress("%s-%d: full %.0f msg/s; now %.0f msg/s open loop", ScenarioNodes, n, full, full/2)
-	d0, c0 = tr.delivered.Load(), r.sampleCPU(procs)
+	d0, c0 = tr.delivered.Load(), r.sampleCPU(ctx, procs)
 	paced(send, recvIDs, tr, 2, full/2/float64(pairs), r.sz.ThroughputFor, &c)
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
 		return err
 	}
-	d1, c1 = tr.delivered.Load(), r.sampleCPU(procs)
+	d1, c1 = tr.delivered.Load(), r.sampleCPU(ctx, procs)
 	got, lat, _ := tr.phase(2)
 	res.add("half_rate", float64(got)/r.sz.ThroughputFor.Seconds(), "msg/s")
 	res.add("p50_half", percentile(lat, 50), "ms")
@@ -515,7 +536,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 		default:
 		}
 	}
-	res.Notes = append(res.Notes, fmt.Sprintf("%d relay process(es) on one PostgreSQL database and one NATS server; %d pairs, sender i on node i mod %d and its receiver on the next, %d sends in flight per sender at full load; rate limits off; cpu_us_per_msg_* is CPU time per message delivered (one send, one delivery, one ack), read from /proc in 10 ms ticks (clients: getrusage); load_avg_1m is the machine's as the count began", n, pairs, n, r.sz.Window))
+	res.Notes = append(res.Notes, fmt.Sprintf("%d relay process(es) on one PostgreSQL database and one NATS server; %d pairs, sender i on node i mod %d and its receiver on the next, %d sends in flight per sender at full load; rate limits off; cpu_us_per_msg_* is CPU time per message delivered (one send, one delivery, one ack), read from /proc in 10 ms ticks (clients: getrusage); wal_bytes_per_msg_* is the PostgreSQL server's WAL written per message (all its databases); load_avg_1m is the machine's as the count began", n, pairs, n, r.sz.Window))
 	if r.nats == nil {
 		res.Notes = append(res.Notes, "the NATS server is not a child of the bench: its CPU is not measured")
 	}

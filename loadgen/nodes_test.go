@@ -93,6 +93,9 @@ func TestNodesTiny(t *testing.T) {
 			get("cpu_us_per_msg_" + what + "_full")
 			get("cpu_us_per_msg_" + what + "_half")
 		}
+		if get("wal_bytes_per_msg_full") <= 0 || get("wal_bytes_per_msg_half") <= 0 {
+			t.Errorf("%s: no WAL written for the messages", res.Scenario)
+		}
 		if get("cpu_us_per_msg_total_full") <= 0 {
 			t.Errorf("%s: no CPU measured", res.Scenario)
 		}
