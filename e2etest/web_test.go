@@ -268,7 +268,8 @@ func TestWebChat(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t)
 	data := filepath.Join(dir, "relay")
-	startRelayProc(t, bin, data, freeAddr(t))
+	relayAddr := freeAddr(t)
+	relayP := startRelayProc(t, bin, data, relayAddr)
 	invite := filepath.Join(data, "invite.txt")
 	inviteText, err := os.ReadFile(invite)
 	if err != nil {
@@ -363,7 +364,8 @@ func TestWebChat(t *testing.T) {
 	)
 	aNum := value(t, alice, "alice's safety number", chromedp.TextContent(chromedp.CSS("#safety-number")))
 	screenshot(t, alice, "safety-number")
-	run(t, alice, "alice verifies", chromedp.Click(chromedp.CSS("#verify-btn")), chromedp.WaitVisible(chromedp.CSS("#safety-verified")))
+	run(t, alice, "alice verifies", chromedp.Click(chromedp.CSS("#verify-btn")), chromedp.WaitVisible(chromedp.CSS("#safety-verified")),
+		chromedp.Click(chromedp.CSS("#safety-close")), chromedp.WaitVisible(chromedp.CSS("#conv-verified")))
 	run(t, bob, "bob's safety number",
 		chromedp.Click(chromedp.CSS("#back")),
 		chromedp.Click(chromedp.CSS(`#convs button[data-name="alice"]`)),
@@ -397,6 +399,7 @@ func TestWebChat(t *testing.T) {
 		waitJS(`document.querySelector('#alerts .warning[data-peer="bob"]') !== null`),
 		waitJS(`!document.getElementById("conv-warning").hidden`),
 		waitJS(`document.querySelector('#convs button[data-name="bob"] .flag') !== null`),
+		waitJS(`document.getElementById("conv-verified").hidden`),
 	)
 	screenshot(t, alice, "identity-changed")
 	run(t, bob, "bob gets the message", chromedp.Click(chromedp.CSS("#safety-close")),
@@ -408,10 +411,43 @@ func TestWebChat(t *testing.T) {
 		waitJS(`document.querySelector("#alerts .warning") === null`),
 	)
 
+	// A group: Alice creates one with Bob; his page shows it and the
+	// message live.
+	run(t, alice, "alice creates a group",
+		chromedp.Click(chromedp.CSS("#safety-close")),
+		chromedp.Click(chromedp.CSS("#show-groups")),
+		chromedp.SendKeys(chromedp.CSS("#group-name"), "friends"),
+		chromedp.SendKeys(chromedp.CSS("#group-members"), "bob"),
+		chromedp.Click(chromedp.CSS("#group-create button")),
+		waitJS(`document.getElementById("conv-title").textContent === "friends" && !document.getElementById("conv").hidden`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "hello group"),
+		chromedp.Click(chromedp.CSS("#send")),
+		waitJS(`[...document.querySelectorAll("#messages li.out .body")].some(e => e.textContent === "hello group")`),
+	)
+	run(t, bob, "bob sees the group",
+		waitJS(`document.querySelector('#convs button[data-name="friends"][data-kind="group"] .badge') !== null`),
+		chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+		waitJS(`[...document.querySelectorAll("#messages li.in")].some(e => e.querySelector(".from").textContent === "alice" && e.querySelector(".body").textContent === "hello group")`),
+	)
+
+	// The relay goes away: the status line says so and counts what waits
+	// in the outbox; it goes out when the relay is back.
+	relayP.kill()
+	run(t, alice, "offline",
+		waitJS(`document.getElementById("status").dataset.state === "offline"`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "while the relay is down"),
+		chromedp.Click(chromedp.CSS("#send")),
+		waitJS(`document.getElementById("status").textContent.includes("1 message(s) waiting to go out")`),
+	)
+	screenshot(t, alice, "offline")
+	startRelayProc(t, bin, data, relayAddr)
+	run(t, alice, "back online", waitJS(`document.getElementById("status").dataset.state === "connected"`))
+	run(t, bob, "the queued message arrives",
+		waitJS(`[...document.querySelectorAll("#messages li.in .body")].some(e => e.textContent === "while the relay is down")`))
+
 	// At 360 px wide the layout holds: nothing wider than the screen.
 	run(t, alice, "a narrow screen",
 		chromedp.EmulateViewport(360, 740),
-		chromedp.Click(chromedp.CSS("#safety-close")),
 		waitJS(`!document.getElementById("conv").hidden`),
 	)
 	wide := value(t, alice, "a narrow screen", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > 360`))

@@ -147,7 +147,9 @@ func (s *Server) handleState(w http.ResponseWriter, r *http.Request, c *client.C
 	}
 	if chs, err := c.Channels(ctx); err == nil {
 		for _, ch := range chs {
-			convs = append(convs, conversation{Name: ch.Name, Kind: "channel", Admin: ch.Admin})
+			cv := conversation{Name: ch.Name, Kind: "channel", Admin: ch.Admin}
+			s.fillUnread(ctx, c, &cv)
+			convs = append(convs, cv)
 		}
 	}
 	slices.SortStableFunc(convs, func(a, b conversation) int {
@@ -176,17 +178,26 @@ const unreadWindow = 200
 
 // fillUnread counts cv's messages newer than the last one seen.
 func (s *Server) fillUnread(ctx context.Context, c *client.Client, cv *conversation) {
-	msgs, err := c.History(ctx, cv.Name, unreadWindow)
+	msgs, err := history(ctx, c, cv.Kind, cv.Name, unreadWindow)
 	if err != nil || len(msgs) == 0 {
 		return
 	}
 	cv.LastAt = msgs[len(msgs)-1].At.UnixMilli()
-	seen := s.read.seen(cv.Kind + ":" + cv.Name)
+	seen := s.state.seen(cv.Kind + ":" + cv.Name)
 	for _, m := range msgs {
 		if !m.Outgoing && m.Status == clientdb.StatusReceived && m.ID > seen {
 			cv.Unread++
 		}
 	}
+}
+
+// history returns a conversation's last limit messages: a channel's
+// posts, or the history with a contact or group.
+func history(ctx context.Context, c *client.Client, kind, name string, limit int) ([]clientdb.Message, error) {
+	if kind == "channel" {
+		return c.ChannelHistory(ctx, name, limit)
+	}
+	return c.History(ctx, name, limit)
 }
 
 // message is one line of a conversation as the page shows it.
@@ -213,7 +224,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c *client
 		fail(w, http.StatusBadRequest, errors.New("which conversation?"))
 		return
 	}
-	msgs, err := c.History(r.Context(), peer, historyLimit)
+	msgs, err := history(r.Context(), c, r.URL.Query().Get("kind"), peer, historyLimit)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return
@@ -241,7 +252,7 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, c *client.Cl
 		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := s.read.mark(req.Conversation, req.ID); err != nil {
+	if err := s.state.markRead(req.Conversation, req.ID); err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}
@@ -317,7 +328,7 @@ func (s *Server) handleSafety(w http.ResponseWriter, r *http.Request, c *client.
 	if !sf.ChangedAt.IsZero() {
 		changed = sf.ChangedAt.UnixMilli()
 	}
-	reply(w, map[string]any{"peer": sf.Peer, "number": sf.Number, "changedAt": changed})
+	reply(w, map[string]any{"peer": sf.Peer, "number": sf.Number, "changedAt": changed, "verified": changed == 0 && s.state.verified(sf.Peer, sf.Number)})
 }
 
 // handleSafetyQR draws the scannable fingerprint as a QR code (PNG).
@@ -338,14 +349,29 @@ func (s *Server) handleSafetyQR(w http.ResponseWriter, r *http.Request, c *clien
 
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
-		Peer string `json:"peer"`
+		Peer   string `json:"peer"`
+		Number string `json:"number"` // the number the user compared
 	}
 	if err := decode(r, &req); err != nil {
 		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := c.AcceptIdentity(r.Context(), req.Peer); err != nil {
+	// What the user compared: the number the page showed them.
+	sf, err := c.Safety(r.Context(), req.Peer)
+	if err != nil {
+		fail(w, http.StatusNotFound, err)
+		return
+	}
+	if req.Number != sf.Number {
+		fail(w, http.StatusConflict, errors.New("the safety number changed while you compared it: compare the new one"))
+		return
+	}
+	if err := c.AcceptIdentity(r.Context(), sf.Peer); err != nil {
 		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.state.markVerified(sf.Peer, sf.Number); err != nil {
+		fail(w, http.StatusInternalServerError, err)
 		return
 	}
 	s.hub.publish(update{Kind: "identity", Peer: req.Peer})

@@ -33,12 +33,11 @@ type netState struct {
 	up        bool        // guarded by mu; connected to the relay
 	via       dialer.Candidate
 	took      time.Duration // the race that connected
-	failed    int           // failures in the race that connected (or since the last connection)
+	raced     int           // failed attempts in the race that connected
+	failed    int           // failed attempts since the last connection
 	everUp    bool
 	lastClass string
 }
-
-func (n *netState) init() {}
 
 // Dial takes one of the dialer's events (pass it from Config.OnDial).
 func (s *Server) Dial(ev dialer.Event) {
@@ -64,9 +63,9 @@ func (s *Server) Dial(ev dialer.Event) {
 		n.lastClass = string(ev.Class)
 	case dialer.EventConnected:
 		n.up, n.everUp, n.via, n.took = true, true, ev.Candidate, ev.Elapsed
+		n.raced, n.failed = n.failed, 0
 	case dialer.EventDropped:
 		n.up = false
-		n.failed = 0
 	}
 	n.mu.Unlock()
 	s.hub.publish(update{Kind: "status"})
@@ -96,43 +95,64 @@ type status struct {
 func (s *Server) status(ctx context.Context, c *client.Client) status {
 	n := &s.net
 	n.mu.Lock()
-	up, via, took, failed, everUp, class := n.up, n.via, n.took, n.failed, n.everUp, n.lastClass
-	n.mu.Unlock()
-	st := status{Cohort: c.Cohort(), Failures: failed}
-	if out, err := c.Outbox(ctx); err == nil {
-		st.Outbox = len(out)
+	snap := pathSnapshot{up: n.up, everUp: n.everUp, transport: n.via.Endpoint.Transport, took: n.took, failed: n.failed, lastClass: n.lastClass}
+	if n.up {
+		snap.failed = n.raced
 	}
-	if up {
-		st.State, st.Transport = "connected", via.Endpoint.Transport
+	addr := n.via.Endpoint.Address
+	n.mu.Unlock()
+	outbox := 0
+	if out, err := c.Outbox(ctx); err == nil {
+		outbox = len(out)
+	}
+	bridge := ""
+	if snap.up {
 		if offers, peers, err := c.BridgeOffers(ctx); err == nil {
 			for i, o := range offers {
-				if o.Address == via.Endpoint.Address {
-					st.Bridge = peers[i]
+				if o.Address == addr {
+					bridge = peers[i]
 				}
 			}
 		}
+	}
+	return statusOf(snap, c.Cohort(), outbox, bridge)
+}
+
+// pathSnapshot is what the status line is made of, from the dialer.
+type pathSnapshot struct {
+	up, everUp bool
+	transport  string        // of the connection's endpoint
+	took       time.Duration // the race that connected
+	failed     int           // failed attempts: in the race that connected, if up; else since the last connection
+	lastClass  string        // the last failure's class
+}
+
+// statusOf writes the status line: connected (and how, through whose
+// bridge), connecting, or offline with what waits in the outbox.
+func statusOf(p pathSnapshot, cohort uint32, outbox int, bridge string) status {
+	st := status{Cohort: cohort, Outbox: outbox, Failures: p.failed, Bridge: bridge}
+	if p.up {
+		st.State, st.Transport = "connected", p.transport
 		switch {
-		case st.Bridge != "":
-			st.Line = fmt.Sprintf("blocked on this network — reconnected through %s's bridge in %.1f s", st.Bridge, took.Seconds())
-		case failed > 0:
-			st.Line = fmt.Sprintf("connected via %s, cohort %d, after %d failed attempt(s) (%s) in %.1f s", st.Transport, st.Cohort, failed, class, took.Seconds())
+		case bridge != "":
+			st.Line = fmt.Sprintf("blocked on this network — reconnected through %s's bridge in %.1f s", bridge, p.took.Seconds())
+		case p.failed > 0:
+			st.Line = fmt.Sprintf("connected via %s, cohort %d, after %d failed attempt(s) (%s) in %.1f s", p.transport, cohort, p.failed, p.lastClass, p.took.Seconds())
 		default:
-			st.Line = fmt.Sprintf("connected via %s, cohort %d", st.Transport, st.Cohort)
+			st.Line = fmt.Sprintf("connected via %s, cohort %d", p.transport, cohort)
 		}
 		return st
 	}
-	st.State = "offline"
-	if !everUp && failed == 0 {
-		st.State = "connecting"
-		st.Line = "connecting…"
+	if !p.everUp && p.failed == 0 {
+		st.State, st.Line = "connecting", "connecting…"
 	} else {
-		st.Line = "offline"
-		if class != "" {
-			st.Line += fmt.Sprintf(" (last failure: %s)", class)
+		st.State, st.Line = "offline", "offline"
+		if p.lastClass != "" {
+			st.Line += fmt.Sprintf(" (last failure: %s)", p.lastClass)
 		}
 	}
-	if st.Outbox > 0 {
-		st.Line += fmt.Sprintf(": %d message(s) waiting to go out", st.Outbox)
+	if outbox > 0 {
+		st.Line += fmt.Sprintf(": %d message(s) waiting to go out", outbox)
 	}
 	return st
 }

@@ -59,9 +59,10 @@ type Config struct {
 	// BlockHook, if set, runs after the user blocked name (the CLI's
 	// block takes back bridge offers).
 	BlockHook func(ctx context.Context, c *client.Client, name string)
-	// ReadState is the file that keeps which messages were read (for the
-	// unread counts); empty keeps them in memory only.
-	ReadState string
+	// StateFile keeps which messages were read (for the unread counts)
+	// and which safety numbers were verified; empty keeps them in memory
+	// only.
+	StateFile string
 }
 
 // Server is the web client's HTTP handler.
@@ -78,7 +79,7 @@ type Server struct {
 	c      *client.Client // guarded by mu; nil until the first run is done
 	hub    hub
 	net    netState
-	read   readState
+	state  uiState
 	setupM sync.Mutex // one first run at a time
 }
 
@@ -100,8 +101,7 @@ func New(cfg Config, c *client.Client) (*Server, error) {
 		s.hosts[hp] = true
 		s.origin["http://"+hp] = true
 	}
-	s.read.load(cfg.ReadState)
-	s.net.init()
+	s.state.load(cfg.StateFile)
 	s.routes()
 	return s, nil
 }

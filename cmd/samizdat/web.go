@@ -57,7 +57,7 @@ recv and the other one-shot commands typed in a terminal run inside it.`)
 		Setup:     w.setup,
 		Started:   w.start,
 		BlockHook: func(ctx context.Context, c *client.Client, _ string) { tellBridges(ctx, e, c) },
-		ReadState: filepath.Join(e.home, "web-read.json"),
+		StateFile: filepath.Join(e.home, "web.json"),
 	}, nil)
 	if err != nil {
 		return err

@@ -1,5 +1,5 @@
 // samizdat web client: plain ES module, no dependencies. Every string from
-// the server is rendered with textContent (never innerHTML), so a name or a
+// the server is rendered with textContent (never parsed as HTML), so a name or a
 // message cannot run script.
 
 const $ = (id) => document.getElementById(id);
@@ -139,6 +139,20 @@ async function openConv(name, kind) {
   $("messages").replaceChildren();
   await loadHistory();
   $("text").focus();
+  await loadVerified();
+}
+
+// loadVerified shows whether the user verified the open contact's safety
+// number.
+async function loadVerified() {
+  const want = current;
+  const chip = $("conv-verified");
+  chip.hidden = true;
+  if (!want || (want.kind !== "contact" && want.kind !== "request")) return;
+  try {
+    const s = await api("/api/safety?peer=" + encodeURIComponent(want.name));
+    if (current === want) chip.hidden = !s.verified;
+  } catch { /* not known yet */ }
 }
 
 function currentConv() {
@@ -164,7 +178,7 @@ async function loadHistory() {
   const want = current;
   let data;
   try {
-    data = await api("/api/history?peer=" + encodeURIComponent(want.name));
+    data = await api("/api/history?peer=" + encodeURIComponent(want.name) + "&kind=" + encodeURIComponent(want.kind));
   } catch (e) {
     notice(e.message);
     return;
@@ -239,6 +253,8 @@ async function openSafety(name) {
   try {
     const s = await api("/api/safety?peer=" + encodeURIComponent(name));
     $("safety-number").textContent = s.number;
+    $("safety-verified").hidden = !s.verified;
+    $("verify-btn").hidden = s.verified;
     $("safety-qr").src = "/api/safety/qr?peer=" + encodeURIComponent(name);
     const ch = $("safety-changed");
     ch.hidden = !s.changedAt;
@@ -251,9 +267,10 @@ async function openSafety(name) {
 
 async function verify() {
   try {
-    await api("/api/verify", { peer: current.name });
+    await api("/api/verify", { peer: current.name, number: $("safety-number").textContent });
     $("safety-verified").hidden = false;
     $("safety-changed").hidden = true;
+    $("verify-btn").hidden = true;
   } catch (e) {
     notice(e.message);
   }
@@ -369,6 +386,7 @@ function listen() {
   es.onmessage = (m) => {
     const u = JSON.parse(m.data);
     if (u.kind === "notice" || u.kind === "failed") notice(u.text);
+    if (u.kind === "identity" && view === "conv" && current && current.name === u.peer) loadVerified();
     // Coalesce bursts (a backlog) into one refresh.
     clearTimeout(pending);
     pending = setTimeout(async () => {
