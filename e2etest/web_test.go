@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,9 +56,16 @@ type webProc struct {
 
 // startWeb starts `samizdat web` on a free loopback port and waits for
 // the address it prints.
-func startWeb(t *testing.T, bin, home string) *webProc {
+func startWeb(t testing.TB, bin, home string) *webProc {
 	t.Helper()
-	p := &webProc{cmd: exec.Command(bin, "--home", home, "web", "--listen", "127.0.0.1:0"), done: make(chan error, 1)}
+	return startWebEnv(t, bin, home, nil)
+}
+
+// startWebEnv is startWeb with more environment variables and arguments.
+func startWebEnv(t testing.TB, bin, home string, env []string, args ...string) *webProc {
+	t.Helper()
+	p := &webProc{cmd: exec.Command(bin, append([]string{"--home", home, "web", "--listen", "127.0.0.1:0"}, args...)...), done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Stderr = &p.errs
 	out, err := p.cmd.StdoutPipe()
@@ -93,7 +102,7 @@ func startWeb(t *testing.T, bin, home string) *webProc {
 }
 
 // stop ends the process with SIGTERM, as Ctrl-C would, and waits.
-func (p *webProc) stop(t *testing.T) {
+func (p *webProc) stop(t testing.TB) {
 	if p.cmd.ProcessState != nil {
 		return
 	}
@@ -276,7 +285,32 @@ func TestWebChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	aliceHome, bobHome := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
-	aw, bw := startWeb(t, bin, aliceHome), startWeb(t, bin, bobHome)
+	// Bob's starts with --open, the browser a stand-in xdg-open that
+	// notes what it was asked to open.
+	fakeBin := filepath.Join(dir, "fakebin")
+	opened := filepath.Join(dir, "opened")
+	if err := os.MkdirAll(fakeBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fakeBin, "xdg-open"), []byte("#!/bin/sh\nprintf '%s' \"$1\" > "+opened+".tmp && mv "+opened+".tmp "+opened+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	aw := startWeb(t, bin, aliceHome)
+	startWebEnv(t, bin, bobHome, []string{"PATH=" + fakeBin + ":" + os.Getenv("PATH")}, "--open")
+	var openURL string
+	waitUntil(t, "samizdat web --open to start a browser", func() bool {
+		b, err := os.ReadFile(opened)
+		openURL = string(b)
+		return err == nil
+	})
+	// What the browser is given is a file only Bob can read, not the
+	// token: it does not show in the process list.
+	if !strings.HasPrefix(openURL, "file://") || strings.Contains(openURL, "token") {
+		t.Fatalf("--open started the browser with %q; want a file", openURL)
+	}
+	if fi, err := os.Stat(strings.TrimPrefix(openURL, "file://")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the page --open wrote: %v, %v", fi, err)
+	}
 	alice, bob := tab(t, b), tab(t, b)
 
 	// First run: Alice picks the invite file, Bob pastes its text and
@@ -292,8 +326,8 @@ func TestWebChat(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#setup-submit")),
 		waitJS(`document.getElementById("me").textContent === "alice"`),
 	)
-	run(t, bob, "bob's first run",
-		chromedp.Navigate(bw.url),
+	run(t, bob, "bob's first run, from the page --open wrote",
+		chromedp.Navigate(openURL),
 		chromedp.WaitVisible(chromedp.CSS("#setup-form")),
 		chromedp.SendKeys(chromedp.CSS("#setup-name"), "bob"),
 		chromedp.SetValue(chromedp.CSS("#setup-device"), xss),
@@ -491,4 +525,103 @@ func swapIdentity(t *testing.T, home, peer string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkWebColdStart measures the first page load from a cold start of
+// `samizdat web` on an initialized home: start-ms is from starting the
+// process to the address printed (the client opened, the home owned, the
+// port listening), page-ms from the browser's navigation to the first
+// screen drawn (the page's samizdat-ready mark: HTML, script, style and
+// the first /api/state), total-ms the two together; each the median of
+// the runs. floor-page-ms is the same shape of page (HTML, a module
+// script, one JSON fetch) from a bare Go server, the floor the browser
+// sets on this machine; page/floor their ratio.
+//
+//	go test ./e2etest/ -run '^$' -bench WebColdStart -benchtime 20x
+func BenchmarkWebColdStart(b *testing.B) {
+	exe := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			exe = p
+			break
+		}
+	}
+	if exe == "" {
+		b.Skip("no chromium")
+	}
+	dir := b.TempDir()
+	if err := build(); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(binDir, "samizdat")
+	data := filepath.Join(dir, "relay")
+	startRelayProc(b, bin, data, freeAddr(b))
+	home := filepath.Join(dir, "alice")
+	if out, err := exec.Command(bin, "--home", home, "init", "--invite", filepath.Join(data, "invite.txt"), "--name", "alice").CombinedOutput(); err != nil {
+		b.Fatalf("init: %v: %s", err, out)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(bctx); err != nil {
+		b.Fatal(err)
+	}
+	// The floor to compare with: the same shape of page (HTML, a module
+	// script, one JSON fetch) from a bare Go server in this process.
+	floor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		switch r.URL.Path {
+		case "/":
+			fmt.Fprint(w, `<!doctype html><title>floor</title><script type="module" src="b.js"></script><p id="x">`)
+		case "/b.js":
+			w.Header().Set("Content-Type", "text/javascript")
+			fmt.Fprint(w, `fetch("/s").then(r => r.json()).then(v => { document.getElementById("x").textContent = v.me; performance.mark("samizdat-ready"); });`)
+		case "/s":
+			fmt.Fprint(w, `{"me":"alice"}`)
+		}
+	}))
+	defer floor.Close()
+	pageReady := func(url string) time.Duration {
+		err := chromedp.Do(bctx,
+			chromedp.Navigate(url),
+			chromedp.Poll[chromedp.Void](`performance.getEntriesByName("samizdat-ready").length > 0`, chromedp.WithPollingTimeout(patience)),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`performance.getEntriesByName("samizdat-ready")[0].startTime`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ms * float64(time.Millisecond))
+	}
+	var starts, pages, floors []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		w := startWeb(b, bin, home)
+		starts = append(starts, time.Since(t0))
+		pages = append(pages, pageReady(w.url))
+		b.StopTimer()
+		w.stop(b)
+		floors = append(floors, pageReady(floor.URL+fmt.Sprintf("/?i=%d", i)))
+		b.StartTimer()
+	}
+	// Medians: the machine is shared, and a build next door makes a few
+	// runs many times slower.
+	totals := make([]time.Duration, len(starts))
+	for i := range starts {
+		totals[i] = starts[i] + pages[i]
+	}
+	ms := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(starts), "start-p50-ms")
+	b.ReportMetric(ms(pages), "page-p50-ms")
+	b.ReportMetric(ms(totals), "total-p50-ms")
+	b.ReportMetric(ms(floors), "floor-page-p50-ms")
+	b.ReportMetric(ms(pages)/ms(floors), "page/floor")
 }

@@ -13,7 +13,8 @@
 //   - the Host header must name the loopback address the server listens on
 //     (DNS rebinding: a foreign name resolving to 127.0.0.1 is refused);
 //   - a request whose Origin (or Sec-Fetch-Site) says it came from another
-//     site is refused;
+//     site is refused, but for the exchange of the token itself (the page
+//     `samizdat web --open` writes is a local file, another origin);
 //   - every state change is a POST with a JSON body and an X-CSRF-Token
 //     header holding a secret only the page can read (from GET /api/state);
 //   - a strict Content-Security-Policy (default-src 'self', no inline
@@ -27,6 +28,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -158,11 +161,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request from another site refused", http.StatusForbidden)
 		return
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		http.Error(w, "request from another site refused", http.StatusForbidden)
-		return
-	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	crossSite := site != "" && site != "same-origin" && site != "none"
 	if tok := r.URL.Query().Get("token"); tok != "" && r.Method == http.MethodGet {
+		// The token is the proof here, wherever the navigation came
+		// from (the file --open writes is another origin).
 		if !equal(tok, s.token) {
 			http.Error(w, "wrong token: open the address samizdat web printed", http.StatusForbidden)
 			return
@@ -172,7 +175,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q.Del("token")
 		u := *r.URL
 		u.RawQuery = q.Encode()
+		if crossSite {
+			// A redirect would stay in the cross-site chain, and the
+			// browser would not send the SameSite=Strict cookie with it:
+			// a page of ours navigates instead.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><meta http-equiv="refresh" content="0;url=%s"><title>samizdat</title><a href="%s">Open samizdat</a>`,
+				html.EscapeString(u.RequestURI()), html.EscapeString(u.RequestURI()))
+			return
+		}
 		http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+		return
+	}
+	if crossSite {
+		http.Error(w, "request from another site refused", http.StatusForbidden)
 		return
 	}
 	if ck, err := r.Cookie(s.cookie); err != nil || !equal(ck.Value, s.token) {

@@ -101,7 +101,18 @@ func TestAccessChecks(t *testing.T) {
 			t.Fatalf("Sec-Fetch-Site %s: %d, want %d", site, w.Code, want)
 		}
 	}
-	w := request(t, s, "GET", "/api/state", testAddr, ck, nil, "")
+	// The token's exchange from another origin (the page --open writes):
+	// the cookie, and a page of ours that navigates on, so that the
+	// browser sends the SameSite=Strict cookie.
+	w := request(t, s, "GET", "/?token="+s.token, testAddr, nil, map[string]string{"Sec-Fetch-Site": "cross-site"}, "")
+	if cs := w.Result().Cookies(); w.Code != http.StatusOK || len(cs) != 1 || cs[0].Value != s.token ||
+		!strings.Contains(w.Body.String(), `<meta http-equiv="refresh" content="0;url=/">`) {
+		t.Fatalf("a cross-site token exchange: %d %q %v", w.Code, w.Body, cs)
+	}
+	if w := request(t, s, "GET", "/?token=nope", testAddr, nil, map[string]string{"Sec-Fetch-Site": "cross-site"}, ""); w.Code != http.StatusForbidden {
+		t.Fatalf("a cross-site wrong token: %d", w.Code)
+	}
+	w = request(t, s, "GET", "/api/state", testAddr, ck, nil, "")
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"setup":true`) || !strings.Contains(w.Body.String(), s.csrf) {
 		t.Fatalf("state before the first run: %d %s", w.Code, w.Body)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"sync"
+
+	"samizdat/internal/atomicfile"
 )
 
 // uiState is what the web client remembers beside the client's own
@@ -82,9 +84,5 @@ func (u *uiState) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := u.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, u.path)
+	return atomicfile.Write(u.path, b, 0o600)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"samizdat/client"
+	"samizdat/internal/atomicfile"
 	"samizdat/manifest"
 	"samizdat/webui"
 )
@@ -79,7 +82,12 @@ recv and the other one-shot commands typed in a terminal run inside it.`)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintln(e.stdout, srv.URL())
 	if *open {
-		if err := openBrowser(srv.URL()); err != nil {
+		page, err := writeOpenPage(e.home, srv.URL())
+		if err == nil {
+			defer os.Remove(page)
+			err = openBrowser("file://" + page)
+		}
+		if err != nil {
 			fmt.Fprintf(e.stderr, "could not open a browser (%v): open the address above yourself\n", err)
 		}
 	}
@@ -183,6 +191,22 @@ func (w *webRun) stop() {
 	if w.release != nil {
 		w.release()
 	}
+}
+
+// writeOpenPage writes, in home, a page only this user can read that
+// sends the browser on to url: the browser is started with the page's
+// path, so the token does not show in the process list.
+func writeOpenPage(home, url string) (string, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", err
+	}
+	path, err := filepath.Abs(filepath.Join(home, "web-open.html"))
+	if err != nil {
+		return "", err
+	}
+	u := html.EscapeString(url)
+	page := `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=` + u + `"><title>samizdat</title><a href="` + u + `">Open samizdat</a>` + "\n"
+	return path, atomicfile.Write(path, []byte(page), 0o600)
 }
 
 // openBrowser opens url in the desktop's browser.

@@ -460,7 +460,10 @@ function init() {
     if (e.key === "Escape" && view !== "welcome" && document.activeElement?.id !== "text") $("back").click();
   });
   document.addEventListener("visibilitychange", () => { if (view === "conv") loadHistory(); });
-  refresh().then(listen);
+  refresh().then(() => {
+    performance.mark("samizdat-ready"); // the first screen is drawn (measured by the browser tests)
+    listen();
+  });
 }
 
 init();
