@@ -1,7 +1,8 @@
 # samizdat's build and test entry points. `make test` is the one command that
 # runs everything CI runs; it installs or starts what its tests need (Go modules
 # from the module proxy, libsignal from npm, a throwaway PostgreSQL from the
-# machine image) and needs no network beyond those.
+# machine image, Chromium from Debian's packages) and needs no network beyond
+# those.
 
 SHELL   := /bin/bash
 GO      ?= go
@@ -51,9 +52,12 @@ vet:
 # unit starts a throwaway PostgreSQL 15 (scripts/pg.sh: a temp folder, a unix
 # socket, run as the image's postgres user) for the store, multi-node and load
 # generator tests; SAMIZDAT_PG_REQUIRED=1 makes them fail rather than skip
-# without it. NATS servers are embedded in the tests that need them.
+# without it. NATS servers are embedded in the tests that need them. The
+# browser tests of `samizdat web` drive headless Chromium: scripts/browser.sh
+# installs Debian's package if it is missing and sets SAMIZDAT_REQUIRE_BROWSER=1
+# so that they fail rather than skip without it.
 unit: $(TESTSUM)
-	set -o pipefail; SAMIZDAT_PG_REQUIRED=1 scripts/pg.sh run $(GO) test -json -race -count=1 -timeout 30m $(UNIT_PKGS) | \
+	set -o pipefail; SAMIZDAT_PG_REQUIRED=1 scripts/browser.sh run scripts/pg.sh run $(GO) test -json -race -count=1 -timeout 30m $(UNIT_PKGS) | \
 		$(TESTSUM) -stage unit $(if $(SAVE),-save $(SAVE))
 
 ## interop: install @signalapp/libsignal-client (pinned) and run the Go<->libsignal suite

@@ -186,6 +186,20 @@ func (c *Client) PostToChannel(ctx context.Context, name, text string) error {
 	return err
 }
 
+// ChannelHistory returns the last limit posts read (or posted) in the
+// channel joined as name, oldest first, each with Peer the channel's name.
+func (c *Client) ChannelHistory(ctx context.Context, name string, limit int) ([]clientdb.Message, error) {
+	ch, _, err := c.channelKeys(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := c.db.Store().ChannelPosts(ctx, ch.ID, limit)
+	for i := range msgs {
+		msgs[i].Peer = ch.Name
+	}
+	return msgs, err
+}
+
 // GrantChannelAdmin sends the user to the channel's admin key (end to
 // end, as a message), making them an admin; it returns once the relay has
 // stored the message. Writing to them accepts them.

@@ -87,6 +87,18 @@ func TestChannel(t *testing.T) {
 	if got := alice.waitFor(t, client.EventChannelPost, 1); texts(got) != "[news: from bob]" {
 		t.Fatalf("alice read %s", texts(got))
 	}
+	// The history holds what was read, oldest first, under the local name;
+	// alice's holds her own posts too.
+	hist, err := carol.ChannelHistory(ctx, "alices", 2)
+	if err != nil || len(hist) != 2 || hist[0].Body != "second" || hist[1].Body != "from bob" || hist[1].Peer != "alices" || hist[0].ID >= hist[1].ID {
+		t.Fatalf("carol's channel history: %+v, %v", hist, err)
+	}
+	if hist, err := alice.ChannelHistory(ctx, "news", 10); err != nil || len(hist) != 4 || hist[0].Body != "before bob joined" {
+		t.Fatalf("alice's channel history: %+v, %v", hist, err)
+	}
+	if _, err := bob.ChannelHistory(ctx, "nosuch", 10); !errors.Is(err, client.ErrNoSuchChannel) {
+		t.Fatalf("history of a channel not joined: %v", err)
+	}
 	// Carol was not made an admin by a stranger.
 	list, err := carol.Channels(ctx)
 	if err != nil || len(list) != 1 || list[0].Admin || list[0].Name != "alices" || list[0].LastSeq != 4 {

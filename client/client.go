@@ -245,6 +245,13 @@ type Client struct {
 // dbPath is the state file inside a home directory.
 func dbPath(home string) string { return filepath.Join(home, "client.db") }
 
+// Initialized reports whether home holds a client's state (Open would not
+// fail with ErrNotInitialized).
+func Initialized(home string) bool {
+	_, err := os.Stat(dbPath(home))
+	return err == nil
+}
+
 // Open loads the client state in cfg.Home. It fails with ErrNotInitialized
 // if the directory holds no registered identity.
 func Open(ctx context.Context, cfg Config) (*Client, error) {

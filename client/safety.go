@@ -65,6 +65,18 @@ func (c *Client) Safety(ctx context.Context, name string) (Safety, error) {
 	return Safety{Peer: ct.Username, Number: strings.Join(groups, " "), Scannable: fp.Scannable(), ChangedAt: changed}, nil
 }
 
+// IdentityChangedAt is when name's identity key last changed and the user
+// has not accepted it yet (AcceptIdentity); zero when it did not. Unlike
+// Safety it computes no fingerprint, so a list of contacts can show the
+// warning cheaply.
+func (c *Client) IdentityChangedAt(ctx context.Context, name string) (time.Time, error) {
+	ct, err := c.db.Store().ContactByName(ctx, NormalizeUsername(name))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return c.db.Store().ChangedIdentity(ctx, addr(ct.AccountID, 1).Name)
+}
+
 // AcceptIdentity marks name's current identity as seen by the user (the
 // changed warning stops).
 func (c *Client) AcceptIdentity(ctx context.Context, name string) error {

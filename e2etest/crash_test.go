@@ -55,7 +55,7 @@ func buildBinary(t *testing.T) string {
 }
 
 // freeAddr returns a loopback address nobody listens on (for now).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,14 +72,14 @@ type relayProc struct {
 }
 
 // startRelayProc starts the relay and waits until it listens.
-func startRelayProc(t *testing.T, bin, data, addr string) *relayProc {
+func startRelayProc(t testing.TB, bin, data, addr string) *relayProc {
 	t.Helper()
 	return startRelayArgs(t, bin, data, addr, "--listen", addr)
 }
 
 // startRelayArgs starts the relay with args and waits until it listens on
 // addr.
-func startRelayArgs(t *testing.T, bin, data, addr string, args ...string) *relayProc {
+func startRelayArgs(t testing.TB, bin, data, addr string, args ...string) *relayProc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"relay", "--data", data}, args...)...)
 	// If the test binary dies (a timeout panic skips cleanups), the relay

@@ -119,6 +119,29 @@ func (s *Store) AddChannelPost(ctx context.Context, id [16]byte, seq uint64, bod
 	return n > 0, err
 }
 
+// ChannelPosts returns the last limit posts recorded of channel id, oldest
+// first, as messages: ID is the post's sequence number in the channel's
+// log, Peer is empty, Status is StatusReceived.
+func (s *Store) ChannelPosts(ctx context.Context, id [16]byte, limit int) ([]Message, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT seq, body, sent_at, at FROM (
+		SELECT seq, body, sent_at, at FROM channel_posts WHERE channel = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`, id[:], limit)
+	if err != nil {
+		return nil, fmt.Errorf("clientdb: channel posts: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var sentAt, at int64
+		if err := rows.Scan(&m.ID, &m.Body, &sentAt, &at); err != nil {
+			return nil, fmt.Errorf("clientdb: channel posts: %w", err)
+		}
+		m.SentAt, m.At, m.Status = time.UnixMilli(sentAt), time.UnixMilli(at), StatusReceived
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // NoteOwnPost records that this home posts postID, before it goes to the
 // relay: when it comes back in a channel's log it is not shown as news.
 func (s *Store) NoteOwnPost(ctx context.Context, postID [16]byte, at time.Time) error {

@@ -39,6 +39,7 @@ func clientCommands() []command {
 		{name: "recv", summary: "print the messages waiting for you (and, with --wait, those that arrive)", run: runRecv},
 		{name: "safety", summary: "print the safety number you share with NAME", run: runSafety},
 		{name: "chat", summary: "chat interactively in the terminal", run: runChat},
+		{name: "web", summary: "chat in your browser: a local web client on 127.0.0.1", run: runWeb},
 		{name: "contacts", summary: "list the people you have talked to", run: runContacts},
 		{name: "requests", summary: "list message requests: people who wrote to you and whom you have not accepted", run: runRequests},
 		{name: "accept", summary: "accept NAME's message request", run: peerCommands[0].run},
@@ -85,7 +86,7 @@ func openClient(ctx context.Context, e *env, onEvent func(client.Event)) (*clien
 	if e.owned != nil {
 		return e.owned.c, e.owned.subscribe(onEvent), nil
 	}
-	c, err := client.Open(ctx, client.Config{Home: e.home, OnEvent: onEvent})
+	c, err := client.Open(ctx, client.Config{Home: e.home, OnEvent: onEvent, OnDial: e.onDial})
 	if errors.Is(err, client.ErrNotInitialized) {
 		return nil, nil, fmt.Errorf("no identity in %s\nhint: run 'samizdat --home %s init --invite FILE --name NAME' first", e.home, e.home)
 	}

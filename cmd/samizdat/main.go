@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"samizdat/client"
+	"samizdat/dialer"
 )
 
 // command is one subcommand of the binary.
@@ -40,6 +41,9 @@ type env struct {
 	// owned is the client of the long-running command (chat) that owns
 	// the home, when this command runs inside it for another process.
 	owned *ownedClient
+	// onDial, if set, receives the dialer's events of the client this
+	// command opens (the web client's network page).
+	onDial func(dialer.Event)
 }
 
 // errUsage marks a mistake on the command line; main prints the hint and
