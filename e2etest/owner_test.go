@@ -17,7 +17,7 @@ import (
 func TestNoteToSelf(t *testing.T) {
 	dir, bin, alice := relayAndAlice(t)
 	alice2 := filepath.Join(dir, "alice2")
-	mustRun(t, bin, alice, "link", "--new-home", alice2)
+	linkCLI(t, bin, filepath.Join(dir, "relay", "invite.txt"), alice, alice2)
 
 	mustRun(t, bin, alice, "send", "alice", "buy milk")
 	if out := mustRun(t, bin, alice2, "recv"); out != "alice (note to self): buy milk\n" {

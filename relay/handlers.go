@@ -74,6 +74,10 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.postToChannel(ctx, op.PostToChannel)
 	case *wire.Request_ReadChannel:
 		return c.readChannel(ctx, op.ReadChannel)
+	case *wire.Request_ProvisionOpen:
+		return c.provisionOpen(op.ProvisionOpen)
+	case *wire.Request_ProvisionSend:
+		return c.provisionSend(ctx, op.ProvisionSend)
 	case nil:
 		return badRequest("unknown request")
 	}
@@ -112,6 +116,8 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.createChannel(ctx, *d, op.CreateChannel)
 	case *wire.Request_MakeInvite:
 		return c.makeInvite(ctx, *d)
+	case *wire.Request_ProvisionJoin:
+		return c.provisionJoin(ctx, *d, op.ProvisionJoin)
 	default:
 		return badRequest("unknown request")
 	}

@@ -47,8 +47,8 @@ func clientCommands() []command {
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "channel", summary: "broadcast channels: create, join, post, admin, leave, list", run: runChannel},
-		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
-		{name: "devices", summary: "list your account's devices, or remove one (devices remove ID)", run: runDevices},
+		{name: "link", summary: "make this home a new device of your account: prints a code to approve on another device", run: runLink},
+		{name: "devices", summary: "list your account's devices, approve a new one (devices approve CODE), or remove one", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 		{name: "invite", summary: "make a personal invite: whoever joins with it is placed in your cohort", run: runInvite},
@@ -486,35 +486,6 @@ func statusMark(s int) string {
 		return "(failed)"
 	}
 	return ""
-}
-
-func runLink(ctx context.Context, e *env, args []string) error {
-	f := newFlags("link", "--new-home DIR", `Add another device to your account: its keys and state go to DIR (a new, empty
-directory); run the client there with --home DIR.`)
-	f.homeFlag(e)
-	newHome := f.String("new-home", "", "the new device's state `DIR`")
-	devName := deviceNameFlag(f)
-	if err := f.noArgs(args); err != nil {
-		return err
-	}
-	if *newHome == "" {
-		return f.usagef("need --new-home DIR")
-	}
-	if err := checkDeviceName(f, *devName); err != nil {
-		return err
-	}
-	c, release, err := openClient(ctx, e, nil)
-	if err != nil {
-		return err
-	}
-	defer release()
-	nc, err := c.LinkDevice(ctx, client.Config{Home: e.path(*newHome), DeviceName: *devName})
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	fmt.Fprintf(e.stdout, "linked device %d of %s; state in %s\n", nc.DeviceID(), nc.Username(), *newHome)
-	return nil
 }
 
 func runImport(ctx context.Context, e *env, args []string) error {

@@ -71,7 +71,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{6, 0}
+	return file_content_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type Content struct {
@@ -91,6 +91,9 @@ type Content struct {
 	//	*Content_GroupText
 	//	*Content_GroupCiphertext
 	//	*Content_ChannelAdmin
+	//	*Content_SyncSent
+	//	*Content_SyncRead
+	//	*Content_SyncPeer
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -242,6 +245,33 @@ func (x *Content) GetChannelAdmin() *ChannelAdmin {
 	return nil
 }
 
+func (x *Content) GetSyncSent() *SyncSent {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SyncSent); ok {
+			return x.SyncSent
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetSyncRead() *SyncRead {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SyncRead); ok {
+			return x.SyncRead
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetSyncPeer() *SyncPeer {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SyncPeer); ok {
+			return x.SyncPeer
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -284,6 +314,19 @@ type Content_ChannelAdmin struct {
 	ChannelAdmin *ChannelAdmin `protobuf:"bytes,30,opt,name=channel_admin,json=channelAdmin,proto3,oneof"`
 }
 
+type Content_SyncSent struct {
+	// Sync between one's own devices (client/sync.go): 45-54.
+	SyncSent *SyncSent `protobuf:"bytes,45,opt,name=sync_sent,json=syncSent,proto3,oneof"`
+}
+
+type Content_SyncRead struct {
+	SyncRead *SyncRead `protobuf:"bytes,46,opt,name=sync_read,json=syncRead,proto3,oneof"`
+}
+
+type Content_SyncPeer struct {
+	SyncPeer *SyncPeer `protobuf:"bytes,47,opt,name=sync_peer,json=syncPeer,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
@@ -302,6 +345,191 @@ func (*Content_GroupCiphertext) isContent_Body() {}
 
 func (*Content_ChannelAdmin) isContent_Body() {}
 
+func (*Content_SyncSent) isContent_Body() {}
+
+func (*Content_SyncRead) isContent_Body() {}
+
+func (*Content_SyncPeer) isContent_Body() {}
+
+// SyncSent tells one's own other devices of a message this device sent to
+// someone else, so that it shows in their history too. Taken only from
+// one's own account.
+type SyncSent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Destination   string                 `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`                 // the recipient's username
+	EnvelopeId    []byte                 `protobuf:"bytes,2,opt,name=envelope_id,json=envelopeId,proto3" json:"envelope_id,omitempty"` // the message's, so receipts for it mark every copy
+	Body          string                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSent) Reset() {
+	*x = SyncSent{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSent) ProtoMessage() {}
+
+func (x *SyncSent) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSent.ProtoReflect.Descriptor instead.
+func (*SyncSent) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SyncSent) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *SyncSent) GetEnvelopeId() []byte {
+	if x != nil {
+		return x.EnvelopeId
+	}
+	return nil
+}
+
+func (x *SyncSent) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// SyncRead tells one's own other devices which messages were shown here.
+type SyncRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	EnvelopeIds   [][]byte               `protobuf:"bytes,2,rep,name=envelope_ids,json=envelopeIds,proto3" json:"envelope_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRead) Reset() {
+	*x = SyncRead{}
+	mi := &file_content_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRead) ProtoMessage() {}
+
+func (x *SyncRead) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRead.ProtoReflect.Descriptor instead.
+func (*SyncRead) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SyncRead) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SyncRead) GetEnvelopeIds() [][]byte {
+	if x != nil {
+		return x.EnvelopeIds
+	}
+	return nil
+}
+
+// SyncPeer tells one's own other devices what the user decided about a
+// peer: accepted or blocked (clientdb.PeerAccepted, PeerBlocked), or
+// unblocked (PeerPending).
+type SyncPeer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	AccountId     []byte                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	State         int32                  `protobuf:"varint,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncPeer) Reset() {
+	*x = SyncPeer{}
+	mi := &file_content_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncPeer) ProtoMessage() {}
+
+func (x *SyncPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncPeer.ProtoReflect.Descriptor instead.
+func (*SyncPeer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SyncPeer) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SyncPeer) GetAccountId() []byte {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
+}
+
+func (x *SyncPeer) GetState() int32 {
+	if x != nil {
+		return x.State
+	}
+	return 0
+}
+
 // ChannelAdmin makes the recipient an admin of a broadcast channel: it
 // carries the channel's admin code (broadcast.Code, marshalled), keys and
 // all. The recipient takes it only from an accepted contact.
@@ -314,7 +542,7 @@ type ChannelAdmin struct {
 
 func (x *ChannelAdmin) Reset() {
 	*x = ChannelAdmin{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +554,7 @@ func (x *ChannelAdmin) String() string {
 func (*ChannelAdmin) ProtoMessage() {}
 
 func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +567,7 @@ func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelAdmin.ProtoReflect.Descriptor instead.
 func (*ChannelAdmin) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ChannelAdmin) GetCode() []byte {
@@ -364,7 +592,7 @@ type ManifestHeld struct {
 
 func (x *ManifestHeld) Reset() {
 	*x = ManifestHeld{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +604,7 @@ func (x *ManifestHeld) String() string {
 func (*ManifestHeld) ProtoMessage() {}
 
 func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +617,7 @@ func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHeld.ProtoReflect.Descriptor instead.
 func (*ManifestHeld) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ManifestHeld) GetSerial() uint64 {
@@ -426,7 +654,7 @@ type ManifestOffer struct {
 
 func (x *ManifestOffer) Reset() {
 	*x = ManifestOffer{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +666,7 @@ func (x *ManifestOffer) String() string {
 func (*ManifestOffer) ProtoMessage() {}
 
 func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +679,7 @@ func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestOffer.ProtoReflect.Descriptor instead.
 func (*ManifestOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ManifestOffer) GetBlob() []byte {
@@ -480,7 +708,7 @@ type BridgeOffer struct {
 
 func (x *BridgeOffer) Reset() {
 	*x = BridgeOffer{}
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +720,7 @@ func (x *BridgeOffer) String() string {
 func (*BridgeOffer) ProtoMessage() {}
 
 func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +733,7 @@ func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
 func (*BridgeOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{4}
+	return file_content_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BridgeOffer) GetNetwork() string {
@@ -573,7 +801,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +813,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +826,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5}
+	return file_content_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Text) GetBody() string {
@@ -618,7 +846,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +858,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +871,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{6}
+	return file_content_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -672,7 +900,7 @@ type GroupUpdate struct {
 
 func (x *GroupUpdate) Reset() {
 	*x = GroupUpdate{}
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +912,7 @@ func (x *GroupUpdate) String() string {
 func (*GroupUpdate) ProtoMessage() {}
 
 func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +925,7 @@ func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
 func (*GroupUpdate) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{7}
+	return file_content_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GroupUpdate) GetChanges() [][]byte {
@@ -719,7 +947,7 @@ type GroupKey struct {
 
 func (x *GroupKey) Reset() {
 	*x = GroupKey{}
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +959,7 @@ func (x *GroupKey) String() string {
 func (*GroupKey) ProtoMessage() {}
 
 func (x *GroupKey) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +972,7 @@ func (x *GroupKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupKey.ProtoReflect.Descriptor instead.
 func (*GroupKey) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{8}
+	return file_content_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GroupKey) GetGroupId() []byte {
@@ -774,7 +1002,7 @@ type GroupText struct {
 
 func (x *GroupText) Reset() {
 	*x = GroupText{}
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +1014,7 @@ func (x *GroupText) String() string {
 func (*GroupText) ProtoMessage() {}
 
 func (x *GroupText) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +1027,7 @@ func (x *GroupText) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupText.ProtoReflect.Descriptor instead.
 func (*GroupText) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{9}
+	return file_content_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GroupText) GetGroupId() []byte {
@@ -827,7 +1055,7 @@ type GroupCiphertext struct {
 
 func (x *GroupCiphertext) Reset() {
 	*x = GroupCiphertext{}
-	mi := &file_content_proto_msgTypes[10]
+	mi := &file_content_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1067,7 @@ func (x *GroupCiphertext) String() string {
 func (*GroupCiphertext) ProtoMessage() {}
 
 func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[10]
+	mi := &file_content_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1080,7 @@ func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCiphertext.ProtoReflect.Descriptor instead.
 func (*GroupCiphertext) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{10}
+	return file_content_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GroupCiphertext) GetMessage() []byte {
@@ -866,7 +1094,7 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xf0\x05\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\x9e\a\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
@@ -883,8 +1111,24 @@ const file_content_proto_rawDesc = "" +
 	"\n" +
 	"group_text\x18\x16 \x01(\v2\x1a.samizdat.client.GroupTextH\x00R\tgroupText\x12M\n" +
 	"\x10group_ciphertext\x18\x17 \x01(\v2 .samizdat.client.GroupCiphertextH\x00R\x0fgroupCiphertext\x12D\n" +
-	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdminB\x06\n" +
-	"\x04body\"\"\n" +
+	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdmin\x128\n" +
+	"\tsync_sent\x18- \x01(\v2\x19.samizdat.client.SyncSentH\x00R\bsyncSent\x128\n" +
+	"\tsync_read\x18. \x01(\v2\x19.samizdat.client.SyncReadH\x00R\bsyncRead\x128\n" +
+	"\tsync_peer\x18/ \x01(\v2\x19.samizdat.client.SyncPeerH\x00R\bsyncPeerB\x06\n" +
+	"\x04body\"a\n" +
+	"\bSyncSent\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x1f\n" +
+	"\venvelope_id\x18\x02 \x01(\fR\n" +
+	"envelopeId\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\"A\n" +
+	"\bSyncRead\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12!\n" +
+	"\fenvelope_ids\x18\x02 \x03(\fR\venvelopeIds\"S\n" +
+	"\bSyncPeer\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\fR\taccountId\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\x05R\x05state\"\"\n" +
 	"\fChannelAdmin\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\fR\x04code\"X\n" +
 	"\fManifestHeld\x12\x16\n" +
@@ -934,38 +1178,44 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_content_proto_goTypes = []any{
 	(Receipt_Type)(0),       // 0: samizdat.client.Receipt.Type
 	(*Content)(nil),         // 1: samizdat.client.Content
-	(*ChannelAdmin)(nil),    // 2: samizdat.client.ChannelAdmin
-	(*ManifestHeld)(nil),    // 3: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil),   // 4: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),     // 5: samizdat.client.BridgeOffer
-	(*Text)(nil),            // 6: samizdat.client.Text
-	(*Receipt)(nil),         // 7: samizdat.client.Receipt
-	(*GroupUpdate)(nil),     // 8: samizdat.client.GroupUpdate
-	(*GroupKey)(nil),        // 9: samizdat.client.GroupKey
-	(*GroupText)(nil),       // 10: samizdat.client.GroupText
-	(*GroupCiphertext)(nil), // 11: samizdat.client.GroupCiphertext
+	(*SyncSent)(nil),        // 2: samizdat.client.SyncSent
+	(*SyncRead)(nil),        // 3: samizdat.client.SyncRead
+	(*SyncPeer)(nil),        // 4: samizdat.client.SyncPeer
+	(*ChannelAdmin)(nil),    // 5: samizdat.client.ChannelAdmin
+	(*ManifestHeld)(nil),    // 6: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil),   // 7: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),     // 8: samizdat.client.BridgeOffer
+	(*Text)(nil),            // 9: samizdat.client.Text
+	(*Receipt)(nil),         // 10: samizdat.client.Receipt
+	(*GroupUpdate)(nil),     // 11: samizdat.client.GroupUpdate
+	(*GroupKey)(nil),        // 12: samizdat.client.GroupKey
+	(*GroupText)(nil),       // 13: samizdat.client.GroupText
+	(*GroupCiphertext)(nil), // 14: samizdat.client.GroupCiphertext
 }
 var file_content_proto_depIdxs = []int32{
-	3,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	6,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	7,  // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	5,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	4,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	8,  // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
-	9,  // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
-	10, // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
-	11, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
-	2,  // 9: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
-	0,  // 10: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	9,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	10, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	8,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	7,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	11, // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
+	12, // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
+	13, // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
+	14, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
+	5,  // 9: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
+	2,  // 10: samizdat.client.Content.sync_sent:type_name -> samizdat.client.SyncSent
+	3,  // 11: samizdat.client.Content.sync_read:type_name -> samizdat.client.SyncRead
+	4,  // 12: samizdat.client.Content.sync_peer:type_name -> samizdat.client.SyncPeer
+	0,  // 13: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -983,6 +1233,9 @@ func file_content_proto_init() {
 		(*Content_GroupText)(nil),
 		(*Content_GroupCiphertext)(nil),
 		(*Content_ChannelAdmin)(nil),
+		(*Content_SyncSent)(nil),
+		(*Content_SyncRead)(nil),
+		(*Content_SyncPeer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -990,7 +1243,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
