@@ -148,7 +148,7 @@ type Config struct {
 	NoSealedSender bool
 	// NoReceipts turns off delivery receipts for received texts.
 	NoReceipts bool
-	// DeviceName names the device that Init registers or LinkDevice links
+	// DeviceName names the device that Init registers or StartLink links
 	// (at most MaxDeviceName bytes; "" for none). The relay stores it
 	// sealed: only the account's devices read it (Devices).
 	DeviceName string

@@ -5,6 +5,7 @@ import (
 
 	"samizdat/client/internal/contentpb"
 	"samizdat/manifest"
+	"samizdat/provision"
 	"samizdat/session/senderkey"
 )
 
@@ -93,4 +94,23 @@ func SendGroupCiphertext(c *Client, to string, skm []byte) error {
 func SendGroupChanges(c *Client, to string, changes ...[]byte) error {
 	return c.enqueue(context.Background(), c.db.Store(), to, &contentpb.Content{
 		Body: &contentpb.Content_GroupUpdate{GroupUpdate: &contentpb.GroupUpdate{Changes: changes}}})
+}
+
+// InviteOf is an invite of c's network: the manifest c holds.
+func InviteOf(c *Client) manifest.Invite {
+	return manifest.Invite{NetworkKey: c.networkKey, Manifest: c.currentManifest()}
+}
+
+// SendPairing sends blob into the pairing of code on c's connection, as a
+// device that does not hold the code's secret could.
+func SendPairing(c *Client, code string, blob []byte) error {
+	pc, err := provision.ParseCode(code)
+	if err != nil {
+		return err
+	}
+	rc, err := c.connection(context.Background())
+	if err != nil {
+		return err
+	}
+	return sendRaw(context.Background(), c.cfg, rc, pc, blob)
 }

@@ -315,11 +315,7 @@ func TestDeviceMismatch(t *testing.T) {
 
 	// Bob links a second device; Alice still believes he has one.
 	bob2 := &user{wake: make(chan struct{}, 1)}
-	c2, err := bob.LinkDevice(ctx, client.Config{Home: t.TempDir(), OnEvent: bob2.onEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c2.Close() })
+	c2 := linkDevice(t, bob.Client, client.Config{Home: t.TempDir(), OnEvent: bob2.onEvent})
 	bob2.Client = c2
 	if c2.DeviceID() != 2 || c2.AccountID() != bob.AccountID() {
 		t.Fatalf("linked device %d", c2.DeviceID())

@@ -370,6 +370,9 @@ func (c *Client) ApproveLink(ctx context.Context, code string) (uint32, error) {
 	if reg == nil || reg.DeviceId == 0 {
 		return 0, errors.New("client: relay answered add device without a device id")
 	}
+	if err := c.addOwnDevice(ctx, reg.DeviceId); err != nil {
+		return reg.DeviceId, err
+	}
 	state, err := c.linkState(ctx)
 	if err != nil {
 		return 0, err

@@ -501,6 +501,9 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			return nil, err
 		}
 	}
+	if ok, ev, err := c.storeSync(ctx, s, acct == c.account, content); ok {
+		return append(events, ev...), err
+	}
 	sentAt := time.UnixMilli(int64(content.Timestamp))
 	now := c.cfg.Now()
 	switch b := content.Body.(type) {
@@ -524,13 +527,17 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		}
 	case *contentpb.Content_Receipt:
 		c.stats.received.Add(1)
+		status := clientdb.StatusDelivered
+		if b.Receipt.GetType() == contentpb.Receipt_READ {
+			status = clientdb.StatusSeen
+		}
 		for _, id := range b.Receipt.GetEnvelopeIds() {
 			if len(id) != 16 {
 				continue
 			}
 			var rid [16]byte
 			copy(rid[:], id)
-			ok, err := s.SetMessageStatus(ctx, rid, clientdb.StatusDelivered)
+			ok, err := s.SetMessageStatus(ctx, rid, status)
 			if err != nil {
 				return nil, err
 			}

@@ -40,7 +40,12 @@ func (c *Client) Requests(ctx context.Context) ([]string, error) {
 // receipts (one receipt goes at once for what they sent while pending).
 func (c *Client) Accept(ctx context.Context, name string) error {
 	name = NormalizeUsername(name)
-	return c.db.Tx(ctx, func(s *clientdb.Store) error { return c.accept(ctx, s, name) })
+	return c.db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := c.accept(ctx, s, name); err != nil {
+			return err
+		}
+		return c.syncPeer(ctx, s, name, clientdb.PeerAccepted)
+	})
 }
 
 // accept marks peer accepted in the transaction and, if they were not,
@@ -90,8 +95,10 @@ func (c *Client) Block(ctx context.Context, name string) error {
 		if err := s.SetPeerState(ctx, name, acct[:], clientdb.PeerBlocked, c.cfg.Now()); err != nil {
 			return err
 		}
-		held, err = denyPeer(ctx, s, name, c.cfg.Now())
-		return err
+		if held, err = denyPeer(ctx, s, name, c.cfg.Now()); err != nil {
+			return err
+		}
+		return c.syncPeer(ctx, s, name, clientdb.PeerBlocked)
 	}); err != nil {
 		return err
 	}
@@ -104,5 +111,11 @@ func (c *Client) Block(ctx context.Context, name string) error {
 // Unblock undoes Block: name is pending again (their messages are shown;
 // they get nothing from us until accepted).
 func (c *Client) Unblock(ctx context.Context, name string) error {
-	return c.db.Store().SetPeerState(ctx, NormalizeUsername(name), nil, clientdb.PeerPending, c.cfg.Now())
+	name = NormalizeUsername(name)
+	return c.db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := s.SetPeerState(ctx, name, nil, clientdb.PeerPending, c.cfg.Now()); err != nil {
+			return err
+		}
+		return c.syncPeer(ctx, s, name, clientdb.PeerPending)
+	})
 }

@@ -76,7 +76,10 @@ func (c *Client) queueText(ctx context.Context, msg clientdb.Message, content *c
 			return err
 		}
 		msg.ID = id
-		return s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id})
+		if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id}); err != nil {
+			return err
+		}
+		return c.syncSent(ctx, s, msg)
 	})
 	if err != nil {
 		return clientdb.Message{}, err

@@ -144,11 +144,29 @@ func TestLinkAnotherMachine(t *testing.T) {
 			t.Fatalf("%s recv printed %q", filepath.Base(home), out)
 		}
 	}
+	// Both of bob's devices showed it: alice sees it read. Read receipts
+	// can be turned off.
+	must(alice, "recv")
+	if hist := must(alice, "history", "bob"); !strings.Contains(hist, "alice → bob: to both ✓✓ read") {
+		t.Errorf("alice's history does not show her message read: %q", hist)
+	}
+	must(alice, "send", "bob", "unread")
+	if out := must(bob, "recv", "--no-read-receipts"); out != "alice: unread\n" {
+		t.Fatalf("bob recv printed %q", out)
+	}
+	must(alice, "recv")
+	if hist := must(alice, "history", "bob"); !strings.Contains(hist, "alice → bob: unread ✓✓\n") {
+		t.Errorf("a read receipt went despite --no-read-receipts: %q", hist)
+	}
+	must(bob2, "recv", "--no-read-receipts")
 	must(bob2, "send", "alice", "from device 2")
 	if out := must(alice, "recv"); out != "bob: from device 2\n" {
 		t.Fatalf("alice recv printed %q", out)
 	}
-	// SYNC-CHECK
+	must(bob, "recv")
+	if hist := must(bob, "history", "alice"); !strings.Contains(hist, "bob → alice: from device 2 ✓✓") {
+		t.Errorf("device 1's history lacks device 2's message, delivered: %q", hist)
+	}
 
 	if out := must(bob, "devices", "remove", "2"); !strings.HasPrefix(out, "removed device 2") {
 		t.Fatalf("devices remove printed %q", out)

@@ -51,3 +51,20 @@ func (s *Store) MessagesSince(ctx context.Context, since time.Time, limit int) (
 	}
 	return out, rows.Err()
 }
+
+// MarkRead marks the incoming messages eids from peer read and returns
+// those that were not yet.
+func (s *Store) MarkRead(ctx context.Context, peer string, eids [][16]byte) ([][16]byte, error) {
+	var out [][16]byte
+	for _, eid := range eids {
+		res, err := s.q.ExecContext(ctx, `UPDATE messages SET status = ? WHERE envelope_id = ? AND peer = ? AND outgoing = 0 AND status = ?`,
+			StatusRead, eid[:], peer, StatusReceived)
+		if err != nil {
+			return nil, fmt.Errorf("clientdb: mark read: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			out = append(out, eid)
+		}
+	}
+	return out, nil
+}

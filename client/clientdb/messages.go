@@ -116,6 +116,8 @@ const (
 	StatusDelivered = 2 // outgoing, the recipient's device confirmed it
 	StatusReceived  = 3 // incoming
 	StatusNotice    = 4 // a group's membership change, as a line of its history
+	StatusRead      = 5 // incoming, shown to the user (here or on another of the account's devices)
+	StatusSeen      = 6 // outgoing, the recipient showed it (a read receipt)
 )
 
 // Message is one line of history.

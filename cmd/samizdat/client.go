@@ -227,6 +227,7 @@ for that long after the backlog. Connecting and receiving the backlog have %v of
 their own, however long --wait is; recv fails with the reason if that is not enough.`, recvLimit))
 	f.homeFlag(e)
 	wait := f.Duration("wait", 0, "after the backlog, keep receiving for this long (a bare number is seconds)")
+	noRead := noReadReceiptsFlag(f)
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
@@ -265,9 +266,13 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 	}()
 	warn := warnEvents(e)
 	var me string
+	var shown []client.Event // messages printed, to mark read
 	c, release, err := openClient(ctx, e, func(ev client.Event) {
 		switch ev.Kind {
 		case client.EventMessage:
+			mu.Lock()
+			shown = append(shown, ev)
+			mu.Unlock()
 			if ev.Peer == me {
 				fmt.Fprintf(e.stdout, "%s (note to self): %s\n", ev.Peer, printable(ev.Text))
 			} else {
@@ -321,6 +326,14 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 	}
 	if err != nil {
 		return err
+	}
+	mu.Lock()
+	read := shown
+	mu.Unlock()
+	for _, ev := range read {
+		if err := c.MarkRead(ctx, ev.Peer, !*noRead, ev.EnvelopeID); err != nil {
+			return err
+		}
 	}
 	// Receipts queued while receiving: give them a moment to go out.
 	fctx, stopFlush := context.WithTimeout(ctx, 3*time.Second)
@@ -476,6 +489,8 @@ func formatHistory(me string, m clientdb.Message) string {
 
 func statusMark(s int) string {
 	switch s {
+	case clientdb.StatusSeen:
+		return "✓✓ read"
 	case clientdb.StatusQueued:
 		return "(queued)"
 	case clientdb.StatusSent:

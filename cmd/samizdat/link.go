@@ -99,3 +99,9 @@ end, and registers the new device with the relay. A code works once, for 5 minut
 	fmt.Fprintf(e.stdout, "linked device %d\n", id)
 	return nil
 }
+
+// noReadReceiptsFlag adds --no-read-receipts to a command that shows
+// messages.
+func noReadReceiptsFlag(f *cmdFlags) *bool {
+	return f.Bool("no-read-receipts", false, "mark shown messages read on your devices without sending their senders a read receipt (none go to message requests anyway)")
+}
