@@ -307,6 +307,9 @@ func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 	if err := c.openNetworkState(ctx); err != nil {
 		return nil, err
 	}
+	if err := c.deleteExpired(ctx); err != nil { // disappearing messages
+		return nil, err
+	}
 	return c, nil
 }
 

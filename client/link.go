@@ -435,13 +435,31 @@ func (c *Client) linkState(ctx context.Context) ([]byte, error) {
 		state.Channels = append(state.Channels, &contentpb.LinkChannel{Name: ch.Name, Id: ch.ID[:], Code: ch.Code, Admin: ch.Admin,
 			LastSeq: ch.LastSeq, Joined: uint64(ch.Joined.UnixMilli())})
 	}
+	timers, err := st.Timers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for peer, d := range timers {
+		state.Timers = append(state.Timers, &contentpb.LinkTimer{Peer: peer, Seconds: uint32(d / time.Second)})
+	}
+	if err := c.deleteExpired(ctx); err != nil {
+		return nil, err
+	}
+	expiries, err := st.Expiries(ctx)
+	if err != nil {
+		return nil, err
+	}
 	msgs, err := st.MessagesSince(ctx, c.cfg.Now().Add(-LinkHistory), 1<<20)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range msgs {
-		state.Messages = append(state.Messages, &contentpb.LinkMessage{EnvelopeId: m.EnvelopeID[:], Peer: m.Peer, Sender: m.Sender,
-			Outgoing: m.Outgoing, Body: m.Body, SentAt: uint64(m.SentAt.UnixMilli()), At: uint64(m.At.UnixMilli()), Status: int32(m.Status)})
+		lm := &contentpb.LinkMessage{EnvelopeId: m.EnvelopeID[:], Peer: m.Peer, Sender: m.Sender,
+			Outgoing: m.Outgoing, Body: m.Body, SentAt: uint64(m.SentAt.UnixMilli()), At: uint64(m.At.UnixMilli()), Status: int32(m.Status)}
+		if at, ok := expiries[m.ID]; ok {
+			lm.ExpiresAt = uint64(at.UnixMilli())
+		}
+		state.Messages = append(state.Messages, lm)
 	}
 	for {
 		b, err := proto.Marshal(&state)
@@ -499,14 +517,25 @@ func importState(ctx context.Context, s *clientdb.Store, state *contentpb.LinkSt
 			return err
 		}
 	}
+	for _, tm := range state.Timers {
+		if err := s.SetTimer(ctx, tm.Peer, min(time.Duration(tm.Seconds)*time.Second, MaxTimer)); err != nil {
+			return err
+		}
+	}
 	for _, m := range state.Messages {
 		if len(m.EnvelopeId) != 16 {
 			return bad("message")
 		}
-		if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: [16]byte(m.EnvelopeId), Peer: m.Peer, Sender: m.Sender,
+		id, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: [16]byte(m.EnvelopeId), Peer: m.Peer, Sender: m.Sender,
 			Outgoing: m.Outgoing, Body: m.Body, SentAt: time.UnixMilli(int64(m.SentAt)), At: time.UnixMilli(int64(m.At)),
-			Status: int(m.Status)}); err != nil {
+			Status: int(m.Status)})
+		if err != nil {
 			return err
+		}
+		if m.ExpiresAt != 0 {
+			if err := s.ExpireAt(ctx, id, time.UnixMilli(int64(m.ExpiresAt))); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -39,6 +39,7 @@ const (
 	EventGroupChange                      // a member (Peer) changed a group (Group): Text says how ("added bob")
 	EventChannelPost                      // a post in a channel we joined (Peer: the channel's name, Text, SentAt)
 	EventChannelAdmin                     // Peer made us an admin of a channel (Text: its name here)
+	EventTimer                            // the disappearing-message timer of the conversation with Peer changed (Text: FormatTimer)
 )
 
 // Event is something the user may want to see. It carries message text only
@@ -501,7 +502,7 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			return nil, err
 		}
 	}
-	if ok, ev, err := c.storeSync(ctx, s, acct == c.account, content); ok {
+	if ok, ev, err := c.storeSync(ctx, s, acct == c.account, peer, content); ok {
 		return append(events, ev...), err
 	}
 	sentAt := time.UnixMilli(int64(content.Timestamp))
@@ -509,7 +510,11 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 	switch b := content.Body.(type) {
 	case *contentpb.Content_Text:
 		text := b.Text.GetBody()
-		if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, At: now, Status: clientdb.StatusReceived}); err != nil {
+		id, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, At: now, Status: clientdb.StatusReceived})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.expireStored(ctx, s, id, content); err != nil {
 			return nil, err
 		}
 		c.stats.received.Add(1)

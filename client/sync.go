@@ -20,7 +20,7 @@ import (
 // syncSent queues, in the transaction that queued msg (an outgoing text
 // to another user), its copy for the account's other devices. Group texts
 // reach them already: they are members like the others.
-func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.Message) error {
+func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.Message, expireTimer uint32) error {
 	if msg.Peer == c.username {
 		return nil // a note to self goes to the other devices itself
 	}
@@ -33,7 +33,7 @@ func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.M
 	// Queued behind msg, without kicking the outbox: the flush that
 	// sends msg sends it, and reports msg's fate to the sender.
 	now := c.cfg.Now()
-	enc, err := c.stampContent(&contentpb.Content{Body: &contentpb.Content_SyncSent{SyncSent: &contentpb.SyncSent{
+	enc, err := c.stampContent(&contentpb.Content{ExpireTimer: expireTimer, Body: &contentpb.Content_SyncSent{SyncSent: &contentpb.SyncSent{
 		Destination: msg.Peer, EnvelopeId: msg.EnvelopeID[:], Body: msg.Body}}}, now)
 	if err != nil {
 		return err
@@ -120,10 +120,13 @@ func (c *Client) MarkRead(ctx context.Context, peer string, receipts bool, eids 
 }
 
 // storeSync applies a sync content from one of the account's own devices
-// (fromSelf), in the transaction that stores the envelope eid. It returns
-// false for a content that is not a sync content.
-func (c *Client) storeSync(ctx context.Context, s *clientdb.Store, fromSelf bool, content *contentpb.Content) (bool, []Event, error) {
+// (fromSelf), or a timer update from peer, in the transaction that stores
+// the envelope. It returns false for a content that is neither.
+func (c *Client) storeSync(ctx context.Context, s *clientdb.Store, fromSelf bool, peer string, content *contentpb.Content) (bool, []Event, error) {
 	switch b := content.Body.(type) {
+	case *contentpb.Content_ExpireTimerUpdate:
+		ev, err := c.storeTimer(ctx, s, fromSelf, peer, b.ExpireTimerUpdate)
+		return true, ev, err
 	case *contentpb.Content_SyncSent:
 		if !fromSelf {
 			return true, nil, nil
@@ -177,8 +180,12 @@ func (c *Client) storeSyncSent(ctx context.Context, s *clientdb.Store, content *
 		return err
 	}
 	now := c.cfg.Now()
-	if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: dest, Outgoing: true, Body: m.GetBody(),
-		SentAt: time.UnixMilli(int64(content.Timestamp)), At: now, Status: clientdb.StatusSent}); err != nil {
+	id, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: dest, Outgoing: true, Body: m.GetBody(),
+		SentAt: time.UnixMilli(int64(content.Timestamp)), At: now, Status: clientdb.StatusSent})
+	if err != nil {
+		return err
+	}
+	if err := c.expireStored(ctx, s, id, content); err != nil {
 		return err
 	}
 	st, err := s.PeerState(ctx, dest)

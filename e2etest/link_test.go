@@ -193,3 +193,32 @@ func TestLinkTimesOut(t *testing.T) {
 	q := startLink(t, bin, home, "--invite", invite, "--wait", "1")
 	q.end(t)
 }
+
+// TestCLITimer: a timer set by alice reaches bob end to end, and a text
+// under it disappears from both histories once it runs out.
+func TestCLITimer(t *testing.T) {
+	dir, bin, alice := relayAndAlice(t)
+	bob := filepath.Join(dir, "bob")
+	must := mustCLI(t, bin)
+	must(bob, "init", "--invite", filepath.Join(dir, "relay", "invite.txt"), "--name", "bob")
+	must(alice, "send", "bob", "kept")
+	if out := must(alice, "timer", "bob", "2s"); out != "bob: 2s\n" {
+		t.Fatalf("timer printed %q", out)
+	}
+	must(alice, "send", "bob", "ephemeral")
+	if out := must(bob, "recv"); out != "alice: kept\nalice: * messages disappear after 2s\nalice: ephemeral\n" {
+		t.Fatalf("bob recv printed %q", out)
+	}
+	if out := must(bob, "timer", "alice"); out != "alice: 2s\n" {
+		t.Fatalf("bob's timer: %q", out)
+	}
+	for _, home := range []string{alice, bob} {
+		waitUntil(t, "the text to disappear", func() bool {
+			h := must(home, "history")
+			return strings.Contains(h, "kept") && !strings.Contains(h, "ephemeral")
+		})
+	}
+	if code, _, errOut := cli(t, bin, alice, "", "timer", "bob", "5 years"); code != 2 || !strings.Contains(errOut, "a timer is off") {
+		t.Fatalf("a bad timer: exit %d, %q", code, errOut)
+	}
+}

@@ -430,6 +430,8 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		}
 		ui.mu.Unlock()
 		ui.printf("%s %s%s%s\n", now, ui.esc.Cyan, groupLine(ev), ui.esc.Reset)
+	case client.EventTimer:
+		ui.printf("%s %s%s%s\n", now, ui.esc.Cyan, timerLine(ev), ui.esc.Reset)
 	case client.EventChannelPost:
 		ui.printf("%s %s#%s%s: %s\n", now, ui.esc.Cyan, ev.Peer, ui.esc.Reset, printable(ev.Text))
 	case client.EventDelivered:

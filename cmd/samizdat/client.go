@@ -48,6 +48,7 @@ func clientCommands() []command {
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "channel", summary: "broadcast channels: create, join, post, admin, leave, list", run: runChannel},
 		{name: "link", summary: "make this home a new device of your account: prints a code to approve on another device", run: runLink},
+		{name: "timer", summary: "disappearing messages: set or print the timer of your conversation with NAME", run: runTimer},
 		{name: "devices", summary: "list your account's devices, approve a new one (devices approve CODE), or remove one", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
@@ -282,6 +283,8 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 			fmt.Fprintln(e.stdout, groupLine(ev))
 		case client.EventChannelPost:
 			fmt.Fprintf(e.stdout, "#%s: %s\n", ev.Peer, printable(ev.Text))
+		case client.EventTimer:
+			fmt.Fprintln(e.stdout, timerLine(ev))
 		case client.EventQueueEmpty:
 			backlogDone()
 		default:

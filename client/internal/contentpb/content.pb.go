@@ -71,7 +71,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{9, 0}
+	return file_content_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type Content struct {
@@ -80,6 +80,10 @@ type Content struct {
 	SenderUsername string                 `protobuf:"bytes,2,opt,name=sender_username,json=senderUsername,proto3" json:"sender_username,omitempty"` // claimed; the recipient checks it with a lookup
 	AccessKey      []byte                 `protobuf:"bytes,3,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`                // the sender's unidentified access key, so the recipient may answer sealed
 	Manifest       *ManifestHeld          `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`                                   // the manifest the sender holds, so a contact holding a newer one hands it on
+	// Disappearing messages (client/timer.go): with a text, the seconds
+	// after which every copy of it, on every device of both sides, is
+	// deleted; 0 keeps it.
+	ExpireTimer uint32 `protobuf:"varint,48,opt,name=expire_timer,json=expireTimer,proto3" json:"expire_timer,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Content_Text
@@ -94,6 +98,7 @@ type Content struct {
 	//	*Content_SyncSent
 	//	*Content_SyncRead
 	//	*Content_SyncPeer
+	//	*Content_ExpireTimerUpdate
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -155,6 +160,13 @@ func (x *Content) GetManifest() *ManifestHeld {
 		return x.Manifest
 	}
 	return nil
+}
+
+func (x *Content) GetExpireTimer() uint32 {
+	if x != nil {
+		return x.ExpireTimer
+	}
+	return 0
 }
 
 func (x *Content) GetBody() isContent_Body {
@@ -272,6 +284,15 @@ func (x *Content) GetSyncPeer() *SyncPeer {
 	return nil
 }
 
+func (x *Content) GetExpireTimerUpdate() *ExpireTimer {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ExpireTimerUpdate); ok {
+			return x.ExpireTimerUpdate
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -327,6 +348,10 @@ type Content_SyncPeer struct {
 	SyncPeer *SyncPeer `protobuf:"bytes,47,opt,name=sync_peer,json=syncPeer,proto3,oneof"`
 }
 
+type Content_ExpireTimerUpdate struct {
+	ExpireTimerUpdate *ExpireTimer `protobuf:"bytes,49,opt,name=expire_timer_update,json=expireTimerUpdate,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
@@ -351,6 +376,63 @@ func (*Content_SyncRead) isContent_Body() {}
 
 func (*Content_SyncPeer) isContent_Body() {}
 
+func (*Content_ExpireTimerUpdate) isContent_Body() {}
+
+// ExpireTimer sets the disappearing-message timer of a conversation: the
+// one with the sender, or, from one's own account, the one with
+// conversation.
+type ExpireTimer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seconds       uint32                 `protobuf:"varint,1,opt,name=seconds,proto3" json:"seconds,omitempty"` // 0 turns it off
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireTimer) Reset() {
+	*x = ExpireTimer{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireTimer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireTimer) ProtoMessage() {}
+
+func (x *ExpireTimer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireTimer.ProtoReflect.Descriptor instead.
+func (*ExpireTimer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExpireTimer) GetSeconds() uint32 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *ExpireTimer) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
 // SyncSent tells one's own other devices of a message this device sent to
 // someone else, so that it shows in their history too. Taken only from
 // one's own account.
@@ -365,7 +447,7 @@ type SyncSent struct {
 
 func (x *SyncSent) Reset() {
 	*x = SyncSent{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +459,7 @@ func (x *SyncSent) String() string {
 func (*SyncSent) ProtoMessage() {}
 
 func (x *SyncSent) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +472,7 @@ func (x *SyncSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSent.ProtoReflect.Descriptor instead.
 func (*SyncSent) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SyncSent) GetDestination() string {
@@ -425,7 +507,7 @@ type SyncRead struct {
 
 func (x *SyncRead) Reset() {
 	*x = SyncRead{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +519,7 @@ func (x *SyncRead) String() string {
 func (*SyncRead) ProtoMessage() {}
 
 func (x *SyncRead) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +532,7 @@ func (x *SyncRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRead.ProtoReflect.Descriptor instead.
 func (*SyncRead) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SyncRead) GetPeer() string {
@@ -481,7 +563,7 @@ type SyncPeer struct {
 
 func (x *SyncPeer) Reset() {
 	*x = SyncPeer{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +575,7 @@ func (x *SyncPeer) String() string {
 func (*SyncPeer) ProtoMessage() {}
 
 func (x *SyncPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +588,7 @@ func (x *SyncPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncPeer.ProtoReflect.Descriptor instead.
 func (*SyncPeer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SyncPeer) GetPeer() string {
@@ -542,7 +624,7 @@ type ChannelAdmin struct {
 
 func (x *ChannelAdmin) Reset() {
 	*x = ChannelAdmin{}
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +636,7 @@ func (x *ChannelAdmin) String() string {
 func (*ChannelAdmin) ProtoMessage() {}
 
 func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +649,7 @@ func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelAdmin.ProtoReflect.Descriptor instead.
 func (*ChannelAdmin) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{4}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChannelAdmin) GetCode() []byte {
@@ -592,7 +674,7 @@ type ManifestHeld struct {
 
 func (x *ManifestHeld) Reset() {
 	*x = ManifestHeld{}
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +686,7 @@ func (x *ManifestHeld) String() string {
 func (*ManifestHeld) ProtoMessage() {}
 
 func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +699,7 @@ func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHeld.ProtoReflect.Descriptor instead.
 func (*ManifestHeld) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5}
+	return file_content_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ManifestHeld) GetSerial() uint64 {
@@ -654,7 +736,7 @@ type ManifestOffer struct {
 
 func (x *ManifestOffer) Reset() {
 	*x = ManifestOffer{}
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +748,7 @@ func (x *ManifestOffer) String() string {
 func (*ManifestOffer) ProtoMessage() {}
 
 func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +761,7 @@ func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestOffer.ProtoReflect.Descriptor instead.
 func (*ManifestOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{6}
+	return file_content_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ManifestOffer) GetBlob() []byte {
@@ -708,7 +790,7 @@ type BridgeOffer struct {
 
 func (x *BridgeOffer) Reset() {
 	*x = BridgeOffer{}
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +802,7 @@ func (x *BridgeOffer) String() string {
 func (*BridgeOffer) ProtoMessage() {}
 
 func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +815,7 @@ func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
 func (*BridgeOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{7}
+	return file_content_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BridgeOffer) GetNetwork() string {
@@ -801,7 +883,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +895,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +908,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{8}
+	return file_content_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Text) GetBody() string {
@@ -846,7 +928,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +940,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +953,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{9}
+	return file_content_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -900,7 +982,7 @@ type GroupUpdate struct {
 
 func (x *GroupUpdate) Reset() {
 	*x = GroupUpdate{}
-	mi := &file_content_proto_msgTypes[10]
+	mi := &file_content_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +994,7 @@ func (x *GroupUpdate) String() string {
 func (*GroupUpdate) ProtoMessage() {}
 
 func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[10]
+	mi := &file_content_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1007,7 @@ func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
 func (*GroupUpdate) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{10}
+	return file_content_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GroupUpdate) GetChanges() [][]byte {
@@ -947,7 +1029,7 @@ type GroupKey struct {
 
 func (x *GroupKey) Reset() {
 	*x = GroupKey{}
-	mi := &file_content_proto_msgTypes[11]
+	mi := &file_content_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1041,7 @@ func (x *GroupKey) String() string {
 func (*GroupKey) ProtoMessage() {}
 
 func (x *GroupKey) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[11]
+	mi := &file_content_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1054,7 @@ func (x *GroupKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupKey.ProtoReflect.Descriptor instead.
 func (*GroupKey) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{11}
+	return file_content_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GroupKey) GetGroupId() []byte {
@@ -1002,7 +1084,7 @@ type GroupText struct {
 
 func (x *GroupText) Reset() {
 	*x = GroupText{}
-	mi := &file_content_proto_msgTypes[12]
+	mi := &file_content_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1096,7 @@ func (x *GroupText) String() string {
 func (*GroupText) ProtoMessage() {}
 
 func (x *GroupText) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[12]
+	mi := &file_content_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1109,7 @@ func (x *GroupText) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupText.ProtoReflect.Descriptor instead.
 func (*GroupText) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{12}
+	return file_content_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GroupText) GetGroupId() []byte {
@@ -1055,7 +1137,7 @@ type GroupCiphertext struct {
 
 func (x *GroupCiphertext) Reset() {
 	*x = GroupCiphertext{}
-	mi := &file_content_proto_msgTypes[13]
+	mi := &file_content_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1149,7 @@ func (x *GroupCiphertext) String() string {
 func (*GroupCiphertext) ProtoMessage() {}
 
 func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[13]
+	mi := &file_content_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1162,7 @@ func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCiphertext.ProtoReflect.Descriptor instead.
 func (*GroupCiphertext) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{13}
+	return file_content_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GroupCiphertext) GetMessage() []byte {
@@ -1094,13 +1176,14 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\x9e\a\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\x91\b\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
 	"\n" +
 	"access_key\x18\x03 \x01(\fR\taccessKey\x129\n" +
-	"\bmanifest\x18\x04 \x01(\v2\x1d.samizdat.client.ManifestHeldR\bmanifest\x12+\n" +
+	"\bmanifest\x18\x04 \x01(\v2\x1d.samizdat.client.ManifestHeldR\bmanifest\x12!\n" +
+	"\fexpire_timer\x180 \x01(\rR\vexpireTimer\x12+\n" +
 	"\x04text\x18\n" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
 	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
@@ -1114,8 +1197,12 @@ const file_content_proto_rawDesc = "" +
 	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdmin\x128\n" +
 	"\tsync_sent\x18- \x01(\v2\x19.samizdat.client.SyncSentH\x00R\bsyncSent\x128\n" +
 	"\tsync_read\x18. \x01(\v2\x19.samizdat.client.SyncReadH\x00R\bsyncRead\x128\n" +
-	"\tsync_peer\x18/ \x01(\v2\x19.samizdat.client.SyncPeerH\x00R\bsyncPeerB\x06\n" +
-	"\x04body\"a\n" +
+	"\tsync_peer\x18/ \x01(\v2\x19.samizdat.client.SyncPeerH\x00R\bsyncPeer\x12N\n" +
+	"\x13expire_timer_update\x181 \x01(\v2\x1c.samizdat.client.ExpireTimerH\x00R\x11expireTimerUpdateB\x06\n" +
+	"\x04body\"K\n" +
+	"\vExpireTimer\x12\x18\n" +
+	"\aseconds\x18\x01 \x01(\rR\aseconds\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\"a\n" +
 	"\bSyncSent\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x1f\n" +
 	"\venvelope_id\x18\x02 \x01(\fR\n" +
@@ -1178,44 +1265,46 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_content_proto_goTypes = []any{
 	(Receipt_Type)(0),       // 0: samizdat.client.Receipt.Type
 	(*Content)(nil),         // 1: samizdat.client.Content
-	(*SyncSent)(nil),        // 2: samizdat.client.SyncSent
-	(*SyncRead)(nil),        // 3: samizdat.client.SyncRead
-	(*SyncPeer)(nil),        // 4: samizdat.client.SyncPeer
-	(*ChannelAdmin)(nil),    // 5: samizdat.client.ChannelAdmin
-	(*ManifestHeld)(nil),    // 6: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil),   // 7: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),     // 8: samizdat.client.BridgeOffer
-	(*Text)(nil),            // 9: samizdat.client.Text
-	(*Receipt)(nil),         // 10: samizdat.client.Receipt
-	(*GroupUpdate)(nil),     // 11: samizdat.client.GroupUpdate
-	(*GroupKey)(nil),        // 12: samizdat.client.GroupKey
-	(*GroupText)(nil),       // 13: samizdat.client.GroupText
-	(*GroupCiphertext)(nil), // 14: samizdat.client.GroupCiphertext
+	(*ExpireTimer)(nil),     // 2: samizdat.client.ExpireTimer
+	(*SyncSent)(nil),        // 3: samizdat.client.SyncSent
+	(*SyncRead)(nil),        // 4: samizdat.client.SyncRead
+	(*SyncPeer)(nil),        // 5: samizdat.client.SyncPeer
+	(*ChannelAdmin)(nil),    // 6: samizdat.client.ChannelAdmin
+	(*ManifestHeld)(nil),    // 7: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil),   // 8: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),     // 9: samizdat.client.BridgeOffer
+	(*Text)(nil),            // 10: samizdat.client.Text
+	(*Receipt)(nil),         // 11: samizdat.client.Receipt
+	(*GroupUpdate)(nil),     // 12: samizdat.client.GroupUpdate
+	(*GroupKey)(nil),        // 13: samizdat.client.GroupKey
+	(*GroupText)(nil),       // 14: samizdat.client.GroupText
+	(*GroupCiphertext)(nil), // 15: samizdat.client.GroupCiphertext
 }
 var file_content_proto_depIdxs = []int32{
-	6,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	9,  // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	10, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	8,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	7,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	11, // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
-	12, // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
-	13, // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
-	14, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
-	5,  // 9: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
-	2,  // 10: samizdat.client.Content.sync_sent:type_name -> samizdat.client.SyncSent
-	3,  // 11: samizdat.client.Content.sync_read:type_name -> samizdat.client.SyncRead
-	4,  // 12: samizdat.client.Content.sync_peer:type_name -> samizdat.client.SyncPeer
-	0,  // 13: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	10, // 1: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	11, // 2: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	9,  // 3: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	8,  // 4: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	12, // 5: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
+	13, // 6: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
+	14, // 7: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
+	15, // 8: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
+	6,  // 9: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
+	3,  // 10: samizdat.client.Content.sync_sent:type_name -> samizdat.client.SyncSent
+	4,  // 11: samizdat.client.Content.sync_read:type_name -> samizdat.client.SyncRead
+	5,  // 12: samizdat.client.Content.sync_peer:type_name -> samizdat.client.SyncPeer
+	2,  // 13: samizdat.client.Content.expire_timer_update:type_name -> samizdat.client.ExpireTimer
+	0,  // 14: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -1236,6 +1325,7 @@ func file_content_proto_init() {
 		(*Content_SyncSent)(nil),
 		(*Content_SyncRead)(nil),
 		(*Content_SyncPeer)(nil),
+		(*Content_ExpireTimerUpdate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1243,7 +1333,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

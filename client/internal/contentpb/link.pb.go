@@ -260,6 +260,7 @@ type LinkState struct {
 	Groups        []*LinkGroup           `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
 	Channels      []*LinkChannel         `protobuf:"bytes,4,rep,name=channels,proto3" json:"channels,omitempty"`
 	Messages      []*LinkMessage         `protobuf:"bytes,5,rep,name=messages,proto3" json:"messages,omitempty"`
+	Timers        []*LinkTimer           `protobuf:"bytes,6,rep,name=timers,proto3" json:"timers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -329,6 +330,66 @@ func (x *LinkState) GetMessages() []*LinkMessage {
 	return nil
 }
 
+func (x *LinkState) GetTimers() []*LinkTimer {
+	if x != nil {
+		return x.Timers
+	}
+	return nil
+}
+
+// LinkTimer is a conversation's disappearing-message timer.
+type LinkTimer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Seconds       uint32                 `protobuf:"varint,2,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkTimer) Reset() {
+	*x = LinkTimer{}
+	mi := &file_link_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkTimer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkTimer) ProtoMessage() {}
+
+func (x *LinkTimer) ProtoReflect() protoreflect.Message {
+	mi := &file_link_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkTimer.ProtoReflect.Descriptor instead.
+func (*LinkTimer) Descriptor() ([]byte, []int) {
+	return file_link_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LinkTimer) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *LinkTimer) GetSeconds() uint32 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
 type LinkContact struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
@@ -341,7 +402,7 @@ type LinkContact struct {
 
 func (x *LinkContact) Reset() {
 	*x = LinkContact{}
-	mi := &file_link_proto_msgTypes[4]
+	mi := &file_link_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +414,7 @@ func (x *LinkContact) String() string {
 func (*LinkContact) ProtoMessage() {}
 
 func (x *LinkContact) ProtoReflect() protoreflect.Message {
-	mi := &file_link_proto_msgTypes[4]
+	mi := &file_link_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +427,7 @@ func (x *LinkContact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkContact.ProtoReflect.Descriptor instead.
 func (*LinkContact) Descriptor() ([]byte, []int) {
-	return file_link_proto_rawDescGZIP(), []int{4}
+	return file_link_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LinkContact) GetUsername() string {
@@ -408,7 +469,7 @@ type LinkPeer struct {
 
 func (x *LinkPeer) Reset() {
 	*x = LinkPeer{}
-	mi := &file_link_proto_msgTypes[5]
+	mi := &file_link_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +481,7 @@ func (x *LinkPeer) String() string {
 func (*LinkPeer) ProtoMessage() {}
 
 func (x *LinkPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_link_proto_msgTypes[5]
+	mi := &file_link_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +494,7 @@ func (x *LinkPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkPeer.ProtoReflect.Descriptor instead.
 func (*LinkPeer) Descriptor() ([]byte, []int) {
-	return file_link_proto_rawDescGZIP(), []int{5}
+	return file_link_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LinkPeer) GetPeer() string {
@@ -469,7 +530,7 @@ type LinkGroup struct {
 
 func (x *LinkGroup) Reset() {
 	*x = LinkGroup{}
-	mi := &file_link_proto_msgTypes[6]
+	mi := &file_link_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +542,7 @@ func (x *LinkGroup) String() string {
 func (*LinkGroup) ProtoMessage() {}
 
 func (x *LinkGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_link_proto_msgTypes[6]
+	mi := &file_link_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +555,7 @@ func (x *LinkGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkGroup.ProtoReflect.Descriptor instead.
 func (*LinkGroup) Descriptor() ([]byte, []int) {
-	return file_link_proto_rawDescGZIP(), []int{6}
+	return file_link_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LinkGroup) GetId() []byte {
@@ -539,7 +600,7 @@ type LinkChannel struct {
 
 func (x *LinkChannel) Reset() {
 	*x = LinkChannel{}
-	mi := &file_link_proto_msgTypes[7]
+	mi := &file_link_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +612,7 @@ func (x *LinkChannel) String() string {
 func (*LinkChannel) ProtoMessage() {}
 
 func (x *LinkChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_link_proto_msgTypes[7]
+	mi := &file_link_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +625,7 @@ func (x *LinkChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkChannel.ProtoReflect.Descriptor instead.
 func (*LinkChannel) Descriptor() ([]byte, []int) {
-	return file_link_proto_rawDescGZIP(), []int{7}
+	return file_link_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LinkChannel) GetName() string {
@@ -619,13 +680,14 @@ type LinkMessage struct {
 	SentAt        uint64                 `protobuf:"varint,6,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"` // ms
 	At            uint64                 `protobuf:"varint,7,opt,name=at,proto3" json:"at,omitempty"`                       // ms
 	Status        int32                  `protobuf:"varint,8,opt,name=status,proto3" json:"status,omitempty"`
+	ExpiresAt     uint64                 `protobuf:"varint,9,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // ms; 0: kept
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LinkMessage) Reset() {
 	*x = LinkMessage{}
-	mi := &file_link_proto_msgTypes[8]
+	mi := &file_link_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +699,7 @@ func (x *LinkMessage) String() string {
 func (*LinkMessage) ProtoMessage() {}
 
 func (x *LinkMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_link_proto_msgTypes[8]
+	mi := &file_link_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +712,7 @@ func (x *LinkMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkMessage.ProtoReflect.Descriptor instead.
 func (*LinkMessage) Descriptor() ([]byte, []int) {
-	return file_link_proto_rawDescGZIP(), []int{8}
+	return file_link_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LinkMessage) GetEnvelopeId() []byte {
@@ -709,6 +771,13 @@ func (x *LinkMessage) GetStatus() int32 {
 	return 0
 }
 
+func (x *LinkMessage) GetExpiresAt() uint64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
 // LinkAck: the new device stored everything.
 type LinkAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -718,7 +787,7 @@ type LinkAck struct {
 
 func (x *LinkAck) Reset() {
 	*x = LinkAck{}
-	mi := &file_link_proto_msgTypes[9]
+	mi := &file_link_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +799,7 @@ func (x *LinkAck) String() string {
 func (*LinkAck) ProtoMessage() {}
 
 func (x *LinkAck) ProtoReflect() protoreflect.Message {
-	mi := &file_link_proto_msgTypes[9]
+	mi := &file_link_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +812,7 @@ func (x *LinkAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkAck.ProtoReflect.Descriptor instead.
 func (*LinkAck) Descriptor() ([]byte, []int) {
-	return file_link_proto_rawDescGZIP(), []int{9}
+	return file_link_proto_rawDescGZIP(), []int{10}
 }
 
 var File_link_proto protoreflect.FileDescriptor
@@ -771,13 +840,17 @@ const file_link_proto_rawDesc = "" +
 	"\bLinkDone\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\x12\x12\n" +
 	"\x04slot\x18\x02 \x01(\x04R\x04slot\x12\x16\n" +
-	"\x06chunks\x18\x03 \x01(\rR\x06chunks\"\x9e\x02\n" +
+	"\x06chunks\x18\x03 \x01(\rR\x06chunks\"\xd2\x02\n" +
 	"\tLinkState\x128\n" +
 	"\bcontacts\x18\x01 \x03(\v2\x1c.samizdat.client.LinkContactR\bcontacts\x12/\n" +
 	"\x05peers\x18\x02 \x03(\v2\x19.samizdat.client.LinkPeerR\x05peers\x122\n" +
 	"\x06groups\x18\x03 \x03(\v2\x1a.samizdat.client.LinkGroupR\x06groups\x128\n" +
 	"\bchannels\x18\x04 \x03(\v2\x1c.samizdat.client.LinkChannelR\bchannels\x128\n" +
-	"\bmessages\x18\x05 \x03(\v2\x1c.samizdat.client.LinkMessageR\bmessages\"\x81\x01\n" +
+	"\bmessages\x18\x05 \x03(\v2\x1c.samizdat.client.LinkMessageR\bmessages\x122\n" +
+	"\x06timers\x18\x06 \x03(\v2\x1a.samizdat.client.LinkTimerR\x06timers\"9\n" +
+	"\tLinkTimer\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
+	"\aseconds\x18\x02 \x01(\rR\aseconds\"\x81\x01\n" +
 	"\vLinkContact\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1d\n" +
 	"\n" +
@@ -801,7 +874,7 @@ const file_link_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\fR\x04code\x12\x14\n" +
 	"\x05admin\x18\x04 \x01(\bR\x05admin\x12\x19\n" +
 	"\blast_seq\x18\x05 \x01(\x04R\alastSeq\x12\x16\n" +
-	"\x06joined\x18\x06 \x01(\x04R\x06joined\"\xcb\x01\n" +
+	"\x06joined\x18\x06 \x01(\x04R\x06joined\"\xea\x01\n" +
 	"\vLinkMessage\x12\x1f\n" +
 	"\venvelope_id\x18\x01 \x01(\fR\n" +
 	"envelopeId\x12\x12\n" +
@@ -811,7 +884,9 @@ const file_link_proto_rawDesc = "" +
 	"\x04body\x18\x05 \x01(\tR\x04body\x12\x17\n" +
 	"\asent_at\x18\x06 \x01(\x04R\x06sentAt\x12\x0e\n" +
 	"\x02at\x18\a \x01(\x04R\x02at\x12\x16\n" +
-	"\x06status\x18\b \x01(\x05R\x06status\"\t\n" +
+	"\x06status\x18\b \x01(\x05R\x06status\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\t \x01(\x04R\texpiresAt\"\t\n" +
 	"\aLinkAckB$Z\"samizdat/client/internal/contentpbb\x06proto3"
 
 var (
@@ -826,30 +901,32 @@ func file_link_proto_rawDescGZIP() []byte {
 	return file_link_proto_rawDescData
 }
 
-var file_link_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_link_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_link_proto_goTypes = []any{
 	(*LinkOffer)(nil),   // 0: samizdat.client.LinkOffer
 	(*LinkRequest)(nil), // 1: samizdat.client.LinkRequest
 	(*LinkDone)(nil),    // 2: samizdat.client.LinkDone
 	(*LinkState)(nil),   // 3: samizdat.client.LinkState
-	(*LinkContact)(nil), // 4: samizdat.client.LinkContact
-	(*LinkPeer)(nil),    // 5: samizdat.client.LinkPeer
-	(*LinkGroup)(nil),   // 6: samizdat.client.LinkGroup
-	(*LinkChannel)(nil), // 7: samizdat.client.LinkChannel
-	(*LinkMessage)(nil), // 8: samizdat.client.LinkMessage
-	(*LinkAck)(nil),     // 9: samizdat.client.LinkAck
+	(*LinkTimer)(nil),   // 4: samizdat.client.LinkTimer
+	(*LinkContact)(nil), // 5: samizdat.client.LinkContact
+	(*LinkPeer)(nil),    // 6: samizdat.client.LinkPeer
+	(*LinkGroup)(nil),   // 7: samizdat.client.LinkGroup
+	(*LinkChannel)(nil), // 8: samizdat.client.LinkChannel
+	(*LinkMessage)(nil), // 9: samizdat.client.LinkMessage
+	(*LinkAck)(nil),     // 10: samizdat.client.LinkAck
 }
 var file_link_proto_depIdxs = []int32{
-	4, // 0: samizdat.client.LinkState.contacts:type_name -> samizdat.client.LinkContact
-	5, // 1: samizdat.client.LinkState.peers:type_name -> samizdat.client.LinkPeer
-	6, // 2: samizdat.client.LinkState.groups:type_name -> samizdat.client.LinkGroup
-	7, // 3: samizdat.client.LinkState.channels:type_name -> samizdat.client.LinkChannel
-	8, // 4: samizdat.client.LinkState.messages:type_name -> samizdat.client.LinkMessage
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 0: samizdat.client.LinkState.contacts:type_name -> samizdat.client.LinkContact
+	6, // 1: samizdat.client.LinkState.peers:type_name -> samizdat.client.LinkPeer
+	7, // 2: samizdat.client.LinkState.groups:type_name -> samizdat.client.LinkGroup
+	8, // 3: samizdat.client.LinkState.channels:type_name -> samizdat.client.LinkChannel
+	9, // 4: samizdat.client.LinkState.messages:type_name -> samizdat.client.LinkMessage
+	4, // 5: samizdat.client.LinkState.timers:type_name -> samizdat.client.LinkTimer
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_link_proto_init() }
@@ -863,7 +940,7 @@ func file_link_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_link_proto_rawDesc), len(file_link_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
