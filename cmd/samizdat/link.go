@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+
+	"github.com/skip2/go-qrcode"
+	"golang.org/x/term"
 
 	"samizdat/client"
 	"samizdat/manifest"
@@ -47,6 +52,7 @@ authenticate under the code arrives (then nothing is kept; link again for a new 
 		return err
 	}
 	defer p.Close()
+	printQR(e.stderr, p.Code())
 	fmt.Fprintf(e.stderr, "on a device of your account, within %v, run:\n  samizdat devices approve %s\n", *wait, p.Code())
 	fmt.Fprintln(e.stdout, p.Code())
 	c, err := p.Wait(ctx, *wait)
@@ -104,4 +110,18 @@ end, and registers the new device with the relay. A code works once, for 5 minut
 // messages.
 func noReadReceiptsFlag(f *cmdFlags) *bool {
 	return f.Bool("no-read-receipts", false, "mark shown messages read on your devices without sending their senders a read receipt (none go to message requests anyway)")
+}
+
+// printQR draws text as a QR code on w when w is a terminal, for a phone's
+// camera to read the code off the screen.
+func printQR(w io.Writer, text string) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return
+	}
+	fmt.Fprint(w, q.ToSmallString(false))
 }
