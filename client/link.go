@@ -108,11 +108,7 @@ func StartLink(ctx context.Context, cfg Config, inv manifest.Invite) (*PendingLi
 	if err != nil {
 		return nil, err
 	}
-	at := where{invite: inviteCohort(m)}
-	if at.invite == 0 {
-		at.invite = m.CohortOf(manifest.KeySlot(anon.Public[:]))
-	}
-	nc, err := dial(ctx, cfg, nil, m, anon, at)
+	nc, err := dial(ctx, cfg, nil, m, anon, inviteWhere(m, anon.Public))
 	if err != nil {
 		return nil, err
 	}

@@ -43,15 +43,8 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
-	// Until the relay places it, the device dials the endpoints of its
-	// invite's cohort: the one a personal invite places it in. With the
-	// relay's own invite (no cohort of its own) it takes the cohort its
-	// key hashes to: any cohort's endpoints reach the relay, and the
-	// relay places it afterwards.
-	at := where{invite: inviteCohort(m)}
-	if at.invite == 0 {
-		at.invite = m.CohortOf(manifest.KeySlot(keys.noise.Public[:]))
-	}
+	// Until the relay places it, the device dials where the invite says.
+	at := inviteWhere(m, keys.noise.Public)
 	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
 	if err != nil {
 		return nil, err
@@ -188,6 +181,18 @@ func solveWork(ctx context.Context, cfg Config, rc *relayConn, relayKey, deviceK
 // workPing is how often solveWork pings: well within the relay's read
 // timeout.
 const workPing = 15 * time.Second
+
+// inviteWhere is where a device whose Noise key is noiseKey dials with the
+// invite's manifest m before the relay places it: the cohort the invite
+// places it in (a personal invite), else the one its key hashes to (any
+// cohort's endpoints reach the relay, which places it afterwards).
+func inviteWhere(m *manifest.Manifest, noiseKey [32]byte) where {
+	at := where{invite: inviteCohort(m)}
+	if at.invite == 0 {
+		at.invite = m.CohortOf(manifest.KeySlot(noiseKey[:]))
+	}
+	return at
+}
 
 // inviteCohort returns the cohort whose endpoints an invite's manifest m
 // lists, when it lists those of exactly one cohort (a personal invite: the

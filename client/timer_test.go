@@ -94,3 +94,21 @@ func TestDisappearingMessages(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseTimer(f *testing.F) {
+	for _, s := range []string{"off", "30s", "1h", "1d", "4w", "90m", "01d", "-1h", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := client.ParseTimer(s)
+		if err != nil {
+			return
+		}
+		if d < 0 || d > client.MaxTimer || d%time.Second != 0 {
+			t.Fatalf("ParseTimer(%q) = %v, out of range", s, d)
+		}
+		if again, err := client.ParseTimer(client.FormatTimer(d)); err != nil || again != d {
+			t.Fatalf("round trip of %q: %v, %v", s, again, err)
+		}
+	})
+}

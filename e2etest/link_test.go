@@ -58,13 +58,7 @@ func (p *linkProc) end(t *testing.T) (int, string, string) {
 			return false
 		}
 	})
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, p.out.String(), p.errOut.String()
+	return exitCode(t, err), p.out.String(), p.errOut.String()
 }
 
 // linkCLI links a new device in newHome to the account of home, through

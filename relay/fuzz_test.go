@@ -36,6 +36,9 @@ func seedRequests() []*wire.Request {
 		{Op: &wire.Request_SendMulti{SendMulti: &wire.SendMultiRecipient{Message: append(append([]byte{0x22, 1}, acct...), append([]byte{1, 0, 1}, make([]byte, 48+32+16)...)...), AccessKey: acct, EnvelopeId: acct}}},
 		listDevices(),
 		removeDevice(2),
+		provOpen("abcd", "hello"),
+		provJoin("abcd"),
+		provSend("abcd", "blob"),
 	}
 }
 

@@ -35,21 +35,8 @@ func (s *Store) PeerRecords(ctx context.Context) ([]PeerRecord, error) {
 // MessagesSince returns the history stored at or after since, oldest
 // first, at most limit lines (the newest).
 func (s *Store) MessagesSince(ctx context.Context, since time.Time, limit int) ([]Message, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
+	return s.messages(ctx, "messages since", `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
 		WHERE m.at >= ? ORDER BY m.id DESC LIMIT ?) ORDER BY 1`, since.UnixMilli(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("clientdb: messages since: %w", err)
-	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
 // MarkRead marks the incoming messages eids from peer read and returns

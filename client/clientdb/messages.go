@@ -179,10 +179,15 @@ func (s *Store) MessageByEnvelope(ctx context.Context, envelopeID [16]byte) (Mes
 // History returns the last limit messages with peer (every peer when peer
 // is empty), oldest first.
 func (s *Store) History(ctx context.Context, peer string, limit int) ([]Message, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
+	return s.messages(ctx, "history", `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
 		WHERE ? = '' OR m.peer = ? ORDER BY m.id DESC LIMIT ?) ORDER BY 1`, peer, peer, limit)
+}
+
+// messages runs a query of messageColumns and scans its rows.
+func (s *Store) messages(ctx context.Context, what, query string, args ...any) ([]Message, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("clientdb: history: %w", err)
+		return nil, fmt.Errorf("clientdb: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Message
