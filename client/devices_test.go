@@ -23,7 +23,7 @@ func (u *user) link(t *testing.T, name string) *user {
 
 // linkDevice pairs a new device in cfg.Home with c's account, as link and
 // devices approve do.
-func linkDevice(t *testing.T, c *client.Client, cfg client.Config) *client.Client {
+func linkDevice(t testing.TB, c *client.Client, cfg client.Config) *client.Client {
 	t.Helper()
 	ctx := context.Background()
 	p, err := client.StartLink(ctx, cfg, client.InviteOf(c))

@@ -28,12 +28,12 @@ type testNet struct {
 	store *sqlite.Store
 }
 
-func startRelay(t *testing.T) *testNet {
+func startRelay(t testing.TB) *testNet {
 	t.Helper()
 	return startRelayWith(t, relay.Limits{})
 }
 
-func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
+func startRelayWith(t testing.TB, limits relay.Limits) *testNet {
 	t.Helper()
 	return startRelayOn(t, relay.Config{Limits: limits}, false)
 }
@@ -41,7 +41,7 @@ func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
 // startRelayOn starts a relay with cfg's limits and observer; proxied
 // serves it as a fronted origin's listener is served (its clients'
 // address is a CDN edge's, which all fronted users share).
-func startRelayOn(t *testing.T, cfg relay.Config, proxied bool) *testNet {
+func startRelayOn(t testing.TB, cfg relay.Config, proxied bool) *testNet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	keys, err := relay.GenerateKeys(rand.Reader)
@@ -137,7 +137,7 @@ func (u *user) waitFor(t *testing.T, kind client.EventKind, n int) []client.Even
 	}
 }
 
-func newUser(t *testing.T, n *testNet, name string, tweak func(*client.Config)) *user {
+func newUser(t testing.TB, n *testNet, name string, tweak func(*client.Config)) *user {
 	t.Helper()
 	u := &user{wake: make(chan struct{}, 1)}
 	cfg := client.Config{Home: t.TempDir(), OnEvent: u.onEvent, PingInterval: time.Second}
