@@ -76,3 +76,37 @@ func TestLinkRefusesOthers(t *testing.T) {
 		t.Fatalf("a code used twice: %v", err)
 	}
 }
+
+// TestLinkedDeviceTakesGroupsAndChannels: a device linked after its
+// account joined a group and created a channel reads both: the group's
+// next text from another member, and the channel's next post.
+func TestLinkedDeviceTakesGroupsAndChannels(t *testing.T) {
+	ctx := context.Background()
+	n := startRelay(t)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	bob.receive(t)
+	if _, err := bob.CreateGroup(ctx, "friends", []string{"alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.CreateChannel(ctx, "news"); err != nil {
+		t.Fatal(err)
+	}
+	alice.receive(t)
+	alice.waitFor(t, client.EventGroupChange, 1)
+
+	bob2 := bob.link(t, "laptop")
+	bob2.receive(t)
+	if _, err := alice.Send(ctx, "friends", "to the group"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := bob2.waitFor(t, client.EventGroupMessage, 1)[0]; ev.Text != "to the group" || ev.Group != "friends" {
+		t.Fatalf("the linked device got %+v", ev)
+	}
+	if err := bob.PostToChannel(ctx, "news", "first post"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := bob2.waitFor(t, client.EventChannelPost, 1)[0]; ev.Text != "first post" || ev.Peer != "news" {
+		t.Fatalf("the linked device got %+v", ev)
+	}
+}
