@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // linkProc is a 'samizdat link' waiting for approval.
@@ -215,4 +216,53 @@ func TestCLITimer(t *testing.T) {
 	if code, _, errOut := cli(t, bin, alice, "", "timer", "bob", "5 years"); code != 2 || !strings.Contains(errOut, "a timer is off") {
 		t.Fatalf("a bad timer: exit %d, %q", code, errOut)
 	}
+}
+
+// TestLinkApprovedInsideChat: with a chat owning bob's home, devices
+// approve typed in another terminal runs inside the chat, on its
+// connection, and links the device; a message the chat shows gets alice
+// a read receipt.
+func TestLinkApprovedInsideChat(t *testing.T) {
+	dir, bin, alice := relayAndAlice(t)
+	invite := filepath.Join(dir, "relay", "invite.txt")
+	bob, bob2 := filepath.Join(dir, "bob"), filepath.Join(dir, "bob2")
+	must := mustCLI(t, bin)
+	must(bob, "init", "--invite", invite, "--name", "bob")
+	must(bob, "send", "alice", "hi alice")
+
+	chat := exec.Command(bin, "--home", bob, "chat", "alice")
+	stdin, err := chat.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut lockedBuffer
+	chat.Stdout, chat.Stderr = &out, &errOut
+	if err := chat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- chat.Wait() }()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			chat.Process.Kill()
+		}
+	})
+	waitUntil(t, "the chat is up to date", func() bool { return strings.Contains(out.String(), "up to date") })
+
+	out2 := linkCLI(t, bin, invite, bob, bob2)
+	if !strings.Contains(out2, "linked device 2 of bob") {
+		t.Fatalf("link printed %q", out2)
+	}
+	if hist := must(bob2, "history"); !strings.Contains(hist, "bob → alice: hi alice") {
+		t.Fatalf("device 2's history: %q", hist)
+	}
+	must(alice, "send", "bob", "seen in the chat")
+	waitUntil(t, "the chat shows alice's message", func() bool { return strings.Contains(out.String(), "alice: seen in the chat") })
+	waitUntil(t, "alice's message read", func() bool {
+		must(alice, "recv")
+		return strings.Contains(must(alice, "history", "bob"), "seen in the chat ✓✓ read")
+	})
 }
