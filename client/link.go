@@ -87,11 +87,7 @@ func StartLink(ctx context.Context, cfg Config, inv manifest.Invite) (*PendingLi
 	if err := CheckDeviceName(cfg.DeviceName); err != nil {
 		return nil, err
 	}
-	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, cfg.Now())
-	if err != nil {
-		return nil, fmt.Errorf("client: invite: %w", err)
-	}
-	db, err := openNewHome(ctx, cfg)
+	m, db, err := openInvitedHome(ctx, cfg, inv)
 	if err != nil {
 		return nil, err
 	}

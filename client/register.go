@@ -24,11 +24,7 @@ import (
 // Init again: it reuses them).
 func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string) (*Client, error) {
 	cfg = cfg.withDefaults()
-	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, cfg.Now())
-	if err != nil {
-		return nil, fmt.Errorf("client: invite: %w", err)
-	}
-	db, err := openNewHome(ctx, cfg)
+	m, db, err := openInvitedHome(ctx, cfg, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -447,6 +443,17 @@ func (c *Client) ReplenishPreKeys(ctx context.Context) (ec, kyber int, err error
 	}
 	c.cfg.Logger.Debug("uploaded prekeys", "ec", ec, "kyber", kyber)
 	return ec, kyber, nil
+}
+
+// openInvitedHome checks the invite's manifest and opens cfg.Home as
+// openNewHome does.
+func openInvitedHome(ctx context.Context, cfg Config, inv manifest.Invite) (*manifest.Manifest, *clientdb.DB, error) {
+	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, cfg.Now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: invite: %w", err)
+	}
+	db, err := openNewHome(ctx, cfg)
+	return m, db, err
 }
 
 // openNewHome creates cfg.Home if needed and opens its database,

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // linkProc is a 'samizdat link' waiting for approval.
@@ -230,27 +229,7 @@ func TestLinkApprovedInsideChat(t *testing.T) {
 	must(bob, "init", "--invite", invite, "--name", "bob")
 	must(bob, "send", "alice", "hi alice")
 
-	chat := exec.Command(bin, "--home", bob, "chat", "alice")
-	stdin, err := chat.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out, errOut lockedBuffer
-	chat.Stdout, chat.Stderr = &out, &errOut
-	if err := chat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- chat.Wait() }()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			chat.Process.Kill()
-		}
-	})
-	waitUntil(t, "the chat is up to date", func() bool { return strings.Contains(out.String(), "up to date") })
+	chat := startChat(t, bin, bob, "alice")
 
 	out2 := linkCLI(t, bin, invite, bob, bob2)
 	if !strings.Contains(out2, "linked device 2 of bob") {
@@ -260,7 +239,7 @@ func TestLinkApprovedInsideChat(t *testing.T) {
 		t.Fatalf("device 2's history: %q", hist)
 	}
 	must(alice, "send", "bob", "seen in the chat")
-	waitUntil(t, "the chat shows alice's message", func() bool { return strings.Contains(out.String(), "alice: seen in the chat") })
+	waitUntil(t, "the chat shows alice's message", func() bool { return strings.Contains(chat.out.String(), "alice: seen in the chat") })
 	waitUntil(t, "alice's message read", func() bool {
 		must(alice, "recv")
 		return strings.Contains(must(alice, "history", "bob"), "seen in the chat ✓✓ read")
