@@ -153,7 +153,7 @@ type Config struct {
 	// removed device's sealed messages are refused (default
 	// DefaultDeviceListMaxAge; negative: at every message).
 	DeviceListMaxAge time.Duration
-	// DeviceName names the device that Init registers or LinkDevice links
+	// DeviceName names the device that Init registers or StartLink links
 	// (at most MaxDeviceName bytes; "" for none). The relay stores it
 	// sealed: only the account's devices read it (Devices).
 	DeviceName string
@@ -320,6 +320,9 @@ func load(ctx context.Context, cfg Config, db *clientdb.DB) (*Client, error) {
 		return nil, err
 	}
 	if err := c.openNetworkState(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.deleteExpired(ctx); err != nil { // disappearing messages
 		return nil, err
 	}
 	return c, nil

@@ -78,6 +78,10 @@ type relayConn struct {
 	closing  string // guarded by mu; the relay's Closing reason, if any
 	replaced bool   // guarded by mu
 	removed  bool   // the relay said this device was removed; guarded by mu
+	// provision receives the messages of a pairing this connection
+	// opened or joined (Push.provision), apart from the other pushes so
+	// that a receive loop on the same connection does not take them.
+	provision chan *wire.ProvisionMessage
 }
 
 // newRelayConn starts serving nc, watched by mon; link is nil unless
@@ -91,6 +95,8 @@ func newRelayConn(nc *noisechan.Conn, clk clock.Clock, mon *dialer.Monitor, link
 		pending:  make(map[uint64]chan *wire.Response),
 		pushWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		// The relay carries at most 64 messages per pairing.
+		provision: make(chan *wire.ProvisionMessage, 64),
 	}
 	go rc.readLoop()
 	return rc
@@ -139,6 +145,11 @@ func (rc *relayConn) readLoop() {
 				rc.replaced = true
 			case *wire.Push_Removed:
 				rc.removed = true
+			case *wire.Push_Provision:
+				select {
+				case rc.provision <- p.Provision:
+				default: // more than the relay carries: not ours to keep
+				}
 			default:
 				rc.pushes = append(rc.pushes, b.Push)
 			}

@@ -18,13 +18,33 @@ import (
 func (u *user) link(t *testing.T, name string) *user {
 	t.Helper()
 	nu := &user{wake: make(chan struct{}, 1)}
-	c, err := u.LinkDevice(context.Background(), client.Config{Home: t.TempDir(), OnEvent: nu.onEvent, PingInterval: time.Second, DeviceName: name})
+	nu.Client = linkDevice(t, u.Client, client.Config{Home: t.TempDir(), OnEvent: nu.onEvent, PingInterval: time.Second, DeviceName: name})
+	return nu
+}
+
+// linkDevice pairs a new device in cfg.Home with c's account, as link and
+// devices approve do.
+func linkDevice(t testing.TB, c *client.Client, cfg client.Config) *client.Client {
+	t.Helper()
+	ctx := context.Background()
+	p, err := client.StartLink(ctx, cfg, client.InviteOf(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	nu.Client = c
-	return nu
+	approved := make(chan error, 1)
+	go func() {
+		_, err := c.ApproveLink(ctx, p.Code())
+		approved <- err
+	}()
+	nc, err := p.Wait(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-approved; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }
 
 // receiveUntilErr runs u's receive loop and returns where its result
@@ -195,7 +215,7 @@ func TestDeviceNameTooLong(t *testing.T) {
 	n := startRelay(t)
 	bob := newUser(t, n, "bob", nil)
 	long := string(bytes.Repeat([]byte{'x'}, client.MaxDeviceName+1))
-	if _, err := bob.LinkDevice(context.Background(), client.Config{Home: t.TempDir(), DeviceName: long}); err == nil {
+	if _, err := client.StartLink(context.Background(), client.Config{Home: t.TempDir(), DeviceName: long}, client.InviteOf(bob.Client)); err == nil {
 		t.Fatal("linked a device with a name over the limit")
 	}
 	if devs, err := bob.Devices(context.Background()); err != nil || len(devs) != 1 {

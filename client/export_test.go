@@ -7,6 +7,7 @@ import (
 
 	"samizdat/client/internal/contentpb"
 	"samizdat/manifest"
+	"samizdat/provision"
 	"samizdat/session/senderkey"
 )
 
@@ -128,4 +129,23 @@ func CorruptDownloadDigests(c *Client) error {
 		}
 	}
 	return nil
+}
+
+// InviteOf is an invite of c's network: the manifest c holds.
+func InviteOf(c *Client) manifest.Invite {
+	return manifest.Invite{NetworkKey: c.networkKey, Manifest: c.currentManifest()}
+}
+
+// SendPairing sends blob into the pairing of code on c's connection, as a
+// device that does not hold the code's secret could.
+func SendPairing(c *Client, code string, blob []byte) error {
+	pc, err := provision.ParseCode(code)
+	if err != nil {
+		return err
+	}
+	rc, err := c.connection(context.Background())
+	if err != nil {
+		return err
+	}
+	return sendRaw(context.Background(), c.cfg, rc, pc, blob)
 }

@@ -28,12 +28,12 @@ type testNet struct {
 	store *sqlite.Store
 }
 
-func startRelay(t *testing.T) *testNet {
+func startRelay(t testing.TB) *testNet {
 	t.Helper()
 	return startRelayWith(t, relay.Limits{})
 }
 
-func startRelayWith(t *testing.T, limits relay.Limits) *testNet {
+func startRelayWith(t testing.TB, limits relay.Limits) *testNet {
 	t.Helper()
 	return startRelayOn(t, relay.Config{Limits: limits}, false)
 }
@@ -316,11 +316,7 @@ func TestDeviceMismatch(t *testing.T) {
 
 	// Bob links a second device; Alice still believes he has one.
 	bob2 := &user{wake: make(chan struct{}, 1)}
-	c2, err := bob.LinkDevice(ctx, client.Config{Home: t.TempDir(), OnEvent: bob2.onEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c2.Close() })
+	c2 := linkDevice(t, bob.Client, client.Config{Home: t.TempDir(), OnEvent: bob2.onEvent})
 	bob2.Client = c2
 	if c2.DeviceID() != 2 || c2.AccountID() != bob.AccountID() {
 		t.Fatalf("linked device %d", c2.DeviceID())

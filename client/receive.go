@@ -39,6 +39,7 @@ const (
 	EventGroupChange                      // a member (Peer) changed a group (Group): Text says how ("added bob")
 	EventChannelPost                      // a post in a channel we joined (Peer: the channel's name, Text, SentAt)
 	EventChannelAdmin                     // Peer made us an admin of a channel (Text: its name here)
+	EventTimer                            // the disappearing-message timer of the conversation with Peer changed (Text: FormatTimer)
 )
 
 // Event is something the user may want to see. It carries message text only
@@ -509,6 +510,9 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			return nil, err
 		}
 	}
+	if ok, ev, err := c.storeSync(ctx, s, acct == c.account, peer, content); ok {
+		return append(events, ev...), err
+	}
 	sentAt := time.UnixMilli(int64(content.Timestamp))
 	now := c.cfg.Now()
 	switch b := content.Body.(type) {
@@ -522,7 +526,11 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 			}
 			return append(events, ev...), err
 		}
-		if _, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, At: now, Status: clientdb.StatusReceived}); err != nil {
+		id, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, At: now, Status: clientdb.StatusReceived})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.expireStored(ctx, s, id, content); err != nil {
 			return nil, err
 		}
 		c.stats.received.Add(1)
@@ -540,13 +548,17 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		}
 	case *contentpb.Content_Receipt:
 		c.stats.received.Add(1)
+		status := clientdb.StatusDelivered
+		if b.Receipt.GetType() == contentpb.Receipt_READ {
+			status = clientdb.StatusSeen
+		}
 		for _, id := range b.Receipt.GetEnvelopeIds() {
 			if len(id) != 16 {
 				continue
 			}
 			var rid [16]byte
 			copy(rid[:], id)
-			ok, err := s.SetMessageStatus(ctx, rid, clientdb.StatusDelivered)
+			ok, err := s.SetMessageStatus(ctx, rid, status)
 			if err != nil {
 				return nil, err
 			}

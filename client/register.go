@@ -24,11 +24,7 @@ import (
 // Init again: it reuses them).
 func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string) (*Client, error) {
 	cfg = cfg.withDefaults()
-	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, cfg.Now())
-	if err != nil {
-		return nil, fmt.Errorf("client: invite: %w", err)
-	}
-	db, err := openNewHome(ctx, cfg)
+	m, db, err := openInvitedHome(ctx, cfg, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -43,15 +39,8 @@ func Init(ctx context.Context, cfg Config, inv manifest.Invite, username string)
 	if err != nil {
 		return nil, err
 	}
-	// Until the relay places it, the device dials the endpoints of its
-	// invite's cohort: the one a personal invite places it in. With the
-	// relay's own invite (no cohort of its own) it takes the cohort its
-	// key hashes to: any cohort's endpoints reach the relay, and the
-	// relay places it afterwards.
-	at := where{invite: inviteCohort(m)}
-	if at.invite == 0 {
-		at.invite = m.CohortOf(manifest.KeySlot(keys.noise.Public[:]))
-	}
+	// Until the relay places it, the device dials where the invite says.
+	at := inviteWhere(m, keys.noise.Public)
 	name, err := cfg.sealName(keys.identity.Private, cfg.DeviceName)
 	if err != nil {
 		return nil, err
@@ -188,6 +177,18 @@ func solveWork(ctx context.Context, cfg Config, rc *relayConn, relayKey, deviceK
 // workPing is how often solveWork pings: well within the relay's read
 // timeout.
 const workPing = 15 * time.Second
+
+// inviteWhere is where a device whose Noise key is noiseKey dials with the
+// invite's manifest m before the relay places it: the cohort the invite
+// places it in (a personal invite), else the one its key hashes to (any
+// cohort's endpoints reach the relay, which places it afterwards).
+func inviteWhere(m *manifest.Manifest, noiseKey [32]byte) where {
+	at := where{invite: inviteCohort(m)}
+	if at.invite == 0 {
+		at.invite = m.CohortOf(manifest.KeySlot(noiseKey[:]))
+	}
+	return at
+}
 
 // inviteCohort returns the cohort whose endpoints an invite's manifest m
 // lists, when it lists those of exactly one cohort (a personal invite: the
@@ -444,82 +445,15 @@ func (c *Client) ReplenishPreKeys(ctx context.Context) (ec, kyber int, err error
 	return ec, kyber, nil
 }
 
-// LinkDevice creates a new device of this account in cfg.Home (sharing the
-// account's identity key), registers it with the relay over this device's
-// connection, and returns it.
-func (c *Client) LinkDevice(ctx context.Context, cfg Config) (*Client, error) {
-	cfg = cfg.withDefaults()
+// openInvitedHome checks the invite's manifest and opens cfg.Home as
+// openNewHome does.
+func openInvitedHome(ctx context.Context, cfg Config, inv manifest.Invite) (*manifest.Manifest, *clientdb.DB, error) {
+	m, err := manifest.Verify(inv.Manifest, inv.NetworkKey, cfg.Now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: invite: %w", err)
+	}
 	db, err := openNewHome(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			db.Close()
-		}
-	}()
-	st := db.Store()
-	identity, err := c.db.Store().IdentityKeyPair(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := newDeviceKeys(ctx, cfg, db, &identity)
-	if err != nil {
-		return nil, err
-	}
-	// The account shares one access key across its devices.
-	if err := st.SetMeta(ctx, clientdb.MetaAccessKey, c.accessKey); err != nil {
-		return nil, err
-	}
-	if err := st.SetMeta(ctx, metaNetworkKey, c.networkKey); err != nil {
-		return nil, err
-	}
-	if err := st.SetMeta(ctx, metaManifest, c.currentManifest()); err != nil {
-		return nil, err
-	}
-	name, err := cfg.sealName(identity.Private, cfg.DeviceName)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.call(ctx, "add device", &wire.Request{Op: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{
-		Name:                  name,
-		RegistrationId:        keys.regID,
-		NoiseStaticKey:        keys.noise.Public[:],
-		SignedPreKey:          keys.upload.SignedPreKey,
-		LastResortKyberPreKey: keys.upload.LastResortKyberPreKey,
-		PreKeys:               keys.upload.PreKeys,
-		KyberPreKeys:          keys.upload.KyberPreKeys,
-	}}})
-	if err != nil {
-		return nil, err
-	}
-	reg := resp.GetRegistered()
-	if reg == nil || reg.DeviceId == 0 {
-		return nil, errors.New("client: relay answered add device without a device id")
-	}
-	if err := db.Tx(ctx, func(s *clientdb.Store) error {
-		// A linked device is in its account's cohort; a relay that
-		// assigns no slots leaves it with its own key's.
-		if err := storeSlot(ctx, s, reg.Slot); err != nil {
-			return err
-		}
-		if err := s.SetMeta(ctx, clientdb.MetaUsername, []byte(c.username)); err != nil {
-			return err
-		}
-		if err := s.SetMetaUint32(ctx, clientdb.MetaDeviceID, reg.DeviceId); err != nil {
-			return err
-		}
-		return s.SetMeta(ctx, clientdb.MetaAccountID, c.account[:])
-	}); err != nil {
-		return nil, err
-	}
-	nc, err := load(ctx, cfg, db)
-	if err != nil {
-		return nil, err
-	}
-	ok = true
-	return nc, nil
+	return m, db, err
 }
 
 // openNewHome creates cfg.Home if needed and opens its database,

@@ -73,7 +73,10 @@ func (c *Client) Accept(ctx context.Context, name string) error {
 		} else if !errors.Is(err, clientdb.ErrNotFound) {
 			return err
 		}
-		return c.accept(ctx, s, name)
+		if err := c.accept(ctx, s, name); err != nil {
+			return err
+		}
+		return c.syncPeer(ctx, s, name, clientdb.PeerAccepted)
 	})
 }
 
@@ -151,8 +154,10 @@ func (c *Client) Block(ctx context.Context, name string) error {
 		if err := s.SetPeerState(ctx, name, acct[:], clientdb.PeerBlocked, c.cfg.Now()); err != nil {
 			return err
 		}
-		held, err = denyPeer(ctx, s, name, c.cfg.Now())
-		return err
+		if held, err = denyPeer(ctx, s, name, c.cfg.Now()); err != nil {
+			return err
+		}
+		return c.syncPeer(ctx, s, name, clientdb.PeerBlocked)
 	}); err != nil {
 		return err
 	}
@@ -169,5 +174,10 @@ func (c *Client) Unblock(ctx context.Context, name string) error {
 	if isGroup, err := c.setGroupState(ctx, name, clientdb.PeerPending); err != nil || isGroup {
 		return err
 	}
-	return c.db.Store().SetPeerState(ctx, name, nil, clientdb.PeerPending, c.cfg.Now())
+	return c.db.Tx(ctx, func(s *clientdb.Store) error {
+		if err := s.SetPeerState(ctx, name, nil, clientdb.PeerPending, c.cfg.Now()); err != nil {
+			return err
+		}
+		return c.syncPeer(ctx, s, name, clientdb.PeerPending)
+	})
 }

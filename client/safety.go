@@ -98,6 +98,9 @@ func (c *Client) Contacts(ctx context.Context) ([]clientdb.Contact, error) {
 // says whose) and its membership changes (StatusNotice), each with Peer
 // the group's name.
 func (c *Client) History(ctx context.Context, peer string, limit int) ([]clientdb.Message, error) {
+	if err := c.deleteExpired(ctx); err != nil {
+		return nil, err
+	}
 	peer = NormalizeUsername(peer)
 	g, err := c.db.Store().GroupByName(ctx, peer)
 	key := peer

@@ -86,6 +86,11 @@ func (c *Client) queueText(ctx context.Context, msg clientdb.Message, content *c
 	if _, err := c.cfg.Rand.Read(eid[:]); err != nil {
 		return clientdb.Message{}, err
 	}
+	timer, err := c.outgoingTimer(ctx, msg.Peer)
+	if err != nil {
+		return clientdb.Message{}, err
+	}
+	content.ExpireTimer = timer
 	enc, err := c.stampContent(content, now)
 	if err != nil {
 		return clientdb.Message{}, err
@@ -100,7 +105,13 @@ func (c *Client) queueText(ctx context.Context, msg clientdb.Message, content *c
 			return err
 		}
 		msg.ID = id
-		return s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id})
+		if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id}); err != nil {
+			return err
+		}
+		if err := c.expireStored(ctx, s, id, content); err != nil {
+			return err
+		}
+		return c.syncSent(ctx, s, msg, content.ExpireTimer)
 	})
 	if err != nil {
 		return clientdb.Message{}, err

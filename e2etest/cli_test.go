@@ -202,11 +202,16 @@ func (p *cliProc) wait(t *testing.T) (int, string, string) {
 	case <-time.After(patience):
 		t.Fatalf("%v still running after %v", p.cmd.Args, patience)
 	}
-	code := 0
+	return exitCode(t, err), p.out.String(), p.errOut.String()
+}
+
+// exitCode is the exit status of a command that ended with err.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+		return ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return code, p.out.String(), p.errOut.String()
+	return 0
 }

@@ -18,7 +18,7 @@ func TestCLIDevices(t *testing.T) {
 	bob, laptop := filepath.Join(dir, "bob"), filepath.Join(dir, "laptop")
 	must := mustCLI(t, bin)
 	must(bob, "init", "--invite", invite, "--name", "bob", "--device-name", "bob's phone")
-	if out := must(bob, "link", "--new-home", laptop, "--device-name", "old laptop"); !strings.Contains(out, "linked device 2") {
+	if out := linkCLI(t, bin, invite, bob, laptop, "--device-name", "old laptop"); !strings.Contains(out, "linked device 2") {
 		t.Fatalf("link printed %q", out)
 	}
 

@@ -17,7 +17,7 @@ import (
 func TestNoteToSelf(t *testing.T) {
 	dir, bin, alice := relayAndAlice(t)
 	alice2 := filepath.Join(dir, "alice2")
-	mustRun(t, bin, alice, "link", "--new-home", alice2)
+	linkCLI(t, bin, filepath.Join(dir, "relay", "invite.txt"), alice, alice2)
 
 	mustRun(t, bin, alice, "send", "alice", "buy milk")
 	if out := mustRun(t, bin, alice2, "recv"); out != "alice (note to self): buy milk\n" {
@@ -42,27 +42,8 @@ func TestCommandsGoThroughChat(t *testing.T) {
 	mustRun(t, bin, bob, "init", "--invite", filepath.Join(dir, "relay", "invite.txt"), "--name", "bob")
 
 	bridgeAddr := freeAddr(t)
-	chat := exec.Command(bin, "--home", bob, "chat", "alice", "--bridge", bridgeAddr)
-	stdin, err := chat.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out, errOut lockedBuffer
-	chat.Stdout, chat.Stderr = &out, &errOut
-	if err := chat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- chat.Wait() }()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			chat.Process.Kill()
-		}
-	})
-	waitUntil(t, "the chat is up to date", func() bool { return strings.Contains(out.String(), "up to date") })
+	cp := startChat(t, bin, bob, "alice", "--bridge", bridgeAddr)
+	stdin, out, errOut, done := cp.stdin, &cp.out, &cp.errOut, cp.done
 	// It runs a bridge too (offered to nobody yet: bob has written to no one).
 	waitUntil(t, "the chat's bridge", func() bool {
 		return strings.Contains(out.String(), "bridge listening on "+bridgeAddr) && strings.Contains(out.String(), "no contact to offer the bridge to yet")
@@ -165,4 +146,38 @@ func mustRun(t *testing.T, bin, home string, args ...string) string {
 		t.Fatalf("%v: exit %d: %s", args, code, errOut)
 	}
 	return out
+}
+
+// chatProc is a chat started by startChat.
+type chatProc struct {
+	stdin       io.WriteCloser
+	out, errOut lockedBuffer
+	done        chan error
+}
+
+// startChat starts 'chat' with args on home and waits until it is up to
+// date; the test's end closes its input and waits for it.
+func startChat(t *testing.T, bin, home string, args ...string) *chatProc {
+	t.Helper()
+	chat := exec.Command(bin, append([]string{"--home", home, "chat"}, args...)...)
+	stdin, err := chat.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &chatProc{stdin: stdin, done: make(chan error, 1)}
+	chat.Stdout, chat.Stderr = &p.out, &p.errOut
+	if err := chat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- chat.Wait() }()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			chat.Process.Kill()
+		}
+	})
+	waitUntil(t, "the chat is up to date", func() bool { return strings.Contains(p.out.String(), "up to date") })
+	return p
 }

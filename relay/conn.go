@@ -273,6 +273,7 @@ func (c *conn) finish() {
 		c.unsub()
 	}
 	c.unsubscribeChannels()
+	c.s.prov.drop(c)
 	c.wg.Wait()
 	c.s.removeConn(c)
 	c.mu.Lock()

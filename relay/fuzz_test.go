@@ -40,6 +40,9 @@ func seedRequests() []*wire.Request {
 		chunkReq(acct, 0, make([]byte, 32<<10)),
 		downloadReq(acct, 0),
 		resumeReq(acct),
+		provOpen("abcd", "hello"),
+		provJoin("abcd"),
+		provSend("abcd", "blob"),
 	}
 }
 

@@ -74,6 +74,10 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.postToChannel(ctx, op.PostToChannel)
 	case *wire.Request_ReadChannel:
 		return c.readChannel(ctx, op.ReadChannel)
+	case *wire.Request_ProvisionOpen:
+		return c.provisionOpen(op.ProvisionOpen)
+	case *wire.Request_ProvisionSend:
+		return c.provisionSend(ctx, op.ProvisionSend)
 	case nil:
 		return badRequest("unknown request")
 	}
@@ -118,6 +122,8 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 		return c.uploadChunk(ctx, *d, op.UploadChunk)
 	case *wire.Request_DownloadChunk:
 		return c.downloadChunk(ctx, op.DownloadChunk)
+	case *wire.Request_ProvisionJoin:
+		return c.provisionJoin(ctx, *d, op.ProvisionJoin)
 	default:
 		return badRequest("unknown request")
 	}

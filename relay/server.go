@@ -319,8 +319,9 @@ type Server struct {
 	epoch  time.Time      // start of clock
 	hs     *admission     // handshakes in progress
 	devs   deviceCache
-	work   workLoad // registrations through shared proxies, for the work they must carry
-	chans  channels // broadcast channels: keys cached, subscriptions
+	work   workLoad     // registrations through shared proxies, for the work they must carry
+	chans  channels     // broadcast channels: keys cached, subscriptions
+	prov   provisioning // rendezvous of devices being linked
 
 	mu        sync.Mutex
 	closed    bool                       // guarded by mu

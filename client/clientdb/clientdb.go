@@ -128,6 +128,15 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_envelope ON messages (envelope_id);
 CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id);
+CREATE TABLE IF NOT EXISTS timers (
+	peer    TEXT PRIMARY KEY,
+	seconds INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS expiring (
+	message_id INTEGER PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS expiring_at ON expiring (expires_at);
 CREATE TABLE IF NOT EXISTS outbox (
 	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
 	envelope_id BLOB NOT NULL UNIQUE,

@@ -152,6 +152,8 @@ const (
 	StatusDelivered = 2 // outgoing, the recipient's device confirmed it
 	StatusReceived  = 3 // incoming
 	StatusNotice    = 4 // a group's membership change, as a line of its history
+	StatusRead      = 5 // incoming, shown to the user (here or on another of the account's devices)
+	StatusSeen      = 6 // outgoing, the recipient showed it (a read receipt)
 )
 
 // Message is one line of history.
@@ -213,10 +215,15 @@ func (s *Store) MessageByEnvelope(ctx context.Context, envelopeID [16]byte) (Mes
 // History returns the last limit messages with peer (every peer when peer
 // is empty), oldest first.
 func (s *Store) History(ctx context.Context, peer string, limit int) ([]Message, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
+	return s.messages(ctx, "history", `SELECT * FROM (SELECT `+messageColumns+` FROM `+messagesFrom+`
 		WHERE ? = '' OR m.peer = ? ORDER BY m.id DESC LIMIT ?) ORDER BY 1`, peer, peer, limit)
+}
+
+// messages runs a query of messageColumns and scans its rows.
+func (s *Store) messages(ctx context.Context, what, query string, args ...any) ([]Message, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("clientdb: history: %w", err)
+		return nil, fmt.Errorf("clientdb: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Message

@@ -21,10 +21,13 @@ import (
 // (when stdin is a terminal), and incoming messages, receipts and warnings
 // printed above it without breaking the line being typed.
 type chatUI struct {
-	c    *client.Client
-	out  io.Writer        // the terminal (redraws the prompt) or plain stdout
-	term *term.Terminal   // nil when stdin is not a terminal; then typed lines are not on screen, and queue prints them
-	esc  term.EscapeCodes // colors; empty when not a terminal
+	c *client.Client
+	// noReadReceipts: shown messages are marked read (here and on the
+	// other devices) without telling their senders.
+	noReadReceipts bool
+	out            io.Writer        // the terminal (redraws the prompt) or plain stdout
+	term           *term.Terminal   // nil when stdin is not a terminal; then typed lines are not on screen, and queue prints them
+	esc            term.EscapeCodes // colors; empty when not a terminal
 
 	mu      sync.Mutex
 	to      string              // guarded by mu; the current recipient
@@ -51,6 +54,7 @@ does (see 'samizdat help bridge'): every contact you accepted learns the address
 	f.homeFlag(e)
 	var bo bridgeOptions
 	bo.addFlags(f, "bridge", false)
+	noRead := noReadReceiptsFlag(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -61,7 +65,7 @@ does (see 'samizdat help bridge'): every contact you accepted learns the address
 	if err := bo.check(f, "bridge"); err != nil {
 		return err
 	}
-	ui := &chatUI{sent: make(map[[16]byte]string), sendQ: make(chan [2]string, 64), out: e.stdout}
+	ui := &chatUI{sent: make(map[[16]byte]string), sendQ: make(chan [2]string, 64), out: e.stdout, noReadReceipts: *noRead}
 	if len(pos) == 1 {
 		ui.to = client.NormalizeUsername(pos[0])
 	}
@@ -415,6 +419,9 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		}
 		ui.mu.Unlock()
 		ui.printf("%s %s%s%s: %s\n", now, ui.esc.Cyan, ev.Peer, ui.esc.Reset, printable(ev.Text))
+		if err := ui.c.MarkRead(context.Background(), ev.Peer, !ui.noReadReceipts, ev.EnvelopeID); err != nil {
+			ui.printf("%s(not marked read: %v)%s\n", ui.esc.Yellow, err, ui.esc.Reset)
+		}
 	case client.EventGroupMessage, client.EventGroupChange:
 		ui.mu.Lock()
 		if ui.to == "" && ev.Kind == client.EventGroupMessage {
@@ -423,6 +430,8 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		}
 		ui.mu.Unlock()
 		ui.printf("%s %s%s%s\n", now, ui.esc.Cyan, groupLine(ev), ui.esc.Reset)
+	case client.EventTimer:
+		ui.printf("%s %s%s%s\n", now, ui.esc.Cyan, timerLine(ev), ui.esc.Reset)
 	case client.EventChannelPost:
 		ui.printf("%s %s#%s%s: %s\n", now, ui.esc.Cyan, ev.Peer, ui.esc.Reset, printable(ev.Text))
 	case client.EventDelivered:

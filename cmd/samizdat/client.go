@@ -48,8 +48,9 @@ func clientCommands() []command {
 		{name: "whoami", summary: "print your username, account and device", run: runWhoami},
 		{name: "history", summary: "print the message history", run: runHistory},
 		{name: "channel", summary: "broadcast channels: create, join, post, admin, leave, list", run: runChannel},
-		{name: "link", summary: "add another device to your account, its state in DIR", run: runLink},
-		{name: "devices", summary: "list your account's devices, or remove one (devices remove ID)", run: runDevices},
+		{name: "link", summary: "make this home a new device of your account: prints a code to approve on another device", run: runLink},
+		{name: "timer", summary: "disappearing messages: set or print the timer of your conversation with NAME", run: runTimer},
+		{name: "devices", summary: "list your account's devices, approve a new one (devices approve CODE), or remove one", run: runDevices},
 		{name: "bridge", summary: "carry your contacts' connections to the relay when theirs are blocked", run: runBridge},
 		{name: "import", summary: "take a newer invite or manifest by hand, when every channel is blocked", run: runImport},
 		{name: "invite", summary: "make a personal invite: whoever joins with it is placed in your cohort", run: runInvite},
@@ -233,6 +234,7 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 	f.homeFlag(e)
 	wait := f.Duration("wait", 0, "after the backlog, keep receiving for this long (a bare number is seconds)")
 	files := f.String("files", "", "save received files in `DIR` (default: HOME/files)")
+	noRead := noReadReceiptsFlag(f)
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
@@ -271,9 +273,13 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 	}()
 	warn := warnEvents(e)
 	var me string
+	var shown []client.Event // messages printed, to mark read
 	c, release, err := openClient(ctx, e, func(ev client.Event) {
 		switch ev.Kind {
 		case client.EventMessage:
+			mu.Lock()
+			shown = append(shown, ev)
+			mu.Unlock()
 			if ev.Peer == me {
 				fmt.Fprintf(e.stdout, "%s (note to self): %s\n", ev.Peer, printable(ev.Text))
 			} else {
@@ -283,6 +289,8 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 			fmt.Fprintln(e.stdout, groupLine(ev))
 		case client.EventChannelPost:
 			fmt.Fprintf(e.stdout, "#%s: %s\n", ev.Peer, printable(ev.Text))
+		case client.EventTimer:
+			fmt.Fprintln(e.stdout, timerLine(ev))
 		case client.EventQueueEmpty:
 			backlogDone()
 		default:
@@ -330,6 +338,15 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 	}
 	if err := downloadFiles(ctx, e, c, *files); err != nil {
 		return err
+	}
+	// Files are shown once saved: mark read after downloading them.
+	mu.Lock()
+	read := shown
+	mu.Unlock()
+	for _, ev := range read {
+		if err := c.MarkRead(ctx, ev.Peer, !*noRead, ev.EnvelopeID); err != nil {
+			return err
+		}
 	}
 	// Receipts queued while receiving: give them a moment to go out.
 	fctx, stopFlush := context.WithTimeout(ctx, 3*time.Second)
@@ -485,6 +502,8 @@ func formatHistory(me string, m clientdb.Message) string {
 
 func statusMark(s int) string {
 	switch s {
+	case clientdb.StatusSeen:
+		return "✓✓ read"
 	case clientdb.StatusQueued:
 		return "(queued)"
 	case clientdb.StatusSent:
@@ -495,35 +514,6 @@ func statusMark(s int) string {
 		return "(failed)"
 	}
 	return ""
-}
-
-func runLink(ctx context.Context, e *env, args []string) error {
-	f := newFlags("link", "--new-home DIR", `Add another device to your account: its keys and state go to DIR (a new, empty
-directory); run the client there with --home DIR.`)
-	f.homeFlag(e)
-	newHome := f.String("new-home", "", "the new device's state `DIR`")
-	devName := deviceNameFlag(f)
-	if err := f.noArgs(args); err != nil {
-		return err
-	}
-	if *newHome == "" {
-		return f.usagef("need --new-home DIR")
-	}
-	if err := checkDeviceName(f, *devName); err != nil {
-		return err
-	}
-	c, release, err := openClient(ctx, e, nil)
-	if err != nil {
-		return err
-	}
-	defer release()
-	nc, err := c.LinkDevice(ctx, client.Config{Home: e.path(*newHome), DeviceName: *devName})
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	fmt.Fprintf(e.stdout, "linked device %d of %s; state in %s\n", nc.DeviceID(), nc.Username(), *newHome)
-	return nil
 }
 
 func runImport(ctx context.Context, e *env, args []string) error {

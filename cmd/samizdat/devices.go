@@ -10,13 +10,14 @@ import (
 	"samizdat/client"
 )
 
-const devicesAbout = `List your account's devices, or remove one. Device 1, the primary (the one that ran
+const devicesAbout = `List your account's devices, approve a new one, or remove one. Device 1, the primary (the one that ran
 init), removes the others, as Signal's primary unlinks linked devices: a removed device
 gets nothing more and is refused by the relay for good, its slot frees, your other
 devices are told, and your contacts stop encrypting for it at their next message.`
 
 var deviceSubcommands = []subcommand{
 	{name: "list", summary: "list the devices: ID, name, when linked, the day last seen (the default)", run: runDevicesList},
+	{name: "approve", summary: "link the new device showing CODE (see 'samizdat link') to your account", run: runDevicesApprove},
 	{name: "remove", summary: "remove device ID (from the primary device only)", run: runDevicesRemove},
 }
 

@@ -102,7 +102,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"devices", "remove", "2", "3"}, 2, "need one device ID"},
 		{[]string{"devices", "nonesuch"}, 2, `unknown subcommand "nonesuch"`},
 		{[]string{"devices", "--bogus"}, 2, "unknown flag --bogus"},
-		{[]string{"link", "--new-home", "x", "--device-name", strings.Repeat("n", 65)}, 2, "--device-name takes at most 64 bytes"},
+		{[]string{"link", "--invite", "x", "--device-name", strings.Repeat("n", 65)}, 2, "--device-name takes at most 64 bytes"},
 		{[]string{"group"}, 2, "missing subcommand"},
 		{[]string{"group", "nonesuch"}, 2, `unknown subcommand "nonesuch"`},
 		{[]string{"group", "create"}, 2, "need GROUP and at least one MEMBER"},

@@ -20,7 +20,7 @@ import (
 // (which would replace the owner's).
 var forwardable = map[string]bool{
 	"send": true, "recv": true, "safety": true, "contacts": true,
-	"whoami": true, "history": true, "link": true, "import": true, "invite": true,
+	"whoami": true, "history": true, "timer": true, "import": true, "invite": true,
 	"requests": true, "accept": true, "block": true, "unblock": true, "devices": true, "group": true,
 }
 

@@ -229,6 +229,9 @@ type Request struct {
 	//	*Request_UploadStart
 	//	*Request_UploadChunk
 	//	*Request_DownloadChunk
+	//	*Request_ProvisionOpen
+	//	*Request_ProvisionJoin
+	//	*Request_ProvisionSend
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -476,6 +479,33 @@ func (x *Request) GetDownloadChunk() *DownloadChunk {
 	return nil
 }
 
+func (x *Request) GetProvisionOpen() *ProvisionOpen {
+	if x != nil {
+		if x, ok := x.Op.(*Request_ProvisionOpen); ok {
+			return x.ProvisionOpen
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetProvisionJoin() *ProvisionJoin {
+	if x != nil {
+		if x, ok := x.Op.(*Request_ProvisionJoin); ok {
+			return x.ProvisionJoin
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetProvisionSend() *ProvisionSend {
+	if x != nil {
+		if x, ok := x.Op.(*Request_ProvisionSend); ok {
+			return x.ProvisionSend
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -568,6 +598,21 @@ type Request_DownloadChunk struct {
 	DownloadChunk *DownloadChunk `protobuf:"bytes,32,opt,name=download_chunk,json=downloadChunk,proto3,oneof"` // authenticated, holding the blob's id
 }
 
+type Request_ProvisionOpen struct {
+	// Linking a device on another machine (35-39): a rendezvous that
+	// carries opaque provisioning ciphertext between the new device and an
+	// existing one.
+	ProvisionOpen *ProvisionOpen `protobuf:"bytes,35,opt,name=provision_open,json=provisionOpen,proto3,oneof"` // any channel, even anonymous: the new device
+}
+
+type Request_ProvisionJoin struct {
+	ProvisionJoin *ProvisionJoin `protobuf:"bytes,36,opt,name=provision_join,json=provisionJoin,proto3,oneof"` // authenticated: the approving device
+}
+
+type Request_ProvisionSend struct {
+	ProvisionSend *ProvisionSend `protobuf:"bytes,37,opt,name=provision_send,json=provisionSend,proto3,oneof"` // the two ends of a rendezvous
+}
+
 func (*Request_Register) isRequest_Op() {}
 
 func (*Request_UploadPreKeys) isRequest_Op() {}
@@ -612,6 +657,12 @@ func (*Request_UploadChunk) isRequest_Op() {}
 
 func (*Request_DownloadChunk) isRequest_Op() {}
 
+func (*Request_ProvisionOpen) isRequest_Op() {}
+
+func (*Request_ProvisionJoin) isRequest_Op() {}
+
+func (*Request_ProvisionSend) isRequest_Op() {}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -637,6 +688,7 @@ type Response struct {
 	//	*Response_Invite
 	//	*Response_UploadState
 	//	*Response_DownloadedChunk
+	//	*Response_ProvisionJoined
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -858,6 +910,15 @@ func (x *Response) GetDownloadedChunk() *DownloadedChunk {
 	return nil
 }
 
+func (x *Response) GetProvisionJoined() *ProvisionJoined {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ProvisionJoined); ok {
+			return x.ProvisionJoined
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -926,6 +987,10 @@ type Response_DownloadedChunk struct {
 	DownloadedChunk *DownloadedChunk `protobuf:"bytes,27,opt,name=downloaded_chunk,json=downloadedChunk,proto3,oneof"`
 }
 
+type Response_ProvisionJoined struct {
+	ProvisionJoined *ProvisionJoined `protobuf:"bytes,30,opt,name=provision_joined,json=provisionJoined,proto3,oneof"`
+}
+
 func (*Response_Registered) isResponse_Result() {}
 
 func (*Response_PreKeyCount) isResponse_Result() {}
@@ -957,6 +1022,8 @@ func (*Response_Invite) isResponse_Result() {}
 func (*Response_UploadState) isResponse_Result() {}
 
 func (*Response_DownloadedChunk) isResponse_Result() {}
+
+func (*Response_ProvisionJoined) isResponse_Result() {}
 
 // Keys as libsignal serializes them (33-byte DJB keys with type byte 5,
 // 1569-byte Kyber-1024 keys with type byte 8, 64-byte XEdDSA signatures).
@@ -1673,6 +1740,259 @@ func (x *InviteToken) GetExpires() uint64 {
 	return 0
 }
 
+// ProvisionOpen opens a rendezvous. CONFLICT if the id is in use (draw
+// another), BAD_REQUEST if the id or hello is malformed or too long.
+type ProvisionOpen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rendezvous    []byte                 `protobuf:"bytes,1,opt,name=rendezvous,proto3" json:"rendezvous,omitempty"` // 1-16 bytes
+	Hello         []byte                 `protobuf:"bytes,2,opt,name=hello,proto3" json:"hello,omitempty"`           // at most 1 KiB
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionOpen) Reset() {
+	*x = ProvisionOpen{}
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionOpen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionOpen) ProtoMessage() {}
+
+func (x *ProvisionOpen) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionOpen.ProtoReflect.Descriptor instead.
+func (*ProvisionOpen) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ProvisionOpen) GetRendezvous() []byte {
+	if x != nil {
+		return x.Rendezvous
+	}
+	return nil
+}
+
+func (x *ProvisionOpen) GetHello() []byte {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+// ProvisionJoin asks for a rendezvous' hello (answered with
+// ProvisionJoined). NOT_FOUND if there is none under the id (expired,
+// ended, or never opened); CONFLICT if another device is bound to it.
+type ProvisionJoin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rendezvous    []byte                 `protobuf:"bytes,1,opt,name=rendezvous,proto3" json:"rendezvous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionJoin) Reset() {
+	*x = ProvisionJoin{}
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionJoin) ProtoMessage() {}
+
+func (x *ProvisionJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionJoin.ProtoReflect.Descriptor instead.
+func (*ProvisionJoin) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ProvisionJoin) GetRendezvous() []byte {
+	if x != nil {
+		return x.Rendezvous
+	}
+	return nil
+}
+
+type ProvisionJoined struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hello         []byte                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionJoined) Reset() {
+	*x = ProvisionJoined{}
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionJoined) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionJoined) ProtoMessage() {}
+
+func (x *ProvisionJoined) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionJoined.ProtoReflect.Descriptor instead.
+func (*ProvisionJoined) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ProvisionJoined) GetHello() []byte {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+// ProvisionSend sends blob to the other end of a rendezvous this
+// connection opened or is bound to; the first send of an authenticated
+// connection other than the opener binds it. NOT_FOUND if it is gone or not this
+// connection's; RATE_LIMITED past the rendezvous' budget of messages.
+type ProvisionSend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rendezvous    []byte                 `protobuf:"bytes,1,opt,name=rendezvous,proto3" json:"rendezvous,omitempty"`
+	Blob          []byte                 `protobuf:"bytes,2,opt,name=blob,proto3" json:"blob,omitempty"` // at most 512 KiB
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionSend) Reset() {
+	*x = ProvisionSend{}
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionSend) ProtoMessage() {}
+
+func (x *ProvisionSend) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionSend.ProtoReflect.Descriptor instead.
+func (*ProvisionSend) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ProvisionSend) GetRendezvous() []byte {
+	if x != nil {
+		return x.Rendezvous
+	}
+	return nil
+}
+
+func (x *ProvisionSend) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+type ProvisionMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rendezvous    []byte                 `protobuf:"bytes,1,opt,name=rendezvous,proto3" json:"rendezvous,omitempty"`
+	Blob          []byte                 `protobuf:"bytes,2,opt,name=blob,proto3" json:"blob,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionMessage) Reset() {
+	*x = ProvisionMessage{}
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionMessage) ProtoMessage() {}
+
+func (x *ProvisionMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionMessage.ProtoReflect.Descriptor instead.
+func (*ProvisionMessage) Descriptor() ([]byte, []int) {
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ProvisionMessage) GetRendezvous() []byte {
+	if x != nil {
+		return x.Rendezvous
+	}
+	return nil
+}
+
+func (x *ProvisionMessage) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
 // RemoveDevice removes one of the account's other devices, as Signal's
 // primary unlinks a linked device: only device 1 may ask, and not for
 // itself. The relay deletes the device's keys and mailbox, closes its
@@ -1690,7 +2010,7 @@ type RemoveDevice struct {
 
 func (x *RemoveDevice) Reset() {
 	*x = RemoveDevice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +2022,7 @@ func (x *RemoveDevice) String() string {
 func (*RemoveDevice) ProtoMessage() {}
 
 func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[14]
+	mi := &file_relay_wire_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +2035,7 @@ func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
 func (*RemoveDevice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{14}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveDevice) GetDeviceId() uint32 {
@@ -1737,7 +2057,7 @@ type AccountNotice struct {
 
 func (x *AccountNotice) Reset() {
 	*x = AccountNotice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +2069,7 @@ func (x *AccountNotice) String() string {
 func (*AccountNotice) ProtoMessage() {}
 
 func (x *AccountNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[15]
+	mi := &file_relay_wire_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +2082,7 @@ func (x *AccountNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountNotice.ProtoReflect.Descriptor instead.
 func (*AccountNotice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{15}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AccountNotice) GetRemovedDevice() uint32 {
@@ -1784,7 +2104,7 @@ type UploadPreKeys struct {
 
 func (x *UploadPreKeys) Reset() {
 	*x = UploadPreKeys{}
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2116,7 @@ func (x *UploadPreKeys) String() string {
 func (*UploadPreKeys) ProtoMessage() {}
 
 func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[16]
+	mi := &file_relay_wire_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2129,7 @@ func (x *UploadPreKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPreKeys.ProtoReflect.Descriptor instead.
 func (*UploadPreKeys) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{16}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UploadPreKeys) GetSignedPreKey() *SignedPreKey {
@@ -1848,7 +2168,7 @@ type PreKeyCountRequest struct {
 
 func (x *PreKeyCountRequest) Reset() {
 	*x = PreKeyCountRequest{}
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +2180,7 @@ func (x *PreKeyCountRequest) String() string {
 func (*PreKeyCountRequest) ProtoMessage() {}
 
 func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[17]
+	mi := &file_relay_wire_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +2193,7 @@ func (x *PreKeyCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCountRequest.ProtoReflect.Descriptor instead.
 func (*PreKeyCountRequest) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{17}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
 }
 
 type PreKeyCount struct {
@@ -1886,7 +2206,7 @@ type PreKeyCount struct {
 
 func (x *PreKeyCount) Reset() {
 	*x = PreKeyCount{}
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2218,7 @@ func (x *PreKeyCount) String() string {
 func (*PreKeyCount) ProtoMessage() {}
 
 func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[18]
+	mi := &file_relay_wire_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2231,7 @@ func (x *PreKeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKeyCount.ProtoReflect.Descriptor instead.
 func (*PreKeyCount) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{18}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PreKeyCount) GetEc() uint32 {
@@ -1938,7 +2258,7 @@ type FetchBundles struct {
 
 func (x *FetchBundles) Reset() {
 	*x = FetchBundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2270,7 @@ func (x *FetchBundles) String() string {
 func (*FetchBundles) ProtoMessage() {}
 
 func (x *FetchBundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[19]
+	mi := &file_relay_wire_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2283,7 @@ func (x *FetchBundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBundles.ProtoReflect.Descriptor instead.
 func (*FetchBundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{19}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FetchBundles) GetAccountId() []byte {
@@ -1994,7 +2314,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2326,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[20]
+	mi := &file_relay_wire_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2339,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{20}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Bundle) GetDeviceId() uint32 {
@@ -2073,7 +2393,7 @@ type Bundles struct {
 
 func (x *Bundles) Reset() {
 	*x = Bundles{}
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2405,7 @@ func (x *Bundles) String() string {
 func (*Bundles) ProtoMessage() {}
 
 func (x *Bundles) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[21]
+	mi := &file_relay_wire_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2418,7 @@ func (x *Bundles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundles.ProtoReflect.Descriptor instead.
 func (*Bundles) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{21}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Bundles) GetBundles() []*Bundle {
@@ -2117,7 +2437,7 @@ type LookupUsername struct {
 
 func (x *LookupUsername) Reset() {
 	*x = LookupUsername{}
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2449,7 @@ func (x *LookupUsername) String() string {
 func (*LookupUsername) ProtoMessage() {}
 
 func (x *LookupUsername) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[22]
+	mi := &file_relay_wire_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2462,7 @@ func (x *LookupUsername) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsername.ProtoReflect.Descriptor instead.
 func (*LookupUsername) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{22}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LookupUsername) GetUsername() string {
@@ -2163,7 +2483,7 @@ type UsernameFound struct {
 
 func (x *UsernameFound) Reset() {
 	*x = UsernameFound{}
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2495,7 @@ func (x *UsernameFound) String() string {
 func (*UsernameFound) ProtoMessage() {}
 
 func (x *UsernameFound) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[23]
+	mi := &file_relay_wire_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2508,7 @@ func (x *UsernameFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsernameFound.ProtoReflect.Descriptor instead.
 func (*UsernameFound) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{23}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UsernameFound) GetAccountId() []byte {
@@ -2225,7 +2545,7 @@ type OutgoingMessage struct {
 
 func (x *OutgoingMessage) Reset() {
 	*x = OutgoingMessage{}
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2237,7 +2557,7 @@ func (x *OutgoingMessage) String() string {
 func (*OutgoingMessage) ProtoMessage() {}
 
 func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[24]
+	mi := &file_relay_wire_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2250,7 +2570,7 @@ func (x *OutgoingMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingMessage.ProtoReflect.Descriptor instead.
 func (*OutgoingMessage) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{24}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OutgoingMessage) GetDeviceId() uint32 {
@@ -2293,7 +2613,7 @@ type SendMessages struct {
 
 func (x *SendMessages) Reset() {
 	*x = SendMessages{}
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2625,7 @@ func (x *SendMessages) String() string {
 func (*SendMessages) ProtoMessage() {}
 
 func (x *SendMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[25]
+	mi := &file_relay_wire_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2638,7 @@ func (x *SendMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessages.ProtoReflect.Descriptor instead.
 func (*SendMessages) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{25}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SendMessages) GetRecipient() []byte {
@@ -2362,7 +2682,7 @@ type SendSealed struct {
 
 func (x *SendSealed) Reset() {
 	*x = SendSealed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2694,7 @@ func (x *SendSealed) String() string {
 func (*SendSealed) ProtoMessage() {}
 
 func (x *SendSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[26]
+	mi := &file_relay_wire_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2707,7 @@ func (x *SendSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendSealed.ProtoReflect.Descriptor instead.
 func (*SendSealed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{26}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SendSealed) GetRecipient() []byte {
@@ -2453,7 +2773,7 @@ type SendMultiRecipient struct {
 
 func (x *SendMultiRecipient) Reset() {
 	*x = SendMultiRecipient{}
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2785,7 @@ func (x *SendMultiRecipient) String() string {
 func (*SendMultiRecipient) ProtoMessage() {}
 
 func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[27]
+	mi := &file_relay_wire_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2798,7 @@ func (x *SendMultiRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMultiRecipient.ProtoReflect.Descriptor instead.
 func (*SendMultiRecipient) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{27}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SendMultiRecipient) GetMessage() []byte {
@@ -2521,7 +2841,7 @@ type MultiSent struct {
 
 func (x *MultiSent) Reset() {
 	*x = MultiSent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2853,7 @@ func (x *MultiSent) String() string {
 func (*MultiSent) ProtoMessage() {}
 
 func (x *MultiSent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[28]
+	mi := &file_relay_wire_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2866,7 @@ func (x *MultiSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiSent.ProtoReflect.Descriptor instead.
 func (*MultiSent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{28}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MultiSent) GetQuotaExceeded() [][]byte {
@@ -2566,7 +2886,7 @@ type RecipientMismatch struct {
 
 func (x *RecipientMismatch) Reset() {
 	*x = RecipientMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2898,7 @@ func (x *RecipientMismatch) String() string {
 func (*RecipientMismatch) ProtoMessage() {}
 
 func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[29]
+	mi := &file_relay_wire_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2911,7 @@ func (x *RecipientMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientMismatch.ProtoReflect.Descriptor instead.
 func (*RecipientMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{29}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RecipientMismatch) GetServiceId() []byte {
@@ -2617,7 +2937,7 @@ type MultiMismatch struct {
 
 func (x *MultiMismatch) Reset() {
 	*x = MultiMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2949,7 @@ func (x *MultiMismatch) String() string {
 func (*MultiMismatch) ProtoMessage() {}
 
 func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[30]
+	mi := &file_relay_wire_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2962,7 @@ func (x *MultiMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiMismatch.ProtoReflect.Descriptor instead.
 func (*MultiMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{30}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MultiMismatch) GetRecipients() []*RecipientMismatch {
@@ -2661,7 +2981,7 @@ type Sent struct {
 
 func (x *Sent) Reset() {
 	*x = Sent{}
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2993,7 @@ func (x *Sent) String() string {
 func (*Sent) ProtoMessage() {}
 
 func (x *Sent) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[31]
+	mi := &file_relay_wire_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +3006,7 @@ func (x *Sent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sent.ProtoReflect.Descriptor instead.
 func (*Sent) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{31}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Sent) GetNeedsSync() bool {
@@ -2707,7 +3027,7 @@ type DeviceMismatch struct {
 
 func (x *DeviceMismatch) Reset() {
 	*x = DeviceMismatch{}
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +3039,7 @@ func (x *DeviceMismatch) String() string {
 func (*DeviceMismatch) ProtoMessage() {}
 
 func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[32]
+	mi := &file_relay_wire_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +3052,7 @@ func (x *DeviceMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMismatch.ProtoReflect.Descriptor instead.
 func (*DeviceMismatch) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{32}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeviceMismatch) GetMissing() []uint32 {
@@ -2764,7 +3084,7 @@ type StartDelivery struct {
 
 func (x *StartDelivery) Reset() {
 	*x = StartDelivery{}
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +3096,7 @@ func (x *StartDelivery) String() string {
 func (*StartDelivery) ProtoMessage() {}
 
 func (x *StartDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[33]
+	mi := &file_relay_wire_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +3109,7 @@ func (x *StartDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDelivery.ProtoReflect.Descriptor instead.
 func (*StartDelivery) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{33}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
 }
 
 // Envelope is one stored message as the recipient device receives it.
@@ -2808,7 +3128,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +3140,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[34]
+	mi := &file_relay_wire_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +3153,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{34}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Envelope) GetId() []byte {
@@ -2894,7 +3214,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3226,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[35]
+	mi := &file_relay_wire_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3239,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{35}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Ack) GetEnvelopeIds() [][]byte {
@@ -2937,7 +3257,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2949,7 +3269,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[36]
+	mi := &file_relay_wire_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2962,7 +3282,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{36}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
 }
 
 type Pong struct {
@@ -2974,7 +3294,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_relay_wire_wire_proto_msgTypes[37]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3306,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[37]
+	mi := &file_relay_wire_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3319,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{37}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Pong) GetServerTime() uint64 {
@@ -3017,7 +3337,7 @@ type GetSenderCertificate struct {
 
 func (x *GetSenderCertificate) Reset() {
 	*x = GetSenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[38]
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3029,7 +3349,7 @@ func (x *GetSenderCertificate) String() string {
 func (*GetSenderCertificate) ProtoMessage() {}
 
 func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[38]
+	mi := &file_relay_wire_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3042,7 +3362,7 @@ func (x *GetSenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSenderCertificate.ProtoReflect.Descriptor instead.
 func (*GetSenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{38}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{43}
 }
 
 type SenderCertificate struct {
@@ -3054,7 +3374,7 @@ type SenderCertificate struct {
 
 func (x *SenderCertificate) Reset() {
 	*x = SenderCertificate{}
-	mi := &file_relay_wire_wire_proto_msgTypes[39]
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3386,7 @@ func (x *SenderCertificate) String() string {
 func (*SenderCertificate) ProtoMessage() {}
 
 func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[39]
+	mi := &file_relay_wire_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3399,7 @@ func (x *SenderCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCertificate.ProtoReflect.Descriptor instead.
 func (*SenderCertificate) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{39}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SenderCertificate) GetCertificate() []byte {
@@ -3100,6 +3420,7 @@ type Push struct {
 	//	*Push_Closing
 	//	*Push_Removed
 	//	*Push_Channel
+	//	*Push_Provision
 	Body          isPush_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3107,7 +3428,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_relay_wire_wire_proto_msgTypes[40]
+	mi := &file_relay_wire_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3119,7 +3440,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[40]
+	mi := &file_relay_wire_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3132,7 +3453,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{40}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Push) GetBody() isPush_Body {
@@ -3205,6 +3526,15 @@ func (x *Push) GetChannel() *ChannelNotice {
 	return nil
 }
 
+func (x *Push) GetProvision() *ProvisionMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Push_Provision); ok {
+			return x.Provision
+		}
+	}
+	return nil
+}
+
 type isPush_Body interface {
 	isPush_Body()
 }
@@ -3237,6 +3567,10 @@ type Push_Channel struct {
 	Channel *ChannelNotice `protobuf:"bytes,7,opt,name=channel,proto3,oneof"` // a channel this connection subscribed to has a new post
 }
 
+type Push_Provision struct {
+	Provision *ProvisionMessage `protobuf:"bytes,8,opt,name=provision,proto3,oneof"` // the other end of this connection's rendezvous sent a message
+}
+
 func (*Push_Delivery) isPush_Body() {}
 
 func (*Push_QueueEmpty) isPush_Body() {}
@@ -3251,6 +3585,8 @@ func (*Push_Removed) isPush_Body() {}
 
 func (*Push_Channel) isPush_Body() {}
 
+func (*Push_Provision) isPush_Body() {}
+
 type QueueEmpty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3259,7 +3595,7 @@ type QueueEmpty struct {
 
 func (x *QueueEmpty) Reset() {
 	*x = QueueEmpty{}
-	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	mi := &file_relay_wire_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3607,7 @@ func (x *QueueEmpty) String() string {
 func (*QueueEmpty) ProtoMessage() {}
 
 func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[41]
+	mi := &file_relay_wire_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3620,7 @@ func (x *QueueEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueEmpty.ProtoReflect.Descriptor instead.
 func (*QueueEmpty) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{41}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{46}
 }
 
 type Replaced struct {
@@ -3295,7 +3631,7 @@ type Replaced struct {
 
 func (x *Replaced) Reset() {
 	*x = Replaced{}
-	mi := &file_relay_wire_wire_proto_msgTypes[42]
+	mi := &file_relay_wire_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3643,7 @@ func (x *Replaced) String() string {
 func (*Replaced) ProtoMessage() {}
 
 func (x *Replaced) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[42]
+	mi := &file_relay_wire_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3656,7 @@ func (x *Replaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replaced.ProtoReflect.Descriptor instead.
 func (*Replaced) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{42}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{47}
 }
 
 type Removed struct {
@@ -3331,7 +3667,7 @@ type Removed struct {
 
 func (x *Removed) Reset() {
 	*x = Removed{}
-	mi := &file_relay_wire_wire_proto_msgTypes[43]
+	mi := &file_relay_wire_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3343,7 +3679,7 @@ func (x *Removed) String() string {
 func (*Removed) ProtoMessage() {}
 
 func (x *Removed) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[43]
+	mi := &file_relay_wire_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3356,7 +3692,7 @@ func (x *Removed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removed.ProtoReflect.Descriptor instead.
 func (*Removed) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{43}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{48}
 }
 
 // Closing is the relay's last frame on a connection it ends: a malformed or
@@ -3370,7 +3706,7 @@ type Closing struct {
 
 func (x *Closing) Reset() {
 	*x = Closing{}
-	mi := &file_relay_wire_wire_proto_msgTypes[44]
+	mi := &file_relay_wire_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3382,7 +3718,7 @@ func (x *Closing) String() string {
 func (*Closing) ProtoMessage() {}
 
 func (x *Closing) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[44]
+	mi := &file_relay_wire_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3395,7 +3731,7 @@ func (x *Closing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Closing.ProtoReflect.Descriptor instead.
 func (*Closing) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{44}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Closing) GetReason() string {
@@ -3419,7 +3755,7 @@ type CreateChannel struct {
 
 func (x *CreateChannel) Reset() {
 	*x = CreateChannel{}
-	mi := &file_relay_wire_wire_proto_msgTypes[45]
+	mi := &file_relay_wire_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3431,7 +3767,7 @@ func (x *CreateChannel) String() string {
 func (*CreateChannel) ProtoMessage() {}
 
 func (x *CreateChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[45]
+	mi := &file_relay_wire_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3444,7 +3780,7 @@ func (x *CreateChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannel.ProtoReflect.Descriptor instead.
 func (*CreateChannel) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{45}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CreateChannel) GetAdminKey() []byte {
@@ -3484,7 +3820,7 @@ type PostToChannel struct {
 
 func (x *PostToChannel) Reset() {
 	*x = PostToChannel{}
-	mi := &file_relay_wire_wire_proto_msgTypes[46]
+	mi := &file_relay_wire_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3496,7 +3832,7 @@ func (x *PostToChannel) String() string {
 func (*PostToChannel) ProtoMessage() {}
 
 func (x *PostToChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[46]
+	mi := &file_relay_wire_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3509,7 +3845,7 @@ func (x *PostToChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostToChannel.ProtoReflect.Descriptor instead.
 func (*PostToChannel) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{46}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PostToChannel) GetChannelId() []byte {
@@ -3549,7 +3885,7 @@ type ChannelPosted struct {
 
 func (x *ChannelPosted) Reset() {
 	*x = ChannelPosted{}
-	mi := &file_relay_wire_wire_proto_msgTypes[47]
+	mi := &file_relay_wire_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3561,7 +3897,7 @@ func (x *ChannelPosted) String() string {
 func (*ChannelPosted) ProtoMessage() {}
 
 func (x *ChannelPosted) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[47]
+	mi := &file_relay_wire_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3574,7 +3910,7 @@ func (x *ChannelPosted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPosted.ProtoReflect.Descriptor instead.
 func (*ChannelPosted) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{47}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ChannelPosted) GetSeq() uint64 {
@@ -3602,7 +3938,7 @@ type ReadChannel struct {
 
 func (x *ReadChannel) Reset() {
 	*x = ReadChannel{}
-	mi := &file_relay_wire_wire_proto_msgTypes[48]
+	mi := &file_relay_wire_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3950,7 @@ func (x *ReadChannel) String() string {
 func (*ReadChannel) ProtoMessage() {}
 
 func (x *ReadChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[48]
+	mi := &file_relay_wire_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +3963,7 @@ func (x *ReadChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChannel.ProtoReflect.Descriptor instead.
 func (*ReadChannel) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{48}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReadChannel) GetChannelId() []byte {
@@ -3671,7 +4007,7 @@ type ChannelPost struct {
 
 func (x *ChannelPost) Reset() {
 	*x = ChannelPost{}
-	mi := &file_relay_wire_wire_proto_msgTypes[49]
+	mi := &file_relay_wire_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +4019,7 @@ func (x *ChannelPost) String() string {
 func (*ChannelPost) ProtoMessage() {}
 
 func (x *ChannelPost) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[49]
+	mi := &file_relay_wire_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +4032,7 @@ func (x *ChannelPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPost.ProtoReflect.Descriptor instead.
 func (*ChannelPost) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{49}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ChannelPost) GetSeq() uint64 {
@@ -3744,7 +4080,7 @@ type ChannelPosts struct {
 
 func (x *ChannelPosts) Reset() {
 	*x = ChannelPosts{}
-	mi := &file_relay_wire_wire_proto_msgTypes[50]
+	mi := &file_relay_wire_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +4092,7 @@ func (x *ChannelPosts) String() string {
 func (*ChannelPosts) ProtoMessage() {}
 
 func (x *ChannelPosts) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[50]
+	mi := &file_relay_wire_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +4105,7 @@ func (x *ChannelPosts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPosts.ProtoReflect.Descriptor instead.
 func (*ChannelPosts) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{50}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ChannelPosts) GetPosts() []*ChannelPost {
@@ -3800,7 +4136,7 @@ type ChannelNotice struct {
 
 func (x *ChannelNotice) Reset() {
 	*x = ChannelNotice{}
-	mi := &file_relay_wire_wire_proto_msgTypes[51]
+	mi := &file_relay_wire_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3812,7 +4148,7 @@ func (x *ChannelNotice) String() string {
 func (*ChannelNotice) ProtoMessage() {}
 
 func (x *ChannelNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[51]
+	mi := &file_relay_wire_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3825,7 +4161,7 @@ func (x *ChannelNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelNotice.ProtoReflect.Descriptor instead.
 func (*ChannelNotice) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{51}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ChannelNotice) GetChannelId() []byte {
@@ -3865,7 +4201,7 @@ type UploadStart struct {
 
 func (x *UploadStart) Reset() {
 	*x = UploadStart{}
-	mi := &file_relay_wire_wire_proto_msgTypes[52]
+	mi := &file_relay_wire_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +4213,7 @@ func (x *UploadStart) String() string {
 func (*UploadStart) ProtoMessage() {}
 
 func (x *UploadStart) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[52]
+	mi := &file_relay_wire_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +4226,7 @@ func (x *UploadStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadStart.ProtoReflect.Descriptor instead.
 func (*UploadStart) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{52}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UploadStart) GetId() []byte {
@@ -3929,7 +4265,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_relay_wire_wire_proto_msgTypes[53]
+	mi := &file_relay_wire_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3941,7 +4277,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[53]
+	mi := &file_relay_wire_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3954,7 +4290,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{53}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UploadChunk) GetId() []byte {
@@ -3989,7 +4325,7 @@ type UploadState struct {
 
 func (x *UploadState) Reset() {
 	*x = UploadState{}
-	mi := &file_relay_wire_wire_proto_msgTypes[54]
+	mi := &file_relay_wire_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4001,7 +4337,7 @@ func (x *UploadState) String() string {
 func (*UploadState) ProtoMessage() {}
 
 func (x *UploadState) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[54]
+	mi := &file_relay_wire_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4014,7 +4350,7 @@ func (x *UploadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadState.ProtoReflect.Descriptor instead.
 func (*UploadState) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{54}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UploadState) GetId() []byte {
@@ -4050,7 +4386,7 @@ type DownloadChunk struct {
 
 func (x *DownloadChunk) Reset() {
 	*x = DownloadChunk{}
-	mi := &file_relay_wire_wire_proto_msgTypes[55]
+	mi := &file_relay_wire_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4062,7 +4398,7 @@ func (x *DownloadChunk) String() string {
 func (*DownloadChunk) ProtoMessage() {}
 
 func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[55]
+	mi := &file_relay_wire_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4075,7 +4411,7 @@ func (x *DownloadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadChunk.ProtoReflect.Descriptor instead.
 func (*DownloadChunk) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{55}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DownloadChunk) GetId() []byte {
@@ -4104,7 +4440,7 @@ type DownloadedChunk struct {
 
 func (x *DownloadedChunk) Reset() {
 	*x = DownloadedChunk{}
-	mi := &file_relay_wire_wire_proto_msgTypes[56]
+	mi := &file_relay_wire_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4116,7 +4452,7 @@ func (x *DownloadedChunk) String() string {
 func (*DownloadedChunk) ProtoMessage() {}
 
 func (x *DownloadedChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_relay_wire_wire_proto_msgTypes[56]
+	mi := &file_relay_wire_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4129,7 +4465,7 @@ func (x *DownloadedChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadedChunk.ProtoReflect.Descriptor instead.
 func (*DownloadedChunk) Descriptor() ([]byte, []int) {
-	return file_relay_wire_wire_proto_rawDescGZIP(), []int{56}
+	return file_relay_wire_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DownloadedChunk) GetIndex() uint32 {
@@ -4169,7 +4505,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x17.samizdat.relay.RequestH\x00R\arequest\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x18.samizdat.relay.ResponseH\x00R\bresponse\x12*\n" +
 	"\x04push\x18\x03 \x01(\v2\x14.samizdat.relay.PushH\x00R\x04pushB\x06\n" +
-	"\x04body\"\xb6\v\n" +
+	"\x04body\"\x8e\r\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bregister\x18\n" +
@@ -4198,8 +4534,11 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"makeInvite\x12@\n" +
 	"\fupload_start\x18\x1e \x01(\v2\x1b.samizdat.relay.UploadStartH\x00R\vuploadStart\x12@\n" +
 	"\fupload_chunk\x18\x1f \x01(\v2\x1b.samizdat.relay.UploadChunkH\x00R\vuploadChunk\x12F\n" +
-	"\x0edownload_chunk\x18  \x01(\v2\x1d.samizdat.relay.DownloadChunkH\x00R\rdownloadChunkB\x04\n" +
-	"\x02op\"\x96\t\n" +
+	"\x0edownload_chunk\x18  \x01(\v2\x1d.samizdat.relay.DownloadChunkH\x00R\rdownloadChunk\x12F\n" +
+	"\x0eprovision_open\x18# \x01(\v2\x1d.samizdat.relay.ProvisionOpenH\x00R\rprovisionOpen\x12F\n" +
+	"\x0eprovision_join\x18$ \x01(\v2\x1d.samizdat.relay.ProvisionJoinH\x00R\rprovisionJoin\x12F\n" +
+	"\x0eprovision_send\x18% \x01(\v2\x1d.samizdat.relay.ProvisionSendH\x00R\rprovisionSendB\x04\n" +
+	"\x02op\"\xe4\t\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.samizdat.relay.StatusR\x06status\x12\x16\n" +
@@ -4225,7 +4564,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\rchannel_posts\x18\x17 \x01(\v2\x1c.samizdat.relay.ChannelPostsH\x00R\fchannelPosts\x125\n" +
 	"\x06invite\x18\x18 \x01(\v2\x1b.samizdat.relay.InviteTokenH\x00R\x06invite\x12@\n" +
 	"\fupload_state\x18\x1a \x01(\v2\x1b.samizdat.relay.UploadStateH\x00R\vuploadState\x12L\n" +
-	"\x10downloaded_chunk\x18\x1b \x01(\v2\x1f.samizdat.relay.DownloadedChunkH\x00R\x0fdownloadedChunkB\b\n" +
+	"\x10downloaded_chunk\x18\x1b \x01(\v2\x1f.samizdat.relay.DownloadedChunkH\x00R\x0fdownloadedChunk\x12L\n" +
+	"\x10provision_joined\x18\x1e \x01(\v2\x1f.samizdat.relay.ProvisionJoinedH\x00R\x0fprovisionJoinedB\b\n" +
 	"\x06result\"[\n" +
 	"\fSignedPreKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -4285,7 +4625,28 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"MakeInvite\"=\n" +
 	"\vInviteToken\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\fR\x05token\x12\x18\n" +
-	"\aexpires\x18\x02 \x01(\x04R\aexpires\"+\n" +
+	"\aexpires\x18\x02 \x01(\x04R\aexpires\"E\n" +
+	"\rProvisionOpen\x12\x1e\n" +
+	"\n" +
+	"rendezvous\x18\x01 \x01(\fR\n" +
+	"rendezvous\x12\x14\n" +
+	"\x05hello\x18\x02 \x01(\fR\x05hello\"/\n" +
+	"\rProvisionJoin\x12\x1e\n" +
+	"\n" +
+	"rendezvous\x18\x01 \x01(\fR\n" +
+	"rendezvous\"'\n" +
+	"\x0fProvisionJoined\x12\x14\n" +
+	"\x05hello\x18\x01 \x01(\fR\x05hello\"C\n" +
+	"\rProvisionSend\x12\x1e\n" +
+	"\n" +
+	"rendezvous\x18\x01 \x01(\fR\n" +
+	"rendezvous\x12\x12\n" +
+	"\x04blob\x18\x02 \x01(\fR\x04blob\"F\n" +
+	"\x10ProvisionMessage\x12\x1e\n" +
+	"\n" +
+	"rendezvous\x18\x01 \x01(\fR\n" +
+	"rendezvous\x12\x12\n" +
+	"\x04blob\x18\x02 \x01(\fR\x04blob\"+\n" +
 	"\fRemoveDevice\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\"6\n" +
 	"\rAccountNotice\x12%\n" +
@@ -4380,7 +4741,7 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"serverTime\"\x16\n" +
 	"\x14GetSenderCertificate\"5\n" +
 	"\x11SenderCertificate\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\x80\x03\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xc2\x03\n" +
 	"\x04Push\x126\n" +
 	"\bdelivery\x18\x01 \x01(\v2\x18.samizdat.relay.EnvelopeH\x00R\bdelivery\x12=\n" +
 	"\vqueue_empty\x18\x02 \x01(\v2\x1a.samizdat.relay.QueueEmptyH\x00R\n" +
@@ -4389,7 +4750,8 @@ const file_relay_wire_wire_proto_rawDesc = "" +
 	"\breplaced\x18\x04 \x01(\v2\x18.samizdat.relay.ReplacedH\x00R\breplaced\x123\n" +
 	"\aclosing\x18\x05 \x01(\v2\x17.samizdat.relay.ClosingH\x00R\aclosing\x123\n" +
 	"\aremoved\x18\x06 \x01(\v2\x17.samizdat.relay.RemovedH\x00R\aremoved\x129\n" +
-	"\achannel\x18\a \x01(\v2\x1d.samizdat.relay.ChannelNoticeH\x00R\achannelB\x06\n" +
+	"\achannel\x18\a \x01(\v2\x1d.samizdat.relay.ChannelNoticeH\x00R\achannel\x12@\n" +
+	"\tprovision\x18\b \x01(\v2 .samizdat.relay.ProvisionMessageH\x00R\tprovisionB\x06\n" +
 	"\x04body\"\f\n" +
 	"\n" +
 	"QueueEmpty\"\n" +
@@ -4480,7 +4842,7 @@ func file_relay_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_relay_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_relay_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_relay_wire_wire_proto_goTypes = []any{
 	(Status)(0),                  // 0: samizdat.relay.Status
 	(*Frame)(nil),                // 1: samizdat.relay.Frame
@@ -4497,127 +4859,137 @@ var file_relay_wire_wire_proto_goTypes = []any{
 	(*DeviceList)(nil),           // 12: samizdat.relay.DeviceList
 	(*MakeInvite)(nil),           // 13: samizdat.relay.MakeInvite
 	(*InviteToken)(nil),          // 14: samizdat.relay.InviteToken
-	(*RemoveDevice)(nil),         // 15: samizdat.relay.RemoveDevice
-	(*AccountNotice)(nil),        // 16: samizdat.relay.AccountNotice
-	(*UploadPreKeys)(nil),        // 17: samizdat.relay.UploadPreKeys
-	(*PreKeyCountRequest)(nil),   // 18: samizdat.relay.PreKeyCountRequest
-	(*PreKeyCount)(nil),          // 19: samizdat.relay.PreKeyCount
-	(*FetchBundles)(nil),         // 20: samizdat.relay.FetchBundles
-	(*Bundle)(nil),               // 21: samizdat.relay.Bundle
-	(*Bundles)(nil),              // 22: samizdat.relay.Bundles
-	(*LookupUsername)(nil),       // 23: samizdat.relay.LookupUsername
-	(*UsernameFound)(nil),        // 24: samizdat.relay.UsernameFound
-	(*OutgoingMessage)(nil),      // 25: samizdat.relay.OutgoingMessage
-	(*SendMessages)(nil),         // 26: samizdat.relay.SendMessages
-	(*SendSealed)(nil),           // 27: samizdat.relay.SendSealed
-	(*SendMultiRecipient)(nil),   // 28: samizdat.relay.SendMultiRecipient
-	(*MultiSent)(nil),            // 29: samizdat.relay.MultiSent
-	(*RecipientMismatch)(nil),    // 30: samizdat.relay.RecipientMismatch
-	(*MultiMismatch)(nil),        // 31: samizdat.relay.MultiMismatch
-	(*Sent)(nil),                 // 32: samizdat.relay.Sent
-	(*DeviceMismatch)(nil),       // 33: samizdat.relay.DeviceMismatch
-	(*StartDelivery)(nil),        // 34: samizdat.relay.StartDelivery
-	(*Envelope)(nil),             // 35: samizdat.relay.Envelope
-	(*Ack)(nil),                  // 36: samizdat.relay.Ack
-	(*Ping)(nil),                 // 37: samizdat.relay.Ping
-	(*Pong)(nil),                 // 38: samizdat.relay.Pong
-	(*GetSenderCertificate)(nil), // 39: samizdat.relay.GetSenderCertificate
-	(*SenderCertificate)(nil),    // 40: samizdat.relay.SenderCertificate
-	(*Push)(nil),                 // 41: samizdat.relay.Push
-	(*QueueEmpty)(nil),           // 42: samizdat.relay.QueueEmpty
-	(*Replaced)(nil),             // 43: samizdat.relay.Replaced
-	(*Removed)(nil),              // 44: samizdat.relay.Removed
-	(*Closing)(nil),              // 45: samizdat.relay.Closing
-	(*CreateChannel)(nil),        // 46: samizdat.relay.CreateChannel
-	(*PostToChannel)(nil),        // 47: samizdat.relay.PostToChannel
-	(*ChannelPosted)(nil),        // 48: samizdat.relay.ChannelPosted
-	(*ReadChannel)(nil),          // 49: samizdat.relay.ReadChannel
-	(*ChannelPost)(nil),          // 50: samizdat.relay.ChannelPost
-	(*ChannelPosts)(nil),         // 51: samizdat.relay.ChannelPosts
-	(*ChannelNotice)(nil),        // 52: samizdat.relay.ChannelNotice
-	(*UploadStart)(nil),          // 53: samizdat.relay.UploadStart
-	(*UploadChunk)(nil),          // 54: samizdat.relay.UploadChunk
-	(*UploadState)(nil),          // 55: samizdat.relay.UploadState
-	(*DownloadChunk)(nil),        // 56: samizdat.relay.DownloadChunk
-	(*DownloadedChunk)(nil),      // 57: samizdat.relay.DownloadedChunk
+	(*ProvisionOpen)(nil),        // 15: samizdat.relay.ProvisionOpen
+	(*ProvisionJoin)(nil),        // 16: samizdat.relay.ProvisionJoin
+	(*ProvisionJoined)(nil),      // 17: samizdat.relay.ProvisionJoined
+	(*ProvisionSend)(nil),        // 18: samizdat.relay.ProvisionSend
+	(*ProvisionMessage)(nil),     // 19: samizdat.relay.ProvisionMessage
+	(*RemoveDevice)(nil),         // 20: samizdat.relay.RemoveDevice
+	(*AccountNotice)(nil),        // 21: samizdat.relay.AccountNotice
+	(*UploadPreKeys)(nil),        // 22: samizdat.relay.UploadPreKeys
+	(*PreKeyCountRequest)(nil),   // 23: samizdat.relay.PreKeyCountRequest
+	(*PreKeyCount)(nil),          // 24: samizdat.relay.PreKeyCount
+	(*FetchBundles)(nil),         // 25: samizdat.relay.FetchBundles
+	(*Bundle)(nil),               // 26: samizdat.relay.Bundle
+	(*Bundles)(nil),              // 27: samizdat.relay.Bundles
+	(*LookupUsername)(nil),       // 28: samizdat.relay.LookupUsername
+	(*UsernameFound)(nil),        // 29: samizdat.relay.UsernameFound
+	(*OutgoingMessage)(nil),      // 30: samizdat.relay.OutgoingMessage
+	(*SendMessages)(nil),         // 31: samizdat.relay.SendMessages
+	(*SendSealed)(nil),           // 32: samizdat.relay.SendSealed
+	(*SendMultiRecipient)(nil),   // 33: samizdat.relay.SendMultiRecipient
+	(*MultiSent)(nil),            // 34: samizdat.relay.MultiSent
+	(*RecipientMismatch)(nil),    // 35: samizdat.relay.RecipientMismatch
+	(*MultiMismatch)(nil),        // 36: samizdat.relay.MultiMismatch
+	(*Sent)(nil),                 // 37: samizdat.relay.Sent
+	(*DeviceMismatch)(nil),       // 38: samizdat.relay.DeviceMismatch
+	(*StartDelivery)(nil),        // 39: samizdat.relay.StartDelivery
+	(*Envelope)(nil),             // 40: samizdat.relay.Envelope
+	(*Ack)(nil),                  // 41: samizdat.relay.Ack
+	(*Ping)(nil),                 // 42: samizdat.relay.Ping
+	(*Pong)(nil),                 // 43: samizdat.relay.Pong
+	(*GetSenderCertificate)(nil), // 44: samizdat.relay.GetSenderCertificate
+	(*SenderCertificate)(nil),    // 45: samizdat.relay.SenderCertificate
+	(*Push)(nil),                 // 46: samizdat.relay.Push
+	(*QueueEmpty)(nil),           // 47: samizdat.relay.QueueEmpty
+	(*Replaced)(nil),             // 48: samizdat.relay.Replaced
+	(*Removed)(nil),              // 49: samizdat.relay.Removed
+	(*Closing)(nil),              // 50: samizdat.relay.Closing
+	(*CreateChannel)(nil),        // 51: samizdat.relay.CreateChannel
+	(*PostToChannel)(nil),        // 52: samizdat.relay.PostToChannel
+	(*ChannelPosted)(nil),        // 53: samizdat.relay.ChannelPosted
+	(*ReadChannel)(nil),          // 54: samizdat.relay.ReadChannel
+	(*ChannelPost)(nil),          // 55: samizdat.relay.ChannelPost
+	(*ChannelPosts)(nil),         // 56: samizdat.relay.ChannelPosts
+	(*ChannelNotice)(nil),        // 57: samizdat.relay.ChannelNotice
+	(*UploadStart)(nil),          // 58: samizdat.relay.UploadStart
+	(*UploadChunk)(nil),          // 59: samizdat.relay.UploadChunk
+	(*UploadState)(nil),          // 60: samizdat.relay.UploadState
+	(*DownloadChunk)(nil),        // 61: samizdat.relay.DownloadChunk
+	(*DownloadedChunk)(nil),      // 62: samizdat.relay.DownloadedChunk
 }
 var file_relay_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: samizdat.relay.Frame.request:type_name -> samizdat.relay.Request
 	3,  // 1: samizdat.relay.Frame.response:type_name -> samizdat.relay.Response
-	41, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
+	46, // 2: samizdat.relay.Frame.push:type_name -> samizdat.relay.Push
 	7,  // 3: samizdat.relay.Request.register:type_name -> samizdat.relay.Register
-	17, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
-	18, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
-	20, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
-	26, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
-	34, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
-	36, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
-	37, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
-	23, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
-	27, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
-	39, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
+	22, // 4: samizdat.relay.Request.upload_pre_keys:type_name -> samizdat.relay.UploadPreKeys
+	23, // 5: samizdat.relay.Request.pre_key_count:type_name -> samizdat.relay.PreKeyCountRequest
+	25, // 6: samizdat.relay.Request.fetch_bundles:type_name -> samizdat.relay.FetchBundles
+	31, // 7: samizdat.relay.Request.send:type_name -> samizdat.relay.SendMessages
+	39, // 8: samizdat.relay.Request.start_delivery:type_name -> samizdat.relay.StartDelivery
+	41, // 9: samizdat.relay.Request.ack:type_name -> samizdat.relay.Ack
+	42, // 10: samizdat.relay.Request.ping:type_name -> samizdat.relay.Ping
+	28, // 11: samizdat.relay.Request.lookup:type_name -> samizdat.relay.LookupUsername
+	32, // 12: samizdat.relay.Request.send_sealed:type_name -> samizdat.relay.SendSealed
+	44, // 13: samizdat.relay.Request.sender_certificate:type_name -> samizdat.relay.GetSenderCertificate
 	9,  // 14: samizdat.relay.Request.add_device:type_name -> samizdat.relay.AddDevice
-	28, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
+	33, // 15: samizdat.relay.Request.send_multi:type_name -> samizdat.relay.SendMultiRecipient
 	10, // 16: samizdat.relay.Request.list_devices:type_name -> samizdat.relay.ListDevices
-	15, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
-	46, // 18: samizdat.relay.Request.create_channel:type_name -> samizdat.relay.CreateChannel
-	47, // 19: samizdat.relay.Request.post_to_channel:type_name -> samizdat.relay.PostToChannel
-	49, // 20: samizdat.relay.Request.read_channel:type_name -> samizdat.relay.ReadChannel
+	20, // 17: samizdat.relay.Request.remove_device:type_name -> samizdat.relay.RemoveDevice
+	51, // 18: samizdat.relay.Request.create_channel:type_name -> samizdat.relay.CreateChannel
+	52, // 19: samizdat.relay.Request.post_to_channel:type_name -> samizdat.relay.PostToChannel
+	54, // 20: samizdat.relay.Request.read_channel:type_name -> samizdat.relay.ReadChannel
 	13, // 21: samizdat.relay.Request.make_invite:type_name -> samizdat.relay.MakeInvite
-	53, // 22: samizdat.relay.Request.upload_start:type_name -> samizdat.relay.UploadStart
-	54, // 23: samizdat.relay.Request.upload_chunk:type_name -> samizdat.relay.UploadChunk
-	56, // 24: samizdat.relay.Request.download_chunk:type_name -> samizdat.relay.DownloadChunk
-	0,  // 25: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
-	8,  // 26: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
-	19, // 27: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
-	22, // 28: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
-	32, // 29: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
-	33, // 30: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
-	24, // 31: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
-	40, // 32: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
-	38, // 33: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
-	29, // 34: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
-	31, // 35: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
-	12, // 36: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
-	48, // 37: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
-	51, // 38: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
-	14, // 39: samizdat.relay.Response.invite:type_name -> samizdat.relay.InviteToken
-	55, // 40: samizdat.relay.Response.upload_state:type_name -> samizdat.relay.UploadState
-	57, // 41: samizdat.relay.Response.downloaded_chunk:type_name -> samizdat.relay.DownloadedChunk
-	4,  // 42: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 43: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 44: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 45: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 46: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 47: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 48: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 49: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	11, // 50: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
-	4,  // 51: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 52: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 53: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
-	5,  // 54: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
-	4,  // 55: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
-	5,  // 56: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
-	6,  // 57: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
-	21, // 58: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
-	25, // 59: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
-	25, // 60: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
-	33, // 61: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
-	30, // 62: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
-	35, // 63: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
-	42, // 64: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
-	43, // 65: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
-	45, // 66: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
-	44, // 67: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
-	52, // 68: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
-	50, // 69: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
-	50, // 70: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
-	71, // [71:71] is the sub-list for method output_type
-	71, // [71:71] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	58, // 22: samizdat.relay.Request.upload_start:type_name -> samizdat.relay.UploadStart
+	59, // 23: samizdat.relay.Request.upload_chunk:type_name -> samizdat.relay.UploadChunk
+	61, // 24: samizdat.relay.Request.download_chunk:type_name -> samizdat.relay.DownloadChunk
+	15, // 25: samizdat.relay.Request.provision_open:type_name -> samizdat.relay.ProvisionOpen
+	16, // 26: samizdat.relay.Request.provision_join:type_name -> samizdat.relay.ProvisionJoin
+	18, // 27: samizdat.relay.Request.provision_send:type_name -> samizdat.relay.ProvisionSend
+	0,  // 28: samizdat.relay.Response.status:type_name -> samizdat.relay.Status
+	8,  // 29: samizdat.relay.Response.registered:type_name -> samizdat.relay.Registered
+	24, // 30: samizdat.relay.Response.pre_key_count:type_name -> samizdat.relay.PreKeyCount
+	27, // 31: samizdat.relay.Response.bundles:type_name -> samizdat.relay.Bundles
+	37, // 32: samizdat.relay.Response.sent:type_name -> samizdat.relay.Sent
+	38, // 33: samizdat.relay.Response.mismatch:type_name -> samizdat.relay.DeviceMismatch
+	29, // 34: samizdat.relay.Response.found:type_name -> samizdat.relay.UsernameFound
+	45, // 35: samizdat.relay.Response.sender_certificate:type_name -> samizdat.relay.SenderCertificate
+	43, // 36: samizdat.relay.Response.pong:type_name -> samizdat.relay.Pong
+	34, // 37: samizdat.relay.Response.multi_sent:type_name -> samizdat.relay.MultiSent
+	36, // 38: samizdat.relay.Response.multi_mismatch:type_name -> samizdat.relay.MultiMismatch
+	12, // 39: samizdat.relay.Response.devices:type_name -> samizdat.relay.DeviceList
+	53, // 40: samizdat.relay.Response.channel_posted:type_name -> samizdat.relay.ChannelPosted
+	56, // 41: samizdat.relay.Response.channel_posts:type_name -> samizdat.relay.ChannelPosts
+	14, // 42: samizdat.relay.Response.invite:type_name -> samizdat.relay.InviteToken
+	60, // 43: samizdat.relay.Response.upload_state:type_name -> samizdat.relay.UploadState
+	62, // 44: samizdat.relay.Response.downloaded_chunk:type_name -> samizdat.relay.DownloadedChunk
+	17, // 45: samizdat.relay.Response.provision_joined:type_name -> samizdat.relay.ProvisionJoined
+	4,  // 46: samizdat.relay.Register.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 47: samizdat.relay.Register.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 48: samizdat.relay.Register.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 49: samizdat.relay.Register.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 50: samizdat.relay.AddDevice.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 51: samizdat.relay.AddDevice.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 52: samizdat.relay.AddDevice.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 53: samizdat.relay.AddDevice.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	11, // 54: samizdat.relay.DeviceList.devices:type_name -> samizdat.relay.DeviceInfo
+	4,  // 55: samizdat.relay.UploadPreKeys.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 56: samizdat.relay.UploadPreKeys.last_resort_kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 57: samizdat.relay.UploadPreKeys.pre_keys:type_name -> samizdat.relay.OneTimePreKey
+	5,  // 58: samizdat.relay.UploadPreKeys.kyber_pre_keys:type_name -> samizdat.relay.KyberPreKey
+	4,  // 59: samizdat.relay.Bundle.signed_pre_key:type_name -> samizdat.relay.SignedPreKey
+	5,  // 60: samizdat.relay.Bundle.kyber_pre_key:type_name -> samizdat.relay.KyberPreKey
+	6,  // 61: samizdat.relay.Bundle.pre_key:type_name -> samizdat.relay.OneTimePreKey
+	26, // 62: samizdat.relay.Bundles.bundles:type_name -> samizdat.relay.Bundle
+	30, // 63: samizdat.relay.SendMessages.messages:type_name -> samizdat.relay.OutgoingMessage
+	30, // 64: samizdat.relay.SendSealed.messages:type_name -> samizdat.relay.OutgoingMessage
+	38, // 65: samizdat.relay.RecipientMismatch.devices:type_name -> samizdat.relay.DeviceMismatch
+	35, // 66: samizdat.relay.MultiMismatch.recipients:type_name -> samizdat.relay.RecipientMismatch
+	40, // 67: samizdat.relay.Push.delivery:type_name -> samizdat.relay.Envelope
+	47, // 68: samizdat.relay.Push.queue_empty:type_name -> samizdat.relay.QueueEmpty
+	48, // 69: samizdat.relay.Push.replaced:type_name -> samizdat.relay.Replaced
+	50, // 70: samizdat.relay.Push.closing:type_name -> samizdat.relay.Closing
+	49, // 71: samizdat.relay.Push.removed:type_name -> samizdat.relay.Removed
+	57, // 72: samizdat.relay.Push.channel:type_name -> samizdat.relay.ChannelNotice
+	19, // 73: samizdat.relay.Push.provision:type_name -> samizdat.relay.ProvisionMessage
+	55, // 74: samizdat.relay.ChannelPosts.posts:type_name -> samizdat.relay.ChannelPost
+	55, // 75: samizdat.relay.ChannelNotice.post:type_name -> samizdat.relay.ChannelPost
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_relay_wire_wire_proto_init() }
@@ -4653,6 +5025,9 @@ func file_relay_wire_wire_proto_init() {
 		(*Request_UploadStart)(nil),
 		(*Request_UploadChunk)(nil),
 		(*Request_DownloadChunk)(nil),
+		(*Request_ProvisionOpen)(nil),
+		(*Request_ProvisionJoin)(nil),
+		(*Request_ProvisionSend)(nil),
 	}
 	file_relay_wire_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Registered)(nil),
@@ -4671,8 +5046,9 @@ func file_relay_wire_wire_proto_init() {
 		(*Response_Invite)(nil),
 		(*Response_UploadState)(nil),
 		(*Response_DownloadedChunk)(nil),
+		(*Response_ProvisionJoined)(nil),
 	}
-	file_relay_wire_wire_proto_msgTypes[40].OneofWrappers = []any{
+	file_relay_wire_wire_proto_msgTypes[45].OneofWrappers = []any{
 		(*Push_Delivery)(nil),
 		(*Push_QueueEmpty)(nil),
 		(*Push_Manifest)(nil),
@@ -4680,6 +5056,7 @@ func file_relay_wire_wire_proto_init() {
 		(*Push_Closing)(nil),
 		(*Push_Removed)(nil),
 		(*Push_Channel)(nil),
+		(*Push_Provision)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4687,7 +5064,7 @@ func file_relay_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_wire_wire_proto_rawDesc), len(file_relay_wire_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   57,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

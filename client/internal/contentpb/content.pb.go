@@ -71,7 +71,7 @@ func (x Receipt_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Type.Descriptor instead.
 func (Receipt_Type) EnumDescriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{6, 0}
+	return file_content_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type Content struct {
@@ -82,6 +82,10 @@ type Content struct {
 	Manifest       *ManifestHeld          `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`                                   // the manifest the sender holds, so a contact holding a newer one hands it on
 	// Attachments: 40-44. A file that goes with a text or a group text.
 	Attachment *AttachmentPointer `protobuf:"bytes,40,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	// Disappearing messages (client/timer.go): with a text, the seconds
+	// after which every copy of it, on every device of both sides, is
+	// deleted; 0 keeps it.
+	ExpireTimer uint32 `protobuf:"varint,48,opt,name=expire_timer,json=expireTimer,proto3" json:"expire_timer,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Content_Text
@@ -93,6 +97,10 @@ type Content struct {
 	//	*Content_GroupText
 	//	*Content_GroupCiphertext
 	//	*Content_ChannelAdmin
+	//	*Content_SyncSent
+	//	*Content_SyncRead
+	//	*Content_SyncPeer
+	//	*Content_ExpireTimerUpdate
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -161,6 +169,13 @@ func (x *Content) GetAttachment() *AttachmentPointer {
 		return x.Attachment
 	}
 	return nil
+}
+
+func (x *Content) GetExpireTimer() uint32 {
+	if x != nil {
+		return x.ExpireTimer
+	}
+	return 0
 }
 
 func (x *Content) GetBody() isContent_Body {
@@ -251,6 +266,42 @@ func (x *Content) GetChannelAdmin() *ChannelAdmin {
 	return nil
 }
 
+func (x *Content) GetSyncSent() *SyncSent {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SyncSent); ok {
+			return x.SyncSent
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetSyncRead() *SyncRead {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SyncRead); ok {
+			return x.SyncRead
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetSyncPeer() *SyncPeer {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SyncPeer); ok {
+			return x.SyncPeer
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetExpireTimerUpdate() *ExpireTimer {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ExpireTimerUpdate); ok {
+			return x.ExpireTimerUpdate
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -293,6 +344,23 @@ type Content_ChannelAdmin struct {
 	ChannelAdmin *ChannelAdmin `protobuf:"bytes,30,opt,name=channel_admin,json=channelAdmin,proto3,oneof"`
 }
 
+type Content_SyncSent struct {
+	// Sync between one's own devices (client/sync.go): 45-54.
+	SyncSent *SyncSent `protobuf:"bytes,45,opt,name=sync_sent,json=syncSent,proto3,oneof"`
+}
+
+type Content_SyncRead struct {
+	SyncRead *SyncRead `protobuf:"bytes,46,opt,name=sync_read,json=syncRead,proto3,oneof"`
+}
+
+type Content_SyncPeer struct {
+	SyncPeer *SyncPeer `protobuf:"bytes,47,opt,name=sync_peer,json=syncPeer,proto3,oneof"`
+}
+
+type Content_ExpireTimerUpdate struct {
+	ExpireTimerUpdate *ExpireTimer `protobuf:"bytes,49,opt,name=expire_timer_update,json=expireTimerUpdate,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
@@ -311,6 +379,248 @@ func (*Content_GroupCiphertext) isContent_Body() {}
 
 func (*Content_ChannelAdmin) isContent_Body() {}
 
+func (*Content_SyncSent) isContent_Body() {}
+
+func (*Content_SyncRead) isContent_Body() {}
+
+func (*Content_SyncPeer) isContent_Body() {}
+
+func (*Content_ExpireTimerUpdate) isContent_Body() {}
+
+// ExpireTimer sets the disappearing-message timer of a conversation: the
+// one with the sender, or, from one's own account, the one with
+// conversation.
+type ExpireTimer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seconds       uint32                 `protobuf:"varint,1,opt,name=seconds,proto3" json:"seconds,omitempty"` // 0 turns it off
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireTimer) Reset() {
+	*x = ExpireTimer{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireTimer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireTimer) ProtoMessage() {}
+
+func (x *ExpireTimer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireTimer.ProtoReflect.Descriptor instead.
+func (*ExpireTimer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExpireTimer) GetSeconds() uint32 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *ExpireTimer) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+// SyncSent tells one's own other devices of a message this device sent to
+// someone else, so that it shows in their history too. Taken only from
+// one's own account.
+type SyncSent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Destination   string                 `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`                 // the recipient's username
+	EnvelopeId    []byte                 `protobuf:"bytes,2,opt,name=envelope_id,json=envelopeId,proto3" json:"envelope_id,omitempty"` // the message's, so receipts for it mark every copy
+	Body          string                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSent) Reset() {
+	*x = SyncSent{}
+	mi := &file_content_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSent) ProtoMessage() {}
+
+func (x *SyncSent) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSent.ProtoReflect.Descriptor instead.
+func (*SyncSent) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SyncSent) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *SyncSent) GetEnvelopeId() []byte {
+	if x != nil {
+		return x.EnvelopeId
+	}
+	return nil
+}
+
+func (x *SyncSent) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// SyncRead tells one's own other devices which messages were shown here.
+type SyncRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	EnvelopeIds   [][]byte               `protobuf:"bytes,2,rep,name=envelope_ids,json=envelopeIds,proto3" json:"envelope_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRead) Reset() {
+	*x = SyncRead{}
+	mi := &file_content_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRead) ProtoMessage() {}
+
+func (x *SyncRead) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRead.ProtoReflect.Descriptor instead.
+func (*SyncRead) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SyncRead) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SyncRead) GetEnvelopeIds() [][]byte {
+	if x != nil {
+		return x.EnvelopeIds
+	}
+	return nil
+}
+
+// SyncPeer tells one's own other devices what the user decided about a
+// peer: accepted or blocked (clientdb.PeerAccepted, PeerBlocked), or
+// unblocked (PeerPending).
+type SyncPeer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	AccountId     []byte                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	State         int32                  `protobuf:"varint,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncPeer) Reset() {
+	*x = SyncPeer{}
+	mi := &file_content_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncPeer) ProtoMessage() {}
+
+func (x *SyncPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncPeer.ProtoReflect.Descriptor instead.
+func (*SyncPeer) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SyncPeer) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SyncPeer) GetAccountId() []byte {
+	if x != nil {
+		return x.AccountId
+	}
+	return nil
+}
+
+func (x *SyncPeer) GetState() int32 {
+	if x != nil {
+		return x.State
+	}
+	return 0
+}
+
 // ChannelAdmin makes the recipient an admin of a broadcast channel: it
 // carries the channel's admin code (broadcast.Code, marshalled), keys and
 // all. The recipient takes it only from an accepted contact.
@@ -323,7 +633,7 @@ type ChannelAdmin struct {
 
 func (x *ChannelAdmin) Reset() {
 	*x = ChannelAdmin{}
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +645,7 @@ func (x *ChannelAdmin) String() string {
 func (*ChannelAdmin) ProtoMessage() {}
 
 func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[1]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +658,7 @@ func (x *ChannelAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelAdmin.ProtoReflect.Descriptor instead.
 func (*ChannelAdmin) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{1}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChannelAdmin) GetCode() []byte {
@@ -373,7 +683,7 @@ type ManifestHeld struct {
 
 func (x *ManifestHeld) Reset() {
 	*x = ManifestHeld{}
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +695,7 @@ func (x *ManifestHeld) String() string {
 func (*ManifestHeld) ProtoMessage() {}
 
 func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[2]
+	mi := &file_content_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +708,7 @@ func (x *ManifestHeld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHeld.ProtoReflect.Descriptor instead.
 func (*ManifestHeld) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{2}
+	return file_content_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ManifestHeld) GetSerial() uint64 {
@@ -435,7 +745,7 @@ type ManifestOffer struct {
 
 func (x *ManifestOffer) Reset() {
 	*x = ManifestOffer{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +757,7 @@ func (x *ManifestOffer) String() string {
 func (*ManifestOffer) ProtoMessage() {}
 
 func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +770,7 @@ func (x *ManifestOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestOffer.ProtoReflect.Descriptor instead.
 func (*ManifestOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ManifestOffer) GetBlob() []byte {
@@ -489,7 +799,7 @@ type BridgeOffer struct {
 
 func (x *BridgeOffer) Reset() {
 	*x = BridgeOffer{}
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +811,7 @@ func (x *BridgeOffer) String() string {
 func (*BridgeOffer) ProtoMessage() {}
 
 func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +824,7 @@ func (x *BridgeOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeOffer.ProtoReflect.Descriptor instead.
 func (*BridgeOffer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{4}
+	return file_content_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BridgeOffer) GetNetwork() string {
@@ -582,7 +892,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +904,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +917,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5}
+	return file_content_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Text) GetBody() string {
@@ -627,7 +937,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +949,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[6]
+	mi := &file_content_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +962,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{6}
+	return file_content_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Receipt) GetType() Receipt_Type {
@@ -681,7 +991,7 @@ type GroupUpdate struct {
 
 func (x *GroupUpdate) Reset() {
 	*x = GroupUpdate{}
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +1003,7 @@ func (x *GroupUpdate) String() string {
 func (*GroupUpdate) ProtoMessage() {}
 
 func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[7]
+	mi := &file_content_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +1016,7 @@ func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
 func (*GroupUpdate) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{7}
+	return file_content_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GroupUpdate) GetChanges() [][]byte {
@@ -728,7 +1038,7 @@ type GroupKey struct {
 
 func (x *GroupKey) Reset() {
 	*x = GroupKey{}
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1050,7 @@ func (x *GroupKey) String() string {
 func (*GroupKey) ProtoMessage() {}
 
 func (x *GroupKey) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[8]
+	mi := &file_content_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1063,7 @@ func (x *GroupKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupKey.ProtoReflect.Descriptor instead.
 func (*GroupKey) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{8}
+	return file_content_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GroupKey) GetGroupId() []byte {
@@ -783,7 +1093,7 @@ type GroupText struct {
 
 func (x *GroupText) Reset() {
 	*x = GroupText{}
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +1105,7 @@ func (x *GroupText) String() string {
 func (*GroupText) ProtoMessage() {}
 
 func (x *GroupText) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[9]
+	mi := &file_content_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +1118,7 @@ func (x *GroupText) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupText.ProtoReflect.Descriptor instead.
 func (*GroupText) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{9}
+	return file_content_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GroupText) GetGroupId() []byte {
@@ -836,7 +1146,7 @@ type GroupCiphertext struct {
 
 func (x *GroupCiphertext) Reset() {
 	*x = GroupCiphertext{}
-	mi := &file_content_proto_msgTypes[10]
+	mi := &file_content_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1158,7 @@ func (x *GroupCiphertext) String() string {
 func (*GroupCiphertext) ProtoMessage() {}
 
 func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[10]
+	mi := &file_content_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1171,7 @@ func (x *GroupCiphertext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCiphertext.ProtoReflect.Descriptor instead.
 func (*GroupCiphertext) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{10}
+	return file_content_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GroupCiphertext) GetMessage() []byte {
@@ -888,7 +1198,7 @@ type AttachmentPointer struct {
 
 func (x *AttachmentPointer) Reset() {
 	*x = AttachmentPointer{}
-	mi := &file_content_proto_msgTypes[11]
+	mi := &file_content_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1210,7 @@ func (x *AttachmentPointer) String() string {
 func (*AttachmentPointer) ProtoMessage() {}
 
 func (x *AttachmentPointer) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[11]
+	mi := &file_content_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1223,7 @@ func (x *AttachmentPointer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentPointer.ProtoReflect.Descriptor instead.
 func (*AttachmentPointer) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{11}
+	return file_content_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AttachmentPointer) GetId() []byte {
@@ -962,7 +1272,7 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\x0fsamizdat.client\"\xb4\x06\n" +
+	"\rcontent.proto\x12\x0fsamizdat.client\"\xd5\b\n" +
 	"\aContent\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x04R\ttimestamp\x12'\n" +
 	"\x0fsender_username\x18\x02 \x01(\tR\x0esenderUsername\x12\x1d\n" +
@@ -971,7 +1281,8 @@ const file_content_proto_rawDesc = "" +
 	"\bmanifest\x18\x04 \x01(\v2\x1d.samizdat.client.ManifestHeldR\bmanifest\x12B\n" +
 	"\n" +
 	"attachment\x18( \x01(\v2\".samizdat.client.AttachmentPointerR\n" +
-	"attachment\x12+\n" +
+	"attachment\x12!\n" +
+	"\fexpire_timer\x180 \x01(\rR\vexpireTimer\x12+\n" +
 	"\x04text\x18\n" +
 	" \x01(\v2\x15.samizdat.client.TextH\x00R\x04text\x124\n" +
 	"\areceipt\x18\v \x01(\v2\x18.samizdat.client.ReceiptH\x00R\areceipt\x12A\n" +
@@ -982,8 +1293,28 @@ const file_content_proto_rawDesc = "" +
 	"\n" +
 	"group_text\x18\x16 \x01(\v2\x1a.samizdat.client.GroupTextH\x00R\tgroupText\x12M\n" +
 	"\x10group_ciphertext\x18\x17 \x01(\v2 .samizdat.client.GroupCiphertextH\x00R\x0fgroupCiphertext\x12D\n" +
-	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdminB\x06\n" +
-	"\x04body\"\"\n" +
+	"\rchannel_admin\x18\x1e \x01(\v2\x1d.samizdat.client.ChannelAdminH\x00R\fchannelAdmin\x128\n" +
+	"\tsync_sent\x18- \x01(\v2\x19.samizdat.client.SyncSentH\x00R\bsyncSent\x128\n" +
+	"\tsync_read\x18. \x01(\v2\x19.samizdat.client.SyncReadH\x00R\bsyncRead\x128\n" +
+	"\tsync_peer\x18/ \x01(\v2\x19.samizdat.client.SyncPeerH\x00R\bsyncPeer\x12N\n" +
+	"\x13expire_timer_update\x181 \x01(\v2\x1c.samizdat.client.ExpireTimerH\x00R\x11expireTimerUpdateB\x06\n" +
+	"\x04body\"K\n" +
+	"\vExpireTimer\x12\x18\n" +
+	"\aseconds\x18\x01 \x01(\rR\aseconds\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\"a\n" +
+	"\bSyncSent\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x1f\n" +
+	"\venvelope_id\x18\x02 \x01(\fR\n" +
+	"envelopeId\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\"A\n" +
+	"\bSyncRead\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12!\n" +
+	"\fenvelope_ids\x18\x02 \x03(\fR\venvelopeIds\"S\n" +
+	"\bSyncPeer\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\fR\taccountId\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\x05R\x05state\"\"\n" +
 	"\fChannelAdmin\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\fR\x04code\"X\n" +
 	"\fManifestHeld\x12\x16\n" +
@@ -1040,40 +1371,48 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_content_proto_goTypes = []any{
 	(Receipt_Type)(0),         // 0: samizdat.client.Receipt.Type
 	(*Content)(nil),           // 1: samizdat.client.Content
-	(*ChannelAdmin)(nil),      // 2: samizdat.client.ChannelAdmin
-	(*ManifestHeld)(nil),      // 3: samizdat.client.ManifestHeld
-	(*ManifestOffer)(nil),     // 4: samizdat.client.ManifestOffer
-	(*BridgeOffer)(nil),       // 5: samizdat.client.BridgeOffer
-	(*Text)(nil),              // 6: samizdat.client.Text
-	(*Receipt)(nil),           // 7: samizdat.client.Receipt
-	(*GroupUpdate)(nil),       // 8: samizdat.client.GroupUpdate
-	(*GroupKey)(nil),          // 9: samizdat.client.GroupKey
-	(*GroupText)(nil),         // 10: samizdat.client.GroupText
-	(*GroupCiphertext)(nil),   // 11: samizdat.client.GroupCiphertext
-	(*AttachmentPointer)(nil), // 12: samizdat.client.AttachmentPointer
+	(*ExpireTimer)(nil),       // 2: samizdat.client.ExpireTimer
+	(*SyncSent)(nil),          // 3: samizdat.client.SyncSent
+	(*SyncRead)(nil),          // 4: samizdat.client.SyncRead
+	(*SyncPeer)(nil),          // 5: samizdat.client.SyncPeer
+	(*ChannelAdmin)(nil),      // 6: samizdat.client.ChannelAdmin
+	(*ManifestHeld)(nil),      // 7: samizdat.client.ManifestHeld
+	(*ManifestOffer)(nil),     // 8: samizdat.client.ManifestOffer
+	(*BridgeOffer)(nil),       // 9: samizdat.client.BridgeOffer
+	(*Text)(nil),              // 10: samizdat.client.Text
+	(*Receipt)(nil),           // 11: samizdat.client.Receipt
+	(*GroupUpdate)(nil),       // 12: samizdat.client.GroupUpdate
+	(*GroupKey)(nil),          // 13: samizdat.client.GroupKey
+	(*GroupText)(nil),         // 14: samizdat.client.GroupText
+	(*GroupCiphertext)(nil),   // 15: samizdat.client.GroupCiphertext
+	(*AttachmentPointer)(nil), // 16: samizdat.client.AttachmentPointer
 }
 var file_content_proto_depIdxs = []int32{
-	3,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
-	12, // 1: samizdat.client.Content.attachment:type_name -> samizdat.client.AttachmentPointer
-	6,  // 2: samizdat.client.Content.text:type_name -> samizdat.client.Text
-	7,  // 3: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
-	5,  // 4: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
-	4,  // 5: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
-	8,  // 6: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
-	9,  // 7: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
-	10, // 8: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
-	11, // 9: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
-	2,  // 10: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
-	0,  // 11: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 0: samizdat.client.Content.manifest:type_name -> samizdat.client.ManifestHeld
+	16, // 1: samizdat.client.Content.attachment:type_name -> samizdat.client.AttachmentPointer
+	10, // 2: samizdat.client.Content.text:type_name -> samizdat.client.Text
+	11, // 3: samizdat.client.Content.receipt:type_name -> samizdat.client.Receipt
+	9,  // 4: samizdat.client.Content.bridge_offer:type_name -> samizdat.client.BridgeOffer
+	8,  // 5: samizdat.client.Content.manifest_offer:type_name -> samizdat.client.ManifestOffer
+	12, // 6: samizdat.client.Content.group_update:type_name -> samizdat.client.GroupUpdate
+	13, // 7: samizdat.client.Content.group_key:type_name -> samizdat.client.GroupKey
+	14, // 8: samizdat.client.Content.group_text:type_name -> samizdat.client.GroupText
+	15, // 9: samizdat.client.Content.group_ciphertext:type_name -> samizdat.client.GroupCiphertext
+	6,  // 10: samizdat.client.Content.channel_admin:type_name -> samizdat.client.ChannelAdmin
+	3,  // 11: samizdat.client.Content.sync_sent:type_name -> samizdat.client.SyncSent
+	4,  // 12: samizdat.client.Content.sync_read:type_name -> samizdat.client.SyncRead
+	5,  // 13: samizdat.client.Content.sync_peer:type_name -> samizdat.client.SyncPeer
+	2,  // 14: samizdat.client.Content.expire_timer_update:type_name -> samizdat.client.ExpireTimer
+	0,  // 15: samizdat.client.Receipt.type:type_name -> samizdat.client.Receipt.Type
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -1091,6 +1430,10 @@ func file_content_proto_init() {
 		(*Content_GroupText)(nil),
 		(*Content_GroupCiphertext)(nil),
 		(*Content_ChannelAdmin)(nil),
+		(*Content_SyncSent)(nil),
+		(*Content_SyncRead)(nil),
+		(*Content_SyncPeer)(nil),
+		(*Content_ExpireTimerUpdate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1098,7 +1441,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
