@@ -17,13 +17,17 @@ import (
 // connection, while the connection also re-reads its mailbox all the time
 // (DeliveryPoll 1 ms) and acknowledges some of them, each reach it exactly
 // once; after a reconnect, exactly the unacknowledged ones come again, once.
+// Without the poll (an hour) every one still comes at once.
 func TestHandoffExactlyOnce(t *testing.T) {
 	for _, st := range []struct {
 		name string
+		poll time.Duration
 		open func(t *testing.T) relay.Store
 	}{
-		{"memstore", func(t *testing.T) relay.Store { return newMemstore(t, 0) }},
-		{"sqlite", func(t *testing.T) relay.Store {
+		{"memstore", time.Millisecond, func(t *testing.T) relay.Store { return newMemstore(t, 0) }},
+		// Without the poll to catch what a handoff might miss.
+		{"memstore, no poll", time.Hour, func(t *testing.T) relay.Store { return newMemstore(t, 0) }},
+		{"sqlite", time.Millisecond, func(t *testing.T) relay.Store {
 			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"), sqlite.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -33,7 +37,7 @@ func TestHandoffExactlyOnce(t *testing.T) {
 		}},
 	} {
 		t.Run(st.name, func(t *testing.T) {
-			e := newEnvStore(t, st.open(t), func(c *relay.Config) { c.Limits.DeliveryPoll = time.Millisecond })
+			e := newEnvStore(t, st.open(t), func(c *relay.Config) { c.Limits.DeliveryPoll = st.poll })
 			senders := []*user{e.register("alice", 1), e.register("carol", 1)}
 			bob := e.register("bob", 1)
 			bob.dev1().mustOK(startDelivery())
