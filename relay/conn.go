@@ -704,10 +704,12 @@ func (c *conn) startDelivery(id uint64) {
 		go c.forwardWakes(wake)
 	}
 	c.lastRead.Store(c.s.clock())
+	// The backlog, armed with it, so that the worker's first read (and
+	// QueueEmpty) comes before any envelope handed to the connection.
 	c.mu.Lock()
 	c.armed = true
+	c.kickLocked(kickMail)
 	c.mu.Unlock()
-	c.kick(kickMail) // the backlog
 }
 
 // forwardWakes turns a plain Hub's wake-ups into kicks until the
