@@ -490,8 +490,22 @@ func (c *Conn) isClosed() bool { return c.closed.Load() }
 // use; frames from concurrent calls do not interleave. After an error other
 // than ErrFrameTooLarge the Conn refuses further writes.
 func (c *Conn) WriteFrame(b []byte) error {
-	if len(b) > MaxFrame {
-		return fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, len(b), MaxFrame)
+	frames := [1][]byte{b}
+	return c.WriteFrames(frames[:])
+}
+
+// WriteFrames sends each of frames as WriteFrame would, in order and
+// without frames of concurrent calls between them, in as few writes to the
+// underlying connection as a buffer of one full-size Noise message allows
+// (one for up to about 64 KiB of frames). If one is larger than MaxFrame
+// it returns ErrFrameTooLarge and sends none.
+func (c *Conn) WriteFrames(frames [][]byte) error {
+	total := 0
+	for _, b := range frames {
+		if len(b) > MaxFrame {
+			return fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, len(b), MaxFrame)
+		}
+		total += 2 + frameHeader + len(b) + tagSize
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -502,38 +516,63 @@ func (c *Conn) WriteFrame(b []byte) error {
 		return fmt.Errorf("noisechan: write: %w", net.ErrClosed)
 	}
 
-	// Small frames borrow a small buffer; a larger frame borrows one
-	// buffer the size of a Noise message and goes out a message at a time.
+	// Small frames borrow a small buffer; larger ones borrow one the size
+	// of a Noise message, which goes out whenever the next message would
+	// not fit.
 	pool := &largeBufs
-	if 2+frameHeader+len(b)+tagSize <= smallBufSize {
+	if total <= smallBufSize {
 		pool = &smallBufs
 	}
 	bp := pool.Get().(*[]byte)
 	defer pool.Put(bp)
-	for first := true; first || len(b) > 0; first = false {
-		var chunk []byte
-		buf := (*bp)[:2] // length, filled in below
-		if first {
-			n := min(len(b), firstChunk)
-			chunk, b = b[:n], b[n:]
-			buf = binary.BigEndian.AppendUint32(buf, uint32(n+len(b)))
-		} else {
-			n := min(len(b), maxPlain)
-			chunk, b = b[:n], b[n:]
+	out := (*bp)[:0]
+	flush := func() error {
+		if len(out) == 0 {
+			return nil
 		}
-		buf = append(buf, chunk...)
-		// Encrypt in place: the plaintext starts exactly where the
-		// ciphertext is appended, and the buffer has room for the tag.
-		buf, err := c.send.Encrypt(buf[:2], nil, buf[2:])
+		_, err := c.raw.Write(out)
+		out = out[:0]
 		if err != nil {
-			c.werr = fmt.Errorf("noisechan: encrypt: %w", err)
-			return c.werr
-		}
-		binary.BigEndian.PutUint16(buf, uint16(len(buf)-2))
-		if _, err := c.raw.Write(buf); err != nil {
 			c.werr = fmt.Errorf("noisechan: write: %w", err)
-			return c.werr
 		}
+		return err
+	}
+	for _, b := range frames {
+		for first := true; first || len(b) > 0; first = false {
+			var chunk []byte
+			head := 2 // the message's length, filled in below
+			if first {
+				n := min(len(b), firstChunk)
+				chunk, b = b[:n], b[n:]
+				head += frameHeader
+			} else {
+				n := min(len(b), maxPlain)
+				chunk, b = b[:n], b[n:]
+			}
+			if len(out)+head+len(chunk)+tagSize > cap(out) {
+				if err := flush(); err != nil {
+					return c.werr
+				}
+			}
+			at := len(out)
+			out = append(out, 0, 0)
+			if first {
+				out = binary.BigEndian.AppendUint32(out, uint32(len(chunk)+len(b)))
+			}
+			out = append(out, chunk...)
+			// Encrypt in place: the plaintext starts exactly where the
+			// ciphertext is appended, and the buffer has room for the tag.
+			msg, err := c.send.Encrypt(out[:at+2], nil, out[at+2:])
+			if err != nil {
+				c.werr = fmt.Errorf("noisechan: encrypt: %w", err)
+				return c.werr
+			}
+			out = msg
+			binary.BigEndian.PutUint16(out[at:], uint16(len(out)-at-2))
+		}
+	}
+	if err := flush(); err != nil {
+		return c.werr
 	}
 	return nil
 }

@@ -151,6 +151,65 @@ func TestFrames(t *testing.T) {
 	}
 }
 
+// writeCounter counts the writes made to it.
+type writeCounter struct {
+	net.Conn
+	writes int
+}
+
+func (c *writeCounter) Write(b []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(b)
+}
+
+// TestWriteFrames: frames written together arrive as written, in as few
+// writes as one full-size message's buffer allows; a frame too large sends
+// none of them.
+func TestWriteFrames(t *testing.T) {
+	checkLeaks(t)
+	c, s := pair(t, true)
+	cc := &writeCounter{Conn: c.raw}
+	c.raw = cc
+	for _, tc := range []struct {
+		sizes     []int
+		maxWrites int
+	}{
+		{[]int{0, 1, 100, 1024, 1024, 1024}, 1}, // fits the small buffer
+		{[]int{1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024}, 1},
+		{[]int{30_000, 30_000, 30_000, 1}, 2},
+		{[]int{firstChunk, 1, firstChunk + 1, 200_000, 5}, 8},
+	} {
+		var frames [][]byte
+		for i, n := range tc.sizes {
+			frames = append(frames, pattern(n, byte(i)))
+		}
+		cc.writes = 0
+		errc := make(chan error, 1)
+		go func() { errc <- c.WriteFrames(frames) }()
+		for i, want := range frames {
+			got, err := s.ReadFrame()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("sizes %v: frame %d: %d bytes, %v", tc.sizes, i, len(got), err)
+			}
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if cc.writes > tc.maxWrites || cc.writes == 0 {
+			t.Errorf("sizes %v: %d writes, want at most %d", tc.sizes, cc.writes, tc.maxWrites)
+		}
+	}
+	cc.writes = 0
+	if err := c.WriteFrames([][]byte{{1}, make([]byte, MaxFrame+1)}); !errors.Is(err, ErrFrameTooLarge) || cc.writes != 0 {
+		t.Fatalf("a frame too large among others: %v, %d writes", err, cc.writes)
+	}
+	// The channel still works.
+	go func() { c.WriteFrame([]byte("after")) }()
+	if got, err := s.ReadFrame(); err != nil || string(got) != "after" {
+		t.Fatalf("after: %q %v", got, err)
+	}
+}
+
 func TestFrameTooLarge(t *testing.T) {
 	checkLeaks(t)
 	c, s := pair(t, false)

@@ -429,13 +429,20 @@ func (c *conn) write(f *wire.Frame) error {
 // writeFrame writes a marshalled frame (one made once for many
 // connections, such as a channel notice).
 func (c *conn) writeFrame(b []byte) error {
+	frames := [1][]byte{b}
+	return c.writeFrames(frames[:])
+}
+
+// writeFrames writes marshalled frames one after another, in as few writes
+// to the socket as noisechan allows.
+func (c *conn) writeFrames(frames [][]byte) error {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
 		return errConnClosed
 	}
 	c.nc.SetWriteDeadline(c.s.clk.Now().Add(c.s.lim.WriteTimeout))
-	err := c.nc.WriteFrame(b)
+	err := c.nc.WriteFrames(frames)
 	c.wmu.Unlock()
 	if err != nil {
 		c.log.Debug("write failed", "err", err)
@@ -702,10 +709,12 @@ func (c *conn) startDelivery(id uint64) {
 		go c.forwardWakes(wake)
 	}
 	c.lastRead.Store(c.s.clock())
+	// The backlog, armed with it, so that the worker's first read (and
+	// QueueEmpty) comes before any envelope handed to the connection.
 	c.mu.Lock()
 	c.armed = true
+	c.kickLocked(kickMail)
 	c.mu.Unlock()
-	c.kick(kickMail) // the backlog
 }
 
 // forwardWakes turns a plain Hub's wake-ups into kicks until the
@@ -826,16 +835,17 @@ func (c *conn) deliver(ctx context.Context) bool {
 			}
 			return false
 		}
+		var out []*Envelope
 		for i := range envs {
-			if c.readPast(envs[i].Seq) {
-				c.cursor = envs[i].Seq
-				continue // handed to the connection and pushed already
+			if !c.readPast(envs[i].Seq) { // else handed to the connection and pushed already
+				out = append(out, &envs[i])
 			}
-			if err := c.push(&wire.Push{Body: &wire.Push_Delivery{Delivery: envelopeToWire(&envs[i])}}); err != nil {
-				return false
-			}
-			c.s.obs.MessageOut(c.s.now().Sub(envs[i].ServerTime))
-			c.cursor = envs[i].Seq
+		}
+		if !c.pushDeliveries(out) {
+			return false
+		}
+		if len(envs) > 0 {
+			c.cursor = envs[len(envs)-1].Seq
 		}
 		if len(envs) < c.s.lim.DeliveryBatch {
 			c.pushed = c.pushed[:0]
@@ -855,6 +865,32 @@ func (c *conn) deliver(ctx context.Context) bool {
 	// Without wake-ups, Server.pollLoop has the mailbox read again after
 	// DeliveryPoll.
 	c.lastRead.Store(c.s.clock())
+	return true
+}
+
+// pushDeliveries pushes envs, in as few writes as their size allows. It
+// returns false when the connection failed.
+func (c *conn) pushDeliveries(envs []*Envelope) bool {
+	if len(envs) == 0 {
+		return true
+	}
+	frames := make([][]byte, len(envs))
+	for i, e := range envs {
+		b, err := wire.Marshal(&wire.Frame{Body: &wire.Frame_Push{Push: &wire.Push{Body: &wire.Push_Delivery{Delivery: envelopeToWire(e)}}}})
+		if err != nil {
+			c.log.Error("marshalling a delivery", "err", err)
+			c.closeWith(reasonInternal, closingPush(reasonInternal))
+			return false
+		}
+		frames[i] = b
+	}
+	if c.writeFrames(frames) != nil {
+		return false
+	}
+	now := c.s.now()
+	for _, e := range envs {
+		c.s.obs.MessageOut(now.Sub(e.ServerTime))
+	}
 	return true
 }
 

@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"slices"
-
-	"samizdat/relay/wire"
 )
 
 // Handing committed envelopes to connected devices.
@@ -95,6 +93,7 @@ func (c *conn) takeHanded() []Envelope {
 // pushHanded pushes the handed envelopes that no read of the mailbox has
 // pushed. It returns false when the connection failed.
 func (c *conn) pushHanded(ctx context.Context, envs []Envelope) bool {
+	var out []*Envelope
 	for i := range envs {
 		e := &envs[i]
 		if e.Seq <= c.cursor {
@@ -104,11 +103,11 @@ func (c *conn) pushHanded(ctx context.Context, envs []Envelope) bool {
 		if found {
 			continue
 		}
-		if err := c.push(&wire.Push{Body: &wire.Push_Delivery{Delivery: envelopeToWire(e)}}); err != nil {
-			return false
-		}
-		c.s.obs.MessageOut(c.s.now().Sub(e.ServerTime))
 		c.pushed = slices.Insert(c.pushed, at, e.Seq)
+		out = append(out, e)
+	}
+	if !c.pushDeliveries(out) {
+		return false
 	}
 	if len(c.pushed) > maxPushed {
 		// A device that does not acknowledge: read the mailbox, which

@@ -38,10 +38,17 @@ func (s *Store) Append(ctx context.Context, envs []relay.Envelope) error {
 		added := make(map[devKey]*usage)
 		for i := range envs {
 			e := &envs[i]
+			res, err := w.insEnvelope.Exec(e.Account[:], e.Device, e.ID[:], e.Type, e.SourceAccount[:],
+				e.SourceDevice, e.Sealed, int64(e.Timestamp), nanos(e.ServerTime), nonNil(e.Content))
+			if err != nil {
+				return writeErr("append", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return writeErr("append", err)
+			}
 			var seq int64
-			err := w.insEnvelope.QueryRow(e.Account[:], e.Device, e.ID[:], e.Type, e.SourceAccount[:],
-				e.SourceDevice, e.Sealed, int64(e.Timestamp), nanos(e.ServerTime), nonNil(e.Content)).Scan(&seq)
-			if errors.Is(err, sql.ErrNoRows) {
+			if n == 0 {
 				// A duplicate: report the stored copy's Seq.
 				err = w.envelopeSeq.QueryRow(e.Account[:], e.Device, e.ID[:]).Scan(&seq)
 				if err != nil {
@@ -49,7 +56,8 @@ func (s *Store) Append(ctx context.Context, envs []relay.Envelope) error {
 				}
 				seqs[i] = uint64(seq)
 				continue
-			} else if err != nil {
+			}
+			if seq, err = res.LastInsertId(); err != nil {
 				return writeErr("append", err)
 			}
 			seqs[i] = uint64(seq)

@@ -87,8 +87,10 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 			"id = (SELECT min(id) FROM ec_prekeys WHERE account = ?1 AND device = ?2) RETURNING id, public_key"},
 		{&w.takeKyber, "DELETE FROM kyber_prekeys WHERE account = ?1 AND device = ?2 AND " +
 			"id = (SELECT min(id) FROM kyber_prekeys WHERE account = ?1 AND device = ?2) RETURNING id, public_key, signature"},
+		// seq is the rowid: an insert's is its LastInsertId (cheaper
+		// than RETURNING, which reads back a row set).
 		{&w.insEnvelope, "INSERT INTO mailbox (account, device, id, type, source_account, source_device, sealed, timestamp, server_time, content) " +
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, device, id) DO NOTHING RETURNING seq"},
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, device, id) DO NOTHING"},
 		{&w.envelopeSeq, "SELECT seq FROM mailbox WHERE account = ? AND device = ? AND id = ?"},
 		{&w.addUsage, "INSERT INTO mailbox_usage (account, device, count, bytes) VALUES (?, ?, ?, ?) " +
 			"ON CONFLICT (account, device) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes " +
