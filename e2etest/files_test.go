@@ -60,8 +60,15 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 		return n
 	}
 	total := int((size + 256<<10 - 1) / (256 << 10))
-	restart := func() {
+	var relayRSS []int64 // each relay process's peak, in KiB
+	stopRelay := func() {
 		relay.kill()
+		if ru, ok := relay.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			relayRSS = append(relayRSS, ru.Maxrss)
+		}
+	}
+	restart := func() {
+		stopRelay()
 		relay = startRelayProc(t, bin, data, addr)
 	}
 
@@ -146,7 +153,9 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 	if got := fileSHA256(t, filepath.Join(filesDir, name)); got != want {
 		t.Fatal("the received file differs from the sent one")
 	}
-	t.Logf("%d MiB: %d send run(s), peak RSS %v KiB; %d recv run(s), peak RSS %v KiB", size>>20, sends, sendRSS, recvs, recvRSS)
+	stopRelay()
+	t.Logf("%d MiB: %d send run(s), peak RSS %v KiB; %d recv run(s), peak RSS %v KiB; relay processes' peak RSS %v KiB",
+		size>>20, sends, sendRSS, recvs, recvRSS, relayRSS)
 	if upKills != 2 || downKills != 2 {
 		t.Errorf("the relay was killed %d times during the upload and %d during the download, want 2 and 2", upKills, downKills)
 	}
