@@ -204,3 +204,33 @@ func TestFileUploadResumes(t *testing.T) {
 		t.Fatalf("saved file differs: %v", err)
 	}
 }
+
+// TestSaveFilesTo: a client that keeps receiving saves files as they
+// arrive and reports each message once its file is saved.
+func TestSaveFilesTo(t *testing.T) {
+	bd, err := blobdir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startRelayOn(t, relay.Config{Blobs: bd}, false)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	files := filepath.Join(t.TempDir(), "files")
+	bob.SaveFilesTo(files)
+	bob.receive(t)
+	path := filepath.Join(t.TempDir(), "song.ogg")
+	content := make([]byte, attachment.ChunkSize+1)
+	rand.Read(content)
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendFile(context.Background(), "bob", path, "listen", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := bob.waitFor(t, client.EventMessage, 1)[0]; ev.Text != fmt.Sprintf("[file song.ogg, %d bytes] listen", len(content)) {
+		t.Fatalf("message %q", ev.Text)
+	}
+	if got, err := os.ReadFile(filepath.Join(files, "song.ogg")); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("saved file differs: %v", err)
+	}
+}
