@@ -9,6 +9,8 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -358,6 +360,8 @@ func (c *Client) holdFile(ctx context.Context, s *clientdb.Store, d clientdb.Dow
 // error, and the next DownloadFiles resumes it at its last synced chunk.
 // progress, if not nil, gives a Progress for each file.
 func (c *Client) DownloadFiles(ctx context.Context, dir string, progress func(name string) Progress) error {
+	c.files.mu.Lock()
+	defer c.files.mu.Unlock()
 	downloads, err := c.db.Store().Downloads(ctx)
 	if err != nil || len(downloads) == 0 {
 		return err
@@ -392,6 +396,66 @@ func (c *Client) DownloadFiles(ctx context.Context, dir string, progress func(na
 		}
 	}
 	return nil
+}
+
+// fileSaver serializes DownloadFiles and, once SaveFilesTo started it,
+// saves received files as they arrive.
+type fileSaver struct {
+	mu   sync.Mutex // held by DownloadFiles
+	once sync.Once
+	kick atomic.Pointer[chan struct{}] // nil until SaveFilesTo
+}
+
+// fileRetry is how long the background saver waits to try again after a
+// download stopped (the relay out of reach).
+const fileRetry = 30 * time.Second
+
+// SaveFilesTo has the client save received files into dir as they arrive
+// (as DownloadFiles does: each message is reported once its file is
+// saved), until Close: for a client that keeps receiving (chat,
+// recv --wait). A download that stops is tried again at the next delivery
+// or after fileRetry. Only the first call counts.
+func (c *Client) SaveFilesTo(dir string) {
+	c.files.once.Do(func() {
+		kick := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		c.wg.Add(2)
+		go func() {
+			defer c.wg.Done()
+			<-c.closed
+			cancel()
+		}()
+		go func() {
+			defer c.wg.Done()
+			var retry <-chan time.Time
+			for {
+				select {
+				case <-kick:
+				case <-retry:
+				case <-ctx.Done():
+					return
+				}
+				retry = nil
+				if err := c.DownloadFiles(ctx, dir, nil); err != nil && ctx.Err() == nil {
+					c.cfg.Logger.Debug("saving received files stopped", "err", err)
+					retry = c.cfg.Clock.After(fileRetry)
+				}
+			}
+		}()
+		c.files.kick.Store(&kick)
+		c.kickFiles() // what waits already
+	})
+}
+
+// kickFiles tells the background saver, if SaveFilesTo started it, to look
+// for files to save.
+func (c *Client) kickFiles() {
+	if k := c.files.kick.Load(); k != nil {
+		select {
+		case *k <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // mayDownload reports whether d comes from a group or from a sender not

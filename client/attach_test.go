@@ -204,3 +204,104 @@ func TestFileUploadResumes(t *testing.T) {
 		t.Fatalf("saved file differs: %v", err)
 	}
 }
+
+// TestSaveFilesTo: a client that keeps receiving saves files as they
+// arrive and reports each message once its file is saved.
+func TestSaveFilesTo(t *testing.T) {
+	bd, err := blobdir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startRelayOn(t, relay.Config{Blobs: bd}, false)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	files := filepath.Join(t.TempDir(), "files")
+	bob.SaveFilesTo(files)
+	bob.receive(t)
+	path := filepath.Join(t.TempDir(), "song.ogg")
+	content := make([]byte, attachment.ChunkSize+1)
+	rand.Read(content)
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendFile(context.Background(), "bob", path, "listen", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := bob.waitFor(t, client.EventMessage, 1)[0]; ev.Text != fmt.Sprintf("[file song.ogg, %d bytes] listen", len(content)) {
+		t.Fatalf("message %q", ev.Text)
+	}
+	if got, err := os.ReadFile(filepath.Join(files, "song.ogg")); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("saved file differs: %v", err)
+	}
+}
+
+// stallingBlobs serves chunks, counting them, and refuses those from
+// failAt on while failAt > 0 (a refusal the client does not retry).
+type stallingBlobs struct {
+	relay.BlobStore
+	mu     sync.Mutex
+	reads  map[uint32]int
+	failAt uint32
+}
+
+func (s *stallingBlobs) Chunk(ctx context.Context, id relay.BlobID, i uint32) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failAt > 0 && i >= s.failAt {
+		return nil, relay.ErrConflict
+	}
+	s.reads[i]++
+	return s.BlobStore.Chunk(ctx, id, i)
+}
+
+// TestFileDownloadResumes: a download that stops is resumed by the next
+// DownloadFiles from the last chunk it recorded, and the file is whole.
+func TestFileDownloadResumes(t *testing.T) {
+	bd, err := blobdir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := &stallingBlobs{BlobStore: bd, reads: make(map[uint32]int), failAt: 20}
+	n := startRelayOn(t, relay.Config{Blobs: blobs}, false)
+	alice := newUser(t, n, "alice", nil)
+	bob := newUser(t, n, "bob", nil)
+	bob.receive(t)
+	ctx := context.Background()
+	content := make([]byte, 24*attachment.ChunkSize) // 24 chunks; progress is recorded every 16
+	rand.Read(content)
+	path := filepath.Join(t.TempDir(), "video.mp4")
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendFile(ctx, "bob", path, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the file's message", patience, func() bool { return client.PendingDownloads(bob.Client) == 1 })
+	files := t.TempDir()
+	if err := bob.DownloadFiles(ctx, files, nil); err == nil {
+		t.Fatal("the download did not stop")
+	}
+	if _, err := os.Stat(filepath.Join(files, "video.mp4")); err == nil {
+		t.Fatal("an incomplete file was saved under its name")
+	}
+	blobs.mu.Lock()
+	blobs.failAt = 0
+	blobs.mu.Unlock()
+	if err := bob.DownloadFiles(ctx, files, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(files, "video.mp4")); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("saved file differs: %v", err)
+	}
+	blobs.mu.Lock()
+	defer blobs.mu.Unlock()
+	for i := uint32(0); i < 24; i++ {
+		want := 1
+		if i >= 16 && i < 20 {
+			want = 2 // after the last recorded progress: fetched again
+		}
+		if blobs.reads[i] != want {
+			t.Errorf("chunk %d read %d times, want %d", i, blobs.reads[i], want)
+		}
+	}
+}

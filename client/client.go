@@ -240,6 +240,8 @@ type Client struct {
 	closed    chan struct{}
 	closeErr  sync.Once
 	wg        sync.WaitGroup
+
+	files fileSaver // received files: one download at a time, and saving as they arrive (SaveFilesTo)
 }
 
 // dbPath is the state file inside a home directory.

@@ -329,6 +329,7 @@ func (c *Client) handleDelivery(ctx context.Context, env *wire.Envelope) (bool, 
 	for _, e := range events {
 		c.emit(e)
 	}
+	c.kickFiles()
 	return true, nil
 }
 

@@ -60,8 +60,15 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 		return n
 	}
 	total := int((size + 256<<10 - 1) / (256 << 10))
-	restart := func() {
+	var relayRSS []int64 // each relay process's peak, in KiB
+	stopRelay := func() {
 		relay.kill()
+		if ru, ok := relay.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			relayRSS = append(relayRSS, ru.Maxrss)
+		}
+	}
+	restart := func() {
+		stopRelay()
 		relay = startRelayProc(t, bin, data, addr)
 	}
 
@@ -146,7 +153,9 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 	if got := fileSHA256(t, filepath.Join(filesDir, name)); got != want {
 		t.Fatal("the received file differs from the sent one")
 	}
-	t.Logf("%d MiB: %d send run(s), peak RSS %v KiB; %d recv run(s), peak RSS %v KiB", size>>20, sends, sendRSS, recvs, recvRSS)
+	stopRelay()
+	t.Logf("%d MiB: %d send run(s), peak RSS %v KiB; %d recv run(s), peak RSS %v KiB; relay processes' peak RSS %v KiB",
+		size>>20, sends, sendRSS, recvs, recvRSS, relayRSS)
 	if upKills != 2 || downKills != 2 {
 		t.Errorf("the relay was killed %d times during the upload and %d during the download, want 2 and 2", upKills, downKills)
 	}
@@ -236,4 +245,53 @@ func fileSHA256(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestFileCLIContract: send --file to a user and to a group; recv saves
+// under the sender's name made safe (a clash gets " (1)") and prints the
+// line only then, with no trailing space when there is no text; history
+// shows the files.
+func TestFileCLIContract(t *testing.T) {
+	dir, bin, alice := relayAndAlice(t)
+	bob := filepath.Join(dir, "bob")
+	mustRun(t, bin, bob, "init", "--invite", filepath.Join(dir, "relay", "invite.txt"), "--name", "bob")
+	// A name with a leading dot, a backslash and a control character.
+	path := filepath.Join(dir, ".notes\\q3\x07.txt")
+	if err := os.WriteFile(path, []byte("quarterly numbers"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, bin, alice, "send", "bob", "--file", path)
+	mustRun(t, bin, alice, "send", "bob", "--file", path, "again,", "with text")
+	out := mustRun(t, bin, bob, "recv")
+	want := "alice: [file q3.txt, 17 bytes]\nalice: [file q3 (1).txt, 17 bytes] again, with text\n"
+	if out != want {
+		t.Fatalf("recv printed %q, want %q", out, want)
+	}
+	for _, name := range []string{"q3.txt", "q3 (1).txt"} {
+		if b, err := os.ReadFile(filepath.Join(bob, "files", name)); err != nil || string(b) != "quarterly numbers" {
+			t.Fatalf("%s: %q, %v", name, b, err)
+		}
+	}
+	if h := mustRun(t, bin, alice, "history", "bob"); !strings.Contains(h, "[file q3.txt, 17 bytes] again, with text") {
+		t.Fatalf("alice's history: %q", h)
+	}
+	if h := mustRun(t, bin, bob, "history", "alice"); !strings.Contains(h, "[file q3 (1).txt, 17 bytes] again, with text") {
+		t.Fatalf("bob's history: %q", h)
+	}
+	// To a group, saved where --files says.
+	mustRun(t, bin, alice, "group", "create", "team", "bob")
+	mustRun(t, bin, bob, "recv")
+	mustRun(t, bin, alice, "send", "team", "--file", path, "for the team")
+	elsewhere := filepath.Join(dir, "elsewhere")
+	if out := mustRun(t, bin, bob, "recv", "--files", elsewhere); out != "team/alice: [file q3.txt, 17 bytes] for the team\n" {
+		t.Fatalf("group recv printed %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "q3.txt")); err != nil {
+		t.Fatal(err)
+	}
+	// A missing file is refused with the reason, nothing queued.
+	code, _, errOut := cli(t, bin, alice, "", "send", "bob", "--file", filepath.Join(dir, "nope"))
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("missing file: exit %d, %q", code, errOut)
+	}
 }

@@ -216,8 +216,9 @@ func (c *conn) uploadChunk(ctx context.Context, d Device, r *wire.UploadChunk) *
 	return uploadState(b)
 }
 
-// downloadChunk returns a chunk of a complete blob.
-func (c *conn) downloadChunk(ctx context.Context, r *wire.DownloadChunk) *wire.Response {
+// downloadChunk returns a chunk of a complete blob to d, within d's
+// download budget (Limits.BlobReads).
+func (c *conn) downloadChunk(ctx context.Context, d Device, r *wire.DownloadChunk) *wire.Response {
 	if c.s.blobs == nil {
 		return noBlobs()
 	}
@@ -234,6 +235,9 @@ func (c *conn) downloadChunk(ctx context.Context, r *wire.DownloadChunk) *wire.R
 	}
 	if r.Index >= b.Chunks() {
 		return badRequest(fmt.Sprintf("the blob has %d chunks", b.Chunks()))
+	}
+	if resp := c.limit(ctx, "attachment downloads", "blobread", c.s.lim.BlobReads, float64(b.ChunkLen(r.Index)), devBytes(d)); resp != nil {
+		return resp
 	}
 	data, err := c.s.blobs.Chunk(ctx, id, r.Index)
 	if err != nil {

@@ -127,3 +127,22 @@ func TestNoBlobStore(t *testing.T) {
 
 // storeWithoutBlobs hides a store's BlobStore methods.
 type storeWithoutBlobs struct{ relay.Store }
+
+// TestBlobReadBudget: a device's downloads are bounded in bytes
+// (Limits.BlobReads); past the budget the relay answers RATE_LIMITED with
+// when to come back.
+func TestBlobReadBudget(t *testing.T) {
+	const cs = relay.MinBlobChunk
+	e := newEnv(t, func(c *relay.Config) { c.Limits.BlobReads = relay.Rate{Burst: 1.5 * cs, PerSecond: 1} })
+	alice, bob := e.register("alice", 1), e.register("bob", 1)
+	id := alice.dev1().mustOK(uploadStartReq(2*cs, cs)).GetUploadState().Id
+	alice.dev1().mustOK(chunkReq(id, 0, make([]byte, cs)))
+	alice.dev1().mustOK(chunkReq(id, 1, make([]byte, cs)))
+	bob.dev1().mustOK(downloadReq(id, 0))
+	r := bob.dev1().call(downloadReq(id, 1))
+	if r.Status != wire.Status_RATE_LIMITED || r.RetryAfterMs == 0 {
+		t.Fatalf("past the budget: %v (%s), retry after %d ms", r.Status, r.Reason, r.RetryAfterMs)
+	}
+	// Another device has its own budget.
+	alice.dev1().mustOK(downloadReq(id, 1))
+}

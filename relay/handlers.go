@@ -121,7 +121,7 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) *wire.Response {
 	case *wire.Request_UploadChunk:
 		return c.uploadChunk(ctx, *d, op.UploadChunk)
 	case *wire.Request_DownloadChunk:
-		return c.downloadChunk(ctx, op.DownloadChunk)
+		return c.downloadChunk(ctx, *d, op.DownloadChunk)
 	case *wire.Request_ProvisionJoin:
 		return c.provisionJoin(ctx, *d, op.ProvisionJoin)
 	default:

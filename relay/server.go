@@ -160,6 +160,7 @@ type Limits struct {
 	ChannelSubscribers int           // ReadChannel subscriptions per connection
 	ChannelCache       int           // channels whose keys (and latest posts) the server keeps in memory
 	BlobCreates        Rate          // UploadStart of a new blob per device
+	BlobReads          Rate          // sealed bytes of attachments downloaded per device
 	BlobQuota          int64         // sealed bytes of attachments an account may have stored (complete or not) at once
 }
 
@@ -214,6 +215,7 @@ func DefaultLimits() Limits {
 		ChannelSubscribers: 1000,
 		ChannelCache:       1024,
 		BlobCreates:        Rate{Burst: 100, PerSecond: 1},
+		BlobReads:          Rate{Burst: 1 << 30, PerSecond: 128 << 20},
 		BlobQuota:          DefaultBlobQuota,
 	}
 }
@@ -287,6 +289,7 @@ func (l Limits) withDefaults() Limits {
 	dur(&l.Retention, d.Retention)
 	dur(&l.ExpireEvery, d.ExpireEvery)
 	rate(&l.BlobCreates, d.BlobCreates)
+	rate(&l.BlobReads, d.BlobReads)
 	if l.BlobQuota <= 0 {
 		l.BlobQuota = d.BlobQuota
 	}

@@ -110,6 +110,7 @@ does (see 'samizdat help bridge'): every contact you accepted learns the address
 	defer stop()
 	c := oc.c
 	ui.c = c
+	c.SaveFilesTo(filesDir(e, "")) // received files are saved, then shown
 	if ui.to != "" {
 		if name, ok := ui.checkUser(ctx, ui.to); ok {
 			ui.to = name

@@ -230,7 +230,10 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 of your devices as NAME (note to self): TEXT; a group's as GROUP/SENDER: TEXT, and its
 changes as GROUP: * SENDER added NAME), and exit. With --wait, keep receiving
 for that long after the backlog. Connecting and receiving the backlog have %v of
-their own, however long --wait is; recv fails with the reason if that is not enough.`, recvLimit))
+their own, however long --wait is; recv fails with the reason if that is not enough.
+A file is downloaded, checked and saved in HOME/files (or --files DIR) first, then
+printed as NAME: [file FILENAME, SIZE bytes] TEXT; an interrupted download resumes
+with the next recv.`, recvLimit))
 	f.homeFlag(e)
 	wait := f.Duration("wait", 0, "after the backlog, keep receiving for this long (a bare number is seconds)")
 	files := f.String("files", "", "save received files in `DIR` (default: HOME/files)")
@@ -314,6 +317,9 @@ their own, however long --wait is; recv fails with the reason if that is not eno
 		case <-time.After(*wait):
 		}
 		return nil
+	}
+	if *wait > 0 {
+		c.SaveFilesTo(filesDir(e, *files)) // files arriving while it waits
 	}
 	slow := time.AfterFunc(recvLimit, func() {
 		mu.Lock()

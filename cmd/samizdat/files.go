@@ -58,16 +58,20 @@ func sendMessage(ctx context.Context, e *env, c *client.Client, to, text, path s
 // empty), printing each message once its file is saved (the client's
 // event handler does), with a progress bar on a terminal.
 func downloadFiles(ctx context.Context, e *env, c *client.Client, dir string) error {
-	if dir == "" {
-		dir = filepath.Join(e.home, "files")
-	} else {
-		dir = e.path(dir)
-	}
-	err := c.DownloadFiles(ctx, dir, func(name string) client.Progress { return progressBar(e, "download "+name) })
+	err := c.DownloadFiles(ctx, filesDir(e, dir), func(name string) client.Progress { return progressBar(e, "download "+name) })
 	if err != nil {
 		return fmt.Errorf("%w\nhint: the next recv resumes the download where it stopped", err)
 	}
 	return nil
+}
+
+// filesDir is where received files go: dir (from --files), else
+// HOME/files.
+func filesDir(e *env, dir string) string {
+	if dir == "" {
+		return filepath.Join(e.home, "files")
+	}
+	return e.path(dir)
 }
 
 // progressBar returns a Progress that draws a bar on stderr when it is a

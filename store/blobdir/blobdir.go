@@ -2,16 +2,15 @@
 // relay keeps attachments next to its SQLite database, one directory per
 // blob holding its record and one file per chunk.
 //
-// Every file is written to a temporary name, synced, renamed into place
-// and its directory synced before PutChunk or CreateBlob returns, so a
-// stored chunk survives a crash (SIGKILL or power loss) and a chunk file
-// is either whole or absent. Chunks are stored in order, so a blob's
+// Every file is written with internal/atomicfile (a synced temporary
+// file, renamed into place, the directory synced) before PutChunk or
+// CreateBlob returns, so a stored chunk survives a crash (SIGKILL or power
+// loss) and a chunk file is either whole or absent. Chunks are stored in order, so a blob's
 // progress is the count of its chunk files; Open reads it back.
 package blobdir
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"samizdat/internal/atomicfile"
 	"samizdat/relay"
 )
 
@@ -44,9 +44,8 @@ type entry struct {
 var _ relay.BlobStore = (*Store)(nil)
 
 const (
-	metaName   = "meta"
-	metaLen    = 16 + 8 + 4 + 8
-	tempPrefix = ".tmp-"
+	metaName = "meta"
+	metaLen  = 16 + 8 + 4 + 8
 )
 
 // Open opens (creating if needed) the store in dir and reads the records
@@ -99,10 +98,11 @@ func (s *Store) load(id relay.BlobID) (relay.Blob, error) {
 	b.Size = int64(binary.BigEndian.Uint64(m[16:24]))
 	b.ChunkSize = int32(binary.BigEndian.Uint32(m[24:28]))
 	b.Created = time.Unix(0, int64(binary.BigEndian.Uint64(m[28:36]))).UTC()
-	// A temporary file is a write that a crash cut short: never answered.
+	// A temporary file (atomicfile's, named with a leading dot) is a
+	// write that a crash cut short: never answered.
 	if ents, err := os.ReadDir(d); err == nil {
 		for _, de := range ents {
-			if strings.HasPrefix(de.Name(), tempPrefix) {
+			if strings.HasPrefix(de.Name(), ".") {
 				os.Remove(filepath.Join(d, de.Name()))
 			}
 		}
@@ -114,33 +114,6 @@ func (s *Store) load(id relay.BlobID) (relay.Blob, error) {
 		b.Stored++
 	}
 	return b, nil
-}
-
-// writeFile writes data to dir/name durably: a temporary file, synced,
-// renamed, and the directory synced.
-func writeFile(dir, name string, data []byte) error {
-	var r [8]byte
-	rand.Read(r[:])
-	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(r[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cErr := f.Close(); err == nil {
-		err = cErr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
 }
 
 func syncDir(dir string) error {
@@ -181,7 +154,7 @@ func (s *Store) CreateBlob(ctx context.Context, b relay.Blob, quota int64) error
 	m = binary.BigEndian.AppendUint64(m, uint64(b.Size))
 	m = binary.BigEndian.AppendUint32(m, uint32(b.ChunkSize))
 	m = binary.BigEndian.AppendUint64(m, uint64(b.Created.UnixNano()))
-	if err := writeFile(d, metaName, m); err != nil {
+	if err := atomicfile.Write(filepath.Join(d, metaName), m, 0o600); err != nil {
 		os.RemoveAll(d)
 		return fmt.Errorf("blobdir: %w", err)
 	}
@@ -227,7 +200,7 @@ func (s *Store) PutChunk(ctx context.Context, id relay.BlobID, index uint32, dat
 	case index < e.blob.Stored || index >= e.blob.Chunks():
 		return e.blob.Stored, nil
 	}
-	if err := writeFile(s.blobDir(id), chunkName(index), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.blobDir(id), chunkName(index)), data, 0o600); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = relay.ErrNotFound // expired meanwhile
 		}
