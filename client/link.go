@@ -475,10 +475,15 @@ func importState(ctx context.Context, s *clientdb.Store, state *contentpb.LinkSt
 		}
 	}
 	for _, p := range state.Peers {
-		if len(p.AccountId) != 0 && len(p.AccountId) != 16 {
+		var acct []byte
+		switch len(p.AccountId) {
+		case 0:
+		case 16:
+			acct = p.AccountId
+		default:
 			return bad("message request")
 		}
-		if err := s.SetPeerState(ctx, p.Peer, p.AccountId, int(p.State), now); err != nil {
+		if err := s.SetPeerState(ctx, p.Peer, acct, int(p.State), now); err != nil {
 			return err
 		}
 	}
