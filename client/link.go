@@ -76,6 +76,7 @@ type PendingLink struct {
 	rc   *relayConn
 	code provision.Code
 	nd   *provision.NewDevice
+	made bool // StartLink made the database: a failed pairing removes it
 }
 
 // StartLink prepares cfg.Home (new and empty) for a device of an account
@@ -87,11 +88,12 @@ func StartLink(ctx context.Context, cfg Config, inv manifest.Invite) (*PendingLi
 	if err := CheckDeviceName(cfg.DeviceName); err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(dbPath(cfg.Home))
 	m, db, err := openInvitedHome(ctx, cfg, inv)
 	if err != nil {
 		return nil, err
 	}
-	p := &PendingLink{cfg: cfg, inv: inv, db: db}
+	p := &PendingLink{cfg: cfg, inv: inv, db: db, made: errors.Is(statErr, os.ErrNotExist)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -140,7 +142,7 @@ func StartLink(ctx context.Context, cfg Config, inv manifest.Invite) (*PendingLi
 func (p *PendingLink) Code() string { return p.code.String() }
 
 // Close gives up the pairing: the connection ends (and with it the
-// rendezvous), and the home is left as it was found.
+// rendezvous), and the database StartLink made in the home is removed.
 func (p *PendingLink) Close() {
 	if p.rc != nil {
 		p.rc.Close()
@@ -149,7 +151,9 @@ func (p *PendingLink) Close() {
 		p.db.Close()
 		p.db = nil
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-			os.Remove(dbPath(p.cfg.Home) + suffix)
+			if p.made {
+				os.Remove(dbPath(p.cfg.Home) + suffix)
+			}
 		}
 	}
 }
@@ -195,6 +199,10 @@ func (p *PendingLink) wait(ctx context.Context, timeout time.Duration) (*Client,
 	keys, err := newDeviceKeys(ctx, cfg, p.db, &identity)
 	if err != nil {
 		return nil, err
+	}
+	if !keys.identity.Public.Equal(identity.Public) {
+		// newDeviceKeys kept the keys of an interrupted attempt.
+		return nil, errors.New("client: the home holds the keys of an earlier, interrupted attempt for another account; link into a new, empty home")
 	}
 	st := p.db.Store()
 	for k, v := range map[string][]byte{clientdb.MetaAccessKey: offer.AccessKey, metaNetworkKey: offer.NetworkKey, metaManifest: offer.Manifest} {
@@ -475,10 +483,15 @@ func importState(ctx context.Context, s *clientdb.Store, state *contentpb.LinkSt
 		}
 	}
 	for _, p := range state.Peers {
-		if len(p.AccountId) != 0 && len(p.AccountId) != 16 {
+		var acct []byte
+		switch len(p.AccountId) {
+		case 0:
+		case 16:
+			acct = p.AccountId
+		default:
 			return bad("message request")
 		}
-		if err := s.SetPeerState(ctx, p.Peer, p.AccountId, int(p.State), now); err != nil {
+		if err := s.SetPeerState(ctx, p.Peer, acct, int(p.State), now); err != nil {
 			return err
 		}
 	}

@@ -192,6 +192,9 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 			if _, err := c.Flush(sctx); err != nil && sctx.Err() == nil {
 				c.cfg.Logger.Debug("outbox", "err", err)
 			}
+			if err := c.deleteExpired(sctx); err != nil && sctx.Err() == nil {
+				c.cfg.Logger.Debug("disappearing messages", "err", err)
+			}
 			select {
 			case <-sctx.Done():
 				return

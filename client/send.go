@@ -105,13 +105,15 @@ func (c *Client) queueText(ctx context.Context, msg clientdb.Message, content *c
 			return err
 		}
 		msg.ID = id
-		if err := s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id}); err != nil {
-			return err
-		}
 		if err := c.expireStored(ctx, s, id, content); err != nil {
 			return err
 		}
-		return c.syncSent(ctx, s, msg, content.ExpireTimer)
+		// The copy for our other devices goes first, so that it is in
+		// their mailboxes before any receipt for the message can be.
+		if err := c.syncSent(ctx, s, msg, content.ExpireTimer); err != nil {
+			return err
+		}
+		return s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id})
 	})
 	if err != nil {
 		return clientdb.Message{}, err

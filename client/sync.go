@@ -17,9 +17,12 @@ import (
 // device's history and message requests follow. Every sync content is
 // taken only from one's own account.
 
-// syncSent queues, in the transaction that queued msg (an outgoing text
-// to another user), its copy for the account's other devices. Group texts
-// reach them already: they are members like the others.
+// syncSent queues, in the transaction that queues msg (an outgoing text
+// to another user), its copy for the account's other devices, ahead of
+// msg: a device's mailbox is delivered in order, so the copy is stored
+// there before the recipient's receipt for msg arrives. (A message the
+// relay then refuses for good shows as sent on the other devices.) Group
+// texts reach them already: they are members like the others.
 func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.Message, expireTimer uint32) error {
 	if msg.Peer == c.username {
 		return nil // a note to self goes to the other devices itself
@@ -30,8 +33,8 @@ func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.M
 	if others, err := c.otherDevices(ctx, s); err != nil || !others {
 		return err
 	}
-	// Queued behind msg, without kicking the outbox: the flush that
-	// sends msg sends it, and reports msg's fate to the sender.
+	// Queued without kicking the outbox: the flush that sends msg sends
+	// it, and reports msg's fate to the sender.
 	now := c.cfg.Now()
 	enc, err := c.stampContent(&contentpb.Content{ExpireTimer: expireTimer, Body: &contentpb.Content_SyncSent{SyncSent: &contentpb.SyncSent{
 		Destination: msg.Peer, EnvelopeId: msg.EnvelopeID[:], Body: msg.Body}}}, now)

@@ -89,4 +89,25 @@ func TestSyncOwnDevices(t *testing.T) {
 	}) {
 		t.Fatalf("the phone's history: status %d", historyStatus(t, bob.Client, "alice", sent.EnvelopeID))
 	}
+
+	// Blocking and unblocking follow too.
+	peerState := func() int {
+		st, err := bob2.DB().Store().PeerState(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if err := bob.Block(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if !poll.Until(patience, func() bool { return peerState() == clientdb.PeerBlocked }) {
+		t.Fatal("bob's laptop did not learn alice was blocked")
+	}
+	if err := bob.Unblock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if !poll.Until(patience, func() bool { return peerState() == clientdb.PeerPending }) {
+		t.Fatal("bob's laptop did not learn alice was unblocked")
+	}
 }

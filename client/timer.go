@@ -88,6 +88,9 @@ func (c *Client) SetTimer(ctx context.Context, name string, d time.Duration) err
 	} else if !errors.Is(err, clientdb.ErrNotFound) {
 		return err
 	}
+	if _, err := c.contact(ctx, name, false); err != nil {
+		return err // no such user, or the relay is out of reach
+	}
 	secs := uint32(d / time.Second)
 	err := c.db.Tx(ctx, func(s *clientdb.Store) error {
 		if err := s.SetTimer(ctx, name, d); err != nil {

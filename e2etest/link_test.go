@@ -215,6 +215,9 @@ func TestCLITimer(t *testing.T) {
 	if code, _, errOut := cli(t, bin, alice, "", "timer", "bob", "5 years"); code != 2 || !strings.Contains(errOut, "a timer is off") {
 		t.Fatalf("a bad timer: exit %d, %q", code, errOut)
 	}
+	if code, _, errOut := cli(t, bin, alice, "", "timer", "nobody", "1h"); code != 1 || !strings.Contains(errOut, `no user named "nobody"`) {
+		t.Fatalf("a timer for nobody: exit %d, %q", code, errOut)
+	}
 }
 
 // TestLinkApprovedInsideChat: with a chat owning bob's home, devices

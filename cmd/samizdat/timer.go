@@ -46,6 +46,8 @@ devices learn it, the relay does not. Groups have no timer yet.`)
 	switch err := c.SetTimer(ctx, name, d); {
 	case errors.Is(err, client.ErrTimerGroup):
 		return fmt.Errorf("%w\nhint: a group's texts are not under a timer", err)
+	case errors.Is(err, client.ErrNoSuchUser):
+		return fmt.Errorf("no user named %q; nothing changed", name)
 	case err != nil:
 		return fmt.Errorf("the timer is set here but not yet told: %w\nhint: it goes with your next send, recv or chat", err)
 	}
