@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -474,34 +473,17 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 	// Full load: closed loop, Window in flight per sender.
 	r.progress("%s-%d: %d pairs, %d in flight each, %v", ScenarioNodes, n, pairs, r.sz.Window, r.sz.ThroughputFor)
 	var c counter
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i, p := range send {
-		wg.Go(func() {
-			w := newWindow(r.sz.Window, &c)
-			for !stop.Load() {
-				id, content := tr.message(1, sinceEpoch())
-				w.send(p, sendReq(recvIDs[i], id, content), nil)
-			}
-			w.wait()
-		})
-	}
+	stop := closedLoop(send, recvIDs, tr, r.sz.Window, &c)
 	warm := r.sz.ThroughputFor / 5
 	time.Sleep(warm)
 	d0, c0 := tr.delivered.Load(), r.sampleCPU(ctx, procs)
 	time.Sleep(r.sz.ThroughputFor - warm)
-	for tr.delivered.Load()-d0 < int64(pairs) { // never a zero rate on a stalled machine
-		select {
-		case <-ctx.Done():
-			stop.Store(true)
-			wg.Wait()
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := awaitDeliveries(ctx, tr, d0, int64(pairs)); err != nil {
+		stop()
+		return err
 	}
 	d1, c1 := tr.delivered.Load(), r.sampleCPU(ctx, procs)
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
 		return err
 	}
