@@ -16,7 +16,7 @@ const nodesPoll = time.Second
 
 // idlePerPair is how many idle delivering connections the poll phase
 // opens per pair.
-const idlePerPair = 20
+const idlePerPair = 8
 
 // idleCosts measures what connections cost the nodes when no message
 // flows: the CPU per ping answered (every peer pinging, one ping in

@@ -93,7 +93,7 @@ func TestNodesTiny(t *testing.T) {
 			t.Errorf("%s: no WAL written for the messages", res.Scenario)
 		}
 		// Every connection pinged and polled, and the CPU of both was read.
-		if get("pings_per_s") <= 0 || get("polling_conns") != float64(22*loadgen.Tiny().Pairs) {
+		if get("pings_per_s") <= 0 || get("polling_conns") != float64((2+8)*loadgen.Tiny().Pairs) {
 			t.Errorf("%s: %v pings/s, %v polling connections", res.Scenario, get("pings_per_s"), get("polling_conns"))
 		}
 		for _, what := range []string{"relays", "postgres", "nats", "clients", "total"} {
