@@ -169,37 +169,17 @@ func (r *runner) throughput(ctx context.Context, res *Result) error {
 	// Full load: closed loop, Window in flight per sender.
 	r.progress("throughput: %d pairs, %d in flight each, %v", r.sz.Pairs, r.sz.Window, r.sz.ThroughputFor)
 	var c counter
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i, p := range send {
-		wg.Go(func() {
-			w := newWindow(r.sz.Window, &c)
-			for !stop.Load() {
-				id, content := tr.message(1, sinceEpoch())
-				w.send(p, sendReq(recvIDs[i], id, content), nil)
-			}
-			w.wait()
-		})
-	}
+	stop := closedLoop(send, recvIDs, tr, r.sz.Window, &c)
 	warm := r.sz.ThroughputFor / 5
 	time.Sleep(warm)
 	d0, m0 := tr.delivered.Load(), r.measure(n)
 	time.Sleep(r.sz.ThroughputFor - warm)
-	// A stalled machine can deliver nothing in the window; keep it open
-	// until some messages arrive, so the rate measured (and the open-loop
-	// rates paced from it) is never zero.
-	for tr.delivered.Load()-d0 < int64(len(send)) {
-		select {
-		case <-ctx.Done():
-			stop.Store(true)
-			wg.Wait()
-			return fmt.Errorf("throughput: %d messages delivered in %v: %w", tr.delivered.Load()-d0, time.Since(m0.at).Round(time.Millisecond), ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := awaitDeliveries(ctx, tr, d0, int64(len(send))); err != nil {
+		stop()
+		return fmt.Errorf("throughput: %d messages delivered in %v: %w", tr.delivered.Load()-d0, time.Since(m0.at).Round(time.Millisecond), err)
 	}
 	d1, m1 := tr.delivered.Load(), r.measure(n)
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
 		return err
 	}

@@ -84,12 +84,7 @@ func runTiny(t *testing.T, store loadgen.OpenStore, kind string) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, progress.String())
 	}
-	var table bytes.Buffer
-	if err := rep.Table(&table); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("\n%s", table.String())
-	checkTable(t, rep, table.String())
+	checkTable(t, rep, loggedTable(t, rep))
 	if len(rep.Results) != len(loadgen.Scenarios()) {
 		t.Fatalf("%d results, want %d", len(rep.Results), len(loadgen.Scenarios()))
 	}
@@ -142,6 +137,17 @@ func runTiny(t *testing.T, store loadgen.OpenStore, kind string) {
 	if err := json.Unmarshal(b, &back); err != nil || len(back.Results) != len(rep.Results) {
 		t.Fatalf("json round trip: %v", err)
 	}
+}
+
+// loggedTable logs the report's table and returns it.
+func loggedTable(t *testing.T, rep *loadgen.Report) string {
+	t.Helper()
+	var table bytes.Buffer
+	if err := rep.Table(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	return table.String()
 }
 
 func TestUnknownScenario(t *testing.T) {

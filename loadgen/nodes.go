@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -289,7 +289,7 @@ func (r *nodesRun) startRelays(ctx context.Context, n int, db, keys string) ([]*
 	for i := range n {
 		data := filepath.Join(r.dir, fmt.Sprintf("n%d-node%d", n, i))
 		cmd := r.cfg.Relay("--data", data, "--keys", keys, "--listen", "tcp://127.0.0.1:0", "--store", db,
-			"--nats", r.natsURL, "--network", "bench", "--no-rate-limits")
+			"--nats", r.natsURL, "--network", "bench", "--no-rate-limits", "--delivery-poll", nodesPoll.String())
 		var addr string
 		p, _, err := startChild(ctx, fmt.Sprintf("relay node %d", i), cmd, func(l string) bool {
 			if m := listening.FindStringSubmatch(l); m != nil {
@@ -342,38 +342,44 @@ func (r *nodesRun) sampleCPU(ctx context.Context, relays []*childProc) cpuSample
 	return s
 }
 
-// record adds, for the messages delivered between samples a and b, the
-// CPU per message of each process ("cpu_us_per_msg_<what>_<phase>") and
-// the cores they kept busy ("cores_<phase>").
-func (r *nodesRun) record(res *Result, phase string, a, b cpuSample, msgs int64) {
+// record adds, for the n units of work (per: "msg", "ping", "poll") done
+// between samples a and b, the CPU each process spent per unit
+// ("cpu_us_per_<per>_<what>[_<phase>]") and the cores they kept busy
+// ("cores_<per>[_<phase>]"); for messages also PostgreSQL's WAL per
+// message.
+func (r *nodesRun) record(res *Result, per, phase string, a, b cpuSample, n int64) {
 	el := b.at.Sub(a.at).Seconds()
-	perMsg := func(what string, d time.Duration) {
-		res.add("cpu_us_per_msg_"+what+"_"+phase, float64(d.Microseconds())/float64(max(msgs, 1)), "µs")
+	suffix := ""
+	if phase != "" {
+		suffix = "_" + phase
+	}
+	each := func(what string, d time.Duration) {
+		res.add("cpu_us_per_"+per+"_"+what+suffix, float64(d.Microseconds())/float64(max(n, 1)), "µs")
 	}
 	var relays, total time.Duration
 	for i := range b.relays {
 		d := b.relays[i] - a.relays[i]
 		relays += d
-		perMsg(fmt.Sprintf("relay%d", i+1), d)
+		each(fmt.Sprintf("relay%d", i+1), d)
 	}
-	perMsg("relays", relays)
+	each("relays", relays)
 	total += relays
 	if r.pg != 0 {
 		d := b.pg.since(a.pg)
-		perMsg("postgres", d)
+		each("postgres", d)
 		total += d
 	}
 	if r.nats != nil {
 		d := b.nats - a.nats
-		perMsg("nats", d)
+		each("nats", d)
 		total += d
 	}
-	perMsg("clients", b.clients-a.clients)
+	each("clients", b.clients-a.clients)
 	total += b.clients - a.clients
-	perMsg("total", total)
-	res.add("cores_"+phase, total.Seconds()/el, "cores")
-	if a.wal >= 0 && b.wal >= 0 {
-		res.add("wal_bytes_per_msg_"+phase, float64(b.wal-a.wal)/float64(max(msgs, 1)), "B")
+	each("total", total)
+	res.add("cores_"+per+suffix, total.Seconds()/el, "cores")
+	if per == "msg" && a.wal >= 0 && b.wal >= 0 {
+		res.add("wal_bytes_per_msg_"+phase, float64(b.wal-a.wal)/float64(max(n, 1)), "B")
 	}
 }
 
@@ -411,7 +417,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 	if err != nil {
 		return err
 	}
-	ids, err := provision(ctx, st, newSeed(), 0, 2*r.sz.Pairs)
+	ids, err := provision(ctx, st, newSeed(), 0, 2*r.sz.Pairs+idlePerPair*r.sz.Pairs)
 	st.Close()
 	if err != nil {
 		return err
@@ -433,7 +439,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 
 	// Sender i on node i mod n, its receiver on the next node.
 	pairs := r.sz.Pairs
-	senderIDs, recvIDs := ids[:pairs], ids[pairs:]
+	senderIDs, recvIDs, idleIDs := ids[:pairs], ids[pairs:2*pairs], ids[2*pairs:]
 	tr := newTracker()
 	send := make([]*peer, pairs)
 	recv := make([]*peer, pairs)
@@ -474,34 +480,17 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 	// Full load: closed loop, Window in flight per sender.
 	r.progress("%s-%d: %d pairs, %d in flight each, %v", ScenarioNodes, n, pairs, r.sz.Window, r.sz.ThroughputFor)
 	var c counter
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i, p := range send {
-		wg.Go(func() {
-			w := newWindow(r.sz.Window, &c)
-			for !stop.Load() {
-				id, content := tr.message(1, sinceEpoch())
-				w.send(p, sendReq(recvIDs[i], id, content), nil)
-			}
-			w.wait()
-		})
-	}
+	stop := closedLoop(send, recvIDs, tr, r.sz.Window, &c)
 	warm := r.sz.ThroughputFor / 5
 	time.Sleep(warm)
 	d0, c0 := tr.delivered.Load(), r.sampleCPU(ctx, procs)
 	time.Sleep(r.sz.ThroughputFor - warm)
-	for tr.delivered.Load()-d0 < int64(pairs) { // never a zero rate on a stalled machine
-		select {
-		case <-ctx.Done():
-			stop.Store(true)
-			wg.Wait()
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := awaitDeliveries(ctx, tr, d0, int64(pairs)); err != nil {
+		stop()
+		return err
 	}
 	d1, c1 := tr.delivered.Load(), r.sampleCPU(ctx, procs)
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if err := tr.waitDelivered(ctx, c.ok.Load(), deliveryTimeout); err != nil {
 		return err
 	}
@@ -509,7 +498,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 	_, latFull, _ := tr.phase(1)
 	res.add("msgs_per_s", full, "msg/s")
 	res.add("p99_full", percentile(latFull, 99), "ms")
-	r.record(res, "full", c0, c1, d1-d0)
+	r.record(res, "msg", "full", c0, c1, d1-d0)
 
 	// Half that rate, open loop.
 	r.progress("%s-%d: full %.0f msg/s; now %.0f msg/s open loop", ScenarioNodes, n, full, full/2)
@@ -523,12 +512,15 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 	res.add("half_rate", float64(got)/r.sz.ThroughputFor.Seconds(), "msg/s")
 	res.add("p50_half", percentile(lat, 50), "ms")
 	res.add("p99_half", percentile(lat, 99), "ms")
-	r.record(res, "half", c0, c1, d1-d0)
+	r.record(res, "msg", "half", c0, c1, d1-d0)
 	res.add("crossing_share", float64(crossing)/float64(pairs), "of pairs")
 	res.add("load_avg_1m", load, "load")
 	res.add("messages", float64(c.ok.Load()), "msgs")
 
 	chatCheck(res, "sends", &c, tr, settleAcks(recv))
+	if err := r.idleCosts(ctx, res, procs, nodes, slices.Concat(send, recv), idleIDs); err != nil {
+		return err
+	}
 	for i, p := range procs {
 		select {
 		case <-p.done:
@@ -536,7 +528,7 @@ func (r *nodesRun) measure(ctx context.Context, n int, res *Result) error {
 		default:
 		}
 	}
-	res.Notes = append(res.Notes, fmt.Sprintf("%d relay process(es) on one PostgreSQL database and one NATS server; %d pairs, sender i on node i mod %d and its receiver on the next, %d sends in flight per sender at full load; rate limits off; cpu_us_per_msg_* is CPU time per message delivered (one send, one delivery, one ack), read from /proc in 10 ms ticks (clients: getrusage); wal_bytes_per_msg_* is the PostgreSQL server's WAL written per message (all its databases); load_avg_1m is the machine's as the count began", n, pairs, n, r.sz.Window))
+	res.Notes = append(res.Notes, fmt.Sprintf("%d relay process(es) on one PostgreSQL database and one NATS server; %d pairs, sender i on node i mod %d and its receiver on the next, %d sends in flight per sender at full load; rate limits off; cpu_us_per_msg_* is CPU time per message delivered (one send, one delivery, one ack), read from /proc in 10 ms ticks (clients: getrusage); wal_bytes_per_msg_* is the PostgreSQL server's WAL written per message (all its databases); cpu_us_per_ping_* per ping answered, every connection pinging with one ping in flight; cpu_us_per_poll_* per mailbox poll of an idle delivering connection (the relays run with --delivery-poll 1s; polls estimated as connections × window / 1.0625 s, the loop polling up to an eighth late); load_avg_1m is the machine's as the count began", n, pairs, n, r.sz.Window))
 	if r.nats == nil {
 		res.Notes = append(res.Notes, "the NATS server is not a child of the bench: its CPU is not measured")
 	}

@@ -51,11 +51,7 @@ func TestNodesTiny(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, progress.String())
 	}
-	var table bytes.Buffer
-	if err := rep.Table(&table); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("\n%s", table.String())
+	loggedTable(t, rep)
 	if len(rep.Results) != 2 {
 		t.Fatalf("%d results, want 2", len(rep.Results))
 	}
@@ -95,6 +91,14 @@ func TestNodesTiny(t *testing.T) {
 		}
 		if get("wal_bytes_per_msg_full") <= 0 || get("wal_bytes_per_msg_half") <= 0 {
 			t.Errorf("%s: no WAL written for the messages", res.Scenario)
+		}
+		// Every connection pinged and polled, and the CPU of both was read.
+		if get("pings_per_s") <= 0 || get("polling_conns") != float64((2+8)*loadgen.Tiny().Pairs) {
+			t.Errorf("%s: %v pings/s, %v polling connections", res.Scenario, get("pings_per_s"), get("polling_conns"))
+		}
+		for _, what := range []string{"relays", "postgres", "nats", "clients", "total"} {
+			get("cpu_us_per_ping_" + what)
+			get("cpu_us_per_poll_" + what)
 		}
 		if get("cpu_us_per_msg_total_full") <= 0 {
 			t.Errorf("%s: no CPU measured", res.Scenario)
