@@ -206,16 +206,19 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 		}
 	}()
 
+	// Acks go out in the background, so that receiving goes on while they
+	// travel; ackWG counts those in flight.
 	var acks [][]byte
+	var ackWG sync.WaitGroup
 	flushAcks := func() {
 		if len(acks) == 0 {
 			return
 		}
 		ids := acks
 		acks = nil
-		wg.Add(1)
+		ackWG.Add(1)
 		go func() {
-			defer wg.Done()
+			defer ackWG.Done()
 			actx, cancel := c.cfg.Clock.WithTimeout(context.Background(), c.cfg.RequestTimeout)
 			defer cancel()
 			if _, err := rc.call(actx, "ack", &wire.Request{Op: &wire.Request_Ack{Ack: &wire.Ack{EnvelopeIds: ids}}}); err != nil {
@@ -223,6 +226,7 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 			}
 		}()
 	}
+	defer ackWG.Wait()
 	defer flushAcks()
 	for {
 		p, err := rc.nextPush(ctx)
@@ -247,7 +251,12 @@ func (c *Client) receiveOn(ctx context.Context, rc *relayConn, connected *bool) 
 				flushAcks()
 			}
 		case *wire.Push_QueueEmpty:
+			// The backlog is acknowledged before it is reported as
+			// received: a caller that stops then (recv) closes the
+			// connection, and an ack still on its way would be lost, the
+			// relay handing the backlog over again next time.
 			flushAcks()
+			ackWG.Wait()
 			// The channels' backlog is part of what waited for us.
 			if err := c.readChannels(ctx, rc, true); err != nil {
 				rc.fail(err)
