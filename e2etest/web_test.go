@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"samizdat/client"
@@ -354,6 +356,11 @@ func TestWebChat(t *testing.T) {
 			return b && b.querySelector(".badge") && b.querySelector(".badge").textContent === "1"; })()`),
 	)
 	screenshot(t, bob, "unread")
+	// From here on, nothing on Alice's page may move as messages and
+	// receipts arrive (layout shifts not caused by input).
+	run(t, alice, "watch for layout shifts", waitJS(`(() => { window.shifts = 0;
+		new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.shifts += e.value; }).observe({type: "layout-shift"});
+		return true; })()`))
 	run(t, bob, "bob reads and answers",
 		chromedp.Click(chromedp.CSS(`#convs button[data-name="alice"]`)),
 		waitJS(`[...document.querySelectorAll("#messages li.in .body")].some(e => e.textContent === "hello bob, from the browser")`),
@@ -370,6 +377,9 @@ func TestWebChat(t *testing.T) {
 		// Receipts: Bob's device confirmed Alice's message.
 		waitJS(`document.querySelector("#messages li.out").dataset.status === "delivered"`),
 	)
+	if shift := value(t, alice, "layout shifts", chromedp.Evaluate[float64](`window.shifts`)); shift != 0 {
+		t.Fatalf("alice's page moved as the answer and receipts arrived: layout shift %v", shift)
+	}
 	screenshot(t, alice, "chat")
 	for who, ctx := range map[string]context.Context{"alice": alice, "bob": bob} {
 		n := value(t, ctx, "no markup ran on "+who+"'s page", chromedp.Evaluate[int](`document.querySelectorAll("#messages img, #messages script").length`))
@@ -464,6 +474,35 @@ func TestWebChat(t *testing.T) {
 		waitJS(`[...document.querySelectorAll("#messages li.in")].some(e => e.querySelector(".from").textContent === "alice" && e.querySelector(".body").textContent === "hello group")`),
 	)
 
+	// A channel: Alice creates one; Bob joins with the code and reads
+	// her post live; he may not post.
+	run(t, alice, "alice creates a channel",
+		chromedp.Click(chromedp.CSS("#show-groups")),
+		chromedp.SendKeys(chromedp.CSS("#channel-name"), "news"),
+		chromedp.Click(chromedp.CSS("#channel-create button")),
+		chromedp.WaitVisible(chromedp.CSS("#channel-code")),
+	)
+	code := value(t, alice, "the join code", chromedp.Evaluate[string](`document.getElementById("channel-code").dataset.code`))
+	run(t, bob, "bob joins the channel",
+		chromedp.Click(chromedp.CSS("#show-groups")),
+		chromedp.SetValue(chromedp.CSS("#channel-join-code"), code),
+		chromedp.Click(chromedp.CSS("#channel-join button")),
+		waitJS(`document.getElementById("conv-title").textContent === "news" && !document.getElementById("conv").hidden`),
+		waitJS(`document.getElementById("composer").hidden`),
+	)
+	run(t, alice, "alice posts",
+		chromedp.Click(chromedp.CSS(`#convs button[data-name="news"]`)),
+		chromedp.SendKeys(chromedp.CSS("#text"), "first post"),
+		chromedp.Click(chromedp.CSS("#send")),
+		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
+	)
+	run(t, bob, "bob reads the post live",
+		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
+		chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
+	run(t, alice, "back to the group", chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
+
 	// The relay goes away: the status line says so and counts what waits
 	// in the outbox; it goes out when the relay is back.
 	relayP.kill()
@@ -489,6 +528,18 @@ func TestWebChat(t *testing.T) {
 		t.Fatal("at 360 px the page scrolls sideways")
 	}
 	screenshot(t, alice, "narrow")
+
+	// The dark theme follows the system's.
+	run(t, alice, "dark theme",
+		chromedp.EmulateViewport(1000, 700),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+		waitJS(`getComputedStyle(document.body).backgroundColor === "rgb(18, 18, 18)"`),
+	)
+	screenshot(t, alice, "dark")
 }
 
 // jsString quotes s as a JavaScript string literal.

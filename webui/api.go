@@ -293,6 +293,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, c *client.Cl
 		fail(w, http.StatusNotFound, errors.New("no user by that name on this relay"))
 	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrNotMember), errors.Is(err, client.ErrNotChannelAdmin), errors.Is(err, client.ErrNoSuchChannel):
 		fail(w, http.StatusBadRequest, err)
+	case errors.Is(err, client.ErrUnreachable):
+		fail(w, http.StatusAccepted, errors.New("not sent yet: the relay is out of reach; the message waits in the outbox and goes out once the client reconnects (the Network page shows what fails)"))
 	default:
 		fail(w, http.StatusAccepted, errors.New("not sent yet, it waits in the outbox: "+err.Error()))
 	}

@@ -210,7 +210,7 @@ function renderMessage(m) {
   li.append(el("span", { class: "body", text: m.body }));
   const meta = el("span", { class: "meta", text: time });
   if (m.out) {
-    meta.append(" ", el("span", { text: ticks[m.status] || "", title: tickLabels[m.status] || "", "aria-label": tickLabels[m.status] || "" }));
+    meta.append(" ", el("span", { class: "tick", text: ticks[m.status] || "", title: tickLabels[m.status] || "", "aria-label": tickLabels[m.status] || "" }));
   }
   li.append(meta);
   li.setAttribute("aria-label", (m.out ? "you" : m.from) + ", " + time);
@@ -443,6 +443,7 @@ function init() {
     const r = await api("/api/channel", { action: "create", name: $("channel-name").value });
     const p = $("channel-code");
     p.textContent = "Join code (give it to your subscribers): " + r.code;
+    p.dataset.code = r.code;
     p.hidden = false;
     await refresh();
   }));
