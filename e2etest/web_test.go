@@ -474,6 +474,20 @@ func TestWebChat(t *testing.T) {
 		waitJS(`[...document.querySelectorAll("#messages li.in")].some(e => e.querySelector(".from").textContent === "alice" && e.querySelector(".body").textContent === "hello group")`),
 	)
 
+	// The group's members: Alice (its admin) sees both and removes Bob,
+	// then adds him back.
+	run(t, alice, "alice manages the group",
+		chromedp.Click(chromedp.CSS("#members-btn")),
+		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice,bob"`),
+		chromedp.Click(chromedp.CSS(`#members-list li[data-name="bob"] button`)),
+		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice"`),
+		chromedp.SendKeys(chromedp.CSS("#members-add-name"), "bob"),
+		chromedp.Click(chromedp.CSS("#members-add button")),
+		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice,bob"`),
+	)
+	run(t, bob, "bob is told",
+		waitJS(`[...document.querySelectorAll("#messages li.notice .body")].filter(e => e.textContent.includes("bob")).length >= 2`))
+
 	// A channel: Alice creates one; Bob joins with the code and reads
 	// her post live; he may not post.
 	run(t, alice, "alice creates a channel",

@@ -295,7 +295,21 @@ async function openMembers() {
   $("members-group").textContent = current.name;
   try {
     const g = await api("/api/group?name=" + encodeURIComponent(current.name));
-    $("members-list").replaceChildren(...g.members.map((m) => el("li", { text: m.name + (m.admin ? " (admin)" : "") })));
+    const admin = g.members.some((m) => m.name === me && m.admin);
+    $("members-list").replaceChildren(...g.members.map((m) => {
+      const li = el("li", { "data-name": m.name }, el("span", { text: m.name + (m.admin ? " (admin)" : "") }));
+      if (admin && m.name !== me) {
+        const b = el("button", { type: "button", class: "danger", text: "Remove", "aria-label": "Remove " + m.name + " from the group" });
+        b.addEventListener("click", async () => {
+          try {
+            await api("/api/group", { action: "remove", name: current.name, members: [m.name] });
+          } catch (e) { notice(e.message); }
+          await openMembers();
+        });
+        li.append(" ", b);
+      }
+      return li;
+    }));
   } catch (e) {
     notice(e.message);
   }
