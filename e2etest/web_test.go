@@ -240,6 +240,13 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 	return v
 }
 
+// clickJS waits for the element and clicks it in one step in the page:
+// the list it is in is redrawn as updates arrive, and a node found first
+// and clicked after may be gone.
+func clickJS(sel string) chromedp.Action[chromedp.Void] {
+	return waitJS(`(() => { const e = document.querySelector(` + jsString(sel) + `); if (!e) return false; e.click(); return true; })()`)
+}
+
 // waitJS waits until the JavaScript expression is true.
 func waitJS(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(patience))
@@ -362,7 +369,7 @@ func TestWebChat(t *testing.T) {
 		new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.shifts += e.value; }).observe({type: "layout-shift"});
 		return true; })()`))
 	run(t, bob, "bob reads and answers",
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="alice"]`)),
+		clickJS(`#convs button[data-name="alice"]`),
 		waitJS(`[...document.querySelectorAll("#messages li.in .body")].some(e => e.textContent === "hello bob, from the browser")`),
 		// A message request: Bob accepts Alice.
 		chromedp.WaitVisible(chromedp.CSS("#request-accept")),
@@ -412,7 +419,7 @@ func TestWebChat(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#safety-close")), chromedp.WaitVisible(chromedp.CSS("#conv-verified")))
 	run(t, bob, "bob's safety number",
 		chromedp.Click(chromedp.CSS("#back")),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="alice"]`)),
+		clickJS(`#convs button[data-name="alice"]`),
 		chromedp.Click(chromedp.CSS("#safety-btn")),
 		waitJS(`document.getElementById("safety-number").textContent.split(" ").length === 12`),
 	)
@@ -437,7 +444,7 @@ func TestWebChat(t *testing.T) {
 	run(t, alice, "alice's page after the restart",
 		chromedp.Navigate(aw.url),
 		waitJS(`document.getElementById("me").textContent === "alice"`),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="bob"]`)),
+		clickJS(`#convs button[data-name="bob"]`),
 		chromedp.SendKeys(chromedp.CSS("#text"), "are you still you?"),
 		chromedp.Click(chromedp.CSS("#send")),
 		waitJS(`document.querySelector('#alerts .warning[data-peer="bob"]') !== null`),
@@ -470,7 +477,7 @@ func TestWebChat(t *testing.T) {
 	)
 	run(t, bob, "bob sees the group",
 		waitJS(`document.querySelector('#convs button[data-name="friends"][data-kind="group"] .badge') !== null`),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+		clickJS(`#convs button[data-name="friends"]`),
 		waitJS(`[...document.querySelectorAll("#messages li.in")].some(e => e.querySelector(".from").textContent === "alice" && e.querySelector(".body").textContent === "hello group")`),
 	)
 
@@ -479,7 +486,7 @@ func TestWebChat(t *testing.T) {
 	run(t, alice, "alice manages the group",
 		chromedp.Click(chromedp.CSS("#members-btn")),
 		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice,bob"`),
-		chromedp.Click(chromedp.CSS(`#members-list li[data-name="bob"] button`)),
+		clickJS(`#members-list li[data-name="bob"] button`),
 		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice"`),
 		chromedp.SendKeys(chromedp.CSS("#members-add-name"), "bob"),
 		chromedp.Click(chromedp.CSS("#members-add button")),
@@ -505,16 +512,16 @@ func TestWebChat(t *testing.T) {
 		waitJS(`document.getElementById("composer").hidden`),
 	)
 	run(t, alice, "alice posts",
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="news"]`)),
+		clickJS(`#convs button[data-name="news"]`),
 		chromedp.SendKeys(chromedp.CSS("#text"), "first post"),
 		chromedp.Click(chromedp.CSS("#send")),
 		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
 	)
 	run(t, bob, "bob reads the post live",
 		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+		clickJS(`#convs button[data-name="friends"]`),
 		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
-	run(t, alice, "back to the group", chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+	run(t, alice, "back to the group", clickJS(`#convs button[data-name="friends"]`),
 		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
 
 	// The relay goes away: the status line says so and counts what waits

@@ -90,8 +90,16 @@ function renderStatus(s) {
 
 function convKey(c) { return c.kind + ":" + c.name; }
 
+let drawnConvs = "";
+
+// renderConvs draws the list when it changed (a status update leaves it
+// alone), keeping the focus on the conversation that had it.
 function renderConvs() {
   const ul = $("convs");
+  const key = JSON.stringify([convs, current && convKey(current)]);
+  if (key === drawnConvs) return;
+  drawnConvs = key;
+  const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.kind + ":" + document.activeElement.dataset.name : "";
   const items = convs.map((c) => {
     const b = el("button", { type: "button", "data-name": c.name, "data-kind": c.kind });
     const label = [c.name];
@@ -112,6 +120,7 @@ function renderConvs() {
     return el("li", {}, b);
   });
   ul.replaceChildren(...items);
+  if (focused) ul.querySelector(`button[data-kind="${CSS.escape(focused.split(":")[0])}"][data-name="${CSS.escape(focused.slice(focused.indexOf(":") + 1))}"]`)?.focus();
 }
 
 // renderAlerts puts every unaccepted identity change at the top of the
