@@ -36,6 +36,12 @@ func (c *Client) Requests(ctx context.Context) ([]string, error) {
 	return c.db.Store().Requests(ctx, c.username)
 }
 
+// Blocked reports whether the user blocked name.
+func (c *Client) Blocked(ctx context.Context, name string) (bool, error) {
+	st, err := c.db.Store().PeerState(ctx, NormalizeUsername(name))
+	return st == clientdb.PeerBlocked, err
+}
+
 // Accept accepts name: from now on they get our access key and delivery
 // receipts (one receipt goes at once for what they sent while pending).
 func (c *Client) Accept(ctx context.Context, name string) error {

@@ -539,6 +539,21 @@ func TestWebChat(t *testing.T) {
 	run(t, bob, "the queued message arrives",
 		waitJS(`[...document.querySelectorAll("#messages li.in .body")].some(e => e.textContent === "while the relay is down")`))
 
+	// Bob blocks Alice, then unblocks her: she is a message request again.
+	run(t, bob, "bob blocks alice",
+		clickJS(`#convs button[data-name="alice"]`),
+		chromedp.WaitVisible(chromedp.CSS("#block-btn")),
+		chromedp.Click(chromedp.CSS("#block-btn")),
+		waitJS(`document.querySelector('#convs button[data-name="alice"]').dataset.kind === "blocked"`),
+		chromedp.WaitVisible(chromedp.CSS("#blocked-bar")),
+		waitJS(`document.getElementById("composer").hidden`),
+		chromedp.Click(chromedp.CSS("#unblock-btn")),
+		waitJS(`document.querySelector('#convs button[data-name="alice"]').dataset.kind === "request"`),
+		chromedp.WaitVisible(chromedp.CSS("#request-bar")),
+		// What was read stays read whatever the conversation is now.
+		waitJS(`document.querySelector('#convs button[data-name="alice"] .badge') === null`),
+	)
+
 	// At 360 px wide the layout holds: nothing wider than the screen.
 	run(t, alice, "a narrow screen",
 		chromedp.EmulateViewport(360, 740),

@@ -102,7 +102,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 // conversation is one entry of the list on the left.
 type conversation struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"` // contact, request, group, channel
+	Kind     string `json:"kind"` // contact, request, blocked, group, channel
 	Unread   int    `json:"unread"`
 	Changed  bool   `json:"changed,omitempty"` // the contact's safety number changed and was not accepted
 	LastAt   int64  `json:"lastAt,omitempty"`  // unix ms of the newest message
@@ -131,6 +131,8 @@ func (s *Server) handleState(w http.ResponseWriter, r *http.Request, c *client.C
 		cv := conversation{Name: ct.Username, Kind: "contact"}
 		if slices.Contains(requests, ct.Username) {
 			cv.Kind = "request"
+		} else if blocked, err := c.Blocked(ctx, ct.Username); err == nil && blocked {
+			cv.Kind = "blocked"
 		}
 		if at, err := c.IdentityChangedAt(ctx, ct.Username); err == nil && !at.IsZero() {
 			cv.Changed = true
@@ -183,7 +185,7 @@ func (s *Server) fillUnread(ctx context.Context, c *client.Client, cv *conversat
 		return
 	}
 	cv.LastAt = msgs[len(msgs)-1].At.UnixMilli()
-	seen := s.state.seen(cv.Kind + ":" + cv.Name)
+	seen := s.state.seen(readKey(cv.Kind, cv.Name))
 	for _, m := range msgs {
 		if !m.Outgoing && m.Status == clientdb.StatusReceived && m.ID > seen {
 			cv.Unread++
@@ -198,6 +200,16 @@ func history(ctx context.Context, c *client.Client, kind, name string, limit int
 		return c.ChannelHistory(ctx, name, limit)
 	}
 	return c.History(ctx, name, limit)
+}
+
+// readKey names a conversation in the read state: a person's keeps its
+// key whether they are a request, a contact or blocked.
+func readKey(kind, name string) string {
+	switch kind {
+	case "contact", "request", "blocked":
+		kind = "user"
+	}
+	return kind + ":" + name
 }
 
 // message is one line of a conversation as the page shows it.
@@ -245,14 +257,15 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c *client
 
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
-		Conversation string `json:"conversation"` // kind:name
-		ID           int64  `json:"id"`
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+		ID   int64  `json:"id"`
 	}
 	if err := decode(r, &req); err != nil {
 		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := s.state.markRead(req.Conversation, req.ID); err != nil {
+	if err := s.state.markRead(readKey(req.Kind, req.Name), req.ID); err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}

@@ -157,7 +157,7 @@ async function loadVerified() {
   const want = current;
   const chip = $("conv-verified");
   chip.hidden = true;
-  if (!want || (want.kind !== "contact" && want.kind !== "request")) return;
+  if (!want || !["contact", "request", "blocked"].includes(want.kind)) return;
   try {
     const s = await api("/api/safety?peer=" + encodeURIComponent(want.name));
     if (current === want) chip.hidden = !s.verified;
@@ -171,14 +171,17 @@ function currentConv() {
 function renderConvHead() {
   const c = currentConv() || current;
   $("conv-title").textContent = c.name;
-  const person = c.kind === "contact" || c.kind === "request";
+  const person = c.kind === "contact" || c.kind === "request" || c.kind === "blocked";
   $("safety-btn").hidden = !person;
+  $("block-btn").hidden = c.kind !== "contact";
+  $("blocked-bar").hidden = c.kind !== "blocked";
+  $("blocked-name").textContent = c.name;
   $("members-btn").hidden = c.kind !== "group";
   $("conv-warning").hidden = !c.changed;
   $("conv-warning-name").textContent = c.name;
   $("request-bar").hidden = c.kind !== "request";
   $("request-name").textContent = c.name;
-  const canWrite = c.kind !== "channel" || c.admin;
+  const canWrite = (c.kind !== "channel" || c.admin) && c.kind !== "blocked";
   $("composer").hidden = !canWrite;
 }
 
@@ -201,7 +204,7 @@ async function loadHistory() {
   const last = data.messages.filter((m) => !m.out).pop();
   if (last && document.visibilityState === "visible") {
     const c = currentConv();
-    await api("/api/read", { conversation: convKey(want), id: last.id });
+    await api("/api/read", { kind: want.kind, name: want.name, id: last.id });
     if (c && c.unread) { c.unread = 0; renderConvs(); }
   }
 }
@@ -251,7 +254,7 @@ async function send(ev) {
 
 async function openSafety(name) {
   if (!current || current.name !== name) {
-    const c = convs.find((x) => x.name === name && (x.kind === "contact" || x.kind === "request"));
+    const c = convs.find((x) => x.name === name && ["contact", "request", "blocked"].includes(x.kind));
     current = { name, kind: c ? c.kind : "contact" };
   }
   show("safety");
@@ -294,8 +297,10 @@ async function answerRequest(action) {
   } catch (e) {
     notice(e.message);
   }
-  if (action === "accept") current.kind = "contact";
   await refresh();
+  const c = convs.find((x) => x.name === current.name && ["contact", "request", "blocked"].includes(x.kind));
+  if (c) current.kind = c.kind;
+  renderConvs();
   renderConvHead();
 }
 
@@ -441,6 +446,8 @@ function init() {
   $("safety-close").addEventListener("click", () => openConv(current.name, current.kind));
   $("request-accept").addEventListener("click", () => answerRequest("accept"));
   $("request-block").addEventListener("click", () => answerRequest("block"));
+  $("block-btn").addEventListener("click", () => answerRequest("block"));
+  $("unblock-btn").addEventListener("click", () => answerRequest("unblock"));
   $("members-btn").addEventListener("click", openMembers);
   $("members-add").addEventListener("submit", (ev) => submitForm(ev, async () => {
     await api("/api/group", { action: "add", name: current.name, members: names($("members-add-name").value) });
