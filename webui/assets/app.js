@@ -67,6 +67,7 @@ async function refresh() {
   }
   csrf = st.csrf;
   if (st.setup) {
+    renderStatus({ line: "not joined yet", state: "setup" });
     $("setup").hidden = false;
     $("app").hidden = true;
     return;
