@@ -69,8 +69,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		Device string `json:"device"`
 		Invite string `json:"invite"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	s.setupM.Lock()
@@ -261,8 +260,7 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, c *client.Cl
 		Name string `json:"name"`
 		ID   int64  `json:"id"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	if err := s.state.markRead(readKey(req.Kind, req.Name), req.ID); err != nil {
@@ -282,8 +280,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, c *client.Cl
 		Kind string `json:"kind"`
 		Text string `json:"text"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Text) == "" {
@@ -317,8 +314,7 @@ func (s *Server) handleContact(w http.ResponseWriter, r *http.Request, c *client
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	ct, err := c.Lookup(r.Context(), req.Name)
@@ -367,8 +363,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c *client.
 		Peer   string `json:"peer"`
 		Number string `json:"number"` // the number the user compared
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	// What the user compared: the number the page showed them.
@@ -399,8 +394,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, c *client
 		Name   string `json:"name"`
 		Action string `json:"action"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	var err error
@@ -417,12 +411,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, c *client
 	default:
 		err = errors.New("action is accept, block or unblock")
 	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	s.hub.publish(update{Kind: "requests", Peer: req.Name})
-	reply(w, map[string]bool{"ok": true})
+	s.answer(w, err, update{Kind: "requests", Peer: req.Name}, nil)
 }
 
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request, c *client.Client) {
@@ -470,6 +459,20 @@ func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request, c *client.C
 	reply(w, map[string]any{"name": g.Name, "member": g.Member, "members": ms})
 }
 
+// answer ends a change: its error (400), or the update to the pages and
+// res (nil: ok) to the caller.
+func (s *Server) answer(w http.ResponseWriter, err error, u update, res any) {
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	s.hub.publish(u)
+	if res == nil {
+		res = map[string]bool{"ok": true}
+	}
+	reply(w, res)
+}
+
 // handleGroupChange creates a group or changes one.
 func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
@@ -477,8 +480,7 @@ func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *cl
 		Name    string   `json:"name"`
 		Members []string `json:"members"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	ctx := r.Context()
@@ -495,12 +497,7 @@ func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *cl
 	default:
 		err = errors.New("action is create, add, remove or leave")
 	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	s.hub.publish(update{Kind: "groups", Peer: req.Name})
-	reply(w, map[string]bool{"ok": true})
+	s.answer(w, err, update{Kind: "groups", Peer: req.Name}, nil)
 }
 
 // handleChannelChange creates, joins or leaves a broadcast channel.
@@ -510,8 +507,7 @@ func (s *Server) handleChannelChange(w http.ResponseWriter, r *http.Request, c *
 		Name   string `json:"name"`
 		Code   string `json:"code"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	ctx := r.Context()
@@ -527,10 +523,5 @@ func (s *Server) handleChannelChange(w http.ResponseWriter, r *http.Request, c *
 	default:
 		err = errors.New("action is create, join or leave")
 	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	s.hub.publish(update{Kind: "channels", Peer: req.Name})
-	reply(w, res)
+	s.answer(w, err, update{Kind: "channels", Peer: req.Name}, res)
 }
