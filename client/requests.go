@@ -62,6 +62,12 @@ func (c *Client) GroupRequests(ctx context.Context) ([]GroupRequest, error) {
 	return out, nil
 }
 
+// Blocked reports whether the user blocked name.
+func (c *Client) Blocked(ctx context.Context, name string) (bool, error) {
+	st, err := c.db.Store().PeerState(ctx, NormalizeUsername(name))
+	return st == clientdb.PeerBlocked, err
+}
+
 // Accept accepts name: a contact, from now on given our access key and
 // delivery receipts (one receipt goes at once for what they sent while
 // pending), or a group a stranger added us to (GroupRequests).

@@ -85,6 +85,12 @@ func TestMessageRequests(t *testing.T) {
 	if reqs, _ := bob.Requests(ctx); len(reqs) != 0 {
 		t.Fatalf("a blocked sender is listed as a request: %q", reqs)
 	}
+	if blocked, err := bob.Blocked(ctx, "Eve"); err != nil || !blocked {
+		t.Fatalf("Blocked(eve) = %v, %v", blocked, err)
+	}
+	if blocked, err := bob.Blocked(ctx, "mallory"); err != nil || blocked {
+		t.Fatalf("Blocked(mallory) = %v, %v", blocked, err)
+	}
 	waitUntil(t, "the relay to hold nothing for bob", 20*time.Second, func() bool {
 		envs, err := n.store.Fetch(ctx, relay.AccountID(bob.AccountID()), bob.DeviceID(), 0, 10)
 		return err == nil && len(envs) == 0
@@ -93,6 +99,9 @@ func TestMessageRequests(t *testing.T) {
 	// Unblocked: pending again.
 	if err := bob.Unblock(ctx, "eve"); err != nil {
 		t.Fatal(err)
+	}
+	if blocked, err := bob.Blocked(ctx, "eve"); err != nil || blocked {
+		t.Fatalf("Blocked(eve) after unblock = %v, %v", blocked, err)
 	}
 	if _, err := eve.Send(ctx, "bob", "three"); err != nil {
 		t.Fatal(err)

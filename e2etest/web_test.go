@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"samizdat/client"
@@ -238,6 +240,13 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 	return v
 }
 
+// clickJS waits for the element and clicks it in one step in the page:
+// the list it is in is redrawn as updates arrive, and a node found first
+// and clicked after may be gone.
+func clickJS(sel string) chromedp.Action[chromedp.Void] {
+	return waitJS(`(() => { const e = document.querySelector(` + jsString(sel) + `); if (!e) return false; e.click(); return true; })()`)
+}
+
 // waitJS waits until the JavaScript expression is true.
 func waitJS(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(patience))
@@ -354,8 +363,13 @@ func TestWebChat(t *testing.T) {
 			return b && b.querySelector(".badge") && b.querySelector(".badge").textContent === "1"; })()`),
 	)
 	screenshot(t, bob, "unread")
+	// From here on, nothing on Alice's page may move as messages and
+	// receipts arrive (layout shifts not caused by input).
+	run(t, alice, "watch for layout shifts", waitJS(`(() => { window.shifts = 0;
+		new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.shifts += e.value; }).observe({type: "layout-shift"});
+		return true; })()`))
 	run(t, bob, "bob reads and answers",
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="alice"]`)),
+		clickJS(`#convs button[data-name="alice"]`),
 		waitJS(`[...document.querySelectorAll("#messages li.in .body")].some(e => e.textContent === "hello bob, from the browser")`),
 		// A message request: Bob accepts Alice.
 		chromedp.WaitVisible(chromedp.CSS("#request-accept")),
@@ -370,6 +384,9 @@ func TestWebChat(t *testing.T) {
 		// Receipts: Bob's device confirmed Alice's message.
 		waitJS(`document.querySelector("#messages li.out").dataset.status === "delivered"`),
 	)
+	if shift := value(t, alice, "layout shifts", chromedp.Evaluate[float64](`window.shifts`)); shift != 0 {
+		t.Fatalf("alice's page moved as the answer and receipts arrived: layout shift %v", shift)
+	}
 	screenshot(t, alice, "chat")
 	for who, ctx := range map[string]context.Context{"alice": alice, "bob": bob} {
 		n := value(t, ctx, "no markup ran on "+who+"'s page", chromedp.Evaluate[int](`document.querySelectorAll("#messages img, #messages script").length`))
@@ -402,7 +419,7 @@ func TestWebChat(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#safety-close")), chromedp.WaitVisible(chromedp.CSS("#conv-verified")))
 	run(t, bob, "bob's safety number",
 		chromedp.Click(chromedp.CSS("#back")),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="alice"]`)),
+		clickJS(`#convs button[data-name="alice"]`),
 		chromedp.Click(chromedp.CSS("#safety-btn")),
 		waitJS(`document.getElementById("safety-number").textContent.split(" ").length === 12`),
 	)
@@ -427,7 +444,7 @@ func TestWebChat(t *testing.T) {
 	run(t, alice, "alice's page after the restart",
 		chromedp.Navigate(aw.url),
 		waitJS(`document.getElementById("me").textContent === "alice"`),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="bob"]`)),
+		clickJS(`#convs button[data-name="bob"]`),
 		chromedp.SendKeys(chromedp.CSS("#text"), "are you still you?"),
 		chromedp.Click(chromedp.CSS("#send")),
 		waitJS(`document.querySelector('#alerts .warning[data-peer="bob"]') !== null`),
@@ -460,9 +477,52 @@ func TestWebChat(t *testing.T) {
 	)
 	run(t, bob, "bob sees the group",
 		waitJS(`document.querySelector('#convs button[data-name="friends"][data-kind="group"] .badge') !== null`),
-		chromedp.Click(chromedp.CSS(`#convs button[data-name="friends"]`)),
+		clickJS(`#convs button[data-name="friends"]`),
 		waitJS(`[...document.querySelectorAll("#messages li.in")].some(e => e.querySelector(".from").textContent === "alice" && e.querySelector(".body").textContent === "hello group")`),
 	)
+
+	// The group's members: Alice (its admin) sees both and removes Bob,
+	// then adds him back.
+	run(t, alice, "alice manages the group",
+		chromedp.Click(chromedp.CSS("#members-btn")),
+		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice,bob"`),
+		clickJS(`#members-list li[data-name="bob"] button`),
+		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice"`),
+		chromedp.SendKeys(chromedp.CSS("#members-add-name"), "bob"),
+		chromedp.Click(chromedp.CSS("#members-add button")),
+		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice,bob"`),
+	)
+	run(t, bob, "bob is told",
+		waitJS(`[...document.querySelectorAll("#messages li.notice .body")].filter(e => e.textContent.includes("bob")).length >= 2`))
+
+	// A channel: Alice creates one; Bob joins with the code and reads
+	// her post live; he may not post.
+	run(t, alice, "alice creates a channel",
+		chromedp.Click(chromedp.CSS("#show-groups")),
+		chromedp.SendKeys(chromedp.CSS("#channel-name"), "news"),
+		chromedp.Click(chromedp.CSS("#channel-create button")),
+		chromedp.WaitVisible(chromedp.CSS("#channel-code")),
+	)
+	code := value(t, alice, "the join code", chromedp.Evaluate[string](`document.getElementById("channel-code").dataset.code`))
+	run(t, bob, "bob joins the channel",
+		chromedp.Click(chromedp.CSS("#show-groups")),
+		chromedp.SetValue(chromedp.CSS("#channel-join-code"), code),
+		chromedp.Click(chromedp.CSS("#channel-join button")),
+		waitJS(`document.getElementById("conv-title").textContent === "news" && !document.getElementById("conv").hidden`),
+		waitJS(`document.getElementById("composer").hidden`),
+	)
+	run(t, alice, "alice posts",
+		clickJS(`#convs button[data-name="news"]`),
+		chromedp.SendKeys(chromedp.CSS("#text"), "first post"),
+		chromedp.Click(chromedp.CSS("#send")),
+		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
+	)
+	run(t, bob, "bob reads the post live",
+		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
+		clickJS(`#convs button[data-name="friends"]`),
+		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
+	run(t, alice, "back to the group", clickJS(`#convs button[data-name="friends"]`),
+		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
 
 	// The relay goes away: the status line says so and counts what waits
 	// in the outbox; it goes out when the relay is back.
@@ -479,6 +539,21 @@ func TestWebChat(t *testing.T) {
 	run(t, bob, "the queued message arrives",
 		waitJS(`[...document.querySelectorAll("#messages li.in .body")].some(e => e.textContent === "while the relay is down")`))
 
+	// Bob blocks Alice, then unblocks her: she is a message request again.
+	run(t, bob, "bob blocks alice",
+		clickJS(`#convs button[data-name="alice"]`),
+		chromedp.WaitVisible(chromedp.CSS("#block-btn")),
+		chromedp.Click(chromedp.CSS("#block-btn")),
+		waitJS(`document.querySelector('#convs button[data-name="alice"]').dataset.kind === "blocked"`),
+		chromedp.WaitVisible(chromedp.CSS("#blocked-bar")),
+		waitJS(`document.getElementById("composer").hidden`),
+		chromedp.Click(chromedp.CSS("#unblock-btn")),
+		waitJS(`document.querySelector('#convs button[data-name="alice"]').dataset.kind === "request"`),
+		chromedp.WaitVisible(chromedp.CSS("#request-bar")),
+		// What was read stays read whatever the conversation is now.
+		waitJS(`document.querySelector('#convs button[data-name="alice"] .badge') === null`),
+	)
+
 	// At 360 px wide the layout holds: nothing wider than the screen.
 	run(t, alice, "a narrow screen",
 		chromedp.EmulateViewport(360, 740),
@@ -489,6 +564,18 @@ func TestWebChat(t *testing.T) {
 		t.Fatal("at 360 px the page scrolls sideways")
 	}
 	screenshot(t, alice, "narrow")
+
+	// The dark theme follows the system's.
+	run(t, alice, "dark theme",
+		chromedp.EmulateViewport(1000, 700),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+		waitJS(`getComputedStyle(document.body).backgroundColor === "rgb(18, 18, 18)"`),
+	)
+	screenshot(t, alice, "dark")
 }
 
 // jsString quotes s as a JavaScript string literal.

@@ -69,8 +69,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		Device string `json:"device"`
 		Invite string `json:"invite"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	s.setupM.Lock()
@@ -102,7 +101,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 // conversation is one entry of the list on the left.
 type conversation struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"` // contact, request, group, channel
+	Kind     string `json:"kind"` // contact, request, blocked, group, channel
 	Unread   int    `json:"unread"`
 	Changed  bool   `json:"changed,omitempty"` // the contact's safety number changed and was not accepted
 	LastAt   int64  `json:"lastAt,omitempty"`  // unix ms of the newest message
@@ -131,6 +130,8 @@ func (s *Server) handleState(w http.ResponseWriter, r *http.Request, c *client.C
 		cv := conversation{Name: ct.Username, Kind: "contact"}
 		if slices.Contains(requests, ct.Username) {
 			cv.Kind = "request"
+		} else if blocked, err := c.Blocked(ctx, ct.Username); err == nil && blocked {
+			cv.Kind = "blocked"
 		}
 		if at, err := c.IdentityChangedAt(ctx, ct.Username); err == nil && !at.IsZero() {
 			cv.Changed = true
@@ -183,7 +184,7 @@ func (s *Server) fillUnread(ctx context.Context, c *client.Client, cv *conversat
 		return
 	}
 	cv.LastAt = msgs[len(msgs)-1].At.UnixMilli()
-	seen := s.state.seen(cv.Kind + ":" + cv.Name)
+	seen := s.state.seen(readKey(cv.Kind, cv.Name))
 	for _, m := range msgs {
 		if !m.Outgoing && m.Status == clientdb.StatusReceived && m.ID > seen {
 			cv.Unread++
@@ -198,6 +199,16 @@ func history(ctx context.Context, c *client.Client, kind, name string, limit int
 		return c.ChannelHistory(ctx, name, limit)
 	}
 	return c.History(ctx, name, limit)
+}
+
+// readKey names a conversation in the read state: a person's keeps its
+// key whether they are a request, a contact or blocked.
+func readKey(kind, name string) string {
+	switch kind {
+	case "contact", "request", "blocked":
+		kind = "user"
+	}
+	return kind + ":" + name
 }
 
 // message is one line of a conversation as the page shows it.
@@ -245,14 +256,14 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c *client
 
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
-		Conversation string `json:"conversation"` // kind:name
-		ID           int64  `json:"id"`
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+		ID   int64  `json:"id"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
-	if err := s.state.markRead(req.Conversation, req.ID); err != nil {
+	if err := s.state.markRead(readKey(req.Kind, req.Name), req.ID); err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}
@@ -269,8 +280,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, c *client.Cl
 		Kind string `json:"kind"`
 		Text string `json:"text"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Text) == "" {
@@ -293,6 +303,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, c *client.Cl
 		fail(w, http.StatusNotFound, errors.New("no user by that name on this relay"))
 	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrNotMember), errors.Is(err, client.ErrNotChannelAdmin), errors.Is(err, client.ErrNoSuchChannel):
 		fail(w, http.StatusBadRequest, err)
+	case errors.Is(err, client.ErrUnreachable):
+		fail(w, http.StatusAccepted, errors.New("not sent yet: the relay is out of reach; the message waits in the outbox and goes out once the client reconnects (the Network page shows what fails)"))
 	default:
 		fail(w, http.StatusAccepted, errors.New("not sent yet, it waits in the outbox: "+err.Error()))
 	}
@@ -302,8 +314,7 @@ func (s *Server) handleContact(w http.ResponseWriter, r *http.Request, c *client
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	ct, err := c.Lookup(r.Context(), req.Name)
@@ -352,8 +363,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c *client.
 		Peer   string `json:"peer"`
 		Number string `json:"number"` // the number the user compared
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	// What the user compared: the number the page showed them.
@@ -384,8 +394,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, c *client
 		Name   string `json:"name"`
 		Action string `json:"action"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	var err error
@@ -402,12 +411,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, c *client
 	default:
 		err = errors.New("action is accept, block or unblock")
 	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	s.hub.publish(update{Kind: "requests", Peer: req.Name})
-	reply(w, map[string]bool{"ok": true})
+	s.answer(w, err, update{Kind: "requests", Peer: req.Name}, nil)
 }
 
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request, c *client.Client) {
@@ -455,6 +459,20 @@ func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request, c *client.C
 	reply(w, map[string]any{"name": g.Name, "member": g.Member, "members": ms})
 }
 
+// answer ends a change: its error (400), or the update to the pages and
+// res (nil: ok) to the caller.
+func (s *Server) answer(w http.ResponseWriter, err error, u update, res any) {
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	s.hub.publish(u)
+	if res == nil {
+		res = map[string]bool{"ok": true}
+	}
+	reply(w, res)
+}
+
 // handleGroupChange creates a group or changes one.
 func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
@@ -462,8 +480,7 @@ func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *cl
 		Name    string   `json:"name"`
 		Members []string `json:"members"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	ctx := r.Context()
@@ -480,12 +497,7 @@ func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *cl
 	default:
 		err = errors.New("action is create, add, remove or leave")
 	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	s.hub.publish(update{Kind: "groups", Peer: req.Name})
-	reply(w, map[string]bool{"ok": true})
+	s.answer(w, err, update{Kind: "groups", Peer: req.Name}, nil)
 }
 
 // handleChannelChange creates, joins or leaves a broadcast channel.
@@ -495,8 +507,7 @@ func (s *Server) handleChannelChange(w http.ResponseWriter, r *http.Request, c *
 		Name   string `json:"name"`
 		Code   string `json:"code"`
 	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
+	if !decodeOr400(w, r, &req) {
 		return
 	}
 	ctx := r.Context()
@@ -512,10 +523,5 @@ func (s *Server) handleChannelChange(w http.ResponseWriter, r *http.Request, c *
 	default:
 		err = errors.New("action is create, join or leave")
 	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	s.hub.publish(update{Kind: "channels", Peer: req.Name})
-	reply(w, res)
+	s.answer(w, err, update{Kind: "channels", Peer: req.Name}, res)
 }

@@ -229,6 +229,16 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// decodeOr400 reads r's JSON body into v, or answers 400 with the reason
+// and returns false.
+func decodeOr400(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := decode(r, v); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return false
+	}
+	return true
+}
+
 // reply writes v as JSON.
 func reply(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

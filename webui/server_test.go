@@ -1,8 +1,10 @@
 package webui
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -237,3 +239,67 @@ func TestUIStatePersists(t *testing.T) {
 		t.Fatalf("verified after reload: %+v", v.data)
 	}
 }
+
+// TestEventsCarryNoText checks the live updates: a message event says
+// which conversation changed, never its text.
+func TestEventsCarryNoText(t *testing.T) {
+	s, err := New(Config{Addr: testAddr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := signIn(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	r := httptest.NewRequestWithContext(ctx, "GET", "/api/events", nil)
+	r.Host = testAddr
+	r.AddCookie(ck)
+	w := &streamRecorder{header: http.Header{}, w: pw}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ServeHTTP(w, r)
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	if line, err := br.ReadString('\n'); err != nil || line != "retry: 1000\n" {
+		t.Fatalf("stream starts with %q, %v", line, err)
+	}
+	// The subscription exists once the first bytes are out.
+	s.Event(client.Event{Kind: client.EventMessage, Peer: "bob", Text: "the secret text"})
+	s.Event(client.Event{Kind: client.EventGroupMessage, Peer: "bob", Group: "friends", Text: "the secret text"})
+	s.Event(client.Event{Kind: client.EventIdentityChanged, Peer: "carol"})
+	var got []string
+	for len(got) < 3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			got = append(got, strings.TrimSpace(strings.TrimPrefix(line, "data: ")))
+		}
+	}
+	want := []string{`{"kind":"message","peer":"bob"}`, `{"kind":"message","peer":"friends"}`, `{"kind":"identity","peer":"carol"}`}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("update %d: %s, want %s", i, got[i], want[i])
+		}
+	}
+	if w.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("Content-Type %q", w.header.Get("Content-Type"))
+	}
+	cancel()
+	<-done
+}
+
+// streamRecorder is a ResponseWriter that streams the body into a pipe.
+type streamRecorder struct {
+	header http.Header
+	w      io.Writer
+	code   int
+}
+
+func (r *streamRecorder) Header() http.Header         { return r.header }
+func (r *streamRecorder) WriteHeader(code int)        { r.code = code }
+func (r *streamRecorder) Write(b []byte) (int, error) { return r.w.Write(b) }
+func (r *streamRecorder) Flush()                      {}

@@ -21,7 +21,7 @@ type uiState struct {
 }
 
 type uiData struct {
-	Read     map[string]int64  `json:"read"`     // "kind:name" → message id
+	Read     map[string]int64  `json:"read"`     // readKey → message id
 	Verified map[string]string `json:"verified"` // contact → safety number
 }
 
@@ -42,7 +42,7 @@ func (u *uiState) load(path string) {
 	}
 }
 
-// seen returns the newest message id seen in a conversation ("kind:name").
+// seen returns the newest message id seen in a conversation (readKey).
 func (u *uiState) seen(conv string) int64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -25,7 +25,7 @@ import (
 const defaultWebListen = "127.0.0.1:8385"
 
 func runWeb(ctx context.Context, e *env, args []string) error {
-	f := newFlags("web", "[--listen ADDR] [--open]", `Chat in your browser: serve a local web client on loopback and print its address,
+	f := newFlags("web", "", `Chat in your browser: serve a local web client on loopback and print its address,
 with a secret token, on one line; open that address (--open does it for you). The page
 and everything it needs are in the binary: it works while the internet is censored.
 

@@ -67,6 +67,7 @@ async function refresh() {
   }
   csrf = st.csrf;
   if (st.setup) {
+    renderStatus({ line: "not joined yet", state: "setup" });
     $("setup").hidden = false;
     $("app").hidden = true;
     return;
@@ -90,8 +91,16 @@ function renderStatus(s) {
 
 function convKey(c) { return c.kind + ":" + c.name; }
 
+let drawnConvs = "";
+
+// renderConvs draws the list when it changed (a status update leaves it
+// alone), keeping the focus on the conversation that had it.
 function renderConvs() {
   const ul = $("convs");
+  const key = JSON.stringify([convs, current && convKey(current)]);
+  if (key === drawnConvs) return;
+  drawnConvs = key;
+  const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.kind + ":" + document.activeElement.dataset.name : "";
   const items = convs.map((c) => {
     const b = el("button", { type: "button", "data-name": c.name, "data-kind": c.kind });
     const label = [c.name];
@@ -112,6 +121,7 @@ function renderConvs() {
     return el("li", {}, b);
   });
   ul.replaceChildren(...items);
+  if (focused) ul.querySelector(`button[data-kind="${CSS.escape(focused.split(":")[0])}"][data-name="${CSS.escape(focused.slice(focused.indexOf(":") + 1))}"]`)?.focus();
 }
 
 // renderAlerts puts every unaccepted identity change at the top of the
@@ -148,7 +158,7 @@ async function loadVerified() {
   const want = current;
   const chip = $("conv-verified");
   chip.hidden = true;
-  if (!want || (want.kind !== "contact" && want.kind !== "request")) return;
+  if (!want || !["contact", "request", "blocked"].includes(want.kind)) return;
   try {
     const s = await api("/api/safety?peer=" + encodeURIComponent(want.name));
     if (current === want) chip.hidden = !s.verified;
@@ -162,14 +172,17 @@ function currentConv() {
 function renderConvHead() {
   const c = currentConv() || current;
   $("conv-title").textContent = c.name;
-  const person = c.kind === "contact" || c.kind === "request";
+  const person = c.kind === "contact" || c.kind === "request" || c.kind === "blocked";
   $("safety-btn").hidden = !person;
+  $("block-btn").hidden = c.kind !== "contact";
+  $("blocked-bar").hidden = c.kind !== "blocked";
+  $("blocked-name").textContent = c.name;
   $("members-btn").hidden = c.kind !== "group";
   $("conv-warning").hidden = !c.changed;
   $("conv-warning-name").textContent = c.name;
   $("request-bar").hidden = c.kind !== "request";
   $("request-name").textContent = c.name;
-  const canWrite = c.kind !== "channel" || c.admin;
+  const canWrite = (c.kind !== "channel" || c.admin) && c.kind !== "blocked";
   $("composer").hidden = !canWrite;
 }
 
@@ -192,7 +205,7 @@ async function loadHistory() {
   const last = data.messages.filter((m) => !m.out).pop();
   if (last && document.visibilityState === "visible") {
     const c = currentConv();
-    await api("/api/read", { conversation: convKey(want), id: last.id });
+    await api("/api/read", { kind: want.kind, name: want.name, id: last.id });
     if (c && c.unread) { c.unread = 0; renderConvs(); }
   }
 }
@@ -210,7 +223,7 @@ function renderMessage(m) {
   li.append(el("span", { class: "body", text: m.body }));
   const meta = el("span", { class: "meta", text: time });
   if (m.out) {
-    meta.append(" ", el("span", { text: ticks[m.status] || "", title: tickLabels[m.status] || "", "aria-label": tickLabels[m.status] || "" }));
+    meta.append(" ", el("span", { class: "tick", text: ticks[m.status] || "", title: tickLabels[m.status] || "", "aria-label": tickLabels[m.status] || "" }));
   }
   li.append(meta);
   li.setAttribute("aria-label", (m.out ? "you" : m.from) + ", " + time);
@@ -242,7 +255,7 @@ async function send(ev) {
 
 async function openSafety(name) {
   if (!current || current.name !== name) {
-    const c = convs.find((x) => x.name === name && (x.kind === "contact" || x.kind === "request"));
+    const c = convs.find((x) => x.name === name && ["contact", "request", "blocked"].includes(x.kind));
     current = { name, kind: c ? c.kind : "contact" };
   }
   show("safety");
@@ -285,8 +298,10 @@ async function answerRequest(action) {
   } catch (e) {
     notice(e.message);
   }
-  if (action === "accept") current.kind = "contact";
   await refresh();
+  const c = convs.find((x) => x.name === current.name && ["contact", "request", "blocked"].includes(x.kind));
+  if (c) current.kind = c.kind;
+  renderConvs();
   renderConvHead();
 }
 
@@ -295,7 +310,21 @@ async function openMembers() {
   $("members-group").textContent = current.name;
   try {
     const g = await api("/api/group?name=" + encodeURIComponent(current.name));
-    $("members-list").replaceChildren(...g.members.map((m) => el("li", { text: m.name + (m.admin ? " (admin)" : "") })));
+    const admin = g.members.some((m) => m.name === me && m.admin);
+    $("members-list").replaceChildren(...g.members.map((m) => {
+      const li = el("li", { "data-name": m.name }, el("span", { text: m.name + (m.admin ? " (admin)" : "") }));
+      if (admin && m.name !== me) {
+        const b = el("button", { type: "button", class: "danger", text: "Remove", "aria-label": "Remove " + m.name + " from the group" });
+        b.addEventListener("click", async () => {
+          try {
+            await api("/api/group", { action: "remove", name: current.name, members: [m.name] });
+          } catch (e) { notice(e.message); }
+          await openMembers();
+        });
+        li.append(" ", b);
+      }
+      return li;
+    }));
   } catch (e) {
     notice(e.message);
   }
@@ -418,6 +447,8 @@ function init() {
   $("safety-close").addEventListener("click", () => openConv(current.name, current.kind));
   $("request-accept").addEventListener("click", () => answerRequest("accept"));
   $("request-block").addEventListener("click", () => answerRequest("block"));
+  $("block-btn").addEventListener("click", () => answerRequest("block"));
+  $("unblock-btn").addEventListener("click", () => answerRequest("unblock"));
   $("members-btn").addEventListener("click", openMembers);
   $("members-add").addEventListener("submit", (ev) => submitForm(ev, async () => {
     await api("/api/group", { action: "add", name: current.name, members: names($("members-add-name").value) });
@@ -443,6 +474,7 @@ function init() {
     const r = await api("/api/channel", { action: "create", name: $("channel-name").value });
     const p = $("channel-code");
     p.textContent = "Join code (give it to your subscribers): " + r.code;
+    p.dataset.code = r.code;
     p.hidden = false;
     await refresh();
   }));
