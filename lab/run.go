@@ -428,6 +428,12 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 	}
 	*closers = append(*closers, w.shared.Close)
 	w.allowInfrastructure()
+	if !sc.FrontingAt(0) {
+		// The provider ended fronting before the modelled window (rkn-2018:
+		// Google's front ends, 13 April 2018): not even registration
+		// goes through a front.
+		w.shared.SetFronting(false)
+	}
 
 	isps := make([]string, 0)
 	for _, sh := range sc.ISPShares() {

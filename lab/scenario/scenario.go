@@ -322,6 +322,9 @@ func (s *Scenario) validate() error {
 	if err := s.Bridges.validate(s); err != nil {
 		return err
 	}
+	if err := s.CDN.validate(s); err != nil {
+		return err
+	}
 	// The censor configuration must build and be accepted by the censor.
 	cfg, err := s.CensorConfig(s.Seed, nil, nil)
 	if err != nil {
@@ -341,6 +344,32 @@ func (s *Scenario) validate() error {
 		if enforced := b.D() + cfg.RegistryInterval + maxDelay; enforced > s.ColdStartAt.D() {
 			return fieldError("censor.block_built_in_at", "%v: enforced at every ISP only by %v (registry interval %v, slowest ISP %v), after cold_start_at %v",
 				*b, enforced, cfg.RegistryInterval, maxDelay, s.ColdStartAt)
+		}
+	}
+	return nil
+}
+
+// validate checks the CDN's policy: fronting said, a why, and an end of
+// fronting only while it fronts, inside the run.
+func (c *CDN) validate(s *Scenario) error {
+	if c == nil {
+		return nil
+	}
+	if c.Fronting == nil {
+		return fieldError("cdn.fronting", "required: true if the provider's edge serves fronted requests at the start, false if not")
+	}
+	if strings.TrimSpace(c.Why) == "" {
+		return fieldError("cdn.why", "required: the fact the provider's policy comes from")
+	}
+	if len(c.Why) > maxDescLen {
+		return fieldError("cdn.why", "longer than %d bytes", maxDescLen)
+	}
+	if e := c.FrontingEnds; e != nil {
+		if !*c.Fronting {
+			return fieldError("cdn.fronting_ends", "set while cdn.fronting is false: fronting cannot end before it starts")
+		}
+		if err := inRange("cdn.fronting_ends", *e, 0, s.Total()); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -99,6 +99,13 @@ func TestParseErrors(t *testing.T) {
 		{"censor friend share above 1", `{"name":"x","bridges":{"censor_friend_share":1.5}}`, "bridges.censor_friend_share: 1.5 out of range [0, 1]"},
 		{"censor friends twice", `{"name":"x","bridges":{"censor_friends":3,"censor_friend_share":0.05}}`, "bridges.censor_friend_share: set with censor_friends"},
 		{"censor friends without accounts", `{"name":"x","censor":{"preset":"none"},"bridges":{"censor_friends":3}}`, "bridges.censor_friends: 3 set, but the censor runs no enumeration accounts"},
+		{"cdn without fronting", `{"name":"x","cdn":{"why":"Google, 13 April 2018"}}`, "cdn.fronting: required"},
+		{"cdn without why", `{"name":"x","cdn":{"fronting":false}}`, "cdn.why: required"},
+		{"cdn fronting as a string", `{"name":"x","cdn":{"fronting":"no","why":"w"}}`, "cdn.fronting"},
+		{"fronting ends while off", `{"name":"x","cdn":{"fronting":false,"fronting_ends":"10s","why":"w"}}`, "cdn.fronting_ends: set while cdn.fronting is false"},
+		{"fronting ends after the run", `{"name":"x","duration":"10s","drain":"5s","cdn":{"fronting":true,"fronting_ends":"16s","why":"w"}}`, "cdn.fronting_ends: 16s out of range [0s, 15s]"},
+		{"fronting ends without a unit", `{"name":"x","cdn":{"fronting":true,"fronting_ends":30,"why":"w"}}`, "cdn.fronting_ends"},
+		{"unknown cdn field", `{"name":"x","cdn":{"fronting":true,"until":"3s","why":"w"}}`, "scenario: cdn.until: unknown field"},
 		{"bridges without samizdat", `{"name":"x","strategies":["static"],"bridges":{"bridge_share":0.1}}`, "bridges: only samizdat users run bridges"},
 	}
 	for _, tt := range tests {
@@ -462,6 +469,29 @@ func TestOperatorOf(t *testing.T) {
 	}
 	if sz != s.Operator {
 		t.Errorf("samizdat's operator %+v, want the scenario's %+v", sz, s.Operator)
+	}
+}
+
+func TestFrontingAt(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want map[time.Duration]bool
+	}{
+		{`{"name":"f"}`, map[time.Duration]bool{0: true, time.Hour: true}},
+		{`{"name":"f","cdn":{"fronting":false,"why":"w"}}`, map[time.Duration]bool{0: false, 5 * time.Second: false}},
+		{`{"name":"f","cdn":{"fronting":true,"why":"w"}}`, map[time.Duration]bool{0: true, 100 * time.Second: true}},
+		{`{"name":"f","cdn":{"fronting":true,"fronting_ends":"30s","why":"w"}}`,
+			map[time.Duration]bool{0: true, 30*time.Second - 1: true, 30 * time.Second: false, 60 * time.Second: false}},
+	} {
+		s, err := Parse([]byte(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for at, want := range tt.want {
+			if got := s.FrontingAt(at); got != want {
+				t.Errorf("%s: FrontingAt(%v) = %v, want %v", tt.in, at, got, want)
+			}
+		}
 	}
 }
 
