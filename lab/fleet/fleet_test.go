@@ -969,3 +969,33 @@ func TestFrontingEnds(t *testing.T) {
 		t.Fatalf("the sites behind the edge after fronting ended: %+v", r)
 	}
 }
+
+// TestInviteAddrs: what a regulator knows from the app itself is the
+// public invite's endpoints: static's one, telegram-2018's three, and for
+// samizdat only the CDN edge of its front, which a regulator that spares
+// shared hosts leaves out.
+func TestInviteAddrs(t *testing.T) {
+	w := newWorld(t, 14)
+	st := w.fleet(t, fleet.Static, scenario.Operator{}, 0)
+	tg := w.fleet(t, fleet.Telegram2018, scenario.Operator{}, 0)
+	if got := st.InviteAddrs(); len(got) != 1 || got[0] != st.Endpoints()[0].Addr() {
+		t.Errorf("static's invite addresses %v, want its one endpoint %v", got, st.Endpoints())
+	}
+	if got := tg.InviteAddrs(); len(got) != 3 {
+		t.Errorf("telegram-2018's invite addresses %v, want its three endpoints", got)
+	}
+	edge := w.shared.CDNAddr().Addr()
+	sz := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 0)
+	if got := sz.InviteAddrs(); len(got) != 1 || got[0] != edge {
+		t.Errorf("samizdat's invite addresses %v, want only the CDN edge %v", got, edge)
+	}
+	spare, err := fleet.Start(context.Background(), fleet.Config{Strategy: fleet.Samizdat, Net: w.net, Plan: w.plan,
+		Censor: w.censor, Shared: w.shared, Dir: t.TempDir(), SpareShared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
+	if got := spare.InviteAddrs(); len(got) != 0 {
+		t.Errorf("samizdat sparing shared hosts: invite addresses %v, want none", got)
+	}
+}

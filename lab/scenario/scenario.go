@@ -392,6 +392,11 @@ func (c *Censor) validate(s *Scenario) error {
 			return err
 		}
 	}
+	if c.ListInviteAt != nil {
+		if err := inRange("censor.list_invite_at", *c.ListInviteAt, 0, s.Duration.D()); err != nil {
+			return err
+		}
+	}
 	if c.BlockBuiltInAt != nil {
 		if err := inRange("censor.block_built_in_at", *c.BlockBuiltInAt, 0, s.Duration.D()); err != nil {
 			return err

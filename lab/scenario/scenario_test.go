@@ -99,6 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{"censor friend share above 1", `{"name":"x","bridges":{"censor_friend_share":1.5}}`, "bridges.censor_friend_share: 1.5 out of range [0, 1]"},
 		{"censor friends twice", `{"name":"x","bridges":{"censor_friends":3,"censor_friend_share":0.05}}`, "bridges.censor_friend_share: set with censor_friends"},
 		{"censor friends without accounts", `{"name":"x","censor":{"preset":"none"},"bridges":{"censor_friends":3}}`, "bridges.censor_friends: 3 set, but the censor runs no enumeration accounts"},
+		{"invite listed after the run", `{"name":"x","duration":"10s","censor":{"list_invite_at":"11s"}}`, "censor.list_invite_at: 11s out of range [0s, 10s]"},
 		{"cdn without fronting", `{"name":"x","cdn":{"why":"Google, 13 April 2018"}}`, "cdn.fronting: required"},
 		{"cdn without why", `{"name":"x","cdn":{"fronting":false}}`, "cdn.why: required"},
 		{"cdn fronting as a string", `{"name":"x","cdn":{"fronting":"no","why":"w"}}`, "cdn.fronting"},
@@ -307,6 +308,9 @@ func TestBuiltins(t *testing.T) {
 	}
 	if s, _ := Builtin("ci"); s.Total() < 20*time.Second || s.Total() > 40*time.Second {
 		t.Errorf("ci: runs %v, want 20-40 s", s.Total())
+	}
+	if s, _ := Builtin("rkn-2018"); s.FrontingAt(0) || s.Censor.ListInviteAt == nil || s.Censor.ListInviteAt.D() != 0 {
+		t.Errorf("rkn-2018: the CDN fronts or the app's own addresses are not listed at once (Google's front ends stopped fronting on 13 April 2018; Telegram's own subnets were listed at once on 16 April)")
 	}
 	if _, err := Builtin("rkn-2019"); err == nil || !strings.Contains(err.Error(), "rkn-2018") {
 		t.Errorf("Builtin(unknown) = %v, want an error listing the built-ins", err)

@@ -203,6 +203,15 @@ type Censor struct {
 	// strategy at this lab time (the cold-start scenario). The runner
 	// lists them; the censor config does not know the addresses.
 	BlockBuiltInAt *Duration `json:"block_built_in_at,omitempty"`
+	// ListInviteAt makes the regulator list, at this lab time, every
+	// endpoint address of each strategy's public invite: the addresses
+	// every installed copy of the app starts from, which the regulator
+	// knows from the app itself before it blocks anything (rkn-2018: on 16
+	// April 2018 Telegram's own subnets were listed at once). The shared
+	// hosts an invite names (the CDN edge of a front) are left out when
+	// enumeration.spare_shared spares them. Personal invites, which only
+	// their holders see, are not listed (BlockBuiltInAt lists those too).
+	ListInviteAt *Duration `json:"list_invite_at,omitempty"`
 }
 
 // ISP is one operator between clients and the internet. Pointer fields
