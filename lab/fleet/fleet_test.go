@@ -999,3 +999,28 @@ func TestInviteAddrs(t *testing.T) {
 		t.Errorf("samizdat sparing shared hosts: invite addresses %v, want none", got)
 	}
 }
+
+// TestRegistersWithoutFronting: with the CDN edge refusing fronted
+// requests from the start (rkn-2018), new samizdat users whose public
+// invite lists only the front get in through the shared channels, which
+// name their cohort's own endpoints.
+func TestRegistersWithoutFronting(t *testing.T) {
+	w := newWorld(t, 15)
+	f := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 0)
+	w.shared.SetFronting(false)
+	alice := newUser(t, f, "alice", "isp-a", f.Invite())
+	bob := newUser(t, f, "bob", "isp-b", f.Invite())
+	chat(t, alice, bob, "bob", "without the front")
+	chat(t, bob, alice, "alice", "without the front, back")
+	edge := w.shared.CDNAddr().String()
+	for _, u := range []*user{alice, bob} {
+		u.mu.Lock()
+		if len(u.connected) == 0 || slices.Contains(u.connected, edge) {
+			t.Errorf("connected through %v; want cohort endpoints only, never the edge %s", u.connected, edge)
+		}
+		u.mu.Unlock()
+	}
+	if served, refused := w.shared.Fronted(); served != 0 || refused == 0 {
+		t.Errorf("the edge served %d and refused %d fronted requests; want none served, some refused", served, refused)
+	}
+}
