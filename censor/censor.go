@@ -268,8 +268,14 @@ func (c *Censor) applies(isp ISP, e Entry, at Time) bool {
 }
 
 // ispVersionTime is the publication time of the registry version isp
-// enforces at now.
+// enforces at now. Until Delay has passed since the first version (lab
+// time 0) the ISP enforces none: what the regulator lists at the start is
+// applied after each ISP's own delay, as Telegram's subnets listed on 16
+// April 2018 were applied "within hours", not at once everywhere.
 func (c *Censor) ispVersionTime(isp ISP, now Time) Time {
+	if now < isp.Delay {
+		return -1 // before version 0: no entry is active
+	}
 	_, at := c.reg.Published(now - isp.Delay)
 	return at
 }

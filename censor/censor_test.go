@@ -591,13 +591,19 @@ func TestCollateralPerISP(t *testing.T) {
 	c.List(CIDREntry(netip.MustParsePrefix("52.58.0.0/16"), 0, "regulator"))
 	by := []netip.AddrPort{relayA, relayB, other}
 	got := c.Collateral(time.Minute, by)
-	if got["fast"] != 2 || got["late"] != 2 {
-		t.Errorf("collateral at 0-listed entry: %v", got)
+	if got["fast"] != 2 || got["late"] != 0 {
+		t.Errorf("collateral a minute after a 0-listed entry: %v, want the late ISP not enforcing it before its hour", got)
 	}
 	c.List(CIDREntry(netip.MustParsePrefix("192.0.2.0/24"), time.Minute, "regulator"))
 	got = c.Collateral(2*time.Minute, by)
-	if got["fast"] != 3 || got["late"] != 2 {
+	if got["fast"] != 3 || got["late"] != 0 {
 		t.Errorf("collateral %v", got)
+	}
+	if got = c.Collateral(time.Hour, by); got["late"] != 2 {
+		t.Errorf("collateral an hour in: %v, want the late ISP enforcing the 0-listed entry", got)
+	}
+	if got = c.Collateral(time.Hour+time.Minute, by); got["late"] != 3 {
+		t.Errorf("collateral an hour and a minute in: %v, want the late ISP enforcing both", got)
 	}
 }
 

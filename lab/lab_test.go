@@ -58,10 +58,10 @@ func TestCI(t *testing.T) {
 	}
 	if race {
 		// The race detector multiplies the CPU of every step; keep every
-		// mechanism ci exercises (built-in endpoints listed at 2 s, cold
-		// starts at 12 s, enumeration, moves) on half the clients and a
-		// shorter run.
-		sc.Clients, sc.Duration, sc.Drain = sc.Clients/2, scenario.Duration(15*time.Second), scenario.Duration(3*time.Second)
+		// mechanism ci exercises (built-in endpoints listed at 1 s and
+		// enforced by 61 s, the end of fronting at 30 s, cold starts at
+		// 65 s, enumeration, moves) on half the clients and a shorter run.
+		sc.Clients, sc.Duration, sc.Drain = sc.Clients/2, scenario.Duration(70*time.Second), scenario.Duration(5*time.Second)
 	}
 	other := *sc
 	other.Duration, other.Drain, other.ColdStart = scenario.Duration(3*time.Second), scenario.Duration(time.Second), 0
@@ -150,6 +150,11 @@ func TestCI(t *testing.T) {
 	}
 	if moves == 0 || lists == 0 {
 		t.Errorf("the ci run made %d moves and %d censor events; want both", moves, lists)
+	}
+	if ends := sc.CDN.FrontingEnds; ends == nil || !slices.ContainsFunc(a.r.Events, func(e report.Event) bool {
+		return e.Who == "cdn" && e.What == "fronting ends" && e.TMS == ends.D().Milliseconds()
+	}) {
+		t.Errorf("the ci run has no event of the CDN ending fronting at %v", ends)
 	}
 	if !slices.Equal(da.Addrs, db.Addrs) {
 		t.Errorf("same seed, different address plans:\n%s", diff(da.Addrs, db.Addrs))

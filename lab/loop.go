@@ -54,6 +54,7 @@ func (w *world) loop(ctx context.Context) error {
 		if !w.sleepUntil(ctx, now) {
 			return fmt.Errorf("lab: run interrupted: %w", ctx.Err())
 		}
+		w.cdnPolicy(now)
 		for _, s := range w.strategies {
 			for _, m := range s.fleet.Tick(now) {
 				w.move(s, m)
@@ -202,6 +203,24 @@ func (w *world) move(s *strategyRun, m fleet.Move) {
 	}
 	w.events = append(w.events, report.Event{TMS: m.At.Milliseconds(), Who: s.name, What: "move", Detail: detail})
 	w.lastNote = s.name + " moved " + detail
+}
+
+// cdnPolicy applies the scenario's CDN policy at lab time now: when the
+// provider stops fronting during the run, its edge cuts the fronted
+// requests in flight and refuses new ones, and the change is an event.
+func (w *world) cdnPolicy(now censor.Time) {
+	on := w.sc.FrontingAt(now)
+	if on == w.shared.Fronting() {
+		return
+	}
+	w.shared.SetFronting(on)
+	what := "fronting ends"
+	if on {
+		what = "fronting starts"
+	}
+	w.events = append(w.events, report.Event{TMS: now.Milliseconds(), Who: "cdn", What: what,
+		Detail: "the CDN provider's edge refuses requests whose Host its TLS name does not cover (" + w.sc.CDN.Why + ")"})
+	w.lastNote = "cdn: " + what
 }
 
 // takeNote returns the latest operator or censor move in words, once.

@@ -54,6 +54,10 @@ func (w *world) report() *report.Report {
 		accts[s.name] = acct
 	}
 	r.Censor = w.censorFigures(end)
+	if w.sc.CDN != nil {
+		served, refused := w.shared.Fronted()
+		r.CDN = &report.CDN{FrontedServed: served, FrontedRefused: refused}
+	}
 	r.Events = w.allEvents()
 	r.Targets = w.designTargets(r)
 	r.Invariants = w.invariants(r, accts)

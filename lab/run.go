@@ -428,6 +428,12 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 	}
 	*closers = append(*closers, w.shared.Close)
 	w.allowInfrastructure()
+	if !sc.FrontingAt(0) {
+		// The provider ended fronting before the modelled window (rkn-2018:
+		// Google's front ends, 13 April 2018): not even registration
+		// goes through a front.
+		w.shared.SetFronting(false)
+	}
 
 	isps := make([]string, 0)
 	for _, sh := range sc.ISPShares() {
@@ -464,6 +470,18 @@ func (w *world) build(ctx context.Context, closers *[]func() error) error {
 	}
 	*closers = append(*closers, w.bys.Close)
 	w.targets = append(w.bys.Targets(), w.shared.Bystanders()...)
+
+	// The regulator knows the addresses every installed app starts from
+	// before it blocks anything (Telegram's own subnets, 16 April 2018).
+	if at := sc.Censor.ListInviteAt; at != nil {
+		for _, s := range w.strategies {
+			for _, a := range s.fleet.InviteAddrs() {
+				if err := w.cen.List(censor.IPEntry(a, at.D(), "regulator: the app's built-in addresses")); err != nil {
+					return fmt.Errorf("lab: listing %s's invite: %w", s.name, err)
+				}
+			}
+		}
+	}
 
 	// The cold-start scenario: every built-in endpoint listed at a time
 	// the scenario chose (the registry's schedule, not the clients').

@@ -13,6 +13,7 @@ import (
 	"samizdat/censor"
 	"samizdat/lab/report"
 	"samizdat/manifest"
+	"samizdat/relay/endpoints"
 )
 
 // stranded describes s's clients still cut off at end (report.Stranded):
@@ -52,6 +53,7 @@ func (w *world) stranded(s *strategyRun, end censor.Time) []report.Stranded {
 		}})
 	}
 	s.mu.Unlock()
+	fronting := w.shared.Fronting()
 	for _, c := range cuts {
 		st := c.st
 		m, err := c.lc.c.Manifest()
@@ -70,6 +72,8 @@ func (w *world) stranded(s *strategyRun, end censor.Time) []report.Stranded {
 				g.State = "retired"
 			} else if e, ok := w.cen.Listing(end, c.lc.isp, host); ok {
 				g.State, g.ListedBy = "listed", e.Reason
+			} else if (kind == endpoints.Front || kind == endpoints.Front+" channel") && !fronting {
+				g.State = "unfronted"
 			}
 			groups[g]++
 		}

@@ -492,6 +492,35 @@ func manifestAddrs(m *manifest.Manifest) []netip.AddrPort {
 // the front endpoint and the shared channels).
 func (f *Fleet) Invite() manifest.Invite { return f.invite }
 
+// InviteAddrs returns the endpoint addresses of the public invite (the
+// one every installed copy of the app starts from), without the shared
+// hosts when the fleet spares them (Config.SpareShared): a front's CDN
+// edge.
+func (f *Fleet) InviteAddrs() []netip.Addr {
+	m, err := manifest.Open(f.invite.Manifest, f.invite.NetworkKey)
+	if err != nil {
+		return nil // the fleet opened it when it started
+	}
+	var out []netip.Addr
+	for _, a := range manifestAddrs(m) {
+		if f.spared(a.Addr()) || slices.Contains(out, a.Addr()) {
+			continue
+		}
+		out = append(out, a.Addr())
+	}
+	return out
+}
+
+// spared reports whether a is a shared host the fleet's censor accounts
+// leave out (Config.SpareShared).
+func (f *Fleet) spared(a netip.Addr) bool {
+	sh := f.cfg.Shared
+	if !f.cfg.SpareShared || sh == nil {
+		return false
+	}
+	return a == sh.cdnAddr.Addr() || a == sh.dohAddr.Addr() || a == sh.mirrorAddr.Addr()
+}
+
 // BuiltIn returns every endpoint address in the invites the fleet hands
 // out (Invite and InviteFor): what a regulator collecting invites seen in
 // the wild knows. Channels are not endpoints and are not in it.
@@ -851,8 +880,7 @@ func (f *Fleet) enumerate(now censor.Time) {
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	sort.Strings(names)
 	if sh := f.cfg.Shared; f.cfg.SpareShared && sh != nil {
-		spare := []netip.Addr{sh.cdnAddr.Addr(), sh.dohAddr.Addr(), sh.mirrorAddr.Addr()}
-		addrs = slices.DeleteFunc(addrs, func(a netip.Addr) bool { return slices.Contains(spare, a) })
+		addrs = slices.DeleteFunc(addrs, f.spared)
 		spareNames := append(RoleNames(vnet.RoleCDN, sh.cfg.CDNBystanders), DoHName, MirrorName, CDNMirrorHost)
 		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(spareNames, n) })
 	}

@@ -909,3 +909,118 @@ func TestTelegramHopsToOtherProviders(t *testing.T) {
 		t.Errorf("%d of %d moves went to another provider", other, len(moves))
 	}
 }
+
+// TestFrontingEnds: when the CDN provider stops domain fronting, a
+// samizdat client on the front is cut and comes back over its cohort's
+// own endpoints, the front to the mirror fails while the cohort's other
+// channels still serve, and the sites behind the edge stay up.
+func TestFrontingEnds(t *testing.T) {
+	w := newWorld(t, 11)
+	f := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 0)
+	alice := newUser(t, f, "alice", "isp-a", f.Invite())
+	bob := newUser(t, f, "bob", "isp-b", f.Invite())
+	chat(t, alice, bob, "bob", "over the front")
+	edge := w.shared.CDNAddr().String()
+	if got := alice.lastConnected(); got != edge {
+		t.Fatalf("alice first connected through %q, not the cdn edge", got)
+	}
+
+	w.shared.SetFronting(false)
+	if w.shared.Fronting() {
+		t.Fatal("the edge still fronts")
+	}
+	chat(t, alice, bob, "bob", "after fronting ended")
+	chat(t, bob, alice, "alice", "after fronting ended, back")
+	for _, u := range []*user{alice, bob} {
+		if got := u.lastConnected(); got == edge || got == "" {
+			t.Errorf("a client is on %q, want one of its cohort's own endpoints", got)
+		}
+	}
+
+	if served, refused := w.shared.Fronted(); served == 0 || refused == 0 {
+		t.Errorf("the edge served %d and refused %d fronted requests; want both", served, refused)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dial := w.net.Dialer("fetcher", "isp-a")
+	srcs := channel.FromManifest(cohortManifest(t, w, f, 1).ForCohort(1), dial)
+	var front, others int
+	for _, src := range srcs {
+		_, err := src.Fetch(ctx)
+		switch {
+		case strings.Contains(src.Name(), "front"):
+			front++
+			if err == nil {
+				t.Errorf("%s: fetched through the edge after fronting ended", src.Name())
+			}
+		default:
+			others++
+			if err != nil {
+				t.Errorf("%s: %v", src.Name(), err)
+			}
+		}
+	}
+	if front != 1 || others == 0 {
+		t.Fatalf("cohort 1 has %d front and %d other channels: %v", front, others, srcs)
+	}
+	targets := w.shared.Bystanders()
+	if r := w.net.Probe(ctx, "isp-a", targets, 3*time.Second, 4); r.Reachable != len(targets) {
+		t.Fatalf("the sites behind the edge after fronting ended: %+v", r)
+	}
+}
+
+// TestInviteAddrs: what a regulator knows from the app itself is the
+// public invite's endpoints: static's one, telegram-2018's three, and for
+// samizdat only the CDN edge of its front, which a regulator that spares
+// shared hosts leaves out.
+func TestInviteAddrs(t *testing.T) {
+	w := newWorld(t, 14)
+	st := w.fleet(t, fleet.Static, scenario.Operator{}, 0)
+	tg := w.fleet(t, fleet.Telegram2018, scenario.Operator{}, 0)
+	if got := st.InviteAddrs(); len(got) != 1 || got[0] != st.Endpoints()[0].Addr() {
+		t.Errorf("static's invite addresses %v, want its one endpoint %v", got, st.Endpoints())
+	}
+	if got := tg.InviteAddrs(); len(got) != 3 {
+		t.Errorf("telegram-2018's invite addresses %v, want its three endpoints", got)
+	}
+	edge := w.shared.CDNAddr().Addr()
+	sz := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 0)
+	if got := sz.InviteAddrs(); len(got) != 1 || got[0] != edge {
+		t.Errorf("samizdat's invite addresses %v, want only the CDN edge %v", got, edge)
+	}
+	spare, err := fleet.Start(context.Background(), fleet.Config{Strategy: fleet.Samizdat, Net: w.net, Plan: w.plan,
+		Censor: w.censor, Shared: w.shared, Dir: t.TempDir(), SpareShared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
+	if got := spare.InviteAddrs(); len(got) != 0 {
+		t.Errorf("samizdat sparing shared hosts: invite addresses %v, want none", got)
+	}
+}
+
+// TestRegistersWithoutFronting: with the CDN edge refusing fronted
+// requests from the start (rkn-2018), new samizdat users whose public
+// invite lists only the front get in through the shared channels, which
+// name their cohort's own endpoints.
+func TestRegistersWithoutFronting(t *testing.T) {
+	w := newWorld(t, 15)
+	f := w.fleet(t, fleet.Samizdat, scenario.Operator{}, 0)
+	w.shared.SetFronting(false)
+	alice := newUser(t, f, "alice", "isp-a", f.Invite())
+	bob := newUser(t, f, "bob", "isp-b", f.Invite())
+	chat(t, alice, bob, "bob", "without the front")
+	chat(t, bob, alice, "alice", "without the front, back")
+	edge := w.shared.CDNAddr().String()
+	for _, u := range []*user{alice, bob} {
+		u.mu.Lock()
+		if len(u.connected) == 0 || slices.Contains(u.connected, edge) {
+			t.Errorf("connected through %v; want cohort endpoints only, never the edge %s", u.connected, edge)
+		}
+		u.mu.Unlock()
+	}
+	if served, refused := w.shared.Fronted(); served != 0 || refused == 0 {
+		t.Errorf("the edge served %d and refused %d fronted requests; want none served, some refused", served, refused)
+	}
+}

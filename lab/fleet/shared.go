@@ -202,6 +202,19 @@ func (s *Shared) Bystanders() []vnet.ProbeTarget {
 	return append([]vnet.ProbeTarget(nil), s.targets...)
 }
 
+// SetFronting sets the CDN provider's policy on domain fronting: with on
+// false its edge refuses fronted requests and cuts those in flight
+// (cdntest.CDN.SetFronting). Front endpoints and front channels then
+// fail, while the sites behind the edge stay up.
+func (s *Shared) SetFronting(on bool) { s.cdn.SetFronting(on) }
+
+// Fronting reports whether the CDN edge serves fronted requests.
+func (s *Shared) Fronting() bool { return s.cdn.Fronting() }
+
+// Fronted counts the fronted requests the CDN edge served and refused
+// (cdntest.CDN.Fronted).
+func (s *Shared) Fronted() (served, refused int) { return s.cdn.Fronted() }
+
 // frontDomain is the innocuous name fronted connections show in SNI.
 func (s *Shared) frontDomain() string { return frontDomain(s.cfg.CDNBystanders) }
 

@@ -595,7 +595,7 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 <section class="card">
 <details>
 <summary>Clients still cut off at the end ({{len .Stranded}})</summary>
-<p class="what">Each client whose outage lasted to the end: when and how it began, how its last attempt failed, how often it asked its channels for a newer manifest, and what stood, at the end, between it and every endpoint and channel of the manifest it held ("retired": the operator moved it away; "listed": a registry entry its ISP enforced, and who asked for it; "open": neither). "joined": the censor's own accounts sit in its cohort.</p>
+<p class="what">Each client whose outage lasted to the end: when and how it began, how its last attempt failed, how often it asked its channels for a newer manifest, and what stood, at the end, between it and every endpoint and channel of the manifest it held ("retired": the operator moved it away; "listed": a registry entry its ISP enforced, and who asked for it; "unfronted": a front the CDN provider refused, having ended domain fronting; "open": none of these). "joined": the censor's own accounts sit in its cohort.</p>
 <table class="events">
 <thead><tr><th>Client</th><th>ISP</th><th>Cohort</th><th>Cut off at</th><th>By</th><th>Last failure</th><th>Refreshes</th><th>Paths it knew</th></tr></thead>
 <tbody>{{range .Stranded}}<tr><td>{{.Client}}</td><td>{{.ISP}}</td><td>{{.Cohort}}</td><td>{{.DownAt}}</td><td>{{.DownBy}}</td><td>{{.LastFailure}}</td><td>{{.Refreshes}}</td><td>{{.Paths}}</td></tr>

@@ -34,11 +34,12 @@ type Report struct {
 	DurationMS int64               `json:"duration_ms"`
 	Strategies map[string]Strategy `json:"strategies"` // by strategy name
 	Censor     Censor              `json:"censor"`
-	Timeline   []Sample            `json:"timeline"`   // one sample per second of lab time
-	Events     []Event             `json:"events"`     // censor moves and operator moves, by time
-	Targets    []Target            `json:"targets"`    // each design target: measured, met or not
-	Invariants []Check             `json:"invariants"` // the run's consistency checks
-	Notes      []string            `json:"notes"`      // where the lab says samizdat loses, in words
+	CDN        *CDN                `json:"cdn,omitempty"` // the shared CDN edge's fronted requests
+	Timeline   []Sample            `json:"timeline"`      // one sample per second of lab time
+	Events     []Event             `json:"events"`        // censor moves and operator moves, by time
+	Targets    []Target            `json:"targets"`       // each design target: measured, met or not
+	Invariants []Check             `json:"invariants"`    // the run's consistency checks
+	Notes      []string            `json:"notes"`         // where the lab says samizdat loses, in words
 	// Seeds and Intervals are set when the report combines several seeds
 	// (Aggregate): the seeds, and for every figure, by its path in
 	// report.json, each seed's value, the mean (the figure above) and
@@ -160,8 +161,9 @@ type Stranded struct {
 // away), "listed" (a registry entry its ISP enforced; ListedBy says who
 // asked: regulator, enumeration, escalation, probe), "owner cut off" (a
 // bridge at home whose owner's own client had no direct connection to the
-// relay to forward over: cut off, or itself connected through a bridge)
-// or "open" (none of these: a DPI rule, or nothing the lab knows of).
+// relay to forward over: cut off, or itself connected through a bridge),
+// "unfronted" (a front the CDN provider refused: it had ended domain
+// fronting) or "open" (none of these: a DPI rule, or nothing the lab knows of).
 type Paths struct {
 	Kind     string `json:"kind"` // an endpoint's transport ("tcp", "wss", "front"), a channel's kind and "channel" ("doh channel"), or "bridge"
 	State    string `json:"state"`
@@ -199,11 +201,21 @@ type Sample struct {
 	BystandersBroken int                `json:"bystanders_broken"`
 }
 
-// Event is one move of the censor or of a strategy's operator.
+// CDN is what the shared CDN edge did with fronted requests (a Host its
+// TLS name does not cover): served while its provider fronted, refused
+// once it had stopped (scenario cdn). Counted over the whole run, setup
+// included.
+type CDN struct {
+	FrontedServed  int `json:"fronted_served"`
+	FrontedRefused int `json:"fronted_refused"`
+}
+
+// Event is one move of the censor, of a strategy's operator or of the
+// shared CDN's provider.
 type Event struct {
 	TMS    int64  `json:"t_ms"`
-	Who    string `json:"who"`  // "censor" or a strategy name
-	What   string `json:"what"` // censor: "list", "unlist", "escalate", "enumerate", "probe"; operator: "move"
+	Who    string `json:"who"`  // "censor", a strategy name or "cdn"
+	What   string `json:"what"` // censor: "list", "unlist", "escalate", "enumerate", "probe"; operator: "move"; cdn: "fronting ends"
 	Detail string `json:"detail"`
 }
 

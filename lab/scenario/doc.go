@@ -34,6 +34,10 @@
 //	censor.registry_interval, censor.isps, censor.escalation,
 //	censor.enumeration, censor.probing, censor.whitelist,
 //	censor.block_built_in_at    overrides of the preset (see README.md)
+//	censor.list_invite_at  the regulator lists every strategy's public
+//	                       invite addresses at this time (none)
+//	cdn.fronting, cdn.fronting_ends, cdn.why   the shared CDN provider's
+//	                       policy on domain fronting (it fronts throughout)
 //	operator.check_every   (500ms), operator.reaction_delay (1s),
 //	operator.moves_per_minute   per strategy (30), operator.cohorts (4)
 //	operator.standby       samizdat: a standby endpoint and mirror per cohort (false)

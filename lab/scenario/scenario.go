@@ -322,6 +322,9 @@ func (s *Scenario) validate() error {
 	if err := s.Bridges.validate(s); err != nil {
 		return err
 	}
+	if err := s.CDN.validate(s); err != nil {
+		return err
+	}
 	// The censor configuration must build and be accepted by the censor.
 	cfg, err := s.CensorConfig(s.Seed, nil, nil)
 	if err != nil {
@@ -346,6 +349,32 @@ func (s *Scenario) validate() error {
 	return nil
 }
 
+// validate checks the CDN's policy: fronting said, a why, and an end of
+// fronting only while it fronts, inside the run.
+func (c *CDN) validate(s *Scenario) error {
+	if c == nil {
+		return nil
+	}
+	if c.Fronting == nil {
+		return fieldError("cdn.fronting", "required: true if the provider's edge serves fronted requests at the start, false if not")
+	}
+	if strings.TrimSpace(c.Why) == "" {
+		return fieldError("cdn.why", "required: the fact the provider's policy comes from")
+	}
+	if len(c.Why) > maxDescLen {
+		return fieldError("cdn.why", "longer than %d bytes", maxDescLen)
+	}
+	if e := c.FrontingEnds; e != nil {
+		if !*c.Fronting {
+			return fieldError("cdn.fronting_ends", "set while cdn.fronting is false: fronting cannot end before it starts")
+		}
+		if err := inRange("cdn.fronting_ends", *e, 0, s.Total()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func inRange(field string, d Duration, lo, hi time.Duration) error {
 	if d.D() < lo || d.D() > hi {
 		return fieldError(field, "%v out of range [%v, %v]", d, lo, hi)
@@ -360,6 +389,11 @@ func (c *Censor) validate(s *Scenario) error {
 	maxLab := MaxDuration * 10
 	if c.RegistryInterval != nil {
 		if err := inRange("censor.registry_interval", *c.RegistryInterval, 0, maxLab); err != nil {
+			return err
+		}
+	}
+	if c.ListInviteAt != nil {
+		if err := inRange("censor.list_invite_at", *c.ListInviteAt, 0, s.Duration.D()); err != nil {
 			return err
 		}
 	}

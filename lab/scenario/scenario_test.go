@@ -99,6 +99,14 @@ func TestParseErrors(t *testing.T) {
 		{"censor friend share above 1", `{"name":"x","bridges":{"censor_friend_share":1.5}}`, "bridges.censor_friend_share: 1.5 out of range [0, 1]"},
 		{"censor friends twice", `{"name":"x","bridges":{"censor_friends":3,"censor_friend_share":0.05}}`, "bridges.censor_friend_share: set with censor_friends"},
 		{"censor friends without accounts", `{"name":"x","censor":{"preset":"none"},"bridges":{"censor_friends":3}}`, "bridges.censor_friends: 3 set, but the censor runs no enumeration accounts"},
+		{"invite listed after the run", `{"name":"x","duration":"10s","censor":{"list_invite_at":"11s"}}`, "censor.list_invite_at: 11s out of range [0s, 10s]"},
+		{"cdn without fronting", `{"name":"x","cdn":{"why":"Google, 13 April 2018"}}`, "cdn.fronting: required"},
+		{"cdn without why", `{"name":"x","cdn":{"fronting":false}}`, "cdn.why: required"},
+		{"cdn fronting as a string", `{"name":"x","cdn":{"fronting":"no","why":"w"}}`, "cdn.fronting"},
+		{"fronting ends while off", `{"name":"x","cdn":{"fronting":false,"fronting_ends":"10s","why":"w"}}`, "cdn.fronting_ends: set while cdn.fronting is false"},
+		{"fronting ends after the run", `{"name":"x","duration":"10s","drain":"5s","cdn":{"fronting":true,"fronting_ends":"16s","why":"w"}}`, "cdn.fronting_ends: 16s out of range [0s, 15s]"},
+		{"fronting ends without a unit", `{"name":"x","cdn":{"fronting":true,"fronting_ends":30,"why":"w"}}`, "cdn.fronting_ends"},
+		{"unknown cdn field", `{"name":"x","cdn":{"fronting":true,"until":"3s","why":"w"}}`, "scenario: cdn.until: unknown field"},
 		{"bridges without samizdat", `{"name":"x","strategies":["static"],"bridges":{"bridge_share":0.1}}`, "bridges: only samizdat users run bridges"},
 	}
 	for _, tt := range tests {
@@ -298,8 +306,23 @@ func TestBuiltins(t *testing.T) {
 	if s, _ := Builtin("quick"); s.Total() > 6*time.Minute || s.Censor.Preset != PresetRKN2018 {
 		t.Errorf("quick: %v of %s, want rkn-2018 in at most 6 minutes of lab time", s.Total(), s.Censor.Preset)
 	}
-	if s, _ := Builtin("ci"); s.Total() < 20*time.Second || s.Total() > 40*time.Second {
-		t.Errorf("ci: runs %v, want 20-40 s", s.Total())
+	if s, _ := Builtin("ci"); s.Total() < 60*time.Second || s.Total() > 2*time.Minute {
+		t.Errorf("ci: runs %v, want 1-2 min", s.Total())
+	}
+	// Every built-in runs on the modelled hour of 10 s, where a client's
+	// timers are minutes, not days, of the censor's time, and says what
+	// its CDN provider does about fronting, and why.
+	for _, name := range Names() {
+		s, _ := Builtin(name)
+		if s.Censor.Hour.D() != 10*time.Second {
+			t.Errorf("%s: one modelled hour is %v of lab time, want 10s", name, s.Censor.Hour)
+		}
+		if s.CDN == nil {
+			t.Errorf("%s: no cdn block: the provider's fronting policy is left to the default", name)
+		}
+	}
+	if s, _ := Builtin("rkn-2018"); s.FrontingAt(0) || s.Censor.ListInviteAt == nil || s.Censor.ListInviteAt.D() != 0 {
+		t.Errorf("rkn-2018: the CDN fronts or the app's own addresses are not listed at once (Google's front ends stopped fronting on 13 April 2018; Telegram's own subnets were listed at once on 16 April)")
 	}
 	if _, err := Builtin("rkn-2019"); err == nil || !strings.Contains(err.Error(), "rkn-2018") {
 		t.Errorf("Builtin(unknown) = %v, want an error listing the built-ins", err)
@@ -462,6 +485,29 @@ func TestOperatorOf(t *testing.T) {
 	}
 	if sz != s.Operator {
 		t.Errorf("samizdat's operator %+v, want the scenario's %+v", sz, s.Operator)
+	}
+}
+
+func TestFrontingAt(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want map[time.Duration]bool
+	}{
+		{`{"name":"f"}`, map[time.Duration]bool{0: true, time.Hour: true}},
+		{`{"name":"f","cdn":{"fronting":false,"why":"w"}}`, map[time.Duration]bool{0: false, 5 * time.Second: false}},
+		{`{"name":"f","cdn":{"fronting":true,"why":"w"}}`, map[time.Duration]bool{0: true, 100 * time.Second: true}},
+		{`{"name":"f","cdn":{"fronting":true,"fronting_ends":"30s","why":"w"}}`,
+			map[time.Duration]bool{0: true, 30*time.Second - 1: true, 30 * time.Second: false, 60 * time.Second: false}},
+	} {
+		s, err := Parse([]byte(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for at, want := range tt.want {
+			if got := s.FrontingAt(at); got != want {
+				t.Errorf("%s: FrontingAt(%v) = %v, want %v", tt.in, at, got, want)
+			}
+		}
 	}
 }
 

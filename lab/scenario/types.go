@@ -115,6 +115,37 @@ type Scenario struct {
 	Operators map[string]OperatorOverride `json:"operators,omitempty"`
 	// Bridges are samizdat's contacts as bridges (all zero: none).
 	Bridges Bridges `json:"bridges,omitzero"`
+	// CDN is the shared CDN provider's policy on domain fronting (nil:
+	// it fronts throughout).
+	CDN *CDN `json:"cdn,omitempty"`
+}
+
+// CDN is the shared CDN provider's policy: whether its edge serves
+// fronted requests (a Host its TLS name does not cover), and until when.
+// Google's front ends stopped on 13 April 2018 and Amazon CloudFront
+// followed that month, so a scenario of 2018 or later says which it
+// models, and why.
+type CDN struct {
+	// Fronting: the edge serves fronted requests from the start. Required.
+	Fronting *bool `json:"fronting"`
+	// FrontingEnds, with Fronting true, is the lab time at which the
+	// provider stops fronting: fronted requests in flight are cut and new
+	// ones refused from then on.
+	FrontingEnds *Duration `json:"fronting_ends,omitempty"`
+	// Why is the documented fact the policy comes from (required).
+	Why string `json:"why"`
+}
+
+// FrontingAt reports whether the shared CDN fronts at lab time t.
+func (s *Scenario) FrontingAt(t time.Duration) bool {
+	c := s.CDN
+	if c == nil {
+		return true
+	}
+	if !*c.Fronting {
+		return false
+	}
+	return c.FrontingEnds == nil || t < c.FrontingEnds.D()
 }
 
 // Bridges says how samizdat's users carry each other past the censor:
@@ -172,6 +203,15 @@ type Censor struct {
 	// strategy at this lab time (the cold-start scenario). The runner
 	// lists them; the censor config does not know the addresses.
 	BlockBuiltInAt *Duration `json:"block_built_in_at,omitempty"`
+	// ListInviteAt makes the regulator list, at this lab time, every
+	// endpoint address of each strategy's public invite: the addresses
+	// every installed copy of the app starts from, which the regulator
+	// knows from the app itself before it blocks anything (rkn-2018: on 16
+	// April 2018 Telegram's own subnets were listed at once). The shared
+	// hosts an invite names (the CDN edge of a front) are left out when
+	// enumeration.spare_shared spares them. Personal invites, which only
+	// their holders see, are not listed (BlockBuiltInAt lists those too).
+	ListInviteAt *Duration `json:"list_invite_at,omitempty"`
 }
 
 // ISP is one operator between clients and the internet. Pointer fields

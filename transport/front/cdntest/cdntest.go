@@ -5,7 +5,10 @@
 // so tests can show that the name on the wire differs from the origin
 // reached. With Config.Buffer it buffers whole responses before passing
 // them on, like CDNs that do not stream, which forces the front
-// transport's polling fallback.
+// transport's polling fallback. SetFronting(false) makes it a CDN that has
+// ended domain fronting, as Google's did on 13 April 2018 and Amazon
+// CloudFront's later that month: a request whose Host the TLS name does
+// not cover is refused.
 package cdntest
 
 import (
@@ -47,6 +50,9 @@ type Request struct {
 	Method string
 	Path   string
 	Status int // status sent back, once the response has ended
+	// Fronted: over TLS, with a Host other than the SNI. Refused: a
+	// fronted request turned away because fronting had ended.
+	Fronted, Refused bool
 }
 
 // CDN is a running test CDN.
@@ -59,9 +65,12 @@ type CDN struct {
 	proxy *httputil.ReverseProxy
 	done  chan struct{}
 
-	mu     sync.Mutex
-	routes map[string]*url.URL // lowercase host -> origin; guarded by mu
-	log    []Request           // guarded by mu
+	mu         sync.Mutex
+	routes     map[string]*url.URL // lowercase host -> origin; guarded by mu
+	log        []Request           // guarded by mu
+	noFronting bool                // guarded by mu
+	// fronted cancels the fronted requests in flight; guarded by mu.
+	fronted map[int]context.CancelFunc
 }
 
 // Start listens on addr (e.g. "127.0.0.1:0"), or takes cfg.Listener,
@@ -78,11 +87,12 @@ func Start(addr string, cfg Config) (*CDN, error) {
 		}
 	}
 	c := &CDN{
-		cfg:    cfg,
-		cert:   cert,
-		l:      l,
-		done:   make(chan struct{}),
-		routes: make(map[string]*url.URL),
+		cfg:     cfg,
+		cert:    cert,
+		l:       l,
+		done:    make(chan struct{}),
+		routes:  make(map[string]*url.URL),
+		fronted: make(map[int]context.CancelFunc),
 		tr: &http.Transport{
 			Proxy:               nil,
 			DialContext:         cfg.DialContext,
@@ -146,6 +156,53 @@ func (c *CDN) Route(host, origin string) error {
 	return nil
 }
 
+// StatusNotCovered is the status of a fronted request once fronting has
+// ended (421 Misdirected Request: the connection's TLS name does not
+// cover the Host asked for).
+const StatusNotCovered = http.StatusMisdirectedRequest
+
+// SetFronting sets the provider's policy on domain fronting. With on
+// false, every request over TLS whose Host differs from the connection's
+// SNI is refused with StatusNotCovered, and the fronted requests in
+// flight (long polls, streams) are cut, as a deployment that ends
+// fronting drains the connections it finds. Requests whose Host is the
+// SNI, and plain-HTTP requests, are served as before. A new CDN fronts.
+func (c *CDN) SetFronting(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.noFronting = !on
+	if on {
+		return
+	}
+	for i, cancel := range c.fronted {
+		cancel()
+		delete(c.fronted, i)
+	}
+}
+
+// Fronting reports whether the CDN serves fronted requests.
+func (c *CDN) Fronting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.noFronting
+}
+
+// Fronted counts the fronted requests (over TLS, Host other than the
+// SNI) the CDN has seen: served, and refused because fronting had ended.
+func (c *CDN) Fronted() (served, refused int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.log {
+		switch {
+		case r.Refused:
+			refused++
+		case r.Fronted:
+			served++
+		}
+	}
+	return served, refused
+}
+
 // Addr is the CDN's listening address.
 func (c *CDN) Addr() string { return c.l.Addr().String() }
 
@@ -193,22 +250,35 @@ func (c *CDN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		sni = r.TLS.ServerName
 	}
+	fronted := r.TLS != nil && !strings.EqualFold(strings.TrimSuffix(sni, "."), host)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	c.mu.Lock()
 	target := c.routes[host]
 	i := len(c.log)
-	c.log = append(c.log, Request{SNI: sni, Host: r.Host, Method: r.Method, Path: r.URL.Path})
+	refused := fronted && c.noFronting
+	c.log = append(c.log, Request{SNI: sni, Host: r.Host, Method: r.Method, Path: r.URL.Path, Fronted: fronted, Refused: refused})
+	if fronted && !refused {
+		c.fronted[i] = cancel
+	}
 	c.mu.Unlock()
 	status := 0
 	defer func() {
 		c.mu.Lock()
 		c.log[i].Status = status
+		delete(c.fronted, i)
 		c.mu.Unlock()
 	}()
+	if refused {
+		status = StatusNotCovered
+		http.Error(w, "the Host header is not covered by the TLS certificate of this connection", status)
+		return
+	}
 	if target == nil {
 		status = http.StatusMisdirectedRequest
 		http.Error(w, "no such site", status)
 		return
 	}
-	ctx := context.WithValue(r.Context(), targetKey{}, target)
+	ctx = context.WithValue(ctx, targetKey{}, target)
 	c.proxy.ServeHTTP(statusWriter{w, &status}, r.WithContext(ctx))
 }
