@@ -37,6 +37,11 @@ import (
 // sender's contact store after the group is created, before the first
 // text: what the client's own receive path would store.
 //
+// One more member is a real client that writes to the sender first (so
+// the sender learns its access key as users do), takes the group and the
+// Sender Key, and goes offline; at the end it receives every text since,
+// alone in this process, for the client-side receive figure.
+//
 // The relay runs in a process of its own (relay_us_msg_* is its CPU per
 // member delivery); the sender's client CPU per group send is measured
 // after the rounds, with the members disconnected so that this process runs
@@ -97,17 +102,32 @@ func (r *runner) group(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	r.progress("group: the sender registers")
-	cl, err := client.Init(ctx, client.Config{Home: home, PreKeyBatch: 4}, inv, "benchsender")
+	r.progress("group: the sender and a client member register")
+	senderEv, memberEv := newClientEvents(), newClientEvents()
+	cl, err := client.Init(ctx, client.Config{Home: home, PreKeyBatch: 4, OnEvent: senderEv.add}, inv, "benchsender")
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)
 	}
 	defer cl.Close()
-	names := make([]string, g)
+	member, err := client.Init(ctx, client.Config{Home: filepath.Join(dir, "member"), PreKeyBatch: 4, OnEvent: memberEv.add}, inv, "benchmember")
+	if err != nil {
+		return fmt.Errorf("client member: %w", err)
+	}
+	defer member.Close()
+	// The client member writes to the sender first, as a user would:
+	// its access key reaches the sender in that message.
+	if _, err := member.Send(ctx, "benchsender", "hello"); err != nil {
+		return fmt.Errorf("client member's hello: %w", err)
+	}
+	if _, err := receiveUntil(ctx, cl, senderEv, func() bool { return senderEv.directTexts() >= 1 }); err != nil {
+		return fmt.Errorf("sender receiving the hello: %w", err)
+	}
+	names := make([]string, g, g+1)
 	for i, d := range ids {
 		names[i] = d.username
 	}
-	r.progress("group: the sender creates a group of %d", g+1)
+	names = append(names, "benchmember")
+	r.progress("group: the sender creates a group of %d", g+2)
 	t0 := time.Now()
 	if _, err := cl.CreateGroup(ctx, "bench", names); err != nil {
 		return fmt.Errorf("create group: %w", err)
@@ -128,6 +148,11 @@ func (r *runner) group(ctx context.Context, res *Result) error {
 	firstMs := msSince(t0)
 	if _, err := gs.waitAll(ctx, first.EnvelopeID, g); err != nil {
 		return fmt.Errorf("first text: %w", err)
+	}
+	// The client member takes the group and the sender's Sender Key, then
+	// goes offline: the texts to come wait in its mailbox.
+	if _, err := receiveUntil(ctx, member, memberEv, func() bool { return memberEv.has(first.EnvelopeID) }); err != nil {
+		return fmt.Errorf("client member receiving the first text: %w", err)
 	}
 
 	var accepted, toAll []float64
@@ -164,14 +189,30 @@ func (r *runner) group(ctx context.Context, res *Result) error {
 	// mailboxes.
 	closeAll(peers)
 	peers = nil
-	r.progress("group: the sender alone, %d texts", r.sz.GroupRounds)
+	alone := max(r.sz.GroupRounds, 20)
+	r.progress("group: the sender alone, %d texts", alone)
 	c0 := cpuTime()
-	for i := range r.sz.GroupRounds {
-		if _, err := cl.SendGroup(ctx, "bench", text(r.sz.GroupRounds+1+i)); err != nil {
+	var queued [][16]byte
+	for i := range alone {
+		msg, err := cl.SendGroup(ctx, "bench", text(r.sz.GroupRounds+1+i))
+		if err != nil {
 			return fmt.Errorf("text without members online: %w", err)
 		}
+		queued = append(queued, msg.EnvelopeID)
 	}
 	senderCPU := cpuTime() - c0
+
+	// The client member receives every text since the first, alone in
+	// this process.
+	queued = append(queued, sent...)
+	r.progress("group: the client member receives %d texts", len(queued))
+	st0 := member.Stats()
+	c0, t0 = cpuTime(), time.Now()
+	if _, err := receiveUntil(ctx, member, memberEv, func() bool { return memberEv.hasAll(queued) }); err != nil {
+		return fmt.Errorf("client member receiving: %w", err)
+	}
+	memberCPU, memberSecs := cpuTime()-c0, time.Since(t0).Seconds()
+	st1 := member.Stats()
 
 	res.add("deliveries_per_s", float64(deliveries)/(total/1000), "deliveries/s")
 	res.add("accepted_p50", percentile(accepted, 50), "ms")
@@ -179,7 +220,9 @@ func (r *runner) group(ctx context.Context, res *Result) error {
 	res.add("all_reached_p50", percentile(toAll, 50), "ms")
 	res.add("all_reached_max", slices.Max(toAll), "ms")
 	cpu.record(res, "group", deliveries)
-	res.add("sender_ms_send", float64(senderCPU.Microseconds())/1000/float64(r.sz.GroupRounds), "ms")
+	res.add("sender_ms_send", float64(senderCPU.Microseconds())/1000/float64(alone), "ms")
+	res.add("member_texts_per_core_s", float64(len(queued))/memberCPU.Seconds(), "texts/s")
+	res.add("member_texts_per_s", float64(len(queued))/memberSecs, "texts/s")
 	res.add("create_group", createMs, "ms")
 	res.add("first_text", firstMs, "ms")
 	atSize := g >= Full().GroupMembers
@@ -196,14 +239,20 @@ func (r *runner) group(ctx context.Context, res *Result) error {
 		"%d texts to %d members accepted, %d deliveries, %d duplicates", len(sent), g, got, dups)
 	res.check("every text one sealed sender v2 message", v2 == got,
 		"%d of %d deliveries sealed sender v2 (from one multi-recipient send)", v2, got)
+	res.check("the client member decrypted every text, sealed", st1.Undecryptable == st0.Undecryptable &&
+		st1.ReceivedSealed-st0.ReceivedSealed >= int64(len(queued)) && st1.Duplicates == st0.Duplicates,
+		"%d texts queued; %d received sealed, %d undecryptable, %d duplicates", len(queued),
+		st1.ReceivedSealed-st0.ReceivedSealed, st1.Undecryptable-st0.Undecryptable, st1.Duplicates-st0.Duplicates)
 	res.check("group texts acks", acksFailed == 0, "%d acks failed", acksFailed)
-	res.Notes = append(res.Notes, fmt.Sprintf("a real client (client.Init, SendGroup) sends %d texts to a group of %d wire-level members "+
+	res.Notes = append(res.Notes, fmt.Sprintf("a real client (client.Init, SendGroup) sends %d texts to a group of %d wire-level members and a client member "+
 		"(registered with real prekeys; they acknowledge, never decrypt); each text is Sender Key encrypted once and sent as one sealed sender v2 "+
 		"request; accepted = SendGroup's return (stored for every member), all_reached = from SendGroup's start to the last member's delivery; "+
 		"the relay runs in a process of its own: relay_us_msg_group is its CPU per member delivery (with its ack); sender_ms_send is this process's "+
 		"CPU per SendGroup with the members offline (the sender alone); create_group and first_text (Sender Key distribution, 1:1 to every member) "+
-		"are one-off; %d other deliveries (group creation, Sender Keys, the first text) not counted",
-		r.sz.GroupRounds, g, all-got))
+		"are one-off; %d other deliveries (group creation, Sender Keys, the first text) not counted; member_texts_*: the client member, "+
+		"offline meanwhile, receives the %d texts since the first (sealed sender v2 open, Sender Key decrypt, store, receipts) alone in "+
+		"this process: texts per second of its CPU and of the time from Receive's start",
+		r.sz.GroupRounds, g, all-got, len(queued)))
 	return nil
 }
 
@@ -337,3 +386,76 @@ func (gs *groupStats) waitAll(ctx context.Context, id [16]byte, g int) (time.Tim
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t)) / float64(time.Millisecond) }
+
+// clientEvents collects a real client's events: its group texts by
+// envelope id and its direct texts.
+type clientEvents struct {
+	mu     sync.Mutex
+	texts  map[[16]byte]bool
+	direct int
+	news   chan struct{}
+}
+
+func newClientEvents() *clientEvents {
+	return &clientEvents{texts: map[[16]byte]bool{}, news: make(chan struct{}, 1)}
+}
+
+// add is the client's Config.OnEvent.
+func (ev *clientEvents) add(e client.Event) {
+	ev.mu.Lock()
+	switch e.Kind {
+	case client.EventGroupMessage:
+		ev.texts[e.EnvelopeID] = true
+	case client.EventMessage:
+		ev.direct++
+	}
+	ev.mu.Unlock()
+	select {
+	case ev.news <- struct{}{}:
+	default:
+	}
+}
+
+func (ev *clientEvents) directTexts() int {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.direct
+}
+
+func (ev *clientEvents) has(id [16]byte) bool { return ev.hasAll([][16]byte{id}) }
+
+func (ev *clientEvents) hasAll(ids [][16]byte) bool {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for _, id := range ids {
+		if !ev.texts[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// receiveUntil runs c.Receive until done holds (checked on each of ev's
+// events) and returns once Receive has returned, with how long it took.
+func receiveUntil(ctx context.Context, c *client.Client, ev *clientEvents, done func() bool) (time.Duration, error) {
+	start := time.Now()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- c.Receive(rctx) }()
+	deadline := time.After(deliveryTimeout)
+	for !done() {
+		select {
+		case <-ev.news:
+		case err := <-ended:
+			return 0, fmt.Errorf("receive ended: %v", err)
+		case <-deadline:
+			cancel()
+			<-ended
+			return 0, fmt.Errorf("not done after %v", deliveryTimeout)
+		}
+	}
+	took := time.Since(start)
+	cancel()
+	return took, <-ended
+}

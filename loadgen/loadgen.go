@@ -60,7 +60,7 @@ type Sizes struct {
 	ChannelSubscribers int `json:"channel_subscribers"` // anonymous connections subscribed to one broadcast channel
 	ChannelRounds      int `json:"channel_rounds"`      // posts read by all of them, one after another (and as many for the baseline)
 
-	GroupMembers int `json:"group_members"` // group: wire-level members of a real client's group besides it (at most group.MaxMembers-1)
+	GroupMembers int `json:"group_members"` // group: wire-level members of a real client's group besides it and one client member (at most group.MaxMembers-2)
 	GroupRounds  int `json:"group_rounds"`  // group: texts the client sends to the group, one after another
 
 	DrainMessages int `json:"drain_messages"` // backlog queued to one offline device
@@ -106,7 +106,7 @@ func Full() Sizes {
 		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second, Probes: 3,
 		FanoutDevices: 1000, FanoutRounds: 10,
 		ChannelSubscribers: 5000, ChannelRounds: 10,
-		GroupMembers: 999, GroupRounds: 10,
+		GroupMembers: 998, GroupRounds: 10,
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
 		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256,
