@@ -250,7 +250,7 @@ func (r *runner) group(ctx context.Context, res *Result) error {
 		"the relay runs in a process of its own: relay_us_msg_group is its CPU per member delivery (with its ack); sender_ms_send is this process's "+
 		"CPU per SendGroup with the members offline (the sender alone); create_group and first_text (Sender Key distribution, 1:1 to every member) "+
 		"are one-off; %d other deliveries (group creation, Sender Keys, the first text) not counted; member_texts_*: the client member, "+
-		"offline meanwhile, receives the %d texts since the first (sealed sender v2 open, Sender Key decrypt, store, receipts) alone in "+
+		"offline meanwhile, receives the %d texts since the first (sealed sender v2 open, Sender Key decrypt, its database; group texts get no receipts) alone in "+
 		"this process: texts per second of its CPU and of the time from Receive's start",
 		r.sz.GroupRounds, g, all-got, len(queued)))
 	return nil
