@@ -48,12 +48,8 @@ import (
 // the sender alone.
 func (r *runner) group(ctx context.Context, res *Result) error {
 	g := r.sz.GroupMembers
-	soft, _, err := raiseNoFile(uint64(g + 1024))
-	if err != nil {
-		return fmt.Errorf("open-file limit: %w", err)
-	}
-	if int(soft) < g+256 {
-		return fmt.Errorf("open-file limit %d: too low for %d members", soft, g)
+	if err := needFiles(g, "members"); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "samizdat-bench-group-")
 	if err != nil {
