@@ -26,12 +26,8 @@ func (r *runner) channel(ctx context.Context, res *Result) error {
 	subs := r.sz.ChannelSubscribers
 	// Each subscriber holds a descriptor here and one in the relay
 	// process, which inherits this limit.
-	soft, _, err := raiseNoFile(uint64(subs + 1024))
-	if err != nil {
-		return fmt.Errorf("open-file limit: %w", err)
-	}
-	if int(soft) < subs+256 {
-		return fmt.Errorf("open-file limit %d: too low for %d subscribers", soft, subs)
+	if err := needFiles(subs, "subscribers"); err != nil {
+		return err
 	}
 	lim := unlimited()
 	lim.ChannelCreates, lim.ChannelPosts = relay.Unlimited, relay.Unlimited
@@ -262,4 +258,17 @@ func (ch *benchChannel) postReq(n uint64) *wire.Request {
 func (ch *benchChannel) readReq(after uint64, subscribe bool) *wire.Request {
 	return &wire.Request{Op: &wire.Request_ReadChannel{ReadChannel: &wire.ReadChannel{
 		ChannelId: ch.id[:], ReadToken: ch.token[:], After: after, Subscribe: subscribe}}}
+}
+
+// needFiles raises the open-file limit for n connections (of what) and
+// says so when it cannot be raised far enough.
+func needFiles(n int, what string) error {
+	soft, _, err := raiseNoFile(uint64(n + 1024))
+	if err != nil {
+		return fmt.Errorf("open-file limit: %w", err)
+	}
+	if int(soft) < n+256 {
+		return fmt.Errorf("open-file limit %d: too low for %d %s", soft, n, what)
+	}
+	return nil
 }

@@ -2,8 +2,8 @@
 // relay.Server over real Noise connections on loopback, driven by
 // wire-level clients that authenticate as registered devices. It runs
 // named scenarios (idle connections, 1:1 durable throughput, group-style
-// fan-out, a broadcast channel's post read by many, backlog drain, prekey
-// fetches, a flood beside ordinary chats) and, where one exists, a baseline measured by the same tool on the same
+// fan-out, a broadcast channel's post read by many, a real client's group
+// texts, backlog drain, prekey fetches, a flood beside ordinary chats) and, where one exists, a baseline measured by the same tool on the same
 // store and disk (the store's raw Append, Fetch+Ack and TakeBundle rates),
 // so every relay figure comes with a ratio to what the storage alone can do.
 //
@@ -20,7 +20,11 @@
 // started through Config.IdleCommand), so the memory and CPU measured in
 // the relay's process are the relay's alone.
 //
-// The throughput, fanout and channel scenarios run the relay itself in a
+// The group scenario's sender and one of its members are real
+// client.Clients (client.Init against the relay, homes in a temporary
+// directory); its other members are wire-level devices.
+//
+// The throughput, fanout, channel and group scenarios run the relay itself in a
 // process of its own (RunRelayProcess, started through
 // Config.RelayCommand) on the scenario's store, so that its CPU per
 // message is measured apart from the load clients'.

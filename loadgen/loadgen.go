@@ -25,6 +25,7 @@ const (
 	ScenarioThroughput = "throughput"
 	ScenarioFanout     = "fanout"
 	ScenarioChannel    = "channel"
+	ScenarioGroup      = "group"
 	ScenarioDrain      = "drain"
 	ScenarioPreKeys    = "prekeys"
 	ScenarioFlood      = "flood"
@@ -33,7 +34,7 @@ const (
 
 // Scenarios lists every scenario name in run order.
 func Scenarios() []string {
-	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioChannel, ScenarioDrain, ScenarioPreKeys, ScenarioFlood, ScenarioSiege}
+	return []string{ScenarioBaseline, ScenarioIdle, ScenarioThroughput, ScenarioFanout, ScenarioChannel, ScenarioGroup, ScenarioDrain, ScenarioPreKeys, ScenarioFlood, ScenarioSiege}
 }
 
 // Sizes sets how big each scenario is.
@@ -58,6 +59,9 @@ type Sizes struct {
 
 	ChannelSubscribers int `json:"channel_subscribers"` // anonymous connections subscribed to one broadcast channel
 	ChannelRounds      int `json:"channel_rounds"`      // posts read by all of them, one after another (and as many for the baseline)
+
+	GroupMembers int `json:"group_members"` // group: wire-level members of a real client's group besides it and one client member (at most group.MaxMembers-2)
+	GroupRounds  int `json:"group_rounds"`  // group: texts the client sends to the group, one after another
 
 	DrainMessages int `json:"drain_messages"` // backlog queued to one offline device
 
@@ -88,6 +92,7 @@ func Small() Sizes {
 		Pairs: 8, Window: 16, ThroughputFor: time.Second, Probes: 1,
 		FanoutDevices: 100, FanoutRounds: 3,
 		ChannelSubscribers: 500, ChannelRounds: 3,
+		GroupMembers: 100, GroupRounds: 3,
 		DrainMessages: 1000,
 		Fetchers:      64, PreKeyFetches: 1000,
 		ChatPairs: 8, ChatRate: 10, FloodFor: time.Second, FloodWindow: 64,
@@ -101,6 +106,7 @@ func Full() Sizes {
 		Pairs: 64, Window: 32, ThroughputFor: 10 * time.Second, Probes: 3,
 		FanoutDevices: 1000, FanoutRounds: 10,
 		ChannelSubscribers: 5000, ChannelRounds: 10,
+		GroupMembers: 998, GroupRounds: 10,
 		DrainMessages: 10000,
 		Fetchers:      64, PreKeyFetches: 20000,
 		ChatPairs: 32, ChatRate: 10, FloodFor: 10 * time.Second, FloodWindow: 256,
@@ -114,6 +120,7 @@ func Tiny() Sizes {
 		Pairs: 3, Window: 8, ThroughputFor: 400 * time.Millisecond, Probes: 1,
 		FanoutDevices: 20, FanoutRounds: 2,
 		ChannelSubscribers: 20, ChannelRounds: 2,
+		GroupMembers: 5, GroupRounds: 2,
 		DrainMessages: 300,
 		Fetchers:      64, PreKeyFetches: 256,
 		ChatPairs: 3, ChatRate: 20, FloodFor: 400 * time.Millisecond, FloodWindow: 32,
@@ -397,6 +404,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			err = r.fanout(ctx, &res)
 		case ScenarioChannel:
 			err = r.channel(ctx, &res)
+		case ScenarioGroup:
+			err = r.group(ctx, &res)
 		case ScenarioDrain:
 			err = r.drain(ctx, &res)
 		case ScenarioPreKeys:

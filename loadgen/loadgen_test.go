@@ -261,3 +261,44 @@ func checkWidth(t *testing.T, out string, width int) {
 		}
 	}
 }
+
+// TestGroupTiny runs the group scenario alone at the tiny size: a real
+// client sends its group's texts, and every accepted text reaches every
+// wire-level member exactly once, acknowledged.
+func TestGroupTiny(t *testing.T) {
+	ctx, cancel := testctx.Bounded(t)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := loadgen.Run(ctx, loadgen.Config{
+		Store:        loadgen.SQLite(t.TempDir()),
+		StoreKind:    "sqlite",
+		Sizes:        loadgen.Tiny(),
+		Scenarios:    []string{loadgen.ScenarioGroup},
+		RelayCommand: relayCommand,
+		Progress:     &progress,
+	})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	loggedTable(t, rep)
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results, want 1", len(rep.Results))
+	}
+	res := rep.Results[0]
+	if res.Error != "" {
+		t.Fatalf("group: %s\n%s", res.Error, progress.String())
+	}
+	if len(res.Checks) < 2 {
+		t.Errorf("group: %d checks", len(res.Checks))
+	}
+	for _, c := range res.Checks {
+		if !c.OK {
+			t.Errorf("group: %s: %s", c.Name, c.Detail)
+		}
+	}
+	for _, name := range []string{"deliveries_per_s", "accepted_p50", "all_reached_p50", "relay_us_msg_group", "sender_ms_send"} {
+		if v, ok := res.Metric(name); !ok || !(v > 0) {
+			t.Errorf("group: %s = %v (recorded %v), want > 0", name, v, ok)
+		}
+	}
+}

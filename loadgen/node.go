@@ -104,12 +104,13 @@ func (n *node) close() error {
 
 // ident is a registered device's identity as the load clients know it.
 type ident struct {
-	account relay.AccountID
-	dev     uint32
-	regID   uint32
-	noise   noisechan.KeyPair
-	uak     []byte          // the account's unidentified access key (random)
-	ik      curve.PublicKey // the account's identity key
+	account  relay.AccountID
+	dev      uint32
+	regID    uint32
+	noise    noisechan.KeyPair
+	uak      []byte          // the account's unidentified access key (random)
+	ik       curve.PublicKey // the account's identity key
+	username string
 }
 
 // deviceKey derives the Noise key of load device i of a run from seed, so
@@ -132,8 +133,13 @@ func provision(ctx context.Context, st relay.Store, seed uint64, first, n int) (
 	if err != nil {
 		return nil, err
 	}
+	return provisionAs(ctx, st, seed, first, n, ik.Public)
+}
+
+// provisionAs is provision with the identity key ik for every account.
+func provisionAs(ctx context.Context, st relay.Store, seed uint64, first, n int, ik curve.PublicKey) ([]ident, error) {
 	out := make([]ident, n)
-	err = parallel(ctx, n, 64, func(ctx context.Context, i int) error {
+	err := parallel(ctx, n, 64, func(ctx context.Context, i int) error {
 		k, err := deviceKey(seed, first+i)
 		if err != nil {
 			return err
@@ -142,7 +148,7 @@ func provision(ctx context.Context, st relay.Store, seed uint64, first, n int) (
 		binary.BigEndian.PutUint64(a.ID[:], seed)
 		binary.BigEndian.PutUint64(a.ID[8:], uint64(first+i))
 		a.Username = fmt.Sprintf("lg%x_%d", seed&0xffffff, first+i)
-		a.IdentityKey = ik.Public.Bytes()
+		a.IdentityKey = ik.Bytes()
 		a.UnidentifiedAccessKey = make([]byte, 16)
 		if _, err := rand.Read(a.UnidentifiedAccessKey); err != nil {
 			return err
@@ -152,7 +158,7 @@ func provision(ctx context.Context, st relay.Store, seed uint64, first, n int) (
 		if err := st.CreateAccount(ctx, a, d); err != nil {
 			return fmt.Errorf("provision device %d: %w", first+i, err)
 		}
-		out[i] = ident{account: a.ID, dev: 1, regID: reg, noise: k, uak: a.UnidentifiedAccessKey, ik: ik.Public}
+		out[i] = ident{account: a.ID, dev: 1, regID: reg, noise: k, uak: a.UnidentifiedAccessKey, ik: ik, username: a.Username}
 		return nil
 	})
 	if err != nil {

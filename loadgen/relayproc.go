@@ -35,6 +35,11 @@ type RelaySpec struct {
 	Limits     relay.Limits `json:"limits"`
 	Listen     []string     `json:"listen"`                // loopback addresses, port 0 for any
 	CPUProfile string       `json:"cpu_profile,omitempty"` // write a CPU profile of the relay's life here
+	// Keys, if set, is a relay keys file (relay.LoadOrCreateKeysFile)
+	// whose Noise key and sender-certificate keys the relay uses, for
+	// scenarios with real clients; else the Noise key is fresh and the
+	// relay issues no sender certificates.
+	Keys string `json:"keys,omitempty"`
 }
 
 // RelayStatus is a relay process's answer: first its addresses, then to
@@ -88,12 +93,20 @@ func RunRelayProcess(ctx context.Context, in io.Reader, out io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	nk, err := noisechan.GenerateKeyPair(rand.Reader)
-	if err != nil {
+	cfg := relay.Config{Store: st, Limits: spec.Limits}
+	if spec.Keys != "" {
+		k, _, err := relay.LoadOrCreateKeysFile(spec.Keys, rand.Reader)
+		if err != nil {
+			st.Close()
+			return err
+		}
+		cfg.NoiseKey, cfg.ServerCertificate, cfg.ServerCertificateKey = k.Noise, k.ServerCertificate, k.ServerCertificateKey
+	} else if cfg.NoiseKey, err = noisechan.GenerateKeyPair(rand.Reader); err != nil {
 		st.Close()
 		return err
 	}
-	srv, err := relay.New(relay.Config{Store: st, NoiseKey: nk, Limits: spec.Limits})
+	nk := cfg.NoiseKey
+	srv, err := relay.New(cfg)
 	if err != nil {
 		st.Close()
 		return err
@@ -184,6 +197,12 @@ type relayChild struct {
 // store is this process's handle on the same database, for registering
 // devices; stats reads the child's CPU and commit counters.
 func (r *runner) startRelayNode(ctx context.Context, name string, lim relay.Limits, listen []string) (*node, error) {
+	return r.startRelayNodeKeys(ctx, name, lim, listen, "")
+}
+
+// startRelayNodeKeys is startRelayNode with the relay's keys from the keys
+// file (RelaySpec.Keys; "" for none).
+func (r *runner) startRelayNodeKeys(ctx context.Context, name string, lim relay.Limits, listen []string, keys string) (*node, error) {
 	st, err := r.cfg.Store(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -194,7 +213,7 @@ func (r *runner) startRelayNode(ctx context.Context, name string, lim relay.Limi
 		return nil, errors.New("loadgen: the store cannot be opened by a relay process (open it with loadgen.SQLite or loadgen.Postgres)")
 	}
 	loc := v.(storeLocation)
-	spec := RelaySpec{StoreKind: loc.kind, Store: loc.at, Limits: lim, Listen: listen}
+	spec := RelaySpec{StoreKind: loc.kind, Store: loc.at, Limits: lim, Listen: listen, Keys: keys}
 	if r.cfg.RelayCPUProfile != "" {
 		spec.CPUProfile = r.cfg.RelayCPUProfile + "." + name
 	}

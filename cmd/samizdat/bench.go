@@ -15,8 +15,8 @@ import (
 // benchUsage is the bench command's help.
 const benchUsage = `Runs load scenarios against a real relay over Noise on loopback and prints a table
 (and with --json writes the same figures as JSON): baseline (the store's raw append
-rate), idle, throughput, fanout, channel, drain, prekeys, flood, siege. Each scenario gets a fresh
-store: SQLite databases in a temporary directory under --dir (default the system's
+rate), idle, throughput, fanout, channel, group, drain, prekeys, flood, siege. Each scenario
+gets a fresh store: SQLite databases in a temporary directory under --dir (default the system's
 temporary directory), or a database of its own on the PostgreSQL server at --store,
 created and dropped again (the role needs CREATEDB; scripts/pg.sh starts a throwaway
 server). The exit status is 1
