@@ -561,7 +561,7 @@ func (c *Client) receiveGroupUpdate(ctx context.Context, s *clientdb.Store, peer
 		if g, err := s.Group(ctx, id); err != nil {
 			return nil, err
 		} else if g.State == clientdb.PeerPending {
-			events = append(events, Event{Kind: EventGroupChange, Peer: peer, Text: GroupRequestLine})
+			events = append(events, Event{Kind: EventGroupRequest, Peer: peer})
 		}
 	}
 	for i := range events {
@@ -570,8 +570,8 @@ func (c *Client) receiveGroupUpdate(ctx context.Context, s *clientdb.Store, peer
 	return events, nil
 }
 
-// GroupRequestLine is the text of the group event (EventGroupChange, its
-// Peer the member who added us) that tells of a group request.
+// GroupRequestLine says what EventGroupRequest means, after the name of
+// the member who added us.
 const GroupRequestLine = "is not a contact you accepted: a group request (accept the group, or leave it)"
 
 // isMember reports whether acct is a member of st (nil: a group not known).

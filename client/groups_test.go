@@ -28,6 +28,8 @@ func groupEvents(u *user) []string {
 			out = append(out, e.Group+"/"+e.Peer+": "+e.Text)
 		case client.EventGroupChange:
 			out = append(out, e.Group+": * "+e.Peer+" "+e.Text)
+		case client.EventGroupRequest:
+			out = append(out, e.Group+": * "+e.Peer+" "+client.GroupRequestLine)
 		}
 	}
 	return out

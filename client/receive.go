@@ -40,6 +40,7 @@ const (
 	EventChannelPost                      // a post in a channel we joined (Peer: the channel's name, Text, SentAt)
 	EventChannelAdmin                     // Peer made us an admin of a channel (Text: its name here)
 	EventTimer                            // the disappearing-message timer of the conversation with Peer changed (Text: FormatTimer)
+	EventGroupRequest                     // Peer, not a contact we accepted, added us to a group (Group): a group request (GroupRequests)
 )
 
 // Event is something the user may want to see. It carries message text only

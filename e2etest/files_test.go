@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -61,15 +60,17 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 	}
 	total := int((size + 256<<10 - 1) / (256 << 10))
 	var relayRSS []int64 // each relay process's peak, in KiB
+	relayWatch := watchRSS(relay.cmd.Process.Pid)
 	stopRelay := func() {
+		// The last sample is taken before the kill: a killed process's
+		// /proc entry no longer holds its memory figures.
+		relayRSS = append(relayRSS, mustRSS(t, relayWatch))
 		relay.kill()
-		if ru, ok := relay.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			relayRSS = append(relayRSS, ru.Maxrss)
-		}
 	}
 	restart := func() {
 		stopRelay()
 		relay = startRelayProc(t, bin, data, addr)
+		relayWatch = watchRSS(relay.cmd.Process.Pid)
 	}
 
 	// Upload: alice's send rides out two relay crashes (or, should it give
@@ -82,6 +83,7 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 			t.Fatal("send did not complete in 6 runs")
 		}
 		p := startCLI(t, bin, alice, "", "send", "bob", "--file", path, "the report")
+		rss := watchRSS(p.cmd.Process.Pid)
 		for kills < 2 {
 			at := total * (kills + 1) / 3
 			if !waitOrExit(p, func() bool { return chunks(data) >= at }) {
@@ -91,7 +93,7 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 			kills++
 		}
 		code, _, errOut := p.wait(t)
-		sendRSS, upKills = append(sendRSS, maxRSS(p)), kills
+		sendRSS, upKills = append(sendRSS, mustRSS(t, rss)), kills
 		switch {
 		case code == 0:
 			done = true
@@ -127,6 +129,7 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 			t.Fatal("recv did not complete in 6 runs")
 		}
 		p := startCLI(t, bin, bob, "", "recv")
+		rss := watchRSS(p.cmd.Process.Pid)
 		for kills < 2 {
 			at := size * int64(kills+1) / 3
 			if !waitOrExit(p, func() bool { return part() >= at }) {
@@ -136,7 +139,7 @@ func TestFileThroughRelayCrashes(t *testing.T) {
 			kills++
 		}
 		code, stdout, errOut := p.wait(t)
-		recvRSS, downKills = append(recvRSS, maxRSS(p)), kills
+		recvRSS, downKills = append(recvRSS, mustRSS(t, rss)), kills
 		if code != 0 {
 			if kills < 2 {
 				t.Fatalf("recv: exit %d: %s", code, errOut)
@@ -201,12 +204,15 @@ func waitOrExit(p *cliProc, cond func() bool) bool {
 	return false
 }
 
-// maxRSS returns the peak resident set of an ended process, in KiB.
-func maxRSS(p *cliProc) int64 {
-	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss
+// mustRSS returns the peak resident set w saw, in KiB, and fails the test
+// if it saw none: a memory bound that cannot be measured is not met.
+func mustRSS(t *testing.T, w *rssWatch) int64 {
+	t.Helper()
+	kib, err := w.result()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return -1
+	return kib
 }
 
 // writeRandomFile writes size random bytes with canary at the start of

@@ -62,7 +62,7 @@ func (s *Server) Event(ev client.Event) {
 	switch ev.Kind {
 	case client.EventMessage:
 		u = update{Kind: "message", Peer: ev.Peer}
-	case client.EventGroupMessage, client.EventGroupChange:
+	case client.EventGroupMessage, client.EventGroupChange, client.EventGroupRequest:
 		u = update{Kind: "message", Peer: ev.Group}
 	case client.EventChannelPost:
 		u = update{Kind: "message", Peer: ev.Peer}

@@ -455,6 +455,8 @@ func (ui *chatUI) onEvent(ev client.Event) {
 		ui.printf("%s⚠ a message could not be decrypted and was dropped%s\n", ui.esc.Yellow, ui.esc.Reset)
 	case client.EventDeviceRemoved:
 		ui.printf("%s· device %d was removed from your account%s\n", ui.esc.Blue, ev.Device, ui.esc.Reset)
+	case client.EventGroupRequest:
+		ui.printf("%s· %s: %s %s; 'samizdat accept %s' or write to it to join it%s\n", ui.esc.Yellow, ev.Group, ev.Peer, client.GroupRequestLine, ev.Group, ui.esc.Reset)
 	case client.EventConnected:
 		ui.mu.Lock()
 		was := ui.offline

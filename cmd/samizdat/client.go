@@ -195,6 +195,9 @@ func warnEvents(e *env) func(client.Event) {
 		switch ev.Kind {
 		case client.EventIdentityChanged:
 			fmt.Fprintf(e.stderr, "warning: the safety number with %s changed; check it with 'samizdat safety %s'\n", ev.Peer, ev.Peer)
+		case client.EventGroupRequest:
+			fmt.Fprintf(e.stderr, "note: %s: %s %s; nothing goes to the group until 'samizdat accept %s' or you write to it ('samizdat group leave %s' to leave)\n",
+				ev.Group, ev.Peer, client.GroupRequestLine, ev.Group, ev.Group)
 		case client.EventFailed:
 			fmt.Fprintf(e.stderr, "warning: a queued message to %s was dropped: %v\n", ev.Peer, ev.Err)
 		case client.EventUndecryptable:

@@ -149,7 +149,7 @@ func runGroupAdmin(ctx context.Context, e *env, args []string) error {
 }
 
 func runGroupList(ctx context.Context, e *env, args []string) error {
-	f := newFlags("group list", "", "List the groups you are a member of, one per line: GROUP N members.")
+	f := newFlags("group list", "", "List the groups you are a member of, one per line: GROUP N members (a group request or a blocked group is noted on stderr).")
 	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
 		return err
@@ -160,14 +160,17 @@ func runGroupList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	for _, g := range gs {
+		// The line is the contract scripts read; a group request or a
+		// blocked group is told on stderr, which they do not.
+		if !g.Member {
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%s %d members\n", g.Name, len(g.Members))
 		switch {
-		case !g.Member:
 		case g.Request:
-			fmt.Fprintf(e.stdout, "%s %d members (a group request: see samizdat requests)\n", g.Name, len(g.Members))
+			fmt.Fprintf(e.stderr, "note: %s is a group request: see 'samizdat requests'\n", g.Name)
 		case g.Blocked:
-			fmt.Fprintf(e.stdout, "%s %d members (blocked)\n", g.Name, len(g.Members))
-		default:
-			fmt.Fprintf(e.stdout, "%s %d members\n", g.Name, len(g.Members))
+			fmt.Fprintf(e.stderr, "note: %s is blocked: its texts are dropped ('samizdat unblock %s')\n", g.Name, g.Name)
 		}
 	}
 	return nil
