@@ -344,7 +344,9 @@ func (c *Client) holdFile(ctx context.Context, s *clientdb.Store, d clientdb.Dow
 		return nil, err
 	}
 	d.Pointer = b
-	c.stats.received.Add(1)
+	if !d.Outgoing {
+		c.stats.received.Add(1) // a synced copy was not received, as for texts
+	}
 	return nil, s.AddDownload(ctx, d)
 }
 

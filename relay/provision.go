@@ -27,7 +27,8 @@ import (
 // connected to another.
 type ProvisionBus interface {
 	// ServeRendezvous has this node answer, until cancel, what the other
-	// nodes ask of rendezvous id (AskRendezvous).
+	// nodes ask of rendezvous id (AskRendezvous). cancel may wait on the
+	// bus.
 	ServeRendezvous(id []byte, serve func(RendezvousAsk) RendezvousReply) (cancel func(), err error)
 	// AskRendezvous asks the node serving rendezvous id; ErrNotFound when
 	// no node does.
@@ -117,7 +118,7 @@ func (p *provisioning) get(id string, now time.Time) *rendezvous {
 // forget drops the rendezvous id. The caller holds mu.
 func (p *provisioning) forget(id string) {
 	if r := p.byID[id]; r != nil && r.stop != nil {
-		r.stop()
+		go r.stop() // it may wait on the bus: not under mu
 	}
 	delete(p.byID, id)
 }

@@ -62,10 +62,19 @@ func (h *Hub) ServeRendezvous(id []byte, serve func(relay.RendezvousAsk) relay.R
 		return nil, fmt.Errorf("natsbus: serving a rendezvous: %w", err)
 	}
 	// Once the server has the subscription, the other nodes find it.
+	h.confirm()
+	return func() {
+		sub.Unsubscribe()
+		h.confirm() // and, once it has dropped it, get no answer at once
+	}, nil
+}
+
+// confirm waits until the NATS server has what this hub sent so far
+// (its (un)subscriptions among them), or a while.
+func (h *Hub) confirm() {
 	if err := h.nc.FlushTimeout(askTimeout); err != nil {
 		h.log.Warn("nats did not confirm a rendezvous subscription", "err", err)
 	}
-	return func() { sub.Unsubscribe() }, nil
 }
 
 // AskRendezvous implements relay.ProvisionBus.
@@ -101,9 +110,7 @@ func (h *Hub) ListenRendezvous(deliver func(blob []byte)) (string, func(), error
 	if err != nil {
 		return "", nil, fmt.Errorf("natsbus: listening for a rendezvous: %w", err)
 	}
-	if err := h.nc.FlushTimeout(askTimeout); err != nil {
-		h.log.Warn("nats did not confirm a rendezvous subscription", "err", err)
-	}
+	h.confirm()
 	return addr, func() { sub.Unsubscribe() }, nil
 }
 
