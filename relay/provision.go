@@ -168,41 +168,58 @@ func (c *conn) provisionOpen(r *wire.ProvisionOpen) *wire.Response {
 	case len(r.Hello) == 0 || len(r.Hello) > maxHello:
 		return badRequest("hello must be 1-1024 bytes")
 	}
-	p, now := &c.s.prov, c.s.now()
+	p, id := &c.s.prov, string(r.Rendezvous)
+	rv, resp := p.open(c, id, r.Hello, c.s.now())
+	if resp != nil {
+		return resp
+	}
+	if b := c.provBus(); b != nil {
+		// Outside mu: subscribing waits on the bus.
+		stop, err := b.ServeRendezvous(r.Rendezvous, func(ask RendezvousAsk) RendezvousReply { return c.s.serveRendezvous(id, rv, ask) })
+		if err != nil {
+			// The pairing still works with a device on this node.
+			c.log.Warn("serving a rendezvous to the other nodes", "err", err)
+			return &wire.Response{}
+		}
+		p.mu.Lock()
+		if p.byID[id] == rv {
+			rv.stop = stop
+			stop = nil
+		}
+		p.mu.Unlock()
+		if stop != nil {
+			stop() // it ended meanwhile
+		}
+	}
+	return &wire.Response{}
+}
+
+// open records the rendezvous id that c opens, or returns why not.
+func (p *provisioning) open(c *conn, id string, hello []byte, now time.Time) (*rendezvous, *wire.Response) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.byID == nil {
 		p.byID = make(map[string]*rendezvous)
 	}
-	id := string(r.Rendezvous)
 	if p.get(id, now) != nil {
-		return fail(wire.Status_CONFLICT, "rendezvous id in use")
+		return nil, fail(wire.Status_CONFLICT, "rendezvous id in use")
 	}
 	if len(p.byID) >= maxRendezvous {
 		for k := range p.byID {
 			p.get(k, now) // sweep the expired
 		}
 		if len(p.byID) >= maxRendezvous {
-			return rateLimited("too many devices are linking now", time.Minute)
+			return nil, rateLimited("too many devices are linking now", time.Minute)
 		}
 	}
 	for _, o := range p.byID {
 		if o.owner == c {
-			return fail(wire.Status_CONFLICT, "this connection has a rendezvous open")
+			return nil, fail(wire.Status_CONFLICT, "this connection has a rendezvous open")
 		}
 	}
-	rv := &rendezvous{owner: c, hello: append([]byte(nil), r.Hello...), expires: now.Add(ProvisionTTL)}
+	rv := &rendezvous{owner: c, hello: append([]byte(nil), hello...), expires: now.Add(ProvisionTTL)}
 	p.byID[id] = rv
-	if b := c.provBus(); b != nil {
-		stop, err := b.ServeRendezvous(r.Rendezvous, func(ask RendezvousAsk) RendezvousReply { return c.s.serveRendezvous(id, rv, ask) })
-		if err != nil {
-			// The pairing still works with a device on this node.
-			c.log.Warn("serving a rendezvous to the other nodes", "err", err)
-		} else {
-			rv.stop = stop
-		}
-	}
-	return &wire.Response{}
+	return rv, nil
 }
 
 // serveRendezvous answers another node's device in the rendezvous rv
@@ -350,27 +367,38 @@ func (c *conn) provisionSendRemote(ctx context.Context, b ProvisionBus, r *wire.
 	p, id := &c.s.prov, string(r.Rendezvous)
 	p.mu.Lock()
 	rp := p.getRemote(id, c, c.s.now())
-	if rp == nil && p.remote[id] != nil {
-		p.mu.Unlock()
+	taken := rp == nil && p.remote[id] != nil
+	p.mu.Unlock()
+	if taken {
 		return fail(wire.Status_NOT_FOUND, "no such pairing on this connection")
 	}
 	fresh := rp == nil
 	if fresh {
+		// Outside mu: subscribing waits on the bus.
 		addr, stop, err := b.ListenRendezvous(func(blob []byte) {
 			c.push(&wire.Push{Body: &wire.Push_Provision{Provision: &wire.ProvisionMessage{Rendezvous: []byte(id), Blob: blob}}})
 		})
 		if err != nil {
-			p.mu.Unlock()
 			c.log.Warn("listening for a rendezvous of another node", "err", err)
 			return fail(wire.Status_INTERNAL, "the relay cannot reach the other nodes now")
+		}
+		rp = &remotePairing{c: c, addr: addr, stop: stop, expires: c.s.now().Add(ProvisionTTL)}
+		p.mu.Lock()
+		if o := p.remote[id]; o != nil {
+			// Another request got there first.
+			p.mu.Unlock()
+			stop()
+			if o.c != c {
+				return fail(wire.Status_NOT_FOUND, "no such pairing on this connection")
+			}
+			return fail(wire.Status_CONFLICT, "a pairing message is on its way; send again")
 		}
 		if p.remote == nil {
 			p.remote = make(map[string]*remotePairing)
 		}
-		rp = &remotePairing{c: c, addr: addr, stop: stop, expires: c.s.now().Add(ProvisionTTL)}
 		p.remote[id] = rp
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
 	reply, err := b.AskRendezvous(ctx, r.Rendezvous, RendezvousAsk{Send: true, From: rp.addr, Blob: r.Blob})
 	if err == nil && reply.Status == wire.Status_OK {
 		return &wire.Response{}
