@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"samizdat/bus/natsbus"
 	"samizdat/bus/natsbus/natstest"
 	"samizdat/client"
+	"samizdat/client/clientdb"
 	"samizdat/manifest"
 	"samizdat/relay"
 	"samizdat/store/sqlite"
@@ -19,7 +21,7 @@ import (
 // startNodes starts two relay nodes with the same keys and store, on one
 // NATS bus, and returns an invite naming only the first and one naming
 // only the second.
-func startNodes(t *testing.T) (invA, invB manifest.Invite) {
+func startNodes(t testing.TB, limits relay.Limits) (invA, invB manifest.Invite) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -43,7 +45,7 @@ func startNodes(t *testing.T) (invA, invB manifest.Invite) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := relay.New(relay.Config{Store: st, Hub: hub, NoiseKey: keys.Noise,
+		srv, err := relay.New(relay.Config{Store: st, Hub: hub, NoiseKey: keys.Noise, Limits: limits,
 			ServerCertificate: keys.ServerCertificate, ServerCertificateKey: keys.ServerCertificateKey})
 		if err != nil {
 			t.Fatal(err)
@@ -76,7 +78,7 @@ func startNodes(t *testing.T) (invA, invB manifest.Invite) {
 // them, the laptop is linked and gets what alice sends.
 func TestLinkAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	invA, invB := startNodes(t)
+	invA, invB := startNodes(t, relay.Limits{})
 	bob := &user{wake: make(chan struct{}, 1)}
 	c, err := client.Init(ctx, client.Config{Home: t.TempDir(), OnEvent: bob.onEvent, PingInterval: time.Second}, invB, "bob")
 	if err != nil {
@@ -122,5 +124,59 @@ func TestLinkAcrossNodes(t *testing.T) {
 		if ev := u.waitFor(t, client.EventMessage, 1)[0]; ev.Text != "to both" {
 			t.Fatalf("device %d got %q", u.DeviceID(), ev.Text)
 		}
+	}
+}
+
+// BenchmarkLinkNodes links a device with 1,000 messages of history with
+// the approving device on the same relay node as the new one (nodes=1)
+// and on another node of the same bus (nodes=2), in one run: the cost of
+// carrying the rendezvous over NATS.
+func BenchmarkLinkNodes(b *testing.B) {
+	for _, nodes := range []int{1, 2} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			ctx := context.Background()
+			invA, invB := startNodes(b, relay.Limits{MaxDevices: 127, PreKeyUploads: relay.Unlimited, Lookups: relay.Unlimited})
+			inv := invA
+			if nodes == 2 {
+				inv = invB
+			}
+			bob, err := client.Init(ctx, client.Config{Home: b.TempDir()}, inv, "bob")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bob.Close()
+			st := bob.DB().Store()
+			now := time.Now()
+			for i := range 1000 {
+				var eid [16]byte
+				copy(eid[:], fmt.Sprintf("%016d", i))
+				if _, err := st.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: "alice", Body: fmt.Sprintf("message %d, of a typical length for a chat line", i),
+					SentAt: now, At: now, Status: clientdb.StatusReceived}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for range b.N {
+				p, err := client.StartLink(ctx, client.Config{Home: b.TempDir()}, invA)
+				if err != nil {
+					b.Fatal(err)
+				}
+				approved := make(chan error, 1)
+				go func() {
+					_, err := bob.ApproveLink(ctx, p.Code())
+					approved <- err
+				}()
+				c, err := p.Wait(ctx, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := <-approved; err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				c.Close()
+				b.StartTimer()
+			}
+		})
 	}
 }
