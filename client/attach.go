@@ -344,7 +344,9 @@ func (c *Client) holdFile(ctx context.Context, s *clientdb.Store, d clientdb.Dow
 		return nil, err
 	}
 	d.Pointer = b
-	c.stats.received.Add(1)
+	if !d.Outgoing {
+		c.stats.received.Add(1) // a synced copy was not received, as for texts
+	}
 	return nil, s.AddDownload(ctx, d)
 }
 
@@ -391,7 +393,7 @@ func (c *Client) DownloadFiles(ctx context.Context, dir string, progress func(na
 		if err != nil {
 			return fmt.Errorf("downloading %s: %w", attachment.SafeName(p.FileName), err)
 		}
-		if err := c.fileSaved(ctx, d, FileLabel(name, int64(p.Size), d.Body)); err != nil {
+		if err := c.fileSaved(ctx, d, FileLabel(name, int64(p.Size), d.Body), filepath.Join(dir, name)); err != nil {
 			return err
 		}
 	}
@@ -582,27 +584,51 @@ func (c *Client) syncDownload(ctx context.Context, f *os.File, eid [16]byte, dir
 	return c.db.Store().SetDownloadProgress(ctx, eid, dir, done, st)
 }
 
-// fileSaved records and reports the message of a saved file, and sends a
-// delivery receipt for it.
-func (c *Client) fileSaved(ctx context.Context, d clientdb.Download, body string) error {
-	var ev Event
+// fileSaved records and reports the message of a file saved at path, and
+// sends a delivery receipt for it. A file under a disappearing-message
+// timer is recorded with its message, to be deleted with it (see
+// deleteExpired). The copy of a file sent from another of the account's
+// devices (d.Outgoing) only completes its message, in the history
+// already, and is reported to no one; if that message disappeared before
+// the file was saved, the file goes too.
+func (c *Client) fileSaved(ctx context.Context, d clientdb.Download, body, path string) error {
+	var ev *Event
+	gone := false
 	err := c.db.Tx(ctx, func(s *clientdb.Store) error {
 		if err := s.DeleteDownload(ctx, d.EnvelopeID); err != nil {
 			return err
 		}
-		m := clientdb.Message{EnvelopeID: d.EnvelopeID, Peer: d.Peer, Sender: d.Sender, Body: body, SentAt: d.SentAt, At: c.cfg.Now(), Status: clientdb.StatusReceived}
-		if _, err := s.AddMessage(ctx, m); err != nil {
-			return err
-		}
-		if id, ok := clientdb.ParseGroupPeer(d.Peer); ok {
-			g, err := s.Group(ctx, id)
+		if d.Outgoing {
+			m, err := s.MessageByEnvelope(ctx, d.EnvelopeID)
+			if errors.Is(err, clientdb.ErrNotFound) {
+				gone = true
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			ev = Event{Kind: EventGroupMessage, Group: g.Name, Peer: d.Sender, Text: body, EnvelopeID: d.EnvelopeID, SentAt: d.SentAt}
+			if err := s.SetMessageBody(ctx, d.EnvelopeID, body); err != nil {
+				return err
+			}
+			return c.keepSavedFile(ctx, s, m.ID, d.ExpireTimer, path, false)
+		}
+		m := clientdb.Message{EnvelopeID: d.EnvelopeID, Peer: d.Peer, Sender: d.Sender, Body: body, SentAt: d.SentAt, At: c.cfg.Now(), Status: clientdb.StatusReceived}
+		id, err := s.AddMessage(ctx, m)
+		if err != nil {
+			return err
+		}
+		if err := c.keepSavedFile(ctx, s, id, d.ExpireTimer, path, true); err != nil {
+			return err
+		}
+		if gid, ok := clientdb.ParseGroupPeer(d.Peer); ok {
+			g, err := s.Group(ctx, gid)
+			if err != nil {
+				return err
+			}
+			ev = &Event{Kind: EventGroupMessage, Group: g.Name, Peer: d.Sender, Text: body, EnvelopeID: d.EnvelopeID, SentAt: d.SentAt}
 			return nil
 		}
-		ev = Event{Kind: EventMessage, Peer: d.Peer, Text: body, EnvelopeID: d.EnvelopeID, SentAt: d.SentAt}
+		ev = &Event{Kind: EventMessage, Peer: d.Peer, Text: body, EnvelopeID: d.EnvelopeID, SentAt: d.SentAt}
 		if c.cfg.NoReceipts || d.Peer == c.username {
 			return nil
 		}
@@ -614,8 +640,33 @@ func (c *Client) fileSaved(ctx context.Context, d clientdb.Download, body string
 	if err != nil {
 		return err
 	}
-	c.emit(ev)
+	if gone {
+		return os.Remove(path)
+	}
+	if ev != nil {
+		c.emit(*ev)
+	}
 	return nil
+}
+
+// keepSavedFile records the file at path, saved for the message id under a
+// timer of secs seconds (none when 0), to be deleted with the message;
+// with start, the message's timer starts now (it did when it was stored
+// otherwise).
+func (c *Client) keepSavedFile(ctx context.Context, s *clientdb.Store, id int64, secs uint32, path string, start bool) error {
+	if secs == 0 {
+		return nil
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if start {
+		if err := c.expireAfter(ctx, s, id, secs); err != nil {
+			return err
+		}
+	}
+	return s.AddSavedFile(ctx, id, clientdb.SavedFile{Path: path, Size: fi.Size(), MTime: fi.ModTime()})
 }
 
 // refuseFile drops a file that failed its checks: nothing is saved, the
@@ -631,6 +682,9 @@ func (c *Client) refuseFile(ctx context.Context, dir string, d clientdb.Download
 			return err
 		}
 		body := FileLabel(attachment.SafeName(p.FileName), int64(p.Size), d.Body) + " (refused: " + why.Error() + ")"
+		if d.Outgoing {
+			return s.SetMessageBody(ctx, d.EnvelopeID, body) // the copy of one's own message
+		}
 		_, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: d.EnvelopeID, Peer: d.Peer, Sender: d.Sender, Body: body, SentAt: d.SentAt, At: c.cfg.Now(), Status: clientdb.StatusReceived})
 		return err
 	})

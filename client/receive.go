@@ -534,7 +534,7 @@ func (c *Client) store(ctx context.Context, s *clientdb.Store, eid [16]byte, sta
 		text := b.Text.GetBody()
 		if p := content.GetAttachment(); p != nil {
 			// A file: recorded now, reported once DownloadFiles saved it.
-			ev, err := c.holdFile(ctx, s, clientdb.Download{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt}, p)
+			ev, err := c.holdFile(ctx, s, clientdb.Download{EnvelopeID: eid, Peer: peer, Body: text, SentAt: sentAt, ExpireTimer: content.GetExpireTimer()}, p)
 			if err == nil && !accepted {
 				err = s.NotePending(ctx, peer, acct, now)
 			}

@@ -110,7 +110,7 @@ func (c *Client) queueText(ctx context.Context, msg clientdb.Message, content *c
 		}
 		// The copy for our other devices goes first, so that it is in
 		// their mailboxes before any receipt for the message can be.
-		if err := c.syncSent(ctx, s, msg, content.ExpireTimer); err != nil {
+		if err := c.syncSent(ctx, s, msg, content); err != nil {
 			return err
 		}
 		return s.Enqueue(ctx, clientdb.Outgoing{EnvelopeID: eid, Peer: msg.Peer, Content: enc, Timestamp: now, MessageID: id})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"samizdat/attachment"
 	"samizdat/client/clientdb"
 	"samizdat/client/internal/contentpb"
 )
@@ -18,12 +19,14 @@ import (
 // taken only from one's own account.
 
 // syncSent queues, in the transaction that queues msg (an outgoing text
-// to another user), its copy for the account's other devices, ahead of
-// msg: a device's mailbox is delivered in order, so the copy is stored
-// there before the recipient's receipt for msg arrives. (A message the
-// relay then refuses for good shows as sent on the other devices.) Group
-// texts reach them already: they are members like the others.
-func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.Message, expireTimer uint32) error {
+// to another user, sent as content), its copy for the account's other
+// devices, ahead of msg: a device's mailbox is delivered in order, so the
+// copy is stored there before the recipient's receipt for msg arrives. (A
+// message the relay then refuses for good shows as sent on the other
+// devices.) The copy carries the message's timer and its file's pointer,
+// so the other devices save the file too. Group texts reach them already:
+// they are members like the others.
+func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.Message, content *contentpb.Content) error {
 	if msg.Peer == c.username {
 		return nil // a note to self goes to the other devices itself
 	}
@@ -36,8 +39,12 @@ func (c *Client) syncSent(ctx context.Context, s *clientdb.Store, msg clientdb.M
 	// Queued without kicking the outbox: the flush that sends msg sends
 	// it, and reports msg's fate to the sender.
 	now := c.cfg.Now()
-	enc, err := c.stampContent(&contentpb.Content{ExpireTimer: expireTimer, Body: &contentpb.Content_SyncSent{SyncSent: &contentpb.SyncSent{
-		Destination: msg.Peer, EnvelopeId: msg.EnvelopeID[:], Body: msg.Body}}}, now)
+	body := msg.Body
+	if t, ok := content.Body.(*contentpb.Content_Text); ok {
+		body = t.Text.GetBody() // without the file's label
+	}
+	enc, err := c.stampContent(&contentpb.Content{ExpireTimer: content.ExpireTimer, Attachment: content.Attachment,
+		Body: &contentpb.Content_SyncSent{SyncSent: &contentpb.SyncSent{Destination: msg.Peer, EnvelopeId: msg.EnvelopeID[:], Body: body}}}, now)
 	if err != nil {
 		return err
 	}
@@ -170,7 +177,9 @@ func (c *Client) storeSync(ctx context.Context, s *clientdb.Store, fromSelf bool
 }
 
 // storeSyncSent adds another device's outgoing message to the history.
-// Writing to someone accepts them, there as here.
+// Writing to someone accepts them, there as here. A message with a file
+// shows with the file's label at once, and the file is downloaded and
+// saved as a received one is (DownloadFiles), under the same timer.
 func (c *Client) storeSyncSent(ctx context.Context, s *clientdb.Store, content *contentpb.Content, m *contentpb.SyncSent) error {
 	dest := m.GetDestination()
 	if len(m.EnvelopeId) != 16 || dest == "" || NormalizeUsername(dest) != dest {
@@ -183,13 +192,28 @@ func (c *Client) storeSyncSent(ctx context.Context, s *clientdb.Store, content *
 		return err
 	}
 	now := c.cfg.Now()
-	id, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: dest, Outgoing: true, Body: m.GetBody(),
-		SentAt: time.UnixMilli(int64(content.Timestamp)), At: now, Status: clientdb.StatusSent})
+	sentAt := time.UnixMilli(int64(content.Timestamp))
+	body := m.GetBody()
+	p := content.GetAttachment()
+	if p != nil && checkPointer(p) != nil {
+		p = nil // nothing to download: the text alone
+	}
+	if p != nil {
+		body = FileLabel(attachment.SafeName(p.FileName), int64(p.Size), m.GetBody())
+	}
+	id, err := s.AddMessage(ctx, clientdb.Message{EnvelopeID: eid, Peer: dest, Outgoing: true, Body: body,
+		SentAt: sentAt, At: now, Status: clientdb.StatusSent})
 	if err != nil {
 		return err
 	}
 	if err := c.expireStored(ctx, s, id, content); err != nil {
 		return err
+	}
+	if p != nil {
+		if _, err := c.holdFile(ctx, s, clientdb.Download{EnvelopeID: eid, Peer: dest, Body: m.GetBody(), SentAt: sentAt,
+			Outgoing: true, ExpireTimer: content.GetExpireTimer()}, p); err != nil {
+			return err
+		}
 	}
 	st, err := s.PeerState(ctx, dest)
 	if err != nil || st != clientdb.PeerPending {

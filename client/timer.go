@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -127,11 +129,17 @@ func (c *Client) outgoingTimer(ctx context.Context, peer string) (uint32, error)
 // expireStored makes the message id, stored now, disappear after the
 // timer its content carries.
 func (c *Client) expireStored(ctx context.Context, s *clientdb.Store, id int64, content *contentpb.Content) error {
-	secs := min(time.Duration(content.GetExpireTimer())*time.Second, MaxTimer)
-	if secs <= 0 {
+	return c.expireAfter(ctx, s, id, content.GetExpireTimer())
+}
+
+// expireAfter makes the message id disappear secs seconds from now (never
+// when 0; at most MaxTimer).
+func (c *Client) expireAfter(ctx context.Context, s *clientdb.Store, id int64, secs uint32) error {
+	d := min(time.Duration(secs)*time.Second, MaxTimer)
+	if d <= 0 {
 		return nil
 	}
-	return s.ExpireAt(ctx, id, c.cfg.Now().Add(secs))
+	return s.ExpireAt(ctx, id, c.cfg.Now().Add(d))
 }
 
 // storeTimer applies an ExpireTimer from peer: the timer of the
@@ -155,9 +163,28 @@ func (c *Client) storeTimer(ctx context.Context, s *clientdb.Store, fromSelf boo
 	return []Event{{Kind: EventTimer, Peer: conv, Text: FormatTimer(d)}}, nil
 }
 
-// deleteExpired deletes the messages whose timer ran out.
+// deleteExpired deletes the messages whose timer ran out, and the files
+// saved for them (under HOME/files or where --files put them) that are
+// still as they were saved: a file the user has since changed or replaced
+// (another size or modification time) is theirs and stays, and so does
+// a copy they made elsewhere. The files go first, so that a crash between
+// the two leaves a message to delete again, never a file nothing tracks.
 func (c *Client) deleteExpired(ctx context.Context) error {
-	n, err := c.db.Store().DeleteExpired(ctx, c.cfg.Now())
+	now := c.cfg.Now()
+	files, err := c.db.Store().ExpiredFiles(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		fi, err := os.Lstat(f.Path)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size || !fi.ModTime().Equal(f.MTime) {
+			continue
+		}
+		if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	n, err := c.db.Store().DeleteExpired(ctx, now)
 	if n > 0 {
 		c.cfg.Logger.Debug("disappearing messages deleted", "count", n)
 	}

@@ -301,3 +301,31 @@ func TestFileCLIContract(t *testing.T) {
 		t.Fatalf("missing file: exit %d, %q", code, errOut)
 	}
 }
+
+// TestFileSyncCLI: a file bob sends from his first device is saved by his
+// second device's recv (which prints nothing for it, as for a synced
+// text) and shows in its history.
+func TestFileSyncCLI(t *testing.T) {
+	dir, bin, alice := relayAndAlice(t)
+	invite := filepath.Join(dir, "relay", "invite.txt")
+	bob, laptop := filepath.Join(dir, "bob"), filepath.Join(dir, "laptop")
+	mustRun(t, bin, bob, "init", "--invite", invite, "--name", "bob")
+	linkCLI(t, bin, invite, bob, laptop)
+	path := filepath.Join(dir, "minutes.txt")
+	if err := os.WriteFile(path, []byte("the minutes of the meeting"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, bin, bob, "send", "alice", "--file", path, "as promised")
+	if out := mustRun(t, bin, laptop, "recv"); out != "" {
+		t.Fatalf("the laptop's recv printed %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(laptop, "files", "minutes.txt")); err != nil || string(b) != "the minutes of the meeting" {
+		t.Fatalf("the laptop saved %q, %v", b, err)
+	}
+	if h := mustRun(t, bin, laptop, "history", "alice"); !strings.Contains(h, "[file minutes.txt, 26 bytes] as promised") {
+		t.Fatalf("the laptop's history: %q", h)
+	}
+	if out := mustRun(t, bin, alice, "recv"); out != "bob: [file minutes.txt, 26 bytes] as promised\n" {
+		t.Fatalf("alice's recv printed %q", out)
+	}
+}

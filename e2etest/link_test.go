@@ -128,7 +128,7 @@ func TestLinkAnotherMachine(t *testing.T) {
 			t.Errorf("device 2's history lacks %q: %q", want, hist)
 		}
 	}
-	if out := must(bob2, "devices"); !strings.Contains(out, "2\tlaptop\t") {
+	if out := must(bob2, "devices"); !strings.Contains(out, "\n2 laptop now\n") {
 		t.Errorf("devices on device 2: %q", out)
 	}
 

@@ -137,6 +137,17 @@ CREATE TABLE IF NOT EXISTS expiring (
 	expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS expiring_at ON expiring (expires_at);
+CREATE TABLE IF NOT EXISTS download_options (
+	envelope_id    BLOB PRIMARY KEY,
+	outgoing       INTEGER NOT NULL,
+	expire_seconds INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS saved_files (
+	message_id INTEGER PRIMARY KEY,
+	path       TEXT NOT NULL,
+	size       INTEGER NOT NULL,
+	mtime      INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
 	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
 	envelope_id BLOB NOT NULL UNIQUE,

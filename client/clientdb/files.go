@@ -59,17 +59,34 @@ type Download struct {
 	Dir        string // where the partial file is ("" before the first chunk)
 	Done       int64  // plaintext bytes written and synced there
 	State      []byte // attachment.Opener state after Done bytes
+	// Outgoing marks the copy of a file one of the account's other devices
+	// sent to Peer (a sync): its message is in the history already.
+	Outgoing bool
+	// ExpireTimer is the disappearing-message timer the file came with,
+	// in seconds (0: none); it runs from when the file is saved.
+	ExpireTimer uint32
 }
 
-// AddDownload records a received file to download.
+// AddDownload records a received file to download. (Outgoing and
+// ExpireTimer live in a table of their own, download_options, so that a
+// home of an older version gets it without a migration.)
 func (s *Store) AddDownload(ctx context.Context, d Download) error {
-	return s.exec(ctx, "add download", `INSERT OR IGNORE INTO downloads (envelope_id, peer, sender, body, sent_at, pointer) VALUES (?, ?, ?, ?, ?, ?)`,
-		d.EnvelopeID[:], d.Peer, d.Sender, d.Body, d.SentAt.UnixMilli(), d.Pointer)
+	if err := s.exec(ctx, "add download", `INSERT OR IGNORE INTO downloads (envelope_id, peer, sender, body, sent_at, pointer) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.EnvelopeID[:], d.Peer, d.Sender, d.Body, d.SentAt.UnixMilli(), d.Pointer); err != nil {
+		return err
+	}
+	if !d.Outgoing && d.ExpireTimer == 0 {
+		return nil
+	}
+	return s.exec(ctx, "add download", `INSERT OR IGNORE INTO download_options (envelope_id, outgoing, expire_seconds) VALUES (?, ?, ?)`,
+		d.EnvelopeID[:], d.Outgoing, d.ExpireTimer)
 }
 
 // Downloads returns the files waiting to be downloaded, oldest first.
 func (s *Store) Downloads(ctx context.Context) ([]Download, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT envelope_id, peer, sender, body, sent_at, pointer, dir, done, state FROM downloads ORDER BY rowid`)
+	rows, err := s.q.QueryContext(ctx, `SELECT d.envelope_id, d.peer, d.sender, d.body, d.sent_at, d.pointer, d.dir, d.done, d.state,
+		COALESCE(o.outgoing, 0), COALESCE(o.expire_seconds, 0)
+		FROM downloads d LEFT JOIN download_options o ON o.envelope_id = d.envelope_id ORDER BY d.rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("clientdb: downloads: %w", err)
 	}
@@ -79,7 +96,7 @@ func (s *Store) Downloads(ctx context.Context) ([]Download, error) {
 		var d Download
 		var eid []byte
 		var sent int64
-		if err := rows.Scan(&eid, &d.Peer, &d.Sender, &d.Body, &sent, &d.Pointer, &d.Dir, &d.Done, &d.State); err != nil {
+		if err := rows.Scan(&eid, &d.Peer, &d.Sender, &d.Body, &sent, &d.Pointer, &d.Dir, &d.Done, &d.State, &d.Outgoing, &d.ExpireTimer); err != nil {
 			return nil, fmt.Errorf("clientdb: downloads: %w", err)
 		}
 		copy(d.EnvelopeID[:], eid)
@@ -96,5 +113,44 @@ func (s *Store) SetDownloadProgress(ctx context.Context, eid [16]byte, dir strin
 
 // DeleteDownload forgets a download (saved, or refused).
 func (s *Store) DeleteDownload(ctx context.Context, eid [16]byte) error {
+	if err := s.exec(ctx, "delete download", `DELETE FROM download_options WHERE envelope_id = ?`, eid[:]); err != nil {
+		return err
+	}
 	return s.exec(ctx, "delete download", `DELETE FROM downloads WHERE envelope_id = ?`, eid[:])
+}
+
+// SavedFile is a file saved for a message under a disappearing-message
+// timer: deleted with the message, if it is still as it was saved.
+type SavedFile struct {
+	Path  string
+	Size  int64
+	MTime time.Time
+}
+
+// AddSavedFile records the file saved for the message id.
+func (s *Store) AddSavedFile(ctx context.Context, id int64, f SavedFile) error {
+	return s.exec(ctx, "add saved file", `INSERT OR REPLACE INTO saved_files (message_id, path, size, mtime) VALUES (?, ?, ?, ?)`,
+		id, f.Path, f.Size, f.MTime.UnixNano())
+}
+
+// ExpiredFiles returns the files saved for the messages whose time came by
+// now (DeleteExpired forgets them with their messages).
+func (s *Store) ExpiredFiles(ctx context.Context, now time.Time) ([]SavedFile, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT f.path, f.size, f.mtime FROM saved_files f JOIN expiring e ON e.message_id = f.message_id
+		WHERE e.expires_at <= ?`, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("clientdb: expired files: %w", err)
+	}
+	defer rows.Close()
+	var out []SavedFile
+	for rows.Next() {
+		var f SavedFile
+		var mtime int64
+		if err := rows.Scan(&f.Path, &f.Size, &mtime); err != nil {
+			return nil, fmt.Errorf("clientdb: expired files: %w", err)
+		}
+		f.MTime = time.Unix(0, mtime)
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }

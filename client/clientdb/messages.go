@@ -202,6 +202,12 @@ func (s *Store) SetMessageStatus(ctx context.Context, envelopeID [16]byte, statu
 	return n > 0, nil
 }
 
+// SetMessageBody replaces the body of the outgoing message with the
+// envelope id (the label of a file once saved under its final name).
+func (s *Store) SetMessageBody(ctx context.Context, envelopeID [16]byte, body string) error {
+	return s.exec(ctx, "message body", `UPDATE messages SET body = ? WHERE envelope_id = ? AND outgoing = 1`, body, envelopeID[:])
+}
+
 // MessageByEnvelope returns the outgoing message sent with the envelope id.
 func (s *Store) MessageByEnvelope(ctx context.Context, envelopeID [16]byte) (Message, error) {
 	row := s.q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM `+messagesFrom+` WHERE m.envelope_id = ? AND m.outgoing = 1`, envelopeID[:])

@@ -44,8 +44,10 @@ func (s *Store) ExpireAt(ctx context.Context, id int64, t time.Time) error {
 // how many.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	cut := now.UnixMilli()
-	if err := s.exec(ctx, "delete expired", `DELETE FROM group_senders WHERE message_id IN (SELECT message_id FROM expiring WHERE expires_at <= ?)`, cut); err != nil {
-		return 0, err
+	for _, table := range []string{"group_senders", "saved_files"} {
+		if err := s.exec(ctx, "delete expired", `DELETE FROM `+table+` WHERE message_id IN (SELECT message_id FROM expiring WHERE expires_at <= ?)`, cut); err != nil {
+			return 0, err
+		}
 	}
 	res, err := s.q.ExecContext(ctx, `DELETE FROM messages WHERE id IN (SELECT message_id FROM expiring WHERE expires_at <= ?)`, cut)
 	if err != nil {

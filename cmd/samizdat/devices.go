@@ -16,7 +16,7 @@ gets nothing more and is refused by the relay for good, its slot frees, your oth
 devices are told, and your contacts stop encrypting for it at their next message.`
 
 var deviceSubcommands = []subcommand{
-	{name: "list", summary: "list the devices: ID, name, when linked, the day last seen (the default)", run: runDevicesList},
+	{name: "list", summary: "list the devices, one line each: ID NAME last-seen (the default)", run: runDevicesList},
 	{name: "approve", summary: "link the new device showing CODE (see 'samizdat link') to your account", run: runDevicesApprove},
 	{name: "remove", summary: "remove device ID (from the primary device only)", run: runDevicesRemove},
 }
@@ -43,8 +43,14 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 }
 
 func runDevicesList(ctx context.Context, e *env, args []string) error {
-	f := newFlags("devices list", "", `List your account's devices, one per line: ID, name ("-" for none), when it was linked,
-and the day (UTC) the relay last saw it connect. This device is marked "(this device)".`)
+	f := newFlags("devices list", "", `List your account's devices, one per line as "ID NAME last-seen", separated by
+spaces: the device ID, its name ("-" when it has none; a name may itself hold spaces, so
+the ID is the first word and last-seen the last), and the day (UTC, YYYY-MM-DD) the relay
+last saw it connect. This device, connected as it lists, shows "now"; a device that never
+connected shows "never". For example:
+  1 phone now
+  2 laptop 2026-12-08
+  3 - never`)
 	c, release, err := openNoArgs(ctx, e, f, args)
 	if err != nil {
 		return err
@@ -60,21 +66,22 @@ and the day (UTC) the relay last saw it connect. This device is marked "(this de
 	return nil
 }
 
-// formatDevice is one line of devices list, tab-separated.
+// formatDevice is one line of devices list: "ID NAME last-seen", where a
+// missing name is "-", this device's last-seen is "now" and that of a device
+// never seen connecting is "never".
 func formatDevice(d client.Device) string {
-	name := printable(d.Name)
+	name := strings.TrimSpace(printable(d.Name))
 	if name == "" {
 		name = "-"
 	}
-	seen := "last seen unknown"
-	if !d.LastSeen.IsZero() {
-		seen = "last seen " + d.LastSeen.UTC().Format("2006-01-02")
+	seen := "never"
+	switch {
+	case d.Current:
+		seen = "now"
+	case !d.LastSeen.IsZero():
+		seen = d.LastSeen.UTC().Format("2006-01-02")
 	}
-	line := fmt.Sprintf("%d\t%s\tlinked %s\t%s", d.ID, name, d.Created.Local().Format("2006-01-02 15:04"), seen)
-	if d.Current {
-		line += "\t(this device)"
-	}
-	return line
+	return fmt.Sprintf("%d %s %s", d.ID, name, seen)
 }
 
 func runDevicesRemove(ctx context.Context, e *env, args []string) error {

@@ -11,8 +11,9 @@ import (
 // runRelayBackup is "samizdat relay backup [--data DIR] OUT".
 func runRelayBackup(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("relay backup", "OUT", `Write a backup of the relay's data directory to the file OUT: a consistent copy of its
-SQLite store, taken while the relay keeps running, and its keys, node key, delegation,
-endpoint secrets, TLS key and the other files a restore needs. OUT is replaced only once the
+SQLite store, taken while the relay keeps running, its attachments (blobs/: the chunks
+stored when each blob is read; one that expires meanwhile is left out), and its keys, node
+key, delegation, endpoint secrets, TLS key and the other files a restore needs. OUT is replaced only once the
 new backup is complete, so a backup that fails or is killed leaves the previous one. The
 backup holds the relay's private keys: keep it like them (it is written with mode 0600).
 A relay on PostgreSQL (--store postgres://...) is backed up with pg_dump or PITR instead;

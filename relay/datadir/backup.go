@@ -23,6 +23,10 @@ import (
 const (
 	// DBFile is the relay's SQLite store in its data directory.
 	DBFile = "relay.db"
+	// BlobsDir holds the relay's attachments (package store/blobdir): a
+	// directory per blob, its record and its chunk files, each written
+	// once and atomically.
+	BlobsDir = "blobs"
 	// headerName and trailerName are the first and last entries of a
 	// backup.
 	headerName  = "samizdat-backup.json"
@@ -84,9 +88,18 @@ func skipped(rel string) bool {
 	return strings.HasPrefix(base, ".") || strings.Contains(base, ".tmp")
 }
 
+// vanishes says whether a file of the data directory may be deleted while
+// a backup runs, and is then left out of it: a blob's files, which go when
+// the blob expires. The other files of a blob are each whole or absent
+// (written once, renamed into place), and a blob's chunks are stored in
+// order, so the copy of a blob being uploaded holds its record and a
+// prefix of its chunks, from which the restored relay resumes it.
+func vanishes(rel string) bool { return strings.HasPrefix(rel, BlobsDir+"/") }
+
 // Backup writes a backup of the data directory dir to w: a consistent
 // snapshot of its SQLite store, taken while a relay may be writing to it,
-// and its other files. It fails if dir holds no store.
+// and its other files, the attachments (BlobsDir) among them. It fails if
+// dir holds no store.
 func Backup(ctx context.Context, dir string, w io.Writer, opts BackupOptions) (Stats, error) {
 	db := filepath.Join(dir, DBFile)
 	if _, err := os.Stat(db); err != nil {
@@ -107,12 +120,15 @@ func Backup(ctx context.Context, dir string, w io.Writer, opts BackupOptions) (S
 	files := []file{{DBFile, snap}}
 	haveKeys := false
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		rel, rerr := filepath.Rel(dir, p)
 		if err != nil {
+			if vanishes(filepath.ToSlash(rel)) && errors.Is(err, fs.ErrNotExist) {
+				return nil // a blob that expired as it was listed
+			}
 			return err
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
+		if rerr != nil || rel == "." {
+			return rerr
 		}
 		if skipped(rel) {
 			if d.IsDir() {
@@ -148,6 +164,9 @@ func Backup(ctx context.Context, dir string, w io.Writer, opts BackupOptions) (S
 			return Stats{}, err
 		}
 		e, err := copyFile(tw, f.name, f.path)
+		if vanishes(f.name) && errors.Is(err, fs.ErrNotExist) {
+			continue // expired since the walk: nothing was written for it
+		}
 		if err != nil {
 			return Stats{}, err
 		}

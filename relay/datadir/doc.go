@@ -10,7 +10,10 @@
 // the store's schema version), a consistent copy of the SQLite store made
 // with VACUUM INTO while the relay keeps running, every other regular
 // file of the data directory (keys, node key, delegation, endpoint
-// secrets, TLS key, manifest serial, disguise, decoy site, ...), and a
+// secrets, TLS key, manifest serial, disguise, decoy site, ...) with the
+// attachments in blobs/ (the complete chunk files: a blob that expires
+// while the backup runs is left out, one being uploaded is copied up to
+// the chunks stored when its directory is read), and a
 // trailer entry with each file's size and SHA-256. Restore checks all of
 // it in a staging directory beside the target, and checks the store
 // itself, before it moves anything into place: a backup that is not one,
