@@ -269,7 +269,7 @@ func TestCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Network != "net" || !bytes.Equal(got.Key, cred.Key) || !bytes.Equal(got.TLSKey, cred.TLSKey) || got.SNI != DefaultSNI || got.ID() != cred.ID() {
+	if got.Network != "net" || !bytes.Equal(got.Key, cred.Key) || !bytes.Equal(got.TLSKey, cred.TLSKey) || got.SNI != SNIFor(cred.Key) || got.ID() != cred.ID() {
 		t.Fatalf("round trip: %+v", got)
 	}
 	other := newNetwork(t)

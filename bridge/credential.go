@@ -52,18 +52,18 @@ type Credential struct {
 
 // NewCredential makes the credential of a new bridge, with a new bridge
 // key and TLS key from rand, for the network of blob (a manifest signed by
-// networkKey) and cohort, whose callers send sni (DefaultSNI if empty).
+// networkKey) and cohort, whose callers send sni (SNIFor of the new bridge key if empty).
 func NewCredential(networkKey ed25519.PublicKey, blob []byte, cohort uint32, sni string, rand io.Reader) (Credential, error) {
 	m, err := manifest.Open(blob, networkKey)
 	if err != nil {
 		return Credential{}, fmt.Errorf("bridge: the network's manifest: %w", err)
 	}
-	if sni == "" {
-		sni = DefaultSNI
-	}
 	key := make([]byte, KeySize)
 	if _, err := io.ReadFull(rand, key); err != nil {
 		return Credential{}, err
+	}
+	if sni == "" {
+		sni = SNIFor(key)
 	}
 	id, err := selfsigned.New(rand, nil)
 	if err != nil {

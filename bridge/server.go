@@ -22,7 +22,6 @@ import (
 const (
 	DefaultMaxCallers = 64
 	DefaultPerCaller  = 4
-	DefaultSNI        = "www.example.com"
 )
 
 // Config configures a bridge. It is not modified after Start.
@@ -35,7 +34,7 @@ type Config struct {
 	// its path (see Label), so offers stay valid when the bridge restarts
 	// (KeySize random bytes, kept by the caller).
 	Key []byte
-	// SNI is the server name callers send (DefaultSNI).
+	// SNI is the server name callers send (SNIFor(Key) if empty).
 	SNI string
 	// Upstream opens a raw transport stream to the relay for one caller.
 	Upstream func(ctx context.Context) (net.Conn, error)
@@ -99,7 +98,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.SNI == "" {
-		cfg.SNI = DefaultSNI
+		cfg.SNI = SNIFor(cfg.Key)
 	}
 	if cfg.MaxCallers <= 0 {
 		cfg.MaxCallers = DefaultMaxCallers

@@ -66,7 +66,7 @@ type UserBridge struct {
 
 // NewBridgeCredential makes a bridge-only credential (package bridge) for
 // a bridge to run elsewhere, which contacts reach at address, their TLS
-// sending sni ("": bridge.DefaultSNI), and records the bridge: its offers
+// sending sni ("": bridge.SNIFor its new key), and records the bridge: its offers
 // go to the accepted contacts with the next Flush. The credential holds
 // none of the user's keys; it forwards to the relays of the user's own
 // cohort.

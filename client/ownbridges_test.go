@@ -93,7 +93,7 @@ func TestUserBridges(t *testing.T) {
 	ownKey := bytes.Repeat([]byte{3}, bridge.KeySize)
 	var ownDenied []bridge.Denial // what alice's own bridge was told to deny
 	deny := func(ds []bridge.Denial) int { ownDenied = ds; return len(ds) }
-	if err := alice.ServeBridge(ctx, client.ServedBridge{Issuer: bridge.Issuer{Key: ownKey, Pin: own.Pin(), SNI: bridge.DefaultSNI}, Address: "127.0.0.1:2", Deny: deny}); err != nil {
+	if err := alice.ServeBridge(ctx, client.ServedBridge{Issuer: bridge.Issuer{Key: ownKey, Pin: own.Pin(), SNI: bridge.SNIFor(ownKey)}, Address: "127.0.0.1:2", Deny: deny}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -83,6 +82,7 @@ type labBridge struct {
 	owner  *labClient
 	abroad bool
 	addr   netip.AddrPort // virtual, residential
+	sni    string         // the server name its offers tell callers to send
 	close  func() error
 }
 
@@ -228,7 +228,10 @@ func (w *world) startBridges(ctx context.Context, closers *[]func() error) error
 			for _, i := range friends {
 				if lb := users[i].bridge; lb != nil && !seen[lb] {
 					seen[lb] = true
+					// The offer tells the account the bridge's address and the
+					// server name its callers send: both go on the list.
 					w.cen.Enumerate(w.clock.Now(), lb.addr.Addr())
+					w.cen.EnumerateName(w.clock.Now(), lb.sni)
 					setup.enumerated++
 				}
 			}
@@ -254,7 +257,7 @@ func (w *world) startBridge(ctx context.Context, lc *labClient, abroad bool) (*l
 	listen := func(context.Context, string) (net.Listener, error) { return w.net.Listen(lb.addr) }
 	log := w.log.With("bridge", lc.id)
 	if abroad {
-		cred, err := lc.c.NewBridgeCredential(ctx, lb.addr.String(), "")
+		cred, err := lc.c.NewBridgeCredential(ctx, lb.addr.String(), bridge.SNIFor(w.bridgeKey(lc)))
 		if err != nil {
 			return nil, fmt.Errorf("lab: bridge credential of %s: %w", lc.id, err)
 		}
@@ -265,30 +268,42 @@ func (w *world) startBridge(ctx context.Context, lc *labClient, abroad bool) (*l
 		if err != nil {
 			return nil, fmt.Errorf("lab: bridge abroad of %s: %w", lc.id, err)
 		}
-		lb.close = ab.Close
+		lb.close, lb.sni = ab.Close, cred.SNI
 		return lb, nil
 	}
 	id, err := selfsigned.New(nil, w.sim.Now)
 	if err != nil {
 		return nil, err
 	}
-	key := make([]byte, bridge.KeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
 	srv, err := bridge.Start(bridge.Config{
-		Listen: []string{lb.addr.String()}, Identity: id, Key: key, Upstream: lc.c.DialRelayRaw,
+		Listen: []string{lb.addr.String()}, Identity: id, Key: w.bridgeKey(lc), Upstream: lc.c.DialRelayRaw,
 		Clock: w.sim, NetListen: listen, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lab: bridge of %s: %w", lc.id, err)
 	}
-	lb.close = srv.Close
+	lb.close, lb.sni = srv.Close, srv.Issuer().SNI
 	if err := lc.c.ServeBridge(ctx, client.ServedBridge{Issuer: srv.Issuer(), Address: lb.addr.String(), Deny: srv.SetDenied}); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("lab: serving the bridge of %s: %w", lc.id, err)
 	}
 	return lb, nil
+}
+
+// bridgeKey is the key of lc's bridge: drawn from the seed, so that the
+// server name bridge.SNIFor derives from it, which the censor lists when
+// one of its accounts is offered the bridge, is the same in every run of
+// a seed. (A bridge abroad keeps its credential's own key and is given
+// this name.)
+func (w *world) bridgeKey(lc *labClient) []byte {
+	h := fnv.New64a()
+	h.Write([]byte("bridge key " + lc.id))
+	rng := mrand.New(mrand.NewPCG(uint64(w.seed), h.Sum64()))
+	key := make([]byte, bridge.KeySize)
+	for i := 0; i < len(key); i += 8 {
+		binary.LittleEndian.PutUint64(key[i:], rng.Uint64())
+	}
+	return key
 }
 
 // offerBridges has every bridge's owner send its offers (all at once, as

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"samizdat/censor"
 	"samizdat/internal/testctx"
 	"samizdat/lab/labdata"
 	"samizdat/lab/report"
@@ -226,6 +227,17 @@ func TestCensorListsABridgeOfferedToItsAccount(t *testing.T) {
 		if !found {
 			t.Errorf("no censor event lists %v at 500 ms (setup + 2 hours)", addr)
 		}
+		// The offer also told the account the server name the bridge's
+		// callers send: an SNI rule for this bridge alone.
+		sni := lc.bridge.sni
+		if sni == "" || !slices.ContainsFunc(w.cen.Entries(), func(e censor.Entry) bool {
+			return e.Kind == censor.KindSNI && e.Name == sni && e.Reason == "enumeration" && e.Listed == 500*time.Millisecond
+		}) {
+			t.Errorf("the bridge of %s: its server name %q is not an SNI rule listed by enumeration at 500 ms", lc.id, sni)
+		}
+	}
+	if a, b := s.clients[0].bridge.sni, s.clients[1].bridge.sni; a == b {
+		t.Errorf("two bridges send the same server name %q: one SNI rule would block both", a)
 	}
 	st := r.Strategies[scenario.Samizdat]
 	if st.Bridges != 2 {

@@ -72,13 +72,13 @@ type bridgeOptions struct {
 func (o *bridgeOptions) addFlags(f *cmdFlags, listenFlag string, all bool) {
 	f.repeatedVar(&o.listen, listenFlag, "run a bridge for your contacts on `ADDR` (host:port; repeatable)")
 	f.repeatedVar(&o.announce, "announce", "the `ADDR` (host:port) contacts dial, if not the first --"+listenFlag+" (a router's public address)")
-	o.maxCallers, o.perContact, o.ttl, o.sni = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL, bridge.DefaultSNI
+	o.maxCallers, o.perContact, o.ttl = bridge.DefaultMaxCallers, bridge.DefaultPerCaller, defaultOfferTTL
 	if all {
 		f.IntVar(&o.maxCallers, "max-callers", o.maxCallers, "tunnels open at once, in total")
 		f.IntVar(&o.perContact, "per-contact", o.perContact, "tunnels open at once for one contact")
 		f.StringVar(&o.rateText, "rate", "", "bytes per second per contact in each direction, e.g. 256k or 2M (default: no bound)")
 		f.DurationVar(&o.ttl, "offer-ttl", o.ttl, "how long an offer lasts; offers are renewed while the bridge runs")
-		f.StringVar(&o.sni, "sni", o.sni, "the TLS server `NAME` callers send")
+		f.StringVar(&o.sni, "sni", "", "the TLS server `NAME` callers send (default: a name of the bridge's own, from its key)")
 	}
 }
 

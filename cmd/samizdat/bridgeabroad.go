@@ -36,7 +36,7 @@ func runBridgeCredential(ctx context.Context, e *env, args []string) error {
 	f.homeFlag(e)
 	out := f.String("out", "", "write the credential to `FILE` (mode 0600; it must not exist)")
 	address := f.String("address", "", "the `HOST:PORT` your contacts dial to reach the bridge")
-	sni := f.String("sni", bridge.DefaultSNI, "the TLS server `NAME` callers send")
+	sni := f.String("sni", "", "the TLS server `NAME` callers send (default: a name of the bridge's own, from its key)")
 	if err := f.noArgs(args); err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func runBridgeAbroad(ctx context.Context, e *env, f *cmdFlags, o bridgeOptions, 
 	switch {
 	case len(o.announce) > 0:
 		homeOnly = "announce"
-	case o.sni != bridge.DefaultSNI:
+	case o.sni != "":
 		homeOnly = "sni"
 	case o.ttl != defaultOfferTTL:
 		homeOnly = "offer-ttl"
