@@ -61,6 +61,8 @@ recv and the other one-shot commands typed in a terminal run inside it.`)
 		Started:   w.start,
 		BlockHook: func(ctx context.Context, c *client.Client, _ string) { tellBridges(ctx, e, c) },
 		StateFile: filepath.Join(e.home, "web.json"),
+		FilesDir:  filesDir(e, ""),
+		TempDir:   filepath.Join(e.home, "web-uploads"),
 	}, nil)
 	if err != nil {
 		return err
@@ -174,6 +176,7 @@ func (w *webRun) start(c *client.Client) {
 		return
 	}
 	w.received = true
+	c.SaveFilesTo(filesDir(w.e, "")) // received files are saved, then shown with a download link
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
