@@ -38,6 +38,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/verify", s.withClient(s.handleVerify))
 	m.HandleFunc("POST /api/request", s.withClient(s.handleRequest))
 	m.HandleFunc("GET /api/devices", s.withClient(s.handleDevices))
+	m.HandleFunc("POST /api/devices", s.withClient(s.handleDeviceChange))
+	m.HandleFunc("POST /api/file", s.withClient(s.handleSendFile))
+	m.HandleFunc("GET /api/file", s.withClient(s.handleFile))
 	m.HandleFunc("GET /api/network", s.withClient(s.handleNetwork))
 	m.HandleFunc("GET /api/group", s.withClient(s.handleGroup))
 	m.HandleFunc("POST /api/group", s.withClient(s.handleGroupChange))
@@ -218,7 +221,8 @@ type message struct {
 	Out    bool   `json:"out"`
 	Body   string `json:"body"`
 	At     int64  `json:"at"`
-	Status string `json:"status"` // queued, sent, delivered, received, notice
+	Status string `json:"status"`         // queued, sent, delivered, received, notice
+	File   bool   `json:"file,omitempty"` // a received file saved in FilesDir: GET /api/file serves it
 }
 
 var statusNames = map[int]string{
@@ -249,7 +253,8 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c *client
 		case m.Sender != "":
 			from = m.Sender
 		}
-		out = append(out, message{ID: m.ID, From: from, Out: m.Outgoing, Body: m.Body, At: m.At.UnixMilli(), Status: statusNames[m.Status]})
+		path, _ := savedFile(s.cfg.FilesDir, m)
+		out = append(out, message{ID: m.ID, From: from, Out: m.Outgoing, Body: m.Body, At: m.At.UnixMilli(), Status: statusNames[m.Status], File: path != ""})
 	}
 	reply(w, map[string]any{"messages": out})
 }
@@ -437,6 +442,35 @@ func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request, c *client
 	}
 	reply(w, map[string]any{"devices": out})
 }
+
+// handleDeviceChange approves a pairing code (a new device links to the
+// account) or removes a device.
+func (s *Server) handleDeviceChange(w http.ResponseWriter, r *http.Request, c *client.Client) {
+	var req struct {
+		Action string `json:"action"` // approve, remove
+		Code   string `json:"code"`
+		ID     uint32 `json:"id"`
+	}
+	if !decodeOr400(w, r, &req) {
+		return
+	}
+	var err error
+	res := map[string]any{}
+	switch req.Action {
+	case "approve":
+		ctx, cancel := context.WithTimeout(r.Context(), linkTimeout)
+		defer cancel()
+		res["id"], err = c.ApproveLink(ctx, strings.TrimSpace(req.Code))
+	case "remove":
+		err = c.RemoveDevice(r.Context(), req.ID)
+	default:
+		err = errors.New("action is approve or remove")
+	}
+	s.answer(w, err, update{Kind: "devices"}, res)
+}
+
+// linkTimeout bounds approving a pairing code (the new device answers).
+const linkTimeout = 2 * time.Minute
 
 func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	reply(w, map[string]any{"status": s.status(r.Context(), c), "paths": s.net.paths()})

@@ -14,9 +14,12 @@ import (
 // about whom. It never carries message text; the page fetches what it
 // shows.
 type update struct {
-	Kind string `json:"kind"` // message, sent, delivered, failed, identity, status, requests, groups, channels, devices, setup
+	Kind string `json:"kind"` // message, sent, delivered, failed, identity, status, requests, groups, channels, devices, setup, progress
 	Peer string `json:"peer,omitempty"`
-	Text string `json:"text,omitempty"` // a notice (an error's reason), never a message
+	Text string `json:"text,omitempty"` // a notice (an error's reason) or a file's name, never a message
+	// Done and Total are an upload's progress in bytes.
+	Done  int64 `json:"done,omitempty"`
+	Total int64 `json:"total,omitempty"`
 }
 
 // hub fans updates out to the pages listening on /api/events.

@@ -66,6 +66,12 @@ type Config struct {
 	// and which safety numbers were verified; empty keeps them in memory
 	// only.
 	StateFile string
+	// FilesDir is where the client saves received files (HOME/files):
+	// the only place the page downloads from. Empty: no downloads.
+	FilesDir string
+	// TempDir holds files the page uploads while they are sent; empty
+	// refuses sending files.
+	TempDir string
 }
 
 // Server is the web client's HTTP handler.
@@ -204,7 +210,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 			return
 		}
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") &&
+			!(r.URL.Path == "/api/file" && ct == "application/octet-stream") {
 			http.Error(w, "a JSON body is required", http.StatusUnsupportedMediaType)
 			return
 		}

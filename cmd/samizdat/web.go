@@ -61,6 +61,8 @@ recv and the other one-shot commands typed in a terminal run inside it.`)
 		Started:   w.start,
 		BlockHook: func(ctx context.Context, c *client.Client, _ string) { tellBridges(ctx, e, c) },
 		StateFile: filepath.Join(e.home, "web.json"),
+		FilesDir:  filesDir(e, ""),
+		TempDir:   filepath.Join(e.home, webUploads),
 	}, nil)
 	if err != nil {
 		return err
@@ -105,6 +107,10 @@ recv and the other one-shot commands typed in a terminal run inside it.`)
 	_ = hs.Shutdown(sctx)
 	return runErr
 }
+
+// webUploads is the directory in the home where files the page uploads
+// wait while they are sent.
+const webUploads = "web-uploads"
 
 // checkLoopback refuses an address other than loopback: the page holds the
 // account.
@@ -174,6 +180,9 @@ func (w *webRun) start(c *client.Client) {
 		return
 	}
 	w.received = true
+	c.SaveFilesTo(filesDir(w.e, "")) // received files are saved, then shown with a download link
+	// What a web killed mid-upload left (this process owns the home now).
+	_ = os.RemoveAll(filepath.Join(w.e.home, webUploads))
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()

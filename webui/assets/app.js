@@ -221,6 +221,10 @@ function renderMessage(m) {
   const li = el("li", { class: m.out ? "out" : "in", "data-id": String(m.id), "data-status": m.status });
   if (!m.out && current && current.kind === "group") li.append(el("span", { class: "from", text: m.from }));
   li.append(el("span", { class: "body", text: m.body }));
+  if (m.file && current) {
+    const q = "kind=" + encodeURIComponent(current.kind) + "&peer=" + encodeURIComponent(current.name) + "&id=" + m.id;
+    li.append(el("a", { class: "file", href: "/api/file?" + q, download: "", text: "Download" }));
+  }
   const meta = el("span", { class: "meta", text: time });
   if (m.out) {
     meta.append(" ", el("span", { class: "tick", text: ticks[m.status] || "", title: tickLabels[m.status] || "", "aria-label": tickLabels[m.status] || "" }));
@@ -249,6 +253,39 @@ async function send(ev) {
   }
   await loadHistory();
   await refresh();
+}
+
+// sendFile uploads the picked file to the local server, which sends it;
+// its progress comes as "progress" updates.
+async function sendFile() {
+  const input = $("file");
+  const f = input.files[0];
+  input.value = "";
+  if (!f || !current) return;
+  const q = "to=" + encodeURIComponent(current.name) + "&kind=" + encodeURIComponent(current.kind) + "&name=" + encodeURIComponent(f.name);
+  showUpload(f.name, 0, f.size);
+  try {
+    const r = await fetch("/api/file?" + q, { method: "POST", headers: { "Content-Type": "application/octet-stream", "X-CSRF-Token": csrf }, body: f });
+    if (!r.ok) {
+      let data = {};
+      try { data = await r.json(); } catch { /* not JSON */ }
+      throw new Error(data.error || r.statusText);
+    }
+  } catch (e) {
+    notice("File not sent: " + e.message);
+  } finally {
+    $("upload").hidden = true;
+  }
+  await loadHistory();
+}
+
+function showUpload(name, done, total) {
+  $("upload").hidden = false;
+  $("upload-name").textContent = name;
+  const p = $("upload-progress");
+  p.max = total || 1;
+  p.value = done;
+  p.setAttribute("aria-label", "sending " + name);
 }
 
 // ---- safety numbers ----
@@ -355,11 +392,29 @@ async function openDevices() {
   ul.replaceChildren(el("li", { text: "asking the relay…" }));
   try {
     const d = await api("/api/devices");
-    ul.replaceChildren(...d.devices.map((x) => el("li", {
-      text: "device " + x.id + (x.name ? " “" + x.name + "”" : "") + (x.current ? " (this one)" : "") +
-        ", added " + new Date(x.created).toLocaleDateString() +
-        (x.lastSeen ? ", last seen " + new Date(x.lastSeen).toLocaleDateString() : ""),
-    })));
+    ul.replaceChildren(...d.devices.map((x) => {
+      const li = el("li", { "data-id": String(x.id) }, el("span", {
+        text: "device " + x.id + (x.name ? " “" + x.name + "”" : "") + (x.current ? " (this one)" : "") +
+          ", added " + new Date(x.created).toLocaleDateString() +
+          (x.lastSeen ? ", last seen " + new Date(x.lastSeen).toLocaleDateString() : ""),
+      }));
+      if (!x.current) {
+        const b = el("button", { type: "button", class: "danger", text: "Remove", "aria-label": "Remove device " + x.id });
+        b.addEventListener("click", async () => {
+          if (!b.dataset.armed) { // a second click confirms
+            b.dataset.armed = "1";
+            b.textContent = "Remove for good: it loses your account";
+            return;
+          }
+          try {
+            await api("/api/devices", { action: "remove", id: x.id });
+          } catch (e) { notice(e.message); }
+          await openDevices();
+        });
+        li.append(" ", b);
+      }
+      return li;
+    }));
   } catch (e) {
     ul.replaceChildren(el("li", { text: "could not list the devices: " + e.message }));
   }
@@ -414,7 +469,12 @@ function listen() {
   const es = new EventSource("/api/events");
   es.onmessage = (m) => {
     const u = JSON.parse(m.data);
+    if (u.kind === "progress") {
+      if (current && current.name === u.peer) showUpload(u.text, u.done, u.total);
+      return;
+    }
     if (u.kind === "notice" || u.kind === "failed") notice(u.text);
+    if (u.kind === "devices" && view === "devices") openDevices();
     if (u.kind === "identity" && view === "conv" && current && current.name === u.peer) loadVerified();
     // Coalesce bursts (a backlog) into one refresh.
     clearTimeout(pending);
@@ -486,6 +546,13 @@ function init() {
   }));
   $("show-groups").addEventListener("click", () => show("groups"));
   $("show-devices").addEventListener("click", openDevices);
+  $("file").addEventListener("change", sendFile);
+  $("approve-form").addEventListener("submit", (ev) => submitForm(ev, async () => {
+    const r = await api("/api/devices", { action: "approve", code: $("approve-code").value });
+    $("approve-code").value = "";
+    notice("Device " + r.id + " is linked.");
+    await openDevices();
+  }));
   $("show-network").addEventListener("click", openNetwork);
   $("back").addEventListener("click", () => { current = null; renderConvs(); show("welcome"); });
   document.addEventListener("keydown", (e) => {
