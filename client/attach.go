@@ -649,19 +649,16 @@ func (c *Client) fileSaved(ctx context.Context, d clientdb.Download, body, path 
 	return nil
 }
 
-// keepSavedFile records the file at path, saved for the message id under a
-// timer of secs seconds (none when 0), to be deleted with the message;
-// with start, the message's timer starts now (it did when it was stored
-// otherwise).
+// keepSavedFile records the file at path as saved for the message id
+// (SavedFilePath), and, under a timer of secs seconds (none when 0), to be
+// deleted with the message; with start, the message's timer starts now (it
+// did when it was stored otherwise).
 func (c *Client) keepSavedFile(ctx context.Context, s *clientdb.Store, id int64, secs uint32, path string, start bool) error {
-	if secs == 0 {
-		return nil
-	}
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return err
 	}
-	if start {
+	if start && secs > 0 {
 		if err := c.expireAfter(ctx, s, id, secs); err != nil {
 			return err
 		}
@@ -698,3 +695,18 @@ func (c *Client) refuseFile(ctx context.Context, dir string, d clientdb.Download
 	c.emit(Event{Kind: EventRefused, Peer: peer, Err: why})
 	return nil
 }
+
+// SavedFilePath returns where the file of the message with the local id
+// (clientdb.Message.ID) was saved, as the client recorded it when it saved
+// it; ErrNoSavedFile for a message that brought no file (its text may
+// still look like a file's label: only this record says a file is its own).
+func (c *Client) SavedFilePath(ctx context.Context, id int64) (string, error) {
+	f, err := c.db.Store().SavedFileOf(ctx, id)
+	if errors.Is(err, clientdb.ErrNotFound) {
+		return "", ErrNoSavedFile
+	}
+	return f.Path, err
+}
+
+// ErrNoSavedFile: the message brought no file this client saved.
+var ErrNoSavedFile = errors.New("client: no file saved for the message")

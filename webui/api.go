@@ -253,7 +253,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c *client
 		case m.Sender != "":
 			from = m.Sender
 		}
-		path, _ := savedFile(s.cfg.FilesDir, m)
+		path, _ := savedFile(s.cfg.FilesDir, m, func(id int64) (string, error) { return c.SavedFilePath(r.Context(), id) })
 		out = append(out, message{ID: m.ID, From: from, Out: m.Outgoing, Body: m.Body, At: m.At.UnixMilli(), Status: statusNames[m.Status], File: path != ""})
 	}
 	reply(w, map[string]any{"messages": out})

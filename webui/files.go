@@ -36,8 +36,11 @@ const fileTimeout = 30 * time.Minute
 var fileLabel = regexp.MustCompile(`^\[file (.+), ([0-9]+) bytes\]`)
 
 // savedFile returns the path in dir of the file a received message m
-// names, and its size, or "" when m holds no file saved there.
-func savedFile(dir string, m clientdb.Message) (string, int64) {
+// names, and its size, or "" when m holds no file saved there. recorded
+// says where the client saved m's own file (client.SavedFilePath): a
+// label typed into a plain text, naming another file that happens to be
+// there, serves nothing.
+func savedFile(dir string, m clientdb.Message, recorded func(id int64) (string, error)) (string, int64) {
 	if dir == "" || m.Outgoing || m.Status != clientdb.StatusReceived {
 		return "", 0
 	}
@@ -50,6 +53,9 @@ func savedFile(dir string, m clientdb.Message) (string, int64) {
 		return "", 0
 	}
 	path := filepath.Join(dir, sub[1])
+	if rec, err := recorded(m.ID); err != nil || filepath.Clean(rec) != path {
+		return "", 0
+	}
 	fi, err := os.Lstat(path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
 		return "", 0
@@ -146,7 +152,7 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request, c *client.Cl
 		if m.ID != id {
 			continue
 		}
-		path, _ := savedFile(s.cfg.FilesDir, m)
+		path, _ := savedFile(s.cfg.FilesDir, m, func(id int64) (string, error) { return c.SavedFilePath(r.Context(), id) })
 		if path == "" {
 			break
 		}

@@ -29,9 +29,16 @@ func TestSavedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := func(body string) clientdb.Message {
-		return clientdb.Message{Body: body, Status: clientdb.StatusReceived}
+		return clientdb.Message{ID: 7, Body: body, Status: clientdb.StatusReceived}
 	}
-	if p, size := savedFile(dir, in(client.FileLabel("a.txt", 5, "hi"))); p != filepath.Join(dir, "a.txt") || size != 5 {
+	// The client recorded message 7's file as dir/a.txt.
+	rec := func(id int64) (string, error) {
+		if id == 7 {
+			return filepath.Join(dir, "a.txt"), nil
+		}
+		return "", client.ErrNoSavedFile
+	}
+	if p, size := savedFile(dir, in(client.FileLabel("a.txt", 5, "hi")), rec); p != filepath.Join(dir, "a.txt") || size != 5 {
 		t.Fatalf("saved file: %q %d", p, size)
 	}
 	for what, m := range map[string]clientdb.Message{
@@ -44,12 +51,15 @@ func TestSavedFile(t *testing.T) {
 		"outgoing":     {Body: client.FileLabel("a.txt", 5, ""), Outgoing: true, Status: clientdb.StatusSent},
 		"hidden name":  in("[file .a.txt, 5 bytes]"),
 		"label inside": in("look: " + client.FileLabel("a.txt", 5, "")),
+		// A plain text whose body is a label naming a file saved for
+		// another message: it brought no file of its own.
+		"typed label": {ID: 8, Body: client.FileLabel("a.txt", 5, ""), Status: clientdb.StatusReceived},
 	} {
-		if p, _ := savedFile(dir, m); p != "" {
+		if p, _ := savedFile(dir, m, rec); p != "" {
 			t.Errorf("%s: served %q", what, p)
 		}
 	}
-	if p, _ := savedFile("", in(client.FileLabel("a.txt", 5, ""))); p != "" {
+	if p, _ := savedFile("", in(client.FileLabel("a.txt", 5, "")), rec); p != "" {
 		t.Errorf("no files directory: served %q", p)
 	}
 }

@@ -119,8 +119,8 @@ func (s *Store) DeleteDownload(ctx context.Context, eid [16]byte) error {
 	return s.exec(ctx, "delete download", `DELETE FROM downloads WHERE envelope_id = ?`, eid[:])
 }
 
-// SavedFile is a file saved for a message under a disappearing-message
-// timer: deleted with the message, if it is still as it was saved.
+// SavedFile is a file saved for a message: under a disappearing-message
+// timer, deleted with the message if it is still as it was saved.
 type SavedFile struct {
 	Path  string
 	Size  int64
@@ -153,4 +153,20 @@ func (s *Store) ExpiredFiles(ctx context.Context, now time.Time) ([]SavedFile, e
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// SavedFileOf returns the file saved for the message id (ErrNotFound if
+// none).
+func (s *Store) SavedFileOf(ctx context.Context, id int64) (SavedFile, error) {
+	var f SavedFile
+	var mtime int64
+	err := s.q.QueryRowContext(ctx, `SELECT path, size, mtime FROM saved_files WHERE message_id = ?`, id).Scan(&f.Path, &f.Size, &mtime)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, ErrNotFound
+	}
+	if err != nil {
+		return f, fmt.Errorf("clientdb: saved file: %w", err)
+	}
+	f.MTime = time.Unix(0, mtime)
+	return f, nil
 }
