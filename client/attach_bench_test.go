@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"samizdat/store/blobdir"
 	"samizdat/store/postgres"
 	"samizdat/store/postgres/pgtest"
+	"samizdat/store/s3blob"
 )
 
 // benchFileSize is the file BenchmarkFileTransfer moves.
@@ -30,7 +32,8 @@ const benchFileSize = 32 << 20
 // transport (a Noise channel over loopback TCP, a chunk a frame) with no
 // encryption of the file, no acknowledgements and no storage: the ceiling.
 // The relay keeps chunks on disk (blobdir, the single binary's) or in
-// PostgreSQL (with SAMIZDAT_PG_URL). Compare MB/s of the same run.
+// PostgreSQL (with SAMIZDAT_PG_URL) or in an S3 bucket (with
+// SAMIZDAT_S3_URL, scripts/s3.sh). Compare MB/s of the same run.
 func BenchmarkFileTransfer(b *testing.B) {
 	b.Run("plain-copy", benchPlainCopy)
 	stores := map[string]func(b *testing.B) relay.BlobStore{
@@ -52,7 +55,17 @@ func BenchmarkFileTransfer(b *testing.B) {
 			return s
 		}
 	}
-	for _, name := range []string{"disk", "postgres"} {
+	if u := os.Getenv("SAMIZDAT_S3_URL"); u != "" {
+		stores["s3"] = func(b *testing.B) relay.BlobStore {
+			s, err := s3blob.Open(context.Background(), strings.TrimRight(u, "/")+"/bench-"+strings.ToLower(rand.Text()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		}
+	}
+	for _, name := range []string{"disk", "postgres", "s3"} {
 		open := stores[name]
 		if open == nil {
 			continue
