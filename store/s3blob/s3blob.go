@@ -5,7 +5,7 @@
 //
 //	blobs/ID/meta          its record (owner, size, chunk size, creation)
 //	blobs/ID/NNNNNNNN      chunk N, one object each, written in order
-//	owners/OWNER/ID_SIZE_CREATED   an empty object: the owner's index
+//	owners/OWNER/ID_SIZE_CREATED   a one-byte object: the owner's index
 //
 // (IDs in hex, CREATED in Unix nanoseconds). A blob's progress is the
 // count of its chunk objects from 00000000 on; the owner's index gives the
@@ -250,7 +250,7 @@ func (s *Store) CreateBlob(ctx context.Context, b relay.Blob, quota int64) error
 	}
 	b.Stored = 0
 	// The index first: a record without one would never expire.
-	if err := s.put(ctx, s.indexKey(b), nil); err != nil {
+	if err := s.put(ctx, s.indexKey(b), []byte{1}); err != nil { // one byte: some servers refuse a PUT without a length
 		return fmt.Errorf("s3blob: %w", err)
 	}
 	if err := s.put(ctx, s.metaKey(b.ID), encodeMeta(b)); err != nil {

@@ -3,25 +3,33 @@ package s3blob_test
 import (
 	"context"
 	"crypto/rand"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"samizdat/relay"
 	"samizdat/store/s3blob"
 	"samizdat/store/storetest"
 )
 
-// testURL returns SAMIZDAT_S3_URL (scripts/s3.sh start) with a fresh
-// prefix, so that each test has an empty store; it skips the test without
-// one unless SAMIZDAT_S3_REQUIRED=1.
+// testURL returns SAMIZDAT_S3_URL (scripts/s3.sh start: SeaweedFS) with a
+// fresh prefix, so that each test has an empty store. Without it the test
+// runs against an in-memory S3 server (gofakes3) on loopback, unless
+// SAMIZDAT_S3_REQUIRED=1, which insists on SAMIZDAT_S3_URL.
 func testURL(t testing.TB) string {
 	u := os.Getenv("SAMIZDAT_S3_URL")
 	if u == "" {
 		if os.Getenv("SAMIZDAT_S3_REQUIRED") == "1" {
 			t.Fatal("SAMIZDAT_S3_REQUIRED=1 and no SAMIZDAT_S3_URL (scripts/s3.sh start)")
 		}
-		t.Skip("no SAMIZDAT_S3_URL (scripts/s3.sh start)")
+		srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+		t.Cleanup(srv.Close)
+		u = "s3+http://key:secret@" + strings.TrimPrefix(srv.URL, "http://") + "/samizdat"
 	}
 	return strings.TrimRight(u, "/") + "/test-" + strings.ToLower(rand.Text())
 }
@@ -48,7 +56,7 @@ func TestTwoNodes(t *testing.T) {
 	ctx := context.Background()
 	u := testURL(t)
 	a, b := open(t, u), open(t, u)
-	blob := relay.Blob{ID: relay.BlobID{7}, Owner: relay.AccountID{1}, Size: 40, ChunkSize: 16}
+	blob := relay.Blob{ID: relay.BlobID{7}, Owner: relay.AccountID{1}, Size: 40, ChunkSize: 16, Created: time.Now()}
 	if err := a.CreateBlob(ctx, blob, 1000); err != nil {
 		t.Fatal(err)
 	}
