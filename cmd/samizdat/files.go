@@ -32,9 +32,6 @@ func openBlobDir(dataDir string) (relay.BlobStore, error) {
 
 // openBlobURL opens the attachment store --blobs names: an S3 bucket.
 func openBlobURL(ctx context.Context, u string) (relay.BlobStore, error) {
-	if !strings.HasPrefix(u, "s3://") && !strings.HasPrefix(u, "s3+http://") {
-		return nil, fmt.Errorf("--blobs: want s3://KEY:SECRET@HOST/BUCKET or s3+http://...")
-	}
 	b, err := s3blob.Open(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("opening the attachment store: %w", err)

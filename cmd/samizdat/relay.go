@@ -23,6 +23,7 @@ import (
 	"samizdat/relay/datadir"
 	"samizdat/relay/endpoints"
 	"samizdat/store/postgres"
+	"samizdat/store/s3blob"
 	"samizdat/store/sqlite"
 )
 
@@ -188,6 +189,11 @@ func (f *relayFlags) prepare(fs *cmdFlags) (endpoints.Options, error) {
 	}
 	if *f.poll < 0 {
 		return endpoints.Options{}, fs.usagef("--delivery-poll must be positive")
+	}
+	if *f.blobsURL != "" {
+		if _, err := s3blob.Where(*f.blobsURL); err != nil {
+			return endpoints.Options{}, fs.usagef("--blobs: %s", strings.TrimPrefix(err.Error(), "s3blob: "))
+		}
 	}
 	if *f.natsURL != "" && *f.storeURL == "" {
 		return endpoints.Options{}, fs.usagef("--nats needs a database the nodes share (--store postgres://...)")

@@ -58,6 +58,51 @@ var _ relay.BlobStore = (*Store)(nil)
 // maxCached bounds the record cache; past it the cache starts afresh.
 const maxCached = 1 << 14
 
+// location is what a store URL names.
+type location struct {
+	host, bucket, prefix, region string
+	secure                       bool
+	user                         *url.Userinfo
+}
+
+// parse reads a store URL (see Open) without connecting.
+func parse(rawURL string) (location, error) {
+	var l location
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return l, fmt.Errorf("s3blob: %w", err)
+	}
+	switch u.Scheme {
+	case "s3":
+		l.secure = true
+	case "s3+http":
+	default:
+		return l, fmt.Errorf("s3blob: scheme %q: want s3:// or s3+http://", u.Scheme)
+	}
+	if u.Host == "" {
+		return l, errors.New("s3blob: the URL names no host")
+	}
+	l.bucket, l.prefix, _ = strings.Cut(strings.Trim(u.Path, "/"), "/")
+	if l.bucket == "" {
+		return l, errors.New("s3blob: the URL names no bucket")
+	}
+	if l.prefix != "" {
+		l.prefix += "/"
+	}
+	l.host, l.user, l.region = u.Host, u.User, u.Query().Get("region")
+	return l, nil
+}
+
+// Where checks a store URL (see Open) without connecting and returns
+// where it points, without its credentials: HOST/BUCKET[/PREFIX].
+func Where(rawURL string) (string, error) {
+	l, err := parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(l.host+"/"+l.bucket+"/"+l.prefix, "/"), nil
+}
+
 // Open connects to the bucket a URL names, creating the bucket if it is
 // missing:
 //
@@ -68,37 +113,19 @@ const maxCached = 1 << 14
 // AWS_SECRET_ACCESS_KEY are used. The query parameter region sets the
 // bucket's region.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
-	u, err := url.Parse(rawURL)
+	l, err := parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("s3blob: %w", err)
+		return nil, err
 	}
-	secure := true
-	switch u.Scheme {
-	case "s3":
-	case "s3+http":
-		secure = false
-	default:
-		return nil, fmt.Errorf("s3blob: scheme %q: want s3:// or s3+http://", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, errors.New("s3blob: the URL names no host")
-	}
-	bucket, prefix, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
-	if bucket == "" {
-		return nil, errors.New("s3blob: the URL names no bucket")
-	}
-	if prefix != "" {
-		prefix += "/"
-	}
+	bucket, prefix, region := l.bucket, l.prefix, l.region
 	access, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if u.User != nil {
-		access = u.User.Username()
-		secret, _ = u.User.Password()
+	if l.user != nil {
+		access = l.user.Username()
+		secret, _ = l.user.Password()
 	}
-	region := u.Query().Get("region")
-	c, err := minio.New(u.Host, &minio.Options{
+	c, err := minio.New(l.host, &minio.Options{
 		Creds:  credentials.NewStaticV4(access, secret, ""),
-		Secure: secure,
+		Secure: l.secure,
 		Region: region,
 	})
 	if err != nil {
