@@ -4,10 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"samizdat/attachment"
 	"samizdat/client"
@@ -16,6 +21,7 @@ import (
 	"samizdat/store/blobdir"
 	"samizdat/store/postgres"
 	"samizdat/store/postgres/pgtest"
+	"samizdat/store/s3blob"
 )
 
 // benchFileSize is the file BenchmarkFileTransfer moves.
@@ -30,7 +36,8 @@ const benchFileSize = 32 << 20
 // transport (a Noise channel over loopback TCP, a chunk a frame) with no
 // encryption of the file, no acknowledgements and no storage: the ceiling.
 // The relay keeps chunks on disk (blobdir, the single binary's) or in
-// PostgreSQL (with SAMIZDAT_PG_URL). Compare MB/s of the same run.
+// PostgreSQL (with SAMIZDAT_PG_URL) or in an S3 bucket (SeaweedFS with
+// SAMIZDAT_S3_URL, scripts/s3.sh; else gofakes3 in memory). Compare MB/s of the same run.
 func BenchmarkFileTransfer(b *testing.B) {
 	b.Run("plain-copy", benchPlainCopy)
 	stores := map[string]func(b *testing.B) relay.BlobStore{
@@ -52,7 +59,23 @@ func BenchmarkFileTransfer(b *testing.B) {
 			return s
 		}
 	}
-	for _, name := range []string{"disk", "postgres"} {
+	// An S3 bucket: SeaweedFS with SAMIZDAT_S3_URL (scripts/s3.sh), else
+	// gofakes3's in-memory server on loopback (the S3 protocol's cost alone).
+	s3Name, s3URL := "s3", os.Getenv("SAMIZDAT_S3_URL")
+	if s3URL == "" {
+		srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+		defer srv.Close()
+		s3Name, s3URL = "s3-gofakes3", "s3+http://key:secret@"+strings.TrimPrefix(srv.URL, "http://")+"/samizdat"
+	}
+	stores[s3Name] = func(b *testing.B) relay.BlobStore {
+		s, err := s3blob.Open(context.Background(), strings.TrimRight(s3URL, "/")+"/bench-"+strings.ToLower(rand.Text()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}
+	for _, name := range []string{"disk", "postgres", "s3", "s3-gofakes3"} {
 		open := stores[name]
 		if open == nil {
 			continue

@@ -17,6 +17,7 @@ import (
 	"samizdat/relay"
 	"samizdat/relay/wire"
 	"samizdat/store/blobdir"
+	"samizdat/store/s3blob"
 )
 
 // openBlobDir opens the single-binary relay's attachments, in blobs/
@@ -25,6 +26,15 @@ func openBlobDir(dataDir string) (relay.BlobStore, error) {
 	b, err := blobdir.Open(filepath.Join(dataDir, "blobs"))
 	if err != nil {
 		return nil, fmt.Errorf("opening the attachments directory: %w", err)
+	}
+	return b, nil
+}
+
+// openBlobURL opens the attachment store --blobs names: an S3 bucket.
+func openBlobURL(ctx context.Context, u string) (relay.BlobStore, error) {
+	b, err := s3blob.Open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("opening the attachment store: %w", err)
 	}
 	return b, nil
 }

@@ -23,6 +23,7 @@ import (
 	"samizdat/relay/datadir"
 	"samizdat/relay/endpoints"
 	"samizdat/store/postgres"
+	"samizdat/store/s3blob"
 	"samizdat/store/sqlite"
 )
 
@@ -98,6 +99,7 @@ type relayFlags struct {
 	endpoint   *string
 	ttl        *time.Duration
 	storeURL   *string
+	blobsURL   *string
 	natsURL    *string
 	keysFile   *string
 	networkKey *string
@@ -133,6 +135,7 @@ func relayFlagSet(name, about string) (*cmdFlags, *relayFlags) {
 	f.endpoint = fs.String("endpoint", "", "the address `ADDR` that clients dial, for a single --listen endpoint (default: the listening address)")
 	f.ttl = fs.Duration("manifest-ttl", 0, "lifetime of each signed manifest (default: the config file's, else 1 year)")
 	f.storeURL = fs.String("store", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
+	f.blobsURL = fs.String("blobs", "", "attachment store `URL`: s3://KEY:SECRET@HOST/BUCKET[/PREFIX] (s3+http:// without TLS) (default: the --store database, else DIR/blobs)")
 	f.natsURL = fs.String("nats", "", "NATS server `URL`(s) for wake-ups between relay nodes: nats://host:4222")
 	f.keysFile = fs.String("keys", "", "the relay's keys `FILE`, shared by its nodes (default DIR/keys.json)")
 	f.networkKey = fs.String("network-key", "", "the network's public `KEY` (base64, a .pub file or an invite): the network key is kept offline")
@@ -186,6 +189,11 @@ func (f *relayFlags) prepare(fs *cmdFlags) (endpoints.Options, error) {
 	}
 	if *f.poll < 0 {
 		return endpoints.Options{}, fs.usagef("--delivery-poll must be positive")
+	}
+	if *f.blobsURL != "" {
+		if _, err := s3blob.Where(*f.blobsURL); err != nil {
+			return endpoints.Options{}, fs.usagef("--blobs: %s", strings.TrimPrefix(err.Error(), "s3blob: "))
+		}
 	}
 	if *f.natsURL != "" && *f.storeURL == "" {
 		return endpoints.Options{}, fs.usagef("--nats needs a database the nodes share (--store postgres://...)")
@@ -333,7 +341,12 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 		Logger:        log,
 		Observer:      obs,
 	}
-	if *storeURL == "" {
+	switch {
+	case *f.blobsURL != "":
+		if cfg.Blobs, err = openBlobURL(ctx, *f.blobsURL); err != nil {
+			return err
+		}
+	case *storeURL == "":
 		// Attachments on disk next to the SQLite database.
 		if cfg.Blobs, err = openBlobDir(*dir); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"samizdat/relay/endpoints"
+	"samizdat/store/s3blob"
 )
 
 // relayConfigAbout is the help of the config file's "relay" section.
@@ -244,6 +245,10 @@ them, 1 with the reason when not (2 for a mistake on this command line).
 	store := "SQLite in " + *f.dir
 	if *f.storeURL != "" {
 		store = "PostgreSQL"
+	}
+	if *f.blobsURL != "" {
+		where, _ := s3blob.Where(*f.blobsURL) // checked by prepare
+		store += ", attachments in S3 at " + where
 	}
 	fmt.Fprintf(e.stdout, "ok: network %s, %d endpoints, store %s, data %s\n", opts.Network, n, store, *f.dir)
 	return nil

@@ -77,6 +77,8 @@ func TestRelayCheck(t *testing.T) {
 		{"list for one", `{"relay": {"store": ["a", "b"]}}`, nil, 1, "relay.store: takes one value, not a list"},
 		{"bad duration", `{"relay": {"delivery_poll": "soon"}}`, nil, 1, `relay.delivery_poll: invalid value "soon"`},
 		{"public admin", `{"relay": {"admin": "192.0.2.1:9464", "listen": ["tcp://127.0.0.1:7001"]}}`, nil, 2, "not a loopback address"},
+		{"s3 blobs", `{"relay": {"listen": ["tcp://127.0.0.1:7001"], "blobs": "s3+http://key:secret@127.0.0.1:9/bucket/relay1"}}`, nil, 0, "attachments in S3 at 127.0.0.1:9/bucket/relay1, data"},
+		{"bad blobs", `{"relay": {"listen": ["tcp://127.0.0.1:7001"], "blobs": "/var/blobs"}}`, nil, 1, "--blobs: scheme"},
 		{"nats alone", `{"relay": {"nats": "nats://127.0.0.1:4222", "listen": ["tcp://127.0.0.1:7001"]}}`, nil, 1, "--nats needs a database"},
 		{"network inside", `{"relay": {"network": "x"}}`, nil, 1, "network and manifest_ttl go at the top"},
 		{"not json", `{"relay": `, nil, 1, "the config file is not valid"},
