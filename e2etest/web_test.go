@@ -486,7 +486,8 @@ func TestWebChat(t *testing.T) {
 	run(t, alice, "alice manages the group",
 		chromedp.Click(chromedp.CSS("#members-btn")),
 		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice,bob"`),
-		clickJS(`#members-list li[data-name="bob"] button`),
+		waitJS(`document.querySelector('#members-list li[data-name="bob"] button')?.textContent === "Make admin"`),
+		clickJS(`#members-list li[data-name="bob"] button.danger`),
 		waitJS(`[...document.querySelectorAll("#members-list li")].map(e => e.dataset.name).join() === "alice"`),
 		chromedp.SendKeys(chromedp.CSS("#members-add-name"), "bob"),
 		chromedp.Click(chromedp.CSS("#members-add button")),
@@ -494,6 +495,26 @@ func TestWebChat(t *testing.T) {
 	)
 	run(t, bob, "bob is told",
 		waitJS(`[...document.querySelectorAll("#messages li.notice .body")].filter(e => e.textContent.includes("bob")).length >= 2`))
+
+	// Alice renames the group and makes Bob an admin from the members
+	// page: her list marks him, and his page shows the new name and marks
+	// him too.
+	run(t, alice, "alice renames the group and makes bob an admin",
+		chromedp.SendKeys(chromedp.CSS("#members-rename-name"), "crew"),
+		chromedp.Click(chromedp.CSS("#members-rename button")),
+		waitJS(`document.getElementById("members-group").textContent === "crew"`),
+		waitJS(`document.querySelector('#convs button[data-name="crew"][data-kind="group"]') !== null && document.querySelector('#convs button[data-name="friends"]') === null`),
+		clickJS(`#members-list li[data-name="bob"] button:not(.danger)`),
+		waitJS(`document.querySelector('#members-list li[data-name="bob"] span')?.textContent === "bob (admin)"`),
+	)
+	run(t, bob, "bob sees the new name and is an admin",
+		waitJS(`document.querySelector('#convs button[data-name="crew"][data-kind="group"]') !== null && document.querySelector('#convs button[data-name="friends"]') === null`),
+		clickJS(`#convs button[data-name="crew"]`),
+		waitJS(`document.getElementById("conv-title").textContent === "crew"`),
+		chromedp.Click(chromedp.CSS("#members-btn")),
+		waitJS(`document.querySelector('#members-list li[data-name="bob"] span')?.textContent === "bob (admin)" && !document.getElementById("members-rename").hidden`),
+		clickJS(`#convs button[data-name="crew"]`),
+	)
 
 	// A channel: Alice creates one; Bob joins with the code and reads
 	// her post live; he may not post.
@@ -518,11 +539,19 @@ func TestWebChat(t *testing.T) {
 		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
 	)
 	run(t, bob, "bob reads the post live",
-		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`),
-		clickJS(`#convs button[data-name="friends"]`),
-		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
-	run(t, alice, "back to the group", clickJS(`#convs button[data-name="friends"]`),
-		waitJS(`document.getElementById("conv-title").textContent === "friends"`))
+		waitJS(`[...document.querySelectorAll("#messages li .body")].some(e => e.textContent === "first post")`))
+	// Alice makes Bob an admin of the channel: his page lets him post.
+	run(t, alice, "alice makes bob a channel admin",
+		waitJS(`!document.getElementById("channel-admin").hidden`),
+		chromedp.SendKeys(chromedp.CSS("#channel-admin-name"), "bob"),
+		chromedp.Click(chromedp.CSS("#channel-admin button")),
+		waitJS(`document.getElementById("notice").textContent === "bob is now an admin of news"`))
+	run(t, bob, "bob may post",
+		waitJS(`!document.getElementById("composer").hidden && !document.getElementById("channel-admin").hidden`),
+		clickJS(`#convs button[data-name="crew"]`),
+		waitJS(`document.getElementById("conv-title").textContent === "crew"`))
+	run(t, alice, "back to the group", clickJS(`#convs button[data-name="crew"]`),
+		waitJS(`document.getElementById("conv-title").textContent === "crew"`))
 
 	// The relay goes away: the status line says so and counts what waits
 	// in the outbox; it goes out when the relay is back.

@@ -507,11 +507,14 @@ func (s *Server) answer(w http.ResponseWriter, err error, u update, res any) {
 	reply(w, res)
 }
 
-// handleGroupChange creates a group or changes one.
+// handleGroupChange creates a group or changes one: adds, removes,
+// renames (to newName) or makes members[0] an admin (admins only; the
+// client refuses others), or leaves it.
 func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
-		Action  string   `json:"action"` // create, add, remove, leave
+		Action  string   `json:"action"` // create, add, remove, rename, admin, leave
 		Name    string   `json:"name"`
+		NewName string   `json:"newName"`
 		Members []string `json:"members"`
 	}
 	if !decodeOr400(w, r, &req) {
@@ -526,20 +529,30 @@ func (s *Server) handleGroupChange(w http.ResponseWriter, r *http.Request, c *cl
 		err = c.AddToGroup(ctx, req.Name, req.Members)
 	case "remove":
 		err = c.RemoveFromGroup(ctx, req.Name, req.Members)
+	case "rename":
+		err = c.RenameGroup(ctx, req.Name, req.NewName)
+	case "admin":
+		if len(req.Members) != 1 {
+			err = errors.New("admin takes one member")
+		} else {
+			err = c.MakeGroupAdmin(ctx, req.Name, req.Members[0])
+		}
 	case "leave":
 		err = c.LeaveGroup(ctx, req.Name)
 	default:
-		err = errors.New("action is create, add, remove or leave")
+		err = errors.New("action is create, add, remove, rename, admin or leave")
 	}
 	s.answer(w, err, update{Kind: "groups", Peer: req.Name}, nil)
 }
 
-// handleChannelChange creates, joins or leaves a broadcast channel.
+// handleChannelChange creates, joins or leaves a broadcast channel, or
+// makes the user named an admin of it (sends them its admin key).
 func (s *Server) handleChannelChange(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	var req struct {
-		Action string `json:"action"` // create, join, leave
+		Action string `json:"action"` // create, join, leave, admin
 		Name   string `json:"name"`
 		Code   string `json:"code"`
+		User   string `json:"user"`
 	}
 	if !decodeOr400(w, r, &req) {
 		return
@@ -554,8 +567,10 @@ func (s *Server) handleChannelChange(w http.ResponseWriter, r *http.Request, c *
 		res["name"], err = c.JoinChannel(ctx, req.Code, req.Name)
 	case "leave":
 		err = c.LeaveChannel(ctx, req.Name)
+	case "admin":
+		err = c.GrantChannelAdmin(ctx, req.Name, req.User)
 	default:
-		err = errors.New("action is create, join or leave")
+		err = errors.New("action is create, join, leave or admin")
 	}
 	s.answer(w, err, update{Kind: "channels", Peer: req.Name}, res)
 }

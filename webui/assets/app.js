@@ -183,6 +183,7 @@ function renderConvHead() {
   $("request-bar").hidden = c.kind !== "request";
   $("request-name").textContent = c.name;
   const canWrite = (c.kind !== "channel" || c.admin) && c.kind !== "blocked";
+  $("channel-admin").hidden = !(c.kind === "channel" && c.admin);
   $("composer").hidden = !canWrite;
 }
 
@@ -348,17 +349,22 @@ async function openMembers() {
   try {
     const g = await api("/api/group?name=" + encodeURIComponent(current.name));
     const admin = g.members.some((m) => m.name === me && m.admin);
+    $("members-rename").hidden = !admin;
+    const change = (label, text, cls, body) => {
+      const b = el("button", { type: "button", class: cls, text, "aria-label": label });
+      b.addEventListener("click", async () => {
+        try {
+          await api("/api/group", { name: current.name, members: body.members, action: body.action });
+        } catch (e) { notice(e.message); }
+        await openMembers();
+      });
+      return b;
+    };
     $("members-list").replaceChildren(...g.members.map((m) => {
       const li = el("li", { "data-name": m.name }, el("span", { text: m.name + (m.admin ? " (admin)" : "") }));
       if (admin && m.name !== me) {
-        const b = el("button", { type: "button", class: "danger", text: "Remove", "aria-label": "Remove " + m.name + " from the group" });
-        b.addEventListener("click", async () => {
-          try {
-            await api("/api/group", { action: "remove", name: current.name, members: [m.name] });
-          } catch (e) { notice(e.message); }
-          await openMembers();
-        });
-        li.append(" ", b);
+        if (!m.admin) li.append(" ", change("Make " + m.name + " an admin of the group", "Make admin", "", { action: "admin", members: [m.name] }));
+        li.append(" ", change("Remove " + m.name + " from the group", "Remove", "danger", { action: "remove", members: [m.name] }));
       }
       return li;
     }));
@@ -514,6 +520,19 @@ function init() {
     await api("/api/group", { action: "add", name: current.name, members: names($("members-add-name").value) });
     $("members-add-name").value = "";
     await openMembers();
+  }));
+  $("members-rename").addEventListener("submit", (ev) => submitForm(ev, async () => {
+    const newName = $("members-rename-name").value;
+    await api("/api/group", { action: "rename", name: current.name, newName });
+    $("members-rename-name").value = "";
+    current = { name: newName.toLowerCase(), kind: "group" };
+    await refresh();
+    await openMembers();
+  }));
+  $("channel-admin").addEventListener("submit", (ev) => submitForm(ev, async () => {
+    await api("/api/channel", { action: "admin", name: current.name, user: $("channel-admin-name").value });
+    notice($("channel-admin-name").value + " is now an admin of " + current.name);
+    $("channel-admin-name").value = "";
   }));
   $("group-leave").addEventListener("click", async () => {
     try {
