@@ -50,7 +50,9 @@ free_ports() {
 	local n=$1 p got=()
 	for _ in $(seq 1 200); do
 		[ ${#got[@]} -ge "$n" ] && break
-		p=$((20000 + RANDOM % 40000))
+		# Below the kernel's ephemeral range (32768 and up by default), so
+		# that no outgoing connection made meanwhile takes a port chosen here.
+		p=$((20000 + RANDOM % 12000))
 		[[ " ${got[*]} " == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			got+=("$p")
