@@ -107,9 +107,9 @@ func (c *Client) SendFile(ctx context.Context, to, path, text string, progress P
 	case err != nil:
 		return clientdb.Message{}, err
 	case !fi.Mode().IsRegular():
-		return clientdb.Message{}, fmt.Errorf("%s is not a regular file", path)
+		return clientdb.Message{}, fmt.Errorf("%w: %s is not a regular file", ErrNotSendable, path)
 	case fi.Size() > attachment.MaxSize:
-		return clientdb.Message{}, fmt.Errorf("%s has %d bytes: a file is at most %d", path, fi.Size(), int64(attachment.MaxSize))
+		return clientdb.Message{}, fmt.Errorf("%w: %s has %d bytes: a file is at most %d", ErrNotSendable, path, fi.Size(), int64(attachment.MaxSize))
 	}
 	st := c.db.Store()
 	u, err := st.UploadFor(ctx, peer, abs)
@@ -707,6 +707,10 @@ func (c *Client) SavedFilePath(ctx context.Context, id int64) (string, error) {
 	}
 	return f.Path, err
 }
+
+// ErrNotSendable: SendFile was given something that is not a regular file
+// of at most attachment.MaxSize bytes; nothing was sent or queued.
+var ErrNotSendable = errors.New("client: not a file that can be sent")
 
 // ErrNoSavedFile: the message brought no file this client saved.
 var ErrNoSavedFile = errors.New("client: no file saved for the message")

@@ -295,10 +295,17 @@ func TestFileCLIContract(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(elsewhere, "q3.txt")); err != nil {
 		t.Fatal(err)
 	}
-	// A missing file is refused with the reason, nothing queued.
-	code, _, errOut := cli(t, bin, alice, "", "send", "bob", "--file", filepath.Join(dir, "nope"))
-	if code != 1 || !strings.Contains(errOut, "no such file") {
-		t.Fatalf("missing file: exit %d, %q", code, errOut)
+	// A missing file, or a directory, is refused with the reason, and
+	// nothing is queued (no hint of an outbox or a resume).
+	before := mustRun(t, bin, alice, "history", "bob")
+	for what, path := range map[string]string{"no such file": filepath.Join(dir, "nope"), "not a regular file": dir} {
+		code, _, errOut := cli(t, bin, alice, "", "send", "bob", "--file", path)
+		if code != 1 || !strings.Contains(errOut, what) || !strings.Contains(errOut, "nothing was sent") {
+			t.Fatalf("%s: exit %d, %q", what, code, errOut)
+		}
+	}
+	if out := mustRun(t, bin, alice, "history", "bob"); out != before {
+		t.Fatalf("alice's history after two refused files:\n%s\nbefore them:\n%s", out, before)
 	}
 }
 

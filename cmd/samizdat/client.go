@@ -183,7 +183,7 @@ devices. "--" ends the flags: send bob -- --text-with-dashes.`)
 		return fmt.Errorf("no user named %q on this relay\nhint: check the spelling; they join with 'samizdat init' and an invite", client.NormalizeUsername(to))
 	case errors.Is(err, client.ErrNotMember):
 		return groupError(client.NormalizeUsername(to), err)
-	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrDeviceRemoved), errors.Is(err, errUploadStopped):
+	case errors.Is(err, client.ErrGaveUp), errors.Is(err, client.ErrDeviceRemoved), errors.Is(err, errUploadStopped), errors.Is(err, errFileRefused):
 		return err
 	}
 	return fmt.Errorf("%w\nhint: the message stays in the outbox and goes out with the next send, recv or chat", err)

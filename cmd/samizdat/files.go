@@ -43,6 +43,10 @@ func openBlobURL(ctx context.Context, u string) (relay.BlobStore, error) {
 // stored all of it; its message says how to resume.
 var errUploadStopped = errors.New("the upload stopped")
 
+// errFileRefused marks a file that cannot be sent as given (missing,
+// unreadable, not a regular file, too large): nothing was queued.
+var errFileRefused = errors.New("the file cannot be sent")
+
 // sendMessage sends text to `to`, with the file at path when path is set.
 func sendMessage(ctx context.Context, e *env, c *client.Client, to, text, path string) (clientdb.Message, error) {
 	if path == "" {
@@ -55,9 +59,11 @@ func sendMessage(ctx context.Context, e *env, c *client.Client, to, text, path s
 	case err == nil, msg.EnvelopeID != [16]byte{}:
 		// Uploaded; the message itself was queued (see runSend).
 		return msg, err
-	case errors.Is(err, client.ErrNoSuchUser), errors.Is(err, client.ErrNotMember), errors.Is(err, client.ErrDeviceRemoved),
-		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, client.ErrNoSuchUser), errors.Is(err, client.ErrNotMember), errors.Is(err, client.ErrDeviceRemoved):
 		return msg, err
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission), errors.Is(err, client.ErrNotSendable):
+		// The file itself: nothing was uploaded or queued.
+		return msg, fmt.Errorf("%w: %w\nhint: nothing was sent", errFileRefused, err)
 	case errors.As(err, &se) && se.Status == wire.Status_QUOTA_EXCEEDED:
 		return msg, fmt.Errorf("%w: %w\nhint: the relay keeps your files for its retention period; send this one later", errUploadStopped, err)
 	}
