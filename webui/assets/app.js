@@ -9,6 +9,7 @@ let me = "";
 let convs = [];
 let current = null; // {name, kind}
 let view = "welcome";
+let armedDevice = null; // the device whose Remove was clicked once, awaiting the second click
 
 // el builds an element with text content and attributes.
 function el(tag, attrs = {}, ...children) {
@@ -405,13 +406,17 @@ async function openDevices() {
           (x.lastSeen ? ", last seen " + new Date(x.lastSeen).toLocaleDateString() : ""),
       }));
       if (!x.current) {
-        const b = el("button", { type: "button", class: "danger", text: "Remove", "aria-label": "Remove device " + x.id });
+        const armedText = "Remove for good: it loses your account";
+        const b = el("button", { type: "button", class: "danger", text: armedDevice === x.id ? armedText : "Remove", "aria-label": "Remove device " + x.id });
         b.addEventListener("click", async () => {
-          if (!b.dataset.armed) { // a second click confirms
-            b.dataset.armed = "1";
-            b.textContent = "Remove for good: it loses your account";
+          // A second click confirms; the first is remembered across a
+          // redraw of the list (a live update may redraw it in between).
+          if (armedDevice !== x.id) {
+            armedDevice = x.id;
+            b.textContent = armedText;
             return;
           }
+          armedDevice = null;
           try {
             await api("/api/devices", { action: "remove", id: x.id });
           } catch (e) { notice(e.message); }
@@ -564,7 +569,7 @@ function init() {
     await openConv(r.name, "channel");
   }));
   $("show-groups").addEventListener("click", () => show("groups"));
-  $("show-devices").addEventListener("click", openDevices);
+  $("show-devices").addEventListener("click", () => { armedDevice = null; openDevices(); });
   $("file").addEventListener("change", sendFile);
   $("approve-form").addEventListener("submit", (ev) => submitForm(ev, async () => {
     const r = await api("/api/devices", { action: "approve", code: $("approve-code").value });
