@@ -164,8 +164,17 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = c.Clock.Now
 	}
-	if c.Rand == nil {
+	switch c.Rand.(type) {
+	case nil:
 		c.Rand = rand.Reader
+	case *lockedReader:
+	default:
+		if c.Rand != rand.Reader {
+			// The client reads randomness from several goroutines at once
+			// (receiving, the outbox, sealed sends); a caller's reader, such
+			// as the lab's seeded ChaCha8, need not be safe for that.
+			c.Rand = &lockedReader{r: c.Rand}
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -534,4 +543,16 @@ func (c *Client) Disconnect() {
 		c.conn.Close()
 		c.conn = nil
 	}
+}
+
+// lockedReader makes a reader safe for concurrent reads.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
