@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 	"testing"
 )
 
@@ -37,7 +38,14 @@ func TestRelayAdmin(t *testing.T) {
 	if got := fetch(t, base+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Fatalf("healthz: %q", got)
 	}
+	// The failed handshake is counted after the relay closes the
+	// connection: on a busy machine the first scrape may come before it.
+	failed := `samizdat_relay_handshakes_total{result="failed",transport="tcp"} 1`
 	page := fetch(t, base+"/metrics")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(page, failed) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		page = fetch(t, base+"/metrics")
+	}
 	for _, want := range []string{
 		`samizdat_relay_handshakes_total{result="failed",transport="tcp"} 1`,
 		"samizdat_store_commit_seconds_count",
