@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 	"testing"
+	"time"
 )
 
 var adminLine = regexp.MustCompile(`admin \(metrics, health\) on (http://\S+)\n`)
