@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"samizdat/internal/procstat"
 	"samizdat/relay"
 	"samizdat/store/postgres"
 )
@@ -267,14 +268,14 @@ func postgresRoot(ctx context.Context, server string) (int, error) {
 	if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return 0, err
 	}
-	st, err := readProcStat(backend)
+	st, err := procstat.Read(backend)
 	if err != nil {
 		return 0, fmt.Errorf("the server is not a process here (%w)", err)
 	}
-	if _, err := readProcStat(st.ppid); err != nil {
+	if _, err := procstat.Read(st.PPID); err != nil {
 		return 0, err
 	}
-	return st.ppid, nil
+	return st.PPID, nil
 }
 
 // listening is the line a relay prints per endpoint.
@@ -331,13 +332,13 @@ type cpuSample struct {
 func (r *nodesRun) sampleCPU(ctx context.Context, relays []*childProc) cpuSample {
 	s := cpuSample{at: time.Now(), clients: cpuTime(), wal: walPosition(ctx, r.cfg.Server)}
 	for _, p := range relays {
-		s.relays = append(s.relays, procCPU(p.pid()))
+		s.relays = append(s.relays, procstat.CPU(p.pid()))
 	}
 	if r.pg != 0 {
 		s.pg = treeCPU{root: r.pg}.sample()
 	}
 	if r.nats != nil {
-		s.nats = procCPU(r.nats.pid())
+		s.nats = procstat.CPU(r.nats.pid())
 	}
 	return s
 }

@@ -11,12 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
+	"samizdat/internal/procstat"
 	"samizdat/noisechan"
 	"samizdat/relay"
 	"samizdat/relay/wire"
@@ -87,7 +86,7 @@ func BenchmarkChannelReads(b *testing.B) {
 	}
 	expect("ready")
 
-	relayCPU, readersCPU := cpuTime(os.Getpid()), cpuTime(cmd.Process.Pid)
+	relayCPU, readersCPU := procstat.CPU(os.Getpid()), procstat.CPU(cmd.Process.Pid)
 	b.ResetTimer()
 	for i := range b.N {
 		admin.dev1().mustOK(ch.postReq(b, i+1, "a post read by every subscriber", ch.code.Admin))
@@ -96,23 +95,9 @@ func BenchmarkChannelReads(b *testing.B) {
 	b.StopTimer()
 	reads := float64(subs) * float64(b.N)
 	b.ReportMetric(reads/b.Elapsed().Seconds(), "reads/s")
-	b.ReportMetric(float64((cpuTime(os.Getpid())-relayCPU).Microseconds())/reads, "relay-µs/read")
-	b.ReportMetric(float64((cpuTime(cmd.Process.Pid)-readersCPU).Microseconds())/reads, "readers-µs/read")
+	b.ReportMetric(float64((procstat.CPU(os.Getpid())-relayCPU).Microseconds())/reads, "relay-µs/read")
+	b.ReportMetric(float64((procstat.CPU(cmd.Process.Pid)-readersCPU).Microseconds())/reads, "readers-µs/read")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/post-to-all")
-}
-
-// cpuTime is the user and system CPU time process pid has used so far.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command (which may hold spaces) in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
 }
 
 // TestChannelReaderProcess is BenchmarkChannelReads' subscribers, run in a
